@@ -1,0 +1,180 @@
+//! Wiring: build the state from a `Config`, bind, serve until a shutdown
+//! signal, then drain. `main` and the tests share this path.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{self, Tokens};
+use crate::bus::{BusSink, LocalBus};
+use crate::config::Config;
+use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, TenantId};
+use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::store::{self, Bootstrap, Store};
+
+/// Everything a request handler or session needs.
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub tokens: Tokens,
+    pub limits: Limits,
+    /// Cancelled when the server stops: sessions close with 1001.
+    pub shutdown: CancellationToken,
+    /// WebSocket sessions, awaited on shutdown.
+    pub sessions: TaskTracker,
+}
+
+pub type App = Arc<AppState>;
+
+/// What the first start created, to be shown once to the operator.
+#[derive(Debug, Clone)]
+pub struct FirstStart {
+    pub admin_email: String,
+    pub admin_password: String,
+    pub channel_id: ChannelId,
+}
+
+pub struct Application {
+    state: App,
+    listener: TcpListener,
+    first_start: Option<FirstStart>,
+}
+
+pub const ADMIN_EMAIL: &str = "admin@chatgate.local";
+
+impl Application {
+    /// Validates the config, opens and migrates the store, creates the first
+    /// tenant when the database is empty, and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.validate()?;
+        let store = store::open(&config.database_url)
+            .await
+            .with_context(|| format!("cannot open database {}", config.database_url))?;
+        let first_start = bootstrap(store.as_ref()).await?;
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => store.jwt_secret(&auth::random_secret(64)).await?,
+        };
+        let hub = Hub::new(config.session_queue);
+        let sink: Arc<dyn BusSink> = hub.clone();
+        hub.attach_bus(Arc::new(LocalBus::new(Arc::downgrade(&sink))));
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let state = Arc::new(AppState {
+            tokens: Tokens::new(secret.as_bytes()),
+            limits: Limits::new(&config),
+            config,
+            store,
+            hub,
+            shutdown: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+        });
+        Ok(Application {
+            state,
+            listener,
+            first_start,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn first_start(&self) -> Option<&FirstStart> {
+        self.first_start.as_ref()
+    }
+
+    pub fn state(&self) -> &App {
+        &self.state
+    }
+
+    /// Serves until `signal` resolves; then stops accepting, closes every
+    /// WebSocket with 1001, and waits (up to the configured grace) for
+    /// in-flight requests and session writes to finish.
+    pub async fn run_until_stopped(self, signal: impl Future<Output = ()> + Send + 'static) {
+        let state = self.state;
+        let routes = crate::http::routes(state.clone());
+        let janitor = tokio::spawn(forget_idle_limits(state.clone()));
+        let stop = state.shutdown.clone();
+        let server = warp::serve(routes)
+            .incoming(self.listener)
+            .graceful(async move {
+                signal.await;
+                stop.cancel();
+            })
+            .run();
+        let grace = Duration::from_secs(state.config.shutdown_grace);
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            _ = &mut server => {}
+            _ = async { state.shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("in-flight requests did not finish within the grace period");
+            }
+        }
+        state.shutdown.cancel();
+        state.sessions.close();
+        if tokio::time::timeout(grace, state.sessions.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions did not close within the grace period");
+        }
+        janitor.abort();
+    }
+}
+
+async fn forget_idle_limits(state: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.limits.forget_idle();
+    }
+}
+
+async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
+    let tenant_id = TenantId::new();
+    let password = auth::random_secret(20);
+    let first = Bootstrap {
+        tenant_id,
+        tenant_name: "Default".into(),
+        admin: Agent {
+            id: AgentId::new(),
+            tenant_id,
+            email: ADMIN_EMAIL.into(),
+            display_name: "Admin".into(),
+            avatar_url: None,
+            role: Role::Admin,
+            password_hash: auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))?,
+        },
+        channel: Channel {
+            id: ChannelId::new(),
+            tenant_id,
+            name: "Demo".into(),
+            image_url: None,
+            allowed_origins: vec![],
+            connected: true,
+            created_at_ms: now_ms(),
+        },
+    };
+    Ok(store.bootstrap(&first).await?.then(|| FirstStart {
+        admin_email: first.admin.email.clone(),
+        admin_password: password,
+        channel_id: first.channel.id,
+    }))
+}

@@ -1,0 +1,220 @@
+//! Configuration: one typed tree, from the command line with `CHATGATE_*`
+//! environment fallbacks, validated once at start.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// chatgate: a self-hosted chat gateway. Website visitors chat from an embedded
+/// widget; agents answer from the console. With no options it serves on
+/// 127.0.0.1:8080 with an SQLite file `chatgate.db` in the working directory.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chatgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Administrative tasks on the configured database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Give an agent a new random password and print it.
+    ResetPassword {
+        /// The agent's login email.
+        email: String,
+    },
+}
+
+/// Everything the server needs to run. `Config::default()` is what a newcomer
+/// gets with no options and no environment.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port to serve HTTP and WebSocket on.
+    #[arg(long, env = "CHATGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Database: a path or `sqlite://` URL for the embedded SQLite store (created
+    /// if missing), or a `postgres://` URL.
+    #[arg(long, env = "CHATGATE_DATABASE_URL", default_value = "chatgate.db")]
+    pub database_url: String,
+
+    /// Secret that signs tokens (HS256). When unset, one is generated on first
+    /// start and kept in the database, so tokens survive restarts.
+    #[arg(long, env = "CHATGATE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of a visitor token, in seconds.
+    #[arg(long, env = "CHATGATE_VISITOR_TOKEN_TTL", default_value_t = 86_400)]
+    pub visitor_token_ttl: u64,
+
+    /// Lifetime of a resume token, in seconds.
+    #[arg(long, env = "CHATGATE_RESUME_TOKEN_TTL", default_value_t = 30 * 86_400)]
+    pub resume_token_ttl: u64,
+
+    /// Default lifetime of an agent token, in seconds (a login may ask for less or more, up to 10 days).
+    #[arg(long, env = "CHATGATE_AGENT_TOKEN_TTL", default_value_t = 3_600)]
+    pub agent_token_ttl: u64,
+
+    /// Largest accepted HTTP request body, in bytes (413 above).
+    #[arg(long, env = "CHATGATE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Longest message text, in Unicode scalar values (400 above).
+    #[arg(long, env = "CHATGATE_MAX_TEXT_CHARS", default_value_t = 4096)]
+    pub max_text_chars: usize,
+
+    /// Largest STOMP frame a client may send, in bytes.
+    #[arg(long, env = "CHATGATE_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Outgoing frames queued per WebSocket session; a session whose queue is
+    /// full is disconnected as a slow consumer (it recovers with since-seq).
+    #[arg(long, env = "CHATGATE_SESSION_QUEUE", default_value_t = 256)]
+    pub session_queue: usize,
+
+    /// Server heart-beat interval proposed to STOMP clients, in milliseconds.
+    #[arg(long, env = "CHATGATE_HEARTBEAT_MS", default_value_t = 10_000)]
+    pub heartbeat_ms: u64,
+
+    /// Most messages returned as history by /chatplugin.authenticate or replayed by since-seq.
+    #[arg(long, env = "CHATGATE_MAX_HISTORY", default_value_t = 10_000)]
+    pub max_history: u32,
+
+    /// /chatplugin.authenticate calls allowed per client IP per minute.
+    #[arg(long, env = "CHATGATE_AUTHENTICATE_PER_MINUTE", default_value_t = 60)]
+    pub authenticate_per_minute: u32,
+
+    /// Burst of /chatplugin.authenticate calls allowed per client IP.
+    #[arg(long, env = "CHATGATE_AUTHENTICATE_BURST", default_value_t = 20)]
+    pub authenticate_burst: u32,
+
+    /// Messages a conversation may send per second (sustained).
+    #[arg(long, env = "CHATGATE_SEND_PER_SECOND", default_value_t = 10)]
+    pub send_per_second: u32,
+
+    /// Burst of messages a conversation may send at once.
+    #[arg(long, env = "CHATGATE_SEND_BURST", default_value_t = 30)]
+    pub send_burst: u32,
+
+    /// Login attempts allowed per client IP per minute.
+    #[arg(long, env = "CHATGATE_LOGIN_PER_MINUTE", default_value_t = 10)]
+    pub login_per_minute: u32,
+
+    /// Peers whose `X-Forwarded-For` header names the client (comma separated IPs).
+    #[arg(long, env = "CHATGATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Seconds to wait for sessions to close on shutdown before giving up.
+    #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // An empty command line yields the documented defaults, but clap also
+        // reads CHATGATE_* variables; `Default` is for code and tests, so the
+        // values a stray environment could change are pinned back here.
+        let mut config = Cli::parse_from(["chatgate"]).config;
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 8080));
+        config.database_url = "chatgate.db".into();
+        config.jwt_secret = None;
+        config
+    }
+}
+
+/// A configuration value that cannot work, reported as one line at start.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Checks the values that clap's types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("visitor-token-ttl", self.visitor_token_ttl),
+            ("resume-token-ttl", self.resume_token_ttl),
+            ("agent-token-ttl", self.agent_token_ttl),
+            ("max-body-bytes", self.max_body_bytes as u64),
+            ("max-text-chars", self.max_text_chars as u64),
+            ("max-frame-bytes", self.max_frame_bytes as u64),
+            ("session-queue", self.session_queue as u64),
+            ("heartbeat-ms", self.heartbeat_ms),
+            ("max-history", u64::from(self.max_history)),
+            (
+                "authenticate-per-minute",
+                u64::from(self.authenticate_per_minute),
+            ),
+            ("authenticate-burst", u64::from(self.authenticate_burst)),
+            ("send-per-second", u64::from(self.send_per_second)),
+            ("send-burst", u64::from(self.send_burst)),
+            ("login-per-minute", u64::from(self.login_per_minute)),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError(format!("--{name} must be greater than 0")));
+        }
+        if self.max_frame_bytes < 1024 {
+            return Err(ConfigError(
+                "--max-frame-bytes must be at least 1024".into(),
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return Err(ConfigError(
+                    "CHATGATE_JWT_SECRET must be at least 32 bytes long".into(),
+                ));
+            }
+        }
+        match self.database_url.split_once("://") {
+            Some(("postgres" | "postgresql" | "sqlite", rest)) if !rest.is_empty() => Ok(()),
+            Some((scheme, _)) => Err(ConfigError(format!(
+                "unsupported database URL scheme `{scheme}` (use a file path, sqlite:// or postgres://)"
+            ))),
+            None if self.database_url.trim().is_empty() => {
+                Err(ConfigError("--database-url must not be empty".into()))
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn zero_limits_are_rejected_with_the_option_name() {
+        let config = Config {
+            max_text_chars: 0,
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("--max-text-chars"), "{err}");
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_rejected() {
+        let config = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! Channels (website installations of the widget) and the origin patterns
+//! that say which pages may use one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::ids::{ChannelId, TenantId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub image_url: Option<String>,
+    /// Empty means any origin.
+    pub allowed_origins: Vec<OriginPattern>,
+    pub connected: bool,
+    pub created_at_ms: i64,
+}
+
+impl Channel {
+    /// Whether a browser page of `origin` may use this channel. Requests
+    /// without an `Origin` header (servers, tests) are not browsers and pass.
+    pub fn allows_origin(&self, origin: Option<&str>) -> bool {
+        match origin {
+            None => true,
+            Some(_) if self.allowed_origins.is_empty() => true,
+            Some(origin) => self.allowed_origins.iter().any(|p| p.matches(origin)),
+        }
+    }
+
+    /// The channel JSON of agent-api.md ("Channels").
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "source": "chatplugin",
+            "source_channel_id": self.name,
+            "connected": self.connected,
+            "metadata": {"name": self.name, "image_url": self.image_url},
+            "allowed_origins": self.allowed_origins.iter().map(OriginPattern::as_str).collect::<Vec<_>>(),
+            "tenant_uuid": self.tenant_id,
+        })
+    }
+}
+
+/// `scheme://host[:port]`, where host may start with `*.` to match any subdomain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OriginPattern {
+    raw: String,
+    scheme: String,
+    /// Lowercase; without the `*.` of a wildcard.
+    host: String,
+    wildcard: bool,
+    port: Option<u16>,
+}
+
+impl OriginPattern {
+    pub fn parse(raw: &str) -> Result<OriginPattern, String> {
+        let bad = || {
+            format!(
+                "`{raw}` is not an origin like https://shop.example.com or https://*.example.com"
+            )
+        };
+        let lower = raw.trim().to_ascii_lowercase();
+        let (scheme, rest) = lower.split_once("://").ok_or_else(bad)?;
+        if !matches!(scheme, "http" | "https")
+            || rest.is_empty()
+            || rest.contains(['/', '?', '#', '@'])
+        {
+            return Err(bad());
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| bad())?)),
+            None => (rest, None),
+        };
+        let (wildcard, host) = match host.strip_prefix("*.") {
+            Some(h) => (true, h),
+            None => (false, host),
+        };
+        let label_ok =
+            |l: &str| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if host.is_empty() || !host.split('.').all(label_ok) {
+            return Err(bad());
+        }
+        Ok(OriginPattern {
+            raw: raw.trim().to_string(),
+            scheme: scheme.to_string(),
+            host: host.to_string(),
+            wildcard,
+            port,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Matches a browser's `Origin` header value.
+    pub fn matches(&self, origin: &str) -> bool {
+        let origin = origin.to_ascii_lowercase();
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            return false;
+        };
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => match p.parse::<u16>() {
+                Ok(p) => (h, Some(p)),
+                Err(_) => return false,
+            },
+            None => (rest, None),
+        };
+        if scheme != self.scheme || port != self.port {
+            return false;
+        }
+        if self.wildcard {
+            host.strip_suffix(self.host.as_str())
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
+        } else {
+            host == self.host
+        }
+    }
+}
+
+impl TryFrom<String> for OriginPattern {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        OriginPattern::parse(&s)
+    }
+}
+
+impl From<OriginPattern> for String {
+    fn from(p: OriginPattern) -> String {
+        p.raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> OriginPattern {
+        OriginPattern::parse(s).unwrap()
+    }
+
+    #[test]
+    fn exact_origin_matches_only_itself() {
+        let pat = p("https://shop.example.com");
+        assert!(pat.matches("https://shop.example.com"));
+        assert!(pat.matches("HTTPS://Shop.Example.com"));
+        assert!(!pat.matches("http://shop.example.com"));
+        assert!(!pat.matches("https://shop.example.com:8443"));
+        assert!(!pat.matches("https://evil.com"));
+        assert!(!pat.matches("https://shop.example.com.evil.com"));
+    }
+
+    #[test]
+    fn wildcard_matches_subdomains_but_not_the_apex_or_lookalikes() {
+        let pat = p("https://*.example.com");
+        assert!(pat.matches("https://a.example.com"));
+        assert!(pat.matches("https://a.b.example.com"));
+        assert!(!pat.matches("https://example.com"));
+        assert!(!pat.matches("https://badexample.com"));
+    }
+
+    #[test]
+    fn ports_must_match() {
+        let pat = p("http://localhost:3000");
+        assert!(pat.matches("http://localhost:3000"));
+        assert!(!pat.matches("http://localhost"));
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused() {
+        for bad in [
+            "",
+            "example.com",
+            "ftp://x.com",
+            "https://",
+            "https://x.com/path",
+            "https://*.",
+            "https://x.com:99999",
+            "https://a b.com",
+        ] {
+            assert!(OriginPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

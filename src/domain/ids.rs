@@ -1,0 +1,55 @@
+//! Typed identifiers: a `ChannelId` cannot be passed where a `ConversationId`
+//! is expected, and every id is a UUID on the wire and in the store.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($($(#[$meta:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn new() -> Self {
+                $name(Uuid::new_v4())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map($name)
+            }
+        }
+    )*};
+}
+
+id_type!(
+    /// A business using chatgate; everything else belongs to exactly one.
+    TenantId,
+    /// One website installation of the widget.
+    ChannelId,
+    /// One visitor conversation (also the visitor's identity on the wire).
+    ConversationId,
+    MessageId,
+    AgentId,
+    /// One agent login; revoking it invalidates its token.
+    SessionId,
+);

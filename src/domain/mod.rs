@@ -1,0 +1,53 @@
+//! Domain types with no I/O: identifiers, channels, conversations, messages,
+//! events, and the parsing that makes invalid values unrepresentable.
+
+pub mod channel;
+pub mod event;
+pub mod ids;
+pub mod message;
+pub mod time;
+
+pub use channel::{Channel, OriginPattern};
+pub use event::Event;
+pub use ids::{AgentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
+pub use message::{
+    ClientMessageId, Conversation, DeliveryState, Message, MessageText, SenderKind, TextError,
+};
+
+/// An agent's role: admins manage channels and agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// A person who answers chats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id: AgentId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub role: Role,
+    /// PHC string (Argon2id); never leaves the server.
+    pub password_hash: String,
+}

@@ -1,0 +1,28 @@
+//! Times are integer milliseconds since the Unix epoch inside chatgate and
+//! ISO 8601 with exactly three fractional digits and `Z` on the wire.
+
+use chrono::{DateTime, Utc};
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// `2026-11-22T10:15:30.123Z`
+pub fn format_ms(ms: i64) -> String {
+    match DateTime::<Utc>::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => "1970-01-01T00:00:00.000Z".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_three_fraction_digits_and_z() {
+        assert_eq!(format_ms(1_763_806_530_123), "2025-11-22T10:15:30.123Z");
+        assert_eq!(format_ms(1_763_806_530_000), "2025-11-22T10:15:30.000Z");
+    }
+}

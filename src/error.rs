@@ -1,0 +1,216 @@
+//! The one place where failures become HTTP replies.
+//!
+//! Handlers return `Result<_, ApiError>`; `ApiError` is itself a warp `Reply`
+//! with the contract's JSON shape. `recover` turns warp's own rejections (no
+//! route, wrong method, ...) into the same shape, so a client never sees an
+//! HTML page or an empty body. Internal causes are logged once and never sent.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::{Rejection, Reply};
+
+/// An error as the client sees it.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error_id: &'static str,
+    pub message: String,
+    pub details: Value,
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error_id: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error_id,
+            message: message.into(),
+            details: json!({}),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 400 `invalid-data`, naming the offending field in `details`.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid-data", message.clone())
+            .with_details(json!({ field: [message] }))
+    }
+
+    pub fn invalid_data(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid-data", message)
+    }
+
+    pub fn invalid_token() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "missing, invalid or expired token",
+        )
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this call needs an admin token",
+        )
+    }
+
+    pub fn unknown_channel() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-channel",
+            "unknown or disconnected channel",
+        )
+        .with_details(json!({"resource": "channel"}))
+    }
+
+    pub fn origin_not_allowed() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin-not-allowed",
+            "this origin may not use this channel",
+        )
+    }
+
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        let mut err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "too many requests, retry later",
+        );
+        err.retry_after = Some(retry_after);
+        err
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("request body is larger than {limit} bytes"),
+        )
+        .with_details(json!({"limit": limit}))
+    }
+
+    pub fn not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
+    }
+
+    /// An unexpected failure: the cause is logged here, the client gets an opaque 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            "internal server error",
+        )
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    pub fn body(&self) -> Value {
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        json!({
+            "message": self.message,
+            "error_id": self.error_id,
+            "details": self.details,
+            "timestamp": now,
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.error_id,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            warp::reply::with_status(warp::reply::json(&self.body()), self.status).into_response();
+        if let Some(wait) = self.retry_after {
+            // Round up: "retry after 0 s" would invite an immediate retry.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+    }
+}
+
+/// Marker so an `ApiError` can travel as a warp rejection out of filters.
+impl warp::reject::Reject for ApiError {}
+
+/// Turns every rejection into the contract's JSON error.
+pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    let err = if let Some(err) = rejection.find::<ApiError>() {
+        err.clone()
+    } else if rejection.is_not_found() {
+        ApiError::not_found()
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "method not allowed on this path",
+        )
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "request body is too large",
+        )
+    } else if let Some(e) = rejection.find::<warp::filters::cors::CorsForbidden>() {
+        ApiError::new(StatusCode::FORBIDDEN, "origin-not-allowed", e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        ApiError::invalid_data(e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
+        ApiError::invalid_data(e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        ApiError::invalid_data(e.to_string())
+    } else if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "unsupported media type",
+        )
+    } else {
+        tracing::warn!(?rejection, "unhandled rejection");
+        ApiError::invalid_data("bad request")
+    };
+    Ok(err.into_response())
+}

@@ -1,0 +1,180 @@
+//! The visitor API of visitor-api.md: `/chatplugin.authenticate`,
+//! `/chatplugin.resumeToken`, `/chatplugin.send`. Browsers call these from
+//! any page, so every route answers CORS preflight; the channel's
+//! `allowed_origins` is enforced per request once the channel is known.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::{body, client_ip, json_object, origin, required_uuid, respond, token, with_app};
+use crate::app::App;
+use crate::auth::TokenKind;
+use crate::chat;
+use crate::domain::{ChannelId, ConversationId, Message};
+use crate::error::ApiError;
+
+pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let limit = app.config.max_body_bytes;
+    let post = |name: &'static str| warp::path(name).and(warp::path::end()).and(warp::post());
+    let authenticate = post("chatplugin.authenticate")
+        .and(with_app(app.clone()))
+        .and(client_ip(app.clone()))
+        .and(origin())
+        .and(body(limit))
+        .then(authenticate);
+    let resume = post("chatplugin.resumeToken")
+        .and(with_app(app.clone()))
+        .and(token())
+        .and(origin())
+        .and(body(limit))
+        .then(resume_token);
+    let send = post("chatplugin.send")
+        .and(with_app(app))
+        .and(token())
+        .and(origin())
+        .and(body(limit))
+        .then(send);
+    let cors = warp::cors()
+        .allow_any_origin()
+        .allow_methods(["POST", "GET", "OPTIONS"])
+        .allow_headers(["authorization", "content-type", "x-auth-token"])
+        .max_age(600);
+    authenticate
+        .or(resume)
+        .unify()
+        .or(send)
+        .unify()
+        .with(cors)
+        .map(Reply::into_response)
+}
+
+fn messages_json(messages: &[Message]) -> Vec<Value> {
+    messages.iter().map(Message::visitor_json).collect()
+}
+
+/// POST /chatplugin.authenticate: starts a conversation or resumes one.
+async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes) -> Response {
+    respond(
+        async {
+            app.limits.authenticate.check(&ip)?;
+            let body = json_object(&body, false)?;
+            let (channel_id, conversation_id, messages) = match body.get("resume_token") {
+                Some(Value::String(resume)) => {
+                    let claims = app
+                        .tokens
+                        .verify_visitor(resume, TokenKind::Resume)
+                        .ok_or_else(ApiError::invalid_token)?;
+                    let channel =
+                        chat::connected_channel(&app, claims.ch, origin.as_deref()).await?;
+                    if let Some(conversation) = app.store.conversation(claims.cv).await? {
+                        if conversation.channel_id != channel.id {
+                            return Err(ApiError::invalid_token());
+                        }
+                    }
+                    let history = app.store.history(claims.cv, app.config.max_history).await?;
+                    (channel.id, claims.cv, history)
+                }
+                Some(Value::Null) | None => {
+                    let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
+                    let channel =
+                        chat::connected_channel(&app, channel_id, origin.as_deref()).await?;
+                    (channel.id, ConversationId::new(), Vec::new())
+                }
+                Some(_) => {
+                    return Err(ApiError::invalid_field(
+                        "resume_token",
+                        "resume_token must be a string",
+                    ))
+                }
+            };
+            let token = app.tokens.visitor(
+                TokenKind::Visitor,
+                channel_id,
+                conversation_id,
+                app.config.visitor_token_ttl,
+            );
+            let resume_token = app.tokens.visitor(
+                TokenKind::Resume,
+                channel_id,
+                conversation_id,
+                app.config.resume_token_ttl,
+            );
+            Ok(warp::reply::json(&json!({
+                "token": token,
+                "messages": messages_json(&messages),
+                "conversation_id": conversation_id,
+                "channel_id": channel_id,
+                "resume_token": resume_token,
+            })))
+        }
+        .await,
+    )
+}
+
+/// POST /chatplugin.resumeToken: a resume token for the caller's conversation
+/// (visitor token), or for any conversation of the admin's tenant (admin token).
+async fn resume_token(
+    app: App,
+    token: Option<String>,
+    origin: Option<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let token = token.ok_or_else(ApiError::invalid_token)?;
+            let (channel, conversation) = if let Some(claims) =
+                app.tokens.verify_visitor(&token, TokenKind::Visitor)
+            {
+                let channel = chat::connected_channel(&app, claims.ch, origin.as_deref()).await?;
+                (channel.id, claims.cv)
+            } else {
+                let admin = super::auth::admin(&app, Some(&token)).await?;
+                let body = json_object(&body, true)?;
+                let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
+                let conversation_id: ConversationId = required_uuid(&body, "conversation_id")?;
+                let channel = app
+                    .store
+                    .channel(channel_id)
+                    .await?
+                    .filter(|c| c.tenant_id == admin.tenant && c.connected)
+                    .ok_or_else(ApiError::unknown_channel)?;
+                if let Some(conversation) = app.store.conversation(conversation_id).await? {
+                    if conversation.channel_id != channel.id {
+                        return Err(ApiError::new(
+                            StatusCode::NOT_FOUND,
+                            "unknown-conversation",
+                            "no such conversation in this channel",
+                        ));
+                    }
+                }
+                (channel.id, conversation_id)
+            };
+            let resume = app.tokens.visitor(
+                TokenKind::Resume,
+                channel,
+                conversation,
+                app.config.resume_token_ttl,
+            );
+            Ok(warp::reply::json(&json!({ "resume_token": resume })))
+        }
+        .await,
+    )
+}
+
+/// POST /chatplugin.send: stores a visitor message; 200 means durable.
+async fn send(app: App, token: Option<String>, origin: Option<String>, body: Bytes) -> Response {
+    respond(
+        async {
+            let visitor = chat::visitor(&app, token.as_deref(), origin.as_deref()).await?;
+            let body = Value::Object(json_object(&body, false)?);
+            let message = chat::send(&app, &visitor, &body).await?;
+            Ok(warp::reply::json(&message.visitor_json()))
+        }
+        .await,
+    )
+}

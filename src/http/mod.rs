@@ -1,0 +1,178 @@
+//! HTTP routes (warp filters). One file per area; each endpoint is a
+//! function whose doc line names its route. Handlers return
+//! `Result<_, ApiError>`; `respond` turns both arms into a reply, and
+//! `error::recover` handles warp's own rejections.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde_json::{Map, Value};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::app::App;
+use crate::error::{recover, ApiError};
+
+pub mod assets;
+pub mod auth;
+pub mod channels;
+pub mod chatplugin;
+
+/// Every route of the server.
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
+    chatplugin::routes(app.clone())
+        .or(crate::ws::visitor::route(app.clone()))
+        .unify()
+        .or(auth::routes(app.clone()))
+        .unify()
+        .or(channels::routes(app.clone()))
+        .unify()
+        .or(assets::routes(app))
+        .unify()
+        .recover(recover)
+        .unify()
+        .with(warp::trace::request())
+}
+
+/// Makes the app available to a handler.
+pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> + Clone {
+    warp::any().map(move || app.clone())
+}
+
+/// Both arms of a handler's result as a response.
+pub fn respond<T: Reply>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// The request body, at most `limit` bytes (413 `payload-too-large` above),
+/// with or without a Content-Length.
+pub fn body(limit: usize) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |length: Option<u64>, stream| async move {
+            if length.is_some_and(|n| n > limit as u64) {
+                return Err(warp::reject::custom(ApiError::payload_too_large(limit)));
+            }
+            collect(stream, limit).await.map_err(warp::reject::custom)
+        })
+}
+
+async fn collect<S, B>(stream: S, limit: usize) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let mut chunk =
+            chunk.map_err(|e| ApiError::invalid_data(format!("cannot read body: {e}")))?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            buf.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Parses a body as a JSON object. An empty body is `{}` when `empty_ok`.
+pub fn json_object(body: &[u8], empty_ok: bool) -> Result<Map<String, Value>, ApiError> {
+    if empty_ok && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::invalid_data("the body must be a JSON object")),
+        Err(e) => Err(ApiError::invalid_data(format!("malformed JSON: {e}"))),
+    }
+}
+
+/// An optional UUID field; present but not a UUID string is 400 naming the field.
+pub fn uuid_field<T: std::str::FromStr>(
+    map: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<T>, ApiError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid_field(field, format!("{field} must be a UUID"))),
+        Some(_) => Err(ApiError::invalid_field(
+            field,
+            format!("{field} must be a UUID string"),
+        )),
+    }
+}
+
+/// A required UUID field.
+pub fn required_uuid<T: std::str::FromStr>(
+    map: &Map<String, Value>,
+    field: &str,
+) -> Result<T, ApiError> {
+    uuid_field(map, field)?
+        .ok_or_else(|| ApiError::invalid_field(field, format!("{field} is required")))
+}
+
+/// The client's IP: the socket peer, or the first `X-Forwarded-For` hop when
+/// the peer is a trusted proxy.
+pub fn client_ip(app: App) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
+    warp::addr::remote()
+        .and(optional_header("x-forwarded-for"))
+        .map(move |peer: Option<SocketAddr>, forwarded: Option<String>| {
+            let peer = peer.map(|p| p.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            if app.config.trusted_proxies.contains(&peer) {
+                if let Some(ip) = forwarded
+                    .as_deref()
+                    .and_then(|f| f.split(',').next())
+                    .and_then(|hop| hop.trim().parse().ok())
+                {
+                    return ip;
+                }
+            }
+            peer
+        })
+}
+
+/// A header's value; absent or not valid text is `None`.
+pub fn optional_header(
+    name: &'static str,
+) -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::header::optional::<String>(name)
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+/// The `Origin` header, if any.
+pub fn origin() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    optional_header("origin")
+}
+
+/// The token of `Authorization: Bearer <t>` (or a bare token), or of `X-Auth-Token`.
+pub fn token() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    optional_header("authorization")
+        .and(optional_header("x-auth-token"))
+        .map(|authorization: Option<String>, x_auth: Option<String>| {
+            x_auth
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| t.trim().to_string())
+                .or_else(|| {
+                    authorization
+                        .as_deref()
+                        .and_then(crate::auth::bearer)
+                        .map(str::to_string)
+                })
+        })
+}

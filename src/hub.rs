@@ -1,0 +1,219 @@
+//! This instance's live sessions, by topic.
+//!
+//! The hub subscribes the bus to a topic when the first local session of it
+//! arrives and unsubscribes after the last one leaves; one task applies those
+//! changes in order, checking the current membership each time, so a session
+//! arriving while the last one leaves never ends up unsubscribed.
+//!
+//! Each event is turned into its visitor body **once**, however many sessions
+//! receive it, and handed to each session's bounded queue. A session whose
+//! queue is full is dropped from the hub (its queue closes, and it
+//! disconnects as a slow consumer; it recovers with `since-seq`), so a stuck
+//! client can never grow the server's memory.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bus::{Bus, BusError, BusSink, Topic};
+use crate::domain::event::VisitorQueue;
+use crate::domain::Event;
+
+/// One event as every session of the topic receives it.
+#[derive(Debug)]
+pub struct Outbound {
+    pub event: Arc<Event>,
+    /// The visitor body, encoded once; `None` when visitors don't see this event.
+    pub visitor: Option<(VisitorQueue, Bytes)>,
+}
+
+impl Outbound {
+    pub fn new(event: Arc<Event>) -> Outbound {
+        let visitor = event.visitor_body().map(|(q, body)| (q, Bytes::from(body)));
+        Outbound { event, visitor }
+    }
+}
+
+struct Member {
+    id: u64,
+    queue: mpsc::Sender<Arc<Outbound>>,
+}
+
+/// A session's place in the hub; leaving the hub happens on drop.
+pub struct Membership {
+    hub: Arc<Hub>,
+    topic: Topic,
+    id: u64,
+    pub queue: mpsc::Receiver<Arc<Outbound>>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.hub.leave(&self.topic, self.id);
+    }
+}
+
+type Reconcile = (Topic, Option<oneshot::Sender<Result<(), BusError>>>);
+
+pub struct Hub {
+    members: Mutex<HashMap<Topic, Vec<Member>>>,
+    bus: OnceLock<Arc<dyn Bus>>,
+    reconcile: mpsc::UnboundedSender<Reconcile>,
+    queue_capacity: usize,
+    next_id: AtomicU64,
+    sessions: AtomicU64,
+}
+
+impl Hub {
+    /// Creates the hub; `attach_bus` must follow before sessions join.
+    pub fn new(queue_capacity: usize) -> Arc<Hub> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let hub = Arc::new(Hub {
+            members: Mutex::new(HashMap::new()),
+            bus: OnceLock::new(),
+            reconcile: tx,
+            queue_capacity,
+            next_id: AtomicU64::new(1),
+            sessions: AtomicU64::new(0),
+        });
+        tokio::spawn(reconcile_loop(Arc::downgrade(&hub), rx));
+        hub
+    }
+
+    pub fn attach_bus(&self, bus: Arc<dyn Bus>) {
+        let _ = self.bus.set(bus);
+    }
+
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        self.bus.get().expect("hub used before attach_bus")
+    }
+
+    /// Live sessions on this instance.
+    pub fn session_count(&self) -> u64 {
+        self.sessions.load(Ordering::Relaxed)
+    }
+
+    /// Joins `topic`; returns once the bus delivers the topic's events here,
+    /// so a store read made after this returns cannot miss a later event.
+    pub async fn join(self: &Arc<Self>, topic: Topic) -> Result<Membership, BusError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.queue_capacity);
+        let first = {
+            let mut members = self.lock();
+            let list = members.entry(topic.clone()).or_default();
+            list.push(Member { id, queue: tx });
+            list.len() == 1
+        };
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        let membership = Membership {
+            hub: self.clone(),
+            topic: topic.clone(),
+            id,
+            queue: rx,
+        };
+        if first {
+            let (done_tx, done_rx) = oneshot::channel();
+            let _ = self.reconcile.send((topic, Some(done_tx)));
+            done_rx
+                .await
+                .unwrap_or_else(|_| Err(BusError("hub stopped".into())))?;
+        }
+        Ok(membership)
+    }
+
+    fn leave(&self, topic: &Topic, id: u64) {
+        let now_empty = {
+            let mut members = self.lock();
+            let Some(list) = members.get_mut(topic) else {
+                return;
+            };
+            let before = list.len();
+            list.retain(|m| m.id != id);
+            if list.len() < before {
+                self.sessions.fetch_sub(1, Ordering::Relaxed);
+            }
+            let empty = list.is_empty();
+            if empty {
+                members.remove(topic);
+            }
+            empty
+        };
+        if now_empty {
+            let _ = self.reconcile.send((topic.clone(), None));
+        }
+    }
+
+    /// Publishes through the bus (which delivers back to the hubs of every instance).
+    pub async fn publish(&self, event: Event) -> Result<(), BusError> {
+        let topic = Topic::conversation(event.conversation_id());
+        self.bus().publish(&topic, Arc::new(event)).await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, Vec<Member>>> {
+        // A panic while holding this lock cannot leave the map inconsistent
+        // (every mutation is a single push/retain), so poisoning is ignored.
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn has_members(&self, topic: &Topic) -> bool {
+        self.lock().contains_key(topic)
+    }
+}
+
+impl BusSink for Hub {
+    fn deliver(&self, topic: &Topic, event: Arc<Event>) {
+        let mut members = self.lock();
+        let Some(list) = members.get_mut(topic) else {
+            return;
+        };
+        let outbound = Arc::new(Outbound::new(event));
+        let before = list.len();
+        // A full or closed queue drops the member: its receiver then sees the
+        // queue closed and the session disconnects as a slow consumer.
+        list.retain(|m| m.queue.try_send(outbound.clone()).is_ok());
+        let dropped = before - list.len();
+        if dropped > 0 {
+            self.sessions.fetch_sub(dropped as u64, Ordering::Relaxed);
+            tracing::info!(%topic, dropped, "disconnecting slow consumers");
+            if list.is_empty() {
+                members.remove(topic);
+                let _ = self.reconcile.send((topic.clone(), None));
+            }
+        }
+    }
+}
+
+/// Applies subscription changes in order against the current membership.
+async fn reconcile_loop(hub: std::sync::Weak<Hub>, mut rx: mpsc::UnboundedReceiver<Reconcile>) {
+    let mut subscribed: HashSet<Topic> = HashSet::new();
+    while let Some((topic, done)) = rx.recv().await {
+        let Some(hub) = hub.upgrade() else { break };
+        let Some(bus) = hub.bus.get().cloned() else {
+            if let Some(done) = done {
+                let _ = done.send(Err(BusError("no bus attached".into())));
+            }
+            continue;
+        };
+        let wanted = hub.has_members(&topic);
+        let result = if wanted && !subscribed.contains(&topic) {
+            let r = bus.subscribe(&topic).await;
+            if r.is_ok() {
+                subscribed.insert(topic.clone());
+            }
+            r
+        } else if !wanted && subscribed.remove(&topic) {
+            bus.unsubscribe(&topic).await
+        } else {
+            Ok(())
+        };
+        if let Err(err) = &result {
+            tracing::warn!(%topic, %err, "bus subscription change failed");
+        }
+        if let Some(done) = done {
+            let _ = done.send(result);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The `chatgate` binary: parse the configuration, start, serve until
+//! SIGINT/SIGTERM. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use chatgate::config::{AdminCommand, Cli, Command};
+use chatgate::Application;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "chatgate=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Admin(AdminCommand::ResetPassword { email })) => {
+            reset_password(&cli.config, &email).await
+        }
+        None => serve(cli.config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chatgate: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: chatgate::Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let base = format!("http://{}", app.local_addr());
+    if let Some(first) = app.first_start() {
+        println!("chatgate: first start, created:");
+        println!("  admin login:    {}", first.admin_email);
+        println!("  admin password: {}", first.admin_password);
+        println!("  demo channel:   {}", first.channel_id);
+        println!(
+            "  demo page:      {base}/demo?channel_id={}",
+            first.channel_id
+        );
+    }
+    println!("chatgate listening on {base}");
+    app.run_until_stopped(shutdown_signal()).await;
+    Ok(())
+}
+
+async fn reset_password(config: &chatgate::Config, email: &str) -> anyhow::Result<()> {
+    config.validate()?;
+    let store = chatgate::store::open(&config.database_url).await?;
+    let password = chatgate::auth::random_secret(20);
+    let hash = chatgate::auth::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))?;
+    if !store.set_password(email, &hash).await? {
+        anyhow::bail!("no agent with email {email}");
+    }
+    println!("new password for {email}: {password}");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,124 @@
+//! Persistence. `Store` is the one interface to durable state; `SqliteStore`
+//! (the embedded default) and the PostgreSQL store implement it with the same
+//! SQL, written once in [`sql`]. All SQL lives under this module.
+//!
+//! Guarantees every implementation keeps:
+//! - `append_message` assigns the conversation's next `seq` and stores the
+//!   message in one transaction; `seq` is 1, 2, 3... without gaps or duplicates,
+//!   even with concurrent writers on several instances.
+//! - A `client_message_id` seen before in the same conversation returns the
+//!   first message and stores nothing.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Agent, AgentId, Channel, ChannelId, Conversation, ConversationId, DeliveryState, Message,
+    MessageId, SenderKind, SessionId, TenantId,
+};
+
+mod sql;
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A message to be stored; `seq` is assigned by the store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub channel_id: ChannelId,
+    pub tenant_id: TenantId,
+    pub sender_kind: SenderKind,
+    pub sender_id: uuid::Uuid,
+    pub sender_name: Option<String>,
+    pub sender_avatar: Option<String>,
+    pub content: String,
+    pub state: DeliveryState,
+    pub sent_at_ms: i64,
+    pub client_message_id: Option<String>,
+}
+
+/// The outcome of `append_message`.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub message: Message,
+    /// False when an earlier message with the same `client_message_id` was returned.
+    pub created: bool,
+}
+
+/// What the first start creates, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub tenant_id: TenantId,
+    pub tenant_name: String,
+    pub admin: Agent,
+    pub channel: Channel,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The token-signing secret: `candidate` is stored if none is yet, and the
+    /// stored one is returned (so every instance and restart agrees).
+    async fn jwt_secret(&self, candidate: &str) -> StoreResult<String>;
+
+    /// Creates the first tenant, admin and channel unless a tenant exists;
+    /// returns whether it did.
+    async fn bootstrap(&self, first: &Bootstrap) -> StoreResult<bool>;
+
+    async fn agent_by_email(&self, email: &str) -> StoreResult<Option<Agent>>;
+    async fn agent(&self, id: AgentId) -> StoreResult<Option<Agent>>;
+    /// Returns false when no agent has this email.
+    async fn set_password(&self, email: &str, password_hash: &str) -> StoreResult<bool>;
+
+    async fn create_session(
+        &self,
+        id: SessionId,
+        agent: AgentId,
+        expires_at_ms: i64,
+    ) -> StoreResult<()>;
+    /// True when the session exists, is not revoked and has not expired.
+    async fn session_active(&self, id: SessionId, now_ms: i64) -> StoreResult<bool>;
+    /// Returns false when there was no such active session.
+    async fn revoke_session(&self, id: SessionId) -> StoreResult<bool>;
+
+    async fn insert_channel(&self, channel: &Channel) -> StoreResult<()>;
+    async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
+    /// A tenant's channels, oldest first.
+    async fn channels(&self, tenant: TenantId) -> StoreResult<Vec<Channel>>;
+    /// Saves name, image, origins and connected flag.
+    async fn update_channel(&self, channel: &Channel) -> StoreResult<()>;
+
+    /// A conversation exists once its first message is stored.
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
+
+    async fn append_message(&self, message: NewMessage) -> StoreResult<Appended>;
+    /// Messages with `seq > after_seq`, oldest first, at most `limit`.
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    /// The last `limit` messages, oldest first.
+    async fn history(&self, conversation: ConversationId, limit: u32) -> StoreResult<Vec<Message>>;
+}
+
+/// Opens the store named by a database URL (a file path, `sqlite://...` or `postgres://...`).
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+}

@@ -1,0 +1,488 @@
+//! The SQL of every store, written once. Both backends use `$N` placeholders,
+//! TEXT ids, BIGINT milliseconds and 0/1 flags, so the same statements and the
+//! same row decoding serve SQLite and PostgreSQL; `sql_store!` instantiates
+//! them for a concrete sqlx database. Connection setup, the one thing that
+//! truly differs, lives in each backend's own file.
+
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use super::{StoreError, StoreResult};
+use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
+
+pub(super) const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
+     sender_name, sender_avatar, content, state, sent_at, client_message_id";
+pub(super) const CHANNEL_COLUMNS: &str =
+    "id, tenant_id, name, image_url, allowed_origins, connected, created_at";
+pub(super) const AGENT_COLUMNS: &str =
+    "id, tenant_id, email, display_name, avatar_url, role, password_hash";
+
+pub(super) fn parse_id<T: FromStr>(raw: &str) -> StoreResult<T> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad id `{raw}`")))
+}
+
+pub(super) fn parse_uuid(raw: &str) -> StoreResult<Uuid> {
+    parse_id(raw)
+}
+
+pub(super) fn parse_kind(raw: &str) -> StoreResult<SenderKind> {
+    SenderKind::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("bad sender kind `{raw}`")))
+}
+
+pub(super) fn parse_state(raw: &str) -> StoreResult<DeliveryState> {
+    DeliveryState::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("bad state `{raw}`")))
+}
+
+pub(super) fn parse_role(raw: &str) -> StoreResult<Role> {
+    Role::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("bad role `{raw}`")))
+}
+
+pub(super) fn parse_origins(raw: &str) -> StoreResult<Vec<OriginPattern>> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("bad origins: {e}")))
+}
+
+pub(super) fn encode_origins(origins: &[OriginPattern]) -> String {
+    let raw: Vec<&str> = origins.iter().map(OriginPattern::as_str).collect();
+    serde_json::to_string(&raw).unwrap_or_else(|_| "[]".into())
+}
+
+/// Implements `Store` for `$store` (which has `read` and `write` pools of `$db`).
+macro_rules! sql_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            fn message_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> $crate::store::StoreResult<$crate::domain::Message> {
+                use sqlx::Row;
+                use $crate::store::sql::*;
+                Ok($crate::domain::Message {
+                    id: parse_id(&row.try_get::<String, _>(0)?)?,
+                    conversation_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                    channel_id: parse_id(&row.try_get::<String, _>(2)?)?,
+                    seq: row.try_get(3)?,
+                    sender_kind: parse_kind(&row.try_get::<String, _>(4)?)?,
+                    sender_id: parse_uuid(&row.try_get::<String, _>(5)?)?,
+                    sender_name: row.try_get(6)?,
+                    sender_avatar: row.try_get(7)?,
+                    content: row.try_get(8)?,
+                    state: parse_state(&row.try_get::<String, _>(9)?)?,
+                    sent_at_ms: row.try_get(10)?,
+                    client_message_id: row.try_get(11)?,
+                })
+            }
+
+            fn channel_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> $crate::store::StoreResult<$crate::domain::Channel> {
+                use sqlx::Row;
+                use $crate::store::sql::*;
+                Ok($crate::domain::Channel {
+                    id: parse_id(&row.try_get::<String, _>(0)?)?,
+                    tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                    name: row.try_get(2)?,
+                    image_url: row.try_get(3)?,
+                    allowed_origins: parse_origins(&row.try_get::<String, _>(4)?)?,
+                    connected: row.try_get::<i64, _>(5)? != 0,
+                    created_at_ms: row.try_get(6)?,
+                })
+            }
+
+            fn agent_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> $crate::store::StoreResult<$crate::domain::Agent> {
+                use sqlx::Row;
+                use $crate::store::sql::*;
+                Ok($crate::domain::Agent {
+                    id: parse_id(&row.try_get::<String, _>(0)?)?,
+                    tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                    email: row.try_get(2)?,
+                    display_name: row.try_get(3)?,
+                    avatar_url: row.try_get(4)?,
+                    role: parse_role(&row.try_get::<String, _>(5)?)?,
+                    password_hash: row.try_get(6)?,
+                })
+            }
+
+            async fn insert_agent_on<'c, E>(
+                executor: E,
+                agent: &$crate::domain::Agent,
+            ) -> $crate::store::StoreResult<()>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO agents (id, tenant_id, email, display_name, avatar_url, role, password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(agent.id.to_string())
+                .bind(agent.tenant_id.to_string())
+                .bind(&agent.email)
+                .bind(&agent.display_name)
+                .bind(&agent.avatar_url)
+                .bind(agent.role.as_str())
+                .bind(&agent.password_hash)
+                .bind($crate::domain::time::now_ms())
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_channel_on<'c, E>(
+                executor: E,
+                channel: &$crate::domain::Channel,
+            ) -> $crate::store::StoreResult<()>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(channel.id.to_string())
+                .bind(channel.tenant_id.to_string())
+                .bind(&channel.name)
+                .bind(&channel.image_url)
+                .bind($crate::store::sql::encode_origins(&channel.allowed_origins))
+                .bind(i64::from(channel.connected))
+                .bind(channel.created_at_ms)
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            async fn jwt_secret(&self, candidate: &str) -> $crate::store::StoreResult<String> {
+                use sqlx::Row;
+                sqlx::query(
+                    "INSERT INTO settings (key, value) VALUES ('jwt_secret', $1) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(candidate)
+                .execute(&self.write)
+                .await?;
+                let row = sqlx::query("SELECT value FROM settings WHERE key = 'jwt_secret'")
+                    .fetch_one(&self.write)
+                    .await?;
+                Ok(row.try_get(0)?)
+            }
+
+            async fn bootstrap(
+                &self,
+                first: &$crate::store::Bootstrap,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.write.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO tenants (id, name, created_at) \
+                     SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM tenants)",
+                )
+                .bind(first.tenant_id.to_string())
+                .bind(&first.tenant_name)
+                .bind($crate::domain::time::now_ms())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::insert_agent_on(&mut *tx, &first.admin).await?;
+                Self::insert_channel_on(&mut *tx, &first.channel).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn agent_by_email(
+                &self,
+                email: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE lower(email) = lower($1)",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql).bind(email).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::agent_from_row).transpose()
+            }
+
+            async fn agent(
+                &self,
+                id: $crate::domain::AgentId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE id = $1",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::agent_from_row).transpose()
+            }
+
+            async fn set_password(
+                &self,
+                email: &str,
+                password_hash: &str,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query("UPDATE agents SET password_hash = $1 WHERE lower(email) = lower($2)")
+                    .bind(password_hash)
+                    .bind(email)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_session(
+                &self,
+                id: $crate::domain::SessionId,
+                agent: $crate::domain::AgentId,
+                expires_at_ms: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO agent_sessions (id, agent_id, expires_at, revoked) VALUES ($1, $2, $3, 0)",
+                )
+                .bind(id.to_string())
+                .bind(agent.to_string())
+                .bind(expires_at_ms)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn session_active(
+                &self,
+                id: $crate::domain::SessionId,
+                now_ms: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let row = sqlx::query(
+                    "SELECT 1 FROM agent_sessions WHERE id = $1 AND revoked = 0 AND expires_at > $2",
+                )
+                .bind(id.to_string())
+                .bind(now_ms)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.is_some())
+            }
+
+            async fn revoke_session(
+                &self,
+                id: $crate::domain::SessionId,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query("UPDATE agent_sessions SET revoked = 1 WHERE id = $1 AND revoked = 0")
+                    .bind(id.to_string())
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn insert_channel(
+                &self,
+                channel: &$crate::domain::Channel,
+            ) -> $crate::store::StoreResult<()> {
+                Self::insert_channel_on(&self.write, channel).await
+            }
+
+            async fn channel(
+                &self,
+                id: $crate::domain::ChannelId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Channel>> {
+                let sql = format!(
+                    "SELECT {} FROM channels WHERE id = $1",
+                    $crate::store::sql::CHANNEL_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::channel_from_row).transpose()
+            }
+
+            async fn channels(
+                &self,
+                tenant: $crate::domain::TenantId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Channel>> {
+                let sql = format!(
+                    "SELECT {} FROM channels WHERE tenant_id = $1 ORDER BY created_at, id",
+                    $crate::store::sql::CHANNEL_COLUMNS
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(tenant.to_string())
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::channel_from_row).collect()
+            }
+
+            async fn update_channel(
+                &self,
+                channel: &$crate::domain::Channel,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "UPDATE channels SET name = $1, image_url = $2, allowed_origins = $3, connected = $4 WHERE id = $5",
+                )
+                .bind(&channel.name)
+                .bind(&channel.image_url)
+                .bind($crate::store::sql::encode_origins(&channel.allowed_origins))
+                .bind(i64::from(channel.connected))
+                .bind(channel.id.to_string())
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn conversation(
+                &self,
+                id: $crate::domain::ConversationId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Conversation>> {
+                use sqlx::Row;
+                use $crate::store::sql::parse_id;
+                let row = sqlx::query(
+                    "SELECT id, channel_id, tenant_id, created_at, last_seq FROM conversations WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&self.read)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some($crate::domain::Conversation {
+                    id: parse_id(&row.try_get::<String, _>(0)?)?,
+                    channel_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                    tenant_id: parse_id(&row.try_get::<String, _>(2)?)?,
+                    created_at_ms: row.try_get(3)?,
+                    last_seq: row.try_get(4)?,
+                }))
+            }
+
+            async fn append_message(
+                &self,
+                new: $crate::store::NewMessage,
+            ) -> $crate::store::StoreResult<$crate::store::Appended> {
+                use sqlx::Row;
+                let conversation = new.conversation_id.to_string();
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
+                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&conversation)
+                .bind(new.channel_id.to_string())
+                .bind(new.tenant_id.to_string())
+                .bind(new.sent_at_ms)
+                .execute(&mut *tx)
+                .await?;
+                // Taking the next seq locks the conversation row until commit, so
+                // concurrent writers (any instance) queue here: gapless, and the
+                // idempotency check below sees every committed earlier attempt.
+                let seq: i64 = sqlx::query(
+                    "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                )
+                .bind(&conversation)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+                if let Some(key) = &new.client_message_id {
+                    let sql = format!(
+                        "SELECT {} FROM messages WHERE conversation_id = $1 AND client_message_id = $2",
+                        $crate::store::sql::MESSAGE_COLUMNS
+                    );
+                    let earlier = sqlx::query(&sql)
+                        .bind(&conversation)
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(row) = earlier {
+                        let message = Self::message_from_row(&row)?;
+                        tx.rollback().await?;
+                        return Ok($crate::store::Appended { message, created: false });
+                    }
+                }
+                let sql = format!(
+                    "INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    $crate::store::sql::MESSAGE_COLUMNS
+                );
+                sqlx::query(&sql)
+                    .bind(new.id.to_string())
+                    .bind(&conversation)
+                    .bind(new.channel_id.to_string())
+                    .bind(seq)
+                    .bind(new.sender_kind.as_str())
+                    .bind(new.sender_id.to_string())
+                    .bind(&new.sender_name)
+                    .bind(&new.sender_avatar)
+                    .bind(&new.content)
+                    .bind(new.state.as_str())
+                    .bind(new.sent_at_ms)
+                    .bind(&new.client_message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok($crate::store::Appended {
+                    message: $crate::domain::Message {
+                        id: new.id,
+                        conversation_id: new.conversation_id,
+                        channel_id: new.channel_id,
+                        seq,
+                        sender_kind: new.sender_kind,
+                        sender_id: new.sender_id,
+                        sender_name: new.sender_name,
+                        sender_avatar: new.sender_avatar,
+                        content: new.content,
+                        state: new.state,
+                        sent_at_ms: new.sent_at_ms,
+                        client_message_id: new.client_message_id,
+                    },
+                    created: true,
+                })
+            }
+
+            async fn messages_after(
+                &self,
+                conversation: $crate::domain::ConversationId,
+                after_seq: i64,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Message>> {
+                let sql = format!(
+                    "SELECT {} FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                    $crate::store::sql::MESSAGE_COLUMNS
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(conversation.to_string())
+                    .bind(after_seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::message_from_row).collect()
+            }
+
+            async fn history(
+                &self,
+                conversation: $crate::domain::ConversationId,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Message>> {
+                let sql = format!(
+                    "SELECT {} FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2",
+                    $crate::store::sql::MESSAGE_COLUMNS
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(conversation.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await?;
+                let mut messages = rows
+                    .iter()
+                    .map(Self::message_from_row)
+                    .collect::<$crate::store::StoreResult<Vec<_>>>()?;
+                messages.reverse();
+                Ok(messages)
+            }
+        }
+    };
+}
+
+pub(super) use sql_store;

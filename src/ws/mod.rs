@@ -1,0 +1,4 @@
+//! WebSockets: the STOMP frame codec and the visitor socket `/ws.chatplugin`.
+
+pub mod stomp;
+pub mod visitor;

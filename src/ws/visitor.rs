@@ -1,0 +1,614 @@
+//! `/ws.chatplugin`: STOMP 1.2 over WebSocket for visitors (visitor-api.md).
+//!
+//! One task per socket owns both directions. It joins the hub for its
+//! conversation at CONNECT, and keeps `cursor`, the highest `seq` it has
+//! written to `/queue/message`. Live events at `cursor + 1` are written
+//! directly; older ones are duplicates and skipped; newer ones mean a gap
+//! (an event lost on the bus, or published out of order by concurrent
+//! senders) and the gap is filled from the store first. `since-seq` replay
+//! uses the same path, so replay and live delivery join without gap or
+//! duplicate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::time::{Instant, Sleep};
+use warp::filters::ws::{Message as WsMessage, WebSocket, Ws};
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::stomp::{Command, Incoming, StompDecoder, StompError, StompFrame};
+use crate::app::App;
+use crate::bus::Topic;
+use crate::chat::{self, Visitor};
+use crate::domain::event::VisitorQueue;
+use crate::domain::{ChannelId, Event, SenderKind};
+use crate::error::ApiError;
+use crate::hub::{Membership, Outbound};
+
+/// Messages fetched per store read when replaying or filling a gap.
+const PAGE: u32 = 500;
+/// A client must send CONNECT within this time of the handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
+
+pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path("ws.chatplugin")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::ws())
+        .and(crate::http::with_app(app))
+        .and(crate::http::origin())
+        .and(crate::http::optional_header("sec-websocket-protocol"))
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .then(handshake)
+}
+
+/// GET /ws.chatplugin: the WebSocket handshake. When the page names its
+/// channel (`?channel_id=`), a disallowed Origin is refused here with 403;
+/// otherwise the Origin is checked at CONNECT, once the token names the channel.
+async fn handshake(
+    ws: Ws,
+    app: App,
+    origin: Option<String>,
+    protocols: Option<String>,
+    query: String,
+) -> Response {
+    let channel = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "channel_id")
+        .map(|(_, v)| v.parse::<ChannelId>());
+    if let Some(channel) = channel {
+        let checked = match channel {
+            Ok(id) => chat::connected_channel(&app, id, origin.as_deref())
+                .await
+                .map(|_| ()),
+            Err(_) => Err(ApiError::invalid_field(
+                "channel_id",
+                "channel_id must be a UUID",
+            )),
+        };
+        if let Err(err) = checked {
+            return err.into_response();
+        }
+    }
+    let chosen = protocols.as_deref().and_then(|offered| {
+        let offered: Vec<&str> = offered.split(',').map(str::trim).collect();
+        SUBPROTOCOLS.into_iter().find(|p| offered.contains(p))
+    });
+    let max = app.config.max_frame_bytes;
+    let sessions = app.sessions.clone();
+    let reply = ws
+        // tungstenite refuses messages far above the STOMP limit outright; up
+        // to twice the limit the codec answers with a proper ERROR frame.
+        .max_message_size(max * 2)
+        .max_frame_size(max * 2)
+        .on_upgrade(move |socket| sessions.track_future(run(socket, app, origin)));
+    match chosen {
+        Some(p) => warp::reply::with_header(reply, "sec-websocket-protocol", p).into_response(),
+        None => reply.into_response(),
+    }
+}
+
+/// Why a session ends with an ERROR frame.
+struct Fatal {
+    message: String,
+    detail: String,
+    receipt: Option<String>,
+}
+
+impl Fatal {
+    fn new(message: impl Into<String>, detail: impl Into<String>) -> Fatal {
+        Fatal {
+            message: message.into(),
+            detail: detail.into(),
+            receipt: None,
+        }
+    }
+
+    fn from_api(err: ApiError) -> Fatal {
+        let status = err.status;
+        let reason = if status == StatusCode::UNAUTHORIZED {
+            "UNAUTHORIZED".to_string()
+        } else {
+            err.error_id.to_string()
+        };
+        Fatal::new(format!("{} {}", status.as_u16(), reason), err.message)
+    }
+}
+
+impl From<StompError> for Fatal {
+    fn from(err: StompError) -> Fatal {
+        Fatal::new("invalid frame", err.to_string())
+    }
+}
+
+/// Heart-beat intervals agreed at CONNECT.
+struct Beats {
+    send_every: Option<Duration>,
+    /// The client is disconnected after this long without a byte from it.
+    read_timeout: Option<Duration>,
+}
+
+struct Session {
+    app: App,
+    origin: Option<String>,
+    sink: SplitSink<WebSocket, WsMessage>,
+    visitor: Option<Visitor>,
+    membership: Option<Membership>,
+    message_sub: Option<String>,
+    events_sub: Option<String>,
+    /// Highest seq written to `/queue/message`.
+    cursor: i64,
+    frames_sent: u64,
+}
+
+async fn run(socket: WebSocket, app: App, origin: Option<String>) {
+    let (sink, mut stream) = socket.split();
+    let mut session = Session {
+        app: app.clone(),
+        origin,
+        sink,
+        visitor: None,
+        membership: None,
+        message_sub: None,
+        events_sub: None,
+        cursor: 0,
+        frames_sent: 0,
+    };
+    let mut decoder = StompDecoder::new(app.config.max_frame_bytes);
+    let mut beats = Beats {
+        send_every: None,
+        read_timeout: Some(CONNECT_TIMEOUT),
+    };
+    let read_deadline = tokio::time::sleep(CONNECT_TIMEOUT);
+    let mut read_deadline = std::pin::pin!(read_deadline);
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(3600));
+    let mut heartbeat_armed = false;
+    let outcome: Result<Close, Fatal> = loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => break Ok(Close::GoingAway),
+            incoming = stream.next() => {
+                let Some(Ok(msg)) = incoming else { break Ok(Close::Gone) };
+                if msg.is_close() {
+                    break Ok(Close::Gone);
+                }
+                if !(msg.is_text() || msg.is_binary()) {
+                    continue;
+                }
+                reset(&mut read_deadline, beats.read_timeout);
+                match session.on_bytes(msg.as_bytes(), &mut decoder, &mut beats).await {
+                    Ok(Some(close)) => break Ok(close),
+                    Ok(None) => {}
+                    Err(fatal) => break Err(fatal),
+                }
+                reset(&mut read_deadline, beats.read_timeout);
+                if !heartbeat_armed && session.visitor.is_some() {
+                    heartbeat_armed = true;
+                    if let Some(every) = beats.send_every {
+                        heartbeat = tokio::time::interval_at(Instant::now() + every, every);
+                    }
+                }
+            }
+            outbound = next_outbound(&mut session.membership) => match outbound {
+                Some(out) => if let Err(fatal) = session.deliver(&out).await { break Err(fatal) },
+                None => break Ok(Close::SlowConsumer),
+            },
+            _ = heartbeat.tick(), if beats.send_every.is_some() => {
+                if session.sink.send(WsMessage::text("\n")).await.is_err() {
+                    break Ok(Close::Gone);
+                }
+            }
+            _ = &mut read_deadline, if beats.read_timeout.is_some() => {
+                break Err(Fatal::new("heart-beat timeout", "no frame or heart-beat received in time"));
+            }
+        }
+    };
+    let (code, reason) = match outcome {
+        Ok(Close::Gone) => return,
+        Ok(Close::Normal) => (1000, "bye"),
+        Ok(Close::GoingAway) => (1001, "server shutting down"),
+        Ok(Close::SlowConsumer) => (1013, "slow consumer, reconnect with since-seq"),
+        Err(fatal) => {
+            let mut frame = StompFrame::new(Command::Error)
+                .header("message", fatal.message)
+                .header("content-type", "text/plain");
+            if let Some(receipt) = fatal.receipt {
+                frame = frame.header("receipt-id", receipt);
+            }
+            let frame = frame.body(fatal.detail.into_bytes());
+            let _ = session.send_frame(&frame).await;
+            (1008, "stomp error")
+        }
+    };
+    let _ = session
+        .sink
+        .send(WsMessage::close_with(code as u16, reason))
+        .await;
+    let _ = session.sink.close().await;
+}
+
+enum Close {
+    /// The client went away; nothing more to send.
+    Gone,
+    /// After DISCONNECT.
+    Normal,
+    GoingAway,
+    SlowConsumer,
+}
+
+fn reset(deadline: &mut std::pin::Pin<&mut Sleep>, timeout: Option<Duration>) {
+    if let Some(t) = timeout {
+        deadline.as_mut().reset(Instant::now() + t);
+    }
+}
+
+/// The next event for this session; pending forever before CONNECT.
+async fn next_outbound(membership: &mut Option<Membership>) -> Option<Arc<Outbound>> {
+    match membership {
+        Some(m) => m.queue.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// STOMP `heart-beat:cx,cy`.
+fn parse_heartbeat(raw: Option<&str>) -> Result<(u64, u64), Fatal> {
+    let Some(raw) = raw else { return Ok((0, 0)) };
+    let bad = || {
+        Fatal::new(
+            "invalid heart-beat header",
+            format!("expected `cx,cy`, got `{raw}`"),
+        )
+    };
+    let (x, y) = raw.split_once(',').ok_or_else(bad)?;
+    Ok((
+        x.trim().parse().map_err(|_| bad())?,
+        y.trim().parse().map_err(|_| bad())?,
+    ))
+}
+
+fn negotiated(ours: u64, theirs: u64) -> Option<Duration> {
+    (ours > 0 && theirs > 0).then(|| Duration::from_millis(ours.max(theirs)))
+}
+
+impl Session {
+    async fn send_frame(&mut self, frame: &StompFrame) -> Result<(), Fatal> {
+        let bytes = frame.encode();
+        let msg = match String::from_utf8(bytes) {
+            Ok(text) => WsMessage::text(text),
+            Err(e) => WsMessage::binary(e.into_bytes()),
+        };
+        self.sink
+            .send(msg)
+            .await
+            .map_err(|_| Fatal::new("write failed", "socket closed"))
+    }
+
+    /// Feeds received bytes to the decoder and handles every complete frame.
+    async fn on_bytes(
+        &mut self,
+        data: &[u8],
+        decoder: &mut StompDecoder,
+        beats: &mut Beats,
+    ) -> Result<Option<Close>, Fatal> {
+        decoder.push(data)?;
+        while let Some(incoming) = decoder.next()? {
+            let Incoming::Frame(frame) = incoming else {
+                continue;
+            };
+            let receipt = frame.get("receipt").map(str::to_string);
+            let outcome = self.on_frame(&frame, beats).await.map_err(|mut fatal| {
+                fatal.receipt = receipt.clone();
+                fatal
+            })?;
+            if let Some(receipt) = receipt {
+                if frame.command != Command::Connect && frame.command != Command::Stomp {
+                    self.send_frame(
+                        &StompFrame::new(Command::Receipt).header("receipt-id", receipt),
+                    )
+                    .await?;
+                }
+            }
+            if outcome.is_some() {
+                return Ok(outcome);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn on_frame(
+        &mut self,
+        frame: &StompFrame,
+        beats: &mut Beats,
+    ) -> Result<Option<Close>, Fatal> {
+        let connected = self.visitor.is_some();
+        match frame.command {
+            Command::Connect | Command::Stomp if !connected => {
+                self.on_connect(frame, beats).await?;
+                Ok(None)
+            }
+            Command::Connect | Command::Stomp => Err(Fatal::new(
+                "already connected",
+                "CONNECT was already received",
+            )),
+            _ if !connected => Err(Fatal::new(
+                "not connected",
+                "the first frame must be CONNECT",
+            )),
+            Command::Subscribe => self.on_subscribe(frame).await.map(|_| None),
+            Command::Unsubscribe => {
+                let id = required(frame, "id")?;
+                if self.message_sub.as_deref() == Some(id) {
+                    self.message_sub = None;
+                }
+                if self.events_sub.as_deref() == Some(id) {
+                    self.events_sub = None;
+                }
+                Ok(None)
+            }
+            Command::Send => self.on_send(frame).await.map(|_| None),
+            // Subscriptions are auto-acknowledged; ACK/NACK are accepted and change nothing.
+            Command::Ack | Command::Nack => Ok(None),
+            Command::Begin | Command::Commit | Command::Abort => Err(Fatal::new(
+                "transactions are not supported",
+                "BEGIN/COMMIT/ABORT are not supported",
+            )),
+            Command::Disconnect => Ok(Some(Close::Normal)),
+            Command::Connected | Command::Message | Command::Receipt | Command::Error => {
+                Err(Fatal::new(
+                    "unexpected command",
+                    format!("{} is a server frame", frame.command.as_str()),
+                ))
+            }
+        }
+    }
+
+    async fn on_connect(&mut self, frame: &StompFrame, beats: &mut Beats) -> Result<(), Fatal> {
+        let version = match frame.get("accept-version") {
+            None => "1.0",
+            Some(list) => {
+                let offered: Vec<&str> = list.split(',').map(str::trim).collect();
+                ["1.2", "1.1", "1.0"]
+                    .into_iter()
+                    .find(|v| offered.contains(v))
+                    .ok_or_else(|| {
+                        Fatal::new(
+                            "unsupported STOMP version",
+                            "supported versions are 1.0, 1.1, 1.2",
+                        )
+                    })?
+            }
+        };
+        let (cx, cy) = parse_heartbeat(frame.get("heart-beat"))?;
+        let token = frame
+            .get("Authorization")
+            .or_else(|| frame.get("authorization"))
+            .and_then(crate::auth::bearer)
+            .or_else(|| frame.get("passcode"));
+        let visitor = chat::visitor(&self.app, token, self.origin.as_deref())
+            .await
+            .map_err(Fatal::from_api)?;
+        let topic = Topic::conversation(visitor.claims.cv);
+        let membership = self
+            .app
+            .hub
+            .join(topic)
+            .await
+            .map_err(|e| Fatal::new("503 unavailable", e.to_string()))?;
+        let ours = self.app.config.heartbeat_ms;
+        beats.send_every = negotiated(ours, cy);
+        beats.read_timeout = negotiated(cx, ours).map(|d| d * 2);
+        let conversation = visitor.claims.cv.to_string();
+        self.visitor = Some(visitor);
+        self.membership = Some(membership);
+        self.send_frame(
+            &StompFrame::new(Command::Connected)
+                .header("version", version)
+                .header("heart-beat", format!("{ours},{ours}"))
+                .header("user-name", conversation)
+                .header("server", concat!("chatgate/", env!("CARGO_PKG_VERSION"))),
+        )
+        .await
+    }
+
+    async fn on_subscribe(&mut self, frame: &StompFrame) -> Result<(), Fatal> {
+        let id = required(frame, "id")?.to_string();
+        match required(frame, "destination")? {
+            "/queue/message" | "/user/queue/message" => {
+                let since = match frame.get("since-seq") {
+                    None => None,
+                    Some(raw) => Some(
+                        raw.trim()
+                            .parse::<i64>()
+                            .ok()
+                            .filter(|n| *n >= 0)
+                            .ok_or_else(|| {
+                                Fatal::new(
+                                    "invalid since-seq header",
+                                    "since-seq must be a non-negative integer",
+                                )
+                            })?,
+                    ),
+                };
+                let conversation = self.conversation();
+                self.cursor = match since {
+                    Some(n) => n,
+                    None => self
+                        .app
+                        .store
+                        .conversation(conversation)
+                        .await
+                        .map_err(|e| Fatal::from_api(e.into()))?
+                        .map_or(0, |c| c.last_seq),
+                };
+                self.message_sub = Some(id);
+                self.fill(i64::MAX).await
+            }
+            "/queue/events" | "/user/queue/events" => {
+                self.events_sub = Some(id);
+                Ok(())
+            }
+            other => Err(Fatal::new(
+                "unknown destination",
+                format!("cannot subscribe to `{other}`"),
+            )),
+        }
+    }
+
+    async fn on_send(&mut self, frame: &StompFrame) -> Result<(), Fatal> {
+        let destination = required(frame, "destination")?.to_string();
+        let body: Value = serde_json::from_slice(&frame.body)
+            .map_err(|e| Fatal::new("400 invalid-data", format!("malformed JSON body: {e}")))?;
+        let Some(visitor) = self.visitor.as_ref() else {
+            return Err(Fatal::new(
+                "not connected",
+                "the first frame must be CONNECT",
+            ));
+        };
+        match destination.as_str() {
+            "/app/send" => {
+                chat::send(&self.app, visitor, &body)
+                    .await
+                    .map_err(Fatal::from_api)?;
+            }
+            "/app/typing" => {
+                let typing = body
+                    .get("typing")
+                    .and_then(Value::as_bool)
+                    .ok_or_else(|| Fatal::new("400 invalid-data", "typing must be a boolean"))?;
+                let event = Event::Typing {
+                    conversation_id: visitor.claims.cv,
+                    channel_id: visitor.channel.id,
+                    typing,
+                    sender_kind: SenderKind::Visitor,
+                    sender_id: visitor.claims.cv.0,
+                    sender_name: None,
+                };
+                let _ = self.app.hub.publish(event).await;
+            }
+            "/app/read" => {
+                // Accepted and validated; read receipts reach agents once the agent side exists.
+                body.get("up_to_seq")
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        Fatal::new(
+                            "400 invalid-data",
+                            "up_to_seq must be a non-negative integer",
+                        )
+                    })?;
+            }
+            other => {
+                return Err(Fatal::new(
+                    "unknown destination",
+                    format!("cannot send to `{other}`"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn conversation(&self) -> crate::domain::ConversationId {
+        self.visitor
+            .as_ref()
+            .map(|v| v.claims.cv)
+            .unwrap_or_default()
+    }
+
+    /// Writes one event if this session subscribed to its queue, keeping seq order.
+    async fn deliver(&mut self, out: &Outbound) -> Result<(), Fatal> {
+        let Some((queue, body)) = &out.visitor else {
+            return Ok(());
+        };
+        match (queue, out.event.created_seq()) {
+            (VisitorQueue::Message, Some(seq)) => {
+                if self.message_sub.is_none() || seq <= self.cursor {
+                    return Ok(());
+                }
+                if seq > self.cursor + 1 {
+                    return self.fill(seq).await;
+                }
+                self.cursor = seq;
+                self.write_message(body.clone()).await
+            }
+            (VisitorQueue::Message, None) if self.message_sub.is_some() => {
+                self.write_message(body.clone()).await
+            }
+            (VisitorQueue::Events, _) if self.events_sub.is_some() => {
+                self.write_event(body.clone()).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes every stored message after `cursor`, at least up to `target`
+    /// (or until the conversation's end).
+    async fn fill(&mut self, target: i64) -> Result<(), Fatal> {
+        let conversation = self.conversation();
+        loop {
+            let page = self
+                .app
+                .store
+                .messages_after(conversation, self.cursor, PAGE)
+                .await
+                .map_err(|e| Fatal::from_api(e.into()))?;
+            let complete = page.len() < PAGE as usize;
+            for message in page {
+                let seq = message.seq;
+                let event = Event::MessageCreated { message };
+                if let Some((_, body)) = event.visitor_body() {
+                    self.cursor = seq;
+                    self.write_message(Bytes::from(body)).await?;
+                }
+            }
+            if complete || self.cursor >= target {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn write_message(&mut self, body: Bytes) -> Result<(), Fatal> {
+        let Some(sub) = self.message_sub.clone() else {
+            return Ok(());
+        };
+        self.write_to("/queue/message", sub, body).await
+    }
+
+    async fn write_event(&mut self, body: Bytes) -> Result<(), Fatal> {
+        let Some(sub) = self.events_sub.clone() else {
+            return Ok(());
+        };
+        self.write_to("/queue/events", sub, body).await
+    }
+
+    async fn write_to(
+        &mut self,
+        destination: &str,
+        subscription: String,
+        body: Bytes,
+    ) -> Result<(), Fatal> {
+        self.frames_sent += 1;
+        let frame = StompFrame::new(Command::Message)
+            .header("destination", destination)
+            .header("subscription", subscription)
+            .header("message-id", self.frames_sent.to_string())
+            .header("content-type", "application/json")
+            .body(body);
+        self.send_frame(&frame).await
+    }
+}
+
+fn required<'a>(frame: &'a StompFrame, header: &str) -> Result<&'a str, Fatal> {
+    frame.get(header).ok_or_else(|| {
+        Fatal::new(
+            format!("missing {header} header"),
+            format!("{} needs a `{header}` header", frame.command.as_str()),
+        )
+    })
+}

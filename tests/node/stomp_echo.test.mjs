@@ -1,0 +1,445 @@
+// End-to-end test: the published @stomp/stompjs client (unmodified) against a
+// real chatgate process.
+//
+// The chatgate binary is taken from $CHATGATE_BIN, defaulting to
+// <repo>/target/debug/chatgate (build it with `cargo build --bin chatgate`).
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Client } from '@stomp/stompjs';
+import WebSocket from 'ws';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CHATGATE_BIN = process.env.CHATGATE_BIN || path.join(REPO_ROOT, 'target', 'debug', 'chatgate');
+
+const STARTUP_TIMEOUT_MS = 30_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+const WAIT_MS = 10_000;
+const TEST_TIMEOUT_MS = 60_000;
+
+const STOMP_PROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
+
+// ---------------------------------------------------------------------------
+// Generic helpers
+// ---------------------------------------------------------------------------
+
+/** Rejects with a descriptive error if `promise` does not settle within `ms`. */
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A FIFO of values pushed by callbacks, consumed with `next()`. */
+class AsyncQueue {
+  #items = [];
+  #waiters = [];
+
+  push(item) {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(item);
+    else this.#items.push(item);
+  }
+
+  next(ms, what) {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift());
+    let resolveFn;
+    const p = new Promise((resolve) => {
+      resolveFn = resolve;
+      this.#waiters.push(resolve);
+    });
+    return withTimeout(p, ms, what).catch((err) => {
+      // Do not let a timed-out waiter swallow a later item.
+      const i = this.#waiters.indexOf(resolveFn);
+      if (i >= 0) this.#waiters.splice(i, 1);
+      throw err;
+    });
+  }
+}
+
+/** Text of a message `content`, whether the server sends a string or `{text}`. */
+function contentText(content) {
+  if (typeof content === 'string') return content;
+  if (content && typeof content === 'object' && typeof content.text === 'string') return content.text;
+  assert.fail(`message content has no text: ${JSON.stringify(content)}`);
+}
+
+/** The token with its last character replaced so that its decoded value changes. */
+function forgeToken(token) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = token.at(-1);
+  const i = alphabet.indexOf(last);
+  // Flip the highest of the 6 bits: always a data bit of the final base64url
+  // character, so even a strict decoder sees a different signature.
+  const replacement = i >= 0 ? alphabet[i ^ 0x20] : last === 'A' ? 'B' : 'A';
+  const forged = token.slice(0, -1) + replacement;
+  assert.notEqual(forged, token);
+  return forged;
+}
+
+// ---------------------------------------------------------------------------
+// chatgate process
+// ---------------------------------------------------------------------------
+
+const server = {
+  proc: null,
+  exited: null, // Promise resolved with {code, signal} when the process exits
+  tmpDir: null,
+  baseUrl: null,
+  wsUrl: null,
+  demoChannelId: null,
+  stdout: '',
+  stderr: '',
+};
+
+async function startServer() {
+  if (!fs.existsSync(CHATGATE_BIN)) {
+    throw new Error(
+      `chatgate binary not found at ${CHATGATE_BIN}; ` +
+        'build it with `cargo build --bin chatgate` or set CHATGATE_BIN',
+    );
+  }
+
+  server.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-node-test-'));
+  const proc = spawn(CHATGATE_BIN, [], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      CHATGATE_LISTEN: '127.0.0.1:0',
+      CHATGATE_DATABASE_URL: path.join(server.tmpDir, 'chatgate.db'),
+      RUST_LOG: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.proc = proc;
+  server.exited = new Promise((resolve) => {
+    proc.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (chunk) => {
+    server.stderr += chunk;
+  });
+
+  const ready = new Promise((resolve, reject) => {
+    const check = () => {
+      const channel = server.stdout.match(/demo channel:\s+([0-9a-f-]{36})/);
+      const listening = server.stdout.match(/listening on (http:\/\/\S+)/);
+      if (channel && listening) {
+        resolve({ channelId: channel[1], baseUrl: listening[1].replace(/\/+$/, '') });
+      }
+    };
+    proc.stdout.on('data', (chunk) => {
+      server.stdout += chunk;
+      check();
+    });
+    proc.once('error', (err) => reject(new Error(`failed to start ${CHATGATE_BIN}: ${err.message}`)));
+    proc.once('exit', (code, signal) =>
+      reject(new Error(`chatgate exited during startup (code ${code}, signal ${signal})`)),
+    );
+  });
+
+  let info;
+  try {
+    info = await withTimeout(
+      ready,
+      STARTUP_TIMEOUT_MS,
+      'chatgate to print "demo channel: <uuid>" and "listening on http://..."',
+    );
+  } catch (err) {
+    err.message +=
+      `\n--- chatgate stdout ---\n${server.stdout}` + `\n--- chatgate stderr ---\n${server.stderr}`;
+    throw err;
+  }
+
+  server.demoChannelId = info.channelId;
+  server.baseUrl = info.baseUrl;
+  server.wsUrl = info.baseUrl.replace(/^http/, 'ws') + '/ws.chatplugin';
+}
+
+async function stopServer() {
+  const proc = server.proc;
+  if (proc && proc.exitCode === null && proc.signalCode === null) {
+    proc.kill('SIGTERM');
+    try {
+      await withTimeout(server.exited, SHUTDOWN_TIMEOUT_MS, 'chatgate to exit after SIGTERM');
+    } catch (err) {
+      proc.kill('SIGKILL');
+      await server.exited;
+      throw err;
+    }
+  }
+  if (proc) {
+    // Do not let leftover pipes (e.g. held by a grandchild) keep node alive.
+    proc.stdout.destroy();
+    proc.stderr.destroy();
+  }
+  if (server.tmpDir) fs.rmSync(server.tmpDir, { recursive: true, force: true });
+}
+
+/** Wraps a test body so that chatgate's stderr is shown when it fails. */
+function withServerLogs(fn) {
+  return async (t) => {
+    try {
+      await fn(t);
+    } catch (err) {
+      console.error(`--- chatgate stderr (test "${t.name}" failed) ---\n${server.stderr}`);
+      throw err;
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------
+// HTTP API
+// ---------------------------------------------------------------------------
+
+async function postJson(route, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await withTimeout(
+    fetch(server.baseUrl + route, { method: 'POST', headers, body: JSON.stringify(body) }),
+    WAIT_MS,
+    `POST ${route}`,
+  );
+  const text = await res.text();
+  assert.equal(res.status, 200, `POST ${route} returned ${res.status}: ${text}`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    assert.fail(`POST ${route} returned non-JSON body: ${text}`);
+  }
+}
+
+async function authenticate() {
+  const auth = await postJson('/chatplugin.authenticate', { channel_id: server.demoChannelId });
+  assert.equal(typeof auth.token, 'string', `no token in ${JSON.stringify(auth)}`);
+  assert.ok(auth.token.length > 0);
+  assert.match(auth.conversation_id, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(auth.messages, []);
+  return auth;
+}
+
+// ---------------------------------------------------------------------------
+// STOMP
+// ---------------------------------------------------------------------------
+
+const clients = new Set();
+
+/**
+ * Creates a stompjs Client for `token` and records everything it reports.
+ * Call `activate()` on the returned object to connect.
+ */
+function makeStompClient(token) {
+  const events = {
+    connected: new AsyncQueue(),
+    stompErrors: new AsyncQueue(),
+    closes: new AsyncQueue(),
+    hooks: {}, // optional one-off observers, see connect()
+    log: [],
+  };
+  const client = new Client({
+    webSocketFactory: () => new WebSocket(server.wsUrl, STOMP_PROTOCOLS),
+    connectHeaders: { Authorization: `Bearer ${token}` },
+    reconnectDelay: 0,
+    debug: (msg) => events.log.push(msg),
+  });
+  client.onConnect = (frame) => {
+    events.connected.push(frame);
+    events.hooks.connect?.(frame);
+  };
+  client.onStompError = (frame) => {
+    events.stompErrors.push(frame);
+    events.hooks.stompError?.(frame);
+  };
+  client.onWebSocketClose = (evt) => {
+    events.closes.push(evt);
+    events.hooks.close?.(evt);
+  };
+  client.onWebSocketError = (evt) => events.log.push(`websocket error: ${evt?.message ?? evt}`);
+  clients.add(client);
+  return { client, events };
+}
+
+function describeStompLog(events) {
+  return `\n--- stompjs debug log ---\n${events.log.join('\n')}`;
+}
+
+/** Connects and resolves with the CONNECTED frame; fails on ERROR or close. */
+async function connect(token) {
+  const { client, events } = makeStompClient(token);
+  const connected = new Promise((resolve, reject) => {
+    events.hooks.connect = resolve;
+    events.hooks.stompError = (frame) =>
+      reject(new Error(`STOMP ERROR instead of CONNECTED: ${frame.headers.message} ${frame.body}`));
+    events.hooks.close = (evt) => reject(new Error(`WebSocket closed before CONNECTED (code ${evt?.code})`));
+  });
+  client.activate();
+  try {
+    return { client, events, connected: await withTimeout(connected, WAIT_MS, 'STOMP CONNECTED frame') };
+  } catch (err) {
+    err.message += describeStompLog(events);
+    throw err;
+  } finally {
+    events.hooks = {};
+  }
+}
+
+/**
+ * Subscribes to `destination` and returns a queue of received MESSAGE frames.
+ * Asks for a RECEIPT so that the subscription is known to be active before
+ * anything is sent; if the server does not send receipts, waits briefly instead.
+ */
+async function subscribe(client, destination) {
+  const messages = new AsyncQueue();
+  const receiptId = `sub-${Math.random().toString(36).slice(2)}`;
+  const receipt = new Promise((resolve) => client.watchForReceipt(receiptId, resolve));
+  const sub = client.subscribe(destination, (frame) => messages.push(frame), { receipt: receiptId });
+  await Promise.race([receipt, sleep(1000)]);
+  return { sub, messages };
+}
+
+function parseEvent(frame) {
+  try {
+    return JSON.parse(frame.body);
+  } catch {
+    assert.fail(`MESSAGE frame body is not JSON: ${frame.body}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+describe('chatgate STOMP over WebSocket with @stomp/stompjs', { timeout: 5 * TEST_TIMEOUT_MS }, () => {
+  before(startServer, { timeout: STARTUP_TIMEOUT_MS + 5_000 });
+
+  after(async () => {
+    await Promise.allSettled(
+      [...clients].map((c) => withTimeout(c.deactivate({ force: true }), 5_000, 'stompjs deactivate')),
+    );
+    await stopServer();
+  }, { timeout: SHUTDOWN_TIMEOUT_MS + 10_000 });
+
+  test(
+    'a message sent over HTTP is echoed as a STOMP MESSAGE on /queue/message',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const auth = await authenticate();
+      const { client, events, connected } = await connect(auth.token);
+      assert.equal(
+        connected.headers['user-name'],
+        auth.conversation_id,
+        'CONNECTED user-name must be the conversation id',
+      );
+
+      const { messages } = await subscribe(client, '/queue/message');
+
+      const sent = await postJson(
+        '/chatplugin.send',
+        { message: { text: 'hello from stompjs' } },
+        auth.token,
+      );
+      assert.equal(typeof sent.id, 'string');
+      assert.equal(contentText(sent.content), 'hello from stompjs');
+      assert.equal(sent.state, 'DELIVERED');
+      assert.equal(sent.alignment, 'RIGHT');
+      assert.equal(sent.seq, 1);
+      assert.equal(sent.client_message_id, null);
+
+      let frame;
+      try {
+        frame = await messages.next(WAIT_MS, 'MESSAGE frame for the HTTP-sent message');
+      } catch (err) {
+        err.message += describeStompLog(events);
+        throw err;
+      }
+      assert.equal(frame.command, 'MESSAGE');
+      const event = parseEvent(frame);
+      assert.equal(event.type, 'message.created');
+      assert.equal(event.conversation_id, auth.conversation_id);
+      assert.equal(event.channel_id, server.demoChannelId);
+      assert.equal(event.message.id, sent.id);
+      assert.deepEqual(event.message.content, sent.content);
+      assert.equal(contentText(event.message.content), 'hello from stompjs');
+      assert.equal(event.message.seq, 1);
+      assert.equal(event.message.seq, sent.seq);
+    }),
+  );
+
+  test(
+    'a message published to /app/send is echoed on /queue/message',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const auth = await authenticate();
+      const { client, events, connected } = await connect(auth.token);
+      assert.equal(connected.headers['user-name'], auth.conversation_id);
+
+      const { messages } = await subscribe(client, '/queue/message');
+      client.publish({
+        destination: '/app/send',
+        body: JSON.stringify({ message: { text: 'via stomp' } }),
+      });
+
+      let frame;
+      try {
+        frame = await messages.next(WAIT_MS, 'MESSAGE frame for the STOMP-published message');
+      } catch (err) {
+        err.message += describeStompLog(events);
+        throw err;
+      }
+      const event = parseEvent(frame);
+      assert.equal(event.type, 'message.created');
+      assert.equal(event.conversation_id, auth.conversation_id);
+      assert.equal(event.channel_id, server.demoChannelId);
+      assert.equal(typeof event.message.id, 'string');
+      assert.ok(event.message.id.length > 0);
+      assert.equal(contentText(event.message.content), 'via stomp');
+      assert.equal(event.message.seq, 1);
+      assert.equal(event.message.state, 'DELIVERED');
+      assert.equal(event.message.alignment, 'RIGHT');
+    }),
+  );
+
+  test(
+    'a forged token gets a STOMP ERROR frame with 401 UNAUTHORIZED',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const auth = await authenticate();
+      const { client, events } = makeStompClient(forgeToken(auth.token));
+      client.activate();
+
+      let error;
+      try {
+        error = await events.stompErrors.next(WAIT_MS, 'STOMP ERROR frame for a forged token');
+      } catch (err) {
+        err.message += describeStompLog(events);
+        throw err;
+      }
+      assert.equal(error.command, 'ERROR');
+      assert.ok(
+        String(error.headers.message).includes('401 UNAUTHORIZED'),
+        `ERROR message header was ${JSON.stringify(error.headers.message)}`,
+      );
+
+      // The server closes the socket after the ERROR frame.
+      await events.closes.next(WAIT_MS, 'the server to close the WebSocket after ERROR');
+      await assert.rejects(
+        events.connected.next(0, 'CONNECTED'),
+        /timed out/,
+        'a forged token must not be CONNECTED',
+      );
+    }),
+  );
+});
