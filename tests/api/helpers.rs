@@ -1,0 +1,410 @@
+//! `TestApp`: the real server on port 0 with its own SQLite file, and
+//! clients that read like an SDK (reqwest for HTTP, tokio-tungstenite for STOMP).
+
+use std::time::Duration;
+
+use chatgate::app::FirstStart;
+use chatgate::ws::stomp::{Command, Incoming, StompDecoder, StompFrame};
+use chatgate::{Application, Config};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something that should happen promptly.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    /// The demo channel created by the first start.
+    pub channel_id: String,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub config: Config,
+    /// Held so the database lives as long as the server.
+    pub dir: Option<TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// A configuration for tests: port 0, a fresh SQLite file in `dir`, and the defaults otherwise.
+pub fn test_config(dir: &TempDir) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: dir.path().join("chatgate.db").display().to_string(),
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    /// A fresh server with default settings.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// A fresh server whose config `tweak` adjusts.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&dir);
+        tweak(&mut config);
+        TestApp::start(config, dir, None).await
+    }
+
+    /// Starts a server on `config`; `first` carries over what an earlier start printed.
+    pub async fn start(config: Config, dir: TempDir, first: Option<FirstStart>) -> TestApp {
+        let app = Application::build(config.clone())
+            .await
+            .expect("app builds");
+        let first = app
+            .first_start()
+            .cloned()
+            .or(first)
+            .expect("first start info");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            channel_id: first.channel_id.to_string(),
+            admin_email: first.admin_email,
+            admin_password: first.admin_password,
+            config,
+            dir: Some(dir),
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(mut self) -> (Config, TempDir, FirstStart) {
+        self.shutdown().await;
+        let first = FirstStart {
+            admin_email: self.admin_email.clone(),
+            admin_password: self.admin_password.clone(),
+            channel_id: self.channel_id.parse().unwrap(),
+        };
+        let dir = self.dir.take().expect("dir");
+        (self.config.clone(), dir, first)
+    }
+
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(30), handle)
+                .await
+                .expect("server stops in time")
+                .unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws.chatplugin", self.base.replacen("http", "ws", 1))
+    }
+
+    /// POSTs raw bytes; returns status, headers and the body parsed as JSON (Null if empty).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.post(self.url(path)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Reply::from(req.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        let mut headers = vec![("content-type", "application/json")];
+        let auth;
+        if let Some(t) = token {
+            auth = format!("Bearer {t}");
+            headers.push(("authorization", auth.as_str()));
+        }
+        self.post_raw(path, body.to_string(), &headers).await
+    }
+
+    /// Authenticates a new conversation on the demo channel.
+    pub async fn visitor(&self) -> VisitorSession {
+        self.visitor_on(&self.channel_id).await
+    }
+
+    pub async fn visitor_on(&self, channel_id: &str) -> VisitorSession {
+        let reply = self
+            .post(
+                "/chatplugin.authenticate",
+                &json!({"channel_id": channel_id}),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        VisitorSession::from(&reply.body)
+    }
+
+    pub async fn send(&self, token: &str, text: &str) -> Reply {
+        self.post(
+            "/chatplugin.send",
+            &json!({"message": {"text": text}}),
+            Some(token),
+        )
+        .await
+    }
+
+    /// Logs in as the first-start admin; returns the agent token.
+    pub async fn admin_token(&self) -> String {
+        let reply = self
+            .http
+            .post(self.url("/api/auth/0.1/token"))
+            .basic_auth(&self.admin_email, Some(&self.admin_password))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let reply = Reply::from(reply).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["data"]["token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a channel as admin; returns its id.
+    pub async fn create_channel(&self, admin: &str, body: Value) -> String {
+        let reply = self
+            .post("/channels.chatplugin.connect", &body, Some(admin))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VisitorSession {
+    pub token: String,
+    pub resume_token: String,
+    pub conversation_id: String,
+}
+
+impl From<&Value> for VisitorSession {
+    fn from(body: &Value) -> Self {
+        VisitorSession {
+            token: body["token"].as_str().unwrap().to_string(),
+            resume_token: body["resume_token"].as_str().unwrap().to_string(),
+            conversation_id: body["conversation_id"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Asserts the contract's error shape, status and id.
+    pub fn assert_error(&self, status: u16, error_id: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["error_id"], error_id, "{}", self.body);
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.body
+        );
+        assert!(self.body["details"].is_object(), "{}", self.body);
+        assert!(
+            self.body["timestamp"].as_f64().is_some_and(|t| t > 1.7e9),
+            "{}",
+            self.body
+        );
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A STOMP client over a real WebSocket.
+pub struct Stomp {
+    ws: Ws,
+    decoder: StompDecoder,
+}
+
+impl Stomp {
+    /// Opens the socket (offering the STOMP sub-protocols), without CONNECT.
+    pub async fn open(
+        url: &str,
+        origin: Option<&str>,
+    ) -> Result<Stomp, tokio_tungstenite::tungstenite::Error> {
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "v12.stomp, v11.stomp, v10.stomp".parse().unwrap(),
+        );
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+        }
+        let (ws, response) = tokio_tungstenite::connect_async(request).await?;
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap()),
+            Some("v12.stomp")
+        );
+        Ok(Stomp {
+            ws,
+            decoder: StompDecoder::new(1 << 20),
+        })
+    }
+
+    /// Opens and CONNECTs with `token`; returns the client and the CONNECTED frame.
+    pub async fn connect(app: &TestApp, token: &str) -> (Stomp, StompFrame) {
+        let mut stomp = Stomp::open(&app.ws_url(), None).await.unwrap();
+        stomp
+            .send(
+                StompFrame::new(Command::Connect)
+                    .header("accept-version", "1.2,1.1,1.0")
+                    .header("heart-beat", "0,0")
+                    .header("Authorization", format!("Bearer {token}")),
+            )
+            .await;
+        let connected = stomp.recv().await.expect("CONNECTED");
+        assert_eq!(connected.command, Command::Connected, "{connected:?}");
+        (stomp, connected)
+    }
+
+    /// Connects and subscribes to `/queue/message` (with `since-seq` if given).
+    pub async fn subscribed(app: &TestApp, token: &str, since: Option<i64>) -> Stomp {
+        let (mut stomp, _) = Stomp::connect(app, token).await;
+        let mut sub = StompFrame::new(Command::Subscribe)
+            .header("id", "sub-0")
+            .header("destination", "/queue/message")
+            .header("receipt", "r-sub");
+        if let Some(n) = since {
+            sub = sub.header("since-seq", n.to_string());
+        }
+        stomp.send(sub).await;
+        // Replayed MESSAGE frames come before the RECEIPT; callers that use
+        // since-seq read them with `messages`, so only wait for the receipt here
+        // when nothing is to be replayed.
+        if since.is_none() {
+            let receipt = stomp.recv().await.expect("RECEIPT");
+            assert_eq!(receipt.command, Command::Receipt);
+            assert_eq!(receipt.get("receipt-id"), Some("r-sub"));
+        }
+        stomp
+    }
+
+    pub async fn send(&mut self, frame: StompFrame) {
+        let text = String::from_utf8(frame.encode()).unwrap();
+        self.ws.send(WsMessage::text(text)).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.ws
+            .send(WsMessage::binary(bytes.to_vec()))
+            .await
+            .unwrap();
+    }
+
+    /// The next frame, or None when the socket closes; panics after `WAIT`.
+    pub async fn recv(&mut self) -> Option<StompFrame> {
+        self.recv_within(WAIT).await.expect("a frame in time")
+    }
+
+    /// Err(()) on timeout, Ok(None) when closed.
+    pub async fn recv_within(&mut self, wait: Duration) -> Result<Option<StompFrame>, ()> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(incoming) = self.decoder.next().unwrap() {
+                if let Incoming::Frame(frame) = incoming {
+                    return Ok(Some(frame));
+                }
+            }
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Err(()),
+                Ok(None) | Ok(Some(Err(_))) => return Ok(None),
+                Ok(Some(Ok(msg))) => msg,
+            };
+            match msg {
+                WsMessage::Text(t) => self.decoder.push(t.as_bytes()).unwrap(),
+                WsMessage::Binary(b) => self.decoder.push(&b).unwrap(),
+                WsMessage::Close(_) => return Ok(None),
+                _ => {}
+            }
+        }
+    }
+
+    /// The close code the server sent, reading past any frames.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close in time")
+            {
+                Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next `n` MESSAGE frames' JSON bodies.
+    pub async fn messages(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let frame = self.recv().await.expect("socket open");
+            if frame.command == Command::Message {
+                out.push(serde_json::from_slice(&frame.body).unwrap());
+            }
+        }
+        out
+    }
+
+    /// Asserts no MESSAGE arrives within `wait`.
+    pub async fn assert_silent(&mut self, wait: Duration) {
+        if let Ok(Some(frame)) = self.recv_within(wait).await {
+            panic!("unexpected frame {frame:?}");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The embedded default survives a restart on the same SQLite file.
+
+use serde_json::json;
+
+use crate::helpers::{Stomp, TestApp};
+
+#[tokio::test]
+async fn conversation_resumes_after_restart_and_old_tokens_still_verify() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    for text in ["before", "the", "restart"] {
+        assert_eq!(app.send(&visitor.token, text).await.status, 200);
+    }
+    let (config, dir, first) = app.stop().await;
+
+    let app = TestApp::start(config, dir, Some(first)).await;
+    // The old visitor token still verifies (the secret was kept in the database).
+    let reply = app.send(&visitor.token, "after").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["seq"], 4);
+    let resumed = app
+        .post(
+            "/chatplugin.authenticate",
+            &json!({"resume_token": visitor.resume_token}),
+            None,
+        )
+        .await;
+    assert_eq!(resumed.status, 200);
+    let contents: Vec<_> = resumed.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(contents, ["before", "the", "restart", "after"]);
+    // And the old token connects over STOMP and replays everything.
+    let mut stomp = Stomp::subscribed(&app, &visitor.token, Some(0)).await;
+    let replayed = stomp.messages(4).await;
+    assert_eq!(replayed[3]["message"]["content"], "after");
+    // The admin created at first start can still log in; no second admin was made.
+    assert!(!app.admin_token().await.is_empty());
+}

@@ -1,0 +1,462 @@
+//! `/ws.chatplugin`: STOMP over a real WebSocket.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chatgate::ws::stomp::{Command, StompFrame};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::helpers::{Stomp, TestApp};
+
+#[tokio::test]
+async fn connected_frame_negotiates_version_heartbeat_and_names_the_conversation() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let (_stomp, connected) = Stomp::connect(&app, &visitor.token).await;
+    assert_eq!(connected.get("version"), Some("1.2"));
+    assert_eq!(connected.get("heart-beat"), Some("10000,10000"));
+    assert_eq!(
+        connected.get("user-name"),
+        Some(visitor.conversation_id.as_str())
+    );
+    assert!(connected
+        .get("server")
+        .is_some_and(|s| s.starts_with("chatgate/")));
+}
+
+#[tokio::test]
+async fn message_frames_carry_the_contract_headers_and_body() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+    let sent = app.send(&visitor.token, "hello").await.body;
+    let frame = stomp.recv().await.unwrap();
+    assert_eq!(frame.command, Command::Message);
+    assert_eq!(frame.get("destination"), Some("/queue/message"));
+    assert_eq!(frame.get("subscription"), Some("sub-0"));
+    assert!(frame.get("message-id").is_some());
+    assert_eq!(frame.get("content-type"), Some("application/json"));
+    assert_eq!(
+        frame.get("content-length"),
+        Some(frame.body.len().to_string().as_str())
+    );
+    let body: serde_json::Value = serde_json::from_slice(&frame.body).unwrap();
+    assert_eq!(body["type"], "message.created");
+    assert_eq!(body["conversation_id"], visitor.conversation_id.as_str());
+    assert_eq!(body["channel_id"], app.channel_id.as_str());
+    assert_eq!(
+        body["message"], sent,
+        "the pushed message equals the HTTP reply"
+    );
+}
+
+#[tokio::test]
+async fn every_session_of_a_conversation_receives_each_message_and_others_receive_nothing() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let stranger = app.visitor().await;
+    let mut tab1 = Stomp::subscribed(&app, &visitor.token, None).await;
+    let mut tab2 = Stomp::subscribed(&app, &visitor.token, None).await;
+    let mut other = Stomp::subscribed(&app, &stranger.token, None).await;
+    for text in ["a", "b", "c"] {
+        assert_eq!(app.send(&visitor.token, text).await.status, 200);
+    }
+    for tab in [&mut tab1, &mut tab2] {
+        let got: Vec<_> = tab
+            .messages(3)
+            .await
+            .iter()
+            .map(|m| m["message"]["content"].clone())
+            .collect();
+        assert_eq!(got, vec![json!("a"), json!("b"), json!("c")]);
+        tab.assert_silent(Duration::from_millis(200)).await;
+    }
+    other.assert_silent(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn since_seq_replays_what_was_missed_then_goes_live_without_gap_or_duplicate() {
+    let app = TestApp::spawn_with(|c| c.send_burst = 10_000).await;
+    let visitor = app.visitor().await;
+    for i in 1..=20 {
+        app.send(&visitor.token, &format!("m{i}")).await;
+    }
+    // Keep sending while the subscriber replays.
+    let sender = {
+        let base = app.url("/chatplugin.send");
+        let token = visitor.token.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 21..=60 {
+                let reply = http
+                    .post(&base)
+                    .bearer_auth(&token)
+                    .json(&json!({"message": {"text": format!("m{i}")}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(reply.status(), 200);
+            }
+        })
+    };
+    let mut stomp = Stomp::subscribed(&app, &visitor.token, Some(5)).await;
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&60) {
+        let frame = stomp.recv().await.expect("open");
+        match frame.command {
+            Command::Message => {
+                let body: serde_json::Value = serde_json::from_slice(&frame.body).unwrap();
+                let seq = body["message"]["seq"].as_i64().unwrap();
+                assert_eq!(body["message"]["content"], format!("m{seq}"));
+                seqs.push(seq);
+            }
+            Command::Receipt => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    sender.await.unwrap();
+    assert_eq!(seqs, (6..=60).collect::<Vec<_>>());
+    stomp.assert_silent(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn app_send_stores_and_echoes_and_rejects_bad_bodies() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/send")
+                .header("receipt", "s1")
+                .body(
+                    json!({"message": {"text": "via stomp"}, "client_message_id": "k1"})
+                        .to_string(),
+                ),
+        )
+        .await;
+    let mut saw = BTreeSet::new();
+    while saw.len() < 2 {
+        let frame = stomp.recv().await.unwrap();
+        match frame.command {
+            Command::Receipt => {
+                assert_eq!(frame.get("receipt-id"), Some("s1"));
+                saw.insert("receipt");
+            }
+            Command::Message => {
+                let body: serde_json::Value = serde_json::from_slice(&frame.body).unwrap();
+                assert_eq!(body["message"]["content"], "via stomp");
+                assert_eq!(body["message"]["seq"], 1);
+                saw.insert("message");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Blank text: ERROR naming 400, then the socket closes; nothing stored.
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/send")
+                .body(r#"{"message":{"text":"  "}}"#),
+        )
+        .await;
+    let error = stomp.recv().await.unwrap();
+    assert_eq!(error.command, Command::Error);
+    assert!(error.get("message").unwrap().contains("400"), "{error:?}");
+    assert_eq!(stomp.recv().await, None);
+    let resumed = app
+        .post(
+            "/chatplugin.authenticate",
+            &json!({"resume_token": visitor.resume_token}),
+            None,
+        )
+        .await;
+    assert_eq!(resumed.body["messages"].as_array().unwrap().len(), 1);
+}
+
+async fn connect_frame(app: &TestApp, auth: &str) -> StompFrame {
+    let mut stomp = Stomp::open(&app.ws_url(), None).await.unwrap();
+    stomp
+        .send(
+            StompFrame::new(Command::Connect)
+                .header("accept-version", "1.2")
+                .header("Authorization", auth),
+        )
+        .await;
+    let frame = stomp.recv().await.expect("a frame");
+    assert_eq!(stomp.recv().await, None, "the socket closes after ERROR");
+    frame
+}
+
+#[tokio::test]
+async fn a_bad_token_gets_error_401_and_the_socket_closes() {
+    let app = TestApp::spawn_with(|c| c.visitor_token_ttl = 1).await;
+    let visitor = app.visitor().await;
+    let mut forged = visitor.token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    for auth in [
+        format!("Bearer {forged}"),
+        "Bearer nonsense".into(),
+        String::new(),
+        format!("Bearer {}", visitor.resume_token),
+    ] {
+        let frame = connect_frame(&app, &auth).await;
+        assert_eq!(frame.command, Command::Error);
+        assert!(
+            frame.get("message").unwrap().contains("401 UNAUTHORIZED"),
+            "{frame:?}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let frame = connect_frame(&app, &format!("Bearer {}", visitor.token)).await;
+    assert!(
+        frame.get("message").unwrap().contains("401 UNAUTHORIZED"),
+        "expired: {frame:?}"
+    );
+}
+
+#[tokio::test]
+async fn passcode_header_is_accepted_as_the_token() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let mut stomp = Stomp::open(&app.ws_url(), None).await.unwrap();
+    stomp
+        .send(
+            StompFrame::new(Command::Stomp)
+                .header("accept-version", "1.1")
+                .header("passcode", visitor.token.clone()),
+        )
+        .await;
+    let frame = stomp.recv().await.unwrap();
+    assert_eq!(frame.command, Command::Connected);
+    assert_eq!(frame.get("version"), Some("1.1"));
+}
+
+async fn expect_error_and_close(stomp: &mut Stomp, fragment: &str) {
+    let frame = stomp.recv().await.expect("ERROR frame");
+    assert_eq!(frame.command, Command::Error, "{frame:?}");
+    let text = format!(
+        "{} {}",
+        frame.get("message").unwrap_or(""),
+        String::from_utf8_lossy(&frame.body)
+    );
+    assert!(text.contains(fragment), "{text}");
+    assert_eq!(stomp.recv().await, None, "closed after ERROR");
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_frame_then_close_and_the_server_keeps_serving() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+
+    let mut stomp = Stomp::open(&app.ws_url(), None).await.unwrap();
+    stomp.send_raw(b"HELLO\n\n\0").await;
+    expect_error_and_close(&mut stomp, "unknown command").await;
+
+    let mut stomp = Stomp::open(&app.ws_url(), None).await.unwrap();
+    stomp
+        .send(
+            StompFrame::new(Command::Subscribe)
+                .header("id", "1")
+                .header("destination", "/queue/message"),
+        )
+        .await;
+    expect_error_and_close(&mut stomp, "CONNECT").await;
+
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    stomp
+        .send(
+            StompFrame::new(Command::Subscribe)
+                .header("id", "1")
+                .header("destination", "/topic/all"),
+        )
+        .await;
+    expect_error_and_close(&mut stomp, "unknown destination").await;
+
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/nowhere")
+                .body("{}"),
+        )
+        .await;
+    expect_error_and_close(&mut stomp, "unknown destination").await;
+
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    stomp
+        .send(StompFrame::new(Command::Subscribe).header("destination", "/queue/message"))
+        .await;
+    expect_error_and_close(&mut stomp, "id").await;
+
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    stomp
+        .send(
+            StompFrame::new(Command::Subscribe)
+                .header("id", "1")
+                .header("destination", "/queue/message")
+                .header("since-seq", "-3"),
+        )
+        .await;
+    expect_error_and_close(&mut stomp, "since-seq").await;
+
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    let mut big = b"SEND\ndestination:/app/send\n\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 65 * 1024));
+    big.push(0);
+    stomp.send_raw(&big).await;
+    expect_error_and_close(&mut stomp, "limit").await;
+
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    stomp
+        .send_raw(b"SEND\ndestination:/app/send\ncontent-length:zz\n\n{}\0")
+        .await;
+    expect_error_and_close(&mut stomp, "content-length").await;
+
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    stomp
+        .send(
+            StompFrame::new(Command::Connect)
+                .header("Authorization", format!("Bearer {}", visitor.token)),
+        )
+        .await;
+    expect_error_and_close(&mut stomp, "already connected").await;
+
+    // After all that, the server still serves this conversation.
+    let mut ok = Stomp::subscribed(&app, &visitor.token, None).await;
+    app.send(&visitor.token, "still alive").await;
+    assert_eq!(ok.messages(1).await[0]["message"]["content"], "still alive");
+}
+
+#[tokio::test]
+async fn disconnect_with_receipt_gets_the_receipt_then_close() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    stomp
+        .send(StompFrame::new(Command::Disconnect).header("receipt", "bye-1"))
+        .await;
+    let receipt = stomp.recv().await.unwrap();
+    assert_eq!(receipt.command, Command::Receipt);
+    assert_eq!(receipt.get("receipt-id"), Some("bye-1"));
+    assert_eq!(stomp.close_code().await, Some(1000));
+}
+
+#[tokio::test]
+async fn heartbeats_flow_and_a_silent_client_is_disconnected() {
+    let app = TestApp::spawn_with(|c| c.heartbeat_ms = 100).await;
+    let visitor = app.visitor().await;
+    // The client wants heart-beats every 100 ms and promises none: it gets EOLs.
+    let mut url_stomp = Stomp::open(&app.ws_url(), None).await.unwrap();
+    url_stomp
+        .send(
+            StompFrame::new(Command::Connect)
+                .header("accept-version", "1.2")
+                .header("heart-beat", "0,100")
+                .header("Authorization", format!("Bearer {}", visitor.token)),
+        )
+        .await;
+    assert_eq!(url_stomp.recv().await.unwrap().command, Command::Connected);
+    // Receiving nothing but heart-beats for a while keeps the socket open.
+    assert!(
+        url_stomp
+            .recv_within(Duration::from_millis(600))
+            .await
+            .is_err(),
+        "only heart-beats, no frames, no close"
+    );
+
+    // A client that promises heart-beats every 100 ms and goes silent is dropped.
+    let mut silent = Stomp::open(&app.ws_url(), None).await.unwrap();
+    silent
+        .send(
+            StompFrame::new(Command::Connect)
+                .header("accept-version", "1.2")
+                .header("heart-beat", "100,0")
+                .header("Authorization", format!("Bearer {}", visitor.token)),
+        )
+        .await;
+    assert_eq!(silent.recv().await.unwrap().command, Command::Connected);
+    expect_error_and_close(&mut silent, "heart-beat").await;
+}
+
+#[tokio::test]
+async fn server_heartbeats_are_eols_on_the_wire() {
+    let app = TestApp::spawn_with(|c| c.heartbeat_ms = 50).await;
+    let visitor = app.visitor().await;
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            app.ws_url(),
+        )
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "v12.stomp".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let connect = StompFrame::new(Command::Connect)
+        .header("heart-beat", "0,50")
+        .header("Authorization", format!("Bearer {}", visitor.token));
+    futures_util::SinkExt::send(
+        &mut ws,
+        tokio_tungstenite::tungstenite::Message::text(String::from_utf8(connect.encode()).unwrap()),
+    )
+    .await
+    .unwrap();
+    let mut eols = 0;
+    while eols < 3 {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if msg.to_text().unwrap() == "\n" {
+            eols += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn disallowed_origins_are_refused_at_handshake_and_at_connect() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let channel = app
+        .create_channel(
+            &admin,
+            json!({"name": "Shop", "allowed_origins": ["https://shop.example.com"]}),
+        )
+        .await;
+    let visitor = app.visitor_on(&channel).await;
+    let url = format!("{}?channel_id={channel}", app.ws_url());
+    match Stomp::open(&url, Some("https://evil.example.net")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    assert!(Stomp::open(&url, Some("https://shop.example.com"))
+        .await
+        .is_ok());
+
+    // Without the channel in the URL, the Origin is checked at CONNECT.
+    let mut stomp = Stomp::open(&app.ws_url(), Some("https://evil.example.net"))
+        .await
+        .unwrap();
+    stomp
+        .send(
+            StompFrame::new(Command::Connect)
+                .header("Authorization", format!("Bearer {}", visitor.token)),
+        )
+        .await;
+    expect_error_and_close(&mut stomp, "403").await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_1001() {
+    let mut app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+    app.shutdown().await;
+    assert_eq!(stomp.close_code().await, Some(1001));
+}
