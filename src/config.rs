@@ -85,7 +85,7 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_HEARTBEAT_MS", default_value_t = 10_000)]
     pub heartbeat_ms: u64,
 
-    /// Most messages returned as history by /chatplugin.authenticate or replayed by since-seq.
+    /// Most messages /chatplugin.authenticate returns as history (the latest ones; since-seq replay pages through all).
     #[arg(long, env = "CHATGATE_MAX_HISTORY", default_value_t = 10_000)]
     pub max_history: u32,
 

@@ -217,3 +217,73 @@ async fn reconcile_loop(hub: std::sync::Weak<Hub>, mut rx: mpsc::UnboundedReceiv
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::LocalBus;
+    use crate::domain::{ChannelId, ConversationId, SenderKind};
+
+    fn typing(conversation: ConversationId) -> Event {
+        Event::Typing {
+            conversation_id: conversation,
+            channel_id: ChannelId::new(),
+            typing: true,
+            sender_kind: SenderKind::Agent,
+            sender_id: uuid::Uuid::new_v4(),
+            sender_name: None,
+        }
+    }
+
+    fn hub(capacity: usize) -> Arc<Hub> {
+        let hub = Hub::new(capacity);
+        let sink: Arc<dyn BusSink> = hub.clone();
+        hub.attach_bus(Arc::new(LocalBus::new(Arc::downgrade(&sink))));
+        hub
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_disconnects_only_the_slow_session() {
+        let hub = hub(2);
+        let conversation = ConversationId::new();
+        let topic = Topic::conversation(conversation);
+        let mut slow = hub.join(topic.clone()).await.unwrap();
+        let mut fast = hub.join(topic.clone()).await.unwrap();
+        assert_eq!(hub.session_count(), 2);
+        for _ in 0..2 {
+            hub.publish(typing(conversation)).await.unwrap();
+            assert!(fast.queue.recv().await.is_some());
+        }
+        // The third event finds the slow session's queue full.
+        hub.publish(typing(conversation)).await.unwrap();
+        assert!(fast.queue.recv().await.is_some());
+        assert_eq!(hub.session_count(), 1);
+        assert!(slow.queue.recv().await.is_some());
+        assert!(slow.queue.recv().await.is_some());
+        assert!(slow.queue.recv().await.is_none(), "queue closed: slow consumer");
+    }
+
+    #[tokio::test]
+    async fn events_reach_only_their_topic_and_encode_once() {
+        let hub = hub(8);
+        let a = ConversationId::new();
+        let mut in_a = hub.join(Topic::conversation(a)).await.unwrap();
+        let mut also_a = hub.join(Topic::conversation(a)).await.unwrap();
+        let mut in_b = hub.join(Topic::conversation(ConversationId::new())).await.unwrap();
+        hub.publish(typing(a)).await.unwrap();
+        let first = in_a.queue.recv().await.unwrap();
+        let second = also_a.queue.recv().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "one encoding shared by every session");
+        assert!(in_b.queue.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn leaving_removes_the_session() {
+        let hub = hub(8);
+        let topic = Topic::conversation(ConversationId::new());
+        let membership = hub.join(topic.clone()).await.unwrap();
+        drop(membership);
+        assert_eq!(hub.session_count(), 0);
+        assert!(!hub.has_members(&topic));
+    }
+}
