@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, Tokens};
-use crate::bus::{BusSink, LocalBus};
+use crate::bus::{Bus, BusSink, LocalBus, RedisBus};
 use crate::config::Config;
 use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, TenantId};
 use crate::hub::Hub;
@@ -65,7 +65,15 @@ impl Application {
         };
         let hub = Hub::new(config.session_queue);
         let sink: Arc<dyn BusSink> = hub.clone();
-        hub.attach_bus(Arc::new(LocalBus::new(Arc::downgrade(&sink))));
+        let bus: Arc<dyn Bus> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisBus::connect(url, Arc::downgrade(&sink))
+                    .await
+                    .with_context(|| format!("cannot connect to Redis at {url}"))?,
+            ),
+            None => Arc::new(LocalBus::new(Arc::downgrade(&sink))),
+        };
+        hub.attach_bus(bus);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

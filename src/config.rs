@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_DATABASE_URL", default_value = "chatgate.db")]
     pub database_url: String,
 
+    /// Redis URL (`redis://host:6379`) for pub/sub between several instances
+    /// sharing one PostgreSQL database. Unset: the in-process bus (one instance).
+    #[arg(long, env = "CHATGATE_REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// Secret that signs tokens (HS256). When unset, one is generated on first
     /// start and kept in the database, so tokens survive restarts.
     #[arg(long, env = "CHATGATE_JWT_SECRET", hide_env_values = true)]
@@ -127,6 +132,7 @@ impl Default for Config {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 8080));
         config.database_url = "chatgate.db".into();
         config.jwt_secret = None;
+        config.redis_url = None;
         config
     }
 }
@@ -171,6 +177,13 @@ impl Config {
                 return Err(ConfigError(
                     "CHATGATE_JWT_SECRET must be at least 32 bytes long".into(),
                 ));
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError(format!(
+                    "--redis-url must start with redis:// or rediss://, got `{url}`"
+                )));
             }
         }
         match self.database_url.split_once("://") {

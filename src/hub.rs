@@ -22,18 +22,23 @@ use crate::bus::{Bus, BusError, BusSink, Topic};
 use crate::domain::event::VisitorQueue;
 use crate::domain::Event;
 
-/// One event as every session of the topic receives it.
+/// What a session's queue carries.
 #[derive(Debug)]
-pub struct Outbound {
-    pub event: Arc<Event>,
-    /// The visitor body, encoded once; `None` when visitors don't see this event.
-    pub visitor: Option<(VisitorQueue, Bytes)>,
+pub enum Outbound {
+    /// One event as every session of the topic receives it.
+    Event {
+        event: Arc<Event>,
+        /// The visitor body, encoded once; `None` when visitors don't see this event.
+        visitor: Option<(VisitorQueue, Bytes)>,
+    },
+    /// The bus may have lost events: catch up from the store.
+    Resync,
 }
 
 impl Outbound {
-    pub fn new(event: Arc<Event>) -> Outbound {
+    pub fn event(event: Arc<Event>) -> Outbound {
         let visitor = event.visitor_body().map(|(q, body)| (q, Bytes::from(body)));
-        Outbound { event, visitor }
+        Outbound::Event { event, visitor }
     }
 }
 
@@ -164,12 +169,23 @@ impl Hub {
 }
 
 impl BusSink for Hub {
+    fn resync(&self) {
+        let resync = Arc::new(Outbound::Resync);
+        let mut members = self.lock();
+        for list in members.values_mut() {
+            // A full queue will notice the gap anyway, from the events it holds.
+            for m in list.iter() {
+                let _ = m.queue.try_send(resync.clone());
+            }
+        }
+    }
+
     fn deliver(&self, topic: &Topic, event: Arc<Event>) {
         let mut members = self.lock();
         let Some(list) = members.get_mut(topic) else {
             return;
         };
-        let outbound = Arc::new(Outbound::new(event));
+        let outbound = Arc::new(Outbound::event(event));
         let before = list.len();
         // A full or closed queue drops the member: its receiver then sees the
         // queue closed and the session disconnects as a slow consumer.
@@ -260,7 +276,10 @@ mod tests {
         assert_eq!(hub.session_count(), 1);
         assert!(slow.queue.recv().await.is_some());
         assert!(slow.queue.recv().await.is_some());
-        assert!(slow.queue.recv().await.is_none(), "queue closed: slow consumer");
+        assert!(
+            slow.queue.recv().await.is_none(),
+            "queue closed: slow consumer"
+        );
     }
 
     #[tokio::test]
@@ -269,11 +288,17 @@ mod tests {
         let a = ConversationId::new();
         let mut in_a = hub.join(Topic::conversation(a)).await.unwrap();
         let mut also_a = hub.join(Topic::conversation(a)).await.unwrap();
-        let mut in_b = hub.join(Topic::conversation(ConversationId::new())).await.unwrap();
+        let mut in_b = hub
+            .join(Topic::conversation(ConversationId::new()))
+            .await
+            .unwrap();
         hub.publish(typing(a)).await.unwrap();
         let first = in_a.queue.recv().await.unwrap();
         let second = also_a.queue.recv().await.unwrap();
-        assert!(Arc::ptr_eq(&first, &second), "one encoding shared by every session");
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "one encoding shared by every session"
+        );
         assert!(in_b.queue.try_recv().is_err());
     }
 

@@ -16,8 +16,10 @@ use async_trait::async_trait;
 use crate::domain::{ConversationId, Event};
 
 pub mod local;
+pub mod redis;
 
 pub use local::LocalBus;
+pub use redis::RedisBus;
 
 /// A bus channel name. Conversations are `conv.<uuid>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,6 +53,9 @@ pub struct BusError(pub String);
 /// bus's receiving task.
 pub trait BusSink: Send + Sync + 'static {
     fn deliver(&self, topic: &Topic, event: Arc<Event>);
+    /// Events may have been lost (the bus reconnected): every session should
+    /// catch up from the store.
+    fn resync(&self);
 }
 
 #[async_trait]

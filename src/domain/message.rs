@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn length_counts_scalar_values_not_bytes() {
-        assert!(MessageText::parse("é".repeat(4).into(), 4).is_ok());
+        assert!(MessageText::parse("é".repeat(4), 4).is_ok());
         assert_eq!(
             MessageText::parse("é".repeat(5), 4),
             Err(TextError::TooLong(4))

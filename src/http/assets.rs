@@ -1,4 +1,5 @@
-//! Pages and files served by the binary itself, and the liveness probe.
+//! Pages and files served by the binary itself, and the health probes
+//! (`/healthz`: the process is up; `/readyz`: it can serve).
 
 use warp::http::header;
 use warp::reply::Response;
@@ -8,7 +9,7 @@ use crate::app::App;
 
 const DEMO_PAGE: &str = include_str!("../../static/demo.html");
 
-pub fn routes(_app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let demo = warp::path("demo")
         .and(warp::path::end())
         .and(warp::get())
@@ -20,5 +21,31 @@ pub fn routes(_app: App) -> impl Filter<Extract = (Response,), Error = Rejection
         .and(warp::path::end())
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
-    demo.or(healthz).unify()
+    let readyz = warp::path("readyz")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(super::with_app(app))
+        .then(readyz);
+    demo.or(healthz).unify().or(readyz).unify()
+}
+
+/// GET /readyz: 200 when the database and the bus answer, else 503 naming the failing part.
+async fn readyz(app: App) -> Response {
+    let database = app.store.ping().await.err().map(|e| e.to_string());
+    let bus = app.hub.bus().ping().await.err().map(|e| e.to_string());
+    let part = |failure: &Option<String>| match failure {
+        None => serde_json::json!("ok"),
+        Some(e) => serde_json::json!(e),
+    };
+    let status = if database.is_none() && bus.is_none() {
+        warp::http::StatusCode::OK
+    } else {
+        warp::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if status.is_success() { "ok" } else { "unavailable" },
+        "database": part(&database),
+        "bus": part(&bus),
+    });
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }

@@ -1,6 +1,7 @@
 //! Persistence. `Store` is the one interface to durable state; `SqliteStore`
-//! (the embedded default) and the PostgreSQL store implement it with the same
-//! SQL, written once in [`sql`]. All SQL lives under this module.
+//! (the embedded default) and `PgStore` (several instances, one database)
+//! implement it with the same SQL, written once in [`sql`]. All SQL lives
+//! under this module.
 //!
 //! Guarantees every implementation keeps:
 //! - `append_message` assigns the conversation's next `seq` and stores the
@@ -16,9 +17,11 @@ use crate::domain::{
     MessageId, SenderKind, SessionId, TenantId,
 };
 
+pub mod postgres;
 mod sql;
 pub mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +121,34 @@ pub trait Store: Send + Sync + 'static {
     async fn history(&self, conversation: ConversationId, limit: u32) -> StoreResult<Vec<Message>>;
 }
 
-/// Opens the store named by a database URL (a file path, `sqlite://...` or `postgres://...`).
+/// Opens the store named by a database URL: `postgres://` or `postgresql://`
+/// selects PostgreSQL; anything else (a file path or `sqlite://...`) SQLite.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
-    Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    if is_postgres_url(url) {
+        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    }
+}
+
+fn is_postgres_url(url: &str) -> bool {
+    // Schemes are case-insensitive (RFC 3986); a file path never contains "://".
+    url.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_postgres_url;
+
+    #[test]
+    fn postgres_schemes_select_postgres_and_everything_else_sqlite() {
+        assert!(is_postgres_url("postgres://u@h/db"));
+        assert!(is_postgres_url("postgresql://u@h:5432/db?sslmode=require"));
+        assert!(is_postgres_url("POSTGRES://u@h/db"));
+        assert!(!is_postgres_url("sqlite://chatgate.db"));
+        assert!(!is_postgres_url("chatgate.db"));
+        assert!(!is_postgres_url("/var/lib/postgres/chatgate.db"));
+    }
 }

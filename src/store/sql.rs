@@ -163,6 +163,10 @@ macro_rules! sql_store {
 
             async fn jwt_secret(&self, candidate: &str) -> $crate::store::StoreResult<String> {
                 use sqlx::Row;
+                // Race-free without a transaction: the primary key makes a
+                // concurrent insert wait for the first one's commit and then do
+                // nothing, and the insert has committed (autocommit) before the
+                // read, so every caller reads the one value that won.
                 sqlx::query(
                     "INSERT INTO settings (key, value) VALUES ('jwt_secret', $1) ON CONFLICT (key) DO NOTHING",
                 )
@@ -180,6 +184,27 @@ macro_rules! sql_store {
                 first: &$crate::store::Bootstrap,
             ) -> $crate::store::StoreResult<bool> {
                 let mut tx = self.write.begin().await?;
+                // Claim the first start with a unique key. `WHERE NOT EXISTS
+                // (SELECT 1 FROM tenants)` alone is not enough: two instances
+                // starting at once on an empty PostgreSQL both see no tenant
+                // (READ COMMITTED snapshots) and both insert one. An insert on
+                // the settings primary key instead waits for the other
+                // transaction's commit and then does nothing, so exactly one
+                // start proceeds (on SQLite the write lock serializes anyway).
+                let claimed = sqlx::query(
+                    "INSERT INTO settings (key, value) VALUES ('bootstrapped', $1) \
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(first.tenant_id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                // Still check for tenants: a database bootstrapped before the
+                // marker existed has tenants but no 'bootstrapped' row.
                 let inserted = sqlx::query(
                     "INSERT INTO tenants (id, name, created_at) \
                      SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM tenants)",
@@ -366,6 +391,10 @@ macro_rules! sql_store {
                 use sqlx::Row;
                 let conversation = new.conversation_id.to_string();
                 let mut tx = self.write.begin().await?;
+                // The first message creates the conversation. Two first messages
+                // at once are safe on PostgreSQL too: the second insert waits for
+                // the first transaction on the primary key, then does nothing
+                // (no unique violation surfaces) and queues on the row below.
                 sqlx::query(
                     "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
                      VALUES ($1, $2, $3, $4, 0) ON CONFLICT (id) DO NOTHING",
@@ -378,7 +407,10 @@ macro_rules! sql_store {
                 .await?;
                 // Taking the next seq locks the conversation row until commit, so
                 // concurrent writers (any instance) queue here: gapless, and the
-                // idempotency check below sees every committed earlier attempt.
+                // idempotency check below sees every committed earlier attempt
+                // (under READ COMMITTED each statement takes a fresh snapshot, and
+                // the UPDATE re-reads the row a finished writer left). A
+                // duplicate rolls back, which also undoes its seq increment.
                 let seq: i64 = sqlx::query(
                     "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
                 )

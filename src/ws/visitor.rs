@@ -523,10 +523,15 @@ impl Session {
 
     /// Writes one event if this session subscribed to its queue, keeping seq order.
     async fn deliver(&mut self, out: &Outbound) -> Result<(), Fatal> {
-        let Some((queue, body)) = &out.visitor else {
-            return Ok(());
+        let (event, queue, body) = match out {
+            Outbound::Resync if self.message_sub.is_some() => return self.fill(i64::MAX).await,
+            Outbound::Event {
+                event,
+                visitor: Some((queue, body)),
+            } => (event, queue, body),
+            _ => return Ok(()),
         };
-        match (queue, out.event.created_seq()) {
+        match (queue, event.created_seq()) {
             (VisitorQueue::Message, Some(seq)) => {
                 if self.message_sub.is_none() || seq <= self.cursor {
                     return Ok(());

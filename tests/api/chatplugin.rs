@@ -464,7 +464,10 @@ async fn trusted_proxy_forwarded_ip_is_the_rate_limit_key() {
             app.post_raw(
                 "/chatplugin.authenticate",
                 body,
-                &[("content-type", "application/json"), ("x-forwarded-for", ip)],
+                &[
+                    ("content-type", "application/json"),
+                    ("x-forwarded-for", ip),
+                ],
             )
             .await
         }

@@ -1,4 +1,5 @@
-//! `TestApp`: the real server on port 0 with its own SQLite file, and
+//! `TestApp`: the real server on port 0 with its own database (an SQLite
+//! file, or a PostgreSQL schema with `CHATGATE_TEST_BACKEND=postgres`), and
 //! clients that read like an SDK (reqwest for HTTP, tokio-tungstenite for STOMP).
 
 use std::time::Duration;
@@ -15,6 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::backends::fresh_postgres_url;
 
 /// How long a test waits for something that should happen promptly.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -33,13 +36,36 @@ pub struct TestApp {
     handle: Option<JoinHandle<()>>,
 }
 
-/// A configuration for tests: port 0, a fresh SQLite file in `dir`, and the defaults otherwise.
-pub fn test_config(dir: &TempDir) -> Config {
-    Config {
+/// Selects the backend of the server tests: `sqlite` (or unset) or `postgres`.
+pub const BACKEND_VAR: &str = "CHATGATE_TEST_BACKEND";
+/// The Redis the `postgres` backend's servers use for their bus.
+pub const REDIS_URL_VAR: &str = "CHATGATE_TEST_REDIS_URL";
+
+/// A configuration for tests: port 0, a fresh database, and the defaults
+/// otherwise. The database is an SQLite file in `dir`, or with
+/// `CHATGATE_TEST_BACKEND=postgres` a fresh PostgreSQL schema plus Redis, the
+/// multi-instance deployment. Restarting on the same config finds the same data.
+pub async fn test_config(dir: &TempDir) -> Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: dir.path().join("chatgate.db").display().to_string(),
         ..Config::default()
+    };
+    match std::env::var(BACKEND_VAR).as_deref() {
+        Err(std::env::VarError::NotPresent) | Ok("" | "sqlite") => {}
+        Ok("postgres") => {
+            config.database_url = fresh_postgres_url().await;
+            config.redis_url = Some(match std::env::var(REDIS_URL_VAR) {
+                Ok(url) if !url.trim().is_empty() => url,
+                _ => panic!(
+                    "{REDIS_URL_VAR} is not set; {BACKEND_VAR}=postgres needs it (.ci/run sets it)"
+                ),
+            });
+        }
+        Ok(other) => panic!("{BACKEND_VAR}=`{other}`: expected `sqlite` or `postgres`"),
+        Err(e) => panic!("{BACKEND_VAR}: {e}"),
     }
+    config
 }
 
 impl TestApp {
@@ -51,7 +77,7 @@ impl TestApp {
     /// A fresh server whose config `tweak` adjusts.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(&dir);
+        let mut config = test_config(&dir).await;
         tweak(&mut config);
         TestApp::start(config, dir, None).await
     }

@@ -1,9 +1,16 @@
 //! chatgate's integration tests: one binary, each test against a real
 //! server on port 0 with its own database.
+//!
+//! `CHATGATE_TEST_BACKEND=postgres` runs the server tests on PostgreSQL and
+//! Redis (`CHATGATE_TEST_POSTGRES_URL`, `CHATGATE_TEST_REDIS_URL`) instead of
+//! SQLite and the in-process bus; `store_contract` always runs both stores.
 
 mod auth;
+mod backends;
 mod channels;
 mod chatplugin;
+mod cluster;
 mod helpers;
 mod restart;
 mod stomp;
+mod store_contract;

@@ -1,0 +1,260 @@
+//! The Redis bus: PUBLISH on one multiplexed connection (reconnecting on its
+//! own), and one SUBSCRIBE connection per instance owned by a supervisor
+//! task that keeps the set of wanted topics.
+//!
+//! When Redis goes away the instance keeps serving its own sessions: a
+//! publish that cannot go through Redis, or that Redis could not echo back
+//! to this instance because the subscriber is down, is delivered locally.
+//! The supervisor reconnects with backoff, resubscribes every wanted topic,
+//! and then asks the hub to resync: each session reads what it missed from
+//! the store by `seq`. The bus stays at-most-once; nothing acknowledged is lost.
+//!
+//! Channel names: `chatgate:<topic>`, e.g. `chatgate:conv.<uuid>`; payloads
+//! are the JSON of [`Event`], complete enough to deliver without a store read.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Bus, BusError, BusSink, Topic};
+use crate::domain::Event;
+
+const PREFIX: &str = "chatgate:";
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+enum Control {
+    Subscribe(Topic, oneshot::Sender<Result<(), BusError>>),
+    Unsubscribe(Topic),
+}
+
+/// Counters of what crossed the bus, for /metrics.
+#[derive(Debug, Default)]
+pub struct BusCounters {
+    pub published: AtomicU64,
+    pub received: AtomicU64,
+    pub publish_failures: AtomicU64,
+}
+
+pub struct RedisBus {
+    publisher: ConnectionManager,
+    control: mpsc::UnboundedSender<Control>,
+    /// True while the subscriber connection is up and subscribed.
+    subscribed: Arc<AtomicBool>,
+    sink: Weak<dyn BusSink>,
+    pub counters: Arc<BusCounters>,
+}
+
+fn err(e: impl std::fmt::Display) -> BusError {
+    BusError(e.to_string())
+}
+
+impl RedisBus {
+    /// Connects the publisher (failing fast if Redis is unreachable at
+    /// start) and starts the subscriber supervisor.
+    pub async fn connect(url: &str, sink: Weak<dyn BusSink>) -> Result<RedisBus, BusError> {
+        let client = redis::Client::open(url).map_err(err)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(MAX_BACKOFF);
+        let publisher = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(err)?;
+        let (control, rx) = mpsc::unbounded_channel();
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(BusCounters::default());
+        tokio::spawn(supervise(
+            client,
+            rx,
+            subscribed.clone(),
+            sink.clone(),
+            counters.clone(),
+        ));
+        Ok(RedisBus {
+            publisher,
+            control,
+            subscribed,
+            sink,
+            counters,
+        })
+    }
+
+    fn deliver_locally(&self, topic: &Topic, event: Arc<Event>) {
+        if let Some(sink) = self.sink.upgrade() {
+            sink.deliver(topic, event);
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn publish(&self, topic: &Topic, event: Arc<Event>) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(&*event).map_err(err)?;
+        let mut conn = self.publisher.clone();
+        let result: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(format!("{PREFIX}{topic}"))
+            .arg(payload)
+            .query_async(&mut conn)
+            .await;
+        match result {
+            Ok(_) => {
+                self.counters.published.fetch_add(1, Ordering::Relaxed);
+                if !self.subscribed.load(Ordering::Acquire) {
+                    // Redis took it, but cannot hand it back to us right now.
+                    self.deliver_locally(topic, event);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.counters
+                    .publish_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                self.deliver_locally(topic, event);
+                Err(err(e))
+            }
+        }
+    }
+
+    async fn subscribe(&self, topic: &Topic) -> Result<(), BusError> {
+        let (done, wait) = oneshot::channel();
+        self.control
+            .send(Control::Subscribe(topic.clone(), done))
+            .map_err(|_| BusError("bus stopped".into()))?;
+        wait.await.map_err(|_| BusError("bus stopped".into()))?
+    }
+
+    async fn unsubscribe(&self, topic: &Topic) -> Result<(), BusError> {
+        self.control
+            .send(Control::Unsubscribe(topic.clone()))
+            .map_err(|_| BusError("bus stopped".into()))
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let mut conn = self.publisher.clone();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        if !self.subscribed.load(Ordering::Acquire) {
+            return Err(BusError("subscriber connection is down".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Owns the subscriber connection: (re)connects, (re)subscribes, forwards.
+async fn supervise(
+    client: redis::Client,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    subscribed: Arc<AtomicBool>,
+    sink: Weak<dyn BusSink>,
+    counters: Arc<BusCounters>,
+) {
+    let mut wanted: HashSet<Topic> = HashSet::new();
+    let mut backoff = MIN_BACKOFF;
+    let mut lost = false;
+    loop {
+        if sink.strong_count() == 0 {
+            return;
+        }
+        let pubsub = match client.get_async_pubsub().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, ?backoff, "redis subscriber cannot connect");
+                // While down, keep recording wanted topics; sessions are
+                // served locally and resync once the connection is back.
+                let sleep = tokio::time::sleep(backoff);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        _ = &mut sleep => break,
+                        cmd = control.recv() => match cmd {
+                            None => return,
+                            Some(Control::Subscribe(t, done)) => {
+                                wanted.insert(t);
+                                let _ = done.send(Ok(()));
+                            }
+                            Some(Control::Unsubscribe(t)) => {
+                                wanted.remove(&t);
+                            }
+                        }
+                    }
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                lost = true;
+                continue;
+            }
+        };
+        let (mut sub, mut stream) = pubsub.split();
+        let channels: Vec<String> = wanted.iter().map(|t| format!("{PREFIX}{t}")).collect();
+        if !channels.is_empty() {
+            if let Err(e) = sub.subscribe(&channels).await {
+                tracing::warn!(error = %e, "redis resubscribe failed");
+                lost = true;
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        }
+        subscribed.store(true, Ordering::Release);
+        backoff = MIN_BACKOFF;
+        if lost {
+            tracing::info!(
+                topics = wanted.len(),
+                "redis subscriber reconnected; sessions resync from the store"
+            );
+            if let Some(sink) = sink.upgrade() {
+                sink.resync();
+            }
+        }
+        loop {
+            tokio::select! {
+                cmd = control.recv() => match cmd {
+                    None => return,
+                    Some(Control::Subscribe(t, done)) => {
+                        let r = sub.subscribe(format!("{PREFIX}{t}")).await;
+                        wanted.insert(t);
+                        let failed = r.is_err();
+                        // A failed SUBSCRIBE means the connection is gone; the
+                        // session still joins and will resync on reconnect.
+                        let _ = done.send(Ok(()));
+                        if failed {
+                            break;
+                        }
+                    }
+                    Some(Control::Unsubscribe(t)) => {
+                        wanted.remove(&t);
+                        if sub.unsubscribe(format!("{PREFIX}{t}")).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    let Some(topic) = msg.get_channel_name().strip_prefix(PREFIX) else { continue };
+                    match serde_json::from_slice::<Event>(msg.get_payload_bytes()) {
+                        Ok(event) => {
+                            counters.received.fetch_add(1, Ordering::Relaxed);
+                            if let Some(sink) = sink.upgrade() {
+                                sink.deliver(&Topic::from_raw(topic), Arc::new(event));
+                            } else {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, topic, "undecodable bus event dropped"),
+                    }
+                }
+            }
+        }
+        subscribed.store(false, Ordering::Release);
+        lost = true;
+        tracing::warn!("redis subscriber connection lost; reconnecting");
+    }
+}

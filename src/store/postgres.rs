@@ -1,0 +1,51 @@
+//! PostgreSQL: the store for several instances sharing one database. The SQL
+//! is the shared set in [`super::sql`]; only connecting and migrating live here.
+//!
+//! Concurrency relies on PostgreSQL's defaults (READ COMMITTED, row locks):
+//! - migrations: sqlx's migrator holds `pg_advisory_lock` (keyed on the
+//!   database name) around the whole run, so instances starting at once apply
+//!   each migration exactly once; the others wait, then find nothing to do;
+//! - `append_message`: the `UPDATE ... last_seq + 1` row lock queues writers of
+//!   one conversation across all instances (see `sql.rs`);
+//! - `bootstrap` / `jwt_secret`: `INSERT ... ON CONFLICT DO NOTHING` on a
+//!   unique key waits for a concurrent inserter's commit, so exactly one wins.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use super::sql::sql_store;
+use super::StoreResult;
+
+/// Connections per instance. Each request holds one only for its few
+/// statements; a busy instance queues on the pool rather than exhausting the
+/// server's `max_connections` (100 by default) when several instances run.
+const POOL_SIZE: u32 = 10;
+
+pub struct PgStore {
+    write: PgPool,
+    /// The same pool as `write`: PostgreSQL has no single-writer limit, so
+    /// the split that SQLite needs buys nothing here; the field exists because
+    /// the shared SQL names both.
+    read: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://` or `postgresql://`; libpq-style query
+    /// parameters such as `sslmode` and `options` apply) and migrates it.
+    pub async fn open(url: &str) -> StoreResult<PgStore> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(PgStore {
+            write: pool.clone(),
+            read: pool,
+        })
+    }
+}
+
+sql_store!(PgStore, sqlx::Postgres);

@@ -1,0 +1,334 @@
+//! Several instances acting as one: PostgreSQL + Redis, two servers in one
+//! test process. Needs `CHATGATE_TEST_POSTGRES_URL` and
+//! `CHATGATE_TEST_REDIS_URL`; the Redis-loss tests start a private
+//! `redis-server` they can kill and restart without disturbing other tests.
+
+use std::process::{Child, Command as Process, Stdio};
+use std::time::Duration;
+
+use chatgate::app::FirstStart;
+use chatgate::Config;
+use serde_json::{json, Value};
+
+use crate::backends::fresh_postgres_url;
+use crate::helpers::{Stomp, TestApp, WAIT};
+
+fn shared_redis_url() -> String {
+    match std::env::var("CHATGATE_TEST_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!("CHATGATE_TEST_REDIS_URL is not set; .ci/run sets it"),
+    }
+}
+
+/// Two instances on one fresh PostgreSQL schema and one Redis.
+async fn cluster(redis_url: String) -> (TestApp, TestApp) {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: fresh_postgres_url().await,
+        redis_url: Some(redis_url),
+        send_burst: 100_000,
+        send_per_second: 100_000,
+        ..Config::default()
+    };
+    let a = TestApp::start(config.clone(), tempfile::tempdir().unwrap(), None).await;
+    let first = FirstStart {
+        admin_email: a.admin_email.clone(),
+        admin_password: a.admin_password.clone(),
+        channel_id: a.channel_id.parse().unwrap(),
+    };
+    let b = TestApp::start(config, tempfile::tempdir().unwrap(), Some(first)).await;
+    (a, b)
+}
+
+/// A redis-server of this test's own, on a fixed port so it can be restarted.
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    async fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = PrivateRedis { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = Process::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run checks)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("private redis-server did not start");
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn seq(body: &Value) -> i64 {
+    body["message"]["seq"].as_i64().unwrap()
+}
+
+/// Reads MESSAGE frames until `last` is seen; returns the seqs in arrival order.
+async fn seqs_until(stomp: &mut Stomp, last: i64, within: Duration) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    tokio::time::timeout(within, async {
+        while seqs.last() != Some(&last) {
+            let frame = stomp
+                .recv_within(within)
+                .await
+                .expect("frame")
+                .expect("socket open");
+            if frame.command == chatgate::ws::stomp::Command::Message {
+                let body: Value = serde_json::from_slice(&frame.body).unwrap();
+                if body["type"] == "message.created" {
+                    seqs.push(seq(&body));
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("did not reach seq {last}; got {seqs:?}"));
+    seqs
+}
+
+#[tokio::test]
+async fn a_message_sent_through_one_instance_reaches_sessions_on_both_once_each() {
+    let (a, b) = cluster(shared_redis_url()).await;
+    let visitor = a.visitor().await;
+    let mut on_a = Stomp::subscribed(&a, &visitor.token, None).await;
+    let mut on_b = Stomp::subscribed(&b, &visitor.token, None).await;
+    let stranger = b.visitor().await;
+    let mut other = Stomp::subscribed(&b, &stranger.token, None).await;
+
+    let reply = b.send(&visitor.token, "through B").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = a.send(&visitor.token, "through A").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for session in [&mut on_a, &mut on_b] {
+        let got = session.messages(2).await;
+        assert_eq!(got[0]["message"]["content"], "through B");
+        assert_eq!(got[1]["message"]["content"], "through A");
+        session.assert_silent(Duration::from_millis(300)).await;
+    }
+    other.assert_silent(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn tokens_of_one_instance_verify_on_the_other() {
+    let (a, b) = cluster(shared_redis_url()).await;
+    let visitor = a.visitor().await;
+    assert_eq!(b.send(&visitor.token, "hi").await.status, 200);
+    let admin = a.admin_token().await;
+    let listed = b.post("/channels.list", &json!({}), Some(&admin)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+}
+
+#[tokio::test]
+async fn concurrent_sends_through_both_instances_get_gapless_seqs() {
+    let (a, b) = cluster(shared_redis_url()).await;
+    let visitor = a.visitor().await;
+    let mut watcher = Stomp::subscribed(&b, &visitor.token, None).await;
+    let per_task = 25;
+    let mut tasks = Vec::new();
+    for (i, base) in [
+        a.url("/chatplugin.send"),
+        b.url("/chatplugin.send"),
+        a.url("/chatplugin.send"),
+        b.url("/chatplugin.send"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let token = visitor.token.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut seqs = Vec::new();
+            for n in 0..per_task {
+                let reply = http
+                    .post(&base)
+                    .bearer_auth(&token)
+                    .json(&json!({"message": {"text": format!("t{i}-{n}")}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(reply.status(), 200);
+                let body: Value = reply.json().await.unwrap();
+                seqs.push(body["seq"].as_i64().unwrap());
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let total = (per_task * 4) as i64;
+    all.sort();
+    assert_eq!(all, (1..=total).collect::<Vec<_>>());
+    let seen = seqs_until(&mut watcher, total, WAIT).await;
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>(), "in order, each once");
+}
+
+#[tokio::test]
+async fn losing_redis_mid_stream_loses_nothing_acknowledged() {
+    let mut redis = PrivateRedis::start().await;
+    let (a, b) = cluster(redis.url()).await;
+    let visitor = a.visitor().await;
+    let mut on_a = Stomp::subscribed(&a, &visitor.token, None).await;
+    let mut on_b = Stomp::subscribed(&b, &visitor.token, None).await;
+    let total = 120;
+    for n in 1..=total {
+        if n == 40 {
+            redis.kill();
+        }
+        if n == 80 {
+            redis.restart().await;
+        }
+        let via = if n % 2 == 0 { &a } else { &b };
+        let reply = via.send(&visitor.token, &format!("m{n}")).await;
+        // Redis being down never fails a send: the store acknowledged it.
+        assert_eq!(reply.status, 200, "send {n}: {}", reply.body);
+        assert_eq!(reply.body["seq"], n);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for session in [&mut on_a, &mut on_b] {
+        let seen = seqs_until(session, total, Duration::from_secs(30)).await;
+        assert_eq!(
+            seen,
+            (1..=total).collect::<Vec<_>>(),
+            "every message exactly once, in order"
+        );
+    }
+    let history = a
+        .post(
+            "/chatplugin.authenticate",
+            &json!({"resume_token": visitor.resume_token}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        history.body["messages"].as_array().unwrap().len(),
+        total as usize
+    );
+}
+
+#[tokio::test]
+async fn killed_subscriber_connections_recover_and_sessions_catch_up() {
+    let redis = PrivateRedis::start().await;
+    let (a, b) = cluster(redis.url()).await;
+    let visitor = a.visitor().await;
+    let mut on_b = Stomp::subscribed(&b, &visitor.token, None).await;
+    assert_eq!(a.send(&visitor.token, "before").await.status, 200);
+    assert_eq!(seqs_until(&mut on_b, 1, WAIT).await, vec![1]);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Only instances with subscribed topics have a connection in pub/sub mode: B here.
+    assert!(killed >= 1, "the subscriber of B was killed ({killed})");
+    for n in 2..=10 {
+        assert_eq!(a.send(&visitor.token, &format!("m{n}")).await.status, 200);
+    }
+    assert_eq!(
+        seqs_until(&mut on_b, 10, Duration::from_secs(30)).await,
+        (2..=10).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_visitor_of_a_stopped_instance_reconnects_to_the_other_and_misses_nothing() {
+    let (a, b) = cluster(shared_redis_url()).await;
+    let visitor = a.visitor().await;
+    let mut on_a = Stomp::subscribed(&a, &visitor.token, None).await;
+    for n in 1..=3 {
+        assert_eq!(b.send(&visitor.token, &format!("m{n}")).await.status, 200);
+    }
+    let seen = seqs_until(&mut on_a, 3, WAIT).await;
+    let last = *seen.last().unwrap();
+    let (_, _, _) = a.stop().await;
+    assert_eq!(on_a.close_code().await, Some(1001));
+    for n in 4..=6 {
+        assert_eq!(b.send(&visitor.token, &format!("m{n}")).await.status, 200);
+    }
+    let mut on_b = Stomp::subscribed(&b, &visitor.token, Some(last)).await;
+    assert_eq!(seqs_until(&mut on_b, 6, WAIT).await, vec![4, 5, 6]);
+}
+
+#[tokio::test]
+async fn readyz_turns_503_without_redis_and_200_when_it_returns() {
+    let mut redis = PrivateRedis::start().await;
+    let (a, _b) = cluster(redis.url()).await;
+    let ready = |app: &TestApp| {
+        let url = app.url("/readyz");
+        let http = app.http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = ready(&a).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["bus"], "ok");
+    redis.kill();
+    let (status, body) = ready(&a).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["database"], "ok");
+    assert_ne!(body["bus"], "ok");
+    redis.restart().await;
+    let mut last = (0, Value::Null);
+    for _ in 0..60 {
+        last = ready(&a).await;
+        if last.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("readyz did not recover: {last:?}");
+}

@@ -1,0 +1,903 @@
+//! The `Store` contract, written once and run against every backend: each
+//! case below is an async fn taking a fresh database, and `contract!` turns
+//! it into `sqlite::<case>` and `postgres::<case>` tests. A backend is
+//! correct when it passes all of them; nothing here knows which one it runs.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatgate::domain::time::now_ms;
+use chatgate::domain::{
+    Agent, AgentId, Channel, ChannelId, ConversationId, DeliveryState, Message, MessageId,
+    OriginPattern, Role, SenderKind, SessionId, TenantId,
+};
+use chatgate::store::{self, Bootstrap, NewMessage, Store};
+use tempfile::TempDir;
+use tokio::sync::Barrier;
+
+use crate::backends::fresh_postgres_url;
+
+/// Concurrency cases fail after this instead of hanging on a deadlock.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One empty database; `open` may be called several times to get separate
+/// store handles on it, as separate instances (processes) would have.
+struct Db {
+    backend: Backend,
+    url: String,
+    /// Keeps the SQLite file alive for the test.
+    _dir: Option<TempDir>,
+}
+
+impl Db {
+    async fn fresh(backend: Backend) -> Db {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = dir.path().join("chatgate.db").display().to_string();
+                Db {
+                    backend,
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => Db {
+                backend,
+                url: fresh_postgres_url().await,
+                _dir: None,
+            },
+        }
+    }
+
+    /// A new store handle, through the same dispatch the server uses.
+    async fn open(&self) -> Arc<dyn Store> {
+        store::open(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("{:?} store opens: {e}", self.backend))
+    }
+
+    /// Adds a tenant row directly. The `Store` trait creates a tenant only
+    /// through `bootstrap` (once), but tenant isolation needs a second one.
+    async fn insert_tenant(&self, id: TenantId) {
+        const SQL: &str = "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)";
+        match self.backend {
+            Backend::Sqlite => {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.url))
+                    .await
+                    .unwrap();
+                sqlx::query(SQL)
+                    .bind(id.to_string())
+                    .bind("Other")
+                    .bind(now_ms())
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query(SQL)
+                    .bind(id.to_string())
+                    .bind("Other")
+                    .bind(now_ms())
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
+
+/// Expands each case into `sqlite::<case>` and `postgres::<case>`; cases
+/// after `postgres_only:` need several instances on one database server.
+macro_rules! contract {
+    ($($case:ident),* $(,)? ; postgres_only: $($pg_case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Db::fresh(super::Backend::Sqlite).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Db::fresh(super::Backend::Postgres).await).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $pg_case() {
+                    super::$pg_case(super::Db::fresh(super::Backend::Postgres).await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    jwt_secret_keeps_the_first_value,
+    concurrent_jwt_secret_calls_agree,
+    bootstrap_creates_once,
+    concurrent_bootstrap_creates_exactly_one,
+    agent_by_email_ignores_case,
+    set_password_replaces_the_hash,
+    sessions_are_active_until_expired_or_revoked,
+    channels_are_listed_per_tenant_and_update,
+    conversation_exists_after_its_first_message,
+    appends_assign_gapless_seq,
+    repeated_client_message_id_returns_the_first_message,
+    client_message_id_is_scoped_to_the_conversation,
+    messages_after_pages_in_seq_order,
+    history_returns_the_last_messages_oldest_first,
+    concurrent_appends_are_gapless,
+    concurrent_duplicates_store_one_message;
+    postgres_only:
+    concurrent_opens_migrate_once,
+    fresh_schemas_are_isolated,
+    concurrent_appends_from_two_instances_are_gapless,
+    concurrent_duplicates_from_two_instances_store_one_message,
+);
+
+// --- fixtures ----------------------------------------------------------------
+
+fn first_start(email: &str) -> Bootstrap {
+    let tenant_id = TenantId::new();
+    Bootstrap {
+        tenant_id,
+        tenant_name: "Default".into(),
+        admin: Agent {
+            id: AgentId::new(),
+            tenant_id,
+            email: email.into(),
+            display_name: "Admin".into(),
+            avatar_url: None,
+            role: Role::Admin,
+            password_hash: "$argon2id$not-a-real-hash".into(),
+        },
+        channel: Channel {
+            id: ChannelId::new(),
+            tenant_id,
+            name: "Demo".into(),
+            image_url: None,
+            allowed_origins: vec![],
+            connected: true,
+            created_at_ms: now_ms(),
+        },
+    }
+}
+
+/// A bootstrapped store: one tenant, its admin and its channel.
+async fn bootstrapped(db: &Db) -> (Arc<dyn Store>, Bootstrap) {
+    let store = db.open().await;
+    let first = first_start("admin@example.com");
+    assert!(store.bootstrap(&first).await.unwrap());
+    (store, first)
+}
+
+fn visitor_message(
+    first: &Bootstrap,
+    conversation: ConversationId,
+    text: &str,
+    key: Option<&str>,
+) -> NewMessage {
+    NewMessage {
+        id: MessageId::new(),
+        conversation_id: conversation,
+        channel_id: first.channel.id,
+        tenant_id: first.tenant_id,
+        sender_kind: SenderKind::Visitor,
+        sender_id: conversation.0,
+        sender_name: Some("Visitor".into()),
+        sender_avatar: None,
+        content: text.into(),
+        state: DeliveryState::Delivered,
+        sent_at_ms: now_ms(),
+        client_message_id: key.map(str::to_string),
+    }
+}
+
+/// Appends `texts` in order; returns the stored messages.
+async fn append_all(
+    store: &dyn Store,
+    first: &Bootstrap,
+    conversation: ConversationId,
+    texts: &[&str],
+) -> Vec<Message> {
+    let mut out = Vec::new();
+    for text in texts {
+        let appended = store
+            .append_message(visitor_message(first, conversation, text, None))
+            .await
+            .unwrap();
+        assert!(appended.created);
+        out.push(appended.message);
+    }
+    out
+}
+
+fn seqs(messages: &[Message]) -> Vec<i64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+fn origin(raw: &str) -> OriginPattern {
+    OriginPattern::parse(raw).unwrap()
+}
+
+// --- settings and first start ------------------------------------------------
+
+async fn jwt_secret_keeps_the_first_value(db: Db) {
+    let store = db.open().await;
+    assert_eq!(
+        store.jwt_secret("first-secret").await.unwrap(),
+        "first-secret"
+    );
+    assert_eq!(
+        store.jwt_secret("second-secret").await.unwrap(),
+        "first-secret"
+    );
+    // Another instance (or a restart) agrees.
+    let other = db.open().await;
+    assert_eq!(
+        other.jwt_secret("third-secret").await.unwrap(),
+        "first-secret"
+    );
+}
+
+async fn concurrent_jwt_secret_calls_agree(db: Db) {
+    let stores = [db.open().await, db.open().await];
+    let barrier = Arc::new(Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.jwt_secret(&format!("candidate-{i}")).await.unwrap()
+            })
+        })
+        .collect();
+    let mut secrets = HashSet::new();
+    for task in tasks {
+        secrets.insert(task.await.unwrap());
+    }
+    assert_eq!(secrets.len(), 1, "callers disagree: {secrets:?}");
+    let secret = secrets.into_iter().next().unwrap();
+    assert!(secret.starts_with("candidate-"), "{secret}");
+    assert_eq!(stores[0].jwt_secret("late").await.unwrap(), secret);
+}
+
+async fn bootstrap_creates_once(db: Db) {
+    let store = db.open().await;
+    let first = first_start("admin@example.com");
+    assert!(store.bootstrap(&first).await.unwrap());
+    let admin = store.agent_by_email("admin@example.com").await.unwrap();
+    assert_eq!(admin.as_ref(), Some(&first.admin));
+    assert_eq!(
+        store.agent(first.admin.id).await.unwrap(),
+        Some(first.admin.clone())
+    );
+    assert_eq!(
+        store.channel(first.channel.id).await.unwrap(),
+        Some(first.channel.clone())
+    );
+    assert_eq!(
+        store.channels(first.tenant_id).await.unwrap(),
+        vec![first.channel.clone()]
+    );
+
+    let second = first_start("other@example.com");
+    assert!(!store.bootstrap(&second).await.unwrap());
+    // Nothing of the second attempt was stored.
+    assert_eq!(
+        store.agent_by_email("other@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(store.channel(second.channel.id).await.unwrap(), None);
+    assert!(store.channels(second.tenant_id).await.unwrap().is_empty());
+    // Nor after a restart.
+    assert!(!db.open().await.bootstrap(&second).await.unwrap());
+}
+
+async fn concurrent_bootstrap_creates_exactly_one(db: Db) {
+    // Opened one after the other: instances may start together, but an SQLite
+    // file is migrated by the first process that opens it.
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(db.open().await);
+    }
+    let barrier = Arc::new(Barrier::new(stores.len()));
+    let tasks: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let first = first_start(&format!("admin{i}@example.com"));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let created = store.bootstrap(&first).await.unwrap();
+                (created, first)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for task in tasks {
+        let (created, first) = tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("bootstrap finishes")
+            .unwrap();
+        if created {
+            winners.push(first);
+        } else {
+            losers.push(first);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one start bootstraps");
+    let store = &stores[0];
+    let winner = &winners[0];
+    assert_eq!(
+        store.agent_by_email(&winner.admin.email).await.unwrap(),
+        Some(winner.admin.clone())
+    );
+    assert_eq!(
+        store.channels(winner.tenant_id).await.unwrap(),
+        vec![winner.channel.clone()]
+    );
+    for loser in &losers {
+        assert_eq!(
+            store.agent_by_email(&loser.admin.email).await.unwrap(),
+            None
+        );
+        assert!(store.channels(loser.tenant_id).await.unwrap().is_empty());
+    }
+}
+
+// --- agents and sessions ----------------------------------------------------
+
+async fn agent_by_email_ignores_case(db: Db) {
+    let store = db.open().await;
+    let first = first_start("Admin@Example.COM");
+    assert!(store.bootstrap(&first).await.unwrap());
+    for email in [
+        "admin@example.com",
+        "ADMIN@EXAMPLE.COM",
+        "Admin@Example.COM",
+    ] {
+        assert_eq!(
+            store.agent_by_email(email).await.unwrap(),
+            Some(first.admin.clone()),
+            "{email}"
+        );
+    }
+    assert_eq!(
+        store.agent_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(store.agent(AgentId::new()).await.unwrap(), None);
+}
+
+async fn set_password_replaces_the_hash(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    assert!(store
+        .set_password("ADMIN@example.com", "$argon2id$new")
+        .await
+        .unwrap());
+    let admin = store.agent(first.admin.id).await.unwrap().unwrap();
+    assert_eq!(admin.password_hash, "$argon2id$new");
+    assert!(!store
+        .set_password("nobody@example.com", "$argon2id$x")
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .agent(first.admin.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "$argon2id$new"
+    );
+}
+
+async fn sessions_are_active_until_expired_or_revoked(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let now = now_ms();
+    let session = SessionId::new();
+    store
+        .create_session(session, first.admin.id, now + 60_000)
+        .await
+        .unwrap();
+    assert!(store.session_active(session, now).await.unwrap());
+    assert!(store.session_active(session, now + 59_999).await.unwrap());
+    assert!(
+        !store.session_active(session, now + 60_000).await.unwrap(),
+        "expired"
+    );
+
+    let expired = SessionId::new();
+    store
+        .create_session(expired, first.admin.id, now - 1)
+        .await
+        .unwrap();
+    assert!(!store.session_active(expired, now).await.unwrap());
+
+    assert!(!store.session_active(SessionId::new(), now).await.unwrap());
+
+    assert!(store.revoke_session(session).await.unwrap());
+    assert!(!store.session_active(session, now).await.unwrap());
+    assert!(
+        !store.revoke_session(session).await.unwrap(),
+        "second revoke"
+    );
+    assert!(!store.revoke_session(SessionId::new()).await.unwrap());
+}
+
+// --- channels ----------------------------------------------------------------
+
+async fn channels_are_listed_per_tenant_and_update(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let mut shop = Channel {
+        id: ChannelId::new(),
+        tenant_id: first.tenant_id,
+        name: "Shop".into(),
+        image_url: Some("https://shop.example.com/logo.png".into()),
+        allowed_origins: vec![
+            origin("https://shop.example.com"),
+            origin("https://*.example.org:8443"),
+        ],
+        connected: true,
+        created_at_ms: first.channel.created_at_ms + 1,
+    };
+    store.insert_channel(&shop).await.unwrap();
+    assert_eq!(store.channel(shop.id).await.unwrap(), Some(shop.clone()));
+
+    let other_tenant = TenantId::new();
+    db.insert_tenant(other_tenant).await;
+    let foreign = Channel {
+        id: ChannelId::new(),
+        tenant_id: other_tenant,
+        name: "Foreign".into(),
+        image_url: None,
+        allowed_origins: vec![],
+        connected: true,
+        created_at_ms: now_ms(),
+    };
+    store.insert_channel(&foreign).await.unwrap();
+
+    assert_eq!(
+        store.channels(first.tenant_id).await.unwrap(),
+        vec![first.channel.clone(), shop.clone()],
+        "own channels, oldest first, no other tenant's"
+    );
+    assert_eq!(
+        store.channels(other_tenant).await.unwrap(),
+        vec![foreign.clone()]
+    );
+    assert!(store.channels(TenantId::new()).await.unwrap().is_empty());
+    assert_eq!(store.channel(ChannelId::new()).await.unwrap(), None);
+
+    shop.name = "Shop (renamed)".into();
+    shop.image_url = None;
+    shop.allowed_origins = vec![origin("http://localhost:3000")];
+    shop.connected = false;
+    store.update_channel(&shop).await.unwrap();
+    assert_eq!(store.channel(shop.id).await.unwrap(), Some(shop.clone()));
+    // The update touched only that channel.
+    assert_eq!(
+        store.channel(first.channel.id).await.unwrap(),
+        Some(first.channel.clone())
+    );
+    assert_eq!(store.channel(foreign.id).await.unwrap(), Some(foreign));
+}
+
+// --- conversations and messages --------------------------------------------
+
+async fn conversation_exists_after_its_first_message(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    assert_eq!(store.conversation(conversation).await.unwrap(), None);
+
+    let new = visitor_message(&first, conversation, "hello", None);
+    let sent_at = new.sent_at_ms;
+    store.append_message(new).await.unwrap();
+    let stored = store.conversation(conversation).await.unwrap().unwrap();
+    assert_eq!(stored.id, conversation);
+    assert_eq!(stored.channel_id, first.channel.id);
+    assert_eq!(stored.tenant_id, first.tenant_id);
+    assert_eq!(stored.created_at_ms, sent_at);
+    assert_eq!(stored.last_seq, 1);
+
+    append_all(store.as_ref(), &first, conversation, &["again"]).await;
+    let stored = store.conversation(conversation).await.unwrap().unwrap();
+    assert_eq!(stored.last_seq, 2);
+    assert_eq!(
+        stored.created_at_ms, sent_at,
+        "created_at is the first message's"
+    );
+}
+
+async fn appends_assign_gapless_seq(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    let appended = append_all(
+        store.as_ref(),
+        &first,
+        conversation,
+        &["one", "two", "three", "four", "five"],
+    )
+    .await;
+    assert_eq!(seqs(&appended), [1, 2, 3, 4, 5]);
+    // What append returned is exactly what was stored.
+    let stored = store.messages_after(conversation, 0, 100).await.unwrap();
+    assert_eq!(stored, appended);
+    // Another conversation counts from 1 on its own.
+    let other = append_all(store.as_ref(), &first, ConversationId::new(), &["x", "y"]).await;
+    assert_eq!(seqs(&other), [1, 2]);
+}
+
+async fn repeated_client_message_id_returns_the_first_message(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    let original = store
+        .append_message(visitor_message(
+            &first,
+            conversation,
+            "hello",
+            Some("key-1"),
+        ))
+        .await
+        .unwrap();
+    assert!(original.created);
+    assert_eq!(original.message.seq, 1);
+    assert_eq!(original.message.client_message_id.as_deref(), Some("key-1"));
+
+    // A retry: new message id and even different text, same key.
+    let retry = store
+        .append_message(visitor_message(
+            &first,
+            conversation,
+            "hello (retry)",
+            Some("key-1"),
+        ))
+        .await
+        .unwrap();
+    assert!(!retry.created);
+    assert_eq!(retry.message, original.message);
+
+    // The retry used no seq: the next message is 2, and only two are stored.
+    assert_eq!(
+        store
+            .conversation(conversation)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        1
+    );
+    let next = store
+        .append_message(visitor_message(&first, conversation, "next", Some("key-2")))
+        .await
+        .unwrap();
+    assert!(next.created);
+    assert_eq!(next.message.seq, 2);
+    let stored = store.messages_after(conversation, 0, 100).await.unwrap();
+    assert_eq!(stored, vec![original.message, next.message]);
+}
+
+async fn client_message_id_is_scoped_to_the_conversation(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let a = ConversationId::new();
+    let b = ConversationId::new();
+    let in_a = store
+        .append_message(visitor_message(&first, a, "in a", Some("same-key")))
+        .await
+        .unwrap();
+    let in_b = store
+        .append_message(visitor_message(&first, b, "in b", Some("same-key")))
+        .await
+        .unwrap();
+    assert!(in_a.created && in_b.created);
+    assert_ne!(in_a.message.id, in_b.message.id);
+    assert_eq!(in_b.message.conversation_id, b);
+    assert_eq!(in_b.message.seq, 1);
+    assert_eq!(in_b.message.content, "in b");
+    // Messages without a key never collide.
+    let unkeyed = append_all(store.as_ref(), &first, a, &["x", "y"]).await;
+    assert_eq!(seqs(&unkeyed), [2, 3]);
+}
+
+async fn messages_after_pages_in_seq_order(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    let all = append_all(
+        store.as_ref(),
+        &first,
+        conversation,
+        &["1", "2", "3", "4", "5"],
+    )
+    .await;
+    // Another conversation's messages interleaved in time must not show up.
+    append_all(
+        store.as_ref(),
+        &first,
+        ConversationId::new(),
+        &["elsewhere"],
+    )
+    .await;
+
+    let page = |after, limit| {
+        let store = store.clone();
+        async move {
+            store
+                .messages_after(conversation, after, limit)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(page(0, 2).await, all[0..2]);
+    assert_eq!(page(2, 2).await, all[2..4]);
+    assert_eq!(page(4, 2).await, all[4..5]);
+    assert!(page(5, 2).await.is_empty());
+    assert_eq!(page(0, 100).await, all);
+    assert_eq!(page(3, 100).await, all[3..]);
+    assert!(store
+        .messages_after(ConversationId::new(), 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn history_returns_the_last_messages_oldest_first(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    let all = append_all(
+        store.as_ref(),
+        &first,
+        conversation,
+        &["1", "2", "3", "4", "5"],
+    )
+    .await;
+    append_all(
+        store.as_ref(),
+        &first,
+        ConversationId::new(),
+        &["elsewhere"],
+    )
+    .await;
+    assert_eq!(store.history(conversation, 3).await.unwrap(), all[2..]);
+    assert_eq!(store.history(conversation, 1).await.unwrap(), all[4..]);
+    assert_eq!(store.history(conversation, 100).await.unwrap(), all);
+    assert!(store
+        .history(ConversationId::new(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+// --- concurrency -------------------------------------------------------------
+
+const TASKS: usize = 8;
+const APPENDS_PER_TASK: usize = 25;
+
+async fn concurrent_appends_are_gapless(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    concurrent_appends(vec![store], first).await;
+}
+
+async fn concurrent_appends_from_two_instances_are_gapless(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let second = db.open().await;
+    concurrent_appends(vec![store, second], first).await;
+}
+
+/// `TASKS` writers, spread over `stores`, each appending `APPENDS_PER_TASK`
+/// messages to one new conversation at once: seqs are exactly 1..=N, each
+/// message stored once, no errors.
+async fn concurrent_appends(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
+    let conversation = ConversationId::new();
+    let first = Arc::new(first);
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = stores[t % stores.len()].clone();
+            let first = first.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut appended = Vec::new();
+                for i in 0..APPENDS_PER_TASK {
+                    let new = visitor_message(&first, conversation, &format!("{t}-{i}"), None);
+                    let result = store.append_message(new).await.unwrap();
+                    assert!(result.created);
+                    appended.push(result.message);
+                }
+                appended
+            })
+        })
+        .collect();
+    let mut appended = Vec::new();
+    for task in tasks {
+        let mine = tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("appends finish (no deadlock)")
+            .unwrap();
+        // Each writer's own messages are in the order it sent them.
+        assert!(
+            mine.windows(2).all(|w| w[0].seq < w[1].seq),
+            "{:?}",
+            seqs(&mine)
+        );
+        appended.extend(mine);
+    }
+    let total = TASKS * APPENDS_PER_TASK;
+    let mut assigned = seqs(&appended);
+    assigned.sort_unstable();
+    assert_eq!(assigned, (1..=total as i64).collect::<Vec<_>>());
+
+    let stored = stores[0]
+        .messages_after(conversation, 0, total as u32 + 10)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&stored), (1..=total as i64).collect::<Vec<_>>());
+    appended.sort_by_key(|m| m.seq);
+    assert_eq!(stored, appended, "every message stored once, as returned");
+    assert_eq!(
+        stores[0]
+            .conversation(conversation)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        total as i64
+    );
+}
+
+async fn concurrent_duplicates_store_one_message(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    concurrent_duplicates(vec![store], first).await;
+}
+
+async fn concurrent_duplicates_from_two_instances_store_one_message(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let second = db.open().await;
+    concurrent_duplicates(vec![store, second], first).await;
+}
+
+/// `TASKS` writers send the same `client_message_id` at once to a new
+/// conversation: one message is stored and every writer gets it back.
+async fn concurrent_duplicates(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
+    let conversation = ConversationId::new();
+    let first = Arc::new(first);
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = stores[t % stores.len()].clone();
+            let first = first.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                let new = visitor_message(&first, conversation, &format!("try {t}"), Some("dup"));
+                barrier.wait().await;
+                store.append_message(new).await.unwrap()
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(
+            tokio::time::timeout(DEADLINE, task)
+                .await
+                .expect("appends finish (no deadlock)")
+                .unwrap(),
+        );
+    }
+    let created: Vec<_> = results.iter().filter(|r| r.created).collect();
+    assert_eq!(created.len(), 1, "exactly one writer stores the message");
+    let message = &created[0].message;
+    assert_eq!(message.seq, 1);
+    for result in &results {
+        assert_eq!(&result.message, message);
+    }
+    let stored = stores[0]
+        .messages_after(conversation, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![message.clone()]);
+    assert_eq!(
+        stores[0]
+            .conversation(conversation)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        1,
+        "duplicates used no seq"
+    );
+}
+
+// --- PostgreSQL deployment ---------------------------------------------------
+
+/// Instances started together on an empty database all come up: sqlx's
+/// migrator serializes them with an advisory lock and applies each
+/// migration once.
+async fn concurrent_opens_migrate_once(db: Db) {
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { store::open(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for open in opens {
+        let store = tokio::time::timeout(DEADLINE, open)
+            .await
+            .expect("opens finish")
+            .unwrap()
+            .unwrap_or_else(|e| panic!("concurrent open failed: {e}"));
+        stores.push(store);
+    }
+    for store in &stores {
+        store.ping().await.unwrap();
+    }
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(applied.first(), Some(&(1, true)));
+    let versions: HashSet<_> = applied.iter().map(|(v, _)| *v).collect();
+    assert_eq!(
+        versions.len(),
+        applied.len(),
+        "each migration recorded once"
+    );
+    conn.close().await.unwrap();
+}
+
+/// `fresh_postgres_url` really gives each test its own schema (sqlx sends
+/// the URL's `options` to the server), so parallel tests cannot interfere.
+async fn fresh_schemas_are_isolated(db: Db) {
+    let (store, _) = bootstrapped(&db).await;
+    store.jwt_secret("one").await.unwrap();
+
+    let other = Db::fresh(Backend::Postgres).await;
+    let other_store = other.open().await;
+    assert!(other_store
+        .bootstrap(&first_start("admin@example.com"))
+        .await
+        .unwrap());
+    assert_eq!(other_store.jwt_secret("two").await.unwrap(), "two");
+
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let (schema,): (String,) = sqlx::query_as("SELECT current_schema()")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(schema.starts_with("chatgate_t_"), "{schema}");
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM information_schema.tables \
+         WHERE table_schema = $1 AND table_name IN ('settings', 'tenants', 'messages')",
+    )
+    .bind(&schema)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 3, "the migrations created the tables in {schema}");
+    conn.close().await.unwrap();
+}
