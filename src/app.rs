@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, TenantId};
 use crate::hub::Hub;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::store::{self, Bootstrap, Store};
 
 /// Everything a request handler or session needs.
@@ -26,6 +27,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub tokens: Tokens,
     pub limits: Limits,
+    pub metrics: Arc<Metrics>,
     /// Cancelled when the server stops: sessions close with 1001.
     pub shutdown: CancellationToken,
     /// WebSocket sessions, awaited on shutdown.
@@ -63,7 +65,8 @@ impl Application {
             Some(secret) => secret.clone(),
             None => store.jwt_secret(&auth::random_secret(64)).await?,
         };
-        let hub = Hub::new(config.session_queue);
+        let metrics = Arc::new(Metrics::new());
+        let hub = Hub::new(config.session_queue, metrics.clone());
         let sink: Arc<dyn BusSink> = hub.clone();
         let bus: Arc<dyn Bus> = match &config.redis_url {
             Some(url) => Arc::new(
@@ -79,7 +82,8 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = Arc::new(AppState {
             tokens: Tokens::new(secret.as_bytes()),
-            limits: Limits::new(&config),
+            limits: Limits::new(&config, &metrics),
+            metrics,
             config,
             store,
             hub,

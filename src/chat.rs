@@ -87,24 +87,23 @@ pub async fn send(app: &App, visitor: &Visitor, body: &Value) -> Result<Message,
         }
     };
     app.limits.send.check(&visitor.claims.cv)?;
-    let appended = app
-        .store
-        .append_message(NewMessage {
-            id: MessageId::new(),
-            conversation_id: visitor.claims.cv,
-            channel_id: visitor.channel.id,
-            tenant_id: visitor.channel.tenant_id,
-            sender_kind: SenderKind::Visitor,
-            sender_id: visitor.claims.cv.0,
-            sender_name: None,
-            sender_avatar: None,
-            content: text.into_inner(),
-            state: DeliveryState::Delivered,
-            sent_at_ms: now_ms(),
-            client_message_id: client_message_id.map(|k| k.as_str().to_string()),
-        })
-        .await?;
+    let append = app.store.append_message(NewMessage {
+        id: MessageId::new(),
+        conversation_id: visitor.claims.cv,
+        channel_id: visitor.channel.id,
+        tenant_id: visitor.channel.tenant_id,
+        sender_kind: SenderKind::Visitor,
+        sender_id: visitor.claims.cv.0,
+        sender_name: None,
+        sender_avatar: None,
+        content: text.into_inner(),
+        state: DeliveryState::Delivered,
+        sent_at_ms: now_ms(),
+        client_message_id: client_message_id.map(|k| k.as_str().to_string()),
+    });
+    let appended = app.metrics.timed("append_message", append).await?;
     if appended.created {
+        app.metrics.messages_stored.inc();
         // Stored first, published second: a lost publish is recovered by seq.
         if let Err(err) = app
             .hub

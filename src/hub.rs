@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bus::{Bus, BusError, BusSink, Topic};
 use crate::domain::event::VisitorQueue;
 use crate::domain::Event;
+use crate::metrics::Metrics;
 
 /// What a session's queue carries.
 #[derive(Debug)]
@@ -70,11 +71,12 @@ pub struct Hub {
     queue_capacity: usize,
     next_id: AtomicU64,
     sessions: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl Hub {
     /// Creates the hub; `attach_bus` must follow before sessions join.
-    pub fn new(queue_capacity: usize) -> Arc<Hub> {
+    pub fn new(queue_capacity: usize, metrics: Arc<Metrics>) -> Arc<Hub> {
         let (tx, rx) = mpsc::unbounded_channel();
         let hub = Arc::new(Hub {
             members: Mutex::new(HashMap::new()),
@@ -83,6 +85,7 @@ impl Hub {
             queue_capacity,
             next_id: AtomicU64::new(1),
             sessions: AtomicU64::new(0),
+            metrics,
         });
         tokio::spawn(reconcile_loop(Arc::downgrade(&hub), rx));
         hub
@@ -154,7 +157,12 @@ impl Hub {
     /// Publishes through the bus (which delivers back to the hubs of every instance).
     pub async fn publish(&self, event: Event) -> Result<(), BusError> {
         let topic = Topic::conversation(event.conversation_id());
-        self.bus().publish(&topic, Arc::new(event)).await
+        let result = self.bus().publish(&topic, Arc::new(event)).await;
+        match &result {
+            Ok(()) => self.metrics.bus_published.inc(),
+            Err(_) => self.metrics.bus_publish_failures.inc(),
+        }
+        result
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, Vec<Member>>> {
@@ -181,6 +189,7 @@ impl BusSink for Hub {
     }
 
     fn deliver(&self, topic: &Topic, event: Arc<Event>) {
+        self.metrics.bus_received.inc();
         let mut members = self.lock();
         let Some(list) = members.get_mut(topic) else {
             return;
@@ -252,7 +261,7 @@ mod tests {
     }
 
     fn hub(capacity: usize) -> Arc<Hub> {
-        let hub = Hub::new(capacity);
+        let hub = Hub::new(capacity, Arc::new(Metrics::new()));
         let sink: Arc<dyn BusSink> = hub.clone();
         hub.attach_bus(Arc::new(LocalBus::new(Arc::downgrade(&sink))));
         hub

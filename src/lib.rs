@@ -17,6 +17,7 @@
 //!   encodes each event once, bounded queue per session.
 //! - [`chat`]: visitor operations shared by HTTP and STOMP (send a message).
 //! - [`limits`]: rate limits.
+//! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
 //! - [`http`]: warp routes: `chatplugin` (visitor API), `channels`, `auth`, `assets`.
 //! - [`ws`]: `stomp` (frame codec) and `visitor` (`/ws.chatplugin`).
 //!
@@ -50,6 +51,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod metrics;
 pub mod store;
 pub mod ws;
 

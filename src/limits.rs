@@ -12,6 +12,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::Config;
 use crate::domain::ConversationId;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 pub struct Limits {
     pub authenticate: Keyed<IpAddr>,
@@ -21,6 +22,7 @@ pub struct Limits {
 
 pub struct Keyed<K: Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
+    rejected: prometheus::IntCounter,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -28,15 +30,17 @@ fn nz(n: u32) -> NonZeroU32 {
 }
 
 impl<K: Hash + Eq + Clone> Keyed<K> {
-    fn new(quota: Quota) -> Self {
+    fn new(quota: Quota, name: &str, metrics: &Metrics) -> Self {
         Keyed {
             limiter: RateLimiter::keyed(quota),
+            rejected: metrics.rate_limited.with_label_values(&[name]),
         }
     }
 
     /// Ok, or the 429 to answer with its Retry-After.
     pub fn check(&self, key: &K) -> Result<(), ApiError> {
         self.limiter.check_key(key).map_err(|not_until| {
+            self.rejected.inc();
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::rate_limited(wait.max(Duration::from_millis(1)))
         })
@@ -50,16 +54,23 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
 }
 
 impl Limits {
-    pub fn new(config: &Config) -> Limits {
+    pub fn new(config: &Config, metrics: &Metrics) -> Limits {
         let per_minute = |n: u32, burst: u32| Quota::per_minute(nz(n)).allow_burst(nz(burst));
         Limits {
-            authenticate: Keyed::new(per_minute(
-                config.authenticate_per_minute,
-                config.authenticate_burst,
-            )),
-            login: Keyed::new(per_minute(config.login_per_minute, config.login_per_minute)),
+            authenticate: Keyed::new(
+                per_minute(config.authenticate_per_minute, config.authenticate_burst),
+                "authenticate",
+                metrics,
+            ),
+            login: Keyed::new(
+                per_minute(config.login_per_minute, config.login_per_minute),
+                "login",
+                metrics,
+            ),
             send: Keyed::new(
                 Quota::per_second(nz(config.send_per_second)).allow_burst(nz(config.send_burst)),
+                "send",
+                metrics,
             ),
         }
     }

@@ -13,7 +13,7 @@
 //! are the JSON of [`Event`], complete enough to deliver without a store read.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -34,21 +34,12 @@ enum Control {
     Unsubscribe(Topic),
 }
 
-/// Counters of what crossed the bus, for /metrics.
-#[derive(Debug, Default)]
-pub struct BusCounters {
-    pub published: AtomicU64,
-    pub received: AtomicU64,
-    pub publish_failures: AtomicU64,
-}
-
 pub struct RedisBus {
     publisher: ConnectionManager,
     control: mpsc::UnboundedSender<Control>,
     /// True while the subscriber connection is up and subscribed.
     subscribed: Arc<AtomicBool>,
     sink: Weak<dyn BusSink>,
-    pub counters: Arc<BusCounters>,
 }
 
 fn err(e: impl std::fmt::Display) -> BusError {
@@ -70,20 +61,12 @@ impl RedisBus {
             .map_err(err)?;
         let (control, rx) = mpsc::unbounded_channel();
         let subscribed = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(BusCounters::default());
-        tokio::spawn(supervise(
-            client,
-            rx,
-            subscribed.clone(),
-            sink.clone(),
-            counters.clone(),
-        ));
+        tokio::spawn(supervise(client, rx, subscribed.clone(), sink.clone()));
         Ok(RedisBus {
             publisher,
             control,
             subscribed,
             sink,
-            counters,
         })
     }
 
@@ -106,7 +89,6 @@ impl Bus for RedisBus {
             .await;
         match result {
             Ok(_) => {
-                self.counters.published.fetch_add(1, Ordering::Relaxed);
                 if !self.subscribed.load(Ordering::Acquire) {
                     // Redis took it, but cannot hand it back to us right now.
                     self.deliver_locally(topic, event);
@@ -114,9 +96,6 @@ impl Bus for RedisBus {
                 Ok(())
             }
             Err(e) => {
-                self.counters
-                    .publish_failures
-                    .fetch_add(1, Ordering::Relaxed);
                 self.deliver_locally(topic, event);
                 Err(err(e))
             }
@@ -156,7 +135,6 @@ async fn supervise(
     mut control: mpsc::UnboundedReceiver<Control>,
     subscribed: Arc<AtomicBool>,
     sink: Weak<dyn BusSink>,
-    counters: Arc<BusCounters>,
 ) {
     let mut wanted: HashSet<Topic> = HashSet::new();
     let mut backoff = MIN_BACKOFF;
@@ -241,7 +219,6 @@ async fn supervise(
                     let Some(topic) = msg.get_channel_name().strip_prefix(PREFIX) else { continue };
                     match serde_json::from_slice::<Event>(msg.get_payload_bytes()) {
                         Ok(event) => {
-                            counters.received.fetch_add(1, Ordering::Relaxed);
                             if let Some(sink) = sink.upgrade() {
                                 sink.deliver(&Topic::from_raw(topic), Arc::new(event));
                             } else {

@@ -24,9 +24,30 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
     let readyz = warp::path("readyz")
         .and(warp::path::end())
         .and(warp::get())
-        .and(super::with_app(app))
+        .and(super::with_app(app.clone()))
         .then(readyz);
-    demo.or(healthz).unify().or(readyz).unify()
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(super::with_app(app))
+        .map(|app: App| {
+            app.metrics
+                .sessions
+                .with_label_values(&["visitor"])
+                .set(app.hub.session_count() as i64);
+            warp::reply::with_header(
+                app.metrics.render(),
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )
+            .into_response()
+        });
+    demo.or(healthz)
+        .unify()
+        .or(readyz)
+        .unify()
+        .or(metrics)
+        .unify()
 }
 
 /// GET /readyz: 200 when the database and the bus answer, else 503 naming the failing part.

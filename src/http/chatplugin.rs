@@ -76,7 +76,8 @@ async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes)
                             return Err(ApiError::invalid_token());
                         }
                     }
-                    let history = app.store.history(claims.cv, app.config.max_history).await?;
+                    let read = app.store.history(claims.cv, app.config.max_history);
+                    let history = app.metrics.timed("history", read).await?;
                     (channel.id, claims.cv, history)
                 }
                 Some(Value::Null) | None => {

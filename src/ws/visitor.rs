@@ -557,10 +557,14 @@ impl Session {
     async fn fill(&mut self, target: i64) -> Result<(), Fatal> {
         let conversation = self.conversation();
         loop {
-            let page = self
+            let read = self
                 .app
                 .store
-                .messages_after(conversation, self.cursor, PAGE)
+                .messages_after(conversation, self.cursor, PAGE);
+            let page = self
+                .app
+                .metrics
+                .timed("messages_after", read)
                 .await
                 .map_err(|e| Fatal::from_api(e.into()))?;
             let complete = page.len() < PAGE as usize;
@@ -582,7 +586,9 @@ impl Session {
         let Some(sub) = self.message_sub.clone() else {
             return Ok(());
         };
-        self.write_to("/queue/message", sub, body).await
+        self.write_to("/queue/message", sub, body).await?;
+        self.app.metrics.messages_delivered.inc();
+        Ok(())
     }
 
     async fn write_event(&mut self, body: Bytes) -> Result<(), Fatal> {

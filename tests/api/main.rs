@@ -11,6 +11,7 @@ mod channels;
 mod chatplugin;
 mod cluster;
 mod helpers;
+mod ops;
 mod restart;
 mod stomp;
 mod store_contract;

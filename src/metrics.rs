@@ -1,0 +1,108 @@
+//! Prometheus metrics, one registry per server (so two instances in one test
+//! process keep separate counts), exposed at `GET /metrics`.
+
+use std::future::Future;
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Live WebSocket sessions on this instance, by kind (`visitor`, `agent`).
+    pub sessions: IntGaugeVec,
+    pub messages_stored: IntCounter,
+    /// MESSAGE frames written to visitor sockets.
+    pub messages_delivered: IntCounter,
+    pub bus_published: IntCounter,
+    pub bus_publish_failures: IntCounter,
+    /// Events the bus handed to this instance's hub.
+    pub bus_received: IntCounter,
+    /// Store call latency by operation.
+    pub store_seconds: HistogramVec,
+    /// 429 answers by limit (`authenticate`, `send`, `login`).
+    pub rate_limited: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("chatgate".into()), None).expect("a valid prefix");
+        let sessions =
+            IntGaugeVec::new(Opts::new("sessions", "Live WebSocket sessions"), &["kind"])
+                .expect("valid metric");
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
+        let messages_stored = counter("messages_stored_total", "Messages stored");
+        let messages_delivered = counter(
+            "messages_delivered_total",
+            "Message frames written to visitor sockets",
+        );
+        let bus_published = counter("bus_published_total", "Events published on the bus");
+        let bus_publish_failures =
+            counter("bus_publish_failures_total", "Publishes the bus refused");
+        let bus_received = counter("bus_received_total", "Events received from the bus");
+        let store_seconds = HistogramVec::new(
+            HistogramOpts::new("store_seconds", "Store call latency").buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ]),
+            &["op"],
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new("rate_limited_total", "Requests refused with 429"),
+            &["limit"],
+        )
+        .expect("valid metric");
+        let metrics = Metrics {
+            registry,
+            sessions,
+            messages_stored,
+            messages_delivered,
+            bus_published,
+            bus_publish_failures,
+            bus_received,
+            store_seconds,
+            rate_limited,
+        };
+        for collector in [
+            Box::new(metrics.sessions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.messages_stored.clone()),
+            Box::new(metrics.messages_delivered.clone()),
+            Box::new(metrics.bus_published.clone()),
+            Box::new(metrics.bus_publish_failures.clone()),
+            Box::new(metrics.bus_received.clone()),
+            Box::new(metrics.store_seconds.clone()),
+            Box::new(metrics.rate_limited.clone()),
+        ] {
+            metrics
+                .registry
+                .register(collector)
+                .expect("each metric registered once");
+        }
+        metrics
+    }
+
+    /// Runs a store call, recording its latency under `op`.
+    pub async fn timed<T>(&self, op: &str, call: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = call.await;
+        self.store_seconds
+            .with_label_values(&[op])
+            .observe(started.elapsed().as_secs_f64());
+        out
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
