@@ -111,10 +111,6 @@ impl Application {
         self.first_start.as_ref()
     }
 
-    pub fn state(&self) -> &App {
-        &self.state
-    }
-
     /// Serves until `signal` resolves; then stops accepting, closes every
     /// WebSocket with 1001, and waits (up to the configured grace) for
     /// in-flight requests and session writes to finish.

@@ -2,7 +2,6 @@
 //! environment fallbacks, validated once at start.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -196,10 +195,6 @@ impl Config {
             }
             None => Ok(()),
         }
-    }
-
-    pub fn heartbeat(&self) -> Duration {
-        Duration::from_millis(self.heartbeat_ms)
     }
 }
 

@@ -120,10 +120,6 @@ impl ApiError {
         )
     }
 
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-    }
-
     pub fn body(&self) -> Value {
         let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
         json!({

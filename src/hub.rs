@@ -190,11 +190,16 @@ impl BusSink for Hub {
 
     fn deliver(&self, topic: &Topic, event: Arc<Event>) {
         self.metrics.bus_received.inc();
+        if !self.has_members(topic) {
+            return;
+        }
+        // Encode outside the lock: other topics' deliveries and joins never
+        // wait on JSON serialisation.
+        let outbound = Arc::new(Outbound::event(event));
         let mut members = self.lock();
         let Some(list) = members.get_mut(topic) else {
             return;
         };
-        let outbound = Arc::new(Outbound::event(event));
         let before = list.len();
         // A full or closed queue drops the member: its receiver then sees the
         // queue closed and the session disconnects as a slow consumer.

@@ -19,18 +19,6 @@ fn is_uuid(v: &Value) -> bool {
     v.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok())
 }
 
-async fn history(app: &TestApp, visitor: &VisitorSession) -> Vec<Value> {
-    let reply = app
-        .post(
-            "/chatplugin.authenticate",
-            &json!({"resume_token": visitor.resume_token}),
-            None,
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["messages"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn authenticate_starts_a_new_conversation_with_empty_messages() {
     let app = TestApp::spawn().await;
@@ -213,7 +201,7 @@ async fn a_token_of_channel_a_cannot_reach_a_conversation_of_channel_b() {
     let in_a = app.visitor().await;
     let reply = app.send(&in_a.token, "from A").await;
     assert_eq!(reply.body["seq"], 1);
-    let b_history = history(&app, &in_b).await;
+    let b_history = app.history(&in_b).await;
     assert_eq!(b_history.len(), 1);
     assert_eq!(b_history[0]["content"], "secret of B");
 }
@@ -353,7 +341,7 @@ async fn send_rejects_bad_input_and_stores_nothing() {
         .await
         .assert_error(401, "invalid-token");
 
-    let stored = history(&app, &visitor).await;
+    let stored = app.history(&visitor).await;
     assert_eq!(
         stored.len(),
         1,
@@ -387,7 +375,7 @@ async fn oversized_bodies_get_413_and_change_nothing() {
     )
     .await
     .assert_error(413, "payload-too-large");
-    assert!(history(&app, &visitor).await.is_empty());
+    assert!(app.history(&visitor).await.is_empty());
 }
 
 #[tokio::test]
@@ -409,7 +397,7 @@ async fn same_client_message_id_twice_stores_one_message() {
     );
     let next = app.send(&visitor.token, "next").await;
     assert_eq!(next.body["seq"], 2, "no seq was used by the retry");
-    assert_eq!(history(&app, &visitor).await.len(), 2);
+    assert_eq!(app.history(&visitor).await.len(), 2);
     // The same key in another conversation is a different message.
     let other = app.visitor().await;
     let third = app
@@ -495,7 +483,7 @@ async fn send_is_rate_limited_per_conversation_and_refused_sends_are_not_stored(
     // Another conversation has its own budget.
     let other = app.visitor().await;
     assert_eq!(app.send(&other.token, "1").await.status, 200);
-    assert_eq!(history(&app, &visitor).await.len(), 2);
+    assert_eq!(app.history(&visitor).await.len(), 2);
 }
 
 #[tokio::test]

@@ -242,17 +242,7 @@ async fn losing_redis_mid_stream_loses_nothing_acknowledged() {
             "every message exactly once, in order"
         );
     }
-    let history = a
-        .post(
-            "/chatplugin.authenticate",
-            &json!({"resume_token": visitor.resume_token}),
-            None,
-        )
-        .await;
-    assert_eq!(
-        history.body["messages"].as_array().unwrap().len(),
-        total as usize
-    );
+    assert_eq!(a.history(&visitor).await.len(), total as usize);
 }
 
 #[tokio::test]

@@ -192,6 +192,28 @@ impl TestApp {
         .await
     }
 
+    /// The conversation's stored messages, oldest first, as a resuming client sees them.
+    pub async fn history(&self, visitor: &VisitorSession) -> Vec<Value> {
+        let reply = self
+            .post(
+                "/chatplugin.authenticate",
+                &json!({"resume_token": visitor.resume_token}),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["messages"].as_array().unwrap().clone()
+    }
+
+    /// The `content` of each stored message, oldest first.
+    pub async fn contents(&self, visitor: &VisitorSession) -> Vec<String> {
+        self.history(visitor)
+            .await
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// Logs in as the first-start admin; returns the agent token.
     pub async fn admin_token(&self) -> String {
         let reply = self

@@ -1,7 +1,5 @@
 //! The embedded default survives a restart on the same SQLite file.
 
-use serde_json::json;
-
 use crate::helpers::{Stomp, TestApp};
 
 #[tokio::test]
@@ -18,21 +16,10 @@ async fn conversation_resumes_after_restart_and_old_tokens_still_verify() {
     let reply = app.send(&visitor.token, "after").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["seq"], 4);
-    let resumed = app
-        .post(
-            "/chatplugin.authenticate",
-            &json!({"resume_token": visitor.resume_token}),
-            None,
-        )
-        .await;
-    assert_eq!(resumed.status, 200);
-    let contents: Vec<_> = resumed.body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(contents, ["before", "the", "restart", "after"]);
+    assert_eq!(
+        app.contents(&visitor).await,
+        ["before", "the", "restart", "after"]
+    );
     // And the old token connects over STOMP and replays everything.
     let mut stomp = Stomp::subscribed(&app, &visitor.token, Some(0)).await;
     let replayed = stomp.messages(4).await;
