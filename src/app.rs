@@ -18,6 +18,7 @@ use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, Tena
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::presence::Presence;
 use crate::store::{self, Bootstrap, Store};
 
 /// Everything a request handler or session needs.
@@ -28,6 +29,7 @@ pub struct AppState {
     pub tokens: Tokens,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
+    pub presence: Arc<Presence>,
     /// Cancelled when the server stops: sessions close with 1001.
     pub shutdown: CancellationToken,
     /// WebSocket sessions, awaited on shutdown.
@@ -77,6 +79,12 @@ impl Application {
             None => Arc::new(LocalBus::new(Arc::downgrade(&sink))),
         };
         hub.attach_bus(bus);
+        let presence = match &config.redis_url {
+            Some(url) => Presence::redis(url, Duration::from_secs(config.presence_ttl))
+                .await
+                .with_context(|| format!("cannot connect to Redis at {url}"))?,
+            None => Presence::local(),
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -84,6 +92,7 @@ impl Application {
             tokens: Tokens::new(secret.as_bytes()),
             limits: Limits::new(&config, &metrics),
             metrics,
+            presence,
             config,
             store,
             hub,
@@ -109,6 +118,11 @@ impl Application {
 
     pub fn first_start(&self) -> Option<&FirstStart> {
         self.first_start.as_ref()
+    }
+
+    /// Who is connected, as this instance sees the deployment.
+    pub fn presence(&self) -> Arc<Presence> {
+        self.state.presence.clone()
     }
 
     /// Serves until `signal` resolves; then stops accepting, closes every
@@ -142,6 +156,9 @@ impl Application {
         {
             tracing::warn!("sessions did not close within the grace period");
         }
+        // Tell the other instances at once that our sessions are gone,
+        // rather than letting the claims lapse.
+        let _ = tokio::time::timeout(grace, state.presence.flush()).await;
         janitor.abort();
     }
 }

@@ -117,6 +117,12 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// Seconds after which the sessions of an instance that stopped renewing
+    /// them (it crashed) no longer count as connected. Use one value for every
+    /// instance of a deployment.
+    #[arg(long, env = "CHATGATE_PRESENCE_TTL", default_value_t = 60)]
+    pub presence_ttl: u64,
+
     /// Seconds to wait for sessions to close on shutdown before giving up.
     #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
@@ -162,6 +168,7 @@ impl Config {
             ("send-per-second", u64::from(self.send_per_second)),
             ("send-burst", u64::from(self.send_burst)),
             ("login-per-minute", u64::from(self.login_per_minute)),
+            ("presence-ttl", self.presence_ttl),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("--{name} must be greater than 0")));

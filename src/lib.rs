@@ -17,6 +17,8 @@
 //!   encodes each event once, bounded queue per session.
 //! - [`chat`]: visitor operations shared by HTTP and STOMP (send a message).
 //! - [`limits`]: rate limits.
+//! - [`presence`]: which conversations and agents have a live socket on any
+//!   instance (Redis sorted sets whose claims lapse when not renewed).
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
 //! - [`http`]: warp routes: `chatplugin` (visitor API), `channels`, `auth`, `assets`.
 //! - [`ws`]: `stomp` (frame codec) and `visitor` (`/ws.chatplugin`).
@@ -52,6 +54,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod presence;
 pub mod store;
 pub mod ws;
 

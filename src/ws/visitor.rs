@@ -30,6 +30,7 @@ use crate::domain::event::VisitorQueue;
 use crate::domain::{ChannelId, Event, SenderKind};
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
+use crate::presence::{Here, PresenceKey};
 
 /// Messages fetched per store read when replaying or filling a gap.
 const PAGE: u32 = 500;
@@ -142,6 +143,8 @@ struct Session {
     sink: SplitSink<WebSocket, WsMessage>,
     visitor: Option<Visitor>,
     membership: Option<Membership>,
+    /// Marks the conversation's visitor as connected while the session lives.
+    _presence: Option<Here>,
     message_sub: Option<String>,
     events_sub: Option<String>,
     /// Highest seq written to `/queue/message`.
@@ -157,6 +160,7 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         sink,
         visitor: None,
         membership: None,
+        _presence: None,
         message_sub: None,
         events_sub: None,
         cursor: 0,
@@ -404,9 +408,15 @@ impl Session {
         let ours = self.app.config.heartbeat_ms;
         beats.send_every = negotiated(ours, cy);
         beats.read_timeout = negotiated(cx, ours).map(|d| d * 2);
-        let conversation = visitor.claims.cv.to_string();
+        let visitor_cv = visitor.claims.cv;
+        let conversation = visitor_cv.to_string();
         self.visitor = Some(visitor);
         self.membership = Some(membership);
+        self._presence = Some(
+            self.app
+                .presence
+                .enter(PresenceKey::Conversation(visitor_cv)),
+        );
         self.send_frame(
             &StompFrame::new(Command::Connected)
                 .header("version", version)

@@ -7,6 +7,7 @@ use std::process::{Child, Command as Process, Stdio};
 use std::time::Duration;
 
 use chatgate::app::FirstStart;
+use chatgate::ws::stomp::{Command, StompFrame};
 use chatgate::Config;
 use serde_json::{json, Value};
 
@@ -323,4 +324,103 @@ async fn readyz_turns_503_without_redis_and_200_when_it_returns() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("readyz did not recover: {last:?}");
+}
+
+#[tokio::test]
+async fn a_visitor_connected_to_one_instance_is_online_on_the_other() {
+    let (a, b) = cluster(shared_redis_url()).await;
+    let visitor = a.visitor().await;
+    assert!(!b.visitor_online(&visitor).await);
+
+    let (on_a, _) = Stomp::connect(&a, &visitor.token).await;
+    assert!(b.wait_visitor_online(&visitor, true, WAIT).await);
+    let (on_b, _) = Stomp::connect(&b, &visitor.token).await;
+    drop(on_a);
+    // The tab on B keeps the visitor online, as both instances see it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(a.visitor_online(&visitor).await);
+    assert!(b.visitor_online(&visitor).await);
+
+    drop(on_b);
+    assert!(a.wait_visitor_online(&visitor, false, WAIT).await);
+    assert!(b.wait_visitor_online(&visitor, false, WAIT).await);
+}
+
+/// A chatgate process of its own, which the test can kill like a crash.
+struct ServerProcess {
+    child: Child,
+    addr: String,
+    /// Kept open so the server never writes to a closed pipe.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ServerProcess {
+    fn start(config: &Config, presence_ttl: u64) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = Process::new(env!("CARGO_BIN_EXE_chatgate"))
+            .env_clear()
+            .env("CHATGATE_LISTEN", "127.0.0.1:0")
+            .env("CHATGATE_DATABASE_URL", &config.database_url)
+            .env("CHATGATE_REDIS_URL", config.redis_url.as_deref().unwrap())
+            .env("CHATGATE_PRESENCE_TTL", presence_ttl.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the chatgate binary starts");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "server exited");
+            if let Some(addr) = line.trim().strip_prefix("chatgate listening on http://") {
+                break addr.to_owned();
+            }
+        };
+        ServerProcess {
+            child,
+            addr,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_visitors_of_a_crashed_instance_go_offline_once_its_claims_lapse() {
+    let (_a, b) = cluster(shared_redis_url()).await;
+    let ttl = 2;
+    let mut crashing = ServerProcess::start(&b.config, ttl);
+    let visitor = b.visitor().await;
+    let mut stomp = Stomp::open(&format!("ws://{}/ws.chatplugin", crashing.addr), None)
+        .await
+        .unwrap();
+    stomp
+        .send(
+            StompFrame::new(Command::Connect)
+                .header("accept-version", "1.2")
+                .header("heart-beat", "0,0")
+                .header("Authorization", format!("Bearer {}", visitor.token)),
+        )
+        .await;
+    assert_eq!(stomp.recv().await.unwrap().command, Command::Connected);
+    assert!(b.wait_visitor_online(&visitor, true, WAIT).await);
+    // Outlive a few renewals: a live instance keeps its claim.
+    tokio::time::sleep(Duration::from_secs(ttl + 1)).await;
+    assert!(b.visitor_online(&visitor).await, "renewed while alive");
+
+    // SIGKILL: no goodbye reaches Redis; the socket stays half-open here.
+    crashing.child.kill().unwrap();
+    crashing.child.wait().unwrap();
+    assert!(
+        b.wait_visitor_online(&visitor, false, Duration::from_secs(ttl + 3))
+            .await,
+        "the claim lapses within the presence ttl"
+    );
+    drop(stomp);
 }

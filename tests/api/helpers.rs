@@ -2,9 +2,11 @@
 //! file, or a PostgreSQL schema with `CHATGATE_TEST_BACKEND=postgres`), and
 //! clients that read like an SDK (reqwest for HTTP, tokio-tungstenite for STOMP).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatgate::app::FirstStart;
+use chatgate::presence::{Presence, PresenceKey};
 use chatgate::ws::stomp::{Command, Incoming, StompDecoder, StompFrame};
 use chatgate::{Application, Config};
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +32,8 @@ pub struct TestApp {
     pub admin_email: String,
     pub admin_password: String,
     pub config: Config,
+    /// Who is connected, as this instance sees the deployment.
+    pub presence: Arc<Presence>,
     /// Held so the database lives as long as the server.
     pub dir: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
@@ -93,6 +97,7 @@ impl TestApp {
             .or(first)
             .expect("first start info");
         let base = format!("http://{}", app.local_addr());
+        let presence = app.presence();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -104,6 +109,7 @@ impl TestApp {
             admin_email: first.admin_email,
             admin_password: first.admin_password,
             config,
+            presence,
             dir: Some(dir),
             stop: Some(stop),
             handle: Some(handle),
@@ -164,6 +170,31 @@ impl TestApp {
             headers.push(("authorization", auth.as_str()));
         }
         self.post_raw(path, body.to_string(), &headers).await
+    }
+
+    /// Whether this instance sees the conversation's visitor as connected.
+    pub async fn visitor_online(&self, visitor: &VisitorSession) -> bool {
+        let key = PresenceKey::Conversation(visitor.conversation_id.parse().unwrap());
+        self.presence.online(&[key]).await[0]
+    }
+
+    /// Waits (up to `within`) until `visitor_online` answers `online`.
+    pub async fn wait_visitor_online(
+        &self,
+        visitor: &VisitorSession,
+        online: bool,
+        within: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.visitor_online(visitor).await == online {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Authenticates a new conversation on the demo channel.

@@ -12,6 +12,7 @@ mod chatplugin;
 mod cluster;
 mod helpers;
 mod ops;
+mod presence;
 mod restart;
 mod stomp;
 mod store_contract;
