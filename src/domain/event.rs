@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::ids::{ChannelId, ConversationId};
-use super::message::{Message, SenderKind};
+use super::message::{Message, SenderKind, VisitorMessage};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -58,25 +58,30 @@ impl Event {
     /// The body a visitor's WebSocket receives, and on which queue; `None`
     /// when visitors do not see this event (their own typing).
     pub fn visitor_body(&self) -> Option<(VisitorQueue, Vec<u8>)> {
-        let (queue, value) = match self {
-            Event::MessageCreated { message } => (
-                VisitorQueue::Message,
-                json!({
-                    "type": "message.created",
-                    "conversation_id": message.conversation_id,
-                    "channel_id": message.channel_id,
-                    "message": message.visitor_json(),
-                }),
-            ),
-            Event::MessageUpdated { message } => (
-                VisitorQueue::Message,
-                json!({
-                    "type": "message.updated",
-                    "conversation_id": message.conversation_id,
-                    "channel_id": message.channel_id,
-                    "message": message.visitor_json(),
-                }),
-            ),
+        #[derive(Serialize)]
+        struct MessageBody<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            conversation_id: ConversationId,
+            channel_id: ChannelId,
+            message: VisitorMessage<'a>,
+        }
+        let encoded = match self {
+            Event::MessageCreated { message } | Event::MessageUpdated { message } => {
+                let kind = match self {
+                    Event::MessageCreated { .. } => "message.created",
+                    _ => "message.updated",
+                };
+                (
+                    VisitorQueue::Message,
+                    serde_json::to_vec(&MessageBody {
+                        kind,
+                        conversation_id: message.conversation_id,
+                        channel_id: message.channel_id,
+                        message: message.visitor_view(),
+                    }),
+                )
+            }
             Event::Typing {
                 typing,
                 sender_kind,
@@ -89,14 +94,18 @@ impl Event {
                 }
                 (
                     VisitorQueue::Events,
-                    json!({
+                    serde_json::to_vec(&json!({
                         "type": "typing",
                         "typing": typing,
                         "sender": {"id": sender_id, "name": sender_name},
-                    }),
+                    })),
                 )
             }
         };
-        Some((queue, value.to_string().into_bytes()))
+        match encoded {
+            (queue, Ok(body)) => Some((queue, body)),
+            // Plain structs of strings and numbers always serialize.
+            (_, Err(e)) => unreachable!("event body failed to serialize: {e}"),
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! Conversations and their messages, and the validated inputs that create them.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::ids::{ChannelId, ConversationId, MessageId, TenantId};
@@ -84,7 +83,7 @@ impl DeliveryState {
 }
 
 /// A stored message. Field names here are internal; the wire shapes are built
-/// by [`Message::visitor_json`] (and the agent API's own view).
+/// by [`Message::visitor_view`] (and the agent API's own view).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
@@ -102,23 +101,45 @@ pub struct Message {
 }
 
 impl Message {
-    /// The Message object of visitor-api.md.
-    pub fn visitor_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "content": self.content,
-            "state": self.state.as_str(),
-            "alignment": self.sender_kind.alignment(),
-            "sent_at": format_ms(self.sent_at_ms),
-            "seq": self.seq,
-            "sender": {
-                "id": self.sender_id,
-                "name": self.sender_name,
-                "avatar_url": self.sender_avatar,
+    /// The Message object of visitor-api.md, borrowed from `self`: it
+    /// serializes straight to bytes, with no intermediate JSON tree (this runs
+    /// once per delivered event).
+    pub fn visitor_view(&self) -> VisitorMessage<'_> {
+        VisitorMessage {
+            id: self.id,
+            content: &self.content,
+            state: self.state.as_str(),
+            alignment: self.sender_kind.alignment(),
+            sent_at: format_ms(self.sent_at_ms),
+            seq: self.seq,
+            sender: VisitorSender {
+                id: self.sender_id,
+                name: self.sender_name.as_deref(),
+                avatar_url: self.sender_avatar.as_deref(),
             },
-            "client_message_id": self.client_message_id,
-        })
+            client_message_id: self.client_message_id.as_deref(),
+        }
     }
+}
+
+/// A message as a visitor sees it (visitor-api.md, "Message").
+#[derive(Debug, Serialize)]
+pub struct VisitorMessage<'a> {
+    pub id: MessageId,
+    pub content: &'a str,
+    pub state: &'static str,
+    pub alignment: &'static str,
+    pub sent_at: String,
+    pub seq: i64,
+    pub sender: VisitorSender<'a>,
+    pub client_message_id: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VisitorSender<'a> {
+    pub id: Uuid,
+    pub name: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
 }
 
 /// Why a message text was refused.

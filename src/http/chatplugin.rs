@@ -15,6 +15,7 @@ use super::{body, client_ip, json_object, origin, required_uuid, respond, token,
 use crate::app::App;
 use crate::auth::TokenKind;
 use crate::chat;
+use crate::domain::message::VisitorMessage;
 use crate::domain::{ChannelId, ConversationId, Message};
 use crate::error::ApiError;
 
@@ -53,8 +54,8 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .map(Reply::into_response)
 }
 
-fn messages_json(messages: &[Message]) -> Vec<Value> {
-    messages.iter().map(Message::visitor_json).collect()
+fn messages_json(messages: &[Message]) -> Vec<VisitorMessage<'_>> {
+    messages.iter().map(Message::visitor_view).collect()
 }
 
 /// POST /chatplugin.authenticate: starts a conversation or resumes one.
@@ -174,7 +175,7 @@ async fn send(app: App, token: Option<String>, origin: Option<String>, body: Byt
             let visitor = chat::visitor(&app, token.as_deref(), origin.as_deref()).await?;
             let body = Value::Object(json_object(&body, false)?);
             let message = chat::send(&app, &visitor, &body).await?;
-            Ok(warp::reply::json(&message.visitor_json()))
+            Ok(warp::reply::json(&message.visitor_view()))
         }
         .await,
     )

@@ -17,6 +17,7 @@ use crate::domain::{
     MessageId, SenderKind, SessionId, TenantId,
 };
 
+mod batch;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -32,6 +33,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

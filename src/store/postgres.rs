@@ -5,8 +5,9 @@
 //! - migrations: sqlx's migrator holds `pg_advisory_lock` (keyed on the
 //!   database name) around the whole run, so instances starting at once apply
 //!   each migration exactly once; the others wait, then find nothing to do;
-//! - `append_message`: the `UPDATE ... last_seq + 1` row lock queues writers of
-//!   one conversation across all instances (see `sql.rs`);
+//! - `append_message`: the `UPDATE ... last_seq + k` row lock queues writers of
+//!   one conversation across all instances, and batches lock conversations
+//!   in id order, so they cannot deadlock (see `sql.rs`);
 //! - `bootstrap` / `jwt_secret`: `INSERT ... ON CONFLICT DO NOTHING` on a
 //!   unique key waits for a concurrent inserter's commit, so exactly one wins.
 
@@ -15,6 +16,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use super::batch::Appender;
 use super::sql::sql_store;
 use super::StoreResult;
 
@@ -23,12 +25,17 @@ use super::StoreResult;
 /// server's `max_connections` (100 by default) when several instances run.
 const POOL_SIZE: u32 = 10;
 
+/// Appending lanes (group commit, see [`super::batch`]): each holds one
+/// connection while it commits, leaving the rest of the pool to reads.
+const APPEND_LANES: usize = 4;
+
 pub struct PgStore {
     write: PgPool,
     /// The same pool as `write`: PostgreSQL has no single-writer limit, so
     /// the split that SQLite needs buys nothing here; the field exists because
     /// the shared SQL names both.
     read: PgPool,
+    appender: Appender,
 }
 
 impl PgStore {
@@ -41,9 +48,15 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let writer = pool.clone();
+        let appender = Appender::start(APPEND_LANES, move |batch| {
+            let pool = writer.clone();
+            async move { PgStore::append_batch(&pool, batch).await }
+        });
         Ok(PgStore {
             write: pool.clone(),
             read: pool,
+            appender,
         })
     }
 }

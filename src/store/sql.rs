@@ -152,6 +152,289 @@ macro_rules! sql_store {
                 .await?;
                 Ok(())
             }
+
+            /// Stores one message in its own transaction: the path of a lone
+            /// message, and of each message of a batch that failed as a whole.
+            async fn append_single(
+                pool: &sqlx::Pool<$db>,
+                new: $crate::store::NewMessage,
+            ) -> $crate::store::StoreResult<$crate::store::Appended> {
+                use sqlx::Row;
+                let conversation = new.conversation_id.to_string();
+                let mut tx = pool.begin().await?;
+                // The first message creates the conversation. Two first messages
+                // at once are safe on PostgreSQL too: the second insert waits for
+                // the first transaction on the primary key, then does nothing
+                // (no unique violation surfaces) and queues on the row below.
+                sqlx::query(
+                    "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
+                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&conversation)
+                .bind(new.channel_id.to_string())
+                .bind(new.tenant_id.to_string())
+                .bind(new.sent_at_ms)
+                .execute(&mut *tx)
+                .await?;
+                // Taking the next seq locks the conversation row until commit, so
+                // concurrent writers (any instance) queue here: gapless, and the
+                // idempotency check below sees every committed earlier attempt
+                // (under READ COMMITTED each statement takes a fresh snapshot, and
+                // the UPDATE re-reads the row a finished writer left). A
+                // duplicate rolls back, which also undoes its seq increment.
+                let seq: i64 = sqlx::query(
+                    "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                )
+                .bind(&conversation)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+                if let Some(key) = &new.client_message_id {
+                    let sql = format!(
+                        "SELECT {} FROM messages WHERE conversation_id = $1 AND client_message_id = $2",
+                        $crate::store::sql::MESSAGE_COLUMNS
+                    );
+                    let earlier = sqlx::query(&sql)
+                        .bind(&conversation)
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(row) = earlier {
+                        let message = Self::message_from_row(&row)?;
+                        tx.rollback().await?;
+                        return Ok($crate::store::Appended { message, created: false });
+                    }
+                }
+                let sql = format!(
+                    "INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    $crate::store::sql::MESSAGE_COLUMNS
+                );
+                sqlx::query(&sql)
+                    .bind(new.id.to_string())
+                    .bind(&conversation)
+                    .bind(new.channel_id.to_string())
+                    .bind(seq)
+                    .bind(new.sender_kind.as_str())
+                    .bind(new.sender_id.to_string())
+                    .bind(&new.sender_name)
+                    .bind(&new.sender_avatar)
+                    .bind(&new.content)
+                    .bind(new.state.as_str())
+                    .bind(new.sent_at_ms)
+                    .bind(&new.client_message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok($crate::store::Appended {
+                    message: $crate::domain::Message {
+                        id: new.id,
+                        conversation_id: new.conversation_id,
+                        channel_id: new.channel_id,
+                        seq,
+                        sender_kind: new.sender_kind,
+                        sender_id: new.sender_id,
+                        sender_name: new.sender_name,
+                        sender_avatar: new.sender_avatar,
+                        content: new.content,
+                        state: new.state,
+                        sent_at_ms: new.sent_at_ms,
+                        client_message_id: new.client_message_id,
+                    },
+                    created: true,
+                })
+            }
+
+            /// Stores a batch of messages in one transaction (group commit) and
+            /// returns one result per message, in order. See `store::batch`.
+            async fn append_batch(
+                pool: &sqlx::Pool<$db>,
+                batch: Vec<$crate::store::NewMessage>,
+            ) -> Vec<$crate::store::StoreResult<$crate::store::Appended>> {
+                if batch.len() == 1 {
+                    let new = batch.into_iter().next().expect("one message");
+                    return vec![Self::append_single(pool, new).await];
+                }
+                match Self::append_together(pool, &batch).await {
+                    Ok(appended) => appended.into_iter().map(Ok).collect(),
+                    Err((false, err)) => {
+                        // Nothing was committed: store each on its own, so one
+                        // bad message fails alone.
+                        tracing::warn!(error = %err, size = batch.len(), "batch append failed; storing one by one");
+                        let mut results = Vec::with_capacity(batch.len());
+                        for new in batch {
+                            results.push(Self::append_single(pool, new).await);
+                        }
+                        results
+                    }
+                    Err((true, err)) => {
+                        // The commit's outcome is unknown: retrying could store
+                        // twice, so every caller gets the error (a retry with its
+                        // client_message_id is then safe).
+                        let err = err.to_string();
+                        batch
+                            .iter()
+                            .map(|_| Err($crate::store::StoreError::Unavailable(err.clone())))
+                            .collect()
+                    }
+                }
+            }
+
+            /// The batch in one transaction. Conversations are locked in id
+            /// order, so batches of several instances never deadlock; within a
+            /// conversation, messages keep their arrival order. On error, the
+            /// flag tells whether the commit itself failed.
+            async fn append_together(
+                pool: &sqlx::Pool<$db>,
+                batch: &[$crate::store::NewMessage],
+            ) -> Result<Vec<$crate::store::Appended>, (bool, $crate::store::StoreError)> {
+                use sqlx::Row;
+                use $crate::store::batch::{insert_chunks, placeholders};
+                let before = |e: sqlx::Error| (false, $crate::store::StoreError::from(e));
+                let mut order: Vec<usize> = (0..batch.len()).collect();
+                // Stable: arrival order is kept within a conversation.
+                order.sort_by_key(|&i| batch[i].conversation_id);
+                let mut tx = pool.begin().await.map_err(before)?;
+                let mut results: Vec<Option<$crate::store::Appended>> = vec![None; batch.len()];
+                let mut created: Vec<usize> = Vec::with_capacity(batch.len());
+                for group in order.chunk_by(|&a, &b| batch[a].conversation_id == batch[b].conversation_id) {
+                    let first = &batch[group[0]];
+                    let conversation = first.conversation_id.to_string();
+                    let k = group.len() as i64;
+                    // Reserve k seqs; this locks the conversation row until commit.
+                    let reserve = sqlx::query(
+                        "UPDATE conversations SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
+                    )
+                    .bind(&conversation)
+                    .bind(k);
+                    let mut last: Option<i64> = reserve
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(before)?
+                        .map(|row| row.try_get(0))
+                        .transpose()
+                        .map_err(before)?;
+                    if last.is_none() {
+                        // The first message creates the conversation (see append_single).
+                        sqlx::query(
+                            "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
+                             VALUES ($1, $2, $3, $4, 0) ON CONFLICT (id) DO NOTHING",
+                        )
+                        .bind(&conversation)
+                        .bind(first.channel_id.to_string())
+                        .bind(first.tenant_id.to_string())
+                        .bind(first.sent_at_ms)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(before)?;
+                        let row = sqlx::query(
+                            "UPDATE conversations SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
+                        )
+                        .bind(&conversation)
+                        .bind(k)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(before)?;
+                        last = Some(row.try_get(0).map_err(before)?);
+                    }
+                    let last = last.expect("reserved");
+                    // Keys seen before (committed by anyone, or earlier in this
+                    // batch) return the first message; the row lock makes the
+                    // check race-free, as in append_single.
+                    let mut seen: std::collections::HashMap<String, $crate::domain::Message> =
+                        std::collections::HashMap::new();
+                    let sql = format!(
+                        "SELECT {} FROM messages WHERE conversation_id = $1 AND client_message_id = $2",
+                        $crate::store::sql::MESSAGE_COLUMNS
+                    );
+                    for &i in group {
+                        if let Some(key) = &batch[i].client_message_id {
+                            if seen.contains_key(key) {
+                                continue;
+                            }
+                            let earlier = sqlx::query(&sql)
+                                .bind(&conversation)
+                                .bind(key)
+                                .fetch_optional(&mut *tx)
+                                .await
+                                .map_err(before)?;
+                            if let Some(row) = earlier {
+                                let message = Self::message_from_row(&row).map_err(|e| (false, e))?;
+                                seen.insert(key.clone(), message);
+                            }
+                        }
+                    }
+                    let mut seq = last - k;
+                    for &i in group {
+                        let new = &batch[i];
+                        if let Some(earlier) = new.client_message_id.as_ref().and_then(|key| seen.get(key)) {
+                            results[i] = Some($crate::store::Appended {
+                                message: earlier.clone(),
+                                created: false,
+                            });
+                            continue;
+                        }
+                        seq += 1;
+                        let message = $crate::domain::Message {
+                            id: new.id,
+                            conversation_id: new.conversation_id,
+                            channel_id: new.channel_id,
+                            seq,
+                            sender_kind: new.sender_kind,
+                            sender_id: new.sender_id,
+                            sender_name: new.sender_name.clone(),
+                            sender_avatar: new.sender_avatar.clone(),
+                            content: new.content.clone(),
+                            state: new.state,
+                            sent_at_ms: new.sent_at_ms,
+                            client_message_id: new.client_message_id.clone(),
+                        };
+                        if let Some(key) = &new.client_message_id {
+                            seen.insert(key.clone(), message.clone());
+                        }
+                        results[i] = Some($crate::store::Appended { message, created: true });
+                        created.push(i);
+                    }
+                    if seq != last {
+                        // Duplicates took no seq: give back what they reserved.
+                        sqlx::query("UPDATE conversations SET last_seq = $2 WHERE id = $1")
+                            .bind(&conversation)
+                            .bind(seq)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(before)?;
+                    }
+                }
+                let mut rows = created.iter().map(|&i| {
+                    results[i].as_ref().expect("created above")
+                });
+                for size in insert_chunks(created.len()) {
+                    let sql = format!(
+                        "INSERT INTO messages ({}) VALUES {}",
+                        $crate::store::sql::MESSAGE_COLUMNS,
+                        placeholders(size, 12)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for appended in rows.by_ref().take(size) {
+                        let m = &appended.message;
+                        query = query
+                            .bind(m.id.to_string())
+                            .bind(m.conversation_id.to_string())
+                            .bind(m.channel_id.to_string())
+                            .bind(m.seq)
+                            .bind(m.sender_kind.as_str())
+                            .bind(m.sender_id.to_string())
+                            .bind(m.sender_name.clone())
+                            .bind(m.sender_avatar.clone())
+                            .bind(m.content.clone())
+                            .bind(m.state.as_str())
+                            .bind(m.sent_at_ms)
+                            .bind(m.client_message_id.clone());
+                    }
+                    query.execute(&mut *tx).await.map_err(before)?;
+                }
+                tx.commit().await.map_err(|e| (true, e.into()))?;
+                Ok(results.into_iter().map(|r| r.expect("every message has a result")).collect())
+            }
         }
 
         #[async_trait::async_trait]
@@ -388,89 +671,7 @@ macro_rules! sql_store {
                 &self,
                 new: $crate::store::NewMessage,
             ) -> $crate::store::StoreResult<$crate::store::Appended> {
-                use sqlx::Row;
-                let conversation = new.conversation_id.to_string();
-                let mut tx = self.write.begin().await?;
-                // The first message creates the conversation. Two first messages
-                // at once are safe on PostgreSQL too: the second insert waits for
-                // the first transaction on the primary key, then does nothing
-                // (no unique violation surfaces) and queues on the row below.
-                sqlx::query(
-                    "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
-                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&conversation)
-                .bind(new.channel_id.to_string())
-                .bind(new.tenant_id.to_string())
-                .bind(new.sent_at_ms)
-                .execute(&mut *tx)
-                .await?;
-                // Taking the next seq locks the conversation row until commit, so
-                // concurrent writers (any instance) queue here: gapless, and the
-                // idempotency check below sees every committed earlier attempt
-                // (under READ COMMITTED each statement takes a fresh snapshot, and
-                // the UPDATE re-reads the row a finished writer left). A
-                // duplicate rolls back, which also undoes its seq increment.
-                let seq: i64 = sqlx::query(
-                    "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-                )
-                .bind(&conversation)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-                if let Some(key) = &new.client_message_id {
-                    let sql = format!(
-                        "SELECT {} FROM messages WHERE conversation_id = $1 AND client_message_id = $2",
-                        $crate::store::sql::MESSAGE_COLUMNS
-                    );
-                    let earlier = sqlx::query(&sql)
-                        .bind(&conversation)
-                        .bind(key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if let Some(row) = earlier {
-                        let message = Self::message_from_row(&row)?;
-                        tx.rollback().await?;
-                        return Ok($crate::store::Appended { message, created: false });
-                    }
-                }
-                let sql = format!(
-                    "INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    $crate::store::sql::MESSAGE_COLUMNS
-                );
-                sqlx::query(&sql)
-                    .bind(new.id.to_string())
-                    .bind(&conversation)
-                    .bind(new.channel_id.to_string())
-                    .bind(seq)
-                    .bind(new.sender_kind.as_str())
-                    .bind(new.sender_id.to_string())
-                    .bind(&new.sender_name)
-                    .bind(&new.sender_avatar)
-                    .bind(&new.content)
-                    .bind(new.state.as_str())
-                    .bind(new.sent_at_ms)
-                    .bind(&new.client_message_id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok($crate::store::Appended {
-                    message: $crate::domain::Message {
-                        id: new.id,
-                        conversation_id: new.conversation_id,
-                        channel_id: new.channel_id,
-                        seq,
-                        sender_kind: new.sender_kind,
-                        sender_id: new.sender_id,
-                        sender_name: new.sender_name,
-                        sender_avatar: new.sender_avatar,
-                        content: new.content,
-                        state: new.state,
-                        sent_at_ms: new.sent_at_ms,
-                        client_message_id: new.client_message_id,
-                    },
-                    created: true,
-                })
+                self.appender.append(new).await
             }
 
             async fn messages_after(

@@ -1,7 +1,9 @@
 //! The embedded default: one SQLite file, WAL, `synchronous=FULL` so a commit
 //! survives power loss. One writer connection (SQLite has one writer anyway;
 //! a pool of writers would only trade queueing for SQLITE_BUSY) and a few
-//! reader connections that WAL lets run beside it.
+//! reader connections that WAL lets run beside it. Appends are group
+//! committed (see [`super::batch`]), so one fsync covers every message that
+//! arrived while the previous one ran.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,12 +11,15 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::batch::Appender;
 use super::sql::sql_store;
 use super::StoreResult;
 
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// Group commit on the one writer connection: a single lane.
+    appender: Appender,
 }
 
 impl SqliteStore {
@@ -41,7 +46,16 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { write, read })
+        let pool = write.clone();
+        let appender = Appender::start(1, move |batch| {
+            let pool = pool.clone();
+            async move { SqliteStore::append_batch(&pool, batch).await }
+        });
+        Ok(SqliteStore {
+            write,
+            read,
+            appender,
+        })
     }
 }
 

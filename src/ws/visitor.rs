@@ -34,6 +34,8 @@ use crate::presence::{Here, PresenceKey};
 
 /// Messages fetched per store read when replaying or filling a gap.
 const PAGE: u32 = 500;
+/// Most queued events written before one flush.
+const MAX_FRAMES_PER_FLUSH: usize = 64;
 /// A client must send CONNECT within this time of the handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -192,6 +194,9 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
                     Ok(None) => {}
                     Err(fatal) => break Err(fatal),
                 }
+                if session.sink.flush().await.is_err() {
+                    break Ok(Close::Gone);
+                }
                 reset(&mut read_deadline, beats.read_timeout);
                 if !heartbeat_armed && session.visitor.is_some() {
                     heartbeat_armed = true;
@@ -201,7 +206,14 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
                 }
             }
             outbound = next_outbound(&mut session.membership) => match outbound {
-                Some(out) => if let Err(fatal) = session.deliver(&out).await { break Err(fatal) },
+                Some(out) => {
+                    if let Err(fatal) = session.deliver_queued(out).await {
+                        break Err(fatal);
+                    }
+                    if session.sink.flush().await.is_err() {
+                        break Ok(Close::Gone);
+                    }
+                }
                 None => break Ok(Close::SlowConsumer),
             },
             _ = heartbeat.tick(), if beats.send_every.is_some() => {
@@ -282,6 +294,8 @@ fn negotiated(ours: u64, theirs: u64) -> Option<Duration> {
 }
 
 impl Session {
+    /// Queues a frame on the socket; the run loop flushes after each turn, so
+    /// a burst of frames leaves in one write.
     async fn send_frame(&mut self, frame: &StompFrame) -> Result<(), Fatal> {
         let bytes = frame.encode();
         let msg = match String::from_utf8(bytes) {
@@ -289,9 +303,26 @@ impl Session {
             Err(e) => WsMessage::binary(e.into_bytes()),
         };
         self.sink
-            .send(msg)
+            .feed(msg)
             .await
             .map_err(|_| Fatal::new("write failed", "socket closed"))
+    }
+
+    /// Delivers `first` and whatever else is already queued (up to a bound,
+    /// so reading the socket is never starved), to be flushed together.
+    async fn deliver_queued(&mut self, first: Arc<Outbound>) -> Result<(), Fatal> {
+        self.deliver(&first).await?;
+        for _ in 0..MAX_FRAMES_PER_FLUSH {
+            let Some(next) = self
+                .membership
+                .as_mut()
+                .and_then(|m| m.queue.try_recv().ok())
+            else {
+                break;
+            };
+            self.deliver(&next).await?;
+        }
+        Ok(())
     }
 
     /// Feeds received bytes to the decoder and handles every complete frame.

@@ -143,12 +143,15 @@ contract!(
     messages_after_pages_in_seq_order,
     history_returns_the_last_messages_oldest_first,
     concurrent_appends_are_gapless,
-    concurrent_duplicates_store_one_message;
+    concurrent_duplicates_store_one_message,
+    interleaved_conversations_with_retries_stay_gapless,
+    a_bad_message_among_concurrent_ones_fails_alone;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
     concurrent_appends_from_two_instances_are_gapless,
     concurrent_duplicates_from_two_instances_store_one_message,
+    interleaved_conversations_from_two_instances_stay_gapless,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -826,6 +829,128 @@ async fn concurrent_duplicates(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
         1,
         "duplicates used no seq"
     );
+}
+
+async fn interleaved_conversations_with_retries_stay_gapless(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    interleaved_conversations(vec![store], first).await;
+}
+
+async fn interleaved_conversations_from_two_instances_stay_gapless(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let second = db.open().await;
+    interleaved_conversations(vec![store, second], first).await;
+}
+
+/// Many writers at once over a few conversations (so group commits mix
+/// conversations, and instances lock them in opposite arrival orders), each
+/// message sent twice with its key: every conversation ends with seqs
+/// 1..=N, each message stored once, and both attempts return it.
+async fn interleaved_conversations(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
+    const CONVERSATIONS: usize = 5;
+    const PER_TASK: usize = 10;
+    let conversations: Vec<ConversationId> =
+        (0..CONVERSATIONS).map(|_| ConversationId::new()).collect();
+    let first = Arc::new(first);
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = stores[t % stores.len()].clone();
+            let first = first.clone();
+            let barrier = barrier.clone();
+            let conversations = conversations.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut out = Vec::new();
+                for i in 0..PER_TASK {
+                    // Odd tasks walk the conversations backwards.
+                    let c = if t % 2 == 0 { i } else { PER_TASK - 1 - i } % CONVERSATIONS;
+                    let key = format!("k-{t}-{i}");
+                    let new = visitor_message(&first, conversations[c], &key, Some(&key));
+                    let (a, b) = tokio::join!(
+                        store.append_message(new.clone()),
+                        store.append_message(NewMessage {
+                            id: MessageId::new(),
+                            ..new
+                        })
+                    );
+                    let (a, b) = (a.unwrap(), b.unwrap());
+                    assert_eq!(a.message, b.message, "both attempts get the one message");
+                    assert!(a.created != b.created, "exactly one attempt stores it");
+                    out.push(a.message);
+                }
+                out
+            })
+        })
+        .collect();
+    let mut appended = Vec::new();
+    for task in tasks {
+        appended.extend(
+            tokio::time::timeout(DEADLINE, task)
+                .await
+                .expect("appends finish (no deadlock)")
+                .unwrap(),
+        );
+    }
+    for conversation in conversations {
+        let mut mine: Vec<Message> = appended
+            .iter()
+            .filter(|m| m.conversation_id == conversation)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|m| m.seq);
+        let n = mine.len() as i64;
+        assert_eq!(seqs(&mine), (1..=n).collect::<Vec<_>>());
+        let stored = stores[0]
+            .messages_after(conversation, 0, 1000)
+            .await
+            .unwrap();
+        assert_eq!(stored, mine);
+        let last = stores[0].conversation(conversation).await.unwrap().unwrap();
+        assert_eq!(last.last_seq, n, "retries used no seq");
+    }
+}
+
+/// A message the database refuses (its channel does not exist), sent
+/// together with good ones: it alone fails; the others are stored.
+async fn a_bad_message_among_concurrent_ones_fails_alone(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let good_conversation = ConversationId::new();
+    let bad = NewMessage {
+        channel_id: ChannelId::new(),
+        ..visitor_message(&first, ConversationId::new(), "orphan", None)
+    };
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let writer = store.clone();
+        let new = visitor_message(&first, good_conversation, &format!("m{i}"), None);
+        tasks.push(tokio::spawn(
+            async move { writer.append_message(new).await },
+        ));
+        if i == 10 {
+            let store = store.clone();
+            let bad = bad.clone();
+            tasks.push(tokio::spawn(async move { store.append_message(bad).await }));
+        }
+    }
+    let mut failed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(appended) => assert_eq!(appended.message.conversation_id, good_conversation),
+            Err(_) => failed += 1,
+        }
+    }
+    assert_eq!(failed, 1, "only the bad message fails");
+    let stored = store
+        .messages_after(good_conversation, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&stored), (1..=20).collect::<Vec<_>>());
+    assert!(store
+        .conversation(bad.conversation_id)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 // --- PostgreSQL deployment ---------------------------------------------------

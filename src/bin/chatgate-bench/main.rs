@@ -1,0 +1,2 @@
+//! chatgate-bench: the load generator (landing in the next commit).
+fn main() {}

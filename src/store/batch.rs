@@ -1,0 +1,143 @@
+//! Group commit for `append_message`.
+//!
+//! A commit is the expensive part of storing a message (an fsync with
+//! SQLite's `synchronous=FULL`, a WAL flush and a round trip with
+//! PostgreSQL). So appends queue on a *lane*, and the lane's one task stores
+//! whatever has queued while the previous batch committed, in one
+//! transaction, and only then answers each caller: a reply still means the
+//! message is durable, and an idle server still commits a lone message at
+//! once (no timer, no added latency).
+//!
+//! A conversation always maps to the same lane, so its messages are stored in
+//! the order they arrived. Several lanes let PostgreSQL commit in parallel;
+//! SQLite, with its single writer, uses one.
+
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Appended, NewMessage, StoreError, StoreResult};
+
+/// Most messages stored in one transaction.
+pub(super) const MAX_BATCH: usize = 256;
+/// Appends waiting per lane before callers wait to enqueue.
+const LANE_CAPACITY: usize = 4096;
+
+struct Pending {
+    message: NewMessage,
+    reply: oneshot::Sender<StoreResult<Appended>>,
+}
+
+pub(super) struct Appender {
+    lanes: Vec<mpsc::Sender<Pending>>,
+}
+
+impl Appender {
+    /// Starts `lanes` tasks, each storing its batches with `store_batch`,
+    /// which returns one result per message, in order.
+    pub(super) fn start<F, Fut>(lanes: usize, store_batch: F) -> Appender
+    where
+        F: Fn(Vec<NewMessage>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Vec<StoreResult<Appended>>> + Send + 'static,
+    {
+        let lanes = (0..lanes.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(LANE_CAPACITY);
+                tokio::spawn(run_lane(rx, store_batch.clone()));
+                tx
+            })
+            .collect();
+        Appender { lanes }
+    }
+
+    pub(super) async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
+        let lane = if self.lanes.len() == 1 {
+            0
+        } else {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            message.conversation_id.hash(&mut hasher);
+            (hasher.finish() % self.lanes.len() as u64) as usize
+        };
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the message writer has stopped".into());
+        self.lanes[lane]
+            .send(Pending { message, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run_lane<F, Fut>(mut rx: mpsc::Receiver<Pending>, store_batch: F)
+where
+    F: Fn(Vec<NewMessage>) -> Fut,
+    Fut: Future<Output = Vec<StoreResult<Appended>>>,
+{
+    let mut pending = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
+        let (messages, replies): (Vec<_>, Vec<_>) =
+            pending.drain(..).map(|p| (p.message, p.reply)).unzip();
+        let results = store_batch(messages).await;
+        debug_assert_eq!(results.len(), replies.len());
+        for (reply, result) in replies.into_iter().zip(results) {
+            // A caller that gave up still had its message stored; nobody to tell.
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Splits `n` rows into multi-row INSERT sizes from a few fixed ones, so the
+/// database prepares a handful of statements rather than one per batch size.
+pub(super) fn insert_chunks(mut n: usize) -> Vec<usize> {
+    const SIZES: [usize; 4] = [64, 16, 4, 1];
+    let mut chunks = Vec::new();
+    for size in SIZES {
+        while n >= size {
+            chunks.push(size);
+            n -= size;
+        }
+    }
+    chunks
+}
+
+/// `($1, ..., $cols), ($cols+1, ...), ...` for `rows` rows.
+pub(super) fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for col in 0..cols {
+            if col > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(row * cols + col + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_with_few_distinct_sizes() {
+        for n in 0..=MAX_BATCH {
+            let chunks = insert_chunks(n);
+            assert_eq!(chunks.iter().sum::<usize>(), n);
+            assert!(chunks.iter().all(|c| [64, 16, 4, 1].contains(c)));
+        }
+        assert_eq!(insert_chunks(86), [64, 16, 4, 1, 1]);
+    }
+
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(1, 1), "($1)");
+    }
+}
