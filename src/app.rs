@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, Tokens};
 use crate::bus::{Bus, BusSink, LocalBus, RedisBus};
+use crate::cache::ChannelCache;
 use crate::config::Config;
 use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, TenantId};
 use crate::hub::Hub;
@@ -25,6 +26,7 @@ use crate::store::{self, Bootstrap, Store};
 pub struct AppState {
     pub config: Config,
     pub store: Arc<dyn Store>,
+    pub channels: ChannelCache,
     pub hub: Arc<Hub>,
     pub tokens: Tokens,
     pub limits: Limits,
@@ -95,6 +97,7 @@ impl Application {
             presence,
             config,
             store,
+            channels: ChannelCache::default(),
             hub,
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),

@@ -39,8 +39,8 @@ pub async fn connected_channel(
     origin: Option<&str>,
 ) -> Result<Channel, ApiError> {
     let channel = app
-        .store
-        .channel(id)
+        .channels
+        .get(app.store.as_ref(), id)
         .await?
         .filter(|c| c.connected)
         .ok_or_else(ApiError::unknown_channel)?;

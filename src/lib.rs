@@ -15,6 +15,7 @@
 //!   the in-process bus.
 //! - [`hub`]: this instance's live sessions; subscribes the bus on demand,
 //!   encodes each event once, bounded queue per session.
+//! - [`cache`]: channels cached for a second on the visitor hot path.
 //! - [`chat`]: visitor operations shared by HTTP and STOMP (send a message).
 //! - [`limits`]: rate limits.
 //! - [`presence`]: which conversations and agents have a live socket on any
@@ -46,6 +47,7 @@
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod cache;
 pub mod chat;
 pub mod config;
 pub mod domain;

@@ -149,6 +149,7 @@ async fn disconnect(
     let mut channel = own_channel(&app, &admin, &body).await?;
     channel.connected = false;
     app.store.update_channel(&channel).await?;
+    app.channels.evict(channel.id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -191,5 +192,6 @@ async fn update(
         channel.allowed_origins = origins;
     }
     app.store.update_channel(&channel).await?;
+    app.channels.evict(channel.id);
     Ok(json_reply(channel.to_json()))
 }

@@ -1,0 +1,62 @@
+//! A short-lived cache of channels for the visitor hot path.
+//!
+//! Every visitor call checks that its channel is still connected and allows
+//! the caller's origin; without a cache that is a store read per message
+//! sent over HTTP. Entries live for [`CHANNEL_TTL`]: an update made on this
+//! instance applies at once (it evicts the entry), one made on another
+//! instance within that time. Only channels that exist are cached, and the
+//! cache is bounded, so unknown ids sent by a client cannot grow it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::domain::{Channel, ChannelId};
+use crate::store::{Store, StoreResult};
+
+/// How stale a channel read from the cache may be.
+pub const CHANNEL_TTL: Duration = Duration::from_secs(1);
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Default)]
+pub struct ChannelCache {
+    entries: Mutex<HashMap<ChannelId, (Instant, Channel)>>,
+}
+
+impl ChannelCache {
+    /// The channel, from the cache when fresh, else from the store.
+    pub async fn get(&self, store: &dyn Store, id: ChannelId) -> StoreResult<Option<Channel>> {
+        let now = Instant::now();
+        if let Some((at, channel)) = self.lock().get(&id) {
+            if now.duration_since(*at) < CHANNEL_TTL {
+                return Ok(Some(channel.clone()));
+            }
+        }
+        let channel = store.channel(id).await?;
+        let mut entries = self.lock();
+        match &channel {
+            Some(channel) => {
+                if entries.len() >= MAX_ENTRIES {
+                    entries.retain(|_, (at, _)| now.duration_since(*at) < CHANNEL_TTL);
+                }
+                if entries.len() < MAX_ENTRIES {
+                    entries.insert(id, (now, channel.clone()));
+                }
+            }
+            None => {
+                entries.remove(&id);
+            }
+        }
+        Ok(channel)
+    }
+
+    /// Forgets a channel this instance just changed.
+    pub fn evict(&self, id: ChannelId) {
+        self.lock().remove(&id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, (Instant, Channel)>> {
+        // Each operation is one map call: a panic cannot leave it half done.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
