@@ -17,12 +17,15 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::time::{Instant, Sleep};
-use warp::filters::ws::{Message as WsMessage, WebSocket, Ws};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::stomp::{Command, Incoming, StompDecoder, StompError, StompFrame};
+use super::upgrade::{upgrade, Upgrade, WebSocket};
 use crate::app::App;
 use crate::bus::Topic;
 use crate::chat::{self, Visitor};
@@ -44,7 +47,7 @@ pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
     warp::path("ws.chatplugin")
         .and(warp::path::end())
         .and(warp::get())
-        .and(warp::ws())
+        .and(upgrade())
         .and(crate::http::with_app(app))
         .and(crate::http::origin())
         .and(crate::http::optional_header("sec-websocket-protocol"))
@@ -56,12 +59,16 @@ pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
 /// channel (`?channel_id=`), a disallowed Origin is refused here with 403;
 /// otherwise the Origin is checked at CONNECT, once the token names the channel.
 async fn handshake(
-    ws: Ws,
+    ws: Result<Upgrade, ApiError>,
     app: App,
     origin: Option<String>,
     protocols: Option<String>,
     query: String,
 ) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(err) => return err.into_response(),
+    };
     let channel = query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
@@ -85,18 +92,13 @@ async fn handshake(
         let offered: Vec<&str> = offered.split(',').map(str::trim).collect();
         SUBPROTOCOLS.into_iter().find(|p| offered.contains(p))
     });
-    let max = app.config.max_frame_bytes;
     let sessions = app.sessions.clone();
-    let reply = ws
-        // tungstenite refuses messages far above the STOMP limit outright; up
-        // to twice the limit the codec answers with a proper ERROR frame.
-        .max_message_size(max * 2)
-        .max_frame_size(max * 2)
-        .on_upgrade(move |socket| sessions.track_future(run(socket, app, origin)));
-    match chosen {
-        Some(p) => warp::reply::with_header(reply, "sec-websocket-protocol", p).into_response(),
-        None => reply.into_response(),
-    }
+    // tungstenite refuses messages far above the STOMP limit outright; up to
+    // twice the limit the codec answers with a proper ERROR frame.
+    let max = app.config.max_frame_bytes * 2;
+    ws.accept(max, chosen, move |socket| {
+        sessions.track_future(run(socket, app, origin))
+    })
 }
 
 /// Why a session ends with an ERROR frame.
@@ -185,11 +187,19 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
                 if msg.is_close() {
                     break Ok(Close::Gone);
                 }
-                if !(msg.is_text() || msg.is_binary()) {
-                    continue;
-                }
+                let data: &[u8] = match &msg {
+                    WsMessage::Text(text) => text.as_bytes(),
+                    WsMessage::Binary(data) => data,
+                    _ => {
+                        // A ping: tungstenite queued the pong; send it now.
+                        if session.sink.flush().await.is_err() {
+                            break Ok(Close::Gone);
+                        }
+                        continue;
+                    }
+                };
                 reset(&mut read_deadline, beats.read_timeout);
-                match session.on_bytes(msg.as_bytes(), &mut decoder, &mut beats).await {
+                match session.on_bytes(data, &mut decoder, &mut beats).await {
                     Ok(Some(close)) => break Ok(close),
                     Ok(None) => {}
                     Err(fatal) => break Err(fatal),
@@ -245,7 +255,10 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
     };
     let _ = session
         .sink
-        .send(WsMessage::close_with(code as u16, reason))
+        .send(WsMessage::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        })))
         .await;
     let _ = session.sink.close().await;
 }

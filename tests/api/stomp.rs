@@ -453,3 +453,18 @@ async fn shutdown_closes_sockets_with_1001() {
     app.shutdown().await;
     assert_eq!(stomp.close_code().await, Some(1001));
 }
+
+#[tokio::test]
+async fn a_plain_get_of_the_socket_endpoint_gets_a_json_400() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/ws.chatplugin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error_id"], "invalid-data");
+    assert!(body["message"].as_str().unwrap().contains("WebSocket"));
+}
