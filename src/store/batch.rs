@@ -14,6 +14,8 @@
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,8 +31,32 @@ struct Pending {
     reply: oneshot::Sender<StoreResult<Appended>>,
 }
 
+/// What storing a batch produced: one result per message, in order, and
+/// whether the batch had to be stored message by message.
+pub struct Stored {
+    results: Vec<StoreResult<Appended>>,
+    one_by_one: bool,
+}
+
+impl Stored {
+    pub fn together(results: Vec<StoreResult<Appended>>) -> Stored {
+        Stored {
+            results,
+            one_by_one: false,
+        }
+    }
+
+    pub fn one_by_one(results: Vec<StoreResult<Appended>>) -> Stored {
+        Stored {
+            results,
+            one_by_one: true,
+        }
+    }
+}
+
 pub(super) struct Appender {
     lanes: Vec<mpsc::Sender<Pending>>,
+    fallbacks: Arc<AtomicU64>,
 }
 
 impl Appender {
@@ -39,16 +65,22 @@ impl Appender {
     pub(super) fn start<F, Fut>(lanes: usize, store_batch: F) -> Appender
     where
         F: Fn(Vec<NewMessage>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Vec<StoreResult<Appended>>> + Send + 'static,
+        Fut: Future<Output = Stored> + Send + 'static,
     {
+        let fallbacks = Arc::new(AtomicU64::new(0));
         let lanes = (0..lanes.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(LANE_CAPACITY);
-                tokio::spawn(run_lane(rx, store_batch.clone()));
+                tokio::spawn(run_lane(rx, store_batch.clone(), fallbacks.clone()));
                 tx
             })
             .collect();
-        Appender { lanes }
+        Appender { lanes, fallbacks }
+    }
+
+    /// Batches that failed as a whole and were stored message by message.
+    pub(super) fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
     }
 
     pub(super) async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
@@ -69,18 +101,24 @@ impl Appender {
     }
 }
 
-async fn run_lane<F, Fut>(mut rx: mpsc::Receiver<Pending>, store_batch: F)
-where
+async fn run_lane<F, Fut>(
+    mut rx: mpsc::Receiver<Pending>,
+    store_batch: F,
+    fallbacks: Arc<AtomicU64>,
+) where
     F: Fn(Vec<NewMessage>) -> Fut,
-    Fut: Future<Output = Vec<StoreResult<Appended>>>,
+    Fut: Future<Output = Stored>,
 {
     let mut pending = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
         let (messages, replies): (Vec<_>, Vec<_>) =
             pending.drain(..).map(|p| (p.message, p.reply)).unzip();
-        let results = store_batch(messages).await;
-        debug_assert_eq!(results.len(), replies.len());
-        for (reply, result) in replies.into_iter().zip(results) {
+        let stored = store_batch(messages).await;
+        if stored.one_by_one {
+            fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        debug_assert_eq!(stored.results.len(), replies.len());
+        for (reply, result) in replies.into_iter().zip(stored.results) {
             // A caller that gave up still had its message stored; nobody to tell.
             let _ = reply.send(result);
         }
@@ -99,6 +137,14 @@ pub(super) fn insert_chunks(mut n: usize) -> Vec<usize> {
         }
     }
     chunks
+}
+
+/// `$first, $first+1, ...`: `count` numbered placeholders.
+pub(super) fn numbered(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `($1, ..., $cols), ($cols+1, ...), ...` for `rows` rows.
@@ -139,5 +185,6 @@ mod tests {
     fn placeholders_number_rows_then_columns() {
         assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(placeholders(1, 1), "($1)");
+        assert_eq!(numbered(3, 2), "$3, $4");
     }
 }

@@ -17,7 +17,7 @@ use crate::domain::{
     MessageId, SenderKind, SessionId, TenantId,
 };
 
-mod batch;
+pub mod batch;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -113,6 +113,10 @@ pub trait Store: Send + Sync + 'static {
     async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
 
     async fn append_message(&self, message: NewMessage) -> StoreResult<Appended>;
+    /// How many group commits failed as a whole and were stored message by
+    /// message instead (each message then succeeds or fails alone). Rare in
+    /// a healthy deployment: a steady rise points at a bug or a sick database.
+    fn batch_fallbacks(&self) -> u64;
     /// Messages with `seq > after_seq`, oldest first, at most `limit`.
     async fn messages_after(
         &self,

@@ -61,4 +61,8 @@ impl PgStore {
     }
 }
 
-sql_store!(PgStore, sqlx::Postgres);
+sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    lock_rows: Some("SELECT id FROM conversations WHERE id")
+);

@@ -50,8 +50,11 @@ pub(super) fn encode_origins(origins: &[OriginPattern]) -> String {
 }
 
 /// Implements `Store` for `$store` (which has `read` and `write` pools of `$db`).
+/// `lock_rows` is the start of a `SELECT ... FOR UPDATE` on conversations for
+/// backends with row locks (PostgreSQL), `None` where a single writer
+/// serializes anyway (SQLite).
 macro_rules! sql_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, lock_rows: $lock_rows:expr) => {
         impl $store {
             fn message_from_row(
                 row: &<$db as sqlx::Database>::Row,
@@ -249,13 +252,13 @@ macro_rules! sql_store {
             async fn append_batch(
                 pool: &sqlx::Pool<$db>,
                 batch: Vec<$crate::store::NewMessage>,
-            ) -> Vec<$crate::store::StoreResult<$crate::store::Appended>> {
+            ) -> $crate::store::batch::Stored {
                 if batch.len() == 1 {
                     let new = batch.into_iter().next().expect("one message");
-                    return vec![Self::append_single(pool, new).await];
+                    return $crate::store::batch::Stored::together(vec![Self::append_single(pool, new).await]);
                 }
                 match Self::append_together(pool, &batch).await {
-                    Ok(appended) => appended.into_iter().map(Ok).collect(),
+                    Ok(appended) => $crate::store::batch::Stored::together(appended.into_iter().map(Ok).collect()),
                     Err((false, err)) => {
                         // Nothing was committed: store each on its own, so one
                         // bad message fails alone.
@@ -264,19 +267,57 @@ macro_rules! sql_store {
                         for new in batch {
                             results.push(Self::append_single(pool, new).await);
                         }
-                        results
+                        $crate::store::batch::Stored::one_by_one(results)
                     }
                     Err((true, err)) => {
                         // The commit's outcome is unknown: retrying could store
                         // twice, so every caller gets the error (a retry with its
                         // client_message_id is then safe).
                         let err = err.to_string();
-                        batch
-                            .iter()
-                            .map(|_| Err($crate::store::StoreError::Unavailable(err.clone())))
-                            .collect()
+                        $crate::store::batch::Stored::together(
+                            batch
+                                .iter()
+                                .map(|_| Err($crate::store::StoreError::Unavailable(err.clone())))
+                                .collect(),
+                        )
                     }
                 }
+            }
+
+            /// Adds `sizes[i]` to the `last_seq` of conversation `ids[i]`, in a
+            /// few statements; returns the new `last_seq` of each conversation
+            /// that exists (a missing one is absent from the map).
+            async fn reserve(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ids: &[String],
+                sizes: &[i64],
+            ) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+                use sqlx::Row;
+                use $crate::store::batch::{insert_chunks, numbered};
+                let mut last = std::collections::HashMap::with_capacity(ids.len());
+                let mut at = 0;
+                for n in insert_chunks(ids.len()) {
+                    let cases: String = (1..=n)
+                        .map(|i| format!(" WHEN ${i} THEN CAST(${} AS BIGINT)", n + i))
+                        .collect();
+                    let sql = format!(
+                        "UPDATE conversations SET last_seq = last_seq + CASE id{cases} END \
+                         WHERE id IN ({}) RETURNING id, last_seq",
+                        numbered(1, n)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for id in &ids[at..at + n] {
+                        query = query.bind(id.as_str());
+                    }
+                    for size in &sizes[at..at + n] {
+                        query = query.bind(*size);
+                    }
+                    at += n;
+                    for row in query.fetch_all(&mut *conn).await? {
+                        last.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+                    }
+                }
+                Ok(last)
             }
 
             /// The batch in one transaction. Conversations are locked in id
@@ -287,8 +328,7 @@ macro_rules! sql_store {
                 pool: &sqlx::Pool<$db>,
                 batch: &[$crate::store::NewMessage],
             ) -> Result<Vec<$crate::store::Appended>, (bool, $crate::store::StoreError)> {
-                use sqlx::Row;
-                use $crate::store::batch::{insert_chunks, placeholders};
+                use $crate::store::batch::{insert_chunks, numbered, placeholders};
                 let before = |e: sqlx::Error| (false, $crate::store::StoreError::from(e));
                 let mut order: Vec<usize> = (0..batch.len()).collect();
                 // Stable: arrival order is kept within a conversation.
@@ -296,47 +336,67 @@ macro_rules! sql_store {
                 let mut tx = pool.begin().await.map_err(before)?;
                 let mut results: Vec<Option<$crate::store::Appended>> = vec![None; batch.len()];
                 let mut created: Vec<usize> = Vec::with_capacity(batch.len());
-                for group in order.chunk_by(|&a, &b| batch[a].conversation_id == batch[b].conversation_id) {
-                    let first = &batch[group[0]];
-                    let conversation = first.conversation_id.to_string();
-                    let k = group.len() as i64;
-                    // Reserve k seqs; this locks the conversation row until commit.
-                    let reserve = sqlx::query(
-                        "UPDATE conversations SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
-                    )
-                    .bind(&conversation)
-                    .bind(k);
-                    let mut last: Option<i64> = reserve
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(before)?
-                        .map(|row| row.try_get(0))
-                        .transpose()
-                        .map_err(before)?;
-                    if last.is_none() {
-                        // The first message creates the conversation (see append_single).
-                        sqlx::query(
-                            "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
-                             VALUES ($1, $2, $3, $4, 0) ON CONFLICT (id) DO NOTHING",
-                        )
-                        .bind(&conversation)
-                        .bind(first.channel_id.to_string())
-                        .bind(first.tenant_id.to_string())
-                        .bind(first.sent_at_ms)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(before)?;
-                        let row = sqlx::query(
-                            "UPDATE conversations SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
-                        )
-                        .bind(&conversation)
-                        .bind(k)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(before)?;
-                        last = Some(row.try_get(0).map_err(before)?);
+                let groups: Vec<&[usize]> = order
+                    .chunk_by(|&a, &b| batch[a].conversation_id == batch[b].conversation_id)
+                    .collect();
+                let ids: Vec<String> = groups
+                    .iter()
+                    .map(|g| batch[g[0]].conversation_id.to_string())
+                    .collect();
+                // Lock every conversation row in id order first (where the
+                // backend needs it), so concurrent batches queue instead of
+                // deadlocking; then reserve each group's seqs in a few statements.
+                if let Some(lock) = $lock_rows {
+                    let mut at = 0;
+                    for n in insert_chunks(ids.len()) {
+                        let sql = format!("{lock} IN ({}) ORDER BY id FOR UPDATE", numbered(1, n));
+                        let mut query = sqlx::query(&sql);
+                        for id in &ids[at..at + n] {
+                            query = query.bind(id.as_str());
+                        }
+                        at += n;
+                        query.fetch_all(&mut *tx).await.map_err(before)?;
                     }
-                    let last = last.expect("reserved");
+                }
+                let sizes: Vec<i64> = groups.iter().map(|g| g.len() as i64).collect();
+                let mut last = Self::reserve(&mut *tx, &ids, &sizes).await.map_err(before)?;
+                let missing: Vec<usize> = (0..groups.len()).filter(|&g| !last.contains_key(&ids[g])).collect();
+                if !missing.is_empty() {
+                    // First messages create their conversations (see append_single).
+                    for chunk in insert_chunks(missing.len()).into_iter().scan(0, |at, n| {
+                        let range = *at..*at + n;
+                        *at += n;
+                        Some(range)
+                    }) {
+                        let sql = format!(
+                            "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
+                             VALUES {} ON CONFLICT (id) DO NOTHING",
+                            placeholders(chunk.len(), 5)
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for &g in &missing[chunk] {
+                            let first = &batch[groups[g][0]];
+                            query = query
+                                .bind(ids[g].clone())
+                                .bind(first.channel_id.to_string())
+                                .bind(first.tenant_id.to_string())
+                                .bind(first.sent_at_ms)
+                                .bind(0_i64);
+                        }
+                        query.execute(&mut *tx).await.map_err(before)?;
+                    }
+                    let new_ids: Vec<String> = missing.iter().map(|&g| ids[g].clone()).collect();
+                    let new_sizes: Vec<i64> = missing.iter().map(|&g| sizes[g]).collect();
+                    last.extend(Self::reserve(&mut *tx, &new_ids, &new_sizes).await.map_err(before)?);
+                }
+                for (g, group) in groups.iter().enumerate() {
+                    let conversation = &ids[g];
+                    let k = sizes[g];
+                    let Some(&last) = last.get(conversation) else {
+                        return Err((false, $crate::store::StoreError::Corrupt(format!(
+                            "conversation {conversation} vanished while storing"
+                        ))));
+                    };
                     // Keys seen before (committed by anyone, or earlier in this
                     // batch) return the first message; the row lock makes the
                     // check race-free, as in append_single.
@@ -346,13 +406,13 @@ macro_rules! sql_store {
                         "SELECT {} FROM messages WHERE conversation_id = $1 AND client_message_id = $2",
                         $crate::store::sql::MESSAGE_COLUMNS
                     );
-                    for &i in group {
+                    for &i in group.iter() {
                         if let Some(key) = &batch[i].client_message_id {
                             if seen.contains_key(key) {
                                 continue;
                             }
                             let earlier = sqlx::query(&sql)
-                                .bind(&conversation)
+                                .bind(conversation.as_str())
                                 .bind(key)
                                 .fetch_optional(&mut *tx)
                                 .await
@@ -364,7 +424,7 @@ macro_rules! sql_store {
                         }
                     }
                     let mut seq = last - k;
-                    for &i in group {
+                    for &i in group.iter() {
                         let new = &batch[i];
                         if let Some(earlier) = new.client_message_id.as_ref().and_then(|key| seen.get(key)) {
                             results[i] = Some($crate::store::Appended {
@@ -397,7 +457,7 @@ macro_rules! sql_store {
                     if seq != last {
                         // Duplicates took no seq: give back what they reserved.
                         sqlx::query("UPDATE conversations SET last_seq = $2 WHERE id = $1")
-                            .bind(&conversation)
+                            .bind(conversation.as_str())
                             .bind(seq)
                             .execute(&mut *tx)
                             .await
@@ -672,6 +732,10 @@ macro_rules! sql_store {
                 new: $crate::store::NewMessage,
             ) -> $crate::store::StoreResult<$crate::store::Appended> {
                 self.appender.append(new).await
+            }
+
+            fn batch_fallbacks(&self) -> u64 {
+                self.appender.fallbacks()
             }
 
             async fn messages_after(

@@ -20,8 +20,9 @@ use crate::error::ApiError;
 
 pub type WebSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-/// Read buffer per socket: a typical frame fits; larger ones grow it.
-const READ_BUFFER: usize = 4 * 1024;
+/// Read buffer per socket: a CONNECT with its token, or a SEND of a typical
+/// message, fits in one read; a larger frame takes a few reads.
+const READ_BUFFER: usize = 2 * 1024;
 
 /// Bytes of outgoing frames gathered before a write, when not flushed sooner.
 const WRITE_BUFFER: usize = 8 * 1024;

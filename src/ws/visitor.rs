@@ -199,7 +199,9 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
                     }
                 };
                 reset(&mut read_deadline, beats.read_timeout);
-                match session.on_bytes(data, &mut decoder, &mut beats).await {
+                // Boxed: the deep futures of frame handling then take memory only
+                // while they run, not in every idle session's task.
+                match Box::pin(session.on_bytes(data, &mut decoder, &mut beats)).await {
                     Ok(Some(close)) => break Ok(close),
                     Ok(None) => {}
                     Err(fatal) => break Err(fatal),
@@ -217,7 +219,7 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
             }
             outbound = next_outbound(&mut session.membership) => match outbound {
                 Some(out) => {
-                    if let Err(fatal) = session.deliver_queued(out).await {
+                    if let Err(fatal) = Box::pin(session.deliver_queued(out)).await {
                         break Err(fatal);
                     }
                     if session.sink.flush().await.is_err() {
@@ -491,18 +493,26 @@ impl Session {
                     ),
                 };
                 let conversation = self.conversation();
-                self.cursor = match since {
-                    Some(n) => n,
-                    None => self
-                        .app
-                        .store
-                        .conversation(conversation)
-                        .await
-                        .map_err(|e| Fatal::from_api(e.into()))?
-                        .map_or(0, |c| c.last_seq),
-                };
                 self.message_sub = Some(id);
-                self.fill(i64::MAX).await
+                match since {
+                    // Replay what the client missed, then live.
+                    Some(n) => {
+                        self.cursor = n;
+                        self.fill(i64::MAX).await
+                    }
+                    // Live only: everything committed after this read comes
+                    // through the hub, which this session joined at CONNECT.
+                    None => {
+                        self.cursor = self
+                            .app
+                            .store
+                            .conversation(conversation)
+                            .await
+                            .map_err(|e| Fatal::from_api(e.into()))?
+                            .map_or(0, |c| c.last_seq);
+                        Ok(())
+                    }
+                }
             }
             "/queue/events" | "/user/queue/events" => {
                 self.events_sub = Some(id);

@@ -758,6 +758,7 @@ async fn concurrent_appends(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
     assert_eq!(seqs(&stored), (1..=total as i64).collect::<Vec<_>>());
     appended.sort_by_key(|m| m.seq);
     assert_eq!(stored, appended, "every message stored once, as returned");
+    assert_no_fallbacks(&stores);
     assert_eq!(
         stores[0]
             .conversation(conversation)
@@ -819,6 +820,7 @@ async fn concurrent_duplicates(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
         .await
         .unwrap();
     assert_eq!(stored, vec![message.clone()]);
+    assert_no_fallbacks(&stores);
     assert_eq!(
         stores[0]
             .conversation(conversation)
@@ -909,6 +911,19 @@ async fn interleaved_conversations(stores: Vec<Arc<dyn Store>>, first: Bootstrap
         let last = stores[0].conversation(conversation).await.unwrap().unwrap();
         assert_eq!(last.last_seq, n, "retries used no seq");
     }
+    assert_no_fallbacks(&stores);
+}
+
+/// Group commits stored their batches whole: a batch statement that the
+/// database refuses would otherwise hide behind the one-by-one fallback.
+fn assert_no_fallbacks(stores: &[Arc<dyn Store>]) {
+    for store in stores {
+        assert_eq!(
+            store.batch_fallbacks(),
+            0,
+            "a batch fell back to one by one"
+        );
+    }
 }
 
 /// A message the database refuses (its channel does not exist), sent
@@ -941,6 +956,10 @@ async fn a_bad_message_among_concurrent_ones_fails_alone(db: Db) {
         }
     }
     assert_eq!(failed, 1, "only the bad message fails");
+    assert!(
+        store.batch_fallbacks() <= 1,
+        "only the bad message's batch fell back"
+    );
     let stored = store
         .messages_after(good_conversation, 0, 100)
         .await

@@ -1,2 +1,93 @@
-//! chatgate-bench: the load generator (landing in the next commit).
-fn main() {}
+//! `chatgate-bench`: a load generator for chatgate's visitor API.
+//!
+//! ```text
+//! chatgate-bench chat   [--pairs 200] [--rate 5000] [--duration 10] [--via stomp|http]
+//! chatgate-bench fanout [--sessions 1000] [--rate 100] [--duration 10]
+//! chatgate-bench idle   [--steps 1000,5000,10000,19000]
+//! ```
+//!
+//! Without `--server` the bench spawns chatgate itself: one instance on a
+//! temporary SQLite file, or (`--backend postgres`) two instances on a fresh
+//! PostgreSQL schema linked by Redis, with senders on instance A and
+//! receivers on instance B so that every delivery crosses the bus.
+//!
+//! `chat` and `fanout` then run the same load against a minimal built-in
+//! relay (same STOMP codec and body shape, no storage, no auth) in its own
+//! process, and report chatgate's figures also as a ratio of the relay's:
+//! measured at the same moment on the same machine, the ratio says how much
+//! chatgate's storage and routing cost on top of moving the frames.
+//!
+//! Load is open loop (each message is sent at its planned time, however
+//! slow earlier ones were) and latency is measured from the planned time,
+//! so back-pressure cannot hide latency. Client sockets are spread over
+//! several loopback source addresses and, when needed, several processes
+//! (`--procs`): a process may hold at most 20,000 open files here.
+//!
+//! The exit status is 0 only when every stored message reached every
+//! receiving session and nothing failed, so the bench doubles as a CI smoke
+//! test (e.g. `chat --pairs 10 --rate 200 --duration 2`).
+//!
+//! Layout: `cli` (options), `client` (HTTP and STOMP sessions), `spawn`
+//! (targets and server processes), `relay` (the baseline server), `shard`
+//! (running clients in worker processes), `scenarios` (chat, fanout, idle),
+//! `report` (table and JSON), `clock` (timestamps shared across processes).
+
+mod cli;
+mod client;
+mod clock;
+mod relay;
+mod report;
+mod scenarios;
+mod shard;
+mod spawn;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Worker => shard::worker_main().map(|()| true),
+        Command::RelayServer { listen } => relay::main(listen).map(|()| true),
+        command => run_scenario(command),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        // The scenario already said what went wrong.
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("chatgate-bench: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_scenario(command: Command) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(async {
+        let scenario = async {
+            match &command {
+                Command::Chat(args) => scenarios::chat(args).await,
+                Command::Fanout(args) => scenarios::fanout(args).await,
+                Command::Idle(args) => scenarios::idle::run(args).await,
+                Command::Worker | Command::RelayServer { .. } => unreachable!("handled in main"),
+            }
+        };
+        // On Ctrl-C the scenario is dropped, which kills spawned servers and
+        // removes their scratch directory instead of leaving them behind.
+        tokio::select! {
+            outcome = scenario => outcome,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    });
+    // Dropping the runtime kills spawned servers and workers (kill_on_drop)
+    // even when the scenario failed; don't wait long for stragglers.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    outcome
+}

@@ -1,0 +1,210 @@
+//! Command line of `chatgate-bench`.
+//!
+//! Every argument struct also derives `Serialize` so that `--json` can record
+//! the exact options a run was made with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chatgate-bench",
+    version,
+    about = "Load generator for chatgate's visitor API (HTTP + STOMP over WebSocket)",
+    long_about = "Load generator for chatgate's visitor API. Without --server it spawns \
+                  chatgate itself (SQLite, or two instances on PostgreSQL + Redis), and \
+                  compares chat and fanout runs with a minimal built-in STOMP relay."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Conversations with a sender and a second tab; senders post at a fixed total rate.
+    Chat(ChatArgs),
+    /// One conversation with many live sessions; one sender posts at a fixed rate.
+    Fanout(FanoutArgs),
+    /// Opens and holds idle sessions, sampling the server's RSS at each step.
+    Idle(IdleArgs),
+    /// Internal: one share of the clients, driven over stdin/stdout by the parent.
+    #[command(hide = true)]
+    Worker,
+    /// Internal: the baseline relay server, printing its address on stdout.
+    #[command(hide = true, name = "relay-server")]
+    RelayServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+}
+
+/// How senders submit messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// STOMP `SEND /app/send` with a receipt; the RECEIPT means stored.
+    Stomp,
+    /// `POST /chatplugin.send`; a 200 means stored.
+    Http,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Stomp => "stomp",
+            Via::Http => "http",
+        }
+    }
+}
+
+/// Which storage a spawned chatgate uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// One instance on a fresh temporary SQLite file.
+    Sqlite,
+    /// Two instances on a fresh PostgreSQL schema, linked by Redis.
+    Postgres,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ChatArgs {
+    /// Conversations, each with a sender and a second live session.
+    #[arg(long, default_value_t = 200)]
+    pub pairs: u32,
+    /// Total messages per second over all senders.
+    #[arg(long, default_value_t = 5000.0)]
+    pub rate: f64,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// How senders submit messages.
+    #[arg(long, value_enum, default_value_t = Via::Stomp)]
+    pub via: Via,
+    /// With --via http: requests in flight per sender at most.
+    #[arg(long, default_value_t = 4)]
+    pub http_concurrency: usize,
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct FanoutArgs {
+    /// Live sessions of the one conversation that receive every message.
+    #[arg(long, default_value_t = 1000)]
+    pub sessions: u32,
+    /// Messages per second from the one sender.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// How the sender submits messages.
+    #[arg(long, value_enum, default_value_t = Via::Stomp)]
+    pub via: Via,
+    /// With --via http: requests in flight at most.
+    #[arg(long, default_value_t = 32)]
+    pub http_concurrency: usize,
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct IdleArgs {
+    /// Total sessions held at each RSS sample, ascending.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,19000")]
+    pub steps: Vec<usize>,
+    /// Seconds to let the server settle before each RSS sample.
+    #[arg(long, default_value_t = 1.0)]
+    pub settle: f64,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Options of the scenarios that send messages.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct TrafficArgs {
+    /// Seconds of load before the measurement starts (excluded from the figures).
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Seconds to wait after the last send for outstanding receipts and deliveries.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
+    /// Skip the comparison run against the built-in relay.
+    #[arg(long)]
+    pub no_relay: bool,
+}
+
+/// Where chatgate runs.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct TargetArgs {
+    /// Base URL of a running chatgate (e.g. http://127.0.0.1:8080); without it the bench spawns chatgate.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// With --server: a second instance of the same deployment; receivers connect there.
+    #[arg(long, requires = "server")]
+    pub server_b: Option<String>,
+    /// With --server: the channel visitors authenticate on.
+    #[arg(long)]
+    pub channel_id: Option<Uuid>,
+    /// With --server: the server's pid, to sample its RSS.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// The chatgate binary to spawn (default: `chatgate` next to this executable).
+    #[arg(long)]
+    pub chatgate: Option<PathBuf>,
+    /// Storage of the spawned chatgate.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    pub backend: Backend,
+    /// With --backend postgres: the database; the bench creates a fresh schema in it.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres_url: String,
+    /// With --backend postgres: the Redis linking the two instances.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+}
+
+/// How the bench itself runs.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct RunArgs {
+    /// Processes to spread the client sockets over (default: one per 15,000 sockets).
+    #[arg(long)]
+    pub procs: Option<usize>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Loopback source addresses to spread sockets over (127.0.0.2, 127.0.0.3, ...).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=250))]
+    pub source_ips: u8,
+    /// Sessions being opened at once during setup and ramps.
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+}
+
+/// Sockets one bench process holds at most by default: the open-file cap is
+/// 20,000 per process, and HTTP connections, pipes and the runtime need some.
+const SOCKETS_PER_PROC: usize = 15_000;
+
+impl RunArgs {
+    /// The number of client processes for `sockets` client sockets.
+    pub fn procs_for(&self, sockets: usize) -> usize {
+        self.procs
+            .unwrap_or_else(|| sockets.div_ceil(SOCKETS_PER_PROC))
+            .max(1)
+    }
+}

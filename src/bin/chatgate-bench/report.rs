@@ -1,0 +1,387 @@
+//! Results: histogram helpers, the rows a scenario produces, the human table
+//! and the JSON file.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latencies are recorded in microseconds, up to an hour, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// A histogram's contents as (value, count) pairs. hdrhistogram is built
+/// without its serialization feature here, and re-recording each bucket's
+/// representative value into a histogram of the same configuration lands in
+/// the same bucket, so this round-trips exactly.
+pub fn to_pairs(histogram: &Histogram<u64>) -> Vec<(u64, u64)> {
+    histogram
+        .iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .collect()
+}
+
+/// Adds (value, count) pairs from [`to_pairs`] to a histogram.
+pub fn add_pairs(histogram: &mut Histogram<u64>, pairs: &[(u64, u64)]) {
+    for &(value, count) in pairs {
+        histogram.saturating_record_n(value, count);
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    pub fn of(histogram: &Histogram<u64>) -> Percentiles {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        if histogram.is_empty() {
+            return Percentiles {
+                count: 0,
+                p50: 0.0,
+                p99: 0.0,
+                p999: 0.0,
+                max: 0.0,
+                mean: 0.0,
+            };
+        }
+        Percentiles {
+            count: histogram.len(),
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            p999: ms(histogram.value_at_quantile(0.999)),
+            max: ms(histogram.max()),
+            mean: histogram.mean() / 1000.0,
+        }
+    }
+}
+
+/// Everything that went wrong in a traffic run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Errors {
+    /// HTTP sends answered with something else than 200, or failed.
+    pub http: u64,
+    /// STOMP sends not written because the sender socket was already closed.
+    pub unsent: u64,
+    /// ERROR frames received.
+    pub error_frames: u64,
+    /// Sessions the server closed during the run.
+    pub closed_sockets: u64,
+    /// Sends with neither a receipt/200 nor an error after the drain.
+    pub unacked: u64,
+    /// Deliveries beyond one per message and receiving session.
+    pub duplicates: u64,
+    /// MESSAGE frames the bench could not read.
+    pub unreadable: u64,
+}
+
+impl Errors {
+    pub fn total(&self) -> u64 {
+        self.http
+            + self.unsent
+            + self.error_frames
+            + self.closed_sockets
+            + self.unacked
+            + self.duplicates
+            + self.unreadable
+    }
+}
+
+/// Figures of chatgate divided by the relay's, measured in the same invocation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratios {
+    pub stored_per_sec: f64,
+    pub delivered_per_sec: f64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// One chat or fanout run against one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrafficRow {
+    pub target: String,
+    pub via: String,
+    pub processes: usize,
+    pub rate: f64,
+    pub warmup_secs: f64,
+    pub duration_secs: f64,
+    /// Sessions that receive each message (second tabs, fanout sessions).
+    pub receivers: u64,
+    /// Messages planned in the measured window and issued.
+    pub sent: u64,
+    /// Messages issued, warm-up included.
+    pub sent_total: u64,
+    pub stored_total: u64,
+    pub delivered_total: u64,
+    pub stored_per_sec: f64,
+    pub delivered_per_sec: f64,
+    /// Receive time minus planned send time, at the receiving sessions.
+    pub latency_ms: Percentiles,
+    /// Receipt (or HTTP 200) time minus planned send time, at the senders.
+    pub stored_latency_ms: Percentiles,
+    pub errors: Errors,
+    /// Stored messages missing at a receiving session after the drain.
+    pub lost: u64,
+    pub setup_secs: f64,
+    /// CPU used by the server process(es) during the measured window, in
+    /// percent of one core (the machine has `machine.cores` of them).
+    pub server_cpu_percent: Option<f64>,
+    /// CPU used by the bench's own client process(es) during the window.
+    pub bench_cpu_percent: Option<f64>,
+    pub ratio_to_relay: Option<Ratios>,
+    /// The first few error messages, for diagnosis.
+    pub error_samples: Vec<String>,
+}
+
+impl TrafficRow {
+    pub fn failed(&self) -> bool {
+        self.errors.total() > 0 || self.lost > 0
+    }
+}
+
+/// Prints the table of a chat or fanout run.
+pub fn print_traffic(title: &str, rows: &[TrafficRow]) {
+    println!();
+    println!("{title}");
+    println!(
+        "{:<28} {:<5} {:>8} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>14}  vs relay",
+        "target",
+        "via",
+        "rate/s",
+        "sent",
+        "stored/s",
+        "deliv/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "errors",
+        "lost",
+        "cpu% srv/bench"
+    );
+    for row in rows {
+        let ratio = row.ratio_to_relay.as_ref().map_or(String::from("-"), |r| {
+            format!(
+                "deliv/s {:.2}x, p50 {:.1}x, p99 {:.1}x",
+                r.delivered_per_sec, r.p50, r.p99
+            )
+        });
+        println!(
+            "{:<28} {:<5} {:>8} {:>7} {:>9.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>6} {:>14}  {}",
+            row.target,
+            row.via,
+            format_rate(row.rate),
+            row.sent,
+            row.stored_per_sec,
+            row.delivered_per_sec,
+            row.latency_ms.p50,
+            row.latency_ms.p99,
+            row.latency_ms.p999,
+            row.latency_ms.max,
+            row.errors.total(),
+            row.lost,
+            format!(
+                "{}/{}",
+                percent(row.server_cpu_percent),
+                percent(row.bench_cpu_percent)
+            ),
+            ratio
+        );
+    }
+    for row in rows.iter().filter(|r| r.failed()) {
+        let e = &row.errors;
+        println!(
+            "  {}: errors: {} http, {} unsent (socket closed), {} ERROR frames, {} closed sockets, {} unacknowledged, {} duplicates, {} unreadable; {} lost",
+            row.target,
+            e.http,
+            e.unsent,
+            e.error_frames,
+            e.closed_sockets,
+            e.unacked,
+            e.duplicates,
+            e.unreadable,
+            row.lost
+        );
+        for sample in &row.error_samples {
+            println!("    {sample}");
+        }
+    }
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or("?".into(), |v| format!("{v:.0}"))
+}
+
+fn format_rate(rate: f64) -> String {
+    if rate.fract() == 0.0 {
+        format!("{rate:.0}")
+    } else {
+        format!("{rate:.1}")
+    }
+}
+
+/// chatgate's figures over the relay's (latency ratios > 1 mean slower).
+pub fn ratios(chatgate: &TrafficRow, relay: &TrafficRow) -> Ratios {
+    let div = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    Ratios {
+        stored_per_sec: div(chatgate.stored_per_sec, relay.stored_per_sec),
+        delivered_per_sec: div(chatgate.delivered_per_sec, relay.delivered_per_sec),
+        p50: div(chatgate.latency_ms.p50, relay.latency_ms.p50),
+        p99: div(chatgate.latency_ms.p99, relay.latency_ms.p99),
+    }
+}
+
+/// One RSS sample of the idle scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleStep {
+    pub sessions: usize,
+    pub rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleReport {
+    pub target: String,
+    pub pid: Option<u32>,
+    pub processes: usize,
+    /// RSS before the first session.
+    pub baseline_rss_bytes: Option<u64>,
+    pub steps: Vec<IdleStep>,
+    /// Least-squares slope of RSS over the steps.
+    pub bytes_per_session: Option<f64>,
+    /// Sessions opened per second while ramping (authenticate, WebSocket,
+    /// CONNECT, SUBSCRIBE with receipt).
+    pub connect_rate: f64,
+    /// Sessions that could not be opened.
+    pub failed_opens: u64,
+    /// Sessions the server closed while they were held.
+    pub closed_sockets: u64,
+    pub error_samples: Vec<String>,
+}
+
+impl IdleReport {
+    pub fn failed(&self) -> bool {
+        self.failed_opens > 0 || self.closed_sockets > 0
+    }
+}
+
+pub fn print_idle(report: &IdleReport) {
+    let mib = |bytes: Option<u64>| {
+        bytes.map_or("n/a".to_string(), |b| {
+            format!("{:.1}", b as f64 / (1024.0 * 1024.0))
+        })
+    };
+    println!();
+    println!(
+        "idle: {} (RSS of pid {}), {} client process(es)",
+        report.target,
+        report
+            .pid
+            .map_or("unknown; pass --server-pid".into(), |p| p.to_string()),
+        report.processes
+    );
+    println!("{:>10} {:>10} {:>14}", "sessions", "RSS MiB", "KiB/session");
+    println!(
+        "{:>10} {:>10} {:>14}",
+        0,
+        mib(report.baseline_rss_bytes),
+        "-"
+    );
+    for step in &report.steps {
+        let per = match (step.rss_bytes, report.baseline_rss_bytes) {
+            (Some(rss), Some(base)) if step.sessions > 0 => format!(
+                "{:.1}",
+                (rss as f64 - base as f64) / step.sessions as f64 / 1024.0
+            ),
+            _ => "-".into(),
+        };
+        println!(
+            "{:>10} {:>10} {:>14}",
+            step.sessions,
+            mib(step.rss_bytes),
+            per
+        );
+    }
+    println!(
+        "bytes/session (least-squares slope): {}   connect rate: {:.0} sessions/s   failed opens: {}   closed: {}",
+        report
+            .bytes_per_session
+            .map_or("n/a".into(), |b| format!("{b:.0} ({:.1} KiB)", b / 1024.0)),
+        report.connect_rate,
+        report.failed_opens,
+        report.closed_sockets
+    );
+    for sample in &report.error_samples {
+        println!("    {sample}");
+    }
+}
+
+/// Least-squares slope of y over x; `None` with fewer than two distinct x.
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Writes the JSON results file: the runs plus the conditions they ran under.
+pub fn write_json(
+    path: &Path,
+    scenario: &str,
+    options: &impl Serialize,
+    runs: &impl Serialize,
+) -> Result<()> {
+    let document = serde_json::json!({
+        "tool": "chatgate-bench",
+        "version": env!("CARGO_PKG_VERSION"),
+        "scenario": scenario,
+        "date": chrono::Utc::now().to_rfc3339(),
+        "machine": {
+            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "os": std::env::consts::OS,
+            "arch": std::env::consts::ARCH,
+        },
+        "options": options,
+        "runs": runs,
+    });
+    let text = serde_json::to_string_pretty(&document)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_round_trip() {
+        let mut h = histogram();
+        for v in [1, 5, 999, 1000, 1001, 123_456, 7_000_000] {
+            h.record(v).unwrap();
+        }
+        let mut back = histogram();
+        add_pairs(&mut back, &to_pairs(&h));
+        assert_eq!(back.len(), h.len());
+        assert_eq!(back.max(), h.max());
+        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
+    }
+
+    #[test]
+    fn slope_of_a_line() {
+        let points = [(1000.0, 5e6), (5000.0, 9e6), (10000.0, 14e6)];
+        assert!((slope(&points).unwrap() - 1000.0).abs() < 1e-6);
+        assert_eq!(slope(&[(1.0, 1.0)]), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! Scenarios: each is a setup (which sessions, on which target), a load, and
+//! a report, built on the common pieces: `client` (sessions), `spawn`
+//! (targets), `shard` (spreading clients over processes) and `report`.
+//!
+//! `chat` and `fanout` are two shapes of the same traffic machinery
+//! ([`traffic`]); `idle` holds sessions and samples memory ([`idle`]). An
+//! agent-side scenario would add its own sender kind to `traffic` (or its
+//! own module) and reuse the rest.
+
+pub mod idle;
+pub mod traffic;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::{ChatArgs, FanoutArgs, RunArgs, TargetArgs, TrafficArgs, Via};
+use crate::report::{self, TrafficRow};
+use crate::spawn;
+use traffic::TrafficSpec;
+
+/// `chat`: `--pairs` conversations, each with a sender and a second tab.
+pub async fn chat(args: &ChatArgs) -> Result<bool> {
+    let spec = TrafficSpec {
+        conversations: args.pairs.max(1),
+        receivers: 1,
+        rate: args.rate,
+        warmup: args.traffic.warmup,
+        duration: args.duration,
+        drain: args.traffic.drain,
+        via: args.via,
+        http_concurrency: args.http_concurrency,
+    };
+    let title = format!(
+        "chat: {} pairs, {} msg/s for {} s after {} s warm-up",
+        args.pairs, args.rate, args.duration, args.traffic.warmup
+    );
+    run_traffic(
+        "chat",
+        &title,
+        spec,
+        &args.target,
+        &args.traffic,
+        &args.run,
+        args,
+    )
+    .await
+}
+
+/// `fanout`: one conversation, one sender, `--sessions` receiving sessions.
+pub async fn fanout(args: &FanoutArgs) -> Result<bool> {
+    let spec = TrafficSpec {
+        conversations: 1,
+        receivers: args.sessions,
+        rate: args.rate,
+        warmup: args.traffic.warmup,
+        duration: args.duration,
+        drain: args.traffic.drain,
+        via: args.via,
+        http_concurrency: args.http_concurrency,
+    };
+    let title = format!(
+        "fanout: 1 conversation, {} sessions, {} msg/s for {} s after {} s warm-up",
+        args.sessions, args.rate, args.duration, args.traffic.warmup
+    );
+    run_traffic(
+        "fanout",
+        &title,
+        spec,
+        &args.target,
+        &args.traffic,
+        &args.run,
+        args,
+    )
+    .await
+}
+
+/// Runs a traffic scenario against chatgate, then against the relay, prints
+/// the table, writes the JSON; `Ok(false)` when anything was lost or failed.
+async fn run_traffic(
+    scenario: &str,
+    title: &str,
+    spec: TrafficSpec,
+    target: &TargetArgs,
+    traffic_args: &TrafficArgs,
+    run: &RunArgs,
+    options: &impl Serialize,
+) -> Result<bool> {
+    if !(spec.rate > 0.0 && spec.duration > 0.0 && spec.warmup >= 0.0 && spec.drain >= 0.0) {
+        anyhow::bail!("--rate and --duration must be positive, --warmup and --drain not negative");
+    }
+    let mut rows: Vec<TrafficRow> = Vec::new();
+    let deployment = spawn::chatgate(target, true).await?;
+    let result = traffic::run(&spec, &deployment, run).await;
+    deployment.shutdown().await;
+    rows.push(result?);
+
+    if !traffic_args.no_relay {
+        // The relay speaks STOMP only, so an HTTP run is compared with
+        // STOMP sends on the relay; the table shows which.
+        let relay_spec = TrafficSpec {
+            via: Via::Stomp,
+            ..spec.clone()
+        };
+        let relay = spawn::relay().await?;
+        let result = traffic::run(&relay_spec, &relay, run).await;
+        relay.shutdown().await;
+        match result {
+            Ok(row) => {
+                rows[0].ratio_to_relay = Some(report::ratios(&rows[0], &row));
+                rows.push(row);
+            }
+            Err(err) => {
+                report::print_traffic(title, &rows);
+                return Err(err.context("the relay run failed"));
+            }
+        }
+    }
+
+    report::print_traffic(title, &rows);
+    if let Some(path) = &run.json {
+        report::write_json(path, scenario, options, &rows)?;
+    }
+    let failed: Vec<&TrafficRow> = rows.iter().filter(|r| r.failed()).collect();
+    for row in &failed {
+        eprintln!(
+            "chatgate-bench: FAILED: {}: {} errors, {} lost (details above)",
+            row.target,
+            row.errors.total(),
+            row.lost
+        );
+    }
+    Ok(failed.is_empty())
+}
