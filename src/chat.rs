@@ -10,7 +10,7 @@ use crate::domain::{
     SenderKind, TextError,
 };
 use crate::error::ApiError;
-use crate::store::NewMessage;
+use crate::store::{Appended, NewMessage};
 
 /// A verified visitor: its token's claims and its channel, connected and
 /// open to the request's origin.
@@ -53,6 +53,15 @@ pub async fn connected_channel(
 /// Validates a `/chatplugin.send` body (`{"message": {"text"}, "client_message_id"?}`),
 /// stores the message, and publishes it once the store has committed.
 pub async fn send(app: &App, visitor: &Visitor, body: &Value) -> Result<Message, ApiError> {
+    let new = prepare(app, visitor, body)?;
+    let appended = store(app, new).await?;
+    publish(app, &appended).await;
+    Ok(appended.message)
+}
+
+/// The first, synchronous half of a send: validates the body and takes the
+/// conversation's rate-limit token. Nothing is stored yet.
+pub fn prepare(app: &App, visitor: &Visitor, body: &Value) -> Result<NewMessage, ApiError> {
     let Some(body) = body.as_object() else {
         return Err(ApiError::invalid_data("the body must be a JSON object"));
     };
@@ -87,7 +96,7 @@ pub async fn send(app: &App, visitor: &Visitor, body: &Value) -> Result<Message,
         }
     };
     app.limits.send.check(&visitor.claims.cv)?;
-    let append = app.store.append_message(NewMessage {
+    Ok(NewMessage {
         id: MessageId::new(),
         conversation_id: visitor.claims.cv,
         channel_id: visitor.channel.id,
@@ -100,20 +109,53 @@ pub async fn send(app: &App, visitor: &Visitor, body: &Value) -> Result<Message,
         state: DeliveryState::Delivered,
         sent_at_ms: now_ms(),
         client_message_id: client_message_id.map(|k| k.as_str().to_string()),
-    });
-    let appended = app.metrics.timed("append_message", append).await?;
+    })
+}
+
+/// Stores a prepared message; when this returns it is durable.
+pub async fn store(app: &App, new: NewMessage) -> Result<Appended, ApiError> {
+    let appended = app
+        .metrics
+        .timed("append_message", app.store.append_message(new))
+        .await?;
     if appended.created {
         app.metrics.messages_stored.inc();
-        // Stored first, published second: a lost publish is recovered by seq.
-        if let Err(err) = app
-            .hub
-            .publish(Event::MessageCreated {
-                message: appended.message.clone(),
-            })
-            .await
-        {
-            tracing::warn!(%err, "message stored but not published; sessions will catch up by seq");
-        }
     }
-    Ok(appended.message)
+    Ok(appended)
+}
+
+/// Queues a prepared message for storing and returns the future of the
+/// stored message: a session queues its sends in order and reads on.
+pub async fn enqueue(
+    app: &App,
+    new: NewMessage,
+) -> Result<impl std::future::Future<Output = Result<Appended, ApiError>> + Send + 'static, ApiError>
+{
+    let pending = app.store.enqueue_append(new).await?;
+    let metrics = app.metrics.clone();
+    Ok(async move {
+        let appended = metrics.timed("append_message", pending).await?;
+        if appended.created {
+            metrics.messages_stored.inc();
+        }
+        Ok(appended)
+    })
+}
+
+/// Publishes a stored message to every session of its conversation (a retry
+/// that stored nothing new publishes nothing).
+pub async fn publish(app: &App, appended: &Appended) {
+    if !appended.created {
+        return;
+    }
+    // Stored first, published second: a lost publish is recovered by seq.
+    if let Err(err) = app
+        .hub
+        .publish(Event::MessageCreated {
+            message: appended.message.clone(),
+        })
+        .await
+    {
+        tracing::warn!(%err, "message stored but not published; sessions will catch up by seq");
+    }
 }

@@ -113,6 +113,9 @@ pub trait Store: Send + Sync + 'static {
     async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
 
     async fn append_message(&self, message: NewMessage) -> StoreResult<Appended>;
+    /// Queues an append and returns the future of its result, so a caller
+    /// can queue several in order without waiting for each to commit.
+    async fn enqueue_append(&self, message: NewMessage) -> StoreResult<batch::PendingAppend>;
     /// How many group commits failed as a whole and were stored message by
     /// message instead (each message then succeeds or fails alone). Rare in
     /// a healthy deployment: a steady rise points at a bug or a sick database.

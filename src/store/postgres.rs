@@ -64,5 +64,6 @@ impl PgStore {
 sql_store!(
     PgStore,
     sqlx::Postgres,
-    lock_rows: Some("SELECT id FROM conversations WHERE id")
+    lock_rows: Some("SELECT id FROM conversations WHERE id"),
+    params: super::batch::Params::Numbered
 );

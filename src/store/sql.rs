@@ -52,9 +52,9 @@ pub(super) fn encode_origins(origins: &[OriginPattern]) -> String {
 /// Implements `Store` for `$store` (which has `read` and `write` pools of `$db`).
 /// `lock_rows` is the start of a `SELECT ... FOR UPDATE` on conversations for
 /// backends with row locks (PostgreSQL), `None` where a single writer
-/// serializes anyway (SQLite).
+/// serializes anyway (SQLite); `params` is its bind-parameter syntax.
 macro_rules! sql_store {
-    ($store:ty, $db:ty, lock_rows: $lock_rows:expr) => {
+    ($store:ty, $db:ty, lock_rows: $lock_rows:expr, params: $params:expr) => {
         impl $store {
             fn message_from_row(
                 row: &<$db as sqlx::Database>::Row,
@@ -293,24 +293,32 @@ macro_rules! sql_store {
                 sizes: &[i64],
             ) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
                 use sqlx::Row;
-                use $crate::store::batch::{insert_chunks, numbered};
+                use $crate::store::batch::insert_chunks;
+                let params: $crate::store::batch::Params = $params;
                 let mut last = std::collections::HashMap::with_capacity(ids.len());
                 let mut at = 0;
                 for n in insert_chunks(ids.len()) {
-                    let cases: String = (1..=n)
-                        .map(|i| format!(" WHEN ${i} THEN CAST(${} AS BIGINT)", n + i))
+                    // Parameters in textual order: (id, size) per WHEN, then the ids.
+                    let cases: String = (0..n)
+                        .map(|i| {
+                            format!(
+                                " WHEN {} THEN CAST({} AS BIGINT)",
+                                params.one(2 * i + 1),
+                                params.one(2 * i + 2)
+                            )
+                        })
                         .collect();
                     let sql = format!(
                         "UPDATE conversations SET last_seq = last_seq + CASE id{cases} END \
                          WHERE id IN ({}) RETURNING id, last_seq",
-                        numbered(1, n)
+                        params.list(2 * n + 1, n)
                     );
                     let mut query = sqlx::query(&sql);
+                    for (id, size) in ids[at..at + n].iter().zip(&sizes[at..at + n]) {
+                        query = query.bind(id.as_str()).bind(*size);
+                    }
                     for id in &ids[at..at + n] {
                         query = query.bind(id.as_str());
-                    }
-                    for size in &sizes[at..at + n] {
-                        query = query.bind(*size);
                     }
                     at += n;
                     for row in query.fetch_all(&mut *conn).await? {
@@ -328,7 +336,8 @@ macro_rules! sql_store {
                 pool: &sqlx::Pool<$db>,
                 batch: &[$crate::store::NewMessage],
             ) -> Result<Vec<$crate::store::Appended>, (bool, $crate::store::StoreError)> {
-                use $crate::store::batch::{insert_chunks, numbered, placeholders};
+                use $crate::store::batch::insert_chunks;
+                let params: $crate::store::batch::Params = $params;
                 let before = |e: sqlx::Error| (false, $crate::store::StoreError::from(e));
                 let mut order: Vec<usize> = (0..batch.len()).collect();
                 // Stable: arrival order is kept within a conversation.
@@ -349,7 +358,7 @@ macro_rules! sql_store {
                 if let Some(lock) = $lock_rows {
                     let mut at = 0;
                     for n in insert_chunks(ids.len()) {
-                        let sql = format!("{lock} IN ({}) ORDER BY id FOR UPDATE", numbered(1, n));
+                        let sql = format!("{lock} IN ({}) ORDER BY id FOR UPDATE", params.list(1, n));
                         let mut query = sqlx::query(&sql);
                         for id in &ids[at..at + n] {
                             query = query.bind(id.as_str());
@@ -371,7 +380,7 @@ macro_rules! sql_store {
                         let sql = format!(
                             "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
                              VALUES {} ON CONFLICT (id) DO NOTHING",
-                            placeholders(chunk.len(), 5)
+                            params.rows(chunk.len(), 5)
                         );
                         let mut query = sqlx::query(&sql);
                         for &g in &missing[chunk] {
@@ -471,7 +480,7 @@ macro_rules! sql_store {
                     let sql = format!(
                         "INSERT INTO messages ({}) VALUES {}",
                         $crate::store::sql::MESSAGE_COLUMNS,
-                        placeholders(size, 12)
+                        params.rows(size, 12)
                     );
                     let mut query = sqlx::query(&sql);
                     for appended in rows.by_ref().take(size) {
@@ -731,7 +740,14 @@ macro_rules! sql_store {
                 &self,
                 new: $crate::store::NewMessage,
             ) -> $crate::store::StoreResult<$crate::store::Appended> {
-                self.appender.append(new).await
+                self.appender.enqueue(new).await?.await
+            }
+
+            async fn enqueue_append(
+                &self,
+                new: $crate::store::NewMessage,
+            ) -> $crate::store::StoreResult<$crate::store::batch::PendingAppend> {
+                self.appender.enqueue(new).await
             }
 
             fn batch_fallbacks(&self) -> u64 {

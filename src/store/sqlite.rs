@@ -59,4 +59,9 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, lock_rows: None::<&str>);
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    lock_rows: None::<&str>,
+    params: super::batch::Params::Anonymous
+);

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::SplitSink;
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::stream::{FuturesOrdered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::time::{Instant, Sleep};
@@ -34,9 +37,13 @@ use crate::domain::{ChannelId, Event, SenderKind};
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::presence::{Here, PresenceKey};
+use crate::store::{Appended, NewMessage};
 
 /// Messages fetched per store read when replaying or filling a gap.
 const PAGE: u32 = 500;
+/// `/app/send` frames of one socket being stored at once; past this the
+/// session stops reading its socket until the oldest is stored.
+const MAX_INFLIGHT: usize = 64;
 /// Most queued events written before one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 64;
 /// A client must send CONNECT within this time of the handshake.
@@ -154,6 +161,28 @@ struct Session {
     /// Highest seq written to `/queue/message`.
     cursor: i64,
     frames_sent: u64,
+    /// `/app/send` messages being stored, in arrival order, each with the
+    /// RECEIPT it owes; also the receipts of frames that came after one, so
+    /// receipts keep the order of their frames. Reading the next frames goes
+    /// on meanwhile, so one socket's messages share group commits.
+    inflight: FuturesOrdered<Pending>,
+}
+
+type Pending = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// A finished step of the in-flight queue.
+struct Done {
+    receipt: Option<String>,
+    /// The store's answer, for an `/app/send`.
+    stored: Option<Result<Appended, ApiError>>,
+}
+
+/// What a frame asks of the session.
+enum Step {
+    Continue,
+    Close(Close),
+    /// An `/app/send` validated and ready to be stored.
+    Store(NewMessage),
 }
 
 async fn run(socket: WebSocket, app: App, origin: Option<String>) {
@@ -169,6 +198,7 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         events_sub: None,
         cursor: 0,
         frames_sent: 0,
+        inflight: FuturesOrdered::new(),
     };
     let mut decoder = StompDecoder::new(app.config.max_frame_bytes);
     let mut beats = Beats {
@@ -228,6 +258,14 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
                 }
                 None => break Ok(Close::SlowConsumer),
             },
+            Some(done) = session.inflight.next(), if !session.inflight.is_empty() => {
+                if let Err(fatal) = session.complete(done).await {
+                    break Err(fatal);
+                }
+                if session.sink.flush().await.is_err() {
+                    break Ok(Close::Gone);
+                }
+            }
             _ = heartbeat.tick(), if beats.send_every.is_some() => {
                 if session.sink.send(WsMessage::text("\n")).await.is_err() {
                     break Ok(Close::Gone);
@@ -238,9 +276,14 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
             }
         }
     };
+    // DISCONNECT: answer what is still being stored first, receipts in order.
+    let outcome = match outcome {
+        Ok(Close::Normal(receipt)) => session.finish(receipt).await.map(|()| Close::Normal(None)),
+        other => other,
+    };
     let (code, reason) = match outcome {
         Ok(Close::Gone) => return,
-        Ok(Close::Normal) => (1000, "bye"),
+        Ok(Close::Normal(_)) => (1000, "bye"),
         Ok(Close::GoingAway) => (1001, "server shutting down"),
         Ok(Close::SlowConsumer) => (1013, "slow consumer, reconnect with since-seq"),
         Err(fatal) => {
@@ -268,8 +311,8 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
 enum Close {
     /// The client went away; nothing more to send.
     Gone,
-    /// After DISCONNECT.
-    Normal,
+    /// After DISCONNECT, with the receipt it asked for.
+    Normal(Option<String>),
     GoingAway,
     SlowConsumer,
 }
@@ -353,35 +396,107 @@ impl Session {
                 continue;
             };
             let receipt = frame.get("receipt").map(str::to_string);
-            let outcome = self.on_frame(&frame, beats).await.map_err(|mut fatal| {
+            let step = self.on_frame(&frame, beats).await.map_err(|mut fatal| {
                 fatal.receipt = receipt.clone();
                 fatal
             })?;
+            let close = match step {
+                Step::Store(new) => {
+                    // Queued now, in frame order; stored in that order.
+                    let stored = chat::enqueue(&self.app, new).await.map_err(|err| {
+                        let mut fatal = Fatal::from_api(err);
+                        fatal.receipt = receipt.clone();
+                        fatal
+                    })?;
+                    self.inflight.push_back(Box::pin(async move {
+                        Done {
+                            receipt,
+                            stored: Some(stored.await),
+                        }
+                    }));
+                    if self.inflight.len() >= MAX_INFLIGHT {
+                        // Enough queued: wait for the oldest before reading on.
+                        if let Some(done) = self.inflight.next().await {
+                            self.complete(done).await?;
+                        }
+                    }
+                    continue;
+                }
+                Step::Continue => None,
+                Step::Close(close) => Some(close),
+            };
             if let Some(receipt) = receipt {
-                if frame.command != Command::Connect && frame.command != Command::Stomp {
-                    self.send_frame(
-                        &StompFrame::new(Command::Receipt).header("receipt-id", receipt),
-                    )
-                    .await?;
+                // CONNECT is answered by CONNECTED, DISCONNECT once finished.
+                if !matches!(
+                    frame.command,
+                    Command::Connect | Command::Stomp | Command::Disconnect
+                ) {
+                    if self.inflight.is_empty() {
+                        self.send_frame(
+                            &StompFrame::new(Command::Receipt).header("receipt-id", receipt),
+                        )
+                        .await?;
+                    } else {
+                        let done = Done {
+                            receipt: Some(receipt),
+                            stored: None,
+                        };
+                        self.inflight.push_back(Box::pin(std::future::ready(done)));
+                    }
                 }
             }
-            if outcome.is_some() {
-                return Ok(outcome);
+            if close.is_some() {
+                return Ok(close);
             }
         }
         Ok(None)
     }
 
-    async fn on_frame(
-        &mut self,
-        frame: &StompFrame,
-        beats: &mut Beats,
-    ) -> Result<Option<Close>, Fatal> {
+    /// Finishes the oldest in-flight step: publishes the stored message
+    /// (in arrival order), then sends the receipt it owes.
+    async fn complete(&mut self, done: Done) -> Result<(), Fatal> {
+        if let Some(stored) = done.stored {
+            let appended = stored.map_err(|err| {
+                let mut fatal = Fatal::from_api(err);
+                fatal.receipt = done.receipt.clone();
+                fatal
+            })?;
+            chat::publish(&self.app, &appended).await;
+        }
+        if let Some(receipt) = done.receipt {
+            self.send_frame(&StompFrame::new(Command::Receipt).header("receipt-id", receipt))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// After DISCONNECT: completes everything in flight, writes the events
+    /// already queued for this session (its own messages among them), then
+    /// the DISCONNECT's receipt.
+    async fn finish(&mut self, receipt: Option<String>) -> Result<(), Fatal> {
+        while let Some(done) = self.inflight.next().await {
+            self.complete(done).await?;
+        }
+        while let Some(out) = self
+            .membership
+            .as_mut()
+            .and_then(|m| m.queue.try_recv().ok())
+        {
+            self.deliver(&out).await?;
+        }
+        if let Some(receipt) = receipt {
+            self.send_frame(&StompFrame::new(Command::Receipt).header("receipt-id", receipt))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn on_frame(&mut self, frame: &StompFrame, beats: &mut Beats) -> Result<Step, Fatal> {
         let connected = self.visitor.is_some();
         match frame.command {
             Command::Connect | Command::Stomp if !connected => {
                 self.on_connect(frame, beats).await?;
-                Ok(None)
+                Ok(Step::Continue)
             }
             Command::Connect | Command::Stomp => Err(Fatal::new(
                 "already connected",
@@ -391,7 +506,7 @@ impl Session {
                 "not connected",
                 "the first frame must be CONNECT",
             )),
-            Command::Subscribe => self.on_subscribe(frame).await.map(|_| None),
+            Command::Subscribe => self.on_subscribe(frame).await.map(|_| Step::Continue),
             Command::Unsubscribe => {
                 let id = required(frame, "id")?;
                 if self.message_sub.as_deref() == Some(id) {
@@ -400,16 +515,18 @@ impl Session {
                 if self.events_sub.as_deref() == Some(id) {
                     self.events_sub = None;
                 }
-                Ok(None)
+                Ok(Step::Continue)
             }
-            Command::Send => self.on_send(frame).await.map(|_| None),
+            Command::Send => self.on_send(frame).await,
             // Subscriptions are auto-acknowledged; ACK/NACK are accepted and change nothing.
-            Command::Ack | Command::Nack => Ok(None),
+            Command::Ack | Command::Nack => Ok(Step::Continue),
             Command::Begin | Command::Commit | Command::Abort => Err(Fatal::new(
                 "transactions are not supported",
                 "BEGIN/COMMIT/ABORT are not supported",
             )),
-            Command::Disconnect => Ok(Some(Close::Normal)),
+            Command::Disconnect => Ok(Step::Close(Close::Normal(
+                frame.get("receipt").map(str::to_string),
+            ))),
             Command::Connected | Command::Message | Command::Receipt | Command::Error => {
                 Err(Fatal::new(
                     "unexpected command",
@@ -525,7 +642,7 @@ impl Session {
         }
     }
 
-    async fn on_send(&mut self, frame: &StompFrame) -> Result<(), Fatal> {
+    async fn on_send(&mut self, frame: &StompFrame) -> Result<Step, Fatal> {
         let destination = required(frame, "destination")?.to_string();
         let body: Value = serde_json::from_slice(&frame.body)
             .map_err(|e| Fatal::new("400 invalid-data", format!("malformed JSON body: {e}")))?;
@@ -537,9 +654,8 @@ impl Session {
         };
         match destination.as_str() {
             "/app/send" => {
-                chat::send(&self.app, visitor, &body)
-                    .await
-                    .map_err(Fatal::from_api)?;
+                let new = chat::prepare(&self.app, visitor, &body).map_err(Fatal::from_api)?;
+                return Ok(Step::Store(new));
             }
             "/app/typing" => {
                 let typing = body
@@ -575,7 +691,7 @@ impl Session {
                 ))
             }
         }
-        Ok(())
+        Ok(Step::Continue)
     }
 
     fn conversation(&self) -> crate::domain::ConversationId {

@@ -468,3 +468,51 @@ async fn a_plain_get_of_the_socket_endpoint_gets_a_json_400() {
     assert_eq!(body["error_id"], "invalid-data");
     assert!(body["message"].as_str().unwrap().contains("WebSocket"));
 }
+
+#[tokio::test]
+async fn pipelined_sends_are_stored_in_order_with_receipts_in_order_before_disconnect() {
+    let app = TestApp::spawn_with(|c| {
+        c.send_burst = 1000;
+        c.send_per_second = 1000;
+    })
+    .await;
+    let visitor = app.visitor().await;
+    let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+    // Written back to back, without waiting for any answer.
+    for n in 0..100 {
+        stomp
+            .send(
+                StompFrame::new(Command::Send)
+                    .header("destination", "/app/send")
+                    .header("receipt", format!("r{n}"))
+                    .body(json!({"message": {"text": format!("m{n}")}}).to_string()),
+            )
+            .await;
+    }
+    stomp
+        .send(StompFrame::new(Command::Disconnect).header("receipt", "bye"))
+        .await;
+    let mut receipts = Vec::new();
+    let mut contents = Vec::new();
+    while let Some(frame) = stomp.recv().await {
+        match frame.command {
+            Command::Receipt => receipts.push(frame.get("receipt-id").unwrap().to_string()),
+            Command::Message => {
+                let body: serde_json::Value = serde_json::from_slice(&frame.body).unwrap();
+                let seq = body["message"]["seq"].as_i64().unwrap();
+                assert_eq!(seq as usize, contents.len() + 1, "seqs in order, no gap");
+                contents.push(body["message"]["content"].as_str().unwrap().to_string());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut expected: Vec<String> = (0..100).map(|n| format!("r{n}")).collect();
+    expected.push("bye".into());
+    assert_eq!(
+        receipts, expected,
+        "receipts in frame order, DISCONNECT's last"
+    );
+    let sent: Vec<String> = (0..100).map(|n| format!("m{n}")).collect();
+    assert_eq!(contents, sent, "every message delivered before the close");
+    assert_eq!(app.contents(&visitor).await, sent, "stored in order");
+}
