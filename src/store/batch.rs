@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Appended, NewMessage, StoreError, StoreResult};
 
 /// Most messages stored in one transaction.
-pub(super) const MAX_BATCH: usize = 256;
+pub(super) const MAX_BATCH: usize = 1024;
 /// Appends waiting per lane before callers wait to enqueue.
 const LANE_CAPACITY: usize = 4096;
 

@@ -22,7 +22,7 @@ pub type WebSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// Read buffer per socket: a CONNECT with its token, or a SEND of a typical
 /// message, fits in one read; a larger frame takes a few reads.
-const READ_BUFFER: usize = 2 * 1024;
+const READ_BUFFER: usize = 1024;
 
 /// Bytes of outgoing frames gathered before a write, when not flushed sooner.
 const WRITE_BUFFER: usize = 8 * 1024;
