@@ -166,6 +166,8 @@ struct Session {
     /// receipts keep the order of their frames. Reading the next frames goes
     /// on meanwhile, so one socket's messages share group commits.
     inflight: FuturesOrdered<Pending>,
+    /// Highest seq this socket's own sends were stored at.
+    own_seq: i64,
 }
 
 type Pending = Pin<Box<dyn Future<Output = Done> + Send>>;
@@ -199,6 +201,7 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         cursor: 0,
         frames_sent: 0,
         inflight: FuturesOrdered::new(),
+        own_seq: 0,
     };
     let mut decoder = StompDecoder::new(app.config.max_frame_bytes);
     let mut beats = Beats {
@@ -461,6 +464,7 @@ impl Session {
                 fatal.receipt = done.receipt.clone();
                 fatal
             })?;
+            self.own_seq = self.own_seq.max(appended.message.seq);
             chat::publish(&self.app, &appended).await;
         }
         if let Some(receipt) = done.receipt {
@@ -471,8 +475,9 @@ impl Session {
     }
 
     /// After DISCONNECT: completes everything in flight, writes the events
-    /// already queued for this session (its own messages among them), then
-    /// the DISCONNECT's receipt.
+    /// already queued for this session, and its own messages even if the bus
+    /// has not brought them back yet (from the store), then the DISCONNECT's
+    /// receipt.
     async fn finish(&mut self, receipt: Option<String>) -> Result<(), Fatal> {
         while let Some(done) = self.inflight.next().await {
             self.complete(done).await?;
@@ -483,6 +488,9 @@ impl Session {
             .and_then(|m| m.queue.try_recv().ok())
         {
             self.deliver(&out).await?;
+        }
+        if self.message_sub.is_some() && self.cursor < self.own_seq {
+            self.fill(self.own_seq).await?;
         }
         if let Some(receipt) = receipt {
             self.send_frame(&StompFrame::new(Command::Receipt).header("receipt-id", receipt))
