@@ -9,13 +9,12 @@
 //! uses the same path, so replay and live delivery join without gap or
 //! duplicate.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use std::future::Future;
-use std::pin::Pin;
-
 use futures_util::stream::{FuturesOrdered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -284,6 +283,19 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         Ok(Close::Normal(receipt)) => session.finish(receipt).await.map(|()| Close::Normal(None)),
         other => other,
     };
+    // Whatever is still being stored will be stored: publish it, in order,
+    // even though this socket is gone (other sessions are waiting for it).
+    if !session.inflight.is_empty() {
+        let mut inflight = std::mem::take(&mut session.inflight);
+        let app = app.clone();
+        tokio::spawn(async move {
+            while let Some(done) = inflight.next().await {
+                if let Some(Ok(appended)) = done.stored {
+                    chat::publish(&app, &appended).await;
+                }
+            }
+        });
+    }
     let (code, reason) = match outcome {
         Ok(Close::Gone) => return,
         Ok(Close::Normal(_)) => (1000, "bye"),

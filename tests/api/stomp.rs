@@ -516,3 +516,42 @@ async fn pipelined_sends_are_stored_in_order_with_receipts_in_order_before_disco
     assert_eq!(contents, sent, "every message delivered before the close");
     assert_eq!(app.contents(&visitor).await, sent, "stored in order");
 }
+
+#[tokio::test]
+async fn messages_stored_after_their_sender_vanished_still_reach_the_other_tab() {
+    let app = TestApp::spawn_with(|c| {
+        c.send_burst = 1000;
+        c.send_per_second = 1000;
+    })
+    .await;
+    let visitor = app.visitor().await;
+    let mut other_tab = Stomp::subscribed(&app, &visitor.token, None).await;
+    let (mut sender, _) = Stomp::connect(&app, &visitor.token).await;
+    for n in 0..100 {
+        sender
+            .send(
+                StompFrame::new(Command::Send)
+                    .header("destination", "/app/send")
+                    .body(json!({"message": {"text": format!("m{n}")}}).to_string()),
+            )
+            .await;
+    }
+    // Gone without DISCONNECT, while its sends are being stored.
+    drop(sender);
+    let mut stored = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = app.history(&visitor).await.len();
+        if now == stored {
+            break;
+        }
+        stored = now;
+    }
+    assert!(stored > 0, "the server stored what it had read");
+    let received = other_tab.messages(stored).await;
+    let seqs: Vec<i64> = received
+        .iter()
+        .map(|m| m["message"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=stored as i64).collect::<Vec<_>>());
+}
