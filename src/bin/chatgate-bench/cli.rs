@@ -182,7 +182,7 @@ pub struct TargetArgs {
 /// How the bench itself runs.
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct RunArgs {
-    /// Processes to spread the client sockets over (default: one per 15,000 sockets).
+    /// Processes to spread the client sockets over (default: one per 19,500 sockets).
     #[arg(long)]
     pub procs: Option<usize>,
     /// Also write the results as JSON to this file.
@@ -197,8 +197,12 @@ pub struct RunArgs {
 }
 
 /// Sockets one bench process holds at most by default: the open-file cap is
-/// 20,000 per process, and HTTP connections, pipes and the runtime need some.
-const SOCKETS_PER_PROC: usize = 15_000;
+/// 20,000 per process, and the HTTP connections (at most one per session
+/// being opened, `--connect-concurrency`), pipes and the runtime need the
+/// rest. Fewer processes is better: on a small machine every extra runtime
+/// takes CPU from the server being measured (19,000 idle sessions opened
+/// at 5,400/s from one process, 3,000/s from two).
+const SOCKETS_PER_PROC: usize = 19_500;
 
 impl RunArgs {
     /// The number of client processes for `sockets` client sockets.
