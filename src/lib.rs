@@ -10,7 +10,8 @@
 //! - [`error`]: `ApiError`, the one place errors become JSON replies.
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
 //! - [`domain`]: types with no I/O: ids, channels, messages, events, validation.
-//! - [`store`]: the `Store` trait and its SQL backends (all SQL lives there).
+//! - [`store`]: the `Store` trait and its SQL backends (all SQL lives there),
+//!   with group commit of messages (`store::batch`).
 //! - [`bus`]: the `Bus` trait (at-most-once pub/sub between instances) and
 //!   the in-process bus.
 //! - [`hub`]: this instance's live sessions; subscribes the bus on demand,
@@ -22,15 +23,17 @@
 //!   instance (Redis sorted sets whose claims lapse when not renewed).
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
 //! - [`http`]: warp routes: `chatplugin` (visitor API), `channels`, `auth`, `assets`.
-//! - [`ws`]: `stomp` (frame codec) and `visitor` (`/ws.chatplugin`).
+//! - [`ws`]: `stomp` (frame codec), `upgrade` (the WebSocket handshake, with
+//!   small per-socket buffers) and `visitor` (`/ws.chatplugin`).
 //!
 //! # The data flow of one message
 //!
 //! 1. A handler (`http::chatplugin` or the STOMP `/app/send`) parses the input
 //!    into domain types (`MessageText`, `ClientMessageId`).
-//! 2. `Store::append_message` stores it in one transaction that also assigns
-//!    the conversation's next `seq`. Only after the commit is anything
-//!    published: a 200 means durable.
+//! 2. `Store::append_message` queues it for the next group commit: one
+//!    transaction stores every message queued meanwhile and assigns each its
+//!    conversation's next `seq`. Only after the commit is anything published,
+//!    or the sender answered: a 200 (or RECEIPT) means durable.
 //! 3. `Hub::publish` hands the event to the `Bus`, which delivers it to the
 //!    hub of every instance with sessions on the conversation's topic.
 //! 4. The hub encodes the visitor body once and puts it on each session's
