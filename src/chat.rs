@@ -54,7 +54,7 @@ pub async fn connected_channel(
 /// stores the message, and publishes it once the store has committed.
 pub async fn send(app: &App, visitor: &Visitor, body: &Value) -> Result<Message, ApiError> {
     let new = prepare(app, visitor, body)?;
-    let appended = store(app, new).await?;
+    let appended = enqueue(app, new).await?.await?;
     publish(app, &appended).await;
     Ok(appended.message)
 }
@@ -110,18 +110,6 @@ pub fn prepare(app: &App, visitor: &Visitor, body: &Value) -> Result<NewMessage,
         sent_at_ms: now_ms(),
         client_message_id: client_message_id.map(|k| k.as_str().to_string()),
     })
-}
-
-/// Stores a prepared message; when this returns it is durable.
-pub async fn store(app: &App, new: NewMessage) -> Result<Appended, ApiError> {
-    let appended = app
-        .metrics
-        .timed("append_message", app.store.append_message(new))
-        .await?;
-    if appended.created {
-        app.metrics.messages_stored.inc();
-    }
-    Ok(appended)
 }
 
 /// Queues a prepared message for storing and returns the future of the

@@ -156,119 +156,29 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            /// Stores one message in its own transaction: the path of a lone
-            /// message, and of each message of a batch that failed as a whole.
-            async fn append_single(
-                pool: &sqlx::Pool<$db>,
-                new: $crate::store::NewMessage,
-            ) -> $crate::store::StoreResult<$crate::store::Appended> {
-                use sqlx::Row;
-                let conversation = new.conversation_id.to_string();
-                let mut tx = pool.begin().await?;
-                // The first message creates the conversation. Two first messages
-                // at once are safe on PostgreSQL too: the second insert waits for
-                // the first transaction on the primary key, then does nothing
-                // (no unique violation surfaces) and queues on the row below.
-                sqlx::query(
-                    "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
-                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&conversation)
-                .bind(new.channel_id.to_string())
-                .bind(new.tenant_id.to_string())
-                .bind(new.sent_at_ms)
-                .execute(&mut *tx)
-                .await?;
-                // Taking the next seq locks the conversation row until commit, so
-                // concurrent writers (any instance) queue here: gapless, and the
-                // idempotency check below sees every committed earlier attempt
-                // (under READ COMMITTED each statement takes a fresh snapshot, and
-                // the UPDATE re-reads the row a finished writer left). A
-                // duplicate rolls back, which also undoes its seq increment.
-                let seq: i64 = sqlx::query(
-                    "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-                )
-                .bind(&conversation)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-                if let Some(key) = &new.client_message_id {
-                    let sql = format!(
-                        "SELECT {} FROM messages WHERE conversation_id = $1 AND client_message_id = $2",
-                        $crate::store::sql::MESSAGE_COLUMNS
-                    );
-                    let earlier = sqlx::query(&sql)
-                        .bind(&conversation)
-                        .bind(key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if let Some(row) = earlier {
-                        let message = Self::message_from_row(&row)?;
-                        tx.rollback().await?;
-                        return Ok($crate::store::Appended { message, created: false });
-                    }
-                }
-                let sql = format!(
-                    "INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    $crate::store::sql::MESSAGE_COLUMNS
-                );
-                sqlx::query(&sql)
-                    .bind(new.id.to_string())
-                    .bind(&conversation)
-                    .bind(new.channel_id.to_string())
-                    .bind(seq)
-                    .bind(new.sender_kind.as_str())
-                    .bind(new.sender_id.to_string())
-                    .bind(&new.sender_name)
-                    .bind(&new.sender_avatar)
-                    .bind(&new.content)
-                    .bind(new.state.as_str())
-                    .bind(new.sent_at_ms)
-                    .bind(&new.client_message_id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok($crate::store::Appended {
-                    message: $crate::domain::Message {
-                        id: new.id,
-                        conversation_id: new.conversation_id,
-                        channel_id: new.channel_id,
-                        seq,
-                        sender_kind: new.sender_kind,
-                        sender_id: new.sender_id,
-                        sender_name: new.sender_name,
-                        sender_avatar: new.sender_avatar,
-                        content: new.content,
-                        state: new.state,
-                        sent_at_ms: new.sent_at_ms,
-                        client_message_id: new.client_message_id,
-                    },
-                    created: true,
-                })
-            }
-
             /// Stores a batch of messages in one transaction (group commit) and
             /// returns one result per message, in order. See `store::batch`.
             async fn append_batch(
                 pool: &sqlx::Pool<$db>,
                 batch: Vec<$crate::store::NewMessage>,
             ) -> $crate::store::batch::Stored {
-                if batch.len() == 1 {
-                    let new = batch.into_iter().next().expect("one message");
-                    return $crate::store::batch::Stored::together(vec![Self::append_single(pool, new).await]);
-                }
                 match Self::append_together(pool, &batch).await {
                     Ok(appended) => $crate::store::batch::Stored::together(appended.into_iter().map(Ok).collect()),
-                    Err((false, err)) => {
+                    Err((false, err)) if batch.len() > 1 => {
                         // Nothing was committed: store each on its own, so one
                         // bad message fails alone.
                         tracing::warn!(error = %err, size = batch.len(), "batch append failed; storing one by one");
                         let mut results = Vec::with_capacity(batch.len());
-                        for new in batch {
-                            results.push(Self::append_single(pool, new).await);
+                        for new in &batch {
+                            let alone = Self::append_together(pool, std::slice::from_ref(new)).await;
+                            results.push(match alone {
+                                Ok(mut appended) => Ok(appended.remove(0)),
+                                Err((_, err)) => Err(err),
+                            });
                         }
                         $crate::store::batch::Stored::one_by_one(results)
                     }
+                    Err((false, err)) => $crate::store::batch::Stored::together(vec![Err(err)]),
                     Err((true, err)) => {
                         // The commit's outcome is unknown: retrying could store
                         // twice, so every caller gets the error (a retry with its
@@ -371,7 +281,11 @@ macro_rules! sql_store {
                 let mut last = Self::reserve(&mut *tx, &ids, &sizes).await.map_err(before)?;
                 let missing: Vec<usize> = (0..groups.len()).filter(|&g| !last.contains_key(&ids[g])).collect();
                 if !missing.is_empty() {
-                    // First messages create their conversations (see append_single).
+                    // First messages create their conversations. Two first
+                    // messages at once are safe on PostgreSQL too: the second
+                    // insert waits for the first transaction on the primary
+                    // key, then does nothing (no unique violation surfaces),
+                    // and its reservation below queues on the row.
                     for chunk in insert_chunks(missing.len()).into_iter().scan(0, |at, n| {
                         let range = *at..*at + n;
                         *at += n;
@@ -407,8 +321,11 @@ macro_rules! sql_store {
                         ))));
                     };
                     // Keys seen before (committed by anyone, or earlier in this
-                    // batch) return the first message; the row lock makes the
-                    // check race-free, as in append_single.
+                    // batch) return the first message. The reservation holds the
+                    // row lock until commit, so concurrent writers of this
+                    // conversation (any instance) queue, and under READ
+                    // COMMITTED this check's fresh snapshot sees every earlier
+                    // committed attempt.
                     let mut seen: std::collections::HashMap<String, $crate::domain::Message> =
                         std::collections::HashMap::new();
                     let sql = format!(

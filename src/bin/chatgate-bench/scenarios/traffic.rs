@@ -49,7 +49,7 @@ const MAX_SAMPLES: usize = 5;
 const START_LEAD: Duration = Duration::from_millis(500);
 
 /// What a traffic scenario asks for, independent of the target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrafficSpec {
     pub conversations: u32,
     /// Receiving sessions per conversation.
@@ -66,15 +66,10 @@ pub struct TrafficSpec {
 /// One share's part of a traffic run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrafficPlan {
-    /// Conversations in the whole run: the schedule's round-robin modulus.
-    pub conversations: u32,
+    /// The whole run's spec: its conversations are the schedule's
+    /// round-robin modulus.
+    pub spec: TrafficSpec,
     pub assignments: Vec<Assignment>,
-    pub rate: f64,
-    pub warmup: f64,
-    pub duration: f64,
-    pub drain: f64,
-    pub via: Via,
-    pub http_concurrency: usize,
 }
 
 /// This share's sessions of one conversation.
@@ -89,17 +84,17 @@ pub struct Assignment {
 
 impl TrafficPlan {
     fn total_messages(&self) -> u64 {
-        total_messages(self.rate, self.warmup + self.duration)
+        total_messages(self.spec.rate, self.spec.warmup + self.spec.duration)
     }
 
     fn offset_micros(&self, k: u64) -> i64 {
-        (k as f64 * 1e6 / self.rate).round() as i64
+        (k as f64 * 1e6 / self.spec.rate).round() as i64
     }
 
     /// Messages of the whole schedule that belong to `conversation`.
     fn messages_of(&self, conversation: u32) -> u64 {
         let total = self.total_messages();
-        let v = u64::from(self.conversations);
+        let v = u64::from(self.spec.conversations);
         total / v + u64::from(u64::from(conversation) < total % v)
     }
 }
@@ -201,8 +196,8 @@ impl Recorder {
 
     /// Whether a time falls in the measured window (after the warm-up).
     fn in_window(&self, micros: i64) -> bool {
-        let from = self.start.load(Ordering::Relaxed) + (self.plan.warmup * 1e6) as i64;
-        let to = from + (self.plan.duration * 1e6) as i64;
+        let from = self.start.load(Ordering::Relaxed) + (self.plan.spec.warmup * 1e6) as i64;
+        let to = from + (self.plan.spec.duration * 1e6) as i64;
         (from..to).contains(&micros)
     }
 
@@ -449,7 +444,7 @@ pub async fn run_share(
     let mut readers = JoinSet::new();
     let mut writers = JoinSet::new();
     let mut idle_sinks: Vec<WsSink> = Vec::new();
-    let mut senders: Vec<Option<Sender>> = (0..work.conversations).map(|_| None).collect();
+    let mut senders: Vec<Option<Sender>> = (0..work.spec.conversations).map(|_| None).collect();
     let has_receivers = specs.iter().any(|s| s.role == Role::Receiver);
 
     for (index, (spec, session)) in specs.iter().zip(sessions).enumerate() {
@@ -460,7 +455,7 @@ pub async fn run_share(
             index,
             stop_rx.clone(),
         ));
-        match (spec.role, work.via) {
+        match (spec.role, work.spec.via) {
             (Role::Sender, Via::Stomp) => {
                 let (queue, frames) = mpsc::unbounded_channel();
                 writers.spawn(write_loop(session.sink, frames));
@@ -476,7 +471,7 @@ pub async fn run_share(
                     client: http.pick(),
                     url: format!("{}/chatplugin.send", front.http).into(),
                     authorization: format!("Bearer {token}").into(),
-                    permits: Arc::new(Semaphore::new(work.http_concurrency.max(1))),
+                    permits: Arc::new(Semaphore::new(work.spec.http_concurrency.max(1))),
                 });
             }
             (Role::Receiver, _) => idle_sinks.push(session.sink),
@@ -567,7 +562,7 @@ async fn run_schedule(
 ) -> JoinSet<()> {
     let origin = clock::instant_at(start);
     let mut http_tasks = JoinSet::new();
-    let v = u64::from(work.conversations);
+    let v = u64::from(work.spec.conversations);
     for k in 0..work.total_messages() {
         let Some(sender) = &senders[(k % v) as usize] else {
             continue;
@@ -646,8 +641,8 @@ async fn drain(work: &TrafficPlan, recorder: &Recorder, start: i64) {
         .iter()
         .map(|a| u64::from(a.receivers) * work.messages_of(a.conversation))
         .sum();
-    let end = clock::instant_at(start + ((work.warmup + work.duration) * 1e6) as i64);
-    let deadline = end.max(Instant::now()) + Duration::from_secs_f64(work.drain);
+    let end = clock::instant_at(start + ((work.spec.warmup + work.spec.duration) * 1e6) as i64);
+    let deadline = end.max(Instant::now()) + Duration::from_secs_f64(work.spec.drain);
     loop {
         let settled =
             recorder.pending() == 0 && recorder.delivered.load(Ordering::Relaxed) >= expected;
@@ -777,14 +772,8 @@ pub async fn run(spec: &TrafficSpec, target: &Deployment, options: &RunArgs) -> 
             source_ips: options.source_ips,
             connect_concurrency: options.connect_concurrency,
             work: Work::Traffic(TrafficPlan {
-                conversations: spec.conversations,
+                spec: spec.clone(),
                 assignments,
-                rate: spec.rate,
-                warmup: spec.warmup,
-                duration: spec.duration,
-                drain: spec.drain,
-                via: spec.via,
-                http_concurrency: spec.http_concurrency,
             }),
         })
         .collect();
@@ -950,14 +939,17 @@ mod tests {
     #[test]
     fn messages_are_split_round_robin() {
         let plan = TrafficPlan {
-            conversations: 3,
+            spec: TrafficSpec {
+                conversations: 3,
+                receivers: 1,
+                rate: 10.0,
+                warmup: 0.0,
+                duration: 1.0,
+                drain: 0.0,
+                via: Via::Stomp,
+                http_concurrency: 1,
+            },
             assignments: Vec::new(),
-            rate: 10.0,
-            warmup: 0.0,
-            duration: 1.0,
-            drain: 0.0,
-            via: Via::Stomp,
-            http_concurrency: 1,
         };
         // 10 messages over 3 conversations: 4, 3, 3.
         let counts: Vec<u64> = (0..3).map(|c| plan.messages_of(c)).collect();
