@@ -9,8 +9,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 use chatgate::domain::{
-    ChannelId, ConversationId, DeliveryState, Event, Message, MessageId, SenderKind,
+    ChannelId, ConversationId, DeliveryState, Event, Message, MessageId, SenderKind, TenantId,
 };
+use chatgate::wire::visitor::event_body;
 use chatgate::ws::stomp::{Command, Incoming, StompDecoder, StompFrame};
 
 fn message(text: &str) -> Message {
@@ -18,7 +19,8 @@ fn message(text: &str) -> Message {
     Message {
         id: MessageId::new(),
         conversation_id: conversation,
-        channel_id: ChannelId::new(),
+        channel_id: Some(ChannelId::new()),
+        tenant_id: TenantId::new(),
         seq: 4711,
         sender_kind: SenderKind::Visitor,
         sender_id: conversation.0,
@@ -28,6 +30,10 @@ fn message(text: &str) -> Message {
         state: DeliveryState::Delivered,
         sent_at_ms: 1_795_000_000_123,
         client_message_id: Some("client-key-1".into()),
+        read_at_ms: None,
+        edited_at_ms: None,
+        deleted: false,
+        reactions: Vec::new(),
     }
 }
 
@@ -66,7 +72,7 @@ fn stomp(c: &mut Criterion) {
     let event = Event::MessageCreated {
         message: message("Hello, is anyone there?"),
     };
-    let (_, body) = event.visitor_body().unwrap();
+    let (_, body) = event_body(&event).unwrap();
     let body = bytes::Bytes::from(body);
     group.throughput(Throughput::Elements(1));
     group.bench_function("encode_message_frame", |b| {
@@ -93,7 +99,7 @@ fn json(c: &mut Criterion) {
         message: message("Hello, is anyone there?"),
     };
     group.bench_function("visitor_body_message_created", |b| {
-        b.iter(|| black_box(&event).visitor_body())
+        b.iter(|| event_body(black_box(&event)))
     });
     group.bench_function("bus_event_roundtrip", |b| {
         b.iter(|| {

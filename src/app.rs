@@ -20,16 +20,19 @@ use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
+use crate::service::{Core, Services};
 use crate::store::{self, Bootstrap, Store};
+use crate::wire::wazo::ServerId;
 
 /// Everything a request handler or session needs.
 pub struct AppState {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    pub channels: ChannelCache,
     pub hub: Arc<Hub>,
-    pub tokens: Tokens,
-    pub limits: Limits,
+    pub tokens: Arc<Tokens>,
+    pub limits: Arc<Limits>,
+    /// Where the rules live: every handler calls these.
+    pub services: Services,
     pub metrics: Arc<Metrics>,
     pub presence: Arc<Presence>,
     /// Cancelled when the server stops: sessions close with 1001.
@@ -69,8 +72,16 @@ impl Application {
             Some(secret) => secret.clone(),
             None => store.jwt_secret(&auth::random_secret(64)).await?,
         };
+        let server_uuid = store
+            .setting("server_uuid", &uuid::Uuid::new_v4().to_string())
+            .await?;
+        let server = ServerId(
+            server_uuid
+                .parse()
+                .with_context(|| format!("stored server_uuid `{server_uuid}` is not a UUID"))?,
+        );
         let metrics = Arc::new(Metrics::new());
-        let hub = Hub::new(config.session_queue, metrics.clone());
+        let hub = Hub::new(config.session_queue, metrics.clone(), server);
         let sink: Arc<dyn BusSink> = hub.clone();
         let bus: Arc<dyn Bus> = match &config.redis_url {
             Some(url) => Arc::new(
@@ -90,14 +101,27 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let tokens = Arc::new(Tokens::new(secret.as_bytes()));
+        let limits = Arc::new(Limits::new(&config, &metrics));
+        let services = Services::new(Core {
+            config: config.clone(),
+            store: store.clone(),
+            hub: hub.clone(),
+            server,
+            presence: presence.clone(),
+            metrics: metrics.clone(),
+            limits: limits.clone(),
+            tokens: tokens.clone(),
+            channels: ChannelCache::default(),
+        });
         let state = Arc::new(AppState {
-            tokens: Tokens::new(secret.as_bytes()),
-            limits: Limits::new(&config, &metrics),
+            tokens,
+            limits,
+            services,
             metrics,
             presence,
             config,
             store,
-            channels: ChannelCache::default(),
             hub,
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
@@ -189,6 +213,7 @@ async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
             role: Role::Admin,
             password_hash: auth::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))?,
+            disabled: false,
         },
         channel: Channel {
             id: ChannelId::new(),

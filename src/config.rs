@@ -22,6 +22,18 @@ pub enum Command {
     /// Administrative tasks on the configured database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Tenants: each business on this server, isolated from the others.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant with its first admin and print the admin's login.
+    Add {
+        /// The tenant's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

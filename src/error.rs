@@ -106,6 +106,21 @@ impl ApiError {
         .with_details(json!({"limit": limit}))
     }
 
+    /// 409 with its own `error_id`.
+    pub fn conflict(error_id: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, error_id, message)
+    }
+
+    /// 404 naming the kind of resource (`details.resource`).
+    pub fn not_found_resource(error_id: &'static str, resource: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            error_id,
+            format!("no such {resource}"),
+        )
+        .with_details(json!({"resource": resource}))
+    }
+
     pub fn not_found() -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
     }

@@ -1,12 +1,14 @@
-//! This instance's live sessions, by topic.
+//! This instance's live sessions, by topic: visitor sessions on their
+//! conversation's topic, agent sessions on their tenant's topic (each event
+//! names the agents it is for, so delivery needs no database read).
 //!
 //! The hub subscribes the bus to a topic when the first local session of it
 //! arrives and unsubscribes after the last one leaves; one task applies those
 //! changes in order, checking the current membership each time, so a session
 //! arriving while the last one leaves never ends up unsubscribed.
 //!
-//! Each event is turned into its visitor body **once**, however many sessions
-//! receive it, and handed to each session's bounded queue. A session whose
+//! Each event is turned into its wire body **once** per format (the visitor
+//! STOMP body, the agent websocketd frame), however many sessions receive it, and handed to each session's bounded queue. A session whose
 //! queue is full is dropped from the hub (its queue closes, and it
 //! disconnects as a slow consumer; it recovers with `since-seq`), so a stuck
 //! client can never grow the server's memory.
@@ -19,33 +21,55 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, BusError, BusSink, Topic};
-use crate::domain::event::VisitorQueue;
-use crate::domain::Event;
+use crate::domain::event::{Agents, VisitorQueue};
+use crate::domain::{AgentId, Published, TenantId};
 use crate::metrics::Metrics;
+use crate::wire::wazo::ServerId;
 
 /// What a session's queue carries.
 #[derive(Debug)]
 pub enum Outbound {
     /// One event as every session of the topic receives it.
     Event {
-        event: Arc<Event>,
+        event: Arc<Published>,
         /// The visitor body, encoded once; `None` when visitors don't see this event.
         visitor: Option<(VisitorQueue, Bytes)>,
+        /// The agent frame and the event's name, encoded once; `None` for visitor sessions.
+        agent: Option<(Arc<str>, Bytes)>,
     },
     /// The bus may have lost events: catch up from the store.
     Resync,
 }
 
 impl Outbound {
-    pub fn event(event: Arc<Event>) -> Outbound {
-        let visitor = event.visitor_body().map(|(q, body)| (q, Bytes::from(body)));
-        Outbound::Event { event, visitor }
+    /// The event as visitor sessions receive it.
+    pub fn for_visitors(event: Arc<Published>) -> Outbound {
+        let visitor =
+            crate::wire::visitor::event_body(&event.event).map(|(q, body)| (q, Bytes::from(body)));
+        Outbound::Event {
+            event,
+            visitor,
+            agent: None,
+        }
+    }
+
+    /// The event as agent sessions receive it.
+    pub fn for_agents(event: Arc<Published>, server: ServerId) -> Outbound {
+        let agent = crate::wire::wazo::event_frame(&event, server)
+            .map(|(name, body)| (Arc::from(name), Bytes::from(body)));
+        Outbound::Event {
+            event,
+            visitor: None,
+            agent,
+        }
     }
 }
 
 struct Member {
     id: u64,
     queue: mpsc::Sender<Arc<Outbound>>,
+    /// Set for agent sessions: they receive only events naming them.
+    agent: Option<AgentId>,
 }
 
 /// A session's place in the hub; leaving the hub happens on drop.
@@ -72,11 +96,12 @@ pub struct Hub {
     next_id: AtomicU64,
     sessions: AtomicU64,
     metrics: Arc<Metrics>,
+    server: ServerId,
 }
 
 impl Hub {
     /// Creates the hub; `attach_bus` must follow before sessions join.
-    pub fn new(queue_capacity: usize, metrics: Arc<Metrics>) -> Arc<Hub> {
+    pub fn new(queue_capacity: usize, metrics: Arc<Metrics>, server: ServerId) -> Arc<Hub> {
         let (tx, rx) = mpsc::unbounded_channel();
         let hub = Arc::new(Hub {
             members: Mutex::new(HashMap::new()),
@@ -86,6 +111,7 @@ impl Hub {
             next_id: AtomicU64::new(1),
             sessions: AtomicU64::new(0),
             metrics,
+            server,
         });
         tokio::spawn(reconcile_loop(Arc::downgrade(&hub), rx));
         hub
@@ -107,12 +133,34 @@ impl Hub {
     /// Joins `topic`; returns once the bus delivers the topic's events here,
     /// so a store read made after this returns cannot miss a later event.
     pub async fn join(self: &Arc<Self>, topic: Topic) -> Result<Membership, BusError> {
+        self.join_as(topic, None).await
+    }
+
+    /// Joins as an agent's session: its tenant's topic, receiving the events
+    /// whose audience names this agent.
+    pub async fn join_agent(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        agent: AgentId,
+    ) -> Result<Membership, BusError> {
+        self.join_as(Topic::tenant(tenant), Some(agent)).await
+    }
+
+    async fn join_as(
+        self: &Arc<Self>,
+        topic: Topic,
+        agent: Option<AgentId>,
+    ) -> Result<Membership, BusError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.queue_capacity);
         let first = {
             let mut members = self.lock();
             let list = members.entry(topic.clone()).or_default();
-            list.push(Member { id, queue: tx });
+            list.push(Member {
+                id,
+                queue: tx,
+                agent,
+            });
             list.len() == 1
         };
         self.sessions.fetch_add(1, Ordering::Relaxed);
@@ -154,10 +202,26 @@ impl Hub {
         }
     }
 
-    /// Publishes through the bus (which delivers back to the hubs of every instance).
-    pub async fn publish(&self, event: Event) -> Result<(), BusError> {
-        let topic = Topic::conversation(event.conversation_id());
-        let result = self.bus().publish(&topic, Arc::new(event)).await;
+    /// Publishes through the bus (which delivers back to the hubs of every
+    /// instance): on the visitor room's topic for its visitor sessions, and on
+    /// the tenant's topic for its agents.
+    pub async fn publish(&self, event: Published) -> Result<(), BusError> {
+        let event = Arc::new(event);
+        let mut result = Ok(());
+        if let Some(room) = event.visitor_room {
+            result = result.and(self.publish_on(&Topic::conversation(room), &event).await);
+        }
+        if event.agents != Agents::Nobody {
+            result = result.and(
+                self.publish_on(&Topic::tenant(event.tenant_id), &event)
+                    .await,
+            );
+        }
+        result
+    }
+
+    async fn publish_on(&self, topic: &Topic, event: &Arc<Published>) -> Result<(), BusError> {
+        let result = self.bus().publish(topic, event.clone()).await;
         match &result {
             Ok(()) => self.metrics.bus_published.inc(),
             Err(_) => self.metrics.bus_publish_failures.inc(),
@@ -188,14 +252,19 @@ impl BusSink for Hub {
         }
     }
 
-    fn deliver(&self, topic: &Topic, event: Arc<Event>) {
+    fn deliver(&self, topic: &Topic, event: Arc<Published>) {
         self.metrics.bus_received.inc();
         if !self.has_members(topic) {
             return;
         }
         // Encode outside the lock: other topics' deliveries and joins never
         // wait on JSON serialisation.
-        let outbound = Arc::new(Outbound::event(event));
+        let for_agents = topic.is_tenant();
+        let outbound = Arc::new(if for_agents {
+            Outbound::for_agents(event.clone(), self.server)
+        } else {
+            Outbound::for_visitors(event.clone())
+        });
         let mut members = self.lock();
         let Some(list) = members.get_mut(topic) else {
             return;
@@ -203,7 +272,10 @@ impl BusSink for Hub {
         let before = list.len();
         // A full or closed queue drops the member: its receiver then sees the
         // queue closed and the session disconnects as a slow consumer.
-        list.retain(|m| m.queue.try_send(outbound.clone()).is_ok());
+        list.retain(|m| match m.agent {
+            Some(agent) if !event.reaches_agent(agent) => !m.queue.is_closed(),
+            _ => m.queue.try_send(outbound.clone()).is_ok(),
+        });
         let dropped = before - list.len();
         if dropped > 0 {
             self.sessions.fetch_sub(dropped as u64, Ordering::Relaxed);
@@ -252,21 +324,30 @@ async fn reconcile_loop(hub: std::sync::Weak<Hub>, mut rx: mpsc::UnboundedReceiv
 mod tests {
     use super::*;
     use crate::bus::LocalBus;
-    use crate::domain::{ChannelId, ConversationId, SenderKind};
+    use crate::domain::{ChannelId, ConversationId, Event, SenderKind};
 
-    fn typing(conversation: ConversationId) -> Event {
-        Event::Typing {
-            conversation_id: conversation,
-            channel_id: ChannelId::new(),
-            typing: true,
-            sender_kind: SenderKind::Agent,
-            sender_id: uuid::Uuid::new_v4(),
-            sender_name: None,
+    fn typing(conversation: ConversationId) -> Published {
+        Published {
+            event: Event::Typing {
+                conversation_id: conversation,
+                channel_id: ChannelId::new(),
+                typing: true,
+                sender_kind: SenderKind::Agent,
+                sender_id: uuid::Uuid::new_v4(),
+                sender_name: None,
+            },
+            tenant_id: TenantId::new(),
+            visitor_room: Some(conversation),
+            agents: Agents::Nobody,
         }
     }
 
     fn hub(capacity: usize) -> Arc<Hub> {
-        let hub = Hub::new(capacity, Arc::new(Metrics::new()));
+        let hub = Hub::new(
+            capacity,
+            Arc::new(Metrics::new()),
+            ServerId(uuid::Uuid::new_v4()),
+        );
         let sink: Arc<dyn BusSink> = hub.clone();
         hub.attach_bus(Arc::new(LocalBus::new(Arc::downgrade(&sink))));
         hub
@@ -314,6 +395,42 @@ mod tests {
             "one encoding shared by every session"
         );
         assert!(in_b.queue.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn agent_sessions_receive_only_events_naming_them() {
+        let hub = hub(8);
+        let tenant = TenantId::new();
+        let (ana, bob) = (AgentId::new(), AgentId::new());
+        let mut ana_session = hub.join_agent(tenant, ana).await.unwrap();
+        let mut bob_session = hub.join_agent(tenant, bob).await.unwrap();
+        let mut other_tenant = hub.join_agent(TenantId::new(), ana).await.unwrap();
+        let event = |agents| Published {
+            event: Event::Agent {
+                name: "chatd_queue_updated".into(),
+                data: serde_json::json!({}),
+            },
+            tenant_id: tenant,
+            visitor_room: None,
+            agents,
+        };
+        hub.publish(event(Agents::Only { ids: vec![ana] }))
+            .await
+            .unwrap();
+        hub.publish(event(Agents::Tenant)).await.unwrap();
+        for _ in 0..2 {
+            assert!(ana_session.queue.recv().await.is_some());
+        }
+        let only = bob_session.queue.recv().await.unwrap();
+        match &*only {
+            Outbound::Event { event, agent, .. } => {
+                assert_eq!(event.agents, Agents::Tenant);
+                assert!(agent.is_some(), "agent frame encoded");
+            }
+            Outbound::Resync => panic!("unexpected resync"),
+        }
+        assert!(bob_session.queue.try_recv().is_err());
+        assert!(other_tenant.queue.try_recv().is_err());
     }
 
     #[tokio::test]

@@ -51,7 +51,6 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod cache;
-pub mod chat;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -60,7 +59,9 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod presence;
+pub mod service;
 pub mod store;
+pub mod wire;
 pub mod ws;
 
 pub use app::Application;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use chatgate::config::{AdminCommand, Cli, Command};
+use chatgate::config::{AdminCommand, Cli, Command, TenantCommand};
 use chatgate::Application;
 
 #[tokio::main]
@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         Some(Command::Admin(AdminCommand::ResetPassword { email })) => {
             reset_password(&cli.config, &email).await
         }
+        Some(Command::Tenant(TenantCommand::Add { name })) => add_tenant(&cli.config, &name).await,
         None => serve(cli.config).await,
     };
     match result {
@@ -61,6 +62,18 @@ async fn reset_password(config: &chatgate::Config, email: &str) -> anyhow::Resul
         anyhow::bail!("no agent with email {email}");
     }
     println!("new password for {email}: {password}");
+    Ok(())
+}
+
+async fn add_tenant(config: &chatgate::Config, name: &str) -> anyhow::Result<()> {
+    config.validate()?;
+    let store = chatgate::store::open(&config.database_url).await?;
+    let (email, password) = chatgate::service::agents::add_tenant(store.as_ref(), name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    println!("tenant {name} created");
+    println!("  admin login:    {email}");
+    println!("  admin password: {password}");
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 
 use super::{Bus, BusError, BusSink, Topic};
-use crate::domain::Event;
+use crate::domain::Published;
 
 pub struct LocalBus {
     /// Weak: the hub owns the bus, not the other way round.
@@ -21,7 +21,7 @@ impl LocalBus {
 
 #[async_trait]
 impl Bus for LocalBus {
-    async fn publish(&self, topic: &Topic, event: Arc<Event>) -> Result<(), BusError> {
+    async fn publish(&self, topic: &Topic, event: Arc<Published>) -> Result<(), BusError> {
         if let Some(sink) = self.sink.upgrade() {
             sink.deliver(topic, event);
         }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{ConversationId, Event};
+use crate::domain::{ConversationId, Published, TenantId};
 
 pub mod local;
 pub mod redis;
@@ -21,13 +21,22 @@ pub mod redis;
 pub use local::LocalBus;
 pub use redis::RedisBus;
 
-/// A bus channel name. Conversations are `conv.<uuid>`.
+/// A bus channel name. Conversations are `conv.<uuid>`, tenants `tenant.<uuid>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Topic(Arc<str>);
 
 impl Topic {
     pub fn conversation(id: ConversationId) -> Topic {
         Topic(format!("conv.{id}").into())
+    }
+
+    /// The events for the agents of a tenant: `tenant.<uuid>`.
+    pub fn tenant(id: TenantId) -> Topic {
+        Topic(format!("tenant.{id}").into())
+    }
+
+    pub fn is_tenant(&self) -> bool {
+        self.0.starts_with("tenant.")
     }
 
     pub fn as_str(&self) -> &str {
@@ -52,7 +61,7 @@ pub struct BusError(pub String);
 /// Receives the events of subscribed topics. Must not block: it runs on the
 /// bus's receiving task.
 pub trait BusSink: Send + Sync + 'static {
-    fn deliver(&self, topic: &Topic, event: Arc<Event>);
+    fn deliver(&self, topic: &Topic, event: Arc<Published>);
     /// Events may have been lost (the bus reconnected): every session should
     /// catch up from the store.
     fn resync(&self);
@@ -61,7 +70,7 @@ pub trait BusSink: Send + Sync + 'static {
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Publishes to every instance subscribed to `topic` (this one included).
-    async fn publish(&self, topic: &Topic, event: Arc<Event>) -> Result<(), BusError>;
+    async fn publish(&self, topic: &Topic, event: Arc<Published>) -> Result<(), BusError>;
     /// Starts receiving `topic`'s events. Idempotent.
     async fn subscribe(&self, topic: &Topic) -> Result<(), BusError>;
     /// Stops receiving `topic`'s events. Idempotent.

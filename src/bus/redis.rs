@@ -10,7 +10,7 @@
 //! the store by `seq`. The bus stays at-most-once; nothing acknowledged is lost.
 //!
 //! Channel names: `chatgate:<topic>`, e.g. `chatgate:conv.<uuid>`; payloads
-//! are the JSON of [`Event`], complete enough to deliver without a store read.
+//! are the JSON of [`Published`], complete enough to deliver without a store read.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Bus, BusError, BusSink, Topic};
-use crate::domain::Event;
+use crate::domain::Published;
 
 const PREFIX: &str = "chatgate:";
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -70,7 +70,7 @@ impl RedisBus {
         })
     }
 
-    fn deliver_locally(&self, topic: &Topic, event: Arc<Event>) {
+    fn deliver_locally(&self, topic: &Topic, event: Arc<Published>) {
         if let Some(sink) = self.sink.upgrade() {
             sink.deliver(topic, event);
         }
@@ -79,7 +79,7 @@ impl RedisBus {
 
 #[async_trait]
 impl Bus for RedisBus {
-    async fn publish(&self, topic: &Topic, event: Arc<Event>) -> Result<(), BusError> {
+    async fn publish(&self, topic: &Topic, event: Arc<Published>) -> Result<(), BusError> {
         let payload = serde_json::to_vec(&*event).map_err(err)?;
         let mut conn = self.publisher.clone();
         let result: redis::RedisResult<i64> = redis::cmd("PUBLISH")
@@ -217,7 +217,7 @@ async fn supervise(
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
                     let Some(topic) = msg.get_channel_name().strip_prefix(PREFIX) else { continue };
-                    match serde_json::from_slice::<Event>(msg.get_payload_bytes()) {
+                    match serde_json::from_slice::<Published>(msg.get_payload_bytes()) {
                         Ok(event) => {
                             if let Some(sink) = sink.upgrade() {
                                 sink.deliver(&Topic::from_raw(topic), Arc::new(event));

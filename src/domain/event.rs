@@ -1,12 +1,12 @@
-//! What travels on the bus: something happened in a conversation. Events carry
-//! everything a receiving instance needs to deliver them without a store read.
+//! What travels on the bus: something happened, and who may see it. Events
+//! carry everything a receiving instance needs to deliver them without a
+//! store read; their wire shapes are built in [`crate::wire`].
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::ids::{ChannelId, ConversationId};
-use super::message::{Message, SenderKind, VisitorMessage};
+use super::ids::{AgentId, ChannelId, ConversationId, TenantId};
+use super::message::{Message, SenderKind};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -25,6 +25,16 @@ pub enum Event {
         sender_id: Uuid,
         sender_name: Option<String>,
     },
+    /// An agent read a visitor room up to `up_to_seq` (the visitor's read receipts).
+    ReadByAgent {
+        conversation_id: ConversationId,
+        up_to_seq: i64,
+    },
+    /// An event only agents see, already in its wazo shape (`name`, `data`).
+    Agent {
+        name: String,
+        data: serde_json::Value,
+    },
 }
 
 /// Which visitor queue an event belongs on.
@@ -34,78 +44,46 @@ pub enum VisitorQueue {
     Events,
 }
 
-impl Event {
-    pub fn conversation_id(&self) -> ConversationId {
-        match self {
-            Event::MessageCreated { message } | Event::MessageUpdated { message } => {
-                message.conversation_id
-            }
-            Event::Typing {
-                conversation_id, ..
-            } => *conversation_id,
+/// Which agents receive an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Agents {
+    /// No agent (visitor-only events).
+    Nobody,
+    /// Every agent of the tenant (queues, presences).
+    Tenant,
+    /// These agents of the tenant (a room's members).
+    Only { ids: Vec<AgentId> },
+}
+
+/// An event with its audience, decided by the service that publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub event: Event,
+    pub tenant_id: TenantId,
+    /// The visitor room whose visitor sessions receive it, if any.
+    pub visitor_room: Option<ConversationId>,
+    pub agents: Agents,
+}
+
+impl Published {
+    /// Whether `agent` is in the audience.
+    pub fn reaches_agent(&self, agent: AgentId) -> bool {
+        match &self.agents {
+            Agents::Nobody => false,
+            Agents::Tenant => true,
+            Agents::Only { ids } => ids.contains(&agent),
         }
     }
+}
 
+impl Event {
     /// The `seq` of a newly created message: the position visitor sessions
     /// order and de-duplicate by.
     pub fn created_seq(&self) -> Option<i64> {
         match self {
             Event::MessageCreated { message } => Some(message.seq),
             _ => None,
-        }
-    }
-
-    /// The body a visitor's WebSocket receives, and on which queue; `None`
-    /// when visitors do not see this event (their own typing).
-    pub fn visitor_body(&self) -> Option<(VisitorQueue, Vec<u8>)> {
-        #[derive(Serialize)]
-        struct MessageBody<'a> {
-            #[serde(rename = "type")]
-            kind: &'static str,
-            conversation_id: ConversationId,
-            channel_id: ChannelId,
-            message: VisitorMessage<'a>,
-        }
-        let encoded = match self {
-            Event::MessageCreated { message } | Event::MessageUpdated { message } => {
-                let kind = match self {
-                    Event::MessageCreated { .. } => "message.created",
-                    _ => "message.updated",
-                };
-                (
-                    VisitorQueue::Message,
-                    serde_json::to_vec(&MessageBody {
-                        kind,
-                        conversation_id: message.conversation_id,
-                        channel_id: message.channel_id,
-                        message: message.visitor_view(),
-                    }),
-                )
-            }
-            Event::Typing {
-                typing,
-                sender_kind,
-                sender_id,
-                sender_name,
-                ..
-            } => {
-                if *sender_kind == SenderKind::Visitor {
-                    return None;
-                }
-                (
-                    VisitorQueue::Events,
-                    serde_json::to_vec(&json!({
-                        "type": "typing",
-                        "typing": typing,
-                        "sender": {"id": sender_id, "name": sender_name},
-                    })),
-                )
-            }
-        };
-        match encoded {
-            (queue, Ok(body)) => Some((queue, body)),
-            // Plain structs of strings and numbers always serialize.
-            (_, Err(e)) => unreachable!("event body failed to serialize: {e}"),
         }
     }
 }

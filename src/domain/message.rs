@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ids::{ChannelId, ConversationId, MessageId, TenantId};
-use super::time::format_ms;
+use super::reaction::Reaction;
 
 /// One visitor conversation of a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,13 +82,16 @@ impl DeliveryState {
     }
 }
 
-/// A stored message. Field names here are internal; the wire shapes are built
-/// by [`Message::visitor_view`] (and the agent API's own view).
+/// A stored message. Field names here are internal; the wire shapes are
+/// built in [`crate::wire`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
+    /// The room (for a visitor room, the conversation) it belongs to.
     pub conversation_id: ConversationId,
-    pub channel_id: ChannelId,
+    pub tenant_id: TenantId,
+    /// `None` in agent rooms.
+    pub channel_id: Option<ChannelId>,
     pub seq: i64,
     pub sender_kind: SenderKind,
     pub sender_id: Uuid,
@@ -98,48 +101,13 @@ pub struct Message {
     pub state: DeliveryState,
     pub sent_at_ms: i64,
     pub client_message_id: Option<String>,
-}
-
-impl Message {
-    /// The Message object of visitor-api.md, borrowed from `self`: it
-    /// serializes straight to bytes, with no intermediate JSON tree (this runs
-    /// once per delivered event).
-    pub fn visitor_view(&self) -> VisitorMessage<'_> {
-        VisitorMessage {
-            id: self.id,
-            content: &self.content,
-            state: self.state.as_str(),
-            alignment: self.sender_kind.alignment(),
-            sent_at: format_ms(self.sent_at_ms),
-            seq: self.seq,
-            sender: VisitorSender {
-                id: self.sender_id,
-                name: self.sender_name.as_deref(),
-                avatar_url: self.sender_avatar.as_deref(),
-            },
-            client_message_id: self.client_message_id.as_deref(),
-        }
-    }
-}
-
-/// A message as a visitor sees it (visitor-api.md, "Message").
-#[derive(Debug, Serialize)]
-pub struct VisitorMessage<'a> {
-    pub id: MessageId,
-    pub content: &'a str,
-    pub state: &'static str,
-    pub alignment: &'static str,
-    pub sent_at: String,
-    pub seq: i64,
-    pub sender: VisitorSender<'a>,
-    pub client_message_id: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct VisitorSender<'a> {
-    pub id: Uuid,
-    pub name: Option<&'a str>,
-    pub avatar_url: Option<&'a str>,
+    /// When the visitor read it (agent messages of visitor rooms).
+    pub read_at_ms: Option<i64>,
+    pub edited_at_ms: Option<i64>,
+    pub deleted: bool,
+    /// Filled where the reader needs them (agent views); empty otherwise.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
 }
 
 /// Why a message text was refused.

@@ -5,14 +5,19 @@ pub mod channel;
 pub mod event;
 pub mod ids;
 pub mod message;
+pub mod reaction;
+pub mod room;
+pub mod search;
 pub mod time;
 
 pub use channel::{Channel, OriginPattern};
-pub use event::Event;
+pub use event::{Agents, Event, Published};
 pub use ids::{AgentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
 pub use message::{
     ClientMessageId, Conversation, DeliveryState, Message, MessageText, SenderKind, TextError,
 };
+pub use reaction::{Emoji, Reaction};
+pub use room::{Member, Room, RoomId, RoomKind, RoomState, RoomSummary};
 
 /// An agent's role: admins manage channels and agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,4 +55,6 @@ pub struct Agent {
     pub role: Role,
     /// PHC string (Argon2id); never leaves the server.
     pub password_hash: String,
+    /// A disabled agent cannot log in, and its tokens stop working at once.
+    pub disabled: bool,
 }

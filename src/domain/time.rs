@@ -26,3 +26,18 @@ mod tests {
         assert_eq!(format_ms(1_763_806_530_000), "2025-11-22T10:15:30.000Z");
     }
 }
+
+/// Parses an ISO 8601 / RFC 3339 date (`2026-11-22T10:15:30.123Z`, or with
+/// an offset, or a bare date) into Unix milliseconds.
+pub fn parse_ms(raw: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Some(t.timestamp_millis());
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(t.and_utc().timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+}

@@ -1,23 +1,19 @@
-//! Agent login and logout (`/api/auth/0.1/token`, wazo-auth's shape), and the
-//! checks other agent routes use.
+//! Agent login and logout (`/api/auth/0.1/token`, wazo-auth's shape).
 
 use std::net::IpAddr;
 
 use base64::Engine;
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-use super::{body, client_ip, json_object, respond, with_app};
+use super::{body, client_ip, parse_json, respond, with_app};
 use crate::app::App;
-use crate::auth::{verify_password, AgentClaims, TokenKind};
-use crate::domain::{time::format_ms, Role, SessionId};
+use crate::domain::time::format_ms;
 use crate::error::ApiError;
-
-/// Longest agent token a login may ask for: 10 days.
-const MAX_EXPIRATION_SECS: i64 = 10 * 86_400;
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let login = warp::path!("api" / "auth" / "0.1" / "token")
@@ -34,30 +30,6 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
     login.or(logout).unify()
 }
 
-/// Verifies an agent token and that its session is still active.
-pub async fn agent(app: &App, token: Option<&str>) -> Result<AgentClaims, ApiError> {
-    let claims = token
-        .and_then(|t| app.tokens.verify_agent(t))
-        .ok_or_else(ApiError::invalid_token)?;
-    if !app
-        .store
-        .session_active(claims.sid, crate::domain::time::now_ms())
-        .await?
-    {
-        return Err(ApiError::invalid_token());
-    }
-    Ok(claims)
-}
-
-/// Like `agent`, and the agent must be an admin (403 otherwise).
-pub async fn admin(app: &App, token: Option<&str>) -> Result<AgentClaims, ApiError> {
-    let claims = agent(app, token).await?;
-    if claims.role != Role::Admin {
-        return Err(ApiError::forbidden());
-    }
-    Ok(claims)
-}
-
 fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
     let encoded = header?.trim().strip_prefix("Basic ")?;
     let decoded = base64::engine::general_purpose::STANDARD
@@ -68,65 +40,34 @@ fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
     Some((email.to_string(), password.to_string()))
 }
 
+/// The body of a login: `{"expiration"?: seconds}`; other fields (the SDK's
+/// `backend`) are ignored.
+#[derive(Deserialize, Default)]
+struct LoginBody {
+    expiration: Option<i64>,
+}
+
 /// POST /api/auth/0.1/token: HTTP Basic login, returns an agent token.
 async fn login(app: App, ip: IpAddr, authorization: Option<String>, body: Bytes) -> Response {
     respond(
         async {
             app.limits.login.check(&ip)?;
-            let wrong = || ApiError::unauthorized("wrong email or password");
-            let (email, password) =
-                basic_credentials(authorization.as_deref()).ok_or_else(wrong)?;
-            let body = json_object(&body, true)?;
-            let expiration = match body.get("expiration") {
-                None | Some(Value::Null) => app.config.agent_token_ttl as i64,
-                Some(v) => v
-                    .as_i64()
-                    .filter(|n| (1..=MAX_EXPIRATION_SECS).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::invalid_field(
-                            "expiration",
-                            format!(
-                                "expiration must be an integer from 1 to {MAX_EXPIRATION_SECS}"
-                            ),
-                        )
-                    })?,
-            };
-            let agent = app.store.agent_by_email(&email).await?;
-            // Hashing runs whether or not the email exists, so timing does not
-            // reveal which emails are agents.
-            let hash = agent.as_ref().map(|a| a.password_hash.clone());
-            let ok = tokio::task::spawn_blocking(move || match hash {
-                Some(hash) => verify_password(&password, &hash),
-                None => {
-                    let _ = verify_password(&password, dummy_hash());
-                    false
-                }
-            })
-            .await
-            .map_err(ApiError::internal)?;
-            let agent = agent.filter(|_| ok).ok_or_else(wrong)?;
-            let issued = crate::auth::now_secs();
-            let expires = issued + expiration;
-            let session = SessionId::new();
-            app.store
-                .create_session(session, agent.id, expires * 1000)
+            let (email, password) = basic_credentials(authorization.as_deref())
+                .ok_or_else(|| ApiError::unauthorized("wrong email or password"))?;
+            let body: LoginBody = parse_json(&body, true)?;
+            let login = app
+                .services
+                .agents
+                .login(&email, password, body.expiration)
                 .await?;
-            let token = app.tokens.agent(&AgentClaims {
-                typ: TokenKind::Agent,
-                sub: agent.id,
-                tenant: agent.tenant_id,
-                sid: session,
-                role: agent.role,
-                iat: issued,
-                exp: expires,
-            });
+            let agent = &login.agent;
             Ok(warp::reply::json(&json!({"data": {
-                "token": token,
-                "expires_at": format_ms(expires * 1000),
-                "utc_expires_at": format_ms(expires * 1000),
-                "issued_at": format_ms(issued * 1000),
-                "utc_issued_at": format_ms(issued * 1000),
-                "session_uuid": session,
+                "token": login.token,
+                "expires_at": format_ms(login.expires_secs * 1000),
+                "utc_expires_at": format_ms(login.expires_secs * 1000),
+                "issued_at": format_ms(login.issued_secs * 1000),
+                "utc_issued_at": format_ms(login.issued_secs * 1000),
+                "session_uuid": login.session,
                 "acl": [],
                 "metadata": {
                     "uuid": agent.id,
@@ -144,24 +85,9 @@ async fn login(app: App, ip: IpAddr, authorization: Option<String>, body: Bytes)
 async fn logout(token: String, app: App) -> Response {
     respond(
         async {
-            let claims = app
-                .tokens
-                .verify_agent(&token)
-                .ok_or_else(ApiError::invalid_token)?;
-            if !app.store.revoke_session(claims.sid).await? {
-                return Err(ApiError::invalid_token());
-            }
+            app.services.agents.logout(&token).await?;
             Ok(StatusCode::NO_CONTENT)
         }
         .await,
     )
-}
-
-/// A hash of a random password, verified against when the email is unknown
-/// so both failures cost the same.
-fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        crate::auth::hash_password(&crate::auth::random_secret(20)).unwrap_or_default()
-    })
 }

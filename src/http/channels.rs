@@ -9,13 +9,14 @@ use warp::{Filter, Rejection};
 
 use super::{body, json_object, required_uuid, respond, token, with_app};
 use crate::app::App;
-use crate::auth::AgentClaims;
-use crate::domain::{time::now_ms, Channel, ChannelId, OriginPattern};
+use crate::domain::{Channel, ChannelId, OriginPattern};
 use crate::error::ApiError;
+use crate::service::channels::ChannelSettings;
+use crate::service::Caller;
 
 type Handler = fn(
     App,
-    AgentClaims,
+    Caller,
     Map<String, Value>,
 ) -> futures_util::future::BoxFuture<'static, Result<Response, ApiError>>;
 
@@ -31,7 +32,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
                 move |app: App, token: Option<String>, body: Bytes| async move {
                     respond(
                         async {
-                            let admin = super::auth::admin(&app, token.as_deref()).await?;
+                            let admin = app.services.agents.admin(token.as_deref()).await?;
                             let body = json_object(&body, true)?;
                             handler(app, admin, body).await
                         }
@@ -105,93 +106,61 @@ fn origins_field(body: &Map<String, Value>) -> Result<Option<Vec<OriginPattern>>
     }
 }
 
-/// The admin's channel with this body's `channel_id`, or 404.
-async fn own_channel(
-    app: &App,
-    admin: &AgentClaims,
-    body: &Map<String, Value>,
-) -> Result<Channel, ApiError> {
-    let id: ChannelId = required_uuid(body, "channel_id")?;
-    app.store
-        .channel(id)
-        .await?
-        .filter(|c| c.tenant_id == admin.tenant)
-        .ok_or_else(ApiError::unknown_channel)
+fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError> {
+    Ok(ChannelSettings {
+        name: string_field(body, "name", 200)?,
+        image_url: if body.contains_key("image_url") {
+            Some(string_field(body, "image_url", 2048)?)
+        } else {
+            None
+        },
+        allowed_origins: origins_field(body)?,
+    })
 }
 
 /// POST /channels.chatplugin.connect: creates a channel.
-async fn connect(
-    app: App,
-    admin: AgentClaims,
-    body: Map<String, Value>,
-) -> Result<Response, ApiError> {
-    let name = string_field(&body, "name", 200)?
-        .ok_or_else(|| ApiError::invalid_field("name", "name is required"))?;
-    let channel = Channel {
-        id: ChannelId::new(),
-        tenant_id: admin.tenant,
-        name,
-        image_url: string_field(&body, "image_url", 2048)?,
-        allowed_origins: origins_field(&body)?.unwrap_or_default(),
-        connected: true,
-        created_at_ms: now_ms(),
-    };
-    app.store.insert_channel(&channel).await?;
+async fn connect(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
+    let channel = app
+        .services
+        .channels
+        .connect(&admin, settings(&body)?)
+        .await?;
     Ok(json_reply(channel.to_json()))
 }
 
 /// POST /channels.chatplugin.disconnect: visitors of the channel get 404 from now on.
 async fn disconnect(
     app: App,
-    admin: AgentClaims,
+    admin: Caller,
     body: Map<String, Value>,
 ) -> Result<Response, ApiError> {
-    let mut channel = own_channel(&app, &admin, &body).await?;
-    channel.connected = false;
-    app.store.update_channel(&channel).await?;
-    app.channels.evict(channel.id);
+    let id: ChannelId = required_uuid(&body, "channel_id")?;
+    app.services.channels.disconnect(&admin, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// POST /channels.list
-async fn list(
-    app: App,
-    admin: AgentClaims,
-    _body: Map<String, Value>,
-) -> Result<Response, ApiError> {
-    let channels = app.store.channels(admin.tenant).await?;
+async fn list(app: App, admin: Caller, _body: Map<String, Value>) -> Result<Response, ApiError> {
+    let channels = app.services.channels.list(&admin).await?;
     let data: Vec<Value> = channels.iter().map(Channel::to_json).collect();
     Ok(json_reply(json!({ "data": data })))
 }
 
 /// POST /channels.info
-async fn info(
-    app: App,
-    admin: AgentClaims,
-    body: Map<String, Value>,
-) -> Result<Response, ApiError> {
+async fn info(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
+    let id: ChannelId = required_uuid(&body, "channel_id")?;
     Ok(json_reply(
-        own_channel(&app, &admin, &body).await?.to_json(),
+        app.services.channels.get(&admin, id).await?.to_json(),
     ))
 }
 
 /// POST /channels.update: name, image_url and allowed_origins; absent fields keep their value.
-async fn update(
-    app: App,
-    admin: AgentClaims,
-    body: Map<String, Value>,
-) -> Result<Response, ApiError> {
-    let mut channel = own_channel(&app, &admin, &body).await?;
-    if let Some(name) = string_field(&body, "name", 200)? {
-        channel.name = name;
-    }
-    if body.contains_key("image_url") {
-        channel.image_url = string_field(&body, "image_url", 2048)?;
-    }
-    if let Some(origins) = origins_field(&body)? {
-        channel.allowed_origins = origins;
-    }
-    app.store.update_channel(&channel).await?;
-    app.channels.evict(channel.id);
+async fn update(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
+    let id: ChannelId = required_uuid(&body, "channel_id")?;
+    let channel = app
+        .services
+        .channels
+        .update(&admin, id, settings(&body)?)
+        .await?;
     Ok(json_reply(channel.to_json()))
 }

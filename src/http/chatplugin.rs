@@ -14,10 +14,9 @@ use warp::{Filter, Rejection, Reply};
 use super::{body, client_ip, json_object, origin, required_uuid, respond, token, with_app};
 use crate::app::App;
 use crate::auth::TokenKind;
-use crate::chat;
-use crate::domain::message::VisitorMessage;
 use crate::domain::{ChannelId, ConversationId, Message};
 use crate::error::ApiError;
+use crate::wire::visitor::{self as view, VisitorMessage};
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let limit = app.config.max_body_bytes;
@@ -55,7 +54,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
 }
 
 fn messages_json(messages: &[Message]) -> Vec<VisitorMessage<'_>> {
-    messages.iter().map(Message::visitor_view).collect()
+    messages.iter().map(view::message).collect()
 }
 
 /// POST /chatplugin.authenticate: starts a conversation or resumes one.
@@ -70,21 +69,25 @@ async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes)
                         .tokens
                         .verify_visitor(resume, TokenKind::Resume)
                         .ok_or_else(ApiError::invalid_token)?;
-                    let channel =
-                        chat::connected_channel(&app, claims.ch, origin.as_deref()).await?;
-                    if let Some(conversation) = app.store.conversation(claims.cv).await? {
+                    let visitor = &app.services.visitor;
+                    let channel = visitor
+                        .connected_channel(claims.ch, origin.as_deref())
+                        .await?;
+                    if let Some(conversation) = visitor.conversation(claims.cv).await? {
                         if conversation.channel_id != channel.id {
                             return Err(ApiError::invalid_token());
                         }
                     }
-                    let read = app.store.history(claims.cv, app.config.max_history);
-                    let history = app.metrics.timed("history", read).await?;
+                    let history = visitor.history(claims.cv).await?;
                     (channel.id, claims.cv, history)
                 }
                 Some(Value::Null) | None => {
                     let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
-                    let channel =
-                        chat::connected_channel(&app, channel_id, origin.as_deref()).await?;
+                    let channel = app
+                        .services
+                        .visitor
+                        .connected_channel(channel_id, origin.as_deref())
+                        .await?;
                     (channel.id, ConversationId::new(), Vec::new())
                 }
                 Some(_) => {
@@ -129,33 +132,36 @@ async fn resume_token(
     respond(
         async {
             let token = token.ok_or_else(ApiError::invalid_token)?;
-            let (channel, conversation) = if let Some(claims) =
-                app.tokens.verify_visitor(&token, TokenKind::Visitor)
-            {
-                let channel = chat::connected_channel(&app, claims.ch, origin.as_deref()).await?;
-                (channel.id, claims.cv)
-            } else {
-                let admin = super::auth::admin(&app, Some(&token)).await?;
-                let body = json_object(&body, true)?;
-                let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
-                let conversation_id: ConversationId = required_uuid(&body, "conversation_id")?;
-                let channel = app
-                    .store
-                    .channel(channel_id)
-                    .await?
-                    .filter(|c| c.tenant_id == admin.tenant && c.connected)
-                    .ok_or_else(ApiError::unknown_channel)?;
-                if let Some(conversation) = app.store.conversation(conversation_id).await? {
-                    if conversation.channel_id != channel.id {
-                        return Err(ApiError::new(
-                            StatusCode::NOT_FOUND,
-                            "unknown-conversation",
-                            "no such conversation in this channel",
-                        ));
+            let (channel, conversation) =
+                if let Some(claims) = app.tokens.verify_visitor(&token, TokenKind::Visitor) {
+                    let channel = app
+                        .services
+                        .visitor
+                        .connected_channel(claims.ch, origin.as_deref())
+                        .await?;
+                    (channel.id, claims.cv)
+                } else {
+                    let admin = app.services.agents.admin(Some(&token)).await?;
+                    let body = json_object(&body, true)?;
+                    let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
+                    let conversation_id: ConversationId = required_uuid(&body, "conversation_id")?;
+                    let channel = app.services.channels.get(&admin, channel_id).await?;
+                    if !channel.connected {
+                        return Err(ApiError::unknown_channel());
                     }
-                }
-                (channel.id, conversation_id)
-            };
+                    if let Some(conversation) =
+                        app.services.visitor.conversation(conversation_id).await?
+                    {
+                        if conversation.channel_id != channel.id {
+                            return Err(ApiError::new(
+                                StatusCode::NOT_FOUND,
+                                "unknown-conversation",
+                                "no such conversation in this channel",
+                            ));
+                        }
+                    }
+                    (channel.id, conversation_id)
+                };
             let resume = app.tokens.visitor(
                 TokenKind::Resume,
                 channel,
@@ -172,10 +178,11 @@ async fn resume_token(
 async fn send(app: App, token: Option<String>, origin: Option<String>, body: Bytes) -> Response {
     respond(
         async {
-            let visitor = chat::visitor(&app, token.as_deref(), origin.as_deref()).await?;
+            let visitor = &app.services.visitor;
+            let caller = visitor.visitor(token.as_deref(), origin.as_deref()).await?;
             let body = Value::Object(json_object(&body, false)?);
-            let message = chat::send(&app, &visitor, &body).await?;
-            Ok(warp::reply::json(&message.visitor_view()))
+            let message = visitor.send(&caller, &body).await?;
+            Ok(warp::reply::json(&view::message(&message)))
         }
         .await,
     )

@@ -18,6 +18,7 @@ use crate::error::{recover, ApiError};
 pub mod assets;
 pub mod auth;
 pub mod channels;
+pub mod chatd;
 pub mod chatplugin;
 
 /// Every route of the server.
@@ -30,6 +31,10 @@ pub fn routes(
         .or(auth::routes(app.clone()))
         .unify()
         .or(channels::routes(app.clone()))
+        .unify()
+        .or(chatd::routes(app.clone()))
+        .unify()
+        .or(crate::ws::agent::route(app.clone()))
         .unify()
         .or(assets::routes(app))
         .unify()
@@ -94,6 +99,36 @@ pub fn json_object(body: &[u8], empty_ok: bool) -> Result<Map<String, Value>, Ap
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::invalid_data("the body must be a JSON object")),
+        Err(e) => Err(ApiError::invalid_data(format!("malformed JSON: {e}"))),
+    }
+}
+
+/// Parses a body as the JSON of `T` (400 `invalid-data` naming the problem).
+/// An empty body is `{}` when `empty_ok`.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    empty_ok: bool,
+) -> Result<T, ApiError> {
+    let body: &[u8] = if empty_ok && body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(_)) => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let field = e.path().to_string();
+                let message = e.into_inner().to_string();
+                // serde names a missing field in backticks: `content`.
+                let field = match (field.as_str(), message.split('`').nth(1)) {
+                    (".", Some(missing)) => missing.to_string(),
+                    _ => field,
+                };
+                ApiError::invalid_field(&field, format!("{field}: {message}"))
+            })
+        }
         Ok(_) => Err(ApiError::invalid_data("the body must be a JSON object")),
         Err(e) => Err(ApiError::invalid_data(format!("malformed JSON: {e}"))),
     }

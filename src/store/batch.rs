@@ -1,4 +1,4 @@
-//! Group commit for `append_message`.
+//! Group commit: for `append_message`, and for DELIVERED marks.
 //!
 //! A commit is the expensive part of storing a message (an fsync with
 //! SQLite's `synchronous=FULL`, a WAL flush and a round trip with
@@ -28,27 +28,27 @@ pub(super) const MAX_BATCH: usize = 1024;
 /// Appends waiting per lane before callers wait to enqueue.
 const LANE_CAPACITY: usize = 4096;
 
-struct Pending {
-    message: NewMessage,
-    reply: oneshot::Sender<StoreResult<Appended>>,
+struct Pending<I, O> {
+    item: I,
+    reply: oneshot::Sender<StoreResult<O>>,
 }
 
-/// What storing a batch produced: one result per message, in order, and
-/// whether the batch had to be stored message by message.
-pub struct Stored {
-    results: Vec<StoreResult<Appended>>,
+/// What storing a batch produced: one result per item, in order, and
+/// whether the batch had to be stored item by item.
+pub struct Stored<O = Appended> {
+    results: Vec<StoreResult<O>>,
     one_by_one: bool,
 }
 
-impl Stored {
-    pub fn together(results: Vec<StoreResult<Appended>>) -> Stored {
+impl<O> Stored<O> {
+    pub fn together(results: Vec<StoreResult<O>>) -> Stored<O> {
         Stored {
             results,
             one_by_one: false,
         }
     }
 
-    pub fn one_by_one(results: Vec<StoreResult<Appended>>) -> Stored {
+    pub fn one_by_one(results: Vec<StoreResult<O>>) -> Stored<O> {
         Stored {
             results,
             one_by_one: true,
@@ -56,18 +56,23 @@ impl Stored {
     }
 }
 
-pub(super) struct Appender {
-    lanes: Vec<mpsc::Sender<Pending>>,
+/// Group commit of any write: items queue on a lane, and the lane's task
+/// writes whatever queued while its previous batch ran, in one go.
+pub(super) struct Batcher<I, O> {
+    lanes: Vec<mpsc::Sender<Pending<I, O>>>,
     fallbacks: Arc<AtomicU64>,
 }
 
-impl Appender {
+/// Message appends: a conversation always maps to the same lane.
+pub(super) type Appender = Batcher<NewMessage, Appended>;
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts `lanes` tasks, each storing its batches with `store_batch`,
-    /// which returns one result per message, in order.
-    pub(super) fn start<F, Fut>(lanes: usize, store_batch: F) -> Appender
+    /// which returns one result per item, in order.
+    pub(super) fn start<F, Fut>(lanes: usize, store_batch: F) -> Batcher<I, O>
     where
-        F: Fn(Vec<NewMessage>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Stored> + Send + 'static,
+        F: Fn(Vec<I>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Stored<O>> + Send + 'static,
     {
         let fallbacks = Arc::new(AtomicU64::new(0));
         let lanes = (0..lanes.max(1))
@@ -77,43 +82,46 @@ impl Appender {
                 tx
             })
             .collect();
-        Appender { lanes, fallbacks }
+        Batcher { lanes, fallbacks }
     }
 
-    /// Batches that failed as a whole and were stored message by message.
+    /// Batches that failed as a whole and were stored item by item.
     pub(super) fn fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// Queues `message` on its lane and returns the future of its result:
-    /// messages queued in call order are stored in that order (per
-    /// conversation), however their futures are then polled.
-    pub(super) async fn enqueue(&self, message: NewMessage) -> StoreResult<PendingAppend> {
+    /// Queues `item` on the lane of `key` and returns the future of its
+    /// result: items of one key queued in call order are stored in that
+    /// order, however their futures are then polled.
+    pub(super) async fn enqueue(&self, key: impl Hash, item: I) -> StoreResult<PendingResult<O>> {
         let lane = if self.lanes.len() == 1 {
             0
         } else {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            message.conversation_id.hash(&mut hasher);
+            key.hash(&mut hasher);
             (hasher.finish() % self.lanes.len() as u64) as usize
         };
         let (reply, answer) = oneshot::channel();
         self.lanes[lane]
-            .send(Pending { message, reply })
+            .send(Pending { item, reply })
             .await
             .map_err(|_| stopped())?;
-        Ok(PendingAppend(answer))
+        Ok(PendingResult(answer))
     }
 }
 
 fn stopped() -> StoreError {
-    StoreError::Unavailable("the message writer has stopped".into())
+    StoreError::Unavailable("the store's writer has stopped".into())
 }
 
-/// A queued append: resolves once its batch has committed (or failed).
-pub struct PendingAppend(oneshot::Receiver<StoreResult<Appended>>);
+/// A queued write: resolves once its batch has committed (or failed).
+pub struct PendingResult<O>(oneshot::Receiver<StoreResult<O>>);
 
-impl Future for PendingAppend {
-    type Output = StoreResult<Appended>;
+/// A queued message append.
+pub type PendingAppend = PendingResult<Appended>;
+
+impl<O> Future for PendingResult<O> {
+    type Output = StoreResult<O>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0)
@@ -122,25 +130,25 @@ impl Future for PendingAppend {
     }
 }
 
-async fn run_lane<F, Fut>(
-    mut rx: mpsc::Receiver<Pending>,
+async fn run_lane<I, O, F, Fut>(
+    mut rx: mpsc::Receiver<Pending<I, O>>,
     store_batch: F,
     fallbacks: Arc<AtomicU64>,
 ) where
-    F: Fn(Vec<NewMessage>) -> Fut,
-    Fut: Future<Output = Stored>,
+    F: Fn(Vec<I>) -> Fut,
+    Fut: Future<Output = Stored<O>>,
 {
     let mut pending = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
-        let (messages, replies): (Vec<_>, Vec<_>) =
-            pending.drain(..).map(|p| (p.message, p.reply)).unzip();
-        let stored = store_batch(messages).await;
+        let (items, replies): (Vec<_>, Vec<_>) =
+            pending.drain(..).map(|p| (p.item, p.reply)).unzip();
+        let stored = store_batch(items).await;
         if stored.one_by_one {
             fallbacks.fetch_add(1, Ordering::Relaxed);
         }
         debug_assert_eq!(stored.results.len(), replies.len());
         for (reply, result) in replies.into_iter().zip(stored.results) {
-            // A caller that gave up still had its message stored; nobody to tell.
+            // A caller that gave up still had its item stored; nobody to tell.
             let _ = reply.send(result);
         }
     }

@@ -11,10 +11,11 @@
 //!   first message and stores nothing.
 
 use async_trait::async_trait;
+use uuid::Uuid;
 
 use crate::domain::{
     Agent, AgentId, Channel, ChannelId, Conversation, ConversationId, DeliveryState, Message,
-    MessageId, SenderKind, SessionId, TenantId,
+    MessageId, Reaction, Room, RoomId, RoomState, RoomSummary, SenderKind, SessionId, TenantId,
 };
 
 pub mod batch;
@@ -44,7 +45,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct NewMessage {
     pub id: MessageId,
     pub conversation_id: ConversationId,
-    pub channel_id: ChannelId,
+    /// `None` in agent rooms.
+    pub channel_id: Option<ChannelId>,
     pub tenant_id: TenantId,
     pub sender_kind: SenderKind,
     pub sender_id: uuid::Uuid,
@@ -62,6 +64,10 @@ pub struct Appended {
     pub message: Message,
     /// False when an earlier message with the same `client_message_id` was returned.
     pub created: bool,
+    /// The room's agents when the message was stored: who must be told.
+    pub agents: Vec<AgentId>,
+    /// The room's state when the message was stored.
+    pub room_state: RoomState,
 }
 
 /// What the first start creates, in one transaction.
@@ -73,21 +79,96 @@ pub struct Bootstrap {
     pub channel: Channel,
 }
 
+/// An insert that may meet an existing row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Added<T> {
+    Added(T),
+    AlreadyExists(T),
+}
+
+/// The outcome of answering a queued room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answered {
+    Won(Room),
+    /// Someone else answered first (or the room is not queued).
+    AlreadyAnswered,
+}
+
+/// Changes to an agent; `None` keeps the value.
+#[derive(Debug, Clone, Default)]
+pub struct AgentChanges {
+    pub display_name: Option<String>,
+    pub avatar_url: Option<Option<String>>,
+    pub role: Option<crate::domain::Role>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// A page of messages of one room (or, for searches, of the caller's rooms).
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    pub limit: u32,
+    pub offset: u32,
+    /// Oldest first when true.
+    pub ascending: bool,
+    pub from_ms: Option<i64>,
+    pub before_seq: Option<i64>,
+    pub after_seq: Option<i64>,
+    /// A `LIKE` pattern from `domain::search::like_pattern`.
+    pub search: Option<String>,
+}
+
+/// A page and the counts around it.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Items matching the filters.
+    pub filtered: i64,
+    /// Items before filtering.
+    pub total: i64,
+}
+
+/// Settings, bootstrap, readiness.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait SettingsStore: Send + Sync + 'static {
     /// Cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// The token-signing secret: `candidate` is stored if none is yet, and the
-    /// stored one is returned (so every instance and restart agrees).
-    async fn jwt_secret(&self, candidate: &str) -> StoreResult<String>;
+    /// A deployment-wide setting: `candidate` is stored if none is yet, and
+    /// the stored one is returned (so every instance and restart agrees).
+    async fn setting(&self, key: &str, candidate: &str) -> StoreResult<String>;
+
+    /// The token-signing secret (the setting `jwt_secret`).
+    async fn jwt_secret(&self, candidate: &str) -> StoreResult<String> {
+        self.setting("jwt_secret", candidate).await
+    }
 
     /// Creates the first tenant, admin and channel unless a tenant exists;
     /// returns whether it did.
     async fn bootstrap(&self, first: &Bootstrap) -> StoreResult<bool>;
 
+    /// Creates another tenant with its first admin.
+    async fn insert_tenant(&self, id: TenantId, name: &str, admin: &Agent) -> StoreResult<()>;
+}
+
+/// Agents and their login sessions.
+#[async_trait]
+pub trait AgentStore: Send + Sync + 'static {
     async fn agent_by_email(&self, email: &str) -> StoreResult<Option<Agent>>;
-    async fn agent(&self, id: AgentId) -> StoreResult<Option<Agent>>;
+    /// An agent of `tenant`.
+    async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>>;
+    async fn agents(&self, tenant: TenantId) -> StoreResult<Vec<Agent>>;
+    /// `AlreadyExists` (with nothing stored) when the email is taken.
+    async fn insert_agent(&self, agent: &Agent) -> StoreResult<Added<()>>;
+    /// The changed agent, or `None` when `tenant` has no such agent.
+    async fn update_agent(
+        &self,
+        tenant: TenantId,
+        id: AgentId,
+        changes: &AgentChanges,
+    ) -> StoreResult<Option<Agent>>;
+    /// Returns false when `tenant` has no such agent.
+    async fn delete_agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<bool>;
     /// Returns false when no agent has this email.
     async fn set_password(&self, email: &str, password_hash: &str) -> StoreResult<bool>;
 
@@ -97,19 +178,28 @@ pub trait Store: Send + Sync + 'static {
         agent: AgentId,
         expires_at_ms: i64,
     ) -> StoreResult<()>;
-    /// True when the session exists, is not revoked and has not expired.
-    async fn session_active(&self, id: SessionId, now_ms: i64) -> StoreResult<bool>;
+    /// The agent of a session that exists, is not revoked, has not expired,
+    /// and whose agent still exists and is not disabled.
+    async fn session_agent(&self, id: SessionId, now_ms: i64) -> StoreResult<Option<Agent>>;
     /// Returns false when there was no such active session.
     async fn revoke_session(&self, id: SessionId) -> StoreResult<bool>;
+}
 
+/// Channels.
+#[async_trait]
+pub trait ChannelStore: Send + Sync + 'static {
     async fn insert_channel(&self, channel: &Channel) -> StoreResult<()>;
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
     /// A tenant's channels, oldest first.
     async fn channels(&self, tenant: TenantId) -> StoreResult<Vec<Channel>>;
     /// Saves name, image, origins and connected flag.
     async fn update_channel(&self, channel: &Channel) -> StoreResult<()>;
+}
 
-    /// A conversation exists once its first message is stored.
+/// Messages: appends (group committed), reads, edits and delivery marks.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// A visitor conversation exists once its first message is stored.
     async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
 
     async fn append_message(&self, message: NewMessage) -> StoreResult<Appended>;
@@ -129,6 +219,122 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Message>>;
     /// The last `limit` messages, oldest first.
     async fn history(&self, conversation: ConversationId, limit: u32) -> StoreResult<Vec<Message>>;
+
+    /// A page of a room's messages (reactions filled in).
+    async fn room_messages(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        query: &MessageQuery,
+    ) -> StoreResult<Page<Message>>;
+    /// Messages of every room `member` is in that match `query.search`;
+    /// with `distinct_rooms`, only the newest match of each room.
+    async fn search_messages(
+        &self,
+        tenant: TenantId,
+        member: Uuid,
+        query: &MessageQuery,
+        distinct_rooms: bool,
+    ) -> StoreResult<Page<Message>>;
+    async fn message(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        id: MessageId,
+    ) -> StoreResult<Option<Message>>;
+    /// Sets the content (or deletes: empty content, `deleted`); the changed message.
+    async fn edit_message(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        id: MessageId,
+        content: Option<&str>,
+        at_ms: i64,
+    ) -> StoreResult<Option<Message>>;
+    /// Marks a PENDING message DELIVERED (batched with other marks); the
+    /// changed message, or `None` when it was not PENDING (another tab or
+    /// instance marked it first).
+    async fn mark_delivered(&self, id: MessageId) -> StoreResult<Option<Message>>;
+    /// Marks every PENDING message of the channel FAILED; the changed messages.
+    async fn fail_pending(&self, channel: ChannelId) -> StoreResult<Vec<Message>>;
+    /// The visitor read the agents' messages up to `up_to_seq`; returns
+    /// how many were newly marked.
+    async fn visitor_read(
+        &self,
+        conversation: ConversationId,
+        up_to_seq: i64,
+        at_ms: i64,
+    ) -> StoreResult<u64>;
+}
+
+/// Rooms, their members and read positions, and the queue.
+#[async_trait]
+pub trait RoomStore: Send + Sync + 'static {
+    /// Creates an agent room, or returns the room with exactly these members.
+    async fn create_agent_room(&self, room: &Room) -> StoreResult<Added<Room>>;
+    async fn room(&self, tenant: TenantId, id: RoomId) -> StoreResult<Option<Room>>;
+    /// The rooms `member` is in that also contain every one of `with`,
+    /// newest activity first.
+    async fn member_rooms(
+        &self,
+        tenant: TenantId,
+        member: Uuid,
+        with: &[Uuid],
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<RoomSummary>>;
+    /// Queued visitor rooms, oldest first (of one channel, or all).
+    async fn queue(&self, tenant: TenantId, channel: Option<ChannelId>) -> StoreResult<Vec<Room>>;
+    /// A conditional update: exactly one of concurrent answers wins.
+    async fn answer(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        agent: AgentId,
+        at_ms: i64,
+    ) -> StoreResult<Answered>;
+    /// Sets the member's read position (never backwards); `None` = the room's end.
+    /// Returns the position now stored.
+    async fn mark_read(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        member: Uuid,
+        up_to_seq: Option<i64>,
+    ) -> StoreResult<i64>;
+    /// How many messages `member` has not read in `room` (not counting its own).
+    async fn unread_count(&self, room: RoomId, member: Uuid) -> StoreResult<i64>;
+}
+
+/// Reactions to messages.
+#[async_trait]
+pub trait ReactionStore: Send + Sync + 'static {
+    async fn add_reaction(
+        &self,
+        message: MessageId,
+        user: Uuid,
+        emoji: &str,
+        at_ms: i64,
+    ) -> StoreResult<Added<()>>;
+    /// Returns false when there was no such reaction.
+    async fn remove_reaction(
+        &self,
+        message: MessageId,
+        user: Uuid,
+        emoji: &str,
+    ) -> StoreResult<bool>;
+    async fn reactions(&self, message: MessageId) -> StoreResult<Vec<Reaction>>;
+}
+
+/// Every area of persistence, as one handle.
+pub trait Store:
+    SettingsStore + AgentStore + ChannelStore + MessageStore + RoomStore + ReactionStore
+{
+}
+
+impl<T> Store for T where
+    T: SettingsStore + AgentStore + ChannelStore + MessageStore + RoomStore + ReactionStore
+{
 }
 
 /// Opens the store named by a database URL: `postgres://` or `postgresql://`

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::batch::Appender;
+use super::batch::{Appender, Batcher};
 use super::sql::sql_store;
 use super::StoreResult;
 
@@ -36,6 +36,8 @@ pub struct PgStore {
     /// the shared SQL names both.
     read: PgPool,
     appender: Appender,
+    /// DELIVERED marks, group committed.
+    delivered: Batcher<crate::domain::MessageId, Option<crate::domain::Message>>,
 }
 
 impl PgStore {
@@ -49,14 +51,21 @@ impl PgStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let writer = pool.clone();
-        let appender = Appender::start(APPEND_LANES, move |batch| {
+        let appender =
+            Appender::start(APPEND_LANES, move |batch: Vec<crate::store::NewMessage>| {
+                let pool = writer.clone();
+                async move { PgStore::append_batch(&pool, batch).await }
+            });
+        let writer = pool.clone();
+        let delivered = Batcher::start(1, move |ids| {
             let pool = writer.clone();
-            async move { PgStore::append_batch(&pool, batch).await }
+            async move { PgStore::deliver_batch(&pool, ids).await }
         });
         Ok(PgStore {
             write: pool.clone(),
             read: pool,
             appender,
+            delivered,
         })
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::batch::Appender;
+use super::batch::{Appender, Batcher};
 use super::sql::sql_store;
 use super::StoreResult;
 
@@ -20,6 +20,8 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// Group commit on the one writer connection: a single lane.
     appender: Appender,
+    /// DELIVERED marks, group committed.
+    delivered: Batcher<crate::domain::MessageId, Option<crate::domain::Message>>,
 }
 
 impl SqliteStore {
@@ -51,14 +53,20 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         let pool = write.clone();
-        let appender = Appender::start(1, move |batch| {
+        let appender = Appender::start(1, move |batch: Vec<crate::store::NewMessage>| {
             let pool = pool.clone();
             async move { SqliteStore::append_batch(&pool, batch).await }
+        });
+        let pool = write.clone();
+        let delivered = Batcher::start(1, move |ids| {
+            let pool = pool.clone();
+            async move { SqliteStore::deliver_batch(&pool, ids).await }
         });
         Ok(SqliteStore {
             write,
             read,
             appender,
+            delivered,
         })
     }
 }

@@ -1,5 +1,7 @@
-//! WebSockets: the STOMP frame codec and the visitor socket `/ws.chatplugin`.
+//! WebSockets: the STOMP frame codec, the visitor socket `/ws.chatplugin`,
+//! and the agent event socket `/api/websocketd/`.
 
+pub mod agent;
 pub mod stomp;
 pub mod upgrade;
 pub mod visitor;

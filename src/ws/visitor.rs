@@ -30,12 +30,12 @@ use super::stomp::{Command, Incoming, StompDecoder, StompError, StompFrame};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
 use crate::app::App;
 use crate::bus::Topic;
-use crate::chat::{self, Visitor};
 use crate::domain::event::VisitorQueue;
-use crate::domain::{ChannelId, Event, SenderKind};
+use crate::domain::{ChannelId, ConversationId, Event};
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::presence::{Here, PresenceKey};
+use crate::service::visitor::Visitor;
 use crate::store::{Appended, NewMessage};
 
 /// Messages fetched per store read when replaying or filling a gap.
@@ -82,7 +82,10 @@ async fn handshake(
         .map(|(_, v)| v.parse::<ChannelId>());
     if let Some(channel) = channel {
         let checked = match channel {
-            Ok(id) => chat::connected_channel(&app, id, origin.as_deref())
+            Ok(id) => app
+                .services
+                .visitor
+                .connected_channel(id, origin.as_deref())
                 .await
                 .map(|_| ()),
             Err(_) => Err(ApiError::invalid_field(
@@ -291,7 +294,7 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         tokio::spawn(async move {
             while let Some(done) = inflight.next().await {
                 if let Some(Ok(appended)) = done.stored {
-                    chat::publish(&app, &appended).await;
+                    app.services.visitor.publish(&appended).await;
                 }
             }
         });
@@ -418,11 +421,17 @@ impl Session {
             let close = match step {
                 Step::Store(new) => {
                     // Queued now, in frame order; stored in that order.
-                    let stored = chat::enqueue(&self.app, new).await.map_err(|err| {
-                        let mut fatal = Fatal::from_api(err);
-                        fatal.receipt = receipt.clone();
-                        fatal
-                    })?;
+                    let stored = self
+                        .app
+                        .services
+                        .visitor
+                        .enqueue(new)
+                        .await
+                        .map_err(|err| {
+                            let mut fatal = Fatal::from_api(err);
+                            fatal.receipt = receipt.clone();
+                            fatal
+                        })?;
                     self.inflight.push_back(Box::pin(async move {
                         Done {
                             receipt,
@@ -477,7 +486,7 @@ impl Session {
                 fatal
             })?;
             self.own_seq = self.own_seq.max(appended.message.seq);
-            chat::publish(&self.app, &appended).await;
+            self.app.services.visitor.publish(&appended).await;
         }
         if let Some(receipt) = done.receipt {
             self.send_frame(&StompFrame::new(Command::Receipt).header("receipt-id", receipt))
@@ -578,7 +587,11 @@ impl Session {
             .or_else(|| frame.get("authorization"))
             .and_then(crate::auth::bearer)
             .or_else(|| frame.get("passcode"));
-        let visitor = chat::visitor(&self.app, token, self.origin.as_deref())
+        let visitor = self
+            .app
+            .services
+            .visitor
+            .visitor(token, self.origin.as_deref())
             .await
             .map_err(Fatal::from_api)?;
         let topic = Topic::conversation(visitor.claims.cv);
@@ -629,7 +642,7 @@ impl Session {
                             })?,
                     ),
                 };
-                let conversation = self.conversation();
+                let conversation = self.conversation()?;
                 self.message_sub = Some(id);
                 match since {
                     // Replay what the client missed, then live.
@@ -642,10 +655,11 @@ impl Session {
                     None => {
                         self.cursor = self
                             .app
-                            .store
+                            .services
+                            .visitor
                             .conversation(conversation)
                             .await
-                            .map_err(|e| Fatal::from_api(e.into()))?
+                            .map_err(Fatal::from_api)?
                             .map_or(0, |c| c.last_seq);
                         Ok(())
                     }
@@ -674,7 +688,12 @@ impl Session {
         };
         match destination.as_str() {
             "/app/send" => {
-                let new = chat::prepare(&self.app, visitor, &body).map_err(Fatal::from_api)?;
+                let new = self
+                    .app
+                    .services
+                    .visitor
+                    .prepare(visitor, &body)
+                    .map_err(Fatal::from_api)?;
                 return Ok(Step::Store(new));
             }
             "/app/typing" => {
@@ -682,19 +701,11 @@ impl Session {
                     .get("typing")
                     .and_then(Value::as_bool)
                     .ok_or_else(|| Fatal::new("400 invalid-data", "typing must be a boolean"))?;
-                let event = Event::Typing {
-                    conversation_id: visitor.claims.cv,
-                    channel_id: visitor.channel.id,
-                    typing,
-                    sender_kind: SenderKind::Visitor,
-                    sender_id: visitor.claims.cv.0,
-                    sender_name: None,
-                };
-                let _ = self.app.hub.publish(event).await;
+                self.app.services.visitor.typing(visitor, typing).await;
             }
             "/app/read" => {
-                // Accepted and validated; read receipts reach agents once the agent side exists.
-                body.get("up_to_seq")
+                let up_to_seq = body
+                    .get("up_to_seq")
                     .and_then(Value::as_i64)
                     .filter(|n| *n >= 0)
                     .ok_or_else(|| {
@@ -703,6 +714,12 @@ impl Session {
                             "up_to_seq must be a non-negative integer",
                         )
                     })?;
+                self.app
+                    .services
+                    .visitor
+                    .read(visitor, up_to_seq)
+                    .await
+                    .map_err(Fatal::from_api)?;
             }
             other => {
                 return Err(Fatal::new(
@@ -714,11 +731,12 @@ impl Session {
         Ok(Step::Continue)
     }
 
-    fn conversation(&self) -> crate::domain::ConversationId {
+    /// The session's conversation; only called once CONNECT has succeeded.
+    fn conversation(&self) -> Result<ConversationId, Fatal> {
         self.visitor
             .as_ref()
             .map(|v| v.claims.cv)
-            .unwrap_or_default()
+            .ok_or_else(|| Fatal::new("not connected", "the first frame must be CONNECT"))
     }
 
     /// Writes one event if this session subscribed to its queue, keeping seq order.
@@ -728,7 +746,8 @@ impl Session {
             Outbound::Event {
                 event,
                 visitor: Some((queue, body)),
-            } => (event, queue, body),
+                ..
+            } => (&event.event, queue, body),
             _ => return Ok(()),
         };
         match (queue, event.created_seq()) {
@@ -740,10 +759,14 @@ impl Session {
                     return self.fill(seq).await;
                 }
                 self.cursor = seq;
-                self.write_message(body.clone()).await
+                self.write_message(body.clone()).await?;
+                self.written(event);
+                Ok(())
             }
             (VisitorQueue::Message, None) if self.message_sub.is_some() => {
-                self.write_message(body.clone()).await
+                self.write_message(body.clone()).await?;
+                self.written(event);
+                Ok(())
             }
             (VisitorQueue::Events, _) if self.events_sub.is_some() => {
                 self.write_event(body.clone()).await
@@ -755,30 +778,36 @@ impl Session {
     /// Writes every stored message after `cursor`, at least up to `target`
     /// (or until the conversation's end).
     async fn fill(&mut self, target: i64) -> Result<(), Fatal> {
-        let conversation = self.conversation();
+        let conversation = self.conversation()?;
         loop {
-            let read = self
-                .app
-                .store
-                .messages_after(conversation, self.cursor, PAGE);
             let page = self
                 .app
-                .metrics
-                .timed("messages_after", read)
+                .services
+                .visitor
+                .messages_after(conversation, self.cursor, PAGE)
                 .await
-                .map_err(|e| Fatal::from_api(e.into()))?;
+                .map_err(Fatal::from_api)?;
             let complete = page.len() < PAGE as usize;
             for message in page {
                 let seq = message.seq;
                 let event = Event::MessageCreated { message };
-                if let Some((_, body)) = event.visitor_body() {
+                if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
                     self.cursor = seq;
                     self.write_message(Bytes::from(body)).await?;
+                    self.written(&event);
                 }
             }
             if complete || self.cursor >= target {
                 return Ok(());
             }
+        }
+    }
+
+    /// A message event was written to this visitor's socket: an agent's
+    /// PENDING reply is now delivered.
+    fn written(&self, event: &Event) {
+        if let Event::MessageCreated { message } = event {
+            self.app.services.visitor.delivered(message);
         }
     }
 

@@ -169,6 +169,7 @@ fn first_start(email: &str) -> Bootstrap {
             avatar_url: None,
             role: Role::Admin,
             password_hash: "$argon2id$not-a-real-hash".into(),
+            disabled: false,
         },
         channel: Channel {
             id: ChannelId::new(),
@@ -199,7 +200,7 @@ fn visitor_message(
     NewMessage {
         id: MessageId::new(),
         conversation_id: conversation,
-        channel_id: first.channel.id,
+        channel_id: Some(first.channel.id),
         tenant_id: first.tenant_id,
         sender_kind: SenderKind::Visitor,
         sender_id: conversation.0,
@@ -289,7 +290,7 @@ async fn bootstrap_creates_once(db: Db) {
     let admin = store.agent_by_email("admin@example.com").await.unwrap();
     assert_eq!(admin.as_ref(), Some(&first.admin));
     assert_eq!(
-        store.agent(first.admin.id).await.unwrap(),
+        store.agent(first.tenant_id, first.admin.id).await.unwrap(),
         Some(first.admin.clone())
     );
     assert_eq!(
@@ -390,7 +391,10 @@ async fn agent_by_email_ignores_case(db: Db) {
         store.agent_by_email("nobody@example.com").await.unwrap(),
         None
     );
-    assert_eq!(store.agent(AgentId::new()).await.unwrap(), None);
+    assert_eq!(
+        store.agent(first.tenant_id, AgentId::new()).await.unwrap(),
+        None
+    );
 }
 
 async fn set_password_replaces_the_hash(db: Db) {
@@ -399,7 +403,11 @@ async fn set_password_replaces_the_hash(db: Db) {
         .set_password("ADMIN@example.com", "$argon2id$new")
         .await
         .unwrap());
-    let admin = store.agent(first.admin.id).await.unwrap().unwrap();
+    let admin = store
+        .agent(first.tenant_id, first.admin.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(admin.password_hash, "$argon2id$new");
     assert!(!store
         .set_password("nobody@example.com", "$argon2id$x")
@@ -407,7 +415,7 @@ async fn set_password_replaces_the_hash(db: Db) {
         .unwrap());
     assert_eq!(
         store
-            .agent(first.admin.id)
+            .agent(first.tenant_id, first.admin.id)
             .await
             .unwrap()
             .unwrap()
@@ -424,10 +432,18 @@ async fn sessions_are_active_until_expired_or_revoked(db: Db) {
         .create_session(session, first.admin.id, now + 60_000)
         .await
         .unwrap();
-    assert!(store.session_active(session, now).await.unwrap());
-    assert!(store.session_active(session, now + 59_999).await.unwrap());
+    assert!(store.session_agent(session, now).await.unwrap().is_some());
+    assert!(store
+        .session_agent(session, now + 59_999)
+        .await
+        .unwrap()
+        .is_some());
     assert!(
-        !store.session_active(session, now + 60_000).await.unwrap(),
+        !store
+            .session_agent(session, now + 60_000)
+            .await
+            .unwrap()
+            .is_some(),
         "expired"
     );
 
@@ -436,12 +452,16 @@ async fn sessions_are_active_until_expired_or_revoked(db: Db) {
         .create_session(expired, first.admin.id, now - 1)
         .await
         .unwrap();
-    assert!(!store.session_active(expired, now).await.unwrap());
+    assert!(!store.session_agent(expired, now).await.unwrap().is_some());
 
-    assert!(!store.session_active(SessionId::new(), now).await.unwrap());
+    assert!(!store
+        .session_agent(SessionId::new(), now)
+        .await
+        .unwrap()
+        .is_some());
 
     assert!(store.revoke_session(session).await.unwrap());
-    assert!(!store.session_active(session, now).await.unwrap());
+    assert!(!store.session_agent(session, now).await.unwrap().is_some());
     assert!(
         !store.revoke_session(session).await.unwrap(),
         "second revoke"
@@ -932,7 +952,7 @@ async fn a_bad_message_among_concurrent_ones_fails_alone(db: Db) {
     let (store, first) = bootstrapped(&db).await;
     let good_conversation = ConversationId::new();
     let bad = NewMessage {
-        channel_id: ChannelId::new(),
+        channel_id: Some(ChannelId::new()),
         ..visitor_message(&first, ConversationId::new(), "orphan", None)
     };
     let mut tasks = Vec::new();

@@ -9,15 +9,31 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use super::{StoreError, StoreResult};
+
+pub(super) mod rooms;
 use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
 
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
-     sender_name, sender_avatar, content, state, sent_at, client_message_id";
+     sender_name, sender_avatar, content, state, sent_at, client_message_id, \
+     tenant_id, read_at, edited_at, deleted";
+/// The columns a new message is inserted with (`MESSAGE_COLUMNS` up to
+/// `tenant_id`, and its search text).
+pub(super) const INSERT_COLUMNS: &str =
+    "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
+     sender_name, sender_avatar, content, state, sent_at, client_message_id, \
+     tenant_id, search_text";
+/// `MESSAGE_COLUMNS` of the messages table aliased `m`.
+pub(super) const M_COLUMNS: &str =
+    "m.id, m.conversation_id, m.channel_id, m.seq, m.sender_kind, m.sender_id, \
+     m.sender_name, m.sender_avatar, m.content, m.state, m.sent_at, m.client_message_id, \
+     m.tenant_id, m.read_at, m.edited_at, m.deleted";
 pub(super) const CHANNEL_COLUMNS: &str =
     "id, tenant_id, name, image_url, allowed_origins, connected, created_at";
 pub(super) const AGENT_COLUMNS: &str =
-    "id, tenant_id, email, display_name, avatar_url, role, password_hash";
+    "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
+pub(super) const ROOM_COLUMNS: &str =
+    "id, tenant_id, kind, channel_id, name, state, assignee_id, created_at, queued_at, last_seq";
 
 pub(super) fn parse_id<T: FromStr>(raw: &str) -> StoreResult<T> {
     raw.parse()
@@ -36,6 +52,16 @@ pub(super) fn parse_state(raw: &str) -> StoreResult<DeliveryState> {
     DeliveryState::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("bad state `{raw}`")))
 }
 
+pub(super) fn parse_room_state(raw: &str) -> StoreResult<crate::domain::RoomState> {
+    crate::domain::RoomState::parse(raw)
+        .ok_or_else(|| StoreError::Corrupt(format!("bad room state `{raw}`")))
+}
+
+pub(super) fn parse_room_kind(raw: &str) -> StoreResult<crate::domain::RoomKind> {
+    crate::domain::RoomKind::parse(raw)
+        .ok_or_else(|| StoreError::Corrupt(format!("bad room kind `{raw}`")))
+}
+
 pub(super) fn parse_role(raw: &str) -> StoreResult<Role> {
     Role::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("bad role `{raw}`")))
 }
@@ -47,6 +73,61 @@ pub(super) fn parse_origins(raw: &str) -> StoreResult<Vec<OriginPattern>> {
 pub(super) fn encode_origins(origins: &[OriginPattern]) -> String {
     let raw: Vec<&str> = origins.iter().map(OriginPattern::as_str).collect();
     serde_json::to_string(&raw).unwrap_or_else(|_| "[]".into())
+}
+
+/// A bind parameter of a statement built at run time.
+#[derive(Debug, Clone)]
+pub(super) enum Bind {
+    S(String),
+    I(i64),
+}
+
+/// A `WHERE` clause built at run time, with numbered parameters.
+pub(super) struct Filter {
+    pub binds: Vec<Bind>,
+    wheres: Vec<String>,
+}
+
+impl Filter {
+    /// Starts with parameters `$1..` already used by the caller's conditions.
+    pub fn new(binds: Vec<Bind>) -> Filter {
+        Filter {
+            binds,
+            wheres: Vec::new(),
+        }
+    }
+
+    pub fn push_where(&mut self, condition: &str) {
+        self.wheres.push(condition.to_string());
+    }
+
+    /// `<prefix>$n` with a new parameter.
+    pub fn add(&mut self, prefix: &str, bind: Bind) {
+        self.binds.push(bind);
+        self.wheres.push(format!("{prefix}${}", self.binds.len()));
+    }
+
+    /// `column LIKE $n ESCAPE '\'`.
+    pub fn add_like(&mut self, column: &str, pattern: &str) {
+        self.binds.push(Bind::S(pattern.to_string()));
+        self.wheres
+            .push(format!("{column} LIKE ${} ESCAPE '\\'", self.binds.len()));
+    }
+
+    pub fn clause(&self) -> String {
+        if self.wheres.is_empty() {
+            "1 = 1".into()
+        } else {
+            self.wheres.join(" AND ")
+        }
+    }
+}
+
+/// Sorted member ids: two agent rooms with the same members share this key.
+pub(super) fn member_key(members: &[crate::domain::Member]) -> String {
+    let mut ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
+    ids.sort();
+    ids.join(",")
 }
 
 /// Implements `Store` for `$store` (which has `read` and `write` pools of `$db`).
@@ -64,7 +145,7 @@ macro_rules! sql_store {
                 Ok($crate::domain::Message {
                     id: parse_id(&row.try_get::<String, _>(0)?)?,
                     conversation_id: parse_id(&row.try_get::<String, _>(1)?)?,
-                    channel_id: parse_id(&row.try_get::<String, _>(2)?)?,
+                    channel_id: row.try_get::<Option<String>, _>(2)?.as_deref().map(parse_id).transpose()?,
                     seq: row.try_get(3)?,
                     sender_kind: parse_kind(&row.try_get::<String, _>(4)?)?,
                     sender_id: parse_uuid(&row.try_get::<String, _>(5)?)?,
@@ -74,6 +155,11 @@ macro_rules! sql_store {
                     state: parse_state(&row.try_get::<String, _>(9)?)?,
                     sent_at_ms: row.try_get(10)?,
                     client_message_id: row.try_get(11)?,
+                    tenant_id: parse_id(&row.try_get::<String, _>(12)?)?,
+                    read_at_ms: row.try_get(13)?,
+                    edited_at_ms: row.try_get(14)?,
+                    deleted: row.try_get::<i64, _>(15)? != 0,
+                    reactions: Vec::new(),
                 })
             }
 
@@ -106,7 +192,181 @@ macro_rules! sql_store {
                     avatar_url: row.try_get(4)?,
                     role: parse_role(&row.try_get::<String, _>(5)?)?,
                     password_hash: row.try_get(6)?,
+                    disabled: row.try_get::<i64, _>(7)? != 0,
                 })
+            }
+
+            fn bind_all<'q>(
+                mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                binds: &'q [$crate::store::sql::Bind],
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                for bind in binds {
+                    query = match bind {
+                        $crate::store::sql::Bind::S(s) => query.bind(s.as_str()),
+                        $crate::store::sql::Bind::I(i) => query.bind(*i),
+                    };
+                }
+                query
+            }
+
+            async fn count(
+                pool: &sqlx::Pool<$db>,
+                sql: &str,
+                binds: &[$crate::store::sql::Bind],
+            ) -> $crate::store::StoreResult<i64> {
+                use sqlx::Row;
+                let row = Self::bind_all(sqlx::query(sql), binds).fetch_one(pool).await?;
+                Ok(row.try_get::<i64, _>(0)?)
+            }
+
+            /// The messages a query selects (`M_COLUMNS`), with their reactions.
+            async fn messages_with_reactions(
+                &self,
+                sql: &str,
+                binds: &[$crate::store::sql::Bind],
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Message>> {
+                use sqlx::Row;
+                let rows = Self::bind_all(sqlx::query(sql), binds).fetch_all(&self.read).await?;
+                let mut messages = rows
+                    .iter()
+                    .map(Self::message_from_row)
+                    .collect::<$crate::store::StoreResult<Vec<_>>>()?;
+                if messages.is_empty() {
+                    return Ok(messages);
+                }
+                let params: $crate::store::batch::Params = $crate::store::batch::Params::Numbered;
+                let sql = format!(
+                    "SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN ({}) ORDER BY created_at, emoji",
+                    params.list(1, messages.len())
+                );
+                let mut query = sqlx::query(&sql);
+                for m in &messages {
+                    query = query.bind(m.id.to_string());
+                }
+                let mut by_message: std::collections::HashMap<String, Vec<$crate::domain::Reaction>> =
+                    std::collections::HashMap::new();
+                for row in query.fetch_all(&self.read).await? {
+                    by_message.entry(row.try_get::<String, _>(0)?).or_default().push(
+                        $crate::domain::Reaction {
+                            user_id: $crate::store::sql::parse_uuid(&row.try_get::<String, _>(1)?)?,
+                            emoji: row.try_get(2)?,
+                        },
+                    );
+                }
+                for m in &mut messages {
+                    if let Some(reactions) = by_message.remove(&m.id.to_string()) {
+                        m.reactions = reactions;
+                    }
+                }
+                Ok(messages)
+            }
+
+            /// Marks a batch of messages DELIVERED; `Some` for those that were PENDING.
+            async fn deliver_batch(
+                pool: &sqlx::Pool<$db>,
+                ids: Vec<$crate::domain::MessageId>,
+            ) -> $crate::store::batch::Stored<Option<$crate::domain::Message>> {
+                let params: $crate::store::batch::Params = $params;
+                let mut changed: std::collections::HashMap<$crate::domain::MessageId, $crate::domain::Message> =
+                    std::collections::HashMap::new();
+                let mut at = 0;
+                for n in $crate::store::batch::insert_chunks(ids.len()) {
+                    let sql = format!(
+                        "UPDATE messages SET state = 'DELIVERED' WHERE state = 'PENDING' AND id IN ({}) RETURNING {}",
+                        params.list(1, n),
+                        $crate::store::sql::MESSAGE_COLUMNS
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for id in &ids[at..at + n] {
+                        query = query.bind(id.to_string());
+                    }
+                    at += n;
+                    match query.fetch_all(pool).await {
+                        Ok(rows) => {
+                            for row in &rows {
+                                match Self::message_from_row(row) {
+                                    Ok(m) => {
+                                        changed.insert(m.id, m);
+                                    }
+                                    Err(e) => tracing::warn!(error = %e, "delivered mark: bad row"),
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let err = e.to_string();
+                            return $crate::store::batch::Stored::together(
+                                ids.iter()
+                                    .map(|_| Err($crate::store::StoreError::Unavailable(err.clone())))
+                                    .collect(),
+                            );
+                        }
+                    }
+                }
+                $crate::store::batch::Stored::together(
+                    ids.iter().map(|id| Ok(changed.remove(id))).collect(),
+                )
+            }
+
+            fn room_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> $crate::store::StoreResult<$crate::domain::Room> {
+                use sqlx::Row;
+                use $crate::store::sql::*;
+                let id: $crate::domain::RoomId = parse_id(&row.try_get::<String, _>(0)?)?;
+                let kind = parse_room_kind(&row.try_get::<String, _>(2)?)?;
+                let members = if kind == $crate::domain::RoomKind::Visitor {
+                    vec![$crate::domain::Member { id: id.0, kind }]
+                } else {
+                    Vec::new()
+                };
+                Ok($crate::domain::Room {
+                    id,
+                    tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                    kind,
+                    channel_id: row.try_get::<Option<String>, _>(3)?.as_deref().map(parse_id).transpose()?,
+                    name: row.try_get(4)?,
+                    state: parse_room_state(&row.try_get::<String, _>(5)?)?,
+                    assignee: row.try_get::<Option<String>, _>(6)?.as_deref().map(parse_id).transpose()?,
+                    created_at_ms: row.try_get(7)?,
+                    queued_at_ms: row.try_get(8)?,
+                    last_seq: row.try_get(9)?,
+                    members,
+                })
+            }
+
+            /// Adds the agent members (joining order) to each room.
+            async fn with_members<'e, E>(
+                executor: E,
+                rooms: &mut [$crate::domain::Room],
+            ) -> $crate::store::StoreResult<()>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                use sqlx::Row;
+                if rooms.is_empty() {
+                    return Ok(());
+                }
+                let params = $crate::store::batch::Params::Numbered;
+                let sql = format!(
+                    "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at, member_id",
+                    params.list(1, rooms.len())
+                );
+                let mut query = sqlx::query(&sql);
+                for r in rooms.iter() {
+                    query = query.bind(r.id.to_string());
+                }
+                let rows = query.fetch_all(executor).await?;
+                for row in rows {
+                    let room: String = row.try_get(0)?;
+                    let member = $crate::store::sql::parse_uuid(&row.try_get::<String, _>(1)?)?;
+                    if let Some(r) = rooms.iter_mut().find(|r| r.id.to_string() == room) {
+                        r.members.push($crate::domain::Member {
+                            id: member,
+                            kind: $crate::domain::RoomKind::Agent,
+                        });
+                    }
+                }
+                Ok(())
             }
 
             async fn insert_agent_on<'c, E>(
@@ -117,8 +377,8 @@ macro_rules! sql_store {
                 E: sqlx::Executor<'c, Database = $db>,
             {
                 sqlx::query(
-                    "INSERT INTO agents (id, tenant_id, email, display_name, avatar_url, role, password_hash, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO agents (id, tenant_id, email, display_name, avatar_url, role, password_hash, created_at, disabled) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(agent.id.to_string())
                 .bind(agent.tenant_id.to_string())
@@ -128,6 +388,7 @@ macro_rules! sql_store {
                 .bind(agent.role.as_str())
                 .bind(&agent.password_hash)
                 .bind($crate::domain::time::now_ms())
+                .bind(i64::from(agent.disabled))
                 .execute(executor)
                 .await?;
                 Ok(())
@@ -201,7 +462,7 @@ macro_rules! sql_store {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 ids: &[String],
                 sizes: &[i64],
-            ) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+            ) -> Result<std::collections::HashMap<String, (i64, String)>, sqlx::Error> {
                 use sqlx::Row;
                 use $crate::store::batch::insert_chunks;
                 let params: $crate::store::batch::Params = $params;
@@ -220,7 +481,7 @@ macro_rules! sql_store {
                         .collect();
                     let sql = format!(
                         "UPDATE conversations SET last_seq = last_seq + CASE id{cases} END \
-                         WHERE id IN ({}) RETURNING id, last_seq",
+                         WHERE id IN ({}) RETURNING id, last_seq, state",
                         params.list(2 * n + 1, n)
                     );
                     let mut query = sqlx::query(&sql);
@@ -232,7 +493,10 @@ macro_rules! sql_store {
                     }
                     at += n;
                     for row in query.fetch_all(&mut *conn).await? {
-                        last.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+                        last.insert(
+                            row.try_get::<String, _>(0)?,
+                            (row.try_get::<i64, _>(1)?, row.try_get::<String, _>(2)?),
+                        );
                     }
                 }
                 Ok(last)
@@ -292,19 +556,22 @@ macro_rules! sql_store {
                         Some(range)
                     }) {
                         let sql = format!(
-                            "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq) \
+                            "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq, kind, state, queued_at) \
                              VALUES {} ON CONFLICT (id) DO NOTHING",
-                            params.rows(chunk.len(), 5)
+                            params.rows(chunk.len(), 8)
                         );
                         let mut query = sqlx::query(&sql);
                         for &g in &missing[chunk] {
                             let first = &batch[groups[g][0]];
                             query = query
                                 .bind(ids[g].clone())
-                                .bind(first.channel_id.to_string())
+                                .bind(first.channel_id.map(|c| c.to_string()))
                                 .bind(first.tenant_id.to_string())
                                 .bind(first.sent_at_ms)
-                                .bind(0_i64);
+                                .bind(0_i64)
+                                .bind("visitor")
+                                .bind("queued")
+                                .bind(first.sent_at_ms);
                         }
                         query.execute(&mut *tx).await.map_err(before)?;
                     }
@@ -312,10 +579,36 @@ macro_rules! sql_store {
                     let new_sizes: Vec<i64> = missing.iter().map(|&g| sizes[g]).collect();
                     last.extend(Self::reserve(&mut *tx, &new_ids, &new_sizes).await.map_err(before)?);
                 }
+                // Who must hear of these messages: each room's agents, read
+                // in the same transaction as the reservation.
+                let mut members: std::collections::HashMap<String, Vec<$crate::domain::AgentId>> =
+                    std::collections::HashMap::new();
+                {
+                    use sqlx::Row;
+                    let mut at = 0;
+                    for n in insert_chunks(ids.len()) {
+                        let sql = format!(
+                            "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at",
+                            params.list(1, n)
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in &ids[at..at + n] {
+                            query = query.bind(id.as_str());
+                        }
+                        at += n;
+                        for row in query.fetch_all(&mut *tx).await.map_err(before)? {
+                            let room: String = row.try_get(0).map_err(before)?;
+                            let member: String = row.try_get(1).map_err(before)?;
+                            // The visitor of a visitor room is not a row; every row is an agent.
+                            let agent = $crate::store::sql::parse_id(&member).map_err(|e| (false, e))?;
+                            members.entry(room).or_default().push(agent);
+                        }
+                    }
+                }
                 for (g, group) in groups.iter().enumerate() {
                     let conversation = &ids[g];
                     let k = sizes[g];
-                    let Some(&last) = last.get(conversation) else {
+                    let Some((last, state)) = last.get(conversation) else {
                         return Err((false, $crate::store::StoreError::Corrupt(format!(
                             "conversation {conversation} vanished while storing"
                         ))));
@@ -349,6 +642,9 @@ macro_rules! sql_store {
                             }
                         }
                     }
+                    let last = *last;
+                    let room_state = $crate::store::sql::parse_room_state(state).map_err(|e| (false, e))?;
+                    let agents = members.get(conversation).cloned().unwrap_or_default();
                     let mut seq = last - k;
                     for &i in group.iter() {
                         let new = &batch[i];
@@ -356,6 +652,8 @@ macro_rules! sql_store {
                             results[i] = Some($crate::store::Appended {
                                 message: earlier.clone(),
                                 created: false,
+                                agents: agents.clone(),
+                                room_state,
                             });
                             continue;
                         }
@@ -373,11 +671,21 @@ macro_rules! sql_store {
                             state: new.state,
                             sent_at_ms: new.sent_at_ms,
                             client_message_id: new.client_message_id.clone(),
+                            tenant_id: new.tenant_id,
+                            read_at_ms: None,
+                            edited_at_ms: None,
+                            deleted: false,
+                            reactions: Vec::new(),
                         };
                         if let Some(key) = &new.client_message_id {
                             seen.insert(key.clone(), message.clone());
                         }
-                        results[i] = Some($crate::store::Appended { message, created: true });
+                        results[i] = Some($crate::store::Appended {
+                            message,
+                            created: true,
+                            agents: agents.clone(),
+                            room_state,
+                        });
                         created.push(i);
                     }
                     if seq != last {
@@ -396,8 +704,8 @@ macro_rules! sql_store {
                 for size in insert_chunks(created.len()) {
                     let sql = format!(
                         "INSERT INTO messages ({}) VALUES {}",
-                        $crate::store::sql::MESSAGE_COLUMNS,
-                        params.rows(size, 12)
+                        $crate::store::sql::INSERT_COLUMNS,
+                        params.rows(size, 14)
                     );
                     let mut query = sqlx::query(&sql);
                     for appended in rows.by_ref().take(size) {
@@ -405,7 +713,7 @@ macro_rules! sql_store {
                         query = query
                             .bind(m.id.to_string())
                             .bind(m.conversation_id.to_string())
-                            .bind(m.channel_id.to_string())
+                            .bind(m.channel_id.map(|c| c.to_string()))
                             .bind(m.seq)
                             .bind(m.sender_kind.as_str())
                             .bind(m.sender_id.to_string())
@@ -414,7 +722,9 @@ macro_rules! sql_store {
                             .bind(m.content.clone())
                             .bind(m.state.as_str())
                             .bind(m.sent_at_ms)
-                            .bind(m.client_message_id.clone());
+                            .bind(m.client_message_id.clone())
+                            .bind(m.tenant_id.to_string())
+                            .bind($crate::domain::search::fold(&m.content));
                     }
                     query.execute(&mut *tx).await.map_err(before)?;
                 }
@@ -424,25 +734,27 @@ macro_rules! sql_store {
         }
 
         #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
+        impl $crate::store::SettingsStore for $store {
             async fn ping(&self) -> $crate::store::StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.read).await?;
                 Ok(())
             }
 
-            async fn jwt_secret(&self, candidate: &str) -> $crate::store::StoreResult<String> {
+            async fn setting(&self, key: &str, candidate: &str) -> $crate::store::StoreResult<String> {
                 use sqlx::Row;
                 // Race-free without a transaction: the primary key makes a
                 // concurrent insert wait for the first one's commit and then do
                 // nothing, and the insert has committed (autocommit) before the
                 // read, so every caller reads the one value that won.
                 sqlx::query(
-                    "INSERT INTO settings (key, value) VALUES ('jwt_secret', $1) ON CONFLICT (key) DO NOTHING",
+                    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
                 )
+                .bind(key)
                 .bind(candidate)
                 .execute(&self.write)
                 .await?;
-                let row = sqlx::query("SELECT value FROM settings WHERE key = 'jwt_secret'")
+                let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
                     .fetch_one(&self.write)
                     .await?;
                 Ok(row.try_get(0)?)
@@ -494,6 +806,27 @@ macro_rules! sql_store {
                 Ok(true)
             }
 
+            async fn insert_tenant(
+                &self,
+                id: $crate::domain::TenantId,
+                name: &str,
+                admin: &$crate::domain::Agent,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(id.to_string())
+                    .bind(name)
+                    .bind($crate::domain::time::now_ms())
+                    .execute(&mut *tx)
+                    .await?;
+                Self::insert_agent_on(&mut *tx, admin).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::AgentStore for $store {
             async fn agent_by_email(
                 &self,
                 email: &str,
@@ -508,14 +841,16 @@ macro_rules! sql_store {
 
             async fn agent(
                 &self,
+                tenant: $crate::domain::TenantId,
                 id: $crate::domain::AgentId,
             ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
                 let sql = format!(
-                    "SELECT {} FROM agents WHERE id = $1",
+                    "SELECT {} FROM agents WHERE id = $1 AND tenant_id = $2",
                     $crate::store::sql::AGENT_COLUMNS
                 );
                 let row = sqlx::query(&sql)
                     .bind(id.to_string())
+                    .bind(tenant.to_string())
                     .fetch_optional(&self.read)
                     .await?;
                 row.as_ref().map(Self::agent_from_row).transpose()
@@ -551,19 +886,124 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn session_active(
+            async fn session_agent(
                 &self,
                 id: $crate::domain::SessionId,
                 now_ms: i64,
-            ) -> $crate::store::StoreResult<bool> {
-                let row = sqlx::query(
-                    "SELECT 1 FROM agent_sessions WHERE id = $1 AND revoked = 0 AND expires_at > $2",
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE disabled = 0 AND id = \
+                     (SELECT agent_id FROM agent_sessions WHERE id = $1 AND revoked = 0 AND expires_at > $2)",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .bind(now_ms)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::agent_from_row).transpose()
+            }
+
+            async fn agents(
+                &self,
+                tenant: $crate::domain::TenantId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Agent>> {
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE tenant_id = $1 ORDER BY created_at, id",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let rows = sqlx::query(&sql).bind(tenant.to_string()).fetch_all(&self.read).await?;
+                rows.iter().map(Self::agent_from_row).collect()
+            }
+
+            async fn insert_agent(
+                &self,
+                agent: &$crate::domain::Agent,
+            ) -> $crate::store::StoreResult<$crate::store::Added<()>> {
+                match Self::insert_agent_on(&self.write, agent).await {
+                    Ok(()) => Ok($crate::store::Added::Added(())),
+                    Err($crate::store::StoreError::Database(sqlx::Error::Database(e)))
+                        if e.is_unique_violation() =>
+                    {
+                        Ok($crate::store::Added::AlreadyExists(()))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+
+            async fn update_agent(
+                &self,
+                tenant: $crate::domain::TenantId,
+                id: $crate::domain::AgentId,
+                changes: &$crate::store::AgentChanges,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let mut tx = self.write.begin().await?;
+                let c = changes;
+                let done = sqlx::query(
+                    "UPDATE agents SET \
+                     display_name = COALESCE($3, display_name), \
+                     avatar_url = CASE WHEN $4 = 1 THEN $5 ELSE avatar_url END, \
+                     role = COALESCE($6, role), \
+                     password_hash = COALESCE($7, password_hash), \
+                     disabled = COALESCE($8, disabled) \
+                     WHERE id = $1 AND tenant_id = $2",
                 )
                 .bind(id.to_string())
-                .bind(now_ms)
-                .fetch_optional(&self.read)
+                .bind(tenant.to_string())
+                .bind(c.display_name.clone())
+                .bind(i64::from(c.avatar_url.is_some()))
+                .bind(c.avatar_url.clone().flatten())
+                .bind(c.role.map(|r| r.as_str()))
+                .bind(c.password_hash.clone())
+                .bind(c.disabled.map(i64::from))
+                .execute(&mut *tx)
                 .await?;
-                Ok(row.is_some())
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                if c.password_hash.is_some() || c.disabled == Some(true) {
+                    // A new password or a disabled agent ends every login.
+                    sqlx::query("UPDATE agent_sessions SET revoked = 1 WHERE agent_id = $1")
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE id = $1 AND tenant_id = $2",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .fetch_optional(&self.write)
+                    .await?;
+                row.as_ref().map(Self::agent_from_row).transpose()
+            }
+
+            async fn delete_agent(
+                &self,
+                tenant: $crate::domain::TenantId,
+                id: $crate::domain::AgentId,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("DELETE FROM agent_sessions WHERE agent_id = (SELECT id FROM agents WHERE id = $1 AND tenant_id = $2)")
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM room_members WHERE tenant_id = $2 AND member_id = $1")
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM agents WHERE id = $1 AND tenant_id = $2")
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn revoke_session(
@@ -577,6 +1017,10 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::ChannelStore for $store {
             async fn insert_channel(
                 &self,
                 channel: &$crate::domain::Channel,
@@ -631,6 +1075,10 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::MessageStore for $store {
             async fn conversation(
                 &self,
                 id: $crate::domain::ConversationId,
@@ -638,7 +1086,7 @@ macro_rules! sql_store {
                 use sqlx::Row;
                 use $crate::store::sql::parse_id;
                 let row = sqlx::query(
-                    "SELECT id, channel_id, tenant_id, created_at, last_seq FROM conversations WHERE id = $1",
+                    "SELECT id, channel_id, tenant_id, created_at, last_seq FROM conversations WHERE id = $1 AND kind = 'visitor'",
                 )
                 .bind(id.to_string())
                 .fetch_optional(&self.read)
@@ -657,14 +1105,14 @@ macro_rules! sql_store {
                 &self,
                 new: $crate::store::NewMessage,
             ) -> $crate::store::StoreResult<$crate::store::Appended> {
-                self.appender.enqueue(new).await?.await
+                self.appender.enqueue(new.conversation_id, new).await?.await
             }
 
             async fn enqueue_append(
                 &self,
                 new: $crate::store::NewMessage,
             ) -> $crate::store::StoreResult<$crate::store::batch::PendingAppend> {
-                self.appender.enqueue(new).await
+                self.appender.enqueue(new.conversation_id, new).await
             }
 
             fn batch_fallbacks(&self) -> u64 {
@@ -711,7 +1159,182 @@ macro_rules! sql_store {
                 messages.reverse();
                 Ok(messages)
             }
+
+            async fn room_messages(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                q: &$crate::store::MessageQuery,
+            ) -> $crate::store::StoreResult<$crate::store::Page<$crate::domain::Message>> {
+                use $crate::store::sql::{Bind, Filter};
+                let mut f = Filter::new(vec![
+                    Bind::S(room.to_string()),
+                    Bind::S(tenant.to_string()),
+                ]);
+                f.push_where("m.conversation_id = $1 AND m.tenant_id = $2");
+                let total_sql = format!("SELECT COUNT(*) FROM messages m WHERE {}", f.clause());
+                let total = Self::count(&self.read, &total_sql, &f.binds).await?;
+                if let Some(from) = q.from_ms {
+                    f.add("m.sent_at >= ", Bind::I(from));
+                }
+                if let Some(before) = q.before_seq {
+                    f.add("m.seq < ", Bind::I(before));
+                }
+                if let Some(after) = q.after_seq {
+                    f.add("m.seq > ", Bind::I(after));
+                }
+                if let Some(pattern) = &q.search {
+                    f.add_like("m.search_text", pattern);
+                    f.push_where("m.deleted = 0");
+                }
+                let filtered_sql = format!("SELECT COUNT(*) FROM messages m WHERE {}", f.clause());
+                let filtered = Self::count(&self.read, &filtered_sql, &f.binds).await?;
+                let sql = format!(
+                    "SELECT {} FROM messages m WHERE {} ORDER BY m.seq {} LIMIT {} OFFSET {}",
+                    $crate::store::sql::M_COLUMNS,
+                    f.clause(),
+                    if q.ascending { "ASC" } else { "DESC" },
+                    q.limit,
+                    q.offset
+                );
+                let items = self.messages_with_reactions(&sql, &f.binds).await?;
+                Ok($crate::store::Page { items, filtered, total })
+            }
+
+            async fn search_messages(
+                &self,
+                tenant: $crate::domain::TenantId,
+                member: uuid::Uuid,
+                q: &$crate::store::MessageQuery,
+                distinct_rooms: bool,
+            ) -> $crate::store::StoreResult<$crate::store::Page<$crate::domain::Message>> {
+                use $crate::store::sql::{Bind, Filter};
+                let mut f = Filter::new(vec![
+                    Bind::S(tenant.to_string()),
+                    Bind::S(member.to_string()),
+                ]);
+                f.push_where(
+                    "m.tenant_id = $1 AND m.deleted = 0 AND m.conversation_id IN \
+                     (SELECT room_id FROM room_members WHERE member_id = $2)",
+                );
+                let total_sql = format!("SELECT COUNT(*) FROM messages m WHERE {}", f.clause());
+                let total = Self::count(&self.read, &total_sql, &f.binds).await?;
+                if let Some(pattern) = &q.search {
+                    f.add_like("m.search_text", pattern);
+                }
+                if distinct_rooms {
+                    // The newest match of each room.
+                    let mut inner = "SELECT MAX(x.seq) FROM messages x WHERE x.conversation_id = m.conversation_id AND x.deleted = 0".to_string();
+                    if let Some(pattern) = &q.search {
+                        f.binds.push(Bind::S(pattern.clone()));
+                        inner.push_str(&format!(" AND x.search_text LIKE ${} ESCAPE '\\'", f.binds.len()));
+                    }
+                    f.push_where(&format!("m.seq = ({inner})"));
+                }
+                let filtered_sql = format!("SELECT COUNT(*) FROM messages m WHERE {}", f.clause());
+                let filtered = Self::count(&self.read, &filtered_sql, &f.binds).await?;
+                let sql = format!(
+                    "SELECT {} FROM messages m WHERE {} ORDER BY m.sent_at {}, m.id {} LIMIT {} OFFSET {}",
+                    $crate::store::sql::M_COLUMNS,
+                    f.clause(),
+                    if q.ascending { "ASC" } else { "DESC" },
+                    if q.ascending { "ASC" } else { "DESC" },
+                    q.limit,
+                    q.offset
+                );
+                let items = self.messages_with_reactions(&sql, &f.binds).await?;
+                Ok($crate::store::Page { items, filtered, total })
+            }
+
+            async fn message(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                id: $crate::domain::MessageId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Message>> {
+                use $crate::store::sql::Bind;
+                let sql = format!(
+                    "SELECT {} FROM messages m WHERE m.id = $1 AND m.conversation_id = $2 AND m.tenant_id = $3",
+                    $crate::store::sql::M_COLUMNS
+                );
+                let binds = [
+                    Bind::S(id.to_string()),
+                    Bind::S(room.to_string()),
+                    Bind::S(tenant.to_string()),
+                ];
+                Ok(self.messages_with_reactions(&sql, &binds).await?.pop())
+            }
+
+            async fn edit_message(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                id: $crate::domain::MessageId,
+                content: Option<&str>,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Message>> {
+                use $crate::store::MessageStore;
+                let done = sqlx::query(
+                    "UPDATE messages SET content = $1, search_text = $2, edited_at = $3, deleted = $4 \
+                     WHERE id = $5 AND conversation_id = $6 AND tenant_id = $7 AND deleted = 0",
+                )
+                .bind(content.unwrap_or(""))
+                .bind(content.map($crate::domain::search::fold).unwrap_or_default())
+                .bind(at_ms)
+                .bind(i64::from(content.is_none()))
+                .bind(id.to_string())
+                .bind(room.to_string())
+                .bind(tenant.to_string())
+                .execute(&self.write)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                MessageStore::message(self, tenant, room, id).await
+            }
+
+            async fn mark_delivered(
+                &self,
+                id: $crate::domain::MessageId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Message>> {
+                self.delivered.enqueue(id, id).await?.await
+            }
+
+            async fn fail_pending(
+                &self,
+                channel: $crate::domain::ChannelId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Message>> {
+                let sql = format!(
+                    "UPDATE messages SET state = 'FAILED' WHERE channel_id = $1 AND state = 'PENDING' RETURNING {}",
+                    $crate::store::sql::MESSAGE_COLUMNS
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(channel.to_string())
+                    .fetch_all(&self.write)
+                    .await?;
+                rows.iter().map(Self::message_from_row).collect()
+            }
+
+            async fn visitor_read(
+                &self,
+                conversation: $crate::domain::ConversationId,
+                up_to_seq: i64,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query(
+                    "UPDATE messages SET read_at = $1 WHERE conversation_id = $2 AND seq <= $3 \
+                     AND sender_kind = 'agent' AND read_at IS NULL",
+                )
+                .bind(at_ms)
+                .bind(conversation.to_string())
+                .bind(up_to_seq)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
         }
+
+        $crate::store::sql::rooms::room_store!($store, $db);
     };
 }
 

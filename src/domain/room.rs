@@ -1,0 +1,141 @@
+//! Rooms: a conversation with members. A visitor conversation is a room
+//! (its visitor member is the conversation itself; agents join it); agents
+//! also talk to each other in agent rooms.
+
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use super::ids::{AgentId, ChannelId, ConversationId, TenantId};
+use super::message::Message;
+
+/// A room's id. A visitor room's id is its conversation's id, so the
+/// visitor side (`since-seq`, topics, tokens) needs no mapping.
+pub type RoomId = ConversationId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoomKind {
+    Visitor,
+    Agent,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Visitor => "visitor",
+            RoomKind::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RoomKind> {
+        match s {
+            "visitor" => Some(RoomKind::Visitor),
+            "agent" => Some(RoomKind::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// Where a room is in its life: a visitor room waits in its channel's queue
+/// until an agent answers, is open while being served, and closed after.
+/// Agent rooms are always open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoomState {
+    Queued,
+    Open,
+    Closed,
+}
+
+impl RoomState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomState::Queued => "queued",
+            RoomState::Open => "open",
+            RoomState::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RoomState> {
+        match s {
+            "queued" => Some(RoomState::Queued),
+            "open" => Some(RoomState::Open),
+            "closed" => Some(RoomState::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// A member of a room: an agent, or the visitor of a visitor room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Member {
+    pub id: Uuid,
+    pub kind: RoomKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub id: RoomId,
+    pub tenant_id: TenantId,
+    pub kind: RoomKind,
+    pub channel_id: Option<ChannelId>,
+    pub name: Option<String>,
+    pub state: RoomState,
+    pub assignee: Option<AgentId>,
+    pub created_at_ms: i64,
+    pub queued_at_ms: Option<i64>,
+    pub last_seq: i64,
+    /// The visitor first (in a visitor room), then agents in joining order.
+    pub members: Vec<Member>,
+}
+
+impl Room {
+    /// The agents among the members: who receives the room's events.
+    pub fn agents(&self) -> Vec<AgentId> {
+        self.members
+            .iter()
+            .filter(|m| m.kind == RoomKind::Agent)
+            .map(|m| AgentId(m.id))
+            .collect()
+    }
+
+    pub fn has_member(&self, id: Uuid) -> bool {
+        self.members.iter().any(|m| m.id == id)
+    }
+
+    /// The name shown for a room: its own, or "Visitor 4ecb3" for a visitor room.
+    pub fn display_name(&self) -> String {
+        match (&self.name, self.kind) {
+            (Some(name), _) => name.clone(),
+            (None, RoomKind::Visitor) => {
+                format!("Visitor {}", &self.id.0.simple().to_string()[27..])
+            }
+            (None, RoomKind::Agent) => String::new(),
+        }
+    }
+}
+
+/// A room as one agent sees it in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSummary {
+    pub room: Room,
+    pub unread_count: i64,
+    pub last_message: Option<Message>,
+}
+
+/// A room name: 1..=200 characters, not only white space.
+pub fn parse_room_name(name: &str) -> Result<String, &'static str> {
+    if name.trim().is_empty() {
+        return Err("name must not be empty");
+    }
+    if name.chars().nth(200).is_some() {
+        return Err("name is longer than 200 characters");
+    }
+    Ok(name.to_string())
+}
+
+impl FromStr for RoomState {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        RoomState::parse(s).ok_or(())
+    }
+}

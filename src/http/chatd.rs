@@ -1,0 +1,423 @@
+//! The agent API under `/api/chatd/1.0` (agent-api.md): agents, rooms,
+//! messages, reactions, read state, the queue. One filter takes every
+//! request under the base path; `dispatch` matches method and path and
+//! calls one service function per endpoint.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use warp::http::{Method, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::{body, parse_json, respond, token, with_app};
+use crate::app::App;
+use crate::domain::time::parse_ms;
+use crate::domain::{AgentId, Message};
+use crate::error::ApiError;
+use crate::service::agents::{AgentPatch, NewAgent};
+use crate::service::messages::Listing;
+use crate::service::Caller;
+use crate::store::Page;
+use crate::wire::wazo;
+
+pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "chatd" / "1.0" / ..)
+        .and(warp::path::tail())
+        .and(warp::method())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(token())
+        .and(body(app.config.max_body_bytes))
+        .and(with_app(app))
+        .then(
+            |tail: warp::path::Tail,
+             method: Method,
+             query: String,
+             token: Option<String>,
+             body: Bytes,
+             app: App| async move {
+                respond(dispatch(&app, tail.as_str(), method, &query, token, &body).await)
+            },
+        )
+}
+
+/// Query parameters, percent-decoded (the SDK encodes `a,b` as `a%2Cb`).
+struct Query(HashMap<String, String>);
+
+impl Query {
+    fn parse(raw: &str) -> Result<Query, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|e| ApiError::invalid_data(format!("bad query string: {e}")))?;
+        Ok(Query(pairs.into_iter().collect()))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::invalid_field(name, format!("{name} must be a non-negative integer"))
+                })
+            })
+            .transpose()
+    }
+
+    fn uuids(&self, name: &str) -> Result<Vec<Uuid>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| {
+                        s.trim().parse().map_err(|_| {
+                            ApiError::invalid_field(
+                                name,
+                                format!("{name} must be UUIDs separated by commas"),
+                            )
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or(Ok(Vec::new()))
+    }
+
+    fn listing(&self) -> Result<Listing, ApiError> {
+        let ascending = match self.get("direction").or_else(|| self.get("order")) {
+            None | Some("desc") => false,
+            Some("asc") => true,
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "direction",
+                    "direction must be asc or desc",
+                ))
+            }
+        };
+        let from_ms = self
+            .get("from_date")
+            .map(|d| {
+                parse_ms(d).ok_or_else(|| {
+                    ApiError::invalid_field("from_date", "from_date must be an ISO 8601 date")
+                })
+            })
+            .transpose()?;
+        let limit: Option<u32> = self.number("limit")?;
+        if limit == Some(0) {
+            return Err(ApiError::invalid_field("limit", "limit must be at least 1"));
+        }
+        Ok(Listing {
+            limit,
+            offset: self.number("offset")?,
+            ascending,
+            from_ms,
+            before_seq: self.number("before_seq")?,
+            after_seq: self.number("after_seq")?,
+            search: self.get("search").map(str::to_string),
+        })
+    }
+}
+
+fn id<T: std::str::FromStr>(raw: &str, resource: &'static str) -> Result<T, ApiError> {
+    // A malformed id names nothing that exists: 404, like an unknown one.
+    raw.parse()
+        .map_err(|_| ApiError::not_found_resource(resource_error(resource), resource))
+}
+
+fn resource_error(resource: &str) -> &'static str {
+    match resource {
+        "room" => "unknown-room",
+        "message" => "unknown-message",
+        "agent" => "unknown-agent",
+        _ => "not-found",
+    }
+}
+
+/// A path segment, percent-decoded (emojis in reaction paths).
+fn decode_segment(raw: &str) -> Result<String, ApiError> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| ApiError::invalid_data("bad percent-encoding in path"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ApiError::invalid_data("path is not UTF-8"))
+}
+
+fn json_status(status: StatusCode, value: Value) -> Response {
+    warp::reply::with_status(warp::reply::json(&value), status).into_response()
+}
+
+fn ok(value: Value) -> Response {
+    json_status(StatusCode::OK, value)
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn messages_page(app: &App, page: Page<Message>) -> Response {
+    let server = app.services.core.server;
+    ok(json!({
+        "items": page.items.iter().map(|m| wazo::message(m, server)).collect::<Vec<_>>(),
+        "filtered": page.filtered,
+        "total": page.total,
+    }))
+}
+
+#[derive(Deserialize)]
+struct CreateAgent {
+    email: String,
+    display_name: String,
+    password: String,
+    role: Option<String>,
+    avatar_url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct PatchAgent {
+    display_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    avatar_url: Option<Option<String>>,
+    role: Option<String>,
+    password: Option<String>,
+    disabled: Option<bool>,
+}
+
+/// A field that may be absent (`None`), null (`Some(None)`) or set.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct RoomUser {
+    uuid: Uuid,
+}
+
+#[derive(Deserialize)]
+struct CreateRoom {
+    name: Option<String>,
+    #[serde(default)]
+    users: Vec<RoomUser>,
+}
+
+#[derive(Deserialize)]
+struct PostMessage {
+    content: String,
+    alias: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EditMessage {
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct React {
+    emoji: String,
+}
+
+#[derive(Deserialize, Default)]
+struct Read {
+    up_to_seq: Option<i64>,
+}
+
+async fn dispatch(
+    app: &App,
+    tail: &str,
+    method: Method,
+    raw_query: &str,
+    token: Option<String>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let caller = app.services.agents.authenticate(token.as_deref()).await?;
+    let query = Query::parse(raw_query)?;
+    let path: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
+    let s = &app.services;
+    let server = s.core.server;
+    let c: &Caller = &caller;
+    match (&method, path.as_slice()) {
+        // Agents (admin).
+        (&Method::GET, ["agents"]) => {
+            let agents = s.agents.list(c).await?;
+            let items: Vec<Value> = agents.iter().map(wazo::agent).collect();
+            Ok(ok(
+                json!({"items": items, "total": items.len(), "filtered": items.len()}),
+            ))
+        }
+        (&Method::POST, ["agents"]) => {
+            let new: CreateAgent = parse_json(body, false)?;
+            let agent = s
+                .agents
+                .create(
+                    c,
+                    NewAgent {
+                        email: new.email,
+                        display_name: new.display_name,
+                        password: new.password,
+                        role: new.role,
+                        avatar_url: new.avatar_url,
+                    },
+                )
+                .await?;
+            Ok(json_status(StatusCode::CREATED, wazo::agent(&agent)))
+        }
+        (&Method::GET, ["agents", agent]) => {
+            let agent = s.agents.get(c, id::<AgentId>(agent, "agent")?).await?;
+            Ok(ok(wazo::agent(&agent)))
+        }
+        (&Method::PATCH | &Method::PUT, ["agents", agent]) => {
+            let patch: PatchAgent = parse_json(body, false)?;
+            let agent = s
+                .agents
+                .update(
+                    c,
+                    id::<AgentId>(agent, "agent")?,
+                    AgentPatch {
+                        display_name: patch.display_name,
+                        avatar_url: patch.avatar_url,
+                        role: patch.role,
+                        password: patch.password,
+                        disabled: patch.disabled,
+                    },
+                )
+                .await?;
+            Ok(ok(wazo::agent(&agent)))
+        }
+        (&Method::DELETE, ["agents", agent]) => {
+            s.agents.delete(c, id::<AgentId>(agent, "agent")?).await?;
+            Ok(no_content())
+        }
+        // Rooms.
+        (&Method::GET, ["users", "me", "rooms"]) => {
+            let with = query.uuids("user_uuid")?;
+            let page = s
+                .rooms
+                .list(c, &with, query.number("limit")?, query.number("offset")?)
+                .await?;
+            Ok(ok(
+                json!({"items": page.items, "filtered": page.filtered, "total": page.total}),
+            ))
+        }
+        (&Method::POST, ["users", "me", "rooms"]) => {
+            let new: CreateRoom = parse_json(body, false)?;
+            let users = new.users.into_iter().map(|u| u.uuid).collect();
+            let (room, _created) = s.rooms.create(c, new.name, users).await?;
+            Ok(json_status(StatusCode::CREATED, room))
+        }
+        (&Method::GET, ["users", "me", "rooms", "messages"]) => {
+            let distinct = match query.get("distinct") {
+                None => false,
+                Some("room_uuid") => true,
+                Some(_) => {
+                    return Err(ApiError::invalid_field(
+                        "distinct",
+                        "distinct must be room_uuid",
+                    ))
+                }
+            };
+            let page = s.messages.search(c, &query.listing()?, distinct).await?;
+            Ok(messages_page(app, page))
+        }
+        (&Method::GET, ["users", "me", "rooms", room, "messages"]) => {
+            let page = s
+                .messages
+                .list(c, id(room, "room")?, &query.listing()?)
+                .await?;
+            Ok(messages_page(app, page))
+        }
+        (&Method::POST, ["users", "me", "rooms", room, "messages"]) => {
+            let post: PostMessage = parse_json(body, false)?;
+            let message = s
+                .messages
+                .post(c, id(room, "room")?, post.content, post.alias)
+                .await?;
+            Ok(json_status(
+                StatusCode::CREATED,
+                wazo::message(&message, server),
+            ))
+        }
+        (&Method::PATCH | &Method::PUT, ["users", "me", "rooms", room, "messages", message]) => {
+            let edit: EditMessage = parse_json(body, false)?;
+            let message = s
+                .messages
+                .change(
+                    c,
+                    id(room, "room")?,
+                    id(message, "message")?,
+                    Some(edit.content),
+                )
+                .await?;
+            Ok(ok(wazo::message(&message, server)))
+        }
+        (&Method::DELETE, ["users", "me", "rooms", room, "messages", message]) => {
+            let message = s
+                .messages
+                .change(c, id(room, "room")?, id(message, "message")?, None)
+                .await?;
+            Ok(ok(wazo::message(&message, server)))
+        }
+        (&Method::POST, ["users", "me", "rooms", room, "messages", message, "reactions"]) => {
+            let react: React = parse_json(body, false)?;
+            s.messages
+                .add_reaction(c, id(room, "room")?, id(message, "message")?, &react.emoji)
+                .await?;
+            Ok(json_status(
+                StatusCode::CREATED,
+                json!({"emoji": react.emoji, "user_uuid": c.id()}),
+            ))
+        }
+        (
+            &Method::DELETE,
+            ["users", "me", "rooms", room, "messages", message, "reactions", emoji],
+        ) => {
+            let emoji = decode_segment(emoji)?;
+            s.messages
+                .remove_reaction(c, id(room, "room")?, id(message, "message")?, &emoji)
+                .await?;
+            Ok(no_content())
+        }
+        (&Method::PUT, ["users", "me", "rooms", room, "read"]) => {
+            let read: Read = parse_json(body, true)?;
+            s.rooms.read(c, id(room, "room")?, read.up_to_seq).await?;
+            Ok(no_content())
+        }
+        // The queue.
+        (&Method::GET, ["queues"]) => {
+            let channel = query
+                .get("channel_id")
+                .map(|v| {
+                    v.parse().map_err(|_| {
+                        ApiError::invalid_field("channel_id", "channel_id must be a UUID")
+                    })
+                })
+                .transpose()?;
+            let items = s.rooms.queue(c, channel).await?;
+            Ok(ok(json!({"total": items.len(), "items": items})))
+        }
+        (&Method::PUT, ["queues", room, "answer"]) => {
+            Ok(ok(s.rooms.answer(c, id(room, "room")?).await?))
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}

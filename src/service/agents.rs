@@ -1,0 +1,331 @@
+//! Who the caller is, login and logout, and the administration of agents.
+//! The caller's role and state are read from the store on every call, so a
+//! demoted, disabled or deleted agent is treated as such at once.
+
+use std::sync::Arc;
+
+use super::{Caller, Core};
+use crate::auth::{hash_password, random_secret, verify_password, AgentClaims, TokenKind};
+use crate::domain::{time::now_ms, Agent, AgentId, Role, SessionId, TenantId};
+use crate::error::ApiError;
+use crate::store::{Added, AgentChanges, Store};
+
+/// Longest agent token a login may ask for: 10 days.
+pub const MAX_EXPIRATION_SECS: i64 = 10 * 86_400;
+
+/// A successful login.
+pub struct Login {
+    pub agent: Agent,
+    pub token: String,
+    pub session: SessionId,
+    pub issued_secs: i64,
+    pub expires_secs: i64,
+}
+
+/// A new agent, as an admin asks for it.
+pub struct NewAgent {
+    pub email: String,
+    pub display_name: String,
+    pub password: String,
+    pub role: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// Changes to an agent, as an admin asks for them; `None` keeps the value.
+#[derive(Default)]
+pub struct AgentPatch {
+    pub display_name: Option<String>,
+    pub avatar_url: Option<Option<String>>,
+    pub role: Option<String>,
+    pub password: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+pub struct AgentService {
+    core: Arc<Core>,
+}
+
+impl AgentService {
+    pub fn new(core: Arc<Core>) -> AgentService {
+        AgentService { core }
+    }
+
+    /// The agent of a token whose session is active, whose agent exists and
+    /// is not disabled (401 otherwise).
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Caller, ApiError> {
+        let claims = token
+            .and_then(|t| self.core.tokens.verify_agent(t))
+            .ok_or_else(ApiError::invalid_token)?;
+        self.caller(&claims).await
+    }
+
+    /// The current agent of verified claims.
+    pub async fn caller(&self, claims: &AgentClaims) -> Result<Caller, ApiError> {
+        let agent = self
+            .core
+            .store
+            .session_agent(claims.sid, now_ms())
+            .await?
+            .filter(|a| a.id == claims.sub && a.tenant_id == claims.tenant)
+            .ok_or_else(ApiError::invalid_token)?;
+        Ok(Caller { agent })
+    }
+
+    /// Like `authenticate`, and the agent must be an admin now (403 otherwise).
+    pub async fn admin(&self, token: Option<&str>) -> Result<Caller, ApiError> {
+        let caller = self.authenticate(token).await?;
+        if !caller.is_admin() {
+            return Err(ApiError::forbidden());
+        }
+        Ok(caller)
+    }
+
+    /// Checks an email and password; the same answer for an unknown email,
+    /// a wrong password and a disabled agent, in the same time.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        expiration_secs: Option<i64>,
+    ) -> Result<Login, ApiError> {
+        let expiration = match expiration_secs {
+            None => self.core.config.agent_token_ttl as i64,
+            Some(n) if (1..=MAX_EXPIRATION_SECS).contains(&n) => n,
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "expiration",
+                    format!("expiration must be an integer from 1 to {MAX_EXPIRATION_SECS}"),
+                ))
+            }
+        };
+        let wrong = || ApiError::unauthorized("wrong email or password");
+        let agent = self.core.store.agent_by_email(email).await?;
+        // Hashing runs whether or not the email exists, so timing does not
+        // reveal which emails are agents.
+        let hash = agent.as_ref().map(|a| a.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || match hash {
+            Some(hash) => verify_password(&password, &hash),
+            None => {
+                let _ = verify_password(&password, dummy_hash());
+                false
+            }
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        let agent = agent.filter(|a| ok && !a.disabled).ok_or_else(wrong)?;
+        let issued = crate::auth::now_secs();
+        let expires = issued + expiration;
+        let session = SessionId::new();
+        self.core
+            .store
+            .create_session(session, agent.id, expires * 1000)
+            .await?;
+        let token = self.core.tokens.agent(&AgentClaims {
+            typ: TokenKind::Agent,
+            sub: agent.id,
+            tenant: agent.tenant_id,
+            sid: session,
+            role: agent.role,
+            iat: issued,
+            exp: expires,
+        });
+        Ok(Login {
+            agent,
+            token,
+            session,
+            issued_secs: issued,
+            expires_secs: expires,
+        })
+    }
+
+    /// Revokes a token's session.
+    pub async fn logout(&self, token: &str) -> Result<(), ApiError> {
+        let claims = self
+            .core
+            .tokens
+            .verify_agent(token)
+            .ok_or_else(ApiError::invalid_token)?;
+        if !self.core.store.revoke_session(claims.sid).await? {
+            return Err(ApiError::invalid_token());
+        }
+        Ok(())
+    }
+
+    pub async fn create(&self, caller: &Caller, new: NewAgent) -> Result<Agent, ApiError> {
+        caller.require_admin()?;
+        let agent = Agent {
+            id: AgentId::new(),
+            tenant_id: caller.tenant(),
+            email: parse_email(&new.email)?,
+            display_name: parse_display_name(&new.display_name)?,
+            avatar_url: new.avatar_url.map(|u| parse_url(&u)).transpose()?,
+            role: new
+                .role
+                .as_deref()
+                .map(parse_role)
+                .transpose()?
+                .unwrap_or(Role::Agent),
+            password_hash: hash(new.password).await?,
+            disabled: false,
+        };
+        match self.core.store.insert_agent(&agent).await? {
+            Added::Added(()) => Ok(agent),
+            Added::AlreadyExists(()) => Err(ApiError::conflict(
+                "agent-already-exists",
+                "an agent with this email already exists",
+            )),
+        }
+    }
+
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Agent>, ApiError> {
+        caller.require_admin()?;
+        Ok(self.core.store.agents(caller.tenant()).await?)
+    }
+
+    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Agent, ApiError> {
+        caller.require_admin()?;
+        self.core
+            .store
+            .agent(caller.tenant(), id)
+            .await?
+            .ok_or_else(unknown_agent)
+    }
+
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: AgentId,
+        patch: AgentPatch,
+    ) -> Result<Agent, ApiError> {
+        caller.require_admin()?;
+        let changes = AgentChanges {
+            display_name: patch
+                .display_name
+                .as_deref()
+                .map(parse_display_name)
+                .transpose()?,
+            avatar_url: patch
+                .avatar_url
+                .map(|u| u.as_deref().map(parse_url).transpose())
+                .transpose()?,
+            role: patch.role.as_deref().map(parse_role).transpose()?,
+            password_hash: match patch.password {
+                Some(p) => Some(hash(p).await?),
+                None => None,
+            },
+            disabled: patch.disabled,
+        };
+        self.core
+            .store
+            .update_agent(caller.tenant(), id, &changes)
+            .await?
+            .ok_or_else(unknown_agent)
+    }
+
+    pub async fn delete(&self, caller: &Caller, id: AgentId) -> Result<(), ApiError> {
+        caller.require_admin()?;
+        if id == caller.id() {
+            return Err(ApiError::invalid_data("an admin cannot delete itself"));
+        }
+        if !self.core.store.delete_agent(caller.tenant(), id).await? {
+            return Err(unknown_agent());
+        }
+        Ok(())
+    }
+}
+
+/// `chatgate tenant add NAME`: a new tenant with its first admin; returns
+/// the admin's login and password.
+pub async fn add_tenant(store: &dyn Store, name: &str) -> Result<(String, String), ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            "name",
+            "name must have 1 to 200 characters",
+        ));
+    }
+    let tenant = TenantId::new();
+    let password = random_secret(20);
+    let slug: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let email = format!("admin@{}.chatgate.local", slug.trim_matches('-'));
+    let admin = Agent {
+        id: AgentId::new(),
+        tenant_id: tenant,
+        email: email.clone(),
+        display_name: "Admin".into(),
+        avatar_url: None,
+        role: Role::Admin,
+        password_hash: hash(password.clone()).await?,
+        disabled: false,
+    };
+    store.insert_tenant(tenant, name, &admin).await?;
+    Ok((email, password))
+}
+
+fn unknown_agent() -> ApiError {
+    ApiError::not_found_resource("unknown-agent", "agent")
+}
+
+async fn hash(password: String) -> Result<String, ApiError> {
+    if password.chars().count() < 8 || password.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            "password",
+            "password must have 8 to 200 characters",
+        ));
+    }
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+fn parse_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
+        && !email.contains(char::is_whitespace);
+    if !valid {
+        return Err(ApiError::invalid_field(
+            "email",
+            "email must be an address like ana@example.com",
+        ));
+    }
+    Ok(email.to_string())
+}
+
+fn parse_display_name(raw: &str) -> Result<String, ApiError> {
+    if raw.trim().is_empty() || raw.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            "display_name",
+            "display_name must have 1 to 200 characters",
+        ));
+    }
+    Ok(raw.to_string())
+}
+
+fn parse_role(raw: &str) -> Result<Role, ApiError> {
+    Role::parse(raw).ok_or_else(|| ApiError::invalid_field("role", "role must be admin or agent"))
+}
+
+fn parse_url(raw: &str) -> Result<String, ApiError> {
+    if !(raw.starts_with("https://") || raw.starts_with("http://")) || raw.len() > 2048 {
+        return Err(ApiError::invalid_field(
+            "avatar_url",
+            "avatar_url must be an http(s) URL of at most 2048 characters",
+        ));
+    }
+    Ok(raw.to_string())
+}
+
+/// A hash of a random password, verified against when the email is unknown
+/// so both failures cost the same.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_secret(20)).unwrap_or_default())
+}

@@ -1,0 +1,100 @@
+//! Channel administration: admins of a tenant manage its channels only.
+
+use std::sync::Arc;
+
+use super::{Caller, Core};
+use crate::domain::{time::now_ms, Channel, ChannelId, OriginPattern};
+use crate::error::ApiError;
+
+/// Channel settings as an admin sends them; `None` keeps the value
+/// (`image_url: Some(None)` clears it).
+#[derive(Default)]
+pub struct ChannelSettings {
+    pub name: Option<String>,
+    pub image_url: Option<Option<String>>,
+    pub allowed_origins: Option<Vec<OriginPattern>>,
+}
+
+pub struct ChannelService {
+    core: Arc<Core>,
+}
+
+impl ChannelService {
+    pub fn new(core: Arc<Core>) -> ChannelService {
+        ChannelService { core }
+    }
+
+    /// The caller's channel, or 404.
+    pub async fn get(&self, caller: &Caller, id: ChannelId) -> Result<Channel, ApiError> {
+        caller.require_admin()?;
+        self.core
+            .store
+            .channel(id)
+            .await?
+            .filter(|c| c.tenant_id == caller.tenant())
+            .ok_or_else(ApiError::unknown_channel)
+    }
+
+    pub async fn connect(
+        &self,
+        caller: &Caller,
+        settings: ChannelSettings,
+    ) -> Result<Channel, ApiError> {
+        caller.require_admin()?;
+        let name = settings
+            .name
+            .ok_or_else(|| ApiError::invalid_field("name", "name is required"))?;
+        let channel = Channel {
+            id: ChannelId::new(),
+            tenant_id: caller.tenant(),
+            name,
+            image_url: settings.image_url.flatten(),
+            allowed_origins: settings.allowed_origins.unwrap_or_default(),
+            connected: true,
+            created_at_ms: now_ms(),
+        };
+        self.core.store.insert_channel(&channel).await?;
+        Ok(channel)
+    }
+
+    /// Visitors of the channel get 404 from now on, and the agents' replies
+    /// that never reached them become FAILED.
+    pub async fn disconnect(&self, caller: &Caller, id: ChannelId) -> Result<(), ApiError> {
+        let mut channel = self.get(caller, id).await?;
+        channel.connected = false;
+        self.core.store.update_channel(&channel).await?;
+        self.core.channels.evict(channel.id);
+        let failed = self.core.store.fail_pending(channel.id).await?;
+        let visitor = super::visitor::VisitorService::new(self.core.clone());
+        for message in failed {
+            visitor.publish_update(message).await;
+        }
+        Ok(())
+    }
+
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Channel>, ApiError> {
+        caller.require_admin()?;
+        Ok(self.core.store.channels(caller.tenant()).await?)
+    }
+
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: ChannelId,
+        settings: ChannelSettings,
+    ) -> Result<Channel, ApiError> {
+        let mut channel = self.get(caller, id).await?;
+        if let Some(name) = settings.name {
+            channel.name = name;
+        }
+        if let Some(image) = settings.image_url {
+            channel.image_url = image;
+        }
+        if let Some(origins) = settings.allowed_origins {
+            channel.allowed_origins = origins;
+        }
+        self.core.store.update_channel(&channel).await?;
+        self.core.channels.evict(channel.id);
+        Ok(channel)
+    }
+}

@@ -1,0 +1,329 @@
+//! Messages as agents see them: listing and searching the caller's rooms,
+//! posting (in a visitor room: the reply to the visitor), editing and
+//! deleting one's own messages, reactions.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::rooms::RoomService;
+use super::{Caller, Core};
+use crate::domain::event::Agents;
+use crate::domain::search::like_pattern;
+use crate::domain::{
+    time::now_ms, DeliveryState, Emoji, Event, Message, MessageId, MessageText, Published, Room,
+    RoomId, RoomKind, SenderKind, TextError,
+};
+use crate::error::ApiError;
+use crate::store::{Added, MessageQuery, NewMessage, Page};
+
+/// Largest page of messages.
+pub const MAX_PAGE: u32 = 1000;
+/// Page size when none is asked for.
+pub const DEFAULT_PAGE: u32 = 100;
+
+/// A listing as a client asks for it.
+#[derive(Debug, Default, Clone)]
+pub struct Listing {
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+    pub ascending: bool,
+    pub from_ms: Option<i64>,
+    pub before_seq: Option<i64>,
+    pub after_seq: Option<i64>,
+    pub search: Option<String>,
+}
+
+impl Listing {
+    fn query(&self) -> MessageQuery {
+        MessageQuery {
+            limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+            offset: self.offset.unwrap_or(0),
+            ascending: self.ascending,
+            from_ms: self.from_ms,
+            before_seq: self.before_seq,
+            after_seq: self.after_seq,
+            search: self.search.as_deref().and_then(like_pattern),
+        }
+    }
+}
+
+pub struct MessageService {
+    core: Arc<Core>,
+    rooms: RoomService,
+}
+
+impl MessageService {
+    pub fn new(core: Arc<Core>) -> MessageService {
+        MessageService {
+            rooms: RoomService::new(core.clone()),
+            core,
+        }
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        room: RoomId,
+        listing: &Listing,
+    ) -> Result<Page<Message>, ApiError> {
+        self.rooms.member_room(caller, room).await?;
+        Ok(self
+            .core
+            .store
+            .room_messages(caller.tenant(), room, &listing.query())
+            .await?)
+    }
+
+    /// Search across the caller's rooms (`search`), or the newest message of
+    /// each room (`distinct`); one of the two is required.
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        listing: &Listing,
+        distinct_rooms: bool,
+    ) -> Result<Page<Message>, ApiError> {
+        let query = listing.query();
+        if query.search.is_none() && !distinct_rooms {
+            return Err(ApiError::invalid_field(
+                "search",
+                "search (with at least one word) or distinct=room_uuid is required",
+            ));
+        }
+        Ok(self
+            .core
+            .store
+            .search_messages(caller.tenant(), caller.id().0, &query, distinct_rooms)
+            .await?)
+    }
+
+    /// Posts into a room the caller is in. In a visitor room it is the reply
+    /// to the visitor: PENDING until written to one of the visitor's sockets.
+    pub async fn post(
+        &self,
+        caller: &Caller,
+        room: RoomId,
+        content: String,
+        alias: Option<String>,
+    ) -> Result<Message, ApiError> {
+        let content = self.text(content)?;
+        let alias = alias
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| {
+                if a.chars().nth(200).is_some() {
+                    Err(ApiError::invalid_field(
+                        "alias",
+                        "alias is longer than 200 characters",
+                    ))
+                } else {
+                    Ok(a)
+                }
+            })
+            .transpose()?;
+        let room = self.rooms.member_room(caller, room).await?;
+        let visitor_room = room.kind == RoomKind::Visitor;
+        let new = NewMessage {
+            id: MessageId::new(),
+            conversation_id: room.id,
+            channel_id: room.channel_id,
+            tenant_id: room.tenant_id,
+            sender_kind: SenderKind::Agent,
+            sender_id: caller.id().0,
+            sender_name: Some(alias.unwrap_or_else(|| caller.agent.display_name.clone())),
+            sender_avatar: caller.agent.avatar_url.clone(),
+            content,
+            state: if visitor_room {
+                DeliveryState::Pending
+            } else {
+                DeliveryState::Delivered
+            },
+            sent_at_ms: now_ms(),
+            client_message_id: None,
+        };
+        let appended = self.core.store.append_message(new).await?;
+        self.core.metrics.messages_stored.inc();
+        self.core
+            .publish(Published {
+                event: Event::MessageCreated {
+                    message: appended.message.clone(),
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: visitor_room.then_some(room.id),
+                agents: Agents::Only {
+                    ids: appended.agents.clone(),
+                },
+            })
+            .await;
+        Ok(appended.message)
+    }
+
+    /// Edits (`Some(content)`) or deletes (`None`) one of the caller's own messages.
+    pub async fn change(
+        &self,
+        caller: &Caller,
+        room: RoomId,
+        id: MessageId,
+        content: Option<String>,
+    ) -> Result<Message, ApiError> {
+        let content = content.map(|c| self.text(c)).transpose()?;
+        let room = self.rooms.member_room(caller, room).await?;
+        let message = self.own_message(caller, &room, id).await?;
+        let changed = self
+            .core
+            .store
+            .edit_message(
+                caller.tenant(),
+                room.id,
+                message.id,
+                content.as_deref(),
+                now_ms(),
+            )
+            .await?
+            .ok_or_else(unknown_message)?;
+        self.publish_update(&room, changed.clone()).await;
+        Ok(changed)
+    }
+
+    pub async fn add_reaction(
+        &self,
+        caller: &Caller,
+        room: RoomId,
+        id: MessageId,
+        emoji: &str,
+    ) -> Result<(), ApiError> {
+        let emoji = Emoji::parse(emoji).map_err(|m| ApiError::invalid_field("emoji", m))?;
+        let room = self.rooms.member_room(caller, room).await?;
+        let message = self.message(caller, &room, id).await?;
+        match self
+            .core
+            .store
+            .add_reaction(message.id, caller.id().0, emoji.as_str(), now_ms())
+            .await?
+        {
+            Added::Added(()) => {}
+            Added::AlreadyExists(()) => {
+                return Err(ApiError::conflict(
+                    "reaction-already-exists",
+                    "this user already reacted with this emoji",
+                ))
+            }
+        }
+        self.publish_reaction(&room, &message, caller.id().0, emoji.as_str(), true)
+            .await;
+        Ok(())
+    }
+
+    pub async fn remove_reaction(
+        &self,
+        caller: &Caller,
+        room: RoomId,
+        id: MessageId,
+        emoji: &str,
+    ) -> Result<(), ApiError> {
+        let room = self.rooms.member_room(caller, room).await?;
+        let message = self.message(caller, &room, id).await?;
+        if !self
+            .core
+            .store
+            .remove_reaction(message.id, caller.id().0, emoji)
+            .await?
+        {
+            return Err(ApiError::not_found_resource("unknown-reaction", "reaction"));
+        }
+        self.publish_reaction(&room, &message, caller.id().0, emoji, false)
+            .await;
+        Ok(())
+    }
+
+    fn text(&self, content: String) -> Result<String, ApiError> {
+        MessageText::parse(content, self.core.config.max_text_chars)
+            .map(MessageText::into_inner)
+            .map_err(|e| {
+                let msg = match e {
+                    TextError::TooLong(n) => format!("content is longer than {n} characters"),
+                    other => other.to_string().replace("text", "content"),
+                };
+                ApiError::invalid_field("content", msg)
+            })
+    }
+
+    async fn message(
+        &self,
+        caller: &Caller,
+        room: &Room,
+        id: MessageId,
+    ) -> Result<Message, ApiError> {
+        self.core
+            .store
+            .message(caller.tenant(), room.id, id)
+            .await?
+            .ok_or_else(unknown_message)
+    }
+
+    async fn own_message(
+        &self,
+        caller: &Caller,
+        room: &Room,
+        id: MessageId,
+    ) -> Result<Message, ApiError> {
+        let message = self.message(caller, room, id).await?;
+        if message.sender_kind != SenderKind::Agent || message.sender_id != caller.id().0 {
+            return Err(ApiError::new(
+                warp::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "only the author may change a message",
+            ));
+        }
+        if message.deleted {
+            return Err(unknown_message());
+        }
+        Ok(message)
+    }
+
+    async fn publish_update(&self, room: &Room, message: Message) {
+        self.core
+            .publish(Published {
+                tenant_id: room.tenant_id,
+                visitor_room: (room.kind == RoomKind::Visitor).then_some(room.id),
+                agents: Agents::Only { ids: room.agents() },
+                event: Event::MessageUpdated { message },
+            })
+            .await;
+    }
+
+    async fn publish_reaction(
+        &self,
+        room: &Room,
+        message: &Message,
+        user: Uuid,
+        emoji: &str,
+        created: bool,
+    ) {
+        let name = if created {
+            "chatd_user_room_message_reaction_created"
+        } else {
+            "chatd_user_room_message_reaction_deleted"
+        };
+        self.core
+            .publish(Published {
+                event: Event::Agent {
+                    name: name.into(),
+                    data: json!({
+                        "room": {"uuid": room.id},
+                        "message_uuid": message.id,
+                        "user_uuid": user,
+                        "emoji": emoji,
+                    }),
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Only { ids: room.agents() },
+            })
+            .await;
+    }
+}
+
+fn unknown_message() -> ApiError {
+    ApiError::not_found_resource("unknown-message", "message")
+}

@@ -1,0 +1,108 @@
+//! Services: where the rules live. Handlers (HTTP, the STOMP socket, the
+//! agent socket, the console) parse their input, call one service function
+//! and render its result; only services call the Store and publish events.
+//!
+//! - [`visitor`]: the visitor side (tokens, sending, delivery and read marks).
+//! - [`agents`]: who the caller is (roles read from the store on every call,
+//!   so a demotion or a disabled agent applies at once), login, agent admin.
+//! - [`channels`]: channel administration.
+//! - [`rooms`]: rooms, membership, the queue and its answer, read state.
+//! - [`messages`]: listing, searching, posting, editing, reactions.
+//!
+//! Every call is scoped to the caller's tenant; a foreign id is "not found".
+//! Events are published only after the store has committed.
+
+use std::sync::Arc;
+
+use crate::auth::Tokens;
+use crate::cache::ChannelCache;
+use crate::config::Config;
+use crate::domain::{Agent, AgentId, Published, Role, TenantId};
+use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::presence::Presence;
+use crate::store::Store;
+use crate::wire::wazo::ServerId;
+
+pub mod agents;
+pub mod channels;
+pub mod messages;
+pub mod rooms;
+pub mod visitor;
+
+/// What every service needs; each service holds it.
+pub struct Core {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub server: ServerId,
+    pub presence: Arc<Presence>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Arc<Limits>,
+    pub tokens: Arc<Tokens>,
+    pub channels: ChannelCache,
+}
+
+impl Core {
+    /// Publishes after a commit. The bus is at most once: a lost event is
+    /// recovered from the store, so a failure is logged, not returned.
+    pub async fn publish(&self, event: Published) {
+        if let Err(err) = self.hub.publish(event).await {
+            tracing::warn!(%err, "stored but not published; clients catch up from the store");
+        }
+    }
+}
+
+/// Every service, built once by the wiring.
+pub struct Services {
+    pub core: Arc<Core>,
+    pub visitor: Arc<visitor::VisitorService>,
+    pub agents: agents::AgentService,
+    pub channels: channels::ChannelService,
+    pub rooms: rooms::RoomService,
+    pub messages: messages::MessageService,
+}
+
+impl Services {
+    pub fn new(core: Core) -> Services {
+        let core = Arc::new(core);
+        Services {
+            visitor: Arc::new(visitor::VisitorService::new(core.clone())),
+            agents: agents::AgentService::new(core.clone()),
+            channels: channels::ChannelService::new(core.clone()),
+            rooms: rooms::RoomService::new(core.clone()),
+            messages: messages::MessageService::new(core.clone()),
+            core,
+        }
+    }
+}
+
+/// An authenticated agent, as the store has it now.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub agent: Agent,
+}
+
+impl Caller {
+    /// 403 unless the caller is an admin now.
+    pub fn require_admin(&self) -> Result<(), crate::error::ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::forbidden())
+        }
+    }
+
+    pub fn id(&self) -> AgentId {
+        self.agent.id
+    }
+
+    pub fn tenant(&self) -> TenantId {
+        self.agent.tenant_id
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.agent.role == Role::Admin
+    }
+}

@@ -1,0 +1,351 @@
+//! Rooms: agent rooms, visitor rooms, membership, the queue and its answer,
+//! read positions. An agent sees only rooms it is a member of (anything
+//! else is 404 `unknown-room`), and its tenant's queues.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{Caller, Core};
+use crate::domain::event::Agents;
+use crate::domain::room::parse_room_name;
+use crate::domain::{
+    time::now_ms, ChannelId, DeliveryState, Event, Member, MessageId, Published, Room, RoomId,
+    RoomKind, RoomState, RoomSummary, SenderKind,
+};
+use crate::error::ApiError;
+use crate::presence::PresenceKey;
+use crate::store::{Added, Answered, NewMessage, Page};
+
+/// Most members of an agent room.
+pub const MAX_MEMBERS: usize = 100;
+/// Largest page of rooms.
+pub const MAX_PAGE: u32 = 100;
+
+pub struct RoomService {
+    core: Arc<Core>,
+}
+
+pub fn unknown_room() -> ApiError {
+    ApiError::not_found_resource("unknown-room", "room")
+}
+
+impl RoomService {
+    pub fn new(core: Arc<Core>) -> RoomService {
+        RoomService { core }
+    }
+
+    /// The room, if the caller is a member (404 `unknown-room` otherwise).
+    pub async fn member_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ApiError> {
+        self.core
+            .store
+            .room(caller.tenant(), id)
+            .await?
+            .filter(|r| r.has_member(caller.id().0))
+            .ok_or_else(unknown_room)
+    }
+
+    /// `POST /users/me/rooms`: an agent room with these agents and the caller,
+    /// or the existing room with exactly these members (`created` false).
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        name: Option<String>,
+        users: Vec<Uuid>,
+    ) -> Result<(Value, bool), ApiError> {
+        let name = name
+            .map(|n| parse_room_name(&n).map_err(|m| ApiError::invalid_field("name", m)))
+            .transpose()?;
+        let mut seen = HashSet::new();
+        for user in &users {
+            if !seen.insert(*user) {
+                return Err(ApiError::new(
+                    warp::http::StatusCode::BAD_REQUEST,
+                    "duplicate-user",
+                    format!("user {user} is listed twice"),
+                )
+                .with_details(json!({"users": [format!("duplicate user {user}")]})));
+            }
+        }
+        let mut ids = users;
+        if !seen.contains(&caller.id().0) {
+            ids.insert(0, caller.id().0);
+        }
+        if ids.len() < 2 || ids.len() > MAX_MEMBERS {
+            return Err(ApiError::invalid_field(
+                "users",
+                format!("a room has 2 to {MAX_MEMBERS} members, the caller included"),
+            ));
+        }
+        for id in &ids {
+            let known = self
+                .core
+                .store
+                .agent(caller.tenant(), crate::domain::AgentId(*id))
+                .await?
+                .is_some_and(|a| !a.disabled);
+            if !known {
+                return Err(ApiError::invalid_field(
+                    "users",
+                    format!("unknown user {id}"),
+                ));
+            }
+        }
+        let room = Room {
+            id: RoomId::new(),
+            tenant_id: caller.tenant(),
+            kind: RoomKind::Agent,
+            channel_id: None,
+            name,
+            state: RoomState::Open,
+            assignee: None,
+            created_at_ms: now_ms(),
+            queued_at_ms: None,
+            last_seq: 0,
+            members: ids
+                .into_iter()
+                .map(|id| Member {
+                    id,
+                    kind: RoomKind::Agent,
+                })
+                .collect(),
+        };
+        let (room, created) = match self.core.store.create_agent_room(&room).await? {
+            Added::Added(room) => (room, true),
+            Added::AlreadyExists(room) => (room, false),
+        };
+        if created {
+            self.core
+                .publish(Published {
+                    event: Event::Agent {
+                        name: "chatd_user_room_created".into(),
+                        data: crate::wire::wazo::bare_room(&room, self.core.server, None),
+                    },
+                    tenant_id: room.tenant_id,
+                    visitor_room: None,
+                    agents: Agents::Only { ids: room.agents() },
+                })
+                .await;
+        }
+        let unread = self.core.store.unread_count(room.id, caller.id().0).await?;
+        let summary = RoomSummary {
+            room,
+            unread_count: unread,
+            last_message: None,
+        };
+        Ok((self.view(&summary).await, created))
+    }
+
+    /// The caller's rooms containing every user of `with`, newest activity first.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        with: &[Uuid],
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<Page<Value>, ApiError> {
+        let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+        let page = self
+            .core
+            .store
+            .member_rooms(
+                caller.tenant(),
+                caller.id().0,
+                with,
+                limit,
+                offset.unwrap_or(0),
+            )
+            .await?;
+        let connected = self
+            .visitors_connected(page.items.iter().map(|s| &s.room))
+            .await;
+        Ok(Page {
+            items: page
+                .items
+                .iter()
+                .map(|s| crate::wire::wazo::room(s, self.core.server, connected.get(&s.room)))
+                .collect(),
+            filtered: page.filtered,
+            total: page.total,
+        })
+    }
+
+    /// The queued visitor rooms of the caller's tenant (of one channel or all), oldest first.
+    pub async fn queue(
+        &self,
+        caller: &Caller,
+        channel: Option<ChannelId>,
+    ) -> Result<Vec<Value>, ApiError> {
+        let rooms = self.core.store.queue(caller.tenant(), channel).await?;
+        let connected = self.visitors_connected(rooms.iter()).await;
+        Ok(rooms
+            .iter()
+            .map(|r| crate::wire::wazo::bare_room(r, self.core.server, connected.get(r)))
+            .collect())
+    }
+
+    /// `PUT /queues/<room>/answer`: the caller joins and becomes assignee.
+    /// Exactly one of concurrent answers (on any instance) wins; the others
+    /// get 409 `already-answered`.
+    pub async fn answer(&self, caller: &Caller, id: RoomId) -> Result<Value, ApiError> {
+        let room = self
+            .core
+            .store
+            .room(caller.tenant(), id)
+            .await?
+            .filter(|r| r.kind == RoomKind::Visitor)
+            .ok_or_else(unknown_room)?;
+        if room.state != RoomState::Queued {
+            return Err(already_answered());
+        }
+        let room = match self
+            .core
+            .store
+            .answer(caller.tenant(), id, caller.id(), now_ms())
+            .await?
+        {
+            Answered::Won(room) => room,
+            Answered::AlreadyAnswered => return Err(already_answered()),
+        };
+        // The visitor hears who joined, as a system notice.
+        let notice = NewMessage {
+            id: MessageId::new(),
+            conversation_id: room.id,
+            channel_id: room.channel_id,
+            tenant_id: room.tenant_id,
+            sender_kind: SenderKind::System,
+            sender_id: room.id.0,
+            sender_name: None,
+            sender_avatar: None,
+            content: format!("{} joined", caller.agent.display_name),
+            state: DeliveryState::Delivered,
+            sent_at_ms: now_ms(),
+            client_message_id: None,
+        };
+        let appended = self.core.store.append_message(notice).await?;
+        self.core
+            .publish(Published {
+                event: Event::MessageCreated {
+                    message: appended.message.clone(),
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: Some(room.id),
+                agents: Agents::Only { ids: room.agents() },
+            })
+            .await;
+        let connected = self.visitors_connected(std::iter::once(&room)).await;
+        let view = crate::wire::wazo::bare_room(&room, self.core.server, connected.get(&room));
+        self.core
+            .publish(Published {
+                event: Event::Agent {
+                    name: "chatd_queue_updated".into(),
+                    data: json!({"action": "answered", "channel_id": room.channel_id, "room": view}),
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Tenant,
+            })
+            .await;
+        let unread = self.core.store.unread_count(room.id, caller.id().0).await?;
+        let summary = RoomSummary {
+            room,
+            unread_count: unread,
+            last_message: Some(appended.message),
+        };
+        Ok(self.view(&summary).await)
+    }
+
+    /// `PUT .../read`: the caller has read the room up to `up_to_seq` (all
+    /// when `None`). In a visitor room the visitor gets its read receipt.
+    pub async fn read(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        up_to_seq: Option<i64>,
+    ) -> Result<(), ApiError> {
+        if up_to_seq.is_some_and(|n| n < 0) {
+            return Err(ApiError::invalid_field(
+                "up_to_seq",
+                "up_to_seq must be a non-negative integer",
+            ));
+        }
+        let room = self.member_room(caller, id).await?;
+        let seq = self
+            .core
+            .store
+            .mark_read(caller.tenant(), id, caller.id().0, up_to_seq)
+            .await?;
+        self.core
+            .publish(Published {
+                event: Event::Agent {
+                    name: "chatd_user_room_read".into(),
+                    data: json!({"room": {"uuid": id}, "user_uuid": caller.id().0, "up_to_seq": seq}),
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Only {
+                    ids: vec![caller.id()],
+                },
+            })
+            .await;
+        if room.kind == RoomKind::Visitor && seq > 0 {
+            self.core
+                .publish(Published {
+                    event: Event::ReadByAgent {
+                        conversation_id: id,
+                        up_to_seq: seq,
+                    },
+                    tenant_id: room.tenant_id,
+                    visitor_room: Some(id),
+                    agents: Agents::Nobody,
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    /// A room as the caller sees it.
+    pub async fn view(&self, summary: &RoomSummary) -> Value {
+        let connected = self
+            .visitors_connected(std::iter::once(&summary.room))
+            .await;
+        crate::wire::wazo::room(summary, self.core.server, connected.get(&summary.room))
+    }
+
+    /// Whether each visitor room's visitor has a live socket now.
+    async fn visitors_connected<'a>(&self, rooms: impl Iterator<Item = &'a Room>) -> Connected {
+        let visitor_rooms: Vec<RoomId> = rooms
+            .filter(|r| r.kind == RoomKind::Visitor)
+            .map(|r| r.id)
+            .collect();
+        let keys: Vec<PresenceKey> = visitor_rooms
+            .iter()
+            .map(|id| PresenceKey::Conversation(*id))
+            .collect();
+        let online = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.core.presence.online(&keys).await
+        };
+        Connected(visitor_rooms.into_iter().zip(online).collect())
+    }
+}
+
+/// Which visitor rooms have their visitor connected now.
+struct Connected(std::collections::HashMap<RoomId, bool>);
+
+impl Connected {
+    fn get(&self, room: &Room) -> Option<bool> {
+        self.0.get(&room.id).copied()
+    }
+}
+
+fn already_answered() -> ApiError {
+    ApiError::conflict(
+        "already-answered",
+        "another agent answered this visitor first",
+    )
+    .with_details(json!({"resource": "room"}))
+}

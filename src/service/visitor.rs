@@ -1,0 +1,324 @@
+//! The visitor side, shared by the HTTP API and the STOMP socket: resolving
+//! a visitor token to its channel, sending a message, history, delivery and
+//! read marks.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::Core;
+use crate::auth::{TokenKind, VisitorClaims};
+use crate::domain::event::Agents;
+use crate::domain::{
+    time::now_ms, Channel, ChannelId, ClientMessageId, Conversation, ConversationId, DeliveryState,
+    Event, Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
+};
+use crate::error::ApiError;
+use crate::store::{Appended, NewMessage};
+
+/// A verified visitor: its token's claims and its channel, connected and
+/// open to the request's origin.
+pub struct Visitor {
+    pub claims: VisitorClaims,
+    pub channel: Channel,
+}
+
+pub struct VisitorService {
+    core: Arc<Core>,
+}
+
+impl VisitorService {
+    pub fn new(core: Arc<Core>) -> VisitorService {
+        VisitorService { core }
+    }
+
+    /// Verifies a visitor token and that its channel still accepts visitors from `origin`.
+    pub async fn visitor(
+        &self,
+        token: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Visitor, ApiError> {
+        let claims = token
+            .and_then(|t| self.core.tokens.verify_visitor(t, TokenKind::Visitor))
+            .ok_or_else(ApiError::invalid_token)?;
+        let channel = self.connected_channel(claims.ch, origin).await?;
+        Ok(Visitor { claims, channel })
+    }
+
+    /// The channel, if it exists, is connected, and allows `origin`.
+    pub async fn connected_channel(
+        &self,
+        id: ChannelId,
+        origin: Option<&str>,
+    ) -> Result<Channel, ApiError> {
+        let channel = self
+            .core
+            .channels
+            .get(self.core.store.as_ref(), id)
+            .await?
+            .filter(|c| c.connected)
+            .ok_or_else(ApiError::unknown_channel)?;
+        if !channel.allows_origin(origin) {
+            return Err(ApiError::origin_not_allowed());
+        }
+        Ok(channel)
+    }
+
+    /// The conversation, if it has begun.
+    pub async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, ApiError> {
+        Ok(self.core.store.conversation(id).await?)
+    }
+
+    /// The last `max_history` messages, oldest first.
+    pub async fn history(&self, id: ConversationId) -> Result<Vec<Message>, ApiError> {
+        let read = self.core.store.history(id, self.core.config.max_history);
+        Ok(self.core.metrics.timed("history", read).await?)
+    }
+
+    /// Messages after `seq`, oldest first, at most `limit`.
+    pub async fn messages_after(
+        &self,
+        id: ConversationId,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Message>, ApiError> {
+        let read = self.core.store.messages_after(id, seq, limit);
+        Ok(self.core.metrics.timed("messages_after", read).await?)
+    }
+
+    /// Validates a `/chatplugin.send` body (`{"message": {"text"}, "client_message_id"?}`),
+    /// stores the message, and publishes it once the store has committed.
+    pub async fn send(&self, visitor: &Visitor, body: &Value) -> Result<Message, ApiError> {
+        let new = self.prepare(visitor, body)?;
+        let appended = self.enqueue(new).await?.await?;
+        self.publish(&appended).await;
+        Ok(appended.message)
+    }
+
+    /// The first, synchronous half of a send: validates the body and takes the
+    /// conversation's rate-limit token. Nothing is stored yet.
+    pub fn prepare(&self, visitor: &Visitor, body: &Value) -> Result<NewMessage, ApiError> {
+        let Some(body) = body.as_object() else {
+            return Err(ApiError::invalid_data("the body must be a JSON object"));
+        };
+        let text = match body.get("message").and_then(|m| m.get("text")) {
+            Some(Value::String(text)) => text.clone(),
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "message.text",
+                    "text must be a string",
+                ))
+            }
+            None => return Err(ApiError::invalid_field("message.text", "text is required")),
+        };
+        let text = MessageText::parse(text, self.core.config.max_text_chars).map_err(|e| {
+            let msg = match e {
+                TextError::TooLong(n) => format!("text is longer than {n} characters"),
+                other => other.to_string(),
+            };
+            ApiError::invalid_field("message.text", msg)
+        })?;
+        let client_message_id = match body.get("client_message_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(key)) => Some(
+                ClientMessageId::parse(key.clone())
+                    .map_err(|msg| ApiError::invalid_field("client_message_id", msg))?,
+            ),
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "client_message_id",
+                    "client_message_id must be a string",
+                ))
+            }
+        };
+        self.core.limits.send.check(&visitor.claims.cv)?;
+        Ok(NewMessage {
+            id: MessageId::new(),
+            conversation_id: visitor.claims.cv,
+            channel_id: Some(visitor.channel.id),
+            tenant_id: visitor.channel.tenant_id,
+            sender_kind: SenderKind::Visitor,
+            sender_id: visitor.claims.cv.0,
+            sender_name: None,
+            sender_avatar: None,
+            content: text.into_inner(),
+            state: DeliveryState::Delivered,
+            sent_at_ms: now_ms(),
+            client_message_id: client_message_id.map(|k| k.as_str().to_string()),
+        })
+    }
+
+    /// Queues a prepared message for storing and returns the future of the
+    /// stored message: a session queues its sends in order and reads on.
+    pub async fn enqueue(
+        &self,
+        new: NewMessage,
+    ) -> Result<
+        impl std::future::Future<Output = Result<Appended, ApiError>> + Send + 'static,
+        ApiError,
+    > {
+        let pending = self.core.store.enqueue_append(new).await?;
+        let metrics = self.core.metrics.clone();
+        Ok(async move {
+            let appended = metrics.timed("append_message", pending).await?;
+            if appended.created {
+                metrics.messages_stored.inc();
+            }
+            Ok(appended)
+        })
+    }
+
+    /// Publishes a stored visitor message to every session of its
+    /// conversation and to the room's agents (a retry that stored nothing
+    /// new publishes nothing). The first message puts the room in its
+    /// channel's queue: every agent of the tenant hears of it.
+    pub async fn publish(&self, appended: &Appended) {
+        if !appended.created {
+            return;
+        }
+        let message = &appended.message;
+        let first = message.seq == 1 && appended.room_state == RoomState::Queued;
+        self.core
+            .publish(Published {
+                event: Event::MessageCreated {
+                    message: message.clone(),
+                },
+                tenant_id: message.tenant_id,
+                visitor_room: Some(message.conversation_id),
+                agents: if appended.agents.is_empty() {
+                    Agents::Nobody
+                } else {
+                    Agents::Only {
+                        ids: appended.agents.clone(),
+                    }
+                },
+            })
+            .await;
+        if first {
+            let store = &self.core.store;
+            if let Ok(Some(room)) = store.room(message.tenant_id, message.conversation_id).await {
+                let summary = crate::domain::RoomSummary {
+                    room,
+                    unread_count: 1,
+                    last_message: Some(message.clone()),
+                };
+                let data = json!({
+                    "action": "queued",
+                    "channel_id": message.channel_id,
+                    "room": crate::wire::wazo::room(&summary, self.core.server, Some(true)),
+                });
+                self.core
+                    .publish(Published {
+                        event: Event::Agent {
+                            name: "chatd_queue_updated".into(),
+                            data,
+                        },
+                        tenant_id: message.tenant_id,
+                        visitor_room: None,
+                        agents: Agents::Tenant,
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// A message reached a live socket of its visitor: an agent's PENDING
+    /// reply becomes DELIVERED (marks are batched, and only the first of
+    /// several tabs or instances changes anything), and everyone is told.
+    pub fn delivered(self: &Arc<Self>, message: &Message) {
+        if message.state != DeliveryState::Pending || message.sender_kind != SenderKind::Agent {
+            return;
+        }
+        let id = message.id;
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.core.store.mark_delivered(id).await {
+                Ok(Some(message)) => this.publish_update(message).await,
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%err, "cannot mark a message delivered"),
+            }
+        });
+    }
+
+    /// Publishes a changed message of a visitor room to its visitor and agents.
+    pub async fn publish_update(&self, message: Message) {
+        let agents = match self
+            .core
+            .store
+            .room(message.tenant_id, message.conversation_id)
+            .await
+        {
+            Ok(Some(room)) => room.agents(),
+            _ => Vec::new(),
+        };
+        self.core
+            .publish(Published {
+                tenant_id: message.tenant_id,
+                visitor_room: message.channel_id.map(|_| message.conversation_id),
+                agents: if agents.is_empty() {
+                    Agents::Nobody
+                } else {
+                    Agents::Only { ids: agents }
+                },
+                event: Event::MessageUpdated { message },
+            })
+            .await;
+    }
+
+    /// `/app/typing`: published to the visitor room's topic (agents hear of
+    /// it with the routing issue; visitors never see their own typing).
+    pub async fn typing(&self, visitor: &Visitor, typing: bool) {
+        self.core
+            .publish(Published {
+                event: Event::Typing {
+                    conversation_id: visitor.claims.cv,
+                    channel_id: visitor.channel.id,
+                    typing,
+                    sender_kind: SenderKind::Visitor,
+                    sender_id: visitor.claims.cv.0,
+                    sender_name: None,
+                },
+                tenant_id: visitor.channel.tenant_id,
+                visitor_room: Some(visitor.claims.cv),
+                agents: Agents::Nobody,
+            })
+            .await;
+    }
+
+    /// `/app/read`: the visitor has read the agents' messages up to `up_to_seq`.
+    pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ApiError> {
+        let conversation = visitor.claims.cv;
+        let marked = self
+            .core
+            .store
+            .visitor_read(conversation, up_to_seq, now_ms())
+            .await?;
+        if marked == 0 {
+            return Ok(());
+        }
+        let tenant = visitor.channel.tenant_id;
+        let Some(room) = self.core.store.room(tenant, conversation).await? else {
+            return Ok(());
+        };
+        let agents = room.agents();
+        if agents.is_empty() {
+            return Ok(());
+        }
+        self.core
+            .publish(Published {
+                event: Event::Agent {
+                    name: "chatd_user_room_read".into(),
+                    data: json!({
+                        "room": {"uuid": conversation},
+                        "user_uuid": conversation.0,
+                        "up_to_seq": up_to_seq,
+                    }),
+                },
+                tenant_id: tenant,
+                visitor_room: None,
+                agents: Agents::Only { ids: agents },
+            })
+            .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,380 @@
+//! The SQL of rooms: creation, membership, listing with unread counts, the
+//! queue and its answer, read positions. See `sql_store!` for how it is
+//! instantiated per backend.
+
+/// Implements `RoomStore` for `$store` (which has `read` and `write` pools of `$db`).
+macro_rules! room_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::RoomStore for $store {
+            async fn create_agent_room(
+                &self,
+                room: &$crate::domain::Room,
+            ) -> $crate::store::StoreResult<$crate::store::Added<$crate::domain::Room>> {
+                use $crate::store::RoomStore;
+                let key = $crate::store::sql::member_key(&room.members);
+                let mut tx = self.write.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO conversations (id, tenant_id, kind, channel_id, name, state, assignee_id, \
+                     member_key, created_at, queued_at, last_seq) \
+                     VALUES ($1, $2, 'agent', NULL, $3, 'open', NULL, $4, $5, NULL, 0) ON CONFLICT DO NOTHING",
+                )
+                .bind(room.id.to_string())
+                .bind(room.tenant_id.to_string())
+                .bind(room.name.clone())
+                .bind(&key)
+                .bind(room.created_at_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    let sql = format!(
+                        "SELECT {} FROM conversations WHERE tenant_id = $1 AND member_key = $2",
+                        $crate::store::sql::ROOM_COLUMNS
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(room.tenant_id.to_string())
+                        .bind(&key)
+                        .fetch_optional(&self.write)
+                        .await?;
+                    let Some(row) = row else {
+                        return Err($crate::store::StoreError::Corrupt(
+                            "room insert conflicted but no room has these members".into(),
+                        ));
+                    };
+                    let existing = Self::room_from_row(&row)?;
+                    return match RoomStore::room(self, room.tenant_id, existing.id).await? {
+                        Some(r) => Ok($crate::store::Added::AlreadyExists(r)),
+                        None => Err($crate::store::StoreError::Corrupt("room vanished".into())),
+                    };
+                }
+                for (i, member) in room.members.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+                         VALUES ($1, $2, $3, $4, 0)",
+                    )
+                    .bind(room.id.to_string())
+                    .bind(member.id.to_string())
+                    .bind(room.tenant_id.to_string())
+                    // Joining order is listing order.
+                    .bind(room.created_at_ms + i as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok($crate::store::Added::Added(room.clone()))
+            }
+
+            async fn room(
+                &self,
+                tenant: $crate::domain::TenantId,
+                id: $crate::domain::RoomId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Room>> {
+                let sql = format!(
+                    "SELECT {} FROM conversations WHERE id = $1 AND tenant_id = $2",
+                    $crate::store::sql::ROOM_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let mut rooms = vec![Self::room_from_row(&row)?];
+                Self::with_members(&self.read, &mut rooms).await?;
+                Ok(rooms.pop())
+            }
+
+            async fn member_rooms(
+                &self,
+                tenant: $crate::domain::TenantId,
+                member: uuid::Uuid,
+                with: &[uuid::Uuid],
+                limit: u32,
+                offset: u32,
+            ) -> $crate::store::StoreResult<$crate::store::Page<$crate::domain::RoomSummary>> {
+                use sqlx::Row;
+                use $crate::store::sql::{Bind, Filter};
+                let mut f = Filter::new(vec![
+                    Bind::S(member.to_string()),
+                    Bind::S(tenant.to_string()),
+                ]);
+                f.push_where("rm.member_id = $1 AND r.tenant_id = $2");
+                let total = Self::count(
+                    &self.read,
+                    &format!(
+                        "SELECT COUNT(*) FROM room_members rm JOIN conversations r ON r.id = rm.room_id WHERE {}",
+                        f.clause()
+                    ),
+                    &f.binds,
+                )
+                .await?;
+                for user in with {
+                    f.binds.push(Bind::S(user.to_string()));
+                    let n = f.binds.len();
+                    f.binds.push(Bind::S(user.to_string()));
+                    f.push_where(&format!(
+                        "(r.id = ${n} OR EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = r.id AND x.member_id = ${}))",
+                        n + 1
+                    ));
+                }
+                let from = "room_members rm JOIN conversations r ON r.id = rm.room_id \
+                            LEFT JOIN messages lm ON lm.conversation_id = r.id AND lm.seq = r.last_seq";
+                let filtered = Self::count(
+                    &self.read,
+                    &format!("SELECT COUNT(*) FROM {from} WHERE {}", f.clause()),
+                    &f.binds,
+                )
+                .await?;
+                let room_columns = "r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
+                                    r.created_at, r.queued_at, r.last_seq";
+                let sql = format!(
+                    "SELECT {room_columns}, \
+                     (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > rm.last_read_seq AND u.sender_id <> $1), \
+                     lm.id \
+                     FROM {from} WHERE {} \
+                     ORDER BY COALESCE(lm.sent_at, r.created_at) DESC, r.id DESC LIMIT {limit} OFFSET {offset}",
+                    f.clause()
+                );
+                let rows = Self::bind_all(sqlx::query(&sql), &f.binds).fetch_all(&self.read).await?;
+                let mut rooms = Vec::with_capacity(rows.len());
+                let mut unread = Vec::with_capacity(rows.len());
+                let mut last_ids = Vec::new();
+                for row in &rows {
+                    rooms.push(Self::room_from_row(row)?);
+                    unread.push(row.try_get::<i64, _>(10)?);
+                    if let Some(id) = row.try_get::<Option<String>, _>(11)? {
+                        last_ids.push(id);
+                    }
+                }
+                Self::with_members(&self.read, &mut rooms).await?;
+                let mut last: std::collections::HashMap<$crate::domain::RoomId, $crate::domain::Message> =
+                    std::collections::HashMap::new();
+                if !last_ids.is_empty() {
+                    let sql = format!(
+                        "SELECT {} FROM messages m WHERE m.id IN ({})",
+                        $crate::store::sql::M_COLUMNS,
+                        $crate::store::batch::Params::Numbered.list(1, last_ids.len())
+                    );
+                    let binds: Vec<Bind> = last_ids.into_iter().map(Bind::S).collect();
+                    for m in self.messages_with_reactions(&sql, &binds).await? {
+                        last.insert(m.conversation_id, m);
+                    }
+                }
+                let items = rooms
+                    .into_iter()
+                    .zip(unread)
+                    .map(|(room, unread_count)| $crate::domain::RoomSummary {
+                        last_message: last.remove(&room.id),
+                        room,
+                        unread_count,
+                    })
+                    .collect();
+                Ok($crate::store::Page { items, filtered, total })
+            }
+
+            async fn queue(
+                &self,
+                tenant: $crate::domain::TenantId,
+                channel: Option<$crate::domain::ChannelId>,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Room>> {
+                let sql = format!(
+                    "SELECT {} FROM conversations WHERE tenant_id = $1 AND state = 'queued' AND kind = 'visitor' \
+                     AND ($2 = '' OR channel_id = $3) ORDER BY queued_at, id LIMIT 1000",
+                    $crate::store::sql::ROOM_COLUMNS
+                );
+                let channel = channel.map(|c| c.to_string()).unwrap_or_default();
+                let rows = sqlx::query(&sql)
+                    .bind(tenant.to_string())
+                    .bind(&channel)
+                    .bind(&channel)
+                    .fetch_all(&self.read)
+                    .await?;
+                let mut rooms = rows
+                    .iter()
+                    .map(Self::room_from_row)
+                    .collect::<$crate::store::StoreResult<Vec<_>>>()?;
+                Self::with_members(&self.read, &mut rooms).await?;
+                Ok(rooms)
+            }
+
+            async fn answer(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                agent: $crate::domain::AgentId,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<$crate::store::Answered> {
+                use $crate::store::RoomStore;
+                let mut tx = self.write.begin().await?;
+                // The conditional update is the race's referee: on PostgreSQL
+                // a concurrent answer waits on the row lock, then re-checks
+                // `state = 'queued'` and updates nothing.
+                let won = sqlx::query(
+                    "UPDATE conversations SET state = 'open', assignee_id = $1 \
+                     WHERE id = $2 AND tenant_id = $3 AND state = 'queued'",
+                )
+                .bind(agent.to_string())
+                .bind(room.to_string())
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if won == 0 {
+                    tx.rollback().await?;
+                    return Ok($crate::store::Answered::AlreadyAnswered);
+                }
+                sqlx::query(
+                    "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
+                )
+                .bind(room.to_string())
+                .bind(agent.to_string())
+                .bind(tenant.to_string())
+                .bind(at_ms)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                match RoomStore::room(self, tenant, room).await? {
+                    Some(r) => Ok($crate::store::Answered::Won(r)),
+                    None => Err($crate::store::StoreError::Corrupt("answered room vanished".into())),
+                }
+            }
+
+            async fn mark_read(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                member: uuid::Uuid,
+                up_to_seq: Option<i64>,
+            ) -> $crate::store::StoreResult<i64> {
+                use sqlx::Row;
+                let mut tx = self.write.begin().await?;
+                let last: Option<i64> = sqlx::query(
+                    "SELECT last_seq FROM conversations WHERE id = $1 AND tenant_id = $2",
+                )
+                .bind(room.to_string())
+                .bind(tenant.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+                let Some(last) = last else {
+                    tx.rollback().await?;
+                    return Ok(0);
+                };
+                let target = up_to_seq.map_or(last, |n| n.clamp(0, last));
+                sqlx::query(
+                    "UPDATE room_members SET last_read_seq = $1 \
+                     WHERE room_id = $2 AND member_id = $3 AND tenant_id = $4 AND last_read_seq < $5",
+                )
+                .bind(target)
+                .bind(room.to_string())
+                .bind(member.to_string())
+                .bind(tenant.to_string())
+                .bind(target)
+                .execute(&mut *tx)
+                .await?;
+                let now: i64 = sqlx::query(
+                    "SELECT last_read_seq FROM room_members WHERE room_id = $1 AND member_id = $2",
+                )
+                .bind(room.to_string())
+                .bind(member.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?
+                .unwrap_or(0);
+                tx.commit().await?;
+                Ok(now)
+            }
+
+            async fn unread_count(
+                &self,
+                room: $crate::domain::RoomId,
+                member: uuid::Uuid,
+            ) -> $crate::store::StoreResult<i64> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT COUNT(*) FROM messages m JOIN room_members rm \
+                     ON rm.room_id = m.conversation_id AND rm.member_id = $1 \
+                     WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3",
+                )
+                .bind(member.to_string())
+                .bind(room.to_string())
+                .bind(member.to_string())
+                .fetch_one(&self.read)
+                .await?;
+                Ok(row.try_get::<i64, _>(0)?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::ReactionStore for $store {
+            async fn add_reaction(
+                &self,
+                message: $crate::domain::MessageId,
+                user: uuid::Uuid,
+                emoji: &str,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<$crate::store::Added<()>> {
+                let done = sqlx::query(
+                    "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(message.to_string())
+                .bind(user.to_string())
+                .bind(emoji)
+                .bind(at_ms)
+                .execute(&self.write)
+                .await?;
+                Ok(if done.rows_affected() == 0 {
+                    $crate::store::Added::AlreadyExists(())
+                } else {
+                    $crate::store::Added::Added(())
+                })
+            }
+
+            async fn remove_reaction(
+                &self,
+                message: $crate::domain::MessageId,
+                user: uuid::Uuid,
+                emoji: &str,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+                )
+                .bind(message.to_string())
+                .bind(user.to_string())
+                .bind(emoji)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn reactions(
+                &self,
+                message: $crate::domain::MessageId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Reaction>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT user_id, emoji FROM reactions WHERE message_id = $1 ORDER BY created_at, emoji",
+                )
+                .bind(message.to_string())
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::domain::Reaction {
+                            user_id: $crate::store::sql::parse_uuid(&row.try_get::<String, _>(0)?)?,
+                            emoji: row.try_get(1)?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use room_store;

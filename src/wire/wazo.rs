@@ -1,0 +1,146 @@
+//! What agents receive: the wazo-chatd shapes of agent-api.md (rooms,
+//! messages, agents) and the wazo-websocketd event envelope.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::domain::event::Agents;
+use crate::domain::time::{format_ms, now_ms};
+use crate::domain::{Agent, Event, Message, Published, Room, RoomKind, RoomSummary, TenantId};
+
+/// This deployment's id (`wazo_uuid`, `origin_uuid`): the same for every user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerId(pub Uuid);
+
+pub fn message(m: &Message, server: ServerId) -> Value {
+    json!({
+        "uuid": m.id,
+        "content": m.content,
+        "alias": m.sender_name,
+        "user_uuid": m.sender_id,
+        "tenant_uuid": m.tenant_id,
+        "wazo_uuid": server.0,
+        "created_at": format_ms(m.sent_at_ms),
+        "room": {"uuid": m.conversation_id},
+        "seq": m.seq,
+        "kind": m.sender_kind.as_str(),
+        "state": m.state.as_str(),
+        "read_at": m.read_at_ms.map(format_ms),
+        "edited_at": m.edited_at_ms.map(format_ms),
+        "deleted": m.deleted,
+        "reactions": m.reactions.iter().map(|r| json!({"emoji": r.emoji, "user_uuid": r.user_id})).collect::<Vec<_>>(),
+    })
+}
+
+/// A room with what one agent sees of it (unread count, last message).
+pub fn room(summary: &RoomSummary, server: ServerId, visitor_connected: Option<bool>) -> Value {
+    let r = &summary.room;
+    let mut value = bare_room(r, server, visitor_connected);
+    value["unread_count"] = json!(summary.unread_count);
+    value["last_message"] = summary
+        .last_message
+        .as_ref()
+        .map_or(Value::Null, |m| message(m, server));
+    value
+}
+
+/// A room without per-agent fields (events to several agents).
+pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) -> Value {
+    let users: Vec<Value> = r
+        .members
+        .iter()
+        .map(|m| {
+            let mut user = json!({
+                "uuid": m.id,
+                "tenant_uuid": r.tenant_id,
+                "wazo_uuid": server.0,
+                "kind": m.kind.as_str(),
+            });
+            if m.kind == RoomKind::Visitor {
+                user["connected"] = json!(visitor_connected.unwrap_or(false));
+            }
+            user
+        })
+        .collect();
+    json!({
+        "uuid": r.id,
+        "tenant_uuid": r.tenant_id,
+        "name": r.display_name(),
+        "users": users,
+        "kind": r.kind.as_str(),
+        "channel_id": r.channel_id,
+        "state": r.state.as_str(),
+        "assignee_uuid": r.assignee.map(|a| a.0),
+        "unread_count": 0,
+        "last_message": Value::Null,
+        "created_at": format_ms(r.created_at_ms),
+        "queued_at": r.queued_at_ms.map(format_ms),
+        "wait_seconds": (r.state == crate::domain::RoomState::Queued)
+            .then(|| r.queued_at_ms.map(|q| (now_ms() - q).max(0) / 1000))
+            .flatten(),
+    })
+}
+
+pub fn agent(a: &Agent) -> Value {
+    json!({
+        "uuid": a.id,
+        "tenant_uuid": a.tenant_id,
+        "email": a.email,
+        "display_name": a.display_name,
+        "avatar_url": a.avatar_url,
+        "role": a.role.as_str(),
+        "disabled": a.disabled,
+    })
+}
+
+/// The event's name and its `data` for agents; `None` when agents do not see it.
+pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
+    if p.agents == Agents::Nobody {
+        return None;
+    }
+    Some(match &p.event {
+        Event::MessageCreated { message: m } => {
+            ("chatd_user_room_message_created".into(), message(m, server))
+        }
+        Event::MessageUpdated { message: m } => {
+            ("chatd_user_room_message_updated".into(), message(m, server))
+        }
+        Event::Typing {
+            conversation_id,
+            typing,
+            sender_id,
+            ..
+        } => (
+            "chatd_user_room_activity_created".into(),
+            json!({
+                "room": {"uuid": conversation_id},
+                "user_uuid": sender_id,
+                "type": if *typing { "start_typing" } else { "stop_typing" },
+            }),
+        ),
+        Event::ReadByAgent { .. } => return None,
+        Event::Agent { name, data } => (name.clone(), data.clone()),
+    })
+}
+
+/// The websocketd envelope of an event, as bytes, with its name.
+pub fn event_frame(p: &Published, server: ServerId) -> Option<(String, Vec<u8>)> {
+    let (name, data) = event_data(p, server)?;
+    let frame = envelope(&name, p.tenant_id, server, data);
+    Some((name, serde_json::to_vec(&frame).ok()?))
+}
+
+pub fn envelope(name: &str, tenant: TenantId, server: ServerId, data: Value) -> Value {
+    json!({
+        "op": "event",
+        "code": 0,
+        "data": {
+            "name": name,
+            "origin_uuid": server.0,
+            "timestamp": format_ms(now_ms()),
+            "tenant_uuid": tenant,
+            "required_acl": format!("events.{name}"),
+            "data": data,
+        }
+    })
+}
