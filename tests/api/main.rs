@@ -5,6 +5,7 @@
 //! Redis (`CHATGATE_TEST_POSTGRES_URL`, `CHATGATE_TEST_REDIS_URL`) instead of
 //! SQLite and the in-process bus; `store_contract` always runs both stores.
 
+mod agent_helpers;
 mod auth;
 mod backends;
 mod channels;
