@@ -424,3 +424,86 @@ async fn the_visitors_of_a_crashed_instance_go_offline_once_its_claims_lapse() {
     );
     drop(stomp);
 }
+
+#[tokio::test]
+async fn a_visitor_on_one_instance_and_an_agent_on_the_other_chat_and_see_delivery() {
+    use crate::agent_helpers::AgentClient;
+    use crate::queue::{next_frame, wait_state};
+    let (a, b) = cluster(shared_redis_url()).await;
+    let agent = AgentClient::admin(&b).await;
+    let mut events = agent.events().await;
+    let visitor = a.visitor().await;
+    let mut stomp = Stomp::subscribed(&a, &visitor.token, None).await;
+    assert_eq!(a.send(&visitor.token, "Hello from A").await.status, 200);
+    let queued = events.event("chatd_queue_updated").await;
+    let room = queued["room"]["uuid"].as_str().unwrap().to_string();
+    assert_eq!(queued["room"]["last_message"]["content"], "Hello from A");
+    assert_eq!(agent.answer(&room).await.status, 200);
+    let reply = agent.post(&room, "Hello from B").await;
+    let message = reply["uuid"].as_str().unwrap().to_string();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        seen.push(next_frame(&mut stomp).await.1);
+    }
+    assert_eq!(seen[0]["message"]["content"], "Hello from A");
+    assert_eq!(seen[1]["message"]["content"], "Admin joined");
+    assert_eq!(seen[2]["message"]["content"], "Hello from B");
+    assert_eq!(seen[2]["message"]["alignment"], "LEFT");
+    assert_eq!(seen[3]["type"], "message.updated");
+    assert_eq!(seen[3]["message"]["state"], "DELIVERED");
+    wait_state(&agent, &room, &message, "DELIVERED").await;
+    // The visitor's next message reaches the agent on the other instance.
+    a.send(&visitor.token, "Thanks!").await;
+    let created = loop {
+        let e = events.event("chatd_user_room_message_created").await;
+        if e["content"] == "Thanks!" {
+            break e;
+        }
+    };
+    assert_eq!(created["kind"], "visitor");
+    assert_eq!(created["room"]["uuid"], room.as_str());
+}
+
+#[tokio::test]
+async fn twenty_answers_split_over_two_instances_have_exactly_one_winner() {
+    use crate::agent_helpers::AgentClient;
+    let (a, b) = cluster(shared_redis_url()).await;
+    let admin = AgentClient::admin(&a).await;
+    let mut agents = Vec::new();
+    for i in 0..4 {
+        let on = if i % 2 == 0 { &a } else { &b };
+        let created = admin.new_agent(&a, &format!("Racer{i}")).await;
+        agents.push(AgentClient::login(on, &created.email, "correct horse").await);
+    }
+    let visitor = a.visitor().await;
+    let mut stomp = Stomp::subscribed(&a, &visitor.token, None).await;
+    a.send(&visitor.token, "Hi").await;
+    stomp.messages(1).await;
+    let room = visitor.conversation_id.clone();
+    let answers = (0..20).map(|i| {
+        let agent = agents[i % agents.len()].clone();
+        let room = room.clone();
+        async move { agent.answer(&room).await }
+    });
+    let replies = futures_util::future::join_all(answers).await;
+    assert_eq!(
+        replies.iter().filter(|r| r.status == 200).count(),
+        1,
+        "{replies:?}"
+    );
+    for lost in replies.iter().filter(|r| r.status != 200) {
+        lost.assert_error(409, "already-answered");
+    }
+    let notice = stomp.messages(1).await;
+    assert_eq!(notice[0]["message"]["alignment"], "CENTER");
+    stomp.assert_silent(Duration::from_millis(500)).await;
+    let history = a.history(&visitor).await;
+    assert_eq!(
+        history
+            .iter()
+            .filter(|m| m["alignment"] == "CENTER")
+            .count(),
+        1,
+        "{history:?}"
+    );
+}

@@ -14,7 +14,7 @@ mod cluster;
 mod helpers;
 mod ops;
 mod presence;
-mod queue;
+pub mod queue;
 mod restart;
 mod stomp;
 mod store_contract;
