@@ -9,43 +9,63 @@
 //!   first-start bootstrap and graceful shutdown. `main` and tests share it.
 //! - [`error`]: `ApiError`, the one place errors become JSON replies.
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
-//! - [`domain`]: types with no I/O: ids, channels, messages, events, validation.
-//! - [`store`]: the `Store` trait and its SQL backends (all SQL lives there),
-//!   with group commit of messages (`store::batch`).
-//! - [`bus`]: the `Bus` trait (at-most-once pub/sub between instances) and
-//!   the in-process bus.
-//! - [`hub`]: this instance's live sessions; subscribes the bus on demand,
-//!   encodes each event once, bounded queue per session.
+//! - [`domain`]: types with no I/O: ids, channels, rooms, messages,
+//!   reactions, events with their audience, search folding, validation.
+//! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON) and `wazo`
+//!   (wazo-chatd rooms, messages, agents; the websocketd event envelope).
+//! - [`service`]: where the rules live, one module per area (`visitor`,
+//!   `agents`, `channels`, `rooms`, `messages`): tenant scoping, membership,
+//!   own-message checks, roles read from the store on every call, state
+//!   transitions, publish-after-commit. The only callers of the store and
+//!   the only publishers of events.
+//! - [`store`]: one trait per area (settings, agents, channels, messages,
+//!   rooms, reactions) composed into `Store`; the SQL is written once for
+//!   SQLite and PostgreSQL (`store::sql`), with group commit
+//!   (`store::batch`) of message appends and DELIVERED marks.
+//! - [`bus`]: the `Bus` trait (at-most-once pub/sub between instances), the
+//!   in-process bus and Redis.
+//! - [`hub`]: this instance's live sessions: visitor sessions by
+//!   conversation, agent sessions by tenant (filtered by each event's
+//!   audience); subscribes the bus on demand, encodes each event once per
+//!   wire format, bounded queue per session.
 //! - [`cache`]: channels cached for a second on the visitor hot path.
-//! - [`chat`]: visitor operations shared by HTTP and STOMP (send a message).
 //! - [`limits`]: rate limits.
 //! - [`presence`]: which conversations and agents have a live socket on any
 //!   instance (Redis sorted sets whose claims lapse when not renewed).
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
-//! - [`http`]: warp routes: `chatplugin` (visitor API), `channels`, `auth`, `assets`.
+//! - [`http`]: warp routes: `chatplugin` (visitor API), `chatd` (agent API),
+//!   `channels`, `auth`, `assets`. Handlers parse, call one service, render.
 //! - [`ws`]: `stomp` (frame codec), `upgrade` (the WebSocket handshake, with
-//!   small per-socket buffers) and `visitor` (`/ws.chatplugin`).
+//!   small per-socket buffers), `visitor` (`/ws.chatplugin`) and `agent`
+//!   (`/api/websocketd/`).
 //!
 //! # The data flow of one message
 //!
-//! 1. A handler (`http::chatplugin` or the STOMP `/app/send`) parses the input
-//!    into domain types (`MessageText`, `ClientMessageId`).
-//! 2. `Store::append_message` queues it for the next group commit: one
-//!    transaction stores every message queued meanwhile and assigns each its
-//!    conversation's next `seq`. Only after the commit is anything published,
-//!    or the sender answered: a 200 (or RECEIPT) means durable.
-//! 3. `Hub::publish` hands the event to the `Bus`, which delivers it to the
-//!    hub of every instance with sessions on the conversation's topic.
-//! 4. The hub encodes the visitor body once and puts it on each session's
-//!    bounded queue; a full queue disconnects that session (slow consumer).
-//! 5. The session writes it in `seq` order, filling any gap from the store.
+//! 1. A handler (`http::chatplugin`, the STOMP `/app/send`, or `http::chatd`
+//!    for an agent's reply) parses the input into domain types.
+//! 2. The service checks the rules and asks the store to append: the message
+//!    queues for the next group commit, where one transaction stores every
+//!    message queued meanwhile, assigns each its room's next `seq`, and reads
+//!    each room's agents (the event's audience). Only after the commit is
+//!    anything published, or the sender answered: a 200 (or RECEIPT) means durable.
+//! 3. The service publishes the event once, with its audience: the visitor
+//!    room's topic for its visitor sessions, and the agents who may see it
+//!    (on the tenant's topic). The bus delivers it to every instance with
+//!    sessions on those topics.
+//! 4. The hub encodes the visitor body or the agent frame once and puts it
+//!    on each receiving session's bounded queue; a full queue disconnects
+//!    that session (slow consumer).
+//! 5. The visitor session writes it in `seq` order, filling any gap from the
+//!    store; the first write of an agent's PENDING reply marks it DELIVERED
+//!    (batched, guarded by `state = 'PENDING'`), published as an update.
 //!
 //! # Invariants
 //!
 //! - The bus is at-most-once; the store is the truth. A client recovers what
 //!   it missed with `since-seq`, so no acknowledged message is ever lost.
 //! - Nothing is unbounded: bodies, frames, queues, rate limits, history pages.
-//! - No visitor sees another conversation; no tenant sees another's data.
+//! - No visitor sees another conversation; no tenant sees another's data;
+//!   an agent sees only its rooms, and its tenant's queues.
 
 pub mod app;
 pub mod auth;
