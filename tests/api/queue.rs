@@ -275,3 +275,35 @@ async fn an_agent_socket_with_a_bad_token_is_closed_with_4003() {
     };
     assert_eq!(ws.close_code().await, Some(4003));
 }
+
+#[tokio::test]
+async fn replies_that_never_reached_the_visitor_fail_when_the_channel_is_disconnected() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let mut events = admin.events().await;
+    let visitor = app.visitor().await;
+    app.send(&visitor.token, "Hello?").await;
+    let room = visitor.conversation_id.clone();
+    assert_eq!(admin.answer(&room).await.status, 200);
+    let reply = admin.post(&room, "Still there?").await;
+    let message = reply["uuid"].as_str().unwrap().to_string();
+    let disconnected = app
+        .post(
+            "/channels.chatplugin.disconnect",
+            &json!({"channel_id": app.channel_id}),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(disconnected.status, 204, "{}", disconnected.body);
+    let failed = loop {
+        let e = events.event("chatd_user_room_message_updated").await;
+        if e["uuid"] == message.as_str() {
+            break e;
+        }
+    };
+    assert_eq!(failed["state"], "FAILED");
+    wait_state(&admin, &room, &message, "FAILED").await;
+    // The visitor's own message stays DELIVERED.
+    let listed = admin.messages(&room).await;
+    assert_eq!(listed[0]["state"], "DELIVERED");
+}
