@@ -16,17 +16,6 @@ pub fn format_ms(ms: i64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_with_three_fraction_digits_and_z() {
-        assert_eq!(format_ms(1_763_806_530_123), "2025-11-22T10:15:30.123Z");
-        assert_eq!(format_ms(1_763_806_530_000), "2025-11-22T10:15:30.000Z");
-    }
-}
-
 /// Parses an ISO 8601 / RFC 3339 date (`2026-11-22T10:15:30.123Z`, or with
 /// an offset, or a bare date) into Unix milliseconds.
 pub fn parse_ms(raw: &str) -> Option<i64> {
@@ -40,4 +29,15 @@ pub fn parse_ms(raw: &str) -> Option<i64> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc().timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_three_fraction_digits_and_z() {
+        assert_eq!(format_ms(1_763_806_530_123), "2025-11-22T10:15:30.123Z");
+        assert_eq!(format_ms(1_763_806_530_000), "2025-11-22T10:15:30.000Z");
+    }
 }

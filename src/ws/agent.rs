@@ -10,8 +10,10 @@
 //! agent disabled or deleted meanwhile closes the socket with 4003.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{FuturesOrdered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -20,11 +22,12 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use super::session::{self, Beats, Ended, Protocol, Work};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
 use crate::app::App;
 use crate::auth::AgentClaims;
 use crate::error::ApiError;
-use crate::hub::Outbound;
+use crate::hub::{Membership, Outbound};
 use crate::presence::PresenceKey;
 use crate::service::Caller;
 
@@ -98,6 +101,11 @@ fn reply(op: &str, data: Value) -> WsMessage {
 }
 
 struct Session {
+    app: App,
+    sink: SplitSink<WebSocket, WsMessage>,
+    membership: Option<Membership>,
+    /// Nothing is queued on this socket; the loop wants the queue anyway.
+    work: FuturesOrdered<Work<()>>,
     claims: AgentClaims,
     caller: Caller,
     subscriptions: HashSet<String>,
@@ -105,18 +113,17 @@ struct Session {
     started: bool,
 }
 
+/// Why the agent socket ends a session: a close code and its reason.
+type Stop = (u16, &'static str);
+
 impl Session {
     fn wants(&self, name: &str) -> bool {
         self.started && (self.all || self.subscriptions.contains(name))
     }
 
     /// Handles one client message; `Err` closes the socket with that code.
-    async fn on_text(
-        &mut self,
-        app: &App,
-        text: &str,
-    ) -> Result<Option<WsMessage>, (u16, &'static str)> {
-        let Ok(msg) = serde_json::from_str::<Value>(text) else {
+    async fn on_text(&mut self, text: &[u8]) -> Result<Option<WsMessage>, Stop> {
+        let Ok(msg) = serde_json::from_slice::<Value>(text) else {
             return Err((1007, "messages must be JSON"));
         };
         let data = msg.get("data").cloned().unwrap_or(Value::Null);
@@ -146,12 +153,14 @@ impl Session {
             ))),
             Some("token") => {
                 let token = data.get("token").and_then(Value::as_str).unwrap_or("");
-                let claims = app
+                let claims = self
+                    .app
                     .tokens
                     .verify_agent(token)
                     .filter(|c| c.sub == self.claims.sub)
                     .ok_or((AUTH_FAILED, "invalid token"))?;
-                self.caller = app
+                self.caller = self
+                    .app
                     .services
                     .agents
                     .caller(&claims)
@@ -165,6 +174,76 @@ impl Session {
     }
 }
 
+impl Protocol for Session {
+    type End = Stop;
+    type Work = ();
+
+    fn parts(&mut self) -> (&mut Option<Membership>, &mut FuturesOrdered<Work<()>>) {
+        (&mut self.membership, &mut self.work)
+    }
+
+    fn beats(&self) -> Beats {
+        Beats {
+            send_every: Some(PING_EVERY),
+            read_timeout: None,
+        }
+    }
+
+    async fn on_data(&mut self, data: &[u8]) -> Result<(), Stop> {
+        if let Some(answer) = self.on_text(data).await? {
+            self.sink.feed(answer).await.map_err(|_| (1000, "gone"))?;
+        }
+        Ok(())
+    }
+
+    async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
+        if let Outbound::Event {
+            agent: Some((name, body)),
+            ..
+        } = &*event
+        {
+            if self.wants(name) {
+                let text = String::from_utf8_lossy(body).into_owned();
+                self.sink
+                    .feed(WsMessage::text(text))
+                    .await
+                    .map_err(|_| (1000, "gone"))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_work(&mut self, _done: ()) -> Result<(), Stop> {
+        Ok(())
+    }
+
+    fn tick_every(&self) -> Option<Duration> {
+        Some(RECHECK)
+    }
+
+    /// The token may have expired, its session been revoked, its agent
+    /// disabled or deleted: then the socket ends.
+    async fn on_tick(&mut self) -> Result<(), Stop> {
+        let expired = self.claims.exp <= crate::auth::now_secs();
+        let gone = self.app.services.agents.caller(&self.claims).await.is_err();
+        if expired || gone {
+            return Err((AUTH_FAILED, "token expired or revoked"));
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) -> bool {
+        self.sink
+            .feed(WsMessage::Ping(Default::default()))
+            .await
+            .is_ok()
+    }
+
+    async fn flush(&mut self) -> bool {
+        self.sink.flush().await.is_ok()
+    }
+}
+
 async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
     let membership = match app.hub.join_agent(caller.tenant(), caller.id()).await {
         Ok(m) => m,
@@ -174,93 +253,39 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
         }
     };
     let _here = app.presence.enter(PresenceKey::Agent(caller.id()));
-    let mut membership = membership;
-    let (mut sink, mut stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let mut session = Session {
+        app: app.clone(),
+        sink,
+        membership: Some(membership),
+        work: FuturesOrdered::new(),
         claims,
         caller,
         subscriptions: HashSet::new(),
         all: false,
         started: false,
     };
-    let mut recheck = tokio::time::interval(RECHECK);
-    recheck.tick().await;
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    let init = reply("init", json!({"version": 2}));
-    let (code, reason): (u16, &str) = if sink.send(init).await.is_err() {
+    if session
+        .sink
+        .send(reply("init", json!({"version": 2})))
+        .await
+        .is_err()
+    {
         return;
-    } else {
-        loop {
-            tokio::select! {
-                _ = app.shutdown.cancelled() => break (1001, "server shutting down"),
-                incoming = stream.next() => {
-                    let Some(Ok(msg)) = incoming else { return };
-                    match msg {
-                        WsMessage::Text(text) => match session.on_text(&app, text.as_str()).await {
-                            Ok(Some(answer)) => {
-                                if sink.send(answer).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Ok(None) => {}
-                            Err(close) => break close,
-                        },
-                        WsMessage::Close(_) => return,
-                        WsMessage::Binary(_) => break (1003, "text frames only"),
-                        // Pings are answered by tungstenite on the next write.
-                        _ => {
-                            if sink.flush().await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-                out = membership.queue.recv() => {
-                    let Some(out) = out else { break (1013, "slow consumer, reconnect") };
-                    let mut batch = vec![out];
-                    while batch.len() < 64 {
-                        match membership.queue.try_recv() {
-                            Ok(more) => batch.push(more),
-                            Err(_) => break,
-                        }
-                    }
-                    let mut failed = false;
-                    for out in batch {
-                        if let Outbound::Event { agent: Some((name, body)), .. } = &*out {
-                            if session.wants(name) {
-                                let text = String::from_utf8_lossy(body).into_owned();
-                                if sink.feed(WsMessage::text(text)).await.is_err() {
-                                    failed = true;
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    if failed || sink.flush().await.is_err() {
-                        return;
-                    }
-                }
-                _ = recheck.tick() => {
-                    let expired = session.claims.exp <= crate::auth::now_secs();
-                    let gone = app.services.agents.caller(&session.claims).await.is_err();
-                    if expired || gone {
-                        break (AUTH_FAILED, "token expired or revoked");
-                    }
-                }
-                _ = ping.tick() => {
-                    if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+    }
+    let (code, reason) = match session::run(&mut session, &mut stream, &app.shutdown).await {
+        Ended::Gone => return,
+        Ended::Shutdown => (1001, "server shutting down"),
+        Ended::SlowConsumer => (1013, "slow consumer, reconnect"),
+        Ended::ReadTimeout => (1001, "idle"),
+        Ended::Protocol(stop) => stop,
     };
-    let _ = sink
+    let _ = session
+        .sink
         .send(WsMessage::Close(Some(CloseFrame {
             code: CloseCode::from(code),
             reason: reason.to_string().into(),
         })))
         .await;
-    let _ = sink.close().await;
+    let _ = session.sink.close().await;
 }

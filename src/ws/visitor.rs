@@ -18,7 +18,6 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -26,6 +25,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use super::session::{self, Beats, Ended, Protocol};
 use super::stomp::{Command, Incoming, StompDecoder, StompError, StompFrame};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
 use crate::app::App;
@@ -43,8 +43,6 @@ const PAGE: u32 = 500;
 /// `/app/send` frames of one socket being stored at once; past this the
 /// session stops reading its socket until the oldest is stored.
 const MAX_INFLIGHT: usize = 64;
-/// Most queued events written before one flush.
-const MAX_FRAMES_PER_FLUSH: usize = 64;
 /// A client must send CONNECT within this time of the handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -143,13 +141,6 @@ impl From<StompError> for Fatal {
     }
 }
 
-/// Heart-beat intervals agreed at CONNECT.
-struct Beats {
-    send_every: Option<Duration>,
-    /// The client is disconnected after this long without a byte from it.
-    read_timeout: Option<Duration>,
-}
-
 struct Session {
     app: App,
     origin: Option<String>,
@@ -170,6 +161,8 @@ struct Session {
     inflight: FuturesOrdered<Pending>,
     /// Highest seq this socket's own sends were stored at.
     own_seq: i64,
+    decoder: StompDecoder,
+    beats: Beats,
 }
 
 type Pending = Pin<Box<dyn Future<Output = Done> + Send>>;
@@ -204,83 +197,24 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         frames_sent: 0,
         inflight: FuturesOrdered::new(),
         own_seq: 0,
+        decoder: StompDecoder::new(app.config.max_frame_bytes),
+        beats: Beats {
+            send_every: None,
+            read_timeout: Some(CONNECT_TIMEOUT),
+        },
     };
-    let mut decoder = StompDecoder::new(app.config.max_frame_bytes);
-    let mut beats = Beats {
-        send_every: None,
-        read_timeout: Some(CONNECT_TIMEOUT),
-    };
-    let read_deadline = tokio::time::sleep(CONNECT_TIMEOUT);
-    let mut read_deadline = std::pin::pin!(read_deadline);
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(3600));
-    let mut heartbeat_armed = false;
-    let outcome: Result<Close, Fatal> = loop {
-        tokio::select! {
-            _ = app.shutdown.cancelled() => break Ok(Close::GoingAway),
-            incoming = stream.next() => {
-                let Some(Ok(msg)) = incoming else { break Ok(Close::Gone) };
-                if msg.is_close() {
-                    break Ok(Close::Gone);
-                }
-                let data: &[u8] = match &msg {
-                    WsMessage::Text(text) => text.as_bytes(),
-                    WsMessage::Binary(data) => data,
-                    _ => {
-                        // A ping: tungstenite queued the pong; send it now.
-                        if session.sink.flush().await.is_err() {
-                            break Ok(Close::Gone);
-                        }
-                        continue;
-                    }
-                };
-                reset(&mut read_deadline, beats.read_timeout);
-                // Boxed: the deep futures of frame handling then take memory only
-                // while they run, not in every idle session's task.
-                match Box::pin(session.on_bytes(data, &mut decoder, &mut beats)).await {
-                    Ok(Some(close)) => break Ok(close),
-                    Ok(None) => {}
-                    Err(fatal) => break Err(fatal),
-                }
-                if session.sink.flush().await.is_err() {
-                    break Ok(Close::Gone);
-                }
-                reset(&mut read_deadline, beats.read_timeout);
-                if !heartbeat_armed && session.visitor.is_some() {
-                    heartbeat_armed = true;
-                    if let Some(every) = beats.send_every {
-                        heartbeat = tokio::time::interval_at(Instant::now() + every, every);
-                    }
-                }
-            }
-            outbound = next_outbound(&mut session.membership) => match outbound {
-                Some(out) => {
-                    if let Err(fatal) = Box::pin(session.deliver_queued(out)).await {
-                        break Err(fatal);
-                    }
-                    if session.sink.flush().await.is_err() {
-                        break Ok(Close::Gone);
-                    }
-                }
-                None => break Ok(Close::SlowConsumer),
-            },
-            Some(done) = session.inflight.next(), if !session.inflight.is_empty() => {
-                if let Err(fatal) = session.complete(done).await {
-                    break Err(fatal);
-                }
-                if session.sink.flush().await.is_err() {
-                    break Ok(Close::Gone);
-                }
-            }
-            _ = heartbeat.tick(), if beats.send_every.is_some() => {
-                if session.sink.send(WsMessage::text("\n")).await.is_err() {
-                    break Ok(Close::Gone);
-                }
-            }
-            _ = &mut read_deadline, if beats.read_timeout.is_some() => {
-                break Err(Fatal::new("heart-beat timeout", "no frame or heart-beat received in time"));
-            }
-        }
-    };
+    let outcome: Result<Close, Fatal> =
+        match session::run(&mut session, &mut stream, &app.shutdown).await {
+            Ended::Gone => Ok(Close::Gone),
+            Ended::Shutdown => Ok(Close::GoingAway),
+            Ended::SlowConsumer => Ok(Close::SlowConsumer),
+            Ended::ReadTimeout => Err(Fatal::new(
+                "heart-beat timeout",
+                "no frame or heart-beat received in time",
+            )),
+            Ended::Protocol(Stop::Close(close)) => Ok(close),
+            Ended::Protocol(Stop::Fatal(fatal)) => Err(fatal),
+        };
     // DISCONNECT: answer what is still being stored first, receipts in order.
     let outcome = match outcome {
         Ok(Close::Normal(receipt)) => session.finish(receipt).await.map(|()| Close::Normal(None)),
@@ -326,6 +260,56 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
     let _ = session.sink.close().await;
 }
 
+/// Why the STOMP protocol ends a session.
+enum Stop {
+    Close(Close),
+    Fatal(Fatal),
+}
+
+impl From<Fatal> for Stop {
+    fn from(fatal: Fatal) -> Stop {
+        Stop::Fatal(fatal)
+    }
+}
+
+impl Protocol for Session {
+    type End = Stop;
+    type Work = Done;
+
+    fn parts(&mut self) -> (&mut Option<Membership>, &mut FuturesOrdered<Pending>) {
+        (&mut self.membership, &mut self.inflight)
+    }
+
+    fn beats(&self) -> Beats {
+        self.beats
+    }
+
+    async fn on_data(&mut self, data: &[u8]) -> Result<(), Stop> {
+        // Boxed: the deep futures of frame handling then take memory only
+        // while they run, not in every idle session's task.
+        match Box::pin(self.on_bytes(data)).await? {
+            Some(close) => Err(Stop::Close(close)),
+            None => Ok(()),
+        }
+    }
+
+    async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
+        Ok(Box::pin(self.deliver(&event)).await?)
+    }
+
+    async fn on_work(&mut self, done: Done) -> Result<(), Stop> {
+        Ok(self.complete(done).await?)
+    }
+
+    async fn heartbeat(&mut self) -> bool {
+        self.sink.feed(WsMessage::text("\n")).await.is_ok()
+    }
+
+    async fn flush(&mut self) -> bool {
+        self.sink.flush().await.is_ok()
+    }
+}
+
 enum Close {
     /// The client went away; nothing more to send.
     Gone,
@@ -333,20 +317,6 @@ enum Close {
     Normal(Option<String>),
     GoingAway,
     SlowConsumer,
-}
-
-fn reset(deadline: &mut std::pin::Pin<&mut Sleep>, timeout: Option<Duration>) {
-    if let Some(t) = timeout {
-        deadline.as_mut().reset(Instant::now() + t);
-    }
-}
-
-/// The next event for this session; pending forever before CONNECT.
-async fn next_outbound(membership: &mut Option<Membership>) -> Option<Arc<Outbound>> {
-    match membership {
-        Some(m) => m.queue.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// STOMP `heart-beat:cx,cy`.
@@ -384,37 +354,15 @@ impl Session {
             .map_err(|_| Fatal::new("write failed", "socket closed"))
     }
 
-    /// Delivers `first` and whatever else is already queued (up to a bound,
-    /// so reading the socket is never starved), to be flushed together.
-    async fn deliver_queued(&mut self, first: Arc<Outbound>) -> Result<(), Fatal> {
-        self.deliver(&first).await?;
-        for _ in 0..MAX_FRAMES_PER_FLUSH {
-            let Some(next) = self
-                .membership
-                .as_mut()
-                .and_then(|m| m.queue.try_recv().ok())
-            else {
-                break;
-            };
-            self.deliver(&next).await?;
-        }
-        Ok(())
-    }
-
     /// Feeds received bytes to the decoder and handles every complete frame.
-    async fn on_bytes(
-        &mut self,
-        data: &[u8],
-        decoder: &mut StompDecoder,
-        beats: &mut Beats,
-    ) -> Result<Option<Close>, Fatal> {
-        decoder.push(data)?;
-        while let Some(incoming) = decoder.next()? {
+    async fn on_bytes(&mut self, data: &[u8]) -> Result<Option<Close>, Fatal> {
+        self.decoder.push(data)?;
+        while let Some(incoming) = self.decoder.next()? {
             let Incoming::Frame(frame) = incoming else {
                 continue;
             };
             let receipt = frame.get("receipt").map(str::to_string);
-            let step = self.on_frame(&frame, beats).await.map_err(|mut fatal| {
+            let step = self.on_frame(&frame).await.map_err(|mut fatal| {
                 fatal.receipt = receipt.clone();
                 fatal
             })?;
@@ -520,11 +468,11 @@ impl Session {
         Ok(())
     }
 
-    async fn on_frame(&mut self, frame: &StompFrame, beats: &mut Beats) -> Result<Step, Fatal> {
+    async fn on_frame(&mut self, frame: &StompFrame) -> Result<Step, Fatal> {
         let connected = self.visitor.is_some();
         match frame.command {
             Command::Connect | Command::Stomp if !connected => {
-                self.on_connect(frame, beats).await?;
+                self.on_connect(frame).await?;
                 Ok(Step::Continue)
             }
             Command::Connect | Command::Stomp => Err(Fatal::new(
@@ -565,7 +513,7 @@ impl Session {
         }
     }
 
-    async fn on_connect(&mut self, frame: &StompFrame, beats: &mut Beats) -> Result<(), Fatal> {
+    async fn on_connect(&mut self, frame: &StompFrame) -> Result<(), Fatal> {
         let version = match frame.get("accept-version") {
             None => "1.0",
             Some(list) => {
@@ -602,8 +550,10 @@ impl Session {
             .await
             .map_err(|e| Fatal::new("503 unavailable", e.to_string()))?;
         let ours = self.app.config.heartbeat_ms;
-        beats.send_every = negotiated(ours, cy);
-        beats.read_timeout = negotiated(cx, ours).map(|d| d * 2);
+        self.beats = Beats {
+            send_every: negotiated(ours, cy),
+            read_timeout: negotiated(cx, ours).map(|d| d * 2),
+        };
         let visitor_cv = visitor.claims.cv;
         let conversation = visitor_cv.to_string();
         self.visitor = Some(visitor);

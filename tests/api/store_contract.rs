@@ -439,11 +439,11 @@ async fn sessions_are_active_until_expired_or_revoked(db: Db) {
         .unwrap()
         .is_some());
     assert!(
-        !store
+        store
             .session_agent(session, now + 60_000)
             .await
             .unwrap()
-            .is_some(),
+            .is_none(),
         "expired"
     );
 
@@ -452,16 +452,16 @@ async fn sessions_are_active_until_expired_or_revoked(db: Db) {
         .create_session(expired, first.admin.id, now - 1)
         .await
         .unwrap();
-    assert!(!store.session_agent(expired, now).await.unwrap().is_some());
+    assert!(store.session_agent(expired, now).await.unwrap().is_none());
 
-    assert!(!store
+    assert!(store
         .session_agent(SessionId::new(), now)
         .await
         .unwrap()
-        .is_some());
+        .is_none());
 
     assert!(store.revoke_session(session).await.unwrap());
-    assert!(!store.session_agent(session, now).await.unwrap().is_some());
+    assert!(store.session_agent(session, now).await.unwrap().is_none());
     assert!(
         !store.revoke_session(session).await.unwrap(),
         "second revoke"
