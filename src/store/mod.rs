@@ -1,14 +1,18 @@
-//! Persistence. `Store` is the one interface to durable state; `SqliteStore`
-//! (the embedded default) and `PgStore` (several instances, one database)
-//! implement it with the same SQL, written once in [`sql`]. All SQL lives
-//! under this module.
+//! Persistence: one trait per area (settings, agents, channels, messages,
+//! rooms, reactions), composed into `Store`. `SqliteStore` (the embedded
+//! default) and `PgStore` (several instances, one database) implement every
+//! area with the same SQL, written once per area under `sql/`. All SQL
+//! lives under this module; every query on tenant data filters by tenant.
 //!
 //! Guarantees every implementation keeps:
-//! - `append_message` assigns the conversation's next `seq` and stores the
-//!   message in one transaction; `seq` is 1, 2, 3... without gaps or duplicates,
+//! - `append_message` assigns the room's next `seq` and stores the message
+//!   in one transaction; `seq` is 1, 2, 3... without gaps or duplicates,
 //!   even with concurrent writers on several instances.
 //! - A `client_message_id` seen before in the same conversation returns the
 //!   first message and stores nothing.
+//! - `answer` is a conditional update: of concurrent answers, on any number
+//!   of instances, exactly one wins.
+//! - Outcomes callers branch on are typed (`Added`, `Answered`), not errors.
 
 use async_trait::async_trait;
 use uuid::Uuid;

@@ -2,9 +2,74 @@
 //! queue and its answer, read positions. See `sql_store!` for how it is
 //! instantiated per backend.
 
-/// Implements `RoomStore` for `$store` (which has `read` and `write` pools of `$db`).
-macro_rules! room_store {
+/// Implements `RoomStore` (rooms, members, the queue, read positions) for
+/// `$store` (which has `read` and `write` pools of `$db`).
+macro_rules! rooms_sql {
     ($store:ty, $db:ty) => {
+        impl $store {
+            fn room_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> $crate::store::StoreResult<$crate::domain::Room> {
+                use sqlx::Row;
+                use $crate::store::sql::*;
+                let id: $crate::domain::RoomId = parse_id(&row.try_get::<String, _>(0)?)?;
+                let kind = parse_room_kind(&row.try_get::<String, _>(2)?)?;
+                let members = if kind == $crate::domain::RoomKind::Visitor {
+                    vec![$crate::domain::Member { id: id.0, kind }]
+                } else {
+                    Vec::new()
+                };
+                Ok($crate::domain::Room {
+                    id,
+                    tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                    kind,
+                    channel_id: row.try_get::<Option<String>, _>(3)?.as_deref().map(parse_id).transpose()?,
+                    name: row.try_get(4)?,
+                    state: parse_room_state(&row.try_get::<String, _>(5)?)?,
+                    assignee: row.try_get::<Option<String>, _>(6)?.as_deref().map(parse_id).transpose()?,
+                    created_at_ms: row.try_get(7)?,
+                    queued_at_ms: row.try_get(8)?,
+                    last_seq: row.try_get(9)?,
+                    members,
+                })
+            }
+
+            /// Adds the agent members (joining order) to each room.
+            async fn with_members<'e, E>(
+                executor: E,
+                rooms: &mut [$crate::domain::Room],
+            ) -> $crate::store::StoreResult<()>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                use sqlx::Row;
+                if rooms.is_empty() {
+                    return Ok(());
+                }
+                let params = $crate::store::batch::Params::Numbered;
+                let sql = format!(
+                    "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at, member_id",
+                    params.list(1, rooms.len())
+                );
+                let mut query = sqlx::query(&sql);
+                for r in rooms.iter() {
+                    query = query.bind(r.id.to_string());
+                }
+                let rows = query.fetch_all(executor).await?;
+                for row in rows {
+                    let room: String = row.try_get(0)?;
+                    let member = $crate::store::sql::parse_uuid(&row.try_get::<String, _>(1)?)?;
+                    if let Some(r) = rooms.iter_mut().find(|r| r.id.to_string() == room) {
+                        r.members.push($crate::domain::Member {
+                            id: member,
+                            kind: $crate::domain::RoomKind::Agent,
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::RoomStore for $store {
             async fn create_agent_room(
@@ -309,72 +374,7 @@ macro_rules! room_store {
                 Ok(row.try_get::<i64, _>(0)?)
             }
         }
-
-        #[async_trait::async_trait]
-        impl $crate::store::ReactionStore for $store {
-            async fn add_reaction(
-                &self,
-                message: $crate::domain::MessageId,
-                user: uuid::Uuid,
-                emoji: &str,
-                at_ms: i64,
-            ) -> $crate::store::StoreResult<$crate::store::Added<()>> {
-                let done = sqlx::query(
-                    "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(message.to_string())
-                .bind(user.to_string())
-                .bind(emoji)
-                .bind(at_ms)
-                .execute(&self.write)
-                .await?;
-                Ok(if done.rows_affected() == 0 {
-                    $crate::store::Added::AlreadyExists(())
-                } else {
-                    $crate::store::Added::Added(())
-                })
-            }
-
-            async fn remove_reaction(
-                &self,
-                message: $crate::domain::MessageId,
-                user: uuid::Uuid,
-                emoji: &str,
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
-                )
-                .bind(message.to_string())
-                .bind(user.to_string())
-                .bind(emoji)
-                .execute(&self.write)
-                .await?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            async fn reactions(
-                &self,
-                message: $crate::domain::MessageId,
-            ) -> $crate::store::StoreResult<Vec<$crate::domain::Reaction>> {
-                use sqlx::Row;
-                let rows = sqlx::query(
-                    "SELECT user_id, emoji FROM reactions WHERE message_id = $1 ORDER BY created_at, emoji",
-                )
-                .bind(message.to_string())
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok($crate::domain::Reaction {
-                            user_id: $crate::store::sql::parse_uuid(&row.try_get::<String, _>(0)?)?,
-                            emoji: row.try_get(1)?,
-                        })
-                    })
-                    .collect()
-            }
-        }
     };
 }
 
-pub(crate) use room_store;
+pub(crate) use rooms_sql;

@@ -1,0 +1,247 @@
+//! The SQL of agents and their login sessions. See `sql_store!` for how it is
+//! instantiated per backend.
+
+/// Implements the agents area for `$store` (which has `read` and `write` pools of `$db`).
+macro_rules! agents_sql {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            fn agent_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> $crate::store::StoreResult<$crate::domain::Agent> {
+                use sqlx::Row;
+                use $crate::store::sql::*;
+                Ok($crate::domain::Agent {
+                    id: parse_id(&row.try_get::<String, _>(0)?)?,
+                    tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                    email: row.try_get(2)?,
+                    display_name: row.try_get(3)?,
+                    avatar_url: row.try_get(4)?,
+                    role: parse_role(&row.try_get::<String, _>(5)?)?,
+                    password_hash: row.try_get(6)?,
+                    disabled: row.try_get::<i64, _>(7)? != 0,
+                })
+            }
+
+            async fn insert_agent_on<'c, E>(
+                executor: E,
+                agent: &$crate::domain::Agent,
+            ) -> $crate::store::StoreResult<()>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO agents (id, tenant_id, email, display_name, avatar_url, role, password_hash, created_at, disabled) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(agent.id.to_string())
+                .bind(agent.tenant_id.to_string())
+                .bind(&agent.email)
+                .bind(&agent.display_name)
+                .bind(&agent.avatar_url)
+                .bind(agent.role.as_str())
+                .bind(&agent.password_hash)
+                .bind($crate::domain::time::now_ms())
+                .bind(i64::from(agent.disabled))
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::AgentStore for $store {
+            async fn agent_by_email(
+                &self,
+                email: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE lower(email) = lower($1)",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql).bind(email).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::agent_from_row).transpose()
+            }
+
+            async fn agent(
+                &self,
+                tenant: $crate::domain::TenantId,
+                id: $crate::domain::AgentId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE id = $1 AND tenant_id = $2",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::agent_from_row).transpose()
+            }
+
+            async fn set_password(
+                &self,
+                email: &str,
+                password_hash: &str,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query("UPDATE agents SET password_hash = $1 WHERE lower(email) = lower($2)")
+                    .bind(password_hash)
+                    .bind(email)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_session(
+                &self,
+                id: $crate::domain::SessionId,
+                agent: $crate::domain::AgentId,
+                expires_at_ms: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO agent_sessions (id, agent_id, expires_at, revoked) VALUES ($1, $2, $3, 0)",
+                )
+                .bind(id.to_string())
+                .bind(agent.to_string())
+                .bind(expires_at_ms)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn session_agent(
+                &self,
+                id: $crate::domain::SessionId,
+                now_ms: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE disabled = 0 AND id = \
+                     (SELECT agent_id FROM agent_sessions WHERE id = $1 AND revoked = 0 AND expires_at > $2)",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .bind(now_ms)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::agent_from_row).transpose()
+            }
+
+            async fn agents(
+                &self,
+                tenant: $crate::domain::TenantId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Agent>> {
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE tenant_id = $1 ORDER BY created_at, id",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let rows = sqlx::query(&sql).bind(tenant.to_string()).fetch_all(&self.read).await?;
+                rows.iter().map(Self::agent_from_row).collect()
+            }
+
+            async fn insert_agent(
+                &self,
+                agent: &$crate::domain::Agent,
+            ) -> $crate::store::StoreResult<$crate::store::Added<()>> {
+                match Self::insert_agent_on(&self.write, agent).await {
+                    Ok(()) => Ok($crate::store::Added::Added(())),
+                    Err($crate::store::StoreError::Database(sqlx::Error::Database(e)))
+                        if e.is_unique_violation() =>
+                    {
+                        Ok($crate::store::Added::AlreadyExists(()))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+
+            async fn update_agent(
+                &self,
+                tenant: $crate::domain::TenantId,
+                id: $crate::domain::AgentId,
+                changes: &$crate::store::AgentChanges,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let mut tx = self.write.begin().await?;
+                let c = changes;
+                let done = sqlx::query(
+                    "UPDATE agents SET \
+                     display_name = COALESCE($3, display_name), \
+                     avatar_url = CASE WHEN $4 = 1 THEN $5 ELSE avatar_url END, \
+                     role = COALESCE($6, role), \
+                     password_hash = COALESCE($7, password_hash), \
+                     disabled = COALESCE($8, disabled) \
+                     WHERE id = $1 AND tenant_id = $2",
+                )
+                .bind(id.to_string())
+                .bind(tenant.to_string())
+                .bind(c.display_name.clone())
+                .bind(i64::from(c.avatar_url.is_some()))
+                .bind(c.avatar_url.clone().flatten())
+                .bind(c.role.map(|r| r.as_str()))
+                .bind(c.password_hash.clone())
+                .bind(c.disabled.map(i64::from))
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                if c.password_hash.is_some() || c.disabled == Some(true) {
+                    // A new password or a disabled agent ends every login.
+                    sqlx::query("UPDATE agent_sessions SET revoked = 1 WHERE agent_id = $1")
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                let sql = format!(
+                    "SELECT {} FROM agents WHERE id = $1 AND tenant_id = $2",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .fetch_optional(&self.write)
+                    .await?;
+                row.as_ref().map(Self::agent_from_row).transpose()
+            }
+
+            async fn delete_agent(
+                &self,
+                tenant: $crate::domain::TenantId,
+                id: $crate::domain::AgentId,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("DELETE FROM agent_sessions WHERE agent_id = (SELECT id FROM agents WHERE id = $1 AND tenant_id = $2)")
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM room_members WHERE tenant_id = $2 AND member_id = $1")
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM agents WHERE id = $1 AND tenant_id = $2")
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn revoke_session(
+                &self,
+                id: $crate::domain::SessionId,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query("UPDATE agent_sessions SET revoked = 1 WHERE id = $1 AND revoked = 0")
+                    .bind(id.to_string())
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+        }
+    };
+}
+
+pub(crate) use agents_sql;

@@ -1,0 +1,74 @@
+//! The SQL of reactions. See `sql_store!` for how it is instantiated per
+//! backend.
+
+/// Implements `ReactionStore` for `$store` (which has `read` and `write` pools of `$db`).
+macro_rules! reactions_sql {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::ReactionStore for $store {
+            async fn add_reaction(
+                &self,
+                message: $crate::domain::MessageId,
+                user: uuid::Uuid,
+                emoji: &str,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<$crate::store::Added<()>> {
+                let done = sqlx::query(
+                    "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(message.to_string())
+                .bind(user.to_string())
+                .bind(emoji)
+                .bind(at_ms)
+                .execute(&self.write)
+                .await?;
+                Ok(if done.rows_affected() == 0 {
+                    $crate::store::Added::AlreadyExists(())
+                } else {
+                    $crate::store::Added::Added(())
+                })
+            }
+
+            async fn remove_reaction(
+                &self,
+                message: $crate::domain::MessageId,
+                user: uuid::Uuid,
+                emoji: &str,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+                )
+                .bind(message.to_string())
+                .bind(user.to_string())
+                .bind(emoji)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn reactions(
+                &self,
+                message: $crate::domain::MessageId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Reaction>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT user_id, emoji FROM reactions WHERE message_id = $1 ORDER BY created_at, emoji",
+                )
+                .bind(message.to_string())
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::domain::Reaction {
+                            user_id: $crate::store::sql::parse_uuid(&row.try_get::<String, _>(0)?)?,
+                            emoji: row.try_get(1)?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use reactions_sql;
