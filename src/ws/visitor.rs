@@ -32,7 +32,7 @@ use crate::app::App;
 use crate::bus::Topic;
 use crate::chat::{self, Visitor};
 use crate::domain::event::VisitorQueue;
-use crate::domain::{ChannelId, Event, SenderKind};
+use crate::domain::{ChannelId, ConversationId, Event, SenderKind};
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::presence::{Here, PresenceKey};
@@ -629,7 +629,7 @@ impl Session {
                             })?,
                     ),
                 };
-                let conversation = self.conversation();
+                let conversation = self.conversation()?;
                 self.message_sub = Some(id);
                 match since {
                     // Replay what the client missed, then live.
@@ -714,11 +714,13 @@ impl Session {
         Ok(Step::Continue)
     }
 
-    fn conversation(&self) -> crate::domain::ConversationId {
+    /// The connected visitor's conversation; an error before CONNECT (the
+    /// frame handlers only get here after it, so this never invents an id).
+    fn conversation(&self) -> Result<ConversationId, Fatal> {
         self.visitor
             .as_ref()
             .map(|v| v.claims.cv)
-            .unwrap_or_default()
+            .ok_or_else(|| Fatal::new("not connected", "the first frame must be CONNECT"))
     }
 
     /// Writes one event if this session subscribed to its queue, keeping seq order.
@@ -755,7 +757,7 @@ impl Session {
     /// Writes every stored message after `cursor`, at least up to `target`
     /// (or until the conversation's end).
     async fn fill(&mut self, target: i64) -> Result<(), Fatal> {
-        let conversation = self.conversation();
+        let conversation = self.conversation()?;
         loop {
             let read = self
                 .app
