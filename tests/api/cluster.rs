@@ -4,6 +4,7 @@
 //! `redis-server` they can kill and restart without disturbing other tests.
 
 use std::process::{Child, Command as Process, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatgate::app::FirstStart;
@@ -11,8 +12,8 @@ use chatgate::ws::stomp::{Command, StompFrame};
 use chatgate::Config;
 use serde_json::{json, Value};
 
-use crate::backends::fresh_postgres_url;
-use crate::helpers::{Stomp, TestApp, WAIT};
+use crate::backends::PgSchema;
+use crate::helpers::{Stomp, TestApp, TestDatabase, WAIT};
 
 /// The machine's Redis: `CHATGATE_TEST_REDIS_URL`, or its standard local address.
 /// Unreachable is a failure, never a skip.
@@ -23,23 +24,30 @@ fn shared_redis_url() -> String {
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
 }
 
-/// Two instances on one fresh PostgreSQL schema and one Redis.
+/// Two instances on one fresh PostgreSQL schema and one Redis; the schema
+/// is dropped once both are.
 async fn cluster(redis_url: String) -> (TestApp, TestApp) {
+    let schema = Arc::new(PgSchema::create().await);
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: fresh_postgres_url().await,
+        database_url: schema.url().to_string(),
         redis_url: Some(redis_url),
         send_burst: 100_000,
         send_per_second: 100_000,
         ..Config::default()
     };
-    let a = TestApp::start(config.clone(), tempfile::tempdir().unwrap(), None).await;
+    let a = TestApp::start(
+        config.clone(),
+        TestDatabase::new(Some(schema.clone())),
+        None,
+    )
+    .await;
     let first = FirstStart {
         admin_email: a.admin_email.clone(),
         admin_password: a.admin_password.clone(),
         channel_id: a.channel_id.parse().unwrap(),
     };
-    let b = TestApp::start(config, tempfile::tempdir().unwrap(), Some(first)).await;
+    let b = TestApp::start(config, TestDatabase::new(Some(schema)), Some(first)).await;
     (a, b)
 }
 
