@@ -74,7 +74,7 @@ impl Application {
         let sink: Arc<dyn BusSink> = hub.clone();
         let bus: Arc<dyn Bus> = match &config.redis_url {
             Some(url) => Arc::new(
-                RedisBus::connect(url, Arc::downgrade(&sink))
+                RedisBus::connect(url, &config.redis_prefix, Arc::downgrade(&sink))
                     .await
                     .with_context(|| format!("cannot connect to Redis at {url}"))?,
             ),
@@ -82,9 +82,13 @@ impl Application {
         };
         hub.attach_bus(bus);
         let presence = match &config.redis_url {
-            Some(url) => Presence::redis(url, Duration::from_secs(config.presence_ttl))
-                .await
-                .with_context(|| format!("cannot connect to Redis at {url}"))?,
+            Some(url) => Presence::redis(
+                url,
+                &config.redis_prefix,
+                Duration::from_secs(config.presence_ttl),
+            )
+            .await
+            .with_context(|| format!("cannot connect to Redis at {url}"))?,
             None => Presence::local(),
         };
         let listener = TcpListener::bind(config.listen)

@@ -51,6 +51,12 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key and pub/sub channel (`<prefix>:...`), so
+    /// several deployments can share one Redis. Use one value for every
+    /// instance of a deployment.
+    #[arg(long, env = "CHATGATE_REDIS_PREFIX", default_value = "chatgate")]
+    pub redis_prefix: String,
+
     /// Secret that signs tokens (HS256). When unset, one is generated on first
     /// start and kept in the database, so tokens survive restarts.
     #[arg(long, env = "CHATGATE_JWT_SECRET", hide_env_values = true)]
@@ -138,6 +144,7 @@ impl Default for Config {
         config.database_url = "chatgate.db".into();
         config.jwt_secret = None;
         config.redis_url = None;
+        config.redis_prefix = "chatgate".into();
         config
     }
 }
@@ -185,6 +192,17 @@ impl Config {
                 ));
             }
         }
+        if self.redis_prefix.is_empty()
+            || self
+                .redis_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError(format!(
+                "--redis-prefix must be non-empty, without spaces or control characters, got `{}`",
+                self.redis_prefix.escape_debug()
+            )));
+        }
         if let Some(url) = &self.redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return Err(ConfigError(format!(
@@ -222,6 +240,18 @@ mod tests {
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("--max-text-chars"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_spaced_redis_prefix_is_rejected() {
+        for prefix in ["", "two words", "tab\there"] {
+            let config = Config {
+                redis_prefix: prefix.into(),
+                ..Config::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("--redis-prefix"), "{err}");
+        }
     }
 
     #[test]
