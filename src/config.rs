@@ -129,6 +129,17 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_PRESENCE_TTL", default_value_t = 60)]
     pub presence_ttl: u64,
 
+    /// Seconds a client has to send a request's headers: from the moment it
+    /// connects for its first request, from the request's first byte for the
+    /// later ones on a kept-alive connection. Then the connection is closed.
+    #[arg(long, env = "CHATGATE_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Seconds a kept-alive HTTP connection may wait for its next request
+    /// before the server closes it.
+    #[arg(long, env = "CHATGATE_KEEPALIVE_IDLE_TIMEOUT", default_value_t = 60)]
+    pub keepalive_idle_timeout: u64,
+
     /// Seconds to wait for sessions to close on shutdown before giving up.
     #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
@@ -176,6 +187,8 @@ impl Config {
             ("send-burst", u64::from(self.send_burst)),
             ("login-per-minute", u64::from(self.login_per_minute)),
             ("presence-ttl", self.presence_ttl),
+            ("header-read-timeout", self.header_read_timeout),
+            ("keepalive-idle-timeout", self.keepalive_idle_timeout),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("--{name} must be greater than 0")));

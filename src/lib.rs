@@ -22,7 +22,9 @@
 //! - [`presence`]: which conversations and agents have a live socket on any
 //!   instance (Redis sorted sets whose claims lapse when not renewed).
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
-//! - [`http`]: warp routes: `chatplugin` (visitor API), `channels`, `auth`, `assets`.
+//! - [`http`]: warp routes: `chatplugin` (visitor API), `channels`, `auth`,
+//!   `assets`; and `server`, which serves them on hyper's HTTP/1.1 with the
+//!   header-read and keep-alive timeouts that `warp::serve` cannot set.
 //! - [`ws`]: `stomp` (frame codec), `upgrade` (the WebSocket handshake, with
 //!   small per-socket buffers) and `visitor` (`/ws.chatplugin`).
 //!

@@ -16,3 +16,4 @@ mod presence;
 mod restart;
 mod stomp;
 mod store_contract;
+mod timeouts;
