@@ -16,6 +16,7 @@ use crate::bus::{Bus, BusSink, LocalBus, RedisBus};
 use crate::cache::ChannelCache;
 use crate::config::Config;
 use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, TenantId};
+use crate::http::server::Timeouts;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -85,7 +86,7 @@ impl Application {
         let sink: Arc<dyn BusSink> = hub.clone();
         let bus: Arc<dyn Bus> = match &config.redis_url {
             Some(url) => Arc::new(
-                RedisBus::connect(url, Arc::downgrade(&sink))
+                RedisBus::connect(url, &config.redis_prefix, Arc::downgrade(&sink))
                     .await
                     .with_context(|| format!("cannot connect to Redis at {url}"))?,
             ),
@@ -93,9 +94,13 @@ impl Application {
         };
         hub.attach_bus(bus);
         let presence = match &config.redis_url {
-            Some(url) => Presence::redis(url, Duration::from_secs(config.presence_ttl))
-                .await
-                .with_context(|| format!("cannot connect to Redis at {url}"))?,
+            Some(url) => Presence::redis(
+                url,
+                &config.redis_prefix,
+                Duration::from_secs(config.presence_ttl),
+            )
+            .await
+            .with_context(|| format!("cannot connect to Redis at {url}"))?,
             None => Presence::local(),
         };
         let listener = TcpListener::bind(config.listen)
@@ -160,13 +165,14 @@ impl Application {
         let routes = crate::http::routes(state.clone());
         let janitor = tokio::spawn(forget_idle_limits(state.clone()));
         let stop = state.shutdown.clone();
-        let server = warp::serve(routes)
-            .incoming(self.listener)
-            .graceful(async move {
-                signal.await;
-                stop.cancel();
-            })
-            .run();
+        let timeouts = Timeouts {
+            header_read: Duration::from_secs(state.config.header_read_timeout),
+            keepalive_idle: Duration::from_secs(state.config.keepalive_idle_timeout),
+        };
+        let server = crate::http::server::serve(self.listener, routes, timeouts, async move {
+            signal.await;
+            stop.cancel();
+        });
         let grace = Duration::from_secs(state.config.shutdown_grace);
         let mut server = std::pin::pin!(server);
         tokio::select! {

@@ -63,6 +63,12 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key and pub/sub channel (`<prefix>:...`), so
+    /// several deployments can share one Redis. Use one value for every
+    /// instance of a deployment.
+    #[arg(long, env = "CHATGATE_REDIS_PREFIX", default_value = "chatgate")]
+    pub redis_prefix: String,
+
     /// Secret that signs tokens (HS256). When unset, one is generated on first
     /// start and kept in the database, so tokens survive restarts.
     #[arg(long, env = "CHATGATE_JWT_SECRET", hide_env_values = true)]
@@ -135,6 +141,17 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_PRESENCE_TTL", default_value_t = 60)]
     pub presence_ttl: u64,
 
+    /// Seconds a client has to send a request's headers: from the moment it
+    /// connects for its first request, from the request's first byte for the
+    /// later ones on a kept-alive connection. Then the connection is closed.
+    #[arg(long, env = "CHATGATE_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Seconds a kept-alive HTTP connection may wait for its next request
+    /// before the server closes it.
+    #[arg(long, env = "CHATGATE_KEEPALIVE_IDLE_TIMEOUT", default_value_t = 60)]
+    pub keepalive_idle_timeout: u64,
+
     /// Seconds to wait for sessions to close on shutdown before giving up.
     #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
@@ -150,6 +167,7 @@ impl Default for Config {
         config.database_url = "chatgate.db".into();
         config.jwt_secret = None;
         config.redis_url = None;
+        config.redis_prefix = "chatgate".into();
         config
     }
 }
@@ -181,6 +199,8 @@ impl Config {
             ("send-burst", u64::from(self.send_burst)),
             ("login-per-minute", u64::from(self.login_per_minute)),
             ("presence-ttl", self.presence_ttl),
+            ("header-read-timeout", self.header_read_timeout),
+            ("keepalive-idle-timeout", self.keepalive_idle_timeout),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("--{name} must be greater than 0")));
@@ -196,6 +216,17 @@ impl Config {
                     "CHATGATE_JWT_SECRET must be at least 32 bytes long".into(),
                 ));
             }
+        }
+        if self.redis_prefix.is_empty()
+            || self
+                .redis_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError(format!(
+                "--redis-prefix must be non-empty, without spaces or control characters, got `{}`",
+                self.redis_prefix.escape_debug()
+            )));
         }
         if let Some(url) = &self.redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -234,6 +265,18 @@ mod tests {
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("--max-text-chars"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_spaced_redis_prefix_is_rejected() {
+        for prefix in ["", "two words", "tab\there"] {
+            let config = Config {
+                redis_prefix: prefix.into(),
+                ..Config::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("--redis-prefix"), "{err}");
+        }
     }
 
     #[test]

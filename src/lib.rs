@@ -34,7 +34,9 @@
 //!   instance (Redis sorted sets whose claims lapse when not renewed).
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
 //! - [`http`]: warp routes: `chatplugin` (visitor API), `chatd` (agent API),
-//!   `channels`, `auth`, `assets`. Handlers parse, call one service, render.
+//!   `channels`, `auth`, `assets`; handlers parse, call one service, render.
+//!   `server` serves them on hyper's HTTP/1.1 with the header-read and
+//!   keep-alive timeouts that `warp::serve` cannot set.
 //! - [`ws`]: `stomp` (frame codec), `upgrade` (the WebSocket handshake, with
 //!   small per-socket buffers), `visitor` (`/ws.chatplugin`) and `agent`
 //!   (`/api/websocketd/`).

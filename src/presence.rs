@@ -5,7 +5,8 @@
 //! leaves. Each instance counts its own sessions per key. Alone (the embedded
 //! default) that count is the whole answer.
 //!
-//! With Redis, each key is a sorted set `chatgate:presence:<kind>:<uuid>`
+//! With Redis, each key is a sorted set `<prefix>:presence:<kind>:<uuid>`
+//! (the prefix is `CHATGATE_REDIS_PREFIX`, `chatgate` by default)
 //! whose members are the ids of the instances that have a session for it,
 //! scored by the time (Unix ms) until which that claim holds. An instance
 //! adds itself when its first local session of a key arrives, removes itself
@@ -41,10 +42,11 @@ pub enum PresenceKey {
 }
 
 impl PresenceKey {
-    fn redis_key(&self) -> String {
+    /// The Redis key of this key in the deployment whose keys start with `prefix`.
+    fn redis_key(&self, prefix: &str) -> String {
         match self {
-            PresenceKey::Conversation(id) => format!("chatgate:presence:conversation:{id}"),
-            PresenceKey::Agent(id) => format!("chatgate:presence:agent:{id}"),
+            PresenceKey::Conversation(id) => format!("{prefix}:presence:conversation:{id}"),
+            PresenceKey::Agent(id) => format!("{prefix}:presence:agent:{id}"),
         }
     }
 }
@@ -57,6 +59,8 @@ enum Write {
 }
 
 struct Shared {
+    /// The deployment's Redis key prefix (without the `:`).
+    prefix: String,
     instance: String,
     ttl: Duration,
     reader: ConnectionManager,
@@ -90,8 +94,13 @@ impl Presence {
         })
     }
 
-    /// Presence shared through Redis; a claim not renewed within `ttl` lapses.
-    pub async fn redis(url: &str, ttl: Duration) -> Result<Arc<Presence>, redis::RedisError> {
+    /// Presence shared through Redis under the keys `<prefix>:presence:...`;
+    /// a claim not renewed within `ttl` lapses.
+    pub async fn redis(
+        url: &str,
+        prefix: &str,
+        ttl: Duration,
+    ) -> Result<Arc<Presence>, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -103,6 +112,7 @@ impl Presence {
         let presence = Arc::new(Presence {
             local: Mutex::new(HashMap::new()),
             shared: Some(Shared {
+                prefix: prefix.to_string(),
                 instance: uuid::Uuid::new_v4().to_string(),
                 ttl,
                 reader: conn.clone(),
@@ -178,7 +188,7 @@ impl Presence {
         let now = now_ms();
         let mut pipe = redis::pipe();
         for &i in &ask {
-            pipe.zcount(keys[i].redis_key(), now, "+inf");
+            pipe.zcount(keys[i].redis_key(&shared.prefix), now, "+inf");
         }
         let mut conn = shared.reader.clone();
         match pipe.query_async::<Vec<u64>>(&mut conn).await {
@@ -212,10 +222,11 @@ async fn write_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::UnboundedReceiver<Write>,
 ) {
-    let Some((instance, ttl)) = presence
-        .upgrade()
-        .and_then(|p| p.shared.as_ref().map(|s| (s.instance.clone(), s.ttl)))
-    else {
+    let Some((prefix, instance, ttl)) = presence.upgrade().and_then(|p| {
+        p.shared
+            .as_ref()
+            .map(|s| (s.prefix.clone(), s.instance.clone(), s.ttl))
+    }) else {
         return;
     };
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
@@ -240,7 +251,7 @@ async fn write_loop(
                 let now = now_ms();
                 let mut pipe = redis::pipe();
                 for key in keys {
-                    let rkey = key.redis_key();
+                    let rkey = key.redis_key(&prefix);
                     if presence.held_here(&key) {
                         pipe.zadd(&rkey, &instance, now + ttl_ms).ignore();
                         pipe.pexpire(&rkey, ttl_ms).ignore();
@@ -266,7 +277,7 @@ async fn write_loop(
                 for chunk in held.chunks(1000) {
                     let mut pipe = redis::pipe();
                     for key in chunk {
-                        let rkey = key.redis_key();
+                        let rkey = key.redis_key(&prefix);
                         pipe.zadd(&rkey, &instance, now + ttl_ms).ignore();
                         // Drop the lapsed claims of instances that died.
                         pipe.zrembyscore(&rkey, "-inf", now).ignore();

@@ -9,8 +9,10 @@
 //! and then asks the hub to resync: each session reads what it missed from
 //! the store by `seq`. The bus stays at-most-once; nothing acknowledged is lost.
 //!
-//! Channel names: `chatgate:<topic>`, e.g. `chatgate:conv.<uuid>`; payloads
-//! are the JSON of [`Published`], complete enough to deliver without a store read.
+//! Channel names: `<prefix>:<topic>`, e.g. `chatgate:conv.<uuid>` with the
+//! default prefix (`CHATGATE_REDIS_PREFIX`, so deployments sharing one Redis
+//! never hear each other); payloads are the JSON of [`Published`], complete
+//! enough to deliver without a store read.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +27,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Bus, BusError, BusSink, Topic};
 use crate::domain::Published;
 
-const PREFIX: &str = "chatgate:";
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -36,10 +37,35 @@ enum Control {
 
 pub struct RedisBus {
     publisher: ConnectionManager,
+    channels: Channels,
     control: mpsc::UnboundedSender<Control>,
     /// True while the subscriber connection is up and subscribed.
     subscribed: Arc<AtomicBool>,
     sink: Weak<dyn BusSink>,
+}
+
+/// Names the Redis channel of a topic, and the topic of a channel.
+#[derive(Clone)]
+struct Channels {
+    /// The deployment's prefix with its `:`.
+    prefix: Arc<str>,
+}
+
+impl Channels {
+    fn new(prefix: &str) -> Channels {
+        Channels {
+            prefix: format!("{prefix}:").into(),
+        }
+    }
+
+    fn of(&self, topic: &Topic) -> String {
+        format!("{}{topic}", self.prefix)
+    }
+
+    /// The topic of a channel of this deployment; `None` for any other.
+    fn topic<'a>(&self, channel: &'a str) -> Option<&'a str> {
+        channel.strip_prefix(&*self.prefix)
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> BusError {
@@ -48,8 +74,14 @@ fn err(e: impl std::fmt::Display) -> BusError {
 
 impl RedisBus {
     /// Connects the publisher (failing fast if Redis is unreachable at
-    /// start) and starts the subscriber supervisor.
-    pub async fn connect(url: &str, sink: Weak<dyn BusSink>) -> Result<RedisBus, BusError> {
+    /// start) and starts the subscriber supervisor. Every channel name starts
+    /// with `prefix` and a `:`.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        sink: Weak<dyn BusSink>,
+    ) -> Result<RedisBus, BusError> {
+        let channels = Channels::new(prefix);
         let client = redis::Client::open(url).map_err(err)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -61,9 +93,16 @@ impl RedisBus {
             .map_err(err)?;
         let (control, rx) = mpsc::unbounded_channel();
         let subscribed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(supervise(client, rx, subscribed.clone(), sink.clone()));
+        tokio::spawn(supervise(
+            client,
+            channels.clone(),
+            rx,
+            subscribed.clone(),
+            sink.clone(),
+        ));
         Ok(RedisBus {
             publisher,
+            channels,
             control,
             subscribed,
             sink,
@@ -83,7 +122,7 @@ impl Bus for RedisBus {
         let payload = serde_json::to_vec(&*event).map_err(err)?;
         let mut conn = self.publisher.clone();
         let result: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(format!("{PREFIX}{topic}"))
+            .arg(self.channels.of(topic))
             .arg(payload)
             .query_async(&mut conn)
             .await;
@@ -132,6 +171,7 @@ impl Bus for RedisBus {
 /// Owns the subscriber connection: (re)connects, (re)subscribes, forwards.
 async fn supervise(
     client: redis::Client,
+    channels: Channels,
     mut control: mpsc::UnboundedReceiver<Control>,
     subscribed: Arc<AtomicBool>,
     sink: Weak<dyn BusSink>,
@@ -172,9 +212,9 @@ async fn supervise(
             }
         };
         let (mut sub, mut stream) = pubsub.split();
-        let channels: Vec<String> = wanted.iter().map(|t| format!("{PREFIX}{t}")).collect();
-        if !channels.is_empty() {
-            if let Err(e) = sub.subscribe(&channels).await {
+        let resubscribe: Vec<String> = wanted.iter().map(|t| channels.of(t)).collect();
+        if !resubscribe.is_empty() {
+            if let Err(e) = sub.subscribe(&resubscribe).await {
                 tracing::warn!(error = %e, "redis resubscribe failed");
                 lost = true;
                 tokio::time::sleep(backoff).await;
@@ -197,7 +237,7 @@ async fn supervise(
                 cmd = control.recv() => match cmd {
                     None => return,
                     Some(Control::Subscribe(t, done)) => {
-                        let r = sub.subscribe(format!("{PREFIX}{t}")).await;
+                        let r = sub.subscribe(channels.of(&t)).await;
                         wanted.insert(t);
                         let failed = r.is_err();
                         // A failed SUBSCRIBE means the connection is gone; the
@@ -209,14 +249,14 @@ async fn supervise(
                     }
                     Some(Control::Unsubscribe(t)) => {
                         wanted.remove(&t);
-                        if sub.unsubscribe(format!("{PREFIX}{t}")).await.is_err() {
+                        if sub.unsubscribe(channels.of(&t)).await.is_err() {
                             break;
                         }
                     }
                 },
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
-                    let Some(topic) = msg.get_channel_name().strip_prefix(PREFIX) else { continue };
+                    let Some(topic) = channels.topic(msg.get_channel_name()) else { continue };
                     match serde_json::from_slice::<Published>(msg.get_payload_bytes()) {
                         Ok(event) => {
                             if let Some(sink) = sink.upgrade() {

@@ -4,7 +4,7 @@
 //! `error::recover` handles warp's own rejections.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -14,12 +14,14 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::app::App;
 use crate::error::{recover, ApiError};
+use server::PeerAddr;
 
 pub mod assets;
 pub mod auth;
 pub mod channels;
 pub mod chatd;
 pub mod chatplugin;
+pub mod server;
 
 /// Every route of the server.
 pub fn routes(
@@ -164,10 +166,10 @@ pub fn required_uuid<T: std::str::FromStr>(
 /// The client's IP: the socket peer, or the first `X-Forwarded-For` hop when
 /// the peer is a trusted proxy.
 pub fn client_ip(app: App) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
-    warp::addr::remote()
+    warp::ext::optional::<PeerAddr>()
         .and(optional_header("x-forwarded-for"))
-        .map(move |peer: Option<SocketAddr>, forwarded: Option<String>| {
-            let peer = peer.map(|p| p.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        .map(move |peer: Option<PeerAddr>, forwarded: Option<String>| {
+            let peer = peer.map(|p| p.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
             if app.config.trusted_proxies.contains(&peer) {
                 if let Some(ip) = forwarded
                     .as_deref()

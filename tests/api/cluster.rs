@@ -4,6 +4,7 @@
 //! `redis-server` they can kill and restart without disturbing other tests.
 
 use std::process::{Child, Command as Process, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatgate::app::FirstStart;
@@ -11,8 +12,8 @@ use chatgate::ws::stomp::{Command, StompFrame};
 use chatgate::Config;
 use serde_json::{json, Value};
 
-use crate::backends::fresh_postgres_url;
-use crate::helpers::{Stomp, TestApp, WAIT};
+use crate::backends::PgSchema;
+use crate::helpers::{Stomp, TestApp, TestDatabase, WAIT};
 
 /// The machine's Redis: `CHATGATE_TEST_REDIS_URL`, or its standard local address.
 /// Unreachable is a failure, never a skip.
@@ -23,23 +24,30 @@ fn shared_redis_url() -> String {
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
 }
 
-/// Two instances on one fresh PostgreSQL schema and one Redis.
+/// Two instances on one fresh PostgreSQL schema and one Redis; the schema
+/// is dropped once both are.
 async fn cluster(redis_url: String) -> (TestApp, TestApp) {
+    let schema = Arc::new(PgSchema::create().await);
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: fresh_postgres_url().await,
+        database_url: schema.url().to_string(),
         redis_url: Some(redis_url),
         send_burst: 100_000,
         send_per_second: 100_000,
         ..Config::default()
     };
-    let a = TestApp::start(config.clone(), tempfile::tempdir().unwrap(), None).await;
+    let a = TestApp::start(
+        config.clone(),
+        TestDatabase::new(Some(schema.clone())),
+        None,
+    )
+    .await;
     let first = FirstStart {
         admin_email: a.admin_email.clone(),
         admin_password: a.admin_password.clone(),
         channel_id: a.channel_id.parse().unwrap(),
     };
-    let b = TestApp::start(config, tempfile::tempdir().unwrap(), Some(first)).await;
+    let b = TestApp::start(config, TestDatabase::new(Some(schema)), Some(first)).await;
     (a, b)
 }
 
@@ -346,6 +354,78 @@ async fn a_visitor_connected_to_one_instance_is_online_on_the_other() {
     assert!(b.wait_visitor_online(&visitor, false, WAIT).await);
 }
 
+/// Two deployments on one Redis, told apart by `CHATGATE_REDIS_PREFIX`.
+/// They share one database here, so that the same conversation (and token)
+/// exists in both, as in a staging copy of production: only the prefix then
+/// keeps one deployment's events and presence from reaching the other.
+#[tokio::test]
+async fn deployments_with_different_redis_prefixes_do_not_see_each_others_events_or_presence() {
+    let schema = Arc::new(PgSchema::create().await);
+    let deployment = |prefix: &str| Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: schema.url().to_string(),
+        redis_url: Some(shared_redis_url()),
+        redis_prefix: prefix.to_string(),
+        ..Config::default()
+    };
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (prod_prefix, staging_prefix) = (format!("prod-{run}"), format!("staging-{run}"));
+    let prod = TestApp::start(
+        deployment(&prod_prefix),
+        TestDatabase::new(Some(schema.clone())),
+        None,
+    )
+    .await;
+    let first = FirstStart {
+        admin_email: prod.admin_email.clone(),
+        admin_password: prod.admin_password.clone(),
+        channel_id: prod.channel_id.parse().unwrap(),
+    };
+    let staging = TestApp::start(
+        deployment(&staging_prefix),
+        TestDatabase::new(Some(schema.clone())),
+        Some(first),
+    )
+    .await;
+    let visitor = prod.visitor().await;
+
+    // Presence: connected to production only, and written to Redis under its prefix.
+    let (on_prod, _) = Stomp::connect(&prod, &visitor.token).await;
+    prod.presence.flush().await;
+    let client = redis::Client::open(shared_redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    for (prefix, held) in [(&prod_prefix, 1), (&staging_prefix, 0)] {
+        let key = format!("{prefix}:presence:conversation:{}", visitor.conversation_id);
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert_eq!(exists, held, "{key}");
+    }
+    assert!(prod.visitor_online(&visitor).await);
+    assert!(
+        !staging.visitor_online(&visitor).await,
+        "staging does not see production's visitor"
+    );
+    drop(on_prod);
+
+    // Events: a tab on each deployment; each hears only its own deployment.
+    let mut on_prod = Stomp::subscribed(&prod, &visitor.token, None).await;
+    let mut on_staging = Stomp::subscribed(&staging, &visitor.token, None).await;
+    let reply = prod.send(&visitor.token, "on production").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let got = on_prod.messages(1).await;
+    assert_eq!(got[0]["message"]["content"], "on production");
+    on_staging.assert_silent(Duration::from_millis(500)).await;
+
+    let reply = staging.send(&visitor.token, "on staging").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Staging's session reads the seq it missed from the shared store, then its own.
+    assert_eq!(seqs_until(&mut on_staging, 2, WAIT).await, vec![1, 2]);
+    on_prod.assert_silent(Duration::from_millis(500)).await;
+}
+
 /// A chatgate process of its own, which the test can kill like a crash.
 struct ServerProcess {
     child: Child,
@@ -362,6 +442,7 @@ impl ServerProcess {
             .env("CHATGATE_LISTEN", "127.0.0.1:0")
             .env("CHATGATE_DATABASE_URL", &config.database_url)
             .env("CHATGATE_REDIS_URL", config.redis_url.as_deref().unwrap())
+            .env("CHATGATE_REDIS_PREFIX", &config.redis_prefix)
             .env("CHATGATE_PRESENCE_TTL", presence_ttl.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::backends::fresh_postgres_url;
+use crate::backends::PgSchema;
 
 /// How long a test waits for something that should happen promptly.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -35,7 +35,7 @@ pub struct TestApp {
     /// Who is connected, as this instance sees the deployment.
     pub presence: Arc<Presence>,
     /// Held so the database lives as long as the server.
-    pub dir: Option<TempDir>,
+    pub db: Option<TestDatabase>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
@@ -45,20 +45,42 @@ pub const BACKEND_VAR: &str = "CHATGATE_TEST_BACKEND";
 /// The Redis the `postgres` backend's servers use for their bus.
 pub const REDIS_URL_VAR: &str = "CHATGATE_TEST_REDIS_URL";
 
+/// What keeps one test server's data: a temporary directory (the SQLite
+/// file lives there) and, on PostgreSQL, the test's schema, which the
+/// instances of a cluster share. Dropping the last holder removes them.
+pub struct TestDatabase {
+    pub dir: TempDir,
+    pub schema: Option<Arc<PgSchema>>,
+}
+
+impl TestDatabase {
+    /// A temporary directory, and `schema` if the database is PostgreSQL.
+    pub fn new(schema: Option<Arc<PgSchema>>) -> TestDatabase {
+        TestDatabase {
+            dir: tempfile::tempdir().unwrap(),
+            schema,
+        }
+    }
+}
+
 /// A configuration for tests: port 0, a fresh database, and the defaults
-/// otherwise. The database is an SQLite file in `dir`, or with
-/// `CHATGATE_TEST_BACKEND=postgres` a fresh PostgreSQL schema plus Redis, the
-/// multi-instance deployment. Restarting on the same config finds the same data.
-pub async fn test_config(dir: &TempDir) -> Config {
+/// otherwise. The database is an SQLite file in the returned directory, or
+/// with `CHATGATE_TEST_BACKEND=postgres` a fresh PostgreSQL schema plus
+/// Redis, the multi-instance deployment. Restarting on the same config (with
+/// the same `TestDatabase` held) finds the same data.
+pub async fn test_config() -> (Config, TestDatabase) {
+    let mut db = TestDatabase::new(None);
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: dir.path().join("chatgate.db").display().to_string(),
+        database_url: db.dir.path().join("chatgate.db").display().to_string(),
         ..Config::default()
     };
     match std::env::var(BACKEND_VAR).as_deref() {
         Err(std::env::VarError::NotPresent) | Ok("" | "sqlite") => {}
         Ok("postgres") => {
-            config.database_url = fresh_postgres_url().await;
+            let schema = PgSchema::create().await;
+            config.database_url = schema.url().to_string();
+            db.schema = Some(Arc::new(schema));
             config.redis_url = Some(match std::env::var(REDIS_URL_VAR) {
                 Ok(url) if !url.trim().is_empty() => url,
                 _ => panic!(
@@ -69,7 +91,7 @@ pub async fn test_config(dir: &TempDir) -> Config {
         Ok(other) => panic!("{BACKEND_VAR}=`{other}`: expected `sqlite` or `postgres`"),
         Err(e) => panic!("{BACKEND_VAR}: {e}"),
     }
-    config
+    (config, db)
 }
 
 impl TestApp {
@@ -80,14 +102,13 @@ impl TestApp {
 
     /// A fresh server whose config `tweak` adjusts.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(&dir).await;
+        let (mut config, db) = test_config().await;
         tweak(&mut config);
-        TestApp::start(config, dir, None).await
+        TestApp::start(config, db, None).await
     }
 
     /// Starts a server on `config`; `first` carries over what an earlier start printed.
-    pub async fn start(config: Config, dir: TempDir, first: Option<FirstStart>) -> TestApp {
+    pub async fn start(config: Config, db: TestDatabase, first: Option<FirstStart>) -> TestApp {
         let app = Application::build(config.clone())
             .await
             .expect("app builds");
@@ -110,22 +131,22 @@ impl TestApp {
             admin_password: first.admin_password,
             config,
             presence,
-            dir: Some(dir),
+            db: Some(db),
             stop: Some(stop),
             handle: Some(handle),
         }
     }
 
     /// Stops the server gracefully and waits until it has.
-    pub async fn stop(mut self) -> (Config, TempDir, FirstStart) {
+    pub async fn stop(mut self) -> (Config, TestDatabase, FirstStart) {
         self.shutdown().await;
         let first = FirstStart {
             admin_email: self.admin_email.clone(),
             admin_password: self.admin_password.clone(),
             channel_id: self.channel_id.parse().unwrap(),
         };
-        let dir = self.dir.take().expect("dir");
-        (self.config.clone(), dir, first)
+        let db = self.db.take().expect("db");
+        (self.config.clone(), db, first)
     }
 
     pub async fn shutdown(&mut self) {

@@ -18,3 +18,4 @@ pub mod queue;
 mod restart;
 mod stomp;
 mod store_contract;
+mod timeouts;

@@ -9,9 +9,9 @@ async fn conversation_resumes_after_restart_and_old_tokens_still_verify() {
     for text in ["before", "the", "restart"] {
         assert_eq!(app.send(&visitor.token, text).await.status, 200);
     }
-    let (config, dir, first) = app.stop().await;
+    let (config, db, first) = app.stop().await;
 
-    let app = TestApp::start(config, dir, Some(first)).await;
+    let app = TestApp::start(config, db, Some(first)).await;
     // The old visitor token still verifies (the secret was kept in the database).
     let reply = app.send(&visitor.token, "after").await;
     assert_eq!(reply.status, 200, "{}", reply.body);

@@ -16,7 +16,7 @@ use chatgate::store::{self, Bootstrap, NewMessage, Store};
 use tempfile::TempDir;
 use tokio::sync::Barrier;
 
-use crate::backends::fresh_postgres_url;
+use crate::backends::PgSchema;
 
 /// Concurrency cases fail after this instead of hanging on a deadlock.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -34,6 +34,8 @@ struct Db {
     url: String,
     /// Keeps the SQLite file alive for the test.
     _dir: Option<TempDir>,
+    /// Drops the PostgreSQL schema when the test ends.
+    _schema: Option<PgSchema>,
 }
 
 impl Db {
@@ -46,13 +48,18 @@ impl Db {
                     backend,
                     url,
                     _dir: Some(dir),
+                    _schema: None,
                 }
             }
-            Backend::Postgres => Db {
-                backend,
-                url: fresh_postgres_url().await,
-                _dir: None,
-            },
+            Backend::Postgres => {
+                let schema = PgSchema::create().await;
+                Db {
+                    backend,
+                    url: schema.url().to_string(),
+                    _dir: None,
+                    _schema: Some(schema),
+                }
+            }
         }
     }
 
@@ -1033,7 +1040,7 @@ async fn concurrent_opens_migrate_once(db: Db) {
     conn.close().await.unwrap();
 }
 
-/// `fresh_postgres_url` really gives each test its own schema (sqlx sends
+/// `PgSchema` really gives each test its own schema (sqlx sends
 /// the URL's `options` to the server), so parallel tests cannot interfere.
 async fn fresh_schemas_are_isolated(db: Db) {
     let (store, _) = bootstrapped(&db).await;
