@@ -6,22 +6,22 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CHATGATE_BIN = process.env.CHATGATE_BIN || path.join(REPO_ROOT, 'target', 'debug', 'chatgate');
-
-const STARTUP_TIMEOUT_MS = 30_000;
-const SHUTDOWN_TIMEOUT_MS = 10_000;
-const WAIT_MS = 10_000;
-const TEST_TIMEOUT_MS = 60_000;
+import {
+  AsyncQueue,
+  SHUTDOWN_TIMEOUT_MS,
+  STARTUP_TIMEOUT_MS,
+  TEST_TIMEOUT_MS,
+  WAIT_MS,
+  server,
+  startServer,
+  stopServer,
+  withServerLogs,
+  withTimeout,
+} from './chatgate_server.mjs';
 
 const STOMP_PROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 
@@ -29,44 +29,8 @@ const STOMP_PROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 // Generic helpers
 // ---------------------------------------------------------------------------
 
-/** Rejects with a descriptive error if `promise` does not settle within `ms`. */
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A FIFO of values pushed by callbacks, consumed with `next()`. */
-class AsyncQueue {
-  #items = [];
-  #waiters = [];
-
-  push(item) {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-
-  next(ms, what) {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift());
-    let resolveFn;
-    const p = new Promise((resolve) => {
-      resolveFn = resolve;
-      this.#waiters.push(resolve);
-    });
-    return withTimeout(p, ms, what).catch((err) => {
-      // Do not let a timed-out waiter swallow a later item.
-      const i = this.#waiters.indexOf(resolveFn);
-      if (i >= 0) this.#waiters.splice(i, 1);
-      throw err;
-    });
-  }
 }
 
 /** The token with its last character replaced so that its decoded value changes. */
@@ -80,118 +44,6 @@ function forgeToken(token) {
   const forged = token.slice(0, -1) + replacement;
   assert.notEqual(forged, token);
   return forged;
-}
-
-// ---------------------------------------------------------------------------
-// chatgate process
-// ---------------------------------------------------------------------------
-
-const server = {
-  proc: null,
-  exited: null, // Promise resolved with {code, signal} when the process exits
-  tmpDir: null,
-  baseUrl: null,
-  wsUrl: null,
-  demoChannelId: null,
-  stdout: '',
-  stderr: '',
-};
-
-async function startServer() {
-  if (!fs.existsSync(CHATGATE_BIN)) {
-    throw new Error(
-      `chatgate binary not found at ${CHATGATE_BIN}; ` +
-        'build it with `cargo build --bin chatgate` or set CHATGATE_BIN',
-    );
-  }
-
-  server.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-node-test-'));
-  const proc = spawn(CHATGATE_BIN, [], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      CHATGATE_LISTEN: '127.0.0.1:0',
-      CHATGATE_DATABASE_URL: path.join(server.tmpDir, 'chatgate.db'),
-      RUST_LOG: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.proc = proc;
-  server.exited = new Promise((resolve) => {
-    proc.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  proc.stdout.setEncoding('utf8');
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (chunk) => {
-    server.stderr += chunk;
-  });
-
-  const ready = new Promise((resolve, reject) => {
-    const check = () => {
-      const channel = server.stdout.match(/demo channel:\s+([0-9a-f-]{36})/);
-      const listening = server.stdout.match(/listening on (http:\/\/\S+)/);
-      if (channel && listening) {
-        resolve({ channelId: channel[1], baseUrl: listening[1].replace(/\/+$/, '') });
-      }
-    };
-    proc.stdout.on('data', (chunk) => {
-      server.stdout += chunk;
-      check();
-    });
-    proc.once('error', (err) => reject(new Error(`failed to start ${CHATGATE_BIN}: ${err.message}`)));
-    proc.once('exit', (code, signal) =>
-      reject(new Error(`chatgate exited during startup (code ${code}, signal ${signal})`)),
-    );
-  });
-
-  let info;
-  try {
-    info = await withTimeout(
-      ready,
-      STARTUP_TIMEOUT_MS,
-      'chatgate to print "demo channel: <uuid>" and "listening on http://..."',
-    );
-  } catch (err) {
-    err.message +=
-      `\n--- chatgate stdout ---\n${server.stdout}` + `\n--- chatgate stderr ---\n${server.stderr}`;
-    throw err;
-  }
-
-  server.demoChannelId = info.channelId;
-  server.baseUrl = info.baseUrl;
-  server.wsUrl = info.baseUrl.replace(/^http/, 'ws') + '/ws.chatplugin';
-}
-
-async function stopServer() {
-  const proc = server.proc;
-  if (proc && proc.exitCode === null && proc.signalCode === null) {
-    proc.kill('SIGTERM');
-    try {
-      await withTimeout(server.exited, SHUTDOWN_TIMEOUT_MS, 'chatgate to exit after SIGTERM');
-    } catch (err) {
-      proc.kill('SIGKILL');
-      await server.exited;
-      throw err;
-    }
-  }
-  if (proc) {
-    // Do not let leftover pipes (e.g. held by a grandchild) keep node alive.
-    proc.stdout.destroy();
-    proc.stderr.destroy();
-  }
-  if (server.tmpDir) fs.rmSync(server.tmpDir, { recursive: true, force: true });
-}
-
-/** Wraps a test body so that chatgate's stderr is shown when it fails. */
-function withServerLogs(fn) {
-  return async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      console.error(`--- chatgate stderr (test "${t.name}" failed) ---\n${server.stderr}`);
-      throw err;
-    }
-  };
 }
 
 // ---------------------------------------------------------------------------

@@ -1,19 +1,31 @@
 // Shared by the @wazo/sdk end-to-end tests (wazo_sdk.test.mjs and, once
-// presence lands, wazo_presence.test.mjs): start chatgate, load the published
-// SDK unmodified, point it at the test server, small HTTP helpers.
+// presence lands, wazo_presence.test.mjs): load the published SDK unmodified,
+// point it at the test server, small HTTP helpers. Starting and stopping
+// chatgate is chatgate_server.mjs, re-exported here.
 //
 // This file is not a test file itself (its name matches none of node --test's
 // patterns).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import WebSocket from 'ws';
+
+import { AsyncQueue, WAIT_MS, server, withTimeout } from './chatgate_server.mjs';
+
+export {
+  AsyncQueue,
+  CHATGATE_BIN,
+  SHUTDOWN_TIMEOUT_MS,
+  STARTUP_TIMEOUT_MS,
+  TEST_TIMEOUT_MS,
+  WAIT_MS,
+  server,
+  startServer,
+  stopServer,
+  withServerLogs,
+  withTimeout,
+} from './chatgate_server.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -22,191 +34,7 @@ const require = createRequire(import.meta.url);
 // dist/wazo-sdk.js, a self-contained bundle.
 export const sdk = require('@wazo/sdk');
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CHATGATE_BIN =
-  process.env.CHATGATE_BIN || path.join(REPO_ROOT, 'target', 'debug', 'chatgate');
-
-export const STARTUP_TIMEOUT_MS = 30_000;
-export const SHUTDOWN_TIMEOUT_MS = 10_000;
-export const WAIT_MS = 10_000;
-export const TEST_TIMEOUT_MS = 60_000;
-
 export const CHATD = '/api/chatd/1.0';
-
-// ---------------------------------------------------------------------------
-// Generic helpers
-// ---------------------------------------------------------------------------
-
-/** Rejects with a descriptive error if `promise` does not settle within `ms`. */
-export function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A FIFO of values pushed by callbacks, consumed with `next()` / `find()`. */
-export class AsyncQueue {
-  #items = [];
-  #waiters = [];
-  seen = []; // everything ever pushed, for error messages
-
-  push(item) {
-    this.seen.push(item);
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-
-  next(ms, what) {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift());
-    let resolveFn;
-    const p = new Promise((resolve) => {
-      resolveFn = resolve;
-      this.#waiters.push(resolve);
-    });
-    return withTimeout(p, ms, what).catch((err) => {
-      const i = this.#waiters.indexOf(resolveFn);
-      if (i >= 0) this.#waiters.splice(i, 1);
-      throw err;
-    });
-  }
-
-  /** The first item (now or later, within `ms`) for which `pred` is true; others are dropped. */
-  async find(pred, ms, what) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const left = deadline - Date.now();
-      let item;
-      try {
-        item = await this.next(Math.max(left, 0), what);
-      } catch (err) {
-        err.message += `\n--- received so far ---\n${this.seen.map((x) => JSON.stringify(x)).join('\n')}`;
-        throw err;
-      }
-      if (pred(item)) return item;
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// chatgate process
-// ---------------------------------------------------------------------------
-
-export const server = {
-  proc: null,
-  exited: null,
-  tmpDir: null,
-  baseUrl: null, // http://127.0.0.1:PORT
-  host: null, // 127.0.0.1:PORT, the SDK's "server"
-  adminEmail: null,
-  adminPassword: null,
-  stdout: '',
-  stderr: '',
-};
-
-export async function startServer() {
-  if (!fs.existsSync(CHATGATE_BIN)) {
-    throw new Error(
-      `chatgate binary not found at ${CHATGATE_BIN}; ` +
-        'build it with `cargo build --bin chatgate` or set CHATGATE_BIN',
-    );
-  }
-
-  server.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-wazo-test-'));
-  const proc = spawn(CHATGATE_BIN, [], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      CHATGATE_LISTEN: '127.0.0.1:0',
-      CHATGATE_DATABASE_URL: path.join(server.tmpDir, 'chatgate.db'),
-      RUST_LOG: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.proc = proc;
-  server.exited = new Promise((resolve) => {
-    proc.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  proc.stdout.setEncoding('utf8');
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (chunk) => {
-    server.stderr += chunk;
-  });
-
-  // The first start with an empty database prints (src/main.rs):
-  //   admin login:    <email>
-  //   admin password: <password>
-  //   ...
-  //   chatgate listening on http://127.0.0.1:PORT
-  const ready = new Promise((resolve, reject) => {
-    const check = () => {
-      const email = server.stdout.match(/admin login:\s+(\S+)/);
-      const password = server.stdout.match(/admin password:\s+(\S+)/);
-      const listening = server.stdout.match(/listening on (http:\/\/\S+)/);
-      if (email && password && listening) {
-        resolve({ email: email[1], password: password[1], baseUrl: listening[1].replace(/\/+$/, '') });
-      }
-    };
-    proc.stdout.on('data', (chunk) => {
-      server.stdout += chunk;
-      check();
-    });
-    proc.once('error', (err) => reject(new Error(`failed to start ${CHATGATE_BIN}: ${err.message}`)));
-    proc.once('exit', (code, signal) =>
-      reject(new Error(`chatgate exited during startup (code ${code}, signal ${signal})`)),
-    );
-  });
-
-  let info;
-  try {
-    info = await withTimeout(
-      ready,
-      STARTUP_TIMEOUT_MS,
-      'chatgate to print "admin login:", "admin password:" and "listening on http://..."',
-    );
-  } catch (err) {
-    err.message +=
-      `\n--- chatgate stdout ---\n${server.stdout}` + `\n--- chatgate stderr ---\n${server.stderr}`;
-    throw err;
-  }
-  server.baseUrl = info.baseUrl;
-  server.host = new URL(info.baseUrl).host;
-  server.adminEmail = info.email;
-  server.adminPassword = info.password;
-}
-
-export async function stopServer() {
-  const proc = server.proc;
-  if (proc && proc.exitCode === null && proc.signalCode === null) {
-    proc.kill('SIGTERM');
-    try {
-      await withTimeout(server.exited, SHUTDOWN_TIMEOUT_MS, 'chatgate to exit after SIGTERM');
-    } catch (err) {
-      proc.kill('SIGKILL');
-      await server.exited;
-      throw err;
-    }
-  }
-  if (proc) {
-    proc.stdout.destroy();
-    proc.stderr.destroy();
-  }
-  if (server.tmpDir) fs.rmSync(server.tmpDir, { recursive: true, force: true });
-}
-
-/** Wraps a test body so that chatgate's stderr is shown when it fails. */
-export function withServerLogs(fn) {
-  return async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      console.error(`--- chatgate stderr (test "${t.name}" failed) ---\n${server.stderr}`);
-      throw err;
-    }
-  };
-}
 
 // ---------------------------------------------------------------------------
 // The SDK, pointed at the test server

@@ -192,16 +192,7 @@ macro_rules! agents_sql {
                         .await?;
                 }
                 tx.commit().await?;
-                let sql = format!(
-                    "SELECT {} FROM agents WHERE id = $1 AND tenant_id = $2",
-                    $crate::store::sql::AGENT_COLUMNS
-                );
-                let row = sqlx::query(&sql)
-                    .bind(id.to_string())
-                    .bind(tenant.to_string())
-                    .fetch_optional(&self.write)
-                    .await?;
-                row.as_ref().map(Self::agent_from_row).transpose()
+                $crate::store::AgentStore::agent(self, tenant, id).await
             }
 
             async fn delete_agent(
