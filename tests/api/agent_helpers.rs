@@ -226,6 +226,16 @@ impl EventSocket {
         }
     }
 
+    /// The next event named `name` whose data has `field` equal to `value`.
+    pub async fn event_with(&mut self, name: &str, field: &str, value: &str) -> Value {
+        loop {
+            let data = self.event(name).await;
+            if data[field] == value {
+                return data;
+            }
+        }
+    }
+
     /// Asserts no event named `name` arrives within `wait`.
     pub async fn assert_no_event(&mut self, name: &str, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;

@@ -535,12 +535,9 @@ async fn a_visitor_on_one_instance_and_an_agent_on_the_other_chat_and_see_delive
     wait_state(&agent, &room, &message, "DELIVERED").await;
     // The visitor's next message reaches the agent on the other instance.
     a.send(&visitor.token, "Thanks!").await;
-    let created = loop {
-        let e = events.event("chatd_user_room_message_created").await;
-        if e["content"] == "Thanks!" {
-            break e;
-        }
-    };
+    let created = events
+        .event_with("chatd_user_room_message_created", "content", "Thanks!")
+        .await;
     assert_eq!(created["kind"], "visitor");
     assert_eq!(created["room"]["uuid"], room.as_str());
 }

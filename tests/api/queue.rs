@@ -136,12 +136,9 @@ async fn a_visitor_is_queued_answered_and_replied_to_and_the_reply_is_delivered_
     assert_eq!(updated["type"], "message.updated");
     assert_eq!(updated["message"]["state"], "DELIVERED");
     let seq = updated["message"]["seq"].as_i64().unwrap();
-    let event = loop {
-        let e = events.event("chatd_user_room_message_updated").await;
-        if e["uuid"] == message.as_str() {
-            break e;
-        }
-    };
+    let event = events
+        .event_with("chatd_user_room_message_updated", "uuid", message.as_str())
+        .await;
     assert_eq!(event["state"], "DELIVERED");
     wait_state(&admin, &room, &message, "DELIVERED").await;
 
@@ -295,12 +292,9 @@ async fn replies_that_never_reached_the_visitor_fail_when_the_channel_is_disconn
         )
         .await;
     assert_eq!(disconnected.status, 204, "{}", disconnected.body);
-    let failed = loop {
-        let e = events.event("chatd_user_room_message_updated").await;
-        if e["uuid"] == message.as_str() {
-            break e;
-        }
-    };
+    let failed = events
+        .event_with("chatd_user_room_message_updated", "uuid", message.as_str())
+        .await;
     assert_eq!(failed["state"], "FAILED");
     wait_state(&admin, &room, &message, "FAILED").await;
     // The visitor's own message stays DELIVERED.
