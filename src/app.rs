@@ -28,7 +28,6 @@ use crate::wire::wazo::ServerId;
 /// Everything a request handler or session needs.
 pub struct AppState {
     pub config: Config,
-    pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub tokens: Arc<Tokens>,
     pub limits: Arc<Limits>,
@@ -126,7 +125,6 @@ impl Application {
             metrics,
             presence,
             config,
-            store,
             hub,
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),

@@ -52,8 +52,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
 
 /// GET /readyz: 200 when the database and the bus answer, else 503 naming the failing part.
 async fn readyz(app: App) -> Response {
-    let database = app.store.ping().await.err().map(|e| e.to_string());
-    let bus = app.hub.bus().ping().await.err().map(|e| e.to_string());
+    let (database, bus) = app.services.readiness().await;
     let part = |failure: &Option<String>| match failure {
         None => serde_json::json!("ok"),
         Some(e) => serde_json::json!(e),

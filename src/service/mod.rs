@@ -78,6 +78,22 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Readiness: whether the database and the bus answer (`None`), or why not.
+    pub async fn readiness(&self) -> (Option<String>, Option<String>) {
+        let database = self.core.store.ping().await.err().map(|e| e.to_string());
+        let bus = self
+            .core
+            .hub
+            .bus()
+            .ping()
+            .await
+            .err()
+            .map(|e| e.to_string());
+        (database, bus)
+    }
+}
+
 /// An authenticated agent, as the store has it now.
 #[derive(Debug, Clone)]
 pub struct Caller {
