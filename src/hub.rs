@@ -253,10 +253,12 @@ impl BusSink for Hub {
     }
 
     fn deliver(&self, topic: &Topic, event: Arc<Published>) {
-        self.metrics.bus_received.inc();
+        // Counted only for topics with local sessions: what Redis delivers
+        // (subscribed topics only), the local bus counts the same way.
         if !self.has_members(topic) {
             return;
         }
+        self.metrics.bus_received.inc();
         // Encode outside the lock: other topics' deliveries and joins never
         // wait on JSON serialisation.
         let for_agents = topic.is_tenant();
