@@ -6,6 +6,7 @@
 //! SQLite and the in-process bus; `store_contract` always runs both stores.
 
 mod agent_helpers;
+mod agents_api;
 mod auth;
 mod backends;
 mod channels;
@@ -18,4 +19,5 @@ pub mod queue;
 mod restart;
 mod stomp;
 mod store_contract;
+mod tenant_isolation;
 mod timeouts;
