@@ -379,12 +379,13 @@ async fn dispatch(
         }
         (&Method::POST, ["users", "me", "rooms", room, "messages", message, "reactions"]) => {
             let react: React = parse_json(body, false)?;
-            s.messages
+            let emoji = s
+                .messages
                 .add_reaction(c, id(room, "room")?, id(message, "message")?, &react.emoji)
                 .await?;
             Ok(json_status(
                 StatusCode::CREATED,
-                json!({"emoji": react.emoji, "user_uuid": c.id()}),
+                json!({"emoji": emoji.as_str(), "user_uuid": c.id()}),
             ))
         }
         (

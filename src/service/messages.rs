@@ -185,13 +185,14 @@ impl MessageService {
         Ok(changed)
     }
 
+    /// Adds the caller's reaction; returns the emoji as stored (fully qualified).
     pub async fn add_reaction(
         &self,
         caller: &Caller,
         room: RoomId,
         id: MessageId,
         emoji: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Emoji, ApiError> {
         let emoji = Emoji::parse(emoji).map_err(|m| ApiError::invalid_field("emoji", m))?;
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.message(caller, &room, id).await?;
@@ -211,7 +212,7 @@ impl MessageService {
         }
         self.publish_reaction(&room, &message, caller.id().0, emoji.as_str(), true)
             .await;
-        Ok(())
+        Ok(emoji)
     }
 
     pub async fn remove_reaction(
@@ -221,17 +222,20 @@ impl MessageService {
         id: MessageId,
         emoji: &str,
     ) -> Result<(), ApiError> {
+        let unknown = || ApiError::not_found_resource("unknown-reaction", "reaction");
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.message(caller, &room, id).await?;
+        // Stored in the spelling `Emoji` keeps; what is no emoji was never added.
+        let emoji = Emoji::parse(emoji).map_err(|_| unknown())?;
         if !self
             .core
             .store
-            .remove_reaction(message.id, caller.id().0, emoji)
+            .remove_reaction(message.id, caller.id().0, emoji.as_str())
             .await?
         {
-            return Err(ApiError::not_found_resource("unknown-reaction", "reaction"));
+            return Err(unknown());
         }
-        self.publish_reaction(&room, &message, caller.id().0, emoji, false)
+        self.publish_reaction(&room, &message, caller.id().0, emoji.as_str(), false)
             .await;
         Ok(())
     }

@@ -12,12 +12,12 @@ use super::{Caller, Core};
 use crate::domain::event::Agents;
 use crate::domain::room::parse_room_name;
 use crate::domain::{
-    time::now_ms, ChannelId, DeliveryState, Event, Member, MessageId, Published, Room, RoomId,
-    RoomKind, RoomState, RoomSummary, SenderKind,
+    time::now_ms, ChannelId, DeliveryState, Event, Member, Message, MessageId, Published, Room,
+    RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
 };
 use crate::error::ApiError;
 use crate::presence::PresenceKey;
-use crate::store::{Added, Answered, NewMessage, Page};
+use crate::store::{Added, Answered, MessageQuery, NewMessage, Page};
 
 /// Most members of an agent room.
 pub const MAX_MEMBERS: usize = 100;
@@ -130,12 +130,38 @@ impl RoomService {
                 .await;
         }
         let unread = self.core.store.unread_count(room.id, caller.id().0).await?;
+        // An existing room is returned as the caller's list shows it: with
+        // its newest message.
+        let last_message = if created {
+            None
+        } else {
+            self.last_message(&room).await?
+        };
         let summary = RoomSummary {
             room,
             unread_count: unread,
-            last_message: None,
+            last_message,
         };
         Ok((self.view(&summary).await, created))
+    }
+
+    /// The newest message of a room, if any.
+    async fn last_message(&self, room: &Room) -> Result<Option<Message>, ApiError> {
+        let newest = MessageQuery {
+            limit: 1,
+            offset: 0,
+            ascending: false,
+            from_ms: None,
+            before_seq: None,
+            after_seq: None,
+            search: None,
+        };
+        let page = self
+            .core
+            .store
+            .room_messages(room.tenant_id, room.id, &newest)
+            .await?;
+        Ok(page.items.into_iter().next())
     }
 
     /// The caller's rooms containing every user of `with`, newest activity first.

@@ -23,9 +23,9 @@ pub struct AgentClient {
 }
 
 impl AgentClient {
-    /// Logs in with email and password.
-    pub async fn login(app: &TestApp, email: &str, password: &str) -> AgentClient {
-        let reply = Reply::from(
+    /// A login attempt's reply, whatever it is.
+    pub async fn try_login(app: &TestApp, email: &str, password: &str) -> Reply {
+        Reply::from(
             app.http
                 .post(app.url("/api/auth/0.1/token"))
                 .basic_auth(email, Some(password))
@@ -34,7 +34,12 @@ impl AgentClient {
                 .await
                 .unwrap(),
         )
-        .await;
+        .await
+    }
+
+    /// Logs in with email and password.
+    pub async fn login(app: &TestApp, email: &str, password: &str) -> AgentClient {
+        let reply = AgentClient::try_login(app, email, password).await;
         assert_eq!(reply.status, 200, "login {email}: {}", reply.body);
         let data = &reply.body["data"];
         AgentClient {
@@ -53,6 +58,21 @@ impl AgentClient {
     /// The first-start admin.
     pub async fn admin(app: &TestApp) -> AgentClient {
         AgentClient::login(app, &app.admin_email, &app.admin_password).await
+    }
+
+    /// The admin of a second tenant on the same server, created the way
+    /// `chatgate tenant add` does it (through the store of the running
+    /// server's database), then logged in over HTTP.
+    pub async fn other_tenant_admin(app: &TestApp) -> AgentClient {
+        let store = chatgate::store::open(&app.config.database_url)
+            .await
+            .expect("the test server's store opens a second time");
+        let name = format!("Other {}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let (email, password) = chatgate::service::agents::add_tenant(store.as_ref(), &name)
+            .await
+            .expect("tenant added");
+        drop(store);
+        AgentClient::login(app, &email, &password).await
     }
 
     /// Creates an agent of the admin's tenant (role `agent`) and logs it in.
@@ -75,6 +95,12 @@ impl AgentClient {
             .await;
         assert_eq!(reply.status, 201, "{}", reply.body);
         AgentClient::login(app, &email, "correct horse").await
+    }
+
+    /// Logs out: `DELETE /api/auth/0.1/token/<token>`.
+    pub async fn logout(&self) -> Reply {
+        let url = format!("{}/api/auth/0.1/token/{}", self.base, self.token);
+        Reply::from(self.http.delete(url).send().await.unwrap()).await
     }
 
     /// A call to `/api/chatd/1.0<path>` with this agent's token.
@@ -257,8 +283,15 @@ impl EventSocket {
 
     /// Waits for the close frame; returns its code.
     pub async fn close_code(&mut self) -> Option<u16> {
+        self.close_code_within(WAIT).await
+    }
+
+    /// Waits up to `wait` in all for the close frame, reading past anything
+    /// else; returns its code (None on timeout or a close without a frame).
+    pub async fn close_code_within(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Ok(Some(Ok(WsMessage::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
                 Ok(Some(Ok(_))) => continue,
                 _ => return None,

@@ -6,16 +6,21 @@
 //! SQLite and the in-process bus; `store_contract` always runs both stores.
 
 mod agent_helpers;
+mod agents_api;
 mod auth;
 mod backends;
 mod channels;
 mod chatplugin;
 mod cluster;
+mod events_api;
 mod helpers;
+mod messages_api;
 mod ops;
 mod presence;
 pub mod queue;
 mod restart;
+mod rooms_api;
 mod stomp;
 mod store_contract;
+mod tenant_isolation;
 mod timeouts;
