@@ -89,6 +89,15 @@ impl Query {
             .unwrap_or(Ok(Vec::new()))
     }
 
+    /// `limit`, at least 1 when given.
+    fn limit(&self) -> Result<Option<u32>, ApiError> {
+        let limit: Option<u32> = self.number("limit")?;
+        if limit == Some(0) {
+            return Err(ApiError::invalid_field("limit", "limit must be at least 1"));
+        }
+        Ok(limit)
+    }
+
     fn listing(&self) -> Result<Listing, ApiError> {
         let ascending = match self.get("direction").or_else(|| self.get("order")) {
             None | Some("desc") => false,
@@ -108,12 +117,8 @@ impl Query {
                 })
             })
             .transpose()?;
-        let limit: Option<u32> = self.number("limit")?;
-        if limit == Some(0) {
-            return Err(ApiError::invalid_field("limit", "limit must be at least 1"));
-        }
         Ok(Listing {
-            limit,
+            limit: self.limit()?,
             offset: self.number("offset")?,
             ascending,
             from_ms,
@@ -313,7 +318,7 @@ async fn dispatch(
             let with = query.uuids("user_uuid")?;
             let page = s
                 .rooms
-                .list(c, &with, query.number("limit")?, query.number("offset")?)
+                .list(c, &with, query.limit()?, query.number("offset")?)
                 .await?;
             Ok(ok(
                 json!({"items": page.items, "filtered": page.filtered, "total": page.total}),

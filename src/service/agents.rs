@@ -198,6 +198,14 @@ impl AgentService {
         patch: AgentPatch,
     ) -> Result<Agent, ApiError> {
         caller.require_admin()?;
+        if id == caller.id()
+            && (patch.role.as_deref().is_some_and(|r| r != "admin") || patch.disabled == Some(true))
+        {
+            // A tenant must keep an admin: another admin may do this, not oneself.
+            return Err(ApiError::invalid_data(
+                "an admin cannot demote or disable itself",
+            ));
+        }
         let changes = AgentChanges {
             display_name: patch
                 .display_name

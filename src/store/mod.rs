@@ -306,7 +306,8 @@ pub trait RoomStore: Send + Sync + 'static {
         member: Uuid,
         up_to_seq: Option<i64>,
     ) -> StoreResult<i64>;
-    /// How many messages `member` has not read in `room` (not counting its own).
+    /// How many messages `member` has not read in `room` (not counting its
+    /// own, nor deleted ones).
     async fn unread_count(&self, room: RoomId, member: Uuid) -> StoreResult<i64>;
 }
 

@@ -578,3 +578,29 @@ async fn visitor_and_agent_tokens_only_open_their_own_api() {
         "nothing was stored"
     );
 }
+
+#[tokio::test]
+async fn an_admin_cannot_demote_or_disable_itself_so_a_tenant_keeps_an_admin() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    for change in [json!({"role": "agent"}), json!({"disabled": true})] {
+        admin
+            .call("PATCH", &format!("/agents/{}", admin.uuid), Some(change))
+            .await
+            .assert_error(400, "invalid-data");
+    }
+    let me = admin
+        .call("GET", &format!("/agents/{}", admin.uuid), None)
+        .await;
+    assert_eq!(me.body["role"], "admin", "{}", me.body);
+    assert_eq!(me.body["disabled"], false, "{}", me.body);
+    // Renaming oneself is fine.
+    let renamed = admin
+        .call(
+            "PATCH",
+            &format!("/agents/{}", admin.uuid),
+            Some(json!({"display_name": "Chief"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+}

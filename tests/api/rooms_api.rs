@@ -403,3 +403,27 @@ async fn rooms_page_with_limit_and_offset() {
         reply.assert_error(400, "invalid-data");
     }
 }
+
+#[tokio::test]
+async fn a_deleted_message_is_not_unread_and_a_zero_limit_is_400() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let bo = admin.new_agent(&app, "Bo").await;
+    let room = uuid_of(&admin.create_room(&[&bo]).await);
+    let kept = bo.post(&room, "kept").await;
+    let gone = bo.post(&room, "oops").await;
+    assert_eq!(unread(&admin, &room).await, 2);
+    let deleted = bo
+        .call(
+            "DELETE",
+            &format!("/users/me/rooms/{room}/messages/{}", uuid_of(&gone)),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(unread(&admin, &room).await, 1, "only {kept}");
+    admin
+        .call("GET", "/users/me/rooms?limit=0", None)
+        .await
+        .assert_error(400, "invalid-data");
+}

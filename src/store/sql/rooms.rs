@@ -196,7 +196,7 @@ macro_rules! rooms_sql {
                                     r.created_at, r.queued_at, r.last_seq";
                 let sql = format!(
                     "SELECT {room_columns}, \
-                     (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > rm.last_read_seq AND u.sender_id <> $1), \
+                     (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > rm.last_read_seq AND u.sender_id <> $1 AND u.deleted = 0), \
                      lm.id \
                      FROM {from} WHERE {} \
                      ORDER BY COALESCE(lm.sent_at, r.created_at) DESC, r.id DESC LIMIT {limit} OFFSET {offset}",
@@ -364,7 +364,7 @@ macro_rules! rooms_sql {
                 let row = sqlx::query(
                     "SELECT COUNT(*) FROM messages m JOIN room_members rm \
                      ON rm.room_id = m.conversation_id AND rm.member_id = $1 \
-                     WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3",
+                     WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3 AND m.deleted = 0",
                 )
                 .bind(member.to_string())
                 .bind(room.to_string())
