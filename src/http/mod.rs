@@ -27,18 +27,26 @@ pub mod server;
 pub fn routes(
     app: App,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
-    chatplugin::routes(app.clone())
+    // Each area is boxed: one nested type for the whole tree is deeper than
+    // the compiler's trait solver follows in release builds.
+    let visitor = chatplugin::routes(app.clone())
         .or(crate::ws::visitor::route(app.clone()))
         .unify()
-        .or(auth::routes(app.clone()))
-        .unify()
+        .boxed();
+    let admin = auth::routes(app.clone())
         .or(channels::routes(app.clone()))
         .unify()
-        .or(chatd::routes(app.clone()))
-        .unify()
+        .boxed();
+    let agents = chatd::routes(app.clone())
         .or(crate::ws::agent::route(app.clone()))
         .unify()
-        .or(assets::routes(app))
+        .boxed();
+    visitor
+        .or(admin)
+        .unify()
+        .or(agents)
+        .unify()
+        .or(assets::routes(app).boxed())
         .unify()
         .recover(recover)
         .unify()
