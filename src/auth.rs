@@ -139,6 +139,50 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Threads that hash and verify passwords.
+const HASH_THREADS: usize = 2;
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// Runs `f` (an Argon2 hash or verification) on one of a few dedicated
+/// threads and returns its result; `None` if the threads are gone. Each
+/// Argon2 call takes 19 MiB: on tokio's blocking pool, hundreds of threads
+/// would each keep that much in their allocator arenas after a burst of
+/// logins; here memory stays bounded, and so does the CPU a login flood takes.
+pub async fn on_hash_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    static JOBS: std::sync::OnceLock<tokio::sync::mpsc::Sender<HashJob>> =
+        std::sync::OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (tx, rx) = tokio::sync::mpsc::channel::<HashJob>(256);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..HASH_THREADS {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("chatgate-hash-{i}"))
+                .spawn(move || loop {
+                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+                    match job {
+                        Some(job) => job(),
+                        None => break,
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(%err, "cannot start a password hashing thread");
+            }
+        }
+        tx
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    jobs.send(Box::new(move || {
+        let _ = tx.send(f());
+    }))
+    .await
+    .ok()?;
+    rx.await.ok()
+}
+
 /// The token of an `Authorization: Bearer <t>` (or bare `<t>`) header value.
 pub fn bearer(header: &str) -> Option<&str> {
     let header = header.trim();

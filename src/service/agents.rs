@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use super::{Caller, Core};
-use crate::auth::{hash_password, random_secret, verify_password, AgentClaims, TokenKind};
+use crate::auth::{
+    hash_password, on_hash_thread, random_secret, verify_password, AgentClaims, TokenKind,
+};
 use crate::domain::{time::now_ms, Agent, AgentId, Role, SessionId, TenantId};
 use crate::error::ApiError;
 use crate::store::{Added, AgentChanges, Store};
@@ -103,7 +105,7 @@ impl AgentService {
         // Hashing runs whether or not the email exists, so timing does not
         // reveal which emails are agents.
         let hash = agent.as_ref().map(|a| a.password_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || match hash {
+        let ok = on_hash_thread(move || match hash {
             Some(hash) => verify_password(&password, &hash),
             None => {
                 let _ = verify_password(&password, dummy_hash());
@@ -111,7 +113,7 @@ impl AgentService {
             }
         })
         .await
-        .map_err(ApiError::internal)?;
+        .ok_or_else(|| ApiError::internal("password threads stopped"))?;
         let agent = agent.filter(|a| ok && !a.disabled).ok_or_else(wrong)?;
         let issued = crate::auth::now_secs();
         let expires = issued + expiration;
@@ -285,9 +287,9 @@ async fn hash(password: String) -> Result<String, ApiError> {
             "password must have 8 to 200 characters",
         ));
     }
-    tokio::task::spawn_blocking(move || hash_password(&password))
+    on_hash_thread(move || hash_password(&password))
         .await
-        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("password threads stopped"))?
         .map_err(ApiError::internal)
 }
 

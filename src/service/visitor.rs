@@ -225,7 +225,7 @@ impl VisitorService {
     /// A message reached a live socket of its visitor: an agent's PENDING
     /// reply becomes DELIVERED (marks are batched, and only the first of
     /// several tabs or instances changes anything), and everyone is told.
-    pub fn delivered(self: &Arc<Self>, message: &Message) {
+    pub fn delivered(self: &Arc<Self>, message: &Message, audience: Option<Agents>) {
         if message.state != DeliveryState::Pending || message.sender_kind != SenderKind::Agent {
             return;
         }
@@ -233,14 +233,18 @@ impl VisitorService {
         let this = self.clone();
         tokio::spawn(async move {
             match this.core.store.mark_delivered(id).await {
-                Ok(Some(message)) => this.publish_update(message).await,
+                Ok(Some(message)) => match audience {
+                    Some(agents) => this.publish_update_to(message, agents).await,
+                    None => this.publish_update(message).await,
+                },
                 Ok(None) => {}
                 Err(err) => tracing::warn!(%err, "cannot mark a message delivered"),
             }
         });
     }
 
-    /// Publishes a changed message of a visitor room to its visitor and agents.
+    /// Publishes a changed message of a visitor room to its visitor and
+    /// agents (read from the store).
     pub async fn publish_update(&self, message: Message) {
         let agents = match self
             .core
@@ -248,18 +252,19 @@ impl VisitorService {
             .room(message.tenant_id, message.conversation_id)
             .await
         {
-            Ok(Some(room)) => room.agents(),
-            _ => Vec::new(),
+            Ok(Some(room)) if !room.agents().is_empty() => Agents::Only { ids: room.agents() },
+            _ => Agents::Nobody,
         };
+        self.publish_update_to(message, agents).await;
+    }
+
+    /// Publishes a changed message of a visitor room to its visitor and `agents`.
+    async fn publish_update_to(&self, message: Message, agents: Agents) {
         self.core
             .publish(Published {
                 tenant_id: message.tenant_id,
                 visitor_room: message.channel_id.map(|_| message.conversation_id),
-                agents: if agents.is_empty() {
-                    Agents::Nobody
-                } else {
-                    Agents::Only { ids: agents }
-                },
+                agents,
                 event: Event::MessageUpdated { message },
             })
             .await;

@@ -45,8 +45,13 @@ impl PgStore {
     /// parameters such as `sslmode` and `options` apply) and migrates it.
     pub async fn open(url: &str) -> StoreResult<PgStore> {
         let options = PgConnectOptions::from_str(url)?;
+        // No ping before each use: a round trip per query, on the hot path.
+        // A connection broken meanwhile (a database restart) fails its query
+        // and is replaced; an append that fails is answered with an error,
+        // so nothing acknowledged is lost.
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;

@@ -30,7 +30,7 @@ use super::stomp::{Command, Incoming, StompDecoder, StompError, StompFrame};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
 use crate::app::App;
 use crate::bus::Topic;
-use crate::domain::event::VisitorQueue;
+use crate::domain::event::{Agents, VisitorQueue};
 use crate::domain::{ChannelId, ConversationId, Event};
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
@@ -694,12 +694,13 @@ impl Session {
         let (event, queue, body) = match out {
             Outbound::Resync if self.message_sub.is_some() => return self.fill(i64::MAX).await,
             Outbound::Event {
-                event,
+                event: published,
                 visitor: Some((queue, body)),
                 ..
-            } => (&event.event, queue, body),
+            } => (published, queue, body),
             _ => return Ok(()),
         };
+        let (event, audience) = (&event.event, Some(&event.agents));
         match (queue, event.created_seq()) {
             (VisitorQueue::Message, Some(seq)) => {
                 if self.message_sub.is_none() || seq <= self.cursor {
@@ -710,12 +711,12 @@ impl Session {
                 }
                 self.cursor = seq;
                 self.write_message(body.clone()).await?;
-                self.written(event);
+                self.written(event, audience);
                 Ok(())
             }
             (VisitorQueue::Message, None) if self.message_sub.is_some() => {
                 self.write_message(body.clone()).await?;
-                self.written(event);
+                self.written(event, audience);
                 Ok(())
             }
             (VisitorQueue::Events, _) if self.events_sub.is_some() => {
@@ -744,7 +745,7 @@ impl Session {
                 if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
                     self.cursor = seq;
                     self.write_message(Bytes::from(body)).await?;
-                    self.written(&event);
+                    self.written(&event, None);
                 }
             }
             if complete || self.cursor >= target {
@@ -754,10 +755,14 @@ impl Session {
     }
 
     /// A message event was written to this visitor's socket: an agent's
-    /// PENDING reply is now delivered.
-    fn written(&self, event: &Event) {
+    /// PENDING reply is now delivered. `audience`: the agents the event was
+    /// published to, when it came live (a replay reads them from the store).
+    fn written(&self, event: &Event, audience: Option<&Agents>) {
         if let Event::MessageCreated { message } = event {
-            self.app.services.visitor.delivered(message);
+            self.app
+                .services
+                .visitor
+                .delivered(message, audience.cloned());
         }
     }
 
