@@ -14,9 +14,9 @@ use uuid::Uuid;
 #[command(
     name = "chatgate-bench",
     version,
-    about = "Load generator for chatgate's visitor API (HTTP + STOMP over WebSocket)",
-    long_about = "Load generator for chatgate's visitor API. Without --server it spawns \
-                  chatgate itself (SQLite, or two instances on PostgreSQL + Redis), and \
+    about = "Load generator for chatgate (visitor HTTP + STOMP, agent REST + event socket)",
+    long_about = "Load generator for chatgate's visitor and agent APIs. Without --server it \
+                  spawns chatgate itself (SQLite, or two instances on PostgreSQL + Redis), and \
                   compares chat and fanout runs with a minimal built-in STOMP relay."
 )]
 pub struct Cli {
@@ -32,6 +32,8 @@ pub enum Command {
     Fanout(FanoutArgs),
     /// Opens and holds idle sessions, sampling the server's RSS at each step.
     Idle(IdleArgs),
+    /// Visitor conversations answered by agents: visitors send, agents reply to each message.
+    Agents(AgentsArgs),
     /// Internal: one share of the clients, driven over stdin/stdout by the parent.
     #[command(hide = true)]
     Worker,
@@ -123,6 +125,31 @@ pub struct FanoutArgs {
 }
 
 #[derive(Debug, Clone, Args, Serialize)]
+pub struct AgentsArgs {
+    /// Visitor conversations (one STOMP session each), answered by the agents round-robin.
+    #[arg(long, default_value_t = 200)]
+    pub visitors: u32,
+    /// Agents, each with one event socket; each owns visitors/agents conversations.
+    #[arg(long, default_value_t = 20)]
+    pub agents: u32,
+    /// Total visitor messages per second over all conversations; agents reply to each.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Reply requests (REST) in flight per agent at most.
+    #[arg(long, default_value_t = 16)]
+    pub http_concurrency: usize,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct IdleArgs {
     /// Total sessions held at each RSS sample, ascending.
     #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,19000")]
@@ -136,15 +163,23 @@ pub struct IdleArgs {
     pub run: RunArgs,
 }
 
-/// Options of the scenarios that send messages.
+/// Options of every scenario that sends messages.
 #[derive(Debug, Clone, Args, Serialize)]
-pub struct TrafficArgs {
+pub struct LoadArgs {
     /// Seconds of load before the measurement starts (excluded from the figures).
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
     /// Seconds to wait after the last send for outstanding receipts and deliveries.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
+}
+
+/// Options of the scenarios that are also run against the built-in relay.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct TrafficArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub load: LoadArgs,
     /// Skip the comparison run against the built-in relay.
     #[arg(long)]
     pub no_relay: bool,
@@ -162,6 +197,13 @@ pub struct TargetArgs {
     /// With --server: the channel visitors authenticate on.
     #[arg(long)]
     pub channel_id: Option<Uuid>,
+    /// With --server (agents scenario): an admin of the channel's tenant, who creates the agents.
+    #[arg(long, requires = "server")]
+    pub admin_email: Option<String>,
+    /// With --server: that admin's password.
+    #[arg(long, env = "CHATGATE_BENCH_ADMIN_PASSWORD", hide_env_values = true)]
+    #[serde(skip)]
+    pub admin_password: Option<String>,
     /// With --server: the server's pid, to sample its RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,

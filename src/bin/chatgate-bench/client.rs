@@ -1,10 +1,13 @@
-//! The visitor client: HTTP calls and STOMP-over-WebSocket sessions.
+//! The clients: the visitor's HTTP calls and STOMP-over-WebSocket sessions,
+//! and the agent's REST calls and event socket (`/api/websocketd/`).
 //!
 //! Everything a scenario needs to talk to a target (chatgate or the relay)
 //! lives here, so scenarios only decide *what* to open and send.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -12,7 +15,10 @@ use chatgate::ws::stomp::{Command, Incoming, StompDecoder, StompFrame};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -38,6 +44,13 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     /// `ws://host:port/ws.chatplugin`.
     pub ws_url: String,
+}
+
+impl Endpoint {
+    /// `ws://host:port` followed by `path` (which starts with `/`).
+    pub fn ws(&self, path: &str) -> String {
+        format!("ws{}{path}", self.http.trim_start_matches("http"))
+    }
 }
 
 impl Endpoint {
@@ -170,25 +183,36 @@ pub async fn authenticate(
     endpoint: &Endpoint,
     channel: Uuid,
 ) -> Result<Credentials> {
+    const CALL: &str = "POST /chatplugin.authenticate";
     let response = http
         .post(format!("{}/chatplugin.authenticate", endpoint.http))
         .json(&serde_json::json!({ "channel_id": channel }))
         .send()
-        .await
-        .context("POST /chatplugin.authenticate")?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        bail!("POST /chatplugin.authenticate: {status}: {}", clip(&body));
-    }
-    let auth: Authenticated = response
+        .await;
+    let auth: Authenticated = success(CALL, response)
+        .await?
         .json()
         .await
-        .context("POST /chatplugin.authenticate: unexpected body")?;
+        .with_context(|| format!("{CALL}: unexpected body"))?;
     Ok(Credentials {
         conversation: auth.conversation_id,
         token: Some(auth.token),
     })
+}
+
+/// A response with a 2xx status, or an error naming the call, the status
+/// and the start of the body.
+async fn success(
+    call: &str,
+    response: reqwest::Result<reqwest::Response>,
+) -> Result<reqwest::Response> {
+    let response = response.with_context(|| call.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        bail!("{call}: {status}: {}", clip(&body));
+    }
+    Ok(response)
 }
 
 /// The body of a message send, over HTTP or STOMP.
@@ -266,33 +290,7 @@ async fn open_inner(
     source: IpAddr,
     credentials: &Credentials,
 ) -> Result<Session> {
-    let socket = if endpoint.addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }?;
-    socket
-        .bind(SocketAddr::new(source, 0))
-        .with_context(|| format!("cannot bind a client socket to {source}"))?;
-    let stream = socket
-        .connect(endpoint.addr)
-        .await
-        .with_context(|| format!("cannot connect to {} from {source}", endpoint.addr))?;
-    // Frames are small; Nagle's algorithm would add delayed-ACK stalls.
-    stream.set_nodelay(true)?;
-    let mut request = endpoint.ws_url.as_str().into_client_request()?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("v12.stomp"),
-    );
-    // Small buffers: tens of thousands of idle sessions must fit in memory,
-    // and the default 128 KiB read buffer per socket would not.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(8192);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-        .await
-        .context("WebSocket handshake")?;
+    let ws = connect_ws(endpoint, source, &endpoint.ws_url, Some("v12.stomp")).await?;
     let (mut sink, stream) = ws.split();
     let mut frames = FrameReader {
         stream,
@@ -319,6 +317,352 @@ async fn open_inner(
         }
     }
     Ok(Session { sink, frames })
+}
+
+/// A TCP connection from `source` to the endpoint, upgraded to a WebSocket
+/// at `url`, offering `protocol` when given.
+async fn connect_ws(
+    endpoint: &Endpoint,
+    source: IpAddr,
+    url: &str,
+    protocol: Option<&'static str>,
+) -> Result<Ws> {
+    let socket = if endpoint.addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }?;
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .with_context(|| format!("cannot bind a client socket to {source}"))?;
+    let stream = socket
+        .connect(endpoint.addr)
+        .await
+        .with_context(|| format!("cannot connect to {} from {source}", endpoint.addr))?;
+    // Frames are small; Nagle's algorithm would add delayed-ACK stalls.
+    stream.set_nodelay(true)?;
+    let mut request = url.into_client_request()?;
+    if let Some(protocol) = protocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+    }
+    // Small buffers: tens of thousands of idle sessions must fit in memory,
+    // and the default 128 KiB read buffer per socket would not.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(8192);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+        .await
+        .context("WebSocket handshake")?;
+    Ok(ws)
+}
+
+/// Opens one session per `(endpoint, credentials)` with at most
+/// `concurrency` in flight; results keep the order of `targets`. Any
+/// failure fails the whole.
+pub async fn open_all(
+    targets: Vec<(Endpoint, Credentials)>,
+    sources: &Arc<Sources>,
+    concurrency: usize,
+) -> Result<Vec<Session>> {
+    let count = targets.len();
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (index, (endpoint, credentials)) in targets.into_iter().enumerate() {
+        let sources = sources.clone();
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("never closed");
+            let session = open_session(&endpoint, sources.pick(), &credentials).await;
+            (index, credentials.conversation, session)
+        });
+    }
+    let mut opened: Vec<Option<Session>> = (0..count).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (index, conversation, session) = joined.context("a session task panicked")?;
+        let session = session.with_context(|| {
+            format!("cannot open session {index} of {count} (conversation {conversation})")
+        })?;
+        opened[index] = Some(session);
+    }
+    Ok(opened
+        .into_iter()
+        .map(|s| s.expect("every task reported"))
+        .collect())
+}
+
+/// A `SEND /app/send` frame with `body` (see [`send_body`]); the server
+/// answers `receipt` once the message is stored.
+pub fn send_frame(body: Vec<u8>, receipt: String) -> Message {
+    let frame = StompFrame::new(Command::Send)
+        .header("destination", "/app/send")
+        .header("receipt", receipt)
+        .header("content-type", "application/json")
+        .body(body);
+    ws_message(&frame)
+}
+
+/// The part of a pushed MESSAGE body (`/queue/message`) the bench reads.
+#[derive(Deserialize)]
+pub struct Pushed<'a> {
+    /// `message.created` or `message.updated`.
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Cow<'a, str>,
+    #[serde(borrow)]
+    pub message: PushedMessage<'a>,
+}
+
+#[derive(Deserialize)]
+pub struct PushedMessage<'a> {
+    #[serde(borrow)]
+    pub content: Cow<'a, str>,
+    /// `RIGHT` (the visitor's own), `LEFT` (an agent's), `CENTER` (notices).
+    #[serde(borrow, default)]
+    pub alignment: Cow<'a, str>,
+}
+
+/// Writes a socket's messages in order, batching whatever is queued into
+/// one flush; returns the sink when the queue closes or a write fails.
+pub async fn write_loop(mut sink: WsSink, mut frames: mpsc::UnboundedReceiver<Message>) -> WsSink {
+    while let Some(first) = frames.recv().await {
+        if sink.feed(first).await.is_err() {
+            break;
+        }
+        let mut failed = false;
+        while let Ok(more) = frames.try_recv() {
+            if sink.feed(more).await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed || sink.flush().await.is_err() {
+            break;
+        }
+    }
+    sink
+}
+
+/// Closes sockets politely, without waiting long for slow peers.
+pub async fn close_all(sinks: Vec<WsSink>) {
+    let closing = futures_util::future::join_all(sinks.into_iter().map(|mut sink| async move {
+        let _ = sink.close().await;
+    }));
+    let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
+}
+
+/// A logged-in agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentLogin {
+    pub uuid: Uuid,
+    pub token: String,
+}
+
+/// `POST /api/auth/0.1/token` with HTTP Basic credentials.
+pub async fn login(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    email: &str,
+    password: &str,
+) -> Result<AgentLogin> {
+    let call = format!("login as {email}");
+    let response = http
+        .post(format!("{}/api/auth/0.1/token", endpoint.http))
+        .basic_auth(email, Some(password))
+        .json(&serde_json::json!({}))
+        .send()
+        .await;
+    let body: Value = success(&call, response).await?.json().await?;
+    let data = &body["data"];
+    Ok(AgentLogin {
+        uuid: data["metadata"]["uuid"]
+            .as_str()
+            .and_then(|u| u.parse().ok())
+            .ok_or_else(|| anyhow!("{call}: no metadata.uuid in {}", clip(&body.to_string())))?,
+        token: data["token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{call}: no token in {}", clip(&body.to_string())))?
+            .to_string(),
+    })
+}
+
+/// The URL of a path of the agent API (`/api/chatd/1.0<path>`).
+pub fn chatd_url(endpoint: &Endpoint, path: &str) -> String {
+    format!("{}/api/chatd/1.0{path}", endpoint.http)
+}
+
+/// `POST /agents` with an admin's token: a new agent (role `agent`).
+pub async fn create_agent(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    admin: &AgentLogin,
+    email: &str,
+    display_name: &str,
+    password: &str,
+) -> Result<()> {
+    let response = http
+        .post(chatd_url(endpoint, "/agents"))
+        .header("X-Auth-Token", &admin.token)
+        .json(&serde_json::json!({
+            "email": email,
+            "display_name": display_name,
+            "password": password,
+            "role": "agent",
+        }))
+        .send()
+        .await;
+    success(&format!("create agent {email}"), response).await?;
+    Ok(())
+}
+
+/// `PUT /queues/<room>/answer`: `Ok(true)` when this agent answered it,
+/// `Ok(false)` when another agent had (409).
+pub async fn answer(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    agent: &AgentLogin,
+    room: Uuid,
+) -> Result<bool> {
+    let url = chatd_url(endpoint, &format!("/queues/{room}/answer"));
+    let response = http
+        .put(&url)
+        .header("X-Auth-Token", &agent.token)
+        .send()
+        .await;
+    if let Ok(r) = &response {
+        if r.status() == reqwest::StatusCode::CONFLICT {
+            return Ok(false);
+        }
+    }
+    success(&format!("PUT {url}"), response)
+        .await?
+        .bytes()
+        .await?;
+    Ok(true)
+}
+
+/// `POST /users/me/rooms/<room>/messages` (`url`, see [`chatd_url`]): the
+/// agent's message into a room, a reply to the visitor in a visitor room.
+/// The body is read whole, which returns the connection to the pool.
+pub async fn post_message(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    content: &str,
+) -> Result<()> {
+    let response = http
+        .post(url)
+        .header("X-Auth-Token", token)
+        .json(&serde_json::json!({ "content": content }))
+        .send()
+        .await;
+    success("POST message", response).await?.bytes().await?;
+    Ok(())
+}
+
+/// An agent's event socket (`/api/websocketd/`, wazo-websocketd v2),
+/// subscribed to every event and started.
+pub struct EventSocket {
+    pub sink: WsSink,
+    pub events: EventReader,
+}
+
+/// One event as the socket delivers it: `data.name` and `data.data`.
+#[derive(Debug)]
+pub struct AgentEvent {
+    pub name: String,
+    pub data: Value,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    op: String,
+    #[serde(default)]
+    data: Value,
+}
+
+/// Reads the event socket's JSON messages.
+pub struct EventReader {
+    stream: SplitStream<Ws>,
+}
+
+impl EventReader {
+    /// The next message, whatever its `op`; `Ok(None)` when the socket closed normally.
+    async fn message(&mut self) -> Result<Option<Envelope>> {
+        loop {
+            match self.stream.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(text.as_str())
+                        .map(Some)
+                        .with_context(|| format!("unreadable event message: {}", clip(&text)))
+                }
+                Some(Ok(Message::Close(Some(frame)))) if u16::from(frame.code) != 1000 => {
+                    bail!(
+                        "closed by the server ({} {})",
+                        u16::from(frame.code),
+                        frame.reason
+                    )
+                }
+                Some(Ok(Message::Close(_))) | None => return Ok(None),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// The next event (answers to our own ops are skipped); `Ok(None)` when
+    /// the socket closed normally.
+    pub async fn next(&mut self) -> Result<Option<AgentEvent>> {
+        loop {
+            let Some(mut envelope) = self.message().await? else {
+                return Ok(None);
+            };
+            if envelope.op == "event" {
+                return Ok(Some(AgentEvent {
+                    name: envelope.data["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    data: envelope.data["data"].take(),
+                }));
+            }
+        }
+    }
+
+    /// The next message, which must have this `op`.
+    async fn expect(&mut self, op: &str) -> Result<()> {
+        match self.message().await? {
+            Some(envelope) if envelope.op == op => Ok(()),
+            Some(envelope) => bail!("expected op {op}, got {}", envelope.op),
+            None => bail!("socket closed while waiting for op {op}"),
+        }
+    }
+}
+
+/// Opens an agent's event socket: `init`, subscribe to `*`, `start`. When
+/// this returns, every later event of the agent's audience reaches it.
+pub async fn open_events(
+    endpoint: &Endpoint,
+    source: IpAddr,
+    agent: &AgentLogin,
+) -> Result<EventSocket> {
+    let url = endpoint.ws(&format!("/api/websocketd/?token={}&version=2", agent.token));
+    let open = async {
+        let ws = connect_ws(endpoint, source, &url, None).await?;
+        let (mut sink, stream) = ws.split();
+        let mut events = EventReader { stream };
+        events.expect("init").await?;
+        let subscribe = serde_json::json!({"op": "subscribe", "data": {"event_name": "*"}});
+        sink.send(Message::text(subscribe.to_string())).await?;
+        events.expect("subscribe").await?;
+        sink.send(Message::text(r#"{"op":"start"}"#)).await?;
+        events.expect("start").await?;
+        anyhow::Ok(EventSocket { sink, events })
+    };
+    tokio::time::timeout(OPEN_TIMEOUT, open)
+        .await
+        .map_err(|_| anyhow!("opening an event socket took over {OPEN_TIMEOUT:?}"))?
+        .with_context(|| format!("event socket of agent {}", agent.uuid))
 }
 
 /// The `message` header of an ERROR frame and the start of its body.

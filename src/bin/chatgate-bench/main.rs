@@ -1,15 +1,19 @@
-//! `chatgate-bench`: a load generator for chatgate's visitor API.
+//! `chatgate-bench`: a load generator for chatgate's visitor and agent APIs.
 //!
 //! ```text
 //! chatgate-bench chat   [--pairs 200] [--rate 5000] [--duration 10] [--via stomp|http]
 //! chatgate-bench fanout [--sessions 1000] [--rate 100] [--duration 10]
 //! chatgate-bench idle   [--steps 1000,5000,10000,19000]
+//! chatgate-bench agents [--visitors 200] [--agents 20] [--rate 1000] [--duration 10]
 //! ```
 //!
 //! Without `--server` the bench spawns chatgate itself: one instance on a
 //! temporary SQLite file, or (`--backend postgres`) two instances on a fresh
 //! PostgreSQL schema linked by Redis, with senders on instance A and
 //! receivers on instance B so that every delivery crosses the bus.
+//!
+//! `agents` has visitors write to agents who reply to every message, over
+//! the agent API (REST and the `/api/websocketd/` event socket).
 //!
 //! `chat` and `fanout` then run the same load against a minimal built-in
 //! relay (same STOMP codec and body shape, no storage, no auth) in its own
@@ -27,9 +31,9 @@
 //! receiving session and nothing failed, so the bench doubles as a CI smoke
 //! test (e.g. `chat --pairs 10 --rate 200 --duration 2`).
 //!
-//! Layout: `cli` (options), `client` (HTTP and STOMP sessions), `spawn`
+//! Layout: `cli` (options), `client` (visitor and agent clients), `spawn`
 //! (targets and server processes), `relay` (the baseline server), `shard`
-//! (running clients in worker processes), `scenarios` (chat, fanout, idle),
+//! (running clients in worker processes), `scenarios` (chat, fanout, idle, agents),
 //! `report` (table and JSON), `clock` (timestamps shared across processes).
 
 mod cli;
@@ -76,6 +80,7 @@ fn run_scenario(command: Command) -> anyhow::Result<bool> {
                 Command::Chat(args) => scenarios::chat(args).await,
                 Command::Fanout(args) => scenarios::fanout(args).await,
                 Command::Idle(args) => scenarios::idle::run(args).await,
+                Command::Agents(args) => scenarios::agents::run(args).await,
                 Command::Worker | Command::RelayServer { .. } => unreachable!("handled in main"),
             }
         };

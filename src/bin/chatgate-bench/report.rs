@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Latencies are recorded in microseconds, up to an hour, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
@@ -65,10 +65,10 @@ impl Percentiles {
     }
 }
 
-/// Everything that went wrong in a traffic run.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Everything that went wrong in a traffic or agents run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Errors {
-    /// HTTP sends answered with something else than 200, or failed.
+    /// HTTP sends (agents: replies) answered with an error status, or failed.
     pub http: u64,
     /// STOMP sends not written because the sender socket was already closed.
     pub unsent: u64,
@@ -85,6 +85,30 @@ pub struct Errors {
 }
 
 impl Errors {
+    pub fn add(&mut self, other: &Errors) {
+        self.http += other.http;
+        self.unsent += other.unsent;
+        self.error_frames += other.error_frames;
+        self.closed_sockets += other.closed_sockets;
+        self.unacked += other.unacked;
+        self.duplicates += other.duplicates;
+        self.unreadable += other.unreadable;
+    }
+
+    /// One line listing every kind of error, for the failure details.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} http, {} unsent (socket closed), {} ERROR frames, {} closed sockets, {} unacknowledged, {} duplicates, {} unreadable",
+            self.http,
+            self.unsent,
+            self.error_frames,
+            self.closed_sockets,
+            self.unacked,
+            self.duplicates,
+            self.unreadable
+        )
+    }
+
     pub fn total(&self) -> u64 {
         self.http
             + self.unsent
@@ -198,18 +222,147 @@ pub fn print_traffic(title: &str, rows: &[TrafficRow]) {
         );
     }
     for row in rows.iter().filter(|r| r.failed()) {
-        let e = &row.errors;
         println!(
-            "  {}: errors: {} http, {} unsent (socket closed), {} ERROR frames, {} closed sockets, {} unacknowledged, {} duplicates, {} unreadable; {} lost",
+            "  {}: errors: {}; {} lost",
             row.target,
-            e.http,
-            e.unsent,
-            e.error_frames,
-            e.closed_sockets,
-            e.unacked,
-            e.duplicates,
-            e.unreadable,
+            row.errors.describe(),
             row.lost
+        );
+        for sample in &row.error_samples {
+            println!("    {sample}");
+        }
+    }
+}
+
+/// One direction of the agents scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Flow {
+    /// Messages planned in the measured window and issued (for DELIVERED:
+    /// replies stored whose planned time is in the window).
+    pub sent: u64,
+    /// Issued, warm-up included.
+    pub sent_total: u64,
+    /// Acknowledged as stored, warm-up included (RECEIPT for visitors,
+    /// 201 for replies; for DELIVERED the replies stored).
+    pub stored_total: u64,
+    /// Arrived at least once, warm-up included.
+    pub received_total: u64,
+    /// Arrivals during the measured window, per second.
+    pub received_per_sec: f64,
+    /// Arrival time minus planned time.
+    pub latency_ms: Percentiles,
+    /// Acknowledgement (RECEIPT or 201) time minus planned time.
+    pub stored_latency_ms: Option<Percentiles>,
+    /// Stored but never arrived by the end of the drain.
+    pub lost: u64,
+}
+
+/// One agents run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentsRow {
+    pub target: String,
+    pub processes: usize,
+    pub visitors: u32,
+    pub agents: u32,
+    pub rate: f64,
+    pub warmup_secs: f64,
+    pub duration_secs: f64,
+    /// Visitor message (STOMP `/app/send`) to the owning agent's event
+    /// socket (`chatd_user_room_message_created`), from its planned time.
+    pub visitor_to_agent: Flow,
+    /// Agent reply (REST, issued when the visitor message arrived, which
+    /// is its planned time) to the visitor's session (`message.created`, LEFT).
+    pub agent_to_visitor: Flow,
+    /// Agent reply to its DELIVERED state at the agent's event socket
+    /// (`chatd_user_room_message_updated`), from the reply's planned time.
+    pub reply_delivered: Flow,
+    pub errors: Errors,
+    /// Agents, sessions, first messages and answers.
+    pub setup_secs: f64,
+    /// CPU used by the server process(es) during the measured window, in
+    /// percent of one core (the machine has `machine.cores` of them).
+    pub server_cpu_percent: Option<f64>,
+    /// CPU used by the bench's own client process(es) during the window.
+    pub bench_cpu_percent: Option<f64>,
+    /// The first few error messages, for diagnosis.
+    pub error_samples: Vec<String>,
+}
+
+impl AgentsRow {
+    pub fn lost(&self) -> u64 {
+        self.visitor_to_agent.lost + self.agent_to_visitor.lost + self.reply_delivered.lost
+    }
+
+    pub fn failed(&self) -> bool {
+        self.errors.total() > 0 || self.lost() > 0
+    }
+}
+
+/// Prints the table of an agents run: one line per direction. Counts
+/// cover the whole run (warm-up included, as `lost` does); rates and
+/// latencies the measured window.
+pub fn print_agents(title: &str, row: &AgentsRow) {
+    println!();
+    println!("{title}");
+    println!(
+        "{}, {} process(es), setup {:.1} s, cpu% srv/bench {}/{}",
+        row.target,
+        row.processes,
+        row.setup_secs,
+        percent(row.server_cpu_percent),
+        percent(row.bench_cpu_percent)
+    );
+    println!(
+        "{:<20} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "direction",
+        "sent",
+        "stored",
+        "received",
+        "recv/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "lost"
+    );
+    for (name, flow) in [
+        ("visitor -> agent", &row.visitor_to_agent),
+        ("agent -> visitor", &row.agent_to_visitor),
+        ("reply -> DELIVERED", &row.reply_delivered),
+    ] {
+        println!(
+            "{:<20} {:>7} {:>7} {:>8} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6}",
+            name,
+            flow.sent_total,
+            flow.stored_total,
+            flow.received_total,
+            flow.received_per_sec,
+            flow.latency_ms.p50,
+            flow.latency_ms.p99,
+            flow.latency_ms.p999,
+            flow.latency_ms.max,
+            flow.lost
+        );
+    }
+    let acks = [
+        ("visitor RECEIPT", &row.visitor_to_agent),
+        ("reply 201", &row.agent_to_visitor),
+    ];
+    let acks: Vec<String> = acks
+        .iter()
+        .filter_map(|(name, flow)| {
+            flow.stored_latency_ms
+                .as_ref()
+                .map(|p| format!("{name} p50 {:.2} / p99 {:.2} ms", p.p50, p.p99))
+        })
+        .collect();
+    println!("stored: {}", acks.join(", "));
+    if row.failed() {
+        println!(
+            "  {}: errors: {}; {} lost",
+            row.target,
+            row.errors.describe(),
+            row.lost()
         );
         for sample in &row.error_samples {
             println!("    {sample}");

@@ -10,6 +10,7 @@
 
 use std::io::{BufRead, Write};
 use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -17,9 +18,14 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
 
+use crate::clock;
+use crate::scenarios::agents::{AgentsPlan, AgentsShareResult};
 use crate::scenarios::idle::{IdlePlan, IdleShareResult, Opened};
 use crate::scenarios::traffic::{TrafficPlan, TrafficShareResult};
-use crate::spawn::TargetSpec;
+use crate::spawn::{self, TargetSpec};
+
+/// Lead time between "everyone is ready" and the first planned send.
+const START_LEAD: Duration = Duration::from_millis(500);
 
 /// Everything one share needs to know.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +45,7 @@ pub struct Plan {
 pub enum Work {
     Traffic(TrafficPlan),
     Idle(IdlePlan),
+    Agents(AgentsPlan),
 }
 
 /// Parent to share.
@@ -46,7 +53,7 @@ pub enum Work {
 pub enum ToShare {
     /// Idle: hold this many sessions in total.
     Open { sessions: usize },
-    /// Traffic: the schedule starts at this Unix time (microseconds).
+    /// Traffic and agents: the schedule starts at this Unix time (microseconds).
     Start { at_micros: i64 },
     /// Idle: close everything and report.
     Finish,
@@ -55,13 +62,15 @@ pub enum ToShare {
 /// Share to parent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FromShare {
-    /// Traffic: every session is open and subscribed.
+    /// Traffic and agents: every session is open and subscribed (and for
+    /// agents, every room answered).
     Ready {
         setup_secs: f64,
     },
     /// Idle: an `Open` is done.
     Opened(Opened),
     TrafficDone(Box<TrafficShareResult>),
+    AgentsDone(Box<AgentsShareResult>),
     IdleDone(IdleShareResult),
     /// The share gave up; the message says why.
     Failed {
@@ -217,14 +226,75 @@ impl Shares {
         for share in self.0 {
             if let ShareHandle::Child(mut worker) = share {
                 let waited =
-                    tokio::time::timeout(std::time::Duration::from_secs(10), worker.child.wait())
-                        .await;
+                    tokio::time::timeout(Duration::from_secs(10), worker.child.wait()).await;
                 if waited.is_err() {
                     let _ = worker.child.kill().await;
                 }
             }
         }
     }
+}
+
+/// What [`run_timed`] collected.
+pub struct Timed {
+    /// Each share's final reply, in share order.
+    pub replies: Vec<FromShare>,
+    /// The slowest share's setup.
+    pub setup_secs: f64,
+    /// CPU used by the server process(es) during the measured window, in
+    /// percent of one core.
+    pub server_cpu_percent: Option<f64>,
+    /// The same for the bench's client process(es).
+    pub bench_cpu_percent: Option<f64>,
+}
+
+/// Runs shares that set up, answer `Ready`, then run a schedule from a
+/// common `Start` and send one final reply: starts them, waits until all
+/// are ready, starts them all at the same moment, samples CPU use over the
+/// measured window (`warmup` seconds after the start, for `duration`
+/// seconds), and collects the final replies.
+pub async fn run_timed(
+    plans: Vec<Plan>,
+    server_pids: &[u32],
+    warmup: f64,
+    duration: f64,
+) -> Result<Timed> {
+    let mut shares = Shares::start(plans).await?;
+    let mut setup_secs: f64 = 0.0;
+    for reply in shares.collect().await? {
+        match reply {
+            FromShare::Ready { setup_secs: s } => setup_secs = setup_secs.max(s),
+            other => bail!("expected Ready from a share, got {other:?}"),
+        }
+    }
+    let at = clock::now_micros() + START_LEAD.as_micros() as i64;
+    let bench_pids = shares.pids();
+    shares.broadcast(ToShare::Start { at_micros: at }).await?;
+    // CPU use over the measured window, as percent of one core.
+    let cpu = async {
+        let from = at + (warmup * 1e6) as i64;
+        tokio::time::sleep_until(clock::instant_at(from)).await;
+        let before = (
+            spawn::cpu_seconds_of(server_pids),
+            spawn::cpu_seconds_of(&bench_pids),
+        );
+        tokio::time::sleep_until(clock::instant_at(from + (duration * 1e6) as i64)).await;
+        let percent =
+            |before: Option<f64>, after: Option<f64>| Some((after? - before?) / duration * 100.0);
+        (
+            percent(before.0, spawn::cpu_seconds_of(server_pids)),
+            percent(before.1, spawn::cpu_seconds_of(&bench_pids)),
+        )
+    };
+    let (cpu, replies) = tokio::join!(cpu, shares.collect());
+    let replies = replies?;
+    shares.finish().await;
+    Ok(Timed {
+        replies,
+        setup_secs,
+        server_cpu_percent: cpu.0,
+        bench_cpu_percent: cpu.1,
+    })
 }
 
 /// Runs one share until its work is done, replying on `replies`.
@@ -235,6 +305,9 @@ async fn serve(plan: Plan, commands: mpsc::Receiver<ToShare>, replies: mpsc::Sen
         }
         Work::Idle(work) => {
             crate::scenarios::idle::run_share(&plan, work, commands, &replies).await
+        }
+        Work::Agents(work) => {
+            crate::scenarios::agents::run_share(&plan, work, commands, &replies).await
         }
     };
     if let Err(err) = result {
@@ -289,6 +362,6 @@ pub fn worker_main() -> Result<()> {
         }
         anyhow::Ok(())
     })?;
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
 }

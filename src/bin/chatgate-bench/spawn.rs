@@ -46,6 +46,23 @@ pub struct TargetSpec {
     pub back: String,
     /// The channel visitors authenticate on (chatgate only).
     pub channel: Option<Uuid>,
+    /// An admin of the channel's tenant (spawned chatgate, or `--admin-email`).
+    pub admin: Option<AdminLogin>,
+}
+
+/// Login of an agent with the admin role.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AdminLogin {
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminLogin")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A target ready for a scenario, plus what it takes to tear it down.
@@ -135,6 +152,16 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
                     .trim_end_matches('/')
                     .to_string(),
                 channel: args.channel_id,
+                admin: match (&args.admin_email, &args.admin_password) {
+                    (Some(email), Some(password)) => Some(AdminLogin {
+                        email: email.clone(),
+                        password: password.clone(),
+                    }),
+                    (Some(_), None) => bail!(
+                        "--admin-email needs --admin-password (or CHATGATE_BENCH_ADMIN_PASSWORD)"
+                    ),
+                    _ => None,
+                },
             },
             rss_pid: args.server_pid,
             servers: Vec::new(),
@@ -171,6 +198,7 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
                     front: a.base.clone(),
                     back: a.base.clone(),
                     channel: Some(channel),
+                    admin: a.admin.clone(),
                 },
                 rss_pid: Some(a.pid),
                 servers: vec![a],
@@ -190,6 +218,7 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
                     front: String::new(),
                     back: String::new(),
                     channel: None,
+                    admin: None,
                 },
                 rss_pid: None,
                 servers: Vec::new(),
@@ -210,6 +239,7 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
                     .ok_or_else(|| anyhow!("chatgate A did not print its demo channel"))?;
                 deployment.spec.front = a.base.clone();
                 deployment.spec.channel = Some(channel);
+                deployment.spec.admin = a.admin.clone();
                 deployment.rss_pid = Some(a.pid);
                 deployment.servers.push(a);
                 let b =
@@ -244,6 +274,7 @@ pub async fn relay() -> Result<Deployment> {
             front: server.base.clone(),
             back: server.base.clone(),
             channel: None,
+            admin: None,
         },
         rss_pid: Some(server.pid),
         servers: vec![server],
@@ -260,6 +291,8 @@ fn chatgate_env(database_url: &str, redis_url: Option<&str>) -> Vec<(String, Str
         ("CHATGATE_SEND_BURST", UNLIMITED_BURST),
         ("CHATGATE_AUTHENTICATE_PER_MINUTE", UNLIMITED),
         ("CHATGATE_AUTHENTICATE_BURST", UNLIMITED_BURST),
+        // Every agent of the agents scenario logs in (burst = this per minute).
+        ("CHATGATE_LOGIN_PER_MINUTE", UNLIMITED),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -291,11 +324,14 @@ struct Server {
     /// `http://127.0.0.1:PORT`.
     base: String,
     demo_channel: Option<Uuid>,
+    /// The admin created at first start.
+    admin: Option<AdminLogin>,
     stderr_log: PathBuf,
 }
 
 impl Server {
-    /// Starts `command` and waits for its `listening on http://ADDR` line.
+    /// Starts `command` and waits for its `listening on http://ADDR` line,
+    /// noting what a first start prints before it (admin login, demo channel).
     /// stdout keeps being drained afterwards so the server never blocks on
     /// a full pipe; stderr (the logs) goes to a file in `dir`.
     async fn start(mut command: Command, name: &str, dir: &Path) -> Result<Server> {
@@ -314,10 +350,16 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let mut demo_channel = None;
+        let (mut admin_email, mut admin_password) = (None, None);
         let waited = tokio::time::timeout(START_TIMEOUT, async {
             while let Some(line) = lines.next_line().await? {
-                if let Some(id) = line.trim().strip_prefix("demo channel:") {
+                let line = line.trim();
+                if let Some(id) = line.strip_prefix("demo channel:") {
                     demo_channel = Some(id.trim().parse::<Uuid>()?);
+                } else if let Some(email) = line.strip_prefix("admin login:") {
+                    admin_email = Some(email.trim().to_string());
+                } else if let Some(password) = line.strip_prefix("admin password:") {
+                    admin_password = Some(password.trim().to_string());
                 }
                 if let Some((_, addr)) = line.split_once("listening on http://") {
                     return anyhow::Ok(Some(format!("http://{}", addr.trim())));
@@ -349,6 +391,9 @@ impl Server {
             pid,
             base,
             demo_channel,
+            admin: admin_email
+                .zip(admin_password)
+                .map(|(email, password)| AdminLogin { email, password }),
             stderr_log,
         })
     }

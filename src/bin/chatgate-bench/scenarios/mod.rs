@@ -3,15 +3,15 @@
 //! (targets), `shard` (spreading clients over processes) and `report`.
 //!
 //! `chat` and `fanout` are two shapes of the same traffic machinery
-//! ([`traffic`]); `idle` holds sessions and samples memory ([`idle`]). An
-//! agent-side scenario would add its own sender kind to `traffic` (or its
-//! own module) and reuse the rest.
+//! ([`traffic`]); `idle` holds sessions and samples memory ([`idle`]);
+//! `agents` has visitors talk to agents and agents reply ([`agents`]).
 
+pub mod agents;
 pub mod idle;
 pub mod traffic;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::{ChatArgs, FanoutArgs, RunArgs, TargetArgs, TrafficArgs, Via};
 use crate::report::{self, TrafficRow};
@@ -24,15 +24,15 @@ pub async fn chat(args: &ChatArgs) -> Result<bool> {
         conversations: args.pairs.max(1),
         receivers: 1,
         rate: args.rate,
-        warmup: args.traffic.warmup,
+        warmup: args.traffic.load.warmup,
         duration: args.duration,
-        drain: args.traffic.drain,
+        drain: args.traffic.load.drain,
         via: args.via,
         http_concurrency: args.http_concurrency,
     };
     let title = format!(
         "chat: {} pairs, {} msg/s for {} s after {} s warm-up",
-        args.pairs, args.rate, args.duration, args.traffic.warmup
+        args.pairs, args.rate, args.duration, args.traffic.load.warmup
     );
     run_traffic(
         "chat",
@@ -52,15 +52,15 @@ pub async fn fanout(args: &FanoutArgs) -> Result<bool> {
         conversations: 1,
         receivers: args.sessions,
         rate: args.rate,
-        warmup: args.traffic.warmup,
+        warmup: args.traffic.load.warmup,
         duration: args.duration,
-        drain: args.traffic.drain,
+        drain: args.traffic.load.drain,
         via: args.via,
         http_concurrency: args.http_concurrency,
     };
     let title = format!(
         "fanout: 1 conversation, {} sessions, {} msg/s for {} s after {} s warm-up",
-        args.sessions, args.rate, args.duration, args.traffic.warmup
+        args.sessions, args.rate, args.duration, args.traffic.load.warmup
     );
     run_traffic(
         "fanout",
@@ -74,6 +74,51 @@ pub async fn fanout(args: &FanoutArgs) -> Result<bool> {
     .await
 }
 
+/// The open-loop schedule of the scenarios that send: message `k` is
+/// planned `k / rate` seconds after the start; the first `warmup` seconds
+/// are excluded from the figures, the next `duration` seconds measured.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Timeline {
+    pub rate: f64,
+    pub warmup: f64,
+    pub duration: f64,
+}
+
+impl Timeline {
+    /// Checks the options a timeline and a drain come from.
+    pub fn check(&self, drain: f64) -> Result<()> {
+        if !(self.rate > 0.0 && self.duration > 0.0 && self.warmup >= 0.0 && drain >= 0.0) {
+            anyhow::bail!(
+                "--rate and --duration must be positive, --warmup and --drain not negative"
+            );
+        }
+        Ok(())
+    }
+
+    /// Messages in the whole schedule, warm-up included.
+    pub fn total_messages(&self) -> u64 {
+        (self.rate * (self.warmup + self.duration)).floor() as u64
+    }
+
+    /// When message `k` is planned, in microseconds after the start.
+    pub fn offset_micros(&self, k: u64) -> i64 {
+        (k as f64 * 1e6 / self.rate).round() as i64
+    }
+
+    /// Whether `micros` (Unix) falls in the measured window of a schedule
+    /// that started at `start`.
+    pub fn in_window(&self, start: i64, micros: i64) -> bool {
+        let from = start + (self.warmup * 1e6) as i64;
+        let to = from + (self.duration * 1e6) as i64;
+        (from..to).contains(&micros)
+    }
+
+    /// The end of the schedule (Unix microseconds) that started at `start`.
+    pub fn end(&self, start: i64) -> i64 {
+        start + ((self.warmup + self.duration) * 1e6) as i64
+    }
+}
+
 /// Runs a traffic scenario against chatgate, then against the relay, prints
 /// the table, writes the JSON; `Ok(false)` when anything was lost or failed.
 async fn run_traffic(
@@ -85,9 +130,7 @@ async fn run_traffic(
     run: &RunArgs,
     options: &impl Serialize,
 ) -> Result<bool> {
-    if !(spec.rate > 0.0 && spec.duration > 0.0 && spec.warmup >= 0.0 && spec.drain >= 0.0) {
-        anyhow::bail!("--rate and --duration must be positive, --warmup and --drain not negative");
-    }
+    spec.timeline().check(spec.drain)?;
     let mut rows: Vec<TrafficRow> = Vec::new();
     let deployment = spawn::chatgate(target, true).await?;
     let result = traffic::run(&spec, &deployment, run).await;

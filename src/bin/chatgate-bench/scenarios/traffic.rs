@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chatgate::ws::stomp::{Command, StompFrame};
-use futures_util::SinkExt;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -32,21 +31,20 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::Timeline;
 use crate::cli::{RunArgs, Via};
 use crate::client::{
-    self, describe_error, ws_message, Credentials, Endpoint, FrameReader, HttpPool, Sources, WsSink,
+    self, describe_error, Credentials, Endpoint, FrameReader, HttpPool, Sources, WsSink,
 };
 use crate::clock;
 use crate::report::{self, Errors, Percentiles, TrafficRow};
-use crate::shard::{FromShare, Plan, Shares, ToShare, Work};
-use crate::spawn::{self, Deployment, Flavor};
+use crate::shard::{self, FromShare, Plan, ToShare, Work};
+use crate::spawn::{Deployment, Flavor};
 
 /// Latency histograms per share, so receivers rarely contend for a lock.
 const HISTOGRAM_SHARDS: usize = 32;
 /// Error messages kept per share.
 const MAX_SAMPLES: usize = 5;
-/// Lead time between "everyone is ready" and the first planned send.
-const START_LEAD: Duration = Duration::from_millis(500);
 
 /// What a traffic scenario asks for, independent of the target.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,13 +80,23 @@ pub struct Assignment {
     pub receivers: u32,
 }
 
+impl TrafficSpec {
+    pub fn timeline(&self) -> Timeline {
+        Timeline {
+            rate: self.rate,
+            warmup: self.warmup,
+            duration: self.duration,
+        }
+    }
+}
+
 impl TrafficPlan {
     fn total_messages(&self) -> u64 {
-        total_messages(self.spec.rate, self.spec.warmup + self.spec.duration)
+        self.spec.timeline().total_messages()
     }
 
     fn offset_micros(&self, k: u64) -> i64 {
-        (k as f64 * 1e6 / self.spec.rate).round() as i64
+        self.spec.timeline().offset_micros(k)
     }
 
     /// Messages of the whole schedule that belong to `conversation`.
@@ -97,10 +105,6 @@ impl TrafficPlan {
         let v = u64::from(self.spec.conversations);
         total / v + u64::from(u64::from(conversation) < total % v)
     }
-}
-
-fn total_messages(rate: f64, secs: f64) -> u64 {
-    (rate * secs).floor() as u64
 }
 
 /// The message text: a marker, the message number and the planned send time.
@@ -113,19 +117,6 @@ fn parse_text(text: &str) -> Option<(u64, i64)> {
     let k = parts.next()?.parse().ok()?;
     let planned = parts.next()?.parse().ok()?;
     Some((k, planned))
-}
-
-/// The part of a pushed MESSAGE body the bench reads.
-#[derive(Deserialize)]
-struct Pushed<'a> {
-    #[serde(borrow)]
-    message: PushedMessage<'a>,
-}
-
-#[derive(Deserialize)]
-struct PushedMessage<'a> {
-    #[serde(borrow)]
-    content: std::borrow::Cow<'a, str>,
 }
 
 /// A message's fate, per message number.
@@ -196,9 +187,10 @@ impl Recorder {
 
     /// Whether a time falls in the measured window (after the warm-up).
     fn in_window(&self, micros: i64) -> bool {
-        let from = self.start.load(Ordering::Relaxed) + (self.plan.spec.warmup * 1e6) as i64;
-        let to = from + (self.plan.spec.duration * 1e6) as i64;
-        (from..to).contains(&micros)
+        self.plan
+            .spec
+            .timeline()
+            .in_window(self.start.load(Ordering::Relaxed), micros)
     }
 
     fn sample(&self, text: String) {
@@ -267,7 +259,7 @@ impl Recorder {
 
     fn on_message(&self, body: &[u8], shard: usize) {
         let now = clock::now_micros();
-        let parsed = serde_json::from_slice::<Pushed>(body)
+        let parsed = serde_json::from_slice::<client::Pushed>(body)
             .ok()
             .and_then(|p| parse_text(&p.message.content));
         let Some((k, planned)) = parsed.filter(|(k, _)| (*k as usize) < self.received.len()) else {
@@ -436,7 +428,17 @@ pub async fn run_share(
             });
         }
     }
-    let sessions = open_all(&specs, &front, &back, &sources, plan.connect_concurrency).await?;
+    let targets = specs
+        .iter()
+        .map(|spec| {
+            let endpoint = match spec.role {
+                Role::Sender => front.clone(),
+                Role::Receiver => back.clone(),
+            };
+            (endpoint, spec.credentials.clone())
+        })
+        .collect();
+    let sessions = client::open_all(targets, &sources, plan.connect_concurrency).await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
 
     let recorder = Arc::new(Recorder::new(work.clone()));
@@ -458,7 +460,7 @@ pub async fn run_share(
         match (spec.role, work.spec.via) {
             (Role::Sender, Via::Stomp) => {
                 let (queue, frames) = mpsc::unbounded_channel();
-                writers.spawn(write_loop(session.sink, frames));
+                writers.spawn(client::write_loop(session.sink, frames));
                 senders[spec.conversation as usize] = Some(Sender::Stomp(queue));
             }
             (Role::Sender, Via::Http) => {
@@ -500,56 +502,13 @@ pub async fn run_share(
             idle_sinks.push(sink);
         }
     }
-    close_all(idle_sinks).await;
+    client::close_all(idle_sinks).await;
 
     let result = recorder.result(setup_secs, has_receivers);
     replies
         .send(FromShare::TrafficDone(Box::new(result)))
         .await?;
     Ok(())
-}
-
-/// Opens every session with at most `concurrency` in flight; results keep
-/// the order of `specs`. Any failure fails the setup.
-async fn open_all(
-    specs: &[SessionSpec],
-    front: &Endpoint,
-    back: &Endpoint,
-    sources: &Arc<Sources>,
-    concurrency: usize,
-) -> Result<Vec<client::Session>> {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    for (index, spec) in specs.iter().enumerate() {
-        let endpoint = match spec.role {
-            Role::Sender => front.clone(),
-            Role::Receiver => back.clone(),
-        };
-        let credentials = spec.credentials.clone();
-        let sources = sources.clone();
-        let permits = permits.clone();
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("never closed");
-            let session = client::open_session(&endpoint, sources.pick(), &credentials).await;
-            (index, session)
-        });
-    }
-    let mut opened: Vec<Option<client::Session>> = (0..specs.len()).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        let (index, session) = joined.context("a session task panicked")?;
-        let session = session.with_context(|| {
-            format!(
-                "cannot open session {index} of {} (conversation {})",
-                specs.len(),
-                specs[index].credentials.conversation
-            )
-        })?;
-        opened[index] = Some(session);
-    }
-    Ok(opened
-        .into_iter()
-        .map(|s| s.expect("every task reported"))
-        .collect())
 }
 
 /// Issues every message of this share at its planned time. Returns the HTTP
@@ -577,12 +536,7 @@ async fn run_schedule(
         recorder.issued(k);
         match sender {
             Sender::Stomp(queue) => {
-                let frame = StompFrame::new(Command::Send)
-                    .header("destination", "/app/send")
-                    .header("receipt", k.to_string())
-                    .header("content-type", "application/json")
-                    .body(body);
-                if queue.send(ws_message(&frame)).is_err() {
+                if queue.send(client::send_frame(body, k.to_string())).is_err() {
                     recorder.on_unsent(k);
                 }
             }
@@ -641,7 +595,7 @@ async fn drain(work: &TrafficPlan, recorder: &Recorder, start: i64) {
         .iter()
         .map(|a| u64::from(a.receivers) * work.messages_of(a.conversation))
         .sum();
-    let end = clock::instant_at(start + ((work.spec.warmup + work.spec.duration) * 1e6) as i64);
+    let end = clock::instant_at(work.spec.timeline().end(start));
     let deadline = end.max(Instant::now()) + Duration::from_secs_f64(work.spec.drain);
     loop {
         let settled =
@@ -707,38 +661,10 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// Writes a sender's frames in order, batching whatever is queued into one flush.
-async fn write_loop(mut sink: WsSink, mut frames: mpsc::UnboundedReceiver<Message>) -> WsSink {
-    while let Some(first) = frames.recv().await {
-        if sink.feed(first).await.is_err() {
-            break;
-        }
-        let mut failed = false;
-        while let Ok(more) = frames.try_recv() {
-            if sink.feed(more).await.is_err() {
-                failed = true;
-                break;
-            }
-        }
-        if failed || sink.flush().await.is_err() {
-            break;
-        }
-    }
-    sink
-}
-
-/// Closes sockets politely, without waiting long for slow peers.
-async fn close_all(sinks: Vec<WsSink>) {
-    let closing = futures_util::future::join_all(sinks.into_iter().map(|mut sink| async move {
-        let _ = sink.close().await;
-    }));
-    let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
-}
-
 /// Parent side: provision conversations, split them over shares, run, merge.
 pub async fn run(spec: &TrafficSpec, target: &Deployment, options: &RunArgs) -> Result<TrafficRow> {
     let front = Endpoint::resolve(&target.spec.front).await?;
-    let credentials = provision(spec, target, &front, options).await?;
+    let credentials = provision(spec.conversations, target, &front, options).await?;
 
     let sockets = spec.conversations as usize * (1 + spec.receivers as usize);
     let procs = options.procs_for(sockets);
@@ -778,59 +704,30 @@ pub async fn run(spec: &TrafficSpec, target: &Deployment, options: &RunArgs) -> 
         })
         .collect();
 
-    let mut shares = Shares::start(plans).await?;
-    let mut setup_secs: f64 = 0.0;
-    for reply in shares.collect().await? {
-        if let FromShare::Ready { setup_secs: s } = reply {
-            setup_secs = setup_secs.max(s);
-        }
-    }
-    let at = clock::now_micros() + START_LEAD.as_micros() as i64;
-    let server_pids = target.server_pids();
-    let bench_pids = shares.pids();
-    shares.broadcast(ToShare::Start { at_micros: at }).await?;
-    // CPU use over the measured window, as percent of one core.
-    let cpu = async {
-        let from = at + (spec.warmup * 1e6) as i64;
-        tokio::time::sleep_until(clock::instant_at(from)).await;
-        let before = (
-            spawn::cpu_seconds_of(&server_pids),
-            spawn::cpu_seconds_of(&bench_pids),
-        );
-        tokio::time::sleep_until(clock::instant_at(from + (spec.duration * 1e6) as i64)).await;
-        let percent = |before: Option<f64>, after: Option<f64>| {
-            Some((after? - before?) / spec.duration * 100.0)
-        };
-        (
-            percent(before.0, spawn::cpu_seconds_of(&server_pids)),
-            percent(before.1, spawn::cpu_seconds_of(&bench_pids)),
-        )
-    };
-    let (cpu, replies) = tokio::join!(cpu, shares.collect());
+    let timed = shard::run_timed(plans, &target.server_pids(), spec.warmup, spec.duration).await?;
     let mut results = Vec::new();
-    for reply in replies? {
+    for reply in timed.replies {
         match reply {
             FromShare::TrafficDone(result) => results.push(*result),
             other => bail!("unexpected reply from a share: {other:?}"),
         }
     }
-    shares.finish().await;
-    let mut row = merge(spec, target, procs, setup_secs, &results);
-    (row.server_cpu_percent, row.bench_cpu_percent) = cpu;
+    let mut row = merge(spec, target, procs, timed.setup_secs, &results);
+    row.server_cpu_percent = timed.server_cpu_percent;
+    row.bench_cpu_percent = timed.bench_cpu_percent;
     Ok(row)
 }
 
-/// New conversations: authenticated on chatgate, made up for the relay.
-async fn provision(
-    spec: &TrafficSpec,
+/// `conversations` new conversations: authenticated on chatgate (at most
+/// `--connect-concurrency` at once), made up for the relay.
+pub async fn provision(
+    conversations: u32,
     target: &Deployment,
     front: &Endpoint,
     options: &RunArgs,
 ) -> Result<Vec<Credentials>> {
     if target.spec.flavor == Flavor::Relay {
-        return Ok((0..spec.conversations)
-            .map(|_| Credentials::relay())
-            .collect());
+        return Ok((0..conversations).map(|_| Credentials::relay()).collect());
     }
     let channel = target
         .spec
@@ -840,14 +737,14 @@ async fn provision(
     let http = Arc::new(HttpPool::new(&sources)?);
     let permits = Arc::new(Semaphore::new(options.connect_concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    for i in 0..spec.conversations {
+    for i in 0..conversations {
         let (http, permits, front) = (http.clone(), permits.clone(), front.clone());
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("never closed");
             (i, client::authenticate(&http.pick(), &front, channel).await)
         });
     }
-    let mut credentials: Vec<Option<Credentials>> = (0..spec.conversations).map(|_| None).collect();
+    let mut credentials: Vec<Option<Credentials>> = (0..conversations).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         let (i, result) = joined.context("an authenticate task panicked")?;
         credentials[i as usize] = Some(result.context("cannot start a conversation")?);
@@ -863,7 +760,7 @@ fn merge(
     setup_secs: f64,
     results: &[TrafficShareResult],
 ) -> TrafficRow {
-    let total = total_messages(spec.rate, spec.warmup + spec.duration) as usize;
+    let total = spec.timeline().total_messages() as usize;
     let mut stored = vec![false; total];
     let mut received = vec![0u64; total];
     let mut latency = report::histogram();
