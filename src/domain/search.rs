@@ -8,6 +8,10 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Lowercase, without accents: "Café CRÈME" → "cafe creme".
 pub fn fold(text: &str) -> String {
+    // Runs once per stored message: plain ASCII needs no decomposition.
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     text.nfkd()
         .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)

@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Appended, NewMessage, StoreError, StoreResult};
+use super::{Appended, Queued, StoreError, StoreResult};
 
 /// Most messages stored in one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
@@ -64,7 +64,7 @@ pub(super) struct Batcher<I, O> {
 }
 
 /// Message appends: a conversation always maps to the same lane.
-pub(super) type Appender = Batcher<NewMessage, Appended>;
+pub(super) type Appender = Batcher<Queued, Appended>;
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts `lanes` tasks, each storing its batches with `store_batch`,

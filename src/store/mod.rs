@@ -62,6 +62,28 @@ pub struct NewMessage {
     pub client_message_id: Option<String>,
 }
 
+/// A message waiting in the group-commit lane, with its search text folded
+/// by the caller's task (not by the single writer).
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub new: NewMessage,
+    pub search_text: String,
+}
+
+impl Queued {
+    pub fn new(new: NewMessage) -> Queued {
+        let search_text = crate::domain::search::fold(&new.content);
+        Queued { new, search_text }
+    }
+}
+
+impl std::ops::Deref for Queued {
+    type Target = NewMessage;
+    fn deref(&self) -> &NewMessage {
+        &self.new
+    }
+}
+
 /// The outcome of `append_message`.
 #[derive(Debug, Clone)]
 pub struct Appended {

@@ -56,11 +56,10 @@ impl PgStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let writer = pool.clone();
-        let appender =
-            Appender::start(APPEND_LANES, move |batch: Vec<crate::store::NewMessage>| {
-                let pool = writer.clone();
-                async move { PgStore::append_batch(&pool, batch).await }
-            });
+        let appender = Appender::start(APPEND_LANES, move |batch: Vec<crate::store::Queued>| {
+            let pool = writer.clone();
+            async move { PgStore::append_batch(&pool, batch).await }
+        });
         let writer = pool.clone();
         let delivered = Batcher::start(1, move |ids| {
             let pool = writer.clone();

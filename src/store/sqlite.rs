@@ -53,7 +53,7 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         let pool = write.clone();
-        let appender = Appender::start(1, move |batch: Vec<crate::store::NewMessage>| {
+        let appender = Appender::start(1, move |batch: Vec<crate::store::Queued>| {
             let pool = pool.clone();
             async move { SqliteStore::append_batch(&pool, batch).await }
         });

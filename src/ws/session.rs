@@ -125,8 +125,10 @@ pub async fn run<P: Protocol>(
                     _ => &[],
                 };
                 reset(&mut read_deadline, beats.read_timeout);
+                // Boxed: the deep futures of message handling then take
+                // memory only while they run, not in every idle session's task.
                 if !data.is_empty() {
-                    if let Err(end) = protocol.on_data(data).await {
+                    if let Err(end) = Box::pin(protocol.on_data(data)).await {
                         return Ended::Protocol(end);
                     }
                 }
@@ -144,17 +146,9 @@ pub async fn run<P: Protocol>(
             }
             first = next_event(membership) => {
                 let Some(first) = first else { return Ended::SlowConsumer };
-                if let Err(end) = protocol.on_event(first).await {
+                // One boxed future for the whole burst (see above).
+                if let Err(end) = Box::pin(deliver_burst(protocol, first)).await {
                     return Ended::Protocol(end);
-                }
-                for _ in 0..MAX_EVENTS_PER_FLUSH {
-                    let (membership, _) = protocol.parts();
-                    let Some(next) = membership.as_mut().and_then(|m| m.queue.try_recv().ok()) else {
-                        break;
-                    };
-                    if let Err(end) = protocol.on_event(next).await {
-                        return Ended::Protocol(end);
-                    }
                 }
                 if !protocol.flush().await {
                     return Ended::Gone;
@@ -184,6 +178,20 @@ pub async fn run<P: Protocol>(
             _ = &mut read_deadline, if beats.read_timeout.is_some() => return Ended::ReadTimeout,
         }
     }
+}
+
+/// Hands `first` and whatever else is already queued (up to a bound, so
+/// reading the socket is never starved) to the protocol, to be flushed together.
+async fn deliver_burst<P: Protocol>(protocol: &mut P, first: Arc<Outbound>) -> Result<(), P::End> {
+    protocol.on_event(first).await?;
+    for _ in 0..MAX_EVENTS_PER_FLUSH {
+        let (membership, _) = protocol.parts();
+        let Some(next) = membership.as_mut().and_then(|m| m.queue.try_recv().ok()) else {
+            break;
+        };
+        protocol.on_event(next).await?;
+    }
+    Ok(())
 }
 
 /// An interval whose first tick is one period from now, or none.

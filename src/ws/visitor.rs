@@ -285,16 +285,14 @@ impl Protocol for Session {
     }
 
     async fn on_data(&mut self, data: &[u8]) -> Result<(), Stop> {
-        // Boxed: the deep futures of frame handling then take memory only
-        // while they run, not in every idle session's task.
-        match Box::pin(self.on_bytes(data)).await? {
+        match self.on_bytes(data).await? {
             Some(close) => Err(Stop::Close(close)),
             None => Ok(()),
         }
     }
 
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
-        Ok(Box::pin(self.deliver(&event)).await?)
+        Ok(self.deliver(&event).await?)
     }
 
     async fn on_work(&mut self, done: Done) -> Result<(), Stop> {

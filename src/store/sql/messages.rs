@@ -125,7 +125,7 @@ macro_rules! messages_sql {
             /// returns one result per message, in order. See `store::batch`.
             async fn append_batch(
                 pool: &sqlx::Pool<$db>,
-                batch: Vec<$crate::store::NewMessage>,
+                batch: Vec<$crate::store::Queued>,
             ) -> $crate::store::batch::Stored {
                 match Self::append_together(pool, &batch).await {
                     Ok(appended) => $crate::store::batch::Stored::together(appended.into_iter().map(Ok).collect()),
@@ -212,7 +212,7 @@ macro_rules! messages_sql {
             /// flag tells whether the commit itself failed.
             async fn append_together(
                 pool: &sqlx::Pool<$db>,
-                batch: &[$crate::store::NewMessage],
+                batch: &[$crate::store::Queued],
             ) -> Result<Vec<$crate::store::Appended>, (bool, $crate::store::StoreError)> {
                 use $crate::store::batch::insert_chunks;
                 let params: $crate::store::batch::Params = $params;
@@ -284,19 +284,24 @@ macro_rules! messages_sql {
                     last.extend(Self::reserve(&mut *tx, &new_ids, &new_sizes).await.map_err(before)?);
                 }
                 // Who must hear of these messages: each room's agents, read
-                // in the same transaction as the reservation.
+                // in the same transaction as the reservation. A queued room
+                // has none (nobody answered yet): no read for those.
                 let mut members: std::collections::HashMap<String, Vec<$crate::domain::AgentId>> =
                     std::collections::HashMap::new();
+                let staffed: Vec<&String> = ids
+                    .iter()
+                    .filter(|id| last.get(*id).is_some_and(|(_, state)| state != "queued"))
+                    .collect();
                 {
                     use sqlx::Row;
                     let mut at = 0;
-                    for n in insert_chunks(ids.len()) {
+                    for n in insert_chunks(staffed.len()) {
                         let sql = format!(
                             "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at",
                             params.list(1, n)
                         );
                         let mut query = sqlx::query(&sql);
-                        for id in &ids[at..at + n] {
+                        for id in &staffed[at..at + n] {
                             query = query.bind(id.as_str());
                         }
                         at += n;
@@ -403,7 +408,7 @@ macro_rules! messages_sql {
                     }
                 }
                 let mut rows = created.iter().map(|&i| {
-                    results[i].as_ref().expect("created above")
+                    (results[i].as_ref().expect("created above"), &batch[i].search_text)
                 });
                 for size in insert_chunks(created.len()) {
                     let sql = format!(
@@ -412,7 +417,7 @@ macro_rules! messages_sql {
                         params.rows(size, 14)
                     );
                     let mut query = sqlx::query(&sql);
-                    for appended in rows.by_ref().take(size) {
+                    for (appended, search_text) in rows.by_ref().take(size) {
                         let m = &appended.message;
                         query = query
                             .bind(m.id.to_string())
@@ -428,7 +433,7 @@ macro_rules! messages_sql {
                             .bind(m.sent_at_ms)
                             .bind(m.client_message_id.clone())
                             .bind(m.tenant_id.to_string())
-                            .bind($crate::domain::search::fold(&m.content));
+                            .bind(search_text.as_str());
                     }
                     query.execute(&mut *tx).await.map_err(before)?;
                 }
@@ -465,14 +470,14 @@ macro_rules! messages_sql {
                 &self,
                 new: $crate::store::NewMessage,
             ) -> $crate::store::StoreResult<$crate::store::Appended> {
-                self.appender.enqueue(new.conversation_id, new).await?.await
+                self.appender.enqueue(new.conversation_id, $crate::store::Queued::new(new)).await?.await
             }
 
             async fn enqueue_append(
                 &self,
                 new: $crate::store::NewMessage,
             ) -> $crate::store::StoreResult<$crate::store::batch::PendingAppend> {
-                self.appender.enqueue(new.conversation_id, new).await
+                self.appender.enqueue(new.conversation_id, $crate::store::Queued::new(new)).await
             }
 
             fn batch_fallbacks(&self) -> u64 {
