@@ -22,8 +22,11 @@ use super::StoreResult;
 
 /// Connections per instance. Each request holds one only for its few
 /// statements; a busy instance queues on the pool rather than exhausting the
-/// server's `max_connections` (100 by default) when several instances run.
-const POOL_SIZE: u32 = 10;
+/// server's `max_connections` (100 by default: four instances fit) when
+/// several instances run. 10 was too few once agents answer: an agent's
+/// reply reads its session and room besides the five group-commit lanes
+/// (`chatgate-bench agents --backend postgres`: reply p50 203 ms → 74 ms).
+const POOL_SIZE: u32 = 20;
 
 /// Appending lanes (group commit, see [`super::batch`]): each holds one
 /// connection while it commits, leaving the rest of the pool to reads.
