@@ -125,8 +125,9 @@ pub async fn run<P: Protocol>(
                     _ => &[],
                 };
                 reset(&mut read_deadline, beats.read_timeout);
-                // Boxed: the deep futures of message handling then take
-                // memory only while they run, not in every idle session's task.
+                // Every handler is boxed: the deep futures of message handling
+                // (storing, publishing) then take memory only while they run,
+                // not in every idle session's task.
                 if !data.is_empty() {
                     if let Err(end) = Box::pin(protocol.on_data(data)).await {
                         return Ended::Protocol(end);
@@ -155,7 +156,7 @@ pub async fn run<P: Protocol>(
                 }
             }
             Some(done) = work.next(), if !work.is_empty() => {
-                if let Err(end) = protocol.on_work(done).await {
+                if let Err(end) = Box::pin(protocol.on_work(done)).await {
                     return Ended::Protocol(end);
                 }
                 if !protocol.flush().await {
@@ -168,7 +169,7 @@ pub async fn run<P: Protocol>(
                 }
             }
             _ = tick_of(&mut tick) => {
-                if let Err(end) = protocol.on_tick().await {
+                if let Err(end) = Box::pin(protocol.on_tick()).await {
                     return Ended::Protocol(end);
                 }
                 if !protocol.flush().await {

@@ -217,7 +217,9 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         };
     // DISCONNECT: answer what is still being stored first, receipts in order.
     let outcome = match outcome {
-        Ok(Close::Normal(receipt)) => session.finish(receipt).await.map(|()| Close::Normal(None)),
+        Ok(Close::Normal(receipt)) => Box::pin(session.finish(receipt))
+            .await
+            .map(|()| Close::Normal(None)),
         other => other,
     };
     // Whatever is still being stored will be stored: publish it, in order,
