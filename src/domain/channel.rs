@@ -2,7 +2,6 @@
 //! that say which pages may use one.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::ids::{ChannelId, TenantId};
 
@@ -27,19 +26,6 @@ impl Channel {
             Some(_) if self.allowed_origins.is_empty() => true,
             Some(origin) => self.allowed_origins.iter().any(|p| p.matches(origin)),
         }
-    }
-
-    /// The channel JSON of agent-api.md ("Channels").
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "source": "chatplugin",
-            "source_channel_id": self.name,
-            "connected": self.connected,
-            "metadata": {"name": self.name, "image_url": self.image_url},
-            "allowed_origins": self.allowed_origins.iter().map(OriginPattern::as_str).collect::<Vec<_>>(),
-            "tenant_uuid": self.tenant_id,
-        })
     }
 }
 

@@ -9,7 +9,7 @@ use warp::{Filter, Rejection};
 
 use super::{body, json_object, required_uuid, respond, token, with_app};
 use crate::app::App;
-use crate::domain::{Channel, ChannelId, OriginPattern};
+use crate::domain::{ChannelId, OriginPattern};
 use crate::error::ApiError;
 use crate::service::channels::ChannelSettings;
 use crate::service::Caller;
@@ -125,7 +125,7 @@ async fn connect(app: App, admin: Caller, body: Map<String, Value>) -> Result<Re
         .channels
         .connect(&admin, settings(&body)?)
         .await?;
-    Ok(json_reply(channel.to_json()))
+    Ok(json_reply(crate::wire::channel::channel(&channel)))
 }
 
 /// POST /channels.chatplugin.disconnect: visitors of the channel get 404 from now on.
@@ -142,16 +142,16 @@ async fn disconnect(
 /// POST /channels.list
 async fn list(app: App, admin: Caller, _body: Map<String, Value>) -> Result<Response, ApiError> {
     let channels = app.services.channels.list(&admin).await?;
-    let data: Vec<Value> = channels.iter().map(Channel::to_json).collect();
+    let data: Vec<Value> = channels.iter().map(crate::wire::channel::channel).collect();
     Ok(json_reply(json!({ "data": data })))
 }
 
 /// POST /channels.info
 async fn info(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
     let id: ChannelId = required_uuid(&body, "channel_id")?;
-    Ok(json_reply(
-        app.services.channels.get(&admin, id).await?.to_json(),
-    ))
+    Ok(json_reply(crate::wire::channel::channel(
+        &app.services.channels.get(&admin, id).await?,
+    )))
 }
 
 /// POST /channels.update: name, image_url and allowed_origins; absent fields keep their value.
@@ -162,5 +162,5 @@ async fn update(app: App, admin: Caller, body: Map<String, Value>) -> Result<Res
         .channels
         .update(&admin, id, settings(&body)?)
         .await?;
-    Ok(json_reply(channel.to_json()))
+    Ok(json_reply(crate::wire::channel::channel(&channel)))
 }

@@ -64,7 +64,11 @@ impl ChannelService {
         channel.connected = false;
         self.core.store.update_channel(&channel).await?;
         self.core.channels.evict(channel.id);
-        let failed = self.core.store.fail_pending(channel.id).await?;
+        let failed = self
+            .core
+            .store
+            .fail_pending(channel.tenant_id, channel.id)
+            .await?;
         let visitor = super::visitor::VisitorService::new(self.core.clone());
         for message in failed {
             visitor.publish_update(message).await;

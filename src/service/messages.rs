@@ -199,7 +199,13 @@ impl MessageService {
         match self
             .core
             .store
-            .add_reaction(message.id, caller.id().0, emoji.as_str(), now_ms())
+            .add_reaction(
+                caller.tenant(),
+                message.id,
+                caller.id().0,
+                emoji.as_str(),
+                now_ms(),
+            )
             .await?
         {
             Added::Added(()) => {}
@@ -230,7 +236,7 @@ impl MessageService {
         if !self
             .core
             .store
-            .remove_reaction(message.id, caller.id().0, emoji.as_str())
+            .remove_reaction(caller.tenant(), message.id, caller.id().0, emoji.as_str())
             .await?
         {
             return Err(unknown());

@@ -296,7 +296,7 @@ impl VisitorService {
         let marked = self
             .core
             .store
-            .visitor_read(conversation, up_to_seq, now_ms())
+            .visitor_read(visitor.channel.tenant_id, conversation, up_to_seq, now_ms())
             .await?;
         if marked == 0 {
             return Ok(());

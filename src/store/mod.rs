@@ -282,11 +282,13 @@ pub trait MessageStore: Send + Sync + 'static {
     /// instance marked it first).
     async fn mark_delivered(&self, id: MessageId) -> StoreResult<Option<Message>>;
     /// Marks every PENDING message of the channel FAILED; the changed messages.
-    async fn fail_pending(&self, channel: ChannelId) -> StoreResult<Vec<Message>>;
+    async fn fail_pending(&self, tenant: TenantId, channel: ChannelId)
+        -> StoreResult<Vec<Message>>;
     /// The visitor read the agents' messages up to `up_to_seq`; returns
     /// how many were newly marked.
     async fn visitor_read(
         &self,
+        tenant: TenantId,
         conversation: ConversationId,
         up_to_seq: i64,
         at_ms: i64,
@@ -336,8 +338,11 @@ pub trait RoomStore: Send + Sync + 'static {
 /// Reactions to messages.
 #[async_trait]
 pub trait ReactionStore: Send + Sync + 'static {
+    /// `AlreadyExists` also when `tenant` has no such message (the caller
+    /// has checked it has).
     async fn add_reaction(
         &self,
+        tenant: TenantId,
         message: MessageId,
         user: Uuid,
         emoji: &str,
@@ -346,11 +351,12 @@ pub trait ReactionStore: Send + Sync + 'static {
     /// Returns false when there was no such reaction.
     async fn remove_reaction(
         &self,
+        tenant: TenantId,
         message: MessageId,
         user: Uuid,
         emoji: &str,
     ) -> StoreResult<bool>;
-    async fn reactions(&self, message: MessageId) -> StoreResult<Vec<Reaction>>;
+    async fn reactions(&self, tenant: TenantId, message: MessageId) -> StoreResult<Vec<Reaction>>;
 }
 
 /// Every area of persistence, as one handle.

@@ -2,5 +2,6 @@
 //! shapes follow visitor-api.md (Airy's chat plugin), the agent shapes
 //! agent-api.md (wazo-chatd). Serialising is the only thing done here.
 
+pub mod channel;
 pub mod visitor;
 pub mod wazo;

@@ -667,14 +667,17 @@ macro_rules! messages_sql {
 
             async fn fail_pending(
                 &self,
+                tenant: $crate::domain::TenantId,
                 channel: $crate::domain::ChannelId,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Message>> {
                 let sql = format!(
-                    "UPDATE messages SET state = 'FAILED' WHERE channel_id = $1 AND state = 'PENDING' RETURNING {}",
+                    "UPDATE messages SET state = 'FAILED' \
+                     WHERE channel_id = $1 AND tenant_id = $2 AND state = 'PENDING' RETURNING {}",
                     $crate::store::sql::MESSAGE_COLUMNS
                 );
                 let rows = sqlx::query(&sql)
                     .bind(channel.to_string())
+                    .bind(tenant.to_string())
                     .fetch_all(&self.write)
                     .await?;
                 rows.iter().map(Self::message_from_row).collect()
@@ -682,17 +685,19 @@ macro_rules! messages_sql {
 
             async fn visitor_read(
                 &self,
+                tenant: $crate::domain::TenantId,
                 conversation: $crate::domain::ConversationId,
                 up_to_seq: i64,
                 at_ms: i64,
             ) -> $crate::store::StoreResult<u64> {
                 let done = sqlx::query(
                     "UPDATE messages SET read_at = $1 WHERE conversation_id = $2 AND seq <= $3 \
-                     AND sender_kind = 'agent' AND read_at IS NULL",
+                     AND tenant_id = $4 AND sender_kind = 'agent' AND read_at IS NULL",
                 )
                 .bind(at_ms)
                 .bind(conversation.to_string())
                 .bind(up_to_seq)
+                .bind(tenant.to_string())
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected())

@@ -8,19 +8,22 @@ macro_rules! reactions_sql {
         impl $crate::store::ReactionStore for $store {
             async fn add_reaction(
                 &self,
+                tenant: $crate::domain::TenantId,
                 message: $crate::domain::MessageId,
                 user: uuid::Uuid,
                 emoji: &str,
                 at_ms: i64,
             ) -> $crate::store::StoreResult<$crate::store::Added<()>> {
                 let done = sqlx::query(
-                    "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO reactions (message_id, user_id, emoji, created_at) \
+                     SELECT id, $1, $2, $3 FROM messages WHERE id = $4 AND tenant_id = $5 \
                      ON CONFLICT DO NOTHING",
                 )
-                .bind(message.to_string())
                 .bind(user.to_string())
                 .bind(emoji)
                 .bind(at_ms)
+                .bind(message.to_string())
+                .bind(tenant.to_string())
                 .execute(&self.write)
                 .await?;
                 Ok(if done.rows_affected() == 0 {
@@ -32,16 +35,20 @@ macro_rules! reactions_sql {
 
             async fn remove_reaction(
                 &self,
+                tenant: $crate::domain::TenantId,
                 message: $crate::domain::MessageId,
                 user: uuid::Uuid,
                 emoji: &str,
             ) -> $crate::store::StoreResult<bool> {
                 let done = sqlx::query(
-                    "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+                    "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3 \
+                     AND message_id IN (SELECT id FROM messages WHERE id = $4 AND tenant_id = $5)",
                 )
                 .bind(message.to_string())
                 .bind(user.to_string())
                 .bind(emoji)
+                .bind(message.to_string())
+                .bind(tenant.to_string())
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected() > 0)
@@ -49,13 +56,16 @@ macro_rules! reactions_sql {
 
             async fn reactions(
                 &self,
+                tenant: $crate::domain::TenantId,
                 message: $crate::domain::MessageId,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Reaction>> {
                 use sqlx::Row;
                 let rows = sqlx::query(
-                    "SELECT user_id, emoji FROM reactions WHERE message_id = $1 ORDER BY created_at, emoji",
+                    "SELECT r.user_id, r.emoji FROM reactions r JOIN messages m ON m.id = r.message_id \
+                     WHERE r.message_id = $1 AND m.tenant_id = $2 ORDER BY r.created_at, r.emoji",
                 )
                 .bind(message.to_string())
+                .bind(tenant.to_string())
                 .fetch_all(&self.read)
                 .await?;
                 rows.iter()

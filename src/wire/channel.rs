@@ -1,0 +1,17 @@
+//! A channel as admins see it (agent-api.md, "Channels"; Airy's shape).
+
+use serde_json::{json, Value};
+
+use crate::domain::{Channel, OriginPattern};
+
+pub fn channel(c: &Channel) -> Value {
+    json!({
+        "id": c.id,
+        "source": "chatplugin",
+        "source_channel_id": c.name,
+        "connected": c.connected,
+        "metadata": {"name": c.name, "image_url": c.image_url},
+        "allowed_origins": c.allowed_origins.iter().map(OriginPattern::as_str).collect::<Vec<_>>(),
+        "tenant_uuid": c.tenant_id,
+    })
+}
