@@ -5,6 +5,7 @@ pub mod channel;
 pub mod event;
 pub mod ids;
 pub mod message;
+pub mod presence;
 pub mod reaction;
 pub mod room;
 pub mod search;
@@ -16,6 +17,7 @@ pub use ids::{AgentId, ChannelId, ConversationId, MessageId, SessionId, TenantId
 pub use message::{
     ClientMessageId, Conversation, DeliveryState, Message, MessageText, SenderKind, TextError,
 };
+pub use presence::{AgentPresence, PresenceState};
 pub use reaction::{Emoji, Reaction};
 pub use room::{Member, Room, RoomId, RoomKind, RoomState, RoomSummary};
 

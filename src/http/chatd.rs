@@ -140,6 +140,7 @@ fn resource_error(resource: &str) -> &'static str {
         "room" => "unknown-room",
         "message" => "unknown-message",
         "agent" => "unknown-agent",
+        "user" => "unknown-user",
         _ => "not-found",
     }
 }
@@ -240,6 +241,20 @@ struct EditMessage {
 #[derive(Deserialize)]
 struct React {
     emoji: String,
+}
+
+#[derive(Deserialize)]
+struct SetPresence {
+    state: String,
+    status: Option<String>,
+}
+
+/// A user in a path: `me` or an agent uuid (404 `unknown-user` otherwise).
+fn user_id(caller: &Caller, raw: &str) -> Result<AgentId, ApiError> {
+    if raw == "me" {
+        return Ok(caller.id());
+    }
+    id(raw, "user")
 }
 
 #[derive(Deserialize, Default)]
@@ -406,6 +421,24 @@ async fn dispatch(
         (&Method::PUT, ["users", "me", "rooms", room, "read"]) => {
             let read: Read = parse_json(body, true)?;
             s.rooms.read(c, id(room, "room")?, read.up_to_seq).await?;
+            Ok(no_content())
+        }
+        // Presence.
+        (&Method::GET, ["users", "presences"]) => {
+            let ids: Vec<AgentId> = query.uuids("user_uuid")?.into_iter().map(AgentId).collect();
+            let items = s.presence.list(c, &ids).await?;
+            Ok(ok(
+                json!({"filtered": items.len(), "total": items.len(), "items": items}),
+            ))
+        }
+        (&Method::GET, ["users", user, "presences"]) => {
+            Ok(ok(s.presence.get(c, user_id(c, user)?).await?))
+        }
+        (&Method::PUT, ["users", user, "presences"]) => {
+            let set: SetPresence = parse_json(body, false)?;
+            s.presence
+                .set(c, user_id(c, user)?, &set.state, set.status.as_deref())
+                .await?;
             Ok(no_content())
         }
         // The queue.

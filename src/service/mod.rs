@@ -8,6 +8,7 @@
 //! - [`channels`]: channel administration.
 //! - [`rooms`]: rooms, membership, the queue and its answer, read state.
 //! - [`messages`]: listing, searching, posting, editing, reactions.
+//! - [`presence`]: agents' chosen states and their live sockets.
 //!
 //! Every call is scoped to the caller's tenant; a foreign id is "not found".
 //! Events are published only after the store has committed.
@@ -28,6 +29,7 @@ use crate::wire::wazo::ServerId;
 pub mod agents;
 pub mod channels;
 pub mod messages;
+pub mod presence;
 pub mod rooms;
 pub mod visitor;
 
@@ -62,6 +64,7 @@ pub struct Services {
     pub channels: channels::ChannelService,
     pub rooms: rooms::RoomService,
     pub messages: messages::MessageService,
+    pub presence: presence::PresenceService,
 }
 
 impl Services {
@@ -73,6 +76,7 @@ impl Services {
             channels: channels::ChannelService::new(core.clone()),
             rooms: rooms::RoomService::new(core.clone()),
             messages: messages::MessageService::new(core.clone()),
+            presence: presence::PresenceService::new(core.clone()),
             core,
         }
     }

@@ -209,6 +209,22 @@ pub trait AgentStore: Send + Sync + 'static {
     async fn session_agent(&self, id: SessionId, now_ms: i64) -> StoreResult<Option<Agent>>;
     /// Returns false when there was no such active session.
     async fn revoke_session(&self, id: SessionId) -> StoreResult<bool>;
+
+    /// The presences of these agents of `tenant` (all of them when `ids` is empty).
+    async fn presences(
+        &self,
+        tenant: TenantId,
+        ids: &[AgentId],
+    ) -> StoreResult<Vec<crate::domain::AgentPresence>>;
+    /// Sets an agent's chosen state and status; `None` when `tenant` has no such agent.
+    async fn set_presence(
+        &self,
+        tenant: TenantId,
+        id: AgentId,
+        state: crate::domain::PresenceState,
+        status: Option<&str>,
+        at_ms: i64,
+    ) -> StoreResult<Option<crate::domain::AgentPresence>>;
 }
 
 /// Channels.

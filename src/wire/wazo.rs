@@ -81,6 +81,22 @@ pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) ->
     })
 }
 
+/// Wazo's presence shape.
+pub fn presence(p: &crate::domain::AgentPresence, connected: bool) -> Value {
+    json!({
+        "uuid": p.agent_id,
+        "tenant_uuid": p.tenant_id,
+        "state": p.state.as_str(),
+        "status": p.status,
+        "last_activity": p.last_activity_ms.map(format_ms),
+        "line_state": "available",
+        "mobile": false,
+        "do_not_disturb": false,
+        "connected": connected,
+        "lines": [],
+    })
+}
+
 pub fn agent(a: &Agent) -> Value {
     json!({
         "uuid": a.id,

@@ -252,7 +252,9 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
             return close(socket, 1011, "bus unavailable").await;
         }
     };
-    let _here = app.presence.enter(PresenceKey::Agent(caller.id()));
+    let here = app.presence.enter(PresenceKey::Agent(caller.id()));
+    let (tenant, agent) = (caller.tenant(), caller.id());
+    app.services.presence.socket_changed(tenant, agent).await;
     let (sink, mut stream) = socket.split();
     let mut session = Session {
         app: app.clone(),
@@ -273,7 +275,13 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
     {
         return;
     }
-    let (code, reason) = match session::run(&mut session, &mut stream, &app.shutdown).await {
+    let ended = session::run(&mut session, &mut stream, &app.shutdown).await;
+    // Gone from this instance: tell the tenant (connected stays true while
+    // another socket of the agent lives, here or on another instance).
+    drop(here);
+    app.presence.flush().await;
+    app.services.presence.socket_changed(tenant, agent).await;
+    let (code, reason) = match ended {
         Ended::Gone => return,
         Ended::Shutdown => (1001, "server shutting down"),
         Ended::SlowConsumer => (1013, "slow consumer, reconnect"),

@@ -17,6 +17,7 @@ mod helpers;
 mod messages_api;
 mod ops;
 mod presence;
+mod presence_api;
 pub mod queue;
 mod restart;
 mod rooms_api;

@@ -231,6 +231,68 @@ macro_rules! agents_sql {
                 Ok(done.rows_affected() > 0)
             }
 
+
+            async fn presences(
+                &self,
+                tenant: $crate::domain::TenantId,
+                ids: &[$crate::domain::AgentId],
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::AgentPresence>> {
+                use sqlx::Row;
+                use $crate::store::sql::Bind;
+                let mut binds = vec![Bind::S(tenant.to_string())];
+                let mut sql = "SELECT id, tenant_id, presence_state, presence_status, last_activity \
+                               FROM agents WHERE tenant_id = $1"
+                    .to_string();
+                if !ids.is_empty() {
+                    binds.extend(ids.iter().map(|id| Bind::S(id.to_string())));
+                    sql.push_str(&format!(
+                        " AND id IN ({})",
+                        $crate::store::batch::Params::Numbered.list(2, ids.len())
+                    ));
+                }
+                sql.push_str(" ORDER BY created_at, id");
+                let rows = Self::bind_all(sqlx::query(&sql), &binds).fetch_all(&self.read).await?;
+                rows.iter()
+                    .map(|row| {
+                        use $crate::store::sql::parse_id;
+                        let state: String = row.try_get(2)?;
+                        Ok($crate::domain::AgentPresence {
+                            agent_id: parse_id(&row.try_get::<String, _>(0)?)?,
+                            tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                            state: $crate::domain::PresenceState::parse(&state).ok_or_else(|| {
+                                $crate::store::StoreError::Corrupt(format!("bad presence `{state}`"))
+                            })?,
+                            status: row.try_get(3)?,
+                            last_activity_ms: row.try_get(4)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_presence(
+                &self,
+                tenant: $crate::domain::TenantId,
+                id: $crate::domain::AgentId,
+                state: $crate::domain::PresenceState,
+                status: Option<&str>,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::AgentPresence>> {
+                let done = sqlx::query(
+                    "UPDATE agents SET presence_state = $1, presence_status = $2, last_activity = $3 \
+                     WHERE id = $4 AND tenant_id = $5",
+                )
+                .bind(state.as_str())
+                .bind(status)
+                .bind(at_ms)
+                .bind(id.to_string())
+                .bind(tenant.to_string())
+                .execute(&self.write)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                Ok($crate::store::AgentStore::presences(self, tenant, &[id]).await?.pop())
+            }
         }
     };
 }

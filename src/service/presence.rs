@@ -1,0 +1,124 @@
+//! Agent presence (agent-api.md, "Presence"): the state each agent chose,
+//! and whether it has a live event socket on any instance. Every change is
+//! published to the tenant's agents as `chatd_presence_updated`.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Caller, Core};
+use crate::domain::event::Agents;
+use crate::domain::presence::parse_status;
+use crate::domain::{time::now_ms, AgentId, AgentPresence, Event, PresenceState, Published};
+use crate::error::ApiError;
+use crate::presence::PresenceKey;
+
+pub struct PresenceService {
+    core: Arc<Core>,
+}
+
+fn unknown_user() -> ApiError {
+    ApiError::not_found_resource("unknown-user", "user")
+}
+
+impl PresenceService {
+    pub fn new(core: Arc<Core>) -> PresenceService {
+        PresenceService { core }
+    }
+
+    /// The presences of these agents of the caller's tenant (all when empty).
+    pub async fn list(&self, caller: &Caller, ids: &[AgentId]) -> Result<Vec<Value>, ApiError> {
+        let presences = self.core.store.presences(caller.tenant(), ids).await?;
+        self.views(&presences).await
+    }
+
+    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Value, ApiError> {
+        let presences = self.core.store.presences(caller.tenant(), &[id]).await?;
+        self.views(&presences).await?.pop().ok_or_else(unknown_user)
+    }
+
+    /// `PUT /users/<uuid>/presences`: for oneself, or any agent of the tenant by an admin.
+    pub async fn set(
+        &self,
+        caller: &Caller,
+        id: AgentId,
+        state: &str,
+        status: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let state = PresenceState::parse(state).ok_or_else(|| {
+            ApiError::invalid_field(
+                "state",
+                "state must be available, away, unavailable or invisible",
+            )
+        })?;
+        let status = status
+            .map(parse_status)
+            .transpose()
+            .map_err(|m| ApiError::invalid_field("status", m))?;
+        if id != caller.id() && !caller.is_admin() {
+            return Err(ApiError::new(
+                warp::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "only an admin may set another agent's presence",
+            ));
+        }
+        let presence = self
+            .core
+            .store
+            .set_presence(caller.tenant(), id, state, status.as_deref(), now_ms())
+            .await?
+            .ok_or_else(unknown_user)?;
+        self.publish(presence).await;
+        Ok(())
+    }
+
+    /// An agent's event socket opened or closed on this instance: tell the
+    /// tenant whether it is connected now (on any instance).
+    pub async fn socket_changed(&self, tenant: crate::domain::TenantId, id: AgentId) {
+        if let Ok(Some(presence)) = self
+            .core
+            .store
+            .presences(tenant, &[id])
+            .await
+            .map(|mut p| p.pop())
+        {
+            self.publish(presence).await;
+        }
+    }
+
+    async fn publish(&self, presence: AgentPresence) {
+        let tenant = presence.tenant_id;
+        let data = match self.views(std::slice::from_ref(&presence)).await {
+            Ok(mut views) => views.pop().unwrap_or(Value::Null),
+            Err(_) => return,
+        };
+        self.core
+            .publish(Published {
+                event: Event::Agent {
+                    name: "chatd_presence_updated".into(),
+                    data,
+                },
+                tenant_id: tenant,
+                visitor_room: None,
+                agents: Agents::Tenant,
+            })
+            .await;
+    }
+
+    async fn views(&self, presences: &[AgentPresence]) -> Result<Vec<Value>, ApiError> {
+        let keys: Vec<PresenceKey> = presences
+            .iter()
+            .map(|p| PresenceKey::Agent(p.agent_id))
+            .collect();
+        let connected = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.core.presence.online(&keys).await
+        };
+        Ok(presences
+            .iter()
+            .zip(connected)
+            .map(|(p, connected)| crate::wire::wazo::presence(p, connected))
+            .collect())
+    }
+}

@@ -1,0 +1,154 @@
+//! Agent presence over the agent API (Wazo's shape): chosen state, status,
+//! `connected` from the event socket, `chatd_presence_updated` to the tenant.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::agent_helpers::AgentClient;
+use crate::helpers::{TestApp, WAIT};
+
+async fn presence(agent: &AgentClient, user: &str) -> Value {
+    let reply = agent
+        .call("GET", &format!("/users/{user}/presences"), None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+async fn wait_connected(agent: &AgentClient, user: &str, connected: bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while presence(agent, user).await["connected"] != connected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{user} never became connected={connected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn presence_has_the_wazo_shape_and_connected_follows_the_event_socket() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let mut watcher = admin.events().await;
+    let own = presence(&ana, "me").await;
+    assert_eq!(own["uuid"], ana.uuid.as_str());
+    assert_eq!(own["tenant_uuid"], ana.tenant.as_str());
+    assert_eq!(own["state"], "available");
+    assert_eq!(own["connected"], false);
+    assert_eq!(own["line_state"], "available");
+    assert_eq!(own["lines"], json!([]));
+    assert_eq!(own["mobile"], false);
+    assert_eq!(own["do_not_disturb"], false);
+
+    let socket = ana.events().await;
+    let seen = watcher
+        .event_with("chatd_presence_updated", "uuid", &ana.uuid)
+        .await;
+    assert_eq!(seen["connected"], true);
+    wait_connected(&admin, &ana.uuid, true).await;
+    drop(socket);
+    let seen = watcher
+        .event_with("chatd_presence_updated", "uuid", &ana.uuid)
+        .await;
+    assert_eq!(seen["connected"], false);
+    wait_connected(&admin, &ana.uuid, false).await;
+}
+
+#[tokio::test]
+async fn an_agent_sets_its_state_and_status_and_the_tenant_is_told() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let other = AgentClient::other_tenant_admin(&app).await;
+    let mut watcher = admin.events().await;
+    let mut stranger = other.events().await;
+    let set = ana
+        .call(
+            "PUT",
+            &format!("/users/{}/presences", ana.uuid),
+            Some(json!({"state": "away", "status": "lunch"})),
+        )
+        .await;
+    assert_eq!(set.status, 204, "{}", set.body);
+    let seen = watcher
+        .event_with("chatd_presence_updated", "uuid", &ana.uuid)
+        .await;
+    assert_eq!(seen["state"], "away");
+    assert_eq!(seen["status"], "lunch");
+    let stored = presence(&admin, &ana.uuid).await;
+    assert_eq!(stored["state"], "away");
+    assert_eq!(stored["status"], "lunch");
+    assert!(stored["last_activity"].is_string(), "{stored}");
+    stranger
+        .assert_no_event("chatd_presence_updated", Duration::from_millis(300))
+        .await;
+
+    let listed = admin
+        .call(
+            "GET",
+            &format!("/users/presences?user_uuid={}%2C{}", ana.uuid, admin.uuid),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["total"], 2);
+    let all = admin.call("GET", "/users/presences", None).await;
+    assert_eq!(
+        all.body["total"], 2,
+        "the tenant's two agents: {}",
+        all.body
+    );
+}
+
+#[tokio::test]
+async fn bad_states_foreign_users_and_other_agents_presence_are_refused() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let bo = admin.new_agent(&app, "Bo").await;
+    let other = AgentClient::other_tenant_admin(&app).await;
+    let me = format!("/users/{}/presences", ana.uuid);
+    for body in [
+        json!({"state": "asleep"}),
+        json!({"state": ""}),
+        json!({"state": 3}),
+        json!({}),
+        json!({"state": "away", "status": "x".repeat(201)}),
+    ] {
+        ana.call("PUT", &me, Some(body))
+            .await
+            .assert_error(400, "invalid-data");
+    }
+    assert_eq!(presence(&ana, "me").await["state"], "available");
+    // Another agent's presence: 403 for an agent, 204 for an admin.
+    bo.call("PUT", &me, Some(json!({"state": "away"})))
+        .await
+        .assert_error(403, "forbidden");
+    assert_eq!(presence(&ana, "me").await["state"], "available");
+    let by_admin = admin
+        .call("PUT", &me, Some(json!({"state": "unavailable"})))
+        .await;
+    assert_eq!(by_admin.status, 204, "{}", by_admin.body);
+    assert_eq!(presence(&ana, "me").await["state"], "unavailable");
+    // Another tenant's agent is unknown, for reading and writing.
+    other
+        .call("GET", &me, None)
+        .await
+        .assert_error(404, "unknown-user");
+    other
+        .call("PUT", &me, Some(json!({"state": "away"})))
+        .await
+        .assert_error(404, "unknown-user");
+    let listed = other
+        .call(
+            "GET",
+            &format!("/users/presences?user_uuid={}", ana.uuid),
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["total"], 0, "{}", listed.body);
+    assert_eq!(presence(&ana, "me").await["state"], "unavailable");
+}
