@@ -332,7 +332,7 @@ mod tests {
         Published {
             event: Event::Typing {
                 conversation_id: conversation,
-                channel_id: ChannelId::new(),
+                channel_id: Some(ChannelId::new()),
                 typing: true,
                 sender_kind: SenderKind::Agent,
                 sender_id: uuid::Uuid::new_v4(),

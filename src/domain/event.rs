@@ -19,7 +19,8 @@ pub enum Event {
     },
     Typing {
         conversation_id: ConversationId,
-        channel_id: ChannelId,
+        /// `None` in agent rooms.
+        channel_id: Option<ChannelId>,
         typing: bool,
         sender_kind: SenderKind,
         sender_id: Uuid,

@@ -244,6 +244,12 @@ struct React {
 }
 
 #[derive(Deserialize)]
+struct Activity {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
 struct SetPresence {
     state: String,
     status: Option<String>,
@@ -416,6 +422,11 @@ async fn dispatch(
             s.messages
                 .remove_reaction(c, id(room, "room")?, id(message, "message")?, &emoji)
                 .await?;
+            Ok(no_content())
+        }
+        (&Method::POST, ["users", "me", "rooms", room, "activities"]) => {
+            let activity: Activity = parse_json(body, false)?;
+            s.typing.agent(c, id(room, "room")?, &activity.kind).await?;
             Ok(no_content())
         }
         (&Method::PUT, ["users", "me", "rooms", room, "read"]) => {

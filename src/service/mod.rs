@@ -9,6 +9,7 @@
 //! - [`rooms`]: rooms, membership, the queue and its answer, read state.
 //! - [`messages`]: listing, searching, posting, editing, reactions.
 //! - [`presence`]: agents' chosen states and their live sockets.
+//! - [`typing`]: typing indicators both ways, throttled per sender.
 //!
 //! Every call is scoped to the caller's tenant; a foreign id is "not found".
 //! Events are published only after the store has committed.
@@ -31,6 +32,7 @@ pub mod channels;
 pub mod messages;
 pub mod presence;
 pub mod rooms;
+pub mod typing;
 pub mod visitor;
 
 /// What every service needs; each service holds it.
@@ -65,6 +67,7 @@ pub struct Services {
     pub rooms: rooms::RoomService,
     pub messages: messages::MessageService,
     pub presence: presence::PresenceService,
+    pub typing: Arc<typing::TypingService>,
 }
 
 impl Services {
@@ -77,6 +80,7 @@ impl Services {
             rooms: rooms::RoomService::new(core.clone()),
             messages: messages::MessageService::new(core.clone()),
             presence: presence::PresenceService::new(core.clone()),
+            typing: typing::TypingService::new(core.clone()),
             core,
         }
     }

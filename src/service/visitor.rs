@@ -270,26 +270,6 @@ impl VisitorService {
             .await;
     }
 
-    /// `/app/typing`: published to the visitor room's topic (agents hear of
-    /// it with the routing issue; visitors never see their own typing).
-    pub async fn typing(&self, visitor: &Visitor, typing: bool) {
-        self.core
-            .publish(Published {
-                event: Event::Typing {
-                    conversation_id: visitor.claims.cv,
-                    channel_id: visitor.channel.id,
-                    typing,
-                    sender_kind: SenderKind::Visitor,
-                    sender_id: visitor.claims.cv.0,
-                    sender_name: None,
-                },
-                tenant_id: visitor.channel.tenant_id,
-                visitor_room: Some(visitor.claims.cv),
-                agents: Agents::Nobody,
-            })
-            .await;
-    }
-
     /// `/app/read`: the visitor has read the agents' messages up to `up_to_seq`.
     pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ApiError> {
         let conversation = visitor.claims.cv;

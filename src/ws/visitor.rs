@@ -651,7 +651,11 @@ impl Session {
                     .get("typing")
                     .and_then(Value::as_bool)
                     .ok_or_else(|| Fatal::new("400 invalid-data", "typing must be a boolean"))?;
-                self.app.services.visitor.typing(visitor, typing).await;
+                self.app
+                    .services
+                    .typing
+                    .visitor(visitor.channel.tenant_id, visitor.claims.cv, typing)
+                    .await;
             }
             "/app/read" => {
                 let up_to_seq = body

@@ -25,3 +25,4 @@ mod stomp;
 mod store_contract;
 mod tenant_isolation;
 mod timeouts;
+mod typing;
