@@ -31,6 +31,12 @@ pub enum Event {
         conversation_id: ConversationId,
         up_to_seq: i64,
     },
+    /// A visitor room was closed (`closed: true`) or reopened: the visitor's
+    /// `conversation.closed` / `conversation.reopened`.
+    RoomClosed {
+        conversation_id: ConversationId,
+        closed: bool,
+    },
     /// An event only agents see, already in its wazo shape (`name`, `data`).
     Agent {
         name: String,

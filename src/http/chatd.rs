@@ -244,6 +244,16 @@ struct React {
 }
 
 #[derive(Deserialize)]
+struct Transfer {
+    user_uuid: Uuid,
+}
+
+#[derive(Deserialize)]
+struct SetState {
+    state: String,
+}
+
+#[derive(Deserialize)]
 struct Activity {
     #[serde(rename = "type")]
     kind: String,
@@ -423,6 +433,20 @@ async fn dispatch(
                 .remove_reaction(c, id(room, "room")?, id(message, "message")?, &emoji)
                 .await?;
             Ok(no_content())
+        }
+        (&Method::POST, ["users", "me", "rooms", room, "transfers"]) => {
+            let transfer: Transfer = parse_json(body, false)?;
+            Ok(ok(s
+                .rooms
+                .transfer(c, id(room, "room")?, transfer.user_uuid)
+                .await?))
+        }
+        (&Method::PUT, ["users", "me", "rooms", room, "state"]) => {
+            let state: SetState = parse_json(body, false)?;
+            Ok(ok(s
+                .rooms
+                .set_state(c, id(room, "room")?, &state.state)
+                .await?))
         }
         (&Method::POST, ["users", "me", "rooms", room, "activities"]) => {
             let activity: Activity = parse_json(body, false)?;

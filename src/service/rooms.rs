@@ -236,31 +236,9 @@ impl RoomService {
             Answered::AlreadyAnswered => return Err(already_answered()),
         };
         // The visitor hears who joined, as a system notice.
-        let notice = NewMessage {
-            id: MessageId::new(),
-            conversation_id: room.id,
-            channel_id: room.channel_id,
-            tenant_id: room.tenant_id,
-            sender_kind: SenderKind::System,
-            sender_id: room.id.0,
-            sender_name: None,
-            sender_avatar: None,
-            content: format!("{} joined", caller.agent.display_name),
-            state: DeliveryState::Delivered,
-            sent_at_ms: now_ms(),
-            client_message_id: None,
-        };
-        let appended = self.core.store.append_message(notice).await?;
-        self.core
-            .publish(Published {
-                event: Event::MessageCreated {
-                    message: appended.message.clone(),
-                },
-                tenant_id: room.tenant_id,
-                visitor_room: Some(room.id),
-                agents: Agents::Only { ids: room.agents() },
-            })
-            .await;
+        let notice = self
+            .notice(&room, format!("{} joined", caller.agent.display_name))
+            .await?;
         let connected = self.visitors_connected(std::iter::once(&room)).await;
         let view = crate::wire::wazo::bare_room(&room, self.core.server, connected.get(&room));
         self.core
@@ -278,7 +256,7 @@ impl RoomService {
         let summary = RoomSummary {
             room,
             unread_count: unread,
-            last_message: Some(appended.message),
+            last_message: Some(notice),
         };
         Ok(self.view(&summary).await)
     }
@@ -330,6 +308,226 @@ impl RoomService {
                 .await;
         }
         Ok(())
+    }
+
+    /// `POST .../transfers`: hands a visitor room the caller is in to another
+    /// agent of the tenant, who joins and becomes assignee; the caller leaves.
+    pub async fn transfer(&self, caller: &Caller, id: RoomId, to: Uuid) -> Result<Value, ApiError> {
+        let room = self.member_room(caller, id).await?;
+        if room.kind != RoomKind::Visitor {
+            return Err(ApiError::invalid_data("only visitor rooms are transferred"));
+        }
+        let target = self
+            .core
+            .store
+            .agent(caller.tenant(), crate::domain::AgentId(to))
+            .await?
+            .filter(|a| !a.disabled && a.id != caller.id())
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "user_uuid",
+                    "user_uuid must be another agent of the tenant",
+                )
+            })?;
+        let room = self
+            .core
+            .store
+            .transfer(caller.tenant(), id, caller.id(), target.id, now_ms())
+            .await?
+            .ok_or_else(unknown_room)?;
+        self.notice(&room, format!("{} joined", target.display_name))
+            .await?;
+        let mut told = room.agents();
+        told.push(caller.id());
+        self.state_event(&room, told).await;
+        let summary = RoomSummary {
+            unread_count: self.core.store.unread_count(room.id, caller.id().0).await?,
+            room,
+            last_message: None,
+        };
+        Ok(self.view(&summary).await)
+    }
+
+    /// `PUT .../state`: closes or reopens a visitor room the caller is in.
+    pub async fn set_state(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        state: &str,
+    ) -> Result<Value, ApiError> {
+        let closed = match state {
+            "closed" => true,
+            "open" => false,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "state",
+                    "state must be closed or open",
+                ))
+            }
+        };
+        let room = self.member_room(caller, id).await?;
+        if room.kind != RoomKind::Visitor {
+            return Err(ApiError::invalid_data(
+                "only visitor rooms are closed and reopened",
+            ));
+        }
+        let target = if closed {
+            RoomState::Closed
+        } else {
+            RoomState::Open
+        };
+        let room = if room.state == target {
+            room
+        } else {
+            let room = self
+                .core
+                .store
+                .set_room_state(caller.tenant(), id, target, now_ms())
+                .await?
+                .ok_or_else(unknown_room)?;
+            self.closed_changed(&room, closed).await;
+            room
+        };
+        let summary = RoomSummary {
+            unread_count: self.core.store.unread_count(room.id, caller.id().0).await?,
+            room,
+            last_message: None,
+        };
+        Ok(self.view(&summary).await)
+    }
+
+    /// The visitor wrote into a closed room: it reopens, back to its
+    /// assignee if that agent is available (chosen state and connected),
+    /// else into the queue.
+    pub async fn reopen_for_visitor(&self, room: &Room) -> Result<(), ApiError> {
+        let available = match room.assignee {
+            Some(agent) => {
+                let chosen = self.core.store.presences(room.tenant_id, &[agent]).await?;
+                let online = self
+                    .core
+                    .presence
+                    .online(&[PresenceKey::Agent(agent)])
+                    .await;
+                chosen
+                    .first()
+                    .is_some_and(|p| p.state == crate::domain::PresenceState::Available)
+                    && online.first().copied().unwrap_or(false)
+            }
+            None => false,
+        };
+        let told = room.agents();
+        let target = if available {
+            RoomState::Open
+        } else {
+            RoomState::Queued
+        };
+        let Some(reopened) = self
+            .core
+            .store
+            .set_room_state(room.tenant_id, room.id, target, now_ms())
+            .await?
+        else {
+            return Ok(());
+        };
+        self.closed_changed_to(&reopened, false, told).await;
+        if !available {
+            let connected = self.visitors_connected(std::iter::once(&reopened)).await;
+            let view =
+                crate::wire::wazo::bare_room(&reopened, self.core.server, connected.get(&reopened));
+            self.core
+                .publish(Published {
+                    event: Event::Agent {
+                        name: "chatd_queue_updated".into(),
+                        data: json!({"action": "queued", "channel_id": reopened.channel_id, "room": view}),
+                    },
+                    tenant_id: reopened.tenant_id,
+                    visitor_room: None,
+                    agents: Agents::Tenant,
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn closed_changed(&self, room: &Room, closed: bool) {
+        self.closed_changed_to(room, closed, room.agents()).await;
+    }
+
+    /// Tells the visitor (`conversation.closed` / `.reopened`) and `agents`
+    /// (`chatd_room_state_updated`).
+    async fn closed_changed_to(
+        &self,
+        room: &Room,
+        closed: bool,
+        agents: Vec<crate::domain::AgentId>,
+    ) {
+        self.core
+            .publish(Published {
+                event: Event::RoomClosed {
+                    conversation_id: room.id,
+                    closed,
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: Some(room.id),
+                agents: Agents::Nobody,
+            })
+            .await;
+        self.state_event(room, agents).await;
+    }
+
+    async fn state_event(&self, room: &Room, agents: Vec<crate::domain::AgentId>) {
+        if agents.is_empty() {
+            return;
+        }
+        let connected = self.visitors_connected(std::iter::once(room)).await;
+        let view = crate::wire::wazo::bare_room(room, self.core.server, connected.get(room));
+        self.core
+            .publish(Published {
+                event: Event::Agent {
+                    name: "chatd_room_state_updated".into(),
+                    data: view,
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Only { ids: agents },
+            })
+            .await;
+    }
+
+    /// A system notice to the visitor (CENTER) and the room's agents.
+    async fn notice(
+        &self,
+        room: &Room,
+        content: String,
+    ) -> Result<crate::domain::Message, ApiError> {
+        let notice = NewMessage {
+            id: MessageId::new(),
+            conversation_id: room.id,
+            channel_id: room.channel_id,
+            tenant_id: room.tenant_id,
+            sender_kind: SenderKind::System,
+            sender_id: room.id.0,
+            sender_name: None,
+            sender_avatar: None,
+            content,
+            state: DeliveryState::Delivered,
+            sent_at_ms: now_ms(),
+            client_message_id: None,
+        };
+        let appended = self.core.store.append_message(notice).await?;
+        self.core
+            .publish(Published {
+                event: Event::MessageCreated {
+                    message: appended.message.clone(),
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: Some(room.id),
+                agents: Agents::Only {
+                    ids: appended.agents.clone(),
+                },
+            })
+            .await;
+        Ok(appended.message)
     }
 
     /// A room as the caller sees it.

@@ -178,6 +178,7 @@ impl VisitorService {
         }
         let message = &appended.message;
         let first = message.seq == 1 && appended.room_state == RoomState::Queued;
+        let reopen = appended.room_state == RoomState::Closed;
         self.core
             .publish(Published {
                 event: Event::MessageCreated {
@@ -194,6 +195,23 @@ impl VisitorService {
                 },
             })
             .await;
+        if reopen {
+            let rooms = super::rooms::RoomService::new(self.core.clone());
+            match self
+                .core
+                .store
+                .room(message.tenant_id, message.conversation_id)
+                .await
+            {
+                Ok(Some(room)) if room.state == RoomState::Closed => {
+                    if let Err(err) = rooms.reopen_for_visitor(&room).await {
+                        tracing::warn!(%err, "cannot reopen a room the visitor wrote into");
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "cannot read a room the visitor wrote into"),
+            }
+        }
         if first {
             let store = &self.core.store;
             if let Ok(Some(room)) = store.room(message.tenant_id, message.conversation_id).await {

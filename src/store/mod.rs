@@ -337,6 +337,25 @@ pub trait RoomStore: Send + Sync + 'static {
         agent: AgentId,
         at_ms: i64,
     ) -> StoreResult<Answered>;
+    /// Hands a visitor room from `from` (who leaves) to `to` (who joins and
+    /// becomes assignee); the room after, or `None` when `from` is not a member.
+    async fn transfer(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        from: AgentId,
+        to: AgentId,
+        at_ms: i64,
+    ) -> StoreResult<Option<Room>>;
+    /// Sets a visitor room's state (`Queued` also clears its assignee and
+    /// agents); the room after, or `None` when there is no such room.
+    async fn set_room_state(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        state: RoomState,
+        at_ms: i64,
+    ) -> StoreResult<Option<Room>>;
     /// Sets the member's read position (never backwards); `None` = the room's end.
     /// Returns the position now stored.
     async fn mark_read(

@@ -97,6 +97,12 @@ pub fn event_body(event: &Event) -> Option<(VisitorQueue, Vec<u8>)> {
             VisitorQueue::Events,
             serde_json::to_vec(&json!({"type": "read", "up_to_seq": up_to_seq})),
         ),
+        Event::RoomClosed { closed, .. } => (
+            VisitorQueue::Events,
+            serde_json::to_vec(&json!({
+                "type": if *closed { "conversation.closed" } else { "conversation.reopened" },
+            })),
+        ),
         Event::Agent { .. } => return None,
     };
     match encoded {

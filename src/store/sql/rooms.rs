@@ -307,6 +307,91 @@ macro_rules! rooms_sql {
                 }
             }
 
+            async fn transfer(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                from: $crate::domain::AgentId,
+                to: $crate::domain::AgentId,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Room>> {
+                use $crate::store::RoomStore;
+                let mut tx = self.write.begin().await?;
+                let left = sqlx::query(
+                    "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3",
+                )
+                .bind(room.to_string())
+                .bind(from.to_string())
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if left == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
+                )
+                .bind(room.to_string())
+                .bind(to.to_string())
+                .bind(tenant.to_string())
+                .bind(at_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE conversations SET assignee_id = $1, state = 'open' WHERE id = $2 AND tenant_id = $3",
+                )
+                .bind(to.to_string())
+                .bind(room.to_string())
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                RoomStore::room(self, tenant, room).await
+            }
+
+            async fn set_room_state(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                state: $crate::domain::RoomState,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Room>> {
+                use $crate::store::RoomStore;
+                let mut tx = self.write.begin().await?;
+                let queued = state == $crate::domain::RoomState::Queued;
+                let done = sqlx::query(
+                    "UPDATE conversations SET state = $1, \
+                     queued_at = CASE WHEN $2 = 1 THEN $3 ELSE queued_at END, \
+                     assignee_id = CASE WHEN $4 = 1 THEN NULL ELSE assignee_id END \
+                     WHERE id = $5 AND tenant_id = $6 AND kind = 'visitor'",
+                )
+                .bind(state.as_str())
+                .bind(i64::from(queued))
+                .bind(at_ms)
+                .bind(i64::from(queued))
+                .bind(room.to_string())
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                if queued {
+                    sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND tenant_id = $2")
+                        .bind(room.to_string())
+                        .bind(tenant.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                RoomStore::room(self, tenant, room).await
+            }
+
             async fn mark_read(
                 &self,
                 tenant: $crate::domain::TenantId,
