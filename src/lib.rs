@@ -16,8 +16,7 @@
 //! - [`service`]: where the rules live, one module per area (`visitor`,
 //!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`): tenant scoping, membership,
 //!   own-message checks, roles read from the store on every call, state
-//!   transitions, publish-after-commit; also `presence` (agents' chosen
-//!   states) and `typing` (indicators both ways, throttled). The only callers of the store and
+//!   transitions, publish-after-commit. The only callers of the store and
 //!   the only publishers of events.
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
 //!   rooms, reactions) composed into `Store`; the SQL is written once for
