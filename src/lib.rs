@@ -14,8 +14,8 @@
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON) and `wazo`
 //!   (wazo-chatd rooms, messages, agents; the websocketd event envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`,
-//!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`): tenant scoping, membership,
-//!   own-message checks, roles read from the store on every call, state
+//!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`):
+//!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
 //!   transitions, publish-after-commit. The only callers of the store and
 //!   the only publishers of events.
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
