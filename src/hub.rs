@@ -1,5 +1,6 @@
 //! This instance's live sessions, by topic: visitor sessions on their
-//! conversation's topic, agent sessions on their tenant's topic (each event
+//! conversation's topic and their channel's (one queue for both), agent
+//! sessions on their tenant's topic (each event
 //! names the agents it is for, so delivery needs no database read).
 //!
 //! The hub subscribes the bus to a topic when the first local session of it
@@ -70,19 +71,22 @@ struct Member {
     queue: mpsc::Sender<Arc<Outbound>>,
     /// Set for agent sessions: they receive only events naming them.
     agent: Option<AgentId>,
+    /// The other topic this session is in (a visitor session is on its
+    /// conversation's topic and its channel's): a slow consumer leaves both.
+    also: Option<Topic>,
 }
 
 /// A session's place in the hub; leaving the hub happens on drop.
 pub struct Membership {
     hub: Arc<Hub>,
-    topic: Topic,
+    topics: Vec<Topic>,
     id: u64,
     pub queue: mpsc::Receiver<Arc<Outbound>>,
 }
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        self.hub.leave(&self.topic, self.id);
+        self.hub.leave(&self.topics, self.id);
     }
 }
 
@@ -133,7 +137,17 @@ impl Hub {
     /// Joins `topic`; returns once the bus delivers the topic's events here,
     /// so a store read made after this returns cannot miss a later event.
     pub async fn join(self: &Arc<Self>, topic: Topic) -> Result<Membership, BusError> {
-        self.join_as(topic, None).await
+        self.join_as(vec![topic], None).await
+    }
+
+    /// Joins a visitor session: its conversation's topic and its channel's
+    /// (events for every visitor of the channel), with one queue.
+    pub async fn join_visitor(
+        self: &Arc<Self>,
+        conversation: Topic,
+        channel: Topic,
+    ) -> Result<Membership, BusError> {
+        self.join_as(vec![conversation, channel], None).await
     }
 
     /// Joins as an agent's session: its tenant's topic, receiving the events
@@ -143,34 +157,44 @@ impl Hub {
         tenant: TenantId,
         agent: AgentId,
     ) -> Result<Membership, BusError> {
-        self.join_as(Topic::tenant(tenant), Some(agent)).await
+        self.join_as(vec![Topic::tenant(tenant)], Some(agent)).await
     }
 
+    /// One session on one or two topics (see `Member::also`), one queue.
     async fn join_as(
         self: &Arc<Self>,
-        topic: Topic,
+        topics: Vec<Topic>,
         agent: Option<AgentId>,
     ) -> Result<Membership, BusError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.queue_capacity);
-        let first = {
+        let mut firsts = Vec::new();
+        {
             let mut members = self.lock();
-            let list = members.entry(topic.clone()).or_default();
-            list.push(Member {
-                id,
-                queue: tx,
-                agent,
-            });
-            list.len() == 1
-        };
+            for (i, topic) in topics.iter().enumerate() {
+                let list = members.entry(topic.clone()).or_default();
+                list.push(Member {
+                    id,
+                    queue: tx.clone(),
+                    agent,
+                    also: topics
+                        .get(1 - i.min(1))
+                        .filter(|_| topics.len() > 1)
+                        .cloned(),
+                });
+                if list.len() == 1 {
+                    firsts.push(topic.clone());
+                }
+            }
+        }
         self.sessions.fetch_add(1, Ordering::Relaxed);
         let membership = Membership {
             hub: self.clone(),
-            topic: topic.clone(),
+            topics,
             id,
             queue: rx,
         };
-        if first {
+        for topic in firsts {
             let (done_tx, done_rx) = oneshot::channel();
             let _ = self.reconcile.send((topic, Some(done_tx)));
             done_rx
@@ -180,25 +204,25 @@ impl Hub {
         Ok(membership)
     }
 
-    fn leave(&self, topic: &Topic, id: u64) {
-        let now_empty = {
+    fn leave(&self, topics: &[Topic], id: u64) {
+        let mut emptied = Vec::new();
+        let mut removed = false;
+        {
             let mut members = self.lock();
-            let Some(list) = members.get_mut(topic) else {
-                return;
-            };
-            let before = list.len();
-            list.retain(|m| m.id != id);
-            if list.len() < before {
-                self.sessions.fetch_sub(1, Ordering::Relaxed);
+            for topic in topics {
+                if remove_member(&mut members, topic, id) {
+                    removed = true;
+                    if !members.contains_key(topic) {
+                        emptied.push(topic.clone());
+                    }
+                }
             }
-            let empty = list.is_empty();
-            if empty {
-                members.remove(topic);
-            }
-            empty
-        };
-        if now_empty {
-            let _ = self.reconcile.send((topic.clone(), None));
+        }
+        if removed {
+            self.sessions.fetch_sub(1, Ordering::Relaxed);
+        }
+        for topic in emptied {
+            let _ = self.reconcile.send((topic, None));
         }
     }
 
@@ -210,6 +234,9 @@ impl Hub {
         let mut result = Ok(());
         if let Some(room) = event.visitor_room {
             result = result.and(self.publish_on(&Topic::conversation(room), &event).await);
+        }
+        if let crate::domain::Event::Availability { channel_id, .. } = &event.event {
+            result = result.and(self.publish_on(&Topic::channel(*channel_id), &event).await);
         }
         if event.agents != Agents::Nobody {
             result = result.and(
@@ -271,23 +298,58 @@ impl BusSink for Hub {
         let Some(list) = members.get_mut(topic) else {
             return;
         };
-        let before = list.len();
-        // A full or closed queue drops the member: its receiver then sees the
-        // queue closed and the session disconnects as a slow consumer.
-        list.retain(|m| match m.agent {
-            Some(agent) if !event.reaches_agent(agent) => !m.queue.is_closed(),
-            _ => m.queue.try_send(outbound.clone()).is_ok(),
+        // A full or closed queue drops the member (from its other topic
+        // too): its receiver then sees the queue closed and the session
+        // disconnects as a slow consumer.
+        let mut dropped: Vec<(u64, Option<Topic>)> = Vec::new();
+        list.retain(|m| {
+            let keep = match m.agent {
+                Some(agent) if !event.reaches_agent(agent) => !m.queue.is_closed(),
+                _ => m.queue.try_send(outbound.clone()).is_ok(),
+            };
+            if !keep {
+                dropped.push((m.id, m.also.clone()));
+            }
+            keep
         });
-        let dropped = before - list.len();
-        if dropped > 0 {
-            self.sessions.fetch_sub(dropped as u64, Ordering::Relaxed);
-            tracing::info!(%topic, dropped, "disconnecting slow consumers");
-            if list.is_empty() {
-                members.remove(topic);
-                let _ = self.reconcile.send((topic.clone(), None));
+        if dropped.is_empty() {
+            return;
+        }
+        self.sessions
+            .fetch_sub(dropped.len() as u64, Ordering::Relaxed);
+        tracing::info!(%topic, dropped = dropped.len(), "disconnecting slow consumers");
+        let mut emptied = Vec::new();
+        if list.is_empty() {
+            members.remove(topic);
+            emptied.push(topic.clone());
+        }
+        for (id, also) in dropped {
+            if let Some(other) = also {
+                if remove_member(&mut members, &other, id) && !members.contains_key(&other) {
+                    emptied.push(other);
+                }
             }
         }
+        drop(members);
+        for topic in emptied {
+            let _ = self.reconcile.send((topic, None));
+        }
     }
+}
+
+/// Removes session `id` from `topic`'s list (and the list once empty);
+/// whether it was there.
+fn remove_member(members: &mut HashMap<Topic, Vec<Member>>, topic: &Topic, id: u64) -> bool {
+    let Some(list) = members.get_mut(topic) else {
+        return false;
+    };
+    let before = list.len();
+    list.retain(|m| m.id != id);
+    let removed = list.len() < before;
+    if list.is_empty() {
+        members.remove(topic);
+    }
+    removed
 }
 
 /// Applies subscription changes in order against the current membership.

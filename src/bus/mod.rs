@@ -30,6 +30,11 @@ impl Topic {
         Topic(format!("conv.{id}").into())
     }
 
+    /// The events for every visitor of a channel: `chan.<uuid>`.
+    pub fn channel(id: crate::domain::ChannelId) -> Topic {
+        Topic(format!("chan.{id}").into())
+    }
+
     /// The events for the agents of a tenant: `tenant.<uuid>`.
     pub fn tenant(id: TenantId) -> Topic {
         Topic(format!("tenant.{id}").into())

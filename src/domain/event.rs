@@ -37,6 +37,12 @@ pub enum Event {
         conversation_id: ConversationId,
         closed: bool,
     },
+    /// Whether a connected agent of the channel's tenant is available: for
+    /// every visitor session of the channel (its `/queue/events`).
+    Availability {
+        channel_id: ChannelId,
+        available: bool,
+    },
     /// An event only agents see, already in its wazo shape (`name`, `data`).
     Agent {
         name: String,

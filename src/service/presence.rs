@@ -86,8 +86,62 @@ impl PresenceService {
         }
     }
 
+    /// Whether some agent of the tenant is connected and `available` (an
+    /// invisible agent counts as unavailable), as the channel's visitors see it.
+    pub async fn availability(
+        &self,
+        tenant: crate::domain::TenantId,
+        channel: crate::domain::ChannelId,
+    ) -> Result<Event, ApiError> {
+        Ok(Event::Availability {
+            channel_id: channel,
+            available: self.agents_available(tenant).await?,
+        })
+    }
+
+    async fn agents_available(&self, tenant: crate::domain::TenantId) -> Result<bool, ApiError> {
+        let available: Vec<PresenceKey> = self
+            .core
+            .store
+            .presences(tenant, &[])
+            .await?
+            .into_iter()
+            .filter(|p| p.state == PresenceState::Available)
+            .map(|p| PresenceKey::Agent(p.agent_id))
+            .collect();
+        if available.is_empty() {
+            return Ok(false);
+        }
+        Ok(self.core.presence.online(&available).await.contains(&true))
+    }
+
+    /// Tells every visitor of the tenant's channels whether someone is there.
+    async fn publish_availability(&self, tenant: crate::domain::TenantId) -> Result<(), ApiError> {
+        let available = self.agents_available(tenant).await?;
+        for channel in self.core.store.channels(tenant).await? {
+            if !channel.connected {
+                continue;
+            }
+            self.core
+                .publish(Published {
+                    event: Event::Availability {
+                        channel_id: channel.id,
+                        available,
+                    },
+                    tenant_id: tenant,
+                    visitor_room: None,
+                    agents: Agents::Nobody,
+                })
+                .await;
+        }
+        Ok(())
+    }
+
     async fn publish(&self, presence: AgentPresence) {
         let tenant = presence.tenant_id;
+        if let Err(err) = self.publish_availability(tenant).await {
+            tracing::warn!(%err, "cannot tell visitors whether agents are available");
+        }
         let data = match self.views(std::slice::from_ref(&presence)).await {
             Ok(mut views) => views.pop().unwrap_or(Value::Null),
             Err(_) => return,

@@ -103,6 +103,10 @@ pub fn event_body(event: &Event) -> Option<(VisitorQueue, Vec<u8>)> {
                 "type": if *closed { "conversation.closed" } else { "conversation.reopened" },
             })),
         ),
+        Event::Availability { available, .. } => (
+            VisitorQueue::Events,
+            serde_json::to_vec(&json!({"type": "availability", "agents_available": available})),
+        ),
         Event::Agent { .. } => return None,
     };
     match encoded {

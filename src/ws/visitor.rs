@@ -542,11 +542,13 @@ impl Session {
             .visitor(token, self.origin.as_deref())
             .await
             .map_err(Fatal::from_api)?;
-        let topic = Topic::conversation(visitor.claims.cv);
         let membership = self
             .app
             .hub
-            .join(topic)
+            .join_visitor(
+                Topic::conversation(visitor.claims.cv),
+                Topic::channel(visitor.channel.id),
+            )
             .await
             .map_err(|e| Fatal::new("503 unavailable", e.to_string()))?;
         let ours = self.app.config.heartbeat_ms;
@@ -617,6 +619,21 @@ impl Session {
             }
             "/queue/events" | "/user/queue/events" => {
                 self.events_sub = Some(id);
+                // Whether anyone is there to answer, now; changes follow
+                // on the channel's topic.
+                let Some(visitor) = self.visitor.as_ref() else {
+                    return Ok(());
+                };
+                let event = self
+                    .app
+                    .services
+                    .presence
+                    .availability(visitor.channel.tenant_id, visitor.channel.id)
+                    .await
+                    .map_err(Fatal::from_api)?;
+                if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
+                    self.write_event(Bytes::from(body)).await?;
+                }
                 Ok(())
             }
             other => Err(Fatal::new(

@@ -152,3 +152,43 @@ async fn bad_states_foreign_users_and_other_agents_presence_are_refused() {
     assert_eq!(listed.body["total"], 0, "{}", listed.body);
     assert_eq!(presence(&ana, "me").await["state"], "unavailable");
 }
+
+#[tokio::test]
+async fn visitors_see_agents_available_turn_true_and_false_with_presence() {
+    use crate::queue::{next_frame, subscribe_events};
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = app.visitor().await;
+    let mut stomp = crate::helpers::Stomp::subscribed(&app, &visitor.token, None).await;
+    assert!(!subscribe_events(&mut stomp).await, "nobody connected yet");
+
+    // An agent connects, available by default: visitors are told.
+    let ana = admin.new_agent(&app, "Ana").await;
+    let socket = ana.events().await;
+    let (destination, body) = next_frame(&mut stomp).await;
+    assert_eq!(destination, "/queue/events");
+    assert_eq!(
+        body,
+        json!({"type": "availability", "agents_available": true})
+    );
+
+    // Invisible counts as unavailable to visitors.
+    let me = format!("/users/{}/presences", ana.uuid);
+    ana.call("PUT", &me, Some(json!({"state": "invisible"})))
+        .await;
+    let (_, body) = next_frame(&mut stomp).await;
+    assert_eq!(body["agents_available"], false);
+    ana.call("PUT", &me, Some(json!({"state": "available"})))
+        .await;
+    let (_, body) = next_frame(&mut stomp).await;
+    assert_eq!(body["agents_available"], true);
+
+    // Gone away: false again.
+    drop(socket);
+    let (_, body) = next_frame(&mut stomp).await;
+    assert_eq!(body["agents_available"], false);
+    // A newly subscribing visitor is told at once.
+    let other = app.visitor().await;
+    let mut late = crate::helpers::Stomp::subscribed(&app, &other.token, None).await;
+    assert!(!subscribe_events(&mut late).await);
+}

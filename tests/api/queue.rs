@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 use crate::agent_helpers::{AgentClient, EventSocket};
 use crate::helpers::{Stomp, TestApp};
 
-/// Subscribes an already subscribed visitor session to `/queue/events` too.
-pub async fn subscribe_events(stomp: &mut Stomp) {
+/// Subscribes an already subscribed visitor session to `/queue/events` too;
+/// returns the availability it is told first (whether an agent is there).
+pub async fn subscribe_events(stomp: &mut Stomp) -> bool {
     stomp
         .send(
             StompFrame::new(Command::Subscribe)
@@ -20,8 +21,16 @@ pub async fn subscribe_events(stomp: &mut Stomp) {
                 .header("receipt", "r-events"),
         )
         .await;
+    let first = stomp.recv().await.expect("availability");
+    assert_eq!(first.command, Command::Message, "{first:?}");
+    assert_eq!(first.get("destination"), Some("/queue/events"));
+    let body: Value = serde_json::from_slice(&first.body).unwrap();
+    assert_eq!(body["type"], "availability", "{body}");
     let receipt = stomp.recv().await.expect("RECEIPT");
     assert_eq!(receipt.command, Command::Receipt);
+    body["agents_available"]
+        .as_bool()
+        .expect("agents_available")
 }
 
 /// The next MESSAGE frame's destination and body.
@@ -33,6 +42,16 @@ pub async fn next_frame(stomp: &mut Stomp) -> (String, Value) {
                 frame.get("destination").unwrap_or_default().to_string(),
                 serde_json::from_slice(&frame.body).unwrap(),
             );
+        }
+    }
+}
+
+/// The next MESSAGE frame on `/queue/message` (events frames are skipped).
+pub async fn next_message(stomp: &mut Stomp) -> Value {
+    loop {
+        let (destination, body) = next_frame(stomp).await;
+        if destination == "/queue/message" {
+            return body;
         }
     }
 }
