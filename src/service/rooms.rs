@@ -204,11 +204,13 @@ impl RoomService {
         caller: &Caller,
         channel: Option<ChannelId>,
     ) -> Result<Vec<Value>, ApiError> {
-        let rooms = self.core.store.queue(caller.tenant(), channel).await?;
-        let connected = self.visitors_connected(rooms.iter()).await;
-        Ok(rooms
+        let queued = self.core.store.queue(caller.tenant(), channel).await?;
+        let connected = self
+            .visitors_connected(queued.iter().map(|s| &s.room))
+            .await;
+        Ok(queued
             .iter()
-            .map(|r| crate::wire::wazo::bare_room(r, self.core.server, connected.get(r)))
+            .map(|s| crate::wire::wazo::room(s, self.core.server, connected.get(&s.room)))
             .collect())
     }
 

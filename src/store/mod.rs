@@ -327,8 +327,13 @@ pub trait RoomStore: Send + Sync + 'static {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<RoomSummary>>;
-    /// Queued visitor rooms, oldest first (of one channel, or all).
-    async fn queue(&self, tenant: TenantId, channel: Option<ChannelId>) -> StoreResult<Vec<Room>>;
+    /// Queued visitor rooms, oldest first (of one channel, or all), with
+    /// their newest message.
+    async fn queue(
+        &self,
+        tenant: TenantId,
+        channel: Option<ChannelId>,
+    ) -> StoreResult<Vec<RoomSummary>>;
     /// A conditional update: exactly one of concurrent answers wins.
     async fn answer(
         &self,

@@ -114,6 +114,11 @@ async fn a_visitor_is_queued_answered_and_replied_to_and_the_reply_is_delivered_
     assert_eq!(listed.body["total"], 1);
     assert_eq!(listed.body["items"][0]["uuid"], room.as_str());
     assert!(listed.body["items"][0]["wait_seconds"].as_i64().is_some());
+    assert_eq!(
+        listed.body["items"][0]["last_message"]["content"],
+        "Hello, anyone there?"
+    );
+    assert_eq!(listed.body["items"][0]["unread_count"], 1);
 
     // Not a member yet: the room's messages are not the admin's to read.
     admin

@@ -243,7 +243,8 @@ macro_rules! rooms_sql {
                 &self,
                 tenant: $crate::domain::TenantId,
                 channel: Option<$crate::domain::ChannelId>,
-            ) -> $crate::store::StoreResult<Vec<$crate::domain::Room>> {
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::RoomSummary>> {
+                use $crate::store::sql::Bind;
                 let sql = format!(
                     "SELECT {} FROM conversations WHERE tenant_id = $1 AND state = 'queued' AND kind = 'visitor' \
                      AND ($2 = '' OR channel_id = $3) ORDER BY queued_at, id LIMIT 1000",
@@ -261,7 +262,32 @@ macro_rules! rooms_sql {
                     .map(Self::room_from_row)
                     .collect::<$crate::store::StoreResult<Vec<_>>>()?;
                 Self::with_members(&self.read, &mut rooms).await?;
-                Ok(rooms)
+                // Each room's newest message: what the visitor is waiting about.
+                let mut last: std::collections::HashMap<$crate::domain::RoomId, $crate::domain::Message> =
+                    std::collections::HashMap::new();
+                if !rooms.is_empty() {
+                    let sql = format!(
+                        "SELECT {} FROM messages m JOIN conversations r \
+                         ON r.id = m.conversation_id AND m.seq = r.last_seq \
+                         WHERE r.tenant_id = $1 AND r.id IN ({})",
+                        $crate::store::sql::M_COLUMNS,
+                        $crate::store::batch::Params::Numbered.list(2, rooms.len())
+                    );
+                    let mut binds = vec![Bind::S(tenant.to_string())];
+                    binds.extend(rooms.iter().map(|r| Bind::S(r.id.to_string())));
+                    for m in self.messages_with_reactions(&sql, &binds).await? {
+                        last.insert(m.conversation_id, m);
+                    }
+                }
+                Ok(rooms
+                    .into_iter()
+                    .map(|room| $crate::domain::RoomSummary {
+                        last_message: last.remove(&room.id),
+                        // Nobody has read a queued room yet.
+                        unread_count: room.last_seq,
+                        room,
+                    })
+                    .collect())
             }
 
             async fn answer(
