@@ -243,10 +243,12 @@ impl VisitorService {
     /// A message reached a live socket of its visitor: an agent's PENDING
     /// reply becomes DELIVERED (marks are batched, and only the first of
     /// several tabs or instances changes anything), and everyone is told.
-    pub fn delivered(self: &Arc<Self>, message: &Message, audience: Option<Agents>) {
+    pub fn delivered(self: &Arc<Self>, message: &Message, audience: Option<&Agents>) {
         if message.state != DeliveryState::Pending || message.sender_kind != SenderKind::Agent {
             return;
         }
+        // Cloned only here: every other message written costs nothing.
+        let audience = audience.cloned();
         let id = message.id;
         let this = self.clone();
         tokio::spawn(async move {

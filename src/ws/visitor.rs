@@ -780,10 +780,7 @@ impl Session {
     /// published to, when it came live (a replay reads them from the store).
     fn written(&self, event: &Event, audience: Option<&Agents>) {
         if let Event::MessageCreated { message } = event {
-            self.app
-                .services
-                .visitor
-                .delivered(message, audience.cloned());
+            self.app.services.visitor.delivered(message, audience);
         }
     }
 
