@@ -7,11 +7,21 @@
 // patterns).
 
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { createRequire } from 'node:module';
 
 import WebSocket from 'ws';
 
-import { AsyncQueue, WAIT_MS, server, withTimeout } from './chatgate_server.mjs';
+import {
+  AsyncQueue,
+  SHUTDOWN_TIMEOUT_MS,
+  STARTUP_TIMEOUT_MS,
+  WAIT_MS,
+  server,
+  startServer,
+  stopServer,
+  withTimeout,
+} from './chatgate_server.mjs';
 
 export {
   AsyncQueue,
@@ -176,3 +186,20 @@ export async function createAgent(adminToken, displayName) {
 }
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Registers, in the calling `describe`, the hooks every SDK suite needs:
+ * point the SDK at the test server and start chatgate before; close the
+ * event sockets and stop chatgate after.
+ */
+export function useSdkServer() {
+  before(async () => {
+    pointSdkAtTestServer();
+    await startServer();
+  }, { timeout: STARTUP_TIMEOUT_MS + 5_000 });
+
+  after(async () => {
+    closeAllEventSockets();
+    await stopServer();
+  }, { timeout: SHUTDOWN_TIMEOUT_MS + 10_000 });
+}

@@ -2,40 +2,27 @@
 // getState / getLineState round trip against a real chatgate process, plus the
 // presence event on the SDK's WebSocketClient. Same setup as wazo_sdk.test.mjs.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
   CHATD,
-  SHUTDOWN_TIMEOUT_MS,
-  STARTUP_TIMEOUT_MS,
   TEST_TIMEOUT_MS,
   UUID_RE,
   WAIT_MS,
-  closeAllEventSockets,
   connectEvents,
   createAgent,
   http,
   newApiClient,
-  pointSdkAtTestServer,
   server,
-  startServer,
-  stopServer,
+  useSdkServer,
   withServerLogs,
 } from './wazo_helpers.mjs';
 
 const PRESENCE_UPDATED = 'chatd_presence_updated';
 
 describe('chatgate presence with @wazo/sdk', { timeout: 3 * TEST_TIMEOUT_MS }, () => {
-  before(async () => {
-    pointSdkAtTestServer();
-    await startServer();
-  }, { timeout: STARTUP_TIMEOUT_MS + 5_000 });
-
-  after(async () => {
-    closeAllEventSockets();
-    await stopServer();
-  }, { timeout: SHUTDOWN_TIMEOUT_MS + 10_000 });
+  useSdkServer();
 
   test(
     'updateStatus then getContactStatusInfo round trip, seen by another agent',

@@ -8,26 +8,21 @@
 // https/wss), see pointSdkAtTestServer() in wazo_helpers.mjs. What the SDK
 // sends and reads is written down in the notes on @wazo/sdk (wazo-sdk.md).
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
   CHATD,
-  SHUTDOWN_TIMEOUT_MS,
-  STARTUP_TIMEOUT_MS,
   TEST_TIMEOUT_MS,
   UUID_RE,
   WAIT_MS,
-  closeAllEventSockets,
   connectEvents,
   createAgent,
   http,
   newApiClient,
-  pointSdkAtTestServer,
   sdk,
   server,
-  startServer,
-  stopServer,
+  useSdkServer,
   withServerLogs,
 } from './wazo_helpers.mjs';
 
@@ -35,15 +30,7 @@ const { ChatMessage, ChatRoom, Session } = sdk;
 const MESSAGE_CREATED = 'chatd_user_room_message_created';
 
 describe('chatgate agent API with @wazo/sdk', { timeout: 3 * TEST_TIMEOUT_MS }, () => {
-  before(async () => {
-    pointSdkAtTestServer();
-    await startServer();
-  }, { timeout: STARTUP_TIMEOUT_MS + 5_000 });
-
-  after(async () => {
-    closeAllEventSockets();
-    await stopServer();
-  }, { timeout: SHUTDOWN_TIMEOUT_MS + 10_000 });
+  useSdkServer();
 
   test(
     'logIn, createRoom, sendRoomMessage, getRoomMessages, getUserRooms and a message event',
