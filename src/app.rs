@@ -227,6 +227,8 @@ async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
             allowed_origins: vec![],
             connected: true,
             created_at_ms: now_ms(),
+            look: Default::default(),
+            routing: Default::default(),
         },
     };
     Ok(store.bootstrap(&first).await?.then(|| FirstStart {

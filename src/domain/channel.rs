@@ -15,6 +15,82 @@ pub struct Channel {
     pub allowed_origins: Vec<OriginPattern>,
     pub connected: bool,
     pub created_at_ms: i64,
+    /// What the widget shows besides the name and image.
+    pub look: ChannelLook,
+    /// How new visitors reach agents.
+    pub routing: Routing,
+}
+
+/// The widget's public settings of a channel beyond its name and image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelLook {
+    /// At most 500 characters, shown when the panel opens.
+    pub welcome_message: Option<String>,
+    /// `#rrggbb`, lowercase.
+    pub color: Option<String>,
+}
+
+impl ChannelLook {
+    pub const MAX_WELCOME_CHARS: usize = 500;
+
+    /// `#rrggbb` (any case), returned in lowercase.
+    pub fn parse_color(raw: &str) -> Result<String, String> {
+        let ok = raw.len() == 7
+            && raw.starts_with('#')
+            && raw[1..].chars().all(|c| c.is_ascii_hexdigit());
+        if ok {
+            Ok(raw.to_ascii_lowercase())
+        } else {
+            Err(format!("`{raw}` is not a colour like #1f6feb"))
+        }
+    }
+}
+
+/// Who answers a channel's new visitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    pub assignment: Assignment,
+    /// Round robin gives an agent no more open visitor rooms than this (1..=100).
+    pub max_open_per_agent: u32,
+}
+
+impl Default for Routing {
+    fn default() -> Routing {
+        Routing {
+            assignment: Assignment::Manual,
+            max_open_per_agent: 5,
+        }
+    }
+}
+
+impl Routing {
+    pub const MAX_OPEN_LIMIT: u32 = 100;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignment {
+    /// New visitors wait in the queue until an agent answers.
+    Manual,
+    /// New visitors go to the available agent with the fewest open rooms.
+    RoundRobin,
+}
+
+impl Assignment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Assignment::Manual => "manual",
+            Assignment::RoundRobin => "round_robin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Assignment> {
+        match raw {
+            "manual" => Some(Assignment::Manual),
+            "round_robin" => Some(Assignment::RoundRobin),
+            _ => None,
+        }
+    }
 }
 
 impl Channel {
@@ -153,6 +229,16 @@ mod tests {
         let pat = p("http://localhost:3000");
         assert!(pat.matches("http://localhost:3000"));
         assert!(!pat.matches("http://localhost"));
+    }
+
+    #[test]
+    fn colours_are_six_hex_digits() {
+        assert_eq!(ChannelLook::parse_color("#1F6feb").unwrap(), "#1f6feb");
+        for bad in [
+            "", "1f6feb", "#1f6fe", "#1f6febb", "#gggggg", "red", "#1f6fé",
+        ] {
+            assert!(ChannelLook::parse_color(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

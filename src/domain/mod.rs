@@ -11,7 +11,7 @@ pub mod room;
 pub mod search;
 pub mod time;
 
-pub use channel::{Channel, OriginPattern};
+pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing};
 pub use event::{Agents, Event, Published};
 pub use ids::{AgentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
 pub use message::{

@@ -9,7 +9,7 @@ use warp::{Filter, Rejection};
 
 use super::{body, json_object, required_uuid, respond, token, with_app};
 use crate::app::App;
-use crate::domain::{ChannelId, OriginPattern};
+use crate::domain::{Assignment, ChannelId, ChannelLook, OriginPattern, Routing};
 use crate::error::ApiError;
 use crate::service::channels::ChannelSettings;
 use crate::service::Caller;
@@ -106,7 +106,44 @@ fn origins_field(body: &Map<String, Value>) -> Result<Option<Vec<OriginPattern>>
     }
 }
 
+/// A field that `null` (or an empty string) clears: `Some(None)`.
+fn clearable(
+    body: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<Option<String>>, ApiError> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(Some(None)),
+        Some(_) => Ok(Some(string_field(body, field, max)?)),
+    }
+}
+
 fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError> {
+    let color = clearable(body, "color", 7)?
+        .map(|c| c.map(|c| ChannelLook::parse_color(&c)).transpose())
+        .transpose()
+        .map_err(|m| ApiError::invalid_field("color", m))?;
+    let assignment = match body.get("assignment") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_str().and_then(Assignment::parse).ok_or_else(|| {
+            ApiError::invalid_field("assignment", "assignment must be manual or round_robin")
+        })?),
+    };
+    let max_open_per_agent = match body.get("max_open_per_agent") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=Routing::MAX_OPEN_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "max_open_per_agent",
+                        "max_open_per_agent must be a whole number from 1 to 100",
+                    )
+                })?,
+        ),
+    };
     Ok(ChannelSettings {
         name: string_field(body, "name", 200)?,
         image_url: if body.contains_key("image_url") {
@@ -115,6 +152,10 @@ fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError> {
             None
         },
         allowed_origins: origins_field(body)?,
+        welcome_message: clearable(body, "welcome_message", ChannelLook::MAX_WELCOME_CHARS)?,
+        color,
+        assignment,
+        max_open_per_agent,
     })
 }
 
@@ -154,7 +195,7 @@ async fn info(app: App, admin: Caller, body: Map<String, Value>) -> Result<Respo
     )))
 }
 
-/// POST /channels.update: name, image_url and allowed_origins; absent fields keep their value.
+/// POST /channels.update: any of the settings of `settings`; absent fields keep their value.
 async fn update(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
     let id: ChannelId = required_uuid(&body, "channel_id")?;
     let channel = app

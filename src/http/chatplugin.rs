@@ -63,7 +63,7 @@ async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes)
         async {
             app.limits.authenticate.check(&ip)?;
             let body = json_object(&body, false)?;
-            let (channel_id, conversation_id, messages) = match body.get("resume_token") {
+            let (channel, conversation_id, messages) = match body.get("resume_token") {
                 Some(Value::String(resume)) => {
                     let claims = app
                         .tokens
@@ -79,7 +79,7 @@ async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes)
                         }
                     }
                     let history = visitor.history(claims.cv).await?;
-                    (channel.id, claims.cv, history)
+                    (channel, claims.cv, history)
                 }
                 Some(Value::Null) | None => {
                     let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
@@ -88,7 +88,7 @@ async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes)
                         .visitor
                         .connected_channel(channel_id, origin.as_deref())
                         .await?;
-                    (channel.id, ConversationId::new(), Vec::new())
+                    (channel, ConversationId::new(), Vec::new())
                 }
                 Some(_) => {
                     return Err(ApiError::invalid_field(
@@ -97,6 +97,7 @@ async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes)
                     ))
                 }
             };
+            let channel_id = channel.id;
             let token = app.tokens.visitor(
                 TokenKind::Visitor,
                 channel_id,
@@ -115,6 +116,7 @@ async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes)
                 "conversation_id": conversation_id,
                 "channel_id": channel_id,
                 "resume_token": resume_token,
+                "channel": crate::wire::channel::public(&channel),
             })))
         }
         .await,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{Caller, Core};
-use crate::domain::{time::now_ms, Channel, ChannelId, OriginPattern};
+use crate::domain::{time::now_ms, Assignment, Channel, ChannelId, OriginPattern};
 use crate::error::ApiError;
 
 /// Channel settings as an admin sends them; `None` keeps the value
@@ -13,6 +13,39 @@ pub struct ChannelSettings {
     pub name: Option<String>,
     pub image_url: Option<Option<String>>,
     pub allowed_origins: Option<Vec<OriginPattern>>,
+    /// `Some(None)` clears it.
+    pub welcome_message: Option<Option<String>>,
+    /// `Some(None)` clears it.
+    pub color: Option<Option<String>>,
+    pub assignment: Option<Assignment>,
+    pub max_open_per_agent: Option<u32>,
+}
+
+impl ChannelSettings {
+    /// Applies the settings given; absent ones keep their value.
+    fn apply(self, channel: &mut Channel) {
+        if let Some(name) = self.name {
+            channel.name = name;
+        }
+        if let Some(image) = self.image_url {
+            channel.image_url = image;
+        }
+        if let Some(origins) = self.allowed_origins {
+            channel.allowed_origins = origins;
+        }
+        if let Some(welcome) = self.welcome_message {
+            channel.look.welcome_message = welcome;
+        }
+        if let Some(color) = self.color {
+            channel.look.color = color;
+        }
+        if let Some(assignment) = self.assignment {
+            channel.routing.assignment = assignment;
+        }
+        if let Some(max) = self.max_open_per_agent {
+            channel.routing.max_open_per_agent = max;
+        }
+    }
 }
 
 pub struct ChannelService {
@@ -43,16 +76,20 @@ impl ChannelService {
         caller.require_admin()?;
         let name = settings
             .name
+            .clone()
             .ok_or_else(|| ApiError::invalid_field("name", "name is required"))?;
-        let channel = Channel {
+        let mut channel = Channel {
             id: ChannelId::new(),
             tenant_id: caller.tenant(),
             name,
-            image_url: settings.image_url.flatten(),
-            allowed_origins: settings.allowed_origins.unwrap_or_default(),
+            image_url: None,
+            allowed_origins: Vec::new(),
             connected: true,
             created_at_ms: now_ms(),
+            look: Default::default(),
+            routing: Default::default(),
         };
+        settings.apply(&mut channel);
         self.core.store.insert_channel(&channel).await?;
         Ok(channel)
     }
@@ -88,15 +125,7 @@ impl ChannelService {
         settings: ChannelSettings,
     ) -> Result<Channel, ApiError> {
         let mut channel = self.get(caller, id).await?;
-        if let Some(name) = settings.name {
-            channel.name = name;
-        }
-        if let Some(image) = settings.image_url {
-            channel.image_url = image;
-        }
-        if let Some(origins) = settings.allowed_origins {
-            channel.allowed_origins = origins;
-        }
+        settings.apply(&mut channel);
         self.core.store.update_channel(&channel).await?;
         self.core.channels.evict(channel.id);
         Ok(channel)

@@ -13,5 +13,20 @@ pub fn channel(c: &Channel) -> Value {
         "metadata": {"name": c.name, "image_url": c.image_url},
         "allowed_origins": c.allowed_origins.iter().map(OriginPattern::as_str).collect::<Vec<_>>(),
         "tenant_uuid": c.tenant_id,
+        "welcome_message": c.look.welcome_message,
+        "color": c.look.color,
+        "assignment": c.routing.assignment.as_str(),
+        "max_open_per_agent": c.routing.max_open_per_agent,
+    })
+}
+
+/// The public settings the widget shows (`/chatplugin.authenticate`'s `channel`).
+pub fn public(c: &Channel) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "image_url": c.image_url,
+        "welcome_message": c.look.welcome_message,
+        "color": c.look.color,
     })
 }

@@ -93,7 +93,8 @@ async fn connecting_a_chatplugin_channel_returns_the_contract_fields() {
         &SHOP_ORIGINS,
         true,
     );
-    // Nothing beyond the contract's fields but the channel's tenant (visitor-api.md, "Channels").
+    // Nothing beyond the contract's fields, its settings and the channel's
+    // tenant (visitor-api.md and agent-api.md, "Channels").
     let keys: Vec<&str> = reply
         .body
         .as_object()
@@ -109,6 +110,10 @@ async fn connecting_a_chatplugin_channel_returns_the_contract_fields() {
         "source",
         "source_channel_id",
         "tenant_uuid",
+        "welcome_message",
+        "color",
+        "assignment",
+        "max_open_per_agent",
     ];
     assert!(
         keys.iter().all(|k| allowed.contains(k)),
@@ -120,13 +125,14 @@ async fn connecting_a_chatplugin_channel_returns_the_contract_fields() {
     let plain = app
         .post(
             "/channels.chatplugin.connect",
-            &json!({"name": "Boutique Café ☕", "color": "red"}),
+            &json!({"name": "Boutique Café ☕", "colour": "red"}),
             Some(&admin),
         )
         .await;
     assert_eq!(plain.status, 200, "{}", plain.body);
     assert_channel(&plain.body, "Boutique Café ☕", None, &[], true);
-    assert!(plain.body.get("color").is_none(), "{}", plain.body);
+    assert!(plain.body.get("colour").is_none(), "{}", plain.body);
+    assert_eq!(plain.body["color"], Value::Null, "{}", plain.body);
     assert_ne!(
         plain.body["id"], reply.body["id"],
         "each channel gets its own id"
@@ -328,6 +334,99 @@ async fn update_changes_the_given_fields_and_keeps_the_others() {
         .post("/channels.info", &json!({"channel_id": id}), Some(&admin))
         .await;
     assert_eq!(info.body, reorigined.body);
+}
+
+#[tokio::test]
+async fn widget_and_routing_settings_are_validated_stored_and_the_public_ones_reach_visitors() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let id = app.create_channel(&admin, shop()).await;
+    let info = app
+        .post("/channels.info", &json!({"channel_id": id}), Some(&admin))
+        .await;
+    assert_eq!(info.body["welcome_message"], Value::Null, "{}", info.body);
+    assert_eq!(info.body["color"], Value::Null);
+    assert_eq!(info.body["assignment"], "manual", "the default");
+    assert_eq!(info.body["max_open_per_agent"], 5, "the default");
+
+    let updated = app
+        .post(
+            "/channels.update",
+            &json!({"channel_id": id, "welcome_message": "Hi! How can we help?",
+                    "color": "#1F6FEB", "assignment": "round_robin", "max_open_per_agent": 12}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.body["welcome_message"], "Hi! How can we help?");
+    assert_eq!(updated.body["color"], "#1f6feb", "stored in lowercase");
+    assert_eq!(updated.body["assignment"], "round_robin");
+    assert_eq!(updated.body["max_open_per_agent"], 12);
+    assert_eq!(updated.body["metadata"]["name"], "Shop", "others kept");
+
+    // Each bad value is 400 naming its field, and changes nothing.
+    let long = "x".repeat(501);
+    for (field, value) in [
+        ("welcome_message", json!(long)),
+        ("welcome_message", json!(7)),
+        ("color", json!("blue")),
+        ("color", json!("#12345")),
+        ("assignment", json!("random")),
+        ("assignment", json!(true)),
+        ("max_open_per_agent", json!(0)),
+        ("max_open_per_agent", json!(101)),
+        ("max_open_per_agent", json!(2.5)),
+        ("max_open_per_agent", json!("3")),
+    ] {
+        let mut body = json!({"channel_id": id, "name": "Changed"});
+        body[field] = value.clone();
+        let bad = app.post("/channels.update", &body, Some(&admin)).await;
+        bad.assert_error(400, "invalid-data");
+        assert!(
+            bad.body["details"].get(field).is_some(),
+            "{field}={value}: {}",
+            bad.body
+        );
+    }
+    let info = app
+        .post("/channels.info", &json!({"channel_id": id}), Some(&admin))
+        .await;
+    assert_eq!(
+        info.body, updated.body,
+        "stored, and no bad update changed it"
+    );
+
+    // Connect accepts them too.
+    let mut with_settings = shop();
+    with_settings["color"] = json!("#00aa55");
+    with_settings["assignment"] = json!("round_robin");
+    let created = app
+        .post("/channels.chatplugin.connect", &with_settings, Some(&admin))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_eq!(created.body["color"], "#00aa55");
+    assert_eq!(created.body["assignment"], "round_robin");
+
+    // The widget reads the public part, and nothing of the routing.
+    let visitor = authenticate_from(&app, &id, None).await;
+    assert_eq!(visitor.status, 200, "{}", visitor.body);
+    assert_eq!(
+        visitor.body["channel"],
+        json!({"id": id, "name": "Shop", "image_url": "https://x/y.png",
+               "welcome_message": "Hi! How can we help?", "color": "#1f6feb"})
+    );
+
+    // An empty or null welcome message or colour clears it (as image_url).
+    let cleared = app
+        .post(
+            "/channels.update",
+            &json!({"channel_id": id, "welcome_message": "", "color": null}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    assert_eq!(cleared.body["welcome_message"], Value::Null);
+    assert_eq!(cleared.body["color"], Value::Null);
 }
 
 #[tokio::test]

@@ -186,6 +186,8 @@ fn first_start(email: &str) -> Bootstrap {
             allowed_origins: vec![],
             connected: true,
             created_at_ms: now_ms(),
+            look: Default::default(),
+            routing: Default::default(),
         },
     }
 }
@@ -491,6 +493,8 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         ],
         connected: true,
         created_at_ms: first.channel.created_at_ms + 1,
+        look: Default::default(),
+        routing: Default::default(),
     };
     store.insert_channel(&shop).await.unwrap();
     assert_eq!(store.channel(shop.id).await.unwrap(), Some(shop.clone()));
@@ -505,6 +509,8 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         allowed_origins: vec![],
         connected: true,
         created_at_ms: now_ms(),
+        look: Default::default(),
+        routing: Default::default(),
     };
     store.insert_channel(&foreign).await.unwrap();
 

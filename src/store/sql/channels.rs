@@ -18,6 +18,15 @@ macro_rules! channels_sql {
                     allowed_origins: parse_origins(&row.try_get::<String, _>(4)?)?,
                     connected: row.try_get::<i64, _>(5)? != 0,
                     created_at_ms: row.try_get(6)?,
+                    look: $crate::domain::ChannelLook {
+                        welcome_message: row.try_get(7)?,
+                        color: row.try_get(8)?,
+                    },
+                    routing: $crate::domain::Routing {
+                        assignment: parse_assignment(&row.try_get::<String, _>(9)?)?,
+                        max_open_per_agent: u32::try_from(row.try_get::<i64, _>(10)?)
+                            .map_err(|_| $crate::store::StoreError::Corrupt("bad max_open_per_agent".into()))?,
+                    },
                 })
             }
 
@@ -29,8 +38,9 @@ macro_rules! channels_sql {
                 E: sqlx::Executor<'c, Database = $db>,
             {
                 sqlx::query(
-                    "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
+                     welcome_message, color, assignment, max_open_per_agent) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(channel.id.to_string())
                 .bind(channel.tenant_id.to_string())
@@ -39,6 +49,10 @@ macro_rules! channels_sql {
                 .bind($crate::store::sql::encode_origins(&channel.allowed_origins))
                 .bind(i64::from(channel.connected))
                 .bind(channel.created_at_ms)
+                .bind(&channel.look.welcome_message)
+                .bind(&channel.look.color)
+                .bind(channel.routing.assignment.as_str())
+                .bind(i64::from(channel.routing.max_open_per_agent))
                 .execute(executor)
                 .await?;
                 Ok(())
@@ -89,13 +103,20 @@ macro_rules! channels_sql {
                 channel: &$crate::domain::Channel,
             ) -> $crate::store::StoreResult<()> {
                 sqlx::query(
-                    "UPDATE channels SET name = $1, image_url = $2, allowed_origins = $3, connected = $4 WHERE id = $5",
+                    "UPDATE channels SET name = $1, image_url = $2, allowed_origins = $3, connected = $4, \
+                     welcome_message = $5, color = $6, assignment = $7, max_open_per_agent = $8 \
+                     WHERE id = $9 AND tenant_id = $10",
                 )
                 .bind(&channel.name)
                 .bind(&channel.image_url)
                 .bind($crate::store::sql::encode_origins(&channel.allowed_origins))
                 .bind(i64::from(channel.connected))
+                .bind(&channel.look.welcome_message)
+                .bind(&channel.look.color)
+                .bind(channel.routing.assignment.as_str())
+                .bind(i64::from(channel.routing.max_open_per_agent))
                 .bind(channel.id.to_string())
+                .bind(channel.tenant_id.to_string())
                 .execute(&self.write)
                 .await?;
                 Ok(())

@@ -34,7 +34,8 @@ pub(super) const M_COLUMNS: &str =
      m.sender_name, m.sender_avatar, m.content, m.state, m.sent_at, m.client_message_id, \
      m.tenant_id, m.read_at, m.edited_at, m.deleted";
 pub(super) const CHANNEL_COLUMNS: &str =
-    "id, tenant_id, name, image_url, allowed_origins, connected, created_at";
+    "id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
+     welcome_message, color, assignment, max_open_per_agent";
 pub(super) const AGENT_COLUMNS: &str =
     "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
 pub(super) const ROOM_COLUMNS: &str =
@@ -73,6 +74,11 @@ pub(super) fn parse_role(raw: &str) -> StoreResult<Role> {
 
 pub(super) fn parse_origins(raw: &str) -> StoreResult<Vec<OriginPattern>> {
     serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("bad origins: {e}")))
+}
+
+pub(super) fn parse_assignment(raw: &str) -> StoreResult<crate::domain::Assignment> {
+    crate::domain::Assignment::parse(raw)
+        .ok_or_else(|| StoreError::Corrupt(format!("bad assignment {raw:?}")))
 }
 
 pub(super) fn encode_origins(origins: &[OriginPattern]) -> String {
