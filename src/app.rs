@@ -107,17 +107,22 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let tokens = Arc::new(Tokens::new(secret.as_bytes()));
         let limits = Arc::new(Limits::new(&config, &metrics));
-        let services = Services::new(Core {
-            config: config.clone(),
-            store: store.clone(),
-            hub: hub.clone(),
-            server,
-            presence: presence.clone(),
-            metrics: metrics.clone(),
-            limits: limits.clone(),
-            tokens: tokens.clone(),
-            channels: ChannelCache::default(),
-        });
+        let (router, router_inbox) = crate::service::routing::RouterHandle::new();
+        let services = Services::new(
+            Core {
+                config: config.clone(),
+                store: store.clone(),
+                hub: hub.clone(),
+                server,
+                presence: presence.clone(),
+                metrics: metrics.clone(),
+                limits: limits.clone(),
+                tokens: tokens.clone(),
+                channels: ChannelCache::default(),
+                router,
+            },
+            router_inbox,
+        );
         let state = Arc::new(AppState {
             tokens,
             limits,

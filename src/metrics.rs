@@ -14,6 +14,8 @@ pub struct Metrics {
     /// Live WebSocket sessions on this instance, by kind (`visitor`, `agent`).
     pub sessions: IntGaugeVec,
     pub messages_stored: IntCounter,
+    /// Queued visitor rooms round robin gave to an agent.
+    pub rooms_assigned: IntCounter,
     /// MESSAGE frames written to visitor sockets.
     pub messages_delivered: IntCounter,
     pub bus_published: IntCounter,
@@ -34,6 +36,10 @@ impl Metrics {
                 .expect("valid metric");
         let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
         let messages_stored = counter("messages_stored_total", "Messages stored");
+        let rooms_assigned = counter(
+            "rooms_assigned_total",
+            "Queued visitor rooms given to an agent by round robin",
+        );
         let messages_delivered = counter(
             "messages_delivered_total",
             "Message frames written to visitor sockets",
@@ -58,6 +64,7 @@ impl Metrics {
             registry,
             sessions,
             messages_stored,
+            rooms_assigned,
             messages_delivered,
             bus_published,
             bus_publish_failures,
@@ -68,6 +75,7 @@ impl Metrics {
         for collector in [
             Box::new(metrics.sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(metrics.messages_stored.clone()),
+            Box::new(metrics.rooms_assigned.clone()),
             Box::new(metrics.messages_delivered.clone()),
             Box::new(metrics.bus_published.clone()),
             Box::new(metrics.bus_publish_failures.clone()),

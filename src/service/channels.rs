@@ -91,6 +91,7 @@ impl ChannelService {
         };
         settings.apply(&mut channel);
         self.core.store.insert_channel(&channel).await?;
+        self.core.router.kick(channel.tenant_id);
         Ok(channel)
     }
 
@@ -128,6 +129,7 @@ impl ChannelService {
         settings.apply(&mut channel);
         self.core.store.update_channel(&channel).await?;
         self.core.channels.evict(channel.id);
+        self.core.router.kick(channel.tenant_id);
         Ok(channel)
     }
 }

@@ -10,6 +10,7 @@
 //! - [`messages`]: listing, searching, posting, editing, reactions.
 //! - [`presence`]: agents' chosen states and their live sockets.
 //! - [`typing`]: typing indicators both ways, throttled per sender.
+//! - [`routing`]: round robin, giving waiting visitor rooms to free agents.
 //!
 //! Every call is scoped to the caller's tenant; a foreign id is "not found".
 //! Events are published only after the store has committed.
@@ -32,6 +33,7 @@ pub mod channels;
 pub mod messages;
 pub mod presence;
 pub mod rooms;
+pub mod routing;
 pub mod typing;
 pub mod visitor;
 
@@ -46,6 +48,8 @@ pub struct Core {
     pub limits: Arc<Limits>,
     pub tokens: Arc<Tokens>,
     pub channels: ChannelCache,
+    /// Kicks this instance's round robin.
+    pub router: routing::RouterHandle,
 }
 
 impl Core {
@@ -71,8 +75,10 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(core: Core) -> Services {
+    /// Builds the services and starts the router that `core.router` kicks.
+    pub fn new(core: Core, router: routing::RouterInbox) -> Services {
         let core = Arc::new(core);
+        routing::start(Arc::downgrade(&core), router);
         Services {
             visitor: Arc::new(visitor::VisitorService::new(core.clone())),
             agents: agents::AgentService::new(core.clone()),

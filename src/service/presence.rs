@@ -68,6 +68,9 @@ impl PresenceService {
             .set_presence(caller.tenant(), id, state, status.as_deref(), now_ms())
             .await?
             .ok_or_else(unknown_user)?;
+        if presence.state == PresenceState::Available {
+            self.core.router.kick(presence.tenant_id);
+        }
         self.publish(presence).await;
         Ok(())
     }
@@ -75,6 +78,7 @@ impl PresenceService {
     /// An agent's event socket opened or closed on this instance: tell the
     /// tenant whether it is connected now (on any instance).
     pub async fn socket_changed(&self, tenant: crate::domain::TenantId, id: AgentId) {
+        self.core.router.kick(tenant);
         if let Ok(Some(presence)) = self
             .core
             .store

@@ -237,23 +237,9 @@ impl RoomService {
             Answered::Won(room) => room,
             Answered::AlreadyAnswered => return Err(already_answered()),
         };
-        // The visitor hears who joined, as a system notice.
         let notice = self
-            .notice(&room, format!("{} joined", caller.agent.display_name))
+            .joined(&room, &caller.agent.display_name, "answered")
             .await?;
-        let connected = self.visitors_connected(std::iter::once(&room)).await;
-        let view = crate::wire::wazo::bare_room(&room, self.core.server, connected.get(&room));
-        self.core
-            .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_queue_updated".into(),
-                    data: json!({"action": "answered", "channel_id": room.channel_id, "room": view}),
-                },
-                tenant_id: room.tenant_id,
-                visitor_room: None,
-                agents: Agents::Tenant,
-            })
-            .await;
         let unread = self.core.store.unread_count(room.id, caller.id().0).await?;
         let summary = RoomSummary {
             room,
@@ -261,6 +247,32 @@ impl RoomService {
             last_message: Some(notice),
         };
         Ok(self.view(&summary).await)
+    }
+
+    /// A queued room got its agent (`action`: "answered" or "assigned"): the
+    /// visitor hears who joined, as a system notice (returned), and the
+    /// tenant's agents see the room leave the queue.
+    pub(super) async fn joined(
+        &self,
+        room: &Room,
+        agent_name: &str,
+        action: &str,
+    ) -> Result<crate::domain::Message, ApiError> {
+        let notice = self.notice(room, format!("{agent_name} joined")).await?;
+        let connected = self.visitors_connected(std::iter::once(room)).await;
+        let view = crate::wire::wazo::bare_room(room, self.core.server, connected.get(room));
+        self.core
+            .publish(Published {
+                event: Event::Agent {
+                    name: "chatd_queue_updated".into(),
+                    data: json!({"action": action, "channel_id": room.channel_id, "room": view}),
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Tenant,
+            })
+            .await;
+        Ok(notice)
     }
 
     /// `PUT .../read`: the caller has read the room up to `up_to_seq` (all
@@ -388,6 +400,10 @@ impl RoomService {
                 .await?
                 .ok_or_else(unknown_room)?;
             self.closed_changed(&room, closed).await;
+            if closed {
+                // The assignee has room for one more visitor.
+                self.core.router.kick(room.tenant_id);
+            }
             room
         };
         let summary = RoomSummary {
@@ -447,6 +463,7 @@ impl RoomService {
                     agents: Agents::Tenant,
                 })
                 .await;
+            self.core.router.kick(reopened.tenant_id);
         }
         Ok(())
     }

@@ -237,6 +237,7 @@ impl VisitorService {
                     })
                     .await;
             }
+            self.core.router.kick(message.tenant_id);
         }
     }
 

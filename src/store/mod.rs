@@ -120,6 +120,26 @@ pub enum Answered {
     AlreadyAnswered,
 }
 
+/// The outcome of round robin's attempt to give a queued room to an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assigned {
+    Won(Room),
+    /// The room is not queued any more (answered, assigned elsewhere, closed).
+    Taken,
+    /// The agent has its limit of open visitor rooms (or is disabled or gone).
+    Full,
+}
+
+/// How busy an agent is, as round robin weighs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLoad {
+    pub agent: AgentId,
+    /// Open visitor rooms assigned to the agent.
+    pub open: u32,
+    /// When round robin last gave the agent a room.
+    pub last_assigned_ms: Option<i64>,
+}
+
 /// Changes to an agent; `None` keeps the value.
 #[derive(Debug, Clone, Default)]
 pub struct AgentChanges {
@@ -342,6 +362,20 @@ pub trait RoomStore: Send + Sync + 'static {
         agent: AgentId,
         at_ms: i64,
     ) -> StoreResult<Answered>;
+    /// Round robin: gives a queued room to `agent` unless the agent already
+    /// has `max_open` open visitor rooms. Concurrent assignments to one agent
+    /// (from any instance) are serialised on the agent's row, so the limit
+    /// holds; a room is assigned at most once.
+    async fn assign(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        agent: AgentId,
+        max_open: u32,
+        at_ms: i64,
+    ) -> StoreResult<Assigned>;
+    /// Every enabled agent of the tenant with its open visitor rooms.
+    async fn agent_loads(&self, tenant: TenantId) -> StoreResult<Vec<AgentLoad>>;
     /// Hands a visitor room from `from` (who leaves) to `to` (who joins and
     /// becomes assignee); the room after, or `None` when `from` is not a member.
     async fn transfer(

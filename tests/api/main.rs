@@ -21,6 +21,7 @@ mod presence_api;
 pub mod queue;
 mod restart;
 mod rooms_api;
+mod round_robin;
 mod routing;
 mod stomp;
 mod store_contract;

@@ -333,6 +333,101 @@ macro_rules! rooms_sql {
                 }
             }
 
+            async fn assign(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                agent: $crate::domain::AgentId,
+                max_open: u32,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<$crate::store::Assigned> {
+                use $crate::store::RoomStore;
+                let mut tx = self.write.begin().await?;
+                // Taking the agent's row first serialises every assignment to
+                // this agent (PostgreSQL: a row lock held to commit; SQLite:
+                // one writer), so the count below sees all committed ones.
+                let agent_ok = sqlx::query(
+                    "UPDATE agents SET last_assigned_at = $1 \
+                     WHERE id = $2 AND tenant_id = $3 AND disabled = 0",
+                )
+                .bind(at_ms)
+                .bind(agent.to_string())
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if agent_ok == 0 {
+                    tx.rollback().await?;
+                    return Ok($crate::store::Assigned::Full);
+                }
+                let open: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM conversations \
+                     WHERE tenant_id = $1 AND state = 'open' AND kind = 'visitor' AND assignee_id = $2",
+                )
+                .bind(tenant.to_string())
+                .bind(agent.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+                if open >= i64::from(max_open) {
+                    tx.rollback().await?;
+                    return Ok($crate::store::Assigned::Full);
+                }
+                let won = sqlx::query(
+                    "UPDATE conversations SET state = 'open', assignee_id = $1 \
+                     WHERE id = $2 AND tenant_id = $3 AND state = 'queued'",
+                )
+                .bind(agent.to_string())
+                .bind(room.to_string())
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if won == 0 {
+                    tx.rollback().await?;
+                    return Ok($crate::store::Assigned::Taken);
+                }
+                sqlx::query(
+                    "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
+                )
+                .bind(room.to_string())
+                .bind(agent.to_string())
+                .bind(tenant.to_string())
+                .bind(at_ms)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                match RoomStore::room(self, tenant, room).await? {
+                    Some(r) => Ok($crate::store::Assigned::Won(r)),
+                    None => Err($crate::store::StoreError::Corrupt("assigned room vanished".into())),
+                }
+            }
+
+            async fn agent_loads(
+                &self,
+                tenant: $crate::domain::TenantId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::AgentLoad>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT a.id, a.last_assigned_at, \
+                       (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = a.tenant_id \
+                          AND c.state = 'open' AND c.kind = 'visitor' AND c.assignee_id = a.id) \
+                     FROM agents a WHERE a.tenant_id = $1 AND a.disabled = 0",
+                )
+                .bind(tenant.to_string())
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::AgentLoad {
+                            agent: $crate::store::sql::parse_id(&row.try_get::<String, _>(0)?)?,
+                            last_assigned_ms: row.try_get(1)?,
+                            open: u32::try_from(row.try_get::<i64, _>(2)?).unwrap_or(u32::MAX),
+                        })
+                    })
+                    .collect()
+            }
+
             async fn transfer(
                 &self,
                 tenant: $crate::domain::TenantId,
