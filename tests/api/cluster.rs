@@ -34,6 +34,8 @@ async fn cluster(redis_url: String) -> (TestApp, TestApp) {
         redis_url: Some(redis_url),
         send_burst: 100_000,
         send_per_second: 100_000,
+        authenticate_burst: 1_000,
+        authenticate_per_minute: 60_000,
         ..Config::default()
     };
     let a = TestApp::start(
@@ -584,4 +586,66 @@ async fn twenty_answers_split_over_two_instances_have_exactly_one_winner() {
         1,
         "{history:?}"
     );
+}
+
+#[tokio::test]
+async fn round_robin_on_two_instances_assigns_each_room_once_and_keeps_every_limit() {
+    use crate::agent_helpers::AgentClient;
+    let (a, b) = cluster(shared_redis_url()).await;
+    let admin = AgentClient::admin(&a).await;
+    crate::round_robin::round_robin(&a, &admin, 3).await;
+    let mut agents = Vec::new();
+    let mut sockets = Vec::new();
+    for i in 0..4 {
+        let on = if i % 2 == 0 { &a } else { &b };
+        let created = admin.new_agent(&a, &format!("Rr{i}")).await;
+        let agent = AgentClient::login(on, &created.email, "correct horse").await;
+        sockets.push(agent.events().await);
+        agents.push(agent);
+    }
+    // Sixteen visitors write at once, half through each instance; four
+    // agents of three rooms each can take twelve.
+    let visitors = futures_util::future::join_all((0..16).map(|i| {
+        let on = if i % 2 == 0 { &a } else { &b };
+        async move {
+            let visitor = on.visitor().await;
+            assert_eq!(on.send(&visitor.token, "Hi").await.status, 200);
+            visitor
+        }
+    }))
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let counts = loop {
+        let mut counts = Vec::new();
+        for agent in &agents {
+            let open = agent
+                .rooms()
+                .await
+                .iter()
+                .filter(|r| r["state"] == "open" && r["kind"] == "visitor")
+                .count();
+            counts.push(open);
+        }
+        if counts.iter().sum::<usize>() == 12 || std::time::Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(counts, vec![3, 3, 3, 3], "each agent at its limit, no more");
+    let queue = admin.call("GET", "/queues", None).await;
+    assert_eq!(queue.body["total"], 4, "{}", queue.body);
+    // Every conversation heard at most one "joined": no room was given twice.
+    let mut joined = 0;
+    for visitor in &visitors {
+        let notices = a
+            .history(visitor)
+            .await
+            .iter()
+            .filter(|m| m["alignment"] == "CENTER")
+            .count();
+        assert!(notices <= 1, "{notices} agents joined one visitor");
+        joined += notices;
+    }
+    assert_eq!(joined, 12);
+    drop(sockets);
 }

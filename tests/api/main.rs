@@ -21,7 +21,7 @@ mod presence_api;
 pub mod queue;
 mod restart;
 mod rooms_api;
-mod round_robin;
+pub mod round_robin;
 mod routing;
 mod stomp;
 mod store_contract;
