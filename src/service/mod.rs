@@ -79,6 +79,9 @@ impl Services {
     pub fn new(core: Core, router: routing::RouterInbox) -> Services {
         let core = Arc::new(core);
         routing::start(Arc::downgrade(&core), router);
+        if let Some(lapses) = core.presence.lapses() {
+            tokio::spawn(tell_lapses(Arc::downgrade(&core), lapses));
+        }
         Services {
             visitor: Arc::new(visitor::VisitorService::new(core.clone())),
             agents: agents::AgentService::new(core.clone()),
@@ -105,6 +108,30 @@ impl Services {
             .err()
             .map(|e| e.to_string());
         (database, bus)
+    }
+}
+
+/// Sessions that died with their instance: their agents or visitors are
+/// offline now, and the tenant hears of it as if they had left.
+async fn tell_lapses(
+    core: std::sync::Weak<Core>,
+    mut lapses: tokio::sync::mpsc::UnboundedReceiver<(crate::presence::PresenceKey, TenantId)>,
+) {
+    use crate::presence::PresenceKey;
+    while let Some((key, tenant)) = lapses.recv().await {
+        let Some(core) = core.upgrade() else { return };
+        match key {
+            PresenceKey::Agent(agent) => {
+                presence::PresenceService::new(core)
+                    .socket_changed(tenant, agent)
+                    .await;
+            }
+            PresenceKey::Conversation(room) => {
+                rooms::RoomService::new(core)
+                    .visitor_connection(tenant, room)
+                    .await;
+            }
+        }
     }
 }
 

@@ -549,6 +549,37 @@ impl RoomService {
         Ok(appended.message)
     }
 
+    /// Tells a visitor room's agents (the tenant's, while it is queued)
+    /// whether its visitor is connected now: `chatd_visitor_connection_updated`.
+    pub async fn visitor_connection(&self, tenant: crate::domain::TenantId, id: RoomId) {
+        let room = match self.core.store.room(tenant, id).await {
+            Ok(Some(room)) if room.kind == RoomKind::Visitor => room,
+            Ok(_) => return, // no message yet: not a room agents know of
+            Err(err) => return tracing::warn!(%err, "cannot read a visitor's room"),
+        };
+        let agents = match room.state {
+            RoomState::Queued => Agents::Tenant,
+            _ if room.agents().is_empty() => return,
+            _ => Agents::Only { ids: room.agents() },
+        };
+        let connected = self
+            .visitors_connected(std::iter::once(&room))
+            .await
+            .get(&room)
+            .unwrap_or(false);
+        self.core
+            .publish(Published {
+                event: Event::Agent {
+                    name: "chatd_visitor_connection_updated".into(),
+                    data: json!({"room_uuid": room.id, "user_uuid": room.id, "connected": connected}),
+                },
+                tenant_id: tenant,
+                visitor_room: None,
+                agents,
+            })
+            .await;
+    }
+
     /// A room as the caller sees it.
     pub async fn view(&self, summary: &RoomSummary) -> Value {
         let connected = self

@@ -252,7 +252,9 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
             return close(socket, 1011, "bus unavailable").await;
         }
     };
-    let here = app.presence.enter(PresenceKey::Agent(caller.id()));
+    let here = app
+        .presence
+        .enter(PresenceKey::Agent(caller.id()), caller.tenant());
     let (tenant, agent) = (caller.tenant(), caller.id());
     app.services.presence.socket_changed(tenant, agent).await;
     let (sink, mut stream) = socket.split();

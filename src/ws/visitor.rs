@@ -148,7 +148,7 @@ struct Session {
     visitor: Option<Visitor>,
     membership: Option<Membership>,
     /// Marks the conversation's visitor as connected while the session lives.
-    _presence: Option<Here>,
+    presence: Option<Here>,
     message_sub: Option<String>,
     events_sub: Option<String>,
     /// Highest seq written to `/queue/message`.
@@ -182,6 +182,20 @@ enum Step {
     Store(NewMessage),
 }
 
+/// The visitor connected or left this instance: its room's agents hear
+/// whether it is connected now (on any instance), once `flush` has shared
+/// this instance's change.
+fn tell_agents(app: &App, visitor: Option<&Visitor>, flush: bool) {
+    let Some(visitor) = visitor else { return };
+    let (app, tenant, room) = (app.clone(), visitor.channel.tenant_id, visitor.claims.cv);
+    tokio::spawn(async move {
+        if flush {
+            app.presence.flush().await;
+        }
+        app.services.rooms.visitor_connection(tenant, room).await;
+    });
+}
+
 async fn run(socket: WebSocket, app: App, origin: Option<String>) {
     let (sink, mut stream) = socket.split();
     let mut session = Session {
@@ -190,7 +204,7 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         sink,
         visitor: None,
         membership: None,
-        _presence: None,
+        presence: None,
         message_sub: None,
         events_sub: None,
         cursor: 0,
@@ -234,6 +248,11 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
                 }
             }
         });
+    }
+    if let Some(here) = session.presence.take() {
+        if here.leave() {
+            tell_agents(&app, session.visitor.as_ref(), true);
+        }
     }
     let (code, reason) = match outcome {
         Ok(Close::Gone) => return,
@@ -557,14 +576,18 @@ impl Session {
             read_timeout: negotiated(cx, ours).map(|d| d * 2),
         };
         let visitor_cv = visitor.claims.cv;
+        let tenant = visitor.channel.tenant_id;
         let conversation = visitor_cv.to_string();
         self.visitor = Some(visitor);
         self.membership = Some(membership);
-        self._presence = Some(
-            self.app
-                .presence
-                .enter(PresenceKey::Conversation(visitor_cv)),
-        );
+        let here = self
+            .app
+            .presence
+            .enter(PresenceKey::Conversation(visitor_cv), tenant);
+        if here.first() {
+            tell_agents(&self.app, self.visitor.as_ref(), false);
+        }
+        self.presence = Some(here);
         self.send_frame(
             &StompFrame::new(Command::Connected)
                 .header("version", version)

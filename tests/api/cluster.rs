@@ -36,6 +36,8 @@ async fn cluster(redis_url: String) -> (TestApp, TestApp) {
         send_per_second: 100_000,
         authenticate_burst: 1_000,
         authenticate_per_minute: 60_000,
+        // A deployment of its own: no other test's instance takes its lapsed claims.
+        redis_prefix: format!("chatgate-test-{}", uuid::Uuid::new_v4().simple()),
         ..Config::default()
     };
     let a = TestApp::start(
@@ -648,4 +650,76 @@ async fn round_robin_on_two_instances_assigns_each_room_once_and_keeps_every_lim
     }
     assert_eq!(joined, 12);
     drop(sockets);
+}
+
+#[tokio::test]
+async fn a_crashed_instances_agent_and_visitor_turn_offline_and_the_other_instance_is_told() {
+    use crate::agent_helpers::{AgentClient, EventSocket};
+    let (a, b) = cluster(shared_redis_url()).await;
+    let ttl = 2;
+    let crashing = ServerProcess::start(&b.config, ttl);
+    let crashing_base = format!("http://{}", crashing.addr);
+    let admin = AgentClient::admin(&a).await;
+    let ana = admin.new_agent(&a, "Ana").await;
+    let bob = admin.new_agent(&b, "Bob").await;
+    let mut bob_events = bob.events().await;
+
+    // Ana's socket and a visitor's live on the instance that will crash.
+    let _ana_socket = EventSocket::connect(&crashing_base, &ana.token).await;
+    let connected = bob_events
+        .event_with("chatd_presence_updated", "uuid", &ana.uuid)
+        .await;
+    assert_eq!(connected["connected"], true, "{connected}");
+    let visitor = b.visitor().await;
+    assert_eq!(b.send(&visitor.token, "Hello").await.status, 200);
+    let mut stomp = Stomp::open(&format!("ws://{}/ws.chatplugin", crashing.addr), None)
+        .await
+        .unwrap();
+    stomp
+        .send(
+            StompFrame::new(Command::Connect)
+                .header("accept-version", "1.2")
+                .header("heart-beat", "0,0")
+                .header("Authorization", format!("Bearer {}", visitor.token)),
+        )
+        .await;
+    assert_eq!(stomp.recv().await.unwrap().command, Command::Connected);
+    let online = bob_events
+        .event_with(
+            "chatd_visitor_connection_updated",
+            "room_uuid",
+            &visitor.conversation_id,
+        )
+        .await;
+    assert_eq!(online["connected"], true, "{online}");
+
+    // SIGKILL: nobody says goodbye; the claims lapse within the ttl and one
+    // surviving instance tells the tenant.
+    let mut crashing = crashing;
+    crashing.child.kill().unwrap();
+    crashing.child.wait().unwrap();
+    let within = Duration::from_secs(ttl + 4);
+    let gone = tokio::time::timeout(
+        within,
+        bob_events.event_with("chatd_presence_updated", "uuid", &ana.uuid),
+    )
+    .await
+    .expect("the agent's lapse is published within the ttl");
+    assert_eq!(gone["connected"], false, "{gone}");
+    let left = tokio::time::timeout(
+        within,
+        bob_events.event_with(
+            "chatd_visitor_connection_updated",
+            "room_uuid",
+            &visitor.conversation_id,
+        ),
+    )
+    .await
+    .expect("the visitor's lapse is published within the ttl");
+    assert_eq!(left["connected"], false, "{left}");
+    let presence = bob
+        .call("GET", &format!("/users/{}/presences", ana.uuid), None)
+        .await;
+    assert_eq!(presence.body["connected"], false, "{}", presence.body);
+    drop(stomp);
 }

@@ -192,3 +192,43 @@ async fn visitors_see_agents_available_turn_true_and_false_with_presence() {
     let mut late = crate::helpers::Stomp::subscribed(&app, &other.token, None).await;
     assert!(!subscribe_events(&mut late).await);
 }
+
+#[tokio::test]
+async fn agents_hear_when_their_visitor_connects_and_leaves() {
+    use crate::helpers::Stomp;
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = app.visitor().await;
+    assert_eq!(app.send(&visitor.token, "Hi").await.status, 200);
+    let room = visitor.conversation_id.clone();
+    assert_eq!(admin.answer(&room).await.status, 200);
+    let mut events = admin.events().await;
+    let connected = |rooms: Vec<serde_json::Value>| {
+        rooms[0]["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["uuid"] == room.as_str())
+            .map(|u| u["connected"].clone())
+    };
+    assert_eq!(connected(admin.rooms().await), Some(json!(false)));
+
+    let stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+    let on = events
+        .event_with("chatd_visitor_connection_updated", "room_uuid", &room)
+        .await;
+    assert_eq!(
+        on,
+        json!({"room_uuid": room, "user_uuid": room, "connected": true})
+    );
+    assert_eq!(connected(admin.rooms().await), Some(json!(true)));
+    // A second tab changes nothing; closing the last one does.
+    let second = Stomp::subscribed(&app, &visitor.token, None).await;
+    drop(second);
+    drop(stomp);
+    let off = events
+        .event_with("chatd_visitor_connection_updated", "room_uuid", &room)
+        .await;
+    assert_eq!(off["connected"], false, "{off}");
+    assert_eq!(connected(admin.rooms().await), Some(json!(false)));
+}
