@@ -396,7 +396,7 @@ impl RoomService {
             let room = self
                 .core
                 .store
-                .set_room_state(caller.tenant(), id, target, now_ms())
+                .set_room_state(caller.tenant(), id, None, target, now_ms())
                 .await?
                 .ok_or_else(unknown_room)?;
             self.closed_changed(&room, closed).await;
@@ -442,7 +442,14 @@ impl RoomService {
         let Some(reopened) = self
             .core
             .store
-            .set_room_state(room.tenant_id, room.id, target, now_ms())
+            // Only the first of concurrent writes into the closed room reopens it.
+            .set_room_state(
+                room.tenant_id,
+                room.id,
+                Some(RoomState::Closed),
+                target,
+                now_ms(),
+            )
             .await?
         else {
             return Ok(());

@@ -387,11 +387,14 @@ pub trait RoomStore: Send + Sync + 'static {
         at_ms: i64,
     ) -> StoreResult<Option<Room>>;
     /// Sets a visitor room's state (`Queued` also clears its assignee and
-    /// agents); the room after, or `None` when there is no such room.
+    /// agents), only if it is in state `from` when given (so one of
+    /// concurrent changes wins); the room after, or `None` when there is no
+    /// such room (in that state).
     async fn set_room_state(
         &self,
         tenant: TenantId,
         room: RoomId,
+        from: Option<RoomState>,
         state: RoomState,
         at_ms: i64,
     ) -> StoreResult<Option<Room>>;

@@ -1,5 +1,7 @@
 //! Getting each visitor to the right agent: transfers, close and reopen.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::agent_helpers::AgentClient;
@@ -190,4 +192,46 @@ async fn a_bad_state_is_400_and_a_non_member_gets_404() {
         )
         .await
         .assert_error(400, "invalid-data");
+}
+
+#[tokio::test]
+async fn concurrent_writes_into_a_closed_room_reopen_it_once() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let (visitor, mut stomp) = answered(&app, &admin).await;
+    let room = visitor.conversation_id.clone();
+    let closed = admin
+        .call(
+            "PUT",
+            &format!("/users/me/rooms/{room}/state"),
+            Some(json!({"state": "closed"})),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    next_frame(&mut stomp).await; // conversation.closed
+    let sends = (0..6).map(|i| {
+        let app = &app;
+        let token = visitor.token.clone();
+        async move { app.send(&token, &format!("again {i}")).await }
+    });
+    for sent in futures_util::future::join_all(sends).await {
+        assert_eq!(sent.status, 200, "{}", sent.body);
+    }
+    let mut reopened = 0;
+    let mut messages = 0;
+    while messages < 6 {
+        let (destination, body) = next_frame(&mut stomp).await;
+        if destination == "/queue/events" && body["type"] == "conversation.reopened" {
+            reopened += 1;
+        } else if body["type"] == "message.created" {
+            messages += 1;
+        }
+    }
+    // Anything still on its way would come within this.
+    while let Ok(Some(frame)) = stomp.recv_within(Duration::from_millis(300)).await {
+        if String::from_utf8_lossy(&frame.body).contains("conversation.reopened") {
+            reopened += 1;
+        }
+    }
+    assert_eq!(reopened, 1);
 }

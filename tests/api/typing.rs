@@ -33,10 +33,13 @@ async fn fifty_typing_frames_in_a_second_reach_the_agent_as_at_most_two_events()
     let admin = AgentClient::admin(&app).await;
     let (room, mut stomp) = answered(&app, &admin).await;
     let mut events = admin.events().await;
+    // As fast as the socket takes them: well within a second even on a
+    // loaded machine (the bound below allows one more start per extra second).
+    let started = tokio::time::Instant::now();
     for i in 0..50 {
         stomp.send(typing_frame(i % 2 == 0)).await;
-        tokio::time::sleep(Duration::from_millis(18)).await;
     }
+    let extra_seconds = started.elapsed().as_secs();
     let first = events.event("chatd_user_room_activity_created").await;
     assert_eq!(first["room"]["uuid"], room.as_str());
     assert_eq!(first["user_uuid"], room.as_str());
@@ -49,8 +52,8 @@ async fn fifty_typing_frames_in_a_second_reach_the_agent_as_at_most_two_events()
         }
     }
     assert!(
-        count <= 2,
-        "{count} typing events for 50 frames in a second"
+        count <= 2 + extra_seconds,
+        "{count} typing events for 50 frames sent in {extra_seconds}+ s"
     );
 }
 

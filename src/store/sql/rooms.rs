@@ -477,6 +477,7 @@ macro_rules! rooms_sql {
                 &self,
                 tenant: $crate::domain::TenantId,
                 room: $crate::domain::RoomId,
+                from: Option<$crate::domain::RoomState>,
                 state: $crate::domain::RoomState,
                 at_ms: i64,
             ) -> $crate::store::StoreResult<Option<$crate::domain::Room>> {
@@ -487,7 +488,8 @@ macro_rules! rooms_sql {
                     "UPDATE conversations SET state = $1, \
                      queued_at = CASE WHEN $2 = 1 THEN $3 ELSE queued_at END, \
                      assignee_id = CASE WHEN $4 = 1 THEN NULL ELSE assignee_id END \
-                     WHERE id = $5 AND tenant_id = $6 AND kind = 'visitor'",
+                     WHERE id = $5 AND tenant_id = $6 AND kind = 'visitor' \
+                     AND ($7 = '' OR state = $8)",
                 )
                 .bind(state.as_str())
                 .bind(i64::from(queued))
@@ -495,6 +497,8 @@ macro_rules! rooms_sql {
                 .bind(i64::from(queued))
                 .bind(room.to_string())
                 .bind(tenant.to_string())
+                .bind(from.map_or("", |s| s.as_str()))
+                .bind(from.map_or("", |s| s.as_str()))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
