@@ -616,9 +616,12 @@ class Widget {
     const side = m.alignment === 'RIGHT' ? 'r' : m.alignment === 'CENTER' ? 'c' : 'l';
     const prev = el.previousElementSibling;
     const sid = m.sender && m.sender.id;
-    const grouped = side === 'l' && prev && prev.dataset.sender === sid && prev.classList.contains('l');
+    const same = (r) => side === 'l' && r && r.dataset.sender === sid && r.classList.contains('l');
+    const grouped = same(prev);
+    // A run of one agent's messages: one name on top, one time at the bottom.
+    if (grouped) prev.classList.add('nt');
     let state = m._st || (m.state === 'FAILED' ? 'failed' : m.seq <= this.readUpTo ? 'read' : 'sent');
-    el.className = 'm ' + side + (grouped ? ' g' : '') + (state === 'failed' ? ' fail' : '');
+    el.className = 'm ' + side + (grouped ? ' g' : '') + (same(el.nextElementSibling) ? ' nt' : '') + (state === 'failed' ? ' fail' : '');
     el.dataset.id = m.id || '';
     el.dataset.sender = sid || '';
     el.textContent = '';
@@ -635,7 +638,7 @@ class Widget {
     else fill(b, m.content);
     const mt = h('div', 'mt');
     const d = new Date(m.sent_at);
-    const tm = h('time', 0, isNaN(d) ? '' : d.toLocaleTimeString(this.lang, { hour: '2-digit', minute: '2-digit' }));
+    const tm = h('time', 0, isNaN(d) ? '' : d.toLocaleTimeString(this.lang, { hour: 'numeric', minute: '2-digit' }));
     if (!isNaN(d)) tm.dateTime = m.sent_at;
     mt.append(tm);
     if (side === 'r') {
