@@ -37,6 +37,7 @@ let browser;
 let host;
 let admin;
 let secondChannel;
+let fencedChannel;
 
 describe('chat widget', { timeout: 90_000 }, () => {
   before(async () => {
@@ -48,12 +49,19 @@ describe('chat widget', { timeout: 90_000 }, () => {
     });
     assert.equal(res.status, 200, res.text);
     secondChannel = res.body.id;
+    const fenced = await rest('POST', '/channels.chatplugin.connect', {
+      token: admin,
+      body: { name: 'Fenced shop', allowed_origins: ['https://shop.example.com'] },
+    });
+    assert.equal(fenced.status, 200, fenced.text);
+    fencedChannel = fenced.body.id;
     const one = server.demoChannelId;
     host = await startHostServer({
       '/': () => hostPage({ channels: [one] }),
       '/fr': () => hostPage({ channels: [one], lang: 'fr-FR' }),
       '/hostile': () => hostPage({ channels: [one], head: HOSTILE_CSS }),
       '/two': () => hostPage({ channels: [one, secondChannel] }),
+      '/fenced': () => hostPage({ channels: [fencedChannel] }),
     });
     browser = await launchBrowser();
   }, { timeout: STARTUP_TIMEOUT_MS + 10_000 });
@@ -303,6 +311,19 @@ describe('chat widget', { timeout: 90_000 }, () => {
     assert.equal(await widget(page).locator('.lc').getAttribute('aria-expanded'), 'false');
     events.push(...(await page.evaluate(() => window.__events)));
     assert.deepEqual(events, ['open', 'close']);
+    await context.close();
+  }));
+
+  test('a page outside the channel\'s allowed origins gets no chat', withServerLogs(async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const refused = [];
+    page.on('response', (r) => r.url().endsWith('/chatplugin.authenticate') && refused.push(r.status()));
+    await page.goto(host.origin + '/fenced');
+    await openPanel(page);
+    await until(() => widget(page).locator('.bar', { hasText: 'Chat is unavailable' }).isVisible(), 'the unavailable notice');
+    assert.deepEqual(refused, [403]);
+    assert.equal(await page.evaluate(() => localStorage.length), 0);
     await context.close();
   }));
 });
