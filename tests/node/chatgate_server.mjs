@@ -107,19 +107,50 @@ export const server = {
  * address it listens on.
  */
 export async function startServer() {
+  server.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-node-test-'));
+  const info = await spawnServer('127.0.0.1:0', true);
+  server.baseUrl = info.baseUrl;
+  server.wsUrl = info.baseUrl.replace(/^http/, 'ws') + '/ws.chatplugin';
+  server.host = new URL(info.baseUrl).host;
+  server.adminEmail = info.email;
+  server.adminPassword = info.password;
+  server.demoChannelId = info.channelId;
+}
+
+/**
+ * Stops chatgate and starts it again on the same address with the same
+ * database (what a deploy or a crash-and-restart does to connected clients).
+ * `whileStopped` runs between the two, when nothing listens.
+ */
+export async function restartServer(whileStopped = async () => {}) {
+  await stopServer({ keepData: true });
+  await whileStopped();
+  // The port was just released; binding it again may need a moment.
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await spawnServer(server.host, false);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline || !/exited during startup/.test(err.message)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+async function spawnServer(listen, firstStart) {
   if (!fs.existsSync(CHATGATE_BIN)) {
     throw new Error(
       `chatgate binary not found at ${CHATGATE_BIN}; ` +
         'build it with `cargo build --bin chatgate` or set CHATGATE_BIN',
     );
   }
-
-  server.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-node-test-'));
+  server.stdout = '';
   const proc = spawn(CHATGATE_BIN, [], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
-      CHATGATE_LISTEN: '127.0.0.1:0',
+      CHATGATE_LISTEN: listen,
       CHATGATE_DATABASE_URL: path.join(server.tmpDir, 'chatgate.db'),
       RUST_LOG: 'warn',
     },
@@ -141,17 +172,18 @@ export async function startServer() {
   //   demo channel:   <uuid>
   //   ...
   //   chatgate listening on http://127.0.0.1:PORT
+  // A later start prints only the last line.
   const ready = new Promise((resolve, reject) => {
     const check = () => {
       const email = server.stdout.match(/admin login:\s+(\S+)/);
       const password = server.stdout.match(/admin password:\s+(\S+)/);
       const channel = server.stdout.match(/demo channel:\s+([0-9a-f-]{36})/);
       const listening = server.stdout.match(/listening on (http:\/\/\S+)/);
-      if (email && password && channel && listening) {
+      if (listening && (!firstStart || (email && password && channel))) {
         resolve({
-          email: email[1],
-          password: password[1],
-          channelId: channel[1],
+          email: email?.[1],
+          password: password?.[1],
+          channelId: channel?.[1],
           baseUrl: listening[1].replace(/\/+$/, ''),
         });
       }
@@ -166,30 +198,27 @@ export async function startServer() {
     );
   });
 
-  let info;
   try {
-    info = await withTimeout(
+    return await withTimeout(
       ready,
       STARTUP_TIMEOUT_MS,
-      'chatgate to print "admin login:", "admin password:", "demo channel: <uuid>" ' +
-        'and "listening on http://..."',
+      firstStart
+        ? 'chatgate to print "admin login:", "admin password:", "demo channel: <uuid>" ' +
+            'and "listening on http://..."'
+        : 'chatgate to print "listening on http://..."',
     );
   } catch (err) {
     err.message +=
       `\n--- chatgate stdout ---\n${server.stdout}` + `\n--- chatgate stderr ---\n${server.stderr}`;
     throw err;
   }
-
-  server.baseUrl = info.baseUrl;
-  server.wsUrl = info.baseUrl.replace(/^http/, 'ws') + '/ws.chatplugin';
-  server.host = new URL(info.baseUrl).host;
-  server.adminEmail = info.email;
-  server.adminPassword = info.password;
-  server.demoChannelId = info.channelId;
 }
 
-/** Ends chatgate (SIGTERM, then SIGKILL after a timeout) and removes its temp directory. */
-export async function stopServer() {
+/**
+ * Ends chatgate (SIGTERM, then SIGKILL after a timeout) and removes its temp
+ * directory, unless `keepData` (for restartServer).
+ */
+export async function stopServer({ keepData = false } = {}) {
   const proc = server.proc;
   if (proc && proc.exitCode === null && proc.signalCode === null) {
     proc.kill('SIGTERM');
@@ -206,7 +235,7 @@ export async function stopServer() {
     proc.stdout.destroy();
     proc.stderr.destroy();
   }
-  if (server.tmpDir) fs.rmSync(server.tmpDir, { recursive: true, force: true });
+  if (server.tmpDir && !keepData) fs.rmSync(server.tmpDir, { recursive: true, force: true });
 }
 
 /** Wraps a test body so that chatgate's stderr is shown when it fails. */

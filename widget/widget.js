@@ -1,0 +1,785 @@
+// chatgate widget: one <script src="https://HOST/widget.js" data-channel-id="UUID" async>
+// per channel. Plain JavaScript, no dependencies; the server embeds this file
+// with widget.css (put in place of "__CHATGATE_CSS__"), strips comment lines
+// and indentation, and serves it compressed at /widget.js.
+// Message data is only ever put into the page as text (textContent/append).
+(() => {
+'use strict';
+const G = window.chatgate;
+if (G && G._scan) return G._scan();
+const CSS = "__CHATGATE_CSS__";
+
+const L = {
+  en: {
+    open: 'Open chat', close: 'Close chat', minimize: 'Minimize chat', ph: 'Write a message…', send: 'Send',
+    title: 'Chat with us', hello: 'Hi there! How can we help you today?', online: 'We typically reply in a few minutes',
+    away: 'We are away right now. Leave a message and we will reply as soon as we are back.', awayShort: 'Away, leave a message',
+    closed: 'This conversation was closed. Write to us again to reopen it.', typing: '{n} is typing…', agent: 'Agent',
+    fail: 'Not sent.', retry: 'Retry', sending: 'Sending', sent: 'Delivered', read: 'Read', deleted: 'Message deleted',
+    reconnecting: 'Connection lost, reconnecting…', gone: 'Chat is unavailable right now.', from: 'New message from {n}',
+    unread: '{n} unread', by: 'Powered by chatgate',
+  },
+  fr: {
+    open: 'Ouvrir le chat', close: 'Fermer le chat', minimize: 'Réduire le chat', ph: 'Écrivez un message…', send: 'Envoyer',
+    title: 'Discutons', hello: 'Bonjour ! Comment pouvons-nous vous aider ?', online: 'Nous répondons en général en quelques minutes',
+    away: 'Nous sommes absents pour le moment. Laissez un message, nous vous répondrons dès notre retour.', awayShort: 'Absents, laissez un message',
+    closed: 'Cette conversation a été fermée. Écrivez-nous pour la rouvrir.', typing: '{n} écrit…', agent: 'Conseiller',
+    fail: 'Non envoyé.', retry: 'Réessayer', sending: 'Envoi', sent: 'Remis', read: 'Lu', deleted: 'Message supprimé',
+    reconnecting: 'Connexion perdue, reconnexion…', gone: 'Le chat est indisponible pour le moment.', from: 'Nouveau message de {n}',
+    unread: '{n} non lus', by: 'Propulsé par chatgate',
+  },
+};
+
+const P = (d) => '<svg viewBox="0 0 24 24" aria-hidden="true">' + d + '</svg>';
+const ICON = {
+  chat: P('<path d="M21 11.5a8.4 8.4 0 0 1-9 8.4 9 9 0 0 1-3.9-.9L3 20.5l1.5-4.6A8 8 0 0 1 3 11.5 8.5 8.5 0 0 1 12 3a8.5 8.5 0 0 1 9 8.5z"/>'),
+  x: P('<path d="M18 6 6 18M6 6l12 12"/>'),
+  down: P('<path d="m6 9 6 6 6-6"/>'),
+  send: P('<path d="M12 19V5M5 12l7-7 7 7"/>'),
+  one: '<svg viewBox="0 0 16 12" aria-hidden="true"><path d="m2 6.5 3 3 7-7"/></svg>',
+  two: '<svg viewBox="0 0 16 12" aria-hidden="true"><path d="m1 6.5 3 3 7-7M7.5 9.5l7-7"/></svg>',
+};
+
+// Storage that never throws: falls back to memory where localStorage is denied.
+const mem = {};
+const store = {
+  get: (k) => { if (k in mem) return mem[k]; try { return localStorage.getItem(k); } catch (e) { return null; } },
+  set: (k, v) => { try { localStorage.setItem(k, v); delete mem[k]; } catch (e) { mem[k] = String(v); } },
+  del: (k) => { delete mem[k]; try { localStorage.removeItem(k); } catch (e) { /* denied */ } },
+};
+
+const h = (tag, cls, text) => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = text;
+  return e;
+};
+const icon = (name, cls) => {
+  const s = h('span', 'i' + (cls ? ' ' + cls : ''));
+  s.innerHTML = ICON[name]; // constant markup, never message data
+  return s;
+};
+const rid = () => (crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2));
+const httpUrl = (u) => {
+  try {
+    const p = new URL(u);
+    return p.protocol === 'https:' || p.protocol === 'http:' ? p.href : null;
+  } catch (e) {
+    return null;
+  }
+};
+
+// Text with clickable http(s) links; everything else stays plain text.
+const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
+const fill = (el, text) => {
+  el.textContent = '';
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    const u = m[0].replace(/[.,;:!?')\]}]+$/, '');
+    const href = httpUrl(u);
+    el.append(text.slice(last, m.index));
+    if (href) {
+      const a = h('a', 0, u);
+      a.href = href;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      el.append(a);
+    } else el.append(u);
+    last = m.index + u.length;
+  }
+  el.append(text.slice(last));
+};
+
+// STOMP 1.2 frames (visitor-api.md, "WebSocket /ws.chatplugin").
+const unesc = (v) => v.replace(/\\([nrc\\])/g, (_, c) => ({ n: '\n', r: '\r', c: ':', '\\': '\\' })[c]);
+const parse = (s) => {
+  const end = /\r?\n\r?\n/.exec(s);
+  const head = (end ? s.slice(0, end.index) : s).split(/\r?\n/);
+  const cmd = head.shift();
+  const hd = {};
+  for (const l of head) {
+    const c = l.indexOf(':');
+    const k = c > 0 && unesc(l.slice(0, c));
+    if (k && !(k in hd)) hd[k] = unesc(l.slice(c + 1));
+  }
+  return { cmd, hd, body: end ? s.slice(end.index + end[0].length) : '' };
+};
+
+const luminance = (hex) => {
+  const ch = [1, 3, 5].map((i) => {
+    const v = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2];
+};
+
+const widgets = [];
+
+class Widget {
+  constructor(script, index) {
+    this.id = script.dataset.channelId;
+    this.base = script.src.replace(/\/widget\.js([?#].*)?$/, '');
+    const lang = (script.dataset.locale || document.documentElement.lang || 'en').slice(0, 2).toLowerCase();
+    this.lang = L[lang] ? lang : 'en';
+    this.t = L[this.lang];
+    this.key = 'chatgate:' + this.id;
+    this.msgs = new Map(); // message id, or "c:" + client_message_id while sending -> {m, el}
+    this.lastSeq = 0; // highest seq received: the since-seq of the next SUBSCRIBE
+    this.readUpTo = 0; // the agents read the visitor's messages up to here
+    this.readSent = 0;
+    this.seen = +store.get(this.key + ':seen') || 0; // the visitor saw messages up to here
+    this.fns = {};
+    this.attempt = 0;
+    this.isOpen = false;
+    this.build(index, script.dataset.color);
+    // A returning visitor connects at once, to show replies that came while away.
+    if (store.get(this.key)) this.start();
+  }
+
+  build(index, color) {
+    const t = this.t;
+    const host = (this.host = document.createElement('chatgate-widget'));
+    // Inline !important beats any page rule, `* { display: none !important }` included.
+    host.setAttribute('style', 'all:initial!important;display:block!important;position:fixed!important;' +
+      'right:0!important;bottom:0!important;width:0!important;height:0!important;z-index:2147483000!important');
+    const root = host.attachShadow({ mode: 'open' });
+    root.append(h('style', 0, CSS));
+    const w = (this.w = h('div', 'w'));
+    w.style.setProperty('--x', 20 + index * 76 + 'px');
+    if (/^#[0-9a-f]{6}$/i.test(color || '')) this.color(color);
+
+    const p = (this.p = h('div', 'p'));
+    p.setAttribute('role', 'dialog');
+    p.id = 'p';
+    const hd = h('div', 'hd');
+    this.av = h('div', 'av');
+    const ti = h('div', 'ti');
+    this.nm = h('div', 'nm', t.title);
+    this.st = h('div', 'st', t.online);
+    ti.append(this.nm, this.st);
+    const x = h('button', 'cl');
+    x.type = 'button';
+    x.setAttribute('aria-label', t.minimize);
+    x.append(icon('down'));
+    x.onclick = () => this.close();
+    hd.append(this.av, ti, x);
+    this.bar = h('div', 'bar');
+    this.bar.setAttribute('role', 'status');
+    this.bar.hidden = true;
+    this.log = h('div', 'log');
+    this.log.setAttribute('role', 'log');
+    this.log.setAttribute('aria-live', 'off');
+    this.log.tabIndex = 0;
+    this.hello = h('div', 'm l hello');
+    this.helloText = h('div', 'b', t.hello);
+    const col = h('div', 'col');
+    col.append(this.helloText);
+    this.hello.append(h('div', 'av'), col);
+    this.log.append(this.hello);
+    this.ty = h('div', 'ty');
+    this.ty.hidden = true;
+    this.tyText = h('span');
+    const dots = h('span', 'dots');
+    dots.append(h('i'), h('i'), h('i'));
+    this.ty.append(dots, this.tyText);
+    this.awayNote = h('p', 'note', t.away);
+    this.awayNote.hidden = true;
+    this.closedNote = h('p', 'note', t.closed);
+    this.closedNote.hidden = true;
+    const cmp = h('form', 'cmp');
+    const ta = (this.ta = h('textarea'));
+    ta.rows = 1;
+    ta.placeholder = t.ph;
+    ta.setAttribute('aria-label', t.ph);
+    ta.maxLength = 4096;
+    const sd = (this.sd = h('button', 'sd'));
+    sd.type = 'submit';
+    sd.disabled = true;
+    sd.setAttribute('aria-label', t.send);
+    sd.append(icon('send'));
+    cmp.append(ta, sd);
+    cmp.onsubmit = (e) => {
+      e.preventDefault();
+      this.submit();
+    };
+    ta.onkeydown = (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.submit();
+      }
+    };
+    ta.oninput = () => this.input();
+    p.append(hd, this.bar, this.log, this.ty, this.awayNote, this.closedNote, cmp, h('div', 'pw', t.by));
+
+    const lc = (this.lc = h('button', 'lc'));
+    lc.type = 'button';
+    lc.setAttribute('aria-controls', 'p');
+    lc.append(icon('chat', 'i1'), icon('x', 'i2'));
+    this.bdg = h('span', 'bdg');
+    this.bdg.hidden = true;
+    this.bdg.setAttribute('aria-hidden', 'true');
+    lc.append(this.bdg);
+    lc.onclick = () => this.toggle();
+    this.sr = h('div', 'sr');
+    this.sr.setAttribute('aria-live', 'polite');
+    w.append(p, lc, this.sr);
+    w.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.isOpen) {
+        e.stopPropagation();
+        this.close();
+      }
+    });
+    root.append(w);
+    this.label();
+    this.avatar(this.av, null, '');
+    document.body.append(host);
+    document.addEventListener('visibilitychange', () => this.markRead());
+    addEventListener('online', () => this.kick());
+  }
+
+  // --- public API --------------------------------------------------------
+  api() {
+    return {
+      channelId: this.id,
+      open: () => this.open(),
+      close: () => this.close(),
+      toggle: () => this.toggle(),
+      setVisitor: (v) => {
+        this.visitor = { name: v && v.name ? String(v.name) : null, email: v && v.email ? String(v.email) : null };
+      },
+      on: (ev, fn) => {
+        (this.fns[ev] = this.fns[ev] || []).push(fn);
+        return () => (this.fns[ev] = this.fns[ev].filter((f) => f !== fn));
+      },
+    };
+  }
+
+  emit(ev, arg) {
+    for (const fn of this.fns[ev] || []) {
+      try {
+        fn(arg);
+      } catch (e) {
+        setTimeout(() => { throw e; });
+      }
+    }
+  }
+
+  open() {
+    if (this.isOpen) return;
+    this.isOpen = true;
+    this.w.classList.add('open');
+    this.label();
+    this.kick();
+    this.ta.focus({ preventScroll: true });
+    this.scroll(true);
+    this.markRead();
+    this.emit('open');
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    this.w.classList.remove('open');
+    this.label();
+    this.typing(false);
+    this.lc.focus({ preventScroll: true });
+    this.emit('close');
+  }
+
+  toggle() {
+    this.isOpen ? this.close() : this.open();
+  }
+
+  label() {
+    const t = this.t;
+    this.lc.setAttribute('aria-expanded', this.isOpen);
+    this.lc.setAttribute('aria-label', (this.isOpen ? t.close : t.open) + (this.unread ? ' (' + t.unread.replace('{n}', this.unread) + ')' : ''));
+  }
+
+  // --- header ------------------------------------------------------------
+  color(c) {
+    this.w.style.setProperty('--c', c);
+    const y = luminance(c);
+    this.w.style.setProperty('--ct', 1.05 / (y + 0.05) >= (y + 0.05) / 0.05 ? '#fff' : '#111');
+  }
+
+  avatar(el, url, name) {
+    el.textContent = '';
+    const src = url && httpUrl(url);
+    if (src) {
+      const img = h('img');
+      img.alt = '';
+      img.src = src;
+      el.append(img);
+    } else el.textContent = (name || '').trim().charAt(0);
+  }
+
+  channel(c) {
+    if (!c) return;
+    this.ch = c;
+    if (c.name) this.nm.textContent = c.name;
+    this.p.setAttribute('aria-label', c.name || this.t.title);
+    if (/^#[0-9a-f]{6}$/i.test(c.color || '')) this.color(c.color);
+    this.avatar(this.av, c.image_url, c.name);
+    this.avatar(this.hello.firstChild, c.image_url, c.name);
+    this.helloText.textContent = c.welcome_message || this.t.hello;
+  }
+
+  // --- connection --------------------------------------------------------
+  async api_(path, body, token) {
+    const headers = { 'content-type': 'application/json' };
+    if (token) headers.authorization = 'Bearer ' + token;
+    const res = await fetch(this.base + path, { method: 'POST', headers, body: JSON.stringify(body), credentials: 'omit' });
+    let json = null;
+    try {
+      json = await res.json();
+    } catch (e) {
+      /* not JSON */
+    }
+    return { ok: res.ok, status: res.status, body: json };
+  }
+
+  // POST /chatplugin.authenticate, resuming when a resume token is known; a
+  // refused resume token starts a new conversation instead.
+  auth() {
+    if (!this.authing) {
+      this.authing = (async () => {
+        for (;;) {
+          const resume = this.rt || store.get(this.key);
+          const body = { channel_id: this.id };
+          if (resume) body.resume_token = resume;
+          if (this.visitor) body.visitor = this.visitor;
+          const r = await this.api_('/chatplugin.authenticate', body);
+          if (r.ok && r.body && r.body.token) return this.authenticated(r.body);
+          if (r.status === 401 && resume) {
+            this.forget();
+            continue;
+          }
+          if (r.status >= 400 && r.status < 500 && r.status !== 429) this.gone = true;
+          throw new Error('authenticate: ' + r.status);
+        }
+      })().finally(() => (this.authing = null));
+    }
+    return this.authing;
+  }
+
+  authenticated(b) {
+    this.token = b.token;
+    if (this.cid && this.cid !== b.conversation_id) this.reset();
+    this.cid = b.conversation_id;
+    this.rt = b.resume_token || this.rt;
+    this.gone = false;
+    this.channel(b.channel);
+    for (const m of b.messages || []) this.upsert(m, false);
+    if (this.lastSeq || store.get(this.key)) this.keep();
+    this.count();
+  }
+
+  // The conversation exists: remember how to come back to it.
+  keep() {
+    if (this.rt) {
+      store.set(this.key, this.rt);
+      store.set(this.key + ':seen', this.seen);
+    }
+  }
+
+  forget() {
+    store.del(this.key);
+    store.del(this.key + ':seen');
+    this.rt = null;
+    this.seen = 0;
+    this.reset();
+  }
+
+  // A new conversation: drop what belonged to the old one (unsent messages stay).
+  reset() {
+    for (const [k, e] of this.msgs) {
+      if (e.m.seq != null) {
+        e.el.remove();
+        this.msgs.delete(k);
+      }
+    }
+    this.lastSeq = this.readUpTo = this.readSent = 0;
+    this.cid = null;
+    this.count();
+  }
+
+  // Connects unless connected or waiting to retry.
+  async start() {
+    if (this.ws || this.timer || this.starting) return;
+    this.starting = true;
+    try {
+      if (!this.token) await this.auth();
+      this.connect();
+    } catch (e) {
+      this.retry();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  // Connect now: from open() or when the browser is back online.
+  kick() {
+    if (this.timer && !this.ws) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.attempt = 0;
+    }
+    this.start();
+  }
+
+  retry() {
+    if (!this.timer && !(this.gone && !this.isOpen)) {
+      // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... capped at 15 s.
+      const d = Math.min(15000, 500 * 2 ** this.attempt++) * (0.5 + Math.random() / 2);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.start();
+      }, this.gone ? 30000 : d);
+    }
+    this.status();
+  }
+
+  connect() {
+    const ws = (this.ws = new WebSocket(this.base.replace(/^http/, 'ws') + '/ws.chatplugin?channel_id=' + encodeURIComponent(this.id), ['v12.stomp']));
+    ws.binaryType = 'arraybuffer';
+    let buf = '';
+    const dec = new TextDecoder();
+    ws.onopen = () => this.frame('CONNECT', { 'accept-version': '1.2', host: location.hostname || 'chatgate', 'heart-beat': '10000,10000', Authorization: 'Bearer ' + this.token });
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      this.rx = Date.now();
+      buf += typeof ev.data === 'string' ? ev.data : dec.decode(ev.data);
+      let i;
+      while ((i = buf.indexOf('\0')) >= 0) {
+        const f = buf.slice(0, i).replace(/^[\r\n]+/, '');
+        buf = buf.slice(i + 1);
+        this.onFrame(parse(f));
+      }
+      buf = buf.replace(/^[\r\n]+/, '');
+    };
+    ws.onclose = () => {
+      if (ws === this.ws) this.drop();
+    };
+  }
+
+  // The socket is gone (closed, silent, or refused): retry with backoff.
+  drop() {
+    const ws = this.ws;
+    this.ws = null;
+    this.up = false;
+    clearInterval(this.hb);
+    if (ws) {
+      ws.onclose = ws.onmessage = null;
+      try {
+        ws.close();
+      } catch (e) {
+        /* already closed */
+      }
+    }
+    this.retry();
+  }
+
+  frame(cmd, hd, body) {
+    let s = cmd + '\n';
+    for (const k in hd) s += k + ':' + hd[k] + '\n';
+    try {
+      this.ws.send(s + '\n' + (body || '') + '\0');
+      this.tx = Date.now();
+    } catch (e) {
+      /* closing; onclose retries */
+    }
+  }
+
+  send_(dest, body) {
+    if (this.up) this.frame('SEND', { destination: dest, 'content-type': 'application/json' }, JSON.stringify(body));
+  }
+
+  onFrame(f) {
+    if (f.cmd === 'CONNECTED') {
+      this.up = true;
+      this.attempt = 0;
+      // Heart-beats as STOMP 1.2 negotiates them: we offered 10000,10000.
+      const [sx, sy] = (f.hd['heart-beat'] || '0,0').split(',').map(Number);
+      const out = sy ? Math.max(10000, sy) : 0;
+      const inc = sx ? Math.max(10000, sx) : 0;
+      this.rx = this.tx = Date.now();
+      clearInterval(this.hb);
+      this.hb = setInterval(() => {
+        if (out && Date.now() - this.tx > out / 2) {
+          try {
+            this.ws.send('\n');
+            this.tx = Date.now();
+          } catch (e) { /* closing */ }
+        }
+        if (inc && Date.now() - this.rx > inc * 2 + 1000) this.drop();
+      }, 2500);
+      this.frame('SUBSCRIBE', { id: 'm', destination: '/queue/message', 'since-seq': this.lastSeq });
+      this.frame('SUBSCRIBE', { id: 'e', destination: '/queue/events' });
+      this.status();
+      this.readSent = 0;
+      this.markRead();
+    } else if (f.cmd === 'MESSAGE') {
+      let b;
+      try {
+        b = JSON.parse(f.body);
+      } catch (e) {
+        return;
+      }
+      if (b.message) {
+        this.upsert(b.message, true);
+        if (b.type === 'message.created') this.keep();
+      } else this.event(b);
+    } else if (f.cmd === 'ERROR') {
+      // An expired or refused visitor token: authenticate again (with the resume token).
+      if (/401/.test(f.hd.message || '')) {
+        this.token = null;
+        this.attempt = 0;
+      }
+      this.drop();
+    }
+  }
+
+  event(b) {
+    if (b.type === 'typing') {
+      clearTimeout(this.tyTimer);
+      this.ty.hidden = !b.typing;
+      const n = (b.sender && b.sender.name) || this.t.agent;
+      this.tyText.textContent = this.t.typing.replace('{n}', n);
+      if (b.typing) this.tyTimer = setTimeout(() => (this.ty.hidden = true), 10000);
+      this.scroll();
+    } else if (b.type === 'read') {
+      this.readUpTo = Math.max(this.readUpTo, b.up_to_seq | 0);
+      for (const e of this.msgs.values()) if (e.m.alignment === 'RIGHT') this.paint(e);
+    } else if (b.type === 'conversation.closed' || b.type === 'conversation.reopened') {
+      this.closedNote.hidden = b.type !== 'conversation.closed';
+    } else if (b.type === 'availability') {
+      const away = b.agents_available === false;
+      this.awayNote.hidden = !away;
+      this.st.textContent = away ? this.t.awayShort : this.t.online;
+      this.st.classList.toggle('away', away);
+    }
+  }
+
+  status() {
+    this.bar.hidden = this.up || !(this.timer || this.gone);
+    this.bar.textContent = this.gone ? this.t.gone : this.t.reconnecting;
+  }
+
+  // --- messages ----------------------------------------------------------
+  upsert(m, live) {
+    if (!m || !m.id) return;
+    const cm = m.client_message_id && 'c:' + m.client_message_id;
+    let e = this.msgs.get(m.id) || (cm && this.msgs.get(cm));
+    const fresh = !(e && e.m.id);
+    if (!e) e = { el: h('div') };
+    const moved = !e.m || e.m.seq !== m.seq;
+    e.m = m;
+    this.msgs.set(m.id, e);
+    if (cm) this.msgs.set(cm, e);
+    if (m.seq > this.lastSeq) this.lastSeq = m.seq;
+    if (moved) this.place(e);
+    this.paint(e);
+    if (fresh && (live || m.alignment === 'RIGHT')) {
+      if (live && m.alignment === 'LEFT') {
+        this.ty.hidden = true;
+        const who = (m.sender && m.sender.name) || this.t.agent;
+        this.sr.textContent = this.t.from.replace('{n}', who) + ': ' + m.content;
+      }
+      this.emit('message', m);
+    }
+    this.scroll(fresh && m.alignment === 'RIGHT');
+    this.markRead();
+    this.count();
+  }
+
+  // Keeps rows in seq order; messages still being sent (no seq) stay last.
+  place(e) {
+    const s = e.m.seq;
+    let before = null;
+    if (s != null) {
+      for (const r of this.log.children) {
+        if (r !== e.el && 'seq' in r.dataset && (r.dataset.seq === '' || +r.dataset.seq > s)) {
+          before = r;
+          break;
+        }
+      }
+    }
+    this.log.insertBefore(e.el, before);
+    e.el.dataset.seq = s == null ? '' : s;
+  }
+
+  paint(e) {
+    const m = e.m;
+    const el = e.el;
+    const t = this.t;
+    const side = m.alignment === 'RIGHT' ? 'r' : m.alignment === 'CENTER' ? 'c' : 'l';
+    const prev = el.previousElementSibling;
+    const sid = m.sender && m.sender.id;
+    const same = (r) => side === 'l' && r && r.dataset.sender === sid && r.classList.contains('l');
+    const grouped = same(prev);
+    // A run of one agent's messages: one name on top, one time at the bottom.
+    if (grouped) prev.classList.add('nt');
+    let state = m._st || (m.state === 'FAILED' ? 'failed' : m.seq <= this.readUpTo ? 'read' : 'sent');
+    el.className = 'm ' + side + (grouped ? ' g' : '') + (same(el.nextElementSibling) ? ' nt' : '') + (state === 'failed' ? ' fail' : '');
+    el.dataset.id = m.id || '';
+    el.dataset.sender = sid || '';
+    el.textContent = '';
+    if (side === 'c') return el.append(h('div', 'sys', m.content));
+    const col = h('div', 'col');
+    if (side === 'l') {
+      const av = h('div', 'av');
+      this.avatar(av, m.sender && m.sender.avatar_url, m.sender && m.sender.name);
+      el.append(av);
+      if (!grouped && m.sender && m.sender.name) col.append(h('div', 'who', m.sender.name));
+    }
+    const b = h('div', 'b');
+    if (m.deleted || (m.content === '' && m.seq)) b.append(h('span', 'del', t.deleted));
+    else fill(b, m.content);
+    const mt = h('div', 'mt');
+    const d = new Date(m.sent_at);
+    const tm = h('time', 0, isNaN(d) ? '' : d.toLocaleTimeString(this.lang, { hour: 'numeric', minute: '2-digit' }));
+    if (!isNaN(d)) tm.dateTime = m.sent_at;
+    mt.append(tm);
+    if (side === 'r') {
+      if (state === 'failed') {
+        const rb = h('button', 'retry', t.retry);
+        rb.type = 'button';
+        rb.onclick = () => this.post(e);
+        mt.append(t.fail, rb);
+      } else {
+        const tk = icon(state === 'read' ? 'two' : 'one', 'tk');
+        tk.dataset.state = state;
+        tk.setAttribute('role', 'img');
+        tk.setAttribute('aria-label', t[state]);
+        tk.title = t[state];
+        mt.append(tk);
+      }
+    }
+    col.append(b, mt);
+    el.append(col);
+  }
+
+  scroll(force) {
+    const l = this.log;
+    if (force || l.scrollHeight - l.scrollTop - l.clientHeight < 120) l.scrollTop = l.scrollHeight;
+  }
+
+  // The agents' messages the visitor has not seen yet.
+  count() {
+    let n = 0;
+    for (const [k, e] of this.msgs) if (k === e.m.id && e.m.alignment === 'LEFT' && e.m.seq > this.seen) n++;
+    if (n !== this.unread) {
+      this.unread = n;
+      this.bdg.hidden = !n;
+      this.bdg.textContent = n > 9 ? '9+' : n;
+      this.label();
+      this.emit('unread', n);
+    }
+  }
+
+  // The panel is open and the page visible: everything shown has been seen.
+  markRead() {
+    if (!this.isOpen || document.visibilityState === 'hidden') return;
+    if (this.lastSeq > this.seen) {
+      this.seen = this.lastSeq;
+      if (store.get(this.key)) store.set(this.key + ':seen', this.seen);
+    }
+    if (this.up && this.lastSeq > this.readSent) {
+      this.readSent = this.lastSeq;
+      this.send_('/app/read', { up_to_seq: this.lastSeq });
+    }
+    this.count();
+  }
+
+  // --- composing ---------------------------------------------------------
+  input() {
+    const ta = this.ta;
+    ta.style.height = 'auto';
+    ta.style.height = Math.min(ta.scrollHeight, 120) + 'px';
+    this.sd.disabled = !ta.value.trim();
+    if (!ta.value) return this.typing(false);
+    // At most one "typing" every 3 s; "stopped" after 4 s without a key.
+    if (!this.typed || Date.now() - this.typedAt > 3000) {
+      this.typedAt = Date.now();
+      this.typed = true;
+      this.send_('/app/typing', { typing: true });
+    }
+    clearTimeout(this.typeTimer);
+    this.typeTimer = setTimeout(() => this.typing(false), 4000);
+  }
+
+  typing(on) {
+    clearTimeout(this.typeTimer);
+    if (!on && this.typed) {
+      this.typed = false;
+      this.send_('/app/typing', { typing: false });
+    }
+  }
+
+  submit() {
+    const text = this.ta.value;
+    if (!text.trim()) return;
+    this.ta.value = '';
+    this.input();
+    const cm = rid();
+    const e = { m: { client_message_id: cm, content: text, alignment: 'RIGHT', sent_at: new Date().toISOString(), _st: 'sending' }, el: h('div') };
+    this.msgs.set('c:' + cm, e);
+    this.place(e);
+    this.post(e);
+    this.scroll(true);
+  }
+
+  // POST /chatplugin.send; a retry reuses the client_message_id, so the
+  // server stores the message once however often it is sent.
+  async post(e) {
+    if (e.m.seq != null) return;
+    e.m._st = 'sending';
+    this.paint(e);
+    try {
+      for (let i = 0; ; i++) {
+        if (!this.token) await this.auth();
+        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content }, client_message_id: e.m.client_message_id }, this.token);
+        if (r.ok && r.body && r.body.id) {
+          this.upsert(r.body, false);
+          this.keep();
+          this.start();
+          return;
+        }
+        if (r.status !== 401 || i) throw new Error('send: ' + r.status);
+        this.token = null;
+      }
+    } catch (err) {
+      if (e.m.seq == null) {
+        e.m._st = 'failed';
+        this.paint(e);
+      }
+    }
+  }
+}
+
+const api = {
+  open: () => widgets[0] && widgets[0].open(),
+  close: () => widgets[0] && widgets[0].close(),
+  toggle: () => widgets[0] && widgets[0].toggle(),
+  setVisitor: (v) => widgets[0] && widgets[0].api().setVisitor(v),
+  on: (ev, fn) => (widgets[0] ? widgets[0].api().on(ev, fn) : () => {}),
+  channel: (id) => {
+    const w = widgets.find((x) => x.id === id);
+    return w ? w.api() : null;
+  },
+  // Picks up every widget script tag not seen yet (several channels per page).
+  _scan: () => {
+    for (const s of document.querySelectorAll('script[data-channel-id]')) {
+      if (/\/widget\.js([?#]|$)/.test(s.src) && !widgets.some((w) => w.script === s || w.id === s.dataset.channelId)) {
+        const w = new Widget(s, widgets.length);
+        w.script = s;
+        widgets.push(w);
+      }
+    }
+  },
+};
+window.chatgate = api;
+if (document.body) api._scan();
+else document.addEventListener('DOMContentLoaded', api._scan);
+})();
