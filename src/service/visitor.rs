@@ -291,6 +291,21 @@ impl VisitorService {
             .await;
     }
 
+    /// How far the conversation's agents have read it, as the visitor's
+    /// `read` event; `None` before any agent has read anything.
+    pub async fn agents_read(&self, visitor: &Visitor) -> Result<Option<Event>, ApiError> {
+        let conversation = visitor.claims.cv;
+        let seq = self
+            .core
+            .store
+            .agents_read_up_to(visitor.channel.tenant_id, conversation)
+            .await?;
+        Ok((seq > 0).then_some(Event::ReadByAgent {
+            conversation_id: conversation,
+            up_to_seq: seq,
+        }))
+    }
+
     /// `/app/read`: the visitor has read the agents' messages up to `up_to_seq`.
     pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ApiError> {
         let conversation = visitor.claims.cv;

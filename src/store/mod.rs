@@ -407,6 +407,9 @@ pub trait RoomStore: Send + Sync + 'static {
         member: Uuid,
         up_to_seq: Option<i64>,
     ) -> StoreResult<i64>;
+    /// How far the room's agents have read it (the furthest of them; 0 when
+    /// none has).
+    async fn agents_read_up_to(&self, tenant: TenantId, room: RoomId) -> StoreResult<i64>;
     /// How many messages `member` has not read in `room` (not counting its
     /// own, nor deleted ones).
     async fn unread_count(&self, room: RoomId, member: Uuid) -> StoreResult<i64>;

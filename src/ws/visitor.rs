@@ -654,8 +654,19 @@ impl Session {
                     .availability(visitor.channel.tenant_id, visitor.channel.id)
                     .await
                     .map_err(Fatal::from_api)?;
-                if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
-                    self.write_event(Bytes::from(body)).await?;
+                // And how far agents have read, so a new tab or a reload
+                // shows read ticks at once; later reads follow live.
+                let read = self
+                    .app
+                    .services
+                    .visitor
+                    .agents_read(visitor)
+                    .await
+                    .map_err(Fatal::from_api)?;
+                for event in std::iter::once(event).chain(read) {
+                    if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
+                        self.write_event(Bytes::from(body)).await?;
+                    }
                 }
                 Ok(())
             }

@@ -26,8 +26,15 @@ pub async fn subscribe_events(stomp: &mut Stomp) -> bool {
     assert_eq!(first.get("destination"), Some("/queue/events"));
     let body: Value = serde_json::from_slice(&first.body).unwrap();
     assert_eq!(body["type"], "availability", "{body}");
-    let receipt = stomp.recv().await.expect("RECEIPT");
-    assert_eq!(receipt.command, Command::Receipt);
+    // Then how far agents have read, if they have, then the receipt.
+    loop {
+        let next = stomp.recv().await.expect("RECEIPT");
+        if next.command == Command::Receipt {
+            break;
+        }
+        let read: Value = serde_json::from_slice(&next.body).unwrap();
+        assert_eq!(read["type"], "read", "{read}");
+    }
     body["agents_available"]
         .as_bool()
         .expect("agents_available")
@@ -324,4 +331,52 @@ async fn replies_that_never_reached_the_visitor_fail_when_the_channel_is_disconn
     // The visitor's own message stays DELIVERED.
     let listed = admin.messages(&room).await;
     assert_eq!(listed[0]["state"], "DELIVERED");
+}
+
+#[tokio::test]
+async fn a_new_visitor_session_is_told_how_far_agents_have_read() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = app.visitor().await;
+    for text in ["One", "Two"] {
+        assert_eq!(app.send(&visitor.token, text).await.status, 200);
+    }
+    let room = visitor.conversation_id.clone();
+    assert_eq!(admin.answer(&room).await.status, 200);
+
+    let events_of_new_session = || async {
+        let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+        stomp
+            .send(
+                StompFrame::new(Command::Subscribe)
+                    .header("id", "sub-events")
+                    .header("destination", "/queue/events")
+                    .header("receipt", "r-events"),
+            )
+            .await;
+        let mut bodies = Vec::new();
+        loop {
+            let frame = stomp.recv().await.expect("frames");
+            if frame.command == Command::Receipt {
+                return bodies;
+            }
+            bodies.push(serde_json::from_slice::<Value>(&frame.body).unwrap());
+        }
+    };
+    // Nobody has read anything yet: availability only.
+    let before = events_of_new_session().await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["type"], "availability");
+
+    let read = admin
+        .call(
+            "PUT",
+            &format!("/users/me/rooms/{room}/read"),
+            Some(json!({"up_to_seq": 2})),
+        )
+        .await;
+    assert_eq!(read.status, 204, "{}", read.body);
+    let after = events_of_new_session().await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[1], json!({"type": "read", "up_to_seq": 2}));
 }

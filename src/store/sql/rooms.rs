@@ -517,6 +517,22 @@ macro_rules! rooms_sql {
                 RoomStore::room(self, tenant, room).await
             }
 
+            async fn agents_read_up_to(
+                &self,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+            ) -> $crate::store::StoreResult<i64> {
+                // The visitor is never a row of room_members.
+                let seq: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(last_read_seq) FROM room_members WHERE room_id = $1 AND tenant_id = $2",
+                )
+                .bind(room.to_string())
+                .bind(tenant.to_string())
+                .fetch_one(&self.read)
+                .await?;
+                Ok(seq.unwrap_or(0))
+            }
+
             async fn mark_read(
                 &self,
                 tenant: $crate::domain::TenantId,
