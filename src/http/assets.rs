@@ -3,8 +3,8 @@
 //!
 //! `/widget.js` is the chat widget of `widget/`: its script and styles are
 //! embedded at compile time, joined, stripped of comments and indentation
-//! and compressed (gzip and brotli) once, on first use; each request then
-//! picks the smallest encoding the client accepts.
+//! and compressed (gzip and brotli) once, on a blocking thread at startup;
+//! each request then picks the smallest encoding the client accepts.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -25,6 +25,13 @@ const CSS_SLOT: &str = "\"__CHATGATE_CSS__\"";
 const WIDGET_CACHE: &str = "public, max-age=300, stale-while-revalidate=86400";
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    // Compress the widget now, off the async threads (brotli at its best
+    // quality takes a while), rather than in the first visitor's request.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn_blocking(|| {
+            widget();
+        });
+    }
     let demo = warp::path("demo")
         .and(warp::path::end())
         .and(warp::get())
