@@ -366,7 +366,7 @@ pub fn wait_label(seconds: i64) -> String {
 
 pub fn initials(name: &str) -> String {
     name.split_whitespace()
-        .filter_map(|w| w.chars().find(|c| c.is_alphanumeric()))
+        .filter_map(|w| w.chars().next().filter(|c| c.is_alphabetic()))
         .take(2)
         .flat_map(char::to_uppercase)
         .collect()
