@@ -29,6 +29,9 @@ import {
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = path.join(REPO_ROOT, 'target', 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// Debian's chromium package; without it the suite is reported as skipped,
+// saying why (.ci/run must `apt-get install -y chromium` for CI to run it).
+const NO_CHROMIUM = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
 
 let browser;
 
@@ -150,7 +153,7 @@ async function shots(page, name) {
 // Tests
 // ---------------------------------------------------------------------------
 
-describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () => {
+describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS, skip: NO_CHROMIUM }, () => {
   before(async () => {
     // Every test logs agents in from 127.0.0.1: lift the per-IP login budget.
     process.env.CHATGATE_LOGIN_PER_MINUTE = '1000';
@@ -158,7 +161,16 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
 
@@ -294,6 +306,33 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       // Close it, as a form.
       await Promise.all([page.waitForNavigation(), page.click('.conv-actions button:has-text("Close")')]);
       await page.locator('.conv-actions button:has-text("Reopen")').waitFor();
+      await context.close();
+    }),
+  );
+
+  test(
+    'keyboard: a answers the visitor waiting longest, j and k move between conversations',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page, problems } = await newPage();
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await live(page);
+      const first = await newVisitor();
+      await visitorSays(first, 'I came first');
+      const second = await newVisitor();
+      await visitorSays(second, 'I came second');
+      await page.locator(`[data-list=queue] [data-room="${second.conversation_id}"]`).waitFor();
+
+      await Promise.all([page.waitForURL(`**/console/rooms/${first.conversation_id}`), page.keyboard.press('a')]);
+      await live(page);
+      await Promise.all([page.waitForURL(`**/console/rooms/${second.conversation_id}`), page.keyboard.press('a')]);
+      await live(page);
+      // Newest activity first: the second visitor's room, then the first's.
+      await Promise.all([page.waitForURL(`**/console/rooms/${first.conversation_id}`), page.keyboard.press('j')]);
+      await Promise.all([page.waitForURL(`**/console/rooms/${second.conversation_id}`), page.keyboard.press('k')]);
+      await page.keyboard.press('r');
+      assert.equal(await page.evaluate(() => document.activeElement?.name), 'content', 'r focuses the reply box');
+      assert.deepEqual(problems, []);
       await context.close();
     }),
   );

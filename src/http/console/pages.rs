@@ -21,6 +21,9 @@ use crate::service::messages::Listing;
 
 /// Messages per page of a conversation.
 const PAGE: u32 = 50;
+/// How long a console login lasts: a working day and then some (the API's
+/// default token lifetime is an hour).
+const SESSION_SECS: i64 = 12 * 3600;
 /// Rooms per page of the inbox's lists (my rooms and closed rooms share it).
 const ROOMS_PAGE: u32 = 100;
 
@@ -101,7 +104,12 @@ pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
     }
     let email = form.get("email").unwrap_or_default().trim().to_string();
     let password = form.get("password").unwrap_or_default().to_string();
-    match app.services.agents.login(&email, password, None).await {
+    match app
+        .services
+        .agents
+        .login(&email, password, Some(SESSION_SECS))
+        .await
+    {
         Ok(login) => {
             let mut response = redirect("/console/inbox");
             let max_age = (login.expires_secs - login.issued_secs).max(0) as u64;
