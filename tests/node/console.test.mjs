@@ -229,6 +229,10 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS, skip:
       await visitorSays(visitor, 'Great, thanks!');
       await page.locator('.msg.theirs', { hasText: 'Great, thanks!' }).waitFor();
       await page.locator('#typing').waitFor({ state: 'hidden' });
+      // The list beside it follows: last message, and nothing unread while we look.
+      const mine = page.locator(`[data-list=mine] a[data-room="${visitor.conversation_id}"]`);
+      await mine.locator('.preview', { hasText: 'Great, thanks!' }).waitFor();
+      await mine.locator('.unread-count').waitFor({ state: 'detached' });
       assert.equal(await page.evaluate(() => window.__sameDocument), undefined, 'answering navigated');
       await shots(page, 'conversation');
 
