@@ -135,6 +135,12 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// Marks the console's session cookie `Secure` even when requests do not
+    /// say they came over https (a TLS proxy that sends no
+    /// `X-Forwarded-Proto`). Set it whenever the console is served over https.
+    #[arg(long, env = "CHATGATE_CONSOLE_SECURE_COOKIE", default_value_t = false)]
+    pub console_secure_cookie: bool,
+
     /// Seconds after which the sessions of an instance that stopped renewing
     /// them (it crashed) no longer count as connected. Use one value for every
     /// instance of a deployment.

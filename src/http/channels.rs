@@ -119,7 +119,7 @@ fn clearable(
     }
 }
 
-fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError> {
+pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError> {
     let color = clearable(body, "color", 7)?
         .map(|c| c.map(|c| ChannelLook::parse_color(&c)).transpose())
         .transpose()

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod channels;
 pub mod chatd;
 pub mod chatplugin;
+pub mod console;
 pub mod server;
 
 /// Every route of the server.
@@ -46,7 +47,9 @@ pub fn routes(
         .unify()
         .or(agents)
         .unify()
-        .or(assets::routes(app).boxed())
+        .or(assets::routes(app.clone()).boxed())
+        .unify()
+        .or(console::routes(app).boxed())
         .unify()
         .recover(recover)
         .unify()

@@ -244,6 +244,33 @@ impl AgentService {
     }
 }
 
+// ---- For the console (issue 11): colleagues any agent may see. ----
+
+/// An agent as colleagues see it: no email, no password hash.
+#[derive(Debug, Clone)]
+pub struct Colleague {
+    pub id: AgentId,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl AgentService {
+    /// The tenant's enabled agents, for pickers any agent uses (transfer to,
+    /// start a room with) and for showing who is who; the caller included.
+    pub async fn colleagues(&self, caller: &Caller) -> Result<Vec<Colleague>, ApiError> {
+        let agents = self.core.store.agents(caller.tenant()).await?;
+        Ok(agents
+            .into_iter()
+            .filter(|a| !a.disabled)
+            .map(|a| Colleague {
+                id: a.id,
+                display_name: a.display_name,
+                role: a.role,
+            })
+            .collect())
+    }
+}
+
 /// `chatgate tenant add NAME`: a new tenant with its first admin; returns
 /// the admin's login and password.
 pub async fn add_tenant(store: &dyn Store, name: &str) -> Result<(String, String), ApiError> {

@@ -12,6 +12,7 @@ mod backends;
 mod channels;
 mod chatplugin;
 mod cluster;
+mod console;
 mod events_api;
 mod helpers;
 mod messages_api;

@@ -1,0 +1,387 @@
+//! Admin pages (role admin, checked by the services on every call):
+//! channels (create, settings, the embed snippet, disconnect) and agents
+//! (invite with a generated password shown once, role, disable).
+
+use askama::Template;
+use serde_json::{Map, Value};
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::views::{Chrome, PRESENCE_STATES};
+use super::{asset_version, redirect, render, Form, Request, Session};
+use crate::app::App;
+use crate::auth::random_secret;
+use crate::domain::{AgentId, Channel, ChannelId};
+use crate::error::ApiError;
+use crate::service::agents::{AgentPatch, NewAgent};
+
+pub struct ChannelRow {
+    pub id: String,
+    pub name: String,
+    pub connected: bool,
+    pub assignment: &'static str,
+}
+
+impl ChannelRow {
+    fn new(c: &Channel) -> ChannelRow {
+        ChannelRow {
+            id: c.id.0.to_string(),
+            name: c.name.clone(),
+            connected: c.connected,
+            assignment: match c.routing.assignment.as_str() {
+                "round_robin" => "Round robin",
+                _ => "Manual",
+            },
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/channels.html")]
+pub struct ChannelsPage {
+    pub chrome: Chrome,
+    pub channels: Vec<ChannelRow>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+}
+
+#[derive(Template)]
+#[template(path = "console/channel.html")]
+pub struct ChannelPage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub name: String,
+    pub image_url: String,
+    pub welcome_message: String,
+    pub color: String,
+    pub round_robin: bool,
+    pub max_open: u32,
+    pub origins: String,
+    pub connected: bool,
+    pub snippet: String,
+    pub error: Option<String>,
+    pub saved: bool,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+}
+
+pub struct AgentAdminRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub admin: bool,
+    pub disabled: bool,
+    pub me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/agents.html")]
+pub struct AgentsPage {
+    pub chrome: Chrome,
+    pub agents: Vec<AgentAdminRow>,
+    /// The email and password of an agent just invited: shown this once.
+    pub invited: Option<(String, String)>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+}
+
+async fn chrome(
+    app: &App,
+    s: &Session,
+    title: &str,
+    nav: &'static str,
+    back: String,
+) -> Result<Chrome, ApiError> {
+    s.caller.require_admin()?;
+    let presence = app.services.presence.get(&s.caller, s.caller.id()).await?;
+    Ok(Chrome {
+        title: title.to_string(),
+        nav,
+        me_id: s.caller.id().0.to_string(),
+        me_name: s.caller.agent.display_name.clone(),
+        is_admin: true,
+        token: s.token.clone(),
+        presence: presence["state"]
+            .as_str()
+            .unwrap_or("available")
+            .to_string(),
+        back,
+        version: asset_version(),
+    })
+}
+
+/// GET /console/admin/channels
+pub async fn channels(app: &App, s: &Session, error: Option<String>) -> Result<Response, ApiError> {
+    let chrome = chrome(
+        app,
+        s,
+        "Channels",
+        "channels",
+        "/console/admin/channels".into(),
+    )
+    .await?;
+    let channels = app.services.channels.list(&s.caller).await?;
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &ChannelsPage {
+            chrome,
+            channels: channels.iter().map(ChannelRow::new).collect(),
+            error,
+            csrf: s.csrf.clone(),
+            states: PRESENCE_STATES,
+        },
+    )
+}
+
+/// The form's channel settings as the API's JSON body, validated by the
+/// same parser as `/channels.update`.
+fn settings(form: &Form) -> Result<crate::service::channels::ChannelSettings, ApiError> {
+    let mut body = Map::new();
+    for field in [
+        "name",
+        "image_url",
+        "welcome_message",
+        "color",
+        "assignment",
+    ] {
+        if let Some(value) = form.get(field) {
+            let value = value.trim();
+            body.insert(
+                field.into(),
+                if value.is_empty() && field != "name" {
+                    Value::Null
+                } else {
+                    Value::String(value.to_string())
+                },
+            );
+        }
+    }
+    if let Some(max) = form.get("max_open_per_agent") {
+        body.insert(
+            "max_open_per_agent".into(),
+            max.trim()
+                .parse::<u64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(max.to_string())),
+        );
+    }
+    if let Some(origins) = form.get("allowed_origins") {
+        body.insert(
+            "allowed_origins".into(),
+            origins
+                .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
+                .filter(|o| !o.trim().is_empty())
+                .map(|o| Value::String(o.trim().to_string()))
+                .collect(),
+        );
+    }
+    crate::http::channels::settings(&body)
+}
+
+/// POST /console/admin/channels: a new channel, then its settings page.
+pub async fn create_channel(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
+    let created = match settings(form) {
+        Ok(settings) => app.services.channels.connect(&s.caller, settings).await,
+        Err(err) => Err(err),
+    };
+    match created {
+        Ok(channel) => Ok(redirect(&format!(
+            "/console/admin/channels/{}",
+            channel.id.0
+        ))),
+        Err(err) if err.status == StatusCode::BAD_REQUEST => {
+            channels(app, s, Some(err.message)).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// GET /console/admin/channels/<id>
+pub async fn channel(
+    app: &App,
+    req: &Request,
+    s: &Session,
+    id: ChannelId,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let back = format!("/console/admin/channels/{}", id.0);
+    let chrome = chrome(app, s, "Channel settings", "channels", back).await?;
+    let c = app.services.channels.get(&s.caller, id).await?;
+    let host = req
+        .host
+        .clone()
+        .unwrap_or_else(|| "chat.example.com".into());
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &ChannelPage {
+            chrome,
+            id: c.id.0.to_string(),
+            snippet: format!(
+                "<script src=\"https://{host}/widget.js\" data-channel-id=\"{}\" async></script>",
+                c.id.0
+            ),
+            name: c.name,
+            image_url: c.image_url.unwrap_or_default(),
+            welcome_message: c.look.welcome_message.unwrap_or_default(),
+            color: c.look.color.unwrap_or_else(|| "#2563eb".into()),
+            round_robin: c.routing.assignment.as_str() == "round_robin",
+            max_open: c.routing.max_open_per_agent,
+            origins: c
+                .allowed_origins
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            connected: c.connected,
+            error,
+            saved: req.query("saved").is_some(),
+            csrf: s.csrf.clone(),
+            states: PRESENCE_STATES,
+        },
+    )
+}
+
+/// POST /console/admin/channels/<id>: saves the settings.
+pub async fn update_channel(
+    app: &App,
+    req: &Request,
+    s: &Session,
+    id: ChannelId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let updated = match settings(form) {
+        Ok(settings) => app.services.channels.update(&s.caller, id, settings).await,
+        Err(err) => Err(err),
+    };
+    match updated {
+        Ok(_) => Ok(redirect(&format!(
+            "/console/admin/channels/{}?saved=1",
+            id.0
+        ))),
+        Err(err) if err.status == StatusCode::BAD_REQUEST => {
+            channel(app, req, s, id, Some(err.message)).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// POST /console/admin/channels/<id>/disconnect
+pub async fn disconnect_channel(
+    app: &App,
+    s: &Session,
+    id: ChannelId,
+) -> Result<Response, ApiError> {
+    app.services.channels.disconnect(&s.caller, id).await?;
+    Ok(redirect("/console/admin/channels"))
+}
+
+/// GET /console/admin/agents
+pub async fn agents(
+    app: &App,
+    s: &Session,
+    invited: Option<(String, String)>,
+) -> Result<Response, ApiError> {
+    agents_page(app, s, invited, None).await
+}
+
+async fn agents_page(
+    app: &App,
+    s: &Session,
+    invited: Option<(String, String)>,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let chrome = chrome(app, s, "Agents", "agents", "/console/admin/agents".into()).await?;
+    let mut agents: Vec<AgentAdminRow> = app
+        .services
+        .agents
+        .list(&s.caller)
+        .await?
+        .into_iter()
+        .map(|a| AgentAdminRow {
+            me: a.id == s.caller.id(),
+            id: a.id.0.to_string(),
+            name: a.display_name,
+            email: a.email,
+            admin: a.role == crate::domain::Role::Admin,
+            disabled: a.disabled,
+        })
+        .collect();
+    agents.sort_by(|a, b| {
+        a.disabled
+            .cmp(&b.disabled)
+            .then(a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+    });
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &AgentsPage {
+            chrome,
+            agents,
+            invited,
+            error,
+            csrf: s.csrf.clone(),
+            states: PRESENCE_STATES,
+        },
+    )
+}
+
+/// POST /console/admin/agents: invites an agent with a generated password,
+/// shown on this page once (never stored in clear, never in a URL).
+pub async fn invite_agent(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
+    let password = random_secret(16);
+    let new = NewAgent {
+        email: form.get("email").unwrap_or_default().to_string(),
+        display_name: form
+            .get("display_name")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        password: password.clone(),
+        role: form.get("role").map(str::to_string),
+        avatar_url: None,
+    };
+    match app.services.agents.create(&s.caller, new).await {
+        Ok(agent) => agents_page(app, s, Some((agent.email, password)), None).await,
+        Err(err) if err.status == StatusCode::BAD_REQUEST || err.status == StatusCode::CONFLICT => {
+            agents_page(app, s, None, Some(err.message)).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// POST /console/admin/agents/<id>: `role`, or `disabled` (true|false).
+pub async fn update_agent(
+    app: &App,
+    s: &Session,
+    id: AgentId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let patch = AgentPatch {
+        role: form.get("role").map(str::to_string),
+        disabled: form.get("disabled").map(|d| d == "true"),
+        ..AgentPatch::default()
+    };
+    match app.services.agents.update(&s.caller, id, patch).await {
+        Ok(_) => Ok(redirect("/console/admin/agents")),
+        Err(err) if err.status == StatusCode::BAD_REQUEST => {
+            agents_page(app, s, None, Some(err.message)).await
+        }
+        Err(err) => Err(err),
+    }
+}

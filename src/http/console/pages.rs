@@ -1,0 +1,626 @@
+//! The agent's pages: login and logout, the inbox (queue, my rooms, team
+//! rooms, closed rooms), a conversation, colleagues, presence; and the
+//! forms that change them. Each form posts, calls one service, and
+//! redirects (303) to the page that shows the result.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+use warp::http::header::{self, HeaderValue};
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::session::{self, LOGIN_COOKIE, SESSION_COOKIE};
+use super::views::*;
+use super::{asset_version, redirect, render, Form, Request, Session};
+use crate::app::App;
+use crate::auth::random_secret;
+use crate::domain::{AgentId, MessageId, RoomId, RoomKind, RoomSummary};
+use crate::error::ApiError;
+use crate::service::messages::Listing;
+
+/// Messages per page of a conversation.
+const PAGE: u32 = 50;
+/// How long a console login lasts: a working day and then some (the API's
+/// default token lifetime is an hour).
+const SESSION_SECS: i64 = 12 * 3600;
+/// Rooms per page of the inbox's lists (my rooms and closed rooms share it).
+const ROOMS_PAGE: u32 = 100;
+
+/// The agent of the session cookie, if it is still valid.
+pub async fn session(app: &App, req: &Request) -> Result<Option<Session>, ApiError> {
+    let Some(token) = req.cookies.get(SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    match app.services.agents.authenticate(Some(token)).await {
+        Ok(caller) => Ok(Some(Session {
+            caller,
+            csrf: session::csrf_token(token),
+            token: token.clone(),
+        })),
+        Err(err) if err.status == StatusCode::UNAUTHORIZED => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+fn set_cookie(response: &mut Response, value: String) {
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// GET /console/login
+pub fn login_form(
+    app: &App,
+    req: &Request,
+    error: Option<(StatusCode, String)>,
+) -> Result<Response, ApiError> {
+    let _ = app;
+    let login_token = random_secret(32);
+    let (status, error) = match error {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
+    let page = LoginPage {
+        login_token: login_token.clone(),
+        error,
+        email: req.form().get("email").unwrap_or_default().to_string(),
+        version: asset_version(),
+    };
+    let mut response = render(status, &page)?;
+    set_cookie(
+        &mut response,
+        session::cookie(LOGIN_COOKIE, &login_token, 3600, "Strict", req.secure),
+    );
+    Ok(response)
+}
+
+/// POST /console/login: email and password; sets the session cookie.
+pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
+    let form = req.form();
+    if !session::login_token_ok(
+        req.cookies.get(LOGIN_COOKIE).map(String::as_str),
+        form.get("csrf"),
+    ) {
+        return login_form(
+            app,
+            req,
+            Some((
+                StatusCode::FORBIDDEN,
+                "This login form had expired. Please try again.".into(),
+            )),
+        );
+    }
+    // The same per-IP budget as the API's login.
+    if app.limits.login.check(&req.ip).is_err() {
+        return login_form(
+            app,
+            req,
+            Some((
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many login attempts. Wait a minute, then try again.".into(),
+            )),
+        );
+    }
+    let email = form.get("email").unwrap_or_default().trim().to_string();
+    let password = form.get("password").unwrap_or_default().to_string();
+    match app
+        .services
+        .agents
+        .login(&email, password, Some(SESSION_SECS))
+        .await
+    {
+        Ok(login) => {
+            let mut response = redirect("/console/inbox");
+            let max_age = (login.expires_secs - login.issued_secs).max(0) as u64;
+            set_cookie(
+                &mut response,
+                session::cookie(SESSION_COOKIE, &login.token, max_age, "Lax", req.secure),
+            );
+            set_cookie(
+                &mut response,
+                session::cookie(LOGIN_COOKIE, "", 0, "Strict", req.secure),
+            );
+            Ok(response)
+        }
+        Err(err) if err.status == StatusCode::UNAUTHORIZED => login_form(
+            app,
+            req,
+            Some((StatusCode::UNAUTHORIZED, "Wrong email or password.".into())),
+        ),
+        Err(err) => Err(err),
+    }
+}
+
+/// POST /console/logout: revokes the session and forgets the cookie.
+pub async fn logout(app: &App, req: &Request) -> Result<Response, ApiError> {
+    if let Some(s) = session(app, req).await? {
+        if !session::csrf_ok(&s.token, req.form().get("csrf")) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This form has expired. Reload the page and try again.",
+            ));
+        }
+        app.services.agents.logout(&s.token).await?;
+    }
+    let mut response = redirect("/console/login");
+    set_cookie(
+        &mut response,
+        session::cookie(SESSION_COOKIE, "", 0, "Lax", req.secure),
+    );
+    Ok(response)
+}
+
+/// The frame of a page for this agent.
+async fn chrome(
+    app: &App,
+    s: &Session,
+    title: String,
+    nav: &'static str,
+    back: String,
+) -> Result<Chrome, ApiError> {
+    let me = &s.caller;
+    let presence = app.services.presence.get(me, me.id()).await?;
+    Ok(Chrome {
+        title,
+        nav,
+        me_id: me.id().0.to_string(),
+        me_name: me.agent.display_name.clone(),
+        is_admin: me.is_admin(),
+        token: s.token.clone(),
+        presence: presence["state"]
+            .as_str()
+            .unwrap_or("available")
+            .to_string(),
+        back,
+        version: asset_version(),
+    })
+}
+
+/// Agent names by id.
+async fn names(app: &App, s: &Session) -> Result<HashMap<Uuid, String>, ApiError> {
+    Ok(app
+        .services
+        .agents
+        .colleagues(&s.caller)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.0, c.display_name))
+        .collect())
+}
+
+/// The queue, and one page of the agent's rooms split into open visitor
+/// rooms, team rooms and closed rooms.
+async fn lists(
+    app: &App,
+    s: &Session,
+    names: &HashMap<Uuid, String>,
+    current: &str,
+    closed_page: u32,
+) -> Result<Lists, ApiError> {
+    let me = s.caller.id().0;
+    let row = |v: serde_json::Value| -> Result<RoomRow, ApiError> {
+        let room: RoomJson = serde_json::from_value(v).map_err(ApiError::internal)?;
+        Ok(RoomRow::new(room, me, names, current))
+    };
+    let queue = app
+        .services
+        .rooms
+        .queue(&s.caller, None)
+        .await?
+        .into_iter()
+        .map(row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let first = app
+        .services
+        .rooms
+        .list(&s.caller, &[], Some(ROOMS_PAGE), Some(0))
+        .await?;
+    let mut mine = Vec::new();
+    let mut team = Vec::new();
+    let mut closed = Vec::new();
+    for item in first.items {
+        let r = row(item)?;
+        match (r.kind.as_str(), r.state.as_str()) {
+            ("agent", _) => team.push(r),
+            (_, "closed") => {
+                if closed_page == 0 {
+                    closed.push(r)
+                }
+            }
+            _ => mine.push(r),
+        }
+    }
+    let mut total = first.filtered;
+    if closed_page > 0 {
+        let page = app
+            .services
+            .rooms
+            .list(
+                &s.caller,
+                &[],
+                Some(ROOMS_PAGE),
+                Some(closed_page * ROOMS_PAGE),
+            )
+            .await?;
+        total = page.filtered;
+        for item in page.items {
+            let r = row(item)?;
+            if r.kind == "visitor" && r.state == "closed" {
+                closed.push(r);
+            }
+        }
+    }
+    Ok(Lists {
+        queue,
+        mine,
+        team,
+        closed,
+        closed_prev: closed_page.checked_sub(1),
+        closed_next: (u64::from(closed_page + 1) * u64::from(ROOMS_PAGE) < total as u64)
+            .then_some(closed_page + 1),
+    })
+}
+
+fn closed_page(req: &Request) -> u32 {
+    req.query("closed_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+        .min(10_000)
+}
+
+/// GET /console/inbox and GET /console/rooms/<room>: the lists, and the
+/// conversation when one is open (marked read as it is shown).
+pub async fn inbox(
+    app: &App,
+    req: &Request,
+    s: &Session,
+    room: Option<RoomId>,
+) -> Result<Response, ApiError> {
+    let names = names(app, s).await?;
+    let conversation = match room {
+        Some(id) => Some(conversation(app, req, s, id, &names).await?),
+        None => None,
+    };
+    let current = room.map(|r| r.0.to_string()).unwrap_or_default();
+    let lists = lists(app, s, &names, &current, closed_page(req)).await?;
+    let title = match &conversation {
+        Some(c) => c.name.clone(),
+        None => "Inbox".to_string(),
+    };
+    let back = match room {
+        Some(r) => format!("/console/rooms/{}", r.0),
+        None => "/console/inbox".into(),
+    };
+    let page = InboxPage {
+        chrome: chrome(app, s, title, "inbox", back).await?,
+        lists,
+        conversation,
+        notice: notice(req.query("notice")),
+        csrf: s.csrf.clone(),
+        reactions: QUICK_REACTIONS,
+        states: PRESENCE_STATES,
+    };
+    render(StatusCode::OK, &page)
+}
+
+async fn conversation(
+    app: &App,
+    req: &Request,
+    s: &Session,
+    id: RoomId,
+    names: &HashMap<Uuid, String>,
+) -> Result<Conversation, ApiError> {
+    let me = &s.caller;
+    let room = app.services.rooms.member_room(me, id).await?;
+    let before_seq = req.query("before_seq").and_then(|v| v.parse().ok());
+    if before_seq.is_none() {
+        app.services.rooms.read(me, id, None).await?;
+    }
+    let view = app
+        .services
+        .rooms
+        .view(&RoomSummary {
+            room: room.clone(),
+            unread_count: 0,
+            last_message: None,
+        })
+        .await;
+    let json: RoomJson = serde_json::from_value(view).map_err(ApiError::internal)?;
+    let is_visitor = room.kind == RoomKind::Visitor;
+    let (messages, older) = messages(app, s, id, before_seq, None, is_visitor).await?;
+    let transfer_to = if is_visitor {
+        let presences: Vec<PresenceJson> = serde_json::from_value(serde_json::Value::Array(
+            app.services.presence.list(me, &[]).await?,
+        ))
+        .map_err(ApiError::internal)?;
+        presences
+            .into_iter()
+            .filter(|p| p.uuid != me.id().0 && p.state == "available" && p.connected)
+            .filter_map(|p| {
+                names.get(&p.uuid).map(|n| Choice {
+                    id: p.uuid.to_string(),
+                    name: n.clone(),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let members = room
+        .agents()
+        .iter()
+        .filter_map(|a| names.get(&a.0).cloned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = RoomRow::new(json, me.id().0, names, "");
+    Ok(Conversation {
+        id: id.0.to_string(),
+        name: row.name,
+        is_visitor,
+        state: row.state,
+        visitor_connected: row.visitor_connected,
+        last_seq: messages.last().map_or(0, |m| m.seq),
+        messages,
+        older,
+        transfer_to,
+        members,
+    })
+}
+
+/// A page of messages, oldest first: the newest (before `before_seq`), or
+/// those after `after_seq`. Returns the `before_seq` of the next older page.
+async fn messages(
+    app: &App,
+    s: &Session,
+    id: RoomId,
+    before_seq: Option<i64>,
+    after_seq: Option<i64>,
+    visitor_room: bool,
+) -> Result<(Vec<MessageRow>, Option<i64>), ApiError> {
+    let listing = Listing {
+        limit: Some(PAGE),
+        ascending: after_seq.is_some(),
+        before_seq,
+        after_seq,
+        ..Listing::default()
+    };
+    let page = app.services.messages.list(&s.caller, id, &listing).await?;
+    let me = s.caller.id().0;
+    let mut rows: Vec<MessageRow> = page
+        .items
+        .iter()
+        .map(|m| MessageRow::new(m, me, visitor_room))
+        .collect();
+    if after_seq.is_none() {
+        rows.reverse();
+    }
+    let older = match rows.first() {
+        Some(first) if after_seq.is_none() && first.seq > 1 && page.items.len() as u32 == PAGE => {
+            Some(first.seq)
+        }
+        _ => None,
+    };
+    Ok((rows, older))
+}
+
+/// GET /console/rooms/<room>/messages?before_seq=|after_seq=: the messages
+/// as HTML, for the page's script (older pages, new messages, a changed one).
+pub async fn messages_fragment(
+    app: &App,
+    req: &Request,
+    s: &Session,
+    id: RoomId,
+) -> Result<Response, ApiError> {
+    let room = app.services.rooms.member_room(&s.caller, id).await?;
+    let number = |name| req.query(name).and_then(|v| v.parse::<i64>().ok());
+    let (messages, older) = messages(
+        app,
+        s,
+        id,
+        number("before_seq"),
+        number("after_seq"),
+        room.kind == RoomKind::Visitor,
+    )
+    .await?;
+    let page = MessagesFragment {
+        messages,
+        csrf: s.csrf.clone(),
+        older,
+        room: id.0.to_string(),
+        reactions: QUICK_REACTIONS,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// GET /console/fragments/lists?current=<room>: the inbox's lists as HTML,
+/// refreshed by the page's script when an event says they changed.
+pub async fn lists_fragment(app: &App, req: &Request, s: &Session) -> Result<Response, ApiError> {
+    let names = names(app, s).await?;
+    let current = req.query("current").unwrap_or_default().to_string();
+    let lists = lists(app, s, &names, &current, closed_page(req)).await?;
+    render(
+        StatusCode::OK,
+        &ListsFragment {
+            lists,
+            csrf: s.csrf.clone(),
+        },
+    )
+}
+
+/// GET /console/colleagues: every agent's presence; start a team room.
+pub async fn colleagues(app: &App, s: &Session) -> Result<Response, ApiError> {
+    let me = &s.caller;
+    let names = names(app, s).await?;
+    let presences: Vec<PresenceJson> = serde_json::from_value(serde_json::Value::Array(
+        app.services.presence.list(me, &[]).await?,
+    ))
+    .map_err(ApiError::internal)?;
+    let mut agents: Vec<AgentRow> = presences
+        .into_iter()
+        .filter_map(|p| {
+            let name = names.get(&p.uuid)?.clone();
+            Some(AgentRow {
+                id: p.uuid.to_string(),
+                initials: initials(&name),
+                name,
+                state: p.state,
+                connected: p.connected,
+                me: p.uuid == me.id().0,
+            })
+        })
+        .collect();
+    agents.sort_by(|a, b| {
+        b.me.cmp(&a.me)
+            .then(a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+    });
+    let page = ColleaguesPage {
+        chrome: chrome(
+            app,
+            s,
+            "Colleagues".into(),
+            "colleagues",
+            "/console/colleagues".into(),
+        )
+        .await?,
+        agents,
+        csrf: s.csrf.clone(),
+        states: PRESENCE_STATES,
+    };
+    render(StatusCode::OK, &page)
+}
+
+fn room_url(id: RoomId) -> String {
+    format!("/console/rooms/{}", id.0)
+}
+
+/// POST /console/queue/<room>/answer: the agent takes the visitor; if
+/// another agent was first, back to the inbox saying so.
+pub async fn answer(app: &App, s: &Session, id: RoomId) -> Result<Response, ApiError> {
+    match app.services.rooms.answer(&s.caller, id).await {
+        Ok(_) => Ok(redirect(&room_url(id))),
+        Err(err) if err.error_id == "already-answered" => {
+            Ok(redirect("/console/inbox?notice=taken"))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// POST /console/rooms/<room>/messages: the reply box.
+pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Response, ApiError> {
+    let content = form.get("content").unwrap_or_default().to_string();
+    if content.trim().is_empty() {
+        return Ok(redirect(&format!("{}?notice=empty", room_url(id))));
+    }
+    app.services
+        .messages
+        .post(&s.caller, id, content, None)
+        .await?;
+    Ok(redirect(&format!("{}#composer", room_url(id))))
+}
+
+/// POST /console/rooms/<room>/state: close or reopen.
+pub async fn set_state(
+    app: &App,
+    s: &Session,
+    id: RoomId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let state = form.get("state").unwrap_or_default();
+    app.services.rooms.set_state(&s.caller, id, state).await?;
+    Ok(redirect(&room_url(id)))
+}
+
+/// POST /console/rooms/<room>/transfer: to another agent, who joins; we leave.
+pub async fn transfer(
+    app: &App,
+    s: &Session,
+    id: RoomId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let Some(to) = form.get("user_uuid").and_then(|u| u.parse::<Uuid>().ok()) else {
+        return Ok(redirect(&format!("{}?notice=invalid", room_url(id))));
+    };
+    app.services.rooms.transfer(&s.caller, id, to).await?;
+    Ok(redirect("/console/inbox?notice=transferred"))
+}
+
+/// POST /console/rooms/<room>/messages/<message>/(edit|delete|react|unreact)
+pub async fn message_action(
+    app: &App,
+    s: &Session,
+    room: RoomId,
+    message: MessageId,
+    action: &str,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let messages = &app.services.messages;
+    let emoji = form.get("emoji").unwrap_or_default();
+    let result = match action {
+        "edit" => {
+            let content = form.get("content").unwrap_or_default().to_string();
+            messages
+                .change(&s.caller, room, message, Some(content))
+                .await
+                .map(|_| ())
+        }
+        "delete" => messages
+            .change(&s.caller, room, message, None)
+            .await
+            .map(|_| ()),
+        "react" => messages
+            .add_reaction(&s.caller, room, message, emoji)
+            .await
+            .map(|_| ()),
+        "unreact" => {
+            messages
+                .remove_reaction(&s.caller, room, message, emoji)
+                .await
+        }
+        _ => return Err(ApiError::not_found()),
+    };
+    match result {
+        Ok(()) => {}
+        // Reacting twice, or removing a reaction already gone: nothing to do.
+        Err(err) if matches!(err.error_id, "reaction-already-exists" | "unknown-reaction") => {}
+        Err(err) if err.status == StatusCode::BAD_REQUEST => {
+            return Ok(redirect(&format!("{}?notice=invalid", room_url(room))))
+        }
+        Err(err) => return Err(err),
+    }
+    Ok(redirect(&format!("{}#m-{}", room_url(room), message.0)))
+}
+
+/// POST /console/rooms: a team room with the chosen agents.
+pub async fn create_room(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
+    let users: Vec<Uuid> = form
+        .all("users")
+        .into_iter()
+        .filter_map(|u| u.parse().ok())
+        .collect();
+    let name = form
+        .get("name")
+        .filter(|n| !n.trim().is_empty())
+        .map(str::to_string);
+    let (room, _) = app.services.rooms.create(&s.caller, name, users).await?;
+    let id: RoomId = room["uuid"]
+        .as_str()
+        .and_then(|u| u.parse().ok())
+        .ok_or_else(|| ApiError::internal("a created room without uuid"))?;
+    Ok(redirect(&room_url(id)))
+}
+
+/// POST /console/presence: the agent's own state, from any page.
+pub async fn presence(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
+    let state = form.get("state").unwrap_or_default();
+    app.services
+        .presence
+        .set(&s.caller, AgentId(s.caller.id().0), state, None)
+        .await?;
+    let back = form
+        .get("back")
+        .filter(|b| b.starts_with("/console/") && !b.starts_with("//") && !b.contains("\\"))
+        .unwrap_or("/console/inbox");
+    Ok(redirect(back))
+}

@@ -1,0 +1,373 @@
+//! What the console's templates show: rows built from the services' results.
+//! Every string reaches HTML through askama, which escapes it.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::domain::time::format_ms;
+use crate::domain::{DeliveryState, Message, SenderKind};
+
+/// The frame around every logged-in page.
+pub struct Chrome {
+    pub title: String,
+    /// Which tab is current: `inbox`, `colleagues`, `channels`, `agents`.
+    pub nav: &'static str,
+    pub me_id: String,
+    pub me_name: String,
+    pub is_admin: bool,
+    /// The agent token, for the event socket (see README "Console").
+    pub token: String,
+    /// The agent's own presence state.
+    pub presence: String,
+    /// Where the presence form returns to.
+    pub back: String,
+    pub version: &'static str,
+}
+
+/// The presence states, in the order the switch offers them.
+pub const PRESENCE_STATES: [(&str, &str); 4] = [
+    ("available", "Available"),
+    ("away", "Away"),
+    ("unavailable", "Unavailable"),
+    ("invisible", "Invisible"),
+];
+
+/// The reactions offered under each message.
+pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
+
+/// A room as the services' JSON has it (wire/wazo.rs), the fields we show.
+#[derive(Deserialize)]
+pub struct RoomJson {
+    pub uuid: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub state: String,
+    #[serde(default)]
+    pub users: Vec<UserJson>,
+    #[serde(default)]
+    pub unread_count: i64,
+    pub last_message: Option<LastMessageJson>,
+    pub created_at: String,
+    pub queued_at: Option<String>,
+    pub wait_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct UserJson {
+    pub uuid: Uuid,
+    pub kind: String,
+    pub connected: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub struct LastMessageJson {
+    pub content: String,
+    pub kind: String,
+    pub alias: Option<String>,
+    pub created_at: String,
+    pub deleted: bool,
+}
+
+/// A presence as the services' JSON has it.
+#[derive(Deserialize)]
+pub struct PresenceJson {
+    pub uuid: Uuid,
+    pub state: String,
+    pub connected: bool,
+}
+
+/// One line of a list in the inbox.
+pub struct RoomRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub state: String,
+    pub unread: i64,
+    pub preview: String,
+    pub time_iso: String,
+    pub time: String,
+    pub visitor_connected: bool,
+    /// "4 min" in the queue.
+    pub wait: String,
+    pub current: bool,
+    pub initials: String,
+}
+
+impl RoomRow {
+    /// `names`: agent display names by id (agent rooms without a name are
+    /// named after the other members).
+    pub fn new(room: RoomJson, me: Uuid, names: &HashMap<Uuid, String>, current: &str) -> RoomRow {
+        let name = if room.name.is_empty() {
+            let others: Vec<&str> = room
+                .users
+                .iter()
+                .filter(|u| u.uuid != me)
+                .filter_map(|u| names.get(&u.uuid).map(String::as_str))
+                .collect();
+            if others.is_empty() {
+                "Team room".to_string()
+            } else {
+                others.join(", ")
+            }
+        } else {
+            room.name
+        };
+        let (preview, time_iso) = match &room.last_message {
+            Some(m) => {
+                let text = if m.deleted {
+                    "Message deleted".to_string()
+                } else {
+                    m.content.clone()
+                };
+                let who = match (m.kind.as_str(), &m.alias) {
+                    ("agent", Some(alias)) => format!("{alias}: "),
+                    _ => String::new(),
+                };
+                (clip(&format!("{who}{text}"), 90), m.created_at.clone())
+            }
+            None => (String::new(), room.created_at.clone()),
+        };
+        let time_iso = room
+            .queued_at
+            .clone()
+            .filter(|_| room.state == "queued")
+            .unwrap_or(time_iso);
+        let id = room.uuid.to_string();
+        RoomRow {
+            current: id == current,
+            initials: initials(&name),
+            id,
+            kind: room.kind,
+            state: room.state,
+            unread: room.unread_count,
+            preview,
+            time: short_time(&time_iso),
+            time_iso,
+            visitor_connected: room
+                .users
+                .iter()
+                .any(|u| u.kind == "visitor" && u.connected == Some(true)),
+            wait: room.wait_seconds.map(wait_label).unwrap_or_default(),
+            name,
+        }
+    }
+}
+
+/// The inbox's lists.
+pub struct Lists {
+    pub queue: Vec<RoomRow>,
+    pub mine: Vec<RoomRow>,
+    pub team: Vec<RoomRow>,
+    pub closed: Vec<RoomRow>,
+    pub closed_prev: Option<u32>,
+    pub closed_next: Option<u32>,
+}
+
+/// One message of a conversation.
+pub struct MessageRow {
+    pub id: String,
+    pub room: String,
+    pub seq: i64,
+    /// `mine`, `theirs` or `system`.
+    pub side: &'static str,
+    pub sender: String,
+    pub content: String,
+    pub time_iso: String,
+    pub time: String,
+    /// `sent`, `delivered`, `read`, `failed`, or empty (not a reply to a visitor).
+    pub tick: &'static str,
+    pub tick_label: &'static str,
+    pub edited: bool,
+    pub deleted: bool,
+    pub reactions: Vec<ReactionRow>,
+}
+
+pub struct ReactionRow {
+    pub emoji: String,
+    pub count: usize,
+    pub mine: bool,
+}
+
+impl MessageRow {
+    pub fn new(m: &Message, me: Uuid, visitor_room: bool) -> MessageRow {
+        let side = match m.sender_kind {
+            SenderKind::System => "system",
+            _ if m.sender_id == me => "mine",
+            _ => "theirs",
+        };
+        let (tick, tick_label) = match (visitor_room, m.sender_kind, m.state) {
+            (true, SenderKind::Agent, _) if m.read_at_ms.is_some() => ("read", "Read"),
+            (true, SenderKind::Agent, DeliveryState::Delivered) => ("delivered", "Delivered"),
+            (true, SenderKind::Agent, DeliveryState::Pending) => ("sent", "Sent"),
+            (true, SenderKind::Agent, DeliveryState::Failed) => ("failed", "Not delivered"),
+            _ => ("", ""),
+        };
+        let sender = match m.sender_kind {
+            SenderKind::Visitor => "Visitor".to_string(),
+            SenderKind::System => String::new(),
+            _ => m.sender_name.clone().unwrap_or_else(|| "Agent".into()),
+        };
+        let mut reactions: Vec<ReactionRow> = Vec::new();
+        for r in &m.reactions {
+            match reactions.iter_mut().find(|x| x.emoji == r.emoji) {
+                Some(row) => {
+                    row.count += 1;
+                    row.mine |= r.user_id == me;
+                }
+                None => reactions.push(ReactionRow {
+                    emoji: r.emoji.clone(),
+                    count: 1,
+                    mine: r.user_id == me,
+                }),
+            }
+        }
+        let time_iso = format_ms(m.sent_at_ms);
+        MessageRow {
+            id: m.id.to_string(),
+            room: m.conversation_id.to_string(),
+            seq: m.seq,
+            side,
+            sender,
+            content: m.content.clone(),
+            time: short_time(&time_iso),
+            time_iso,
+            tick,
+            tick_label,
+            edited: m.edited_at_ms.is_some(),
+            deleted: m.deleted,
+            reactions,
+        }
+    }
+}
+
+/// A choice in a picker.
+pub struct Choice {
+    pub id: String,
+    pub name: String,
+}
+
+/// The open conversation.
+pub struct Conversation {
+    pub id: String,
+    pub name: String,
+    pub is_visitor: bool,
+    pub state: String,
+    pub visitor_connected: bool,
+    pub messages: Vec<MessageRow>,
+    /// `before_seq` of the next older page, when there is one.
+    pub older: Option<i64>,
+    pub last_seq: i64,
+    /// Available agents it may be transferred to.
+    pub transfer_to: Vec<Choice>,
+    pub members: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+pub struct LoginPage {
+    pub login_token: String,
+    pub error: Option<String>,
+    pub email: String,
+    pub version: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console/inbox.html")]
+pub struct InboxPage {
+    pub chrome: Chrome,
+    pub lists: Lists,
+    pub conversation: Option<Conversation>,
+    pub notice: Option<&'static str>,
+    pub csrf: String,
+    pub reactions: [&'static str; 6],
+    pub states: [(&'static str, &'static str); 4],
+}
+
+#[derive(Template)]
+#[template(path = "console/lists_fragment.html")]
+pub struct ListsFragment {
+    pub lists: Lists,
+    pub csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/messages_fragment.html")]
+pub struct MessagesFragment {
+    pub messages: Vec<MessageRow>,
+    pub csrf: String,
+    pub older: Option<i64>,
+    pub room: String,
+    pub reactions: [&'static str; 6],
+}
+
+pub struct AgentRow {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub connected: bool,
+    pub me: bool,
+    pub initials: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/colleagues.html")]
+pub struct ColleaguesPage {
+    pub chrome: Chrome,
+    pub agents: Vec<AgentRow>,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+}
+
+#[derive(Template)]
+#[template(path = "console/error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub message: String,
+}
+
+/// What a notice code in `?notice=` says (a fixed set: nothing a link could inject).
+pub fn notice(code: Option<&str>) -> Option<&'static str> {
+    Some(match code? {
+        "taken" => "Another agent answered this visitor first.",
+        "transferred" => "The conversation was transferred.",
+        "empty" => "A reply cannot be empty.",
+        "invalid" => "That did not work: check what you entered.",
+        _ => return None,
+    })
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    match flat.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// `HH:MM` of an ISO time (UTC; the page's script shows local time).
+pub fn short_time(iso: &str) -> String {
+    iso.get(11..16).unwrap_or_default().to_string()
+}
+
+pub fn wait_label(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => "just now".into(),
+        s if s < 3600 => format!("{} min", s / 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().next().filter(|c| c.is_alphabetic()))
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect()
+}

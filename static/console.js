@@ -1,0 +1,542 @@
+// chatgate console: live updates on top of server-rendered pages.
+//
+// Every page works without this file (forms post and redirect). With it:
+// the agent event socket (/api/websocketd/, wazo-websocketd v2) tells what
+// changed, and the page fetches the server-rendered HTML of what changed
+// (the lists, new or changed messages), so rendering and escaping stay in
+// one place (askama). Replies, typing and read marks go through the REST
+// API with the agent token the page carries in <meta name="chatgate-token">.
+// No inline script, no eval, no HTML built from strings: CSP-friendly.
+(function () {
+  'use strict';
+
+  document.documentElement.classList.add('js');
+
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  const meta = (name) => {
+    const el = $(`meta[name="${name}"]`);
+    return el ? el.content : null;
+  };
+
+  const token = meta('chatgate-token');
+  const me = meta('chatgate-me');
+  const baseTitle = document.title;
+
+  // ---------------------------------------------------------------- helpers
+
+  let toastTimer = null;
+  function toast(text) {
+    const el = $('#toast');
+    if (!el) return;
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+  }
+
+  function parseHtml(html) {
+    const template = document.createElement('template');
+    template.innerHTML = html; // server-rendered, escaped by askama; scripts in a template never run
+    return template.content;
+  }
+
+  function api(method, path, body) {
+    return fetch('/api/chatd/1.0' + path, {
+      method,
+      headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+
+  // Local times for <time datetime> (the server writes UTC).
+  function localTimes(root) {
+    const today = new Date().toDateString();
+    $$('time[datetime]', root).forEach((el) => {
+      const d = new Date(el.getAttribute('datetime'));
+      if (isNaN(d)) return;
+      const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      el.textContent = d.toDateString() === today ? hm : d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + hm;
+      el.title = d.toLocaleString();
+    });
+  }
+
+  function waitLabel(seconds) {
+    if (seconds < 60) return 'just now';
+    if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+    return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  }
+
+  function waits() {
+    $$('.wait[data-since]').forEach((el) => {
+      const since = new Date(el.dataset.since);
+      if (!isNaN(since)) el.textContent = waitLabel(Math.max(0, (Date.now() - since) / 1000));
+    });
+  }
+
+  // ------------------------------------------------------ plain page bits
+
+  // The presence switch and role selects apply on change.
+  $$('[data-presence-select], [data-autosubmit]').forEach((select) => {
+    select.addEventListener('change', () => select.form.requestSubmit());
+  });
+  $$('[data-copy]').forEach((button) => {
+    button.addEventListener('click', () => {
+      const source = document.getElementById(button.dataset.copy);
+      navigator.clipboard.writeText(source.textContent.trim()).then(
+        () => toast('Copied to the clipboard'),
+        () => toast('Could not copy: select the text and copy it'),
+      );
+    });
+  });
+  $$('[data-confirm]').forEach((button) => {
+    button.addEventListener('click', (event) => {
+      if (!window.confirm(button.dataset.confirm)) event.preventDefault();
+    });
+  });
+  localTimes(document);
+  waits();
+  setInterval(waits, 15000);
+
+  if (!token) return; // the login page
+
+  // ------------------------------------------------- sound and title badge
+
+  const MUTE_KEY = 'chatgate:console:muted';
+  let muted = localStorage.getItem(MUTE_KEY) === '1';
+  const muteButton = $('[data-mute]');
+  function showMute() {
+    if (!muteButton) return;
+    muteButton.setAttribute('aria-pressed', String(muted));
+    muteButton.title = muted ? 'Sound off (click to unmute)' : 'Sound on (click to mute)';
+  }
+  showMute();
+  if (muteButton) {
+    muteButton.addEventListener('click', () => {
+      muted = !muted;
+      localStorage.setItem(MUTE_KEY, muted ? '1' : '0');
+      showMute();
+      if (!muted) beep();
+    });
+  }
+
+  let audio = null;
+  function beep() {
+    if (muted) return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      const now = audio.currentTime;
+      [880, 1320].forEach((freq, i) => {
+        const osc = audio.createOscillator();
+        const gain = audio.createGain();
+        osc.type = 'sine';
+        osc.frequency.value = freq;
+        const start = now + i * 0.12;
+        gain.gain.setValueAtTime(0.0001, start);
+        gain.gain.exponentialRampToValueAtTime(0.15, start + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.18);
+        osc.connect(gain).connect(audio.destination);
+        osc.start(start);
+        osc.stop(start + 0.2);
+      });
+    } catch (_) {
+      // No audio (autoplay policy before any click): the badge still shows.
+    }
+  }
+
+  // Unseen: queued visitors plus unread messages, while the tab is hidden
+  // or for rooms other than the open one.
+  let unseen = 0;
+  function badge() {
+    const queued = $$('[data-list=queue] [data-room]').length;
+    let unread = 0;
+    $$('.unread-count').forEach((el) => { unread += parseInt(el.textContent, 10) || 0; });
+    const n = queued + unread + (document.hidden ? unseen : 0);
+    document.title = n > 0 ? `(${n}) ${baseTitle}` : baseTitle;
+  }
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) {
+      unseen = 0;
+      markRead();
+    }
+    badge();
+  });
+  function notify() {
+    if (document.hidden) unseen += 1;
+    beep();
+    badge();
+  }
+
+  // ------------------------------------------------------------- the lists
+
+  const lists = $('#lists');
+  const messages = $('#messages');
+  const currentRoom = messages ? messages.dataset.room : '';
+  let listsTimer = null;
+  function refreshLists() {
+    if (!lists) return;
+    clearTimeout(listsTimer);
+    listsTimer = setTimeout(async () => {
+      const params = new URLSearchParams(location.search);
+      const query = new URLSearchParams({ current: currentRoom });
+      if (params.get('closed_page')) query.set('closed_page', params.get('closed_page'));
+      const response = await fetch('/console/fragments/lists?' + query, { credentials: 'same-origin' });
+      if (response.redirected || !response.ok) return;
+      const scroll = lists.scrollTop;
+      lists.replaceChildren(parseHtml(await response.text()));
+      lists.scrollTop = scroll;
+      localTimes(lists);
+      waits();
+      badge();
+    }, 200);
+  }
+
+  // ------------------------------------------------------ the conversation
+
+  function lastSeq() {
+    return parseInt(messages.dataset.lastSeq, 10) || 0;
+  }
+
+  function nearBottom() {
+    return messages.scrollHeight - messages.scrollTop - messages.clientHeight < 120;
+  }
+
+  function scrollToBottom() {
+    messages.scrollTop = messages.scrollHeight;
+  }
+
+  async function fetchMessages(query) {
+    const response = await fetch(`/console/rooms/${currentRoom}/messages?${query}`, { credentials: 'same-origin' });
+    if (!response.ok || response.redirected) return null;
+    const fragment = parseHtml(await response.text());
+    localTimes(fragment);
+    return fragment;
+  }
+
+  // Appends what is new since the last message shown (or replaces a
+  // message shown already), then marks it read when the agent can see it.
+  let fetching = Promise.resolve();
+  function catchUp(fromSeq) {
+    fetching = fetching.then(async () => {
+      if (!messages) return;
+      const since = fromSeq === undefined ? lastSeq() : Math.min(fromSeq, lastSeq());
+      const fragment = await fetchMessages('after_seq=' + since);
+      if (!fragment) return;
+      const stick = nearBottom();
+      const empty = $('.empty', messages);
+      $$('article.msg', fragment).forEach((article) => {
+        const existing = document.getElementById(article.id);
+        if (existing) {
+          if (existing.querySelector('details[open]')) return; // the agent is using its menu
+          existing.replaceWith(article);
+        } else {
+          if (empty) empty.remove();
+          messages.appendChild(article);
+        }
+        const seq = parseInt(article.dataset.seq, 10);
+        if (seq > lastSeq()) messages.dataset.lastSeq = String(seq);
+      });
+      if (stick) scrollToBottom();
+      markRead();
+    }).catch(() => {});
+    return fetching;
+  }
+
+  let readTimer = null;
+  function markRead() {
+    if (!messages || document.hidden) return;
+    clearTimeout(readTimer);
+    readTimer = setTimeout(() => { api('PUT', `/users/me/rooms/${currentRoom}/read`, {}); }, 300);
+  }
+
+  function setTick(article, tick) {
+    const el = $('[data-tick]', article);
+    if (!el) return;
+    el.className = 'tick ' + tick;
+    const label = { sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not delivered' }[tick];
+    el.title = label;
+    el.firstElementChild && (el.firstElementChild.textContent = label);
+  }
+
+  if (messages) {
+    if (!new URLSearchParams(location.search).get('before_seq')) scrollToBottom();
+
+    // Infinite scroll upward: the "older" link loads in place.
+    let loadingOlder = false;
+    async function loadOlder() {
+      const link = $('a.older', messages);
+      if (!link || loadingOlder) return;
+      loadingOlder = true;
+      const fragment = await fetchMessages('before_seq=' + link.dataset.older);
+      loadingOlder = false;
+      if (!fragment) return;
+      const before = messages.scrollHeight;
+      link.remove();
+      messages.insertBefore(fragment, messages.firstChild);
+      messages.scrollTop += messages.scrollHeight - before;
+    }
+    messages.addEventListener('click', (event) => {
+      if (event.target.closest('a.older')) {
+        event.preventDefault();
+        loadOlder();
+      }
+    });
+    messages.addEventListener('scroll', () => {
+      if (messages.scrollTop < 80) loadOlder();
+    });
+  }
+
+  // The reply box: Enter sends, Shift+Enter is a new line; we tell the
+  // visitor we are typing (at most every 3 s) and when we stop.
+  const composer = $('#composer');
+  const reply = $('[data-reply]');
+  let typing = false;
+  let typingSent = 0;
+  let typingStop = null;
+  function setTyping(on) {
+    if (!currentRoom) return;
+    if (on && typing && Date.now() - typingSent < 3000) return;
+    if (!on && !typing) return;
+    typing = on;
+    typingSent = Date.now();
+    api('POST', `/users/me/rooms/${currentRoom}/activities`, { type: on ? 'start_typing' : 'stop_typing' }).catch(() => {});
+  }
+  if (composer && reply) {
+    reply.addEventListener('input', () => {
+      clearTimeout(typingStop);
+      if (reply.value.trim()) {
+        setTyping(true);
+        typingStop = setTimeout(() => setTyping(false), 4000);
+      } else {
+        setTyping(false);
+      }
+    });
+    reply.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        composer.requestSubmit();
+      } else if (event.key === 'Escape') {
+        reply.blur();
+      }
+    });
+    composer.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const content = reply.value;
+      if (!content.trim()) return;
+      reply.disabled = true;
+      try {
+        const response = await api('POST', `/users/me/rooms/${currentRoom}/messages`, { content });
+        if (!response.ok) {
+          const body = await response.json().catch(() => ({}));
+          toast(body.message || 'The reply was not sent.');
+          return;
+        }
+        reply.value = '';
+        clearTimeout(typingStop);
+        setTyping(false);
+        await catchUp();
+        scrollToBottom();
+      } catch (_) {
+        toast('The reply was not sent: no connection.');
+      } finally {
+        reply.disabled = false;
+        reply.focus();
+      }
+    });
+  }
+
+  // The visitor's typing indicator, hidden after a while without news.
+  const typingLine = $('#typing');
+  let typingHide = null;
+  function showTyping(on) {
+    if (!typingLine) return;
+    clearTimeout(typingHide);
+    typingLine.hidden = !on;
+    if (on) typingHide = setTimeout(() => { typingLine.hidden = true; }, 8000);
+  }
+
+  // -------------------------------------------------------------- presence
+
+  const STATE_LABEL = { available: 'available', away: 'away', unavailable: 'unavailable', invisible: 'invisible' };
+  function showPresence(p) {
+    const state = p.connected ? p.state : 'offline';
+    $$(`[data-agent="${p.uuid}"]`).forEach((row) => {
+      const dot = $('[data-presence-dot]', row);
+      const text = $('[data-presence-text]', row);
+      if (dot) dot.className = 'dot state-' + state;
+      if (text) text.textContent = STATE_LABEL[state] || 'offline';
+    });
+    if (p.uuid === me) {
+      const dot = $('[data-my-presence]');
+      if (dot) dot.className = 'dot state-' + p.state;
+      const select = $('[data-presence-select]');
+      if (select) select.value = p.state;
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  function roomOf(data) {
+    return (data.room && data.room.uuid) || data.room_uuid || data.uuid;
+  }
+
+  function onEvent(name, data) {
+    switch (name) {
+      case 'chatd_queue_updated':
+        refreshLists();
+        if (data.action === 'queued') notify();
+        break;
+      case 'chatd_user_room_message_created':
+        if (messages && roomOf(data) === currentRoom) {
+          catchUp();
+          if (data.kind === 'visitor') showTyping(false);
+        }
+        if (data.user_uuid !== me) {
+          if (roomOf(data) !== currentRoom || document.hidden) notify();
+        }
+        refreshLists();
+        break;
+      case 'chatd_user_room_message_updated': {
+        if (!messages || roomOf(data) !== currentRoom) break;
+        const article = document.getElementById('m-' + data.uuid);
+        if (!article) break;
+        if (data.read_at) setTick(article, 'read');
+        else if (data.state === 'DELIVERED') setTick(article, 'delivered');
+        else if (data.state === 'FAILED') setTick(article, 'failed');
+        catchUp(data.seq - 1);
+        break;
+      }
+      case 'chatd_user_room_message_reaction_created':
+      case 'chatd_user_room_message_reaction_deleted': {
+        if (!messages || roomOf(data) !== currentRoom) break;
+        const article = document.getElementById('m-' + data.message_uuid);
+        if (article) catchUp(parseInt(article.dataset.seq, 10) - 1);
+        break;
+      }
+      case 'chatd_user_room_read':
+        if (messages && roomOf(data) === currentRoom && data.user_uuid !== me && data.up_to_seq) {
+          // The visitor read up to here: our replies get their read tick.
+          $$('article.msg.mine', messages).forEach((article) => {
+            if (parseInt(article.dataset.seq, 10) <= data.up_to_seq) setTick(article, 'read');
+          });
+        }
+        refreshLists();
+        break;
+      case 'chatd_user_room_activity_created':
+        if (roomOf(data) === currentRoom && data.user_uuid !== me) showTyping(data.type === 'start_typing');
+        break;
+      case 'chatd_visitor_connection_updated':
+        if (data.room_uuid === currentRoom) {
+          const dot = $('[data-visitor-dot]');
+          const status = $('[data-visitor-status]');
+          if (dot) dot.classList.toggle('on', !!data.connected);
+          if (status) status.textContent = data.connected ? 'Online' : 'Offline';
+          if (!data.connected) showTyping(false);
+        }
+        refreshLists();
+        break;
+      case 'chatd_room_state_updated':
+        if (roomOf(data) === currentRoom && reply && !reply.value.trim()) {
+          // Closed, reopened, or transferred away: show it as it is now.
+          location.reload();
+          return;
+        }
+        refreshLists();
+        break;
+      case 'chatd_presence_updated':
+        showPresence(data);
+        break;
+      case 'chatd_user_room_created':
+        refreshLists();
+        notify();
+        break;
+      default:
+        break;
+    }
+  }
+
+  // The socket: reconnects with backoff; on each (re)connection the lists
+  // and the open conversation catch up from the server (the store is the truth).
+  let backoff = 1000;
+  function connect() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${scheme}://${location.host}/api/websocketd/?token=${encodeURIComponent(token)}&version=2`);
+    let pinger = null;
+    ws.addEventListener('message', (msg) => {
+      let frame;
+      try { frame = JSON.parse(msg.data); } catch (_) { return; }
+      if (frame.op === 'init') {
+        ws.send(JSON.stringify({ op: 'subscribe', data: { event_name: '*' } }));
+        ws.send(JSON.stringify({ op: 'start' }));
+      } else if (frame.op === 'start') {
+        backoff = 1000;
+        document.documentElement.dataset.live = 'true';
+        pinger = setInterval(() => ws.send(JSON.stringify({ op: 'ping', data: { payload: 'console' } })), 25000);
+        refreshLists();
+        if (messages) catchUp();
+      } else if (frame.op === 'event' && frame.data) {
+        onEvent(frame.data.name, frame.data.data || {});
+      }
+    });
+    ws.addEventListener('close', (event) => {
+      clearInterval(pinger);
+      document.documentElement.dataset.live = 'false';
+      if (event.code === 4003) {
+        location.href = '/console/login'; // the session ended
+        return;
+      }
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 30000);
+    });
+  }
+  connect();
+  badge();
+
+  // ------------------------------------------------------------- shortcuts
+
+  const help = $('#help');
+  function toggleHelp(show) {
+    if (!help) return;
+    help.hidden = show === undefined ? !help.hidden : !show;
+    if (!help.hidden) $('[data-help-close]', help).focus();
+  }
+  const helpButton = $('[data-help]');
+  if (helpButton) helpButton.addEventListener('click', () => toggleHelp(true));
+  if (help) {
+    $('[data-help-close]', help).addEventListener('click', () => toggleHelp(false));
+    help.addEventListener('click', (event) => { if (event.target === help) toggleHelp(false); });
+  }
+
+  function go(step) {
+    const rows = $$('#lists a.row[data-room]');
+    if (rows.length === 0) return;
+    const at = rows.findIndex((row) => row.dataset.room === currentRoom);
+    const next = at === -1 ? (step > 0 ? 0 : rows.length - 1) : at + step;
+    if (next >= 0 && next < rows.length) location.href = rows[next].href;
+  }
+
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && help && !help.hidden) {
+      toggleHelp(false);
+      return;
+    }
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target.closest('input, textarea, select, [contenteditable=true]')) return;
+    switch (event.key) {
+      case 'j': go(1); break;
+      case 'k': go(-1); break;
+      case 'r':
+        if (reply) { event.preventDefault(); reply.focus(); }
+        break;
+      case 'a': {
+        const oldest = $('[data-list=queue] form.answer');
+        if (oldest) oldest.requestSubmit();
+        else toast('No one is waiting.');
+        break;
+      }
+      case '?': toggleHelp(); break;
+      default: return;
+    }
+  });
+})();

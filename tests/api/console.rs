@@ -1,0 +1,912 @@
+//! The agent console (`/console`) without JavaScript: a browser that only
+//! follows forms and redirects. `ConsoleBrowser` keeps its cookies by hand
+//! (reqwest's cookie store is not among the locked dependencies).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::agent_helpers::AgentClient;
+use crate::helpers::{Stomp, TestApp, WAIT};
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// One reply of the console.
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The page's CSRF token (`<meta name="chatgate-csrf">`).
+    fn csrf(&self) -> String {
+        attribute_after(&self.body, "name=\"chatgate-csrf\" content=\"")
+            .expect("the page has a CSRF token")
+    }
+}
+
+/// HTML text as a browser shows it (the entities askama writes, decoded).
+fn unescape(html: &str) -> String {
+    html.replace("&#60;", "<")
+        .replace("&lt;", "<")
+        .replace("&#62;", ">")
+        .replace("&gt;", ">")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
+}
+
+fn attribute_after(body: &str, marker: &str) -> Option<String> {
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].to_string())
+}
+
+/// A browser without JavaScript: cookies, forms, no redirects followed
+/// automatically (so each 303 can be checked).
+struct ConsoleBrowser {
+    base: String,
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+impl ConsoleBrowser {
+    fn new(app: &TestApp) -> ConsoleBrowser {
+        ConsoleBrowser {
+            base: app.base.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let req = if cookie.is_empty() {
+            req
+        } else {
+            req.header("cookie", cookie.join("; "))
+        };
+        let response = req.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for set in headers.get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+
+    /// Fills in the login form; returns the reply to the POST.
+    async fn try_login(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/console/login").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let token = attribute_after(&form.body, "name=\"csrf\" value=\"").unwrap();
+        self.post(
+            "/console/login",
+            &[("csrf", &token), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    async fn login(app: &TestApp, email: &str, password: &str) -> ConsoleBrowser {
+        let mut browser = ConsoleBrowser::new(app);
+        let reply = browser.try_login(email, password).await;
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        assert_eq!(reply.location(), "/console/inbox");
+        browser
+    }
+
+    /// A form post with the CSRF token of `page`.
+    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(page).await.csrf();
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post(action, &form).await
+    }
+}
+
+/// A visitor who has written `text`: a queued room (its id is the conversation id).
+async fn queued_visitor(app: &TestApp, text: &str) -> crate::helpers::VisitorSession {
+    let visitor = app.visitor().await;
+    let sent = app.send(&visitor.token, text).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    visitor
+}
+
+async fn queue_ids(agent: &AgentClient) -> Vec<String> {
+    let reply = agent.call("GET", "/queues", None).await;
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uuid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn console_login_sets_an_http_only_same_site_lax_session_cookie() {
+    let app = TestApp::spawn().await;
+    let mut browser = ConsoleBrowser::new(&app);
+    let unauthenticated = browser.get("/console/inbox").await;
+    assert_eq!(unauthenticated.status, 303);
+    assert_eq!(unauthenticated.location(), "/console/login");
+
+    let reply = browser
+        .try_login(&app.admin_email, &app.admin_password)
+        .await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let session = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("cg_session="))
+        .expect("a session cookie");
+    assert!(session.contains("; HttpOnly"), "{session}");
+    assert!(session.contains("; SameSite=Lax"), "{session}");
+    assert!(session.contains("; Path=/"), "{session}");
+    assert!(!session.contains("Secure"), "plain http: {session}");
+
+    let inbox = browser.get("/console/inbox").await;
+    assert_eq!(inbox.status, 200);
+    assert!(inbox.body.contains("Queue"), "{}", inbox.body);
+
+    // Logging out revokes the session: the old cookie no longer works.
+    let old = browser.cookies.clone();
+    let out = browser
+        .submit("/console/inbox", "/console/logout", &[])
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location(), "/console/login");
+    browser.cookies = old;
+    assert_eq!(browser.get("/console/inbox").await.status, 303);
+}
+
+#[tokio::test]
+async fn console_session_cookie_is_secure_behind_https_when_configured() {
+    let app = TestApp::spawn_with(|c| c.console_secure_cookie = true).await;
+    let mut browser = ConsoleBrowser::new(&app);
+    let reply = browser
+        .try_login(&app.admin_email, &app.admin_password)
+        .await;
+    let cookies: Vec<&str> = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("cg_session=") && c.contains("; Secure")),
+        "{cookies:?}"
+    );
+}
+
+#[tokio::test]
+async fn console_form_without_the_csrf_token_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = queued_visitor(&app, "hello").await;
+    let room = visitor.conversation_id.clone();
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+
+    let answer = format!("/console/queue/{room}/answer");
+    let missing = browser.post(&answer, &[]).await;
+    assert_eq!(missing.status, 403, "{}", missing.body);
+    let forged = browser.post(&answer, &[("csrf", "AAAA")]).await;
+    assert_eq!(forged.status, 403);
+    // Another session's token is no good either.
+    let other = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let mut other = other;
+    let other_csrf = other.get("/console/inbox").await.csrf();
+    let foreign = browser.post(&answer, &[("csrf", &other_csrf)]).await;
+    assert_eq!(foreign.status, 403);
+    assert_eq!(queue_ids(&admin).await, vec![room.clone()], "still queued");
+
+    let presence = browser
+        .post("/console/presence", &[("state", "away")])
+        .await;
+    assert_eq!(presence.status, 403);
+    let me = admin
+        .call("GET", &format!("/users/{}/presences", admin.uuid), None)
+        .await;
+    assert_eq!(me.body["state"], "available");
+
+    let answered = browser.submit("/console/inbox", &answer, &[]).await;
+    assert_eq!(answered.status, 303, "{}", answered.body);
+    assert_eq!(answered.location(), format!("/console/rooms/{room}"));
+    assert!(queue_ids(&admin).await.is_empty());
+}
+
+#[tokio::test]
+async fn console_room_of_another_tenant_is_not_found() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = queued_visitor(&app, "hello").await;
+    let room = visitor.conversation_id.clone();
+    assert_eq!(admin.answer(&room).await.status, 200);
+
+    let stranger = AgentClient::other_tenant_admin(&app).await;
+    let password = "correct horse";
+    let patched = stranger
+        .call(
+            "PATCH",
+            &format!("/agents/{}", stranger.uuid),
+            Some(json!({"password": password})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let mut browser = ConsoleBrowser::login(&app, &stranger.email, password).await;
+    let page = browser.get(&format!("/console/rooms/{room}")).await;
+    assert_eq!(page.status, 404);
+    assert!(!page.body.contains("hello"));
+    let reply = browser
+        .submit(
+            "/console/inbox",
+            &format!("/console/rooms/{room}/messages"),
+            &[("content", "intrusion")],
+        )
+        .await;
+    assert_eq!(reply.status, 404);
+    let answer = browser
+        .submit(
+            "/console/inbox",
+            &format!("/console/queue/{room}/answer"),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, 404);
+    let contents: Vec<String> = admin
+        .messages(&room)
+        .await
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!contents.iter().any(|c| c == "intrusion"), "{contents:?}");
+    // Nor does the stranger's inbox list the room.
+    let inbox = browser.get("/console/inbox").await;
+    assert!(!inbox.body.contains(&room));
+}
+
+#[tokio::test]
+async fn console_shows_html_in_messages_and_names_as_text() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let evil_name = "<img src=x onerror=alert(1)>Eve";
+    let email = format!(
+        "eve-{}@example.com",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let created = admin
+        .call(
+            "POST",
+            "/agents",
+            Some(json!({"email": email, "display_name": evil_name, "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let visitor = queued_visitor(&app, "<script>alert('x')</script><b>bold</b>").await;
+    let room = visitor.conversation_id.clone();
+
+    let mut browser = ConsoleBrowser::login(&app, &email, "correct horse").await;
+    let inbox = browser.get("/console/inbox").await;
+    let text = "<script>alert('x')</script><b>bold</b>";
+    assert!(
+        unescape(&inbox.body).contains(text),
+        "the queue preview shows the text"
+    );
+    assert!(!inbox.body.contains(text), "escaped: {}", inbox.body);
+    let answered = browser
+        .submit(
+            "/console/inbox",
+            &format!("/console/queue/{room}/answer"),
+            &[],
+        )
+        .await;
+    assert_eq!(answered.status, 303);
+    let page = browser.get(&format!("/console/rooms/{room}")).await;
+    assert_eq!(page.status, 200);
+    assert!(unescape(&page.body).contains(text), "{}", page.body);
+    assert!(unescape(&page.body).contains(evil_name));
+    for raw in ["<script>alert", "<b>bold", "<img src=x"] {
+        assert!(!page.body.contains(raw), "{raw} unescaped in {}", page.body);
+    }
+    // A team room named with HTML.
+    let eve = AgentClient::login(&app, &email, "correct horse").await;
+    let team = eve
+        .call(
+            "POST",
+            "/users/me/rooms",
+            Some(json!({"name": "<i>team</i>", "users": [{"uuid": admin.uuid}]})),
+        )
+        .await;
+    assert_eq!(team.status, 201);
+    let inbox = browser.get("/console/inbox").await;
+    assert!(unescape(&inbox.body).contains("<i>team</i>"));
+    assert!(!inbox.body.contains("<i>team"));
+}
+
+#[tokio::test]
+async fn console_pages_carry_the_content_security_policy_and_no_inline_script() {
+    let app = TestApp::spawn().await;
+    let visitor = queued_visitor(&app, "hi").await;
+    let room = visitor.conversation_id.clone();
+    let mut browser = ConsoleBrowser::new(&app);
+    let login = browser.get("/console/login").await;
+    let mut pages = vec![("/console/login".to_string(), login)];
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    browser
+        .submit(
+            "/console/inbox",
+            &format!("/console/queue/{room}/answer"),
+            &[],
+        )
+        .await;
+    for path in [
+        "/console/inbox".to_string(),
+        format!("/console/rooms/{room}"),
+        format!("/console/rooms/{room}/messages"),
+        "/console/fragments/lists".to_string(),
+        "/console/colleagues".to_string(),
+        "/console/admin/channels".to_string(),
+        format!("/console/admin/channels/{}", app.channel_id),
+        "/console/admin/agents".to_string(),
+        "/console/assets/console.js".to_string(),
+        "/console/assets/console.css".to_string(),
+        "/console/no-such-page".to_string(),
+        format!("/console/rooms/{}", uuid::Uuid::new_v4()),
+    ] {
+        let page = browser.get(&path).await;
+        pages.push((path, page));
+    }
+    for (path, page) in &pages {
+        assert!(page.status < 500, "{path}: {}", page.status);
+        assert_eq!(page.header("content-security-policy"), CSP, "{path}");
+        assert_eq!(page.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(page.header("referrer-policy"), "same-origin", "{path}");
+        assert_eq!(page.header("x-frame-options"), "DENY", "{path}");
+        if page.header("content-type").starts_with("text/html") {
+            for (i, _) in page.body.match_indices("<script") {
+                let tag = &page.body[i..i + page.body[i..].find('>').unwrap()];
+                assert!(
+                    tag.contains(" src=\"/console/assets/"),
+                    "{path}: inline script {tag}"
+                );
+            }
+            let lower = page.body.to_lowercase();
+            for handler in [
+                " onclick=",
+                " onload=",
+                " onerror=",
+                " onsubmit=",
+                " onchange=",
+                "javascript:",
+            ] {
+                assert!(!lower.contains(handler), "{path}: {handler}");
+            }
+            assert!(!lower.contains(" style=\""), "{path}: inline style");
+        }
+    }
+    let js = &pages
+        .iter()
+        .find(|(p, _)| p.ends_with("console.js"))
+        .unwrap()
+        .1;
+    assert!(js.header("content-type").starts_with("text/javascript"));
+    assert!(!js.header("etag").is_empty());
+    let css = &pages
+        .iter()
+        .find(|(p, _)| p.ends_with("console.css"))
+        .unwrap()
+        .1;
+    assert!(css.header("content-type").starts_with("text/css"));
+    let missing = &pages
+        .iter()
+        .find(|(p, _)| p.ends_with("no-such-page"))
+        .unwrap()
+        .1;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn console_without_javascript_answers_and_replies_and_the_visitor_gets_the_reply() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = queued_visitor(&app, "Where is my order?").await;
+    let room = visitor.conversation_id.clone();
+    let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let inbox = browser.get("/console/inbox").await;
+    assert!(inbox.body.contains("Where is my order?"));
+    assert!(inbox
+        .body
+        .contains(&format!("action=\"/console/queue/{room}/answer\"")));
+    let answered = browser
+        .submit(
+            "/console/inbox",
+            &format!("/console/queue/{room}/answer"),
+            &[],
+        )
+        .await;
+    assert_eq!(answered.location(), format!("/console/rooms/{room}"));
+    let page = browser.get(answered.location()).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Where is my order?"));
+    assert!(page.body.contains("Admin joined"));
+
+    let replied = browser
+        .submit(
+            &format!("/console/rooms/{room}"),
+            &format!("/console/rooms/{room}/messages"),
+            &[("content", "It ships today.\nTracking follows.")],
+        )
+        .await;
+    assert_eq!(replied.status, 303, "{}", replied.body);
+    assert_eq!(
+        replied.location(),
+        format!("/console/rooms/{room}#composer")
+    );
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let reply = loop {
+        let message = stomp.messages(1).await.remove(0);
+        if message["message"]["content"] == "It ships today.\nTracking follows." {
+            break message;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no reply");
+    };
+    assert_eq!(reply["message"]["alignment"], "LEFT");
+    assert_eq!(reply["message"]["sender"]["name"], "Admin");
+
+    // Delivered to the live socket: the page shows the tick.
+    let mut delivered = false;
+    for _ in 0..50 {
+        let page = browser.get(&format!("/console/rooms/{room}")).await;
+        if page.body.contains("tick delivered") {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "the reply shows as delivered");
+    // The visitor's history (the API) has it too.
+    assert!(app
+        .contents(&visitor)
+        .await
+        .contains(&"It ships today.\nTracking follows.".to_string()));
+    // Viewing the room marked it read.
+    let rooms = admin.rooms().await;
+    let listed = rooms.iter().find(|r| r["uuid"] == room.as_str()).unwrap();
+    assert_eq!(listed["unread_count"], 0);
+}
+
+#[tokio::test]
+async fn console_bad_login_shows_an_error_and_is_rate_limited() {
+    let app = TestApp::spawn_with(|c| c.login_per_minute = 5).await;
+    let mut browser = ConsoleBrowser::new(&app);
+    let bad = browser.try_login(&app.admin_email, "wrong password").await;
+    assert_eq!(bad.status, 401);
+    assert!(
+        bad.body.contains("Wrong email or password."),
+        "{}",
+        bad.body
+    );
+    assert!(!browser.cookies.contains_key("cg_session"));
+    let unknown = browser.try_login("nobody@example.com", "whatever1").await;
+    assert_eq!(unknown.status, 401);
+    assert!(unknown.body.contains("Wrong email or password."));
+
+    let mut limited = None;
+    for _ in 0..10 {
+        let reply = browser.try_login(&app.admin_email, "wrong password").await;
+        if reply.status == 429 {
+            limited = Some(reply);
+            break;
+        }
+    }
+    let limited = limited.expect("rate limited after many attempts");
+    assert!(limited.body.contains("Too many login attempts"));
+    // Even the right password waits now; the API shares the budget.
+    let right = browser
+        .try_login(&app.admin_email, &app.admin_password)
+        .await;
+    assert_eq!(right.status, 429);
+    AgentClient::try_login(&app, &app.admin_email, &app.admin_password)
+        .await
+        .assert_error(429, "rate-limited");
+
+    // A login form posted without its token is refused.
+    let mut fresh = ConsoleBrowser::new(&app);
+    let forged = fresh
+        .post(
+            "/console/login",
+            &[
+                ("email", &app.admin_email),
+                ("password", &app.admin_password),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+}
+
+#[tokio::test]
+async fn console_closes_reopens_transfers_and_switches_presence_with_forms() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let _bob_socket = bob.events().await; // connected: a transfer target
+    let visitor = queued_visitor(&app, "help").await;
+    let room = visitor.conversation_id.clone();
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let page_url = format!("/console/rooms/{room}");
+    browser
+        .submit(
+            "/console/inbox",
+            &format!("/console/queue/{room}/answer"),
+            &[],
+        )
+        .await;
+
+    let closed = browser
+        .submit(
+            &page_url,
+            &format!("{page_url}/state"),
+            &[("state", "closed")],
+        )
+        .await;
+    assert_eq!(closed.status, 303);
+    let page = browser.get(&page_url).await;
+    assert!(page.body.contains(">Reopen</button>"), "{}", page.body);
+    let listed = admin.rooms().await;
+    assert_eq!(
+        listed.iter().find(|r| r["uuid"] == room.as_str()).unwrap()["state"],
+        "closed"
+    );
+    let inbox = browser.get("/console/inbox").await;
+    let closed_list = &inbox.body[inbox.body.find("data-list=\"closed\"").unwrap()..];
+    assert!(closed_list.contains(&room), "the closed list has the room");
+
+    browser
+        .submit(
+            &page_url,
+            &format!("{page_url}/state"),
+            &[("state", "open")],
+        )
+        .await;
+    let page = browser.get(&page_url).await;
+    assert!(page.body.contains(">Close</button>"));
+
+    // Bob is available and connected: offered, and the transfer hands over.
+    assert!(page
+        .body
+        .contains(&format!("<option value=\"{}\">Bob</option>", bob.uuid)));
+    let moved = browser
+        .submit(
+            &page_url,
+            &format!("{page_url}/transfer"),
+            &[("user_uuid", &bob.uuid)],
+        )
+        .await;
+    assert_eq!(moved.location(), "/console/inbox?notice=transferred");
+    assert!(bob.rooms().await.iter().any(|r| r["uuid"] == room.as_str()));
+    assert_eq!(browser.get(&page_url).await.status, 404, "we left the room");
+
+    let set = browser
+        .submit(
+            "/console/inbox",
+            "/console/presence",
+            &[("state", "away"), ("back", "/console/colleagues")],
+        )
+        .await;
+    assert_eq!(set.location(), "/console/colleagues");
+    let me = admin
+        .call("GET", &format!("/users/{}/presences", admin.uuid), None)
+        .await;
+    assert_eq!(me.body["state"], "away");
+    // `back` cannot leave the console.
+    let away = browser
+        .submit(
+            "/console/inbox",
+            "/console/presence",
+            &[("state", "available"), ("back", "//evil.example/")],
+        )
+        .await;
+    assert_eq!(away.location(), "/console/inbox");
+}
+
+#[tokio::test]
+async fn console_answer_lost_to_another_agent_says_the_room_was_taken() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = queued_visitor(&app, "anyone?").await;
+    let room = visitor.conversation_id.clone();
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let csrf = browser.get("/console/inbox").await.csrf();
+    let bob = admin.new_agent(&app, "Bob").await;
+    assert_eq!(bob.answer(&room).await.status, 200);
+    let lost = browser
+        .post(&format!("/console/queue/{room}/answer"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(lost.location(), "/console/inbox?notice=taken");
+    let inbox = browser.get(lost.location()).await;
+    assert!(inbox
+        .body
+        .contains("Another agent answered this visitor first."));
+}
+
+#[tokio::test]
+async fn console_edits_deletes_and_reacts_to_messages_and_pages_history() {
+    let app = TestApp::spawn_with(|c| c.send_burst = 100).await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = queued_visitor(&app, "first").await;
+    let room = visitor.conversation_id.clone();
+    for i in 0..60 {
+        let sent = app.send(&visitor.token, &format!("visitor line {i}")).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+    }
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let url = format!("/console/rooms/{room}");
+    browser
+        .submit(
+            "/console/inbox",
+            &format!("/console/queue/{room}/answer"),
+            &[],
+        )
+        .await;
+    let page = browser.get(&url).await;
+    assert!(page.body.contains("visitor line 59"));
+    assert!(
+        !page.body.contains("visitor line 5<"),
+        "older lines on the next page"
+    );
+    let older = attribute_after(&page.body, "data-older=\"").expect("a link to older messages");
+    let older_page = browser.get(&format!("{url}?before_seq={older}")).await;
+    assert!(older_page.body.contains(">first<"));
+
+    browser
+        .submit(&url, &format!("{url}/messages"), &[("content", "typo")])
+        .await;
+    let mine = admin.messages(&room).await.last().unwrap().clone();
+    let id = mine["uuid"].as_str().unwrap();
+    let edited = browser
+        .submit(
+            &url,
+            &format!("{url}/messages/{id}/edit"),
+            &[("content", "fixed")],
+        )
+        .await;
+    assert_eq!(edited.status, 303);
+    let reacted = browser
+        .submit(
+            &url,
+            &format!("{url}/messages/{id}/react"),
+            &[("emoji", "👍")],
+        )
+        .await;
+    assert_eq!(reacted.status, 303);
+    let message: Value = admin.messages(&room).await.last().unwrap().clone();
+    assert_eq!(message["content"], "fixed");
+    assert_eq!(message["reactions"][0]["emoji"], "👍");
+    let page = browser.get(&url).await;
+    assert!(page.body.contains(">fixed<"));
+    assert!(page.body.contains("edited"));
+    assert!(page.body.contains("👍 1"));
+
+    // A visitor's message is not ours to edit.
+    let theirs = admin.messages(&room).await[0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = browser
+        .submit(&url, &format!("{url}/messages/{theirs}/delete"), &[])
+        .await;
+    assert_eq!(refused.status, 403);
+    let deleted = browser
+        .submit(&url, &format!("{url}/messages/{id}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, 303);
+    assert_eq!(admin.messages(&room).await.last().unwrap()["deleted"], true);
+}
+
+#[tokio::test]
+async fn console_admin_manages_channels_and_invites_agents() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let created = browser
+        .submit(
+            "/console/admin/channels",
+            "/console/admin/channels",
+            &[("name", "Shop")],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let url = created.location().to_string();
+    let id = url.rsplit('/').next().unwrap().to_string();
+    let page = browser.get(&url).await;
+    let snippet = format!(
+        "<script src=\"https://{}/widget.js\" data-channel-id=\"{id}\" async></script>",
+        app.base.trim_start_matches("http://")
+    );
+    assert!(unescape(&page.body).contains(&snippet), "{}", page.body);
+    assert!(!page.body.contains(&snippet));
+
+    let saved = browser
+        .submit(
+            &url,
+            &url,
+            &[
+                ("name", "Shop EU"),
+                ("image_url", ""),
+                ("welcome_message", "Hi <there>"),
+                ("color", "#112233"),
+                ("assignment", "round_robin"),
+                ("max_open_per_agent", "3"),
+                (
+                    "allowed_origins",
+                    "https://shop.example.com\nhttps://*.example.org",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let info = app
+        .post(
+            "/channels.info",
+            &json!({"channel_id": id}),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(info.body["metadata"]["name"], "Shop EU");
+    assert_eq!(info.body["welcome_message"], "Hi <there>");
+    assert_eq!(info.body["color"], "#112233");
+    assert_eq!(info.body["assignment"], "round_robin");
+    assert_eq!(info.body["max_open_per_agent"], 3);
+    assert_eq!(info.body["allowed_origins"].as_array().unwrap().len(), 2);
+
+    let bad = browser
+        .submit(
+            &url,
+            &url,
+            &[("name", "Shop EU"), ("max_open_per_agent", "500")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("max_open_per_agent"), "{}", bad.body);
+
+    let gone = browser
+        .submit(&url, &format!("{url}/disconnect"), &[])
+        .await;
+    assert_eq!(gone.status, 303);
+    let info = app
+        .post(
+            "/channels.info",
+            &json!({"channel_id": id}),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(info.body["connected"], false);
+
+    // Invite: the generated password is shown once and works.
+    let invited = browser
+        .submit(
+            "/console/admin/agents",
+            "/console/admin/agents",
+            &[
+                ("display_name", "Carol"),
+                ("email", "carol@example.com"),
+                ("role", "agent"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    let marker = "id=\"new-password\"><code>";
+    let start = invited.body.find(marker).unwrap() + marker.len();
+    let password = &invited.body[start..start + invited.body[start..].find('<').unwrap()];
+    assert_eq!(password.len(), 16);
+    let carol = AgentClient::login(&app, "carol@example.com", password).await;
+    let listing = browser.get("/console/admin/agents").await;
+    assert!(!listing.body.contains(password), "shown only once");
+
+    // Carol is no admin: the admin pages are closed to her.
+    let mut carols = ConsoleBrowser::login(&app, "carol@example.com", password).await;
+    assert_eq!(carols.get("/console/admin/channels").await.status, 403);
+    assert_eq!(carols.get("/console/admin/agents").await.status, 403);
+    assert!(!carols
+        .get("/console/inbox")
+        .await
+        .body
+        .contains("/console/admin/"));
+
+    // Disable her: her console session ends at once.
+    let disabled = browser
+        .submit(
+            "/console/admin/agents",
+            &format!("/console/admin/agents/{}", carol.uuid),
+            &[("disabled", "true")],
+        )
+        .await;
+    assert_eq!(disabled.status, 303);
+    assert_eq!(carols.get("/console/inbox").await.status, 303);
+}
+
+#[tokio::test]
+async fn console_team_page_starts_an_agent_room_with_chosen_colleagues() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let team = browser.get("/console/colleagues").await;
+    assert!(team.body.contains("Bob"));
+    assert!(team.body.contains(&format!("data-agent=\"{}\"", bob.uuid)));
+    let created = browser
+        .submit(
+            "/console/colleagues",
+            "/console/rooms",
+            &[("users", &bob.uuid), ("name", "Billing")],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let page = browser.get(created.location()).await;
+    assert!(page.body.contains("Billing"));
+    let room = created.location().rsplit('/').next().unwrap().to_string();
+    browser
+        .submit(
+            created.location(),
+            &format!("/console/rooms/{room}/messages"),
+            &[("content", "standup?")],
+        )
+        .await;
+    assert_eq!(
+        bob.messages(&room).await.last().unwrap()["content"],
+        "standup?"
+    );
+}

@@ -1,0 +1,360 @@
+// End-to-end tests of the agent console (/console) in a real browser
+// (Debian's chromium driven by playwright-core) against a real chatgate
+// process, with a visitor on the published @stomp/stompjs client.
+//
+// Screenshots of the inbox, a conversation and the channel settings at
+// 1280 px and 375 px are written to <repo>/target/screenshots/console-*.png.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Client } from '@stomp/stompjs';
+import { chromium } from 'playwright-core';
+import WebSocket from 'ws';
+
+import {
+  AsyncQueue,
+  TEST_TIMEOUT_MS,
+  WAIT_MS,
+  server,
+  startServer,
+  stopServer,
+  withServerLogs,
+  withTimeout,
+} from './chatgate_server.mjs';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHOTS = path.join(REPO_ROOT, 'target', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// Debian's chromium package; without it the suite is reported as skipped,
+// saying why (.ci/run must `apt-get install -y chromium` for CI to run it).
+const NO_CHROMIUM = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+
+let browser;
+
+// ---------------------------------------------------------------------------
+// The visitor: HTTP API and STOMP
+// ---------------------------------------------------------------------------
+
+async function post(route, body, headers = {}) {
+  const res = await fetch(server.baseUrl + route, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `POST ${route}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** A new visitor conversation on the demo channel. */
+async function newVisitor() {
+  return post('/chatplugin.authenticate', { channel_id: server.demoChannelId });
+}
+
+async function visitorSays(visitor, text) {
+  return post('/chatplugin.send', { message: { text } }, { authorization: `Bearer ${visitor.token}` });
+}
+
+/** The conversation's history as the visitor's widget would resume it. */
+async function visitorHistory(visitor) {
+  const resumed = await post('/chatplugin.authenticate', {
+    channel_id: server.demoChannelId,
+    resume_token: visitor.resume_token,
+  });
+  return resumed.messages;
+}
+
+const stompClients = new Set();
+
+/** A live visitor socket: queues of its messages and its events. */
+async function visitorSocket(visitor) {
+  const messages = new AsyncQueue();
+  const events = new AsyncQueue();
+  const client = new Client({
+    webSocketFactory: () => new WebSocket(server.wsUrl, ['v12.stomp', 'v11.stomp', 'v10.stomp']),
+    connectHeaders: { Authorization: `Bearer ${visitor.token}` },
+    reconnectDelay: 0,
+    debug: () => {},
+  });
+  stompClients.add(client);
+  const connected = new Promise((resolve, reject) => {
+    client.onConnect = resolve;
+    client.onStompError = (frame) => reject(new Error(`STOMP ERROR ${frame.headers.message}`));
+  });
+  client.activate();
+  await withTimeout(connected, WAIT_MS, 'visitor STOMP CONNECTED');
+  client.subscribe('/queue/message', (frame) => messages.push(JSON.parse(frame.body)));
+  client.subscribe('/queue/events', (frame) => events.push(JSON.parse(frame.body)));
+  return { client, messages, events };
+}
+
+// ---------------------------------------------------------------------------
+// The agent side
+// ---------------------------------------------------------------------------
+
+async function adminToken() {
+  const basic = Buffer.from(`${server.adminEmail}:${server.adminPassword}`).toString('base64');
+  const data = await post('/api/auth/0.1/token', {}, { authorization: `Basic ${basic}` });
+  return data.data.token;
+}
+
+/** Creates an agent (role agent) through the API; returns its email and password. */
+async function newAgent(name) {
+  const token = await adminToken();
+  const email = `${name.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+  const res = await fetch(server.baseUrl + '/api/chatd/1.0/agents', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-token': token },
+    body: JSON.stringify({ email, display_name: name, password: 'correct horse' }),
+  });
+  assert.equal(res.status, 201, await res.text());
+  return { email, password: 'correct horse' };
+}
+
+async function newPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+  });
+  return { context, page, problems };
+}
+
+async function logIn(page, email, password) {
+  await page.goto(server.baseUrl + '/console/login');
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', password);
+  await Promise.all([page.waitForURL('**/console/inbox'), page.click('button[type=submit]')]);
+}
+
+/** Waits until the page's event socket has started. */
+async function live(page) {
+  await page.waitForSelector('html[data-live=true]', { state: 'attached' });
+}
+
+async function shots(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const width of [1280, 375]) {
+    await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
+    await page.waitForTimeout(100);
+    await page.screenshot({ path: path.join(SHOTS, `console-${name}-${width}.png`) });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS, skip: NO_CHROMIUM }, () => {
+  before(async () => {
+    // Every test logs agents in from 127.0.0.1: lift the per-IP login budget.
+    process.env.CHATGATE_LOGIN_PER_MINUTE = '1000';
+    await startServer();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  after(async () => {
+    for (const client of stompClients) await client.deactivate().catch(() => {});
+    await browser?.close();
+    await stopServer();
+  });
+
+  test(
+    'a queued visitor appears live, is answered and replied to, and the reply shows delivered',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page, problems } = await newPage();
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await live(page);
+      await page.evaluate(() => { window.__sameDocument = true; });
+
+      const visitor = await newVisitor();
+      const socket = await visitorSocket(visitor);
+      await visitorSays(visitor, 'Hello, is my <order> shipped?');
+      const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
+      await row.waitFor();
+      assert.match(await row.textContent(), /Hello, is my <order> shipped\?/);
+      assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no reload');
+      assert.match(await page.title(), /^\(1\) /, 'the title badge counts the waiting visitor');
+      await shots(page, 'inbox');
+
+      await Promise.all([
+        page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
+        row.locator('button[data-answer]').click(),
+      ]);
+      await live(page);
+      await page.locator('.msg.theirs', { hasText: 'Hello, is my <order> shipped?' }).waitFor();
+
+      // Our typing reaches the visitor.
+      await page.locator('[data-reply]').pressSequentially('On its way', { delay: 10 });
+      const typing = await socket.events.find((e) => e.type === 'typing' && e.typing === true, WAIT_MS, 'typing');
+      assert.equal(typing.typing, true);
+      await page.locator('[data-reply]').press('Shift+Enter');
+      await page.locator('[data-reply]').pressSequentially('since this morning.');
+      await page.locator('[data-reply]').press('Enter');
+
+      const reply = await socket.messages.find(
+        (m) => m.message?.content === 'On its way\nsince this morning.',
+        WAIT_MS,
+        'the reply on the visitor socket',
+      );
+      assert.equal(reply.message.alignment, 'LEFT');
+      await page.locator('.msg.mine .tick.delivered, .msg.mine .tick.read').first().waitFor();
+      assert.equal(await page.locator('[data-reply]').inputValue(), '', 'the box is cleared');
+
+      // The visitor types, then writes: both show up live.
+      socket.client.publish({ destination: '/app/typing', body: JSON.stringify({ typing: true }) });
+      await page.locator('#typing').waitFor({ state: 'visible' });
+      await visitorSays(visitor, 'Great, thanks!');
+      await page.locator('.msg.theirs', { hasText: 'Great, thanks!' }).waitFor();
+      await page.locator('#typing').waitFor({ state: 'hidden' });
+      // The list beside it follows: last message, and nothing unread while we look.
+      const mine = page.locator(`[data-list=mine] a[data-room="${visitor.conversation_id}"]`);
+      await mine.locator('.preview', { hasText: 'Great, thanks!' }).waitFor();
+      await mine.locator('.unread-count').waitFor({ state: 'detached' });
+      assert.equal(await page.evaluate(() => window.__sameDocument), undefined, 'answering navigated');
+      await shots(page, 'conversation');
+
+      // The help overlay.
+      await page.locator('[data-reply]').press('Escape'); // leaves the reply box
+      await page.keyboard.press('?');
+      await page.locator('#help').waitFor({ state: 'visible' });
+      await page.keyboard.press('Escape');
+      await page.locator('#help').waitFor({ state: 'hidden' });
+
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
+    'two agents answer the same visitor at once: one wins, the other is told it was taken',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const bob = await newAgent('Bob');
+      const a = await newPage();
+      const b = await newPage();
+      await logIn(a.page, server.adminEmail, server.adminPassword);
+      await logIn(b.page, bob.email, bob.password);
+      await Promise.all([live(a.page), live(b.page)]);
+
+      const visitor = await newVisitor();
+      await visitorSays(visitor, 'Race me');
+      const selector = `[data-list=queue] [data-room="${visitor.conversation_id}"] form.answer`;
+      await Promise.all([a.page.locator(selector).waitFor(), b.page.locator(selector).waitFor()]);
+
+      const submit = (page) =>
+        Promise.all([
+          page.waitForNavigation(),
+          page.evaluate((sel) => document.querySelector(sel).requestSubmit(), selector),
+        ]);
+      await Promise.all([submit(a.page), submit(b.page)]);
+
+      const urls = [a.page.url(), b.page.url()];
+      const won = urls.filter((u) => u.endsWith(`/console/rooms/${visitor.conversation_id}`));
+      const lost = urls.filter((u) => u.endsWith('/console/inbox?notice=taken'));
+      assert.equal(won.length, 1, `exactly one winner: ${urls}`);
+      assert.equal(lost.length, 1, `exactly one told: ${urls}`);
+      const loser = a.page.url().includes('notice=taken') ? a.page : b.page;
+      assert.match(await loser.locator('.notice-bar').textContent(), /Another agent answered this visitor first/);
+      assert.equal(await loser.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`).count(), 0);
+      assert.deepEqual([...a.problems, ...b.problems], []);
+      await a.context.close();
+      await b.context.close();
+    }),
+  );
+
+  test(
+    'without JavaScript an agent logs in, opens a room and replies; the visitor gets the reply',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page } = await newPage({ javaScriptEnabled: false });
+      const visitor = await newVisitor();
+      await visitorSays(visitor, 'No scripts here');
+      await logIn(page, server.adminEmail, server.adminPassword);
+      const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
+      assert.match(await row.textContent(), /No scripts here/);
+      await Promise.all([
+        page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
+        row.locator('button[type=submit]').click(),
+      ]);
+      await page.fill('textarea[name=content]', 'Replied without JavaScript');
+      await Promise.all([page.waitForNavigation(), page.click('#composer button[type=submit]')]);
+      await page.locator('.msg.mine', { hasText: 'Replied without JavaScript' }).waitFor();
+      const history = await visitorHistory(visitor);
+      const reply = history.find((m) => m.content === 'Replied without JavaScript');
+      assert.ok(reply, JSON.stringify(history));
+      assert.equal(reply.alignment, 'LEFT');
+
+      // Close it, as a form.
+      await Promise.all([page.waitForNavigation(), page.click('.conv-actions button:has-text("Close")')]);
+      await page.locator('.conv-actions button:has-text("Reopen")').waitFor();
+      await context.close();
+    }),
+  );
+
+  test(
+    'keyboard: a answers the visitor waiting longest, j and k move between conversations',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page, problems } = await newPage();
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await live(page);
+      const first = await newVisitor();
+      await visitorSays(first, 'I came first');
+      const second = await newVisitor();
+      await visitorSays(second, 'I came second');
+      await page.locator(`[data-list=queue] [data-room="${second.conversation_id}"]`).waitFor();
+
+      await Promise.all([page.waitForURL(`**/console/rooms/${first.conversation_id}`), page.keyboard.press('a')]);
+      await live(page);
+      await Promise.all([page.waitForURL(`**/console/rooms/${second.conversation_id}`), page.keyboard.press('a')]);
+      await live(page);
+      // Newest activity first: the second visitor's room, then the first's.
+      await Promise.all([page.waitForURL(`**/console/rooms/${first.conversation_id}`), page.keyboard.press('j')]);
+      await Promise.all([page.waitForURL(`**/console/rooms/${second.conversation_id}`), page.keyboard.press('k')]);
+      await page.keyboard.press('r');
+      assert.equal(await page.evaluate(() => document.activeElement?.name), 'content', 'r focuses the reply box');
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
+    'the channel settings page shows the embed snippet (screenshots)',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page, problems } = await newPage();
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await page.goto(`${server.baseUrl}/console/admin/channels/${server.demoChannelId}`);
+      const snippet = await page.locator('#snippet').textContent();
+      assert.match(snippet, new RegExp(`data-channel-id="${server.demoChannelId}"`));
+      await shots(page, 'channel');
+      await page.goto(`${server.baseUrl}/console/colleagues`);
+      await shots(page, 'team');
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+});
