@@ -34,6 +34,8 @@ pub enum Command {
     Idle(IdleArgs),
     /// Visitor conversations answered by agents: visitors send, agents reply to each message.
     Agents(AgentsArgs),
+    /// Round robin: new visitors at a fixed rate, assigned to connected agents who close each room.
+    Queue(QueueArgs),
     /// Internal: one share of the clients, driven over stdin/stdout by the parent.
     #[command(hide = true)]
     Worker,
@@ -141,6 +143,28 @@ pub struct AgentsArgs {
     /// Reply requests (REST) in flight per agent at most.
     #[arg(long, default_value_t = 16)]
     pub http_concurrency: usize,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct QueueArgs {
+    /// New conversations per second (authenticate, then a first message over HTTP).
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Agents, each with one event socket; each closes every room it is given.
+    #[arg(long, default_value_t = 10)]
+    pub agents: u32,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// The channel's max_open_per_agent (1..100) during the run.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_open: u32,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]

@@ -17,7 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -560,6 +560,102 @@ pub async fn post_message(
     Ok(())
 }
 
+/// `POST /chatplugin.send` with a visitor's token: one message over HTTP
+/// (a 200 means stored).
+pub async fn send_http(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    credentials: &Credentials,
+    text: &str,
+) -> Result<()> {
+    let token = credentials.token.as_deref().unwrap_or_default();
+    let response = http
+        .post(format!("{}/chatplugin.send", endpoint.http))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(send_body(text))
+        .send()
+        .await;
+    success("POST /chatplugin.send", response)
+        .await?
+        .bytes()
+        .await?;
+    Ok(())
+}
+
+/// A call with an agent's (or admin's) token and an optional JSON body;
+/// the JSON answer (`null` for an empty one) of a 2xx status.
+pub async fn call_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    agent: &AgentLogin,
+    body: Option<&Value>,
+) -> Result<Value> {
+    let call = format!("{method} {url}");
+    let mut request = http
+        .request(method, url)
+        .header("X-Auth-Token", &agent.token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let bytes = success(&call, request.send().await).await?.bytes().await?;
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).with_context(|| format!("{call}: unexpected body"))
+}
+
+/// `POST /channels.<op>` (`info`, `update`) with an admin's token.
+pub async fn channel_call(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    admin: &AgentLogin,
+    op: &str,
+    body: &Value,
+) -> Result<Value> {
+    let url = format!("{}/channels.{op}", endpoint.http);
+    call_json(http, reqwest::Method::POST, &url, admin, Some(body)).await
+}
+
+/// `PUT /users/me/rooms/<room>/state` (`closed` or `open`).
+pub async fn set_room_state(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    agent: &AgentLogin,
+    room: Uuid,
+    state: &str,
+) -> Result<()> {
+    let url = chatd_url(endpoint, &format!("/users/me/rooms/{room}/state"));
+    let body = serde_json::json!({ "state": state });
+    call_json(http, reqwest::Method::PUT, &url, agent, Some(&body)).await?;
+    Ok(())
+}
+
+/// Every room of an agent (`GET /users/me/rooms`, page by page).
+pub async fn all_rooms(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    agent: &AgentLogin,
+) -> Result<Vec<Value>> {
+    const PAGE: usize = 100;
+    let mut rooms = Vec::new();
+    loop {
+        let path = format!("/users/me/rooms?limit={PAGE}&offset={}", rooms.len());
+        let url = chatd_url(endpoint, &path);
+        let mut page = call_json(http, reqwest::Method::GET, &url, agent, None).await?;
+        let items = match page["items"].take() {
+            Value::Array(items) => items,
+            other => bail!("GET {url}: no items in {}", clip(&other.to_string())),
+        };
+        let last = items.len() < PAGE;
+        rooms.extend(items);
+        if last {
+            return Ok(rooms);
+        }
+    }
+}
+
 /// An agent's event socket (`/api/websocketd/`, wazo-websocketd v2),
 /// subscribed to every event and started.
 pub struct EventSocket {
@@ -579,6 +675,15 @@ struct Envelope {
     op: String,
     #[serde(default)]
     data: Value,
+}
+
+/// What [`EventReader::next_or_stop`] got.
+pub enum Polled {
+    Event(AgentEvent),
+    /// The run is over.
+    Stopped,
+    /// The socket closed or failed, as said.
+    Ended(String),
 }
 
 /// Reads the event socket's JSON messages.
@@ -626,6 +731,21 @@ impl EventReader {
                     data: envelope.data["data"].take(),
                 }));
             }
+        }
+    }
+
+    /// The next event, unless `stop` changes first; a socket that ends is
+    /// reported with what happened.
+    pub async fn next_or_stop(&mut self, stop: &mut watch::Receiver<bool>) -> Polled {
+        let next = tokio::select! {
+            biased;
+            _ = stop.changed() => return Polled::Stopped,
+            next = self.next() => next,
+        };
+        match next {
+            Ok(Some(event)) => Polled::Event(event),
+            Ok(None) => Polled::Ended("an event socket was closed by the server".into()),
+            Err(err) => Polled::Ended(format!("an event socket failed: {err:#}")),
         }
     }
 

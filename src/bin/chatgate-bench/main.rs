@@ -5,6 +5,7 @@
 //! chatgate-bench fanout [--sessions 1000] [--rate 100] [--duration 10]
 //! chatgate-bench idle   [--steps 1000,5000,10000,19000]
 //! chatgate-bench agents [--visitors 200] [--agents 20] [--rate 1000] [--duration 10]
+//! chatgate-bench queue  [--rate 200] [--agents 10] [--duration 10] [--max-open 100]
 //! ```
 //!
 //! Without `--server` the bench spawns chatgate itself: one instance on a
@@ -14,6 +15,9 @@
 //!
 //! `agents` has visitors write to agents who reply to every message, over
 //! the agent API (REST and the `/api/websocketd/` event socket).
+//!
+//! `queue` starts new visitors at a fixed rate on a round robin channel and
+//! measures how long each waits from its first message to its agent.
 //!
 //! `chat` and `fanout` then run the same load against a minimal built-in
 //! relay (same STOMP codec and body shape, no storage, no auth) in its own
@@ -33,7 +37,7 @@
 //!
 //! Layout: `cli` (options), `client` (visitor and agent clients), `spawn`
 //! (targets and server processes), `relay` (the baseline server), `shard`
-//! (running clients in worker processes), `scenarios` (chat, fanout, idle, agents),
+//! (running clients in worker processes), `scenarios` (chat, fanout, idle, agents, queue),
 //! `report` (table and JSON), `clock` (timestamps shared across processes).
 
 mod cli;
@@ -81,6 +85,7 @@ fn run_scenario(command: Command) -> anyhow::Result<bool> {
                 Command::Fanout(args) => scenarios::fanout(args).await,
                 Command::Idle(args) => scenarios::idle::run(args).await,
                 Command::Agents(args) => scenarios::agents::run(args).await,
+                Command::Queue(args) => scenarios::queue::run(args).await,
                 Command::Worker | Command::RelayServer { .. } => unreachable!("handled in main"),
             }
         };

@@ -30,11 +30,20 @@ pub fn add_pairs(histogram: &mut Histogram<u64>, pairs: &[(u64, u64)]) {
     }
 }
 
+/// Records a latency in microseconds (negative ones as 0) into a shared histogram.
+pub fn record(histogram: &std::sync::Mutex<Histogram<u64>>, micros: i64) {
+    histogram
+        .lock()
+        .expect("histogram lock")
+        .saturating_record(micros.max(0) as u64);
+}
+
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Percentiles {
     pub count: u64,
     pub p50: f64,
+    pub p95: f64,
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
@@ -48,6 +57,7 @@ impl Percentiles {
             return Percentiles {
                 count: 0,
                 p50: 0.0,
+                p95: 0.0,
                 p99: 0.0,
                 p999: 0.0,
                 max: 0.0,
@@ -57,6 +67,7 @@ impl Percentiles {
         Percentiles {
             count: histogram.len(),
             p50: ms(histogram.value_at_quantile(0.50)),
+            p95: ms(histogram.value_at_quantile(0.95)),
             p99: ms(histogram.value_at_quantile(0.99)),
             p999: ms(histogram.value_at_quantile(0.999)),
             max: ms(histogram.max()),
@@ -364,6 +375,134 @@ pub fn print_agents(title: &str, row: &AgentsRow) {
             row.errors.describe(),
             row.lost()
         );
+        for sample in &row.error_samples {
+            println!("    {sample}");
+        }
+    }
+}
+
+/// What the agents' room lists say after a queue run (`GET /users/me/rooms`
+/// of every agent, `GET /queues` of the admin).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoomAudit {
+    /// Distinct visitor rooms in the agents' lists.
+    pub rooms_listed: u64,
+    /// Rooms in more than one agent's list, or with more than one agent member.
+    pub two_agents: u64,
+    /// Conversations whose first message was stored and that no agent has.
+    pub never_assigned: u64,
+    /// Of those, the ones still waiting in the queue.
+    pub still_queued: u64,
+}
+
+/// One queue (round robin) run.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueRow {
+    pub target: String,
+    pub agents: u32,
+    pub max_open: u32,
+    pub rate: f64,
+    pub warmup_secs: f64,
+    pub duration_secs: f64,
+    /// Conversations authenticated, warm-up included.
+    pub started: u64,
+    /// First messages stored (HTTP 200), warm-up included.
+    pub stored: u64,
+    /// Conversations assigned (first `chatd_user_room_created`), warm-up included.
+    pub assigned: u64,
+    /// Conversations planned in the measured window and started, per second.
+    pub started_per_sec: f64,
+    /// Assignments arriving in the measured window, per second.
+    pub assigned_per_sec: f64,
+    /// First message issued (`POST /chatplugin.send` sent) to
+    /// `chatd_user_room_created` at the assigned agent's socket.
+    pub latency_ms: Percentiles,
+    /// Planned start of the conversation (before authenticate) to the same event.
+    pub planned_latency_ms: Percentiles,
+    /// First message issued to its HTTP 200.
+    pub stored_latency_ms: Percentiles,
+    /// Rooms closed by their agent after the assignment.
+    pub closed: u64,
+    /// `chatd_user_room_created` beyond the first for a room (any agent).
+    pub assigned_twice: u64,
+    /// `chatd_queue_updated` "assigned" beyond the first for a room (agent 0's socket).
+    pub announced_twice: u64,
+    /// Stored, never assigned by the end of the drain.
+    pub lost: u64,
+    pub audit: RoomAudit,
+    pub errors: Errors,
+    pub setup_secs: f64,
+    /// CPU used by the server process(es) during the measured window, in
+    /// percent of one core (the machine has `machine.cores` of them).
+    pub server_cpu_percent: Option<f64>,
+    pub bench_cpu_percent: Option<f64>,
+    /// RSS of each server process after the run, in MiB.
+    pub server_rss_mib: Vec<f64>,
+    pub error_samples: Vec<String>,
+}
+
+impl QueueRow {
+    pub fn failed(&self) -> bool {
+        self.errors.total() > 0
+            || self.assigned_twice > 0
+            || self.announced_twice > 0
+            || self.lost > 0
+            || self.audit.two_agents > 0
+            || self.audit.never_assigned > 0
+    }
+}
+
+/// Prints the figures of a queue run.
+pub fn print_queue(title: &str, row: &QueueRow) {
+    println!();
+    println!("{title}");
+    let rss: Vec<String> = row
+        .server_rss_mib
+        .iter()
+        .map(|m| format!("{m:.1}"))
+        .collect();
+    println!(
+        "{}, setup {:.1} s, cpu% srv/bench {}/{}, server RSS MiB {}",
+        row.target,
+        row.setup_secs,
+        percent(row.server_cpu_percent),
+        percent(row.bench_cpu_percent),
+        if rss.is_empty() {
+            "?".into()
+        } else {
+            rss.join(" + ")
+        }
+    );
+    println!(
+        "conversations: {} started ({:.1}/s in the window), {} first messages stored, {} assigned ({:.1}/s in the window), {} closed",
+        row.started, row.started_per_sec, row.stored, row.assigned, row.assigned_per_sec, row.closed
+    );
+    println!(
+        "{:<28} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "latency (measured window)", "count", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms"
+    );
+    for (name, p) in [
+        ("first message -> assigned", &row.latency_ms),
+        ("planned start -> assigned", &row.planned_latency_ms),
+        ("first message -> 200", &row.stored_latency_ms),
+    ] {
+        println!(
+            "{:<28} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            name, p.count, p.p50, p.p95, p.p99, p.max, p.mean
+        );
+    }
+    println!(
+        "assigned twice: {} (events), {} (announcements), {} (agents' room lists); lost: {} (events), {} (room lists, {} still queued); {} rooms listed",
+        row.assigned_twice,
+        row.announced_twice,
+        row.audit.two_agents,
+        row.lost,
+        row.audit.never_assigned,
+        row.audit.still_queued,
+        row.audit.rooms_listed
+    );
+    if row.failed() {
+        println!("  {}: errors: {}", row.target, row.errors.describe());
         for sample in &row.error_samples {
             println!("    {sample}");
         }

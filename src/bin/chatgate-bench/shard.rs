@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::clock;
 use crate::scenarios::agents::{AgentsPlan, AgentsShareResult};
 use crate::scenarios::idle::{IdlePlan, IdleShareResult, Opened};
+use crate::scenarios::queue::{QueuePlan, QueueShareResult};
 use crate::scenarios::traffic::{TrafficPlan, TrafficShareResult};
 use crate::spawn::{self, TargetSpec};
 
@@ -46,6 +47,7 @@ pub enum Work {
     Traffic(TrafficPlan),
     Idle(IdlePlan),
     Agents(AgentsPlan),
+    Queue(QueuePlan),
 }
 
 /// Parent to share.
@@ -71,6 +73,7 @@ pub enum FromShare {
     Opened(Opened),
     TrafficDone(Box<TrafficShareResult>),
     AgentsDone(Box<AgentsShareResult>),
+    QueueDone(Box<QueueShareResult>),
     IdleDone(IdleShareResult),
     /// The share gave up; the message says why.
     Failed {
@@ -297,6 +300,21 @@ pub async fn run_timed(
     })
 }
 
+/// Share side of [`run_timed`]: reports `Ready` and waits for `Start`;
+/// returns the schedule's start (Unix microseconds).
+pub async fn ready_then_start(
+    setup_secs: f64,
+    commands: &mut mpsc::Receiver<ToShare>,
+    replies: &mpsc::Sender<FromShare>,
+) -> Result<i64> {
+    replies.send(FromShare::Ready { setup_secs }).await?;
+    match commands.recv().await {
+        Some(ToShare::Start { at_micros }) => Ok(at_micros),
+        Some(other) => bail!("expected Start, got {other:?}"),
+        None => bail!("the parent went away"),
+    }
+}
+
 /// Runs one share until its work is done, replying on `replies`.
 async fn serve(plan: Plan, commands: mpsc::Receiver<ToShare>, replies: mpsc::Sender<FromShare>) {
     let result = match plan.work.clone() {
@@ -308,6 +326,9 @@ async fn serve(plan: Plan, commands: mpsc::Receiver<ToShare>, replies: mpsc::Sen
         }
         Work::Agents(work) => {
             crate::scenarios::agents::run_share(&plan, work, commands, &replies).await
+        }
+        Work::Queue(work) => {
+            crate::scenarios::queue::run_share(&plan, work, commands, &replies).await
         }
     };
     if let Err(err) = result {

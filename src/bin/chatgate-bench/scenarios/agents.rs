@@ -46,10 +46,10 @@ use uuid::Uuid;
 
 use super::traffic::provision;
 use super::Timeline;
-use crate::cli::AgentsArgs;
+use crate::cli::{AgentsArgs, RunArgs};
 use crate::client::{
     self, describe_error, AgentEvent, AgentLogin, Credentials, Endpoint, EventReader, FrameReader,
-    HttpPool, Sources, WsSink,
+    HttpPool, Polled, Sources, WsSink,
 };
 use crate::clock;
 use crate::report::{self, AgentsRow, Errors, Flow, Percentiles};
@@ -106,9 +106,9 @@ fn parse_text(text: &str, marker: &str) -> Option<(u32, u64)> {
 
 /// A message's fate, per message number (visitor messages and replies);
 /// 0, the default, is "planned, not sent yet".
-const SENT: u8 = 1;
-const STORED: u8 = 2;
-const FAILED: u8 = 3;
+pub(super) const SENT: u8 = 1;
+pub(super) const STORED: u8 = 2;
+pub(super) const FAILED: u8 = 3;
 
 /// Everything known about visitor message `k` and its reply.
 #[derive(Default)]
@@ -156,13 +156,6 @@ impl FlowCounters {
         self.sent.load(Ordering::Relaxed)
             - self.stored.load(Ordering::Relaxed)
             - self.failed.load(Ordering::Relaxed)
-    }
-
-    fn record(histogram: &Mutex<Histogram<u64>>, micros: i64) {
-        histogram
-            .lock()
-            .expect("histogram lock")
-            .saturating_record(micros.max(0) as u64);
     }
 
     fn share(&self, lost: u64) -> FlowShare {
@@ -298,7 +291,7 @@ impl Recorder {
         if settle(&slot.visitor, STORED) {
             let flow = &self.visitor_to_agent;
             flow.stored.fetch_add(1, Ordering::Relaxed);
-            FlowCounters::record(&flow.stored_latency, clock::now_micros() - self.planned(k));
+            report::record(&flow.stored_latency, clock::now_micros() - self.planned(k));
         }
     }
 
@@ -328,7 +321,7 @@ impl Recorder {
         }
         let planned = self.planned(k);
         if self.in_window(planned) {
-            FlowCounters::record(&flow.latency, now - planned);
+            report::record(&flow.latency, now - planned);
         }
         slot.reply_planned.store(now, Ordering::Relaxed);
         slot.reply.store(SENT, Ordering::Relaxed);
@@ -346,7 +339,7 @@ impl Recorder {
             let planned = slot.reply_planned.load(Ordering::Relaxed);
             let replies = &self.agent_to_visitor;
             replies.stored.fetch_add(1, Ordering::Relaxed);
-            FlowCounters::record(&replies.stored_latency, clock::now_micros() - planned);
+            report::record(&replies.stored_latency, clock::now_micros() - planned);
             // Every stored reply is expected to become DELIVERED.
             let delivered = &self.reply_delivered;
             delivered.sent.fetch_add(1, Ordering::Relaxed);
@@ -377,7 +370,7 @@ impl Recorder {
         }
         let planned = slot.reply_planned.load(Ordering::Relaxed);
         if planned > 0 && self.in_window(planned) {
-            FlowCounters::record(&flow.latency, now - planned);
+            report::record(&flow.latency, now - planned);
         }
     }
 
@@ -451,7 +444,7 @@ impl Recorder {
 }
 
 /// Moves a fate from SENT to `to`; false if it had settled already.
-fn settle(state: &AtomicU8, to: u8) -> bool {
+pub(super) fn settle(state: &AtomicU8, to: u8) -> bool {
     state
         .compare_exchange(SENT, to, Ordering::Relaxed, Ordering::Relaxed)
         .is_ok()
@@ -554,12 +547,7 @@ pub async fn run_share(
     wait_answered(&recorder, work.visitors.len() as u64).await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
 
-    replies.send(FromShare::Ready { setup_secs }).await?;
-    let start = match commands.recv().await {
-        Some(ToShare::Start { at_micros }) => at_micros,
-        Some(other) => bail!("expected Start, got {other:?}"),
-        None => bail!("the parent went away"),
-    };
+    let start = shard::ready_then_start(setup_secs, &mut commands, replies).await?;
     recorder.start.store(start, Ordering::Relaxed);
 
     run_schedule(&work.spec, &recorder, &senders, start).await;
@@ -711,17 +699,10 @@ async fn agent_loop(
     let mut answering: HashSet<u32> = HashSet::new();
     let mut requests = JoinSet::new();
     loop {
-        let next = tokio::select! {
-            biased;
-            _ = stop.changed() => return,
-            next = events.next() => next,
-        };
-        let event = match next {
-            Ok(Some(event)) => event,
-            Ok(None) => {
-                return recorder.on_closed("an event socket was closed by the server".into())
-            }
-            Err(err) => return recorder.on_closed(format!("an event socket failed: {err:#}")),
+        let event = match events.next_or_stop(&mut stop).await {
+            Polled::Event(event) => event,
+            Polled::Stopped => return,
+            Polled::Ended(why) => return recorder.on_closed(why),
         };
         let now = clock::now_micros();
         match event.name.as_str() {
@@ -862,15 +843,14 @@ pub async fn run(args: &AgentsArgs) -> Result<bool> {
 
 /// Parent side: agents and conversations, split over shares, run, merge.
 async fn run_on(spec: &AgentsSpec, target: &Deployment, args: &AgentsArgs) -> Result<AgentsRow> {
-    let front = Endpoint::resolve(&target.spec.front).await?;
-    let back = Endpoint::resolve(&target.spec.back).await?;
-    let admin = target.spec.admin.as_ref().ok_or_else(|| {
-        anyhow!("the agents scenario needs an admin: with --server, pass --admin-email and --admin-password")
-    })?;
-    let sources = Sources::new(args.run.source_ips, 0, front.addr);
-    let http = Arc::new(HttpPool::new(&sources)?);
-    let admin = client::login(&http.pick(), &front, &admin.email, &admin.password).await?;
-    let agents = create_agents(spec.agents, &http, &front, &back, &admin).await?;
+    let setup = setup_agents("agents", spec.agents, target, &args.run).await?;
+    let AgentsSetup {
+        front,
+        http,
+        admin,
+        agents,
+        ..
+    } = setup;
     let visitors = provision(spec.visitors, target, &front, &args.run).await?;
 
     // Agent a lives in share a % procs with the conversations it owns.
@@ -980,6 +960,43 @@ fn merge_flow<'a>(shares: impl Iterator<Item = &'a FlowShare>, duration: f64, ac
     }
 }
 
+/// What the scenarios with agents start from.
+pub(crate) struct AgentsSetup {
+    /// Instance A, and B (A again with one instance).
+    pub front: Endpoint,
+    pub back: Endpoint,
+    pub http: Arc<HttpPool>,
+    /// The admin, logged in on A.
+    pub admin: AgentLogin,
+    /// The new agents, logged in on B.
+    pub agents: Vec<AgentLogin>,
+}
+
+/// Resolves the instances, logs the admin in and creates `count` agents.
+pub(crate) async fn setup_agents(
+    scenario: &str,
+    count: u32,
+    target: &Deployment,
+    run: &RunArgs,
+) -> Result<AgentsSetup> {
+    let front = Endpoint::resolve(&target.spec.front).await?;
+    let back = Endpoint::resolve(&target.spec.back).await?;
+    let admin = target.spec.admin.as_ref().ok_or_else(|| {
+        anyhow!("the {scenario} scenario needs an admin: with --server, pass --admin-email and --admin-password")
+    })?;
+    let sources = Sources::new(run.source_ips, 0, front.addr);
+    let http = Arc::new(HttpPool::new(&sources)?);
+    let admin = client::login(&http.pick(), &front, &admin.email, &admin.password).await?;
+    let agents = create_agents(count, &http, &front, &back, &admin).await?;
+    Ok(AgentsSetup {
+        front,
+        back,
+        http,
+        admin,
+        agents,
+    })
+}
+
 /// Creates `count` agents with the admin's token (on instance A) and logs
 /// each in on instance B, where its socket and REST calls go.
 async fn create_agents(
@@ -1017,7 +1034,7 @@ async fn create_agents(
 }
 
 /// Removes the bench's agents from an external deployment (best effort).
-async fn delete_agents(
+pub(crate) async fn delete_agents(
     http: &HttpPool,
     front: &Endpoint,
     admin: &AgentLogin,

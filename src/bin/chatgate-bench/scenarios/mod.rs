@@ -4,10 +4,12 @@
 //!
 //! `chat` and `fanout` are two shapes of the same traffic machinery
 //! ([`traffic`]); `idle` holds sessions and samples memory ([`idle`]);
-//! `agents` has visitors talk to agents and agents reply ([`agents`]).
+//! `agents` has visitors talk to agents and agents reply ([`agents`]);
+//! `queue` has new visitors assigned to agents by round robin ([`queue`]).
 
 pub mod agents;
 pub mod idle;
+pub mod queue;
 pub mod traffic;
 
 use anyhow::Result;

@@ -480,12 +480,7 @@ pub async fn run_share(
         }
     }
 
-    replies.send(FromShare::Ready { setup_secs }).await?;
-    let start = match commands.recv().await {
-        Some(ToShare::Start { at_micros }) => at_micros,
-        Some(other) => bail!("expected Start, got {other:?}"),
-        None => bail!("the parent went away"),
-    };
+    let start = shard::ready_then_start(setup_secs, &mut commands, replies).await?;
     recorder.start.store(start, Ordering::Relaxed);
 
     let http_tasks = run_schedule(&work, &recorder, &senders, start).await;
