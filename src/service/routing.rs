@@ -37,6 +37,9 @@ use crate::store::{AgentLoad, Assigned, StoreResult};
 /// How often a tenant with rooms still waiting is drained again.
 const SWEEP: Duration = Duration::from_secs(2);
 
+/// The oldest queued rooms one drain considers (the rest wait for the next).
+const QUEUE_PAGE: u32 = 500;
+
 /// Tells the instance's router which tenants may have assignments to make.
 #[derive(Clone)]
 pub struct RouterHandle {
@@ -112,19 +115,18 @@ async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
     }
     let queued: Vec<_> = core
         .store
-        .queue(tenant, None)
+        .queued_rooms(tenant, QUEUE_PAGE)
         .await?
         .into_iter()
-        .filter_map(|s| {
-            let routing = routed.get(&s.room.channel_id?)?;
-            Some((s.room.id, routing.max_open_per_agent))
+        .filter_map(|(room, channel)| {
+            let routing = routed.get(&channel)?;
+            Some((room, routing.max_open_per_agent))
         })
         .collect();
     if queued.is_empty() {
         return Ok(false);
     }
     let mut loads = available_loads(core, tenant).await?;
-    let rooms = RoomService::new(core.clone());
     let mut left = false;
     for (room, max_open) in queued {
         loop {
@@ -139,7 +141,9 @@ async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
                     loads[i].open += 1;
                     loads[i].last_assigned_ms = Some(at);
                     core.metrics.rooms_assigned.inc();
-                    announce(core, &rooms, &room, agent).await;
+                    // Told off the router's path: the next room need not
+                    // wait for this one's notice to be stored.
+                    tokio::spawn(announce(core.clone(), room, agent));
                     break;
                 }
                 Assigned::Taken => break,
@@ -198,11 +202,13 @@ fn pick(loads: &[AgentLoad], max_open: u32) -> Option<usize> {
 
 /// Tells the visitor who joined, the tenant that the room left the queue,
 /// and the agent that it has a new room.
-async fn announce(core: &Core, rooms: &RoomService, room: &crate::domain::Room, agent: AgentId) {
+async fn announce(core: Arc<Core>, room: crate::domain::Room, agent: AgentId) {
+    let room = &room;
     let name = match core.store.agent(room.tenant_id, agent).await {
         Ok(Some(a)) => a.display_name,
         _ => "An agent".to_string(),
     };
+    let rooms = RoomService::new(core.clone());
     if let Err(err) = rooms.joined(room, &name, "assigned").await {
         tracing::warn!(%err, "assigned, but cannot tell the visitor");
     }

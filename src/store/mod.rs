@@ -354,6 +354,13 @@ pub trait RoomStore: Send + Sync + 'static {
         tenant: TenantId,
         channel: Option<ChannelId>,
     ) -> StoreResult<Vec<RoomSummary>>;
+    /// The ids and channels of the tenant's queued visitor rooms, oldest
+    /// first (at most `limit`): what round robin needs, without the rest.
+    async fn queued_rooms(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<(RoomId, ChannelId)>>;
     /// A conditional update: exactly one of concurrent answers wins.
     async fn answer(
         &self,

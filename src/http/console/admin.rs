@@ -228,8 +228,11 @@ pub async fn channel(
         &ChannelPage {
             chrome,
             id: c.id.0.to_string(),
+            // The scheme the admin reached the console with: http on a
+            // bare local server, https behind a TLS proxy.
             snippet: format!(
-                "<script src=\"https://{host}/widget.js\" data-channel-id=\"{}\" async></script>",
+                "<script src=\"{}://{host}/widget.js\" data-channel-id=\"{}\" async></script>",
+                if req.secure { "https" } else { "http" },
                 c.id.0
             ),
             name: c.name,

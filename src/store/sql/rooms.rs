@@ -239,6 +239,32 @@ macro_rules! rooms_sql {
                 Ok($crate::store::Page { items, filtered, total })
             }
 
+            async fn queued_rooms(
+                &self,
+                tenant: $crate::domain::TenantId,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<($crate::domain::RoomId, $crate::domain::ChannelId)>> {
+                use sqlx::Row;
+                use $crate::store::sql::parse_id;
+                let rows = sqlx::query(
+                    "SELECT id, channel_id FROM conversations \
+                     WHERE tenant_id = $1 AND state = 'queued' AND kind = 'visitor' \
+                     ORDER BY queued_at, id LIMIT $2",
+                )
+                .bind(tenant.to_string())
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            parse_id(&row.try_get::<String, _>(0)?)?,
+                            parse_id(&row.try_get::<String, _>(1)?)?,
+                        ))
+                    })
+                    .collect()
+            }
+
             async fn queue(
                 &self,
                 tenant: $crate::domain::TenantId,
