@@ -70,6 +70,29 @@ const httpUrl = (u) => {
 };
 
 // Text with clickable http(s) links; everything else stays plain text.
+// What the page tells agents about the visitor (clipped to the server's
+// bounds, so a long URL never costs the visitor the chat).
+const cut = (v, n) => (v ? String(v).replace(/[\u0000-\u001f\u007f]/g, ' ').trim().slice(0, n) || undefined : undefined);
+const pageCtx = () => {
+  let tz;
+  try {
+    tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch (e) {
+    /* older browsers */
+  }
+  return {
+    url: httpUrl(location.href) ? cut(location.href, 2048) : undefined,
+    title: cut(document.title, 500),
+    referrer: httpUrl(document.referrer || '') ? cut(document.referrer, 2048) : undefined,
+    language: cut(navigator.language, 35),
+    time_zone: cut(tz, 64),
+    utc_offset_minutes: -new Date().getTimezoneOffset(),
+  };
+};
+const visitorOf = (v) => {
+  const email = cut(v && v.email, 320);
+  return { name: cut(v && v.name, 200), email: email && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) ? email : undefined };
+};
 const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
 const fill = (el, text) => {
   el.textContent = '';
@@ -245,7 +268,8 @@ class Widget {
       close: () => this.close(),
       toggle: () => this.toggle(),
       setVisitor: (v) => {
-        this.visitor = { name: v && v.name ? String(v.name) : null, email: v && v.email ? String(v.email) : null };
+        this.visitor = visitorOf(v);
+        this.send_('/app/context', { visitor: this.visitor });
       },
       on: (ev, fn) => {
         (this.fns[ev] = this.fns[ev] || []).push(fn);
@@ -349,6 +373,7 @@ class Widget {
           const body = { channel_id: this.id };
           if (resume) body.resume_token = resume;
           if (this.visitor) body.visitor = this.visitor;
+          body.context = pageCtx();
           const r = await this.api_('/chatplugin.authenticate', body);
           if (r.ok && r.body && r.body.token) return this.authenticated(r.body);
           if (r.status === 401 && resume) {

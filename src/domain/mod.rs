@@ -10,6 +10,7 @@ pub mod reaction;
 pub mod room;
 pub mod search;
 pub mod time;
+pub mod visitor;
 
 pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing};
 pub use event::{Agents, Event, Published};
@@ -20,6 +21,7 @@ pub use message::{
 pub use presence::{AgentPresence, PresenceState};
 pub use reaction::{Emoji, Reaction};
 pub use room::{Member, Room, RoomId, RoomKind, RoomState, RoomSummary};
+pub use visitor::VisitorContext;
 
 /// An agent's role: admins manage channels and agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -453,6 +453,11 @@ async fn dispatch(
             s.typing.agent(c, id(room, "room")?, &activity.kind).await?;
             Ok(no_content())
         }
+        // Extension: what the visitor's page told (visitor rooms).
+        (&Method::GET, ["users", "me", "rooms", room, "visitor"]) => {
+            let context = s.rooms.visitor_context(c, id(room, "room")?).await?;
+            Ok(ok(crate::wire::wazo::visitor_context(&context)))
+        }
         (&Method::PUT, ["users", "me", "rooms", room, "read"]) => {
             let read: Read = parse_json(body, true)?;
             s.rooms.read(c, id(room, "room")?, read.up_to_seq).await?;

@@ -25,6 +25,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(with_app(app.clone()))
         .and(client_ip(app.clone()))
         .and(origin())
+        .and(super::optional_header("user-agent"))
         .and(body(limit))
         .then(authenticate);
     let resume = post("chatplugin.resumeToken")
@@ -58,11 +59,20 @@ fn messages_json(messages: &[Message]) -> Vec<VisitorMessage<'_>> {
 }
 
 /// POST /chatplugin.authenticate: starts a conversation or resumes one.
-async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes) -> Response {
+async fn authenticate(
+    app: App,
+    ip: IpAddr,
+    origin: Option<String>,
+    user_agent: Option<String>,
+    body: Bytes,
+) -> Response {
     respond(
         async {
             app.limits.authenticate.check(&ip)?;
             let body = json_object(&body, false)?;
+            // A bad visitor context is refused before anything happens.
+            crate::domain::VisitorContext::parse(&body)
+                .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
             let (channel, conversation_id, messages) = match body.get("resume_token") {
                 Some(Value::String(resume)) => {
                     let claims = app
@@ -98,6 +108,15 @@ async fn authenticate(app: App, ip: IpAddr, origin: Option<String>, body: Bytes)
                 }
             };
             let channel_id = channel.id;
+            app.services
+                .visitor
+                .save_context(
+                    channel.tenant_id,
+                    conversation_id,
+                    &body,
+                    user_agent.as_deref(),
+                )
+                .await?;
             let token = app.tokens.visitor(
                 TokenKind::Visitor,
                 channel_id,

@@ -587,6 +587,47 @@ impl RoomService {
             .await;
     }
 
+    /// What the visitor's page told about the visitor of a room the caller
+    /// is in (or that waits in the tenant's queue).
+    pub async fn visitor_context(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+    ) -> Result<crate::domain::VisitorContext, ApiError> {
+        let room = self
+            .core
+            .store
+            .room(caller.tenant(), id)
+            .await?
+            .filter(|r| {
+                r.kind == RoomKind::Visitor
+                    && (r.has_member(caller.id().0) || r.state == RoomState::Queued)
+            })
+            .ok_or_else(unknown_room)?;
+        Ok(self
+            .core
+            .store
+            .visitor_context(caller.tenant(), room.id)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The names the visitors of these rooms gave (rooms of the caller's
+    /// tenant only; a visitor who gave none is absent).
+    pub async fn visitor_names(
+        &self,
+        caller: &Caller,
+        rooms: &[RoomId],
+    ) -> Result<std::collections::HashMap<RoomId, String>, ApiError> {
+        Ok(self
+            .core
+            .store
+            .visitor_names(caller.tenant(), rooms)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// A room as the caller sees it.
     pub async fn view(&self, summary: &RoomSummary) -> Value {
         let connected = self

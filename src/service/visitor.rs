@@ -291,6 +291,41 @@ impl VisitorService {
             .await;
     }
 
+    /// Records what the visitor's page says about the visitor (`None`: it
+    /// said nothing). A bad field is a 400 naming it, and nothing is stored.
+    pub async fn save_context(
+        &self,
+        tenant: crate::domain::TenantId,
+        conversation: crate::domain::ConversationId,
+        body: &serde_json::Map<String, Value>,
+        user_agent: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let parsed = crate::domain::VisitorContext::parse(body)
+            .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        let user_agent = user_agent.map(|ua| {
+            ua.chars()
+                .filter(|c| !c.is_control())
+                .take(crate::domain::VisitorContext::MAX_USER_AGENT)
+                .collect::<String>()
+        });
+        let context = match (parsed, user_agent) {
+            (None, None) => return Ok(()),
+            (parsed, user_agent) => {
+                parsed
+                    .unwrap_or_default()
+                    .merged(crate::domain::VisitorContext {
+                        user_agent,
+                        ..Default::default()
+                    })
+            }
+        };
+        self.core
+            .store
+            .save_visitor_context(tenant, conversation, &context, now_ms())
+            .await?;
+        Ok(())
+    }
+
     /// How far the conversation's agents have read it, as the visitor's
     /// `read` event; `None` before any agent has read anything.
     pub async fn agents_read(&self, visitor: &Visitor) -> Result<Option<Event>, ApiError> {

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::domain::{
     Agent, AgentId, Channel, ChannelId, Conversation, ConversationId, DeliveryState, Message,
     MessageId, Reaction, Room, RoomId, RoomState, RoomSummary, SenderKind, SessionId, TenantId,
+    VisitorContext,
 };
 
 pub mod batch;
@@ -448,13 +449,44 @@ pub trait ReactionStore: Send + Sync + 'static {
 
 /// Every area of persistence, as one handle.
 pub trait Store:
-    SettingsStore + AgentStore + ChannelStore + MessageStore + RoomStore + ReactionStore
+    SettingsStore + AgentStore + ChannelStore + MessageStore + RoomStore + ReactionStore + VisitorStore
 {
 }
 
 impl<T> Store for T where
-    T: SettingsStore + AgentStore + ChannelStore + MessageStore + RoomStore + ReactionStore
+    T: SettingsStore
+        + AgentStore
+        + ChannelStore
+        + MessageStore
+        + RoomStore
+        + ReactionStore
+        + VisitorStore
 {
+}
+
+/// What visitors' pages tell agents about them.
+#[async_trait]
+pub trait VisitorStore: Send + Sync + 'static {
+    /// Records what is known of the visitor of `conversation`: the fields
+    /// `context` has replace the stored ones, the others stay.
+    async fn save_visitor_context(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        context: &VisitorContext,
+        at_ms: i64,
+    ) -> StoreResult<()>;
+    async fn visitor_context(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<VisitorContext>>;
+    /// The names visitors gave, for those of `conversations` that gave one.
+    async fn visitor_names(
+        &self,
+        tenant: TenantId,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, String)>>;
 }
 
 /// Opens the store named by a database URL: `postgres://` or `postgresql://`

@@ -162,3 +162,19 @@ pub fn envelope(name: &str, tenant: TenantId, server: ServerId, data: Value) -> 
         }
     })
 }
+
+/// A visitor's context (an extension): what the visitor's page told.
+pub fn visitor_context(c: &crate::domain::VisitorContext) -> Value {
+    json!({
+        "name": c.name,
+        "email": c.email,
+        "url": c.url,
+        "title": c.title,
+        "referrer": c.referrer,
+        "language": c.language,
+        "time_zone": c.time_zone,
+        "utc_offset_minutes": c.utc_offset_minutes,
+        "user_agent": c.user_agent,
+        "browser": c.browser(),
+    })
+}

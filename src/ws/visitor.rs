@@ -708,6 +708,20 @@ impl Session {
                     .visitor(visitor.channel.tenant_id, visitor.claims.cv, typing)
                     .await;
             }
+            "/app/context" => {
+                let Value::Object(map) = &body else {
+                    return Err(Fatal::new(
+                        "400 invalid-data",
+                        "the body must be a JSON object",
+                    ));
+                };
+                self.app
+                    .services
+                    .visitor
+                    .save_context(visitor.channel.tenant_id, visitor.claims.cv, map, None)
+                    .await
+                    .map_err(Fatal::from_api)?;
+            }
             "/app/read" => {
                 let up_to_seq = body
                     .get("up_to_seq")

@@ -51,6 +51,7 @@ fn unescape(html: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
         .replace("&#x27;", "'")
+        .replace("&#38;", "&")
         .replace("&amp;", "&")
 }
 
@@ -909,5 +910,65 @@ async fn console_team_page_starts_an_agent_room_with_chosen_colleagues() {
     assert_eq!(
         bob.messages(&room).await.last().unwrap()["content"],
         "standup?"
+    );
+}
+
+#[tokio::test]
+async fn console_shows_the_visitors_name_page_and_browser_beside_the_conversation() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post_raw(
+            "/chatplugin.authenticate",
+            json!({"channel_id": app.channel_id,
+                   "visitor": {"name": "Ana <script>x</script>", "email": "ana@example.com"},
+                   "context": {"url": "https://shop.example.com/teas?a=1&b=2", "title": "Green teas",
+                               "language": "pt-BR", "time_zone": "America/Sao_Paulo",
+                               "utc_offset_minutes": -180}})
+            .to_string(),
+            &[
+                ("content-type", "application/json"),
+                ("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let token = reply.body["token"].as_str().unwrap().to_string();
+    let room = reply.body["conversation_id"].as_str().unwrap().to_string();
+    assert_eq!(app.send(&token, "Do you ship to Brazil?").await.status, 200);
+
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let inbox = browser.get("/console/inbox").await;
+    let name = "Ana <script>x</script>";
+    assert!(
+        unescape(&inbox.body).contains(name),
+        "the queue shows the name"
+    );
+    assert!(!inbox.body.contains("<script>x"), "escaped");
+    let answered = browser
+        .submit(
+            "/console/inbox",
+            &format!("/console/queue/{room}/answer"),
+            &[],
+        )
+        .await;
+    assert_eq!(answered.status, 303);
+    let page = browser.get(&format!("/console/rooms/{room}")).await;
+    assert_eq!(page.status, 200);
+    let text = unescape(&page.body);
+    for shown in [
+        name,
+        "ana@example.com",
+        "Green teas",
+        "https://shop.example.com/teas?a=1&b=2",
+        "pt-BR",
+        "(America/Sao_Paulo)",
+        "Safari on iOS",
+    ] {
+        assert!(text.contains(shown), "{shown} missing from {}", page.body);
+    }
+    assert!(
+        text.contains("<a href=\"https://shop.example.com/teas?a=1&b=2\" target=\"_blank\" rel=\"noopener noreferrer\" data-visitor-url>"),
+        "the page is a link: {}",
+        page.body
     );
 }

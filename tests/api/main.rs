@@ -29,3 +29,4 @@ mod store_contract;
 mod tenant_isolation;
 mod timeouts;
 mod typing;
+mod visitor_context;

@@ -204,7 +204,7 @@ async fn lists(
         let room: RoomJson = serde_json::from_value(v).map_err(ApiError::internal)?;
         Ok(RoomRow::new(room, me, names, current))
     };
-    let queue = app
+    let mut queue = app
         .services
         .rooms
         .queue(&s.caller, None)
@@ -250,6 +250,25 @@ async fn lists(
             if r.kind == "visitor" && r.state == "closed" {
                 closed.push(r);
             }
+        }
+    }
+    // The names visitors gave, instead of "Visitor 1a2b3".
+    let visitor_rooms: Vec<RoomId> = queue
+        .iter()
+        .chain(&mine)
+        .chain(&closed)
+        .filter(|r| r.kind == "visitor")
+        .filter_map(|r| r.id.parse().ok())
+        .collect();
+    let given = app
+        .services
+        .rooms
+        .visitor_names(&s.caller, &visitor_rooms)
+        .await?;
+    for r in queue.iter_mut().chain(&mut mine).chain(&mut closed) {
+        if let Some(name) = r.id.parse().ok().and_then(|id: RoomId| given.get(&id)) {
+            r.name = name.clone();
+            r.initials = crate::http::console::views::initials(name);
         }
     }
     Ok(Lists {
@@ -354,8 +373,21 @@ async fn conversation(
         .filter_map(|a| names.get(&a.0).cloned())
         .collect::<Vec<_>>()
         .join(", ");
-    let row = RoomRow::new(json, me.id().0, names, "");
+    let mut row = RoomRow::new(json, me.id().0, names, "");
+    let visitor = if is_visitor {
+        let context = app.services.rooms.visitor_context(me, id).await?;
+        if let Some(name) = &context.name {
+            row.name = name.clone();
+        }
+        Some(crate::http::console::views::VisitorPanel::new(
+            context,
+            crate::domain::time::now_ms(),
+        ))
+    } else {
+        None
+    };
     Ok(Conversation {
+        visitor,
         id: id.0.to_string(),
         name: row.name,
         is_visitor,

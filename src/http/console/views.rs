@@ -263,6 +263,48 @@ pub struct Conversation {
     /// Available agents it may be transferred to.
     pub transfer_to: Vec<Choice>,
     pub members: String,
+    /// What the visitor's page said (visitor rooms only).
+    pub visitor: Option<VisitorPanel>,
+}
+
+/// The visitor's context beside a conversation.
+pub struct VisitorPanel {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// http or https only (checked when stored).
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub referrer: Option<String>,
+    pub language: Option<String>,
+    pub browser: Option<String>,
+    /// "14:05 (Europe/Paris)".
+    pub local_time: Option<String>,
+    pub is_empty: bool,
+}
+
+impl VisitorPanel {
+    pub fn new(c: crate::domain::VisitorContext, now_ms: i64) -> VisitorPanel {
+        let local_time = c.utc_offset_minutes.map(|offset| {
+            let minutes = (now_ms / 60_000 + i64::from(offset)).rem_euclid(24 * 60);
+            let clock = format!("{:02}:{:02}", minutes / 60, minutes % 60);
+            match &c.time_zone {
+                Some(zone) => format!("{clock} ({zone})"),
+                None => clock,
+            }
+        });
+        let browser = c.browser();
+        VisitorPanel {
+            is_empty: c == crate::domain::VisitorContext::default(),
+            name: c.name,
+            email: c.email,
+            url: c.url,
+            title: c.title,
+            referrer: c.referrer,
+            language: c.language,
+            browser,
+            local_time,
+        }
+    }
 }
 
 #[derive(Template)]

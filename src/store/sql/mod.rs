@@ -16,6 +16,7 @@ pub(super) mod messages;
 pub(super) mod reactions;
 pub(super) mod rooms;
 pub(super) mod settings;
+pub(super) mod visitors;
 use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
 
 pub(super) const MESSAGE_COLUMNS: &str =
@@ -178,6 +179,7 @@ macro_rules! sql_store {
         $crate::store::sql::messages::messages_sql!($store, $db, lock_rows: $lock_rows, params: $params);
         $crate::store::sql::rooms::rooms_sql!($store, $db);
         $crate::store::sql::reactions::reactions_sql!($store, $db);
+        $crate::store::sql::visitors::visitors_sql!($store, $db);
     };
 }
 
