@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -22,6 +24,17 @@ import {
 import { CHROMIUM, launchBrowser, openPanel, sendText, until, waitRow, widget } from './widget_helpers.mjs';
 
 let browser;
+const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'screenshots');
+
+/** Screenshots of `page` at desktop and phone widths, for people to look at. */
+async function shots(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const [width, height] of [[1280, 800], [375, 740]]) {
+    await page.setViewportSize({ width, height });
+    await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`) });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
 
 describe('the widget on the demo page and the agent console', () => {
   before(async () => {
@@ -90,6 +103,8 @@ describe('the widget on the demo page and the agent console', () => {
     const mine = console_.locator('.msg.mine', { hasText: reply });
     await until(async () => (await mine.locator('.tick.delivered, .tick.read').count()) === 1, 'a delivered tick');
     await until(async () => (await mine.locator('.tick.read').count()) === 1, 'the read tick');
+    await shots(console_, 'console-conversation-with-visitor');
+    await shots(shop, 'demo-with-reply');
     assert.deepEqual(problems, [], 'no script errors in the console');
     await agentContext.close();
     await visitorContext.close();
