@@ -14,12 +14,13 @@
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON) and `wazo`
 //!   (wazo-chatd rooms, messages, agents; the websocketd event envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`,
-//!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`):
+//!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
+//!   `routing` (round robin: one task per instance drains the queues)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
 //!   transitions, publish-after-commit. The only callers of the store and
 //!   the only publishers of events.
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
-//!   rooms, reactions) composed into `Store`; the SQL is written once for
+//!   rooms, reactions, visitors) composed into `Store`; the SQL is written once for
 //!   SQLite and PostgreSQL (`store::sql`), with group commit
 //!   (`store::batch`) of message appends and DELIVERED marks.
 //! - [`bus`]: the `Bus` trait (at-most-once pub/sub between instances), the
@@ -31,10 +32,15 @@
 //! - [`cache`]: channels cached for a second on the visitor hot path.
 //! - [`limits`]: rate limits.
 //! - [`presence`]: which conversations and agents have a live socket on any
-//!   instance (Redis sorted sets whose claims lapse when not renewed).
+//!   instance (Redis sorted sets whose claims lapse when not renewed; a
+//!   registry of claims lets one surviving instance report a crashed
+//!   instance's lapsed ones).
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
 //! - [`http`]: warp routes: `chatplugin` (visitor API), `chatd` (agent API),
-//!   `channels`, `auth`, `assets`; handlers parse, call one service, render.
+//!   `channels`, `auth`, `assets` (the widget of `widget/`, compressed
+//!   once; the demo page), `console` (the agents' server-rendered pages:
+//!   askama templates in `templates/`, session cookie and CSRF, plain JS in
+//!   `static/` for live updates); handlers parse, call one service, render.
 //!   `server` serves them on hyper's HTTP/1.1 with the header-read and
 //!   keep-alive timeouts that `warp::serve` cannot set.
 //! - [`ws`]: `stomp` (frame codec), `upgrade` (the WebSocket handshake, with
