@@ -8,9 +8,10 @@
 //!
 //! Services [`RouterHandle::kick`] a tenant whenever one of those things
 //! happens; one task per instance drains the kicked tenants' queues in
-//! order, so an instance never races itself. Instances race each other only
-//! in the store, whose conditional `assign` gives a room at most once and
-//! keeps each agent under its limit. A tenant whose queue still holds rooms
+//! order, so an instance never races itself. A drain picks an agent for
+//! every waiting room, then stores the picks in one transaction. Instances
+//! race each other only in the store, whose conditional `assign_many` gives
+//! a room at most once and keeps each agent under its limit. A tenant whose queue still holds rooms
 //! after a drain is drained again every [`SWEEP`], in case the event that
 //! frees an agent happened on another instance and was missed.
 //!
@@ -32,7 +33,7 @@ use crate::domain::{
     TenantId,
 };
 use crate::presence::PresenceKey;
-use crate::store::{AgentLoad, Assigned, StoreResult};
+use crate::store::{AgentLoad, Assigned, Pick, StoreResult};
 
 /// How often a tenant with rooms still waiting is drained again.
 const SWEEP: Duration = Duration::from_secs(2);
@@ -127,28 +128,39 @@ async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
         return Ok(false);
     }
     let mut loads = available_loads(core, tenant).await?;
+    // Pick for every room first, counting each pick, then store them all
+    // in one transaction (one commit for the whole drain).
+    let mut picks = Vec::new();
     let mut left = false;
     for (room, max_open) in queued {
-        loop {
-            let Some(i) = pick(&loads, max_open) else {
+        let Some(i) = pick(&loads, max_open) else {
+            left = true;
+            continue;
+        };
+        loads[i].open += 1;
+        picks.push(Pick {
+            room,
+            agent: loads[i].agent,
+            max_open,
+        });
+    }
+    let at = now_ms();
+    let outcomes = core.store.assign_many(tenant, &picks, at).await?;
+    for (pick, outcome) in picks.iter().zip(outcomes) {
+        match outcome {
+            Assigned::Won(room) => {
+                core.metrics.rooms_assigned.inc();
+                // Told off the router's path: the next drain need not wait
+                // for the notices to be stored.
+                tokio::spawn(announce(core.clone(), room, pick.agent));
+            }
+            // Answered meanwhile, or assigned by another instance.
+            Assigned::Taken => {}
+            // Another instance filled the agent up: drain again at once,
+            // with the loads as they are now.
+            Assigned::Full => {
                 left = true;
-                break;
-            };
-            let agent = loads[i].agent;
-            let at = now_ms();
-            match core.store.assign(tenant, room, agent, max_open, at).await? {
-                Assigned::Won(room) => {
-                    loads[i].open += 1;
-                    loads[i].last_assigned_ms = Some(at);
-                    core.metrics.rooms_assigned.inc();
-                    // Told off the router's path: the next room need not
-                    // wait for this one's notice to be stored.
-                    tokio::spawn(announce(core.clone(), room, agent));
-                    break;
-                }
-                Assigned::Taken => break,
-                // Another instance filled the agent up: try the next one.
-                Assigned::Full => loads[i].open = loads[i].open.max(max_open),
+                core.router.kick(tenant);
             }
         }
     }

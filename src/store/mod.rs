@@ -131,6 +131,14 @@ pub enum Assigned {
     Full,
 }
 
+/// A room round robin wants to give to an agent, under the room's channel's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub room: RoomId,
+    pub agent: AgentId,
+    pub max_open: u32,
+}
+
 /// How busy an agent is, as round robin weighs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentLoad {
@@ -370,18 +378,20 @@ pub trait RoomStore: Send + Sync + 'static {
         agent: AgentId,
         at_ms: i64,
     ) -> StoreResult<Answered>;
-    /// Round robin: gives a queued room to `agent` unless the agent already
-    /// has `max_open` open visitor rooms. Concurrent assignments to one agent
-    /// (from any instance) are serialised on the agent's row, so the limit
-    /// holds; a room is assigned at most once.
-    async fn assign(
+    /// Round robin: gives each queued room to its picked agent unless that
+    /// agent already has `max_open` open visitor rooms, all in one
+    /// transaction (one commit for a whole drain); the outcomes in the
+    /// order of `picks`. The agents' rows are taken first (in id order,
+    /// then the rooms in id order, so concurrent drains of several
+    /// instances queue rather than deadlock), so the count each limit is
+    /// checked against includes every committed assignment; a room is
+    /// assigned at most once.
+    async fn assign_many(
         &self,
         tenant: TenantId,
-        room: RoomId,
-        agent: AgentId,
-        max_open: u32,
+        picks: &[Pick],
         at_ms: i64,
-    ) -> StoreResult<Assigned>;
+    ) -> StoreResult<Vec<Assigned>>;
     /// Every enabled agent of the tenant with its open visitor rooms.
     async fn agent_loads(&self, tenant: TenantId) -> StoreResult<Vec<AgentLoad>>;
     /// Hands a visitor room from `from` (who leaves) to `to` (who joins and

@@ -5,7 +5,7 @@
 /// Implements `RoomStore` (rooms, members, the queue, read positions) for
 /// `$store` (which has `read` and `write` pools of `$db`).
 macro_rules! rooms_sql {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, locks: $locks:expr) => {
         impl $store {
             fn room_from_row(
                 row: &<$db as sqlx::Database>::Row,
@@ -359,74 +359,106 @@ macro_rules! rooms_sql {
                 }
             }
 
-            async fn assign(
+            async fn assign_many(
                 &self,
                 tenant: $crate::domain::TenantId,
-                room: $crate::domain::RoomId,
-                agent: $crate::domain::AgentId,
-                max_open: u32,
+                picks: &[$crate::store::Pick],
                 at_ms: i64,
-            ) -> $crate::store::StoreResult<$crate::store::Assigned> {
-                use $crate::store::RoomStore;
+            ) -> $crate::store::StoreResult<Vec<$crate::store::Assigned>> {
+                use sqlx::Row;
+                use $crate::store::sql::Bind;
+                use $crate::store::{Assigned, RoomStore};
+                if picks.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut agents: Vec<String> = picks.iter().map(|p| p.agent.to_string()).collect();
+                agents.sort();
+                agents.dedup();
+                let list = $crate::store::batch::Params::Numbered.list(2, agents.len());
+                let mut binds = vec![Bind::S(tenant.to_string())];
+                binds.extend(agents.iter().map(|a| Bind::S(a.clone())));
                 let mut tx = self.write.begin().await?;
-                // Taking the agent's row first serialises every assignment to
-                // this agent (PostgreSQL: a row lock held to commit; SQLite:
-                // one writer), so the count below sees all committed ones.
-                let agent_ok = sqlx::query(
-                    "UPDATE agents SET last_assigned_at = $1 \
-                     WHERE id = $2 AND tenant_id = $3 AND disabled = 0",
-                )
-                .bind(at_ms)
-                .bind(agent.to_string())
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if agent_ok == 0 {
-                    tx.rollback().await?;
-                    return Ok($crate::store::Assigned::Full);
+                // The agents' rows first, in id order (PostgreSQL: row locks
+                // held to commit; SQLite: the single writer serialises).
+                let lock = if $locks { " ORDER BY id FOR UPDATE" } else { "" };
+                let enabled_sql = format!(
+                    "SELECT id FROM agents WHERE tenant_id = $1 AND disabled = 0 AND id IN ({list}){lock}"
+                );
+                let enabled: std::collections::HashSet<String> =
+                    Self::bind_all(sqlx::query(&enabled_sql), &binds)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(|row| row.try_get::<String, _>(0))
+                        .collect::<Result<_, _>>()?;
+                let open_sql = format!(
+                    "SELECT assignee_id, COUNT(*) FROM conversations WHERE tenant_id = $1 \
+                     AND state = 'open' AND kind = 'visitor' AND assignee_id IN ({list}) GROUP BY assignee_id"
+                );
+                let mut open: std::collections::HashMap<String, i64> =
+                    Self::bind_all(sqlx::query(&open_sql), &binds)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+                        .collect::<Result<_, sqlx::Error>>()?;
+                // Then the rooms, in id order.
+                let mut order: Vec<usize> = (0..picks.len()).collect();
+                order.sort_by_key(|&i| picks[i].room.0);
+                let mut outcomes = vec![Assigned::Taken; picks.len()];
+                let mut won = Vec::new();
+                for i in order {
+                    let pick = picks[i];
+                    let agent = pick.agent.to_string();
+                    let count = open.get(&agent).copied().unwrap_or(0);
+                    if !enabled.contains(&agent) || count >= i64::from(pick.max_open) {
+                        outcomes[i] = Assigned::Full;
+                        continue;
+                    }
+                    let moved = sqlx::query(
+                        "UPDATE conversations SET state = 'open', assignee_id = $1 \
+                         WHERE id = $2 AND tenant_id = $3 AND state = 'queued'",
+                    )
+                    .bind(&agent)
+                    .bind(pick.room.to_string())
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if moved == 0 {
+                        continue; // Taken
+                    }
+                    sqlx::query(
+                        "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+                         VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(pick.room.to_string())
+                    .bind(&agent)
+                    .bind(tenant.to_string())
+                    .bind(at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2 AND tenant_id = $3")
+                        .bind(at_ms)
+                        .bind(&agent)
+                        .bind(tenant.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    *open.entry(agent).or_insert(0) += 1;
+                    won.push(i);
                 }
-                let open: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM conversations \
-                     WHERE tenant_id = $1 AND state = 'open' AND kind = 'visitor' AND assignee_id = $2",
-                )
-                .bind(tenant.to_string())
-                .bind(agent.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-                if open >= i64::from(max_open) {
-                    tx.rollback().await?;
-                    return Ok($crate::store::Assigned::Full);
-                }
-                let won = sqlx::query(
-                    "UPDATE conversations SET state = 'open', assignee_id = $1 \
-                     WHERE id = $2 AND tenant_id = $3 AND state = 'queued'",
-                )
-                .bind(agent.to_string())
-                .bind(room.to_string())
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if won == 0 {
-                    tx.rollback().await?;
-                    return Ok($crate::store::Assigned::Taken);
-                }
-                sqlx::query(
-                    "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
-                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
-                )
-                .bind(room.to_string())
-                .bind(agent.to_string())
-                .bind(tenant.to_string())
-                .bind(at_ms)
-                .execute(&mut *tx)
-                .await?;
                 tx.commit().await?;
-                match RoomStore::room(self, tenant, room).await? {
-                    Some(r) => Ok($crate::store::Assigned::Won(r)),
-                    None => Err($crate::store::StoreError::Corrupt("assigned room vanished".into())),
+                for i in won {
+                    outcomes[i] = match RoomStore::room(self, tenant, picks[i].room).await? {
+                        Some(room) => Assigned::Won(room),
+                        None => {
+                            return Err($crate::store::StoreError::Corrupt(
+                                "assigned room vanished".into(),
+                            ))
+                        }
+                    };
                 }
+                Ok(outcomes)
             }
 
             async fn agent_loads(
