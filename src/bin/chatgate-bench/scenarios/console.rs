@@ -417,7 +417,7 @@ async fn seed(db: &mut Db, layout: &Layout, seeded: &Seeded, now_ms: i64) -> Res
             None
         };
         rooms.push(format!(
-            "({id}, {tenant}, '{kind}', {}, {}, '{state}', {}, {}, {at}, {}, {})",
+            "({id}, {tenant}, '{kind}', {}, {}, '{state}', {}, {}, {at}, {}, {}, {})",
             if team { "NULL".into() } else { channel.clone() },
             opt_lit(team.then(|| format!("Team room {k}")).as_deref())?,
             opt_lit((!team).then_some(owner.as_deref()).flatten())?,
@@ -427,7 +427,9 @@ async fn seed(db: &mut Db, layout: &Layout, seeded: &Seeded, now_ms: i64) -> Res
             } else {
                 "NULL".into()
             },
-            r.messages
+            r.messages,
+            // The newest message's sent_at (below: one per second).
+            at + r.messages as i64 * 1000
         ));
         if let Some(owner) = &owner {
             members.push(format!(
@@ -460,7 +462,7 @@ async fn seed(db: &mut Db, layout: &Layout, seeded: &Seeded, now_ms: i64) -> Res
     insert_rows(
         db,
         "conversations (id, tenant_id, kind, channel_id, name, state, assignee_id, member_key, \
-         created_at, queued_at, last_seq)",
+         created_at, queued_at, last_seq, last_message_at)",
         &rooms,
     )
     .await?;
