@@ -138,7 +138,7 @@ impl Filter {
 pub(super) fn seqs_between(last: i64, after: Option<i64>, before: Option<i64>) -> i64 {
     let low = after.map_or(1, |a| a.saturating_add(1)).max(1);
     let high = before.map_or(last, |b| b.saturating_sub(1)).min(last);
-    (high - low + 1).max(0)
+    high.saturating_sub(low).saturating_add(1).max(0)
 }
 
 /// Sorted member ids: two agent rooms with the same members share this key.

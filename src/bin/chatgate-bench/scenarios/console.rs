@@ -116,7 +116,7 @@ impl Layout {
         let closed = n - team - queued - open;
         let huge = team + closed;
         let owner_of = |k: usize| -> Owner {
-            if agents == 0 || k % 2 == 0 || k == huge {
+            if agents == 0 || k.is_multiple_of(2) || k == huge {
                 Owner::Admin
             } else {
                 Owner::Agent((k / 2) as u32 % agents)
@@ -410,7 +410,7 @@ async fn seed(db: &mut Db, layout: &Layout, seeded: &Seeded, now_ms: i64) -> Res
         };
         let team = r.kind == Kind::Team;
         let member_key = if team {
-            let mut key = vec![admin.clone(), owner.clone().unwrap_or_default()];
+            let mut key = [admin.clone(), owner.clone().unwrap_or_default()];
             key.sort();
             Some(key.join(","))
         } else {
