@@ -349,7 +349,7 @@ async fn dispatch(
             let with = query.uuids("user_uuid")?;
             let page = s
                 .rooms
-                .list(c, &with, query.limit()?, query.number("offset")?)
+                .list(c, &with, None, query.limit()?, query.number("offset")?)
                 .await?;
             Ok(ok(
                 json!({"items": page.items, "filtered": page.filtered, "total": page.total}),

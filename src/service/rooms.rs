@@ -164,11 +164,13 @@ impl RoomService {
         Ok(page.items.into_iter().next())
     }
 
-    /// The caller's rooms containing every user of `with`, newest activity first.
+    /// The caller's rooms containing every user of `with` (and in `state`,
+    /// when given: `Open` is every room not closed), newest activity first.
     pub async fn list(
         &self,
         caller: &Caller,
         with: &[Uuid],
+        state: Option<RoomState>,
         limit: Option<u32>,
         offset: Option<u32>,
     ) -> Result<Page<Value>, ApiError> {
@@ -180,6 +182,7 @@ impl RoomService {
                 caller.tenant(),
                 caller.id().0,
                 with,
+                state,
                 limit,
                 offset.unwrap_or(0),
             )

@@ -346,13 +346,16 @@ pub trait RoomStore: Send + Sync + 'static {
     /// Creates an agent room, or returns the room with exactly these members.
     async fn create_agent_room(&self, room: &Room) -> StoreResult<Added<Room>>;
     async fn room(&self, tenant: TenantId, id: RoomId) -> StoreResult<Option<Room>>;
-    /// The rooms `member` is in that also contain every one of `with`,
-    /// newest activity first.
+    /// The rooms `member` is in that also contain every one of `with` (and
+    /// are in `state`, when given: `Open` is every room not closed, team
+    /// rooms included), newest activity first. `total` counts all of the
+    /// member's rooms, `filtered` those matching.
     async fn member_rooms(
         &self,
         tenant: TenantId,
         member: Uuid,
         with: &[Uuid],
+        state: Option<RoomState>,
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<RoomSummary>>;

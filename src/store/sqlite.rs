@@ -15,6 +15,9 @@ use super::batch::{Appender, Batcher};
 use super::sql::sql_store;
 use super::StoreResult;
 
+/// Page cache of each reader connection, in KiB (negative: SQLite's unit for KiB).
+const READ_CACHE_KIB: i64 = -32 * 1024;
+
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
@@ -47,10 +50,18 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&write).await?;
+        // Readers get a bigger page cache than SQLite's 2 MiB: listing an
+        // agent's rooms walks its memberships and their rooms (about 6 MiB of
+        // pages for 10,000 rooms), and with the default every list re-read
+        // them from the OS. The cache grows only as pages are read.
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
-            .connect_with(options.read_only(true))
+            .connect_with(
+                options
+                    .read_only(true)
+                    .pragma("cache_size", READ_CACHE_KIB.to_string()),
+            )
             .await?;
         let pool = write.clone();
         let appender = Appender::start(1, move |batch: Vec<crate::store::Queued>| {

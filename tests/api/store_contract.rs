@@ -10,7 +10,7 @@ use std::time::Duration;
 use chatgate::domain::time::now_ms;
 use chatgate::domain::{
     Agent, AgentId, Channel, ChannelId, ConversationId, DeliveryState, Message, MessageId,
-    OriginPattern, Role, SenderKind, SessionId, TenantId,
+    OriginPattern, Role, RoomState, SenderKind, SessionId, TenantId,
 };
 use chatgate::store::{self, Bootstrap, NewMessage, Store};
 use tempfile::TempDir;
@@ -152,7 +152,8 @@ contract!(
     concurrent_appends_are_gapless,
     concurrent_duplicates_store_one_message,
     interleaved_conversations_with_retries_stay_gapless,
-    a_bad_message_among_concurrent_ones_fails_alone;
+    a_bad_message_among_concurrent_ones_fails_alone,
+    member_rooms_page_by_state_newest_message_first;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -1010,6 +1011,84 @@ async fn a_bad_message_among_concurrent_ones_fails_alone(db: Db) {
 /// Instances started together on an empty database all come up: sqlx's
 /// migrator serializes them with an advisory lock and applies each
 /// migration once.
+/// An agent's rooms filtered by state page exactly (the console's closed
+/// list), newest message first, and a new message moves its room up.
+async fn member_rooms_page_by_state_newest_message_first(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let admin = first.admin.id;
+    let base = now_ms() - 1_000_000;
+    let mut rooms = Vec::new();
+    for k in 0..7 {
+        let room = ConversationId::new();
+        let mut new = visitor_message(&first, room, &format!("hello {k}"), None);
+        new.sent_at_ms = base + k * 1000;
+        store.append_message(new).await.unwrap();
+        let answered = store.answer(tenant, room, admin, base + k * 1000 + 1).await;
+        assert!(matches!(answered.unwrap(), store::Answered::Won(_)));
+        // Rooms 0..5 closed, 5 and 6 open.
+        if k < 5 {
+            store
+                .set_room_state(tenant, room, None, RoomState::Closed, base + k * 1000 + 2)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        rooms.push(room);
+    }
+    let page = |state: Option<RoomState>, limit: u32, offset: u32| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .member_rooms(tenant, admin.0, &[], state, limit, offset)
+                .await
+                .unwrap();
+            let ids: Vec<ConversationId> = page.items.iter().map(|s| s.room.id).collect();
+            (ids, page.filtered, page.total)
+        }
+    };
+    let closed = Some(RoomState::Closed);
+    assert_eq!(page(closed, 2, 0).await, (vec![rooms[4], rooms[3]], 5, 7));
+    assert_eq!(page(closed, 2, 2).await, (vec![rooms[2], rooms[1]], 5, 7));
+    assert_eq!(page(closed, 2, 4).await, (vec![rooms[0]], 5, 7));
+    assert_eq!(page(closed, 2, 6).await, (vec![], 5, 7), "past the end");
+    let open = Some(RoomState::Open);
+    assert_eq!(page(open, 10, 0).await, (vec![rooms[6], rooms[5]], 2, 7));
+    let (all, filtered, total) = page(None, 10, 0).await;
+    assert_eq!((all.len(), filtered, total), (7, 7, 7));
+    assert_eq!(all[0], rooms[6]);
+
+    // A new message in the oldest closed room puts it first, with its
+    // newest message; a repeated one (same client id) changes nothing.
+    let mut new = visitor_message(&first, rooms[0], "back again", Some("again"));
+    new.sent_at_ms = base + 100_000;
+    store.append_message(new.clone()).await.unwrap();
+    assert_eq!(page(closed, 1, 0).await, (vec![rooms[0]], 5, 7));
+    let newest = store
+        .member_rooms(tenant, admin.0, &[], closed, 1, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        newest.items[0]
+            .last_message
+            .as_ref()
+            .map(|m| m.content.as_str()),
+        Some("back again")
+    );
+    let mut repeated = new;
+    repeated.id = MessageId::new();
+    repeated.sent_at_ms = base + 200_000;
+    assert!(!store.append_message(repeated).await.unwrap().created);
+    let mut later = visitor_message(&first, rooms[1], "later", None);
+    later.sent_at_ms = base + 150_000;
+    store.append_message(later).await.unwrap();
+    assert_eq!(
+        page(closed, 2, 0).await,
+        (vec![rooms[1], rooms[0]], 5, 7),
+        "the repeated message did not move room 0 up"
+    );
+}
+
 async fn concurrent_opens_migrate_once(db: Db) {
     let opens: Vec<_> = (0..4)
         .map(|_| {

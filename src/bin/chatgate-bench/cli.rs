@@ -36,6 +36,8 @@ pub enum Command {
     Agents(AgentsArgs),
     /// Round robin: new visitors at a fixed rate, assigned to connected agents who close each room.
     Queue(QueueArgs),
+    /// Console page times on a seeded database: rooms, messages, agents written with SQL.
+    Console(ConsoleArgs),
     /// Internal: one share of the clients, driven over stdin/stdout by the parent.
     #[command(hide = true)]
     Worker,
@@ -171,6 +173,37 @@ pub struct QueueArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ConsoleArgs {
+    /// Rooms in the seeded database (visitor rooms, plus a few team rooms).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rooms: u32,
+    /// Messages in the seeded database, spread unevenly over the rooms (at least one each).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Agents besides the admin; rooms not queued are shared between them and the admin.
+    #[arg(long, default_value_t = 20)]
+    pub agents: u32,
+    /// Measured requests per page (after a few unmeasured warm-up ones).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests: u32,
+    /// Requests of a page in flight at once (1: sequential).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+    /// Page time the console should stay under at p99, in ms: pages over it are marked (not failed).
+    #[arg(long, default_value_t = 50.0)]
+    pub budget_ms: f64,
+    /// SQLite: keep the seeded database at this path and reuse it on later runs
+    /// with the same --rooms/--messages/--agents (a sidecar `<path>.seed.json` says how it was seeded).
+    #[arg(long)]
+    pub reuse: Option<PathBuf>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 #[derive(Debug, Clone, Args, Serialize)]

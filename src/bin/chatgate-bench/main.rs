@@ -6,6 +6,7 @@
 //! chatgate-bench idle   [--steps 1000,5000,10000,19000]
 //! chatgate-bench agents [--visitors 200] [--agents 20] [--rate 1000] [--duration 10]
 //! chatgate-bench queue  [--rate 200] [--agents 10] [--duration 10] [--max-open 100]
+//! chatgate-bench console [--rooms 10000] [--messages 1000000] [--requests 200] [--reuse PATH]
 //! ```
 //!
 //! Without `--server` the bench spawns chatgate itself: one instance on a
@@ -18,6 +19,9 @@
 //!
 //! `queue` starts new visitors at a fixed rate on a round robin channel and
 //! measures how long each waits from its first message to its agent.
+//!
+//! `console` seeds a database with SQL (rooms, messages, agents), logs into
+//! the console as the admin and times every page.
 //!
 //! `chat` and `fanout` then run the same load against a minimal built-in
 //! relay (same STOMP codec and body shape, no storage, no auth) in its own
@@ -37,7 +41,7 @@
 //!
 //! Layout: `cli` (options), `client` (visitor and agent clients), `spawn`
 //! (targets and server processes), `relay` (the baseline server), `shard`
-//! (running clients in worker processes), `scenarios` (chat, fanout, idle, agents, queue),
+//! (running clients in worker processes), `scenarios` (chat, fanout, idle, agents, queue, console),
 //! `report` (table and JSON), `clock` (timestamps shared across processes).
 
 mod cli;
@@ -86,6 +90,7 @@ fn run_scenario(command: Command) -> anyhow::Result<bool> {
                 Command::Idle(args) => scenarios::idle::run(args).await,
                 Command::Agents(args) => scenarios::agents::run(args).await,
                 Command::Queue(args) => scenarios::queue::run(args).await,
+                Command::Console(args) => scenarios::console::run(args).await,
                 Command::Worker | Command::RelayServer { .. } => unreachable!("handled in main"),
             }
         };

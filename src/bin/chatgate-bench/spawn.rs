@@ -86,6 +86,11 @@ impl Deployment {
         }
     }
 
+    /// The database URL of the fresh PostgreSQL schema the servers use, if any.
+    pub fn postgres_url(&self) -> Option<String> {
+        self.schema.as_ref().map(Schema::database_url)
+    }
+
     /// Stops spawned servers, drops the temporary schema, removes the
     /// scratch directory, and reports WARN/ERROR lines the servers logged.
     /// When there were any, the logs are kept and their location reported.
@@ -170,41 +175,16 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
         });
     }
 
-    let binary = match &args.chatgate {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .context("cannot locate the bench executable")?
-            .with_file_name("chatgate"),
-    };
-    if !binary.is_file() {
-        bail!(
-            "chatgate binary not found at {} (build it with `cargo build --release --bin chatgate`, or pass --chatgate PATH)",
-            binary.display()
-        );
-    }
+    let binary = chatgate_binary(args)?;
     let dir = ScratchDir::create()?;
     match args.backend {
         Backend::Sqlite => {
             let database = dir.path.join("chatgate.db");
-            let env = chatgate_env(&database.to_string_lossy(), None);
-            let a = Server::start(chatgate_command(&binary, &env), "chatgate", &dir.path).await?;
-            let channel = a
-                .demo_channel
-                .ok_or_else(|| anyhow!("chatgate did not print its demo channel"))?;
-            Ok(Deployment {
-                spec: TargetSpec {
-                    label: "chatgate/sqlite".into(),
-                    flavor: Flavor::Chatgate,
-                    front: a.base.clone(),
-                    back: a.base.clone(),
-                    channel: Some(channel),
-                    admin: a.admin.clone(),
-                },
-                rss_pid: Some(a.pid),
-                servers: vec![a],
-                schema: None,
-                dir: Some(dir),
-            })
+            let deployment = start_sqlite(&binary, &database, dir).await?;
+            if deployment.spec.channel.is_none() {
+                bail!("chatgate did not print its demo channel");
+            }
+            Ok(deployment)
         }
         Backend::Postgres => {
             let schema = Schema::create(&args.postgres_url).await?;
@@ -258,6 +238,50 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
             }
         }
     }
+}
+
+/// chatgate on the SQLite file `database`, which is the caller's (kept at
+/// shutdown); its logs go to a scratch directory. The admin and the demo
+/// channel are known only when this is the file's first start.
+pub async fn chatgate_sqlite_at(args: &TargetArgs, database: &Path) -> Result<Deployment> {
+    let binary = chatgate_binary(args)?;
+    start_sqlite(&binary, database, ScratchDir::create()?).await
+}
+
+async fn start_sqlite(binary: &Path, database: &Path, dir: ScratchDir) -> Result<Deployment> {
+    let env = chatgate_env(&database.to_string_lossy(), None);
+    let a = Server::start(chatgate_command(binary, &env), "chatgate", &dir.path).await?;
+    Ok(Deployment {
+        spec: TargetSpec {
+            label: "chatgate/sqlite".into(),
+            flavor: Flavor::Chatgate,
+            front: a.base.clone(),
+            back: a.base.clone(),
+            channel: a.demo_channel,
+            admin: a.admin.clone(),
+        },
+        rss_pid: Some(a.pid),
+        servers: vec![a],
+        schema: None,
+        dir: Some(dir),
+    })
+}
+
+/// The chatgate executable: `--chatgate`, or `chatgate` next to the bench.
+fn chatgate_binary(args: &TargetArgs) -> Result<PathBuf> {
+    let binary = match &args.chatgate {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("cannot locate the bench executable")?
+            .with_file_name("chatgate"),
+    };
+    if !binary.is_file() {
+        bail!(
+            "chatgate binary not found at {} (build it with `cargo build --release --bin chatgate`, or pass --chatgate PATH)",
+            binary.display()
+        );
+    }
+    Ok(binary)
 }
 
 /// The built-in relay, as a child process like chatgate.
@@ -464,13 +488,17 @@ impl Schema {
 
 /// A temporary directory for the SQLite file and server logs, removed on drop
 /// unless asked to keep it.
-struct ScratchDir {
+pub struct ScratchDir {
     path: PathBuf,
     keep: bool,
 }
 
 impl ScratchDir {
-    fn create() -> Result<ScratchDir> {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn create() -> Result<ScratchDir> {
         let path = std::env::temp_dir().join(format!("chatgate-bench-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;

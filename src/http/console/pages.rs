@@ -15,7 +15,7 @@ use super::views::*;
 use super::{asset_version, redirect, render, Form, Request, Session};
 use crate::app::App;
 use crate::auth::random_secret;
-use crate::domain::{AgentId, MessageId, RoomId, RoomKind, RoomSummary};
+use crate::domain::{AgentId, MessageId, RoomId, RoomKind, RoomState, RoomSummary};
 use crate::error::ApiError;
 use crate::service::messages::Listing;
 
@@ -212,46 +212,45 @@ async fn lists(
         .into_iter()
         .map(row)
         .collect::<Result<Vec<_>, _>>()?;
-    let first = app
+    // Open rooms (visitor and team) and one page of closed rooms, each
+    // paged by its own state so that closed pages are exact.
+    let open = app
         .services
         .rooms
-        .list(&s.caller, &[], Some(ROOMS_PAGE), Some(0))
+        .list(
+            &s.caller,
+            &[],
+            Some(RoomState::Open),
+            Some(ROOMS_PAGE),
+            Some(0),
+        )
         .await?;
     let mut mine = Vec::new();
     let mut team = Vec::new();
-    let mut closed = Vec::new();
-    for item in first.items {
+    for item in open.items {
         let r = row(item)?;
-        match (r.kind.as_str(), r.state.as_str()) {
-            ("agent", _) => team.push(r),
-            (_, "closed") => {
-                if closed_page == 0 {
-                    closed.push(r)
-                }
-            }
+        match r.kind.as_str() {
+            "agent" => team.push(r),
             _ => mine.push(r),
         }
     }
-    let mut total = first.filtered;
-    if closed_page > 0 {
-        let page = app
-            .services
-            .rooms
-            .list(
-                &s.caller,
-                &[],
-                Some(ROOMS_PAGE),
-                Some(closed_page * ROOMS_PAGE),
-            )
-            .await?;
-        total = page.filtered;
-        for item in page.items {
-            let r = row(item)?;
-            if r.kind == "visitor" && r.state == "closed" {
-                closed.push(r);
-            }
-        }
-    }
+    let closed_rooms = app
+        .services
+        .rooms
+        .list(
+            &s.caller,
+            &[],
+            Some(RoomState::Closed),
+            Some(ROOMS_PAGE),
+            Some(closed_page * ROOMS_PAGE),
+        )
+        .await?;
+    let total = closed_rooms.filtered;
+    let mut closed = closed_rooms
+        .items
+        .into_iter()
+        .map(row)
+        .collect::<Result<Vec<_>, _>>()?;
     // The names visitors gave, instead of "Visitor 1a2b3".
     let visitor_rooms: Vec<RoomId> = queue
         .iter()

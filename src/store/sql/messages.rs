@@ -437,6 +437,24 @@ macro_rules! messages_sql {
                     }
                     query.execute(&mut *tx).await.map_err(before)?;
                 }
+                // Each room's newest message time, which room lists are
+                // ordered by, read back from its newest message (so a group of
+                // duplicates that gave its seqs back leaves it as it was).
+                let mut at = 0;
+                for n in insert_chunks(ids.len()) {
+                    let sql = format!(
+                        "UPDATE conversations SET last_message_at = (SELECT m.sent_at FROM messages m \
+                         WHERE m.conversation_id = conversations.id AND m.seq = conversations.last_seq) \
+                         WHERE id IN ({})",
+                        params.list(1, n)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for id in &ids[at..at + n] {
+                        query = query.bind(id.as_str());
+                    }
+                    at += n;
+                    query.execute(&mut *tx).await.map_err(before)?;
+                }
                 tx.commit().await.map_err(|e| (true, e.into()))?;
                 Ok(results.into_iter().map(|r| r.expect("every message has a result")).collect())
             }
@@ -536,9 +554,26 @@ macro_rules! messages_sql {
                     Bind::S(room.to_string()),
                     Bind::S(tenant.to_string()),
                 ]);
-                f.push_where("m.conversation_id = $1 AND m.tenant_id = $2");
-                let total_sql = format!("SELECT COUNT(*) FROM messages m WHERE {}", f.clause());
-                let total = Self::count(&self.read, &total_sql, &f.binds).await?;
+                // The tenant is checked once, on the room, not on every
+                // message row of a long history.
+                f.push_where(
+                    "m.conversation_id = $1 AND EXISTS \
+                     (SELECT 1 FROM conversations c WHERE c.id = $1 AND c.tenant_id = $2)",
+                );
+                // A room's seqs run 1..=last_seq without gaps (reserved in the
+                // appending transaction, duplicates give theirs back) and
+                // messages are never removed (deleting one marks it): the
+                // total is last_seq and a count between seqs is arithmetic.
+                // Only a time or text filter needs counting rows.
+                let last_seq: i64 = sqlx::query_scalar(
+                    "SELECT last_seq FROM conversations WHERE id = $1 AND tenant_id = $2",
+                )
+                .bind(room.to_string())
+                .bind(tenant.to_string())
+                .fetch_optional(&self.read)
+                .await?
+                .unwrap_or(0);
+                let total = last_seq;
                 if let Some(from) = q.from_ms {
                     f.add("m.sent_at >= ", Bind::I(from));
                 }
@@ -552,8 +587,12 @@ macro_rules! messages_sql {
                     f.add_like("m.search_text", pattern);
                     f.push_where("m.deleted = 0");
                 }
-                let filtered_sql = format!("SELECT COUNT(*) FROM messages m WHERE {}", f.clause());
-                let filtered = Self::count(&self.read, &filtered_sql, &f.binds).await?;
+                let filtered = if q.from_ms.is_some() || q.search.is_some() {
+                    let filtered_sql = format!("SELECT COUNT(*) FROM messages m WHERE {}", f.clause());
+                    Self::count(&self.read, &filtered_sql, &f.binds).await?
+                } else {
+                    $crate::store::sql::seqs_between(last_seq, q.after_seq, q.before_seq)
+                };
                 let sql = format!(
                     "SELECT {} FROM messages m WHERE {} ORDER BY m.seq {} LIMIT {} OFFSET {}",
                     $crate::store::sql::M_COLUMNS,

@@ -135,6 +135,13 @@ impl Filter {
     }
 }
 
+/// How many of the seqs `1..=last` are above `after` and below `before`.
+pub(super) fn seqs_between(last: i64, after: Option<i64>, before: Option<i64>) -> i64 {
+    let low = after.map_or(1, |a| a.saturating_add(1)).max(1);
+    let high = before.map_or(last, |b| b.saturating_sub(1)).min(last);
+    high.saturating_sub(low).saturating_add(1).max(0)
+}
+
 /// Sorted member ids: two agent rooms with the same members share this key.
 pub(super) fn member_key(members: &[crate::domain::Member]) -> String {
     let mut ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
@@ -184,3 +191,22 @@ macro_rules! sql_store {
 }
 
 pub(super) use sql_store;
+
+#[cfg(test)]
+mod tests {
+    use super::seqs_between;
+
+    #[test]
+    fn seqs_between_counts_the_seqs_inside_the_bounds() {
+        assert_eq!(seqs_between(10, None, None), 10);
+        assert_eq!(seqs_between(10, None, Some(5)), 4);
+        assert_eq!(seqs_between(10, Some(5), None), 5);
+        assert_eq!(seqs_between(10, Some(2), Some(5)), 2);
+        assert_eq!(seqs_between(10, Some(5), Some(5)), 0);
+        assert_eq!(seqs_between(10, Some(20), None), 0);
+        assert_eq!(seqs_between(10, None, Some(100)), 10);
+        assert_eq!(seqs_between(10, Some(-3), Some(0)), 0);
+        assert_eq!(seqs_between(0, None, None), 0);
+        assert_eq!(seqs_between(10, Some(i64::MAX), Some(i64::MIN)), 0);
+    }
+}

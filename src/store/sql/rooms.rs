@@ -56,11 +56,13 @@ macro_rules! rooms_sql {
                     query = query.bind(r.id.to_string());
                 }
                 let rows = query.fetch_all(executor).await?;
+                let at: std::collections::HashMap<uuid::Uuid, usize> =
+                    rooms.iter().enumerate().map(|(i, r)| (r.id.0, i)).collect();
                 for row in rows {
-                    let room: String = row.try_get(0)?;
+                    let room = $crate::store::sql::parse_uuid(&row.try_get::<String, _>(0)?)?;
                     let member = $crate::store::sql::parse_uuid(&row.try_get::<String, _>(1)?)?;
-                    if let Some(r) = rooms.iter_mut().find(|r| r.id.to_string() == room) {
-                        r.members.push($crate::domain::Member {
+                    if let Some(&i) = at.get(&room) {
+                        rooms[i].members.push($crate::domain::Member {
                             id: member,
                             kind: $crate::domain::RoomKind::Agent,
                         });
@@ -156,25 +158,21 @@ macro_rules! rooms_sql {
                 tenant: $crate::domain::TenantId,
                 member: uuid::Uuid,
                 with: &[uuid::Uuid],
+                state: Option<$crate::domain::RoomState>,
                 limit: u32,
                 offset: u32,
             ) -> $crate::store::StoreResult<$crate::store::Page<$crate::domain::RoomSummary>> {
                 use sqlx::Row;
                 use $crate::store::sql::{Bind, Filter};
+                // CROSS JOIN: SQLite keeps this join order (the member's
+                // rooms first, by room_members_member) instead of walking every
+                // room of the tenant in a state by conversations_queue;
+                // PostgreSQL plans it as the inner join it is.
+                let base = "r.id = rm.room_id AND rm.member_id = $1 AND r.tenant_id = $2";
                 let mut f = Filter::new(vec![
                     Bind::S(member.to_string()),
                     Bind::S(tenant.to_string()),
                 ]);
-                f.push_where("rm.member_id = $1 AND r.tenant_id = $2");
-                let total = Self::count(
-                    &self.read,
-                    &format!(
-                        "SELECT COUNT(*) FROM room_members rm JOIN conversations r ON r.id = rm.room_id WHERE {}",
-                        f.clause()
-                    ),
-                    &f.binds,
-                )
-                .await?;
                 for user in with {
                     f.binds.push(Bind::S(user.to_string()));
                     let n = f.binds.len();
@@ -184,25 +182,53 @@ macro_rules! rooms_sql {
                         n + 1
                     ));
                 }
-                let from = "room_members rm JOIN conversations r ON r.id = rm.room_id \
-                            LEFT JOIN messages lm ON lm.conversation_id = r.id AND lm.seq = r.last_seq";
-                let filtered = Self::count(
-                    &self.read,
-                    &format!("SELECT COUNT(*) FROM {from} WHERE {}", f.clause()),
-                    &f.binds,
-                )
-                .await?;
-                let room_columns = "r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
-                                    r.created_at, r.queued_at, r.last_seq";
+                match state {
+                    // Team rooms are always open; queued rooms have no members.
+                    Some($crate::domain::RoomState::Closed) => f.push_where("r.state = 'closed'"),
+                    Some(_) => f.push_where("r.state <> 'closed'"),
+                    None => {}
+                }
+                // One pass over the member's rooms (their newest message time
+                // is kept on the room) gives both counts, as window totals,
+                // and the page, sorted on its keys alone; the page's rooms are
+                // then read with their unread counts and newest message ids.
                 let sql = format!(
-                    "SELECT {room_columns}, \
-                     (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > rm.last_read_seq AND u.sender_id <> $1 AND u.deleted = 0), \
-                     lm.id \
-                     FROM {from} WHERE {} \
-                     ORDER BY COALESCE(lm.sent_at, r.created_at) DESC, r.id DESC LIMIT {limit} OFFSET {offset}",
+                    "SELECT r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
+                     r.created_at, r.queued_at, r.last_seq, \
+                     (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
+                      AND u.sender_id <> $1 AND u.deleted = 0), \
+                     (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \
+                     p.total, p.filtered \
+                     FROM (SELECT w.id, w.last_read_seq, w.activity, w.total, w.filtered \
+                       FROM (SELECT x.id, x.last_read_seq, x.activity, x.matches, \
+                         COUNT(*) OVER () AS total, SUM(x.matches) OVER () AS filtered \
+                         FROM (SELECT r.id AS id, rm.last_read_seq AS last_read_seq, \
+                           COALESCE(r.last_message_at, r.created_at) AS activity, \
+                           CASE WHEN {} THEN 1 ELSE 0 END AS matches \
+                           FROM room_members rm CROSS JOIN conversations r WHERE {base}) x) w \
+                       WHERE w.matches = 1 ORDER BY w.activity DESC, w.id DESC LIMIT {limit} OFFSET {offset}) p \
+                     CROSS JOIN conversations r WHERE r.id = p.id \
+                     ORDER BY p.activity DESC, p.id DESC",
                     f.clause()
                 );
                 let rows = Self::bind_all(sqlx::query(&sql), &f.binds).fetch_all(&self.read).await?;
+                let (total, filtered) = match rows.first() {
+                    Some(row) => (row.try_get::<i64, _>(12)?, row.try_get::<i64, _>(13)?),
+                    // A page past the end: count on their own.
+                    None => {
+                        let row = Self::bind_all(
+                            sqlx::query(&format!(
+                                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) \
+                                 FROM room_members rm CROSS JOIN conversations r WHERE {base}",
+                                f.clause()
+                            )),
+                            &f.binds,
+                        )
+                        .fetch_one(&self.read)
+                        .await?;
+                        (row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?)
+                    }
+                };
                 let mut rooms = Vec::with_capacity(rows.len());
                 let mut unread = Vec::with_capacity(rows.len());
                 let mut last_ids = Vec::new();

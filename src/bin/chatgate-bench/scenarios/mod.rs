@@ -5,9 +5,11 @@
 //! `chat` and `fanout` are two shapes of the same traffic machinery
 //! ([`traffic`]); `idle` holds sessions and samples memory ([`idle`]);
 //! `agents` has visitors talk to agents and agents reply ([`agents`]);
-//! `queue` has new visitors assigned to agents by round robin ([`queue`]).
+//! `queue` has new visitors assigned to agents by round robin ([`queue`]);
+//! `console` times the console's pages on a seeded database ([`console`]).
 
 pub mod agents;
+pub mod console;
 pub mod idle;
 pub mod queue;
 pub mod traffic;
