@@ -319,6 +319,18 @@ impl VisitorService {
                     })
             }
         };
+        // A returning visitor on the same page says the same again: a read
+        // spares the single writer (and its fsync) on every page view.
+        let stored = self
+            .core
+            .store
+            .visitor_context(tenant, conversation)
+            .await?;
+        if let Some(old) = stored {
+            if old.clone().merged(context.clone()) == old {
+                return Ok(());
+            }
+        }
         self.core
             .store
             .save_visitor_context(tenant, conversation, &context, now_ms())
