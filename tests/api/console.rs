@@ -967,6 +967,11 @@ async fn console_shows_the_visitors_name_page_and_browser_beside_the_conversatio
         assert!(text.contains(shown), "{shown} missing from {}", page.body);
     }
     assert!(
+        text.contains(&format!("<span class=\"sender\">{name}</span>")),
+        "the visitor's messages carry the given name: {}",
+        page.body
+    );
+    assert!(
         text.contains("<a href=\"https://shop.example.com/teas?a=1&b=2\" target=\"_blank\" rel=\"noopener noreferrer\" data-visitor-url>"),
         "the page is a link: {}",
         page.body

@@ -15,7 +15,7 @@ use super::views::*;
 use super::{asset_version, redirect, render, Form, Request, Session};
 use crate::app::App;
 use crate::auth::random_secret;
-use crate::domain::{AgentId, MessageId, RoomId, RoomKind, RoomState, RoomSummary};
+use crate::domain::{AgentId, MessageId, RoomId, RoomKind, RoomState, RoomSummary, SenderKind};
 use crate::error::ApiError;
 use crate::service::messages::Listing;
 
@@ -419,10 +419,26 @@ async fn messages(
     };
     let page = app.services.messages.list(&s.caller, id, &listing).await?;
     let me = s.caller.id().0;
+    // The visitor's messages carry the name the site gave, if it gave one.
+    let visitor_name = if visitor_room {
+        app.services
+            .rooms
+            .visitor_names(&s.caller, &[id])
+            .await?
+            .remove(&id)
+    } else {
+        None
+    };
     let mut rows: Vec<MessageRow> = page
         .items
         .iter()
-        .map(|m| MessageRow::new(m, me, visitor_room))
+        .map(|m| {
+            let mut row = MessageRow::new(m, me, visitor_room);
+            if let (SenderKind::Visitor, Some(name)) = (m.sender_kind, &visitor_name) {
+                row.sender.clone_from(name);
+            }
+            row
+        })
         .collect();
     if after_seq.is_none() {
         rows.reverse();
