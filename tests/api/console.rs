@@ -150,6 +150,20 @@ impl ConsoleBrowser {
         form.extend_from_slice(fields);
         self.post(action, &form).await
     }
+
+    /// Answers a queued visitor from the inbox's form: a 303 to its room.
+    async fn answer(&mut self, room: &str) -> Page {
+        let answered = self
+            .submit(
+                "/console/inbox",
+                &format!("/console/queue/{room}/answer"),
+                &[],
+            )
+            .await;
+        assert_eq!(answered.status, 303, "{}", answered.body);
+        assert_eq!(answered.location(), format!("/console/rooms/{room}"));
+        answered
+    }
 }
 
 /// A visitor who has written `text`: a queued room (its id is the conversation id).
@@ -344,14 +358,7 @@ async fn console_shows_html_in_messages_and_names_as_text() {
         "the queue preview shows the text"
     );
     assert!(!inbox.body.contains(text), "escaped: {}", inbox.body);
-    let answered = browser
-        .submit(
-            "/console/inbox",
-            &format!("/console/queue/{room}/answer"),
-            &[],
-        )
-        .await;
-    assert_eq!(answered.status, 303);
+    browser.answer(&room).await;
     let page = browser.get(&format!("/console/rooms/{room}")).await;
     assert_eq!(page.status, 200);
     assert!(unescape(&page.body).contains(text), "{}", page.body);
@@ -383,13 +390,7 @@ async fn console_pages_carry_the_content_security_policy_and_no_inline_script() 
     let login = browser.get("/console/login").await;
     let mut pages = vec![("/console/login".to_string(), login)];
     let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
-    browser
-        .submit(
-            "/console/inbox",
-            &format!("/console/queue/{room}/answer"),
-            &[],
-        )
-        .await;
+    browser.answer(&room).await;
     for path in [
         "/console/inbox".to_string(),
         format!("/console/rooms/{room}"),
@@ -470,14 +471,7 @@ async fn console_without_javascript_answers_and_replies_and_the_visitor_gets_the
     assert!(inbox
         .body
         .contains(&format!("action=\"/console/queue/{room}/answer\"")));
-    let answered = browser
-        .submit(
-            "/console/inbox",
-            &format!("/console/queue/{room}/answer"),
-            &[],
-        )
-        .await;
-    assert_eq!(answered.location(), format!("/console/rooms/{room}"));
+    let answered = browser.answer(&room).await;
     let page = browser.get(answered.location()).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Where is my order?"));
@@ -588,13 +582,7 @@ async fn console_closes_reopens_transfers_and_switches_presence_with_forms() {
     let room = visitor.conversation_id.clone();
     let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
     let page_url = format!("/console/rooms/{room}");
-    browser
-        .submit(
-            "/console/inbox",
-            &format!("/console/queue/{room}/answer"),
-            &[],
-        )
-        .await;
+    browser.answer(&room).await;
 
     let closed = browser
         .submit(
@@ -695,13 +683,7 @@ async fn console_edits_deletes_and_reacts_to_messages_and_pages_history() {
     }
     let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
     let url = format!("/console/rooms/{room}");
-    browser
-        .submit(
-            "/console/inbox",
-            &format!("/console/queue/{room}/answer"),
-            &[],
-        )
-        .await;
+    browser.answer(&room).await;
     let page = browser.get(&url).await;
     assert!(page.body.contains("visitor line 59"));
     assert!(
@@ -944,14 +926,7 @@ async fn console_shows_the_visitors_name_page_and_browser_beside_the_conversatio
         "the queue shows the name"
     );
     assert!(!inbox.body.contains("<script>x"), "escaped");
-    let answered = browser
-        .submit(
-            "/console/inbox",
-            &format!("/console/queue/{room}/answer"),
-            &[],
-        )
-        .await;
-    assert_eq!(answered.status, 303);
+    browser.answer(&room).await;
     let page = browser.get(&format!("/console/rooms/{room}")).await;
     assert_eq!(page.status, 200);
     let text = unescape(&page.body);

@@ -7,6 +7,30 @@
 macro_rules! rooms_sql {
     ($store:ty, $db:ty, locks: $locks:expr) => {
         impl $store {
+            /// Adds `member` to a visitor room (joining twice is a no-op).
+            async fn join_room_on<'c, E>(
+                executor: E,
+                tenant: $crate::domain::TenantId,
+                room: $crate::domain::RoomId,
+                member: &str,
+                at_ms: i64,
+            ) -> $crate::store::StoreResult<()>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
+                )
+                .bind(room.to_string())
+                .bind(member)
+                .bind(tenant.to_string())
+                .bind(at_ms)
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+
             fn room_from_row(
                 row: &<$db as sqlx::Database>::Row,
             ) -> $crate::store::StoreResult<$crate::domain::Room> {
@@ -368,16 +392,7 @@ macro_rules! rooms_sql {
                     tx.rollback().await?;
                     return Ok($crate::store::Answered::AlreadyAnswered);
                 }
-                sqlx::query(
-                    "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
-                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
-                )
-                .bind(room.to_string())
-                .bind(agent.to_string())
-                .bind(tenant.to_string())
-                .bind(at_ms)
-                .execute(&mut *tx)
-                .await?;
+                Self::join_room_on(&mut *tx, tenant, room, &agent.to_string(), at_ms).await?;
                 tx.commit().await?;
                 match RoomStore::room(self, tenant, room).await? {
                     Some(r) => Ok($crate::store::Answered::Won(r)),
@@ -454,16 +469,7 @@ macro_rules! rooms_sql {
                     if moved == 0 {
                         continue; // Taken
                     }
-                    sqlx::query(
-                        "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
-                         VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(pick.room.to_string())
-                    .bind(&agent)
-                    .bind(tenant.to_string())
-                    .bind(at_ms)
-                    .execute(&mut *tx)
-                    .await?;
+                    Self::join_room_on(&mut *tx, tenant, pick.room, &agent, at_ms).await?;
                     sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2 AND tenant_id = $3")
                         .bind(at_ms)
                         .bind(&agent)
@@ -535,16 +541,7 @@ macro_rules! rooms_sql {
                     tx.rollback().await?;
                     return Ok(None);
                 }
-                sqlx::query(
-                    "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
-                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
-                )
-                .bind(room.to_string())
-                .bind(to.to_string())
-                .bind(tenant.to_string())
-                .bind(at_ms)
-                .execute(&mut *tx)
-                .await?;
+                Self::join_room_on(&mut *tx, tenant, room, &to.to_string(), at_ms).await?;
                 sqlx::query(
                     "UPDATE conversations SET assignee_id = $1, state = 'open' WHERE id = $2 AND tenant_id = $3",
                 )
