@@ -264,6 +264,17 @@ impl EventSocket {
 
     /// Asserts no event named `name` arrives within `wait`.
     pub async fn assert_no_event(&mut self, name: &str, wait: Duration) {
+        self.assert_no_event_where(name, |_| true, wait).await
+    }
+
+    /// Asserts no event named `name` whose data satisfies `about` arrives
+    /// within `wait` (events of that name about something else may).
+    pub async fn assert_no_event_where(
+        &mut self,
+        name: &str,
+        about: impl Fn(&Value) -> bool,
+        wait: Duration,
+    ) {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -273,7 +284,10 @@ impl EventSocket {
             match tokio::time::timeout(left, self.ws.next()).await {
                 Ok(Some(Ok(WsMessage::Text(text)))) => {
                     let msg: Value = serde_json::from_str(text.as_str()).unwrap();
-                    assert!(msg["data"]["name"] != name, "unexpected {name}: {msg}");
+                    assert!(
+                        msg["data"]["name"] != name || !about(&msg["data"]["data"]),
+                        "unexpected {name}: {msg}"
+                    );
                 }
                 Ok(Some(Ok(_))) => {}
                 _ => return,
