@@ -151,6 +151,10 @@ struct Session {
     presence: Option<Here>,
     message_sub: Option<String>,
     events_sub: Option<String>,
+    /// The `agents_available` this session last wrote to `/queue/events`:
+    /// the same answer again is not sent (every presence change of the
+    /// tenant publishes it, and most change nothing for visitors).
+    agents_available: Option<bool>,
     /// Highest seq written to `/queue/message`.
     cursor: i64,
     frames_sent: u64,
@@ -207,6 +211,7 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         presence: None,
         message_sub: None,
         events_sub: None,
+        agents_available: None,
         cursor: 0,
         frames_sent: 0,
         inflight: FuturesOrdered::new(),
@@ -664,6 +669,9 @@ impl Session {
                     .await
                     .map_err(Fatal::from_api)?;
                 for event in std::iter::once(event).chain(read) {
+                    if let Event::Availability { available, .. } = event {
+                        self.agents_available = Some(available);
+                    }
                     if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
                         self.write_event(Bytes::from(body)).await?;
                     }
@@ -789,6 +797,11 @@ impl Session {
                 Ok(())
             }
             (VisitorQueue::Events, _) if self.events_sub.is_some() => {
+                if let Event::Availability { available, .. } = *event {
+                    if self.agents_available.replace(available) == Some(available) {
+                        return Ok(());
+                    }
+                }
                 self.write_event(body.clone()).await
             }
             _ => Ok(()),

@@ -199,6 +199,55 @@ async fn visitors_see_agents_available_turn_true_and_false_with_presence() {
 }
 
 #[tokio::test]
+async fn visitors_are_told_availability_only_when_the_answer_changes() {
+    use crate::queue::{next_frame, subscribe_events};
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = app.visitor().await;
+    let mut stomp = crate::helpers::Stomp::subscribed(&app, &visitor.token, None).await;
+    assert!(!subscribe_events(&mut stomp).await, "nobody connected yet");
+    let ana = admin.new_agent(&app, "Ana").await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let ana_socket = ana.events().await;
+    let (_, body) = next_frame(&mut stomp).await;
+    assert_eq!(body["agents_available"], true, "{body}");
+
+    // None of these changes the answer while someone stays available: a
+    // second agent connects, the first changes its status text, then goes
+    // away, then leaves; Bob is still there throughout.
+    let mut bob_socket = bob.events().await;
+    let me = format!("/users/{}/presences", ana.uuid);
+    let set = ana
+        .call(
+            "PUT",
+            &me,
+            Some(json!({"state": "available", "status": "lunch"})),
+        )
+        .await;
+    assert_eq!(set.status, 204, "{}", set.body);
+    ana.call("PUT", &me, Some(json!({"state": "away"}))).await;
+    drop(ana_socket);
+    // Told to the tenant after visitors were (so Ana's leaving is out).
+    loop {
+        let seen = bob_socket
+            .event_with("chatd_presence_updated", "uuid", &ana.uuid)
+            .await;
+        if seen["connected"] == false {
+            break;
+        }
+    }
+    // The last available agent leaves: that changes it, and it is the very
+    // next frame (the unchanged answers before it were not sent).
+    drop(bob_socket);
+    let (destination, body) = next_frame(&mut stomp).await;
+    assert_eq!(destination, "/queue/events");
+    assert_eq!(
+        body,
+        json!({"type": "availability", "agents_available": false})
+    );
+}
+
+#[tokio::test]
 async fn agents_hear_when_their_visitor_connects_and_leaves() {
     use crate::helpers::Stomp;
     let app = TestApp::spawn().await;
