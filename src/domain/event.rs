@@ -42,6 +42,11 @@ pub enum Event {
     Availability {
         channel_id: ChannelId,
         available: bool,
+        /// When the answer was read (microseconds since the epoch, taken
+        /// before the read): answers published concurrently may arrive out
+        /// of order, and a session keeps the newest.
+        #[serde(default)]
+        as_of_us: i64,
     },
     /// An event only agents see, already in its wazo shape (`name`, `data`).
     Agent {

@@ -8,6 +8,11 @@ pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// Now, in microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
 /// `2026-11-22T10:15:30.123Z`
 pub fn format_ms(ms: i64) -> String {
     match DateTime::<Utc>::from_timestamp_millis(ms) {

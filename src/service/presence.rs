@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::{Caller, Core};
 use crate::domain::event::Agents;
 use crate::domain::presence::parse_status;
-use crate::domain::{time::now_ms, AgentId, AgentPresence, Event, PresenceState, Published};
+use crate::domain::time::{now_ms, now_us};
+use crate::domain::{AgentId, AgentPresence, Event, PresenceState, Published};
 use crate::error::ApiError;
 use crate::presence::PresenceKey;
 
@@ -97,13 +98,21 @@ impl PresenceService {
         tenant: crate::domain::TenantId,
         channel: crate::domain::ChannelId,
     ) -> Result<Event, ApiError> {
+        let (available, as_of_us) = self.agents_available(tenant).await?;
         Ok(Event::Availability {
             channel_id: channel,
-            available: self.agents_available(tenant).await?,
+            available,
+            as_of_us,
         })
     }
 
-    async fn agents_available(&self, tenant: crate::domain::TenantId) -> Result<bool, ApiError> {
+    /// The answer, and when it was read: the clock is read first, so a
+    /// later time means a read that saw every change completed before it.
+    async fn agents_available(
+        &self,
+        tenant: crate::domain::TenantId,
+    ) -> Result<(bool, i64), ApiError> {
+        let as_of_us = now_us();
         let available: Vec<PresenceKey> = self
             .core
             .store
@@ -114,14 +123,15 @@ impl PresenceService {
             .map(|p| PresenceKey::Agent(p.agent_id))
             .collect();
         if available.is_empty() {
-            return Ok(false);
+            return Ok((false, as_of_us));
         }
-        Ok(self.core.presence.online(&available).await.contains(&true))
+        let online = self.core.presence.online(&available).await;
+        Ok((online.contains(&true), as_of_us))
     }
 
     /// Tells every visitor of the tenant's channels whether someone is there.
     async fn publish_availability(&self, tenant: crate::domain::TenantId) -> Result<(), ApiError> {
-        let available = self.agents_available(tenant).await?;
+        let (available, as_of_us) = self.agents_available(tenant).await?;
         for channel in self.core.store.channels(tenant).await? {
             if !channel.connected {
                 continue;
@@ -131,6 +141,7 @@ impl PresenceService {
                     event: Event::Availability {
                         channel_id: channel.id,
                         available,
+                        as_of_us,
                     },
                     tenant_id: tenant,
                     visitor_room: None,

@@ -151,10 +151,8 @@ struct Session {
     presence: Option<Here>,
     message_sub: Option<String>,
     events_sub: Option<String>,
-    /// The `agents_available` this session last wrote to `/queue/events`:
-    /// the same answer again is not sent (every presence change of the
-    /// tenant publishes it, and most change nothing for visitors).
-    agents_available: Option<bool>,
+    /// The agents' availability this session last showed on `/queue/events`.
+    availability: Shown,
     /// Highest seq written to `/queue/message`.
     cursor: i64,
     frames_sent: u64,
@@ -211,7 +209,7 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         presence: None,
         message_sub: None,
         events_sub: None,
-        agents_available: None,
+        availability: Shown::default(),
         cursor: 0,
         frames_sent: 0,
         inflight: FuturesOrdered::new(),
@@ -669,8 +667,13 @@ impl Session {
                     .await
                     .map_err(Fatal::from_api)?;
                 for event in std::iter::once(event).chain(read) {
-                    if let Event::Availability { available, .. } = event {
-                        self.agents_available = Some(available);
+                    if let Event::Availability {
+                        available,
+                        as_of_us,
+                        ..
+                    } = event
+                    {
+                        self.availability.fresh(as_of_us, available);
                     }
                     if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
                         self.write_event(Bytes::from(body)).await?;
@@ -797,8 +800,13 @@ impl Session {
                 Ok(())
             }
             (VisitorQueue::Events, _) if self.events_sub.is_some() => {
-                if let Event::Availability { available, .. } = *event {
-                    if self.agents_available.replace(available) == Some(available) {
+                if let Event::Availability {
+                    available,
+                    as_of_us,
+                    ..
+                } = *event
+                {
+                    if !self.availability.fresh(as_of_us, available) {
                         return Ok(());
                     }
                 }
@@ -885,4 +893,55 @@ fn required<'a>(frame: &'a StompFrame, header: &str) -> Result<&'a str, Fatal> {
             format!("{} needs a `{header}` header", frame.command.as_str()),
         )
     })
+}
+
+/// What a visitor session last showed of agents' availability, and as of
+/// when. Every presence change of the tenant publishes the answer, from
+/// whichever task and instance made it, so answers may repeat and may
+/// arrive out of order.
+#[derive(Debug, Default)]
+struct Shown(Option<(i64, bool)>);
+
+impl Shown {
+    /// Takes an answer read at `as_of_us`; whether to send it: it is newer
+    /// than the one shown and says something else (an older answer is
+    /// stale, the same one again is noise).
+    fn fresh(&mut self, as_of_us: i64, available: bool) -> bool {
+        match self.0 {
+            Some((shown_at, _)) if as_of_us < shown_at => false,
+            Some((_, shown)) => {
+                self.0 = Some((as_of_us, available));
+                shown != available
+            }
+            None => {
+                self.0 = Some((as_of_us, available));
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shown;
+
+    #[test]
+    fn the_first_answer_is_sent_and_the_same_one_again_is_not() {
+        let mut shown = Shown::default();
+        assert!(shown.fresh(10, true));
+        assert!(!shown.fresh(20, true), "nothing changed for the visitor");
+        assert!(shown.fresh(30, false));
+    }
+
+    #[test]
+    fn an_answer_read_before_the_one_shown_is_stale() {
+        let mut shown = Shown::default();
+        assert!(shown.fresh(20, false));
+        assert!(!shown.fresh(10, true), "read before the answer shown");
+        assert!(shown.fresh(30, true));
+        // A repeat still moves the time on: an answer read between the
+        // two is older than what the session knows.
+        assert!(!shown.fresh(50, true));
+        assert!(!shown.fresh(40, false));
+    }
 }
