@@ -256,6 +256,9 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
         .presence
         .enter(PresenceKey::Agent(caller.id()), caller.tenant());
     let (tenant, agent) = (caller.tenant(), caller.id());
+    // Visible to every instance before anyone is told (another instance's
+    // availability answer read after this one's must count this agent).
+    app.presence.flush().await;
     app.services.presence.socket_changed(tenant, agent).await;
     let (sink, mut stream) = socket.split();
     let mut session = Session {
