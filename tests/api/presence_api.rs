@@ -158,19 +158,27 @@ async fn bad_states_foreign_users_and_other_agents_presence_are_refused() {
     assert_eq!(presence(&ana, "me").await["state"], "unavailable");
 }
 
+/// A visitor session subscribed to `/queue/events` while no agent is there.
+async fn watching_availability(app: &TestApp) -> crate::helpers::Stomp {
+    let visitor = app.visitor().await;
+    let mut stomp = crate::helpers::Stomp::subscribed(app, &visitor.token, None).await;
+    assert!(
+        !crate::queue::subscribe_events(&mut stomp).await,
+        "nobody connected yet"
+    );
+    stomp
+}
+
 #[tokio::test]
 async fn visitors_see_agents_available_turn_true_and_false_with_presence() {
-    use crate::queue::{next_frame, subscribe_events};
     let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
-    let visitor = app.visitor().await;
-    let mut stomp = crate::helpers::Stomp::subscribed(&app, &visitor.token, None).await;
-    assert!(!subscribe_events(&mut stomp).await, "nobody connected yet");
+    let mut stomp = watching_availability(&app).await;
 
     // An agent connects, available by default: visitors are told.
     let ana = admin.new_agent(&app, "Ana").await;
     let socket = ana.events().await;
-    let (destination, body) = next_frame(&mut stomp).await;
+    let (destination, body) = crate::queue::next_frame(&mut stomp).await;
     assert_eq!(destination, "/queue/events");
     assert_eq!(
         body,
@@ -181,35 +189,32 @@ async fn visitors_see_agents_available_turn_true_and_false_with_presence() {
     let me = format!("/users/{}/presences", ana.uuid);
     ana.call("PUT", &me, Some(json!({"state": "invisible"})))
         .await;
-    let (_, body) = next_frame(&mut stomp).await;
+    let (_, body) = crate::queue::next_frame(&mut stomp).await;
     assert_eq!(body["agents_available"], false);
     ana.call("PUT", &me, Some(json!({"state": "available"})))
         .await;
-    let (_, body) = next_frame(&mut stomp).await;
+    let (_, body) = crate::queue::next_frame(&mut stomp).await;
     assert_eq!(body["agents_available"], true);
 
     // Gone away: false again.
     drop(socket);
-    let (_, body) = next_frame(&mut stomp).await;
+    let (_, body) = crate::queue::next_frame(&mut stomp).await;
     assert_eq!(body["agents_available"], false);
     // A newly subscribing visitor is told at once.
     let other = app.visitor().await;
     let mut late = crate::helpers::Stomp::subscribed(&app, &other.token, None).await;
-    assert!(!subscribe_events(&mut late).await);
+    assert!(!crate::queue::subscribe_events(&mut late).await);
 }
 
 #[tokio::test]
 async fn visitors_are_told_availability_only_when_the_answer_changes() {
-    use crate::queue::{next_frame, subscribe_events};
     let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
-    let visitor = app.visitor().await;
-    let mut stomp = crate::helpers::Stomp::subscribed(&app, &visitor.token, None).await;
-    assert!(!subscribe_events(&mut stomp).await, "nobody connected yet");
+    let mut stomp = watching_availability(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
     let ana_socket = ana.events().await;
-    let (_, body) = next_frame(&mut stomp).await;
+    let (_, body) = crate::queue::next_frame(&mut stomp).await;
     assert_eq!(body["agents_available"], true, "{body}");
 
     // None of these changes the answer while someone stays available: a
@@ -239,7 +244,7 @@ async fn visitors_are_told_availability_only_when_the_answer_changes() {
     // The last available agent leaves: that changes it, and it is the very
     // next frame (the unchanged answers before it were not sent).
     drop(bob_socket);
-    let (destination, body) = next_frame(&mut stomp).await;
+    let (destination, body) = crate::queue::next_frame(&mut stomp).await;
     assert_eq!(destination, "/queue/events");
     assert_eq!(
         body,
