@@ -236,6 +236,7 @@
         const seq = parseInt(article.dataset.seq, 10);
         if (seq > lastSeq()) messages.dataset.lastSeq = String(seq);
       });
+      applyRead();
       if (stick) scrollToBottom();
       markRead();
     }).catch(() => {});
@@ -249,9 +250,21 @@
     readTimer = setTimeout(() => { api('PUT', `/users/me/rooms/${currentRoom}/read`, {}); }, 300);
   }
 
+  // How far the other side has read (chatd_user_room_read). Kept, because
+  // the mark may come before a reply's row is fetched, or before a late
+  // "delivered" that must not take the read tick back.
+  let readUpTo = 0;
+  function applyRead() {
+    if (!messages || !readUpTo) return;
+    $$('article.msg.mine', messages).forEach((article) => {
+      if (parseInt(article.dataset.seq, 10) <= readUpTo) setTick(article, 'read');
+    });
+  }
+
   function setTick(article, tick) {
     const el = $('[data-tick]', article);
     if (!el) return;
+    if (tick === 'delivered' && parseInt(article.dataset.seq, 10) <= readUpTo) tick = 'read';
     el.className = 'tick ' + tick;
     const label = { sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not delivered' }[tick];
     el.title = label;
@@ -416,9 +429,8 @@
       case 'chatd_user_room_read':
         if (messages && roomOf(data) === currentRoom && data.user_uuid !== me && data.up_to_seq) {
           // The visitor read up to here: our replies get their read tick.
-          $$('article.msg.mine', messages).forEach((article) => {
-            if (parseInt(article.dataset.seq, 10) <= data.up_to_seq) setTick(article, 'read');
-          });
+          readUpTo = Math.max(readUpTo, data.up_to_seq);
+          applyRead();
         }
         refreshLists();
         break;

@@ -251,6 +251,62 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
   );
 
   test(
+    'a read mark that comes before the reply is shown still ticks the reply read',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page, problems } = await newPage();
+      await logIn(page, server.adminEmail, server.adminPassword);
+      const visitor = await newVisitor();
+      const socket = await visitorSocket(visitor);
+      await visitorSays(visitor, 'Is anyone there?');
+      // The room page's event socket: when the visitor's read mark reaches it.
+      let release;
+      const released = new Promise((resolve) => { release = resolve; });
+      page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+        if (String(payload).includes('"chatd_user_room_read"')) release();
+      }));
+      const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
+      await Promise.all([
+        page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
+        row.locator('button[data-answer]').click(),
+      ]);
+      await live(page);
+      await page.locator('.msg.theirs', { hasText: 'Is anyone there?' }).waitFor();
+
+      // The page fetches the reply's row; the server renders it at once,
+      // but the browser gets it only after the visitor's read mark has
+      // reached the page (a slow network, in order).
+      let fetched;
+      const rendered = new Promise((resolve) => { fetched = resolve; });
+      let held = false;
+      await page.route(/\/console\/rooms\/[^/]+\/messages\?after_seq=/, async (route) => {
+        if (held) return route.continue();
+        held = true;
+        const response = await route.fetch();
+        fetched();
+        await released;
+        await route.fulfill({ response });
+      });
+
+      await page.locator('[data-reply]').fill('Yes, right here.');
+      await page.locator('[data-reply]').press('Enter');
+      const reply = await socket.messages.find(
+        (m) => m.message?.content === 'Yes, right here.',
+        WAIT_MS,
+        'the reply on the visitor socket',
+      );
+      await withTimeout(rendered, WAIT_MS, 'the reply row fetched');
+      socket.client.publish({ destination: '/app/read', body: JSON.stringify({ up_to_seq: reply.message.seq }) });
+      await withTimeout(released, WAIT_MS, 'the read mark at the page');
+      const mine = page.locator('.msg.mine', { hasText: 'Yes, right here.' });
+      await mine.locator('.tick.read').waitFor();
+
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
     'two agents answer the same visitor at once: one wins, the other is told it was taken',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
