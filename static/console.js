@@ -412,7 +412,12 @@
       case 'chatd_user_room_message_updated': {
         if (!messages || roomOf(data) !== currentRoom) break;
         const article = document.getElementById('m-' + data.uuid);
-        if (!article) break;
+        if (!article) {
+          // A row still on its way (fetched before this change): fetch it
+          // again once it is in. An older row not shown is left alone.
+          if (data.seq > lastSeq()) catchUp(data.seq - 1);
+          break;
+        }
         if (data.read_at) setTick(article, 'read');
         else if (data.state === 'DELIVERED') setTick(article, 'delivered');
         else if (data.state === 'FAILED') setTick(article, 'failed');

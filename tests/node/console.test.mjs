@@ -70,7 +70,7 @@ async function visitorHistory(visitor) {
 const stompClients = new Set();
 
 /** A live visitor socket: queues of its messages and its events. */
-async function visitorSocket(visitor) {
+async function visitorSocket(visitor, sinceSeq) {
   const messages = new AsyncQueue();
   const events = new AsyncQueue();
   const client = new Client({
@@ -86,7 +86,8 @@ async function visitorSocket(visitor) {
   });
   client.activate();
   await withTimeout(connected, WAIT_MS, 'visitor STOMP CONNECTED');
-  client.subscribe('/queue/message', (frame) => messages.push(JSON.parse(frame.body)));
+  const resume = sinceSeq === undefined ? {} : { 'since-seq': String(sinceSeq) };
+  client.subscribe('/queue/message', (frame) => messages.push(JSON.parse(frame.body)), resume);
   client.subscribe('/queue/events', (frame) => events.push(JSON.parse(frame.body)));
   return { client, messages, events };
 }
@@ -131,6 +132,50 @@ async function logIn(page, email, password) {
   await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', password);
   await Promise.all([page.waitForURL('**/console/inbox'), page.click('button[type=submit]')]);
+}
+
+/**
+ * Resolves when an event socket of `page` receives a frame that `matches`
+ * (its text). Call it before the page opens the socket.
+ */
+function pageHears(page, matches) {
+  return new Promise((resolve) => {
+    page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+      if (matches(String(payload))) resolve();
+    }));
+  });
+}
+
+/**
+ * Holds the page's next fetch of new messages: the server answers at once,
+ * the browser gets the answer only after `until` (a slow network).
+ * `rendered` resolves when the server has answered (an object, since an
+ * async function cannot return a bare promise without awaiting it).
+ */
+async function holdNextRows(page, until) {
+  let answered;
+  const rendered = new Promise((resolve) => { answered = resolve; });
+  let held = false;
+  await page.route(/\/console\/rooms\/[^/]+\/messages\?after_seq=/, async (route) => {
+    if (held) return route.continue();
+    held = true;
+    const response = await route.fetch();
+    answered();
+    await until;
+    await route.fulfill({ response });
+  });
+  return { rendered };
+}
+
+/** Answers the visitor from the inbox and waits for its room, live. */
+async function answerInConsole(page, visitor, firstWords) {
+  const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
+  await Promise.all([
+    page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
+    row.locator('button[data-answer]').click(),
+  ]);
+  await live(page);
+  await page.locator('.msg.theirs', { hasText: firstWords }).waitFor();
 }
 
 /** Waits until the page's event socket has started. */
@@ -201,12 +246,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       assert.match(await page.title(), /^\(1\) /, 'the title badge counts the waiting visitor');
       await shots(page, 'inbox');
 
-      await Promise.all([
-        page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
-        row.locator('button[data-answer]').click(),
-      ]);
-      await live(page);
-      await page.locator('.msg.theirs', { hasText: 'Hello, is my <order> shipped?' }).waitFor();
+      await answerInConsole(page, visitor, 'Hello, is my <order> shipped?');
 
       // Our typing reaches the visitor.
       await page.locator('[data-reply]').pressSequentially('On its way', { delay: 10 });
@@ -259,35 +299,10 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       const visitor = await newVisitor();
       const socket = await visitorSocket(visitor);
       await visitorSays(visitor, 'Is anyone there?');
-      // The room page's event socket: when the visitor's read mark reaches it.
-      let release;
-      const released = new Promise((resolve) => { release = resolve; });
-      page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
-        if (String(payload).includes('"chatd_user_room_read"')) release();
-      }));
-      const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
-      await Promise.all([
-        page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
-        row.locator('button[data-answer]').click(),
-      ]);
-      await live(page);
-      await page.locator('.msg.theirs', { hasText: 'Is anyone there?' }).waitFor();
+      const readAtPage = pageHears(page, (frame) => frame.includes('"chatd_user_room_read"'));
+      await answerInConsole(page, visitor, 'Is anyone there?');
 
-      // The page fetches the reply's row; the server renders it at once,
-      // but the browser gets it only after the visitor's read mark has
-      // reached the page (a slow network, in order).
-      let fetched;
-      const rendered = new Promise((resolve) => { fetched = resolve; });
-      let held = false;
-      await page.route(/\/console\/rooms\/[^/]+\/messages\?after_seq=/, async (route) => {
-        if (held) return route.continue();
-        held = true;
-        const response = await route.fetch();
-        fetched();
-        await released;
-        await route.fulfill({ response });
-      });
-
+      const { rendered } = await holdNextRows(page, readAtPage);
       await page.locator('[data-reply]').fill('Yes, right here.');
       await page.locator('[data-reply]').press('Enter');
       const reply = await socket.messages.find(
@@ -297,9 +312,38 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       );
       await withTimeout(rendered, WAIT_MS, 'the reply row fetched');
       socket.client.publish({ destination: '/app/read', body: JSON.stringify({ up_to_seq: reply.message.seq }) });
-      await withTimeout(released, WAIT_MS, 'the read mark at the page');
-      const mine = page.locator('.msg.mine', { hasText: 'Yes, right here.' });
-      await mine.locator('.tick.read').waitFor();
+      await withTimeout(readAtPage, WAIT_MS, 'the read mark at the page');
+      await page.locator('.msg.mine', { hasText: 'Yes, right here.' }).locator('.tick.read').waitFor();
+
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
+    'a reply delivered before its row is shown still shows delivered',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page, problems } = await newPage();
+      await logIn(page, server.adminEmail, server.adminPassword);
+      const visitor = await newVisitor();
+      await visitorSays(visitor, 'Hello? I will be right back.');
+      const deliveredAtPage = pageHears(
+        page,
+        (frame) => frame.includes('"chatd_user_room_message_updated"') && frame.includes('"DELIVERED"'),
+      );
+      await answerInConsole(page, visitor, 'Hello? I will be right back.');
+
+      // The visitor is away: the reply is stored PENDING and its row
+      // fetched so; it reaches the browser after the visitor came back.
+      const { rendered } = await holdNextRows(page, deliveredAtPage);
+      await page.locator('[data-reply]').fill('Take your time.');
+      await page.locator('[data-reply]').press('Enter');
+      await withTimeout(rendered, WAIT_MS, 'the reply row fetched');
+      const socket = await visitorSocket(visitor, 0);
+      await socket.messages.find((m) => m.message?.content === 'Take your time.', WAIT_MS, 'the reply, replayed');
+      await withTimeout(deliveredAtPage, WAIT_MS, 'DELIVERED at the page');
+      await page.locator('.msg.mine', { hasText: 'Take your time.' }).locator('.tick.delivered').waitFor();
 
       assert.deepEqual(problems, []);
       await context.close();
