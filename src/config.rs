@@ -127,9 +127,32 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_SEND_BURST", default_value_t = 30)]
     pub send_burst: u32,
 
-    /// Login attempts allowed per client IP per minute.
-    #[arg(long, env = "CHATGATE_LOGIN_PER_MINUTE", default_value_t = 10)]
-    pub login_per_minute: u32,
+    /// Failed logins allowed per account and client IP per minute (API and
+    /// console alike); beyond, logins to that account from that IP are 429
+    /// until the budget refills. Successful logins do not count.
+    #[arg(long, env = "CHATGATE_LOGIN_FAILURES_PER_MINUTE", default_value_t = 10)]
+    pub login_failures_per_minute: u32,
+
+    /// Failed logins allowed per client IP per minute, whatever the accounts
+    /// tried; beyond, every login from that IP is 429 until the budget
+    /// refills. Successful logins do not count, so an office behind one NAT
+    /// can log in at once.
+    #[arg(
+        long,
+        env = "CHATGATE_LOGIN_IP_FAILURES_PER_MINUTE",
+        default_value_t = 100
+    )]
+    pub login_ip_failures_per_minute: u32,
+
+    /// Longest search query (`search` of the agent API's message listings),
+    /// in characters (400 above).
+    #[arg(long, env = "CHATGATE_MAX_SEARCH_CHARS", default_value_t = 256)]
+    pub max_search_chars: usize,
+
+    /// Distinct reactions one user may put on one message (409
+    /// `too-many-reactions` beyond).
+    #[arg(long, env = "CHATGATE_MAX_REACTIONS_PER_USER", default_value_t = 50)]
+    pub max_reactions_per_user: u32,
 
     /// Peers whose `X-Forwarded-For` header names the client (comma separated IPs).
     #[arg(long, env = "CHATGATE_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -203,7 +226,19 @@ impl Config {
             ("authenticate-burst", u64::from(self.authenticate_burst)),
             ("send-per-second", u64::from(self.send_per_second)),
             ("send-burst", u64::from(self.send_burst)),
-            ("login-per-minute", u64::from(self.login_per_minute)),
+            (
+                "login-failures-per-minute",
+                u64::from(self.login_failures_per_minute),
+            ),
+            (
+                "login-ip-failures-per-minute",
+                u64::from(self.login_ip_failures_per_minute),
+            ),
+            ("max-search-chars", self.max_search_chars as u64),
+            (
+                "max-reactions-per-user",
+                u64::from(self.max_reactions_per_user),
+            ),
             ("presence-ttl", self.presence_ttl),
             ("header-read-timeout", self.header_read_timeout),
             ("keepalive-idle-timeout", self.keepalive_idle_timeout),

@@ -1,10 +1,13 @@
-//! Rate limits (governor's GCRA): per client IP for authenticate and login,
-//! per conversation for sends.
+//! Rate limits (governor's GCRA): per client IP for authenticate, per
+//! conversation for sends; and budgets of failed logins (per account and
+//! client IP, and per client IP), which count only failures.
 
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -16,7 +19,10 @@ use crate::metrics::Metrics;
 
 pub struct Limits {
     pub authenticate: Keyed<IpAddr>,
-    pub login: Keyed<IpAddr>,
+    /// Failed logins per (account email, client IP).
+    pub login_failures: FailureBudget<(String, IpAddr)>,
+    /// Failed logins per client IP, whatever the account.
+    pub login_ip_failures: FailureBudget<IpAddr>,
     pub send: Keyed<ConversationId>,
 }
 
@@ -53,6 +59,79 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
     }
 }
 
+/// A budget of failures per key: at most `per_minute` of them in any
+/// minute (a sliding window: the times of the key's failures of the last
+/// minute are kept, so the `per_minute + 1`th within a minute of the first
+/// is refused however they were spread). An attempt reserves a failure
+/// before it runs and gives it back when it succeeds, so successes never
+/// count, and concurrent attempts cannot overrun the budget while they run.
+/// Memory follows the failures of the last minute, which the cost of a
+/// password check bounds.
+pub struct FailureBudget<K: Hash + Eq + Clone> {
+    per_minute: usize,
+    /// Per key, when its failures of the last minute happened, oldest first.
+    failures: Mutex<HashMap<K, VecDeque<Instant>>>,
+    rejected: prometheus::IntCounter,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+impl<K: Hash + Eq + Clone> FailureBudget<K> {
+    fn new(per_minute: u32, name: &str, metrics: &Metrics) -> Self {
+        FailureBudget {
+            per_minute: per_minute.max(1) as usize,
+            failures: Mutex::new(HashMap::new()),
+            rejected: metrics.rate_limited.with_label_values(&[name]),
+        }
+    }
+
+    /// Takes one failure from `key`'s budget, or answers the 429 (with when
+    /// to retry: when its oldest failure is a minute old) if none is left.
+    pub fn reserve(&self, key: &K) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let times = failures.entry(key.clone()).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= MINUTE)
+        {
+            times.pop_front();
+        }
+        if times.len() >= self.per_minute {
+            let oldest = times.front().copied().unwrap_or(now);
+            drop(failures);
+            self.rejected.inc();
+            let wait = (oldest + MINUTE).saturating_duration_since(now);
+            return Err(ApiError::rate_limited(wait.max(Duration::from_millis(1))));
+        }
+        times.push_back(now);
+        Ok(())
+    }
+
+    /// Gives back a failure `reserve` took: the attempt did not fail.
+    pub fn refund(&self, key: &K) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = failures.get_mut(key) {
+            times.pop_back();
+            if times.is_empty() {
+                failures.remove(key);
+            }
+        }
+    }
+
+    /// Forgets keys without a failure in the last minute.
+    pub fn forget_idle(&self) {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.retain(|_, times| {
+            times
+                .back()
+                .is_some_and(|t| now.duration_since(*t) < MINUTE)
+        });
+        failures.shrink_to_fit();
+    }
+}
+
 impl Limits {
     pub fn new(config: &Config, metrics: &Metrics) -> Limits {
         let per_minute = |n: u32, burst: u32| Quota::per_minute(nz(n)).allow_burst(nz(burst));
@@ -62,9 +141,10 @@ impl Limits {
                 "authenticate",
                 metrics,
             ),
-            login: Keyed::new(
-                per_minute(config.login_per_minute, config.login_per_minute),
-                "login",
+            login_failures: FailureBudget::new(config.login_failures_per_minute, "login", metrics),
+            login_ip_failures: FailureBudget::new(
+                config.login_ip_failures_per_minute,
+                "login_ip",
                 metrics,
             ),
             send: Keyed::new(
@@ -77,7 +157,41 @@ impl Limits {
 
     pub fn forget_idle(&self) {
         self.authenticate.forget_idle();
-        self.login.forget_idle();
+        self.login_failures.forget_idle();
+        self.login_ip_failures.forget_idle();
         self.send.forget_idle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_budget_refuses_the_attempt_after_the_last_failure_it_allows() {
+        let metrics = Metrics::new();
+        let budget = FailureBudget::new(3, "test", &metrics);
+        for _ in 0..3 {
+            budget.reserve(&"key").unwrap();
+        }
+        let refused = budget.reserve(&"key").unwrap_err();
+        assert_eq!(refused.status.as_u16(), 429);
+        let wait = refused.retry_after.unwrap();
+        assert!(wait > Duration::from_secs(50) && wait <= MINUTE, "{wait:?}");
+        // Another key has its own budget.
+        budget.reserve(&"other").unwrap();
+    }
+
+    #[test]
+    fn refunded_attempts_never_use_up_the_budget() {
+        let metrics = Metrics::new();
+        let budget = FailureBudget::new(2, "test", &metrics);
+        for _ in 0..100 {
+            budget.reserve(&"key").unwrap();
+            budget.refund(&"key");
+        }
+        budget.reserve(&"key").unwrap();
+        budget.reserve(&"key").unwrap();
+        assert!(budget.reserve(&"key").is_err());
     }
 }

@@ -51,14 +51,13 @@ struct LoginBody {
 async fn login(app: App, ip: IpAddr, authorization: Option<String>, body: Bytes) -> Response {
     respond(
         async {
-            app.limits.login.check(&ip)?;
             let (email, password) = basic_credentials(authorization.as_deref())
                 .ok_or_else(|| ApiError::unauthorized("wrong email or password"))?;
             let body: LoginBody = parse_json(&body, true)?;
             let login = app
                 .services
                 .agents
-                .login(&email, password, body.expiration)
+                .login(&email, password, body.expiration, ip)
                 .await?;
             let agent = &login.agent;
             Ok(warp::reply::json(&json!({"data": {

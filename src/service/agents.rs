@@ -2,6 +2,7 @@
 //! The caller's role and state are read from the store on every call, so a
 //! demoted, disabled or deleted agent is treated as such at once.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::{Caller, Core};
@@ -83,12 +84,17 @@ impl AgentService {
     }
 
     /// Checks an email and password; the same answer for an unknown email,
-    /// a wrong password and a disabled agent, in the same time.
+    /// a wrong password and a disabled agent, in the same time. The one
+    /// login of the API and the console: failures are counted per account
+    /// and client IP, and per client IP; a caller past either budget gets a
+    /// 429 (with Retry-After) before its password is even checked, and a
+    /// successful login gives back what it reserved, so it never counts.
     pub async fn login(
         &self,
         email: &str,
         password: String,
         expiration_secs: Option<i64>,
+        client: IpAddr,
     ) -> Result<Login, ApiError> {
         let expiration = match expiration_secs {
             None => self.core.config.agent_token_ttl as i64,
@@ -100,6 +106,29 @@ impl AgentService {
                 ))
             }
         };
+        let limits = &self.core.limits;
+        let account = (login_key(email), client);
+        limits.login_ip_failures.reserve(&client)?;
+        if let Err(limited) = limits.login_failures.reserve(&account) {
+            limits.login_ip_failures.refund(&client);
+            return Err(limited);
+        }
+        let result = self.check_password(email, password, expiration).await;
+        // Only a wrong password (or unknown email, or disabled agent) is a
+        // failure; a success or our own fault gives the reservation back.
+        if !matches!(&result, Err(e) if e.status.as_u16() == 401) {
+            limits.login_failures.refund(&account);
+            limits.login_ip_failures.refund(&client);
+        }
+        result
+    }
+
+    async fn check_password(
+        &self,
+        email: &str,
+        password: String,
+        expiration: i64,
+    ) -> Result<Login, ApiError> {
         let wrong = || ApiError::unauthorized("wrong email or password");
         let agent = self.core.store.agent_by_email(email).await?;
         // Hashing runs whether or not the email exists, so timing does not
@@ -344,6 +373,13 @@ fn parse_display_name(raw: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(raw.to_string())
+}
+
+/// The account a login names, as its failures are counted: the email as
+/// the store compares it, at most as long as an email can be (a longer one
+/// names no agent, and must not make the key as long as the header).
+fn login_key(email: &str) -> String {
+    email.trim().to_lowercase().chars().take(320).collect()
 }
 
 fn parse_role(raw: &str) -> Result<Role, ApiError> {

@@ -13,7 +13,7 @@ use sqlx::SqlitePool;
 
 use super::batch::{Appender, Batcher};
 use super::sql::sql_store;
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 
 /// Page cache of each reader connection, in KiB (negative: SQLite's unit for KiB).
 const READ_CACHE_KIB: i64 = -32 * 1024;
@@ -36,7 +36,16 @@ impl SqliteStore {
         } else {
             format!("sqlite://{url}")
         };
-        let options = SqliteConnectOptions::from_str(&url)?
+        let options = SqliteConnectOptions::from_str(&url)?;
+        if !in_memory(&url) {
+            keep_private(options.get_filename()).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot make the database file {} private: {e}",
+                    options.get_filename().display()
+                ))
+            })?;
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -80,6 +89,65 @@ impl SqliteStore {
             delivered,
         })
     }
+}
+
+/// Whether a `sqlite:` URL names a database that lives in memory only.
+fn in_memory(url: &str) -> bool {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    path.ends_with(":memory:") || query.split('&').any(|p| p == "mode=memory")
+}
+
+/// The files SQLite keeps beside a database: the write-ahead log, its
+/// shared-memory index, and the rollback journal of other journal modes.
+const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// The database holds every conversation and the JWT secret (anyone who
+/// reads it can forge an admin token), so it is readable by its owner
+/// only. A missing file is created empty with mode 0600 before SQLite opens
+/// it (SQLite makes an empty file a database, and creates its `-wal` and
+/// `-shm` with the database's mode); an existing database, or a side file
+/// of it, that others may read or write is tightened, and the log says so.
+#[cfg(unix)]
+fn keep_private(db: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let side = SIDE_FILES.map(|suffix| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    });
+    for path in std::iter::once(db).chain(side.iter().map(|p| p.as_path())) {
+        let mode = match std::fs::metadata(path) {
+            Ok(meta) => meta.permissions().mode() & 0o777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if mode & 0o077 != 0 {
+            let private = mode & 0o700;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(private))?;
+            tracing::warn!(
+                file = %path.display(),
+                was = format!("{mode:o}"),
+                now = format!("{private:o}"),
+                "the database file was readable by other users; made it private to its owner"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn keep_private(_db: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 sql_store!(

@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use crate::agent_helpers::AgentClient;
 use crate::helpers::{Reply, TestApp};
 
-/// A server whose login rate limit does not get in the way of tests that
-/// log many agents in.
+/// A server for tests that log many agents in (only failed logins are
+/// counted against a budget).
 async fn spawn() -> TestApp {
-    TestApp::spawn_with(|c| c.login_per_minute = 1000).await
+    TestApp::spawn().await
 }
 
 fn unique_email(name: &str) -> String {

@@ -10,7 +10,16 @@ use serde_json::{json, Value};
 use crate::agent_helpers::AgentClient;
 use crate::helpers::{Stomp, TestApp, WAIT};
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The console's CSP as a browser that reached `app` over plain http sees it:
+/// connections only to the server itself, its WebSocket included.
+fn csp(app: &TestApp) -> String {
+    let host = app.base.trim_start_matches("http://");
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
+         connect-src 'self' ws://{host} wss://{host}; frame-ancestors 'none'; base-uri 'none'; \
+         form-action 'self'"
+    )
+}
 
 /// One reply of the console.
 struct Page {
@@ -244,6 +253,64 @@ async fn console_session_cookie_is_secure_behind_https_when_configured() {
     );
 }
 
+/// The `connect-src` directive of a console reply.
+fn connect_src(page: &Page) -> String {
+    page.header("content-security-policy")
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("connect-src"))
+        .unwrap_or_else(|| panic!("no connect-src in {:?}", page.headers))
+        .to_string()
+}
+
+#[tokio::test]
+async fn console_csp_lets_pages_connect_only_to_the_host_they_came_from() {
+    let app = TestApp::spawn_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let http = reqwest::Client::new();
+    let login = format!("{}/console/login", app.base);
+    let get = |host: &'static str, proto: Option<&'static str>| {
+        let mut req = http.get(&login).header("host", host);
+        if let Some(proto) = proto {
+            req = req.header("x-forwarded-proto", proto);
+        }
+        async move {
+            let response = req.send().await.unwrap();
+            Page {
+                status: response.status().as_u16(),
+                headers: response.headers().clone(),
+                body: response.text().await.unwrap(),
+            }
+        }
+    };
+
+    // Plain http: the page's own host, as ws:// and wss://; never any host.
+    let plain = get("chat.example.com:8080", None).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(
+        connect_src(&plain),
+        "connect-src 'self' ws://chat.example.com:8080 wss://chat.example.com:8080"
+    );
+    // Over https (as a trusted proxy says): wss:// only.
+    let tls = get("chat.example.com", Some("https")).await;
+    assert_eq!(
+        connect_src(&tls),
+        "connect-src 'self' wss://chat.example.com"
+    );
+    // A Host that tries to add sources or directives names nothing.
+    for forged in [
+        "evil.example; script-src *",
+        "a.example b.example",
+        "a.example,*",
+        "*",
+    ] {
+        let page = get(forged, None).await;
+        assert_eq!(connect_src(&page), "connect-src 'self'", "Host: {forged}");
+        let policy = page.header("content-security-policy");
+        assert!(!policy.contains("evil"), "{policy}");
+        assert_eq!(policy.matches("script-src").count(), 1, "{policy}");
+    }
+}
+
 #[tokio::test]
 async fn console_form_without_the_csrf_token_is_refused_and_changes_nothing() {
     let app = TestApp::spawn().await;
@@ -410,7 +477,7 @@ async fn console_pages_carry_the_content_security_policy_and_no_inline_script() 
     }
     for (path, page) in &pages {
         assert!(page.status < 500, "{path}: {}", page.status);
-        assert_eq!(page.header("content-security-policy"), CSP, "{path}");
+        assert_eq!(page.header("content-security-policy"), csp(&app), "{path}");
         assert_eq!(page.header("x-content-type-options"), "nosniff", "{path}");
         assert_eq!(page.header("referrer-policy"), "same-origin", "{path}");
         assert_eq!(page.header("x-frame-options"), "DENY", "{path}");
@@ -525,7 +592,7 @@ async fn console_without_javascript_answers_and_replies_and_the_visitor_gets_the
 
 #[tokio::test]
 async fn console_bad_login_shows_an_error_and_is_rate_limited() {
-    let app = TestApp::spawn_with(|c| c.login_per_minute = 5).await;
+    let app = TestApp::spawn_with(|c| c.login_failures_per_minute = 5).await;
     let mut browser = ConsoleBrowser::new(&app);
     let bad = browser.try_login(&app.admin_email, "wrong password").await;
     assert_eq!(bad.status, 401);
@@ -548,7 +615,8 @@ async fn console_bad_login_shows_an_error_and_is_rate_limited() {
         }
     }
     let limited = limited.expect("rate limited after many attempts");
-    assert!(limited.body.contains("Too many login attempts"));
+    assert!(limited.body.contains("Too many failed logins"));
+    assert!(limited.header("retry-after").parse::<u64>().unwrap() >= 1);
     // Even the right password waits now; the API shares the budget.
     let right = browser
         .try_login(&app.admin_email, &app.admin_password)

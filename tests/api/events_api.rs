@@ -16,7 +16,7 @@ const AUTH_FAILED: u16 = 4003;
 const RECHECK_BOUND: Duration = Duration::from_secs(15);
 
 async fn spawn() -> TestApp {
-    TestApp::spawn_with(|c| c.login_per_minute = 1000).await
+    TestApp::spawn().await
 }
 
 /// The room events an agent must receive only for its own rooms.

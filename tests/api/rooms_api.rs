@@ -10,7 +10,7 @@ use crate::agent_helpers::AgentClient;
 use crate::helpers::{Reply, TestApp};
 
 async fn spawn() -> TestApp {
-    TestApp::spawn_with(|c| c.login_per_minute = 1000).await
+    TestApp::spawn().await
 }
 
 /// Lets the millisecond clock move on, so "newest activity" is unambiguous.

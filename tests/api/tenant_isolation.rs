@@ -8,7 +8,7 @@ use crate::agent_helpers::AgentClient;
 use crate::helpers::{Reply, TestApp};
 
 async fn spawn() -> TestApp {
-    TestApp::spawn_with(|c| c.login_per_minute = 1000).await
+    TestApp::spawn().await
 }
 
 /// Tenant A's data: two agents, an agent room with a reacted message, a

@@ -315,8 +315,6 @@ fn chatgate_env(database_url: &str, redis_url: Option<&str>) -> Vec<(String, Str
         ("CHATGATE_SEND_BURST", UNLIMITED_BURST),
         ("CHATGATE_AUTHENTICATE_PER_MINUTE", UNLIMITED),
         ("CHATGATE_AUTHENTICATE_BURST", UNLIMITED_BURST),
-        // Every agent of the agents scenario logs in (burst = this per minute).
-        ("CHATGATE_LOGIN_PER_MINUTE", UNLIMITED),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

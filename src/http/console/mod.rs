@@ -34,10 +34,33 @@ mod pages;
 pub mod session;
 mod views;
 
-/// The console's Content-Security-Policy: no inline script, no framing.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: https:; connect-src 'self' ws: wss:; frame-ancestors 'none'; \
-base-uri 'none'; form-action 'self'";
+/// The console's Content-Security-Policy: no inline script, no framing, and
+/// connections (fetch, the event socket) only to this server. `'self'` alone
+/// does not cover `ws:`/`wss:` in every browser, so the socket's origin is
+/// named too: see [`csp`].
+const CSP_BEFORE_CONNECT: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data: https:; connect-src 'self'";
+const CSP_AFTER_CONNECT: &str = "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The CSP of a reply to a request that named `host`: `connect-src` allows
+/// `'self'` and the WebSocket origin of that host (`wss://` only when the
+/// browser came over https; both when we cannot tell, as behind a TLS
+/// proxy that does not say so). A Host that is not a plain `name[:port]`
+/// (it could smuggle directives into the header) names nothing: `'self'` only.
+pub fn csp(host: Option<&str>, secure: bool) -> String {
+    let host = host.map(str::trim).filter(|h| {
+        !h.is_empty()
+            && h.len() <= 260
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    });
+    let sockets = match (host, secure) {
+        (None, _) => String::new(),
+        (Some(h), true) => format!(" wss://{h}"),
+        (Some(h), false) => format!(" ws://{h} wss://{h}"),
+    };
+    format!("{CSP_BEFORE_CONNECT}{sockets}{CSP_AFTER_CONNECT}")
+}
 
 const CONSOLE_JS: &str = include_str!("../../../static/console.js");
 const CONSOLE_CSS: &str = include_str!("../../../static/console.css");
@@ -132,7 +155,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
                     Ok(response) => response,
                     Err(err) => error_page(&err),
                 };
-                headers(&mut response);
+                headers(&mut response, &request);
                 response
             },
         )
@@ -293,12 +316,11 @@ fn error_page(err: &ApiError) -> Response {
 }
 
 /// The console's security headers, on every reply.
-fn headers(response: &mut Response) {
+fn headers(response: &mut Response, req: &Request) {
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    let policy = HeaderValue::from_str(&csp(req.host.as_deref(), req.secure))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    h.insert(header::CONTENT_SECURITY_POLICY, policy);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

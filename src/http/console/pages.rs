@@ -91,23 +91,13 @@ pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
             )),
         );
     }
-    // The same per-IP budget as the API's login.
-    if app.limits.login.check(&req.ip).is_err() {
-        return login_form(
-            app,
-            req,
-            Some((
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many login attempts. Wait a minute, then try again.".into(),
-            )),
-        );
-    }
     let email = form.get("email").unwrap_or_default().trim().to_string();
     let password = form.get("password").unwrap_or_default().to_string();
+    // The API's login: the same budgets of failures.
     match app
         .services
         .agents
-        .login(&email, password, Some(SESSION_SECS))
+        .login(&email, password, Some(SESSION_SECS), req.ip)
         .await
     {
         Ok(login) => {
@@ -128,6 +118,22 @@ pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
             req,
             Some((StatusCode::UNAUTHORIZED, "Wrong email or password.".into())),
         ),
+        Err(err) if err.status == StatusCode::TOO_MANY_REQUESTS => {
+            let mut page = login_form(
+                app,
+                req,
+                Some((
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed logins. Wait a minute, then try again.".into(),
+                )),
+            )?;
+            if let Some(wait) = err.retry_after {
+                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+                page.headers_mut()
+                    .insert(warp::http::header::RETRY_AFTER, secs.into());
+            }
+            Ok(page)
+        }
         Err(err) => Err(err),
     }
 }
