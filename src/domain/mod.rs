@@ -10,6 +10,7 @@ pub mod reaction;
 pub mod room;
 pub mod search;
 pub mod time;
+pub mod url;
 pub mod visitor;
 
 pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing};

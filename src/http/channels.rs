@@ -119,6 +119,18 @@ fn clearable(
     }
 }
 
+/// `image_url`: an http(s) URL (the widget shows it as an image), or null.
+fn image_url(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let url = string_field(body, "image_url", crate::domain::url::MAX_URL_LEN)?;
+    match url {
+        Some(url) if !crate::domain::url::is_web_url(&url) => Err(ApiError::invalid_field(
+            "image_url",
+            "image_url must be an http or https URL",
+        )),
+        url => Ok(url),
+    }
+}
+
 pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError> {
     let color = clearable(body, "color", 7)?
         .map(|c| c.map(|c| ChannelLook::parse_color(&c)).transpose())
@@ -147,7 +159,7 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
     Ok(ChannelSettings {
         name: string_field(body, "name", 200)?,
         image_url: if body.contains_key("image_url") {
-            Some(string_field(body, "image_url", 2048)?)
+            Some(image_url(body)?)
         } else {
             None
         },

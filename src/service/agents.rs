@@ -387,7 +387,7 @@ fn parse_role(raw: &str) -> Result<Role, ApiError> {
 }
 
 fn parse_url(raw: &str) -> Result<String, ApiError> {
-    if !(raw.starts_with("https://") || raw.starts_with("http://")) || raw.len() > 2048 {
+    if !crate::domain::url::is_web_url(raw) {
         return Err(ApiError::invalid_field(
             "avatar_url",
             "avatar_url must be an http(s) URL of at most 2048 characters",

@@ -16,7 +16,7 @@ use crate::domain::{
     RoomId, RoomKind, SenderKind, TextError,
 };
 use crate::error::ApiError;
-use crate::store::{Added, MessageQuery, NewMessage, Page};
+use crate::store::{MessageQuery, NewMessage, Page, ReactionAdded};
 
 /// Largest page of messages.
 pub const MAX_PAGE: u32 = 1000;
@@ -36,8 +36,19 @@ pub struct Listing {
 }
 
 impl Listing {
-    fn query(&self) -> MessageQuery {
-        MessageQuery {
+    /// The store's query; a search longer than `max_search_chars` characters
+    /// is 400 naming `search` (a pattern that long is no one's search, and
+    /// SQLite refuses `LIKE` patterns past 50,000 bytes).
+    fn query(&self, max_search_chars: usize) -> Result<MessageQuery, ApiError> {
+        if let Some(search) = &self.search {
+            if search.chars().nth(max_search_chars).is_some() {
+                return Err(ApiError::invalid_field(
+                    "search",
+                    format!("search is longer than {max_search_chars} characters"),
+                ));
+            }
+        }
+        Ok(MessageQuery {
             limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
             offset: self.offset.unwrap_or(0),
             ascending: self.ascending,
@@ -45,7 +56,7 @@ impl Listing {
             before_seq: self.before_seq,
             after_seq: self.after_seq,
             search: self.search.as_deref().and_then(like_pattern),
-        }
+        })
     }
 }
 
@@ -72,7 +83,11 @@ impl MessageService {
         Ok(self
             .core
             .store
-            .room_messages(caller.tenant(), room, &listing.query())
+            .room_messages(
+                caller.tenant(),
+                room,
+                &listing.query(self.core.config.max_search_chars)?,
+            )
             .await?)
     }
 
@@ -84,7 +99,7 @@ impl MessageService {
         listing: &Listing,
         distinct_rooms: bool,
     ) -> Result<Page<Message>, ApiError> {
-        let query = listing.query();
+        let query = listing.query(self.core.config.max_search_chars)?;
         if query.search.is_none() && !distinct_rooms {
             return Err(ApiError::invalid_field(
                 "search",
@@ -205,15 +220,24 @@ impl MessageService {
                 caller.id().0,
                 emoji.as_str(),
                 now_ms(),
+                self.core.config.max_reactions_per_user,
             )
             .await?
         {
-            Added::Added(()) => {}
-            Added::AlreadyExists(()) => {
+            ReactionAdded::Added => {}
+            ReactionAdded::AlreadyExists => {
                 return Err(ApiError::conflict(
                     "reaction-already-exists",
                     "this user already reacted with this emoji",
                 ))
+            }
+            ReactionAdded::TooMany => {
+                let max = self.core.config.max_reactions_per_user;
+                return Err(ApiError::conflict(
+                    "too-many-reactions",
+                    format!("a user may put at most {max} different reactions on a message"),
+                )
+                .with_details(json!({"limit": max})));
             }
         }
         self.publish_reaction(&room, &message, caller.id().0, emoji.as_str(), true)

@@ -113,6 +113,16 @@ pub enum Added<T> {
     AlreadyExists(T),
 }
 
+/// The outcome of adding a reaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReactionAdded {
+    Added,
+    /// This user already reacted with this emoji (or `tenant` has no such message).
+    AlreadyExists,
+    /// This user already has the most distinct reactions allowed on it.
+    TooMany,
+}
+
 /// The outcome of answering a queued room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answered {
@@ -439,8 +449,9 @@ pub trait RoomStore: Send + Sync + 'static {
 /// Reactions to messages.
 #[async_trait]
 pub trait ReactionStore: Send + Sync + 'static {
-    /// `AlreadyExists` also when `tenant` has no such message (the caller
-    /// has checked it has).
+    /// Adds the reaction unless `user` already has `max_per_user` distinct
+    /// ones on the message (`TooMany`). `AlreadyExists` also when `tenant`
+    /// has no such message (the caller has checked it has).
     async fn add_reaction(
         &self,
         tenant: TenantId,
@@ -448,7 +459,8 @@ pub trait ReactionStore: Send + Sync + 'static {
         user: Uuid,
         emoji: &str,
         at_ms: i64,
-    ) -> StoreResult<Added<()>>;
+        max_per_user: u32,
+    ) -> StoreResult<ReactionAdded>;
     /// Returns false when there was no such reaction.
     async fn remove_reaction(
         &self,

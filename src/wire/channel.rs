@@ -25,7 +25,8 @@ pub fn public(c: &Channel) -> Value {
     json!({
         "id": c.id,
         "name": c.name,
-        "image_url": c.image_url,
+        // Stored before http(s) was required, a URL of another scheme is not served.
+        "image_url": c.image_url.as_deref().filter(|u| crate::domain::url::is_web_url(u)),
         "welcome_message": c.look.welcome_message,
         "color": c.look.color,
     })

@@ -41,7 +41,10 @@ pub fn message(m: &Message) -> VisitorMessage<'_> {
         sender: VisitorSender {
             id: m.sender_id,
             name: m.sender_name.as_deref(),
-            avatar_url: m.sender_avatar.as_deref(),
+            avatar_url: m
+                .sender_avatar
+                .as_deref()
+                .filter(|u| crate::domain::url::is_web_url(u)),
         },
         client_message_id: m.client_message_id.as_deref(),
     }

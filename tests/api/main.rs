@@ -9,6 +9,7 @@ mod agent_helpers;
 mod agents_api;
 mod auth;
 mod backends;
+mod bounded_input;
 mod channels;
 mod chatplugin;
 mod cluster;

@@ -13,10 +13,16 @@ macro_rules! reactions_sql {
                 user: uuid::Uuid,
                 emoji: &str,
                 at_ms: i64,
-            ) -> $crate::store::StoreResult<$crate::store::Added<()>> {
+                max_per_user: u32,
+            ) -> $crate::store::StoreResult<$crate::store::ReactionAdded> {
+                // The count and the insert are one statement: on SQLite the
+                // one writer runs it alone; on PostgreSQL two of one user's
+                // adds racing on one message could each see one slot left,
+                // so the cap can be passed by the requests in flight at once.
                 let done = sqlx::query(
                     "INSERT INTO reactions (message_id, user_id, emoji, created_at) \
                      SELECT id, $1, $2, $3 FROM messages WHERE id = $4 AND tenant_id = $5 \
+                     AND (SELECT COUNT(*) FROM reactions WHERE message_id = $4 AND user_id = $1) < $6 \
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(user.to_string())
@@ -24,12 +30,25 @@ macro_rules! reactions_sql {
                 .bind(at_ms)
                 .bind(message.to_string())
                 .bind(tenant.to_string())
+                .bind(i64::from(max_per_user))
                 .execute(&self.write)
                 .await?;
-                Ok(if done.rows_affected() == 0 {
-                    $crate::store::Added::AlreadyExists(())
+                if done.rows_affected() > 0 {
+                    return Ok($crate::store::ReactionAdded::Added);
+                }
+                let (exists, count): (bool, i64) = sqlx::query_as(
+                    "SELECT COALESCE(SUM(CASE WHEN emoji = $1 THEN 1 ELSE 0 END), 0) > 0, COUNT(*) \
+                     FROM reactions WHERE message_id = $2 AND user_id = $3",
+                )
+                .bind(emoji)
+                .bind(message.to_string())
+                .bind(user.to_string())
+                .fetch_one(&self.write)
+                .await?;
+                Ok(if !exists && count >= i64::from(max_per_user) {
+                    $crate::store::ReactionAdded::TooMany
                 } else {
-                    $crate::store::Added::Added(())
+                    $crate::store::ReactionAdded::AlreadyExists
                 })
             }
 
