@@ -64,9 +64,12 @@ impl Application {
     /// tenant when the database is empty, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate()?;
-        let store = store::open(&config.database_url)
-            .await
-            .with_context(|| format!("cannot open database {}", config.database_url))?;
+        let store = store::open(&config.database_url).await.with_context(|| {
+            format!(
+                "cannot open database {}",
+                crate::config::redact_url(&config.database_url)
+            )
+        })?;
         let first_start = bootstrap(store.as_ref()).await?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.clone(),
@@ -87,7 +90,12 @@ impl Application {
             Some(url) => Arc::new(
                 RedisBus::connect(url, &config.redis_prefix, Arc::downgrade(&sink))
                     .await
-                    .with_context(|| format!("cannot connect to Redis at {url}"))?,
+                    .with_context(|| {
+                        format!(
+                            "cannot connect to Redis at {}",
+                            crate::config::redact_url(url)
+                        )
+                    })?,
             ),
             None => Arc::new(LocalBus::new(Arc::downgrade(&sink))),
         };
@@ -99,7 +107,12 @@ impl Application {
                 Duration::from_secs(config.presence_ttl),
             )
             .await
-            .with_context(|| format!("cannot connect to Redis at {url}"))?,
+            .with_context(|| {
+                format!(
+                    "cannot connect to Redis at {}",
+                    crate::config::redact_url(url)
+                )
+            })?,
             None => Presence::local(),
         };
         let listener = TcpListener::bind(config.listen)

@@ -272,7 +272,8 @@ impl Config {
         if let Some(url) = &self.redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return Err(ConfigError(format!(
-                    "--redis-url must start with redis:// or rediss://, got `{url}`"
+                    "--redis-url must start with redis:// or rediss://, got `{}`",
+                    redact_url(url)
                 )));
             }
         }
@@ -289,9 +290,61 @@ impl Config {
     }
 }
 
+/// A database or Redis URL as it may be logged: the password of its user
+/// info (`scheme://user:password@host`) and any `password=` parameter
+/// replaced by `<redacted>`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:<redacted>@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=<redacted>")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_service_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://chat:s3cret@db:5432/chat?sslmode=require"),
+            "postgres://chat:<redacted>@db:5432/chat?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("redis://:s3cret@cache:6379"),
+            "redis://:<redacted>@cache:6379"
+        );
+        assert_eq!(
+            redact_url("postgres://db/chat?user=chat&password=s3cret"),
+            "postgres://db/chat?user=chat&password=<redacted>"
+        );
+        assert_eq!(redact_url("chatgate.db"), "chatgate.db");
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+    }
 
     #[test]
     fn defaults_are_valid() {

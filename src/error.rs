@@ -166,10 +166,16 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// The `error_id` of an error reply, carried as a response extension so the
+/// access log and the metrics can count client errors by id.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorId(pub &'static str);
+
 impl Reply for ApiError {
     fn into_response(self) -> Response {
         let mut response =
             warp::reply::with_status(warp::reply::json(&self.body()), self.status).into_response();
+        response.extensions_mut().insert(ErrorId(self.error_id));
         if let Some(wait) = self.retry_after {
             // Round up: "retry after 0 s" would invite an immediate retry.
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -220,7 +226,8 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
             "unsupported media type",
         )
     } else {
-        tracing::warn!(?rejection, "unhandled rejection");
+        // A client's doing (counted in the metrics as a 400), not the operator's.
+        tracing::debug!(?rejection, "unhandled rejection");
         ApiError::invalid_data("bad request")
     };
     Ok(err.into_response())

@@ -33,10 +33,7 @@ fn keep_large_allocations_returnable() {}
 #[tokio::main]
 async fn run() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "chatgate=info,warn".into()),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -54,6 +51,20 @@ async fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `RUST_LOG`, or `chatgate=info,warn`; either way two libraries log
+/// nothing below a level that keeps tokens out: the WebSocket library
+/// writes every frame received at TRACE (a STOMP CONNECT, or an agent
+/// socket's token renewal, carries a token), and warp every path segment it
+/// matches at TRACE.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "chatgate=info,warn".into());
+    ["tungstenite=info", "tokio_tungstenite=info", "warp=debug"]
+        .into_iter()
+        .filter_map(|directive| directive.parse().ok())
+        .fold(filter, |filter, directive| filter.add_directive(directive))
 }
 
 async fn serve(config: chatgate::Config) -> anyhow::Result<()> {

@@ -24,8 +24,12 @@ pub struct Metrics {
     pub bus_received: IntCounter,
     /// Store call latency by operation.
     pub store_seconds: HistogramVec,
-    /// 429 answers by limit (`authenticate`, `send`, `login`).
+    /// 429 answers by limit (`authenticate`, `send`, `login`, `login_ip`).
     pub rate_limited: IntCounterVec,
+    /// HTTP answers with a 4xx status, by status and `error_id` (`none` for
+    /// a reply without one): logged at debug only, so a flood of bad
+    /// requests shows here rather than in the log.
+    pub http_client_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -60,6 +64,14 @@ impl Metrics {
             &["limit"],
         )
         .expect("valid metric");
+        let http_client_errors = IntCounterVec::new(
+            Opts::new(
+                "http_client_errors_total",
+                "HTTP answers with a 4xx status, by status and error_id",
+            ),
+            &["status", "error_id"],
+        )
+        .expect("valid metric");
         let metrics = Metrics {
             registry,
             sessions,
@@ -71,6 +83,7 @@ impl Metrics {
             bus_received,
             store_seconds,
             rate_limited,
+            http_client_errors,
         };
         for collector in [
             Box::new(metrics.sessions.clone()) as Box<dyn prometheus::core::Collector>,
@@ -82,6 +95,7 @@ impl Metrics {
             Box::new(metrics.bus_received.clone()),
             Box::new(metrics.store_seconds.clone()),
             Box::new(metrics.rate_limited.clone()),
+            Box::new(metrics.http_client_errors.clone()),
         ] {
             metrics
                 .registry

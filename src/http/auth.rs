@@ -23,7 +23,10 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(super::optional_header("authorization"))
         .and(body(app.config.max_body_bytes))
         .then(login);
-    let logout = warp::path!("api" / "auth" / "0.1" / "token" / String)
+    // The token is read as the path's tail: warp logs a `String` path
+    // parameter at TRACE, and a token must never reach the log.
+    let logout = warp::path!("api" / "auth" / "0.1" / "token" / ..)
+        .and(warp::path::tail())
         .and(warp::delete())
         .and(with_app(app))
         .then(logout);
@@ -81,10 +84,14 @@ async fn login(app: App, ip: IpAddr, authorization: Option<String>, body: Bytes)
 }
 
 /// DELETE /api/auth/0.1/token/<token>: logout.
-async fn logout(token: String, app: App) -> Response {
+async fn logout(tail: warp::path::Tail, app: App) -> Response {
     respond(
         async {
-            app.services.agents.logout(&token).await?;
+            let token = tail.as_str();
+            if token.is_empty() || token.contains('/') {
+                return Err(ApiError::not_found());
+            }
+            app.services.agents.logout(token).await?;
             Ok(StatusCode::NO_CONTENT)
         }
         .await,

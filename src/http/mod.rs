@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::error::{recover, ApiError};
 use server::PeerAddr;
 
+pub mod access;
 pub mod assets;
 pub mod auth;
 pub mod channels;
@@ -42,6 +43,7 @@ pub fn routes(
         .or(crate::ws::agent::route(app.clone()))
         .unify()
         .boxed();
+    let metrics = app.metrics.clone();
     visitor
         .or(admin)
         .unify()
@@ -53,7 +55,9 @@ pub fn routes(
         .unify()
         .recover(recover)
         .unify()
-        .with(warp::trace::request())
+        // Not `warp::trace::request()`: it logs the path (tokens included)
+        // and a WARN line for every 4xx. The span is opened by `server`.
+        .map(move |reply: Response| access::finished(&metrics, reply))
 }
 
 /// Makes the app available to a handler.

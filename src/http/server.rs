@@ -87,7 +87,8 @@ pub async fn serve<F, R>(
         let service = service.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(PeerAddr(peer));
-            hyper::service::Service::call(&service, request)
+            let span = super::access::span(request.method(), request.uri().path());
+            tracing::Instrument::instrument(hyper::service::Service::call(&service, request), span)
         });
         let mut builder = http1::Builder::new();
         builder

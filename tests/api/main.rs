@@ -18,6 +18,7 @@ mod events_api;
 mod files;
 mod helpers;
 mod login_throttle;
+mod logs;
 mod messages_api;
 mod ops;
 mod presence;

@@ -312,7 +312,11 @@ fn error_page(err: &ApiError) -> Response {
         },
     };
     let body = askama::Template::render(&page).unwrap_or_else(|_| "error".into());
-    html(err.status, body)
+    let mut response = html(err.status, body);
+    response
+        .extensions_mut()
+        .insert(crate::error::ErrorId(err.error_id));
+    response
 }
 
 /// The console's security headers, on every reply.
