@@ -373,7 +373,14 @@ async fn write_loop(
                     }
                 }
                 drop(presence);
-                if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+                // A flush alone has nothing to write (and Redis answers an
+                // empty pipeline with an error: a WARN at every shutdown).
+                let written = if pipe.cmd_iter().next().is_none() {
+                    Ok(())
+                } else {
+                    pipe.query_async::<()>(&mut conn).await
+                };
+                if let Err(e) = written {
                     // A lost claim is restored by the next renewal; a lost
                     // removal lapses within the ttl.
                     tracing::warn!(error = %e, "presence update failed");
