@@ -141,24 +141,24 @@ async fn resume_token(
     respond(
         async {
             let token = token.ok_or_else(ApiError::invalid_token)?;
-            let resume =
-                if let Some(claims) = app.tokens.verify_visitor(&token, TokenKind::Visitor) {
-                    let channel = app
-                        .services
-                        .visitor
-                        .connected_channel(claims.ch, origin.as_deref())
-                        .await?;
-                    app.services.visitor.resume_token(channel.id, claims.cv)
-                } else {
-                    let admin = app.services.agents.admin(Some(&token)).await?;
-                    let body = json_object(&body, true)?;
-                    let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
-                    let conversation_id: ConversationId = required_uuid(&body, "conversation_id")?;
-                    app.services
-                        .visitor
-                        .mint_resume(&admin, channel_id, conversation_id)
-                        .await?
-                };
+            let resume = if let Some(claims) = app.tokens.verify_visitor(&token, TokenKind::Visitor)
+            {
+                let channel = app
+                    .services
+                    .visitor
+                    .connected_channel(claims.ch, origin.as_deref())
+                    .await?;
+                app.services.visitor.resume_token(channel.id, claims.cv)
+            } else {
+                let admin = app.services.agents.admin(Some(&token)).await?;
+                let body = json_object(&body, true)?;
+                let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
+                let conversation_id: ConversationId = required_uuid(&body, "conversation_id")?;
+                app.services
+                    .visitor
+                    .mint_resume(&admin, channel_id, conversation_id)
+                    .await?
+            };
             Ok(warp::reply::json(&json!({ "resume_token": resume })))
         }
         .await,

@@ -10,8 +10,8 @@ use super::Core;
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
 use crate::domain::{
-    time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState,
-    Event, Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
+    time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState, Event,
+    Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
 };
 use crate::error::ApiError;
 use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
@@ -86,7 +86,10 @@ impl VisitorService {
         scope: VisitorScope,
         id: ConversationId,
     ) -> Result<Vec<Message>, ApiError> {
-        let read = self.core.store.history(scope, id, self.core.config.max_history);
+        let read = self
+            .core
+            .store
+            .history(scope, id, self.core.config.max_history);
         Ok(self.core.metrics.timed("history", read).await?)
     }
 

@@ -479,8 +479,7 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn agents_read_up_to(&self, tenant: TenantId, room: RoomId) -> StoreResult<i64>;
     /// How many messages `member` has not read in `room` (not counting its
     /// own, nor deleted ones).
-    async fn unread_count(&self, tenant: TenantId, room: RoomId, member: Uuid)
-        -> StoreResult<i64>;
+    async fn unread_count(&self, tenant: TenantId, room: RoomId, member: Uuid) -> StoreResult<i64>;
 }
 
 /// Reactions to messages.

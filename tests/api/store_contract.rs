@@ -307,7 +307,10 @@ async fn bootstrap_creates_once(db: Db) {
         Some(first.admin.clone())
     );
     assert_eq!(
-        store.channel(first.tenant_id, first.channel.id).await.unwrap(),
+        store
+            .channel(first.tenant_id, first.channel.id)
+            .await
+            .unwrap(),
         Some(first.channel.clone())
     );
     assert_eq!(
@@ -322,7 +325,13 @@ async fn bootstrap_creates_once(db: Db) {
         store.agent_by_email("other@example.com").await.unwrap(),
         None
     );
-    assert_eq!(store.channel(second.tenant_id, second.channel.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .channel(second.tenant_id, second.channel.id)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.channels(second.tenant_id).await.unwrap().is_empty());
     // Nor after a restart.
     assert!(!db.open().await.bootstrap(&second).await.unwrap());
@@ -501,7 +510,10 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         routing: Default::default(),
     };
     store.insert_channel(&shop).await.unwrap();
-    assert_eq!(store.channel(first.tenant_id, shop.id).await.unwrap(), Some(shop.clone()));
+    assert_eq!(
+        store.channel(first.tenant_id, shop.id).await.unwrap(),
+        Some(shop.clone())
+    );
 
     let other_tenant = TenantId::new();
     db.insert_tenant(other_tenant).await;
@@ -528,17 +540,29 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         vec![foreign.clone()]
     );
     assert!(store.channels(TenantId::new()).await.unwrap().is_empty());
-    assert_eq!(store.channel(first.tenant_id, ChannelId::new()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .channel(first.tenant_id, ChannelId::new())
+            .await
+            .unwrap(),
+        None
+    );
 
     shop.name = "Shop (renamed)".into();
     shop.image_url = None;
     shop.allowed_origins = vec![origin("http://localhost:3000")];
     shop.connected = false;
     store.update_channel(&shop).await.unwrap();
-    assert_eq!(store.channel(first.tenant_id, shop.id).await.unwrap(), Some(shop.clone()));
+    assert_eq!(
+        store.channel(first.tenant_id, shop.id).await.unwrap(),
+        Some(shop.clone())
+    );
     // The update touched only that channel.
     assert_eq!(
-        store.channel(first.tenant_id, first.channel.id).await.unwrap(),
+        store
+            .channel(first.tenant_id, first.channel.id)
+            .await
+            .unwrap(),
         Some(first.channel.clone())
     );
     assert_eq!(
@@ -547,7 +571,10 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
     );
     // Another tenant's channel is not found by id, except at the visitor
     // door, where the channel id is all a visitor knows.
-    assert_eq!(store.channel(first.tenant_id, foreign.id).await.unwrap(), None);
+    assert_eq!(
+        store.channel(first.tenant_id, foreign.id).await.unwrap(),
+        None
+    );
     assert_eq!(
         store.public_channel(foreign.id).await.unwrap(),
         Some(foreign)
@@ -570,7 +597,12 @@ async fn conversation_exists_after_its_first_message(db: Db) {
     let new = visitor_message(&first, conversation, "hello", None);
     let sent_at = new.sent_at_ms;
     store.append_message(new).await.unwrap();
-    let stored = store.conversation(first.channel.scope(), conversation).await.unwrap().found().unwrap();
+    let stored = store
+        .conversation(first.channel.scope(), conversation)
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
     assert_eq!(stored.id, conversation);
     assert_eq!(stored.channel_id, first.channel.id);
     assert_eq!(stored.tenant_id, first.tenant_id);
@@ -578,7 +610,12 @@ async fn conversation_exists_after_its_first_message(db: Db) {
     assert_eq!(stored.last_seq, 1);
 
     append_all(store.as_ref(), &first, conversation, &["again"]).await;
-    let stored = store.conversation(first.channel.scope(), conversation).await.unwrap().found().unwrap();
+    let stored = store
+        .conversation(first.channel.scope(), conversation)
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
     assert_eq!(stored.last_seq, 2);
     assert_eq!(
         stored.created_at_ms, sent_at,
@@ -598,7 +635,10 @@ async fn appends_assign_gapless_seq(db: Db) {
     .await;
     assert_eq!(seqs(&appended), [1, 2, 3, 4, 5]);
     // What append returned is exactly what was stored.
-    let stored = store.messages_after(first.channel.scope(), conversation, 0, 100).await.unwrap();
+    let stored = store
+        .messages_after(first.channel.scope(), conversation, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(stored, appended);
     // Another conversation counts from 1 on its own.
     let other = append_all(store.as_ref(), &first, ConversationId::new(), &["x", "y"]).await;
@@ -637,7 +677,11 @@ async fn repeated_client_message_id_returns_the_first_message(db: Db) {
     // The retry used no seq: the next message is 2, and only two are stored.
     assert_eq!(
         store
-            .conversation(first.channel.scope(), conversation).await.unwrap().found().unwrap()
+            .conversation(first.channel.scope(), conversation)
+            .await
+            .unwrap()
+            .found()
+            .unwrap()
             .last_seq,
         1
     );
@@ -647,7 +691,10 @@ async fn repeated_client_message_id_returns_the_first_message(db: Db) {
         .unwrap();
     assert!(next.created);
     assert_eq!(next.message.seq, 2);
-    let stored = store.messages_after(first.channel.scope(), conversation, 0, 100).await.unwrap();
+    let stored = store
+        .messages_after(first.channel.scope(), conversation, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(stored, vec![original.message, next.message]);
 }
 
@@ -732,9 +779,27 @@ async fn history_returns_the_last_messages_oldest_first(db: Db) {
         &["elsewhere"],
     )
     .await;
-    assert_eq!(store.history(first.channel.scope(), conversation, 3).await.unwrap(), all[2..]);
-    assert_eq!(store.history(first.channel.scope(), conversation, 1).await.unwrap(), all[4..]);
-    assert_eq!(store.history(first.channel.scope(), conversation, 100).await.unwrap(), all);
+    assert_eq!(
+        store
+            .history(first.channel.scope(), conversation, 3)
+            .await
+            .unwrap(),
+        all[2..]
+    );
+    assert_eq!(
+        store
+            .history(first.channel.scope(), conversation, 1)
+            .await
+            .unwrap(),
+        all[4..]
+    );
+    assert_eq!(
+        store
+            .history(first.channel.scope(), conversation, 100)
+            .await
+            .unwrap(),
+        all
+    );
     assert!(store
         .history(first.channel.scope(), ConversationId::new(), 10)
         .await
@@ -812,7 +877,11 @@ async fn concurrent_appends(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
     assert_no_fallbacks(&stores);
     assert_eq!(
         stores[0]
-            .conversation(first.channel.scope(), conversation).await.unwrap().found().unwrap()
+            .conversation(first.channel.scope(), conversation)
+            .await
+            .unwrap()
+            .found()
+            .unwrap()
             .last_seq,
         total as i64
     );
@@ -871,7 +940,11 @@ async fn concurrent_duplicates(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
     assert_no_fallbacks(&stores);
     assert_eq!(
         stores[0]
-            .conversation(first.channel.scope(), conversation).await.unwrap().found().unwrap()
+            .conversation(first.channel.scope(), conversation)
+            .await
+            .unwrap()
+            .found()
+            .unwrap()
             .last_seq,
         1,
         "duplicates used no seq"
@@ -953,7 +1026,12 @@ async fn interleaved_conversations(stores: Vec<Arc<dyn Store>>, first: Bootstrap
             .await
             .unwrap();
         assert_eq!(stored, mine);
-        let last = stores[0].conversation(first.channel.scope(), conversation).await.unwrap().found().unwrap();
+        let last = stores[0]
+            .conversation(first.channel.scope(), conversation)
+            .await
+            .unwrap()
+            .found()
+            .unwrap();
         assert_eq!(last.last_seq, n, "retries used no seq");
     }
     assert_no_fallbacks(&stores);
@@ -1011,7 +1089,11 @@ async fn a_bad_message_among_concurrent_ones_fails_alone(db: Db) {
         .unwrap();
     assert_eq!(seqs(&stored), (1..=20).collect::<Vec<_>>());
     assert!(store
-        .conversation(first.channel.scope(), bad.conversation_id).await.unwrap().found().is_none());
+        .conversation(first.channel.scope(), bad.conversation_id)
+        .await
+        .unwrap()
+        .found()
+        .is_none());
 }
 
 // --- scopes --------------------------------------------------------------------
@@ -1088,14 +1170,26 @@ async fn visitor_lookups_reach_only_their_channels_conversations(db: Db) {
         s.store.conversation(own, s.conversation).await.unwrap(),
         ConversationLookup::Found(c) if c.last_seq == 2
     ));
-    assert_eq!(s.store.history(own, s.conversation, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        s.store
+            .history(own, s.conversation, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     // The agent room is no visitor conversation of any channel.
     for scope in [own, elsewhere[0], elsewhere[1]] {
         assert_eq!(
             s.store.conversation(scope, s.agent_room).await.unwrap(),
             ConversationLookup::Elsewhere
         );
-        assert!(s.store.history(scope, s.agent_room, 10).await.unwrap().is_empty());
+        assert!(s
+            .store
+            .history(scope, s.agent_room, 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert!(s
             .store
             .messages_after(scope, s.agent_room, 0, 10)
@@ -1109,7 +1203,12 @@ async fn visitor_lookups_reach_only_their_channels_conversations(db: Db) {
             s.store.conversation(scope, s.conversation).await.unwrap(),
             ConversationLookup::Elsewhere
         );
-        assert!(s.store.history(scope, s.conversation, 10).await.unwrap().is_empty());
+        assert!(s
+            .store
+            .history(scope, s.conversation, 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert!(s
             .store
             .messages_after(scope, s.conversation, 0, 10)
@@ -1118,7 +1217,10 @@ async fn visitor_lookups_reach_only_their_channels_conversations(db: Db) {
             .is_empty());
     }
     assert_eq!(
-        s.store.conversation(own, ConversationId::new()).await.unwrap(),
+        s.store
+            .conversation(own, ConversationId::new())
+            .await
+            .unwrap(),
         ConversationLookup::Free
     );
 }
@@ -1210,7 +1312,10 @@ async fn delivered_marks_and_unread_counts_stay_in_their_tenant(db: Db) {
         1
     );
     assert_eq!(
-        s.store.unread_count(other, s.agent_room, admin).await.unwrap(),
+        s.store
+            .unread_count(other, s.agent_room, admin)
+            .await
+            .unwrap(),
         0
     );
 }
