@@ -250,8 +250,10 @@ pub trait AgentStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Agent>>;
     /// Returns false when `tenant` has no such agent.
     async fn delete_agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<bool>;
-    /// Returns false when no agent has this email.
-    async fn set_password(&self, email: &str, password_hash: &str) -> StoreResult<bool>;
+    /// Sets the password of the agent with this email and revokes all its
+    /// sessions, in one transaction; the agent, or `None` when no agent has
+    /// this email.
+    async fn set_password(&self, email: &str, password_hash: &str) -> StoreResult<Option<Agent>>;
 
     async fn create_session(
         &self,
@@ -264,6 +266,8 @@ pub trait AgentStore: Send + Sync + 'static {
     async fn session_agent(&self, id: SessionId, now_ms: i64) -> StoreResult<Option<Agent>>;
     /// Returns false when there was no such active session.
     async fn revoke_session(&self, id: SessionId) -> StoreResult<bool>;
+    /// Revokes every session of an agent of `tenant`; how many were active.
+    async fn revoke_agent_sessions(&self, tenant: TenantId, agent: AgentId) -> StoreResult<u64>;
 
     /// The presences of these agents of `tenant` (all of them when `ids` is empty).
     async fn presences(

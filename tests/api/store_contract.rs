@@ -421,20 +421,33 @@ async fn agent_by_email_ignores_case(db: Db) {
 
 async fn set_password_replaces_the_hash(db: Db) {
     let (store, first) = bootstrapped(&db).await;
-    assert!(store
+    let session = SessionId::new();
+    store
+        .create_session(session, first.admin.id, now_ms() + 60_000)
+        .await
+        .unwrap();
+    let changed = store
         .set_password("ADMIN@example.com", "$argon2id$new")
         .await
-        .unwrap());
+        .unwrap()
+        .expect("the agent");
+    assert_eq!(changed.id, first.admin.id);
+    assert_eq!(
+        store.session_agent(session, now_ms()).await.unwrap(),
+        None,
+        "a new password revokes every session"
+    );
     let admin = store
         .agent(first.tenant_id, first.admin.id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(admin.password_hash, "$argon2id$new");
-    assert!(!store
+    assert!(store
         .set_password("nobody@example.com", "$argon2id$x")
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     assert_eq!(
         store
             .agent(first.tenant_id, first.admin.id)
