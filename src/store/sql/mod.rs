@@ -192,25 +192,6 @@ macro_rules! sql_store {
 
 pub(super) use sql_store;
 
-#[cfg(test)]
-mod tests {
-    use super::seqs_between;
-
-    #[test]
-    fn seqs_between_counts_the_seqs_inside_the_bounds() {
-        assert_eq!(seqs_between(10, None, None), 10);
-        assert_eq!(seqs_between(10, None, Some(5)), 4);
-        assert_eq!(seqs_between(10, Some(5), None), 5);
-        assert_eq!(seqs_between(10, Some(2), Some(5)), 2);
-        assert_eq!(seqs_between(10, Some(5), Some(5)), 0);
-        assert_eq!(seqs_between(10, Some(20), None), 0);
-        assert_eq!(seqs_between(10, None, Some(100)), 10);
-        assert_eq!(seqs_between(10, Some(-3), Some(0)), 0);
-        assert_eq!(seqs_between(0, None, None), 0);
-        assert_eq!(seqs_between(10, Some(i64::MAX), Some(i64::MIN)), 0);
-    }
-}
-
 /// A conversation's row as a batch append reserved its seqs.
 pub(crate) struct Reserved {
     pub last_seq: i64,
@@ -227,5 +208,24 @@ impl Reserved {
     pub fn admits(&self, message: &crate::store::NewMessage) -> bool {
         self.tenant == message.tenant_id.to_string()
             && self.channel.as_deref() == message.channel_id.map(|c| c.to_string()).as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seqs_between;
+
+    #[test]
+    fn seqs_between_counts_the_seqs_inside_the_bounds() {
+        assert_eq!(seqs_between(10, None, None), 10);
+        assert_eq!(seqs_between(10, None, Some(5)), 4);
+        assert_eq!(seqs_between(10, Some(5), None), 5);
+        assert_eq!(seqs_between(10, Some(2), Some(5)), 2);
+        assert_eq!(seqs_between(10, Some(5), Some(5)), 0);
+        assert_eq!(seqs_between(10, Some(20), None), 0);
+        assert_eq!(seqs_between(10, None, Some(100)), 10);
+        assert_eq!(seqs_between(10, Some(-3), Some(0)), 0);
+        assert_eq!(seqs_between(0, None, None), 0);
+        assert_eq!(seqs_between(10, Some(i64::MAX), Some(i64::MIN)), 0);
     }
 }
