@@ -1023,7 +1023,7 @@ async fn console_shows_the_visitors_name_page_and_browser_beside_the_conversatio
 
 #[tokio::test]
 async fn the_console_of_another_tenant_finds_none_of_a_tenants_rooms() {
-    let app = TestApp::spawn_with(|c| c.login_per_minute = 1000).await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;

@@ -11,7 +11,7 @@ use crate::helpers::TestApp;
 const CREATED: &str = "chatd_user_room_message_created";
 
 async fn spawn() -> TestApp {
-    TestApp::spawn_with(|c| c.login_per_minute = 1000).await
+    TestApp::spawn().await
 }
 
 /// An agent in a room with Bob, logged in twice, with a socket per token.

@@ -430,7 +430,7 @@ async fn a_deleted_message_is_not_unread_and_a_zero_limit_is_400() {
 
 #[tokio::test]
 async fn an_agents_own_answer_and_replies_never_count_as_unread_for_it() {
-    let app = TestApp::spawn_with(|c| c.login_per_minute = 1000).await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let visitor = app.visitor().await;

@@ -573,7 +573,7 @@ async fn forged_visitor_token(app: &TestApp, channel: &str, conversation: &str) 
 
 #[tokio::test]
 async fn a_visitor_token_naming_an_agent_room_reads_and_writes_nothing_there() {
-    let app = TestApp::spawn_with(|c| c.login_per_minute = 1000).await;
+    let app = TestApp::spawn().await;
     let admin = crate::agent_helpers::AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let room = ana.create_room(&[&admin]).await["uuid"]
