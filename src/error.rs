@@ -144,6 +144,13 @@ impl ApiError {
         )
     }
 
+    /// The `Retry-After` of a 429, in whole seconds, rounded up ("retry
+    /// after 0 s" would invite an immediate retry).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
+            .map(|wait| (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+    }
+
     pub fn body(&self) -> Value {
         let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
         json!({
@@ -188,12 +195,10 @@ impl Reply for ApiError {
         let mut response =
             warp::reply::with_status(warp::reply::json(&self.body()), self.status).into_response();
         response.extensions_mut().insert(ErrorId(self.error_id));
-        if let Some(wait) = self.retry_after {
-            // Round up: "retry after 0 s" would invite an immediate retry.
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Some(secs) = self.retry_after_secs() {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

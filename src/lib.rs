@@ -10,7 +10,7 @@
 //! - [`error`]: `ApiError`, the one place errors become JSON replies.
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
 //! - [`domain`]: types with no I/O: ids, channels, rooms, messages,
-//!   reactions, events with their audience, search folding, validation.
+//!   reactions, events with their audience, search folding, the http(s) URLs clients render, validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON) and `wazo`
 //!   (wazo-chatd rooms, messages, agents; the websocketd event envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`,
@@ -30,7 +30,8 @@
 //!   audience); subscribes the bus on demand, encodes each event once per
 //!   wire format, bounded queue per session.
 //! - [`cache`]: channels cached for a second on the visitor hot path.
-//! - [`limits`]: rate limits.
+//! - [`limits`]: rate limits, and the budgets of failed logins (per
+//!   account and client IP, per client IP) that successes never touch.
 //! - [`presence`]: which conversations and agents have a live socket on any
 //!   instance (Redis sorted sets whose claims lapse when not renewed; a
 //!   registry of claims lets one surviving instance report a crashed
@@ -42,7 +43,9 @@
 //!   askama templates in `templates/`, session cookie and CSRF, plain JS in
 //!   `static/` for live updates); handlers parse, call one service, render.
 //!   `server` serves them on hyper's HTTP/1.1 with the header-read and
-//!   keep-alive timeouts that `warp::serve` cannot set.
+//!   keep-alive timeouts that `warp::serve` cannot set; `access` is the
+//!   access log (a span per request with tokens redacted from its path,
+//!   client errors at DEBUG and counted in the metrics).
 //! - [`ws`]: `stomp` (frame codec), `upgrade` (the WebSocket handshake, with
 //!   small per-socket buffers), `visitor` (`/ws.chatplugin`) and `agent`
 //!   (`/api/websocketd/`).

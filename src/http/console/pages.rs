@@ -127,8 +127,7 @@ pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
                     "Too many failed logins. Wait a minute, then try again.".into(),
                 )),
             )?;
-            if let Some(wait) = err.retry_after {
-                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            if let Some(secs) = err.retry_after_secs() {
                 page.headers_mut()
                     .insert(warp::http::header::RETRY_AFTER, secs.into());
             }
