@@ -10,7 +10,8 @@
 //! - [`error`]: `ApiError`, the one place errors become JSON replies.
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
 //! - [`domain`]: types with no I/O: ids, channels, rooms, messages,
-//!   reactions, events with their audience, search folding, the http(s) URLs clients render, validation.
+//!   reactions, events with their audience, search folding, the http(s)
+//!   URLs clients render, validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON) and `wazo`
 //!   (wazo-chatd rooms, messages, agents; the websocketd event envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`,
