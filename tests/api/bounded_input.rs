@@ -151,6 +151,26 @@ async fn a_users_fifty_first_distinct_reaction_on_a_message_is_409_too_many_reac
 }
 
 #[tokio::test]
+async fn sixty_reactions_sent_at_once_store_exactly_the_fifty_allowed() {
+    let app = TestApp::spawn().await;
+    let (admin, _, room, message) = room_with_a_message(&app).await;
+    let emojis: Vec<&str> = emojis::iter().map(|e| e.as_str()).take(60).collect();
+    let replies = futures_util::future::join_all(
+        emojis
+            .iter()
+            .map(|emoji| react(&admin, &room, &message, emoji)),
+    )
+    .await;
+    let added = replies.iter().filter(|r| r.status < 300).count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == 409 && r.body["error_id"] == "too-many-reactions")
+        .count();
+    assert_eq!((added, refused), (50, 10));
+    assert_eq!(reactions_of(&admin, &room, &message, &admin.uuid).await, 50);
+}
+
+#[tokio::test]
 async fn the_reaction_cap_is_configurable() {
     let app = TestApp::spawn_with(|c| c.max_reactions_per_user = 2).await;
     let (admin, _, room, message) = room_with_a_message(&app).await;

@@ -185,7 +185,7 @@ macro_rules! sql_store {
         $crate::store::sql::channels::channels_sql!($store, $db);
         $crate::store::sql::messages::messages_sql!($store, $db, lock_rows: $lock_rows, params: $params);
         $crate::store::sql::rooms::rooms_sql!($store, $db, locks: $lock_rows.is_some());
-        $crate::store::sql::reactions::reactions_sql!($store, $db);
+        $crate::store::sql::reactions::reactions_sql!($store, $db, locks: $lock_rows.is_some());
         $crate::store::sql::visitors::visitors_sql!($store, $db);
     };
 }

@@ -1,9 +1,11 @@
 //! The SQL of reactions. See `sql_store!` for how it is instantiated per
 //! backend.
 
-/// Implements `ReactionStore` for `$store` (which has `read` and `write` pools of `$db`).
+/// Implements `ReactionStore` for `$store` (which has `read` and `write`
+/// pools of `$db`); `locks`: whether the backend needs `FOR UPDATE` to
+/// serialize writers (SQLite has one writer anyway).
 macro_rules! reactions_sql {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, locks: $locks:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::ReactionStore for $store {
             async fn add_reaction(
@@ -15,10 +17,18 @@ macro_rules! reactions_sql {
                 at_ms: i64,
                 max_per_user: u32,
             ) -> $crate::store::StoreResult<$crate::store::ReactionAdded> {
-                // The count and the insert are one statement: on SQLite the
-                // one writer runs it alone; on PostgreSQL two of one user's
-                // adds racing on one message could each see one slot left,
-                // so the cap can be passed by the requests in flight at once.
+                // The message's row is locked first (PostgreSQL; SQLite's
+                // one writer runs one transaction at a time), so two adds of
+                // one user racing on one message count each other's row and
+                // the cap holds exactly.
+                let mut tx = self.write.begin().await?;
+                if $locks {
+                    sqlx::query("SELECT id FROM messages WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
+                        .bind(message.to_string())
+                        .bind(tenant.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
                 let done = sqlx::query(
                     "INSERT INTO reactions (message_id, user_id, emoji, created_at) \
                      SELECT id, $1, $2, $3 FROM messages WHERE id = $4 AND tenant_id = $5 \
@@ -31,25 +41,28 @@ macro_rules! reactions_sql {
                 .bind(message.to_string())
                 .bind(tenant.to_string())
                 .bind(i64::from(max_per_user))
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
-                if done.rows_affected() > 0 {
-                    return Ok($crate::store::ReactionAdded::Added);
-                }
-                let (exists, count): (bool, i64) = sqlx::query_as(
-                    "SELECT COALESCE(SUM(CASE WHEN emoji = $1 THEN 1 ELSE 0 END), 0) > 0, COUNT(*) \
-                     FROM reactions WHERE message_id = $2 AND user_id = $3",
-                )
-                .bind(emoji)
-                .bind(message.to_string())
-                .bind(user.to_string())
-                .fetch_one(&self.write)
-                .await?;
-                Ok(if !exists && count >= i64::from(max_per_user) {
-                    $crate::store::ReactionAdded::TooMany
+                let outcome = if done.rows_affected() > 0 {
+                    $crate::store::ReactionAdded::Added
                 } else {
-                    $crate::store::ReactionAdded::AlreadyExists
-                })
+                    let (exists, count): (bool, i64) = sqlx::query_as(
+                        "SELECT COALESCE(SUM(CASE WHEN emoji = $1 THEN 1 ELSE 0 END), 0) > 0, COUNT(*) \
+                         FROM reactions WHERE message_id = $2 AND user_id = $3",
+                    )
+                    .bind(emoji)
+                    .bind(message.to_string())
+                    .bind(user.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if !exists && count >= i64::from(max_per_user) {
+                        $crate::store::ReactionAdded::TooMany
+                    } else {
+                        $crate::store::ReactionAdded::AlreadyExists
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
             }
 
             async fn remove_reaction(
