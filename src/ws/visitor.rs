@@ -316,6 +316,11 @@ impl Protocol for Session {
     }
 
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
+        if let Outbound::Event { event, .. } = &*event {
+            if let Event::ChannelChanged { channel } = &event.event {
+                return Ok(self.channel_changed(channel)?);
+            }
+        }
         Ok(self.deliver(&event).await?)
     }
 
@@ -703,6 +708,15 @@ impl Session {
         };
         match destination.as_str() {
             "/app/send" => {
+                // The channel as it is now (cached for a second): a
+                // disconnected channel stores nothing, whatever the socket
+                // has yet to hear.
+                self.app
+                    .services
+                    .visitor
+                    .connected_channel(visitor.channel.id, self.origin.as_deref())
+                    .await
+                    .map_err(Fatal::from_api)?;
                 let new = self
                     .app
                     .services
@@ -762,6 +776,25 @@ impl Session {
             }
         }
         Ok(Step::Continue)
+    }
+
+    /// The channel was disconnected or changed: the session ends unless it
+    /// may still use it from its origin.
+    fn channel_changed(&mut self, channel: &crate::domain::Channel) -> Result<(), Fatal> {
+        let Some(visitor) = self.visitor.as_mut() else {
+            return Ok(());
+        };
+        if channel.id != visitor.channel.id {
+            return Ok(());
+        }
+        if !channel.connected {
+            return Err(Fatal::from_api(ApiError::unknown_channel()));
+        }
+        if !channel.allows_origin(self.origin.as_deref()) {
+            return Err(Fatal::from_api(ApiError::origin_not_allowed()));
+        }
+        visitor.channel = channel.clone();
+        Ok(())
     }
 
     /// The session's conversation; only called once CONNECT has succeeded.
