@@ -296,6 +296,22 @@ async fn console_csp_lets_pages_connect_only_to_the_host_they_came_from() {
         connect_src(&tls),
         "connect-src 'self' wss://chat.example.com"
     );
+    // Behind the trusted proxy, the host the browser asked for is the one it forwards.
+    let forwarded = http
+        .get(&login)
+        .header("host", "127.0.0.1:8080")
+        .header("x-forwarded-host", "chat.example.com")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let policy = forwarded.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        policy.contains("connect-src 'self' wss://chat.example.com;"),
+        "{policy}"
+    );
     // A Host that tries to add sources or directives names nothing.
     for forged in [
         "evil.example; script-src *",

@@ -120,7 +120,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(warp::method())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(optional_header("cookie"))
-        .and(optional_header("host"))
+        .and(browser_host(app.clone()))
         .and(secure(app.clone()))
         .and(client_ip(app.clone()))
         .and(optional_header("if-none-match"))
@@ -157,6 +157,25 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
                 };
                 headers(&mut response, &request);
                 response
+            },
+        )
+}
+
+/// The host the browser asked for: a trusted proxy's `X-Forwarded-Host`
+/// (first value), or the `Host` header (a proxy may have rewritten it to
+/// its upstream's).
+fn browser_host(app: App) -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::ext::optional::<PeerAddr>()
+        .and(optional_header("x-forwarded-host"))
+        .and(optional_header("host"))
+        .map(
+            move |peer: Option<PeerAddr>, forwarded: Option<String>, host: Option<String>| {
+                let trusted = peer.is_some_and(|p| app.config.trusted_proxies.contains(&p.0.ip()));
+                let forwarded = forwarded
+                    .filter(|_| trusted)
+                    .and_then(|f| f.split(',').next().map(|h| h.trim().to_string()))
+                    .filter(|h| !h.is_empty());
+                forwarded.or(host)
             },
         )
 }
