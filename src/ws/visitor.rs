@@ -396,11 +396,12 @@ impl Session {
             let close = match step {
                 Step::Store(new) => {
                     // Queued now, in frame order; stored in that order.
+                    let first_context = self.visitor.as_ref().and_then(|v| v.claims.ctx.clone());
                     let stored = self
                         .app
                         .services
                         .visitor
-                        .enqueue(new)
+                        .enqueue(new, first_context)
                         .await
                         .map_err(|err| {
                             let mut fatal = Fatal::from_api(err);
@@ -743,6 +744,11 @@ impl Session {
                         "the body must be a JSON object",
                     ));
                 };
+                self.app
+                    .limits
+                    .context
+                    .check(&visitor.claims.cv)
+                    .map_err(Fatal::from_api)?;
                 self.app
                     .services
                     .visitor
