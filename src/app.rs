@@ -207,7 +207,7 @@ async fn forget_idle_limits(state: App) {
     loop {
         tick.tick().await;
         state.limits.forget_idle();
-        if minutes % 60 == 0 {
+        if minutes.is_multiple_of(60) {
             state.services.visitor.clean_unused_contexts().await;
         }
         minutes += 1;
