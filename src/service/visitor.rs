@@ -22,6 +22,9 @@ use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
 pub struct Visitor {
     pub claims: VisitorClaims,
     pub channel: Channel,
+    /// The page's context the token carries until the first message
+    /// (taken out of the claims once, shared by every send).
+    pub first_context: Option<Arc<VisitorContext>>,
 }
 
 impl Visitor {
@@ -46,11 +49,16 @@ impl VisitorService {
         token: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Visitor, ApiError> {
-        let claims = token
+        let mut claims = token
             .and_then(|t| self.core.tokens.verify_visitor(t, TokenKind::Visitor))
             .ok_or_else(ApiError::invalid_token)?;
         let channel = self.connected_channel(claims.ch, origin).await?;
-        Ok(Visitor { claims, channel })
+        let first_context = claims.ctx.take().map(Arc::new);
+        Ok(Visitor {
+            claims,
+            channel,
+            first_context,
+        })
     }
 
     /// The channel, if it exists, is connected, and allows `origin`.
@@ -169,7 +177,10 @@ impl VisitorService {
     /// stores the message, and publishes it once the store has committed.
     pub async fn send(&self, visitor: &Visitor, body: &Value) -> Result<Message, ApiError> {
         let new = self.prepare(visitor, body)?;
-        let appended = self.enqueue(new, visitor.claims.ctx.clone()).await?.await?;
+        let appended = self
+            .enqueue(new, visitor.first_context.clone())
+            .await?
+            .await?;
         self.publish(&appended).await;
         Ok(appended.message)
     }
@@ -234,7 +245,7 @@ impl VisitorService {
     pub async fn enqueue(
         &self,
         new: NewMessage,
-        first_context: Option<VisitorContext>,
+        first_context: Option<Arc<VisitorContext>>,
     ) -> Result<
         impl std::future::Future<Output = Result<Appended, ApiError>> + Send + 'static,
         ApiError,
@@ -254,7 +265,7 @@ impl VisitorService {
                         .save_visitor_context(
                             message.tenant_id,
                             message.conversation_id,
-                            &context,
+                            context.as_ref(),
                             now_ms(),
                         )
                         .await

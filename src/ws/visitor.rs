@@ -396,7 +396,7 @@ impl Session {
             let close = match step {
                 Step::Store(new) => {
                     // Queued now, in frame order; stored in that order.
-                    let first_context = self.visitor.as_ref().and_then(|v| v.claims.ctx.clone());
+                    let first_context = self.visitor.as_ref().and_then(|v| v.first_context.clone());
                     let stored = self
                         .app
                         .services
