@@ -24,6 +24,8 @@ pub struct Limits {
     /// Failed logins per client IP, whatever the account.
     pub login_ip_failures: FailureBudget<IpAddr>,
     pub send: Keyed<ConversationId>,
+    /// Visitor context writes per conversation.
+    pub context: Keyed<ConversationId>,
 }
 
 pub struct Keyed<K: Hash + Eq + Clone> {
@@ -152,6 +154,11 @@ impl Limits {
                 "send",
                 metrics,
             ),
+            context: Keyed::new(
+                per_minute(config.context_per_minute, config.context_per_minute),
+                "context",
+                metrics,
+            ),
         }
     }
 
@@ -160,6 +167,7 @@ impl Limits {
         self.login_failures.forget_idle();
         self.login_ip_failures.forget_idle();
         self.send.forget_idle();
+        self.context.forget_idle();
     }
 }
 
