@@ -1,0 +1,130 @@
+//! The embedded default (SQLite) on a disk that fills up under load.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::clients::{http, Agent, Visitor};
+use crate::load::{Door, Load, Targets};
+use crate::process::{Chatgate, Tmpfs};
+
+/// The filesystem holding the database: room for the schema and a few
+/// thousand messages, small enough to fill in a moment.
+const DISK_BYTES: u64 = 24 * 1024 * 1024;
+
+/// Writes zeros into `path` until the filesystem refuses; returns how many bytes fit.
+fn fill(path: &Path) -> u64 {
+    let mut file = std::fs::File::create(path).expect("filler file");
+    let chunk = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(_) => break,
+        }
+    }
+    // Whatever a partial write left: one byte at a time to the very end.
+    while let Ok(1) = file.write(&[0]) {
+        written += 1;
+    }
+    let _ = file.sync_all();
+    written
+}
+
+/// Lifts the limits that would throttle the test's own load.
+pub fn unthrottled() -> Vec<(&'static str, String)> {
+    vec![
+        ("CHATGATE_SEND_BURST", "100000".into()),
+        ("CHATGATE_SEND_PER_SECOND", "100000".into()),
+        ("CHATGATE_AUTHENTICATE_BURST", "1000".into()),
+        ("CHATGATE_AUTHENTICATE_PER_MINUTE", "60000".into()),
+        ("CHATGATE_LOGIN_PER_MINUTE", "1000".into()),
+    ]
+}
+
+/// Visitors whose rooms the admin answered: `n` conversations, each with a
+/// first message stored (so the room was queued) and answered.
+pub async fn answered_visitors(base: &str, channel: &str, admin: &Agent, n: usize) -> Vec<Visitor> {
+    let http = http();
+    let mut visitors = Vec::new();
+    for i in 0..n {
+        let visitor = Visitor::start(&http, base, channel).await;
+        let answer = visitor.send(&http, base, &format!("hello {i}")).await;
+        assert!(
+            matches!(answer, crate::clients::Answer::Reply(200, _)),
+            "{answer:?}"
+        );
+        admin.answer(base, &visitor.conversation_id).await;
+        visitors.push(visitor);
+    }
+    visitors
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_sends_with_503_and_service_resumes_by_itself_losing_nothing() {
+    let disk = Tmpfs::mount(DISK_BYTES);
+    let db = disk.path().join("chatgate.db");
+    let mut env = unthrottled();
+    env.push(("CHATGATE_DATABASE_URL", db.display().to_string()));
+    let (mut server, first) = Chatgate::start("sqlite", &env);
+    let first = first.expect("a first start prints the admin");
+    let base = server.base.clone();
+    let http = http();
+    let admin = Agent::login(&http, &base, &first.admin_email, &first.admin_password).await;
+    let visitors = answered_visitors(&base, &first.channel_id, &admin, 4).await;
+    let (over_http, over_stomp) = visitors.split_at(2);
+
+    let load = Load::start(Targets::new(vec![base.clone()]), over_http, over_stomp, &admin);
+    load.wait_all_acked(10, Duration::from_secs(30), "acks before the disk fills")
+        .await;
+
+    let filler = disk.path().join("filler");
+    let filled = {
+        let filler = filler.clone();
+        tokio::task::spawn_blocking(move || fill(&filler))
+            .await
+            .expect("filler")
+    };
+    println!("disk full: filler took the last {filled} bytes");
+    // Every door refuses with the contract's error while the disk is full.
+    let within = Duration::from_secs(60);
+    for door in [Door::HttpVisitor, Door::StompVisitor, Door::AgentReply] {
+        load.wait_for(door, |c| c.refused, 3, within, "store-unavailable refusals")
+            .await;
+    }
+
+    std::fs::remove_file(&filler).expect("filler removed");
+    // No restart: the same process takes writes again.
+    load.wait_all_acked(10, Duration::from_secs(30), "acks once space is back")
+        .await;
+    let ledger = load.stop().await;
+    ledger.assert_no_unexpected();
+    ledger
+        .verify("disk full (SQLite)", &[base.clone()], &visitors, &admin)
+        .await;
+
+    server.terminate().await;
+    let integrity = integrity_check(&db).await;
+    assert_eq!(integrity, ["ok"], "PRAGMA integrity_check after the disk was full");
+    drop(disk);
+}
+
+/// `PRAGMA integrity_check` of the database file, opened by a client of its own.
+async fn integrity_check(db: &Path) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    let url = format!("sqlite://{}", db.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("the database opens");
+    let rows = sqlx::query("PRAGMA integrity_check")
+        .fetch_all(&mut conn)
+        .await
+        .expect("integrity_check runs");
+    let answer = rows
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect::<Vec<_>>();
+    let _ = conn.close().await;
+    answer
+}
