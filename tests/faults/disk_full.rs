@@ -2,6 +2,8 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clients::{http, Agent, Visitor};
@@ -12,24 +14,60 @@ use crate::process::{Chatgate, Tmpfs};
 /// thousand messages, small enough to fill in a moment.
 const DISK_BYTES: u64 = 24 * 1024 * 1024;
 
-/// Writes zeros into `path` until the filesystem refuses; returns how many bytes fit.
-fn fill(path: &Path) -> u64 {
+/// Keeps the filesystem of `path` full until `stop`: writes zeros into
+/// `path` until the filesystem refuses, and takes any space freed meanwhile
+/// (SQLite gives some back when a failed write rolls back). Returns how many
+/// bytes it took.
+fn keep_full(path: &Path, stop: &AtomicBool) -> u64 {
     let mut file = std::fs::File::create(path).expect("filler file");
     let chunk = vec![0u8; 64 * 1024];
     let mut written = 0u64;
-    loop {
+    while !stop.load(Ordering::SeqCst) {
         match file.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(_) => break,
+            Ok(n) if n > 0 => written += n as u64,
+            _ => {
+                // Full: take the last bytes one at a time, then look again soon.
+                while let Ok(1) = file.write(&[0]) {
+                    written += 1;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
     }
-    // Whatever a partial write left: one byte at a time to the very end.
-    while let Ok(1) = file.write(&[0]) {
-        written += 1;
-    }
-    let _ = file.sync_all();
     written
+}
+
+/// The thread running `keep_full`; stopped when dropped (a failing test included).
+struct Filler {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Filler {
+    fn start(path: std::path::PathBuf) -> Filler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || keep_full(&path, &flag));
+        Filler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops filling; returns how many bytes the filler held.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("filler"))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Lifts the limits that would throttle the test's own load.
@@ -80,21 +118,17 @@ async fn a_full_disk_refuses_sends_with_503_and_service_resumes_by_itself_losing
         .await;
 
     let filler = disk.path().join("filler");
-    let filled = {
-        let filler = filler.clone();
-        tokio::task::spawn_blocking(move || fill(&filler))
-            .await
-            .expect("filler")
-    };
-    println!("disk full: filler took the last {filled} bytes");
+    let filling = Filler::start(filler.clone());
     // Every door refuses with the contract's error while the disk is full.
     let within = Duration::from_secs(60);
     for door in [Door::HttpVisitor, Door::StompVisitor, Door::AgentReply] {
         load.wait_for(door, |c| c.refused, 3, within, "store-unavailable refusals")
             .await;
     }
-
+    let taken = filling.stop();
+    println!("disk full: the filler took {taken} bytes");
     std::fs::remove_file(&filler).expect("filler removed");
+
     // No restart: the same process takes writes again.
     load.wait_all_acked(10, Duration::from_secs(30), "acks once space is back")
         .await;
