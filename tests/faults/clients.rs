@@ -50,7 +50,12 @@ impl Answer {
 }
 
 /// POSTs JSON to `base + path` with an optional bearer token.
-pub async fn post(http: &reqwest::Client, url: String, body: &Value, token: Option<&str>) -> Answer {
+pub async fn post(
+    http: &reqwest::Client,
+    url: String,
+    body: &Value,
+    token: Option<&str>,
+) -> Answer {
     let mut request = http.post(url).json(body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -246,7 +251,8 @@ impl Stomp {
             }
             let body: Value = serde_json::from_slice(&frame.body).ok()?;
             let message = &body["message"];
-            if let (Some(seq), Some(content)) = (message["seq"].as_i64(), message["content"].as_str())
+            if let (Some(seq), Some(content)) =
+                (message["seq"].as_i64(), message["content"].as_str())
             {
                 seen.insert(seq, content.to_string());
             }
@@ -322,7 +328,10 @@ impl Agent {
         let answer = self
             .call(base, "PUT", &format!("/queues/{room}/answer"), None)
             .await;
-        assert!(matches!(answer, Answer::Reply(200, _)), "answer: {answer:?}");
+        assert!(
+            matches!(answer, Answer::Reply(200, _)),
+            "answer: {answer:?}"
+        );
     }
 
     /// Replies in a room.

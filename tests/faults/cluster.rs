@@ -196,7 +196,12 @@ impl PresenceWatch {
 
 async fn connected(admin: &Agent, base: &str, uuid: &str) -> bool {
     match admin
-        .call(base, "GET", &format!("/users/presences?user_uuid={uuid}"), None)
+        .call(
+            base,
+            "GET",
+            &format!("/users/presences?user_uuid={uuid}"),
+            None,
+        )
         .await
     {
         Answer::Reply(200, body) => body["items"][0]["connected"] == true,
@@ -217,16 +222,15 @@ async fn keep_socket(
 ) {
     while !stop.load(Ordering::SeqCst) {
         let base = targets.get(slot);
-        let mut socket = match EventSocket::connect(&base.replacen("http", "ws", 1), &agent.token)
-            .await
-        {
-            Ok(socket) => socket,
-            Err(_) => {
-                slot += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
+        let mut socket =
+            match EventSocket::connect(&base.replacen("http", "ws", 1), &agent.token).await {
+                Ok(socket) => socket,
+                Err(_) => {
+                    slot += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            };
         connections.fetch_add(1, Ordering::SeqCst);
         while !stop.load(Ordering::SeqCst) {
             match socket.poll(Duration::from_millis(200)).await {
@@ -262,7 +266,12 @@ async fn poll_presence(
     while !stop.load(Ordering::SeqCst) {
         let base = targets.get(slot);
         match admin
-            .call(&base, "GET", &format!("/users/presences?user_uuid={uuid}"), None)
+            .call(
+                &base,
+                "GET",
+                &format!("/users/presences?user_uuid={uuid}"),
+                None,
+            )
             .await
         {
             Answer::Reply(200, body) if body["items"][0]["connected"] == false => {
@@ -297,7 +306,8 @@ async fn a_rolling_restart_loses_nothing_and_never_shows_a_moving_agent_offline(
     let mut cluster = Cluster::start(&pg, &redis).await;
     let watch = PresenceWatch::start(&cluster).await;
     let load = cluster.load();
-    load.wait_all_acked(10, PHASE, "acks before the restart").await;
+    load.wait_all_acked(10, PHASE, "acks before the restart")
+        .await;
 
     // A goes (its clients and the agent's socket move to B), and comes back.
     cluster.a.terminate().await;
@@ -330,16 +340,30 @@ async fn redis_restarted_under_load_loses_nothing_and_the_bus_recovers_by_itself
     let mut redis = PrivateRedis::start().await;
     let cluster = Cluster::start(&pg, &redis).await;
     let load = cluster.load();
-    load.wait_all_acked(10, PHASE, "acks before Redis goes").await;
+    load.wait_all_acked(10, PHASE, "acks before Redis goes")
+        .await;
 
     redis.stop();
     // The store is the truth: sends are still acknowledged without the bus.
-    load.wait_for(Door::HttpVisitor, |c| c.acked, 10, PHASE, "acks without Redis")
-        .await;
-    load.wait_for(Door::AgentReply, |c| c.acked, 10, PHASE, "acks without Redis")
-        .await;
+    load.wait_for(
+        Door::HttpVisitor,
+        |c| c.acked,
+        10,
+        PHASE,
+        "acks without Redis",
+    )
+    .await;
+    load.wait_for(
+        Door::AgentReply,
+        |c| c.acked,
+        10,
+        PHASE,
+        "acks without Redis",
+    )
+    .await;
     redis.start_again().await;
-    load.wait_all_acked(10, PHASE, "acks once Redis is back").await;
+    load.wait_all_acked(10, PHASE, "acks once Redis is back")
+        .await;
 
     cluster.verify("Redis restarted", load).await;
     cluster.assert_live_delivery_both_ways().await;
@@ -351,12 +375,19 @@ async fn postgres_restarted_under_load_loses_nothing_and_service_resumes_by_itse
     let redis = PrivateRedis::start().await;
     let cluster = Cluster::start(&pg, &redis).await;
     let load = cluster.load();
-    load.wait_all_acked(10, PHASE, "acks before PostgreSQL goes").await;
+    load.wait_all_acked(10, PHASE, "acks before PostgreSQL goes")
+        .await;
 
     pg.stop();
     for door in [Door::HttpVisitor, Door::AgentReply] {
-        load.wait_for(door, |c| c.refused, 1, PHASE, "store-unavailable while PostgreSQL is down")
-            .await;
+        load.wait_for(
+            door,
+            |c| c.refused,
+            1,
+            PHASE,
+            "store-unavailable while PostgreSQL is down",
+        )
+        .await;
     }
     pg.start_again().await;
     load.wait_all_acked(10, PHASE, "acks once PostgreSQL is back")

@@ -113,7 +113,12 @@ async fn a_full_disk_refuses_sends_with_503_and_service_resumes_by_itself_losing
     let visitors = answered_visitors(&base, &first.channel_id, &admin, 4).await;
     let (over_http, over_stomp) = visitors.split_at(2);
 
-    let load = Load::start(Targets::new(vec![base.clone()]), over_http, over_stomp, &admin);
+    let load = Load::start(
+        Targets::new(vec![base.clone()]),
+        over_http,
+        over_stomp,
+        &admin,
+    );
     load.wait_all_acked(10, Duration::from_secs(30), "acks before the disk fills")
         .await;
 
@@ -140,7 +145,11 @@ async fn a_full_disk_refuses_sends_with_503_and_service_resumes_by_itself_losing
 
     server.terminate().await;
     let integrity = integrity_check(&db).await;
-    assert_eq!(integrity, ["ok"], "PRAGMA integrity_check after the disk was full");
+    assert_eq!(
+        integrity,
+        ["ok"],
+        "PRAGMA integrity_check after the disk was full"
+    );
     drop(disk);
 }
 

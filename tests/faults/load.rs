@@ -373,7 +373,13 @@ async fn http_visitor(
         let text = format!("h-{}-{n}", &visitor.conversation_id[..8]);
         ledger.sent(Door::HttpVisitor);
         let answer = visitor.send(&http, &targets.get(slot), &text).await;
-        if judge(&ledger, Door::HttpVisitor, &visitor.conversation_id, &text, answer) {
+        if judge(
+            &ledger,
+            Door::HttpVisitor,
+            &visitor.conversation_id,
+            &text,
+            answer,
+        ) {
             slot += 1;
         }
         tokio::time::sleep(PACE).await;

@@ -175,9 +175,8 @@ pub fn free_port() -> u16 {
 /// Panics with a clear message unless `tool` is on the PATH (or a path that exists).
 pub fn require_tool(tool: &str) {
     let found = Path::new(tool).is_file()
-        || std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-        });
+        || std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
     assert!(
         found,
         "the fault tests need `{tool}`, which is missing: install it (they never skip)"
@@ -279,7 +278,11 @@ impl PrivatePostgres {
             .prefix("chatgate-faults-pg-")
             .tempdir()
             .expect("temp dir");
-        run_checked(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()));
+        run_checked(
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path()),
+        );
         let pg = PrivatePostgres {
             port: free_port(),
             dir,
@@ -411,7 +414,10 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         if self.mounted {
             // Lazy: a process that still has a file open cannot keep it mounted.
-            let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
             self.mounted = false;
         }
     }
