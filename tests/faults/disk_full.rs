@@ -140,7 +140,12 @@ async fn a_full_disk_refuses_sends_with_503_and_service_resumes_by_itself_losing
     let ledger = load.stop().await;
     ledger.assert_no_unexpected();
     ledger
-        .verify("disk full (SQLite)", &[base.clone()], &visitors, &admin)
+        .verify(
+            "disk full (SQLite)",
+            std::slice::from_ref(&base),
+            &visitors,
+            &admin,
+        )
         .await;
 
     server.terminate().await;

@@ -344,7 +344,12 @@ fn judge(ledger: &Ledger, door: Door, conversation: &str, text: &str, answer: An
             ledger.acked(door, conversation, text);
             false
         }
-        Answer::Reply(503, body) if body["error_id"] == "store-unavailable" => {
+        Answer::Reply(503, body)
+            if body["error_id"] == "store-unavailable"
+                && body["message"].as_str().is_some_and(|m| !m.is_empty())
+                && body["details"].is_object()
+                && body["timestamp"].is_number() =>
+        {
             ledger.refused(door);
             false
         }
