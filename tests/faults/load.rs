@@ -216,22 +216,24 @@ impl Ledger {
             acked_total += texts.len();
             found_total += texts.iter().filter(|t| history.contains(t)).count();
         }
-        println!("fault `{fault}`:");
+        // One print, so the counts of tests running side by side do not interleave.
+        let mut report = format!("fault `{fault}`:\n");
         for door in [Door::HttpVisitor, Door::StompVisitor, Door::AgentReply] {
             let c = self.counts(door);
-            println!(
-                "  {door:?}: sent {}, acknowledged {}, refused {}, unanswered {}",
+            report += &format!(
+                "  {door:?}: sent {}, acknowledged {}, refused {}, unanswered {}\n",
                 c.sent, c.acked, c.refused, c.unanswered
             );
         }
         let t = self.total();
-        println!(
+        report += &format!(
             "  total: sent {}, acknowledged {}, found after recovery {} of them (lost {})",
             t.sent,
             acked_total,
             found_total,
             acked_total - found_total
         );
+        println!("{report}");
         assert_eq!(acked_total as u64, t.acked);
     }
 }
