@@ -551,8 +551,19 @@ pub trait VisitorStore: Send + Sync + 'static {
 /// Opens the store named by a database URL: `postgres://` or `postgresql://`
 /// selects PostgreSQL; anything else (a file path or `sqlite://...`) SQLite.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open_with(url, postgres::DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// `open`, with how long a PostgreSQL caller waits for a connection before
+/// the store answers "unavailable" (`CHATGATE_DATABASE_ACQUIRE_TIMEOUT_MS`).
+pub async fn open_with(
+    url: &str,
+    acquire_timeout: std::time::Duration,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
     if is_postgres_url(url) {
-        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            PgStore::open_with(url, acquire_timeout).await?,
+        ))
     } else {
         Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
     }

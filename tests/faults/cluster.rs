@@ -299,7 +299,7 @@ async fn wait_connections(watch: &PresenceWatch, n: u64) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_loses_nothing_and_never_shows_a_moving_agent_offline() {
     let pg = PrivatePostgres::start().await;
     let redis = PrivateRedis::start().await;
@@ -334,7 +334,7 @@ async fn a_rolling_restart_loses_nothing_and_never_shows_a_moving_agent_offline(
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_under_load_loses_nothing_and_the_bus_recovers_by_itself() {
     let pg = PrivatePostgres::start().await;
     let mut redis = PrivateRedis::start().await;
@@ -369,7 +369,7 @@ async fn redis_restarted_under_load_loses_nothing_and_the_bus_recovers_by_itself
     cluster.assert_live_delivery_both_ways().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_loses_nothing_and_service_resumes_by_itself() {
     let pg = PrivatePostgres::start().await;
     let redis = PrivateRedis::start().await;
@@ -379,11 +379,17 @@ async fn postgres_restarted_under_load_loses_nothing_and_service_resumes_by_itse
         .await;
 
     pg.stop();
-    for door in [Door::HttpVisitor, Door::AgentReply] {
+    // Down until every door has refused (sessions already open included),
+    // each promptly enough for its client to hear the answer.
+    for (door, n) in [
+        (Door::HttpVisitor, 3),
+        (Door::AgentReply, 3),
+        (Door::StompVisitor, 1),
+    ] {
         load.wait_for(
             door,
             |c| c.refused,
-            1,
+            n,
             PHASE,
             "store-unavailable while PostgreSQL is down",
         )
@@ -397,7 +403,7 @@ async fn postgres_restarted_under_load_loses_nothing_and_service_resumes_by_itse
     cluster.assert_live_delivery_both_ways().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_one_of_two_instances_under_load_loses_nothing_acknowledged() {
     let pg = PrivatePostgres::start().await;
     let redis = PrivateRedis::start().await;

@@ -99,7 +99,7 @@ pub async fn answered_visitors(base: &str, channel: &str, admin: &Agent, n: usiz
     visitors
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_sends_with_503_and_service_resumes_by_itself_losing_nothing() {
     let disk = Tmpfs::mount(DISK_BYTES);
     let db = disk.path().join("chatgate.db");

@@ -108,9 +108,11 @@ impl Chatgate {
     }
 
     /// Starts this instance again with the same environment (a new port).
+    /// The load keeps running meanwhile (the wait blocks this thread only;
+    /// the tests run on a multi-thread runtime).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "{} is still running", self.name);
-        self.spawn();
+        tokio::task::block_in_place(|| self.spawn());
     }
 
     pub fn ws_base(&self) -> String {
@@ -322,25 +324,30 @@ impl PrivatePostgres {
             self.port,
             self.dir.path().display()
         );
-        run_checked(
-            self.as_postgres("pg_ctl")
-                .args(["-w", "-t", "60", "-D"])
-                .arg(self.data())
-                .args(["-l"])
-                .arg(self.dir.path().join("log"))
-                .args(["-o", &options, "start"]),
-        );
+        tokio::task::block_in_place(|| {
+            run_checked(
+                self.as_postgres("pg_ctl")
+                    .args(["-w", "-t", "60", "-D"])
+                    .arg(self.data())
+                    .args(["-l"])
+                    .arg(self.dir.path().join("log"))
+                    .args(["-o", &options, "start"]),
+            )
+        });
         wait_for_port(self.port, "postgres").await;
     }
 
     /// Stops the cluster the fast way: open connections are ended.
+    /// The load keeps running meanwhile (see `Chatgate::restart`).
     pub fn stop(&self) {
-        run_checked(
-            self.as_postgres("pg_ctl")
-                .args(["-w", "-t", "60", "-m", "fast", "-D"])
-                .arg(self.data())
-                .arg("stop"),
-        );
+        tokio::task::block_in_place(|| {
+            run_checked(
+                self.as_postgres("pg_ctl")
+                    .args(["-w", "-t", "60", "-m", "fast", "-D"])
+                    .arg(self.data())
+                    .arg("stop"),
+            )
+        });
     }
 }
 
