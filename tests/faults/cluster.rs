@@ -378,18 +378,25 @@ async fn postgres_restarted_under_load_loses_nothing_and_service_resumes_by_itse
     load.wait_all_acked(10, PHASE, "acks before PostgreSQL goes")
         .await;
 
-    pg.stop();
-    // Down until every door has refused (sessions already open included),
-    // each promptly enough for its client to hear the answer.
-    for (door, n) in [
+    let doors = [
         (Door::HttpVisitor, 3),
         (Door::AgentReply, 3),
+        // A STOMP session ends with its ERROR; a new one cannot CONNECT
+        // while the database is down, so each session refuses once.
         (Door::StompVisitor, 1),
-    ] {
-        load.wait_for(
+    ];
+    let before: Vec<u64> = doors
+        .iter()
+        .map(|(door, _)| load.ledger.counts(*door).refused)
+        .collect();
+    pg.stop();
+    // Down until every door has refused, each promptly enough for its
+    // client to hear the answer.
+    for ((door, n), from) in doors.into_iter().zip(before) {
+        load.wait_until(
             door,
             |c| c.refused,
-            n,
+            from + n,
             PHASE,
             "store-unavailable while PostgreSQL is down",
         )

@@ -308,8 +308,8 @@ impl Load {
         self.ledger
     }
 
-    /// Waits (up to `within`) until `door` has `n` more of what `pick`
-    /// counts than `from`; panics naming `what` otherwise.
+    /// Waits (up to `within`) until `door` has `more` more of what `pick`
+    /// counts than now; panics naming `what` otherwise.
     pub async fn wait_for(
         &self,
         door: Door,
@@ -319,8 +319,20 @@ impl Load {
         what: &str,
     ) {
         let from = pick(&self.ledger.counts(door));
+        self.wait_until(door, pick, from + more, within, what).await
+    }
+
+    /// Waits (up to `within`) until `door` has at least `n` of what `pick` counts.
+    pub async fn wait_until(
+        &self,
+        door: Door,
+        pick: fn(&Counts) -> u64,
+        n: u64,
+        within: Duration,
+        what: &str,
+    ) {
         let deadline = tokio::time::Instant::now() + within;
-        while pick(&self.ledger.counts(door)) < from + more {
+        while pick(&self.ledger.counts(door)) < n {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "{door:?}: {what} did not happen within {within:?}; counts {:?}; first unexpected: {:?}",
