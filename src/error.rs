@@ -70,6 +70,15 @@ impl ApiError {
         )
     }
 
+    pub fn unknown_conversation() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-conversation",
+            "no such conversation in this channel",
+        )
+        .with_details(json!({"resource": "conversation"}))
+    }
+
     pub fn unknown_channel() -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -177,10 +186,10 @@ impl From<crate::store::StoreError> for ApiError {
     /// A store that cannot take the request (database down, disk full) is a
     /// 503 the client may retry; anything else is a bug, an opaque 500.
     fn from(err: crate::store::StoreError) -> Self {
-        if err.is_unavailable() {
-            ApiError::store_unavailable(err)
-        } else {
-            ApiError::internal(err)
+        match err {
+            crate::store::StoreError::WrongRoom => ApiError::unknown_conversation(),
+            err if err.is_unavailable() => ApiError::store_unavailable(err),
+            err => ApiError::internal(err),
         }
     }
 }

@@ -235,8 +235,8 @@ impl Hub {
         if let Some(room) = event.visitor_room {
             result = result.and(self.publish_on(&Topic::conversation(room), &event).await);
         }
-        if let crate::domain::Event::Availability { channel_id, .. } = &event.event {
-            result = result.and(self.publish_on(&Topic::channel(*channel_id), &event).await);
+        if let Some(channel_id) = event.event.channel_topic() {
+            result = result.and(self.publish_on(&Topic::channel(channel_id), &event).await);
         }
         if event.agents != Agents::Nobody {
             result = result.and(

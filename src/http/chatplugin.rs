@@ -7,7 +7,6 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -75,21 +74,10 @@ async fn authenticate(
                 .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
             let (channel, conversation_id, messages) = match body.get("resume_token") {
                 Some(Value::String(resume)) => {
-                    let claims = app
-                        .tokens
-                        .verify_visitor(resume, TokenKind::Resume)
-                        .ok_or_else(ApiError::invalid_token)?;
-                    let visitor = &app.services.visitor;
-                    let channel = visitor
-                        .connected_channel(claims.ch, origin.as_deref())
-                        .await?;
-                    if let Some(conversation) = visitor.conversation(claims.cv).await? {
-                        if conversation.channel_id != channel.id {
-                            return Err(ApiError::invalid_token());
-                        }
-                    }
-                    let history = visitor.history(claims.cv).await?;
-                    (channel, claims.cv, history)
+                    app.services
+                        .visitor
+                        .resume(resume, origin.as_deref())
+                        .await?
                 }
                 Some(Value::Null) | None => {
                     let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
@@ -153,42 +141,24 @@ async fn resume_token(
     respond(
         async {
             let token = token.ok_or_else(ApiError::invalid_token)?;
-            let (channel, conversation) =
-                if let Some(claims) = app.tokens.verify_visitor(&token, TokenKind::Visitor) {
-                    let channel = app
-                        .services
-                        .visitor
-                        .connected_channel(claims.ch, origin.as_deref())
-                        .await?;
-                    (channel.id, claims.cv)
-                } else {
-                    let admin = app.services.agents.admin(Some(&token)).await?;
-                    let body = json_object(&body, true)?;
-                    let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
-                    let conversation_id: ConversationId = required_uuid(&body, "conversation_id")?;
-                    let channel = app.services.channels.get(&admin, channel_id).await?;
-                    if !channel.connected {
-                        return Err(ApiError::unknown_channel());
-                    }
-                    if let Some(conversation) =
-                        app.services.visitor.conversation(conversation_id).await?
-                    {
-                        if conversation.channel_id != channel.id {
-                            return Err(ApiError::new(
-                                StatusCode::NOT_FOUND,
-                                "unknown-conversation",
-                                "no such conversation in this channel",
-                            ));
-                        }
-                    }
-                    (channel.id, conversation_id)
-                };
-            let resume = app.tokens.visitor(
-                TokenKind::Resume,
-                channel,
-                conversation,
-                app.config.resume_token_ttl,
-            );
+            let resume = if let Some(claims) = app.tokens.verify_visitor(&token, TokenKind::Visitor)
+            {
+                let channel = app
+                    .services
+                    .visitor
+                    .connected_channel(claims.ch, origin.as_deref())
+                    .await?;
+                app.services.visitor.resume_token(channel.id, claims.cv)
+            } else {
+                let admin = app.services.agents.admin(Some(&token)).await?;
+                let body = json_object(&body, true)?;
+                let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
+                let conversation_id: ConversationId = required_uuid(&body, "conversation_id")?;
+                app.services
+                    .visitor
+                    .mint_resume(&admin, channel_id, conversation_id)
+                    .await?
+            };
             Ok(warp::reply::json(&json!({ "resume_token": resume })))
         }
         .await,

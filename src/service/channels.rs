@@ -62,9 +62,8 @@ impl ChannelService {
         caller.require_admin()?;
         self.core
             .store
-            .channel(id)
+            .channel(caller.tenant(), id)
             .await?
-            .filter(|c| c.tenant_id == caller.tenant())
             .ok_or_else(ApiError::unknown_channel)
     }
 
@@ -102,6 +101,7 @@ impl ChannelService {
         channel.connected = false;
         self.core.store.update_channel(&channel).await?;
         self.core.channels.evict(channel.id);
+        self.changed(&channel).await;
         let failed = self
             .core
             .store
@@ -112,6 +112,20 @@ impl ChannelService {
             visitor.publish_update(message).await;
         }
         Ok(())
+    }
+
+    /// Tells the channel's live visitor sessions, on every instance.
+    async fn changed(&self, channel: &Channel) {
+        self.core
+            .publish(crate::domain::Published {
+                event: crate::domain::Event::ChannelChanged {
+                    channel: channel.clone(),
+                },
+                tenant_id: channel.tenant_id,
+                visitor_room: None,
+                agents: crate::domain::Agents::Nobody,
+            })
+            .await;
     }
 
     pub async fn list(&self, caller: &Caller) -> Result<Vec<Channel>, ApiError> {
@@ -129,6 +143,7 @@ impl ChannelService {
         settings.apply(&mut channel);
         self.core.store.update_channel(&channel).await?;
         self.core.channels.evict(channel.id);
+        self.changed(&channel).await;
         self.core.router.kick(channel.tenant_id);
         Ok(channel)
     }

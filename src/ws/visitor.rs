@@ -31,12 +31,12 @@ use super::upgrade::{upgrade, Upgrade, WebSocket};
 use crate::app::App;
 use crate::bus::Topic;
 use crate::domain::event::{Agents, VisitorQueue};
-use crate::domain::{ChannelId, ConversationId, Event};
+use crate::domain::{ChannelId, ConversationId, Event, VisitorScope};
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::presence::{Here, PresenceKey};
 use crate::service::visitor::Visitor;
-use crate::store::{Appended, NewMessage};
+use crate::store::{Appended, ConversationLookup, NewMessage};
 
 /// Messages fetched per store read when replaying or filling a gap.
 const PAGE: u32 = 500;
@@ -316,6 +316,11 @@ impl Protocol for Session {
     }
 
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
+        if let Outbound::Event { event, .. } = &*event {
+            if let Event::ChannelChanged { channel } = &event.event {
+                return Ok(self.channel_changed(channel)?);
+            }
+        }
         Ok(self.deliver(&event).await?)
     }
 
@@ -620,7 +625,7 @@ impl Session {
                             })?,
                     ),
                 };
-                let conversation = self.conversation()?;
+                let (scope, conversation) = self.conversation()?;
                 self.message_sub = Some(id);
                 match since {
                     // Replay what the client missed, then live.
@@ -631,14 +636,17 @@ impl Session {
                     // Live only: everything committed after this read comes
                     // through the hub, which this session joined at CONNECT.
                     None => {
-                        self.cursor = self
+                        self.cursor = match self
                             .app
                             .services
                             .visitor
-                            .conversation(conversation)
+                            .conversation(scope, conversation)
                             .await
                             .map_err(Fatal::from_api)?
-                            .map_or(0, |c| c.last_seq);
+                        {
+                            ConversationLookup::Found(c) => c.last_seq,
+                            _ => 0,
+                        };
                         Ok(())
                     }
                 }
@@ -700,6 +708,15 @@ impl Session {
         };
         match destination.as_str() {
             "/app/send" => {
+                // The channel as it is now (cached for a second): a
+                // disconnected channel stores nothing, whatever the socket
+                // has yet to hear.
+                self.app
+                    .services
+                    .visitor
+                    .connected_channel(visitor.channel.id, self.origin.as_deref())
+                    .await
+                    .map_err(Fatal::from_api)?;
                 let new = self
                     .app
                     .services
@@ -761,11 +778,30 @@ impl Session {
         Ok(Step::Continue)
     }
 
+    /// The channel was disconnected or changed: the session ends unless it
+    /// may still use it from its origin.
+    fn channel_changed(&mut self, channel: &crate::domain::Channel) -> Result<(), Fatal> {
+        let Some(visitor) = self.visitor.as_mut() else {
+            return Ok(());
+        };
+        if channel.id != visitor.channel.id {
+            return Ok(());
+        }
+        if !channel.connected {
+            return Err(Fatal::from_api(ApiError::unknown_channel()));
+        }
+        if !channel.allows_origin(self.origin.as_deref()) {
+            return Err(Fatal::from_api(ApiError::origin_not_allowed()));
+        }
+        visitor.channel = channel.clone();
+        Ok(())
+    }
+
     /// The session's conversation; only called once CONNECT has succeeded.
-    fn conversation(&self) -> Result<ConversationId, Fatal> {
+    fn conversation(&self) -> Result<(VisitorScope, ConversationId), Fatal> {
         self.visitor
             .as_ref()
-            .map(|v| v.claims.cv)
+            .map(|v| (v.scope(), v.claims.cv))
             .ok_or_else(|| Fatal::new("not connected", "the first frame must be CONNECT"))
     }
 
@@ -819,13 +855,13 @@ impl Session {
     /// Writes every stored message after `cursor`, at least up to `target`
     /// (or until the conversation's end).
     async fn fill(&mut self, target: i64) -> Result<(), Fatal> {
-        let conversation = self.conversation()?;
+        let (scope, conversation) = self.conversation()?;
         loop {
             let page = self
                 .app
                 .services
                 .visitor
-                .messages_after(conversation, self.cursor, PAGE)
+                .messages_after(scope, conversation, self.cursor, PAGE)
                 .await
                 .map_err(Fatal::from_api)?;
             let complete = page.len() < PAGE as usize;
