@@ -10,8 +10,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::clients::{http, Agent, Answer, EventSocket, Stomp, Visitor};
-use crate::disk_full::{answered_visitors, unthrottled};
-use crate::load::{Door, Load, Targets};
+use crate::load::{answered_visitors, unthrottled, Door, Load, Targets};
 use crate::process::{Chatgate, FirstStart, PrivatePostgres, PrivateRedis};
 
 /// How long a phase may take to show its signal on this small machine.

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clients::{http, Agent, Visitor};
-use crate::load::{Door, Load, Targets};
+use crate::clients::{http, Agent};
+use crate::load::{answered_visitors, unthrottled, Door, Load, Targets};
 use crate::process::{Chatgate, Tmpfs};
 
 /// The filesystem holding the database: room for the schema and a few
@@ -68,35 +68,6 @@ impl Drop for Filler {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
-}
-
-/// Lifts the limits that would throttle the test's own load.
-pub fn unthrottled() -> Vec<(&'static str, String)> {
-    vec![
-        ("CHATGATE_SEND_BURST", "100000".into()),
-        ("CHATGATE_SEND_PER_SECOND", "100000".into()),
-        ("CHATGATE_AUTHENTICATE_BURST", "1000".into()),
-        ("CHATGATE_AUTHENTICATE_PER_MINUTE", "60000".into()),
-        ("CHATGATE_LOGIN_PER_MINUTE", "1000".into()),
-    ]
-}
-
-/// Visitors whose rooms the admin answered: `n` conversations, each with a
-/// first message stored (so the room was queued) and answered.
-pub async fn answered_visitors(base: &str, channel: &str, admin: &Agent, n: usize) -> Vec<Visitor> {
-    let http = http();
-    let mut visitors = Vec::new();
-    for i in 0..n {
-        let visitor = Visitor::start(&http, base, channel).await;
-        let answer = visitor.send(&http, base, &format!("hello {i}")).await;
-        assert!(
-            matches!(answer, crate::clients::Answer::Reply(200, _)),
-            "{answer:?}"
-        );
-        admin.answer(base, &visitor.conversation_id).await;
-        visitors.push(visitor);
-    }
-    visitors
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -502,3 +502,29 @@ async fn agent_replies(
         tokio::time::sleep(PACE).await;
     }
 }
+
+/// Lifts the limits that would throttle the test's own load.
+pub fn unthrottled() -> Vec<(&'static str, String)> {
+    vec![
+        ("CHATGATE_SEND_BURST", "100000".into()),
+        ("CHATGATE_SEND_PER_SECOND", "100000".into()),
+        ("CHATGATE_AUTHENTICATE_BURST", "1000".into()),
+        ("CHATGATE_AUTHENTICATE_PER_MINUTE", "60000".into()),
+        ("CHATGATE_LOGIN_PER_MINUTE", "1000".into()),
+    ]
+}
+
+/// Visitors whose rooms the admin answered: `n` conversations, each with a
+/// first message stored (so the room was queued) and answered.
+pub async fn answered_visitors(base: &str, channel: &str, admin: &Agent, n: usize) -> Vec<Visitor> {
+    let http = http();
+    let mut visitors = Vec::new();
+    for i in 0..n {
+        let visitor = Visitor::start(&http, base, channel).await;
+        let answer = visitor.send(&http, base, &format!("hello {i}")).await;
+        assert!(matches!(answer, Answer::Reply(200, _)), "{answer:?}");
+        admin.answer(base, &visitor.conversation_id).await;
+        visitors.push(visitor);
+    }
+    visitors
+}
