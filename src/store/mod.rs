@@ -592,6 +592,9 @@ pub trait VisitorStore: Send + Sync + 'static {
         tenant: TenantId,
         conversation: ConversationId,
     ) -> StoreResult<Option<VisitorContext>>;
+    /// Deletes the contexts of conversations that never got a message and
+    /// were last updated before `before_ms`; how many.
+    async fn delete_unused_visitor_contexts(&self, before_ms: i64) -> StoreResult<u64>;
     /// The names visitors gave, for those of `conversations` that gave one.
     async fn visitor_names(
         &self,

@@ -396,11 +396,12 @@ impl Session {
             let close = match step {
                 Step::Store(new) => {
                     // Queued now, in frame order; stored in that order.
+                    let first_context = self.visitor.as_ref().and_then(|v| v.first_context.clone());
                     let stored = self
                         .app
                         .services
                         .visitor
-                        .enqueue(new)
+                        .enqueue(new, first_context)
                         .await
                         .map_err(|err| {
                             let mut fatal = Fatal::from_api(err);
@@ -744,6 +745,11 @@ impl Session {
                     ));
                 };
                 self.app
+                    .limits
+                    .context
+                    .check(&visitor.claims.cv)
+                    .map_err(Fatal::from_api)?;
+                self.app
                     .services
                     .visitor
                     .save_context(visitor.channel.tenant_id, visitor.claims.cv, map, None)
@@ -778,6 +784,35 @@ impl Session {
         Ok(Step::Continue)
     }
 
+    /// Reads whether an agent is available and tells the visitor if that
+    /// changed since it was last told.
+    async fn refresh_availability(&mut self) -> Result<(), Fatal> {
+        let Some(visitor) = self.visitor.as_ref() else {
+            return Ok(());
+        };
+        let event = self
+            .app
+            .services
+            .presence
+            .availability(visitor.channel.tenant_id, visitor.channel.id)
+            .await
+            .map_err(Fatal::from_api)?;
+        if let Event::Availability {
+            available,
+            as_of_us,
+            ..
+        } = event
+        {
+            if !self.availability.fresh(as_of_us, available) {
+                return Ok(());
+            }
+        }
+        if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
+            self.write_event(Bytes::from(body)).await?;
+        }
+        Ok(())
+    }
+
     /// The channel was disconnected or changed: the session ends unless it
     /// may still use it from its origin.
     fn channel_changed(&mut self, channel: &crate::domain::Channel) -> Result<(), Fatal> {
@@ -808,7 +843,18 @@ impl Session {
     /// Writes one event if this session subscribed to its queue, keeping seq order.
     async fn deliver(&mut self, out: &Outbound) -> Result<(), Fatal> {
         let (event, queue, body) = match out {
-            Outbound::Resync if self.message_sub.is_some() => return self.fill(i64::MAX).await,
+            Outbound::Resync => {
+                // The bus may have lost events: messages from the store,
+                // and availability as it is now (a presence change during
+                // a Redis outage was never published).
+                if self.message_sub.is_some() {
+                    self.fill(i64::MAX).await?;
+                }
+                if self.events_sub.is_some() {
+                    self.refresh_availability().await?;
+                }
+                return Ok(());
+            }
             Outbound::Event {
                 event: published,
                 visitor: Some((queue, body)),
