@@ -195,6 +195,18 @@ pub struct Config {
     /// Seconds to wait for sessions to close on shutdown before giving up.
     #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
+
+    /// Milliseconds a request waits for a PostgreSQL connection before it is
+    /// answered 503 `store-unavailable`. While the database is down, a new
+    /// connection cannot be opened and every request would otherwise wait
+    /// sqlx's 30 s before failing (clients time out first). Lift it for a
+    /// load test that queues on the pool on purpose.
+    #[arg(
+        long,
+        env = "CHATGATE_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3_000
+    )]
+    pub database_acquire_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -254,6 +266,10 @@ impl Config {
             ("presence-ttl", self.presence_ttl),
             ("header-read-timeout", self.header_read_timeout),
             ("keepalive-idle-timeout", self.keepalive_idle_timeout),
+            (
+                "database-acquire-timeout-ms",
+                self.database_acquire_timeout_ms,
+            ),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("--{name} must be greater than 0")));
