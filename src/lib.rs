@@ -31,6 +31,8 @@
 //!   wire format, bounded queue per session.
 //! - [`cache`]: channels cached for a second on the visitor hot path.
 //! - [`limits`]: rate limits.
+//! - [`caps`]: what one client may hold open: connections per client IP,
+//!   visitor sockets per conversation.
 //! - [`presence`]: which conversations and agents have a live socket on any
 //!   instance (Redis sorted sets whose claims lapse when not renewed; a
 //!   registry of claims lets one surviving instance report a crashed
@@ -79,6 +81,7 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod cache;
+pub mod caps;
 pub mod config;
 pub mod domain;
 pub mod error;

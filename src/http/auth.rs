@@ -21,7 +21,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(with_app(app.clone()))
         .and(client_ip(app.clone()))
         .and(super::optional_header("authorization"))
-        .and(body(app.config.max_body_bytes))
+        .and(body(&app))
         .then(login);
     let logout = warp::path!("api" / "auth" / "0.1" / "token" / String)
         .and(warp::delete())

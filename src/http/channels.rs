@@ -27,7 +27,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
             .and(warp::post())
             .and(with_app(app.clone()))
             .and(token())
-            .and(body(app.config.max_body_bytes))
+            .and(body(&app))
             .then(
                 move |app: App, token: Option<String>, body: Bytes| async move {
                     respond(

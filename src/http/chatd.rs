@@ -30,7 +30,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(warp::method())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(token())
-        .and(body(app.config.max_body_bytes))
+        .and(body(&app))
         .and(with_app(app))
         .then(
             |tail: warp::path::Tail,

@@ -19,26 +19,25 @@ use crate::error::ApiError;
 use crate::wire::visitor::{self as view, VisitorMessage};
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let limit = app.config.max_body_bytes;
     let post = |name: &'static str| warp::path(name).and(warp::path::end()).and(warp::post());
     let authenticate = post("chatplugin.authenticate")
         .and(with_app(app.clone()))
         .and(client_ip(app.clone()))
         .and(origin())
         .and(super::optional_header("user-agent"))
-        .and(body(limit))
+        .and(body(&app))
         .then(authenticate);
     let resume = post("chatplugin.resumeToken")
         .and(with_app(app.clone()))
         .and(token())
         .and(origin())
-        .and(body(limit))
+        .and(body(&app))
         .then(resume_token);
     let send = post("chatplugin.send")
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and(token())
         .and(origin())
-        .and(body(limit))
+        .and(body(&app))
         .then(send);
     let cors = warp::cors()
         .allow_any_origin()

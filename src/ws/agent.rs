@@ -291,6 +291,8 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
         Ended::Shutdown => (1001, "server shutting down"),
         Ended::SlowConsumer => (1013, "slow consumer, reconnect"),
         Ended::ReadTimeout => (1001, "idle"),
+        // The agent socket sets no deadline: its token is checked at the upgrade.
+        Ended::Deadline => (1001, "deadline"),
         Ended::Protocol(stop) => stop,
     };
     let _ = session

@@ -33,6 +33,7 @@ use crate::bus::Topic;
 use crate::domain::event::{Agents, VisitorQueue};
 use crate::domain::{ChannelId, ConversationId, Event};
 use crate::error::ApiError;
+use crate::caps::Slot;
 use crate::hub::{Membership, Outbound};
 use crate::presence::{Here, PresenceKey};
 use crate::service::visitor::Visitor;
@@ -43,8 +44,6 @@ const PAGE: u32 = 500;
 /// `/app/send` frames of one socket being stored at once; past this the
 /// session stops reading its socket until the oldest is stored.
 const MAX_INFLIGHT: usize = 64;
-/// A client must send CONNECT within this time of the handshake.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
 pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -100,11 +99,14 @@ async fn handshake(
         SUBPROTOCOLS.into_iter().find(|p| offered.contains(p))
     });
     let sessions = app.sessions.clone();
+    // CONNECT must be done by then, whatever the socket sends meanwhile.
+    let connect_by =
+        tokio::time::Instant::now() + Duration::from_secs(app.config.stomp_connect_timeout);
     // tungstenite refuses messages far above the STOMP limit outright; up to
     // twice the limit the codec answers with a proper ERROR frame.
     let max = app.config.max_frame_bytes * 2;
     ws.accept(max, chosen, move |socket| {
-        sessions.track_future(run(socket, app, origin))
+        sessions.track_future(run(socket, app, origin, connect_by))
     })
 }
 
@@ -165,6 +167,10 @@ struct Session {
     own_seq: i64,
     decoder: StompDecoder,
     beats: Beats,
+    /// Until CONNECT succeeds: when the socket is closed if it has not.
+    connect_by: Option<tokio::time::Instant>,
+    /// This socket's place among its conversation's live sockets.
+    _slot: Option<Slot<ConversationId>>,
 }
 
 type Pending = Pin<Box<dyn Future<Output = Done> + Send>>;
@@ -198,7 +204,12 @@ fn tell_agents(app: &App, visitor: Option<&Visitor>, flush: bool) {
     });
 }
 
-async fn run(socket: WebSocket, app: App, origin: Option<String>) {
+async fn run(
+    socket: WebSocket,
+    app: App,
+    origin: Option<String>,
+    connect_by: tokio::time::Instant,
+) {
     let (sink, mut stream) = socket.split();
     let mut session = Session {
         app: app.clone(),
@@ -215,10 +226,11 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         inflight: FuturesOrdered::new(),
         own_seq: 0,
         decoder: StompDecoder::new(app.config.max_frame_bytes),
-        beats: Beats {
-            send_every: None,
-            read_timeout: Some(CONNECT_TIMEOUT),
-        },
+        // Until CONNECT, only its absolute deadline: heart-beats, pings
+        // and partial frames do not keep a socket that never connects.
+        beats: Beats::default(),
+        connect_by: Some(connect_by),
+        _slot: None,
     };
     let outcome: Result<Close, Fatal> =
         match session::run(&mut session, &mut stream, &app.shutdown).await {
@@ -228,6 +240,13 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
             Ended::ReadTimeout => Err(Fatal::new(
                 "heart-beat timeout",
                 "no frame or heart-beat received in time",
+            )),
+            Ended::Deadline => Err(Fatal::new(
+                "connect timeout",
+                format!(
+                    "no CONNECT within {} s of the upgrade",
+                    app.config.stomp_connect_timeout
+                ),
             )),
             Ended::Protocol(Stop::Close(close)) => Ok(close),
             Ended::Protocol(Stop::Fatal(fatal)) => Err(fatal),
@@ -306,6 +325,10 @@ impl Protocol for Session {
 
     fn beats(&self) -> Beats {
         self.beats
+    }
+
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.connect_by
     }
 
     async fn on_data(&mut self, data: &[u8]) -> Result<(), Stop> {
@@ -564,6 +587,19 @@ impl Session {
             .visitor(token, self.origin.as_deref())
             .await
             .map_err(Fatal::from_api)?;
+        let slot = self
+            .app
+            .visitor_sockets
+            .take(visitor.claims.cv)
+            .ok_or_else(|| {
+                Fatal::new(
+                    "too-many-sessions",
+                    format!(
+                        "this conversation already has {} live sockets here",
+                        self.app.config.max_sessions_per_conversation
+                    ),
+                )
+            })?;
         let membership = self
             .app
             .hub
@@ -583,6 +619,8 @@ impl Session {
         let conversation = visitor_cv.to_string();
         self.visitor = Some(visitor);
         self.membership = Some(membership);
+        self._slot = Some(slot);
+        self.connect_by = None;
         let here = self
             .app
             .presence
