@@ -22,6 +22,7 @@ mod presence_api;
 pub mod queue;
 mod restart;
 mod rooms_api;
+mod slow_clients;
 pub mod round_robin;
 mod routing;
 mod stomp;
