@@ -85,6 +85,8 @@ pub mod caps;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod hub;
 pub mod limits;

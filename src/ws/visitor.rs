@@ -380,6 +380,38 @@ fn parse_heartbeat(raw: Option<&str>) -> Result<(u64, u64), Fatal> {
     ))
 }
 
+/// The version CONNECT's `accept-version` and ours have in common.
+fn stomp_version(accept: Option<&str>) -> Result<&'static str, Fatal> {
+    let Some(list) = accept else { return Ok("1.0") };
+    let offered: Vec<&str> = list.split(',').map(str::trim).collect();
+    ["1.2", "1.1", "1.0"]
+        .into_iter()
+        .find(|v| offered.contains(v))
+        .ok_or_else(|| {
+            Fatal::new(
+                "unsupported STOMP version",
+                "supported versions are 1.0, 1.1, 1.2",
+            )
+        })
+}
+
+/// SUBSCRIBE's `since-seq`: a non-negative integer, if given.
+fn since_seq(raw: Option<&str>) -> Result<Option<i64>, Fatal> {
+    raw.map(|raw| {
+        raw.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                Fatal::new(
+                    "invalid since-seq header",
+                    "since-seq must be a non-negative integer",
+                )
+            })
+    })
+    .transpose()
+}
+
 fn negotiated(ours: u64, theirs: u64) -> Option<Duration> {
     (ours > 0 && theirs > 0).then(|| Duration::from_millis(ours.max(theirs)))
 }
@@ -559,21 +591,7 @@ impl Session {
     }
 
     async fn on_connect(&mut self, frame: &StompFrame) -> Result<(), Fatal> {
-        let version = match frame.get("accept-version") {
-            None => "1.0",
-            Some(list) => {
-                let offered: Vec<&str> = list.split(',').map(str::trim).collect();
-                ["1.2", "1.1", "1.0"]
-                    .into_iter()
-                    .find(|v| offered.contains(v))
-                    .ok_or_else(|| {
-                        Fatal::new(
-                            "unsupported STOMP version",
-                            "supported versions are 1.0, 1.1, 1.2",
-                        )
-                    })?
-            }
-        };
+        let version = stomp_version(frame.get("accept-version"))?;
         let (cx, cy) = parse_heartbeat(frame.get("heart-beat"))?;
         let token = frame
             .get("Authorization")
@@ -643,21 +661,7 @@ impl Session {
         let id = required(frame, "id")?.to_string();
         match required(frame, "destination")? {
             "/queue/message" | "/user/queue/message" => {
-                let since = match frame.get("since-seq") {
-                    None => None,
-                    Some(raw) => Some(
-                        raw.trim()
-                            .parse::<i64>()
-                            .ok()
-                            .filter(|n| *n >= 0)
-                            .ok_or_else(|| {
-                                Fatal::new(
-                                    "invalid since-seq header",
-                                    "since-seq must be a non-negative integer",
-                                )
-                            })?,
-                    ),
-                };
+                let since = since_seq(frame.get("since-seq"))?;
                 let conversation = self.conversation()?;
                 self.message_sub = Some(id);
                 match since {
@@ -727,17 +731,16 @@ impl Session {
     }
 
     async fn on_send(&mut self, frame: &StompFrame) -> Result<Step, Fatal> {
-        let destination = required(frame, "destination")?.to_string();
-        let body: Value = serde_json::from_slice(&frame.body)
-            .map_err(|e| Fatal::new("400 invalid-data", format!("malformed JSON body: {e}")))?;
+        let destination = required(frame, "destination")?;
+        let app_frame = AppFrame::parse(destination, &frame.body)?;
         let Some(visitor) = self.visitor.as_ref() else {
             return Err(Fatal::new(
                 "not connected",
                 "the first frame must be CONNECT",
             ));
         };
-        match destination.as_str() {
-            "/app/send" => {
+        match app_frame {
+            AppFrame::Send(body) => {
                 let new = self
                     .app
                     .services
@@ -746,54 +749,28 @@ impl Session {
                     .map_err(Fatal::from_api)?;
                 return Ok(Step::Store(new));
             }
-            "/app/typing" => {
-                let typing = body
-                    .get("typing")
-                    .and_then(Value::as_bool)
-                    .ok_or_else(|| Fatal::new("400 invalid-data", "typing must be a boolean"))?;
+            AppFrame::Typing(typing) => {
                 self.app
                     .services
                     .typing
                     .visitor(visitor.channel.tenant_id, visitor.claims.cv, typing)
                     .await;
             }
-            "/app/context" => {
-                let Value::Object(map) = &body else {
-                    return Err(Fatal::new(
-                        "400 invalid-data",
-                        "the body must be a JSON object",
-                    ));
-                };
+            AppFrame::Context(map) => {
                 self.app
                     .services
                     .visitor
-                    .save_context(visitor.channel.tenant_id, visitor.claims.cv, map, None)
+                    .save_context(visitor.channel.tenant_id, visitor.claims.cv, &map, None)
                     .await
                     .map_err(Fatal::from_api)?;
             }
-            "/app/read" => {
-                let up_to_seq = body
-                    .get("up_to_seq")
-                    .and_then(Value::as_i64)
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| {
-                        Fatal::new(
-                            "400 invalid-data",
-                            "up_to_seq must be a non-negative integer",
-                        )
-                    })?;
+            AppFrame::Read(up_to_seq) => {
                 self.app
                     .services
                     .visitor
                     .read(visitor, up_to_seq)
                     .await
                     .map_err(Fatal::from_api)?;
-            }
-            other => {
-                return Err(Fatal::new(
-                    "unknown destination",
-                    format!("cannot send to `{other}`"),
-                ))
             }
         }
         Ok(Step::Continue)
@@ -924,6 +901,60 @@ impl Session {
     }
 }
 
+/// A SEND to one of the `/app/*` destinations, its JSON body decoded.
+#[derive(Debug)]
+enum AppFrame {
+    /// `/app/send`: checked further by the visitor service.
+    Send(Value),
+    /// `/app/typing`: `{"typing": bool}`.
+    Typing(bool),
+    /// `/app/context`: an object, checked further by the visitor service.
+    Context(serde_json::Map<String, Value>),
+    /// `/app/read`: `{"up_to_seq": n}`, n ≥ 0.
+    Read(i64),
+}
+
+impl AppFrame {
+    fn parse(destination: &str, body: &[u8]) -> Result<AppFrame, Fatal> {
+        let body: Value = serde_json::from_slice(body)
+            .map_err(|e| Fatal::new("400 invalid-data", format!("malformed JSON body: {e}")))?;
+        Ok(match destination {
+            "/app/send" => AppFrame::Send(body),
+            "/app/typing" => AppFrame::Typing(
+                body.get("typing")
+                    .and_then(Value::as_bool)
+                    .ok_or_else(|| Fatal::new("400 invalid-data", "typing must be a boolean"))?,
+            ),
+            "/app/context" => match body {
+                Value::Object(map) => AppFrame::Context(map),
+                _ => {
+                    return Err(Fatal::new(
+                        "400 invalid-data",
+                        "the body must be a JSON object",
+                    ))
+                }
+            },
+            "/app/read" => AppFrame::Read(
+                body.get("up_to_seq")
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        Fatal::new(
+                            "400 invalid-data",
+                            "up_to_seq must be a non-negative integer",
+                        )
+                    })?,
+            ),
+            other => {
+                return Err(Fatal::new(
+                    "unknown destination",
+                    format!("cannot send to `{other}`"),
+                ))
+            }
+        })
+    }
+}
+
 fn required<'a>(frame: &'a StompFrame, header: &str) -> Result<&'a str, Fatal> {
     frame.get(header).ok_or_else(|| {
         Fatal::new(
@@ -962,6 +993,107 @@ impl Shown {
 #[cfg(test)]
 mod tests {
     use super::Shown;
+
+    mod decoders {
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        use super::super::{parse_heartbeat, since_seq, stomp_version, AppFrame, Fatal};
+        use crate::fuzz;
+        use crate::service::visitor::visitor_message;
+
+        const KEYS: &[&str] = &[
+            "message",
+            "text",
+            "client_message_id",
+            "typing",
+            "up_to_seq",
+            "url",
+            "title",
+            "referrer",
+        ];
+
+        fn destination() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => prop::sample::select(vec![
+                    "/app/send", "/app/typing", "/app/context", "/app/read",
+                ])
+                .prop_map(str::to_string),
+                1 => fuzz::text(),
+            ]
+        }
+
+        fn assert_clean(fatal: &Fatal) {
+            assert!(!fatal.message.is_empty() && !fatal.detail.is_empty());
+            // The message is a header value: no line breaks.
+            assert!(!fatal.message.contains(['\n', '\r']), "{}", fatal.message);
+        }
+
+        /// A header value as CONNECT and SUBSCRIBE carry it.
+        fn header() -> impl Strategy<Value = Option<String>> {
+            prop::option::of(prop_oneof![
+                fuzz::text(),
+                "[0-9 ,.-]{0,12}",
+                (any::<u64>(), any::<u64>()).prop_map(|(x, y)| format!("{x},{y}")),
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(fuzz::config())]
+
+            #[test]
+            fn app_bodies_decode_or_are_refused_cleanly(
+                destination in destination(),
+                body in fuzz::json_bytes(KEYS),
+            ) {
+                match AppFrame::parse(&destination, &body) {
+                    Ok(AppFrame::Send(value)) => {
+                        if let Err(err) = visitor_message(&value, 4096) {
+                            fuzz::assert_client_error(&err);
+                        }
+                    }
+                    Ok(AppFrame::Read(n)) => prop_assert!(n >= 0),
+                    Ok(AppFrame::Typing(_) | AppFrame::Context(_)) => {}
+                    Err(fatal) => assert_clean(&fatal),
+                }
+            }
+
+            #[test]
+            fn send_bodies_give_a_bounded_text_or_a_clean_error(
+                body in fuzz::json_value(KEYS),
+                max in 1usize..64,
+            ) {
+                match visitor_message(&body, max) {
+                    Ok((text, _)) => prop_assert!(text.as_str().chars().count() <= max),
+                    Err(err) => fuzz::assert_client_error(&err),
+                }
+            }
+
+            #[test]
+            fn connect_and_subscribe_headers_decode_or_are_refused_cleanly(
+                heartbeat in header(),
+                accept in header(),
+                since in header(),
+            ) {
+                if let Err(fatal) = parse_heartbeat(heartbeat.as_deref()) {
+                    assert_clean(&fatal);
+                }
+                if let Err(fatal) = stomp_version(accept.as_deref()) {
+                    assert_clean(&fatal);
+                }
+                match since_seq(since.as_deref()) {
+                    Ok(n) => prop_assert!(n.is_none_or(|n| n >= 0)),
+                    Err(fatal) => assert_clean(&fatal),
+                }
+            }
+        }
+
+        #[test]
+        fn a_send_body_that_is_not_an_object_is_refused() {
+            let err = visitor_message(&Value::from(1), 10).unwrap_err();
+            fuzz::assert_client_error(&err);
+        }
+    }
 
     #[test]
     fn the_first_answer_is_sent_and_the_same_one_again_is_not() {
