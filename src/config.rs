@@ -177,7 +177,11 @@ pub struct Config {
 
     /// Live visitor sockets per conversation on one instance (each browser
     /// tab holds one); the next CONNECT gets an ERROR `too-many-sessions`.
-    #[arg(long, env = "CHATGATE_MAX_SESSIONS_PER_CONVERSATION", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "CHATGATE_MAX_SESSIONS_PER_CONVERSATION",
+        default_value_t = 50
+    )]
     pub max_sessions_per_conversation: usize,
 
     /// Open TCP connections (WebSockets included) per client IP on one

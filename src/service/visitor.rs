@@ -140,8 +140,7 @@ impl VisitorService {
     /// The first, synchronous half of a send: validates the body and takes the
     /// conversation's rate-limit token. Nothing is stored yet.
     pub fn prepare(&self, visitor: &Visitor, body: &Value) -> Result<NewMessage, ApiError> {
-        let (text, client_message_id) =
-            visitor_message(body, self.core.config.max_text_chars)?;
+        let (text, client_message_id) = visitor_message(body, self.core.config.max_text_chars)?;
         self.core.limits.send.check(&visitor.claims.cv)?;
         Ok(NewMessage {
             id: MessageId::new(),

@@ -444,7 +444,11 @@ impl Stomp {
     /// false once the socket is closed.
     pub async fn beat(&mut self) -> bool {
         self.ws.send(WsMessage::text("\n")).await.is_ok()
-            && self.ws.send(WsMessage::Ping(Default::default())).await.is_ok()
+            && self
+                .ws
+                .send(WsMessage::Ping(Default::default()))
+                .await
+                .is_ok()
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {

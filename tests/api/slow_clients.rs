@@ -128,14 +128,21 @@ async fn a_client_trickling_its_body_gets_408_at_the_body_deadline_and_nothing_i
         visitor.token
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let (data, closed_after) =
-        read_until_closed(&mut stream, b"a", Duration::from_secs(BODY_READ) + 2 * SLACK).await;
+    let (data, closed_after) = read_until_closed(
+        &mut stream,
+        b"a",
+        Duration::from_secs(BODY_READ) + 2 * SLACK,
+    )
+    .await;
     let (status, body) = split_response(&data);
     assert_eq!(status, "HTTP/1.1 408 Request Timeout", "{data:?}");
     let body: Value = serde_json::from_slice(&body).expect("a JSON error");
     assert_eq!(body["error_id"], "request-timeout", "{body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert!(body["details"].is_object() && body["timestamp"].is_number(), "{body}");
+    assert!(
+        body["details"].is_object() && body["timestamp"].is_number(),
+        "{body}"
+    );
     assert!(
         closed_after >= Duration::from_millis(BODY_READ * 1000 - 100),
         "cut off before the deadline: {closed_after:?}"
@@ -174,17 +181,13 @@ async fn a_request_head_over_the_cap_is_refused_with_431_and_one_under_it_is_ser
     );
 
     let mut stream = connect(&app).await;
-    stream
-        .write_all(head(CAP - 4096).as_bytes())
-        .await
-        .unwrap();
+    stream.write_all(head(CAP - 4096).as_bytes()).await.unwrap();
     let (data, _) = read_until_closed(&mut stream, b"", WAIT).await;
     assert_eq!(split_response(&data).0, "HTTP/1.1 200 OK");
 }
 
 #[tokio::test]
-async fn a_socket_that_only_sends_heart_beats_never_gets_connected_and_is_closed_at_the_deadline()
-{
+async fn a_socket_that_only_sends_heart_beats_never_gets_connected_and_is_closed_at_the_deadline() {
     const CONNECT_BY: u64 = 1;
     let app = TestApp::spawn_with(|c| c.stomp_connect_timeout = CONNECT_BY).await;
     let opened = Instant::now();
@@ -316,6 +319,9 @@ async fn connections_beyond_the_per_ip_cap_are_closed_at_once_and_websockets_cou
     let held = kept_alive(&app).await;
     assert_eq!(health_check(&app).await, None, "the socket still counts");
     drop(socket);
-    assert!(served_again(&app).await, "the socket's slot is freed on close");
+    assert!(
+        served_again(&app).await,
+        "the socket's slot is freed on close"
+    );
     drop((held, kept));
 }
