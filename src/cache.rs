@@ -32,7 +32,7 @@ impl ChannelCache {
                 return Ok(Some(channel.clone()));
             }
         }
-        let channel = store.channel(id).await?;
+        let channel = store.public_channel(id).await?;
         let mut entries = self.lock();
         match &channel {
             Some(channel) => {

@@ -70,6 +70,15 @@ impl ApiError {
         )
     }
 
+    pub fn unknown_conversation() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-conversation",
+            "no such conversation in this channel",
+        )
+        .with_details(json!({"resource": "conversation"}))
+    }
+
     pub fn unknown_channel() -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -175,7 +184,10 @@ impl std::error::Error for ApiError {}
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
-        ApiError::internal(err)
+        match err {
+            crate::store::StoreError::WrongRoom => ApiError::unknown_conversation(),
+            err => ApiError::internal(err),
+        }
     }
 }
 

@@ -80,8 +80,19 @@ async fn reset_password(config: &chatgate::Config, email: &str) -> anyhow::Resul
     let password = chatgate::auth::random_secret(20);
     let hash = chatgate::auth::hash_password(&password)
         .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))?;
-    if !store.set_password(email, &hash).await? {
+    let Some(agent) = store.set_password(email, &hash).await? else {
         anyhow::bail!("no agent with email {email}");
+    };
+    // Every old token and console session is revoked in the store. Running
+    // instances on Redis also close the agent's live sockets now; an
+    // embedded server (no bus reaches it from here) closes them at its
+    // sockets' next check.
+    if let Some(url) = &config.redis_url {
+        if let Err(err) =
+            chatgate::service::agents::announce_revoked(url, &config.redis_prefix, &agent).await
+        {
+            eprintln!("warning: live sockets close at their next check ({err})");
+        }
     }
     println!("new password for {email}: {password}");
     Ok(())

@@ -21,6 +21,13 @@ pub struct Channel {
     pub routing: Routing,
 }
 
+/// Where a visitor may reach: the conversations of one channel of one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitorScope {
+    pub tenant: TenantId,
+    pub channel: ChannelId,
+}
+
 /// The widget's public settings of a channel beyond its name and image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelLook {
@@ -94,6 +101,14 @@ impl Assignment {
 }
 
 impl Channel {
+    /// The conversations a visitor of this channel may reach.
+    pub fn scope(&self) -> VisitorScope {
+        VisitorScope {
+            tenant: self.tenant_id,
+            channel: self.id,
+        }
+    }
+
     /// Whether a browser page of `origin` may use this channel. Requests
     /// without an `Origin` header (servers, tests) are not browsers and pass.
     pub fn allows_origin(&self, origin: Option<&str>) -> bool {

@@ -48,6 +48,14 @@ pub enum Event {
         #[serde(default)]
         as_of_us: i64,
     },
+    /// An agent's tokens were revoked (logout: one session; password reset,
+    /// disable, delete: all of them): its live sockets opened with them end
+    /// at once, on every instance. Never sent to a client.
+    SessionsRevoked {
+        agent: crate::domain::AgentId,
+        /// `None`: every session of the agent.
+        session: Option<crate::domain::SessionId>,
+    },
     /// An event only agents see, already in its wazo shape (`name`, `data`).
     Agent {
         name: String,

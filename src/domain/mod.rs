@@ -12,7 +12,7 @@ pub mod search;
 pub mod time;
 pub mod visitor;
 
-pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing};
+pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, VisitorScope};
 pub use event::{Agents, Event, Published};
 pub use ids::{AgentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
 pub use message::{

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -108,21 +107,10 @@ async fn authenticate(
             let (body, start) = authenticate_body(&body)?;
             let (channel, conversation_id, messages) = match start {
                 Start::Resume(resume) => {
-                    let claims = app
-                        .tokens
-                        .verify_visitor(&resume, TokenKind::Resume)
-                        .ok_or_else(ApiError::invalid_token)?;
-                    let visitor = &app.services.visitor;
-                    let channel = visitor
-                        .connected_channel(claims.ch, origin.as_deref())
-                        .await?;
-                    if let Some(conversation) = visitor.conversation(claims.cv).await? {
-                        if conversation.channel_id != channel.id {
-                            return Err(ApiError::invalid_token());
-                        }
-                    }
-                    let history = visitor.history(claims.cv).await?;
-                    (channel, claims.cv, history)
+                    app.services
+                        .visitor
+                        .resume(&resume, origin.as_deref())
+                        .await?
                 }
                 Start::New(channel_id) => {
                     let channel = app
@@ -179,40 +167,22 @@ async fn resume_token(
     respond(
         async {
             let token = token.ok_or_else(ApiError::invalid_token)?;
-            let (channel, conversation) =
-                if let Some(claims) = app.tokens.verify_visitor(&token, TokenKind::Visitor) {
-                    let channel = app
-                        .services
-                        .visitor
-                        .connected_channel(claims.ch, origin.as_deref())
-                        .await?;
-                    (channel.id, claims.cv)
-                } else {
-                    let admin = app.services.agents.admin(Some(&token)).await?;
-                    let (channel_id, conversation_id) = resume_token_body(&body)?;
-                    let channel = app.services.channels.get(&admin, channel_id).await?;
-                    if !channel.connected {
-                        return Err(ApiError::unknown_channel());
-                    }
-                    if let Some(conversation) =
-                        app.services.visitor.conversation(conversation_id).await?
-                    {
-                        if conversation.channel_id != channel.id {
-                            return Err(ApiError::new(
-                                StatusCode::NOT_FOUND,
-                                "unknown-conversation",
-                                "no such conversation in this channel",
-                            ));
-                        }
-                    }
-                    (channel.id, conversation_id)
-                };
-            let resume = app.tokens.visitor(
-                TokenKind::Resume,
-                channel,
-                conversation,
-                app.config.resume_token_ttl,
-            );
+            let resume = if let Some(claims) = app.tokens.verify_visitor(&token, TokenKind::Visitor)
+            {
+                let channel = app
+                    .services
+                    .visitor
+                    .connected_channel(claims.ch, origin.as_deref())
+                    .await?;
+                app.services.visitor.resume_token(channel.id, claims.cv)
+            } else {
+                let admin = app.services.agents.admin(Some(&token)).await?;
+                let (channel_id, conversation_id) = resume_token_body(&body)?;
+                app.services
+                    .visitor
+                    .mint_resume(&admin, channel_id, conversation_id)
+                    .await?
+            };
             Ok(warp::reply::json(&json!({ "resume_token": resume })))
         }
         .await,

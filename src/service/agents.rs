@@ -150,7 +150,23 @@ impl AgentService {
         if !self.core.store.revoke_session(claims.sid).await? {
             return Err(ApiError::invalid_token());
         }
+        self.revoked(claims.tenant, claims.sub, Some(claims.sid))
+            .await;
         Ok(())
+    }
+
+    /// Tells every instance that an agent's sessions (one, or all) are
+    /// revoked, so the sockets opened with them close now rather than at
+    /// their next check.
+    async fn revoked(&self, tenant: TenantId, agent: AgentId, session: Option<SessionId>) {
+        self.core
+            .publish(crate::domain::Published {
+                event: crate::domain::Event::SessionsRevoked { agent, session },
+                tenant_id: tenant,
+                visitor_room: None,
+                agents: crate::domain::Agents::Only { ids: vec![agent] },
+            })
+            .await;
     }
 
     pub async fn create(&self, caller: &Caller, new: NewAgent) -> Result<Agent, ApiError> {
@@ -208,6 +224,7 @@ impl AgentService {
                 "an admin cannot demote or disable itself",
             ));
         }
+        let revoke = patch.password.is_some() || patch.disabled == Some(true);
         let changes = AgentChanges {
             display_name: patch
                 .display_name
@@ -225,11 +242,21 @@ impl AgentService {
             },
             disabled: patch.disabled,
         };
-        self.core
+        let agent = self
+            .core
             .store
             .update_agent(caller.tenant(), id, &changes)
             .await?
-            .ok_or_else(unknown_agent)
+            .ok_or_else(unknown_agent)?;
+        if revoke {
+            // A new password or a disabled account ends every session.
+            self.core
+                .store
+                .revoke_agent_sessions(caller.tenant(), id)
+                .await?;
+            self.revoked(caller.tenant(), id, None).await;
+        }
+        Ok(agent)
     }
 
     pub async fn delete(&self, caller: &Caller, id: AgentId) -> Result<(), ApiError> {
@@ -237,9 +264,14 @@ impl AgentService {
         if id == caller.id() {
             return Err(ApiError::invalid_data("an admin cannot delete itself"));
         }
+        self.core
+            .store
+            .revoke_agent_sessions(caller.tenant(), id)
+            .await?;
         if !self.core.store.delete_agent(caller.tenant(), id).await? {
             return Err(unknown_agent());
         }
+        self.revoked(caller.tenant(), id, None).await;
         Ok(())
     }
 }
@@ -365,4 +397,36 @@ fn parse_url(raw: &str) -> Result<String, ApiError> {
 fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| hash_password(&random_secret(20)).unwrap_or_default())
+}
+
+/// Tells running instances, through Redis, that every session of `agent`
+/// is revoked (the `admin reset-password` command, which runs outside the
+/// server).
+pub async fn announce_revoked(
+    redis_url: &str,
+    prefix: &str,
+    agent: &Agent,
+) -> Result<(), crate::bus::BusError> {
+    use crate::bus::{Bus, BusSink, RedisBus, Topic};
+    /// This process receives nothing.
+    struct Deaf;
+    impl BusSink for Deaf {
+        fn deliver(&self, _: &Topic, _: Arc<crate::domain::Published>) {}
+        fn resync(&self) {}
+    }
+    let sink: Arc<dyn BusSink> = Arc::new(Deaf);
+    let bus = RedisBus::connect(redis_url, prefix, Arc::downgrade(&sink)).await?;
+    let event = crate::domain::Published {
+        event: crate::domain::Event::SessionsRevoked {
+            agent: agent.id,
+            session: None,
+        },
+        tenant_id: agent.tenant_id,
+        visitor_room: None,
+        agents: crate::domain::Agents::Only {
+            ids: vec![agent.id],
+        },
+    };
+    bus.publish(&Topic::tenant(agent.tenant_id), Arc::new(event))
+        .await
 }

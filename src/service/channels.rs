@@ -62,9 +62,8 @@ impl ChannelService {
         caller.require_admin()?;
         self.core
             .store
-            .channel(id)
+            .channel(caller.tenant(), id)
             .await?
-            .filter(|c| c.tenant_id == caller.tenant())
             .ok_or_else(ApiError::unknown_channel)
     }
 

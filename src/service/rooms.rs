@@ -129,7 +129,11 @@ impl RoomService {
                 })
                 .await;
         }
-        let unread = self.core.store.unread_count(room.id, caller.id().0).await?;
+        let unread = self
+            .core
+            .store
+            .unread_count(caller.tenant(), room.id, caller.id().0)
+            .await?;
         // An existing room is returned as the caller's list shows it: with
         // its newest message.
         let last_message = if created {
@@ -243,7 +247,11 @@ impl RoomService {
         let notice = self
             .joined(&room, &caller.agent.display_name, "answered")
             .await?;
-        let unread = self.core.store.unread_count(room.id, caller.id().0).await?;
+        let unread = self
+            .core
+            .store
+            .unread_count(caller.tenant(), room.id, caller.id().0)
+            .await?;
         let summary = RoomSummary {
             room,
             unread_count: unread,
@@ -358,7 +366,11 @@ impl RoomService {
         told.push(caller.id());
         self.state_event(&room, told).await;
         let summary = RoomSummary {
-            unread_count: self.core.store.unread_count(room.id, caller.id().0).await?,
+            unread_count: self
+                .core
+                .store
+                .unread_count(caller.tenant(), room.id, caller.id().0)
+                .await?,
             room,
             last_message: None,
         };
@@ -410,7 +422,11 @@ impl RoomService {
             room
         };
         let summary = RoomSummary {
-            unread_count: self.core.store.unread_count(room.id, caller.id().0).await?,
+            unread_count: self
+                .core
+                .store
+                .unread_count(caller.tenant(), room.id, caller.id().0)
+                .await?,
             room,
             last_message: None,
         };

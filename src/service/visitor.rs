@@ -10,17 +10,24 @@ use super::Core;
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
 use crate::domain::{
-    time::now_ms, Channel, ChannelId, ClientMessageId, Conversation, ConversationId, DeliveryState,
-    Event, Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
+    time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState, Event,
+    Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
 };
 use crate::error::ApiError;
-use crate::store::{Appended, NewMessage};
+use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
 
 /// A verified visitor: its token's claims and its channel, connected and
 /// open to the request's origin.
 pub struct Visitor {
     pub claims: VisitorClaims,
     pub channel: Channel,
+}
+
+impl Visitor {
+    /// What this visitor may reach: its channel's conversations.
+    pub fn scope(&self) -> VisitorScope {
+        self.channel.scope()
+    }
 }
 
 pub struct VisitorService {
@@ -106,26 +113,97 @@ impl VisitorService {
         Ok(channel)
     }
 
-    /// The conversation, if it has begun.
-    pub async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, ApiError> {
-        Ok(self.core.store.conversation(id).await?)
+    /// What `id` names in the visitor's reach (`scope`).
+    pub async fn conversation(
+        &self,
+        scope: VisitorScope,
+        id: ConversationId,
+    ) -> Result<ConversationLookup, ApiError> {
+        Ok(self.core.store.conversation(scope, id).await?)
     }
 
-    /// The last `max_history` messages, oldest first.
-    pub async fn history(&self, id: ConversationId) -> Result<Vec<Message>, ApiError> {
-        let read = self.core.store.history(id, self.core.config.max_history);
+    /// The last `max_history` messages of a conversation of `scope`, oldest first.
+    pub async fn history(
+        &self,
+        scope: VisitorScope,
+        id: ConversationId,
+    ) -> Result<Vec<Message>, ApiError> {
+        let read = self
+            .core
+            .store
+            .history(scope, id, self.core.config.max_history);
         Ok(self.core.metrics.timed("history", read).await?)
     }
 
-    /// Messages after `seq`, oldest first, at most `limit`.
+    /// Messages of a conversation of `scope` after `seq`, oldest first, at most `limit`.
     pub async fn messages_after(
         &self,
+        scope: VisitorScope,
         id: ConversationId,
         seq: i64,
         limit: u32,
     ) -> Result<Vec<Message>, ApiError> {
-        let read = self.core.store.messages_after(id, seq, limit);
+        let read = self.core.store.messages_after(scope, id, seq, limit);
         Ok(self.core.metrics.timed("messages_after", read).await?)
+    }
+
+    /// `/chatplugin.authenticate` with a resume token: the channel (still
+    /// connected, open to `origin`), the conversation and its history. A
+    /// token naming an id that some other room holds (another kind, tenant
+    /// or channel) is refused like a forged one.
+    pub async fn resume(
+        &self,
+        resume_token: &str,
+        origin: Option<&str>,
+    ) -> Result<(Channel, ConversationId, Vec<Message>), ApiError> {
+        let claims = self
+            .core
+            .tokens
+            .verify_visitor(resume_token, TokenKind::Resume)
+            .ok_or_else(ApiError::invalid_token)?;
+        let channel = self.connected_channel(claims.ch, origin).await?;
+        let scope = channel.scope();
+        let history = match self.conversation(scope, claims.cv).await? {
+            ConversationLookup::Found(_) => self.history(scope, claims.cv).await?,
+            ConversationLookup::Free => Vec::new(),
+            ConversationLookup::Elsewhere => return Err(ApiError::invalid_token()),
+        };
+        Ok((channel, claims.cv, history))
+    }
+
+    /// A resume token an admin's server mints for a conversation of one of
+    /// its tenant's connected channels. An id no room has yet may be minted
+    /// (a "continue this chat" link made before the chat begins); an id
+    /// that any other room holds is 404 `unknown-conversation`.
+    pub async fn mint_resume(
+        &self,
+        admin: &super::Caller,
+        channel: ChannelId,
+        conversation: ConversationId,
+    ) -> Result<String, ApiError> {
+        admin.require_admin()?;
+        let channel = self
+            .core
+            .store
+            .channel(admin.tenant(), channel)
+            .await?
+            .filter(|c| c.connected)
+            .ok_or_else(ApiError::unknown_channel)?;
+        if self.conversation(channel.scope(), conversation).await? == ConversationLookup::Elsewhere
+        {
+            return Err(ApiError::unknown_conversation());
+        }
+        Ok(self.resume_token(channel.id, conversation))
+    }
+
+    /// A resume token for a conversation of a channel.
+    pub fn resume_token(&self, channel: ChannelId, conversation: ConversationId) -> String {
+        self.core.tokens.visitor(
+            TokenKind::Resume,
+            channel,
+            conversation,
+            self.core.config.resume_token_ttl,
+        )
     }
 
     /// Validates a `/chatplugin.send` body (`{"message": {"text"}, "client_message_id"?}`),
@@ -260,10 +338,10 @@ impl VisitorService {
         }
         // Cloned only here: every other message written costs nothing.
         let audience = audience.cloned();
-        let id = message.id;
+        let (id, tenant) = (message.id, message.tenant_id);
         let this = self.clone();
         tokio::spawn(async move {
-            match this.core.store.mark_delivered(id).await {
+            match this.core.store.mark_delivered(tenant, id).await {
                 Ok(Some(message)) => match audience {
                     Some(agents) => this.publish_update_to(message, agents).await,
                     None => this.publish_update(message).await,

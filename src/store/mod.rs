@@ -28,6 +28,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
+pub use crate::domain::VisitorScope;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -41,9 +42,34 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A message named a room that is not of its kind, tenant or channel:
+    /// nothing was stored.
+    #[error("no such conversation here")]
+    WrongRoom,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What an id names, as the visitor door sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConversationLookup {
+    /// A visitor conversation of the scope.
+    Found(Conversation),
+    /// No room has this id yet: a conversation may begin with it.
+    Free,
+    /// A room of another kind, tenant or channel: never reachable here.
+    Elsewhere,
+}
+
+impl ConversationLookup {
+    /// The conversation, when it is one of the scope.
+    pub fn found(self) -> Option<Conversation> {
+        match self {
+            ConversationLookup::Found(c) => Some(c),
+            _ => None,
+        }
+    }
+}
 
 /// A message to be stored; `seq` is assigned by the store.
 #[derive(Debug, Clone)]
@@ -224,8 +250,10 @@ pub trait AgentStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Agent>>;
     /// Returns false when `tenant` has no such agent.
     async fn delete_agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<bool>;
-    /// Returns false when no agent has this email.
-    async fn set_password(&self, email: &str, password_hash: &str) -> StoreResult<bool>;
+    /// Sets the password of the agent with this email and revokes all its
+    /// sessions, in one transaction; the agent, or `None` when no agent has
+    /// this email.
+    async fn set_password(&self, email: &str, password_hash: &str) -> StoreResult<Option<Agent>>;
 
     async fn create_session(
         &self,
@@ -238,6 +266,8 @@ pub trait AgentStore: Send + Sync + 'static {
     async fn session_agent(&self, id: SessionId, now_ms: i64) -> StoreResult<Option<Agent>>;
     /// Returns false when there was no such active session.
     async fn revoke_session(&self, id: SessionId) -> StoreResult<bool>;
+    /// Revokes every session of an agent of `tenant`; how many were active.
+    async fn revoke_agent_sessions(&self, tenant: TenantId, agent: AgentId) -> StoreResult<u64>;
 
     /// The presences of these agents of `tenant` (all of them when `ids` is empty).
     async fn presences(
@@ -260,7 +290,12 @@ pub trait AgentStore: Send + Sync + 'static {
 #[async_trait]
 pub trait ChannelStore: Send + Sync + 'static {
     async fn insert_channel(&self, channel: &Channel) -> StoreResult<()>;
-    async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
+    /// A channel of `tenant`.
+    async fn channel(&self, tenant: TenantId, id: ChannelId) -> StoreResult<Option<Channel>>;
+    /// A channel by id alone: only the visitor door asks this, because a
+    /// visitor knows nothing but the channel id the site's tag names (the
+    /// channel then scopes everything the visitor may reach).
+    async fn public_channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
     /// A tenant's channels, oldest first.
     async fn channels(&self, tenant: TenantId) -> StoreResult<Vec<Channel>>;
     /// Saves name, image, origins and connected flag.
@@ -270,8 +305,14 @@ pub trait ChannelStore: Send + Sync + 'static {
 /// Messages: appends (group committed), reads, edits and delivery marks.
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
-    /// A visitor conversation exists once its first message is stored.
-    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
+    /// Whether `id` is a visitor conversation of `scope`, free (no room of
+    /// any kind, tenant or channel has it), or some other room. A visitor
+    /// conversation exists once its first message is stored.
+    async fn conversation(
+        &self,
+        scope: VisitorScope,
+        id: ConversationId,
+    ) -> StoreResult<ConversationLookup>;
 
     async fn append_message(&self, message: NewMessage) -> StoreResult<Appended>;
     /// Queues an append and returns the future of its result, so a caller
@@ -281,15 +322,23 @@ pub trait MessageStore: Send + Sync + 'static {
     /// message instead (each message then succeeds or fails alone). Rare in
     /// a healthy deployment: a steady rise points at a bug or a sick database.
     fn batch_fallbacks(&self) -> u64;
-    /// Messages with `seq > after_seq`, oldest first, at most `limit`.
+    /// Messages of the visitor conversation with `seq > after_seq`, oldest
+    /// first, at most `limit` (none when it is not a conversation of `scope`).
     async fn messages_after(
         &self,
+        scope: VisitorScope,
         conversation: ConversationId,
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
-    /// The last `limit` messages, oldest first.
-    async fn history(&self, conversation: ConversationId, limit: u32) -> StoreResult<Vec<Message>>;
+    /// The last `limit` messages of the visitor conversation, oldest first
+    /// (none when it is not a conversation of `scope`).
+    async fn history(
+        &self,
+        scope: VisitorScope,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
 
     /// A page of a room's messages (reactions filled in).
     async fn room_messages(
@@ -325,7 +374,8 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Marks a PENDING message DELIVERED (batched with other marks); the
     /// changed message, or `None` when it was not PENDING (another tab or
     /// instance marked it first).
-    async fn mark_delivered(&self, id: MessageId) -> StoreResult<Option<Message>>;
+    async fn mark_delivered(&self, tenant: TenantId, id: MessageId)
+        -> StoreResult<Option<Message>>;
     /// Marks every PENDING message of the channel FAILED; the changed messages.
     async fn fail_pending(&self, tenant: TenantId, channel: ChannelId)
         -> StoreResult<Vec<Message>>;
@@ -433,7 +483,7 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn agents_read_up_to(&self, tenant: TenantId, room: RoomId) -> StoreResult<i64>;
     /// How many messages `member` has not read in `room` (not counting its
     /// own, nor deleted ones).
-    async fn unread_count(&self, room: RoomId, member: Uuid) -> StoreResult<i64>;
+    async fn unread_count(&self, tenant: TenantId, room: RoomId, member: Uuid) -> StoreResult<i64>;
 }
 
 /// Reactions to messages.

@@ -40,7 +40,10 @@ pub struct PgStore {
     read: PgPool,
     appender: Appender,
     /// DELIVERED marks, group committed.
-    delivered: Batcher<crate::domain::MessageId, Option<crate::domain::Message>>,
+    delivered: Batcher<
+        (crate::domain::MessageId, crate::domain::TenantId),
+        Option<crate::domain::Message>,
+    >,
 }
 
 impl PgStore {

@@ -134,9 +134,10 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
                 "type": if *typing { "start_typing" } else { "stop_typing" },
             }),
         ),
-        Event::ReadByAgent { .. } | Event::RoomClosed { .. } | Event::Availability { .. } => {
-            return None
-        }
+        Event::ReadByAgent { .. }
+        | Event::RoomClosed { .. }
+        | Event::Availability { .. }
+        | Event::SessionsRevoked { .. } => return None,
         Event::Agent { name, data } => (name.clone(), data.clone()),
     })
 }

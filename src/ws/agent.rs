@@ -26,6 +26,7 @@ use super::session::{self, Beats, Ended, Protocol, Work};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
 use crate::app::App;
 use crate::auth::AgentClaims;
+use crate::domain::Event;
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::presence::PresenceKey;
@@ -228,6 +229,14 @@ impl Protocol for Session {
     }
 
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
+        if let Outbound::Event { event, .. } = &*event {
+            if let Event::SessionsRevoked { agent, session } = &event.event {
+                if *agent == self.claims.sub && session.is_none_or(|s| s == self.claims.sid) {
+                    return Err((AUTH_FAILED, "token revoked"));
+                }
+                return Ok(());
+            }
+        }
         if let Outbound::Event {
             agent: Some((name, body)),
             ..

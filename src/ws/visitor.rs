@@ -32,12 +32,12 @@ use crate::app::App;
 use crate::bus::Topic;
 use crate::caps::Slot;
 use crate::domain::event::{Agents, VisitorQueue};
-use crate::domain::{ChannelId, ConversationId, Event};
+use crate::domain::{ChannelId, ConversationId, Event, VisitorScope};
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::presence::{Here, PresenceKey};
 use crate::service::visitor::Visitor;
-use crate::store::{Appended, NewMessage};
+use crate::store::{Appended, ConversationLookup, NewMessage};
 
 /// Messages fetched per store read when replaying or filling a gap.
 const PAGE: u32 = 500;
@@ -662,7 +662,7 @@ impl Session {
         match required(frame, "destination")? {
             "/queue/message" | "/user/queue/message" => {
                 let since = since_seq(frame.get("since-seq"))?;
-                let conversation = self.conversation()?;
+                let (scope, conversation) = self.conversation()?;
                 self.message_sub = Some(id);
                 match since {
                     // Replay what the client missed, then live.
@@ -673,14 +673,17 @@ impl Session {
                     // Live only: everything committed after this read comes
                     // through the hub, which this session joined at CONNECT.
                     None => {
-                        self.cursor = self
+                        self.cursor = match self
                             .app
                             .services
                             .visitor
-                            .conversation(conversation)
+                            .conversation(scope, conversation)
                             .await
                             .map_err(Fatal::from_api)?
-                            .map_or(0, |c| c.last_seq);
+                        {
+                            ConversationLookup::Found(c) => c.last_seq,
+                            _ => 0,
+                        };
                         Ok(())
                     }
                 }
@@ -777,10 +780,10 @@ impl Session {
     }
 
     /// The session's conversation; only called once CONNECT has succeeded.
-    fn conversation(&self) -> Result<ConversationId, Fatal> {
+    fn conversation(&self) -> Result<(VisitorScope, ConversationId), Fatal> {
         self.visitor
             .as_ref()
-            .map(|v| v.claims.cv)
+            .map(|v| (v.scope(), v.claims.cv))
             .ok_or_else(|| Fatal::new("not connected", "the first frame must be CONNECT"))
     }
 
@@ -834,13 +837,13 @@ impl Session {
     /// Writes every stored message after `cursor`, at least up to `target`
     /// (or until the conversation's end).
     async fn fill(&mut self, target: i64) -> Result<(), Fatal> {
-        let conversation = self.conversation()?;
+        let (scope, conversation) = self.conversation()?;
         loop {
             let page = self
                 .app
                 .services
                 .visitor
-                .messages_after(conversation, self.cursor, PAGE)
+                .messages_after(scope, conversation, self.cursor, PAGE)
                 .await
                 .map_err(Fatal::from_api)?;
             let complete = page.len() < PAGE as usize;

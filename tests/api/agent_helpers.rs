@@ -313,3 +313,22 @@ impl EventSocket {
         }
     }
 }
+
+impl EventSocket {
+    /// Waits for the close frame and returns its code; panics if an event
+    /// named `name` arrives first (the socket must end before it hears more).
+    pub async fn closed_before(&mut self, name: &str) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(WsMessage::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(WsMessage::Text(text)))) => {
+                    let msg: Value = serde_json::from_str(text.as_str()).unwrap();
+                    assert_ne!(msg["data"]["name"], name, "heard after revocation: {msg}");
+                }
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+}

@@ -952,3 +952,44 @@ async fn console_shows_the_visitors_name_page_and_browser_beside_the_conversatio
         page.body
     );
 }
+
+#[tokio::test]
+async fn the_console_of_another_tenant_finds_none_of_a_tenants_rooms() {
+    let app = TestApp::spawn_with(|c| c.login_per_minute = 1000).await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let team = ana.create_room(&[&bob]).await["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.post(&team, "team secret").await;
+    let answered = queued_visitor(&app, "visitor secret").await.conversation_id;
+    assert_eq!(ana.answer(&answered).await.status, 200);
+    let queued = queued_visitor(&app, "still waiting").await.conversation_id;
+
+    let other = AgentClient::other_tenant_admin(&app).await;
+    let eve = other.new_agent(&app, "Eve").await;
+    let mut browser = ConsoleBrowser::login(&app, &eve.email, "correct horse").await;
+    for room in [&team, &answered, &queued] {
+        for path in [
+            format!("/console/rooms/{room}"),
+            format!("/console/rooms/{room}/messages"),
+        ] {
+            let page = browser.get(&path).await;
+            assert_eq!(page.status, 404, "{path}: {}", page.body);
+            assert!(!page.body.contains("secret"), "{path}: {}", page.body);
+        }
+        let answer = browser
+            .submit(
+                "/console/inbox",
+                &format!("/console/queue/{room}/answer"),
+                &[],
+            )
+            .await;
+        assert_ne!(answer.status, 303, "{}", answer.body);
+    }
+    // Nothing moved: the queued visitor still waits, the others are Ana's.
+    assert!(queue_ids(&ana).await.contains(&queued));
+    assert_eq!(ana.messages(&answered).await.len(), 2);
+}

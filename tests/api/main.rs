@@ -21,6 +21,7 @@ mod presence;
 mod presence_api;
 pub mod queue;
 mod restart;
+mod revocation;
 mod rooms_api;
 pub mod round_robin;
 mod routing;

@@ -555,3 +555,59 @@ async fn messages_stored_after_their_sender_vanished_still_reach_the_other_tab()
         .collect();
     assert_eq!(seqs, (1..=stored as i64).collect::<Vec<_>>());
 }
+
+/// A visitor token signed with the server's own secret for any ids: what
+/// only a bug could hand out. The store must still keep it to its channel.
+async fn forged_visitor_token(app: &TestApp, channel: &str, conversation: &str) -> String {
+    let store = chatgate::store::open(&app.config.database_url)
+        .await
+        .unwrap();
+    let secret = store.jwt_secret("unused candidate").await.unwrap();
+    chatgate::auth::Tokens::new(secret.as_bytes()).visitor(
+        chatgate::auth::TokenKind::Visitor,
+        channel.parse().unwrap(),
+        conversation.parse().unwrap(),
+        60,
+    )
+}
+
+#[tokio::test]
+async fn a_visitor_token_naming_an_agent_room_reads_and_writes_nothing_there() {
+    let app = TestApp::spawn_with(|c| c.login_per_minute = 1000).await;
+    let admin = crate::agent_helpers::AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let room = ana.create_room(&[&admin]).await["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.post(&room, "team secret").await;
+    let token = forged_visitor_token(&app, &app.channel_id, &room).await;
+
+    // HTTP: refused, nothing stored.
+    app.send(&token, "intruder")
+        .await
+        .assert_error(404, "unknown-conversation");
+    // STOMP: the replay from 0 finds nothing, and a send is an ERROR.
+    let mut stomp = Stomp::subscribed(&app, &token, Some(0)).await;
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/send")
+                .header("receipt", "s1")
+                .body(json!({"message": {"text": "intruder"}}).to_string()),
+        )
+        .await;
+    let mut error = stomp.recv().await.expect("an ERROR frame");
+    while error.get("receipt-id") == Some("r-sub") {
+        error = stomp.recv().await.expect("an ERROR frame");
+    }
+    assert_eq!(error.command, Command::Error, "{error:?}");
+    assert!(error.get("message").unwrap().contains("404"), "{error:?}");
+    let texts: Vec<serde_json::Value> = ana
+        .messages(&room)
+        .await
+        .into_iter()
+        .map(|m| m["content"].clone())
+        .collect();
+    assert_eq!(texts, [json!("team secret")]);
+}

@@ -12,7 +12,7 @@ use chatgate::domain::{
     Agent, AgentId, Channel, ChannelId, ConversationId, DeliveryState, Message, MessageId,
     OriginPattern, Role, RoomState, SenderKind, SessionId, TenantId,
 };
-use chatgate::store::{self, Bootstrap, NewMessage, Store};
+use chatgate::store::{self, Bootstrap, ConversationLookup, NewMessage, Store};
 use tempfile::TempDir;
 use tokio::sync::Barrier;
 
@@ -153,7 +153,10 @@ contract!(
     concurrent_duplicates_store_one_message,
     interleaved_conversations_with_retries_stay_gapless,
     a_bad_message_among_concurrent_ones_fails_alone,
-    member_rooms_page_by_state_newest_message_first;
+    member_rooms_page_by_state_newest_message_first,
+    visitor_lookups_reach_only_their_channels_conversations,
+    a_message_lands_only_in_a_room_of_its_kind_tenant_and_channel,
+    delivered_marks_and_unread_counts_stay_in_their_tenant;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -304,7 +307,10 @@ async fn bootstrap_creates_once(db: Db) {
         Some(first.admin.clone())
     );
     assert_eq!(
-        store.channel(first.channel.id).await.unwrap(),
+        store
+            .channel(first.tenant_id, first.channel.id)
+            .await
+            .unwrap(),
         Some(first.channel.clone())
     );
     assert_eq!(
@@ -319,7 +325,13 @@ async fn bootstrap_creates_once(db: Db) {
         store.agent_by_email("other@example.com").await.unwrap(),
         None
     );
-    assert_eq!(store.channel(second.channel.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .channel(second.tenant_id, second.channel.id)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.channels(second.tenant_id).await.unwrap().is_empty());
     // Nor after a restart.
     assert!(!db.open().await.bootstrap(&second).await.unwrap());
@@ -409,20 +421,33 @@ async fn agent_by_email_ignores_case(db: Db) {
 
 async fn set_password_replaces_the_hash(db: Db) {
     let (store, first) = bootstrapped(&db).await;
-    assert!(store
+    let session = SessionId::new();
+    store
+        .create_session(session, first.admin.id, now_ms() + 60_000)
+        .await
+        .unwrap();
+    let changed = store
         .set_password("ADMIN@example.com", "$argon2id$new")
         .await
-        .unwrap());
+        .unwrap()
+        .expect("the agent");
+    assert_eq!(changed.id, first.admin.id);
+    assert_eq!(
+        store.session_agent(session, now_ms()).await.unwrap(),
+        None,
+        "a new password revokes every session"
+    );
     let admin = store
         .agent(first.tenant_id, first.admin.id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(admin.password_hash, "$argon2id$new");
-    assert!(!store
+    assert!(store
         .set_password("nobody@example.com", "$argon2id$x")
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     assert_eq!(
         store
             .agent(first.tenant_id, first.admin.id)
@@ -498,7 +523,10 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         routing: Default::default(),
     };
     store.insert_channel(&shop).await.unwrap();
-    assert_eq!(store.channel(shop.id).await.unwrap(), Some(shop.clone()));
+    assert_eq!(
+        store.channel(first.tenant_id, shop.id).await.unwrap(),
+        Some(shop.clone())
+    );
 
     let other_tenant = TenantId::new();
     db.insert_tenant(other_tenant).await;
@@ -525,20 +553,45 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         vec![foreign.clone()]
     );
     assert!(store.channels(TenantId::new()).await.unwrap().is_empty());
-    assert_eq!(store.channel(ChannelId::new()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .channel(first.tenant_id, ChannelId::new())
+            .await
+            .unwrap(),
+        None
+    );
 
     shop.name = "Shop (renamed)".into();
     shop.image_url = None;
     shop.allowed_origins = vec![origin("http://localhost:3000")];
     shop.connected = false;
     store.update_channel(&shop).await.unwrap();
-    assert_eq!(store.channel(shop.id).await.unwrap(), Some(shop.clone()));
+    assert_eq!(
+        store.channel(first.tenant_id, shop.id).await.unwrap(),
+        Some(shop.clone())
+    );
     // The update touched only that channel.
     assert_eq!(
-        store.channel(first.channel.id).await.unwrap(),
+        store
+            .channel(first.tenant_id, first.channel.id)
+            .await
+            .unwrap(),
         Some(first.channel.clone())
     );
-    assert_eq!(store.channel(foreign.id).await.unwrap(), Some(foreign));
+    assert_eq!(
+        store.channel(other_tenant, foreign.id).await.unwrap(),
+        Some(foreign.clone())
+    );
+    // Another tenant's channel is not found by id, except at the visitor
+    // door, where the channel id is all a visitor knows.
+    assert_eq!(
+        store.channel(first.tenant_id, foreign.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.public_channel(foreign.id).await.unwrap(),
+        Some(foreign)
+    );
 }
 
 // --- conversations and messages --------------------------------------------
@@ -546,12 +599,23 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
 async fn conversation_exists_after_its_first_message(db: Db) {
     let (store, first) = bootstrapped(&db).await;
     let conversation = ConversationId::new();
-    assert_eq!(store.conversation(conversation).await.unwrap(), None);
+    assert_eq!(
+        store
+            .conversation(first.channel.scope(), conversation)
+            .await
+            .unwrap(),
+        ConversationLookup::Free
+    );
 
     let new = visitor_message(&first, conversation, "hello", None);
     let sent_at = new.sent_at_ms;
     store.append_message(new).await.unwrap();
-    let stored = store.conversation(conversation).await.unwrap().unwrap();
+    let stored = store
+        .conversation(first.channel.scope(), conversation)
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
     assert_eq!(stored.id, conversation);
     assert_eq!(stored.channel_id, first.channel.id);
     assert_eq!(stored.tenant_id, first.tenant_id);
@@ -559,7 +623,12 @@ async fn conversation_exists_after_its_first_message(db: Db) {
     assert_eq!(stored.last_seq, 1);
 
     append_all(store.as_ref(), &first, conversation, &["again"]).await;
-    let stored = store.conversation(conversation).await.unwrap().unwrap();
+    let stored = store
+        .conversation(first.channel.scope(), conversation)
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
     assert_eq!(stored.last_seq, 2);
     assert_eq!(
         stored.created_at_ms, sent_at,
@@ -579,7 +648,10 @@ async fn appends_assign_gapless_seq(db: Db) {
     .await;
     assert_eq!(seqs(&appended), [1, 2, 3, 4, 5]);
     // What append returned is exactly what was stored.
-    let stored = store.messages_after(conversation, 0, 100).await.unwrap();
+    let stored = store
+        .messages_after(first.channel.scope(), conversation, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(stored, appended);
     // Another conversation counts from 1 on its own.
     let other = append_all(store.as_ref(), &first, ConversationId::new(), &["x", "y"]).await;
@@ -618,9 +690,10 @@ async fn repeated_client_message_id_returns_the_first_message(db: Db) {
     // The retry used no seq: the next message is 2, and only two are stored.
     assert_eq!(
         store
-            .conversation(conversation)
+            .conversation(first.channel.scope(), conversation)
             .await
             .unwrap()
+            .found()
             .unwrap()
             .last_seq,
         1
@@ -631,7 +704,10 @@ async fn repeated_client_message_id_returns_the_first_message(db: Db) {
         .unwrap();
     assert!(next.created);
     assert_eq!(next.message.seq, 2);
-    let stored = store.messages_after(conversation, 0, 100).await.unwrap();
+    let stored = store
+        .messages_after(first.channel.scope(), conversation, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(stored, vec![original.message, next.message]);
 }
 
@@ -676,11 +752,12 @@ async fn messages_after_pages_in_seq_order(db: Db) {
     )
     .await;
 
+    let scope = first.channel.scope();
     let page = |after, limit| {
         let store = store.clone();
         async move {
             store
-                .messages_after(conversation, after, limit)
+                .messages_after(scope, conversation, after, limit)
                 .await
                 .unwrap()
         }
@@ -692,7 +769,7 @@ async fn messages_after_pages_in_seq_order(db: Db) {
     assert_eq!(page(0, 100).await, all);
     assert_eq!(page(3, 100).await, all[3..]);
     assert!(store
-        .messages_after(ConversationId::new(), 0, 10)
+        .messages_after(first.channel.scope(), ConversationId::new(), 0, 10)
         .await
         .unwrap()
         .is_empty());
@@ -715,11 +792,29 @@ async fn history_returns_the_last_messages_oldest_first(db: Db) {
         &["elsewhere"],
     )
     .await;
-    assert_eq!(store.history(conversation, 3).await.unwrap(), all[2..]);
-    assert_eq!(store.history(conversation, 1).await.unwrap(), all[4..]);
-    assert_eq!(store.history(conversation, 100).await.unwrap(), all);
+    assert_eq!(
+        store
+            .history(first.channel.scope(), conversation, 3)
+            .await
+            .unwrap(),
+        all[2..]
+    );
+    assert_eq!(
+        store
+            .history(first.channel.scope(), conversation, 1)
+            .await
+            .unwrap(),
+        all[4..]
+    );
+    assert_eq!(
+        store
+            .history(first.channel.scope(), conversation, 100)
+            .await
+            .unwrap(),
+        all
+    );
     assert!(store
-        .history(ConversationId::new(), 10)
+        .history(first.channel.scope(), ConversationId::new(), 10)
         .await
         .unwrap()
         .is_empty());
@@ -786,7 +881,7 @@ async fn concurrent_appends(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
     assert_eq!(assigned, (1..=total as i64).collect::<Vec<_>>());
 
     let stored = stores[0]
-        .messages_after(conversation, 0, total as u32 + 10)
+        .messages_after(first.channel.scope(), conversation, 0, total as u32 + 10)
         .await
         .unwrap();
     assert_eq!(seqs(&stored), (1..=total as i64).collect::<Vec<_>>());
@@ -795,9 +890,10 @@ async fn concurrent_appends(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
     assert_no_fallbacks(&stores);
     assert_eq!(
         stores[0]
-            .conversation(conversation)
+            .conversation(first.channel.scope(), conversation)
             .await
             .unwrap()
+            .found()
             .unwrap()
             .last_seq,
         total as i64
@@ -850,16 +946,17 @@ async fn concurrent_duplicates(stores: Vec<Arc<dyn Store>>, first: Bootstrap) {
         assert_eq!(&result.message, message);
     }
     let stored = stores[0]
-        .messages_after(conversation, 0, 100)
+        .messages_after(first.channel.scope(), conversation, 0, 100)
         .await
         .unwrap();
     assert_eq!(stored, vec![message.clone()]);
     assert_no_fallbacks(&stores);
     assert_eq!(
         stores[0]
-            .conversation(conversation)
+            .conversation(first.channel.scope(), conversation)
             .await
             .unwrap()
+            .found()
             .unwrap()
             .last_seq,
         1,
@@ -938,11 +1035,16 @@ async fn interleaved_conversations(stores: Vec<Arc<dyn Store>>, first: Bootstrap
         let n = mine.len() as i64;
         assert_eq!(seqs(&mine), (1..=n).collect::<Vec<_>>());
         let stored = stores[0]
-            .messages_after(conversation, 0, 1000)
+            .messages_after(first.channel.scope(), conversation, 0, 1000)
             .await
             .unwrap();
         assert_eq!(stored, mine);
-        let last = stores[0].conversation(conversation).await.unwrap().unwrap();
+        let last = stores[0]
+            .conversation(first.channel.scope(), conversation)
+            .await
+            .unwrap()
+            .found()
+            .unwrap();
         assert_eq!(last.last_seq, n, "retries used no seq");
     }
     assert_no_fallbacks(&stores);
@@ -995,15 +1097,240 @@ async fn a_bad_message_among_concurrent_ones_fails_alone(db: Db) {
         "only the bad message's batch fell back"
     );
     let stored = store
-        .messages_after(good_conversation, 0, 100)
+        .messages_after(first.channel.scope(), good_conversation, 0, 100)
         .await
         .unwrap();
     assert_eq!(seqs(&stored), (1..=20).collect::<Vec<_>>());
     assert!(store
-        .conversation(bad.conversation_id)
+        .conversation(first.channel.scope(), bad.conversation_id)
         .await
         .unwrap()
+        .found()
         .is_none());
+}
+
+// --- scopes --------------------------------------------------------------------
+
+/// One bootstrapped store with: a visitor conversation on the first
+/// tenant's channel, an agent room of that tenant, a second channel of the
+/// tenant, and another tenant with a channel.
+struct Scopes {
+    store: Arc<dyn Store>,
+    first: Bootstrap,
+    conversation: ConversationId,
+    agent_room: ConversationId,
+    other_channel: Channel,
+    other_tenant_channel: Channel,
+}
+
+async fn scopes(db: &Db) -> Scopes {
+    let (store, first) = bootstrapped(db).await;
+    let conversation = ConversationId::new();
+    append_all(store.as_ref(), &first, conversation, &["hi", "there"]).await;
+    let agent_room = chatgate::domain::Room {
+        id: ConversationId::new(),
+        tenant_id: first.tenant_id,
+        kind: chatgate::domain::RoomKind::Agent,
+        channel_id: None,
+        name: Some("team".into()),
+        state: RoomState::Open,
+        assignee: None,
+        created_at_ms: now_ms(),
+        queued_at_ms: None,
+        last_seq: 0,
+        members: vec![chatgate::domain::Member {
+            id: first.admin.id.0,
+            kind: chatgate::domain::RoomKind::Agent,
+        }],
+    };
+    store.create_agent_room(&agent_room).await.unwrap();
+    let agent_room = agent_room.id;
+    let mut agent_message = visitor_message(&first, agent_room, "team secret", None);
+    agent_message.channel_id = None;
+    agent_message.sender_kind = SenderKind::Agent;
+    agent_message.sender_id = first.admin.id.0;
+    store.append_message(agent_message).await.unwrap();
+    let other_channel = Channel {
+        id: ChannelId::new(),
+        name: "Second".into(),
+        ..first.channel.clone()
+    };
+    store.insert_channel(&other_channel).await.unwrap();
+    let other_tenant = TenantId::new();
+    db.insert_tenant(other_tenant).await;
+    let other_tenant_channel = Channel {
+        id: ChannelId::new(),
+        tenant_id: other_tenant,
+        name: "Foreign".into(),
+        ..first.channel.clone()
+    };
+    store.insert_channel(&other_tenant_channel).await.unwrap();
+    Scopes {
+        store,
+        first,
+        conversation,
+        agent_room,
+        other_channel,
+        other_tenant_channel,
+    }
+}
+
+async fn visitor_lookups_reach_only_their_channels_conversations(db: Db) {
+    let s = scopes(&db).await;
+    let own = s.first.channel.scope();
+    let elsewhere = [s.other_channel.scope(), s.other_tenant_channel.scope()];
+    assert!(matches!(
+        s.store.conversation(own, s.conversation).await.unwrap(),
+        ConversationLookup::Found(c) if c.last_seq == 2
+    ));
+    assert_eq!(
+        s.store
+            .history(own, s.conversation, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // The agent room is no visitor conversation of any channel.
+    for scope in [own, elsewhere[0], elsewhere[1]] {
+        assert_eq!(
+            s.store.conversation(scope, s.agent_room).await.unwrap(),
+            ConversationLookup::Elsewhere
+        );
+        assert!(s
+            .store
+            .history(scope, s.agent_room, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(s
+            .store
+            .messages_after(scope, s.agent_room, 0, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    // The conversation is not reachable from another channel or tenant.
+    for scope in elsewhere {
+        assert_eq!(
+            s.store.conversation(scope, s.conversation).await.unwrap(),
+            ConversationLookup::Elsewhere
+        );
+        assert!(s
+            .store
+            .history(scope, s.conversation, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(s
+            .store
+            .messages_after(scope, s.conversation, 0, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(
+        s.store
+            .conversation(own, ConversationId::new())
+            .await
+            .unwrap(),
+        ConversationLookup::Free
+    );
+}
+
+async fn a_message_lands_only_in_a_room_of_its_kind_tenant_and_channel(db: Db) {
+    let s = scopes(&db).await;
+    let wrong = |conversation, channel: &Channel| NewMessage {
+        channel_id: Some(channel.id),
+        tenant_id: channel.tenant_id,
+        ..visitor_message(&s.first, conversation, "intruder", None)
+    };
+    let attempts = [
+        // A visitor message into an agent room.
+        wrong(s.agent_room, &s.first.channel),
+        // Into the conversation, from another channel and another tenant.
+        wrong(s.conversation, &s.other_channel),
+        wrong(s.conversation, &s.other_tenant_channel),
+    ];
+    for attempt in attempts {
+        let err = s.store.append_message(attempt).await.unwrap_err();
+        assert!(
+            matches!(err, chatgate::store::StoreError::WrongRoom),
+            "refused as the wrong room: {err}"
+        );
+    }
+    // An agent-room message into the visitor conversation.
+    let mut team = visitor_message(&s.first, s.conversation, "team", None);
+    team.channel_id = None;
+    assert!(matches!(
+        s.store.append_message(team).await.unwrap_err(),
+        chatgate::store::StoreError::WrongRoom
+    ));
+    // Nothing changed: the rooms hold what they held.
+    let own = s.first.channel.scope();
+    let texts: Vec<String> = s
+        .store
+        .history(own, s.conversation, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(texts, ["hi", "there"]);
+    let room = s
+        .store
+        .room(s.first.tenant_id, s.agent_room)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(room.last_seq, 1);
+}
+
+async fn delivered_marks_and_unread_counts_stay_in_their_tenant(db: Db) {
+    let s = scopes(&db).await;
+    let mut reply = visitor_message(&s.first, s.conversation, "an agent's reply", None);
+    reply.sender_kind = SenderKind::Agent;
+    reply.sender_id = s.first.admin.id.0;
+    reply.state = DeliveryState::Pending;
+    let reply = s.store.append_message(reply).await.unwrap().message;
+    let other = s.other_tenant_channel.tenant_id;
+    assert_eq!(s.store.mark_delivered(other, reply.id).await.unwrap(), None);
+    let marked = s
+        .store
+        .mark_delivered(s.first.tenant_id, reply.id)
+        .await
+        .unwrap()
+        .expect("marked in its own tenant");
+    assert_eq!(marked.state, DeliveryState::Delivered);
+
+    let admin = s.first.admin.id.0;
+    assert_eq!(
+        s.store
+            .unread_count(s.first.tenant_id, s.agent_room, admin)
+            .await
+            .unwrap(),
+        0,
+        "its own message is not unread"
+    );
+    let mut colleague = visitor_message(&s.first, s.agent_room, "from a colleague", None);
+    colleague.channel_id = None;
+    colleague.sender_kind = SenderKind::Agent;
+    colleague.sender_id = uuid::Uuid::new_v4();
+    s.store.append_message(colleague).await.unwrap();
+    assert_eq!(
+        s.store
+            .unread_count(s.first.tenant_id, s.agent_room, admin)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.store
+            .unread_count(other, s.agent_room, admin)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 // --- PostgreSQL deployment ---------------------------------------------------

@@ -386,3 +386,109 @@ async fn a_room_with_an_agent_of_another_tenant_is_400() {
     assert!(ana.rooms().await.is_empty());
     assert!(other.rooms().await.is_empty());
 }
+
+/// An admin's resume token (`/chatplugin.resumeToken`, the system path).
+async fn mint(app: &TestApp, admin: &AgentClient, channel: &str, conversation: &str) -> Reply {
+    app.post(
+        "/chatplugin.resumeToken",
+        &json!({"channel_id": channel, "conversation_id": conversation}),
+        Some(&admin.token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_resume_token_is_minted_only_for_a_visitor_conversation_of_its_own_channel() {
+    let app = spawn().await;
+    let a = TenantA::build(&app).await;
+    let second_channel = app
+        .create_channel(&a.admin.token, json!({"name": "Second shop"}))
+        .await;
+    let b = AgentClient::other_tenant_admin(&app).await;
+    let b_channel = app
+        .create_channel(&b.token, json!({"name": "B's shop"}))
+        .await;
+    let before = a.snapshot(&app).await;
+
+    let refused = [
+        // An agent room through the visitor door of its own tenant.
+        (&a.admin, app.channel_id.as_str(), a.agent_room.as_str()),
+        (&a.admin, second_channel.as_str(), a.agent_room.as_str()),
+        // A visitor conversation through another channel of its tenant.
+        (&a.admin, second_channel.as_str(), a.visitor_room.as_str()),
+        // Tenant A's rooms through tenant B's channel.
+        (&b, b_channel.as_str(), a.visitor_room.as_str()),
+        (&b, b_channel.as_str(), a.queued_room.as_str()),
+        (&b, b_channel.as_str(), a.agent_room.as_str()),
+    ];
+    for (admin, channel, room) in refused {
+        let reply = mint(&app, admin, channel, room).await;
+        reply.assert_error(404, "unknown-conversation");
+    }
+    // Another tenant's channel is not the admin's to use at all.
+    mint(&app, &b, &app.channel_id, &a.visitor_room)
+        .await
+        .assert_error(404, "unknown-channel");
+    assert_eq!(a.snapshot(&app).await, before, "nothing changed");
+
+    // Its own conversation, and an id no room has yet, are minted.
+    let own = mint(&app, &a.admin, &app.channel_id, &a.visitor_room).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    let resumed = app
+        .post(
+            "/chatplugin.authenticate",
+            &json!({"resume_token": own.body["resume_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    assert_eq!(resumed.body["conversation_id"], a.visitor_room.as_str());
+    let texts: Vec<&str> = resumed.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["secret question", "Ana joined", "secret answer"]);
+    let fresh = uuid::Uuid::new_v4().to_string();
+    let minted = mint(&app, &a.admin, &app.channel_id, &fresh).await;
+    assert_eq!(minted.status, 200, "{}", minted.body);
+    let started = app
+        .post(
+            "/chatplugin.authenticate",
+            &json!({"resume_token": minted.body["resume_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    assert_eq!(started.body["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn visitor_room_actions_refuse_an_agent_rooms_id() {
+    let app = spawn().await;
+    let a = TenantA::build(&app).await;
+    let before = a.snapshot(&app).await;
+    let answered = a.ana.answer(&a.agent_room).await;
+    assert!(
+        answered.status == 404 || answered.status == 409,
+        "answering an agent room: {} {}",
+        answered.status,
+        answered.body
+    );
+    let transfer = a
+        .ana
+        .call(
+            "POST",
+            &format!("/users/me/rooms/{}/transfers", a.agent_room),
+            Some(json!({"user_uuid": a.admin.uuid})),
+        )
+        .await;
+    assert!(
+        transfer.status >= 400,
+        "transferring an agent room: {} {}",
+        transfer.status,
+        transfer.body
+    );
+    assert_eq!(a.snapshot(&app).await, before, "nothing changed");
+}

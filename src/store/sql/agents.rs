@@ -83,13 +83,28 @@ macro_rules! agents_sql {
                 &self,
                 email: &str,
                 password_hash: &str,
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query("UPDATE agents SET password_hash = $1 WHERE lower(email) = lower($2)")
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Agent>> {
+                let mut tx = self.write.begin().await?;
+                let sql = format!(
+                    "UPDATE agents SET password_hash = $1 WHERE lower(email) = lower($2) RETURNING {}",
+                    $crate::store::sql::AGENT_COLUMNS
+                );
+                let row = sqlx::query(&sql)
                     .bind(password_hash)
                     .bind(email)
-                    .execute(&self.write)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                Ok(done.rows_affected() > 0)
+                let Some(row) = row else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let agent = Self::agent_from_row(&row)?;
+                sqlx::query("UPDATE agent_sessions SET revoked = 1 WHERE agent_id = $1 AND revoked = 0")
+                    .bind(agent.id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(agent))
             }
 
             async fn create_session(
@@ -229,6 +244,22 @@ macro_rules! agents_sql {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn revoke_agent_sessions(
+                &self,
+                tenant: $crate::domain::TenantId,
+                agent: $crate::domain::AgentId,
+            ) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query(
+                    "UPDATE agent_sessions SET revoked = 1 WHERE agent_id = $1 AND revoked = 0 \
+                     AND agent_id IN (SELECT id FROM agents WHERE tenant_id = $2)",
+                )
+                .bind(agent.to_string())
+                .bind(tenant.to_string())
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
             }
 
 

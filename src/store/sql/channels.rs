@@ -70,6 +70,23 @@ macro_rules! channels_sql {
 
             async fn channel(
                 &self,
+                tenant: $crate::domain::TenantId,
+                id: $crate::domain::ChannelId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Channel>> {
+                let sql = format!(
+                    "SELECT {} FROM channels WHERE id = $1 AND tenant_id = $2",
+                    $crate::store::sql::CHANNEL_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::channel_from_row).transpose()
+            }
+
+            async fn public_channel(
+                &self,
                 id: $crate::domain::ChannelId,
             ) -> $crate::store::StoreResult<Option<$crate::domain::Channel>> {
                 let sql = format!(

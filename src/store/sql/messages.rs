@@ -78,7 +78,7 @@ macro_rules! messages_sql {
             /// Marks a batch of messages DELIVERED; `Some` for those that were PENDING.
             async fn deliver_batch(
                 pool: &sqlx::Pool<$db>,
-                ids: Vec<$crate::domain::MessageId>,
+                ids: Vec<($crate::domain::MessageId, $crate::domain::TenantId)>,
             ) -> $crate::store::batch::Stored<Option<$crate::domain::Message>> {
                 let params: $crate::store::batch::Params = $params;
                 let mut changed: std::collections::HashMap<$crate::domain::MessageId, $crate::domain::Message> =
@@ -86,13 +86,14 @@ macro_rules! messages_sql {
                 let mut at = 0;
                 for n in $crate::store::batch::insert_chunks(ids.len()) {
                     let sql = format!(
-                        "UPDATE messages SET state = 'DELIVERED' WHERE state = 'PENDING' AND id IN ({}) RETURNING {}",
-                        params.list(1, n),
+                        "UPDATE messages SET state = 'DELIVERED' WHERE state = 'PENDING' \
+                         AND (id, tenant_id) IN (VALUES {}) RETURNING {}",
+                        params.rows(n, 2),
                         $crate::store::sql::MESSAGE_COLUMNS
                     );
                     let mut query = sqlx::query(&sql);
-                    for id in &ids[at..at + n] {
-                        query = query.bind(id.to_string());
+                    for (id, tenant) in &ids[at..at + n] {
+                        query = query.bind(id.to_string()).bind(tenant.to_string());
                     }
                     at += n;
                     match query.fetch_all(pool).await {
@@ -117,7 +118,7 @@ macro_rules! messages_sql {
                     }
                 }
                 $crate::store::batch::Stored::together(
-                    ids.iter().map(|id| Ok(changed.remove(id))).collect(),
+                    ids.iter().map(|(id, _)| Ok(changed.remove(id))).collect(),
                 )
             }
 
@@ -166,7 +167,7 @@ macro_rules! messages_sql {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 ids: &[String],
                 sizes: &[i64],
-            ) -> Result<std::collections::HashMap<String, (i64, String)>, sqlx::Error> {
+            ) -> Result<std::collections::HashMap<String, $crate::store::sql::Reserved>, sqlx::Error> {
                 use sqlx::Row;
                 use $crate::store::batch::insert_chunks;
                 let params: $crate::store::batch::Params = $params;
@@ -185,7 +186,7 @@ macro_rules! messages_sql {
                         .collect();
                     let sql = format!(
                         "UPDATE conversations SET last_seq = last_seq + CASE id{cases} END \
-                         WHERE id IN ({}) RETURNING id, last_seq, state",
+                         WHERE id IN ({}) RETURNING id, last_seq, state, tenant_id, channel_id",
                         params.list(2 * n + 1, n)
                     );
                     let mut query = sqlx::query(&sql);
@@ -199,7 +200,12 @@ macro_rules! messages_sql {
                     for row in query.fetch_all(&mut *conn).await? {
                         last.insert(
                             row.try_get::<String, _>(0)?,
-                            (row.try_get::<i64, _>(1)?, row.try_get::<String, _>(2)?),
+                            $crate::store::sql::Reserved {
+                                last_seq: row.try_get(1)?,
+                                state: row.try_get(2)?,
+                                tenant: row.try_get(3)?,
+                                channel: row.try_get(4)?,
+                            },
                         );
                     }
                 }
@@ -290,7 +296,7 @@ macro_rules! messages_sql {
                     std::collections::HashMap::new();
                 let staffed: Vec<&String> = ids
                     .iter()
-                    .filter(|id| last.get(*id).is_some_and(|(_, state)| state != "queued"))
+                    .filter(|id| last.get(*id).is_some_and(|r| r.state != "queued"))
                     .collect();
                 {
                     use sqlx::Row;
@@ -317,11 +323,18 @@ macro_rules! messages_sql {
                 for (g, group) in groups.iter().enumerate() {
                     let conversation = &ids[g];
                     let k = sizes[g];
-                    let Some((last, state)) = last.get(conversation) else {
+                    let Some(reserved) = last.get(conversation) else {
                         return Err((false, $crate::store::StoreError::Corrupt(format!(
                             "conversation {conversation} vanished while storing"
                         ))));
                     };
+                    // A message lands only in a room of its own kind, tenant
+                    // and channel (agent rooms have no channel): whatever the
+                    // caller checked, the store checks again.
+                    if group.iter().any(|&i| !reserved.admits(&batch[i])) {
+                        return Err((false, $crate::store::StoreError::WrongRoom));
+                    }
+                    let (last, state) = (&reserved.last_seq, &reserved.state);
                     // Keys seen before (committed by anyone, or earlier in this
                     // batch) return the first message. The reservation holds the
                     // row lock until commit, so concurrent writers of this
@@ -464,21 +477,34 @@ macro_rules! messages_sql {
         impl $crate::store::MessageStore for $store {
             async fn conversation(
                 &self,
+                scope: $crate::store::VisitorScope,
                 id: $crate::domain::ConversationId,
-            ) -> $crate::store::StoreResult<Option<$crate::domain::Conversation>> {
+            ) -> $crate::store::StoreResult<$crate::store::ConversationLookup> {
                 use sqlx::Row;
                 use $crate::store::sql::parse_id;
+                use $crate::store::ConversationLookup;
+                // Looked up by id alone on purpose: an id some other room
+                // holds must be told apart from a free one.
                 let row = sqlx::query(
-                    "SELECT id, channel_id, tenant_id, created_at, last_seq FROM conversations WHERE id = $1 AND kind = 'visitor'",
+                    "SELECT id, channel_id, tenant_id, created_at, last_seq, kind FROM conversations WHERE id = $1",
                 )
                 .bind(id.to_string())
                 .fetch_optional(&self.read)
                 .await?;
-                let Some(row) = row else { return Ok(None) };
-                Ok(Some($crate::domain::Conversation {
+                let Some(row) = row else { return Ok(ConversationLookup::Free) };
+                let kind: String = row.try_get(5)?;
+                let channel: Option<String> = row.try_get(1)?;
+                let tenant: String = row.try_get(2)?;
+                if kind != "visitor"
+                    || channel.as_deref() != Some(scope.channel.to_string().as_str())
+                    || tenant != scope.tenant.to_string()
+                {
+                    return Ok(ConversationLookup::Elsewhere);
+                }
+                Ok(ConversationLookup::Found($crate::domain::Conversation {
                     id: parse_id(&row.try_get::<String, _>(0)?)?,
-                    channel_id: parse_id(&row.try_get::<String, _>(1)?)?,
-                    tenant_id: parse_id(&row.try_get::<String, _>(2)?)?,
+                    channel_id: scope.channel,
+                    tenant_id: scope.tenant,
                     created_at_ms: row.try_get(3)?,
                     last_seq: row.try_get(4)?,
                 }))
@@ -504,17 +530,23 @@ macro_rules! messages_sql {
 
             async fn messages_after(
                 &self,
+                scope: $crate::store::VisitorScope,
                 conversation: $crate::domain::ConversationId,
                 after_seq: i64,
                 limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Message>> {
+                // Only visitor rooms' messages carry a channel: the filter
+                // keeps the kind, the tenant and the channel.
                 let sql = format!(
-                    "SELECT {} FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                    "SELECT {} FROM messages WHERE conversation_id = $1 AND seq > $2 \
+                     AND tenant_id = $3 AND channel_id = $4 ORDER BY seq LIMIT $5",
                     $crate::store::sql::MESSAGE_COLUMNS
                 );
                 let rows = sqlx::query(&sql)
                     .bind(conversation.to_string())
                     .bind(after_seq)
+                    .bind(scope.tenant.to_string())
+                    .bind(scope.channel.to_string())
                     .bind(i64::from(limit))
                     .fetch_all(&self.read)
                     .await?;
@@ -523,15 +555,19 @@ macro_rules! messages_sql {
 
             async fn history(
                 &self,
+                scope: $crate::store::VisitorScope,
                 conversation: $crate::domain::ConversationId,
                 limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Message>> {
                 let sql = format!(
-                    "SELECT {} FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2",
+                    "SELECT {} FROM messages WHERE conversation_id = $1 \
+                     AND tenant_id = $2 AND channel_id = $3 ORDER BY seq DESC LIMIT $4",
                     $crate::store::sql::MESSAGE_COLUMNS
                 );
                 let rows = sqlx::query(&sql)
                     .bind(conversation.to_string())
+                    .bind(scope.tenant.to_string())
+                    .bind(scope.channel.to_string())
                     .bind(i64::from(limit))
                     .fetch_all(&self.read)
                     .await?;
@@ -699,9 +735,10 @@ macro_rules! messages_sql {
 
             async fn mark_delivered(
                 &self,
+                tenant: $crate::domain::TenantId,
                 id: $crate::domain::MessageId,
             ) -> $crate::store::StoreResult<Option<$crate::domain::Message>> {
-                self.delivered.enqueue(id, id).await?.await
+                self.delivered.enqueue(id, (id, tenant)).await?.await
             }
 
             async fn fail_pending(
@@ -731,7 +768,7 @@ macro_rules! messages_sql {
             ) -> $crate::store::StoreResult<u64> {
                 let done = sqlx::query(
                     "UPDATE messages SET read_at = $1 WHERE conversation_id = $2 AND seq <= $3 \
-                     AND tenant_id = $4 AND sender_kind = 'agent' AND read_at IS NULL",
+                     AND tenant_id = $4 AND channel_id IS NOT NULL AND sender_kind = 'agent' AND read_at IS NULL",
                 )
                 .bind(at_ms)
                 .bind(conversation.to_string())

@@ -192,6 +192,25 @@ macro_rules! sql_store {
 
 pub(super) use sql_store;
 
+/// A conversation's row as a batch append reserved its seqs.
+pub(crate) struct Reserved {
+    pub last_seq: i64,
+    pub state: String,
+    pub tenant: String,
+    /// `None` for agent rooms.
+    pub channel: Option<String>,
+}
+
+impl Reserved {
+    /// Whether `message` belongs in this room: same tenant, and the same
+    /// channel (so a visitor room's message never lands in an agent room,
+    /// nor an agent room's in a visitor room).
+    pub fn admits(&self, message: &crate::store::NewMessage) -> bool {
+        self.tenant == message.tenant_id.to_string()
+            && self.channel.as_deref() == message.channel_id.map(|c| c.to_string()).as_deref()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::seqs_between;

@@ -380,7 +380,7 @@ macro_rules! rooms_sql {
                 // `state = 'queued'` and updates nothing.
                 let won = sqlx::query(
                     "UPDATE conversations SET state = 'open', assignee_id = $1 \
-                     WHERE id = $2 AND tenant_id = $3 AND state = 'queued'",
+                     WHERE id = $2 AND tenant_id = $3 AND state = 'queued' AND kind = 'visitor'",
                 )
                 .bind(agent.to_string())
                 .bind(room.to_string())
@@ -458,7 +458,7 @@ macro_rules! rooms_sql {
                     }
                     let moved = sqlx::query(
                         "UPDATE conversations SET state = 'open', assignee_id = $1 \
-                         WHERE id = $2 AND tenant_id = $3 AND state = 'queued'",
+                         WHERE id = $2 AND tenant_id = $3 AND state = 'queued' AND kind = 'visitor'",
                     )
                     .bind(&agent)
                     .bind(pick.room.to_string())
@@ -528,12 +528,15 @@ macro_rules! rooms_sql {
             ) -> $crate::store::StoreResult<Option<$crate::domain::Room>> {
                 use $crate::store::RoomStore;
                 let mut tx = self.write.begin().await?;
+                // Only visitor rooms are handed over.
                 let left = sqlx::query(
-                    "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3",
+                    "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3 \
+                     AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $4 AND c.kind = 'visitor')",
                 )
                 .bind(room.to_string())
                 .bind(from.to_string())
                 .bind(tenant.to_string())
+                .bind(room.to_string())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -664,18 +667,20 @@ macro_rules! rooms_sql {
 
             async fn unread_count(
                 &self,
+                tenant: $crate::domain::TenantId,
                 room: $crate::domain::RoomId,
                 member: uuid::Uuid,
             ) -> $crate::store::StoreResult<i64> {
                 use sqlx::Row;
                 let row = sqlx::query(
                     "SELECT COUNT(*) FROM messages m JOIN room_members rm \
-                     ON rm.room_id = m.conversation_id AND rm.member_id = $1 \
+                     ON rm.room_id = m.conversation_id AND rm.member_id = $1 AND rm.tenant_id = $4 \
                      WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3 AND m.deleted = 0",
                 )
                 .bind(member.to_string())
                 .bind(room.to_string())
                 .bind(member.to_string())
+                .bind(tenant.to_string())
                 .fetch_one(&self.read)
                 .await?;
                 Ok(row.try_get::<i64, _>(0)?)
