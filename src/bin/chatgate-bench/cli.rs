@@ -225,6 +225,10 @@ pub struct SlowlorisArgs {
     /// --connections, so the slow ones fill it; 1,000 is the server's default).
     #[arg(long)]
     pub per_ip_cap: Option<u32>,
+    /// Bytes of header a trickling head sends at once before trickling (the
+    /// worst case is just under the server's head cap).
+    #[arg(long, default_value_t = 0)]
+    pub head_bytes: usize,
     /// A slow client sends one more byte (or heart-beat) this often, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub trickle_ms: u64,

@@ -12,6 +12,10 @@
 //! (127.0.0.2) sends messages over HTTP at `--visitor-rate`, open loop,
 //! and the server's RSS is sampled.
 //!
+//! `--head-bytes` makes each trickled head send that many bytes of header
+//! at once first: the most a slow client can make the server buffer is
+//! then the head cap (`CHATGATE_MAX_HEAD_BYTES`).
+//!
 //! The run passes when every slow connection was closed within its
 //! deadline plus `--slack` (and none before it), the extra connection was refused, the RSS grew
 //! by less than `--rss-budget-mib`, and the visitor's p99 stayed under
@@ -130,18 +134,37 @@ async fn attack(args: &SlowlorisArgs, deployment: &Deployment) -> Result<bool> {
     let started = Instant::now();
     let deadline = Duration::from_secs(args.deadline);
     let trickle = Duration::from_millis(args.trickle_ms.max(1));
+    let fat_head: Arc<[u8]> = if args.head_bytes > 0 {
+        format!(
+            "GET /healthz HTTP/1.1\r\nhost: bench\r\nx-fat: {}\r\n",
+            "a".repeat(args.head_bytes)
+        )
+        .into_bytes()
+        .into()
+    } else {
+        Arc::from(&b"GET /healthz HTTP/1.1\r\nhost: bench\r\n"[..])
+    };
     let (opened_tx, mut opened_rx) = mpsc::unbounded_channel::<()>();
     let opening = Arc::new(Semaphore::new(OPEN_CONCURRENCY));
     let mut slow = JoinSet::new();
     for i in 0..args.connections as usize {
         let kind = Kind::ALL[i % 3];
         let (endpoint, opening, opened) = (endpoint.clone(), opening.clone(), opened_tx.clone());
+        let head = fat_head.clone();
         slow.spawn(async move {
             let permit = opening.acquire_owned().await;
-            let outcome = hold(kind, &endpoint, attacker_ip, deadline, trickle, move || {
-                drop(permit);
-                let _ = opened.send(());
-            })
+            let outcome = hold(
+                kind,
+                &endpoint,
+                attacker_ip,
+                &head,
+                deadline,
+                trickle,
+                move || {
+                    drop(permit);
+                    let _ = opened.send(());
+                },
+            )
             .await;
             outcome.unwrap_or_else(|err| Outcome {
                 kind,
@@ -354,6 +377,7 @@ async fn hold(
     kind: Kind,
     endpoint: &Endpoint,
     from: IpAddr,
+    head: &[u8],
     deadline: Duration,
     trickle: Duration,
     opened: impl FnOnce(),
@@ -371,10 +395,7 @@ async fn hold(
         Kind::Head | Kind::Body => {
             let mut stream = stream;
             let (first, each): (&[u8], &[u8]) = match kind {
-                Kind::Head => (
-                    b"GET /healthz HTTP/1.1\r\nhost: bench\r\n",
-                    b"x-slow: 1\r\n",
-                ),
+                Kind::Head => (head, b"x-slow: 1\r\n"),
                 _ => (
                     b"POST /chatplugin.send HTTP/1.1\r\nhost: bench\r\n\
                       content-type: application/json\r\ncontent-length: 60000\r\n\r\n{",
