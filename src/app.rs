@@ -212,11 +212,18 @@ impl Application {
     }
 }
 
+/// Housekeeping every minute: idle rate-limit keys are forgotten, and
+/// (hourly) the contexts of conversations that never began are deleted.
 async fn forget_idle_limits(state: App) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut minutes = 0u64;
     loop {
         tick.tick().await;
         state.limits.forget_idle();
+        if minutes.is_multiple_of(60) {
+            state.services.visitor.clean_unused_contexts().await;
+        }
+        minutes += 1;
     }
 }
 

@@ -34,6 +34,11 @@ pub struct VisitorClaims {
     pub cv: ConversationId,
     pub iat: i64,
     pub exp: i64,
+    /// What the visitor's page said at `/chatplugin.authenticate`, for a
+    /// conversation that has no message yet: stored with its first message,
+    /// so authenticating alone writes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<crate::domain::VisitorContext>,
 }
 
 /// The claims of an agent token.
@@ -81,6 +86,18 @@ impl Tokens {
         conversation: ConversationId,
         ttl_secs: u64,
     ) -> String {
+        self.visitor_with_context(kind, channel, conversation, ttl_secs, None)
+    }
+
+    /// A visitor token that carries the page's context until the first message.
+    pub fn visitor_with_context(
+        &self,
+        kind: TokenKind,
+        channel: ChannelId,
+        conversation: ConversationId,
+        ttl_secs: u64,
+        ctx: Option<crate::domain::VisitorContext>,
+    ) -> String {
         let iat = now_secs();
         self.sign(&VisitorClaims {
             typ: kind,
@@ -88,6 +105,7 @@ impl Tokens {
             cv: conversation,
             iat,
             exp: iat.saturating_add(ttl_secs as i64),
+            ctx,
         })
     }
 

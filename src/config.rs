@@ -127,6 +127,17 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_SEND_BURST", default_value_t = 30)]
     pub send_burst: u32,
 
+    /// Visitor context updates (`/app/context`) a conversation may store per
+    /// minute, after a burst of as many; beyond, the socket gets an ERROR
+    /// `429 rate-limited` (a page sends one or two per view).
+    #[arg(long, env = "CHATGATE_CONTEXT_PER_MINUTE", default_value_t = 6)]
+    pub context_per_minute: u32,
+
+    /// How long (seconds) a visitor context of a conversation that never got
+    /// a message is kept before the cleaner removes it.
+    #[arg(long, env = "CHATGATE_UNUSED_CONTEXT_TTL", default_value_t = 86_400)]
+    pub unused_context_ttl: u64,
+
     /// Login attempts allowed per client IP per minute.
     #[arg(long, env = "CHATGATE_LOGIN_PER_MINUTE", default_value_t = 10)]
     pub login_per_minute: u32,
@@ -235,6 +246,7 @@ impl Config {
             ("authenticate-burst", u64::from(self.authenticate_burst)),
             ("send-per-second", u64::from(self.send_per_second)),
             ("send-burst", u64::from(self.send_burst)),
+            ("context-per-minute", u64::from(self.context_per_minute)),
             ("login-per-minute", u64::from(self.login_per_minute)),
             ("presence-ttl", self.presence_ttl),
             ("header-read-timeout", self.header_read_timeout),

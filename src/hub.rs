@@ -101,9 +101,17 @@ pub struct Hub {
     sessions: AtomicU64,
     metrics: Arc<Metrics>,
     server: ServerId,
+    /// Counts the bus's reconnections, for whoever must redo what an
+    /// outage lost (presence claims, availability answers).
+    resyncs: tokio::sync::watch::Sender<u64>,
 }
 
 impl Hub {
+    /// Changes each time the bus reconnected after losing events.
+    pub fn resyncs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.resyncs.subscribe()
+    }
+
     /// Creates the hub; `attach_bus` must follow before sessions join.
     pub fn new(queue_capacity: usize, metrics: Arc<Metrics>, server: ServerId) -> Arc<Hub> {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -116,6 +124,7 @@ impl Hub {
             sessions: AtomicU64::new(0),
             metrics,
             server,
+            resyncs: tokio::sync::watch::Sender::new(0),
         });
         tokio::spawn(reconcile_loop(Arc::downgrade(&hub), rx));
         hub
@@ -235,8 +244,8 @@ impl Hub {
         if let Some(room) = event.visitor_room {
             result = result.and(self.publish_on(&Topic::conversation(room), &event).await);
         }
-        if let crate::domain::Event::Availability { channel_id, .. } = &event.event {
-            result = result.and(self.publish_on(&Topic::channel(*channel_id), &event).await);
+        if let Some(channel_id) = event.event.channel_topic() {
+            result = result.and(self.publish_on(&Topic::channel(channel_id), &event).await);
         }
         if event.agents != Agents::Nobody {
             result = result.and(
@@ -269,6 +278,7 @@ impl Hub {
 
 impl BusSink for Hub {
     fn resync(&self) {
+        self.resyncs.send_modify(|n| *n += 1);
         let resync = Arc::new(Outbound::Resync);
         let mut members = self.lock();
         for list in members.values_mut() {

@@ -18,6 +18,8 @@ pub struct Limits {
     pub authenticate: Keyed<IpAddr>,
     pub login: Keyed<IpAddr>,
     pub send: Keyed<ConversationId>,
+    /// Visitor context writes per conversation.
+    pub context: Keyed<ConversationId>,
 }
 
 pub struct Keyed<K: Hash + Eq + Clone> {
@@ -72,6 +74,11 @@ impl Limits {
                 "send",
                 metrics,
             ),
+            context: Keyed::new(
+                per_minute(config.context_per_minute, config.context_per_minute),
+                "context",
+                metrics,
+            ),
         }
     }
 
@@ -79,5 +86,6 @@ impl Limits {
         self.authenticate.forget_idle();
         self.login.forget_idle();
         self.send.forget_idle();
+        self.context.forget_idle();
     }
 }

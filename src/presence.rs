@@ -299,6 +299,30 @@ impl Presence {
         answer
     }
 
+    /// Claims again, now, every key this instance holds (after Redis came
+    /// back empty, say), rather than at the next renewal; returns once written.
+    pub async fn restore(&self) {
+        if let Some(shared) = &self.shared {
+            let held: Vec<(PresenceKey, TenantId)> =
+                self.lock().iter().map(|(k, h)| (*k, h.tenant)).collect();
+            for (key, tenant) in held {
+                let _ = shared.writes.send(Write::Changed(key, tenant));
+            }
+            self.flush().await;
+        }
+    }
+
+    /// The agents with a live socket on this instance, with their tenants.
+    pub fn local_agents(&self) -> Vec<(AgentId, TenantId)> {
+        self.lock()
+            .iter()
+            .filter_map(|(k, h)| match k {
+                PresenceKey::Agent(a) => Some((*a, h.tenant)),
+                PresenceKey::Conversation(_) => None,
+            })
+            .collect()
+    }
+
     /// Waits until every presence change made so far has reached Redis (or
     /// failed to). Immediate on the embedded default.
     pub async fn flush(&self) {

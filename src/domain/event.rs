@@ -48,6 +48,13 @@ pub enum Event {
         #[serde(default)]
         as_of_us: i64,
     },
+    /// A channel was disconnected or its settings changed: its visitors'
+    /// live sessions (on its topic) apply it at once: a disconnected
+    /// channel, or an origin no longer allowed, ends them. Never sent to a
+    /// client.
+    ChannelChanged {
+        channel: crate::domain::Channel,
+    },
     /// An agent's tokens were revoked (logout: one session; password reset,
     /// disable, delete: all of them): its live sockets opened with them end
     /// at once, on every instance. Never sent to a client.
@@ -104,6 +111,15 @@ impl Published {
 }
 
 impl Event {
+    /// The channel whose visitor sessions (on its topic) receive the event.
+    pub fn channel_topic(&self) -> Option<crate::domain::ChannelId> {
+        match self {
+            Event::Availability { channel_id, .. } => Some(*channel_id),
+            Event::ChannelChanged { channel } => Some(channel.id),
+            _ => None,
+        }
+    }
+
     /// The `seq` of a newly created message: the position visitor sessions
     /// order and de-duplicate by.
     pub fn created_seq(&self) -> Option<i64> {

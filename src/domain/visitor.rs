@@ -7,21 +7,31 @@ use serde_json::{Map, Value};
 
 /// The visitor's context as the agents' console shows it. `None` fields are
 /// unknown (or, in an update, unchanged).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct VisitorContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The page the visitor is on (http or https).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
     /// A BCP 47 tag such as `fr-FR`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     /// An IANA name such as `Europe/Paris`, for display.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// Minutes to add to UTC for the visitor's local time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub utc_offset_minutes: Option<i32>,
     /// The browser's `User-Agent` header, as sent to the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
 }
 

@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::auth::TokenKind;
 use crate::domain::{ChannelId, ConversationId, Message};
 use crate::error::ApiError;
+use crate::service::visitor::VisitorService;
 use crate::wire::visitor::{self as view, VisitorMessage};
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -122,20 +123,29 @@ async fn authenticate(
                 }
             };
             let channel_id = channel.id;
-            app.services
-                .visitor
-                .save_context(
-                    channel.tenant_id,
-                    conversation_id,
-                    &body,
-                    user_agent.as_deref(),
-                )
-                .await?;
-            let token = app.tokens.visitor(
+            // A conversation that has begun keeps its context up to date; a
+            // new one carries it in its token until its first message, so
+            // authenticating alone writes nothing.
+            let mut first_context = None;
+            if messages.is_empty() {
+                first_context = VisitorService::context_of(&body, user_agent.as_deref())?;
+            } else {
+                app.services
+                    .visitor
+                    .save_context(
+                        channel.tenant_id,
+                        conversation_id,
+                        &body,
+                        user_agent.as_deref(),
+                    )
+                    .await?;
+            }
+            let token = app.tokens.visitor_with_context(
                 TokenKind::Visitor,
                 channel_id,
                 conversation_id,
                 app.config.visitor_token_ttl,
+                first_context,
             );
             let resume_token = app.tokens.visitor(
                 TokenKind::Resume,

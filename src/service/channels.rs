@@ -101,6 +101,7 @@ impl ChannelService {
         channel.connected = false;
         self.core.store.update_channel(&channel).await?;
         self.core.channels.evict(channel.id);
+        self.changed(&channel).await;
         let failed = self
             .core
             .store
@@ -111,6 +112,20 @@ impl ChannelService {
             visitor.publish_update(message).await;
         }
         Ok(())
+    }
+
+    /// Tells the channel's live visitor sessions, on every instance.
+    async fn changed(&self, channel: &Channel) {
+        self.core
+            .publish(crate::domain::Published {
+                event: crate::domain::Event::ChannelChanged {
+                    channel: channel.clone(),
+                },
+                tenant_id: channel.tenant_id,
+                visitor_room: None,
+                agents: crate::domain::Agents::Nobody,
+            })
+            .await;
     }
 
     pub async fn list(&self, caller: &Caller) -> Result<Vec<Channel>, ApiError> {
@@ -128,6 +143,7 @@ impl ChannelService {
         settings.apply(&mut channel);
         self.core.store.update_channel(&channel).await?;
         self.core.channels.evict(channel.id);
+        self.changed(&channel).await;
         self.core.router.kick(channel.tenant_id);
         Ok(channel)
     }

@@ -82,6 +82,7 @@ impl Services {
         if let Some(lapses) = core.presence.lapses() {
             tokio::spawn(tell_lapses(Arc::downgrade(&core), lapses));
         }
+        tokio::spawn(after_resync(Arc::downgrade(&core), core.hub.resyncs()));
         Services {
             visitor: Arc::new(visitor::VisitorService::new(core.clone())),
             agents: agents::AgentService::new(core.clone()),
@@ -108,6 +109,33 @@ impl Services {
             .err()
             .map(|e| e.to_string());
         (database, bus)
+    }
+}
+
+/// When an instance announces its agents a second time after the bus came back.
+const RESYNC_ANNOUNCE_AGAIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The bus came back after losing events: this instance claims its
+/// sessions' presence again at once (Redis may have restarted empty), then
+/// announces its agents, so every instance's visitors learn the
+/// availability that changed meanwhile (each visitor session also rereads
+/// it on the resync itself).
+async fn after_resync(core: std::sync::Weak<Core>, mut resyncs: tokio::sync::watch::Receiver<u64>) {
+    while resyncs.changed().await.is_ok() {
+        // Twice: the other instances resubscribe on their own schedule, and
+        // one that comes back after the first announcement (or reread
+        // availability before these claims were restored) hears the second.
+        for pass in 0..2 {
+            if pass > 0 {
+                tokio::time::sleep(RESYNC_ANNOUNCE_AGAIN).await;
+            }
+            let Some(core) = core.upgrade() else { return };
+            core.presence.restore().await;
+            let presence = presence::PresenceService::new(core.clone());
+            for (agent, tenant) in core.presence.local_agents() {
+                presence.socket_changed(tenant, agent).await;
+            }
+        }
     }
 }
 

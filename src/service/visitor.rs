@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::Core;
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
+use crate::domain::VisitorContext;
 use crate::domain::{
     time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState, Event,
     Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
@@ -21,6 +22,9 @@ use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
 pub struct Visitor {
     pub claims: VisitorClaims,
     pub channel: Channel,
+    /// The page's context the token carries until the first message
+    /// (taken out of the claims once, shared by every send).
+    pub first_context: Option<Arc<VisitorContext>>,
 }
 
 impl Visitor {
@@ -87,11 +91,16 @@ impl VisitorService {
         token: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Visitor, ApiError> {
-        let claims = token
+        let mut claims = token
             .and_then(|t| self.core.tokens.verify_visitor(t, TokenKind::Visitor))
             .ok_or_else(ApiError::invalid_token)?;
         let channel = self.connected_channel(claims.ch, origin).await?;
-        Ok(Visitor { claims, channel })
+        let first_context = claims.ctx.take().map(Arc::new);
+        Ok(Visitor {
+            claims,
+            channel,
+            first_context,
+        })
     }
 
     /// The channel, if it exists, is connected, and allows `origin`.
@@ -210,7 +219,10 @@ impl VisitorService {
     /// stores the message, and publishes it once the store has committed.
     pub async fn send(&self, visitor: &Visitor, body: &Value) -> Result<Message, ApiError> {
         let new = self.prepare(visitor, body)?;
-        let appended = self.enqueue(new).await?.await?;
+        let appended = self
+            .enqueue(new, visitor.first_context.clone())
+            .await?
+            .await?;
         self.publish(&appended).await;
         Ok(appended.message)
     }
@@ -238,19 +250,39 @@ impl VisitorService {
 
     /// Queues a prepared message for storing and returns the future of the
     /// stored message: a session queues its sends in order and reads on.
+    /// `first_context` (the page's context from the visitor token) is
+    /// stored with the conversation's first message, before anyone hears of it.
     pub async fn enqueue(
         &self,
         new: NewMessage,
+        first_context: Option<Arc<VisitorContext>>,
     ) -> Result<
         impl std::future::Future<Output = Result<Appended, ApiError>> + Send + 'static,
         ApiError,
     > {
         let pending = self.core.store.enqueue_append(new).await?;
         let metrics = self.core.metrics.clone();
+        let store = self.core.store.clone();
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await?;
             if appended.created {
                 metrics.messages_stored.inc();
+                let message = &appended.message;
+                if let (1, Some(context)) = (message.seq, first_context) {
+                    // The message is stored: a failure here loses only the
+                    // page details, which the next authenticate sends again.
+                    if let Err(err) = store
+                        .save_visitor_context(
+                            message.tenant_id,
+                            message.conversation_id,
+                            context.as_ref(),
+                            now_ms(),
+                        )
+                        .await
+                    {
+                        tracing::warn!(%err, "cannot store a new conversation's context");
+                    }
+                }
             }
             Ok(appended)
         })
@@ -379,6 +411,30 @@ impl VisitorService {
             .await;
     }
 
+    /// What the visitor's page says about the visitor (`None`: it said
+    /// nothing), with the browser's `User-Agent`. A bad field is a 400
+    /// naming it.
+    pub fn context_of(
+        body: &serde_json::Map<String, Value>,
+        user_agent: Option<&str>,
+    ) -> Result<Option<VisitorContext>, ApiError> {
+        let parsed =
+            VisitorContext::parse(body).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        let user_agent = user_agent.map(|ua| {
+            ua.chars()
+                .filter(|c| !c.is_control())
+                .take(VisitorContext::MAX_USER_AGENT)
+                .collect::<String>()
+        });
+        Ok(match (parsed, user_agent) {
+            (None, None) => None,
+            (parsed, user_agent) => Some(parsed.unwrap_or_default().merged(VisitorContext {
+                user_agent,
+                ..Default::default()
+            })),
+        })
+    }
+
     /// Records what the visitor's page says about the visitor (`None`: it
     /// said nothing). A bad field is a 400 naming it, and nothing is stored.
     pub async fn save_context(
@@ -388,24 +444,8 @@ impl VisitorService {
         body: &serde_json::Map<String, Value>,
         user_agent: Option<&str>,
     ) -> Result<(), ApiError> {
-        let parsed = crate::domain::VisitorContext::parse(body)
-            .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-        let user_agent = user_agent.map(|ua| {
-            ua.chars()
-                .filter(|c| !c.is_control())
-                .take(crate::domain::VisitorContext::MAX_USER_AGENT)
-                .collect::<String>()
-        });
-        let context = match (parsed, user_agent) {
-            (None, None) => return Ok(()),
-            (parsed, user_agent) => {
-                parsed
-                    .unwrap_or_default()
-                    .merged(crate::domain::VisitorContext {
-                        user_agent,
-                        ..Default::default()
-                    })
-            }
+        let Some(context) = Self::context_of(body, user_agent)? else {
+            return Ok(());
         };
         // A returning visitor on the same page says the same again: a read
         // spares the single writer (and its fsync) on every page view.
@@ -424,6 +464,24 @@ impl VisitorService {
             .save_visitor_context(tenant, conversation, &context, now_ms())
             .await?;
         Ok(())
+    }
+
+    /// Deletes the contexts of conversations that never got a message
+    /// within `unused_context_ttl` (a page said something, the visitor
+    /// never wrote).
+    pub async fn clean_unused_contexts(&self) {
+        let ttl_ms = i64::try_from(self.core.config.unused_context_ttl.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        match self
+            .core
+            .store
+            .delete_unused_visitor_contexts(now_ms().saturating_sub(ttl_ms))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "unused visitor contexts cleaned"),
+            Err(err) => tracing::warn!(%err, "cannot clean unused visitor contexts"),
+        }
     }
 
     /// How far the conversation's agents have read it, as the visitor's

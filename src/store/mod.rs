@@ -481,8 +481,10 @@ pub trait RoomStore: Send + Sync + 'static {
     /// How far the room's agents have read it (the furthest of them; 0 when
     /// none has).
     async fn agents_read_up_to(&self, tenant: TenantId, room: RoomId) -> StoreResult<i64>;
-    /// How many messages `member` has not read in `room` (not counting its
-    /// own, nor deleted ones).
+    /// How many messages `member` has not read in `room`: what the visitor
+    /// or other agents wrote, not its own, not system notices ("Ana
+    /// joined", which the reader's own answer or a colleague's action
+    /// writes), not deleted ones. The same rule gives `member_rooms`' counts.
     async fn unread_count(&self, tenant: TenantId, room: RoomId, member: Uuid) -> StoreResult<i64>;
 }
 
@@ -544,6 +546,9 @@ pub trait VisitorStore: Send + Sync + 'static {
         tenant: TenantId,
         conversation: ConversationId,
     ) -> StoreResult<Option<VisitorContext>>;
+    /// Deletes the contexts of conversations that never got a message and
+    /// were last updated before `before_ms`; how many.
+    async fn delete_unused_visitor_contexts(&self, before_ms: i64) -> StoreResult<u64>;
     /// The names visitors gave, for those of `conversations` that gave one.
     async fn visitor_names(
         &self,

@@ -107,7 +107,9 @@ pub fn event_body(event: &Event) -> Option<(VisitorQueue, Vec<u8>)> {
             VisitorQueue::Events,
             serde_json::to_vec(&json!({"type": "availability", "agents_available": available})),
         ),
-        Event::Agent { .. } | Event::SessionsRevoked { .. } => return None,
+        Event::Agent { .. } | Event::SessionsRevoked { .. } | Event::ChannelChanged { .. } => {
+            return None
+        }
     };
     match encoded {
         (queue, Ok(body)) => Some((queue, body)),

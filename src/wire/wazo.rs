@@ -137,7 +137,8 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
         Event::ReadByAgent { .. }
         | Event::RoomClosed { .. }
         | Event::Availability { .. }
-        | Event::SessionsRevoked { .. } => return None,
+        | Event::SessionsRevoked { .. }
+        | Event::ChannelChanged { .. } => return None,
         Event::Agent { name, data } => (name.clone(), data.clone()),
     })
 }

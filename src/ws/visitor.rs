@@ -339,6 +339,11 @@ impl Protocol for Session {
     }
 
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
+        if let Outbound::Event { event, .. } = &*event {
+            if let Event::ChannelChanged { channel } = &event.event {
+                return Ok(self.channel_changed(channel)?);
+            }
+        }
         Ok(self.deliver(&event).await?)
     }
 
@@ -446,11 +451,12 @@ impl Session {
             let close = match step {
                 Step::Store(new) => {
                     // Queued now, in frame order; stored in that order.
+                    let first_context = self.visitor.as_ref().and_then(|v| v.first_context.clone());
                     let stored = self
                         .app
                         .services
                         .visitor
-                        .enqueue(new)
+                        .enqueue(new, first_context)
                         .await
                         .map_err(|err| {
                             let mut fatal = Fatal::from_api(err);
@@ -744,6 +750,15 @@ impl Session {
         };
         match app_frame {
             AppFrame::Send(body) => {
+                // The channel as it is now (cached for a second): a
+                // disconnected channel stores nothing, whatever the socket
+                // has yet to hear.
+                self.app
+                    .services
+                    .visitor
+                    .connected_channel(visitor.channel.id, self.origin.as_deref())
+                    .await
+                    .map_err(Fatal::from_api)?;
                 let new = self
                     .app
                     .services
@@ -760,6 +775,11 @@ impl Session {
                     .await;
             }
             AppFrame::Context(map) => {
+                self.app
+                    .limits
+                    .context
+                    .check(&visitor.claims.cv)
+                    .map_err(Fatal::from_api)?;
                 self.app
                     .services
                     .visitor
@@ -779,6 +799,54 @@ impl Session {
         Ok(Step::Continue)
     }
 
+    /// Reads whether an agent is available and tells the visitor if that
+    /// changed since it was last told.
+    async fn refresh_availability(&mut self) -> Result<(), Fatal> {
+        let Some(visitor) = self.visitor.as_ref() else {
+            return Ok(());
+        };
+        let event = self
+            .app
+            .services
+            .presence
+            .availability(visitor.channel.tenant_id, visitor.channel.id)
+            .await
+            .map_err(Fatal::from_api)?;
+        if let Event::Availability {
+            available,
+            as_of_us,
+            ..
+        } = event
+        {
+            if !self.availability.fresh(as_of_us, available) {
+                return Ok(());
+            }
+        }
+        if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
+            self.write_event(Bytes::from(body)).await?;
+        }
+        Ok(())
+    }
+
+    /// The channel was disconnected or changed: the session ends unless it
+    /// may still use it from its origin.
+    fn channel_changed(&mut self, channel: &crate::domain::Channel) -> Result<(), Fatal> {
+        let Some(visitor) = self.visitor.as_mut() else {
+            return Ok(());
+        };
+        if channel.id != visitor.channel.id {
+            return Ok(());
+        }
+        if !channel.connected {
+            return Err(Fatal::from_api(ApiError::unknown_channel()));
+        }
+        if !channel.allows_origin(self.origin.as_deref()) {
+            return Err(Fatal::from_api(ApiError::origin_not_allowed()));
+        }
+        visitor.channel = channel.clone();
+        Ok(())
+    }
+
     /// The session's conversation; only called once CONNECT has succeeded.
     fn conversation(&self) -> Result<(VisitorScope, ConversationId), Fatal> {
         self.visitor
@@ -790,7 +858,18 @@ impl Session {
     /// Writes one event if this session subscribed to its queue, keeping seq order.
     async fn deliver(&mut self, out: &Outbound) -> Result<(), Fatal> {
         let (event, queue, body) = match out {
-            Outbound::Resync if self.message_sub.is_some() => return self.fill(i64::MAX).await,
+            Outbound::Resync => {
+                // The bus may have lost events: messages from the store,
+                // and availability as it is now (a presence change during
+                // a Redis outage was never published).
+                if self.message_sub.is_some() {
+                    self.fill(i64::MAX).await?;
+                }
+                if self.events_sub.is_some() {
+                    self.refresh_availability().await?;
+                }
+                return Ok(());
+            }
             Outbound::Event {
                 event: published,
                 visitor: Some((queue, body)),

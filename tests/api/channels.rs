@@ -905,3 +905,115 @@ async fn browsers_get_a_cors_preflight_answer_for_authenticate() {
         Some("https://shop.example.com")
     );
 }
+
+/// A visitor of `channel` connected from `origin` and subscribed to both queues.
+async fn live_visitor(app: &TestApp, channel: &str, origin: &str) -> crate::helpers::Stomp {
+    use chatgate::ws::stomp::{Command, StompFrame};
+    let visitor = app.visitor_on(channel).await;
+    let mut stomp = crate::helpers::Stomp::open(&app.ws_url(), Some(origin))
+        .await
+        .unwrap();
+    stomp
+        .send(
+            StompFrame::new(Command::Connect)
+                .header("accept-version", "1.2")
+                .header("heart-beat", "0,0")
+                .header("Authorization", format!("Bearer {}", visitor.token)),
+        )
+        .await;
+    assert_eq!(stomp.recv().await.unwrap().command, Command::Connected);
+    stomp
+        .send(
+            StompFrame::new(Command::Subscribe)
+                .header("id", "m")
+                .header("destination", "/queue/message")
+                .header("receipt", "subscribed"),
+        )
+        .await;
+    assert_eq!(stomp.recv().await.unwrap().command, Command::Receipt);
+    stomp
+}
+
+/// The socket's next frames up to its close: the first must be an ERROR
+/// naming `status`; nothing else is stored or acknowledged.
+async fn ends_with_error(stomp: &mut crate::helpers::Stomp, status: &str) {
+    use chatgate::ws::stomp::Command;
+    let frame = stomp.recv().await.expect("an ERROR frame");
+    assert_eq!(frame.command, Command::Error, "{frame:?}");
+    assert!(frame.get("message").unwrap().contains(status), "{frame:?}");
+    assert_eq!(stomp.recv().await, None, "closed after the ERROR");
+}
+
+#[tokio::test]
+async fn disconnecting_a_channel_ends_its_visitors_live_sessions_and_refuses_their_sends() {
+    use chatgate::ws::stomp::{Command, StompFrame};
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let channel = app
+        .create_channel(
+            &admin,
+            json!({"name": "Shop", "allowed_origins": SHOP_ORIGINS}),
+        )
+        .await;
+    let mut stomp = live_visitor(&app, &channel, "https://shop.example.com").await;
+    let disconnected = app
+        .post(
+            "/channels.chatplugin.disconnect",
+            &json!({"channel_id": channel}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(disconnected.status, 204, "{}", disconnected.body);
+    // A send after the disconnect answered: no RECEIPT, no message.
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/send")
+                .header("receipt", "late")
+                .body(json!({"message": {"text": "too late"}}).to_string()),
+        )
+        .await;
+    ends_with_error(&mut stomp, "404 unknown-channel").await;
+}
+
+#[tokio::test]
+async fn narrowing_allowed_origins_ends_the_sessions_of_origins_no_longer_allowed() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let channel = app
+        .create_channel(
+            &admin,
+            json!({"name": "Shop", "allowed_origins": SHOP_ORIGINS}),
+        )
+        .await;
+    let mut dropped = live_visitor(&app, &channel, "https://shop.example.com").await;
+    let mut kept = live_visitor(&app, &channel, "https://blog.example.org").await;
+    let updated = app
+        .post(
+            "/channels.update",
+            &json!({"channel_id": channel, "allowed_origins": ["https://*.example.org"]}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    ends_with_error(&mut dropped, "403 origin-not-allowed").await;
+    // The session whose origin is still allowed goes on: a send is stored.
+    use chatgate::ws::stomp::{Command, StompFrame};
+    kept.send(
+        StompFrame::new(Command::Send)
+            .header("destination", "/app/send")
+            .header("receipt", "still-here")
+            .body(json!({"message": {"text": "still here"}}).to_string()),
+    )
+    .await;
+    let mut receipt = false;
+    let mut message = false;
+    while !(receipt && message) {
+        let frame = kept.recv().await.expect("a frame");
+        match frame.command {
+            Command::Receipt => receipt = true,
+            Command::Message => message = true,
+            other => panic!("unexpected {other:?}: {frame:?}"),
+        }
+    }
+}

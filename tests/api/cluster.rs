@@ -723,3 +723,38 @@ async fn a_crashed_instances_agent_and_visitor_turn_offline_and_the_other_instan
     assert_eq!(presence.body["connected"], false, "{}", presence.body);
     drop(stomp);
 }
+
+#[tokio::test]
+async fn after_a_redis_outage_visitors_learn_the_availability_that_changed_meanwhile() {
+    let mut redis = PrivateRedis::start().await;
+    let (a, b) = cluster(redis.url()).await;
+    let admin = crate::agent_helpers::AgentClient::admin(&a).await;
+    let ana = admin.new_agent(&a, "Ana").await;
+    let me = format!("/users/{}/presences", ana.uuid);
+    let set = ana
+        .call("PUT", &me, Some(json!({"state": "invisible"})))
+        .await;
+    assert!(set.status < 300, "{}", set.body);
+    let _socket = ana.events().await;
+    // A visitor on the other instance: nobody available.
+    let visitor = b.visitor().await;
+    let mut stomp = Stomp::subscribed(&b, &visitor.token, None).await;
+    assert!(!crate::queue::subscribe_events(&mut stomp).await);
+
+    // Ana becomes available while Redis is down: the news cannot cross.
+    redis.kill();
+    let set = ana
+        .call("PUT", &me, Some(json!({"state": "available"})))
+        .await;
+    assert!(set.status < 300, "{}", set.body);
+    redis.restart().await;
+
+    // Once the bus is back, the visitor is told, with no further change.
+    loop {
+        let (destination, body) = crate::queue::next_frame(&mut stomp).await;
+        if destination == "/queue/events" && body["type"] == "availability" {
+            assert_eq!(body["agents_available"], true, "{body}");
+            break;
+        }
+    }
+}

@@ -427,3 +427,25 @@ async fn a_deleted_message_is_not_unread_and_a_zero_limit_is_400() {
         .await
         .assert_error(400, "invalid-data");
 }
+
+#[tokio::test]
+async fn an_agents_own_answer_and_replies_never_count_as_unread_for_it() {
+    let app = TestApp::spawn_with(|c| c.login_per_minute = 1000).await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let visitor = app.visitor().await;
+    for text in ["one", "two", "three"] {
+        assert_eq!(app.send(&visitor.token, text).await.status, 200);
+    }
+    let answered = ana.answer(&visitor.conversation_id).await;
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    // Three from the visitor; "Ana joined" is Ana's own doing.
+    assert_eq!(answered.body["unread_count"], 3, "{}", answered.body);
+    assert_eq!(unread(&ana, &visitor.conversation_id).await, 3);
+    ana.post(&visitor.conversation_id, "hello").await;
+    assert_eq!(unread(&ana, &visitor.conversation_id).await, 3);
+    assert_eq!(read(&ana, &visitor.conversation_id, None).await.status, 204);
+    assert_eq!(unread(&ana, &visitor.conversation_id).await, 0);
+    assert_eq!(app.send(&visitor.token, "four").await.status, 200);
+    assert_eq!(unread(&ana, &visitor.conversation_id).await, 1);
+}

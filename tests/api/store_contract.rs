@@ -156,7 +156,8 @@ contract!(
     member_rooms_page_by_state_newest_message_first,
     visitor_lookups_reach_only_their_channels_conversations,
     a_message_lands_only_in_a_room_of_its_kind_tenant_and_channel,
-    delivered_marks_and_unread_counts_stay_in_their_tenant;
+    delivered_marks_and_unread_counts_stay_in_their_tenant,
+    unused_visitor_contexts_are_cleaned_and_used_ones_kept;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -1331,6 +1332,43 @@ async fn delivered_marks_and_unread_counts_stay_in_their_tenant(db: Db) {
             .unwrap(),
         0
     );
+}
+
+async fn unused_visitor_contexts_are_cleaned_and_used_ones_kept(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let context = chatgate::domain::VisitorContext {
+        name: Some("Ana".into()),
+        ..Default::default()
+    };
+    let (unused, recent, used) = (
+        ConversationId::new(),
+        ConversationId::new(),
+        ConversationId::new(),
+    );
+    append_all(store.as_ref(), &first, used, &["hello"]).await;
+    for (conversation, at) in [(unused, 1_000), (used, 1_000), (recent, 5_000)] {
+        store
+            .save_visitor_context(first.tenant_id, conversation, &context, at)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.delete_unused_visitor_contexts(2_000).await.unwrap(),
+        1
+    );
+    let kept = |c| {
+        let store = store.clone();
+        async move {
+            store
+                .visitor_context(first.tenant_id, c)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(!kept(unused).await);
+    assert!(kept(recent).await, "younger than the cut-off");
+    assert!(kept(used).await, "its conversation began");
 }
 
 // --- PostgreSQL deployment ---------------------------------------------------

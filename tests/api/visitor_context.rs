@@ -161,3 +161,92 @@ async fn a_bad_context_is_refused_naming_the_field_and_changes_nothing() {
     let admin = AgentClient::admin(&app).await;
     assert_eq!(context(&admin, &room).await.body["name"], "Ana");
 }
+
+/// The context the store holds for a conversation of the demo channel.
+async fn stored_context(
+    app: &TestApp,
+    tenant: &str,
+    conversation: &str,
+) -> Option<chatgate::domain::VisitorContext> {
+    let store = chatgate::store::open(&app.config.database_url)
+        .await
+        .unwrap();
+    store
+        .visitor_context(tenant.parse().unwrap(), conversation.parse().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn authenticating_alone_writes_nothing_and_the_first_message_stores_the_page() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let page = json!({"context": {"url": "https://shop.example.com/cart", "title": "Cart"}});
+    let first = authenticate(&app, page.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let room = first.body["conversation_id"].as_str().unwrap().to_string();
+    // Page views that resume the unstarted conversation write nothing either.
+    for _ in 0..3 {
+        let mut again = page.clone();
+        again["resume_token"] = first.body["resume_token"].clone();
+        let reply = authenticate(&app, again).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body["conversation_id"], room.as_str());
+    }
+    assert_eq!(stored_context(&app, &admin.tenant, &room).await, None);
+
+    // The first message, over STOMP, stores what the page said.
+    let token = first.body["token"].as_str().unwrap();
+    let mut stomp = Stomp::subscribed(&app, token, None).await;
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/send")
+                .header("receipt", "sent")
+                .body(json!({"message": {"text": "Is shipping free?"}}).to_string()),
+        )
+        .await;
+    loop {
+        let frame = stomp.recv().await.expect("the receipt");
+        if frame.get("receipt-id") == Some("sent") {
+            break;
+        }
+    }
+    let stored = stored_context(&app, &admin.tenant, &room)
+        .await
+        .expect("stored with the first message");
+    assert_eq!(stored.url.as_deref(), Some("https://shop.example.com/cart"));
+    assert_eq!(stored.user_agent.as_deref(), Some(FIREFOX));
+}
+
+#[tokio::test]
+async fn context_updates_over_the_socket_are_throttled_per_conversation() {
+    let app = TestApp::spawn_with(|c| c.context_per_minute = 3).await;
+    let visitor = app.visitor().await;
+    let (mut stomp, _) = Stomp::connect(&app, &visitor.token).await;
+    for i in 0..3 {
+        stomp
+            .send(
+                StompFrame::new(Command::Send)
+                    .header("destination", "/app/context")
+                    .header("receipt", format!("c{i}"))
+                    .body(json!({"visitor": {"name": format!("Ana {i}")}}).to_string()),
+            )
+            .await;
+        let receipt = stomp.recv().await.expect("a receipt");
+        assert_eq!(receipt.command, Command::Receipt, "{receipt:?}");
+    }
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/context")
+                .body(json!({"visitor": {"name": "Ana 4"}}).to_string()),
+        )
+        .await;
+    let refused = stomp.recv().await.expect("an ERROR");
+    assert_eq!(refused.command, Command::Error, "{refused:?}");
+    assert!(
+        refused.get("message").unwrap().contains("429"),
+        "{refused:?}"
+    );
+}

@@ -220,7 +220,7 @@ macro_rules! rooms_sql {
                     "SELECT r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
                      r.created_at, r.queued_at, r.last_seq, \
                      (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
-                      AND u.sender_id <> $1 AND u.deleted = 0), \
+                      AND u.sender_id <> $1 AND u.sender_kind <> 'system' AND u.deleted = 0), \
                      (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \
                      p.total, p.filtered \
                      FROM (SELECT w.id, w.last_read_seq, w.activity, w.total, w.filtered \
@@ -675,7 +675,8 @@ macro_rules! rooms_sql {
                 let row = sqlx::query(
                     "SELECT COUNT(*) FROM messages m JOIN room_members rm \
                      ON rm.room_id = m.conversation_id AND rm.member_id = $1 AND rm.tenant_id = $4 \
-                     WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3 AND m.deleted = 0",
+                     WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3 \
+                     AND m.sender_kind <> 'system' AND m.deleted = 0",
                 )
                 .bind(member.to_string())
                 .bind(room.to_string())

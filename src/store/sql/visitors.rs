@@ -6,6 +6,20 @@ macro_rules! visitors_sql {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::VisitorStore for $store {
+            async fn delete_unused_visitor_contexts(
+                &self,
+                before_ms: i64,
+            ) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM visitor_contexts WHERE updated_at < $1 AND NOT EXISTS \
+                     (SELECT 1 FROM conversations c WHERE c.id = visitor_contexts.conversation_id)",
+                )
+                .bind(before_ms)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn save_visitor_context(
                 &self,
                 tenant: $crate::domain::TenantId,
