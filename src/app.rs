@@ -67,7 +67,8 @@ impl Application {
     /// tenant when the database is empty, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate()?;
-        let store = store::open(&config.database_url)
+        let acquire_timeout = Duration::from_millis(config.database_acquire_timeout_ms);
+        let store = store::open_with(&config.database_url, acquire_timeout)
             .await
             .with_context(|| format!("cannot open database {}", config.database_url))?;
         let first_start = bootstrap(store.as_ref()).await?;

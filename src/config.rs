@@ -204,6 +204,18 @@ pub struct Config {
     /// Seconds to wait for sessions to close on shutdown before giving up.
     #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
+
+    /// Milliseconds a request waits for a PostgreSQL connection before it is
+    /// answered 503 `store-unavailable`. While the database is down, a new
+    /// connection cannot be opened and every request would otherwise wait
+    /// sqlx's 30 s before failing (clients time out first). Lift it for a
+    /// load test that queues on the pool on purpose.
+    #[arg(
+        long,
+        env = "CHATGATE_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3_000
+    )]
+    pub database_acquire_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -258,6 +270,10 @@ impl Config {
                 self.max_sessions_per_conversation as u64,
             ),
             ("max-connections-per-ip", self.max_connections_per_ip as u64),
+            (
+                "database-acquire-timeout-ms",
+                self.database_acquire_timeout_ms,
+            ),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("--{name} must be greater than 0")));

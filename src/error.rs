@@ -147,6 +147,19 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
     }
 
+    /// 503 `store-unavailable`: the store cannot take the request now
+    /// (database down, disk full). The cause is logged here, not sent.
+    pub fn store_unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(%cause, "store unavailable");
+        let mut err = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "the store cannot take this request now; retry later",
+        );
+        err.retry_after = Some(Duration::from_secs(1));
+        err
+    }
+
     /// An unexpected failure: the cause is logged here, the client gets an opaque 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
@@ -183,9 +196,12 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl From<crate::store::StoreError> for ApiError {
+    /// A store that cannot take the request (database down, disk full) is a
+    /// 503 the client may retry; anything else is a bug, an opaque 500.
     fn from(err: crate::store::StoreError) -> Self {
         match err {
             crate::store::StoreError::WrongRoom => ApiError::unknown_conversation(),
+            err if err.is_unavailable() => ApiError::store_unavailable(err),
             err => ApiError::internal(err),
         }
     }

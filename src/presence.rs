@@ -148,6 +148,29 @@ impl Here {
         self.left = true;
         self.presence.leave(self.key)
     }
+
+    /// Leaves this instance without withdrawing its claim from the
+    /// deployment: for a session closed because the instance shuts down,
+    /// whose client reconnects to another instance at once. The claim is
+    /// no longer renewed here, so it lapses within the ttl (reported then
+    /// by a surviving instance, as after a crash) unless the other
+    /// instance renews it first: the key never shows as gone in between.
+    /// On the embedded default, the same as `leave`.
+    pub fn hand_over(mut self) {
+        self.left = true;
+        if self.presence.shared.is_none() {
+            self.presence.leave(self.key);
+            return;
+        }
+        let mut local = self.presence.lock();
+        match local.get_mut(&self.key) {
+            Some(held) if held.count > 1 => held.count -= 1,
+            Some(_) => {
+                local.remove(&self.key);
+            }
+            None => {}
+        }
+    }
 }
 
 impl Drop for Here {

@@ -48,6 +48,52 @@ pub enum StoreError {
     WrongRoom,
 }
 
+impl StoreError {
+    /// Whether the store could not take the request at all (database down,
+    /// connection lost, disk full, writer stopped), as opposed to a bug or a
+    /// bad row: the caller may retry later, and nothing was stored (or, when
+    /// a commit's outcome is unknown, a retry with the same
+    /// `client_message_id` stores nothing twice).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(err) => database_unavailable(err),
+            StoreError::Migrate(_) | StoreError::Corrupt(_) | StoreError::WrongRoom => false,
+        }
+    }
+}
+
+/// Which sqlx errors mean "the database cannot serve now", on either backend.
+fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary result code is the low byte of the extended one:
+                // SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14),
+                // SQLITE_BUSY (5, the writer held past the busy timeout).
+                let primary = code.parse::<i32>().map(|c| c & 0xff).unwrap_or(0);
+                matches!(primary, 5 | 10 | 13 | 14)
+            } else {
+                // SQLSTATE classes: 08 connection exception, 53 insufficient
+                // resources (disk full, out of memory, too many connections),
+                // 57P0x the server is shutting down or starting.
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(code, "57P01" | "57P02" | "57P03")
+            }
+        }
+        _ => false,
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What an id names, as the visitor door sees it.
@@ -560,8 +606,19 @@ pub trait VisitorStore: Send + Sync + 'static {
 /// Opens the store named by a database URL: `postgres://` or `postgresql://`
 /// selects PostgreSQL; anything else (a file path or `sqlite://...`) SQLite.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open_with(url, postgres::DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// `open`, with how long a PostgreSQL caller waits for a connection before
+/// the store answers "unavailable" (`CHATGATE_DATABASE_ACQUIRE_TIMEOUT_MS`).
+pub async fn open_with(
+    url: &str,
+    acquire_timeout: std::time::Duration,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
     if is_postgres_url(url) {
-        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            PgStore::open_with(url, acquire_timeout).await?,
+        ))
     } else {
         Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
     }

@@ -12,6 +12,7 @@
 //!   unique key waits for a concurrent inserter's commit, so exactly one wins.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -32,6 +33,10 @@ const POOL_SIZE: u32 = 20;
 /// connection while it commits, leaving the rest of the pool to reads.
 const APPEND_LANES: usize = 4;
 
+/// How long a caller waits for a connection unless configured
+/// (`CHATGATE_DATABASE_ACQUIRE_TIMEOUT_MS`).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 pub struct PgStore {
     write: PgPool,
     /// The same pool as `write`: PostgreSQL has no single-writer limit, so
@@ -50,6 +55,14 @@ impl PgStore {
     /// Connects to `url` (`postgres://` or `postgresql://`; libpq-style query
     /// parameters such as `sslmode` and `options` apply) and migrates it.
     pub async fn open(url: &str) -> StoreResult<PgStore> {
+        PgStore::open_with(url, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// `open`, with how long a caller waits for a pooled connection. While
+    /// the database is down no connection can be opened, and sqlx keeps
+    /// retrying until this timeout: it is how long a request waits before
+    /// it is answered 503 `store-unavailable`.
+    pub async fn open_with(url: &str, acquire_timeout: Duration) -> StoreResult<PgStore> {
         let options = PgConnectOptions::from_str(url)?;
         // No ping before each use: a round trip per query, on the hot path.
         // A connection broken meanwhile (a database restart) fails its query
@@ -57,6 +70,7 @@ impl PgStore {
         // so nothing acknowledged is lost.
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
+            .acquire_timeout(acquire_timeout)
             .test_before_acquire(false)
             .connect_with(options)
             .await?;

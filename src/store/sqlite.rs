@@ -47,9 +47,23 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // No ping before each use: the connection is a file handle in this
         // process, and the ping was a thread round trip per query.
+        //
+        // A writer that comes back from a failed transaction is closed, and
+        // the next write opens a fresh one. On SQLITE_FULL or SQLITE_IOERR
+        // SQLite may roll the transaction back by itself; sqlx's ROLLBACK
+        // then fails and its transaction depth stays one too high, so the
+        // next "transaction" became a SAVEPOINT that a later failure left
+        // open for good: every write after it was acknowledged but never
+        // committed (found by the disk-full fault test: 200s with seqs that
+        // no reader saw and a restart lost). Closing the connection rolls
+        // back whatever it held; a committed or rolled-back transaction
+        // leaves depth 0 and keeps the connection.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .after_release(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&write).await?;

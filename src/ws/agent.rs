@@ -321,11 +321,19 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
         return;
     }
     let ended = session::run(&mut session, &mut stream, &app.shutdown).await;
-    // Gone from this instance: tell the tenant (connected stays true while
-    // another socket of the agent lives, here or on another instance).
-    drop(here);
-    app.presence.flush().await;
-    app.services.presence.socket_changed(tenant, agent).await;
+    if matches!(ended, Ended::Shutdown) || app.shutdown.is_cancelled() {
+        // The instance is going away (whichever way the session noticed
+        // first): the client reconnects to another instance at once, and
+        // the claim stays until that instance renews it (or it lapses), so
+        // the tenant is never told this agent went offline in a rolling restart.
+        here.hand_over();
+    } else {
+        // Gone from this instance: tell the tenant (connected stays true
+        // while another socket of the agent lives, here or elsewhere).
+        drop(here);
+        app.presence.flush().await;
+        app.services.presence.socket_changed(tenant, agent).await;
+    }
     let (code, reason) = match ended {
         Ended::Gone => return,
         Ended::Shutdown => (1001, "server shutting down"),

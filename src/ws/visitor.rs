@@ -698,16 +698,12 @@ impl Session {
                 self.events_sub = Some(id);
                 // Whether anyone is there to answer, now; changes follow
                 // on the channel's topic.
+                let Some(event) = self.availability_now().await? else {
+                    return Ok(());
+                };
                 let Some(visitor) = self.visitor.as_ref() else {
                     return Ok(());
                 };
-                let event = self
-                    .app
-                    .services
-                    .presence
-                    .availability(visitor.channel.tenant_id, visitor.channel.id)
-                    .await
-                    .map_err(Fatal::from_api)?;
                 // And how far agents have read, so a new tab or a reload
                 // shows read ticks at once; later reads follow live.
                 let read = self
@@ -799,11 +795,11 @@ impl Session {
         Ok(Step::Continue)
     }
 
-    /// Reads whether an agent is available and tells the visitor if that
-    /// changed since it was last told.
-    async fn refresh_availability(&mut self) -> Result<(), Fatal> {
+    /// Whether an agent of the session's channel is available now (`None`
+    /// before CONNECT).
+    async fn availability_now(&mut self) -> Result<Option<Event>, Fatal> {
         let Some(visitor) = self.visitor.as_ref() else {
-            return Ok(());
+            return Ok(None);
         };
         let event = self
             .app
@@ -812,6 +808,15 @@ impl Session {
             .availability(visitor.channel.tenant_id, visitor.channel.id)
             .await
             .map_err(Fatal::from_api)?;
+        Ok(Some(event))
+    }
+
+    /// Reads whether an agent is available and tells the visitor if that
+    /// changed since it was last told.
+    async fn refresh_availability(&mut self) -> Result<(), Fatal> {
+        let Some(event) = self.availability_now().await? else {
+            return Ok(());
+        };
         if let Event::Availability {
             available,
             as_of_us,

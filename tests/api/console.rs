@@ -993,3 +993,23 @@ async fn the_console_of_another_tenant_finds_none_of_a_tenants_rooms() {
     assert!(queue_ids(&ana).await.contains(&queued));
     assert_eq!(ana.messages(&answered).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_agents_console_sessions() {
+    let app = TestApp::spawn_with(|c| c.login_per_minute = 1000).await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let mut browser = ConsoleBrowser::login(&app, &ana.email, "correct horse").await;
+    assert_eq!(browser.get("/console/inbox").await.status, 200);
+    let changed = admin
+        .call(
+            "PATCH",
+            &format!("/agents/{}", ana.uuid),
+            Some(json!({"password": "new horse"})),
+        )
+        .await;
+    assert!(changed.status < 300, "{}", changed.body);
+    let after = browser.get("/console/inbox").await;
+    assert_eq!(after.status, 303, "{}", after.body);
+    assert_eq!(after.location(), "/console/login");
+}

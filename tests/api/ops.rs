@@ -49,7 +49,11 @@ async fn metrics_count_sessions_messages_deliveries_and_rate_limits() {
     assert_eq!(metric(&text, "chatgate_messages_delivered_total"), 2.0);
     // Two messages, and the first one's "a visitor is queued" event to the
     // tenant's agents, of whom none is connected: received only the messages.
-    assert_eq!(metric(&text, "chatgate_bus_published_total"), 3.0);
+    // The visitor's "connected" notice to the room's agents is told from a
+    // task of its CONNECT: when that task runs after the first message made
+    // the room, it is published too (to nobody here).
+    let published = metric(&text, "chatgate_bus_published_total");
+    assert!(published == 3.0 || published == 4.0, "{published}");
     assert_eq!(metric(&text, "chatgate_bus_received_total"), 2.0);
     assert_eq!(
         metric(&text, "chatgate_rate_limited_total{limit=\"send\"}"),
