@@ -14,9 +14,10 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{self, Tokens};
 use crate::bus::{Bus, BusSink, LocalBus, RedisBus};
 use crate::cache::ChannelCache;
+use crate::caps::{ConnectionCap, SessionCap};
 use crate::config::Config;
 use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, TenantId};
-use crate::http::server::Timeouts;
+use crate::http::server::{Bounds, Timeouts};
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// WebSocket sessions, awaited on shutdown.
     pub sessions: TaskTracker,
+    /// Live visitor sockets per conversation on this instance.
+    pub visitor_sockets: Arc<SessionCap>,
 }
 
 pub type App = Arc<AppState>;
@@ -139,6 +142,7 @@ impl Application {
             },
             router_inbox,
         );
+        let config_sessions_cap = config.max_sessions_per_conversation;
         let state = Arc::new(AppState {
             tokens,
             limits,
@@ -149,6 +153,7 @@ impl Application {
             hub,
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
+            visitor_sockets: SessionCap::new(config_sessions_cap),
         });
         Ok(Application {
             state,
@@ -188,7 +193,15 @@ impl Application {
             header_read: Duration::from_secs(state.config.header_read_timeout),
             keepalive_idle: Duration::from_secs(state.config.keepalive_idle_timeout),
         };
-        let server = crate::http::server::serve(self.listener, routes, timeouts, async move {
+        let bounds = Bounds {
+            timeouts,
+            max_head_bytes: state.config.max_head_bytes,
+            per_ip: ConnectionCap::new(
+                state.config.max_connections_per_ip,
+                state.config.trusted_proxies.clone(),
+            ),
+        };
+        let server = crate::http::server::serve(self.listener, routes, bounds, async move {
             signal.await;
             stop.cancel();
         });

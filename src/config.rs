@@ -192,6 +192,38 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_KEEPALIVE_IDLE_TIMEOUT", default_value_t = 60)]
     pub keepalive_idle_timeout: u64,
 
+    /// Seconds a client has to send a request's body, from when the server
+    /// starts reading it (right after the head); then 408 and the connection
+    /// closes.
+    #[arg(long, env = "CHATGATE_BODY_READ_TIMEOUT", default_value_t = 10)]
+    pub body_read_timeout: u64,
+
+    /// Largest request head (request line and headers), in bytes: hyper's
+    /// read buffer, so it is also what one connection may buffer. Beyond it
+    /// the request is answered 431 and the connection closed. At least 8192.
+    #[arg(long, env = "CHATGATE_MAX_HEAD_BYTES", default_value_t = 64 * 1024)]
+    pub max_head_bytes: usize,
+
+    /// Seconds a visitor socket (`/ws.chatplugin`) has, from its upgrade, to
+    /// complete its STOMP CONNECT; heart-beats and pings do not extend it.
+    #[arg(long, env = "CHATGATE_STOMP_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub stomp_connect_timeout: u64,
+
+    /// Live visitor sockets per conversation on one instance (each browser
+    /// tab holds one); the next CONNECT gets an ERROR `too-many-sessions`.
+    #[arg(
+        long,
+        env = "CHATGATE_MAX_SESSIONS_PER_CONVERSATION",
+        default_value_t = 50
+    )]
+    pub max_sessions_per_conversation: usize,
+
+    /// Open TCP connections (WebSockets included) per client IP on one
+    /// instance; beyond, a new connection is closed as soon as it is
+    /// accepted. Connections from `CHATGATE_TRUSTED_PROXIES` are not counted.
+    #[arg(long, env = "CHATGATE_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    pub max_connections_per_ip: usize,
+
     /// Seconds to wait for sessions to close on shutdown before giving up.
     #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
@@ -266,6 +298,13 @@ impl Config {
             ("presence-ttl", self.presence_ttl),
             ("header-read-timeout", self.header_read_timeout),
             ("keepalive-idle-timeout", self.keepalive_idle_timeout),
+            ("body-read-timeout", self.body_read_timeout),
+            ("stomp-connect-timeout", self.stomp_connect_timeout),
+            (
+                "max-sessions-per-conversation",
+                self.max_sessions_per_conversation as u64,
+            ),
+            ("max-connections-per-ip", self.max_connections_per_ip as u64),
             (
                 "database-acquire-timeout-ms",
                 self.database_acquire_timeout_ms,
@@ -278,6 +317,10 @@ impl Config {
             return Err(ConfigError(
                 "--max-frame-bytes must be at least 1024".into(),
             ));
+        }
+        if self.max_head_bytes < 8192 {
+            // hyper's smallest read buffer.
+            return Err(ConfigError("--max-head-bytes must be at least 8192".into()));
         }
         if let Some(secret) = &self.jwt_secret {
             if secret.len() < 32 {

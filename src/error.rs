@@ -115,6 +115,19 @@ impl ApiError {
         .with_details(json!({"limit": limit}))
     }
 
+    /// 408: the request body did not arrive within its deadline.
+    pub fn body_timeout(deadline: Duration) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                deadline.as_secs()
+            ),
+        )
+        .with_details(json!({"timeout_seconds": deadline.as_secs()}))
+    }
+
     /// 409 with its own `error_id`.
     pub fn conflict(error_id: &'static str, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::CONFLICT, error_id, message)

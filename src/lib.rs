@@ -33,6 +33,8 @@
 //! - [`cache`]: channels cached for a second on the visitor hot path.
 //! - [`limits`]: rate limits, and the budgets of failed logins (per
 //!   account and client IP, per client IP) that successes never touch.
+//! - [`caps`]: what one client may hold open: connections per client IP,
+//!   visitor sockets per conversation.
 //! - [`presence`]: which conversations and agents have a live socket on any
 //!   instance (Redis sorted sets whose claims lapse when not renewed; a
 //!   registry of claims lets one surviving instance report a crashed
@@ -83,9 +85,12 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod cache;
+pub mod caps;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod hub;
 pub mod limits;

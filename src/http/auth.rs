@@ -21,7 +21,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(with_app(app.clone()))
         .and(client_ip(app.clone()))
         .and(super::optional_header("authorization"))
-        .and(body(app.config.max_body_bytes))
+        .and(body(&app))
         .then(login);
     // The token is read as the path's tail: warp logs a `String` path
     // parameter at TRACE, and a token must never reach the log.

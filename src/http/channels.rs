@@ -27,7 +27,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
             .and(warp::post())
             .and(with_app(app.clone()))
             .and(token())
-            .and(body(app.config.max_body_bytes))
+            .and(body(&app))
             .then(
                 move |app: App, token: Option<String>, body: Bytes| async move {
                     respond(
@@ -216,4 +216,45 @@ async fn update(app: App, admin: Caller, body: Map<String, Value>) -> Result<Res
         .update(&admin, id, settings(&body)?)
         .await?;
     Ok(json_reply(crate::wire::channel::channel(&channel)))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::settings;
+    use crate::fuzz;
+    use crate::http::{json_object, required_uuid};
+
+    const KEYS: &[&str] = &[
+        "channel_id",
+        "name",
+        "image_url",
+        "allowed_origins",
+        "welcome_message",
+        "color",
+        "assignment",
+        "max_open_per_agent",
+    ];
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn channel_bodies_decode_or_are_refused_cleanly(body in fuzz::json_bytes(KEYS)) {
+            let map = match json_object(&body, true) {
+                Ok(map) => map,
+                Err(err) => {
+                    fuzz::assert_client_error(&err);
+                    return Ok(());
+                }
+            };
+            if let Err(err) = settings(&map) {
+                fuzz::assert_client_error(&err);
+            }
+            if let Err(err) = required_uuid::<crate::domain::ChannelId>(&map, "channel_id") {
+                fuzz::assert_client_error(&err);
+            }
+        }
+    }
 }

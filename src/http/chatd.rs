@@ -30,7 +30,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(warp::method())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(token())
-        .and(body(app.config.max_body_bytes))
+        .and(body(&app))
         .and(with_app(app))
         .then(
             |tail: warp::path::Tail,
@@ -498,5 +498,141 @@ async fn dispatch(
             Ok(ok(s.rooms.answer(c, id(room, "room")?).await?))
         }
         _ => Err(ApiError::not_found()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+    use crate::domain::presence::parse_status;
+    use crate::domain::room::parse_room_name;
+    use crate::domain::{Emoji, MessageText, PresenceState, Role};
+    use crate::fuzz;
+    use crate::http::parse_json;
+
+    const QUERY_KEYS: &[&str] = &[
+        "limit",
+        "offset",
+        "direction",
+        "order",
+        "from_date",
+        "before_seq",
+        "after_seq",
+        "search",
+        "distinct",
+        "user_uuid",
+        "channel_id",
+    ];
+
+    const BODY_KEYS: &[&str] = &[
+        "email",
+        "display_name",
+        "password",
+        "role",
+        "avatar_url",
+        "disabled",
+        "name",
+        "users",
+        "uuid",
+        "content",
+        "alias",
+        "emoji",
+        "user_uuid",
+        "state",
+        "type",
+        "status",
+        "up_to_seq",
+        "expiration",
+    ];
+
+    /// Decodes `body` as `T` the way `dispatch` does: either a value or a
+    /// 400 naming the problem.
+    fn decode<T: DeserializeOwned>(body: &[u8], empty_ok: bool) -> Option<T> {
+        match parse_json::<T>(body, empty_ok) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                fuzz::assert_client_error(&err);
+                assert_eq!(err.status, StatusCode::BAD_REQUEST, "{err:?}");
+                None
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn message_listing_queries_decode_or_are_refused_cleanly(
+            raw in fuzz::query(QUERY_KEYS),
+        ) {
+            let query = match Query::parse(&raw) {
+                Ok(query) => query,
+                Err(err) => {
+                    fuzz::assert_client_error(&err);
+                    return Ok(());
+                }
+            };
+            match query.listing() {
+                Ok(listing) => prop_assert!(listing.limit != Some(0)),
+                Err(err) => fuzz::assert_client_error(&err),
+            }
+            if let Err(err) = query.uuids("user_uuid") {
+                fuzz::assert_client_error(&err);
+            }
+            if let Err(err) = query.number::<u32>("offset") {
+                fuzz::assert_client_error(&err);
+            }
+        }
+
+        #[test]
+        fn agent_bodies_decode_or_are_refused_with_400(body in fuzz::json_bytes(BODY_KEYS)) {
+            if let Some(new) = decode::<CreateAgent>(&body, false) {
+                let _ = (Role::parse(new.role.as_deref().unwrap_or("")), new.email.len());
+            }
+            if let Some(patch) = decode::<PatchAgent>(&body, false) {
+                let _ = patch.role.as_deref().map(Role::parse);
+            }
+            if let Some(room) = decode::<CreateRoom>(&body, false) {
+                let _ = room.name.as_deref().map(parse_room_name);
+            }
+            if let Some(post) = decode::<PostMessage>(&body, false) {
+                let _ = MessageText::parse(post.content, 4096);
+            }
+            if let Some(edit) = decode::<EditMessage>(&body, false) {
+                let _ = MessageText::parse(edit.content, 4096);
+            }
+            if let Some(react) = decode::<React>(&body, false) {
+                let _ = Emoji::parse(&react.emoji);
+            }
+            let _ = decode::<Transfer>(&body, false);
+            if let Some(state) = decode::<SetState>(&body, false) {
+                let _ = state.state.len();
+            }
+            if let Some(activity) = decode::<Activity>(&body, false) {
+                let _ = activity.kind.len();
+            }
+            if let Some(read) = decode::<Read>(&body, true) {
+                let _ = read.up_to_seq;
+            }
+            if let Some(set) = decode::<SetPresence>(&body, false) {
+                let _ = PresenceState::parse(&set.state);
+                let _ = set.status.as_deref().map(parse_status);
+            }
+        }
+
+        #[test]
+        fn path_segments_decode_or_are_refused_cleanly(raw in fuzz::text()) {
+            match decode_segment(&raw) {
+                Ok(decoded) => prop_assert!(decoded.len() <= raw.len()),
+                Err(err) => fuzz::assert_client_error(&err),
+            }
+            // Ids in paths: a malformed one is a clean 404.
+            if let Err(err) = id::<Uuid>(&raw, "room") {
+                fuzz::assert_client_error(&err);
+            }
+        }
     }
 }

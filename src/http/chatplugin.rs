@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -19,26 +19,25 @@ use crate::service::visitor::VisitorService;
 use crate::wire::visitor::{self as view, VisitorMessage};
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let limit = app.config.max_body_bytes;
     let post = |name: &'static str| warp::path(name).and(warp::path::end()).and(warp::post());
     let authenticate = post("chatplugin.authenticate")
         .and(with_app(app.clone()))
         .and(client_ip(app.clone()))
         .and(origin())
         .and(super::optional_header("user-agent"))
-        .and(body(limit))
+        .and(body(&app))
         .then(authenticate);
     let resume = post("chatplugin.resumeToken")
         .and(with_app(app.clone()))
         .and(token())
         .and(origin())
-        .and(body(limit))
+        .and(body(&app))
         .then(resume_token);
     let send = post("chatplugin.send")
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and(token())
         .and(origin())
-        .and(body(limit))
+        .and(body(&app))
         .then(send);
     let cors = warp::cors()
         .allow_any_origin()
@@ -58,6 +57,43 @@ fn messages_json(messages: &[Message]) -> Vec<VisitorMessage<'_>> {
     messages.iter().map(view::message).collect()
 }
 
+/// How an authenticate asks to begin.
+#[derive(Debug)]
+enum Start {
+    /// A new conversation on this channel.
+    New(ChannelId),
+    /// The conversation of this resume token (not verified yet).
+    Resume(String),
+}
+
+/// The body of `/chatplugin.authenticate`: the object (its visitor context
+/// checked, so a bad one is refused before anything happens) and how to begin.
+fn authenticate_body(body: &[u8]) -> Result<(Map<String, Value>, Start), ApiError> {
+    let body = json_object(body, false)?;
+    crate::domain::VisitorContext::parse(&body)
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    let start = match body.get("resume_token") {
+        Some(Value::String(resume)) => Start::Resume(resume.clone()),
+        Some(Value::Null) | None => Start::New(required_uuid(&body, "channel_id")?),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "resume_token",
+                "resume_token must be a string",
+            ))
+        }
+    };
+    Ok((body, start))
+}
+
+/// An admin's `/chatplugin.resumeToken` body: the channel and conversation.
+fn resume_token_body(body: &[u8]) -> Result<(ChannelId, ConversationId), ApiError> {
+    let body = json_object(body, true)?;
+    Ok((
+        required_uuid(&body, "channel_id")?,
+        required_uuid(&body, "conversation_id")?,
+    ))
+}
+
 /// POST /chatplugin.authenticate: starts a conversation or resumes one.
 async fn authenticate(
     app: App,
@@ -69,31 +105,21 @@ async fn authenticate(
     respond(
         async {
             app.limits.authenticate.check(&ip)?;
-            let body = json_object(&body, false)?;
-            // A bad visitor context is refused before anything happens.
-            crate::domain::VisitorContext::parse(&body)
-                .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-            let (channel, conversation_id, messages) = match body.get("resume_token") {
-                Some(Value::String(resume)) => {
+            let (body, start) = authenticate_body(&body)?;
+            let (channel, conversation_id, messages) = match start {
+                Start::Resume(resume) => {
                     app.services
                         .visitor
-                        .resume(resume, origin.as_deref())
+                        .resume(&resume, origin.as_deref())
                         .await?
                 }
-                Some(Value::Null) | None => {
-                    let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
+                Start::New(channel_id) => {
                     let channel = app
                         .services
                         .visitor
                         .connected_channel(channel_id, origin.as_deref())
                         .await?;
                     (channel, ConversationId::new(), Vec::new())
-                }
-                Some(_) => {
-                    return Err(ApiError::invalid_field(
-                        "resume_token",
-                        "resume_token must be a string",
-                    ))
                 }
             };
             let channel_id = channel.id;
@@ -161,9 +187,7 @@ async fn resume_token(
                 app.services.visitor.resume_token(channel.id, claims.cv)
             } else {
                 let admin = app.services.agents.admin(Some(&token)).await?;
-                let body = json_object(&body, true)?;
-                let channel_id: ChannelId = required_uuid(&body, "channel_id")?;
-                let conversation_id: ConversationId = required_uuid(&body, "conversation_id")?;
+                let (channel_id, conversation_id) = resume_token_body(&body)?;
                 app.services
                     .visitor
                     .mint_resume(&admin, channel_id, conversation_id)
@@ -187,4 +211,69 @@ async fn send(app: App, token: Option<String>, origin: Option<String>, body: Byt
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::{authenticate_body, resume_token_body, Start};
+    use crate::fuzz;
+    use crate::service::visitor::visitor_message;
+
+    /// Fields of the visitor bodies, the visitor context's among them.
+    const KEYS: &[&str] = &[
+        "channel_id",
+        "resume_token",
+        "conversation_id",
+        "message",
+        "text",
+        "client_message_id",
+        "visitor",
+        "context",
+        "name",
+        "email",
+        "url",
+        "title",
+        "referrer",
+        "language",
+        "time_zone",
+        "utc_offset_minutes",
+    ];
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn authenticate_bodies_decode_or_are_refused_cleanly(body in fuzz::json_bytes(KEYS)) {
+            match authenticate_body(&body) {
+                Ok((map, Start::Resume(token))) => {
+                    prop_assert_eq!(map.get("resume_token"), Some(&Value::String(token)));
+                }
+                Ok((map, Start::New(_))) => prop_assert!(map.contains_key("channel_id")),
+                Err(err) => fuzz::assert_client_error(&err),
+            }
+        }
+
+        #[test]
+        fn resume_token_bodies_decode_or_are_refused_cleanly(body in fuzz::json_bytes(KEYS)) {
+            if let Err(err) = resume_token_body(&body) {
+                fuzz::assert_client_error(&err);
+            }
+        }
+
+        #[test]
+        fn send_bodies_decode_or_are_refused_cleanly(body in fuzz::json_bytes(KEYS)) {
+            // As /chatplugin.send reads them: an object, then its message.
+            match crate::http::json_object(&body, false) {
+                Ok(map) => {
+                    if let Err(err) = visitor_message(&Value::Object(map), 4096) {
+                        fuzz::assert_client_error(&err);
+                    }
+                }
+                Err(err) => fuzz::assert_client_error(&err),
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -73,16 +74,24 @@ pub fn respond<T: Reply>(result: Result<T, ApiError>) -> Response {
     }
 }
 
-/// The request body, at most `limit` bytes (413 `payload-too-large` above),
-/// with or without a Content-Length.
-pub fn body(limit: usize) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+/// The request body, at most `CHATGATE_MAX_BODY_BYTES` (413
+/// `payload-too-large` above), with or without a Content-Length, complete
+/// within `CHATGATE_BODY_READ_TIMEOUT` of when reading it begins (408
+/// `request-timeout` after; hyper then closes the connection, since the
+/// body was not read to its end). Every handler reads its body here.
+pub fn body(app: &App) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    let limit = app.config.max_body_bytes;
+    let deadline = Duration::from_secs(app.config.body_read_timeout);
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
         .and_then(move |length: Option<u64>, stream| async move {
             if length.is_some_and(|n| n > limit as u64) {
                 return Err(warp::reject::custom(ApiError::payload_too_large(limit)));
             }
-            collect(stream, limit).await.map_err(warp::reject::custom)
+            match tokio::time::timeout(deadline, collect(stream, limit)).await {
+                Ok(collected) => collected.map_err(warp::reject::custom),
+                Err(_) => Err(warp::reject::custom(ApiError::body_timeout(deadline))),
+            }
         })
 }
 

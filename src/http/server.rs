@@ -17,10 +17,18 @@
 //! and once a byte of the next request arrives its head must be complete
 //! within `header_read` of that byte. Past a deadline hyper closes the
 //! connection (without a response).
+//!
+//! Two more bounds hold per connection: its request head is at most
+//! `max_head_bytes` (hyper's read buffer; beyond, hyper answers 431 and
+//! closes), and its client IP may hold at most so many connections at once
+//! ([`ConnectionCap`]): beyond, a new connection is closed as soon as it is
+//! accepted, before anything is read. The slot lives in the connection's
+//! stream, so an upgraded connection (a WebSocket) keeps it until the socket
+//! closes. (Body deadlines are `http::body`'s: only a handler reads a body.)
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,11 +47,22 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use warp::{Filter, Reply};
 
+use crate::caps::{ConnectionCap, Slot};
+
 /// How long a connection may take to send a request head, and stay idle.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub header_read: Duration,
     pub keepalive_idle: Duration,
+}
+
+/// What one connection, and one client IP, may hold.
+pub struct Bounds {
+    pub timeouts: Timeouts,
+    /// Largest request head, in bytes (at least 8192, hyper's minimum).
+    pub max_head_bytes: usize,
+    /// Open connections per client IP.
+    pub per_ip: ConnectionCap,
 }
 
 /// The peer of the connection a request came on (a request extension; warp's
@@ -58,7 +77,7 @@ pub struct PeerAddr(pub SocketAddr);
 pub async fn serve<F, R>(
     listener: TcpListener,
     routes: F,
-    timeouts: Timeouts,
+    bounds: Bounds,
     shutdown: impl Future<Output = ()>,
 ) where
     F: Filter<Extract = (R,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
@@ -79,10 +98,19 @@ pub async fn serve<F, R>(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = bounds.per_ip.admit(peer.ip()) else {
+            // Closed before a byte is read: the client sees the connection
+            // reset or closed at once.
+            tracing::debug!(%peer, "too many connections from this IP, closed");
+            drop(stream);
+            continue;
+        };
+        let timeouts = bounds.timeouts;
         let read = Arc::new(AtomicU64::new(0));
         let io = TokioIo::new(CountingStream {
             inner: stream,
             read: read.clone(),
+            _slot: slot,
         });
         let service = service.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
@@ -95,7 +123,8 @@ pub async fn serve<F, R>(
             .timer(HeadTimer::new(read, timeouts))
             // The wait for a head that has not begun: HeadTimer shortens it
             // to `header_read` when the head has begun, or is the first.
-            .header_read_timeout(timeouts.keepalive_idle);
+            .header_read_timeout(timeouts.keepalive_idle)
+            .max_buf_size(bounds.max_head_bytes.max(MIN_HEAD_BYTES));
         let connection = builder.serve_connection(io, service).with_upgrades();
         let stopping = stopping.clone();
         connections.spawn(async move {
@@ -134,11 +163,16 @@ async fn on_accept_error(e: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
+/// hyper panics on a smaller read buffer (config validation refuses one).
+const MIN_HEAD_BYTES: usize = 8192;
+
 /// A TCP stream that counts the bytes read from it, so [`HeadTimer`] can
-/// tell when a request head has begun.
+/// tell when a request head has begun; it also holds the connection's slot
+/// of its client IP's cap, given back when the stream is dropped.
 struct CountingStream {
     inner: TcpStream,
     read: Arc<AtomicU64>,
+    _slot: Option<Slot<IpAddr>>,
 }
 
 impl AsyncRead for CountingStream {

@@ -38,6 +38,48 @@ pub struct VisitorService {
     core: Arc<Core>,
 }
 
+/// The message of a visitor's send body (`/chatplugin.send` and the STOMP
+/// `/app/send`): `{"message": {"text": ...}, "client_message_id": ...}`.
+pub fn visitor_message(
+    body: &Value,
+    max_chars: usize,
+) -> Result<(MessageText, Option<ClientMessageId>), ApiError> {
+    let Some(body) = body.as_object() else {
+        return Err(ApiError::invalid_data("the body must be a JSON object"));
+    };
+    let text = match body.get("message").and_then(|m| m.get("text")) {
+        Some(Value::String(text)) => text.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "message.text",
+                "text must be a string",
+            ))
+        }
+        None => return Err(ApiError::invalid_field("message.text", "text is required")),
+    };
+    let text = MessageText::parse(text, max_chars).map_err(|e| {
+        let msg = match e {
+            TextError::TooLong(n) => format!("text is longer than {n} characters"),
+            other => other.to_string(),
+        };
+        ApiError::invalid_field("message.text", msg)
+    })?;
+    let client_message_id = match body.get("client_message_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) => Some(
+            ClientMessageId::parse(key.clone())
+                .map_err(|msg| ApiError::invalid_field("client_message_id", msg))?,
+        ),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "client_message_id",
+                "client_message_id must be a string",
+            ))
+        }
+    };
+    Ok((text, client_message_id))
+}
+
 impl VisitorService {
     pub fn new(core: Arc<Core>) -> VisitorService {
         VisitorService { core }
@@ -188,39 +230,7 @@ impl VisitorService {
     /// The first, synchronous half of a send: validates the body and takes the
     /// conversation's rate-limit token. Nothing is stored yet.
     pub fn prepare(&self, visitor: &Visitor, body: &Value) -> Result<NewMessage, ApiError> {
-        let Some(body) = body.as_object() else {
-            return Err(ApiError::invalid_data("the body must be a JSON object"));
-        };
-        let text = match body.get("message").and_then(|m| m.get("text")) {
-            Some(Value::String(text)) => text.clone(),
-            Some(_) => {
-                return Err(ApiError::invalid_field(
-                    "message.text",
-                    "text must be a string",
-                ))
-            }
-            None => return Err(ApiError::invalid_field("message.text", "text is required")),
-        };
-        let text = MessageText::parse(text, self.core.config.max_text_chars).map_err(|e| {
-            let msg = match e {
-                TextError::TooLong(n) => format!("text is longer than {n} characters"),
-                other => other.to_string(),
-            };
-            ApiError::invalid_field("message.text", msg)
-        })?;
-        let client_message_id = match body.get("client_message_id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(key)) => Some(
-                ClientMessageId::parse(key.clone())
-                    .map_err(|msg| ApiError::invalid_field("client_message_id", msg))?,
-            ),
-            Some(_) => {
-                return Err(ApiError::invalid_field(
-                    "client_message_id",
-                    "client_message_id must be a string",
-                ))
-            }
-        };
+        let (text, client_message_id) = visitor_message(body, self.core.config.max_text_chars)?;
         self.core.limits.send.check(&visitor.claims.cv)?;
         Ok(NewMessage {
             id: MessageId::new(),

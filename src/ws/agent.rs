@@ -62,12 +62,7 @@ async fn handshake(
         Ok(ws) => ws,
         Err(err) => return err.into_response(),
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query).unwrap_or_default();
-    let token = pairs
-        .into_iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v)
-        .or(header_token);
+    let token = query_token(&query).or(header_token);
     // The token is checked after the upgrade, so a client is told why with
     // a close code its WebSocket library can see (4003), not a bare 401.
     let claims = token.as_deref().and_then(|t| app.tokens.verify_agent(t));
@@ -124,40 +119,27 @@ impl Session {
 
     /// Handles one client message; `Err` closes the socket with that code.
     async fn on_text(&mut self, text: &[u8]) -> Result<Option<WsMessage>, Stop> {
-        let Ok(msg) = serde_json::from_slice::<Value>(text) else {
-            return Err((1007, "messages must be JSON"));
-        };
-        let data = msg.get("data").cloned().unwrap_or(Value::Null);
-        match msg.get("op").and_then(Value::as_str) {
-            Some("subscribe") => {
-                let name = data
-                    .get("event_name")
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty() && n.len() <= 128)
-                    .ok_or((1008, "subscribe needs data.event_name"))?;
+        match ClientOp::parse(text)? {
+            ClientOp::Subscribe(name) => {
                 if name == "*" {
                     self.all = true;
                 } else if self.subscriptions.len() < MAX_SUBSCRIPTIONS {
-                    self.subscriptions.insert(name.to_string());
+                    self.subscriptions.insert(name);
                 } else {
                     return Err((1008, "too many subscriptions"));
                 }
                 Ok(Some(reply("subscribe", Value::Null)))
             }
-            Some("start") => {
+            ClientOp::Start => {
                 self.started = true;
                 Ok(Some(reply("start", Value::Null)))
             }
-            Some("ping") => Ok(Some(reply(
-                "pong",
-                json!({"payload": data.get("payload").cloned().unwrap_or(Value::Null)}),
-            ))),
-            Some("token") => {
-                let token = data.get("token").and_then(Value::as_str).unwrap_or("");
+            ClientOp::Ping(payload) => Ok(Some(reply("pong", json!({ "payload": payload })))),
+            ClientOp::Token(token) => {
                 let claims = self
                     .app
                     .tokens
-                    .verify_agent(token)
+                    .verify_agent(&token)
                     .filter(|c| c.sub == self.claims.sub)
                     .ok_or((AUTH_FAILED, "invalid token"))?;
                 self.caller = self
@@ -170,9 +152,58 @@ impl Session {
                 self.claims = claims;
                 Ok(Some(reply("token", Value::Null)))
             }
+        }
+    }
+}
+
+/// One message from an agent's socket: `{"op": ..., "data": {...}}`.
+#[derive(Debug, PartialEq)]
+enum ClientOp {
+    /// `subscribe` to an event name (1 to 128 bytes), or `*` for all.
+    Subscribe(String),
+    Start,
+    /// `ping` with the payload to send back.
+    Ping(Value),
+    /// `token`: a fresh token for this socket (empty when none was given).
+    Token(String),
+}
+
+impl ClientOp {
+    /// `Err` is the close code and reason the socket ends with.
+    fn parse(text: &[u8]) -> Result<ClientOp, Stop> {
+        let Ok(msg) = serde_json::from_slice::<Value>(text) else {
+            return Err((1007, "messages must be JSON"));
+        };
+        let data = msg.get("data").cloned().unwrap_or(Value::Null);
+        match msg.get("op").and_then(Value::as_str) {
+            Some("subscribe") => data
+                .get("event_name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty() && n.len() <= 128)
+                .map(|n| ClientOp::Subscribe(n.to_string()))
+                .ok_or((1008, "subscribe needs data.event_name")),
+            Some("start") => Ok(ClientOp::Start),
+            Some("ping") => Ok(ClientOp::Ping(
+                data.get("payload").cloned().unwrap_or(Value::Null),
+            )),
+            Some("token") => Ok(ClientOp::Token(
+                data.get("token")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            )),
             _ => Err((1008, "unknown op")),
         }
     }
+}
+
+/// The token of the handshake's query string (`?token=...`), if any.
+fn query_token(query: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
 }
 
 impl Protocol for Session {
@@ -308,6 +339,8 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
         Ended::Shutdown => (1001, "server shutting down"),
         Ended::SlowConsumer => (1013, "slow consumer, reconnect"),
         Ended::ReadTimeout => (1001, "idle"),
+        // The agent socket sets no deadline: its token is checked at the upgrade.
+        Ended::Deadline => (1001, "deadline"),
         Ended::Protocol(stop) => stop,
     };
     let _ = session
@@ -318,4 +351,58 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
         })))
         .await;
     let _ = session.sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::{query_token, ClientOp};
+    use crate::fuzz;
+
+    const KEYS: &[&str] = &["op", "data", "event_name", "payload", "token"];
+
+    /// Messages shaped like the protocol's: a known op, data of any shape.
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        let op = prop_oneof![
+            4 => prop::sample::select(vec!["subscribe", "start", "ping", "token"])
+                .prop_map(|op| json!(op)),
+            1 => fuzz::json_value(KEYS),
+        ];
+        prop_oneof![
+            2 => (op, fuzz::json_value(KEYS))
+                .prop_map(|(op, data)| json!({"op": op, "data": data}).to_string().into_bytes()),
+            1 => fuzz::json_bytes(KEYS),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn websocketd_messages_decode_or_close_with_a_protocol_code(text in message()) {
+            match ClientOp::parse(&text) {
+                Ok(ClientOp::Subscribe(name)) => {
+                    prop_assert!(!name.is_empty() && name.len() <= 128);
+                }
+                Ok(_) => {}
+                Err((code, reason)) => {
+                    prop_assert!(code == 1007 || code == 1008, "{code}");
+                    prop_assert!(!reason.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn handshake_query_strings_never_panic(query in fuzz::query(&["token", "version"])) {
+            let _ = query_token(&query);
+        }
+    }
+
+    #[test]
+    fn a_token_is_found_percent_decoded() {
+        assert_eq!(query_token("version=2&token=a%2Bb").as_deref(), Some("a+b"));
+        assert_eq!(query_token("%zz"), None);
+    }
 }

@@ -46,6 +46,8 @@ pub enum Ended<E> {
     SlowConsumer,
     /// Nothing arrived within the read timeout.
     ReadTimeout,
+    /// The protocol's absolute deadline passed (see [`Protocol::deadline`]).
+    Deadline,
     /// The protocol ended it.
     Protocol(E),
 }
@@ -69,6 +71,13 @@ pub trait Protocol: Send {
 
     /// The agreed heart-beats; read after every message from the client.
     fn beats(&self) -> Beats;
+
+    /// A moment by which the session ends whatever arrives (a handshake
+    /// that must be complete by then); read after every message from the
+    /// client. Unlike the read timeout, traffic does not move it.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
 
     /// Data of one text or binary message from the client.
     fn on_data(&mut self, data: &[u8]) -> impl Future<Output = Result<(), Self::End>> + Send;
@@ -111,6 +120,9 @@ pub async fn run<P: Protocol>(
     let mut read_deadline = std::pin::pin!(read_deadline);
     let mut heartbeat = arm(beats.send_every);
     let mut tick = arm(protocol.tick_every());
+    let mut deadline = protocol.deadline();
+    let hard_deadline = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+    let mut hard_deadline = std::pin::pin!(hard_deadline);
     loop {
         let (membership, work) = protocol.parts();
         tokio::select! {
@@ -144,6 +156,13 @@ pub async fn run<P: Protocol>(
                     beats = agreed;
                 }
                 reset(&mut read_deadline, beats.read_timeout);
+                let now_due = protocol.deadline();
+                if now_due != deadline {
+                    deadline = now_due;
+                    if let Some(at) = deadline {
+                        hard_deadline.as_mut().reset(at);
+                    }
+                }
             }
             first = next_event(membership) => {
                 let Some(first) = first else { return Ended::SlowConsumer };
@@ -177,6 +196,7 @@ pub async fn run<P: Protocol>(
                 }
             }
             _ = &mut read_deadline, if beats.read_timeout.is_some() => return Ended::ReadTimeout,
+            _ = &mut hard_deadline, if deadline.is_some() => return Ended::Deadline,
         }
     }
 }
@@ -193,6 +213,11 @@ async fn deliver_burst<P: Protocol>(protocol: &mut P, first: Arc<Outbound>) -> R
         protocol.on_event(next).await?;
     }
     Ok(())
+}
+
+/// A moment no session reaches (`Instant` has no maximum).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 86_400)
 }
 
 /// An interval whose first tick is one period from now, or none.

@@ -1183,6 +1183,27 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        #[test]
+        fn any_bytes_decode_or_are_refused_with_a_named_error(
+            wire in prop::collection::vec(any::<u8>(), 0..1024),
+            max_frame in 0usize..2048,
+            chunks in chunk_sizes(),
+        ) {
+            let mut dec = StompDecoder::new(max_frame);
+            let (items, err) = feed(&mut dec, &wire, &chunks);
+            for item in &items {
+                if let Incoming::Frame(frame) = item {
+                    // A decoded frame fits the limit it was decoded under.
+                    prop_assert!(frame.body.len() <= max_frame);
+                }
+            }
+            if let Some(err) = err {
+                prop_assert!(!err.to_string().is_empty());
+            }
+        }
+
         #[test]
         fn encoded_frames_decode_to_the_same_frame(
             frame in round_trip_frame(),

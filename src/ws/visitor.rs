@@ -30,6 +30,7 @@ use super::stomp::{Command, Incoming, StompDecoder, StompError, StompFrame};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
 use crate::app::App;
 use crate::bus::Topic;
+use crate::caps::Slot;
 use crate::domain::event::{Agents, VisitorQueue};
 use crate::domain::{ChannelId, ConversationId, Event, VisitorScope};
 use crate::error::ApiError;
@@ -43,8 +44,6 @@ const PAGE: u32 = 500;
 /// `/app/send` frames of one socket being stored at once; past this the
 /// session stops reading its socket until the oldest is stored.
 const MAX_INFLIGHT: usize = 64;
-/// A client must send CONNECT within this time of the handshake.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
 pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -100,11 +99,14 @@ async fn handshake(
         SUBPROTOCOLS.into_iter().find(|p| offered.contains(p))
     });
     let sessions = app.sessions.clone();
+    // CONNECT must be done by then, whatever the socket sends meanwhile.
+    let connect_by =
+        tokio::time::Instant::now() + Duration::from_secs(app.config.stomp_connect_timeout);
     // tungstenite refuses messages far above the STOMP limit outright; up to
     // twice the limit the codec answers with a proper ERROR frame.
     let max = app.config.max_frame_bytes * 2;
     ws.accept(max, chosen, move |socket| {
-        sessions.track_future(run(socket, app, origin))
+        sessions.track_future(run(socket, app, origin, connect_by))
     })
 }
 
@@ -165,6 +167,10 @@ struct Session {
     own_seq: i64,
     decoder: StompDecoder,
     beats: Beats,
+    /// Until CONNECT succeeds: when the socket is closed if it has not.
+    connect_by: Option<tokio::time::Instant>,
+    /// This socket's place among its conversation's live sockets.
+    _slot: Option<Slot<ConversationId>>,
 }
 
 type Pending = Pin<Box<dyn Future<Output = Done> + Send>>;
@@ -198,7 +204,12 @@ fn tell_agents(app: &App, visitor: Option<&Visitor>, flush: bool) {
     });
 }
 
-async fn run(socket: WebSocket, app: App, origin: Option<String>) {
+async fn run(
+    socket: WebSocket,
+    app: App,
+    origin: Option<String>,
+    connect_by: tokio::time::Instant,
+) {
     let (sink, mut stream) = socket.split();
     let mut session = Session {
         app: app.clone(),
@@ -215,10 +226,11 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
         inflight: FuturesOrdered::new(),
         own_seq: 0,
         decoder: StompDecoder::new(app.config.max_frame_bytes),
-        beats: Beats {
-            send_every: None,
-            read_timeout: Some(CONNECT_TIMEOUT),
-        },
+        // Until CONNECT, only its absolute deadline: heart-beats, pings
+        // and partial frames do not keep a socket that never connects.
+        beats: Beats::default(),
+        connect_by: Some(connect_by),
+        _slot: None,
     };
     let outcome: Result<Close, Fatal> =
         match session::run(&mut session, &mut stream, &app.shutdown).await {
@@ -228,6 +240,13 @@ async fn run(socket: WebSocket, app: App, origin: Option<String>) {
             Ended::ReadTimeout => Err(Fatal::new(
                 "heart-beat timeout",
                 "no frame or heart-beat received in time",
+            )),
+            Ended::Deadline => Err(Fatal::new(
+                "connect timeout",
+                format!(
+                    "no CONNECT within {} s of the upgrade",
+                    app.config.stomp_connect_timeout
+                ),
             )),
             Ended::Protocol(Stop::Close(close)) => Ok(close),
             Ended::Protocol(Stop::Fatal(fatal)) => Err(fatal),
@@ -308,6 +327,10 @@ impl Protocol for Session {
         self.beats
     }
 
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.connect_by
+    }
+
     async fn on_data(&mut self, data: &[u8]) -> Result<(), Stop> {
         match self.on_bytes(data).await? {
             Some(close) => Err(Stop::Close(close)),
@@ -360,6 +383,38 @@ fn parse_heartbeat(raw: Option<&str>) -> Result<(u64, u64), Fatal> {
         x.trim().parse().map_err(|_| bad())?,
         y.trim().parse().map_err(|_| bad())?,
     ))
+}
+
+/// The version CONNECT's `accept-version` and ours have in common.
+fn stomp_version(accept: Option<&str>) -> Result<&'static str, Fatal> {
+    let Some(list) = accept else { return Ok("1.0") };
+    let offered: Vec<&str> = list.split(',').map(str::trim).collect();
+    ["1.2", "1.1", "1.0"]
+        .into_iter()
+        .find(|v| offered.contains(v))
+        .ok_or_else(|| {
+            Fatal::new(
+                "unsupported STOMP version",
+                "supported versions are 1.0, 1.1, 1.2",
+            )
+        })
+}
+
+/// SUBSCRIBE's `since-seq`: a non-negative integer, if given.
+fn since_seq(raw: Option<&str>) -> Result<Option<i64>, Fatal> {
+    raw.map(|raw| {
+        raw.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                Fatal::new(
+                    "invalid since-seq header",
+                    "since-seq must be a non-negative integer",
+                )
+            })
+    })
+    .transpose()
 }
 
 fn negotiated(ours: u64, theirs: u64) -> Option<Duration> {
@@ -542,21 +597,7 @@ impl Session {
     }
 
     async fn on_connect(&mut self, frame: &StompFrame) -> Result<(), Fatal> {
-        let version = match frame.get("accept-version") {
-            None => "1.0",
-            Some(list) => {
-                let offered: Vec<&str> = list.split(',').map(str::trim).collect();
-                ["1.2", "1.1", "1.0"]
-                    .into_iter()
-                    .find(|v| offered.contains(v))
-                    .ok_or_else(|| {
-                        Fatal::new(
-                            "unsupported STOMP version",
-                            "supported versions are 1.0, 1.1, 1.2",
-                        )
-                    })?
-            }
-        };
+        let version = stomp_version(frame.get("accept-version"))?;
         let (cx, cy) = parse_heartbeat(frame.get("heart-beat"))?;
         let token = frame
             .get("Authorization")
@@ -570,6 +611,19 @@ impl Session {
             .visitor(token, self.origin.as_deref())
             .await
             .map_err(Fatal::from_api)?;
+        let slot = self
+            .app
+            .visitor_sockets
+            .take(visitor.claims.cv)
+            .ok_or_else(|| {
+                Fatal::new(
+                    "too-many-sessions",
+                    format!(
+                        "this conversation already has {} live sockets here",
+                        self.app.config.max_sessions_per_conversation
+                    ),
+                )
+            })?;
         let membership = self
             .app
             .hub
@@ -589,6 +643,8 @@ impl Session {
         let conversation = visitor_cv.to_string();
         self.visitor = Some(visitor);
         self.membership = Some(membership);
+        self._slot = Some(slot);
+        self.connect_by = None;
         let here = self
             .app
             .presence
@@ -611,21 +667,7 @@ impl Session {
         let id = required(frame, "id")?.to_string();
         match required(frame, "destination")? {
             "/queue/message" | "/user/queue/message" => {
-                let since = match frame.get("since-seq") {
-                    None => None,
-                    Some(raw) => Some(
-                        raw.trim()
-                            .parse::<i64>()
-                            .ok()
-                            .filter(|n| *n >= 0)
-                            .ok_or_else(|| {
-                                Fatal::new(
-                                    "invalid since-seq header",
-                                    "since-seq must be a non-negative integer",
-                                )
-                            })?,
-                    ),
-                };
+                let since = since_seq(frame.get("since-seq"))?;
                 let (scope, conversation) = self.conversation()?;
                 self.message_sub = Some(id);
                 match since {
@@ -694,17 +736,16 @@ impl Session {
     }
 
     async fn on_send(&mut self, frame: &StompFrame) -> Result<Step, Fatal> {
-        let destination = required(frame, "destination")?.to_string();
-        let body: Value = serde_json::from_slice(&frame.body)
-            .map_err(|e| Fatal::new("400 invalid-data", format!("malformed JSON body: {e}")))?;
+        let destination = required(frame, "destination")?;
+        let app_frame = AppFrame::parse(destination, &frame.body)?;
         let Some(visitor) = self.visitor.as_ref() else {
             return Err(Fatal::new(
                 "not connected",
                 "the first frame must be CONNECT",
             ));
         };
-        match destination.as_str() {
-            "/app/send" => {
+        match app_frame {
+            AppFrame::Send(body) => {
                 // The channel as it is now (cached for a second): a
                 // disconnected channel stores nothing, whatever the socket
                 // has yet to hear.
@@ -722,24 +763,14 @@ impl Session {
                     .map_err(Fatal::from_api)?;
                 return Ok(Step::Store(new));
             }
-            "/app/typing" => {
-                let typing = body
-                    .get("typing")
-                    .and_then(Value::as_bool)
-                    .ok_or_else(|| Fatal::new("400 invalid-data", "typing must be a boolean"))?;
+            AppFrame::Typing(typing) => {
                 self.app
                     .services
                     .typing
                     .visitor(visitor.channel.tenant_id, visitor.claims.cv, typing)
                     .await;
             }
-            "/app/context" => {
-                let Value::Object(map) = &body else {
-                    return Err(Fatal::new(
-                        "400 invalid-data",
-                        "the body must be a JSON object",
-                    ));
-                };
+            AppFrame::Context(map) => {
                 self.app
                     .limits
                     .context
@@ -748,33 +779,17 @@ impl Session {
                 self.app
                     .services
                     .visitor
-                    .save_context(visitor.channel.tenant_id, visitor.claims.cv, map, None)
+                    .save_context(visitor.channel.tenant_id, visitor.claims.cv, &map, None)
                     .await
                     .map_err(Fatal::from_api)?;
             }
-            "/app/read" => {
-                let up_to_seq = body
-                    .get("up_to_seq")
-                    .and_then(Value::as_i64)
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| {
-                        Fatal::new(
-                            "400 invalid-data",
-                            "up_to_seq must be a non-negative integer",
-                        )
-                    })?;
+            AppFrame::Read(up_to_seq) => {
                 self.app
                     .services
                     .visitor
                     .read(visitor, up_to_seq)
                     .await
                     .map_err(Fatal::from_api)?;
-            }
-            other => {
-                return Err(Fatal::new(
-                    "unknown destination",
-                    format!("cannot send to `{other}`"),
-                ))
             }
         }
         Ok(Step::Continue)
@@ -973,6 +988,60 @@ impl Session {
     }
 }
 
+/// A SEND to one of the `/app/*` destinations, its JSON body decoded.
+#[derive(Debug)]
+enum AppFrame {
+    /// `/app/send`: checked further by the visitor service.
+    Send(Value),
+    /// `/app/typing`: `{"typing": bool}`.
+    Typing(bool),
+    /// `/app/context`: an object, checked further by the visitor service.
+    Context(serde_json::Map<String, Value>),
+    /// `/app/read`: `{"up_to_seq": n}`, n ≥ 0.
+    Read(i64),
+}
+
+impl AppFrame {
+    fn parse(destination: &str, body: &[u8]) -> Result<AppFrame, Fatal> {
+        let body: Value = serde_json::from_slice(body)
+            .map_err(|e| Fatal::new("400 invalid-data", format!("malformed JSON body: {e}")))?;
+        Ok(match destination {
+            "/app/send" => AppFrame::Send(body),
+            "/app/typing" => AppFrame::Typing(
+                body.get("typing")
+                    .and_then(Value::as_bool)
+                    .ok_or_else(|| Fatal::new("400 invalid-data", "typing must be a boolean"))?,
+            ),
+            "/app/context" => match body {
+                Value::Object(map) => AppFrame::Context(map),
+                _ => {
+                    return Err(Fatal::new(
+                        "400 invalid-data",
+                        "the body must be a JSON object",
+                    ))
+                }
+            },
+            "/app/read" => AppFrame::Read(
+                body.get("up_to_seq")
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        Fatal::new(
+                            "400 invalid-data",
+                            "up_to_seq must be a non-negative integer",
+                        )
+                    })?,
+            ),
+            other => {
+                return Err(Fatal::new(
+                    "unknown destination",
+                    format!("cannot send to `{other}`"),
+                ))
+            }
+        })
+    }
+}
+
 fn required<'a>(frame: &'a StompFrame, header: &str) -> Result<&'a str, Fatal> {
     frame.get(header).ok_or_else(|| {
         Fatal::new(
@@ -1011,6 +1080,107 @@ impl Shown {
 #[cfg(test)]
 mod tests {
     use super::Shown;
+
+    mod decoders {
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        use super::super::{parse_heartbeat, since_seq, stomp_version, AppFrame, Fatal};
+        use crate::fuzz;
+        use crate::service::visitor::visitor_message;
+
+        const KEYS: &[&str] = &[
+            "message",
+            "text",
+            "client_message_id",
+            "typing",
+            "up_to_seq",
+            "url",
+            "title",
+            "referrer",
+        ];
+
+        fn destination() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => prop::sample::select(vec![
+                    "/app/send", "/app/typing", "/app/context", "/app/read",
+                ])
+                .prop_map(str::to_string),
+                1 => fuzz::text(),
+            ]
+        }
+
+        fn assert_clean(fatal: &Fatal) {
+            assert!(!fatal.message.is_empty() && !fatal.detail.is_empty());
+            // The message is a header value: no line breaks.
+            assert!(!fatal.message.contains(['\n', '\r']), "{}", fatal.message);
+        }
+
+        /// A header value as CONNECT and SUBSCRIBE carry it.
+        fn header() -> impl Strategy<Value = Option<String>> {
+            prop::option::of(prop_oneof![
+                fuzz::text(),
+                "[0-9 ,.-]{0,12}",
+                (any::<u64>(), any::<u64>()).prop_map(|(x, y)| format!("{x},{y}")),
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(fuzz::config())]
+
+            #[test]
+            fn app_bodies_decode_or_are_refused_cleanly(
+                destination in destination(),
+                body in fuzz::json_bytes(KEYS),
+            ) {
+                match AppFrame::parse(&destination, &body) {
+                    Ok(AppFrame::Send(value)) => {
+                        if let Err(err) = visitor_message(&value, 4096) {
+                            fuzz::assert_client_error(&err);
+                        }
+                    }
+                    Ok(AppFrame::Read(n)) => prop_assert!(n >= 0),
+                    Ok(AppFrame::Typing(_) | AppFrame::Context(_)) => {}
+                    Err(fatal) => assert_clean(&fatal),
+                }
+            }
+
+            #[test]
+            fn send_bodies_give_a_bounded_text_or_a_clean_error(
+                body in fuzz::json_value(KEYS),
+                max in 1usize..64,
+            ) {
+                match visitor_message(&body, max) {
+                    Ok((text, _)) => prop_assert!(text.as_str().chars().count() <= max),
+                    Err(err) => fuzz::assert_client_error(&err),
+                }
+            }
+
+            #[test]
+            fn connect_and_subscribe_headers_decode_or_are_refused_cleanly(
+                heartbeat in header(),
+                accept in header(),
+                since in header(),
+            ) {
+                if let Err(fatal) = parse_heartbeat(heartbeat.as_deref()) {
+                    assert_clean(&fatal);
+                }
+                if let Err(fatal) = stomp_version(accept.as_deref()) {
+                    assert_clean(&fatal);
+                }
+                match since_seq(since.as_deref()) {
+                    Ok(n) => prop_assert!(n.is_none_or(|n| n >= 0)),
+                    Err(fatal) => assert_clean(&fatal),
+                }
+            }
+        }
+
+        #[test]
+        fn a_send_body_that_is_not_an_object_is_refused() {
+            let err = visitor_message(&Value::from(1), 10).unwrap_err();
+            fuzz::assert_client_error(&err);
+        }
+    }
 
     #[test]
     fn the_first_answer_is_sent_and_the_same_one_again_is_not() {

@@ -440,6 +440,17 @@ impl Stomp {
         self.ws.send(WsMessage::text(text)).await.unwrap();
     }
 
+    /// Sends a STOMP heart-beat (an end of line) and a WebSocket ping;
+    /// false once the socket is closed.
+    pub async fn beat(&mut self) -> bool {
+        self.ws.send(WsMessage::text("\n")).await.is_ok()
+            && self
+                .ws
+                .send(WsMessage::Ping(Default::default()))
+                .await
+                .is_ok()
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.ws
             .send(WsMessage::binary(bytes.to_vec()))

@@ -29,6 +29,7 @@ mod revocation;
 mod rooms_api;
 pub mod round_robin;
 mod routing;
+mod slow_clients;
 mod stomp;
 mod store_contract;
 mod tenant_isolation;

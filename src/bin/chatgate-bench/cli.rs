@@ -38,6 +38,9 @@ pub enum Command {
     Queue(QueueArgs),
     /// Console page times on a seeded database: rooms, messages, agents written with SQL.
     Console(ConsoleArgs),
+    /// Slow clients from one IP (trickled heads, trickled bodies, sockets that never CONNECT)
+    /// while a visitor from another IP sends: each closed by its deadline, memory and latency kept.
+    Slowloris(SlowlorisArgs),
     /// Internal: one share of the clients, driven over stdin/stdout by the parent.
     #[command(hide = true)]
     Worker,
@@ -202,6 +205,42 @@ pub struct ConsoleArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct SlowlorisArgs {
+    /// Slow connections from the one attacking IP, a third of each kind.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(3..))]
+    pub connections: u32,
+    /// The spawned server's header, body and CONNECT deadlines, in seconds
+    /// (with --server: the deadlines it was started with).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline: u64,
+    /// How late after its deadline a close still counts as on time, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub slack: f64,
+    /// The spawned server's cap of connections per client IP (default:
+    /// --connections, so the slow ones fill it; 1,000 is the server's default).
+    #[arg(long)]
+    pub per_ip_cap: Option<u32>,
+    /// Bytes of header a trickling head sends at once before trickling (the
+    /// worst case is just under the server's head cap).
+    #[arg(long, default_value_t = 0)]
+    pub head_bytes: usize,
+    /// A slow client sends one more byte (or heart-beat) this often, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub trickle_ms: u64,
+    /// Messages per second the normal visitor sends (HTTP) meanwhile.
+    #[arg(long, default_value_t = 20.0)]
+    pub visitor_rate: f64,
+    /// The normal visitor's p99 must stay under this, in milliseconds.
+    #[arg(long, default_value_t = 100.0)]
+    pub p99_budget_ms: f64,
+    /// The server's RSS may grow by at most this during the attack, in MiB.
+    #[arg(long, default_value_t = 50.0)]
+    pub rss_budget_mib: f64,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -7,6 +7,7 @@
 //! chatgate-bench agents [--visitors 200] [--agents 20] [--rate 1000] [--duration 10]
 //! chatgate-bench queue  [--rate 200] [--agents 10] [--duration 10] [--max-open 100]
 //! chatgate-bench console [--rooms 10000] [--messages 1000000] [--requests 200] [--reuse PATH]
+//! chatgate-bench slowloris [--connections 1000] [--deadline 10] [--visitor-rate 20]
 //! ```
 //!
 //! Without `--server` the bench spawns chatgate itself: one instance on a
@@ -22,6 +23,12 @@
 //!
 //! `console` seeds a database with SQL (rooms, messages, agents), logs into
 //! the console as the admin and times every page.
+//!
+//! `slowloris` holds slow connections from one IP (request heads and bodies
+//! trickled a byte at a time, WebSockets that send only heart-beats and
+//! never CONNECT) while a visitor on another IP sends messages, and checks
+//! that each is closed by its deadline, the next one from that IP is refused
+//! at once, the server's RSS stays within budget and the visitor's p99 too.
 //!
 //! `chat` and `fanout` then run the same load against a minimal built-in
 //! relay (same STOMP codec and body shape, no storage, no auth) in its own
@@ -91,6 +98,7 @@ fn run_scenario(command: Command) -> anyhow::Result<bool> {
                 Command::Agents(args) => scenarios::agents::run(args).await,
                 Command::Queue(args) => scenarios::queue::run(args).await,
                 Command::Console(args) => scenarios::console::run(args).await,
+                Command::Slowloris(args) => scenarios::slowloris::run(args).await,
                 Command::Worker | Command::RelayServer { .. } => unreachable!("handled in main"),
             }
         };

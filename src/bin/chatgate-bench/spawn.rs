@@ -136,6 +136,16 @@ impl Deployment {
 /// The chatgate target the options describe: an external server, or
 /// spawned instances.
 pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployment> {
+    chatgate_with(args, needs_channel, &[]).await
+}
+
+/// As [`chatgate`], with `extra` settings (`CHATGATE_*` variables) for the
+/// spawned servers on top of the bench's own.
+pub async fn chatgate_with(
+    args: &TargetArgs,
+    needs_channel: bool,
+    extra: &[(&str, &str)],
+) -> Result<Deployment> {
     if let Some(server) = &args.server {
         if needs_channel && args.channel_id.is_none() {
             bail!("--server needs --channel-id (the channel visitors authenticate on)");
@@ -180,7 +190,7 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
     match args.backend {
         Backend::Sqlite => {
             let database = dir.path.join("chatgate.db");
-            let deployment = start_sqlite(&binary, &database, dir).await?;
+            let deployment = start_sqlite(&binary, &database, dir, extra).await?;
             if deployment.spec.channel.is_none() {
                 bail!("chatgate did not print its demo channel");
             }
@@ -189,7 +199,8 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
         Backend::Postgres => {
             let schema = Schema::create(&args.postgres_url).await?;
             let url = schema.database_url();
-            let env = chatgate_env(&url, Some(&args.redis_url));
+            let mut env = chatgate_env(&url, Some(&args.redis_url));
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             // Deployment owns the schema from here, so a failed start drops it.
             let mut deployment = Deployment {
                 spec: TargetSpec {
@@ -245,11 +256,17 @@ pub async fn chatgate(args: &TargetArgs, needs_channel: bool) -> Result<Deployme
 /// channel are known only when this is the file's first start.
 pub async fn chatgate_sqlite_at(args: &TargetArgs, database: &Path) -> Result<Deployment> {
     let binary = chatgate_binary(args)?;
-    start_sqlite(&binary, database, ScratchDir::create()?).await
+    start_sqlite(&binary, database, ScratchDir::create()?, &[]).await
 }
 
-async fn start_sqlite(binary: &Path, database: &Path, dir: ScratchDir) -> Result<Deployment> {
-    let env = chatgate_env(&database.to_string_lossy(), None);
+async fn start_sqlite(
+    binary: &Path,
+    database: &Path,
+    dir: ScratchDir,
+    extra: &[(&str, &str)],
+) -> Result<Deployment> {
+    let mut env = chatgate_env(&database.to_string_lossy(), None);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let a = Server::start(chatgate_command(binary, &env), "chatgate", &dir.path).await?;
     Ok(Deployment {
         spec: TargetSpec {
@@ -315,6 +332,10 @@ fn chatgate_env(database_url: &str, redis_url: Option<&str>) -> Vec<(String, Str
         ("CHATGATE_SEND_BURST", UNLIMITED_BURST),
         ("CHATGATE_AUTHENTICATE_PER_MINUTE", UNLIMITED),
         ("CHATGATE_AUTHENTICATE_BURST", UNLIMITED_BURST),
+        // Thousands of sessions from a few loopback addresses, a thousand
+        // tabs of one conversation in `fanout`.
+        ("CHATGATE_MAX_CONNECTIONS_PER_IP", UNLIMITED),
+        ("CHATGATE_MAX_SESSIONS_PER_CONVERSATION", UNLIMITED),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

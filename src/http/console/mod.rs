@@ -124,7 +124,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(secure(app.clone()))
         .and(client_ip(app.clone()))
         .and(optional_header("if-none-match"))
-        .and(body(app.config.max_body_bytes))
+        .and(body(&app))
         .and(with_app(app))
         .then(
             |tail: warp::path::Tail,

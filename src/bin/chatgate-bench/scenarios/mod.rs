@@ -6,12 +6,15 @@
 //! ([`traffic`]); `idle` holds sessions and samples memory ([`idle`]);
 //! `agents` has visitors talk to agents and agents reply ([`agents`]);
 //! `queue` has new visitors assigned to agents by round robin ([`queue`]);
-//! `console` times the console's pages on a seeded database ([`console`]).
+//! `console` times the console's pages on a seeded database ([`console`]);
+//! `slowloris` holds slow clients against the server's deadlines and caps
+//! ([`slowloris`]).
 
 pub mod agents;
 pub mod console;
 pub mod idle;
 pub mod queue;
+pub mod slowloris;
 pub mod traffic;
 
 use anyhow::Result;
