@@ -8,7 +8,7 @@
 //! cache is bounded, so unknown ids sent by a client cannot grow it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::{Channel, ChannelId};
@@ -20,19 +20,20 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 pub struct ChannelCache {
-    entries: Mutex<HashMap<ChannelId, (Instant, Channel)>>,
+    entries: Mutex<HashMap<ChannelId, (Instant, Arc<Channel>)>>,
 }
 
 impl ChannelCache {
-    /// The channel, from the cache when fresh, else from the store.
-    pub async fn get(&self, store: &dyn Store, id: ChannelId) -> StoreResult<Option<Channel>> {
+    /// The channel, from the cache when fresh, else from the store. Shared,
+    /// not copied: every visitor send asks.
+    pub async fn get(&self, store: &dyn Store, id: ChannelId) -> StoreResult<Option<Arc<Channel>>> {
         let now = Instant::now();
         if let Some((at, channel)) = self.lock().get(&id) {
             if now.duration_since(*at) < CHANNEL_TTL {
-                return Ok(Some(channel.clone()));
+                return Ok(Some(Arc::clone(channel)));
             }
         }
-        let channel = store.public_channel(id).await?;
+        let channel = store.public_channel(id).await?.map(Arc::new);
         let mut entries = self.lock();
         match &channel {
             Some(channel) => {
@@ -40,7 +41,7 @@ impl ChannelCache {
                     entries.retain(|_, (at, _)| now.duration_since(*at) < CHANNEL_TTL);
                 }
                 if entries.len() < MAX_ENTRIES {
-                    entries.insert(id, (now, channel.clone()));
+                    entries.insert(id, (now, Arc::clone(channel)));
                 }
             }
             None => {
@@ -55,7 +56,7 @@ impl ChannelCache {
         self.lock().remove(&id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, (Instant, Channel)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, (Instant, Arc<Channel>)>> {
         // Each operation is one map call: a panic cannot leave it half done.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }

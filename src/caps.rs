@@ -38,11 +38,11 @@ impl<K: Hash + Eq + Clone> Counted<K> {
     /// A slot for `key`, or `None` when the key already holds the most.
     pub fn take(self: &Arc<Self>, key: K) -> Option<Slot<K>> {
         let mut held = self.lock();
-        let count = held.entry(key.clone()).or_insert(0);
-        if *count >= self.max {
+        // A refused key adds no entry: only keys with something open take memory.
+        if held.get(&key).copied().unwrap_or(0) >= self.max {
             return None;
         }
-        *count += 1;
+        *held.entry(key.clone()).or_insert(0) += 1;
         Some(Slot {
             counted: self.clone(),
             key,
@@ -126,6 +126,12 @@ mod tests {
         let counted = Counted::<u8>::new(1);
         drop(counted.take(7));
         assert!(counted.lock().is_empty());
+        let none = Counted::<u8>::new(0);
+        assert!(none.take(7).is_none());
+        assert!(
+            none.lock().is_empty(),
+            "a refused key leaves nothing behind"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
 /// open to the request's origin.
 pub struct Visitor {
     pub claims: VisitorClaims,
-    pub channel: Channel,
+    pub channel: Arc<Channel>,
     /// The page's context the token carries until the first message
     /// (taken out of the claims once, shared by every send).
     pub first_context: Option<Arc<VisitorContext>>,
@@ -108,7 +108,7 @@ impl VisitorService {
         &self,
         id: ChannelId,
         origin: Option<&str>,
-    ) -> Result<Channel, ApiError> {
+    ) -> Result<Arc<Channel>, ApiError> {
         let channel = self
             .core
             .channels
@@ -164,7 +164,7 @@ impl VisitorService {
         &self,
         resume_token: &str,
         origin: Option<&str>,
-    ) -> Result<(Channel, ConversationId, Vec<Message>), ApiError> {
+    ) -> Result<(Arc<Channel>, ConversationId, Vec<Message>), ApiError> {
         let claims = self
             .core
             .tokens

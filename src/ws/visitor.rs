@@ -848,7 +848,7 @@ impl Session {
         if !channel.allows_origin(self.origin.as_deref()) {
             return Err(Fatal::from_api(ApiError::origin_not_allowed()));
         }
-        visitor.channel = channel.clone();
+        visitor.channel = Arc::new(channel.clone());
         Ok(())
     }
 

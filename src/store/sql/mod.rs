@@ -205,9 +205,20 @@ impl Reserved {
     /// Whether `message` belongs in this room: same tenant, and the same
     /// channel (so a visitor room's message never lands in an agent room,
     /// nor an agent room's in a visitor room).
+    /// Compared as text, formatted on the stack: this runs for every
+    /// message of every batch.
     pub fn admits(&self, message: &crate::store::NewMessage) -> bool {
-        self.tenant == message.tenant_id.to_string()
-            && self.channel.as_deref() == message.channel_id.map(|c| c.to_string()).as_deref()
+        let mut buf = uuid::Uuid::encode_buffer();
+        if self.tenant.as_str() != message.tenant_id.0.hyphenated().encode_lower(&mut buf) {
+            return false;
+        }
+        match (&self.channel, message.channel_id) {
+            (Some(stored), Some(channel)) => {
+                stored.as_str() == channel.0.hyphenated().encode_lower(&mut buf)
+            }
+            (None, None) => true,
+            _ => false,
+        }
     }
 }
 
