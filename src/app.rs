@@ -23,28 +23,9 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::service::{Core, Services};
+use crate::state::{App, AppState};
 use crate::store::{self, Bootstrap, Store};
 use crate::wire::wazo::ServerId;
-
-/// Everything a request handler or session needs.
-pub struct AppState {
-    pub config: Config,
-    pub hub: Arc<Hub>,
-    pub tokens: Arc<Tokens>,
-    pub limits: Arc<Limits>,
-    /// Where the rules live: every handler calls these.
-    pub services: Services,
-    pub metrics: Arc<Metrics>,
-    pub presence: Arc<Presence>,
-    /// Cancelled when the server stops: sessions close with 1001.
-    pub shutdown: CancellationToken,
-    /// WebSocket sessions, awaited on shutdown.
-    pub sessions: TaskTracker,
-    /// Live visitor sockets per conversation on this instance.
-    pub visitor_sockets: Arc<SessionCap>,
-}
-
-pub type App = Arc<AppState>;
 
 /// What the first start created, to be shown once to the operator.
 #[derive(Debug, Clone)]

@@ -6,7 +6,14 @@
 //!
 //! - [`config`]: `Config` (clap + `CHATGATE_*` environment), validated once.
 //! - [`app`]: `Application::build` / `port` / `run_until_stopped`: wiring,
-//!   first-start bootstrap and graceful shutdown. `main` and tests share it.
+//!   first-start bootstrap and graceful shutdown. `main` and tests share it;
+//!   nothing else imports it.
+//! - [`state`]: `AppState` (`App`), what every handler and session needs,
+//!   built by `app`.
+//! - [`filters`]: the warp filters both doors use (the state, headers, the
+//!   bearer token), so that `http` and `ws` import `state` and `filters`,
+//!   never `app`, and `ws` never imports `http` (only `http::routes` mounts
+//!   the `ws` handshakes: one direction, no circle).
 //! - [`error`]: `ApiError`, the one place errors become JSON replies.
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
 //! - [`domain`]: types with no I/O: ids, channels, rooms, messages,
@@ -89,6 +96,7 @@ pub mod caps;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod filters;
 #[cfg(test)]
 mod fuzz;
 pub mod http;
@@ -97,6 +105,7 @@ pub mod limits;
 pub mod metrics;
 pub mod presence;
 pub mod service;
+pub mod state;
 pub mod store;
 pub mod wire;
 pub mod ws;

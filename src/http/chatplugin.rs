@@ -11,11 +11,11 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::{body, client_ip, json_object, origin, required_uuid, respond, token, with_app};
-use crate::app::App;
 use crate::auth::TokenKind;
 use crate::domain::{ChannelId, ConversationId, Message};
 use crate::error::ApiError;
 use crate::service::visitor::VisitorService;
+use crate::state::App;
 use crate::wire::visitor::{self as view, VisitorMessage};
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {

@@ -24,13 +24,13 @@ use warp::{Filter, Rejection, Reply};
 
 use super::session::{self, Beats, Ended, Protocol, Work};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
-use crate::app::App;
 use crate::auth::AgentClaims;
 use crate::domain::Event;
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::presence::PresenceKey;
 use crate::service::Caller;
+use crate::state::App;
 
 /// How often a live socket re-checks that its agent may still be here.
 const RECHECK: Duration = Duration::from_secs(10);
@@ -45,8 +45,8 @@ pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
     warp::path!("api" / "websocketd")
         .and(warp::get())
         .and(upgrade())
-        .and(crate::http::with_app(app))
-        .and(crate::http::token())
+        .and(crate::filters::with_app(app))
+        .and(crate::filters::token())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(handshake)
 }

@@ -28,7 +28,6 @@ use warp::{Filter, Rejection, Reply};
 use super::session::{self, Beats, Ended, Protocol};
 use super::stomp::{Command, Incoming, StompDecoder, StompError, StompFrame};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
-use crate::app::App;
 use crate::bus::Topic;
 use crate::caps::Slot;
 use crate::domain::event::{Agents, VisitorQueue};
@@ -37,6 +36,7 @@ use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::presence::{Here, PresenceKey};
 use crate::service::visitor::Visitor;
+use crate::state::App;
 use crate::store::{Appended, ConversationLookup, NewMessage};
 
 /// Messages fetched per store read when replaying or filling a gap.
@@ -51,9 +51,9 @@ pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
         .and(warp::path::end())
         .and(warp::get())
         .and(upgrade())
-        .and(crate::http::with_app(app))
-        .and(crate::http::origin())
-        .and(crate::http::optional_header("sec-websocket-protocol"))
+        .and(crate::filters::with_app(app))
+        .and(crate::filters::origin())
+        .and(crate::filters::optional_header("sec-websocket-protocol"))
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(handshake)
 }
