@@ -5,9 +5,9 @@
 //! # Layout
 //!
 //! - [`config`]: `Config` (clap + `CHATGATE_*` environment), validated once.
-//! - [`app`]: `Application::build` / `port` / `run_until_stopped`: wiring,
-//!   first-start bootstrap and graceful shutdown. `main` and tests share it;
-//!   nothing else imports it.
+//! - [`app`]: `Application::build` / `port` / `run_until_stopped`: wiring
+//!   (the first-start setup it calls is `service::setup`) and graceful
+//!   shutdown. `main` and tests share it; nothing else imports it.
 //! - [`state`]: `AppState` (`App`), what every handler and session needs,
 //!   built by `app`.
 //! - [`filters`]: the warp filters both doors use (the state, headers, the
@@ -23,7 +23,8 @@
 //!   (wazo-chatd rooms, messages, agents; the websocketd event envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`,
 //!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
-//!   `routing` (round robin: one task per instance drains the queues)):
+//!   `routing` (round robin: one task per instance drains the queues),
+//!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
 //!   transitions, publish-after-commit. The only callers of the store and
 //!   the only publishers of events.

@@ -11,6 +11,8 @@
 //! - [`presence`]: agents' chosen states and their live sockets.
 //! - [`typing`]: typing indicators both ways, throttled per sender.
 //! - [`routing`]: round robin, giving waiting visitor rooms to free agents.
+//! - [`setup`]: first-start setup (first tenant, admin, demo channel, the
+//!   stored secrets) and the operator's commands.
 //!
 //! Every call is scoped to the caller's tenant; a foreign id is "not found".
 //! Events are published only after the store has committed.
@@ -34,6 +36,7 @@ pub mod messages;
 pub mod presence;
 pub mod rooms;
 pub mod routing;
+pub mod setup;
 pub mod typing;
 pub mod visitor;
 
