@@ -24,6 +24,7 @@
 //! - [`service`]: where the rules live, one module per area (`visitor`,
 //!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
 //!   `routing` (round robin: one task per instance drains the queues),
+//!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
 //!   transitions, publish-after-commit. The only callers of the store and

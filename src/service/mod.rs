@@ -11,6 +11,8 @@
 //! - [`presence`]: agents' chosen states and their live sockets.
 //! - [`typing`]: typing indicators both ways, throttled per sender.
 //! - [`routing`]: round robin, giving waiting visitor rooms to free agents.
+//! - [`sessions`]: live sockets joining and leaving the hub, their
+//!   presence claims, and telling the agents who should know.
 //! - [`setup`]: first-start setup (first tenant, admin, demo channel, the
 //!   stored secrets) and the operator's commands.
 //!
@@ -36,6 +38,7 @@ pub mod messages;
 pub mod presence;
 pub mod rooms;
 pub mod routing;
+pub mod sessions;
 pub mod setup;
 pub mod typing;
 pub mod visitor;
@@ -75,6 +78,7 @@ pub struct Services {
     pub messages: messages::MessageService,
     pub presence: presence::PresenceService,
     pub typing: Arc<typing::TypingService>,
+    pub sessions: sessions::SessionService,
 }
 
 impl Services {
@@ -94,6 +98,7 @@ impl Services {
             messages: messages::MessageService::new(core.clone()),
             presence: presence::PresenceService::new(core.clone()),
             typing: typing::TypingService::new(core.clone()),
+            sessions: sessions::SessionService::new(core.clone()),
             core,
         }
     }
