@@ -21,8 +21,8 @@
 //!   URLs clients render, validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON) and `wazo`
 //!   (wazo-chatd rooms, messages, agents; the websocketd event envelope).
-//! - [`service`]: where the rules live, one module per area (`visitor`,
-//!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
+//! - [`service`]: where the rules live, one module per area (`visitor`
+//!   with its token rules in `visitor_tokens`, `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
 //!   `routing` (round robin: one task per instance drains the queues),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):

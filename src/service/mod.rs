@@ -2,7 +2,8 @@
 //! agent socket, the console) parse their input, call one service function
 //! and render its result; only services call the Store and publish events.
 //!
-//! - [`visitor`]: the visitor side (tokens, sending, delivery and read marks).
+//! - [`visitor`]: the visitor side (tokens, sending, delivery and read marks);
+//!   [`visitor_tokens`]: its token rules (authenticate, resume tokens).
 //! - [`agents`]: who the caller is (roles read from the store on every call,
 //!   so a demotion or a disabled agent applies at once), login, agent admin.
 //! - [`channels`]: channel administration.
@@ -42,6 +43,7 @@ pub mod sessions;
 pub mod setup;
 pub mod typing;
 pub mod visitor;
+pub mod visitor_tokens;
 
 /// What every service needs; each service holds it.
 pub struct Core {

@@ -35,7 +35,8 @@ impl Visitor {
 }
 
 pub struct VisitorService {
-    core: Arc<Core>,
+    /// Also read by the token rules of `visitor_tokens`.
+    pub(super) core: Arc<Core>,
 }
 
 /// The message of a visitor's send body (`/chatplugin.send` and the STOMP
