@@ -195,6 +195,11 @@ async fn an_admin_of_another_tenant_gets_404_for_every_id_of_tenant_a_and_change
         assert_eq!(reply.status, 200, "{path}: {}", reply.body);
         assert_eq!(reply.body["items"], json!([]), "{path}: {}", reply.body);
         assert_eq!(reply.body["total"], 0, "{path}: {}", reply.body);
+        // The same call finds A's data for A's Ana: B's empty answer is the
+        // tenant filter, not a listing that is empty for every caller.
+        let control = a.ana.call("GET", &path, None).await;
+        assert_eq!(control.status, 200, "{path}: {}", control.body);
+        assert_ne!(control.body["items"], json!([]), "{path}: {}", control.body);
     }
 
     // A's channel, through the channel calls.
