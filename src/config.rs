@@ -224,6 +224,14 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
     pub max_connections_per_ip: usize,
 
+    /// Seconds between the checks a live agent event socket makes that its
+    /// token has not expired and its agent is still enabled. A revoked
+    /// session (logout, password change, disabled or deleted agent) closes
+    /// the socket at once; this check catches expiry, and a revocation event
+    /// another instance published while the bus was down.
+    #[arg(long, env = "CHATGATE_AGENT_RECHECK_SECS", default_value_t = 10)]
+    pub agent_recheck_secs: u64,
+
     /// Seconds to wait for sessions to close on shutdown before giving up.
     #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
@@ -300,6 +308,7 @@ impl Config {
             ("keepalive-idle-timeout", self.keepalive_idle_timeout),
             ("body-read-timeout", self.body_read_timeout),
             ("stomp-connect-timeout", self.stomp_connect_timeout),
+            ("agent-recheck-secs", self.agent_recheck_secs),
             (
                 "max-sessions-per-conversation",
                 self.max_sessions_per_conversation as u64,

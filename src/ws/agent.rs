@@ -32,8 +32,6 @@ use crate::hub::{Membership, Outbound};
 use crate::service::Caller;
 use crate::state::App;
 
-/// How often a live socket re-checks that its agent may still be here.
-const RECHECK: Duration = Duration::from_secs(10);
 /// A WebSocket ping this often keeps idle connections (and proxies) alive.
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// Most event names one socket may subscribe to.
@@ -258,7 +256,8 @@ impl Protocol for Session {
     }
 
     fn tick_every(&self) -> Option<Duration> {
-        Some(RECHECK)
+        // How often a live socket re-checks that its agent may still be here.
+        Some(Duration::from_secs(self.app.config.agent_recheck_secs))
     }
 
     /// The token may have expired, its session been revoked, its agent

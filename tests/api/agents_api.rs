@@ -10,12 +10,6 @@ use serde_json::{json, Value};
 use crate::agent_helpers::AgentClient;
 use crate::helpers::{Reply, TestApp};
 
-/// A server for tests that log many agents in (only failed logins are
-/// counted against a budget).
-async fn spawn() -> TestApp {
-    TestApp::spawn().await
-}
-
 fn unique_email(name: &str) -> String {
     format!(
         "{name}-{}@example.com",
@@ -56,7 +50,7 @@ fn assert_no_secret(value: &Value, password: &str) {
 
 #[tokio::test]
 async fn creating_an_agent_returns_201_with_its_fields_and_no_password_hash() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let email = unique_email("ana");
 
@@ -110,7 +104,7 @@ async fn creating_an_agent_returns_201_with_its_fields_and_no_password_hash() {
 
 #[tokio::test]
 async fn listing_shows_every_agent_of_the_tenant_and_get_returns_the_same_agent() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent_with_role(&app, "Bob", "admin").await;
@@ -147,7 +141,7 @@ async fn listing_shows_every_agent_of_the_tenant_and_get_returns_the_same_agent(
 
 #[tokio::test]
 async fn patching_changes_the_given_fields_and_keeps_the_others() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let path = format!("/agents/{}", ana.uuid);
@@ -198,7 +192,7 @@ async fn patching_changes_the_given_fields_and_keeps_the_others() {
 
 #[tokio::test]
 async fn an_agent_promoted_to_admin_may_manage_agents_with_its_existing_token() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     ana.call("GET", "/agents", None)
@@ -221,7 +215,7 @@ async fn an_agent_promoted_to_admin_may_manage_agents_with_its_existing_token() 
 
 #[tokio::test]
 async fn a_new_password_replaces_the_old_one_at_login() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
 
@@ -248,7 +242,7 @@ async fn a_new_password_replaces_the_old_one_at_login() {
 
 #[tokio::test]
 async fn a_deleted_agent_is_gone_and_its_token_is_refused_on_the_next_call() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let path = format!("/agents/{}", ana.uuid);
@@ -284,7 +278,7 @@ async fn a_deleted_agent_is_gone_and_its_token_is_refused_on_the_next_call() {
 
 #[tokio::test]
 async fn an_admin_cannot_delete_itself() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
 
     let reply = admin
@@ -298,7 +292,7 @@ async fn an_admin_cannot_delete_itself() {
 
 #[tokio::test]
 async fn missing_or_invalid_fields_at_creation_are_400_naming_the_field() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let before = list(&admin).await.len();
     let valid = || {
@@ -360,7 +354,7 @@ async fn missing_or_invalid_fields_at_creation_are_400_naming_the_field() {
 
 #[tokio::test]
 async fn invalid_patches_are_400_naming_the_field_and_change_nothing() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let path = format!("/agents/{}", ana.uuid);
@@ -394,7 +388,7 @@ async fn invalid_patches_are_400_naming_the_field_and_change_nothing() {
 
 #[tokio::test]
 async fn a_second_agent_with_the_same_email_is_409_whatever_its_case() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let email = unique_email("ana");
     let body =
@@ -417,7 +411,7 @@ async fn a_second_agent_with_the_same_email_is_409_whatever_its_case() {
 
 #[tokio::test]
 async fn an_agent_that_is_not_admin_gets_403_forbidden_on_every_agents_call() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
@@ -460,7 +454,7 @@ async fn an_agent_that_is_not_admin_gets_403_forbidden_on_every_agents_call() {
 
 #[tokio::test]
 async fn a_demoted_admin_gets_403_on_its_very_next_call_with_its_existing_token() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let boss = admin.new_agent_with_role(&app, "Boss", "admin").await;
     let allowed = boss.call("GET", "/agents", None).await;
@@ -493,7 +487,7 @@ async fn a_demoted_admin_gets_403_on_its_very_next_call_with_its_existing_token(
 
 #[tokio::test]
 async fn a_disabled_agent_is_refused_at_once_and_cannot_log_in_until_enabled() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let path = format!("/agents/{}", ana.uuid);
@@ -529,7 +523,7 @@ async fn a_disabled_agent_is_refused_at_once_and_cannot_log_in_until_enabled() {
 
 #[tokio::test]
 async fn after_logout_the_token_is_refused_by_the_agent_api() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let other_session = AgentClient::login(&app, &ana.email, "correct horse").await;
@@ -548,7 +542,7 @@ async fn after_logout_the_token_is_refused_by_the_agent_api() {
 
 #[tokio::test]
 async fn visitor_and_agent_tokens_only_open_their_own_api() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let visitor = app.visitor().await;
 
@@ -581,7 +575,7 @@ async fn visitor_and_agent_tokens_only_open_their_own_api() {
 
 #[tokio::test]
 async fn an_admin_cannot_demote_or_disable_itself_so_a_tenant_keeps_an_admin() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     for change in [json!({"role": "agent"}), json!({"disabled": true})] {
         admin

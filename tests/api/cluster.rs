@@ -12,6 +12,7 @@ use chatgate::ws::stomp::{Command, StompFrame};
 use chatgate::Config;
 use serde_json::{json, Value};
 
+use crate::agent_helpers::{AgentClient, EventSocket};
 use crate::backends::PgSchema;
 use crate::helpers::{Stomp, TestApp, TestDatabase, WAIT};
 
@@ -160,13 +161,19 @@ async fn a_message_sent_through_one_instance_reaches_sessions_on_both_once_each(
     assert_eq!(reply.status, 200, "{}", reply.body);
     let reply = a.send(&visitor.token, "through A").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
+    // Markers, published after the two: a third message, and the
+    // stranger's own. A duplicate, or the visitor's message reaching the
+    // stranger, would come before them.
+    assert_eq!(b.send(&visitor.token, "marker").await.status, 200);
+    assert_eq!(a.send(&stranger.token, "own").await.status, 200);
     for session in [&mut on_a, &mut on_b] {
-        let got = session.messages(2).await;
+        let got = session.messages(3).await;
         assert_eq!(got[0]["message"]["content"], "through B");
         assert_eq!(got[1]["message"]["content"], "through A");
-        session.assert_silent(Duration::from_millis(300)).await;
+        assert_eq!(got[2]["message"]["content"], "marker");
     }
-    other.assert_silent(Duration::from_millis(100)).await;
+    let got = other.messages(1).await;
+    assert_eq!(got[0]["message"]["content"], "own", "{}", got[0]);
 }
 
 #[tokio::test]
@@ -344,12 +351,16 @@ async fn a_visitor_connected_to_one_instance_is_online_on_the_other() {
     let visitor = a.visitor().await;
     assert!(!b.visitor_online(&visitor).await);
 
-    let (on_a, _) = Stomp::connect(&a, &visitor.token).await;
+    let (mut on_a, _) = Stomp::connect(&a, &visitor.token).await;
     assert!(b.wait_visitor_online(&visitor, true, WAIT).await);
     let (on_b, _) = Stomp::connect(&b, &visitor.token).await;
-    drop(on_a);
+    // The tab on A leaves. A closes the socket after the session has left
+    // its presence; flushing A's presence writes then puts that in Redis.
+    on_a.send(StompFrame::new(Command::Disconnect).header("receipt", "bye"))
+        .await;
+    assert_eq!(on_a.close_code().await, Some(1000));
+    a.presence.flush().await;
     // The tab on B keeps the visitor online, as both instances see it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(a.visitor_online(&visitor).await);
     assert!(b.visitor_online(&visitor).await);
 
@@ -414,20 +425,72 @@ async fn deployments_with_different_redis_prefixes_do_not_see_each_others_events
     );
     drop(on_prod);
 
-    // Events: a tab on each deployment; each hears only its own deployment.
+    // Events: each deployment hears only its own. An agent socket on each
+    // hears the tenant's events about the conversation (its queue); after a
+    // message on one deployment, a marker published on each (the admin's
+    // presence status) shows what that deployment heard before it.
+    let (prod_admin, staging_admin) = (
+        AgentClient::admin(&prod).await,
+        AgentClient::admin(&staging).await,
+    );
+    let mut prod_events = prod_admin.events().await;
+    let mut staging_events = staging_admin.events().await;
+    let about = |events: &[Value]| {
+        events
+            .iter()
+            .filter(|e| e.to_string().contains(&visitor.conversation_id))
+            .count()
+    };
     let mut on_prod = Stomp::subscribed(&prod, &visitor.token, None).await;
     let mut on_staging = Stomp::subscribed(&staging, &visitor.token, None).await;
     let reply = prod.send(&visitor.token, "on production").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let got = on_prod.messages(1).await;
     assert_eq!(got[0]["message"]["content"], "on production");
-    on_staging.assert_silent(Duration::from_millis(500)).await;
+    let heard = heard_before_marker(&prod_admin, &mut prod_events, "m1").await;
+    assert!(about(&heard) > 0, "production hears its own: {heard:?}");
+    let heard = heard_before_marker(&staging_admin, &mut staging_events, "m1").await;
+    assert_eq!(about(&heard), 0, "staging hears nothing of it: {heard:?}");
 
+    // On staging, the admin answers (a later message in a queued room
+    // reaches no agent) and the visitor writes.
+    assert_eq!(
+        staging_admin.answer(&visitor.conversation_id).await.status,
+        200
+    );
     let reply = staging.send(&visitor.token, "on staging").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    // Staging's session reads the seq it missed from the shared store, then its own.
-    assert_eq!(seqs_until(&mut on_staging, 2, WAIT).await, vec![1, 2]);
-    on_prod.assert_silent(Duration::from_millis(500)).await;
+    // Staging's session reads the seq it missed from the shared store, then
+    // its own deployment's: the join notice and the message.
+    assert_eq!(seqs_until(&mut on_staging, 3, WAIT).await, vec![1, 2, 3]);
+    let heard = heard_before_marker(&staging_admin, &mut staging_events, "m2").await;
+    assert!(about(&heard) > 0, "staging hears its own: {heard:?}");
+    let heard = heard_before_marker(&prod_admin, &mut prod_events, "m2").await;
+    assert_eq!(
+        about(&heard),
+        0,
+        "production hears nothing of it: {heard:?}"
+    );
+}
+
+/// Sets `agent`'s presence status to `marker` on its own instance and
+/// returns the events (envelopes) its socket received before hearing it.
+async fn heard_before_marker(
+    agent: &AgentClient,
+    socket: &mut EventSocket,
+    marker: &str,
+) -> Vec<Value> {
+    let set = agent
+        .call(
+            "PUT",
+            &format!("/users/{}/presences", agent.uuid),
+            Some(json!({"state": "available", "status": marker})),
+        )
+        .await;
+    assert_eq!(set.status, 204, "{}", set.body);
+    socket
+        .events_before("chatd_presence_updated", "status", marker)
+        .await
 }
 
 /// A chatgate process of its own, which the test can kill like a crash.
@@ -512,7 +575,6 @@ async fn the_visitors_of_a_crashed_instance_go_offline_once_its_claims_lapse() {
 
 #[tokio::test]
 async fn a_visitor_on_one_instance_and_an_agent_on_the_other_chat_and_see_delivery() {
-    use crate::agent_helpers::AgentClient;
     use crate::queue::{next_frame, wait_state};
     let (a, b) = cluster(shared_redis_url()).await;
     let agent = AgentClient::admin(&b).await;
@@ -548,7 +610,6 @@ async fn a_visitor_on_one_instance_and_an_agent_on_the_other_chat_and_see_delive
 
 #[tokio::test]
 async fn twenty_answers_split_over_two_instances_have_exactly_one_winner() {
-    use crate::agent_helpers::AgentClient;
     let (a, b) = cluster(shared_redis_url()).await;
     let admin = AgentClient::admin(&a).await;
     let mut agents = Vec::new();
@@ -578,7 +639,11 @@ async fn twenty_answers_split_over_two_instances_have_exactly_one_winner() {
     }
     let notice = stomp.messages(1).await;
     assert_eq!(notice[0]["message"]["alignment"], "CENTER");
-    stomp.assert_silent(Duration::from_millis(500)).await;
+    // Every answer was replied to before this marker was sent: a second
+    // notice would come before it.
+    assert_eq!(a.send(&visitor.token, "marker").await.status, 200);
+    let next = stomp.messages(1).await;
+    assert_eq!(next[0]["message"]["content"], "marker", "{}", next[0]);
     let history = a.history(&visitor).await;
     assert_eq!(
         history
@@ -592,7 +657,6 @@ async fn twenty_answers_split_over_two_instances_have_exactly_one_winner() {
 
 #[tokio::test]
 async fn round_robin_on_two_instances_assigns_each_room_once_and_keeps_every_limit() {
-    use crate::agent_helpers::AgentClient;
     let (a, b) = cluster(shared_redis_url()).await;
     let admin = AgentClient::admin(&a).await;
     crate::round_robin::round_robin(&a, &admin, 3).await;

@@ -486,6 +486,35 @@ impl Stomp {
         }
     }
 
+    /// Waits for `n` heart-beats (EOLs) from the server; panics on a frame,
+    /// on the socket closing, or after `WAIT`.
+    pub async fn heartbeats(&mut self, n: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut beats = 0;
+        while beats < n {
+            while let Some(incoming) = self.decoder.next().unwrap() {
+                match incoming {
+                    Incoming::Heartbeat => beats += 1,
+                    Incoming::Frame(frame) => panic!("a frame among heart-beats: {frame:?}"),
+                }
+            }
+            if beats >= n {
+                break;
+            }
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("{beats} of {n} heart-beats in time"));
+            match msg {
+                Some(Ok(WsMessage::Text(t))) => self.decoder.push(t.as_bytes()).unwrap(),
+                Some(Ok(WsMessage::Binary(b))) => self.decoder.push(&b).unwrap(),
+                Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => {
+                    panic!("closed after {beats} of {n} heart-beats")
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     /// The close code the server sent, reading past any frames.
     pub async fn close_code(&mut self) -> Option<u16> {
         loop {
@@ -510,12 +539,5 @@ impl Stomp {
             }
         }
         out
-    }
-
-    /// Asserts no MESSAGE arrives within `wait`.
-    pub async fn assert_silent(&mut self, wait: Duration) {
-        if let Ok(Some(frame)) = self.recv_within(wait).await {
-            panic!("unexpected frame {frame:?}");
-        }
     }
 }

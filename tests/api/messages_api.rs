@@ -11,10 +11,6 @@ use serde_json::{json, Value};
 use crate::agent_helpers::AgentClient;
 use crate::helpers::{Reply, TestApp};
 
-async fn spawn() -> TestApp {
-    TestApp::spawn().await
-}
-
 /// Ana and Bob, and their room.
 async fn pair(app: &TestApp) -> (AgentClient, AgentClient, String) {
     let admin = AgentClient::admin(app).await;
@@ -115,7 +111,7 @@ async fn searched(agent: &AgentClient, query: &str) -> Value {
 
 #[tokio::test]
 async fn a_posted_message_has_the_wazo_shape() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
 
     let reply = ana
@@ -157,7 +153,7 @@ async fn a_posted_message_has_the_wazo_shape() {
 
 #[tokio::test]
 async fn listing_pages_and_filters_by_direction_seq_and_date() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
     let mut posted = Vec::new();
     for (i, text) in ["m1", "m2", "m3", "m4", "m5"].iter().enumerate() {
@@ -244,7 +240,7 @@ async fn listing_pages_and_filters_by_direction_seq_and_date() {
 
 #[tokio::test]
 async fn an_author_edits_and_deletes_own_messages_and_members_hear_of_it() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
     let message = ana.post(&room, "See you at 10").await;
     let mut bob_events = bob.events().await;
@@ -296,7 +292,7 @@ async fn an_author_edits_and_deletes_own_messages_and_members_hear_of_it() {
 
 #[tokio::test]
 async fn content_must_have_1_to_4096_characters_and_not_be_blank() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, _bob, room) = pair(&app).await;
     let post = |body: Value| {
         let ana = ana.clone();
@@ -355,7 +351,7 @@ async fn content_must_have_1_to_4096_characters_and_not_be_blank() {
 
 #[tokio::test]
 async fn a_reaction_is_one_emoji_which_may_have_several_code_points() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
     let message = ana.post(&room, "We shipped!").await;
 
@@ -404,7 +400,7 @@ async fn a_reaction_is_one_emoji_which_may_have_several_code_points() {
 
 #[tokio::test]
 async fn the_same_user_and_emoji_twice_is_409_and_others_may_add_theirs() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
     let message = ana.post(&room, "Lunch?").await;
 
@@ -422,7 +418,7 @@ async fn the_same_user_and_emoji_twice_is_409_and_others_may_add_theirs() {
 
 #[tokio::test]
 async fn a_heart_with_or_without_its_presentation_selector_is_one_reaction() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
     let message = ana.post(&room, "Thanks!").await;
 
@@ -450,7 +446,7 @@ async fn a_heart_with_or_without_its_presentation_selector_is_one_reaction() {
 
 #[tokio::test]
 async fn removing_a_reaction_by_its_percent_encoded_emoji_is_204_then_404() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
     let message = ana.post(&room, "Family dinner").await;
     for emoji in ["👨‍👩‍👧", "👍🏽"] {
@@ -504,7 +500,7 @@ const SEARCHABLE: [&str; 8] = [
 
 #[tokio::test]
 async fn search_in_a_room_ignores_case_and_accents_and_takes_wildcards_literally() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
     for text in SEARCHABLE {
         bob.post(&room, text).await;
@@ -567,7 +563,7 @@ async fn search_in_a_room_ignores_case_and_accents_and_takes_wildcards_literally
 
 #[tokio::test]
 async fn search_across_rooms_finds_matches_in_every_room_of_the_caller_only() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (ana, bob, room) = pair(&app).await;
     let admin = AgentClient::admin(&app).await;
     let carl = admin.new_agent(&app, "Carl").await;

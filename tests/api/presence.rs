@@ -17,7 +17,7 @@ async fn a_visitor_is_online_while_a_socket_of_its_conversation_is_connected() {
     let other = app.visitor().await;
     assert!(!app.visitor_online(&visitor).await, "authenticated only");
 
-    let (first_tab, _) = Stomp::connect(&app, &visitor.token).await;
+    let (mut first_tab, _) = Stomp::connect(&app, &visitor.token).await;
     let (mut second_tab, _) = Stomp::connect(&app, &visitor.token).await;
     assert!(app.visitor_online(&visitor).await);
     assert!(
@@ -25,9 +25,13 @@ async fn a_visitor_is_online_while_a_socket_of_its_conversation_is_connected() {
         "another conversation is not online"
     );
 
-    drop(first_tab);
-    // One tab is still open: the visitor stays online throughout.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The first tab leaves; the server closes its socket only after the
+    // session has left the presence, so once the close arrives the visitor
+    // is online by the second tab alone.
+    first_tab
+        .send(StompFrame::new(Command::Disconnect).header("receipt", "first-bye"))
+        .await;
+    assert_eq!(first_tab.close_code().await, Some(1000));
     assert!(app.visitor_online(&visitor).await);
 
     second_tab

@@ -82,14 +82,23 @@ async fn an_agent_sets_its_state_and_status_and_the_tenant_is_told() {
     assert_eq!(stored["state"], "away");
     assert_eq!(stored["status"], "lunch");
     assert!(stored["last_activity"].is_string(), "{stored}");
-    // The stranger may hear its own connection's presence, never Ana's.
-    stranger
-        .assert_no_event_where(
-            "chatd_presence_updated",
-            |data| data["tenant_uuid"] != other.tenant.as_str(),
-            Duration::from_millis(300),
+    // The stranger may hear its own connection's presence, never Ana's:
+    // the other tenant's own change, made after Ana's, is the marker.
+    let marked = other
+        .call(
+            "PUT",
+            &format!("/users/{}/presences", other.uuid),
+            Some(json!({"state": "available", "status": "marker"})),
         )
         .await;
+    assert_eq!(marked.status, 204, "{}", marked.body);
+    let before = stranger
+        .events_before("chatd_presence_updated", "status", "marker")
+        .await;
+    for event in before {
+        assert_ne!(event["data"]["uuid"], ana.uuid.as_str(), "{event}");
+        assert_eq!(event["tenant_uuid"], other.tenant.as_str(), "{event}");
+    }
 
     let listed = admin
         .call(

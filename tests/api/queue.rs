@@ -211,7 +211,6 @@ async fn a_reply_to_an_offline_visitor_stays_pending_until_it_resumes_with_since
     assert_eq!(admin.answer(&room).await.status, 200);
     let reply = admin.post(&room, "We are, from 10 to 4.").await;
     let message = reply["uuid"].as_str().unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let stored = wait_state(&admin, &room, &message, "PENDING").await;
     assert!(stored["read_at"].is_null());
 
@@ -221,6 +220,9 @@ async fn a_reply_to_an_offline_visitor_stays_pending_until_it_resumes_with_since
     assert_eq!(replayed[0]["message"]["content"], "Admin joined");
     assert_eq!(replayed[1]["message"]["content"], "We are, from 10 to 4.");
     assert_eq!(replayed[1]["message"]["alignment"], "LEFT");
+    // Still PENDING when the visitor came back: nothing marked it while
+    // no socket of the visitor's was open. Its delivery is this replay.
+    assert_eq!(replayed[1]["message"]["state"], "PENDING");
     wait_state(&admin, &room, &message, "DELIVERED").await;
     let update = stomp.messages(1).await;
     assert_eq!(update[0]["type"], "message.updated");

@@ -9,10 +9,6 @@ use serde_json::{json, Value};
 use crate::agent_helpers::AgentClient;
 use crate::helpers::{Reply, TestApp};
 
-async fn spawn() -> TestApp {
-    TestApp::spawn().await
-}
-
 /// Lets the millisecond clock move on, so "newest activity" is unambiguous.
 async fn tick() {
     tokio::time::sleep(Duration::from_millis(15)).await;
@@ -70,7 +66,7 @@ async fn read(agent: &AgentClient, room: &str, body: Option<Value>) -> Reply {
 
 #[tokio::test]
 async fn creating_a_room_with_one_agent_adds_the_caller_and_returns_201() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
@@ -116,7 +112,7 @@ async fn creating_a_room_with_one_agent_adds_the_caller_and_returns_201() {
 
 #[tokio::test]
 async fn the_same_members_again_return_the_same_room() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
@@ -152,7 +148,7 @@ async fn the_same_members_again_return_the_same_room() {
 
 #[tokio::test]
 async fn a_user_listed_twice_is_400_duplicate_user() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
@@ -169,7 +165,7 @@ async fn a_user_listed_twice_is_400_duplicate_user() {
 
 #[tokio::test]
 async fn a_room_needs_2_to_100_known_agents_of_the_tenant() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let gone = admin.new_agent(&app, "Gone").await;
@@ -228,7 +224,7 @@ async fn a_room_needs_2_to_100_known_agents_of_the_tenant() {
 
 #[tokio::test]
 async fn rooms_are_listed_newest_activity_first_with_their_last_message() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
@@ -276,7 +272,7 @@ async fn rooms_are_listed_newest_activity_first_with_their_last_message() {
 
 #[tokio::test]
 async fn the_user_uuid_filter_keeps_rooms_with_all_the_listed_users() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
@@ -318,7 +314,7 @@ async fn the_user_uuid_filter_keeps_rooms_with_all_the_listed_users() {
 
 #[tokio::test]
 async fn unread_counts_the_other_members_messages_until_read() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
@@ -370,7 +366,7 @@ async fn unread_counts_the_other_members_messages_until_read() {
 
 #[tokio::test]
 async fn rooms_page_with_limit_and_offset() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let bob = admin.new_agent(&app, "Bob").await;
@@ -406,7 +402,7 @@ async fn rooms_page_with_limit_and_offset() {
 
 #[tokio::test]
 async fn a_deleted_message_is_not_unread_and_a_zero_limit_is_400() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let bo = admin.new_agent(&app, "Bo").await;
     let room = uuid_of(&admin.create_room(&[&bo]).await);

@@ -7,10 +7,6 @@ use serde_json::{json, Value};
 use crate::agent_helpers::AgentClient;
 use crate::helpers::{Reply, TestApp};
 
-async fn spawn() -> TestApp {
-    TestApp::spawn().await
-}
-
 /// Tenant A's data: two agents, an agent room with a reacted message, a
 /// visitor room Ana answered and replied in, and a visitor still queued.
 struct TenantA {
@@ -107,7 +103,7 @@ fn assert_404(reply: &Reply, what: &str) {
 
 #[tokio::test]
 async fn an_admin_of_another_tenant_gets_404_for_every_id_of_tenant_a_and_changes_nothing() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let a = TenantA::build(&app).await;
     let before = a.snapshot(&app).await;
     let b = AgentClient::other_tenant_admin(&app).await;
@@ -199,6 +195,11 @@ async fn an_admin_of_another_tenant_gets_404_for_every_id_of_tenant_a_and_change
         assert_eq!(reply.status, 200, "{path}: {}", reply.body);
         assert_eq!(reply.body["items"], json!([]), "{path}: {}", reply.body);
         assert_eq!(reply.body["total"], 0, "{path}: {}", reply.body);
+        // The same call finds A's data for A's Ana: B's empty answer is the
+        // tenant filter, not a listing that is empty for every caller.
+        let control = a.ana.call("GET", &path, None).await;
+        assert_eq!(control.status, 200, "{path}: {}", control.body);
+        assert_ne!(control.body["items"], json!([]), "{path}: {}", control.body);
     }
 
     // A's channel, through the channel calls.
@@ -246,7 +247,7 @@ async fn an_admin_of_another_tenant_gets_404_for_every_id_of_tenant_a_and_change
 
 #[tokio::test]
 async fn an_agent_of_the_same_tenant_who_is_not_a_member_gets_unknown_room() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let a = TenantA::build(&app).await;
     let carl = a.admin.new_agent(&app, "Carl").await;
     let before = a.snapshot(&app).await;
@@ -296,7 +297,7 @@ async fn an_agent_of_the_same_tenant_who_is_not_a_member_gets_unknown_room() {
 
 #[tokio::test]
 async fn a_member_cannot_edit_or_delete_another_members_message() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let a = TenantA::build(&app).await;
     let path = format!(
         "/users/me/rooms/{}/messages/{}",
@@ -339,7 +340,7 @@ async fn a_member_cannot_edit_or_delete_another_members_message() {
 
 #[tokio::test]
 async fn a_message_id_is_only_found_in_its_own_room() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let a = TenantA::build(&app).await;
     // Ana is in both rooms; the agent room's message under the visitor room's path is unknown.
     let path = format!(
@@ -364,7 +365,7 @@ async fn a_message_id_is_only_found_in_its_own_room() {
 
 #[tokio::test]
 async fn a_room_with_an_agent_of_another_tenant_is_400() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;
     let ana = admin.new_agent(&app, "Ana").await;
     let other = AgentClient::other_tenant_admin(&app).await;
@@ -399,7 +400,7 @@ async fn mint(app: &TestApp, admin: &AgentClient, channel: &str, conversation: &
 
 #[tokio::test]
 async fn a_resume_token_is_minted_only_for_a_visitor_conversation_of_its_own_channel() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let a = TenantA::build(&app).await;
     let second_channel = app
         .create_channel(&a.admin.token, json!({"name": "Second shop"}))
@@ -466,7 +467,7 @@ async fn a_resume_token_is_minted_only_for_a_visitor_conversation_of_its_own_cha
 
 #[tokio::test]
 async fn visitor_room_actions_refuse_an_agent_rooms_id() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let a = TenantA::build(&app).await;
     let before = a.snapshot(&app).await;
     let answered = a.ana.answer(&a.agent_room).await;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chatgate::ws::stomp::{Command, StompFrame};
+use chatgate::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -16,12 +17,10 @@ const KEEPALIVE_IDLE: u64 = 4;
 /// Slack for a loaded machine: a timeout must fire within this after its time.
 const SLACK: Duration = Duration::from_millis(1500);
 
-async fn spawn() -> TestApp {
-    TestApp::spawn_with(|c| {
-        c.header_read_timeout = HEADER_READ;
-        c.keepalive_idle_timeout = KEEPALIVE_IDLE;
-    })
-    .await
+/// The server's timeouts, shortened for these tests.
+fn short_timeouts(c: &mut Config) {
+    c.header_read_timeout = HEADER_READ;
+    c.keepalive_idle_timeout = KEEPALIVE_IDLE;
 }
 
 async fn connect(app: &TestApp) -> TcpStream {
@@ -92,7 +91,7 @@ const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: chatgate\r\n\r\n";
 
 #[tokio::test]
 async fn a_client_trickling_its_request_headers_is_disconnected_after_the_header_read_timeout() {
-    let app = spawn().await;
+    let app = TestApp::spawn_with(short_timeouts).await;
     let connected = Instant::now();
     let mut stream = connect(&app).await;
     stream
@@ -119,7 +118,7 @@ async fn a_client_trickling_its_request_headers_is_disconnected_after_the_header
 
 #[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout() {
-    let app = spawn().await;
+    let app = TestApp::spawn_with(short_timeouts).await;
     let connected = Instant::now();
     let mut stream = connect(&app).await;
     let mut buf = [0u8; 16];
@@ -140,7 +139,7 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let app = spawn().await;
+    let app = TestApp::spawn_with(short_timeouts).await;
     let mut stream = connect(&app).await;
     stream.write_all(HEALTHZ).await.unwrap();
     assert_eq!(read_response(&mut stream).await, "HTTP/1.1 200 OK");
@@ -174,7 +173,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_later_request_must_send_its_headers_within_the_timeout_from_its_first_byte() {
-    let app = spawn().await;
+    let app = TestApp::spawn_with(short_timeouts).await;
     let mut stream = connect(&app).await;
     stream.write_all(HEALTHZ).await.unwrap();
     assert_eq!(read_response(&mut stream).await, "HTTP/1.1 200 OK");
@@ -206,7 +205,7 @@ async fn a_later_request_must_send_its_headers_within_the_timeout_from_its_first
 
 #[tokio::test]
 async fn requests_and_quiet_websocket_sessions_still_work_with_short_timeouts() {
-    let app = spawn().await;
+    let app = TestApp::spawn_with(short_timeouts).await;
     // Several requests on one kept-alive connection, with pauses shorter
     // than the idle timeout but longer than the header-read timeout.
     let mut stream = connect(&app).await;

@@ -29,10 +29,6 @@ const STOMP_PROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 // Generic helpers
 // ---------------------------------------------------------------------------
 
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** The token with its last character replaced so that its decoded value changes. */
 function forgeToken(token) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -142,16 +138,36 @@ async function connect(token) {
 }
 
 /**
- * Subscribes to `destination` and returns a queue of received MESSAGE frames.
- * Asks for a RECEIPT so that the subscription is known to be active before
- * anything is sent; if the server does not send receipts, waits briefly instead.
+ * A fresh receipt id, and a promise of the RECEIPT frame that names it:
+ * the promise fails if no such RECEIPT arrives within WAIT_MS.
  */
-async function subscribe(client, destination) {
+function expectReceipt(client, events, what) {
+  const id = `r-${Math.random().toString(36).slice(2)}`;
+  const receipt = new Promise((resolve) => client.watchForReceipt(id, resolve));
+  const received = withTimeout(receipt, WAIT_MS, `RECEIPT of ${what}`).then(
+    (frame) => {
+      assert.equal(frame.command, 'RECEIPT');
+      assert.equal(frame.headers['receipt-id'], id);
+      return frame;
+    },
+    (err) => {
+      err.message += describeStompLog(events);
+      throw err;
+    },
+  );
+  return { id, received };
+}
+
+/**
+ * Subscribes to `destination` and returns a queue of received MESSAGE frames,
+ * once the server's RECEIPT says the subscription is active (no RECEIPT in
+ * time fails the test).
+ */
+async function subscribe(client, events, destination) {
   const messages = new AsyncQueue();
-  const receiptId = `sub-${Math.random().toString(36).slice(2)}`;
-  const receipt = new Promise((resolve) => client.watchForReceipt(receiptId, resolve));
-  const sub = client.subscribe(destination, (frame) => messages.push(frame), { receipt: receiptId });
-  await Promise.race([receipt, sleep(1000)]);
+  const { id, received } = expectReceipt(client, events, `SUBSCRIBE ${destination}`);
+  const sub = client.subscribe(destination, (frame) => messages.push(frame), { receipt: id });
+  await received;
   return { sub, messages };
 }
 
@@ -189,7 +205,7 @@ describe('chatgate STOMP over WebSocket with @stomp/stompjs', { timeout: 5 * TES
         'CONNECTED user-name must be the conversation id',
       );
 
-      const { messages } = await subscribe(client, '/queue/message');
+      const { messages } = await subscribe(client, events, '/queue/message');
 
       const sent = await postJson(
         '/chatplugin.send',
@@ -231,11 +247,16 @@ describe('chatgate STOMP over WebSocket with @stomp/stompjs', { timeout: 5 * TES
       const { client, events, connected } = await connect(auth.token);
       assert.equal(connected.headers['user-name'], auth.conversation_id);
 
-      const { messages } = await subscribe(client, '/queue/message');
+      const { messages } = await subscribe(client, events, '/queue/message');
+      // The RECEIPT is the server's word that the message is stored: the
+      // test fails without it, whatever else arrives.
+      const { id, received } = expectReceipt(client, events, 'SEND to /app/send');
       client.publish({
         destination: '/app/send',
+        headers: { receipt: id },
         body: JSON.stringify({ message: { text: 'via stomp' } }),
       });
+      await received;
 
       let frame;
       try {
