@@ -16,6 +16,7 @@ use super::batch::Params;
 use super::{StoreError, StoreResult};
 
 pub(super) mod agents;
+pub(super) mod append;
 pub(super) mod channels;
 pub(super) mod messages;
 pub(super) mod reactions;
@@ -658,36 +659,6 @@ macro_rules! sql_store {
 }
 
 pub(super) use sql_store;
-
-/// A conversation's row as a batch append reserved its seqs.
-pub(crate) struct Reserved {
-    pub last_seq: i64,
-    pub state: String,
-    pub tenant: String,
-    /// `None` for agent rooms.
-    pub channel: Option<String>,
-}
-
-impl Reserved {
-    /// Whether `message` belongs in this room: same tenant, and the same
-    /// channel (so a visitor room's message never lands in an agent room,
-    /// nor an agent room's in a visitor room).
-    /// Compared as text, formatted on the stack: this runs for every
-    /// message of every batch.
-    pub fn admits(&self, message: &crate::store::NewMessage) -> bool {
-        let mut buf = uuid::Uuid::encode_buffer();
-        if self.tenant.as_str() != message.tenant_id.0.hyphenated().encode_lower(&mut buf) {
-            return false;
-        }
-        match (&self.channel, message.channel_id) {
-            (Some(stored), Some(channel)) => {
-                stored.as_str() == channel.0.hyphenated().encode_lower(&mut buf)
-            }
-            (None, None) => true,
-            _ => false,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
