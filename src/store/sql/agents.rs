@@ -4,6 +4,7 @@
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{Agent, AgentId, AgentPresence, PresenceState, SessionId, TenantId};
+use crate::store::batch::Params;
 use crate::store::{Added, AgentChanges, StoreError, StoreResult};
 
 use super::{parse_id, parse_role, Backend, Bind, RowsAffected, Sql, AGENT_COLUMNS};
@@ -266,7 +267,7 @@ where
             binds.extend(ids.iter().map(|id| Bind::S(id.to_string())));
             sql.push_str(&format!(
                 " AND id IN ({})",
-                crate::store::batch::Params::Numbered.list(2, ids.len())
+                Params::Numbered.list(2, ids.len())
             ));
         }
         sql.push_str(" ORDER BY created_at, id");

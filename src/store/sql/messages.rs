@@ -3,11 +3,14 @@
 //! are group committed in `append.rs`. Methods of `Sql`, generic over the
 //! backend (see `super::Backend`).
 
+use std::collections::HashMap;
+
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{
     ChannelId, Conversation, ConversationId, Message, MessageId, Reaction, RoomId, TenantId,
 };
+use crate::store::batch::{insert_chunks, Params, Stored};
 use crate::store::{ConversationLookup, MessageQuery, Page, StoreError, StoreResult, VisitorScope};
 
 use super::{
@@ -70,7 +73,7 @@ where
         if messages.is_empty() {
             return Ok(messages);
         }
-        let params: crate::store::batch::Params = crate::store::batch::Params::Numbered;
+        let params = Params::Numbered;
         let sql = format!(
                     "SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN ({}) ORDER BY created_at, emoji",
                     params.list(1, messages.len())
@@ -79,8 +82,7 @@ where
         for m in &messages {
             query = query.bind(m.id.to_string());
         }
-        let mut by_message: std::collections::HashMap<String, Vec<Reaction>> =
-            std::collections::HashMap::new();
+        let mut by_message: HashMap<String, Vec<Reaction>> = HashMap::new();
         for row in query.fetch_all(&self.read).await? {
             by_message
                 .entry(row.try_get::<String, _>(0)?)
@@ -102,12 +104,11 @@ where
     pub(crate) async fn deliver_batch(
         pool: &sqlx::Pool<DB>,
         ids: Vec<(MessageId, TenantId)>,
-    ) -> crate::store::batch::Stored<Option<Message>> {
-        let params: crate::store::batch::Params = DB::PARAMS;
-        let mut changed: std::collections::HashMap<MessageId, Message> =
-            std::collections::HashMap::new();
+    ) -> Stored<Option<Message>> {
+        let params = DB::PARAMS;
+        let mut changed: HashMap<MessageId, Message> = HashMap::new();
         let mut at = 0;
-        for n in crate::store::batch::insert_chunks(ids.len()) {
+        for n in insert_chunks(ids.len()) {
             let sql = format!(
                 "UPDATE messages SET state = 'DELIVERED' WHERE state = 'PENDING' \
                          AND (id, tenant_id) IN (VALUES {}) RETURNING {}",
@@ -132,7 +133,7 @@ where
                 }
                 Err(e) => {
                     let err = e.to_string();
-                    return crate::store::batch::Stored::together(
+                    return Stored::together(
                         ids.iter()
                             .map(|_| Err(StoreError::Unavailable(err.clone())))
                             .collect(),
@@ -140,9 +141,7 @@ where
                 }
             }
         }
-        crate::store::batch::Stored::together(
-            ids.iter().map(|(id, _)| Ok(changed.remove(id))).collect(),
-        )
+        Stored::together(ids.iter().map(|(id, _)| Ok(changed.remove(id))).collect())
     }
 
     pub(crate) async fn conversation(

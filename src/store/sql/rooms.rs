@@ -2,11 +2,14 @@
 //! queue and its answer, read positions. Methods of `Sql`, generic over the
 //! backend (see `super::Backend`).
 
+use std::collections::{HashMap, HashSet};
+
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{
     AgentId, ChannelId, Member, Message, Room, RoomId, RoomKind, RoomState, RoomSummary, TenantId,
 };
+use crate::store::batch::Params;
 use crate::store::{Added, AgentLoad, Answered, Assigned, Page, Pick, StoreError, StoreResult};
 
 use super::{
@@ -90,7 +93,7 @@ where
         if rooms.is_empty() {
             return Ok(());
         }
-        let params = crate::store::batch::Params::Numbered;
+        let params = Params::Numbered;
         let sql = format!(
                     "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at, member_id",
                     params.list(1, rooms.len())
@@ -100,7 +103,7 @@ where
             query = query.bind(r.id.to_string());
         }
         let rows = query.fetch_all(executor).await?;
-        let at: std::collections::HashMap<uuid::Uuid, usize> =
+        let at: HashMap<uuid::Uuid, usize> =
             rooms.iter().enumerate().map(|(i, r)| (r.id.0, i)).collect();
         for row in rows {
             let room = parse_uuid(&row.try_get::<String, _>(0)?)?;
@@ -195,72 +198,15 @@ where
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<RoomSummary>> {
-        // CROSS JOIN: SQLite keeps this join order (the member's
-        // rooms first, by room_members_member) instead of walking every
-        // room of the tenant in a state by conversations_queue;
-        // PostgreSQL plans it as the inner join it is.
-        let base = "r.id = rm.room_id AND rm.member_id = $1 AND r.tenant_id = $2";
-        let mut f = Filter::new(vec![
-            Bind::S(member.to_string()),
-            Bind::S(tenant.to_string()),
-        ]);
-        for user in with {
-            f.binds.push(Bind::S(user.to_string()));
-            let n = f.binds.len();
-            f.binds.push(Bind::S(user.to_string()));
-            f.push_where(&format!(
-                        "(r.id = ${n} OR EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = r.id AND x.member_id = ${}))",
-                        n + 1
-                    ));
-        }
-        match state {
-            // Team rooms are always open; queued rooms have no members.
-            Some(RoomState::Closed) => f.push_where("r.state = 'closed'"),
-            Some(_) => f.push_where("r.state <> 'closed'"),
-            None => {}
-        }
-        // One pass over the member's rooms (their newest message time
-        // is kept on the room) gives both counts, as window totals,
-        // and the page, sorted on its keys alone; the page's rooms are
-        // then read with their unread counts and newest message ids.
-        let sql = format!(
-                    "SELECT r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
-                     r.created_at, r.queued_at, r.last_seq, \
-                     (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
-                      AND u.sender_id <> $1 AND u.sender_kind <> 'system' AND u.deleted = 0), \
-                     (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \
-                     p.total, p.filtered \
-                     FROM (SELECT w.id, w.last_read_seq, w.activity, w.total, w.filtered \
-                       FROM (SELECT x.id, x.last_read_seq, x.activity, x.matches, \
-                         COUNT(*) OVER () AS total, SUM(x.matches) OVER () AS filtered \
-                         FROM (SELECT r.id AS id, rm.last_read_seq AS last_read_seq, \
-                           COALESCE(r.last_message_at, r.created_at) AS activity, \
-                           CASE WHEN {} THEN 1 ELSE 0 END AS matches \
-                           FROM room_members rm CROSS JOIN conversations r WHERE {base}) x) w \
-                       WHERE w.matches = 1 ORDER BY w.activity DESC, w.id DESC LIMIT {limit} OFFSET {offset}) p \
-                     CROSS JOIN conversations r WHERE r.id = p.id \
-                     ORDER BY p.activity DESC, p.id DESC",
-                    f.clause()
-                );
+        let f = member_rooms_filter(tenant, member, with, state);
+        let sql = member_rooms_page_sql(&f.clause(), limit, offset);
         let rows = Self::bind_all(sqlx::query(&sql), &f.binds)
             .fetch_all(&self.read)
             .await?;
         let (total, filtered) = match rows.first() {
             Some(row) => (row.try_get::<i64, _>(12)?, row.try_get::<i64, _>(13)?),
             // A page past the end: count on their own.
-            None => {
-                let row = Self::bind_all(
-                    sqlx::query(&format!(
-                        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) \
-                                 FROM room_members rm CROSS JOIN conversations r WHERE {base}",
-                        f.clause()
-                    )),
-                    &f.binds,
-                )
-                .fetch_one(&self.read)
-                .await?;
-                (row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?)
-            }
+            None => self.count_member_rooms(&f).await?,
         };
         let mut rooms = Vec::with_capacity(rows.len());
         let mut unread = Vec::with_capacity(rows.len());
@@ -273,18 +219,7 @@ where
             }
         }
         Self::with_members(&self.read, &mut rooms).await?;
-        let mut last: std::collections::HashMap<RoomId, Message> = std::collections::HashMap::new();
-        if !last_ids.is_empty() {
-            let sql = format!(
-                "SELECT {} FROM messages m WHERE m.id IN ({})",
-                M_COLUMNS,
-                crate::store::batch::Params::Numbered.list(1, last_ids.len())
-            );
-            let binds: Vec<Bind> = last_ids.into_iter().map(Bind::S).collect();
-            for m in self.messages_with_reactions(&sql, &binds).await? {
-                last.insert(m.conversation_id, m);
-            }
-        }
+        let mut last = self.messages_by_room(last_ids).await?;
         let items = rooms
             .into_iter()
             .zip(unread)
@@ -299,6 +234,37 @@ where
             filtered,
             total,
         })
+    }
+
+    /// How many rooms the member is in, and how many of them match `f`.
+    async fn count_member_rooms(&self, f: &Filter) -> StoreResult<(i64, i64)> {
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) \
+             FROM room_members rm CROSS JOIN conversations r WHERE {MEMBER_ROOMS}",
+            f.clause()
+        );
+        let row = Self::bind_all(sqlx::query(&sql), &f.binds)
+            .fetch_one(&self.read)
+            .await?;
+        Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?))
+    }
+
+    /// These messages (reactions filled in), by their room.
+    async fn messages_by_room(&self, ids: Vec<String>) -> StoreResult<HashMap<RoomId, Message>> {
+        let mut by_room = HashMap::new();
+        if ids.is_empty() {
+            return Ok(by_room);
+        }
+        let sql = format!(
+            "SELECT {} FROM messages m WHERE m.id IN ({})",
+            M_COLUMNS,
+            Params::Numbered.list(1, ids.len())
+        );
+        let binds: Vec<Bind> = ids.into_iter().map(Bind::S).collect();
+        for m in self.messages_with_reactions(&sql, &binds).await? {
+            by_room.insert(m.conversation_id, m);
+        }
+        Ok(by_room)
     }
 
     pub(crate) async fn queued_rooms(
@@ -348,14 +314,14 @@ where
             .collect::<StoreResult<Vec<_>>>()?;
         Self::with_members(&self.read, &mut rooms).await?;
         // Each room's newest message: what the visitor is waiting about.
-        let mut last: std::collections::HashMap<RoomId, Message> = std::collections::HashMap::new();
+        let mut last: HashMap<RoomId, Message> = HashMap::new();
         if !rooms.is_empty() {
             let sql = format!(
                 "SELECT {} FROM messages m JOIN conversations r \
                          ON r.id = m.conversation_id AND m.seq = r.last_seq \
                          WHERE r.tenant_id = $1 AND r.id IN ({})",
                 M_COLUMNS,
-                crate::store::batch::Params::Numbered.list(2, rooms.len())
+                Params::Numbered.list(2, rooms.len())
             );
             let mut binds = vec![Bind::S(tenant.to_string())];
             binds.extend(rooms.iter().map(|r| Bind::S(r.id.to_string())));
@@ -416,41 +382,8 @@ where
         if picks.is_empty() {
             return Ok(Vec::new());
         }
-        let mut agents: Vec<String> = picks.iter().map(|p| p.agent.to_string()).collect();
-        agents.sort();
-        agents.dedup();
-        let list = crate::store::batch::Params::Numbered.list(2, agents.len());
-        let mut binds = vec![Bind::S(tenant.to_string())];
-        binds.extend(agents.iter().map(|a| Bind::S(a.clone())));
         let mut tx = self.write.begin().await?;
-        // The agents' rows first, in id order (PostgreSQL: row locks
-        // held to commit; SQLite: the single writer serialises).
-        let lock = if DB::LOCKS {
-            " ORDER BY id FOR UPDATE"
-        } else {
-            ""
-        };
-        let enabled_sql = format!(
-            "SELECT id FROM agents WHERE tenant_id = $1 AND disabled = 0 AND id IN ({list}){lock}"
-        );
-        let enabled: std::collections::HashSet<String> =
-            Self::bind_all(sqlx::query(&enabled_sql), &binds)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<String, _>(0))
-                .collect::<Result<_, _>>()?;
-        let open_sql = format!(
-                    "SELECT assignee_id, COUNT(*) FROM conversations WHERE tenant_id = $1 \
-                     AND state = 'open' AND kind = 'visitor' AND assignee_id IN ({list}) GROUP BY assignee_id"
-                );
-        let mut open: std::collections::HashMap<String, i64> =
-            Self::bind_all(sqlx::query(&open_sql), &binds)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
-                .collect::<Result<_, sqlx::Error>>()?;
+        let (enabled, mut open) = Self::lock_agents(&mut tx, tenant, picks).await?;
         // Then the rooms, in id order.
         let mut order: Vec<usize> = (0..picks.len()).collect();
         order.sort_by_key(|&i| picks[i].room.0);
@@ -464,26 +397,9 @@ where
                 outcomes[i] = Assigned::Full;
                 continue;
             }
-            let moved = sqlx::query(
-                        "UPDATE conversations SET state = 'open', assignee_id = $1 \
-                         WHERE id = $2 AND tenant_id = $3 AND state = 'queued' AND kind = 'visitor'",
-                    )
-                    .bind(&agent)
-                    .bind(pick.room.to_string())
-                    .bind(tenant.to_string())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            if moved == 0 {
+            if !Self::assign_room(&mut tx, tenant, pick.room, &agent, at_ms).await? {
                 continue; // Taken
             }
-            Self::join_room_on(&mut *tx, tenant, pick.room, &agent, at_ms).await?;
-            sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2 AND tenant_id = $3")
-                .bind(at_ms)
-                .bind(&agent)
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?;
             *open.entry(agent).or_insert(0) += 1;
             won.push(i);
         }
@@ -495,6 +411,79 @@ where
             };
         }
         Ok(outcomes)
+    }
+
+    /// Takes the picked agents' rows, in id order (PostgreSQL: row locks
+    /// held to commit; SQLite: the single writer serialises); returns the
+    /// enabled ones of `tenant`, and how many open visitor rooms each has.
+    async fn lock_agents(
+        conn: &mut DB::Connection,
+        tenant: TenantId,
+        picks: &[Pick],
+    ) -> StoreResult<(HashSet<String>, HashMap<String, i64>)> {
+        let mut agents: Vec<String> = picks.iter().map(|p| p.agent.to_string()).collect();
+        agents.sort();
+        agents.dedup();
+        let list = Params::Numbered.list(2, agents.len());
+        let mut binds = vec![Bind::S(tenant.to_string())];
+        binds.extend(agents.iter().map(|a| Bind::S(a.clone())));
+        let lock = if DB::LOCKS {
+            " ORDER BY id FOR UPDATE"
+        } else {
+            ""
+        };
+        let enabled_sql = format!(
+            "SELECT id FROM agents WHERE tenant_id = $1 AND disabled = 0 AND id IN ({list}){lock}"
+        );
+        let enabled: HashSet<String> = Self::bind_all(sqlx::query(&enabled_sql), &binds)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        let open_sql = format!(
+            "SELECT assignee_id, COUNT(*) FROM conversations WHERE tenant_id = $1 \
+             AND state = 'open' AND kind = 'visitor' AND assignee_id IN ({list}) GROUP BY assignee_id"
+        );
+        let open: HashMap<String, i64> = Self::bind_all(sqlx::query(&open_sql), &binds)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((enabled, open))
+    }
+
+    /// Gives a queued visitor room to `agent`, who joins it; false when the
+    /// room is not queued any more.
+    async fn assign_room(
+        conn: &mut DB::Connection,
+        tenant: TenantId,
+        room: RoomId,
+        agent: &str,
+        at_ms: i64,
+    ) -> StoreResult<bool> {
+        let moved = sqlx::query(
+            "UPDATE conversations SET state = 'open', assignee_id = $1 \
+             WHERE id = $2 AND tenant_id = $3 AND state = 'queued' AND kind = 'visitor'",
+        )
+        .bind(agent)
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(false);
+        }
+        Self::join_room_on(&mut *conn, tenant, room, agent, at_ms).await?;
+        sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(at_ms)
+            .bind(agent)
+            .bind(tenant.to_string())
+            .execute(&mut *conn)
+            .await?;
+        Ok(true)
     }
 
     pub(crate) async fn agent_loads(&self, tenant: TenantId) -> StoreResult<Vec<AgentLoad>> {
@@ -681,4 +670,66 @@ where
                 .await?;
         Ok(row.try_get::<i64, _>(0)?)
     }
+}
+
+/// The member's rooms, as `member_rooms` reads them (`$1` the member, `$2`
+/// the tenant). CROSS JOIN: SQLite keeps this join order (the member's
+/// rooms first, by room_members_member) instead of walking every room of
+/// the tenant in a state by conversations_queue; PostgreSQL plans it as
+/// the inner join it is.
+const MEMBER_ROOMS: &str = "r.id = rm.room_id AND rm.member_id = $1 AND r.tenant_id = $2";
+
+/// Which of the member's rooms `member_rooms` lists: those that also
+/// contain every one of `with`, in `state` when given.
+fn member_rooms_filter(
+    tenant: TenantId,
+    member: uuid::Uuid,
+    with: &[uuid::Uuid],
+    state: Option<RoomState>,
+) -> Filter {
+    let mut f = Filter::new(vec![
+        Bind::S(member.to_string()),
+        Bind::S(tenant.to_string()),
+    ]);
+    for user in with {
+        f.binds.push(Bind::S(user.to_string()));
+        let n = f.binds.len();
+        f.binds.push(Bind::S(user.to_string()));
+        f.push_where(&format!(
+            "(r.id = ${n} OR EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = r.id AND x.member_id = ${}))",
+            n + 1
+        ));
+    }
+    match state {
+        // Team rooms are always open; queued rooms have no members.
+        Some(RoomState::Closed) => f.push_where("r.state = 'closed'"),
+        Some(_) => f.push_where("r.state <> 'closed'"),
+        None => {}
+    }
+    f
+}
+
+/// One pass over the member's rooms (their newest message time is kept on
+/// the room) gives both counts, as window totals, and the page, sorted on
+/// its keys alone; the page's rooms are then read with their unread counts
+/// and newest message ids. `matches` is the filter's clause.
+fn member_rooms_page_sql(matches: &str, limit: u32, offset: u32) -> String {
+    format!(
+        "SELECT r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
+         r.created_at, r.queued_at, r.last_seq, \
+         (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
+          AND u.sender_id <> $1 AND u.sender_kind <> 'system' AND u.deleted = 0), \
+         (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \
+         p.total, p.filtered \
+         FROM (SELECT w.id, w.last_read_seq, w.activity, w.total, w.filtered \
+           FROM (SELECT x.id, x.last_read_seq, x.activity, x.matches, \
+             COUNT(*) OVER () AS total, SUM(x.matches) OVER () AS filtered \
+             FROM (SELECT r.id AS id, rm.last_read_seq AS last_read_seq, \
+               COALESCE(r.last_message_at, r.created_at) AS activity, \
+               CASE WHEN {matches} THEN 1 ELSE 0 END AS matches \
+               FROM room_members rm CROSS JOIN conversations r WHERE {MEMBER_ROOMS}) x) w \
+           WHERE w.matches = 1 ORDER BY w.activity DESC, w.id DESC LIMIT {limit} OFFSET {offset}) p \
+         CROSS JOIN conversations r WHERE r.id = p.id \
+         ORDER BY p.activity DESC, p.id DESC"
+    )
 }

@@ -4,6 +4,7 @@
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{ConversationId, TenantId, VisitorContext};
+use crate::store::batch::Params;
 use crate::store::StoreResult;
 
 use super::{parse_id, Backend, Bind, RowsAffected, Sql};
@@ -116,7 +117,7 @@ where
         let sql = format!(
             "SELECT conversation_id, name FROM visitor_contexts \
                      WHERE tenant_id = $1 AND name IS NOT NULL AND conversation_id IN ({})",
-            crate::store::batch::Params::Numbered.list(2, conversations.len())
+            Params::Numbered.list(2, conversations.len())
         );
         let mut binds = vec![Bind::S(tenant.to_string())];
         binds.extend(conversations.iter().map(|c| Bind::S(c.to_string())));
