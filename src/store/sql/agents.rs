@@ -40,20 +40,20 @@ where
         E: sqlx::Executor<'c, Database = DB>,
     {
         sqlx::query(
-                    "INSERT INTO agents (id, tenant_id, email, display_name, avatar_url, role, password_hash, created_at, disabled) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(agent.id.to_string())
-                .bind(agent.tenant_id.to_string())
-                .bind(&agent.email)
-                .bind(&agent.display_name)
-                .bind(&agent.avatar_url)
-                .bind(agent.role.as_str())
-                .bind(&agent.password_hash)
-                .bind(crate::domain::time::now_ms())
-                .bind(i64::from(agent.disabled))
-                .execute(executor)
-                .await?;
+            "INSERT INTO agents (id, tenant_id, email, display_name, avatar_url, role, password_hash, created_at, disabled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(agent.id.to_string())
+        .bind(agent.tenant_id.to_string())
+        .bind(&agent.email)
+        .bind(&agent.display_name)
+        .bind(&agent.avatar_url)
+        .bind(agent.role.as_str())
+        .bind(&agent.password_hash)
+        .bind(crate::domain::time::now_ms())
+        .bind(i64::from(agent.disabled))
+        .execute(executor)
+        .await?;
         Ok(())
     }
 
@@ -133,10 +133,10 @@ where
         now_ms: i64,
     ) -> StoreResult<Option<Agent>> {
         let sql = format!(
-                    "SELECT {} FROM agents WHERE disabled = 0 AND id = \
-                     (SELECT agent_id FROM agent_sessions WHERE id = $1 AND revoked = 0 AND expires_at > $2)",
-                    AGENT_COLUMNS
-                );
+            "SELECT {} FROM agents WHERE disabled = 0 AND id = \
+             (SELECT agent_id FROM agent_sessions WHERE id = $1 AND revoked = 0 AND expires_at > $2)",
+            AGENT_COLUMNS
+        );
         let row = sqlx::query(&sql)
             .bind(id.to_string())
             .bind(now_ms)
@@ -210,11 +210,13 @@ where
 
     pub(crate) async fn delete_agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<bool> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("DELETE FROM agent_sessions WHERE agent_id = (SELECT id FROM agents WHERE id = $1 AND tenant_id = $2)")
-                    .bind(id.to_string())
-                    .bind(tenant.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+        sqlx::query(
+            "DELETE FROM agent_sessions WHERE agent_id = (SELECT id FROM agents WHERE id = $1 AND tenant_id = $2)",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM room_members WHERE tenant_id = $2 AND member_id = $1")
             .bind(id.to_string())
             .bind(tenant.to_string())

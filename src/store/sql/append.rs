@@ -322,10 +322,10 @@ where
         let mut at = 0;
         for n in insert_chunks(missing.len()) {
             let sql = format!(
-                            "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq, kind, state, queued_at) \
-                             VALUES {} ON CONFLICT (id) DO NOTHING",
-                            DB::PARAMS.rows(n, 8)
-                        );
+                "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq, kind, state, queued_at) \
+                 VALUES {} ON CONFLICT (id) DO NOTHING",
+                DB::PARAMS.rows(n, 8)
+            );
             let mut query = sqlx::query(&sql);
             for &g in &missing[at..at + n] {
                 let first = rooms.first(g);
@@ -361,9 +361,9 @@ where
         let mut at = 0;
         for n in insert_chunks(staffed.len()) {
             let sql = format!(
-                            "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at",
-                            DB::PARAMS.list(1, n)
-                        );
+                "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at",
+                DB::PARAMS.list(1, n)
+            );
             let mut query = sqlx::query(&sql);
             for id in &staffed[at..at + n] {
                 query = query.bind(id.as_str());
@@ -521,11 +521,11 @@ where
         let mut at = 0;
         for n in insert_chunks(ids.len()) {
             let sql = format!(
-                        "UPDATE conversations SET last_message_at = (SELECT m.sent_at FROM messages m \
-                         WHERE m.conversation_id = conversations.id AND m.seq = conversations.last_seq) \
-                         WHERE id IN ({})",
-                        DB::PARAMS.list(1, n)
-                    );
+                "UPDATE conversations SET last_message_at = (SELECT m.sent_at FROM messages m \
+                 WHERE m.conversation_id = conversations.id AND m.seq = conversations.last_seq) \
+                 WHERE id IN ({})",
+                DB::PARAMS.list(1, n)
+            );
             let mut query = sqlx::query(&sql);
             for id in &ids[at..at + n] {
                 query = query.bind(id.as_str());

@@ -49,23 +49,23 @@ where
         E: sqlx::Executor<'c, Database = DB>,
     {
         sqlx::query(
-                    "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
-                     welcome_message, color, assignment, max_open_per_agent) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(channel.id.to_string())
-                .bind(channel.tenant_id.to_string())
-                .bind(&channel.name)
-                .bind(&channel.image_url)
-                .bind(encode_origins(&channel.allowed_origins))
-                .bind(i64::from(channel.connected))
-                .bind(channel.created_at_ms)
-                .bind(&channel.look.welcome_message)
-                .bind(&channel.look.color)
-                .bind(channel.routing.assignment.as_str())
-                .bind(i64::from(channel.routing.max_open_per_agent))
-                .execute(executor)
-                .await?;
+            "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
+             welcome_message, color, assignment, max_open_per_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(channel.id.to_string())
+        .bind(channel.tenant_id.to_string())
+        .bind(&channel.name)
+        .bind(&channel.image_url)
+        .bind(encode_origins(&channel.allowed_origins))
+        .bind(i64::from(channel.connected))
+        .bind(channel.created_at_ms)
+        .bind(&channel.look.welcome_message)
+        .bind(&channel.look.color)
+        .bind(channel.routing.assignment.as_str())
+        .bind(i64::from(channel.routing.max_open_per_agent))
+        .execute(executor)
+        .await?;
         Ok(())
     }
 

@@ -75,9 +75,9 @@ where
         }
         let params = Params::Numbered;
         let sql = format!(
-                    "SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN ({}) ORDER BY created_at, emoji",
-                    params.list(1, messages.len())
-                );
+            "SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN ({}) ORDER BY created_at, emoji",
+            params.list(1, messages.len())
+        );
         let mut query = sqlx::query(&sql);
         for m in &messages {
             query = query.bind(m.id.to_string());
@@ -152,11 +152,11 @@ where
         // Looked up by id alone on purpose: an id some other room
         // holds must be told apart from a free one.
         let row = sqlx::query(
-                    "SELECT id, channel_id, tenant_id, created_at, last_seq, kind FROM conversations WHERE id = $1",
-                )
-                .bind(id.to_string())
-                .fetch_optional(&self.read)
-                .await?;
+            "SELECT id, channel_id, tenant_id, created_at, last_seq, kind FROM conversations WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.read)
+        .await?;
         let Some(row) = row else {
             return Ok(ConversationLookup::Free);
         };
@@ -349,9 +349,9 @@ where
         id: MessageId,
     ) -> StoreResult<Option<Message>> {
         let sql = format!(
-                    "SELECT {} FROM messages m WHERE m.id = $1 AND m.conversation_id = $2 AND m.tenant_id = $3",
-                    M_COLUMNS
-                );
+            "SELECT {} FROM messages m WHERE m.id = $1 AND m.conversation_id = $2 AND m.tenant_id = $3",
+            M_COLUMNS
+        );
         let binds = [
             Bind::S(id.to_string()),
             Bind::S(room.to_string()),
@@ -413,15 +413,15 @@ where
         at_ms: i64,
     ) -> StoreResult<u64> {
         let done = sqlx::query(
-                    "UPDATE messages SET read_at = $1 WHERE conversation_id = $2 AND seq <= $3 \
-                     AND tenant_id = $4 AND channel_id IS NOT NULL AND sender_kind = 'agent' AND read_at IS NULL",
-                )
-                .bind(at_ms)
-                .bind(conversation.to_string())
-                .bind(up_to_seq)
-                .bind(tenant.to_string())
-                .execute(&self.write)
-                .await?;
+            "UPDATE messages SET read_at = $1 WHERE conversation_id = $2 AND seq <= $3 \
+             AND tenant_id = $4 AND channel_id IS NOT NULL AND sender_kind = 'agent' AND read_at IS NULL",
+        )
+        .bind(at_ms)
+        .bind(conversation.to_string())
+        .bind(up_to_seq)
+        .bind(tenant.to_string())
+        .execute(&self.write)
+        .await?;
         Ok(done.rows_affected())
     }
 }

@@ -43,19 +43,19 @@ where
                 .await?;
         }
         let done = sqlx::query(
-                    "INSERT INTO reactions (message_id, user_id, emoji, created_at) \
-                     SELECT id, $1, $2, $3 FROM messages WHERE id = $4 AND tenant_id = $5 \
-                     AND (SELECT COUNT(*) FROM reactions WHERE message_id = $4 AND user_id = $1) < $6 \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(user.to_string())
-                .bind(emoji)
-                .bind(at_ms)
-                .bind(message.to_string())
-                .bind(tenant.to_string())
-                .bind(i64::from(max_per_user))
-                .execute(&mut *tx)
-                .await?;
+            "INSERT INTO reactions (message_id, user_id, emoji, created_at) \
+             SELECT id, $1, $2, $3 FROM messages WHERE id = $4 AND tenant_id = $5 \
+             AND (SELECT COUNT(*) FROM reactions WHERE message_id = $4 AND user_id = $1) < $6 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user.to_string())
+        .bind(emoji)
+        .bind(at_ms)
+        .bind(message.to_string())
+        .bind(tenant.to_string())
+        .bind(i64::from(max_per_user))
+        .execute(&mut *tx)
+        .await?;
         let outcome = if done.rows_affected() > 0 {
             ReactionAdded::Added
         } else {

@@ -95,9 +95,9 @@ where
         }
         let params = Params::Numbered;
         let sql = format!(
-                    "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at, member_id",
-                    params.list(1, rooms.len())
-                );
+            "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at, member_id",
+            params.list(1, rooms.len())
+        );
         let mut query = sqlx::query(&sql);
         for r in rooms.iter() {
             query = query.bind(r.id.to_string());
@@ -122,18 +122,18 @@ where
         let key = member_key(&room.members);
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(
-                    "INSERT INTO conversations (id, tenant_id, kind, channel_id, name, state, assignee_id, \
-                     member_key, created_at, queued_at, last_seq) \
-                     VALUES ($1, $2, 'agent', NULL, $3, 'open', NULL, $4, $5, NULL, 0) ON CONFLICT DO NOTHING",
-                )
-                .bind(room.id.to_string())
-                .bind(room.tenant_id.to_string())
-                .bind(room.name.clone())
-                .bind(&key)
-                .bind(room.created_at_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            "INSERT INTO conversations (id, tenant_id, kind, channel_id, name, state, assignee_id, \
+             member_key, created_at, queued_at, last_seq) \
+             VALUES ($1, $2, 'agent', NULL, $3, 'open', NULL, $4, $5, NULL, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(room.id.to_string())
+        .bind(room.tenant_id.to_string())
+        .bind(room.name.clone())
+        .bind(&key)
+        .bind(room.created_at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if inserted == 0 {
             tx.rollback().await?;
             let sql = format!(
@@ -158,16 +158,16 @@ where
         }
         for (i, member) in room.members.iter().enumerate() {
             sqlx::query(
-                        "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
-                         VALUES ($1, $2, $3, $4, 0)",
-                    )
-                    .bind(room.id.to_string())
-                    .bind(member.id.to_string())
-                    .bind(room.tenant_id.to_string())
-                    // Joining order is listing order.
-                    .bind(room.created_at_ms + i as i64)
-                    .execute(&mut *tx)
-                    .await?;
+                "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+                 VALUES ($1, $2, $3, $4, 0)",
+            )
+            .bind(room.id.to_string())
+            .bind(member.id.to_string())
+            .bind(room.tenant_id.to_string())
+            // Joining order is listing order.
+            .bind(room.created_at_ms + i as i64)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(Added::Added(room.clone()))
@@ -297,10 +297,10 @@ where
         channel: Option<ChannelId>,
     ) -> StoreResult<Vec<RoomSummary>> {
         let sql = format!(
-                    "SELECT {} FROM conversations WHERE tenant_id = $1 AND state = 'queued' AND kind = 'visitor' \
-                     AND ($2 = '' OR channel_id = $3) ORDER BY queued_at, id LIMIT 1000",
-                    ROOM_COLUMNS
-                );
+            "SELECT {} FROM conversations WHERE tenant_id = $1 AND state = 'queued' AND kind = 'visitor' \
+             AND ($2 = '' OR channel_id = $3) ORDER BY queued_at, id LIMIT 1000",
+            ROOM_COLUMNS
+        );
         let channel = channel.map(|c| c.to_string()).unwrap_or_default();
         let rows = sqlx::query(&sql)
             .bind(tenant.to_string())
@@ -518,29 +518,29 @@ where
         let mut tx = self.write.begin().await?;
         // Only visitor rooms are handed over.
         let left = sqlx::query(
-                    "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3 \
-                     AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $4 AND c.kind = 'visitor')",
-                )
-                .bind(room.to_string())
-                .bind(from.to_string())
-                .bind(tenant.to_string())
-                .bind(room.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3 \
+             AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $4 AND c.kind = 'visitor')",
+        )
+        .bind(room.to_string())
+        .bind(from.to_string())
+        .bind(tenant.to_string())
+        .bind(room.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if left == 0 {
             tx.rollback().await?;
             return Ok(None);
         }
         Self::join_room_on(&mut *tx, tenant, room, &to.to_string(), at_ms).await?;
         sqlx::query(
-                    "UPDATE conversations SET assignee_id = $1, state = 'open' WHERE id = $2 AND tenant_id = $3",
-                )
-                .bind(to.to_string())
-                .bind(room.to_string())
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?;
+            "UPDATE conversations SET assignee_id = $1, state = 'open' WHERE id = $2 AND tenant_id = $3",
+        )
+        .bind(to.to_string())
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.room(tenant, room).await
     }
@@ -626,16 +626,16 @@ where
         };
         let target = up_to_seq.map_or(last, |n| n.clamp(0, last));
         sqlx::query(
-                    "UPDATE room_members SET last_read_seq = $1 \
-                     WHERE room_id = $2 AND member_id = $3 AND tenant_id = $4 AND last_read_seq < $5",
-                )
-                .bind(target)
-                .bind(room.to_string())
-                .bind(member.to_string())
-                .bind(tenant.to_string())
-                .bind(target)
-                .execute(&mut *tx)
-                .await?;
+            "UPDATE room_members SET last_read_seq = $1 \
+             WHERE room_id = $2 AND member_id = $3 AND tenant_id = $4 AND last_read_seq < $5",
+        )
+        .bind(target)
+        .bind(room.to_string())
+        .bind(member.to_string())
+        .bind(tenant.to_string())
+        .bind(target)
+        .execute(&mut *tx)
+        .await?;
         let now: i64 = sqlx::query(
             "SELECT last_read_seq FROM room_members WHERE room_id = $1 AND member_id = $2",
         )
@@ -657,17 +657,17 @@ where
         member: uuid::Uuid,
     ) -> StoreResult<i64> {
         let row = sqlx::query(
-                    "SELECT COUNT(*) FROM messages m JOIN room_members rm \
-                     ON rm.room_id = m.conversation_id AND rm.member_id = $1 AND rm.tenant_id = $4 \
-                     WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3 \
-                     AND m.sender_kind <> 'system' AND m.deleted = 0",
-                )
-                .bind(member.to_string())
-                .bind(room.to_string())
-                .bind(member.to_string())
-                .bind(tenant.to_string())
-                .fetch_one(&self.read)
-                .await?;
+            "SELECT COUNT(*) FROM messages m JOIN room_members rm \
+             ON rm.room_id = m.conversation_id AND rm.member_id = $1 AND rm.tenant_id = $4 \
+             WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3 \
+             AND m.sender_kind <> 'system' AND m.deleted = 0",
+        )
+        .bind(member.to_string())
+        .bind(room.to_string())
+        .bind(member.to_string())
+        .bind(tenant.to_string())
+        .fetch_one(&self.read)
+        .await?;
         Ok(row.try_get::<i64, _>(0)?)
     }
 }

@@ -43,36 +43,36 @@ where
         // Known fields replace, unknown ones keep; another tenant's
         // row (a forged id) is left alone.
         sqlx::query(
-                    "INSERT INTO visitor_contexts (conversation_id, tenant_id, name, email, url, title, \
-                     referrer, language, time_zone, utc_offset_minutes, user_agent, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                     ON CONFLICT (conversation_id) DO UPDATE SET \
-                     name = COALESCE(excluded.name, visitor_contexts.name), \
-                     email = COALESCE(excluded.email, visitor_contexts.email), \
-                     url = COALESCE(excluded.url, visitor_contexts.url), \
-                     title = COALESCE(excluded.title, visitor_contexts.title), \
-                     referrer = COALESCE(excluded.referrer, visitor_contexts.referrer), \
-                     language = COALESCE(excluded.language, visitor_contexts.language), \
-                     time_zone = COALESCE(excluded.time_zone, visitor_contexts.time_zone), \
-                     utc_offset_minutes = COALESCE(excluded.utc_offset_minutes, visitor_contexts.utc_offset_minutes), \
-                     user_agent = COALESCE(excluded.user_agent, visitor_contexts.user_agent), \
-                     updated_at = excluded.updated_at \
-                     WHERE visitor_contexts.tenant_id = excluded.tenant_id",
-                )
-                .bind(conversation.to_string())
-                .bind(tenant.to_string())
-                .bind(&context.name)
-                .bind(&context.email)
-                .bind(&context.url)
-                .bind(&context.title)
-                .bind(&context.referrer)
-                .bind(&context.language)
-                .bind(&context.time_zone)
-                .bind(context.utc_offset_minutes.map(i64::from))
-                .bind(&context.user_agent)
-                .bind(at_ms)
-                .execute(&self.write)
-                .await?;
+            "INSERT INTO visitor_contexts (conversation_id, tenant_id, name, email, url, title, \
+             referrer, language, time_zone, utc_offset_minutes, user_agent, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (conversation_id) DO UPDATE SET \
+             name = COALESCE(excluded.name, visitor_contexts.name), \
+             email = COALESCE(excluded.email, visitor_contexts.email), \
+             url = COALESCE(excluded.url, visitor_contexts.url), \
+             title = COALESCE(excluded.title, visitor_contexts.title), \
+             referrer = COALESCE(excluded.referrer, visitor_contexts.referrer), \
+             language = COALESCE(excluded.language, visitor_contexts.language), \
+             time_zone = COALESCE(excluded.time_zone, visitor_contexts.time_zone), \
+             utc_offset_minutes = COALESCE(excluded.utc_offset_minutes, visitor_contexts.utc_offset_minutes), \
+             user_agent = COALESCE(excluded.user_agent, visitor_contexts.user_agent), \
+             updated_at = excluded.updated_at \
+             WHERE visitor_contexts.tenant_id = excluded.tenant_id",
+        )
+        .bind(conversation.to_string())
+        .bind(tenant.to_string())
+        .bind(&context.name)
+        .bind(&context.email)
+        .bind(&context.url)
+        .bind(&context.title)
+        .bind(&context.referrer)
+        .bind(&context.language)
+        .bind(&context.time_zone)
+        .bind(context.utc_offset_minutes.map(i64::from))
+        .bind(&context.user_agent)
+        .bind(at_ms)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
