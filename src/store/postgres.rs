@@ -7,7 +7,7 @@
 //!   each migration exactly once; the others wait, then find nothing to do;
 //! - `append_message`: the `UPDATE ... last_seq + k` row lock queues writers of
 //!   one conversation across all instances, and batches lock conversations
-//!   in id order, so they cannot deadlock (see `sql.rs`);
+//!   in id order, so they cannot deadlock (see `sql/append.rs`);
 //! - `bootstrap` / `jwt_secret`: `INSERT ... ON CONFLICT DO NOTHING` on a
 //!   unique key waits for a concurrent inserter's commit, so exactly one wins.
 

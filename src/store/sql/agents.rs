@@ -22,7 +22,7 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
 {
-    pub(crate) fn agent_from_row(row: &<DB as sqlx::Database>::Row) -> StoreResult<Agent> {
+    pub(crate) fn agent_from_row(row: &DB::Row) -> StoreResult<Agent> {
         Ok(Agent {
             id: parse_id(&row.try_get::<String, _>(0)?)?,
             tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,

@@ -23,7 +23,7 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
 {
-    pub(crate) fn channel_from_row(row: &<DB as sqlx::Database>::Row) -> StoreResult<Channel> {
+    pub(crate) fn channel_from_row(row: &DB::Row) -> StoreResult<Channel> {
         Ok(Channel {
             id: parse_id(&row.try_get::<String, _>(0)?)?,
             tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,

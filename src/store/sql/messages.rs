@@ -31,7 +31,7 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
 {
-    pub(crate) fn message_from_row(row: &<DB as sqlx::Database>::Row) -> StoreResult<Message> {
+    pub(crate) fn message_from_row(row: &DB::Row) -> StoreResult<Message> {
         Ok(Message {
             id: parse_id(&row.try_get::<String, _>(0)?)?,
             conversation_id: parse_id(&row.try_get::<String, _>(1)?)?,

@@ -54,7 +54,7 @@ where
         Ok(())
     }
 
-    pub(crate) fn room_from_row(row: &<DB as sqlx::Database>::Row) -> StoreResult<Room> {
+    pub(crate) fn room_from_row(row: &DB::Row) -> StoreResult<Room> {
         let id: RoomId = parse_id(&row.try_get::<String, _>(0)?)?;
         let kind = parse_room_kind(&row.try_get::<String, _>(2)?)?;
         let members = if kind == RoomKind::Visitor {
