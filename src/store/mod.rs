@@ -1,8 +1,9 @@
 //! Persistence: one trait per area (settings, agents, channels, messages,
-//! rooms, reactions), composed into `Store`. `SqliteStore` (the embedded
-//! default) and `PgStore` (several instances, one database) implement every
-//! area with the same SQL, written once per area under `sql/`. All SQL
-//! lives under this module; every query on tenant data filters by tenant.
+//! rooms, reactions, visitors), composed into `Store`. `SqliteStore` (the
+//! embedded default) and `PgStore` (several instances, one database)
+//! implement every area with the same SQL, written once per area under
+//! `sql/`. All SQL lives under this module; every query on tenant data
+//! filters by tenant.
 //!
 //! Guarantees every implementation keeps:
 //! - `append_message` assigns the room's next `seq` and stores the message
@@ -13,6 +14,9 @@
 //! - `answer` is a conditional update: of concurrent answers, on any number
 //!   of instances, exactly one wins.
 //! - Outcomes callers branch on are typed (`Added`, `Answered`), not errors.
+//!
+//! `tests/api/store_contract.rs` holds the contract both backends pass: every
+//! method of these traits has a case there (a test fails when one has none).
 
 use async_trait::async_trait;
 use uuid::Uuid;

@@ -7,7 +7,7 @@
 //!   each migration exactly once; the others wait, then find nothing to do;
 //! - `append_message`: the `UPDATE ... last_seq + k` row lock queues writers of
 //!   one conversation across all instances, and batches lock conversations
-//!   in id order, so they cannot deadlock (see `sql.rs`);
+//!   in id order, so they cannot deadlock (see `sql/append.rs`);
 //! - `bootstrap` / `jwt_secret`: `INSERT ... ON CONFLICT DO NOTHING` on a
 //!   unique key waits for a concurrent inserter's commit, so exactly one wins.
 
@@ -15,10 +15,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
 
 use super::batch::{Appender, Batcher};
-use super::sql::sql_store;
+use super::sql::{sql_store, Sql};
 use super::StoreResult;
 
 /// Connections per instance. Each request holds one only for its few
@@ -38,11 +37,9 @@ const APPEND_LANES: usize = 4;
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct PgStore {
-    write: PgPool,
-    /// The same pool as `write`: PostgreSQL has no single-writer limit, so
-    /// the split that SQLite needs buys nothing here; the field exists because
-    /// the shared SQL names both.
-    read: PgPool,
+    /// `read` and `write` are the same pool: PostgreSQL has no single-writer
+    /// limit, so the split that SQLite needs buys nothing here.
+    sql: Sql<sqlx::Postgres>,
     appender: Appender,
     /// DELIVERED marks, group committed.
     delivered: Batcher<
@@ -78,25 +75,22 @@ impl PgStore {
         let writer = pool.clone();
         let appender = Appender::start(APPEND_LANES, move |batch: Vec<crate::store::Queued>| {
             let pool = writer.clone();
-            async move { PgStore::append_batch(&pool, batch).await }
+            async move { Sql::append_batch(&pool, batch).await }
         });
         let writer = pool.clone();
         let delivered = Batcher::start(1, move |ids| {
             let pool = writer.clone();
-            async move { PgStore::deliver_batch(&pool, ids).await }
+            async move { Sql::deliver_batch(&pool, ids).await }
         });
         Ok(PgStore {
-            write: pool.clone(),
-            read: pool,
+            sql: Sql {
+                write: pool.clone(),
+                read: pool,
+            },
             appender,
             delivered,
         })
     }
 }
 
-sql_store!(
-    PgStore,
-    sqlx::Postgres,
-    lock_rows: Some("SELECT id FROM conversations WHERE id"),
-    params: super::batch::Params::Numbered
-);
+sql_store!(PgStore);

@@ -9,18 +9,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 
 use super::batch::{Appender, Batcher};
-use super::sql::sql_store;
+use super::sql::{sql_store, Sql};
 use super::{StoreError, StoreResult};
 
 /// Page cache of each reader connection, in KiB (negative: SQLite's unit for KiB).
 const READ_CACHE_KIB: i64 = -32 * 1024;
 
 pub struct SqliteStore {
-    write: SqlitePool,
-    read: SqlitePool,
+    /// The one writer connection and the readers.
+    sql: Sql<sqlx::Sqlite>,
     /// Group commit on the one writer connection: a single lane.
     appender: Appender,
     /// DELIVERED marks, group committed.
@@ -92,16 +91,15 @@ impl SqliteStore {
         let pool = write.clone();
         let appender = Appender::start(1, move |batch: Vec<crate::store::Queued>| {
             let pool = pool.clone();
-            async move { SqliteStore::append_batch(&pool, batch).await }
+            async move { Sql::append_batch(&pool, batch).await }
         });
         let pool = write.clone();
         let delivered = Batcher::start(1, move |ids| {
             let pool = pool.clone();
-            async move { SqliteStore::deliver_batch(&pool, ids).await }
+            async move { Sql::deliver_batch(&pool, ids).await }
         });
         Ok(SqliteStore {
-            write,
-            read,
+            sql: Sql { read, write },
             appender,
             delivered,
         })
@@ -167,9 +165,4 @@ fn keep_private(_db: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-sql_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    lock_rows: None::<&str>,
-    params: super::batch::Params::Anonymous
-);
+sql_store!(SqliteStore);

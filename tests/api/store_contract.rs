@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use chatgate::domain::time::now_ms;
 use chatgate::domain::{
-    Agent, AgentId, Channel, ChannelId, ConversationId, DeliveryState, Message, MessageId,
-    OriginPattern, Role, RoomState, SenderKind, SessionId, TenantId,
+    Agent, AgentId, AgentPresence, Channel, ChannelId, ConversationId, DeliveryState, Message,
+    MessageId, OriginPattern, PresenceState, Reaction, Role, RoomState, SenderKind, SessionId,
+    TenantId, VisitorContext,
 };
 use chatgate::store::{self, Bootstrap, ConversationLookup, NewMessage, Store};
 use tempfile::TempDir;
@@ -157,7 +158,28 @@ contract!(
     visitor_lookups_reach_only_their_channels_conversations,
     a_message_lands_only_in_a_room_of_its_kind_tenant_and_channel,
     delivered_marks_and_unread_counts_stay_in_their_tenant,
-    unused_visitor_contexts_are_cleaned_and_used_ones_kept;
+    unused_visitor_contexts_are_cleaned_and_used_ones_kept,
+    settings_keep_the_first_value_per_key,
+    insert_tenant_creates_a_tenant_with_its_admin_or_nothing,
+    agents_are_inserted_once_and_listed_per_tenant,
+    update_agent_changes_what_it_names_in_its_tenant_only,
+    delete_agent_removes_it_with_its_sessions_and_memberships,
+    revoke_agent_sessions_ends_every_login_of_one_agent,
+    presences_are_set_and_read_per_tenant,
+    enqueued_appends_commit_in_queue_order,
+    room_messages_page_filter_and_count_in_their_tenant,
+    search_messages_finds_matches_in_the_members_rooms_only,
+    message_is_found_in_its_room_and_tenant_only,
+    edit_message_changes_then_deletes_once,
+    fail_pending_marks_only_the_channels_pending_messages,
+    visitor_read_marks_the_agents_messages_up_to_a_seq,
+    queue_lists_queued_visitor_rooms_oldest_first,
+    assign_many_respects_each_limit_and_gives_a_room_once,
+    answer_transfer_and_state_changes_have_one_winner,
+    agent_rooms_are_created_once_per_set_of_members,
+    mark_read_moves_forward_only,
+    reactions_are_capped_per_user_and_stay_in_their_tenant,
+    visitor_names_are_those_given_in_the_tenant;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -1502,4 +1524,1396 @@ async fn fresh_schemas_are_isolated(db: Db) {
     .unwrap();
     assert_eq!(tables, 3, "the migrations created the tables in {schema}");
     conn.close().await.unwrap();
+}
+
+// --- every method of every store trait -----------------------------------------
+
+/// Every method of the store traits (`src/store/mod.rs`) is called by some
+/// case of this contract, so a new method cannot land without one: add a
+/// case (good and bad inputs, another tenant, an unknown id) to `contract!`.
+#[test]
+fn every_store_method_has_a_contract_case() {
+    let traits = include_str!("../../src/store/mod.rs");
+    let contract = include_str!("store_contract.rs");
+    let mut methods = Vec::new();
+    let mut in_trait = false;
+    for line in traits.lines() {
+        if line.starts_with("pub trait ") && line.contains("Store: Send") {
+            in_trait = true;
+        } else if line == "}" {
+            in_trait = false;
+        } else if in_trait {
+            let line = line.trim_start();
+            let line = line.strip_prefix("async ").unwrap_or(line);
+            if let Some(rest) = line.strip_prefix("fn ") {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                methods.push(name);
+            }
+        }
+    }
+    assert!(methods.len() >= 50, "the traits were read: {methods:?}");
+    let uncovered: Vec<&String> = methods
+        .iter()
+        .filter(|name| !contract.contains(&format!(".{name}(")))
+        .collect();
+    assert!(
+        uncovered.is_empty(),
+        "store methods without a contract case: {uncovered:?}"
+    );
+}
+
+fn agent_in(tenant: TenantId, email: &str, role: Role) -> Agent {
+    Agent {
+        id: AgentId::new(),
+        tenant_id: tenant,
+        email: email.into(),
+        display_name: email.split('@').next().unwrap_or(email).into(),
+        avatar_url: None,
+        role,
+        password_hash: "$argon2id$not-a-real-hash".into(),
+        disabled: false,
+    }
+}
+
+/// A second tenant, with nothing in it.
+async fn other_tenant(db: &Db) -> TenantId {
+    let tenant = TenantId::new();
+    db.insert_tenant(tenant).await;
+    tenant
+}
+
+/// An agent's message in a visitor conversation, PENDING until delivered.
+fn agent_reply(first: &Bootstrap, conversation: ConversationId, text: &str) -> NewMessage {
+    NewMessage {
+        sender_kind: SenderKind::Agent,
+        sender_id: first.admin.id.0,
+        sender_name: Some(first.admin.display_name.clone()),
+        state: DeliveryState::Pending,
+        ..visitor_message(first, conversation, text, None)
+    }
+}
+
+/// A visitor conversation with one message sent at `at_ms`, still queued.
+async fn queued_room(
+    store: &dyn Store,
+    first: &Bootstrap,
+    channel: ChannelId,
+    at_ms: i64,
+) -> ConversationId {
+    let room = ConversationId::new();
+    let mut new = visitor_message(first, room, &format!("waiting since {at_ms}"), None);
+    new.channel_id = Some(channel);
+    new.sent_at_ms = at_ms;
+    store.append_message(new).await.unwrap();
+    room
+}
+
+/// An agent room of these agents.
+fn team_room(tenant: TenantId, members: &[AgentId]) -> chatgate::domain::Room {
+    chatgate::domain::Room {
+        id: ConversationId::new(),
+        tenant_id: tenant,
+        kind: chatgate::domain::RoomKind::Agent,
+        channel_id: None,
+        name: Some("team".into()),
+        state: RoomState::Open,
+        assignee: None,
+        created_at_ms: now_ms(),
+        queued_at_ms: None,
+        last_seq: 0,
+        members: members
+            .iter()
+            .map(|id| chatgate::domain::Member {
+                id: id.0,
+                kind: chatgate::domain::RoomKind::Agent,
+            })
+            .collect(),
+    }
+}
+
+fn page_query(limit: u32, ascending: bool) -> store::MessageQuery {
+    store::MessageQuery {
+        limit,
+        ascending,
+        ..Default::default()
+    }
+}
+
+fn contents(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
+async fn settings_keep_the_first_value_per_key(db: Db) {
+    let store = db.open().await;
+    assert_eq!(store.setting("region", "eu").await.unwrap(), "eu");
+    assert_eq!(store.setting("region", "us").await.unwrap(), "eu");
+    assert_eq!(
+        store.setting("theme", "dark").await.unwrap(),
+        "dark",
+        "keys are independent"
+    );
+    assert_eq!(
+        db.open().await.setting("region", "ap").await.unwrap(),
+        "eu",
+        "another instance agrees"
+    );
+}
+
+async fn insert_tenant_creates_a_tenant_with_its_admin_or_nothing(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = TenantId::new();
+    let boss = agent_in(tenant, "boss@other.example", Role::Admin);
+    store.insert_tenant(tenant, "Other", &boss).await.unwrap();
+    assert_eq!(store.agents(tenant).await.unwrap(), vec![boss.clone()]);
+    assert_eq!(
+        store.agent(first.tenant_id, boss.id).await.unwrap(),
+        None,
+        "not an agent of the first tenant"
+    );
+    // An admin whose email is taken fails the whole insert.
+    let refused = TenantId::new();
+    let clash = agent_in(refused, "admin@example.com", Role::Admin);
+    assert!(store.insert_tenant(refused, "Clash", &clash).await.is_err());
+    assert!(store.agents(refused).await.unwrap().is_empty());
+    // No tenant row was left behind: the same id can be created afresh.
+    let admin = agent_in(refused, "fresh@other.example", Role::Admin);
+    store.insert_tenant(refused, "Clash", &admin).await.unwrap();
+    assert_eq!(store.agents(refused).await.unwrap(), vec![admin]);
+}
+
+async fn agents_are_inserted_once_and_listed_per_tenant(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    assert_eq!(
+        store.insert_agent(&ana).await.unwrap(),
+        store::Added::Added(())
+    );
+    let twin = agent_in(tenant, "ANA@example.com", Role::Admin);
+    assert_eq!(
+        store.insert_agent(&twin).await.unwrap(),
+        store::Added::AlreadyExists(()),
+        "emails are unique, whatever their case"
+    );
+    assert_eq!(store.agent(tenant, twin.id).await.unwrap(), None);
+    let other = other_tenant(&db).await;
+    let foreign = agent_in(other, "zoe@other.example", Role::Agent);
+    assert_eq!(
+        store.insert_agent(&foreign).await.unwrap(),
+        store::Added::Added(())
+    );
+    let mut listed = store.agents(tenant).await.unwrap();
+    listed.sort_by_key(|a| a.id.0);
+    let mut expected = vec![first.admin.clone(), ana.clone()];
+    expected.sort_by_key(|a| a.id.0);
+    assert_eq!(listed, expected, "own agents only");
+    assert_eq!(store.agents(other).await.unwrap(), vec![foreign.clone()]);
+    assert!(store.agents(TenantId::new()).await.unwrap().is_empty());
+    assert_eq!(store.agent(tenant, foreign.id).await.unwrap(), None);
+}
+
+async fn update_agent_changes_what_it_names_in_its_tenant_only(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, id) = (first.tenant_id, first.admin.id);
+    let session = SessionId::new();
+    store
+        .create_session(session, id, now_ms() + 60_000)
+        .await
+        .unwrap();
+    let renamed = store
+        .update_agent(
+            tenant,
+            id,
+            &store::AgentChanges {
+                display_name: Some("Boss".into()),
+                avatar_url: Some(Some("https://example.com/boss.png".into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let expected = Agent {
+        display_name: "Boss".into(),
+        avatar_url: Some("https://example.com/boss.png".into()),
+        ..first.admin.clone()
+    };
+    assert_eq!(renamed, Some(expected.clone()));
+    assert!(
+        store
+            .session_agent(session, now_ms())
+            .await
+            .unwrap()
+            .is_some(),
+        "a new name keeps the sessions"
+    );
+    let demoted = store
+        .update_agent(
+            tenant,
+            id,
+            &store::AgentChanges {
+                avatar_url: Some(None),
+                role: Some(Role::Agent),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        demoted,
+        Agent {
+            avatar_url: None,
+            role: Role::Agent,
+            ..expected.clone()
+        }
+    );
+    // Another tenant, or an unknown id: nothing found, nothing changed.
+    let other = other_tenant(&db).await;
+    let hijack = store::AgentChanges {
+        display_name: Some("Hijacked".into()),
+        disabled: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(store.update_agent(other, id, &hijack).await.unwrap(), None);
+    assert_eq!(
+        store
+            .update_agent(tenant, AgentId::new(), &hijack)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.agent(tenant, id).await.unwrap(),
+        Some(demoted.clone())
+    );
+    assert!(store
+        .session_agent(session, now_ms())
+        .await
+        .unwrap()
+        .is_some());
+    // A new password ends every login; so does disabling.
+    let rehashed = store
+        .update_agent(
+            tenant,
+            id,
+            &store::AgentChanges {
+                password_hash: Some("$argon2id$changed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rehashed.password_hash, "$argon2id$changed");
+    assert!(store
+        .session_agent(session, now_ms())
+        .await
+        .unwrap()
+        .is_none());
+    let again = SessionId::new();
+    store
+        .create_session(again, id, now_ms() + 60_000)
+        .await
+        .unwrap();
+    let disabled = store
+        .update_agent(
+            tenant,
+            id,
+            &store::AgentChanges {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(disabled.disabled);
+    assert!(store
+        .session_agent(again, now_ms())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn delete_agent_removes_it_with_its_sessions_and_memberships(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let session = SessionId::new();
+    store
+        .create_session(session, ana.id, now_ms() + 60_000)
+        .await
+        .unwrap();
+    let room = team_room(tenant, &[first.admin.id, ana.id]);
+    store.create_agent_room(&room).await.unwrap();
+
+    let other = other_tenant(&db).await;
+    assert!(!store.delete_agent(other, ana.id).await.unwrap());
+    assert!(!store.delete_agent(tenant, AgentId::new()).await.unwrap());
+    assert_eq!(
+        store.agent(tenant, ana.id).await.unwrap(),
+        Some(ana.clone())
+    );
+    assert!(store
+        .session_agent(session, now_ms())
+        .await
+        .unwrap()
+        .is_some());
+
+    assert!(store.delete_agent(tenant, ana.id).await.unwrap());
+    assert_eq!(store.agent(tenant, ana.id).await.unwrap(), None);
+    assert!(store
+        .session_agent(session, now_ms())
+        .await
+        .unwrap()
+        .is_none());
+    let members: Vec<uuid::Uuid> = store
+        .room(tenant, room.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(members, [first.admin.id.0], "ana left the room");
+    assert!(!store.delete_agent(tenant, ana.id).await.unwrap(), "twice");
+}
+
+async fn revoke_agent_sessions_ends_every_login_of_one_agent(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let later = now_ms() + 60_000;
+    let (admin_a, admin_b, anas) = (SessionId::new(), SessionId::new(), SessionId::new());
+    store
+        .create_session(admin_a, first.admin.id, later)
+        .await
+        .unwrap();
+    store
+        .create_session(admin_b, first.admin.id, later)
+        .await
+        .unwrap();
+    store.create_session(anas, ana.id, later).await.unwrap();
+    store.revoke_session(admin_b).await.unwrap();
+
+    let other = other_tenant(&db).await;
+    assert_eq!(
+        store
+            .revoke_agent_sessions(other, first.admin.id)
+            .await
+            .unwrap(),
+        0,
+        "another tenant's agent"
+    );
+    assert!(store
+        .session_agent(admin_a, now_ms())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store
+            .revoke_agent_sessions(tenant, first.admin.id)
+            .await
+            .unwrap(),
+        1,
+        "the active one; the revoked one is not counted"
+    );
+    assert!(store
+        .session_agent(admin_a, now_ms())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        store.session_agent(anas, now_ms()).await.unwrap().is_some(),
+        "another agent's login stays"
+    );
+    assert_eq!(
+        store
+            .revoke_agent_sessions(tenant, first.admin.id)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .revoke_agent_sessions(tenant, AgentId::new())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn presences_are_set_and_read_per_tenant(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let all = store.presences(tenant, &[]).await.unwrap();
+    let mut ids: Vec<AgentId> = all.iter().map(|p| p.agent_id).collect();
+    ids.sort_by_key(|id| id.0);
+    let mut expected = vec![first.admin.id, ana.id];
+    expected.sort_by_key(|id| id.0);
+    assert_eq!(ids, expected);
+    assert!(all
+        .iter()
+        .all(|p| p.state == PresenceState::Available && p.tenant_id == tenant));
+
+    let away = store
+        .set_presence(tenant, ana.id, PresenceState::Away, Some("lunch"), 1_234)
+        .await
+        .unwrap();
+    let expected = AgentPresence {
+        agent_id: ana.id,
+        tenant_id: tenant,
+        state: PresenceState::Away,
+        status: Some("lunch".into()),
+        last_activity_ms: Some(1_234),
+    };
+    assert_eq!(away, Some(expected.clone()));
+    assert_eq!(
+        store
+            .presences(tenant, &[ana.id, AgentId::new()])
+            .await
+            .unwrap(),
+        vec![expected.clone()],
+        "only the agents asked for, unknown ones skipped"
+    );
+    let other = other_tenant(&db).await;
+    assert_eq!(
+        store
+            .set_presence(other, ana.id, PresenceState::Invisible, None, 2_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .set_presence(tenant, AgentId::new(), PresenceState::Away, None, 2_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.presences(other, &[ana.id]).await.unwrap().is_empty());
+    assert!(store.presences(other, &[]).await.unwrap().is_empty());
+    assert_eq!(
+        store.presences(tenant, &[ana.id]).await.unwrap(),
+        vec![expected],
+        "unchanged by the refused updates"
+    );
+    let back = store
+        .set_presence(tenant, ana.id, PresenceState::Available, None, 3_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.status, None, "the status is cleared");
+}
+
+async fn enqueued_appends_commit_in_queue_order(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    let mut pending = Vec::new();
+    for text in ["one", "two", "three"] {
+        let new = visitor_message(&first, conversation, text, None);
+        pending.push(store.enqueue_append(new).await.unwrap());
+    }
+    let mut stored = Vec::new();
+    for append in pending {
+        let appended = append.await.unwrap();
+        assert!(appended.created);
+        stored.push((appended.message.seq, appended.message.content));
+    }
+    assert_eq!(
+        stored,
+        [
+            (1, "one".to_string()),
+            (2, "two".into()),
+            (3, "three".into())
+        ]
+    );
+    // A message for a room of another tenant is refused through the queue too.
+    let mut wrong = visitor_message(&first, conversation, "intruder", None);
+    wrong.tenant_id = other_tenant(&db).await;
+    let refused = store.enqueue_append(wrong).await.unwrap().await;
+    assert!(matches!(refused, Err(store::StoreError::WrongRoom)));
+    assert_eq!(
+        store
+            .history(first.channel.scope(), conversation, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn room_messages_page_filter_and_count_in_their_tenant(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let room = ConversationId::new();
+    let base = now_ms() - 100_000;
+    let texts = [
+        "alpha one",
+        "beta two",
+        "alpha three",
+        "gamma four",
+        "alpha five",
+    ];
+    for (k, text) in texts.iter().enumerate() {
+        let mut new = visitor_message(&first, room, text, None);
+        new.sent_at_ms = base + k as i64 * 1_000;
+        store.append_message(new).await.unwrap();
+    }
+    let page = store
+        .room_messages(tenant, room, &page_query(2, false))
+        .await
+        .unwrap();
+    assert_eq!(seqs(&page.items), [5, 4], "newest first");
+    assert_eq!((page.filtered, page.total), (5, 5));
+    let page = store
+        .room_messages(
+            tenant,
+            room,
+            &store::MessageQuery {
+                offset: 2,
+                ..page_query(2, false)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(seqs(&page.items), [3, 2]);
+    let between = store::MessageQuery {
+        after_seq: Some(1),
+        before_seq: Some(5),
+        ..page_query(10, true)
+    };
+    let page = store.room_messages(tenant, room, &between).await.unwrap();
+    assert_eq!(
+        seqs(&page.items),
+        [2, 3, 4],
+        "oldest first, bounds excluded"
+    );
+    assert_eq!((page.filtered, page.total), (3, 5));
+    let recent = store::MessageQuery {
+        from_ms: Some(base + 3_000),
+        ..page_query(10, true)
+    };
+    let page = store.room_messages(tenant, room, &recent).await.unwrap();
+    assert_eq!(seqs(&page.items), [4, 5]);
+    assert_eq!((page.filtered, page.total), (2, 5));
+    let search = store::MessageQuery {
+        search: chatgate::domain::search::like_pattern("ALPHA"),
+        ..page_query(10, false)
+    };
+    let page = store.room_messages(tenant, room, &search).await.unwrap();
+    assert_eq!(
+        contents(&page.items),
+        ["alpha five", "alpha three", "alpha one"]
+    );
+    assert_eq!((page.filtered, page.total), (3, 5));
+    // Another tenant, or an unknown room: an empty page with nothing counted.
+    let other = other_tenant(&db).await;
+    for (tenant, room) in [(other, room), (tenant, ConversationId::new())] {
+        let page = store
+            .room_messages(tenant, room, &page_query(10, false))
+            .await
+            .unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!((page.filtered, page.total), (0, 0));
+        let page = store.room_messages(tenant, room, &search).await.unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!(page.filtered, 0);
+    }
+}
+
+async fn search_messages_finds_matches_in_the_members_rooms_only(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, admin) = (first.tenant_id, first.admin.id);
+    let base = now_ms() - 100_000;
+    let send = |room: ConversationId, text: &str, k: i64| {
+        let mut new = visitor_message(&first, room, text, None);
+        new.sent_at_ms = base + k * 1_000;
+        new
+    };
+    let answered = ConversationId::new();
+    store
+        .append_message(send(answered, "hello world", 0))
+        .await
+        .unwrap();
+    store
+        .answer(tenant, answered, admin, base + 500)
+        .await
+        .unwrap();
+    store
+        .append_message(send(answered, "another world", 1))
+        .await
+        .unwrap();
+    store
+        .append_message(send(answered, "bye", 2))
+        .await
+        .unwrap();
+    let unanswered = ConversationId::new();
+    store
+        .append_message(send(unanswered, "world elsewhere", 3))
+        .await
+        .unwrap();
+    let team = team_room(tenant, &[admin]);
+    store.create_agent_room(&team).await.unwrap();
+    let mut in_team = send(team.id, "world of the team", 4);
+    in_team.channel_id = None;
+    in_team.sender_kind = SenderKind::Agent;
+    in_team.sender_id = admin.0;
+    store.append_message(in_team).await.unwrap();
+
+    let world = store::MessageQuery {
+        search: chatgate::domain::search::like_pattern("world"),
+        ..page_query(10, true)
+    };
+    let page = store
+        .search_messages(tenant, admin.0, &world, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        contents(&page.items),
+        ["hello world", "another world", "world of the team"],
+        "the member's rooms only, oldest first"
+    );
+    assert_eq!((page.filtered, page.total), (3, 4));
+    let newest = store::MessageQuery {
+        ascending: false,
+        ..world.clone()
+    };
+    let page = store
+        .search_messages(tenant, admin.0, &newest, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        contents(&page.items),
+        ["world of the team", "another world"],
+        "the newest match of each room"
+    );
+    assert_eq!(page.filtered, 2);
+    let other = other_tenant(&db).await;
+    let page = store
+        .search_messages(other, admin.0, &world, false)
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!((page.filtered, page.total), (0, 0));
+    let page = store
+        .search_messages(tenant, uuid::Uuid::new_v4(), &world, false)
+        .await
+        .unwrap();
+    assert!(page.items.is_empty(), "a stranger is in no room");
+}
+
+async fn message_is_found_in_its_room_and_tenant_only(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let room = ConversationId::new();
+    let stored = append_all(store.as_ref(), &first, room, &["hello"]).await;
+    let id = stored[0].id;
+    assert_eq!(
+        store.message(tenant, room, id).await.unwrap(),
+        Some(stored[0].clone())
+    );
+    let elsewhere = ConversationId::new();
+    append_all(store.as_ref(), &first, elsewhere, &["other"]).await;
+    let other = other_tenant(&db).await;
+    assert_eq!(store.message(tenant, elsewhere, id).await.unwrap(), None);
+    assert_eq!(store.message(other, room, id).await.unwrap(), None);
+    assert_eq!(
+        store.message(tenant, room, MessageId::new()).await.unwrap(),
+        None
+    );
+}
+
+async fn edit_message_changes_then_deletes_once(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let room = ConversationId::new();
+    let original = append_all(store.as_ref(), &first, room, &["hello"])
+        .await
+        .remove(0);
+    let other = other_tenant(&db).await;
+    assert_eq!(
+        store
+            .edit_message(other, room, original.id, Some("hijacked"), 1_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .edit_message(
+                tenant,
+                ConversationId::new(),
+                original.id,
+                Some("moved"),
+                1_000
+            )
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .edit_message(tenant, room, MessageId::new(), Some("ghost"), 1_000)
+            .await
+            .unwrap(),
+        None
+    );
+    let edited = store
+        .edit_message(tenant, room, original.id, Some("Hallo Welt"), 2_000)
+        .await
+        .unwrap();
+    let expected = Message {
+        content: "Hallo Welt".into(),
+        edited_at_ms: Some(2_000),
+        ..original.clone()
+    };
+    assert_eq!(edited, Some(expected.clone()));
+    // The search text follows the new content.
+    let search = |text: &str| store::MessageQuery {
+        search: chatgate::domain::search::like_pattern(text),
+        ..page_query(10, false)
+    };
+    let found = store
+        .room_messages(tenant, room, &search("welt"))
+        .await
+        .unwrap();
+    assert_eq!(found.items, vec![expected]);
+    let gone = store
+        .room_messages(tenant, room, &search("hello"))
+        .await
+        .unwrap();
+    assert!(gone.items.is_empty());
+
+    let deleted = store
+        .edit_message(tenant, room, original.id, None, 3_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(deleted.deleted);
+    assert_eq!(deleted.content, "");
+    assert_eq!(deleted.edited_at_ms, Some(3_000));
+    assert_eq!(
+        store
+            .edit_message(tenant, room, original.id, Some("back"), 4_000)
+            .await
+            .unwrap(),
+        None,
+        "a deleted message stays deleted"
+    );
+    assert_eq!(
+        store.message(tenant, room, original.id).await.unwrap(),
+        Some(deleted)
+    );
+}
+
+async fn fail_pending_marks_only_the_channels_pending_messages(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let room = ConversationId::new();
+    append_all(store.as_ref(), &first, room, &["hello"]).await;
+    let pending = store
+        .append_message(agent_reply(&first, room, "are you there?"))
+        .await
+        .unwrap()
+        .message;
+    let delivered = store
+        .append_message(agent_reply(&first, room, "hello again"))
+        .await
+        .unwrap()
+        .message;
+    store
+        .mark_delivered(tenant, delivered.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = Channel {
+        id: ChannelId::new(),
+        name: "Second".into(),
+        ..first.channel.clone()
+    };
+    store.insert_channel(&second).await.unwrap();
+    let elsewhere = queued_room(store.as_ref(), &first, second.id, now_ms()).await;
+    let mut reply = agent_reply(&first, elsewhere, "other channel");
+    reply.channel_id = Some(second.id);
+    let untouched = store.append_message(reply).await.unwrap().message;
+
+    let other = other_tenant(&db).await;
+    assert!(store
+        .fail_pending(other, first.channel.id)
+        .await
+        .unwrap()
+        .is_empty());
+    let failed = store.fail_pending(tenant, first.channel.id).await.unwrap();
+    assert_eq!(
+        failed,
+        vec![Message {
+            state: DeliveryState::Failed,
+            ..pending.clone()
+        }]
+    );
+    assert!(
+        store
+            .fail_pending(tenant, first.channel.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is pending any more"
+    );
+    assert_eq!(
+        store
+            .message(tenant, room, delivered.id)
+            .await
+            .unwrap()
+            .map(|m| m.state),
+        Some(DeliveryState::Delivered)
+    );
+    assert_eq!(
+        store
+            .message(tenant, elsewhere, untouched.id)
+            .await
+            .unwrap()
+            .map(|m| m.state),
+        Some(DeliveryState::Pending),
+        "another channel's message stays pending"
+    );
+}
+
+async fn visitor_read_marks_the_agents_messages_up_to_a_seq(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let room = ConversationId::new();
+    append_all(store.as_ref(), &first, room, &["question"]).await;
+    let a = store
+        .append_message(agent_reply(&first, room, "answer"))
+        .await
+        .unwrap()
+        .message;
+    let b = store
+        .append_message(agent_reply(&first, room, "more"))
+        .await
+        .unwrap()
+        .message;
+    append_all(store.as_ref(), &first, room, &["thanks"]).await;
+    let other = other_tenant(&db).await;
+    assert_eq!(store.visitor_read(other, room, 10, 500).await.unwrap(), 0);
+    assert_eq!(
+        store.visitor_read(tenant, room, a.seq, 500).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.visitor_read(tenant, room, a.seq, 550).await.unwrap(),
+        0,
+        "read already"
+    );
+    assert_eq!(store.visitor_read(tenant, room, 10, 600).await.unwrap(), 1);
+    let read: Vec<(i64, Option<i64>)> = store
+        .messages_after(first.channel.scope(), room, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| (m.seq, m.read_at_ms))
+        .collect();
+    assert_eq!(
+        read,
+        [(1, None), (a.seq, Some(500)), (b.seq, Some(600)), (4, None)],
+        "only the agents' messages, each at its first read"
+    );
+    // An agent room has no visitor to read it.
+    let team = team_room(tenant, &[first.admin.id]);
+    store.create_agent_room(&team).await.unwrap();
+    let mut in_team = agent_reply(&first, team.id, "team");
+    in_team.channel_id = None;
+    store.append_message(in_team).await.unwrap();
+    assert_eq!(
+        store.visitor_read(tenant, team.id, 10, 700).await.unwrap(),
+        0
+    );
+}
+
+async fn queue_lists_queued_visitor_rooms_oldest_first(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let second = Channel {
+        id: ChannelId::new(),
+        name: "Second".into(),
+        ..first.channel.clone()
+    };
+    store.insert_channel(&second).await.unwrap();
+    let base = now_ms() - 100_000;
+    let oldest = queued_room(store.as_ref(), &first, first.channel.id, base).await;
+    let middle = queued_room(store.as_ref(), &first, second.id, base + 10).await;
+    let answered = queued_room(store.as_ref(), &first, first.channel.id, base + 20).await;
+    store
+        .answer(tenant, answered, first.admin.id, base + 30)
+        .await
+        .unwrap();
+    append_all(store.as_ref(), &first, oldest, &["still waiting"]).await;
+
+    let queue = store.queue(tenant, None).await.unwrap();
+    let rooms: Vec<ConversationId> = queue.iter().map(|s| s.room.id).collect();
+    assert_eq!(rooms, [oldest, middle]);
+    assert_eq!(queue[0].room.state, RoomState::Queued);
+    assert_eq!(
+        queue[0].last_message.as_ref().map(|m| m.content.as_str()),
+        Some("still waiting")
+    );
+    assert_eq!(queue[0].unread_count, 2, "nobody read a queued room");
+    let of_second: Vec<ConversationId> = store
+        .queue(tenant, Some(second.id))
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.room.id)
+        .collect();
+    assert_eq!(of_second, [middle]);
+    assert_eq!(
+        store.queued_rooms(tenant, 10).await.unwrap(),
+        vec![(oldest, first.channel.id), (middle, second.id)]
+    );
+    assert_eq!(
+        store.queued_rooms(tenant, 1).await.unwrap(),
+        vec![(oldest, first.channel.id)]
+    );
+    let other = other_tenant(&db).await;
+    assert!(store.queue(other, None).await.unwrap().is_empty());
+    assert!(store
+        .queue(other, Some(first.channel.id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.queued_rooms(other, 10).await.unwrap().is_empty());
+}
+
+async fn assign_many_respects_each_limit_and_gives_a_room_once(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    let bob = Agent {
+        disabled: true,
+        ..agent_in(tenant, "bob@example.com", Role::Agent)
+    };
+    store.insert_agent(&ana).await.unwrap();
+    store.insert_agent(&bob).await.unwrap();
+    let base = now_ms() - 100_000;
+    let mut queued = Vec::new();
+    for k in 0..3 {
+        queued.push(queued_room(store.as_ref(), &first, first.channel.id, base + k).await);
+    }
+    let mut loads = store.agent_loads(tenant).await.unwrap();
+    loads.sort_by_key(|l| l.agent.0);
+    let mut idle = vec![
+        store::AgentLoad {
+            agent: first.admin.id,
+            open: 0,
+            last_assigned_ms: None,
+        },
+        store::AgentLoad {
+            agent: ana.id,
+            open: 0,
+            last_assigned_ms: None,
+        },
+    ];
+    idle.sort_by_key(|l| l.agent.0);
+    assert_eq!(loads, idle, "enabled agents only");
+
+    let pick = |room, agent, max_open| store::Pick {
+        room,
+        agent,
+        max_open,
+    };
+    let at = base + 1_000;
+    let outcomes = store
+        .assign_many(
+            tenant,
+            &[
+                pick(queued[0], ana.id, 1),
+                pick(queued[1], ana.id, 1),
+                pick(queued[2], bob.id, 5),
+            ],
+            at,
+        )
+        .await
+        .unwrap();
+    let store::Assigned::Won(won) = &outcomes[0] else {
+        panic!("the first pick wins: {outcomes:?}");
+    };
+    assert_eq!(won.id, queued[0]);
+    assert_eq!(won.state, RoomState::Open);
+    assert_eq!(won.assignee, Some(ana.id));
+    assert!(won.members.iter().any(|m| m.id == ana.id.0));
+    assert_eq!(
+        outcomes[1..],
+        [store::Assigned::Full, store::Assigned::Full],
+        "ana is at her limit; bob is disabled"
+    );
+    let ana_load = store
+        .agent_loads(tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.agent == ana.id)
+        .unwrap();
+    assert_eq!((ana_load.open, ana_load.last_assigned_ms), (1, Some(at)));
+
+    assert_eq!(
+        store
+            .assign_many(tenant, &[pick(queued[0], first.admin.id, 5)], at)
+            .await
+            .unwrap(),
+        [store::Assigned::Taken],
+        "a room is assigned once"
+    );
+    let other = other_tenant(&db).await;
+    assert_eq!(
+        store
+            .assign_many(other, &[pick(queued[1], first.admin.id, 5)], at)
+            .await
+            .unwrap(),
+        [store::Assigned::Full],
+        "no such agent in that tenant"
+    );
+    assert!(store.agent_loads(other).await.unwrap().is_empty());
+    assert!(store.assign_many(tenant, &[], at).await.unwrap().is_empty());
+    assert_eq!(
+        store.queued_rooms(tenant, 10).await.unwrap(),
+        vec![(queued[1], first.channel.id), (queued[2], first.channel.id)]
+    );
+}
+
+async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, admin) = (first.tenant_id, first.admin.id);
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let room = queued_room(store.as_ref(), &first, first.channel.id, now_ms()).await;
+    let other = other_tenant(&db).await;
+    assert_eq!(
+        store.answer(other, room, admin, 1).await.unwrap(),
+        store::Answered::AlreadyAnswered,
+        "not a room of that tenant"
+    );
+    assert!(matches!(
+        store.answer(tenant, room, admin, 2).await.unwrap(),
+        store::Answered::Won(_)
+    ));
+    assert_eq!(
+        store.answer(tenant, room, ana.id, 3).await.unwrap(),
+        store::Answered::AlreadyAnswered
+    );
+
+    assert_eq!(
+        store.transfer(other, room, admin, ana.id, 4).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .transfer(tenant, room, ana.id, admin, 4)
+            .await
+            .unwrap(),
+        None,
+        "ana is not in the room"
+    );
+    let moved = store
+        .transfer(tenant, room, admin, ana.id, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.assignee, Some(ana.id));
+    assert_eq!(moved.state, RoomState::Open);
+    let members: Vec<uuid::Uuid> = moved
+        .members
+        .iter()
+        .filter(|m| m.kind == chatgate::domain::RoomKind::Agent)
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(members, [ana.id.0], "the admin left, ana joined");
+    let team = team_room(tenant, &[admin, ana.id]);
+    store.create_agent_room(&team).await.unwrap();
+    assert_eq!(
+        store
+            .transfer(tenant, team.id, admin, ana.id, 6)
+            .await
+            .unwrap(),
+        None,
+        "only visitor rooms are handed over"
+    );
+
+    assert_eq!(
+        store
+            .set_room_state(tenant, room, Some(RoomState::Queued), RoomState::Closed, 7)
+            .await
+            .unwrap(),
+        None,
+        "not in the state named"
+    );
+    assert_eq!(
+        store
+            .set_room_state(other, room, None, RoomState::Closed, 7)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .set_room_state(tenant, team.id, None, RoomState::Closed, 7)
+            .await
+            .unwrap(),
+        None,
+        "team rooms have no state to change"
+    );
+    let requeued = store
+        .set_room_state(tenant, room, Some(RoomState::Open), RoomState::Queued, 8)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(requeued.state, RoomState::Queued);
+    assert_eq!(requeued.assignee, None);
+    assert_eq!(requeued.queued_at_ms, Some(8));
+    assert!(
+        requeued
+            .members
+            .iter()
+            .all(|m| m.kind != chatgate::domain::RoomKind::Agent),
+        "back in the queue without agents"
+    );
+    assert_eq!(
+        store.queued_rooms(tenant, 10).await.unwrap(),
+        vec![(room, first.channel.id)]
+    );
+}
+
+async fn agent_rooms_are_created_once_per_set_of_members(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let room = team_room(tenant, &[first.admin.id, ana.id]);
+    assert_eq!(
+        store.create_agent_room(&room).await.unwrap(),
+        store::Added::Added(room.clone())
+    );
+    assert_eq!(
+        store.room(tenant, room.id).await.unwrap(),
+        Some(room.clone())
+    );
+    // The same members in another order: the existing room.
+    let again = team_room(tenant, &[ana.id, first.admin.id]);
+    assert_eq!(
+        store.create_agent_room(&again).await.unwrap(),
+        store::Added::AlreadyExists(room.clone())
+    );
+    assert_eq!(store.room(tenant, again.id).await.unwrap(), None);
+    let other = other_tenant(&db).await;
+    assert_eq!(store.room(other, room.id).await.unwrap(), None);
+    assert_eq!(
+        store.room(tenant, ConversationId::new()).await.unwrap(),
+        None
+    );
+}
+
+async fn mark_read_moves_forward_only(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, admin) = (first.tenant_id, first.admin.id);
+    let room = ConversationId::new();
+    append_all(store.as_ref(), &first, room, &["one", "two", "three"]).await;
+    store.answer(tenant, room, admin, now_ms()).await.unwrap();
+    assert_eq!(store.agents_read_up_to(tenant, room).await.unwrap(), 0);
+    assert_eq!(store.unread_count(tenant, room, admin.0).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .mark_read(tenant, room, admin.0, Some(2))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.agents_read_up_to(tenant, room).await.unwrap(), 2);
+    assert_eq!(store.unread_count(tenant, room, admin.0).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .mark_read(tenant, room, admin.0, Some(1))
+            .await
+            .unwrap(),
+        2,
+        "never backwards"
+    );
+    assert_eq!(
+        store
+            .mark_read(tenant, room, admin.0, Some(99))
+            .await
+            .unwrap(),
+        3,
+        "at most the room's end"
+    );
+    append_all(store.as_ref(), &first, room, &["four"]).await;
+    assert_eq!(
+        store.mark_read(tenant, room, admin.0, None).await.unwrap(),
+        4
+    );
+    assert_eq!(store.unread_count(tenant, room, admin.0).await.unwrap(), 0);
+    let other = other_tenant(&db).await;
+    assert_eq!(
+        store.mark_read(other, room, admin.0, None).await.unwrap(),
+        0
+    );
+    assert_eq!(store.agents_read_up_to(other, room).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .agents_read_up_to(tenant, ConversationId::new())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .mark_read(tenant, room, uuid::Uuid::new_v4(), None)
+            .await
+            .unwrap(),
+        0,
+        "a stranger has no read position"
+    );
+    assert_eq!(store.agents_read_up_to(tenant, room).await.unwrap(), 4);
+}
+
+async fn reactions_are_capped_per_user_and_stay_in_their_tenant(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let room = ConversationId::new();
+    let message = append_all(store.as_ref(), &first, room, &["hello"])
+        .await
+        .remove(0);
+    let (ana, zoe) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let add = |user, emoji: &'static str, at| {
+        let store = store.clone();
+        async move {
+            store
+                .add_reaction(tenant, message.id, user, emoji, at, 2)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(add(ana, "👍", 1).await, store::ReactionAdded::Added);
+    assert_eq!(add(ana, "👍", 2).await, store::ReactionAdded::AlreadyExists);
+    assert_eq!(add(ana, "❤️", 3).await, store::ReactionAdded::Added);
+    assert_eq!(add(ana, "😂", 4).await, store::ReactionAdded::TooMany);
+    assert_eq!(add(zoe, "😂", 5).await, store::ReactionAdded::Added);
+    let reaction = |user_id, emoji: &str| Reaction {
+        user_id,
+        emoji: emoji.into(),
+    };
+    let expected = vec![
+        reaction(ana, "👍"),
+        reaction(ana, "❤️"),
+        reaction(zoe, "😂"),
+    ];
+    assert_eq!(store.reactions(tenant, message.id).await.unwrap(), expected);
+    let page = store
+        .room_messages(tenant, room, &page_query(10, false))
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].reactions, expected, "pages carry reactions");
+
+    let other = other_tenant(&db).await;
+    assert!(store.reactions(other, message.id).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .add_reaction(other, message.id, zoe, "🎉", 6, 2)
+            .await
+            .unwrap(),
+        store::ReactionAdded::AlreadyExists,
+        "no such message in that tenant"
+    );
+    assert!(!store
+        .remove_reaction(other, message.id, ana, "👍")
+        .await
+        .unwrap());
+    assert!(store
+        .remove_reaction(tenant, message.id, ana, "👍")
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_reaction(tenant, message.id, ana, "👍")
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_reaction(tenant, MessageId::new(), zoe, "😂")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.reactions(tenant, message.id).await.unwrap(),
+        vec![reaction(ana, "❤️"), reaction(zoe, "😂")]
+    );
+    assert_eq!(
+        add(ana, "😂", 7).await,
+        store::ReactionAdded::Added,
+        "below the cap again"
+    );
+    assert!(store
+        .reactions(tenant, MessageId::new())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn visitor_names_are_those_given_in_the_tenant(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let other = other_tenant(&db).await;
+    let (named, unnamed, foreign) = (
+        ConversationId::new(),
+        ConversationId::new(),
+        ConversationId::new(),
+    );
+    let context = |name: Option<&str>, email: Option<&str>| VisitorContext {
+        name: name.map(str::to_string),
+        email: email.map(str::to_string),
+        ..Default::default()
+    };
+    store
+        .save_visitor_context(tenant, named, &context(Some("Ana"), None), 1)
+        .await
+        .unwrap();
+    store
+        .save_visitor_context(tenant, unnamed, &context(None, Some("x@example.com")), 1)
+        .await
+        .unwrap();
+    store
+        .save_visitor_context(other, foreign, &context(Some("Zoe"), None), 1)
+        .await
+        .unwrap();
+    // A later save keeps what it does not name.
+    store
+        .save_visitor_context(tenant, named, &context(None, Some("ana@example.com")), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.visitor_context(tenant, named).await.unwrap(),
+        Some(context(Some("Ana"), Some("ana@example.com")))
+    );
+    // Another tenant's save does not touch the row.
+    store
+        .save_visitor_context(other, named, &context(Some("Mallory"), None), 3)
+        .await
+        .unwrap();
+    assert_eq!(store.visitor_context(other, named).await.unwrap(), None);
+    assert_eq!(
+        store
+            .visitor_names(tenant, &[named, unnamed, foreign, ConversationId::new()])
+            .await
+            .unwrap(),
+        vec![(named, "Ana".to_string())]
+    );
+    assert!(store.visitor_names(tenant, &[]).await.unwrap().is_empty());
+    assert_eq!(
+        store.visitor_names(other, &[named, foreign]).await.unwrap(),
+        vec![(foreign, "Zoe".to_string())]
+    );
 }

@@ -1,16 +1,22 @@
 //! The SQL of every store, written once. Both backends use `$N` placeholders,
 //! TEXT ids, BIGINT milliseconds and 0/1 flags, so the same statements and the
-//! same row decoding serve SQLite and PostgreSQL; `sql_store!` instantiates
-//! them for a concrete sqlx database. Connection setup, the one thing that
-//! truly differs, lives in each backend's own file.
+//! same row decoding serve SQLite and PostgreSQL. Each area file holds plain
+//! methods of [`Sql`], generic over a [`Backend`] (the sqlx database and the
+//! little that differs: row locks, parameter syntax); `sql_store!` only
+//! forwards the store traits to them. Connection setup lives in each
+//! backend's own file.
 
 use std::str::FromStr;
 
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use uuid::Uuid;
 
+use super::batch::Params;
 use super::{StoreError, StoreResult};
 
 pub(super) mod agents;
+pub(super) mod append;
 pub(super) mod channels;
 pub(super) mod messages;
 pub(super) mod reactions;
@@ -149,78 +155,510 @@ pub(super) fn member_key(members: &[crate::domain::Member]) -> String {
     ids.join(",")
 }
 
-/// Implements `Store` for `$store` (which has `read` and `write` pools of `$db`).
-/// `lock_rows` is the start of a `SELECT ... FOR UPDATE` on conversations for
-/// backends with row locks (PostgreSQL), `None` where a single writer
-/// serializes anyway (SQLite); `params` is its bind-parameter syntax.
-macro_rules! sql_store {
-    ($store:ty, $db:ty, lock_rows: $lock_rows:expr, params: $params:expr) => {
-        impl $store {
-            fn bind_all<'q>(
-                mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
-                binds: &'q [$crate::store::sql::Bind],
-            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-                for bind in binds {
-                    query = match bind {
-                        $crate::store::sql::Bind::S(s) => query.bind(s.as_str()),
-                        $crate::store::sql::Bind::I(i) => query.bind(*i),
-                    };
-                }
-                query
-            }
+/// What differs between the backends in the shared SQL, and the sqlx
+/// database it runs on. Everything else is written once, in the area files,
+/// as methods of [`Sql`].
+pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
+    /// The start of a `SELECT ... FOR UPDATE` on conversations, for backends
+    /// with row locks (PostgreSQL); `None` where a single writer serializes
+    /// anyway (SQLite).
+    const LOCK_ROWS: Option<&'static str>;
+    /// The bind-parameter syntax of the generated batch statements.
+    const PARAMS: Params;
+    /// Whether writers must take row locks (`FOR UPDATE`) to serialize.
+    const LOCKS: bool = Self::LOCK_ROWS.is_some();
+}
 
-            async fn count(
-                pool: &sqlx::Pool<$db>,
-                sql: &str,
-                binds: &[$crate::store::sql::Bind],
-            ) -> $crate::store::StoreResult<i64> {
-                use sqlx::Row;
-                let row = Self::bind_all(sqlx::query(sql), binds).fetch_one(pool).await?;
-                Ok(row.try_get::<i64, _>(0)?)
-            }
+impl Backend for sqlx::Sqlite {
+    const LOCK_ROWS: Option<&'static str> = None;
+    const PARAMS: Params = Params::Anonymous;
+}
+
+impl Backend for sqlx::Postgres {
+    const LOCK_ROWS: Option<&'static str> = Some("SELECT id FROM conversations WHERE id");
+    const PARAMS: Params = Params::Numbered;
+}
+
+/// How many rows a statement changed: each backend's query result has it as
+/// an inherent method, which generic code cannot name.
+pub(crate) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::sqlite::SqliteQueryResult::rows_affected(self)
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::postgres::PgQueryResult::rows_affected(self)
+    }
+}
+
+/// The pools a store's SQL runs on. Each area file adds its methods in an
+/// `impl<DB: Backend> Sql<DB>` block with the same `where` clause (the sqlx
+/// bounds the shared statements need, which Rust does not carry over from a
+/// trait's own `where` clause); SQLite and PostgreSQL satisfy them.
+pub(crate) struct Sql<DB: Database> {
+    pub(crate) read: Pool<DB>,
+    pub(crate) write: Pool<DB>,
+}
+
+impl<DB: Backend> Sql<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> String: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> &'q str: Type<DB> + Encode<'q, DB>,
+    for<'q> i64: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> bool: Type<DB> + Decode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+{
+    pub(crate) fn bind_all<'q>(
+        mut query: Query<'q, DB, DB::Arguments<'q>>,
+        binds: &'q [Bind],
+    ) -> Query<'q, DB, DB::Arguments<'q>> {
+        for bind in binds {
+            query = match bind {
+                Bind::S(s) => query.bind(s.as_str()),
+                Bind::I(i) => query.bind(*i),
+            };
         }
+        query
+    }
 
-        $crate::store::sql::settings::settings_sql!($store, $db);
-        $crate::store::sql::agents::agents_sql!($store, $db);
-        $crate::store::sql::channels::channels_sql!($store, $db);
-        $crate::store::sql::messages::messages_sql!($store, $db, lock_rows: $lock_rows, params: $params);
-        $crate::store::sql::rooms::rooms_sql!($store, $db, locks: $lock_rows.is_some());
-        $crate::store::sql::reactions::reactions_sql!($store, $db, locks: $lock_rows.is_some());
-        $crate::store::sql::visitors::visitors_sql!($store, $db);
+    pub(crate) async fn count(pool: &Pool<DB>, sql: &str, binds: &[Bind]) -> StoreResult<i64> {
+        use sqlx::Row;
+        let row = Self::bind_all(sqlx::query(sql), binds)
+            .fetch_one(pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+}
+
+/// Implements every store trait for `$store` (which has `sql: Sql<_>`, the
+/// group-commit `appender` and the `delivered` batcher) by forwarding each
+/// method to its function in the area files: the only code written per
+/// backend, and nothing but forwarding.
+macro_rules! sql_store {
+    ($store:ty) => {
+        const _: () = {
+            use crate::domain::{
+                Agent, AgentId, Channel, ChannelId, ConversationId, Message, MessageId, Reaction,
+                Room, RoomId, RoomState, RoomSummary, SessionId, TenantId, VisitorContext,
+            };
+            use crate::store::{
+                batch, Added, AgentChanges, AgentLoad, AgentStore, Answered, Appended, Assigned,
+                Bootstrap, ChannelStore, ConversationLookup, MessageQuery, MessageStore,
+                NewMessage, Page, Pick, Queued, ReactionAdded, ReactionStore, RoomStore,
+                SettingsStore, StoreResult, VisitorScope, VisitorStore,
+            };
+            use uuid::Uuid;
+
+            #[async_trait::async_trait]
+            impl SettingsStore for $store {
+                async fn ping(&self) -> StoreResult<()> {
+                    self.sql.ping().await
+                }
+                async fn setting(&self, key: &str, candidate: &str) -> StoreResult<String> {
+                    self.sql.setting(key, candidate).await
+                }
+                async fn bootstrap(&self, first: &Bootstrap) -> StoreResult<bool> {
+                    self.sql.bootstrap(first).await
+                }
+                async fn insert_tenant(
+                    &self,
+                    id: TenantId,
+                    name: &str,
+                    admin: &Agent,
+                ) -> StoreResult<()> {
+                    self.sql.insert_tenant(id, name, admin).await
+                }
+            }
+            #[async_trait::async_trait]
+            impl AgentStore for $store {
+                async fn agent_by_email(&self, email: &str) -> StoreResult<Option<Agent>> {
+                    self.sql.agent_by_email(email).await
+                }
+                async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>> {
+                    self.sql.agent(tenant, id).await
+                }
+                async fn agents(&self, tenant: TenantId) -> StoreResult<Vec<Agent>> {
+                    self.sql.agents(tenant).await
+                }
+                async fn insert_agent(&self, agent: &Agent) -> StoreResult<Added<()>> {
+                    self.sql.insert_agent(agent).await
+                }
+                async fn update_agent(
+                    &self,
+                    tenant: TenantId,
+                    id: AgentId,
+                    changes: &AgentChanges,
+                ) -> StoreResult<Option<Agent>> {
+                    self.sql.update_agent(tenant, id, changes).await
+                }
+                async fn delete_agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<bool> {
+                    self.sql.delete_agent(tenant, id).await
+                }
+                async fn set_password(
+                    &self,
+                    email: &str,
+                    password_hash: &str,
+                ) -> StoreResult<Option<Agent>> {
+                    self.sql.set_password(email, password_hash).await
+                }
+                async fn create_session(
+                    &self,
+                    id: SessionId,
+                    agent: AgentId,
+                    expires_at_ms: i64,
+                ) -> StoreResult<()> {
+                    self.sql.create_session(id, agent, expires_at_ms).await
+                }
+                async fn session_agent(
+                    &self,
+                    id: SessionId,
+                    now_ms: i64,
+                ) -> StoreResult<Option<Agent>> {
+                    self.sql.session_agent(id, now_ms).await
+                }
+                async fn revoke_session(&self, id: SessionId) -> StoreResult<bool> {
+                    self.sql.revoke_session(id).await
+                }
+                async fn revoke_agent_sessions(
+                    &self,
+                    tenant: TenantId,
+                    agent: AgentId,
+                ) -> StoreResult<u64> {
+                    self.sql.revoke_agent_sessions(tenant, agent).await
+                }
+                async fn presences(
+                    &self,
+                    tenant: TenantId,
+                    ids: &[AgentId],
+                ) -> StoreResult<Vec<crate::domain::AgentPresence>> {
+                    self.sql.presences(tenant, ids).await
+                }
+                async fn set_presence(
+                    &self,
+                    tenant: TenantId,
+                    id: AgentId,
+                    state: crate::domain::PresenceState,
+                    status: Option<&str>,
+                    at_ms: i64,
+                ) -> StoreResult<Option<crate::domain::AgentPresence>> {
+                    self.sql
+                        .set_presence(tenant, id, state, status, at_ms)
+                        .await
+                }
+            }
+            #[async_trait::async_trait]
+            impl ChannelStore for $store {
+                async fn insert_channel(&self, channel: &Channel) -> StoreResult<()> {
+                    self.sql.insert_channel(channel).await
+                }
+                async fn channel(
+                    &self,
+                    tenant: TenantId,
+                    id: ChannelId,
+                ) -> StoreResult<Option<Channel>> {
+                    self.sql.channel(tenant, id).await
+                }
+                async fn public_channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {
+                    self.sql.public_channel(id).await
+                }
+                async fn channels(&self, tenant: TenantId) -> StoreResult<Vec<Channel>> {
+                    self.sql.channels(tenant).await
+                }
+                async fn update_channel(&self, channel: &Channel) -> StoreResult<()> {
+                    self.sql.update_channel(channel).await
+                }
+            }
+            #[async_trait::async_trait]
+            impl MessageStore for $store {
+                async fn conversation(
+                    &self,
+                    scope: VisitorScope,
+                    id: ConversationId,
+                ) -> StoreResult<ConversationLookup> {
+                    self.sql.conversation(scope, id).await
+                }
+                async fn append_message(&self, message: NewMessage) -> StoreResult<Appended> {
+                    self.appender
+                        .enqueue(message.conversation_id, Queued::new(message))
+                        .await?
+                        .await
+                }
+                async fn enqueue_append(
+                    &self,
+                    message: NewMessage,
+                ) -> StoreResult<batch::PendingAppend> {
+                    self.appender
+                        .enqueue(message.conversation_id, Queued::new(message))
+                        .await
+                }
+                fn batch_fallbacks(&self) -> u64 {
+                    self.appender.fallbacks()
+                }
+                async fn messages_after(
+                    &self,
+                    scope: VisitorScope,
+                    conversation: ConversationId,
+                    after_seq: i64,
+                    limit: u32,
+                ) -> StoreResult<Vec<Message>> {
+                    self.sql
+                        .messages_after(scope, conversation, after_seq, limit)
+                        .await
+                }
+                async fn history(
+                    &self,
+                    scope: VisitorScope,
+                    conversation: ConversationId,
+                    limit: u32,
+                ) -> StoreResult<Vec<Message>> {
+                    self.sql.history(scope, conversation, limit).await
+                }
+                async fn room_messages(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    query: &MessageQuery,
+                ) -> StoreResult<Page<Message>> {
+                    self.sql.room_messages(tenant, room, query).await
+                }
+                async fn search_messages(
+                    &self,
+                    tenant: TenantId,
+                    member: Uuid,
+                    query: &MessageQuery,
+                    distinct_rooms: bool,
+                ) -> StoreResult<Page<Message>> {
+                    self.sql
+                        .search_messages(tenant, member, query, distinct_rooms)
+                        .await
+                }
+                async fn message(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    id: MessageId,
+                ) -> StoreResult<Option<Message>> {
+                    self.sql.message(tenant, room, id).await
+                }
+                async fn edit_message(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    id: MessageId,
+                    content: Option<&str>,
+                    at_ms: i64,
+                ) -> StoreResult<Option<Message>> {
+                    self.sql
+                        .edit_message(tenant, room, id, content, at_ms)
+                        .await
+                }
+                async fn mark_delivered(
+                    &self,
+                    tenant: TenantId,
+                    id: MessageId,
+                ) -> StoreResult<Option<Message>> {
+                    self.delivered.enqueue(id, (id, tenant)).await?.await
+                }
+                async fn fail_pending(
+                    &self,
+                    tenant: TenantId,
+                    channel: ChannelId,
+                ) -> StoreResult<Vec<Message>> {
+                    self.sql.fail_pending(tenant, channel).await
+                }
+                async fn visitor_read(
+                    &self,
+                    tenant: TenantId,
+                    conversation: ConversationId,
+                    up_to_seq: i64,
+                    at_ms: i64,
+                ) -> StoreResult<u64> {
+                    self.sql
+                        .visitor_read(tenant, conversation, up_to_seq, at_ms)
+                        .await
+                }
+            }
+            #[async_trait::async_trait]
+            impl RoomStore for $store {
+                async fn create_agent_room(&self, room: &Room) -> StoreResult<Added<Room>> {
+                    self.sql.create_agent_room(room).await
+                }
+                async fn room(&self, tenant: TenantId, id: RoomId) -> StoreResult<Option<Room>> {
+                    self.sql.room(tenant, id).await
+                }
+                async fn member_rooms(
+                    &self,
+                    tenant: TenantId,
+                    member: Uuid,
+                    with: &[Uuid],
+                    state: Option<RoomState>,
+                    limit: u32,
+                    offset: u32,
+                ) -> StoreResult<Page<RoomSummary>> {
+                    self.sql
+                        .member_rooms(tenant, member, with, state, limit, offset)
+                        .await
+                }
+                async fn queue(
+                    &self,
+                    tenant: TenantId,
+                    channel: Option<ChannelId>,
+                ) -> StoreResult<Vec<RoomSummary>> {
+                    self.sql.queue(tenant, channel).await
+                }
+                async fn queued_rooms(
+                    &self,
+                    tenant: TenantId,
+                    limit: u32,
+                ) -> StoreResult<Vec<(RoomId, ChannelId)>> {
+                    self.sql.queued_rooms(tenant, limit).await
+                }
+                async fn answer(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    agent: AgentId,
+                    at_ms: i64,
+                ) -> StoreResult<Answered> {
+                    self.sql.answer(tenant, room, agent, at_ms).await
+                }
+                async fn assign_many(
+                    &self,
+                    tenant: TenantId,
+                    picks: &[Pick],
+                    at_ms: i64,
+                ) -> StoreResult<Vec<Assigned>> {
+                    self.sql.assign_many(tenant, picks, at_ms).await
+                }
+                async fn agent_loads(&self, tenant: TenantId) -> StoreResult<Vec<AgentLoad>> {
+                    self.sql.agent_loads(tenant).await
+                }
+                async fn transfer(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    from: AgentId,
+                    to: AgentId,
+                    at_ms: i64,
+                ) -> StoreResult<Option<Room>> {
+                    self.sql.transfer(tenant, room, from, to, at_ms).await
+                }
+                async fn set_room_state(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    from: Option<RoomState>,
+                    state: RoomState,
+                    at_ms: i64,
+                ) -> StoreResult<Option<Room>> {
+                    self.sql
+                        .set_room_state(tenant, room, from, state, at_ms)
+                        .await
+                }
+                async fn mark_read(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    member: Uuid,
+                    up_to_seq: Option<i64>,
+                ) -> StoreResult<i64> {
+                    self.sql.mark_read(tenant, room, member, up_to_seq).await
+                }
+                async fn agents_read_up_to(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                ) -> StoreResult<i64> {
+                    self.sql.agents_read_up_to(tenant, room).await
+                }
+                async fn unread_count(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    member: Uuid,
+                ) -> StoreResult<i64> {
+                    self.sql.unread_count(tenant, room, member).await
+                }
+            }
+            #[async_trait::async_trait]
+            impl ReactionStore for $store {
+                async fn add_reaction(
+                    &self,
+                    tenant: TenantId,
+                    message: MessageId,
+                    user: Uuid,
+                    emoji: &str,
+                    at_ms: i64,
+                    max_per_user: u32,
+                ) -> StoreResult<ReactionAdded> {
+                    self.sql
+                        .add_reaction(tenant, message, user, emoji, at_ms, max_per_user)
+                        .await
+                }
+                async fn remove_reaction(
+                    &self,
+                    tenant: TenantId,
+                    message: MessageId,
+                    user: Uuid,
+                    emoji: &str,
+                ) -> StoreResult<bool> {
+                    self.sql.remove_reaction(tenant, message, user, emoji).await
+                }
+                async fn reactions(
+                    &self,
+                    tenant: TenantId,
+                    message: MessageId,
+                ) -> StoreResult<Vec<Reaction>> {
+                    self.sql.reactions(tenant, message).await
+                }
+            }
+            #[async_trait::async_trait]
+            impl VisitorStore for $store {
+                async fn save_visitor_context(
+                    &self,
+                    tenant: TenantId,
+                    conversation: ConversationId,
+                    context: &VisitorContext,
+                    at_ms: i64,
+                ) -> StoreResult<()> {
+                    self.sql
+                        .save_visitor_context(tenant, conversation, context, at_ms)
+                        .await
+                }
+                async fn visitor_context(
+                    &self,
+                    tenant: TenantId,
+                    conversation: ConversationId,
+                ) -> StoreResult<Option<VisitorContext>> {
+                    self.sql.visitor_context(tenant, conversation).await
+                }
+                async fn delete_unused_visitor_contexts(&self, before_ms: i64) -> StoreResult<u64> {
+                    self.sql.delete_unused_visitor_contexts(before_ms).await
+                }
+                async fn visitor_names(
+                    &self,
+                    tenant: TenantId,
+                    conversations: &[ConversationId],
+                ) -> StoreResult<Vec<(ConversationId, String)>> {
+                    self.sql.visitor_names(tenant, conversations).await
+                }
+            }
+        };
     };
 }
 
 pub(super) use sql_store;
-
-/// A conversation's row as a batch append reserved its seqs.
-pub(crate) struct Reserved {
-    pub last_seq: i64,
-    pub state: String,
-    pub tenant: String,
-    /// `None` for agent rooms.
-    pub channel: Option<String>,
-}
-
-impl Reserved {
-    /// Whether `message` belongs in this room: same tenant, and the same
-    /// channel (so a visitor room's message never lands in an agent room,
-    /// nor an agent room's in a visitor room).
-    /// Compared as text, formatted on the stack: this runs for every
-    /// message of every batch.
-    pub fn admits(&self, message: &crate::store::NewMessage) -> bool {
-        let mut buf = uuid::Uuid::encode_buffer();
-        if self.tenant.as_str() != message.tenant_id.0.hyphenated().encode_lower(&mut buf) {
-            return false;
-        }
-        match (&self.channel, message.channel_id) {
-            (Some(stored), Some(channel)) => {
-                stored.as_str() == channel.0.hyphenated().encode_lower(&mut buf)
-            }
-            (None, None) => true,
-            _ => false,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

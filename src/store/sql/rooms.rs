@@ -1,693 +1,735 @@
 //! The SQL of rooms: creation, membership, listing with unread counts, the
-//! queue and its answer, read positions. See `sql_store!` for how it is
-//! instantiated per backend.
+//! queue and its answer, read positions. Methods of `Sql`, generic over the
+//! backend (see `super::Backend`).
 
-/// Implements `RoomStore` (rooms, members, the queue, read positions) for
-/// `$store` (which has `read` and `write` pools of `$db`).
-macro_rules! rooms_sql {
-    ($store:ty, $db:ty, locks: $locks:expr) => {
-        impl $store {
-            /// Adds `member` to a visitor room (joining twice is a no-op).
-            async fn join_room_on<'c, E>(
-                executor: E,
-                tenant: $crate::domain::TenantId,
-                room: $crate::domain::RoomId,
-                member: &str,
-                at_ms: i64,
-            ) -> $crate::store::StoreResult<()>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
-                sqlx::query(
-                    "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+use crate::domain::{
+    AgentId, ChannelId, Member, Message, Room, RoomId, RoomKind, RoomState, RoomSummary, TenantId,
+};
+use crate::store::batch::Params;
+use crate::store::{Added, AgentLoad, Answered, Assigned, Page, Pick, StoreError, StoreResult};
+
+use super::{
+    member_key, parse_id, parse_room_kind, parse_room_state, parse_uuid, Backend, Bind, Filter,
+    RowsAffected, Sql, M_COLUMNS, ROOM_COLUMNS,
+};
+
+impl<DB: Backend> Sql<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> String: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> &'q str: Type<DB> + Encode<'q, DB>,
+    for<'q> i64: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> bool: Type<DB> + Decode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+{
+    /// Adds `member` to a visitor room (joining twice is a no-op).
+    pub(crate) async fn join_room_on<'c, E>(
+        executor: E,
+        tenant: TenantId,
+        room: RoomId,
+        member: &str,
+        at_ms: i64,
+    ) -> StoreResult<()>
+    where
+        E: sqlx::Executor<'c, Database = DB>,
+    {
+        sqlx::query(
+            "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
                      VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
-                )
-                .bind(room.to_string())
-                .bind(member)
-                .bind(tenant.to_string())
-                .bind(at_ms)
-                .execute(executor)
-                .await?;
-                Ok(())
-            }
+        )
+        .bind(room.to_string())
+        .bind(member)
+        .bind(tenant.to_string())
+        .bind(at_ms)
+        .execute(executor)
+        .await?;
+        Ok(())
+    }
 
-            fn room_from_row(
-                row: &<$db as sqlx::Database>::Row,
-            ) -> $crate::store::StoreResult<$crate::domain::Room> {
-                use sqlx::Row;
-                use $crate::store::sql::*;
-                let id: $crate::domain::RoomId = parse_id(&row.try_get::<String, _>(0)?)?;
-                let kind = parse_room_kind(&row.try_get::<String, _>(2)?)?;
-                let members = if kind == $crate::domain::RoomKind::Visitor {
-                    vec![$crate::domain::Member { id: id.0, kind }]
-                } else {
-                    Vec::new()
-                };
-                Ok($crate::domain::Room {
-                    id,
-                    tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
-                    kind,
-                    channel_id: row.try_get::<Option<String>, _>(3)?.as_deref().map(parse_id).transpose()?,
-                    name: row.try_get(4)?,
-                    state: parse_room_state(&row.try_get::<String, _>(5)?)?,
-                    assignee: row.try_get::<Option<String>, _>(6)?.as_deref().map(parse_id).transpose()?,
-                    created_at_ms: row.try_get(7)?,
-                    queued_at_ms: row.try_get(8)?,
-                    last_seq: row.try_get(9)?,
-                    members,
-                })
-            }
+    pub(crate) fn room_from_row(row: &DB::Row) -> StoreResult<Room> {
+        let id: RoomId = parse_id(&row.try_get::<String, _>(0)?)?;
+        let kind = parse_room_kind(&row.try_get::<String, _>(2)?)?;
+        let members = if kind == RoomKind::Visitor {
+            vec![Member { id: id.0, kind }]
+        } else {
+            Vec::new()
+        };
+        Ok(Room {
+            id,
+            tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+            kind,
+            channel_id: row
+                .try_get::<Option<String>, _>(3)?
+                .as_deref()
+                .map(parse_id)
+                .transpose()?,
+            name: row.try_get(4)?,
+            state: parse_room_state(&row.try_get::<String, _>(5)?)?,
+            assignee: row
+                .try_get::<Option<String>, _>(6)?
+                .as_deref()
+                .map(parse_id)
+                .transpose()?,
+            created_at_ms: row.try_get(7)?,
+            queued_at_ms: row.try_get(8)?,
+            last_seq: row.try_get(9)?,
+            members,
+        })
+    }
 
-            /// Adds the agent members (joining order) to each room.
-            async fn with_members<'e, E>(
-                executor: E,
-                rooms: &mut [$crate::domain::Room],
-            ) -> $crate::store::StoreResult<()>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
-                use sqlx::Row;
-                if rooms.is_empty() {
-                    return Ok(());
-                }
-                let params = $crate::store::batch::Params::Numbered;
-                let sql = format!(
-                    "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at, member_id",
-                    params.list(1, rooms.len())
-                );
-                let mut query = sqlx::query(&sql);
-                for r in rooms.iter() {
-                    query = query.bind(r.id.to_string());
-                }
-                let rows = query.fetch_all(executor).await?;
-                let at: std::collections::HashMap<uuid::Uuid, usize> =
-                    rooms.iter().enumerate().map(|(i, r)| (r.id.0, i)).collect();
-                for row in rows {
-                    let room = $crate::store::sql::parse_uuid(&row.try_get::<String, _>(0)?)?;
-                    let member = $crate::store::sql::parse_uuid(&row.try_get::<String, _>(1)?)?;
-                    if let Some(&i) = at.get(&room) {
-                        rooms[i].members.push($crate::domain::Member {
-                            id: member,
-                            kind: $crate::domain::RoomKind::Agent,
-                        });
-                    }
-                }
-                Ok(())
+    /// Adds the agent members (joining order) to each room.
+    pub(crate) async fn with_members<'e, E>(executor: E, rooms: &mut [Room]) -> StoreResult<()>
+    where
+        E: sqlx::Executor<'e, Database = DB>,
+    {
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        let params = Params::Numbered;
+        let sql = format!(
+            "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at, member_id",
+            params.list(1, rooms.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for r in rooms.iter() {
+            query = query.bind(r.id.to_string());
+        }
+        let rows = query.fetch_all(executor).await?;
+        let at: HashMap<uuid::Uuid, usize> =
+            rooms.iter().enumerate().map(|(i, r)| (r.id.0, i)).collect();
+        for row in rows {
+            let room = parse_uuid(&row.try_get::<String, _>(0)?)?;
+            let member = parse_uuid(&row.try_get::<String, _>(1)?)?;
+            if let Some(&i) = at.get(&room) {
+                rooms[i].members.push(Member {
+                    id: member,
+                    kind: RoomKind::Agent,
+                });
             }
         }
+        Ok(())
+    }
 
-        #[async_trait::async_trait]
-        impl $crate::store::RoomStore for $store {
-            async fn create_agent_room(
-                &self,
-                room: &$crate::domain::Room,
-            ) -> $crate::store::StoreResult<$crate::store::Added<$crate::domain::Room>> {
-                use $crate::store::RoomStore;
-                let key = $crate::store::sql::member_key(&room.members);
-                let mut tx = self.write.begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO conversations (id, tenant_id, kind, channel_id, name, state, assignee_id, \
-                     member_key, created_at, queued_at, last_seq) \
-                     VALUES ($1, $2, 'agent', NULL, $3, 'open', NULL, $4, $5, NULL, 0) ON CONFLICT DO NOTHING",
-                )
-                .bind(room.id.to_string())
+    pub(crate) async fn create_agent_room(&self, room: &Room) -> StoreResult<Added<Room>> {
+        let key = member_key(&room.members);
+        let mut tx = self.write.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO conversations (id, tenant_id, kind, channel_id, name, state, assignee_id, \
+             member_key, created_at, queued_at, last_seq) \
+             VALUES ($1, $2, 'agent', NULL, $3, 'open', NULL, $4, $5, NULL, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(room.id.to_string())
+        .bind(room.tenant_id.to_string())
+        .bind(room.name.clone())
+        .bind(&key)
+        .bind(room.created_at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            let sql = format!(
+                "SELECT {} FROM conversations WHERE tenant_id = $1 AND member_key = $2",
+                ROOM_COLUMNS
+            );
+            let row = sqlx::query(&sql)
                 .bind(room.tenant_id.to_string())
-                .bind(room.name.clone())
                 .bind(&key)
-                .bind(room.created_at_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
-                    tx.rollback().await?;
-                    let sql = format!(
-                        "SELECT {} FROM conversations WHERE tenant_id = $1 AND member_key = $2",
-                        $crate::store::sql::ROOM_COLUMNS
-                    );
-                    let row = sqlx::query(&sql)
-                        .bind(room.tenant_id.to_string())
-                        .bind(&key)
-                        .fetch_optional(&self.write)
-                        .await?;
-                    let Some(row) = row else {
-                        return Err($crate::store::StoreError::Corrupt(
-                            "room insert conflicted but no room has these members".into(),
-                        ));
-                    };
-                    let existing = Self::room_from_row(&row)?;
-                    return match RoomStore::room(self, room.tenant_id, existing.id).await? {
-                        Some(r) => Ok($crate::store::Added::AlreadyExists(r)),
-                        None => Err($crate::store::StoreError::Corrupt("room vanished".into())),
-                    };
-                }
-                for (i, member) in room.members.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
-                         VALUES ($1, $2, $3, $4, 0)",
-                    )
-                    .bind(room.id.to_string())
-                    .bind(member.id.to_string())
-                    .bind(room.tenant_id.to_string())
-                    // Joining order is listing order.
-                    .bind(room.created_at_ms + i as i64)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok($crate::store::Added::Added(room.clone()))
-            }
+                .fetch_optional(&self.write)
+                .await?;
+            let Some(row) = row else {
+                return Err(StoreError::Corrupt(
+                    "room insert conflicted but no room has these members".into(),
+                ));
+            };
+            let existing = Self::room_from_row(&row)?;
+            return match self.room(room.tenant_id, existing.id).await? {
+                Some(r) => Ok(Added::AlreadyExists(r)),
+                None => Err(StoreError::Corrupt("room vanished".into())),
+            };
+        }
+        for (i, member) in room.members.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+                 VALUES ($1, $2, $3, $4, 0)",
+            )
+            .bind(room.id.to_string())
+            .bind(member.id.to_string())
+            .bind(room.tenant_id.to_string())
+            // Joining order is listing order.
+            .bind(room.created_at_ms + i as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Added::Added(room.clone()))
+    }
 
-            async fn room(
-                &self,
-                tenant: $crate::domain::TenantId,
-                id: $crate::domain::RoomId,
-            ) -> $crate::store::StoreResult<Option<$crate::domain::Room>> {
-                let sql = format!(
-                    "SELECT {} FROM conversations WHERE id = $1 AND tenant_id = $2",
-                    $crate::store::sql::ROOM_COLUMNS
-                );
-                let row = sqlx::query(&sql)
-                    .bind(id.to_string())
-                    .bind(tenant.to_string())
-                    .fetch_optional(&self.read)
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                let mut rooms = vec![Self::room_from_row(&row)?];
-                Self::with_members(&self.read, &mut rooms).await?;
-                Ok(rooms.pop())
-            }
+    pub(crate) async fn room(&self, tenant: TenantId, id: RoomId) -> StoreResult<Option<Room>> {
+        let sql = format!(
+            "SELECT {} FROM conversations WHERE id = $1 AND tenant_id = $2",
+            ROOM_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(tenant.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut rooms = vec![Self::room_from_row(&row)?];
+        Self::with_members(&self.read, &mut rooms).await?;
+        Ok(rooms.pop())
+    }
 
-            async fn member_rooms(
-                &self,
-                tenant: $crate::domain::TenantId,
-                member: uuid::Uuid,
-                with: &[uuid::Uuid],
-                state: Option<$crate::domain::RoomState>,
-                limit: u32,
-                offset: u32,
-            ) -> $crate::store::StoreResult<$crate::store::Page<$crate::domain::RoomSummary>> {
-                use sqlx::Row;
-                use $crate::store::sql::{Bind, Filter};
-                // CROSS JOIN: SQLite keeps this join order (the member's
-                // rooms first, by room_members_member) instead of walking every
-                // room of the tenant in a state by conversations_queue;
-                // PostgreSQL plans it as the inner join it is.
-                let base = "r.id = rm.room_id AND rm.member_id = $1 AND r.tenant_id = $2";
-                let mut f = Filter::new(vec![
-                    Bind::S(member.to_string()),
-                    Bind::S(tenant.to_string()),
-                ]);
-                for user in with {
-                    f.binds.push(Bind::S(user.to_string()));
-                    let n = f.binds.len();
-                    f.binds.push(Bind::S(user.to_string()));
-                    f.push_where(&format!(
-                        "(r.id = ${n} OR EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = r.id AND x.member_id = ${}))",
-                        n + 1
-                    ));
-                }
-                match state {
-                    // Team rooms are always open; queued rooms have no members.
-                    Some($crate::domain::RoomState::Closed) => f.push_where("r.state = 'closed'"),
-                    Some(_) => f.push_where("r.state <> 'closed'"),
-                    None => {}
-                }
-                // One pass over the member's rooms (their newest message time
-                // is kept on the room) gives both counts, as window totals,
-                // and the page, sorted on its keys alone; the page's rooms are
-                // then read with their unread counts and newest message ids.
-                let sql = format!(
-                    "SELECT r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
-                     r.created_at, r.queued_at, r.last_seq, \
-                     (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
-                      AND u.sender_id <> $1 AND u.sender_kind <> 'system' AND u.deleted = 0), \
-                     (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \
-                     p.total, p.filtered \
-                     FROM (SELECT w.id, w.last_read_seq, w.activity, w.total, w.filtered \
-                       FROM (SELECT x.id, x.last_read_seq, x.activity, x.matches, \
-                         COUNT(*) OVER () AS total, SUM(x.matches) OVER () AS filtered \
-                         FROM (SELECT r.id AS id, rm.last_read_seq AS last_read_seq, \
-                           COALESCE(r.last_message_at, r.created_at) AS activity, \
-                           CASE WHEN {} THEN 1 ELSE 0 END AS matches \
-                           FROM room_members rm CROSS JOIN conversations r WHERE {base}) x) w \
-                       WHERE w.matches = 1 ORDER BY w.activity DESC, w.id DESC LIMIT {limit} OFFSET {offset}) p \
-                     CROSS JOIN conversations r WHERE r.id = p.id \
-                     ORDER BY p.activity DESC, p.id DESC",
-                    f.clause()
-                );
-                let rows = Self::bind_all(sqlx::query(&sql), &f.binds).fetch_all(&self.read).await?;
-                let (total, filtered) = match rows.first() {
-                    Some(row) => (row.try_get::<i64, _>(12)?, row.try_get::<i64, _>(13)?),
-                    // A page past the end: count on their own.
-                    None => {
-                        let row = Self::bind_all(
-                            sqlx::query(&format!(
-                                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) \
-                                 FROM room_members rm CROSS JOIN conversations r WHERE {base}",
-                                f.clause()
-                            )),
-                            &f.binds,
-                        )
-                        .fetch_one(&self.read)
-                        .await?;
-                        (row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?)
-                    }
-                };
-                let mut rooms = Vec::with_capacity(rows.len());
-                let mut unread = Vec::with_capacity(rows.len());
-                let mut last_ids = Vec::new();
-                for row in &rows {
-                    rooms.push(Self::room_from_row(row)?);
-                    unread.push(row.try_get::<i64, _>(10)?);
-                    if let Some(id) = row.try_get::<Option<String>, _>(11)? {
-                        last_ids.push(id);
-                    }
-                }
-                Self::with_members(&self.read, &mut rooms).await?;
-                let mut last: std::collections::HashMap<$crate::domain::RoomId, $crate::domain::Message> =
-                    std::collections::HashMap::new();
-                if !last_ids.is_empty() {
-                    let sql = format!(
-                        "SELECT {} FROM messages m WHERE m.id IN ({})",
-                        $crate::store::sql::M_COLUMNS,
-                        $crate::store::batch::Params::Numbered.list(1, last_ids.len())
-                    );
-                    let binds: Vec<Bind> = last_ids.into_iter().map(Bind::S).collect();
-                    for m in self.messages_with_reactions(&sql, &binds).await? {
-                        last.insert(m.conversation_id, m);
-                    }
-                }
-                let items = rooms
-                    .into_iter()
-                    .zip(unread)
-                    .map(|(room, unread_count)| $crate::domain::RoomSummary {
-                        last_message: last.remove(&room.id),
-                        room,
-                        unread_count,
-                    })
-                    .collect();
-                Ok($crate::store::Page { items, filtered, total })
+    pub(crate) async fn member_rooms(
+        &self,
+        tenant: TenantId,
+        member: uuid::Uuid,
+        with: &[uuid::Uuid],
+        state: Option<RoomState>,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<RoomSummary>> {
+        let f = member_rooms_filter(tenant, member, with, state);
+        let sql = member_rooms_page_sql(&f.clause(), limit, offset);
+        let rows = Self::bind_all(sqlx::query(&sql), &f.binds)
+            .fetch_all(&self.read)
+            .await?;
+        let (total, filtered) = match rows.first() {
+            Some(row) => (row.try_get::<i64, _>(12)?, row.try_get::<i64, _>(13)?),
+            // A page past the end: count on their own.
+            None => self.count_member_rooms(&f).await?,
+        };
+        let mut rooms = Vec::with_capacity(rows.len());
+        let mut unread = Vec::with_capacity(rows.len());
+        let mut last_ids = Vec::new();
+        for row in &rows {
+            rooms.push(Self::room_from_row(row)?);
+            unread.push(row.try_get::<i64, _>(10)?);
+            if let Some(id) = row.try_get::<Option<String>, _>(11)? {
+                last_ids.push(id);
             }
+        }
+        Self::with_members(&self.read, &mut rooms).await?;
+        let mut last = self.messages_by_room(last_ids).await?;
+        let items = rooms
+            .into_iter()
+            .zip(unread)
+            .map(|(room, unread_count)| RoomSummary {
+                last_message: last.remove(&room.id),
+                room,
+                unread_count,
+            })
+            .collect();
+        Ok(Page {
+            items,
+            filtered,
+            total,
+        })
+    }
 
-            async fn queued_rooms(
-                &self,
-                tenant: $crate::domain::TenantId,
-                limit: u32,
-            ) -> $crate::store::StoreResult<Vec<($crate::domain::RoomId, $crate::domain::ChannelId)>> {
-                use sqlx::Row;
-                use $crate::store::sql::parse_id;
-                let rows = sqlx::query(
-                    "SELECT id, channel_id FROM conversations \
+    /// How many rooms the member is in, and how many of them match `f`.
+    async fn count_member_rooms(&self, f: &Filter) -> StoreResult<(i64, i64)> {
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) \
+             FROM room_members rm CROSS JOIN conversations r WHERE {MEMBER_ROOMS}",
+            f.clause()
+        );
+        let row = Self::bind_all(sqlx::query(&sql), &f.binds)
+            .fetch_one(&self.read)
+            .await?;
+        Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?))
+    }
+
+    /// These messages (reactions filled in), by their room.
+    async fn messages_by_room(&self, ids: Vec<String>) -> StoreResult<HashMap<RoomId, Message>> {
+        let mut by_room = HashMap::new();
+        if ids.is_empty() {
+            return Ok(by_room);
+        }
+        let sql = format!(
+            "SELECT {} FROM messages m WHERE m.id IN ({})",
+            M_COLUMNS,
+            Params::Numbered.list(1, ids.len())
+        );
+        let binds: Vec<Bind> = ids.into_iter().map(Bind::S).collect();
+        for m in self.messages_with_reactions(&sql, &binds).await? {
+            by_room.insert(m.conversation_id, m);
+        }
+        Ok(by_room)
+    }
+
+    pub(crate) async fn queued_rooms(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<(RoomId, ChannelId)>> {
+        let rows = sqlx::query(
+            "SELECT id, channel_id FROM conversations \
                      WHERE tenant_id = $1 AND state = 'queued' AND kind = 'visitor' \
                      ORDER BY queued_at, id LIMIT $2",
-                )
-                .bind(tenant.to_string())
-                .bind(i64::from(limit))
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok((
-                            parse_id(&row.try_get::<String, _>(0)?)?,
-                            parse_id(&row.try_get::<String, _>(1)?)?,
-                        ))
-                    })
-                    .collect()
-            }
+        )
+        .bind(tenant.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_id(&row.try_get::<String, _>(0)?)?,
+                    parse_id(&row.try_get::<String, _>(1)?)?,
+                ))
+            })
+            .collect()
+    }
 
-            async fn queue(
-                &self,
-                tenant: $crate::domain::TenantId,
-                channel: Option<$crate::domain::ChannelId>,
-            ) -> $crate::store::StoreResult<Vec<$crate::domain::RoomSummary>> {
-                use $crate::store::sql::Bind;
-                let sql = format!(
-                    "SELECT {} FROM conversations WHERE tenant_id = $1 AND state = 'queued' AND kind = 'visitor' \
-                     AND ($2 = '' OR channel_id = $3) ORDER BY queued_at, id LIMIT 1000",
-                    $crate::store::sql::ROOM_COLUMNS
-                );
-                let channel = channel.map(|c| c.to_string()).unwrap_or_default();
-                let rows = sqlx::query(&sql)
-                    .bind(tenant.to_string())
-                    .bind(&channel)
-                    .bind(&channel)
-                    .fetch_all(&self.read)
-                    .await?;
-                let mut rooms = rows
-                    .iter()
-                    .map(Self::room_from_row)
-                    .collect::<$crate::store::StoreResult<Vec<_>>>()?;
-                Self::with_members(&self.read, &mut rooms).await?;
-                // Each room's newest message: what the visitor is waiting about.
-                let mut last: std::collections::HashMap<$crate::domain::RoomId, $crate::domain::Message> =
-                    std::collections::HashMap::new();
-                if !rooms.is_empty() {
-                    let sql = format!(
-                        "SELECT {} FROM messages m JOIN conversations r \
+    pub(crate) async fn queue(
+        &self,
+        tenant: TenantId,
+        channel: Option<ChannelId>,
+    ) -> StoreResult<Vec<RoomSummary>> {
+        let sql = format!(
+            "SELECT {} FROM conversations WHERE tenant_id = $1 AND state = 'queued' AND kind = 'visitor' \
+             AND ($2 = '' OR channel_id = $3) ORDER BY queued_at, id LIMIT 1000",
+            ROOM_COLUMNS
+        );
+        let channel = channel.map(|c| c.to_string()).unwrap_or_default();
+        let rows = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(&channel)
+            .bind(&channel)
+            .fetch_all(&self.read)
+            .await?;
+        let mut rooms = rows
+            .iter()
+            .map(Self::room_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Self::with_members(&self.read, &mut rooms).await?;
+        // Each room's newest message: what the visitor is waiting about.
+        let mut last: HashMap<RoomId, Message> = HashMap::new();
+        if !rooms.is_empty() {
+            let sql = format!(
+                "SELECT {} FROM messages m JOIN conversations r \
                          ON r.id = m.conversation_id AND m.seq = r.last_seq \
                          WHERE r.tenant_id = $1 AND r.id IN ({})",
-                        $crate::store::sql::M_COLUMNS,
-                        $crate::store::batch::Params::Numbered.list(2, rooms.len())
-                    );
-                    let mut binds = vec![Bind::S(tenant.to_string())];
-                    binds.extend(rooms.iter().map(|r| Bind::S(r.id.to_string())));
-                    for m in self.messages_with_reactions(&sql, &binds).await? {
-                        last.insert(m.conversation_id, m);
-                    }
-                }
-                Ok(rooms
-                    .into_iter()
-                    .map(|room| $crate::domain::RoomSummary {
-                        last_message: last.remove(&room.id),
-                        // Nobody has read a queued room yet.
-                        unread_count: room.last_seq,
-                        room,
-                    })
-                    .collect())
+                M_COLUMNS,
+                Params::Numbered.list(2, rooms.len())
+            );
+            let mut binds = vec![Bind::S(tenant.to_string())];
+            binds.extend(rooms.iter().map(|r| Bind::S(r.id.to_string())));
+            for m in self.messages_with_reactions(&sql, &binds).await? {
+                last.insert(m.conversation_id, m);
             }
+        }
+        Ok(rooms
+            .into_iter()
+            .map(|room| RoomSummary {
+                last_message: last.remove(&room.id),
+                // Nobody has read a queued room yet.
+                unread_count: room.last_seq,
+                room,
+            })
+            .collect())
+    }
 
-            async fn answer(
-                &self,
-                tenant: $crate::domain::TenantId,
-                room: $crate::domain::RoomId,
-                agent: $crate::domain::AgentId,
-                at_ms: i64,
-            ) -> $crate::store::StoreResult<$crate::store::Answered> {
-                use $crate::store::RoomStore;
-                let mut tx = self.write.begin().await?;
-                // The conditional update is the race's referee: on PostgreSQL
-                // a concurrent answer waits on the row lock, then re-checks
-                // `state = 'queued'` and updates nothing.
-                let won = sqlx::query(
-                    "UPDATE conversations SET state = 'open', assignee_id = $1 \
+    pub(crate) async fn answer(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        agent: AgentId,
+        at_ms: i64,
+    ) -> StoreResult<Answered> {
+        let mut tx = self.write.begin().await?;
+        // The conditional update is the race's referee: on PostgreSQL
+        // a concurrent answer waits on the row lock, then re-checks
+        // `state = 'queued'` and updates nothing.
+        let won = sqlx::query(
+            "UPDATE conversations SET state = 'open', assignee_id = $1 \
                      WHERE id = $2 AND tenant_id = $3 AND state = 'queued' AND kind = 'visitor'",
-                )
-                .bind(agent.to_string())
-                .bind(room.to_string())
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if won == 0 {
-                    tx.rollback().await?;
-                    return Ok($crate::store::Answered::AlreadyAnswered);
-                }
-                Self::join_room_on(&mut *tx, tenant, room, &agent.to_string(), at_ms).await?;
-                tx.commit().await?;
-                match RoomStore::room(self, tenant, room).await? {
-                    Some(r) => Ok($crate::store::Answered::Won(r)),
-                    None => Err($crate::store::StoreError::Corrupt("answered room vanished".into())),
-                }
-            }
+        )
+        .bind(agent.to_string())
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if won == 0 {
+            tx.rollback().await?;
+            return Ok(Answered::AlreadyAnswered);
+        }
+        Self::join_room_on(&mut *tx, tenant, room, &agent.to_string(), at_ms).await?;
+        tx.commit().await?;
+        match self.room(tenant, room).await? {
+            Some(r) => Ok(Answered::Won(r)),
+            None => Err(StoreError::Corrupt("answered room vanished".into())),
+        }
+    }
 
-            async fn assign_many(
-                &self,
-                tenant: $crate::domain::TenantId,
-                picks: &[$crate::store::Pick],
-                at_ms: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::Assigned>> {
-                use sqlx::Row;
-                use $crate::store::sql::Bind;
-                use $crate::store::{Assigned, RoomStore};
-                if picks.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut agents: Vec<String> = picks.iter().map(|p| p.agent.to_string()).collect();
-                agents.sort();
-                agents.dedup();
-                let list = $crate::store::batch::Params::Numbered.list(2, agents.len());
-                let mut binds = vec![Bind::S(tenant.to_string())];
-                binds.extend(agents.iter().map(|a| Bind::S(a.clone())));
-                let mut tx = self.write.begin().await?;
-                // The agents' rows first, in id order (PostgreSQL: row locks
-                // held to commit; SQLite: the single writer serialises).
-                let lock = if $locks { " ORDER BY id FOR UPDATE" } else { "" };
-                let enabled_sql = format!(
-                    "SELECT id FROM agents WHERE tenant_id = $1 AND disabled = 0 AND id IN ({list}){lock}"
-                );
-                let enabled: std::collections::HashSet<String> =
-                    Self::bind_all(sqlx::query(&enabled_sql), &binds)
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .iter()
-                        .map(|row| row.try_get::<String, _>(0))
-                        .collect::<Result<_, _>>()?;
-                let open_sql = format!(
-                    "SELECT assignee_id, COUNT(*) FROM conversations WHERE tenant_id = $1 \
-                     AND state = 'open' AND kind = 'visitor' AND assignee_id IN ({list}) GROUP BY assignee_id"
-                );
-                let mut open: std::collections::HashMap<String, i64> =
-                    Self::bind_all(sqlx::query(&open_sql), &binds)
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .iter()
-                        .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
-                        .collect::<Result<_, sqlx::Error>>()?;
-                // Then the rooms, in id order.
-                let mut order: Vec<usize> = (0..picks.len()).collect();
-                order.sort_by_key(|&i| picks[i].room.0);
-                let mut outcomes = vec![Assigned::Taken; picks.len()];
-                let mut won = Vec::new();
-                for i in order {
-                    let pick = picks[i];
-                    let agent = pick.agent.to_string();
-                    let count = open.get(&agent).copied().unwrap_or(0);
-                    if !enabled.contains(&agent) || count >= i64::from(pick.max_open) {
-                        outcomes[i] = Assigned::Full;
-                        continue;
-                    }
-                    let moved = sqlx::query(
-                        "UPDATE conversations SET state = 'open', assignee_id = $1 \
-                         WHERE id = $2 AND tenant_id = $3 AND state = 'queued' AND kind = 'visitor'",
-                    )
-                    .bind(&agent)
-                    .bind(pick.room.to_string())
-                    .bind(tenant.to_string())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if moved == 0 {
-                        continue; // Taken
-                    }
-                    Self::join_room_on(&mut *tx, tenant, pick.room, &agent, at_ms).await?;
-                    sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2 AND tenant_id = $3")
-                        .bind(at_ms)
-                        .bind(&agent)
-                        .bind(tenant.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                    *open.entry(agent).or_insert(0) += 1;
-                    won.push(i);
-                }
-                tx.commit().await?;
-                for i in won {
-                    outcomes[i] = match RoomStore::room(self, tenant, picks[i].room).await? {
-                        Some(room) => Assigned::Won(room),
-                        None => {
-                            return Err($crate::store::StoreError::Corrupt(
-                                "assigned room vanished".into(),
-                            ))
-                        }
-                    };
-                }
-                Ok(outcomes)
+    pub(crate) async fn assign_many(
+        &self,
+        tenant: TenantId,
+        picks: &[Pick],
+        at_ms: i64,
+    ) -> StoreResult<Vec<Assigned>> {
+        if picks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write.begin().await?;
+        let (enabled, mut open) = Self::lock_agents(&mut tx, tenant, picks).await?;
+        // Then the rooms, in id order.
+        let mut order: Vec<usize> = (0..picks.len()).collect();
+        order.sort_by_key(|&i| picks[i].room.0);
+        let mut outcomes = vec![Assigned::Taken; picks.len()];
+        let mut won = Vec::new();
+        for i in order {
+            let pick = picks[i];
+            let agent = pick.agent.to_string();
+            let count = open.get(&agent).copied().unwrap_or(0);
+            if !enabled.contains(&agent) || count >= i64::from(pick.max_open) {
+                outcomes[i] = Assigned::Full;
+                continue;
             }
+            if !Self::assign_room(&mut tx, tenant, pick.room, &agent, at_ms).await? {
+                continue; // Taken
+            }
+            *open.entry(agent).or_insert(0) += 1;
+            won.push(i);
+        }
+        tx.commit().await?;
+        for i in won {
+            outcomes[i] = match self.room(tenant, picks[i].room).await? {
+                Some(room) => Assigned::Won(room),
+                None => return Err(StoreError::Corrupt("assigned room vanished".into())),
+            };
+        }
+        Ok(outcomes)
+    }
 
-            async fn agent_loads(
-                &self,
-                tenant: $crate::domain::TenantId,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::AgentLoad>> {
-                use sqlx::Row;
-                let rows = sqlx::query(
-                    "SELECT a.id, a.last_assigned_at, \
+    /// Takes the picked agents' rows, in id order (PostgreSQL: row locks
+    /// held to commit; SQLite: the single writer serialises); returns the
+    /// enabled ones of `tenant`, and how many open visitor rooms each has.
+    async fn lock_agents(
+        conn: &mut DB::Connection,
+        tenant: TenantId,
+        picks: &[Pick],
+    ) -> StoreResult<(HashSet<String>, HashMap<String, i64>)> {
+        let mut agents: Vec<String> = picks.iter().map(|p| p.agent.to_string()).collect();
+        agents.sort();
+        agents.dedup();
+        let list = Params::Numbered.list(2, agents.len());
+        let mut binds = vec![Bind::S(tenant.to_string())];
+        binds.extend(agents.iter().map(|a| Bind::S(a.clone())));
+        let lock = if DB::LOCKS {
+            " ORDER BY id FOR UPDATE"
+        } else {
+            ""
+        };
+        let enabled_sql = format!(
+            "SELECT id FROM agents WHERE tenant_id = $1 AND disabled = 0 AND id IN ({list}){lock}"
+        );
+        let enabled: HashSet<String> = Self::bind_all(sqlx::query(&enabled_sql), &binds)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        let open_sql = format!(
+            "SELECT assignee_id, COUNT(*) FROM conversations WHERE tenant_id = $1 \
+             AND state = 'open' AND kind = 'visitor' AND assignee_id IN ({list}) GROUP BY assignee_id"
+        );
+        let open: HashMap<String, i64> = Self::bind_all(sqlx::query(&open_sql), &binds)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((enabled, open))
+    }
+
+    /// Gives a queued visitor room to `agent`, who joins it; false when the
+    /// room is not queued any more.
+    async fn assign_room(
+        conn: &mut DB::Connection,
+        tenant: TenantId,
+        room: RoomId,
+        agent: &str,
+        at_ms: i64,
+    ) -> StoreResult<bool> {
+        let moved = sqlx::query(
+            "UPDATE conversations SET state = 'open', assignee_id = $1 \
+             WHERE id = $2 AND tenant_id = $3 AND state = 'queued' AND kind = 'visitor'",
+        )
+        .bind(agent)
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(false);
+        }
+        Self::join_room_on(&mut *conn, tenant, room, agent, at_ms).await?;
+        sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(at_ms)
+            .bind(agent)
+            .bind(tenant.to_string())
+            .execute(&mut *conn)
+            .await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn agent_loads(&self, tenant: TenantId) -> StoreResult<Vec<AgentLoad>> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.last_assigned_at, \
                        (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = a.tenant_id \
                           AND c.state = 'open' AND c.kind = 'visitor' AND c.assignee_id = a.id) \
                      FROM agents a WHERE a.tenant_id = $1 AND a.disabled = 0",
-                )
-                .bind(tenant.to_string())
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok($crate::store::AgentLoad {
-                            agent: $crate::store::sql::parse_id(&row.try_get::<String, _>(0)?)?,
-                            last_assigned_ms: row.try_get(1)?,
-                            open: u32::try_from(row.try_get::<i64, _>(2)?).unwrap_or(u32::MAX),
-                        })
-                    })
-                    .collect()
-            }
+        )
+        .bind(tenant.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AgentLoad {
+                    agent: parse_id(&row.try_get::<String, _>(0)?)?,
+                    last_assigned_ms: row.try_get(1)?,
+                    open: u32::try_from(row.try_get::<i64, _>(2)?).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
 
-            async fn transfer(
-                &self,
-                tenant: $crate::domain::TenantId,
-                room: $crate::domain::RoomId,
-                from: $crate::domain::AgentId,
-                to: $crate::domain::AgentId,
-                at_ms: i64,
-            ) -> $crate::store::StoreResult<Option<$crate::domain::Room>> {
-                use $crate::store::RoomStore;
-                let mut tx = self.write.begin().await?;
-                // Only visitor rooms are handed over.
-                let left = sqlx::query(
-                    "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3 \
-                     AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $4 AND c.kind = 'visitor')",
-                )
-                .bind(room.to_string())
-                .bind(from.to_string())
-                .bind(tenant.to_string())
-                .bind(room.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if left == 0 {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
-                Self::join_room_on(&mut *tx, tenant, room, &to.to_string(), at_ms).await?;
-                sqlx::query(
-                    "UPDATE conversations SET assignee_id = $1, state = 'open' WHERE id = $2 AND tenant_id = $3",
-                )
-                .bind(to.to_string())
-                .bind(room.to_string())
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                RoomStore::room(self, tenant, room).await
-            }
+    pub(crate) async fn transfer(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        from: AgentId,
+        to: AgentId,
+        at_ms: i64,
+    ) -> StoreResult<Option<Room>> {
+        let mut tx = self.write.begin().await?;
+        // Only visitor rooms are handed over.
+        let left = sqlx::query(
+            "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3 \
+             AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $4 AND c.kind = 'visitor')",
+        )
+        .bind(room.to_string())
+        .bind(from.to_string())
+        .bind(tenant.to_string())
+        .bind(room.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if left == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Self::join_room_on(&mut *tx, tenant, room, &to.to_string(), at_ms).await?;
+        sqlx::query(
+            "UPDATE conversations SET assignee_id = $1, state = 'open' WHERE id = $2 AND tenant_id = $3",
+        )
+        .bind(to.to_string())
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.room(tenant, room).await
+    }
 
-            async fn set_room_state(
-                &self,
-                tenant: $crate::domain::TenantId,
-                room: $crate::domain::RoomId,
-                from: Option<$crate::domain::RoomState>,
-                state: $crate::domain::RoomState,
-                at_ms: i64,
-            ) -> $crate::store::StoreResult<Option<$crate::domain::Room>> {
-                use $crate::store::RoomStore;
-                let mut tx = self.write.begin().await?;
-                let queued = state == $crate::domain::RoomState::Queued;
-                let done = sqlx::query(
-                    "UPDATE conversations SET state = $1, \
+    pub(crate) async fn set_room_state(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        from: Option<RoomState>,
+        state: RoomState,
+        at_ms: i64,
+    ) -> StoreResult<Option<Room>> {
+        let mut tx = self.write.begin().await?;
+        let queued = state == RoomState::Queued;
+        let done = sqlx::query(
+            "UPDATE conversations SET state = $1, \
                      queued_at = CASE WHEN $2 = 1 THEN $3 ELSE queued_at END, \
                      assignee_id = CASE WHEN $4 = 1 THEN NULL ELSE assignee_id END \
                      WHERE id = $5 AND tenant_id = $6 AND kind = 'visitor' \
                      AND ($7 = '' OR state = $8)",
-                )
-                .bind(state.as_str())
-                .bind(i64::from(queued))
-                .bind(at_ms)
-                .bind(i64::from(queued))
+        )
+        .bind(state.as_str())
+        .bind(i64::from(queued))
+        .bind(at_ms)
+        .bind(i64::from(queued))
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .bind(from.map_or("", |s| s.as_str()))
+        .bind(from.map_or("", |s| s.as_str()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        if queued {
+            sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND tenant_id = $2")
                 .bind(room.to_string())
                 .bind(tenant.to_string())
-                .bind(from.map_or("", |s| s.as_str()))
-                .bind(from.map_or("", |s| s.as_str()))
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if done == 0 {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
-                if queued {
-                    sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND tenant_id = $2")
-                        .bind(room.to_string())
-                        .bind(tenant.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                RoomStore::room(self, tenant, room).await
-            }
-
-            async fn agents_read_up_to(
-                &self,
-                tenant: $crate::domain::TenantId,
-                room: $crate::domain::RoomId,
-            ) -> $crate::store::StoreResult<i64> {
-                // The visitor is never a row of room_members.
-                let seq: Option<i64> = sqlx::query_scalar(
-                    "SELECT MAX(last_read_seq) FROM room_members WHERE room_id = $1 AND tenant_id = $2",
-                )
-                .bind(room.to_string())
-                .bind(tenant.to_string())
-                .fetch_one(&self.read)
                 .await?;
-                Ok(seq.unwrap_or(0))
-            }
+        }
+        tx.commit().await?;
+        self.room(tenant, room).await
+    }
 
-            async fn mark_read(
-                &self,
-                tenant: $crate::domain::TenantId,
-                room: $crate::domain::RoomId,
-                member: uuid::Uuid,
-                up_to_seq: Option<i64>,
-            ) -> $crate::store::StoreResult<i64> {
-                use sqlx::Row;
-                let mut tx = self.write.begin().await?;
-                let last: Option<i64> = sqlx::query(
-                    "SELECT last_seq FROM conversations WHERE id = $1 AND tenant_id = $2",
-                )
+    pub(crate) async fn agents_read_up_to(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+    ) -> StoreResult<i64> {
+        // The visitor is never a row of room_members.
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(last_read_seq) FROM room_members WHERE room_id = $1 AND tenant_id = $2",
+        )
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    pub(crate) async fn mark_read(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        member: uuid::Uuid,
+        up_to_seq: Option<i64>,
+    ) -> StoreResult<i64> {
+        let mut tx = self.write.begin().await?;
+        let last: Option<i64> =
+            sqlx::query("SELECT last_seq FROM conversations WHERE id = $1 AND tenant_id = $2")
                 .bind(room.to_string())
                 .bind(tenant.to_string())
                 .fetch_optional(&mut *tx)
                 .await?
                 .map(|row| row.try_get(0))
                 .transpose()?;
-                let Some(last) = last else {
-                    tx.rollback().await?;
-                    return Ok(0);
-                };
-                let target = up_to_seq.map_or(last, |n| n.clamp(0, last));
-                sqlx::query(
-                    "UPDATE room_members SET last_read_seq = $1 \
-                     WHERE room_id = $2 AND member_id = $3 AND tenant_id = $4 AND last_read_seq < $5",
-                )
-                .bind(target)
-                .bind(room.to_string())
-                .bind(member.to_string())
-                .bind(tenant.to_string())
-                .bind(target)
-                .execute(&mut *tx)
-                .await?;
-                let now: i64 = sqlx::query(
-                    "SELECT last_read_seq FROM room_members WHERE room_id = $1 AND member_id = $2",
-                )
-                .bind(room.to_string())
-                .bind(member.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| row.try_get(0))
-                .transpose()?
-                .unwrap_or(0);
-                tx.commit().await?;
-                Ok(now)
-            }
+        let Some(last) = last else {
+            tx.rollback().await?;
+            return Ok(0);
+        };
+        let target = up_to_seq.map_or(last, |n| n.clamp(0, last));
+        sqlx::query(
+            "UPDATE room_members SET last_read_seq = $1 \
+             WHERE room_id = $2 AND member_id = $3 AND tenant_id = $4 AND last_read_seq < $5",
+        )
+        .bind(target)
+        .bind(room.to_string())
+        .bind(member.to_string())
+        .bind(tenant.to_string())
+        .bind(target)
+        .execute(&mut *tx)
+        .await?;
+        let now: i64 = sqlx::query(
+            "SELECT last_read_seq FROM room_members WHERE room_id = $1 AND member_id = $2",
+        )
+        .bind(room.to_string())
+        .bind(member.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?
+        .unwrap_or(0);
+        tx.commit().await?;
+        Ok(now)
+    }
 
-            async fn unread_count(
-                &self,
-                tenant: $crate::domain::TenantId,
-                room: $crate::domain::RoomId,
-                member: uuid::Uuid,
-            ) -> $crate::store::StoreResult<i64> {
-                use sqlx::Row;
-                let row = sqlx::query(
-                    "SELECT COUNT(*) FROM messages m JOIN room_members rm \
-                     ON rm.room_id = m.conversation_id AND rm.member_id = $1 AND rm.tenant_id = $4 \
-                     WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3 \
-                     AND m.sender_kind <> 'system' AND m.deleted = 0",
-                )
-                .bind(member.to_string())
-                .bind(room.to_string())
-                .bind(member.to_string())
-                .bind(tenant.to_string())
-                .fetch_one(&self.read)
-                .await?;
-                Ok(row.try_get::<i64, _>(0)?)
-            }
-        }
-    };
+    pub(crate) async fn unread_count(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        member: uuid::Uuid,
+    ) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM messages m JOIN room_members rm \
+             ON rm.room_id = m.conversation_id AND rm.member_id = $1 AND rm.tenant_id = $4 \
+             WHERE m.conversation_id = $2 AND m.seq > rm.last_read_seq AND m.sender_id <> $3 \
+             AND m.sender_kind <> 'system' AND m.deleted = 0",
+        )
+        .bind(member.to_string())
+        .bind(room.to_string())
+        .bind(member.to_string())
+        .bind(tenant.to_string())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
 }
 
-pub(crate) use rooms_sql;
+/// The member's rooms, as `member_rooms` reads them (`$1` the member, `$2`
+/// the tenant). CROSS JOIN: SQLite keeps this join order (the member's
+/// rooms first, by room_members_member) instead of walking every room of
+/// the tenant in a state by conversations_queue; PostgreSQL plans it as
+/// the inner join it is.
+const MEMBER_ROOMS: &str = "r.id = rm.room_id AND rm.member_id = $1 AND r.tenant_id = $2";
+
+/// Which of the member's rooms `member_rooms` lists: those that also
+/// contain every one of `with`, in `state` when given.
+fn member_rooms_filter(
+    tenant: TenantId,
+    member: uuid::Uuid,
+    with: &[uuid::Uuid],
+    state: Option<RoomState>,
+) -> Filter {
+    let mut f = Filter::new(vec![
+        Bind::S(member.to_string()),
+        Bind::S(tenant.to_string()),
+    ]);
+    for user in with {
+        f.binds.push(Bind::S(user.to_string()));
+        let n = f.binds.len();
+        f.binds.push(Bind::S(user.to_string()));
+        f.push_where(&format!(
+            "(r.id = ${n} OR EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = r.id AND x.member_id = ${}))",
+            n + 1
+        ));
+    }
+    match state {
+        // Team rooms are always open; queued rooms have no members.
+        Some(RoomState::Closed) => f.push_where("r.state = 'closed'"),
+        Some(_) => f.push_where("r.state <> 'closed'"),
+        None => {}
+    }
+    f
+}
+
+/// One pass over the member's rooms (their newest message time is kept on
+/// the room) gives both counts, as window totals, and the page, sorted on
+/// its keys alone; the page's rooms are then read with their unread counts
+/// and newest message ids. `matches` is the filter's clause.
+fn member_rooms_page_sql(matches: &str, limit: u32, offset: u32) -> String {
+    format!(
+        "SELECT r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
+         r.created_at, r.queued_at, r.last_seq, \
+         (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
+          AND u.sender_id <> $1 AND u.sender_kind <> 'system' AND u.deleted = 0), \
+         (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \
+         p.total, p.filtered \
+         FROM (SELECT w.id, w.last_read_seq, w.activity, w.total, w.filtered \
+           FROM (SELECT x.id, x.last_read_seq, x.activity, x.matches, \
+             COUNT(*) OVER () AS total, SUM(x.matches) OVER () AS filtered \
+             FROM (SELECT r.id AS id, rm.last_read_seq AS last_read_seq, \
+               COALESCE(r.last_message_at, r.created_at) AS activity, \
+               CASE WHEN {matches} THEN 1 ELSE 0 END AS matches \
+               FROM room_members rm CROSS JOIN conversations r WHERE {MEMBER_ROOMS}) x) w \
+           WHERE w.matches = 1 ORDER BY w.activity DESC, w.id DESC LIMIT {limit} OFFSET {offset}) p \
+         CROSS JOIN conversations r WHERE r.id = p.id \
+         ORDER BY p.activity DESC, p.id DESC"
+    )
+}

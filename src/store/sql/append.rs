@@ -1,0 +1,578 @@
+//! The group commit of message appends: one transaction stores every message
+//! queued meanwhile (see `store::batch`). Its steps, in order, each one
+//! method below and each a few statements for the whole batch (chunked by
+//! `insert_chunks`), never one per message (but one per idempotency key):
+//!
+//! 1. [`lock_rooms`](Sql::lock_rooms): take the conversations' rows in id
+//!    order (PostgreSQL), so batches of several instances queue rather than
+//!    deadlock;
+//! 2. [`reserve_rooms`](Sql::reserve_rooms): add each room's count of
+//!    messages to its `last_seq`, creating the conversations that first
+//!    messages begin;
+//! 3. [`read_audiences`](Sql::read_audiences): each staffed room's agents,
+//!    who must be told;
+//! 4. [`assign_seqs`](Sql::assign_seqs), per room: the room check
+//!    ([`Reserved::admits`]), the messages whose `client_message_id` was seen
+//!    before, a seq for each new one, and the seqs duplicates give back;
+//! 5. [`insert_rows`](Sql::insert_rows) and
+//!    [`touch_rooms`](Sql::touch_rooms): the new rows, and each room's newest
+//!    message time;
+//!
+//! then one commit. A read that the callers of an append need can join the
+//! batch as one more step between 2 and 5, in the same transaction.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+use crate::domain::{AgentId, Message, RoomState};
+use crate::store::batch::{insert_chunks, Stored};
+use crate::store::{Appended, NewMessage, Queued, StoreError, StoreResult};
+
+use super::{parse_id, parse_room_state, Backend, Sql, INSERT_COLUMNS, MESSAGE_COLUMNS};
+
+/// How a group commit failed.
+#[derive(Debug)]
+pub(crate) enum Failed {
+    /// Before the commit: nothing was stored, so each message may be
+    /// stored again on its own.
+    BeforeCommit(StoreError),
+    /// At the commit: its outcome is unknown (a full disk, a lost
+    /// connection), so no message may be stored again by the store.
+    AtCommit(StoreError),
+}
+
+/// A conversation's row as a batch append reserved its seqs.
+pub(crate) struct Reserved {
+    pub last_seq: i64,
+    pub state: String,
+    pub tenant: String,
+    /// `None` for agent rooms.
+    pub channel: Option<String>,
+}
+
+impl Reserved {
+    /// Whether `message` belongs in this room: same tenant, and the same
+    /// channel (so a visitor room's message never lands in an agent room,
+    /// nor an agent room's in a visitor room).
+    /// Compared as text, formatted on the stack: this runs for every
+    /// message of every batch.
+    pub fn admits(&self, message: &NewMessage) -> bool {
+        let mut buf = uuid::Uuid::encode_buffer();
+        if self.tenant.as_str() != message.tenant_id.0.hyphenated().encode_lower(&mut buf) {
+            return false;
+        }
+        match (&self.channel, message.channel_id) {
+            (Some(stored), Some(channel)) => {
+                stored.as_str() == channel.0.hyphenated().encode_lower(&mut buf)
+            }
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A batch grouped by conversation, in id order: what every step works on.
+struct Rooms<'b> {
+    batch: &'b [Queued],
+    /// Indexes into `batch`, sorted by conversation; stable, so messages
+    /// keep their arrival order within a conversation.
+    order: Vec<usize>,
+    /// `order[groups[g]]` are the messages of conversation `ids[g]`.
+    groups: Vec<Range<usize>>,
+    ids: Vec<String>,
+    /// How many messages each conversation has in the batch.
+    sizes: Vec<i64>,
+}
+
+impl<'b> Rooms<'b> {
+    fn of(batch: &'b [Queued]) -> Rooms<'b> {
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by_key(|&i| batch[i].conversation_id);
+        let mut groups = Vec::new();
+        let mut at = 0;
+        for chunk in order.chunk_by(|&a, &b| batch[a].conversation_id == batch[b].conversation_id) {
+            groups.push(at..at + chunk.len());
+            at += chunk.len();
+        }
+        let ids = groups
+            .iter()
+            .map(|g| batch[order[g.start]].conversation_id.to_string())
+            .collect();
+        let sizes = groups.iter().map(|g| g.len() as i64).collect();
+        Rooms {
+            batch,
+            order,
+            groups,
+            ids,
+            sizes,
+        }
+    }
+
+    /// The indexes into `batch` of conversation `g`'s messages, in arrival order.
+    fn group(&self, g: usize) -> &[usize] {
+        &self.order[self.groups[g].clone()]
+    }
+
+    /// The first message of conversation `g`.
+    fn first(&self, g: usize) -> &'b Queued {
+        &self.batch[self.group(g)[0]]
+    }
+}
+
+/// What the steps build: one `Appended` per message of the batch, and which
+/// of them are new rows to insert.
+struct Outcomes {
+    results: Vec<Option<Appended>>,
+    /// Indexes into the batch of the messages stored now, in seq order per room.
+    created: Vec<usize>,
+}
+
+impl<DB: Backend> Sql<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> String: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> &'q str: Type<DB> + Encode<'q, DB>,
+    for<'q> i64: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> bool: Type<DB> + Decode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+{
+    /// Stores a batch of messages in one transaction (group commit) and
+    /// returns one result per message, in order. See `store::batch`.
+    pub(crate) async fn append_batch(pool: &sqlx::Pool<DB>, batch: Vec<Queued>) -> Stored {
+        match Self::append_together(pool, &batch).await {
+            Ok(appended) => Stored::together(appended.into_iter().map(Ok).collect()),
+            Err(Failed::BeforeCommit(err)) if batch.len() > 1 => {
+                // Nothing was committed: store each on its own, so one
+                // bad message fails alone.
+                tracing::warn!(error = %err, size = batch.len(), "batch append failed; storing one by one");
+                let mut results = Vec::with_capacity(batch.len());
+                for new in &batch {
+                    let alone = Self::append_together(pool, std::slice::from_ref(new)).await;
+                    results.push(match alone {
+                        Ok(mut appended) => Ok(appended.remove(0)),
+                        Err(Failed::BeforeCommit(err) | Failed::AtCommit(err)) => Err(err),
+                    });
+                }
+                Stored::one_by_one(results)
+            }
+            Err(Failed::BeforeCommit(err)) => Stored::together(vec![Err(err)]),
+            Err(Failed::AtCommit(err)) => {
+                // The commit's outcome is unknown: retrying could store
+                // twice, so every caller gets the error (a retry with its
+                // client_message_id is then safe).
+                let err = err.to_string();
+                Stored::together(
+                    batch
+                        .iter()
+                        .map(|_| Err(StoreError::Unavailable(err.clone())))
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// The batch in one transaction: the steps of the module doc, then the
+    /// commit. Within a conversation, messages keep their arrival order.
+    pub(crate) async fn append_together(
+        pool: &sqlx::Pool<DB>,
+        batch: &[Queued],
+    ) -> Result<Vec<Appended>, Failed> {
+        let rooms = Rooms::of(batch);
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|e| Failed::BeforeCommit(e.into()))?;
+        let outcomes = Self::append_steps(&mut tx, &rooms)
+            .await
+            .map_err(Failed::BeforeCommit)?;
+        tx.commit().await.map_err(|e| Failed::AtCommit(e.into()))?;
+        Ok(outcomes
+            .results
+            .into_iter()
+            .map(|r| r.expect("every message has a result"))
+            .collect())
+    }
+
+    /// Everything before the commit, on the batch's transaction.
+    async fn append_steps(conn: &mut DB::Connection, rooms: &Rooms<'_>) -> StoreResult<Outcomes> {
+        Self::lock_rooms(conn, &rooms.ids).await?;
+        let reserved = Self::reserve_rooms(conn, rooms).await?;
+        let audiences = Self::read_audiences(conn, &rooms.ids, &reserved).await?;
+        let mut outcomes = Outcomes {
+            results: vec![None; rooms.batch.len()],
+            created: Vec::with_capacity(rooms.batch.len()),
+        };
+        for g in 0..rooms.groups.len() {
+            Self::assign_seqs(conn, rooms, g, &reserved, &audiences, &mut outcomes).await?;
+        }
+        Self::insert_rows(conn, rooms.batch, &outcomes).await?;
+        Self::touch_rooms(conn, &rooms.ids).await?;
+        Ok(outcomes)
+    }
+
+    /// Locks every conversation row in id order first, where the backend
+    /// needs it (`Backend::LOCK_ROWS`), so concurrent batches queue instead
+    /// of deadlocking.
+    async fn lock_rooms(conn: &mut DB::Connection, ids: &[String]) -> StoreResult<()> {
+        let Some(lock) = DB::LOCK_ROWS else {
+            return Ok(());
+        };
+        let mut at = 0;
+        for n in insert_chunks(ids.len()) {
+            let sql = format!(
+                "{lock} IN ({}) ORDER BY id FOR UPDATE",
+                DB::PARAMS.list(1, n)
+            );
+            let mut query = sqlx::query(&sql);
+            for id in &ids[at..at + n] {
+                query = query.bind(id.as_str());
+            }
+            at += n;
+            query.fetch_all(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Reserves each room's seqs (its `last_seq` grows by its count of
+    /// messages), creating first the conversations that do not exist yet;
+    /// every room of the batch is in the map returned.
+    async fn reserve_rooms(
+        conn: &mut DB::Connection,
+        rooms: &Rooms<'_>,
+    ) -> StoreResult<HashMap<String, Reserved>> {
+        let mut reserved = Self::reserve(conn, &rooms.ids, &rooms.sizes).await?;
+        let missing: Vec<usize> = (0..rooms.groups.len())
+            .filter(|&g| !reserved.contains_key(&rooms.ids[g]))
+            .collect();
+        if !missing.is_empty() {
+            Self::create_conversations(conn, rooms, &missing).await?;
+            let new_ids: Vec<String> = missing.iter().map(|&g| rooms.ids[g].clone()).collect();
+            let new_sizes: Vec<i64> = missing.iter().map(|&g| rooms.sizes[g]).collect();
+            reserved.extend(Self::reserve(conn, &new_ids, &new_sizes).await?);
+        }
+        Ok(reserved)
+    }
+
+    /// Adds `sizes[i]` to the `last_seq` of conversation `ids[i]`, in a
+    /// few statements; returns the new `last_seq` of each conversation
+    /// that exists (a missing one is absent from the map).
+    async fn reserve(
+        conn: &mut DB::Connection,
+        ids: &[String],
+        sizes: &[i64],
+    ) -> Result<HashMap<String, Reserved>, sqlx::Error> {
+        let params = DB::PARAMS;
+        let mut last = HashMap::with_capacity(ids.len());
+        let mut at = 0;
+        for n in insert_chunks(ids.len()) {
+            // Parameters in textual order: (id, size) per WHEN, then the ids.
+            let cases: String = (0..n)
+                .map(|i| {
+                    format!(
+                        " WHEN {} THEN CAST({} AS BIGINT)",
+                        params.one(2 * i + 1),
+                        params.one(2 * i + 2)
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "UPDATE conversations SET last_seq = last_seq + CASE id{cases} END \
+                         WHERE id IN ({}) RETURNING id, last_seq, state, tenant_id, channel_id",
+                params.list(2 * n + 1, n)
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, size) in ids[at..at + n].iter().zip(&sizes[at..at + n]) {
+                query = query.bind(id.as_str()).bind(*size);
+            }
+            for id in &ids[at..at + n] {
+                query = query.bind(id.as_str());
+            }
+            at += n;
+            for row in query.fetch_all(&mut *conn).await? {
+                last.insert(
+                    row.try_get::<String, _>(0)?,
+                    Reserved {
+                        last_seq: row.try_get(1)?,
+                        state: row.try_get(2)?,
+                        tenant: row.try_get(3)?,
+                        channel: row.try_get(4)?,
+                    },
+                );
+            }
+        }
+        Ok(last)
+    }
+
+    /// First messages create their conversations (the `missing` groups),
+    /// queued, with no seq reserved yet. Two first messages at once are
+    /// safe on PostgreSQL too: the second insert waits for the first
+    /// transaction on the primary key, then does nothing (no unique
+    /// violation surfaces), and its reservation queues on the row.
+    async fn create_conversations(
+        conn: &mut DB::Connection,
+        rooms: &Rooms<'_>,
+        missing: &[usize],
+    ) -> StoreResult<()> {
+        let mut at = 0;
+        for n in insert_chunks(missing.len()) {
+            let sql = format!(
+                "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq, kind, state, queued_at) \
+                 VALUES {} ON CONFLICT (id) DO NOTHING",
+                DB::PARAMS.rows(n, 8)
+            );
+            let mut query = sqlx::query(&sql);
+            for &g in &missing[at..at + n] {
+                let first = rooms.first(g);
+                query = query
+                    .bind(rooms.ids[g].clone())
+                    .bind(first.channel_id.map(|c| c.to_string()))
+                    .bind(first.tenant_id.to_string())
+                    .bind(first.sent_at_ms)
+                    .bind(0_i64)
+                    .bind("visitor")
+                    .bind("queued")
+                    .bind(first.sent_at_ms);
+            }
+            at += n;
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Who must hear of these messages: each room's agents, read in the
+    /// same transaction as the reservation. A queued room has none (nobody
+    /// answered yet): no read for those.
+    async fn read_audiences(
+        conn: &mut DB::Connection,
+        ids: &[String],
+        reserved: &HashMap<String, Reserved>,
+    ) -> StoreResult<HashMap<String, Vec<AgentId>>> {
+        let mut members: HashMap<String, Vec<AgentId>> = HashMap::new();
+        let staffed: Vec<&String> = ids
+            .iter()
+            .filter(|id| reserved.get(*id).is_some_and(|r| r.state != "queued"))
+            .collect();
+        let mut at = 0;
+        for n in insert_chunks(staffed.len()) {
+            let sql = format!(
+                "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at",
+                DB::PARAMS.list(1, n)
+            );
+            let mut query = sqlx::query(&sql);
+            for id in &staffed[at..at + n] {
+                query = query.bind(id.as_str());
+            }
+            at += n;
+            for row in query.fetch_all(&mut *conn).await? {
+                let room: String = row.try_get(0)?;
+                let member: String = row.try_get(1)?;
+                // The visitor of a visitor room is not a row; every row is an agent.
+                let agent = parse_id(&member)?;
+                members.entry(room).or_default().push(agent);
+            }
+        }
+        Ok(members)
+    }
+
+    /// Room `g`'s messages: checks they belong in it, answers repeated
+    /// `client_message_id`s with the first message, numbers the new ones
+    /// from the reservation, and gives back the seqs duplicates reserved.
+    async fn assign_seqs(
+        conn: &mut DB::Connection,
+        rooms: &Rooms<'_>,
+        g: usize,
+        reserved: &HashMap<String, Reserved>,
+        audiences: &HashMap<String, Vec<AgentId>>,
+        outcomes: &mut Outcomes,
+    ) -> StoreResult<()> {
+        let conversation = &rooms.ids[g];
+        let group = rooms.group(g);
+        let Some(reserved) = reserved.get(conversation) else {
+            return Err(StoreError::Corrupt(format!(
+                "conversation {conversation} vanished while storing"
+            )));
+        };
+        // A message lands only in a room of its own kind, tenant and
+        // channel (agent rooms have no channel): whatever the caller
+        // checked, the store checks again.
+        if group.iter().any(|&i| !reserved.admits(&rooms.batch[i])) {
+            return Err(StoreError::WrongRoom);
+        }
+        let mut seen = Self::earlier_messages(conn, conversation, rooms.batch, group).await?;
+        let room = Snapshot {
+            state: parse_room_state(&reserved.state)?,
+            agents: audiences.get(conversation).cloned().unwrap_or_default(),
+        };
+        let last = reserved.last_seq;
+        let mut seq = last - rooms.sizes[g];
+        for &i in group {
+            let new = &rooms.batch[i];
+            let earlier = new.client_message_id.as_ref().and_then(|key| seen.get(key));
+            if let Some(earlier) = earlier {
+                outcomes.results[i] = Some(room.appended(earlier.clone(), false));
+                continue;
+            }
+            seq += 1;
+            let message = stored(new, seq);
+            if let Some(key) = &new.client_message_id {
+                seen.insert(key.clone(), message.clone());
+            }
+            outcomes.results[i] = Some(room.appended(message, true));
+            outcomes.created.push(i);
+        }
+        if seq != last {
+            // Duplicates took no seq: give back what they reserved.
+            sqlx::query("UPDATE conversations SET last_seq = $2 WHERE id = $1")
+                .bind(conversation.as_str())
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The stored messages of `conversation` whose `client_message_id` one
+    /// of `group` repeats, by key: one look-up per key (a key found is not looked up again). The
+    /// reservation holds the row lock until commit, so concurrent writers
+    /// of this conversation (any instance) queue, and under READ COMMITTED
+    /// this check's fresh snapshot sees every earlier committed attempt.
+    async fn earlier_messages(
+        conn: &mut DB::Connection,
+        conversation: &str,
+        batch: &[Queued],
+        group: &[usize],
+    ) -> StoreResult<HashMap<String, Message>> {
+        let mut seen: HashMap<String, Message> = HashMap::new();
+        let sql = format!(
+            "SELECT {} FROM messages WHERE conversation_id = $1 AND client_message_id = $2",
+            MESSAGE_COLUMNS
+        );
+        for &i in group {
+            let Some(key) = &batch[i].client_message_id else {
+                continue;
+            };
+            if seen.contains_key(key) {
+                continue;
+            }
+            let earlier = sqlx::query(&sql)
+                .bind(conversation)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = earlier {
+                seen.insert(key.clone(), Self::message_from_row(&row)?);
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Inserts the new messages' rows, many per statement.
+    async fn insert_rows(
+        conn: &mut DB::Connection,
+        batch: &[Queued],
+        outcomes: &Outcomes,
+    ) -> StoreResult<()> {
+        let mut rows = outcomes.created.iter().map(|&i| {
+            (
+                outcomes.results[i].as_ref().expect("created above"),
+                &batch[i].search_text,
+            )
+        });
+        for size in insert_chunks(outcomes.created.len()) {
+            let sql = format!(
+                "INSERT INTO messages ({}) VALUES {}",
+                INSERT_COLUMNS,
+                DB::PARAMS.rows(size, 14)
+            );
+            let mut query = sqlx::query(&sql);
+            for (appended, search_text) in rows.by_ref().take(size) {
+                let m = &appended.message;
+                query = query
+                    .bind(m.id.to_string())
+                    .bind(m.conversation_id.to_string())
+                    .bind(m.channel_id.map(|c| c.to_string()))
+                    .bind(m.seq)
+                    .bind(m.sender_kind.as_str())
+                    .bind(m.sender_id.to_string())
+                    .bind(m.sender_name.clone())
+                    .bind(m.sender_avatar.clone())
+                    .bind(m.content.clone())
+                    .bind(m.state.as_str())
+                    .bind(m.sent_at_ms)
+                    .bind(m.client_message_id.clone())
+                    .bind(m.tenant_id.to_string())
+                    .bind(search_text.as_str());
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Each room's newest message time, which room lists are ordered by,
+    /// read back from its newest message (so a group of duplicates that
+    /// gave its seqs back leaves it as it was).
+    async fn touch_rooms(conn: &mut DB::Connection, ids: &[String]) -> StoreResult<()> {
+        let mut at = 0;
+        for n in insert_chunks(ids.len()) {
+            let sql = format!(
+                "UPDATE conversations SET last_message_at = (SELECT m.sent_at FROM messages m \
+                 WHERE m.conversation_id = conversations.id AND m.seq = conversations.last_seq) \
+                 WHERE id IN ({})",
+                DB::PARAMS.list(1, n)
+            );
+            let mut query = sqlx::query(&sql);
+            for id in &ids[at..at + n] {
+                query = query.bind(id.as_str());
+            }
+            at += n;
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The room as the append found it: what every outcome of its group shares.
+struct Snapshot {
+    state: RoomState,
+    agents: Vec<AgentId>,
+}
+
+impl Snapshot {
+    fn appended(&self, message: Message, created: bool) -> Appended {
+        Appended {
+            message,
+            created,
+            agents: self.agents.clone(),
+            room_state: self.state,
+        }
+    }
+}
+
+/// The message `new` becomes when stored with `seq`.
+fn stored(new: &NewMessage, seq: i64) -> Message {
+    Message {
+        id: new.id,
+        conversation_id: new.conversation_id,
+        channel_id: new.channel_id,
+        seq,
+        sender_kind: new.sender_kind,
+        sender_id: new.sender_id,
+        sender_name: new.sender_name.clone(),
+        sender_avatar: new.sender_avatar.clone(),
+        content: new.content.clone(),
+        state: new.state,
+        sent_at_ms: new.sent_at_ms,
+        client_message_id: new.client_message_id.clone(),
+        tenant_id: new.tenant_id,
+        read_at_ms: None,
+        edited_at_ms: None,
+        deleted: false,
+        reactions: Vec::new(),
+    }
+}
