@@ -6,20 +6,24 @@
 //! 1. [`lock_rooms`](Sql::lock_rooms): take the conversations' rows in id
 //!    order (PostgreSQL), so batches of several instances queue rather than
 //!    deadlock;
-//! 2. [`reserve_rooms`](Sql::reserve_rooms): add each room's count of
-//!    messages to its `last_seq`, creating the conversations that first
-//!    messages begin;
-//! 3. [`read_audiences`](Sql::read_audiences): each staffed room's agents,
-//!    who must be told;
-//! 4. [`assign_seqs`](Sql::assign_seqs), per room: the room check
+//! 2. [`reserve_rooms`](Sql::reserve_rooms): one statement per chunk of
+//!    rooms adds each room's count of messages to its `last_seq`, sets its
+//!    newest message time, and returns with the reservation what the rest
+//!    needs: each room's kind, tenant and channel, and each staffed room's
+//!    agents (who must be told), so no other read is needed; first messages
+//!    create their conversations;
+//! 3. [`assign_seqs`](Sql::assign_seqs), per room: the room check
 //!    ([`Reserved::admits`]), the messages whose `client_message_id` was seen
-//!    before, a seq for each new one, and the seqs duplicates give back;
-//! 5. [`insert_rows`](Sql::insert_rows) and
-//!    [`touch_rooms`](Sql::touch_rooms): the new rows, and each room's newest
-//!    message time;
+//!    before, a seq for each new one, and the seqs (and newest time)
+//!    duplicates give back;
+//! 4. [`insert_rows`](Sql::insert_rows): the new rows;
 //!
-//! then one commit. A read that the callers of an append need can join the
-//! batch as one more step between 2 and 5, in the same transaction.
+//! then one commit. Every statement runs while the rooms' rows are locked,
+//! so each one more lengthens the wait of the next batch writing the same
+//! rooms (on PostgreSQL, another lane or instance): the transaction is
+//! BEGIN, the lock (PostgreSQL), the reservation, the insert, COMMIT. A
+//! read that the callers of an append need is best a column of the
+//! reservation's `RETURNING`.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -50,9 +54,21 @@ pub(crate) struct Reserved {
     pub tenant: String,
     /// `None` for agent rooms.
     pub channel: Option<String>,
+    /// The agents of a staffed room (comma-separated ids, in joining
+    /// order); `None` for a queued room (nobody answered yet) or no members.
+    pub members: Option<String>,
 }
 
 impl Reserved {
+    /// The agents who must hear of the room's new messages.
+    fn agents(&self) -> StoreResult<Vec<AgentId>> {
+        // The visitor of a visitor room is not a row; every row is an agent.
+        self.members
+            .as_deref()
+            .map(|list| list.split(',').map(parse_id).collect())
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+
     /// Whether `message` belongs in this room: same tenant, and the same
     /// channel (so a visitor room's message never lands in an agent room,
     /// nor an agent room's in a visitor room).
@@ -118,6 +134,12 @@ impl<'b> Rooms<'b> {
     /// The first message of conversation `g`.
     fn first(&self, g: usize) -> &'b Queued {
         &self.batch[self.group(g)[0]]
+    }
+
+    /// The last message of conversation `g` (its newest once stored).
+    fn last(&self, g: usize) -> &'b Queued {
+        let group = self.group(g);
+        &self.batch[group[group.len() - 1]]
     }
 }
 
@@ -203,16 +225,14 @@ where
     async fn append_steps(conn: &mut DB::Connection, rooms: &Rooms<'_>) -> StoreResult<Outcomes> {
         Self::lock_rooms(conn, &rooms.ids).await?;
         let reserved = Self::reserve_rooms(conn, rooms).await?;
-        let audiences = Self::read_audiences(conn, &rooms.ids, &reserved).await?;
         let mut outcomes = Outcomes {
             results: vec![None; rooms.batch.len()],
             created: Vec::with_capacity(rooms.batch.len()),
         };
         for g in 0..rooms.groups.len() {
-            Self::assign_seqs(conn, rooms, g, &reserved, &audiences, &mut outcomes).await?;
+            Self::assign_seqs(conn, rooms, g, &reserved, &mut outcomes).await?;
         }
         Self::insert_rows(conn, rooms.batch, &outcomes).await?;
-        Self::touch_rooms(conn, &rooms.ids).await?;
         Ok(outcomes)
     }
 
@@ -246,7 +266,10 @@ where
         conn: &mut DB::Connection,
         rooms: &Rooms<'_>,
     ) -> StoreResult<HashMap<String, Reserved>> {
-        let mut reserved = Self::reserve(conn, &rooms.ids, &rooms.sizes).await?;
+        let newest: Vec<i64> = (0..rooms.groups.len())
+            .map(|g| rooms.last(g).sent_at_ms)
+            .collect();
+        let mut reserved = Self::reserve(conn, &rooms.ids, &rooms.sizes, &newest).await?;
         let missing: Vec<usize> = (0..rooms.groups.len())
             .filter(|&g| !reserved.contains_key(&rooms.ids[g]))
             .collect();
@@ -254,43 +277,58 @@ where
             Self::create_conversations(conn, rooms, &missing).await?;
             let new_ids: Vec<String> = missing.iter().map(|&g| rooms.ids[g].clone()).collect();
             let new_sizes: Vec<i64> = missing.iter().map(|&g| rooms.sizes[g]).collect();
-            reserved.extend(Self::reserve(conn, &new_ids, &new_sizes).await?);
+            let new_newest: Vec<i64> = missing.iter().map(|&g| newest[g]).collect();
+            reserved.extend(Self::reserve(conn, &new_ids, &new_sizes, &new_newest).await?);
         }
         Ok(reserved)
     }
 
-    /// Adds `sizes[i]` to the `last_seq` of conversation `ids[i]`, in a
-    /// few statements; returns the new `last_seq` of each conversation
-    /// that exists (a missing one is absent from the map).
+    /// Adds `sizes[i]` to the `last_seq` of conversation `ids[i]` and sets
+    /// its newest message time to `newest[i]`, in a few statements; returns
+    /// the reservation of each conversation that exists (a missing one is
+    /// absent from the map), with its staffed agents (`Backend::MEMBERS`).
     async fn reserve(
         conn: &mut DB::Connection,
         ids: &[String],
         sizes: &[i64],
+        newest: &[i64],
     ) -> Result<HashMap<String, Reserved>, sqlx::Error> {
         let params = DB::PARAMS;
         let mut last = HashMap::with_capacity(ids.len());
         let mut at = 0;
         for n in insert_chunks(ids.len()) {
-            // Parameters in textual order: (id, size) per WHEN, then the ids.
-            let cases: String = (0..n)
-                .map(|i| {
-                    format!(
-                        " WHEN {} THEN CAST({} AS BIGINT)",
-                        params.one(2 * i + 1),
-                        params.one(2 * i + 2)
-                    )
-                })
-                .collect();
+            // Parameters in textual order: (id, size) per WHEN of the seqs,
+            // (id, time) per WHEN of the times, then the ids.
+            let cases = |from: usize| -> String {
+                (0..n)
+                    .map(|i| {
+                        format!(
+                            " WHEN {} THEN CAST({} AS BIGINT)",
+                            params.one(from + 2 * i),
+                            params.one(from + 2 * i + 1)
+                        )
+                    })
+                    .collect()
+            };
             let sql = format!(
-                "UPDATE conversations SET last_seq = last_seq + CASE id{cases} END \
-                         WHERE id IN ({}) RETURNING id, last_seq, state, tenant_id, channel_id",
-                params.list(2 * n + 1, n)
+                "UPDATE conversations SET last_seq = last_seq + CASE id{} END, \
+                 last_message_at = CASE id{} END \
+                 WHERE id IN ({}) RETURNING id, last_seq, state, tenant_id, channel_id, \
+                 CASE WHEN state = 'queued' THEN NULL ELSE {} END",
+                cases(1),
+                cases(2 * n + 1),
+                params.list(4 * n + 1, n),
+                DB::MEMBERS,
             );
             let mut query = sqlx::query(&sql);
-            for (id, size) in ids[at..at + n].iter().zip(&sizes[at..at + n]) {
+            let chunk = at..at + n;
+            for (id, size) in ids[chunk.clone()].iter().zip(&sizes[chunk.clone()]) {
                 query = query.bind(id.as_str()).bind(*size);
             }
-            for id in &ids[at..at + n] {
+            for (id, time) in ids[chunk.clone()].iter().zip(&newest[chunk.clone()]) {
+                query = query.bind(id.as_str()).bind(*time);
+            }
+            for id in &ids[chunk] {
                 query = query.bind(id.as_str());
             }
             at += n;
@@ -302,6 +340,7 @@ where
                         state: row.try_get(2)?,
                         tenant: row.try_get(3)?,
                         channel: row.try_get(4)?,
+                        members: row.try_get(5)?,
                     },
                 );
             }
@@ -345,41 +384,6 @@ where
         Ok(())
     }
 
-    /// Who must hear of these messages: each room's agents, read in the
-    /// same transaction as the reservation. A queued room has none (nobody
-    /// answered yet): no read for those.
-    async fn read_audiences(
-        conn: &mut DB::Connection,
-        ids: &[String],
-        reserved: &HashMap<String, Reserved>,
-    ) -> StoreResult<HashMap<String, Vec<AgentId>>> {
-        let mut members: HashMap<String, Vec<AgentId>> = HashMap::new();
-        let staffed: Vec<&String> = ids
-            .iter()
-            .filter(|id| reserved.get(*id).is_some_and(|r| r.state != "queued"))
-            .collect();
-        let mut at = 0;
-        for n in insert_chunks(staffed.len()) {
-            let sql = format!(
-                "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at",
-                DB::PARAMS.list(1, n)
-            );
-            let mut query = sqlx::query(&sql);
-            for id in &staffed[at..at + n] {
-                query = query.bind(id.as_str());
-            }
-            at += n;
-            for row in query.fetch_all(&mut *conn).await? {
-                let room: String = row.try_get(0)?;
-                let member: String = row.try_get(1)?;
-                // The visitor of a visitor room is not a row; every row is an agent.
-                let agent = parse_id(&member)?;
-                members.entry(room).or_default().push(agent);
-            }
-        }
-        Ok(members)
-    }
-
     /// Room `g`'s messages: checks they belong in it, answers repeated
     /// `client_message_id`s with the first message, numbers the new ones
     /// from the reservation, and gives back the seqs duplicates reserved.
@@ -388,7 +392,6 @@ where
         rooms: &Rooms<'_>,
         g: usize,
         reserved: &HashMap<String, Reserved>,
-        audiences: &HashMap<String, Vec<AgentId>>,
         outcomes: &mut Outcomes,
     ) -> StoreResult<()> {
         let conversation = &rooms.ids[g];
@@ -407,7 +410,7 @@ where
         let mut seen = Self::earlier_messages(conn, conversation, rooms.batch, group).await?;
         let room = Snapshot {
             state: parse_room_state(&reserved.state)?,
-            agents: audiences.get(conversation).cloned().unwrap_or_default(),
+            agents: reserved.agents()?,
         };
         let last = reserved.last_seq;
         let mut seq = last - rooms.sizes[g];
@@ -427,12 +430,24 @@ where
             outcomes.created.push(i);
         }
         if seq != last {
-            // Duplicates took no seq: give back what they reserved.
-            sqlx::query("UPDATE conversations SET last_seq = $2 WHERE id = $1")
-                .bind(conversation.as_str())
-                .bind(seq)
-                .execute(&mut *conn)
-                .await?;
+            // Duplicates took no seq: give back what they reserved, and the
+            // newest time the reservation set: the newest new message's, or
+            // (none new) the room's newest stored one's.
+            let newest = group
+                .iter()
+                .rev()
+                .find_map(|&i| outcomes.results[i].as_ref().filter(|a| a.created))
+                .map(|a| a.message.sent_at_ms);
+            sqlx::query(
+                "UPDATE conversations SET last_seq = $2, last_message_at = COALESCE($3, \
+                 (SELECT m.sent_at FROM messages m WHERE m.conversation_id = $1 AND m.seq = $2)) \
+                 WHERE id = $1",
+            )
+            .bind(conversation.as_str())
+            .bind(seq)
+            .bind(newest)
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }
@@ -509,28 +524,6 @@ where
                     .bind(m.tenant_id.to_string())
                     .bind(search_text.as_str());
             }
-            query.execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Each room's newest message time, which room lists are ordered by,
-    /// read back from its newest message (so a group of duplicates that
-    /// gave its seqs back leaves it as it was).
-    async fn touch_rooms(conn: &mut DB::Connection, ids: &[String]) -> StoreResult<()> {
-        let mut at = 0;
-        for n in insert_chunks(ids.len()) {
-            let sql = format!(
-                "UPDATE conversations SET last_message_at = (SELECT m.sent_at FROM messages m \
-                 WHERE m.conversation_id = conversations.id AND m.seq = conversations.last_seq) \
-                 WHERE id IN ({})",
-                DB::PARAMS.list(1, n)
-            );
-            let mut query = sqlx::query(&sql);
-            for id in &ids[at..at + n] {
-                query = query.bind(id.as_str());
-            }
-            at += n;
             query.execute(&mut *conn).await?;
         }
         Ok(())

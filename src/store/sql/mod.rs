@@ -167,16 +167,25 @@ pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
     const PARAMS: Params;
     /// Whether writers must take row locks (`FOR UPDATE`) to serialize.
     const LOCKS: bool = Self::LOCK_ROWS.is_some();
+    /// A conversation's agents as one comma-separated text, in joining
+    /// order (`NULL` when it has none), for a statement on `conversations`.
+    const MEMBERS: &'static str;
 }
 
 impl Backend for sqlx::Sqlite {
     const LOCK_ROWS: Option<&'static str> = None;
     const PARAMS: Params = Params::Anonymous;
+    const MEMBERS: &'static str =
+        "(SELECT group_concat(member_id, ',' ORDER BY joined_at, member_id) \
+         FROM room_members WHERE room_id = conversations.id)";
 }
 
 impl Backend for sqlx::Postgres {
     const LOCK_ROWS: Option<&'static str> = Some("SELECT id FROM conversations WHERE id");
     const PARAMS: Params = Params::Numbered;
+    const MEMBERS: &'static str =
+        "(SELECT string_agg(member_id, ',' ORDER BY joined_at, member_id) \
+         FROM room_members WHERE room_id = conversations.id)";
 }
 
 /// How many rows a statement changed: each backend's query result has it as

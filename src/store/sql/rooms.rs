@@ -173,10 +173,13 @@ where
         Ok(Added::Added(room.clone()))
     }
 
+    /// One room with its members, in one statement: every agent call on
+    /// a room (posting a reply included) reads it first.
     pub(crate) async fn room(&self, tenant: TenantId, id: RoomId) -> StoreResult<Option<Room>> {
         let sql = format!(
-            "SELECT {} FROM conversations WHERE id = $1 AND tenant_id = $2",
-            ROOM_COLUMNS
+            "SELECT {}, {} FROM conversations WHERE id = $1 AND tenant_id = $2",
+            ROOM_COLUMNS,
+            DB::MEMBERS
         );
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -184,9 +187,16 @@ where
             .fetch_optional(&self.read)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let mut rooms = vec![Self::room_from_row(&row)?];
-        Self::with_members(&self.read, &mut rooms).await?;
-        Ok(rooms.pop())
+        let mut room = Self::room_from_row(&row)?;
+        if let Some(list) = row.try_get::<Option<String>, _>(10)? {
+            for member in list.split(',') {
+                room.members.push(Member {
+                    id: parse_uuid(member)?,
+                    kind: RoomKind::Agent,
+                });
+            }
+        }
+        Ok(Some(room))
     }
 
     pub(crate) async fn member_rooms(
