@@ -100,18 +100,56 @@ where
         Ok(messages)
     }
 
-    /// Marks a batch of messages DELIVERED; `Some` for those that were PENDING.
+    /// Marks a batch of messages DELIVERED; `Some` for those that were
+    /// PENDING. A batch of several statements (see `insert_chunks`) is one
+    /// transaction, so one commit (one fsync on SQLite) however it is cut.
     pub(crate) async fn deliver_batch(
         pool: &sqlx::Pool<DB>,
         ids: Vec<(MessageId, TenantId)>,
     ) -> Stored<Option<Message>> {
+        let chunks = insert_chunks(ids.len());
+        let marked = if chunks.len() > 1 {
+            match pool.begin().await {
+                Ok(mut tx) => match Self::deliver_chunks(&mut tx, &ids, &chunks).await {
+                    Ok(changed) => tx.commit().await.map(|()| changed),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        } else {
+            match pool.acquire().await {
+                Ok(mut conn) => Self::deliver_chunks(&mut conn, &ids, &chunks).await,
+                Err(e) => Err(e),
+            }
+        };
+        match marked {
+            Ok(mut changed) => {
+                Stored::together(ids.iter().map(|(id, _)| Ok(changed.remove(id))).collect())
+            }
+            Err(e) => {
+                let err = e.to_string();
+                Stored::together(
+                    ids.iter()
+                        .map(|_| Err(StoreError::Unavailable(err.clone())))
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// The statements of `deliver_batch`, one per chunk.
+    async fn deliver_chunks(
+        conn: &mut DB::Connection,
+        ids: &[(MessageId, TenantId)],
+        chunks: &[usize],
+    ) -> Result<HashMap<MessageId, Message>, sqlx::Error> {
         let params = DB::PARAMS;
         let mut changed: HashMap<MessageId, Message> = HashMap::new();
         let mut at = 0;
-        for n in insert_chunks(ids.len()) {
+        for &n in chunks {
             let sql = format!(
                 "UPDATE messages SET state = 'DELIVERED' WHERE state = 'PENDING' \
-                         AND (id, tenant_id) IN (VALUES {}) RETURNING {}",
+                 AND (id, tenant_id) IN (VALUES {}) RETURNING {}",
                 params.rows(n, 2),
                 MESSAGE_COLUMNS
             );
@@ -120,28 +158,16 @@ where
                 query = query.bind(id.to_string()).bind(tenant.to_string());
             }
             at += n;
-            match query.fetch_all(pool).await {
-                Ok(rows) => {
-                    for row in &rows {
-                        match Self::message_from_row(row) {
-                            Ok(m) => {
-                                changed.insert(m.id, m);
-                            }
-                            Err(e) => tracing::warn!(error = %e, "delivered mark: bad row"),
-                        }
+            for row in &query.fetch_all(&mut *conn).await? {
+                match Self::message_from_row(row) {
+                    Ok(m) => {
+                        changed.insert(m.id, m);
                     }
-                }
-                Err(e) => {
-                    let err = e.to_string();
-                    return Stored::together(
-                        ids.iter()
-                            .map(|_| Err(StoreError::Unavailable(err.clone())))
-                            .collect(),
-                    );
+                    Err(e) => tracing::warn!(error = %e, "delivered mark: bad row"),
                 }
             }
         }
-        Stored::together(ids.iter().map(|(id, _)| Ok(changed.remove(id))).collect())
+        Ok(changed)
     }
 
     pub(crate) async fn conversation(
