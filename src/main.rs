@@ -114,7 +114,7 @@ async fn add_tenant(config: &chatgate::Config, name: &str) -> anyhow::Result<()>
     let store = chatgate::store::open(&config.database_url).await?;
     let (email, password) = chatgate::service::agents::add_tenant(store.as_ref(), name)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("{}", chatgate::error::ApiError::from(e).message))?;
     println!("tenant {name} created");
     println!("  admin login:    {email}");
     println!("  admin password: {password}");

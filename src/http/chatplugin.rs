@@ -269,7 +269,7 @@ mod tests {
             match crate::http::json_object(&body, false) {
                 Ok(map) => {
                     if let Err(err) = visitor_message(&Value::Object(map), 4096) {
-                        fuzz::assert_client_error(&err);
+                        fuzz::assert_client_error(&err.into());
                     }
                 }
                 Err(err) => fuzz::assert_client_error(&err),

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use super::error::{Missing, ServiceError};
 use super::{Caller, Core};
 use crate::domain::{time::now_ms, Assignment, Channel, ChannelId, OriginPattern};
-use crate::error::ApiError;
 
 /// Channel settings as an admin sends them; `None` keeps the value
 /// (`image_url: Some(None)` clears it).
@@ -58,25 +58,25 @@ impl ChannelService {
     }
 
     /// The caller's channel, or 404.
-    pub async fn get(&self, caller: &Caller, id: ChannelId) -> Result<Channel, ApiError> {
+    pub async fn get(&self, caller: &Caller, id: ChannelId) -> Result<Channel, ServiceError> {
         caller.require_admin()?;
         self.core
             .store
             .channel(caller.tenant(), id)
             .await?
-            .ok_or_else(ApiError::unknown_channel)
+            .ok_or(ServiceError::NotFound(Missing::Channel))
     }
 
     pub async fn connect(
         &self,
         caller: &Caller,
         settings: ChannelSettings,
-    ) -> Result<Channel, ApiError> {
+    ) -> Result<Channel, ServiceError> {
         caller.require_admin()?;
         let name = settings
             .name
             .clone()
-            .ok_or_else(|| ApiError::invalid_field("name", "name is required"))?;
+            .ok_or_else(|| ServiceError::field("name", "name is required"))?;
         let mut channel = Channel {
             id: ChannelId::new(),
             tenant_id: caller.tenant(),
@@ -96,7 +96,7 @@ impl ChannelService {
 
     /// Visitors of the channel get 404 from now on, and the agents' replies
     /// that never reached them become FAILED.
-    pub async fn disconnect(&self, caller: &Caller, id: ChannelId) -> Result<(), ApiError> {
+    pub async fn disconnect(&self, caller: &Caller, id: ChannelId) -> Result<(), ServiceError> {
         let mut channel = self.get(caller, id).await?;
         channel.connected = false;
         self.core.store.update_channel(&channel).await?;
@@ -128,7 +128,7 @@ impl ChannelService {
             .await;
     }
 
-    pub async fn list(&self, caller: &Caller) -> Result<Vec<Channel>, ApiError> {
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Channel>, ServiceError> {
         caller.require_admin()?;
         Ok(self.core.store.channels(caller.tenant()).await?)
     }
@@ -138,7 +138,7 @@ impl ChannelService {
         caller: &Caller,
         id: ChannelId,
         settings: ChannelSettings,
-    ) -> Result<Channel, ApiError> {
+    ) -> Result<Channel, ServiceError> {
         let mut channel = self.get(caller, id).await?;
         settings.apply(&mut channel);
         self.core.store.update_channel(&channel).await?;

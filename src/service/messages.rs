@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::error::{Conflict, Missing, ServiceError};
 use super::rooms::RoomService;
 use super::{Caller, Core};
 use crate::domain::event::Agents;
@@ -15,7 +16,6 @@ use crate::domain::{
     time::now_ms, DeliveryState, Emoji, Event, Message, MessageId, MessageText, Published, Room,
     RoomId, RoomKind, SenderKind, TextError,
 };
-use crate::error::ApiError;
 use crate::store::{MessageQuery, NewMessage, Page, ReactionAdded};
 
 /// Largest page of messages.
@@ -39,10 +39,10 @@ impl Listing {
     /// The store's query; a search longer than `max_search_chars` characters
     /// is 400 naming `search` (a pattern that long is no one's search, and
     /// SQLite refuses `LIKE` patterns past 50,000 bytes).
-    fn query(&self, max_search_chars: usize) -> Result<MessageQuery, ApiError> {
+    fn query(&self, max_search_chars: usize) -> Result<MessageQuery, ServiceError> {
         if let Some(search) = &self.search {
             if search.chars().nth(max_search_chars).is_some() {
-                return Err(ApiError::invalid_field(
+                return Err(ServiceError::field(
                     "search",
                     format!("search is longer than {max_search_chars} characters"),
                 ));
@@ -78,7 +78,7 @@ impl MessageService {
         caller: &Caller,
         room: RoomId,
         listing: &Listing,
-    ) -> Result<Page<Message>, ApiError> {
+    ) -> Result<Page<Message>, ServiceError> {
         self.rooms.member_room(caller, room).await?;
         Ok(self
             .core
@@ -98,10 +98,10 @@ impl MessageService {
         caller: &Caller,
         listing: &Listing,
         distinct_rooms: bool,
-    ) -> Result<Page<Message>, ApiError> {
+    ) -> Result<Page<Message>, ServiceError> {
         let query = listing.query(self.core.config.max_search_chars)?;
         if query.search.is_none() && !distinct_rooms {
-            return Err(ApiError::invalid_field(
+            return Err(ServiceError::field(
                 "search",
                 "search (with at least one word) or distinct=room_uuid is required",
             ));
@@ -121,13 +121,13 @@ impl MessageService {
         room: RoomId,
         content: String,
         alias: Option<String>,
-    ) -> Result<Message, ApiError> {
+    ) -> Result<Message, ServiceError> {
         let content = self.text(content)?;
         let alias = alias
             .filter(|a| !a.trim().is_empty())
             .map(|a| {
                 if a.chars().nth(200).is_some() {
-                    Err(ApiError::invalid_field(
+                    Err(ServiceError::field(
                         "alias",
                         "alias is longer than 200 characters",
                     ))
@@ -180,7 +180,7 @@ impl MessageService {
         room: RoomId,
         id: MessageId,
         content: Option<String>,
-    ) -> Result<Message, ApiError> {
+    ) -> Result<Message, ServiceError> {
         let content = content.map(|c| self.text(c)).transpose()?;
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.own_message(caller, &room, id).await?;
@@ -207,8 +207,8 @@ impl MessageService {
         room: RoomId,
         id: MessageId,
         emoji: &str,
-    ) -> Result<Emoji, ApiError> {
-        let emoji = Emoji::parse(emoji).map_err(|m| ApiError::invalid_field("emoji", m))?;
+    ) -> Result<Emoji, ServiceError> {
+        let emoji = Emoji::parse(emoji).map_err(|m| ServiceError::field("emoji", m))?;
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.message(caller, &room, id).await?;
         match self
@@ -226,18 +226,11 @@ impl MessageService {
         {
             ReactionAdded::Added => {}
             ReactionAdded::AlreadyExists => {
-                return Err(ApiError::conflict(
-                    "reaction-already-exists",
-                    "this user already reacted with this emoji",
-                ))
+                return Err(ServiceError::Conflict(Conflict::ReactionAlreadyExists))
             }
             ReactionAdded::TooMany => {
-                let max = self.core.config.max_reactions_per_user;
-                return Err(ApiError::conflict(
-                    "too-many-reactions",
-                    format!("a user may put at most {max} different reactions on a message"),
-                )
-                .with_details(json!({"limit": max})));
+                let limit = self.core.config.max_reactions_per_user;
+                return Err(ServiceError::Conflict(Conflict::TooManyReactions { limit }));
             }
         }
         self.publish_reaction(&room, &message, caller.id().0, emoji.as_str(), true)
@@ -251,8 +244,8 @@ impl MessageService {
         room: RoomId,
         id: MessageId,
         emoji: &str,
-    ) -> Result<(), ApiError> {
-        let unknown = || ApiError::not_found_resource("unknown-reaction", "reaction");
+    ) -> Result<(), ServiceError> {
+        let unknown = || ServiceError::NotFound(Missing::Reaction);
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.message(caller, &room, id).await?;
         // Stored in the spelling `Emoji` keeps; what is no emoji was never added.
@@ -270,7 +263,7 @@ impl MessageService {
         Ok(())
     }
 
-    fn text(&self, content: String) -> Result<String, ApiError> {
+    fn text(&self, content: String) -> Result<String, ServiceError> {
         MessageText::parse(content, self.core.config.max_text_chars)
             .map(MessageText::into_inner)
             .map_err(|e| {
@@ -278,7 +271,7 @@ impl MessageService {
                     TextError::TooLong(n) => format!("content is longer than {n} characters"),
                     other => other.to_string().replace("text", "content"),
                 };
-                ApiError::invalid_field("content", msg)
+                ServiceError::field("content", msg)
             })
     }
 
@@ -287,7 +280,7 @@ impl MessageService {
         caller: &Caller,
         room: &Room,
         id: MessageId,
-    ) -> Result<Message, ApiError> {
+    ) -> Result<Message, ServiceError> {
         self.core
             .store
             .message(caller.tenant(), room.id, id)
@@ -300,12 +293,10 @@ impl MessageService {
         caller: &Caller,
         room: &Room,
         id: MessageId,
-    ) -> Result<Message, ApiError> {
+    ) -> Result<Message, ServiceError> {
         let message = self.message(caller, room, id).await?;
         if message.sender_kind != SenderKind::Agent || message.sender_id != caller.id().0 {
-            return Err(ApiError::new(
-                warp::http::StatusCode::FORBIDDEN,
-                "forbidden",
+            return Err(ServiceError::Forbidden(
                 "only the author may change a message",
             ));
         }
@@ -358,6 +349,6 @@ impl MessageService {
     }
 }
 
-fn unknown_message() -> ApiError {
-    ApiError::not_found_resource("unknown-message", "message")
+fn unknown_message() -> ServiceError {
+    ServiceError::NotFound(Missing::Message)
 }

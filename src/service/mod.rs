@@ -28,8 +28,14 @@ use crate::presence::Presence;
 use crate::store::Store;
 use crate::wire::wazo::ServerId;
 
+pub use error::{ServiceError, ServiceResult};
+
+/// Why a call that needs an admin is refused.
+pub const ADMIN_ONLY: &str = "this call needs an admin token";
+
 pub mod agents;
 pub mod channels;
+pub mod error;
 pub mod messages;
 pub mod presence;
 pub mod rooms;
@@ -170,12 +176,12 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// 403 unless the caller is an admin now.
-    pub fn require_admin(&self) -> Result<(), crate::error::ApiError> {
+    /// `Forbidden` unless the caller is an admin now.
+    pub fn require_admin(&self) -> Result<(), ServiceError> {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(crate::error::ApiError::forbidden())
+            Err(ServiceError::Forbidden(ADMIN_ONLY))
         }
     }
 

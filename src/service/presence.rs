@@ -6,20 +6,20 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::error::{Missing, ServiceError};
 use super::{Caller, Core};
 use crate::domain::event::Agents;
 use crate::domain::presence::parse_status;
 use crate::domain::time::{now_ms, now_us};
 use crate::domain::{AgentId, AgentPresence, Event, PresenceState, Published};
-use crate::error::ApiError;
 use crate::presence::PresenceKey;
 
 pub struct PresenceService {
     core: Arc<Core>,
 }
 
-fn unknown_user() -> ApiError {
-    ApiError::not_found_resource("unknown-user", "user")
+fn unknown_user() -> ServiceError {
+    ServiceError::NotFound(Missing::User)
 }
 
 impl PresenceService {
@@ -28,12 +28,12 @@ impl PresenceService {
     }
 
     /// The presences of these agents of the caller's tenant (all when empty).
-    pub async fn list(&self, caller: &Caller, ids: &[AgentId]) -> Result<Vec<Value>, ApiError> {
+    pub async fn list(&self, caller: &Caller, ids: &[AgentId]) -> Result<Vec<Value>, ServiceError> {
         let presences = self.core.store.presences(caller.tenant(), ids).await?;
         self.views(&presences).await
     }
 
-    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Value, ApiError> {
+    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Value, ServiceError> {
         let presences = self.core.store.presences(caller.tenant(), &[id]).await?;
         self.views(&presences).await?.pop().ok_or_else(unknown_user)
     }
@@ -45,9 +45,9 @@ impl PresenceService {
         id: AgentId,
         state: &str,
         status: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let state = PresenceState::parse(state).ok_or_else(|| {
-            ApiError::invalid_field(
+            ServiceError::field(
                 "state",
                 "state must be available, away, unavailable or invisible",
             )
@@ -55,11 +55,9 @@ impl PresenceService {
         let status = status
             .map(parse_status)
             .transpose()
-            .map_err(|m| ApiError::invalid_field("status", m))?;
+            .map_err(|m| ServiceError::field("status", m))?;
         if id != caller.id() && !caller.is_admin() {
-            return Err(ApiError::new(
-                warp::http::StatusCode::FORBIDDEN,
-                "forbidden",
+            return Err(ServiceError::Forbidden(
                 "only an admin may set another agent's presence",
             ));
         }
@@ -97,7 +95,7 @@ impl PresenceService {
         &self,
         tenant: crate::domain::TenantId,
         channel: crate::domain::ChannelId,
-    ) -> Result<Event, ApiError> {
+    ) -> Result<Event, ServiceError> {
         let (available, as_of_us) = self.agents_available(tenant).await?;
         Ok(Event::Availability {
             channel_id: channel,
@@ -111,7 +109,7 @@ impl PresenceService {
     async fn agents_available(
         &self,
         tenant: crate::domain::TenantId,
-    ) -> Result<(bool, i64), ApiError> {
+    ) -> Result<(bool, i64), ServiceError> {
         let as_of_us = now_us();
         let available: Vec<PresenceKey> = self
             .core
@@ -130,7 +128,10 @@ impl PresenceService {
     }
 
     /// Tells every visitor of the tenant's channels whether someone is there.
-    async fn publish_availability(&self, tenant: crate::domain::TenantId) -> Result<(), ApiError> {
+    async fn publish_availability(
+        &self,
+        tenant: crate::domain::TenantId,
+    ) -> Result<(), ServiceError> {
         let (available, as_of_us) = self.agents_available(tenant).await?;
         for channel in self.core.store.channels(tenant).await? {
             if !channel.connected {
@@ -174,7 +175,7 @@ impl PresenceService {
             .await;
     }
 
-    async fn views(&self, presences: &[AgentPresence]) -> Result<Vec<Value>, ApiError> {
+    async fn views(&self, presences: &[AgentPresence]) -> Result<Vec<Value>, ServiceError> {
         let keys: Vec<PresenceKey> = presences
             .iter()
             .map(|p| PresenceKey::Agent(p.agent_id))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::error::{Conflict, Missing, ServiceError};
 use super::{Caller, Core};
 use crate::domain::event::Agents;
 use crate::domain::room::parse_room_name;
@@ -15,7 +16,6 @@ use crate::domain::{
     time::now_ms, ChannelId, DeliveryState, Event, Member, Message, MessageId, Published, Room,
     RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
 };
-use crate::error::ApiError;
 use crate::presence::PresenceKey;
 use crate::store::{Added, Answered, MessageQuery, NewMessage, Page};
 
@@ -28,8 +28,8 @@ pub struct RoomService {
     core: Arc<Core>,
 }
 
-pub fn unknown_room() -> ApiError {
-    ApiError::not_found_resource("unknown-room", "room")
+pub fn unknown_room() -> ServiceError {
+    ServiceError::NotFound(Missing::Room)
 }
 
 impl RoomService {
@@ -38,7 +38,7 @@ impl RoomService {
     }
 
     /// The room, if the caller is a member (404 `unknown-room` otherwise).
-    pub async fn member_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ApiError> {
+    pub async fn member_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ServiceError> {
         self.core
             .store
             .room(caller.tenant(), id)
@@ -54,19 +54,14 @@ impl RoomService {
         caller: &Caller,
         name: Option<String>,
         users: Vec<Uuid>,
-    ) -> Result<(Value, bool), ApiError> {
+    ) -> Result<(Value, bool), ServiceError> {
         let name = name
-            .map(|n| parse_room_name(&n).map_err(|m| ApiError::invalid_field("name", m)))
+            .map(|n| parse_room_name(&n).map_err(|m| ServiceError::field("name", m)))
             .transpose()?;
         let mut seen = HashSet::new();
         for user in &users {
             if !seen.insert(*user) {
-                return Err(ApiError::new(
-                    warp::http::StatusCode::BAD_REQUEST,
-                    "duplicate-user",
-                    format!("user {user} is listed twice"),
-                )
-                .with_details(json!({"users": [format!("duplicate user {user}")]})));
+                return Err(ServiceError::DuplicateUser(*user));
             }
         }
         let mut ids = users;
@@ -74,7 +69,7 @@ impl RoomService {
             ids.insert(0, caller.id().0);
         }
         if ids.len() < 2 || ids.len() > MAX_MEMBERS {
-            return Err(ApiError::invalid_field(
+            return Err(ServiceError::field(
                 "users",
                 format!("a room has 2 to {MAX_MEMBERS} members, the caller included"),
             ));
@@ -87,10 +82,7 @@ impl RoomService {
                 .await?
                 .is_some_and(|a| !a.disabled);
             if !known {
-                return Err(ApiError::invalid_field(
-                    "users",
-                    format!("unknown user {id}"),
-                ));
+                return Err(ServiceError::field("users", format!("unknown user {id}")));
             }
         }
         let room = Room {
@@ -150,7 +142,7 @@ impl RoomService {
     }
 
     /// The newest message of a room, if any.
-    async fn last_message(&self, room: &Room) -> Result<Option<Message>, ApiError> {
+    async fn last_message(&self, room: &Room) -> Result<Option<Message>, ServiceError> {
         let newest = MessageQuery {
             limit: 1,
             offset: 0,
@@ -177,7 +169,7 @@ impl RoomService {
         state: Option<RoomState>,
         limit: Option<u32>,
         offset: Option<u32>,
-    ) -> Result<Page<Value>, ApiError> {
+    ) -> Result<Page<Value>, ServiceError> {
         let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
         let page = self
             .core
@@ -210,7 +202,7 @@ impl RoomService {
         &self,
         caller: &Caller,
         channel: Option<ChannelId>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<Value>, ServiceError> {
         let queued = self.core.store.queue(caller.tenant(), channel).await?;
         let connected = self
             .visitors_connected(queued.iter().map(|s| &s.room))
@@ -224,7 +216,7 @@ impl RoomService {
     /// `PUT /queues/<room>/answer`: the caller joins and becomes assignee.
     /// Exactly one of concurrent answers (on any instance) wins; the others
     /// get 409 `already-answered`.
-    pub async fn answer(&self, caller: &Caller, id: RoomId) -> Result<Value, ApiError> {
+    pub async fn answer(&self, caller: &Caller, id: RoomId) -> Result<Value, ServiceError> {
         let room = self
             .core
             .store
@@ -268,7 +260,7 @@ impl RoomService {
         room: &Room,
         agent_name: &str,
         action: &str,
-    ) -> Result<crate::domain::Message, ApiError> {
+    ) -> Result<crate::domain::Message, ServiceError> {
         let notice = self.notice(room, format!("{agent_name} joined")).await?;
         let connected = self.visitors_connected(std::iter::once(room)).await;
         let view = crate::wire::wazo::bare_room(room, self.core.server, connected.get(room));
@@ -293,9 +285,9 @@ impl RoomService {
         caller: &Caller,
         id: RoomId,
         up_to_seq: Option<i64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         if up_to_seq.is_some_and(|n| n < 0) {
-            return Err(ApiError::invalid_field(
+            return Err(ServiceError::field(
                 "up_to_seq",
                 "up_to_seq must be a non-negative integer",
             ));
@@ -337,10 +329,15 @@ impl RoomService {
 
     /// `POST .../transfers`: hands a visitor room the caller is in to another
     /// agent of the tenant, who joins and becomes assignee; the caller leaves.
-    pub async fn transfer(&self, caller: &Caller, id: RoomId, to: Uuid) -> Result<Value, ApiError> {
+    pub async fn transfer(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        to: Uuid,
+    ) -> Result<Value, ServiceError> {
         let room = self.member_room(caller, id).await?;
         if room.kind != RoomKind::Visitor {
-            return Err(ApiError::invalid_data("only visitor rooms are transferred"));
+            return Err(ServiceError::invalid("only visitor rooms are transferred"));
         }
         let target = self
             .core
@@ -349,10 +346,7 @@ impl RoomService {
             .await?
             .filter(|a| !a.disabled && a.id != caller.id())
             .ok_or_else(|| {
-                ApiError::invalid_field(
-                    "user_uuid",
-                    "user_uuid must be another agent of the tenant",
-                )
+                ServiceError::field("user_uuid", "user_uuid must be another agent of the tenant")
             })?;
         let room = self
             .core
@@ -383,20 +377,15 @@ impl RoomService {
         caller: &Caller,
         id: RoomId,
         state: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ServiceError> {
         let closed = match state {
             "closed" => true,
             "open" => false,
-            _ => {
-                return Err(ApiError::invalid_field(
-                    "state",
-                    "state must be closed or open",
-                ))
-            }
+            _ => return Err(ServiceError::field("state", "state must be closed or open")),
         };
         let room = self.member_room(caller, id).await?;
         if room.kind != RoomKind::Visitor {
-            return Err(ApiError::invalid_data(
+            return Err(ServiceError::invalid(
                 "only visitor rooms are closed and reopened",
             ));
         }
@@ -436,7 +425,7 @@ impl RoomService {
     /// The visitor wrote into a closed room: it reopens, back to its
     /// assignee if that agent is available (chosen state and connected),
     /// else into the queue.
-    pub async fn reopen_for_visitor(&self, room: &Room) -> Result<(), ApiError> {
+    pub async fn reopen_for_visitor(&self, room: &Room) -> Result<(), ServiceError> {
         let available = match room.assignee {
             Some(agent) => {
                 let chosen = self.core.store.presences(room.tenant_id, &[agent]).await?;
@@ -544,7 +533,7 @@ impl RoomService {
         &self,
         room: &Room,
         content: String,
-    ) -> Result<crate::domain::Message, ApiError> {
+    ) -> Result<crate::domain::Message, ServiceError> {
         let notice = NewMessage {
             id: MessageId::new(),
             conversation_id: room.id,
@@ -612,7 +601,7 @@ impl RoomService {
         &self,
         caller: &Caller,
         id: RoomId,
-    ) -> Result<crate::domain::VisitorContext, ApiError> {
+    ) -> Result<crate::domain::VisitorContext, ServiceError> {
         let room = self
             .core
             .store
@@ -637,7 +626,7 @@ impl RoomService {
         &self,
         caller: &Caller,
         rooms: &[RoomId],
-    ) -> Result<std::collections::HashMap<RoomId, String>, ApiError> {
+    ) -> Result<std::collections::HashMap<RoomId, String>, ServiceError> {
         Ok(self
             .core
             .store
@@ -683,10 +672,6 @@ impl Connected {
     }
 }
 
-fn already_answered() -> ApiError {
-    ApiError::conflict(
-        "already-answered",
-        "another agent answered this visitor first",
-    )
-    .with_details(json!({"resource": "room"}))
+fn already_answered() -> ServiceError {
+    ServiceError::Conflict(Conflict::AlreadyAnswered)
 }

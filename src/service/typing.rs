@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::error::ServiceError;
 use super::rooms::RoomService;
 use super::{Caller, Core};
 use crate::domain::event::Agents;
 use crate::domain::{Event, Published, Room, RoomId, RoomKind, SenderKind, TenantId};
-use crate::error::ApiError;
 
 /// After this long without a typing frame, a started indicator stops.
 pub const SILENCE: Duration = Duration::from_secs(10);
@@ -86,12 +86,12 @@ impl TypingService {
         caller: &Caller,
         room: RoomId,
         kind: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let typing = match kind {
             "start_typing" => true,
             "stop_typing" => false,
             _ => {
-                return Err(ApiError::invalid_field(
+                return Err(ServiceError::field(
                     "type",
                     "type must be start_typing or stop_typing",
                 ))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::error::{Missing, ServiceError};
 use super::Core;
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
@@ -14,7 +15,6 @@ use crate::domain::{
     time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState, Event,
     Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
 };
-use crate::error::ApiError;
 use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
 
 /// A verified visitor: its token's claims and its channel, connected and
@@ -43,35 +43,30 @@ pub struct VisitorService {
 pub fn visitor_message(
     body: &Value,
     max_chars: usize,
-) -> Result<(MessageText, Option<ClientMessageId>), ApiError> {
+) -> Result<(MessageText, Option<ClientMessageId>), ServiceError> {
     let Some(body) = body.as_object() else {
-        return Err(ApiError::invalid_data("the body must be a JSON object"));
+        return Err(ServiceError::invalid("the body must be a JSON object"));
     };
     let text = match body.get("message").and_then(|m| m.get("text")) {
         Some(Value::String(text)) => text.clone(),
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "message.text",
-                "text must be a string",
-            ))
-        }
-        None => return Err(ApiError::invalid_field("message.text", "text is required")),
+        Some(_) => return Err(ServiceError::field("message.text", "text must be a string")),
+        None => return Err(ServiceError::field("message.text", "text is required")),
     };
     let text = MessageText::parse(text, max_chars).map_err(|e| {
         let msg = match e {
             TextError::TooLong(n) => format!("text is longer than {n} characters"),
             other => other.to_string(),
         };
-        ApiError::invalid_field("message.text", msg)
+        ServiceError::field("message.text", msg)
     })?;
     let client_message_id = match body.get("client_message_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(key)) => Some(
             ClientMessageId::parse(key.clone())
-                .map_err(|msg| ApiError::invalid_field("client_message_id", msg))?,
+                .map_err(|msg| ServiceError::field("client_message_id", msg))?,
         ),
         Some(_) => {
-            return Err(ApiError::invalid_field(
+            return Err(ServiceError::field(
                 "client_message_id",
                 "client_message_id must be a string",
             ))
@@ -90,10 +85,10 @@ impl VisitorService {
         &self,
         token: Option<&str>,
         origin: Option<&str>,
-    ) -> Result<Visitor, ApiError> {
+    ) -> Result<Visitor, ServiceError> {
         let mut claims = token
             .and_then(|t| self.core.tokens.verify_visitor(t, TokenKind::Visitor))
-            .ok_or_else(ApiError::invalid_token)?;
+            .ok_or(ServiceError::InvalidToken)?;
         let channel = self.connected_channel(claims.ch, origin).await?;
         let first_context = claims.ctx.take().map(Arc::new);
         Ok(Visitor {
@@ -108,16 +103,16 @@ impl VisitorService {
         &self,
         id: ChannelId,
         origin: Option<&str>,
-    ) -> Result<Arc<Channel>, ApiError> {
+    ) -> Result<Arc<Channel>, ServiceError> {
         let channel = self
             .core
             .channels
             .get(self.core.store.as_ref(), id)
             .await?
             .filter(|c| c.connected)
-            .ok_or_else(ApiError::unknown_channel)?;
+            .ok_or(ServiceError::NotFound(Missing::Channel))?;
         if !channel.allows_origin(origin) {
-            return Err(ApiError::origin_not_allowed());
+            return Err(ServiceError::OriginNotAllowed);
         }
         Ok(channel)
     }
@@ -127,7 +122,7 @@ impl VisitorService {
         &self,
         scope: VisitorScope,
         id: ConversationId,
-    ) -> Result<ConversationLookup, ApiError> {
+    ) -> Result<ConversationLookup, ServiceError> {
         Ok(self.core.store.conversation(scope, id).await?)
     }
 
@@ -136,7 +131,7 @@ impl VisitorService {
         &self,
         scope: VisitorScope,
         id: ConversationId,
-    ) -> Result<Vec<Message>, ApiError> {
+    ) -> Result<Vec<Message>, ServiceError> {
         let read = self
             .core
             .store
@@ -151,7 +146,7 @@ impl VisitorService {
         id: ConversationId,
         seq: i64,
         limit: u32,
-    ) -> Result<Vec<Message>, ApiError> {
+    ) -> Result<Vec<Message>, ServiceError> {
         let read = self.core.store.messages_after(scope, id, seq, limit);
         Ok(self.core.metrics.timed("messages_after", read).await?)
     }
@@ -164,18 +159,18 @@ impl VisitorService {
         &self,
         resume_token: &str,
         origin: Option<&str>,
-    ) -> Result<(Arc<Channel>, ConversationId, Vec<Message>), ApiError> {
+    ) -> Result<(Arc<Channel>, ConversationId, Vec<Message>), ServiceError> {
         let claims = self
             .core
             .tokens
             .verify_visitor(resume_token, TokenKind::Resume)
-            .ok_or_else(ApiError::invalid_token)?;
+            .ok_or(ServiceError::InvalidToken)?;
         let channel = self.connected_channel(claims.ch, origin).await?;
         let scope = channel.scope();
         let history = match self.conversation(scope, claims.cv).await? {
             ConversationLookup::Found(_) => self.history(scope, claims.cv).await?,
             ConversationLookup::Free => Vec::new(),
-            ConversationLookup::Elsewhere => return Err(ApiError::invalid_token()),
+            ConversationLookup::Elsewhere => return Err(ServiceError::InvalidToken),
         };
         Ok((channel, claims.cv, history))
     }
@@ -189,7 +184,7 @@ impl VisitorService {
         admin: &super::Caller,
         channel: ChannelId,
         conversation: ConversationId,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, ServiceError> {
         admin.require_admin()?;
         let channel = self
             .core
@@ -197,10 +192,10 @@ impl VisitorService {
             .channel(admin.tenant(), channel)
             .await?
             .filter(|c| c.connected)
-            .ok_or_else(ApiError::unknown_channel)?;
+            .ok_or(ServiceError::NotFound(Missing::Channel))?;
         if self.conversation(channel.scope(), conversation).await? == ConversationLookup::Elsewhere
         {
-            return Err(ApiError::unknown_conversation());
+            return Err(ServiceError::NotFound(Missing::Conversation));
         }
         Ok(self.resume_token(channel.id, conversation))
     }
@@ -217,7 +212,7 @@ impl VisitorService {
 
     /// Validates a `/chatplugin.send` body (`{"message": {"text"}, "client_message_id"?}`),
     /// stores the message, and publishes it once the store has committed.
-    pub async fn send(&self, visitor: &Visitor, body: &Value) -> Result<Message, ApiError> {
+    pub async fn send(&self, visitor: &Visitor, body: &Value) -> Result<Message, ServiceError> {
         let new = self.prepare(visitor, body)?;
         let appended = self
             .enqueue(new, visitor.first_context.clone())
@@ -229,7 +224,7 @@ impl VisitorService {
 
     /// The first, synchronous half of a send: validates the body and takes the
     /// conversation's rate-limit token. Nothing is stored yet.
-    pub fn prepare(&self, visitor: &Visitor, body: &Value) -> Result<NewMessage, ApiError> {
+    pub fn prepare(&self, visitor: &Visitor, body: &Value) -> Result<NewMessage, ServiceError> {
         let (text, client_message_id) = visitor_message(body, self.core.config.max_text_chars)?;
         self.core.limits.send.check(&visitor.claims.cv)?;
         Ok(NewMessage {
@@ -257,8 +252,8 @@ impl VisitorService {
         new: NewMessage,
         first_context: Option<Arc<VisitorContext>>,
     ) -> Result<
-        impl std::future::Future<Output = Result<Appended, ApiError>> + Send + 'static,
-        ApiError,
+        impl std::future::Future<Output = Result<Appended, ServiceError>> + Send + 'static,
+        ServiceError,
     > {
         let pending = self.core.store.enqueue_append(new).await?;
         let metrics = self.core.metrics.clone();
@@ -417,9 +412,9 @@ impl VisitorService {
     pub fn context_of(
         body: &serde_json::Map<String, Value>,
         user_agent: Option<&str>,
-    ) -> Result<Option<VisitorContext>, ApiError> {
+    ) -> Result<Option<VisitorContext>, ServiceError> {
         let parsed =
-            VisitorContext::parse(body).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+            VisitorContext::parse(body).map_err(|e| ServiceError::field(e.field, e.message))?;
         let user_agent = user_agent.map(|ua| {
             ua.chars()
                 .filter(|c| !c.is_control())
@@ -443,7 +438,7 @@ impl VisitorService {
         conversation: crate::domain::ConversationId,
         body: &serde_json::Map<String, Value>,
         user_agent: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let Some(context) = Self::context_of(body, user_agent)? else {
             return Ok(());
         };
@@ -486,7 +481,7 @@ impl VisitorService {
 
     /// How far the conversation's agents have read it, as the visitor's
     /// `read` event; `None` before any agent has read anything.
-    pub async fn agents_read(&self, visitor: &Visitor) -> Result<Option<Event>, ApiError> {
+    pub async fn agents_read(&self, visitor: &Visitor) -> Result<Option<Event>, ServiceError> {
         let conversation = visitor.claims.cv;
         let seq = self
             .core
@@ -500,7 +495,7 @@ impl VisitorService {
     }
 
     /// `/app/read`: the visitor has read the agents' messages up to `up_to_seq`.
-    pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ApiError> {
+    pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ServiceError> {
         let conversation = visitor.claims.cv;
         let marked = self
             .core

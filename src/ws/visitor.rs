@@ -84,7 +84,8 @@ async fn handshake(
                 .visitor
                 .connected_channel(id, origin.as_deref())
                 .await
-                .map(|_| ()),
+                .map(|_| ())
+                .map_err(ApiError::from),
             Err(_) => Err(ApiError::invalid_field(
                 "channel_id",
                 "channel_id must be a UUID",
@@ -126,7 +127,8 @@ impl Fatal {
         }
     }
 
-    fn from_api(err: ApiError) -> Fatal {
+    fn from_api(err: impl Into<ApiError>) -> Fatal {
+        let err: ApiError = err.into();
         let status = err.status;
         let reason = if status == StatusCode::UNAUTHORIZED {
             "UNAUTHORIZED".to_string()
@@ -179,7 +181,7 @@ type Pending = Pin<Box<dyn Future<Output = Done> + Send>>;
 struct Done {
     receipt: Option<String>,
     /// The store's answer, for an `/app/send`.
-    stored: Option<Result<Appended, ApiError>>,
+    stored: Option<Result<Appended, crate::service::ServiceError>>,
 }
 
 /// What a frame asks of the session.
@@ -1136,7 +1138,7 @@ mod tests {
                 match AppFrame::parse(&destination, &body) {
                     Ok(AppFrame::Send(value)) => {
                         if let Err(err) = visitor_message(&value, 4096) {
-                            fuzz::assert_client_error(&err);
+                            fuzz::assert_client_error(&err.into());
                         }
                     }
                     Ok(AppFrame::Read(n)) => prop_assert!(n >= 0),
@@ -1152,7 +1154,7 @@ mod tests {
             ) {
                 match visitor_message(&body, max) {
                     Ok((text, _)) => prop_assert!(text.as_str().chars().count() <= max),
-                    Err(err) => fuzz::assert_client_error(&err),
+                    Err(err) => fuzz::assert_client_error(&err.into()),
                 }
             }
 
@@ -1178,7 +1180,7 @@ mod tests {
         #[test]
         fn a_send_body_that_is_not_an_object_is_refused() {
             let err = visitor_message(&Value::from(1), 10).unwrap_err();
-            fuzz::assert_client_error(&err);
+            fuzz::assert_client_error(&err.into());
         }
     }
 

@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::auth::random_secret;
 use crate::domain::{AgentId, MessageId, RoomId, RoomKind, RoomState, RoomSummary, SenderKind};
 use crate::error::ApiError;
+use crate::service::error::{Conflict, Missing, ServiceError};
 use crate::service::messages::Listing;
 
 /// Messages per page of a conversation.
@@ -38,8 +39,8 @@ pub async fn session(app: &App, req: &Request) -> Result<Option<Session>, ApiErr
             csrf: session::csrf_token(token),
             token: token.clone(),
         })),
-        Err(err) if err.status == StatusCode::UNAUTHORIZED => Ok(None),
-        Err(err) => Err(err),
+        Err(ServiceError::InvalidToken) => Ok(None),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -113,12 +114,13 @@ pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
             );
             Ok(response)
         }
-        Err(err) if err.status == StatusCode::UNAUTHORIZED => login_form(
+        Err(ServiceError::WrongCredentials) => login_form(
             app,
             req,
             Some((StatusCode::UNAUTHORIZED, "Wrong email or password.".into())),
         ),
-        Err(err) if err.status == StatusCode::TOO_MANY_REQUESTS => {
+        Err(err @ ServiceError::RateLimited { .. }) => {
+            let err = ApiError::from(err);
             let mut page = login_form(
                 app,
                 req,
@@ -133,7 +135,7 @@ pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
             }
             Ok(page)
         }
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -552,10 +554,10 @@ fn room_url(id: RoomId) -> String {
 pub async fn answer(app: &App, s: &Session, id: RoomId) -> Result<Response, ApiError> {
     match app.services.rooms.answer(&s.caller, id).await {
         Ok(_) => Ok(redirect(&room_url(id))),
-        Err(err) if err.error_id == "already-answered" => {
+        Err(ServiceError::Conflict(Conflict::AlreadyAnswered)) => {
             Ok(redirect("/console/inbox?notice=taken"))
         }
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -635,11 +637,14 @@ pub async fn message_action(
     match result {
         Ok(()) => {}
         // Reacting twice, or removing a reaction already gone: nothing to do.
-        Err(err) if matches!(err.error_id, "reaction-already-exists" | "unknown-reaction") => {}
-        Err(err) if err.status == StatusCode::BAD_REQUEST => {
+        Err(
+            ServiceError::Conflict(Conflict::ReactionAlreadyExists)
+            | ServiceError::NotFound(Missing::Reaction),
+        ) => {}
+        Err(ServiceError::InvalidField { .. } | ServiceError::Invalid(_)) => {
             return Ok(redirect(&format!("{}?notice=invalid", room_url(room))))
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     }
     Ok(redirect(&format!("{}#m-{}", room_url(room), message.0)))
 }
