@@ -1,11 +1,16 @@
 //! The agent API under `/api/chatd/1.0` (agent-api.md): agents, rooms,
 //! messages, reactions, read state, the queue. One filter takes every
-//! request under the base path; `dispatch` matches method and path and
-//! calls one service function per endpoint.
+//! request under the base path; `dispatch` authenticates the caller, parses
+//! the query, and finds the endpoint in [`ROUTES`] (method and path
+//! pattern). Each endpoint is one short `async fn` below, its route in its
+//! doc line: it parses its path ids and body, calls one service function and
+//! renders the result. No route (or no route for that method) is a 404.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -20,7 +25,7 @@ use crate::domain::{AgentId, Message};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
 use crate::service::messages::Listing;
-use crate::service::Caller;
+use crate::service::{Caller, Services};
 use crate::store::Page;
 use crate::wire::wazo;
 
@@ -39,9 +44,178 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
              token: Option<String>,
              body: Bytes,
              app: App| async move {
-                respond(dispatch(&app, tail.as_str(), method, &query, token, &body).await)
+                respond(dispatch(app, tail.as_str(), method, &query, token, body).await)
             },
         )
+}
+
+/// Authenticates the caller (before anything else: an anonymous request
+/// learns nothing, not even which paths exist), parses the query, and runs
+/// the endpoint the method and path name.
+async fn dispatch(
+    app: App,
+    tail: &str,
+    method: Method,
+    raw_query: &str,
+    token: Option<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = app.services.agents.authenticate(token.as_deref()).await?;
+    let query = Query::parse(raw_query)?;
+    let path: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
+    let (route, params) = find(&method, &path).ok_or_else(ApiError::not_found)?;
+    (route.handler)(Call {
+        app,
+        caller,
+        params,
+        query,
+        body,
+    })
+    .await
+}
+
+/// An endpoint's handler, boxed so that every endpoint fits one table.
+type Handler = fn(Call) -> BoxFuture<'static, Result<Response, ApiError>>;
+
+/// One endpoint: its methods, its path under the base path (`:name`
+/// captures a segment, read with [`Call::id`] or [`Call::param`]), and its
+/// handler.
+struct Route {
+    methods: &'static [Method],
+    path: &'static str,
+    handler: Handler,
+}
+
+/// `route!(GET | PUT, "path/:id", handler)`: a table row.
+macro_rules! route {
+    ($($method:ident)|+, $path:literal, $handler:ident) => {
+        Route {
+            methods: &[$(Method::$method),+],
+            path: $path,
+            handler: |call| Box::pin($handler(call)),
+        }
+    };
+}
+
+/// Every endpoint, tried in order; the first whose methods and path match runs.
+static ROUTES: &[Route] = &[
+    // Agents (admin).
+    route!(GET, "agents", list_agents),
+    route!(POST, "agents", create_agent),
+    route!(GET, "agents/:agent", get_agent),
+    route!(PATCH | PUT, "agents/:agent", update_agent),
+    route!(DELETE, "agents/:agent", delete_agent),
+    // Rooms.
+    route!(GET, "users/me/rooms", list_rooms),
+    route!(POST, "users/me/rooms", create_room),
+    route!(GET, "users/me/rooms/messages", search_messages),
+    route!(GET, "users/me/rooms/:room/messages", list_messages),
+    route!(POST, "users/me/rooms/:room/messages", post_message),
+    route!(
+        PATCH | PUT,
+        "users/me/rooms/:room/messages/:message",
+        edit_message
+    ),
+    route!(
+        DELETE,
+        "users/me/rooms/:room/messages/:message",
+        delete_message
+    ),
+    route!(
+        POST,
+        "users/me/rooms/:room/messages/:message/reactions",
+        add_reaction
+    ),
+    route!(
+        DELETE,
+        "users/me/rooms/:room/messages/:message/reactions/:emoji",
+        remove_reaction
+    ),
+    route!(POST, "users/me/rooms/:room/transfers", transfer_room),
+    route!(PUT, "users/me/rooms/:room/state", set_room_state),
+    route!(POST, "users/me/rooms/:room/activities", room_activity),
+    // Extension: what the visitor's page told (visitor rooms).
+    route!(GET, "users/me/rooms/:room/visitor", visitor_context),
+    route!(PUT, "users/me/rooms/:room/read", mark_read),
+    // Presence.
+    route!(GET, "users/presences", list_presences),
+    route!(GET, "users/:user/presences", get_presence),
+    route!(PUT, "users/:user/presences", set_presence),
+    // The queue.
+    route!(GET, "queues", list_queue),
+    route!(PUT, "queues/:room/answer", answer_queue),
+];
+
+/// The first route matching `method` and the path segments, with the
+/// segments its pattern captured.
+fn find(method: &Method, path: &[&str]) -> Option<(&'static Route, Params)> {
+    ROUTES
+        .iter()
+        .filter(|route| route.methods.contains(method))
+        .find_map(|route| Params::matching(route.path, path).map(|p| (route, p)))
+}
+
+/// The segments a route's `:name`s captured, raw (not percent-decoded).
+#[derive(Debug, Default, PartialEq)]
+struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    /// The captures of `pattern` on `path`, or `None` when it does not match.
+    fn matching(pattern: &'static str, path: &[&str]) -> Option<Params> {
+        if pattern.split('/').count() != path.len() {
+            return None;
+        }
+        let mut params = Params::default();
+        for (want, got) in pattern.split('/').zip(path) {
+            match want.strip_prefix(':') {
+                Some(name) => params.0.push((name, (*got).to_string())),
+                None if want == *got => {}
+                None => return None,
+            }
+        }
+        Some(params)
+    }
+
+    fn get(&self, name: &str) -> &str {
+        let found = self.0.iter().find(|(n, _)| *n == name);
+        debug_assert!(found.is_some(), "no :{name} in this route");
+        found.map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// One request to an endpoint: who asks, what the path captured, the query
+/// and the body.
+struct Call {
+    app: App,
+    caller: Caller,
+    params: Params,
+    query: Query,
+    body: Bytes,
+}
+
+impl Call {
+    fn services(&self) -> &Services {
+        &self.app.services
+    }
+
+    /// The id captured as `:name`; malformed is a 404 naming the resource.
+    fn id<T: std::str::FromStr>(&self, name: &'static str) -> Result<T, ApiError> {
+        id(self.params.get(name), name)
+    }
+
+    /// The segment captured as `:name`, raw.
+    fn param(&self, name: &str) -> &str {
+        self.params.get(name)
+    }
+
+    /// The body as the JSON of `T` (400 naming the problem).
+    fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.body, false)
+    }
+
+    fn wazo_message(&self, message: &Message) -> Value {
+        wazo::message(message, self.services().core.server)
+    }
 }
 
 /// Query parameters, percent-decoded (the SDK encodes `a,b` as `a%2Cb`).
@@ -178,10 +352,9 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-fn messages_page(app: &App, page: Page<Message>) -> Response {
-    let server = app.services.core.server;
+fn messages_page(call: &Call, page: Page<Message>) -> Response {
     ok(json!({
-        "items": page.items.iter().map(|m| wazo::message(m, server)).collect::<Vec<_>>(),
+        "items": page.items.iter().map(|m| call.wazo_message(m)).collect::<Vec<_>>(),
         "filtered": page.filtered,
         "total": page.total,
     }))
@@ -278,227 +451,296 @@ struct Read {
     up_to_seq: Option<i64>,
 }
 
-async fn dispatch(
-    app: &App,
-    tail: &str,
-    method: Method,
-    raw_query: &str,
-    token: Option<String>,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    let caller = app.services.agents.authenticate(token.as_deref()).await?;
-    let query = Query::parse(raw_query)?;
-    let path: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
-    let s = &app.services;
-    let server = s.core.server;
-    let c: &Caller = &caller;
-    match (&method, path.as_slice()) {
-        // Agents (admin).
-        (&Method::GET, ["agents"]) => {
-            let agents = s.agents.list(c).await?;
-            let items: Vec<Value> = agents.iter().map(wazo::agent).collect();
-            Ok(ok(
-                json!({"items": items, "total": items.len(), "filtered": items.len()}),
+// Agents (admin).
+
+/// GET /agents
+async fn list_agents(call: Call) -> Result<Response, ApiError> {
+    let agents = call.services().agents.list(&call.caller).await?;
+    let items: Vec<Value> = agents.iter().map(wazo::agent).collect();
+    Ok(ok(
+        json!({"items": items, "total": items.len(), "filtered": items.len()}),
+    ))
+}
+
+/// POST /agents
+async fn create_agent(call: Call) -> Result<Response, ApiError> {
+    let new: CreateAgent = call.json()?;
+    let new = NewAgent {
+        email: new.email,
+        display_name: new.display_name,
+        password: new.password,
+        role: new.role,
+        avatar_url: new.avatar_url,
+    };
+    let agent = call.services().agents.create(&call.caller, new).await?;
+    Ok(json_status(StatusCode::CREATED, wazo::agent(&agent)))
+}
+
+/// GET /agents/{agent}
+async fn get_agent(call: Call) -> Result<Response, ApiError> {
+    let agent = call.id("agent")?;
+    let agent = call.services().agents.get(&call.caller, agent).await?;
+    Ok(ok(wazo::agent(&agent)))
+}
+
+/// PATCH or PUT /agents/{agent}
+async fn update_agent(call: Call) -> Result<Response, ApiError> {
+    let patch: PatchAgent = call.json()?;
+    let patch = AgentPatch {
+        display_name: patch.display_name,
+        avatar_url: patch.avatar_url,
+        role: patch.role,
+        password: patch.password,
+        disabled: patch.disabled,
+    };
+    let agent = call.id("agent")?;
+    let agent = call
+        .services()
+        .agents
+        .update(&call.caller, agent, patch)
+        .await?;
+    Ok(ok(wazo::agent(&agent)))
+}
+
+/// DELETE /agents/{agent}
+async fn delete_agent(call: Call) -> Result<Response, ApiError> {
+    let agent = call.id("agent")?;
+    call.services().agents.delete(&call.caller, agent).await?;
+    Ok(no_content())
+}
+
+// Rooms.
+
+/// GET /users/me/rooms
+async fn list_rooms(call: Call) -> Result<Response, ApiError> {
+    let q = &call.query;
+    let with = q.uuids("user_uuid")?;
+    let (limit, offset) = (q.limit()?, q.number("offset")?);
+    let page = call
+        .services()
+        .rooms
+        .list(&call.caller, &with, None, limit, offset)
+        .await?;
+    Ok(ok(
+        json!({"items": page.items, "filtered": page.filtered, "total": page.total}),
+    ))
+}
+
+/// POST /users/me/rooms
+async fn create_room(call: Call) -> Result<Response, ApiError> {
+    let new: CreateRoom = call.json()?;
+    let users = new.users.into_iter().map(|u| u.uuid).collect();
+    let (room, _created) = call
+        .services()
+        .rooms
+        .create(&call.caller, new.name, users)
+        .await?;
+    Ok(json_status(StatusCode::CREATED, room))
+}
+
+/// GET /users/me/rooms/messages
+async fn search_messages(call: Call) -> Result<Response, ApiError> {
+    let distinct = match call.query.get("distinct") {
+        None => false,
+        Some("room_uuid") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "distinct",
+                "distinct must be room_uuid",
             ))
         }
-        (&Method::POST, ["agents"]) => {
-            let new: CreateAgent = parse_json(body, false)?;
-            let agent = s
-                .agents
-                .create(
-                    c,
-                    NewAgent {
-                        email: new.email,
-                        display_name: new.display_name,
-                        password: new.password,
-                        role: new.role,
-                        avatar_url: new.avatar_url,
-                    },
-                )
-                .await?;
-            Ok(json_status(StatusCode::CREATED, wazo::agent(&agent)))
-        }
-        (&Method::GET, ["agents", agent]) => {
-            let agent = s.agents.get(c, id::<AgentId>(agent, "agent")?).await?;
-            Ok(ok(wazo::agent(&agent)))
-        }
-        (&Method::PATCH | &Method::PUT, ["agents", agent]) => {
-            let patch: PatchAgent = parse_json(body, false)?;
-            let agent = s
-                .agents
-                .update(
-                    c,
-                    id::<AgentId>(agent, "agent")?,
-                    AgentPatch {
-                        display_name: patch.display_name,
-                        avatar_url: patch.avatar_url,
-                        role: patch.role,
-                        password: patch.password,
-                        disabled: patch.disabled,
-                    },
-                )
-                .await?;
-            Ok(ok(wazo::agent(&agent)))
-        }
-        (&Method::DELETE, ["agents", agent]) => {
-            s.agents.delete(c, id::<AgentId>(agent, "agent")?).await?;
-            Ok(no_content())
-        }
-        // Rooms.
-        (&Method::GET, ["users", "me", "rooms"]) => {
-            let with = query.uuids("user_uuid")?;
-            let page = s
-                .rooms
-                .list(c, &with, None, query.limit()?, query.number("offset")?)
-                .await?;
-            Ok(ok(
-                json!({"items": page.items, "filtered": page.filtered, "total": page.total}),
-            ))
-        }
-        (&Method::POST, ["users", "me", "rooms"]) => {
-            let new: CreateRoom = parse_json(body, false)?;
-            let users = new.users.into_iter().map(|u| u.uuid).collect();
-            let (room, _created) = s.rooms.create(c, new.name, users).await?;
-            Ok(json_status(StatusCode::CREATED, room))
-        }
-        (&Method::GET, ["users", "me", "rooms", "messages"]) => {
-            let distinct = match query.get("distinct") {
-                None => false,
-                Some("room_uuid") => true,
-                Some(_) => {
-                    return Err(ApiError::invalid_field(
-                        "distinct",
-                        "distinct must be room_uuid",
-                    ))
-                }
-            };
-            let page = s.messages.search(c, &query.listing()?, distinct).await?;
-            Ok(messages_page(app, page))
-        }
-        (&Method::GET, ["users", "me", "rooms", room, "messages"]) => {
-            let page = s
-                .messages
-                .list(c, id(room, "room")?, &query.listing()?)
-                .await?;
-            Ok(messages_page(app, page))
-        }
-        (&Method::POST, ["users", "me", "rooms", room, "messages"]) => {
-            let post: PostMessage = parse_json(body, false)?;
-            let message = s
-                .messages
-                .post(c, id(room, "room")?, post.content, post.alias)
-                .await?;
-            Ok(json_status(
-                StatusCode::CREATED,
-                wazo::message(&message, server),
-            ))
-        }
-        (&Method::PATCH | &Method::PUT, ["users", "me", "rooms", room, "messages", message]) => {
-            let edit: EditMessage = parse_json(body, false)?;
-            let message = s
-                .messages
-                .change(
-                    c,
-                    id(room, "room")?,
-                    id(message, "message")?,
-                    Some(edit.content),
-                )
-                .await?;
-            Ok(ok(wazo::message(&message, server)))
-        }
-        (&Method::DELETE, ["users", "me", "rooms", room, "messages", message]) => {
-            let message = s
-                .messages
-                .change(c, id(room, "room")?, id(message, "message")?, None)
-                .await?;
-            Ok(ok(wazo::message(&message, server)))
-        }
-        (&Method::POST, ["users", "me", "rooms", room, "messages", message, "reactions"]) => {
-            let react: React = parse_json(body, false)?;
-            let emoji = s
-                .messages
-                .add_reaction(c, id(room, "room")?, id(message, "message")?, &react.emoji)
-                .await?;
-            Ok(json_status(
-                StatusCode::CREATED,
-                json!({"emoji": emoji.as_str(), "user_uuid": c.id()}),
-            ))
-        }
-        (
-            &Method::DELETE,
-            ["users", "me", "rooms", room, "messages", message, "reactions", emoji],
-        ) => {
-            let emoji = decode_segment(emoji)?;
-            s.messages
-                .remove_reaction(c, id(room, "room")?, id(message, "message")?, &emoji)
-                .await?;
-            Ok(no_content())
-        }
-        (&Method::POST, ["users", "me", "rooms", room, "transfers"]) => {
-            let transfer: Transfer = parse_json(body, false)?;
-            Ok(ok(s
-                .rooms
-                .transfer(c, id(room, "room")?, transfer.user_uuid)
-                .await?))
-        }
-        (&Method::PUT, ["users", "me", "rooms", room, "state"]) => {
-            let state: SetState = parse_json(body, false)?;
-            Ok(ok(s
-                .rooms
-                .set_state(c, id(room, "room")?, &state.state)
-                .await?))
-        }
-        (&Method::POST, ["users", "me", "rooms", room, "activities"]) => {
-            let activity: Activity = parse_json(body, false)?;
-            s.typing.agent(c, id(room, "room")?, &activity.kind).await?;
-            Ok(no_content())
-        }
-        // Extension: what the visitor's page told (visitor rooms).
-        (&Method::GET, ["users", "me", "rooms", room, "visitor"]) => {
-            let context = s.rooms.visitor_context(c, id(room, "room")?).await?;
-            Ok(ok(crate::wire::wazo::visitor_context(&context)))
-        }
-        (&Method::PUT, ["users", "me", "rooms", room, "read"]) => {
-            let read: Read = parse_json(body, true)?;
-            s.rooms.read(c, id(room, "room")?, read.up_to_seq).await?;
-            Ok(no_content())
-        }
-        // Presence.
-        (&Method::GET, ["users", "presences"]) => {
-            let ids: Vec<AgentId> = query.uuids("user_uuid")?.into_iter().map(AgentId).collect();
-            let items = s.presence.list(c, &ids).await?;
-            Ok(ok(
-                json!({"filtered": items.len(), "total": items.len(), "items": items}),
-            ))
-        }
-        (&Method::GET, ["users", user, "presences"]) => {
-            Ok(ok(s.presence.get(c, user_id(c, user)?).await?))
-        }
-        (&Method::PUT, ["users", user, "presences"]) => {
-            let set: SetPresence = parse_json(body, false)?;
-            s.presence
-                .set(c, user_id(c, user)?, &set.state, set.status.as_deref())
-                .await?;
-            Ok(no_content())
-        }
-        // The queue.
-        (&Method::GET, ["queues"]) => {
-            let channel = query
-                .get("channel_id")
-                .map(|v| {
-                    v.parse().map_err(|_| {
-                        ApiError::invalid_field("channel_id", "channel_id must be a UUID")
-                    })
-                })
-                .transpose()?;
-            let items = s.rooms.queue(c, channel).await?;
-            Ok(ok(json!({"total": items.len(), "items": items})))
-        }
-        (&Method::PUT, ["queues", room, "answer"]) => {
-            Ok(ok(s.rooms.answer(c, id(room, "room")?).await?))
-        }
-        _ => Err(ApiError::not_found()),
-    }
+    };
+    let listing = call.query.listing()?;
+    let page = call
+        .services()
+        .messages
+        .search(&call.caller, &listing, distinct)
+        .await?;
+    Ok(messages_page(&call, page))
+}
+
+/// GET /users/me/rooms/{room}/messages
+async fn list_messages(call: Call) -> Result<Response, ApiError> {
+    let room = call.id("room")?;
+    let listing = call.query.listing()?;
+    let page = call
+        .services()
+        .messages
+        .list(&call.caller, room, &listing)
+        .await?;
+    Ok(messages_page(&call, page))
+}
+
+/// POST /users/me/rooms/{room}/messages
+async fn post_message(call: Call) -> Result<Response, ApiError> {
+    let post: PostMessage = call.json()?;
+    let room = call.id("room")?;
+    let message = call
+        .services()
+        .messages
+        .post(&call.caller, room, post.content, post.alias)
+        .await?;
+    Ok(json_status(
+        StatusCode::CREATED,
+        call.wazo_message(&message),
+    ))
+}
+
+/// PATCH or PUT /users/me/rooms/{room}/messages/{message}
+async fn edit_message(call: Call) -> Result<Response, ApiError> {
+    let edit: EditMessage = call.json()?;
+    let (room, message) = (call.id("room")?, call.id("message")?);
+    let message = call
+        .services()
+        .messages
+        .change(&call.caller, room, message, Some(edit.content))
+        .await?;
+    Ok(ok(call.wazo_message(&message)))
+}
+
+/// DELETE /users/me/rooms/{room}/messages/{message}
+async fn delete_message(call: Call) -> Result<Response, ApiError> {
+    let (room, message) = (call.id("room")?, call.id("message")?);
+    let message = call
+        .services()
+        .messages
+        .change(&call.caller, room, message, None)
+        .await?;
+    Ok(ok(call.wazo_message(&message)))
+}
+
+/// POST /users/me/rooms/{room}/messages/{message}/reactions
+async fn add_reaction(call: Call) -> Result<Response, ApiError> {
+    let react: React = call.json()?;
+    let (room, message) = (call.id("room")?, call.id("message")?);
+    let emoji = call
+        .services()
+        .messages
+        .add_reaction(&call.caller, room, message, &react.emoji)
+        .await?;
+    Ok(json_status(
+        StatusCode::CREATED,
+        json!({"emoji": emoji.as_str(), "user_uuid": call.caller.id()}),
+    ))
+}
+
+/// DELETE /users/me/rooms/{room}/messages/{message}/reactions/{emoji}
+async fn remove_reaction(call: Call) -> Result<Response, ApiError> {
+    let emoji = decode_segment(call.param("emoji"))?;
+    let (room, message) = (call.id("room")?, call.id("message")?);
+    call.services()
+        .messages
+        .remove_reaction(&call.caller, room, message, &emoji)
+        .await?;
+    Ok(no_content())
+}
+
+/// POST /users/me/rooms/{room}/transfers
+async fn transfer_room(call: Call) -> Result<Response, ApiError> {
+    let transfer: Transfer = call.json()?;
+    let room = call.id("room")?;
+    let rooms = &call.services().rooms;
+    Ok(ok(rooms
+        .transfer(&call.caller, room, transfer.user_uuid)
+        .await?))
+}
+
+/// PUT /users/me/rooms/{room}/state
+async fn set_room_state(call: Call) -> Result<Response, ApiError> {
+    let state: SetState = call.json()?;
+    let room = call.id("room")?;
+    let rooms = &call.services().rooms;
+    Ok(ok(rooms
+        .set_state(&call.caller, room, &state.state)
+        .await?))
+}
+
+/// POST /users/me/rooms/{room}/activities
+async fn room_activity(call: Call) -> Result<Response, ApiError> {
+    let activity: Activity = call.json()?;
+    let room = call.id("room")?;
+    call.services()
+        .typing
+        .agent(&call.caller, room, &activity.kind)
+        .await?;
+    Ok(no_content())
+}
+
+/// GET /users/me/rooms/{room}/visitor
+async fn visitor_context(call: Call) -> Result<Response, ApiError> {
+    let room = call.id("room")?;
+    let context = call
+        .services()
+        .rooms
+        .visitor_context(&call.caller, room)
+        .await?;
+    Ok(ok(wazo::visitor_context(&context)))
+}
+
+/// PUT /users/me/rooms/{room}/read
+async fn mark_read(call: Call) -> Result<Response, ApiError> {
+    let read: Read = parse_json(&call.body, true)?;
+    let room = call.id("room")?;
+    call.services()
+        .rooms
+        .read(&call.caller, room, read.up_to_seq)
+        .await?;
+    Ok(no_content())
+}
+
+// Presence.
+
+/// GET /users/presences
+async fn list_presences(call: Call) -> Result<Response, ApiError> {
+    let ids: Vec<AgentId> = call
+        .query
+        .uuids("user_uuid")?
+        .into_iter()
+        .map(AgentId)
+        .collect();
+    let items = call.services().presence.list(&call.caller, &ids).await?;
+    Ok(ok(
+        json!({"filtered": items.len(), "total": items.len(), "items": items}),
+    ))
+}
+
+/// GET /users/{user}/presences
+async fn get_presence(call: Call) -> Result<Response, ApiError> {
+    let user = user_id(&call.caller, call.param("user"))?;
+    Ok(ok(call.services().presence.get(&call.caller, user).await?))
+}
+
+/// PUT /users/{user}/presences
+async fn set_presence(call: Call) -> Result<Response, ApiError> {
+    let set: SetPresence = call.json()?;
+    let user = user_id(&call.caller, call.param("user"))?;
+    call.services()
+        .presence
+        .set(&call.caller, user, &set.state, set.status.as_deref())
+        .await?;
+    Ok(no_content())
+}
+
+// The queue.
+
+/// GET /queues
+async fn list_queue(call: Call) -> Result<Response, ApiError> {
+    let channel = call
+        .query
+        .get("channel_id")
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::invalid_field("channel_id", "channel_id must be a UUID"))
+        })
+        .transpose()?;
+    let items = call.services().rooms.queue(&call.caller, channel).await?;
+    Ok(ok(json!({"total": items.len(), "items": items})))
+}
+
+/// PUT /queues/{room}/answer
+async fn answer_queue(call: Call) -> Result<Response, ApiError> {
+    let room = call.id("room")?;
+    Ok(ok(call.services().rooms.answer(&call.caller, room).await?))
 }
 
 #[cfg(test)]
@@ -548,7 +790,7 @@ mod tests {
         "expiration",
     ];
 
-    /// Decodes `body` as `T` the way `dispatch` does: either a value or a
+    /// Decodes `body` as `T` the way the handlers do: either a value or a
     /// 400 naming the problem.
     fn decode<T: DeserializeOwned>(body: &[u8], empty_ok: bool) -> Option<T> {
         match parse_json::<T>(body, empty_ok) {
@@ -559,6 +801,48 @@ mod tests {
                 None
             }
         }
+    }
+
+    #[test]
+    fn every_route_is_reached_by_its_own_path_and_methods() {
+        for route in ROUTES {
+            let path: Vec<&str> = route
+                .path
+                .split('/')
+                .map(|s| if s.starts_with(':') { "x" } else { s })
+                .collect();
+            for method in route.methods {
+                let (found, params) = find(method, &path).expect(route.path);
+                assert!(
+                    std::ptr::eq(found, route),
+                    "{method} {} is shadowed",
+                    route.path
+                );
+                for name in route.path.split('/').filter_map(|s| s.strip_prefix(':')) {
+                    assert_eq!(params.get(name), "x");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn paths_capture_their_ids_and_anything_else_is_not_found() {
+        let room = Uuid::new_v4().to_string();
+        let path = ["users", "me", "rooms", room.as_str(), "messages", "m1"];
+        let (route, params) = find(&Method::DELETE, &path).unwrap();
+        assert_eq!(route.path, "users/me/rooms/:room/messages/:message");
+        assert_eq!(
+            (params.get("room"), params.get("message")),
+            (room.as_str(), "m1")
+        );
+        // `me` is a literal of the rooms routes, a capture of the presence ones.
+        let (route, _) = find(&Method::GET, &["users", "me", "presences"]).unwrap();
+        assert_eq!(route.path, "users/:user/presences");
+        // A known path with another method, or a path one segment off: no route (404).
+        assert!(find(&Method::DELETE, &["users", "me", "rooms"]).is_none());
+        assert!(find(&Method::GET, &["users", "me", "rooms", &room]).is_none());
+        assert!(find(&Method::GET, &["agents", "a", "b"]).is_none());
+        assert!(find(&Method::GET, &[]).is_none());
     }
 
     proptest! {
