@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use uuid::Uuid;
 
 use super::error::{Conflict, Missing, ServiceError};
@@ -323,23 +322,16 @@ impl MessageService {
         message: &Message,
         user: Uuid,
         emoji: &str,
-        created: bool,
+        added: bool,
     ) {
-        let name = if created {
-            "chatd_user_room_message_reaction_created"
-        } else {
-            "chatd_user_room_message_reaction_deleted"
-        };
         self.core
             .publish(Published {
-                event: Event::Agent {
-                    name: name.into(),
-                    data: json!({
-                        "room": {"uuid": room.id},
-                        "message_uuid": message.id,
-                        "user_uuid": user,
-                        "emoji": emoji,
-                    }),
+                event: Event::Reaction {
+                    room: room.id,
+                    message: message.id,
+                    user,
+                    emoji: emoji.to_string(),
+                    added,
                 },
                 tenant_id: room.tenant_id,
                 visitor_room: None,

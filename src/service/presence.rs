@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::error::{Missing, ServiceError};
 use super::{Caller, Core};
 use crate::domain::event::Agents;
 use crate::domain::presence::parse_status;
 use crate::domain::time::{now_ms, now_us};
-use crate::domain::{AgentId, AgentPresence, Event, PresenceState, Published};
+use crate::domain::{AgentId, AgentPresence, Event, LivePresence, PresenceState, Published};
 use crate::presence::PresenceKey;
 
 pub struct PresenceService {
@@ -28,14 +26,18 @@ impl PresenceService {
     }
 
     /// The presences of these agents of the caller's tenant (all when empty).
-    pub async fn list(&self, caller: &Caller, ids: &[AgentId]) -> Result<Vec<Value>, ServiceError> {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        ids: &[AgentId],
+    ) -> Result<Vec<LivePresence>, ServiceError> {
         let presences = self.core.store.presences(caller.tenant(), ids).await?;
-        self.views(&presences).await
+        Ok(self.live(presences).await)
     }
 
-    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Value, ServiceError> {
+    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<LivePresence, ServiceError> {
         let presences = self.core.store.presences(caller.tenant(), &[id]).await?;
-        self.views(&presences).await?.pop().ok_or_else(unknown_user)
+        self.live(presences).await.pop().ok_or_else(unknown_user)
     }
 
     /// `PUT /users/<uuid>/presences`: for oneself, or any agent of the tenant by an admin.
@@ -158,16 +160,12 @@ impl PresenceService {
         if let Err(err) = self.publish_availability(tenant).await {
             tracing::warn!(%err, "cannot tell visitors whether agents are available");
         }
-        let data = match self.views(std::slice::from_ref(&presence)).await {
-            Ok(mut views) => views.pop().unwrap_or(Value::Null),
-            Err(_) => return,
+        let Some(presence) = self.live(vec![presence]).await.pop() else {
+            return;
         };
         self.core
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_presence_updated".into(),
-                    data,
-                },
+                event: Event::PresenceChanged { presence },
                 tenant_id: tenant,
                 visitor_room: None,
                 agents: Agents::Tenant,
@@ -175,7 +173,8 @@ impl PresenceService {
             .await;
     }
 
-    async fn views(&self, presences: &[AgentPresence]) -> Result<Vec<Value>, ServiceError> {
+    /// The presences with whether each agent is connected now.
+    async fn live(&self, presences: Vec<AgentPresence>) -> Vec<LivePresence> {
         let keys: Vec<PresenceKey> = presences
             .iter()
             .map(|p| PresenceKey::Agent(p.agent_id))
@@ -185,10 +184,13 @@ impl PresenceService {
         } else {
             self.core.presence.online(&keys).await
         };
-        Ok(presences
-            .iter()
+        presences
+            .into_iter()
             .zip(connected)
-            .map(|(p, connected)| crate::wire::wazo::presence(p, connected))
-            .collect())
+            .map(|(presence, connected)| LivePresence {
+                presence,
+                connected,
+            })
+            .collect()
     }
 }

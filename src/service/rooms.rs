@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::error::{Conflict, Missing, ServiceError};
@@ -13,8 +12,8 @@ use super::{Caller, Core};
 use crate::domain::event::Agents;
 use crate::domain::room::parse_room_name;
 use crate::domain::{
-    time::now_ms, ChannelId, DeliveryState, Event, Member, Message, MessageId, Published, Room,
-    RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
+    time::now_ms, ChannelId, DeliveryState, Event, LiveRoom, Member, Message, MessageId, Published,
+    QueueAction, Room, RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
 };
 use crate::presence::PresenceKey;
 use crate::store::{Added, Answered, MessageQuery, NewMessage, Page};
@@ -54,7 +53,7 @@ impl RoomService {
         caller: &Caller,
         name: Option<String>,
         users: Vec<Uuid>,
-    ) -> Result<(Value, bool), ServiceError> {
+    ) -> Result<(LiveRoom, bool), ServiceError> {
         let name = name
             .map(|n| parse_room_name(&n).map_err(|m| ServiceError::field("name", m)))
             .transpose()?;
@@ -111,9 +110,11 @@ impl RoomService {
         if created {
             self.core
                 .publish(Published {
-                    event: Event::Agent {
-                        name: "chatd_user_room_created".into(),
-                        data: crate::wire::wazo::bare_room(&room, self.core.server, None),
+                    event: Event::RoomCreated {
+                        room: LiveRoom {
+                            summary: RoomSummary::bare(room.clone()),
+                            visitor_connected: None,
+                        },
                     },
                     tenant_id: room.tenant_id,
                     visitor_room: None,
@@ -138,7 +139,7 @@ impl RoomService {
             unread_count: unread,
             last_message,
         };
-        Ok((self.view(&summary).await, created))
+        Ok((self.live(summary).await, created))
     }
 
     /// The newest message of a room, if any.
@@ -169,7 +170,7 @@ impl RoomService {
         state: Option<RoomState>,
         limit: Option<u32>,
         offset: Option<u32>,
-    ) -> Result<Page<Value>, ServiceError> {
+    ) -> Result<Page<LiveRoom>, ServiceError> {
         let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
         let page = self
             .core
@@ -189,8 +190,8 @@ impl RoomService {
         Ok(Page {
             items: page
                 .items
-                .iter()
-                .map(|s| crate::wire::wazo::room(s, self.core.server, connected.get(&s.room)))
+                .into_iter()
+                .map(|summary| connected.live(summary))
                 .collect(),
             filtered: page.filtered,
             total: page.total,
@@ -202,21 +203,21 @@ impl RoomService {
         &self,
         caller: &Caller,
         channel: Option<ChannelId>,
-    ) -> Result<Vec<Value>, ServiceError> {
+    ) -> Result<Vec<LiveRoom>, ServiceError> {
         let queued = self.core.store.queue(caller.tenant(), channel).await?;
         let connected = self
             .visitors_connected(queued.iter().map(|s| &s.room))
             .await;
         Ok(queued
-            .iter()
-            .map(|s| crate::wire::wazo::room(s, self.core.server, connected.get(&s.room)))
+            .into_iter()
+            .map(|summary| connected.live(summary))
             .collect())
     }
 
     /// `PUT /queues/<room>/answer`: the caller joins and becomes assignee.
     /// Exactly one of concurrent answers (on any instance) wins; the others
     /// get 409 `already-answered`.
-    pub async fn answer(&self, caller: &Caller, id: RoomId) -> Result<Value, ServiceError> {
+    pub async fn answer(&self, caller: &Caller, id: RoomId) -> Result<LiveRoom, ServiceError> {
         let room = self
             .core
             .store
@@ -237,7 +238,7 @@ impl RoomService {
             Answered::AlreadyAnswered => return Err(already_answered()),
         };
         let notice = self
-            .joined(&room, &caller.agent.display_name, "answered")
+            .joined(&room, &caller.agent.display_name, QueueAction::Answered)
             .await?;
         let unread = self
             .core
@@ -249,28 +250,24 @@ impl RoomService {
             unread_count: unread,
             last_message: Some(notice),
         };
-        Ok(self.view(&summary).await)
+        Ok(self.live(summary).await)
     }
 
-    /// A queued room got its agent (`action`: "answered" or "assigned"): the
+    /// A queued room got its agent (`action`: answered or assigned): the
     /// visitor hears who joined, as a system notice (returned), and the
     /// tenant's agents see the room leave the queue.
     pub(super) async fn joined(
         &self,
         room: &Room,
         agent_name: &str,
-        action: &str,
+        action: QueueAction,
     ) -> Result<crate::domain::Message, ServiceError> {
         let notice = self.notice(room, format!("{agent_name} joined")).await?;
-        let connected = self.visitors_connected(std::iter::once(room)).await;
-        let view = crate::wire::wazo::bare_room(room, self.core.server, connected.get(room));
+        let room = self.live(RoomSummary::bare(room.clone())).await;
         self.core
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_queue_updated".into(),
-                    data: json!({"action": action, "channel_id": room.channel_id, "room": view}),
-                },
-                tenant_id: room.tenant_id,
+                tenant_id: room.room().tenant_id,
+                event: Event::QueueUpdated { action, room },
                 visitor_room: None,
                 agents: Agents::Tenant,
             })
@@ -300,9 +297,10 @@ impl RoomService {
             .await?;
         self.core
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_user_room_read".into(),
-                    data: json!({"room": {"uuid": id}, "user_uuid": caller.id().0, "up_to_seq": seq}),
+                event: Event::RoomRead {
+                    room: id,
+                    reader: caller.id().0,
+                    up_to_seq: seq,
                 },
                 tenant_id: room.tenant_id,
                 visitor_room: None,
@@ -334,7 +332,7 @@ impl RoomService {
         caller: &Caller,
         id: RoomId,
         to: Uuid,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<LiveRoom, ServiceError> {
         let room = self.member_room(caller, id).await?;
         if room.kind != RoomKind::Visitor {
             return Err(ServiceError::invalid("only visitor rooms are transferred"));
@@ -368,7 +366,7 @@ impl RoomService {
             room,
             last_message: None,
         };
-        Ok(self.view(&summary).await)
+        Ok(self.live(summary).await)
     }
 
     /// `PUT .../state`: closes or reopens a visitor room the caller is in.
@@ -377,7 +375,7 @@ impl RoomService {
         caller: &Caller,
         id: RoomId,
         state: &str,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<LiveRoom, ServiceError> {
         let closed = match state {
             "closed" => true,
             "open" => false,
@@ -419,7 +417,7 @@ impl RoomService {
             room,
             last_message: None,
         };
-        Ok(self.view(&summary).await)
+        Ok(self.live(summary).await)
     }
 
     /// The visitor wrote into a closed room: it reopens, back to its
@@ -464,14 +462,12 @@ impl RoomService {
         };
         self.closed_changed_to(&reopened, false, told).await;
         if !available {
-            let connected = self.visitors_connected(std::iter::once(&reopened)).await;
-            let view =
-                crate::wire::wazo::bare_room(&reopened, self.core.server, connected.get(&reopened));
+            let room = self.live(RoomSummary::bare(reopened.clone())).await;
             self.core
                 .publish(Published {
-                    event: Event::Agent {
-                        name: "chatd_queue_updated".into(),
-                        data: json!({"action": "queued", "channel_id": reopened.channel_id, "room": view}),
+                    event: Event::QueueUpdated {
+                        action: QueueAction::Queued,
+                        room,
                     },
                     tenant_id: reopened.tenant_id,
                     visitor_room: None,
@@ -513,14 +509,10 @@ impl RoomService {
         if agents.is_empty() {
             return;
         }
-        let connected = self.visitors_connected(std::iter::once(room)).await;
-        let view = crate::wire::wazo::bare_room(room, self.core.server, connected.get(room));
+        let live = self.live(RoomSummary::bare(room.clone())).await;
         self.core
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_room_state_updated".into(),
-                    data: view,
-                },
+                event: Event::RoomStateChanged { room: live },
                 tenant_id: room.tenant_id,
                 visitor_room: None,
                 agents: Agents::Only { ids: agents },
@@ -584,9 +576,9 @@ impl RoomService {
             .unwrap_or(false);
         self.core
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_visitor_connection_updated".into(),
-                    data: json!({"room_uuid": room.id, "user_uuid": room.id, "connected": connected}),
+                event: Event::VisitorConnection {
+                    room: room.id,
+                    connected,
                 },
                 tenant_id: tenant,
                 visitor_room: None,
@@ -636,12 +628,12 @@ impl RoomService {
             .collect())
     }
 
-    /// A room as the caller sees it.
-    pub async fn view(&self, summary: &RoomSummary) -> Value {
+    /// A room as it is shown now: with whether its visitor is connected.
+    pub async fn live(&self, summary: RoomSummary) -> LiveRoom {
         let connected = self
             .visitors_connected(std::iter::once(&summary.room))
             .await;
-        crate::wire::wazo::room(summary, self.core.server, connected.get(&summary.room))
+        connected.live(summary)
     }
 
     /// Whether each visitor room's visitor has a live socket now.
@@ -669,6 +661,13 @@ struct Connected(std::collections::HashMap<RoomId, bool>);
 impl Connected {
     fn get(&self, room: &Room) -> Option<bool> {
         self.0.get(&room.id).copied()
+    }
+
+    fn live(&self, summary: RoomSummary) -> LiveRoom {
+        LiveRoom {
+            visitor_connected: self.get(&summary.room),
+            summary,
+        }
     }
 }
 

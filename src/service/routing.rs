@@ -23,14 +23,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::rooms::RoomService;
 use super::Core;
 use crate::domain::{
-    time::now_ms, AgentId, Agents, Assignment, ChannelId, Event, PresenceState, Published, Routing,
-    TenantId,
+    time::now_ms, AgentId, Agents, Assignment, ChannelId, Event, LiveRoom, PresenceState,
+    Published, QueueAction, RoomSummary, Routing, TenantId,
 };
 use crate::presence::PresenceKey;
 use crate::store::{AgentLoad, Assigned, Pick, StoreResult};
@@ -221,13 +220,15 @@ async fn announce(core: Arc<Core>, room: crate::domain::Room, agent: AgentId) {
         _ => "An agent".to_string(),
     };
     let rooms = RoomService::new(core.clone());
-    if let Err(err) = rooms.joined(room, &name, "assigned").await {
+    if let Err(err) = rooms.joined(room, &name, QueueAction::Assigned).await {
         tracing::warn!(%err, "assigned, but cannot tell the visitor");
     }
     core.publish(Published {
-        event: Event::Agent {
-            name: "chatd_user_room_created".into(),
-            data: json!(crate::wire::wazo::bare_room(room, core.server, Some(true))),
+        event: Event::RoomCreated {
+            room: LiveRoom {
+                summary: RoomSummary::bare(room.clone()),
+                visitor_connected: Some(true),
+            },
         },
         tenant_id: room.tenant_id,
         visitor_room: None,

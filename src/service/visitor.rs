@@ -4,17 +4,17 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::{Missing, ServiceError};
 use super::Core;
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
-use crate::domain::VisitorContext;
 use crate::domain::{
     time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState, Event,
     Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
 };
+use crate::domain::{LiveRoom, QueueAction, VisitorContext};
 use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
 
 /// A verified visitor: its token's claims and its channel, connected and
@@ -330,21 +330,19 @@ impl VisitorService {
         if first {
             let store = &self.core.store;
             if let Ok(Some(room)) = store.room(message.tenant_id, message.conversation_id).await {
-                let summary = crate::domain::RoomSummary {
-                    room,
-                    unread_count: 1,
-                    last_message: Some(message.clone()),
+                let room = LiveRoom {
+                    summary: crate::domain::RoomSummary {
+                        room,
+                        unread_count: 1,
+                        last_message: Some(message.clone()),
+                    },
+                    visitor_connected: Some(true),
                 };
-                let data = json!({
-                    "action": "queued",
-                    "channel_id": message.channel_id,
-                    "room": crate::wire::wazo::room(&summary, self.core.server, Some(true)),
-                });
                 self.core
                     .publish(Published {
-                        event: Event::Agent {
-                            name: "chatd_queue_updated".into(),
-                            data,
+                        event: Event::QueueUpdated {
+                            action: QueueAction::Queued,
+                            room,
                         },
                         tenant_id: message.tenant_id,
                         visitor_room: None,
@@ -515,13 +513,10 @@ impl VisitorService {
         }
         self.core
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_user_room_read".into(),
-                    data: json!({
-                        "room": {"uuid": conversation},
-                        "user_uuid": conversation.0,
-                        "up_to_seq": up_to_seq,
-                    }),
+                event: Event::RoomRead {
+                    room: conversation,
+                    reader: conversation.0,
+                    up_to_seq,
                 },
                 tenant_id: tenant,
                 visitor_room: None,

@@ -110,9 +110,15 @@ pub fn event_body(event: &Event) -> Option<(VisitorQueue, Vec<u8>)> {
             VisitorQueue::Events,
             serde_json::to_vec(&json!({"type": "availability", "agents_available": available})),
         ),
-        Event::Agent { .. } | Event::SessionsRevoked { .. } | Event::ChannelChanged { .. } => {
-            return None
-        }
+        Event::SessionsRevoked { .. }
+        | Event::ChannelChanged { .. }
+        | Event::RoomCreated { .. }
+        | Event::QueueUpdated { .. }
+        | Event::RoomStateChanged { .. }
+        | Event::RoomRead { .. }
+        | Event::VisitorConnection { .. }
+        | Event::PresenceChanged { .. }
+        | Event::Reaction { .. } => return None,
     };
     match encoded {
         (queue, Ok(body)) => Some((queue, body)),

@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use crate::domain::event::Agents;
 use crate::domain::time::{format_ms, now_ms};
-use crate::domain::{Agent, Event, Message, Published, Room, RoomKind, RoomSummary, TenantId};
+use crate::domain::{
+    Agent, Event, LiveRoom, Message, Published, Room, RoomKind, RoomSummary, TenantId,
+};
 
 /// This deployment's id (`wazo_uuid`, `origin_uuid`): the same for every user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,11 @@ pub fn room(summary: &RoomSummary, server: ServerId, visitor_connected: Option<b
         .as_ref()
         .map_or(Value::Null, |m| message(m, server));
     value
+}
+
+/// A room as it is shown now (with its visitor's connection).
+pub fn live_room(live: &LiveRoom, server: ServerId) -> Value {
+    room(&live.summary, server, live.visitor_connected)
 }
 
 /// A room without per-agent fields (events to several agents).
@@ -97,6 +104,11 @@ pub fn presence(p: &crate::domain::AgentPresence, connected: bool) -> Value {
     })
 }
 
+/// Wazo's presence shape of a presence as it is now.
+pub fn live_presence(p: &crate::domain::LivePresence) -> Value {
+    presence(&p.presence, p.connected)
+}
+
 pub fn agent(a: &Agent) -> Value {
     json!({
         "uuid": a.id,
@@ -134,12 +146,58 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
                 "type": if *typing { "start_typing" } else { "stop_typing" },
             }),
         ),
+        Event::RoomCreated { room } => ("chatd_user_room_created".into(), live_room(room, server)),
+        Event::QueueUpdated { action, room } => (
+            "chatd_queue_updated".into(),
+            json!({
+                "action": action.as_str(),
+                "channel_id": room.room().channel_id,
+                "room": live_room(room, server),
+            }),
+        ),
+        Event::RoomStateChanged { room } => {
+            ("chatd_room_state_updated".into(), live_room(room, server))
+        }
+        Event::RoomRead {
+            room,
+            reader,
+            up_to_seq,
+        } => (
+            "chatd_user_room_read".into(),
+            json!({"room": {"uuid": room}, "user_uuid": reader, "up_to_seq": up_to_seq}),
+        ),
+        Event::VisitorConnection { room, connected } => (
+            "chatd_visitor_connection_updated".into(),
+            json!({"room_uuid": room, "user_uuid": room, "connected": connected}),
+        ),
+        Event::PresenceChanged { presence } => {
+            ("chatd_presence_updated".into(), live_presence(presence))
+        }
+        Event::Reaction {
+            room,
+            message,
+            user,
+            emoji,
+            added,
+        } => (
+            if *added {
+                "chatd_user_room_message_reaction_created"
+            } else {
+                "chatd_user_room_message_reaction_deleted"
+            }
+            .into(),
+            json!({
+                "room": {"uuid": room},
+                "message_uuid": message,
+                "user_uuid": user,
+                "emoji": emoji,
+            }),
+        ),
         Event::ReadByAgent { .. }
         | Event::RoomClosed { .. }
         | Event::Availability { .. }
         | Event::SessionsRevoked { .. }
         | Event::ChannelChanged { .. } => return None,
-        Event::Agent { name, data } => (name.clone(), data.clone()),
     })
 }
 

@@ -103,10 +103,7 @@ async fn chrome(
         me_name: s.caller.agent.display_name.clone(),
         is_admin: true,
         token: s.token.clone(),
-        presence: presence["state"]
-            .as_str()
-            .unwrap_or("available")
-            .to_string(),
+        presence: presence.presence.state,
         back,
         version: asset_version(),
     })
