@@ -15,7 +15,6 @@ use crate::app::App;
 use crate::auth::TokenKind;
 use crate::domain::{ChannelId, ConversationId, Message};
 use crate::error::ApiError;
-use crate::service::visitor::VisitorService;
 use crate::wire::visitor::{self as view, VisitorMessage};
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -128,16 +127,11 @@ async fn authenticate(
             // authenticating alone writes nothing.
             let mut first_context = None;
             if messages.is_empty() {
-                first_context = VisitorService::context_of(&body, user_agent.as_deref())?;
-            } else {
+                first_context = view::context(&body, user_agent.as_deref())?;
+            } else if let Some(context) = view::context(&body, user_agent.as_deref())? {
                 app.services
                     .visitor
-                    .save_context(
-                        channel.tenant_id,
-                        conversation_id,
-                        &body,
-                        user_agent.as_deref(),
-                    )
+                    .save_context(channel.tenant_id, conversation_id, context)
                     .await?;
             }
             let token = app.tokens.visitor_with_context(
@@ -206,7 +200,8 @@ async fn send(app: App, token: Option<String>, origin: Option<String>, body: Byt
             let visitor = &app.services.visitor;
             let caller = visitor.visitor(token.as_deref(), origin.as_deref()).await?;
             let body = Value::Object(json_object(&body, false)?);
-            let message = visitor.send(&caller, &body).await?;
+            let request = view::send_body(&body, app.config.max_text_chars)?;
+            let message = visitor.send(&caller, request).await?;
             Ok(warp::reply::json(&view::message(&message)))
         }
         .await,
@@ -220,7 +215,7 @@ mod tests {
 
     use super::{authenticate_body, resume_token_body, Start};
     use crate::fuzz;
-    use crate::service::visitor::visitor_message;
+    use crate::wire::visitor::send_body as visitor_message;
 
     /// Fields of the visitor bodies, the visitor context's among them.
     const KEYS: &[&str] = &[
@@ -269,7 +264,7 @@ mod tests {
             match crate::http::json_object(&body, false) {
                 Ok(map) => {
                     if let Err(err) = visitor_message(&Value::Object(map), 4096) {
-                        fuzz::assert_client_error(&err.into());
+                        fuzz::assert_client_error(&err);
                     }
                 }
                 Err(err) => fuzz::assert_client_error(&err),

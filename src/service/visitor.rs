@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::error::{Missing, ServiceError};
 use super::Core;
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
 use crate::domain::{
     time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState, Event,
-    Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
+    Message, MessageId, MessageText, Published, RoomState, SenderKind,
 };
 use crate::domain::{LiveRoom, QueueAction, VisitorContext};
 use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
@@ -38,41 +36,12 @@ pub struct VisitorService {
     core: Arc<Core>,
 }
 
-/// The message of a visitor's send body (`/chatplugin.send` and the STOMP
-/// `/app/send`): `{"message": {"text": ...}, "client_message_id": ...}`.
-pub fn visitor_message(
-    body: &Value,
-    max_chars: usize,
-) -> Result<(MessageText, Option<ClientMessageId>), ServiceError> {
-    let Some(body) = body.as_object() else {
-        return Err(ServiceError::invalid("the body must be a JSON object"));
-    };
-    let text = match body.get("message").and_then(|m| m.get("text")) {
-        Some(Value::String(text)) => text.clone(),
-        Some(_) => return Err(ServiceError::field("message.text", "text must be a string")),
-        None => return Err(ServiceError::field("message.text", "text is required")),
-    };
-    let text = MessageText::parse(text, max_chars).map_err(|e| {
-        let msg = match e {
-            TextError::TooLong(n) => format!("text is longer than {n} characters"),
-            other => other.to_string(),
-        };
-        ServiceError::field("message.text", msg)
-    })?;
-    let client_message_id = match body.get("client_message_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(key)) => Some(
-            ClientMessageId::parse(key.clone())
-                .map_err(|msg| ServiceError::field("client_message_id", msg))?,
-        ),
-        Some(_) => {
-            return Err(ServiceError::field(
-                "client_message_id",
-                "client_message_id must be a string",
-            ))
-        }
-    };
-    Ok((text, client_message_id))
+/// A visitor's message, parsed by the door (`/chatplugin.send` and the
+/// STOMP `/app/send`, see `wire::visitor::send_body`).
+#[derive(Debug, Clone)]
+pub struct VisitorSend {
+    pub text: MessageText,
+    pub client_message_id: Option<ClientMessageId>,
 }
 
 impl VisitorService {
@@ -210,10 +179,13 @@ impl VisitorService {
         )
     }
 
-    /// Validates a `/chatplugin.send` body (`{"message": {"text"}, "client_message_id"?}`),
-    /// stores the message, and publishes it once the store has committed.
-    pub async fn send(&self, visitor: &Visitor, body: &Value) -> Result<Message, ServiceError> {
-        let new = self.prepare(visitor, body)?;
+    /// Stores a visitor's message, and publishes it once the store has committed.
+    pub async fn send(
+        &self,
+        visitor: &Visitor,
+        request: VisitorSend,
+    ) -> Result<Message, ServiceError> {
+        let new = self.prepare(visitor, request)?;
         let appended = self
             .enqueue(new, visitor.first_context.clone())
             .await?
@@ -222,10 +194,17 @@ impl VisitorService {
         Ok(appended.message)
     }
 
-    /// The first, synchronous half of a send: validates the body and takes the
-    /// conversation's rate-limit token. Nothing is stored yet.
-    pub fn prepare(&self, visitor: &Visitor, body: &Value) -> Result<NewMessage, ServiceError> {
-        let (text, client_message_id) = visitor_message(body, self.core.config.max_text_chars)?;
+    /// The first, synchronous half of a send: takes the conversation's
+    /// rate-limit token. Nothing is stored yet.
+    pub fn prepare(
+        &self,
+        visitor: &Visitor,
+        request: VisitorSend,
+    ) -> Result<NewMessage, ServiceError> {
+        let VisitorSend {
+            text,
+            client_message_id,
+        } = request;
         self.core.limits.send.check(&visitor.claims.cv)?;
         Ok(NewMessage {
             id: MessageId::new(),
@@ -404,42 +383,13 @@ impl VisitorService {
             .await;
     }
 
-    /// What the visitor's page says about the visitor (`None`: it said
-    /// nothing), with the browser's `User-Agent`. A bad field is a 400
-    /// naming it.
-    pub fn context_of(
-        body: &serde_json::Map<String, Value>,
-        user_agent: Option<&str>,
-    ) -> Result<Option<VisitorContext>, ServiceError> {
-        let parsed =
-            VisitorContext::parse(body).map_err(|e| ServiceError::field(e.field, e.message))?;
-        let user_agent = user_agent.map(|ua| {
-            ua.chars()
-                .filter(|c| !c.is_control())
-                .take(VisitorContext::MAX_USER_AGENT)
-                .collect::<String>()
-        });
-        Ok(match (parsed, user_agent) {
-            (None, None) => None,
-            (parsed, user_agent) => Some(parsed.unwrap_or_default().merged(VisitorContext {
-                user_agent,
-                ..Default::default()
-            })),
-        })
-    }
-
-    /// Records what the visitor's page says about the visitor (`None`: it
-    /// said nothing). A bad field is a 400 naming it, and nothing is stored.
+    /// Records what the visitor's page says about the visitor.
     pub async fn save_context(
         &self,
         tenant: crate::domain::TenantId,
         conversation: crate::domain::ConversationId,
-        body: &serde_json::Map<String, Value>,
-        user_agent: Option<&str>,
+        context: VisitorContext,
     ) -> Result<(), ServiceError> {
-        let Some(context) = Self::context_of(body, user_agent)? else {
-            return Ok(());
-        };
         // A returning visitor on the same page says the same again: a read
         // spares the single writer (and its fsync) on every page view.
         let stored = self

@@ -757,11 +757,14 @@ impl Session {
                     .connected_channel(visitor.channel.id, self.origin.as_deref())
                     .await
                     .map_err(Fatal::from_api)?;
+                let request =
+                    crate::wire::visitor::send_body(&body, self.app.config.max_text_chars)
+                        .map_err(Fatal::from_api)?;
                 let new = self
                     .app
                     .services
                     .visitor
-                    .prepare(visitor, &body)
+                    .prepare(visitor, request)
                     .map_err(Fatal::from_api)?;
                 return Ok(Step::Store(new));
             }
@@ -778,12 +781,15 @@ impl Session {
                     .context
                     .check(&visitor.claims.cv)
                     .map_err(Fatal::from_api)?;
-                self.app
-                    .services
-                    .visitor
-                    .save_context(visitor.channel.tenant_id, visitor.claims.cv, &map, None)
-                    .await
-                    .map_err(Fatal::from_api)?;
+                let context = crate::wire::visitor::context(&map, None).map_err(Fatal::from_api)?;
+                if let Some(context) = context {
+                    self.app
+                        .services
+                        .visitor
+                        .save_context(visitor.channel.tenant_id, visitor.claims.cv, context)
+                        .await
+                        .map_err(Fatal::from_api)?;
+                }
             }
             AppFrame::Read(up_to_seq) => {
                 self.app
@@ -1089,7 +1095,7 @@ mod tests {
 
         use super::super::{parse_heartbeat, since_seq, stomp_version, AppFrame, Fatal};
         use crate::fuzz;
-        use crate::service::visitor::visitor_message;
+        use crate::wire::visitor::send_body as visitor_message;
 
         const KEYS: &[&str] = &[
             "message",
@@ -1138,7 +1144,7 @@ mod tests {
                 match AppFrame::parse(&destination, &body) {
                     Ok(AppFrame::Send(value)) => {
                         if let Err(err) = visitor_message(&value, 4096) {
-                            fuzz::assert_client_error(&err.into());
+                            fuzz::assert_client_error(&err);
                         }
                     }
                     Ok(AppFrame::Read(n)) => prop_assert!(n >= 0),
@@ -1153,8 +1159,8 @@ mod tests {
                 max in 1usize..64,
             ) {
                 match visitor_message(&body, max) {
-                    Ok((text, _)) => prop_assert!(text.as_str().chars().count() <= max),
-                    Err(err) => fuzz::assert_client_error(&err.into()),
+                    Ok(send) => prop_assert!(send.text.as_str().chars().count() <= max),
+                    Err(err) => fuzz::assert_client_error(&err),
                 }
             }
 
@@ -1180,7 +1186,7 @@ mod tests {
         #[test]
         fn a_send_body_that_is_not_an_object_is_refused() {
             let err = visitor_message(&Value::from(1), 10).unwrap_err();
-            fuzz::assert_client_error(&err.into());
+            fuzz::assert_client_error(&err);
         }
     }
 
