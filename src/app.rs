@@ -13,7 +13,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, Tokens};
 use crate::bus::{Bus, BusSink, LocalBus, RedisBus};
-use crate::cache::ChannelCache;
 use crate::caps::{ConnectionCap, SessionCap};
 use crate::config::Config;
 use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, TenantId};
@@ -22,7 +21,7 @@ use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
-use crate::service::{Core, Services};
+use crate::service::{Parts, Services};
 use crate::store::{self, Bootstrap, Store};
 use crate::wire::wazo::ServerId;
 
@@ -128,7 +127,7 @@ impl Application {
         let limits = Arc::new(Limits::new(&config, &metrics));
         let (router, router_inbox) = crate::service::routing::RouterHandle::new();
         let services = Services::new(
-            Core {
+            Parts {
                 config: config.clone(),
                 store: store.clone(),
                 hub: hub.clone(),
@@ -137,7 +136,6 @@ impl Application {
                 metrics: metrics.clone(),
                 limits: limits.clone(),
                 tokens: tokens.clone(),
-                channels: ChannelCache::default(),
                 router,
             },
             router_inbox,

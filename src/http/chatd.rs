@@ -214,11 +214,11 @@ impl Call {
     }
 
     fn wazo_message(&self, message: &Message) -> Value {
-        wazo::message(message, self.services().core.server)
+        wazo::message(message, self.services().server)
     }
 
     fn wazo_room(&self, room: &LiveRoom) -> Value {
-        wazo::live_room(room, self.services().core.server)
+        wazo::live_room(room, self.services().server)
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::error::{Conflict, Missing, ServiceError};
-use super::{Caller, Core};
+use super::{Caller, Events, Parts};
 use crate::auth::{
     hash_password, on_hash_thread, random_secret, verify_password, AgentClaims, TokenKind,
 };
@@ -45,19 +45,30 @@ pub struct AgentPatch {
 }
 
 pub struct AgentService {
-    core: Arc<Core>,
+    agent_store: Arc<dyn crate::store::AgentStore>,
+    tokens: Arc<crate::auth::Tokens>,
+    limits: Arc<crate::limits::Limits>,
+    /// Lifetime of a token whose login names none (seconds).
+    agent_token_ttl: u64,
+    events: Events,
 }
 
 impl AgentService {
-    pub fn new(core: Arc<Core>) -> AgentService {
-        AgentService { core }
+    pub fn new(parts: &Parts) -> AgentService {
+        AgentService {
+            agent_store: parts.store.clone(),
+            tokens: parts.tokens.clone(),
+            limits: parts.limits.clone(),
+            agent_token_ttl: parts.config.agent_token_ttl,
+            events: parts.events(),
+        }
     }
 
     /// The agent of a token whose session is active, whose agent exists and
     /// is not disabled (401 otherwise).
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Caller, ServiceError> {
         let claims = token
-            .and_then(|t| self.core.tokens.verify_agent(t))
+            .and_then(|t| self.tokens.verify_agent(t))
             .ok_or(ServiceError::InvalidToken)?;
         self.caller(&claims).await
     }
@@ -65,8 +76,7 @@ impl AgentService {
     /// The current agent of verified claims.
     pub async fn caller(&self, claims: &AgentClaims) -> Result<Caller, ServiceError> {
         let agent = self
-            .core
-            .store
+            .agent_store
             .session_agent(claims.sid, now_ms())
             .await?
             .filter(|a| a.id == claims.sub && a.tenant_id == claims.tenant)
@@ -97,7 +107,7 @@ impl AgentService {
         client: IpAddr,
     ) -> Result<Login, ServiceError> {
         let expiration = match expiration_secs {
-            None => self.core.config.agent_token_ttl as i64,
+            None => self.agent_token_ttl as i64,
             Some(n) if (1..=MAX_EXPIRATION_SECS).contains(&n) => n,
             Some(_) => {
                 return Err(ServiceError::field(
@@ -106,7 +116,7 @@ impl AgentService {
                 ))
             }
         };
-        let limits = &self.core.limits;
+        let limits = &self.limits;
         let account = (login_key(email), client);
         limits.login_ip_failures.reserve(&client)?;
         if let Err(limited) = limits.login_failures.reserve(&account) {
@@ -130,7 +140,7 @@ impl AgentService {
         expiration: i64,
     ) -> Result<Login, ServiceError> {
         let wrong = || ServiceError::WrongCredentials;
-        let agent = self.core.store.agent_by_email(email).await?;
+        let agent = self.agent_store.agent_by_email(email).await?;
         // Hashing runs whether or not the email exists, so timing does not
         // reveal which emails are agents.
         let hash = agent.as_ref().map(|a| a.password_hash.clone());
@@ -147,11 +157,10 @@ impl AgentService {
         let issued = crate::auth::now_secs();
         let expires = issued + expiration;
         let session = SessionId::new();
-        self.core
-            .store
+        self.agent_store
             .create_session(session, agent.id, expires * 1000)
             .await?;
-        let token = self.core.tokens.agent(&AgentClaims {
+        let token = self.tokens.agent(&AgentClaims {
             typ: TokenKind::Agent,
             sub: agent.id,
             tenant: agent.tenant_id,
@@ -172,11 +181,10 @@ impl AgentService {
     /// Revokes a token's session.
     pub async fn logout(&self, token: &str) -> Result<(), ServiceError> {
         let claims = self
-            .core
             .tokens
             .verify_agent(token)
             .ok_or(ServiceError::InvalidToken)?;
-        if !self.core.store.revoke_session(claims.sid).await? {
+        if !self.agent_store.revoke_session(claims.sid).await? {
             return Err(ServiceError::InvalidToken);
         }
         self.revoked(claims.tenant, claims.sub, Some(claims.sid))
@@ -188,7 +196,7 @@ impl AgentService {
     /// revoked, so the sockets opened with them close now rather than at
     /// their next check.
     async fn revoked(&self, tenant: TenantId, agent: AgentId, session: Option<SessionId>) {
-        self.core
+        self.events
             .publish(crate::domain::Published {
                 event: crate::domain::Event::SessionsRevoked { agent, session },
                 tenant_id: tenant,
@@ -215,7 +223,7 @@ impl AgentService {
             password_hash: hash(new.password).await?,
             disabled: false,
         };
-        match self.core.store.insert_agent(&agent).await? {
+        match self.agent_store.insert_agent(&agent).await? {
             Added::Added(()) => Ok(agent),
             Added::AlreadyExists(()) => Err(ServiceError::Conflict(Conflict::AgentAlreadyExists)),
         }
@@ -223,13 +231,12 @@ impl AgentService {
 
     pub async fn list(&self, caller: &Caller) -> Result<Vec<Agent>, ServiceError> {
         caller.require_admin()?;
-        Ok(self.core.store.agents(caller.tenant()).await?)
+        Ok(self.agent_store.agents(caller.tenant()).await?)
     }
 
     pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Agent, ServiceError> {
         caller.require_admin()?;
-        self.core
-            .store
+        self.agent_store
             .agent(caller.tenant(), id)
             .await?
             .ok_or_else(unknown_agent)
@@ -269,15 +276,13 @@ impl AgentService {
             disabled: patch.disabled,
         };
         let agent = self
-            .core
-            .store
+            .agent_store
             .update_agent(caller.tenant(), id, &changes)
             .await?
             .ok_or_else(unknown_agent)?;
         if revoke {
             // A new password or a disabled account ends every session.
-            self.core
-                .store
+            self.agent_store
                 .revoke_agent_sessions(caller.tenant(), id)
                 .await?;
             self.revoked(caller.tenant(), id, None).await;
@@ -290,11 +295,10 @@ impl AgentService {
         if id == caller.id() {
             return Err(ServiceError::invalid("an admin cannot delete itself"));
         }
-        self.core
-            .store
+        self.agent_store
             .revoke_agent_sessions(caller.tenant(), id)
             .await?;
-        if !self.core.store.delete_agent(caller.tenant(), id).await? {
+        if !self.agent_store.delete_agent(caller.tenant(), id).await? {
             return Err(unknown_agent());
         }
         self.revoked(caller.tenant(), id, None).await;
@@ -316,7 +320,7 @@ impl AgentService {
     /// The tenant's enabled agents, for pickers any agent uses (transfer to,
     /// start a room with) and for showing who is who; the caller included.
     pub async fn colleagues(&self, caller: &Caller) -> Result<Vec<Colleague>, ServiceError> {
-        let agents = self.core.store.agents(caller.tenant()).await?;
+        let agents = self.agent_store.agents(caller.tenant()).await?;
         Ok(agents
             .into_iter()
             .filter(|a| !a.disabled)

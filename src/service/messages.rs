@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::error::{Conflict, Missing, ServiceError};
 use super::rooms::RoomService;
-use super::{Caller, Core};
+use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::search::like_pattern;
 use crate::domain::{
@@ -60,15 +60,27 @@ impl Listing {
 }
 
 pub struct MessageService {
-    core: Arc<Core>,
-    rooms: RoomService,
+    message_store: Arc<dyn crate::store::MessageStore>,
+    reaction_store: Arc<dyn crate::store::ReactionStore>,
+    rooms: Arc<RoomService>,
+    metrics: Arc<crate::metrics::Metrics>,
+    max_search_chars: usize,
+    max_text_chars: usize,
+    max_reactions_per_user: u32,
+    events: Events,
 }
 
 impl MessageService {
-    pub fn new(core: Arc<Core>) -> MessageService {
+    pub fn new(parts: &Parts, rooms: Arc<RoomService>) -> MessageService {
         MessageService {
-            rooms: RoomService::new(core.clone()),
-            core,
+            message_store: parts.store.clone(),
+            reaction_store: parts.store.clone(),
+            rooms,
+            metrics: parts.metrics.clone(),
+            max_search_chars: parts.config.max_search_chars,
+            max_text_chars: parts.config.max_text_chars,
+            max_reactions_per_user: parts.config.max_reactions_per_user,
+            events: parts.events(),
         }
     }
 
@@ -80,12 +92,11 @@ impl MessageService {
     ) -> Result<Page<Message>, ServiceError> {
         self.rooms.member_room(caller, room).await?;
         Ok(self
-            .core
-            .store
+            .message_store
             .room_messages(
                 caller.tenant(),
                 room,
-                &listing.query(self.core.config.max_search_chars)?,
+                &listing.query(self.max_search_chars)?,
             )
             .await?)
     }
@@ -98,7 +109,7 @@ impl MessageService {
         listing: &Listing,
         distinct_rooms: bool,
     ) -> Result<Page<Message>, ServiceError> {
-        let query = listing.query(self.core.config.max_search_chars)?;
+        let query = listing.query(self.max_search_chars)?;
         if query.search.is_none() && !distinct_rooms {
             return Err(ServiceError::field(
                 "search",
@@ -106,8 +117,7 @@ impl MessageService {
             ));
         }
         Ok(self
-            .core
-            .store
+            .message_store
             .search_messages(caller.tenant(), caller.id().0, &query, distinct_rooms)
             .await?)
     }
@@ -155,9 +165,9 @@ impl MessageService {
             sent_at_ms: now_ms(),
             client_message_id: None,
         };
-        let appended = self.core.store.append_message(new).await?;
-        self.core.metrics.messages_stored.inc();
-        self.core
+        let appended = self.message_store.append_message(new).await?;
+        self.metrics.messages_stored.inc();
+        self.events
             .publish(Published {
                 event: Event::MessageCreated {
                     message: appended.message.clone(),
@@ -184,8 +194,7 @@ impl MessageService {
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.own_message(caller, &room, id).await?;
         let changed = self
-            .core
-            .store
+            .message_store
             .edit_message(
                 caller.tenant(),
                 room.id,
@@ -211,15 +220,14 @@ impl MessageService {
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.message(caller, &room, id).await?;
         match self
-            .core
-            .store
+            .reaction_store
             .add_reaction(
                 caller.tenant(),
                 message.id,
                 caller.id().0,
                 emoji.as_str(),
                 now_ms(),
-                self.core.config.max_reactions_per_user,
+                self.max_reactions_per_user,
             )
             .await?
         {
@@ -228,7 +236,7 @@ impl MessageService {
                 return Err(ServiceError::Conflict(Conflict::ReactionAlreadyExists))
             }
             ReactionAdded::TooMany => {
-                let limit = self.core.config.max_reactions_per_user;
+                let limit = self.max_reactions_per_user;
                 return Err(ServiceError::Conflict(Conflict::TooManyReactions { limit }));
             }
         }
@@ -250,8 +258,7 @@ impl MessageService {
         // Stored in the spelling `Emoji` keeps; what is no emoji was never added.
         let emoji = Emoji::parse(emoji).map_err(|_| unknown())?;
         if !self
-            .core
-            .store
+            .reaction_store
             .remove_reaction(caller.tenant(), message.id, caller.id().0, emoji.as_str())
             .await?
         {
@@ -263,7 +270,7 @@ impl MessageService {
     }
 
     fn text(&self, content: String) -> Result<String, ServiceError> {
-        MessageText::parse(content, self.core.config.max_text_chars)
+        MessageText::parse(content, self.max_text_chars)
             .map(MessageText::into_inner)
             .map_err(|e| {
                 let msg = match e {
@@ -280,8 +287,7 @@ impl MessageService {
         room: &Room,
         id: MessageId,
     ) -> Result<Message, ServiceError> {
-        self.core
-            .store
+        self.message_store
             .message(caller.tenant(), room.id, id)
             .await?
             .ok_or_else(unknown_message)
@@ -306,7 +312,7 @@ impl MessageService {
     }
 
     async fn publish_update(&self, room: &Room, message: Message) {
-        self.core
+        self.events
             .publish(Published {
                 tenant_id: room.tenant_id,
                 visitor_room: (room.kind == RoomKind::Visitor).then_some(room.id),
@@ -324,7 +330,7 @@ impl MessageService {
         emoji: &str,
         added: bool,
     ) {
-        self.core
+        self.events
             .publish(Published {
                 event: Event::Reaction {
                     room: room.id,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::error::{Missing, ServiceError};
-use super::{Caller, Core};
+use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::presence::parse_status;
 use crate::domain::time::{now_ms, now_us};
@@ -13,7 +13,11 @@ use crate::domain::{AgentId, AgentPresence, Event, LivePresence, PresenceState, 
 use crate::presence::PresenceKey;
 
 pub struct PresenceService {
-    core: Arc<Core>,
+    agent_store: Arc<dyn crate::store::AgentStore>,
+    channel_store: Arc<dyn crate::store::ChannelStore>,
+    presence: Arc<crate::presence::Presence>,
+    router: super::routing::RouterHandle,
+    events: Events,
 }
 
 fn unknown_user() -> ServiceError {
@@ -21,8 +25,24 @@ fn unknown_user() -> ServiceError {
 }
 
 impl PresenceService {
-    pub fn new(core: Arc<Core>) -> PresenceService {
-        PresenceService { core }
+    pub fn new(parts: &Parts) -> PresenceService {
+        PresenceService {
+            agent_store: parts.store.clone(),
+            channel_store: parts.store.clone(),
+            presence: parts.presence.clone(),
+            router: parts.router.clone(),
+            events: parts.events(),
+        }
+    }
+
+    /// The bus came back: this instance claims its sessions' presence
+    /// again (Redis may have restarted empty), then tells each tenant of
+    /// its agents connected here.
+    pub async fn resync(&self) {
+        self.presence.restore().await;
+        for (agent, tenant) in self.presence.local_agents() {
+            self.socket_changed(tenant, agent).await;
+        }
     }
 
     /// The presences of these agents of the caller's tenant (all when empty).
@@ -31,12 +51,12 @@ impl PresenceService {
         caller: &Caller,
         ids: &[AgentId],
     ) -> Result<Vec<LivePresence>, ServiceError> {
-        let presences = self.core.store.presences(caller.tenant(), ids).await?;
+        let presences = self.agent_store.presences(caller.tenant(), ids).await?;
         Ok(self.live(presences).await)
     }
 
     pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<LivePresence, ServiceError> {
-        let presences = self.core.store.presences(caller.tenant(), &[id]).await?;
+        let presences = self.agent_store.presences(caller.tenant(), &[id]).await?;
         self.live(presences).await.pop().ok_or_else(unknown_user)
     }
 
@@ -64,13 +84,12 @@ impl PresenceService {
             ));
         }
         let presence = self
-            .core
-            .store
+            .agent_store
             .set_presence(caller.tenant(), id, state, status.as_deref(), now_ms())
             .await?
             .ok_or_else(unknown_user)?;
         if presence.state == PresenceState::Available {
-            self.core.router.kick(presence.tenant_id);
+            self.router.kick(presence.tenant_id);
         }
         self.publish(presence).await;
         Ok(())
@@ -79,10 +98,9 @@ impl PresenceService {
     /// An agent's event socket opened or closed on this instance: tell the
     /// tenant whether it is connected now (on any instance).
     pub async fn socket_changed(&self, tenant: crate::domain::TenantId, id: AgentId) {
-        self.core.router.kick(tenant);
+        self.router.kick(tenant);
         if let Ok(Some(presence)) = self
-            .core
-            .store
+            .agent_store
             .presences(tenant, &[id])
             .await
             .map(|mut p| p.pop())
@@ -114,8 +132,7 @@ impl PresenceService {
     ) -> Result<(bool, i64), ServiceError> {
         let as_of_us = now_us();
         let available: Vec<PresenceKey> = self
-            .core
-            .store
+            .agent_store
             .presences(tenant, &[])
             .await?
             .into_iter()
@@ -125,7 +142,7 @@ impl PresenceService {
         if available.is_empty() {
             return Ok((false, as_of_us));
         }
-        let online = self.core.presence.online(&available).await;
+        let online = self.presence.online(&available).await;
         Ok((online.contains(&true), as_of_us))
     }
 
@@ -135,11 +152,11 @@ impl PresenceService {
         tenant: crate::domain::TenantId,
     ) -> Result<(), ServiceError> {
         let (available, as_of_us) = self.agents_available(tenant).await?;
-        for channel in self.core.store.channels(tenant).await? {
+        for channel in self.channel_store.channels(tenant).await? {
             if !channel.connected {
                 continue;
             }
-            self.core
+            self.events
                 .publish(Published {
                     event: Event::Availability {
                         channel_id: channel.id,
@@ -163,7 +180,7 @@ impl PresenceService {
         let Some(presence) = self.live(vec![presence]).await.pop() else {
             return;
         };
-        self.core
+        self.events
             .publish(Published {
                 event: Event::PresenceChanged { presence },
                 tenant_id: tenant,
@@ -182,7 +199,7 @@ impl PresenceService {
         let connected = if keys.is_empty() {
             Vec::new()
         } else {
-            self.core.presence.online(&keys).await
+            self.presence.online(&keys).await
         };
         presences
             .into_iter()

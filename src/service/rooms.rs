@@ -8,7 +8,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::error::{Conflict, Missing, ServiceError};
-use super::{Caller, Core};
+use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::room::parse_room_name;
 use crate::domain::{
@@ -24,7 +24,13 @@ pub const MAX_MEMBERS: usize = 100;
 pub const MAX_PAGE: u32 = 100;
 
 pub struct RoomService {
-    core: Arc<Core>,
+    room_store: Arc<dyn crate::store::RoomStore>,
+    agent_store: Arc<dyn crate::store::AgentStore>,
+    message_store: Arc<dyn crate::store::MessageStore>,
+    visitor_store: Arc<dyn crate::store::VisitorStore>,
+    presence: Arc<crate::presence::Presence>,
+    router: super::routing::RouterHandle,
+    events: Events,
 }
 
 pub fn unknown_room() -> ServiceError {
@@ -32,14 +38,21 @@ pub fn unknown_room() -> ServiceError {
 }
 
 impl RoomService {
-    pub fn new(core: Arc<Core>) -> RoomService {
-        RoomService { core }
+    pub fn new(parts: &Parts) -> RoomService {
+        RoomService {
+            room_store: parts.store.clone(),
+            agent_store: parts.store.clone(),
+            message_store: parts.store.clone(),
+            visitor_store: parts.store.clone(),
+            presence: parts.presence.clone(),
+            router: parts.router.clone(),
+            events: parts.events(),
+        }
     }
 
     /// The room, if the caller is a member (404 `unknown-room` otherwise).
     pub async fn member_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ServiceError> {
-        self.core
-            .store
+        self.room_store
             .room(caller.tenant(), id)
             .await?
             .filter(|r| r.has_member(caller.id().0))
@@ -75,8 +88,7 @@ impl RoomService {
         }
         for id in &ids {
             let known = self
-                .core
-                .store
+                .agent_store
                 .agent(caller.tenant(), crate::domain::AgentId(*id))
                 .await?
                 .is_some_and(|a| !a.disabled);
@@ -103,12 +115,12 @@ impl RoomService {
                 })
                 .collect(),
         };
-        let (room, created) = match self.core.store.create_agent_room(&room).await? {
+        let (room, created) = match self.room_store.create_agent_room(&room).await? {
             Added::Added(room) => (room, true),
             Added::AlreadyExists(room) => (room, false),
         };
         if created {
-            self.core
+            self.events
                 .publish(Published {
                     event: Event::RoomCreated {
                         room: LiveRoom {
@@ -123,8 +135,7 @@ impl RoomService {
                 .await;
         }
         let unread = self
-            .core
-            .store
+            .room_store
             .unread_count(caller.tenant(), room.id, caller.id().0)
             .await?;
         // An existing room is returned as the caller's list shows it: with
@@ -154,8 +165,7 @@ impl RoomService {
             search: None,
         };
         let page = self
-            .core
-            .store
+            .message_store
             .room_messages(room.tenant_id, room.id, &newest)
             .await?;
         Ok(page.items.into_iter().next())
@@ -173,8 +183,7 @@ impl RoomService {
     ) -> Result<Page<LiveRoom>, ServiceError> {
         let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
         let page = self
-            .core
-            .store
+            .room_store
             .member_rooms(
                 caller.tenant(),
                 caller.id().0,
@@ -204,7 +213,7 @@ impl RoomService {
         caller: &Caller,
         channel: Option<ChannelId>,
     ) -> Result<Vec<LiveRoom>, ServiceError> {
-        let queued = self.core.store.queue(caller.tenant(), channel).await?;
+        let queued = self.room_store.queue(caller.tenant(), channel).await?;
         let connected = self
             .visitors_connected(queued.iter().map(|s| &s.room))
             .await;
@@ -219,8 +228,7 @@ impl RoomService {
     /// get 409 `already-answered`.
     pub async fn answer(&self, caller: &Caller, id: RoomId) -> Result<LiveRoom, ServiceError> {
         let room = self
-            .core
-            .store
+            .room_store
             .room(caller.tenant(), id)
             .await?
             .filter(|r| r.kind == RoomKind::Visitor)
@@ -229,8 +237,7 @@ impl RoomService {
             return Err(already_answered());
         }
         let room = match self
-            .core
-            .store
+            .room_store
             .answer(caller.tenant(), id, caller.id(), now_ms())
             .await?
         {
@@ -241,8 +248,7 @@ impl RoomService {
             .joined(&room, &caller.agent.display_name, QueueAction::Answered)
             .await?;
         let unread = self
-            .core
-            .store
+            .room_store
             .unread_count(caller.tenant(), room.id, caller.id().0)
             .await?;
         let summary = RoomSummary {
@@ -264,7 +270,7 @@ impl RoomService {
     ) -> Result<crate::domain::Message, ServiceError> {
         let notice = self.notice(room, format!("{agent_name} joined")).await?;
         let room = self.live(RoomSummary::bare(room.clone())).await;
-        self.core
+        self.events
             .publish(Published {
                 tenant_id: room.room().tenant_id,
                 event: Event::QueueUpdated { action, room },
@@ -291,11 +297,10 @@ impl RoomService {
         }
         let room = self.member_room(caller, id).await?;
         let seq = self
-            .core
-            .store
+            .room_store
             .mark_read(caller.tenant(), id, caller.id().0, up_to_seq)
             .await?;
-        self.core
+        self.events
             .publish(Published {
                 event: Event::RoomRead {
                     room: id,
@@ -310,7 +315,7 @@ impl RoomService {
             })
             .await;
         if room.kind == RoomKind::Visitor && seq > 0 {
-            self.core
+            self.events
                 .publish(Published {
                     event: Event::ReadByAgent {
                         conversation_id: id,
@@ -338,8 +343,7 @@ impl RoomService {
             return Err(ServiceError::invalid("only visitor rooms are transferred"));
         }
         let target = self
-            .core
-            .store
+            .agent_store
             .agent(caller.tenant(), crate::domain::AgentId(to))
             .await?
             .filter(|a| !a.disabled && a.id != caller.id())
@@ -347,8 +351,7 @@ impl RoomService {
                 ServiceError::field("user_uuid", "user_uuid must be another agent of the tenant")
             })?;
         let room = self
-            .core
-            .store
+            .room_store
             .transfer(caller.tenant(), id, caller.id(), target.id, now_ms())
             .await?
             .ok_or_else(unknown_room)?;
@@ -359,8 +362,7 @@ impl RoomService {
         self.state_event(&room, told).await;
         let summary = RoomSummary {
             unread_count: self
-                .core
-                .store
+                .room_store
                 .unread_count(caller.tenant(), room.id, caller.id().0)
                 .await?,
             room,
@@ -396,22 +398,20 @@ impl RoomService {
             room
         } else {
             let room = self
-                .core
-                .store
+                .room_store
                 .set_room_state(caller.tenant(), id, None, target, now_ms())
                 .await?
                 .ok_or_else(unknown_room)?;
             self.closed_changed(&room, closed).await;
             if closed {
                 // The assignee has room for one more visitor.
-                self.core.router.kick(room.tenant_id);
+                self.router.kick(room.tenant_id);
             }
             room
         };
         let summary = RoomSummary {
             unread_count: self
-                .core
-                .store
+                .room_store
                 .unread_count(caller.tenant(), room.id, caller.id().0)
                 .await?,
             room,
@@ -426,12 +426,8 @@ impl RoomService {
     pub async fn reopen_for_visitor(&self, room: &Room) -> Result<(), ServiceError> {
         let available = match room.assignee {
             Some(agent) => {
-                let chosen = self.core.store.presences(room.tenant_id, &[agent]).await?;
-                let online = self
-                    .core
-                    .presence
-                    .online(&[PresenceKey::Agent(agent)])
-                    .await;
+                let chosen = self.agent_store.presences(room.tenant_id, &[agent]).await?;
+                let online = self.presence.online(&[PresenceKey::Agent(agent)]).await;
                 chosen
                     .first()
                     .is_some_and(|p| p.state == crate::domain::PresenceState::Available)
@@ -446,8 +442,7 @@ impl RoomService {
             RoomState::Queued
         };
         let Some(reopened) = self
-            .core
-            .store
+            .room_store
             // Only the first of concurrent writes into the closed room reopens it.
             .set_room_state(
                 room.tenant_id,
@@ -463,7 +458,7 @@ impl RoomService {
         self.closed_changed_to(&reopened, false, told).await;
         if !available {
             let room = self.live(RoomSummary::bare(reopened.clone())).await;
-            self.core
+            self.events
                 .publish(Published {
                     event: Event::QueueUpdated {
                         action: QueueAction::Queued,
@@ -474,7 +469,7 @@ impl RoomService {
                     agents: Agents::Tenant,
                 })
                 .await;
-            self.core.router.kick(reopened.tenant_id);
+            self.router.kick(reopened.tenant_id);
         }
         Ok(())
     }
@@ -491,7 +486,7 @@ impl RoomService {
         closed: bool,
         agents: Vec<crate::domain::AgentId>,
     ) {
-        self.core
+        self.events
             .publish(Published {
                 event: Event::RoomClosed {
                     conversation_id: room.id,
@@ -510,7 +505,7 @@ impl RoomService {
             return;
         }
         let live = self.live(RoomSummary::bare(room.clone())).await;
-        self.core
+        self.events
             .publish(Published {
                 event: Event::RoomStateChanged { room: live },
                 tenant_id: room.tenant_id,
@@ -540,8 +535,8 @@ impl RoomService {
             sent_at_ms: now_ms(),
             client_message_id: None,
         };
-        let appended = self.core.store.append_message(notice).await?;
-        self.core
+        let appended = self.message_store.append_message(notice).await?;
+        self.events
             .publish(Published {
                 event: Event::MessageCreated {
                     message: appended.message.clone(),
@@ -559,7 +554,7 @@ impl RoomService {
     /// Tells a visitor room's agents (the tenant's, while it is queued)
     /// whether its visitor is connected now: `chatd_visitor_connection_updated`.
     pub async fn visitor_connection(&self, tenant: crate::domain::TenantId, id: RoomId) {
-        let room = match self.core.store.room(tenant, id).await {
+        let room = match self.room_store.room(tenant, id).await {
             Ok(Some(room)) if room.kind == RoomKind::Visitor => room,
             Ok(_) => return, // no message yet: not a room agents know of
             Err(err) => return tracing::warn!(%err, "cannot read a visitor's room"),
@@ -574,7 +569,7 @@ impl RoomService {
             .await
             .get(&room)
             .unwrap_or(false);
-        self.core
+        self.events
             .publish(Published {
                 event: Event::VisitorConnection {
                     room: room.id,
@@ -595,8 +590,7 @@ impl RoomService {
         id: RoomId,
     ) -> Result<crate::domain::VisitorContext, ServiceError> {
         let room = self
-            .core
-            .store
+            .room_store
             .room(caller.tenant(), id)
             .await?
             .filter(|r| {
@@ -605,8 +599,7 @@ impl RoomService {
             })
             .ok_or_else(unknown_room)?;
         Ok(self
-            .core
-            .store
+            .visitor_store
             .visitor_context(caller.tenant(), room.id)
             .await?
             .unwrap_or_default())
@@ -620,8 +613,7 @@ impl RoomService {
         rooms: &[RoomId],
     ) -> Result<std::collections::HashMap<RoomId, String>, ServiceError> {
         Ok(self
-            .core
-            .store
+            .visitor_store
             .visitor_names(caller.tenant(), rooms)
             .await?
             .into_iter()
@@ -649,7 +641,7 @@ impl RoomService {
         let online = if keys.is_empty() {
             Vec::new()
         } else {
-            self.core.presence.online(&keys).await
+            self.presence.online(&keys).await
         };
         Connected(visitor_rooms.into_iter().zip(online).collect())
     }

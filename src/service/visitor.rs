@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use super::error::{Missing, ServiceError};
-use super::Core;
+use super::rooms::RoomService;
+use super::{Events, Parts};
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
 use crate::domain::{
@@ -33,7 +34,21 @@ impl Visitor {
 }
 
 pub struct VisitorService {
-    core: Arc<Core>,
+    channel_store: Arc<dyn crate::store::ChannelStore>,
+    message_store: Arc<dyn crate::store::MessageStore>,
+    room_store: Arc<dyn crate::store::RoomStore>,
+    visitor_store: Arc<dyn crate::store::VisitorStore>,
+    cache: Arc<crate::cache::ChannelCache>,
+    tokens: Arc<crate::auth::Tokens>,
+    limits: Arc<crate::limits::Limits>,
+    metrics: Arc<crate::metrics::Metrics>,
+    router: super::routing::RouterHandle,
+    /// Reopens a closed room the visitor wrote into.
+    rooms: Arc<RoomService>,
+    max_history: u32,
+    resume_token_ttl: u64,
+    unused_context_ttl: u64,
+    events: Events,
 }
 
 /// A visitor's message, parsed by the door (`/chatplugin.send` and the
@@ -45,8 +60,27 @@ pub struct VisitorSend {
 }
 
 impl VisitorService {
-    pub fn new(core: Arc<Core>) -> VisitorService {
-        VisitorService { core }
+    pub fn new(
+        parts: &Parts,
+        cache: Arc<crate::cache::ChannelCache>,
+        rooms: Arc<RoomService>,
+    ) -> VisitorService {
+        VisitorService {
+            channel_store: parts.store.clone(),
+            message_store: parts.store.clone(),
+            room_store: parts.store.clone(),
+            visitor_store: parts.store.clone(),
+            cache,
+            tokens: parts.tokens.clone(),
+            limits: parts.limits.clone(),
+            metrics: parts.metrics.clone(),
+            router: parts.router.clone(),
+            rooms,
+            max_history: parts.config.max_history,
+            resume_token_ttl: parts.config.resume_token_ttl,
+            unused_context_ttl: parts.config.unused_context_ttl,
+            events: parts.events(),
+        }
     }
 
     /// Verifies a visitor token and that its channel still accepts visitors from `origin`.
@@ -56,7 +90,7 @@ impl VisitorService {
         origin: Option<&str>,
     ) -> Result<Visitor, ServiceError> {
         let mut claims = token
-            .and_then(|t| self.core.tokens.verify_visitor(t, TokenKind::Visitor))
+            .and_then(|t| self.tokens.verify_visitor(t, TokenKind::Visitor))
             .ok_or(ServiceError::InvalidToken)?;
         let channel = self.connected_channel(claims.ch, origin).await?;
         let first_context = claims.ctx.take().map(Arc::new);
@@ -74,9 +108,8 @@ impl VisitorService {
         origin: Option<&str>,
     ) -> Result<Arc<Channel>, ServiceError> {
         let channel = self
-            .core
-            .channels
-            .get(self.core.store.as_ref(), id)
+            .cache
+            .get(self.channel_store.as_ref(), id)
             .await?
             .filter(|c| c.connected)
             .ok_or(ServiceError::NotFound(Missing::Channel))?;
@@ -92,7 +125,7 @@ impl VisitorService {
         scope: VisitorScope,
         id: ConversationId,
     ) -> Result<ConversationLookup, ServiceError> {
-        Ok(self.core.store.conversation(scope, id).await?)
+        Ok(self.message_store.conversation(scope, id).await?)
     }
 
     /// The last `max_history` messages of a conversation of `scope`, oldest first.
@@ -101,11 +134,8 @@ impl VisitorService {
         scope: VisitorScope,
         id: ConversationId,
     ) -> Result<Vec<Message>, ServiceError> {
-        let read = self
-            .core
-            .store
-            .history(scope, id, self.core.config.max_history);
-        Ok(self.core.metrics.timed("history", read).await?)
+        let read = self.message_store.history(scope, id, self.max_history);
+        Ok(self.metrics.timed("history", read).await?)
     }
 
     /// Messages of a conversation of `scope` after `seq`, oldest first, at most `limit`.
@@ -116,8 +146,8 @@ impl VisitorService {
         seq: i64,
         limit: u32,
     ) -> Result<Vec<Message>, ServiceError> {
-        let read = self.core.store.messages_after(scope, id, seq, limit);
-        Ok(self.core.metrics.timed("messages_after", read).await?)
+        let read = self.message_store.messages_after(scope, id, seq, limit);
+        Ok(self.metrics.timed("messages_after", read).await?)
     }
 
     /// `/chatplugin.authenticate` with a resume token: the channel (still
@@ -130,7 +160,6 @@ impl VisitorService {
         origin: Option<&str>,
     ) -> Result<(Arc<Channel>, ConversationId, Vec<Message>), ServiceError> {
         let claims = self
-            .core
             .tokens
             .verify_visitor(resume_token, TokenKind::Resume)
             .ok_or(ServiceError::InvalidToken)?;
@@ -156,8 +185,7 @@ impl VisitorService {
     ) -> Result<String, ServiceError> {
         admin.require_admin()?;
         let channel = self
-            .core
-            .store
+            .channel_store
             .channel(admin.tenant(), channel)
             .await?
             .filter(|c| c.connected)
@@ -171,11 +199,11 @@ impl VisitorService {
 
     /// A resume token for a conversation of a channel.
     pub fn resume_token(&self, channel: ChannelId, conversation: ConversationId) -> String {
-        self.core.tokens.visitor(
+        self.tokens.visitor(
             TokenKind::Resume,
             channel,
             conversation,
-            self.core.config.resume_token_ttl,
+            self.resume_token_ttl,
         )
     }
 
@@ -205,7 +233,7 @@ impl VisitorService {
             text,
             client_message_id,
         } = request;
-        self.core.limits.send.check(&visitor.claims.cv)?;
+        self.limits.send.check(&visitor.claims.cv)?;
         Ok(NewMessage {
             id: MessageId::new(),
             conversation_id: visitor.claims.cv,
@@ -234,9 +262,9 @@ impl VisitorService {
         impl std::future::Future<Output = Result<Appended, ServiceError>> + Send + 'static,
         ServiceError,
     > {
-        let pending = self.core.store.enqueue_append(new).await?;
-        let metrics = self.core.metrics.clone();
-        let store = self.core.store.clone();
+        let pending = self.message_store.enqueue_append(new).await?;
+        let metrics = self.metrics.clone();
+        let store = self.visitor_store.clone();
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await?;
             if appended.created {
@@ -273,7 +301,7 @@ impl VisitorService {
         let message = &appended.message;
         let first = message.seq == 1 && appended.room_state == RoomState::Queued;
         let reopen = appended.room_state == RoomState::Closed;
-        self.core
+        self.events
             .publish(Published {
                 event: Event::MessageCreated {
                     message: message.clone(),
@@ -290,15 +318,13 @@ impl VisitorService {
             })
             .await;
         if reopen {
-            let rooms = super::rooms::RoomService::new(self.core.clone());
             match self
-                .core
-                .store
+                .room_store
                 .room(message.tenant_id, message.conversation_id)
                 .await
             {
                 Ok(Some(room)) if room.state == RoomState::Closed => {
-                    if let Err(err) = rooms.reopen_for_visitor(&room).await {
+                    if let Err(err) = self.rooms.reopen_for_visitor(&room).await {
                         tracing::warn!(%err, "cannot reopen a room the visitor wrote into");
                     }
                 }
@@ -307,7 +333,7 @@ impl VisitorService {
             }
         }
         if first {
-            let store = &self.core.store;
+            let store = &self.room_store;
             if let Ok(Some(room)) = store.room(message.tenant_id, message.conversation_id).await {
                 let room = LiveRoom {
                     summary: crate::domain::RoomSummary {
@@ -317,7 +343,7 @@ impl VisitorService {
                     },
                     visitor_connected: Some(true),
                 };
-                self.core
+                self.events
                     .publish(Published {
                         event: Event::QueueUpdated {
                             action: QueueAction::Queued,
@@ -329,7 +355,7 @@ impl VisitorService {
                     })
                     .await;
             }
-            self.core.router.kick(message.tenant_id);
+            self.router.kick(message.tenant_id);
         }
     }
 
@@ -345,7 +371,7 @@ impl VisitorService {
         let (id, tenant) = (message.id, message.tenant_id);
         let this = self.clone();
         tokio::spawn(async move {
-            match this.core.store.mark_delivered(tenant, id).await {
+            match this.message_store.mark_delivered(tenant, id).await {
                 Ok(Some(message)) => match audience {
                     Some(agents) => this.publish_update_to(message, agents).await,
                     None => this.publish_update(message).await,
@@ -360,8 +386,7 @@ impl VisitorService {
     /// agents (read from the store).
     pub async fn publish_update(&self, message: Message) {
         let agents = match self
-            .core
-            .store
+            .room_store
             .room(message.tenant_id, message.conversation_id)
             .await
         {
@@ -373,7 +398,7 @@ impl VisitorService {
 
     /// Publishes a changed message of a visitor room to its visitor and `agents`.
     async fn publish_update_to(&self, message: Message, agents: Agents) {
-        self.core
+        self.events
             .publish(Published {
                 tenant_id: message.tenant_id,
                 visitor_room: message.channel_id.map(|_| message.conversation_id),
@@ -393,8 +418,7 @@ impl VisitorService {
         // A returning visitor on the same page says the same again: a read
         // spares the single writer (and its fsync) on every page view.
         let stored = self
-            .core
-            .store
+            .visitor_store
             .visitor_context(tenant, conversation)
             .await?;
         if let Some(old) = stored {
@@ -402,8 +426,7 @@ impl VisitorService {
                 return Ok(());
             }
         }
-        self.core
-            .store
+        self.visitor_store
             .save_visitor_context(tenant, conversation, &context, now_ms())
             .await?;
         Ok(())
@@ -413,11 +436,10 @@ impl VisitorService {
     /// within `unused_context_ttl` (a page said something, the visitor
     /// never wrote).
     pub async fn clean_unused_contexts(&self) {
-        let ttl_ms = i64::try_from(self.core.config.unused_context_ttl.saturating_mul(1000))
-            .unwrap_or(i64::MAX);
+        let ttl_ms =
+            i64::try_from(self.unused_context_ttl.saturating_mul(1000)).unwrap_or(i64::MAX);
         match self
-            .core
-            .store
+            .visitor_store
             .delete_unused_visitor_contexts(now_ms().saturating_sub(ttl_ms))
             .await
         {
@@ -432,8 +454,7 @@ impl VisitorService {
     pub async fn agents_read(&self, visitor: &Visitor) -> Result<Option<Event>, ServiceError> {
         let conversation = visitor.claims.cv;
         let seq = self
-            .core
-            .store
+            .room_store
             .agents_read_up_to(visitor.channel.tenant_id, conversation)
             .await?;
         Ok((seq > 0).then_some(Event::ReadByAgent {
@@ -446,22 +467,21 @@ impl VisitorService {
     pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ServiceError> {
         let conversation = visitor.claims.cv;
         let marked = self
-            .core
-            .store
+            .message_store
             .visitor_read(visitor.channel.tenant_id, conversation, up_to_seq, now_ms())
             .await?;
         if marked == 0 {
             return Ok(());
         }
         let tenant = visitor.channel.tenant_id;
-        let Some(room) = self.core.store.room(tenant, conversation).await? else {
+        let Some(room) = self.room_store.room(tenant, conversation).await? else {
             return Ok(());
         };
         let agents = room.agents();
         if agents.is_empty() {
             return Ok(());
         }
-        self.core
+        self.events
             .publish(Published {
                 event: Event::RoomRead {
                     room: conversation,

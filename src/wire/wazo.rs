@@ -238,3 +238,98 @@ pub fn visitor_context(c: &crate::domain::VisitorContext) -> Value {
         "browser": c.browser(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ConversationId, MessageId, QueueAction};
+
+    fn to_all(event: Event) -> Published {
+        Published {
+            event,
+            tenant_id: TenantId::new(),
+            visitor_room: None,
+            agents: Agents::Tenant,
+        }
+    }
+
+    #[test]
+    fn typed_agent_events_keep_their_wazo_names_and_data() {
+        let server = ServerId(Uuid::from_u128(7));
+        let room = ConversationId::new();
+        let (user, message) = (Uuid::from_u128(9), MessageId::new());
+        let read = to_all(Event::RoomRead {
+            room,
+            reader: user,
+            up_to_seq: 4,
+        });
+        assert_eq!(
+            event_data(&read, server),
+            Some((
+                "chatd_user_room_read".into(),
+                json!({"room": {"uuid": room}, "user_uuid": user, "up_to_seq": 4})
+            ))
+        );
+        let connection = to_all(Event::VisitorConnection {
+            room,
+            connected: true,
+        });
+        assert_eq!(
+            event_data(&connection, server),
+            Some((
+                "chatd_visitor_connection_updated".into(),
+                json!({"room_uuid": room, "user_uuid": room, "connected": true})
+            ))
+        );
+        let reaction = to_all(Event::Reaction {
+            room,
+            message,
+            user,
+            emoji: "👍".into(),
+            added: false,
+        });
+        assert_eq!(
+            event_data(&reaction, server),
+            Some((
+                "chatd_user_room_message_reaction_deleted".into(),
+                json!({"room": {"uuid": room}, "message_uuid": message, "user_uuid": user, "emoji": "👍"})
+            ))
+        );
+    }
+
+    #[test]
+    fn a_queue_update_carries_the_action_the_channel_and_the_room() {
+        let server = ServerId(Uuid::from_u128(7));
+        let channel = crate::domain::ChannelId::new();
+        let room = Room {
+            id: ConversationId::new(),
+            tenant_id: TenantId::new(),
+            kind: RoomKind::Visitor,
+            channel_id: Some(channel),
+            name: None,
+            state: crate::domain::RoomState::Open,
+            assignee: None,
+            created_at_ms: 1_000,
+            queued_at_ms: None,
+            last_seq: 1,
+            members: vec![crate::domain::Member {
+                id: Uuid::from_u128(1),
+                kind: RoomKind::Visitor,
+            }],
+        };
+        let live = LiveRoom {
+            summary: RoomSummary::bare(room.clone()),
+            visitor_connected: Some(true),
+        };
+        let queued = to_all(Event::QueueUpdated {
+            action: QueueAction::Answered,
+            room: live,
+        });
+        let (name, data) = event_data(&queued, server).unwrap();
+        assert_eq!(name, "chatd_queue_updated");
+        assert_eq!(data["action"], "answered");
+        assert_eq!(data["channel_id"], json!(channel));
+        assert_eq!(data["room"], bare_room(&room, server, Some(true)));
+        assert_eq!(data["room"]["users"][0]["connected"], true);
+    }
+}
