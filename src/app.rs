@@ -11,47 +11,21 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{self, Tokens};
+use crate::auth::Tokens;
 use crate::bus::{Bus, BusSink, LocalBus, RedisBus};
 use crate::caps::{ConnectionCap, SessionCap};
 use crate::config::Config;
-use crate::domain::{time::now_ms, Agent, AgentId, Channel, ChannelId, Role, TenantId};
 use crate::http::server::{Bounds, Timeouts};
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
+use crate::service::setup::{self, Prepared};
 use crate::service::{Parts, Services};
-use crate::store::{self, Bootstrap, Store};
-use crate::wire::wazo::ServerId;
+use crate::state::{App, AppState};
+use crate::store;
 
-/// Everything a request handler or session needs.
-pub struct AppState {
-    pub config: Config,
-    pub hub: Arc<Hub>,
-    pub tokens: Arc<Tokens>,
-    pub limits: Arc<Limits>,
-    /// Where the rules live: every handler calls these.
-    pub services: Services,
-    pub metrics: Arc<Metrics>,
-    pub presence: Arc<Presence>,
-    /// Cancelled when the server stops: sessions close with 1001.
-    pub shutdown: CancellationToken,
-    /// WebSocket sessions, awaited on shutdown.
-    pub sessions: TaskTracker,
-    /// Live visitor sockets per conversation on this instance.
-    pub visitor_sockets: Arc<SessionCap>,
-}
-
-pub type App = Arc<AppState>;
-
-/// What the first start created, to be shown once to the operator.
-#[derive(Debug, Clone)]
-pub struct FirstStart {
-    pub admin_email: String,
-    pub admin_password: String,
-    pub channel_id: ChannelId,
-}
+pub use crate::service::setup::{FirstStart, ADMIN_EMAIL};
 
 pub struct Application {
     state: App,
@@ -59,11 +33,9 @@ pub struct Application {
     first_start: Option<FirstStart>,
 }
 
-pub const ADMIN_EMAIL: &str = "admin@chatgate.local";
-
 impl Application {
-    /// Validates the config, opens and migrates the store, creates the first
-    /// tenant when the database is empty, and binds the listener.
+    /// Validates the config, opens and migrates the store, runs the
+    /// first-start setup (`service::setup`), and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate()?;
         let acquire_timeout = Duration::from_millis(config.database_acquire_timeout_ms);
@@ -75,19 +47,11 @@ impl Application {
                     crate::config::redact_url(&config.database_url)
                 )
             })?;
-        let first_start = bootstrap(store.as_ref()).await?;
-        let secret = match &config.jwt_secret {
-            Some(secret) => secret.clone(),
-            None => store.jwt_secret(&auth::random_secret(64)).await?,
-        };
-        let server_uuid = store
-            .setting("server_uuid", &uuid::Uuid::new_v4().to_string())
-            .await?;
-        let server = ServerId(
-            server_uuid
-                .parse()
-                .with_context(|| format!("stored server_uuid `{server_uuid}` is not a UUID"))?,
-        );
+        let Prepared {
+            first_start,
+            jwt_secret,
+            server,
+        } = setup::prepare(&config, store.as_ref()).await?;
         let metrics = Arc::new(Metrics::new());
         let hub = Hub::new(config.session_queue, metrics.clone(), server);
         let sink: Arc<dyn BusSink> = hub.clone();
@@ -123,7 +87,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let tokens = Arc::new(Tokens::new(secret.as_bytes()));
+        let tokens = Arc::new(Tokens::new(jwt_secret.as_bytes()));
         let limits = Arc::new(Limits::new(&config, &metrics));
         let (router, router_inbox) = crate::service::routing::RouterHandle::new();
         let services = Services::new(
@@ -239,40 +203,4 @@ async fn forget_idle_limits(state: App) {
         }
         minutes += 1;
     }
-}
-
-async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
-    let tenant_id = TenantId::new();
-    let password = auth::random_secret(20);
-    let first = Bootstrap {
-        tenant_id,
-        tenant_name: "Default".into(),
-        admin: Agent {
-            id: AgentId::new(),
-            tenant_id,
-            email: ADMIN_EMAIL.into(),
-            display_name: "Admin".into(),
-            avatar_url: None,
-            role: Role::Admin,
-            password_hash: auth::hash_password(&password)
-                .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))?,
-            disabled: false,
-        },
-        channel: Channel {
-            id: ChannelId::new(),
-            tenant_id,
-            name: "Demo".into(),
-            image_url: None,
-            allowed_origins: vec![],
-            connected: true,
-            created_at_ms: now_ms(),
-            look: Default::default(),
-            routing: Default::default(),
-        },
-    };
-    Ok(store.bootstrap(&first).await?.then(|| FirstStart {
-        admin_email: first.admin.email.clone(),
-        admin_password: password,
-        channel_id: first.channel.id,
-    }))
 }

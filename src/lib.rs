@@ -5,8 +5,15 @@
 //! # Layout
 //!
 //! - [`config`]: `Config` (clap + `CHATGATE_*` environment), validated once.
-//! - [`app`]: `Application::build` / `port` / `run_until_stopped`: wiring,
-//!   first-start bootstrap and graceful shutdown. `main` and tests share it.
+//! - [`app`]: `Application::build` / `port` / `run_until_stopped`: wiring
+//!   (the first-start setup it calls is `service::setup`) and graceful
+//!   shutdown. `main` and tests share it; nothing else imports it.
+//! - [`state`]: `AppState` (`App`), what every handler and session needs,
+//!   built by `app`.
+//! - [`filters`]: the warp filters both doors use (the state, headers, the
+//!   bearer token), so that `http` and `ws` import `state` and `filters`,
+//!   never `app`, and `ws` never imports `http` (only `http::routes` mounts
+//!   the `ws` handshakes: one direction, no circle).
 //! - [`error`]: `ApiError`, the one place errors become JSON replies (a
 //!   service's `ServiceError` becomes its status, `error_id` and body here).
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
@@ -18,9 +25,11 @@
 //!   send body and page context parsed into domain values) and `wazo`
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's
 //!   name and data in the websocketd envelope).
-//! - [`service`]: where the rules live, one module per area (`visitor`,
-//!   `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
-//!   `routing` (round robin: one task per instance drains the queues)):
+//! - [`service`]: where the rules live, one module per area (`visitor`
+//!   with its token rules in `visitor_tokens`, `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
+//!   `routing` (round robin: one task per instance drains the queues),
+//!   `sessions` (a socket joining and leaving the hub and presence),
+//!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
 //!   transitions, publish-after-commit. The only callers of the store and
 //!   the only publishers of events. They take typed requests and return
@@ -96,6 +105,7 @@ pub mod caps;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod filters;
 #[cfg(test)]
 mod fuzz;
 pub mod http;
@@ -104,6 +114,7 @@ pub mod limits;
 pub mod metrics;
 pub mod presence;
 pub mod service;
+pub mod state;
 pub mod store;
 pub mod wire;
 pub mod ws;

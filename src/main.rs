@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use chatgate::config::{AdminCommand, Cli, Command, TenantCommand};
+use chatgate::service::setup;
 use chatgate::Application;
 
 fn main() -> ExitCode {
@@ -86,35 +87,16 @@ async fn serve(config: chatgate::Config) -> anyhow::Result<()> {
 }
 
 async fn reset_password(config: &chatgate::Config, email: &str) -> anyhow::Result<()> {
-    config.validate()?;
-    let store = chatgate::store::open(&config.database_url).await?;
-    let password = chatgate::auth::random_secret(20);
-    let hash = chatgate::auth::hash_password(&password)
-        .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))?;
-    let Some(agent) = store.set_password(email, &hash).await? else {
-        anyhow::bail!("no agent with email {email}");
-    };
-    // Every old token and console session is revoked in the store. Running
-    // instances on Redis also close the agent's live sockets now; an
-    // embedded server (no bus reaches it from here) closes them at its
-    // sockets' next check.
-    if let Some(url) = &config.redis_url {
-        if let Err(err) =
-            chatgate::service::agents::announce_revoked(url, &config.redis_prefix, &agent).await
-        {
-            eprintln!("warning: live sockets close at their next check ({err})");
-        }
+    let reset = setup::reset_password(config, email).await?;
+    if let Some(err) = reset.not_announced {
+        eprintln!("warning: live sockets close at their next check ({err})");
     }
-    println!("new password for {email}: {password}");
+    println!("new password for {email}: {}", reset.password);
     Ok(())
 }
 
 async fn add_tenant(config: &chatgate::Config, name: &str) -> anyhow::Result<()> {
-    config.validate()?;
-    let store = chatgate::store::open(&config.database_url).await?;
-    let (email, password) = chatgate::service::agents::add_tenant(store.as_ref(), name)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", chatgate::error::ApiError::from(e).message))?;
+    let (email, password) = setup::add_tenant(config, name).await?;
     println!("tenant {name} created");
     println!("  admin login:    {email}");
     println!("  admin password: {password}");

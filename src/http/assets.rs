@@ -14,7 +14,7 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use crate::app::App;
+use crate::state::App;
 
 const DEMO_PAGE: &str = include_str!("../../static/demo.html");
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");

@@ -11,9 +11,9 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use super::{body, client_ip, parse_json, respond, with_app};
-use crate::app::App;
 use crate::domain::time::format_ms;
 use crate::error::ApiError;
+use crate::state::App;
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let login = warp::path!("api" / "auth" / "0.1" / "token")

@@ -8,11 +8,11 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use super::{body, json_object, required_uuid, respond, token, with_app};
-use crate::app::App;
 use crate::domain::{Assignment, ChannelId, ChannelLook, OriginPattern, Routing};
 use crate::error::ApiError;
 use crate::service::channels::ChannelSettings;
 use crate::service::Caller;
+use crate::state::App;
 
 type Handler = fn(
     App,

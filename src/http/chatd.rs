@@ -19,13 +19,13 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::{body, parse_json, respond, token, with_app};
-use crate::app::App;
 use crate::domain::time::parse_ms;
 use crate::domain::{AgentId, LiveRoom, Message};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
 use crate::service::messages::Listing;
 use crate::service::{Caller, Services};
+use crate::state::App;
 use crate::store::Page;
 use crate::wire::wazo;
 

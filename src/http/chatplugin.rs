@@ -2,19 +2,21 @@
 //! `/chatplugin.resumeToken`, `/chatplugin.send`. Browsers call these from
 //! any page, so every route answers CORS preflight; the channel's
 //! `allowed_origins` is enforced per request once the channel is known.
+//! Each handler parses its request, calls one service function (the token
+//! rules are `service::visitor_tokens`'s) and renders the answer.
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::{body, client_ip, json_object, origin, required_uuid, respond, token, with_app};
-use crate::app::App;
-use crate::auth::TokenKind;
 use crate::domain::{ChannelId, ConversationId, Message};
 use crate::error::ApiError;
+use crate::service::visitor_tokens::{Authenticate, VisitorStart};
+use crate::state::App;
 use crate::wire::visitor::{self as view, VisitorMessage};
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -56,24 +58,15 @@ fn messages_json(messages: &[Message]) -> Vec<VisitorMessage<'_>> {
     messages.iter().map(view::message).collect()
 }
 
-/// How an authenticate asks to begin.
-#[derive(Debug)]
-enum Start {
-    /// A new conversation on this channel.
-    New(ChannelId),
-    /// The conversation of this resume token (not verified yet).
-    Resume(String),
-}
-
 /// The body of `/chatplugin.authenticate`: the object (its visitor context
 /// checked, so a bad one is refused before anything happens) and how to begin.
-fn authenticate_body(body: &[u8]) -> Result<(Map<String, Value>, Start), ApiError> {
-    let body = json_object(body, false)?;
-    crate::domain::VisitorContext::parse(&body)
+fn authenticate_body(body: &[u8]) -> Result<Authenticate, ApiError> {
+    let context = json_object(body, false)?;
+    crate::domain::VisitorContext::parse(&context)
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    let start = match body.get("resume_token") {
-        Some(Value::String(resume)) => Start::Resume(resume.clone()),
-        Some(Value::Null) | None => Start::New(required_uuid(&body, "channel_id")?),
+    let start = match context.get("resume_token") {
+        Some(Value::String(resume)) => VisitorStart::Resume(resume.clone()),
+        Some(Value::Null) | None => VisitorStart::New(required_uuid(&context, "channel_id")?),
         Some(_) => {
             return Err(ApiError::invalid_field(
                 "resume_token",
@@ -81,7 +74,7 @@ fn authenticate_body(body: &[u8]) -> Result<(Map<String, Value>, Start), ApiErro
             ))
         }
     };
-    Ok((body, start))
+    Ok(Authenticate { context, start })
 }
 
 /// An admin's `/chatplugin.resumeToken` body: the channel and conversation.
@@ -101,63 +94,24 @@ async fn authenticate(
     user_agent: Option<String>,
     body: Bytes,
 ) -> Response {
-    respond(
-        async {
-            app.limits.authenticate.check(&ip)?;
-            let (body, start) = authenticate_body(&body)?;
-            let (channel, conversation_id, messages) = match start {
-                Start::Resume(resume) => {
-                    app.services
-                        .visitor
-                        .resume(&resume, origin.as_deref())
-                        .await?
-                }
-                Start::New(channel_id) => {
-                    let channel = app
-                        .services
-                        .visitor
-                        .connected_channel(channel_id, origin.as_deref())
-                        .await?;
-                    (channel, ConversationId::new(), Vec::new())
-                }
-            };
-            let channel_id = channel.id;
-            // A conversation that has begun keeps its context up to date; a
-            // new one carries it in its token until its first message, so
-            // authenticating alone writes nothing.
-            let mut first_context = None;
-            if messages.is_empty() {
-                first_context = view::context(&body, user_agent.as_deref())?;
-            } else if let Some(context) = view::context(&body, user_agent.as_deref())? {
-                app.services
-                    .visitor
-                    .save_context(channel.tenant_id, conversation_id, context)
-                    .await?;
-            }
-            let token = app.tokens.visitor_with_context(
-                TokenKind::Visitor,
-                channel_id,
-                conversation_id,
-                app.config.visitor_token_ttl,
-                first_context,
-            );
-            let resume_token = app.tokens.visitor(
-                TokenKind::Resume,
-                channel_id,
-                conversation_id,
-                app.config.resume_token_ttl,
-            );
-            Ok(warp::reply::json(&json!({
-                "token": token,
-                "messages": messages_json(&messages),
-                "conversation_id": conversation_id,
-                "channel_id": channel_id,
-                "resume_token": resume_token,
-                "channel": crate::wire::channel::public(&channel),
-            })))
-        }
-        .await,
-    )
+    // The body is parsed here, but refused (if it must be) only once the
+    // service has checked the client's budget.
+    let request = authenticate_body(&body);
+    let admitted = app
+        .services
+        .visitor
+        .authenticate(ip, request, origin.as_deref(), user_agent.as_deref())
+        .await;
+    respond(admitted.map(|a| {
+        warp::reply::json(&json!({
+            "token": a.token,
+            "messages": messages_json(&a.messages),
+            "conversation_id": a.conversation,
+            "channel_id": a.channel.id,
+            "resume_token": a.resume_token,
+            "channel": crate::wire::channel::public(&a.channel),
+        }))
+    }))
 }
 
 /// POST /chatplugin.resumeToken: a resume token for the caller's conversation
@@ -168,29 +122,17 @@ async fn resume_token(
     origin: Option<String>,
     body: Bytes,
 ) -> Response {
-    respond(
-        async {
-            let token = token.ok_or_else(ApiError::invalid_token)?;
-            let resume = if let Some(claims) = app.tokens.verify_visitor(&token, TokenKind::Visitor)
-            {
-                let channel = app
-                    .services
-                    .visitor
-                    .connected_channel(claims.ch, origin.as_deref())
-                    .await?;
-                app.services.visitor.resume_token(channel.id, claims.cv)
-            } else {
-                let admin = app.services.agents.admin(Some(&token)).await?;
-                let (channel_id, conversation_id) = resume_token_body(&body)?;
-                app.services
-                    .visitor
-                    .mint_resume(&admin, channel_id, conversation_id)
-                    .await?
-            };
-            Ok(warp::reply::json(&json!({ "resume_token": resume })))
-        }
-        .await,
-    )
+    let services = &app.services;
+    let resume = services
+        .visitor
+        .resume_token_for(
+            &services.agents,
+            token.as_deref(),
+            origin.as_deref(),
+            resume_token_body(&body),
+        )
+        .await;
+    respond(resume.map(|resume| warp::reply::json(&json!({ "resume_token": resume }))))
 }
 
 /// POST /chatplugin.send: stores a visitor message; 200 means durable.
@@ -213,7 +155,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
-    use super::{authenticate_body, resume_token_body, Start};
+    use super::{authenticate_body, resume_token_body, Authenticate, VisitorStart};
     use crate::fuzz;
     use crate::wire::visitor::send_body as visitor_message;
 
@@ -243,10 +185,12 @@ mod tests {
         #[test]
         fn authenticate_bodies_decode_or_are_refused_cleanly(body in fuzz::json_bytes(KEYS)) {
             match authenticate_body(&body) {
-                Ok((map, Start::Resume(token))) => {
-                    prop_assert_eq!(map.get("resume_token"), Some(&Value::String(token)));
+                Ok(Authenticate { context, start: VisitorStart::Resume(token) }) => {
+                    prop_assert_eq!(context.get("resume_token"), Some(&Value::String(token)));
                 }
-                Ok((map, Start::New(_))) => prop_assert!(map.contains_key("channel_id")),
+                Ok(Authenticate { context, start: VisitorStart::New(_) }) => {
+                    prop_assert!(context.contains_key("channel_id"));
+                }
                 Err(err) => fuzz::assert_client_error(&err),
             }
         }

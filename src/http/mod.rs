@@ -1,7 +1,10 @@
 //! HTTP routes (warp filters). One file per area; each endpoint is a
 //! function whose doc line names its route. Handlers return
 //! `Result<_, ApiError>`; `respond` turns both arms into a reply, and
-//! `error::recover` handles warp's own rejections.
+//! `error::recover` handles warp's own rejections. The filters this door
+//! shares with `ws` (state, headers, token) live in `crate::filters` and are
+//! re-exported here; `routes` mounts the `ws` handshakes, and `ws` never
+//! imports `http`.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -13,8 +16,9 @@ use serde_json::{Map, Value};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use crate::app::App;
 use crate::error::{recover, ApiError};
+pub use crate::filters::{optional_header, origin, token, with_app};
+use crate::state::App;
 use server::PeerAddr;
 
 pub mod access;
@@ -59,11 +63,6 @@ pub fn routes(
         // Not `warp::trace::request()`: it logs the path (tokens included)
         // and a WARN line for every 4xx. The span is opened by `server`.
         .map(move |reply: Response| access::finished(&metrics, reply))
-}
-
-/// Makes the app available to a handler.
-pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> + Clone {
-    warp::any().map(move || app.clone())
 }
 
 /// Both arms of a handler's result as a response.
@@ -204,36 +203,5 @@ pub fn client_ip(app: App) -> impl Filter<Extract = (IpAddr,), Error = Infallibl
                 }
             }
             peer
-        })
-}
-
-/// A header's value; absent or not valid text is `None`.
-pub fn optional_header(
-    name: &'static str,
-) -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
-    warp::header::optional::<String>(name)
-        .or(warp::any().map(|| None))
-        .unify()
-}
-
-/// The `Origin` header, if any.
-pub fn origin() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
-    optional_header("origin")
-}
-
-/// The token of `Authorization: Bearer <t>` (or a bare token), or of `X-Auth-Token`.
-pub fn token() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
-    optional_header("authorization")
-        .and(optional_header("x-auth-token"))
-        .map(|authorization: Option<String>, x_auth: Option<String>| {
-            x_auth
-                .filter(|t| !t.trim().is_empty())
-                .map(|t| t.trim().to_string())
-                .or_else(|| {
-                    authorization
-                        .as_deref()
-                        .and_then(crate::auth::bearer)
-                        .map(str::to_string)
-                })
         })
 }

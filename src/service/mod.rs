@@ -2,7 +2,8 @@
 //! agent socket, the console) parse their input, call one service function
 //! and render its result; only services call the Store and publish events.
 //!
-//! - [`visitor`]: the visitor side (tokens, sending, delivery and read marks).
+//! - [`visitor`]: the visitor side (tokens, sending, delivery and read marks);
+//!   [`visitor_tokens`]: its token rules (authenticate, resume tokens).
 //! - [`agents`]: who the caller is (roles read from the store on every call,
 //!   so a demotion or a disabled agent applies at once), login, agent admin.
 //! - [`channels`]: channel administration.
@@ -11,6 +12,10 @@
 //! - [`presence`]: agents' chosen states and their live sockets.
 //! - [`typing`]: typing indicators both ways, throttled per sender.
 //! - [`routing`]: round robin, giving waiting visitor rooms to free agents.
+//! - [`sessions`]: live sockets joining and leaving the hub, their
+//!   presence claims, and telling the agents who should know.
+//! - [`setup`]: first-start setup (first tenant, admin, demo channel, the
+//!   stored secrets) and the operator's commands.
 //!
 //! Every call is scoped to the caller's tenant; a foreign id is "not found".
 //! Events are published only after the store has committed.
@@ -47,8 +52,11 @@ pub mod messages;
 pub mod presence;
 pub mod rooms;
 pub mod routing;
+pub mod sessions;
+pub mod setup;
 pub mod typing;
 pub mod visitor;
+pub mod visitor_tokens;
 
 /// What the wiring hands [`Services::new`], once: each service takes from
 /// it only what it uses (the store traits it calls, its settings), and no
@@ -101,6 +109,8 @@ pub struct Services {
     pub messages: messages::MessageService,
     pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
+    /// Sockets joining and leaving the hub and presence.
+    pub sessions: sessions::SessionService,
     /// Round robin; its task stops when the services are dropped.
     _router: Arc<routing::Router>,
     settings: Arc<dyn SettingsStore>,
@@ -135,6 +145,7 @@ impl Services {
             channels: channels::ChannelService::new(&parts, channel_cache, visitor.clone()),
             messages: messages::MessageService::new(&parts, rooms.clone()),
             typing: typing::TypingService::new(&parts, rooms.clone()),
+            sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),
             visitor,
             rooms,
             presence,

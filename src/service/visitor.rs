@@ -39,14 +39,16 @@ pub struct VisitorService {
     room_store: Arc<dyn crate::store::RoomStore>,
     visitor_store: Arc<dyn crate::store::VisitorStore>,
     cache: Arc<crate::cache::ChannelCache>,
-    tokens: Arc<crate::auth::Tokens>,
-    limits: Arc<crate::limits::Limits>,
+    /// Also read by the token rules of `visitor_tokens`.
+    pub(super) tokens: Arc<crate::auth::Tokens>,
+    pub(super) limits: Arc<crate::limits::Limits>,
     metrics: Arc<crate::metrics::Metrics>,
     router: super::routing::RouterHandle,
     /// Reopens a closed room the visitor wrote into.
     rooms: Arc<RoomService>,
     max_history: u32,
     resume_token_ttl: u64,
+    pub(super) visitor_token_ttl: u64,
     unused_context_ttl: u64,
     events: Events,
 }
@@ -78,6 +80,7 @@ impl VisitorService {
             rooms,
             max_history: parts.config.max_history,
             resume_token_ttl: parts.config.resume_token_ttl,
+            visitor_token_ttl: parts.config.visitor_token_ttl,
             unused_context_ttl: parts.config.unused_context_ttl,
             events: parts.events(),
         }

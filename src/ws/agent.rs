@@ -4,9 +4,10 @@
 //! The server sends `init`; the client subscribes to event names (or `*`)
 //! and sends `start`; from then on every event of its audience whose name
 //! it subscribed to arrives as `{"op":"event",...}`. The session joins the
-//! hub on its tenant's topic; the hub hands it only events naming this
-//! agent (its rooms) or the whole tenant (queues, presences), already
-//! encoded once for every agent socket. A bad token, an expired one, or an
+//! hub on its tenant's topic and claims the agent's presence through
+//! `service::sessions` (which tells the tenant); the hub hands it only
+//! events naming this agent (its rooms) or the whole tenant (queues,
+//! presences), already encoded once for every agent socket. A bad token, an expired one, or an
 //! agent disabled or deleted meanwhile closes the socket with 4003.
 
 use std::collections::HashSet;
@@ -24,13 +25,12 @@ use warp::{Filter, Rejection, Reply};
 
 use super::session::{self, Beats, Ended, Protocol, Work};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
-use crate::app::App;
 use crate::auth::AgentClaims;
 use crate::domain::Event;
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
-use crate::presence::PresenceKey;
 use crate::service::Caller;
+use crate::state::App;
 
 /// How often a live socket re-checks that its agent may still be here.
 const RECHECK: Duration = Duration::from_secs(10);
@@ -45,8 +45,8 @@ pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
     warp::path!("api" / "websocketd")
         .and(warp::get())
         .and(upgrade())
-        .and(crate::http::with_app(app))
-        .and(crate::http::token())
+        .and(crate::filters::with_app(app))
+        .and(crate::filters::token())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(handshake)
 }
@@ -285,21 +285,13 @@ impl Protocol for Session {
 }
 
 async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
-    let membership = match app.hub.join_agent(caller.tenant(), caller.id()).await {
-        Ok(m) => m,
+    let (membership, here) = match app.services.sessions.agent_opened(&caller).await {
+        Ok(joined) => joined,
         Err(err) => {
             tracing::warn!(%err, "agent socket cannot join the hub");
             return close(socket, 1011, "bus unavailable").await;
         }
     };
-    let here = app
-        .presence
-        .enter(PresenceKey::Agent(caller.id()), caller.tenant());
-    let (tenant, agent) = (caller.tenant(), caller.id());
-    // Visible to every instance before anyone is told (another instance's
-    // availability answer read after this one's must count this agent).
-    app.presence.flush().await;
-    app.services.presence.socket_changed(tenant, agent).await;
     let (sink, mut stream) = socket.split();
     let mut session = Session {
         app: app.clone(),
@@ -321,19 +313,9 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
         return;
     }
     let ended = session::run(&mut session, &mut stream, &app.shutdown).await;
-    if matches!(ended, Ended::Shutdown) || app.shutdown.is_cancelled() {
-        // The instance is going away (whichever way the session noticed
-        // first): the client reconnects to another instance at once, and
-        // the claim stays until that instance renews it (or it lapses), so
-        // the tenant is never told this agent went offline in a rolling restart.
-        here.hand_over();
-    } else {
-        // Gone from this instance: tell the tenant (connected stays true
-        // while another socket of the agent lives, here or elsewhere).
-        drop(here);
-        app.presence.flush().await;
-        app.services.presence.socket_changed(tenant, agent).await;
-    }
+    // Whichever way the session noticed first that the instance is going away.
+    let stopping = matches!(ended, Ended::Shutdown) || app.shutdown.is_cancelled();
+    app.services.sessions.agent_closed(here, stopping).await;
     let (code, reason) = match ended {
         Ended::Gone => return,
         Ended::Shutdown => (1001, "server shutting down"),

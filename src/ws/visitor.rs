@@ -1,7 +1,8 @@
 //! `/ws.chatplugin`: STOMP 1.2 over WebSocket for visitors (visitor-api.md).
 //!
 //! One task per socket owns both directions. It joins the hub for its
-//! conversation at CONNECT, and keeps `cursor`, the highest `seq` it has
+//! conversation at CONNECT (with its presence claim, through
+//! `service::sessions`), and keeps `cursor`, the highest `seq` it has
 //! written to `/queue/message`. Live events at `cursor + 1` are written
 //! directly; older ones are duplicates and skipped; newer ones mean a gap
 //! (an event lost on the bus, or published out of order by concurrent
@@ -28,15 +29,14 @@ use warp::{Filter, Rejection, Reply};
 use super::session::{self, Beats, Ended, Protocol};
 use super::stomp::{Command, Incoming, StompDecoder, StompError, StompFrame};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
-use crate::app::App;
-use crate::bus::Topic;
 use crate::caps::Slot;
 use crate::domain::event::{Agents, VisitorQueue};
 use crate::domain::{ChannelId, ConversationId, Event, VisitorScope};
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
-use crate::presence::{Here, PresenceKey};
+use crate::service::sessions::VisitorSocket;
 use crate::service::visitor::Visitor;
+use crate::state::App;
 use crate::store::{Appended, ConversationLookup, NewMessage};
 
 /// Messages fetched per store read when replaying or filling a gap.
@@ -51,9 +51,9 @@ pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
         .and(warp::path::end())
         .and(warp::get())
         .and(upgrade())
-        .and(crate::http::with_app(app))
-        .and(crate::http::origin())
-        .and(crate::http::optional_header("sec-websocket-protocol"))
+        .and(crate::filters::with_app(app))
+        .and(crate::filters::origin())
+        .and(crate::filters::optional_header("sec-websocket-protocol"))
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(handshake)
 }
@@ -152,7 +152,7 @@ struct Session {
     visitor: Option<Visitor>,
     membership: Option<Membership>,
     /// Marks the conversation's visitor as connected while the session lives.
-    presence: Option<Here>,
+    presence: Option<VisitorSocket>,
     message_sub: Option<String>,
     events_sub: Option<String>,
     /// The agents' availability this session last showed on `/queue/events`.
@@ -190,20 +190,6 @@ enum Step {
     Close(Close),
     /// An `/app/send` validated and ready to be stored.
     Store(NewMessage),
-}
-
-/// The visitor connected or left this instance: its room's agents hear
-/// whether it is connected now (on any instance), once `flush` has shared
-/// this instance's change.
-fn tell_agents(app: &App, visitor: Option<&Visitor>, flush: bool) {
-    let Some(visitor) = visitor else { return };
-    let (app, tenant, room) = (app.clone(), visitor.channel.tenant_id, visitor.claims.cv);
-    tokio::spawn(async move {
-        if flush {
-            app.presence.flush().await;
-        }
-        app.services.rooms.visitor_connection(tenant, room).await;
-    });
 }
 
 async fn run(
@@ -274,9 +260,7 @@ async fn run(
         });
     }
     if let Some(here) = session.presence.take() {
-        if here.leave() {
-            tell_agents(&app, session.visitor.as_ref(), true);
-        }
+        app.services.sessions.visitor_left(here);
     }
     let (code, reason) = match outcome {
         Ok(Close::Gone) => return,
@@ -626,13 +610,11 @@ impl Session {
                     ),
                 )
             })?;
-        let membership = self
+        let (membership, here) = self
             .app
-            .hub
-            .join_visitor(
-                Topic::conversation(visitor.claims.cv),
-                Topic::channel(visitor.channel.id),
-            )
+            .services
+            .sessions
+            .visitor_joined(&visitor)
             .await
             .map_err(|e| Fatal::new("503 unavailable", e.to_string()))?;
         let ours = self.app.config.heartbeat_ms;
@@ -640,20 +622,11 @@ impl Session {
             send_every: negotiated(ours, cy),
             read_timeout: negotiated(cx, ours).map(|d| d * 2),
         };
-        let visitor_cv = visitor.claims.cv;
-        let tenant = visitor.channel.tenant_id;
-        let conversation = visitor_cv.to_string();
+        let conversation = visitor.claims.cv.to_string();
         self.visitor = Some(visitor);
         self.membership = Some(membership);
         self._slot = Some(slot);
         self.connect_by = None;
-        let here = self
-            .app
-            .presence
-            .enter(PresenceKey::Conversation(visitor_cv), tenant);
-        if here.first() {
-            tell_agents(&self.app, self.visitor.as_ref(), false);
-        }
         self.presence = Some(here);
         self.send_frame(
             &StompFrame::new(Command::Connected)

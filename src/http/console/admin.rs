@@ -9,11 +9,11 @@ use warp::reply::Response;
 
 use super::views::{Chrome, PRESENCE_STATES};
 use super::{asset_version, redirect, render, Form, Request, Session};
-use crate::app::App;
 use crate::auth::random_secret;
 use crate::domain::{AgentId, Channel, ChannelId};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
+use crate::state::App;
 
 pub struct ChannelRow {
     pub id: String,

@@ -25,9 +25,9 @@ use warp::{Filter, Rejection, Reply};
 
 use super::server::PeerAddr;
 use super::{body, client_ip, optional_header, with_app};
-use crate::app::App;
 use crate::error::ApiError;
 use crate::service::Caller;
+use crate::state::App;
 
 mod admin;
 mod pages;

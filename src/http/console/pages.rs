@@ -13,7 +13,6 @@ use warp::reply::Response;
 use super::session::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use super::views::*;
 use super::{asset_version, redirect, render, Form, Request, Session};
-use crate::app::App;
 use crate::auth::random_secret;
 use crate::domain::{
     AgentId, LiveRoom, MessageId, PresenceState, RoomId, RoomKind, RoomState, RoomSummary,
@@ -22,6 +21,7 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::service::error::{Conflict, Missing, ServiceError};
 use crate::service::messages::Listing;
+use crate::state::App;
 
 /// Messages per page of a conversation.
 const PAGE: u32 = 50;
