@@ -11,7 +11,7 @@ use crate::auth::{
     hash_password, on_hash_thread, random_secret, verify_password, AgentClaims, TokenKind,
 };
 use crate::domain::{time::now_ms, Agent, AgentId, Role, SessionId, TenantId};
-use crate::store::{Added, AgentChanges, Store};
+use crate::store::{Added, AgentChanges, SettingsStore};
 
 /// Longest agent token a login may ask for: 10 days.
 pub const MAX_EXPIRATION_SECS: i64 = 10 * 86_400;
@@ -335,7 +335,10 @@ impl AgentService {
 
 /// `chatgate tenant add NAME`: a new tenant with its first admin; returns
 /// the admin's login and password.
-pub async fn add_tenant(store: &dyn Store, name: &str) -> Result<(String, String), ServiceError> {
+pub async fn add_tenant(
+    store: &dyn SettingsStore,
+    name: &str,
+) -> Result<(String, String), ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ServiceError::field(
