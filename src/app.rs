@@ -13,7 +13,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Tokens;
 use crate::bus::{Bus, BusSink, LocalBus, RedisBus};
-use crate::cache::ChannelCache;
 use crate::caps::{ConnectionCap, SessionCap};
 use crate::config::Config;
 use crate::http::server::{Bounds, Timeouts};
@@ -22,7 +21,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::service::setup::{self, Prepared};
-use crate::service::{Core, Services};
+use crate::service::{Parts, Services};
 use crate::state::{App, AppState};
 use crate::store;
 
@@ -92,7 +91,7 @@ impl Application {
         let limits = Arc::new(Limits::new(&config, &metrics));
         let (router, router_inbox) = crate::service::routing::RouterHandle::new();
         let services = Services::new(
-            Core {
+            Parts {
                 config: config.clone(),
                 store: store.clone(),
                 hub: hub.clone(),
@@ -101,7 +100,6 @@ impl Application {
                 metrics: metrics.clone(),
                 limits: limits.clone(),
                 tokens: tokens.clone(),
-                channels: ChannelCache::default(),
                 router,
             },
             router_inbox,

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::{Channel, ChannelId};
-use crate::store::{Store, StoreResult};
+use crate::store::{ChannelStore, StoreResult};
 
 /// How stale a channel read from the cache may be.
 pub const CHANNEL_TTL: Duration = Duration::from_secs(1);
@@ -26,7 +26,11 @@ pub struct ChannelCache {
 impl ChannelCache {
     /// The channel, from the cache when fresh, else from the store. Shared,
     /// not copied: every visitor send asks.
-    pub async fn get(&self, store: &dyn Store, id: ChannelId) -> StoreResult<Option<Arc<Channel>>> {
+    pub async fn get(
+        &self,
+        store: &dyn ChannelStore,
+        id: ChannelId,
+    ) -> StoreResult<Option<Arc<Channel>>> {
         let now = Instant::now();
         if let Some((at, channel)) = self.lock().get(&id) {
             if now.duration_since(*at) < CHANNEL_TTL {

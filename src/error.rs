@@ -1,7 +1,9 @@
 //! The one place where failures become HTTP replies.
 //!
 //! Handlers return `Result<_, ApiError>`; `ApiError` is itself a warp `Reply`
-//! with the contract's JSON shape. `recover` turns warp's own rejections (no
+//! with the contract's JSON shape. Services refuse with a
+//! [`ServiceError`](crate::service::ServiceError), which becomes an
+//! `ApiError` here, and only here (`From<ServiceError>`). `recover` turns warp's own rejections (no
 //! route, wrong method, ...) into the same shape, so a client never sees an
 //! HTML page or an empty body. Internal causes are logged once and never sent.
 
@@ -12,6 +14,8 @@ use serde_json::{json, Value};
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
+
+use crate::service::error::{Conflict, Missing, ServiceError};
 
 /// An error as the client sees it.
 #[derive(Debug, Clone)]
@@ -210,6 +214,67 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::WrongRoom => ApiError::unknown_conversation(),
             err if err.is_unavailable() => ApiError::store_unavailable(err),
             err => ApiError::internal(err),
+        }
+    }
+}
+
+impl From<crate::limits::RateLimited> for ApiError {
+    fn from(limited: crate::limits::RateLimited) -> Self {
+        ApiError::rate_limited(limited.retry_after)
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    /// Every service refusal as the contract spells it: status, `error_id`,
+    /// message and details.
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::InvalidField { field, message } => {
+                ApiError::invalid_field(&field, message)
+            }
+            ServiceError::Invalid(message) => ApiError::invalid_data(message),
+            ServiceError::DuplicateUser(user) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "duplicate-user",
+                format!("user {user} is listed twice"),
+            )
+            .with_details(json!({"users": [format!("duplicate user {user}")]})),
+            ServiceError::InvalidToken => ApiError::invalid_token(),
+            ServiceError::WrongCredentials => ApiError::unauthorized("wrong email or password"),
+            ServiceError::Forbidden(why) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", why),
+            ServiceError::OriginNotAllowed => ApiError::origin_not_allowed(),
+            ServiceError::NotFound(missing) => match missing {
+                Missing::Conversation => ApiError::unknown_conversation(),
+                Missing::Channel => ApiError::unknown_channel(),
+                Missing::Room => ApiError::not_found_resource("unknown-room", "room"),
+                Missing::User => ApiError::not_found_resource("unknown-user", "user"),
+                Missing::Agent => ApiError::not_found_resource("unknown-agent", "agent"),
+                Missing::Message => ApiError::not_found_resource("unknown-message", "message"),
+                Missing::Reaction => ApiError::not_found_resource("unknown-reaction", "reaction"),
+            },
+            ServiceError::Conflict(conflict) => match conflict {
+                Conflict::AlreadyAnswered => ApiError::conflict(
+                    "already-answered",
+                    "another agent answered this visitor first",
+                )
+                .with_details(json!({"resource": "room"})),
+                Conflict::ReactionAlreadyExists => ApiError::conflict(
+                    "reaction-already-exists",
+                    "this user already reacted with this emoji",
+                ),
+                Conflict::TooManyReactions { limit } => ApiError::conflict(
+                    "too-many-reactions",
+                    format!("a user may put at most {limit} different reactions on a message"),
+                )
+                .with_details(json!({"limit": limit})),
+                Conflict::AgentAlreadyExists => ApiError::conflict(
+                    "agent-already-exists",
+                    "an agent with this email already exists",
+                ),
+            },
+            ServiceError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
+            ServiceError::Store(err) => err.into(),
+            ServiceError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

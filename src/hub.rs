@@ -480,9 +480,9 @@ mod tests {
         let mut bob_session = hub.join_agent(tenant, bob).await.unwrap();
         let mut other_tenant = hub.join_agent(TenantId::new(), ana).await.unwrap();
         let event = |agents| Published {
-            event: Event::Agent {
-                name: "chatd_queue_updated".into(),
-                data: serde_json::json!({}),
+            event: Event::VisitorConnection {
+                room: crate::domain::RoomId::new(),
+                connected: true,
             },
             tenant_id: tenant,
             visitor_room: None,

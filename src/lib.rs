@@ -14,13 +14,17 @@
 //!   bearer token), so that `http` and `ws` import `state` and `filters`,
 //!   never `app`, and `ws` never imports `http` (only `http::routes` mounts
 //!   the `ws` handshakes: one direction, no circle).
-//! - [`error`]: `ApiError`, the one place errors become JSON replies.
+//! - [`error`]: `ApiError`, the one place errors become JSON replies (a
+//!   service's `ServiceError` becomes its status, `error_id` and body here).
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
-//! - [`domain`]: types with no I/O: ids, channels, rooms, messages,
-//!   reactions, events with their audience, search folding, the http(s)
-//!   URLs clients render, validation.
-//! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON) and `wazo`
-//!   (wazo-chatd rooms, messages, agents; the websocketd event envelope).
+//! - [`domain`]: types with no I/O: ids, channels, rooms (`LiveRoom`: a
+//!   room with its visitor's connection), messages, reactions, presences,
+//!   typed events with their audience, search folding, the http(s) URLs
+//!   clients render, validation.
+//! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
+//!   send body and page context parsed into domain values) and `wazo`
+//!   (wazo-chatd rooms, messages, agents, presences; each typed event's
+//!   name and data in the websocketd envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`
 //!   with its token rules in `visitor_tokens`, `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
 //!   `routing` (round robin: one task per instance drains the queues),
@@ -28,7 +32,10 @@
 //!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
 //!   transitions, publish-after-commit. The only callers of the store and
-//!   the only publishers of events.
+//!   the only publishers of events. They take typed requests and return
+//!   domain values or a `ServiceError`, never JSON or HTTP types; each is
+//!   built once with only what it uses (the store traits it calls, its
+//!   settings, the services it asks).
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
 //!   rooms, reactions, visitors) composed into `Store`; the SQL is written once for
 //!   SQLite and PostgreSQL (`store::sql`), with group commit

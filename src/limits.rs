@@ -14,7 +14,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::Config;
 use crate::domain::ConversationId;
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 pub struct Limits {
@@ -26,6 +25,13 @@ pub struct Limits {
     pub send: Keyed<ConversationId>,
     /// Visitor context writes per conversation.
     pub context: Keyed<ConversationId>,
+}
+
+/// A refusal: the key's budget is spent until `retry_after` has passed
+/// (a 429 with `Retry-After` at the doors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    pub retry_after: Duration,
 }
 
 pub struct Keyed<K: Hash + Eq + Clone> {
@@ -46,11 +52,13 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
     }
 
     /// Ok, or the 429 to answer with its Retry-After.
-    pub fn check(&self, key: &K) -> Result<(), ApiError> {
+    pub fn check(&self, key: &K) -> Result<(), RateLimited> {
         self.limiter.check_key(key).map_err(|not_until| {
             self.rejected.inc();
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::rate_limited(wait.max(Duration::from_millis(1)))
+            RateLimited {
+                retry_after: wait.max(Duration::from_millis(1)),
+            }
         })
     }
 
@@ -89,7 +97,7 @@ impl<K: Hash + Eq + Clone> FailureBudget<K> {
 
     /// Takes one failure from `key`'s budget, or answers the 429 (with when
     /// to retry: when its oldest failure is a minute old) if none is left.
-    pub fn reserve(&self, key: &K) -> Result<(), ApiError> {
+    pub fn reserve(&self, key: &K) -> Result<(), RateLimited> {
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let times = failures.entry(key.clone()).or_default();
@@ -104,7 +112,9 @@ impl<K: Hash + Eq + Clone> FailureBudget<K> {
             drop(failures);
             self.rejected.inc();
             let wait = (oldest + MINUTE).saturating_duration_since(now);
-            return Err(ApiError::rate_limited(wait.max(Duration::from_millis(1))));
+            return Err(RateLimited {
+                retry_after: wait.max(Duration::from_millis(1)),
+            });
         }
         times.push_back(now);
         Ok(())
@@ -183,8 +193,7 @@ mod tests {
             budget.reserve(&"key").unwrap();
         }
         let refused = budget.reserve(&"key").unwrap_err();
-        assert_eq!(refused.status.as_u16(), 429);
-        let wait = refused.retry_after.unwrap();
+        let wait = refused.retry_after;
         assert!(wait > Duration::from_secs(50) && wait <= MINUTE, "{wait:?}");
         // Another key has its own budget.
         budget.reserve(&"other").unwrap();

@@ -5,8 +5,10 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ids::{AgentId, ChannelId, ConversationId, TenantId};
+use super::ids::{AgentId, ChannelId, ConversationId, MessageId, TenantId};
 use super::message::{Message, SenderKind};
+use super::presence::LivePresence;
+use super::room::{LiveRoom, RoomId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -63,11 +65,67 @@ pub enum Event {
         /// `None`: every session of the agent.
         session: Option<crate::domain::SessionId>,
     },
-    /// An event only agents see, already in its wazo shape (`name`, `data`).
-    Agent {
-        name: String,
-        data: serde_json::Value,
+    /// An agent room was created, or a visitor room given to an agent by
+    /// round robin: `chatd_user_room_created`.
+    RoomCreated {
+        room: LiveRoom,
     },
+    /// A visitor room entered the queue or left it: `chatd_queue_updated`.
+    QueueUpdated {
+        action: QueueAction,
+        room: LiveRoom,
+    },
+    /// A visitor room was closed, reopened or transferred: `chatd_room_state_updated`.
+    RoomStateChanged {
+        room: LiveRoom,
+    },
+    /// A member (an agent, or the visitor: its conversation id) read the
+    /// room up to `up_to_seq`: `chatd_user_room_read`.
+    RoomRead {
+        room: RoomId,
+        reader: Uuid,
+        up_to_seq: i64,
+    },
+    /// A visitor room's visitor connected or left: `chatd_visitor_connection_updated`.
+    VisitorConnection {
+        room: RoomId,
+        connected: bool,
+    },
+    /// An agent's chosen state or connection changed: `chatd_presence_updated`.
+    PresenceChanged {
+        presence: LivePresence,
+    },
+    /// A reaction was put on a message (`added`) or taken off:
+    /// `chatd_user_room_message_reaction_created` / `_deleted`.
+    Reaction {
+        room: RoomId,
+        message: MessageId,
+        user: Uuid,
+        emoji: String,
+        added: bool,
+    },
+}
+
+/// Why a room's place in the queue changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueAction {
+    /// It waits for an agent (a new visitor room, or a closed one the visitor reopened).
+    Queued,
+    /// An agent took it.
+    Answered,
+    /// Round robin gave it to an agent.
+    Assigned,
+}
+
+impl QueueAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueAction::Queued => "queued",
+            QueueAction::Answered => "answered",
+            QueueAction::Assigned => "assigned",
+        }
+    }
 }
 
 /// Which visitor queue an event belongs on.

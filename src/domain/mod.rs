@@ -14,14 +14,14 @@ pub mod url;
 pub mod visitor;
 
 pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, VisitorScope};
-pub use event::{Agents, Event, Published};
+pub use event::{Agents, Event, Published, QueueAction};
 pub use ids::{AgentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
 pub use message::{
     ClientMessageId, Conversation, DeliveryState, Message, MessageText, SenderKind, TextError,
 };
-pub use presence::{AgentPresence, PresenceState};
+pub use presence::{AgentPresence, LivePresence, PresenceState};
 pub use reaction::{Emoji, Reaction};
-pub use room::{Member, Room, RoomId, RoomKind, RoomState, RoomSummary};
+pub use room::{LiveRoom, Member, Room, RoomId, RoomKind, RoomState, RoomSummary};
 pub use visitor::VisitorContext;
 
 /// An agent's role: admins manage channels and agents.

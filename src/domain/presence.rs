@@ -1,8 +1,10 @@
 //! Agent presence: the state an agent chose (Wazo's four), its status text.
 
+use serde::{Deserialize, Serialize};
+
 use super::ids::{AgentId, TenantId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PresenceState {
     Available,
     Away,
@@ -32,14 +34,28 @@ impl PresenceState {
     }
 }
 
+impl std::fmt::Display for PresenceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What an agent chose, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentPresence {
     pub agent_id: AgentId,
     pub tenant_id: TenantId,
     pub state: PresenceState,
     pub status: Option<String>,
     pub last_activity_ms: Option<i64>,
+}
+
+/// An agent's presence as the tenant sees it: what it chose, and whether
+/// it has a live event socket on any instance now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivePresence {
+    pub presence: AgentPresence,
+    pub connected: bool,
 }
 
 /// A status text: at most 200 characters.

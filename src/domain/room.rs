@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ids::{AgentId, ChannelId, ConversationId, TenantId};
@@ -13,7 +14,7 @@ use super::message::Message;
 /// visitor side (`since-seq`, topics, tokens) needs no mapping.
 pub type RoomId = ConversationId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RoomKind {
     Visitor,
     Agent,
@@ -39,7 +40,7 @@ impl RoomKind {
 /// Where a room is in its life: a visitor room waits in its channel's queue
 /// until an agent answers, is open while being served, and closed after.
 /// Agent rooms are always open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RoomState {
     Queued,
     Open,
@@ -65,14 +66,26 @@ impl RoomState {
     }
 }
 
+impl std::fmt::Display for RoomKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for RoomState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A member of a room: an agent, or the visitor of a visitor room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Member {
     pub id: Uuid,
     pub kind: RoomKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Room {
     pub id: RoomId,
     pub tenant_id: TenantId,
@@ -115,11 +128,38 @@ impl Room {
 }
 
 /// A room as one agent sees it in a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSummary {
     pub room: Room,
     pub unread_count: i64,
     pub last_message: Option<Message>,
+}
+
+impl RoomSummary {
+    /// A room without what only one agent sees (no unread count, no last
+    /// message): as several agents are told of it.
+    pub fn bare(room: Room) -> RoomSummary {
+        RoomSummary {
+            room,
+            unread_count: 0,
+            last_message: None,
+        }
+    }
+}
+
+/// A room as it is shown to agents now: its summary, and for a visitor
+/// room whether its visitor has a live socket (`None`: not asked, or not
+/// a visitor room).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveRoom {
+    pub summary: RoomSummary,
+    pub visitor_connected: Option<bool>,
+}
+
+impl LiveRoom {
+    pub fn room(&self) -> &Room {
+        &self.summary.room
+    }
 }
 
 /// A room name: 1..=200 characters, not only white space.

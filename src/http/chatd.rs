@@ -20,7 +20,7 @@ use warp::{Filter, Rejection, Reply};
 
 use super::{body, parse_json, respond, token, with_app};
 use crate::domain::time::parse_ms;
-use crate::domain::{AgentId, Message};
+use crate::domain::{AgentId, LiveRoom, Message};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
 use crate::service::messages::Listing;
@@ -214,7 +214,11 @@ impl Call {
     }
 
     fn wazo_message(&self, message: &Message) -> Value {
-        wazo::message(message, self.services().core.server)
+        wazo::message(message, self.services().server)
+    }
+
+    fn wazo_room(&self, room: &LiveRoom) -> Value {
+        wazo::live_room(room, self.services().server)
     }
 }
 
@@ -521,8 +525,9 @@ async fn list_rooms(call: Call) -> Result<Response, ApiError> {
         .rooms
         .list(&call.caller, &with, None, limit, offset)
         .await?;
+    let items: Vec<Value> = page.items.iter().map(|r| call.wazo_room(r)).collect();
     Ok(ok(
-        json!({"items": page.items, "filtered": page.filtered, "total": page.total}),
+        json!({"items": items, "filtered": page.filtered, "total": page.total}),
     ))
 }
 
@@ -535,7 +540,7 @@ async fn create_room(call: Call) -> Result<Response, ApiError> {
         .rooms
         .create(&call.caller, new.name, users)
         .await?;
-    Ok(json_status(StatusCode::CREATED, room))
+    Ok(json_status(StatusCode::CREATED, call.wazo_room(&room)))
 }
 
 /// GET /users/me/rooms/messages
@@ -640,9 +645,10 @@ async fn transfer_room(call: Call) -> Result<Response, ApiError> {
     let transfer: Transfer = call.json()?;
     let room = call.id("room")?;
     let rooms = &call.services().rooms;
-    Ok(ok(rooms
+    let room = rooms
         .transfer(&call.caller, room, transfer.user_uuid)
-        .await?))
+        .await?;
+    Ok(ok(call.wazo_room(&room)))
 }
 
 /// PUT /users/me/rooms/{room}/state
@@ -650,9 +656,8 @@ async fn set_room_state(call: Call) -> Result<Response, ApiError> {
     let state: SetState = call.json()?;
     let room = call.id("room")?;
     let rooms = &call.services().rooms;
-    Ok(ok(rooms
-        .set_state(&call.caller, room, &state.state)
-        .await?))
+    let room = rooms.set_state(&call.caller, room, &state.state).await?;
+    Ok(ok(call.wazo_room(&room)))
 }
 
 /// POST /users/me/rooms/{room}/activities
@@ -698,7 +703,14 @@ async fn list_presences(call: Call) -> Result<Response, ApiError> {
         .into_iter()
         .map(AgentId)
         .collect();
-    let items = call.services().presence.list(&call.caller, &ids).await?;
+    let items: Vec<Value> = call
+        .services()
+        .presence
+        .list(&call.caller, &ids)
+        .await?
+        .iter()
+        .map(wazo::live_presence)
+        .collect();
     Ok(ok(
         json!({"filtered": items.len(), "total": items.len(), "items": items}),
     ))
@@ -707,7 +719,8 @@ async fn list_presences(call: Call) -> Result<Response, ApiError> {
 /// GET /users/{user}/presences
 async fn get_presence(call: Call) -> Result<Response, ApiError> {
     let user = user_id(&call.caller, call.param("user"))?;
-    Ok(ok(call.services().presence.get(&call.caller, user).await?))
+    let presence = call.services().presence.get(&call.caller, user).await?;
+    Ok(ok(wazo::live_presence(&presence)))
 }
 
 /// PUT /users/{user}/presences
@@ -733,14 +746,22 @@ async fn list_queue(call: Call) -> Result<Response, ApiError> {
                 .map_err(|_| ApiError::invalid_field("channel_id", "channel_id must be a UUID"))
         })
         .transpose()?;
-    let items = call.services().rooms.queue(&call.caller, channel).await?;
+    let items: Vec<Value> = call
+        .services()
+        .rooms
+        .queue(&call.caller, channel)
+        .await?
+        .iter()
+        .map(|r| call.wazo_room(r))
+        .collect();
     Ok(ok(json!({"total": items.len(), "items": items})))
 }
 
 /// PUT /queues/{room}/answer
 async fn answer_queue(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
-    Ok(ok(call.services().rooms.answer(&call.caller, room).await?))
+    let room = call.services().rooms.answer(&call.caller, room).await?;
+    Ok(ok(call.wazo_room(&room)))
 }
 
 #[cfg(test)]

@@ -142,7 +142,8 @@ async fn send(app: App, token: Option<String>, origin: Option<String>, body: Byt
             let visitor = &app.services.visitor;
             let caller = visitor.visitor(token.as_deref(), origin.as_deref()).await?;
             let body = Value::Object(json_object(&body, false)?);
-            let message = visitor.send(&caller, &body).await?;
+            let request = view::send_body(&body, app.config.max_text_chars)?;
+            let message = visitor.send(&caller, request).await?;
             Ok(warp::reply::json(&view::message(&message)))
         }
         .await,
@@ -156,7 +157,7 @@ mod tests {
 
     use super::{authenticate_body, resume_token_body, Authenticate, VisitorStart};
     use crate::fuzz;
-    use crate::service::visitor::visitor_message;
+    use crate::wire::visitor::send_body as visitor_message;
 
     /// Fields of the visitor bodies, the visitor context's among them.
     const KEYS: &[&str] = &[

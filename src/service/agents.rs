@@ -5,13 +5,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{Caller, Core};
+use super::error::{Conflict, Missing, ServiceError};
+use super::{Caller, Events, Parts};
 use crate::auth::{
     hash_password, on_hash_thread, random_secret, verify_password, AgentClaims, TokenKind,
 };
 use crate::domain::{time::now_ms, Agent, AgentId, Role, SessionId, TenantId};
-use crate::error::ApiError;
-use crate::store::{Added, AgentChanges, Store};
+use crate::store::{Added, AgentChanges, SettingsStore};
 
 /// Longest agent token a login may ask for: 10 days.
 pub const MAX_EXPIRATION_SECS: i64 = 10 * 86_400;
@@ -45,40 +45,50 @@ pub struct AgentPatch {
 }
 
 pub struct AgentService {
-    core: Arc<Core>,
+    agent_store: Arc<dyn crate::store::AgentStore>,
+    tokens: Arc<crate::auth::Tokens>,
+    limits: Arc<crate::limits::Limits>,
+    /// Lifetime of a token whose login names none (seconds).
+    agent_token_ttl: u64,
+    events: Events,
 }
 
 impl AgentService {
-    pub fn new(core: Arc<Core>) -> AgentService {
-        AgentService { core }
+    pub fn new(parts: &Parts) -> AgentService {
+        AgentService {
+            agent_store: parts.store.clone(),
+            tokens: parts.tokens.clone(),
+            limits: parts.limits.clone(),
+            agent_token_ttl: parts.config.agent_token_ttl,
+            events: parts.events(),
+        }
     }
 
     /// The agent of a token whose session is active, whose agent exists and
     /// is not disabled (401 otherwise).
-    pub async fn authenticate(&self, token: Option<&str>) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Caller, ServiceError> {
         let claims = token
-            .and_then(|t| self.core.tokens.verify_agent(t))
-            .ok_or_else(ApiError::invalid_token)?;
+            .and_then(|t| self.tokens.verify_agent(t))
+            .ok_or(ServiceError::InvalidToken)?;
         self.caller(&claims).await
     }
 
     /// The current agent of verified claims.
-    pub async fn caller(&self, claims: &AgentClaims) -> Result<Caller, ApiError> {
+    pub async fn caller(&self, claims: &AgentClaims) -> Result<Caller, ServiceError> {
         let agent = self
-            .core
-            .store
+            .agent_store
             .session_agent(claims.sid, now_ms())
             .await?
             .filter(|a| a.id == claims.sub && a.tenant_id == claims.tenant)
-            .ok_or_else(ApiError::invalid_token)?;
+            .ok_or(ServiceError::InvalidToken)?;
         Ok(Caller { agent })
     }
 
     /// Like `authenticate`, and the agent must be an admin now (403 otherwise).
-    pub async fn admin(&self, token: Option<&str>) -> Result<Caller, ApiError> {
+    pub async fn admin(&self, token: Option<&str>) -> Result<Caller, ServiceError> {
         let caller = self.authenticate(token).await?;
         if !caller.is_admin() {
-            return Err(ApiError::forbidden());
+            return Err(ServiceError::Forbidden(super::ADMIN_ONLY));
         }
         Ok(caller)
     }
@@ -95,28 +105,28 @@ impl AgentService {
         password: String,
         expiration_secs: Option<i64>,
         client: IpAddr,
-    ) -> Result<Login, ApiError> {
+    ) -> Result<Login, ServiceError> {
         let expiration = match expiration_secs {
-            None => self.core.config.agent_token_ttl as i64,
+            None => self.agent_token_ttl as i64,
             Some(n) if (1..=MAX_EXPIRATION_SECS).contains(&n) => n,
             Some(_) => {
-                return Err(ApiError::invalid_field(
+                return Err(ServiceError::field(
                     "expiration",
                     format!("expiration must be an integer from 1 to {MAX_EXPIRATION_SECS}"),
                 ))
             }
         };
-        let limits = &self.core.limits;
+        let limits = &self.limits;
         let account = (login_key(email), client);
         limits.login_ip_failures.reserve(&client)?;
         if let Err(limited) = limits.login_failures.reserve(&account) {
             limits.login_ip_failures.refund(&client);
-            return Err(limited);
+            return Err(limited.into());
         }
         let result = self.check_password(email, password, expiration).await;
         // Only a wrong password (or unknown email, or disabled agent) is a
         // failure; a success or our own fault gives the reservation back.
-        if !matches!(&result, Err(e) if e.status.as_u16() == 401) {
+        if !matches!(&result, Err(ServiceError::WrongCredentials)) {
             limits.login_failures.refund(&account);
             limits.login_ip_failures.refund(&client);
         }
@@ -128,9 +138,9 @@ impl AgentService {
         email: &str,
         password: String,
         expiration: i64,
-    ) -> Result<Login, ApiError> {
-        let wrong = || ApiError::unauthorized("wrong email or password");
-        let agent = self.core.store.agent_by_email(email).await?;
+    ) -> Result<Login, ServiceError> {
+        let wrong = || ServiceError::WrongCredentials;
+        let agent = self.agent_store.agent_by_email(email).await?;
         // Hashing runs whether or not the email exists, so timing does not
         // reveal which emails are agents.
         let hash = agent.as_ref().map(|a| a.password_hash.clone());
@@ -142,16 +152,15 @@ impl AgentService {
             }
         })
         .await
-        .ok_or_else(|| ApiError::internal("password threads stopped"))?;
+        .ok_or_else(|| ServiceError::internal("password threads stopped"))?;
         let agent = agent.filter(|a| ok && !a.disabled).ok_or_else(wrong)?;
         let issued = crate::auth::now_secs();
         let expires = issued + expiration;
         let session = SessionId::new();
-        self.core
-            .store
+        self.agent_store
             .create_session(session, agent.id, expires * 1000)
             .await?;
-        let token = self.core.tokens.agent(&AgentClaims {
+        let token = self.tokens.agent(&AgentClaims {
             typ: TokenKind::Agent,
             sub: agent.id,
             tenant: agent.tenant_id,
@@ -170,14 +179,13 @@ impl AgentService {
     }
 
     /// Revokes a token's session.
-    pub async fn logout(&self, token: &str) -> Result<(), ApiError> {
+    pub async fn logout(&self, token: &str) -> Result<(), ServiceError> {
         let claims = self
-            .core
             .tokens
             .verify_agent(token)
-            .ok_or_else(ApiError::invalid_token)?;
-        if !self.core.store.revoke_session(claims.sid).await? {
-            return Err(ApiError::invalid_token());
+            .ok_or(ServiceError::InvalidToken)?;
+        if !self.agent_store.revoke_session(claims.sid).await? {
+            return Err(ServiceError::InvalidToken);
         }
         self.revoked(claims.tenant, claims.sub, Some(claims.sid))
             .await;
@@ -188,7 +196,7 @@ impl AgentService {
     /// revoked, so the sockets opened with them close now rather than at
     /// their next check.
     async fn revoked(&self, tenant: TenantId, agent: AgentId, session: Option<SessionId>) {
-        self.core
+        self.events
             .publish(crate::domain::Published {
                 event: crate::domain::Event::SessionsRevoked { agent, session },
                 tenant_id: tenant,
@@ -198,7 +206,7 @@ impl AgentService {
             .await;
     }
 
-    pub async fn create(&self, caller: &Caller, new: NewAgent) -> Result<Agent, ApiError> {
+    pub async fn create(&self, caller: &Caller, new: NewAgent) -> Result<Agent, ServiceError> {
         caller.require_admin()?;
         let agent = Agent {
             id: AgentId::new(),
@@ -215,24 +223,20 @@ impl AgentService {
             password_hash: hash(new.password).await?,
             disabled: false,
         };
-        match self.core.store.insert_agent(&agent).await? {
+        match self.agent_store.insert_agent(&agent).await? {
             Added::Added(()) => Ok(agent),
-            Added::AlreadyExists(()) => Err(ApiError::conflict(
-                "agent-already-exists",
-                "an agent with this email already exists",
-            )),
+            Added::AlreadyExists(()) => Err(ServiceError::Conflict(Conflict::AgentAlreadyExists)),
         }
     }
 
-    pub async fn list(&self, caller: &Caller) -> Result<Vec<Agent>, ApiError> {
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Agent>, ServiceError> {
         caller.require_admin()?;
-        Ok(self.core.store.agents(caller.tenant()).await?)
+        Ok(self.agent_store.agents(caller.tenant()).await?)
     }
 
-    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Agent, ApiError> {
+    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Agent, ServiceError> {
         caller.require_admin()?;
-        self.core
-            .store
+        self.agent_store
             .agent(caller.tenant(), id)
             .await?
             .ok_or_else(unknown_agent)
@@ -243,13 +247,13 @@ impl AgentService {
         caller: &Caller,
         id: AgentId,
         patch: AgentPatch,
-    ) -> Result<Agent, ApiError> {
+    ) -> Result<Agent, ServiceError> {
         caller.require_admin()?;
         if id == caller.id()
             && (patch.role.as_deref().is_some_and(|r| r != "admin") || patch.disabled == Some(true))
         {
             // A tenant must keep an admin: another admin may do this, not oneself.
-            return Err(ApiError::invalid_data(
+            return Err(ServiceError::invalid(
                 "an admin cannot demote or disable itself",
             ));
         }
@@ -272,15 +276,13 @@ impl AgentService {
             disabled: patch.disabled,
         };
         let agent = self
-            .core
-            .store
+            .agent_store
             .update_agent(caller.tenant(), id, &changes)
             .await?
             .ok_or_else(unknown_agent)?;
         if revoke {
             // A new password or a disabled account ends every session.
-            self.core
-                .store
+            self.agent_store
                 .revoke_agent_sessions(caller.tenant(), id)
                 .await?;
             self.revoked(caller.tenant(), id, None).await;
@@ -288,16 +290,15 @@ impl AgentService {
         Ok(agent)
     }
 
-    pub async fn delete(&self, caller: &Caller, id: AgentId) -> Result<(), ApiError> {
+    pub async fn delete(&self, caller: &Caller, id: AgentId) -> Result<(), ServiceError> {
         caller.require_admin()?;
         if id == caller.id() {
-            return Err(ApiError::invalid_data("an admin cannot delete itself"));
+            return Err(ServiceError::invalid("an admin cannot delete itself"));
         }
-        self.core
-            .store
+        self.agent_store
             .revoke_agent_sessions(caller.tenant(), id)
             .await?;
-        if !self.core.store.delete_agent(caller.tenant(), id).await? {
+        if !self.agent_store.delete_agent(caller.tenant(), id).await? {
             return Err(unknown_agent());
         }
         self.revoked(caller.tenant(), id, None).await;
@@ -318,8 +319,8 @@ pub struct Colleague {
 impl AgentService {
     /// The tenant's enabled agents, for pickers any agent uses (transfer to,
     /// start a room with) and for showing who is who; the caller included.
-    pub async fn colleagues(&self, caller: &Caller) -> Result<Vec<Colleague>, ApiError> {
-        let agents = self.core.store.agents(caller.tenant()).await?;
+    pub async fn colleagues(&self, caller: &Caller) -> Result<Vec<Colleague>, ServiceError> {
+        let agents = self.agent_store.agents(caller.tenant()).await?;
         Ok(agents
             .into_iter()
             .filter(|a| !a.disabled)
@@ -334,10 +335,13 @@ impl AgentService {
 
 /// `chatgate tenant add NAME`: a new tenant with its first admin; returns
 /// the admin's login and password.
-pub async fn add_tenant(store: &dyn Store, name: &str) -> Result<(String, String), ApiError> {
+pub async fn add_tenant(
+    store: &dyn SettingsStore,
+    name: &str,
+) -> Result<(String, String), ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid_field(
+        return Err(ServiceError::field(
             "name",
             "name must have 1 to 200 characters",
         ));
@@ -364,24 +368,24 @@ pub async fn add_tenant(store: &dyn Store, name: &str) -> Result<(String, String
     Ok((email, password))
 }
 
-fn unknown_agent() -> ApiError {
-    ApiError::not_found_resource("unknown-agent", "agent")
+fn unknown_agent() -> ServiceError {
+    ServiceError::NotFound(Missing::Agent)
 }
 
-async fn hash(password: String) -> Result<String, ApiError> {
+async fn hash(password: String) -> Result<String, ServiceError> {
     if password.chars().count() < 8 || password.chars().count() > 200 {
-        return Err(ApiError::invalid_field(
+        return Err(ServiceError::field(
             "password",
             "password must have 8 to 200 characters",
         ));
     }
     on_hash_thread(move || hash_password(&password))
         .await
-        .ok_or_else(|| ApiError::internal("password threads stopped"))?
-        .map_err(ApiError::internal)
+        .ok_or_else(|| ServiceError::internal("password threads stopped"))?
+        .map_err(ServiceError::internal)
 }
 
-fn parse_email(raw: &str) -> Result<String, ApiError> {
+fn parse_email(raw: &str) -> Result<String, ServiceError> {
     let email = raw.trim();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -389,7 +393,7 @@ fn parse_email(raw: &str) -> Result<String, ApiError> {
         })
         && !email.contains(char::is_whitespace);
     if !valid {
-        return Err(ApiError::invalid_field(
+        return Err(ServiceError::field(
             "email",
             "email must be an address like ana@example.com",
         ));
@@ -397,9 +401,9 @@ fn parse_email(raw: &str) -> Result<String, ApiError> {
     Ok(email.to_string())
 }
 
-fn parse_display_name(raw: &str) -> Result<String, ApiError> {
+fn parse_display_name(raw: &str) -> Result<String, ServiceError> {
     if raw.trim().is_empty() || raw.chars().count() > 200 {
-        return Err(ApiError::invalid_field(
+        return Err(ServiceError::field(
             "display_name",
             "display_name must have 1 to 200 characters",
         ));
@@ -414,13 +418,13 @@ fn login_key(email: &str) -> String {
     email.trim().to_lowercase().chars().take(320).collect()
 }
 
-fn parse_role(raw: &str) -> Result<Role, ApiError> {
-    Role::parse(raw).ok_or_else(|| ApiError::invalid_field("role", "role must be admin or agent"))
+fn parse_role(raw: &str) -> Result<Role, ServiceError> {
+    Role::parse(raw).ok_or_else(|| ServiceError::field("role", "role must be admin or agent"))
 }
 
-fn parse_url(raw: &str) -> Result<String, ApiError> {
+fn parse_url(raw: &str) -> Result<String, ServiceError> {
     if !crate::domain::url::is_web_url(raw) {
-        return Err(ApiError::invalid_field(
+        return Err(ServiceError::field(
             "avatar_url",
             "avatar_url must be an http(s) URL of at most 2048 characters",
         ));

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use super::{Caller, Core};
+use super::error::{Missing, ServiceError};
+use super::visitor::VisitorService;
+use super::{Caller, Events, Parts};
 use crate::domain::{time::now_ms, Assignment, Channel, ChannelId, OriginPattern};
-use crate::error::ApiError;
 
 /// Channel settings as an admin sends them; `None` keeps the value
 /// (`image_url: Some(None)` clears it).
@@ -49,34 +50,50 @@ impl ChannelSettings {
 }
 
 pub struct ChannelService {
-    core: Arc<Core>,
+    channel_store: Arc<dyn crate::store::ChannelStore>,
+    message_store: Arc<dyn crate::store::MessageStore>,
+    cache: Arc<crate::cache::ChannelCache>,
+    router: super::routing::RouterHandle,
+    /// Tells visitors their pending replies failed.
+    visitor: Arc<VisitorService>,
+    events: Events,
 }
 
 impl ChannelService {
-    pub fn new(core: Arc<Core>) -> ChannelService {
-        ChannelService { core }
+    pub fn new(
+        parts: &Parts,
+        cache: Arc<crate::cache::ChannelCache>,
+        visitor: Arc<VisitorService>,
+    ) -> ChannelService {
+        ChannelService {
+            channel_store: parts.store.clone(),
+            message_store: parts.store.clone(),
+            cache,
+            router: parts.router.clone(),
+            visitor,
+            events: parts.events(),
+        }
     }
 
     /// The caller's channel, or 404.
-    pub async fn get(&self, caller: &Caller, id: ChannelId) -> Result<Channel, ApiError> {
+    pub async fn get(&self, caller: &Caller, id: ChannelId) -> Result<Channel, ServiceError> {
         caller.require_admin()?;
-        self.core
-            .store
+        self.channel_store
             .channel(caller.tenant(), id)
             .await?
-            .ok_or_else(ApiError::unknown_channel)
+            .ok_or(ServiceError::NotFound(Missing::Channel))
     }
 
     pub async fn connect(
         &self,
         caller: &Caller,
         settings: ChannelSettings,
-    ) -> Result<Channel, ApiError> {
+    ) -> Result<Channel, ServiceError> {
         caller.require_admin()?;
         let name = settings
             .name
             .clone()
-            .ok_or_else(|| ApiError::invalid_field("name", "name is required"))?;
+            .ok_or_else(|| ServiceError::field("name", "name is required"))?;
         let mut channel = Channel {
             id: ChannelId::new(),
             tenant_id: caller.tenant(),
@@ -89,34 +106,32 @@ impl ChannelService {
             routing: Default::default(),
         };
         settings.apply(&mut channel);
-        self.core.store.insert_channel(&channel).await?;
-        self.core.router.kick(channel.tenant_id);
+        self.channel_store.insert_channel(&channel).await?;
+        self.router.kick(channel.tenant_id);
         Ok(channel)
     }
 
     /// Visitors of the channel get 404 from now on, and the agents' replies
     /// that never reached them become FAILED.
-    pub async fn disconnect(&self, caller: &Caller, id: ChannelId) -> Result<(), ApiError> {
+    pub async fn disconnect(&self, caller: &Caller, id: ChannelId) -> Result<(), ServiceError> {
         let mut channel = self.get(caller, id).await?;
         channel.connected = false;
-        self.core.store.update_channel(&channel).await?;
-        self.core.channels.evict(channel.id);
+        self.channel_store.update_channel(&channel).await?;
+        self.cache.evict(channel.id);
         self.changed(&channel).await;
         let failed = self
-            .core
-            .store
+            .message_store
             .fail_pending(channel.tenant_id, channel.id)
             .await?;
-        let visitor = super::visitor::VisitorService::new(self.core.clone());
         for message in failed {
-            visitor.publish_update(message).await;
+            self.visitor.publish_update(message).await;
         }
         Ok(())
     }
 
     /// Tells the channel's live visitor sessions, on every instance.
     async fn changed(&self, channel: &Channel) {
-        self.core
+        self.events
             .publish(crate::domain::Published {
                 event: crate::domain::Event::ChannelChanged {
                     channel: channel.clone(),
@@ -128,9 +143,9 @@ impl ChannelService {
             .await;
     }
 
-    pub async fn list(&self, caller: &Caller) -> Result<Vec<Channel>, ApiError> {
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Channel>, ServiceError> {
         caller.require_admin()?;
-        Ok(self.core.store.channels(caller.tenant()).await?)
+        Ok(self.channel_store.channels(caller.tenant()).await?)
     }
 
     pub async fn update(
@@ -138,13 +153,13 @@ impl ChannelService {
         caller: &Caller,
         id: ChannelId,
         settings: ChannelSettings,
-    ) -> Result<Channel, ApiError> {
+    ) -> Result<Channel, ServiceError> {
         let mut channel = self.get(caller, id).await?;
         settings.apply(&mut channel);
-        self.core.store.update_channel(&channel).await?;
-        self.core.channels.evict(channel.id);
+        self.channel_store.update_channel(&channel).await?;
+        self.cache.evict(channel.id);
         self.changed(&channel).await;
-        self.core.router.kick(channel.tenant_id);
+        self.router.kick(channel.tenant_id);
         Ok(channel)
     }
 }

@@ -4,18 +4,17 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use uuid::Uuid;
 
+use super::error::{Conflict, Missing, ServiceError};
 use super::rooms::RoomService;
-use super::{Caller, Core};
+use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::search::like_pattern;
 use crate::domain::{
     time::now_ms, DeliveryState, Emoji, Event, Message, MessageId, MessageText, Published, Room,
     RoomId, RoomKind, SenderKind, TextError,
 };
-use crate::error::ApiError;
 use crate::store::{MessageQuery, NewMessage, Page, ReactionAdded};
 
 /// Largest page of messages.
@@ -39,10 +38,10 @@ impl Listing {
     /// The store's query; a search longer than `max_search_chars` characters
     /// is 400 naming `search` (a pattern that long is no one's search, and
     /// SQLite refuses `LIKE` patterns past 50,000 bytes).
-    fn query(&self, max_search_chars: usize) -> Result<MessageQuery, ApiError> {
+    fn query(&self, max_search_chars: usize) -> Result<MessageQuery, ServiceError> {
         if let Some(search) = &self.search {
             if search.chars().nth(max_search_chars).is_some() {
-                return Err(ApiError::invalid_field(
+                return Err(ServiceError::field(
                     "search",
                     format!("search is longer than {max_search_chars} characters"),
                 ));
@@ -61,15 +60,27 @@ impl Listing {
 }
 
 pub struct MessageService {
-    core: Arc<Core>,
-    rooms: RoomService,
+    message_store: Arc<dyn crate::store::MessageStore>,
+    reaction_store: Arc<dyn crate::store::ReactionStore>,
+    rooms: Arc<RoomService>,
+    metrics: Arc<crate::metrics::Metrics>,
+    max_search_chars: usize,
+    max_text_chars: usize,
+    max_reactions_per_user: u32,
+    events: Events,
 }
 
 impl MessageService {
-    pub fn new(core: Arc<Core>) -> MessageService {
+    pub fn new(parts: &Parts, rooms: Arc<RoomService>) -> MessageService {
         MessageService {
-            rooms: RoomService::new(core.clone()),
-            core,
+            message_store: parts.store.clone(),
+            reaction_store: parts.store.clone(),
+            rooms,
+            metrics: parts.metrics.clone(),
+            max_search_chars: parts.config.max_search_chars,
+            max_text_chars: parts.config.max_text_chars,
+            max_reactions_per_user: parts.config.max_reactions_per_user,
+            events: parts.events(),
         }
     }
 
@@ -78,15 +89,14 @@ impl MessageService {
         caller: &Caller,
         room: RoomId,
         listing: &Listing,
-    ) -> Result<Page<Message>, ApiError> {
+    ) -> Result<Page<Message>, ServiceError> {
         self.rooms.member_room(caller, room).await?;
         Ok(self
-            .core
-            .store
+            .message_store
             .room_messages(
                 caller.tenant(),
                 room,
-                &listing.query(self.core.config.max_search_chars)?,
+                &listing.query(self.max_search_chars)?,
             )
             .await?)
     }
@@ -98,17 +108,16 @@ impl MessageService {
         caller: &Caller,
         listing: &Listing,
         distinct_rooms: bool,
-    ) -> Result<Page<Message>, ApiError> {
-        let query = listing.query(self.core.config.max_search_chars)?;
+    ) -> Result<Page<Message>, ServiceError> {
+        let query = listing.query(self.max_search_chars)?;
         if query.search.is_none() && !distinct_rooms {
-            return Err(ApiError::invalid_field(
+            return Err(ServiceError::field(
                 "search",
                 "search (with at least one word) or distinct=room_uuid is required",
             ));
         }
         Ok(self
-            .core
-            .store
+            .message_store
             .search_messages(caller.tenant(), caller.id().0, &query, distinct_rooms)
             .await?)
     }
@@ -121,13 +130,13 @@ impl MessageService {
         room: RoomId,
         content: String,
         alias: Option<String>,
-    ) -> Result<Message, ApiError> {
+    ) -> Result<Message, ServiceError> {
         let content = self.text(content)?;
         let alias = alias
             .filter(|a| !a.trim().is_empty())
             .map(|a| {
                 if a.chars().nth(200).is_some() {
-                    Err(ApiError::invalid_field(
+                    Err(ServiceError::field(
                         "alias",
                         "alias is longer than 200 characters",
                     ))
@@ -156,9 +165,9 @@ impl MessageService {
             sent_at_ms: now_ms(),
             client_message_id: None,
         };
-        let appended = self.core.store.append_message(new).await?;
-        self.core.metrics.messages_stored.inc();
-        self.core
+        let appended = self.message_store.append_message(new).await?;
+        self.metrics.messages_stored.inc();
+        self.events
             .publish(Published {
                 event: Event::MessageCreated {
                     message: appended.message.clone(),
@@ -180,13 +189,12 @@ impl MessageService {
         room: RoomId,
         id: MessageId,
         content: Option<String>,
-    ) -> Result<Message, ApiError> {
+    ) -> Result<Message, ServiceError> {
         let content = content.map(|c| self.text(c)).transpose()?;
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.own_message(caller, &room, id).await?;
         let changed = self
-            .core
-            .store
+            .message_store
             .edit_message(
                 caller.tenant(),
                 room.id,
@@ -207,37 +215,29 @@ impl MessageService {
         room: RoomId,
         id: MessageId,
         emoji: &str,
-    ) -> Result<Emoji, ApiError> {
-        let emoji = Emoji::parse(emoji).map_err(|m| ApiError::invalid_field("emoji", m))?;
+    ) -> Result<Emoji, ServiceError> {
+        let emoji = Emoji::parse(emoji).map_err(|m| ServiceError::field("emoji", m))?;
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.message(caller, &room, id).await?;
         match self
-            .core
-            .store
+            .reaction_store
             .add_reaction(
                 caller.tenant(),
                 message.id,
                 caller.id().0,
                 emoji.as_str(),
                 now_ms(),
-                self.core.config.max_reactions_per_user,
+                self.max_reactions_per_user,
             )
             .await?
         {
             ReactionAdded::Added => {}
             ReactionAdded::AlreadyExists => {
-                return Err(ApiError::conflict(
-                    "reaction-already-exists",
-                    "this user already reacted with this emoji",
-                ))
+                return Err(ServiceError::Conflict(Conflict::ReactionAlreadyExists))
             }
             ReactionAdded::TooMany => {
-                let max = self.core.config.max_reactions_per_user;
-                return Err(ApiError::conflict(
-                    "too-many-reactions",
-                    format!("a user may put at most {max} different reactions on a message"),
-                )
-                .with_details(json!({"limit": max})));
+                let limit = self.max_reactions_per_user;
+                return Err(ServiceError::Conflict(Conflict::TooManyReactions { limit }));
             }
         }
         self.publish_reaction(&room, &message, caller.id().0, emoji.as_str(), true)
@@ -251,15 +251,14 @@ impl MessageService {
         room: RoomId,
         id: MessageId,
         emoji: &str,
-    ) -> Result<(), ApiError> {
-        let unknown = || ApiError::not_found_resource("unknown-reaction", "reaction");
+    ) -> Result<(), ServiceError> {
+        let unknown = || ServiceError::NotFound(Missing::Reaction);
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.message(caller, &room, id).await?;
         // Stored in the spelling `Emoji` keeps; what is no emoji was never added.
         let emoji = Emoji::parse(emoji).map_err(|_| unknown())?;
         if !self
-            .core
-            .store
+            .reaction_store
             .remove_reaction(caller.tenant(), message.id, caller.id().0, emoji.as_str())
             .await?
         {
@@ -270,15 +269,15 @@ impl MessageService {
         Ok(())
     }
 
-    fn text(&self, content: String) -> Result<String, ApiError> {
-        MessageText::parse(content, self.core.config.max_text_chars)
+    fn text(&self, content: String) -> Result<String, ServiceError> {
+        MessageText::parse(content, self.max_text_chars)
             .map(MessageText::into_inner)
             .map_err(|e| {
                 let msg = match e {
                     TextError::TooLong(n) => format!("content is longer than {n} characters"),
                     other => other.to_string().replace("text", "content"),
                 };
-                ApiError::invalid_field("content", msg)
+                ServiceError::field("content", msg)
             })
     }
 
@@ -287,9 +286,8 @@ impl MessageService {
         caller: &Caller,
         room: &Room,
         id: MessageId,
-    ) -> Result<Message, ApiError> {
-        self.core
-            .store
+    ) -> Result<Message, ServiceError> {
+        self.message_store
             .message(caller.tenant(), room.id, id)
             .await?
             .ok_or_else(unknown_message)
@@ -300,12 +298,10 @@ impl MessageService {
         caller: &Caller,
         room: &Room,
         id: MessageId,
-    ) -> Result<Message, ApiError> {
+    ) -> Result<Message, ServiceError> {
         let message = self.message(caller, room, id).await?;
         if message.sender_kind != SenderKind::Agent || message.sender_id != caller.id().0 {
-            return Err(ApiError::new(
-                warp::http::StatusCode::FORBIDDEN,
-                "forbidden",
+            return Err(ServiceError::Forbidden(
                 "only the author may change a message",
             ));
         }
@@ -316,7 +312,7 @@ impl MessageService {
     }
 
     async fn publish_update(&self, room: &Room, message: Message) {
-        self.core
+        self.events
             .publish(Published {
                 tenant_id: room.tenant_id,
                 visitor_room: (room.kind == RoomKind::Visitor).then_some(room.id),
@@ -332,23 +328,16 @@ impl MessageService {
         message: &Message,
         user: Uuid,
         emoji: &str,
-        created: bool,
+        added: bool,
     ) {
-        let name = if created {
-            "chatd_user_room_message_reaction_created"
-        } else {
-            "chatd_user_room_message_reaction_deleted"
-        };
-        self.core
+        self.events
             .publish(Published {
-                event: Event::Agent {
-                    name: name.into(),
-                    data: json!({
-                        "room": {"uuid": room.id},
-                        "message_uuid": message.id,
-                        "user_uuid": user,
-                        "emoji": emoji,
-                    }),
+                event: Event::Reaction {
+                    room: room.id,
+                    message: message.id,
+                    user,
+                    emoji: emoji.to_string(),
+                    added,
                 },
                 tenant_id: room.tenant_id,
                 visitor_room: None,
@@ -358,6 +347,6 @@ impl MessageService {
     }
 }
 
-fn unknown_message() -> ApiError {
-    ApiError::not_found_resource("unknown-message", "message")
+fn unknown_message() -> ServiceError {
+    ServiceError::NotFound(Missing::Message)
 }

@@ -19,8 +19,15 @@
 //!
 //! Every call is scoped to the caller's tenant; a foreign id is "not found".
 //! Events are published only after the store has committed.
+//!
+//! Services take typed requests and answer domain values, or a
+//! [`ServiceError`] that the doors turn into their reply in one place
+//! (`crate::error`). [`Services::new`] builds each service once from the
+//! wiring's [`Parts`], handing it only what it uses: the store traits it
+//! calls (`Arc<dyn RoomStore>`, ...), its settings, and the other services
+//! it asks (rooms, presence, visitor), shared, never rebuilt per call.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::auth::Tokens;
 use crate::cache::ChannelCache;
@@ -30,11 +37,17 @@ use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
-use crate::store::Store;
+use crate::store::{SettingsStore, Store};
 use crate::wire::wazo::ServerId;
+
+pub use error::{ServiceError, ServiceResult};
+
+/// Why a call that needs an admin is refused.
+pub const ADMIN_ONLY: &str = "this call needs an admin token";
 
 pub mod agents;
 pub mod channels;
+pub mod error;
 pub mod messages;
 pub mod presence;
 pub mod rooms;
@@ -45,8 +58,10 @@ pub mod typing;
 pub mod visitor;
 pub mod visitor_tokens;
 
-/// What every service needs; each service holds it.
-pub struct Core {
+/// What the wiring hands [`Services::new`], once: each service takes from
+/// it only what it uses (the store traits it calls, its settings), and no
+/// service holds it.
+pub struct Parts {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
@@ -55,12 +70,25 @@ pub struct Core {
     pub metrics: Arc<Metrics>,
     pub limits: Arc<Limits>,
     pub tokens: Arc<Tokens>,
-    pub channels: ChannelCache,
     /// Kicks this instance's round robin.
     pub router: routing::RouterHandle,
 }
 
-impl Core {
+impl Parts {
+    fn events(&self) -> Events {
+        Events {
+            hub: self.hub.clone(),
+        }
+    }
+}
+
+/// Where services publish, after a commit.
+#[derive(Clone)]
+pub struct Events {
+    hub: Arc<Hub>,
+}
+
+impl Events {
     /// Publishes after a commit. The bus is at most once: a lost event is
     /// recovered from the store, so a failure is logged, not returned.
     pub async fn publish(&self, event: Published) {
@@ -72,36 +100,58 @@ impl Core {
 
 /// Every service, built once by the wiring.
 pub struct Services {
-    pub core: Arc<Core>,
+    /// This deployment's id, for the wazo shapes the doors build.
+    pub server: ServerId,
     pub visitor: Arc<visitor::VisitorService>,
     pub agents: agents::AgentService,
     pub channels: channels::ChannelService,
-    pub rooms: rooms::RoomService,
+    pub rooms: Arc<rooms::RoomService>,
     pub messages: messages::MessageService,
-    pub presence: presence::PresenceService,
+    pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
+    /// Sockets joining and leaving the hub and presence.
     pub sessions: sessions::SessionService,
+    /// Round robin; its task stops when the services are dropped.
+    _router: Arc<routing::Router>,
+    settings: Arc<dyn SettingsStore>,
+    hub: Arc<Hub>,
 }
 
 impl Services {
-    /// Builds the services and starts the router that `core.router` kicks.
-    pub fn new(core: Core, router: routing::RouterInbox) -> Services {
-        let core = Arc::new(core);
-        routing::start(Arc::downgrade(&core), router);
-        if let Some(lapses) = core.presence.lapses() {
-            tokio::spawn(tell_lapses(Arc::downgrade(&core), lapses));
+    /// Builds each service with its own dependencies, and starts the
+    /// router that `parts.router` kicks and the tasks that follow presence.
+    pub fn new(parts: Parts, router: routing::RouterInbox) -> Services {
+        let channel_cache = Arc::new(ChannelCache::default());
+        let rooms = Arc::new(rooms::RoomService::new(&parts));
+        let presence = Arc::new(presence::PresenceService::new(&parts));
+        let visitor = Arc::new(visitor::VisitorService::new(
+            &parts,
+            channel_cache.clone(),
+            rooms.clone(),
+        ));
+        let round_robin = Arc::new(routing::Router::new(&parts, rooms.clone()));
+        routing::start(Arc::downgrade(&round_robin), router);
+        if let Some(lapses) = parts.presence.lapses() {
+            tokio::spawn(tell_lapses(
+                Arc::downgrade(&presence),
+                Arc::downgrade(&rooms),
+                lapses,
+            ));
         }
-        tokio::spawn(after_resync(Arc::downgrade(&core), core.hub.resyncs()));
+        tokio::spawn(after_resync(Arc::downgrade(&presence), parts.hub.resyncs()));
         Services {
-            visitor: Arc::new(visitor::VisitorService::new(core.clone())),
-            agents: agents::AgentService::new(core.clone()),
-            channels: channels::ChannelService::new(core.clone()),
-            rooms: rooms::RoomService::new(core.clone()),
-            messages: messages::MessageService::new(core.clone()),
-            presence: presence::PresenceService::new(core.clone()),
-            typing: typing::TypingService::new(core.clone()),
-            sessions: sessions::SessionService::new(core.clone()),
-            core,
+            server: parts.server,
+            agents: agents::AgentService::new(&parts),
+            channels: channels::ChannelService::new(&parts, channel_cache, visitor.clone()),
+            messages: messages::MessageService::new(&parts, rooms.clone()),
+            typing: typing::TypingService::new(&parts, rooms.clone()),
+            sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),
+            visitor,
+            rooms,
+            presence,
+            _router: round_robin,
+            settings: parts.store.clone(),
+            hub: parts.hub.clone(),
         }
     }
 }
@@ -109,15 +159,8 @@ impl Services {
 impl Services {
     /// Readiness: whether the database and the bus answer (`None`), or why not.
     pub async fn readiness(&self) -> (Option<String>, Option<String>) {
-        let database = self.core.store.ping().await.err().map(|e| e.to_string());
-        let bus = self
-            .core
-            .hub
-            .bus()
-            .ping()
-            .await
-            .err()
-            .map(|e| e.to_string());
+        let database = self.settings.ping().await.err().map(|e| e.to_string());
+        let bus = self.hub.bus().ping().await.err().map(|e| e.to_string());
         (database, bus)
     }
 }
@@ -130,7 +173,10 @@ const RESYNC_ANNOUNCE_AGAIN: std::time::Duration = std::time::Duration::from_sec
 /// announces its agents, so every instance's visitors learn the
 /// availability that changed meanwhile (each visitor session also rereads
 /// it on the resync itself).
-async fn after_resync(core: std::sync::Weak<Core>, mut resyncs: tokio::sync::watch::Receiver<u64>) {
+async fn after_resync(
+    presence: Weak<presence::PresenceService>,
+    mut resyncs: tokio::sync::watch::Receiver<u64>,
+) {
     while resyncs.changed().await.is_ok() {
         // Twice: the other instances resubscribe on their own schedule, and
         // one that comes back after the first announcement (or reread
@@ -139,12 +185,10 @@ async fn after_resync(core: std::sync::Weak<Core>, mut resyncs: tokio::sync::wat
             if pass > 0 {
                 tokio::time::sleep(RESYNC_ANNOUNCE_AGAIN).await;
             }
-            let Some(core) = core.upgrade() else { return };
-            core.presence.restore().await;
-            let presence = presence::PresenceService::new(core.clone());
-            for (agent, tenant) in core.presence.local_agents() {
-                presence.socket_changed(tenant, agent).await;
-            }
+            let Some(presence) = presence.upgrade() else {
+                return;
+            };
+            presence.resync().await;
         }
     }
 }
@@ -152,22 +196,22 @@ async fn after_resync(core: std::sync::Weak<Core>, mut resyncs: tokio::sync::wat
 /// Sessions that died with their instance: their agents or visitors are
 /// offline now, and the tenant hears of it as if they had left.
 async fn tell_lapses(
-    core: std::sync::Weak<Core>,
+    presence: Weak<presence::PresenceService>,
+    rooms: Weak<rooms::RoomService>,
     mut lapses: tokio::sync::mpsc::UnboundedReceiver<(crate::presence::PresenceKey, TenantId)>,
 ) {
     use crate::presence::PresenceKey;
     while let Some((key, tenant)) = lapses.recv().await {
-        let Some(core) = core.upgrade() else { return };
         match key {
             PresenceKey::Agent(agent) => {
-                presence::PresenceService::new(core)
-                    .socket_changed(tenant, agent)
-                    .await;
+                let Some(presence) = presence.upgrade() else {
+                    return;
+                };
+                presence.socket_changed(tenant, agent).await;
             }
             PresenceKey::Conversation(room) => {
-                rooms::RoomService::new(core)
-                    .visitor_connection(tenant, room)
-                    .await;
+                let Some(rooms) = rooms.upgrade() else { return };
+                rooms.visitor_connection(tenant, room).await;
             }
         }
     }
@@ -180,12 +224,12 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// 403 unless the caller is an admin now.
-    pub fn require_admin(&self) -> Result<(), crate::error::ApiError> {
+    /// `Forbidden` unless the caller is an admin now.
+    pub fn require_admin(&self) -> Result<(), ServiceError> {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(crate::error::ApiError::forbidden())
+            Err(ServiceError::Forbidden(ADMIN_ONLY))
         }
     }
 

@@ -4,38 +4,60 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use super::{Caller, Core};
+use super::error::{Missing, ServiceError};
+use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::presence::parse_status;
 use crate::domain::time::{now_ms, now_us};
-use crate::domain::{AgentId, AgentPresence, Event, PresenceState, Published};
-use crate::error::ApiError;
+use crate::domain::{AgentId, AgentPresence, Event, LivePresence, PresenceState, Published};
 use crate::presence::PresenceKey;
 
 pub struct PresenceService {
-    core: Arc<Core>,
+    agent_store: Arc<dyn crate::store::AgentStore>,
+    channel_store: Arc<dyn crate::store::ChannelStore>,
+    presence: Arc<crate::presence::Presence>,
+    router: super::routing::RouterHandle,
+    events: Events,
 }
 
-fn unknown_user() -> ApiError {
-    ApiError::not_found_resource("unknown-user", "user")
+fn unknown_user() -> ServiceError {
+    ServiceError::NotFound(Missing::User)
 }
 
 impl PresenceService {
-    pub fn new(core: Arc<Core>) -> PresenceService {
-        PresenceService { core }
+    pub fn new(parts: &Parts) -> PresenceService {
+        PresenceService {
+            agent_store: parts.store.clone(),
+            channel_store: parts.store.clone(),
+            presence: parts.presence.clone(),
+            router: parts.router.clone(),
+            events: parts.events(),
+        }
+    }
+
+    /// The bus came back: this instance claims its sessions' presence
+    /// again (Redis may have restarted empty), then tells each tenant of
+    /// its agents connected here.
+    pub async fn resync(&self) {
+        self.presence.restore().await;
+        for (agent, tenant) in self.presence.local_agents() {
+            self.socket_changed(tenant, agent).await;
+        }
     }
 
     /// The presences of these agents of the caller's tenant (all when empty).
-    pub async fn list(&self, caller: &Caller, ids: &[AgentId]) -> Result<Vec<Value>, ApiError> {
-        let presences = self.core.store.presences(caller.tenant(), ids).await?;
-        self.views(&presences).await
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        ids: &[AgentId],
+    ) -> Result<Vec<LivePresence>, ServiceError> {
+        let presences = self.agent_store.presences(caller.tenant(), ids).await?;
+        Ok(self.live(presences).await)
     }
 
-    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<Value, ApiError> {
-        let presences = self.core.store.presences(caller.tenant(), &[id]).await?;
-        self.views(&presences).await?.pop().ok_or_else(unknown_user)
+    pub async fn get(&self, caller: &Caller, id: AgentId) -> Result<LivePresence, ServiceError> {
+        let presences = self.agent_store.presences(caller.tenant(), &[id]).await?;
+        self.live(presences).await.pop().ok_or_else(unknown_user)
     }
 
     /// `PUT /users/<uuid>/presences`: for oneself, or any agent of the tenant by an admin.
@@ -45,9 +67,9 @@ impl PresenceService {
         id: AgentId,
         state: &str,
         status: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let state = PresenceState::parse(state).ok_or_else(|| {
-            ApiError::invalid_field(
+            ServiceError::field(
                 "state",
                 "state must be available, away, unavailable or invisible",
             )
@@ -55,22 +77,19 @@ impl PresenceService {
         let status = status
             .map(parse_status)
             .transpose()
-            .map_err(|m| ApiError::invalid_field("status", m))?;
+            .map_err(|m| ServiceError::field("status", m))?;
         if id != caller.id() && !caller.is_admin() {
-            return Err(ApiError::new(
-                warp::http::StatusCode::FORBIDDEN,
-                "forbidden",
+            return Err(ServiceError::Forbidden(
                 "only an admin may set another agent's presence",
             ));
         }
         let presence = self
-            .core
-            .store
+            .agent_store
             .set_presence(caller.tenant(), id, state, status.as_deref(), now_ms())
             .await?
             .ok_or_else(unknown_user)?;
         if presence.state == PresenceState::Available {
-            self.core.router.kick(presence.tenant_id);
+            self.router.kick(presence.tenant_id);
         }
         self.publish(presence).await;
         Ok(())
@@ -79,10 +98,9 @@ impl PresenceService {
     /// An agent's event socket opened or closed on this instance: tell the
     /// tenant whether it is connected now (on any instance).
     pub async fn socket_changed(&self, tenant: crate::domain::TenantId, id: AgentId) {
-        self.core.router.kick(tenant);
+        self.router.kick(tenant);
         if let Ok(Some(presence)) = self
-            .core
-            .store
+            .agent_store
             .presences(tenant, &[id])
             .await
             .map(|mut p| p.pop())
@@ -97,7 +115,7 @@ impl PresenceService {
         &self,
         tenant: crate::domain::TenantId,
         channel: crate::domain::ChannelId,
-    ) -> Result<Event, ApiError> {
+    ) -> Result<Event, ServiceError> {
         let (available, as_of_us) = self.agents_available(tenant).await?;
         Ok(Event::Availability {
             channel_id: channel,
@@ -111,11 +129,10 @@ impl PresenceService {
     async fn agents_available(
         &self,
         tenant: crate::domain::TenantId,
-    ) -> Result<(bool, i64), ApiError> {
+    ) -> Result<(bool, i64), ServiceError> {
         let as_of_us = now_us();
         let available: Vec<PresenceKey> = self
-            .core
-            .store
+            .agent_store
             .presences(tenant, &[])
             .await?
             .into_iter()
@@ -125,18 +142,21 @@ impl PresenceService {
         if available.is_empty() {
             return Ok((false, as_of_us));
         }
-        let online = self.core.presence.online(&available).await;
+        let online = self.presence.online(&available).await;
         Ok((online.contains(&true), as_of_us))
     }
 
     /// Tells every visitor of the tenant's channels whether someone is there.
-    async fn publish_availability(&self, tenant: crate::domain::TenantId) -> Result<(), ApiError> {
+    async fn publish_availability(
+        &self,
+        tenant: crate::domain::TenantId,
+    ) -> Result<(), ServiceError> {
         let (available, as_of_us) = self.agents_available(tenant).await?;
-        for channel in self.core.store.channels(tenant).await? {
+        for channel in self.channel_store.channels(tenant).await? {
             if !channel.connected {
                 continue;
             }
-            self.core
+            self.events
                 .publish(Published {
                     event: Event::Availability {
                         channel_id: channel.id,
@@ -157,16 +177,12 @@ impl PresenceService {
         if let Err(err) = self.publish_availability(tenant).await {
             tracing::warn!(%err, "cannot tell visitors whether agents are available");
         }
-        let data = match self.views(std::slice::from_ref(&presence)).await {
-            Ok(mut views) => views.pop().unwrap_or(Value::Null),
-            Err(_) => return,
+        let Some(presence) = self.live(vec![presence]).await.pop() else {
+            return;
         };
-        self.core
+        self.events
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_presence_updated".into(),
-                    data,
-                },
+                event: Event::PresenceChanged { presence },
                 tenant_id: tenant,
                 visitor_room: None,
                 agents: Agents::Tenant,
@@ -174,7 +190,8 @@ impl PresenceService {
             .await;
     }
 
-    async fn views(&self, presences: &[AgentPresence]) -> Result<Vec<Value>, ApiError> {
+    /// The presences with whether each agent is connected now.
+    async fn live(&self, presences: Vec<AgentPresence>) -> Vec<LivePresence> {
         let keys: Vec<PresenceKey> = presences
             .iter()
             .map(|p| PresenceKey::Agent(p.agent_id))
@@ -182,12 +199,15 @@ impl PresenceService {
         let connected = if keys.is_empty() {
             Vec::new()
         } else {
-            self.core.presence.online(&keys).await
+            self.presence.online(&keys).await
         };
-        Ok(presences
-            .iter()
+        presences
+            .into_iter()
             .zip(connected)
-            .map(|(p, connected)| crate::wire::wazo::presence(p, connected))
-            .collect())
+            .map(|(presence, connected)| LivePresence {
+                presence,
+                connected,
+            })
+            .collect()
     }
 }

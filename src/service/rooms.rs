@@ -5,17 +5,16 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{Caller, Core};
+use super::error::{Conflict, Missing, ServiceError};
+use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::room::parse_room_name;
 use crate::domain::{
-    time::now_ms, ChannelId, DeliveryState, Event, Member, Message, MessageId, Published, Room,
-    RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
+    time::now_ms, ChannelId, DeliveryState, Event, LiveRoom, Member, Message, MessageId, Published,
+    QueueAction, Room, RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
 };
-use crate::error::ApiError;
 use crate::presence::PresenceKey;
 use crate::store::{Added, Answered, MessageQuery, NewMessage, Page};
 
@@ -25,22 +24,35 @@ pub const MAX_MEMBERS: usize = 100;
 pub const MAX_PAGE: u32 = 100;
 
 pub struct RoomService {
-    core: Arc<Core>,
+    room_store: Arc<dyn crate::store::RoomStore>,
+    agent_store: Arc<dyn crate::store::AgentStore>,
+    message_store: Arc<dyn crate::store::MessageStore>,
+    visitor_store: Arc<dyn crate::store::VisitorStore>,
+    presence: Arc<crate::presence::Presence>,
+    router: super::routing::RouterHandle,
+    events: Events,
 }
 
-pub fn unknown_room() -> ApiError {
-    ApiError::not_found_resource("unknown-room", "room")
+pub fn unknown_room() -> ServiceError {
+    ServiceError::NotFound(Missing::Room)
 }
 
 impl RoomService {
-    pub fn new(core: Arc<Core>) -> RoomService {
-        RoomService { core }
+    pub fn new(parts: &Parts) -> RoomService {
+        RoomService {
+            room_store: parts.store.clone(),
+            agent_store: parts.store.clone(),
+            message_store: parts.store.clone(),
+            visitor_store: parts.store.clone(),
+            presence: parts.presence.clone(),
+            router: parts.router.clone(),
+            events: parts.events(),
+        }
     }
 
     /// The room, if the caller is a member (404 `unknown-room` otherwise).
-    pub async fn member_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ApiError> {
-        self.core
-            .store
+    pub async fn member_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ServiceError> {
+        self.room_store
             .room(caller.tenant(), id)
             .await?
             .filter(|r| r.has_member(caller.id().0))
@@ -54,19 +66,14 @@ impl RoomService {
         caller: &Caller,
         name: Option<String>,
         users: Vec<Uuid>,
-    ) -> Result<(Value, bool), ApiError> {
+    ) -> Result<(LiveRoom, bool), ServiceError> {
         let name = name
-            .map(|n| parse_room_name(&n).map_err(|m| ApiError::invalid_field("name", m)))
+            .map(|n| parse_room_name(&n).map_err(|m| ServiceError::field("name", m)))
             .transpose()?;
         let mut seen = HashSet::new();
         for user in &users {
             if !seen.insert(*user) {
-                return Err(ApiError::new(
-                    warp::http::StatusCode::BAD_REQUEST,
-                    "duplicate-user",
-                    format!("user {user} is listed twice"),
-                )
-                .with_details(json!({"users": [format!("duplicate user {user}")]})));
+                return Err(ServiceError::DuplicateUser(*user));
             }
         }
         let mut ids = users;
@@ -74,23 +81,19 @@ impl RoomService {
             ids.insert(0, caller.id().0);
         }
         if ids.len() < 2 || ids.len() > MAX_MEMBERS {
-            return Err(ApiError::invalid_field(
+            return Err(ServiceError::field(
                 "users",
                 format!("a room has 2 to {MAX_MEMBERS} members, the caller included"),
             ));
         }
         for id in &ids {
             let known = self
-                .core
-                .store
+                .agent_store
                 .agent(caller.tenant(), crate::domain::AgentId(*id))
                 .await?
                 .is_some_and(|a| !a.disabled);
             if !known {
-                return Err(ApiError::invalid_field(
-                    "users",
-                    format!("unknown user {id}"),
-                ));
+                return Err(ServiceError::field("users", format!("unknown user {id}")));
             }
         }
         let room = Room {
@@ -112,16 +115,18 @@ impl RoomService {
                 })
                 .collect(),
         };
-        let (room, created) = match self.core.store.create_agent_room(&room).await? {
+        let (room, created) = match self.room_store.create_agent_room(&room).await? {
             Added::Added(room) => (room, true),
             Added::AlreadyExists(room) => (room, false),
         };
         if created {
-            self.core
+            self.events
                 .publish(Published {
-                    event: Event::Agent {
-                        name: "chatd_user_room_created".into(),
-                        data: crate::wire::wazo::bare_room(&room, self.core.server, None),
+                    event: Event::RoomCreated {
+                        room: LiveRoom {
+                            summary: RoomSummary::bare(room.clone()),
+                            visitor_connected: None,
+                        },
                     },
                     tenant_id: room.tenant_id,
                     visitor_room: None,
@@ -130,8 +135,7 @@ impl RoomService {
                 .await;
         }
         let unread = self
-            .core
-            .store
+            .room_store
             .unread_count(caller.tenant(), room.id, caller.id().0)
             .await?;
         // An existing room is returned as the caller's list shows it: with
@@ -146,11 +150,11 @@ impl RoomService {
             unread_count: unread,
             last_message,
         };
-        Ok((self.view(&summary).await, created))
+        Ok((self.live(summary).await, created))
     }
 
     /// The newest message of a room, if any.
-    async fn last_message(&self, room: &Room) -> Result<Option<Message>, ApiError> {
+    async fn last_message(&self, room: &Room) -> Result<Option<Message>, ServiceError> {
         let newest = MessageQuery {
             limit: 1,
             offset: 0,
@@ -161,8 +165,7 @@ impl RoomService {
             search: None,
         };
         let page = self
-            .core
-            .store
+            .message_store
             .room_messages(room.tenant_id, room.id, &newest)
             .await?;
         Ok(page.items.into_iter().next())
@@ -177,11 +180,10 @@ impl RoomService {
         state: Option<RoomState>,
         limit: Option<u32>,
         offset: Option<u32>,
-    ) -> Result<Page<Value>, ApiError> {
+    ) -> Result<Page<LiveRoom>, ServiceError> {
         let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
         let page = self
-            .core
-            .store
+            .room_store
             .member_rooms(
                 caller.tenant(),
                 caller.id().0,
@@ -197,8 +199,8 @@ impl RoomService {
         Ok(Page {
             items: page
                 .items
-                .iter()
-                .map(|s| crate::wire::wazo::room(s, self.core.server, connected.get(&s.room)))
+                .into_iter()
+                .map(|summary| connected.live(summary))
                 .collect(),
             filtered: page.filtered,
             total: page.total,
@@ -210,24 +212,23 @@ impl RoomService {
         &self,
         caller: &Caller,
         channel: Option<ChannelId>,
-    ) -> Result<Vec<Value>, ApiError> {
-        let queued = self.core.store.queue(caller.tenant(), channel).await?;
+    ) -> Result<Vec<LiveRoom>, ServiceError> {
+        let queued = self.room_store.queue(caller.tenant(), channel).await?;
         let connected = self
             .visitors_connected(queued.iter().map(|s| &s.room))
             .await;
         Ok(queued
-            .iter()
-            .map(|s| crate::wire::wazo::room(s, self.core.server, connected.get(&s.room)))
+            .into_iter()
+            .map(|summary| connected.live(summary))
             .collect())
     }
 
     /// `PUT /queues/<room>/answer`: the caller joins and becomes assignee.
     /// Exactly one of concurrent answers (on any instance) wins; the others
     /// get 409 `already-answered`.
-    pub async fn answer(&self, caller: &Caller, id: RoomId) -> Result<Value, ApiError> {
+    pub async fn answer(&self, caller: &Caller, id: RoomId) -> Result<LiveRoom, ServiceError> {
         let room = self
-            .core
-            .store
+            .room_store
             .room(caller.tenant(), id)
             .await?
             .filter(|r| r.kind == RoomKind::Visitor)
@@ -236,8 +237,7 @@ impl RoomService {
             return Err(already_answered());
         }
         let room = match self
-            .core
-            .store
+            .room_store
             .answer(caller.tenant(), id, caller.id(), now_ms())
             .await?
         {
@@ -245,11 +245,10 @@ impl RoomService {
             Answered::AlreadyAnswered => return Err(already_answered()),
         };
         let notice = self
-            .joined(&room, &caller.agent.display_name, "answered")
+            .joined(&room, &caller.agent.display_name, QueueAction::Answered)
             .await?;
         let unread = self
-            .core
-            .store
+            .room_store
             .unread_count(caller.tenant(), room.id, caller.id().0)
             .await?;
         let summary = RoomSummary {
@@ -257,28 +256,24 @@ impl RoomService {
             unread_count: unread,
             last_message: Some(notice),
         };
-        Ok(self.view(&summary).await)
+        Ok(self.live(summary).await)
     }
 
-    /// A queued room got its agent (`action`: "answered" or "assigned"): the
+    /// A queued room got its agent (`action`: answered or assigned): the
     /// visitor hears who joined, as a system notice (returned), and the
     /// tenant's agents see the room leave the queue.
     pub(super) async fn joined(
         &self,
         room: &Room,
         agent_name: &str,
-        action: &str,
-    ) -> Result<crate::domain::Message, ApiError> {
+        action: QueueAction,
+    ) -> Result<crate::domain::Message, ServiceError> {
         let notice = self.notice(room, format!("{agent_name} joined")).await?;
-        let connected = self.visitors_connected(std::iter::once(room)).await;
-        let view = crate::wire::wazo::bare_room(room, self.core.server, connected.get(room));
-        self.core
+        let room = self.live(RoomSummary::bare(room.clone())).await;
+        self.events
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_queue_updated".into(),
-                    data: json!({"action": action, "channel_id": room.channel_id, "room": view}),
-                },
-                tenant_id: room.tenant_id,
+                tenant_id: room.room().tenant_id,
+                event: Event::QueueUpdated { action, room },
                 visitor_room: None,
                 agents: Agents::Tenant,
             })
@@ -293,24 +288,24 @@ impl RoomService {
         caller: &Caller,
         id: RoomId,
         up_to_seq: Option<i64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         if up_to_seq.is_some_and(|n| n < 0) {
-            return Err(ApiError::invalid_field(
+            return Err(ServiceError::field(
                 "up_to_seq",
                 "up_to_seq must be a non-negative integer",
             ));
         }
         let room = self.member_room(caller, id).await?;
         let seq = self
-            .core
-            .store
+            .room_store
             .mark_read(caller.tenant(), id, caller.id().0, up_to_seq)
             .await?;
-        self.core
+        self.events
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_user_room_read".into(),
-                    data: json!({"room": {"uuid": id}, "user_uuid": caller.id().0, "up_to_seq": seq}),
+                event: Event::RoomRead {
+                    room: id,
+                    reader: caller.id().0,
+                    up_to_seq: seq,
                 },
                 tenant_id: room.tenant_id,
                 visitor_room: None,
@@ -320,7 +315,7 @@ impl RoomService {
             })
             .await;
         if room.kind == RoomKind::Visitor && seq > 0 {
-            self.core
+            self.events
                 .publish(Published {
                     event: Event::ReadByAgent {
                         conversation_id: id,
@@ -337,26 +332,26 @@ impl RoomService {
 
     /// `POST .../transfers`: hands a visitor room the caller is in to another
     /// agent of the tenant, who joins and becomes assignee; the caller leaves.
-    pub async fn transfer(&self, caller: &Caller, id: RoomId, to: Uuid) -> Result<Value, ApiError> {
+    pub async fn transfer(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        to: Uuid,
+    ) -> Result<LiveRoom, ServiceError> {
         let room = self.member_room(caller, id).await?;
         if room.kind != RoomKind::Visitor {
-            return Err(ApiError::invalid_data("only visitor rooms are transferred"));
+            return Err(ServiceError::invalid("only visitor rooms are transferred"));
         }
         let target = self
-            .core
-            .store
+            .agent_store
             .agent(caller.tenant(), crate::domain::AgentId(to))
             .await?
             .filter(|a| !a.disabled && a.id != caller.id())
             .ok_or_else(|| {
-                ApiError::invalid_field(
-                    "user_uuid",
-                    "user_uuid must be another agent of the tenant",
-                )
+                ServiceError::field("user_uuid", "user_uuid must be another agent of the tenant")
             })?;
         let room = self
-            .core
-            .store
+            .room_store
             .transfer(caller.tenant(), id, caller.id(), target.id, now_ms())
             .await?
             .ok_or_else(unknown_room)?;
@@ -367,14 +362,13 @@ impl RoomService {
         self.state_event(&room, told).await;
         let summary = RoomSummary {
             unread_count: self
-                .core
-                .store
+                .room_store
                 .unread_count(caller.tenant(), room.id, caller.id().0)
                 .await?,
             room,
             last_message: None,
         };
-        Ok(self.view(&summary).await)
+        Ok(self.live(summary).await)
     }
 
     /// `PUT .../state`: closes or reopens a visitor room the caller is in.
@@ -383,20 +377,15 @@ impl RoomService {
         caller: &Caller,
         id: RoomId,
         state: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<LiveRoom, ServiceError> {
         let closed = match state {
             "closed" => true,
             "open" => false,
-            _ => {
-                return Err(ApiError::invalid_field(
-                    "state",
-                    "state must be closed or open",
-                ))
-            }
+            _ => return Err(ServiceError::field("state", "state must be closed or open")),
         };
         let room = self.member_room(caller, id).await?;
         if room.kind != RoomKind::Visitor {
-            return Err(ApiError::invalid_data(
+            return Err(ServiceError::invalid(
                 "only visitor rooms are closed and reopened",
             ));
         }
@@ -409,42 +398,36 @@ impl RoomService {
             room
         } else {
             let room = self
-                .core
-                .store
+                .room_store
                 .set_room_state(caller.tenant(), id, None, target, now_ms())
                 .await?
                 .ok_or_else(unknown_room)?;
             self.closed_changed(&room, closed).await;
             if closed {
                 // The assignee has room for one more visitor.
-                self.core.router.kick(room.tenant_id);
+                self.router.kick(room.tenant_id);
             }
             room
         };
         let summary = RoomSummary {
             unread_count: self
-                .core
-                .store
+                .room_store
                 .unread_count(caller.tenant(), room.id, caller.id().0)
                 .await?,
             room,
             last_message: None,
         };
-        Ok(self.view(&summary).await)
+        Ok(self.live(summary).await)
     }
 
     /// The visitor wrote into a closed room: it reopens, back to its
     /// assignee if that agent is available (chosen state and connected),
     /// else into the queue.
-    pub async fn reopen_for_visitor(&self, room: &Room) -> Result<(), ApiError> {
+    pub async fn reopen_for_visitor(&self, room: &Room) -> Result<(), ServiceError> {
         let available = match room.assignee {
             Some(agent) => {
-                let chosen = self.core.store.presences(room.tenant_id, &[agent]).await?;
-                let online = self
-                    .core
-                    .presence
-                    .online(&[PresenceKey::Agent(agent)])
-                    .await;
+                let chosen = self.agent_store.presences(room.tenant_id, &[agent]).await?;
+                let online = self.presence.online(&[PresenceKey::Agent(agent)]).await;
                 chosen
                     .first()
                     .is_some_and(|p| p.state == crate::domain::PresenceState::Available)
@@ -459,8 +442,7 @@ impl RoomService {
             RoomState::Queued
         };
         let Some(reopened) = self
-            .core
-            .store
+            .room_store
             // Only the first of concurrent writes into the closed room reopens it.
             .set_room_state(
                 room.tenant_id,
@@ -475,21 +457,19 @@ impl RoomService {
         };
         self.closed_changed_to(&reopened, false, told).await;
         if !available {
-            let connected = self.visitors_connected(std::iter::once(&reopened)).await;
-            let view =
-                crate::wire::wazo::bare_room(&reopened, self.core.server, connected.get(&reopened));
-            self.core
+            let room = self.live(RoomSummary::bare(reopened.clone())).await;
+            self.events
                 .publish(Published {
-                    event: Event::Agent {
-                        name: "chatd_queue_updated".into(),
-                        data: json!({"action": "queued", "channel_id": reopened.channel_id, "room": view}),
+                    event: Event::QueueUpdated {
+                        action: QueueAction::Queued,
+                        room,
                     },
                     tenant_id: reopened.tenant_id,
                     visitor_room: None,
                     agents: Agents::Tenant,
                 })
                 .await;
-            self.core.router.kick(reopened.tenant_id);
+            self.router.kick(reopened.tenant_id);
         }
         Ok(())
     }
@@ -506,7 +486,7 @@ impl RoomService {
         closed: bool,
         agents: Vec<crate::domain::AgentId>,
     ) {
-        self.core
+        self.events
             .publish(Published {
                 event: Event::RoomClosed {
                     conversation_id: room.id,
@@ -524,14 +504,10 @@ impl RoomService {
         if agents.is_empty() {
             return;
         }
-        let connected = self.visitors_connected(std::iter::once(room)).await;
-        let view = crate::wire::wazo::bare_room(room, self.core.server, connected.get(room));
-        self.core
+        let live = self.live(RoomSummary::bare(room.clone())).await;
+        self.events
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_room_state_updated".into(),
-                    data: view,
-                },
+                event: Event::RoomStateChanged { room: live },
                 tenant_id: room.tenant_id,
                 visitor_room: None,
                 agents: Agents::Only { ids: agents },
@@ -544,7 +520,7 @@ impl RoomService {
         &self,
         room: &Room,
         content: String,
-    ) -> Result<crate::domain::Message, ApiError> {
+    ) -> Result<crate::domain::Message, ServiceError> {
         let notice = NewMessage {
             id: MessageId::new(),
             conversation_id: room.id,
@@ -559,8 +535,8 @@ impl RoomService {
             sent_at_ms: now_ms(),
             client_message_id: None,
         };
-        let appended = self.core.store.append_message(notice).await?;
-        self.core
+        let appended = self.message_store.append_message(notice).await?;
+        self.events
             .publish(Published {
                 event: Event::MessageCreated {
                     message: appended.message.clone(),
@@ -578,7 +554,7 @@ impl RoomService {
     /// Tells a visitor room's agents (the tenant's, while it is queued)
     /// whether its visitor is connected now: `chatd_visitor_connection_updated`.
     pub async fn visitor_connection(&self, tenant: crate::domain::TenantId, id: RoomId) {
-        let room = match self.core.store.room(tenant, id).await {
+        let room = match self.room_store.room(tenant, id).await {
             Ok(Some(room)) if room.kind == RoomKind::Visitor => room,
             Ok(_) => return, // no message yet: not a room agents know of
             Err(err) => return tracing::warn!(%err, "cannot read a visitor's room"),
@@ -593,11 +569,11 @@ impl RoomService {
             .await
             .get(&room)
             .unwrap_or(false);
-        self.core
+        self.events
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_visitor_connection_updated".into(),
-                    data: json!({"room_uuid": room.id, "user_uuid": room.id, "connected": connected}),
+                event: Event::VisitorConnection {
+                    room: room.id,
+                    connected,
                 },
                 tenant_id: tenant,
                 visitor_room: None,
@@ -612,10 +588,9 @@ impl RoomService {
         &self,
         caller: &Caller,
         id: RoomId,
-    ) -> Result<crate::domain::VisitorContext, ApiError> {
+    ) -> Result<crate::domain::VisitorContext, ServiceError> {
         let room = self
-            .core
-            .store
+            .room_store
             .room(caller.tenant(), id)
             .await?
             .filter(|r| {
@@ -624,8 +599,7 @@ impl RoomService {
             })
             .ok_or_else(unknown_room)?;
         Ok(self
-            .core
-            .store
+            .visitor_store
             .visitor_context(caller.tenant(), room.id)
             .await?
             .unwrap_or_default())
@@ -637,22 +611,21 @@ impl RoomService {
         &self,
         caller: &Caller,
         rooms: &[RoomId],
-    ) -> Result<std::collections::HashMap<RoomId, String>, ApiError> {
+    ) -> Result<std::collections::HashMap<RoomId, String>, ServiceError> {
         Ok(self
-            .core
-            .store
+            .visitor_store
             .visitor_names(caller.tenant(), rooms)
             .await?
             .into_iter()
             .collect())
     }
 
-    /// A room as the caller sees it.
-    pub async fn view(&self, summary: &RoomSummary) -> Value {
+    /// A room as it is shown now: with whether its visitor is connected.
+    pub async fn live(&self, summary: RoomSummary) -> LiveRoom {
         let connected = self
             .visitors_connected(std::iter::once(&summary.room))
             .await;
-        crate::wire::wazo::room(summary, self.core.server, connected.get(&summary.room))
+        connected.live(summary)
     }
 
     /// Whether each visitor room's visitor has a live socket now.
@@ -668,7 +641,7 @@ impl RoomService {
         let online = if keys.is_empty() {
             Vec::new()
         } else {
-            self.core.presence.online(&keys).await
+            self.presence.online(&keys).await
         };
         Connected(visitor_rooms.into_iter().zip(online).collect())
     }
@@ -681,12 +654,15 @@ impl Connected {
     fn get(&self, room: &Room) -> Option<bool> {
         self.0.get(&room.id).copied()
     }
+
+    fn live(&self, summary: RoomSummary) -> LiveRoom {
+        LiveRoom {
+            visitor_connected: self.get(&summary.room),
+            summary,
+        }
+    }
 }
 
-fn already_answered() -> ApiError {
-    ApiError::conflict(
-        "already-answered",
-        "another agent answered this visitor first",
-    )
-    .with_details(json!({"resource": "room"}))
+fn already_answered() -> ServiceError {
+    ServiceError::Conflict(Conflict::AlreadyAnswered)
 }

@@ -23,14 +23,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::rooms::RoomService;
-use super::Core;
+use super::{Events, Parts};
 use crate::domain::{
-    time::now_ms, AgentId, Agents, Assignment, ChannelId, Event, PresenceState, Published, Routing,
-    TenantId,
+    time::now_ms, AgentId, Agents, Assignment, ChannelId, Event, LiveRoom, PresenceState,
+    Published, QueueAction, RoomSummary, Routing, TenantId,
 };
 use crate::presence::PresenceKey;
 use crate::store::{AgentLoad, Assigned, Pick, StoreResult};
@@ -62,12 +61,41 @@ impl RouterHandle {
     }
 }
 
-/// Runs the router until the services are dropped.
-pub fn start(core: Weak<Core>, inbox: RouterInbox) {
-    tokio::spawn(run(core, inbox.0));
+/// Round robin: what a drain reads and writes, and whom it tells.
+pub struct Router {
+    channel_store: Arc<dyn crate::store::ChannelStore>,
+    room_store: Arc<dyn crate::store::RoomStore>,
+    agent_store: Arc<dyn crate::store::AgentStore>,
+    presence: Arc<crate::presence::Presence>,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Kicks itself when another instance filled an agent up.
+    handle: RouterHandle,
+    /// Tells the visitor and the tenant who joined.
+    rooms: Arc<RoomService>,
+    events: Events,
 }
 
-async fn run(core: Weak<Core>, mut inbox: mpsc::UnboundedReceiver<TenantId>) {
+impl Router {
+    pub fn new(parts: &Parts, rooms: Arc<RoomService>) -> Router {
+        Router {
+            channel_store: parts.store.clone(),
+            room_store: parts.store.clone(),
+            agent_store: parts.store.clone(),
+            presence: parts.presence.clone(),
+            metrics: parts.metrics.clone(),
+            handle: parts.router.clone(),
+            rooms,
+            events: parts.events(),
+        }
+    }
+}
+
+/// Runs the router until the services are dropped.
+pub fn start(router: Weak<Router>, inbox: RouterInbox) {
+    tokio::spawn(run(router, inbox.0));
+}
+
+async fn run(router: Weak<Router>, mut inbox: mpsc::UnboundedReceiver<TenantId>) {
     let mut waiting: HashSet<TenantId> = HashSet::new();
     let mut sweep = tokio::time::interval(SWEEP);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -82,9 +110,11 @@ async fn run(core: Weak<Core>, mut inbox: mpsc::UnboundedReceiver<TenantId>) {
             }
             _ = sweep.tick() => waiting.iter().copied().collect(),
         };
-        let Some(core) = core.upgrade() else { return };
+        let Some(router) = router.upgrade() else {
+            return;
+        };
         for tenant in due {
-            match drain(&core, tenant).await {
+            match drain(&router, tenant).await {
                 Ok(false) => {
                     waiting.remove(&tenant);
                 }
@@ -102,9 +132,9 @@ async fn run(core: Weak<Core>, mut inbox: mpsc::UnboundedReceiver<TenantId>) {
 
 /// Assigns what can be assigned of the tenant's round robin queues, oldest
 /// room first. Returns whether rooms are left waiting.
-async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
-    let routed: HashMap<ChannelId, Routing> = core
-        .store
+async fn drain(router: &Arc<Router>, tenant: TenantId) -> StoreResult<bool> {
+    let routed: HashMap<ChannelId, Routing> = router
+        .channel_store
         .channels(tenant)
         .await?
         .into_iter()
@@ -114,8 +144,8 @@ async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
     if routed.is_empty() {
         return Ok(false);
     }
-    let queued: Vec<_> = core
-        .store
+    let queued: Vec<_> = router
+        .room_store
         .queued_rooms(tenant, QUEUE_PAGE)
         .await?
         .into_iter()
@@ -127,7 +157,7 @@ async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
     if queued.is_empty() {
         return Ok(false);
     }
-    let mut loads = available_loads(core, tenant).await?;
+    let mut loads = available_loads(router, tenant).await?;
     // Pick for every room first, counting each pick, then store them all
     // in one transaction (one commit for the whole drain).
     let mut picks = Vec::new();
@@ -145,14 +175,14 @@ async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
         });
     }
     let at = now_ms();
-    let outcomes = core.store.assign_many(tenant, &picks, at).await?;
+    let outcomes = router.room_store.assign_many(tenant, &picks, at).await?;
     for (pick, outcome) in picks.iter().zip(outcomes) {
         match outcome {
             Assigned::Won(room) => {
-                core.metrics.rooms_assigned.inc();
+                router.metrics.rooms_assigned.inc();
                 // Told off the router's path: the next drain need not wait
                 // for the notices to be stored.
-                tokio::spawn(announce(core.clone(), room, pick.agent));
+                tokio::spawn(announce(router.clone(), room, pick.agent));
             }
             // Answered meanwhile, or assigned by another instance.
             Assigned::Taken => {}
@@ -160,7 +190,7 @@ async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
             // with the loads as they are now.
             Assigned::Full => {
                 left = true;
-                core.router.kick(tenant);
+                router.handle.kick(tenant);
             }
         }
     }
@@ -169,9 +199,9 @@ async fn drain(core: &Arc<Core>, tenant: TenantId) -> StoreResult<bool> {
 
 /// The loads of the agents round robin may choose now: enabled, `available`
 /// and connected (an invisible or away agent gets nothing).
-async fn available_loads(core: &Core, tenant: TenantId) -> StoreResult<Vec<AgentLoad>> {
-    let chosen: Vec<AgentId> = core
-        .store
+async fn available_loads(router: &Router, tenant: TenantId) -> StoreResult<Vec<AgentLoad>> {
+    let chosen: Vec<AgentId> = router
+        .agent_store
         .presences(tenant, &[])
         .await?
         .into_iter()
@@ -182,7 +212,7 @@ async fn available_loads(core: &Core, tenant: TenantId) -> StoreResult<Vec<Agent
         return Ok(Vec::new());
     }
     let keys: Vec<PresenceKey> = chosen.iter().map(|id| PresenceKey::Agent(*id)).collect();
-    let online = core.presence.online(&keys).await;
+    let online = router.presence.online(&keys).await;
     let here: HashSet<AgentId> = chosen
         .into_iter()
         .zip(online)
@@ -191,8 +221,8 @@ async fn available_loads(core: &Core, tenant: TenantId) -> StoreResult<Vec<Agent
     if here.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(core
-        .store
+    Ok(router
+        .room_store
         .agent_loads(tenant)
         .await?
         .into_iter()
@@ -214,26 +244,33 @@ fn pick(loads: &[AgentLoad], max_open: u32) -> Option<usize> {
 
 /// Tells the visitor who joined, the tenant that the room left the queue,
 /// and the agent that it has a new room.
-async fn announce(core: Arc<Core>, room: crate::domain::Room, agent: AgentId) {
+async fn announce(router: Arc<Router>, room: crate::domain::Room, agent: AgentId) {
     let room = &room;
-    let name = match core.store.agent(room.tenant_id, agent).await {
+    let name = match router.agent_store.agent(room.tenant_id, agent).await {
         Ok(Some(a)) => a.display_name,
         _ => "An agent".to_string(),
     };
-    let rooms = RoomService::new(core.clone());
-    if let Err(err) = rooms.joined(room, &name, "assigned").await {
+    if let Err(err) = router
+        .rooms
+        .joined(room, &name, QueueAction::Assigned)
+        .await
+    {
         tracing::warn!(%err, "assigned, but cannot tell the visitor");
     }
-    core.publish(Published {
-        event: Event::Agent {
-            name: "chatd_user_room_created".into(),
-            data: json!(crate::wire::wazo::bare_room(room, core.server, Some(true))),
-        },
-        tenant_id: room.tenant_id,
-        visitor_room: None,
-        agents: Agents::Only { ids: vec![agent] },
-    })
-    .await;
+    router
+        .events
+        .publish(Published {
+            event: Event::RoomCreated {
+                room: LiveRoom {
+                    summary: RoomSummary::bare(room.clone()),
+                    visitor_connected: Some(true),
+                },
+            },
+            tenant_id: room.tenant_id,
+            visitor_room: None,
+            agents: Agents::Only { ids: vec![agent] },
+        })
+        .await;
 }
 
 #[cfg(test)]

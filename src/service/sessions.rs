@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{presence::PresenceService, rooms::RoomService, Caller, Core};
+use super::{presence::PresenceService, rooms::RoomService, Caller, Parts};
 use crate::bus::{BusError, Topic};
 use crate::domain::{AgentId, ConversationId, TenantId};
 use crate::hub::Membership;
@@ -14,7 +14,12 @@ use crate::presence::{Here, PresenceKey};
 use crate::service::visitor::Visitor;
 
 pub struct SessionService {
-    core: Arc<Core>,
+    hub: Arc<crate::hub::Hub>,
+    presence: Arc<crate::presence::Presence>,
+    /// Tells a visitor room's agents whether its visitor is connected.
+    rooms: Arc<RoomService>,
+    /// Tells the tenant whether an agent is connected.
+    presences: Arc<PresenceService>,
 }
 
 /// An agent's event socket on this instance, while it lives: its claim of
@@ -36,8 +41,17 @@ pub struct VisitorSocket {
 }
 
 impl SessionService {
-    pub fn new(core: Arc<Core>) -> SessionService {
-        SessionService { core }
+    pub fn new(
+        parts: &Parts,
+        rooms: Arc<RoomService>,
+        presences: Arc<PresenceService>,
+    ) -> SessionService {
+        SessionService {
+            hub: parts.hub.clone(),
+            presence: parts.presence.clone(),
+            rooms,
+            presences,
+        }
     }
 
     /// An agent's event socket opened: it joins the hub on its tenant's
@@ -49,9 +63,9 @@ impl SessionService {
         caller: &Caller,
     ) -> Result<(Membership, AgentSocket), BusError> {
         let (tenant, agent) = (caller.tenant(), caller.id());
-        let membership = self.core.hub.join_agent(tenant, agent).await?;
-        let here = self.core.presence.enter(PresenceKey::Agent(agent), tenant);
-        self.core.presence.flush().await;
+        let membership = self.hub.join_agent(tenant, agent).await?;
+        let here = self.presence.enter(PresenceKey::Agent(agent), tenant);
+        self.presence.flush().await;
         self.presence().socket_changed(tenant, agent).await;
         Ok((
             membership,
@@ -79,7 +93,7 @@ impl SessionService {
             here.hand_over();
         } else {
             drop(here);
-            self.core.presence.flush().await;
+            self.presence.flush().await;
             self.presence().socket_changed(tenant, agent).await;
         }
     }
@@ -95,7 +109,6 @@ impl SessionService {
     ) -> Result<(Membership, VisitorSocket), BusError> {
         let (tenant, conversation) = (visitor.channel.tenant_id, visitor.claims.cv);
         let membership = self
-            .core
             .hub
             .join_visitor(
                 Topic::conversation(conversation),
@@ -103,7 +116,6 @@ impl SessionService {
             )
             .await?;
         let here = self
-            .core
             .presence
             .enter(PresenceKey::Conversation(conversation), tenant);
         if here.first() {
@@ -135,18 +147,16 @@ impl SessionService {
     /// The room's agents hear whether its visitor is connected now (on any
     /// instance), after `flush` has shared this instance's change if asked.
     fn tell_agents(&self, tenant: TenantId, conversation: ConversationId, flush: bool) {
-        let core = self.core.clone();
+        let (presence, rooms) = (self.presence.clone(), self.rooms.clone());
         tokio::spawn(async move {
             if flush {
-                core.presence.flush().await;
+                presence.flush().await;
             }
-            RoomService::new(core)
-                .visitor_connection(tenant, conversation)
-                .await;
+            rooms.visitor_connection(tenant, conversation).await;
         });
     }
 
-    fn presence(&self) -> PresenceService {
-        PresenceService::new(self.core.clone())
+    fn presence(&self) -> &PresenceService {
+        &self.presences
     }
 }

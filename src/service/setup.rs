@@ -138,5 +138,5 @@ pub async fn add_tenant(config: &Config, name: &str) -> anyhow::Result<(String, 
     let store = store::open(&config.database_url).await?;
     super::agents::add_tenant(store.as_ref(), name)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))
+        .map_err(|e| anyhow::anyhow!("{}", crate::error::ApiError::from(e).message))
 }

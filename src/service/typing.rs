@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::error::ServiceError;
 use super::rooms::RoomService;
-use super::{Caller, Core};
+use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::{Event, Published, Room, RoomId, RoomKind, SenderKind, TenantId};
-use crate::error::ApiError;
 
 /// After this long without a typing frame, a started indicator stops.
 pub const SILENCE: Duration = Duration::from_secs(10);
@@ -48,16 +48,18 @@ struct Sender {
 }
 
 pub struct TypingService {
-    core: Arc<Core>,
-    rooms: RoomService,
+    room_store: Arc<dyn crate::store::RoomStore>,
+    rooms: Arc<RoomService>,
+    events: Events,
     typists: Arc<Mutex<HashMap<Key, Typist>>>,
 }
 
 impl TypingService {
-    pub fn new(core: Arc<Core>) -> Arc<TypingService> {
+    pub fn new(parts: &Parts, rooms: Arc<RoomService>) -> Arc<TypingService> {
         Arc::new(TypingService {
-            rooms: RoomService::new(core.clone()),
-            core,
+            room_store: parts.store.clone(),
+            rooms,
+            events: parts.events(),
             typists: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -72,7 +74,7 @@ impl TypingService {
         if !self.admit(tenant, room, &sender, typing) {
             return;
         }
-        match self.core.store.room(tenant, room).await {
+        match self.room_store.room(tenant, room).await {
             Ok(Some(room)) => self.publish(&room, &sender, typing).await,
             // Not begun yet (no message): no agent to tell.
             Ok(None) => {}
@@ -86,12 +88,12 @@ impl TypingService {
         caller: &Caller,
         room: RoomId,
         kind: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let typing = match kind {
             "start_typing" => true,
             "stop_typing" => false,
             _ => {
-                return Err(ApiError::invalid_field(
+                return Err(ServiceError::field(
                     "type",
                     "type must be start_typing or stop_typing",
                 ))
@@ -183,7 +185,7 @@ impl TypingService {
                     }
                 };
                 if silent {
-                    if let Ok(Some(room)) = this.core.store.room(key.tenant, key.room).await {
+                    if let Ok(Some(room)) = this.room_store.room(key.tenant, key.room).await {
                         this.publish(&room, &sender, false).await;
                     }
                     break;
@@ -199,7 +201,7 @@ impl TypingService {
     }
 
     async fn publish(&self, room: &Room, sender: &Sender, typing: bool) {
-        self.core
+        self.events
             .publish(Published {
                 event: Event::Typing {
                     conversation_id: room.id,

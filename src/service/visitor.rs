@@ -4,17 +4,16 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
-
-use super::Core;
+use super::error::{Missing, ServiceError};
+use super::rooms::RoomService;
+use super::{Events, Parts};
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
-use crate::domain::VisitorContext;
 use crate::domain::{
     time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState, Event,
-    Message, MessageId, MessageText, Published, RoomState, SenderKind, TextError,
+    Message, MessageId, MessageText, Published, RoomState, SenderKind,
 };
-use crate::error::ApiError;
+use crate::domain::{LiveRoom, QueueAction, VisitorContext};
 use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
 
 /// A verified visitor: its token's claims and its channel, connected and
@@ -35,55 +34,56 @@ impl Visitor {
 }
 
 pub struct VisitorService {
+    channel_store: Arc<dyn crate::store::ChannelStore>,
+    message_store: Arc<dyn crate::store::MessageStore>,
+    room_store: Arc<dyn crate::store::RoomStore>,
+    visitor_store: Arc<dyn crate::store::VisitorStore>,
+    cache: Arc<crate::cache::ChannelCache>,
     /// Also read by the token rules of `visitor_tokens`.
-    pub(super) core: Arc<Core>,
+    pub(super) tokens: Arc<crate::auth::Tokens>,
+    pub(super) limits: Arc<crate::limits::Limits>,
+    metrics: Arc<crate::metrics::Metrics>,
+    router: super::routing::RouterHandle,
+    /// Reopens a closed room the visitor wrote into.
+    rooms: Arc<RoomService>,
+    max_history: u32,
+    resume_token_ttl: u64,
+    pub(super) visitor_token_ttl: u64,
+    unused_context_ttl: u64,
+    events: Events,
 }
 
-/// The message of a visitor's send body (`/chatplugin.send` and the STOMP
-/// `/app/send`): `{"message": {"text": ...}, "client_message_id": ...}`.
-pub fn visitor_message(
-    body: &Value,
-    max_chars: usize,
-) -> Result<(MessageText, Option<ClientMessageId>), ApiError> {
-    let Some(body) = body.as_object() else {
-        return Err(ApiError::invalid_data("the body must be a JSON object"));
-    };
-    let text = match body.get("message").and_then(|m| m.get("text")) {
-        Some(Value::String(text)) => text.clone(),
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "message.text",
-                "text must be a string",
-            ))
-        }
-        None => return Err(ApiError::invalid_field("message.text", "text is required")),
-    };
-    let text = MessageText::parse(text, max_chars).map_err(|e| {
-        let msg = match e {
-            TextError::TooLong(n) => format!("text is longer than {n} characters"),
-            other => other.to_string(),
-        };
-        ApiError::invalid_field("message.text", msg)
-    })?;
-    let client_message_id = match body.get("client_message_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(key)) => Some(
-            ClientMessageId::parse(key.clone())
-                .map_err(|msg| ApiError::invalid_field("client_message_id", msg))?,
-        ),
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "client_message_id",
-                "client_message_id must be a string",
-            ))
-        }
-    };
-    Ok((text, client_message_id))
+/// A visitor's message, parsed by the door (`/chatplugin.send` and the
+/// STOMP `/app/send`, see `wire::visitor::send_body`).
+#[derive(Debug, Clone)]
+pub struct VisitorSend {
+    pub text: MessageText,
+    pub client_message_id: Option<ClientMessageId>,
 }
 
 impl VisitorService {
-    pub fn new(core: Arc<Core>) -> VisitorService {
-        VisitorService { core }
+    pub fn new(
+        parts: &Parts,
+        cache: Arc<crate::cache::ChannelCache>,
+        rooms: Arc<RoomService>,
+    ) -> VisitorService {
+        VisitorService {
+            channel_store: parts.store.clone(),
+            message_store: parts.store.clone(),
+            room_store: parts.store.clone(),
+            visitor_store: parts.store.clone(),
+            cache,
+            tokens: parts.tokens.clone(),
+            limits: parts.limits.clone(),
+            metrics: parts.metrics.clone(),
+            router: parts.router.clone(),
+            rooms,
+            max_history: parts.config.max_history,
+            resume_token_ttl: parts.config.resume_token_ttl,
+            visitor_token_ttl: parts.config.visitor_token_ttl,
+            unused_context_ttl: parts.config.unused_context_ttl,
+            events: parts.events(),
+        }
     }
 
     /// Verifies a visitor token and that its channel still accepts visitors from `origin`.
@@ -91,10 +91,10 @@ impl VisitorService {
         &self,
         token: Option<&str>,
         origin: Option<&str>,
-    ) -> Result<Visitor, ApiError> {
+    ) -> Result<Visitor, ServiceError> {
         let mut claims = token
-            .and_then(|t| self.core.tokens.verify_visitor(t, TokenKind::Visitor))
-            .ok_or_else(ApiError::invalid_token)?;
+            .and_then(|t| self.tokens.verify_visitor(t, TokenKind::Visitor))
+            .ok_or(ServiceError::InvalidToken)?;
         let channel = self.connected_channel(claims.ch, origin).await?;
         let first_context = claims.ctx.take().map(Arc::new);
         Ok(Visitor {
@@ -109,16 +109,15 @@ impl VisitorService {
         &self,
         id: ChannelId,
         origin: Option<&str>,
-    ) -> Result<Arc<Channel>, ApiError> {
+    ) -> Result<Arc<Channel>, ServiceError> {
         let channel = self
-            .core
-            .channels
-            .get(self.core.store.as_ref(), id)
+            .cache
+            .get(self.channel_store.as_ref(), id)
             .await?
             .filter(|c| c.connected)
-            .ok_or_else(ApiError::unknown_channel)?;
+            .ok_or(ServiceError::NotFound(Missing::Channel))?;
         if !channel.allows_origin(origin) {
-            return Err(ApiError::origin_not_allowed());
+            return Err(ServiceError::OriginNotAllowed);
         }
         Ok(channel)
     }
@@ -128,8 +127,8 @@ impl VisitorService {
         &self,
         scope: VisitorScope,
         id: ConversationId,
-    ) -> Result<ConversationLookup, ApiError> {
-        Ok(self.core.store.conversation(scope, id).await?)
+    ) -> Result<ConversationLookup, ServiceError> {
+        Ok(self.message_store.conversation(scope, id).await?)
     }
 
     /// The last `max_history` messages of a conversation of `scope`, oldest first.
@@ -137,12 +136,9 @@ impl VisitorService {
         &self,
         scope: VisitorScope,
         id: ConversationId,
-    ) -> Result<Vec<Message>, ApiError> {
-        let read = self
-            .core
-            .store
-            .history(scope, id, self.core.config.max_history);
-        Ok(self.core.metrics.timed("history", read).await?)
+    ) -> Result<Vec<Message>, ServiceError> {
+        let read = self.message_store.history(scope, id, self.max_history);
+        Ok(self.metrics.timed("history", read).await?)
     }
 
     /// Messages of a conversation of `scope` after `seq`, oldest first, at most `limit`.
@@ -152,9 +148,9 @@ impl VisitorService {
         id: ConversationId,
         seq: i64,
         limit: u32,
-    ) -> Result<Vec<Message>, ApiError> {
-        let read = self.core.store.messages_after(scope, id, seq, limit);
-        Ok(self.core.metrics.timed("messages_after", read).await?)
+    ) -> Result<Vec<Message>, ServiceError> {
+        let read = self.message_store.messages_after(scope, id, seq, limit);
+        Ok(self.metrics.timed("messages_after", read).await?)
     }
 
     /// `/chatplugin.authenticate` with a resume token: the channel (still
@@ -165,18 +161,17 @@ impl VisitorService {
         &self,
         resume_token: &str,
         origin: Option<&str>,
-    ) -> Result<(Arc<Channel>, ConversationId, Vec<Message>), ApiError> {
+    ) -> Result<(Arc<Channel>, ConversationId, Vec<Message>), ServiceError> {
         let claims = self
-            .core
             .tokens
             .verify_visitor(resume_token, TokenKind::Resume)
-            .ok_or_else(ApiError::invalid_token)?;
+            .ok_or(ServiceError::InvalidToken)?;
         let channel = self.connected_channel(claims.ch, origin).await?;
         let scope = channel.scope();
         let history = match self.conversation(scope, claims.cv).await? {
             ConversationLookup::Found(_) => self.history(scope, claims.cv).await?,
             ConversationLookup::Free => Vec::new(),
-            ConversationLookup::Elsewhere => return Err(ApiError::invalid_token()),
+            ConversationLookup::Elsewhere => return Err(ServiceError::InvalidToken),
         };
         Ok((channel, claims.cv, history))
     }
@@ -190,36 +185,38 @@ impl VisitorService {
         admin: &super::Caller,
         channel: ChannelId,
         conversation: ConversationId,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, ServiceError> {
         admin.require_admin()?;
         let channel = self
-            .core
-            .store
+            .channel_store
             .channel(admin.tenant(), channel)
             .await?
             .filter(|c| c.connected)
-            .ok_or_else(ApiError::unknown_channel)?;
+            .ok_or(ServiceError::NotFound(Missing::Channel))?;
         if self.conversation(channel.scope(), conversation).await? == ConversationLookup::Elsewhere
         {
-            return Err(ApiError::unknown_conversation());
+            return Err(ServiceError::NotFound(Missing::Conversation));
         }
         Ok(self.resume_token(channel.id, conversation))
     }
 
     /// A resume token for a conversation of a channel.
     pub fn resume_token(&self, channel: ChannelId, conversation: ConversationId) -> String {
-        self.core.tokens.visitor(
+        self.tokens.visitor(
             TokenKind::Resume,
             channel,
             conversation,
-            self.core.config.resume_token_ttl,
+            self.resume_token_ttl,
         )
     }
 
-    /// Validates a `/chatplugin.send` body (`{"message": {"text"}, "client_message_id"?}`),
-    /// stores the message, and publishes it once the store has committed.
-    pub async fn send(&self, visitor: &Visitor, body: &Value) -> Result<Message, ApiError> {
-        let new = self.prepare(visitor, body)?;
+    /// Stores a visitor's message, and publishes it once the store has committed.
+    pub async fn send(
+        &self,
+        visitor: &Visitor,
+        request: VisitorSend,
+    ) -> Result<Message, ServiceError> {
+        let new = self.prepare(visitor, request)?;
         let appended = self
             .enqueue(new, visitor.first_context.clone())
             .await?
@@ -228,11 +225,18 @@ impl VisitorService {
         Ok(appended.message)
     }
 
-    /// The first, synchronous half of a send: validates the body and takes the
-    /// conversation's rate-limit token. Nothing is stored yet.
-    pub fn prepare(&self, visitor: &Visitor, body: &Value) -> Result<NewMessage, ApiError> {
-        let (text, client_message_id) = visitor_message(body, self.core.config.max_text_chars)?;
-        self.core.limits.send.check(&visitor.claims.cv)?;
+    /// The first, synchronous half of a send: takes the conversation's
+    /// rate-limit token. Nothing is stored yet.
+    pub fn prepare(
+        &self,
+        visitor: &Visitor,
+        request: VisitorSend,
+    ) -> Result<NewMessage, ServiceError> {
+        let VisitorSend {
+            text,
+            client_message_id,
+        } = request;
+        self.limits.send.check(&visitor.claims.cv)?;
         Ok(NewMessage {
             id: MessageId::new(),
             conversation_id: visitor.claims.cv,
@@ -258,12 +262,12 @@ impl VisitorService {
         new: NewMessage,
         first_context: Option<Arc<VisitorContext>>,
     ) -> Result<
-        impl std::future::Future<Output = Result<Appended, ApiError>> + Send + 'static,
-        ApiError,
+        impl std::future::Future<Output = Result<Appended, ServiceError>> + Send + 'static,
+        ServiceError,
     > {
-        let pending = self.core.store.enqueue_append(new).await?;
-        let metrics = self.core.metrics.clone();
-        let store = self.core.store.clone();
+        let pending = self.message_store.enqueue_append(new).await?;
+        let metrics = self.metrics.clone();
+        let store = self.visitor_store.clone();
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await?;
             if appended.created {
@@ -300,7 +304,7 @@ impl VisitorService {
         let message = &appended.message;
         let first = message.seq == 1 && appended.room_state == RoomState::Queued;
         let reopen = appended.room_state == RoomState::Closed;
-        self.core
+        self.events
             .publish(Published {
                 event: Event::MessageCreated {
                     message: message.clone(),
@@ -317,15 +321,13 @@ impl VisitorService {
             })
             .await;
         if reopen {
-            let rooms = super::rooms::RoomService::new(self.core.clone());
             match self
-                .core
-                .store
+                .room_store
                 .room(message.tenant_id, message.conversation_id)
                 .await
             {
                 Ok(Some(room)) if room.state == RoomState::Closed => {
-                    if let Err(err) = rooms.reopen_for_visitor(&room).await {
+                    if let Err(err) = self.rooms.reopen_for_visitor(&room).await {
                         tracing::warn!(%err, "cannot reopen a room the visitor wrote into");
                     }
                 }
@@ -334,23 +336,21 @@ impl VisitorService {
             }
         }
         if first {
-            let store = &self.core.store;
+            let store = &self.room_store;
             if let Ok(Some(room)) = store.room(message.tenant_id, message.conversation_id).await {
-                let summary = crate::domain::RoomSummary {
-                    room,
-                    unread_count: 1,
-                    last_message: Some(message.clone()),
+                let room = LiveRoom {
+                    summary: crate::domain::RoomSummary {
+                        room,
+                        unread_count: 1,
+                        last_message: Some(message.clone()),
+                    },
+                    visitor_connected: Some(true),
                 };
-                let data = json!({
-                    "action": "queued",
-                    "channel_id": message.channel_id,
-                    "room": crate::wire::wazo::room(&summary, self.core.server, Some(true)),
-                });
-                self.core
+                self.events
                     .publish(Published {
-                        event: Event::Agent {
-                            name: "chatd_queue_updated".into(),
-                            data,
+                        event: Event::QueueUpdated {
+                            action: QueueAction::Queued,
+                            room,
                         },
                         tenant_id: message.tenant_id,
                         visitor_room: None,
@@ -358,7 +358,7 @@ impl VisitorService {
                     })
                     .await;
             }
-            self.core.router.kick(message.tenant_id);
+            self.router.kick(message.tenant_id);
         }
     }
 
@@ -374,7 +374,7 @@ impl VisitorService {
         let (id, tenant) = (message.id, message.tenant_id);
         let this = self.clone();
         tokio::spawn(async move {
-            match this.core.store.mark_delivered(tenant, id).await {
+            match this.message_store.mark_delivered(tenant, id).await {
                 Ok(Some(message)) => match audience {
                     Some(agents) => this.publish_update_to(message, agents).await,
                     None => this.publish_update(message).await,
@@ -389,8 +389,7 @@ impl VisitorService {
     /// agents (read from the store).
     pub async fn publish_update(&self, message: Message) {
         let agents = match self
-            .core
-            .store
+            .room_store
             .room(message.tenant_id, message.conversation_id)
             .await
         {
@@ -402,7 +401,7 @@ impl VisitorService {
 
     /// Publishes a changed message of a visitor room to its visitor and `agents`.
     async fn publish_update_to(&self, message: Message, agents: Agents) {
-        self.core
+        self.events
             .publish(Published {
                 tenant_id: message.tenant_id,
                 visitor_room: message.channel_id.map(|_| message.conversation_id),
@@ -412,47 +411,17 @@ impl VisitorService {
             .await;
     }
 
-    /// What the visitor's page says about the visitor (`None`: it said
-    /// nothing), with the browser's `User-Agent`. A bad field is a 400
-    /// naming it.
-    pub fn context_of(
-        body: &serde_json::Map<String, Value>,
-        user_agent: Option<&str>,
-    ) -> Result<Option<VisitorContext>, ApiError> {
-        let parsed =
-            VisitorContext::parse(body).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-        let user_agent = user_agent.map(|ua| {
-            ua.chars()
-                .filter(|c| !c.is_control())
-                .take(VisitorContext::MAX_USER_AGENT)
-                .collect::<String>()
-        });
-        Ok(match (parsed, user_agent) {
-            (None, None) => None,
-            (parsed, user_agent) => Some(parsed.unwrap_or_default().merged(VisitorContext {
-                user_agent,
-                ..Default::default()
-            })),
-        })
-    }
-
-    /// Records what the visitor's page says about the visitor (`None`: it
-    /// said nothing). A bad field is a 400 naming it, and nothing is stored.
+    /// Records what the visitor's page says about the visitor.
     pub async fn save_context(
         &self,
         tenant: crate::domain::TenantId,
         conversation: crate::domain::ConversationId,
-        body: &serde_json::Map<String, Value>,
-        user_agent: Option<&str>,
-    ) -> Result<(), ApiError> {
-        let Some(context) = Self::context_of(body, user_agent)? else {
-            return Ok(());
-        };
+        context: VisitorContext,
+    ) -> Result<(), ServiceError> {
         // A returning visitor on the same page says the same again: a read
         // spares the single writer (and its fsync) on every page view.
         let stored = self
-            .core
-            .store
+            .visitor_store
             .visitor_context(tenant, conversation)
             .await?;
         if let Some(old) = stored {
@@ -460,8 +429,7 @@ impl VisitorService {
                 return Ok(());
             }
         }
-        self.core
-            .store
+        self.visitor_store
             .save_visitor_context(tenant, conversation, &context, now_ms())
             .await?;
         Ok(())
@@ -471,11 +439,10 @@ impl VisitorService {
     /// within `unused_context_ttl` (a page said something, the visitor
     /// never wrote).
     pub async fn clean_unused_contexts(&self) {
-        let ttl_ms = i64::try_from(self.core.config.unused_context_ttl.saturating_mul(1000))
-            .unwrap_or(i64::MAX);
+        let ttl_ms =
+            i64::try_from(self.unused_context_ttl.saturating_mul(1000)).unwrap_or(i64::MAX);
         match self
-            .core
-            .store
+            .visitor_store
             .delete_unused_visitor_contexts(now_ms().saturating_sub(ttl_ms))
             .await
         {
@@ -487,11 +454,10 @@ impl VisitorService {
 
     /// How far the conversation's agents have read it, as the visitor's
     /// `read` event; `None` before any agent has read anything.
-    pub async fn agents_read(&self, visitor: &Visitor) -> Result<Option<Event>, ApiError> {
+    pub async fn agents_read(&self, visitor: &Visitor) -> Result<Option<Event>, ServiceError> {
         let conversation = visitor.claims.cv;
         let seq = self
-            .core
-            .store
+            .room_store
             .agents_read_up_to(visitor.channel.tenant_id, conversation)
             .await?;
         Ok((seq > 0).then_some(Event::ReadByAgent {
@@ -501,33 +467,29 @@ impl VisitorService {
     }
 
     /// `/app/read`: the visitor has read the agents' messages up to `up_to_seq`.
-    pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ApiError> {
+    pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ServiceError> {
         let conversation = visitor.claims.cv;
         let marked = self
-            .core
-            .store
+            .message_store
             .visitor_read(visitor.channel.tenant_id, conversation, up_to_seq, now_ms())
             .await?;
         if marked == 0 {
             return Ok(());
         }
         let tenant = visitor.channel.tenant_id;
-        let Some(room) = self.core.store.room(tenant, conversation).await? else {
+        let Some(room) = self.room_store.room(tenant, conversation).await? else {
             return Ok(());
         };
         let agents = room.agents();
         if agents.is_empty() {
             return Ok(());
         }
-        self.core
+        self.events
             .publish(Published {
-                event: Event::Agent {
-                    name: "chatd_user_room_read".into(),
-                    data: json!({
-                        "room": {"uuid": conversation},
-                        "user_uuid": conversation.0,
-                        "up_to_seq": up_to_seq,
-                    }),
+                event: Event::RoomRead {
+                    room: conversation,
+                    reader: conversation.0,
+                    up_to_seq,
                 },
                 tenant_id: tenant,
                 visitor_room: None,

@@ -58,7 +58,7 @@ impl VisitorService {
         origin: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<Admitted, ApiError> {
-        self.core.limits.authenticate.check(&ip)?;
+        self.limits.authenticate.check(&ip)?;
         let Authenticate { context, start } = request?;
         let (channel, conversation, messages) = match start {
             VisitorStart::Resume(resume) => self.resume(&resume, origin).await?,
@@ -69,16 +69,16 @@ impl VisitorService {
         };
         let mut first_context = None;
         if messages.is_empty() {
-            first_context = VisitorService::context_of(&context, user_agent)?;
-        } else {
-            self.save_context(channel.tenant_id, conversation, &context, user_agent)
+            first_context = crate::wire::visitor::context(&context, user_agent)?;
+        } else if let Some(context) = crate::wire::visitor::context(&context, user_agent)? {
+            self.save_context(channel.tenant_id, conversation, context)
                 .await?;
         }
-        let token = self.core.tokens.visitor_with_context(
+        let token = self.tokens.visitor_with_context(
             TokenKind::Visitor,
             channel.id,
             conversation,
-            self.core.config.visitor_token_ttl,
+            self.visitor_token_ttl,
             first_context,
         );
         let resume_token = self.resume_token(channel.id, conversation);
@@ -105,12 +105,12 @@ impl VisitorService {
         request: Result<(ChannelId, ConversationId), ApiError>,
     ) -> Result<String, ApiError> {
         let token = token.ok_or_else(ApiError::invalid_token)?;
-        if let Some(claims) = self.core.tokens.verify_visitor(token, TokenKind::Visitor) {
+        if let Some(claims) = self.tokens.verify_visitor(token, TokenKind::Visitor) {
             let channel = self.connected_channel(claims.ch, origin).await?;
             return Ok(self.resume_token(channel.id, claims.cv));
         }
         let admin = agents.admin(Some(token)).await?;
         let (channel, conversation) = request?;
-        self.mint_resume(&admin, channel, conversation).await
+        Ok(self.mint_resume(&admin, channel, conversation).await?)
     }
 }

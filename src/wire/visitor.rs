@@ -1,12 +1,19 @@
-//! What a visitor's widget receives (visitor-api.md).
+//! What a visitor's widget sends and receives (visitor-api.md): the send
+//! body and the page's context parsed into domain values, and the
+//! message and event bodies.
 
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::domain::event::VisitorQueue;
 use crate::domain::time::format_ms;
-use crate::domain::{ChannelId, ConversationId, Event, Message, MessageId, SenderKind};
+use crate::domain::{
+    ChannelId, ClientMessageId, ConversationId, Event, Message, MessageId, MessageText, SenderKind,
+    TextError, VisitorContext,
+};
+use crate::error::ApiError;
+use crate::service::visitor::VisitorSend;
 
 /// A message as a visitor sees it (visitor-api.md, "Message"), borrowed from
 /// the stored one: it serializes straight to bytes, with no intermediate
@@ -110,13 +117,86 @@ pub fn event_body(event: &Event) -> Option<(VisitorQueue, Vec<u8>)> {
             VisitorQueue::Events,
             serde_json::to_vec(&json!({"type": "availability", "agents_available": available})),
         ),
-        Event::Agent { .. } | Event::SessionsRevoked { .. } | Event::ChannelChanged { .. } => {
-            return None
-        }
+        Event::SessionsRevoked { .. }
+        | Event::ChannelChanged { .. }
+        | Event::RoomCreated { .. }
+        | Event::QueueUpdated { .. }
+        | Event::RoomStateChanged { .. }
+        | Event::RoomRead { .. }
+        | Event::VisitorConnection { .. }
+        | Event::PresenceChanged { .. }
+        | Event::Reaction { .. } => return None,
     };
     match encoded {
         (queue, Ok(body)) => Some((queue, body)),
         // Plain structs of strings and numbers always serialize.
         (_, Err(e)) => unreachable!("event body failed to serialize: {e}"),
     }
+}
+
+/// Parses a visitor's send body (`/chatplugin.send` and the STOMP
+/// `/app/send`): `{"message": {"text": ...}, "client_message_id": ...}`,
+/// with a text of at most `max_chars` characters. A bad field is a 400
+/// naming it.
+pub fn send_body(body: &Value, max_chars: usize) -> Result<VisitorSend, ApiError> {
+    let Some(body) = body.as_object() else {
+        return Err(ApiError::invalid_data("the body must be a JSON object"));
+    };
+    let text = match body.get("message").and_then(|m| m.get("text")) {
+        Some(Value::String(text)) => text.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "message.text",
+                "text must be a string",
+            ))
+        }
+        None => return Err(ApiError::invalid_field("message.text", "text is required")),
+    };
+    let text = MessageText::parse(text, max_chars).map_err(|e| {
+        let msg = match e {
+            TextError::TooLong(n) => format!("text is longer than {n} characters"),
+            other => other.to_string(),
+        };
+        ApiError::invalid_field("message.text", msg)
+    })?;
+    let client_message_id = match body.get("client_message_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) => Some(
+            ClientMessageId::parse(key.clone())
+                .map_err(|msg| ApiError::invalid_field("client_message_id", msg))?,
+        ),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "client_message_id",
+                "client_message_id must be a string",
+            ))
+        }
+    };
+    Ok(VisitorSend {
+        text,
+        client_message_id,
+    })
+}
+
+/// What the visitor's page says about the visitor (`None`: it said
+/// nothing), with the browser's `User-Agent`. A bad field is a 400 naming it.
+pub fn context(
+    body: &Map<String, Value>,
+    user_agent: Option<&str>,
+) -> Result<Option<VisitorContext>, ApiError> {
+    let parsed =
+        VisitorContext::parse(body).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    let user_agent = user_agent.map(|ua| {
+        ua.chars()
+            .filter(|c| !c.is_control())
+            .take(VisitorContext::MAX_USER_AGENT)
+            .collect::<String>()
+    });
+    Ok(match (parsed, user_agent) {
+        (None, None) => None,
+        (parsed, user_agent) => Some(parsed.unwrap_or_default().merged(VisitorContext {
+            user_agent,
+            ..Default::default()
+        })),
+    })
 }

@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use crate::domain::event::Agents;
 use crate::domain::time::{format_ms, now_ms};
-use crate::domain::{Agent, Event, Message, Published, Room, RoomKind, RoomSummary, TenantId};
+use crate::domain::{
+    Agent, Event, LiveRoom, Message, Published, Room, RoomKind, RoomSummary, TenantId,
+};
 
 /// This deployment's id (`wazo_uuid`, `origin_uuid`): the same for every user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,11 @@ pub fn room(summary: &RoomSummary, server: ServerId, visitor_connected: Option<b
         .as_ref()
         .map_or(Value::Null, |m| message(m, server));
     value
+}
+
+/// A room as it is shown now (with its visitor's connection).
+pub fn live_room(live: &LiveRoom, server: ServerId) -> Value {
+    room(&live.summary, server, live.visitor_connected)
 }
 
 /// A room without per-agent fields (events to several agents).
@@ -97,6 +104,11 @@ pub fn presence(p: &crate::domain::AgentPresence, connected: bool) -> Value {
     })
 }
 
+/// Wazo's presence shape of a presence as it is now.
+pub fn live_presence(p: &crate::domain::LivePresence) -> Value {
+    presence(&p.presence, p.connected)
+}
+
 pub fn agent(a: &Agent) -> Value {
     json!({
         "uuid": a.id,
@@ -134,12 +146,58 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
                 "type": if *typing { "start_typing" } else { "stop_typing" },
             }),
         ),
+        Event::RoomCreated { room } => ("chatd_user_room_created".into(), live_room(room, server)),
+        Event::QueueUpdated { action, room } => (
+            "chatd_queue_updated".into(),
+            json!({
+                "action": action.as_str(),
+                "channel_id": room.room().channel_id,
+                "room": live_room(room, server),
+            }),
+        ),
+        Event::RoomStateChanged { room } => {
+            ("chatd_room_state_updated".into(), live_room(room, server))
+        }
+        Event::RoomRead {
+            room,
+            reader,
+            up_to_seq,
+        } => (
+            "chatd_user_room_read".into(),
+            json!({"room": {"uuid": room}, "user_uuid": reader, "up_to_seq": up_to_seq}),
+        ),
+        Event::VisitorConnection { room, connected } => (
+            "chatd_visitor_connection_updated".into(),
+            json!({"room_uuid": room, "user_uuid": room, "connected": connected}),
+        ),
+        Event::PresenceChanged { presence } => {
+            ("chatd_presence_updated".into(), live_presence(presence))
+        }
+        Event::Reaction {
+            room,
+            message,
+            user,
+            emoji,
+            added,
+        } => (
+            if *added {
+                "chatd_user_room_message_reaction_created"
+            } else {
+                "chatd_user_room_message_reaction_deleted"
+            }
+            .into(),
+            json!({
+                "room": {"uuid": room},
+                "message_uuid": message,
+                "user_uuid": user,
+                "emoji": emoji,
+            }),
+        ),
         Event::ReadByAgent { .. }
         | Event::RoomClosed { .. }
         | Event::Availability { .. }
         | Event::SessionsRevoked { .. }
         | Event::ChannelChanged { .. } => return None,
-        Event::Agent { name, data } => (name.clone(), data.clone()),
     })
 }
 
@@ -179,4 +237,99 @@ pub fn visitor_context(c: &crate::domain::VisitorContext) -> Value {
         "user_agent": c.user_agent,
         "browser": c.browser(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ConversationId, MessageId, QueueAction};
+
+    fn to_all(event: Event) -> Published {
+        Published {
+            event,
+            tenant_id: TenantId::new(),
+            visitor_room: None,
+            agents: Agents::Tenant,
+        }
+    }
+
+    #[test]
+    fn typed_agent_events_keep_their_wazo_names_and_data() {
+        let server = ServerId(Uuid::from_u128(7));
+        let room = ConversationId::new();
+        let (user, message) = (Uuid::from_u128(9), MessageId::new());
+        let read = to_all(Event::RoomRead {
+            room,
+            reader: user,
+            up_to_seq: 4,
+        });
+        assert_eq!(
+            event_data(&read, server),
+            Some((
+                "chatd_user_room_read".into(),
+                json!({"room": {"uuid": room}, "user_uuid": user, "up_to_seq": 4})
+            ))
+        );
+        let connection = to_all(Event::VisitorConnection {
+            room,
+            connected: true,
+        });
+        assert_eq!(
+            event_data(&connection, server),
+            Some((
+                "chatd_visitor_connection_updated".into(),
+                json!({"room_uuid": room, "user_uuid": room, "connected": true})
+            ))
+        );
+        let reaction = to_all(Event::Reaction {
+            room,
+            message,
+            user,
+            emoji: "👍".into(),
+            added: false,
+        });
+        assert_eq!(
+            event_data(&reaction, server),
+            Some((
+                "chatd_user_room_message_reaction_deleted".into(),
+                json!({"room": {"uuid": room}, "message_uuid": message, "user_uuid": user, "emoji": "👍"})
+            ))
+        );
+    }
+
+    #[test]
+    fn a_queue_update_carries_the_action_the_channel_and_the_room() {
+        let server = ServerId(Uuid::from_u128(7));
+        let channel = crate::domain::ChannelId::new();
+        let room = Room {
+            id: ConversationId::new(),
+            tenant_id: TenantId::new(),
+            kind: RoomKind::Visitor,
+            channel_id: Some(channel),
+            name: None,
+            state: crate::domain::RoomState::Open,
+            assignee: None,
+            created_at_ms: 1_000,
+            queued_at_ms: None,
+            last_seq: 1,
+            members: vec![crate::domain::Member {
+                id: Uuid::from_u128(1),
+                kind: RoomKind::Visitor,
+            }],
+        };
+        let live = LiveRoom {
+            summary: RoomSummary::bare(room.clone()),
+            visitor_connected: Some(true),
+        };
+        let queued = to_all(Event::QueueUpdated {
+            action: QueueAction::Answered,
+            room: live,
+        });
+        let (name, data) = event_data(&queued, server).unwrap();
+        assert_eq!(name, "chatd_queue_updated");
+        assert_eq!(data["action"], "answered");
+        assert_eq!(data["channel_id"], json!(channel));
+        assert_eq!(data["room"], bare_room(&room, server, Some(true)));
+        assert_eq!(data["room"]["users"][0]["connected"], true);
+    }
 }

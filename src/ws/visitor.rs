@@ -84,7 +84,8 @@ async fn handshake(
                 .visitor
                 .connected_channel(id, origin.as_deref())
                 .await
-                .map(|_| ()),
+                .map(|_| ())
+                .map_err(ApiError::from),
             Err(_) => Err(ApiError::invalid_field(
                 "channel_id",
                 "channel_id must be a UUID",
@@ -126,7 +127,8 @@ impl Fatal {
         }
     }
 
-    fn from_api(err: ApiError) -> Fatal {
+    fn from_api(err: impl Into<ApiError>) -> Fatal {
+        let err: ApiError = err.into();
         let status = err.status;
         let reason = if status == StatusCode::UNAUTHORIZED {
             "UNAUTHORIZED".to_string()
@@ -179,7 +181,7 @@ type Pending = Pin<Box<dyn Future<Output = Done> + Send>>;
 struct Done {
     receipt: Option<String>,
     /// The store's answer, for an `/app/send`.
-    stored: Option<Result<Appended, ApiError>>,
+    stored: Option<Result<Appended, crate::service::ServiceError>>,
 }
 
 /// What a frame asks of the session.
@@ -728,11 +730,14 @@ impl Session {
                     .connected_channel(visitor.channel.id, self.origin.as_deref())
                     .await
                     .map_err(Fatal::from_api)?;
+                let request =
+                    crate::wire::visitor::send_body(&body, self.app.config.max_text_chars)
+                        .map_err(Fatal::from_api)?;
                 let new = self
                     .app
                     .services
                     .visitor
-                    .prepare(visitor, &body)
+                    .prepare(visitor, request)
                     .map_err(Fatal::from_api)?;
                 return Ok(Step::Store(new));
             }
@@ -749,12 +754,15 @@ impl Session {
                     .context
                     .check(&visitor.claims.cv)
                     .map_err(Fatal::from_api)?;
-                self.app
-                    .services
-                    .visitor
-                    .save_context(visitor.channel.tenant_id, visitor.claims.cv, &map, None)
-                    .await
-                    .map_err(Fatal::from_api)?;
+                let context = crate::wire::visitor::context(&map, None).map_err(Fatal::from_api)?;
+                if let Some(context) = context {
+                    self.app
+                        .services
+                        .visitor
+                        .save_context(visitor.channel.tenant_id, visitor.claims.cv, context)
+                        .await
+                        .map_err(Fatal::from_api)?;
+                }
             }
             AppFrame::Read(up_to_seq) => {
                 self.app
@@ -1060,7 +1068,7 @@ mod tests {
 
         use super::super::{parse_heartbeat, since_seq, stomp_version, AppFrame, Fatal};
         use crate::fuzz;
-        use crate::service::visitor::visitor_message;
+        use crate::wire::visitor::send_body as visitor_message;
 
         const KEYS: &[&str] = &[
             "message",
@@ -1124,7 +1132,7 @@ mod tests {
                 max in 1usize..64,
             ) {
                 match visitor_message(&body, max) {
-                    Ok((text, _)) => prop_assert!(text.as_str().chars().count() <= max),
+                    Ok(send) => prop_assert!(send.text.as_str().chars().count() <= max),
                     Err(err) => fuzz::assert_client_error(&err),
                 }
             }

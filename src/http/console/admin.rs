@@ -103,10 +103,7 @@ async fn chrome(
         me_name: s.caller.agent.display_name.clone(),
         is_admin: true,
         token: s.token.clone(),
-        presence: presence["state"]
-            .as_str()
-            .unwrap_or("available")
-            .to_string(),
+        presence: presence.presence.state,
         back,
         version: asset_version(),
     })
@@ -188,7 +185,12 @@ fn settings(form: &Form) -> Result<crate::service::channels::ChannelSettings, Ap
 /// POST /console/admin/channels: a new channel, then its settings page.
 pub async fn create_channel(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
     let created = match settings(form) {
-        Ok(settings) => app.services.channels.connect(&s.caller, settings).await,
+        Ok(settings) => app
+            .services
+            .channels
+            .connect(&s.caller, settings)
+            .await
+            .map_err(ApiError::from),
         Err(err) => Err(err),
     };
     match created {
@@ -265,7 +267,12 @@ pub async fn update_channel(
     form: &Form,
 ) -> Result<Response, ApiError> {
     let updated = match settings(form) {
-        Ok(settings) => app.services.channels.update(&s.caller, id, settings).await,
+        Ok(settings) => app
+            .services
+            .channels
+            .update(&s.caller, id, settings)
+            .await
+            .map_err(ApiError::from),
         Err(err) => Err(err),
     };
     match updated {
@@ -361,10 +368,7 @@ pub async fn invite_agent(app: &App, s: &Session, form: &Form) -> Result<Respons
     };
     match app.services.agents.create(&s.caller, new).await {
         Ok(agent) => agents_page(app, s, Some((agent.email, password)), None).await,
-        Err(err) if err.status == StatusCode::BAD_REQUEST || err.status == StatusCode::CONFLICT => {
-            agents_page(app, s, None, Some(err.message)).await
-        }
-        Err(err) => Err(err),
+        Err(err) => agents_page(app, s, None, Some(super::refusal(err)?)).await,
     }
 }
 
@@ -382,9 +386,6 @@ pub async fn update_agent(
     };
     match app.services.agents.update(&s.caller, id, patch).await {
         Ok(_) => Ok(redirect("/console/admin/agents")),
-        Err(err) if err.status == StatusCode::BAD_REQUEST => {
-            agents_page(app, s, None, Some(err.message)).await
-        }
-        Err(err) => Err(err),
+        Err(err) => agents_page(app, s, None, Some(super::refusal(err)?)).await,
     }
 }

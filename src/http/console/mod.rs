@@ -287,6 +287,23 @@ pub struct Session {
 }
 
 /// A path segment as an id; anything else is "not found".
+/// What to tell the agent when the service refused a form: the message of
+/// a refusal the agent can correct (an invalid field, a conflict); any
+/// other error becomes the error page.
+fn refusal(err: crate::service::ServiceError) -> Result<String, ApiError> {
+    use crate::service::ServiceError as E;
+    let correctable = matches!(
+        err,
+        E::InvalidField { .. } | E::Invalid(_) | E::DuplicateUser(_) | E::Conflict(_)
+    );
+    let err = ApiError::from(err);
+    if correctable {
+        Ok(err.message)
+    } else {
+        Err(err)
+    }
+}
+
 fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found())
 }

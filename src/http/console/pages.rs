@@ -14,8 +14,12 @@ use super::session::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use super::views::*;
 use super::{asset_version, redirect, render, Form, Request, Session};
 use crate::auth::random_secret;
-use crate::domain::{AgentId, MessageId, RoomId, RoomKind, RoomState, RoomSummary, SenderKind};
+use crate::domain::{
+    AgentId, LiveRoom, MessageId, PresenceState, RoomId, RoomKind, RoomState, RoomSummary,
+    SenderKind,
+};
 use crate::error::ApiError;
+use crate::service::error::{Conflict, Missing, ServiceError};
 use crate::service::messages::Listing;
 use crate::state::App;
 
@@ -38,8 +42,8 @@ pub async fn session(app: &App, req: &Request) -> Result<Option<Session>, ApiErr
             csrf: session::csrf_token(token),
             token: token.clone(),
         })),
-        Err(err) if err.status == StatusCode::UNAUTHORIZED => Ok(None),
-        Err(err) => Err(err),
+        Err(ServiceError::InvalidToken) => Ok(None),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -113,12 +117,13 @@ pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
             );
             Ok(response)
         }
-        Err(err) if err.status == StatusCode::UNAUTHORIZED => login_form(
+        Err(ServiceError::WrongCredentials) => login_form(
             app,
             req,
             Some((StatusCode::UNAUTHORIZED, "Wrong email or password.".into())),
         ),
-        Err(err) if err.status == StatusCode::TOO_MANY_REQUESTS => {
+        Err(err @ ServiceError::RateLimited { .. }) => {
+            let err = ApiError::from(err);
             let mut page = login_form(
                 app,
                 req,
@@ -133,7 +138,7 @@ pub async fn login(app: &App, req: &Request) -> Result<Response, ApiError> {
             }
             Ok(page)
         }
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -174,10 +179,7 @@ async fn chrome(
         me_name: me.agent.display_name.clone(),
         is_admin: me.is_admin(),
         token: s.token.clone(),
-        presence: presence["state"]
-            .as_str()
-            .unwrap_or("available")
-            .to_string(),
+        presence: presence.presence.state,
         back,
         version: asset_version(),
     })
@@ -205,10 +207,7 @@ async fn lists(
     closed_page: u32,
 ) -> Result<Lists, ApiError> {
     let me = s.caller.id().0;
-    let row = |v: serde_json::Value| -> Result<RoomRow, ApiError> {
-        let room: RoomJson = serde_json::from_value(v).map_err(ApiError::internal)?;
-        Ok(RoomRow::new(room, me, names, current))
-    };
+    let row = |live: LiveRoom| RoomRow::new(&live, me, names, current);
     let mut queue = app
         .services
         .rooms
@@ -216,7 +215,7 @@ async fn lists(
         .await?
         .into_iter()
         .map(row)
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Vec<_>>();
     // Open rooms (visitor and team) and one page of closed rooms, each
     // paged by its own state so that closed pages are exact.
     let open = app
@@ -233,10 +232,10 @@ async fn lists(
     let mut mine = Vec::new();
     let mut team = Vec::new();
     for item in open.items {
-        let r = row(item)?;
-        match r.kind.as_str() {
-            "agent" => team.push(r),
-            _ => mine.push(r),
+        let r = row(item);
+        match r.kind {
+            RoomKind::Agent => team.push(r),
+            RoomKind::Visitor => mine.push(r),
         }
     }
     let closed_rooms = app
@@ -251,18 +250,14 @@ async fn lists(
         )
         .await?;
     let total = closed_rooms.filtered;
-    let mut closed = closed_rooms
-        .items
-        .into_iter()
-        .map(row)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut closed = closed_rooms.items.into_iter().map(row).collect::<Vec<_>>();
     // The names visitors gave, instead of "Visitor 1a2b3".
     let visitor_rooms: Vec<RoomId> = queue
         .iter()
         .chain(&mine)
         .chain(&closed)
-        .filter(|r| r.kind == "visitor")
-        .filter_map(|r| r.id.parse().ok())
+        .filter(|r| r.kind == RoomKind::Visitor)
+        .map(|r| r.room_id)
         .collect();
     let given = app
         .services
@@ -270,7 +265,7 @@ async fn lists(
         .visitor_names(&s.caller, &visitor_rooms)
         .await?;
     for r in queue.iter_mut().chain(&mut mine).chain(&mut closed) {
-        if let Some(name) = r.id.parse().ok().and_then(|id: RoomId| given.get(&id)) {
+        if let Some(name) = given.get(&r.room_id) {
             r.name = name.clone();
             r.initials = crate::http::console::views::initials(name);
         }
@@ -341,29 +336,28 @@ async fn conversation(
     if before_seq.is_none() {
         app.services.rooms.read(me, id, None).await?;
     }
-    let view = app
+    let live = app
         .services
         .rooms
-        .view(&RoomSummary {
-            room: room.clone(),
-            unread_count: 0,
-            last_message: None,
-        })
+        .live(RoomSummary::bare(room.clone()))
         .await;
-    let json: RoomJson = serde_json::from_value(view).map_err(ApiError::internal)?;
     let is_visitor = room.kind == RoomKind::Visitor;
     let (messages, older) = messages(app, s, id, before_seq, None, is_visitor).await?;
     let transfer_to = if is_visitor {
-        let presences: Vec<PresenceJson> = serde_json::from_value(serde_json::Value::Array(
-            app.services.presence.list(me, &[]).await?,
-        ))
-        .map_err(ApiError::internal)?;
-        presences
+        app.services
+            .presence
+            .list(me, &[])
+            .await?
             .into_iter()
-            .filter(|p| p.uuid != me.id().0 && p.state == "available" && p.connected)
+            .filter(|p| {
+                p.presence.agent_id != me.id()
+                    && p.presence.state == PresenceState::Available
+                    && p.connected
+            })
             .filter_map(|p| {
-                names.get(&p.uuid).map(|n| Choice {
-                    id: p.uuid.to_string(),
+                let id = p.presence.agent_id.0;
+                names.get(&id).map(|n| Choice {
+                    id: id.to_string(),
                     name: n.clone(),
                 })
             })
@@ -377,7 +371,7 @@ async fn conversation(
         .filter_map(|a| names.get(&a.0).cloned())
         .collect::<Vec<_>>()
         .join(", ");
-    let mut row = RoomRow::new(json, me.id().0, names, "");
+    let mut row = RoomRow::new(&live, me.id().0, names, "");
     let visitor = if is_visitor {
         let context = app.services.rooms.visitor_context(me, id).await?;
         if let Some(name) = &context.name {
@@ -396,6 +390,7 @@ async fn conversation(
         name: row.name,
         is_visitor,
         state: row.state,
+        is_closed: row.state == RoomState::Closed,
         visitor_connected: row.visitor_connected,
         last_seq: messages.last().map_or(0, |m| m.seq),
         messages,
@@ -505,21 +500,22 @@ pub async fn lists_fragment(app: &App, req: &Request, s: &Session) -> Result<Res
 pub async fn colleagues(app: &App, s: &Session) -> Result<Response, ApiError> {
     let me = &s.caller;
     let names = names(app, s).await?;
-    let presences: Vec<PresenceJson> = serde_json::from_value(serde_json::Value::Array(
-        app.services.presence.list(me, &[]).await?,
-    ))
-    .map_err(ApiError::internal)?;
-    let mut agents: Vec<AgentRow> = presences
+    let mut agents: Vec<AgentRow> = app
+        .services
+        .presence
+        .list(me, &[])
+        .await?
         .into_iter()
         .filter_map(|p| {
-            let name = names.get(&p.uuid)?.clone();
+            let id = p.presence.agent_id;
+            let name = names.get(&id.0)?.clone();
             Some(AgentRow {
-                id: p.uuid.to_string(),
+                id: id.0.to_string(),
                 initials: initials(&name),
                 name,
-                state: p.state,
+                state: p.presence.state,
                 connected: p.connected,
-                me: p.uuid == me.id().0,
+                me: id == me.id(),
             })
         })
         .collect();
@@ -552,10 +548,10 @@ fn room_url(id: RoomId) -> String {
 pub async fn answer(app: &App, s: &Session, id: RoomId) -> Result<Response, ApiError> {
     match app.services.rooms.answer(&s.caller, id).await {
         Ok(_) => Ok(redirect(&room_url(id))),
-        Err(err) if err.error_id == "already-answered" => {
+        Err(ServiceError::Conflict(Conflict::AlreadyAnswered)) => {
             Ok(redirect("/console/inbox?notice=taken"))
         }
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -635,11 +631,14 @@ pub async fn message_action(
     match result {
         Ok(()) => {}
         // Reacting twice, or removing a reaction already gone: nothing to do.
-        Err(err) if matches!(err.error_id, "reaction-already-exists" | "unknown-reaction") => {}
-        Err(err) if err.status == StatusCode::BAD_REQUEST => {
+        Err(
+            ServiceError::Conflict(Conflict::ReactionAlreadyExists)
+            | ServiceError::NotFound(Missing::Reaction),
+        ) => {}
+        Err(ServiceError::InvalidField { .. } | ServiceError::Invalid(_)) => {
             return Ok(redirect(&format!("{}?notice=invalid", room_url(room))))
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     }
     Ok(redirect(&format!("{}#m-{}", room_url(room), message.0)))
 }
@@ -656,11 +655,7 @@ pub async fn create_room(app: &App, s: &Session, form: &Form) -> Result<Response
         .filter(|n| !n.trim().is_empty())
         .map(str::to_string);
     let (room, _) = app.services.rooms.create(&s.caller, name, users).await?;
-    let id: RoomId = room["uuid"]
-        .as_str()
-        .and_then(|u| u.parse().ok())
-        .ok_or_else(|| ApiError::internal("a created room without uuid"))?;
-    Ok(redirect(&room_url(id)))
+    Ok(redirect(&room_url(room.room().id)))
 }
 
 /// POST /console/presence: the agent's own state, from any page.

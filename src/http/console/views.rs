@@ -1,14 +1,16 @@
-//! What the console's templates show: rows built from the services' results.
+//! What the console's templates show: rows built from the services' domain
+//! values (rooms, messages, presences), never from API JSON.
 //! Every string reaches HTML through askama, which escapes it.
 
 use std::collections::HashMap;
 
 use askama::Template;
-use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::domain::time::format_ms;
-use crate::domain::{DeliveryState, Message, SenderKind};
+use crate::domain::time::{format_ms, now_ms};
+use crate::domain::{
+    DeliveryState, LiveRoom, Message, PresenceState, RoomId, RoomKind, RoomState, SenderKind,
+};
 
 /// The frame around every logged-in page.
 pub struct Chrome {
@@ -21,7 +23,7 @@ pub struct Chrome {
     /// The agent token, for the event socket (see README "Console").
     pub token: String,
     /// The agent's own presence state.
-    pub presence: String,
+    pub presence: PresenceState,
     /// Where the presence form returns to.
     pub back: String,
     pub version: &'static str,
@@ -38,53 +40,13 @@ pub const PRESENCE_STATES: [(&str, &str); 4] = [
 /// The reactions offered under each message.
 pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
 
-/// A room as the services' JSON has it (wire/wazo.rs), the fields we show.
-#[derive(Deserialize)]
-pub struct RoomJson {
-    pub uuid: Uuid,
-    pub name: String,
-    pub kind: String,
-    pub state: String,
-    #[serde(default)]
-    pub users: Vec<UserJson>,
-    #[serde(default)]
-    pub unread_count: i64,
-    pub last_message: Option<LastMessageJson>,
-    pub created_at: String,
-    pub queued_at: Option<String>,
-    pub wait_seconds: Option<i64>,
-}
-
-#[derive(Deserialize)]
-pub struct UserJson {
-    pub uuid: Uuid,
-    pub kind: String,
-    pub connected: Option<bool>,
-}
-
-#[derive(Deserialize)]
-pub struct LastMessageJson {
-    pub content: String,
-    pub kind: String,
-    pub alias: Option<String>,
-    pub created_at: String,
-    pub deleted: bool,
-}
-
-/// A presence as the services' JSON has it.
-#[derive(Deserialize)]
-pub struct PresenceJson {
-    pub uuid: Uuid,
-    pub state: String,
-    pub connected: bool,
-}
-
 /// One line of a list in the inbox.
 pub struct RoomRow {
+    pub room_id: RoomId,
     pub id: String,
     pub name: String,
-    pub kind: String,
-    pub state: String,
+    pub kind: RoomKind,
+    pub state: RoomState,
     pub unread: i64,
     pub preview: String,
     pub time_iso: String,
@@ -99,58 +61,60 @@ pub struct RoomRow {
 impl RoomRow {
     /// `names`: agent display names by id (agent rooms without a name are
     /// named after the other members).
-    pub fn new(room: RoomJson, me: Uuid, names: &HashMap<Uuid, String>, current: &str) -> RoomRow {
-        let name = if room.name.is_empty() {
-            let others: Vec<&str> = room
-                .users
-                .iter()
-                .filter(|u| u.uuid != me)
-                .filter_map(|u| names.get(&u.uuid).map(String::as_str))
-                .collect();
-            if others.is_empty() {
-                "Team room".to_string()
-            } else {
-                others.join(", ")
+    pub fn new(live: &LiveRoom, me: Uuid, names: &HashMap<Uuid, String>, current: &str) -> RoomRow {
+        let room = live.room();
+        let name = match room.display_name() {
+            name if !name.is_empty() => name,
+            _ => {
+                let others: Vec<&str> = room
+                    .members
+                    .iter()
+                    .filter(|m| m.id != me)
+                    .filter_map(|m| names.get(&m.id).map(String::as_str))
+                    .collect();
+                if others.is_empty() {
+                    "Team room".to_string()
+                } else {
+                    others.join(", ")
+                }
             }
-        } else {
-            room.name
         };
-        let (preview, time_iso) = match &room.last_message {
+        let (preview, time_iso) = match &live.summary.last_message {
             Some(m) => {
                 let text = if m.deleted {
                     "Message deleted".to_string()
                 } else {
                     m.content.clone()
                 };
-                let who = match (m.kind.as_str(), &m.alias) {
-                    ("agent", Some(alias)) => format!("{alias}: "),
+                let who = match (m.sender_kind, &m.sender_name) {
+                    (SenderKind::Agent, Some(alias)) => format!("{alias}: "),
                     _ => String::new(),
                 };
-                (clip(&format!("{who}{text}"), 90), m.created_at.clone())
+                (clip(&format!("{who}{text}"), 90), format_ms(m.sent_at_ms))
             }
-            None => (String::new(), room.created_at.clone()),
+            None => (String::new(), format_ms(room.created_at_ms)),
         };
-        let time_iso = room
-            .queued_at
-            .clone()
-            .filter(|_| room.state == "queued")
-            .unwrap_or(time_iso);
-        let id = room.uuid.to_string();
+        let queued_at = room
+            .queued_at_ms
+            .filter(|_| room.state == RoomState::Queued);
+        let time_iso = queued_at.map(format_ms).unwrap_or(time_iso);
+        let id = room.id.0.to_string();
         RoomRow {
             current: id == current,
             initials: initials(&name),
+            room_id: room.id,
             id,
             kind: room.kind,
             state: room.state,
-            unread: room.unread_count,
+            unread: live.summary.unread_count,
             preview,
             time: short_time(&time_iso),
             time_iso,
-            visitor_connected: room
-                .users
-                .iter()
-                .any(|u| u.kind == "visitor" && u.connected == Some(true)),
-            wait: room.wait_seconds.map(wait_label).unwrap_or_default(),
+            visitor_connected: room.members.iter().any(|m| m.kind == RoomKind::Visitor)
+                && live.visitor_connected == Some(true),
+            wait: queued_at
+                .map(|q| wait_label((now_ms() - q).max(0) / 1000))
+                .unwrap_or_default(),
             name,
         }
     }
@@ -254,7 +218,8 @@ pub struct Conversation {
     pub id: String,
     pub name: String,
     pub is_visitor: bool,
-    pub state: String,
+    pub state: RoomState,
+    pub is_closed: bool,
     pub visitor_connected: bool,
     pub messages: Vec<MessageRow>,
     /// `before_seq` of the next older page, when there is one.
@@ -348,7 +313,7 @@ pub struct MessagesFragment {
 pub struct AgentRow {
     pub id: String,
     pub name: String,
-    pub state: String,
+    pub state: PresenceState,
     pub connected: bool,
     pub me: bool,
     pub initials: String,

@@ -1,0 +1,110 @@
+//! What a service call can refuse, in domain terms. The doors turn it into
+//! their reply in one place (`crate::error`: an HTTP status, an `error_id`
+//! and the JSON error body; the STOMP socket's ERROR frame reads the same).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::store::StoreError;
+
+/// Why a service refused a call.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// One field of the request is invalid; `message` says how.
+    #[error("{field}: {message}")]
+    InvalidField {
+        field: Cow<'static, str>,
+        message: String,
+    },
+    /// The request as a whole is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// A new room lists the same user twice.
+    #[error("user {0} is listed twice")]
+    DuplicateUser(Uuid),
+    /// No token, or one that is forged, expired or revoked.
+    #[error("missing, invalid or expired token")]
+    InvalidToken,
+    /// A login with a wrong email or password (or a disabled agent's).
+    #[error("wrong email or password")]
+    WrongCredentials,
+    /// The caller may not do this; the reason is the client's message.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The channel does not take visitors from the request's origin.
+    #[error("this origin may not use this channel")]
+    OriginNotAllowed,
+    /// What the call names does not exist in the caller's reach.
+    #[error("no such {0:?}")]
+    NotFound(Missing),
+    /// The call contradicts the current state.
+    #[error("{0:?}")]
+    Conflict(Conflict),
+    /// Too many calls: retry after the given time.
+    #[error("rate limited for {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    /// The store failed (unavailable: retry later; anything else: a bug).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A failure of ours that is no store's (the cause is logged, not sent).
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// What a `NotFound` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Room,
+    User,
+    Agent,
+    Message,
+    Reaction,
+    /// A visitor conversation of the channel.
+    Conversation,
+    /// A channel that exists and is connected.
+    Channel,
+}
+
+/// Which state a call ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// Another agent answered the queued room first.
+    AlreadyAnswered,
+    /// The caller already reacted with this emoji.
+    ReactionAlreadyExists,
+    /// The caller already has `limit` different reactions on the message.
+    TooManyReactions { limit: u32 },
+    /// An agent with this email exists.
+    AgentAlreadyExists,
+}
+
+impl ServiceError {
+    /// An invalid field with its message.
+    pub fn field(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        ServiceError::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ServiceError::Invalid(message.into())
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ServiceError::Internal(cause.to_string())
+    }
+}
+
+impl From<crate::limits::RateLimited> for ServiceError {
+    fn from(limited: crate::limits::RateLimited) -> Self {
+        ServiceError::RateLimited {
+            retry_after: limited.retry_after,
+        }
+    }
+}
+
+/// A service's answer.
+pub type ServiceResult<T> = Result<T, ServiceError>;
