@@ -15,7 +15,7 @@ use warp::{Filter, Rejection, Reply};
 use super::{body, client_ip, json_object, origin, required_uuid, respond, token, with_app};
 use crate::domain::{ChannelId, ConversationId, Message};
 use crate::error::ApiError;
-use crate::service::visitor_tokens::{Authenticate, VisitorStart};
+use crate::service::visitor_tokens::{Authenticate, ResumeMinter, VisitorStart};
 use crate::state::App;
 use crate::wire::visitor::{self as view, VisitorMessage};
 
@@ -60,10 +60,8 @@ fn messages_json(messages: &[Message]) -> Vec<VisitorMessage<'_>> {
 
 /// The body of `/chatplugin.authenticate`: the object (its visitor context
 /// checked, so a bad one is refused before anything happens) and how to begin.
-fn authenticate_body(body: &[u8]) -> Result<Authenticate, ApiError> {
+fn authenticate_body(body: &[u8], user_agent: Option<&str>) -> Result<Authenticate, ApiError> {
     let context = json_object(body, false)?;
-    crate::domain::VisitorContext::parse(&context)
-        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
     let start = match context.get("resume_token") {
         Some(Value::String(resume)) => VisitorStart::Resume(resume.clone()),
         Some(Value::Null) | None => VisitorStart::New(required_uuid(&context, "channel_id")?),
@@ -74,7 +72,10 @@ fn authenticate_body(body: &[u8]) -> Result<Authenticate, ApiError> {
             ))
         }
     };
-    Ok(Authenticate { context, start })
+    Ok(Authenticate {
+        context: crate::wire::visitor::context(&context, user_agent)?,
+        start,
+    })
 }
 
 /// An admin's `/chatplugin.resumeToken` body: the channel and conversation.
@@ -94,14 +95,14 @@ async fn authenticate(
     user_agent: Option<String>,
     body: Bytes,
 ) -> Response {
-    // The body is parsed here, but refused (if it must be) only once the
-    // service has checked the client's budget.
-    let request = authenticate_body(&body);
-    let admitted = app
-        .services
-        .visitor
-        .authenticate(ip, request, origin.as_deref(), user_agent.as_deref())
-        .await;
+    // The client's budget first: a client past it is refused whatever it sent.
+    let admitted = async {
+        let visitor = &app.services.visitor;
+        visitor.admit(ip)?;
+        let request = authenticate_body(&body, user_agent.as_deref())?;
+        Ok::<_, ApiError>(visitor.authenticate(request, origin.as_deref()).await?)
+    }
+    .await;
     respond(admitted.map(|a| {
         warp::reply::json(&json!({
             "token": a.token,
@@ -122,16 +123,20 @@ async fn resume_token(
     origin: Option<String>,
     body: Bytes,
 ) -> Response {
-    let services = &app.services;
-    let resume = services
-        .visitor
-        .resume_token_for(
-            &services.agents,
-            token.as_deref(),
-            origin.as_deref(),
-            resume_token_body(&body),
-        )
-        .await;
+    let resume = async {
+        let visitor = &app.services.visitor;
+        let minter = visitor
+            .resume_minter(&app.services.agents, token.as_deref(), origin.as_deref())
+            .await?;
+        Ok::<_, ApiError>(match minter {
+            ResumeMinter::Visitor(resume) => resume,
+            ResumeMinter::Admin(admin) => {
+                let (channel, conversation) = resume_token_body(&body)?;
+                visitor.mint_resume(&admin, channel, conversation).await?
+            }
+        })
+    }
+    .await;
     respond(resume.map(|resume| warp::reply::json(&json!({ "resume_token": resume }))))
 }
 
@@ -184,12 +189,14 @@ mod tests {
 
         #[test]
         fn authenticate_bodies_decode_or_are_refused_cleanly(body in fuzz::json_bytes(KEYS)) {
-            match authenticate_body(&body) {
-                Ok(Authenticate { context, start: VisitorStart::Resume(token) }) => {
-                    prop_assert_eq!(context.get("resume_token"), Some(&Value::String(token)));
+            let sent = || serde_json::from_slice::<Value>(&body).expect("accepted bodies are JSON");
+            match authenticate_body(&body, Some("proptest")) {
+                Ok(Authenticate { start: VisitorStart::Resume(token), .. }) => {
+                    let sent = sent();
+                    prop_assert_eq!(sent.get("resume_token"), Some(&Value::String(token)));
                 }
-                Ok(Authenticate { context, start: VisitorStart::New(_) }) => {
-                    prop_assert!(context.contains_key("channel_id"));
+                Ok(Authenticate { start: VisitorStart::New(_), .. }) => {
+                    prop_assert!(sent().get("channel_id").is_some());
                 }
                 Err(err) => fuzz::assert_client_error(&err),
             }

@@ -7,13 +7,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use super::agents::AgentService;
+use super::error::ServiceError;
 use super::visitor::VisitorService;
+use super::Caller;
 use crate::auth::TokenKind;
-use crate::domain::{Channel, ChannelId, ConversationId, Message};
-use crate::error::ApiError;
+use crate::domain::{Channel, ChannelId, ConversationId, Message, VisitorContext};
 
 /// How an authenticate asks to begin.
 #[derive(Debug)]
@@ -26,10 +25,18 @@ pub enum VisitorStart {
 
 /// `/chatplugin.authenticate`, parsed.
 pub struct Authenticate {
-    /// The body's fields, whose visitor context (already checked) the
-    /// conversation records.
-    pub context: Map<String, Value>,
+    /// What the page said about the visitor (with the browser's
+    /// `User-Agent`), which the conversation records; `None`: nothing.
+    pub context: Option<VisitorContext>,
     pub start: VisitorStart,
+}
+
+/// Who asks for a resume token (`/chatplugin.resumeToken`).
+pub enum ResumeMinter {
+    /// A visitor, for its own conversation: the token is minted already.
+    Visitor(String),
+    /// An admin, who names the conversation in the body (`mint_resume`).
+    Admin(Caller),
 }
 
 /// What an authenticate hands the visitor.
@@ -45,21 +52,22 @@ pub struct Admitted {
 }
 
 impl VisitorService {
-    /// `/chatplugin.authenticate`: starts a conversation or resumes one,
-    /// within the client IP's budget (checked before anything else, so a
-    /// client past it is refused whatever it sent: `request` is the body as
-    /// the door parsed it, or why it could not be). A conversation that has
-    /// begun keeps its context up to date; a new one carries it in its token
-    /// until its first message, so authenticating alone writes nothing.
+    /// `/chatplugin.authenticate`'s budget per client IP, checked before
+    /// anything else: a client past it is refused whatever it sent.
+    pub fn admit(&self, ip: IpAddr) -> Result<(), ServiceError> {
+        Ok(self.limits.authenticate.check(&ip)?)
+    }
+
+    /// `/chatplugin.authenticate` (after `admit`): starts a conversation or
+    /// resumes one. A conversation that has begun keeps its context up to
+    /// date; a new one carries it in its token until its first message, so
+    /// authenticating alone writes nothing.
     pub async fn authenticate(
         &self,
-        ip: IpAddr,
-        request: Result<Authenticate, ApiError>,
+        request: Authenticate,
         origin: Option<&str>,
-        user_agent: Option<&str>,
-    ) -> Result<Admitted, ApiError> {
-        self.limits.authenticate.check(&ip)?;
-        let Authenticate { context, start } = request?;
+    ) -> Result<Admitted, ServiceError> {
+        let Authenticate { context, start } = request;
         let (channel, conversation, messages) = match start {
             VisitorStart::Resume(resume) => self.resume(&resume, origin).await?,
             VisitorStart::New(channel) => {
@@ -69,8 +77,8 @@ impl VisitorService {
         };
         let mut first_context = None;
         if messages.is_empty() {
-            first_context = crate::wire::visitor::context(&context, user_agent)?;
-        } else if let Some(context) = crate::wire::visitor::context(&context, user_agent)? {
+            first_context = context;
+        } else if let Some(context) = context {
             self.save_context(channel.tenant_id, conversation, context)
                 .await?;
         }
@@ -94,23 +102,21 @@ impl VisitorService {
     /// `/chatplugin.resumeToken`: with a visitor token, a resume token for
     /// its own conversation (its channel still connected and open to
     /// `origin`; the body is not read); otherwise the token must be an
-    /// admin's, and `request` (the body's channel and conversation, or why
-    /// the body could not be read) names the conversation of the admin's
-    /// tenant to mint it for.
-    pub async fn resume_token_for(
+    /// admin's, who then names the conversation of its tenant to mint it
+    /// for (`mint_resume`).
+    pub async fn resume_minter(
         &self,
         agents: &AgentService,
         token: Option<&str>,
         origin: Option<&str>,
-        request: Result<(ChannelId, ConversationId), ApiError>,
-    ) -> Result<String, ApiError> {
-        let token = token.ok_or_else(ApiError::invalid_token)?;
+    ) -> Result<ResumeMinter, ServiceError> {
+        let token = token.ok_or(ServiceError::InvalidToken)?;
         if let Some(claims) = self.tokens.verify_visitor(token, TokenKind::Visitor) {
             let channel = self.connected_channel(claims.ch, origin).await?;
-            return Ok(self.resume_token(channel.id, claims.cv));
+            return Ok(ResumeMinter::Visitor(
+                self.resume_token(channel.id, claims.cv),
+            ));
         }
-        let admin = agents.admin(Some(token)).await?;
-        let (channel, conversation) = request?;
-        Ok(self.mint_resume(&admin, channel, conversation).await?)
+        Ok(ResumeMinter::Admin(agents.admin(Some(token)).await?))
     }
 }
