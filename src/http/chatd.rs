@@ -20,10 +20,11 @@ use warp::{Filter, Rejection, Reply};
 
 use super::{body, parse_json, respond, token, with_app};
 use crate::domain::time::parse_ms;
-use crate::domain::{AgentId, LiveRoom, Message};
+use crate::domain::{AgentId, LiveRoom, Message, RoomId};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
 use crate::service::messages::Listing;
+use crate::service::rooms::RoomRef;
 use crate::service::{Caller, Services};
 use crate::state::App;
 use crate::store::Page;
@@ -60,16 +61,31 @@ async fn dispatch(
     token: Option<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = app.services.agents.authenticate(token.as_deref()).await?;
-    let query = Query::parse(raw_query)?;
     let path: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
-    let (route, params) = find(&method, &path).ok_or_else(ApiError::not_found)?;
+    let found = find(&method, &path);
+    // A route on one room reads it with the caller's session, in one
+    // store read (a malformed id is the handler's 404 to give).
+    let room_id = found
+        .as_ref()
+        .filter(|(route, _)| route.reads_room)
+        .and_then(|(_, params)| params.get("room").parse::<RoomId>().ok());
+    let agents = &app.services.agents;
+    let (caller, room) = match room_id {
+        Some(id) => {
+            let (caller, room) = agents.authenticate_at(token.as_deref(), id).await?;
+            (caller, Some(room))
+        }
+        None => (agents.authenticate(token.as_deref()).await?, None),
+    };
+    let query = Query::parse(raw_query)?;
+    let (route, params) = found.ok_or_else(ApiError::not_found)?;
     (route.handler)(Call {
         app,
         caller,
         params,
         query,
         body,
+        room,
     })
     .await
 }
@@ -84,15 +100,29 @@ struct Route {
     methods: &'static [Method],
     path: &'static str,
     handler: Handler,
+    /// The handler takes its `:room` as read with the caller's session
+    /// ([`Call::room`]): one store read for both.
+    reads_room: bool,
 }
 
-/// `route!(GET | PUT, "path/:id", handler)`: a table row.
+/// `route!(GET | PUT, "path/:id", handler)`: a table row;
+/// `route!(room POST, "path/:room/...", handler)`: one whose `:room` is
+/// read with the session.
 macro_rules! route {
+    (room $($method:ident)|+, $path:literal, $handler:ident) => {
+        Route {
+            methods: &[$(Method::$method),+],
+            path: $path,
+            handler: |call| Box::pin($handler(call)),
+            reads_room: true,
+        }
+    };
     ($($method:ident)|+, $path:literal, $handler:ident) => {
         Route {
             methods: &[$(Method::$method),+],
             path: $path,
             handler: |call| Box::pin($handler(call)),
+            reads_room: false,
         }
     };
 }
@@ -110,7 +140,7 @@ static ROUTES: &[Route] = &[
     route!(POST, "users/me/rooms", create_room),
     route!(GET, "users/me/rooms/messages", search_messages),
     route!(GET, "users/me/rooms/:room/messages", list_messages),
-    route!(POST, "users/me/rooms/:room/messages", post_message),
+    route!(room POST, "users/me/rooms/:room/messages", post_message),
     route!(
         PATCH | PUT,
         "users/me/rooms/:room/messages/:message",
@@ -191,9 +221,20 @@ struct Call {
     params: Params,
     query: Query,
     body: Bytes,
+    /// The `:room` as read with the session, for a route that `reads_room`.
+    room: Option<RoomRef>,
 }
 
 impl Call {
+    /// The `:room`: as read with the session when the route asked for it,
+    /// otherwise by its id (malformed: 404).
+    fn room(&self) -> Result<RoomRef, ApiError> {
+        match &self.room {
+            Some(read) => Ok(read.clone()),
+            None => Ok(RoomRef::Id(self.id("room")?)),
+        }
+    }
+
     fn services(&self) -> &Services {
         &self.app.services
     }
@@ -579,7 +620,7 @@ async fn list_messages(call: Call) -> Result<Response, ApiError> {
 /// POST /users/me/rooms/{room}/messages
 async fn post_message(call: Call) -> Result<Response, ApiError> {
     let post: PostMessage = call.json()?;
-    let room = call.id("room")?;
+    let room = call.room()?;
     let message = call
         .services()
         .messages

@@ -6,11 +6,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::error::{Conflict, Missing, ServiceError};
+use super::rooms::RoomRef;
 use super::{Caller, Events, Parts};
 use crate::auth::{
     hash_password, on_hash_thread, random_secret, verify_password, AgentClaims, TokenKind,
 };
-use crate::domain::{time::now_ms, Agent, AgentId, Role, SessionId, TenantId};
+use crate::domain::{time::now_ms, Agent, AgentId, Role, RoomId, SessionId, TenantId};
 use crate::store::{Added, AgentChanges, SettingsStore};
 
 /// Longest agent token a login may ask for: 10 days.
@@ -71,6 +72,25 @@ impl AgentService {
             .and_then(|t| self.tokens.verify_agent(t))
             .ok_or(ServiceError::InvalidToken)?;
         self.caller(&claims).await
+    }
+
+    /// `authenticate`, and in the same store read the room `room` of the
+    /// caller's tenant (for a call on that room: see `RoomRef::Read`).
+    pub async fn authenticate_at(
+        &self,
+        token: Option<&str>,
+        room: RoomId,
+    ) -> Result<(Caller, RoomRef), ServiceError> {
+        let claims = token
+            .and_then(|t| self.tokens.verify_agent(t))
+            .ok_or(ServiceError::InvalidToken)?;
+        let (agent, read) = self
+            .agent_store
+            .session_agent_and_room(claims.sid, now_ms(), room)
+            .await?
+            .filter(|(a, _)| a.id == claims.sub && a.tenant_id == claims.tenant)
+            .ok_or(ServiceError::InvalidToken)?;
+        Ok((Caller { agent }, RoomRef::Read(room, read)))
     }
 
     /// The current agent of verified claims.

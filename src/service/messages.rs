@@ -7,7 +7,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::error::{Conflict, Missing, ServiceError};
-use super::rooms::RoomService;
+use super::rooms::{RoomRef, RoomService};
 use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::search::like_pattern;
@@ -127,7 +127,7 @@ impl MessageService {
     pub async fn post(
         &self,
         caller: &Caller,
-        room: RoomId,
+        room: RoomRef,
         content: String,
         alias: Option<String>,
     ) -> Result<Message, ServiceError> {
@@ -145,7 +145,7 @@ impl MessageService {
                 }
             })
             .transpose()?;
-        let room = self.rooms.member_room(caller, room).await?;
+        let room = self.rooms.member_room_at(caller, room).await?;
         let visitor_room = room.kind == RoomKind::Visitor;
         let new = NewMessage {
             id: MessageId::new(),

@@ -23,6 +23,15 @@ pub const MAX_MEMBERS: usize = 100;
 /// Largest page of rooms.
 pub const MAX_PAGE: u32 = 100;
 
+/// A room an agent's call names: by its id, or as read together with the
+/// caller's session (`AgentService::authenticate_at`: `None` when the
+/// caller's tenant has no such room), so the call reads the store once.
+#[derive(Debug, Clone)]
+pub enum RoomRef {
+    Id(RoomId),
+    Read(RoomId, Option<Room>),
+}
+
 pub struct RoomService {
     room_store: Arc<dyn crate::store::RoomStore>,
     agent_store: Arc<dyn crate::store::AgentStore>,
@@ -52,10 +61,17 @@ impl RoomService {
 
     /// The room, if the caller is a member (404 `unknown-room` otherwise).
     pub async fn member_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ServiceError> {
-        self.room_store
-            .room(caller.tenant(), id)
-            .await?
-            .filter(|r| r.has_member(caller.id().0))
+        self.member_room_at(caller, RoomRef::Id(id)).await
+    }
+
+    /// `member_room` of a room named by id, or already read with the
+    /// caller's session (no second read).
+    pub async fn member_room_at(&self, caller: &Caller, at: RoomRef) -> Result<Room, ServiceError> {
+        let room = match at {
+            RoomRef::Id(id) => self.room_store.room(caller.tenant(), id).await?,
+            RoomRef::Read(_, room) => room,
+        };
+        room.filter(|r| r.tenant_id == caller.tenant() && r.has_member(caller.id().0))
             .ok_or_else(unknown_room)
     }
 

@@ -324,6 +324,15 @@ pub trait AgentStore: Send + Sync + 'static {
     /// The agent of a session that exists, is not revoked, has not expired,
     /// and whose agent still exists and is not disabled.
     async fn session_agent(&self, id: SessionId, now_ms: i64) -> StoreResult<Option<Agent>>;
+    /// `session_agent` and, in the same read, the room `room` of the
+    /// agent's tenant with its members (`None` when the tenant has no such
+    /// room): an agent's call on a room (its reply above all) reads once.
+    async fn session_agent_and_room(
+        &self,
+        id: SessionId,
+        now_ms: i64,
+        room: RoomId,
+    ) -> StoreResult<Option<(Agent, Option<Room>)>>;
     /// Returns false when there was no such active session.
     async fn revoke_session(&self, id: SessionId) -> StoreResult<bool>;
     /// Revokes every session of an agent of `tenant`; how many were active.

@@ -143,6 +143,7 @@ contract!(
     agent_by_email_ignores_case,
     set_password_replaces_the_hash,
     sessions_are_active_until_expired_or_revoked,
+    a_session_is_read_with_a_room_of_its_agents_tenant_only,
     channels_are_listed_per_tenant_and_update,
     conversation_exists_after_its_first_message,
     appends_assign_gapless_seq,
@@ -525,6 +526,88 @@ async fn sessions_are_active_until_expired_or_revoked(db: Db) {
         "second revoke"
     );
     assert!(!store.revoke_session(SessionId::new()).await.unwrap());
+}
+
+async fn a_session_is_read_with_a_room_of_its_agents_tenant_only(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let now = now_ms();
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let session = SessionId::new();
+    store
+        .create_session(session, ana.id, now + 60_000)
+        .await
+        .unwrap();
+    let room = team_room(tenant, &[first.admin.id, ana.id]);
+    store.create_agent_room(&room).await.unwrap();
+
+    // The room as `room` reads it, members in joining order.
+    let (agent, read) = store
+        .session_agent_and_room(session, now, room.id)
+        .await
+        .unwrap()
+        .expect("an active session");
+    assert_eq!(agent, ana);
+    let stored = store.room(tenant, room.id).await.unwrap().expect("stored");
+    assert_eq!(read.as_ref(), Some(&stored));
+    let members: Vec<uuid::Uuid> = stored.members.iter().map(|m| m.id).collect();
+    assert_eq!(members, vec![first.admin.id.0, ana.id.0]);
+
+    // A visitor room of the tenant, queued (no agent yet).
+    let conversation = ConversationId::new();
+    store
+        .append_message(visitor_message(&first, conversation, "hello", None))
+        .await
+        .unwrap();
+    let (_, visitor_room) = store
+        .session_agent_and_room(session, now, conversation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        visitor_room,
+        store.room(tenant, conversation).await.unwrap(),
+        "read the same way"
+    );
+    assert!(visitor_room.is_some());
+
+    // No such room, or another tenant's: the agent alone.
+    let (_, none) = store
+        .session_agent_and_room(session, now, ConversationId::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(none, None);
+    let other = other_tenant(&db).await;
+    let olga = agent_in(other, "olga@example.com", Role::Agent);
+    store.insert_agent(&olga).await.unwrap();
+    let theirs = team_room(other, &[olga.id]);
+    store.create_agent_room(&theirs).await.unwrap();
+    let (_, foreign) = store
+        .session_agent_and_room(session, now, theirs.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(foreign, None, "another tenant's room is not read");
+
+    // An expired, revoked or unknown session reads nothing.
+    assert!(store
+        .session_agent_and_room(session, now + 60_000, room.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .session_agent_and_room(SessionId::new(), now, room.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.revoke_session(session).await.unwrap());
+    assert!(store
+        .session_agent_and_room(session, now, room.id)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 // --- channels ----------------------------------------------------------------

@@ -21,6 +21,7 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::service::error::{Conflict, Missing, ServiceError};
 use crate::service::messages::Listing;
+use crate::service::rooms::RoomRef;
 use crate::state::App;
 
 /// Messages per page of a conversation.
@@ -563,7 +564,7 @@ pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Re
     }
     app.services
         .messages
-        .post(&s.caller, id, content, None)
+        .post(&s.caller, RoomRef::Id(id), content, None)
         .await?;
     Ok(redirect(&format!("{}#composer", room_url(id))))
 }

@@ -3,11 +3,13 @@
 
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-use crate::domain::{Agent, AgentId, AgentPresence, PresenceState, SessionId, TenantId};
+use crate::domain::{
+    Agent, AgentId, AgentPresence, PresenceState, Room, RoomId, SessionId, TenantId,
+};
 use crate::store::batch::Params;
 use crate::store::{Added, AgentChanges, StoreError, StoreResult};
 
-use super::{parse_id, parse_role, Backend, Bind, RowsAffected, Sql, AGENT_COLUMNS};
+use super::{parse_id, parse_role, Backend, Bind, RowsAffected, Sql, AGENT_COLUMNS, ROOM_COLUMNS};
 
 impl<DB: Backend> Sql<DB>
 where
@@ -143,6 +145,49 @@ where
             .fetch_optional(&self.read)
             .await?;
         row.as_ref().map(Self::agent_from_row).transpose()
+    }
+
+    pub(crate) async fn session_agent_and_room(
+        &self,
+        id: SessionId,
+        now_ms: i64,
+        room: RoomId,
+    ) -> StoreResult<Option<(Agent, Option<Room>)>> {
+        let qualified = |table: &str, columns: &str| {
+            columns
+                .split(',')
+                .map(|c| format!("{table}.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = format!(
+            "SELECT {}, {}, {} FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \
+             LEFT JOIN conversations ON conversations.id = $3 AND conversations.tenant_id = a.tenant_id \
+             WHERE s.id = $1 AND s.revoked = 0 AND s.expires_at > $2 AND a.disabled = 0",
+            qualified("a", AGENT_COLUMNS),
+            qualified("conversations", ROOM_COLUMNS),
+            DB::MEMBERS
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(now_ms)
+            .bind(room.to_string())
+            .fetch_optional(&self.read)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let agent = Self::agent_from_row(&row)?;
+        // After the agent's 8 columns: the room's 10, then its members.
+        let room = match row.try_get::<Option<String>, _>(8)? {
+            Some(_) => {
+                let mut room = Self::room_from_row_at(&row, 8)?;
+                Self::members_from_row(&row, 18, &mut room)?;
+                Some(room)
+            }
+            None => None,
+        };
+        Ok(Some((agent, room)))
     }
 
     pub(crate) async fn agents(&self, tenant: TenantId) -> StoreResult<Vec<Agent>> {

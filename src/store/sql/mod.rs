@@ -336,6 +336,14 @@ macro_rules! sql_store {
                 ) -> StoreResult<Option<Agent>> {
                     self.sql.session_agent(id, now_ms).await
                 }
+                async fn session_agent_and_room(
+                    &self,
+                    id: SessionId,
+                    now_ms: i64,
+                    room: RoomId,
+                ) -> StoreResult<Option<(Agent, Option<Room>)>> {
+                    self.sql.session_agent_and_room(id, now_ms, room).await
+                }
                 async fn revoke_session(&self, id: SessionId) -> StoreResult<bool> {
                     self.sql.revoke_session(id).await
                 }

@@ -55,8 +55,13 @@ where
     }
 
     pub(crate) fn room_from_row(row: &DB::Row) -> StoreResult<Room> {
-        let id: RoomId = parse_id(&row.try_get::<String, _>(0)?)?;
-        let kind = parse_room_kind(&row.try_get::<String, _>(2)?)?;
+        Self::room_from_row_at(row, 0)
+    }
+
+    /// A room from `ROOM_COLUMNS` read from column `at` on.
+    pub(crate) fn room_from_row_at(row: &DB::Row, at: usize) -> StoreResult<Room> {
+        let id: RoomId = parse_id(&row.try_get::<String, _>(at)?)?;
+        let kind = parse_room_kind(&row.try_get::<String, _>(at + 2)?)?;
         let members = if kind == RoomKind::Visitor {
             vec![Member { id: id.0, kind }]
         } else {
@@ -64,25 +69,38 @@ where
         };
         Ok(Room {
             id,
-            tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+            tenant_id: parse_id(&row.try_get::<String, _>(at + 1)?)?,
             kind,
             channel_id: row
-                .try_get::<Option<String>, _>(3)?
+                .try_get::<Option<String>, _>(at + 3)?
                 .as_deref()
                 .map(parse_id)
                 .transpose()?,
-            name: row.try_get(4)?,
-            state: parse_room_state(&row.try_get::<String, _>(5)?)?,
+            name: row.try_get(at + 4)?,
+            state: parse_room_state(&row.try_get::<String, _>(at + 5)?)?,
             assignee: row
-                .try_get::<Option<String>, _>(6)?
+                .try_get::<Option<String>, _>(at + 6)?
                 .as_deref()
                 .map(parse_id)
                 .transpose()?,
-            created_at_ms: row.try_get(7)?,
-            queued_at_ms: row.try_get(8)?,
-            last_seq: row.try_get(9)?,
+            created_at_ms: row.try_get(at + 7)?,
+            queued_at_ms: row.try_get(at + 8)?,
+            last_seq: row.try_get(at + 9)?,
             members,
         })
+    }
+
+    /// Adds the agents of `Backend::MEMBERS`, read at column `at`, to `room`.
+    pub(crate) fn members_from_row(row: &DB::Row, at: usize, room: &mut Room) -> StoreResult<()> {
+        if let Some(list) = row.try_get::<Option<String>, _>(at)? {
+            for member in list.split(',') {
+                room.members.push(Member {
+                    id: parse_uuid(member)?,
+                    kind: RoomKind::Agent,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Adds the agent members (joining order) to each room.
@@ -188,14 +206,7 @@ where
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut room = Self::room_from_row(&row)?;
-        if let Some(list) = row.try_get::<Option<String>, _>(10)? {
-            for member in list.split(',') {
-                room.members.push(Member {
-                    id: parse_uuid(member)?,
-                    kind: RoomKind::Agent,
-                });
-            }
-        }
+        Self::members_from_row(&row, 10, &mut room)?;
         Ok(Some(room))
     }
 
