@@ -232,6 +232,11 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_AGENT_RECHECK_SECS", default_value_t = 10)]
     pub agent_recheck_secs: u64,
 
+    /// Seconds a typist may stay silent after a start before its
+    /// `stop_typing` is published for it (visitor-api.md: 10 s).
+    #[arg(long, env = "CHATGATE_TYPING_SILENCE_SECS", default_value_t = 10)]
+    pub typing_silence_secs: u64,
+
     /// Seconds to wait for sessions to close on shutdown before giving up.
     #[arg(long, env = "CHATGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
@@ -309,6 +314,7 @@ impl Config {
             ("body-read-timeout", self.body_read_timeout),
             ("stomp-connect-timeout", self.stomp_connect_timeout),
             ("agent-recheck-secs", self.agent_recheck_secs),
+            ("typing-silence-secs", self.typing_silence_secs),
             (
                 "max-sessions-per-conversation",
                 self.max_sessions_per_conversation as u64,

@@ -6,7 +6,7 @@
 //! Throttled per sender and room so no client can flood another: repeated
 //! "typing" frames publish nothing new, a start is published at most once a
 //! second (a start and its stop: at most two events a second), and a sender
-//! silent for [`SILENCE`] after a start gets its stop published for it.
+//! silent for `CHATGATE_TYPING_SILENCE_SECS` (10 s) after a start gets its stop published for it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,8 +21,6 @@ use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::{Event, Published, Room, RoomId, RoomKind, SenderKind, TenantId};
 
-/// After this long without a typing frame, a started indicator stops.
-pub const SILENCE: Duration = Duration::from_secs(10);
 /// At most one start per sender and room in this time.
 pub const MIN_START_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -52,6 +50,8 @@ pub struct TypingService {
     rooms: Arc<RoomService>,
     events: Events,
     typists: Arc<Mutex<HashMap<Key, Typist>>>,
+    /// How long a start lasts without another frame.
+    silence: Duration,
 }
 
 impl TypingService {
@@ -61,6 +61,7 @@ impl TypingService {
             rooms,
             events: parts.events(),
             typists: Arc::new(Mutex::new(HashMap::new())),
+            silence: Duration::from_secs(parts.config.typing_silence_secs),
         })
     }
 
@@ -168,7 +169,7 @@ impl TypingService {
                 let due = {
                     let typists = this.typists.lock().unwrap_or_else(|e| e.into_inner());
                     match typists.get(&key) {
-                        Some(t) if t.typing => t.last_frame + SILENCE,
+                        Some(t) if t.typing => t.last_frame + this.silence,
                         _ => break,
                     }
                 };
@@ -176,7 +177,7 @@ impl TypingService {
                 let silent = {
                     let mut typists = this.typists.lock().unwrap_or_else(|e| e.into_inner());
                     match typists.get_mut(&key) {
-                        Some(t) if t.typing && Instant::now() >= t.last_frame + SILENCE => {
+                        Some(t) if t.typing && Instant::now() >= t.last_frame + this.silence => {
                             t.typing = false;
                             true
                         }
