@@ -24,6 +24,7 @@ use crate::domain::{AgentId, LiveRoom, Message, RoomId};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
 use crate::service::messages::Listing;
+use crate::service::presence::PresenceChange;
 use crate::service::rooms::RoomRef;
 use crate::service::{Caller, Services};
 use crate::state::App;
@@ -697,7 +698,8 @@ async fn set_room_state(call: Call) -> Result<Response, ApiError> {
     let state: SetState = call.json()?;
     let room = call.id("room")?;
     let rooms = &call.services().rooms;
-    let room = rooms.set_state(&call.caller, room, &state.state).await?;
+    let target = crate::service::rooms::requested_state(&state.state)?;
+    let room = rooms.set_state(&call.caller, room, target).await?;
     Ok(ok(call.wazo_room(&room)))
 }
 
@@ -770,7 +772,11 @@ async fn set_presence(call: Call) -> Result<Response, ApiError> {
     let user = user_id(&call.caller, call.param("user"))?;
     call.services()
         .presence
-        .set(&call.caller, user, &set.state, set.status.as_deref())
+        .set(
+            &call.caller,
+            user,
+            PresenceChange::parse(&set.state, set.status.as_deref())?,
+        )
         .await?;
     Ok(no_content())
 }

@@ -24,6 +24,30 @@ fn unknown_user() -> ServiceError {
     ServiceError::NotFound(Missing::User)
 }
 
+/// A presence an agent sets: its state, and its status text (checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceChange {
+    pub state: PresenceState,
+    pub status: Option<String>,
+}
+
+impl PresenceChange {
+    /// From the request's words: 400 naming `state` or `status` when bad.
+    pub fn parse(state: &str, status: Option<&str>) -> Result<PresenceChange, ServiceError> {
+        let state = PresenceState::parse(state).ok_or_else(|| {
+            ServiceError::field(
+                "state",
+                "state must be available, away, unavailable or invisible",
+            )
+        })?;
+        let status = status
+            .map(parse_status)
+            .transpose()
+            .map_err(|m| ServiceError::field("status", m))?;
+        Ok(PresenceChange { state, status })
+    }
+}
+
 impl PresenceService {
     pub fn new(parts: &Parts) -> PresenceService {
         PresenceService {
@@ -65,19 +89,9 @@ impl PresenceService {
         &self,
         caller: &Caller,
         id: AgentId,
-        state: &str,
-        status: Option<&str>,
+        change: PresenceChange,
     ) -> Result<(), ServiceError> {
-        let state = PresenceState::parse(state).ok_or_else(|| {
-            ServiceError::field(
-                "state",
-                "state must be available, away, unavailable or invisible",
-            )
-        })?;
-        let status = status
-            .map(parse_status)
-            .transpose()
-            .map_err(|m| ServiceError::field("status", m))?;
+        let PresenceChange { state, status } = change;
         if id != caller.id() && !caller.is_admin() {
             return Err(ServiceError::Forbidden(
                 "only an admin may set another agent's presence",

@@ -23,6 +23,19 @@ pub const MAX_MEMBERS: usize = 100;
 /// Largest page of rooms.
 pub const MAX_PAGE: u32 = 100;
 
+/// The state a close or reopen asks for: `closed` or `open` (400 naming
+/// `state` otherwise).
+pub fn requested_state(raw: &str) -> Result<RoomState, ServiceError> {
+    match RoomState::parse(raw) {
+        Some(state @ (RoomState::Open | RoomState::Closed)) => Ok(state),
+        _ => Err(not_open_or_closed()),
+    }
+}
+
+fn not_open_or_closed() -> ServiceError {
+    ServiceError::field("state", "state must be closed or open")
+}
+
 /// A room an agent's call names: by its id, or as read together with the
 /// caller's session (`AgentService::authenticate_at`: `None` when the
 /// caller's tenant has no such room), so the call reads the store once.
@@ -392,12 +405,12 @@ impl RoomService {
         &self,
         caller: &Caller,
         id: RoomId,
-        state: &str,
+        state: RoomState,
     ) -> Result<LiveRoom, ServiceError> {
         let closed = match state {
-            "closed" => true,
-            "open" => false,
-            _ => return Err(ServiceError::field("state", "state must be closed or open")),
+            RoomState::Closed => true,
+            RoomState::Open => false,
+            RoomState::Queued => return Err(not_open_or_closed()),
         };
         let room = self.member_room(caller, id).await?;
         if room.kind != RoomKind::Visitor {

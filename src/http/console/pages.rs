@@ -21,6 +21,7 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::service::error::{Conflict, Missing, ServiceError};
 use crate::service::messages::Listing;
+use crate::service::presence::PresenceChange;
 use crate::service::rooms::RoomRef;
 use crate::state::App;
 
@@ -576,7 +577,7 @@ pub async fn set_state(
     id: RoomId,
     form: &Form,
 ) -> Result<Response, ApiError> {
-    let state = form.get("state").unwrap_or_default();
+    let state = crate::service::rooms::requested_state(form.get("state").unwrap_or_default())?;
     app.services.rooms.set_state(&s.caller, id, state).await?;
     Ok(redirect(&room_url(id)))
 }
@@ -661,10 +662,10 @@ pub async fn create_room(app: &App, s: &Session, form: &Form) -> Result<Response
 
 /// POST /console/presence: the agent's own state, from any page.
 pub async fn presence(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
-    let state = form.get("state").unwrap_or_default();
+    let change = PresenceChange::parse(form.get("state").unwrap_or_default(), None)?;
     app.services
         .presence
-        .set(&s.caller, AgentId(s.caller.id().0), state, None)
+        .set(&s.caller, AgentId(s.caller.id().0), change)
         .await?;
     let back = form
         .get("back")
