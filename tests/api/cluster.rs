@@ -700,6 +700,21 @@ async fn round_robin_on_two_instances_assigns_each_room_once_and_keeps_every_lim
     assert_eq!(counts, vec![3, 3, 3, 3], "each agent at its limit, no more");
     let queue = admin.call("GET", "/queues", None).await;
     assert_eq!(queue.body["total"], 4, "{}", queue.body);
+    // Each agent hears the "joined" notice of each of its three rooms once
+    // it is stored (a task stores it after the assignment): only then is
+    // every notice in the histories read below.
+    for socket in &mut sockets {
+        let mut notices = 0;
+        while notices < 3 {
+            let message = socket.event("chatd_user_room_message_created").await;
+            if message["content"]
+                .as_str()
+                .is_some_and(|c| c.ends_with(" joined"))
+            {
+                notices += 1;
+            }
+        }
+    }
     // Every conversation heard at most one "joined": no room was given twice.
     let mut joined = 0;
     for visitor in &visitors {
