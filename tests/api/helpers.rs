@@ -541,3 +541,57 @@ impl Stomp {
         out
     }
 }
+
+/// A raw TCP connection to `app`, for tests where a client library would buffer.
+pub async fn raw_tcp(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+/// What a raw connection received until the server closed it.
+pub struct Closed {
+    /// Everything the server sent.
+    pub data: Vec<u8>,
+    /// How long after `since` the server closed.
+    pub after: std::time::Duration,
+    /// How many writes of `trickle` went through meanwhile.
+    pub trickled: usize,
+}
+
+/// Reads until the server closes `stream`, writing `trickle` (if any)
+/// every 200 ms meanwhile (write errors ignored: the server may have
+/// closed); panics if still open `give_up` after `since`.
+pub async fn read_until_closed(
+    stream: &mut TcpStream,
+    trickle: &[u8],
+    since: tokio::time::Instant,
+    give_up: std::time::Duration,
+) -> Closed {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut data = Vec::new();
+    let mut trickled = 0;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+            Err(_) => {} // still open
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Closed {
+                    data,
+                    after: since.elapsed(),
+                    trickled,
+                }
+            }
+            Ok(Ok(n)) => data.extend_from_slice(&buf[..n]),
+        }
+        assert!(
+            since.elapsed() < give_up,
+            "still open after {:?} ({trickled} writes), received {:?}",
+            since.elapsed(),
+            String::from_utf8_lossy(&data)
+        );
+        if !trickle.is_empty() && stream.write_all(trickle).await.is_ok() {
+            trickled += 1;
+        }
+    }
+}

@@ -11,45 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::helpers::{Stomp, TestApp, WAIT};
+use crate::helpers::{raw_tcp, read_until_closed, Closed, Stomp, TestApp, WAIT};
 
 /// Slack for a loaded machine: a deadline must fire within this after its time.
 const SLACK: Duration = Duration::from_millis(1500);
-
-async fn connect(app: &TestApp) -> TcpStream {
-    TcpStream::connect(app.base.trim_start_matches("http://"))
-        .await
-        .unwrap()
-}
-
-/// Everything the server sends until it closes the connection, writing
-/// `trickle` every 200 ms meanwhile (write errors ignored: the server may
-/// have closed); panics if still open after `give_up`.
-async fn read_until_closed(
-    stream: &mut TcpStream,
-    trickle: &[u8],
-    give_up: Duration,
-) -> (Vec<u8>, Duration) {
-    let started = Instant::now();
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
-            Err(_) => {}
-            Ok(Ok(0)) | Ok(Err(_)) => return (data, started.elapsed()),
-            Ok(Ok(n)) => data.extend_from_slice(&buf[..n]),
-        }
-        assert!(
-            started.elapsed() < give_up,
-            "still open after {:?}, received {:?}",
-            started.elapsed(),
-            String::from_utf8_lossy(&data)
-        );
-        if !trickle.is_empty() {
-            let _ = stream.write_all(trickle).await;
-        }
-    }
-}
 
 /// The status line and the body (after the head) of a raw response.
 fn split_response(data: &[u8]) -> (String, Vec<u8>) {
@@ -66,7 +31,7 @@ fn split_response(data: &[u8]) -> (String, Vec<u8>) {
 /// Sends a health check on a fresh connection; the status line, or `None`
 /// when the server closed the connection without answering.
 async fn health_check(app: &TestApp) -> Option<String> {
-    let mut stream = connect(app).await;
+    let mut stream = raw_tcp(app).await;
     // The server may already have closed: then the write or the read fails.
     let _ = stream
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: chatgate\r\nconnection: close\r\n\r\n")
@@ -98,7 +63,7 @@ async fn served_again(app: &TestApp) -> bool {
 async fn kept_alive(app: &TestApp) -> TcpStream {
     let deadline = Instant::now() + WAIT;
     loop {
-        let mut stream = connect(app).await;
+        let mut stream = raw_tcp(app).await;
         let _ = stream
             .write_all(b"GET /healthz HTTP/1.1\r\nhost: chatgate\r\n\r\n")
             .await;
@@ -121,16 +86,21 @@ async fn a_client_trickling_its_body_gets_408_at_the_body_deadline_and_nothing_i
     const BODY_READ: u64 = 1;
     let app = TestApp::spawn_with(|c| c.body_read_timeout = BODY_READ).await;
     let visitor = app.visitor().await;
-    let mut stream = connect(&app).await;
+    let mut stream = raw_tcp(&app).await;
     let head = format!(
         "POST /chatplugin.send HTTP/1.1\r\nhost: chatgate\r\ncontent-type: application/json\r\n\
          authorization: Bearer {}\r\ncontent-length: 1000\r\n\r\n{{\"message\":{{\"text\":\"",
         visitor.token
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let (data, closed_after) = read_until_closed(
+    let Closed {
+        data,
+        after: closed_after,
+        ..
+    } = read_until_closed(
         &mut stream,
         b"a",
+        Instant::now(),
         Duration::from_secs(BODY_READ) + 2 * SLACK,
     )
     .await;
@@ -167,22 +137,26 @@ async fn a_request_head_over_the_cap_is_refused_with_431_and_one_under_it_is_ser
         )
     };
 
-    let mut stream = connect(&app).await;
+    let mut stream = raw_tcp(&app).await;
     // Written in pieces, as a client trickling a huge head would.
     for chunk in head(CAP + 4096).as_bytes().chunks(4096) {
         if stream.write_all(chunk).await.is_err() {
             break; // closed already
         }
     }
-    let (data, _) = read_until_closed(&mut stream, b"", WAIT).await;
+    let data = read_until_closed(&mut stream, b"", Instant::now(), WAIT)
+        .await
+        .data;
     assert_eq!(
         split_response(&data).0,
         "HTTP/1.1 431 Request Header Fields Too Large"
     );
 
-    let mut stream = connect(&app).await;
+    let mut stream = raw_tcp(&app).await;
     stream.write_all(head(CAP - 4096).as_bytes()).await.unwrap();
-    let (data, _) = read_until_closed(&mut stream, b"", WAIT).await;
+    let data = read_until_closed(&mut stream, b"", Instant::now(), WAIT)
+        .await
+        .data;
     assert_eq!(split_response(&data).0, "HTTP/1.1 200 OK");
 }
 
@@ -303,7 +277,7 @@ async fn connections_beyond_the_per_ip_cap_are_closed_at_once_and_websockets_cou
     })
     .await;
     // Three held: an idle connection, an upgraded socket, a kept-alive one.
-    let idle = connect(&app).await;
+    let idle = raw_tcp(&app).await;
     let socket = Stomp::open(&app.ws_url(), None).await.unwrap();
     let kept = kept_alive(&app).await;
 

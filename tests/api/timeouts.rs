@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::helpers::{Stomp, TestApp};
+use crate::helpers::{raw_tcp, read_until_closed, Stomp, TestApp};
 
 const HEADER_READ: u64 = 1;
 const KEEPALIVE_IDLE: u64 = 4;
@@ -23,39 +23,23 @@ fn short_timeouts(c: &mut Config) {
     c.keepalive_idle_timeout = KEEPALIVE_IDLE;
 }
 
-async fn connect(app: &TestApp) -> TcpStream {
-    TcpStream::connect(app.base.trim_start_matches("http://"))
-        .await
-        .unwrap()
-}
-
-/// Sends `line` every 200 ms (ignoring write errors: the server may have
-/// closed) until the server closes the connection; returns how long after
-/// `since` it did, and how many lines it took meanwhile. Panics if the
-/// connection is still open after `give_up`, or if the server answers.
+/// Sends `line` every 200 ms until the server closes the connection;
+/// returns how long after `since` it did, and how many lines it took
+/// meanwhile. Panics if the connection is still open after `give_up`, or
+/// if the server answered anything.
 async fn trickle_until_closed(
     stream: &mut TcpStream,
     line: &[u8],
     since: Instant,
     give_up: Duration,
 ) -> (Duration, usize) {
-    let mut sent = 0;
-    let mut buf = [0u8; 1024];
-    loop {
-        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
-            Err(_) => {} // still open
-            Ok(Ok(0)) | Ok(Err(_)) => return (since.elapsed(), sent),
-            Ok(Ok(n)) => panic!("unexpected answer: {}", String::from_utf8_lossy(&buf[..n])),
-        }
-        assert!(
-            since.elapsed() < give_up,
-            "still open after {:?} ({sent} lines sent)",
-            since.elapsed()
-        );
-        if stream.write_all(line).await.is_ok() {
-            sent += 1;
-        }
-    }
+    let closed = read_until_closed(stream, line, since, give_up).await;
+    assert!(
+        closed.data.is_empty(),
+        "unexpected answer: {}",
+        String::from_utf8_lossy(&closed.data)
+    );
+    (closed.after, closed.trickled)
 }
 
 /// Reads one response with a Content-Length body; returns its status line.
@@ -93,7 +77,7 @@ const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: chatgate\r\n\r\n";
 async fn a_client_trickling_its_request_headers_is_disconnected_after_the_header_read_timeout() {
     let app = TestApp::spawn_with(short_timeouts).await;
     let connected = Instant::now();
-    let mut stream = connect(&app).await;
+    let mut stream = raw_tcp(&app).await;
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: chatgate\r\n")
         .await
@@ -120,7 +104,7 @@ async fn a_client_trickling_its_request_headers_is_disconnected_after_the_header
 async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout() {
     let app = TestApp::spawn_with(short_timeouts).await;
     let connected = Instant::now();
-    let mut stream = connect(&app).await;
+    let mut stream = raw_tcp(&app).await;
     let mut buf = [0u8; 16];
     let read = tokio::time::timeout(Duration::from_secs(HEADER_READ + 3), stream.read(&mut buf))
         .await
@@ -140,7 +124,7 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let app = TestApp::spawn_with(short_timeouts).await;
-    let mut stream = connect(&app).await;
+    let mut stream = raw_tcp(&app).await;
     stream.write_all(HEALTHZ).await.unwrap();
     assert_eq!(read_response(&mut stream).await, "HTTP/1.1 200 OK");
     let answered = Instant::now();
@@ -174,7 +158,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn a_later_request_must_send_its_headers_within_the_timeout_from_its_first_byte() {
     let app = TestApp::spawn_with(short_timeouts).await;
-    let mut stream = connect(&app).await;
+    let mut stream = raw_tcp(&app).await;
     stream.write_all(HEALTHZ).await.unwrap();
     assert_eq!(read_response(&mut stream).await, "HTTP/1.1 200 OK");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -208,7 +192,7 @@ async fn requests_and_quiet_websocket_sessions_still_work_with_short_timeouts() 
     let app = TestApp::spawn_with(short_timeouts).await;
     // Several requests on one kept-alive connection, with pauses shorter
     // than the idle timeout but longer than the header-read timeout.
-    let mut stream = connect(&app).await;
+    let mut stream = raw_tcp(&app).await;
     for _ in 0..3 {
         stream.write_all(HEALTHZ).await.unwrap();
         assert_eq!(read_response(&mut stream).await, "HTTP/1.1 200 OK");
