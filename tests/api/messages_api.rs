@@ -628,3 +628,61 @@ async fn search_across_rooms_finds_matches_in_every_room_of_the_caller_only() {
         reply.assert_error(400, "invalid-data");
     }
 }
+
+/// A reply reads its session and room together (one store read): every way
+/// that read can come back empty is still its own refusal, and nothing is
+/// stored by any of them.
+#[tokio::test]
+async fn posting_is_refused_for_a_bad_session_or_a_room_the_caller_is_not_in() {
+    let app = TestApp::spawn().await;
+    let (ana, bob, room) = pair(&app).await;
+    let admin = AgentClient::admin(&app).await;
+    let carl = admin.new_agent(&app, "Carl").await;
+    let post = |room: &str| format!("/users/me/rooms/{room}/messages");
+    let body = || Some(json!({"content": "not stored"}));
+
+    // A forged token, and a logged-out one, with a room that exists: 401.
+    let forged = ana
+        .call_as("not-a-token", "POST", &post(&room), body())
+        .await;
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    let gone = admin.new_agent(&app, "Gone").await;
+    let ours = gone.create_room(&[&ana]).await["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(gone.logout().await.status, 204);
+    let logged_out = gone.call("POST", &post(&ours), body()).await;
+    assert_eq!(logged_out.status, 401, "{}", logged_out.body);
+
+    // A room of the tenant that the caller is not in, an unknown id and a
+    // malformed one: 404 unknown-room.
+    carl.call("POST", &post(&room), body())
+        .await
+        .assert_error(404, "unknown-room");
+    carl.call("POST", &post(&uuid::Uuid::new_v4().to_string()), body())
+        .await
+        .assert_error(404, "unknown-room");
+    carl.call("POST", &post("not-a-uuid"), body())
+        .await
+        .assert_error(404, "unknown-room");
+    // A bad body is refused before the room is looked at, as before.
+    carl.call("POST", &post(&room), Some(json!({"content": 5})))
+        .await
+        .assert_error(400, "invalid-data");
+
+    // Nothing of the refused posts reached either room.
+    assert_eq!(
+        contents(&listed(&bob, &room, "").await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        contents(&listed(&ana, &ours, "").await),
+        Vec::<String>::new()
+    );
+    // And the members still post.
+    let ok = bob
+        .call("POST", &post(&room), Some(json!({"content": "hi"})))
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+}
