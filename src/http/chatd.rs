@@ -227,11 +227,11 @@ struct Call {
 }
 
 impl Call {
-    /// The `:room`: as read with the session when the route asked for it,
-    /// otherwise by its id (malformed: 404).
-    fn room(&self) -> Result<RoomRef, ApiError> {
-        match &self.room {
-            Some(read) => Ok(read.clone()),
+    /// The `:room`: as read with the session when the route asked for it
+    /// (handed over, not copied), otherwise by its id (malformed: 404).
+    fn take_room(&mut self) -> Result<RoomRef, ApiError> {
+        match self.room.take() {
+            Some(read) => Ok(read),
             None => Ok(RoomRef::Id(self.id("room")?)),
         }
     }
@@ -619,9 +619,9 @@ async fn list_messages(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /users/me/rooms/{room}/messages
-async fn post_message(call: Call) -> Result<Response, ApiError> {
+async fn post_message(mut call: Call) -> Result<Response, ApiError> {
     let post: PostMessage = call.json()?;
-    let room = call.room()?;
+    let room = call.take_room()?;
     let message = call
         .services()
         .messages

@@ -9,7 +9,10 @@ use crate::domain::{
 use crate::store::batch::Params;
 use crate::store::{Added, AgentChanges, StoreError, StoreResult};
 
-use super::{parse_id, parse_role, Backend, Bind, RowsAffected, Sql, AGENT_COLUMNS, ROOM_COLUMNS};
+use super::{
+    parse_id, parse_role, Backend, Bind, RowsAffected, Sql, AGENT_COLUMNS, AGENT_COLUMNS_OF_A,
+    ROOM_COLUMNS_OF_CONVERSATIONS,
+};
 
 impl<DB: Backend> Sql<DB>
 where
@@ -153,19 +156,11 @@ where
         now_ms: i64,
         room: RoomId,
     ) -> StoreResult<Option<(Agent, Option<Room>)>> {
-        let qualified = |table: &str, columns: &str| {
-            columns
-                .split(',')
-                .map(|c| format!("{table}.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let sql = format!(
-            "SELECT {}, {}, {} FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \
+            "SELECT {AGENT_COLUMNS_OF_A}, {ROOM_COLUMNS_OF_CONVERSATIONS}, {} \
+             FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \
              LEFT JOIN conversations ON conversations.id = $3 AND conversations.tenant_id = a.tenant_id \
              WHERE s.id = $1 AND s.revoked = 0 AND s.expires_at > $2 AND a.disabled = 0",
-            qualified("a", AGENT_COLUMNS),
-            qualified("conversations", ROOM_COLUMNS),
             DB::MEMBERS
         );
         let Some(row) = sqlx::query(&sql)

@@ -47,6 +47,14 @@ pub(super) const AGENT_COLUMNS: &str =
     "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
 pub(super) const ROOM_COLUMNS: &str =
     "id, tenant_id, kind, channel_id, name, state, assignee_id, created_at, queued_at, last_seq";
+/// `AGENT_COLUMNS` of the agents table aliased `a`.
+pub(super) const AGENT_COLUMNS_OF_A: &str =
+    "a.id, a.tenant_id, a.email, a.display_name, a.avatar_url, a.role, a.password_hash, a.disabled";
+/// `ROOM_COLUMNS` qualified by `conversations.` (for a join).
+pub(super) const ROOM_COLUMNS_OF_CONVERSATIONS: &str =
+    "conversations.id, conversations.tenant_id, conversations.kind, conversations.channel_id, \
+     conversations.name, conversations.state, conversations.assignee_id, conversations.created_at, \
+     conversations.queued_at, conversations.last_seq";
 
 pub(super) fn parse_id<T: FromStr>(raw: &str) -> StoreResult<T> {
     raw.parse()
@@ -679,7 +687,29 @@ pub(super) use sql_store;
 
 #[cfg(test)]
 mod tests {
-    use super::seqs_between;
+    use super::{
+        seqs_between, AGENT_COLUMNS, AGENT_COLUMNS_OF_A, MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS,
+        ROOM_COLUMNS_OF_CONVERSATIONS,
+    };
+
+    #[test]
+    fn qualified_column_lists_match_their_tables_lists() {
+        let qualified = |prefix: &str, columns: &str| -> Vec<String> {
+            columns
+                .split(',')
+                .map(|c| format!("{prefix}.{}", c.trim()))
+                .collect()
+        };
+        let listed = |columns: &str| -> Vec<String> {
+            columns.split(',').map(|c| c.trim().to_string()).collect()
+        };
+        assert_eq!(listed(AGENT_COLUMNS_OF_A), qualified("a", AGENT_COLUMNS));
+        assert_eq!(listed(M_COLUMNS), qualified("m", MESSAGE_COLUMNS));
+        assert_eq!(
+            listed(ROOM_COLUMNS_OF_CONVERSATIONS),
+            qualified("conversations", ROOM_COLUMNS)
+        );
+    }
 
     #[test]
     fn seqs_between_counts_the_seqs_inside_the_bounds() {
