@@ -122,16 +122,16 @@ pub fn agent(a: &Agent) -> Value {
 }
 
 /// The event's name and its `data` for agents; `None` when agents do not see it.
-pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
+pub fn event_data(p: &Published, server: ServerId) -> Option<(&'static str, Value)> {
     if p.agents == Agents::Nobody {
         return None;
     }
     Some(match &p.event {
         Event::MessageCreated { message: m } => {
-            ("chatd_user_room_message_created".into(), message(m, server))
+            ("chatd_user_room_message_created", message(m, server))
         }
         Event::MessageUpdated { message: m } => {
-            ("chatd_user_room_message_updated".into(), message(m, server))
+            ("chatd_user_room_message_updated", message(m, server))
         }
         Event::Typing {
             conversation_id,
@@ -139,40 +139,36 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
             sender_id,
             ..
         } => (
-            "chatd_user_room_activity_created".into(),
+            "chatd_user_room_activity_created",
             json!({
                 "room": {"uuid": conversation_id},
                 "user_uuid": sender_id,
                 "type": if *typing { "start_typing" } else { "stop_typing" },
             }),
         ),
-        Event::RoomCreated { room } => ("chatd_user_room_created".into(), live_room(room, server)),
+        Event::RoomCreated { room } => ("chatd_user_room_created", live_room(room, server)),
         Event::QueueUpdated { action, room } => (
-            "chatd_queue_updated".into(),
+            "chatd_queue_updated",
             json!({
                 "action": action.as_str(),
                 "channel_id": room.room().channel_id,
                 "room": live_room(room, server),
             }),
         ),
-        Event::RoomStateChanged { room } => {
-            ("chatd_room_state_updated".into(), live_room(room, server))
-        }
+        Event::RoomStateChanged { room } => ("chatd_room_state_updated", live_room(room, server)),
         Event::RoomRead {
             room,
             reader,
             up_to_seq,
         } => (
-            "chatd_user_room_read".into(),
+            "chatd_user_room_read",
             json!({"room": {"uuid": room}, "user_uuid": reader, "up_to_seq": up_to_seq}),
         ),
         Event::VisitorConnection { room, connected } => (
-            "chatd_visitor_connection_updated".into(),
+            "chatd_visitor_connection_updated",
             json!({"room_uuid": room, "user_uuid": room, "connected": connected}),
         ),
-        Event::PresenceChanged { presence } => {
-            ("chatd_presence_updated".into(), live_presence(presence))
-        }
+        Event::PresenceChanged { presence } => ("chatd_presence_updated", live_presence(presence)),
         Event::Reaction {
             room,
             message,
@@ -184,8 +180,7 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
                 "chatd_user_room_message_reaction_created"
             } else {
                 "chatd_user_room_message_reaction_deleted"
-            }
-            .into(),
+            },
             json!({
                 "room": {"uuid": room},
                 "message_uuid": message,
@@ -202,9 +197,9 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(String, Value)> {
 }
 
 /// The websocketd envelope of an event, as bytes, with its name.
-pub fn event_frame(p: &Published, server: ServerId) -> Option<(String, Vec<u8>)> {
+pub fn event_frame(p: &Published, server: ServerId) -> Option<(&'static str, Vec<u8>)> {
     let (name, data) = event_data(p, server)?;
-    let frame = envelope(&name, p.tenant_id, server, data);
+    let frame = envelope(name, p.tenant_id, server, data);
     Some((name, serde_json::to_vec(&frame).ok()?))
 }
 
@@ -266,7 +261,7 @@ mod tests {
         assert_eq!(
             event_data(&read, server),
             Some((
-                "chatd_user_room_read".into(),
+                "chatd_user_room_read",
                 json!({"room": {"uuid": room}, "user_uuid": user, "up_to_seq": 4})
             ))
         );
@@ -277,7 +272,7 @@ mod tests {
         assert_eq!(
             event_data(&connection, server),
             Some((
-                "chatd_visitor_connection_updated".into(),
+                "chatd_visitor_connection_updated",
                 json!({"room_uuid": room, "user_uuid": room, "connected": true})
             ))
         );
@@ -291,7 +286,7 @@ mod tests {
         assert_eq!(
             event_data(&reaction, server),
             Some((
-                "chatd_user_room_message_reaction_deleted".into(),
+                "chatd_user_room_message_reaction_deleted",
                 json!({"room": {"uuid": room}, "message_uuid": message, "user_uuid": user, "emoji": "👍"})
             ))
         );
