@@ -10,7 +10,9 @@
 //!
 //! A conversation always maps to the same lane, so its messages are stored in
 //! the order they arrived. Several lanes let PostgreSQL commit in parallel;
-//! SQLite, with its single writer, uses one.
+//! SQLite, with its single writer, uses one. Each lane has a state of its
+//! own, passed to every batch it stores (on PostgreSQL, the lane's own
+//! connection: see `sql::Lane`).
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -67,18 +69,24 @@ pub(super) struct Batcher<I, O> {
 pub(super) type Appender = Batcher<Queued, Appended>;
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
-    /// Starts `lanes` tasks, each storing its batches with `store_batch`,
-    /// which returns one result per item, in order.
-    pub(super) fn start<F, Fut>(lanes: usize, store_batch: F) -> Batcher<I, O>
+    /// Starts `lanes` tasks, each with a state from `lane` and storing its
+    /// batches with `store_batch`, which gets the lane's state and gives it
+    /// back with one result per item, in order.
+    pub(super) fn start<S, F, Fut>(
+        lanes: usize,
+        mut lane: impl FnMut() -> S,
+        store_batch: F,
+    ) -> Batcher<I, O>
     where
-        F: Fn(Vec<I>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Stored<O>> + Send + 'static,
+        S: Send + 'static,
+        F: Fn(S, Vec<I>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = (S, Stored<O>)> + Send + 'static,
     {
         let fallbacks = Arc::new(AtomicU64::new(0));
         let lanes = (0..lanes.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(LANE_CAPACITY);
-                tokio::spawn(run_lane(rx, store_batch.clone(), fallbacks.clone()));
+                tokio::spawn(run_lane(rx, lane(), store_batch.clone(), fallbacks.clone()));
                 tx
             })
             .collect();
@@ -130,19 +138,21 @@ impl<O> Future for PendingResult<O> {
     }
 }
 
-async fn run_lane<I, O, F, Fut>(
+async fn run_lane<I, O, S, F, Fut>(
     mut rx: mpsc::Receiver<Pending<I, O>>,
+    mut lane: S,
     store_batch: F,
     fallbacks: Arc<AtomicU64>,
 ) where
-    F: Fn(Vec<I>) -> Fut,
-    Fut: Future<Output = Stored<O>>,
+    F: Fn(S, Vec<I>) -> Fut,
+    Fut: Future<Output = (S, Stored<O>)>,
 {
     let mut pending = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
         let (items, replies): (Vec<_>, Vec<_>) =
             pending.drain(..).map(|p| (p.item, p.reply)).unzip();
-        let stored = store_batch(items).await;
+        let stored;
+        (lane, stored) = store_batch(lane, items).await;
         if stored.one_by_one {
             fallbacks.fetch_add(1, Ordering::Relaxed);
         }

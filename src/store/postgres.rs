@@ -17,19 +17,23 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::batch::{Appender, Batcher};
+use super::sql::lane::Lane;
 use super::sql::{sql_store, Sql};
 use super::StoreResult;
 
-/// Connections per instance. Each request holds one only for its few
-/// statements; a busy instance queues on the pool rather than exhausting the
-/// server's `max_connections` (100 by default: four instances fit) when
-/// several instances run. 10 was too few once agents answer: an agent's
-/// reply reads its session and room besides the five group-commit lanes
-/// (`chatgate-bench agents --backend postgres`: reply p50 203 ms → 74 ms).
-const POOL_SIZE: u32 = 20;
+/// Pooled connections per instance, for everything but the group-commit
+/// lanes (which keep one each: `APPEND_LANES` + 1 more per instance). Each
+/// request holds one only for its few statements; a busy instance queues on
+/// the pool rather than exhausting the server's `max_connections` (100 by
+/// default: five instances fit) when several instances run. A bigger pool
+/// costs the database CPU even when idle connections are plenty: the pool
+/// hands them out in turn, so every one of its server processes is woken
+/// and cold in turn (with the lanes in a pool of 20, STOMP chat at 5,000/s
+/// took 15% more database CPU than with 10).
+const POOL_SIZE: u32 = 12;
 
-/// Appending lanes (group commit, see [`super::batch`]): each holds one
-/// connection while it commits, leaving the rest of the pool to reads.
+/// Appending lanes (group commit, see [`super::batch`]), each with a
+/// connection of its own; one more lane marks messages DELIVERED.
 const APPEND_LANES: usize = 4;
 
 /// How long a caller waits for a connection unless configured
@@ -72,15 +76,19 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        let writer = pool.clone();
-        let appender = Appender::start(APPEND_LANES, move |batch: Vec<crate::store::Queued>| {
-            let pool = writer.clone();
-            async move { Sql::append_batch(&pool, batch).await }
-        });
-        let writer = pool.clone();
-        let delivered = Batcher::start(1, move |ids| {
-            let pool = writer.clone();
-            async move { Sql::deliver_batch(&pool, ids).await }
+        // Each lane writes on a connection of its own (see `Lane`).
+        let own = || Lane::own(pool.clone());
+        let appender = Appender::start(
+            APPEND_LANES,
+            own,
+            |mut lane, batch: Vec<crate::store::Queued>| async move {
+                let stored = Sql::append_batch(&mut lane, batch).await;
+                (lane, stored)
+            },
+        );
+        let delivered = Batcher::start(1, own, |mut lane, ids| async move {
+            let stored = Sql::deliver_batch(&mut lane, ids).await;
+            (lane, stored)
         });
         Ok(PgStore {
             sql: Sql {

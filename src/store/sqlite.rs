@@ -11,6 +11,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::batch::{Appender, Batcher};
+use super::sql::lane::Lane;
 use super::sql::{sql_store, Sql};
 use super::{StoreError, StoreResult};
 
@@ -88,15 +89,19 @@ impl SqliteStore {
                     .pragma("cache_size", READ_CACHE_KIB.to_string()),
             )
             .await?;
-        let pool = write.clone();
-        let appender = Appender::start(1, move |batch: Vec<crate::store::Queued>| {
-            let pool = pool.clone();
-            async move { Sql::append_batch(&pool, batch).await }
-        });
-        let pool = write.clone();
-        let delivered = Batcher::start(1, move |ids| {
-            let pool = pool.clone();
-            async move { Sql::deliver_batch(&pool, ids).await }
+        // Both lanes borrow the one write connection per batch (see `Lane`).
+        let shared = || Lane::Shared(write.clone());
+        let appender = Appender::start(
+            1,
+            shared,
+            |mut lane, batch: Vec<crate::store::Queued>| async move {
+                let stored = Sql::append_batch(&mut lane, batch).await;
+                (lane, stored)
+            },
+        );
+        let delivered = Batcher::start(1, shared, |mut lane, ids| async move {
+            let stored = Sql::deliver_batch(&mut lane, ids).await;
+            (lane, stored)
         });
         Ok(SqliteStore {
             sql: Sql { read, write },

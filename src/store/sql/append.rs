@@ -34,6 +34,7 @@ use crate::domain::{AgentId, Message, RoomState};
 use crate::store::batch::{insert_chunks, Stored};
 use crate::store::{Appended, NewMessage, Queued, StoreError, StoreResult};
 
+use super::lane::Lane;
 use super::{parse_id, parse_room_state, Backend, Sql, INSERT_COLUMNS, MESSAGE_COLUMNS};
 
 /// How a group commit failed.
@@ -166,8 +167,13 @@ where
 {
     /// Stores a batch of messages in one transaction (group commit) and
     /// returns one result per message, in order. See `store::batch`.
-    pub(crate) async fn append_batch(pool: &sqlx::Pool<DB>, batch: Vec<Queued>) -> Stored {
-        match Self::append_together(pool, &batch).await {
+    /// After a failure the lane opens a fresh connection for what follows.
+    pub(crate) async fn append_batch(lane: &mut Lane<DB>, batch: Vec<Queued>) -> Stored {
+        let first = Self::append_together(lane, &batch).await;
+        if first.is_err() {
+            lane.failed();
+        }
+        match first {
             Ok(appended) => Stored::together(appended.into_iter().map(Ok).collect()),
             Err(Failed::BeforeCommit(err)) if batch.len() > 1 => {
                 // Nothing was committed: store each on its own, so one
@@ -175,7 +181,10 @@ where
                 tracing::warn!(error = %err, size = batch.len(), "batch append failed; storing one by one");
                 let mut results = Vec::with_capacity(batch.len());
                 for new in &batch {
-                    let alone = Self::append_together(pool, std::slice::from_ref(new)).await;
+                    let alone = Self::append_together(lane, std::slice::from_ref(new)).await;
+                    if alone.is_err() {
+                        lane.failed();
+                    }
                     results.push(match alone {
                         Ok(mut appended) => Ok(appended.remove(0)),
                         Err(Failed::BeforeCommit(err) | Failed::AtCommit(err)) => Err(err),
@@ -202,11 +211,11 @@ where
     /// The batch in one transaction: the steps of the module doc, then the
     /// commit. Within a conversation, messages keep their arrival order.
     pub(crate) async fn append_together(
-        pool: &sqlx::Pool<DB>,
+        lane: &mut Lane<DB>,
         batch: &[Queued],
     ) -> Result<Vec<Appended>, Failed> {
         let rooms = Rooms::of(batch);
-        let mut tx = pool
+        let mut tx = lane
             .begin()
             .await
             .map_err(|e| Failed::BeforeCommit(e.into()))?;

@@ -13,6 +13,7 @@ use crate::domain::{
 use crate::store::batch::{insert_chunks, Params, Stored};
 use crate::store::{ConversationLookup, MessageQuery, Page, StoreError, StoreResult, VisitorScope};
 
+use super::lane::Lane;
 use super::{
     parse_id, parse_kind, parse_state, parse_uuid, seqs_between, Backend, Bind, Filter,
     RowsAffected, Sql, MESSAGE_COLUMNS, M_COLUMNS,
@@ -104,12 +105,12 @@ where
     /// PENDING. A batch of several statements (see `insert_chunks`) is one
     /// transaction, so one commit (one fsync on SQLite) however it is cut.
     pub(crate) async fn deliver_batch(
-        pool: &sqlx::Pool<DB>,
+        lane: &mut Lane<DB>,
         ids: Vec<(MessageId, TenantId)>,
     ) -> Stored<Option<Message>> {
         let chunks = insert_chunks(ids.len());
         let marked = if chunks.len() > 1 {
-            match pool.begin().await {
+            match lane.begin().await {
                 Ok(mut tx) => match Self::deliver_chunks(&mut tx, &ids, &chunks).await {
                     Ok(changed) => tx.commit().await.map(|()| changed),
                     Err(e) => Err(e),
@@ -117,11 +118,14 @@ where
                 Err(e) => Err(e),
             }
         } else {
-            match pool.acquire().await {
+            match lane.connection().await {
                 Ok(mut conn) => Self::deliver_chunks(&mut conn, &ids, &chunks).await,
                 Err(e) => Err(e),
             }
         };
+        if marked.is_err() {
+            lane.failed();
+        }
         match marked {
             Ok(mut changed) => {
                 Stored::together(ids.iter().map(|(id, _)| Ok(changed.remove(id))).collect())

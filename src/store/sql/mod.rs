@@ -18,6 +18,7 @@ use super::{StoreError, StoreResult};
 pub(super) mod agents;
 pub(super) mod append;
 pub(super) mod channels;
+pub(super) mod lane;
 pub(super) mod messages;
 pub(super) mod reactions;
 pub(super) mod rooms;
