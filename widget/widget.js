@@ -284,11 +284,11 @@ class Widget {
     this.bdg = h('span', 'bdg');
     this.bdg.hidden = true;
     this.bdg.setAttribute('aria-hidden', 'true');
-    lc.append(this.bdg);
     lc.onclick = () => this.toggle();
     this.sr = h('div', 'sr');
     this.sr.setAttribute('aria-live', 'polite');
-    w.append(p, lc, this.sr);
+    // Beside the launcher, not in it: its name says the count (axe: label-content-name-mismatch).
+    w.append(p, lc, this.bdg, this.sr);
     // Full screen (a phone), the open panel is a modal dialog: Tab and
     // Shift+Tab cycle inside it.
     this.mq = matchMedia('(max-width: 480px)');
