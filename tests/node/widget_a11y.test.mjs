@@ -255,7 +255,13 @@ describe('widget accessibility', { timeout: 180_000 }, () => {
         await page.goto(pages.origin + '/');
         await openPanel(page);
         await until(async () => (await widget(page).locator('.hd .nm').textContent()) === 'Lemon shop', 'the channel');
-        const [color, around] = await widget(page).locator('textarea').evaluate((e) => [getComputedStyle(e).outlineColor, getComputedStyle(e.closest('.cmp')).backgroundColor]);
+        const [style, width, color, around] = await widget(page)
+          .locator('textarea')
+          .evaluate((e) => {
+            const s = getComputedStyle(e);
+            return [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor, getComputedStyle(e.closest('.cmp')).backgroundColor];
+          });
+        assert.ok(style !== 'none' && width >= 2, `${colorScheme}: a 2 px ring (${style} ${width} px)`);
         assert.ok(contrast(color, around) >= 3, `${colorScheme}: ring contrast ${contrast(color, around).toFixed(2)}:1`);
         await assertAccessible(page, `lemon ${colorScheme}: open`);
         await context.close();

@@ -136,6 +136,33 @@ describe('widget: following the conversation', { timeout: 90_000 }, () => {
     await context.close();
   }));
 
+  test('system notices in the visitor\'s language (French page)', withServerLogs(async () => {
+    const context = await browser.newContext({ reducedMotion: 'reduce' });
+    const page = await context.newPage();
+    await page.goto(host.origin + '/fr');
+    const room = await conversation(page);
+    const notices = () => widget(page).locator('.log .sys').allTextContents();
+    await until(async () => (await notices()).length === 1, 'the notice of the agent joining');
+    const [joined] = await notices();
+    assert.match(joined, /^\S.* a rejoint la conversation$/, 'agent_joined in French');
+    const stored = (await rest('GET', `/api/chatd/1.0/users/me/rooms/${room}/messages?direction=asc&limit=100`, { token: admin })).body.items;
+    const notice = stored.find((m) => m.notice?.type === 'agent_joined');
+    assert.ok(notice, 'the server sent a structured notice');
+    assert.equal(joined, `${notice.notice.params.agent} a rejoint la conversation`);
+    assert.notEqual(joined, notice.content, 'not the English content');
+
+    const closed = await rest('PUT', `/api/chatd/1.0/users/me/rooms/${room}/state`, { token: admin, body: { state: 'closed' } });
+    assert.equal(closed.status, 200, closed.text);
+    await until(async () => (await notices()).includes('Conversation fermée'), 'the closed notice in French');
+    await until(() => widget(page).locator('.note', { hasText: 'Cette conversation a été fermée' }).isVisible(), 'the French status line');
+
+    // The same history on an English page reads in English.
+    await page.goto(host.origin + '/');
+    await until(async () => (await notices()).length === 2, 'the history on the English page');
+    assert.deepEqual(await notices(), [`${notice.notice.params.agent} joined the conversation`, 'Conversation closed']);
+    await context.close();
+  }));
+
   for (const [device, viewport] of Object.entries(SIZES)) {
     test(`closing (${device}): one status line, the last agent message stays in view`, withServerLogs(async () => {
       const context = await browser.newContext({ viewport, reducedMotion: 'reduce' });
