@@ -486,6 +486,8 @@ class Widget {
     }
     this.lastSeq = this.readUpTo = this.readSent = 0;
     this.cid = null;
+    this.closed = false;
+    this.notes();
     this.count();
   }
 
@@ -644,6 +646,10 @@ class Widget {
       this.st.textContent = away ? this.t.awayShort : this.t.online;
       this.st.classList.toggle('away', away);
     }
+    this.notes();
+  }
+
+  notes() {
     const s = this.closed ? this.t.closed : this.away ? this.t.away : '';
     this.note.textContent = s;
     this.note.hidden = !s;
@@ -666,6 +672,12 @@ class Widget {
     this.msgs.set(m.id, e);
     if (cm) this.msgs.set(cm, e);
     if (m.seq > this.lastSeq) this.lastSeq = m.seq;
+    // A resumed conversation knows it is closed from its latest closed/reopened notice.
+    const k = m.notice && m.notice.type;
+    if (/^(closed|reopened)$/.test(k) && m.seq >= this.lastSeq) {
+      this.closed = k === 'closed';
+      this.notes();
+    }
     if (moved) this.place(e);
     this.paint(e);
     if (fresh && (live || m.alignment === 'RIGHT')) {

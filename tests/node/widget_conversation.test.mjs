@@ -187,6 +187,13 @@ describe('widget: following the conversation', { timeout: 90_000 }, () => {
       const [log, status] = await Promise.all([widget(page).locator('.log').boundingBox(), note('closed').boundingBox()]);
       assert.ok(status.y >= log.y + log.height - 0.5, 'the status line covers no message');
 
+      // Back later: the conversation still reads as closed.
+      await page.reload();
+      await openPanel(page);
+      await waitRow(page, lastWords);
+      await until(() => note('This conversation was closed').isVisible(), 'the closed note after a reload');
+      assert.ok(await inView(row(page, lastWords)), 'the last agent message in view after a reload');
+
       // Writing again reopens it: the status line goes back to "away".
       await sendText(page, 'Actually, one more thing');
       await until(() => note('We are away').isVisible(), 'the away note after reopening');
