@@ -382,9 +382,12 @@ class Widget {
     this.w.style.setProperty('--c', c);
     const y = luminance(c);
     this.w.style.setProperty('--ct', 1.05 / (y + 0.05) >= (y + 0.05) / 0.05 ? '#fff' : '#111');
-    // Focus rings in the channel colour where it shows (3:1) on the light or dark panel.
-    this.w.style.setProperty('--fl', 1.05 / (y + 0.05) >= 3 ? c : '#15171c');
-    this.w.style.setProperty('--fd', (y + 0.05) / 0.0616 >= 3 ? c : '#ececef');
+    // Focus rings in the channel colour where it shows (3:1) on the light or
+    // dark panel, else a shade of it that does (55% of it with black or
+    // 45% with white: 3:1 whatever the colour).
+    const mix = (k, o) => 'color-mix(in srgb,' + c + ' ' + k + ',' + o + ')';
+    this.w.style.setProperty('--fl', 1.05 / (y + 0.05) >= 3 ? c : mix('55%', '#000'));
+    this.w.style.setProperty('--fd', (y + 0.05) / 0.0616 >= 3 ? c : mix('45%', '#fff'));
   }
 
   avatar(el, url, name) {

@@ -38,11 +38,12 @@ let browser;
 let host;
 let admin;
 
-/** WCAG contrast ratio of two computed CSS colours (opaque rgb()/rgba()). */
+/** WCAG contrast ratio of two computed CSS colours (opaque rgb(), rgba() or color(srgb ...)). */
 function contrast(a, b) {
   const lum = (css) => {
+    const scale = css.startsWith('color(srgb') ? 1 : 255;
     const [r, g, b2] = css.match(/[\d.]+/g).slice(0, 3).map((v) => {
-      const c = Number(v) / 255;
+      const c = Number(v) / scale;
       return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
     });
     return 0.2126 * r + 0.7152 * g + 0.0722 * b2;

@@ -4,6 +4,7 @@
 //   <device>-<scheme>-<lang>-launcher.png      closed, with an unread badge
 //   <device>-<scheme>-<lang>-open.png          a new visitor opens the panel
 //   <device>-<scheme>-<lang>-conversation.png  visitor and agent messages, notices
+//   <device>-<scheme>-<lang>-marker.png        read back when a reply came
 //   <device>-<scheme>-<lang>-ended.png         the conversation was closed
 // The test checks that the panel fits the viewport, is full screen on the
 // phone, and that the newest message is in view.
@@ -103,7 +104,7 @@ describe('widget screenshots', { timeout: 180_000 }, () => {
       return room;
     });
 
-    let unread = 0;
+    let first = true;
     for (const [device, viewport] of Object.entries(SIZES)) {
       for (const colorScheme of ['light', 'dark']) {
         for (const lang of ['en', 'fr']) {
@@ -131,9 +132,11 @@ describe('widget screenshots', { timeout: 180_000 }, () => {
           const p2 = await back.newPage();
           await p2.goto(demo(lang));
           await widget(p2).locator('.lc').waitFor();
-          await agentSays(admin, ongoing.room, unread ? `Anything else? (${device}, ${colorScheme}, ${lang})` : 'Anything else I can do for you?');
-          unread += 1;
-          await until(async () => (await widget(p2).locator('.bdg').textContent()) === String(Math.min(unread, 9) === unread ? unread : '9+'), `the unread badge at ${unread}`);
+          const reply = first ? 'Anything else I can do for you?' : `Anything else? (${device}, ${colorScheme}, ${lang})`;
+          first = false;
+          await agentSays(admin, ongoing.room, reply);
+          await waitRow(p2, reply);
+          await until(() => widget(p2).locator('.bdg').isVisible(), 'the unread badge');
           await shot(p2, 'launcher');
           await openPanel(p2);
           await until(async () => (await widget(p2).locator('.hd .nm').textContent()) === NAME, 'the header');
@@ -141,6 +144,16 @@ describe('widget screenshots', { timeout: 180_000 }, () => {
           assert.ok(await newestInView(p2), 'the newest message in view');
           await shot(p2, 'conversation');
           await fits(p2);
+          // Reading back when a reply comes: the "new message" marker.
+          await widget(p2)
+            .locator('.log')
+            .evaluate((l) => new Promise((resolve) => {
+              l.addEventListener('scroll', resolve, { once: true });
+              l.scrollTop = 0;
+            }));
+          await agentSays(admin, ongoing.room, lang === 'fr' ? 'Voici aussi notre guide des infusions à froid.' : 'Here is our cold brew guide as well.');
+          await until(() => widget(p2).locator('.more').isVisible(), 'the new message marker');
+          await shot(p2, 'marker');
           await back.close();
 
           // The conversation was closed.
