@@ -20,7 +20,7 @@ const L = {
     unread: '{n} unread', by: 'Powered by chatgate', more: 'New message',
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
-      transferred: '{from} transferred you to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
+      transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
     },
   },
   fr: {
@@ -33,7 +33,7 @@ const L = {
     unread: '{n} non lus', by: 'Propulsé par chatgate', more: 'Nouveau message',
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
-      transferred: '{from} vous a transféré à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
+      transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
     },
   },
 };

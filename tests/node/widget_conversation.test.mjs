@@ -59,6 +59,18 @@ const scrollLog = (page, where) =>
       where,
     );
 
+/** A new agent of the tenant, logged in: `{uuid, token}`. */
+async function newAgent(name) {
+  const email = `${name.toLowerCase()}-${crypto.randomUUID().slice(0, 8)}@example.test`;
+  const password = `pw-${crypto.randomUUID()}`;
+  const made = await rest('POST', '/api/chatd/1.0/agents', { token: admin, body: { email, display_name: name, password, role: 'agent' } });
+  assert.ok(made.status === 200 || made.status === 201, made.text);
+  const basic = Buffer.from(`${email}:${password}`).toString('base64');
+  const login = await rest('POST', '/api/auth/0.1/token', { body: { expiration: 3600 }, headers: { authorization: `Basic ${basic}` } });
+  assert.equal(login.status, 200, login.text);
+  return { uuid: made.body.uuid, token: login.body.data.token };
+}
+
 /** A visitor who wrote, and an agent who answered: the room's uuid. */
 async function conversation(page) {
   await openPanel(page);
@@ -151,15 +163,23 @@ describe('widget: following the conversation', { timeout: 90_000 }, () => {
     assert.equal(joined, `${notice.notice.params.agent} a rejoint la conversation`);
     assert.notEqual(joined, notice.content, 'not the English content');
 
-    const closed = await rest('PUT', `/api/chatd/1.0/users/me/rooms/${room}/state`, { token: admin, body: { state: 'closed' } });
+    // Handed to a colleague, who closes it.
+    const bruno = await newAgent('Bruno');
+    const moved = await rest('POST', `/api/chatd/1.0/users/me/rooms/${room}/transfers`, { token: admin, body: { user_uuid: bruno.uuid } });
+    assert.equal(moved.status, 200, moved.text);
+    const handed = `${notice.notice.params.agent} a confié la conversation à Bruno`;
+    await until(async () => (await notices()).includes(handed), 'the transfer notice in French');
+    const closed = await rest('PUT', `/api/chatd/1.0/users/me/rooms/${room}/state`, { token: bruno.token, body: { state: 'closed' } });
     assert.equal(closed.status, 200, closed.text);
     await until(async () => (await notices()).includes('Conversation fermée'), 'the closed notice in French');
     await until(() => widget(page).locator('.note', { hasText: 'Cette conversation a été fermée' }).isVisible(), 'the French status line');
+    assert.deepEqual(await notices(), [joined, handed, 'Conversation fermée']);
 
     // The same history on an English page reads in English.
     await page.goto(host.origin + '/');
-    await until(async () => (await notices()).length === 2, 'the history on the English page');
-    assert.deepEqual(await notices(), [`${notice.notice.params.agent} joined the conversation`, 'Conversation closed']);
+    await until(async () => (await notices()).length === 3, 'the history on the English page');
+    const who = notice.notice.params.agent;
+    assert.deepEqual(await notices(), [`${who} joined the conversation`, `${who} handed the conversation to Bruno`, 'Conversation closed']);
     await context.close();
   }));
 
