@@ -17,7 +17,11 @@ const L = {
     closed: 'This conversation was closed. Write to us again to reopen it.', typing: '{n} is typing…', agent: 'Agent',
     fail: 'Not sent.', retry: 'Retry', sending: 'Sending', sent: 'Delivered', read: 'Read', deleted: 'Message deleted',
     reconnecting: 'Connection lost, reconnecting…', gone: 'Chat is unavailable right now.', from: 'New message from {n}',
-    unread: '{n} unread', by: 'Powered by chatgate',
+    unread: '{n} unread', by: 'Powered by chatgate', more: 'New message',
+    n: {
+      agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
+      transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
+    },
   },
   fr: {
     open: 'Ouvrir le chat', close: 'Fermer le chat', minimize: 'Réduire le chat', ph: 'Écrivez un message…', send: 'Envoyer',
@@ -26,7 +30,11 @@ const L = {
     closed: 'Cette conversation a été fermée. Écrivez-nous pour la rouvrir.', typing: '{n} écrit…', agent: 'Conseiller',
     fail: 'Non envoyé.', retry: 'Réessayer', sending: 'Envoi', sent: 'Remis', read: 'Lu', deleted: 'Message supprimé',
     reconnecting: 'Connexion perdue, reconnexion…', gone: 'Le chat est indisponible pour le moment.', from: 'Nouveau message de {n}',
-    unread: '{n} non lus', by: 'Propulsé par chatgate',
+    unread: '{n} non lus', by: 'Propulsé par chatgate', more: 'Nouveau message',
+    n: {
+      agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
+      transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
+    },
   },
 };
 
@@ -113,6 +121,20 @@ const fill = (el, text) => {
   el.append(text.slice(last));
 };
 
+// A system notice in the visitor's language (desk-api.md, "Notices"); its
+// (English) content for an unknown type or a missing parameter.
+const noticeText = (m, t) => {
+  const n = m.notice || {};
+  const f = t.n[n.type];
+  let ok = typeof f === 'string';
+  const s = ok && f.replace(/\{(\w+)\}/g, (_, k) => {
+    const v = n.params && n.params[k];
+    if (typeof v !== 'string' || !v) ok = false;
+    return v;
+  });
+  return ok ? s : m.content;
+};
+
 // STOMP 1.2 frames (visitor-api.md, "WebSocket /ws.chatplugin").
 const unesc = (v) => v.replace(/\\([nrc\\])/g, (_, c) => ({ n: '\n', r: '\r', c: ':', '\\': '\\' })[c]);
 const parse = (s) => {
@@ -173,6 +195,7 @@ class Widget {
 
     const p = (this.p = h('div', 'p'));
     p.setAttribute('role', 'dialog');
+    p.setAttribute('aria-label', t.title);
     p.id = 'p';
     const hd = h('div', 'hd');
     this.av = h('div', 'av');
@@ -193,6 +216,27 @@ class Widget {
     this.log.setAttribute('role', 'log');
     this.log.setAttribute('aria-live', 'off');
     this.log.tabIndex = 0;
+    // Follows the conversation while the visitor is at (or near) the bottom;
+    // otherwise new messages raise a "new message" marker.
+    this.stick = true;
+    this.log.onscroll = () => {
+      this.stick = this.gap() < 40;
+      if (this.stick) this.more.hidden = true;
+    };
+    new ResizeObserver(() => this.stick && this.scroll(true)).observe(this.log);
+    const lw = h('div', 'lw');
+    const mw = h('div', 'mw');
+    mw.setAttribute('role', 'status');
+    const more = (this.more = h('button', 'more', t.more));
+    more.type = 'button';
+    more.hidden = true;
+    more.append(icon('down'));
+    more.onclick = () => {
+      this.scroll(true);
+      this.log.focus({ preventScroll: true });
+    };
+    mw.append(more);
+    lw.append(this.log, mw);
     this.hello = h('div', 'm l hello');
     this.helloText = h('div', 'b', t.hello);
     const col = h('div', 'col');
@@ -205,10 +249,9 @@ class Widget {
     const dots = h('span', 'dots');
     dots.append(h('i'), h('i'), h('i'));
     this.ty.append(dots, this.tyText);
-    this.awayNote = h('p', 'note', t.away);
-    this.awayNote.hidden = true;
-    this.closedNote = h('p', 'note', t.closed);
-    this.closedNote.hidden = true;
+    // One status line (closed wins over away), never one note per state.
+    this.note = h('p', 'note');
+    this.note.hidden = true;
     const cmp = h('form', 'cmp');
     const ta = (this.ta = h('textarea'));
     ta.rows = 1;
@@ -232,7 +275,7 @@ class Widget {
       }
     };
     ta.oninput = () => this.input();
-    p.append(hd, this.bar, this.log, this.ty, this.awayNote, this.closedNote, cmp, h('div', 'pw', t.by));
+    p.append(hd, this.bar, lw, this.ty, this.note, cmp, h('div', 'pw', t.by));
 
     const lc = (this.lc = h('button', 'lc'));
     lc.type = 'button';
@@ -241,15 +284,28 @@ class Widget {
     this.bdg = h('span', 'bdg');
     this.bdg.hidden = true;
     this.bdg.setAttribute('aria-hidden', 'true');
-    lc.append(this.bdg);
     lc.onclick = () => this.toggle();
     this.sr = h('div', 'sr');
     this.sr.setAttribute('aria-live', 'polite');
-    w.append(p, lc, this.sr);
+    // Beside the launcher, not in it: its name says the count (axe: label-content-name-mismatch).
+    w.append(p, lc, this.bdg, this.sr);
+    // Full screen (a phone), the open panel is a modal dialog: Tab and
+    // Shift+Tab cycle inside it.
+    this.mq = matchMedia('(max-width: 480px)');
+    this.mq.onchange = () => this.label();
     w.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape' && this.isOpen) {
+      if (!this.isOpen) return;
+      if (e.key === 'Escape') {
         e.stopPropagation();
         this.close();
+      } else if (e.key === 'Tab' && this.mq.matches) {
+        const f = [...p.querySelectorAll('button,textarea,[href],[tabindex="0"]')].filter((x) => !x.disabled && x.getClientRects().length);
+        const i = f.indexOf(root.activeElement);
+        const n = f.length - 1;
+        if (e.shiftKey ? i <= 0 : i < 0 || i >= n) {
+          e.preventDefault();
+          f[e.shiftKey ? n : 0].focus();
+        }
       }
     });
     root.append(w);
@@ -317,6 +373,7 @@ class Widget {
   label() {
     const t = this.t;
     this.lc.setAttribute('aria-expanded', this.isOpen);
+    this.p.setAttribute('aria-modal', this.isOpen && this.mq.matches);
     this.lc.setAttribute('aria-label', (this.isOpen ? t.close : t.open) + (this.unread ? ' (' + t.unread.replace('{n}', this.unread) + ')' : ''));
   }
 
@@ -325,6 +382,12 @@ class Widget {
     this.w.style.setProperty('--c', c);
     const y = luminance(c);
     this.w.style.setProperty('--ct', 1.05 / (y + 0.05) >= (y + 0.05) / 0.05 ? '#fff' : '#111');
+    // Focus rings in the channel colour where it shows (3:1) on the light or
+    // dark panel, else a shade of it that does (55% of it with black or
+    // 45% with white: 3:1 whatever the colour).
+    const mix = (k, o) => 'color-mix(in srgb,' + c + ' ' + k + ',' + o + ')';
+    this.w.style.setProperty('--fl', 1.05 / (y + 0.05) >= 3 ? c : mix('55%', '#000'));
+    this.w.style.setProperty('--fd', (y + 0.05) / 0.0616 >= 3 ? c : mix('45%', '#fff'));
   }
 
   avatar(el, url, name) {
@@ -426,6 +489,8 @@ class Widget {
     }
     this.lastSeq = this.readUpTo = this.readSent = 0;
     this.cid = null;
+    this.closed = false;
+    this.notes();
     this.count();
   }
 
@@ -577,13 +642,20 @@ class Widget {
       this.readUpTo = Math.max(this.readUpTo, b.up_to_seq | 0);
       for (const e of this.msgs.values()) if (e.m.alignment === 'RIGHT') this.paint(e);
     } else if (b.type === 'conversation.closed' || b.type === 'conversation.reopened') {
-      this.closedNote.hidden = b.type !== 'conversation.closed';
+      this.closed = b.type === 'conversation.closed';
+      if (this.closed) this.sr.textContent = this.t.closed;
     } else if (b.type === 'availability') {
-      const away = b.agents_available === false;
-      this.awayNote.hidden = !away;
+      const away = (this.away = b.agents_available === false);
       this.st.textContent = away ? this.t.awayShort : this.t.online;
       this.st.classList.toggle('away', away);
     }
+    this.notes();
+  }
+
+  notes() {
+    const s = this.closed ? this.t.closed : this.away ? this.t.away : '';
+    this.note.textContent = s;
+    this.note.hidden = !s;
   }
 
   status() {
@@ -603,6 +675,12 @@ class Widget {
     this.msgs.set(m.id, e);
     if (cm) this.msgs.set(cm, e);
     if (m.seq > this.lastSeq) this.lastSeq = m.seq;
+    // A resumed conversation knows it is closed from its latest closed/reopened notice.
+    const k = m.notice && m.notice.type;
+    if (/^(closed|reopened)$/.test(k) && m.seq >= this.lastSeq) {
+      this.closed = k === 'closed';
+      this.notes();
+    }
     if (moved) this.place(e);
     this.paint(e);
     if (fresh && (live || m.alignment === 'RIGHT')) {
@@ -613,7 +691,7 @@ class Widget {
       }
       this.emit('message', m);
     }
-    this.scroll(fresh && m.alignment === 'RIGHT');
+    this.scroll(fresh && m.alignment === 'RIGHT', fresh && live);
     this.markRead();
     this.count();
   }
@@ -650,7 +728,7 @@ class Widget {
     el.dataset.id = m.id || '';
     el.dataset.sender = sid || '';
     el.textContent = '';
-    if (side === 'c') return el.append(h('div', 'sys', m.content));
+    if (side === 'c') return el.append(h('div', 'sys', noticeText(m, t)));
     const col = h('div', 'col');
     if (side === 'l') {
       const av = h('div', 'av');
@@ -685,9 +763,18 @@ class Widget {
     el.append(col);
   }
 
-  scroll(force) {
+  gap() {
     const l = this.log;
-    if (force || l.scrollHeight - l.scrollTop - l.clientHeight < 120) l.scrollTop = l.scrollHeight;
+    return l.scrollHeight - l.scrollTop - l.clientHeight;
+  }
+
+  // To the bottom when asked or following; else a fresh message shows the marker.
+  scroll(force, fresh) {
+    if (force || this.stick) {
+      this.log.scrollTop = this.log.scrollHeight;
+      this.stick = true;
+      this.more.hidden = true;
+    } else if (fresh) this.more.hidden = false;
   }
 
   // The agents' messages the visitor has not seen yet.
