@@ -173,6 +173,12 @@ describe('the console is accessible and looks right', { timeout: 12 * TEST_TIMEO
       assert.equal(await page.locator('.row').count(), 0, 'nothing in the inbox yet');
       await check(found, page, 'empty inbox');
       await shots(page, 'inbox-empty');
+      // A notice (an answer lost to a colleague) shows on a phone too, above the lists.
+      await page.goto(server.baseUrl + '/console/inbox?notice=taken');
+      await setMode(page, MODES[2]);
+      assert.ok(await page.locator('.notice-bar').isVisible(), 'the notice shows on a phone');
+      assert.ok(await page.locator('[data-list=queue]').isVisible(), 'and the lists under it');
+      await check(found, page, 'inbox with a notice');
       assertNoneFound(found);
       assert.deepEqual(problems, []);
       await context.close();
