@@ -311,6 +311,17 @@ async fn an_admin_reads_any_room_and_marks_nothing_and_tells_no_one() {
         .await;
     assert_eq!(contents(&searched.body), ["My order is late"]);
 
+    // What the visitor's page told: for the admin too (supervision), not
+    // for an agent who is not in the room.
+    let context = admin
+        .call("GET", &format!("/users/me/rooms/{room}/visitor"), None)
+        .await;
+    assert_eq!(context.status, 200, "{}", context.body);
+    let cy = admin.new_agent(&app, "Cy").await;
+    cy.call("GET", &format!("/users/me/rooms/{room}/visitor"), None)
+        .await
+        .assert_error(404, "unknown-room");
+
     // Read-only: the admin did not join, Bo's unread count is unchanged,
     // and the visitor's next frame is Bo's marker reply.
     assert!(admin.rooms().await.is_empty());
