@@ -170,7 +170,7 @@ impl ConsoleBrowser {
             )
             .await;
         assert_eq!(answered.status, 303, "{}", answered.body);
-        assert_eq!(answered.location(), format!("/console/rooms/{room}"));
+        assert_eq!(answered.location(), format!("/console/rooms/{room}#latest"));
         answered
     }
 }
@@ -359,7 +359,7 @@ async fn console_form_without_the_csrf_token_is_refused_and_changes_nothing() {
 
     let answered = browser.submit("/console/inbox", &answer, &[]).await;
     assert_eq!(answered.status, 303, "{}", answered.body);
-    assert_eq!(answered.location(), format!("/console/rooms/{room}"));
+    assert_eq!(answered.location(), format!("/console/rooms/{room}#latest"));
     assert!(queue_ids(&admin).await.is_empty());
 }
 
@@ -570,7 +570,7 @@ async fn console_without_javascript_answers_and_replies_and_the_visitor_gets_the
     assert_eq!(replied.status, 303, "{}", replied.body);
     assert_eq!(
         replied.location(),
-        format!("/console/rooms/{room}#composer")
+        format!("/console/rooms/{room}#latest")
     );
 
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -965,7 +965,13 @@ async fn console_team_page_starts_an_agent_room_with_chosen_colleagues() {
     assert_eq!(created.status, 303, "{}", created.body);
     let page = browser.get(created.location()).await;
     assert!(page.body.contains("Billing"));
-    let room = created.location().rsplit('/').next().unwrap().to_string();
+    let room = created
+        .location()
+        .trim_end_matches("#latest")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     browser
         .submit(
             created.location(),

@@ -7,218 +7,42 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { Client } from '@stomp/stompjs';
-import { chromium } from 'playwright-core';
-import WebSocket from 'ws';
-
+import { TEST_TIMEOUT_MS, WAIT_MS, server, startServer, stopServer, withServerLogs, withTimeout } from './chatgate_server.mjs';
 import {
-  AsyncQueue,
-  TEST_TIMEOUT_MS,
-  WAIT_MS,
-  server,
-  startServer,
-  stopServer,
-  withServerLogs,
-  withTimeout,
-} from './chatgate_server.mjs';
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SHOTS = path.join(REPO_ROOT, 'target', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-// Debian's chromium package (.ci/run installs it). Without it the suite
-// fails, saying why: a browser test is never skipped silently.
+  launchChromium,
+  post,
+  newVisitor,
+  visitorSays,
+  visitorHistory,
+  visitorSocket,
+  adminToken,
+  newAgent,
+  newPage,
+  logIn,
+  pageHears,
+  holdNextRows,
+  answerInConsole,
+  live,
+  shots,
+  stompClients,
+  roomUrl,
+  agentToken,
+  chatd,
+} from './console_helpers.mjs';
 
 let browser;
-
-// ---------------------------------------------------------------------------
-// The visitor: HTTP API and STOMP
-// ---------------------------------------------------------------------------
-
-async function post(route, body, headers = {}) {
-  const res = await fetch(server.baseUrl + route, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `POST ${route}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-/** A new visitor conversation on the demo channel. */
-async function newVisitor() {
-  return post('/chatplugin.authenticate', { channel_id: server.demoChannelId });
-}
-
-async function visitorSays(visitor, text) {
-  return post('/chatplugin.send', { message: { text } }, { authorization: `Bearer ${visitor.token}` });
-}
-
-/** The conversation's history as the visitor's widget would resume it. */
-async function visitorHistory(visitor) {
-  const resumed = await post('/chatplugin.authenticate', {
-    channel_id: server.demoChannelId,
-    resume_token: visitor.resume_token,
-  });
-  return resumed.messages;
-}
-
-const stompClients = new Set();
-
-/** A live visitor socket: queues of its messages and its events. */
-async function visitorSocket(visitor, sinceSeq) {
-  const messages = new AsyncQueue();
-  const events = new AsyncQueue();
-  const client = new Client({
-    webSocketFactory: () => new WebSocket(server.wsUrl, ['v12.stomp', 'v11.stomp', 'v10.stomp']),
-    connectHeaders: { Authorization: `Bearer ${visitor.token}` },
-    reconnectDelay: 0,
-    debug: () => {},
-  });
-  stompClients.add(client);
-  const connected = new Promise((resolve, reject) => {
-    client.onConnect = resolve;
-    client.onStompError = (frame) => reject(new Error(`STOMP ERROR ${frame.headers.message}`));
-  });
-  client.activate();
-  await withTimeout(connected, WAIT_MS, 'visitor STOMP CONNECTED');
-  const resume = sinceSeq === undefined ? {} : { 'since-seq': String(sinceSeq) };
-  client.subscribe('/queue/message', (frame) => messages.push(JSON.parse(frame.body)), resume);
-  client.subscribe('/queue/events', (frame) => events.push(JSON.parse(frame.body)));
-  return { client, messages, events };
-}
-
-// ---------------------------------------------------------------------------
-// The agent side
-// ---------------------------------------------------------------------------
-
-async function adminToken() {
-  const basic = Buffer.from(`${server.adminEmail}:${server.adminPassword}`).toString('base64');
-  const data = await post('/api/auth/0.1/token', {}, { authorization: `Basic ${basic}` });
-  return data.data.token;
-}
-
-/** Creates an agent (role agent) through the API; returns its email and password. */
-async function newAgent(name) {
-  const token = await adminToken();
-  const email = `${name.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  const res = await fetch(server.baseUrl + '/api/chatd/1.0/agents', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-auth-token': token },
-    body: JSON.stringify({ email, display_name: name, password: 'correct horse' }),
-  });
-  assert.equal(res.status, 201, await res.text());
-  return { email, password: 'correct horse' };
-}
-
-async function newPage(options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  const problems = [];
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
-  });
-  return { context, page, problems };
-}
-
-async function logIn(page, email, password) {
-  await page.goto(server.baseUrl + '/console/login');
-  await page.fill('input[name=email]', email);
-  await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForURL('**/console/inbox'), page.click('button[type=submit]')]);
-}
-
-/**
- * Resolves when an event socket of `page` receives a frame that `matches`
- * (its text). Call it before the page opens the socket.
- */
-function pageHears(page, matches) {
-  return new Promise((resolve) => {
-    page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
-      if (matches(String(payload))) resolve();
-    }));
-  });
-}
-
-/**
- * Holds the page's next fetch of new messages: the server answers at once,
- * the browser gets the answer only after `until` (a slow network).
- * `rendered` resolves when the server has answered (an object, since an
- * async function cannot return a bare promise without awaiting it).
- */
-async function holdNextRows(page, until) {
-  let answered;
-  const rendered = new Promise((resolve) => { answered = resolve; });
-  let held = false;
-  await page.route(/\/console\/rooms\/[^/]+\/messages\?after_seq=/, async (route) => {
-    if (held) return route.continue();
-    held = true;
-    const response = await route.fetch();
-    answered();
-    await until;
-    await route.fulfill({ response });
-  });
-  return { rendered };
-}
-
-/** Answers the visitor from the inbox and waits for its room, live. */
-async function answerInConsole(page, visitor, firstWords) {
-  const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
-  await Promise.all([
-    page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
-    row.locator('button[data-answer]').click(),
-  ]);
-  await live(page);
-  await page.locator('.msg.theirs', { hasText: firstWords }).waitFor();
-}
-
-/** Waits until the page's event socket has started. */
-async function live(page) {
-  await page.waitForSelector('html[data-live=true]', { state: 'attached' });
-}
-
-async function shots(page, name) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  for (const width of [1280, 375]) {
-    await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
-    await page.waitForTimeout(100);
-    await page.screenshot({ path: path.join(SHOTS, `console-${name}-${width}.png`) });
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
 
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
 
-describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () => {
+describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, () => {
   before(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
-    }
     // Every test logs agents in from 127.0.0.1: only failed logins count
     // against the login budgets, so successful ones need no lifting.
     await startServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -231,7 +55,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'a queued visitor appears live, is answered and replied to, and the reply shows delivered',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       await live(page);
       await page.evaluate(() => { window.__sameDocument = true; });
@@ -294,7 +118,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'a read mark that comes before the reply is shown still ticks the reply read',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       const visitor = await newVisitor();
       const socket = await visitorSocket(visitor);
@@ -324,7 +148,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'a reply delivered before its row is shown still shows delivered',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       const visitor = await newVisitor();
       await visitorSays(visitor, 'Hello? I will be right back.');
@@ -355,8 +179,8 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
       const bob = await newAgent('Bob');
-      const a = await newPage();
-      const b = await newPage();
+      const a = await newPage(browser);
+      const b = await newPage(browser);
       await logIn(a.page, server.adminEmail, server.adminPassword);
       await logIn(b.page, bob.email, bob.password);
       await Promise.all([live(a.page), live(b.page)]);
@@ -374,7 +198,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       await Promise.all([submit(a.page), submit(b.page)]);
 
       const urls = [a.page.url(), b.page.url()];
-      const won = urls.filter((u) => u.endsWith(`/console/rooms/${visitor.conversation_id}`));
+      const won = urls.filter((u) => roomUrl(visitor.conversation_id).test(u));
       const lost = urls.filter((u) => u.endsWith('/console/inbox?notice=taken'));
       assert.equal(won.length, 1, `exactly one winner: ${urls}`);
       assert.equal(lost.length, 1, `exactly one told: ${urls}`);
@@ -391,14 +215,14 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'without JavaScript an agent logs in, opens a room and replies; the visitor gets the reply',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page } = await newPage({ javaScriptEnabled: false });
+      const { context, page } = await newPage(browser, { javaScriptEnabled: false });
       const visitor = await newVisitor();
       await visitorSays(visitor, 'No scripts here');
       await logIn(page, server.adminEmail, server.adminPassword);
       const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
       assert.match(await row.textContent(), /No scripts here/);
       await Promise.all([
-        page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
+        page.waitForURL(roomUrl(visitor.conversation_id)),
         row.locator('button[type=submit]').click(),
       ]);
       await page.fill('textarea[name=content]', 'Replied without JavaScript');
@@ -420,7 +244,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'keyboard: a answers the visitor waiting longest, j and k move between conversations',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       await live(page);
       const first = await newVisitor();
@@ -429,13 +253,13 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       await visitorSays(second, 'I came second');
       await page.locator(`[data-list=queue] [data-room="${second.conversation_id}"]`).waitFor();
 
-      await Promise.all([page.waitForURL(`**/console/rooms/${first.conversation_id}`), page.keyboard.press('a')]);
+      await Promise.all([page.waitForURL(roomUrl(first.conversation_id)), page.keyboard.press('a')]);
       await live(page);
-      await Promise.all([page.waitForURL(`**/console/rooms/${second.conversation_id}`), page.keyboard.press('a')]);
+      await Promise.all([page.waitForURL(roomUrl(second.conversation_id)), page.keyboard.press('a')]);
       await live(page);
       // Newest activity first: the second visitor's room, then the first's.
-      await Promise.all([page.waitForURL(`**/console/rooms/${first.conversation_id}`), page.keyboard.press('j')]);
-      await Promise.all([page.waitForURL(`**/console/rooms/${second.conversation_id}`), page.keyboard.press('k')]);
+      await Promise.all([page.waitForURL(roomUrl(first.conversation_id)), page.keyboard.press('j')]);
+      await Promise.all([page.waitForURL(roomUrl(second.conversation_id)), page.keyboard.press('k')]);
       await page.keyboard.press('r');
       assert.equal(await page.evaluate(() => document.activeElement?.name), 'content', 'r focuses the reply box');
       assert.deepEqual(problems, []);
@@ -447,7 +271,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'the channel settings page shows the embed snippet (screenshots)',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       await page.goto(`${server.baseUrl}/console/admin/channels/${server.demoChannelId}`);
       const snippet = await page.locator('#snippet').textContent();

@@ -445,6 +445,7 @@ async fn messages(
     if after_seq.is_none() {
         rows.reverse();
     }
+    crate::http::console::views::arrange(&mut rows, crate::domain::time::now_ms());
     let older = match rows.first() {
         Some(first) if after_seq.is_none() && first.seq > 1 && page.items.len() as u32 == PAGE => {
             Some(first.seq)
@@ -545,11 +546,17 @@ fn room_url(id: RoomId) -> String {
     format!("/console/rooms/{}", id.0)
 }
 
+/// A conversation, scrolled to its newest message even without script
+/// (the fragment names the anchor after the last message).
+fn room_latest(id: RoomId) -> String {
+    format!("/console/rooms/{}#latest", id.0)
+}
+
 /// POST /console/queue/<room>/answer: the agent takes the visitor; if
 /// another agent was first, back to the inbox saying so.
 pub async fn answer(app: &App, s: &Session, id: RoomId) -> Result<Response, ApiError> {
     match app.services.rooms.answer(&s.caller, id).await {
-        Ok(_) => Ok(redirect(&room_url(id))),
+        Ok(_) => Ok(redirect(&room_latest(id))),
         Err(ServiceError::Conflict(Conflict::AlreadyAnswered)) => {
             Ok(redirect("/console/inbox?notice=taken"))
         }
@@ -567,7 +574,7 @@ pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Re
         .messages
         .post(&s.caller, RoomRef::Id(id), content, None)
         .await?;
-    Ok(redirect(&format!("{}#composer", room_url(id))))
+    Ok(redirect(&room_latest(id)))
 }
 
 /// POST /console/rooms/<room>/state: close or reopen.
@@ -579,7 +586,7 @@ pub async fn set_state(
 ) -> Result<Response, ApiError> {
     let state = crate::service::rooms::requested_state(form.get("state").unwrap_or_default())?;
     app.services.rooms.set_state(&s.caller, id, state).await?;
-    Ok(redirect(&room_url(id)))
+    Ok(redirect(&room_latest(id)))
 }
 
 /// POST /console/rooms/<room>/transfer: to another agent, who joins; we leave.
@@ -657,7 +664,7 @@ pub async fn create_room(app: &App, s: &Session, form: &Form) -> Result<Response
         .filter(|n| !n.trim().is_empty())
         .map(str::to_string);
     let (room, _) = app.services.rooms.create(&s.caller, name, users).await?;
-    Ok(redirect(&room_url(room.room().id)))
+    Ok(redirect(&room_latest(room.room().id)))
 }
 
 /// POST /console/presence: the agent's own state, from any page.
