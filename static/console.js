@@ -304,6 +304,18 @@
   const messages = $('#messages');
   const currentRoom = messages ? messages.dataset.room : '';
   let listsTimer = null;
+  // The element of the (refreshed) lists that stands for `el`: the same
+  // room's link, or its Answer button.
+  function sameInLists(el) {
+    if (!lists || lists.contains(el) && el.isConnected) return el;
+    const holder = el.closest('[data-room]');
+    if (!holder) return null;
+    const row = $(`[data-room="${CSS.escape(holder.dataset.room)}"]`, lists);
+    if (!row) return null;
+    if (el.matches('a.row')) return row.matches('a') ? row : $('a', row);
+    if (el.matches('button[data-answer]')) return $('button[data-answer]', row);
+    return row.matches('a, button') ? row : $('a, button', row);
+  }
   function refreshLists() {
     if (!lists) return;
     clearTimeout(listsTimer);
@@ -314,8 +326,12 @@
       const response = await fetch('/console/fragments/lists?' + query, { credentials: 'same-origin' });
       if (response.redirected || !response.ok) return;
       const scroll = lists.scrollTop;
+      const focus = lists.contains(document.activeElement) ? document.activeElement : null;
       lists.replaceChildren(parseHtml(await response.text()));
       lists.scrollTop = scroll;
+      // Keyboard focus on a row stays on that row's new copy.
+      const again = focus && sameInLists(focus);
+      if (again) again.focus({ preventScroll: true });
       localTimes(lists);
       waits();
       badge();
@@ -671,7 +687,8 @@
       $('[data-help-close]', help).focus();
     } else {
       help.hidden = true;
-      const back = helpOpener && helpOpener.isConnected && helpOpener !== document.body ? helpOpener : null;
+      let back = helpOpener && helpOpener !== document.body ? helpOpener : null;
+      if (back && !back.isConnected) back = sameInLists(back); // the lists were refreshed meanwhile
       helpOpener = null;
       if (back) back.focus();
     }
@@ -713,6 +730,9 @@
   document.addEventListener('submit', (event) => {
     if (event.target.matches('form.answer')) focusNext('reply');
   }, true);
+  // The browser's own scroll to #latest (for pages without script) would
+  // take focus away from what we focus here: this script scrolls itself.
+  if (location.hash === '#latest') history.replaceState(history.state, '', location.pathname + location.search);
   (function restoreFocus() {
     let what = null;
     try {
