@@ -7,6 +7,8 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 
 import { TEST_TIMEOUT_MS, WAIT_MS, server, startServer, stopServer, withServerLogs, withTimeout } from './chatgate_server.mjs';
 import {
@@ -32,6 +34,20 @@ import {
 } from './console_helpers.mjs';
 
 let browser;
+
+/** Whether `locator` is inside the visible part of the message list. */
+async function inView(page, locator) {
+  const box = await locator.boundingBox();
+  const pane = await page.locator('#messages').boundingBox();
+  return !!box && box.y >= pane.y - 1 && box.y + box.height <= pane.y + pane.height + 1;
+}
+
+/** Moves the messages whose content contains `text` back by `ms` (in the server's SQLite file). */
+function backdate(text, ms) {
+  const db = path.join(server.tmpDir, 'chatgate.db');
+  const like = text.replace(/'/g, "''");
+  execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, `UPDATE messages SET sent_at = sent_at - ${ms} WHERE content LIKE '%${like}%'`]);
+}
 
 // ---------------------------------------------------------------------------
 // Tests
@@ -279,6 +295,231 @@ describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, ()
       await shots(page, 'channel');
       await page.goto(`${server.baseUrl}/console/colleagues`);
       await shots(page, 'team');
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+  test(
+    'the tab title counts queued visitors and unread messages of open conversations, not of closed ones',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const carol = await newAgent('Carol');
+      const token = await agentToken(carol.email, carol.password);
+      const admin = await adminToken();
+      // A conversation Carol answered, with messages she has not read, then closed.
+      const closed = await newVisitor();
+      await visitorSays(closed, 'First question');
+      await chatd('PUT', `/queues/${closed.conversation_id}/answer`, token);
+      await visitorSays(closed, 'Second question');
+      await visitorSays(closed, 'Third question');
+      await chatd('PUT', `/users/me/rooms/${closed.conversation_id}/state`, token, { state: 'closed' });
+      // And a visitor waiting.
+      const waiting = await newVisitor();
+      await visitorSays(waiting, 'Anyone?');
+
+      const { context, page, problems } = await newPage(browser);
+      await logIn(page, carol.email, carol.password);
+      await live(page);
+      const closedRow = page.locator(`[data-list=closed] a[data-room="${closed.conversation_id}"]`);
+      assert.ok(Number(await closedRow.locator('.unread-count').textContent()) >= 2, 'the closed room has unread messages');
+      await page.locator(`[data-list=queue] [data-room="${waiting.conversation_id}"]`).waitFor();
+      const queued = await page.locator('[data-list=queue] li[data-room]').count();
+      const openUnread = await page.locator('[data-list=mine] .unread-count, [data-list=team] .unread-count').count();
+      assert.equal(openUnread, 0);
+      assert.equal(await page.title(), `(${queued}) Inbox · chatgate`, 'only the queue counts');
+
+      await chatd('PUT', `/queues/${waiting.conversation_id}/answer`, admin);
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
+    'without JavaScript a conversation opens at its newest message and promises no shortcuts',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const admin = await adminToken();
+      const visitor = await newVisitor();
+      for (let i = 1; i <= 30; i += 1) await visitorSays(visitor, `Line ${i} of a long story`);
+      await chatd('PUT', `/queues/${visitor.conversation_id}/answer`, admin);
+
+      const { context, page } = await newPage(browser, { javaScriptEnabled: false });
+      await logIn(page, server.adminEmail, server.adminPassword);
+      const blank = page.locator('.blank');
+      assert.doesNotMatch(await blank.innerText(), /\bj\b|shortcut/i, 'the inbox offers no shortcuts');
+      await Promise.all([
+        page.waitForURL(roomUrl(visitor.conversation_id)),
+        page.click(`[data-list=mine] a[data-room="${visitor.conversation_id}"]`),
+      ]);
+      const newest = page.locator('.msg', { hasText: 'Line 30 of a long story' });
+      const oldest = page.locator('.msg', { hasText: 'Line 1 of a long story' });
+      const scrolled = await page.locator('#messages').evaluate((el) => el.scrollTop);
+      assert.ok(scrolled > 0, 'the messages are scrolled');
+      assert.ok(await inView(page, newest), 'the newest message is in view');
+      assert.ok(!(await inView(page, oldest)), 'the oldest is not');
+      assert.equal(await page.locator('.composer .hint').isVisible(), false, 'no "Enter sends"');
+      assert.doesNotMatch(await page.locator('#composer').innerText(), /Enter sends/);
+      await shots(page, 'nojs-conversation');
+      await context.close();
+
+      // With JavaScript: the same, and the hint shows.
+      const js = await newPage(browser);
+      await logIn(js.page, server.adminEmail, server.adminPassword);
+      assert.match(await js.page.locator('.blank').innerText(), /shortcut/);
+      await js.page.goto(`${server.baseUrl}/console/rooms/${visitor.conversation_id}`);
+      await live(js.page);
+      assert.ok(await inView(js.page, js.page.locator('.msg', { hasText: 'Line 30 of a long story' })));
+      assert.equal(await js.page.locator('.composer .hint').isVisible(), true);
+      assert.deepEqual(js.problems, []);
+      await js.context.close();
+    }),
+  );
+
+  test(
+    'messages carry dates, days are separated and one sender\'s run is grouped, also for messages added live',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const admin = await adminToken();
+      const visitor = await newVisitor();
+      await visitorSays(visitor, 'Three days ago, first');
+      await visitorSays(visitor, 'Three days ago, second');
+      await visitorSays(visitor, 'Yesterday, alone');
+      await chatd('PUT', `/queues/${visitor.conversation_id}/answer`, admin);
+      await visitorSays(visitor, 'Today, first');
+      await visitorSays(visitor, 'Today, second');
+      const DAY = 24 * 3600 * 1000;
+      backdate('Three days ago, first', 3 * DAY + 60_000);
+      backdate('Three days ago, second', 3 * DAY);
+      backdate('Yesterday, alone', DAY);
+      backdate('joined', 2 * 3600 * 1000); // the "Admin joined" notice, earlier today
+
+      for (const javaScriptEnabled of [false, true]) {
+        const { context, page, problems } = await newPage(browser, { javaScriptEnabled });
+        await logIn(page, server.adminEmail, server.adminPassword);
+        await page.goto(`${server.baseUrl}/console/rooms/${visitor.conversation_id}`);
+        if (javaScriptEnabled) await live(page);
+        const seps = await page.locator('#messages .day-sep').allInnerTexts();
+        assert.equal(seps.length, 3, `three days: ${seps}`);
+        assert.deepEqual(seps.slice(1), ['Yesterday', 'Today'], `${javaScriptEnabled}: ${seps}`);
+        assert.match(seps[0], /day/, 'a weekday names the older day');
+        const yesterday = page.locator('.msg', { hasText: 'Yesterday, alone' }).locator('time');
+        assert.match(await yesterday.innerText(), /^Yesterday \d\d:\d\d/);
+        assert.match(await yesterday.getAttribute('datetime'), /^\d{4}-\d\d-\d\dT\d\d:\d\d/);
+        const older = page.locator('.msg', { hasText: 'Three days ago, first' }).locator('time');
+        assert.match(await older.innerText(), /\d/);
+        assert.doesNotMatch(await older.innerText(), /^\d\d:\d\d$/, 'an older message names its date');
+        // The second message of a run hides its sender; a run across days does not.
+        assert.equal(await page.locator('.msg', { hasText: 'Three days ago, second' }).getAttribute('class'), 'msg theirs grouped');
+        assert.equal(await page.locator('.msg', { hasText: 'Yesterday, alone' }).getAttribute('class'), 'msg theirs');
+        assert.equal(await page.locator('.msg', { hasText: 'Today, second' }).getAttribute('class'), 'msg theirs grouped');
+        // (Still there for screen readers, as a 1 px clipped box.)
+        const senderWidth = async (text) => (await page.locator('.msg', { hasText: text }).locator('.sender').boundingBox()).width;
+        assert.ok((await senderWidth('Three days ago, second')) <= 1, 'a grouped message does not repeat the name');
+        assert.ok((await senderWidth('Three days ago, first')) > 10, 'the first of a run names its sender');
+        if (javaScriptEnabled) {
+          // Live: the agent's reply starts a run; the visitor's answer starts
+          // another; a second answer joins it.
+          await page.locator('[data-reply]').fill('Here is the answer');
+          await page.locator('[data-reply]').press('Enter');
+          await page.locator('.msg.mine', { hasText: 'Here is the answer' }).waitFor();
+          await visitorSays(visitor, 'Live one');
+          await visitorSays(visitor, 'Live two');
+          const two = page.locator('.msg', { hasText: 'Live two' });
+          await two.waitFor();
+          assert.equal(await page.locator('.msg', { hasText: 'Here is the answer' }).getAttribute('class'), 'msg mine');
+          assert.equal(await page.locator('.msg', { hasText: 'Live one' }).getAttribute('class'), 'msg theirs');
+          assert.equal(await two.getAttribute('class'), 'msg theirs grouped');
+          assert.deepEqual((await page.locator('#messages .day-sep').allInnerTexts()).slice(1), ['Yesterday', 'Today']);
+          await shots(page, 'days');
+        }
+        assert.deepEqual(problems, []);
+        await context.close();
+      }
+    }),
+  );
+
+  test(
+    'desktop notifications: off until turned on, then shown only while the tab is hidden',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const admin = await adminToken();
+      const { context, page, problems } = await newPage(browser);
+      await context.grantPermissions(['notifications'], { origin: server.baseUrl });
+      // Records what the page's own code asks of the browser's Notification API.
+      await context.addInitScript(() => {
+        window.__notes = [];
+        window.__asked = 0;
+        const Real = window.Notification;
+        class Recorded extends Real {
+          constructor(title, options) {
+            window.__notes.push({ title, body: options && options.body });
+            super(title, options);
+          }
+          static requestPermission(...args) {
+            window.__asked += 1;
+            return Real.requestPermission(...args);
+          }
+        }
+        window.Notification = Recorded;
+      });
+      const setHidden = (hidden) => page.evaluate((h) => {
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+      const notes = () => page.evaluate(() => window.__notes);
+      const queuedVisitor = async (text) => {
+        const v = await newVisitor();
+        await visitorSays(v, text);
+        await page.locator(`[data-list=queue] [data-room="${v.conversation_id}"]`).waitFor();
+        return v;
+      };
+      const visitors = [];
+
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await live(page);
+      const button = page.locator('[data-notify]');
+      assert.equal(await button.getAttribute('aria-pressed'), 'false', 'off by default');
+      assert.equal(await page.evaluate(() => window.__asked), 0, 'no permission asked on load');
+
+      // Off: nothing, even hidden.
+      await setHidden(true);
+      visitors.push(await queuedVisitor('Nobody told'));
+      assert.deepEqual(await notes(), []);
+      await setHidden(false);
+
+      // Turned on; remembered over a reload.
+      await button.click();
+      assert.equal(await button.getAttribute('aria-pressed'), 'true');
+      await page.reload();
+      await live(page);
+      assert.equal(await page.locator('[data-notify]').getAttribute('aria-pressed'), 'true', 'remembered');
+      assert.equal(await page.evaluate(() => window.__asked), 0, 'no permission asked on load');
+
+      // Visible: nothing.
+      visitors.push(await queuedVisitor('Seen on screen'));
+      assert.deepEqual(await notes(), []);
+
+      // Hidden: a queued visitor, and a message in one's own conversation.
+      await setHidden(true);
+      const mine = await queuedVisitor('Please help');
+      await page.waitForFunction(() => window.__notes.length === 1);
+      assert.deepEqual(await notes(), [{ title: 'A visitor is waiting', body: 'Please help' }]);
+      await chatd('PUT', `/queues/${mine.conversation_id}/answer`, admin);
+      await visitorSays(mine, 'Still there?');
+      await page.waitForFunction(() => window.__notes.length === 2);
+      assert.deepEqual((await notes())[1], { title: 'Visitor', body: 'Still there?' });
+
+      // Turned off: nothing more.
+      await setHidden(false);
+      await page.locator('[data-notify]').click();
+      assert.equal(await page.locator('[data-notify]').getAttribute('aria-pressed'), 'false');
+      await setHidden(true);
+      await visitorSays(mine, 'Hello again');
+      await page.locator(`[data-list=mine] a[data-room="${mine.conversation_id}"] .preview`, { hasText: 'Hello again' }).waitFor();
+      assert.equal((await notes()).length, 2);
+
+      for (const v of visitors) await chatd('PUT', `/queues/${v.conversation_id}/answer`, admin);
       assert.deepEqual(problems, []);
       await context.close();
     }),
