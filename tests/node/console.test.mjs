@@ -31,7 +31,7 @@ import {
   roomUrl,
   agentToken,
   chatd,
-} from './console_helpers.mjs';
+} from './console_browser.mjs';
 
 let browser;
 

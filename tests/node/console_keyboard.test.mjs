@@ -15,7 +15,7 @@ import {
   newVisitor,
   roomUrl,
   visitorSays,
-} from './console_helpers.mjs';
+} from './console_browser.mjs';
 import { assertAccessible } from './a11y.mjs';
 
 let browser;
