@@ -137,10 +137,23 @@ pub async fn channels(app: &App, s: &Session, error: Option<String>) -> Result<R
     )
 }
 
+/// The colour the widget shows for a channel that has none (`--c` in
+/// widget/widget.css; a unit test keeps the two the same). The settings
+/// page's colour picker shows it, since a picker cannot show "none".
+pub const WIDGET_DEFAULT_COLOR: &str = "#4f46e5";
+
 /// The form's channel settings as the API's JSON body, validated by the
 /// same parser as `/channels.update`.
+///
+/// The colour is left as it is when the picker still holds the colour the
+/// page showed (`color_shown`): saving other settings never turns "the
+/// widget's default" into a stored colour.
 fn settings(form: &Form) -> Result<crate::service::channels::ChannelSettings, ApiError> {
     let mut body = Map::new();
+    let color_untouched = match (form.get("color"), form.get("color_shown")) {
+        (Some(color), Some(shown)) => color.trim().eq_ignore_ascii_case(shown.trim()),
+        _ => false,
+    };
     for field in [
         "name",
         "image_url",
@@ -148,6 +161,9 @@ fn settings(form: &Form) -> Result<crate::service::channels::ChannelSettings, Ap
         "color",
         "assignment",
     ] {
+        if field == "color" && color_untouched {
+            continue;
+        }
         if let Some(value) = form.get(field) {
             let value = value.trim();
             body.insert(
@@ -240,7 +256,7 @@ pub async fn channel(
             name: c.name,
             image_url: c.image_url.unwrap_or_default(),
             welcome_message: c.look.welcome_message.unwrap_or_default(),
-            color: c.look.color.unwrap_or_else(|| "#2563eb".into()),
+            color: c.look.color.unwrap_or_else(|| WIDGET_DEFAULT_COLOR.into()),
             round_robin: c.routing.assignment.as_str() == "round_robin",
             max_open: c.routing.max_open_per_agent,
             origins: c
@@ -387,5 +403,46 @@ pub async fn update_agent(
     match app.services.agents.update(&s.caller, id, patch).await {
         Ok(_) => Ok(redirect("/console/admin/agents")),
         Err(err) => agents_page(app, s, None, Some(super::refusal(err)?)).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{settings, Form, WIDGET_DEFAULT_COLOR};
+
+    fn form(fields: &[(&str, &str)]) -> Form {
+        Form(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_colour_left_as_the_page_showed_it_is_not_saved() {
+        let untouched = settings(&form(&[
+            ("name", "Shop"),
+            ("color", "#4F46E5"),
+            ("color_shown", "#4f46e5"),
+        ]))
+        .unwrap();
+        assert_eq!(untouched.color, None, "kept as stored (none)");
+        assert_eq!(untouched.name.as_deref(), Some("Shop"));
+
+        let picked = settings(&form(&[("color", "#0f766e"), ("color_shown", "#4f46e5")])).unwrap();
+        assert_eq!(picked.color, Some(Some("#0f766e".to_string())));
+
+        let api_style = settings(&form(&[("color", "#0f766e")])).unwrap();
+        assert_eq!(api_style.color, Some(Some("#0f766e".to_string())));
+    }
+
+    #[test]
+    fn the_settings_page_default_colour_is_the_widgets() {
+        let css = include_str!("../../../widget/widget.css");
+        assert!(
+            css.contains(&format!("--c: {WIDGET_DEFAULT_COLOR};")),
+            "widget.css's default --c is not {WIDGET_DEFAULT_COLOR}"
+        );
     }
 }
