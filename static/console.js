@@ -303,6 +303,10 @@
   const lists = $('#lists');
   const messages = $('#messages');
   const currentRoom = messages ? messages.dataset.room : '';
+  // A queued room read before answering, or a supervisor's: nothing is
+  // marked read, no typing is sent (there is no reply box).
+  const readOnly = !!(messages && messages.dataset.readonly === 'true');
+  const roomUrl = messages ? messages.dataset.url || `/console/rooms/${currentRoom}` : '';
   let listsTimer = null;
   // The element of the (refreshed) lists that stands for `el`: the same
   // room's link, or its Answer button.
@@ -353,7 +357,7 @@
   }
 
   async function fetchMessages(query) {
-    const response = await fetch(`/console/rooms/${currentRoom}/messages?${query}`, { credentials: 'same-origin' });
+    const response = await fetch(`${roomUrl}/messages?${query}`, { credentials: 'same-origin' });
     if (!response.ok || response.redirected) return null;
     const fragment = parseHtml(await response.text());
     localTimes(fragment);
@@ -393,7 +397,7 @@
 
   let readTimer = null;
   function markRead() {
-    if (!messages || document.hidden) return;
+    if (!messages || readOnly || document.hidden) return;
     clearTimeout(readTimer);
     readTimer = setTimeout(() => { api('PUT', `/users/me/rooms/${currentRoom}/read`, {}); }, 300);
   }
@@ -546,6 +550,12 @@
     switch (name) {
       case 'chatd_queue_updated':
         refreshLists();
+        if (readOnly && roomOf(data) === currentRoom && messages.dataset.url.startsWith('/console/queue/')) {
+          // Read before answering: new messages come in; once answered
+          // (by us or another agent) the page says where it went.
+          if (data.action === 'queued') catchUp();
+          else location.reload();
+        }
         if (data.action === 'queued') {
           notify();
           const room = data.room || {};
@@ -779,7 +789,8 @@
         if (reply) { event.preventDefault(); reply.focus(); }
         break;
       case 'a': {
-        const oldest = $('[data-list=queue] form.answer');
+        // The queued room being read, or the visitor waiting longest.
+        const oldest = $('form.answer-this') || $('[data-list=queue] form.answer');
         if (oldest) oldest.requestSubmit();
         else toast('No one is waiting.');
         break;

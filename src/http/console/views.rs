@@ -159,6 +159,9 @@ pub struct MessageRow {
     pub edited: bool,
     pub deleted: bool,
     pub reactions: Vec<ReactionRow>,
+    /// Shown to someone reading only (a queued room, a supervisor): no
+    /// reactions, edits or deletes.
+    pub readonly: bool,
 }
 
 pub struct ReactionRow {
@@ -219,6 +222,7 @@ impl MessageRow {
             edited: m.edited_at_ms.is_some(),
             deleted: m.deleted,
             reactions,
+            readonly: false,
         }
     }
 }
@@ -302,6 +306,18 @@ pub struct Choice {
 
 /// The open conversation.
 pub struct Conversation {
+    /// `member`, `queued` (read before answering) or `supervised` (an admin reading).
+    pub mode: &'static str,
+    /// Queued or supervised: nothing is written, marked read or told.
+    pub readonly: bool,
+    /// Its page (`/console/rooms/<id>`, `/console/queue/<id>`, `/console/all/<id>`).
+    pub url: String,
+    /// The agent is in it (a supervisor may open it as a member too).
+    pub is_member: bool,
+    /// Who answers it, by name.
+    pub assignee: Option<String>,
+    /// Whom a supervisor may assign it to.
+    pub assign_to: Vec<Choice>,
     pub id: String,
     pub name: String,
     pub is_visitor: bool,
@@ -393,9 +409,55 @@ pub struct MessagesFragment {
     pub messages: Vec<MessageRow>,
     pub csrf: String,
     pub older: Option<i64>,
-    pub room: String,
+    /// The conversation's page, for the "older" link.
+    pub url: String,
     pub reactions: [&'static str; 6],
 }
+
+/// A room of the All list: its row, channel and assignee.
+pub struct AllRow {
+    pub row: RoomRow,
+    pub channel: String,
+    pub assignee: Option<String>,
+}
+
+/// GET /console/all: every visitor room of the tenant (admins).
+#[derive(Template)]
+#[template(path = "console/all.html")]
+pub struct AllPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+    pub room_states: [(&'static str, &'static str); 3],
+    pub rows: Vec<AllRow>,
+    /// Rooms matching the filters.
+    pub total: u64,
+    /// The filters as chosen (empty: any).
+    pub state: String,
+    pub channel: String,
+    pub assignee: String,
+    pub channels: Vec<Choice>,
+    pub agents: Vec<Choice>,
+    pub filtered: bool,
+    /// Query strings of the previous and next pages.
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+/// GET /console/all/<room>: one conversation, read by a supervisor.
+#[derive(Template)]
+#[template(path = "console/supervise.html")]
+pub struct SupervisePage {
+    pub chrome: Chrome,
+    pub conversation: Conversation,
+    pub notice: Option<&'static str>,
+    pub csrf: String,
+    pub reactions: [&'static str; 6],
+    pub states: [(&'static str, &'static str); 4],
+}
+
+/// The room states the All list filters by.
+pub const ROOM_STATES: [(&str, &str); 3] = [("queued", "Queued"), ("open", "Open"), ("closed", "Closed")];
 
 pub struct AgentRow {
     pub id: String,
@@ -429,6 +491,8 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "transferred" => "The conversation was transferred.",
         "empty" => "A reply cannot be empty.",
         "invalid" => "That did not work: check what you entered.",
+        "unqueued" => "This visitor is no longer waiting in the queue.",
+        "assigned" => "The conversation was assigned.",
         _ => return None,
     })
 }
@@ -488,6 +552,7 @@ mod tests {
             edited: false,
             deleted: false,
             reactions: Vec::new(),
+            readonly: false,
         }
     }
 
