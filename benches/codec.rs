@@ -34,6 +34,7 @@ fn message(text: &str) -> Message {
         edited_at_ms: None,
         deleted: false,
         reactions: Vec::new(),
+        notice: None,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Conversations and their messages, and the validated inputs that create them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -108,6 +110,107 @@ pub struct Message {
     /// Filled where the reader needs them (agent views); empty otherwise.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// What a system message says, for clients to render in their own
+    /// language (desk-api.md, "Notices"); `None` for every other message.
+    #[serde(default)]
+    pub notice: Option<Notice>,
+}
+
+/// What happened, as a system message tells it (desk-api.md, "Notices").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// `agent` joined: answered, assigned by round robin or by an admin.
+    AgentJoined,
+    /// `agent` left the conversation.
+    AgentLeft,
+    /// `from` handed the conversation to `agent` (who joined; `from` left).
+    Transferred,
+    /// The conversation was closed (by `agent`, when an agent closed it).
+    Closed,
+    /// The conversation was reopened (by `agent`, when an agent reopened
+    /// it; without `agent` when the visitor's message reopened it).
+    Reopened,
+}
+
+/// A system message's meaning: a kind and its named parameters (agents'
+/// display names), encoded as `{"type", "params"}`. The message's `content`
+/// is its English text ([`Notice::english`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    #[serde(rename = "type")]
+    pub kind: NoticeKind,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+impl Notice {
+    fn new(kind: NoticeKind, params: &[(&str, &str)]) -> Notice {
+        Notice {
+            kind,
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// A notice naming the agent who did it, when an agent did.
+    fn by(kind: NoticeKind, agent: Option<&str>) -> Notice {
+        match agent {
+            Some(agent) => Notice::new(kind, &[("agent", agent)]),
+            None => Notice::new(kind, &[]),
+        }
+    }
+
+    pub fn agent_joined(agent: &str) -> Notice {
+        Notice::new(NoticeKind::AgentJoined, &[("agent", agent)])
+    }
+
+    pub fn agent_left(agent: &str) -> Notice {
+        Notice::new(NoticeKind::AgentLeft, &[("agent", agent)])
+    }
+
+    pub fn transferred(agent: &str, from: &str) -> Notice {
+        Notice::new(NoticeKind::Transferred, &[("agent", agent), ("from", from)])
+    }
+
+    /// Closed by `agent`, or by the system (`None`).
+    pub fn closed(agent: Option<&str>) -> Notice {
+        Notice::by(NoticeKind::Closed, agent)
+    }
+
+    /// Reopened by `agent`, or by the visitor's message (`None`).
+    pub fn reopened(agent: Option<&str>) -> Notice {
+        Notice::by(NoticeKind::Reopened, agent)
+    }
+
+    fn param(&self, name: &str) -> &str {
+        self.params.get(name).map_or("", String::as_str)
+    }
+
+    /// The English text stored as the message's `content`: what a client
+    /// that does not know the notice shows. The visitor's point of view: a
+    /// transfer reads as the new agent joining.
+    pub fn english(&self) -> String {
+        match self.kind {
+            NoticeKind::AgentJoined | NoticeKind::Transferred => {
+                format!("{} joined", self.param("agent"))
+            }
+            NoticeKind::AgentLeft => format!("{} left", self.param("agent")),
+            NoticeKind::Closed => "Conversation closed".to_string(),
+            NoticeKind::Reopened => "Conversation reopened".to_string(),
+        }
+    }
+
+    /// The stored form (JSON).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(raw: &str) -> Result<Notice, serde_json::Error> {
+        serde_json::from_str(raw)
+    }
 }
 
 /// Why a message text was refused.
@@ -205,6 +308,26 @@ mod tests {
         assert!(ClientMessageId::parse("x".repeat(64)).is_ok());
         assert!(ClientMessageId::parse("x".repeat(65)).is_err());
         assert!(ClientMessageId::parse(String::new()).is_err());
+    }
+
+    #[test]
+    fn notices_encode_as_type_and_params() {
+        let notice = Notice::transferred("Bo", "Ana");
+        assert_eq!(
+            serde_json::to_value(&notice).unwrap(),
+            serde_json::json!({"type": "transferred", "params": {"agent": "Bo", "from": "Ana"}})
+        );
+        assert_eq!(Notice::decode(&notice.encode()).unwrap(), notice);
+        assert_eq!(notice.english(), "Bo joined");
+        assert_eq!(
+            serde_json::to_value(Notice::closed(None)).unwrap(),
+            serde_json::json!({"type": "closed", "params": {}})
+        );
+        assert_eq!(
+            Notice::reopened(Some("Ana")).english(),
+            "Conversation reopened"
+        );
+        assert_eq!(Notice::agent_joined("Ana").english(), "Ana joined");
     }
 
     proptest! {

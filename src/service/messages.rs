@@ -164,6 +164,7 @@ impl MessageService {
             },
             sent_at_ms: now_ms(),
             client_message_id: None,
+            notice: None,
         };
         let appended = self.message_store.append_message(new).await?;
         self.metrics.messages_stored.inc();

@@ -12,8 +12,8 @@ use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::room::parse_room_name;
 use crate::domain::{
-    time::now_ms, ChannelId, DeliveryState, Event, LiveRoom, Member, Message, MessageId, Published,
-    QueueAction, Room, RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
+    time::now_ms, ChannelId, DeliveryState, Event, LiveRoom, Member, Message, MessageId, Notice,
+    Published, QueueAction, Room, RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
 };
 use crate::presence::PresenceKey;
 use crate::store::{Added, Answered, MessageQuery, NewMessage, Page};
@@ -297,7 +297,7 @@ impl RoomService {
         agent_name: &str,
         action: QueueAction,
     ) -> Result<crate::domain::Message, ServiceError> {
-        let notice = self.notice(room, format!("{agent_name} joined")).await?;
+        let notice = self.notice(room, Notice::agent_joined(agent_name)).await?;
         let room = self.live(RoomSummary::bare(room.clone())).await;
         self.events
             .publish(Published {
@@ -384,8 +384,11 @@ impl RoomService {
             .transfer(caller.tenant(), id, caller.id(), target.id, now_ms())
             .await?
             .ok_or_else(unknown_room)?;
-        self.notice(&room, format!("{} joined", target.display_name))
-            .await?;
+        self.notice(
+            &room,
+            Notice::transferred(&target.display_name, &caller.agent.display_name),
+        )
+        .await?;
         let mut told = room.agents();
         told.push(caller.id());
         self.state_event(&room, told).await;
@@ -431,6 +434,13 @@ impl RoomService {
                 .set_room_state(caller.tenant(), id, None, target, now_ms())
                 .await?
                 .ok_or_else(unknown_room)?;
+            let by = Some(caller.agent.display_name.as_str());
+            let notice = if closed {
+                Notice::closed(by)
+            } else {
+                Notice::reopened(by)
+            };
+            self.notice(&room, notice).await?;
             self.closed_changed(&room, closed).await;
             if closed {
                 // The assignee has room for one more visitor.
@@ -484,6 +494,7 @@ impl RoomService {
         else {
             return Ok(());
         };
+        self.notice(&reopened, Notice::reopened(None)).await?;
         self.closed_changed_to(&reopened, false, told).await;
         if !available {
             let room = self.live(RoomSummary::bare(reopened.clone())).await;
@@ -544,11 +555,13 @@ impl RoomService {
             .await;
     }
 
-    /// A system notice to the visitor (CENTER) and the room's agents.
+    /// A system notice to the visitor (CENTER) and the room's agents: its
+    /// English text as the content, and the notice itself for clients that
+    /// render it in their own language.
     async fn notice(
         &self,
         room: &Room,
-        content: String,
+        notice: Notice,
     ) -> Result<crate::domain::Message, ServiceError> {
         let notice = NewMessage {
             id: MessageId::new(),
@@ -559,10 +572,11 @@ impl RoomService {
             sender_id: room.id.0,
             sender_name: None,
             sender_avatar: None,
-            content,
+            content: notice.english(),
             state: DeliveryState::Delivered,
             sent_at_ms: now_ms(),
             client_message_id: None,
+            notice: Some(notice),
         };
         let appended = self.message_store.append_message(notice).await?;
         self.events

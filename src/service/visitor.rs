@@ -250,6 +250,7 @@ impl VisitorService {
             state: DeliveryState::Delivered,
             sent_at_ms: now_ms(),
             client_message_id: client_message_id.map(|k| k.as_str().to_string()),
+            notice: None,
         })
     }
 

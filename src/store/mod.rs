@@ -137,6 +137,8 @@ pub struct NewMessage {
     pub state: DeliveryState,
     pub sent_at_ms: i64,
     pub client_message_id: Option<String>,
+    /// A system message's meaning; `None` for every other message.
+    pub notice: Option<crate::domain::Notice>,
 }
 
 /// A message waiting in the group-commit lane, with its search text folded

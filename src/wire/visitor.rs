@@ -9,8 +9,8 @@ use uuid::Uuid;
 use crate::domain::event::VisitorQueue;
 use crate::domain::time::format_ms;
 use crate::domain::{
-    ChannelId, ClientMessageId, ConversationId, Event, Message, MessageId, MessageText, SenderKind,
-    TextError, VisitorContext,
+    ChannelId, ClientMessageId, ConversationId, Event, Message, MessageId, MessageText, Notice,
+    SenderKind, TextError, VisitorContext,
 };
 use crate::error::ApiError;
 use crate::service::visitor::VisitorSend;
@@ -28,6 +28,10 @@ pub struct VisitorMessage<'a> {
     pub seq: i64,
     pub sender: VisitorSender<'a>,
     pub client_message_id: Option<&'a str>,
+    /// A system message's meaning (desk-api.md, "Notices"); absent on
+    /// every other message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<&'a Notice>,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,6 +58,7 @@ pub fn message(m: &Message) -> VisitorMessage<'_> {
                 .filter(|u| crate::domain::url::is_web_url(u)),
         },
         client_message_id: m.client_message_id.as_deref(),
+        notice: m.notice.as_ref(),
     }
 }
 

@@ -14,8 +14,10 @@ use crate::domain::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerId(pub Uuid);
 
+/// A message (agent-api.md); a system message also has its `notice`
+/// (desk-api.md, "Notices"), every other message has none.
 pub fn message(m: &Message, server: ServerId) -> Value {
-    json!({
+    let mut value = json!({
         "uuid": m.id,
         "content": m.content,
         "alias": m.sender_name,
@@ -31,7 +33,11 @@ pub fn message(m: &Message, server: ServerId) -> Value {
         "edited_at": m.edited_at_ms.map(format_ms),
         "deleted": m.deleted,
         "reactions": m.reactions.iter().map(|r| json!({"emoji": r.emoji, "user_uuid": r.user_id})).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(notice) = &m.notice {
+        value["notice"] = json!(notice);
+    }
+    value
 }
 
 /// A room with what one agent sees of it (unread count, last message).

@@ -20,6 +20,7 @@ mod helpers;
 mod login_throttle;
 mod logs;
 mod messages_api;
+mod notices;
 mod ops;
 mod presence;
 mod presence_api;

@@ -88,6 +88,10 @@ async fn a_closed_room_reopens_to_its_available_agent_when_the_visitor_writes() 
         .await;
     assert_eq!(closed.status, 200, "{}", closed.body);
     assert_eq!(closed.body["state"], "closed");
+    // The stored notice, then the event.
+    let (destination, body) = next_frame(&mut stomp).await;
+    assert_eq!(destination, "/queue/message");
+    assert_eq!(body["message"]["notice"]["type"], "closed", "{body}");
     let (destination, body) = next_frame(&mut stomp).await;
     assert_eq!(destination, "/queue/events");
     assert_eq!(body, json!({"type": "conversation.closed"}));
@@ -98,13 +102,12 @@ async fn a_closed_room_reopens_to_its_available_agent_when_the_visitor_writes() 
 
     app.send(&visitor.token, "One more question").await;
     let mut seen = Vec::new();
-    while seen.len() < 2 {
+    while seen.len() < 3 {
         seen.push(next_frame(&mut stomp).await.1);
     }
-    assert!(
-        seen.contains(&json!({"type": "conversation.reopened"})),
-        "{seen:?}"
-    );
+    assert_eq!(seen[0]["message"]["content"], "One more question");
+    assert_eq!(seen[1]["message"]["notice"]["type"], "reopened", "{seen:?}");
+    assert_eq!(seen[2], json!({"type": "conversation.reopened"}));
     // The message is published first, then the reopening.
     let created = events
         .event_with(

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chatgate::domain::time::now_ms;
 use chatgate::domain::{
     Agent, AgentId, AgentPresence, Channel, ChannelId, ConversationId, DeliveryState, Message,
-    MessageId, OriginPattern, PresenceState, Reaction, Role, RoomState, SenderKind, SessionId,
-    TenantId, VisitorContext,
+    MessageId, Notice, OriginPattern, PresenceState, Reaction, Role, RoomState, SenderKind,
+    SessionId, TenantId, VisitorContext,
 };
 use chatgate::store::{self, Bootstrap, ConversationLookup, NewMessage, Store};
 use tempfile::TempDir;
@@ -136,6 +136,7 @@ macro_rules! contract {
 }
 
 contract!(
+    system_notices_are_read_back_by_every_reader,
     jwt_secret_keeps_the_first_value,
     concurrent_jwt_secret_calls_agree,
     bootstrap_creates_once,
@@ -247,6 +248,7 @@ fn visitor_message(
         state: DeliveryState::Delivered,
         sent_at_ms: now_ms(),
         client_message_id: key.map(str::to_string),
+        notice: None,
     }
 }
 
@@ -924,6 +926,73 @@ async fn history_returns_the_last_messages_oldest_first(db: Db) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A system message's notice is stored beside its content and comes back
+/// from every read of messages; other messages have none.
+async fn system_notices_are_read_back_by_every_reader(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    let asked = store
+        .append_message(visitor_message(&first, conversation, "Hello", None))
+        .await
+        .unwrap()
+        .message;
+    assert_eq!(asked.notice, None);
+    let notice = Notice::transferred("Bo", "Ana");
+    let joined = NewMessage {
+        sender_kind: SenderKind::System,
+        sender_name: None,
+        content: notice.english(),
+        notice: Some(notice.clone()),
+        ..visitor_message(&first, conversation, "", None)
+    };
+    let stored = store.append_message(joined).await.unwrap().message;
+    assert_eq!(stored.notice.as_ref(), Some(&notice));
+    // Through the queue of the group commit too.
+    let closed = NewMessage {
+        sender_kind: SenderKind::System,
+        content: "Conversation closed".into(),
+        notice: Some(Notice::closed(None)),
+        ..visitor_message(&first, conversation, "", None)
+    };
+    let closed = store
+        .enqueue_append(closed)
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .message;
+    let expected = vec![asked.clone(), stored.clone(), closed.clone()];
+    let scope = first.channel.scope();
+    assert_eq!(
+        store.history(scope, conversation, 10).await.unwrap(),
+        expected
+    );
+    assert_eq!(
+        store
+            .messages_after(scope, conversation, 0, 10)
+            .await
+            .unwrap(),
+        expected
+    );
+    let page = store
+        .room_messages(first.tenant_id, conversation, &page_query(10, true))
+        .await
+        .unwrap();
+    assert_eq!(page.items, expected);
+    assert_eq!(
+        store
+            .message(first.tenant_id, conversation, stored.id)
+            .await
+            .unwrap()
+            .and_then(|m| m.notice),
+        Some(notice)
+    );
+    assert_eq!(closed.notice, Some(Notice::closed(None)));
+    // The queue shows the newest message with its notice.
+    let queued = store.queue(first.tenant_id, None).await.unwrap();
+    assert_eq!(queued[0].last_message.as_ref(), Some(&closed));
 }
 
 // --- concurrency -------------------------------------------------------------

@@ -35,7 +35,9 @@ use crate::store::batch::{insert_chunks, Stored};
 use crate::store::{Appended, NewMessage, Queued, StoreError, StoreResult};
 
 use super::lane::Lane;
-use super::{parse_id, parse_room_state, Backend, Sql, INSERT_COLUMNS, MESSAGE_COLUMNS};
+use super::{
+    parse_id, parse_room_state, Backend, Sql, INSERT_COLUMNS, INSERT_COLUMN_COUNT, MESSAGE_COLUMNS,
+};
 
 /// How a group commit failed.
 #[derive(Debug)]
@@ -512,7 +514,7 @@ where
             let sql = format!(
                 "INSERT INTO messages ({}) VALUES {}",
                 INSERT_COLUMNS,
-                DB::PARAMS.rows(size, 14)
+                DB::PARAMS.rows(size, INSERT_COLUMN_COUNT)
             );
             let mut query = sqlx::query(&sql);
             for (appended, search_text) in rows.by_ref().take(size) {
@@ -531,7 +533,8 @@ where
                     .bind(m.sent_at_ms)
                     .bind(m.client_message_id.clone())
                     .bind(m.tenant_id.to_string())
-                    .bind(search_text.as_str());
+                    .bind(search_text.as_str())
+                    .bind(m.notice.as_ref().map(crate::domain::Notice::encode));
             }
             query.execute(&mut *conn).await?;
         }
@@ -576,5 +579,6 @@ fn stored(new: &NewMessage, seq: i64) -> Message {
         edited_at_ms: None,
         deleted: false,
         reactions: Vec::new(),
+        notice: new.notice.clone(),
     }
 }

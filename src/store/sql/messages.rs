@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{
-    ChannelId, Conversation, ConversationId, Message, MessageId, Reaction, RoomId, TenantId,
+    ChannelId, Conversation, ConversationId, Message, MessageId, Notice, Reaction, RoomId, TenantId,
 };
 use crate::store::batch::{insert_chunks, Params, Stored};
 use crate::store::{ConversationLookup, MessageQuery, Page, StoreError, StoreResult, VisitorScope};
@@ -55,6 +55,14 @@ where
             edited_at_ms: row.try_get(14)?,
             deleted: row.try_get::<i64, _>(15)? != 0,
             reactions: Vec::new(),
+            notice: row
+                .try_get::<Option<String>, _>(16)?
+                .as_deref()
+                .map(|raw| {
+                    Notice::decode(raw)
+                        .map_err(|e| StoreError::Corrupt(format!("bad notice {raw:?}: {e}")))
+                })
+                .transpose()?,
         })
     }
 

@@ -29,18 +29,20 @@ use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, read_at, edited_at, deleted";
+     tenant_id, read_at, edited_at, deleted, notice";
 /// The columns a new message is inserted with (`MESSAGE_COLUMNS` up to
-/// `tenant_id`, and its search text).
+/// `tenant_id`, its search text and its notice).
 pub(super) const INSERT_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, search_text";
+     tenant_id, search_text, notice";
+/// How many columns `INSERT_COLUMNS` lists (the parameters of one row).
+pub(super) const INSERT_COLUMN_COUNT: usize = 15;
 /// `MESSAGE_COLUMNS` of the messages table aliased `m`.
 pub(super) const M_COLUMNS: &str =
     "m.id, m.conversation_id, m.channel_id, m.seq, m.sender_kind, m.sender_id, \
      m.sender_name, m.sender_avatar, m.content, m.state, m.sent_at, m.client_message_id, \
-     m.tenant_id, m.read_at, m.edited_at, m.deleted";
+     m.tenant_id, m.read_at, m.edited_at, m.deleted, m.notice";
 pub(super) const CHANNEL_COLUMNS: &str =
     "id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
      welcome_message, color, assignment, max_open_per_agent";
@@ -689,8 +691,8 @@ pub(super) use sql_store;
 #[cfg(test)]
 mod tests {
     use super::{
-        seqs_between, AGENT_COLUMNS, AGENT_COLUMNS_OF_A, MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS,
-        ROOM_COLUMNS_OF_CONVERSATIONS,
+        seqs_between, AGENT_COLUMNS, AGENT_COLUMNS_OF_A, INSERT_COLUMNS, INSERT_COLUMN_COUNT,
+        MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_CONVERSATIONS,
     };
 
     #[test]
@@ -706,6 +708,9 @@ mod tests {
         };
         assert_eq!(listed(AGENT_COLUMNS_OF_A), qualified("a", AGENT_COLUMNS));
         assert_eq!(listed(M_COLUMNS), qualified("m", MESSAGE_COLUMNS));
+        assert_eq!(listed(INSERT_COLUMNS).len(), INSERT_COLUMN_COUNT);
+        // A row decodes its notice from the column after `deleted`.
+        assert_eq!(listed(MESSAGE_COLUMNS)[16], "notice");
         assert_eq!(
             listed(ROOM_COLUMNS_OF_CONVERSATIONS),
             qualified("conversations", ROOM_COLUMNS)
