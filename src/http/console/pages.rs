@@ -581,9 +581,16 @@ pub async fn messages_fragment(
     access: Access,
 ) -> Result<Response, ApiError> {
     let visitor_room = match access {
-        Access::Member => app.services.rooms.member_room(&s.caller, id).await?.kind == RoomKind::Visitor,
+        Access::Member => {
+            app.services.rooms.member_room(&s.caller, id).await?.kind == RoomKind::Visitor
+        }
         // Only visitor rooms are queued or supervised.
-        Access::Queued => app.services.rooms.queued_room(&s.caller, id).await.map(|_| true)?,
+        Access::Queued => app
+            .services
+            .rooms
+            .queued_room(&s.caller, id)
+            .await
+            .map(|_| true)?,
         Access::Supervised => app
             .services
             .rooms

@@ -44,12 +44,7 @@ pub async fn all(app: &App, req: &Request, s: &Session) -> Result<Response, ApiE
     let rooms = app
         .services
         .rooms
-        .all_rooms(
-            &s.caller,
-            filter,
-            Some(ALL_PAGE),
-            Some(page * ALL_PAGE),
-        )
+        .all_rooms(&s.caller, filter, Some(ALL_PAGE), Some(page * ALL_PAGE))
         .await?;
     let names = pages::names(app, s).await?;
     let channels = app.services.channels.list(&s.caller).await?;
@@ -104,8 +99,14 @@ pub async fn all(app: &App, req: &Request, s: &Session) -> Result<Response, ApiE
     };
     let total = rooms.filtered.max(0) as u64;
     let page_view = AllPage {
-        chrome: pages::chrome(app, s, "All conversations".into(), "all", "/console/all".into())
-            .await?,
+        chrome: pages::chrome(
+            app,
+            s,
+            "All conversations".into(),
+            "all",
+            "/console/all".into(),
+        )
+        .await?,
         csrf: s.csrf.clone(),
         states: PRESENCE_STATES,
         room_states: ROOM_STATES,

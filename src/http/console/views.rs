@@ -246,9 +246,14 @@ pub fn arrange(rows: &mut [MessageRow], now_ms: i64) {
     let mut previous: Option<(i64, &str, String)> = None;
     for row in rows.iter_mut() {
         let day = row.at_ms.div_euclid(DAY_MS);
-        let same_day = previous.as_ref().is_some_and(|(at, _, _)| at.div_euclid(DAY_MS) == day);
+        let same_day = previous
+            .as_ref()
+            .is_some_and(|(at, _, _)| at.div_euclid(DAY_MS) == day);
         row.day = (!same_day).then(|| DaySeparator {
-            date: format_ms(row.at_ms).get(..10).unwrap_or_default().to_string(),
+            date: format_ms(row.at_ms)
+                .get(..10)
+                .unwrap_or_default()
+                .to_string(),
             label: day_label(row.at_ms, now_ms),
         });
         row.grouped = same_day
@@ -457,7 +462,8 @@ pub struct SupervisePage {
 }
 
 /// The room states the All list filters by.
-pub const ROOM_STATES: [(&str, &str); 3] = [("queued", "Queued"), ("open", "Open"), ("closed", "Closed")];
+pub const ROOM_STATES: [(&str, &str); 3] =
+    [("queued", "Queued"), ("open", "Open"), ("closed", "Closed")];
 
 pub struct AgentRow {
     pub id: String,
@@ -562,11 +568,20 @@ mod tests {
         assert_eq!(when_label(NOW - 60 * MIN, NOW), "13:02");
         assert_eq!(when_label(NOW - 24 * 60 * MIN, NOW), "Yesterday 14:02");
         assert_eq!(when_label(NOW - 3 * 24 * 60 * MIN, NOW), "2 Dec 14:02");
-        assert_eq!(when_label(NOW - 400 * 24 * 60 * MIN, NOW), "31 Oct 2025 14:02");
+        assert_eq!(
+            when_label(NOW - 400 * 24 * 60 * MIN, NOW),
+            "31 Oct 2025 14:02"
+        );
         assert_eq!(day_label(NOW, NOW), "Today");
         assert_eq!(day_label(NOW - 24 * 60 * MIN, NOW), "Yesterday");
-        assert_eq!(day_label(NOW - 2 * 24 * 60 * MIN, NOW), "Thursday 3 December");
-        assert_eq!(day_label(NOW - 400 * 24 * 60 * MIN, NOW), "Friday 31 October 2025");
+        assert_eq!(
+            day_label(NOW - 2 * 24 * 60 * MIN, NOW),
+            "Thursday 3 December"
+        );
+        assert_eq!(
+            day_label(NOW - 400 * 24 * 60 * MIN, NOW),
+            "Friday 31 October 2025"
+        );
     }
 
     #[test]
@@ -589,7 +604,16 @@ mod tests {
             .collect();
         assert_eq!(
             days,
-            [Some("Yesterday"), None, None, None, None, None, Some("Today"), None]
+            [
+                Some("Yesterday"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some("Today"),
+                None
+            ]
         );
         assert_eq!(rows[0].day.as_ref().unwrap().date, "2026-12-04");
         let grouped: Vec<bool> = rows.iter().map(|r| r.grouped).collect();
