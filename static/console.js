@@ -564,7 +564,9 @@
         }
         break;
       case 'chatd_user_room_message_created':
-        if (messages && roomOf(data) === currentRoom) {
+        // (On a queued room's page this means it was just answered: the
+        // page leaves or reloads on the queue's event.)
+        if (messages && !readOnly && roomOf(data) === currentRoom) {
           catchUp();
           if (data.kind === 'visitor') showTyping(false);
         }

@@ -32,6 +32,7 @@ import {
   agentToken,
   chatd,
 } from './console_browser.mjs';
+import { assertAccessible } from './a11y.mjs';
 
 let browser;
 
@@ -520,6 +521,104 @@ describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, ()
       assert.equal((await notes()).length, 2);
 
       for (const v of visitors) await chatd('PUT', `/queues/${v.conversation_id}/answer`, admin);
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+  test(
+    'a queued conversation is read before answering (no read mark, no typing), then answered with a',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const visitor = await newVisitor();
+      await visitorSays(visitor, 'Can I change my delivery address?');
+      await visitorSays(visitor, 'It is for order 1234.');
+      const { context, page, problems } = await newPage(browser);
+      const calls = [];
+      page.on('request', (req) => {
+        if (/\/read$|\/activities$/.test(new URL(req.url()).pathname)) calls.push(`${req.method()} ${req.url()}`);
+      });
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await live(page);
+      const link = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"] a.queue-link`);
+      await Promise.all([page.waitForURL(`**/console/queue/${visitor.conversation_id}`), link.click()]);
+      await live(page);
+      await page.locator('.msg', { hasText: 'It is for order 1234.' }).waitFor();
+      assert.equal(await page.locator('#composer').count(), 0, 'no reply box');
+      assert.match(await page.locator('.readonly-note').innerText(), /not told/);
+      await page.locator('button[data-answer-this]').waitFor();
+      for (const width of [1280, 375]) {
+        await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
+        await assertAccessible(page, `queued conversation at ${width} px`);
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await shots(page, 'queue-preview');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await shots(page, 'queue-preview-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+      // Keys typed while reading send nothing either.
+      await page.keyboard.type('x');
+      assert.deepEqual(calls, [], 'reading marks nothing read and sends no typing');
+
+      // a answers the one being read, and the reply box takes the focus.
+      await Promise.all([page.waitForURL(roomUrl(visitor.conversation_id)), page.keyboard.press('a')]);
+      await live(page);
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'reply');
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
+    'an admin filters all conversations, reads one and assigns it (accessible, screenshots)',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const dana = await newAgent('Dana');
+      const admin = await adminToken();
+      const open = await newVisitor();
+      await visitorSays(open, 'I talk with the admin');
+      await chatd('PUT', `/queues/${open.conversation_id}/answer`, admin);
+      const queued = await newVisitor();
+      await visitorSays(queued, 'I wait in the queue');
+
+      const { context, page, problems } = await newPage(browser);
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await Promise.all([page.waitForURL('**/console/all'), page.click('nav.tabs a:has-text("All")')]);
+      await page.locator(`.all-row[data-room="${open.conversation_id}"]`).waitFor();
+      await page.locator(`.all-row[data-room="${queued.conversation_id}"]`).waitFor();
+      for (const width of [1280, 375]) {
+        await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
+        await assertAccessible(page, `All list at ${width} px`);
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await shots(page, 'all');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await shots(page, 'all-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+
+      // The state filter applies on change.
+      await Promise.all([page.waitForURL(/\/console\/all\?state=queued/), page.selectOption('#f-state', 'queued')]);
+      assert.equal(await page.locator(`.all-row[data-room="${open.conversation_id}"]`).count(), 0);
+      await page.locator(`.all-row[data-room="${queued.conversation_id}"]`).waitFor();
+
+      // Read it, then hand it to Dana.
+      await Promise.all([
+        page.waitForURL(`**/console/all/${queued.conversation_id}`),
+        page.click(`.all-row[data-room="${queued.conversation_id}"]`),
+      ]);
+      await page.locator('.msg', { hasText: 'I wait in the queue' }).waitFor();
+      for (const width of [1280, 375]) {
+        await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
+        await assertAccessible(page, `supervised conversation at ${width} px`);
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await shots(page, 'supervise');
+      await page.selectOption('#assign-to', { label: 'Dana' });
+      await Promise.all([page.waitForNavigation(), page.click('form.assign button[type=submit]')]);
+      await page.locator('.notice-bar', { hasText: 'assigned' }).waitFor();
+      assert.match(await page.locator('.conv-title .assignee').innerText(), /Assigned to Dana/);
+      const danaToken = await agentToken(dana.email, dana.password);
+      const rooms = await chatd('GET', '/users/me/rooms', danaToken);
+      assert.ok(rooms.items.some((r) => r.uuid === queued.conversation_id), 'Dana has it');
       assert.deepEqual(problems, []);
       await context.close();
     }),
