@@ -255,10 +255,26 @@
     notifyButton.type = 'button';
     notifyButton.className = 'icon-btn notify-btn';
     notifyButton.dataset.notify = '';
-    const icon = document.createElement('span');
+    // A bell, drawn (an emoji depends on the system's fonts).
+    const SVG = 'http://www.w3.org/2000/svg';
+    const icon = document.createElementNS(SVG, 'svg');
+    icon.setAttribute('viewBox', '0 0 24 24');
+    icon.setAttribute('width', '16');
+    icon.setAttribute('height', '16');
     icon.setAttribute('aria-hidden', 'true');
-    icon.className = 'bell';
-    icon.textContent = '🔔';
+    icon.setAttribute('class', 'bell');
+    [
+      'M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15z',
+      'M10 20.5a2 2 0 0 0 4 0',
+    ].forEach((d) => {
+      const path = document.createElementNS(SVG, 'path');
+      path.setAttribute('d', d);
+      icon.appendChild(path);
+    });
+    const slash = document.createElementNS(SVG, 'path');
+    slash.setAttribute('d', 'M4 4l16 16');
+    slash.setAttribute('class', 'bell-off');
+    icon.appendChild(slash);
     const label = document.createElement('span');
     label.className = 'visually-hidden';
     label.textContent = 'Desktop notifications';

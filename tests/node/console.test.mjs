@@ -270,10 +270,13 @@ describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, ()
       await visitorSays(second, 'I came second');
       await page.locator(`[data-list=queue] [data-room="${second.conversation_id}"]`).waitFor();
 
+      // Answering puts the focus in the reply box; Escape leaves it.
       await Promise.all([page.waitForURL(roomUrl(first.conversation_id)), page.keyboard.press('a')]);
       await live(page);
+      await page.keyboard.press('Escape');
       await Promise.all([page.waitForURL(roomUrl(second.conversation_id)), page.keyboard.press('a')]);
       await live(page);
+      await page.keyboard.press('Escape');
       // Newest activity first: the second visitor's room, then the first's.
       await Promise.all([page.waitForURL(roomUrl(first.conversation_id)), page.keyboard.press('j')]);
       await Promise.all([page.waitForURL(roomUrl(second.conversation_id)), page.keyboard.press('k')]);
