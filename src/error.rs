@@ -271,6 +271,10 @@ impl From<ServiceError> for ApiError {
                     "agent-already-exists",
                     "an agent with this email already exists",
                 ),
+                Conflict::RoomClosed => ApiError::conflict(
+                    "room-closed",
+                    "this conversation is closed: it is reopened before it is assigned",
+                ),
             },
             ServiceError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             ServiceError::Store(err) => err.into(),

@@ -18,7 +18,8 @@
 //!   service's `ServiceError` becomes its status, `error_id` and body here).
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
 //! - [`domain`]: types with no I/O: ids, channels, rooms (`LiveRoom`: a
-//!   room with its visitor's connection), messages, reactions, presences,
+//!   room with its visitor's connection), messages (a system message's
+//!   `Notice`: its kind and parameters), reactions, presences,
 //!   typed events with their audience, search folding, the http(s) URLs
 //!   clients render, validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
@@ -95,7 +96,9 @@
 //!   it missed with `since-seq`, so no acknowledged message is ever lost.
 //! - Nothing is unbounded: bodies, frames, queues, rate limits, history pages.
 //! - No visitor sees another conversation; no tenant sees another's data;
-//!   an agent sees only its rooms, and its tenant's queues.
+//!   an agent sees only its rooms, and its tenant's queues (reading a queued
+//!   room before answering it); an admin also reads every visitor room of
+//!   its tenant. Reading a room one is not in marks nothing and tells no one.
 
 pub mod app;
 pub mod auth;

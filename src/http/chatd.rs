@@ -1,5 +1,6 @@
 //! The agent API under `/api/chatd/1.0` (agent-api.md): agents, rooms,
-//! messages, reactions, read state, the queue. One filter takes every
+//! messages, reactions, read state, the queue (and reading a queued room
+//! before answering it), supervision (admins: every visitor room). One filter takes every
 //! request under the base path; `dispatch` authenticates the caller, parses
 //! the query, and finds the endpoint in [`ROUTES`] (method and path
 //! pattern). Each endpoint is one short `async fn` below, its route in its
@@ -20,12 +21,12 @@ use warp::{Filter, Rejection, Reply};
 
 use super::{body, parse_json, respond, token, with_app};
 use crate::domain::time::parse_ms;
-use crate::domain::{AgentId, LiveRoom, Message, RoomId};
+use crate::domain::{AgentId, LiveRoom, Message, RoomId, RoomState};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
 use crate::service::messages::Listing;
 use crate::service::presence::PresenceChange;
-use crate::service::rooms::RoomRef;
+use crate::service::rooms::{RoomFilter, RoomRef};
 use crate::service::{Caller, Services};
 use crate::state::App;
 use crate::store::Page;
@@ -174,7 +175,14 @@ static ROUTES: &[Route] = &[
     route!(PUT, "users/:user/presences", set_presence),
     // The queue.
     route!(GET, "queues", list_queue),
+    route!(GET, "queues/:room", get_queued_room),
+    route!(GET, "queues/:room/messages", list_queued_messages),
     route!(PUT, "queues/:room/answer", answer_queue),
+    // Supervision (admin): every visitor room of the tenant.
+    route!(GET, "rooms", list_all_rooms),
+    route!(GET, "rooms/:room", get_supervised_room),
+    route!(GET, "rooms/:room/messages", list_supervised_messages),
+    route!(POST, "rooms/:room/transfers", assign_room),
 ];
 
 /// The first route matching `method` and the path segments, with the
@@ -307,6 +315,20 @@ impl Query {
                     .collect()
             })
             .unwrap_or(Ok(Vec::new()))
+    }
+
+    /// A value parsed as `T` (400 naming `name` with `message` otherwise).
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        message: &'static str,
+    ) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| ApiError::invalid_field(name, message))
+            })
+            .transpose()
     }
 
     /// `limit`, at least 1 when given.
@@ -804,10 +826,96 @@ async fn list_queue(call: Call) -> Result<Response, ApiError> {
     Ok(ok(json!({"total": items.len(), "items": items})))
 }
 
+/// GET /queues/{room}
+async fn get_queued_room(call: Call) -> Result<Response, ApiError> {
+    let room = call.id("room")?;
+    let room = call
+        .services()
+        .rooms
+        .queued_room(&call.caller, room)
+        .await?;
+    Ok(ok(call.wazo_room(&room)))
+}
+
+/// GET /queues/{room}/messages
+async fn list_queued_messages(call: Call) -> Result<Response, ApiError> {
+    let room = call.id("room")?;
+    let listing = call.query.listing()?;
+    let page = call
+        .services()
+        .rooms
+        .queued_messages(&call.caller, room, &listing)
+        .await?;
+    Ok(messages_page(&call, page))
+}
+
 /// PUT /queues/{room}/answer
 async fn answer_queue(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
     let room = call.services().rooms.answer(&call.caller, room).await?;
+    Ok(ok(call.wazo_room(&room)))
+}
+
+// Supervision (admin). An agent's call is 403 before its path or query is
+// read (the services check it again).
+
+/// GET /rooms
+async fn list_all_rooms(call: Call) -> Result<Response, ApiError> {
+    call.caller.require_admin()?;
+    let q = &call.query;
+    let filter = RoomFilter {
+        state: q
+            .get("state")
+            .map(|v| {
+                RoomState::parse(v).ok_or_else(|| {
+                    ApiError::invalid_field("state", "state must be queued, open or closed")
+                })
+            })
+            .transpose()?,
+        channel: q.parsed("channel_id", "channel_id must be a UUID")?,
+        assignee: q
+            .parsed("assignee_uuid", "assignee_uuid must be a UUID")?
+            .map(AgentId),
+    };
+    let (limit, offset) = (q.limit()?, q.number("offset")?);
+    let page = call
+        .services()
+        .rooms
+        .all_rooms(&call.caller, filter, limit, offset)
+        .await?;
+    let items: Vec<Value> = page.items.iter().map(|r| call.wazo_room(r)).collect();
+    Ok(ok(json!({"items": items, "total": page.total})))
+}
+
+/// GET /rooms/{room}
+async fn get_supervised_room(call: Call) -> Result<Response, ApiError> {
+    call.caller.require_admin()?;
+    let room = call.id("room")?;
+    let rooms = &call.services().rooms;
+    let room = rooms.supervised_room(&call.caller, room).await?;
+    Ok(ok(call.wazo_room(&room)))
+}
+
+/// GET /rooms/{room}/messages
+async fn list_supervised_messages(call: Call) -> Result<Response, ApiError> {
+    call.caller.require_admin()?;
+    let room = call.id("room")?;
+    let listing = call.query.listing()?;
+    let page = call
+        .services()
+        .rooms
+        .supervised_messages(&call.caller, room, &listing)
+        .await?;
+    Ok(messages_page(&call, page))
+}
+
+/// POST /rooms/{room}/transfers
+async fn assign_room(call: Call) -> Result<Response, ApiError> {
+    call.caller.require_admin()?;
+    let transfer: Transfer = call.json()?;
+    let room = call.id("room")?;
+    let rooms = &call.services().rooms;
+    let room = rooms.assign(&call.caller, room, transfer.user_uuid).await?;
     Ok(ok(call.wazo_room(&room)))
 }
 
@@ -835,6 +943,8 @@ mod tests {
         "distinct",
         "user_uuid",
         "channel_id",
+        "state",
+        "assignee_uuid",
     ];
 
     const BODY_KEYS: &[&str] = &[

@@ -78,6 +78,8 @@ pub enum Conflict {
     TooManyReactions { limit: u32 },
     /// An agent with this email exists.
     AgentAlreadyExists,
+    /// The room is closed (an admin's assignment is for queued and open rooms).
+    RoomClosed,
 }
 
 impl ServiceError {

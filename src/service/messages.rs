@@ -38,7 +38,7 @@ impl Listing {
     /// The store's query; a search longer than `max_search_chars` characters
     /// is 400 naming `search` (a pattern that long is no one's search, and
     /// SQLite refuses `LIKE` patterns past 50,000 bytes).
-    fn query(&self, max_search_chars: usize) -> Result<MessageQuery, ServiceError> {
+    pub fn query(&self, max_search_chars: usize) -> Result<MessageQuery, ServiceError> {
         if let Some(search) = &self.search {
             if search.chars().nth(max_search_chars).is_some() {
                 return Err(ServiceError::field(

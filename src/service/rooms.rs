@@ -1,6 +1,9 @@
 //! Rooms: agent rooms, visitor rooms, membership, the queue and its answer,
-//! read positions. An agent sees only rooms it is a member of (anything
-//! else is 404 `unknown-room`), and its tenant's queues.
+//! read positions, supervision. An agent sees only rooms it is a member of
+//! (anything else is 404 `unknown-room`), and its tenant's queues (reading
+//! a queued room before answering it); an admin also reads every visitor
+//! room of its tenant and assigns any that is not closed. Reading a room
+//! one is not in marks nothing read and tells no one.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,6 +19,8 @@ use crate::domain::{
     Published, QueueAction, Room, RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
 };
 use crate::presence::PresenceKey;
+use crate::service::messages::Listing;
+pub use crate::store::RoomFilter;
 use crate::store::{Added, Answered, MessageQuery, NewMessage, Page};
 
 /// Most members of an agent room.
@@ -53,6 +58,7 @@ pub struct RoomService {
     presence: Arc<crate::presence::Presence>,
     router: super::routing::RouterHandle,
     events: Events,
+    max_search_chars: usize,
 }
 
 pub fn unknown_room() -> ServiceError {
@@ -69,6 +75,7 @@ impl RoomService {
             presence: parts.presence.clone(),
             router: parts.router.clone(),
             events: parts.events(),
+            max_search_chars: parts.config.max_search_chars,
         }
     }
 
@@ -379,28 +386,244 @@ impl RoomService {
             .ok_or_else(|| {
                 ServiceError::field("user_uuid", "user_uuid must be another agent of the tenant")
             })?;
+        let room = self.hand_over(&room, &caller.agent, &target).await?;
+        self.as_seen_by(caller, room, None).await
+    }
+
+    /// Hands a visitor room from `from` (who leaves) to `to` (who joins and
+    /// becomes assignee): the `transferred` notice to the visitor and the
+    /// room's agents, the new room to `to`, the state to both.
+    async fn hand_over(
+        &self,
+        room: &Room,
+        from: &crate::domain::Agent,
+        to: &crate::domain::Agent,
+    ) -> Result<Room, ServiceError> {
         let room = self
             .room_store
-            .transfer(caller.tenant(), id, caller.id(), target.id, now_ms())
+            .transfer(room.tenant_id, room.id, from.id, to.id, now_ms())
             .await?
             .ok_or_else(unknown_room)?;
         self.notice(
             &room,
-            Notice::transferred(&target.display_name, &caller.agent.display_name),
+            Notice::transferred(&to.display_name, &from.display_name),
         )
         .await?;
+        self.room_created(&room, to.id).await;
         let mut told = room.agents();
-        told.push(caller.id());
+        told.push(from.id);
         self.state_event(&room, told).await;
+        Ok(room)
+    }
+
+    /// Tells `agent` it has a new room (`chatd_user_room_created`).
+    pub(super) async fn room_created(&self, room: &Room, agent: crate::domain::AgentId) {
+        let live = self.live(RoomSummary::bare(room.clone())).await;
+        self.events
+            .publish(Published {
+                event: Event::RoomCreated { room: live },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Only { ids: vec![agent] },
+            })
+            .await;
+    }
+
+    /// A room as `caller` sees it: its unread count for the caller (0 in a
+    /// room the caller is not in) and `last_message`.
+    async fn as_seen_by(
+        &self,
+        caller: &Caller,
+        room: Room,
+        last_message: Option<Message>,
+    ) -> Result<LiveRoom, ServiceError> {
         let summary = RoomSummary {
             unread_count: self
                 .room_store
                 .unread_count(caller.tenant(), room.id, caller.id().0)
                 .await?,
             room,
-            last_message: None,
+            last_message,
         };
         Ok(self.live(summary).await)
+    }
+
+    /// A visitor room of the caller's tenant, in any state (404
+    /// `unknown-room` otherwise).
+    async fn visitor_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ServiceError> {
+        self.room_store
+            .room(caller.tenant(), id)
+            .await?
+            .filter(|r| r.kind == RoomKind::Visitor)
+            .ok_or_else(unknown_room)
+    }
+
+    /// A visitor room of the caller's tenant that waits in the queue (404
+    /// `unknown-room` otherwise): any agent may read it before answering.
+    async fn queued(&self, caller: &Caller, id: RoomId) -> Result<Room, ServiceError> {
+        let room = self.visitor_room(caller, id).await?;
+        if room.state != RoomState::Queued {
+            return Err(unknown_room());
+        }
+        Ok(room)
+    }
+
+    /// `GET /queues/<room>`: a queued room, as the queue shows it (with its
+    /// newest message; nobody has read it). Marks nothing, tells no one.
+    pub async fn queued_room(&self, caller: &Caller, id: RoomId) -> Result<LiveRoom, ServiceError> {
+        let room = self.queued(caller, id).await?;
+        let last_message = self.last_message(&room).await?;
+        let summary = RoomSummary {
+            unread_count: room.last_seq,
+            room,
+            last_message,
+        };
+        Ok(self.live(summary).await)
+    }
+
+    /// `GET /queues/<room>/messages`: a page of a queued room's messages.
+    /// Marks nothing read, tells no one.
+    pub async fn queued_messages(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        listing: &Listing,
+    ) -> Result<Page<Message>, ServiceError> {
+        let query = listing.query(self.max_search_chars)?;
+        let room = self.queued(caller, id).await?;
+        self.messages_of(&room, &query).await
+    }
+
+    /// `GET /rooms` (admins): every visitor room of the tenant matching
+    /// `filter`, newest activity first.
+    pub async fn all_rooms(
+        &self,
+        caller: &Caller,
+        filter: RoomFilter,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<Page<LiveRoom>, ServiceError> {
+        caller.require_admin()?;
+        let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+        let page = self
+            .room_store
+            .visitor_rooms(
+                caller.tenant(),
+                caller.id().0,
+                &filter,
+                limit,
+                offset.unwrap_or(0),
+            )
+            .await?;
+        let connected = self
+            .visitors_connected(page.items.iter().map(|s| &s.room))
+            .await;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|summary| connected.live(summary))
+                .collect(),
+            filtered: page.filtered,
+            total: page.total,
+        })
+    }
+
+    /// `GET /rooms/<room>` (admins): any visitor room of the tenant,
+    /// read-only. Marks nothing, tells no one.
+    pub async fn supervised_room(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+    ) -> Result<LiveRoom, ServiceError> {
+        caller.require_admin()?;
+        let room = self.visitor_room(caller, id).await?;
+        let last_message = self.last_message(&room).await?;
+        self.as_seen_by(caller, room, last_message).await
+    }
+
+    /// `GET /rooms/<room>/messages` (admins): a page of any visitor room's
+    /// messages. Marks nothing read, tells no one.
+    pub async fn supervised_messages(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        listing: &Listing,
+    ) -> Result<Page<Message>, ServiceError> {
+        caller.require_admin()?;
+        let query = listing.query(self.max_search_chars)?;
+        let room = self.visitor_room(caller, id).await?;
+        self.messages_of(&room, &query).await
+    }
+
+    async fn messages_of(
+        &self,
+        room: &Room,
+        query: &MessageQuery,
+    ) -> Result<Page<Message>, ServiceError> {
+        Ok(self
+            .message_store
+            .room_messages(room.tenant_id, room.id, query)
+            .await?)
+    }
+
+    /// `POST /rooms/<room>/transfers` (admins): `to` joins a visitor room of
+    /// the tenant and becomes its assignee. A queued room is answered on
+    /// `to`'s behalf (as round robin assigns it: it leaves the queue); an
+    /// open room is handed over from its assignee, who leaves (as a
+    /// transfer). Assigning a room to its assignee changes nothing; a closed
+    /// room is 409 `room-closed` (reopening is its agent's call).
+    pub async fn assign(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        to: Uuid,
+    ) -> Result<LiveRoom, ServiceError> {
+        caller.require_admin()?;
+        let room = self.visitor_room(caller, id).await?;
+        let target = self
+            .agent_store
+            .agent(caller.tenant(), crate::domain::AgentId(to))
+            .await?
+            .filter(|a| !a.disabled)
+            .ok_or_else(|| {
+                ServiceError::field("user_uuid", "user_uuid must be an agent of the tenant")
+            })?;
+        match room.state {
+            RoomState::Closed => Err(ServiceError::Conflict(Conflict::RoomClosed)),
+            RoomState::Queued => {
+                let room = match self
+                    .room_store
+                    .answer(caller.tenant(), id, target.id, now_ms())
+                    .await?
+                {
+                    Answered::Won(room) => room,
+                    Answered::AlreadyAnswered => return Err(already_answered()),
+                };
+                let notice = self
+                    .joined(&room, &target.display_name, QueueAction::Assigned)
+                    .await?;
+                self.room_created(&room, target.id).await;
+                self.as_seen_by(caller, room, Some(notice)).await
+            }
+            RoomState::Open if room.assignee == Some(target.id) => {
+                let last_message = self.last_message(&room).await?;
+                self.as_seen_by(caller, room, last_message).await
+            }
+            RoomState::Open => {
+                let from = match room.assignee {
+                    Some(from) => self.agent_store.agent(caller.tenant(), from).await?,
+                    None => None,
+                };
+                // An open visitor room has its assignee as member; without
+                // one (an agent deleted meanwhile) there is no one to hand over from.
+                let from = from.ok_or_else(|| {
+                    ServiceError::invalid("the room has no assignee to hand it over from")
+                })?;
+                let room = self.hand_over(&room, &from, &target).await?;
+                self.as_seen_by(caller, room, None).await
+            }
+        }
     }
 
     /// `PUT .../state`: closes or reopens a visitor room the caller is in.
@@ -626,7 +849,9 @@ impl RoomService {
     }
 
     /// What the visitor's page told about the visitor of a room the caller
-    /// is in (or that waits in the tenant's queue).
+    /// is in, or that waits in the tenant's queue (any agent may read it
+    /// before answering), or of any visitor room of the tenant for an admin
+    /// (supervision).
     pub async fn visitor_context(
         &self,
         caller: &Caller,
@@ -638,7 +863,9 @@ impl RoomService {
             .await?
             .filter(|r| {
                 r.kind == RoomKind::Visitor
-                    && (r.has_member(caller.id().0) || r.state == RoomState::Queued)
+                    && (r.has_member(caller.id().0)
+                        || r.state == RoomState::Queued
+                        || caller.is_admin())
             })
             .ok_or_else(unknown_room)?;
         Ok(self

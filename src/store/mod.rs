@@ -261,6 +261,14 @@ pub struct MessageQuery {
     pub search: Option<String>,
 }
 
+/// Which of a tenant's visitor rooms an admin lists (`None`: any).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomFilter {
+    pub state: Option<RoomState>,
+    pub channel: Option<ChannelId>,
+    pub assignee: Option<AgentId>,
+}
+
 /// A page and the counts around it.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -477,6 +485,18 @@ pub trait RoomStore: Send + Sync + 'static {
         member: Uuid,
         with: &[Uuid],
         state: Option<RoomState>,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<RoomSummary>>;
+    /// Every visitor room of the tenant matching `filter`, newest activity
+    /// first, with its newest message and `reader`'s unread count (0 in a
+    /// room `reader` is not in). `filtered` and `total` both count the
+    /// rooms matching `filter`.
+    async fn visitor_rooms(
+        &self,
+        tenant: TenantId,
+        reader: Uuid,
+        filter: &RoomFilter,
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<RoomSummary>>;

@@ -33,6 +33,7 @@ mod routing;
 mod slow_clients;
 mod stomp;
 mod store_contract;
+mod supervision;
 mod tenant_isolation;
 mod timeouts;
 mod typing;

@@ -137,6 +137,7 @@ macro_rules! contract {
 
 contract!(
     system_notices_are_read_back_by_every_reader,
+    visitor_rooms_are_every_visitor_room_of_the_tenant_by_filter,
     jwt_secret_keeps_the_first_value,
     concurrent_jwt_secret_calls_agree,
     bootstrap_creates_once,
@@ -2589,6 +2590,135 @@ async fn visitor_read_marks_the_agents_messages_up_to_a_seq(db: Db) {
         store.visitor_read(tenant, team.id, 10, 700).await.unwrap(),
         0
     );
+}
+
+/// An admin's list: every visitor room of the tenant (no agent room, no
+/// other tenant's), newest activity first, filtered by state, channel and
+/// assignee, paged with the count of matches; the reader's unread counts.
+async fn visitor_rooms_are_every_visitor_room_of_the_tenant_by_filter(db: Db) {
+    let s = scopes(&db).await;
+    let (store, first) = (s.store.as_ref(), &s.first);
+    let tenant = first.tenant_id;
+    let admin = first.admin.id;
+    let base = now_ms() - 100_000;
+    // `s.conversation` (queued, first channel, newest: two messages now);
+    // `on_second` (queued, second channel); `answered` (open, the admin's,
+    // one reply); a foreign tenant's room.
+    let on_second = queued_room(store, first, s.other_channel.id, base).await;
+    let answered = queued_room(store, first, first.channel.id, base + 10).await;
+    assert!(matches!(
+        store
+            .answer(tenant, answered, admin, base + 20)
+            .await
+            .unwrap(),
+        store::Answered::Won(_)
+    ));
+    let mut reply = agent_reply(first, answered, "on it");
+    reply.sent_at_ms = base + 30;
+    store.append_message(reply).await.unwrap();
+    let mut more = visitor_message(first, answered, "thanks", None);
+    more.sent_at_ms = base + 40;
+    store.append_message(more).await.unwrap();
+    let foreign = ConversationId::new();
+    let mut elsewhere = visitor_message(first, foreign, "foreign", None);
+    elsewhere.tenant_id = s.other_tenant_channel.tenant_id;
+    elsewhere.channel_id = Some(s.other_tenant_channel.id);
+    store.append_message(elsewhere).await.unwrap();
+    append_all(store, first, s.conversation, &["again"]).await;
+
+    let list = |filter: store::RoomFilter, limit: u32, offset: u32| async move {
+        store
+            .visitor_rooms(tenant, admin.0, &filter, limit, offset)
+            .await
+            .unwrap()
+    };
+    let ids = |page: &store::Page<chatgate::domain::RoomSummary>| -> Vec<ConversationId> {
+        page.items.iter().map(|r| r.room.id).collect()
+    };
+    let all = list(store::RoomFilter::default(), 10, 0).await;
+    assert_eq!(ids(&all), [s.conversation, answered, on_second]);
+    assert_eq!((all.total, all.filtered), (3, 3));
+    assert_eq!(
+        all.items[0]
+            .last_message
+            .as_ref()
+            .map(|m| m.content.as_str()),
+        Some("again")
+    );
+    // The reader's unread: the visitor's "thanks" (the reply is the
+    // reader's own); none in rooms the reader is not in.
+    let unread: Vec<i64> = all.items.iter().map(|r| r.unread_count).collect();
+    assert_eq!(unread, [0, 2, 0]);
+    assert!(all.items[1].room.has_member(admin.0));
+
+    let cases = [
+        (
+            store::RoomFilter {
+                state: Some(RoomState::Queued),
+                ..Default::default()
+            },
+            vec![s.conversation, on_second],
+        ),
+        (
+            store::RoomFilter {
+                state: Some(RoomState::Open),
+                ..Default::default()
+            },
+            vec![answered],
+        ),
+        (
+            store::RoomFilter {
+                state: Some(RoomState::Closed),
+                ..Default::default()
+            },
+            vec![],
+        ),
+        (
+            store::RoomFilter {
+                channel: Some(s.other_channel.id),
+                ..Default::default()
+            },
+            vec![on_second],
+        ),
+        (
+            store::RoomFilter {
+                assignee: Some(admin),
+                state: Some(RoomState::Open),
+                channel: Some(first.channel.id),
+            },
+            vec![answered],
+        ),
+        (
+            store::RoomFilter {
+                channel: Some(s.other_tenant_channel.id),
+                ..Default::default()
+            },
+            vec![],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let page = list(filter, 10, 0).await;
+        assert_eq!(ids(&page), expected, "{filter:?}");
+        assert_eq!(page.total, expected.len() as i64, "{filter:?}");
+    }
+    let second_page = list(store::RoomFilter::default(), 2, 2).await;
+    assert_eq!(ids(&second_page), [on_second]);
+    assert_eq!(second_page.total, 3);
+    let past_the_end = list(store::RoomFilter::default(), 2, 10).await;
+    assert!(past_the_end.items.is_empty());
+    assert_eq!(past_the_end.total, 3);
+    // The other tenant sees only its own.
+    let theirs = store
+        .visitor_rooms(
+            s.other_tenant_channel.tenant_id,
+            admin.0,
+            &store::RoomFilter::default(),
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&theirs), [foreign]);
 }
 
 async fn queue_lists_queued_visitor_rooms_oldest_first(db: Db) {

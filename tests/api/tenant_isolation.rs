@@ -493,3 +493,90 @@ async fn visitor_room_actions_refuse_an_agent_rooms_id() {
     );
     assert_eq!(a.snapshot(&app).await, before, "nothing changed");
 }
+
+#[tokio::test]
+async fn queue_preview_and_supervision_never_reach_another_tenants_rooms() {
+    let app = TestApp::spawn().await;
+    let a = TenantA::build(&app).await;
+    let b = AgentClient::other_tenant_admin(&app).await;
+    let b_channel = app
+        .create_channel(&b.token, json!({"name": "B's shop"}))
+        .await;
+    let b_visitor = app.visitor_on(&b_channel).await;
+    assert_eq!(app.send(&b_visitor.token, "B's own").await.status, 200);
+    let before = a.snapshot(&app).await;
+
+    let mut calls: Vec<(&str, String, Option<Value>)> = Vec::new();
+    for room in [&a.queued_room, &a.visitor_room, &a.agent_room] {
+        calls.extend([
+            ("GET", format!("/queues/{room}"), None),
+            ("GET", format!("/queues/{room}/messages"), None),
+            ("GET", format!("/rooms/{room}"), None),
+            ("GET", format!("/rooms/{room}/messages"), None),
+            ("GET", format!("/rooms/{room}/messages?search=secret"), None),
+            (
+                "POST",
+                format!("/rooms/{room}/transfers"),
+                Some(json!({"user_uuid": b.uuid})),
+            ),
+            (
+                "POST",
+                format!("/rooms/{room}/transfers"),
+                Some(json!({"user_uuid": a.ana.uuid})),
+            ),
+        ]);
+    }
+    for (method, path, body) in calls {
+        let reply = b.call(method, &path, body).await;
+        reply.assert_error(404, "unknown-room");
+    }
+    // B's admin may not hand B's room to A's agent either.
+    b.call(
+        "POST",
+        &format!("/rooms/{}/transfers", b_visitor.conversation_id),
+        Some(json!({"user_uuid": a.ana.uuid})),
+    )
+    .await
+    .assert_error(400, "invalid-data");
+
+    // B's list holds B's room only (not an empty list for everyone); A's
+    // holds A's two visitor rooms and not B's.
+    let rooms_of = |reply: &Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["uuid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for path in [
+        "/rooms".to_string(),
+        "/rooms?state=queued".to_string(),
+        format!("/rooms?channel_id={}", app.channel_id),
+        format!("/rooms?assignee_uuid={}", a.ana.uuid),
+    ] {
+        let listed = b.call("GET", &path, None).await;
+        assert_eq!(listed.status, 200, "{path}: {}", listed.body);
+        let seen = rooms_of(&listed);
+        assert!(
+            seen.iter().all(|r| r == &b_visitor.conversation_id),
+            "{path}: {}",
+            listed.body
+        );
+        let control = a.admin.call("GET", &path, None).await;
+        assert_eq!(control.status, 200, "{path}: {}", control.body);
+        assert!(!rooms_of(&control).is_empty(), "{path}: {}", control.body);
+        assert!(!rooms_of(&control).contains(&b_visitor.conversation_id));
+    }
+    let all_b = b.call("GET", "/rooms", None).await;
+    assert_eq!(rooms_of(&all_b), vec![b_visitor.conversation_id.clone()]);
+    assert_eq!(all_b.body["total"], 1);
+    let all_a = a.admin.call("GET", "/rooms", None).await;
+    let mut of_a = rooms_of(&all_a);
+    of_a.sort();
+    let mut expected = vec![a.visitor_room.clone(), a.queued_room.clone()];
+    expected.sort();
+    assert_eq!(of_a, expected);
+
+    assert_eq!(a.snapshot(&app).await, before, "tenant A is unchanged");
+}

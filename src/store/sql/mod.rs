@@ -53,6 +53,10 @@ pub(super) const ROOM_COLUMNS: &str =
 /// `AGENT_COLUMNS` of the agents table aliased `a`.
 pub(super) const AGENT_COLUMNS_OF_A: &str =
     "a.id, a.tenant_id, a.email, a.display_name, a.avatar_url, a.role, a.password_hash, a.disabled";
+/// `ROOM_COLUMNS` of the conversations table aliased `r`.
+pub(super) const ROOM_COLUMNS_OF_R: &str =
+    "r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
+     r.created_at, r.queued_at, r.last_seq";
 /// `ROOM_COLUMNS` qualified by `conversations.` (for a join).
 pub(super) const ROOM_COLUMNS_OF_CONVERSATIONS: &str =
     "conversations.id, conversations.tenant_id, conversations.kind, conversations.channel_id, \
@@ -538,6 +542,18 @@ macro_rules! sql_store {
                         .member_rooms(tenant, member, with, state, limit, offset)
                         .await
                 }
+                async fn visitor_rooms(
+                    &self,
+                    tenant: TenantId,
+                    reader: Uuid,
+                    filter: &$crate::store::RoomFilter,
+                    limit: u32,
+                    offset: u32,
+                ) -> StoreResult<Page<RoomSummary>> {
+                    self.sql
+                        .visitor_rooms(tenant, reader, filter, limit, offset)
+                        .await
+                }
                 async fn queue(
                     &self,
                     tenant: TenantId,
@@ -692,7 +708,7 @@ pub(super) use sql_store;
 mod tests {
     use super::{
         seqs_between, AGENT_COLUMNS, AGENT_COLUMNS_OF_A, INSERT_COLUMNS, INSERT_COLUMN_COUNT,
-        MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_CONVERSATIONS,
+        MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_CONVERSATIONS, ROOM_COLUMNS_OF_R,
     };
 
     #[test]
@@ -715,6 +731,7 @@ mod tests {
             listed(ROOM_COLUMNS_OF_CONVERSATIONS),
             qualified("conversations", ROOM_COLUMNS)
         );
+        assert_eq!(listed(ROOM_COLUMNS_OF_R), qualified("r", ROOM_COLUMNS));
     }
 
     #[test]

@@ -10,11 +10,13 @@ use crate::domain::{
     AgentId, ChannelId, Member, Message, Room, RoomId, RoomKind, RoomState, RoomSummary, TenantId,
 };
 use crate::store::batch::Params;
-use crate::store::{Added, AgentLoad, Answered, Assigned, Page, Pick, StoreError, StoreResult};
+use crate::store::{
+    Added, AgentLoad, Answered, Assigned, Page, Pick, RoomFilter, StoreError, StoreResult,
+};
 
 use super::{
     member_key, parse_id, parse_room_kind, parse_room_state, parse_uuid, Backend, Bind, Filter,
-    RowsAffected, Sql, M_COLUMNS, ROOM_COLUMNS,
+    RowsAffected, Sql, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_R,
 };
 
 impl<DB: Backend> Sql<DB>
@@ -254,6 +256,67 @@ where
             items,
             filtered,
             total,
+        })
+    }
+
+    pub(crate) async fn visitor_rooms(
+        &self,
+        tenant: TenantId,
+        reader: uuid::Uuid,
+        filter: &RoomFilter,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<RoomSummary>> {
+        let f = visitor_rooms_filter(tenant, Some(reader), filter);
+        let sql = format!(
+            "SELECT {ROOM_COLUMNS_OF_R}, \
+             (SELECT COUNT(*) FROM messages u JOIN room_members rm \
+              ON rm.room_id = u.conversation_id AND rm.member_id = $2 \
+              WHERE u.conversation_id = r.id AND u.seq > rm.last_read_seq AND u.sender_id <> $2 \
+              AND u.sender_kind <> 'system' AND u.deleted = 0), \
+             (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq) \
+             FROM conversations r WHERE {} \
+             ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id DESC \
+             LIMIT {limit} OFFSET {offset}",
+            f.clause()
+        );
+        let rows = Self::bind_all(sqlx::query(&sql), &f.binds)
+            .fetch_all(&self.read)
+            .await?;
+        let mut rooms = Vec::with_capacity(rows.len());
+        let mut unread = Vec::with_capacity(rows.len());
+        let mut last_ids = Vec::new();
+        for row in &rows {
+            rooms.push(Self::room_from_row(row)?);
+            unread.push(row.try_get::<i64, _>(10)?);
+            if let Some(id) = row.try_get::<Option<String>, _>(11)? {
+                last_ids.push(id);
+            }
+        }
+        let counted = visitor_rooms_filter(tenant, None, filter);
+        let count = format!(
+            "SELECT COUNT(*) FROM conversations r WHERE {}",
+            counted.clause()
+        );
+        let row = Self::bind_all(sqlx::query(&count), &counted.binds)
+            .fetch_one(&self.read)
+            .await?;
+        let matching = row.try_get::<i64, _>(0)?;
+        Self::with_members(&self.read, &mut rooms).await?;
+        let mut last = self.messages_by_room(last_ids).await?;
+        let items = rooms
+            .into_iter()
+            .zip(unread)
+            .map(|(room, unread_count)| RoomSummary {
+                last_message: last.remove(&room.id),
+                room,
+                unread_count,
+            })
+            .collect();
+        Ok(Page {
+            items,
+            filtered: matching,
+            total: matching,
         })
     }
 
@@ -691,6 +754,30 @@ where
         .await?;
         Ok(row.try_get::<i64, _>(0)?)
     }
+}
+
+/// The tenant's visitor rooms matching `filter` (`r`), with `$1` the
+/// tenant and, when given, `$2` the reader (whose unread counts the page
+/// reads; the count of rooms needs no reader).
+fn visitor_rooms_filter(
+    tenant: TenantId,
+    reader: Option<uuid::Uuid>,
+    filter: &RoomFilter,
+) -> Filter {
+    let mut binds = vec![Bind::S(tenant.to_string())];
+    binds.extend(reader.map(|r| Bind::S(r.to_string())));
+    let mut f = Filter::new(binds);
+    f.push_where("r.tenant_id = $1 AND r.kind = 'visitor'");
+    if let Some(state) = filter.state {
+        f.add("r.state = ", Bind::S(state.as_str().to_string()));
+    }
+    if let Some(channel) = filter.channel {
+        f.add("r.channel_id = ", Bind::S(channel.to_string()));
+    }
+    if let Some(assignee) = filter.assignee {
+        f.add("r.assignee_id = ", Bind::S(assignee.to_string()));
+    }
+    f
 }
 
 /// The member's rooms, as `member_rooms` reads them (`$1` the member, `$2`
