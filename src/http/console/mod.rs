@@ -5,7 +5,8 @@
 //! the same services as the REST API.
 //!
 //! - `session`: the session cookie and CSRF tokens.
-//! - `pages`: login, inbox, conversation, colleagues, presence.
+//! - `pages`: login, inbox, conversation (as a member, or read-only: a
+//!   queued room read before answering), colleagues, presence.
 //! - `admin`: channels and agents (role admin).
 //! - `supervise`: every visitor room of the tenant, read-only, and
 //!   assigning one (role admin).
