@@ -104,6 +104,33 @@ function hex(rgb) {
   return '#' + [r, g, b].map((n) => n.toString(16).padStart(2, '0')).join('');
 }
 
+/** Scrolls the conversation to its newest message (as the console opens it). */
+const toNewest = (page) => async () => {
+  await page.evaluate(() => {
+    const m = document.getElementById('messages');
+    m.scrollTop = m.scrollHeight;
+  });
+};
+
+/**
+ * What the browser tells screen readers about the element `selector`
+ * matches: its role and whether it is expanded (Chrome's accessibility
+ * tree, through the DevTools protocol).
+ */
+async function accessibleState(page, selector) {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { root } = await cdp.send('DOM.getDocument');
+    const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+    const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false });
+    const node = nodes[0];
+    const expanded = (node.properties || []).find((p) => p.name === 'expanded');
+    return { role: node.role?.value, name: node.name?.value, expanded: expanded ? expanded.value.value : undefined };
+  } finally {
+    await cdp.detach();
+  }
+}
+
 // The conversations every test looks at, made once (see `before`).
 const seen = {};
 
@@ -146,6 +173,12 @@ describe('the console is accessible and looks right', { timeout: 12 * TEST_TIMEO
       assert.equal(await page.locator('.row').count(), 0, 'nothing in the inbox yet');
       await check(found, page, 'empty inbox');
       await shots(page, 'inbox-empty');
+      // A notice (an answer lost to a colleague) shows on a phone too, above the lists.
+      await page.goto(server.baseUrl + '/console/inbox?notice=taken');
+      await setMode(page, MODES[2]);
+      assert.ok(await page.locator('.notice-bar').isVisible(), 'the notice shows on a phone');
+      assert.ok(await page.locator('[data-list=queue]').isVisible(), 'and the lists under it');
+      await check(found, page, 'inbox with a notice');
       assertNoneFound(found);
       assert.deepEqual(problems, []);
       await context.close();
@@ -234,7 +267,7 @@ describe('the console is accessible and looks right', { timeout: 12 * TEST_TIMEO
       await live(page);
       assert.ok(await page.locator('.msg.system').count() > 0, 'a system notice');
       await check(found, page, 'conversation');
-      await shots(page, 'conversation');
+      await shots(page, 'conversation', toNewest(page));
       // Its message menus open, each in turn (theirs and mine).
       for (const side of ['theirs', 'mine']) {
         await check(found, page, `conversation with the menu of ${side} open`, {
@@ -248,6 +281,7 @@ describe('the console is accessible and looks right', { timeout: 12 * TEST_TIMEO
         });
       }
       await shots(page, 'conversation-menu', async () => {
+        await toNewest(page)();
         await page.evaluate(() => {
           const menus = document.querySelectorAll('.msg.mine details.msg-menu');
           menus[menus.length - 1].open = true;
@@ -282,6 +316,153 @@ describe('the console is accessible and looks right', { timeout: 12 * TEST_TIMEO
       await b.context.close();
 
       assertNoneFound(found);
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
+    'the message menu stays fully visible for the first and the last message, theirs (left) and mine (right), desktop and phone',
+    { timeout: 2 * TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page, problems } = await newPage(browser);
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await page.goto(`${server.baseUrl}/console/rooms/${seen.ana.conversation_id}`);
+      await live(page);
+      const cut = [];
+      for (const mode of [MODES[0], MODES[2]]) {
+        await setMode(page, mode);
+        for (const [which, side] of [['first', 'theirs'], ['first', 'mine'], ['last', 'theirs'], ['last', 'mine']]) {
+          // Mark the message: the first or last of its side, scrolled to as an agent would.
+          await page.evaluate(({ which, side }) => {
+            for (const d of document.querySelectorAll('details.msg-menu[open]')) d.open = false;
+            for (const el of document.querySelectorAll('[data-probe]')) el.removeAttribute('data-probe');
+            const all = [...document.querySelectorAll(`.msg.${side}`)];
+            const msg = which === 'first' ? all[0] : all[all.length - 1];
+            msg.setAttribute('data-probe', '');
+            const pane = document.getElementById('messages');
+            pane.scrollTop = which === 'first' ? 0 : pane.scrollHeight;
+          }, { which, side });
+          const msg = page.locator('[data-probe]');
+          await msg.hover();
+          await msg.locator('summary').click();
+          await msg.locator('.menu').waitFor();
+          const seenAs = await page.evaluate(() => {
+            // Fully visible: inside the window, and the menu itself at its
+            // corners and centre (nothing cuts or covers it).
+            const menu = document.querySelector('[data-probe] .menu');
+            const r = menu.getBoundingClientRect();
+            const inWindow = r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight;
+            // (6 px in from each corner: inside its rounded corners.)
+            const points = [[r.left + 6, r.top + 6], [r.right - 6, r.top + 6], [r.left + 6, r.bottom - 6],
+              [r.right - 6, r.bottom - 6], [(r.left + r.right) / 2, (r.top + r.bottom) / 2]];
+            const covered = points.filter(([x, y]) => !menu.contains(document.elementFromPoint(x, y)));
+            const b = document.querySelector('[data-probe] summary').getBoundingClientRect();
+            return { inWindow, covered, box: [r.left, r.top, r.right, r.bottom].map(Math.round), button: [b.left, b.top, b.right, b.bottom].map(Math.round) };
+          });
+          if (!seenAs.inWindow || seenAs.covered.length) {
+            cut.push(`${which} ${side} at ${modeName(mode)}: menu at ${seenAs.box} in a ${mode.width}x${mode.height} window, ` +
+              `${seenAs.covered.length} of 5 points cut or covered; its button at ${seenAs.button}`);
+          }
+          await msg.locator('summary').click(); // closes it
+        }
+      }
+      assert.deepEqual(cut, [], cut.join('\n'));
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  for (const javaScriptEnabled of [true, false]) {
+    test(
+      `the visitor panel shows every value, and on a phone folds away so the conversation starts in the top quarter (JavaScript ${javaScriptEnabled ? 'on' : 'off'})`,
+      { timeout: TEST_TIMEOUT_MS },
+      withServerLogs(async () => {
+        const { context, page, problems } = await newPage(browser, { javaScriptEnabled });
+        await logIn(page, server.adminEmail, server.adminPassword);
+        await page.goto(`${server.baseUrl}/console/rooms/${seen.ana.conversation_id}`);
+        const cameFrom = page.locator('.visitor-info div', { has: page.locator('dt', { hasText: 'Came from' }) }).locator('dd');
+        const details = page.locator('.visitor-info details');
+        const summary = details.locator('summary');
+
+        // Wide and middling screens show the values without a click.
+        for (const width of [1280, 1100, 900]) {
+          await page.setViewportSize({ width, height: 800 });
+          assert.ok(await cameFrom.isVisible(), `"Came from" shows its value at ${width} px`);
+          const box = await cameFrom.boundingBox();
+          assert.ok(box && box.width > 20 && box.height > 8, `"Came from" has room at ${width} px: ${JSON.stringify(box)}`);
+          assert.equal((await cameFrom.textContent()).trim(), 'https://www.example.org/blog/best-green-teas-of-the-year');
+          assert.ok(await page.locator('.visitor-info dt', { hasText: 'Language' }).isVisible(), `values shown at ${width} px`);
+        }
+
+        // A phone: the panel is one line, collapsed; the messages start in the top quarter.
+        await page.setViewportSize({ width: 375, height: 667 });
+        assert.equal(await details.evaluate((d) => d.open), false, 'collapsed on a phone');
+        assert.ok(await summary.isVisible(), 'its button shows');
+        assert.equal(await cameFrom.isVisible(), false, 'its values wait for a tap');
+        const folded = await accessibleState(page, '.visitor-info summary');
+        assert.equal(folded.expanded, false, `screen readers hear it collapsed: ${JSON.stringify(folded)}`);
+        assert.match(folded.name, /Visitor details/);
+        const top = await page.evaluate(() => {
+          const m = document.getElementById('messages');
+          return m.getBoundingClientRect().top + parseFloat(getComputedStyle(m).paddingTop);
+        });
+        assert.ok(top <= 667 / 4, `the first message starts ${top} px down a 667 px screen (at most a quarter: 167 px)`);
+        assert.ok(await page.locator('.conv-head h1').isVisible(), 'the conversation is named');
+
+        await summary.click();
+        assert.equal(await details.evaluate((d) => d.open), true, 'a tap opens it');
+        assert.equal((await accessibleState(page, '.visitor-info summary')).expanded, true, 'and then expanded');
+        assert.ok(await cameFrom.isVisible(), '"Came from" shows once opened');
+        const box = await cameFrom.boundingBox();
+        assert.ok(box.x >= 0 && box.x + box.width <= 375, `inside the screen: ${JSON.stringify(box)}`);
+        assert.deepEqual(problems, []);
+        await context.close();
+      }),
+    );
+  }
+
+  test(
+    "the channel's colour picker shows the widget's colour, and saving it untouched leaves the widget's colour alone",
+    { timeout: 2 * TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const { context, page, problems } = await newPage(browser);
+      await logIn(page, server.adminEmail, server.adminPassword);
+      const settings = `${server.baseUrl}/console/admin/channels/${server.demoChannelId}`;
+
+      // The colour a visitor's widget shows (its header), from a new visitor each time.
+      const widgetColour = async () => {
+        const visitor = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+        const shop = await visitor.newPage();
+        await shop.goto(`${server.baseUrl}/demo?channel_id=${server.demoChannelId}`);
+        await widget(shop).locator('.lc').waitFor();
+        await Promise.all([
+          shop.waitForResponse((r) => r.url().includes('/chatplugin.authenticate') && r.ok()),
+          openPanel(shop),
+        ]);
+        await shop.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+        const colour = hex(await widget(shop).locator('.hd').evaluate((el) => getComputedStyle(el).backgroundColor));
+        await visitor.close();
+        return colour;
+      };
+
+      const before = await widgetColour();
+      await page.goto(settings);
+      assert.equal(await page.inputValue('input[name=color]'), before, 'the picker shows the colour the widget uses');
+
+      await Promise.all([page.waitForURL('**?saved=1'), page.click('button:has-text("Save settings")')]);
+      await page.locator('.alert.success').waitFor();
+      assert.equal(await widgetColour(), before, 'saving untouched changed nothing');
+      assert.equal(await page.inputValue('input[name=color]'), before);
+
+      // A colour picked is the widget's.
+      await page.fill('input[name=color]', '#0f766e');
+      await Promise.all([page.waitForURL('**?saved=1'), page.click('button:has-text("Save settings")')]);
+      assert.equal(await page.inputValue('input[name=color]'), '#0f766e');
+      assert.equal(await widgetColour(), '#0f766e');
+      // And saved untouched again, it stays.
+      await Promise.all([page.waitForURL('**?saved=1'), page.click('button:has-text("Save settings")')]);
+      assert.equal(await widgetColour(), '#0f766e');
       assert.deepEqual(problems, []);
       await context.close();
     }),
