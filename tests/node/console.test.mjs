@@ -498,6 +498,7 @@ describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, ()
       await page.reload();
       await live(page);
       assert.equal(await page.locator('[data-notify]').getAttribute('aria-pressed'), 'true', 'remembered');
+      await shots(page, 'notify-on');
       assert.equal(await page.evaluate(() => window.__asked), 0, 'no permission asked on load');
 
       // Visible: nothing.
@@ -556,6 +557,7 @@ describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, ()
       await page.setViewportSize({ width: 1280, height: 800 });
       await shots(page, 'queue-preview');
       await page.emulateMedia({ colorScheme: 'dark' });
+      await assertAccessible(page, 'queued conversation, dark');
       await shots(page, 'queue-preview-dark');
       await page.emulateMedia({ colorScheme: 'light' });
       // Keys typed while reading send nothing either.
@@ -595,6 +597,7 @@ describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, ()
       await page.setViewportSize({ width: 1280, height: 800 });
       await shots(page, 'all');
       await page.emulateMedia({ colorScheme: 'dark' });
+      await assertAccessible(page, 'All list, dark');
       await shots(page, 'all-dark');
       await page.emulateMedia({ colorScheme: 'light' });
 

@@ -85,6 +85,15 @@ describe('the console by keyboard', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
 
       await page.keyboard.press('r');
       assert.equal((await focused(page)).id, 'reply', 'after r: the reply box');
+      // Shift+Enter is a new line, Enter sends; the box keeps the focus.
+      await page.keyboard.type('On my way');
+      await page.keyboard.press('Shift+Enter');
+      await page.keyboard.type('to help');
+      await page.keyboard.press('Enter');
+      await page.locator('.msg.mine', { hasText: 'to help' }).waitFor();
+      assert.equal(await page.locator('.msg.mine .text', { hasText: 'to help' }).innerText(), 'On my way\nto help');
+      await page.waitForFunction(() => document.activeElement?.id === 'reply' && !document.activeElement.disabled);
+      assert.equal(await page.locator('#reply').inputValue(), '');
       assert.deepEqual(problems, []);
       await context.close();
     }),
