@@ -162,6 +162,7 @@ pub async fn conversation(
 /// its assignee (a queued room leaves the queue; an open one's former
 /// assignee leaves).
 pub async fn assign(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Response, ApiError> {
+    s.caller.require_admin()?;
     let back = Access::Supervised.url(id);
     let Some(to) = form.get("user_uuid").and_then(|u| u.parse::<Uuid>().ok()) else {
         return Ok(redirect(&format!("{back}?notice=invalid")));
@@ -171,8 +172,8 @@ pub async fn assign(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<R
         Err(ServiceError::Conflict(Conflict::AlreadyAnswered)) => {
             Ok(redirect(&format!("{back}?notice=taken#latest")))
         }
-        Err(err @ (ServiceError::InvalidField { .. } | ServiceError::Conflict(_))) => {
-            let _ = err;
+        // Not an agent of the tenant, or a room closed meanwhile.
+        Err(ServiceError::InvalidField { .. } | ServiceError::Conflict(_)) => {
             Ok(redirect(&format!("{back}?notice=invalid#latest")))
         }
         Err(err) => Err(err.into()),
