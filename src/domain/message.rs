@@ -128,8 +128,8 @@ pub enum NoticeKind {
     Transferred,
     /// The conversation was closed (by `agent`, when an agent closed it).
     Closed,
-    /// The conversation was reopened (by `agent`, when an agent reopened
-    /// it; without `agent` when the visitor's message reopened it).
+    /// `agent` reopened the conversation (a visitor's message reopens it
+    /// without a notice: the message says it).
     Reopened,
 }
 
@@ -180,7 +180,7 @@ impl Notice {
         Notice::by(NoticeKind::Closed, agent)
     }
 
-    /// Reopened by `agent`, or by the visitor's message (`None`).
+    /// Reopened by `agent`, or by the system (`None`).
     pub fn reopened(agent: Option<&str>) -> Notice {
         Notice::by(NoticeKind::Reopened, agent)
     }

@@ -717,7 +717,9 @@ impl RoomService {
         else {
             return Ok(());
         };
-        self.notice(&reopened, Notice::reopened(None)).await?;
+        // No notice: the visitor's own message, just stored, says it, and
+        // stays the room's newest message (what the queue and the agent's
+        // list show of it).
         self.closed_changed_to(&reopened, false, told).await;
         if !available {
             let room = self.live(RoomSummary::bare(reopened.clone())).await;

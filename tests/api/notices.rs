@@ -84,12 +84,23 @@ async fn every_door_carries_the_notice_of_each_system_message() {
         )
         .await;
     assert_eq!(event["notice"], closed_notice);
+    // Reopened by Bo: reopened, naming Bo.
+    let state = format!("/users/me/rooms/{room}/state");
+    let reopened_by_bo = bo.call("PUT", &state, Some(json!({"state": "open"}))).await;
+    assert_eq!(reopened_by_bo.status, 200, "{}", reopened_by_bo.body);
+    let reopened = json!({"type": "reopened", "params": {"agent": "Bo"}});
+    let heard = next_message(&mut stomp).await;
+    assert_notice(&heard["message"], "Conversation reopened", reopened.clone());
+    // Closed again, then reopened by the visitor's message: no notice for
+    // that (the message says it); Bo's reply below is the visitor's next.
+    let closed_again = bo
+        .call("PUT", &state, Some(json!({"state": "closed"})))
+        .await;
+    assert_eq!(closed_again.status, 200, "{}", closed_again.body);
+    next_message(&mut stomp).await;
     app.send(&visitor.token, "One more thing").await;
     let again = next_message(&mut stomp).await;
     assert_eq!(again["message"]["content"], "One more thing");
-    let reopened = json!({"type": "reopened", "params": {}});
-    let heard = next_message(&mut stomp).await;
-    assert_notice(&heard["message"], "Conversation reopened", reopened.clone());
 
     // History (the visitor's) and the room's messages (the agent's) keep
     // every notice; the visitor's and agents' own messages have none.
@@ -97,9 +108,10 @@ async fn every_door_carries_the_notice_of_each_system_message() {
         ("Hello", Value::Null),
         ("Admin joined", joined),
         ("Bo joined", transferred),
+        ("Conversation closed", closed_notice.clone()),
+        ("Conversation reopened", reopened),
         ("Conversation closed", closed_notice),
         ("One more thing", Value::Null),
-        ("Conversation reopened", reopened),
     ];
     let history = app.history(&visitor).await;
     assert_eq!(history.len(), expected.len(), "{history:?}");
@@ -127,5 +139,6 @@ async fn every_door_carries_the_notice_of_each_system_message() {
     let reply = bo.post(&room, "Sure, go ahead").await;
     assert!(reply.get("notice").is_none(), "{reply}");
     let heard = next_message(&mut stomp).await;
+    assert_eq!(heard["message"]["content"], "Sure, go ahead");
     assert!(heard["message"].get("notice").is_none(), "{heard}");
 }

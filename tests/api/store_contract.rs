@@ -106,6 +106,27 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Runs SQL statements directly (a migration's file, again).
+    async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.url))
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
+
 /// Expands each case into `sqlite::<case>` and `postgres::<case>`; cases
 /// after `postgres_only:` need several instances on one database server.
 macro_rules! contract {
@@ -137,6 +158,7 @@ macro_rules! contract {
 
 contract!(
     system_notices_are_read_back_by_every_reader,
+    joins_stored_before_notices_get_their_notice,
     visitor_rooms_are_every_visitor_room_of_the_tenant_by_filter,
     jwt_secret_keeps_the_first_value,
     concurrent_jwt_secret_calls_agree,
@@ -994,6 +1016,56 @@ async fn system_notices_are_read_back_by_every_reader(db: Db) {
     // The queue shows the newest message with its notice.
     let queued = store.queue(first.tenant_id, None).await.unwrap();
     assert_eq!(queued[0].last_message.as_ref(), Some(&closed));
+}
+
+/// Migration 0008: a system message stored before notices ("Ana joined",
+/// no notice) gets its `agent_joined` notice; nothing else changes.
+async fn joins_stored_before_notices_get_their_notice(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    let system = |content: &str, notice: Option<Notice>| NewMessage {
+        sender_kind: SenderKind::System,
+        sender_name: None,
+        content: content.into(),
+        notice,
+        ..visitor_message(&first, conversation, "", None)
+    };
+    store
+        .append_message(visitor_message(&first, conversation, "I joined", None))
+        .await
+        .unwrap();
+    store
+        .append_message(system("Zoë Ana joined", None))
+        .await
+        .unwrap();
+    store
+        .append_message(system("Conversation closed", Some(Notice::closed(None))))
+        .await
+        .unwrap();
+    let migration = match db.backend {
+        Backend::Sqlite => {
+            include_str!("../../migrations/sqlite/0008_notices_of_earlier_joins.sql")
+        }
+        Backend::Postgres => {
+            include_str!("../../migrations/postgres/0008_notices_of_earlier_joins.sql")
+        }
+    };
+    db.execute(migration).await;
+    let notices: Vec<Option<Notice>> = store
+        .history(first.channel.scope(), conversation, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.notice)
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            None,
+            Some(Notice::agent_joined("Zoë Ana")),
+            Some(Notice::closed(None))
+        ]
+    );
 }
 
 // --- concurrency -------------------------------------------------------------
