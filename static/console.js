@@ -11,6 +11,10 @@
   'use strict';
 
   document.documentElement.classList.add('js');
+  // What only works with this script (Enter sends, the shortcuts) is
+  // hidden in the page and shown here, so a page without script never
+  // promises it.
+  document.querySelectorAll('[data-js-only]').forEach((el) => { el.hidden = false; });
 
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
@@ -49,15 +53,71 @@
     });
   }
 
-  // Local times for <time datetime> (the server writes UTC).
+  // Days and times in the agent's time zone (the server writes UTC), with
+  // as much date as they need, as the server labels them: "14:02",
+  // "Yesterday 14:02", "3 Dec 14:02", "3 Dec 2025 14:02".
+  function daysAgo(d) {
+    const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate());
+    return Math.round((day(new Date()) - day(d)) / 86400000);
+  }
+  function whenLabel(d) {
+    const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const ago = daysAgo(d);
+    if (ago === 0) return hm;
+    if (ago === 1) return 'Yesterday ' + hm;
+    const sameYear = d.getFullYear() === new Date().getFullYear();
+    const date = d.toLocaleDateString([], sameYear ? { month: 'short', day: 'numeric' } : { year: 'numeric', month: 'short', day: 'numeric' });
+    return date + ' ' + hm;
+  }
+  function dayLabel(d) {
+    const ago = daysAgo(d);
+    if (ago === 0) return 'Today';
+    if (ago === 1) return 'Yesterday';
+    const options = { weekday: 'long', month: 'long', day: 'numeric' };
+    if (d.getFullYear() !== new Date().getFullYear()) options.year = 'numeric';
+    return d.toLocaleDateString([], options);
+  }
   function localTimes(root) {
-    const today = new Date().toDateString();
     $$('time[datetime]', root).forEach((el) => {
+      if (el.closest('.day-sep')) return; // see arrange()
       const d = new Date(el.getAttribute('datetime'));
       if (isNaN(d)) return;
-      const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-      el.textContent = d.toDateString() === today ? hm : d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + hm;
+      el.textContent = whenLabel(d);
       el.title = d.toLocaleString();
+    });
+  }
+
+  // Day separators and sender groups of a conversation, by local day: the
+  // server's rule (views::arrange) redone in the agent's time zone, for
+  // the messages of the page and those added live.
+  const GROUP_MS = 5 * 60 * 1000;
+  function dayKey(d) {
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  }
+  function arrange(container) {
+    if (!container) return;
+    $$('.day-sep', container).forEach((el) => el.remove());
+    let previous = null;
+    $$('article.msg', container).forEach((article) => {
+      const at = new Date(parseInt(article.dataset.at, 10));
+      if (isNaN(at)) return;
+      const key = dayKey(at);
+      const sameDay = previous && previous.key === key;
+      if (!sameDay) {
+        const sep = document.createElement('p');
+        sep.className = 'day-sep';
+        sep.dataset.day = key;
+        const time = document.createElement('time');
+        time.setAttribute('datetime', key);
+        time.textContent = dayLabel(at);
+        sep.appendChild(time);
+        container.insertBefore(sep, article);
+      }
+      const system = article.classList.contains('system');
+      const grouped = !!(sameDay && !system && !previous.system &&
+        previous.sender === article.dataset.sender && at - previous.at < GROUP_MS);
+      article.classList.toggle('grouped', grouped);
+      previous = { key, at, system, sender: article.dataset.sender };
     });
   }
 
@@ -95,6 +155,7 @@
     });
   });
   localTimes(document);
+  arrange($('#messages'));
   waits();
   setInterval(waits, 15000);
 
@@ -144,13 +205,16 @@
     }
   }
 
-  // Unseen: queued visitors plus unread messages, while the tab is hidden
-  // or for rooms other than the open one.
+  // Unseen: queued visitors plus unread messages of the open conversations
+  // (mine and the team's; a closed one waits for nobody), and, while the
+  // tab is hidden, what arrived since.
   let unseen = 0;
   function badge() {
-    const queued = $$('[data-list=queue] [data-room]').length;
+    const queued = $$('[data-list=queue] li[data-room]').length;
     let unread = 0;
-    $$('.unread-count').forEach((el) => { unread += parseInt(el.textContent, 10) || 0; });
+    $$('[data-list=mine] .unread-count, [data-list=team] .unread-count').forEach((el) => {
+      unread += parseInt(el.textContent, 10) || 0;
+    });
     const n = queued + unread + (document.hidden ? unseen : 0);
     document.title = n > 0 ? `(${n}) ${baseTitle}` : baseTitle;
   }
@@ -167,12 +231,111 @@
     badge();
   }
 
+  // ------------------------------------------------- desktop notifications
+
+  // Opt-in: a button beside the sound's asks the browser's permission when
+  // clicked (never on load); the choice is remembered. A notification is
+  // shown only while this tab is hidden, for a visitor joining the queue
+  // and for a message in one of the agent's conversations.
+  const NOTIFY_KEY = 'chatgate:console:notify';
+  const notifySupported = 'Notification' in window;
+  let notifyOn = notifySupported && localStorage.getItem(NOTIFY_KEY) === '1';
+  let notifyButton = null;
+  function showNotifyChoice() {
+    if (!notifyButton) return;
+    const blocked = notifySupported && Notification.permission === 'denied';
+    const on = notifyOn && Notification.permission === 'granted';
+    notifyButton.setAttribute('aria-pressed', String(on));
+    notifyButton.title = blocked
+      ? 'Desktop notifications are blocked in this browser\'s site settings'
+      : on ? 'Desktop notifications on (click to turn off)' : 'Desktop notifications off (click to turn on)';
+  }
+  if (notifySupported && muteButton) {
+    notifyButton = document.createElement('button');
+    notifyButton.type = 'button';
+    notifyButton.className = 'icon-btn notify-btn';
+    notifyButton.dataset.notify = '';
+    // A bell, drawn (an emoji depends on the system's fonts).
+    const SVG = 'http://www.w3.org/2000/svg';
+    const icon = document.createElementNS(SVG, 'svg');
+    icon.setAttribute('viewBox', '0 0 24 24');
+    icon.setAttribute('width', '16');
+    icon.setAttribute('height', '16');
+    icon.setAttribute('aria-hidden', 'true');
+    icon.setAttribute('class', 'bell');
+    [
+      'M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15z',
+      'M10 20.5a2 2 0 0 0 4 0',
+    ].forEach((d) => {
+      const path = document.createElementNS(SVG, 'path');
+      path.setAttribute('d', d);
+      icon.appendChild(path);
+    });
+    const slash = document.createElementNS(SVG, 'path');
+    slash.setAttribute('d', 'M4 4l16 16');
+    slash.setAttribute('class', 'bell-off');
+    icon.appendChild(slash);
+    const label = document.createElement('span');
+    label.className = 'visually-hidden';
+    label.textContent = 'Desktop notifications';
+    notifyButton.append(icon, label);
+    muteButton.after(notifyButton);
+    showNotifyChoice();
+    notifyButton.addEventListener('click', async () => {
+      if (notifyOn && Notification.permission === 'granted') {
+        notifyOn = false;
+      } else {
+        let permission = Notification.permission;
+        if (permission === 'default') {
+          try { permission = await Notification.requestPermission(); } catch (_) { permission = 'denied'; }
+        }
+        notifyOn = permission === 'granted';
+        if (!notifyOn) toast('The browser blocks notifications for this site: allow them in its site settings.');
+      }
+      localStorage.setItem(NOTIFY_KEY, notifyOn ? '1' : '0');
+      showNotifyChoice();
+      if (notifyOn) toast('Desktop notifications on while this tab is in the background.');
+    });
+  }
+  function desktopNotify(title, body, roomId) {
+    if (!notifyOn || !document.hidden || Notification.permission !== 'granted') return;
+    try {
+      const n = new Notification(title, {
+        body: (body || '').slice(0, 140),
+        tag: roomId ? 'chatgate-' + roomId : undefined,
+      });
+      n.addEventListener('click', () => {
+        window.focus();
+        if (roomId && roomId !== currentRoom) location.href = `/console/rooms/${roomId}#latest`;
+        n.close();
+      });
+    } catch (_) {
+      // Some browsers only notify from a service worker: the sound and badge remain.
+    }
+  }
+
   // ------------------------------------------------------------- the lists
 
   const lists = $('#lists');
   const messages = $('#messages');
   const currentRoom = messages ? messages.dataset.room : '';
+  // A queued room read before answering, or a supervisor's: nothing is
+  // marked read, no typing is sent (there is no reply box).
+  const readOnly = !!(messages && messages.dataset.readonly === 'true');
+  const roomUrl = messages ? messages.dataset.url || `/console/rooms/${currentRoom}` : '';
   let listsTimer = null;
+  // The element of the (refreshed) lists that stands for `el`: the same
+  // room's link, or its Answer button.
+  function sameInLists(el) {
+    if (!lists || lists.contains(el) && el.isConnected) return el;
+    const holder = el.closest('[data-room]');
+    if (!holder) return null;
+    const row = $(`[data-room="${CSS.escape(holder.dataset.room)}"]`, lists);
+    if (!row) return null;
+    if (el.matches('a.row')) return row.matches('a') ? row : $('a', row);
+    if (el.matches('button[data-answer]')) return $('button[data-answer]', row);
+    return row.matches('a, button') ? row : $('a, button', row);
+  }
   function refreshLists() {
     if (!lists) return;
     clearTimeout(listsTimer);
@@ -183,8 +346,12 @@
       const response = await fetch('/console/fragments/lists?' + query, { credentials: 'same-origin' });
       if (response.redirected || !response.ok) return;
       const scroll = lists.scrollTop;
+      const focus = lists.contains(document.activeElement) ? document.activeElement : null;
       lists.replaceChildren(parseHtml(await response.text()));
       lists.scrollTop = scroll;
+      // Keyboard focus on a row stays on that row's new copy.
+      const again = focus && sameInLists(focus);
+      if (again) again.focus({ preventScroll: true });
       localTimes(lists);
       waits();
       badge();
@@ -206,7 +373,7 @@
   }
 
   async function fetchMessages(query) {
-    const response = await fetch(`/console/rooms/${currentRoom}/messages?${query}`, { credentials: 'same-origin' });
+    const response = await fetch(`${roomUrl}/messages?${query}`, { credentials: 'same-origin' });
     if (!response.ok || response.redirected) return null;
     const fragment = parseHtml(await response.text());
     localTimes(fragment);
@@ -231,11 +398,12 @@
           existing.replaceWith(article);
         } else {
           if (empty) empty.remove();
-          messages.appendChild(article);
+          messages.insertBefore(article, $('[data-latest]', messages));
         }
         const seq = parseInt(article.dataset.seq, 10);
         if (seq > lastSeq()) messages.dataset.lastSeq = String(seq);
       });
+      arrange(messages);
       applyRead();
       if (stick) scrollToBottom();
       markRead();
@@ -245,7 +413,7 @@
 
   let readTimer = null;
   function markRead() {
-    if (!messages || document.hidden) return;
+    if (!messages || readOnly || document.hidden) return;
     clearTimeout(readTimer);
     readTimer = setTimeout(() => { api('PUT', `/users/me/rooms/${currentRoom}/read`, {}); }, 300);
   }
@@ -286,6 +454,7 @@
       const before = messages.scrollHeight;
       link.remove();
       messages.insertBefore(fragment, messages.firstChild);
+      arrange(messages);
       messages.scrollTop += messages.scrollHeight - before;
     }
     messages.addEventListener('click', (event) => {
@@ -329,7 +498,7 @@
         event.preventDefault();
         composer.requestSubmit();
       } else if (event.key === 'Escape') {
-        reply.blur();
+        if (messages) messages.focus(); else reply.blur();
       }
     });
     composer.addEventListener('submit', async (event) => {
@@ -397,15 +566,31 @@
     switch (name) {
       case 'chatd_queue_updated':
         refreshLists();
-        if (data.action === 'queued') notify();
+        if (readOnly && roomOf(data) === currentRoom && messages.dataset.url.startsWith('/console/queue/')) {
+          // Read before answering: new messages come in; once answered
+          // (by us or another agent) the page says where it went.
+          if (data.action === 'queued') catchUp();
+          else location.reload();
+        }
+        if (data.action === 'queued') {
+          notify();
+          const room = data.room || {};
+          const last = room.last_message;
+          desktopNotify('A visitor is waiting', last ? last.content : (room.name || ''), null);
+        }
         break;
       case 'chatd_user_room_message_created':
-        if (messages && roomOf(data) === currentRoom) {
+        // (On a queued room's page this means it was just answered: the
+        // page leaves or reloads on the queue's event.)
+        if (messages && !readOnly && roomOf(data) === currentRoom) {
           catchUp();
           if (data.kind === 'visitor') showTyping(false);
         }
         if (data.user_uuid !== me) {
           if (roomOf(data) !== currentRoom || document.hidden) notify();
+          if (data.kind !== 'system') {
+            desktopNotify(data.alias || (data.kind === 'visitor' ? 'Visitor' : 'New message'), data.content, roomOf(data));
+          }
         }
         refreshLists();
         break;
@@ -511,31 +696,106 @@
 
   // ------------------------------------------------------------- shortcuts
 
+  // The shortcuts overlay is a modal dialog: while it is open Tab and
+  // Shift+Tab stay inside it, Escape closes it, and focus goes back to
+  // where it was when it opened.
   const help = $('#help');
+  let helpOpener = null;
+  function helpFocusables() {
+    return $$('a[href], button:not([disabled]), input, select, textarea, [tabindex]:not([tabindex="-1"])', help)
+      .filter((el) => !el.hidden && el.offsetParent !== null);
+  }
   function toggleHelp(show) {
     if (!help) return;
-    help.hidden = show === undefined ? !help.hidden : !show;
-    if (!help.hidden) $('[data-help-close]', help).focus();
+    const open = show === undefined ? help.hidden : show;
+    if (open === !help.hidden) return;
+    if (open) {
+      helpOpener = document.activeElement;
+      help.hidden = false;
+      $('[data-help-close]', help).focus();
+    } else {
+      help.hidden = true;
+      let back = helpOpener && helpOpener !== document.body ? helpOpener : null;
+      if (back && !back.isConnected) back = sameInLists(back); // the lists were refreshed meanwhile
+      helpOpener = null;
+      if (back) back.focus();
+    }
   }
   const helpButton = $('[data-help]');
   if (helpButton) helpButton.addEventListener('click', () => toggleHelp(true));
   if (help) {
     $('[data-help-close]', help).addEventListener('click', () => toggleHelp(false));
     help.addEventListener('click', (event) => { if (event.target === help) toggleHelp(false); });
+    help.addEventListener('keydown', (event) => {
+      if (event.key !== 'Tab') return;
+      const items = helpFocusables();
+      if (items.length === 0) return;
+      const first = items[0];
+      const last = items[items.length - 1];
+      const at = items.indexOf(document.activeElement);
+      if (event.shiftKey && (at <= 0)) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && (at === -1 || at === items.length - 1)) {
+        event.preventDefault();
+        first.focus();
+      }
+    });
+    // Focus that lands outside while it is open (a click, a screen
+    // reader's own navigation) is brought back.
+    document.addEventListener('focusin', (event) => {
+      if (!help.hidden && !help.contains(event.target)) $('[data-help-close]', help).focus();
+    });
   }
+
+  // Where focus goes on the page a shortcut (or the Answer button) leads
+  // to: the reply box after answering, the conversation's row after j/k
+  // (so the next j/k works at once).
+  const FOCUS_KEY = 'chatgate:console:focus';
+  function focusNext(what) {
+    try { sessionStorage.setItem(FOCUS_KEY, what); } catch (_) { /* private mode */ }
+  }
+  document.addEventListener('submit', (event) => {
+    if (event.target.matches('form.answer')) focusNext('reply');
+  }, true);
+  // The browser's own scroll to #latest (for pages without script) would
+  // take focus away from what we focus here: this script scrolls itself.
+  if (location.hash === '#latest') history.replaceState(history.state, '', location.pathname + location.search);
+  (function restoreFocus() {
+    let what = null;
+    try {
+      what = sessionStorage.getItem(FOCUS_KEY);
+      sessionStorage.removeItem(FOCUS_KEY);
+    } catch (_) { return; }
+    if (what === 'reply' && reply && !reply.disabled) {
+      reply.focus();
+    } else if (what === 'row') {
+      const row = $('#lists a.row[aria-current]');
+      if (row) {
+        row.focus();
+        row.scrollIntoView({ block: 'nearest' });
+      }
+    }
+  })();
 
   function go(step) {
     const rows = $$('#lists a.row[data-room]');
     if (rows.length === 0) return;
     const at = rows.findIndex((row) => row.dataset.room === currentRoom);
     const next = at === -1 ? (step > 0 ? 0 : rows.length - 1) : at + step;
-    if (next >= 0 && next < rows.length) location.href = rows[next].href;
+    if (next >= 0 && next < rows.length) {
+      focusNext('row');
+      location.href = rows[next].href;
+    }
   }
 
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && help && !help.hidden) {
-      toggleHelp(false);
-      return;
+    if (help && !help.hidden) {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        toggleHelp(false);
+      }
+      return; // the page's shortcuts wait while the dialog is open
     }
     const target = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -547,12 +807,13 @@
         if (reply) { event.preventDefault(); reply.focus(); }
         break;
       case 'a': {
-        const oldest = $('[data-list=queue] form.answer');
+        // The queued room being read, or the visitor waiting longest.
+        const oldest = $('form.answer-this') || $('[data-list=queue] form.answer');
         if (oldest) oldest.requestSubmit();
         else toast('No one is waiting.');
         break;
       }
-      case '?': toggleHelp(); break;
+      case '?': toggleHelp(true); break;
       default: return;
     }
   });

@@ -170,7 +170,7 @@ impl ConsoleBrowser {
             )
             .await;
         assert_eq!(answered.status, 303, "{}", answered.body);
-        assert_eq!(answered.location(), format!("/console/rooms/{room}"));
+        assert_eq!(answered.location(), format!("/console/rooms/{room}#latest"));
         answered
     }
 }
@@ -359,7 +359,7 @@ async fn console_form_without_the_csrf_token_is_refused_and_changes_nothing() {
 
     let answered = browser.submit("/console/inbox", &answer, &[]).await;
     assert_eq!(answered.status, 303, "{}", answered.body);
-    assert_eq!(answered.location(), format!("/console/rooms/{room}"));
+    assert_eq!(answered.location(), format!("/console/rooms/{room}#latest"));
     assert!(queue_ids(&admin).await.is_empty());
 }
 
@@ -568,10 +568,7 @@ async fn console_without_javascript_answers_and_replies_and_the_visitor_gets_the
         )
         .await;
     assert_eq!(replied.status, 303, "{}", replied.body);
-    assert_eq!(
-        replied.location(),
-        format!("/console/rooms/{room}#composer")
-    );
+    assert_eq!(replied.location(), format!("/console/rooms/{room}#latest"));
 
     let deadline = tokio::time::Instant::now() + WAIT;
     let reply = loop {
@@ -965,7 +962,13 @@ async fn console_team_page_starts_an_agent_room_with_chosen_colleagues() {
     assert_eq!(created.status, 303, "{}", created.body);
     let page = browser.get(created.location()).await;
     assert!(page.body.contains("Billing"));
-    let room = created.location().rsplit('/').next().unwrap().to_string();
+    let room = created
+        .location()
+        .trim_end_matches("#latest")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     browser
         .submit(
             created.location(),
@@ -1096,4 +1099,376 @@ async fn a_password_change_ends_the_agents_console_sessions() {
     let after = browser.get("/console/inbox").await;
     assert_eq!(after.status, 303, "{}", after.body);
     assert_eq!(after.location(), "/console/login");
+}
+
+/// The text of the first `<h1>`.
+fn heading(body: &str) -> String {
+    let start = body.find("<h1>").map(|i| i + 4).unwrap_or(0);
+    let end = body[start..].find("</h1>").map_or(start, |i| start + i);
+    unescape(&body[start..end])
+}
+
+#[tokio::test]
+async fn a_queued_conversation_is_read_before_answering_and_the_visitor_is_not_told() {
+    use chatgate::ws::stomp::{Command, StompFrame};
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let reply = app
+        .post(
+            "/chatplugin.authenticate",
+            &json!({"channel_id": app.channel_id,
+                    "context": {"url": "https://shop.example/orders/42", "title": "Order 42"}}),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let visitor = crate::helpers::VisitorSession::from(&reply.body);
+    let room = visitor.conversation_id.clone();
+    for text in ["Where is order 42?", "It was due on Monday."] {
+        assert_eq!(app.send(&visitor.token, text).await.status, 200);
+    }
+    // The visitor listens to both of its destinations.
+    let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+    stomp
+        .send(
+            StompFrame::new(Command::Subscribe)
+                .header("id", "sub-1")
+                .header("destination", "/queue/events")
+                .header("receipt", "r-events"),
+        )
+        .await;
+    // (Whether anyone is available comes first.)
+    while stomp.recv().await.expect("RECEIPT").get("receipt-id") != Some("r-events") {}
+
+    let bob = admin.new_agent(&app, "Bob").await;
+    let mut browser = ConsoleBrowser::login(&app, &bob.email, "correct horse").await;
+    let inbox = browser.get("/console/inbox").await;
+    let link = format!("href=\"/console/queue/{room}#latest\"");
+    assert!(inbox.body.contains(&link), "the queue row links to it");
+
+    let page = browser.get(&format!("/console/queue/{room}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let text = unescape(&page.body);
+    assert!(text.contains("Where is order 42?") && text.contains("It was due on Monday."));
+    assert!(text.contains("About the visitor") && text.contains("Order 42"));
+    // "Answer" at the top, before the messages; no reply box, no message menu.
+    let answer = page
+        .body
+        .find(&format!("action=\"/console/queue/{room}/answer\""))
+        .expect("an Answer form");
+    assert!(answer < page.body.find("id=\"messages\"").unwrap());
+    assert!(page.body.contains("data-readonly=\"true\""));
+    assert!(!page.body.contains("id=\"composer\""));
+    assert!(!page.body.contains("class=\"msg-menu\""));
+    // Its fragments (the page's script, live) are read-only too.
+    let fragment = browser
+        .get(&format!("/console/queue/{room}/messages?after_seq=0"))
+        .await;
+    assert_eq!(fragment.status, 200);
+    assert!(unescape(&fragment.body).contains("It was due on Monday."));
+
+    // Nothing changed: still queued, nobody joined, nothing read.
+    assert!(queue_ids(&admin).await.contains(&room));
+    let history = app.history(&visitor).await;
+    assert_eq!(history.len(), 2, "{history:?}");
+    let unread = bob.call("GET", "/queues", None).await;
+    let queued = unread.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["uuid"] == room.as_str())
+        .cloned()
+        .unwrap();
+    assert!(queued["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["uuid"] != bob.uuid.as_str()));
+
+    // Answering is the first thing the visitor hears of Bob: no typing, no
+    // read mark came before it.
+    let answered = browser
+        .submit(
+            &format!("/console/queue/{room}"),
+            &format!("/console/queue/{room}/answer"),
+            &[],
+        )
+        .await;
+    assert_eq!(answered.location(), format!("/console/rooms/{room}#latest"));
+    let mut before = Vec::new();
+    let joined = loop {
+        let frame = tokio::time::timeout(WAIT, stomp.recv())
+            .await
+            .expect("the join notice")
+            .expect("socket open");
+        let body: Value = serde_json::from_slice(&frame.body).unwrap_or(Value::Null);
+        if frame.command == Command::Message && body.to_string().contains("Bob joined") {
+            break body;
+        }
+        before.push(body);
+    };
+    assert!(joined.to_string().contains("Bob joined"));
+    for frame in &before {
+        let kind = frame["type"].as_str().unwrap_or_default();
+        assert!(
+            kind != "typing" && kind != "read",
+            "the visitor was told something before the join: {frame}"
+        );
+    }
+    // Once answered, the read-only page leads to the room (for Bob) or
+    // says the visitor is no longer waiting (for anyone else).
+    let again = browser.get(&format!("/console/queue/{room}")).await;
+    assert_eq!(again.location(), format!("/console/rooms/{room}#latest"));
+    let carol = admin.new_agent(&app, "Carol").await;
+    let mut other = ConsoleBrowser::login(&app, &carol.email, "correct horse").await;
+    let gone = other.get(&format!("/console/queue/{room}")).await;
+    assert_eq!(gone.location(), "/console/inbox?notice=unqueued");
+}
+
+#[tokio::test]
+async fn a_queued_conversation_of_another_tenant_cannot_be_read() {
+    let app = TestApp::spawn().await;
+    let visitor = queued_visitor(&app, "private words").await;
+    let room = visitor.conversation_id.clone();
+    let stranger = AgentClient::other_tenant_admin(&app).await;
+    let patched = stranger
+        .call(
+            "PATCH",
+            &format!("/agents/{}", stranger.uuid),
+            Some(json!({"password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let mut browser = ConsoleBrowser::login(&app, &stranger.email, "correct horse").await;
+    for path in [
+        format!("/console/queue/{room}/messages?after_seq=0"),
+        format!("/console/all/{room}"),
+        format!("/console/all/{room}/messages?after_seq=0"),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(!page.body.contains("private words"), "{path}");
+    }
+    let page = browser.get(&format!("/console/queue/{room}")).await;
+    assert!(!page.body.contains("private words"));
+    let all = browser.get("/console/all").await;
+    assert_eq!(all.status, 200);
+    assert!(!all.body.contains(&room));
+    let assign = browser
+        .submit(
+            "/console/all",
+            &format!("/console/all/{room}/assign"),
+            &[("user_uuid", &stranger.uuid)],
+        )
+        .await;
+    assert_eq!(assign.status, 404);
+    let admin = AgentClient::admin(&app).await;
+    assert!(queue_ids(&admin).await.contains(&room), "still queued");
+}
+
+#[tokio::test]
+async fn admins_see_every_conversation_filter_them_and_assign_one_agents_do_not() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let carol = admin.new_agent(&app, "Carol").await;
+    let waiting = queued_visitor(&app, "Still waiting").await;
+    let talking = queued_visitor(&app, "Talking to Bob").await;
+    assert_eq!(bob.answer(&talking.conversation_id).await.status, 200);
+    let (waiting, talking) = (waiting.conversation_id, talking.conversation_id);
+
+    // An agent: no "All" tab, and its pages and form are refused.
+    let mut agent = ConsoleBrowser::login(&app, &bob.email, "correct horse").await;
+    let inbox = agent.get("/console/inbox").await;
+    assert!(!inbox.body.contains("href=\"/console/all\""));
+    for path in [
+        "/console/all".to_string(),
+        format!("/console/all/{waiting}"),
+        format!("/console/all/{talking}/messages?after_seq=0"),
+    ] {
+        let page = agent.get(&path).await;
+        assert_eq!(page.status, 403, "{path}");
+        assert!(!page.body.contains("Still waiting"), "{path}");
+    }
+    let refused = agent
+        .submit(
+            "/console/inbox",
+            &format!("/console/all/{waiting}/assign"),
+            &[("user_uuid", &bob.uuid)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(queue_ids(&admin).await.contains(&waiting));
+
+    // The admin: every visitor room, and the filters as a plain GET form.
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let inbox = browser.get("/console/inbox").await;
+    assert!(inbox.body.contains("href=\"/console/all\""));
+    let all = browser.get("/console/all").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(heading(&all.body), "All conversations");
+    assert!(all.body.contains("method=\"get\" action=\"/console/all\""));
+    assert!(all
+        .body
+        .contains(&format!("href=\"/console/all/{waiting}#latest\"")));
+    assert!(all
+        .body
+        .contains(&format!("href=\"/console/all/{talking}#latest\"")));
+    let queued = browser.get("/console/all?state=queued").await;
+    assert!(queued.body.contains(&waiting) && !queued.body.contains(&talking));
+    let bobs = browser
+        .get(&format!("/console/all?assignee={}", bob.uuid))
+        .await;
+    assert!(bobs.body.contains(&talking) && !bobs.body.contains(&waiting));
+    let channel = browser
+        .get(&format!(
+            "/console/all?channel={}&state=open",
+            app.channel_id
+        ))
+        .await;
+    assert!(channel.body.contains(&talking) && !channel.body.contains(&waiting));
+    let other_channel = browser
+        .get(&format!("/console/all?channel={}", uuid::Uuid::new_v4()))
+        .await;
+    assert!(!other_channel.body.contains(&talking));
+
+    // Bob's conversation, read-only: nothing marked read for Bob's visitor.
+    let page = browser.get(&format!("/console/all/{talking}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(unescape(&page.body).contains("Talking to Bob"));
+    assert!(page.body.contains("Assigned to Bob"));
+    assert!(!page.body.contains("id=\"composer\""));
+    assert!(page.body.contains("data-readonly=\"true\""));
+
+    // Transferred to Carol: she joins and answers it, Bob leaves.
+    let moved = browser
+        .submit(
+            &format!("/console/all/{talking}"),
+            &format!("/console/all/{talking}/assign"),
+            &[("user_uuid", &carol.uuid)],
+        )
+        .await;
+    assert_eq!(moved.status, 303, "{}", moved.body);
+    assert_eq!(
+        moved.location(),
+        format!("/console/all/{talking}?notice=assigned#latest")
+    );
+    let carols: Vec<String> = carol
+        .rooms()
+        .await
+        .iter()
+        .map(|r| r["uuid"].as_str().unwrap().to_string())
+        .collect();
+    assert!(carols.contains(&talking), "{carols:?}");
+    assert!(!bob
+        .rooms()
+        .await
+        .iter()
+        .any(|r| r["uuid"] == talking.as_str()));
+    let shown = browser.get(&format!("/console/all/{talking}")).await;
+    assert!(shown.body.contains("Assigned to Carol"));
+
+    // The queued one assigned to Bob: it leaves the queue into his inbox.
+    let assigned = browser
+        .submit(
+            &format!("/console/all/{waiting}"),
+            &format!("/console/all/{waiting}/assign"),
+            &[("user_uuid", &bob.uuid)],
+        )
+        .await;
+    assert_eq!(assigned.status, 303, "{}", assigned.body);
+    assert!(!queue_ids(&admin).await.contains(&waiting));
+    let bobs_inbox = agent.get("/console/inbox").await;
+    assert!(bobs_inbox
+        .body
+        .contains(&format!("href=\"/console/rooms/{waiting}#latest\"")));
+
+    // Without the CSRF token: refused, nothing changes.
+    let forged = browser
+        .post(
+            &format!("/console/all/{waiting}/assign"),
+            &[("user_uuid", &carol.uuid)],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(bob
+        .rooms()
+        .await
+        .iter()
+        .any(|r| r["uuid"] == waiting.as_str()));
+}
+
+#[tokio::test]
+async fn console_messages_show_dates_day_separators_and_sender_groups_without_javascript() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = queued_visitor(&app, "Two days ago").await;
+    let room = visitor.conversation_id.clone();
+    assert_eq!(
+        app.send(&visitor.token, "Two days ago, again").await.status,
+        200
+    );
+    assert_eq!(admin.answer(&room).await.status, 200);
+    assert_eq!(app.send(&visitor.token, "Today").await.status, 200);
+    let day = 24 * 3600 * 1000;
+    backdate(&app, "Two days ago", 2 * day).await;
+    backdate(&app, "joined", 2 * day - 60_000).await;
+
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let page = browser.get(&format!("/console/rooms/{room}")).await;
+    assert_eq!(page.status, 200);
+    let body = &page.body;
+    let separators: Vec<&str> = body
+        .match_indices("class=\"day-sep\"")
+        .map(|(i, _)| &body[i..])
+        .collect();
+    assert_eq!(separators.len(), 2, "two days: {body}");
+    assert!(separators[1].contains(">Today</time>"));
+    // The first message of the older day: its time names the date.
+    let text_at = body.find("Two days ago</p>").unwrap();
+    let first = &body[body[..text_at].rfind("<article").unwrap()..];
+    let time = attribute_after(first, "<time datetime=\"").unwrap();
+    assert!(time.ends_with('Z') && time.len() > 16, "{time}");
+    let label = first[first.find("<time datetime=").unwrap()..]
+        .split('>')
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("</time")
+        .to_string();
+    assert!(
+        !label.chars().all(|c| c.is_ascii_digit() || c == ':'),
+        "a date: {label}"
+    );
+    // The second of the visitor's run is grouped.
+    assert!(body.contains("class=\"msg theirs grouped\""));
+}
+
+/// Moves the messages containing `text` back by `ms` (the store's clock is
+/// the real one; only a backend's own SQL can age a row).
+async fn backdate(app: &TestApp, text: &str, ms: i64) {
+    use sqlx::Connection;
+    let sql = "UPDATE messages SET sent_at = sent_at - $1 WHERE content LIKE $2";
+    let pattern = format!("%{text}%");
+    let db = app.db.as_ref().expect("the test's database");
+    match &db.schema {
+        Some(schema) => {
+            let mut conn = sqlx::PgConnection::connect(schema.url()).await.unwrap();
+            sqlx::query(sql)
+                .bind(ms)
+                .bind(&pattern)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        None => {
+            let url = format!("sqlite://{}", app.config.database_url);
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(&sql.replace('$', "?"))
+                .bind(ms)
+                .bind(&pattern)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
 }

@@ -7,218 +7,59 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { Client } from '@stomp/stompjs';
-import { chromium } from 'playwright-core';
-import WebSocket from 'ws';
-
+import { TEST_TIMEOUT_MS, WAIT_MS, server, startServer, stopServer, withServerLogs, withTimeout } from './chatgate_server.mjs';
 import {
-  AsyncQueue,
-  TEST_TIMEOUT_MS,
-  WAIT_MS,
-  server,
-  startServer,
-  stopServer,
-  withServerLogs,
-  withTimeout,
-} from './chatgate_server.mjs';
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SHOTS = path.join(REPO_ROOT, 'target', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-// Debian's chromium package (.ci/run installs it). Without it the suite
-// fails, saying why: a browser test is never skipped silently.
+  launchChromium,
+  post,
+  newVisitor,
+  visitorSays,
+  visitorHistory,
+  visitorSocket,
+  adminToken,
+  newAgent,
+  newPage,
+  logIn,
+  pageHears,
+  holdNextRows,
+  answerInConsole,
+  live,
+  shots,
+  stompClients,
+  roomUrl,
+  agentToken,
+  chatd,
+} from './console_browser.mjs';
+import { assertAccessible } from './a11y.mjs';
 
 let browser;
 
-// ---------------------------------------------------------------------------
-// The visitor: HTTP API and STOMP
-// ---------------------------------------------------------------------------
-
-async function post(route, body, headers = {}) {
-  const res = await fetch(server.baseUrl + route, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `POST ${route}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
+/** Whether `locator` is inside the visible part of the message list. */
+async function inView(page, locator) {
+  const box = await locator.boundingBox();
+  const pane = await page.locator('#messages').boundingBox();
+  return !!box && box.y >= pane.y - 1 && box.y + box.height <= pane.y + pane.height + 1;
 }
 
-/** A new visitor conversation on the demo channel. */
-async function newVisitor() {
-  return post('/chatplugin.authenticate', { channel_id: server.demoChannelId });
-}
-
-async function visitorSays(visitor, text) {
-  return post('/chatplugin.send', { message: { text } }, { authorization: `Bearer ${visitor.token}` });
-}
-
-/** The conversation's history as the visitor's widget would resume it. */
-async function visitorHistory(visitor) {
-  const resumed = await post('/chatplugin.authenticate', {
-    channel_id: server.demoChannelId,
-    resume_token: visitor.resume_token,
-  });
-  return resumed.messages;
-}
-
-const stompClients = new Set();
-
-/** A live visitor socket: queues of its messages and its events. */
-async function visitorSocket(visitor, sinceSeq) {
-  const messages = new AsyncQueue();
-  const events = new AsyncQueue();
-  const client = new Client({
-    webSocketFactory: () => new WebSocket(server.wsUrl, ['v12.stomp', 'v11.stomp', 'v10.stomp']),
-    connectHeaders: { Authorization: `Bearer ${visitor.token}` },
-    reconnectDelay: 0,
-    debug: () => {},
-  });
-  stompClients.add(client);
-  const connected = new Promise((resolve, reject) => {
-    client.onConnect = resolve;
-    client.onStompError = (frame) => reject(new Error(`STOMP ERROR ${frame.headers.message}`));
-  });
-  client.activate();
-  await withTimeout(connected, WAIT_MS, 'visitor STOMP CONNECTED');
-  const resume = sinceSeq === undefined ? {} : { 'since-seq': String(sinceSeq) };
-  client.subscribe('/queue/message', (frame) => messages.push(JSON.parse(frame.body)), resume);
-  client.subscribe('/queue/events', (frame) => events.push(JSON.parse(frame.body)));
-  return { client, messages, events };
-}
-
-// ---------------------------------------------------------------------------
-// The agent side
-// ---------------------------------------------------------------------------
-
-async function adminToken() {
-  const basic = Buffer.from(`${server.adminEmail}:${server.adminPassword}`).toString('base64');
-  const data = await post('/api/auth/0.1/token', {}, { authorization: `Basic ${basic}` });
-  return data.data.token;
-}
-
-/** Creates an agent (role agent) through the API; returns its email and password. */
-async function newAgent(name) {
-  const token = await adminToken();
-  const email = `${name.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  const res = await fetch(server.baseUrl + '/api/chatd/1.0/agents', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-auth-token': token },
-    body: JSON.stringify({ email, display_name: name, password: 'correct horse' }),
-  });
-  assert.equal(res.status, 201, await res.text());
-  return { email, password: 'correct horse' };
-}
-
-async function newPage(options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  const problems = [];
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
-  });
-  return { context, page, problems };
-}
-
-async function logIn(page, email, password) {
-  await page.goto(server.baseUrl + '/console/login');
-  await page.fill('input[name=email]', email);
-  await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForURL('**/console/inbox'), page.click('button[type=submit]')]);
-}
-
-/**
- * Resolves when an event socket of `page` receives a frame that `matches`
- * (its text). Call it before the page opens the socket.
- */
-function pageHears(page, matches) {
-  return new Promise((resolve) => {
-    page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
-      if (matches(String(payload))) resolve();
-    }));
-  });
-}
-
-/**
- * Holds the page's next fetch of new messages: the server answers at once,
- * the browser gets the answer only after `until` (a slow network).
- * `rendered` resolves when the server has answered (an object, since an
- * async function cannot return a bare promise without awaiting it).
- */
-async function holdNextRows(page, until) {
-  let answered;
-  const rendered = new Promise((resolve) => { answered = resolve; });
-  let held = false;
-  await page.route(/\/console\/rooms\/[^/]+\/messages\?after_seq=/, async (route) => {
-    if (held) return route.continue();
-    held = true;
-    const response = await route.fetch();
-    answered();
-    await until;
-    await route.fulfill({ response });
-  });
-  return { rendered };
-}
-
-/** Answers the visitor from the inbox and waits for its room, live. */
-async function answerInConsole(page, visitor, firstWords) {
-  const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
-  await Promise.all([
-    page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
-    row.locator('button[data-answer]').click(),
-  ]);
-  await live(page);
-  await page.locator('.msg.theirs', { hasText: firstWords }).waitFor();
-}
-
-/** Waits until the page's event socket has started. */
-async function live(page) {
-  await page.waitForSelector('html[data-live=true]', { state: 'attached' });
-}
-
-async function shots(page, name) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  for (const width of [1280, 375]) {
-    await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
-    await page.waitForTimeout(100);
-    await page.screenshot({ path: path.join(SHOTS, `console-${name}-${width}.png`) });
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
+/** Moves the messages whose content contains `text` back by `ms` (in the server's SQLite file). */
+function backdate(text, ms) {
+  const db = path.join(server.tmpDir, 'chatgate.db');
+  const like = text.replace(/'/g, "''");
+  execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, `UPDATE messages SET sent_at = sent_at - ${ms} WHERE content LIKE '%${like}%'`]);
 }
 
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
 
-describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () => {
+describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, () => {
   before(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
-    }
     // Every test logs agents in from 127.0.0.1: only failed logins count
     // against the login budgets, so successful ones need no lifting.
     await startServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -231,7 +72,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'a queued visitor appears live, is answered and replied to, and the reply shows delivered',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       await live(page);
       await page.evaluate(() => { window.__sameDocument = true; });
@@ -294,7 +135,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'a read mark that comes before the reply is shown still ticks the reply read',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       const visitor = await newVisitor();
       const socket = await visitorSocket(visitor);
@@ -324,7 +165,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'a reply delivered before its row is shown still shows delivered',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       const visitor = await newVisitor();
       await visitorSays(visitor, 'Hello? I will be right back.');
@@ -355,8 +196,8 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
       const bob = await newAgent('Bob');
-      const a = await newPage();
-      const b = await newPage();
+      const a = await newPage(browser);
+      const b = await newPage(browser);
       await logIn(a.page, server.adminEmail, server.adminPassword);
       await logIn(b.page, bob.email, bob.password);
       await Promise.all([live(a.page), live(b.page)]);
@@ -374,7 +215,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       await Promise.all([submit(a.page), submit(b.page)]);
 
       const urls = [a.page.url(), b.page.url()];
-      const won = urls.filter((u) => u.endsWith(`/console/rooms/${visitor.conversation_id}`));
+      const won = urls.filter((u) => roomUrl(visitor.conversation_id).test(u));
       const lost = urls.filter((u) => u.endsWith('/console/inbox?notice=taken'));
       assert.equal(won.length, 1, `exactly one winner: ${urls}`);
       assert.equal(lost.length, 1, `exactly one told: ${urls}`);
@@ -391,14 +232,14 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'without JavaScript an agent logs in, opens a room and replies; the visitor gets the reply',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page } = await newPage({ javaScriptEnabled: false });
+      const { context, page } = await newPage(browser, { javaScriptEnabled: false });
       const visitor = await newVisitor();
       await visitorSays(visitor, 'No scripts here');
       await logIn(page, server.adminEmail, server.adminPassword);
       const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
       assert.match(await row.textContent(), /No scripts here/);
       await Promise.all([
-        page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
+        page.waitForURL(roomUrl(visitor.conversation_id)),
         row.locator('button[type=submit]').click(),
       ]);
       await page.fill('textarea[name=content]', 'Replied without JavaScript');
@@ -420,7 +261,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'keyboard: a answers the visitor waiting longest, j and k move between conversations',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       await live(page);
       const first = await newVisitor();
@@ -429,13 +270,16 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       await visitorSays(second, 'I came second');
       await page.locator(`[data-list=queue] [data-room="${second.conversation_id}"]`).waitFor();
 
-      await Promise.all([page.waitForURL(`**/console/rooms/${first.conversation_id}`), page.keyboard.press('a')]);
+      // Answering puts the focus in the reply box; Escape leaves it.
+      await Promise.all([page.waitForURL(roomUrl(first.conversation_id)), page.keyboard.press('a')]);
       await live(page);
-      await Promise.all([page.waitForURL(`**/console/rooms/${second.conversation_id}`), page.keyboard.press('a')]);
+      await page.keyboard.press('Escape');
+      await Promise.all([page.waitForURL(roomUrl(second.conversation_id)), page.keyboard.press('a')]);
       await live(page);
+      await page.keyboard.press('Escape');
       // Newest activity first: the second visitor's room, then the first's.
-      await Promise.all([page.waitForURL(`**/console/rooms/${first.conversation_id}`), page.keyboard.press('j')]);
-      await Promise.all([page.waitForURL(`**/console/rooms/${second.conversation_id}`), page.keyboard.press('k')]);
+      await Promise.all([page.waitForURL(roomUrl(first.conversation_id)), page.keyboard.press('j')]);
+      await Promise.all([page.waitForURL(roomUrl(second.conversation_id)), page.keyboard.press('k')]);
       await page.keyboard.press('r');
       assert.equal(await page.evaluate(() => document.activeElement?.name), 'content', 'r focuses the reply box');
       assert.deepEqual(problems, []);
@@ -447,7 +291,7 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
     'the channel settings page shows the embed snippet (screenshots)',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage();
+      const { context, page, problems } = await newPage(browser);
       await logIn(page, server.adminEmail, server.adminPassword);
       await page.goto(`${server.baseUrl}/console/admin/channels/${server.demoChannelId}`);
       const snippet = await page.locator('#snippet').textContent();
@@ -455,6 +299,332 @@ describe('the agent console in a browser', { timeout: 6 * TEST_TIMEOUT_MS }, () 
       await shots(page, 'channel');
       await page.goto(`${server.baseUrl}/console/colleagues`);
       await shots(page, 'team');
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+  test(
+    'the tab title counts queued visitors and unread messages of open conversations, not of closed ones',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const carol = await newAgent('Carol');
+      const token = await agentToken(carol.email, carol.password);
+      const admin = await adminToken();
+      // A conversation Carol answered, with messages she has not read, then closed.
+      const closed = await newVisitor();
+      await visitorSays(closed, 'First question');
+      await chatd('PUT', `/queues/${closed.conversation_id}/answer`, token);
+      await visitorSays(closed, 'Second question');
+      await visitorSays(closed, 'Third question');
+      await chatd('PUT', `/users/me/rooms/${closed.conversation_id}/state`, token, { state: 'closed' });
+      // And a visitor waiting.
+      const waiting = await newVisitor();
+      await visitorSays(waiting, 'Anyone?');
+
+      const { context, page, problems } = await newPage(browser);
+      await logIn(page, carol.email, carol.password);
+      await live(page);
+      const closedRow = page.locator(`[data-list=closed] a[data-room="${closed.conversation_id}"]`);
+      assert.ok(Number(await closedRow.locator('.unread-count').textContent()) >= 2, 'the closed room has unread messages');
+      await page.locator(`[data-list=queue] [data-room="${waiting.conversation_id}"]`).waitFor();
+      const queued = await page.locator('[data-list=queue] li[data-room]').count();
+      const openUnread = await page.locator('[data-list=mine] .unread-count, [data-list=team] .unread-count').count();
+      assert.equal(openUnread, 0);
+      assert.equal(await page.title(), `(${queued}) Inbox · chatgate`, 'only the queue counts');
+
+      await chatd('PUT', `/queues/${waiting.conversation_id}/answer`, admin);
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
+    'without JavaScript a conversation opens at its newest message and promises no shortcuts',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const admin = await adminToken();
+      const visitor = await newVisitor();
+      for (let i = 1; i <= 30; i += 1) await visitorSays(visitor, `Line ${i} of a long story`);
+      await chatd('PUT', `/queues/${visitor.conversation_id}/answer`, admin);
+
+      const { context, page } = await newPage(browser, { javaScriptEnabled: false });
+      await logIn(page, server.adminEmail, server.adminPassword);
+      const blank = page.locator('.blank');
+      assert.doesNotMatch(await blank.innerText(), /\bj\b|shortcut/i, 'the inbox offers no shortcuts');
+      await Promise.all([
+        page.waitForURL(roomUrl(visitor.conversation_id)),
+        page.click(`[data-list=mine] a[data-room="${visitor.conversation_id}"]`),
+      ]);
+      const newest = page.locator('.msg', { hasText: 'Line 30 of a long story' });
+      const oldest = page.locator('.msg', { hasText: 'Line 1 of a long story' });
+      const scrolled = await page.locator('#messages').evaluate((el) => el.scrollTop);
+      assert.ok(scrolled > 0, 'the messages are scrolled');
+      assert.ok(await inView(page, newest), 'the newest message is in view');
+      assert.ok(!(await inView(page, oldest)), 'the oldest is not');
+      assert.equal(await page.locator('.composer .hint').isVisible(), false, 'no "Enter sends"');
+      assert.doesNotMatch(await page.locator('#composer').innerText(), /Enter sends/);
+      await shots(page, 'nojs-conversation');
+      await context.close();
+
+      // With JavaScript: the same, and the hint shows.
+      const js = await newPage(browser);
+      await logIn(js.page, server.adminEmail, server.adminPassword);
+      assert.match(await js.page.locator('.blank').innerText(), /shortcut/);
+      await js.page.goto(`${server.baseUrl}/console/rooms/${visitor.conversation_id}`);
+      await live(js.page);
+      assert.ok(await inView(js.page, js.page.locator('.msg', { hasText: 'Line 30 of a long story' })));
+      assert.equal(await js.page.locator('.composer .hint').isVisible(), true);
+      assert.deepEqual(js.problems, []);
+      await js.context.close();
+    }),
+  );
+
+  test(
+    'messages carry dates, days are separated and one sender\'s run is grouped, also for messages added live',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const admin = await adminToken();
+      const visitor = await newVisitor();
+      await visitorSays(visitor, 'Three days ago, first');
+      await visitorSays(visitor, 'Three days ago, second');
+      await visitorSays(visitor, 'Yesterday, alone');
+      await chatd('PUT', `/queues/${visitor.conversation_id}/answer`, admin);
+      await visitorSays(visitor, 'Today, first');
+      await visitorSays(visitor, 'Today, second');
+      const DAY = 24 * 3600 * 1000;
+      backdate('Three days ago, first', 3 * DAY + 60_000);
+      backdate('Three days ago, second', 3 * DAY);
+      backdate('Yesterday, alone', DAY);
+      backdate('joined', 2 * 3600 * 1000); // the "Admin joined" notice, earlier today
+
+      for (const javaScriptEnabled of [false, true]) {
+        const { context, page, problems } = await newPage(browser, { javaScriptEnabled });
+        await logIn(page, server.adminEmail, server.adminPassword);
+        await page.goto(`${server.baseUrl}/console/rooms/${visitor.conversation_id}`);
+        if (javaScriptEnabled) await live(page);
+        const seps = await page.locator('#messages .day-sep').allInnerTexts();
+        assert.equal(seps.length, 3, `three days: ${seps}`);
+        assert.deepEqual(seps.slice(1), ['Yesterday', 'Today'], `${javaScriptEnabled}: ${seps}`);
+        assert.match(seps[0], /day/, 'a weekday names the older day');
+        const yesterday = page.locator('.msg', { hasText: 'Yesterday, alone' }).locator('time');
+        assert.match(await yesterday.innerText(), /^Yesterday \d\d:\d\d/);
+        assert.match(await yesterday.getAttribute('datetime'), /^\d{4}-\d\d-\d\dT\d\d:\d\d/);
+        const older = page.locator('.msg', { hasText: 'Three days ago, first' }).locator('time');
+        assert.match(await older.innerText(), /\d/);
+        assert.doesNotMatch(await older.innerText(), /^\d\d:\d\d$/, 'an older message names its date');
+        // The second message of a run hides its sender; a run across days does not.
+        assert.equal(await page.locator('.msg', { hasText: 'Three days ago, second' }).getAttribute('class'), 'msg theirs grouped');
+        assert.equal(await page.locator('.msg', { hasText: 'Yesterday, alone' }).getAttribute('class'), 'msg theirs');
+        assert.equal(await page.locator('.msg', { hasText: 'Today, second' }).getAttribute('class'), 'msg theirs grouped');
+        // (Still there for screen readers, as a 1 px clipped box.)
+        const senderWidth = async (text) => (await page.locator('.msg', { hasText: text }).locator('.sender').boundingBox()).width;
+        assert.ok((await senderWidth('Three days ago, second')) <= 1, 'a grouped message does not repeat the name');
+        assert.ok((await senderWidth('Three days ago, first')) > 10, 'the first of a run names its sender');
+        if (javaScriptEnabled) {
+          // Live: the agent's reply starts a run; the visitor's answer starts
+          // another; a second answer joins it.
+          await page.locator('[data-reply]').fill('Here is the answer');
+          await page.locator('[data-reply]').press('Enter');
+          await page.locator('.msg.mine', { hasText: 'Here is the answer' }).waitFor();
+          await visitorSays(visitor, 'Live one');
+          await visitorSays(visitor, 'Live two');
+          const two = page.locator('.msg', { hasText: 'Live two' });
+          await two.waitFor();
+          assert.equal(await page.locator('.msg', { hasText: 'Here is the answer' }).getAttribute('class'), 'msg mine');
+          assert.equal(await page.locator('.msg', { hasText: 'Live one' }).getAttribute('class'), 'msg theirs');
+          assert.equal(await two.getAttribute('class'), 'msg theirs grouped');
+          assert.deepEqual((await page.locator('#messages .day-sep').allInnerTexts()).slice(1), ['Yesterday', 'Today']);
+          await shots(page, 'days');
+        }
+        assert.deepEqual(problems, []);
+        await context.close();
+      }
+    }),
+  );
+
+  test(
+    'desktop notifications: off until turned on, then shown only while the tab is hidden',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const admin = await adminToken();
+      const { context, page, problems } = await newPage(browser);
+      await context.grantPermissions(['notifications'], { origin: server.baseUrl });
+      // Records what the page's own code asks of the browser's Notification API.
+      await context.addInitScript(() => {
+        window.__notes = [];
+        window.__asked = 0;
+        const Real = window.Notification;
+        class Recorded extends Real {
+          constructor(title, options) {
+            window.__notes.push({ title, body: options && options.body });
+            super(title, options);
+          }
+          static requestPermission(...args) {
+            window.__asked += 1;
+            return Real.requestPermission(...args);
+          }
+        }
+        window.Notification = Recorded;
+      });
+      const setHidden = (hidden) => page.evaluate((h) => {
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+      const notes = () => page.evaluate(() => window.__notes);
+      const queuedVisitor = async (text) => {
+        const v = await newVisitor();
+        await visitorSays(v, text);
+        await page.locator(`[data-list=queue] [data-room="${v.conversation_id}"]`).waitFor();
+        return v;
+      };
+      const visitors = [];
+
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await live(page);
+      const button = page.locator('[data-notify]');
+      assert.equal(await button.getAttribute('aria-pressed'), 'false', 'off by default');
+      assert.equal(await page.evaluate(() => window.__asked), 0, 'no permission asked on load');
+
+      // Off: nothing, even hidden.
+      await setHidden(true);
+      visitors.push(await queuedVisitor('Nobody told'));
+      assert.deepEqual(await notes(), []);
+      await setHidden(false);
+
+      // Turned on; remembered over a reload.
+      await button.click();
+      assert.equal(await button.getAttribute('aria-pressed'), 'true');
+      await page.reload();
+      await live(page);
+      assert.equal(await page.locator('[data-notify]').getAttribute('aria-pressed'), 'true', 'remembered');
+      await shots(page, 'notify-on');
+      assert.equal(await page.evaluate(() => window.__asked), 0, 'no permission asked on load');
+
+      // Visible: nothing.
+      visitors.push(await queuedVisitor('Seen on screen'));
+      assert.deepEqual(await notes(), []);
+
+      // Hidden: a queued visitor, and a message in one's own conversation.
+      await setHidden(true);
+      const mine = await queuedVisitor('Please help');
+      await page.waitForFunction(() => window.__notes.length === 1);
+      assert.deepEqual(await notes(), [{ title: 'A visitor is waiting', body: 'Please help' }]);
+      await chatd('PUT', `/queues/${mine.conversation_id}/answer`, admin);
+      await visitorSays(mine, 'Still there?');
+      await page.waitForFunction(() => window.__notes.length === 2);
+      assert.deepEqual((await notes())[1], { title: 'Visitor', body: 'Still there?' });
+
+      // Turned off: nothing more.
+      await setHidden(false);
+      await page.locator('[data-notify]').click();
+      assert.equal(await page.locator('[data-notify]').getAttribute('aria-pressed'), 'false');
+      await setHidden(true);
+      await visitorSays(mine, 'Hello again');
+      await page.locator(`[data-list=mine] a[data-room="${mine.conversation_id}"] .preview`, { hasText: 'Hello again' }).waitFor();
+      assert.equal((await notes()).length, 2);
+
+      for (const v of visitors) await chatd('PUT', `/queues/${v.conversation_id}/answer`, admin);
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+  test(
+    'a queued conversation is read before answering (no read mark, no typing), then answered with a',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const visitor = await newVisitor();
+      await visitorSays(visitor, 'Can I change my delivery address?');
+      await visitorSays(visitor, 'It is for order 1234.');
+      const { context, page, problems } = await newPage(browser);
+      const calls = [];
+      page.on('request', (req) => {
+        if (/\/read$|\/activities$/.test(new URL(req.url()).pathname)) calls.push(`${req.method()} ${req.url()}`);
+      });
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await live(page);
+      const link = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"] a.queue-link`);
+      await Promise.all([page.waitForURL(`**/console/queue/${visitor.conversation_id}`), link.click()]);
+      await live(page);
+      await page.locator('.msg', { hasText: 'It is for order 1234.' }).waitFor();
+      assert.equal(await page.locator('#composer').count(), 0, 'no reply box');
+      assert.match(await page.locator('.readonly-note').innerText(), /not told/);
+      await page.locator('button[data-answer-this]').waitFor();
+      for (const width of [1280, 375]) {
+        await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
+        await assertAccessible(page, `queued conversation at ${width} px`);
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await shots(page, 'queue-preview');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await assertAccessible(page, 'queued conversation, dark');
+      await shots(page, 'queue-preview-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+      // Keys typed while reading send nothing either.
+      await page.keyboard.type('x');
+      assert.deepEqual(calls, [], 'reading marks nothing read and sends no typing');
+
+      // a answers the one being read, and the reply box takes the focus.
+      await Promise.all([page.waitForURL(roomUrl(visitor.conversation_id)), page.keyboard.press('a')]);
+      await live(page);
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'reply');
+      assert.deepEqual(problems, []);
+      await context.close();
+    }),
+  );
+
+  test(
+    'an admin filters all conversations, reads one and assigns it (accessible, screenshots)',
+    { timeout: TEST_TIMEOUT_MS },
+    withServerLogs(async () => {
+      const dana = await newAgent('Dana');
+      const admin = await adminToken();
+      const open = await newVisitor();
+      await visitorSays(open, 'I talk with the admin');
+      await chatd('PUT', `/queues/${open.conversation_id}/answer`, admin);
+      const queued = await newVisitor();
+      await visitorSays(queued, 'I wait in the queue');
+
+      const { context, page, problems } = await newPage(browser);
+      await logIn(page, server.adminEmail, server.adminPassword);
+      await Promise.all([page.waitForURL('**/console/all'), page.click('nav.tabs a:has-text("All")')]);
+      await page.locator(`.all-row[data-room="${open.conversation_id}"]`).waitFor();
+      await page.locator(`.all-row[data-room="${queued.conversation_id}"]`).waitFor();
+      for (const width of [1280, 375]) {
+        await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
+        await assertAccessible(page, `All list at ${width} px`);
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await shots(page, 'all');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await assertAccessible(page, 'All list, dark');
+      await shots(page, 'all-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+
+      // The state filter applies on change.
+      await Promise.all([page.waitForURL(/\/console\/all\?state=queued/), page.selectOption('#f-state', 'queued')]);
+      assert.equal(await page.locator(`.all-row[data-room="${open.conversation_id}"]`).count(), 0);
+      await page.locator(`.all-row[data-room="${queued.conversation_id}"]`).waitFor();
+
+      // Read it, then hand it to Dana.
+      await Promise.all([
+        page.waitForURL(`**/console/all/${queued.conversation_id}`),
+        page.click(`.all-row[data-room="${queued.conversation_id}"]`),
+      ]);
+      await page.locator('.msg', { hasText: 'I wait in the queue' }).waitFor();
+      for (const width of [1280, 375]) {
+        await page.setViewportSize({ width, height: width === 375 ? 740 : 800 });
+        await assertAccessible(page, `supervised conversation at ${width} px`);
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await shots(page, 'supervise');
+      await page.selectOption('#assign-to', { label: 'Dana' });
+      await Promise.all([page.waitForNavigation(), page.click('form.assign button[type=submit]')]);
+      await page.locator('.notice-bar', { hasText: 'assigned' }).waitFor();
+      assert.match(await page.locator('.conv-title .assignee').innerText(), /Assigned to Dana/);
+      const danaToken = await agentToken(dana.email, dana.password);
+      const rooms = await chatd('GET', '/users/me/rooms', danaToken);
+      assert.ok(rooms.items.some((r) => r.uuid === queued.conversation_id), 'Dana has it');
       assert.deepEqual(problems, []);
       await context.close();
     }),

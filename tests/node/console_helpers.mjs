@@ -108,7 +108,7 @@ export async function answer(page, visitor) {
   const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
   await row.waitFor();
   await Promise.all([
-    page.waitForURL(`**/console/rooms/${visitor.conversation_id}`),
+    page.waitForURL(new RegExp(`/console/rooms/${visitor.conversation_id}(#latest)?$`)),
     row.locator('button[type=submit]').click(),
   ]);
 }

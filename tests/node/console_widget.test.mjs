@@ -82,7 +82,7 @@ describe('the widget on the demo page and the agent console', () => {
     assert.equal(await console_.evaluate(() => window.__sameDocument), true, 'no reload');
     const room = await queued.getAttribute('data-room');
     await Promise.all([
-      console_.waitForURL(`**/console/rooms/${room}`),
+      console_.waitForURL(new RegExp(`/console/rooms/${room}(#latest)?$`)),
       queued.locator('button[data-answer]').click(),
     ]);
     await console_.waitForSelector('html[data-live=true]', { state: 'attached' });

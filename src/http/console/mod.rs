@@ -5,8 +5,11 @@
 //! the same services as the REST API.
 //!
 //! - `session`: the session cookie and CSRF tokens.
-//! - `pages`: login, inbox, conversation, colleagues, presence.
+//! - `pages`: login, inbox, conversation (as a member, or read-only: a
+//!   queued room read before answering), colleagues, presence.
 //! - `admin`: channels and agents (role admin).
+//! - `supervise`: every visitor room of the tenant, read-only, and
+//!   assigning one (role admin).
 //! - `views`: what the templates show (rows built from service results).
 //!
 //! Every reply carries the console's security headers (`headers`): a CSP
@@ -32,7 +35,10 @@ use crate::state::App;
 mod admin;
 mod pages;
 pub mod session;
+mod supervise;
 mod views;
+
+use pages::Access;
 
 /// The console's Content-Security-Policy: no inline script, no framing, and
 /// connections (fetch, the event socket) only to this server. `'self'` alone
@@ -241,7 +247,18 @@ async fn route_get(
     match segments {
         ["inbox"] => pages::inbox(app, req, s, None).await,
         ["rooms", room] => pages::inbox(app, req, s, Some(parse_id(room)?)).await,
-        ["rooms", room, "messages"] => pages::messages_fragment(app, req, s, parse_id(room)?).await,
+        ["rooms", room, "messages"] => {
+            pages::messages_fragment(app, req, s, parse_id(room)?, Access::Member).await
+        }
+        ["queue", room] => pages::queued(app, req, s, parse_id(room)?).await,
+        ["queue", room, "messages"] => {
+            pages::messages_fragment(app, req, s, parse_id(room)?, Access::Queued).await
+        }
+        ["all"] => supervise::all(app, req, s).await,
+        ["all", room] => supervise::conversation(app, req, s, parse_id(room)?).await,
+        ["all", room, "messages"] => {
+            pages::messages_fragment(app, req, s, parse_id(room)?, Access::Supervised).await
+        }
         ["fragments", "lists"] => pages::lists_fragment(app, req, s).await,
         ["colleagues"] => pages::colleagues(app, s).await,
         ["admin", "channels"] => admin::channels(app, s, None).await,
@@ -260,6 +277,7 @@ async fn route_post(
 ) -> Result<Response, ApiError> {
     match segments {
         ["queue", room, "answer"] => pages::answer(app, s, parse_id(room)?).await,
+        ["all", room, "assign"] => supervise::assign(app, s, parse_id(room)?, form).await,
         ["rooms"] => pages::create_room(app, s, form).await,
         ["rooms", room, "messages"] => pages::reply(app, s, parse_id(room)?, form).await,
         ["rooms", room, "state"] => pages::set_state(app, s, parse_id(room)?, form).await,

@@ -165,7 +165,7 @@ pub async fn logout(app: &App, req: &Request) -> Result<Response, ApiError> {
 }
 
 /// The frame of a page for this agent.
-async fn chrome(
+pub(super) async fn chrome(
     app: &App,
     s: &Session,
     title: String,
@@ -188,7 +188,7 @@ async fn chrome(
 }
 
 /// Agent names by id.
-async fn names(app: &App, s: &Session) -> Result<HashMap<Uuid, String>, ApiError> {
+pub(super) async fn names(app: &App, s: &Session) -> Result<HashMap<Uuid, String>, ApiError> {
     Ok(app
         .services
         .agents
@@ -290,17 +290,90 @@ fn closed_page(req: &Request) -> u32 {
         .min(10_000)
 }
 
-/// GET /console/inbox and GET /console/rooms/<room>: the lists, and the
-/// conversation when one is open (marked read as it is shown).
+/// How an agent sees a conversation: as a member (writes, marks read), or
+/// read-only: a queued room before answering it, or any visitor room of
+/// the tenant as an admin supervising. Read-only marks nothing read, sends
+/// no typing and tells the visitor nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Access {
+    Member,
+    Queued,
+    Supervised,
+}
+
+impl Access {
+    /// The conversation's page (and, with `/messages`, its fragments).
+    pub fn url(self, id: RoomId) -> String {
+        match self {
+            Access::Member => format!("/console/rooms/{}", id.0),
+            Access::Queued => format!("/console/queue/{}", id.0),
+            Access::Supervised => format!("/console/all/{}", id.0),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Access::Member => "member",
+            Access::Queued => "queued",
+            Access::Supervised => "supervised",
+        }
+    }
+}
+
+/// GET /console/inbox, GET /console/rooms/<room> and GET
+/// /console/queue/<room>: the lists, and the conversation when one is open
+/// (a member's is marked read as it is shown; a queued one is read-only).
 pub async fn inbox(
     app: &App,
     req: &Request,
     s: &Session,
     room: Option<RoomId>,
 ) -> Result<Response, ApiError> {
+    inbox_with(app, req, s, room, Access::Member).await
+}
+
+/// GET /console/queue/<room>: a queued conversation, read before answering.
+/// Once it is answered: the agent's own room, or the inbox saying another
+/// agent was first.
+pub async fn queued(
+    app: &App,
+    req: &Request,
+    s: &Session,
+    room: RoomId,
+) -> Result<Response, ApiError> {
+    match app.services.rooms.queued_room(&s.caller, room).await {
+        Ok(_) => inbox_with(app, req, s, Some(room), Access::Queued).await,
+        Err(ServiceError::NotFound(_)) => {
+            match app.services.rooms.member_room(&s.caller, room).await {
+                Ok(_) => Ok(redirect(&room_latest(room))),
+                Err(ServiceError::NotFound(_)) => Ok(redirect("/console/inbox?notice=unqueued")),
+                Err(err) => Err(err.into()),
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The name the visitor of `room` gave, if any.
+async fn given_name(app: &App, s: &Session, room: RoomId) -> Result<Option<String>, ApiError> {
+    Ok(app
+        .services
+        .rooms
+        .visitor_names(&s.caller, &[room])
+        .await?
+        .remove(&room))
+}
+
+async fn inbox_with(
+    app: &App,
+    req: &Request,
+    s: &Session,
+    room: Option<RoomId>,
+    access: Access,
+) -> Result<Response, ApiError> {
     let names = names(app, s).await?;
     let conversation = match room {
-        Some(id) => Some(conversation(app, req, s, id, &names).await?),
+        Some(id) => Some(conversation(app, req, s, id, &names, access).await?),
         None => None,
     };
     let current = room.map(|r| r.0.to_string()).unwrap_or_default();
@@ -310,7 +383,7 @@ pub async fn inbox(
         None => "Inbox".to_string(),
     };
     let back = match room {
-        Some(r) => format!("/console/rooms/{}", r.0),
+        Some(r) => access.url(r),
         None => "/console/inbox".into(),
     };
     let page = InboxPage {
@@ -325,27 +398,31 @@ pub async fn inbox(
     render(StatusCode::OK, &page)
 }
 
-async fn conversation(
+pub(super) async fn conversation(
     app: &App,
     req: &Request,
     s: &Session,
     id: RoomId,
     names: &HashMap<Uuid, String>,
+    access: Access,
 ) -> Result<Conversation, ApiError> {
     let me = &s.caller;
-    let room = app.services.rooms.member_room(me, id).await?;
     let before_seq = req.query("before_seq").and_then(|v| v.parse().ok());
-    if before_seq.is_none() {
-        app.services.rooms.read(me, id, None).await?;
-    }
-    let live = app
-        .services
-        .rooms
-        .live(RoomSummary::bare(room.clone()))
-        .await;
+    let live = match access {
+        Access::Member => {
+            let room = app.services.rooms.member_room(me, id).await?;
+            if before_seq.is_none() {
+                app.services.rooms.read(me, id, None).await?;
+            }
+            app.services.rooms.live(RoomSummary::bare(room)).await
+        }
+        Access::Queued => app.services.rooms.queued_room(me, id).await?,
+        Access::Supervised => app.services.rooms.supervised_room(me, id).await?,
+    };
+    let room = live.room().clone();
     let is_visitor = room.kind == RoomKind::Visitor;
-    let (messages, older) = messages(app, s, id, before_seq, None, is_visitor).await?;
-    let transfer_to = if is_visitor {
+    let (messages, older) = messages(app, s, id, before_seq, None, is_visitor, access).await?;
+    let transfer_to = if is_visitor && access == Access::Member {
         app.services
             .presence
             .list(me, &[])
@@ -375,18 +452,50 @@ async fn conversation(
         .join(", ");
     let mut row = RoomRow::new(&live, me.id().0, names, "");
     let visitor = if is_visitor {
-        let context = app.services.rooms.visitor_context(me, id).await?;
-        if let Some(name) = &context.name {
+        let context = match app.services.rooms.visitor_context(me, id).await {
+            Ok(context) => Some(context),
+            // A supervisor outside the room may not be shown its context.
+            Err(ServiceError::NotFound(_) | ServiceError::Forbidden(_))
+                if access == Access::Supervised =>
+            {
+                None
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if let Some(name) = context.as_ref().and_then(|c| c.name.as_ref()) {
             row.name = name.clone();
         }
-        Some(crate::http::console::views::VisitorPanel::new(
-            context,
-            crate::domain::time::now_ms(),
-        ))
+        if let Some(name) = given_name(app, s, id).await? {
+            row.name = name;
+        }
+        context.map(|c| {
+            crate::http::console::views::VisitorPanel::new(c, crate::domain::time::now_ms())
+        })
     } else {
         None
     };
+    // Whom a supervisor may hand it to: every enabled agent but the assignee.
+    let assign_to = if access == Access::Supervised && room.state != RoomState::Closed {
+        let mut agents: Vec<Choice> = names
+            .iter()
+            .filter(|(id, _)| room.assignee.map(|a| a.0) != Some(**id))
+            .map(|(id, name)| Choice {
+                id: id.to_string(),
+                name: name.clone(),
+            })
+            .collect();
+        agents.sort_by_key(|a| a.name.to_lowercase());
+        agents
+    } else {
+        Vec::new()
+    };
     Ok(Conversation {
+        mode: access.as_str(),
+        readonly: access != Access::Member,
+        url: access.url(id),
+        is_member: room.has_member(me.id().0),
+        assignee: room.assignee.and_then(|a| names.get(&a.0).cloned()),
+        assign_to,
         visitor,
         id: id.0.to_string(),
         name: row.name,
@@ -411,6 +520,7 @@ async fn messages(
     before_seq: Option<i64>,
     after_seq: Option<i64>,
     visitor_room: bool,
+    access: Access,
 ) -> Result<(Vec<MessageRow>, Option<i64>), ApiError> {
     let listing = Listing {
         limit: Some(PAGE),
@@ -419,7 +529,12 @@ async fn messages(
         after_seq,
         ..Listing::default()
     };
-    let page = app.services.messages.list(&s.caller, id, &listing).await?;
+    let rooms = &app.services.rooms;
+    let page = match access {
+        Access::Member => app.services.messages.list(&s.caller, id, &listing).await?,
+        Access::Queued => rooms.queued_messages(&s.caller, id, &listing).await?,
+        Access::Supervised => rooms.supervised_messages(&s.caller, id, &listing).await?,
+    };
     let me = s.caller.id().0;
     // The visitor's messages carry the name the site gave, if it gave one.
     let visitor_name = if visitor_room {
@@ -436,6 +551,7 @@ async fn messages(
         .iter()
         .map(|m| {
             let mut row = MessageRow::new(m, me, visitor_room);
+            row.readonly = access != Access::Member;
             if let (SenderKind::Visitor, Some(name)) = (m.sender_kind, &visitor_name) {
                 row.sender.clone_from(name);
             }
@@ -445,6 +561,7 @@ async fn messages(
     if after_seq.is_none() {
         rows.reverse();
     }
+    crate::http::console::views::arrange(&mut rows, crate::domain::time::now_ms());
     let older = match rows.first() {
         Some(first) if after_seq.is_none() && first.seq > 1 && page.items.len() as u32 == PAGE => {
             Some(first.seq)
@@ -461,8 +578,26 @@ pub async fn messages_fragment(
     req: &Request,
     s: &Session,
     id: RoomId,
+    access: Access,
 ) -> Result<Response, ApiError> {
-    let room = app.services.rooms.member_room(&s.caller, id).await?;
+    let visitor_room = match access {
+        Access::Member => {
+            app.services.rooms.member_room(&s.caller, id).await?.kind == RoomKind::Visitor
+        }
+        // Only visitor rooms are queued or supervised.
+        Access::Queued => app
+            .services
+            .rooms
+            .queued_room(&s.caller, id)
+            .await
+            .map(|_| true)?,
+        Access::Supervised => app
+            .services
+            .rooms
+            .supervised_room(&s.caller, id)
+            .await
+            .map(|_| true)?,
+    };
     let number = |name| req.query(name).and_then(|v| v.parse::<i64>().ok());
     let (messages, older) = messages(
         app,
@@ -470,14 +605,15 @@ pub async fn messages_fragment(
         id,
         number("before_seq"),
         number("after_seq"),
-        room.kind == RoomKind::Visitor,
+        visitor_room,
+        access,
     )
     .await?;
     let page = MessagesFragment {
         messages,
         csrf: s.csrf.clone(),
         older,
-        room: id.0.to_string(),
+        url: access.url(id),
         reactions: QUICK_REACTIONS,
     };
     render(StatusCode::OK, &page)
@@ -545,11 +681,17 @@ fn room_url(id: RoomId) -> String {
     format!("/console/rooms/{}", id.0)
 }
 
+/// A conversation, scrolled to its newest message even without script
+/// (the fragment names the anchor after the last message).
+fn room_latest(id: RoomId) -> String {
+    format!("/console/rooms/{}#latest", id.0)
+}
+
 /// POST /console/queue/<room>/answer: the agent takes the visitor; if
 /// another agent was first, back to the inbox saying so.
 pub async fn answer(app: &App, s: &Session, id: RoomId) -> Result<Response, ApiError> {
     match app.services.rooms.answer(&s.caller, id).await {
-        Ok(_) => Ok(redirect(&room_url(id))),
+        Ok(_) => Ok(redirect(&room_latest(id))),
         Err(ServiceError::Conflict(Conflict::AlreadyAnswered)) => {
             Ok(redirect("/console/inbox?notice=taken"))
         }
@@ -567,7 +709,7 @@ pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Re
         .messages
         .post(&s.caller, RoomRef::Id(id), content, None)
         .await?;
-    Ok(redirect(&format!("{}#composer", room_url(id))))
+    Ok(redirect(&room_latest(id)))
 }
 
 /// POST /console/rooms/<room>/state: close or reopen.
@@ -579,7 +721,7 @@ pub async fn set_state(
 ) -> Result<Response, ApiError> {
     let state = crate::service::rooms::requested_state(form.get("state").unwrap_or_default())?;
     app.services.rooms.set_state(&s.caller, id, state).await?;
-    Ok(redirect(&room_url(id)))
+    Ok(redirect(&room_latest(id)))
 }
 
 /// POST /console/rooms/<room>/transfer: to another agent, who joins; we leave.
@@ -657,7 +799,7 @@ pub async fn create_room(app: &App, s: &Session, form: &Form) -> Result<Response
         .filter(|n| !n.trim().is_empty())
         .map(str::to_string);
     let (room, _) = app.services.rooms.create(&s.caller, name, users).await?;
-    Ok(redirect(&room_url(room.room().id)))
+    Ok(redirect(&room_latest(room.room().id)))
 }
 
 /// POST /console/presence: the agent's own state, from any page.

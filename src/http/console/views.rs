@@ -79,7 +79,7 @@ impl RoomRow {
                 }
             }
         };
-        let (preview, time_iso) = match &live.summary.last_message {
+        let (preview, at_ms) = match &live.summary.last_message {
             Some(m) => {
                 let text = if m.deleted {
                     "Message deleted".to_string()
@@ -90,14 +90,15 @@ impl RoomRow {
                     (SenderKind::Agent, Some(alias)) => format!("{alias}: "),
                     _ => String::new(),
                 };
-                (clip(&format!("{who}{text}"), 90), format_ms(m.sent_at_ms))
+                (clip(&format!("{who}{text}"), 90), m.sent_at_ms)
             }
-            None => (String::new(), format_ms(room.created_at_ms)),
+            None => (String::new(), room.created_at_ms),
         };
         let queued_at = room
             .queued_at_ms
             .filter(|_| room.state == RoomState::Queued);
-        let time_iso = queued_at.map(format_ms).unwrap_or(time_iso);
+        let at_ms = queued_at.unwrap_or(at_ms);
+        let time_iso = format_ms(at_ms);
         let id = room.id.0.to_string();
         RoomRow {
             current: id == current,
@@ -108,7 +109,7 @@ impl RoomRow {
             state: room.state,
             unread: live.summary.unread_count,
             preview,
-            time: short_time(&time_iso),
+            time: when_label(at_ms, now_ms()),
             time_iso,
             visitor_connected: room.members.iter().any(|m| m.kind == RoomKind::Visitor)
                 && live.visitor_connected == Some(true),
@@ -140,13 +141,27 @@ pub struct MessageRow {
     pub sender: String,
     pub content: String,
     pub time_iso: String,
+    /// When it was sent, as the agent reads it: "14:02", "Yesterday 14:02",
+    /// "3 Dec 14:02" (UTC; the page's script relabels in local time).
     pub time: String,
+    /// Milliseconds since the epoch (the script groups and separates by it).
+    pub at_ms: i64,
+    /// Who sent it (kind and id): consecutive messages of one sender group.
+    pub sender_key: String,
+    /// The day separator shown before it: the first message of a day.
+    pub day: Option<DaySeparator>,
+    /// Follows a message of the same sender within [`GROUP_MS`] on the same
+    /// day: its sender's name is not repeated.
+    pub grouped: bool,
     /// `sent`, `delivered`, `read`, `failed`, or empty (not a reply to a visitor).
     pub tick: &'static str,
     pub tick_label: &'static str,
     pub edited: bool,
     pub deleted: bool,
     pub reactions: Vec<ReactionRow>,
+    /// Shown to someone reading only (a queued room, a supervisor): no
+    /// reactions, edits or deletes.
+    pub readonly: bool,
 }
 
 pub struct ReactionRow {
@@ -196,14 +211,95 @@ impl MessageRow {
             side,
             sender,
             content: m.content.clone(),
-            time: short_time(&time_iso),
+            time: when_label(m.sent_at_ms, now_ms()),
             time_iso,
+            at_ms: m.sent_at_ms,
+            sender_key: format!("{:?}:{}", m.sender_kind, m.sender_id),
+            day: None,
+            grouped: false,
             tick,
             tick_label,
             edited: m.edited_at_ms.is_some(),
             deleted: m.deleted,
             reactions,
+            readonly: false,
         }
+    }
+}
+
+/// A day's heading between messages: "Today", "Yesterday", "Thursday 3 December".
+pub struct DaySeparator {
+    /// `2026-12-03`.
+    pub date: String,
+    pub label: String,
+}
+
+/// Consecutive messages of one sender closer than this are grouped.
+pub const GROUP_MS: i64 = 5 * 60 * 1000;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Sets the day separators and the grouping of messages shown oldest first
+/// (days in UTC: the page's script redoes it in the agent's time zone).
+/// A system notice breaks a group.
+pub fn arrange(rows: &mut [MessageRow], now_ms: i64) {
+    let mut previous: Option<(i64, &str, String)> = None;
+    for row in rows.iter_mut() {
+        let day = row.at_ms.div_euclid(DAY_MS);
+        let same_day = previous
+            .as_ref()
+            .is_some_and(|(at, _, _)| at.div_euclid(DAY_MS) == day);
+        row.day = (!same_day).then(|| DaySeparator {
+            date: format_ms(row.at_ms)
+                .get(..10)
+                .unwrap_or_default()
+                .to_string(),
+            label: day_label(row.at_ms, now_ms),
+        });
+        row.grouped = same_day
+            && row.side != "system"
+            && previous.as_ref().is_some_and(|(at, side, key)| {
+                *side != "system" && *key == row.sender_key && row.at_ms - at < GROUP_MS
+            });
+        previous = Some((row.at_ms, row.side, row.sender_key.clone()));
+    }
+}
+
+fn utc(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Days from the day of `ms` to the day of `now_ms` (0: today, 1: yesterday).
+fn days_ago(ms: i64, now_ms: i64) -> i64 {
+    now_ms.div_euclid(DAY_MS) - ms.div_euclid(DAY_MS)
+}
+
+/// The heading of a day: "Today", "Yesterday", "Thursday 3 December", with
+/// the year when it is not this year's.
+pub fn day_label(ms: i64, now_ms: i64) -> String {
+    let t = utc(ms);
+    match days_ago(ms, now_ms) {
+        0 => "Today".into(),
+        1 => "Yesterday".into(),
+        _ if t.format("%Y").to_string() == utc(now_ms).format("%Y").to_string() => {
+            t.format("%A %-d %B").to_string()
+        }
+        _ => t.format("%A %-d %B %Y").to_string(),
+    }
+}
+
+/// A time with as much date as it needs: "14:02" today, "Yesterday 14:02",
+/// "3 Dec 14:02" this year, "3 Dec 2025 14:02" before.
+pub fn when_label(ms: i64, now_ms: i64) -> String {
+    let t = utc(ms);
+    let clock = t.format("%H:%M");
+    match days_ago(ms, now_ms) {
+        0 => clock.to_string(),
+        1 => format!("Yesterday {clock}"),
+        _ if t.format("%Y").to_string() == utc(now_ms).format("%Y").to_string() => {
+            t.format("%-d %b %H:%M").to_string()
+        }
+        _ => t.format("%-d %b %Y %H:%M").to_string(),
     }
 }
 
@@ -215,6 +311,18 @@ pub struct Choice {
 
 /// The open conversation.
 pub struct Conversation {
+    /// `member`, `queued` (read before answering) or `supervised` (an admin reading).
+    pub mode: &'static str,
+    /// Queued or supervised: nothing is written, marked read or told.
+    pub readonly: bool,
+    /// Its page (`/console/rooms/<id>`, `/console/queue/<id>`, `/console/all/<id>`).
+    pub url: String,
+    /// The agent is in it (a supervisor may open it as a member too).
+    pub is_member: bool,
+    /// Who answers it, by name.
+    pub assignee: Option<String>,
+    /// Whom a supervisor may assign it to.
+    pub assign_to: Vec<Choice>,
     pub id: String,
     pub name: String,
     pub is_visitor: bool,
@@ -306,9 +414,56 @@ pub struct MessagesFragment {
     pub messages: Vec<MessageRow>,
     pub csrf: String,
     pub older: Option<i64>,
-    pub room: String,
+    /// The conversation's page, for the "older" link.
+    pub url: String,
     pub reactions: [&'static str; 6],
 }
+
+/// A room of the All list: its row, channel and assignee.
+pub struct AllRow {
+    pub row: RoomRow,
+    pub channel: String,
+    pub assignee: Option<String>,
+}
+
+/// GET /console/all: every visitor room of the tenant (admins).
+#[derive(Template)]
+#[template(path = "console/all.html")]
+pub struct AllPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+    pub room_states: [(&'static str, &'static str); 3],
+    pub rows: Vec<AllRow>,
+    /// Rooms matching the filters.
+    pub total: u64,
+    /// The filters as chosen (empty: any).
+    pub state: String,
+    pub channel: String,
+    pub assignee: String,
+    pub channels: Vec<Choice>,
+    pub agents: Vec<Choice>,
+    pub filtered: bool,
+    /// Query strings of the previous and next pages.
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+/// GET /console/all/<room>: one conversation, read by a supervisor.
+#[derive(Template)]
+#[template(path = "console/supervise.html")]
+pub struct SupervisePage {
+    pub chrome: Chrome,
+    pub conversation: Conversation,
+    pub notice: Option<&'static str>,
+    pub csrf: String,
+    pub reactions: [&'static str; 6],
+    pub states: [(&'static str, &'static str); 4],
+}
+
+/// The room states the All list filters by.
+pub const ROOM_STATES: [(&str, &str); 3] =
+    [("queued", "Queued"), ("open", "Open"), ("closed", "Closed")];
 
 pub struct AgentRow {
     pub id: String,
@@ -342,6 +497,8 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "transferred" => "The conversation was transferred.",
         "empty" => "A reply cannot be empty.",
         "invalid" => "That did not work: check what you entered.",
+        "unqueued" => "This visitor is no longer waiting in the queue.",
+        "assigned" => "The conversation was assigned.",
         _ => return None,
     })
 }
@@ -358,11 +515,6 @@ pub fn clip(text: &str, max: usize) -> String {
     }
 }
 
-/// `HH:MM` of an ISO time (UTC; the page's script shows local time).
-pub fn short_time(iso: &str) -> String {
-    iso.get(11..16).unwrap_or_default().to_string()
-}
-
 pub fn wait_label(seconds: i64) -> String {
     match seconds {
         s if s < 60 => "just now".into(),
@@ -377,4 +529,99 @@ pub fn initials(name: &str) -> String {
         .take(2)
         .flat_map(char::to_uppercase)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-12-05T14:02:00Z
+    const NOW: i64 = 1_796_479_320_000;
+    const MIN: i64 = 60 * 1000;
+
+    fn row(side: &'static str, sender: &str, at_ms: i64) -> MessageRow {
+        MessageRow {
+            id: String::new(),
+            room: String::new(),
+            seq: 0,
+            side,
+            sender: sender.into(),
+            content: String::new(),
+            time_iso: format_ms(at_ms),
+            time: String::new(),
+            at_ms,
+            sender_key: sender.into(),
+            day: None,
+            grouped: false,
+            tick: "",
+            tick_label: "",
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
+            readonly: false,
+        }
+    }
+
+    #[test]
+    fn times_carry_as_much_date_as_they_need() {
+        assert_eq!(format_ms(NOW), "2026-12-05T14:02:00.000Z");
+        assert_eq!(when_label(NOW - 60 * MIN, NOW), "13:02");
+        assert_eq!(when_label(NOW - 24 * 60 * MIN, NOW), "Yesterday 14:02");
+        assert_eq!(when_label(NOW - 3 * 24 * 60 * MIN, NOW), "2 Dec 14:02");
+        assert_eq!(
+            when_label(NOW - 400 * 24 * 60 * MIN, NOW),
+            "31 Oct 2025 14:02"
+        );
+        assert_eq!(day_label(NOW, NOW), "Today");
+        assert_eq!(day_label(NOW - 24 * 60 * MIN, NOW), "Yesterday");
+        assert_eq!(
+            day_label(NOW - 2 * 24 * 60 * MIN, NOW),
+            "Thursday 3 December"
+        );
+        assert_eq!(
+            day_label(NOW - 400 * 24 * 60 * MIN, NOW),
+            "Friday 31 October 2025"
+        );
+    }
+
+    #[test]
+    fn a_conversation_over_days_is_separated_and_one_senders_run_grouped() {
+        let yesterday = NOW - 24 * 60 * MIN;
+        let mut rows = vec![
+            row("theirs", "visitor", yesterday),
+            row("theirs", "visitor", yesterday + MIN),
+            row("mine", "agent", yesterday + 2 * MIN),
+            row("mine", "agent", yesterday + 20 * MIN),
+            row("system", "system", yesterday + 21 * MIN),
+            row("system", "system", yesterday + 21 * MIN),
+            row("theirs", "visitor", NOW - MIN),
+            row("theirs", "visitor", NOW),
+        ];
+        arrange(&mut rows, NOW);
+        let days: Vec<Option<&str>> = rows
+            .iter()
+            .map(|r| r.day.as_ref().map(|d| d.label.as_str()))
+            .collect();
+        assert_eq!(
+            days,
+            [
+                Some("Yesterday"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some("Today"),
+                None
+            ]
+        );
+        assert_eq!(rows[0].day.as_ref().unwrap().date, "2026-12-04");
+        let grouped: Vec<bool> = rows.iter().map(|r| r.grouped).collect();
+        // A new sender, a gap of 18 minutes, a notice and a new day each
+        // start a group.
+        assert_eq!(
+            grouped,
+            [false, true, false, false, false, false, false, true]
+        );
+    }
 }
