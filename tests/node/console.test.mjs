@@ -31,6 +31,8 @@ import {
   roomUrl,
   agentToken,
   chatd,
+  adminPage,
+  queuedVisitors,
 } from './console_browser.mjs';
 import { assertAccessible } from './a11y.mjs';
 
@@ -72,9 +74,7 @@ describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, ()
     'a queued visitor appears live, is answered and replied to, and the reply shows delivered',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage(browser);
-      await logIn(page, server.adminEmail, server.adminPassword);
-      await live(page);
+      const { context, page, problems } = await adminPage(browser);
       await page.evaluate(() => { window.__sameDocument = true; });
 
       const visitor = await newVisitor();
@@ -261,14 +261,8 @@ describe('the agent console in a browser', { timeout: 12 * TEST_TIMEOUT_MS }, ()
     'keyboard: a answers the visitor waiting longest, j and k move between conversations',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage(browser);
-      await logIn(page, server.adminEmail, server.adminPassword);
-      await live(page);
-      const first = await newVisitor();
-      await visitorSays(first, 'I came first');
-      const second = await newVisitor();
-      await visitorSays(second, 'I came second');
-      await page.locator(`[data-list=queue] [data-room="${second.conversation_id}"]`).waitFor();
+      const { context, page, problems } = await adminPage(browser);
+      const [first, second] = await queuedVisitors(page, ['I came first', 'I came second']);
 
       // Answering puts the focus in the reply box; Escape leaves it.
       await Promise.all([page.waitForURL(roomUrl(first.conversation_id)), page.keyboard.press('a')]);

@@ -21,7 +21,7 @@ import { TEST_TIMEOUT_MS, server, startServer, stopServer, withServerLogs } from
 import {
   SHOTS,
   answer,
-  launchConsoleBrowser,
+  launchChromium,
   live,
   logIn,
   newAgent,
@@ -29,7 +29,7 @@ import {
   newVisitor,
   reply,
   visitorSays,
-} from './console_helpers.mjs';
+} from './console_browser.mjs';
 import { openPanel, widget } from './widget_helpers.mjs';
 
 let browser;
@@ -144,7 +144,7 @@ const LONG_AGENT =
 describe('the console is accessible and looks right', { timeout: 12 * TEST_TIMEOUT_MS }, () => {
   before(async () => {
     await startServer();
-    browser = await launchConsoleBrowser();
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -1,5 +1,5 @@
 // Shared by the console's browser tests (console.test.mjs,
-// console_keyboard.test.mjs): the visitor's side (HTTP API and STOMP), the
+// console_keyboard.test.mjs, console_a11y.test.mjs): the visitor's side (HTTP API and STOMP), the
 // agent's (API and console pages in Chromium), and screenshots.
 //
 // This file is not a test file itself (its name matches none of node
@@ -52,9 +52,12 @@ export async function post(route, body, headers = {}) {
   return text ? JSON.parse(text) : null;
 }
 
-/** A new visitor conversation on the demo channel. */
-export async function newVisitor() {
-  return post('/chatplugin.authenticate', { channel_id: server.demoChannelId });
+/**
+ * A new visitor conversation on the demo channel; `extra` is merged into
+ * the authenticate body (`visitor`, `context`).
+ */
+export async function newVisitor(extra = {}) {
+  return post('/chatplugin.authenticate', { channel_id: server.demoChannelId, ...extra });
 }
 
 export async function visitorSays(visitor, text) {
@@ -218,4 +221,45 @@ export async function chatd(method, route, token, body) {
   const text = await res.text();
   assert.ok(res.ok, `${method} ${route}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;
+}
+
+/** Answers a queued visitor from the inbox with the row's form (with or without JavaScript). */
+export async function answer(page, visitor) {
+  await page.goto(server.baseUrl + '/console/inbox');
+  const row = page.locator(`[data-list=queue] [data-room="${visitor.conversation_id}"]`);
+  await row.waitFor();
+  await Promise.all([
+    page.waitForURL(new RegExp(`/console/rooms/${visitor.conversation_id}(#latest)?$`)),
+    row.locator('button[type=submit]').click(),
+  ]);
+}
+
+/** Replies from an open conversation with the composer's form. */
+export async function reply(page, text) {
+  await page.fill('#composer textarea[name=content]', text);
+  await Promise.all([page.waitForNavigation(), page.click('#composer button[type=submit]')]);
+}
+
+/** A fresh page with the admin logged in and the event socket started. */
+export async function adminPage(browser, options = {}) {
+  const opened = await newPage(browser, options);
+  await logIn(opened.page, server.adminEmail, server.adminPassword);
+  await live(opened.page);
+  return opened;
+}
+
+/**
+ * One new visitor per text, each having said it, in order; resolves once
+ * the last one's row is in `page`'s queue.
+ */
+export async function queuedVisitors(page, texts) {
+  const visitors = [];
+  for (const text of texts) {
+    const visitor = await newVisitor();
+    await visitorSays(visitor, text);
+    visitors.push(visitor);
+  }
+  const last = visitors[visitors.length - 1];
+  await page.locator(`[data-list=queue] [data-room="${last.conversation_id}"]`).waitFor();
+  return visitors;
 }

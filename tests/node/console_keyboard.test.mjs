@@ -15,6 +15,8 @@ import {
   newVisitor,
   roomUrl,
   visitorSays,
+  adminPage,
+  queuedVisitors,
 } from './console_browser.mjs';
 import { assertAccessible } from './a11y.mjs';
 
@@ -50,14 +52,8 @@ describe('the console by keyboard', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
     'a puts focus in the reply box, j and k on the conversation they open, Escape leaves the reply box',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage(browser);
-      await logIn(page, server.adminEmail, server.adminPassword);
-      await live(page);
-      const first = await newVisitor();
-      await visitorSays(first, 'First in line');
-      const second = await newVisitor();
-      await visitorSays(second, 'Second in line');
-      await page.locator(`[data-list=queue] [data-room="${second.conversation_id}"]`).waitFor();
+      const { context, page, problems } = await adminPage(browser);
+      const [first, second] = await queuedVisitors(page, ['First in line', 'Second in line']);
 
       await Promise.all([page.waitForURL(roomUrl(first.conversation_id)), page.keyboard.press('a')]);
       await live(page);
@@ -103,9 +99,7 @@ describe('the console by keyboard', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
     'the shortcuts dialog keeps Tab inside, closes on Escape and gives focus back',
     { timeout: TEST_TIMEOUT_MS },
     withServerLogs(async () => {
-      const { context, page, problems } = await newPage(browser);
-      await logIn(page, server.adminEmail, server.adminPassword);
-      await live(page);
+      const { context, page, problems } = await adminPage(browser);
 
       // Opened with ?, from a conversation row.
       const firstRow = page.locator('#lists a.row').first();
