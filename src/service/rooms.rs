@@ -229,18 +229,7 @@ impl RoomService {
                 offset.unwrap_or(0),
             )
             .await?;
-        let connected = self
-            .visitors_connected(page.items.iter().map(|s| &s.room))
-            .await;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(|summary| connected.live(summary))
-                .collect(),
-            filtered: page.filtered,
-            total: page.total,
-        })
+        Ok(self.live_page(page).await)
     }
 
     /// The queued visitor rooms of the caller's tenant (of one channel or all), oldest first.
@@ -515,18 +504,7 @@ impl RoomService {
                 offset.unwrap_or(0),
             )
             .await?;
-        let connected = self
-            .visitors_connected(page.items.iter().map(|s| &s.room))
-            .await;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(|summary| connected.live(summary))
-                .collect(),
-            filtered: page.filtered,
-            total: page.total,
-        })
+        Ok(self.live_page(page).await)
     }
 
     /// `GET /rooms/<room>` (admins): any visitor room of the tenant,
@@ -898,6 +876,22 @@ impl RoomService {
             .visitors_connected(std::iter::once(&summary.room))
             .await;
         connected.live(summary)
+    }
+
+    /// A page of rooms with whether each visitor is connected now.
+    async fn live_page(&self, page: Page<RoomSummary>) -> Page<LiveRoom> {
+        let connected = self
+            .visitors_connected(page.items.iter().map(|s| &s.room))
+            .await;
+        Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|summary| connected.live(summary))
+                .collect(),
+            filtered: page.filtered,
+            total: page.total,
+        }
     }
 
     /// Whether each visitor room's visitor has a live socket now.

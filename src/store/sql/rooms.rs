@@ -231,27 +231,7 @@ where
             // A page past the end: count on their own.
             None => self.count_member_rooms(&f).await?,
         };
-        let mut rooms = Vec::with_capacity(rows.len());
-        let mut unread = Vec::with_capacity(rows.len());
-        let mut last_ids = Vec::new();
-        for row in &rows {
-            rooms.push(Self::room_from_row(row)?);
-            unread.push(row.try_get::<i64, _>(10)?);
-            if let Some(id) = row.try_get::<Option<String>, _>(11)? {
-                last_ids.push(id);
-            }
-        }
-        Self::with_members(&self.read, &mut rooms).await?;
-        let mut last = self.messages_by_room(last_ids).await?;
-        let items = rooms
-            .into_iter()
-            .zip(unread)
-            .map(|(room, unread_count)| RoomSummary {
-                last_message: last.remove(&room.id),
-                room,
-                unread_count,
-            })
-            .collect();
+        let items = self.summaries(&rows).await?;
         Ok(Page {
             items,
             filtered,
@@ -283,16 +263,6 @@ where
         let rows = Self::bind_all(sqlx::query(&sql), &f.binds)
             .fetch_all(&self.read)
             .await?;
-        let mut rooms = Vec::with_capacity(rows.len());
-        let mut unread = Vec::with_capacity(rows.len());
-        let mut last_ids = Vec::new();
-        for row in &rows {
-            rooms.push(Self::room_from_row(row)?);
-            unread.push(row.try_get::<i64, _>(10)?);
-            if let Some(id) = row.try_get::<Option<String>, _>(11)? {
-                last_ids.push(id);
-            }
-        }
         let counted = visitor_rooms_filter(tenant, None, filter);
         let count = format!(
             "SELECT COUNT(*) FROM conversations r WHERE {}",
@@ -302,9 +272,30 @@ where
             .fetch_one(&self.read)
             .await?;
         let matching = row.try_get::<i64, _>(0)?;
+        let items = self.summaries(&rows).await?;
+        Ok(Page {
+            items,
+            filtered: matching,
+            total: matching,
+        })
+    }
+
+    /// Room summaries from rows of `ROOM_COLUMNS_OF_R`, the reader's unread
+    /// count (column 10) and the id of the room's newest message (11).
+    async fn summaries(&self, rows: &[DB::Row]) -> StoreResult<Vec<RoomSummary>> {
+        let mut rooms = Vec::with_capacity(rows.len());
+        let mut unread = Vec::with_capacity(rows.len());
+        let mut last_ids = Vec::new();
+        for row in rows {
+            rooms.push(Self::room_from_row(row)?);
+            unread.push(row.try_get::<i64, _>(10)?);
+            if let Some(id) = row.try_get::<Option<String>, _>(11)? {
+                last_ids.push(id);
+            }
+        }
         Self::with_members(&self.read, &mut rooms).await?;
         let mut last = self.messages_by_room(last_ids).await?;
-        let items = rooms
+        Ok(rooms
             .into_iter()
             .zip(unread)
             .map(|(room, unread_count)| RoomSummary {
@@ -312,12 +303,7 @@ where
                 room,
                 unread_count,
             })
-            .collect();
-        Ok(Page {
-            items,
-            filtered: matching,
-            total: matching,
-        })
+            .collect())
     }
 
     /// How many rooms the member is in, and how many of them match `f`.
