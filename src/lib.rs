@@ -40,7 +40,8 @@
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
 //!   rooms, reactions, visitors) composed into `Store`; the SQL is written once for
 //!   SQLite and PostgreSQL (`store::sql`), with group commit
-//!   (`store::batch`) of message appends and DELIVERED marks.
+//!   (`store::batch`) of message appends and DELIVERED marks (on
+//!   PostgreSQL each lane writes on a connection of its own: `store::sql::lane`).
 //! - [`bus`]: the `Bus` trait (at-most-once pub/sub between instances), the
 //!   in-process bus and Redis.
 //! - [`hub`]: this instance's live sessions: visitor sessions by
