@@ -1226,6 +1226,54 @@ async fn a_queued_conversation_is_read_before_answering_and_the_visitor_is_not_t
 }
 
 #[tokio::test]
+async fn a_team_room_is_no_queued_nor_supervised_conversation() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let carol = admin.new_agent(&app, "Carol").await;
+    // A team room the admin is not in.
+    let team = bob.create_room(&[&carol]).await;
+    let team = team["uuid"].as_str().unwrap().to_string();
+    bob.post(&team, "team-only words").await;
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    for path in [
+        format!("/console/queue/{team}/messages?after_seq=0"),
+        format!("/console/all/{team}"),
+        format!("/console/all/{team}/messages?after_seq=0"),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(!page.body.contains("team-only words"), "{path}");
+    }
+    let page = browser.get(&format!("/console/queue/{team}")).await;
+    assert!(!page.body.contains("team-only words"));
+    let all = browser.get("/console/all").await;
+    assert_eq!(all.status, 200);
+    assert!(!all.body.contains(&team));
+    let assign = browser
+        .submit(
+            "/console/all",
+            &format!("/console/all/{team}/assign"),
+            &[("user_uuid", &admin.uuid)],
+        )
+        .await;
+    assert_eq!(assign.status, 404);
+    let mine = admin.call("GET", "/users/me/rooms", None).await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    assert!(
+        !mine.body.to_string().contains(&team),
+        "the admin did not join: {}",
+        mine.body
+    );
+    let theirs = bob.call("GET", "/users/me/rooms", None).await;
+    assert!(
+        theirs.body.to_string().contains(&team),
+        "control: {}",
+        theirs.body
+    );
+}
+
+#[tokio::test]
 async fn a_queued_conversation_of_another_tenant_cannot_be_read() {
     let app = TestApp::spawn().await;
     let visitor = queued_visitor(&app, "private words").await;
