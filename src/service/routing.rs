@@ -26,10 +26,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::rooms::RoomService;
-use super::{Events, Parts};
+use super::Parts;
 use crate::domain::{
-    time::now_ms, AgentId, Agents, Assignment, ChannelId, Event, LiveRoom, PresenceState,
-    Published, QueueAction, RoomSummary, Routing, TenantId,
+    time::now_ms, AgentId, Assignment, ChannelId, PresenceState, QueueAction, Routing, TenantId,
 };
 use crate::presence::PresenceKey;
 use crate::store::{AgentLoad, Assigned, Pick, StoreResult};
@@ -70,9 +69,8 @@ pub struct Router {
     metrics: Arc<crate::metrics::Metrics>,
     /// Kicks itself when another instance filled an agent up.
     handle: RouterHandle,
-    /// Tells the visitor and the tenant who joined.
+    /// Tells the visitor, the tenant and the assigned agent who joined.
     rooms: Arc<RoomService>,
-    events: Events,
 }
 
 impl Router {
@@ -85,7 +83,6 @@ impl Router {
             metrics: parts.metrics.clone(),
             handle: parts.router.clone(),
             rooms,
-            events: parts.events(),
         }
     }
 }
@@ -257,20 +254,7 @@ async fn announce(router: Arc<Router>, room: crate::domain::Room, agent: AgentId
     {
         tracing::warn!(%err, "assigned, but cannot tell the visitor");
     }
-    router
-        .events
-        .publish(Published {
-            event: Event::RoomCreated {
-                room: LiveRoom {
-                    summary: RoomSummary::bare(room.clone()),
-                    visitor_connected: Some(true),
-                },
-            },
-            tenant_id: room.tenant_id,
-            visitor_room: None,
-            agents: Agents::Only { ids: vec![agent] },
-        })
-        .await;
+    router.rooms.room_created(room, agent).await;
 }
 
 #[cfg(test)]
