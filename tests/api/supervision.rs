@@ -277,12 +277,21 @@ async fn an_admin_reads_any_room_and_marks_nothing_and_tells_no_one() {
     bo.post(&room, "Hi, Bo here").await;
     app.send(&visitor.token, "My order is late").await;
     // Bo has not read the visitor's two messages; the visitor has seen
-    // every frame so far.
-    let mut seen = 0;
-    while seen < 4 {
+    // every frame so far: the four messages, and Bo's reply marked
+    // DELIVERED (marked after it reached this socket, so it may come last).
+    let (mut seen, mut delivered) = (0, false);
+    while seen < 4 || !delivered {
         let (destination, body) = next_frame(&mut stomp).await;
-        if destination == "/queue/message" && body["type"] == "message.created" {
+        if destination != "/queue/message" {
+            continue;
+        }
+        if body["type"] == "message.created" {
             seen += 1;
+        } else if body["type"] == "message.updated"
+            && body["message"]["content"] == "Hi, Bo here"
+            && body["message"]["state"] == "DELIVERED"
+        {
+            delivered = true;
         }
     }
     let unread_before = bo.rooms().await[0]["unread_count"].clone();
