@@ -1,6 +1,7 @@
 //! What agents receive: the wazo-chatd shapes of agent-api.md (rooms,
 //! messages, agents) and the wazo-websocketd event envelope.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -17,27 +18,75 @@ pub struct ServerId(pub Uuid);
 /// A message (agent-api.md); a system message also has its `notice`
 /// (desk-api.md, "Notices"), every other message has none.
 pub fn message(m: &Message, server: ServerId) -> Value {
-    let mut value = json!({
-        "uuid": m.id,
-        "content": m.content,
-        "alias": m.sender_name,
-        "user_uuid": m.sender_id,
-        "tenant_uuid": m.tenant_id,
-        "wazo_uuid": server.0,
-        "created_at": format_ms(m.sent_at_ms),
-        "room": {"uuid": m.conversation_id},
-        "seq": m.seq,
-        "kind": m.sender_kind.as_str(),
-        "state": m.state.as_str(),
-        "read_at": m.read_at_ms.map(format_ms),
-        "edited_at": m.edited_at_ms.map(format_ms),
-        "deleted": m.deleted,
-        "reactions": m.reactions.iter().map(|r| json!({"emoji": r.emoji, "user_uuid": r.user_id})).collect::<Vec<_>>(),
-    });
-    if let Some(notice) = &m.notice {
-        value["notice"] = json!(notice);
+    serde_json::to_value(WireMessage::of(m, server)).unwrap_or(Value::Null)
+}
+
+/// A message as agents receive it, serialized straight from the domain
+/// value (no `Value` tree built first: it is most events' body). Fields in
+/// the order the API's objects have always had (by name).
+#[derive(Serialize)]
+pub struct WireMessage<'a> {
+    alias: &'a Option<String>,
+    content: &'a str,
+    created_at: String,
+    deleted: bool,
+    edited_at: Option<String>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: &'a Option<crate::domain::Notice>,
+    reactions: Vec<WireReaction<'a>>,
+    read_at: Option<String>,
+    room: RoomRef,
+    seq: i64,
+    state: &'static str,
+    tenant_uuid: TenantId,
+    user_uuid: Uuid,
+    uuid: crate::domain::MessageId,
+    wazo_uuid: Uuid,
+}
+
+#[derive(Serialize)]
+struct WireReaction<'a> {
+    emoji: &'a str,
+    user_uuid: Uuid,
+}
+
+/// `{"uuid": ...}`: a message's room.
+#[derive(Serialize)]
+struct RoomRef {
+    uuid: crate::domain::ConversationId,
+}
+
+impl<'a> WireMessage<'a> {
+    pub fn of(m: &'a Message, server: ServerId) -> WireMessage<'a> {
+        WireMessage {
+            alias: &m.sender_name,
+            content: &m.content,
+            created_at: format_ms(m.sent_at_ms),
+            deleted: m.deleted,
+            edited_at: m.edited_at_ms.map(format_ms),
+            kind: m.sender_kind.as_str(),
+            notice: &m.notice,
+            reactions: m
+                .reactions
+                .iter()
+                .map(|r| WireReaction {
+                    emoji: &r.emoji,
+                    user_uuid: r.user_id,
+                })
+                .collect(),
+            read_at: m.read_at_ms.map(format_ms),
+            room: RoomRef {
+                uuid: m.conversation_id,
+            },
+            seq: m.seq,
+            state: m.state.as_str(),
+            tenant_uuid: m.tenant_id,
+            user_uuid: m.sender_id,
+            uuid: m.id,
+            wazo_uuid: server.0,
+        }
     }
-    value
 }
 
 /// A room with what one agent sees of it (unread count, last message).
@@ -202,26 +251,78 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(&'static str, Valu
     })
 }
 
-/// The websocketd envelope of an event, as bytes, with its name.
+/// The websocketd envelope of an event, as bytes, with its name. A
+/// message's (most events) is serialized from the domain value directly.
 pub fn event_frame(p: &Published, server: ServerId) -> Option<(&'static str, Vec<u8>)> {
-    let (name, data) = event_data(p, server)?;
-    let frame = envelope(name, p.tenant_id, server, data);
-    Some((name, serde_json::to_vec(&frame).ok()?))
+    if p.agents == Agents::Nobody {
+        return None;
+    }
+    let (name, bytes) = match &p.event {
+        Event::MessageCreated { message: m } => {
+            let name = "chatd_user_room_message_created";
+            let data = WireMessage::of(m, server);
+            (
+                name,
+                serde_json::to_vec(&Envelope::new(name, p.tenant_id, server, data)),
+            )
+        }
+        Event::MessageUpdated { message: m } => {
+            let name = "chatd_user_room_message_updated";
+            let data = WireMessage::of(m, server);
+            (
+                name,
+                serde_json::to_vec(&Envelope::new(name, p.tenant_id, server, data)),
+            )
+        }
+        _ => {
+            let (name, data) = event_data(p, server)?;
+            (
+                name,
+                serde_json::to_vec(&Envelope::new(name, p.tenant_id, server, data)),
+            )
+        }
+    };
+    Some((name, bytes.ok()?))
 }
 
+/// The websocketd envelope of an event (`data` its body).
 pub fn envelope(name: &str, tenant: TenantId, server: ServerId, data: Value) -> Value {
-    json!({
-        "op": "event",
-        "code": 0,
-        "data": {
-            "name": name,
-            "origin_uuid": server.0,
-            "timestamp": format_ms(now_ms()),
-            "tenant_uuid": tenant,
-            "required_acl": format!("events.{name}"),
-            "data": data,
+    serde_json::to_value(Envelope::new(name, tenant, server, data)).unwrap_or(Value::Null)
+}
+
+/// `{"code": 0, "data": {...}, "op": "event"}` (fields by name, as ever).
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    code: u8,
+    data: EnvelopeData<'a, T>,
+    op: &'static str,
+}
+
+#[derive(Serialize)]
+struct EnvelopeData<'a, T: Serialize> {
+    data: T,
+    name: &'a str,
+    origin_uuid: Uuid,
+    required_acl: String,
+    tenant_uuid: TenantId,
+    timestamp: String,
+}
+
+impl<'a, T: Serialize> Envelope<'a, T> {
+    fn new(name: &'a str, tenant: TenantId, server: ServerId, data: T) -> Envelope<'a, T> {
+        Envelope {
+            code: 0,
+            data: EnvelopeData {
+                data,
+                name,
+                origin_uuid: server.0,
+                required_acl: format!("events.{name}"),
+                tenant_uuid: tenant,
+                timestamp: format_ms(now_ms()),
+            },
+            op: "event",
         }
-    })
+    }
 }
 
 /// A visitor's context (an extension): what the visitor's page told.
@@ -296,6 +397,68 @@ mod tests {
                 json!({"room": {"uuid": room}, "message_uuid": message, "user_uuid": user, "emoji": "👍"})
             ))
         );
+    }
+
+    #[test]
+    fn a_message_event_is_the_envelope_and_message_the_api_has_always_sent() {
+        let server = ServerId(Uuid::from_u128(7));
+        let m = Message {
+            id: MessageId::new(),
+            conversation_id: ConversationId::new(),
+            tenant_id: TenantId::new(),
+            channel_id: None,
+            seq: 3,
+            sender_kind: crate::domain::SenderKind::System,
+            sender_id: Uuid::from_u128(5),
+            sender_name: Some("Bo".into()),
+            sender_avatar: None,
+            content: "Bo joined".into(),
+            state: crate::domain::DeliveryState::Delivered,
+            sent_at_ms: 1_000,
+            client_message_id: None,
+            read_at_ms: Some(2_000),
+            edited_at_ms: None,
+            deleted: false,
+            reactions: vec![crate::domain::Reaction {
+                emoji: "👍".into(),
+                user_id: Uuid::from_u128(6),
+            }],
+            notice: Some(crate::domain::Notice::agent_joined("Bo")),
+        };
+        let expected = json!({
+            "uuid": m.id, "content": "Bo joined", "alias": "Bo", "user_uuid": m.sender_id,
+            "tenant_uuid": m.tenant_id, "wazo_uuid": server.0, "created_at": format_ms(1_000),
+            "room": {"uuid": m.conversation_id}, "seq": 3, "kind": "system", "state": "DELIVERED",
+            "read_at": format_ms(2_000), "edited_at": null, "deleted": false,
+            "reactions": [{"emoji": "👍", "user_uuid": Uuid::from_u128(6)}],
+            "notice": {"type": "agent_joined", "params": {"agent": "Bo"}},
+        });
+        assert_eq!(message(&m, server), expected);
+        let without_notice = Message {
+            notice: None,
+            ..m.clone()
+        };
+        let mut plain = expected.clone();
+        plain.as_object_mut().unwrap().remove("notice");
+        assert_eq!(message(&without_notice, server), plain);
+
+        let created = to_all(Event::MessageCreated { message: m.clone() });
+        let (name, bytes) = event_frame(&created, server).unwrap();
+        assert_eq!(name, "chatd_user_room_message_created");
+        let frame: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(frame["op"], "event");
+        assert_eq!(frame["code"], 0);
+        assert_eq!(frame["data"]["name"], name);
+        assert_eq!(frame["data"]["required_acl"], format!("events.{name}"));
+        assert_eq!(frame["data"]["tenant_uuid"], json!(created.tenant_id));
+        assert_eq!(frame["data"]["origin_uuid"], json!(server.0));
+        assert_eq!(frame["data"]["data"], expected);
+        assert_eq!(frame["data"].as_object().unwrap().len(), 6);
+        let nobody = Published {
+            agents: Agents::Nobody,
+            ..created
+        };
+        assert_eq!(event_frame(&nobody, server), None);
     }
 
     #[test]

@@ -132,6 +132,15 @@ where
         Ok(())
     }
 
+    /// Where the session checks read (see `Backend::SESSIONS_ON_WRITER`).
+    fn sessions(&self) -> &sqlx::Pool<DB> {
+        if DB::SESSIONS_ON_WRITER {
+            &self.write
+        } else {
+            &self.read
+        }
+    }
+
     pub(crate) async fn session_agent(
         &self,
         id: SessionId,
@@ -145,7 +154,7 @@ where
         let row = sqlx::query(&sql)
             .bind(id.to_string())
             .bind(now_ms)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.sessions())
             .await?;
         row.as_ref().map(Self::agent_from_row).transpose()
     }
@@ -167,7 +176,7 @@ where
             .bind(id.to_string())
             .bind(now_ms)
             .bind(room.to_string())
-            .fetch_optional(&self.read)
+            .fetch_optional(self.sessions())
             .await?
         else {
             return Ok(None);

@@ -185,6 +185,12 @@ pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
     /// A conversation's agents as one comma-separated text, in joining
     /// order (`NULL` when it has none), for a statement on `conversations`.
     const MEMBERS: &'static str;
+    /// Whether an agent's session check (read on every agent API call)
+    /// runs on the write connection rather than a reader. On SQLite: a
+    /// reader's page cache is dropped whenever another connection has
+    /// committed, so under write load every check re-read its pages from
+    /// the OS (15 `pread`s each); the writer's cache is always current.
+    const SESSIONS_ON_WRITER: bool;
 }
 
 impl Backend for sqlx::Sqlite {
@@ -193,6 +199,7 @@ impl Backend for sqlx::Sqlite {
     const MEMBERS: &'static str =
         "(SELECT group_concat(member_id, ',' ORDER BY joined_at, member_id) \
          FROM room_members WHERE room_id = conversations.id)";
+    const SESSIONS_ON_WRITER: bool = true;
 }
 
 impl Backend for sqlx::Postgres {
@@ -201,6 +208,7 @@ impl Backend for sqlx::Postgres {
     const MEMBERS: &'static str =
         "(SELECT string_agg(member_id, ',' ORDER BY joined_at, member_id) \
          FROM room_members WHERE room_id = conversations.id)";
+    const SESSIONS_ON_WRITER: bool = false;
 }
 
 /// How many rows a statement changed: each backend's query result has it as
