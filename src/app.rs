@@ -88,6 +88,21 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let tokens = Arc::new(Tokens::new(jwt_secret.as_bytes()));
+        let files_location = config.files_location();
+        let file_store = crate::files::Files::store_at(&files_location)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| {
+                format!(
+                    "cannot open the file store at {}",
+                    crate::config::redact_url(&files_location)
+                )
+            })?;
+        let files = Arc::new(crate::files::Files::new(
+            file_store,
+            jwt_secret.as_bytes(),
+            config.max_upload_bytes,
+            config.file_url_ttl as i64,
+        ));
         let limits = Arc::new(Limits::new(&config, &metrics));
         let (router, router_inbox) = crate::service::routing::RouterHandle::new();
         let services = Services::new(
@@ -101,6 +116,7 @@ impl Application {
                 limits: limits.clone(),
                 tokens: tokens.clone(),
                 router,
+                files,
             },
             router_inbox,
         );

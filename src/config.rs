@@ -123,6 +123,24 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_SEND_PER_SECOND", default_value_t = 10)]
     pub send_per_second: u32,
 
+    /// Where uploaded files live: `s3://bucket[/prefix]` (S3 or a service
+    /// that speaks its API, configured by the `AWS_*` environment:
+    /// `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint), or a
+    /// directory. Default: `<database file>.files` beside an SQLite file; a
+    /// temporary directory for an in-memory database; `chatgate-files` for
+    /// PostgreSQL (give several instances one S3 bucket).
+    #[arg(long, env = "CHATGATE_FILES_URL")]
+    pub files_url: Option<String>,
+
+    /// Largest file a visitor or an agent may upload, in bytes.
+    #[arg(long, env = "CHATGATE_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// How long a signed file URL stays valid, in seconds.
+    #[arg(long, env = "CHATGATE_FILE_URL_TTL", default_value_t = 3_600)]
+    pub file_url_ttl: u64,
+
     /// Burst of messages a conversation may send at once.
     #[arg(long, env = "CHATGATE_SEND_BURST", default_value_t = 30)]
     pub send_burst: u32,
@@ -275,6 +293,26 @@ impl Default for Config {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// Where files live (see `files_url`).
+    pub fn files_location(&self) -> String {
+        if let Some(url) = &self.files_url {
+            return url.clone();
+        }
+        let db = self.database_url.as_str();
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            return "chatgate-files".into();
+        }
+        let path = db.strip_prefix("sqlite://").unwrap_or(db);
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() || path.contains(":memory:") || db.contains("mode=memory") {
+            return std::env::temp_dir()
+                .join(format!("chatgate-files-{}", uuid::Uuid::new_v4()))
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("{path}.files")
+    }
+
     /// Checks the values that clap's types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
@@ -282,6 +320,8 @@ impl Config {
             ("resume-token-ttl", self.resume_token_ttl),
             ("agent-token-ttl", self.agent_token_ttl),
             ("max-body-bytes", self.max_body_bytes as u64),
+            ("max-upload-bytes", self.max_upload_bytes),
+            ("file-url-ttl", self.file_url_ttl),
             ("max-text-chars", self.max_text_chars as u64),
             ("max-frame-bytes", self.max_frame_bytes as u64),
             ("session-queue", self.session_queue as u64),

@@ -251,6 +251,7 @@ impl From<ServiceError> for ApiError {
                 Missing::Agent => ApiError::not_found_resource("unknown-agent", "agent"),
                 Missing::Message => ApiError::not_found_resource("unknown-message", "message"),
                 Missing::Reaction => ApiError::not_found_resource("unknown-reaction", "reaction"),
+                Missing::File => ApiError::not_found_resource("unknown-file", "file"),
             },
             ServiceError::Conflict(conflict) => match conflict {
                 Conflict::AlreadyAnswered => ApiError::conflict(
@@ -278,6 +279,16 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             ServiceError::Store(err) => err.into(),
+            ServiceError::FileTooLarge(max) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file-too-large",
+                format!("files may be at most {max} bytes"),
+            ),
+            ServiceError::FileTypeNotAllowed => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "file-type-not-allowed",
+                "this type of file is not allowed (images, video, PDF, text and office documents are)",
+            ),
             ServiceError::Internal(cause) => ApiError::internal(cause),
         }
     }

@@ -109,6 +109,7 @@ pub mod caps;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod filters;
 #[cfg(test)]
 mod fuzz;

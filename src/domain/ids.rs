@@ -53,4 +53,6 @@ id_type!(
     AgentId,
     /// One agent login; revoking it invalidates its token.
     SessionId,
+    /// One uploaded file.
+    AttachmentId,
 );

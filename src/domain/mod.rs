@@ -1,6 +1,7 @@
 //! Domain types with no I/O: identifiers, channels, conversations, messages,
 //! events, and the parsing that makes invalid values unrepresentable.
 
+pub mod attachment;
 pub mod channel;
 pub mod event;
 pub mod ids;
@@ -13,9 +14,10 @@ pub mod time;
 pub mod url;
 pub mod visitor;
 
+pub use attachment::Attachment;
 pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, VisitorScope};
 pub use event::{Agents, Event, Published, QueueAction};
-pub use ids::{AgentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
+pub use ids::{AgentId, AttachmentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
 pub use message::{
     ClientMessageId, Conversation, DeliveryState, Message, MessageText, Notice, NoticeKind,
     SenderKind, TextError,

@@ -50,6 +50,8 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .unify()
         .or(send)
         .unify()
+        .or(super::files::visitor_upload(app.clone()))
+        .unify()
         .with(cors)
         .map(Reply::into_response)
 }

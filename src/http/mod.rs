@@ -28,6 +28,7 @@ pub mod channels;
 pub mod chatd;
 pub mod chatplugin;
 pub mod console;
+pub mod files;
 pub mod server;
 
 /// Every route of the server.
@@ -44,7 +45,13 @@ pub fn routes(
         .or(channels::routes(app.clone()))
         .unify()
         .boxed();
-    let agents = chatd::routes(app.clone())
+    let files = files::agent_upload(app.clone())
+        .or(files::download(app.clone()))
+        .unify()
+        .boxed();
+    let agents = files
+        .or(chatd::routes(app.clone()))
+        .unify()
         .or(crate::ws::agent::route(app.clone()))
         .unify()
         .boxed();

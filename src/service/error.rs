@@ -48,6 +48,12 @@ pub enum ServiceError {
     /// The store failed (unavailable: retry later; anything else: a bug).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An upload over the size cap (413 `file-too-large`).
+    #[error("the file is larger than {0} bytes")]
+    FileTooLarge(u64),
+    /// An upload whose content is not an allowed type (415 `file-type-not-allowed`).
+    #[error("this type of file is not allowed")]
+    FileTypeNotAllowed,
     /// A failure of ours that is no store's (the cause is logged, not sent).
     #[error("internal: {0}")]
     Internal(String),
@@ -65,6 +71,8 @@ pub enum Missing {
     Conversation,
     /// A channel that exists and is connected.
     Channel,
+    /// An uploaded file.
+    File,
 }
 
 /// Which state a call ran into.
@@ -110,3 +118,19 @@ impl From<crate::limits::RateLimited> for ServiceError {
 
 /// A service's answer.
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl From<crate::files::FileError> for ServiceError {
+    fn from(e: crate::files::FileError) -> ServiceError {
+        use crate::files::FileError;
+        match e {
+            FileError::TooLarge(max) => ServiceError::FileTooLarge(max),
+            FileError::TypeNotAllowed => ServiceError::FileTypeNotAllowed,
+            FileError::Interrupted(why) => {
+                ServiceError::Invalid(format!("the upload was interrupted: {why}"))
+            }
+            FileError::Storage(why) => {
+                ServiceError::Store(crate::store::StoreError::Unavailable(why))
+            }
+        }
+    }
+}

@@ -48,6 +48,7 @@ pub use error::{ServiceError, ServiceResult};
 pub const ADMIN_ONLY: &str = "this call needs an admin token";
 
 pub mod agents;
+pub mod attachments;
 pub mod channels;
 pub mod error;
 pub mod messages;
@@ -74,6 +75,8 @@ pub struct Parts {
     pub tokens: Arc<Tokens>,
     /// Kicks this instance's round robin.
     pub router: routing::RouterHandle,
+    /// Uploaded files' bytes and signed URLs.
+    pub files: Arc<crate::files::Files>,
 }
 
 impl Parts {
@@ -109,6 +112,7 @@ pub struct Services {
     pub channels: channels::ChannelService,
     pub rooms: Arc<rooms::RoomService>,
     pub messages: messages::MessageService,
+    pub attachments: attachments::AttachmentService,
     pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
     /// Sockets joining and leaving the hub and presence.
@@ -146,6 +150,7 @@ impl Services {
             agents: agents::AgentService::new(&parts),
             channels: channels::ChannelService::new(&parts, channel_cache, visitor.clone()),
             messages: messages::MessageService::new(&parts, rooms.clone()),
+            attachments: attachments::AttachmentService::new(&parts, rooms.clone()),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),
             visitor,

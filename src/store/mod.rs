@@ -22,9 +22,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::{
-    Agent, AgentId, Channel, ChannelId, Conversation, ConversationId, DeliveryState, Message,
-    MessageId, Reaction, Room, RoomId, RoomState, RoomSummary, SenderKind, SessionId, TenantId,
-    VisitorContext,
+    Agent, AgentId, Attachment, AttachmentId, Channel, ChannelId, Conversation, ConversationId,
+    DeliveryState, Message, MessageId, Reaction, Room, RoomId, RoomState, RoomSummary, SenderKind,
+    SessionId, TenantId, VisitorContext,
 };
 
 pub mod batch;
@@ -605,9 +605,32 @@ pub trait ReactionStore: Send + Sync + 'static {
     async fn reactions(&self, tenant: TenantId, message: MessageId) -> StoreResult<Vec<Reaction>>;
 }
 
+/// Uploaded files' records (their bytes are in `crate::files`).
+#[async_trait]
+pub trait AttachmentStore: Send + Sync + 'static {
+    /// Records an upload (not yet carried by any message).
+    async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
+    /// The attachment `id` of `tenant`, if any.
+    async fn attachment(
+        &self,
+        tenant: TenantId,
+        id: AttachmentId,
+    ) -> StoreResult<Option<Attachment>>;
+    /// The attachment `id` whatever its tenant: for a download whose signed
+    /// URL already proves who may have it.
+    async fn attachment_by_id(&self, id: AttachmentId) -> StoreResult<Option<Attachment>>;
+}
+
 /// Every area of persistence, as one handle.
 pub trait Store:
-    SettingsStore + AgentStore + ChannelStore + MessageStore + RoomStore + ReactionStore + VisitorStore
+    SettingsStore
+    + AgentStore
+    + ChannelStore
+    + MessageStore
+    + RoomStore
+    + ReactionStore
+    + VisitorStore
+    + AttachmentStore
 {
 }
 
@@ -619,6 +642,7 @@ impl<T> Store for T where
         + RoomStore
         + ReactionStore
         + VisitorStore
+        + AttachmentStore
 {
 }
 

@@ -17,6 +17,7 @@ use super::{StoreError, StoreResult};
 
 pub(super) mod agents;
 pub(super) mod append;
+pub(super) mod attachments;
 pub(super) mod channels;
 pub(super) mod lane;
 pub(super) mod messages;
@@ -641,6 +642,28 @@ macro_rules! sql_store {
                     member: Uuid,
                 ) -> StoreResult<i64> {
                     self.sql.unread_count(tenant, room, member).await
+                }
+            }
+            #[async_trait::async_trait]
+            impl crate::store::AttachmentStore for $store {
+                async fn insert_attachment(
+                    &self,
+                    attachment: &crate::domain::Attachment,
+                ) -> StoreResult<()> {
+                    self.sql.insert_attachment(attachment).await
+                }
+                async fn attachment(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::AttachmentId,
+                ) -> StoreResult<Option<crate::domain::Attachment>> {
+                    self.sql.attachment(Some(tenant), id).await
+                }
+                async fn attachment_by_id(
+                    &self,
+                    id: crate::domain::AttachmentId,
+                ) -> StoreResult<Option<crate::domain::Attachment>> {
+                    self.sql.attachment(None, id).await
                 }
             }
             #[async_trait::async_trait]

@@ -1,0 +1,577 @@
+//! Where attachments' bytes live, which types are let in, and the signed
+//! URLs they are fetched by (desk-api.md, "Attachments").
+//!
+//! - **Storage** is an [`ObjectStore`]: by default a directory beside the
+//!   database (`<database>.files/`, zero configuration); with
+//!   `CHATGATE_FILES_URL=s3://bucket/prefix` any S3-compatible service (the
+//!   `AWS_*` environment gives its endpoint and keys), which several
+//!   instances share. An upload is streamed to the store as it arrives
+//!   (object_store's `BufWriter` switches to a multipart upload past its
+//!   buffer), never held whole in memory.
+//! - **Types are judged by content**, not by name or the client's
+//!   `Content-Type`: the first bytes are sniffed ([`sniff`]) and compared to
+//!   an allow-list; executables and HTML never pass.
+//! - **URLs are signed** with a key derived from the deployment's secret and
+//!   expire: `/files/<id>/<name>?expires=<unix s>&signature=<hex>`; the
+//!   signature covers the id, the variant (the file or its thumbnail) and
+//!   the expiry, not the name (so a file renamed in a link still needs a
+//!   valid signature for its id).
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures_util::{Stream, StreamExt};
+use hmac::{Hmac, Mac};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use sha2::Sha256;
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+/// Bytes read before the type is judged (every signature we check, and
+/// an image's dimensions, are within them).
+const SNIFF_BYTES: usize = 8 * 1024;
+
+/// Why an upload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("the file is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("this type of file is not allowed")]
+    TypeNotAllowed,
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
+    #[error("file storage failed: {0}")]
+    Storage(String),
+}
+
+/// What an upload stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub size: u64,
+    pub content_type: &'static str,
+    /// Images' pixel size, read from their header.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// The file itself, or its thumbnail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    File,
+    Thumbnail,
+}
+
+impl Variant {
+    fn tag(self) -> &'static str {
+        match self {
+            Variant::File => "file",
+            Variant::Thumbnail => "thumbnail",
+        }
+    }
+}
+
+pub struct Files {
+    store: Arc<dyn ObjectStore>,
+    /// Signs download URLs.
+    key: Vec<u8>,
+    /// Largest upload, in bytes.
+    pub max_bytes: u64,
+    /// How long a signed URL stays valid, in seconds.
+    pub url_ttl_secs: i64,
+}
+
+impl Files {
+    /// Files kept in `store`, URLs signed with a key derived from `secret`.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        secret: &[u8],
+        max_bytes: u64,
+        url_ttl_secs: i64,
+    ) -> Files {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key");
+        mac.update(b"chatgate files v1");
+        Files {
+            store,
+            key: mac.finalize().into_bytes().to_vec(),
+            max_bytes,
+            url_ttl_secs,
+        }
+    }
+
+    /// The store of `location`: `s3://bucket[/prefix]` (S3 or any
+    /// S3-compatible service configured by the `AWS_*` environment:
+    /// `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ALLOW_HTTP`), else a directory, created private
+    /// if missing.
+    pub fn store_at(location: &str) -> Result<Arc<dyn ObjectStore>, String> {
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let mut builder =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // `?endpoint=...&allow_http=true&region=...`: object_store's
+            // configuration keys, beside (and over) the environment's.
+            for (key, value) in form_urlencoded_pairs(query) {
+                let key: object_store::aws::AmazonS3ConfigKey = key
+                    .parse()
+                    .map_err(|e| format!("S3 store option `{key}`: {e}"))?;
+                builder = builder.with_config(key, value);
+            }
+            let s3 = builder.build().map_err(|e| format!("S3 store: {e}"))?;
+            let store: Arc<dyn ObjectStore> = Arc::new(s3);
+            return Ok(if prefix.trim_matches('/').is_empty() {
+                store
+            } else {
+                Arc::new(object_store::prefix::PrefixStore::new(
+                    store,
+                    prefix.trim_matches('/'),
+                ))
+            });
+        }
+        let dir = location.strip_prefix("file://").unwrap_or(location);
+        create_private_dir(dir).map_err(|e| format!("files directory {dir}: {e}"))?;
+        let local = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| format!("files directory {dir}: {e}"))?;
+        Ok(Arc::new(local))
+    }
+
+    fn path(id: Uuid, variant: Variant) -> Path {
+        match variant {
+            Variant::File => Path::from(format!("attachments/{id}")),
+            Variant::Thumbnail => Path::from(format!("attachments/{id}.thumbnail")),
+        }
+    }
+
+    /// Streams `body` into the store as file `id`: refused once it passes
+    /// `max_bytes`, or when its first bytes are not an allowed type (what
+    /// was written by then is removed).
+    pub async fn receive<S, B, E>(&self, id: Uuid, body: S) -> Result<Received, FileError>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: Buf,
+        E: std::fmt::Display,
+    {
+        let mut body = body;
+        let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
+        let mut pending: Vec<Bytes> = Vec::new();
+        let mut size: u64 = 0;
+        let mut ended = false;
+        // The head first: nothing is stored before the type is judged.
+        while head.len() < SNIFF_BYTES {
+            match body.next().await {
+                Some(chunk) => {
+                    let mut chunk = chunk.map_err(|e| FileError::Interrupted(e.to_string()))?;
+                    let bytes = chunk.copy_to_bytes(chunk.remaining());
+                    size += bytes.len() as u64;
+                    if size > self.max_bytes {
+                        return Err(FileError::TooLarge(self.max_bytes));
+                    }
+                    let take = (SNIFF_BYTES - head.len()).min(bytes.len());
+                    head.extend_from_slice(&bytes[..take]);
+                    pending.push(bytes);
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        let content_type = sniff(&head, ended).ok_or(FileError::TypeNotAllowed)?;
+        let (width, height) = if content_type.starts_with("image/") {
+            imagesize::blob_size(&head).ok().map_or((None, None), |s| {
+                (Some(s.width as u32), Some(s.height as u32))
+            })
+        } else {
+            (None, None)
+        };
+        let path = Files::path(id, Variant::File);
+        let mut writer = BufWriter::new(self.store.clone(), path.clone());
+        let written = async {
+            for bytes in pending {
+                writer.write_all(&bytes).await.map_err(storage)?;
+            }
+            while let Some(chunk) = body.next().await {
+                let mut chunk = chunk.map_err(|e| FileError::Interrupted(e.to_string()))?;
+                size += chunk.remaining() as u64;
+                if size > self.max_bytes {
+                    return Err(FileError::TooLarge(self.max_bytes));
+                }
+                while chunk.has_remaining() {
+                    let part = chunk.chunk();
+                    let n = part.len();
+                    writer.write_all(part).await.map_err(storage)?;
+                    chunk.advance(n);
+                }
+            }
+            writer.shutdown().await.map_err(storage)
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = writer.abort().await;
+            let _ = self.store.delete(&path).await;
+            return Err(e);
+        }
+        Ok(Received {
+            size,
+            content_type,
+            width,
+            height,
+        })
+    }
+
+    /// The stored bytes of file `id` (or its thumbnail), as a stream.
+    pub async fn read(
+        &self,
+        id: Uuid,
+        variant: Variant,
+    ) -> Result<impl Stream<Item = Result<Bytes, object_store::Error>> + Send + 'static, FileError>
+    {
+        let got = self
+            .store
+            .get(&Files::path(id, variant))
+            .await
+            .map_err(storage)?;
+        Ok(got.into_stream())
+    }
+
+    /// Removes file `id` and its thumbnail (a missing one is no error).
+    pub async fn delete(&self, id: Uuid) -> Result<(), FileError> {
+        for variant in [Variant::File, Variant::Thumbnail] {
+            match self.store.delete(&Files::path(id, variant)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(storage(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn signature(&self, id: Uuid, variant: Variant, expires: i64) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(format!("{id}:{}:{expires}", variant.tag()).as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// The signed path of file `id` (named `name` in the path), valid for
+    /// `ttl_secs` from `now_secs`.
+    pub fn url(
+        &self,
+        id: Uuid,
+        name: &str,
+        variant: Variant,
+        now_secs: i64,
+        ttl_secs: i64,
+    ) -> String {
+        let expires = now_secs + ttl_secs;
+        let signature = self.signature(id, variant, expires);
+        let last = match variant {
+            Variant::File => percent_encode(name),
+            Variant::Thumbnail => "thumbnail".to_string(),
+        };
+        format!("/files/{id}/{last}?expires={expires}&signature={signature}")
+    }
+
+    /// Whether `signature` is this deployment's for `id`, `variant` and
+    /// `expires`, and `expires` has not passed.
+    pub fn verify(
+        &self,
+        id: Uuid,
+        variant: Variant,
+        expires: i64,
+        signature: &str,
+        now_secs: i64,
+    ) -> bool {
+        if expires < now_secs {
+            return false;
+        }
+        let expected = self.signature(id, variant, expires);
+        // Constant time: compare every byte whatever the first difference.
+        expected.len() == signature.len()
+            && expected
+                .bytes()
+                .zip(signature.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// `a=1&b=2` as pairs (values URL-decoded).
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
+}
+
+fn storage(e: impl std::fmt::Display) -> FileError {
+    FileError::Storage(e.to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file name as one URL path segment.
+pub fn percent_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A client's file name made safe to keep and show: its last path
+/// component, without control characters, at most 200 characters;
+/// "file" when nothing is left.
+pub fn clean_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').trim().to_string();
+    if cleaned.is_empty() {
+        "file".into()
+    } else {
+        cleaned
+    }
+}
+
+/// The allowed type of a file whose first bytes are `head` (all of it when
+/// `whole`), judged by content: common images, MP4 and WebM video, PDF,
+/// office documents, and plain text; `None` for anything else, executables
+/// and HTML (or SVG, which carries scripts) included.
+pub fn sniff(head: &[u8], whole: bool) -> Option<&'static str> {
+    if head.is_empty() {
+        return None;
+    }
+    if let Some(kind) = infer::get(head) {
+        return ALLOWED
+            .iter()
+            .find(|allowed| **allowed == kind.mime_type())
+            .copied();
+    }
+    plain_text(head, whole).then_some("text/plain")
+}
+
+const ALLOWED: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "video/mp4",
+    "video/webm",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/rtf",
+];
+
+/// UTF-8 text without NUL bytes that does not look like markup a browser
+/// would run (HTML, SVG, XML).
+fn plain_text(head: &[u8], whole: bool) -> bool {
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // A character cut at the end of the head is fine.
+        Err(e) if !whole && e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or("")
+        }
+        Err(_) => return false,
+    };
+    if text.contains('\0') {
+        return false;
+    }
+    let start = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .to_ascii_lowercase();
+    ![
+        "<!doctype",
+        "<html",
+        "<?xml",
+        "<svg",
+        "<script",
+        "<head",
+        "<body",
+        "<iframe",
+    ]
+    .iter()
+    .any(|tag| start.starts_with(tag))
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = &[
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0,
+        0, 3, 0, 0, 0, 2, 8, 6, 0, 0, 0, 0, 0, 0, 0,
+    ];
+
+    #[test]
+    fn types_are_judged_by_content() {
+        assert_eq!(sniff(PNG, true), Some("image/png"));
+        assert_eq!(sniff(b"%PDF-1.7\n...", true), Some("application/pdf"));
+        assert_eq!(sniff("Hello, wörld\n".as_bytes(), true), Some("text/plain"));
+        // Executables, HTML, SVG, binary junk and nothing at all are refused.
+        assert_eq!(sniff(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0", true), None);
+        assert_eq!(sniff(b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff", true), None);
+        assert_eq!(
+            sniff(b"  <!DOCTYPE html><script>alert(1)</script>", true),
+            None
+        );
+        assert_eq!(
+            sniff(b"<svg xmlns='http://www.w3.org/2000/svg'/>", true),
+            None
+        );
+        assert_eq!(sniff(b"abc\0def", true), None);
+        assert_eq!(sniff(b"\xff\xfe\xfd", true), None);
+        assert_eq!(sniff(b"", true), None);
+        // A multi-byte character cut at the end of a partial head is text.
+        assert_eq!(sniff(&"é".as_bytes()[..1], false), Some("text/plain"));
+        assert_eq!(sniff(&"é".as_bytes()[..1], true), None);
+    }
+
+    #[test]
+    fn names_lose_their_paths_and_control_characters() {
+        assert_eq!(clean_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_name("C:\\Users\\me\\photo.png"), "photo.png");
+        assert_eq!(clean_name("a\u{0}b\nc.txt"), "abc.txt");
+        assert_eq!(clean_name("..."), "file");
+        assert_eq!(clean_name(".htaccess"), "htaccess");
+        assert_eq!(clean_name(""), "file");
+        assert_eq!(clean_name(&"x".repeat(500)).len(), 200);
+    }
+
+    fn files(max: u64) -> (Files, tempdir::Dir) {
+        let dir = tempdir::Dir::new();
+        let store = Files::store_at(dir.path()).unwrap();
+        (Files::new(store, b"secret", max, 3600), dir)
+    }
+
+    /// A directory removed on drop (no dependency for one test helper).
+    mod tempdir {
+        pub struct Dir(String);
+        impl Dir {
+            pub fn new() -> Dir {
+                Dir(std::env::temp_dir()
+                    .join(format!("chatgate-files-{}", uuid::Uuid::new_v4()))
+                    .to_string_lossy()
+                    .into_owned())
+            }
+            pub fn path(&self) -> &str {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn chunks(data: &[u8], size: usize) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
+        futures_util::stream::iter(
+            data.chunks(size)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_stored_read_back_and_deleted() {
+        let (files, _dir) = files(1 << 20);
+        let id = Uuid::new_v4();
+        let mut data = b"%PDF-1.4\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 100_000));
+        let got = files.receive(id, chunks(&data, 7_000)).await.unwrap();
+        assert_eq!(got.size, data.len() as u64);
+        assert_eq!(got.content_type, "application/pdf");
+        let mut back = Vec::new();
+        let mut stream = Box::pin(files.read(id, Variant::File).await.unwrap());
+        while let Some(chunk) = stream.next().await {
+            back.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(back, data);
+        files.delete(id).await.unwrap();
+        assert!(files.read(id, Variant::File).await.is_err());
+        files.delete(id).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn too_large_or_refused_types_leave_nothing_behind() {
+        let (files, _dir) = files(50_000);
+        let id = Uuid::new_v4();
+        let mut data = b"plain text ".to_vec();
+        data.extend(std::iter::repeat_n(b'y', 60_000));
+        let err = files.receive(id, chunks(&data, 4_096)).await.unwrap_err();
+        assert!(matches!(err, FileError::TooLarge(50_000)), "{err:?}");
+        assert!(files.read(id, Variant::File).await.is_err());
+        let err = files
+            .receive(id, chunks(b"\x7fELF\x02\x01\x01\0\0\0\0\0", 3))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FileError::TypeNotAllowed), "{err:?}");
+        assert!(files.read(id, Variant::File).await.is_err());
+        // Exactly the cap is allowed.
+        let exact = vec![b'z'; 50_000];
+        assert_eq!(
+            files.receive(id, chunks(&exact, 9_999)).await.unwrap().size,
+            50_000
+        );
+    }
+
+    #[tokio::test]
+    async fn an_image_reports_its_size() {
+        let (files, _dir) = files(1 << 20);
+        let got = files.receive(Uuid::new_v4(), chunks(PNG, 5)).await.unwrap();
+        assert_eq!((got.width, got.height), (Some(3), Some(2)));
+    }
+
+    #[test]
+    fn urls_are_signed_and_expire() {
+        let store = Arc::new(object_store::memory::InMemory::new());
+        let files = Files::new(store.clone(), b"secret", 10, 3600);
+        let id = Uuid::new_v4();
+        let url = files.url(id, "my photo.png", Variant::File, 1_000, 3600);
+        assert!(url.starts_with(&format!(
+            "/files/{id}/my%20photo.png?expires=4600&signature="
+        )));
+        let signature = url.rsplit('=').next().unwrap();
+        assert!(files.verify(id, Variant::File, 4600, signature, 1_000));
+        assert!(files.verify(id, Variant::File, 4600, signature, 4600));
+        // Expired, another expiry, another file, the thumbnail, another key.
+        assert!(!files.verify(id, Variant::File, 4600, signature, 4601));
+        assert!(!files.verify(id, Variant::File, 9999, signature, 1_000));
+        assert!(!files.verify(Uuid::new_v4(), Variant::File, 4600, signature, 1_000));
+        assert!(!files.verify(id, Variant::Thumbnail, 4600, signature, 1_000));
+        let other = Files::new(store, b"other secret", 10, 3600);
+        assert!(!other.verify(id, Variant::File, 4600, signature, 1_000));
+        assert!(!files.verify(id, Variant::File, 4600, "", 1_000));
+    }
+}

@@ -1,0 +1,263 @@
+//! Uploading and fetching attachments (desk-api.md, "Attachments"):
+//! `POST /chatplugin.upload` (visitor token, mounted with the chat plugin's
+//! CORS), `POST /api/chatd/1.0/users/me/rooms/<room>/attachments` (agent
+//! token) and `GET /files/<id>/<name>` / `GET /files/<id>/thumbnail`
+//! (signed URL, no header). Uploads are `multipart/form-data` with one part
+//! named `file`, streamed to the file store as they arrive (never the
+//! JSON body limit, never whole in memory); they parse, call the
+//! attachment service once, and render.
+
+use futures_util::{Stream, StreamExt};
+use serde::Deserialize;
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::multipart::{FormData, Part};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::respond;
+use crate::domain::{Attachment, AttachmentId, RoomId};
+use crate::error::ApiError;
+use crate::files::{percent_encode, Variant};
+use crate::filters::{origin, token, with_app};
+use crate::state::App;
+
+/// Bytes a multipart body may have beyond its file (boundaries, headers).
+const FORM_OVERHEAD: u64 = 64 * 1024;
+
+/// `POST /chatplugin.upload`.
+pub fn visitor_upload(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path("chatplugin.upload")
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(with_app(app))
+        .and(token())
+        .and(origin())
+        .and(declared_length())
+        .and(form())
+        .then(
+            |app: App, token: Option<String>, origin: Option<String>, length, form| async move {
+                respond(
+                    async {
+                        let visitor = &app.services.visitor;
+                        let caller = visitor.visitor(token.as_deref(), origin.as_deref()).await?;
+                        let (name, body) = file_part(&app, length, form).await?;
+                        let attachment = app
+                            .services
+                            .attachments
+                            .upload_as_visitor(&caller, &name, body)
+                            .await?;
+                        Ok(created(&app, &attachment))
+                    }
+                    .await,
+                )
+            },
+        )
+}
+
+/// `POST /api/chatd/1.0/users/me/rooms/<room>/attachments`.
+pub fn agent_upload(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "chatd" / "1.0" / "users" / "me" / "rooms" / String / "attachments")
+        .and(warp::post())
+        .and(with_app(app))
+        .and(token())
+        .and(declared_length())
+        .and(form())
+        .then(
+            |room: String, app: App, token: Option<String>, length, form| async move {
+                respond(
+                    async {
+                        let agents = &app.services.agents;
+                        // A malformed room id is an unknown room, once the
+                        // caller is known (an anonymous caller learns nothing).
+                        let Ok(room) = room.parse::<RoomId>() else {
+                            agents.authenticate(token.as_deref()).await?;
+                            return Err(ApiError::not_found_resource("unknown-room", "room"));
+                        };
+                        let (caller, read) = agents.authenticate_at(token.as_deref(), room).await?;
+                        let (name, body) = file_part(&app, length, form).await?;
+                        let attachment = app
+                            .services
+                            .attachments
+                            .upload_as_agent(&caller, read, &name, body)
+                            .await?;
+                        Ok(created(&app, &attachment))
+                    }
+                    .await,
+                )
+            },
+        )
+}
+
+#[derive(Deserialize)]
+struct Signed {
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+/// `GET /files/<id>/<name>` and `GET /files/<id>/thumbnail`.
+pub fn download(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("files" / String / String)
+        .and(warp::get().or(warp::head()).unify())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(with_app(app))
+        .then(
+            |id: String, last: String, query: String, app: App| async move {
+                respond(serve(app, id, last, query).await)
+            },
+        )
+}
+
+async fn serve(app: App, id: String, last: String, query: String) -> Result<Response, ApiError> {
+    let signed: Signed = serde_urlencoded::from_str(&query).unwrap_or(Signed {
+        expires: None,
+        signature: None,
+    });
+    let forbidden = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this file link is invalid or has expired",
+        )
+    };
+    let (Ok(id), Some(expires), Some(signature)) =
+        (id.parse::<AttachmentId>(), signed.expires, signed.signature)
+    else {
+        return Err(forbidden());
+    };
+    let variant = if last == "thumbnail" {
+        Variant::Thumbnail
+    } else {
+        Variant::File
+    };
+    let (attachment, bytes) = app
+        .services
+        .attachments
+        .download(id, variant, expires, &signature)
+        .await?;
+    let mut response =
+        warp::reply::stream(Exclusive(std::sync::Mutex::new(Box::pin(bytes)))).into_response();
+    let headers = response.headers_mut();
+    let content_type = match variant {
+        Variant::File => attachment.content_type.as_str(),
+        Variant::Thumbnail => "image/webp",
+    };
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    if variant == Variant::File {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(attachment.size));
+    }
+    // Images open in the browser; everything else is saved, never shown.
+    let disposition = if attachment.is_image() {
+        "inline"
+    } else {
+        "attachment"
+    };
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "{disposition}; filename*=UTF-8''{}",
+        percent_encode(&attachment.name)
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'; media-src 'self'"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(response)
+}
+
+/// A stream that is `Sync` because only its owner polls it (`&mut` access,
+/// no locking): what `warp::reply::stream` asks of a body.
+struct Exclusive<S>(std::sync::Mutex<S>);
+
+impl<S: Stream + Unpin> Stream for Exclusive<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<S::Item>> {
+        let inner = self
+            .get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::pin::Pin::new(inner).poll_next(cx)
+    }
+}
+
+/// The request's Content-Length, if it sent one.
+fn declared_length() -> impl Filter<Extract = (Option<u64>,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+}
+
+/// The multipart form, any length (the file's size is enforced while it
+/// streams); a body that is not `multipart/form-data` is a 400.
+fn form(
+) -> impl Filter<Extract = (Result<FormData, ApiError>,), Error = std::convert::Infallible> + Clone
+{
+    warp::multipart::form()
+        .max_length(None)
+        .map(Ok)
+        .or(warp::any().map(|| {
+            Err(ApiError::invalid_data(
+                "send the file as multipart/form-data with one part named `file`",
+            ))
+        }))
+        .unify()
+}
+
+/// The part named `file` of `form`: its file name and its bytes. A body
+/// that declares more than the cap allows is refused before it is read.
+async fn file_part(
+    app: &App,
+    length: Option<u64>,
+    form: Result<FormData, ApiError>,
+) -> Result<
+    (
+        String,
+        impl Stream<Item = Result<impl bytes::Buf, warp::Error>> + Unpin,
+    ),
+    ApiError,
+> {
+    let max = app.config.max_upload_bytes;
+    if length.is_some_and(|n| n > max.saturating_add(FORM_OVERHEAD)) {
+        return Err(crate::service::ServiceError::FileTooLarge(max).into());
+    }
+    let mut form = form?;
+    let missing = || ApiError::invalid_data("a part named `file` is required");
+    loop {
+        let part: Part = match form.next().await {
+            Some(Ok(part)) => part,
+            Some(Err(e)) => {
+                return Err(ApiError::invalid_data(format!(
+                    "the multipart body could not be read: {e}"
+                )))
+            }
+            None => return Err(missing()),
+        };
+        if part.name() == "file" {
+            let name = part.filename().unwrap_or("file").to_string();
+            return Ok((name, Box::pin(part.stream())));
+        }
+    }
+}
+
+/// 201 with the attachment's JSON.
+fn created(app: &App, attachment: &Attachment) -> Response {
+    let (url, thumbnail_url) = app.services.attachments.urls(attachment);
+    let body = crate::wire::attachment(attachment, url, thumbnail_url);
+    warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response()
+}

@@ -1,0 +1,166 @@
+//! Uploading files into a conversation and fetching them by signed URL
+//! (desk-api.md, "Attachments"). The bytes go to `crate::files`; the record
+//! of whose they are to the store.
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
+
+use super::rooms::{RoomRef, RoomService};
+use super::visitor::Visitor;
+use super::{Caller, Parts, ServiceError};
+use crate::domain::time::now_ms;
+use crate::domain::{Attachment, AttachmentId, ConversationId, SenderKind, TenantId};
+use crate::files::{clean_name, FileError, Files, Variant};
+use crate::store::AttachmentStore;
+
+pub struct AttachmentService {
+    files: Arc<Files>,
+    attachment_store: Arc<dyn AttachmentStore>,
+    rooms: Arc<RoomService>,
+}
+
+/// Who uploads, into which conversation.
+struct Uploader {
+    tenant: TenantId,
+    conversation: ConversationId,
+    kind: SenderKind,
+    id: uuid::Uuid,
+}
+
+impl AttachmentService {
+    pub fn new(parts: &Parts, rooms: Arc<RoomService>) -> AttachmentService {
+        AttachmentService {
+            files: parts.files.clone(),
+            attachment_store: parts.store.clone(),
+            rooms,
+        }
+    }
+
+    /// A visitor's upload into its conversation.
+    pub async fn upload_as_visitor<S, B, E>(
+        &self,
+        visitor: &Visitor,
+        name: &str,
+        body: S,
+    ) -> Result<Attachment, ServiceError>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: Buf,
+        E: std::fmt::Display,
+    {
+        let uploader = Uploader {
+            tenant: visitor.channel.tenant_id,
+            conversation: visitor.claims.cv,
+            kind: SenderKind::Visitor,
+            id: visitor.claims.cv.0,
+        };
+        self.upload(uploader, name, body).await
+    }
+
+    /// An agent's upload into a room it is a member of.
+    pub async fn upload_as_agent<S, B, E>(
+        &self,
+        caller: &Caller,
+        room: RoomRef,
+        name: &str,
+        body: S,
+    ) -> Result<Attachment, ServiceError>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: Buf,
+        E: std::fmt::Display,
+    {
+        let room = self.rooms.member_room_at(caller, room).await?;
+        let uploader = Uploader {
+            tenant: room.tenant_id,
+            conversation: room.id,
+            kind: SenderKind::Agent,
+            id: caller.id().0,
+        };
+        self.upload(uploader, name, body).await
+    }
+
+    async fn upload<S, B, E>(
+        &self,
+        uploader: Uploader,
+        name: &str,
+        body: S,
+    ) -> Result<Attachment, ServiceError>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: Buf,
+        E: std::fmt::Display,
+    {
+        let id = AttachmentId::new();
+        let received = self.files.receive(id.0, body).await?;
+        let attachment = Attachment {
+            id,
+            tenant_id: uploader.tenant,
+            conversation_id: uploader.conversation,
+            uploader_kind: uploader.kind,
+            uploader_id: uploader.id,
+            name: clean_name(name),
+            size: received.size,
+            content_type: received.content_type.to_string(),
+            width: received.width,
+            height: received.height,
+            message_id: None,
+            created_at_ms: now_ms(),
+        };
+        if let Err(e) = self.attachment_store.insert_attachment(&attachment).await {
+            // Not recorded: nobody could ever reach or remove the bytes.
+            let _ = self.files.delete(id.0).await;
+            return Err(e.into());
+        }
+        Ok(attachment)
+    }
+
+    /// The signed URLs of `attachment` (its file, and its thumbnail for an
+    /// image), valid for the configured time from now.
+    pub fn urls(&self, attachment: &Attachment) -> (String, Option<String>) {
+        let now = now_ms() / 1000;
+        let ttl = self.files.url_ttl_secs;
+        let url = self
+            .files
+            .url(attachment.id.0, &attachment.name, Variant::File, now, ttl);
+        // Thumbnails come with the image pipeline; none yet.
+        (url, None)
+    }
+
+    /// The bytes behind a signed URL: 403 for a signature that is wrong or
+    /// expired, 404 for a file that is gone.
+    pub async fn download(
+        &self,
+        id: AttachmentId,
+        variant: Variant,
+        expires: i64,
+        signature: &str,
+    ) -> Result<
+        (
+            Attachment,
+            impl Stream<Item = Result<Bytes, object_store::Error>> + Send + 'static,
+        ),
+        ServiceError,
+    > {
+        if !self
+            .files
+            .verify(id.0, variant, expires, signature, now_ms() / 1000)
+        {
+            return Err(ServiceError::Forbidden(
+                "this file link is invalid or has expired",
+            ));
+        }
+        let attachment = self
+            .attachment_store
+            .attachment_by_id(id)
+            .await?
+            .ok_or(ServiceError::NotFound(super::error::Missing::File))?;
+        let bytes = self.files.read(id.0, variant).await.map_err(|e| match e {
+            FileError::Storage(_) => ServiceError::NotFound(super::error::Missing::File),
+            other => ServiceError::from(other),
+        })?;
+        Ok((attachment, bytes))
+    }
+}

@@ -1,0 +1,94 @@
+//! The SQL of attachments' records. Methods of `Sql`, generic over the
+//! backend (see `super::Backend`).
+
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+use crate::domain::{Attachment, AttachmentId, TenantId};
+use crate::store::{StoreError, StoreResult};
+
+use super::{parse_id, parse_kind, parse_uuid, Backend, Sql};
+
+const ATTACHMENT_COLUMNS: &str = "id, tenant_id, conversation_id, uploader_kind, uploader_id, \
+     name, size, content_type, width, height, message_id, created_at";
+
+impl<DB: Backend> Sql<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> String: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> &'q str: Type<DB> + Encode<'q, DB>,
+    for<'q> i64: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB>,
+{
+    pub(crate) async fn insert_attachment(&self, a: &Attachment) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        sqlx::query(&sql)
+            .bind(a.id.to_string())
+            .bind(a.tenant_id.to_string())
+            .bind(a.conversation_id.to_string())
+            .bind(a.uploader_kind.as_str())
+            .bind(a.uploader_id.to_string())
+            .bind(a.name.as_str())
+            .bind(a.size as i64)
+            .bind(a.content_type.as_str())
+            .bind(a.width.map(i64::from))
+            .bind(a.height.map(i64::from))
+            .bind(a.message_id.map(|m| m.to_string()))
+            .bind(a.created_at_ms)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Attachment `id`, in `tenant` when one is given.
+    pub(crate) async fn attachment(
+        &self,
+        tenant: Option<TenantId>,
+        id: AttachmentId,
+    ) -> StoreResult<Option<Attachment>> {
+        let sql = format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments \
+             WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(tenant.map(|t| t.to_string()))
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(Self::attachment_from_row).transpose()
+    }
+
+    fn attachment_from_row(row: &DB::Row) -> StoreResult<Attachment> {
+        let dimension = |i: usize| -> StoreResult<Option<u32>> {
+            row.try_get::<Option<i64>, _>(i)?
+                .map(|v| u32::try_from(v).map_err(|_| corrupt(v)))
+                .transpose()
+        };
+        Ok(Attachment {
+            id: parse_id(&row.try_get::<String, _>(0)?)?,
+            tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+            conversation_id: parse_id(&row.try_get::<String, _>(2)?)?,
+            uploader_kind: parse_kind(&row.try_get::<String, _>(3)?)?,
+            uploader_id: parse_uuid(&row.try_get::<String, _>(4)?)?,
+            name: row.try_get(5)?,
+            size: u64::try_from(row.try_get::<i64, _>(6)?).map_err(|_| corrupt(-1))?,
+            content_type: row.try_get(7)?,
+            width: dimension(8)?,
+            height: dimension(9)?,
+            message_id: row
+                .try_get::<Option<String>, _>(10)?
+                .map(|m| parse_id(&m))
+                .transpose()?,
+            created_at_ms: row.try_get(11)?,
+        })
+    }
+}
+
+fn corrupt(value: i64) -> StoreError {
+    StoreError::Corrupt(format!("bad attachment number {value}"))
+}
