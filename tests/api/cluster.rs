@@ -32,6 +32,7 @@ async fn cluster(redis_url: String) -> (TestApp, TestApp) {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: schema.url().to_string(),
+        files_url: Some(shared_files_dir()),
         redis_url: Some(redis_url),
         send_burst: 100_000,
         send_per_second: 100_000,
@@ -379,6 +380,7 @@ async fn deployments_with_different_redis_prefixes_do_not_see_each_others_events
     let deployment = |prefix: &str| Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: schema.url().to_string(),
+        files_url: Some(shared_files_dir()),
         redis_url: Some(shared_redis_url()),
         redis_prefix: prefix.to_string(),
         ..Config::default()
@@ -836,4 +838,13 @@ async fn after_a_redis_outage_visitors_learn_the_availability_that_changed_meanw
             break;
         }
     }
+}
+
+/// A files directory the instances of one test share (as they would an S3
+/// bucket), under the system's temporary directory.
+fn shared_files_dir() -> String {
+    std::env::temp_dir()
+        .join(format!("chatgate-test-files-{}", uuid::Uuid::new_v4()))
+        .display()
+        .to_string()
 }

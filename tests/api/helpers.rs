@@ -73,6 +73,9 @@ pub async fn test_config() -> (Config, TestDatabase) {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: db.dir.path().join("chatgate.db").display().to_string(),
+        // Files in the test's directory on either backend (the instances of
+        // a PostgreSQL cluster test share it, as they would a bucket).
+        files_url: Some(db.dir.path().join("files").display().to_string()),
         ..Config::default()
     };
     match std::env::var(BACKEND_VAR).as_deref() {

@@ -157,6 +157,7 @@ macro_rules! contract {
 }
 
 contract!(
+    attachments_are_read_back_whole_and_per_tenant,
     system_notices_are_read_back_by_every_reader,
     joins_stored_before_notices_get_their_notice,
     visitor_rooms_are_every_visitor_room_of_the_tenant_by_filter,
@@ -3270,4 +3271,64 @@ async fn visitor_names_are_those_given_in_the_tenant(db: Db) {
         store.visitor_names(other, &[named, foreign]).await.unwrap(),
         vec![(foreign, "Zoe".to_string())]
     );
+}
+
+async fn attachments_are_read_back_whole_and_per_tenant(db: Db) {
+    use chatgate::domain::{Attachment, AttachmentId};
+    let (store, first) = bootstrapped(&db).await;
+    let image = Attachment {
+        id: AttachmentId::new(),
+        tenant_id: first.tenant_id,
+        conversation_id: ConversationId::new(),
+        uploader_kind: SenderKind::Visitor,
+        uploader_id: uuid::Uuid::new_v4(),
+        name: "photo ü.png".into(),
+        size: 10 * 1024 * 1024,
+        content_type: "image/png".into(),
+        width: Some(4000),
+        height: Some(3000),
+        message_id: None,
+        created_at_ms: now_ms(),
+    };
+    let file = Attachment {
+        id: AttachmentId::new(),
+        uploader_kind: SenderKind::Agent,
+        name: "notes.txt".into(),
+        size: 5,
+        content_type: "text/plain".into(),
+        width: None,
+        height: None,
+        message_id: Some(MessageId::new()),
+        ..image.clone()
+    };
+    store.insert_attachment(&image).await.unwrap();
+    store.insert_attachment(&file).await.unwrap();
+    assert_eq!(
+        store.attachment(first.tenant_id, image.id).await.unwrap(),
+        Some(image.clone())
+    );
+    assert_eq!(
+        store.attachment(first.tenant_id, file.id).await.unwrap(),
+        Some(file.clone())
+    );
+    assert_eq!(
+        store.attachment_by_id(file.id).await.unwrap(),
+        Some(file.clone())
+    );
+    // Another tenant, an unknown id.
+    let other = TenantId::new();
+    assert_eq!(store.attachment(other, image.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .attachment(first.tenant_id, AttachmentId::new())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.attachment_by_id(AttachmentId::new()).await.unwrap(),
+        None
+    );
+    // Ids are unique.
+    assert!(store.insert_attachment(&image).await.is_err());
 }

@@ -343,6 +343,12 @@ fn chatgate_env(database_url: &str, redis_url: Option<&str>) -> Vec<(String, Str
     if let Some(redis) = redis_url {
         env.push(("CHATGATE_REDIS_URL".into(), redis.into()));
     }
+    if database_url.starts_with("postgres") {
+        // One directory both instances share, out of the working directory.
+        let files =
+            std::env::temp_dir().join(format!("chatgate-bench-files-{}", std::process::id()));
+        env.push(("CHATGATE_FILES_URL".into(), files.display().to_string()));
+    }
     env
 }
 

@@ -1,0 +1,476 @@
+//! Attachments (desk-api.md, "Attachments"): uploads by visitors and agents,
+//! the types and sizes they may have, and the signed URLs files are fetched by.
+
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+use crate::agent_helpers::AgentClient;
+use crate::helpers::{Reply, TestApp};
+
+/// A 3×2 PNG's header: enough for its type and size to be read.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0,
+    3, 0, 0, 0, 2, 8, 6, 0, 0, 0, 0, 0, 0, 0,
+];
+const ELF: &[u8] = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0";
+
+fn form(name: &str, bytes: &[u8], content_type: &str) -> Form {
+    Form::new().part(
+        "file",
+        Part::bytes(bytes.to_vec())
+            .file_name(name.to_string())
+            .mime_str(content_type)
+            .unwrap(),
+    )
+}
+
+async fn upload(app: &TestApp, path: &str, token: Option<&str>, form: Form) -> Reply {
+    let mut req = app.http.post(app.url(path)).multipart(form);
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    Reply::from(req.send().await.unwrap()).await
+}
+
+async fn visitor_upload(app: &TestApp, token: &str, form: Form) -> Reply {
+    upload(app, "/chatplugin.upload", Some(token), form).await
+}
+
+async fn agent_upload(app: &TestApp, agent: &AgentClient, room: &str, form: Form) -> Reply {
+    upload(
+        app,
+        &format!("/api/chatd/1.0/users/me/rooms/{room}/attachments"),
+        Some(&agent.token),
+        form,
+    )
+    .await
+}
+
+/// GET of a signed URL: status, headers, bytes.
+async fn fetch(app: &TestApp, url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let response = app.http.get(app.url(url)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.bytes().await.unwrap().to_vec())
+}
+
+fn header<'h>(headers: &'h reqwest::header::HeaderMap, name: &str) -> &'h str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_visitor_uploads_an_image_and_anyone_with_its_signed_url_fetches_it() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let reply = visitor_upload(&app, &visitor.token, form("photo.png", PNG, "image/png")).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let a = &reply.body;
+    assert!(
+        a["id"].as_str().unwrap().parse::<uuid::Uuid>().is_ok(),
+        "{a}"
+    );
+    assert_eq!(a["name"], "photo.png");
+    assert_eq!(a["size"], PNG.len());
+    assert_eq!(a["content_type"], "image/png");
+    assert_eq!(
+        (a["width"].clone(), a["height"].clone()),
+        (Value::from(3), Value::from(2))
+    );
+    assert!(a["thumbnail_url"].is_null(), "{a}");
+    let url = a["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "/files/{}/photo.png?expires=",
+            a["id"].as_str().unwrap()
+        )),
+        "{url}"
+    );
+
+    let (status, headers, bytes) = fetch(&app, url).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, PNG);
+    assert_eq!(header(&headers, "content-type"), "image/png");
+    assert!(header(&headers, "content-disposition").starts_with("inline;"));
+    assert_eq!(header(&headers, "x-content-type-options"), "nosniff");
+    assert!(header(&headers, "content-security-policy").contains("sandbox"));
+}
+
+#[tokio::test]
+async fn a_signed_url_altered_in_any_part_is_refused() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let first = visitor_upload(
+        &app,
+        &visitor.token,
+        form("a.txt", b"first file", "text/plain"),
+    )
+    .await;
+    let second = visitor_upload(
+        &app,
+        &visitor.token,
+        form("b.txt", b"second file", "text/plain"),
+    )
+    .await;
+    let url = first.body["url"].as_str().unwrap().to_string();
+    let (path, query) = url.split_once('?').unwrap();
+    // The control: the URL as given works.
+    assert_eq!(fetch(&app, &url).await.0, 200);
+    let expires: i64 = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("expires="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let signature = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("signature="))
+        .unwrap();
+    let other_id = second.body["id"].as_str().unwrap();
+    let altered = [
+        // Another file's id with this file's signature.
+        url.replace(first.body["id"].as_str().unwrap(), other_id),
+        // A later expiry.
+        format!("{path}?expires={}&signature={signature}", expires + 3600),
+        // An expiry in the past, however signed.
+        format!("{path}?expires=1&signature={signature}"),
+        // One character of the signature.
+        format!(
+            "{path}?expires={expires}&signature={}0",
+            &signature[..signature.len() - 1]
+        ),
+        // No signature, no expiry, nothing.
+        format!("{path}?expires={expires}"),
+        path.to_string(),
+        // The thumbnail, which has a signature of its own.
+        format!(
+            "/files/{}/thumbnail?{query}",
+            first.body["id"].as_str().unwrap()
+        ),
+        // Not an id.
+        format!("/files/not-an-id/a.txt?{query}"),
+    ];
+    for url in altered {
+        let (status, _, body) = fetch(&app, &url).await;
+        assert_eq!(status, 403, "{url}");
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error_id"], "forbidden", "{url}");
+    }
+    // Renaming the file in the link changes nothing: the signature is the id's.
+    let renamed = url.replace("/a.txt?", "/other-name.txt?");
+    let (status, _, bytes) = fetch(&app, &renamed).await;
+    assert_eq!((status, bytes.as_slice()), (200, b"first file".as_slice()));
+}
+
+#[tokio::test]
+async fn types_are_judged_by_content_and_refused_ones_are_415() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    // Named and labelled as images, but an executable and an HTML page.
+    for (name, bytes) in [
+        ("cat.png", ELF),
+        (
+            "cat.jpg",
+            b"<!DOCTYPE html><script>alert(1)</script>".as_slice(),
+        ),
+        (
+            "drawing.svg",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script/></svg>".as_slice(),
+        ),
+        ("empty.txt", b"".as_slice()),
+    ] {
+        let reply = visitor_upload(&app, &visitor.token, form(name, bytes, "image/png")).await;
+        reply.assert_error(415, "file-type-not-allowed");
+    }
+    // A PNG named .exe is a PNG, and text labelled as an image is text.
+    let png = visitor_upload(
+        &app,
+        &visitor.token,
+        form("setup.exe", PNG, "application/x-msdownload"),
+    )
+    .await;
+    assert_eq!(png.status, 201, "{}", png.body);
+    assert_eq!(png.body["content_type"], "image/png");
+    let text = visitor_upload(
+        &app,
+        &visitor.token,
+        form("notes.png", b"just notes", "image/png"),
+    )
+    .await;
+    assert_eq!(text.body["content_type"], "text/plain");
+    // A download that is not an image is never shown inline.
+    let (_, headers, _) = fetch(&app, text.body["url"].as_str().unwrap()).await;
+    assert!(header(&headers, "content-disposition").starts_with("attachment;"));
+    assert_eq!(header(&headers, "content-type"), "text/plain");
+}
+
+#[tokio::test]
+async fn an_upload_over_the_cap_is_413_and_nothing_of_it_is_kept() {
+    let app = TestApp::spawn_with(|c| c.max_upload_bytes = 10_000).await;
+    let visitor = app.visitor().await;
+    let reply = visitor_upload(
+        &app,
+        &visitor.token,
+        form("big.txt", &[b'a'; 10_001], "text/plain"),
+    )
+    .await;
+    reply.assert_error(413, "file-too-large");
+    // Exactly the cap is fine.
+    let reply = visitor_upload(
+        &app,
+        &visitor.token,
+        form("cap.txt", &[b'a'; 10_000], "text/plain"),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    // A body that declares far more than the cap is refused before it is read.
+    let reply = visitor_upload(
+        &app,
+        &visitor.token,
+        form("huge.txt", &vec![b'a'; 200_000], "text/plain"),
+    )
+    .await;
+    reply.assert_error(413, "file-too-large");
+    // Nothing but the accepted file is in the store.
+    let dir = format!("{}/attachments", app.config.files_url.as_deref().unwrap());
+    let kept: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+}
+
+#[tokio::test]
+async fn path_tricks_in_names_are_cleaned() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    for (given, kept) in [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\win.ini", "win.ini"),
+        ("/absolute/report.txt", "report.txt"),
+        ("..", "file"),
+        ("  .hidden.txt", "hidden.txt"),
+    ] {
+        let reply = visitor_upload(&app, &visitor.token, form(given, b"text", "text/plain")).await;
+        assert_eq!(reply.status, 201, "{given}: {}", reply.body);
+        assert_eq!(reply.body["name"], kept, "{given}");
+        let url = reply.body["url"].as_str().unwrap();
+        assert!(!url.contains(".."), "{url}");
+        assert_eq!(fetch(&app, url).await.2, b"text");
+    }
+}
+
+#[tokio::test]
+async fn uploads_without_a_valid_token_or_a_file_part_are_refused() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    upload(
+        &app,
+        "/chatplugin.upload",
+        None,
+        form("a.txt", b"x", "text/plain"),
+    )
+    .await
+    .assert_error(401, "invalid-token");
+    upload(
+        &app,
+        "/chatplugin.upload",
+        Some("forged"),
+        form("a.txt", b"x", "text/plain"),
+    )
+    .await
+    .assert_error(401, "invalid-token");
+    // A resume token is not a visitor token.
+    upload(
+        &app,
+        "/chatplugin.upload",
+        Some(&visitor.resume_token),
+        form("a.txt", b"x", "text/plain"),
+    )
+    .await
+    .assert_error(401, "invalid-token");
+    // No part named `file`; a JSON body.
+    let other = Form::new().part("upload", Part::bytes(b"x".to_vec()).file_name("a.txt"));
+    visitor_upload(&app, &visitor.token, other)
+        .await
+        .assert_error(400, "invalid-data");
+    app.post(
+        "/chatplugin.upload",
+        &serde_json::json!({"file": "x"}),
+        Some(&visitor.token),
+    )
+    .await
+    .assert_error(400, "invalid-data");
+    // The control: the same visitor uploads.
+    assert_eq!(
+        visitor_upload(&app, &visitor.token, form("a.txt", b"x", "text/plain"))
+            .await
+            .status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn agents_upload_into_rooms_they_are_in_and_nowhere_else() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let bo = admin.new_agent(&app, "Bo").await;
+    let room = admin.create_room(&[&ana]).await;
+    let room = room["uuid"].as_str().unwrap();
+    let reply = agent_upload(
+        &app,
+        &ana,
+        room,
+        form("spec.pdf", b"%PDF-1.7\n%...", "application/pdf"),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["content_type"], "application/pdf");
+    let (status, headers, bytes) = fetch(&app, reply.body["url"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (200, b"%PDF-1.7\n%...".as_slice())
+    );
+    assert!(header(&headers, "content-disposition").starts_with("attachment;"));
+
+    // Bo is not in the room; another tenant's admin is not in this tenant;
+    // an unknown or malformed room; no token.
+    agent_upload(&app, &bo, room, form("a.txt", b"x", "text/plain"))
+        .await
+        .assert_error(404, "unknown-room");
+    let stranger = AgentClient::other_tenant_admin(&app).await;
+    agent_upload(&app, &stranger, room, form("a.txt", b"x", "text/plain"))
+        .await
+        .assert_error(404, "unknown-room");
+    agent_upload(
+        &app,
+        &ana,
+        &uuid::Uuid::new_v4().to_string(),
+        form("a.txt", b"x", "text/plain"),
+    )
+    .await
+    .assert_error(404, "unknown-room");
+    agent_upload(&app, &ana, "not-a-room", form("a.txt", b"x", "text/plain"))
+        .await
+        .assert_error(404, "unknown-room");
+    upload(
+        &app,
+        &format!("/api/chatd/1.0/users/me/rooms/{room}/attachments"),
+        None,
+        form("a.txt", b"x", "text/plain"),
+    )
+    .await
+    .assert_error(401, "invalid-token");
+    // A hostile type from an agent is refused the same way.
+    agent_upload(
+        &app,
+        &ana,
+        room,
+        form("tool.bin", ELF, "application/octet-stream"),
+    )
+    .await
+    .assert_error(415, "file-type-not-allowed");
+}
+
+/// moto's S3 API server on a free port, stopped on drop. moto_server must
+/// be installed (`.ci/run` installs it): a missing one fails the test.
+struct Moto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server runs (pip install 'moto[server]')");
+        let moto = Moto { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        moto
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn files_live_in_an_s3_bucket_when_configured_large_ones_in_parts() {
+    let moto = Moto::start().await;
+    let http = reqwest::Client::new();
+    let created = http.put(moto.url("/chat-files")).send().await.unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    let files_url = format!(
+        "s3://chat-files/tenant-files?endpoint={}&aws_allow_http=true&access_key_id=test\
+         &secret_access_key=test&region=us-east-1",
+        moto.url("")
+    );
+    let app = TestApp::spawn_with(|c| {
+        c.files_url = Some(files_url);
+        c.max_upload_bytes = 12 * 1024 * 1024;
+    })
+    .await;
+    let visitor = app.visitor().await;
+    // 11 MiB: past object_store's buffer, so it goes up as a multipart upload.
+    let mut big = b"%PDF-1.7\n".to_vec();
+    big.resize(11 * 1024 * 1024, b'x');
+    let reply = visitor_upload(
+        &app,
+        &visitor.token,
+        form("manual.pdf", &big, "application/pdf"),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.body["id"].as_str().unwrap();
+    // The object is in the bucket, under the prefix.
+    let object = http
+        .get(moto.url(&format!("/chat-files/tenant-files/attachments/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object.status().as_u16(), 200);
+    assert_eq!(object.bytes().await.unwrap().len(), big.len());
+    // And it is served back through its signed URL.
+    let (status, headers, bytes) = fetch(&app, reply.body["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-length"), big.len().to_string());
+    assert!(bytes == big, "the bytes served are the bytes uploaded");
+    // A refused type leaves nothing in the bucket.
+    visitor_upload(&app, &visitor.token, form("x.png", ELF, "image/png"))
+        .await
+        .assert_error(415, "file-type-not-allowed");
+    let listing = http
+        .get(moto.url("/chat-files?list-type=2&prefix=tenant-files/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listing.matches("<Key>").count(), 1, "{listing}");
+}
