@@ -27,7 +27,7 @@
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's
 //!   name and data in the websocketd envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`
-//!   with its token rules in `visitor_tokens`, `agents`, `channels`, `rooms`, `messages`, `presence`, `typing`,
+//!   with its token rules in `visitor_tokens`, `agents`, `attachments`, `channels`, `rooms`, `messages`, `presence`, `typing`,
 //!   `routing` (round robin: one task per instance drains the queues),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
@@ -49,6 +49,9 @@
 //!   audience); subscribes the bus on demand, encodes each event once per
 //!   wire format, bounded queue per session.
 //! - [`cache`]: channels cached for a second on the visitor hot path.
+//! - [`files`]: uploaded files' bytes (a directory beside the database, or
+//!   S3 through object_store), the content-sniffed allow-list, streamed
+//!   uploads with a size cap, signed expiring download URLs.
 //! - [`limits`]: rate limits, and the budgets of failed logins (per
 //!   account and client IP, per client IP) that successes never touch.
 //! - [`caps`]: what one client may hold open: connections per client IP,
@@ -59,7 +62,8 @@
 //!   instance's lapsed ones).
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
 //! - [`http`]: warp routes: `chatplugin` (visitor API), `chatd` (agent API),
-//!   `channels`, `auth`, `assets` (the widget of `widget/`, compressed
+//!   `channels`, `auth`, `files` (uploads by visitors and agents, signed
+//!   downloads), `assets` (the widget of `widget/`, compressed
 //!   once; the demo page), `console` (the agents' server-rendered pages:
 //!   askama templates in `templates/`, session cookie and CSRF, plain JS in
 //!   `static/` for live updates); handlers parse, call one service, render.
