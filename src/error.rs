@@ -284,6 +284,15 @@ impl From<ServiceError> for ApiError {
                 "file-too-large",
                 format!("files may be at most {max} bytes"),
             ),
+            ServiceError::ImageTooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file-too-large",
+                format!(
+                    "images may be at most {} pixels a side and {} megapixels",
+                    crate::files::MAX_IMAGE_SIDE,
+                    crate::files::MAX_IMAGE_PIXELS / 1_000_000
+                ),
+            ),
             ServiceError::FileTypeNotAllowed => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "file-type-not-allowed",

@@ -33,6 +33,18 @@ use uuid::Uuid;
 /// an image's dimensions, are within them).
 const SNIFF_BYTES: usize = 8 * 1024;
 
+/// Largest image accepted, by its header: a side in pixels, and pixels in
+/// all. A bigger one is no chat picture, and decoding it could take
+/// gigabytes (a few kilobytes of PNG can claim 50,000 × 50,000).
+pub const MAX_IMAGE_SIDE: u32 = 10_000;
+pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
+/// Most memory one image decode may allocate, whatever its header said.
+const DECODE_BYTES: u64 = 192 * 1024 * 1024;
+/// A thumbnail's longest side, in pixels.
+pub const THUMBNAIL_SIDE: u32 = 320;
+/// Images decoded at once (each may hold `DECODE_BYTES`).
+const DECODES_AT_ONCE: usize = 2;
+
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -40,6 +52,8 @@ pub enum FileError {
     TooLarge(u64),
     #[error("this type of file is not allowed")]
     TypeNotAllowed,
+    #[error("images may be at most {MAX_IMAGE_SIDE} pixels a side and {MAX_IMAGE_PIXELS} in all")]
+    ImageTooLarge,
     #[error("the upload was interrupted: {0}")]
     Interrupted(String),
     #[error("file storage failed: {0}")]
@@ -74,6 +88,8 @@ impl Variant {
 
 pub struct Files {
     store: Arc<dyn ObjectStore>,
+    /// Bounds the images being decoded for thumbnails.
+    decoding: tokio::sync::Semaphore,
     /// Signs download URLs.
     key: Vec<u8>,
     /// Largest upload, in bytes.
@@ -94,6 +110,7 @@ impl Files {
         mac.update(b"chatgate files v1");
         Files {
             store,
+            decoding: tokio::sync::Semaphore::new(DECODES_AT_ONCE),
             key: mac.finalize().into_bytes().to_vec(),
             max_bytes,
             url_ttl_secs,
@@ -179,10 +196,22 @@ impl Files {
             }
         }
         let content_type = sniff(&head, ended).ok_or(FileError::TypeNotAllowed)?;
-        let (width, height) = if content_type.starts_with("image/") {
-            imagesize::blob_size(&head).ok().map_or((None, None), |s| {
-                (Some(s.width as u32), Some(s.height as u32))
-            })
+        let image = content_type.starts_with("image/");
+        let (width, height) = if image {
+            // An image whose header cannot be read is refused: it would
+            // be shown as a picture that is none.
+            let size = imagesize::blob_size(&head).map_err(|_| FileError::TypeNotAllowed)?;
+            let (w, h) = (size.width as u64, size.height as u64);
+            if w == 0 || h == 0 {
+                return Err(FileError::TypeNotAllowed);
+            }
+            if w > u64::from(MAX_IMAGE_SIDE)
+                || h > u64::from(MAX_IMAGE_SIDE)
+                || w * h > MAX_IMAGE_PIXELS
+            {
+                return Err(FileError::ImageTooLarge);
+            }
+            (Some(w as u32), Some(h as u32))
         } else {
             (None, None)
         };
@@ -213,12 +242,45 @@ impl Files {
             let _ = self.store.delete(&path).await;
             return Err(e);
         }
+        if image {
+            if let Err(e) = self.make_thumbnail(id).await {
+                let _ = self.delete(id).await;
+                return Err(e);
+            }
+        }
         Ok(Received {
             size,
             content_type,
             width,
             height,
         })
+    }
+
+    /// Decodes stored image `id` (within `DECODE_BYTES`, a few at a time)
+    /// and stores its thumbnail: a JPEG at most `THUMBNAIL_SIDE` a side. An
+    /// image that does not decode is refused as not allowed.
+    async fn make_thumbnail(&self, id: Uuid) -> Result<(), FileError> {
+        let _permit = self.decoding.acquire().await.map_err(storage)?;
+        let data = self
+            .store
+            .get(&Files::path(id, Variant::File))
+            .await
+            .map_err(storage)?
+            .bytes()
+            .await
+            .map_err(storage)?;
+        let jpeg = tokio::task::spawn_blocking(move || thumbnail(&data))
+            .await
+            .map_err(storage)?
+            .map_err(|e| match e {
+                image::ImageError::Limits(_) => FileError::ImageTooLarge,
+                _ => FileError::TypeNotAllowed,
+            })?;
+        self.store
+            .put(&Files::path(id, Variant::Thumbnail), jpeg.into())
+            .await
+            .map_err(storage)?;
+        Ok(())
     }
 
     /// The stored bytes of file `id` (or its thumbnail), as a stream.
@@ -307,6 +369,30 @@ fn storage(e: impl std::fmt::Display) -> FileError {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A JPEG of `data` (an image) at most `THUMBNAIL_SIDE` a side, flattened
+/// onto white; refused beyond `MAX_IMAGE_SIDE` or `DECODE_BYTES`.
+pub fn thumbnail(data: &[u8]) -> Result<Vec<u8>, image::ImageError> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(data)).with_guessed_format()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(DECODE_BYTES);
+    reader.limits(limits);
+    let small = reader
+        .decode()?
+        .thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+        .to_rgba8();
+    let flat = image::RgbImage::from_fn(small.width(), small.height(), |x, y| {
+        let [r, g, b, a] = small.get_pixel(x, y).0;
+        let over_white =
+            |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
+        image::Rgb([over_white(r), over_white(g), over_white(b)])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&flat)?;
+    Ok(out)
 }
 
 /// A file name as one URL path segment.
@@ -547,10 +633,67 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_image_reports_its_size() {
+    async fn an_image_reports_its_size_and_gets_a_thumbnail() {
         let (files, _dir) = files(1 << 20);
-        let got = files.receive(Uuid::new_v4(), chunks(PNG, 5)).await.unwrap();
-        assert_eq!((got.width, got.height), (Some(3), Some(2)));
+        let img = image::RgbImage::from_fn(700, 350, |x, _| image::Rgb([(x % 256) as u8, 9, 9]));
+        let mut data = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut data, image::ImageFormat::Png).unwrap();
+        let id = Uuid::new_v4();
+        let got = files
+            .receive(id, chunks(data.get_ref(), 1000))
+            .await
+            .unwrap();
+        assert_eq!((got.width, got.height), (Some(700), Some(350)));
+        let mut thumb = Vec::new();
+        let mut stream = Box::pin(files.read(id, Variant::Thumbnail).await.unwrap());
+        while let Some(chunk) = stream.next().await {
+            thumb.extend_from_slice(&chunk.unwrap());
+        }
+        let small = image::load_from_memory(&thumb).unwrap();
+        assert_eq!(
+            (small.width(), small.height()),
+            (THUMBNAIL_SIDE, THUMBNAIL_SIDE / 2)
+        );
+        files.delete(id).await.unwrap();
+        assert!(files.read(id, Variant::Thumbnail).await.is_err());
+    }
+
+    #[test]
+    fn a_decode_past_its_limits_is_refused() {
+        // A PNG header (with its checksum) that claims more than the
+        // decoder may allocate, or a side past the limit.
+        let header = |w: u32, h: u32| {
+            let mut chunk = b"IHDR".to_vec();
+            chunk.extend_from_slice(&w.to_be_bytes());
+            chunk.extend_from_slice(&h.to_be_bytes());
+            chunk.extend_from_slice(&[8, 6, 0, 0, 0]);
+            let mut crc = flate2::Crc::new();
+            crc.update(&chunk);
+            let mut png = vec![0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
+            png.extend_from_slice(&chunk);
+            png.extend_from_slice(&crc.sum().to_be_bytes());
+            // An empty IDAT and IEND: what the decoder reads before it
+            // knows the image.
+            for name in [b"IDAT", b"IEND"] {
+                let mut crc = flate2::Crc::new();
+                crc.update(name);
+                png.extend_from_slice(&[0, 0, 0, 0]);
+                png.extend_from_slice(name);
+                png.extend_from_slice(&crc.sum().to_be_bytes());
+            }
+            png
+        };
+        let got = thumbnail(&header(9_000, 9_000));
+        assert!(matches!(got, Err(image::ImageError::Limits(_))), "{got:?}");
+        assert!(matches!(
+            thumbnail(&header(20_000, 10)),
+            Err(image::ImageError::Limits(_))
+        ));
+        // The control: a small one passes the limits and fails for its
+        // missing data only.
+        assert!(
+            matches!(thumbnail(&header(30, 20)), Err(e) if !matches!(e, image::ImageError::Limits(_)))
+        );
     }
 
     #[test]

@@ -139,7 +139,7 @@ async fn serve(app: App, id: String, last: String, query: String) -> Result<Resp
     let headers = response.headers_mut();
     let content_type = match variant {
         Variant::File => attachment.content_type.as_str(),
-        Variant::Thumbnail => "image/webp",
+        Variant::Thumbnail => "image/jpeg",
     };
     if let Ok(value) = HeaderValue::from_str(content_type) {
         headers.insert(header::CONTENT_TYPE, value);

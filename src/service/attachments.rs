@@ -125,8 +125,17 @@ impl AttachmentService {
         let url = self
             .files
             .url(attachment.id.0, &attachment.name, Variant::File, now, ttl);
-        // Thumbnails come with the image pipeline; none yet.
-        (url, None)
+        // Every image stored has a thumbnail (`Files::receive`).
+        let thumbnail = attachment.is_image().then(|| {
+            self.files.url(
+                attachment.id.0,
+                &attachment.name,
+                Variant::Thumbnail,
+                now,
+                ttl,
+            )
+        });
+        (url, thumbnail)
     }
 
     /// The bytes behind a signed URL: 403 for a signature that is wrong or

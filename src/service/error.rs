@@ -51,6 +51,9 @@ pub enum ServiceError {
     /// An upload over the size cap (413 `file-too-large`).
     #[error("the file is larger than {0} bytes")]
     FileTooLarge(u64),
+    /// An image whose pixel size is over the limits (413 `file-too-large`).
+    #[error("the image has too many pixels")]
+    ImageTooLarge,
     /// An upload whose content is not an allowed type (415 `file-type-not-allowed`).
     #[error("this type of file is not allowed")]
     FileTypeNotAllowed,
@@ -125,6 +128,7 @@ impl From<crate::files::FileError> for ServiceError {
         match e {
             FileError::TooLarge(max) => ServiceError::FileTooLarge(max),
             FileError::TypeNotAllowed => ServiceError::FileTypeNotAllowed,
+            FileError::ImageTooLarge => ServiceError::ImageTooLarge,
             FileError::Interrupted(why) => {
                 ServiceError::Invalid(format!("the upload was interrupted: {why}"))
             }

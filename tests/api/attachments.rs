@@ -7,11 +7,31 @@ use serde_json::Value;
 use crate::agent_helpers::AgentClient;
 use crate::helpers::{Reply, TestApp};
 
-/// A 3×2 PNG's header: enough for its type and size to be read.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0,
-    3, 0, 0, 0, 2, 8, 6, 0, 0, 0, 0, 0, 0, 0,
-];
+/// A real `w`×`h` PNG (a gradient with some transparency).
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| {
+        image::Rgba([
+            (x % 256) as u8,
+            (y % 256) as u8,
+            128,
+            if x < w / 2 { 255 } else { 90 },
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A PNG's signature and header alone, claiming `w`×`h`: how a
+/// decompression bomb starts (its few kilobytes of data would follow).
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut bytes = vec![0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
+    bytes.extend_from_slice(b"IHDR");
+    bytes.extend_from_slice(&w.to_be_bytes());
+    bytes.extend_from_slice(&h.to_be_bytes());
+    bytes.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    bytes
+}
 const ELF: &[u8] = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0";
 
 fn form(name: &str, bytes: &[u8], content_type: &str) -> Form {
@@ -65,7 +85,8 @@ fn header<'h>(headers: &'h reqwest::header::HeaderMap, name: &str) -> &'h str {
 async fn a_visitor_uploads_an_image_and_anyone_with_its_signed_url_fetches_it() {
     let app = TestApp::spawn().await;
     let visitor = app.visitor().await;
-    let reply = visitor_upload(&app, &visitor.token, form("photo.png", PNG, "image/png")).await;
+    let photo = png(640, 480);
+    let reply = visitor_upload(&app, &visitor.token, form("photo.png", &photo, "image/png")).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     let a = &reply.body;
     assert!(
@@ -73,13 +94,12 @@ async fn a_visitor_uploads_an_image_and_anyone_with_its_signed_url_fetches_it() 
         "{a}"
     );
     assert_eq!(a["name"], "photo.png");
-    assert_eq!(a["size"], PNG.len());
+    assert_eq!(a["size"], photo.len());
     assert_eq!(a["content_type"], "image/png");
     assert_eq!(
         (a["width"].clone(), a["height"].clone()),
-        (Value::from(3), Value::from(2))
+        (Value::from(640), Value::from(480))
     );
-    assert!(a["thumbnail_url"].is_null(), "{a}");
     let url = a["url"].as_str().unwrap();
     assert!(
         url.starts_with(&format!(
@@ -91,11 +111,69 @@ async fn a_visitor_uploads_an_image_and_anyone_with_its_signed_url_fetches_it() 
 
     let (status, headers, bytes) = fetch(&app, url).await;
     assert_eq!(status, 200);
-    assert_eq!(bytes, PNG);
+    assert_eq!(bytes, photo);
     assert_eq!(header(&headers, "content-type"), "image/png");
     assert!(header(&headers, "content-disposition").starts_with("inline;"));
     assert_eq!(header(&headers, "x-content-type-options"), "nosniff");
     assert!(header(&headers, "content-security-policy").contains("sandbox"));
+
+    // Its thumbnail: a JPEG at most 320 pixels a side, same proportions.
+    let thumbnail = a["thumbnail_url"].as_str().unwrap();
+    assert!(thumbnail.starts_with(&format!("/files/{}/thumbnail?", a["id"].as_str().unwrap())));
+    let (status, headers, bytes) = fetch(&app, thumbnail).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), "image/jpeg");
+    let small = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((small.width(), small.height()), (320, 240));
+    // A file that is not an image has none.
+    let text = visitor_upload(&app, &visitor.token, form("a.txt", b"words", "text/plain")).await;
+    assert!(text.body["thumbnail_url"].is_null(), "{}", text.body);
+}
+
+#[tokio::test]
+async fn decompression_bombs_and_unreadable_images_are_refused() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    // A header claiming 50,000 × 50,000, or 8,000 × 8,000 (64 megapixels).
+    for (w, h) in [(50_000, 50_000), (8_000, 8_000), (10_001, 10)] {
+        visitor_upload(
+            &app,
+            &visitor.token,
+            form("bomb.png", &png_header(w, h), "image/png"),
+        )
+        .await
+        .assert_error(413, "file-too-large");
+    }
+    // A header with no image behind it, and one that says 0 × 0.
+    visitor_upload(
+        &app,
+        &visitor.token,
+        form("broken.png", &png_header(30, 20), "image/png"),
+    )
+    .await
+    .assert_error(415, "file-type-not-allowed");
+    visitor_upload(
+        &app,
+        &visitor.token,
+        form("empty.png", &png_header(0, 0), "image/png"),
+    )
+    .await
+    .assert_error(415, "file-type-not-allowed");
+    // Nothing of them was kept; a real image of the same name is (the control).
+    let dir = format!("{}/attachments", app.config.files_url.as_deref().unwrap());
+    assert!(std::fs::read_dir(&dir).map_or(0, |d| d.count()) == 0);
+    let ok = visitor_upload(
+        &app,
+        &visitor.token,
+        form("bomb.png", &png(30, 20), "image/png"),
+    )
+    .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        2,
+        "the image and its thumbnail"
+    );
 }
 
 #[tokio::test]
@@ -188,7 +266,7 @@ async fn types_are_judged_by_content_and_refused_ones_are_415() {
     let png = visitor_upload(
         &app,
         &visitor.token,
-        form("setup.exe", PNG, "application/x-msdownload"),
+        form("setup.exe", &png(8, 8), "application/x-msdownload"),
     )
     .await;
     assert_eq!(png.status, 201, "{}", png.body);
