@@ -35,6 +35,8 @@ fn message(text: &str) -> Message {
         deleted: false,
         reactions: Vec::new(),
         notice: None,
+        quick_replies: Vec::new(),
+        postback: None,
     }
 }
 

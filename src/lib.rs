@@ -19,7 +19,8 @@
 //! - [`auth`]: visitor, resume and agent tokens (JWT), password hashes.
 //! - [`domain`]: types with no I/O: ids, channels, rooms (`LiveRoom`: a
 //!   room with its visitor's connection), messages (a system message's
-//!   `Notice`: its kind and parameters), reactions, presences,
+//!   `Notice`: its kind and parameters; an agent's `QuickReply` buttons
+//!   and a visitor's postback), reactions, presences,
 //!   typed events with their audience, search folding, the http(s) URLs
 //!   clients render, validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its

@@ -691,9 +691,32 @@ class Widget {
       }
       this.emit('message', m);
     }
+    this.qrs();
     this.scroll(fresh && m.alignment === 'RIGHT', fresh && live);
     this.markRead();
     this.count();
+  }
+
+  // The quick replies of the latest message, when it is an agent's: buttons
+  // under it; a click sends the title with the payload as postback.
+  qrs() {
+    if (this.qb) this.qb.remove();
+    const r = this.log.lastElementChild;
+    const e = r && r.dataset.id && this.msgs.get(r.dataset.id);
+    const q = e && e.m.alignment === 'LEFT' && !e.m.deleted && e.m.quick_replies;
+    this.qb = null;
+    if (!q || !q.length) return;
+    const d = (this.qb = h('div', 'qr'));
+    for (const x of q) {
+      const b = h('button', 0, x.title);
+      b.type = 'button';
+      b.onclick = () => {
+        this.submit(x);
+        this.log.focus({ preventScroll: true });
+      };
+      d.append(b);
+    }
+    this.log.append(d);
   }
 
   // Keeps rows in seq order; messages still being sent (no seq) stay last.
@@ -829,15 +852,19 @@ class Widget {
     }
   }
 
-  submit() {
-    const text = this.ta.value;
+  // Sends the text typed, or the quick reply `q` (its title, and its payload as postback).
+  submit(q) {
+    const text = q ? q.title : this.ta.value;
     if (!text.trim()) return;
-    this.ta.value = '';
-    this.input();
+    if (!q) {
+      this.ta.value = '';
+      this.input();
+    }
     const cm = rid();
-    const e = { m: { client_message_id: cm, content: text, alignment: 'RIGHT', sent_at: new Date().toISOString(), _st: 'sending' }, el: h('div') };
+    const e = { m: { client_message_id: cm, content: text, postback: q && q.payload, alignment: 'RIGHT', sent_at: new Date().toISOString(), _st: 'sending' }, el: h('div') };
     this.msgs.set('c:' + cm, e);
     this.place(e);
+    this.qrs();
     this.post(e);
     this.scroll(true);
   }
@@ -851,7 +878,7 @@ class Widget {
     try {
       for (let i = 0; ; i++) {
         if (!this.token) await this.auth();
-        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content }, client_message_id: e.m.client_message_id }, this.token);
+        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content, postback: e.m.postback }, client_message_id: e.m.client_message_id }, this.token);
         if (r.ok && r.body && r.body.id) {
           this.upsert(r.body, false);
           this.keep();

@@ -114,6 +114,14 @@ pub struct Message {
     /// language (desk-api.md, "Notices"); `None` for every other message.
     #[serde(default)]
     pub notice: Option<Notice>,
+    /// The buttons an agent's message offers (desk-api.md, "Quick
+    /// replies"); empty when none.
+    #[serde(default)]
+    pub quick_replies: Vec<QuickReply>,
+    /// The payload of the quick reply a visitor's message chose; `None`
+    /// when the visitor typed it.
+    #[serde(default)]
+    pub postback: Option<String>,
 }
 
 /// What happened, as a system message tells it (desk-api.md, "Notices").
@@ -209,6 +217,95 @@ impl Notice {
     }
 
     pub fn decode(raw: &str) -> Result<Notice, serde_json::Error> {
+        serde_json::from_str(raw)
+    }
+}
+
+/// A button under an agent's message (desk-api.md, "Quick replies"): the
+/// visitor sees `title`; clicking it sends `title` as the visitor's text
+/// and `payload` as its postback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuickReply {
+    pub title: String,
+    pub payload: String,
+}
+
+/// Which field of a rich message was refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl QuickReply {
+    /// At most this many buttons under one message (and at least one, when
+    /// `quick_replies` is given at all).
+    pub const MAX_ITEMS: usize = 10;
+    pub const MAX_TITLE_CHARS: usize = 40;
+    /// A payload's and a postback's bound (Unicode scalar values).
+    pub const MAX_PAYLOAD_CHARS: usize = 1000;
+
+    /// Parses an agent's `quick_replies` (`(title, payload)` pairs): 1..=10
+    /// items, each title 1..=40 characters and not only white space, each
+    /// payload 1..=1000 characters. Errors name the field
+    /// (`quick_replies[2].title`).
+    pub fn parse_list(items: Vec<(String, String)>) -> Result<Vec<QuickReply>, FieldError> {
+        if items.is_empty() || items.len() > Self::MAX_ITEMS {
+            return Err(FieldError::new(
+                "quick_replies",
+                format!("quick_replies must have 1 to {} items", Self::MAX_ITEMS),
+            ));
+        }
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (title, payload))| {
+                let field = |name: &str| format!("quick_replies[{i}].{name}");
+                if title.trim().is_empty() {
+                    return Err(FieldError::new(field("title"), "title must not be empty"));
+                }
+                if title.chars().nth(Self::MAX_TITLE_CHARS).is_some() {
+                    return Err(FieldError::new(
+                        field("title"),
+                        format!("title is longer than {} characters", Self::MAX_TITLE_CHARS),
+                    ));
+                }
+                let payload = Self::parse_payload(payload)
+                    .map_err(|message| FieldError::new(field("payload"), message))?;
+                Ok(QuickReply { title, payload })
+            })
+            .collect()
+    }
+
+    /// A payload, or a visitor's postback: 1..=1000 characters.
+    pub fn parse_payload(payload: String) -> Result<String, String> {
+        if payload.is_empty() {
+            return Err("must not be empty".to_string());
+        }
+        if payload.chars().nth(Self::MAX_PAYLOAD_CHARS).is_some() {
+            return Err(format!(
+                "is longer than {} characters",
+                Self::MAX_PAYLOAD_CHARS
+            ));
+        }
+        Ok(payload)
+    }
+
+    /// The stored form of a message's buttons (JSON), `None` when it has none.
+    pub fn encode_list(list: &[QuickReply]) -> Option<String> {
+        (!list.is_empty()).then(|| serde_json::to_string(list).unwrap_or_default())
+    }
+
+    pub fn decode_list(raw: &str) -> Result<Vec<QuickReply>, serde_json::Error> {
         serde_json::from_str(raw)
     }
 }
@@ -328,6 +425,45 @@ mod tests {
             "Conversation reopened"
         );
         assert_eq!(Notice::agent_joined("Ana").english(), "Ana joined");
+    }
+
+    fn pairs(n: usize) -> Vec<(String, String)> {
+        (0..n).map(|i| (format!("T{i}"), format!("p{i}"))).collect()
+    }
+
+    #[test]
+    fn quick_replies_take_one_to_ten_items() {
+        assert_eq!(QuickReply::parse_list(pairs(1)).unwrap().len(), 1);
+        assert_eq!(QuickReply::parse_list(pairs(10)).unwrap().len(), 10);
+        for n in [0, 11] {
+            let err = QuickReply::parse_list(pairs(n)).unwrap_err();
+            assert_eq!(err.field, "quick_replies");
+        }
+    }
+
+    #[test]
+    fn quick_reply_titles_and_payloads_are_bounded() {
+        let one = |t: &str, p: &str| QuickReply::parse_list(vec![(t.into(), p.into())]);
+        assert!(one(&"é".repeat(40), "p").is_ok());
+        assert_eq!(
+            one(&"é".repeat(41), "p").unwrap_err().field,
+            "quick_replies[0].title"
+        );
+        assert_eq!(one(" ", "p").unwrap_err().field, "quick_replies[0].title");
+        assert!(one("Yes", &"x".repeat(1000)).is_ok());
+        assert_eq!(
+            one("Yes", &"x".repeat(1001)).unwrap_err().field,
+            "quick_replies[0].payload"
+        );
+        assert_eq!(
+            one("Yes", "").unwrap_err().field,
+            "quick_replies[0].payload"
+        );
+        let list = one("Yes", "yes").unwrap();
+        let raw = QuickReply::encode_list(&list).unwrap();
+        assert_eq!(raw, r#"[{"title":"Yes","payload":"yes"}]"#);
+        assert_eq!(QuickReply::decode_list(&raw).unwrap(), list);
+        assert_eq!(QuickReply::encode_list(&[]), None);
     }
 
     proptest! {

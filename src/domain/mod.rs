@@ -19,8 +19,8 @@ pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, Visi
 pub use event::{Agents, Event, Published, QueueAction};
 pub use ids::{AgentId, AttachmentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
 pub use message::{
-    ClientMessageId, Conversation, DeliveryState, Message, MessageText, Notice, NoticeKind,
-    SenderKind, TextError,
+    ClientMessageId, Conversation, DeliveryState, FieldError, Message, MessageText, Notice,
+    NoticeKind, QuickReply, SenderKind, TextError,
 };
 pub use presence::{AgentPresence, LivePresence, PresenceState};
 pub use reaction::{Emoji, Reaction};

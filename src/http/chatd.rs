@@ -21,7 +21,7 @@ use warp::{Filter, Rejection, Reply};
 
 use super::{body, parse_json, respond, token, with_app};
 use crate::domain::time::parse_ms;
-use crate::domain::{AgentId, LiveRoom, Message, RoomId, RoomState};
+use crate::domain::{AgentId, LiveRoom, Message, QuickReply, RoomId, RoomState};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
 use crate::service::messages::Listing;
@@ -472,6 +472,28 @@ struct CreateRoom {
 struct PostMessage {
     content: String,
     alias: Option<String>,
+    /// desk-api.md, "Quick replies": absent or null for none.
+    #[serde(default)]
+    quick_replies: Option<Vec<QuickReplyBody>>,
+}
+
+#[derive(Deserialize)]
+struct QuickReplyBody {
+    title: String,
+    payload: String,
+}
+
+impl PostMessage {
+    /// The buttons, parsed: a bad one is a 400 naming it.
+    fn quick_replies(&mut self) -> Result<Vec<QuickReply>, ApiError> {
+        match self.quick_replies.take() {
+            None => Ok(Vec::new()),
+            Some(items) => {
+                QuickReply::parse_list(items.into_iter().map(|q| (q.title, q.payload)).collect())
+                    .map_err(|e| ApiError::invalid_field(&e.field, e.message))
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -642,12 +664,13 @@ async fn list_messages(call: Call) -> Result<Response, ApiError> {
 
 /// POST /users/me/rooms/{room}/messages
 async fn post_message(mut call: Call) -> Result<Response, ApiError> {
-    let post: PostMessage = call.json()?;
+    let mut post: PostMessage = call.json()?;
+    let quick_replies = post.quick_replies()?;
     let room = call.take_room()?;
     let message = call
         .services()
         .messages
-        .post(&call.caller, room, post.content, post.alias)
+        .post(&call.caller, room, post.content, post.alias, quick_replies)
         .await?;
     Ok(json_status(
         StatusCode::CREATED,
@@ -966,6 +989,9 @@ mod tests {
         "status",
         "up_to_seq",
         "expiration",
+        "quick_replies",
+        "title",
+        "payload",
     ];
 
     /// Decodes `body` as `T` the way the handlers do: either a value or a
@@ -1060,7 +1086,10 @@ mod tests {
             if let Some(room) = decode::<CreateRoom>(&body, false) {
                 let _ = room.name.as_deref().map(parse_room_name);
             }
-            if let Some(post) = decode::<PostMessage>(&body, false) {
+            if let Some(mut post) = decode::<PostMessage>(&body, false) {
+                if let Err(err) = post.quick_replies() {
+                    fuzz::assert_client_error(&err);
+                }
                 let _ = MessageText::parse(post.content, 4096);
             }
             if let Some(edit) = decode::<EditMessage>(&body, false) {

@@ -12,8 +12,8 @@ use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::search::like_pattern;
 use crate::domain::{
-    time::now_ms, DeliveryState, Emoji, Event, Message, MessageId, MessageText, Published, Room,
-    RoomId, RoomKind, SenderKind, TextError,
+    time::now_ms, DeliveryState, Emoji, Event, Message, MessageId, MessageText, Published,
+    QuickReply, Room, RoomId, RoomKind, SenderKind, TextError,
 };
 use crate::store::{MessageQuery, NewMessage, Page, ReactionAdded};
 
@@ -124,12 +124,15 @@ impl MessageService {
 
     /// Posts into a room the caller is in. In a visitor room it is the reply
     /// to the visitor: PENDING until written to one of the visitor's sockets.
+    /// `quick_replies` (already parsed: 1..=10 buttons, or none) are stored
+    /// with it.
     pub async fn post(
         &self,
         caller: &Caller,
         room: RoomRef,
         content: String,
         alias: Option<String>,
+        quick_replies: Vec<QuickReply>,
     ) -> Result<Message, ServiceError> {
         let content = self.text(content)?;
         let alias = alias
@@ -165,6 +168,8 @@ impl MessageService {
             sent_at_ms: now_ms(),
             client_message_id: None,
             notice: None,
+            quick_replies,
+            postback: None,
         };
         let appended = self.message_store.append_message(new).await?;
         self.metrics.messages_stored.inc();

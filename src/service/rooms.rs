@@ -780,6 +780,8 @@ impl RoomService {
             sent_at_ms: now_ms(),
             client_message_id: None,
             notice: Some(notice),
+            quick_replies: Vec::new(),
+            postback: None,
         };
         let appended = self.message_store.append_message(notice).await?;
         self.events

@@ -59,6 +59,9 @@ pub struct VisitorService {
 pub struct VisitorSend {
     pub text: MessageText,
     pub client_message_id: Option<ClientMessageId>,
+    /// The payload of the quick reply the visitor clicked (1..=1000
+    /// characters), `None` when typed.
+    pub postback: Option<String>,
 }
 
 impl VisitorService {
@@ -235,6 +238,7 @@ impl VisitorService {
         let VisitorSend {
             text,
             client_message_id,
+            postback,
         } = request;
         self.limits.send.check(&visitor.claims.cv)?;
         Ok(NewMessage {
@@ -251,6 +255,8 @@ impl VisitorService {
             sent_at_ms: now_ms(),
             client_message_id: client_message_id.map(|k| k.as_str().to_string()),
             notice: None,
+            quick_replies: Vec::new(),
+            postback,
         })
     }
 

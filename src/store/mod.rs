@@ -139,6 +139,10 @@ pub struct NewMessage {
     pub client_message_id: Option<String>,
     /// A system message's meaning; `None` for every other message.
     pub notice: Option<crate::domain::Notice>,
+    /// An agent's buttons (desk-api.md, "Quick replies"); empty when none.
+    pub quick_replies: Vec<crate::domain::QuickReply>,
+    /// The payload of the quick reply a visitor chose; `None` otherwise.
+    pub postback: Option<String>,
 }
 
 /// A message waiting in the group-commit lane, with its search text folded

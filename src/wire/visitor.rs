@@ -10,7 +10,7 @@ use crate::domain::event::VisitorQueue;
 use crate::domain::time::format_ms;
 use crate::domain::{
     ChannelId, ClientMessageId, ConversationId, Event, Message, MessageId, MessageText, Notice,
-    SenderKind, TextError, VisitorContext,
+    QuickReply, SenderKind, TextError, VisitorContext,
 };
 use crate::error::ApiError;
 use crate::service::visitor::VisitorSend;
@@ -32,6 +32,11 @@ pub struct VisitorMessage<'a> {
     /// every other message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<&'a Notice>,
+    /// An agent's buttons (desk-api.md, "Quick replies"); empty when none.
+    pub quick_replies: &'a [QuickReply],
+    /// The payload of the quick reply a visitor's message chose; null
+    /// when none (like `client_message_id`).
+    pub postback: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,6 +64,8 @@ pub fn message(m: &Message) -> VisitorMessage<'_> {
         },
         client_message_id: m.client_message_id.as_deref(),
         notice: m.notice.as_ref(),
+        quick_replies: &m.quick_replies,
+        postback: m.postback.as_deref(),
     }
 }
 
@@ -177,9 +184,31 @@ pub fn send_body(body: &Value, max_chars: usize) -> Result<VisitorSend, ApiError
             ))
         }
     };
+    // desk-api.md, "Quick replies": `postback`, or Airy's `postbackData`.
+    let message = body.get("message");
+    let postback = match message
+        .and_then(|m| m.get("postback"))
+        .filter(|v| !v.is_null())
+        .map(|v| ("message.postback", v))
+        .or_else(|| {
+            message
+                .and_then(|m| m.get("postbackData"))
+                .filter(|v| !v.is_null())
+                .map(|v| ("message.postbackData", v))
+        }) {
+        None => None,
+        Some((field, Value::String(postback))) => Some(
+            QuickReply::parse_payload(postback.clone())
+                .map_err(|why| ApiError::invalid_field(field, format!("postback {why}")))?,
+        ),
+        Some((field, _)) => {
+            return Err(ApiError::invalid_field(field, "postback must be a string"))
+        }
+    };
     Ok(VisitorSend {
         text,
         client_message_id,
+        postback,
     })
 }
 

@@ -16,7 +16,9 @@ use crate::domain::{
 pub struct ServerId(pub Uuid);
 
 /// A message (agent-api.md); a system message also has its `notice`
-/// (desk-api.md, "Notices"), every other message has none.
+/// (desk-api.md, "Notices"), every other message has none. Every message
+/// has its `quick_replies` (empty when none) and `postback` (null when
+/// none; desk-api.md, "Quick replies").
 pub fn message(m: &Message, server: ServerId) -> Value {
     serde_json::to_value(WireMessage::of(m, server)).unwrap_or(Value::Null)
 }
@@ -34,6 +36,10 @@ pub struct WireMessage<'a> {
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     notice: &'a Option<crate::domain::Notice>,
+    /// The payload of the quick reply a visitor's message chose; null when none.
+    postback: &'a Option<String>,
+    /// An agent's buttons (desk-api.md, "Quick replies"); empty when none.
+    quick_replies: &'a [crate::domain::QuickReply],
     reactions: Vec<WireReaction<'a>>,
     read_at: Option<String>,
     room: RoomRef,
@@ -67,6 +73,8 @@ impl<'a> WireMessage<'a> {
             edited_at: m.edited_at_ms.map(format_ms),
             kind: m.sender_kind.as_str(),
             notice: &m.notice,
+            postback: &m.postback,
+            quick_replies: &m.quick_replies,
             reactions: m
                 .reactions
                 .iter()
@@ -424,6 +432,8 @@ mod tests {
                 user_id: Uuid::from_u128(6),
             }],
             notice: Some(crate::domain::Notice::agent_joined("Bo")),
+            quick_replies: Vec::new(),
+            postback: None,
         };
         let expected = json!({
             "uuid": m.id, "content": "Bo joined", "alias": "Bo", "user_uuid": m.sender_id,
@@ -432,8 +442,24 @@ mod tests {
             "read_at": format_ms(2_000), "edited_at": null, "deleted": false,
             "reactions": [{"emoji": "👍", "user_uuid": Uuid::from_u128(6)}],
             "notice": {"type": "agent_joined", "params": {"agent": "Bo"}},
+            "quick_replies": [], "postback": null,
         });
         assert_eq!(message(&m, server), expected);
+        // Quick replies and a postback (desk-api.md) as the API shows them.
+        let rich = Message {
+            quick_replies: vec![crate::domain::QuickReply {
+                title: "Yes".into(),
+                payload: "yes".into(),
+            }],
+            postback: Some("no".into()),
+            ..m.clone()
+        };
+        let shown = message(&rich, server);
+        assert_eq!(
+            shown["quick_replies"],
+            json!([{"title": "Yes", "payload": "yes"}])
+        );
+        assert_eq!(shown["postback"], "no");
         let without_notice = Message {
             notice: None,
             ..m.clone()

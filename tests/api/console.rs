@@ -1520,3 +1520,53 @@ async fn backdate(app: &TestApp, text: &str, ms: i64) {
         }
     }
 }
+
+#[tokio::test]
+async fn console_shows_offered_quick_replies_as_chips_and_the_visitors_choice() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = queued_visitor(&app, "Hello").await;
+    let room = visitor.conversation_id.clone();
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    browser.answer(&room).await;
+    let offered = admin
+        .call(
+            "POST",
+            &format!("/users/me/rooms/{room}/messages"),
+            Some(json!({"content": "Shall we?", "quick_replies": [
+                {"title": "Yes <please>", "payload": "yes"},
+                {"title": "No", "payload": "no"},
+            ]})),
+        )
+        .await;
+    assert_eq!(offered.status, 201, "{}", offered.body);
+    let chose = app
+        .post(
+            "/chatplugin.send",
+            &json!({"message": {"text": "Yes <please>", "postback": "yes"}}),
+            Some(&visitor.token),
+        )
+        .await;
+    assert_eq!(chose.status, 200, "{}", chose.body);
+    let page = browser.get(&format!("/console/rooms/{room}")).await;
+    assert_eq!(page.status, 200);
+    let html = unescape(&page.body);
+    assert!(
+        html.contains(
+            r#"<ul class="qr-chips" aria-label="Quick replies offered"><li class="chip">Yes <please></li><li class="chip">No</li></ul>"#
+        ),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Yes <please>"), "escaped");
+    assert!(
+        html.contains(r#"<p class="qr-chosen">Chose the quick reply <code>yes</code></p>"#),
+        "{}",
+        page.body
+    );
+    // Chips, not buttons: nothing in the console sends a visitor's choice.
+    let chips = &page.body[page.body.find("qr-chips").unwrap()..];
+    let chips = &chips[..chips.find("</ul>").unwrap()];
+    assert!(!chips.contains("<button"), "{chips}");
+    assert_eq!(page.body.matches("qr-chosen").count(), 1);
+}

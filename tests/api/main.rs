@@ -26,6 +26,7 @@ mod ops;
 mod presence;
 mod presence_api;
 pub mod queue;
+mod quick_replies;
 mod restart;
 mod revocation;
 mod rooms_api;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chatgate::domain::time::now_ms;
 use chatgate::domain::{
     Agent, AgentId, AgentPresence, Channel, ChannelId, ConversationId, DeliveryState, Message,
-    MessageId, Notice, OriginPattern, PresenceState, Reaction, Role, RoomState, SenderKind,
-    SessionId, TenantId, VisitorContext,
+    MessageId, Notice, OriginPattern, PresenceState, QuickReply, Reaction, Role, RoomState,
+    SenderKind, SessionId, TenantId, VisitorContext,
 };
 use chatgate::store::{self, Bootstrap, ConversationLookup, NewMessage, Store};
 use tempfile::TempDir;
@@ -158,6 +158,7 @@ macro_rules! contract {
 
 contract!(
     attachments_are_read_back_whole_and_per_tenant,
+    quick_replies_and_postbacks_are_read_back_by_every_reader,
     system_notices_are_read_back_by_every_reader,
     joins_stored_before_notices_get_their_notice,
     visitor_rooms_are_every_visitor_room_of_the_tenant_by_filter,
@@ -273,6 +274,8 @@ fn visitor_message(
         sent_at_ms: now_ms(),
         client_message_id: key.map(str::to_string),
         notice: None,
+        quick_replies: Vec::new(),
+        postback: None,
     }
 }
 
@@ -1017,6 +1020,106 @@ async fn system_notices_are_read_back_by_every_reader(db: Db) {
     // The queue shows the newest message with its notice.
     let queued = store.queue(first.tenant_id, None).await.unwrap();
     assert_eq!(queued[0].last_message.as_ref(), Some(&closed));
+}
+
+/// An agent's quick replies and a visitor's postback are stored with
+/// their messages (migration 0010) and come back from every read; deleting
+/// the message takes its buttons away.
+async fn quick_replies_and_postbacks_are_read_back_by_every_reader(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let conversation = ConversationId::new();
+    let plain = store
+        .append_message(visitor_message(&first, conversation, "Hello", None))
+        .await
+        .unwrap()
+        .message;
+    assert_eq!(
+        (plain.quick_replies.as_slice(), &plain.postback),
+        (&[][..], &None)
+    );
+    let buttons = vec![
+        QuickReply {
+            title: "Yes".into(),
+            payload: "yes".into(),
+        },
+        QuickReply {
+            title: "Non, merci « ! »".into(),
+            payload: r#"{"answer": "no"}"#.into(),
+        },
+    ];
+    let asked = NewMessage {
+        sender_kind: SenderKind::Agent,
+        sender_id: uuid::Uuid::new_v4(),
+        quick_replies: buttons.clone(),
+        ..visitor_message(&first, conversation, "Shall we?", None)
+    };
+    let asked = store.append_message(asked).await.unwrap().message;
+    assert_eq!(asked.quick_replies, buttons);
+    // A visitor's choice, through the queue of the group commit.
+    let chose = NewMessage {
+        postback: Some("yes".into()),
+        ..visitor_message(&first, conversation, "Yes", None)
+    };
+    let chose = store
+        .enqueue_append(chose)
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .message;
+    assert_eq!(chose.postback.as_deref(), Some("yes"));
+    let expected = vec![plain, asked.clone(), chose.clone()];
+    let scope = first.channel.scope();
+    assert_eq!(
+        store.history(scope, conversation, 10).await.unwrap(),
+        expected
+    );
+    assert_eq!(
+        store
+            .messages_after(scope, conversation, 0, 10)
+            .await
+            .unwrap(),
+        expected
+    );
+    let page = store
+        .room_messages(first.tenant_id, conversation, &page_query(10, true))
+        .await
+        .unwrap();
+    assert_eq!(page.items, expected);
+    assert_eq!(
+        store
+            .message(first.tenant_id, conversation, asked.id)
+            .await
+            .unwrap()
+            .map(|m| m.quick_replies),
+        Some(buttons.clone())
+    );
+    // An edit keeps the buttons; deleting the message removes them.
+    let edited = store
+        .edit_message(
+            first.tenant_id,
+            conversation,
+            asked.id,
+            Some("Sure?"),
+            2_000,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.quick_replies, buttons);
+    let deleted = store
+        .edit_message(first.tenant_id, conversation, asked.id, None, 3_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(deleted.deleted);
+    assert_eq!(deleted.quick_replies, Vec::new());
+    let chose_again = store
+        .message(first.tenant_id, conversation, chose.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(chose_again.postback.as_deref(), Some("yes"));
 }
 
 /// Migration 0008: a system message stored before notices ("Ana joined",

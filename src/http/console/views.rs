@@ -162,6 +162,11 @@ pub struct MessageRow {
     /// Shown to someone reading only (a queued room, a supervisor): no
     /// reactions, edits or deletes.
     pub readonly: bool,
+    /// The titles of the quick replies an agent's message offers (shown
+    /// as chips, not buttons: only the visitor chooses).
+    pub quick_replies: Vec<String>,
+    /// The payload of the quick reply a visitor's message chose.
+    pub postback: Option<String>,
 }
 
 pub struct ReactionRow {
@@ -223,6 +228,12 @@ impl MessageRow {
             deleted: m.deleted,
             reactions,
             readonly: false,
+            quick_replies: if m.deleted {
+                Vec::new()
+            } else {
+                m.quick_replies.iter().map(|q| q.title.clone()).collect()
+            },
+            postback: m.postback.clone(),
         }
     }
 }
@@ -559,6 +570,8 @@ mod tests {
             deleted: false,
             reactions: Vec::new(),
             readonly: false,
+            quick_replies: Vec::new(),
+            postback: None,
         }
     }
 

@@ -534,7 +534,9 @@ where
                     .bind(m.client_message_id.clone())
                     .bind(m.tenant_id.to_string())
                     .bind(search_text.as_str())
-                    .bind(m.notice.as_ref().map(crate::domain::Notice::encode));
+                    .bind(m.notice.as_ref().map(crate::domain::Notice::encode))
+                    .bind(crate::domain::QuickReply::encode_list(&m.quick_replies))
+                    .bind(m.postback.clone());
             }
             query.execute(&mut *conn).await?;
         }
@@ -580,5 +582,7 @@ fn stored(new: &NewMessage, seq: i64) -> Message {
         deleted: false,
         reactions: Vec::new(),
         notice: new.notice.clone(),
+        quick_replies: new.quick_replies.clone(),
+        postback: new.postback.clone(),
     }
 }

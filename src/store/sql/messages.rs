@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{
-    ChannelId, Conversation, ConversationId, Message, MessageId, Notice, Reaction, RoomId, TenantId,
+    ChannelId, Conversation, ConversationId, Message, MessageId, Notice, QuickReply, Reaction,
+    RoomId, TenantId,
 };
 use crate::store::batch::{insert_chunks, Params, Stored};
 use crate::store::{ConversationLookup, MessageQuery, Page, StoreError, StoreResult, VisitorScope};
@@ -63,6 +64,12 @@ where
                         .map_err(|e| StoreError::Corrupt(format!("bad notice {raw:?}: {e}")))
                 })
                 .transpose()?,
+            quick_replies: match row.try_get::<Option<String>, _>(17)? {
+                Some(raw) => QuickReply::decode_list(&raw)
+                    .map_err(|e| StoreError::Corrupt(format!("bad quick replies {raw:?}: {e}")))?,
+                None => Vec::new(),
+            },
+            postback: row.try_get(18)?,
         })
     }
 
@@ -407,7 +414,8 @@ where
         at_ms: i64,
     ) -> StoreResult<Option<Message>> {
         let done = sqlx::query(
-            "UPDATE messages SET content = $1, search_text = $2, edited_at = $3, deleted = $4 \
+            "UPDATE messages SET content = $1, search_text = $2, edited_at = $3, deleted = $4, \
+                     quick_replies = CASE WHEN $4 = 0 THEN quick_replies END \
                      WHERE id = $5 AND conversation_id = $6 AND tenant_id = $7 AND deleted = 0",
         )
         .bind(content.unwrap_or(""))

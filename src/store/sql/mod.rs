@@ -30,20 +30,20 @@ use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, read_at, edited_at, deleted, notice";
+     tenant_id, read_at, edited_at, deleted, notice, quick_replies, postback";
 /// The columns a new message is inserted with (`MESSAGE_COLUMNS` up to
-/// `tenant_id`, its search text and its notice).
+/// `tenant_id`, its search text, its notice, quick replies and postback).
 pub(super) const INSERT_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, search_text, notice";
+     tenant_id, search_text, notice, quick_replies, postback";
 /// How many columns `INSERT_COLUMNS` lists (the parameters of one row).
-pub(super) const INSERT_COLUMN_COUNT: usize = 15;
+pub(super) const INSERT_COLUMN_COUNT: usize = 17;
 /// `MESSAGE_COLUMNS` of the messages table aliased `m`.
 pub(super) const M_COLUMNS: &str =
     "m.id, m.conversation_id, m.channel_id, m.seq, m.sender_kind, m.sender_id, \
      m.sender_name, m.sender_avatar, m.content, m.state, m.sent_at, m.client_message_id, \
-     m.tenant_id, m.read_at, m.edited_at, m.deleted, m.notice";
+     m.tenant_id, m.read_at, m.edited_at, m.deleted, m.notice, m.quick_replies, m.postback";
 pub(super) const CHANNEL_COLUMNS: &str =
     "id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
      welcome_message, color, assignment, max_open_per_agent";
@@ -758,6 +758,9 @@ mod tests {
         assert_eq!(listed(INSERT_COLUMNS).len(), INSERT_COLUMN_COUNT);
         // A row decodes its notice from the column after `deleted`.
         assert_eq!(listed(MESSAGE_COLUMNS)[16], "notice");
+        // ... and its quick replies and postback from the two after it.
+        assert_eq!(listed(MESSAGE_COLUMNS)[17], "quick_replies");
+        assert_eq!(listed(MESSAGE_COLUMNS)[18], "postback");
         assert_eq!(
             listed(ROOM_COLUMNS_OF_CONVERSATIONS),
             qualified("conversations", ROOM_COLUMNS)
