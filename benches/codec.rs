@@ -35,6 +35,7 @@ fn message(text: &str) -> Message {
         deleted: false,
         reactions: Vec::new(),
         notice: None,
+        mentions: Vec::new(),
     }
 }
 

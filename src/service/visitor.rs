@@ -251,6 +251,7 @@ impl VisitorService {
             sent_at_ms: now_ms(),
             client_message_id: client_message_id.map(|k| k.as_str().to_string()),
             notice: None,
+            mentions: Vec::new(),
         })
     }
 

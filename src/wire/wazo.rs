@@ -33,6 +33,7 @@ pub fn message(m: &Message, server: ServerId) -> Value {
         "edited_at": m.edited_at_ms.map(format_ms),
         "deleted": m.deleted,
         "reactions": m.reactions.iter().map(|r| json!({"emoji": r.emoji, "user_uuid": r.user_id})).collect::<Vec<_>>(),
+        "mentions": m.mentions,
     });
     if let Some(notice) = &m.notice {
         value["notice"] = json!(notice);
@@ -194,11 +195,37 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(&'static str, Valu
                 "emoji": emoji,
             }),
         ),
+        Event::MemberAdded { room, member, by } => (
+            "chatd_user_room_member_added",
+            member_change(room, *member, *by, server),
+        ),
+        Event::MemberRemoved { room, member, by } => (
+            "chatd_user_room_member_removed",
+            member_change(room, *member, *by, server),
+        ),
+        Event::Mention {
+            room,
+            message,
+            user,
+        } => (
+            "chatd_user_room_mention",
+            json!({"room_uuid": room, "message_uuid": message, "user_uuid": user}),
+        ),
         Event::ReadByAgent { .. }
         | Event::RoomClosed { .. }
         | Event::Availability { .. }
         | Event::SessionsRevoked { .. }
         | Event::ChannelChanged { .. } => return None,
+    })
+}
+
+/// A member added or removed: the room as it is now, who (`user_uuid`)
+/// and by whom (`by_user_uuid`; the same uuid when an agent left).
+fn member_change(room: &LiveRoom, member: Uuid, by: Uuid, server: ServerId) -> Value {
+    json!({
+        "room": live_room(room, server),
+        "user_uuid": member,
+        "by_user_uuid": by,
     })
 }
 
@@ -294,6 +321,29 @@ mod tests {
             Some((
                 "chatd_user_room_message_reaction_deleted",
                 json!({"room": {"uuid": room}, "message_uuid": message, "user_uuid": user, "emoji": "👍"})
+            ))
+        );
+    }
+
+    #[test]
+    fn a_mention_names_the_room_the_message_and_the_mentioned_agent() {
+        let server = ServerId(Uuid::from_u128(7));
+        let (room, message, user) = (ConversationId::new(), MessageId::new(), Uuid::from_u128(3));
+        let mention = Published {
+            agents: Agents::Only {
+                ids: vec![crate::domain::AgentId(user)],
+            },
+            ..to_all(Event::Mention {
+                room,
+                message,
+                user,
+            })
+        };
+        assert_eq!(
+            event_data(&mention, server),
+            Some((
+                "chatd_user_room_mention",
+                json!({"room_uuid": room, "message_uuid": message, "user_uuid": user})
             ))
         );
     }

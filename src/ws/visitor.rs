@@ -188,8 +188,9 @@ struct Done {
 enum Step {
     Continue,
     Close(Close),
-    /// An `/app/send` validated and ready to be stored.
-    Store(NewMessage),
+    /// An `/app/send` validated and ready to be stored (boxed: a message
+    /// is much larger than the other steps).
+    Store(Box<NewMessage>),
 }
 
 async fn run(
@@ -442,7 +443,7 @@ impl Session {
                         .app
                         .services
                         .visitor
-                        .enqueue(new, first_context)
+                        .enqueue(*new, first_context)
                         .await
                         .map_err(|err| {
                             let mut fatal = Fatal::from_api(err);
@@ -739,7 +740,7 @@ impl Session {
                     .visitor
                     .prepare(visitor, request)
                     .map_err(Fatal::from_api)?;
-                return Ok(Step::Store(new));
+                return Ok(Step::Store(Box::new(new)));
             }
             AppFrame::Typing(typing) => {
                 self.app

@@ -707,7 +707,7 @@ pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Re
     }
     app.services
         .messages
-        .post(&s.caller, RoomRef::Id(id), content, None)
+        .post(&s.caller, RoomRef::Id(id), content, None, Vec::new())
         .await?;
     Ok(redirect(&room_latest(id)))
 }

@@ -534,7 +534,8 @@ where
                     .bind(m.client_message_id.clone())
                     .bind(m.tenant_id.to_string())
                     .bind(search_text.as_str())
-                    .bind(m.notice.as_ref().map(crate::domain::Notice::encode));
+                    .bind(m.notice.as_ref().map(crate::domain::Notice::encode))
+                    .bind(super::encode_mentions(&m.mentions));
             }
             query.execute(&mut *conn).await?;
         }
@@ -580,5 +581,6 @@ fn stored(new: &NewMessage, seq: i64) -> Message {
         deleted: false,
         reactions: Vec::new(),
         notice: new.notice.clone(),
+        mentions: new.mentions.clone(),
     }
 }

@@ -63,6 +63,7 @@ where
                         .map_err(|e| StoreError::Corrupt(format!("bad notice {raw:?}: {e}")))
                 })
                 .transpose()?,
+            mentions: super::parse_mentions(row.try_get::<Option<String>, _>(17)?.as_deref())?,
         })
     }
 
