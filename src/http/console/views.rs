@@ -162,6 +162,8 @@ pub struct MessageRow {
     /// Shown to someone reading only (a queued room, a supervisor): no
     /// reactions, edits or deletes.
     pub readonly: bool,
+    /// It mentions the reader (a badge, and a mark on the bubble).
+    pub mentions_me: bool,
 }
 
 pub struct ReactionRow {
@@ -223,6 +225,7 @@ impl MessageRow {
             deleted: m.deleted,
             reactions,
             readonly: false,
+            mentions_me: m.mentions.contains(&me),
         }
     }
 }
@@ -336,6 +339,14 @@ pub struct Conversation {
     /// Available agents it may be transferred to.
     pub transfer_to: Vec<Choice>,
     pub members: String,
+    /// An agent room the agent is in: its members panel (add, remove, leave).
+    pub is_team: bool,
+    /// The agent's own id (its leave form).
+    pub me: String,
+    /// The agent room's members, by name (the agent first is not implied).
+    pub member_list: Vec<Choice>,
+    /// Colleagues who may be added (enabled agents not in the room).
+    pub add_choices: Vec<Choice>,
     /// What the visitor's page said (visitor rooms only).
     pub visitor: Option<VisitorPanel>,
 }
@@ -499,6 +510,7 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "invalid" => "That did not work: check what you entered.",
         "unqueued" => "This visitor is no longer waiting in the queue.",
         "assigned" => "The conversation was assigned.",
+        "left" => "You left the room.",
         _ => return None,
     })
 }
@@ -559,6 +571,7 @@ mod tests {
             deleted: false,
             reactions: Vec::new(),
             readonly: false,
+            mentions_me: false,
         }
     }
 
