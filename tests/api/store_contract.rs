@@ -203,6 +203,7 @@ contract!(
     answer_transfer_and_state_changes_have_one_winner,
     agent_rooms_are_created_once_per_set_of_members,
     agent_room_members_are_added_and_removed_in_their_tenant_only,
+    concurrent_adds_to_an_agent_room_respect_its_cap,
     messages_keep_their_mentions,
     mark_read_moves_forward_only,
     reactions_are_capped_per_user_and_stay_in_their_tenant,
@@ -3247,6 +3248,57 @@ async fn agent_room_members_are_added_and_removed_in_their_tenant_only(db: Db) {
     }
     let empty = store.room(tenant, room.id).await.unwrap().unwrap();
     assert!(empty.members.is_empty());
+}
+
+/// Six agents added at once, from two store handles (two instances), to
+/// a room of two with room for three more: exactly three get in.
+async fn concurrent_adds_to_an_agent_room_respect_its_cap(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let second = db.open().await;
+    let tenant = first.tenant_id;
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let room = team_room(tenant, &[first.admin.id, ana.id]);
+    store.create_agent_room(&room).await.unwrap();
+    let mut newcomers = Vec::new();
+    for i in 0..6 {
+        let agent = agent_in(tenant, &format!("new{i}@example.com"), Role::Agent);
+        store.insert_agent(&agent).await.unwrap();
+        newcomers.push(agent.id);
+    }
+    let barrier = Arc::new(Barrier::new(newcomers.len()));
+    let tasks: Vec<_> = newcomers
+        .iter()
+        .enumerate()
+        .map(|(i, &agent)| {
+            let store = if i % 2 == 0 {
+                store.clone()
+            } else {
+                second.clone()
+            };
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.add_member(tenant, room.id, agent, 5, now_ms()).await
+            })
+        })
+        .collect();
+    let (mut added, mut full) = (0, 0);
+    for task in tasks {
+        match tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("adds finish (no deadlock)")
+            .unwrap()
+            .unwrap()
+        {
+            store::MemberAdded::Added(_) => added += 1,
+            store::MemberAdded::Full => full += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((added, full), (3, 3));
+    let members = store.room(tenant, room.id).await.unwrap().unwrap().members;
+    assert_eq!(members.len(), 5);
 }
 
 async fn messages_keep_their_mentions(db: Db) {

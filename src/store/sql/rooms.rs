@@ -625,24 +625,29 @@ where
         at_ms: i64,
     ) -> StoreResult<MemberAdded> {
         let mut tx = self.write.begin().await?;
-        // The room's row is locked first (PostgreSQL; SQLite's one writer
-        // runs one transaction at a time), so concurrent adds count each
-        // other's member and the cap holds exactly.
-        let lock = if DB::LOCKS { " FOR UPDATE" } else { "" };
-        let last_seq: Option<i64> = sqlx::query(&format!(
-            "SELECT last_seq FROM conversations \
-             WHERE id = $1 AND tenant_id = $2 AND kind = 'agent'{lock}"
-        ))
+        // The transaction writes first: clearing the member key takes the
+        // room's row lock on PostgreSQL and the write lock on SQLite, so
+        // concurrent adds (several instances included) queue, each counts
+        // the others' members, and the cap holds exactly. A refusal rolls
+        // it back.
+        let found = sqlx::query(
+            "UPDATE conversations SET member_key = NULL \
+             WHERE id = $1 AND tenant_id = $2 AND kind = 'agent'",
+        )
         .bind(room.to_string())
         .bind(tenant.to_string())
-        .fetch_optional(&mut *tx)
+        .execute(&mut *tx)
         .await?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-        let Some(last_seq) = last_seq else {
+        .rows_affected();
+        if found == 0 {
             tx.rollback().await?;
             return Ok(MemberAdded::NoRoom);
-        };
+        }
+        let last_seq: i64 = sqlx::query("SELECT last_seq FROM conversations WHERE id = $1")
+            .bind(room.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         let row = sqlx::query(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN member_id = $1 THEN 1 ELSE 0 END), 0) \
              FROM room_members WHERE room_id = $2",
@@ -671,7 +676,6 @@ where
         .bind(last_seq)
         .execute(&mut *tx)
         .await?;
-        Self::forget_member_key(&mut *tx, room).await?;
         tx.commit().await?;
         match self.room(tenant, room).await? {
             Some(r) => Ok(MemberAdded::Added(r)),
