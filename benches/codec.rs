@@ -37,6 +37,7 @@ fn message(text: &str) -> Message {
         notice: None,
         quick_replies: Vec::new(),
         postback: None,
+        mentions: Vec::new(),
     }
 }
 

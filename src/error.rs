@@ -276,6 +276,20 @@ impl From<ServiceError> for ApiError {
                     "room-closed",
                     "this conversation is closed: it is reopened before it is assigned",
                 ),
+                Conflict::AlreadyAMember => ApiError::conflict(
+                    "already-a-member",
+                    "this agent is a member of the room already",
+                )
+                .with_details(json!({"resource": "room"})),
+                Conflict::RoomFull { limit } => {
+                    ApiError::conflict("room-full", format!("a room has at most {limit} members"))
+                        .with_details(json!({"resource": "room", "limit": limit}))
+                }
+                Conflict::NotAGroupRoom => ApiError::conflict(
+                    "not-a-group-room",
+                    "members are added and removed in agent rooms only",
+                )
+                .with_details(json!({"resource": "room"})),
             },
             ServiceError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             ServiceError::Store(err) => err.into(),

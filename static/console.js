@@ -483,6 +483,95 @@
     typingSent = Date.now();
     api('POST', `/users/me/rooms/${currentRoom}/activities`, { type: on ? 'start_typing' : 'stop_typing' }).catch(() => {});
   }
+  // Mentions (agent rooms): "@" and the start of a name in the reply box
+  // offers the room's other members; the ones picked whose "@Name" is still
+  // in the text go with the reply as `mentions`.
+  const people = $$('[data-member]')
+    .map((li) => ({ id: li.dataset.member, name: li.dataset.memberName || '' }))
+    .filter((p) => p.id !== me && p.name);
+  const picked = new Map();
+  function mentionsIn(content) {
+    const ids = [];
+    picked.forEach((id, name) => {
+      if (content.includes('@' + name) && !ids.includes(id)) ids.push(id);
+    });
+    return ids;
+  }
+  if (composer && reply && people.length) {
+    const box = $('.composer-box', composer) || composer;
+    const list = document.createElement('ul');
+    list.className = 'mention-list';
+    list.id = 'mention-list';
+    list.setAttribute('role', 'listbox');
+    list.setAttribute('aria-label', 'Mention a member');
+    list.hidden = true;
+    box.appendChild(list);
+    reply.setAttribute('aria-autocomplete', 'list');
+    reply.setAttribute('aria-controls', 'mention-list');
+    let matches = [];
+    let active = 0;
+    const typed = () => {
+      const before = reply.value.slice(0, reply.selectionStart);
+      const found = /(^|\s)@([^\s@]*)$/.exec(before);
+      return found ? found[2] : null;
+    };
+    const close = () => {
+      list.hidden = true;
+      matches = [];
+      reply.removeAttribute('aria-activedescendant');
+      reply.setAttribute('aria-expanded', 'false');
+    };
+    const show = () => {
+      list.replaceChildren(...matches.map((p, i) => {
+        const li = document.createElement('li');
+        li.id = 'mention-' + i;
+        li.setAttribute('role', 'option');
+        li.setAttribute('aria-selected', String(i === active));
+        li.textContent = p.name;
+        li.addEventListener('mousedown', (event) => { event.preventDefault(); pick(p); });
+        return li;
+      }));
+      list.hidden = false;
+      reply.setAttribute('aria-expanded', 'true');
+      reply.setAttribute('aria-activedescendant', 'mention-' + active);
+    };
+    function pick(p) {
+      const at = reply.selectionStart;
+      const before = reply.value.slice(0, at).replace(/@([^\s@]*)$/, '@' + p.name + ' ');
+      reply.value = before + reply.value.slice(at);
+      reply.setSelectionRange(before.length, before.length);
+      picked.set(p.name, p.id);
+      close();
+      reply.focus();
+    }
+    reply.addEventListener('input', () => {
+      const q = typed();
+      if (q === null) { close(); return; }
+      const lower = q.toLowerCase();
+      matches = people.filter((p) => p.name.toLowerCase().startsWith(lower)).slice(0, 8);
+      active = 0;
+      if (matches.length) show(); else close();
+    });
+    reply.addEventListener('blur', () => setTimeout(close, 150));
+    // Registered before the reply box's own keys: while the list is open,
+    // Enter and Tab pick, the arrows move, Escape closes it.
+    reply.addEventListener('keydown', (event) => {
+      if (list.hidden || !matches.length) return;
+      if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+        active = (active + (event.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length;
+        show();
+      } else if (event.key === 'Enter' || event.key === 'Tab') {
+        pick(matches[active]);
+      } else if (event.key === 'Escape') {
+        close();
+      } else {
+        return;
+      }
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    });
+  }
+
   if (composer && reply) {
     reply.addEventListener('input', () => {
       clearTimeout(typingStop);
@@ -507,13 +596,14 @@
       if (!content.trim()) return;
       reply.disabled = true;
       try {
-        const response = await api('POST', `/users/me/rooms/${currentRoom}/messages`, { content });
+        const response = await api('POST', `/users/me/rooms/${currentRoom}/messages`, { content, mentions: mentionsIn(content) });
         if (!response.ok) {
           const body = await response.json().catch(() => ({}));
           toast(body.message || 'The reply was not sent.');
           return;
         }
         reply.value = '';
+        picked.clear();
         clearTimeout(typingStop);
         setTyping(false);
         await catchUp();
@@ -651,6 +741,29 @@
       case 'chatd_user_room_created':
         refreshLists();
         notify();
+        break;
+      case 'chatd_user_room_member_added':
+      case 'chatd_user_room_member_removed': {
+        const mine = data.user_uuid === me;
+        if (roomOf(data) === currentRoom && !readOnly) {
+          if (mine && name === 'chatd_user_room_member_removed') {
+            // Removed, or left: the room is no longer ours. Leaving from
+            // this page, its form's answer gets there first.
+            if (data.by_user_uuid !== me) location.href = '/console/inbox';
+            else setTimeout(() => { location.href = '/console/inbox?notice=left'; }, 1000);
+            return;
+          }
+          // The members panel shows who is in it now.
+          if (reply && !reply.value.trim()) { location.reload(); return; }
+        }
+        if (mine && name === 'chatd_user_room_member_added') notify();
+        refreshLists();
+        break;
+      }
+      case 'chatd_user_room_mention':
+        notify();
+        desktopNotify('You were mentioned', '', data.room_uuid);
+        if (data.room_uuid !== currentRoom) toast('You were mentioned in another room.');
         break;
       default:
         break;

@@ -95,6 +95,28 @@ pub enum Event {
     PresenceChanged {
         presence: LivePresence,
     },
+    /// `by` added the agent `member` to an agent room (`room`: as it is
+    /// now): `chatd_user_room_member_added`, to its members (the new one
+    /// included).
+    MemberAdded {
+        room: LiveRoom,
+        member: Uuid,
+        by: Uuid,
+    },
+    /// `by` removed the agent `member` from an agent room, or `member`
+    /// left (`by == member`): `chatd_user_room_member_removed`, to the
+    /// members before (the one who went included).
+    MemberRemoved {
+        room: LiveRoom,
+        member: Uuid,
+        by: Uuid,
+    },
+    /// A message mentions `user`: `chatd_user_room_mention`, to that agent.
+    Mention {
+        room: RoomId,
+        message: MessageId,
+        user: Uuid,
+    },
     /// A reaction was put on a message (`added`) or taken off:
     /// `chatd_user_room_message_reaction_created` / `_deleted`.
     Reaction {

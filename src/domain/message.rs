@@ -122,6 +122,10 @@ pub struct Message {
     /// when the visitor typed it.
     #[serde(default)]
     pub postback: Option<String>,
+    /// The agents the author mentioned (members of the room when it was
+    /// posted), in the author's order; empty for most messages.
+    #[serde(default)]
+    pub mentions: Vec<Uuid>,
 }
 
 /// What happened, as a system message tells it (desk-api.md, "Notices").
@@ -139,6 +143,12 @@ pub enum NoticeKind {
     /// `agent` reopened the conversation (a visitor's message reopens it
     /// without a notice: the message says it).
     Reopened,
+    /// `by` added `member` to an agent room.
+    MemberAdded,
+    /// `by` removed `member` from an agent room.
+    MemberRemoved,
+    /// `member` left an agent room.
+    MemberLeft,
 }
 
 /// A system message's meaning: a kind and its named parameters (agents'
@@ -193,6 +203,21 @@ impl Notice {
         Notice::by(NoticeKind::Reopened, agent)
     }
 
+    /// `by` added `member` (display names) to an agent room.
+    pub fn member_added(member: &str, by: &str) -> Notice {
+        Notice::new(NoticeKind::MemberAdded, &[("member", member), ("by", by)])
+    }
+
+    /// `by` removed `member` from an agent room.
+    pub fn member_removed(member: &str, by: &str) -> Notice {
+        Notice::new(NoticeKind::MemberRemoved, &[("member", member), ("by", by)])
+    }
+
+    /// `member` left an agent room.
+    pub fn member_left(member: &str) -> Notice {
+        Notice::new(NoticeKind::MemberLeft, &[("member", member)])
+    }
+
     fn param(&self, name: &str) -> &str {
         self.params.get(name).map_or("", String::as_str)
     }
@@ -208,6 +233,13 @@ impl Notice {
             NoticeKind::AgentLeft => format!("{} left", self.param("agent")),
             NoticeKind::Closed => "Conversation closed".to_string(),
             NoticeKind::Reopened => "Conversation reopened".to_string(),
+            NoticeKind::MemberAdded => {
+                format!("{} added {}", self.param("by"), self.param("member"))
+            }
+            NoticeKind::MemberRemoved => {
+                format!("{} removed {}", self.param("by"), self.param("member"))
+            }
+            NoticeKind::MemberLeft => format!("{} left", self.param("member")),
         }
     }
 
@@ -464,6 +496,23 @@ mod tests {
         assert_eq!(raw, r#"[{"title":"Yes","payload":"yes"}]"#);
         assert_eq!(QuickReply::decode_list(&raw).unwrap(), list);
         assert_eq!(QuickReply::encode_list(&[]), None);
+    }
+
+    #[test]
+    fn member_notices_name_the_member_and_who_did_it() {
+        let added = Notice::member_added("Bo", "Ana");
+        assert_eq!(
+            serde_json::to_value(&added).unwrap(),
+            serde_json::json!({"type": "member_added", "params": {"member": "Bo", "by": "Ana"}})
+        );
+        assert_eq!(added.english(), "Ana added Bo");
+        assert_eq!(
+            Notice::member_removed("Bo", "Ana").english(),
+            "Ana removed Bo"
+        );
+        let left = Notice::member_left("Bo");
+        assert_eq!(left.english(), "Bo left");
+        assert_eq!(Notice::decode(&left.encode()).unwrap(), left);
     }
 
     proptest! {

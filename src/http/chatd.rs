@@ -164,6 +164,8 @@ static ROUTES: &[Route] = &[
         remove_reaction
     ),
     route!(POST, "users/me/rooms/:room/transfers", transfer_room),
+    route!(POST, "users/me/rooms/:room/members", add_member),
+    route!(DELETE, "users/me/rooms/:room/members/:user", remove_member),
     route!(PUT, "users/me/rooms/:room/state", set_room_state),
     route!(POST, "users/me/rooms/:room/activities", room_activity),
     // Extension: what the visitor's page told (visitor rooms).
@@ -475,6 +477,8 @@ struct PostMessage {
     /// desk-api.md, "Quick replies": absent or null for none.
     #[serde(default)]
     quick_replies: Option<Vec<QuickReplyBody>>,
+    #[serde(default)]
+    mentions: Vec<Uuid>,
 }
 
 #[derive(Deserialize)]
@@ -494,6 +498,11 @@ impl PostMessage {
             }
         }
     }
+}
+
+#[derive(Deserialize)]
+struct AddMember {
+    user_uuid: Uuid,
 }
 
 #[derive(Deserialize)]
@@ -670,7 +679,14 @@ async fn post_message(mut call: Call) -> Result<Response, ApiError> {
     let message = call
         .services()
         .messages
-        .post(&call.caller, room, post.content, post.alias, quick_replies)
+        .post(
+            &call.caller,
+            room,
+            post.content,
+            post.alias,
+            quick_replies,
+            post.mentions,
+        )
         .await?;
     Ok(json_status(
         StatusCode::CREATED,
@@ -736,6 +752,29 @@ async fn transfer_room(call: Call) -> Result<Response, ApiError> {
         .transfer(&call.caller, room, transfer.user_uuid)
         .await?;
     Ok(ok(call.wazo_room(&room)))
+}
+
+/// POST /users/me/rooms/{room}/members
+async fn add_member(call: Call) -> Result<Response, ApiError> {
+    let add: AddMember = call.json()?;
+    let room = call.id("room")?;
+    let room = call
+        .services()
+        .rooms
+        .add_member(&call.caller, room, add.user_uuid)
+        .await?;
+    Ok(ok(call.wazo_room(&room)))
+}
+
+/// DELETE /users/me/rooms/{room}/members/{user}
+async fn remove_member(call: Call) -> Result<Response, ApiError> {
+    let room = call.id("room")?;
+    let user = user_id(&call.caller, call.param("user"))?;
+    call.services()
+        .rooms
+        .remove_member(&call.caller, room, user.0)
+        .await?;
+    Ok(no_content())
 }
 
 /// PUT /users/me/rooms/{room}/state
@@ -992,6 +1031,7 @@ mod tests {
         "quick_replies",
         "title",
         "payload",
+        "mentions",
     ];
 
     /// Decodes `body` as `T` the way the handlers do: either a value or a
@@ -1099,6 +1139,7 @@ mod tests {
                 let _ = Emoji::parse(&react.emoji);
             }
             let _ = decode::<Transfer>(&body, false);
+            let _ = decode::<AddMember>(&body, false);
             if let Some(state) = decode::<SetState>(&body, false) {
                 let _ = state.state.len();
             }

@@ -91,6 +91,12 @@ pub enum Conflict {
     AgentAlreadyExists,
     /// The room is closed (an admin's assignment is for queued and open rooms).
     RoomClosed,
+    /// The agent is a member of the agent room already.
+    AlreadyAMember,
+    /// The agent room has its most members.
+    RoomFull { limit: usize },
+    /// Members are added and removed in agent rooms only.
+    NotAGroupRoom,
 }
 
 impl ServiceError {

@@ -126,6 +126,9 @@ impl MessageService {
     /// to the visitor: PENDING until written to one of the visitor's sockets.
     /// `quick_replies` (already parsed: 1..=10 buttons, or none) are stored
     /// with it.
+    /// `mentions` name agents of the room (400 naming `mentions` otherwise;
+    /// a repeated one counts once); each mentioned agent but the author
+    /// hears `chatd_user_room_mention`.
     pub async fn post(
         &self,
         caller: &Caller,
@@ -133,6 +136,7 @@ impl MessageService {
         content: String,
         alias: Option<String>,
         quick_replies: Vec<QuickReply>,
+        mentions: Vec<Uuid>,
     ) -> Result<Message, ServiceError> {
         let content = self.text(content)?;
         let alias = alias
@@ -149,6 +153,7 @@ impl MessageService {
             })
             .transpose()?;
         let room = self.rooms.member_room_at(caller, room).await?;
+        let mentions = mentioned(&room, mentions)?;
         let visitor_room = room.kind == RoomKind::Visitor;
         let new = NewMessage {
             id: MessageId::new(),
@@ -170,6 +175,7 @@ impl MessageService {
             notice: None,
             quick_replies,
             postback: None,
+            mentions,
         };
         let appended = self.message_store.append_message(new).await?;
         self.metrics.messages_stored.inc();
@@ -185,6 +191,26 @@ impl MessageService {
                 },
             })
             .await;
+        let message = &appended.message;
+        for &user in &message.mentions {
+            // Only those still members when it was stored hear of it.
+            let agent = crate::domain::AgentId(user);
+            if user == caller.id().0 || !appended.agents.contains(&agent) {
+                continue;
+            }
+            self.events
+                .publish(Published {
+                    event: Event::Mention {
+                        room: room.id,
+                        message: message.id,
+                        user,
+                    },
+                    tenant_id: room.tenant_id,
+                    visitor_room: None,
+                    agents: Agents::Only { ids: vec![agent] },
+                })
+                .await;
+        }
         Ok(appended.message)
     }
 
@@ -351,6 +377,25 @@ impl MessageService {
             })
             .await;
     }
+}
+
+/// The agents a new message of `room` mentions: each an agent member of
+/// the room, once, in the author's order (400 naming `mentions` otherwise).
+fn mentioned(room: &Room, mentions: Vec<Uuid>) -> Result<Vec<Uuid>, ServiceError> {
+    let agents = room.agents();
+    let mut kept: Vec<Uuid> = Vec::with_capacity(mentions.len());
+    for user in mentions {
+        if !agents.contains(&crate::domain::AgentId(user)) {
+            return Err(ServiceError::field(
+                "mentions",
+                format!("{user} is not a member of this room"),
+            ));
+        }
+        if !kept.contains(&user) {
+            kept.push(user);
+        }
+    }
+    Ok(kept)
 }
 
 fn unknown_message() -> ServiceError {

@@ -7,10 +7,11 @@
 //! - [`agents`]: who the caller is (roles read from the store on every call,
 //!   so a demotion or a disabled agent applies at once), login, agent admin.
 //! - [`channels`]: channel administration.
-//! - [`rooms`]: rooms, membership, the queue and its answer, read state,
+//! - [`rooms`]: rooms, membership (agent rooms' members added, removed,
+//!   leaving), the queue and its answer, read state,
 //!   reading a queued room before answering it, supervision (admins: every
 //!   visitor room, assigning any), the system notices.
-//! - [`messages`]: listing, searching, posting, editing, reactions.
+//! - [`messages`]: listing, searching, posting (with mentions), editing, reactions.
 //! - [`presence`]: agents' chosen states and their live sockets.
 //! - [`typing`]: typing indicators both ways, throttled per sender.
 //! - [`routing`]: round robin, giving waiting visitor rooms to free agents.

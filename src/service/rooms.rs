@@ -21,7 +21,7 @@ use crate::domain::{
 use crate::presence::PresenceKey;
 use crate::service::messages::Listing;
 pub use crate::store::RoomFilter;
-use crate::store::{Added, Answered, MessageQuery, NewMessage, Page};
+use crate::store::{Added, Answered, MemberAdded, MessageQuery, NewMessage, Page};
 
 /// Most members of an agent room.
 pub const MAX_MEMBERS: usize = 100;
@@ -405,6 +405,132 @@ impl RoomService {
         Ok(room)
     }
 
+    /// `POST .../members`: the caller, a member of an agent room, adds an
+    /// enabled agent of its tenant (400 naming `user_uuid` otherwise). The
+    /// new member reads the whole history; everyone in the room, the new
+    /// member included, hears `chatd_user_room_member_added` and then the
+    /// `member_added` notice.
+    pub async fn add_member(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        user: Uuid,
+    ) -> Result<LiveRoom, ServiceError> {
+        let room = self.group_room(caller, id).await?;
+        let target = self
+            .agent_store
+            .agent(caller.tenant(), crate::domain::AgentId(user))
+            .await?
+            .filter(|a| !a.disabled)
+            .ok_or_else(|| {
+                ServiceError::field("user_uuid", "user_uuid must be an agent of the tenant")
+            })?;
+        if room.has_member(user) {
+            return Err(ServiceError::Conflict(Conflict::AlreadyAMember));
+        }
+        let room = match self
+            .room_store
+            .add_member(caller.tenant(), id, target.id, MAX_MEMBERS, now_ms())
+            .await?
+        {
+            MemberAdded::Added(room) => room,
+            MemberAdded::AlreadyMember => {
+                return Err(ServiceError::Conflict(Conflict::AlreadyAMember))
+            }
+            MemberAdded::Full => {
+                return Err(ServiceError::Conflict(Conflict::RoomFull {
+                    limit: MAX_MEMBERS,
+                }))
+            }
+            MemberAdded::NoRoom => return Err(unknown_room()),
+        };
+        let live = self.live(RoomSummary::bare(room.clone())).await;
+        self.events
+            .publish(Published {
+                event: Event::MemberAdded {
+                    room: live,
+                    member: user,
+                    by: caller.id().0,
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Only { ids: room.agents() },
+            })
+            .await;
+        let notice = self
+            .notice(
+                &room,
+                Notice::member_added(&target.display_name, &caller.agent.display_name),
+            )
+            .await?;
+        self.as_seen_by(caller, room, Some(notice)).await
+    }
+
+    /// `DELETE .../members/<user>`: the caller, a member of an agent room,
+    /// removes a member (404 `unknown-user` when `user` is none), or leaves
+    /// (`user` is the caller). The room and its history stay; whoever went
+    /// no longer sees them. Those who were members (the one who went
+    /// included) hear `chatd_user_room_member_removed`, those who stay the
+    /// `member_removed` or `member_left` notice. A room whose last member
+    /// leaves is kept, seen by nobody (no one is left to add anyone back).
+    pub async fn remove_member(
+        &self,
+        caller: &Caller,
+        id: RoomId,
+        user: Uuid,
+    ) -> Result<(), ServiceError> {
+        let room = self.group_room(caller, id).await?;
+        if !room.has_member(user) {
+            return Err(ServiceError::NotFound(Missing::User));
+        }
+        let leaving = user == caller.id().0;
+        let name = if leaving {
+            caller.agent.display_name.clone()
+        } else {
+            self.agent_store
+                .agent(caller.tenant(), crate::domain::AgentId(user))
+                .await?
+                .map_or_else(|| user.to_string(), |a| a.display_name)
+        };
+        let told = room.agents();
+        let room = self
+            .room_store
+            .remove_member(caller.tenant(), id, crate::domain::AgentId(user))
+            .await?
+            // Removed meanwhile by someone else.
+            .ok_or(ServiceError::NotFound(Missing::User))?;
+        let live = self.live(RoomSummary::bare(room.clone())).await;
+        self.events
+            .publish(Published {
+                event: Event::MemberRemoved {
+                    room: live,
+                    member: user,
+                    by: caller.id().0,
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Only { ids: told },
+            })
+            .await;
+        let notice = if leaving {
+            Notice::member_left(&name)
+        } else {
+            Notice::member_removed(&name, &caller.agent.display_name)
+        };
+        self.notice(&room, notice).await?;
+        Ok(())
+    }
+
+    /// An agent room the caller is in (404 `unknown-room` otherwise; a
+    /// visitor room the caller is in: 409 `not-a-group-room`).
+    async fn group_room(&self, caller: &Caller, id: RoomId) -> Result<Room, ServiceError> {
+        let room = self.member_room(caller, id).await?;
+        if room.kind != RoomKind::Agent {
+            return Err(ServiceError::Conflict(Conflict::NotAGroupRoom));
+        }
+        Ok(room)
+    }
+
     /// Tells `agent` it has a new room (`chatd_user_room_created`).
     pub(super) async fn room_created(&self, room: &Room, agent: crate::domain::AgentId) {
         let live = self.live(RoomSummary::bare(room.clone())).await;
@@ -758,7 +884,7 @@ impl RoomService {
             .await;
     }
 
-    /// A system notice to the visitor (CENTER) and the room's agents: its
+    /// A system notice to the visitor (CENTER; visitor rooms) and the room's agents: its
     /// English text as the content, and the notice itself for clients that
     /// render it in their own language.
     async fn notice(
@@ -782,6 +908,7 @@ impl RoomService {
             notice: Some(notice),
             quick_replies: Vec::new(),
             postback: None,
+            mentions: Vec::new(),
         };
         let appended = self.message_store.append_message(notice).await?;
         self.events
@@ -790,7 +917,7 @@ impl RoomService {
                     message: appended.message.clone(),
                 },
                 tenant_id: room.tenant_id,
-                visitor_room: Some(room.id),
+                visitor_room: (room.kind == RoomKind::Visitor).then_some(room.id),
                 agents: Agents::Only {
                     ids: appended.agents.clone(),
                 },

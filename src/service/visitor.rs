@@ -257,6 +257,7 @@ impl VisitorService {
             notice: None,
             quick_replies: Vec::new(),
             postback,
+            mentions: Vec::new(),
         })
     }
 

@@ -143,6 +143,8 @@ pub struct NewMessage {
     pub quick_replies: Vec<crate::domain::QuickReply>,
     /// The payload of the quick reply a visitor chose; `None` otherwise.
     pub postback: Option<String>,
+    /// The agents the message mentions (checked by the caller).
+    pub mentions: Vec<Uuid>,
 }
 
 /// A message waiting in the group-commit lane, with its search text folded
@@ -211,6 +213,19 @@ pub enum Answered {
     Won(Room),
     /// Someone else answered first (or the room is not queued).
     AlreadyAnswered,
+}
+
+/// The outcome of adding a member to an agent room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberAdded {
+    /// Added: the room after.
+    Added(Room),
+    /// The agent is a member already (nothing changed).
+    AlreadyMember,
+    /// The room has its most members already (nothing changed).
+    Full,
+    /// `tenant` has no such agent room (nothing changed).
+    NoRoom,
 }
 
 /// The outcome of round robin's attempt to give a queued room to an agent.
@@ -563,6 +578,29 @@ pub trait RoomStore: Send + Sync + 'static {
         from: Option<RoomState>,
         state: RoomState,
         at_ms: i64,
+    ) -> StoreResult<Option<Room>>;
+    /// Adds the agent `member` to an agent room of `tenant` unless it is a
+    /// member already or the room has `max_members`, in one transaction
+    /// (concurrent adds queue on the room's row, so the cap holds exactly).
+    /// The new member has read up to the room's newest message. The room no
+    /// longer answers a creation with its original members (its member key
+    /// is cleared): "same members, same room" holds only at creation.
+    async fn add_member(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        member: AgentId,
+        max_members: usize,
+        at_ms: i64,
+    ) -> StoreResult<MemberAdded>;
+    /// Removes the agent `member` from an agent room of `tenant` (its
+    /// messages stay); the room after, or `None` when it was no member of
+    /// such a room. The member key is cleared as by `add_member`.
+    async fn remove_member(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        member: AgentId,
     ) -> StoreResult<Option<Room>>;
     /// Sets the member's read position (never backwards); `None` = the room's end.
     /// Returns the position now stored.

@@ -132,6 +132,9 @@ pub fn event_body(event: &Event) -> Option<(VisitorQueue, Vec<u8>)> {
         Event::SessionsRevoked { .. }
         | Event::ChannelChanged { .. }
         | Event::RoomCreated { .. }
+        | Event::MemberAdded { .. }
+        | Event::MemberRemoved { .. }
+        | Event::Mention { .. }
         | Event::QueueUpdated { .. }
         | Event::RoomStateChanged { .. }
         | Event::RoomRead { .. }

@@ -34,6 +34,8 @@ pub struct WireMessage<'a> {
     deleted: bool,
     edited_at: Option<String>,
     kind: &'static str,
+    /// The agents the author mentioned (desk-api.md, "Group rooms").
+    mentions: &'a [Uuid],
     #[serde(skip_serializing_if = "Option::is_none")]
     notice: &'a Option<crate::domain::Notice>,
     /// The payload of the quick reply a visitor's message chose; null when none.
@@ -72,6 +74,7 @@ impl<'a> WireMessage<'a> {
             deleted: m.deleted,
             edited_at: m.edited_at_ms.map(format_ms),
             kind: m.sender_kind.as_str(),
+            mentions: &m.mentions,
             notice: &m.notice,
             postback: &m.postback,
             quick_replies: &m.quick_replies,
@@ -251,11 +254,37 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(&'static str, Valu
                 "emoji": emoji,
             }),
         ),
+        Event::MemberAdded { room, member, by } => (
+            "chatd_user_room_member_added",
+            member_change(room, *member, *by, server),
+        ),
+        Event::MemberRemoved { room, member, by } => (
+            "chatd_user_room_member_removed",
+            member_change(room, *member, *by, server),
+        ),
+        Event::Mention {
+            room,
+            message,
+            user,
+        } => (
+            "chatd_user_room_mention",
+            json!({"room_uuid": room, "message_uuid": message, "user_uuid": user}),
+        ),
         Event::ReadByAgent { .. }
         | Event::RoomClosed { .. }
         | Event::Availability { .. }
         | Event::SessionsRevoked { .. }
         | Event::ChannelChanged { .. } => return None,
+    })
+}
+
+/// A member added or removed: the room as it is now, who (`user_uuid`)
+/// and by whom (`by_user_uuid`; the same uuid when an agent left).
+fn member_change(room: &LiveRoom, member: Uuid, by: Uuid, server: ServerId) -> Value {
+    json!({
+        "room": live_room(room, server),
+        "user_uuid": member,
+        "by_user_uuid": by,
     })
 }
 
@@ -434,6 +463,7 @@ mod tests {
             notice: Some(crate::domain::Notice::agent_joined("Bo")),
             quick_replies: Vec::new(),
             postback: None,
+            mentions: vec![Uuid::from_u128(8)],
         };
         let expected = json!({
             "uuid": m.id, "content": "Bo joined", "alias": "Bo", "user_uuid": m.sender_id,
@@ -442,7 +472,7 @@ mod tests {
             "read_at": format_ms(2_000), "edited_at": null, "deleted": false,
             "reactions": [{"emoji": "👍", "user_uuid": Uuid::from_u128(6)}],
             "notice": {"type": "agent_joined", "params": {"agent": "Bo"}},
-            "quick_replies": [], "postback": null,
+            "quick_replies": [], "postback": null, "mentions": [Uuid::from_u128(8)],
         });
         assert_eq!(message(&m, server), expected);
         // Quick replies and a postback (desk-api.md) as the API shows them.
@@ -485,6 +515,29 @@ mod tests {
             ..created
         };
         assert_eq!(event_frame(&nobody, server), None);
+    }
+
+    #[test]
+    fn a_mention_names_the_room_the_message_and_the_mentioned_agent() {
+        let server = ServerId(Uuid::from_u128(7));
+        let (room, message, user) = (ConversationId::new(), MessageId::new(), Uuid::from_u128(3));
+        let mention = Published {
+            agents: Agents::Only {
+                ids: vec![crate::domain::AgentId(user)],
+            },
+            ..to_all(Event::Mention {
+                room,
+                message,
+                user,
+            })
+        };
+        assert_eq!(
+            event_data(&mention, server),
+            Some((
+                "chatd_user_room_mention",
+                json!({"room_uuid": room, "message_uuid": message, "user_uuid": user})
+            ))
+        );
     }
 
     #[test]

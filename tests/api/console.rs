@@ -1570,3 +1570,101 @@ async fn console_shows_offered_quick_replies_as_chips_and_the_visitors_choice() 
     assert!(!chips.contains("<button"), "{chips}");
     assert_eq!(page.body.matches("qr-chosen").count(), 1);
 }
+
+#[tokio::test]
+async fn console_members_panel_adds_removes_mentions_and_leaves_with_forms() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let cy = admin.new_agent(&app, "Cy").await;
+    let room = admin.create_room(&[&bob]).await["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page_path = format!("/console/rooms/{room}");
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let page = browser.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("aria-label=\"Members\""));
+    assert!(page.body.contains(&format!("data-member=\"{}\"", bob.uuid)));
+    assert!(page
+        .body
+        .contains(&format!("<option value=\"{}\">Cy</option>", cy.uuid)));
+    let add = format!("/console/rooms/{room}/members");
+
+    // Without the CSRF token: refused, nothing changed.
+    let forged = browser.post(&add, &[("user_uuid", &cy.uuid)]).await;
+    assert_eq!(forged.status, 403);
+    assert!(cy.rooms().await.iter().all(|r| r["uuid"] != room));
+
+    // Add Cy, remove Bob.
+    let added = browser
+        .submit(&page_path, &add, &[("user_uuid", &cy.uuid)])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(added.location(), format!("{page_path}#latest"));
+    assert!(cy.rooms().await.iter().any(|r| r["uuid"] == room));
+    let removed = browser
+        .submit(&page_path, &format!("{add}/{}/remove", bob.uuid), &[])
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert!(bob.rooms().await.iter().all(|r| r["uuid"] != room));
+    let page = browser.get(&page_path).await;
+    assert!(page.body.contains("Admin added Cy"));
+    assert!(page.body.contains("Admin removed Bob"));
+
+    // A reply mentioning Cy: Cy's console marks it; Bob, gone, cannot be mentioned.
+    let reply = format!("/console/rooms/{room}/messages");
+    let sent = browser
+        .submit(
+            &page_path,
+            &reply,
+            &[("content", "@Cy look"), ("mentions", &cy.uuid)],
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let last = cy.messages(&room).await.last().unwrap().clone();
+    assert_eq!(last["mentions"], json!([cy.uuid]));
+    let mut cys = ConsoleBrowser::login(&app, &cy.email, "correct horse").await;
+    let cy_page = cys.get(&page_path).await;
+    assert!(cy_page.body.contains("mention-badge"), "{}", cy_page.body);
+    let count = cy.messages(&room).await.len();
+    let refused = browser
+        .submit(
+            &page_path,
+            &reply,
+            &[("content", "@Bob?"), ("mentions", &bob.uuid)],
+        )
+        .await;
+    assert_eq!(refused.status, 303);
+    assert_eq!(refused.location(), format!("{page_path}?notice=invalid"));
+    assert_eq!(cy.messages(&room).await.len(), count);
+
+    // Another tenant's console cannot add to the room.
+    let stranger = AgentClient::other_tenant_admin(&app).await;
+    let patched = stranger
+        .call(
+            "PATCH",
+            &format!("/agents/{}", stranger.uuid),
+            Some(json!({"password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let mut theirs = ConsoleBrowser::login(&app, &stranger.email, "correct horse").await;
+    let intrusion = theirs
+        .submit("/console/inbox", &add, &[("user_uuid", &stranger.uuid)])
+        .await;
+    assert_eq!(intrusion.status, 404);
+
+    // Leave: back to the inbox, and the room is gone for the admin.
+    let left = browser
+        .submit(&page_path, &format!("{add}/{}/remove", admin.uuid), &[])
+        .await;
+    assert_eq!(left.status, 303, "{}", left.body);
+    assert_eq!(left.location(), "/console/inbox?notice=left");
+    assert_eq!(browser.get(&page_path).await.status, 404);
+    assert_eq!(
+        cy.messages(&room).await.last().unwrap()["content"],
+        "Admin left"
+    );
+}

@@ -17,6 +17,7 @@ mod cluster;
 mod console;
 mod events_api;
 mod files;
+mod group_rooms;
 mod helpers;
 mod login_throttle;
 mod logs;

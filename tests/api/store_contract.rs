@@ -204,6 +204,9 @@ contract!(
     assign_many_respects_each_limit_and_gives_a_room_once,
     answer_transfer_and_state_changes_have_one_winner,
     agent_rooms_are_created_once_per_set_of_members,
+    agent_room_members_are_added_and_removed_in_their_tenant_only,
+    concurrent_adds_to_an_agent_room_respect_its_cap,
+    messages_keep_their_mentions,
     mark_read_moves_forward_only,
     reactions_are_capped_per_user_and_stay_in_their_tenant,
     visitor_names_are_those_given_in_the_tenant;
@@ -276,6 +279,7 @@ fn visitor_message(
         notice: None,
         quick_replies: Vec::new(),
         postback: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -3176,6 +3180,261 @@ async fn agent_rooms_are_created_once_per_set_of_members(db: Db) {
         store.room(tenant, ConversationId::new()).await.unwrap(),
         None
     );
+}
+
+/// An agent's message in an agent room.
+fn team_message(first: &Bootstrap, room: ConversationId, text: &str) -> NewMessage {
+    NewMessage {
+        channel_id: None,
+        sender_kind: SenderKind::Agent,
+        sender_id: first.admin.id.0,
+        sender_name: Some(first.admin.display_name.clone()),
+        ..visitor_message(first, room, text, None)
+    }
+}
+
+async fn agent_room_members_are_added_and_removed_in_their_tenant_only(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, admin) = (first.tenant_id, first.admin.id);
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    let bo = agent_in(tenant, "bo@example.com", Role::Agent);
+    let cy = agent_in(tenant, "cy@example.com", Role::Agent);
+    for agent in [&ana, &bo, &cy] {
+        store.insert_agent(agent).await.unwrap();
+    }
+    let room = team_room(tenant, &[admin, ana.id]);
+    store.create_agent_room(&room).await.unwrap();
+    for text in ["one", "two"] {
+        store
+            .append_message(team_message(&first, room.id, text))
+            .await
+            .unwrap();
+    }
+
+    // Added: a member at the end, who has read up to the newest message.
+    let store::MemberAdded::Added(after) = store
+        .add_member(tenant, room.id, bo.id, 3, now_ms())
+        .await
+        .unwrap()
+    else {
+        panic!("bo is added");
+    };
+    let ids: Vec<_> = after.members.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [admin.0, ana.id.0, bo.id.0]);
+    assert_eq!(store.room(tenant, room.id).await.unwrap(), Some(after));
+    assert_eq!(
+        store.unread_count(tenant, room.id, bo.id.0).await.unwrap(),
+        0
+    );
+    let bos = store
+        .member_rooms(tenant, bo.id.0, &[], None, 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(bos.items.len(), 1);
+    assert_eq!(bos.items[0].room.id, room.id);
+
+    // Twice, over the cap, another tenant's or a visitor room: nothing changes.
+    assert_eq!(
+        store
+            .add_member(tenant, room.id, bo.id, 3, now_ms())
+            .await
+            .unwrap(),
+        store::MemberAdded::AlreadyMember
+    );
+    assert_eq!(
+        store
+            .add_member(tenant, room.id, cy.id, 3, now_ms())
+            .await
+            .unwrap(),
+        store::MemberAdded::Full
+    );
+    let other = other_tenant(&db).await;
+    assert_eq!(
+        store
+            .add_member(other, room.id, cy.id, 100, now_ms())
+            .await
+            .unwrap(),
+        store::MemberAdded::NoRoom
+    );
+    let visitor_room = ConversationId::new();
+    append_all(store.as_ref(), &first, visitor_room, &["hi"]).await;
+    store
+        .answer(tenant, visitor_room, admin, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .add_member(tenant, visitor_room, cy.id, 100, now_ms())
+            .await
+            .unwrap(),
+        store::MemberAdded::NoRoom
+    );
+    assert_eq!(
+        store
+            .add_member(tenant, ConversationId::new(), cy.id, 100, now_ms())
+            .await
+            .unwrap(),
+        store::MemberAdded::NoRoom
+    );
+    assert_eq!(
+        store
+            .room(tenant, room.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .members
+            .len(),
+        3
+    );
+
+    // The members changed: creating a room of the first members makes a new one.
+    let again = team_room(tenant, &[admin, ana.id]);
+    assert_eq!(
+        store.create_agent_room(&again).await.unwrap(),
+        store::Added::Added(again.clone())
+    );
+
+    // Removed: the room and its messages stay; the member no longer lists it.
+    let after = store
+        .remove_member(tenant, room.id, ana.id)
+        .await
+        .unwrap()
+        .expect("ana was a member");
+    let ids: Vec<_> = after.members.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [admin.0, bo.id.0]);
+    let anas = store
+        .member_rooms(tenant, ana.id.0, &[], None, 10, 0)
+        .await
+        .unwrap();
+    let listed: Vec<_> = anas.items.iter().map(|s| s.room.id).collect();
+    assert_eq!(listed, [again.id]);
+    let kept = store
+        .room_messages(tenant, room.id, &page_query(10, true))
+        .await
+        .unwrap();
+    assert_eq!(contents(&kept.items), ["one", "two"]);
+    assert_eq!(
+        store.remove_member(tenant, room.id, ana.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.remove_member(other, room.id, bo.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .remove_member(tenant, visitor_room, admin)
+            .await
+            .unwrap(),
+        None,
+        "visitor rooms keep their agents"
+    );
+    assert!(store
+        .room(tenant, visitor_room)
+        .await
+        .unwrap()
+        .unwrap()
+        .has_member(admin.0));
+    assert_eq!(
+        store
+            .room(tenant, room.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .members
+            .len(),
+        2
+    );
+
+    // The last members leave: the room is kept, with no one in it.
+    for agent in [admin, bo.id] {
+        store.remove_member(tenant, room.id, agent).await.unwrap();
+    }
+    let empty = store.room(tenant, room.id).await.unwrap().unwrap();
+    assert!(empty.members.is_empty());
+}
+
+/// Six agents added at once, from two store handles (two instances), to
+/// a room of two with room for three more: exactly three get in.
+async fn concurrent_adds_to_an_agent_room_respect_its_cap(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let second = db.open().await;
+    let tenant = first.tenant_id;
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let room = team_room(tenant, &[first.admin.id, ana.id]);
+    store.create_agent_room(&room).await.unwrap();
+    let mut newcomers = Vec::new();
+    for i in 0..6 {
+        let agent = agent_in(tenant, &format!("new{i}@example.com"), Role::Agent);
+        store.insert_agent(&agent).await.unwrap();
+        newcomers.push(agent.id);
+    }
+    let barrier = Arc::new(Barrier::new(newcomers.len()));
+    let tasks: Vec<_> = newcomers
+        .iter()
+        .enumerate()
+        .map(|(i, &agent)| {
+            let store = if i % 2 == 0 {
+                store.clone()
+            } else {
+                second.clone()
+            };
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.add_member(tenant, room.id, agent, 5, now_ms()).await
+            })
+        })
+        .collect();
+    let (mut added, mut full) = (0, 0);
+    for task in tasks {
+        match tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("adds finish (no deadlock)")
+            .unwrap()
+            .unwrap()
+        {
+            store::MemberAdded::Added(_) => added += 1,
+            store::MemberAdded::Full => full += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((added, full), (3, 3));
+    let members = store.room(tenant, room.id).await.unwrap().unwrap().members;
+    assert_eq!(members.len(), 5);
+}
+
+async fn messages_keep_their_mentions(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, admin) = (first.tenant_id, first.admin.id);
+    let ana = agent_in(tenant, "ana@example.com", Role::Agent);
+    store.insert_agent(&ana).await.unwrap();
+    let room = team_room(tenant, &[admin, ana.id]);
+    store.create_agent_room(&room).await.unwrap();
+    let mentions = vec![ana.id.0, admin.0];
+    let mut new = team_message(&first, room.id, "@ana @admin look");
+    new.mentions = mentions.clone();
+    let stored = store.append_message(new).await.unwrap().message;
+    assert_eq!(stored.mentions, mentions);
+    let plain = store
+        .append_message(team_message(&first, room.id, "nobody"))
+        .await
+        .unwrap()
+        .message;
+    assert!(plain.mentions.is_empty());
+    let read = store
+        .message(tenant, room.id, stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.mentions, mentions);
+    let page = store
+        .room_messages(tenant, room.id, &page_query(10, true))
+        .await
+        .unwrap();
+    let read: Vec<_> = page.items.iter().map(|m| m.mentions.clone()).collect();
+    assert_eq!(read, [mentions, Vec::new()]);
 }
 
 async fn mark_read_moves_forward_only(db: Db) {

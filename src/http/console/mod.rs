@@ -282,6 +282,10 @@ async fn route_post(
         ["rooms", room, "messages"] => pages::reply(app, s, parse_id(room)?, form).await,
         ["rooms", room, "state"] => pages::set_state(app, s, parse_id(room)?, form).await,
         ["rooms", room, "transfer"] => pages::transfer(app, s, parse_id(room)?, form).await,
+        ["rooms", room, "members"] => pages::add_member(app, s, parse_id(room)?, form).await,
+        ["rooms", room, "members", user, "remove"] => {
+            pages::remove_member(app, s, parse_id(room)?, parse_id(user)?).await
+        }
         ["rooms", room, "messages", msg, action] => {
             pages::message_action(app, s, parse_id(room)?, parse_id(msg)?, action, form).await
         }

@@ -450,6 +450,33 @@ pub(super) async fn conversation(
         .filter_map(|a| names.get(&a.0).cloned())
         .collect::<Vec<_>>()
         .join(", ");
+    let is_team = !is_visitor && access == Access::Member;
+    let (member_list, add_choices) = if is_team {
+        let member_list = room
+            .agents()
+            .iter()
+            .map(|a| Choice {
+                id: a.0.to_string(),
+                // A disabled colleague is no longer among the names.
+                name: names
+                    .get(&a.0)
+                    .cloned()
+                    .unwrap_or_else(|| "Former agent".into()),
+            })
+            .collect();
+        let mut add_choices: Vec<Choice> = names
+            .iter()
+            .filter(|(id, _)| !room.has_member(**id))
+            .map(|(id, name)| Choice {
+                id: id.to_string(),
+                name: name.clone(),
+            })
+            .collect();
+        add_choices.sort_by_key(|a| a.name.to_lowercase());
+        (member_list, add_choices)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let mut row = RoomRow::new(&live, me.id().0, names, "");
     let visitor = if is_visitor {
         let context = match app.services.rooms.visitor_context(me, id).await {
@@ -508,6 +535,10 @@ pub(super) async fn conversation(
         older,
         transfer_to,
         members,
+        is_team,
+        me: me.id().0.to_string(),
+        member_list,
+        add_choices,
     })
 }
 
@@ -699,16 +730,76 @@ pub async fn answer(app: &App, s: &Session, id: RoomId) -> Result<Response, ApiE
     }
 }
 
-/// POST /console/rooms/<room>/messages: the reply box.
+/// POST /console/rooms/<room>/messages: the reply box (with the members it
+/// mentions, `mentions` fields; one who is not a member: back saying so).
 pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Response, ApiError> {
     let content = form.get("content").unwrap_or_default().to_string();
     if content.trim().is_empty() {
         return Ok(redirect(&format!("{}?notice=empty", room_url(id))));
     }
-    app.services
+    let Ok(mentions) = form
+        .all("mentions")
+        .into_iter()
+        .map(str::parse::<Uuid>)
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return Ok(redirect(&format!("{}?notice=invalid", room_url(id))));
+    };
+    match app
+        .services
         .messages
-        .post(&s.caller, RoomRef::Id(id), content, None, Vec::new())
+        .post(
+            &s.caller,
+            RoomRef::Id(id),
+            content,
+            None,
+            Vec::new(),
+            mentions,
+        )
+        .await
+    {
+        Ok(_) => Ok(redirect(&room_latest(id))),
+        Err(ServiceError::InvalidField { .. }) => {
+            Ok(redirect(&format!("{}?notice=invalid", room_url(id))))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// POST /console/rooms/<room>/members: adds a colleague to an agent room.
+pub async fn add_member(
+    app: &App,
+    s: &Session,
+    id: RoomId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let Some(user) = form.get("user_uuid").and_then(|u| u.parse::<Uuid>().ok()) else {
+        return Ok(redirect(&format!("{}?notice=invalid", room_url(id))));
+    };
+    match app.services.rooms.add_member(&s.caller, id, user).await {
+        Ok(_) => Ok(redirect(&room_latest(id))),
+        Err(ServiceError::InvalidField { .. } | ServiceError::Conflict(_)) => {
+            Ok(redirect(&format!("{}?notice=invalid", room_url(id))))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// POST /console/rooms/<room>/members/<user>/remove: removes a member of an
+/// agent room, or leaves it (the agent's own id: back to the inbox).
+pub async fn remove_member(
+    app: &App,
+    s: &Session,
+    id: RoomId,
+    user: Uuid,
+) -> Result<Response, ApiError> {
+    app.services
+        .rooms
+        .remove_member(&s.caller, id, user)
         .await?;
+    if user == s.caller.id().0 {
+        return Ok(redirect("/console/inbox?notice=left"));
+    }
     Ok(redirect(&room_latest(id)))
 }
 

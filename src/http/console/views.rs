@@ -167,6 +167,8 @@ pub struct MessageRow {
     pub quick_replies: Vec<String>,
     /// The payload of the quick reply a visitor's message chose.
     pub postback: Option<String>,
+    /// It mentions the reader (a badge, and a mark on the bubble).
+    pub mentions_me: bool,
 }
 
 pub struct ReactionRow {
@@ -234,6 +236,7 @@ impl MessageRow {
                 m.quick_replies.iter().map(|q| q.title.clone()).collect()
             },
             postback: m.postback.clone(),
+            mentions_me: m.mentions.contains(&me),
         }
     }
 }
@@ -347,6 +350,14 @@ pub struct Conversation {
     /// Available agents it may be transferred to.
     pub transfer_to: Vec<Choice>,
     pub members: String,
+    /// An agent room the agent is in: its members panel (add, remove, leave).
+    pub is_team: bool,
+    /// The agent's own id (its leave form).
+    pub me: String,
+    /// The agent room's members, by name (the agent first is not implied).
+    pub member_list: Vec<Choice>,
+    /// Colleagues who may be added (enabled agents not in the room).
+    pub add_choices: Vec<Choice>,
     /// What the visitor's page said (visitor rooms only).
     pub visitor: Option<VisitorPanel>,
 }
@@ -510,6 +521,7 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "invalid" => "That did not work: check what you entered.",
         "unqueued" => "This visitor is no longer waiting in the queue.",
         "assigned" => "The conversation was assigned.",
+        "left" => "You left the room.",
         _ => return None,
     })
 }
@@ -572,6 +584,7 @@ mod tests {
             readonly: false,
             quick_replies: Vec::new(),
             postback: None,
+            mentions_me: false,
         }
     }
 

@@ -536,7 +536,8 @@ where
                     .bind(search_text.as_str())
                     .bind(m.notice.as_ref().map(crate::domain::Notice::encode))
                     .bind(crate::domain::QuickReply::encode_list(&m.quick_replies))
-                    .bind(m.postback.clone());
+                    .bind(m.postback.clone())
+                    .bind(super::encode_mentions(&m.mentions));
             }
             query.execute(&mut *conn).await?;
         }
@@ -584,5 +585,6 @@ fn stored(new: &NewMessage, seq: i64) -> Message {
         notice: new.notice.clone(),
         quick_replies: new.quick_replies.clone(),
         postback: new.postback.clone(),
+        mentions: new.mentions.clone(),
     }
 }

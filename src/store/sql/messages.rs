@@ -70,6 +70,7 @@ where
                 None => Vec::new(),
             },
             postback: row.try_get(18)?,
+            mentions: super::parse_mentions(row.try_get::<Option<String>, _>(19)?.as_deref())?,
         })
     }
 

@@ -30,20 +30,21 @@ use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, read_at, edited_at, deleted, notice, quick_replies, postback";
+     tenant_id, read_at, edited_at, deleted, notice, quick_replies, postback, mentions";
 /// The columns a new message is inserted with (`MESSAGE_COLUMNS` up to
-/// `tenant_id`, its search text, its notice, quick replies and postback).
+/// `tenant_id`, its search text, its notice, quick replies, postback and
+/// mentions).
 pub(super) const INSERT_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, search_text, notice, quick_replies, postback";
+     tenant_id, search_text, notice, quick_replies, postback, mentions";
 /// How many columns `INSERT_COLUMNS` lists (the parameters of one row).
-pub(super) const INSERT_COLUMN_COUNT: usize = 17;
+pub(super) const INSERT_COLUMN_COUNT: usize = 18;
 /// `MESSAGE_COLUMNS` of the messages table aliased `m`.
 pub(super) const M_COLUMNS: &str =
     "m.id, m.conversation_id, m.channel_id, m.seq, m.sender_kind, m.sender_id, \
      m.sender_name, m.sender_avatar, m.content, m.state, m.sent_at, m.client_message_id, \
-     m.tenant_id, m.read_at, m.edited_at, m.deleted, m.notice, m.quick_replies, m.postback";
+     m.tenant_id, m.read_at, m.edited_at, m.deleted, m.notice, m.quick_replies, m.postback, m.mentions";
 pub(super) const CHANNEL_COLUMNS: &str =
     "id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
      welcome_message, color, assignment, max_open_per_agent";
@@ -169,6 +170,23 @@ pub(super) fn member_key(members: &[crate::domain::Member]) -> String {
     let mut ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
     ids.sort();
     ids.join(",")
+}
+
+/// The stored form of a message's mentions: comma-separated uuids, `NULL`
+/// for none.
+pub(super) fn encode_mentions(mentions: &[Uuid]) -> Option<String> {
+    if mentions.is_empty() {
+        return None;
+    }
+    let ids: Vec<String> = mentions.iter().map(Uuid::to_string).collect();
+    Some(ids.join(","))
+}
+
+pub(super) fn parse_mentions(raw: Option<&str>) -> StoreResult<Vec<Uuid>> {
+    match raw {
+        None | Some("") => Ok(Vec::new()),
+        Some(list) => list.split(',').map(parse_uuid).collect(),
+    }
 }
 
 /// What differs between the backends in the shared SQL, and the sqlx
@@ -607,6 +625,26 @@ macro_rules! sql_store {
                 ) -> StoreResult<Option<Room>> {
                     self.sql.transfer(tenant, room, from, to, at_ms).await
                 }
+                async fn add_member(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    member: AgentId,
+                    max_members: usize,
+                    at_ms: i64,
+                ) -> StoreResult<crate::store::MemberAdded> {
+                    self.sql
+                        .add_member(tenant, room, member, max_members, at_ms)
+                        .await
+                }
+                async fn remove_member(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    member: AgentId,
+                ) -> StoreResult<Option<Room>> {
+                    self.sql.remove_member(tenant, room, member).await
+                }
                 async fn set_room_state(
                     &self,
                     tenant: TenantId,
@@ -761,6 +799,7 @@ mod tests {
         // ... and its quick replies and postback from the two after it.
         assert_eq!(listed(MESSAGE_COLUMNS)[17], "quick_replies");
         assert_eq!(listed(MESSAGE_COLUMNS)[18], "postback");
+        assert_eq!(listed(MESSAGE_COLUMNS)[19], "mentions");
         assert_eq!(
             listed(ROOM_COLUMNS_OF_CONVERSATIONS),
             qualified("conversations", ROOM_COLUMNS)

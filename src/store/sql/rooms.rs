@@ -11,7 +11,8 @@ use crate::domain::{
 };
 use crate::store::batch::Params;
 use crate::store::{
-    Added, AgentLoad, Answered, Assigned, Page, Pick, RoomFilter, StoreError, StoreResult,
+    Added, AgentLoad, Answered, Assigned, MemberAdded, Page, Pick, RoomFilter, StoreError,
+    StoreResult,
 };
 
 use super::{
@@ -613,6 +614,119 @@ where
         .await?;
         tx.commit().await?;
         self.room(tenant, room).await
+    }
+
+    pub(crate) async fn add_member(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        member: AgentId,
+        max_members: usize,
+        at_ms: i64,
+    ) -> StoreResult<MemberAdded> {
+        let mut tx = self.write.begin().await?;
+        // The transaction writes first: clearing the member key takes the
+        // room's row lock on PostgreSQL and the write lock on SQLite, so
+        // concurrent adds (several instances included) queue, each counts
+        // the others' members, and the cap holds exactly. A refusal rolls
+        // it back.
+        let found = sqlx::query(
+            "UPDATE conversations SET member_key = NULL \
+             WHERE id = $1 AND tenant_id = $2 AND kind = 'agent'",
+        )
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if found == 0 {
+            tx.rollback().await?;
+            return Ok(MemberAdded::NoRoom);
+        }
+        let last_seq: i64 = sqlx::query("SELECT last_seq FROM conversations WHERE id = $1")
+            .bind(room.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let row = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN member_id = $1 THEN 1 ELSE 0 END), 0) \
+             FROM room_members WHERE room_id = $2",
+        )
+        .bind(member.to_string())
+        .bind(room.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        let (count, already) = (row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
+        if already > 0 || usize::try_from(count).unwrap_or(usize::MAX) >= max_members {
+            tx.rollback().await?;
+            return Ok(if already > 0 {
+                MemberAdded::AlreadyMember
+            } else {
+                MemberAdded::Full
+            });
+        }
+        sqlx::query(
+            "INSERT INTO room_members (room_id, member_id, tenant_id, joined_at, last_read_seq) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(room.to_string())
+        .bind(member.to_string())
+        .bind(tenant.to_string())
+        .bind(at_ms)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        match self.room(tenant, room).await? {
+            Some(r) => Ok(MemberAdded::Added(r)),
+            None => Err(StoreError::Corrupt(
+                "room vanished after a member joined".into(),
+            )),
+        }
+    }
+
+    pub(crate) async fn remove_member(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        member: AgentId,
+    ) -> StoreResult<Option<Room>> {
+        let mut tx = self.write.begin().await?;
+        // Only agent rooms change members this way (visitor rooms: answer,
+        // transfer, queue).
+        let left = sqlx::query(
+            "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3 \
+             AND EXISTS (SELECT 1 FROM conversations c \
+             WHERE c.id = $4 AND c.tenant_id = $5 AND c.kind = 'agent')",
+        )
+        .bind(room.to_string())
+        .bind(member.to_string())
+        .bind(tenant.to_string())
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if left == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Self::forget_member_key(&mut *tx, room).await?;
+        tx.commit().await?;
+        self.room(tenant, room).await
+    }
+
+    /// A room whose members changed no longer answers a creation with its
+    /// original members ("same members, same room" holds at creation).
+    async fn forget_member_key<'c, E>(executor: E, room: RoomId) -> StoreResult<()>
+    where
+        E: sqlx::Executor<'c, Database = DB>,
+    {
+        sqlx::query("UPDATE conversations SET member_key = NULL WHERE id = $1")
+            .bind(room.to_string())
+            .execute(executor)
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn set_room_state(
