@@ -7,6 +7,7 @@
 //! JSON body limit, never whole in memory); they parse, call the
 //! attachment service once, and render.
 
+use bytes::Buf;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use warp::http::{header, HeaderValue, StatusCode};
@@ -19,6 +20,7 @@ use crate::domain::{Attachment, AttachmentId, RoomId};
 use crate::error::ApiError;
 use crate::files::{percent_encode, Variant};
 use crate::filters::{origin, token, with_app};
+use crate::service::attachments::UploadBody;
 use crate::state::App;
 
 /// Bytes a multipart body may have beyond its file (boundaries, headers).
@@ -225,13 +227,7 @@ async fn file_part(
     app: &App,
     length: Option<u64>,
     form: Result<FormData, ApiError>,
-) -> Result<
-    (
-        String,
-        impl Stream<Item = Result<impl bytes::Buf, warp::Error>> + Unpin,
-    ),
-    ApiError,
-> {
+) -> Result<(String, UploadBody<'static>), ApiError> {
     let max = app.config.max_upload_bytes;
     if length.is_some_and(|n| n > max.saturating_add(FORM_OVERHEAD)) {
         return Err(crate::service::ServiceError::FileTooLarge(max).into());
@@ -250,7 +246,12 @@ async fn file_part(
         };
         if part.name() == "file" {
             let name = part.filename().unwrap_or("file").to_string();
-            return Ok((name, Box::pin(part.stream())));
+            let body = part.stream().map(|chunk| {
+                chunk
+                    .map(|mut buf| buf.copy_to_bytes(buf.remaining()))
+                    .map_err(|e| e.to_string())
+            });
+            return Ok((name, Box::pin(body)));
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use std::pin::Pin;
+
+use bytes::Bytes;
 use futures_util::Stream;
 
 use super::rooms::{RoomRef, RoomService};
@@ -14,6 +16,10 @@ use crate::domain::time::now_ms;
 use crate::domain::{Attachment, AttachmentId, ConversationId, SenderKind, TenantId};
 use crate::files::{clean_name, FileError, Files, Variant};
 use crate::store::AttachmentStore;
+
+/// An upload's bytes as they arrive (the door maps its own stream's
+/// errors to text).
+pub type UploadBody<'a> = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send + 'a>>;
 
 pub struct AttachmentService {
     files: Arc<Files>,
@@ -39,17 +45,12 @@ impl AttachmentService {
     }
 
     /// A visitor's upload into its conversation.
-    pub async fn upload_as_visitor<S, B, E>(
+    pub async fn upload_as_visitor(
         &self,
         visitor: &Visitor,
         name: &str,
-        body: S,
-    ) -> Result<Attachment, ServiceError>
-    where
-        S: Stream<Item = Result<B, E>> + Unpin,
-        B: Buf,
-        E: std::fmt::Display,
-    {
+        body: UploadBody<'_>,
+    ) -> Result<Attachment, ServiceError> {
         let uploader = Uploader {
             tenant: visitor.channel.tenant_id,
             conversation: visitor.claims.cv,
@@ -60,18 +61,13 @@ impl AttachmentService {
     }
 
     /// An agent's upload into a room it is a member of.
-    pub async fn upload_as_agent<S, B, E>(
+    pub async fn upload_as_agent(
         &self,
         caller: &Caller,
         room: RoomRef,
         name: &str,
-        body: S,
-    ) -> Result<Attachment, ServiceError>
-    where
-        S: Stream<Item = Result<B, E>> + Unpin,
-        B: Buf,
-        E: std::fmt::Display,
-    {
+        body: UploadBody<'_>,
+    ) -> Result<Attachment, ServiceError> {
         let room = self.rooms.member_room_at(caller, room).await?;
         let uploader = Uploader {
             tenant: room.tenant_id,
@@ -82,17 +78,12 @@ impl AttachmentService {
         self.upload(uploader, name, body).await
     }
 
-    async fn upload<S, B, E>(
+    async fn upload(
         &self,
         uploader: Uploader,
         name: &str,
-        body: S,
-    ) -> Result<Attachment, ServiceError>
-    where
-        S: Stream<Item = Result<B, E>> + Unpin,
-        B: Buf,
-        E: std::fmt::Display,
-    {
+        body: UploadBody<'_>,
+    ) -> Result<Attachment, ServiceError> {
         let id = AttachmentId::new();
         let received = self.files.receive(id.0, body).await?;
         let attachment = Attachment {
