@@ -207,7 +207,8 @@ impl Application {
 }
 
 /// Housekeeping every minute: idle rate-limit keys are forgotten, and
-/// (hourly) the contexts of conversations that never began are deleted.
+/// (hourly) the contexts of conversations that never began and the uploads
+/// never sent are deleted.
 async fn forget_idle_limits(state: App) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     let mut minutes = 0u64;
@@ -216,6 +217,10 @@ async fn forget_idle_limits(state: App) {
         state.limits.forget_idle();
         if minutes.is_multiple_of(60) {
             state.services.visitor.clean_unused_contexts().await;
+            let uploads = state.services.attachments.clean_unsent().await;
+            if uploads > 0 {
+                tracing::info!(deleted = uploads, "unsent uploads cleaned");
+            }
         }
         minutes += 1;
     }

@@ -137,6 +137,11 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_upload_bytes: u64,
 
+    /// How long (seconds) an upload that no message carries is kept before
+    /// the cleaner removes it (its record and its bytes).
+    #[arg(long, env = "CHATGATE_UNSENT_UPLOAD_TTL", default_value_t = 86_400)]
+    pub unsent_upload_ttl: u64,
+
     /// How long a signed file URL stays valid, in seconds.
     #[arg(long, env = "CHATGATE_FILE_URL_TTL", default_value_t = 3_600)]
     pub file_url_ttl: u64,
@@ -322,6 +327,7 @@ impl Config {
             ("max-body-bytes", self.max_body_bytes as u64),
             ("max-upload-bytes", self.max_upload_bytes),
             ("file-url-ttl", self.file_url_ttl),
+            ("unsent-upload-ttl", self.unsent_upload_ttl),
             ("max-text-chars", self.max_text_chars as u64),
             ("max-frame-bytes", self.max_frame_bytes as u64),
             ("session-queue", self.session_queue as u64),

@@ -23,6 +23,8 @@ pub type UploadBody<'a> = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Sen
 
 pub struct AttachmentService {
     files: Arc<Files>,
+    /// Seconds an upload no message carries is kept.
+    unsent_ttl_secs: u64,
     attachment_store: Arc<dyn AttachmentStore>,
     rooms: Arc<RoomService>,
 }
@@ -39,6 +41,7 @@ impl AttachmentService {
     pub fn new(parts: &Parts, rooms: Arc<RoomService>) -> AttachmentService {
         AttachmentService {
             files: parts.files.clone(),
+            unsent_ttl_secs: parts.config.unsent_upload_ttl,
             attachment_store: parts.store.clone(),
             rooms,
         }
@@ -106,6 +109,44 @@ impl AttachmentService {
             return Err(e.into());
         }
         Ok(attachment)
+    }
+
+    /// Removes the uploads no message carries that are older than
+    /// `CHATGATE_UNSENT_UPLOAD_TTL`: the record first (only while still
+    /// unsent, so a message that takes it meanwhile keeps it), then the
+    /// bytes. How many.
+    pub async fn clean_unsent(&self) -> u64 {
+        let ttl_ms = i64::try_from(self.unsent_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let before = now_ms().saturating_sub(ttl_ms);
+        let mut cleaned = 0;
+        loop {
+            let ids = match self.attachment_store.unsent_attachments(before, 100).await {
+                Ok(ids) => ids,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot list unsent uploads");
+                    return cleaned;
+                }
+            };
+            let batch = ids.len();
+            for id in ids {
+                match self.attachment_store.delete_unsent_attachment(id).await {
+                    Ok(true) => {
+                        if let Err(err) = self.files.delete(id.0).await {
+                            tracing::warn!(%err, %id, "cannot delete an unsent upload's bytes");
+                        }
+                        cleaned += 1;
+                    }
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot delete unsent uploads");
+                        return cleaned;
+                    }
+                }
+            }
+            if batch < 100 {
+                return cleaned;
+            }
+        }
     }
 
     /// The signed URLs of `attachment` (its file, and its thumbnail for an

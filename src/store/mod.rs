@@ -661,6 +661,16 @@ pub trait AttachmentStore: Send + Sync + 'static {
     /// The attachment `id` whatever its tenant: for a download whose signed
     /// URL already proves who may have it.
     async fn attachment_by_id(&self, id: AttachmentId) -> StoreResult<Option<Attachment>>;
+    /// Up to `limit` uploads that no message carries, made before
+    /// `before_ms`, oldest first.
+    async fn unsent_attachments(
+        &self,
+        before_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AttachmentId>>;
+    /// Deletes the record of upload `id` if no message carries it; whether
+    /// it did (its bytes are then the caller's to remove).
+    async fn delete_unsent_attachment(&self, id: AttachmentId) -> StoreResult<bool>;
 }
 
 /// Every area of persistence, as one handle.

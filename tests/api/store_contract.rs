@@ -3693,4 +3693,35 @@ async fn attachments_are_read_back_whole_and_per_tenant(db: Db) {
     );
     // Ids are unique.
     assert!(store.insert_attachment(&image).await.is_err());
+
+    // Unsent uploads older than a time, oldest first; sent ones never.
+    let old = Attachment {
+        id: AttachmentId::new(),
+        created_at_ms: image.created_at_ms - 10_000,
+        ..image.clone()
+    };
+    store.insert_attachment(&old).await.unwrap();
+    let before = image.created_at_ms + 1;
+    assert_eq!(
+        store.unsent_attachments(before, 10).await.unwrap(),
+        [old.id, image.id]
+    );
+    assert_eq!(store.unsent_attachments(before, 1).await.unwrap(), [old.id]);
+    assert_eq!(
+        store
+            .unsent_attachments(old.created_at_ms, 10)
+            .await
+            .unwrap(),
+        []
+    );
+    // A sent one is not deleted; an unsent one is, once.
+    assert!(!store.delete_unsent_attachment(file.id).await.unwrap());
+    assert!(store.attachment_by_id(file.id).await.unwrap().is_some());
+    assert!(store.delete_unsent_attachment(old.id).await.unwrap());
+    assert!(!store.delete_unsent_attachment(old.id).await.unwrap());
+    assert_eq!(store.attachment_by_id(old.id).await.unwrap(), None);
+    assert_eq!(
+        store.unsent_attachments(before, 10).await.unwrap(),
+        [image.id]
+    );
 }

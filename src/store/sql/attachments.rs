@@ -6,7 +6,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 use crate::domain::{Attachment, AttachmentId, TenantId};
 use crate::store::{StoreError, StoreResult};
 
-use super::{parse_id, parse_kind, parse_uuid, Backend, Sql};
+use super::{parse_id, parse_kind, parse_uuid, Backend, RowsAffected, Sql};
 
 const ATTACHMENT_COLUMNS: &str = "id, tenant_id, conversation_id, uploader_kind, uploader_id, \
      name, size, content_type, width, height, message_id, created_at";
@@ -61,6 +61,32 @@ where
             .fetch_optional(&self.read)
             .await?;
         row.as_ref().map(Self::attachment_from_row).transpose()
+    }
+
+    pub(crate) async fn unsent_attachments(
+        &self,
+        before_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AttachmentId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM attachments WHERE message_id IS NULL AND created_at < $1 \
+             ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| parse_id(&row.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    pub(crate) async fn delete_unsent_attachment(&self, id: AttachmentId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM attachments WHERE id = $1 AND message_id IS NULL")
+            .bind(id.to_string())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     fn attachment_from_row(row: &DB::Row) -> StoreResult<Attachment> {

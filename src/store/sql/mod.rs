@@ -703,6 +703,19 @@ macro_rules! sql_store {
                 ) -> StoreResult<Option<crate::domain::Attachment>> {
                     self.sql.attachment(None, id).await
                 }
+                async fn unsent_attachments(
+                    &self,
+                    before_ms: i64,
+                    limit: u32,
+                ) -> StoreResult<Vec<crate::domain::AttachmentId>> {
+                    self.sql.unsent_attachments(before_ms, limit).await
+                }
+                async fn delete_unsent_attachment(
+                    &self,
+                    id: crate::domain::AttachmentId,
+                ) -> StoreResult<bool> {
+                    self.sql.delete_unsent_attachment(id).await
+                }
             }
             #[async_trait::async_trait]
             impl ReactionStore for $store {
