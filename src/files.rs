@@ -221,7 +221,8 @@ impl Files {
             for bytes in pending {
                 writer.write_all(&bytes).await.map_err(storage)?;
             }
-            while let Some(chunk) = body.next().await {
+            // (A body that ended within the head is not polled again.)
+            while let Some(chunk) = if ended { None } else { body.next().await } {
                 let mut chunk = chunk.map_err(|e| FileError::Interrupted(e.to_string()))?;
                 size += chunk.remaining() as u64;
                 if size > self.max_bytes {

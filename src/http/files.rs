@@ -7,7 +7,9 @@
 //! JSON body limit, never whole in memory); they parse, call the
 //! attachment service once, and render.
 
-use bytes::Buf;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use warp::http::{header, HeaderValue, StatusCode};
@@ -251,9 +253,29 @@ async fn file_part(
                     .map(|mut buf| buf.copy_to_bytes(buf.remaining()))
                     .map_err(|e| e.to_string())
             });
-            return Ok((name, Box::pin(body)));
+            let idle = Duration::from_secs(app.config.body_read_timeout);
+            return Ok((name, Box::pin(stalls_after(body, idle))));
         }
     }
+}
+
+/// `body`, ending with an error when no bytes come for `idle`: an upload
+/// may take as long as it needs, but a client that stops sending does not
+/// hold its connection and its half-written file for ever (a JSON body has
+/// `CHATGATE_BODY_READ_TIMEOUT` in all; an upload has it between chunks).
+fn stalls_after(
+    body: impl Stream<Item = Result<Bytes, String>> + Send + Unpin + 'static,
+    idle: Duration,
+) -> impl Stream<Item = Result<Bytes, String>> + Send + 'static {
+    futures_util::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(body))),
+            Ok(None) => None,
+            Err(_) => Some((Err(format!("no data for {} s", idle.as_secs())), None)),
+        }
+    })
+    .fuse()
 }
 
 /// 201 with the attachment's JSON.

@@ -216,8 +216,10 @@ async fn a_signed_url_altered_in_any_part_is_refused() {
         format!("{path}?expires=1&signature={signature}"),
         // One character of the signature.
         format!(
-            "{path}?expires={expires}&signature={}0",
-            &signature[..signature.len() - 1]
+            "{path}?expires={expires}&signature={}{}",
+            &signature[..signature.len() - 1],
+            // Another last character, whatever it was.
+            if signature.ends_with('0') { '1' } else { '0' }
         ),
         // No signature, no expiry, nothing.
         format!("{path}?expires={expires}"),
@@ -551,4 +553,37 @@ async fn files_live_in_an_s3_bucket_when_configured_large_ones_in_parts() {
         .await
         .unwrap();
     assert_eq!(listing.matches("<Key>").count(), 1, "{listing}");
+}
+
+#[tokio::test]
+async fn an_upload_that_stops_sending_is_ended_and_leaves_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(|c| c.body_read_timeout = 1).await;
+    let visitor = app.visitor().await;
+    let mut tcp = crate::helpers::raw_tcp(&app).await;
+    let head = format!(
+        "POST /chatplugin.upload HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+         content-type: multipart/form-data; boundary=XyZ\r\ncontent-length: 100000\r\n\r\n\
+         --XyZ\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\
+         content-type: text/plain\r\n\r\nthe first words, then nothing",
+        visitor.token
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let since = tokio::time::Instant::now();
+    let closed =
+        crate::helpers::read_until_closed(&mut tcp, b"", since, std::time::Duration::from_secs(20))
+            .await;
+    let answer = String::from_utf8_lossy(&closed.data);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("no data for 1 s"), "{answer}");
+    let dir = format!("{}/attachments", app.config.files_url.as_deref().unwrap());
+    assert_eq!(std::fs::read_dir(&dir).map_or(0, |d| d.count()), 0);
+    // The control: the same visitor's complete upload is stored.
+    let ok = visitor_upload(
+        &app,
+        &visitor.token,
+        form("a.txt", b"all of it", "text/plain"),
+    )
+    .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
 }
