@@ -194,7 +194,20 @@ where
                 }
                 Stored::one_by_one(results)
             }
-            Err(Failed::BeforeCommit(err)) => Stored::together(vec![Err(err)]),
+            Err(Failed::BeforeCommit(_)) => {
+                // Nothing was stored, and the lane's connection may have been
+                // stale (the database restarted since its last batch, which
+                // only a lane that saw no traffic meanwhile still holds): once
+                // more, on a fresh one (`failed` above dropped it).
+                let again = Self::append_together(lane, &batch).await;
+                if again.is_err() {
+                    lane.failed();
+                }
+                Stored::together(vec![match again {
+                    Ok(mut appended) => Ok(appended.remove(0)),
+                    Err(Failed::BeforeCommit(err) | Failed::AtCommit(err)) => Err(err),
+                }])
+            }
             Err(Failed::AtCommit(err)) => {
                 // The commit's outcome is unknown: retrying could store
                 // twice, so every caller gets the error (a retry with its

@@ -125,23 +125,23 @@ where
         ids: Vec<(MessageId, TenantId)>,
     ) -> Stored<Option<Message>> {
         let chunks = insert_chunks(ids.len());
-        let marked = if chunks.len() > 1 {
-            match lane.begin().await {
-                Ok(mut tx) => match Self::deliver_chunks(&mut tx, &ids, &chunks).await {
-                    Ok(changed) => tx.commit().await.map(|()| changed),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            }
-        } else {
-            match lane.connection().await {
-                Ok(mut conn) => Self::deliver_chunks(&mut conn, &ids, &chunks).await,
-                Err(e) => Err(e),
-            }
-        };
+        let marked = Self::deliver_once(lane, &ids, &chunks).await;
         if marked.is_err() {
             lane.failed();
         }
+        // As for appends: the lane's connection may have been stale; once
+        // more on a fresh one (a mark is idempotent: the second finds the
+        // rows DELIVERED already, and reports none).
+        let marked = match marked {
+            Err(_) => {
+                let again = Self::deliver_once(lane, &ids, &chunks).await;
+                if again.is_err() {
+                    lane.failed();
+                }
+                again
+            }
+            ok => ok,
+        };
         match marked {
             Ok(mut changed) => {
                 Stored::together(ids.iter().map(|(id, _)| Ok(changed.remove(id))).collect())
@@ -154,6 +154,24 @@ where
                         .collect(),
                 )
             }
+        }
+    }
+
+    /// One try of `deliver_batch`: a transaction when it takes several
+    /// statements.
+    async fn deliver_once(
+        lane: &mut Lane<DB>,
+        ids: &[(MessageId, TenantId)],
+        chunks: &[usize],
+    ) -> Result<HashMap<MessageId, Message>, sqlx::Error> {
+        if chunks.len() > 1 {
+            let mut tx = lane.begin().await?;
+            let changed = Self::deliver_chunks(&mut tx, ids, chunks).await?;
+            tx.commit().await?;
+            Ok(changed)
+        } else {
+            let mut conn = lane.connection().await?;
+            Self::deliver_chunks(&mut conn, ids, chunks).await
         }
     }
 
