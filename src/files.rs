@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use hmac::{Hmac, Mac};
 use object_store::buffered::BufWriter;
@@ -164,11 +164,9 @@ impl Files {
     /// Streams `body` into the store as file `id`: refused once it passes
     /// `max_bytes`, or when its first bytes are not an allowed type (what
     /// was written by then is removed).
-    pub async fn receive<S, B, E>(&self, id: Uuid, body: S) -> Result<Received, FileError>
+    pub async fn receive<S>(&self, id: Uuid, body: S) -> Result<Received, FileError>
     where
-        S: Stream<Item = Result<B, E>> + Unpin,
-        B: Buf,
-        E: std::fmt::Display,
+        S: Stream<Item = Result<Bytes, String>> + Unpin,
     {
         let mut body = body;
         let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
@@ -179,8 +177,7 @@ impl Files {
         while head.len() < SNIFF_BYTES {
             match body.next().await {
                 Some(chunk) => {
-                    let mut chunk = chunk.map_err(|e| FileError::Interrupted(e.to_string()))?;
-                    let bytes = chunk.copy_to_bytes(chunk.remaining());
+                    let bytes = chunk.map_err(FileError::Interrupted)?;
                     size += bytes.len() as u64;
                     if size > self.max_bytes {
                         return Err(FileError::TooLarge(self.max_bytes));
@@ -223,17 +220,12 @@ impl Files {
             }
             // (A body that ended within the head is not polled again.)
             while let Some(chunk) = if ended { None } else { body.next().await } {
-                let mut chunk = chunk.map_err(|e| FileError::Interrupted(e.to_string()))?;
-                size += chunk.remaining() as u64;
+                let bytes = chunk.map_err(FileError::Interrupted)?;
+                size += bytes.len() as u64;
                 if size > self.max_bytes {
                     return Err(FileError::TooLarge(self.max_bytes));
                 }
-                while chunk.has_remaining() {
-                    let part = chunk.chunk();
-                    let n = part.len();
-                    writer.write_all(part).await.map_err(storage)?;
-                    chunk.advance(n);
-                }
+                writer.write_all(&bytes).await.map_err(storage)?;
             }
             writer.shutdown().await.map_err(storage)
         }
