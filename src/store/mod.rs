@@ -160,7 +160,7 @@ pub struct Queued {
 
 impl Queued {
     pub fn new(new: NewMessage) -> Queued {
-        let search_text = crate::domain::search::fold(&new.content);
+        let search_text = crate::domain::search::message_text(&new.content);
         Queued { new, search_text }
     }
 }

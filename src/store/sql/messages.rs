@@ -444,7 +444,11 @@ where
                      WHERE id = $5 AND conversation_id = $6 AND tenant_id = $7 AND deleted = 0",
         )
         .bind(content.unwrap_or(""))
-        .bind(content.map(crate::domain::search::fold).unwrap_or_default())
+        .bind(
+            content
+                .map(crate::domain::search::message_text)
+                .unwrap_or_default(),
+        )
         .bind(at_ms)
         .bind(i64::from(content.is_none()))
         .bind(id.to_string())
