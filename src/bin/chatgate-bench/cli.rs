@@ -264,6 +264,8 @@ pub enum FilesPart {
 pub enum ImageFormat {
     Jpeg,
     Png,
+    /// A PDF of the same size instead of an image: the control, without a thumbnail.
+    Pdf,
 }
 
 #[derive(Debug, Clone, Args, Serialize)]
@@ -296,6 +298,7 @@ pub struct FilesArgs {
     /// The image's height in pixels.
     #[arg(long, default_value_t = 800, value_parser = clap::value_parser!(u32).range(16..=10_000))]
     pub image_height: u32,
+    /// The images' format (`pdf`: the same uploads without a thumbnail to make).
     #[arg(long, value_enum, default_value_t = ImageFormat::Jpeg)]
     pub image_format: ImageFormat,
     /// Visitors (conversations) the images are spread over, round robin.

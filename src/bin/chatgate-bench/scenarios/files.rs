@@ -56,7 +56,10 @@ const MAX_SAMPLES: usize = 5;
 const MIB: f64 = 1024.0 * 1024.0;
 
 pub async fn run(args: &FilesArgs) -> Result<bool> {
-    if !(args.rate > 0.0 && args.duration > 0.0 && args.load.warmup >= 0.0 && args.load.drain >= 0.0)
+    if !(args.rate > 0.0
+        && args.duration > 0.0
+        && args.load.warmup >= 0.0
+        && args.load.drain >= 0.0)
     {
         bail!("--rate and --duration must be positive, --warmup and --drain not negative");
     }
@@ -432,7 +435,11 @@ fn parse_answer(raw: &[u8]) -> Result<Answer> {
         lower.starts_with("transfer-encoding:") && lower.contains("chunked")
     });
     let rest = &raw[split + 4..];
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
     Ok(Answer { status, body })
 }
 
@@ -694,6 +701,7 @@ async fn images(
     let (name, content_type) = match info.format {
         ImageFormat::Jpeg => ("noise.jpg", "image/jpeg"),
         ImageFormat::Png => ("noise.png", "image/png"),
+        ImageFormat::Pdf => ("control.pdf", "application/pdf"),
     };
     let body = multipart(name, content_type, &data);
     let image_bytes = data.len() as u64;
@@ -812,6 +820,7 @@ async fn images(
             Ok(text) => text,
             Err(err) => format!("FAIL: {err:#}"),
         },
+        None if info.format == ImageFormat::Pdf => "none (a PDF has none)".into(),
         None => "FAIL: no upload answered with a thumbnail_url".into(),
     };
 
@@ -844,7 +853,11 @@ async fn images(
 }
 
 /// Fetches a thumbnail by its signed path; its size in pixels.
-async fn check_thumbnail(http: &reqwest::Client, endpoint: &Endpoint, path: &str) -> Result<String> {
+async fn check_thumbnail(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    path: &str,
+) -> Result<String> {
     let url = if path.starts_with("http") {
         path.to_string()
     } else {
@@ -879,6 +892,23 @@ fn noise_image(
     height: u32,
     target: u64,
 ) -> Result<(Vec<u8>, ImageInfo)> {
+    if format == ImageFormat::Pdf {
+        // The control: as many bytes, nothing to decode.
+        let mut data = PDF_HEAD.to_vec();
+        let line = b"% chatgate-bench control file, no thumbnail to make\n";
+        let fill = (target as usize).saturating_sub(PDF_HEAD.len() + PDF_TAIL.len());
+        data.extend(line.iter().copied().cycle().take(fill));
+        data.extend_from_slice(PDF_TAIL);
+        let bytes = data.len();
+        let info = ImageInfo {
+            format,
+            width: 0,
+            height: 0,
+            bytes,
+            noise: 0,
+        };
+        return Ok((data, info));
+    }
     // One noise field for every try, so a stronger amplitude is never smaller.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let noise: Vec<i16> = (0..width as usize * height as usize * 3)
@@ -913,6 +943,7 @@ fn noise_image(
             ImageFormat::Png => {
                 image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out))?;
             }
+            ImageFormat::Pdf => unreachable!("a PDF is made above"),
         }
         Ok(out)
     };
@@ -951,21 +982,28 @@ fn noise_image(
 
 fn print_images(args: &FilesArgs, target: &str, images: &ImagesReport) {
     let i = &images.image;
+    let what = match i.format {
+        ImageFormat::Pdf => format!(
+            "PDF of {} (control: no thumbnail)",
+            bytes_text(i.bytes as u64)
+        ),
+        format => format!(
+            "{} {}x{}, {} (noise {})",
+            if format == ImageFormat::Png {
+                "PNG"
+            } else {
+                "JPEG"
+            },
+            i.width,
+            i.height,
+            bytes_text(i.bytes as u64),
+            i.noise
+        ),
+    };
     println!();
     println!(
-        "files, images: {target}, {} uploads/s for {} s after {} s warm-up; {} {}x{}, {} (noise {}), {} visitors",
-        images.rate,
-        images.duration_secs,
-        images.warmup_secs,
-        match i.format {
-            ImageFormat::Jpeg => "JPEG",
-            ImageFormat::Png => "PNG",
-        },
-        i.width,
-        i.height,
-        bytes_text(i.bytes as u64),
-        i.noise,
-        args.visitors
+        "files, images: {target}, {} uploads/s for {} s after {} s warm-up; {what}, {} visitors",
+        images.rate, images.duration_secs, images.warmup_secs, args.visitors
     );
     println!(
         "sent {}, stored {} ({:.1}/s in the window), errors {}; cpu% srv/bench {}/{} ({} cores); server RSS {} -> {} MiB",
@@ -1063,8 +1101,13 @@ mod tests {
         assert!(out.starts_with(&head));
         let file = &out[head.len()..out.len() - body.tail.len()];
         assert_eq!(file.len(), 200_000);
-        assert_eq!(chatgate::files::sniff(&file[..8192], false), Some("application/pdf"));
-        assert!(!file.windows(BOUNDARY.len()).any(|w| w == BOUNDARY.as_bytes()));
+        assert_eq!(
+            chatgate::files::sniff(&file[..8192], false),
+            Some("application/pdf")
+        );
+        assert!(!file
+            .windows(BOUNDARY.len())
+            .any(|w| w == BOUNDARY.as_bytes()));
     }
 
     #[test]
