@@ -189,9 +189,9 @@ async fn big_uploads(
     let (go_tx, go_rx) = watch::channel(false);
     let (connected_tx, mut connected_rx) = tokio::sync::mpsc::channel::<()>(1024);
     let mut tasks = JoinSet::new();
-    for i in 0..args.concurrency as usize {
+    for token in tokens.iter().take(args.concurrency as usize) {
         let (body, mut go, connected) = (body.clone(), go_rx.clone(), connected_tx.clone());
-        let (addr, from, token) = (endpoint.addr, sources.pick(), tokens[i].clone());
+        let (addr, from, token) = (endpoint.addr, sources.pick(), token.clone());
         tasks.spawn(async move {
             let stream = connect_from(addr, from).await;
             let _ = connected.send(()).await;
@@ -1052,7 +1052,7 @@ fn mib_text(value: Option<f64>) -> String {
 }
 
 fn bytes_text(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
     } else if bytes >= 10_000 {
         format!("{:.1} KB", bytes as f64 / 1000.0)
