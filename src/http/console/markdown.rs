@@ -51,25 +51,61 @@ fn options() -> Options {
     Options::ENABLE_STRIKETHROUGH
 }
 
+/// Whether a link may point there: `http`, `https` or `mailto` (the
+/// sanitizer checks again; this keeps a refused link plain text instead of
+/// an `<a>` without a target).
+fn linkable(url: &str) -> bool {
+    let url = url.trim_start().as_bytes();
+    ["http://", "https://", "mailto:"].iter().any(|scheme| {
+        url.len() > scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+    })
+}
+
 /// The parser's events, narrowed to the subset.
 fn subset(content: &str) -> impl Iterator<Item = Event<'_>> {
-    Parser::new_ext(content, options()).map(|event| match event {
+    // For each open link (or image), whether it is shown as one.
+    let mut links: Vec<bool> = Vec::new();
+    Parser::new_ext(content, options()).map(move |event| match event {
+        Event::Start(Tag::Link { ref dest_url, .. } | Tag::Image { ref dest_url, .. })
+            if !linkable(dest_url) =>
+        {
+            links.push(false);
+            Event::Text("".into())
+        }
+        Event::End(TagEnd::Link | TagEnd::Image) if links.last() == Some(&false) => {
+            links.pop();
+            Event::Text("".into())
+        }
+        Event::Start(Tag::Link { .. } | Tag::Image { .. }) => {
+            links.push(true);
+            match event {
+                Event::Start(Tag::Image {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }) => Event::Start(Tag::Link {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }),
+                other => other,
+            }
+        }
+        Event::End(TagEnd::Link | TagEnd::Image) => {
+            links.pop();
+            Event::End(TagEnd::Link)
+        }
+        other => narrow(other),
+    })
+}
+
+/// The rest of the subset, event by event.
+fn narrow(event: Event<'_>) -> Event<'_> {
+    match event {
         // Raw HTML is text, escaped by the writer.
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-        // No image is fetched: the image syntax is a link to its URL
-        // (its alt text is the link's text).
-        Event::Start(Tag::Image {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => Event::Start(Tag::Link {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }),
-        Event::End(TagEnd::Image) => Event::End(TagEnd::Link),
         // Headings are paragraphs; a rule is nothing.
         Event::Start(Tag::Heading { .. }) => Event::Start(Tag::Paragraph),
         Event::End(TagEnd::Heading(_)) => Event::End(TagEnd::Paragraph),
@@ -77,7 +113,7 @@ fn subset(content: &str) -> impl Iterator<Item = Event<'_>> {
         // A newline in a chat message means one.
         Event::SoftBreak => Event::HardBreak,
         other => other,
-    })
+    }
 }
 
 /// The allow-list, built once.
@@ -100,9 +136,12 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
             "blockquote",
         ]))
         .tag_attributes(
-            [("a", HashSet::from(["href"])), ("ol", HashSet::from(["start"]))]
-                .into_iter()
-                .collect(),
+            [
+                ("a", HashSet::from(["href"])),
+                ("ol", HashSet::from(["start"])),
+            ]
+            .into_iter()
+            .collect(),
         )
         .url_schemes(HashSet::from(["http", "https", "mailto"]))
         .url_relative(ammonia::UrlRelative::Deny)
@@ -211,7 +250,7 @@ mod tests {
             "[click](file:///etc/passwd)",
         ] {
             let html = render(hostile);
-            assert!(!html.contains("href"), "{hostile} → {html}");
+            assert!(!html.contains("<a"), "{hostile} → {html}");
             assert!(html.contains("click"), "{hostile} → {html}");
         }
     }
@@ -223,14 +262,17 @@ mod tests {
             "<p><a href=\"https://example.com/cat.png\" target=\"_blank\" rel=\"noopener noreferrer nofollow\">a cat</a></p>\n"
         );
         let html = render("![x](javascript:alert(1))");
-        assert!(!html.contains("<img") && !html.contains("href"), "{html}");
+        assert_eq!(html, "<p>x</p>\n");
         let html = render("[![inner](https://example.com/i.png)](https://example.com)");
         assert!(!html.contains("<img"), "{html}");
     }
 
     #[test]
     fn headings_and_rules_are_plain_paragraphs() {
-        assert_eq!(render("# Big\n\n---\n\nafter"), "<p>Big</p>\n\n<p>after</p>\n");
+        assert_eq!(
+            render("# Big\n\n---\n\nafter"),
+            "<p>Big</p>\n\n<p>after</p>\n"
+        );
     }
 
     #[test]

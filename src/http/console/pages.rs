@@ -539,6 +539,7 @@ pub(super) async fn conversation(
         me: me.id().0.to_string(),
         member_list,
         add_choices,
+        max_upload_bytes: app.config.max_upload_bytes,
     })
 }
 

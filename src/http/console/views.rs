@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::domain::time::{format_ms, now_ms};
 use crate::domain::{
-    Attachment, DeliveryState, LiveRoom, Message, PresenceState, RoomId, RoomKind, RoomState, SenderKind,
+    Attachment, DeliveryState, LiveRoom, Message, PresenceState, RoomId, RoomKind, RoomState,
+    SenderKind,
 };
 
 /// The frame around every logged-in page.
@@ -220,7 +221,10 @@ impl AttachmentRow {
 fn fit(w: u32, h: u32, max: (u32, u32)) -> (u32, u32) {
     let scale = f64::min(
         1.0,
-        f64::min(f64::from(max.0) / f64::from(w), f64::from(max.1) / f64::from(h)),
+        f64::min(
+            f64::from(max.0) / f64::from(w),
+            f64::from(max.1) / f64::from(h),
+        ),
     );
     let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
     (side(w), side(h))
@@ -456,6 +460,9 @@ pub struct Conversation {
     pub add_choices: Vec<Choice>,
     /// What the visitor's page said (visitor rooms only).
     pub visitor: Option<VisitorPanel>,
+    /// The largest file an upload may be (the reply box refuses bigger
+    /// ones before sending a byte).
+    pub max_upload_bytes: u64,
 }
 
 /// The visitor's context beside a conversation.
