@@ -900,7 +900,9 @@
         if (data.user_uuid !== me) {
           if (roomOf(data) !== currentRoom || document.hidden) notify();
           if (data.kind !== 'system') {
-            desktopNotify(data.alias || (data.kind === 'visitor' ? 'Visitor' : 'New message'), data.content, roomOf(data));
+            const files = Array.isArray(data.attachments) ? data.attachments : [];
+            const said = data.content || (files.length ? `Sent ${files.length === 1 ? files[0].name : files.length + ' files'}` : '');
+            desktopNotify(data.alias || (data.kind === 'visitor' ? 'Visitor' : 'New message'), said, roomOf(data));
           }
         }
         refreshLists();
