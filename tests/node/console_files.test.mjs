@@ -13,8 +13,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 
+import { assertAccessible } from './a11y.mjs';
 import { TEST_TIMEOUT_MS, server, startServer, stopServer, withServerLogs } from './chatgate_server.mjs';
-import { SHOTS, adminPage, adminToken, answer, chatd, launchChromium, newVisitor, visitorSays } from './console_browser.mjs';
+import { SHOTS, adminPage, adminToken, answer, chatd, launchChromium, newVisitor, post, visitorSays } from './console_browser.mjs';
 
 const SHOTS_DIR = process.env.SHOTS_DIR || SHOTS;
 
@@ -90,6 +91,20 @@ async function shot(page, name) {
     await page.screenshot({ path: path.join(SHOTS_DIR, `console-files-${name}-${width}.png`) });
   }
   await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+/** A visitor's upload (the widget's door); the Attachment JSON. */
+async function visitorUploads(visitor, name, type, bytes) {
+  const form = new FormData();
+  form.append('file', new Blob([bytes], { type }), name);
+  const res = await fetch(server.baseUrl + '/chatplugin.upload', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${visitor.token}` },
+    body: form,
+  });
+  const text = await res.text();
+  assert.equal(res.status, 201, text);
+  return JSON.parse(text);
 }
 
 let browser;
@@ -210,6 +225,89 @@ describe('console: files and Markdown', () => {
     const stored = items.find((m) => m.content?.startsWith('**bold**'));
     assert.equal(stored.content, '**bold** and `code` and <script>alert(1)</script> ![cat](https://example.com/cat.png)');
     await shot(page, 'markdown');
+    assert.deepEqual(problems, []);
+    await context.close();
+  }));
+  test('a reply carries its files: a thumbnail that opens the image, a row that downloads; the visitor\'s files arrive live', { timeout: TEST_TIMEOUT_MS }, withServerLogs(async () => {
+    const visitor = await newVisitor();
+    await visitorSays(visitor, 'Here is the **error** I get');
+    const { context, page, problems } = await adminPage(browser);
+    await answer(page, visitor);
+    const image = png(800, 600);
+    const document = pdf();
+    await page.locator('[data-file-input]').setInputFiles([
+      { name: 'photo.png', mimeType: 'image/png', buffer: image },
+      { name: 'invoice.pdf', mimeType: 'application/pdf', buffer: document },
+    ]);
+    await page.locator('[data-pending] .file-chip[data-attachment]').nth(1).waitFor();
+    await page.fill('#reply', 'The *invoice* and a photo:');
+    await page.press('#reply', 'Enter');
+
+    const mine = page.locator('.msg.mine').last();
+    await mine.locator('.files').waitFor();
+    assert.equal(await page.locator('[data-pending] .file-chip').count(), 0, 'the chips go once sent');
+    assert.equal(await page.locator('#composer input[name=attachments]').count(), 0);
+    assert.equal(await mine.locator('.text em').textContent(), 'invoice');
+    // The thumbnail: boxed by the image's shape before it loads, then loaded.
+    const thumb = mine.locator('.file-image img');
+    assert.equal(await thumb.getAttribute('width'), '240');
+    assert.equal(await thumb.getAttribute('height'), '180');
+    await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await thumb.elementHandle());
+    assert.match(await thumb.getAttribute('src'), /^\/files\/[0-9a-f-]+\/thumbnail\?expires=\d+&signature=/);
+    // A click opens the full image.
+    const [opened] = await Promise.all([context.waitForEvent('page'), mine.locator('.file-image').click()]);
+    await opened.waitForLoadState();
+    assert.match(opened.url(), /\/files\/[0-9a-f-]+\/photo\.png\?expires=/);
+    await opened.close();
+    // The row downloads the bytes.
+    const row = mine.locator('a.file-row');
+    assert.equal(await row.locator('.file-name').textContent(), 'invoice.pdf');
+    assert.equal(await row.locator('.file-size').textContent(), '39 KB');
+    assert.equal(await row.locator('.file-icon').textContent(), 'PDF');
+    const href = await row.getAttribute('href');
+    const fetched = await fetch(server.baseUrl + href);
+    assert.equal(fetched.status, 200);
+    assert.deepEqual(Buffer.from(await fetched.arrayBuffer()), document);
+    const [download] = await Promise.all([page.waitForEvent('download'), row.click()]);
+    assert.equal(download.suggestedFilename(), 'invoice.pdf');
+
+    // Files alone, no text.
+    await page.locator('[data-file-input]').setInputFiles({ name: 'alone.png', mimeType: 'image/png', buffer: png(300, 500) });
+    await page.locator('[data-pending] .file-chip[data-attachment]').waitFor();
+    await page.click('#composer button[type=submit]');
+    const alone = page.locator('.msg.mine').last().locator('.file-image img[alt="alone.png"]');
+    await alone.waitFor();
+    assert.equal(await alone.getAttribute('width'), '108');
+    assert.equal(await page.locator('.msg.mine').last().locator('.text').count(), 0);
+
+    // The visitor's files come in live, over the event socket.
+    const theirs = await visitorUploads(visitor, 'screenshot.png', 'image/png', png(640, 400));
+    const notes = await visitorUploads(visitor, 'notes.txt', 'text/plain', Buffer.from('line one\nline two\n'));
+    await post('/chatplugin.send', { message: { text: 'See `these`', attachments: [theirs.id, notes.id] } }, { authorization: `Bearer ${visitor.token}` });
+    const live = page.locator('.msg.theirs').last();
+    await live.locator('.file-image img').waitFor();
+    assert.equal(await live.locator('.text code').textContent(), 'these');
+    assert.equal(await live.locator('a.file-row .file-name').textContent(), 'notes.txt');
+
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      for (const width of [1280, 390]) {
+        await page.setViewportSize({ width, height: width === 390 ? 844 : 800 });
+        await assertAccessible(page, `console with files, ${colorScheme} ${width}`);
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shot(page, 'conversation-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+    // An upload under way beside the conversation, for the screenshot.
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await page.route('**/attachments', async (route) => { await held; await route.continue(); });
+    await page.locator('[data-file-input]').setInputFiles({ name: 'quarterly-report-final.pdf', mimeType: 'application/pdf', buffer: document });
+    await page.fill('#reply', 'One more, **uploading**…');
+    await shot(page, 'conversation');
+    release();
+    await page.unroute('**/attachments');
     assert.deepEqual(problems, []);
     await context.close();
   }));
