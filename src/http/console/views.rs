@@ -85,7 +85,13 @@ impl RoomRow {
                 let text = if m.deleted {
                     "Message deleted".to_string()
                 } else {
-                    super::markdown::plain(&m.content)
+                    let text = super::markdown::plain(&m.content);
+                    match m.attachments.as_slice() {
+                        [] => text,
+                        [one] if text.is_empty() => format!("📎 {}", one.name),
+                        files if text.is_empty() => format!("📎 {} files", files.len()),
+                        _ => format!("📎 {text}"),
+                    }
                 };
                 let who = match (m.sender_kind, &m.sender_name) {
                     (SenderKind::Agent, Some(alias)) => format!("{alias}: "),
