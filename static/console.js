@@ -702,6 +702,8 @@
     function add(fileList) {
       const chosen = Array.from(fileList || []);
       if (!chosen.length) return;
+      // The chips take room from the conversation: its newest message stays in view.
+      const stick = messages && nearBottom();
       const room = MAX_FILES - items.length;
       if (chosen.length > room) toast(`At most ${MAX_FILES} files a message.`);
       const maxBytes = parseInt(composer.dataset.maxBytes, 10) || Infinity;
@@ -721,6 +723,7 @@
         item.done = upload(item);
       });
       changed();
+      if (stick) scrollToBottom();
     }
 
     if (button && input) {

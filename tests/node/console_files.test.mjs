@@ -87,6 +87,7 @@ async function shot(page, name) {
   fs.mkdirSync(SHOTS_DIR, { recursive: true });
   for (const [width, height] of [[1280, 800], [390, 844]]) {
     await page.setViewportSize({ width, height });
+    await page.locator('#messages').evaluate((m) => { m.scrollTop = m.scrollHeight; });
     await page.waitForTimeout(150);
     await page.screenshot({ path: path.join(SHOTS_DIR, `console-files-${name}-${width}.png`) });
   }
@@ -132,7 +133,7 @@ describe('console: files and Markdown', () => {
     const held = new Promise((resolve) => { release = resolve; });
     await page.route('**/attachments', async (route) => {
       await held;
-      await route.continue();
+      await route.continue().catch(() => {});
     });
     await page.locator('[data-attach]').click({ trial: true });
     await page.locator('[data-file-input]').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: png(800, 600) });
@@ -279,6 +280,8 @@ describe('console: files and Markdown', () => {
     await alone.waitFor();
     assert.equal(await alone.getAttribute('width'), '108');
     assert.equal(await page.locator('.msg.mine').last().locator('.text').count(), 0);
+    // The inbox's row names the file (no text to show).
+    await page.locator(`#lists [data-room="${visitor.conversation_id}"]`, { hasText: 'File: alone.png' }).waitFor();
 
     // The visitor's files come in live, over the event socket.
     const theirs = await visitorUploads(visitor, 'screenshot.png', 'image/png', png(640, 400));
@@ -302,11 +305,12 @@ describe('console: files and Markdown', () => {
     // An upload under way beside the conversation, for the screenshot.
     let release;
     const held = new Promise((resolve) => { release = resolve; });
-    await page.route('**/attachments', async (route) => { await held; await route.continue(); });
+    await page.route('**/attachments', async (route) => { await held; await route.continue().catch(() => {}); });
     await page.locator('[data-file-input]').setInputFiles({ name: 'quarterly-report-final.pdf', mimeType: 'application/pdf', buffer: document });
     await page.fill('#reply', 'One more, **uploading**…');
     await shot(page, 'conversation');
     release();
+    await page.locator('[data-pending] .file-chip[data-attachment]').waitFor();
     await page.unroute('**/attachments');
     assert.deepEqual(problems, []);
     await context.close();

@@ -87,10 +87,11 @@ impl RoomRow {
                 } else {
                     let text = super::markdown::plain(&m.content);
                     match m.attachments.as_slice() {
-                        [] => text,
-                        [one] if text.is_empty() => format!("📎 {}", one.name),
-                        files if text.is_empty() => format!("📎 {} files", files.len()),
-                        _ => format!("📎 {text}"),
+                        [one] if text.is_empty() => format!("File: {}", one.name),
+                        files if text.is_empty() && !files.is_empty() => {
+                            format!("{} files", files.len())
+                        }
+                        _ => text,
                     }
                 };
                 let who = match (m.sender_kind, &m.sender_name) {
