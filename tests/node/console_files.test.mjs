@@ -213,6 +213,18 @@ describe('console: files and Markdown', () => {
     assert.equal(await theirs.locator('a').count(), 0, 'a javascript: link is text');
     assert.match(await theirs.locator('.text').textContent(), /reset/);
 
+    // A long code block scrolls inside its bubble; the conversation does not.
+    await visitorSays(visitor, 'The log says:\n\n```\nERROR ' + 'x'.repeat(180) + '\n  at main.js:12\n```\n> quoted **reply**');
+    const block = page.locator('.msg.theirs').last();
+    await block.locator('pre code').waitFor();
+    assert.equal(await block.locator('blockquote strong').textContent(), 'reply');
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 800 });
+      assert.equal(await page.locator('#messages').evaluate((m) => m.scrollWidth <= m.clientWidth), true, `no sideways scroll at ${width}`);
+      assert.equal(await block.locator('pre').evaluate((pre) => pre.scrollWidth > pre.clientWidth), true, `the block scrolls at ${width}`);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+
     // Reloaded, the same.
     await page.reload();
     assert.equal(await page.locator('.msg.mine .text strong', { hasText: 'bold' }).count(), 1);
