@@ -745,8 +745,18 @@
         add(pasted);
       });
     }
+    const carriesFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
+    // A file dropped beside the conversation would make the browser open
+    // it in place of the console.
+    document.addEventListener('dragover', (event) => {
+      if (!carriesFiles(event) || (zone && zone.contains(event.target))) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'none';
+    });
+    document.addEventListener('drop', (event) => {
+      if (carriesFiles(event) && !(zone && zone.contains(event.target))) event.preventDefault();
+    });
     if (zone && hint) {
-      const carriesFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
       let depth = 0;
       zone.addEventListener('dragenter', (event) => {
         if (!carriesFiles(event)) return;

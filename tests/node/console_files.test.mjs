@@ -160,6 +160,16 @@ describe('console: files and Markdown', () => {
     await dropped.and(page.locator('[data-attachment]')).waitFor();
     assert.equal(await dropped.locator('.chip-name').textContent(), 'invoice.pdf');
 
+    // Dropped beside the conversation: neither attached nor opened by the browser in place of the console.
+    const opened = await page.locator('#lists').evaluate((target) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(['x'], 'stray.txt', { type: 'text/plain' }));
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      return target.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    });
+    assert.equal(opened, false, 'the browser\'s own drop is prevented');
+    assert.equal(await chips.count(), 3);
+
     // The form carries them too (for a post without script).
     const ids = await page.locator('#composer input[type=hidden][name=attachments]').evaluateAll((els) => els.map((e) => e.value));
     assert.equal(ids.length, 3);
