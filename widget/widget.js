@@ -17,9 +17,9 @@ const L = {
     closed: 'This conversation was closed. Write to us again to reopen it.', typing: '{n} is typing…', agent: 'Agent',
     fail: 'Not sent.', retry: 'Retry', sending: 'Sending', sent: 'Delivered', read: 'Read', deleted: 'Message deleted',
     reconnecting: 'Connection lost, reconnecting…', gone: 'Chat is unavailable right now.', from: 'New message from {n}',
-    unread: '{n} unread', by: 'Powered by chatgate', more: 'New message', attach: 'Attach a file', drop: 'Drop files to send them',
-    rm: 'Remove {f}', big: '{f} is too large to send.', type: '{f}: this type of file cannot be sent.',
-    upx: '{f} could not be sent, please try again.', many: 'At most 10 files per message.', u: ['B', 'KB', 'MB', 'GB'],
+    unread: '{n} unread', by: 'Powered by chatgate', more: 'New message', attach: 'Attach a file', drop: 'Drop files here',
+    rm: 'Remove {f}', big: '{f} is too large.', type: '{f}: this type of file is not allowed.',
+    upx: '{f} could not be uploaded.', many: 'At most 10 files.', u: ['B', 'KB', 'MB', 'GB'],
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
       transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
@@ -32,9 +32,9 @@ const L = {
     closed: 'Cette conversation a été fermée. Écrivez-nous pour la rouvrir.', typing: '{n} écrit…', agent: 'Conseiller',
     fail: 'Non envoyé.', retry: 'Réessayer', sending: 'Envoi', sent: 'Remis', read: 'Lu', deleted: 'Message supprimé',
     reconnecting: 'Connexion perdue, reconnexion…', gone: 'Le chat est indisponible pour le moment.', from: 'Nouveau message de {n}',
-    unread: '{n} non lus', by: 'Propulsé par chatgate', more: 'Nouveau message', attach: 'Joindre un fichier', drop: 'Déposez vos fichiers pour les envoyer',
-    rm: 'Retirer {f}', big: '{f} est trop volumineux pour être envoyé.', type: '{f} : ce type de fichier ne peut pas être envoyé.',
-    upx: "{f} n'a pas pu être envoyé, veuillez réessayer.", many: 'Au plus 10 fichiers par message.', u: ['o', 'Ko', 'Mo', 'Go'],
+    unread: '{n} non lus', by: 'Propulsé par chatgate', more: 'Nouveau message', attach: 'Joindre un fichier', drop: 'Déposez vos fichiers ici',
+    rm: 'Retirer {f}', big: '{f} est trop volumineux.', type: "{f} : ce type de fichier n'est pas autorisé.",
+    upx: "{f} n'a pas pu être envoyé.", many: 'Au plus 10 fichiers.', u: ['o', 'Ko', 'Mo', 'Go'],
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
       transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
@@ -340,7 +340,6 @@ class Widget {
     };
     const ab = h('button', 'ab');
     ab.type = 'button';
-    ab.title = t.attach;
     ab.setAttribute('aria-label', t.attach);
     ab.append(icon('clip'));
     ab.onclick = () => fi.click();
@@ -1011,7 +1010,8 @@ class Widget {
     try {
       for (let i = 0; ; i++) {
         if (!this.token) await this.auth();
-        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content || undefined, attachments: e.m.attachments.length ? e.m.attachments.map((a) => a.id) : undefined, postback: e.m.postback }, client_message_id: e.m.client_message_id }, this.token);
+        const at = e.m.attachments;
+        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content || undefined, attachments: at.length ? at.map((a) => a.id) : undefined, postback: e.m.postback }, client_message_id: e.m.client_message_id }, this.token);
         if (r.ok && r.body && r.body.id) {
           this.upsert(r.body, false);
           this.keep();
@@ -1059,12 +1059,10 @@ class Widget {
   async put(f) {
     const t = this.t;
     const nm = f.name || 'image.png';
-    const u = { el: h('div', 'chip') };
+    const u = { el: h('div', 'fl') };
     const pr = h('progress');
     const rm = h('button', 'rm');
-    const fx = h('span', 'fx');
     pr.max = 1;
-    pr.value = 0;
     pr.setAttribute('aria-label', nm);
     rm.type = 'button';
     rm.setAttribute('aria-label', t.rm.replace('{f}', nm));
@@ -1073,8 +1071,7 @@ class Widget {
       this.unpend(u);
       this.ta.focus();
     };
-    fx.append(h('span', 'fn', nm), pr);
-    u.el.append(icon('file'), fx, rm);
+    u.el.append(icon('file'), h('span', 'fn', nm), pr, rm);
     this.files.push(u);
     this.ups.append(u.el);
     this.input();
@@ -1082,36 +1079,29 @@ class Widget {
     try {
       for (let i = 0; i < 2; i++) {
         if (!this.token) await this.auth();
-        if (u.gone) return;
         r = await new Promise((ok) => {
           const x = (u.x = new XMLHttpRequest());
-          x.open('POST', this.base + '/chatplugin.upload');
-          x.setRequestHeader('authorization', 'Bearer ' + this.token);
-          x.upload.onprogress = (ev) => (pr.value = ev.loaded / ev.total);
-          x.onloadend = () => {
-            let b = null;
-            try {
-              b = JSON.parse(x.responseText);
-            } catch (err) {
-              /* not JSON */
-            }
-            ok({ s: x.status, b });
-          };
           const d = new FormData();
           d.append('file', f, nm);
-          x.send(d);
+          x.open('POST', this.base + '/chatplugin.upload');
+          x.setRequestHeader('authorization', 'Bearer ' + this.token);
+          x.responseType = 'json';
+          x.upload.onprogress = (ev) => (pr.value = ev.loaded / ev.total);
+          x.onloadend = () => ok(x);
+          // Removed while authenticating: never sent.
+          u.gone ? ok(x) : x.send(d);
         });
-        if (r.s !== 401) break;
+        if (r.status !== 401) break;
         this.token = null;
       }
     } catch (err) {
       /* authentication failed: said below */
     }
     if (u.gone) return;
-    const a = r.s === 201 && r.b && r.b.id && r.b;
+    const a = r.status === 201 && r.response;
     if (a) {
       u.a = a;
-      pr.remove();
+      pr.replaceWith(h('span', 'fs', size(a.size, t, this.lang)));
       const th = a.thumbnail_url && httpUrl(a.thumbnail_url, this.base);
       if (th) {
         const i = h('img');
@@ -1121,8 +1111,9 @@ class Widget {
       }
       this.input();
     } else {
+      // (Before unpend(): aborting a finished request zeroes its status.)
+      this.oops((r.status === 413 ? t.big : r.status === 415 ? t.type : t.upx).replace('{f}', '“' + nm + '”'));
       this.unpend(u);
-      this.oops((r.s === 413 ? t.big : r.s === 415 ? t.type : t.upx).replace('{f}', '“' + nm + '”'));
     }
   }
 }

@@ -94,8 +94,8 @@ const text = (n) => Buffer.from('All work and no play. '.repeat(Math.ceil(n / 22
 // The widget's files
 // ---------------------------------------------------------------------------
 
-const chips = (page) => widget(page).locator('.ups .chip');
-const doneChips = (page) => widget(page).locator('.ups .chip:not(:has(progress))');
+const chips = (page) => widget(page).locator('.ups .fl');
+const doneChips = (page) => widget(page).locator('.ups .fl:not(:has(progress))');
 const errorLine = (page) => widget(page).locator('.er');
 const fileInput = (page) => widget(page).locator('input[type=file]');
 
@@ -214,7 +214,7 @@ describe('widget: files and Markdown', { timeout: 240_000 }, () => {
 
     // A dropped file: the panel shows the drop hint while dragged over.
     const hint = await drop(page, [{ name: 'notes.txt', type: 'text/plain', buffer: text(3000) }]);
-    assert.equal(hint, '"Drop files to send them"');
+    assert.equal(hint, '"Drop files here"');
     await until(async () => (await doneChips(page).count()) === 3, 'the dropped file to upload');
     assert.equal(await widget(page).locator('.p.drop').count(), 0, 'no drop hint after the drop');
 
@@ -336,16 +336,16 @@ describe('widget: files and Markdown', { timeout: 240_000 }, () => {
     const send = widget(page).locator('.sd');
 
     await fileInput(page).setInputFiles({ name: 'huge.txt', mimeType: 'text/plain', buffer: text(CAP + 1024) });
-    await until(async () => (await errorLine(page).textContent()) === '“huge.txt” is too large to send.', 'the too-large message');
+    await until(async () => (await errorLine(page).textContent()) === '“huge.txt” is too large.', 'the too-large message');
     assert.equal(await errorLine(page).getAttribute('role'), 'alert');
     assert.equal(await chips(page).count(), 0);
     assert.equal(await send.isDisabled(), true);
 
     await fileInput(page).setInputFiles({ name: 'setup.exe', mimeType: 'application/octet-stream', buffer: EXE });
-    await until(async () => (await errorLine(page).textContent()) === '“setup.exe”: this type of file cannot be sent.', 'the executable refused');
+    await until(async () => (await errorLine(page).textContent()) === '“setup.exe”: this type of file is not allowed.', 'the executable refused');
     // HTML named as a picture is judged by its content.
     await drop(page, [{ name: 'cat.png', type: 'image/png', buffer: HTML }]);
-    await until(async () => (await errorLine(page).textContent()) === '“cat.png”: this type of file cannot be sent.', 'the HTML refused');
+    await until(async () => (await errorLine(page).textContent()) === '“cat.png”: this type of file is not allowed.', 'the HTML refused');
     assert.equal(await chips(page).count(), 0);
     assert.equal(await send.isDisabled(), true);
     await widget(page).locator('textarea').press('Enter');
@@ -362,7 +362,7 @@ describe('widget: files and Markdown', { timeout: 240_000 }, () => {
     const many = Array.from({ length: 11 }, (_, i) => ({ name: `n${i}.txt`, mimeType: 'text/plain', buffer: text(100 + i) }));
     await fileInput(page).setInputFiles(many);
     await until(async () => (await doneChips(page).count()) === 10, 'ten uploads');
-    assert.equal(await errorLine(page).textContent(), 'At most 10 files per message.');
+    assert.equal(await errorLine(page).textContent(), 'At most 10 files.');
     await context.close();
   }));
 
@@ -471,7 +471,7 @@ describe('widget: files and Markdown', { timeout: 240_000 }, () => {
       // Everything inside the panel: the chips, the files, the code block.
       const inside = await widget(page).locator('.p').evaluate((p) => {
         const box = p.getBoundingClientRect();
-        return [...p.querySelectorAll('.chip, .im, .fl, pre')].every((e) => {
+        return [...p.querySelectorAll('.im, .fl, pre')].every((e) => {
           const r = e.getBoundingClientRect();
           return r.left >= box.left && r.right <= box.right + 0.5;
         });
