@@ -363,7 +363,7 @@ class Widget {
     this.oops();
     const cw = h('div', 'cw');
     cw.append(this.er, this.ups, cmp);
-    cmp.append(fi, ab, ta, sd);
+    cmp.append(fi, ta, ab, sd);
     cmp.onsubmit = (e) => {
       e.preventDefault();
       this.submit();
