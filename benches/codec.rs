@@ -38,6 +38,7 @@ fn message(text: &str) -> Message {
         quick_replies: Vec::new(),
         postback: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -76,7 +77,8 @@ fn stomp(c: &mut Criterion) {
     let event = Event::MessageCreated {
         message: message("Hello, is anyone there?"),
     };
-    let (_, body) = event_body(&event).unwrap();
+    let signer = chatgate::files::Signer::new(b"bench", 3600);
+    let (_, body) = event_body(&event, &signer).unwrap();
     let body = bytes::Bytes::from(body);
     group.throughput(Throughput::Elements(1));
     group.bench_function("encode_message_frame", |b| {
@@ -102,8 +104,9 @@ fn json(c: &mut Criterion) {
     let event = Event::MessageCreated {
         message: message("Hello, is anyone there?"),
     };
+    let signer = chatgate::files::Signer::new(b"bench", 3600);
     group.bench_function("visitor_body_message_created", |b| {
-        b.iter(|| event_body(black_box(&event)))
+        b.iter(|| event_body(black_box(&event), &signer))
     });
     group.bench_function("bus_event_roundtrip", |b| {
         b.iter(|| {

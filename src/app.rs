@@ -53,7 +53,13 @@ impl Application {
             server,
         } = setup::prepare(&config, store.as_ref()).await?;
         let metrics = Arc::new(Metrics::new());
-        let hub = Hub::new(config.session_queue, metrics.clone(), server);
+        let signer = crate::files::Signer::new(jwt_secret.as_bytes(), config.file_url_ttl as i64);
+        let hub = Hub::new(
+            config.session_queue,
+            metrics.clone(),
+            server,
+            signer.clone(),
+        );
         let sink: Arc<dyn BusSink> = hub.clone();
         let bus: Arc<dyn Bus> = match &config.redis_url {
             Some(url) => Arc::new(
@@ -99,9 +105,8 @@ impl Application {
             })?;
         let files = Arc::new(crate::files::Files::new(
             file_store,
-            jwt_secret.as_bytes(),
+            signer,
             config.max_upload_bytes,
-            config.file_url_ttl as i64,
         ));
         let limits = Arc::new(Limits::new(&config, &metrics));
         let (router, router_inbox) = crate::service::routing::RouterHandle::new();

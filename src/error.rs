@@ -50,6 +50,17 @@ impl ApiError {
             .with_details(json!({ field: [message] }))
     }
 
+    /// 400 `invalid-attachment`, naming the offending field in `details`.
+    pub fn invalid_attachment(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-attachment",
+            message.clone(),
+        )
+        .with_details(json!({ field: [message] }))
+    }
+
     pub fn invalid_data(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid-data", message)
     }
@@ -311,6 +322,10 @@ impl From<ServiceError> for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "file-type-not-allowed",
                 "this type of file is not allowed (images, video, PDF, text and office documents are)",
+            ),
+            ServiceError::InvalidAttachment => ApiError::invalid_attachment(
+                "attachments",
+                "attachments must be your own uploads into this conversation, not yet sent",
             ),
             ServiceError::Internal(cause) => ApiError::internal(cause),
         }

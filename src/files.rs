@@ -29,6 +29,8 @@ use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+use crate::domain::Attachment;
+
 /// Bytes read before the type is judged (every signature we check, and
 /// an image's dimensions, are within them).
 const SNIFF_BYTES: usize = 8 * 1024;
@@ -90,31 +92,118 @@ pub struct Files {
     store: Arc<dyn ObjectStore>,
     /// Bounds the images being decoded for thumbnails.
     decoding: tokio::sync::Semaphore,
-    /// Signs download URLs.
-    key: Vec<u8>,
+    /// Signs and checks download URLs.
+    signer: Signer,
     /// Largest upload, in bytes.
     pub max_bytes: u64,
+}
+
+/// Signs download URLs and checks them: cheap to clone, so every place
+/// that builds a message for a client (the hub's encoders, the doors'
+/// responses) signs its attachments' URLs when it builds them.
+#[derive(Clone)]
+pub struct Signer {
+    key: Arc<[u8]>,
     /// How long a signed URL stays valid, in seconds.
-    pub url_ttl_secs: i64,
+    pub ttl_secs: i64,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("ttl_secs", &self.ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// URLs signed with a key derived from `secret`, valid `ttl_secs`.
+    pub fn new(secret: &[u8], ttl_secs: i64) -> Signer {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key");
+        mac.update(b"chatgate files v1");
+        Signer {
+            key: Arc::from(&mac.finalize().into_bytes()[..]),
+            ttl_secs,
+        }
+    }
+
+    fn signature(&self, id: Uuid, variant: Variant, expires: i64) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(format!("{id}:{}:{expires}", variant.tag()).as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// The signed path of file `id` (named `name` in the path), valid for
+    /// `ttl_secs` from `now_secs`.
+    pub fn url(
+        &self,
+        id: Uuid,
+        name: &str,
+        variant: Variant,
+        now_secs: i64,
+        ttl_secs: i64,
+    ) -> String {
+        let expires = now_secs + ttl_secs;
+        let signature = self.signature(id, variant, expires);
+        let last = match variant {
+            Variant::File => percent_encode(name),
+            Variant::Thumbnail => "thumbnail".to_string(),
+        };
+        format!("/files/{id}/{last}?expires={expires}&signature={signature}")
+    }
+
+    /// The URLs of `attachment` (its file, and its thumbnail for an image),
+    /// valid for the configured time from now.
+    pub fn links(&self, attachment: &Attachment) -> (String, Option<String>) {
+        let now = crate::domain::time::now_ms() / 1000;
+        let ttl = self.ttl_secs;
+        let (id, name) = (attachment.id.0, attachment.name.as_str());
+        let url = self.url(id, name, Variant::File, now, ttl);
+        // Every image stored has a thumbnail (`Files::receive`).
+        let thumbnail = attachment
+            .is_image()
+            .then(|| self.url(id, name, Variant::Thumbnail, now, ttl));
+        (url, thumbnail)
+    }
+
+    /// Whether `signature` is this deployment's for `id`, `variant` and
+    /// `expires`, and `expires` has not passed.
+    pub fn verify(
+        &self,
+        id: Uuid,
+        variant: Variant,
+        expires: i64,
+        signature: &str,
+        now_secs: i64,
+    ) -> bool {
+        if expires < now_secs {
+            return false;
+        }
+        let expected = self.signature(id, variant, expires);
+        // Constant time: compare every byte whatever the first difference.
+        expected.len() == signature.len()
+            && expected
+                .bytes()
+                .zip(signature.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
 }
 
 impl Files {
-    /// Files kept in `store`, URLs signed with a key derived from `secret`.
-    pub fn new(
-        store: Arc<dyn ObjectStore>,
-        secret: &[u8],
-        max_bytes: u64,
-        url_ttl_secs: i64,
-    ) -> Files {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key");
-        mac.update(b"chatgate files v1");
+    /// Files kept in `store`, URLs signed by `signer`.
+    pub fn new(store: Arc<dyn ObjectStore>, signer: Signer, max_bytes: u64) -> Files {
         Files {
             store,
             decoding: tokio::sync::Semaphore::new(DECODES_AT_ONCE),
-            key: mac.finalize().into_bytes().to_vec(),
+            signer,
             max_bytes,
-            url_ttl_secs,
         }
+    }
+
+    /// The URL signer.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
     }
 
     /// The store of `location`: `s3://bucket[/prefix]` (S3 or any
@@ -300,54 +389,6 @@ impl Files {
             }
         }
         Ok(())
-    }
-
-    fn signature(&self, id: Uuid, variant: Variant, expires: i64) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        mac.update(format!("{id}:{}:{expires}", variant.tag()).as_bytes());
-        hex(&mac.finalize().into_bytes())
-    }
-
-    /// The signed path of file `id` (named `name` in the path), valid for
-    /// `ttl_secs` from `now_secs`.
-    pub fn url(
-        &self,
-        id: Uuid,
-        name: &str,
-        variant: Variant,
-        now_secs: i64,
-        ttl_secs: i64,
-    ) -> String {
-        let expires = now_secs + ttl_secs;
-        let signature = self.signature(id, variant, expires);
-        let last = match variant {
-            Variant::File => percent_encode(name),
-            Variant::Thumbnail => "thumbnail".to_string(),
-        };
-        format!("/files/{id}/{last}?expires={expires}&signature={signature}")
-    }
-
-    /// Whether `signature` is this deployment's for `id`, `variant` and
-    /// `expires`, and `expires` has not passed.
-    pub fn verify(
-        &self,
-        id: Uuid,
-        variant: Variant,
-        expires: i64,
-        signature: &str,
-        now_secs: i64,
-    ) -> bool {
-        if expires < now_secs {
-            return false;
-        }
-        let expected = self.signature(id, variant, expires);
-        // Constant time: compare every byte whatever the first difference.
-        expected.len() == signature.len()
-            && expected
-                .bytes()
-                .zip(signature.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
     }
 }
 
@@ -550,7 +591,7 @@ mod tests {
     fn files(max: u64) -> (Files, tempdir::Dir) {
         let dir = tempdir::Dir::new();
         let store = Files::store_at(dir.path()).unwrap();
-        (Files::new(store, b"secret", max, 3600), dir)
+        (Files::new(store, Signer::new(b"secret", 3600), max), dir)
     }
 
     /// A directory removed on drop (no dependency for one test helper).
@@ -691,8 +732,7 @@ mod tests {
 
     #[test]
     fn urls_are_signed_and_expire() {
-        let store = Arc::new(object_store::memory::InMemory::new());
-        let files = Files::new(store.clone(), b"secret", 10, 3600);
+        let files = Signer::new(b"secret", 3600);
         let id = Uuid::new_v4();
         let url = files.url(id, "my photo.png", Variant::File, 1_000, 3600);
         assert!(url.starts_with(&format!(
@@ -706,7 +746,7 @@ mod tests {
         assert!(!files.verify(id, Variant::File, 9999, signature, 1_000));
         assert!(!files.verify(Uuid::new_v4(), Variant::File, 4600, signature, 1_000));
         assert!(!files.verify(id, Variant::Thumbnail, 4600, signature, 1_000));
-        let other = Files::new(store, b"other secret", 10, 3600);
+        let other = Signer::new(b"other secret", 3600);
         assert!(!other.verify(id, Variant::File, 4600, signature, 1_000));
         assert!(!files.verify(id, Variant::File, 4600, "", 1_000));
     }

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bus::{Bus, BusError, BusSink, Topic};
 use crate::domain::event::{Agents, VisitorQueue};
 use crate::domain::{AgentId, Published, TenantId};
+use crate::files::Signer;
 use crate::metrics::Metrics;
 use crate::wire::wazo::ServerId;
 
@@ -44,9 +45,9 @@ pub enum Outbound {
 
 impl Outbound {
     /// The event as visitor sessions receive it.
-    pub fn for_visitors(event: Arc<Published>) -> Outbound {
-        let visitor =
-            crate::wire::visitor::event_body(&event.event).map(|(q, body)| (q, Bytes::from(body)));
+    pub fn for_visitors(event: Arc<Published>, signer: &Signer) -> Outbound {
+        let visitor = crate::wire::visitor::event_body(&event.event, signer)
+            .map(|(q, body)| (q, Bytes::from(body)));
         Outbound::Event {
             event,
             visitor,
@@ -55,9 +56,10 @@ impl Outbound {
     }
 
     /// The event as agent sessions receive it.
-    pub fn for_agents(event: Arc<Published>, server: ServerId) -> Outbound {
-        let agent = crate::wire::wazo::event_frame(&event, server)
-            .map(|(name, body)| (Arc::from(name), Bytes::from(body)));
+    pub fn for_agents(event: Arc<Published>, server: ServerId, signer: &Signer) -> Outbound {
+        let agent =
+            crate::wire::wazo::event_frame(&event, crate::wire::wazo::Cx { server, signer })
+                .map(|(name, body)| (Arc::from(name), Bytes::from(body)));
         Outbound::Event {
             event,
             visitor: None,
@@ -101,19 +103,31 @@ pub struct Hub {
     sessions: AtomicU64,
     metrics: Arc<Metrics>,
     server: ServerId,
+    /// Signs the attachments' URLs in the bodies the hub encodes.
+    signer: Signer,
     /// Counts the bus's reconnections, for whoever must redo what an
     /// outage lost (presence claims, availability answers).
     resyncs: tokio::sync::watch::Sender<u64>,
 }
 
 impl Hub {
+    /// The signer of the attachments' URLs in the bodies built for clients.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
     /// Changes each time the bus reconnected after losing events.
     pub fn resyncs(&self) -> tokio::sync::watch::Receiver<u64> {
         self.resyncs.subscribe()
     }
 
     /// Creates the hub; `attach_bus` must follow before sessions join.
-    pub fn new(queue_capacity: usize, metrics: Arc<Metrics>, server: ServerId) -> Arc<Hub> {
+    pub fn new(
+        queue_capacity: usize,
+        metrics: Arc<Metrics>,
+        server: ServerId,
+        signer: Signer,
+    ) -> Arc<Hub> {
         let (tx, rx) = mpsc::unbounded_channel();
         let hub = Arc::new(Hub {
             members: Mutex::new(HashMap::new()),
@@ -124,6 +138,7 @@ impl Hub {
             sessions: AtomicU64::new(0),
             metrics,
             server,
+            signer,
             resyncs: tokio::sync::watch::Sender::new(0),
         });
         tokio::spawn(reconcile_loop(Arc::downgrade(&hub), rx));
@@ -300,9 +315,9 @@ impl BusSink for Hub {
         // wait on JSON serialisation.
         let for_agents = topic.is_tenant();
         let outbound = Arc::new(if for_agents {
-            Outbound::for_agents(event.clone(), self.server)
+            Outbound::for_agents(event.clone(), self.server, &self.signer)
         } else {
-            Outbound::for_visitors(event.clone())
+            Outbound::for_visitors(event.clone(), &self.signer)
         });
         let mut members = self.lock();
         let Some(list) = members.get_mut(topic) else {
@@ -421,6 +436,7 @@ mod tests {
             capacity,
             Arc::new(Metrics::new()),
             ServerId(uuid::Uuid::new_v4()),
+            crate::files::Signer::new(b"test", 3600),
         );
         let sink: Arc<dyn BusSink> = hub.clone();
         hub.attach_bus(Arc::new(LocalBus::new(Arc::downgrade(&sink))));

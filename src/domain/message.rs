@@ -126,6 +126,10 @@ pub struct Message {
     /// posted), in the author's order; empty for most messages.
     #[serde(default)]
     pub mentions: Vec<Uuid>,
+    /// The files it carries (desk-api.md, "Attachments"); empty when none
+    /// (and once the message is deleted).
+    #[serde(default)]
+    pub attachments: Vec<super::Attachment>,
 }
 
 /// What happened, as a system message tells it (desk-api.md, "Notices").

@@ -3,6 +3,8 @@
 //! stored, the query is folded the same way, and SQL only runs a `LIKE`
 //! with `%` and `_` escaped, so no collation or database extension matters.
 
+use std::borrow::Cow;
+
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -16,6 +18,57 @@ pub fn fold(text: &str) -> String {
         .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// The search text of a message: its words as a reader sees them, folded.
+pub fn message_text(content: &str) -> String {
+    fold(&plain_text(content))
+}
+
+/// A message's text without its Markdown markup (emphasis markers, code
+/// fences, a link's URL, list bullets), so that a search matches what is
+/// shown, not how it was written. Raw HTML is shown as text, so it stays.
+/// Text without any markup character is returned as it is, unparsed.
+pub fn plain_text(content: &str) -> Cow<'_, str> {
+    use pulldown_cmark::{Event, Options, Parser, TagEnd};
+    const MARKUP: [char; 8] = ['*', '_', '`', '[', '#', '>', '~', '\\'];
+    // A list item: `- x`, `+ x` or `1. x` at the start of a line.
+    let item = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with("- ")
+            || line.starts_with("+ ")
+            || line
+                .split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if !content.contains(MARKUP) && !content.lines().any(item) {
+        return Cow::Borrowed(content);
+    }
+    let mut out = String::with_capacity(content.len());
+    let gap = |out: &mut String| {
+        let kept = out.trim_end().len();
+        out.truncate(kept);
+        if kept > 0 {
+            out.push(' ');
+        }
+    };
+    for event in Parser::new_ext(content, Options::ENABLE_STRIKETHROUGH) {
+        match event {
+            Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
+                out.push_str(&t)
+            }
+            Event::SoftBreak | Event::HardBreak | Event::Rule => gap(&mut out),
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Item
+                | TagEnd::CodeBlock
+                | TagEnd::Heading(_)
+                | TagEnd::BlockQuote(_),
+            ) => gap(&mut out),
+            _ => {}
+        }
+    }
+    Cow::Owned(out.trim_end().to_string())
 }
 
 /// The `LIKE` pattern (with `\` as escape) for a search query: its words in
@@ -48,6 +101,32 @@ mod tests {
         assert_eq!(fold("Café"), "cafe");
         assert_eq!(fold("CAFÉ"), "cafe");
         assert_eq!(fold("Ñandú Straße"), "nandu straße");
+    }
+
+    #[test]
+    fn the_search_text_leaves_the_markup_out() {
+        assert_eq!(
+            plain_text("plain words, 3 of them"),
+            "plain words, 3 of them"
+        );
+        assert!(matches!(plain_text("no markup here"), Cow::Borrowed(_)));
+        assert_eq!(
+            plain_text("**Bold** and _it_ and `code()` and [the docs](https://ex.com/x)"),
+            "Bold and it and code() and the docs"
+        );
+        assert_eq!(plain_text("- one\n- two\n\n1. three"), "one two three");
+        assert_eq!(
+            plain_text("```\nlet x = 1;\n```\nafter"),
+            "let x = 1; after"
+        );
+        assert_eq!(plain_text("<b>raw</b> stays"), "<b>raw</b> stays");
+        assert_eq!(plain_text("a\\*b"), "a*b");
+        assert_eq!(message_text("**Café** crème"), "cafe creme");
+        // A search for the words finds them; one for the markup does not.
+        let stored = message_text("see **the [docs](https://example.com/help)**");
+        let pattern = like_pattern("the docs").unwrap();
+        assert_eq!(pattern, "%the%docs%");
+        assert!(stored.contains("the docs") && !stored.contains("example.com"));
     }
 
     #[test]

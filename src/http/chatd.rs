@@ -265,12 +265,21 @@ impl Call {
         parse_json(&self.body, false)
     }
 
+    /// What the agent shapes are encoded with.
+    fn cx(&self) -> wazo::Cx<'_> {
+        let services = self.services();
+        wazo::Cx {
+            server: services.server,
+            signer: &services.signer,
+        }
+    }
+
     fn wazo_message(&self, message: &Message) -> Value {
-        wazo::message(message, self.services().server)
+        wazo::message(message, self.cx())
     }
 
     fn wazo_room(&self, room: &LiveRoom) -> Value {
-        wazo::live_room(room, self.services().server)
+        wazo::live_room(room, self.cx())
     }
 }
 
@@ -472,8 +481,13 @@ struct CreateRoom {
 
 #[derive(Deserialize)]
 struct PostMessage {
-    content: String,
+    /// Optional when `attachments` are given.
+    #[serde(default)]
+    content: Option<String>,
     alias: Option<String>,
+    /// desk-api.md, "Attachments": the caller's unsent uploads' ids.
+    #[serde(default)]
+    attachments: Option<Value>,
     /// desk-api.md, "Quick replies": absent or null for none.
     #[serde(default)]
     quick_replies: Option<Vec<QuickReplyBody>>,
@@ -675,6 +689,13 @@ async fn list_messages(call: Call) -> Result<Response, ApiError> {
 async fn post_message(mut call: Call) -> Result<Response, ApiError> {
     let mut post: PostMessage = call.json()?;
     let quick_replies = post.quick_replies()?;
+    let attachments =
+        crate::wire::attachment_ids(post.attachments.as_ref(), "attachments")?.unwrap_or_default();
+    let content = match post.content {
+        Some(content) => content,
+        None if !attachments.is_empty() => String::new(),
+        None => return Err(ApiError::invalid_field("content", "content is required")),
+    };
     let room = call.take_room()?;
     let message = call
         .services()
@@ -682,10 +703,11 @@ async fn post_message(mut call: Call) -> Result<Response, ApiError> {
         .post(
             &call.caller,
             room,
-            post.content,
+            content,
             post.alias,
             quick_replies,
             post.mentions,
+            attachments,
         )
         .await?;
     Ok(json_status(
@@ -1130,7 +1152,10 @@ mod tests {
                 if let Err(err) = post.quick_replies() {
                     fuzz::assert_client_error(&err);
                 }
-                let _ = MessageText::parse(post.content, 4096);
+                if let Err(err) = crate::wire::attachment_ids(post.attachments.as_ref(), "attachments") {
+                    fuzz::assert_client_error(&err);
+                }
+                let _ = post.content.map(|c| MessageText::parse(c, 4096));
             }
             if let Some(edit) = decode::<EditMessage>(&body, false) {
                 let _ = MessageText::parse(edit.content, 4096);

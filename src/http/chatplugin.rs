@@ -56,8 +56,9 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .map(Reply::into_response)
 }
 
-fn messages_json(messages: &[Message]) -> Vec<VisitorMessage<'_>> {
-    messages.iter().map(view::message).collect()
+fn messages_json<'a>(messages: &'a [Message], app: &App) -> Vec<VisitorMessage<'a>> {
+    let signer = app.hub.signer();
+    messages.iter().map(|m| view::message(m, signer)).collect()
 }
 
 /// The body of `/chatplugin.authenticate`: the object (its visitor context
@@ -108,7 +109,7 @@ async fn authenticate(
     respond(admitted.map(|a| {
         warp::reply::json(&json!({
             "token": a.token,
-            "messages": messages_json(&a.messages),
+            "messages": messages_json(&a.messages, &app),
             "conversation_id": a.conversation,
             "channel_id": a.channel.id,
             "resume_token": a.resume_token,
@@ -151,7 +152,10 @@ async fn send(app: App, token: Option<String>, origin: Option<String>, body: Byt
             let body = Value::Object(json_object(&body, false)?);
             let request = view::send_body(&body, app.config.max_text_chars)?;
             let message = visitor.send(&caller, request).await?;
-            Ok(warp::reply::json(&view::message(&message)))
+            Ok(warp::reply::json(&view::message(
+                &message,
+                app.hub.signer(),
+            )))
         }
         .await,
     )

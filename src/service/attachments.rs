@@ -15,7 +15,7 @@ use super::{Caller, Parts, ServiceError};
 use crate::domain::time::now_ms;
 use crate::domain::{Attachment, AttachmentId, ConversationId, SenderKind, TenantId};
 use crate::files::{clean_name, FileError, Files, Variant};
-use crate::store::AttachmentStore;
+use crate::store::{AttachmentStore, MessageStore, NewMessage};
 
 /// An upload's bytes as they arrive (the door maps its own stream's
 /// errors to text).
@@ -128,8 +128,13 @@ impl AttachmentService {
                 }
             };
             let batch = ids.len();
+            let before_batch = cleaned;
             for id in ids {
-                match self.attachment_store.delete_unsent_attachment(id).await {
+                match self
+                    .attachment_store
+                    .delete_unsent_attachment(id, before)
+                    .await
+                {
                     Ok(true) => {
                         if let Err(err) = self.files.delete(id.0).await {
                             tracing::warn!(%err, %id, "cannot delete an unsent upload's bytes");
@@ -143,7 +148,9 @@ impl AttachmentService {
                     }
                 }
             }
-            if batch < 100 {
+            // A full batch of which nothing could be removed (each was
+            // sent meanwhile) would be listed again: stop there.
+            if batch < 100 || cleaned == before_batch {
                 return cleaned;
             }
         }
@@ -152,22 +159,7 @@ impl AttachmentService {
     /// The signed URLs of `attachment` (its file, and its thumbnail for an
     /// image), valid for the configured time from now.
     pub fn urls(&self, attachment: &Attachment) -> (String, Option<String>) {
-        let now = now_ms() / 1000;
-        let ttl = self.files.url_ttl_secs;
-        let url = self
-            .files
-            .url(attachment.id.0, &attachment.name, Variant::File, now, ttl);
-        // Every image stored has a thumbnail (`Files::receive`).
-        let thumbnail = attachment.is_image().then(|| {
-            self.files.url(
-                attachment.id.0,
-                &attachment.name,
-                Variant::Thumbnail,
-                now,
-                ttl,
-            )
-        });
-        (url, thumbnail)
+        self.files.signer().links(attachment)
     }
 
     /// The bytes behind a signed URL: 403 for a signature that is wrong or
@@ -187,6 +179,7 @@ impl AttachmentService {
     > {
         if !self
             .files
+            .signer()
             .verify(id.0, variant, expires, signature, now_ms() / 1000)
         {
             return Err(ServiceError::Forbidden(
@@ -203,5 +196,73 @@ impl AttachmentService {
             other => ServiceError::from(other),
         })?;
         Ok((attachment, bytes))
+    }
+}
+
+/// Claims the uploads `ids` for `new`, a message about to be stored by the
+/// one who uploaded them into its conversation (desk-api.md,
+/// "Attachments"): on success `new` carries the files. A retry of a send
+/// (same `client_message_id`) whose first try already took them gets them
+/// again, so that the store answers it with the first message. Anything
+/// else is 400 `invalid-attachment`. After the append, [`settle_claim`].
+pub(super) async fn claim(
+    attachments: &dyn AttachmentStore,
+    messages: &dyn MessageStore,
+    new: &mut NewMessage,
+    ids: &[AttachmentId],
+) -> Result<(), ServiceError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let uploader = (new.sender_kind, new.sender_id);
+    let claimed = attachments
+        .claim_attachments(
+            new.tenant_id,
+            new.conversation_id,
+            uploader,
+            ids,
+            new.id,
+            new.sent_at_ms,
+        )
+        .await?;
+    if !claimed.is_empty() {
+        new.attachments = claimed;
+        return Ok(());
+    }
+    if let Some(key) = &new.client_message_id {
+        let owner = attachments
+            .attachment(new.tenant_id, ids[0])
+            .await?
+            .and_then(|a| a.message_id);
+        if let Some(owner) = owner {
+            let first = messages
+                .message(new.tenant_id, new.conversation_id, owner)
+                .await?;
+            if let Some(first) = first.filter(|m| {
+                m.client_message_id.as_ref() == Some(key)
+                    && (m.sender_kind, m.sender_id) == uploader
+                    && m.attachments.iter().map(|a| a.id).eq(ids.iter().copied())
+            }) {
+                new.attachments = first.attachments;
+                return Ok(());
+            }
+        }
+    }
+    Err(ServiceError::InvalidAttachment)
+}
+
+/// After the append of a message that claimed files: a message not stored
+/// (an error, or a retry answered with the first message) gives back what
+/// it claimed. A failure here leaves the claim to the janitor.
+pub(super) async fn settle_claim(
+    attachments: &dyn AttachmentStore,
+    new_id: crate::domain::MessageId,
+    claimed: bool,
+    stored: bool,
+) {
+    if claimed && !stored {
+        if let Err(err) = attachments.release_attachments(new_id).await {
+            tracing::warn!(%err, "cannot give back the files of a message not stored");
+        }
     }
 }

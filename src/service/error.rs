@@ -57,6 +57,10 @@ pub enum ServiceError {
     /// An upload whose content is not an allowed type (415 `file-type-not-allowed`).
     #[error("this type of file is not allowed")]
     FileTypeNotAllowed,
+    /// A message names files that are not this sender's unsent uploads of
+    /// this conversation (400 `invalid-attachment`).
+    #[error("invalid attachment")]
+    InvalidAttachment,
     /// A failure of ours that is no store's (the cause is logged, not sent).
     #[error("internal: {0}")]
     Internal(String),

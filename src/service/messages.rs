@@ -12,8 +12,8 @@ use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::search::like_pattern;
 use crate::domain::{
-    time::now_ms, DeliveryState, Emoji, Event, Message, MessageId, MessageText, Published,
-    QuickReply, Room, RoomId, RoomKind, SenderKind, TextError,
+    time::now_ms, Attachment, AttachmentId, DeliveryState, Emoji, Event, Message, MessageId,
+    MessageText, Published, QuickReply, Room, RoomId, RoomKind, SenderKind, TextError,
 };
 use crate::store::{MessageQuery, NewMessage, Page, ReactionAdded};
 
@@ -62,6 +62,8 @@ impl Listing {
 pub struct MessageService {
     message_store: Arc<dyn crate::store::MessageStore>,
     reaction_store: Arc<dyn crate::store::ReactionStore>,
+    attachment_store: Arc<dyn crate::store::AttachmentStore>,
+    files: Arc<crate::files::Files>,
     rooms: Arc<RoomService>,
     metrics: Arc<crate::metrics::Metrics>,
     max_search_chars: usize,
@@ -75,6 +77,8 @@ impl MessageService {
         MessageService {
             message_store: parts.store.clone(),
             reaction_store: parts.store.clone(),
+            attachment_store: parts.store.clone(),
+            files: parts.files.clone(),
             rooms,
             metrics: parts.metrics.clone(),
             max_search_chars: parts.config.max_search_chars,
@@ -128,7 +132,10 @@ impl MessageService {
     /// with it.
     /// `mentions` name agents of the room (400 naming `mentions` otherwise;
     /// a repeated one counts once); each mentioned agent but the author
-    /// hears `chatd_user_room_mention`.
+    /// hears `chatd_user_room_mention`. `attachments` are the caller's
+    /// unsent uploads into this room (400 `invalid-attachment` otherwise);
+    /// with them `content` may be empty.
+    #[allow(clippy::too_many_arguments)]
     pub async fn post(
         &self,
         caller: &Caller,
@@ -137,8 +144,16 @@ impl MessageService {
         alias: Option<String>,
         quick_replies: Vec<QuickReply>,
         mentions: Vec<Uuid>,
+        attachments: Vec<AttachmentId>,
     ) -> Result<Message, ServiceError> {
-        let content = self.text(content)?;
+        if attachments.len() > Attachment::MAX_PER_MESSAGE {
+            return Err(ServiceError::InvalidAttachment);
+        }
+        let content = if !attachments.is_empty() && content.trim().is_empty() {
+            String::new()
+        } else {
+            self.text(content)?
+        };
         let alias = alias
             .filter(|a| !a.trim().is_empty())
             .map(|a| {
@@ -176,8 +191,26 @@ impl MessageService {
             quick_replies,
             postback: None,
             mentions,
+            attachments: Vec::new(),
         };
-        let appended = self.message_store.append_message(new).await?;
+        let mut new = new;
+        super::attachments::claim(
+            self.attachment_store.as_ref(),
+            self.message_store.as_ref(),
+            &mut new,
+            &attachments,
+        )
+        .await?;
+        let (new_id, claimed) = (new.id, !new.attachments.is_empty());
+        let appended = self.message_store.append_message(new).await;
+        super::attachments::settle_claim(
+            self.attachment_store.as_ref(),
+            new_id,
+            claimed,
+            matches!(&appended, Ok(a) if a.created),
+        )
+        .await;
+        let appended = appended?;
         self.metrics.messages_stored.inc();
         self.events
             .publish(Published {
@@ -236,8 +269,33 @@ impl MessageService {
             )
             .await?
             .ok_or_else(unknown_message)?;
+        if changed.deleted && !message.attachments.is_empty() {
+            self.delete_files(&changed).await;
+        }
         self.publish_update(&room, changed.clone()).await;
         Ok(changed)
+    }
+
+    /// Removes the files of deleted `message`: their records, then their
+    /// bytes. A failure is logged; the records' removal is what makes the
+    /// files unreachable (their links then answer 404).
+    async fn delete_files(&self, message: &Message) {
+        let ids = match self
+            .attachment_store
+            .delete_message_attachments(message.tenant_id, message.id)
+            .await
+        {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::warn!(%err, message = %message.id, "cannot delete a deleted message's files");
+                return;
+            }
+        };
+        for id in ids {
+            if let Err(err) = self.files.delete(id.0).await {
+                tracing::warn!(%err, %id, "cannot delete a deleted message's file bytes");
+            }
+        }
     }
 
     /// Adds the caller's reaction; returns the emoji as stored (fully qualified).

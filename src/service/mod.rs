@@ -108,6 +108,8 @@ impl Events {
 pub struct Services {
     /// This deployment's id, for the wazo shapes the doors build.
     pub server: ServerId,
+    /// Signs attachments' URLs in the shapes the doors build.
+    pub signer: crate::files::Signer,
     pub visitor: Arc<visitor::VisitorService>,
     pub agents: agents::AgentService,
     pub channels: channels::ChannelService,
@@ -148,6 +150,7 @@ impl Services {
         tokio::spawn(after_resync(Arc::downgrade(&presence), parts.hub.resyncs()));
         Services {
             server: parts.server,
+            signer: parts.files.signer().clone(),
             agents: agents::AgentService::new(&parts),
             channels: channels::ChannelService::new(&parts, channel_cache, visitor.clone()),
             messages: messages::MessageService::new(&parts, rooms.clone()),

@@ -909,6 +909,7 @@ impl RoomService {
             quick_replies: Vec::new(),
             postback: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         };
         let appended = self.message_store.append_message(notice).await?;
         self.events

@@ -10,8 +10,8 @@ use super::{Events, Parts};
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
 use crate::domain::{
-    time::now_ms, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState, Event,
-    Message, MessageId, MessageText, Published, RoomState, SenderKind,
+    time::now_ms, AttachmentId, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState,
+    Event, Message, MessageId, MessageText, Published, RoomState, SenderKind,
 };
 use crate::domain::{LiveRoom, QueueAction, VisitorContext};
 use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
@@ -38,6 +38,7 @@ pub struct VisitorService {
     message_store: Arc<dyn crate::store::MessageStore>,
     room_store: Arc<dyn crate::store::RoomStore>,
     visitor_store: Arc<dyn crate::store::VisitorStore>,
+    attachment_store: Arc<dyn crate::store::AttachmentStore>,
     cache: Arc<crate::cache::ChannelCache>,
     /// Also read by the token rules of `visitor_tokens`.
     pub(super) tokens: Arc<crate::auth::Tokens>,
@@ -57,11 +58,14 @@ pub struct VisitorService {
 /// STOMP `/app/send`, see `wire::visitor::send_body`).
 #[derive(Debug, Clone)]
 pub struct VisitorSend {
-    pub text: MessageText,
+    /// `None` only for a message with attachments and no caption.
+    pub text: Option<MessageText>,
     pub client_message_id: Option<ClientMessageId>,
     /// The payload of the quick reply the visitor clicked (1..=1000
     /// characters), `None` when typed.
     pub postback: Option<String>,
+    /// The visitor's unsent uploads the message carries (at most 10).
+    pub attachments: Vec<AttachmentId>,
 }
 
 impl VisitorService {
@@ -75,6 +79,7 @@ impl VisitorService {
             message_store: parts.store.clone(),
             room_store: parts.store.clone(),
             visitor_store: parts.store.clone(),
+            attachment_store: parts.store.clone(),
             cache,
             tokens: parts.tokens.clone(),
             limits: parts.limits.clone(),
@@ -219,7 +224,8 @@ impl VisitorService {
         visitor: &Visitor,
         request: VisitorSend,
     ) -> Result<Message, ServiceError> {
-        let new = self.prepare(visitor, request)?;
+        let (mut new, attachments) = self.prepare(visitor, request)?;
+        self.claim(&mut new, &attachments).await?;
         let appended = self
             .enqueue(new, visitor.first_context.clone())
             .await?
@@ -229,19 +235,21 @@ impl VisitorService {
     }
 
     /// The first, synchronous half of a send: takes the conversation's
-    /// rate-limit token. Nothing is stored yet.
+    /// rate-limit token. Nothing is stored yet. The message, and the
+    /// uploads it is to carry (for `claim`).
     pub fn prepare(
         &self,
         visitor: &Visitor,
         request: VisitorSend,
-    ) -> Result<NewMessage, ServiceError> {
+    ) -> Result<(NewMessage, Vec<AttachmentId>), ServiceError> {
         let VisitorSend {
             text,
             client_message_id,
             postback,
+            attachments,
         } = request;
         self.limits.send.check(&visitor.claims.cv)?;
-        Ok(NewMessage {
+        let new = NewMessage {
             id: MessageId::new(),
             conversation_id: visitor.claims.cv,
             channel_id: Some(visitor.channel.id),
@@ -250,7 +258,7 @@ impl VisitorService {
             sender_id: visitor.claims.cv.0,
             sender_name: None,
             sender_avatar: None,
-            content: text.into_inner(),
+            content: text.map(MessageText::into_inner).unwrap_or_default(),
             state: DeliveryState::Delivered,
             sent_at_ms: now_ms(),
             client_message_id: client_message_id.map(|k| k.as_str().to_string()),
@@ -258,7 +266,26 @@ impl VisitorService {
             quick_replies: Vec::new(),
             postback,
             mentions: Vec::new(),
-        })
+            attachments: Vec::new(),
+        };
+        Ok((new, attachments))
+    }
+
+    /// Claims the visitor's uploads `ids` for `new` (400
+    /// `invalid-attachment` unless each is an unsent upload of its
+    /// conversation by this visitor). Nothing to do without files.
+    pub async fn claim(
+        &self,
+        new: &mut NewMessage,
+        ids: &[AttachmentId],
+    ) -> Result<(), ServiceError> {
+        super::attachments::claim(
+            self.attachment_store.as_ref(),
+            self.message_store.as_ref(),
+            new,
+            ids,
+        )
+        .await
     }
 
     /// Queues a prepared message for storing and returns the future of the
@@ -273,11 +300,23 @@ impl VisitorService {
         impl std::future::Future<Output = Result<Appended, ServiceError>> + Send + 'static,
         ServiceError,
     > {
-        let pending = self.message_store.enqueue_append(new).await?;
+        let (new_id, claimed) = (new.id, !new.attachments.is_empty());
+        let attachments = self.attachment_store.clone();
+        let pending = match self.message_store.enqueue_append(new).await {
+            Ok(pending) => pending,
+            Err(err) => {
+                super::attachments::settle_claim(attachments.as_ref(), new_id, claimed, false)
+                    .await;
+                return Err(err.into());
+            }
+        };
         let metrics = self.metrics.clone();
         let store = self.visitor_store.clone();
         Ok(async move {
-            let appended = metrics.timed("append_message", pending).await?;
+            let appended = metrics.timed("append_message", pending).await;
+            let stored = matches!(&appended, Ok(a) if a.created);
+            super::attachments::settle_claim(attachments.as_ref(), new_id, claimed, stored).await;
+            let appended = appended?;
             if appended.created {
                 metrics.messages_stored.inc();
                 let message = &appended.message;

@@ -145,6 +145,9 @@ pub struct NewMessage {
     pub postback: Option<String>,
     /// The agents the message mentions (checked by the caller).
     pub mentions: Vec<Uuid>,
+    /// The files it carries, already claimed for it by the caller
+    /// (`AttachmentStore::claim_attachments`); empty when none.
+    pub attachments: Vec<crate::domain::Attachment>,
 }
 
 /// A message waiting in the group-commit lane, with its search text folded
@@ -157,7 +160,7 @@ pub struct Queued {
 
 impl Queued {
     pub fn new(new: NewMessage) -> Queued {
-        let search_text = crate::domain::search::fold(&new.content);
+        let search_text = crate::domain::search::message_text(&new.content);
         Queued { new, search_text }
     }
 }
@@ -662,15 +665,40 @@ pub trait AttachmentStore: Send + Sync + 'static {
     /// URL already proves who may have it.
     async fn attachment_by_id(&self, id: AttachmentId) -> StoreResult<Option<Attachment>>;
     /// Up to `limit` uploads that no message carries, made before
-    /// `before_ms`, oldest first.
+    /// `before_ms`, and claims made before it whose message was never
+    /// stored.
     async fn unsent_attachments(
         &self,
         before_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<AttachmentId>>;
-    /// Deletes the record of upload `id` if no message carries it; whether
-    /// it did (its bytes are then the caller's to remove).
-    async fn delete_unsent_attachment(&self, id: AttachmentId) -> StoreResult<bool>;
+    /// Deletes the record of upload `id` if no message carries it (or its
+    /// claim, made before `before_ms`, has no stored message); whether it
+    /// did (its bytes are then the caller's to remove).
+    async fn delete_unsent_attachment(&self, id: AttachmentId, before_ms: i64)
+        -> StoreResult<bool>;
+    /// Claims the uploads `ids` for `message`, all or none: each must be of
+    /// `conversation`, made by `uploader` (kind and id) and carried by no
+    /// message. The claimed files in `ids`' order; empty when any could
+    /// not be claimed (then nothing changed).
+    async fn claim_attachments(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        uploader: (SenderKind, Uuid),
+        ids: &[AttachmentId],
+        message: MessageId,
+        at_ms: i64,
+    ) -> StoreResult<Vec<Attachment>>;
+    /// Gives back the files claimed for `message`, which was not stored.
+    async fn release_attachments(&self, message: MessageId) -> StoreResult<()>;
+    /// Deletes the records of the files `message` of `tenant` carried (a
+    /// deleted message); their ids (their bytes are the caller's to remove).
+    async fn delete_message_attachments(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+    ) -> StoreResult<Vec<AttachmentId>>;
 }
 
 /// Every area of persistence, as one handle.

@@ -13,6 +13,7 @@ use crate::domain::{
     QuickReply, SenderKind, TextError, VisitorContext,
 };
 use crate::error::ApiError;
+use crate::files::Signer;
 use crate::service::visitor::VisitorSend;
 
 /// A message as a visitor sees it (visitor-api.md, "Message"), borrowed from
@@ -37,6 +38,8 @@ pub struct VisitorMessage<'a> {
     /// The payload of the quick reply a visitor's message chose; null
     /// when none (like `client_message_id`).
     pub postback: Option<&'a str>,
+    /// The files it carries, URLs signed now (desk-api.md, "Attachments").
+    pub attachments: Vec<super::AttachmentJson<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,7 +49,7 @@ pub struct VisitorSender<'a> {
     pub avatar_url: Option<&'a str>,
 }
 
-pub fn message(m: &Message) -> VisitorMessage<'_> {
+pub fn message<'a>(m: &'a Message, signer: &Signer) -> VisitorMessage<'a> {
     VisitorMessage {
         id: m.id,
         content: &m.content,
@@ -66,12 +69,13 @@ pub fn message(m: &Message) -> VisitorMessage<'_> {
         notice: m.notice.as_ref(),
         quick_replies: &m.quick_replies,
         postback: m.postback.as_deref(),
+        attachments: super::attachments(&m.attachments, signer),
     }
 }
 
 /// The body a visitor's WebSocket receives for `event`, and on which queue;
 /// `None` when visitors do not see this event.
-pub fn event_body(event: &Event) -> Option<(VisitorQueue, Vec<u8>)> {
+pub fn event_body(event: &Event, signer: &Signer) -> Option<(VisitorQueue, Vec<u8>)> {
     #[derive(Serialize)]
     struct MessageBody<'a> {
         #[serde(rename = "type")]
@@ -92,7 +96,7 @@ pub fn event_body(event: &Event) -> Option<(VisitorQueue, Vec<u8>)> {
                     kind,
                     conversation_id: m.conversation_id,
                     channel_id: m.channel_id,
-                    message: message(m),
+                    message: message(m, signer),
                 }),
             )
         }
@@ -157,23 +161,52 @@ pub fn send_body(body: &Value, max_chars: usize) -> Result<VisitorSend, ApiError
     let Some(body) = body.as_object() else {
         return Err(ApiError::invalid_data("the body must be a JSON object"));
     };
-    let text = match body.get("message").and_then(|m| m.get("text")) {
-        Some(Value::String(text)) => text.clone(),
+    let message = body.get("message");
+    // desk-api.md, "Attachments": ids, or Airy's one attachment by URL.
+    let listed = super::attachment_ids(
+        message.and_then(|m| m.get("attachments")),
+        "message.attachments",
+    )?;
+    let airy = super::airy_attachment(
+        message.and_then(|m| m.get("attachment")),
+        "message.attachment",
+    )?;
+    let attachments = match (listed, airy) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_attachment(
+                "message.attachment",
+                "give attachments or attachment, not both",
+            ))
+        }
+        (Some(ids), None) => ids,
+        (None, Some(id)) => vec![id],
+        (None, None) => Vec::new(),
+    };
+    // With files, the text is an optional caption (absent, null or blank).
+    let text = match message.and_then(|m| m.get("text")) {
+        Some(Value::String(text)) if !attachments.is_empty() && text.trim().is_empty() => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        None | Some(Value::Null) if !attachments.is_empty() => None,
+        Some(Value::Null) | None => {
+            return Err(ApiError::invalid_field("message.text", "text is required"))
+        }
         Some(_) => {
             return Err(ApiError::invalid_field(
                 "message.text",
                 "text must be a string",
             ))
         }
-        None => return Err(ApiError::invalid_field("message.text", "text is required")),
     };
-    let text = MessageText::parse(text, max_chars).map_err(|e| {
-        let msg = match e {
-            TextError::TooLong(n) => format!("text is longer than {n} characters"),
-            other => other.to_string(),
-        };
-        ApiError::invalid_field("message.text", msg)
-    })?;
+    let text = text
+        .map(|text| MessageText::parse(text, max_chars))
+        .transpose()
+        .map_err(|e| {
+            let msg = match e {
+                TextError::TooLong(n) => format!("text is longer than {n} characters"),
+                other => other.to_string(),
+            };
+            ApiError::invalid_field("message.text", msg)
+        })?;
     let client_message_id = match body.get("client_message_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(key)) => Some(
@@ -188,7 +221,6 @@ pub fn send_body(body: &Value, max_chars: usize) -> Result<VisitorSend, ApiError
         }
     };
     // desk-api.md, "Quick replies": `postback`, or Airy's `postbackData`.
-    let message = body.get("message");
     let postback = match message
         .and_then(|m| m.get("postback"))
         .filter(|v| !v.is_null())
@@ -212,6 +244,7 @@ pub fn send_body(body: &Value, max_chars: usize) -> Result<VisitorSend, ApiError
         text,
         client_message_id,
         postback,
+        attachments,
     })
 }
 

@@ -5,6 +5,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::files::Signer;
+
 use crate::domain::event::Agents;
 use crate::domain::time::{format_ms, now_ms};
 use crate::domain::{
@@ -15,12 +17,20 @@ use crate::domain::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerId(pub Uuid);
 
+/// What encoding an agent's shapes needs beside the value: the server's
+/// id, and the signer of attachments' URLs (signed when the body is built).
+#[derive(Debug, Clone, Copy)]
+pub struct Cx<'s> {
+    pub server: ServerId,
+    pub signer: &'s Signer,
+}
+
 /// A message (agent-api.md); a system message also has its `notice`
 /// (desk-api.md, "Notices"), every other message has none. Every message
 /// has its `quick_replies` (empty when none) and `postback` (null when
 /// none; desk-api.md, "Quick replies").
-pub fn message(m: &Message, server: ServerId) -> Value {
-    serde_json::to_value(WireMessage::of(m, server)).unwrap_or(Value::Null)
+pub fn message(m: &Message, cx: Cx<'_>) -> Value {
+    serde_json::to_value(WireMessage::of(m, cx)).unwrap_or(Value::Null)
 }
 
 /// A message as agents receive it, serialized straight from the domain
@@ -29,6 +39,8 @@ pub fn message(m: &Message, server: ServerId) -> Value {
 #[derive(Serialize)]
 pub struct WireMessage<'a> {
     alias: &'a Option<String>,
+    /// The files it carries, URLs signed now (desk-api.md, "Attachments").
+    attachments: Vec<super::AttachmentJson<'a>>,
     content: &'a str,
     created_at: String,
     deleted: bool,
@@ -66,9 +78,10 @@ struct RoomRef {
 }
 
 impl<'a> WireMessage<'a> {
-    pub fn of(m: &'a Message, server: ServerId) -> WireMessage<'a> {
+    pub fn of(m: &'a Message, cx: Cx<'_>) -> WireMessage<'a> {
         WireMessage {
             alias: &m.sender_name,
+            attachments: super::attachments(&m.attachments, cx.signer),
             content: &m.content,
             created_at: format_ms(m.sent_at_ms),
             deleted: m.deleted,
@@ -95,26 +108,26 @@ impl<'a> WireMessage<'a> {
             tenant_uuid: m.tenant_id,
             user_uuid: m.sender_id,
             uuid: m.id,
-            wazo_uuid: server.0,
+            wazo_uuid: cx.server.0,
         }
     }
 }
 
 /// A room with what one agent sees of it (unread count, last message).
-pub fn room(summary: &RoomSummary, server: ServerId, visitor_connected: Option<bool>) -> Value {
+pub fn room(summary: &RoomSummary, cx: Cx<'_>, visitor_connected: Option<bool>) -> Value {
     let r = &summary.room;
-    let mut value = bare_room(r, server, visitor_connected);
+    let mut value = bare_room(r, cx.server, visitor_connected);
     value["unread_count"] = json!(summary.unread_count);
     value["last_message"] = summary
         .last_message
         .as_ref()
-        .map_or(Value::Null, |m| message(m, server));
+        .map_or(Value::Null, |m| message(m, cx));
     value
 }
 
 /// A room as it is shown now (with its visitor's connection).
-pub fn live_room(live: &LiveRoom, server: ServerId) -> Value {
-    room(&live.summary, server, live.visitor_connected)
+pub fn live_room(live: &LiveRoom, cx: Cx<'_>) -> Value {
+    room(&live.summary, cx, live.visitor_connected)
 }
 
 /// A room without per-agent fields (events to several agents).
@@ -188,17 +201,13 @@ pub fn agent(a: &Agent) -> Value {
 }
 
 /// The event's name and its `data` for agents; `None` when agents do not see it.
-pub fn event_data(p: &Published, server: ServerId) -> Option<(&'static str, Value)> {
+pub fn event_data(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Value)> {
     if p.agents == Agents::Nobody {
         return None;
     }
     Some(match &p.event {
-        Event::MessageCreated { message: m } => {
-            ("chatd_user_room_message_created", message(m, server))
-        }
-        Event::MessageUpdated { message: m } => {
-            ("chatd_user_room_message_updated", message(m, server))
-        }
+        Event::MessageCreated { message: m } => ("chatd_user_room_message_created", message(m, cx)),
+        Event::MessageUpdated { message: m } => ("chatd_user_room_message_updated", message(m, cx)),
         Event::Typing {
             conversation_id,
             typing,
@@ -212,16 +221,16 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(&'static str, Valu
                 "type": if *typing { "start_typing" } else { "stop_typing" },
             }),
         ),
-        Event::RoomCreated { room } => ("chatd_user_room_created", live_room(room, server)),
+        Event::RoomCreated { room } => ("chatd_user_room_created", live_room(room, cx)),
         Event::QueueUpdated { action, room } => (
             "chatd_queue_updated",
             json!({
                 "action": action.as_str(),
                 "channel_id": room.room().channel_id,
-                "room": live_room(room, server),
+                "room": live_room(room, cx),
             }),
         ),
-        Event::RoomStateChanged { room } => ("chatd_room_state_updated", live_room(room, server)),
+        Event::RoomStateChanged { room } => ("chatd_room_state_updated", live_room(room, cx)),
         Event::RoomRead {
             room,
             reader,
@@ -256,11 +265,11 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(&'static str, Valu
         ),
         Event::MemberAdded { room, member, by } => (
             "chatd_user_room_member_added",
-            member_change(room, *member, *by, server),
+            member_change(room, *member, *by, cx),
         ),
         Event::MemberRemoved { room, member, by } => (
             "chatd_user_room_member_removed",
-            member_change(room, *member, *by, server),
+            member_change(room, *member, *by, cx),
         ),
         Event::Mention {
             room,
@@ -280,9 +289,9 @@ pub fn event_data(p: &Published, server: ServerId) -> Option<(&'static str, Valu
 
 /// A member added or removed: the room as it is now, who (`user_uuid`)
 /// and by whom (`by_user_uuid`; the same uuid when an agent left).
-fn member_change(room: &LiveRoom, member: Uuid, by: Uuid, server: ServerId) -> Value {
+fn member_change(room: &LiveRoom, member: Uuid, by: Uuid, cx: Cx<'_>) -> Value {
     json!({
-        "room": live_room(room, server),
+        "room": live_room(room, cx),
         "user_uuid": member,
         "by_user_uuid": by,
     })
@@ -290,32 +299,32 @@ fn member_change(room: &LiveRoom, member: Uuid, by: Uuid, server: ServerId) -> V
 
 /// The websocketd envelope of an event, as bytes, with its name. A
 /// message's (most events) is serialized from the domain value directly.
-pub fn event_frame(p: &Published, server: ServerId) -> Option<(&'static str, Vec<u8>)> {
+pub fn event_frame(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Vec<u8>)> {
     if p.agents == Agents::Nobody {
         return None;
     }
     let (name, bytes) = match &p.event {
         Event::MessageCreated { message: m } => {
             let name = "chatd_user_room_message_created";
-            let data = WireMessage::of(m, server);
+            let data = WireMessage::of(m, cx);
             (
                 name,
-                serde_json::to_vec(&Envelope::new(name, p.tenant_id, server, data)),
+                serde_json::to_vec(&Envelope::new(name, p.tenant_id, cx.server, data)),
             )
         }
         Event::MessageUpdated { message: m } => {
             let name = "chatd_user_room_message_updated";
-            let data = WireMessage::of(m, server);
+            let data = WireMessage::of(m, cx);
             (
                 name,
-                serde_json::to_vec(&Envelope::new(name, p.tenant_id, server, data)),
+                serde_json::to_vec(&Envelope::new(name, p.tenant_id, cx.server, data)),
             )
         }
         _ => {
-            let (name, data) = event_data(p, server)?;
+            let (name, data) = event_data(p, cx)?;
             (
                 name,
-                serde_json::to_vec(&Envelope::new(name, p.tenant_id, server, data)),
+                serde_json::to_vec(&Envelope::new(name, p.tenant_id, cx.server, data)),
             )
         }
     };
@@ -395,6 +404,11 @@ mod tests {
     #[test]
     fn typed_agent_events_keep_their_wazo_names_and_data() {
         let server = ServerId(Uuid::from_u128(7));
+        let signer = Signer::new(b"key", 3600);
+        let cx = Cx {
+            server,
+            signer: &signer,
+        };
         let room = ConversationId::new();
         let (user, message) = (Uuid::from_u128(9), MessageId::new());
         let read = to_all(Event::RoomRead {
@@ -403,7 +417,7 @@ mod tests {
             up_to_seq: 4,
         });
         assert_eq!(
-            event_data(&read, server),
+            event_data(&read, cx),
             Some((
                 "chatd_user_room_read",
                 json!({"room": {"uuid": room}, "user_uuid": user, "up_to_seq": 4})
@@ -414,7 +428,7 @@ mod tests {
             connected: true,
         });
         assert_eq!(
-            event_data(&connection, server),
+            event_data(&connection, cx),
             Some((
                 "chatd_visitor_connection_updated",
                 json!({"room_uuid": room, "user_uuid": room, "connected": true})
@@ -428,7 +442,7 @@ mod tests {
             added: false,
         });
         assert_eq!(
-            event_data(&reaction, server),
+            event_data(&reaction, cx),
             Some((
                 "chatd_user_room_message_reaction_deleted",
                 json!({"room": {"uuid": room}, "message_uuid": message, "user_uuid": user, "emoji": "👍"})
@@ -439,6 +453,11 @@ mod tests {
     #[test]
     fn a_message_event_is_the_envelope_and_message_the_api_has_always_sent() {
         let server = ServerId(Uuid::from_u128(7));
+        let signer = Signer::new(b"key", 3600);
+        let cx = Cx {
+            server,
+            signer: &signer,
+        };
         let m = Message {
             id: MessageId::new(),
             conversation_id: ConversationId::new(),
@@ -464,7 +483,60 @@ mod tests {
             quick_replies: Vec::new(),
             postback: None,
             mentions: vec![Uuid::from_u128(8)],
+            attachments: vec![crate::domain::Attachment {
+                id: crate::domain::AttachmentId(Uuid::from_u128(9)),
+                tenant_id: TenantId::new(),
+                conversation_id: ConversationId::new(),
+                uploader_kind: crate::domain::SenderKind::Agent,
+                uploader_id: Uuid::from_u128(5),
+                name: "a b.png".into(),
+                size: 48,
+                content_type: "image/png".into(),
+                width: Some(8),
+                height: Some(6),
+                message_id: None,
+                created_at_ms: 0,
+            }],
         };
+        // The files, with URLs signed when the body is built.
+        let mut shown = message(&m, cx);
+        let files = shown["attachments"].take();
+        shown.as_object_mut().unwrap().remove("attachments");
+        let file = &files[0];
+        assert_eq!(files.as_array().unwrap().len(), 1);
+        assert_eq!(
+            (
+                &file["id"],
+                &file["name"],
+                &file["size"],
+                &file["content_type"]
+            ),
+            (
+                &json!(Uuid::from_u128(9)),
+                &json!("a b.png"),
+                &json!(48),
+                &json!("image/png")
+            )
+        );
+        assert_eq!((&file["width"], &file["height"]), (&json!(8), &json!(6)));
+        let now = now_ms() / 1000;
+        for (link, variant, tail) in [
+            (&file["url"], crate::files::Variant::File, "a%20b.png"),
+            (
+                &file["thumbnail_url"],
+                crate::files::Variant::Thumbnail,
+                "thumbnail",
+            ),
+        ] {
+            let link = link.as_str().unwrap();
+            let query = link
+                .strip_prefix(&format!("/files/{}/{tail}?expires=", Uuid::from_u128(9)))
+                .unwrap();
+            let (expires, signature) = query.split_once("&signature=").unwrap();
+            let expires: i64 = expires.parse().unwrap();
+            assert!((now + 3599..=now + 3601).contains(&expires), "{link}");
+            assert!(signer.verify(Uuid::from_u128(9), variant, expires, signature, now));
+        }
         let expected = json!({
             "uuid": m.id, "content": "Bo joined", "alias": "Bo", "user_uuid": m.sender_id,
             "tenant_uuid": m.tenant_id, "wazo_uuid": server.0, "created_at": format_ms(1_000),
@@ -474,7 +546,14 @@ mod tests {
             "notice": {"type": "agent_joined", "params": {"agent": "Bo"}},
             "quick_replies": [], "postback": null, "mentions": [Uuid::from_u128(8)],
         });
-        assert_eq!(message(&m, server), expected);
+        assert_eq!(shown, expected);
+        let m = Message {
+            attachments: Vec::new(),
+            ..m
+        };
+        let mut expected = expected;
+        expected["attachments"] = json!([]);
+        assert_eq!(message(&m, cx), expected);
         // Quick replies and a postback (desk-api.md) as the API shows them.
         let rich = Message {
             quick_replies: vec![crate::domain::QuickReply {
@@ -484,7 +563,7 @@ mod tests {
             postback: Some("no".into()),
             ..m.clone()
         };
-        let shown = message(&rich, server);
+        let shown = message(&rich, cx);
         assert_eq!(
             shown["quick_replies"],
             json!([{"title": "Yes", "payload": "yes"}])
@@ -496,10 +575,10 @@ mod tests {
         };
         let mut plain = expected.clone();
         plain.as_object_mut().unwrap().remove("notice");
-        assert_eq!(message(&without_notice, server), plain);
+        assert_eq!(message(&without_notice, cx), plain);
 
         let created = to_all(Event::MessageCreated { message: m.clone() });
-        let (name, bytes) = event_frame(&created, server).unwrap();
+        let (name, bytes) = event_frame(&created, cx).unwrap();
         assert_eq!(name, "chatd_user_room_message_created");
         let frame: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(frame["op"], "event");
@@ -514,12 +593,17 @@ mod tests {
             agents: Agents::Nobody,
             ..created
         };
-        assert_eq!(event_frame(&nobody, server), None);
+        assert_eq!(event_frame(&nobody, cx), None);
     }
 
     #[test]
     fn a_mention_names_the_room_the_message_and_the_mentioned_agent() {
         let server = ServerId(Uuid::from_u128(7));
+        let signer = Signer::new(b"key", 3600);
+        let cx = Cx {
+            server,
+            signer: &signer,
+        };
         let (room, message, user) = (ConversationId::new(), MessageId::new(), Uuid::from_u128(3));
         let mention = Published {
             agents: Agents::Only {
@@ -532,7 +616,7 @@ mod tests {
             })
         };
         assert_eq!(
-            event_data(&mention, server),
+            event_data(&mention, cx),
             Some((
                 "chatd_user_room_mention",
                 json!({"room_uuid": room, "message_uuid": message, "user_uuid": user})
@@ -543,6 +627,11 @@ mod tests {
     #[test]
     fn a_queue_update_carries_the_action_the_channel_and_the_room() {
         let server = ServerId(Uuid::from_u128(7));
+        let signer = Signer::new(b"key", 3600);
+        let cx = Cx {
+            server,
+            signer: &signer,
+        };
         let channel = crate::domain::ChannelId::new();
         let room = Room {
             id: ConversationId::new(),
@@ -568,7 +657,7 @@ mod tests {
             action: QueueAction::Answered,
             room: live,
         });
-        let (name, data) = event_data(&queued, server).unwrap();
+        let (name, data) = event_data(&queued, cx).unwrap();
         assert_eq!(name, "chatd_queue_updated");
         assert_eq!(data["action"], "answered");
         assert_eq!(data["channel_id"], json!(channel));

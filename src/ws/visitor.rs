@@ -698,7 +698,9 @@ impl Session {
                     {
                         self.availability.fresh(as_of_us, available);
                     }
-                    if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
+                    if let Some((_, body)) =
+                        crate::wire::visitor::event_body(&event, self.app.hub.signer())
+                    {
                         self.write_event(Bytes::from(body)).await?;
                     }
                 }
@@ -734,11 +736,15 @@ impl Session {
                 let request =
                     crate::wire::visitor::send_body(&body, self.app.config.max_text_chars)
                         .map_err(Fatal::from_api)?;
-                let new = self
-                    .app
-                    .services
+                let services = &self.app.services;
+                let (mut new, attachments) = services
                     .visitor
                     .prepare(visitor, request)
+                    .map_err(Fatal::from_api)?;
+                services
+                    .visitor
+                    .claim(&mut new, &attachments)
+                    .await
                     .map_err(Fatal::from_api)?;
                 return Ok(Step::Store(Box::new(new)));
             }
@@ -809,7 +815,7 @@ impl Session {
                 return Ok(());
             }
         }
-        if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
+        if let Some((_, body)) = crate::wire::visitor::event_body(&event, self.app.hub.signer()) {
             self.write_event(Bytes::from(body)).await?;
         }
         Ok(())
@@ -916,7 +922,9 @@ impl Session {
             for message in page {
                 let seq = message.seq;
                 let event = Event::MessageCreated { message };
-                if let Some((_, body)) = crate::wire::visitor::event_body(&event) {
+                if let Some((_, body)) =
+                    crate::wire::visitor::event_body(&event, self.app.hub.signer())
+                {
                     self.cursor = seq;
                     self.write_message(Bytes::from(body)).await?;
                     self.written(&event, None);
@@ -1135,7 +1143,10 @@ mod tests {
                 max in 1usize..64,
             ) {
                 match visitor_message(&body, max) {
-                    Ok(send) => prop_assert!(send.text.as_str().chars().count() <= max),
+                    Ok(send) => prop_assert!(
+                        send.text.as_ref().map_or(0, |t| t.as_str().chars().count()) <= max
+                            && (send.text.is_some() || !send.attachments.is_empty())
+                    ),
                     Err(err) => fuzz::assert_client_error(&err),
                 }
             }

@@ -587,3 +587,349 @@ async fn an_upload_that_stops_sending_is_ended_and_leaves_nothing() {
     .await;
     assert_eq!(ok.status, 201, "{}", ok.body);
 }
+
+// ---- Messages carrying files -------------------------------------------
+
+/// `{"message": {...}}` sent by a visitor over HTTP.
+async fn visitor_send(app: &TestApp, token: &str, message: Value) -> Reply {
+    let body = serde_json::json!({ "message": message });
+    app.post("/chatplugin.send", &body, Some(token)).await
+}
+
+/// The id of an upload's reply.
+fn id_of(reply: &Reply) -> String {
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["id"].as_str().unwrap().to_string()
+}
+
+/// A message's files: (name, content type, size), and each fetched by its
+/// URL (200 and the bytes given) and, for images, its thumbnail (200).
+async fn files_of(app: &TestApp, message: &Value) -> Vec<(String, String, u64)> {
+    let list = message["attachments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("attachments in {message}"));
+    let mut out = Vec::new();
+    for a in list {
+        let (status, _, bytes) = fetch(app, a["url"].as_str().unwrap()).await;
+        assert_eq!(status, 200, "{a}");
+        assert_eq!(bytes.len() as u64, a["size"].as_u64().unwrap());
+        if a["content_type"].as_str().unwrap().starts_with("image/") {
+            let (status, _, _) = fetch(app, a["thumbnail_url"].as_str().unwrap()).await;
+            assert_eq!(status, 200, "{a}");
+        } else {
+            assert!(a["thumbnail_url"].is_null(), "{a}");
+        }
+        out.push((
+            a["name"].as_str().unwrap().to_string(),
+            a["content_type"].as_str().unwrap().to_string(),
+            a["size"].as_u64().unwrap(),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_visitors_files_reach_every_door_and_history_with_fresh_links() {
+    use crate::queue::next_message;
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = app.visitor().await;
+    let room = visitor.conversation_id.clone();
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+    assert_eq!(admin.answer(&room).await.status, 200);
+    let mut stomp = crate::helpers::Stomp::subscribed(&app, &visitor.token, Some(2)).await;
+    let mut events = admin.events().await;
+
+    let photo = png(200, 100);
+    let image =
+        id_of(&visitor_upload(&app, &visitor.token, form("shot.png", &photo, "image/png")).await);
+    let notes = id_of(
+        &visitor_upload(
+            &app,
+            &visitor.token,
+            form("notes.txt", b"line one\n", "text/plain"),
+        )
+        .await,
+    );
+    // Files without a caption: `text` may be left out.
+    let sent = visitor_send(
+        &app,
+        &visitor.token,
+        serde_json::json!({"attachments": [image, notes]}),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(sent.body["content"], "");
+    let expected = vec![
+        (
+            "shot.png".to_string(),
+            "image/png".to_string(),
+            photo.len() as u64,
+        ),
+        ("notes.txt".to_string(), "text/plain".to_string(), 9),
+    ];
+    assert_eq!(files_of(&app, &sent.body).await, expected);
+    assert_eq!(sent.body["attachments"][0]["width"], 200);
+
+    // STOMP, the agent's event socket, REST history, the visitor's history.
+    let heard = loop {
+        let body = next_message(&mut stomp).await;
+        if body["type"] == "message.created" && body["message"]["id"] == sent.body["id"] {
+            break body;
+        }
+    };
+    assert_eq!(files_of(&app, &heard["message"]).await, expected);
+    let event = events
+        .event_with(
+            "chatd_user_room_message_created",
+            "uuid",
+            sent.body["id"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(files_of(&app, &event).await, expected);
+    let listed = admin.messages(&room).await;
+    let listed = listed
+        .iter()
+        .find(|m| m["uuid"] == sent.body["id"])
+        .unwrap();
+    assert_eq!(files_of(&app, listed).await, expected);
+    let history = app.history(&visitor).await;
+    assert_eq!(files_of(&app, history.last().unwrap()).await, expected);
+    // Plain messages carry an empty list everywhere.
+    assert_eq!(history[0]["attachments"], serde_json::json!([]));
+    assert_eq!(
+        admin.messages(&room).await[0]["attachments"],
+        serde_json::json!([])
+    );
+
+    // With a caption, over STOMP, in Airy's shape (the URL of an upload).
+    let third = visitor_upload(
+        &app,
+        &visitor.token,
+        form("more.png", &png(10, 10), "image/png"),
+    )
+    .await;
+    assert_eq!(third.status, 201, "{}", third.body);
+    let url = format!("http://example.com{}", third.body["url"].as_str().unwrap());
+    stomp
+        .send(
+            chatgate::ws::stomp::StompFrame::new(chatgate::ws::stomp::Command::Send)
+                .header("destination", "/app/send")
+                .body(
+                    serde_json::json!({"message": {"text": "and this",
+                        "attachment": {"type": "image", "payload": {"url": url}}}})
+                    .to_string(),
+                ),
+        )
+        .await;
+    let airy = loop {
+        let body = next_message(&mut stomp).await;
+        if body["type"] == "message.created" && body["message"]["content"] == "and this" {
+            break body;
+        }
+    };
+    assert_eq!(
+        files_of(&app, &airy["message"]).await,
+        [(
+            "more.png".to_string(),
+            "image/png".to_string(),
+            third.body["size"].as_u64().unwrap()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn only_ones_own_unsent_uploads_of_the_conversation_can_be_sent() {
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor().await;
+    let other = app.visitor().await;
+    let mine =
+        id_of(&visitor_upload(&app, &visitor.token, form("a.txt", b"mine", "text/plain")).await);
+    let theirs =
+        id_of(&visitor_upload(&app, &other.token, form("b.txt", b"theirs", "text/plain")).await);
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let bad = |message: Value| {
+        let (app, token) = (&app, visitor.token.clone());
+        async move { visitor_send(app, &token, message).await }
+    };
+    use serde_json::json;
+    // Another conversation's upload, an unknown id (each beside a good
+    // one: nothing is taken), malformed lists, Airy's shape with a URL
+    // that is no upload's, both shapes at once.
+    for message in [
+        json!({"attachments": [theirs]}),
+        json!({"attachments": [mine, unknown]}),
+        json!({"attachments": [mine, theirs]}),
+        json!({"attachments": []}),
+        json!({"attachments": [mine, mine]}),
+        json!({"attachments": ["not-an-id"]}),
+        json!({"attachments": [1]}),
+        json!({"attachments": mine}),
+        json!({"attachments": (0..11).map(|_| uuid::Uuid::new_v4().to_string()).collect::<Vec<_>>()}),
+        json!({"attachment": {"type": "image", "payload": {"url": "https://example.com/cat.png"}}}),
+        json!({"attachment": {"type": "sticker", "payload": {"url": format!("/files/{mine}/a.txt")}}}),
+        json!({"attachment": "x"}),
+        json!({"attachments": [mine], "attachment": {"payload": {"url": format!("/files/{mine}/a.txt")}}}),
+    ] {
+        bad(message.clone())
+            .await
+            .assert_error(400, "invalid-attachment");
+    }
+    // Without files the text stays required.
+    bad(json!({})).await.assert_error(400, "invalid-data");
+    bad(json!({"text": "  "}))
+        .await
+        .assert_error(400, "invalid-data");
+    assert!(app.history(&visitor).await.is_empty());
+
+    // Still unsent after all that: sent once, then never again.
+    let sent = visitor_send(
+        &app,
+        &visitor.token,
+        json!({"text": "x", "attachments": [mine]}),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    bad(json!({"attachments": [mine]}))
+        .await
+        .assert_error(400, "invalid-attachment");
+    // The other visitor cannot send it either.
+    visitor_send(&app, &other.token, json!({"attachments": [mine]}))
+        .await
+        .assert_error(400, "invalid-attachment");
+
+    // A retry of a send that took its files (same client_message_id) is
+    // answered with the first message, not refused.
+    let again =
+        id_of(&visitor_upload(&app, &visitor.token, form("c.txt", b"again", "text/plain")).await);
+    let body = json!({"message": {"attachments": [again]}, "client_message_id": "k-1"});
+    let first = app
+        .post("/chatplugin.send", &body, Some(&visitor.token))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let retry = app
+        .post("/chatplugin.send", &body, Some(&visitor.token))
+        .await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.body["id"], first.body["id"]);
+    assert_eq!(retry.body["attachments"][0]["id"], again.as_str());
+    // ... but another message may not reuse them under another key.
+    let body = json!({"message": {"attachments": [again]}, "client_message_id": "k-2"});
+    app.post("/chatplugin.send", &body, Some(&visitor.token))
+        .await
+        .assert_error(400, "invalid-attachment");
+    assert_eq!(app.history(&visitor).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_agent_sends_files_to_a_visitor_and_deleting_the_message_deletes_them() {
+    use crate::queue::next_message;
+    use serde_json::json;
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let visitor = app.visitor().await;
+    let room = visitor.conversation_id.clone();
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+    assert_eq!(admin.answer(&room).await.status, 200);
+    let mut stomp = crate::helpers::Stomp::subscribed(&app, &visitor.token, Some(2)).await;
+
+    let pdf = b"%PDF-1.7\n% a guide\n".to_vec();
+    let guide = id_of(
+        &agent_upload(
+            &app,
+            &admin,
+            &room,
+            form("guide.pdf", &pdf, "application/pdf"),
+        )
+        .await,
+    );
+    let path = format!("/users/me/rooms/{room}/messages");
+    // A visitor's upload is not the agent's to send; nor the agent's
+    // another agent's.
+    let visitors =
+        id_of(&visitor_upload(&app, &visitor.token, form("v.txt", b"v", "text/plain")).await);
+    admin
+        .call("POST", &path, Some(json!({"attachments": [visitors]})))
+        .await
+        .assert_error(400, "invalid-attachment");
+    let team = admin.create_room(&[&ana]).await;
+    let team = team["uuid"].as_str().unwrap();
+    let anas = id_of(&agent_upload(&app, &ana, team, form("a.txt", b"a", "text/plain")).await);
+    admin
+        .call(
+            "POST",
+            &format!("/users/me/rooms/{team}/messages"),
+            Some(json!({"attachments": [anas]})),
+        )
+        .await
+        .assert_error(400, "invalid-attachment");
+    // Nor an upload of another room.
+    admin
+        .call(
+            "POST",
+            &path,
+            Some(json!({"content": "x", "attachments": [anas]})),
+        )
+        .await
+        .assert_error(400, "invalid-attachment");
+    admin
+        .call("POST", &path, Some(json!({})))
+        .await
+        .assert_error(400, "invalid-data");
+
+    let posted = admin
+        .call("POST", &path, Some(json!({"attachments": [guide]})))
+        .await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    assert_eq!(posted.body["content"], "");
+    let shown = files_of(&app, &posted.body).await;
+    assert_eq!(
+        shown,
+        [(
+            "guide.pdf".to_string(),
+            "application/pdf".to_string(),
+            pdf.len() as u64
+        )]
+    );
+    let heard = loop {
+        let body = next_message(&mut stomp).await;
+        if body["type"] == "message.created" && body["message"]["id"] == posted.body["uuid"] {
+            break body;
+        }
+    };
+    assert_eq!(files_of(&app, &heard["message"]).await, shown);
+    assert_eq!(heard["message"]["alignment"], "LEFT");
+    let link = heard["message"]["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Deleting the message deletes its files: the link is dead, the
+    // history shows none.
+    let deleted = admin
+        .call(
+            "DELETE",
+            &format!("{path}/{}", posted.body["uuid"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert!(deleted.status < 300, "{}", deleted.body);
+    let (status, _, _) = fetch(&app, &link).await;
+    assert_eq!(status, 404);
+    let history = app.history(&visitor).await;
+    let gone = history
+        .iter()
+        .find(|m| m["id"] == posted.body["uuid"])
+        .unwrap();
+    assert_eq!(gone["attachments"], json!([]));
+    let listed = admin.messages(&room).await;
+    let gone = listed
+        .iter()
+        .find(|m| m["uuid"] == posted.body["uuid"])
+        .unwrap();
+    assert_eq!(
+        (gone["deleted"].clone(), gone["attachments"].clone()),
+        (json!(true), json!([]))
+    );
+}

@@ -1458,9 +1458,12 @@ async fn console_messages_show_dates_day_separators_and_sender_groups_without_ja
     );
     assert_eq!(admin.answer(&room).await.status, 200);
     assert_eq!(app.send(&visitor.token, "Today").await.status, 200);
+    // Noon two days ago, whatever the time now: a run near midnight must
+    // not split the older day in two.
     let day = 24 * 3600 * 1000;
-    backdate(&app, "Two days ago", 2 * day).await;
-    backdate(&app, "joined", 2 * day - 60_000).await;
+    let noon = (chrono::Utc::now().timestamp_millis() / day - 2) * day + day / 2;
+    backdate(&app, "Two days ago", noon).await;
+    backdate(&app, "joined", noon + 60_000).await;
 
     let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
     let page = browser.get(&format!("/console/rooms/{room}")).await;
@@ -1491,18 +1494,18 @@ async fn console_messages_show_dates_day_separators_and_sender_groups_without_ja
     assert!(body.contains("class=\"msg theirs grouped\""));
 }
 
-/// Moves the messages containing `text` back by `ms` (the store's clock is
-/// the real one; only a backend's own SQL can age a row).
-async fn backdate(app: &TestApp, text: &str, ms: i64) {
+/// Moves the messages containing `text` back to `at_ms` (the store's clock
+/// is the real one; only a backend's own SQL can age a row).
+async fn backdate(app: &TestApp, text: &str, at_ms: i64) {
     use sqlx::Connection;
-    let sql = "UPDATE messages SET sent_at = sent_at - $1 WHERE content LIKE $2";
+    let sql = "UPDATE messages SET sent_at = $1 WHERE content LIKE $2";
     let pattern = format!("%{text}%");
     let db = app.db.as_ref().expect("the test's database");
     match &db.schema {
         Some(schema) => {
             let mut conn = sqlx::PgConnection::connect(schema.url()).await.unwrap();
             sqlx::query(sql)
-                .bind(ms)
+                .bind(at_ms)
                 .bind(&pattern)
                 .execute(&mut conn)
                 .await
@@ -1512,7 +1515,7 @@ async fn backdate(app: &TestApp, text: &str, ms: i64) {
             let url = format!("sqlite://{}", app.config.database_url);
             let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
             sqlx::query(&sql.replace('$', "?"))
-                .bind(ms)
+                .bind(at_ms)
                 .bind(&pattern)
                 .execute(&mut conn)
                 .await

@@ -158,6 +158,7 @@ macro_rules! contract {
 
 contract!(
     attachments_are_read_back_whole_and_per_tenant,
+    attachments_are_claimed_whole_by_their_uploader_and_go_with_their_message,
     quick_replies_and_postbacks_are_read_back_by_every_reader,
     system_notices_are_read_back_by_every_reader,
     joins_stored_before_notices_get_their_notice,
@@ -280,6 +281,7 @@ fn visitor_message(
         quick_replies: Vec::new(),
         postback: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -3715,13 +3717,163 @@ async fn attachments_are_read_back_whole_and_per_tenant(db: Db) {
         []
     );
     // A sent one is not deleted; an unsent one is, once.
-    assert!(!store.delete_unsent_attachment(file.id).await.unwrap());
+    assert!(!store
+        .delete_unsent_attachment(file.id, before)
+        .await
+        .unwrap());
     assert!(store.attachment_by_id(file.id).await.unwrap().is_some());
-    assert!(store.delete_unsent_attachment(old.id).await.unwrap());
-    assert!(!store.delete_unsent_attachment(old.id).await.unwrap());
+    assert!(store
+        .delete_unsent_attachment(old.id, before)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_unsent_attachment(old.id, before)
+        .await
+        .unwrap());
     assert_eq!(store.attachment_by_id(old.id).await.unwrap(), None);
     assert_eq!(
         store.unsent_attachments(before, 10).await.unwrap(),
         [image.id]
     );
+}
+
+async fn attachments_are_claimed_whole_by_their_uploader_and_go_with_their_message(db: Db) {
+    use chatgate::domain::{Attachment, AttachmentId};
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let conversation = ConversationId::new();
+    // The conversation exists once its first message is stored.
+    append_all(store.as_ref(), &first, conversation, &["hello"]).await;
+    let visitor = (SenderKind::Visitor, conversation.0);
+    let upload = |name: &str| Attachment {
+        id: AttachmentId::new(),
+        tenant_id: tenant,
+        conversation_id: conversation,
+        uploader_kind: visitor.0,
+        uploader_id: visitor.1,
+        name: name.into(),
+        size: 3,
+        content_type: "text/plain".into(),
+        width: None,
+        height: None,
+        message_id: None,
+        created_at_ms: now_ms(),
+    };
+    let (a, b) = (upload("a.txt"), upload("b.txt"));
+    store.insert_attachment(&a).await.unwrap();
+    store.insert_attachment(&b).await.unwrap();
+    let now = now_ms();
+    let claim = |who: (SenderKind, uuid::Uuid), tenant, conversation, ids: Vec<AttachmentId>| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_attachments(tenant, conversation, who, &ids, MessageId::new(), now)
+                .await
+                .unwrap()
+        }
+    };
+    // Another uploader, kind, conversation or tenant, an unknown id among
+    // good ones: nothing is claimed, not even the good ones.
+    let agent = (SenderKind::Agent, conversation.0);
+    let stranger = (SenderKind::Visitor, uuid::Uuid::new_v4());
+    for got in [
+        claim(stranger, tenant, conversation, vec![a.id]).await,
+        claim(agent, tenant, conversation, vec![a.id]).await,
+        claim(visitor, tenant, ConversationId::new(), vec![a.id]).await,
+        claim(visitor, TenantId::new(), conversation, vec![a.id]).await,
+        claim(
+            visitor,
+            tenant,
+            conversation,
+            vec![a.id, AttachmentId::new()],
+        )
+        .await,
+    ] {
+        assert!(got.is_empty(), "{got:?}");
+    }
+    for x in [&a, &b] {
+        let unsent = store.attachment(tenant, x.id).await.unwrap().unwrap();
+        assert_eq!(unsent.message_id, None);
+    }
+    // The uploader's own: claimed in the order given, once only.
+    let message = MessageId::new();
+    let claimed = store
+        .claim_attachments(tenant, conversation, visitor, &[b.id, a.id], message, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|x| x.id).collect::<Vec<_>>(),
+        [b.id, a.id]
+    );
+    assert!(claimed.iter().all(|x| x.message_id == Some(message)));
+    assert!(claim(visitor, tenant, conversation, vec![a.id])
+        .await
+        .is_empty());
+    // A message not stored gives them back.
+    store.release_attachments(message).await.unwrap();
+    let again = claim(visitor, tenant, conversation, vec![a.id]).await;
+    assert_eq!(again.len(), 1);
+    // ... and a claim whose message never came is cleaned a while later,
+    // but not before.
+    let orphaned = again[0].message_id.unwrap();
+    assert!(!store
+        .unsent_attachments(now, 10)
+        .await
+        .unwrap()
+        .contains(&a.id));
+    assert!(!store.delete_unsent_attachment(a.id, now).await.unwrap());
+    let later = now + 1;
+    assert!(store
+        .unsent_attachments(later, 10)
+        .await
+        .unwrap()
+        .contains(&a.id));
+    assert!(store.delete_unsent_attachment(a.id, later).await.unwrap());
+    assert_eq!(store.attachment_by_id(a.id).await.unwrap(), None);
+    store.release_attachments(orphaned).await.unwrap();
+
+    // A stored message carries its files; deleting it removes their
+    // records (another tenant cannot).
+    let mut new = visitor_message(&first, conversation, "see file", None);
+    new.attachments = store
+        .claim_attachments(tenant, conversation, visitor, &[b.id], new.id, now)
+        .await
+        .unwrap();
+    let id = new.id;
+    let stored = store.append_message(new).await.unwrap().message;
+    assert_eq!(stored.attachments.len(), 1);
+    assert_eq!(stored.attachments[0].name, "b.txt");
+    let read = store
+        .message(tenant, conversation, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.attachments, stored.attachments);
+    // Stored with a message: never cleaned as unsent.
+    assert!(!store
+        .unsent_attachments(later + 1, 10)
+        .await
+        .unwrap()
+        .contains(&b.id));
+    assert!(!store
+        .delete_unsent_attachment(b.id, later + 1)
+        .await
+        .unwrap());
+    assert!(store
+        .delete_message_attachments(TenantId::new(), id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.delete_message_attachments(tenant, id).await.unwrap(),
+        [b.id]
+    );
+    assert_eq!(store.attachment_by_id(b.id).await.unwrap(), None);
+    // A deleted message shows no files.
+    let deleted = store
+        .edit_message(tenant, conversation, id, None, now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(deleted.deleted && deleted.attachments.is_empty());
 }

@@ -755,6 +755,7 @@ pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Re
             None,
             Vec::new(),
             mentions,
+            Vec::new(),
         )
         .await
     {

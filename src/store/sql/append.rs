@@ -550,7 +550,8 @@ where
                     .bind(m.notice.as_ref().map(crate::domain::Notice::encode))
                     .bind(crate::domain::QuickReply::encode_list(&m.quick_replies))
                     .bind(m.postback.clone())
-                    .bind(super::encode_mentions(&m.mentions));
+                    .bind(super::encode_mentions(&m.mentions))
+                    .bind(crate::domain::Attachment::encode_list(&m.attachments));
             }
             query.execute(&mut *conn).await?;
         }
@@ -599,5 +600,6 @@ fn stored(new: &NewMessage, seq: i64) -> Message {
         quick_replies: new.quick_replies.clone(),
         postback: new.postback.clone(),
         mentions: new.mentions.clone(),
+        attachments: new.attachments.clone(),
     }
 }

@@ -3,10 +3,16 @@
 
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-use crate::domain::{Attachment, AttachmentId, TenantId};
+use uuid::Uuid;
+
+use crate::domain::{Attachment, AttachmentId, ConversationId, MessageId, SenderKind, TenantId};
 use crate::store::{StoreError, StoreResult};
 
 use super::{parse_id, parse_kind, parse_uuid, Backend, RowsAffected, Sql};
+
+/// How far back, before the cleaning age, claims are checked for a
+/// message that was never stored.
+const ORPHAN_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 
 const ATTACHMENT_COLUMNS: &str = "id, tenant_id, conversation_id, uploader_kind, uploader_id, \
      name, size, content_type, width, height, message_id, created_at";
@@ -63,16 +69,24 @@ where
         row.as_ref().map(Self::attachment_from_row).transpose()
     }
 
+    /// Uploads no message carries, made before `before_ms`, and claims
+    /// made before it whose message was never stored (looked for over the
+    /// week before `before_ms`: the janitor runs hourly); oldest first.
     pub(crate) async fn unsent_attachments(
         &self,
         before_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<AttachmentId>> {
         let rows = sqlx::query(
-            "SELECT id FROM attachments WHERE message_id IS NULL AND created_at < $1 \
-             ORDER BY created_at, id LIMIT $2",
+            "SELECT id, created_at FROM attachments WHERE message_id IS NULL AND created_at < $1 \
+             UNION ALL \
+             SELECT a.id, a.created_at FROM attachments a \
+             WHERE a.claimed_at < $1 AND a.claimed_at >= $2 \
+               AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id) \
+             ORDER BY created_at, id LIMIT $3",
         )
         .bind(before_ms)
+        .bind(before_ms - ORPHAN_WINDOW_MS)
         .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
@@ -81,12 +95,106 @@ where
             .collect()
     }
 
-    pub(crate) async fn delete_unsent_attachment(&self, id: AttachmentId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM attachments WHERE id = $1 AND message_id IS NULL")
-            .bind(id.to_string())
-            .execute(&self.write)
-            .await?;
+    pub(crate) async fn delete_unsent_attachment(
+        &self,
+        id: AttachmentId,
+        before_ms: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM attachments WHERE id = $1 AND (message_id IS NULL \
+               OR (claimed_at < $2 AND NOT EXISTS \
+                   (SELECT 1 FROM messages m WHERE m.id = attachments.message_id)))",
+        )
+        .bind(id.to_string())
+        .bind(before_ms)
+        .execute(&self.write)
+        .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Claims the uploads `ids` for `message`, all or none: each must be
+    /// of `conversation`, made by `uploader` (kind and id) and carried by
+    /// no message. The claimed files in `ids`' order; empty when any could
+    /// not be claimed (then nothing changed).
+    pub(crate) async fn claim_attachments(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        uploader: (SenderKind, Uuid),
+        ids: &[AttachmentId],
+        message: MessageId,
+        at_ms: i64,
+    ) -> StoreResult<Vec<Attachment>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (7..7 + ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "UPDATE attachments SET message_id = $1, claimed_at = $2 \
+             WHERE tenant_id = $3 AND conversation_id = $4 AND uploader_kind = $5 \
+               AND uploader_id = $6 AND message_id IS NULL AND id IN ({list})"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(message.to_string())
+            .bind(at_ms)
+            .bind(tenant.to_string())
+            .bind(conversation.to_string())
+            .bind(uploader.0.as_str())
+            .bind(uploader.1.to_string());
+        for id in ids {
+            query = query.bind(id.to_string());
+        }
+        let done = query.execute(&mut *tx).await?;
+        if done.rows_affected() != ids.len() as u64 {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE message_id = $1");
+        let rows = sqlx::query(&sql)
+            .bind(message.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut claimed = rows
+            .iter()
+            .map(Self::attachment_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort_by_key(|a| ids.iter().position(|id| *id == a.id));
+        Ok(claimed)
+    }
+
+    /// Gives back the files claimed for `message`, which was not stored.
+    pub(crate) async fn release_attachments(&self, message: MessageId) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE attachments SET message_id = NULL, claimed_at = NULL WHERE message_id = $1",
+        )
+        .bind(message.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the records of the files `message` of `tenant` carried; their
+    /// ids (their bytes are the caller's to remove).
+    pub(crate) async fn delete_message_attachments(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+    ) -> StoreResult<Vec<AttachmentId>> {
+        let rows = sqlx::query(
+            "DELETE FROM attachments WHERE message_id = $1 AND tenant_id = $2 RETURNING id",
+        )
+        .bind(message.to_string())
+        .bind(tenant.to_string())
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|row| parse_id(&row.try_get::<String, _>(0)?))
+            .collect()
     }
 
     fn attachment_from_row(row: &DB::Row) -> StoreResult<Attachment> {

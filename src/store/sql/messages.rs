@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{
-    ChannelId, Conversation, ConversationId, Message, MessageId, Notice, QuickReply, Reaction,
-    RoomId, TenantId,
+    Attachment, ChannelId, Conversation, ConversationId, Message, MessageId, Notice, QuickReply,
+    Reaction, RoomId, TenantId,
 };
 use crate::store::batch::{insert_chunks, Params, Stored};
 use crate::store::{ConversationLookup, MessageQuery, Page, StoreError, StoreResult, VisitorScope};
@@ -71,6 +71,11 @@ where
             },
             postback: row.try_get(18)?,
             mentions: super::parse_mentions(row.try_get::<Option<String>, _>(19)?.as_deref())?,
+            attachments: match row.try_get::<Option<String>, _>(20)? {
+                Some(raw) => Attachment::decode_list(&raw)
+                    .map_err(|e| StoreError::Corrupt(format!("bad attachments {raw:?}: {e}")))?,
+                None => Vec::new(),
+            },
         })
     }
 
@@ -434,11 +439,16 @@ where
     ) -> StoreResult<Option<Message>> {
         let done = sqlx::query(
             "UPDATE messages SET content = $1, search_text = $2, edited_at = $3, deleted = $4, \
-                     quick_replies = CASE WHEN $4 = 0 THEN quick_replies END \
+                     quick_replies = CASE WHEN $4 = 0 THEN quick_replies END, \
+                     attachments = CASE WHEN $4 = 0 THEN attachments END \
                      WHERE id = $5 AND conversation_id = $6 AND tenant_id = $7 AND deleted = 0",
         )
         .bind(content.unwrap_or(""))
-        .bind(content.map(crate::domain::search::fold).unwrap_or_default())
+        .bind(
+            content
+                .map(crate::domain::search::message_text)
+                .unwrap_or_default(),
+        )
         .bind(at_ms)
         .bind(i64::from(content.is_none()))
         .bind(id.to_string())

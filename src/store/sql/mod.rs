@@ -30,21 +30,23 @@ use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, read_at, edited_at, deleted, notice, quick_replies, postback, mentions";
+     tenant_id, read_at, edited_at, deleted, notice, quick_replies, postback, mentions, \
+     attachments";
 /// The columns a new message is inserted with (`MESSAGE_COLUMNS` up to
-/// `tenant_id`, its search text, its notice, quick replies, postback and
-/// mentions).
+/// `tenant_id`, its search text, its notice, quick replies, postback,
+/// mentions and attachments).
 pub(super) const INSERT_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, search_text, notice, quick_replies, postback, mentions";
+     tenant_id, search_text, notice, quick_replies, postback, mentions, attachments";
 /// How many columns `INSERT_COLUMNS` lists (the parameters of one row).
-pub(super) const INSERT_COLUMN_COUNT: usize = 18;
+pub(super) const INSERT_COLUMN_COUNT: usize = 19;
 /// `MESSAGE_COLUMNS` of the messages table aliased `m`.
 pub(super) const M_COLUMNS: &str =
     "m.id, m.conversation_id, m.channel_id, m.seq, m.sender_kind, m.sender_id, \
      m.sender_name, m.sender_avatar, m.content, m.state, m.sent_at, m.client_message_id, \
-     m.tenant_id, m.read_at, m.edited_at, m.deleted, m.notice, m.quick_replies, m.postback, m.mentions";
+     m.tenant_id, m.read_at, m.edited_at, m.deleted, m.notice, m.quick_replies, m.postback, m.mentions, \
+     m.attachments";
 pub(super) const CHANNEL_COLUMNS: &str =
     "id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
      welcome_message, color, assignment, max_open_per_agent";
@@ -713,8 +715,32 @@ macro_rules! sql_store {
                 async fn delete_unsent_attachment(
                     &self,
                     id: crate::domain::AttachmentId,
+                    before_ms: i64,
                 ) -> StoreResult<bool> {
-                    self.sql.delete_unsent_attachment(id).await
+                    self.sql.delete_unsent_attachment(id, before_ms).await
+                }
+                async fn claim_attachments(
+                    &self,
+                    tenant: TenantId,
+                    conversation: crate::domain::ConversationId,
+                    uploader: (crate::domain::SenderKind, Uuid),
+                    ids: &[crate::domain::AttachmentId],
+                    message: MessageId,
+                    at_ms: i64,
+                ) -> StoreResult<Vec<crate::domain::Attachment>> {
+                    self.sql
+                        .claim_attachments(tenant, conversation, uploader, ids, message, at_ms)
+                        .await
+                }
+                async fn release_attachments(&self, message: MessageId) -> StoreResult<()> {
+                    self.sql.release_attachments(message).await
+                }
+                async fn delete_message_attachments(
+                    &self,
+                    tenant: TenantId,
+                    message: MessageId,
+                ) -> StoreResult<Vec<crate::domain::AttachmentId>> {
+                    self.sql.delete_message_attachments(tenant, message).await
                 }
             }
             #[async_trait::async_trait]
@@ -813,6 +839,7 @@ mod tests {
         assert_eq!(listed(MESSAGE_COLUMNS)[17], "quick_replies");
         assert_eq!(listed(MESSAGE_COLUMNS)[18], "postback");
         assert_eq!(listed(MESSAGE_COLUMNS)[19], "mentions");
+        assert_eq!(listed(MESSAGE_COLUMNS)[20], "attachments");
         assert_eq!(
             listed(ROOM_COLUMNS_OF_CONVERSATIONS),
             qualified("conversations", ROOM_COLUMNS)
