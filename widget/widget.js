@@ -885,7 +885,7 @@ class Widget {
         }
         col.append(x);
       }
-      md(b, m.content || '');
+      if (m.content) md(b, m.content);
     }
     const mt = h('div', 'mt');
     const d = new Date(m.sent_at);

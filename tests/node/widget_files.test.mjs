@@ -253,7 +253,7 @@ describe('widget: files and Markdown', { timeout: 240_000 }, () => {
     assert.deepEqual(stored.attachments.map((a) => a.name), ['photo.png', 'notes.txt']);
 
     // Files alone, no text: no empty bubble.
-    await fileInput(page).setInputFiles({ name: 'second.png', mimeType: 'image/png', buffer: png(60, 200) });
+    await fileInput(page).setInputFiles({ name: 'second.png', mimeType: 'image/png', buffer: png(300, 1000) });
     await until(async () => (await doneChips(page).count()) === 1, 'the second upload');
     const send = widget(page).locator('.sd');
     assert.equal(await send.isDisabled(), false, 'a file alone can be sent');
@@ -459,11 +459,11 @@ describe('widget: files and Markdown', { timeout: 240_000 }, () => {
         attachments: [label.id],
       });
       await until(async () => (await lastRow(page).locator('a.fl').count()) === 1, 'the label in the widget');
-      await fileInput(page).setInputFiles({ name: 'installer.exe', mimeType: 'application/octet-stream', buffer: EXE });
-      await until(async () => (await errorLine(page).isVisible()), 'the refusal');
       await throttle(page, 20 * 1024);
       await fileInput(page).setInputFiles({ name: 'receipt-scan.txt', mimeType: 'text/plain', buffer: text(200_000) });
       await until(async () => (await chips(page).locator('progress').evaluate((p) => p.value > 0.1)), 'progress part way');
+      await fileInput(page).setInputFiles({ name: 'installer.exe', mimeType: 'application/octet-stream', buffer: EXE });
+      await until(async () => (await errorLine(page).textContent()) === '“installer.exe”: this type of file is not allowed.', 'the refusal');
       await until(() => widget(page).locator('.log img').evaluateAll((is) => is.every((i) => i.complete && i.naturalWidth > 0)), 'the images to load');
       await widget(page).locator('.log').evaluate((l) => (l.scrollTop = l.scrollHeight));
       await page.screenshot({ path: path.join(OUT, `files-${device}.png`) });
