@@ -572,6 +572,228 @@
     });
   }
 
+  // Files: the paperclip, a drop on the conversation and a pasted
+  // screenshot each upload at once (XMLHttpRequest: its upload reports
+  // progress) to the room's attachments; the uploads wait as chips above
+  // the reply box (removable) and go with the next reply as `attachments`.
+  // Each finished upload also gets a hidden `attachments` field, so the
+  // form still says it when posted without this script's help.
+  const MAX_FILES = 10;
+  const files = (function attachments() {
+    const list = composer && $('[data-pending]', composer);
+    if (!list || !currentRoom) return null;
+    const input = $('[data-file-input]', composer);
+    const button = $('[data-attach]', composer);
+    const zone = $('[data-dropzone]');
+    const hint = $('[data-drop-hint]');
+    const items = [];
+
+    function sizeLabel(bytes) {
+      if (bytes < 1024) return `${bytes} bytes`;
+      if (bytes < 1048576) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
+      const mb = bytes / 1048576;
+      return mb < 10 ? `${mb.toFixed(1)} MB` : `${Math.round(mb)} MB`;
+    }
+    function changed() {
+      list.hidden = items.length === 0;
+      // A reply may be files alone.
+      if (reply) reply.required = items.length === 0;
+      composer.classList.toggle('uploading', items.some((i) => i.state === 'uploading'));
+    }
+    function remove(item) {
+      if (item.xhr && item.state === 'uploading') item.xhr.abort();
+      const at = items.indexOf(item);
+      if (at !== -1) items.splice(at, 1);
+      item.li.remove();
+      if (item.field) item.field.remove();
+      changed();
+    }
+    function fail(item, message) {
+      item.state = 'failed';
+      item.li.classList.add('failed');
+      item.li.classList.remove('uploading');
+      item.status.textContent = message;
+      item.bar.hidden = true;
+    }
+    // A pasted screenshot is called "image.png" by browsers: name it after
+    // when it was taken.
+    function named(file) {
+      if (file.name && file.name !== 'image.png') return file;
+      const d = new Date();
+      const pad = (n) => String(n).padStart(2, '0');
+      const ext = (file.type.split('/')[1] || 'png').replace(/[^a-z0-9]/g, '');
+      const name = `Screenshot ${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}.${pad(d.getMinutes())}.${pad(d.getSeconds())}.${ext}`;
+      try { return new File([file], name, { type: file.type }); } catch (_) { return file; }
+    }
+    function chip(file) {
+      const li = document.createElement('li');
+      li.className = 'file-chip uploading';
+      const icon = document.createElement('span');
+      icon.className = 'chip-icon';
+      icon.setAttribute('aria-hidden', 'true');
+      const text = document.createElement('span');
+      text.className = 'chip-text';
+      const name = document.createElement('span');
+      name.className = 'chip-name';
+      name.textContent = file.name;
+      name.title = file.name;
+      const status = document.createElement('span');
+      status.className = 'chip-status';
+      status.textContent = `Uploading… ${sizeLabel(file.size)}`;
+      const bar = document.createElement('progress');
+      bar.max = 1;
+      bar.value = 0;
+      bar.setAttribute('aria-label', `Uploading ${file.name}`);
+      text.append(name, status, bar);
+      const x = document.createElement('button');
+      x.type = 'button';
+      x.className = 'chip-remove';
+      x.textContent = '×';
+      x.title = 'Remove';
+      x.setAttribute('aria-label', `Remove ${file.name}`);
+      li.append(icon, text, x);
+      return { li, icon, status, bar, x };
+    }
+    function upload(item) {
+      return new Promise((resolve) => {
+        const xhr = new XMLHttpRequest();
+        item.xhr = xhr;
+        xhr.open('POST', `/api/chatd/1.0/users/me/rooms/${encodeURIComponent(currentRoom)}/attachments`);
+        xhr.setRequestHeader('X-Auth-Token', token);
+        xhr.responseType = 'json';
+        xhr.upload.addEventListener('progress', (event) => {
+          if (!event.lengthComputable) return;
+          item.bar.value = event.loaded / event.total;
+          item.status.textContent = `Uploading… ${Math.floor((100 * event.loaded) / event.total)}%`;
+        });
+        xhr.addEventListener('load', () => {
+          const body = xhr.response || {};
+          if (xhr.status === 201 && body.id) {
+            item.state = 'done';
+            item.id = body.id;
+            item.li.classList.remove('uploading');
+            item.li.dataset.attachment = body.id;
+            item.bar.hidden = true;
+            item.status.textContent = sizeLabel(body.size || item.file.size);
+            if (body.thumbnail_url) {
+              const img = document.createElement('img');
+              img.src = body.thumbnail_url;
+              img.alt = '';
+              item.icon.replaceChildren(img);
+              item.icon.classList.add('thumb');
+            }
+            item.field = document.createElement('input');
+            item.field.type = 'hidden';
+            item.field.name = 'attachments';
+            item.field.value = body.id;
+            composer.appendChild(item.field);
+          } else {
+            fail(item, body.message || `Not uploaded (${xhr.status})`);
+          }
+          resolve();
+        });
+        xhr.addEventListener('error', () => { fail(item, 'Not uploaded: no connection'); resolve(); });
+        xhr.addEventListener('abort', () => { item.state = 'aborted'; resolve(); });
+        const form = new FormData();
+        form.append('file', item.file, item.file.name);
+        xhr.send(form);
+      }).finally(changed);
+    }
+    function add(fileList) {
+      const chosen = Array.from(fileList || []);
+      if (!chosen.length) return;
+      // The chips take room from the conversation: its newest message stays in view.
+      const stick = messages && nearBottom();
+      const room = MAX_FILES - items.length;
+      if (chosen.length > room) toast(`At most ${MAX_FILES} files a message.`);
+      const maxBytes = parseInt(composer.dataset.maxBytes, 10) || Infinity;
+      chosen.slice(0, Math.max(0, room)).forEach((raw) => {
+        const file = named(raw);
+        if (file.size > maxBytes) {
+          toast(`${file.name} is too large: files may be up to ${sizeLabel(maxBytes)}.`);
+          return;
+        }
+        const parts = chip(file);
+        const item = { file, state: 'uploading', id: null, field: null, ...parts };
+        if (/^image\//.test(file.type)) item.icon.classList.add('image');
+        item.icon.textContent = /^image\//.test(file.type) ? '' : (file.name.split('.').pop() || 'file').slice(0, 4).toUpperCase();
+        item.x.addEventListener('click', () => { remove(item); if (reply) reply.focus(); });
+        items.push(item);
+        list.appendChild(item.li);
+        item.done = upload(item);
+      });
+      changed();
+      if (stick) scrollToBottom();
+    }
+
+    if (button && input) {
+      button.addEventListener('click', () => input.click());
+      input.addEventListener('change', () => {
+        add(input.files);
+        input.value = '';
+      });
+    }
+    if (reply) {
+      reply.addEventListener('paste', (event) => {
+        const data = event.clipboardData;
+        const pasted = data ? Array.from(data.files || []) : [];
+        if (!pasted.length) return;
+        // Text and a picture of it (copied from an office program): the
+        // text is pasted, as the agent expects.
+        if (data.getData('text/plain')) return;
+        event.preventDefault();
+        add(pasted);
+      });
+    }
+    const carriesFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
+    // A file dropped beside the conversation would make the browser open
+    // it in place of the console.
+    document.addEventListener('dragover', (event) => {
+      if (!carriesFiles(event) || (zone && zone.contains(event.target))) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'none';
+    });
+    document.addEventListener('drop', (event) => {
+      if (carriesFiles(event) && !(zone && zone.contains(event.target))) event.preventDefault();
+    });
+    if (zone && hint) {
+      let depth = 0;
+      zone.addEventListener('dragenter', (event) => {
+        if (!carriesFiles(event)) return;
+        event.preventDefault();
+        depth += 1;
+        hint.hidden = false;
+      });
+      zone.addEventListener('dragover', (event) => {
+        if (!carriesFiles(event)) return;
+        event.preventDefault();
+        event.dataTransfer.dropEffect = 'copy';
+      });
+      zone.addEventListener('dragleave', () => {
+        depth = Math.max(0, depth - 1);
+        if (depth === 0) hint.hidden = true;
+      });
+      zone.addEventListener('drop', (event) => {
+        if (!carriesFiles(event)) return;
+        event.preventDefault();
+        depth = 0;
+        hint.hidden = true;
+        add(event.dataTransfer.files);
+      });
+    }
+
+    return {
+      count: () => items.length,
+      // Waits for the uploads under way; the ids of those that made it.
+      ready: async () => {
+        await Promise.all(items.map((i) => i.done));
+        return items.filter((i) => i.state === 'done').map((i) => i.id);
+      },
+      failed: () => items.some((i) => i.state === 'failed'),
+      clear: () => { items.slice().forEach(remove); },
+    };
+  })();
+
   if (composer && reply) {
     reply.addEventListener('input', () => {
       clearTimeout(typingStop);
@@ -593,15 +815,26 @@
     composer.addEventListener('submit', async (event) => {
       event.preventDefault();
       const content = reply.value;
-      if (!content.trim()) return;
+      if (!content.trim() && !(files && files.count())) return;
       reply.disabled = true;
+      composer.classList.add('sending');
       try {
-        const response = await api('POST', `/users/me/rooms/${currentRoom}/messages`, { content, mentions: mentionsIn(content) });
+        const ids = files ? await files.ready() : [];
+        if (files && files.failed()) {
+          toast('A file was not uploaded: remove it (×) or try again.');
+          return;
+        }
+        if (!content.trim() && !ids.length) return;
+        const body = { mentions: mentionsIn(content) };
+        if (content.trim()) body.content = content;
+        if (ids.length) body.attachments = ids;
+        const response = await api('POST', `/users/me/rooms/${currentRoom}/messages`, body);
         if (!response.ok) {
           const body = await response.json().catch(() => ({}));
           toast(body.message || 'The reply was not sent.');
           return;
         }
+        if (files) files.clear();
         reply.value = '';
         picked.clear();
         clearTimeout(typingStop);
@@ -611,6 +844,7 @@
       } catch (_) {
         toast('The reply was not sent: no connection.');
       } finally {
+        composer.classList.remove('sending');
         reply.disabled = false;
         reply.focus();
       }
@@ -679,7 +913,9 @@
         if (data.user_uuid !== me) {
           if (roomOf(data) !== currentRoom || document.hidden) notify();
           if (data.kind !== 'system') {
-            desktopNotify(data.alias || (data.kind === 'visitor' ? 'Visitor' : 'New message'), data.content, roomOf(data));
+            const files = Array.isArray(data.attachments) ? data.attachments : [];
+            const said = data.content || (files.length ? `Sent ${files.length === 1 ? files[0].name : files.length + ' files'}` : '');
+            desktopNotify(data.alias || (data.kind === 'visitor' ? 'Visitor' : 'New message'), said, roomOf(data));
           }
         }
         refreshLists();

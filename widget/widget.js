@@ -17,7 +17,9 @@ const L = {
     closed: 'This conversation was closed. Write to us again to reopen it.', typing: '{n} is typing…', agent: 'Agent',
     fail: 'Not sent.', retry: 'Retry', sending: 'Sending', sent: 'Delivered', read: 'Read', deleted: 'Message deleted',
     reconnecting: 'Connection lost, reconnecting…', gone: 'Chat is unavailable right now.', from: 'New message from {n}',
-    unread: '{n} unread', by: 'Powered by chatgate', more: 'New message',
+    unread: '{n} unread', by: 'Powered by chatgate', more: 'New message', attach: 'Attach a file', drop: 'Drop files here',
+    rm: 'Remove {f}', big: '{f} is too large.', type: '{f}: this type of file is not allowed.',
+    upx: '{f} could not be uploaded.', many: 'At most 10 files.', u: ['B', 'KB', 'MB', 'GB'],
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
       transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
@@ -30,7 +32,9 @@ const L = {
     closed: 'Cette conversation a été fermée. Écrivez-nous pour la rouvrir.', typing: '{n} écrit…', agent: 'Conseiller',
     fail: 'Non envoyé.', retry: 'Réessayer', sending: 'Envoi', sent: 'Remis', read: 'Lu', deleted: 'Message supprimé',
     reconnecting: 'Connexion perdue, reconnexion…', gone: 'Le chat est indisponible pour le moment.', from: 'Nouveau message de {n}',
-    unread: '{n} non lus', by: 'Propulsé par chatgate', more: 'Nouveau message',
+    unread: '{n} non lus', by: 'Propulsé par chatgate', more: 'Nouveau message', attach: 'Joindre un fichier', drop: 'Déposez vos fichiers ici',
+    rm: 'Retirer {f}', big: '{f} est trop volumineux.', type: "{f} : ce type de fichier n'est pas autorisé.",
+    upx: "{f} n'a pas pu être envoyé.", many: 'Au plus 10 fichiers.', u: ['o', 'Ko', 'Mo', 'Go'],
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
       transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
@@ -44,6 +48,8 @@ const ICON = {
   x: P('<path d="M18 6 6 18M6 6l12 12"/>'),
   down: P('<path d="m6 9 6 6 6-6"/>'),
   send: P('<path d="M12 19V5M5 12l7-7 7 7"/>'),
+  clip: P('<path d="m20.5 11.5-8.3 8.3a5.3 5.3 0 0 1-7.5-7.5l8.6-8.6a3.5 3.5 0 0 1 5 5l-8.6 8.6a1.8 1.8 0 0 1-2.5-2.5l7.9-7.9"/>'),
+  file: P('<path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5"/>'),
   one: '<svg viewBox="0 0 16 12" aria-hidden="true"><path d="m2 6.5 3 3 7-7"/></svg>',
   two: '<svg viewBox="0 0 16 12" aria-hidden="true"><path d="m1 6.5 3 3 7-7M7.5 9.5l7-7"/></svg>',
 };
@@ -68,9 +74,9 @@ const icon = (name, cls) => {
   return s;
 };
 const rid = () => (crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2));
-const httpUrl = (u) => {
+const httpUrl = (u, b) => {
   try {
-    const p = new URL(u);
+    const p = new URL(u, b);
     return p.protocol === 'https:' || p.protocol === 'http:' ? p.href : null;
   } catch (e) {
     return null;
@@ -101,24 +107,84 @@ const visitorOf = (v) => {
   const email = cut(v && v.email, 320);
   return { name: cut(v && v.name, 200), email: email && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) ? email : undefined };
 };
-const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
-const fill = (el, text) => {
-  el.textContent = '';
-  let last = 0;
-  for (const m of text.matchAll(URL_RE)) {
-    const u = m[0].replace(/[.,;:!?')\]}]+$/, '');
-    const href = httpUrl(u);
-    el.append(text.slice(last, m.index));
-    if (href) {
-      const a = h('a', 0, u);
-      a.href = href;
+// Markdown, the subset of issue 17: **bold**, *italic* or _italic_, `code`,
+// ``` blocks, [links](https://…) and bare URLs, "- " and "1. " lists. Built
+// from elements and text nodes only: no markup of a message reaches the page,
+// and a link goes only to http(s) or mailto. Markers that do not pair stay text.
+// `b`: the base of a relative URL (the server's, for a file); none in text.
+const link = (u, b) => {
+  try {
+    const p = new URL(u, b);
+    if (/^(https?|mailto):$/.test(p.protocol)) {
+      const a = h('a');
+      a.href = p.href;
       a.target = '_blank';
-      a.rel = 'noopener noreferrer';
-      el.append(a);
-    } else el.append(u);
-    last = m.index + u.length;
+      a.rel = 'noopener noreferrer nofollow';
+      return a;
+    }
+  } catch (e) {
+    /* not an absolute URL */
   }
-  el.append(text.slice(last));
+};
+const INL = /`([^`\n]+)`|\*\*(?=\S)(.*?\S)\*\*|\*(?=[^\s*])(.*?[^\s*])\*|\b_(?=\S)(.*?\S)_\b|!?\[([^\]\n]+)\]\(\s*(\S+?)\s*\)|\bhttps?:\/\/[^\s<>"]+/;
+// `nl`: inside a link, where no other link may start.
+const inl = (el, s, nl) => {
+  for (let m; (m = INL.exec(s)); ) {
+    let n = m[0];
+    let x = n;
+    const em = m[2] || m[3] || m[4];
+    if (m[1]) x = h('code', 0, m[1]);
+    else if (em) inl((x = h(m[2] ? 'strong' : 'em')), em, nl);
+    else if (!nl) {
+      // A bare URL ends before trailing punctuation; an image stays text.
+      const a = n[0] !== '!' && link(m[6] || (n = n.replace(/[.,;:!?'")\]}*_]+$/, '')));
+      if (a) m[5] ? inl(a, m[5], 1) : a.append(n);
+      x = a || n;
+    }
+    el.append(s.slice(0, m.index), x);
+    s = s.slice(m.index + n.length);
+  }
+  el.append(s);
+};
+const md = (el, s) => {
+  const ls = s.split('\n');
+  let p = [];
+  let list;
+  const flush = () => {
+    inl(el, p.join('\n').replace(/^\n+|\n+$/g, ''));
+    p = [];
+  };
+  for (let i = 0, m; i < ls.length; i++) {
+    if (/^ {0,3}```/.test(ls[i])) {
+      flush();
+      list = 0;
+      const c = [];
+      while (++i < ls.length && !/^ {0,3}```\s*$/.test(ls[i])) c.push(ls[i]);
+      const pre = h('pre');
+      pre.append(h('code', 0, c.join('\n')));
+      el.append(pre);
+    } else if ((m = /^ {0,3}(?:[-*+]|(\d{1,9})[.)]) +(\S.*)/.exec(ls[i]))) {
+      flush();
+      const o = m[1] ? 'OL' : 'UL';
+      if (!list || list.tagName !== o) {
+        el.append((list = h(o)));
+        if (m[1] > 1) list.start = m[1];
+      }
+      const li = h('li');
+      inl(li, m[2]);
+      list.append(li);
+    } else {
+      // A blank line between two items keeps them in one list.
+      if (ls[i].trim()) list = 0;
+      p.push(ls[i]);
+    }
+  }
+  flush();
+};
+const size = (n, t, lang) => {
+  let i = 0;
+  for (; n >= 1024 && i < 3; i++) n /= 1024;
+  return n.toLocaleString(lang, { maximumFractionDigits: i && n < 10 ? 1 : 0 }) + ' ' + t.u[i];
 };
 
 // A system notice in the visitor's language (desk-api.md, "Notices"); its
@@ -263,7 +329,41 @@ class Widget {
     sd.disabled = true;
     sd.setAttribute('aria-label', t.send);
     sd.append(icon('send'));
-    cmp.append(ta, sd);
+    // Files: the paperclip, a drop on the panel or a pasted screenshot;
+    // each upload is a chip above the text box until the message is sent.
+    const fi = h('input');
+    fi.type = 'file';
+    fi.multiple = fi.hidden = true;
+    fi.onchange = () => {
+      this.add(fi.files);
+      fi.value = '';
+    };
+    const ab = h('button', 'ab');
+    ab.type = 'button';
+    ab.setAttribute('aria-label', t.attach);
+    ab.append(icon('clip'));
+    ab.onclick = () => fi.click();
+    ta.onpaste = (e) => this.add(e.clipboardData && e.clipboardData.files, e);
+    p.dataset.drop = t.drop;
+    p.ondragover = (e) => {
+      if (e.dataTransfer.types.includes('Files')) {
+        e.preventDefault();
+        p.classList.add('drop');
+      }
+    };
+    p.ondragleave = (e) => p.contains(e.relatedTarget) || p.classList.remove('drop');
+    p.ondrop = (e) => {
+      p.classList.remove('drop');
+      this.add(e.dataTransfer.files, e);
+    };
+    this.files = [];
+    this.ups = h('div', 'ups');
+    this.er = h('p', 'er');
+    this.er.setAttribute('role', 'alert');
+    this.oops();
+    const cw = h('div', 'cw');
+    cw.append(this.er, this.ups, cmp);
+    cmp.append(fi, ta, ab, sd);
     cmp.onsubmit = (e) => {
       e.preventDefault();
       this.submit();
@@ -275,7 +375,7 @@ class Widget {
       }
     };
     ta.oninput = () => this.input();
-    p.append(hd, this.bar, lw, this.ty, this.note, cmp, h('div', 'pw', t.by));
+    p.append(hd, this.bar, lw, this.ty, this.note, cw, h('div', 'pw', t.by));
 
     const lc = (this.lc = h('button', 'lc'));
     lc.type = 'button';
@@ -687,7 +787,7 @@ class Widget {
       if (live && m.alignment === 'LEFT') {
         this.ty.hidden = true;
         const who = (m.sender && m.sender.name) || this.t.agent;
-        this.sr.textContent = this.t.from.replace('{n}', who) + ': ' + m.content;
+        this.sr.textContent = this.t.from.replace('{n}', who) + ': ' + (m.content || (m.attachments || []).map((a) => a.name).join(', '));
       }
       this.emit('message', m);
     }
@@ -760,8 +860,33 @@ class Widget {
       if (!grouped && m.sender && m.sender.name) col.append(h('div', 'who', m.sender.name));
     }
     const b = h('div', 'b');
-    if (m.deleted || (m.content === '' && m.seq)) b.append(h('span', 'del', t.deleted));
-    else fill(b, m.content);
+    const at = m.attachments || [];
+    if (m.deleted || (!m.content && !at.length && m.seq)) b.append(h('span', 'del', t.deleted));
+    else {
+      // Images as a thumbnail sized before it loads (the whole image on a
+      // click), other files as a download with their size.
+      for (const a of at) {
+        const x = link(a.url, this.base) || h('span');
+        const th = /^image\//.test(a.content_type) && a.thumbnail_url && httpUrl(a.thumbnail_url, this.base);
+        if (th) {
+          const i = h('img');
+          const k = Math.min(1, 240 / a.width, 240 / a.height);
+          i.src = th;
+          i.alt = a.name;
+          if (k > 0) {
+            i.width = Math.round(a.width * k);
+            i.height = Math.round(a.height * k);
+          }
+          x.className = 'im';
+          x.append(i);
+        } else {
+          x.className = 'fl';
+          x.append(icon('file'), h('span', 'fn', a.name), h('span', 'fs', size(a.size, t, this.lang)));
+        }
+        col.append(x);
+      }
+      if (m.content) md(b, m.content);
+    }
     const mt = h('div', 'mt');
     const d = new Date(m.sent_at);
     const tm = h('time', 0, isNaN(d) ? '' : d.toLocaleTimeString(this.lang, { hour: 'numeric', minute: '2-digit' }));
@@ -782,7 +907,8 @@ class Widget {
         mt.append(tk);
       }
     }
-    col.append(b, mt);
+    if (b.firstChild) col.append(b);
+    col.append(mt);
     el.append(col);
   }
 
@@ -832,7 +958,7 @@ class Widget {
     const ta = this.ta;
     ta.style.height = 'auto';
     ta.style.height = Math.min(ta.scrollHeight, 120) + 'px';
-    this.sd.disabled = !ta.value.trim();
+    this.sd.disabled = this.files.some((u) => !u.a) || !(ta.value.trim() || this.files.length);
     if (!ta.value) return this.typing(false);
     // At most one "typing" every 3 s; "stopped" after 4 s without a key.
     if (!this.typed || Date.now() - this.typedAt > 3000) {
@@ -854,14 +980,20 @@ class Widget {
 
   // Sends the text typed, or the quick reply `q` (its title, and its payload as postback).
   submit(q) {
-    const text = q ? q.title : this.ta.value;
-    if (!text.trim()) return;
+    let text = q ? q.title : this.ta.value;
+    const at = q ? [] : this.files.map((u) => u.a);
+    // Not while a file is still uploading.
+    if (!(text.trim() || at.length) || !at.every(Boolean)) return;
+    if (!text.trim()) text = '';
     if (!q) {
       this.ta.value = '';
+      for (const u of this.files) u.el.remove();
+      this.files = [];
+      this.oops();
       this.input();
     }
     const cm = rid();
-    const e = { m: { client_message_id: cm, content: text, postback: q && q.payload, alignment: 'RIGHT', sent_at: new Date().toISOString(), _st: 'sending' }, el: h('div') };
+    const e = { m: { client_message_id: cm, content: text, attachments: at, postback: q && q.payload, alignment: 'RIGHT', sent_at: new Date().toISOString(), _st: 'sending' }, el: h('div') };
     this.msgs.set('c:' + cm, e);
     this.place(e);
     this.qrs();
@@ -878,7 +1010,8 @@ class Widget {
     try {
       for (let i = 0; ; i++) {
         if (!this.token) await this.auth();
-        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content, postback: e.m.postback }, client_message_id: e.m.client_message_id }, this.token);
+        const at = e.m.attachments;
+        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content || undefined, attachments: at.length ? at.map((a) => a.id) : undefined, postback: e.m.postback }, client_message_id: e.m.client_message_id }, this.token);
         if (r.ok && r.body && r.body.id) {
           this.upsert(r.body, false);
           this.keep();
@@ -893,6 +1026,94 @@ class Widget {
         e.m._st = 'failed';
         this.paint(e);
       }
+    }
+  }
+
+  // The files dropped, pasted or picked (`e`: the event, kept from the
+  // browser's own handling when it carries files).
+  add(fs, e) {
+    if (!fs || !fs.length) return;
+    if (e) e.preventDefault();
+    this.oops();
+    for (const f of fs) {
+      if (this.files.length > 9) return this.oops(this.t.many);
+      this.put(f);
+    }
+  }
+
+  // An inline error above the text box; none when `s` is empty.
+  oops(s) {
+    this.er.textContent = s || '';
+    this.er.hidden = !s;
+  }
+
+  unpend(u) {
+    u.gone = 1;
+    if (u.x) u.x.abort();
+    u.el.remove();
+    this.files = this.files.filter((v) => v !== u);
+    this.input();
+  }
+
+  // POST /chatplugin.upload through XMLHttpRequest, for its progress events.
+  async put(f) {
+    const t = this.t;
+    const nm = f.name || 'image.png';
+    const u = { el: h('div', 'fl') };
+    const pr = h('progress');
+    const rm = h('button', 'rm');
+    pr.max = 1;
+    pr.setAttribute('aria-label', nm);
+    rm.type = 'button';
+    rm.setAttribute('aria-label', t.rm.replace('{f}', nm));
+    rm.append(icon('x'));
+    rm.onclick = () => {
+      this.unpend(u);
+      this.ta.focus();
+    };
+    u.el.append(icon('file'), h('span', 'fn', nm), pr, rm);
+    this.files.push(u);
+    this.ups.append(u.el);
+    this.input();
+    let r = {};
+    try {
+      for (let i = 0; i < 2; i++) {
+        if (!this.token) await this.auth();
+        r = await new Promise((ok) => {
+          const x = (u.x = new XMLHttpRequest());
+          const d = new FormData();
+          d.append('file', f, nm);
+          x.open('POST', this.base + '/chatplugin.upload');
+          x.setRequestHeader('authorization', 'Bearer ' + this.token);
+          x.responseType = 'json';
+          x.upload.onprogress = (ev) => (pr.value = ev.loaded / ev.total);
+          x.onloadend = () => ok(x);
+          // Removed while authenticating: never sent.
+          u.gone ? ok(x) : x.send(d);
+        });
+        if (r.status !== 401) break;
+        this.token = null;
+      }
+    } catch (err) {
+      /* authentication failed: said below */
+    }
+    if (u.gone) return;
+    const a = r.status === 201 && r.response;
+    if (a) {
+      u.a = a;
+      pr.replaceWith(h('span', 'fs', size(a.size, t, this.lang)));
+      const th = a.thumbnail_url && httpUrl(a.thumbnail_url, this.base);
+      if (th) {
+        const i = h('img');
+        i.alt = '';
+        i.src = th;
+        u.el.firstChild.replaceWith(i);
+      }
+      this.input();
+    } else {
+      // (Before unpend(): aborting a finished request zeroes its status.)
+      this.oops((r.status === 413 ? t.big : r.status === 415 ? t.type : t.upx).replace('{f}', '“' + nm + '”'));
+      this.unpend(u);
     }
   }
 }

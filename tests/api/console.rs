@@ -1671,3 +1671,141 @@ async fn console_members_panel_adds_removes_mentions_and_leaves_with_forms() {
         "Admin left"
     );
 }
+
+/// An agent's upload into `room` (the paperclip's request); the Attachment JSON.
+async fn console_upload(
+    app: &TestApp,
+    agent: &AgentClient,
+    room: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> Value {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_string())
+        .mime_str(content_type)
+        .unwrap();
+    let response = app
+        .http
+        .post(app.url(&format!("/api/chatd/1.0/users/me/rooms/{room}/attachments")))
+        .header("x-auth-token", &agent.token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn console_reply_form_sends_uploaded_files_shown_as_a_thumbnail_and_a_download_row() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = queued_visitor(&app, "Send me the **invoice**, please").await;
+    let room = visitor.conversation_id.clone();
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    browser.answer(&room).await;
+
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_fn(400, 300, |x, y| image::Rgb([x as u8, y as u8, 90]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let photo = console_upload(
+        &app,
+        &admin,
+        &room,
+        "photo.png",
+        png.into_inner(),
+        "image/png",
+    )
+    .await;
+    let pdf = [b"%PDF-1.4\n".as_slice(), &[b'x'; 2_500_000]].concat();
+    let invoice = console_upload(
+        &app,
+        &admin,
+        &room,
+        "invoice.pdf",
+        pdf.clone(),
+        "application/pdf",
+    )
+    .await;
+    let (photo_id, invoice_id) = (
+        photo["id"].as_str().unwrap().to_string(),
+        invoice["id"].as_str().unwrap().to_string(),
+    );
+
+    // A reply of files alone (no text) is sent.
+    let replied = browser
+        .submit(
+            &format!("/console/rooms/{room}"),
+            &format!("/console/rooms/{room}/messages"),
+            &[
+                ("content", ""),
+                ("attachments", &photo_id),
+                ("attachments", &invoice_id),
+            ],
+        )
+        .await;
+    assert_eq!(replied.status, 303, "{}", replied.body);
+    assert_eq!(replied.location(), format!("/console/rooms/{room}#latest"));
+    let page = browser.get(&format!("/console/rooms/{room}")).await;
+    // The visitor's Markdown is rendered, its text kept.
+    assert!(
+        page.body
+            .contains("Send me the <strong>invoice</strong>, please"),
+        "{}",
+        page.body
+    );
+    // The image: its thumbnail, boxed by its shape, opening the file.
+    assert!(
+        page.body
+            .contains(&format!("<img src=\"/files/{photo_id}/thumbnail?expires=")),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("alt=\"photo.png\" width=\"240\" height=\"180\""));
+    assert!(page.body.contains("class=\"bubble media\""));
+    // The PDF: a row with its name and size, whose link downloads it.
+    assert!(page.body.contains(
+        "<span class=\"file-name\">invoice.pdf</span><span class=\"file-size\">2.4 MB</span>"
+    ));
+    let href =
+        attribute_after(&page.body, "<a class=\"file-row\" href=\"").expect("a download row");
+    let href = unescape(&href);
+    assert!(href.starts_with(&format!("/files/{invoice_id}/invoice.pdf?expires=")));
+    let file = app.http.get(app.url(&href)).send().await.unwrap();
+    assert_eq!(file.status().as_u16(), 200);
+    assert_eq!(file.bytes().await.unwrap().as_ref(), pdf.as_slice());
+
+    // Ids that are not uploads of this room: sent back saying so, nothing sent.
+    for bad in ["not-an-id", "00000000-0000-4000-8000-000000000000"] {
+        let refused = browser
+            .submit(
+                &format!("/console/rooms/{room}"),
+                &format!("/console/rooms/{room}/messages"),
+                &[("content", "with a bad file"), ("attachments", bad)],
+            )
+            .await;
+        assert_eq!(refused.status, 303);
+        assert_eq!(
+            refused.location(),
+            format!("/console/rooms/{room}?notice=invalid")
+        );
+    }
+    // An id already sent cannot be sent again.
+    let again = browser
+        .submit(
+            &format!("/console/rooms/{room}"),
+            &format!("/console/rooms/{room}/messages"),
+            &[("content", ""), ("attachments", &photo_id)],
+        )
+        .await;
+    assert_eq!(
+        again.location(),
+        format!("/console/rooms/{room}?notice=invalid")
+    );
+    let page = browser.get(&format!("/console/rooms/{room}")).await;
+    assert!(!page.body.contains("with a bad file"));
+}

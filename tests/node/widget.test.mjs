@@ -249,7 +249,7 @@ describe('chat widget', { timeout: 90_000 }, () => {
     assert.equal(await log.locator('img:not(.av img)').count(), 0, 'no image element from message text');
     assert.equal(await log.locator('script').count(), 0);
     const links = await log.locator('a').evaluateAll((as) => as.map((a) => [a.getAttribute('href'), a.target, a.rel, a.textContent]));
-    assert.deepEqual(links, [['https://example.com/a?b=1', '_blank', 'noopener noreferrer', 'https://example.com/a?b=1']]);
+    assert.deepEqual(links, [['https://example.com/a?b=1', '_blank', 'noopener noreferrer nofollow', 'https://example.com/a?b=1']]);
     for (const a of attacks) assert.ok((await rowTexts(page)).includes(a), `${a} shown as text`);
     await widget(page).locator('.b', { hasText: 'javascript:alert(1)' }).click();
     assert.deepEqual(dialogs, [], 'nothing ran');

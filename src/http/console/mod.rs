@@ -33,6 +33,7 @@ use crate::service::Caller;
 use crate::state::App;
 
 mod admin;
+pub mod markdown;
 mod pages;
 pub mod session;
 mod supervise;

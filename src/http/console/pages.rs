@@ -15,8 +15,8 @@ use super::views::*;
 use super::{asset_version, redirect, render, Form, Request, Session};
 use crate::auth::random_secret;
 use crate::domain::{
-    AgentId, LiveRoom, MessageId, PresenceState, RoomId, RoomKind, RoomState, RoomSummary,
-    SenderKind,
+    AgentId, AttachmentId, LiveRoom, MessageId, PresenceState, RoomId, RoomKind, RoomState,
+    RoomSummary, SenderKind,
 };
 use crate::error::ApiError;
 use crate::service::error::{Conflict, Missing, ServiceError};
@@ -539,6 +539,7 @@ pub(super) async fn conversation(
         me: me.id().0.to_string(),
         member_list,
         add_choices,
+        max_upload_bytes: app.config.max_upload_bytes,
     })
 }
 
@@ -583,6 +584,16 @@ async fn messages(
         .map(|m| {
             let mut row = MessageRow::new(m, me, visitor_room);
             row.readonly = access != Access::Member;
+            if !m.deleted {
+                row.attachments = m
+                    .attachments
+                    .iter()
+                    .map(|a| {
+                        let (url, thumbnail) = app.services.attachments.urls(a);
+                        AttachmentRow::new(a, url, thumbnail)
+                    })
+                    .collect();
+            }
             if let (SenderKind::Visitor, Some(name)) = (m.sender_kind, &visitor_name) {
                 row.sender.clone_from(name);
             }
@@ -734,7 +745,16 @@ pub async fn answer(app: &App, s: &Session, id: RoomId) -> Result<Response, ApiE
 /// mentions, `mentions` fields; one who is not a member: back saying so).
 pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Response, ApiError> {
     let content = form.get("content").unwrap_or_default().to_string();
-    if content.trim().is_empty() {
+    // The files uploaded for it (the page's script adds a field per file).
+    let Ok(attachments) = form
+        .all("attachments")
+        .into_iter()
+        .map(str::parse::<AttachmentId>)
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return Ok(redirect(&format!("{}?notice=invalid", room_url(id))));
+    };
+    if content.trim().is_empty() && attachments.is_empty() {
         return Ok(redirect(&format!("{}?notice=empty", room_url(id))));
     }
     let Ok(mentions) = form
@@ -755,12 +775,12 @@ pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Re
             None,
             Vec::new(),
             mentions,
-            Vec::new(),
+            attachments,
         )
         .await
     {
         Ok(_) => Ok(redirect(&room_latest(id))),
-        Err(ServiceError::InvalidField { .. }) => {
+        Err(ServiceError::InvalidField { .. } | ServiceError::InvalidAttachment) => {
             Ok(redirect(&format!("{}?notice=invalid", room_url(id))))
         }
         Err(err) => Err(err.into()),

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::domain::time::{format_ms, now_ms};
 use crate::domain::{
-    DeliveryState, LiveRoom, Message, PresenceState, RoomId, RoomKind, RoomState, SenderKind,
+    Attachment, DeliveryState, LiveRoom, Message, PresenceState, RoomId, RoomKind, RoomState,
+    SenderKind,
 };
 
 /// The frame around every logged-in page.
@@ -84,7 +85,14 @@ impl RoomRow {
                 let text = if m.deleted {
                     "Message deleted".to_string()
                 } else {
-                    m.content.clone()
+                    let text = super::markdown::plain(&m.content);
+                    match m.attachments.as_slice() {
+                        [one] if text.is_empty() => format!("File: {}", one.name),
+                        files if text.is_empty() && !files.is_empty() => {
+                            format!("{} files", files.len())
+                        }
+                        _ => text,
+                    }
                 };
                 let who = match (m.sender_kind, &m.sender_name) {
                     (SenderKind::Agent, Some(alias)) => format!("{alias}: "),
@@ -139,7 +147,13 @@ pub struct MessageRow {
     /// `mine`, `theirs` or `system`.
     pub side: &'static str,
     pub sender: String,
+    /// The raw text (the edit box shows it).
     pub content: String,
+    /// The text as sanitized HTML (`markdown::render`): the only value a
+    /// template marks `|safe`.
+    pub html: String,
+    /// The files it carries, with fresh signed URLs.
+    pub attachments: Vec<AttachmentRow>,
     pub time_iso: String,
     /// When it was sent, as the agent reads it: "14:02", "Yesterday 14:02",
     /// "3 Dec 14:02" (UTC; the page's script relabels in local time).
@@ -169,6 +183,93 @@ pub struct MessageRow {
     pub postback: Option<String>,
     /// It mentions the reader (a badge, and a mark on the bubble).
     pub mentions_me: bool,
+}
+
+/// A file of a message: an image's thumbnail, or a download row.
+pub struct AttachmentRow {
+    pub name: String,
+    /// "2.4 MB".
+    pub size: String,
+    /// The signed URL of the file (it expires: see `CHATGATE_FILE_URL_TTL`).
+    pub url: String,
+    /// Images only: the signed URL of the thumbnail.
+    pub thumbnail_url: Option<String>,
+    /// The thumbnail's box on the page, from the image's size (so the
+    /// conversation does not jump while it loads).
+    pub box_width: u32,
+    pub box_height: u32,
+    /// A short label of its type for the file row's icon: "PDF", "DOC"…
+    pub kind: &'static str,
+}
+
+/// The largest box a thumbnail is shown in, in CSS pixels.
+const THUMB_BOX: (u32, u32) = (240, 180);
+
+impl AttachmentRow {
+    pub fn new(a: &Attachment, url: String, thumbnail_url: Option<String>) -> AttachmentRow {
+        let (box_width, box_height) = match (a.width, a.height) {
+            (Some(w), Some(h)) if w > 0 && h > 0 => fit(w, h, THUMB_BOX),
+            _ => THUMB_BOX,
+        };
+        AttachmentRow {
+            name: a.name.clone(),
+            size: human_size(a.size),
+            url,
+            thumbnail_url,
+            box_width,
+            box_height,
+            kind: kind_label(&a.content_type, &a.name),
+        }
+    }
+}
+
+/// `w`×`h` scaled down (never up) to fit `max`, keeping its shape (at
+/// least a pixel a side).
+fn fit(w: u32, h: u32, max: (u32, u32)) -> (u32, u32) {
+    let scale = f64::min(
+        1.0,
+        f64::min(
+            f64::from(max.0) / f64::from(w),
+            f64::from(max.1) / f64::from(h),
+        ),
+    );
+    let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+    (side(w), side(h))
+}
+
+/// A size as people read it: "512 bytes", "48 KB", "2.4 MB".
+pub fn human_size(bytes: u64) -> String {
+    const KB: f64 = 1024.0;
+    let b = bytes as f64;
+    match bytes {
+        0..=1023 => format!("{bytes} bytes"),
+        1024..=1_048_575 => format!("{} KB", (b / KB).round().max(1.0)),
+        _ if b / KB / KB < 10.0 => format!("{:.1} MB", b / KB / KB),
+        _ if b / KB / KB / KB < 1.0 => format!("{} MB", (b / KB / KB).round()),
+        _ => format!("{:.1} GB", b / KB / KB / KB),
+    }
+}
+
+/// The label of a file's icon, by its type (judged from its content), or
+/// its name's extension for the office formats that share one container.
+fn kind_label(content_type: &str, name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match content_type {
+        "application/pdf" => "PDF",
+        t if t.starts_with("video/") => "VIDEO",
+        t if t.starts_with("image/") => "IMG",
+        t if t.starts_with("text/") => "TXT",
+        _ => match ext.as_str() {
+            "doc" | "docx" | "odt" | "rtf" => "DOC",
+            "xls" | "xlsx" | "ods" | "csv" => "XLS",
+            "ppt" | "pptx" | "odp" => "PPT",
+            "zip" => "ZIP",
+            _ => "FILE",
+        },
+    }
 }
 
 pub struct ReactionRow {
@@ -217,6 +318,12 @@ impl MessageRow {
             seq: m.seq,
             side,
             sender,
+            html: if m.deleted || m.sender_kind == SenderKind::System {
+                String::new()
+            } else {
+                super::markdown::render(&m.content)
+            },
+            attachments: Vec::new(),
             content: m.content.clone(),
             time: when_label(m.sent_at_ms, now_ms()),
             time_iso,
@@ -360,6 +467,9 @@ pub struct Conversation {
     pub add_choices: Vec<Choice>,
     /// What the visitor's page said (visitor rooms only).
     pub visitor: Option<VisitorPanel>,
+    /// The largest file an upload may be (the reply box refuses bigger
+    /// ones before sending a byte).
+    pub max_upload_bytes: u64,
 }
 
 /// The visitor's context beside a conversation.
@@ -570,6 +680,8 @@ mod tests {
             side,
             sender: sender.into(),
             content: String::new(),
+            html: String::new(),
+            attachments: Vec::new(),
             time_iso: format_ms(at_ms),
             time: String::new(),
             at_ms,
@@ -586,6 +698,37 @@ mod tests {
             postback: None,
             mentions_me: false,
         }
+    }
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(human_size(0), "0 bytes");
+        assert_eq!(human_size(1023), "1023 bytes");
+        assert_eq!(human_size(1024), "1 KB");
+        assert_eq!(human_size(48_213), "47 KB");
+        assert_eq!(human_size(2_516_582), "2.4 MB");
+        assert_eq!(human_size(10 * 1024 * 1024), "10 MB");
+        assert_eq!(human_size(734_003_200), "700 MB");
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GB");
+    }
+
+    #[test]
+    fn a_thumbnail_box_keeps_the_image_shape_and_never_grows_it() {
+        assert_eq!(fit(800, 600, THUMB_BOX), (240, 180));
+        assert_eq!(fit(600, 1200, THUMB_BOX), (90, 180));
+        assert_eq!(fit(4000, 100, THUMB_BOX), (240, 6));
+        assert_eq!(fit(100, 80, THUMB_BOX), (100, 80));
+        assert_eq!(fit(100_000, 1, THUMB_BOX), (240, 1));
+    }
+
+    #[test]
+    fn file_icons_name_the_kind_of_file() {
+        assert_eq!(kind_label("application/pdf", "a.pdf"), "PDF");
+        assert_eq!(kind_label("application/zip", "Report.DOCX"), "DOC");
+        assert_eq!(kind_label("application/zip", "sheet.xlsx"), "XLS");
+        assert_eq!(kind_label("video/mp4", "clip.mp4"), "VIDEO");
+        assert_eq!(kind_label("text/plain", "notes"), "TXT");
+        assert_eq!(kind_label("application/octet-stream", "x"), "FILE");
     }
 
     #[test]
