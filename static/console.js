@@ -598,6 +598,12 @@
     list.setAttribute('aria-label', 'Canned responses');
     list.hidden = true;
     box.appendChild(list);
+    // A textarea may not say it is expanded (it is no combobox): a polite
+    // status tells screen readers the list opened, and how many it holds.
+    const told = document.createElement('span');
+    told.className = 'visually-hidden';
+    told.setAttribute('role', 'status');
+    box.appendChild(told);
     reply.setAttribute('aria-autocomplete', 'list');
     let matches = [];
     let active = 0;
@@ -614,7 +620,7 @@
       list.hidden = true;
       matches = [];
       reply.removeAttribute('aria-activedescendant');
-      reply.setAttribute('aria-expanded', 'false');
+      told.textContent = '';
     };
     const show = () => {
       list.replaceChildren(...matches.map((c, i) => {
@@ -636,7 +642,6 @@
       }));
       list.hidden = false;
       reply.setAttribute('aria-controls', 'canned-list');
-      reply.setAttribute('aria-expanded', 'true');
       reply.setAttribute('aria-activedescendant', 'canned-' + active);
       const current = $('#canned-' + active, list);
       if (current) current.scrollIntoView({ block: 'nearest' });
@@ -668,7 +673,12 @@
       if (ticket !== asked || !now || now.at !== found.at || document.activeElement !== reply) return;
       matches = items;
       active = 0;
-      if (matches.length) show(); else close();
+      if (matches.length) {
+        show();
+        told.textContent = `${matches.length} canned ${matches.length === 1 ? 'response' : 'responses'}: arrows to choose, Enter to insert`;
+      } else {
+        close();
+      }
     }
     reply.addEventListener('input', () => {
       clearTimeout(timer);
