@@ -40,7 +40,10 @@ pub const MAX_TITLE_CHARS: usize = 100;
 
 /// The fields a canned response's content may name, and what each is.
 pub const FIELDS: [(&str, &str); 3] = [
-    ("visitor.name", "the name the visitor gave (empty when none)"),
+    (
+        "visitor.name",
+        "the name the visitor gave (empty when none)",
+    ),
     ("agent.name", "the display name of the agent inserting it"),
     ("channel.name", "the name of the conversation's channel"),
 ];
@@ -92,7 +95,9 @@ pub fn parse_shortcut(raw: &str) -> Result<String, CannedFieldError> {
             format!("shortcut must be at most {MAX_SHORTCUT_CHARS} characters"),
         ));
     }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
         return Err(refuse(
             "shortcut",
             "shortcut must have no spaces (nor a `/` but the first)",

@@ -157,7 +157,11 @@ impl CannedService {
     /// Deletes one (admins); 404 for another tenant's.
     pub async fn delete(&self, caller: &Caller, id: CannedResponseId) -> Result<(), ServiceError> {
         caller.require_admin()?;
-        if self.store.delete_canned_response(caller.tenant(), id).await? {
+        if self
+            .store
+            .delete_canned_response(caller.tenant(), id)
+            .await?
+        {
             Ok(())
         } else {
             Err(ServiceError::NotFound(Missing::CannedResponse))

@@ -772,7 +772,7 @@ impl<T> Store for T where
         + ReactionStore
         + VisitorStore
         + AttachmentStore
-    + CannedResponseStore
+        + CannedResponseStore
 {
 }
 

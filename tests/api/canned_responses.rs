@@ -72,7 +72,11 @@ async fn admins_create_change_and_delete_canned_responses_and_agents_read_them()
 
     // A PATCH changes the fields given, the others stay.
     let patched = admin
-        .call("PATCH", &one(&uuid), Some(json!({"title": "Returns (30 days)"})))
+        .call(
+            "PATCH",
+            &one(&uuid),
+            Some(json!({"title": "Returns (30 days)"})),
+        )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
     assert_eq!(patched.body["title"], "Returns (30 days)");
@@ -105,7 +109,13 @@ async fn search_matches_shortcut_and_title_whatever_the_case_and_accents() {
     create(&admin, "returns", "How to return an order", "a").await;
     create(&admin, "délai", "Délai de LIVRAISON", "b").await;
     create(&admin, "hours", "Opening hours (retours until 5pm)", "c").await;
-    create(&admin, "50%", "Half price", "the text is not searched: returns").await;
+    create(
+        &admin,
+        "50%",
+        "Half price",
+        "the text is not searched: returns",
+    )
+    .await;
 
     assert_eq!(
         shortcuts(&ana, "").await,
@@ -117,11 +127,20 @@ async fn search_matches_shortcut_and_title_whatever_the_case_and_accents() {
     assert_eq!(shortcuts(&ana, "?search=delai").await, ["délai"]);
     assert_eq!(shortcuts(&ana, "?search=livraisón").await, ["délai"]);
     assert_eq!(shortcuts(&ana, "?search=opening%20HOURS").await, ["hours"]);
-    assert_eq!(shortcuts(&ana, "?search=%25").await, ["50%"], "% is literal");
-    assert_eq!(shortcuts(&ana, "?search=nothing").await, Vec::<String>::new());
+    assert_eq!(
+        shortcuts(&ana, "?search=%25").await,
+        ["50%"],
+        "% is literal"
+    );
+    assert_eq!(
+        shortcuts(&ana, "?search=nothing").await,
+        Vec::<String>::new()
+    );
     assert_eq!(shortcuts(&ana, "?search=%20").await.len(), 4, "blank: all");
 
-    let page = ana.call("GET", &format!("{PATH}?search=o&limit=1"), None).await;
+    let page = ana
+        .call("GET", &format!("{PATH}?search=o&limit=1"), None)
+        .await;
     assert_eq!(page.status, 200);
     assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(page.body["filtered"], 3);
@@ -182,17 +201,44 @@ async fn bad_fields_and_duplicate_shortcuts_are_refused_and_change_nothing() {
     let long_text = "x".repeat(4097);
     let cases = [
         (json!({"title": "t", "content": "c"}), "shortcut"),
-        (json!({"shortcut": "", "title": "t", "content": "c"}), "shortcut"),
-        (json!({"shortcut": "/", "title": "t", "content": "c"}), "shortcut"),
-        (json!({"shortcut": "two words", "title": "t", "content": "c"}), "shortcut"),
-        (json!({"shortcut": "a/b", "title": "t", "content": "c"}), "shortcut"),
-        (json!({"shortcut": "x".repeat(33), "title": "t", "content": "c"}), "shortcut"),
+        (
+            json!({"shortcut": "", "title": "t", "content": "c"}),
+            "shortcut",
+        ),
+        (
+            json!({"shortcut": "/", "title": "t", "content": "c"}),
+            "shortcut",
+        ),
+        (
+            json!({"shortcut": "two words", "title": "t", "content": "c"}),
+            "shortcut",
+        ),
+        (
+            json!({"shortcut": "a/b", "title": "t", "content": "c"}),
+            "shortcut",
+        ),
+        (
+            json!({"shortcut": "x".repeat(33), "title": "t", "content": "c"}),
+            "shortcut",
+        ),
         (json!({"shortcut": "s", "content": "c"}), "title"),
-        (json!({"shortcut": "s", "title": "   ", "content": "c"}), "title"),
-        (json!({"shortcut": "s", "title": "é".repeat(101), "content": "c"}), "title"),
+        (
+            json!({"shortcut": "s", "title": "   ", "content": "c"}),
+            "title",
+        ),
+        (
+            json!({"shortcut": "s", "title": "é".repeat(101), "content": "c"}),
+            "title",
+        ),
         (json!({"shortcut": "s", "title": "t"}), "content"),
-        (json!({"shortcut": "s", "title": "t", "content": " \n "}), "content"),
-        (json!({"shortcut": "s", "title": "t", "content": long_text}), "content"),
+        (
+            json!({"shortcut": "s", "title": "t", "content": " \n "}),
+            "content",
+        ),
+        (
+            json!({"shortcut": "s", "title": "t", "content": long_text}),
+            "content",
+        ),
     ];
     for (body, field) in cases {
         let reply = admin.call("POST", PATH, Some(body.clone())).await;
@@ -208,7 +254,10 @@ async fn bad_fields_and_duplicate_shortcuts_are_refused_and_change_nothing() {
     create(&admin, &"x".repeat(32), &"é".repeat(100), &"y".repeat(4096)).await;
 
     // Not JSON, or a field of the wrong type.
-    for raw in [json!("text"), json!({"shortcut": 5, "title": "t", "content": "c"})] {
+    for raw in [
+        json!("text"),
+        json!({"shortcut": 5, "title": "t", "content": "c"}),
+    ] {
         let reply = admin.call("POST", PATH, Some(raw.clone())).await;
         assert_eq!(reply.status, 400, "{raw}: {}", reply.body);
     }
@@ -258,7 +307,10 @@ async fn another_tenant_never_sees_nor_changes_a_tenants_canned_responses() {
     let uuid = ours["uuid"].as_str().unwrap();
 
     assert_eq!(shortcuts(&stranger, "").await, Vec::<String>::new());
-    assert_eq!(shortcuts(&stranger, "?search=ret").await, Vec::<String>::new());
+    assert_eq!(
+        shortcuts(&stranger, "?search=ret").await,
+        Vec::<String>::new()
+    );
     for (method, body) in [
         ("GET", None),
         ("PATCH", Some(json!({"content": "Theirs now"}))),

@@ -1819,7 +1819,10 @@ async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agent
     let list = "/console/admin/canned";
 
     let inbox = browser.get("/console/inbox").await;
-    assert!(inbox.body.contains("href=\"/console/admin/canned\""), "linked from the nav");
+    assert!(
+        inbox.body.contains("href=\"/console/admin/canned\""),
+        "linked from the nav"
+    );
     let created = browser
         .submit(
             list,
@@ -1841,7 +1844,10 @@ async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agent
     let uuid = item["uuid"].as_str().unwrap().to_string();
     let page = browser.get(list).await;
     assert!(page.body.contains("/returns"), "{}", page.body);
-    assert!(!page.body.contains("Returns <policy>"), "titles are escaped");
+    assert!(
+        !page.body.contains("Returns <policy>"),
+        "titles are escaped"
+    );
     assert!(unescape(&page.body).contains("Returns <policy>"));
 
     // A refusal shows the page again, 400, with what was typed.
@@ -1849,11 +1855,17 @@ async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agent
         .submit(
             list,
             list,
-            &[("shortcut", "returns"), ("title", "Again"), ("content", "Typed text")],
+            &[
+                ("shortcut", "returns"),
+                ("title", "Again"),
+                ("content", "Typed text"),
+            ],
         )
         .await;
     assert_eq!(dup.status, 400, "{}", dup.body);
-    assert!(dup.body.contains("another canned response has this shortcut"));
+    assert!(dup
+        .body
+        .contains("another canned response has this shortcut"));
     assert!(dup.body.contains("Typed text"));
 
     // Edit.
@@ -1862,22 +1874,39 @@ async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agent
     assert_eq!(form.status, 200);
     assert!(form.body.contains("send it back."));
     let bad = browser
-        .submit(&edit, &edit, &[("shortcut", "two words"), ("title", "T"), ("content", "C")])
+        .submit(
+            &edit,
+            &edit,
+            &[("shortcut", "two words"), ("title", "T"), ("content", "C")],
+        )
         .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("two words"), "what was typed is kept");
     let saved = browser
-        .submit(&edit, &edit, &[("shortcut", "refund"), ("title", "Refunds"), ("content", "Money back")])
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("shortcut", "refund"),
+                ("title", "Refunds"),
+                ("content", "Money back"),
+            ],
+        )
         .await;
     assert_eq!(saved.status, 303, "{}", saved.body);
-    let read = admin.call("GET", &format!("/canned_responses/{uuid}"), None).await;
+    let read = admin
+        .call("GET", &format!("/canned_responses/{uuid}"), None)
+        .await;
     assert_eq!(read.body["shortcut"], "refund");
     assert_eq!(read.body["content"], "Money back");
 
     // An agent is refused the page and its forms; nothing changes.
     let mut agent_browser = ConsoleBrowser::login(&app, &ana.email, "correct horse").await;
     let inbox = agent_browser.get("/console/inbox").await;
-    assert!(!inbox.body.contains("/console/admin/canned"), "no link for agents");
+    assert!(
+        !inbox.body.contains("/console/admin/canned"),
+        "no link for agents"
+    );
     assert_eq!(agent_browser.get(list).await.status, 403);
     assert_eq!(agent_browser.get(&edit).await.status, 403);
     let forbidden = agent_browser
@@ -1885,9 +1914,15 @@ async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agent
         .await;
     assert_eq!(forbidden.status, 403, "{}", forbidden.body);
     // Without the CSRF token, refused.
-    assert_eq!(browser.post(&format!("{edit}/delete"), &[]).await.status, 403);
     assert_eq!(
-        admin.call("GET", &format!("/canned_responses/{uuid}"), None).await.status,
+        browser.post(&format!("{edit}/delete"), &[]).await.status,
+        403
+    );
+    assert_eq!(
+        admin
+            .call("GET", &format!("/canned_responses/{uuid}"), None)
+            .await
+            .status,
         200
     );
 
@@ -1908,7 +1943,10 @@ async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agent
     let deleted = browser.submit(list, &format!("{edit}/delete"), &[]).await;
     assert_eq!(deleted.status, 303, "{}", deleted.body);
     assert_eq!(
-        admin.call("GET", &format!("/canned_responses/{uuid}"), None).await.status,
+        admin
+            .call("GET", &format!("/canned_responses/{uuid}"), None)
+            .await
+            .status,
         404
     );
     assert_eq!(browser.get(&edit).await.status, 404);

@@ -3897,7 +3897,10 @@ async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
     let hours = canned(first.tenant_id, "hours", "Opening hours (retour à 9h)");
     let wild = canned(first.tenant_id, "100%", "A_b");
     for c in [&returns, &hours, &wild] {
-        assert_eq!(store.insert_canned_response(c).await.unwrap(), CannedSaved::Saved);
+        assert_eq!(
+            store.insert_canned_response(c).await.unwrap(),
+            CannedSaved::Saved
+        );
     }
     // The same shortcut in the same tenant is refused and stores nothing;
     // in another tenant it is its own.
@@ -3906,16 +3909,31 @@ async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
         store.insert_canned_response(&twin).await.unwrap(),
         CannedSaved::ShortcutTaken
     );
-    assert_eq!(store.canned_response(first.tenant_id, twin.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, twin.id)
+            .await
+            .unwrap(),
+        None
+    );
     let theirs = canned(other, "returns", "Theirs");
-    assert_eq!(store.insert_canned_response(&theirs).await.unwrap(), CannedSaved::Saved);
+    assert_eq!(
+        store.insert_canned_response(&theirs).await.unwrap(),
+        CannedSaved::Saved
+    );
 
     // Read back whole, in its tenant only.
     assert_eq!(
-        store.canned_response(first.tenant_id, returns.id).await.unwrap(),
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
         Some(returns.clone())
     );
-    assert_eq!(store.canned_response(other, returns.id).await.unwrap(), None);
+    assert_eq!(
+        store.canned_response(other, returns.id).await.unwrap(),
+        None
+    );
 
     let list = |q: &str| {
         let store = store.clone();
@@ -3937,10 +3955,19 @@ async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
         }
     };
     // All, by shortcut; counts of the tenant only.
-    assert_eq!(list("").await, (vec!["100%".into(), "hours".into(), "returns".into()], 3, 3));
+    assert_eq!(
+        list("").await,
+        (vec!["100%".into(), "hours".into(), "returns".into()], 3, 3)
+    );
     // Title, case and accents aside; a shortcut's prefix first.
-    assert_eq!(list("retour").await, (vec!["hours".into(), "returns".into()], 2, 3));
-    assert_eq!(list("RET").await, (vec!["returns".into(), "hours".into()], 2, 3));
+    assert_eq!(
+        list("retour").await,
+        (vec!["hours".into(), "returns".into()], 2, 3)
+    );
+    assert_eq!(
+        list("RET").await,
+        (vec!["returns".into(), "hours".into()], 2, 3)
+    );
     assert_eq!(list("délai").await.0, vec!["returns".to_string()]);
     // Wildcards match literally.
     assert_eq!(list("%").await.0, vec!["100%".to_string()]);
@@ -3960,9 +3987,15 @@ async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
     changed.title = "Remboursement".into();
     changed.content = "Money back".into();
     changed.updated_at_ms = 2_000;
-    assert_eq!(store.update_canned_response(&changed).await.unwrap(), CannedSaved::Saved);
     assert_eq!(
-        store.canned_response(first.tenant_id, returns.id).await.unwrap(),
+        store.update_canned_response(&changed).await.unwrap(),
+        CannedSaved::Saved
+    );
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
         Some(changed.clone())
     );
     assert_eq!(list("rembour").await.0, vec!["refund".to_string()]);
@@ -3974,7 +4007,10 @@ async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
         CannedSaved::ShortcutTaken
     );
     assert_eq!(
-        store.canned_response(first.tenant_id, returns.id).await.unwrap(),
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
         Some(changed.clone())
     );
     let mut foreign = theirs.clone();
@@ -3996,12 +4032,28 @@ async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
     );
 
     // Deletes: only in its tenant, once.
-    assert!(!store.delete_canned_response(other, returns.id).await.unwrap());
-    assert!(store.delete_canned_response(first.tenant_id, returns.id).await.unwrap());
-    assert!(!store.delete_canned_response(first.tenant_id, returns.id).await.unwrap());
+    assert!(!store
+        .delete_canned_response(other, returns.id)
+        .await
+        .unwrap());
+    assert!(store
+        .delete_canned_response(first.tenant_id, returns.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_canned_response(first.tenant_id, returns.id)
+        .await
+        .unwrap());
     assert_eq!(list("").await.2, 2);
     // Its shortcut is free again.
     let again = canned(first.tenant_id, "refund", "Again");
-    assert_eq!(store.insert_canned_response(&again).await.unwrap(), CannedSaved::Saved);
-    assert!(store.canned_response(other, theirs.id).await.unwrap().is_some());
+    assert_eq!(
+        store.insert_canned_response(&again).await.unwrap(),
+        CannedSaved::Saved
+    );
+    assert!(store
+        .canned_response(other, theirs.id)
+        .await
+        .unwrap()
+        .is_some());
 }

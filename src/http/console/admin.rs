@@ -485,7 +485,14 @@ fn preview(text: &str, max: usize) -> String {
 
 /// GET /console/admin/canned
 pub async fn canned(app: &App, req: &Request, s: &Session) -> Result<Response, ApiError> {
-    canned_page(app, s, CannedDraft::default(), None, req.query("saved").is_some()).await
+    canned_page(
+        app,
+        s,
+        CannedDraft::default(),
+        None,
+        req.query("saved").is_some(),
+    )
+    .await
 }
 
 async fn canned_page(
@@ -604,7 +611,12 @@ pub async fn update_canned(
     form: &Form,
 ) -> Result<Response, ApiError> {
     let draft = CannedDraft::from_form(form);
-    match app.services.canned.update(&s.caller, id, draft.fields()).await {
+    match app
+        .services
+        .canned
+        .update(&s.caller, id, draft.fields())
+        .await
+    {
         Ok(_) => Ok(redirect("/console/admin/canned?saved=1")),
         Err(err) => {
             let error = super::refusal(err)?;

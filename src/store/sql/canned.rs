@@ -8,8 +8,7 @@ use crate::store::{CannedSaved, Page, StoreError, StoreResult};
 
 use super::{parse_id, Backend, RowsAffected, Sql};
 
-const CANNED_COLUMNS: &str =
-    "id, tenant_id, shortcut, title, content, created_at, updated_at";
+const CANNED_COLUMNS: &str = "id, tenant_id, shortcut, title, content, created_at, updated_at";
 
 impl<DB: Backend> Sql<DB>
 where
