@@ -1,6 +1,7 @@
 //! Persistence: one trait per area (settings, agents, channels, messages,
-//! rooms, reactions, visitors), composed into `Store`. `SqliteStore` (the
-//! embedded default) and `PgStore` (several instances, one database)
+//! rooms, reactions, visitors, attachments, canned responses), composed
+//! into `Store`. `SqliteStore` (the embedded default) and `PgStore`
+//! (several instances, one database)
 //! implement every area with the same SQL, written once per area under
 //! `sql/`. All SQL lives under this module; every query on tenant data
 //! filters by tenant.
