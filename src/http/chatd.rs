@@ -1,4 +1,5 @@
-//! The agent API under `/api/chatd/1.0` (agent-api.md): agents, rooms,
+//! The agent API under `/api/chatd/1.0` (agent-api.md): agents, canned
+//! responses (desk-api.md), rooms,
 //! messages, reactions, read state, the queue (and reading a queued room
 //! before answering it), supervision (admins: every visitor room). One filter takes every
 //! request under the base path; `dispatch` authenticates the caller, parses
@@ -141,9 +142,13 @@ static ROUTES: &[Route] = &[
     // Canned responses (any agent reads; admins write).
     route!(GET, "canned_responses", list_canned),
     route!(POST, "canned_responses", create_canned),
-    route!(GET, "canned_responses/:canned", get_canned),
-    route!(PATCH | PUT, "canned_responses/:canned", update_canned),
-    route!(DELETE, "canned_responses/:canned", delete_canned),
+    route!(GET, "canned_responses/:canned_response", get_canned),
+    route!(
+        PATCH | PUT,
+        "canned_responses/:canned_response",
+        update_canned
+    ),
+    route!(DELETE, "canned_responses/:canned_response", delete_canned),
     // Rooms.
     route!(GET, "users/me/rooms", list_rooms),
     route!(POST, "users/me/rooms", create_room),
@@ -401,7 +406,7 @@ fn resource_error(resource: &str) -> &'static str {
         "message" => "unknown-message",
         "agent" => "unknown-agent",
         "user" => "unknown-user",
-        "canned" => "unknown-canned-response",
+        "canned_response" => "unknown-canned-response",
         _ => "not-found",
     }
 }
@@ -678,17 +683,17 @@ async fn create_canned(call: Call) -> Result<Response, ApiError> {
     ))
 }
 
-/// GET /canned_responses/{canned}
+/// GET /canned_responses/{canned_response}
 async fn get_canned(call: Call) -> Result<Response, ApiError> {
-    let id = call.id("canned")?;
+    let id = call.id("canned_response")?;
     let canned = call.services().canned.get(&call.caller, id).await?;
     Ok(ok(wazo::canned_response(&canned)))
 }
 
-/// PATCH or PUT /canned_responses/{canned}: the fields given change.
+/// PATCH or PUT /canned_responses/{canned_response}: the fields given change.
 async fn update_canned(call: Call) -> Result<Response, ApiError> {
     let body: CannedBody = call.json()?;
-    let id = call.id("canned")?;
+    let id = call.id("canned_response")?;
     let canned = call
         .services()
         .canned
@@ -697,9 +702,9 @@ async fn update_canned(call: Call) -> Result<Response, ApiError> {
     Ok(ok(wazo::canned_response(&canned)))
 }
 
-/// DELETE /canned_responses/{canned}
+/// DELETE /canned_responses/{canned_response}
 async fn delete_canned(call: Call) -> Result<Response, ApiError> {
-    let id = call.id("canned")?;
+    let id = call.id("canned_response")?;
     call.services().canned.delete(&call.caller, id).await?;
     Ok(no_content())
 }

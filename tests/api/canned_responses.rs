@@ -293,6 +293,7 @@ async fn bad_fields_and_duplicate_shortcuts_are_refused_and_change_nothing() {
             let reply = admin.call(method, &path, body).await;
             assert_eq!(reply.status, 404, "{method} {path}: {}", reply.body);
             assert_eq!(reply.body["error_id"], "unknown-canned-response");
+            assert_eq!(reply.body["details"]["resource"], "canned_response");
         }
     }
     assert_eq!(shortcuts(&admin, "").await.len(), 3);
