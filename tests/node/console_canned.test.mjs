@@ -93,6 +93,14 @@ describe('canned responses in the console', { timeout: 2 * TEST_TIMEOUT_MS }, ()
       await admin.page.goto(server.baseUrl + '/console/admin/canned');
       await assertAccessible(admin.page, 'the canned responses admin page');
       await shots(admin.page, 'admin');
+      // Its edit page, reached from the row, holds it as stored.
+      await Promise.all([
+        admin.page.waitForURL('**/console/admin/canned/*'),
+        admin.page.locator('.canned-table tr', { hasText: '/returns' }).locator('a', { hasText: 'Edit' }).click(),
+      ]);
+      assert.equal(await admin.page.locator('input[name=shortcut]').inputValue(), 'returns');
+      await assertAccessible(admin.page, 'the edit page of a canned response');
+      await shots(admin.page, 'edit');
       // The refused form was answered 400, as the console's forms are.
       assert.deepEqual(admin.problems.filter((p) => !p.includes('status of 400')), []);
       await admin.context.close();
