@@ -2,7 +2,8 @@
 //! or title and inserted into an agent's reply (desk-api.md, "Support
 //! desk"). Their content may name fields (`{{visitor.name}}`,
 //! `{{agent.name}}`, `{{channel.name}}`) that the console fills for the
-//! conversation at hand when the answer is inserted.
+//! conversation at hand when the answer is inserted (static/console.js;
+//! the server stores and returns the content as written).
 
 use std::fmt;
 
@@ -37,16 +38,6 @@ impl std::str::FromStr for CannedResponseId {
 pub const MAX_SHORTCUT_CHARS: usize = 32;
 /// The longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 100;
-
-/// The fields a canned response's content may name, and what each is.
-pub const FIELDS: [(&str, &str); 3] = [
-    (
-        "visitor.name",
-        "the name the visitor gave (empty when none)",
-    ),
-    ("agent.name", "the display name of the agent inserting it"),
-    ("channel.name", "the name of the conversation's channel"),
-];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CannedResponse {
