@@ -263,6 +263,9 @@ impl From<ServiceError> for ApiError {
                 Missing::Message => ApiError::not_found_resource("unknown-message", "message"),
                 Missing::Reaction => ApiError::not_found_resource("unknown-reaction", "reaction"),
                 Missing::File => ApiError::not_found_resource("unknown-file", "file"),
+                Missing::CannedResponse => {
+                    ApiError::not_found_resource("unknown-canned-response", "canned_response")
+                }
             },
             ServiceError::Conflict(conflict) => match conflict {
                 Conflict::AlreadyAnswered => ApiError::conflict(
@@ -301,6 +304,11 @@ impl From<ServiceError> for ApiError {
                     "members are added and removed in agent rooms only",
                 )
                 .with_details(json!({"resource": "room"})),
+                Conflict::CannedResponseAlreadyExists => ApiError::conflict(
+                    "canned-response-already-exists",
+                    "another canned response has this shortcut",
+                )
+                .with_details(json!({"resource": "canned_response", "field": "shortcut"})),
             },
             ServiceError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             ServiceError::Store(err) => err.into(),

@@ -2,6 +2,7 @@
 //! events, and the parsing that makes invalid values unrepresentable.
 
 pub mod attachment;
+pub mod canned;
 pub mod channel;
 pub mod event;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod url;
 pub mod visitor;
 
 pub use attachment::Attachment;
+pub use canned::{CannedResponse, CannedResponseId};
 pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, VisitorScope};
 pub use event::{Agents, Event, Published, QueueAction};
 pub use ids::{AgentId, AttachmentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};

@@ -80,6 +80,7 @@ pub enum Missing {
     Channel,
     /// An uploaded file.
     File,
+    CannedResponse,
 }
 
 /// Which state a call ran into.
@@ -101,6 +102,8 @@ pub enum Conflict {
     RoomFull { limit: usize },
     /// Members are added and removed in agent rooms only.
     NotAGroupRoom,
+    /// Another canned response of the tenant has this shortcut.
+    CannedResponseAlreadyExists,
 }
 
 impl ServiceError {

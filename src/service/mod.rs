@@ -7,6 +7,7 @@
 //! - [`agents`]: who the caller is (roles read from the store on every call,
 //!   so a demotion or a disabled agent applies at once), login, agent admin.
 //! - [`channels`]: channel administration.
+//! - [`canned`]: canned responses (admins write them, every agent uses them).
 //! - [`rooms`]: rooms, membership (agent rooms' members added, removed,
 //!   leaving), the queue and its answer, read state,
 //!   reading a queued room before answering it, supervision (admins: every
@@ -50,6 +51,7 @@ pub const ADMIN_ONLY: &str = "this call needs an admin token";
 
 pub mod agents;
 pub mod attachments;
+pub mod canned;
 pub mod channels;
 pub mod error;
 pub mod messages;
@@ -116,6 +118,7 @@ pub struct Services {
     pub rooms: Arc<rooms::RoomService>,
     pub messages: messages::MessageService,
     pub attachments: attachments::AttachmentService,
+    pub canned: canned::CannedService,
     pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
     /// Sockets joining and leaving the hub and presence.
@@ -155,6 +158,7 @@ impl Services {
             channels: channels::ChannelService::new(&parts, channel_cache, visitor.clone()),
             messages: messages::MessageService::new(&parts, rooms.clone()),
             attachments: attachments::AttachmentService::new(&parts, rooms.clone()),
+            canned: canned::CannedService::new(&parts),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),
             visitor,

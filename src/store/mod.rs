@@ -1,6 +1,7 @@
 //! Persistence: one trait per area (settings, agents, channels, messages,
-//! rooms, reactions, visitors), composed into `Store`. `SqliteStore` (the
-//! embedded default) and `PgStore` (several instances, one database)
+//! rooms, reactions, visitors, attachments, canned responses), composed
+//! into `Store`. `SqliteStore` (the embedded default) and `PgStore`
+//! (several instances, one database)
 //! implement every area with the same SQL, written once per area under
 //! `sql/`. All SQL lives under this module; every query on tenant data
 //! filters by tenant.
@@ -701,6 +702,54 @@ pub trait AttachmentStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<AttachmentId>>;
 }
 
+/// The outcome of saving a canned response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannedSaved {
+    Saved,
+    /// Another of the tenant's canned responses has this shortcut (nothing changed).
+    ShortcutTaken,
+    /// `tenant` has no such canned response (an update; nothing changed).
+    NotFound,
+}
+
+/// A tenant's canned responses (desk-api.md, "Support desk").
+#[async_trait]
+pub trait CannedResponseStore: Send + Sync + 'static {
+    /// `ShortcutTaken` when the tenant has one with this shortcut.
+    async fn insert_canned_response(
+        &self,
+        canned: &crate::domain::CannedResponse,
+    ) -> StoreResult<CannedSaved>;
+    /// Saves shortcut, title, content and `updated_at` of one of its tenant's.
+    async fn update_canned_response(
+        &self,
+        canned: &crate::domain::CannedResponse,
+    ) -> StoreResult<CannedSaved>;
+    async fn canned_response(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::CannedResponseId,
+    ) -> StoreResult<Option<crate::domain::CannedResponse>>;
+    /// The tenant's canned responses whose folded shortcut and title match
+    /// `search` (a pattern of `domain::search::like_pattern`; all when
+    /// `None`): those matching `prefix` (the same kind of pattern, anchored
+    /// at the shortcut's start) first, then by shortcut.
+    async fn canned_responses(
+        &self,
+        tenant: TenantId,
+        search: Option<&str>,
+        prefix: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<crate::domain::CannedResponse>>;
+    /// Returns false when `tenant` has no such canned response.
+    async fn delete_canned_response(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::CannedResponseId,
+    ) -> StoreResult<bool>;
+}
+
 /// Every area of persistence, as one handle.
 pub trait Store:
     SettingsStore
@@ -711,6 +760,7 @@ pub trait Store:
     + ReactionStore
     + VisitorStore
     + AttachmentStore
+    + CannedResponseStore
 {
 }
 
@@ -723,6 +773,7 @@ impl<T> Store for T where
         + ReactionStore
         + VisitorStore
         + AttachmentStore
+        + CannedResponseStore
 {
 }
 

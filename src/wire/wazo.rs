@@ -200,6 +200,19 @@ pub fn agent(a: &Agent) -> Value {
     })
 }
 
+/// A canned response (desk-api.md, "Support desk").
+pub fn canned_response(c: &crate::domain::CannedResponse) -> Value {
+    json!({
+        "uuid": c.id.0,
+        "tenant_uuid": c.tenant_id,
+        "shortcut": c.shortcut,
+        "title": c.title,
+        "content": c.content,
+        "created_at": crate::domain::time::format_ms(c.created_at_ms),
+        "updated_at": crate::domain::time::format_ms(c.updated_at_ms),
+    })
+}
+
 /// The event's name and its `data` for agents; `None` when agents do not see it.
 pub fn event_data(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Value)> {
     if p.agents == Agents::Nobody {

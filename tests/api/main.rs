@@ -11,6 +11,7 @@ mod attachments;
 mod auth;
 mod backends;
 mod bounded_input;
+mod canned_responses;
 mod channels;
 mod chatplugin;
 mod cluster;

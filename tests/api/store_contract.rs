@@ -157,6 +157,7 @@ macro_rules! contract {
 }
 
 contract!(
+    canned_responses_are_saved_searched_and_deleted_per_tenant,
     attachments_are_read_back_whole_and_per_tenant,
     attachments_are_claimed_whole_by_their_uploader_and_go_with_their_message,
     quick_replies_and_postbacks_are_read_back_by_every_reader,
@@ -3876,4 +3877,183 @@ async fn attachments_are_claimed_whole_by_their_uploader_and_go_with_their_messa
         .unwrap()
         .unwrap();
     assert!(deleted.deleted && deleted.attachments.is_empty());
+}
+
+async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
+    use chatgate::domain::{search, CannedResponse, CannedResponseId};
+    use chatgate::store::CannedSaved;
+    let (store, first) = bootstrapped(&db).await;
+    let other = other_tenant(&db).await;
+    let canned = |tenant: TenantId, shortcut: &str, title: &str| CannedResponse {
+        id: CannedResponseId::new(),
+        tenant_id: tenant,
+        shortcut: shortcut.into(),
+        title: title.into(),
+        content: format!("Hi {{{{visitor.name}}}}, about {title}\nsecond line ü"),
+        created_at_ms: 1_000,
+        updated_at_ms: 1_000,
+    };
+    let returns = canned(first.tenant_id, "returns", "Délai de RETOUR");
+    let hours = canned(first.tenant_id, "hours", "Opening hours (retour à 9h)");
+    let wild = canned(first.tenant_id, "100%", "A_b");
+    for c in [&returns, &hours, &wild] {
+        assert_eq!(
+            store.insert_canned_response(c).await.unwrap(),
+            CannedSaved::Saved
+        );
+    }
+    // The same shortcut in the same tenant is refused and stores nothing;
+    // in another tenant it is its own.
+    let twin = canned(first.tenant_id, "returns", "Twin");
+    assert_eq!(
+        store.insert_canned_response(&twin).await.unwrap(),
+        CannedSaved::ShortcutTaken
+    );
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, twin.id)
+            .await
+            .unwrap(),
+        None
+    );
+    let theirs = canned(other, "returns", "Theirs");
+    assert_eq!(
+        store.insert_canned_response(&theirs).await.unwrap(),
+        CannedSaved::Saved
+    );
+
+    // Read back whole, in its tenant only.
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
+        Some(returns.clone())
+    );
+    assert_eq!(
+        store.canned_response(other, returns.id).await.unwrap(),
+        None
+    );
+
+    let list = |q: &str| {
+        let store = store.clone();
+        let tenant = first.tenant_id;
+        let q = q.to_string();
+        async move {
+            let page = store
+                .canned_responses(
+                    tenant,
+                    search::like_pattern(&q).as_deref(),
+                    search::prefix_pattern(&q).as_deref(),
+                    10,
+                    0,
+                )
+                .await
+                .unwrap();
+            let names: Vec<String> = page.items.iter().map(|c| c.shortcut.clone()).collect();
+            (names, page.filtered, page.total)
+        }
+    };
+    // All, by shortcut; counts of the tenant only.
+    assert_eq!(
+        list("").await,
+        (vec!["100%".into(), "hours".into(), "returns".into()], 3, 3)
+    );
+    // Title, case and accents aside; a shortcut's prefix first.
+    assert_eq!(
+        list("retour").await,
+        (vec!["hours".into(), "returns".into()], 2, 3)
+    );
+    assert_eq!(
+        list("RET").await,
+        (vec!["returns".into(), "hours".into()], 2, 3)
+    );
+    assert_eq!(list("délai").await.0, vec!["returns".to_string()]);
+    // Wildcards match literally.
+    assert_eq!(list("%").await.0, vec!["100%".to_string()]);
+    assert_eq!(list("a_b").await.0, vec!["100%".to_string()]);
+    assert_eq!(list("nothing").await, (vec![], 0, 3));
+    // Paging.
+    let second = store
+        .canned_responses(first.tenant_id, None, None, 1, 1)
+        .await
+        .unwrap();
+    assert_eq!(second.items, vec![hours.clone()]);
+
+    // Updates: fields and search text change; a taken shortcut changes
+    // nothing; another tenant's is not found.
+    let mut changed = returns.clone();
+    changed.shortcut = "refund".into();
+    changed.title = "Remboursement".into();
+    changed.content = "Money back".into();
+    changed.updated_at_ms = 2_000;
+    assert_eq!(
+        store.update_canned_response(&changed).await.unwrap(),
+        CannedSaved::Saved
+    );
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
+        Some(changed.clone())
+    );
+    assert_eq!(list("rembour").await.0, vec!["refund".to_string()]);
+    assert_eq!(list("délai").await.0, Vec::<String>::new());
+    let mut clash = changed.clone();
+    clash.shortcut = "hours".into();
+    assert_eq!(
+        store.update_canned_response(&clash).await.unwrap(),
+        CannedSaved::ShortcutTaken
+    );
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
+        Some(changed.clone())
+    );
+    let mut foreign = theirs.clone();
+    foreign.tenant_id = first.tenant_id;
+    foreign.shortcut = "stolen".into();
+    assert_eq!(
+        store.update_canned_response(&foreign).await.unwrap(),
+        CannedSaved::NotFound
+    );
+    let mut hijack = changed.clone();
+    hijack.tenant_id = other;
+    assert_eq!(
+        store.update_canned_response(&hijack).await.unwrap(),
+        CannedSaved::NotFound
+    );
+    assert_eq!(
+        store.canned_response(other, theirs.id).await.unwrap(),
+        Some(theirs.clone())
+    );
+
+    // Deletes: only in its tenant, once.
+    assert!(!store
+        .delete_canned_response(other, returns.id)
+        .await
+        .unwrap());
+    assert!(store
+        .delete_canned_response(first.tenant_id, returns.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_canned_response(first.tenant_id, returns.id)
+        .await
+        .unwrap());
+    assert_eq!(list("").await.2, 2);
+    // Its shortcut is free again.
+    let again = canned(first.tenant_id, "refund", "Again");
+    assert_eq!(
+        store.insert_canned_response(&again).await.unwrap(),
+        CannedSaved::Saved
+    );
+    assert!(store
+        .canned_response(other, theirs.id)
+        .await
+        .unwrap()
+        .is_some());
 }

@@ -470,6 +470,12 @@ pub struct Conversation {
     /// The largest file an upload may be (the reply box refuses bigger
     /// ones before sending a byte).
     pub max_upload_bytes: u64,
+    /// What canned responses' fields become in this conversation (the
+    /// reply box's picker fills them): the visitor's given name (empty when
+    /// none), the agent's name, the channel's name (empty in agent rooms).
+    pub fill_visitor: String,
+    pub fill_agent: String,
+    pub fill_channel: String,
 }
 
 /// The visitor's context beside a conversation.

@@ -18,6 +18,7 @@ use super::{StoreError, StoreResult};
 pub(super) mod agents;
 pub(super) mod append;
 pub(super) mod attachments;
+pub(super) mod canned;
 pub(super) mod channels;
 pub(super) mod lane;
 pub(super) mod messages;
@@ -741,6 +742,47 @@ macro_rules! sql_store {
                     message: MessageId,
                 ) -> StoreResult<Vec<crate::domain::AttachmentId>> {
                     self.sql.delete_message_attachments(tenant, message).await
+                }
+            }
+            #[async_trait::async_trait]
+            impl crate::store::CannedResponseStore for $store {
+                async fn insert_canned_response(
+                    &self,
+                    canned: &crate::domain::CannedResponse,
+                ) -> StoreResult<crate::store::CannedSaved> {
+                    self.sql.insert_canned_response(canned).await
+                }
+                async fn update_canned_response(
+                    &self,
+                    canned: &crate::domain::CannedResponse,
+                ) -> StoreResult<crate::store::CannedSaved> {
+                    self.sql.update_canned_response(canned).await
+                }
+                async fn canned_response(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::CannedResponseId,
+                ) -> StoreResult<Option<crate::domain::CannedResponse>> {
+                    self.sql.canned_response(tenant, id).await
+                }
+                async fn canned_responses(
+                    &self,
+                    tenant: TenantId,
+                    search: Option<&str>,
+                    prefix: Option<&str>,
+                    limit: u32,
+                    offset: u32,
+                ) -> StoreResult<Page<crate::domain::CannedResponse>> {
+                    self.sql
+                        .canned_responses(tenant, search, prefix, limit, offset)
+                        .await
+                }
+                async fn delete_canned_response(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::CannedResponseId,
+                ) -> StoreResult<bool> {
+                    self.sql.delete_canned_response(tenant, id).await
                 }
             }
             #[async_trait::async_trait]
