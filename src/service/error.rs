@@ -101,6 +101,10 @@ pub enum Conflict {
     RoomFull { limit: usize },
     /// Members are added and removed in agent rooms only.
     NotAGroupRoom,
+    /// The visitor rated this conversation already.
+    AlreadyRated,
+    /// The conversation is not closed (or never began): nothing to rate yet.
+    ConversationOpen,
 }
 
 impl ServiceError {
