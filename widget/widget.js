@@ -412,6 +412,7 @@ class Widget {
     };
     this.thx = h('p', 'note', t.thx);
     this.thx.setAttribute('role', 'status');
+    this.thx.tabIndex = -1;
     this.thx.hidden = true;
     p.append(hd, this.bar, lw, this.ty, this.note, rc, this.thx, cw, h('div', 'pw', t.by));
 
@@ -813,8 +814,9 @@ class Widget {
     store.set(this.key + ':r', this.cid);
     this.notes();
     if (!n) {
+      // Focus where the card was (not the text box: a phone's keyboard would rise).
       this.thx.hidden = false;
-      this.ta.focus({ preventScroll: true });
+      this.thx.focus({ preventScroll: true });
     }
   }
 
