@@ -299,6 +299,14 @@ impl From<ServiceError> for ApiError {
                     ApiError::conflict("room-full", format!("a room has at most {limit} members"))
                         .with_details(json!({"resource": "room", "limit": limit}))
                 }
+                Conflict::AlreadyRated => ApiError::conflict(
+                    "already-rated",
+                    "this conversation has been rated already",
+                ),
+                Conflict::ConversationOpen => ApiError::conflict(
+                    "conversation-open",
+                    "a conversation is rated once it is closed",
+                ),
                 Conflict::NotAGroupRoom => ApiError::conflict(
                     "not-a-group-room",
                     "members are added and removed in agent rooms only",

@@ -26,7 +26,7 @@ pub use message::{
 };
 pub use presence::{AgentPresence, LivePresence, PresenceState};
 pub use reaction::{Emoji, Reaction};
-pub use room::{LiveRoom, Member, Room, RoomId, RoomKind, RoomState, RoomSummary};
+pub use room::{LiveRoom, Member, Rating, Room, RoomId, RoomKind, RoomState, RoomSummary};
 pub use visitor::VisitorContext;
 
 /// An agent's role: admins manage channels and agents.

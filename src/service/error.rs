@@ -104,6 +104,10 @@ pub enum Conflict {
     NotAGroupRoom,
     /// Another canned response of the tenant has this shortcut.
     CannedResponseAlreadyExists,
+    /// The visitor rated this conversation already.
+    AlreadyRated,
+    /// The conversation is not closed (or never began): nothing to rate yet.
+    ConversationOpen,
 }
 
 impl ServiceError {

@@ -150,6 +150,7 @@ impl RoomService {
                     kind: RoomKind::Agent,
                 })
                 .collect(),
+            rating: None,
         };
         let (room, created) = match self.room_store.create_agent_room(&room).await? {
             Added::Added(room) => (room, true),

@@ -219,6 +219,19 @@ pub enum Answered {
     AlreadyAnswered,
 }
 
+/// The outcome of rating a visitor room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rated {
+    /// Rated: the room after.
+    Rated(Room),
+    /// It has a rating already (nothing changed).
+    AlreadyRated,
+    /// It is queued or open (nothing changed).
+    NotClosed,
+    /// The tenant's channel has no such visitor room (nothing changed).
+    NoRoom,
+}
+
 /// The outcome of adding a member to an agent room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberAdded {
@@ -583,6 +596,16 @@ pub trait RoomStore: Send + Sync + 'static {
         state: RoomState,
         at_ms: i64,
     ) -> StoreResult<Option<Room>>;
+    /// Stores the visitor's rating of a visitor room of `tenant` and
+    /// `channel`, if it is closed and not rated yet (one of concurrent
+    /// rates wins).
+    async fn rate_room(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        room: RoomId,
+        rating: &crate::domain::Rating,
+    ) -> StoreResult<Rated>;
     /// Adds the agent `member` to an agent room of `tenant` unless it is a
     /// member already or the room has `max_members`, in one transaction
     /// (concurrent adds queue on the room's row, so the cap holds exactly).

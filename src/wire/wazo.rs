@@ -164,6 +164,9 @@ pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) ->
         "wait_seconds": (r.state == crate::domain::RoomState::Queued)
             .then(|| r.queued_at_ms.map(|q| (now_ms() - q).max(0) / 1000))
             .flatten(),
+        "rating": r.rating.as_ref().map(|g| json!({
+            "rating": g.rating, "comment": g.comment, "created_at": format_ms(g.created_at_ms),
+        })),
     })
 }
 
@@ -244,6 +247,7 @@ pub fn event_data(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Value)> {
             }),
         ),
         Event::RoomStateChanged { room } => ("chatd_room_state_updated", live_room(room, cx)),
+        Event::RoomRated { room } => ("chatd_room_rated", live_room(room, cx)),
         Event::RoomRead {
             room,
             reader,
@@ -661,6 +665,7 @@ mod tests {
                 id: Uuid::from_u128(1),
                 kind: RoomKind::Visitor,
             }],
+            rating: None,
         };
         let live = LiveRoom {
             summary: RoomSummary::bare(room.clone()),

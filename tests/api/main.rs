@@ -29,6 +29,7 @@ mod presence;
 mod presence_api;
 pub mod queue;
 mod quick_replies;
+mod rating;
 mod restart;
 mod revocation;
 mod rooms_api;

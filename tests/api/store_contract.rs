@@ -211,7 +211,8 @@ contract!(
     messages_keep_their_mentions,
     mark_read_moves_forward_only,
     reactions_are_capped_per_user_and_stay_in_their_tenant,
-    visitor_names_are_those_given_in_the_tenant;
+    visitor_names_are_those_given_in_the_tenant,
+    a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -219,6 +220,135 @@ contract!(
     concurrent_duplicates_from_two_instances_store_one_message,
     interleaved_conversations_from_two_instances_stay_gapless,
 );
+
+async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
+    use chatgate::domain::Rating;
+    use chatgate::store::Rated;
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, channel) = (first.tenant_id, first.channel.id);
+    let room = queued_room(store.as_ref(), &first, channel, 1_000).await;
+    let rating = Rating::parse(4, Some("Quick and kind"), 5_000).unwrap();
+    let rate = |room| {
+        let store = store.clone();
+        let rating = rating.clone();
+        async move {
+            store
+                .rate_room(tenant, channel, room, &rating)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(rate(room).await, Rated::NotClosed, "a queued room");
+    assert_eq!(
+        store.room(tenant, room).await.unwrap().unwrap().rating,
+        None
+    );
+    store
+        .set_room_state(tenant, room, None, RoomState::Closed, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    // Another tenant, another channel, an agent room: no such room.
+    assert_eq!(
+        store
+            .rate_room(TenantId::new(), channel, room, &rating)
+            .await
+            .unwrap(),
+        Rated::NoRoom
+    );
+    assert_eq!(
+        store
+            .rate_room(tenant, ChannelId::new(), room, &rating)
+            .await
+            .unwrap(),
+        Rated::NoRoom
+    );
+    let team = team_room(tenant, &[first.admin.id]);
+    store.create_agent_room(&team).await.unwrap();
+    assert_eq!(rate(team.id).await, Rated::NoRoom);
+    assert_eq!(rate(ConversationId::new()).await, Rated::NoRoom);
+
+    let Rated::Rated(rated) = rate(room).await else {
+        panic!("a closed room is rated")
+    };
+    assert_eq!(rated.rating.as_ref(), Some(&rating));
+    assert_eq!(rated.state, RoomState::Closed);
+    // Every reader of rooms reads it back.
+    assert_eq!(
+        store.room(tenant, room).await.unwrap().unwrap().rating,
+        Some(rating.clone())
+    );
+    let listed = store
+        .visitor_rooms(
+            tenant,
+            first.admin.id.0,
+            &store::RoomFilter::default(),
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    let listed = listed.items.iter().find(|s| s.room.id == room).unwrap();
+    assert_eq!(listed.room.rating, Some(rating.clone()));
+    // Once: a second rating changes nothing.
+    let other = Rating::parse(1, None, 6_000).unwrap();
+    assert_eq!(
+        store
+            .rate_room(tenant, channel, room, &other)
+            .await
+            .unwrap(),
+        Rated::AlreadyRated
+    );
+    assert_eq!(
+        store.room(tenant, room).await.unwrap().unwrap().rating,
+        Some(rating.clone())
+    );
+    // Reopened, the room keeps its rating, and is still rated once.
+    store
+        .set_room_state(tenant, room, None, RoomState::Open, 7_000)
+        .await
+        .unwrap();
+    assert_eq!(rate(room).await, Rated::AlreadyRated);
+
+    // Of concurrent rates, one wins.
+    let raced = queued_room(store.as_ref(), &first, channel, 8_000).await;
+    store
+        .set_room_state(tenant, raced, None, RoomState::Closed, 9_000)
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(4));
+    let tasks: Vec<_> = (1..=4u8)
+        .map(|stars| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let rating = Rating::parse(i64::from(stars), None, 10_000).unwrap();
+                barrier.wait().await;
+                store
+                    .rate_room(tenant, channel, raced, &rating)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for task in tasks {
+        match tokio::time::timeout(DEADLINE, task).await.unwrap().unwrap() {
+            Rated::Rated(room) => won.push(room.rating.unwrap()),
+            outcome => assert_eq!(outcome, Rated::AlreadyRated),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one rate wins");
+    assert_eq!(
+        store
+            .room(tenant, raced)
+            .await
+            .unwrap()
+            .unwrap()
+            .rating
+            .as_ref(),
+        won.first()
+    );
+}
 
 // --- fixtures ----------------------------------------------------------------
 
@@ -1501,6 +1631,7 @@ async fn scopes(db: &Db) -> Scopes {
             id: first.admin.id.0,
             kind: chatgate::domain::RoomKind::Agent,
         }],
+        rating: None,
     };
     store.create_agent_room(&agent_room).await.unwrap();
     let agent_room = agent_room.id;
@@ -1967,6 +2098,7 @@ fn team_room(tenant: TenantId, members: &[AgentId]) -> chatgate::domain::Room {
                 kind: chatgate::domain::RoomKind::Agent,
             })
             .collect(),
+        rating: None,
     }
 }
 

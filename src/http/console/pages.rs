@@ -546,6 +546,7 @@ pub(super) async fn conversation(
         is_visitor,
         state: row.state,
         is_closed: row.state == RoomState::Closed,
+        rating: row.rating.clone(),
         visitor_connected: row.visitor_connected,
         last_seq: messages.last().map_or(0, |m| m.seq),
         messages,

@@ -57,6 +57,28 @@ pub struct RoomRow {
     pub wait: String,
     pub current: bool,
     pub initials: String,
+    /// The visitor's rating, once given.
+    pub rating: Option<RatingRow>,
+}
+
+/// A visitor's rating as the console shows it: stars, and the comment.
+#[derive(Clone)]
+pub struct RatingRow {
+    pub rating: u8,
+    /// "★★★★☆".
+    pub stars: String,
+    pub comment: Option<String>,
+}
+
+impl RatingRow {
+    fn new(rating: &crate::domain::Rating) -> RatingRow {
+        let n = usize::from(rating.rating.min(5));
+        RatingRow {
+            rating: rating.rating,
+            stars: format!("{}{}", "★".repeat(n), "☆".repeat(5 - n)),
+            comment: rating.comment.clone(),
+        }
+    }
 }
 
 impl RoomRow {
@@ -124,6 +146,7 @@ impl RoomRow {
             wait: queued_at
                 .map(|q| wait_label((now_ms() - q).max(0) / 1000))
                 .unwrap_or_default(),
+            rating: room.rating.as_ref().map(RatingRow::new),
             name,
         }
     }
@@ -449,6 +472,8 @@ pub struct Conversation {
     pub is_visitor: bool,
     pub state: RoomState,
     pub is_closed: bool,
+    /// The visitor's rating (visitor rooms, once rated).
+    pub rating: Option<RatingRow>,
     pub visitor_connected: bool,
     pub messages: Vec<MessageRow>,
     /// `before_seq` of the next older page, when there is one.

@@ -54,19 +54,23 @@ pub(super) const CHANNEL_COLUMNS: &str =
 pub(super) const AGENT_COLUMNS: &str =
     "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
 pub(super) const ROOM_COLUMNS: &str =
-    "id, tenant_id, kind, channel_id, name, state, assignee_id, created_at, queued_at, last_seq";
+    "id, tenant_id, kind, channel_id, name, state, assignee_id, created_at, queued_at, last_seq, \
+     rating, rating_comment, rated_at";
+/// How many columns `ROOM_COLUMNS` lists: what a query reads after them starts there.
+pub(super) const ROOM_COLUMN_COUNT: usize = 13;
 /// `AGENT_COLUMNS` of the agents table aliased `a`.
 pub(super) const AGENT_COLUMNS_OF_A: &str =
     "a.id, a.tenant_id, a.email, a.display_name, a.avatar_url, a.role, a.password_hash, a.disabled";
 /// `ROOM_COLUMNS` of the conversations table aliased `r`.
 pub(super) const ROOM_COLUMNS_OF_R: &str =
     "r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
-     r.created_at, r.queued_at, r.last_seq";
+     r.created_at, r.queued_at, r.last_seq, r.rating, r.rating_comment, r.rated_at";
 /// `ROOM_COLUMNS` qualified by `conversations.` (for a join).
 pub(super) const ROOM_COLUMNS_OF_CONVERSATIONS: &str =
     "conversations.id, conversations.tenant_id, conversations.kind, conversations.channel_id, \
      conversations.name, conversations.state, conversations.assignee_id, conversations.created_at, \
-     conversations.queued_at, conversations.last_seq";
+     conversations.queued_at, conversations.last_seq, conversations.rating, \
+     conversations.rating_comment, conversations.rated_at";
 
 pub(super) fn parse_id<T: FromStr>(raw: &str) -> StoreResult<T> {
     raw.parse()
@@ -660,6 +664,15 @@ macro_rules! sql_store {
                         .set_room_state(tenant, room, from, state, at_ms)
                         .await
                 }
+                async fn rate_room(
+                    &self,
+                    tenant: TenantId,
+                    channel: crate::domain::ChannelId,
+                    room: RoomId,
+                    rating: &crate::domain::Rating,
+                ) -> StoreResult<crate::store::Rated> {
+                    self.sql.rate_room(tenant, channel, room, rating).await
+                }
                 async fn mark_read(
                     &self,
                     tenant: TenantId,
@@ -859,6 +872,7 @@ mod tests {
     use super::{
         seqs_between, AGENT_COLUMNS, AGENT_COLUMNS_OF_A, INSERT_COLUMNS, INSERT_COLUMN_COUNT,
         MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_CONVERSATIONS, ROOM_COLUMNS_OF_R,
+        ROOM_COLUMN_COUNT,
     };
 
     #[test]
@@ -887,6 +901,7 @@ mod tests {
             qualified("conversations", ROOM_COLUMNS)
         );
         assert_eq!(listed(ROOM_COLUMNS_OF_R), qualified("r", ROOM_COLUMNS));
+        assert_eq!(listed(ROOM_COLUMNS).len(), ROOM_COLUMN_COUNT);
     }
 
     #[test]
