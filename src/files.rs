@@ -446,13 +446,25 @@ pub fn thumbnail(data: &[u8]) -> Result<Vec<u8>, image::ImageError> {
         Some(image) => image,
         None => reader.decode()?,
     };
-    let small = decoded.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgba8();
-    let flat = image::RgbImage::from_fn(small.width(), small.height(), |x, y| {
-        let [r, g, b, a] = small.get_pixel(x, y).0;
-        let over_white =
-            |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
-        image::Rgb([over_white(r), over_white(g), over_white(b)])
-    });
+    // A JPEG decoded at a scale that lands on the thumbnail's size needs
+    // no resampling.
+    let small = match decoded.width().max(decoded.height()) == THUMBNAIL_SIDE {
+        true => decoded,
+        false => decoded.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE),
+    };
+    let flat = match small.color().has_alpha() {
+        false => small.to_rgb8(),
+        true => {
+            let small = small.to_rgba8();
+            image::RgbImage::from_fn(small.width(), small.height(), |x, y| {
+                let [r, g, b, a] = small.get_pixel(x, y).0;
+                let over_white = |c: u8| {
+                    ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8
+                };
+                image::Rgb([over_white(r), over_white(g), over_white(b)])
+            })
+        }
+    };
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&flat)?;
     Ok(out)
