@@ -173,11 +173,25 @@ pub(super) fn seqs_between(last: i64, after: Option<i64>, before: Option<i64>) -
 }
 
 /// Sorted member ids: two agent rooms with the same members share this key.
+/// Past `MEMBER_KEY_BYTES` (27 members) it is their SHA-256 instead: a
+/// unique index entry must fit in a third of a PostgreSQL page (2,704
+/// bytes), and 100 members' ids take 3,699. Shorter keys stay as they
+/// were, so rooms created before keep matching.
 pub(super) fn member_key(members: &[crate::domain::Member]) -> String {
+    use sha2::Digest;
     let mut ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
     ids.sort();
-    ids.join(",")
+    let key = ids.join(",");
+    if key.len() <= MEMBER_KEY_BYTES {
+        return key;
+    }
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
+
+/// The longest member key stored as the ids themselves.
+const MEMBER_KEY_BYTES: usize = 1000;
 
 /// The stored form of a message's mentions: comma-separated uuids, `NULL`
 /// for none.
@@ -869,10 +883,12 @@ pub(super) use sql_store;
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::{
-        seqs_between, AGENT_COLUMNS, AGENT_COLUMNS_OF_A, INSERT_COLUMNS, INSERT_COLUMN_COUNT,
-        MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_CONVERSATIONS, ROOM_COLUMNS_OF_R,
-        ROOM_COLUMN_COUNT,
+        member_key, seqs_between, AGENT_COLUMNS, AGENT_COLUMNS_OF_A, INSERT_COLUMNS,
+        INSERT_COLUMN_COUNT, MEMBER_KEY_BYTES, MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS,
+        ROOM_COLUMNS_OF_CONVERSATIONS, ROOM_COLUMNS_OF_R, ROOM_COLUMN_COUNT,
     };
 
     #[test]
@@ -902,6 +918,35 @@ mod tests {
         );
         assert_eq!(listed(ROOM_COLUMNS_OF_R), qualified("r", ROOM_COLUMNS));
         assert_eq!(listed(ROOM_COLUMNS).len(), ROOM_COLUMN_COUNT);
+    }
+
+    #[test]
+    fn member_keys_are_the_sorted_ids_or_their_digest_when_long() {
+        let members = |n: u128| -> Vec<crate::domain::Member> {
+            (1..=n)
+                .rev()
+                .map(|i| crate::domain::Member {
+                    id: Uuid::from_u128(i),
+                    kind: crate::domain::RoomKind::Agent,
+                })
+                .collect()
+        };
+        let two = member_key(&members(2));
+        assert_eq!(
+            two,
+            format!("{},{}", Uuid::from_u128(1), Uuid::from_u128(2))
+        );
+        let key = member_key(&members(27));
+        assert!(key.len() <= MEMBER_KEY_BYTES && !key.starts_with("sha256:"));
+        for n in [28, 100] {
+            let key = member_key(&members(n));
+            assert_eq!(key.len(), 7 + 64, "{key}");
+            assert!(key.starts_with("sha256:"));
+            let mut shuffled = members(n);
+            shuffled.reverse();
+            assert_eq!(member_key(&shuffled), key);
+        }
+        assert_ne!(member_key(&members(100)), member_key(&members(99)));
     }
 
     #[test]
