@@ -79,6 +79,12 @@ pub enum Event {
     RoomStateChanged {
         room: LiveRoom,
     },
+    /// The labels on a room changed (an agent put or took some, or an
+    /// admin renamed, recoloured or deleted one of them):
+    /// `chatd_room_labels_updated`, the room as it is now.
+    RoomLabelsChanged {
+        room: LiveRoom,
+    },
     /// A member (an agent, or the visitor: its conversation id) read the
     /// room up to `up_to_seq`: `chatd_user_room_read`.
     RoomRead {

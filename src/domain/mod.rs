@@ -5,6 +5,7 @@ pub mod attachment;
 pub mod channel;
 pub mod event;
 pub mod ids;
+pub mod label;
 pub mod message;
 pub mod presence;
 pub mod reaction;
@@ -17,7 +18,10 @@ pub mod visitor;
 pub use attachment::Attachment;
 pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, VisitorScope};
 pub use event::{Agents, Event, Published, QueueAction};
-pub use ids::{AgentId, AttachmentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
+pub use ids::{
+    AgentId, AttachmentId, ChannelId, ConversationId, LabelId, MessageId, SessionId, TenantId,
+};
+pub use label::{Label, LabelColor, LabelName, RoomLabel};
 pub use message::{
     ClientMessageId, Conversation, DeliveryState, FieldError, Message, MessageText, Notice,
     NoticeKind, QuickReply, SenderKind, TextError,

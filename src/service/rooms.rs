@@ -150,6 +150,7 @@ impl RoomService {
                     kind: RoomKind::Agent,
                 })
                 .collect(),
+            labels: Vec::new(),
         };
         let (room, created) = match self.room_store.create_agent_room(&room).await? {
             Added::Added(room) => (room, true),
@@ -207,13 +208,13 @@ impl RoomService {
         Ok(page.items.into_iter().next())
     }
 
-    /// The caller's rooms containing every user of `with` (and in `state`,
-    /// when given: `Open` is every room not closed), newest activity first.
+    /// The caller's rooms containing every user of `with` (and matching
+    /// `filter`: state `Open` is every room not closed), newest activity first.
     pub async fn list(
         &self,
         caller: &Caller,
         with: &[Uuid],
-        state: Option<RoomState>,
+        filter: RoomFilter,
         limit: Option<u32>,
         offset: Option<u32>,
     ) -> Result<Page<LiveRoom>, ServiceError> {
@@ -224,7 +225,7 @@ impl RoomService {
                 caller.tenant(),
                 caller.id().0,
                 with,
-                state,
+                &filter,
                 limit,
                 offset.unwrap_or(0),
             )

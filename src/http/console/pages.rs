@@ -24,6 +24,7 @@ use crate::service::messages::Listing;
 use crate::service::presence::PresenceChange;
 use crate::service::rooms::RoomRef;
 use crate::state::App;
+use crate::store::RoomFilter;
 
 /// Messages per page of a conversation.
 const PAGE: u32 = 50;
@@ -226,7 +227,10 @@ async fn lists(
         .list(
             &s.caller,
             &[],
-            Some(RoomState::Open),
+            RoomFilter {
+                state: Some(RoomState::Open),
+                ..RoomFilter::default()
+            },
             Some(ROOMS_PAGE),
             Some(0),
         )
@@ -246,7 +250,10 @@ async fn lists(
         .list(
             &s.caller,
             &[],
-            Some(RoomState::Closed),
+            RoomFilter {
+                state: Some(RoomState::Closed),
+                ..RoomFilter::default()
+            },
             Some(ROOMS_PAGE),
             Some(closed_page * ROOMS_PAGE),
         )

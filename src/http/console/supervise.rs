@@ -40,6 +40,7 @@ pub async fn all(app: &App, req: &Request, s: &Session) -> Result<Response, ApiE
         state,
         channel,
         assignee,
+        label: None,
     };
     let rooms = app
         .services
