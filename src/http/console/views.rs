@@ -57,6 +57,56 @@ pub struct RoomRow {
     pub wait: String,
     pub current: bool,
     pub initials: String,
+    /// The room's labels, as chips.
+    pub labels: Vec<Chip>,
+    /// Its page: a queued room's is read before answering.
+    pub href: String,
+}
+
+/// A label as a chip: its colours come from `/console/labels.css` (the
+/// console's CSP allows no inline style), by the class `lbl-<id>`.
+pub struct Chip {
+    pub id: String,
+    pub class: String,
+    pub name: String,
+}
+
+impl Chip {
+    pub fn new(l: &crate::domain::RoomLabel) -> Chip {
+        Chip {
+            id: l.id.0.to_string(),
+            class: chip_class(l.id),
+            name: l.name.clone(),
+        }
+    }
+}
+
+/// The CSS class of a label's chips.
+pub fn chip_class(id: crate::domain::LabelId) -> String {
+    format!("lbl-{}", id.0.simple())
+}
+
+/// A label offered in a conversation's label menu.
+pub struct LabelChoice {
+    pub chip: Chip,
+    pub on: bool,
+}
+
+/// The inbox's filter bar and search box, as the request gave them.
+#[derive(Default)]
+pub struct InboxFilters {
+    pub label: String,
+    pub channel: String,
+    pub assignee: String,
+    pub state: String,
+    pub q: String,
+    pub labels: Vec<Choice>,
+    pub channels: Vec<Choice>,
+    pub agents: Vec<Choice>,
+    /// Whether any filter is set (the lists are then one filtered list).
+    pub active: bool,
+    /// The query string of the filters (kept by the lists' refresh).
+    pub query: String,
 }
 
 impl RoomRow {
@@ -108,6 +158,11 @@ impl RoomRow {
         let at_ms = queued_at.unwrap_or(at_ms);
         let time_iso = format_ms(at_ms);
         let id = room.id.0.to_string();
+        let href = if room.state == RoomState::Queued {
+            format!("/console/queue/{id}")
+        } else {
+            format!("/console/rooms/{id}")
+        };
         RoomRow {
             current: id == current,
             initials: initials(&name),
@@ -124,6 +179,8 @@ impl RoomRow {
             wait: queued_at
                 .map(|q| wait_label((now_ms() - q).max(0) / 1000))
                 .unwrap_or_default(),
+            labels: room.labels.iter().map(Chip::new).collect(),
+            href,
             name,
         }
     }
@@ -137,6 +194,10 @@ pub struct Lists {
     pub closed: Vec<RoomRow>,
     pub closed_prev: Option<u32>,
     pub closed_next: Option<u32>,
+    pub filters: InboxFilters,
+    /// With filters or a search: the matching conversations (the other
+    /// lists are then empty).
+    pub found: Vec<RoomRow>,
 }
 
 /// One message of a conversation.
@@ -470,6 +531,26 @@ pub struct Conversation {
     /// The largest file an upload may be (the reply box refuses bigger
     /// ones before sending a byte).
     pub max_upload_bytes: u64,
+    /// The room's labels, as chips.
+    pub labels: Vec<Chip>,
+    /// A member's visitor room: every label of the tenant, on or off.
+    pub label_choices: Vec<LabelChoice>,
+}
+
+/// GET /console/admin/labels: the tenant's labels.
+#[derive(Template)]
+#[template(path = "console/labels.html")]
+pub struct LabelsPage {
+    pub chrome: Chrome,
+    pub labels: Vec<LabelAdminRow>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+}
+
+pub struct LabelAdminRow {
+    pub chip: Chip,
+    pub color: String,
 }
 
 /// The visitor's context beside a conversation.
@@ -632,6 +713,7 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "unqueued" => "This visitor is no longer waiting in the queue.",
         "assigned" => "The conversation was assigned.",
         "left" => "You left the room.",
+        "labelled" => "Labels saved.",
         _ => return None,
     })
 }
