@@ -136,9 +136,11 @@
 
   // ------------------------------------------------------ plain page bits
 
-  // The presence switch and role selects apply on change.
-  $$('[data-presence-select], [data-autosubmit]').forEach((select) => {
-    select.addEventListener('change', () => select.form.requestSubmit());
+  // The presence switch, role selects and filters apply on change (one
+  // listener: the lists' refresh replaces the inbox's filter selects).
+  document.addEventListener('change', (event) => {
+    const select = event.target;
+    if (select.matches && select.matches('[data-presence-select], [data-autosubmit]')) select.form.requestSubmit();
   });
   $$('[data-copy]').forEach((button) => {
     button.addEventListener('click', () => {
