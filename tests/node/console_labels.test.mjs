@@ -91,6 +91,10 @@ describe('console: labels', () => {
     assert.deepEqual(await header.allTextContents(), ['Billing', 'VIP']);
     const rowChips = page.locator(`[data-list=mine] [data-room="${invoice.conversation_id}"] .label-chip`);
     assert.deepEqual(await rowChips.allTextContents(), ['Billing', 'VIP']);
+    await page.locator('.label-menu summary').click();
+    await page.locator('[data-label-form]').waitFor();
+    await assertAccessible(page, 'conversation with its label menu open');
+    await shoot(page, 'conversation');
 
     // The admin's inbox hears of it (chatd_room_labels_updated is for the
     // room's agents; the admin is not one, so it reloads its All list).
