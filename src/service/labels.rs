@@ -56,7 +56,11 @@ impl LabelService {
 
     /// `POST /labels` (admins): 409 `label-already-exists` when the tenant
     /// has a label of this name, whatever its case.
-    pub async fn create(&self, caller: &Caller, fields: LabelFields) -> Result<Label, ServiceError> {
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        fields: LabelFields,
+    ) -> Result<Label, ServiceError> {
         caller.require_admin()?;
         let name = parse_name(fields.name.as_deref().unwrap_or(""))?;
         let color = parse_color(fields.color.as_deref().unwrap_or(""))?;

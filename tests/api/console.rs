@@ -1830,7 +1830,9 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
     let admin = AgentClient::admin(&app).await;
     let bob = admin.new_agent(&app, "Bob").await;
     let refund = queued_visitor(&app, "Refund please").await.conversation_id;
-    let shipping = queued_visitor(&app, "Where is my parcel").await.conversation_id;
+    let shipping = queued_visitor(&app, "Where is my parcel")
+        .await
+        .conversation_id;
 
     // The admin manages labels on its page; an agent may not.
     let mut boss = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
@@ -1860,8 +1862,7 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
     let css = boss.get("/console/labels.css").await;
     assert_eq!(css.header("content-type"), "text/css; charset=utf-8");
     assert!(
-        css.body
-            .contains(&format!("lbl-{}", vip.replace('-', "")))
+        css.body.contains(&format!("lbl-{}", vip.replace('-', "")))
             && css.body.contains("--chip:#ff0000"),
         "{}",
         css.body
@@ -1882,7 +1883,9 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
 
     // The agent labels a conversation from its header's form.
     let form = agent.get(&format!("/console/rooms/{refund}")).await;
-    assert!(form.body.contains(&format!("action=\"/console/rooms/{refund}/labels\"")));
+    assert!(form
+        .body
+        .contains(&format!("action=\"/console/rooms/{refund}/labels\"")));
     let labelled = agent
         .submit(
             &format!("/console/rooms/{refund}"),
@@ -1893,7 +1896,10 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
     assert_eq!(labelled.status, 303, "{}", labelled.body);
     assert!(labelled.location().contains("notice=labelled"));
     let inbox = agent.get("/console/inbox").await;
-    assert!(inbox.body.contains(&format!("data-label=\"{vip}\"")), "a chip on the row");
+    assert!(
+        inbox.body.contains(&format!("data-label=\"{vip}\"")),
+        "a chip on the row"
+    );
     let rooms = bob.rooms().await;
     let room = rooms.iter().find(|r| r["uuid"] == refund.as_str()).unwrap();
     assert_eq!(room["labels"][0]["name"], "VIP");
@@ -1907,9 +1913,15 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
             vec![shipping.as_str(), refund.as_str()],
         ),
         ("state=closed".into(), vec![]),
-        (format!("assignee={}", bob.uuid), vec![shipping.as_str(), refund.as_str()]),
+        (
+            format!("assignee={}", bob.uuid),
+            vec![shipping.as_str(), refund.as_str()],
+        ),
         (format!("assignee={}", admin.uuid), vec![]),
-        (format!("label={vip}&state=open&assignee={}", bob.uuid), vec![refund.as_str()]),
+        (
+            format!("label={vip}&state=open&assignee={}", bob.uuid),
+            vec![refund.as_str()],
+        ),
         ("q=refund".into(), vec![refund.as_str()]),
         ("q=parcel".into(), vec![shipping.as_str()]),
         (format!("q=parcel&label={vip}"), vec![]),
@@ -1937,7 +1949,11 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
             &[("label", &uuid::Uuid::new_v4().to_string())],
         )
         .await;
-    assert!(bad.location().contains("notice=invalid"), "{}", bad.location());
+    assert!(
+        bad.location().contains("notice=invalid"),
+        "{}",
+        bad.location()
+    );
 
     // Deleting the label takes it off the conversation.
     let deleted = boss

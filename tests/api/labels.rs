@@ -192,7 +192,11 @@ async fn bad_names_and_colours_are_refused_naming_the_field() {
         .await;
     assert_names_field(&bad_patch, "color");
     let listed = admin.call("GET", "/labels", None).await;
-    assert_eq!(listed.body["total"], 2, "nothing else stored: {}", listed.body);
+    assert_eq!(
+        listed.body["total"], 2,
+        "nothing else stored: {}",
+        listed.body
+    );
     assert_eq!(listed.body["items"][1]["color"], "#ff0000");
 }
 
@@ -255,7 +259,12 @@ async fn members_put_labels_on_visitor_rooms_and_every_room_shape_carries_them()
     let listed = mine.iter().find(|r| r["uuid"] == room.as_str()).unwrap();
     assert_eq!(names(listed), ["billing", "VIP"]);
     let supervised = admin.call("GET", &format!("/rooms/{room}"), None).await;
-    assert_eq!(names(&supervised.body), ["billing", "VIP"], "{}", supervised.body);
+    assert_eq!(
+        names(&supervised.body),
+        ["billing", "VIP"],
+        "{}",
+        supervised.body
+    );
     // Filtered by label, in SQL, for the admin and for the member.
     let other_room = visitor_room(&app, &bo).await;
     let by_label = admin
@@ -269,11 +278,22 @@ async fn members_put_labels_on_visitor_rooms_and_every_room_shape_carries_them()
         .collect();
     assert_eq!(ids, [room.as_str()], "{}", by_label.body);
     let bos = bo
-        .call("GET", &format!("/users/me/rooms?label_uuid={billing}"), None)
+        .call(
+            "GET",
+            &format!("/users/me/rooms?label_uuid={billing}"),
+            None,
+        )
         .await;
-    assert_eq!(bos.body["items"].as_array().unwrap().len(), 1, "{}", bos.body);
+    assert_eq!(
+        bos.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        bos.body
+    );
     assert_eq!(bos.body["items"][0]["uuid"], room.as_str());
-    let unlabelled = admin.call("GET", &format!("/rooms/{other_room}"), None).await;
+    let unlabelled = admin
+        .call("GET", &format!("/rooms/{other_room}"), None)
+        .await;
     assert_eq!(unlabelled.body["labels"], json!([]), "{}", unlabelled.body);
     // A room shape that is not a visitor room's carries an empty list.
     let team = admin.create_room(&[&bo]).await;
@@ -296,7 +316,10 @@ async fn members_put_labels_on_visitor_rooms_and_every_room_shape_carries_them()
 
     // Unknown or malformed labels, too many, no list: 400 naming labels.
     let unknown = uuid::Uuid::new_v4().to_string();
-    assert_names_field(&put_labels(&bo, &room, json!([vip, unknown])).await, "labels");
+    assert_names_field(
+        &put_labels(&bo, &room, json!([vip, unknown])).await,
+        "labels",
+    );
     assert_names_field(&put_labels(&bo, &room, json!(["nope"])).await, "labels");
     assert_names_field(&put_labels(&bo, &room, json!([42])).await, "labels");
     let mut many = Vec::new();

@@ -1907,9 +1907,18 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
     let vip = a_label(tenant, "VIP", "#ff0000");
     let billing = a_label(tenant, "billing", "#00aa00");
     let theirs = a_label(foreign_tenant, "vip", "#0000ff");
-    assert_eq!(store.insert_label(&vip, now).await.unwrap(), LabelChange::Done);
-    assert_eq!(store.insert_label(&billing, now).await.unwrap(), LabelChange::Done);
-    assert_eq!(store.insert_label(&theirs, now).await.unwrap(), LabelChange::Done);
+    assert_eq!(
+        store.insert_label(&vip, now).await.unwrap(),
+        LabelChange::Done
+    );
+    assert_eq!(
+        store.insert_label(&billing, now).await.unwrap(),
+        LabelChange::Done
+    );
+    assert_eq!(
+        store.insert_label(&theirs, now).await.unwrap(),
+        LabelChange::Done
+    );
     assert_eq!(
         store
             .insert_label(&a_label(tenant, "vip", "#000000"), now)
@@ -1925,23 +1934,38 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
         .map(|l| l.name.as_str().to_string())
         .collect();
     assert_eq!(listed, ["billing", "VIP"]);
-    assert_eq!(store.label(tenant, vip.id).await.unwrap(), Some(vip.clone()));
+    assert_eq!(
+        store.label(tenant, vip.id).await.unwrap(),
+        Some(vip.clone())
+    );
     assert_eq!(store.label(foreign_tenant, vip.id).await.unwrap(), None);
 
     // Renames: taken names refused, one's own in another case allowed,
     // another tenant's label not found.
     let mut taken = billing.clone();
     taken.name = chatgate::domain::LabelName::parse("Vip").unwrap();
-    assert_eq!(store.update_label(&taken).await.unwrap(), LabelChange::NameTaken);
+    assert_eq!(
+        store.update_label(&taken).await.unwrap(),
+        LabelChange::NameTaken
+    );
     let mut gold = vip.clone();
     gold.name = chatgate::domain::LabelName::parse("vip").unwrap();
     gold.color = chatgate::domain::LabelColor::parse("#ffd700").unwrap();
     assert_eq!(store.update_label(&gold).await.unwrap(), LabelChange::Done);
-    assert_eq!(store.label(tenant, vip.id).await.unwrap(), Some(gold.clone()));
+    assert_eq!(
+        store.label(tenant, vip.id).await.unwrap(),
+        Some(gold.clone())
+    );
     let mut hijack = theirs.clone();
     hijack.tenant_id = tenant;
-    assert_eq!(store.update_label(&hijack).await.unwrap(), LabelChange::NotFound);
-    assert_eq!(store.label(foreign_tenant, theirs.id).await.unwrap(), Some(theirs.clone()));
+    assert_eq!(
+        store.update_label(&hijack).await.unwrap(),
+        LabelChange::NotFound
+    );
+    assert_eq!(
+        store.label(foreign_tenant, theirs.id).await.unwrap(),
+        Some(theirs.clone())
+    );
 
     // Labels on rooms: exactly the list given, the tenant's only.
     let room = s.conversation;
@@ -1953,7 +1977,10 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
         RoomLabelsSet::Done
     );
     assert_eq!(
-        store.set_room_labels(tenant, room, &[theirs.id]).await.unwrap(),
+        store
+            .set_room_labels(tenant, room, &[theirs.id])
+            .await
+            .unwrap(),
         RoomLabelsSet::UnknownLabel
     );
     assert_eq!(
@@ -2016,10 +2043,7 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
         .unwrap()
         .unwrap();
     assert_eq!(names(&with_room.unwrap()), ["billing", "vip"]);
-    assert_eq!(
-        store.label_rooms(tenant, vip.id, 10).await.unwrap(),
-        [room]
-    );
+    assert_eq!(store.label_rooms(tenant, vip.id, 10).await.unwrap(), [room]);
     assert!(store
         .label_rooms(foreign_tenant, vip.id, 10)
         .await
@@ -2028,7 +2052,10 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
 
     // A member's rooms, filtered by label: answered by the admin.
     assert!(matches!(
-        store.answer(tenant, room, first.admin.id, now).await.unwrap(),
+        store
+            .answer(tenant, room, first.admin.id, now)
+            .await
+            .unwrap(),
         store::Answered::Won(_)
     ));
     let member_filter = |label| store::RoomFilter {
@@ -2043,7 +2070,14 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
     assert_eq!(names(&mine.items[0].room), ["billing", "vip"]);
     assert_eq!(mine.total, 2, "the agent room is the admin's too");
     let none = store
-        .member_rooms(tenant, first.admin.id.0, &[], &member_filter(theirs.id), 10, 0)
+        .member_rooms(
+            tenant,
+            first.admin.id.0,
+            &[],
+            &member_filter(theirs.id),
+            10,
+            0,
+        )
         .await
         .unwrap();
     assert!(none.items.is_empty());
@@ -2054,13 +2088,23 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
     assert!(!store.delete_label(tenant, vip.id).await.unwrap());
     let read = store.room(tenant, room).await.unwrap().unwrap();
     assert_eq!(names(&read), ["billing"]);
-    assert!(store.label_rooms(tenant, vip.id, 10).await.unwrap().is_empty());
+    assert!(store
+        .label_rooms(tenant, vip.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // Clearing: an empty list.
     assert_eq!(
         store.set_room_labels(tenant, room, &[]).await.unwrap(),
         RoomLabelsSet::Done
     );
-    assert!(store.room(tenant, room).await.unwrap().unwrap().labels.is_empty());
+    assert!(store
+        .room(tenant, room)
+        .await
+        .unwrap()
+        .unwrap()
+        .labels
+        .is_empty());
     assert_eq!(store.labels(foreign_tenant).await.unwrap(), [theirs]);
 }
 

@@ -449,7 +449,12 @@ fn label_fields(form: &Form) -> LabelFields {
 
 /// POST /console/admin/labels `name`, `color`.
 pub async fn create_label(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
-    match app.services.labels.create(&s.caller, label_fields(form)).await {
+    match app
+        .services
+        .labels
+        .create(&s.caller, label_fields(form))
+        .await
+    {
         Ok(_) => Ok(redirect("/console/admin/labels")),
         Err(err) => labels(app, s, Some(super::refusal(err)?)).await,
     }

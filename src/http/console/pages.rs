@@ -301,7 +301,11 @@ async fn found(
             search: Some(q),
             ..Listing::default()
         };
-        let hits = app.services.messages.search(&s.caller, &listing, false).await?;
+        let hits = app
+            .services
+            .messages
+            .search(&s.caller, &listing, false)
+            .await?;
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for m in hits.items {
@@ -311,7 +315,9 @@ async fn found(
             let Ok(room) = rooms.member_room(&s.caller, m.conversation_id).await else {
                 continue;
             };
-            let matches = filter.label.is_none_or(|l| room.labels.iter().any(|x| x.id == l))
+            let matches = filter
+                .label
+                .is_none_or(|l| room.labels.iter().any(|x| x.id == l))
                 && filter.channel.is_none_or(|c| room.channel_id == Some(c))
                 && filter.assignee.is_none_or(|a| room.assignee == Some(a));
             if !matches {
@@ -417,12 +423,7 @@ async fn lists(
         .await?;
     let total = closed_rooms.filtered;
     let mut closed = closed_rooms.items.into_iter().map(row).collect::<Vec<_>>();
-    given_names(
-        app,
-        s,
-        queue.iter_mut().chain(&mut mine).chain(&mut closed),
-    )
-    .await?;
+    given_names(app, s, queue.iter_mut().chain(&mut mine).chain(&mut closed)).await?;
     Ok(Lists {
         filters,
         found: Vec::new(),
@@ -1051,7 +1052,10 @@ pub async fn set_labels(
         .set_room_labels(&s.caller, RoomRef::Id(id), labels)
         .await
     {
-        Ok(_) => Ok(redirect(&format!("/console/rooms/{}?notice=labelled#latest", id.0))),
+        Ok(_) => Ok(redirect(&format!(
+            "/console/rooms/{}?notice=labelled#latest",
+            id.0
+        ))),
         Err(ServiceError::InvalidField { .. }) => Ok(redirect(&format!(
             "/console/rooms/{}?notice=invalid#latest",
             id.0

@@ -209,12 +209,14 @@ where
             .execute(&mut *tx)
             .await?;
         for id in &ids {
-            sqlx::query("INSERT INTO room_labels (room_id, label_id, tenant_id) VALUES ($1, $2, $3)")
-                .bind(room.to_string())
-                .bind(id.as_str())
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO room_labels (room_id, label_id, tenant_id) VALUES ($1, $2, $3)",
+            )
+            .bind(room.to_string())
+            .bind(id.as_str())
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(RoomLabelsSet::Done)
