@@ -1941,6 +1941,13 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
     let plain = agent.get("/console/inbox?label=nope&state=maybe").await;
     assert!(!plain.body.contains("data-list=\"found\""));
 
+    // The admin's All list filters by label too.
+    let all = boss.get(&format!("/console/all?label={vip}")).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert!(all.body.contains(&format!("data-room=\"{refund}\"")));
+    assert!(!all.body.contains(&format!("data-room=\"{shipping}\"")));
+    assert!(all.body.contains(&format!("data-label=\"{vip}\"")), "chips on All rows");
+
     // A label that is not the tenant's is refused and changes nothing.
     let bad = agent
         .submit(

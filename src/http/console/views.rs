@@ -656,6 +656,8 @@ pub struct AllPage {
     pub assignee: String,
     pub channels: Vec<Choice>,
     pub agents: Vec<Choice>,
+    pub label: String,
+    pub labels: Vec<Choice>,
     pub filtered: bool,
     /// Query strings of the previous and next pages.
     pub prev: Option<String>,
