@@ -1946,7 +1946,10 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
     assert_eq!(all.status, 200, "{}", all.body);
     assert!(all.body.contains(&format!("data-room=\"{refund}\"")));
     assert!(!all.body.contains(&format!("data-room=\"{shipping}\"")));
-    assert!(all.body.contains(&format!("data-label=\"{vip}\"")), "chips on All rows");
+    assert!(
+        all.body.contains(&format!("data-label=\"{vip}\"")),
+        "chips on All rows"
+    );
 
     // A label that is not the tenant's is refused and changes nothing.
     let bad = agent
