@@ -107,6 +107,7 @@ impl Application {
             file_store,
             signer,
             config.max_upload_bytes,
+            crate::files::Files::buffer_for(&files_location),
         ));
         let limits = Arc::new(Limits::new(&config, &metrics));
         let (router, router_inbox) = crate::service::routing::RouterHandle::new();

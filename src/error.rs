@@ -264,6 +264,9 @@ impl From<ServiceError> for ApiError {
                 Missing::Reaction => ApiError::not_found_resource("unknown-reaction", "reaction"),
                 Missing::File => ApiError::not_found_resource("unknown-file", "file"),
                 Missing::Label => ApiError::not_found_resource("unknown-label", "label"),
+                Missing::CannedResponse => {
+                    ApiError::not_found_resource("unknown-canned-response", "canned_response")
+                }
             },
             ServiceError::Conflict(conflict) => match conflict {
                 Conflict::AlreadyAnswered => ApiError::conflict(
@@ -297,6 +300,14 @@ impl From<ServiceError> for ApiError {
                     ApiError::conflict("room-full", format!("a room has at most {limit} members"))
                         .with_details(json!({"resource": "room", "limit": limit}))
                 }
+                Conflict::AlreadyRated => ApiError::conflict(
+                    "already-rated",
+                    "this conversation has been rated already",
+                ),
+                Conflict::ConversationOpen => ApiError::conflict(
+                    "conversation-open",
+                    "a conversation is rated once it is closed",
+                ),
                 Conflict::NotAGroupRoom => ApiError::conflict(
                     "not-a-group-room",
                     "members are added and removed in agent rooms only",
@@ -312,6 +323,11 @@ impl From<ServiceError> for ApiError {
                     "labels are put on visitor conversations only",
                 )
                 .with_details(json!({"resource": "room"})),
+                Conflict::CannedResponseAlreadyExists => ApiError::conflict(
+                    "canned-response-already-exists",
+                    "another canned response has this shortcut",
+                )
+                .with_details(json!({"resource": "canned_response", "field": "shortcut"})),
             },
             ServiceError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             ServiceError::Store(err) => err.into(),

@@ -96,6 +96,9 @@ pub struct Files {
     signer: Signer,
     /// Largest upload, in bytes.
     pub max_bytes: u64,
+    /// What an upload keeps in memory before writing it out: see
+    /// [`Files::buffer_for`].
+    buffer_bytes: usize,
 }
 
 /// Signs download URLs and checks them: cheap to clone, so every place
@@ -192,12 +195,30 @@ impl Signer {
 
 impl Files {
     /// Files kept in `store`, URLs signed by `signer`.
-    pub fn new(store: Arc<dyn ObjectStore>, signer: Signer, max_bytes: u64) -> Files {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        signer: Signer,
+        max_bytes: u64,
+        buffer_bytes: usize,
+    ) -> Files {
         Files {
             store,
             decoding: tokio::sync::Semaphore::new(DECODES_AT_ONCE),
             signer,
             max_bytes,
+            buffer_bytes,
+        }
+    }
+
+    /// How much of an upload is held in memory before it is written out
+    /// to the store at `location`: 256 KiB for a directory (50 uploads at
+    /// once then hold 12.5 MiB), 5 MiB for S3, whose multipart uploads
+    /// take parts of at least that (a file under it is one PUT).
+    pub fn buffer_for(location: &str) -> usize {
+        if location.starts_with("s3://") {
+            5 * 1024 * 1024
+        } else {
+            256 * 1024
         }
     }
 
@@ -302,7 +323,8 @@ impl Files {
             (None, None)
         };
         let path = Files::path(id, Variant::File);
-        let mut writer = BufWriter::new(self.store.clone(), path.clone());
+        let mut writer =
+            BufWriter::with_capacity(self.store.clone(), path.clone(), self.buffer_bytes);
         let written = async {
             for bytes in pending {
                 writer.write_all(&bytes).await.map_err(storage)?;
@@ -414,19 +436,78 @@ pub fn thumbnail(data: &[u8]) -> Result<Vec<u8>, image::ImageError> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(DECODE_BYTES);
     reader.limits(limits);
-    let small = reader
-        .decode()?
-        .thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
-        .to_rgba8();
-    let flat = image::RgbImage::from_fn(small.width(), small.height(), |x, y| {
-        let [r, g, b, a] = small.get_pixel(x, y).0;
-        let over_white =
-            |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
-        image::Rgb([over_white(r), over_white(g), over_white(b)])
-    });
+    // A JPEG is decoded already scaled down; anything else (and a JPEG
+    // the scaled decoder does not take) through the limits above.
+    let decoded = match data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        true => scaled_jpeg(data),
+        false => None,
+    };
+    let decoded = match decoded {
+        Some(image) => image,
+        None => reader.decode()?,
+    };
+    // A JPEG decoded at a scale that lands on the thumbnail's size needs
+    // no resampling.
+    let small = match decoded.width().max(decoded.height()) == THUMBNAIL_SIDE {
+        true => decoded,
+        false => decoded.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE),
+    };
+    let flat = match small.color().has_alpha() {
+        false => small.to_rgb8(),
+        true => {
+            let small = small.to_rgba8();
+            image::RgbImage::from_fn(small.width(), small.height(), |x, y| {
+                let [r, g, b, a] = small.get_pixel(x, y).0;
+                let over_white = |c: u8| {
+                    ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8
+                };
+                image::Rgb([over_white(r), over_white(g), over_white(b)])
+            })
+        }
+    };
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&flat)?;
     Ok(out)
+}
+
+/// A JPEG decoded at the smallest scale (1/8, 1/4, 1/2 or whole) that is
+/// still at least a thumbnail's size: the inverse DCT then does most of
+/// the downscaling, which otherwise costs as much as the decode. `None`
+/// for what this decoder does not take (CMYK, 16-bit grey, a frame that
+/// does not match its header): the caller decodes it the slow way.
+fn scaled_jpeg(data: &[u8]) -> Option<image::DynamicImage> {
+    use jpeg_decoder::{Decoder, PixelFormat};
+    let mut decoder = Decoder::new(std::io::Cursor::new(data));
+    decoder.set_max_decoding_buffer_size(usize::try_from(DECODE_BYTES).ok()?);
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    if w == 0 || h == 0 || w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
+        return None;
+    }
+    let side = |a: u32, b: u32| (u64::from(a) * u64::from(THUMBNAIL_SIDE) / u64::from(b)).max(1);
+    let (want_w, want_h) = if w >= h {
+        (u64::from(THUMBNAIL_SIDE), side(h, w))
+    } else {
+        (side(w, h), u64::from(THUMBNAIL_SIDE))
+    };
+    let (sw, sh) = decoder
+        .scale(
+            u16::try_from(want_w.min(u64::from(w))).ok()?,
+            u16::try_from(want_h.min(u64::from(h))).ok()?,
+        )
+        .ok()?;
+    let pixels = decoder.decode().ok()?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    match decoder.info()?.pixel_format {
+        PixelFormat::RGB24 => {
+            image::RgbImage::from_raw(sw, sh, pixels).map(image::DynamicImage::ImageRgb8)
+        }
+        PixelFormat::L8 => {
+            image::GrayImage::from_raw(sw, sh, pixels).map(image::DynamicImage::ImageLuma8)
+        }
+        _ => None,
+    }
 }
 
 /// A file name as one URL path segment.
@@ -591,7 +672,10 @@ mod tests {
     fn files(max: u64) -> (Files, tempdir::Dir) {
         let dir = tempdir::Dir::new();
         let store = Files::store_at(dir.path()).unwrap();
-        (Files::new(store, Signer::new(b"secret", 3600), max), dir)
+        (
+            Files::new(store, Signer::new(b"secret", 3600), max, 256 * 1024),
+            dir,
+        )
     }
 
     /// A directory removed on drop (no dependency for one test helper).
@@ -690,6 +774,56 @@ mod tests {
         );
         files.delete(id).await.unwrap();
         assert!(files.read(id, Variant::Thumbnail).await.is_err());
+    }
+
+    #[test]
+    fn jpegs_are_decoded_scaled_down_to_the_same_thumbnails() {
+        let jpeg = |w: u32, h: u32, grey: bool| {
+            let img = image::RgbImage::from_fn(w, h, |x, y| {
+                image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+            });
+            let img = match grey {
+                false => image::DynamicImage::ImageRgb8(img),
+                true => {
+                    image::DynamicImage::ImageLuma8(image::DynamicImage::ImageRgb8(img).to_luma8())
+                }
+            };
+            let mut out = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+            out.into_inner()
+        };
+        let side = |data: &[u8]| {
+            let small = image::load_from_memory(&thumbnail(data).unwrap()).unwrap();
+            (small.width(), small.height())
+        };
+        // Landscape, portrait, grey, smaller than a thumbnail, odd sizes.
+        for (w, h, grey, expected) in [
+            (1280, 800, false, (320, 200)),
+            (600, 1000, false, (192, 320)),
+            (1280, 800, true, (320, 200)),
+            (200, 100, false, (320, 160)),
+            (1001, 333, false, (320, 106)),
+        ] {
+            let data = jpeg(w, h, grey);
+            // The scaled decoder takes it (no fallback), at 1/8..1 scale.
+            let scaled = scaled_jpeg(&data).unwrap();
+            assert!(
+                scaled.width() >= expected.0.min(w) && scaled.width() <= w,
+                "{w}x{h}"
+            );
+            assert!(
+                scaled.width() < 2 * expected.0.max(1) || scaled.width() == w,
+                "{w}x{h}"
+            );
+            let got = side(&data);
+            assert!(
+                got.0.abs_diff(expected.0) <= 1 && got.1.abs_diff(expected.1) <= 1,
+                "{w}x{h}: {got:?}"
+            );
+        }
+        // What it does not take falls back to the full decoder.
+        assert!(scaled_jpeg(b"\xFF\xD8\xFFnot a jpeg").is_none());
+        assert!(thumbnail(b"\xFF\xD8\xFFnot a jpeg").is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! - [`domain`]: types with no I/O: ids, channels, rooms (`LiveRoom`: a
 //!   room with its visitor's connection), messages (a system message's
 //!   `Notice`: its kind and parameters; an agent's `QuickReply` buttons
-//!   and a visitor's postback), reactions, presences,
+//!   and a visitor's postback), reactions, presences, canned responses,
 //!   typed events with their audience, search folding, the http(s) URLs
 //!   clients render, validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
@@ -28,7 +28,7 @@
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's
 //!   name and data in the websocketd envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`
-//!   with its token rules in `visitor_tokens`, `agents`, `attachments`, `channels`, `rooms`, `messages`, `presence`, `typing`,
+//!   with its token rules in `visitor_tokens`, `agents`, `attachments`, `canned`, `channels`, `rooms`, `messages`, `presence`, `typing`,
 //!   `routing` (round robin: one task per instance drains the queues),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
@@ -39,7 +39,7 @@
 //!   built once with only what it uses (the store traits it calls, its
 //!   settings, the services it asks).
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
-//!   rooms, reactions, visitors) composed into `Store`; the SQL is written once for
+//!   rooms, reactions, visitors, attachments, canned responses) composed into `Store`; the SQL is written once for
 //!   SQLite and PostgreSQL (`store::sql`), with group commit
 //!   (`store::batch`) of message appends and DELIVERED marks (on
 //!   PostgreSQL each lane writes on a connection of its own: `store::sql::lane`).

@@ -538,6 +538,7 @@
         return li;
       }));
       list.hidden = false;
+      reply.setAttribute('aria-controls', 'mention-list');
       reply.setAttribute('aria-expanded', 'true');
       reply.setAttribute('aria-activedescendant', 'mention-' + active);
     };
@@ -569,6 +570,148 @@
       } else if (event.key === 'Enter' || event.key === 'Tab') {
         pick(matches[active]);
       } else if (event.key === 'Escape') {
+        close();
+      } else {
+        return;
+      }
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    });
+  }
+
+  // Canned responses: "/" at the start of a word in the reply box searches
+  // the tenant's canned responses (shortcut and title) as the agent types;
+  // the arrows move, Enter or Tab inserts, Escape closes (an ARIA listbox,
+  // as for mentions). The inserted text has its fields filled here, from
+  // what the page says of this conversation: {{visitor.name}} (empty when
+  // the visitor gave none), {{agent.name}}, {{channel.name}}; any other
+  // {{field}} stays as written, for the agent to see and edit.
+  if (composer && reply) {
+    const box = $('.composer-box', composer) || composer;
+    const fields = {
+      'visitor.name': composer.dataset.fillVisitor || '',
+      'agent.name': composer.dataset.fillAgent || '',
+      'channel.name': composer.dataset.fillChannel || '',
+    };
+    const filled = (text) => text.replace(/\{\{\s*([A-Za-z_.]+)\s*\}\}/g, (all, name) => {
+      const key = name.toLowerCase();
+      return Object.prototype.hasOwnProperty.call(fields, key) ? fields[key] : all;
+    });
+    const list = document.createElement('ul');
+    list.className = 'mention-list canned-list';
+    list.id = 'canned-list';
+    list.setAttribute('role', 'listbox');
+    list.setAttribute('aria-label', 'Canned responses');
+    list.hidden = true;
+    box.appendChild(list);
+    // A textarea may not say it is expanded (it is no combobox): a polite
+    // status tells screen readers the list opened, and how many it holds.
+    const told = document.createElement('span');
+    told.className = 'visually-hidden';
+    told.setAttribute('role', 'status');
+    box.appendChild(told);
+    reply.setAttribute('aria-autocomplete', 'list');
+    let matches = [];
+    let active = 0;
+    let asked = 0;
+    let timer = null;
+    // Escape closes the picker for this "/word" until another one begins.
+    let dismissed = -1;
+    const typed = () => {
+      const before = reply.value.slice(0, reply.selectionStart);
+      const found = /(^|\s)\/([^\s/]*)$/.exec(before);
+      return found ? { q: found[2], at: before.length - found[2].length - 1 } : null;
+    };
+    const close = () => {
+      list.hidden = true;
+      matches = [];
+      reply.removeAttribute('aria-activedescendant');
+      told.textContent = '';
+    };
+    const show = () => {
+      list.replaceChildren(...matches.map((c, i) => {
+        const li = document.createElement('li');
+        li.id = 'canned-' + i;
+        li.setAttribute('role', 'option');
+        li.setAttribute('aria-selected', String(i === active));
+        const head = document.createElement('span');
+        head.className = 'canned-head';
+        const cut = document.createElement('strong');
+        cut.textContent = '/' + c.shortcut;
+        head.append(cut, ' ', c.title);
+        const text = document.createElement('span');
+        text.className = 'canned-text';
+        text.textContent = filled(c.content).replace(/\s+/g, ' ');
+        li.append(head, text);
+        li.addEventListener('mousedown', (event) => { event.preventDefault(); pick(c); });
+        return li;
+      }));
+      list.hidden = false;
+      reply.setAttribute('aria-controls', 'canned-list');
+      reply.setAttribute('aria-activedescendant', 'canned-' + active);
+      const current = $('#canned-' + active, list);
+      if (current) current.scrollIntoView({ block: 'nearest' });
+    };
+    function pick(c) {
+      const at = reply.selectionStart;
+      const found = typed();
+      if (!found) { close(); return; }
+      const text = filled(c.content);
+      const before = reply.value.slice(0, found.at) + text;
+      reply.value = before + reply.value.slice(at);
+      reply.setSelectionRange(before.length, before.length);
+      close();
+      reply.focus();
+      reply.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+    async function search(found) {
+      const ticket = ++asked;
+      let items = [];
+      try {
+        const response = await api('GET', '/canned_responses?limit=8&search=' + encodeURIComponent(found.q));
+        if (!response.ok) return;
+        items = (await response.json()).items || [];
+      } catch (_) {
+        return;
+      }
+      // A newer keystroke asked again, or the "/word" is gone.
+      const now = typed();
+      if (ticket !== asked || !now || now.at !== found.at || document.activeElement !== reply) return;
+      matches = items;
+      active = 0;
+      if (matches.length) {
+        show();
+        told.textContent = `${matches.length} canned ${matches.length === 1 ? 'response' : 'responses'}: arrows to choose, Enter to insert`;
+      } else {
+        close();
+      }
+    }
+    reply.addEventListener('input', () => {
+      clearTimeout(timer);
+      const found = typed();
+      if (!found || found.at === dismissed) {
+        if (!found) dismissed = -1;
+        asked++;
+        close();
+        return;
+      }
+      timer = setTimeout(() => search(found), 120);
+    });
+    reply.addEventListener('blur', () => setTimeout(close, 150));
+    // Registered before the reply box's own keys: while the list is open,
+    // Enter and Tab insert, the arrows move, Escape closes it.
+    reply.addEventListener('keydown', (event) => {
+      if (list.hidden || !matches.length) return;
+      if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+        active = (active + (event.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length;
+        show();
+      } else if (event.key === 'Enter' || event.key === 'Tab') {
+        if (event.isComposing) return;
+        pick(matches[active]);
+      } else if (event.key === 'Escape') {
+        const found = typed();
+        dismissed = found ? found.at : -1;
+        asked++;
         close();
       } else {
         return;

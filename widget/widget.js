@@ -20,6 +20,8 @@ const L = {
     unread: '{n} unread', by: 'Powered by chatgate', more: 'New message', attach: 'Attach a file', drop: 'Drop files here',
     rm: 'Remove {f}', big: '{f} is too large.', type: '{f}: this type of file is not allowed.',
     upx: '{f} could not be uploaded.', many: 'At most 10 files.', u: ['B', 'KB', 'MB', 'GB'],
+    rate: 'How was this conversation?', stars: ['Very bad', 'Bad', 'Okay', 'Good', 'Excellent'],
+    cm: 'Add a comment (optional)', thx: 'Thanks for your feedback',
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
       transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
@@ -35,6 +37,8 @@ const L = {
     unread: '{n} non lus', by: 'Propulsé par chatgate', more: 'Nouveau message', attach: 'Joindre un fichier', drop: 'Déposez vos fichiers ici',
     rm: 'Retirer {f}', big: '{f} est trop volumineux.', type: "{f} : ce type de fichier n'est pas autorisé.",
     upx: "{f} n'a pas pu être envoyé.", many: 'Au plus 10 fichiers.', u: ['o', 'Ko', 'Mo', 'Go'],
+    rate: "Comment s'est passée cette conversation ?", stars: ['Très mauvais', 'Mauvais', 'Correct', 'Bien', 'Excellent'],
+    cm: 'Ajouter un commentaire (facultatif)', thx: 'Merci pour votre avis',
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
       transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
@@ -50,6 +54,7 @@ const ICON = {
   send: P('<path d="M12 19V5M5 12l7-7 7 7"/>'),
   clip: P('<path d="m20.5 11.5-8.3 8.3a5.3 5.3 0 0 1-7.5-7.5l8.6-8.6a3.5 3.5 0 0 1 5 5l-8.6 8.6a1.8 1.8 0 0 1-2.5-2.5l7.9-7.9"/>'),
   file: P('<path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5"/>'),
+  star: P('<path d="m12 2.8 2.8 5.8 6.3.9-4.6 4.4 1.1 6.3-5.6-3-5.6 3 1.1-6.3-4.6-4.4 6.3-.9z"/>'),
   one: '<svg viewBox="0 0 16 12" aria-hidden="true"><path d="m2 6.5 3 3 7-7"/></svg>',
   two: '<svg viewBox="0 0 16 12" aria-hidden="true"><path d="m1 6.5 3 3 7-7M7.5 9.5l7-7"/></svg>',
 };
@@ -375,7 +380,41 @@ class Widget {
       }
     };
     ta.oninput = () => this.input();
-    p.append(hd, this.bar, lw, this.ty, this.note, cw, h('div', 'pw', t.by));
+    // The rating card: once an agent closed the conversation, 1 to 5 stars
+    // (radio buttons, each named) and an optional comment, asked once.
+    const rc = (this.rc = h('form', 'rc'));
+    rc.hidden = true;
+    const fs = h('fieldset');
+    fs.append(h('legend', 0, t.rate));
+    t.stars.forEach((n, i) => {
+      const l = h('label');
+      const r = h('input');
+      r.type = 'radio';
+      r.name = 'r';
+      r.value = i + 1;
+      r.onchange = () => (this.rs.disabled = false);
+      l.append(r, icon('star'), h('span', 'sr', n));
+      fs.append(l);
+    });
+    const rm = (this.rm = h('input'));
+    rm.maxLength = 1000;
+    rm.placeholder = t.cm;
+    rm.setAttribute('aria-label', t.cm);
+    const rs = (this.rs = h('button', 'rb', t.send));
+    rs.disabled = true;
+    this.rx_ = h('p', 'er');
+    this.rx_.setAttribute('role', 'alert');
+    this.rx_.hidden = true;
+    rc.append(fs, this.rx_, rm, rs);
+    rc.onsubmit = (e) => {
+      e.preventDefault();
+      this.rate();
+    };
+    this.thx = h('p', 'note', t.thx);
+    this.thx.setAttribute('role', 'status');
+    this.thx.tabIndex = -1;
+    this.thx.hidden = true;
+    p.append(hd, this.bar, lw, this.ty, this.note, rc, this.thx, cw, h('div', 'pw', t.by));
 
     const lc = (this.lc = h('button', 'lc'));
     lc.type = 'button';
@@ -399,7 +438,7 @@ class Widget {
         e.stopPropagation();
         this.close();
       } else if (e.key === 'Tab' && this.mq.matches) {
-        const f = [...p.querySelectorAll('button,textarea,[href],[tabindex="0"]')].filter((x) => !x.disabled && x.getClientRects().length);
+        const f = [...p.querySelectorAll('button,textarea,input,[href],[tabindex="0"]')].filter((x) => !x.disabled && x.getClientRects().length);
         const i = f.indexOf(root.activeElement);
         const n = f.length - 1;
         if (e.shiftKey ? i <= 0 : i < 0 || i >= n) {
@@ -741,6 +780,8 @@ class Widget {
     } else if (b.type === 'read') {
       this.readUpTo = Math.max(this.readUpTo, b.up_to_seq | 0);
       for (const e of this.msgs.values()) if (e.m.alignment === 'RIGHT') this.paint(e);
+    } else if (b.type === 'conversation.rated') {
+      this.rated(1);
     } else if (b.type === 'conversation.closed' || b.type === 'conversation.reopened') {
       this.closed = b.type === 'conversation.closed';
       if (this.closed) this.sr.textContent = this.t.closed;
@@ -756,6 +797,44 @@ class Widget {
     const s = this.closed ? this.t.closed : this.away ? this.t.away : '';
     this.note.textContent = s;
     this.note.hidden = !s;
+    // Asked while closed, unless this conversation was rated (here, in
+    // another tab, or before a reload: remembered per conversation).
+    const ask = this.closed && this.cid && store.get(this.key + ':r') !== this.cid;
+    if (this.rc.hidden === !!ask) {
+      this.rc.hidden = !ask;
+      this.rc.reset();
+      this.rs.disabled = true;
+      this.rx_.hidden = true;
+    }
+    if (!this.closed) this.thx.hidden = true;
+  }
+
+  // The conversation is rated: thanks (`n`: told by the server, thanked where it was sent).
+  rated(n) {
+    store.set(this.key + ':r', this.cid);
+    this.notes();
+    if (!n) {
+      // Focus where the card was (not the text box: a phone's keyboard would rise).
+      this.thx.hidden = false;
+      this.thx.focus({ preventScroll: true });
+    }
+  }
+
+  // POST /chatplugin.rate; 409 already-rated means rated before (another device).
+  async rate() {
+    const v = this.rc.elements.r.value;
+    if (!v || this.rs.disabled) return;
+    this.rs.disabled = true;
+    try {
+      if (!this.token) await this.auth();
+      const r = await this.api_('/chatplugin.rate', { rating: +v, comment: this.rm.value.trim() || undefined }, this.token);
+      if (r.ok || (r.body && r.body.error_id === 'already-rated')) return this.rated();
+      if (r.status === 401) this.token = null;
+    } catch (e) {
+      /* offline: try again */
+    }
+    this.rx_.textContent = this.t.fail;
+    this.rx_.hidden = this.rs.disabled = false;
   }
 
   status() {

@@ -85,6 +85,12 @@ pub enum Event {
     RoomLabelsChanged {
         room: LiveRoom,
     },
+    /// The visitor rated a closed visitor room (`room`: as it is now, its
+    /// rating in it): `chatd_room_rated` to its agents, and
+    /// `conversation.rated` to the visitor's other sessions.
+    RoomRated {
+        room: LiveRoom,
+    },
     /// A member (an agent, or the visitor: its conversation id) read the
     /// room up to `up_to_seq`: `chatd_user_room_read`.
     RoomRead {

@@ -2,6 +2,7 @@
 //! events, and the parsing that makes invalid values unrepresentable.
 
 pub mod attachment;
+pub mod canned;
 pub mod channel;
 pub mod event;
 pub mod ids;
@@ -16,6 +17,7 @@ pub mod url;
 pub mod visitor;
 
 pub use attachment::Attachment;
+pub use canned::{CannedResponse, CannedResponseId};
 pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, VisitorScope};
 pub use event::{Agents, Event, Published, QueueAction};
 pub use ids::{
@@ -28,7 +30,7 @@ pub use message::{
 };
 pub use presence::{AgentPresence, LivePresence, PresenceState};
 pub use reaction::{Emoji, Reaction};
-pub use room::{LiveRoom, Member, Room, RoomId, RoomKind, RoomState, RoomSummary};
+pub use room::{LiveRoom, Member, Rating, Room, RoomId, RoomKind, RoomState, RoomSummary};
 pub use visitor::VisitorContext;
 
 /// An agent's role: admins manage channels and agents.

@@ -102,6 +102,45 @@ pub struct Room {
     /// The tenant's labels on the room, by name (case-insensitively).
     #[serde(default)]
     pub labels: Vec<super::label::RoomLabel>,
+    /// The visitor's rating, once given (visitor rooms, after a close).
+    pub rating: Option<Rating>,
+}
+
+/// A visitor's satisfaction with a closed conversation (desk-api.md,
+/// "Rating"): given once per conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rating {
+    /// 1 (bad) ..= 5 (very good).
+    pub rating: u8,
+    pub comment: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// Longest rating comment, in characters.
+pub const MAX_RATING_COMMENT_CHARS: usize = 1000;
+
+impl Rating {
+    /// A rating as the visitor gave it: 1..=5, and a comment of at most
+    /// 1000 characters (white space alone counts as none).
+    pub fn parse(
+        rating: i64,
+        comment: Option<&str>,
+        created_at_ms: i64,
+    ) -> Result<Rating, (&'static str, &'static str)> {
+        let rating = u8::try_from(rating)
+            .ok()
+            .filter(|r| (1..=5).contains(r))
+            .ok_or(("rating", "rating must be an integer from 1 to 5"))?;
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        if comment.is_some_and(|c| c.chars().nth(MAX_RATING_COMMENT_CHARS).is_some()) {
+            return Err(("comment", "comment is longer than 1000 characters"));
+        }
+        Ok(Rating {
+            rating,
+            comment: comment.map(str::to_string),
+            created_at_ms,
+        })
+    }
 }
 
 impl Room {
@@ -180,5 +219,30 @@ impl FromStr for RoomState {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
         RoomState::parse(s).ok_or(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rating;
+
+    #[test]
+    fn a_rating_is_one_to_five_with_a_comment_of_at_most_1000_characters() {
+        assert_eq!(
+            Rating::parse(4, Some("  good "), 7)
+                .unwrap()
+                .comment
+                .as_deref(),
+            Some("good")
+        );
+        assert_eq!(Rating::parse(1, Some("   "), 7).unwrap().comment, None);
+        assert_eq!(Rating::parse(0, None, 7).unwrap_err().0, "rating");
+        assert_eq!(Rating::parse(6, None, 7).unwrap_err().0, "rating");
+        assert_eq!(Rating::parse(300, None, 7).unwrap_err().0, "rating");
+        assert!(Rating::parse(5, Some(&"é".repeat(1000)), 7).is_ok());
+        assert_eq!(
+            Rating::parse(5, Some(&"é".repeat(1001)), 7).unwrap_err().0,
+            "comment"
+        );
     }
 }

@@ -92,6 +92,24 @@ pub fn like_pattern(query: &str) -> Option<String> {
     Some(format!("%{}%", words.join("%")))
 }
 
+/// The `LIKE` pattern (with `\\` as escape) for text that starts with the
+/// query as typed (folded): `None` when the query is blank.
+pub fn prefix_pattern(query: &str) -> Option<String> {
+    let folded = fold(query.trim());
+    if folded.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(folded.len() + 1);
+    for c in folded.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +153,7 @@ mod tests {
         assert_eq!(like_pattern("a_b").unwrap(), "%a\\_b%");
         assert_eq!(like_pattern("  Hello   Wörld ").unwrap(), "%hello%world%");
         assert_eq!(like_pattern("   "), None);
+        assert_eq!(prefix_pattern(" Ré_t ").unwrap(), "re\\_t%");
+        assert_eq!(prefix_pattern(" "), None);
     }
 }

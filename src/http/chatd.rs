@@ -1,4 +1,5 @@
-//! The agent API under `/api/chatd/1.0` (agent-api.md): agents, rooms,
+//! The agent API under `/api/chatd/1.0` (agent-api.md): agents, canned
+//! responses (desk-api.md), rooms,
 //! messages, reactions, read state, the queue (and reading a queued room
 //! before answering it), supervision (admins: every visitor room). One filter takes every
 //! request under the base path; `dispatch` authenticates the caller, parses
@@ -24,6 +25,7 @@ use crate::domain::time::parse_ms;
 use crate::domain::{AgentId, LiveRoom, Message, QuickReply, RoomId, RoomState};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
+use crate::service::canned::{CannedFields, CannedQuery};
 use crate::service::messages::Listing;
 use crate::service::presence::PresenceChange;
 use crate::service::rooms::{RoomFilter, RoomRef};
@@ -137,6 +139,16 @@ static ROUTES: &[Route] = &[
     route!(GET, "agents/:agent", get_agent),
     route!(PATCH | PUT, "agents/:agent", update_agent),
     route!(DELETE, "agents/:agent", delete_agent),
+    // Canned responses (any agent reads; admins write).
+    route!(GET, "canned_responses", list_canned),
+    route!(POST, "canned_responses", create_canned),
+    route!(GET, "canned_responses/:canned_response", get_canned),
+    route!(
+        PATCH | PUT,
+        "canned_responses/:canned_response",
+        update_canned
+    ),
+    route!(DELETE, "canned_responses/:canned_response", delete_canned),
     // Rooms.
     route!(GET, "users/me/rooms", list_rooms),
     route!(POST, "users/me/rooms", create_room),
@@ -401,6 +413,7 @@ fn resource_error(resource: &str) -> &'static str {
         "agent" => "unknown-agent",
         "user" => "unknown-user",
         "label" => "unknown-label",
+        "canned_response" => "unknown-canned-response",
         _ => "not-found",
     }
 }
@@ -646,6 +659,80 @@ async fn update_agent(call: Call) -> Result<Response, ApiError> {
 async fn delete_agent(call: Call) -> Result<Response, ApiError> {
     let agent = call.id("agent")?;
     call.services().agents.delete(&call.caller, agent).await?;
+    Ok(no_content())
+}
+
+// Canned responses.
+
+#[derive(Deserialize, Default)]
+struct CannedBody {
+    shortcut: Option<String>,
+    title: Option<String>,
+    content: Option<String>,
+}
+
+impl From<CannedBody> for CannedFields {
+    fn from(b: CannedBody) -> CannedFields {
+        CannedFields {
+            shortcut: b.shortcut,
+            title: b.title,
+            content: b.content,
+        }
+    }
+}
+
+/// GET /canned_responses?search=&limit=&offset=
+async fn list_canned(call: Call) -> Result<Response, ApiError> {
+    let q = &call.query;
+    let query = CannedQuery {
+        search: q.get("search").map(str::to_string),
+        limit: q.limit()?,
+        offset: q.number("offset")?,
+    };
+    let page = call.services().canned.list(&call.caller, query).await?;
+    let items: Vec<Value> = page.items.iter().map(wazo::canned_response).collect();
+    Ok(ok(
+        json!({"items": items, "filtered": page.filtered, "total": page.total}),
+    ))
+}
+
+/// POST /canned_responses
+async fn create_canned(call: Call) -> Result<Response, ApiError> {
+    let body: CannedBody = call.json()?;
+    let canned = call
+        .services()
+        .canned
+        .create(&call.caller, body.into())
+        .await?;
+    Ok(json_status(
+        StatusCode::CREATED,
+        wazo::canned_response(&canned),
+    ))
+}
+
+/// GET /canned_responses/{canned_response}
+async fn get_canned(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("canned_response")?;
+    let canned = call.services().canned.get(&call.caller, id).await?;
+    Ok(ok(wazo::canned_response(&canned)))
+}
+
+/// PATCH or PUT /canned_responses/{canned_response}: the fields given change.
+async fn update_canned(call: Call) -> Result<Response, ApiError> {
+    let body: CannedBody = call.json()?;
+    let id = call.id("canned_response")?;
+    let canned = call
+        .services()
+        .canned
+        .update(&call.caller, id, body.into())
+        .await?;
+    Ok(ok(wazo::canned_response(&canned)))
+}
+
+/// DELETE /canned_responses/{canned_response}
+async fn delete_canned(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("canned_response")?;
+    call.services().canned.delete(&call.caller, id).await?;
     Ok(no_content())
 }
 

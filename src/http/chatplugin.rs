@@ -1,5 +1,6 @@
 //! The visitor API of visitor-api.md: `/chatplugin.authenticate`,
-//! `/chatplugin.resumeToken`, `/chatplugin.send`. Browsers call these from
+//! `/chatplugin.resumeToken`, `/chatplugin.send`, and desk-api.md's
+//! `/chatplugin.rate`. Browsers call these from
 //! any page, so every route answers CORS preflight; the channel's
 //! `allowed_origins` is enforced per request once the channel is known.
 //! Each handler parses its request, calls one service function (the token
@@ -13,7 +14,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::{body, client_ip, json_object, origin, required_uuid, respond, token, with_app};
-use crate::domain::{ChannelId, ConversationId, Message};
+use crate::domain::{ChannelId, ConversationId, Message, Rating};
 use crate::error::ApiError;
 use crate::service::visitor_tokens::{Authenticate, ResumeMinter, VisitorStart};
 use crate::state::App;
@@ -40,6 +41,12 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(origin())
         .and(body(&app))
         .then(send);
+    let rate = post("chatplugin.rate")
+        .and(with_app(app.clone()))
+        .and(token())
+        .and(origin())
+        .and(body(&app))
+        .then(rate);
     let cors = warp::cors()
         .allow_any_origin()
         .allow_methods(["POST", "GET", "OPTIONS"])
@@ -49,6 +56,8 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .or(resume)
         .unify()
         .or(send)
+        .unify()
+        .or(rate)
         .unify()
         .or(super::files::visitor_upload(app.clone()))
         .unify()
@@ -161,12 +170,57 @@ async fn send(app: App, token: Option<String>, origin: Option<String>, body: Byt
     )
 }
 
+/// The body of `/chatplugin.rate`: `{"rating": 1..5, "comment"?: "..."}`
+/// (a null comment is none); a bad field is a 400 naming it.
+fn rate_body(body: &[u8]) -> Result<Rating, ApiError> {
+    let body = json_object(body, false)?;
+    let rating = match body.get("rating") {
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+            ApiError::invalid_field("rating", "rating must be an integer from 1 to 5")
+        })?,
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_field("rating", "rating is required"))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "rating",
+                "rating must be an integer from 1 to 5",
+            ))
+        }
+    };
+    let comment = match body.get("comment") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(c)) => Some(c.as_str()),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "comment",
+                "comment must be a string",
+            ))
+        }
+    };
+    Rating::parse(rating, comment, crate::domain::time::now_ms())
+        .map_err(|(field, why)| ApiError::invalid_field(field, why))
+}
+
+/// POST /chatplugin.rate: the visitor rates its closed conversation, once (204).
+async fn rate(app: App, token: Option<String>, origin: Option<String>, body: Bytes) -> Response {
+    respond(
+        async {
+            let visitor = &app.services.visitor;
+            let caller = visitor.visitor(token.as_deref(), origin.as_deref()).await?;
+            visitor.rate(&caller, rate_body(&body)?).await?;
+            Ok::<_, ApiError>(warp::http::StatusCode::NO_CONTENT)
+        }
+        .await,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
-    use super::{authenticate_body, resume_token_body, Authenticate, VisitorStart};
+    use super::{authenticate_body, rate_body, resume_token_body, Authenticate, VisitorStart};
     use crate::fuzz;
     use crate::wire::visitor::send_body as visitor_message;
 
@@ -188,6 +242,8 @@ mod tests {
         "language",
         "time_zone",
         "utc_offset_minutes",
+        "rating",
+        "comment",
     ];
 
     proptest! {
@@ -204,6 +260,14 @@ mod tests {
                 Ok(Authenticate { start: VisitorStart::New(_), .. }) => {
                     prop_assert!(sent().get("channel_id").is_some());
                 }
+                Err(err) => fuzz::assert_client_error(&err),
+            }
+        }
+
+        #[test]
+        fn rate_bodies_decode_or_are_refused_cleanly(body in fuzz::json_bytes(KEYS)) {
+            match rate_body(&body) {
+                Ok(rating) => prop_assert!((1..=5).contains(&rating.rating)),
                 Err(err) => fuzz::assert_client_error(&err),
             }
         }

@@ -82,6 +82,7 @@ pub enum Missing {
     File,
     /// One of the tenant's labels.
     Label,
+    CannedResponse,
 }
 
 /// Which state a call ran into.
@@ -107,6 +108,12 @@ pub enum Conflict {
     LabelAlreadyExists,
     /// Labels are put on visitor rooms only.
     NotAVisitorRoom,
+    /// Another canned response of the tenant has this shortcut.
+    CannedResponseAlreadyExists,
+    /// The visitor rated this conversation already.
+    AlreadyRated,
+    /// The conversation is not closed (or never began): nothing to rate yet.
+    ConversationOpen,
 }
 
 impl ServiceError {

@@ -7,6 +7,7 @@
 //! - [`agents`]: who the caller is (roles read from the store on every call,
 //!   so a demotion or a disabled agent applies at once), login, agent admin.
 //! - [`channels`]: channel administration.
+//! - [`canned`]: canned responses (admins write them, every agent uses them).
 //! - [`rooms`]: rooms, membership (agent rooms' members added, removed,
 //!   leaving), the queue and its answer, read state,
 //!   reading a queued room before answering it, supervision (admins: every
@@ -51,6 +52,7 @@ pub const ADMIN_ONLY: &str = "this call needs an admin token";
 
 pub mod agents;
 pub mod attachments;
+pub mod canned;
 pub mod channels;
 pub mod error;
 pub mod labels;
@@ -119,6 +121,7 @@ pub struct Services {
     pub messages: messages::MessageService,
     pub attachments: attachments::AttachmentService,
     pub labels: labels::LabelService,
+    pub canned: canned::CannedService,
     pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
     /// Sockets joining and leaving the hub and presence.
@@ -159,6 +162,7 @@ impl Services {
             messages: messages::MessageService::new(&parts, rooms.clone()),
             attachments: attachments::AttachmentService::new(&parts, rooms.clone()),
             labels: labels::LabelService::new(&parts, rooms.clone()),
+            canned: canned::CannedService::new(&parts),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),
             visitor,

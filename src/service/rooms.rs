@@ -44,6 +44,8 @@ fn not_open_or_closed() -> ServiceError {
 /// A room an agent's call names: by its id, or as read together with the
 /// caller's session (`AgentService::authenticate_at`: `None` when the
 /// caller's tenant has no such room), so the call reads the store once.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum RoomRef {
     Id(RoomId),
@@ -151,6 +153,7 @@ impl RoomService {
                 })
                 .collect(),
             labels: Vec::new(),
+            rating: None,
         };
         let (room, created) = match self.room_store.create_agent_room(&room).await? {
             Added::Added(room) => (room, true),

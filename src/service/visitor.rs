@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::error::{Missing, ServiceError};
+use super::error::{Conflict, Missing, ServiceError};
 use super::rooms::RoomService;
 use super::{Events, Parts};
 use crate::auth::{TokenKind, VisitorClaims};
@@ -13,8 +13,8 @@ use crate::domain::{
     time::now_ms, AttachmentId, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState,
     Event, Message, MessageId, MessageText, Published, RoomState, SenderKind,
 };
-use crate::domain::{LiveRoom, QueueAction, VisitorContext};
-use crate::store::{Appended, ConversationLookup, NewMessage, VisitorScope};
+use crate::domain::{LiveRoom, QueueAction, Rating, VisitorContext};
+use crate::store::{Appended, ConversationLookup, NewMessage, Rated, VisitorScope};
 
 /// A verified visitor: its token's claims and its channel, connected and
 /// open to the request's origin.
@@ -232,6 +232,48 @@ impl VisitorService {
             .await?;
         self.publish(&appended).await;
         Ok(appended.message)
+    }
+
+    /// `/chatplugin.rate`: the visitor rates its conversation once it is
+    /// closed, once. Its agents (members and assignee) hear
+    /// `chatd_room_rated`; the visitor's other sessions `conversation.rated`.
+    pub async fn rate(&self, visitor: &Visitor, rating: Rating) -> Result<(), ServiceError> {
+        let channel = &visitor.channel;
+        let rated = self
+            .room_store
+            .rate_room(channel.tenant_id, channel.id, visitor.claims.cv, &rating)
+            .await?;
+        let room = match rated {
+            Rated::Rated(room) => room,
+            Rated::AlreadyRated => return Err(ServiceError::Conflict(Conflict::AlreadyRated)),
+            // A conversation not begun yet is not closed either.
+            Rated::NotClosed | Rated::NoRoom => {
+                return Err(ServiceError::Conflict(Conflict::ConversationOpen))
+            }
+        };
+        let mut agents = room.agents();
+        if let Some(assignee) = room.assignee.filter(|a| !agents.contains(a)) {
+            agents.push(assignee);
+        }
+        let live = self
+            .rooms
+            .live(crate::domain::RoomSummary::bare(room))
+            .await;
+        let tenant_id = live.room().tenant_id;
+        let visitor_room = Some(live.room().id);
+        self.events
+            .publish(Published {
+                event: Event::RoomRated { room: live },
+                tenant_id,
+                visitor_room,
+                agents: if agents.is_empty() {
+                    Agents::Nobody
+                } else {
+                    Agents::Only { ids: agents }
+                },
+            })
+            .await;
+        Ok(())
     }
 
     /// The first, synchronous half of a send: takes the conversation's

@@ -1,6 +1,7 @@
 //! Persistence: one trait per area (settings, agents, channels, messages,
-//! rooms, reactions, visitors), composed into `Store`. `SqliteStore` (the
-//! embedded default) and `PgStore` (several instances, one database)
+//! rooms, reactions, visitors, attachments, canned responses), composed
+//! into `Store`. `SqliteStore` (the embedded default) and `PgStore`
+//! (several instances, one database)
 //! implement every area with the same SQL, written once per area under
 //! `sql/`. All SQL lives under this module; every query on tenant data
 //! filters by tenant.
@@ -211,6 +212,8 @@ pub enum ReactionAdded {
 }
 
 /// The outcome of answering a queued room.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answered {
     Won(Room),
@@ -218,7 +221,24 @@ pub enum Answered {
     AlreadyAnswered,
 }
 
+/// The outcome of rating a visitor room.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rated {
+    /// Rated: the room after.
+    Rated(Room),
+    /// It has a rating already (nothing changed).
+    AlreadyRated,
+    /// It is queued or open (nothing changed).
+    NotClosed,
+    /// The tenant's channel has no such visitor room (nothing changed).
+    NoRoom,
+}
+
 /// The outcome of adding a member to an agent room.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberAdded {
     /// Added: the room after.
@@ -232,6 +252,8 @@ pub enum MemberAdded {
 }
 
 /// The outcome of round robin's attempt to give a queued room to an agent.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assigned {
     Won(Room),
@@ -585,6 +607,16 @@ pub trait RoomStore: Send + Sync + 'static {
         state: RoomState,
         at_ms: i64,
     ) -> StoreResult<Option<Room>>;
+    /// Stores the visitor's rating of a visitor room of `tenant` and
+    /// `channel`, if it is closed and not rated yet (one of concurrent
+    /// rates wins).
+    async fn rate_room(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        room: RoomId,
+        rating: &crate::domain::Rating,
+    ) -> StoreResult<Rated>;
     /// Adds the agent `member` to an agent room of `tenant` unless it is a
     /// member already or the room has `max_members`, in one transaction
     /// (concurrent adds queue on the room's row, so the cap holds exactly).
@@ -763,6 +795,54 @@ pub trait LabelStore: Send + Sync + 'static {
     ) -> StoreResult<RoomLabelsSet>;
 }
 
+/// The outcome of saving a canned response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannedSaved {
+    Saved,
+    /// Another of the tenant's canned responses has this shortcut (nothing changed).
+    ShortcutTaken,
+    /// `tenant` has no such canned response (an update; nothing changed).
+    NotFound,
+}
+
+/// A tenant's canned responses (desk-api.md, "Support desk").
+#[async_trait]
+pub trait CannedResponseStore: Send + Sync + 'static {
+    /// `ShortcutTaken` when the tenant has one with this shortcut.
+    async fn insert_canned_response(
+        &self,
+        canned: &crate::domain::CannedResponse,
+    ) -> StoreResult<CannedSaved>;
+    /// Saves shortcut, title, content and `updated_at` of one of its tenant's.
+    async fn update_canned_response(
+        &self,
+        canned: &crate::domain::CannedResponse,
+    ) -> StoreResult<CannedSaved>;
+    async fn canned_response(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::CannedResponseId,
+    ) -> StoreResult<Option<crate::domain::CannedResponse>>;
+    /// The tenant's canned responses whose folded shortcut and title match
+    /// `search` (a pattern of `domain::search::like_pattern`; all when
+    /// `None`): those matching `prefix` (the same kind of pattern, anchored
+    /// at the shortcut's start) first, then by shortcut.
+    async fn canned_responses(
+        &self,
+        tenant: TenantId,
+        search: Option<&str>,
+        prefix: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<crate::domain::CannedResponse>>;
+    /// Returns false when `tenant` has no such canned response.
+    async fn delete_canned_response(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::CannedResponseId,
+    ) -> StoreResult<bool>;
+}
+
 /// Every area of persistence, as one handle.
 pub trait Store:
     SettingsStore
@@ -774,6 +854,7 @@ pub trait Store:
     + VisitorStore
     + AttachmentStore
     + LabelStore
+    + CannedResponseStore
 {
 }
 
@@ -787,6 +868,7 @@ impl<T> Store for T where
         + VisitorStore
         + AttachmentStore
         + LabelStore
+        + CannedResponseStore
 {
 }
 

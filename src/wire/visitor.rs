@@ -129,6 +129,10 @@ pub fn event_body(event: &Event, signer: &Signer) -> Option<(VisitorQueue, Vec<u
                 "type": if *closed { "conversation.closed" } else { "conversation.reopened" },
             })),
         ),
+        Event::RoomRated { .. } => (
+            VisitorQueue::Events,
+            serde_json::to_vec(&json!({"type": "conversation.rated"})),
+        ),
         Event::Availability { available, .. } => (
             VisitorQueue::Events,
             serde_json::to_vec(&json!({"type": "availability", "agents_available": available})),

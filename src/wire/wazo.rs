@@ -165,6 +165,9 @@ pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) ->
         "wait_seconds": (r.state == crate::domain::RoomState::Queued)
             .then(|| r.queued_at_ms.map(|q| (now_ms() - q).max(0) / 1000))
             .flatten(),
+        "rating": r.rating.as_ref().map(|g| json!({
+            "rating": g.rating, "comment": g.comment, "created_at": format_ms(g.created_at_ms),
+        })),
     })
 }
 
@@ -211,6 +214,19 @@ pub fn agent(a: &Agent) -> Value {
     })
 }
 
+/// A canned response (desk-api.md, "Support desk").
+pub fn canned_response(c: &crate::domain::CannedResponse) -> Value {
+    json!({
+        "uuid": c.id.0,
+        "tenant_uuid": c.tenant_id,
+        "shortcut": c.shortcut,
+        "title": c.title,
+        "content": c.content,
+        "created_at": crate::domain::time::format_ms(c.created_at_ms),
+        "updated_at": crate::domain::time::format_ms(c.updated_at_ms),
+    })
+}
+
 /// The event's name and its `data` for agents; `None` when agents do not see it.
 pub fn event_data(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Value)> {
     if p.agents == Agents::Nobody {
@@ -243,6 +259,7 @@ pub fn event_data(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Value)> {
         ),
         Event::RoomStateChanged { room } => ("chatd_room_state_updated", live_room(room, cx)),
         Event::RoomLabelsChanged { room } => ("chatd_room_labels_updated", live_room(room, cx)),
+        Event::RoomRated { room } => ("chatd_room_rated", live_room(room, cx)),
         Event::RoomRead {
             room,
             reader,
@@ -665,6 +682,7 @@ mod tests {
                 name: "VIP".into(),
                 color: "#ff0000".into(),
             }],
+            rating: None,
         };
         let live = LiveRoom {
             summary: RoomSummary::bare(room.clone()),

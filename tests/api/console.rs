@@ -1977,3 +1977,145 @@ async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_
     let inbox = agent.get("/console/inbox").await;
     assert!(!inbox.body.contains(&format!("data-label=\"{vip}\"")));
 }
+
+#[tokio::test]
+async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agents_get_403() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let ana = admin.new_agent(&app, "Ana").await;
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let list = "/console/admin/canned";
+
+    let inbox = browser.get("/console/inbox").await;
+    assert!(
+        inbox.body.contains("href=\"/console/admin/canned\""),
+        "linked from the nav"
+    );
+    let created = browser
+        .submit(
+            list,
+            list,
+            &[
+                ("shortcut", "/returns"),
+                ("title", "Returns <policy>"),
+                ("content", "Hi {{visitor.name}},\nsend it back."),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.location(), "/console/admin/canned?saved=1");
+    let listed = admin.call("GET", "/canned_responses", None).await;
+    let item = listed.body["items"][0].clone();
+    assert_eq!(item["shortcut"], "returns");
+    assert_eq!(item["title"], "Returns <policy>");
+    assert_eq!(item["content"], "Hi {{visitor.name}},\nsend it back.");
+    let uuid = item["uuid"].as_str().unwrap().to_string();
+    let page = browser.get(list).await;
+    assert!(page.body.contains("/returns"), "{}", page.body);
+    assert!(
+        !page.body.contains("Returns <policy>"),
+        "titles are escaped"
+    );
+    assert!(unescape(&page.body).contains("Returns <policy>"));
+
+    // A refusal shows the page again, 400, with what was typed.
+    let dup = browser
+        .submit(
+            list,
+            list,
+            &[
+                ("shortcut", "returns"),
+                ("title", "Again"),
+                ("content", "Typed text"),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, 400, "{}", dup.body);
+    assert!(dup
+        .body
+        .contains("another canned response has this shortcut"));
+    assert!(dup.body.contains("Typed text"));
+
+    // Edit.
+    let edit = format!("/console/admin/canned/{uuid}");
+    let form = browser.get(&edit).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("send it back."));
+    let bad = browser
+        .submit(
+            &edit,
+            &edit,
+            &[("shortcut", "two words"), ("title", "T"), ("content", "C")],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("two words"), "what was typed is kept");
+    let saved = browser
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("shortcut", "refund"),
+                ("title", "Refunds"),
+                ("content", "Money back"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let read = admin
+        .call("GET", &format!("/canned_responses/{uuid}"), None)
+        .await;
+    assert_eq!(read.body["shortcut"], "refund");
+    assert_eq!(read.body["content"], "Money back");
+
+    // An agent is refused the page and its forms; nothing changes.
+    let mut agent_browser = ConsoleBrowser::login(&app, &ana.email, "correct horse").await;
+    let inbox = agent_browser.get("/console/inbox").await;
+    assert!(
+        !inbox.body.contains("/console/admin/canned"),
+        "no link for agents"
+    );
+    assert_eq!(agent_browser.get(list).await.status, 403);
+    assert_eq!(agent_browser.get(&edit).await.status, 403);
+    let forbidden = agent_browser
+        .submit("/console/inbox", &format!("{edit}/delete"), &[])
+        .await;
+    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
+    // Without the CSRF token, refused.
+    assert_eq!(
+        browser.post(&format!("{edit}/delete"), &[]).await.status,
+        403
+    );
+    assert_eq!(
+        admin
+            .call("GET", &format!("/canned_responses/{uuid}"), None)
+            .await
+            .status,
+        200
+    );
+
+    // Another tenant's admin finds nothing.
+    let stranger = AgentClient::other_tenant_admin(&app)
+        .await
+        .new_agent_with_role(&app, "Sam", "admin")
+        .await;
+    let mut stranger_browser = ConsoleBrowser::login(&app, &stranger.email, "correct horse").await;
+    assert_eq!(stranger_browser.get(&edit).await.status, 404);
+    let theirs = stranger_browser
+        .submit(list, &format!("{edit}/delete"), &[])
+        .await;
+    assert_eq!(theirs.status, 404);
+    assert!(!stranger_browser.get(list).await.body.contains("/refund"));
+
+    // Delete.
+    let deleted = browser.submit(list, &format!("{edit}/delete"), &[]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    assert_eq!(
+        admin
+            .call("GET", &format!("/canned_responses/{uuid}"), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(browser.get(&edit).await.status, 404);
+}

@@ -157,6 +157,7 @@ macro_rules! contract {
 }
 
 contract!(
+    canned_responses_are_saved_searched_and_deleted_per_tenant,
     attachments_are_read_back_whole_and_per_tenant,
     attachments_are_claimed_whole_by_their_uploader_and_go_with_their_message,
     quick_replies_and_postbacks_are_read_back_by_every_reader,
@@ -211,7 +212,8 @@ contract!(
     mark_read_moves_forward_only,
     reactions_are_capped_per_user_and_stay_in_their_tenant,
     visitor_names_are_those_given_in_the_tenant,
-    labels_are_unique_per_tenant_by_name_and_go_with_their_rooms;
+    labels_are_unique_per_tenant_by_name_and_go_with_their_rooms,
+    a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -219,6 +221,135 @@ contract!(
     concurrent_duplicates_from_two_instances_store_one_message,
     interleaved_conversations_from_two_instances_stay_gapless,
 );
+
+async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
+    use chatgate::domain::Rating;
+    use chatgate::store::Rated;
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, channel) = (first.tenant_id, first.channel.id);
+    let room = queued_room(store.as_ref(), &first, channel, 1_000).await;
+    let rating = Rating::parse(4, Some("Quick and kind"), 5_000).unwrap();
+    let rate = |room| {
+        let store = store.clone();
+        let rating = rating.clone();
+        async move {
+            store
+                .rate_room(tenant, channel, room, &rating)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(rate(room).await, Rated::NotClosed, "a queued room");
+    assert_eq!(
+        store.room(tenant, room).await.unwrap().unwrap().rating,
+        None
+    );
+    store
+        .set_room_state(tenant, room, None, RoomState::Closed, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    // Another tenant, another channel, an agent room: no such room.
+    assert_eq!(
+        store
+            .rate_room(TenantId::new(), channel, room, &rating)
+            .await
+            .unwrap(),
+        Rated::NoRoom
+    );
+    assert_eq!(
+        store
+            .rate_room(tenant, ChannelId::new(), room, &rating)
+            .await
+            .unwrap(),
+        Rated::NoRoom
+    );
+    let team = team_room(tenant, &[first.admin.id]);
+    store.create_agent_room(&team).await.unwrap();
+    assert_eq!(rate(team.id).await, Rated::NoRoom);
+    assert_eq!(rate(ConversationId::new()).await, Rated::NoRoom);
+
+    let Rated::Rated(rated) = rate(room).await else {
+        panic!("a closed room is rated")
+    };
+    assert_eq!(rated.rating.as_ref(), Some(&rating));
+    assert_eq!(rated.state, RoomState::Closed);
+    // Every reader of rooms reads it back.
+    assert_eq!(
+        store.room(tenant, room).await.unwrap().unwrap().rating,
+        Some(rating.clone())
+    );
+    let listed = store
+        .visitor_rooms(
+            tenant,
+            first.admin.id.0,
+            &store::RoomFilter::default(),
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    let listed = listed.items.iter().find(|s| s.room.id == room).unwrap();
+    assert_eq!(listed.room.rating, Some(rating.clone()));
+    // Once: a second rating changes nothing.
+    let other = Rating::parse(1, None, 6_000).unwrap();
+    assert_eq!(
+        store
+            .rate_room(tenant, channel, room, &other)
+            .await
+            .unwrap(),
+        Rated::AlreadyRated
+    );
+    assert_eq!(
+        store.room(tenant, room).await.unwrap().unwrap().rating,
+        Some(rating.clone())
+    );
+    // Reopened, the room keeps its rating, and is still rated once.
+    store
+        .set_room_state(tenant, room, None, RoomState::Open, 7_000)
+        .await
+        .unwrap();
+    assert_eq!(rate(room).await, Rated::AlreadyRated);
+
+    // Of concurrent rates, one wins.
+    let raced = queued_room(store.as_ref(), &first, channel, 8_000).await;
+    store
+        .set_room_state(tenant, raced, None, RoomState::Closed, 9_000)
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(4));
+    let tasks: Vec<_> = (1..=4u8)
+        .map(|stars| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let rating = Rating::parse(i64::from(stars), None, 10_000).unwrap();
+                barrier.wait().await;
+                store
+                    .rate_room(tenant, channel, raced, &rating)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for task in tasks {
+        match tokio::time::timeout(DEADLINE, task).await.unwrap().unwrap() {
+            Rated::Rated(room) => won.push(room.rating.unwrap()),
+            outcome => assert_eq!(outcome, Rated::AlreadyRated),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one rate wins");
+    assert_eq!(
+        store
+            .room(tenant, raced)
+            .await
+            .unwrap()
+            .unwrap()
+            .rating
+            .as_ref(),
+        won.first()
+    );
+}
 
 // --- fixtures ----------------------------------------------------------------
 
@@ -1502,6 +1633,7 @@ async fn scopes(db: &Db) -> Scopes {
             kind: chatgate::domain::RoomKind::Agent,
         }],
         labels: Vec::new(),
+        rating: None,
     };
     store.create_agent_room(&agent_room).await.unwrap();
     let agent_room = agent_room.id;
@@ -2214,6 +2346,7 @@ fn team_room(tenant: TenantId, members: &[AgentId]) -> chatgate::domain::Room {
             })
             .collect(),
         labels: Vec::new(),
+        rating: None,
     }
 }
 
@@ -4125,4 +4258,183 @@ async fn attachments_are_claimed_whole_by_their_uploader_and_go_with_their_messa
         .unwrap()
         .unwrap();
     assert!(deleted.deleted && deleted.attachments.is_empty());
+}
+
+async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
+    use chatgate::domain::{search, CannedResponse, CannedResponseId};
+    use chatgate::store::CannedSaved;
+    let (store, first) = bootstrapped(&db).await;
+    let other = other_tenant(&db).await;
+    let canned = |tenant: TenantId, shortcut: &str, title: &str| CannedResponse {
+        id: CannedResponseId::new(),
+        tenant_id: tenant,
+        shortcut: shortcut.into(),
+        title: title.into(),
+        content: format!("Hi {{{{visitor.name}}}}, about {title}\nsecond line ü"),
+        created_at_ms: 1_000,
+        updated_at_ms: 1_000,
+    };
+    let returns = canned(first.tenant_id, "returns", "Délai de RETOUR");
+    let hours = canned(first.tenant_id, "hours", "Opening hours (retour à 9h)");
+    let wild = canned(first.tenant_id, "100%", "A_b");
+    for c in [&returns, &hours, &wild] {
+        assert_eq!(
+            store.insert_canned_response(c).await.unwrap(),
+            CannedSaved::Saved
+        );
+    }
+    // The same shortcut in the same tenant is refused and stores nothing;
+    // in another tenant it is its own.
+    let twin = canned(first.tenant_id, "returns", "Twin");
+    assert_eq!(
+        store.insert_canned_response(&twin).await.unwrap(),
+        CannedSaved::ShortcutTaken
+    );
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, twin.id)
+            .await
+            .unwrap(),
+        None
+    );
+    let theirs = canned(other, "returns", "Theirs");
+    assert_eq!(
+        store.insert_canned_response(&theirs).await.unwrap(),
+        CannedSaved::Saved
+    );
+
+    // Read back whole, in its tenant only.
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
+        Some(returns.clone())
+    );
+    assert_eq!(
+        store.canned_response(other, returns.id).await.unwrap(),
+        None
+    );
+
+    let list = |q: &str| {
+        let store = store.clone();
+        let tenant = first.tenant_id;
+        let q = q.to_string();
+        async move {
+            let page = store
+                .canned_responses(
+                    tenant,
+                    search::like_pattern(&q).as_deref(),
+                    search::prefix_pattern(&q).as_deref(),
+                    10,
+                    0,
+                )
+                .await
+                .unwrap();
+            let names: Vec<String> = page.items.iter().map(|c| c.shortcut.clone()).collect();
+            (names, page.filtered, page.total)
+        }
+    };
+    // All, by shortcut; counts of the tenant only.
+    assert_eq!(
+        list("").await,
+        (vec!["100%".into(), "hours".into(), "returns".into()], 3, 3)
+    );
+    // Title, case and accents aside; a shortcut's prefix first.
+    assert_eq!(
+        list("retour").await,
+        (vec!["hours".into(), "returns".into()], 2, 3)
+    );
+    assert_eq!(
+        list("RET").await,
+        (vec!["returns".into(), "hours".into()], 2, 3)
+    );
+    assert_eq!(list("délai").await.0, vec!["returns".to_string()]);
+    // Wildcards match literally.
+    assert_eq!(list("%").await.0, vec!["100%".to_string()]);
+    assert_eq!(list("a_b").await.0, vec!["100%".to_string()]);
+    assert_eq!(list("nothing").await, (vec![], 0, 3));
+    // Paging.
+    let second = store
+        .canned_responses(first.tenant_id, None, None, 1, 1)
+        .await
+        .unwrap();
+    assert_eq!(second.items, vec![hours.clone()]);
+
+    // Updates: fields and search text change; a taken shortcut changes
+    // nothing; another tenant's is not found.
+    let mut changed = returns.clone();
+    changed.shortcut = "refund".into();
+    changed.title = "Remboursement".into();
+    changed.content = "Money back".into();
+    changed.updated_at_ms = 2_000;
+    assert_eq!(
+        store.update_canned_response(&changed).await.unwrap(),
+        CannedSaved::Saved
+    );
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
+        Some(changed.clone())
+    );
+    assert_eq!(list("rembour").await.0, vec!["refund".to_string()]);
+    assert_eq!(list("délai").await.0, Vec::<String>::new());
+    let mut clash = changed.clone();
+    clash.shortcut = "hours".into();
+    assert_eq!(
+        store.update_canned_response(&clash).await.unwrap(),
+        CannedSaved::ShortcutTaken
+    );
+    assert_eq!(
+        store
+            .canned_response(first.tenant_id, returns.id)
+            .await
+            .unwrap(),
+        Some(changed.clone())
+    );
+    let mut foreign = theirs.clone();
+    foreign.tenant_id = first.tenant_id;
+    foreign.shortcut = "stolen".into();
+    assert_eq!(
+        store.update_canned_response(&foreign).await.unwrap(),
+        CannedSaved::NotFound
+    );
+    let mut hijack = changed.clone();
+    hijack.tenant_id = other;
+    assert_eq!(
+        store.update_canned_response(&hijack).await.unwrap(),
+        CannedSaved::NotFound
+    );
+    assert_eq!(
+        store.canned_response(other, theirs.id).await.unwrap(),
+        Some(theirs.clone())
+    );
+
+    // Deletes: only in its tenant, once.
+    assert!(!store
+        .delete_canned_response(other, returns.id)
+        .await
+        .unwrap());
+    assert!(store
+        .delete_canned_response(first.tenant_id, returns.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_canned_response(first.tenant_id, returns.id)
+        .await
+        .unwrap());
+    assert_eq!(list("").await.2, 2);
+    // Its shortcut is free again.
+    let again = canned(first.tenant_id, "refund", "Again");
+    assert_eq!(
+        store.insert_canned_response(&again).await.unwrap(),
+        CannedSaved::Saved
+    );
+    assert!(store
+        .canned_response(other, theirs.id)
+        .await
+        .unwrap()
+        .is_some());
 }

@@ -1,4 +1,4 @@
-// What /widget.js costs a page: at most 14 KiB gzipped for everything the
+// What /widget.js costs a page: at most 16 KiB gzipped for everything the
 // widget loads (script, styles, icons, both languages: one file), served
 // compressed by Accept-Encoding, with an ETag that revalidates to 304.
 
@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 
 import { SHUTDOWN_TIMEOUT_MS, STARTUP_TIMEOUT_MS, server, startServer, stopServer } from './chatgate_server.mjs';
 
-export const BUDGET_BYTES = 14 * 1024;
+export const BUDGET_BYTES = 16 * 1024;
 
 async function get(path, headers = {}) {
   const res = await fetch(server.baseUrl + path, { headers });
@@ -19,7 +19,7 @@ describe('/widget.js as served', () => {
   before(() => startServer(), { timeout: STARTUP_TIMEOUT_MS + 5_000 });
   after(() => stopServer(), { timeout: SHUTDOWN_TIMEOUT_MS + 5_000 });
 
-  test('gzipped, the whole widget fits in 14 KiB', async () => {
+  test('gzipped, the whole widget fits in 16 KiB', async () => {
     // fetch() would decompress: ask with a client that does not.
     const { res, body } = await rawGet('/widget.js', { 'accept-encoding': 'gzip' });
     assert.equal(res.headers['content-encoding'], 'gzip');

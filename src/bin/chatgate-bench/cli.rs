@@ -41,6 +41,9 @@ pub enum Command {
     /// Slow clients from one IP (trickled heads, trickled bodies, sockets that never CONNECT)
     /// while a visitor from another IP sends: each closed by its deadline, memory and latency kept.
     Slowloris(SlowlorisArgs),
+    /// Attachments: concurrent big uploads (the server's RSS must stay flat: uploads are
+    /// streamed), then images at a fixed rate (latency includes the thumbnail).
+    Files(FilesArgs),
     /// Internal: one share of the clients, driven over stdin/stdout by the parent.
     #[command(hide = true)]
     Worker,
@@ -245,6 +248,108 @@ pub struct SlowlorisArgs {
     pub target: TargetArgs,
 }
 
+/// Which parts of the `files` scenario to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilesPart {
+    /// Only the concurrent big uploads (memory).
+    Big,
+    /// Only the images at a fixed rate (latency).
+    Images,
+}
+
+/// The image format of the `files` scenario's images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+    /// A PDF of the same size instead of an image: the control, without a thumbnail.
+    Pdf,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct FilesArgs {
+    /// Big uploads sent at once (part 1), each on its own connection.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+    /// Size of each big upload (a PDF): bytes, or with a unit (KB, KiB, MB, MiB, GB, GiB).
+    /// A spawned server's upload cap is raised to it when it is over the 10 MiB default.
+    #[arg(long, default_value = "10MiB", value_parser = parse_bytes)]
+    pub size: u64,
+    /// Part 1 passes when the server's RSS rises by less than this during the uploads, in MiB.
+    #[arg(long, default_value_t = 64.0)]
+    pub rss_budget_mib: f64,
+    /// How often the server's RSS is sampled during part 1, in milliseconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_ms: u64,
+    /// Image uploads per second (part 2), open loop.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Measured seconds of part 2 (after the warm-up).
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+    /// Approximate size of each image: bytes, or with a unit (KB, KiB, ...).
+    #[arg(long, default_value = "200KB", value_parser = parse_bytes)]
+    pub image_size: u64,
+    /// The image's width in pixels (noise over a gradient, tuned to --image-size).
+    #[arg(long, default_value_t = 1280, value_parser = clap::value_parser!(u32).range(16..=10_000))]
+    pub image_width: u32,
+    /// The image's height in pixels.
+    #[arg(long, default_value_t = 800, value_parser = clap::value_parser!(u32).range(16..=10_000))]
+    pub image_height: u32,
+    /// The images' format (`pdf`: the same uploads without a thumbnail to make).
+    #[arg(long, value_enum, default_value_t = ImageFormat::Jpeg)]
+    pub image_format: ImageFormat,
+    /// Visitors (conversations) the images are spread over, round robin.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub visitors: u32,
+    /// Image uploads in flight at most; later ones wait (still timed from when they were due).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Part 2 passes when the upload's p99 (planned time to 201) is under this, in milliseconds.
+    #[arg(long, default_value_t = 200.0)]
+    pub p99_budget_ms: f64,
+    /// Run only one part.
+    #[arg(long, value_enum)]
+    pub only: Option<FilesPart>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// A byte count: a number, optionally followed by B, KB, KiB, MB, MiB, GB
+/// or GiB (any case; K, M and G alone are decimal too).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 10MiB, 200KB, 1048576)"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("unknown size unit `{other}` in `{text}`")),
+    };
+    let bytes = (number * factor).round();
+    if !(1.0..=1e15).contains(&bytes) {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct IdleArgs {
     /// Total sessions held at each RSS sample, ascending.
@@ -348,5 +453,52 @@ impl RunArgs {
         self.procs
             .unwrap_or_else(|| sockets.div_ceil(SOCKETS_PER_PROC))
             .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(parse_bytes("1048576"), Ok(1_048_576));
+        assert_eq!(parse_bytes("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_bytes("200KB"), Ok(200_000));
+        assert_eq!(parse_bytes("200 kib"), Ok(204_800));
+        assert_eq!(parse_bytes("1.5M"), Ok(1_500_000));
+        assert!(parse_bytes("ten").is_err());
+        assert!(parse_bytes("10 parsecs").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("").is_err());
+    }
+
+    #[test]
+    fn files_options_parse() {
+        let cli = Cli::try_parse_from([
+            "chatgate-bench",
+            "files",
+            "--concurrency",
+            "5",
+            "--size",
+            "1MiB",
+            "--rate",
+            "10",
+            "--only",
+            "images",
+            "--backend",
+            "postgres",
+        ])
+        .expect("valid options");
+        let Command::Files(args) = cli.command else {
+            panic!("not the files scenario");
+        };
+        assert_eq!(args.concurrency, 5);
+        assert_eq!(args.size, 1024 * 1024);
+        assert_eq!(args.image_size, 200_000);
+        assert_eq!(args.only, Some(FilesPart::Images));
+        assert_eq!(args.target.backend, Backend::Postgres);
+        assert!(Cli::try_parse_from(["chatgate-bench", "files", "--size", "big"]).is_err());
+        assert!(Cli::try_parse_from(["chatgate-bench", "files", "--concurrency", "0"]).is_err());
     }
 }

@@ -8,6 +8,7 @@
 //! chatgate-bench queue  [--rate 200] [--agents 10] [--duration 10] [--max-open 100]
 //! chatgate-bench console [--rooms 10000] [--messages 1000000] [--requests 200] [--reuse PATH]
 //! chatgate-bench slowloris [--connections 1000] [--deadline 10] [--visitor-rate 20]
+//! chatgate-bench files  [--concurrency 50] [--size 10MiB] [--rate 100] [--duration 20]
 //! ```
 //!
 //! Without `--server` the bench spawns chatgate itself: one instance on a
@@ -30,6 +31,10 @@
 //! that each is closed by its deadline, the next one from that IP is refused
 //! at once, the server's RSS stays within budget and the visitor's p99 too.
 //!
+//! `files` sends `--concurrency` big uploads at once while sampling the
+//! server's RSS (uploads are streamed, so it must stay nearly flat), then
+//! images at a fixed rate, timing each upload with its thumbnail.
+//!
 //! `chat` and `fanout` then run the same load against a minimal built-in
 //! relay (same STOMP codec and body shape, no storage, no auth) in its own
 //! process, and report chatgate's figures also as a ratio of the relay's:
@@ -48,8 +53,9 @@
 //!
 //! Layout: `cli` (options), `client` (visitor and agent clients), `spawn`
 //! (targets and server processes), `relay` (the baseline server), `shard`
-//! (running clients in worker processes), `scenarios` (chat, fanout, idle, agents, queue, console),
-//! `report` (table and JSON), `clock` (timestamps shared across processes).
+//! (running clients in worker processes), `scenarios` (chat, fanout, idle,
+//! agents, queue, console, slowloris, files), `report` (table and JSON),
+//! `clock` (timestamps shared across processes).
 
 mod cli;
 mod client;
@@ -99,6 +105,7 @@ fn run_scenario(command: Command) -> anyhow::Result<bool> {
                 Command::Queue(args) => scenarios::queue::run(args).await,
                 Command::Console(args) => scenarios::console::run(args).await,
                 Command::Slowloris(args) => scenarios::slowloris::run(args).await,
+                Command::Files(args) => scenarios::files::run(args).await,
                 Command::Worker | Command::RelayServer { .. } => unreachable!("handled in main"),
             }
         };

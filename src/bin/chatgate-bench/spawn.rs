@@ -200,6 +200,11 @@ pub async fn chatgate_with(
             let schema = Schema::create(&args.postgres_url).await?;
             let url = schema.database_url();
             let mut env = chatgate_env(&url, Some(&args.redis_url));
+            // One directory both instances share, out of the working
+            // directory, removed with the scratch directory (the `files`
+            // scenario writes gigabytes).
+            let files = dir.path.join("files");
+            env.push(("CHATGATE_FILES_URL".into(), files.display().to_string()));
             env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             // Deployment owns the schema from here, so a failed start drops it.
             let mut deployment = Deployment {
@@ -342,12 +347,6 @@ fn chatgate_env(database_url: &str, redis_url: Option<&str>) -> Vec<(String, Str
     .collect();
     if let Some(redis) = redis_url {
         env.push(("CHATGATE_REDIS_URL".into(), redis.into()));
-    }
-    if database_url.starts_with("postgres") {
-        // One directory both instances share, out of the working directory.
-        let files =
-            std::env::temp_dir().join(format!("chatgate-bench-files-{}", std::process::id()));
-        env.push(("CHATGATE_FILES_URL".into(), files.display().to_string()));
     }
     env
 }

@@ -1,7 +1,7 @@
 //! Admin pages (role admin, checked by the services on every call):
 //! channels (create, settings, the embed snippet, disconnect) and agents
 //! (invite with a generated password shown once, role, disable), labels
-//! (create, rename, recolour, delete).
+//! (create, rename, recolour, delete), canned responses (list, create, edit, delete).
 
 use askama::Template;
 use serde_json::{Map, Value};
@@ -11,9 +11,10 @@ use warp::reply::Response;
 use super::views::{Chip, Chrome, LabelAdminRow, LabelsPage, PRESENCE_STATES};
 use super::{asset_version, redirect, render, Form, Request, Session};
 use crate::auth::random_secret;
-use crate::domain::{AgentId, Channel, ChannelId, LabelId};
+use crate::domain::{AgentId, CannedResponseId, Channel, ChannelId, LabelId};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
+use crate::service::canned::{CannedFields, CannedQuery};
 use crate::service::labels::LabelFields;
 use crate::state::App;
 
@@ -482,6 +483,233 @@ pub async fn update_label(
 pub async fn delete_label(app: &App, s: &Session, id: LabelId) -> Result<Response, ApiError> {
     app.services.labels.delete(&s.caller, id).await?;
     Ok(redirect("/console/admin/labels"))
+}
+
+/// A canned response as its admin page lists it.
+pub struct CannedRow {
+    pub id: String,
+    pub shortcut: String,
+    pub title: String,
+    /// The start of its text, on one line.
+    pub preview: String,
+}
+
+/// What the canned-response form holds: as stored, or as the admin typed
+/// it when it was refused.
+#[derive(Default)]
+pub struct CannedDraft {
+    pub shortcut: String,
+    pub title: String,
+    pub content: String,
+}
+
+impl CannedDraft {
+    fn from_form(form: &Form) -> CannedDraft {
+        let get = |name: &str| form.get(name).unwrap_or_default().to_string();
+        CannedDraft {
+            shortcut: get("shortcut"),
+            title: get("title"),
+            content: get("content"),
+        }
+    }
+
+    fn fields(&self) -> CannedFields {
+        CannedFields {
+            shortcut: Some(self.shortcut.clone()),
+            title: Some(self.title.clone()),
+            content: Some(self.content.clone()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/canned.html")]
+pub struct CannedPage {
+    pub chrome: Chrome,
+    pub items: Vec<CannedRow>,
+    pub draft: CannedDraft,
+    pub max_chars: usize,
+    pub error: Option<String>,
+    pub saved: bool,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+}
+
+#[derive(Template)]
+#[template(path = "console/canned_edit.html")]
+pub struct CannedEditPage {
+    pub chrome: Chrome,
+    pub id: String,
+    /// As stored (the page's title), whatever the draft says.
+    pub shortcut: String,
+    pub draft: CannedDraft,
+    pub max_chars: usize,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+}
+
+/// The first line of a text, cut at `max` characters with an ellipsis.
+fn preview(text: &str, max: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= max {
+        line
+    } else {
+        let cut: String = line.chars().take(max).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
+/// GET /console/admin/canned
+pub async fn canned(app: &App, req: &Request, s: &Session) -> Result<Response, ApiError> {
+    canned_page(
+        app,
+        s,
+        CannedDraft::default(),
+        None,
+        req.query("saved").is_some(),
+    )
+    .await
+}
+
+async fn canned_page(
+    app: &App,
+    s: &Session,
+    draft: CannedDraft,
+    error: Option<String>,
+    saved: bool,
+) -> Result<Response, ApiError> {
+    let chrome = chrome(
+        app,
+        s,
+        "Canned responses",
+        "canned",
+        "/console/admin/canned".into(),
+    )
+    .await?;
+    let page = app
+        .services
+        .canned
+        .list(
+            &s.caller,
+            CannedQuery {
+                limit: Some(crate::service::canned::MAX_LIMIT),
+                ..CannedQuery::default()
+            },
+        )
+        .await?;
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &CannedPage {
+            chrome,
+            items: page
+                .items
+                .iter()
+                .map(|c| CannedRow {
+                    id: c.id.to_string(),
+                    shortcut: c.shortcut.clone(),
+                    title: c.title.clone(),
+                    preview: preview(&c.content, 90),
+                })
+                .collect(),
+            draft,
+            max_chars: app.config.max_text_chars,
+            error,
+            saved,
+            csrf: s.csrf.clone(),
+            states: PRESENCE_STATES,
+        },
+    )
+}
+
+/// GET /console/admin/canned/<id>
+pub async fn canned_edit(
+    app: &App,
+    s: &Session,
+    id: CannedResponseId,
+) -> Result<Response, ApiError> {
+    canned_edit_page(app, s, id, None, None).await
+}
+
+async fn canned_edit_page(
+    app: &App,
+    s: &Session,
+    id: CannedResponseId,
+    draft: Option<CannedDraft>,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let back = format!("/console/admin/canned/{id}");
+    let chrome = chrome(app, s, "Edit canned response", "canned", back).await?;
+    let stored = app.services.canned.get(&s.caller, id).await?;
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &CannedEditPage {
+            chrome,
+            id: id.to_string(),
+            draft: draft.unwrap_or_else(|| CannedDraft {
+                shortcut: stored.shortcut.clone(),
+                title: stored.title.clone(),
+                content: stored.content.clone(),
+            }),
+            shortcut: stored.shortcut,
+            max_chars: app.config.max_text_chars,
+            error,
+            csrf: s.csrf.clone(),
+            states: PRESENCE_STATES,
+        },
+    )
+}
+
+/// POST /console/admin/canned: a new canned response; a refusal shows the
+/// page again with what was typed.
+pub async fn create_canned(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
+    let draft = CannedDraft::from_form(form);
+    match app.services.canned.create(&s.caller, draft.fields()).await {
+        Ok(_) => Ok(redirect("/console/admin/canned?saved=1")),
+        Err(err) => canned_page(app, s, draft, Some(super::refusal(err)?), false).await,
+    }
+}
+
+/// POST /console/admin/canned/<id>: saves shortcut, title and text.
+pub async fn update_canned(
+    app: &App,
+    s: &Session,
+    id: CannedResponseId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let draft = CannedDraft::from_form(form);
+    match app
+        .services
+        .canned
+        .update(&s.caller, id, draft.fields())
+        .await
+    {
+        Ok(_) => Ok(redirect("/console/admin/canned?saved=1")),
+        Err(err) => {
+            let error = super::refusal(err)?;
+            canned_edit_page(app, s, id, Some(draft), Some(error)).await
+        }
+    }
+}
+
+/// POST /console/admin/canned/<id>/delete
+pub async fn delete_canned(
+    app: &App,
+    s: &Session,
+    id: CannedResponseId,
+) -> Result<Response, ApiError> {
+    app.services.canned.delete(&s.caller, id).await?;
+    Ok(redirect("/console/admin/canned"))
 }
 
 #[cfg(test)]

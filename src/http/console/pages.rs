@@ -673,6 +673,9 @@ pub(super) async fn conversation(
         (Vec::new(), Vec::new())
     };
     let mut row = RoomRow::new(&live, me.id().0, names, "");
+    // The name the visitor gave, for canned responses' `{{visitor.name}}`
+    // (empty when none: never the placeholder the list shows).
+    let mut visitor_name = String::new();
     let visitor = if is_visitor {
         let context = match app.services.rooms.visitor_context(me, id).await {
             Ok(context) => Some(context),
@@ -686,9 +689,11 @@ pub(super) async fn conversation(
         };
         if let Some(name) = context.as_ref().and_then(|c| c.name.as_ref()) {
             row.name = name.clone();
+            visitor_name = name.clone();
         }
         if let Some(name) = given_name(app, s, id).await? {
-            row.name = name;
+            row.name = name.clone();
+            visitor_name = name;
         }
         context.map(|c| {
             crate::http::console::views::VisitorPanel::new(c, crate::domain::time::now_ms())
@@ -711,7 +716,19 @@ pub(super) async fn conversation(
     } else {
         Vec::new()
     };
+    let channel_name = match room.channel_id {
+        Some(channel) if access == Access::Member => app
+            .services
+            .canned
+            .channel_name(me, channel)
+            .await?
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     Ok(Conversation {
+        fill_visitor: visitor_name,
+        fill_agent: me.agent.display_name.clone(),
+        fill_channel: channel_name,
         mode: access.as_str(),
         readonly: access != Access::Member,
         url: access.url(id),
@@ -724,6 +741,7 @@ pub(super) async fn conversation(
         is_visitor,
         state: row.state,
         is_closed: row.state == RoomState::Closed,
+        rating: row.rating.clone(),
         visitor_connected: row.visitor_connected,
         last_seq: messages.last().map_or(0, |m| m.seq),
         messages,

@@ -61,6 +61,8 @@ pub struct RoomRow {
     pub labels: Vec<Chip>,
     /// Its page: a queued room's is read before answering.
     pub href: String,
+    /// The visitor's rating, once given.
+    pub rating: Option<RatingRow>,
 }
 
 /// A label as a chip: its colours come from `/console/labels.css` (the
@@ -107,6 +109,26 @@ pub struct InboxFilters {
     pub active: bool,
     /// The query string of the filters (kept by the lists' refresh).
     pub query: String,
+}
+
+/// A visitor's rating as the console shows it: stars, and the comment.
+#[derive(Clone)]
+pub struct RatingRow {
+    pub rating: u8,
+    /// "★★★★☆".
+    pub stars: String,
+    pub comment: Option<String>,
+}
+
+impl RatingRow {
+    fn new(rating: &crate::domain::Rating) -> RatingRow {
+        let n = usize::from(rating.rating.min(5));
+        RatingRow {
+            rating: rating.rating,
+            stars: format!("{}{}", "★".repeat(n), "☆".repeat(5 - n)),
+            comment: rating.comment.clone(),
+        }
+    }
 }
 
 impl RoomRow {
@@ -181,6 +203,7 @@ impl RoomRow {
                 .unwrap_or_default(),
             labels: room.labels.iter().map(Chip::new).collect(),
             href,
+            rating: room.rating.as_ref().map(RatingRow::new),
             name,
         }
     }
@@ -510,6 +533,8 @@ pub struct Conversation {
     pub is_visitor: bool,
     pub state: RoomState,
     pub is_closed: bool,
+    /// The visitor's rating (visitor rooms, once rated).
+    pub rating: Option<RatingRow>,
     pub visitor_connected: bool,
     pub messages: Vec<MessageRow>,
     /// `before_seq` of the next older page, when there is one.
@@ -535,6 +560,12 @@ pub struct Conversation {
     pub labels: Vec<Chip>,
     /// A member's visitor room: every label of the tenant, on or off.
     pub label_choices: Vec<LabelChoice>,
+    /// What canned responses' fields become in this conversation (the
+    /// reply box's picker fills them): the visitor's given name (empty when
+    /// none), the agent's name, the channel's name (empty in agent rooms).
+    pub fill_visitor: String,
+    pub fill_agent: String,
+    pub fill_channel: String,
 }
 
 /// GET /console/admin/labels: the tenant's labels.

@@ -183,13 +183,14 @@ where
             return Ok(None);
         };
         let agent = Self::agent_from_row(&row)?;
-        // After the agent's 8 columns: the room's 10, then its members.
+        // After the agent's 8 columns: the room's, then its members.
         let room = match row.try_get::<Option<String>, _>(8)? {
             Some(_) => {
                 let mut room = Self::room_from_row_at(&row, 8)?;
-                Self::members_from_row(&row, 18, &mut room)?;
+                let members_at = 8 + super::ROOM_COLUMN_COUNT;
+                Self::members_from_row(&row, members_at, &mut room)?;
                 room.labels = super::labels::parse_room_labels(
-                    row.try_get::<Option<String>, _>(19)?.as_deref(),
+                    row.try_get::<Option<String>, _>(members_at + 1)?.as_deref(),
                 )?;
                 Some(room)
             }

@@ -18,6 +18,7 @@ use super::{StoreError, StoreResult};
 pub(super) mod agents;
 pub(super) mod append;
 pub(super) mod attachments;
+pub(super) mod canned;
 pub(super) mod channels;
 pub(super) mod labels;
 pub(super) mod lane;
@@ -54,19 +55,23 @@ pub(super) const CHANNEL_COLUMNS: &str =
 pub(super) const AGENT_COLUMNS: &str =
     "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
 pub(super) const ROOM_COLUMNS: &str =
-    "id, tenant_id, kind, channel_id, name, state, assignee_id, created_at, queued_at, last_seq";
+    "id, tenant_id, kind, channel_id, name, state, assignee_id, created_at, queued_at, last_seq, \
+     rating, rating_comment, rated_at";
+/// How many columns `ROOM_COLUMNS` lists: what a query reads after them starts there.
+pub(super) const ROOM_COLUMN_COUNT: usize = 13;
 /// `AGENT_COLUMNS` of the agents table aliased `a`.
 pub(super) const AGENT_COLUMNS_OF_A: &str =
     "a.id, a.tenant_id, a.email, a.display_name, a.avatar_url, a.role, a.password_hash, a.disabled";
 /// `ROOM_COLUMNS` of the conversations table aliased `r`.
 pub(super) const ROOM_COLUMNS_OF_R: &str =
     "r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
-     r.created_at, r.queued_at, r.last_seq";
+     r.created_at, r.queued_at, r.last_seq, r.rating, r.rating_comment, r.rated_at";
 /// `ROOM_COLUMNS` qualified by `conversations.` (for a join).
 pub(super) const ROOM_COLUMNS_OF_CONVERSATIONS: &str =
     "conversations.id, conversations.tenant_id, conversations.kind, conversations.channel_id, \
      conversations.name, conversations.state, conversations.assignee_id, conversations.created_at, \
-     conversations.queued_at, conversations.last_seq";
+     conversations.queued_at, conversations.last_seq, conversations.rating, \
+     conversations.rating_comment, conversations.rated_at";
 
 pub(super) fn parse_id<T: FromStr>(raw: &str) -> StoreResult<T> {
     raw.parse()
@@ -679,6 +684,15 @@ macro_rules! sql_store {
                         .set_room_state(tenant, room, from, state, at_ms)
                         .await
                 }
+                async fn rate_room(
+                    &self,
+                    tenant: TenantId,
+                    channel: crate::domain::ChannelId,
+                    room: RoomId,
+                    rating: &crate::domain::Rating,
+                ) -> StoreResult<crate::store::Rated> {
+                    self.sql.rate_room(tenant, channel, room, rating).await
+                }
                 async fn mark_read(
                     &self,
                     tenant: TenantId,
@@ -813,6 +827,47 @@ macro_rules! sql_store {
                 }
             }
             #[async_trait::async_trait]
+            impl crate::store::CannedResponseStore for $store {
+                async fn insert_canned_response(
+                    &self,
+                    canned: &crate::domain::CannedResponse,
+                ) -> StoreResult<crate::store::CannedSaved> {
+                    self.sql.insert_canned_response(canned).await
+                }
+                async fn update_canned_response(
+                    &self,
+                    canned: &crate::domain::CannedResponse,
+                ) -> StoreResult<crate::store::CannedSaved> {
+                    self.sql.update_canned_response(canned).await
+                }
+                async fn canned_response(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::CannedResponseId,
+                ) -> StoreResult<Option<crate::domain::CannedResponse>> {
+                    self.sql.canned_response(tenant, id).await
+                }
+                async fn canned_responses(
+                    &self,
+                    tenant: TenantId,
+                    search: Option<&str>,
+                    prefix: Option<&str>,
+                    limit: u32,
+                    offset: u32,
+                ) -> StoreResult<Page<crate::domain::CannedResponse>> {
+                    self.sql
+                        .canned_responses(tenant, search, prefix, limit, offset)
+                        .await
+                }
+                async fn delete_canned_response(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::CannedResponseId,
+                ) -> StoreResult<bool> {
+                    self.sql.delete_canned_response(tenant, id).await
+                }
+            }
+            #[async_trait::async_trait]
             impl ReactionStore for $store {
                 async fn add_reaction(
                     &self,
@@ -886,6 +941,7 @@ mod tests {
     use super::{
         seqs_between, AGENT_COLUMNS, AGENT_COLUMNS_OF_A, INSERT_COLUMNS, INSERT_COLUMN_COUNT,
         MESSAGE_COLUMNS, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_CONVERSATIONS, ROOM_COLUMNS_OF_R,
+        ROOM_COLUMN_COUNT,
     };
 
     #[test]
@@ -914,6 +970,7 @@ mod tests {
             qualified("conversations", ROOM_COLUMNS)
         );
         assert_eq!(listed(ROOM_COLUMNS_OF_R), qualified("r", ROOM_COLUMNS));
+        assert_eq!(listed(ROOM_COLUMNS).len(), ROOM_COLUMN_COUNT);
     }
 
     #[test]

@@ -7,17 +7,18 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{
-    AgentId, ChannelId, Member, Message, Room, RoomId, RoomKind, RoomState, RoomSummary, TenantId,
+    AgentId, ChannelId, Member, Message, Rating, Room, RoomId, RoomKind, RoomState, RoomSummary,
+    TenantId,
 };
 use crate::store::batch::Params;
 use crate::store::{
-    Added, AgentLoad, Answered, Assigned, MemberAdded, Page, Pick, RoomFilter, StoreError,
+    Added, AgentLoad, Answered, Assigned, MemberAdded, Page, Pick, Rated, RoomFilter, StoreError,
     StoreResult,
 };
 
 use super::{
     member_key, parse_id, parse_room_kind, parse_room_state, parse_uuid, Backend, Bind, Filter,
-    RowsAffected, Sql, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_R,
+    RowsAffected, Sql, M_COLUMNS, ROOM_COLUMNS, ROOM_COLUMNS_OF_R, ROOM_COLUMN_COUNT,
 };
 
 impl<DB: Backend> Sql<DB>
@@ -91,6 +92,15 @@ where
             last_seq: row.try_get(at + 9)?,
             members,
             labels: Vec::new(),
+            rating: match row.try_get::<Option<i64>, _>(at + 10)? {
+                Some(rating) => Some(Rating {
+                    rating: u8::try_from(rating)
+                        .map_err(|_| StoreError::Corrupt(format!("bad rating {rating}")))?,
+                    comment: row.try_get(at + 11)?,
+                    created_at_ms: row.try_get::<Option<i64>, _>(at + 12)?.unwrap_or_default(),
+                }),
+                None => None,
+            },
         })
     }
 
@@ -211,9 +221,11 @@ where
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut room = Self::room_from_row(&row)?;
-        Self::members_from_row(&row, 10, &mut room)?;
-        room.labels =
-            super::labels::parse_room_labels(row.try_get::<Option<String>, _>(11)?.as_deref())?;
+        Self::members_from_row(&row, ROOM_COLUMN_COUNT, &mut room)?;
+        room.labels = super::labels::parse_room_labels(
+            row.try_get::<Option<String>, _>(ROOM_COLUMN_COUNT + 1)?
+                .as_deref(),
+        )?;
         Ok(Some(room))
     }
 
@@ -232,7 +244,10 @@ where
             .fetch_all(&self.read)
             .await?;
         let (total, filtered) = match rows.first() {
-            Some(row) => (row.try_get::<i64, _>(12)?, row.try_get::<i64, _>(13)?),
+            Some(row) => (
+                row.try_get::<i64, _>(ROOM_COLUMN_COUNT + 2)?,
+                row.try_get::<i64, _>(ROOM_COLUMN_COUNT + 3)?,
+            ),
             // A page past the end: count on their own.
             None => self.count_member_rooms(&f).await?,
         };
@@ -286,15 +301,15 @@ where
     }
 
     /// Room summaries from rows of `ROOM_COLUMNS_OF_R`, the reader's unread
-    /// count (column 10) and the id of the room's newest message (11).
+    /// count (the column after them) and the id of the room's newest message (the next).
     async fn summaries(&self, rows: &[DB::Row]) -> StoreResult<Vec<RoomSummary>> {
         let mut rooms = Vec::with_capacity(rows.len());
         let mut unread = Vec::with_capacity(rows.len());
         let mut last_ids = Vec::new();
         for row in rows {
             rooms.push(Self::room_from_row(row)?);
-            unread.push(row.try_get::<i64, _>(10)?);
-            if let Some(id) = row.try_get::<Option<String>, _>(11)? {
+            unread.push(row.try_get::<i64, _>(ROOM_COLUMN_COUNT)?);
+            if let Some(id) = row.try_get::<Option<String>, _>(ROOM_COLUMN_COUNT + 1)? {
                 last_ids.push(id);
             }
         }
@@ -778,6 +793,61 @@ where
         self.room(tenant, room).await
     }
 
+    /// Rates a closed visitor room of `tenant` and `channel` that has no
+    /// rating yet, in one guarded update (of concurrent rates, one wins).
+    pub(crate) async fn rate_room(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        room: RoomId,
+        rating: &Rating,
+    ) -> StoreResult<Rated> {
+        let done = sqlx::query(
+            "UPDATE conversations SET rating = $1, rating_comment = $2, rated_at = $3 \
+             WHERE id = $4 AND tenant_id = $5 AND channel_id = $6 AND kind = 'visitor' \
+             AND state = 'closed' AND rating IS NULL",
+        )
+        .bind(i64::from(rating.rating))
+        .bind(rating.comment.clone())
+        .bind(rating.created_at_ms)
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .bind(channel.to_string())
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        // Why not, or the room after: read from the writer, which saw the update.
+        let sql = format!(
+            "SELECT {}, {}, {} FROM conversations WHERE id = $1 AND tenant_id = $2 AND channel_id = $3 \
+             AND kind = 'visitor'",
+            ROOM_COLUMNS,
+            DB::MEMBERS,
+            DB::LABELS
+        );
+        let row = sqlx::query(&sql)
+            .bind(room.to_string())
+            .bind(tenant.to_string())
+            .bind(channel.to_string())
+            .fetch_optional(&self.write)
+            .await?;
+        let Some(row) = row else {
+            return Ok(Rated::NoRoom);
+        };
+        let mut found = Self::room_from_row(&row)?;
+        Self::members_from_row(&row, ROOM_COLUMN_COUNT, &mut found)?;
+        found.labels = super::labels::parse_room_labels(
+            row.try_get::<Option<String>, _>(ROOM_COLUMN_COUNT + 1)?
+                .as_deref(),
+        )?;
+        Ok(if done > 0 {
+            Rated::Rated(found)
+        } else if found.rating.is_some() {
+            Rated::AlreadyRated
+        } else {
+            Rated::NotClosed
+        })
+    }
+
     pub(crate) async fn agents_read_up_to(
         &self,
         tenant: TenantId,
@@ -943,8 +1013,7 @@ fn same_channel_assignee_label(f: &mut Filter, filter: &RoomFilter) {
 /// and newest message ids. `matches` is the filter's clause.
 fn member_rooms_page_sql(matches: &str, limit: u32, offset: u32) -> String {
     format!(
-        "SELECT r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
-         r.created_at, r.queued_at, r.last_seq, \
+        "SELECT {ROOM_COLUMNS_OF_R}, \
          (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
           AND u.sender_id <> $1 AND u.sender_kind <> 'system' AND u.deleted = 0), \
          (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \

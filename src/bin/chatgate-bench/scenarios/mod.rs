@@ -8,10 +8,12 @@
 //! `queue` has new visitors assigned to agents by round robin ([`queue`]);
 //! `console` times the console's pages on a seeded database ([`console`]);
 //! `slowloris` holds slow clients against the server's deadlines and caps
-//! ([`slowloris`]).
+//! ([`slowloris`]); `files` times uploads and the server's memory during
+//! them ([`files`]).
 
 pub mod agents;
 pub mod console;
+pub mod files;
 pub mod idle;
 pub mod queue;
 pub mod slowloris;
