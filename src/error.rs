@@ -263,6 +263,7 @@ impl From<ServiceError> for ApiError {
                 Missing::Message => ApiError::not_found_resource("unknown-message", "message"),
                 Missing::Reaction => ApiError::not_found_resource("unknown-reaction", "reaction"),
                 Missing::File => ApiError::not_found_resource("unknown-file", "file"),
+                Missing::Label => ApiError::not_found_resource("unknown-label", "label"),
                 Missing::CannedResponse => {
                     ApiError::not_found_resource("unknown-canned-response", "canned_response")
                 }
@@ -310,6 +311,16 @@ impl From<ServiceError> for ApiError {
                 Conflict::NotAGroupRoom => ApiError::conflict(
                     "not-a-group-room",
                     "members are added and removed in agent rooms only",
+                )
+                .with_details(json!({"resource": "room"})),
+                Conflict::LabelAlreadyExists => ApiError::conflict(
+                    "label-already-exists",
+                    "a label with this name already exists",
+                )
+                .with_details(json!({"resource": "label"})),
+                Conflict::NotAVisitorRoom => ApiError::conflict(
+                    "not-a-visitor-room",
+                    "labels are put on visitor conversations only",
                 )
                 .with_details(json!({"resource": "room"})),
                 Conflict::CannedResponseAlreadyExists => ApiError::conflict(

@@ -136,9 +136,11 @@
 
   // ------------------------------------------------------ plain page bits
 
-  // The presence switch and role selects apply on change.
-  $$('[data-presence-select], [data-autosubmit]').forEach((select) => {
-    select.addEventListener('change', () => select.form.requestSubmit());
+  // The presence switch, role selects and filters apply on change (one
+  // listener: the lists' refresh replaces the inbox's filter selects).
+  document.addEventListener('change', (event) => {
+    const select = event.target;
+    if (select.matches && select.matches('[data-presence-select], [data-autosubmit]')) select.form.requestSubmit();
   });
   $$('[data-copy]').forEach((button) => {
     button.addEventListener('click', () => {
@@ -343,6 +345,10 @@
       const params = new URLSearchParams(location.search);
       const query = new URLSearchParams({ current: currentRoom });
       if (params.get('closed_page')) query.set('closed_page', params.get('closed_page'));
+      // The inbox's filters and search stay as the page has them.
+      for (const key of ['label', 'channel', 'assignee', 'state', 'q']) {
+        if (params.get(key)) query.set(key, params.get(key));
+      }
       const response = await fetch('/console/fragments/lists?' + query, { credentials: 'same-origin' });
       if (response.redirected || !response.ok) return;
       const scroll = lists.scrollTop;
@@ -1106,6 +1112,20 @@
         }
         refreshLists();
         break;
+      case 'chatd_room_labels_updated': {
+        // Labels put on or taken off (here or by another agent), or a
+        // label renamed, recoloured or deleted: the lists show them; the
+        // open conversation's header too, unless the agent is busy in it.
+        const colours = $('link[href^="/console/labels.css"]');
+        if (colours) colours.href = '/console/labels.css?t=' + Date.now();
+        const menu = $('.label-menu');
+        if (roomOf(data) === currentRoom && reply && !reply.value.trim() && !(menu && menu.open)) {
+          location.reload();
+          return;
+        }
+        refreshLists();
+        break;
+      }
       case 'chatd_room_state_updated':
         if (roomOf(data) === currentRoom && reply && !reply.value.trim()) {
           // Closed, reopened, or transferred away: show it as it is now.

@@ -79,6 +79,12 @@ pub enum Event {
     RoomStateChanged {
         room: LiveRoom,
     },
+    /// The labels on a room changed (an agent put or took some, or an
+    /// admin renamed, recoloured or deleted one of them):
+    /// `chatd_room_labels_updated`, the room as it is now.
+    RoomLabelsChanged {
+        room: LiveRoom,
+    },
     /// The visitor rated a closed visitor room (`room`: as it is now, its
     /// rating in it): `chatd_room_rated` to its agents, and
     /// `conversation.rated` to the visitor's other sessions.

@@ -55,4 +55,6 @@ id_type!(
     SessionId,
     /// One uploaded file.
     AttachmentId,
+    /// One of a tenant's labels for conversations.
+    LabelId,
 );

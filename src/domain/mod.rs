@@ -6,6 +6,7 @@ pub mod canned;
 pub mod channel;
 pub mod event;
 pub mod ids;
+pub mod label;
 pub mod message;
 pub mod presence;
 pub mod reaction;
@@ -19,7 +20,10 @@ pub use attachment::Attachment;
 pub use canned::{CannedResponse, CannedResponseId};
 pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, VisitorScope};
 pub use event::{Agents, Event, Published, QueueAction};
-pub use ids::{AgentId, AttachmentId, ChannelId, ConversationId, MessageId, SessionId, TenantId};
+pub use ids::{
+    AgentId, AttachmentId, ChannelId, ConversationId, LabelId, MessageId, SessionId, TenantId,
+};
+pub use label::{Label, LabelColor, LabelName, RoomLabel};
 pub use message::{
     ClientMessageId, Conversation, DeliveryState, FieldError, Message, MessageText, Notice,
     NoticeKind, QuickReply, SenderKind, TextError,

@@ -99,6 +99,9 @@ pub struct Room {
     pub last_seq: i64,
     /// The visitor first (in a visitor room), then agents in joining order.
     pub members: Vec<Member>,
+    /// The tenant's labels on the room, by name (case-insensitively).
+    #[serde(default)]
+    pub labels: Vec<super::label::RoomLabel>,
     /// The visitor's rating, once given (visitor rooms, after a close).
     pub rating: Option<Rating>,
 }

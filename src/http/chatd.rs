@@ -179,10 +179,16 @@ static ROUTES: &[Route] = &[
     route!(POST, "users/me/rooms/:room/members", add_member),
     route!(DELETE, "users/me/rooms/:room/members/:user", remove_member),
     route!(PUT, "users/me/rooms/:room/state", set_room_state),
+    route!(room PUT, "users/me/rooms/:room/labels", set_room_labels),
     route!(POST, "users/me/rooms/:room/activities", room_activity),
     // Extension: what the visitor's page told (visitor rooms).
     route!(GET, "users/me/rooms/:room/visitor", visitor_context),
     route!(PUT, "users/me/rooms/:room/read", mark_read),
+    // Labels (desk-api.md, "Support desk"; changes: admins).
+    route!(GET, "labels", list_labels),
+    route!(POST, "labels", create_label),
+    route!(PATCH | PUT, "labels/:label", update_label),
+    route!(DELETE, "labels/:label", delete_label),
     // Presence.
     route!(GET, "users/presences", list_presences),
     route!(GET, "users/:user/presences", get_presence),
@@ -406,6 +412,7 @@ fn resource_error(resource: &str) -> &'static str {
         "message" => "unknown-message",
         "agent" => "unknown-agent",
         "user" => "unknown-user",
+        "label" => "unknown-label",
         "canned_response" => "unknown-canned-response",
         _ => "not-found",
     }
@@ -523,6 +530,26 @@ impl PostMessage {
                 QuickReply::parse_list(items.into_iter().map(|q| (q.title, q.payload)).collect())
                     .map_err(|e| ApiError::invalid_field(&e.field, e.message))
             }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SetLabels {
+    labels: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct LabelBody {
+    name: Option<String>,
+    color: Option<String>,
+}
+
+impl From<LabelBody> for crate::service::labels::LabelFields {
+    fn from(b: LabelBody) -> Self {
+        crate::service::labels::LabelFields {
+            name: b.name,
+            color: b.color,
         }
     }
 }
@@ -715,11 +742,16 @@ async fn delete_canned(call: Call) -> Result<Response, ApiError> {
 async fn list_rooms(call: Call) -> Result<Response, ApiError> {
     let q = &call.query;
     let with = q.uuids("user_uuid")?;
+    // Extension: the caller's rooms carrying a label.
+    let filter = RoomFilter {
+        label: q.parsed("label_uuid", "label_uuid must be a UUID")?,
+        ..RoomFilter::default()
+    };
     let (limit, offset) = (q.limit()?, q.number("offset")?);
     let page = call
         .services()
         .rooms
-        .list(&call.caller, &with, None, limit, offset)
+        .list(&call.caller, &with, filter, limit, offset)
         .await?;
     let items: Vec<Value> = page.items.iter().map(|r| call.wazo_room(r)).collect();
     Ok(ok(
@@ -896,6 +928,68 @@ async fn set_room_state(call: Call) -> Result<Response, ApiError> {
     Ok(ok(call.wazo_room(&room)))
 }
 
+/// PUT /users/me/rooms/{room}/labels `{"labels": ["<uuid>", ...]}`
+async fn set_room_labels(mut call: Call) -> Result<Response, ApiError> {
+    let body: SetLabels = call.json()?;
+    let labels = body
+        .labels
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| ApiError::invalid_field("labels", "labels must be a list of uuids"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let room = call.take_room()?;
+    let room = call
+        .services()
+        .labels
+        .set_room_labels(&call.caller, room, labels)
+        .await?;
+    Ok(ok(call.wazo_room(&room)))
+}
+
+// Labels.
+
+/// GET /labels
+async fn list_labels(call: Call) -> Result<Response, ApiError> {
+    let labels = call.services().labels.list(&call.caller).await?;
+    let items: Vec<Value> = labels.iter().map(wazo::label).collect();
+    Ok(ok(
+        json!({"items": items, "total": items.len(), "filtered": items.len()}),
+    ))
+}
+
+/// POST /labels `{"name", "color"}`
+async fn create_label(call: Call) -> Result<Response, ApiError> {
+    let fields: LabelBody = call.json()?;
+    let label = call
+        .services()
+        .labels
+        .create(&call.caller, fields.into())
+        .await?;
+    Ok(json_status(StatusCode::CREATED, wazo::label(&label)))
+}
+
+/// PATCH or PUT /labels/{label} `{"name"?, "color"?}`
+async fn update_label(call: Call) -> Result<Response, ApiError> {
+    let fields: LabelBody = call.json()?;
+    let id = call.id("label")?;
+    let label = call
+        .services()
+        .labels
+        .update(&call.caller, id, fields.into())
+        .await?;
+    Ok(ok(wazo::label(&label)))
+}
+
+/// DELETE /labels/{label}
+async fn delete_label(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("label")?;
+    call.services().labels.delete(&call.caller, id).await?;
+    Ok(no_content())
+}
+
 /// POST /users/me/rooms/{room}/activities
 async fn room_activity(call: Call) -> Result<Response, ApiError> {
     let activity: Activity = call.json()?;
@@ -1047,6 +1141,7 @@ async fn list_all_rooms(call: Call) -> Result<Response, ApiError> {
         assignee: q
             .parsed("assignee_uuid", "assignee_uuid must be a UUID")?
             .map(AgentId),
+        label: q.parsed("label_uuid", "label_uuid must be a UUID")?,
     };
     let (limit, offset) = (q.limit()?, q.number("offset")?);
     let page = call

@@ -143,6 +143,21 @@ impl ChannelService {
             .await;
     }
 
+    /// The tenant's channels' ids and names, for any agent (the console's
+    /// inbox filter).
+    pub async fn names(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<(crate::domain::ChannelId, String)>, ServiceError> {
+        Ok(self
+            .channel_store
+            .channels(caller.tenant())
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect())
+    }
+
     pub async fn list(&self, caller: &Caller) -> Result<Vec<Channel>, ServiceError> {
         caller.require_admin()?;
         Ok(self.channel_store.channels(caller.tenant()).await?)

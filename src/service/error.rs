@@ -80,6 +80,8 @@ pub enum Missing {
     Channel,
     /// An uploaded file.
     File,
+    /// One of the tenant's labels.
+    Label,
     CannedResponse,
 }
 
@@ -102,6 +104,10 @@ pub enum Conflict {
     RoomFull { limit: usize },
     /// Members are added and removed in agent rooms only.
     NotAGroupRoom,
+    /// The tenant has a label of this name (whatever its case).
+    LabelAlreadyExists,
+    /// Labels are put on visitor rooms only.
+    NotAVisitorRoom,
     /// Another canned response of the tenant has this shortcut.
     CannedResponseAlreadyExists,
     /// The visitor rated this conversation already.

@@ -13,6 +13,7 @@
 //!   reading a queued room before answering it, supervision (admins: every
 //!   visitor room, assigning any), the system notices.
 //! - [`messages`]: listing, searching, posting (with mentions), editing, reactions.
+//! - [`labels`]: a tenant's labels and the labels on visitor rooms.
 //! - [`presence`]: agents' chosen states and their live sockets.
 //! - [`typing`]: typing indicators both ways, throttled per sender.
 //! - [`routing`]: round robin, giving waiting visitor rooms to free agents.
@@ -54,6 +55,7 @@ pub mod attachments;
 pub mod canned;
 pub mod channels;
 pub mod error;
+pub mod labels;
 pub mod messages;
 pub mod presence;
 pub mod rooms;
@@ -118,6 +120,7 @@ pub struct Services {
     pub rooms: Arc<rooms::RoomService>,
     pub messages: messages::MessageService,
     pub attachments: attachments::AttachmentService,
+    pub labels: labels::LabelService,
     pub canned: canned::CannedService,
     pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
@@ -158,6 +161,7 @@ impl Services {
             channels: channels::ChannelService::new(&parts, channel_cache, visitor.clone()),
             messages: messages::MessageService::new(&parts, rooms.clone()),
             attachments: attachments::AttachmentService::new(&parts, rooms.clone()),
+            labels: labels::LabelService::new(&parts, rooms.clone()),
             canned: canned::CannedService::new(&parts),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),

@@ -44,6 +44,8 @@ fn not_open_or_closed() -> ServiceError {
 /// A room an agent's call names: by its id, or as read together with the
 /// caller's session (`AgentService::authenticate_at`: `None` when the
 /// caller's tenant has no such room), so the call reads the store once.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum RoomRef {
     Id(RoomId),
@@ -150,6 +152,7 @@ impl RoomService {
                     kind: RoomKind::Agent,
                 })
                 .collect(),
+            labels: Vec::new(),
             rating: None,
         };
         let (room, created) = match self.room_store.create_agent_room(&room).await? {
@@ -208,13 +211,13 @@ impl RoomService {
         Ok(page.items.into_iter().next())
     }
 
-    /// The caller's rooms containing every user of `with` (and in `state`,
-    /// when given: `Open` is every room not closed), newest activity first.
+    /// The caller's rooms containing every user of `with` (and matching
+    /// `filter`: state `Open` is every room not closed), newest activity first.
     pub async fn list(
         &self,
         caller: &Caller,
         with: &[Uuid],
-        state: Option<RoomState>,
+        filter: RoomFilter,
         limit: Option<u32>,
         offset: Option<u32>,
     ) -> Result<Page<LiveRoom>, ServiceError> {
@@ -225,7 +228,7 @@ impl RoomService {
                 caller.tenant(),
                 caller.id().0,
                 with,
-                state,
+                &filter,
                 limit,
                 offset.unwrap_or(0),
             )

@@ -212,6 +212,8 @@ pub enum ReactionAdded {
 }
 
 /// The outcome of answering a queued room.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answered {
     Won(Room),
@@ -220,6 +222,8 @@ pub enum Answered {
 }
 
 /// The outcome of rating a visitor room.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rated {
     /// Rated: the room after.
@@ -233,6 +237,8 @@ pub enum Rated {
 }
 
 /// The outcome of adding a member to an agent room.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberAdded {
     /// Added: the room after.
@@ -246,6 +252,8 @@ pub enum MemberAdded {
 }
 
 /// The outcome of round robin's attempt to give a queued room to an agent.
+// A `Room` (with its labels and rating) is large; these values are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assigned {
     Won(Room),
@@ -303,6 +311,8 @@ pub struct RoomFilter {
     pub state: Option<RoomState>,
     pub channel: Option<ChannelId>,
     pub assignee: Option<AgentId>,
+    /// Rooms carrying this label.
+    pub label: Option<crate::domain::LabelId>,
 }
 
 /// A page and the counts around it.
@@ -512,15 +522,16 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn create_agent_room(&self, room: &Room) -> StoreResult<Added<Room>>;
     async fn room(&self, tenant: TenantId, id: RoomId) -> StoreResult<Option<Room>>;
     /// The rooms `member` is in that also contain every one of `with` (and
-    /// are in `state`, when given: `Open` is every room not closed, team
-    /// rooms included), newest activity first. `total` counts all of the
-    /// member's rooms, `filtered` those matching.
+    /// match `filter`: its `state` `Open` is every room not closed, team
+    /// rooms included; a channel, assignee or label keeps visitor rooms
+    /// only), newest activity first. `total` counts all of the member's
+    /// rooms, `filtered` those matching.
     async fn member_rooms(
         &self,
         tenant: TenantId,
         member: Uuid,
         with: &[Uuid],
-        state: Option<RoomState>,
+        filter: &RoomFilter,
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<RoomSummary>>;
@@ -725,6 +736,65 @@ pub trait AttachmentStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<AttachmentId>>;
 }
 
+/// What changing a label did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelChange {
+    Done,
+    /// The tenant has no such label.
+    NotFound,
+    /// Another label of the tenant has this name (whatever its case).
+    NameTaken,
+}
+
+/// What putting labels on a room did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomLabelsSet {
+    Done,
+    /// The tenant has no such room.
+    UnknownRoom,
+    /// One of the labels is not the tenant's: nothing changed.
+    UnknownLabel,
+}
+
+/// A tenant's labels for conversations and the rooms they are on.
+#[async_trait]
+pub trait LabelStore: Send + Sync + 'static {
+    /// The tenant's labels, by name (case-insensitively).
+    async fn labels(&self, tenant: TenantId) -> StoreResult<Vec<crate::domain::Label>>;
+    async fn label(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::LabelId,
+    ) -> StoreResult<Option<crate::domain::Label>>;
+    /// `Done`, or `NameTaken` (nothing stored).
+    async fn insert_label(
+        &self,
+        label: &crate::domain::Label,
+        at_ms: i64,
+    ) -> StoreResult<LabelChange>;
+    /// Renames and recolours the label of `label.id`.
+    async fn update_label(&self, label: &crate::domain::Label) -> StoreResult<LabelChange>;
+    /// Deletes a label, taking it off every room, in one transaction;
+    /// `false` when the tenant has no such label.
+    async fn delete_label(&self, tenant: TenantId, id: crate::domain::LabelId)
+        -> StoreResult<bool>;
+    /// The rooms not closed that carry the label (at most `limit`): whose
+    /// agents hear of a change to it.
+    async fn label_rooms(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::LabelId,
+        limit: u32,
+    ) -> StoreResult<Vec<RoomId>>;
+    /// The room's labels become exactly `labels`, in one transaction.
+    async fn set_room_labels(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        labels: &[crate::domain::LabelId],
+    ) -> StoreResult<RoomLabelsSet>;
+}
+
 /// The outcome of saving a canned response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CannedSaved {
@@ -783,6 +853,7 @@ pub trait Store:
     + ReactionStore
     + VisitorStore
     + AttachmentStore
+    + LabelStore
     + CannedResponseStore
 {
 }
@@ -796,6 +867,7 @@ impl<T> Store for T where
         + ReactionStore
         + VisitorStore
         + AttachmentStore
+        + LabelStore
         + CannedResponseStore
 {
 }

@@ -145,6 +145,7 @@ pub fn event_body(event: &Event, signer: &Signer) -> Option<(VisitorQueue, Vec<u
         | Event::Mention { .. }
         | Event::QueueUpdated { .. }
         | Event::RoomStateChanged { .. }
+        | Event::RoomLabelsChanged { .. }
         | Event::RoomRead { .. }
         | Event::VisitorConnection { .. }
         | Event::PresenceChanged { .. }

@@ -157,6 +157,7 @@ pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) ->
         "channel_id": r.channel_id,
         "state": r.state.as_str(),
         "assignee_uuid": r.assignee.map(|a| a.0),
+        "labels": r.labels.iter().map(room_label).collect::<Vec<_>>(),
         "unread_count": 0,
         "last_message": Value::Null,
         "created_at": format_ms(r.created_at_ms),
@@ -168,6 +169,16 @@ pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) ->
             "rating": g.rating, "comment": g.comment, "created_at": format_ms(g.created_at_ms),
         })),
     })
+}
+
+/// A label as rooms carry it (desk-api.md, "Support desk").
+pub fn room_label(l: &crate::domain::RoomLabel) -> Value {
+    json!({"uuid": l.id, "name": l.name, "color": l.color})
+}
+
+/// A tenant's label (`GET /labels`): its room shape.
+pub fn label(l: &crate::domain::Label) -> Value {
+    room_label(&l.on_room())
 }
 
 /// Wazo's presence shape.
@@ -247,6 +258,7 @@ pub fn event_data(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Value)> {
             }),
         ),
         Event::RoomStateChanged { room } => ("chatd_room_state_updated", live_room(room, cx)),
+        Event::RoomLabelsChanged { room } => ("chatd_room_labels_updated", live_room(room, cx)),
         Event::RoomRated { room } => ("chatd_room_rated", live_room(room, cx)),
         Event::RoomRead {
             room,
@@ -665,6 +677,11 @@ mod tests {
                 id: Uuid::from_u128(1),
                 kind: RoomKind::Visitor,
             }],
+            labels: vec![crate::domain::RoomLabel {
+                id: crate::domain::LabelId(Uuid::from_u128(9)),
+                name: "VIP".into(),
+                color: "#ff0000".into(),
+            }],
             rating: None,
         };
         let live = LiveRoom {
@@ -681,5 +698,9 @@ mod tests {
         assert_eq!(data["channel_id"], json!(channel));
         assert_eq!(data["room"], bare_room(&room, server, Some(true)));
         assert_eq!(data["room"]["users"][0]["connected"], true);
+        assert_eq!(
+            data["room"]["labels"],
+            json!([{"uuid": Uuid::from_u128(9), "name": "VIP", "color": "#ff0000"}])
+        );
     }
 }

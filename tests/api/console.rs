@@ -1810,6 +1810,174 @@ async fn console_reply_form_sends_uploaded_files_shown_as_a_thumbnail_and_a_down
     assert!(!page.body.contains("with a bad file"));
 }
 
+/// The rooms listed in the inbox's "found" section (filters or search).
+fn found_rooms(body: &str) -> Vec<String> {
+    let Some(start) = body.find("data-list=\"found\"") else {
+        return Vec::new();
+    };
+    let section = &body[start..];
+    let end = section.find("</section>").unwrap_or(section.len());
+    section[..end]
+        .split("data-room=\"")
+        .skip(1)
+        .map(|s| s[..36].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn console_labels_filter_the_inbox_and_search_finds_conversations_without_javascript() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let refund = queued_visitor(&app, "Refund please").await.conversation_id;
+    let shipping = queued_visitor(&app, "Where is my parcel")
+        .await
+        .conversation_id;
+
+    // The admin manages labels on its page; an agent may not.
+    let mut boss = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let created = boss
+        .submit(
+            "/console/admin/labels",
+            "/console/admin/labels",
+            &[("name", "VIP"), ("color", "#FF0000")],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.location(), "/console/admin/labels");
+    let twice = boss
+        .submit(
+            "/console/admin/labels",
+            "/console/admin/labels",
+            &[("name", "vip"), ("color", "#00ff00")],
+        )
+        .await;
+    assert_eq!(twice.status, 400, "a taken name is shown as an error");
+    assert!(twice.body.contains("already exists"), "{}", twice.body);
+    let labels = admin.call("GET", "/labels", None).await.body;
+    assert_eq!(labels["total"], 1, "{labels}");
+    let vip = labels["items"][0]["uuid"].as_str().unwrap().to_string();
+    let page = boss.get("/console/admin/labels").await;
+    assert!(page.body.contains(&format!("data-label-row=\"{vip}\"")));
+    let css = boss.get("/console/labels.css").await;
+    assert_eq!(css.header("content-type"), "text/css; charset=utf-8");
+    assert!(
+        css.body.contains(&format!("lbl-{}", vip.replace('-', "")))
+            && css.body.contains("--chip:#ff0000"),
+        "{}",
+        css.body
+    );
+
+    let mut agent = ConsoleBrowser::login(&app, &bob.email, "correct horse").await;
+    assert_eq!(agent.get("/console/admin/labels").await.status, 403);
+    let refused = agent
+        .submit(
+            "/console/inbox",
+            "/console/admin/labels",
+            &[("name", "Mine"), ("color", "#000000")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    agent.answer(&refund).await;
+    agent.answer(&shipping).await;
+
+    // The agent labels a conversation from its header's form.
+    let form = agent.get(&format!("/console/rooms/{refund}")).await;
+    assert!(form
+        .body
+        .contains(&format!("action=\"/console/rooms/{refund}/labels\"")));
+    let labelled = agent
+        .submit(
+            &format!("/console/rooms/{refund}"),
+            &format!("/console/rooms/{refund}/labels"),
+            &[("label", &vip)],
+        )
+        .await;
+    assert_eq!(labelled.status, 303, "{}", labelled.body);
+    assert!(labelled.location().contains("notice=labelled"));
+    let inbox = agent.get("/console/inbox").await;
+    assert!(
+        inbox.body.contains(&format!("data-label=\"{vip}\"")),
+        "a chip on the row"
+    );
+    let rooms = bob.rooms().await;
+    let room = rooms.iter().find(|r| r["uuid"] == refund.as_str()).unwrap();
+    assert_eq!(room["labels"][0]["name"], "VIP");
+
+    // Filters, as query parameters of the inbox.
+    let channel = app.channel_id.clone();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (format!("label={vip}"), vec![refund.as_str()]),
+        (
+            format!("channel={channel}&state=open"),
+            vec![shipping.as_str(), refund.as_str()],
+        ),
+        ("state=closed".into(), vec![]),
+        (
+            format!("assignee={}", bob.uuid),
+            vec![shipping.as_str(), refund.as_str()],
+        ),
+        (format!("assignee={}", admin.uuid), vec![]),
+        (
+            format!("label={vip}&state=open&assignee={}", bob.uuid),
+            vec![refund.as_str()],
+        ),
+        ("q=refund".into(), vec![refund.as_str()]),
+        ("q=parcel".into(), vec![shipping.as_str()]),
+        (format!("q=parcel&label={vip}"), vec![]),
+    ];
+    for (query, want) in cases {
+        let page = agent.get(&format!("/console/inbox?{query}")).await;
+        assert_eq!(page.status, 200, "{query}: {}", page.body);
+        assert!(page.body.contains("data-list=\"found\""), "{query}");
+        assert_eq!(found_rooms(&page.body), want, "{query}");
+    }
+    // The lists' refresh keeps the filters.
+    let fragment = agent
+        .get(&format!("/console/fragments/lists?label={vip}"))
+        .await;
+    assert_eq!(found_rooms(&fragment.body), [refund.as_str()]);
+    // Unknown values are ignored: the usual lists.
+    let plain = agent.get("/console/inbox?label=nope&state=maybe").await;
+    assert!(!plain.body.contains("data-list=\"found\""));
+
+    // The admin's All list filters by label too.
+    let all = boss.get(&format!("/console/all?label={vip}")).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert!(all.body.contains(&format!("data-room=\"{refund}\"")));
+    assert!(!all.body.contains(&format!("data-room=\"{shipping}\"")));
+    assert!(
+        all.body.contains(&format!("data-label=\"{vip}\"")),
+        "chips on All rows"
+    );
+
+    // A label that is not the tenant's is refused and changes nothing.
+    let bad = agent
+        .submit(
+            &format!("/console/rooms/{refund}"),
+            &format!("/console/rooms/{refund}/labels"),
+            &[("label", &uuid::Uuid::new_v4().to_string())],
+        )
+        .await;
+    assert!(
+        bad.location().contains("notice=invalid"),
+        "{}",
+        bad.location()
+    );
+
+    // Deleting the label takes it off the conversation.
+    let deleted = boss
+        .submit(
+            "/console/admin/labels",
+            &format!("/console/admin/labels/{vip}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, 303);
+    let inbox = agent.get("/console/inbox").await;
+    assert!(!inbox.body.contains(&format!("data-label=\"{vip}\"")));
+}
+
 #[tokio::test]
 async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agents_get_403() {
     let app = TestApp::spawn().await;

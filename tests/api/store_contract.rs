@@ -212,6 +212,7 @@ contract!(
     mark_read_moves_forward_only,
     reactions_are_capped_per_user_and_stay_in_their_tenant,
     visitor_names_are_those_given_in_the_tenant,
+    labels_are_unique_per_tenant_by_name_and_go_with_their_rooms,
     a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel;
     postgres_only:
     concurrent_opens_migrate_once,
@@ -1631,6 +1632,7 @@ async fn scopes(db: &Db) -> Scopes {
             id: first.admin.id.0,
             kind: chatgate::domain::RoomKind::Agent,
         }],
+        labels: Vec::new(),
         rating: None,
     };
     store.create_agent_room(&agent_room).await.unwrap();
@@ -1875,7 +1877,17 @@ async fn member_rooms_page_by_state_newest_message_first(db: Db) {
         let store = store.clone();
         async move {
             let page = store
-                .member_rooms(tenant, admin.0, &[], state, limit, offset)
+                .member_rooms(
+                    tenant,
+                    admin.0,
+                    &[],
+                    &store::RoomFilter {
+                        state,
+                        ..Default::default()
+                    },
+                    limit,
+                    offset,
+                )
                 .await
                 .unwrap();
             let ids: Vec<ConversationId> = page.items.iter().map(|s| s.room.id).collect();
@@ -1900,7 +1912,17 @@ async fn member_rooms_page_by_state_newest_message_first(db: Db) {
     store.append_message(new.clone()).await.unwrap();
     assert_eq!(page(closed, 1, 0).await, (vec![rooms[0]], 5, 7));
     let newest = store
-        .member_rooms(tenant, admin.0, &[], closed, 1, 0)
+        .member_rooms(
+            tenant,
+            admin.0,
+            &[],
+            &store::RoomFilter {
+                state: closed,
+                ..Default::default()
+            },
+            1,
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1991,6 +2013,231 @@ async fn fresh_schemas_are_isolated(db: Db) {
     .unwrap();
     assert_eq!(tables, 3, "the migrations created the tables in {schema}");
     conn.close().await.unwrap();
+}
+
+// --- labels -------------------------------------------------------------------
+
+fn a_label(tenant: TenantId, name: &str, color: &str) -> chatgate::domain::Label {
+    chatgate::domain::Label {
+        id: chatgate::domain::LabelId::new(),
+        tenant_id: tenant,
+        name: chatgate::domain::LabelName::parse(name).unwrap(),
+        color: chatgate::domain::LabelColor::parse(color).unwrap(),
+    }
+}
+
+async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
+    use chatgate::store::{LabelChange, RoomLabelsSet};
+    let s = scopes(&db).await;
+    let (store, first) = (s.store.as_ref(), &s.first);
+    let tenant = first.tenant_id;
+    let foreign_tenant = s.other_tenant_channel.tenant_id;
+    let now = now_ms();
+
+    // Names are unique per tenant whatever their case; another tenant
+    // may use the same one.
+    let vip = a_label(tenant, "VIP", "#ff0000");
+    let billing = a_label(tenant, "billing", "#00aa00");
+    let theirs = a_label(foreign_tenant, "vip", "#0000ff");
+    assert_eq!(
+        store.insert_label(&vip, now).await.unwrap(),
+        LabelChange::Done
+    );
+    assert_eq!(
+        store.insert_label(&billing, now).await.unwrap(),
+        LabelChange::Done
+    );
+    assert_eq!(
+        store.insert_label(&theirs, now).await.unwrap(),
+        LabelChange::Done
+    );
+    assert_eq!(
+        store
+            .insert_label(&a_label(tenant, "vip", "#000000"), now)
+            .await
+            .unwrap(),
+        LabelChange::NameTaken
+    );
+    let listed: Vec<String> = store
+        .labels(tenant)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.name.as_str().to_string())
+        .collect();
+    assert_eq!(listed, ["billing", "VIP"]);
+    assert_eq!(
+        store.label(tenant, vip.id).await.unwrap(),
+        Some(vip.clone())
+    );
+    assert_eq!(store.label(foreign_tenant, vip.id).await.unwrap(), None);
+
+    // Renames: taken names refused, one's own in another case allowed,
+    // another tenant's label not found.
+    let mut taken = billing.clone();
+    taken.name = chatgate::domain::LabelName::parse("Vip").unwrap();
+    assert_eq!(
+        store.update_label(&taken).await.unwrap(),
+        LabelChange::NameTaken
+    );
+    let mut gold = vip.clone();
+    gold.name = chatgate::domain::LabelName::parse("vip").unwrap();
+    gold.color = chatgate::domain::LabelColor::parse("#ffd700").unwrap();
+    assert_eq!(store.update_label(&gold).await.unwrap(), LabelChange::Done);
+    assert_eq!(
+        store.label(tenant, vip.id).await.unwrap(),
+        Some(gold.clone())
+    );
+    let mut hijack = theirs.clone();
+    hijack.tenant_id = tenant;
+    assert_eq!(
+        store.update_label(&hijack).await.unwrap(),
+        LabelChange::NotFound
+    );
+    assert_eq!(
+        store.label(foreign_tenant, theirs.id).await.unwrap(),
+        Some(theirs.clone())
+    );
+
+    // Labels on rooms: exactly the list given, the tenant's only.
+    let room = s.conversation;
+    assert_eq!(
+        store
+            .set_room_labels(tenant, room, &[vip.id, billing.id, vip.id])
+            .await
+            .unwrap(),
+        RoomLabelsSet::Done
+    );
+    assert_eq!(
+        store
+            .set_room_labels(tenant, room, &[theirs.id])
+            .await
+            .unwrap(),
+        RoomLabelsSet::UnknownLabel
+    );
+    assert_eq!(
+        store
+            .set_room_labels(foreign_tenant, room, &[theirs.id])
+            .await
+            .unwrap(),
+        RoomLabelsSet::UnknownRoom
+    );
+    let names = |room: &chatgate::domain::Room| -> Vec<String> {
+        room.labels.iter().map(|l| l.name.clone()).collect()
+    };
+    let read = store.room(tenant, room).await.unwrap().unwrap();
+    assert_eq!(names(&read), ["billing", "vip"], "refusals changed nothing");
+    assert_eq!(read.labels[1].color, "#ffd700");
+    assert_eq!(read.labels[1].id, vip.id);
+    // Every reader of rooms carries them: the queue, the tenant's
+    // visitor rooms (filtered by label), a session's room.
+    let queue = store.queue(tenant, None).await.unwrap();
+    let queued = queue.iter().find(|r| r.room.id == room).unwrap();
+    assert_eq!(names(&queued.room), ["billing", "vip"]);
+    let by_label = store
+        .visitor_rooms(
+            tenant,
+            first.admin.id.0,
+            &store::RoomFilter {
+                label: Some(billing.id),
+                ..Default::default()
+            },
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<ConversationId> = by_label.items.iter().map(|r| r.room.id).collect();
+    assert_eq!(ids, [room]);
+    assert_eq!(names(&by_label.items[0].room), ["billing", "vip"]);
+    let foreign_label = store
+        .visitor_rooms(
+            tenant,
+            first.admin.id.0,
+            &store::RoomFilter {
+                label: Some(theirs.id),
+                ..Default::default()
+            },
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert!(foreign_label.items.is_empty());
+    let session = SessionId::new();
+    store
+        .create_session(session, first.admin.id, now + 60_000)
+        .await
+        .unwrap();
+    let (_, with_room) = store
+        .session_agent_and_room(session, now, room)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(&with_room.unwrap()), ["billing", "vip"]);
+    assert_eq!(store.label_rooms(tenant, vip.id, 10).await.unwrap(), [room]);
+    assert!(store
+        .label_rooms(foreign_tenant, vip.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A member's rooms, filtered by label: answered by the admin.
+    assert!(matches!(
+        store
+            .answer(tenant, room, first.admin.id, now)
+            .await
+            .unwrap(),
+        store::Answered::Won(_)
+    ));
+    let member_filter = |label| store::RoomFilter {
+        label: Some(label),
+        ..Default::default()
+    };
+    let mine = store
+        .member_rooms(tenant, first.admin.id.0, &[], &member_filter(vip.id), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(mine.items.len(), 1);
+    assert_eq!(names(&mine.items[0].room), ["billing", "vip"]);
+    assert_eq!(mine.total, 2, "the agent room is the admin's too");
+    let none = store
+        .member_rooms(
+            tenant,
+            first.admin.id.0,
+            &[],
+            &member_filter(theirs.id),
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+
+    // Deleting a label takes it off every room; once, in its tenant.
+    assert!(!store.delete_label(foreign_tenant, vip.id).await.unwrap());
+    assert!(store.delete_label(tenant, vip.id).await.unwrap());
+    assert!(!store.delete_label(tenant, vip.id).await.unwrap());
+    let read = store.room(tenant, room).await.unwrap().unwrap();
+    assert_eq!(names(&read), ["billing"]);
+    assert!(store
+        .label_rooms(tenant, vip.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Clearing: an empty list.
+    assert_eq!(
+        store.set_room_labels(tenant, room, &[]).await.unwrap(),
+        RoomLabelsSet::Done
+    );
+    assert!(store
+        .room(tenant, room)
+        .await
+        .unwrap()
+        .unwrap()
+        .labels
+        .is_empty());
+    assert_eq!(store.labels(foreign_tenant).await.unwrap(), [theirs]);
 }
 
 // --- every method of every store trait -----------------------------------------
@@ -2098,6 +2345,7 @@ fn team_room(tenant: TenantId, members: &[AgentId]) -> chatgate::domain::Room {
                 kind: chatgate::domain::RoomKind::Agent,
             })
             .collect(),
+        labels: Vec::new(),
         rating: None,
     }
 }
@@ -3000,6 +3248,7 @@ async fn visitor_rooms_are_every_visitor_room_of_the_tenant_by_filter(db: Db) {
                 assignee: Some(admin),
                 state: Some(RoomState::Open),
                 channel: Some(first.channel.id),
+                label: None,
             },
             vec![answered],
         ),
@@ -3362,7 +3611,7 @@ async fn agent_room_members_are_added_and_removed_in_their_tenant_only(db: Db) {
         0
     );
     let bos = store
-        .member_rooms(tenant, bo.id.0, &[], None, 10, 0)
+        .member_rooms(tenant, bo.id.0, &[], &Default::default(), 10, 0)
         .await
         .unwrap();
     assert_eq!(bos.items.len(), 1);
@@ -3438,7 +3687,7 @@ async fn agent_room_members_are_added_and_removed_in_their_tenant_only(db: Db) {
     let ids: Vec<_> = after.members.iter().map(|m| m.id).collect();
     assert_eq!(ids, [admin.0, bo.id.0]);
     let anas = store
-        .member_rooms(tenant, ana.id.0, &[], None, 10, 0)
+        .member_rooms(tenant, ana.id.0, &[], &Default::default(), 10, 0)
         .await
         .unwrap();
     let listed: Vec<_> = anas.items.iter().map(|s| s.room.id).collect();

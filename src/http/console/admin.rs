@@ -1,20 +1,21 @@
 //! Admin pages (role admin, checked by the services on every call):
 //! channels (create, settings, the embed snippet, disconnect) and agents
-//! (invite with a generated password shown once, role, disable), canned
-//! responses (list, create, edit, delete).
+//! (invite with a generated password shown once, role, disable), labels
+//! (create, rename, recolour, delete), canned responses (list, create, edit, delete).
 
 use askama::Template;
 use serde_json::{Map, Value};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::views::{Chrome, PRESENCE_STATES};
+use super::views::{Chip, Chrome, LabelAdminRow, LabelsPage, PRESENCE_STATES};
 use super::{asset_version, redirect, render, Form, Request, Session};
 use crate::auth::random_secret;
-use crate::domain::{AgentId, CannedResponseId, Channel, ChannelId};
+use crate::domain::{AgentId, CannedResponseId, Channel, ChannelId, LabelId};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
 use crate::service::canned::{CannedFields, CannedQuery};
+use crate::service::labels::LabelFields;
 use crate::state::App;
 
 pub struct ChannelRow {
@@ -406,6 +407,82 @@ pub async fn update_agent(
         Ok(_) => Ok(redirect("/console/admin/agents")),
         Err(err) => agents_page(app, s, None, Some(super::refusal(err)?)).await,
     }
+}
+
+/// GET /console/admin/labels: the tenant's labels (create, rename,
+/// recolour, delete).
+pub async fn labels(app: &App, s: &Session, error: Option<String>) -> Result<Response, ApiError> {
+    let chrome = chrome(app, s, "Labels", "labels", "/console/admin/labels".into()).await?;
+    let labels = app
+        .services
+        .labels
+        .list(&s.caller)
+        .await?
+        .iter()
+        .map(|l| LabelAdminRow {
+            chip: Chip::new(&l.on_room()),
+            color: l.color.as_str().to_string(),
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &LabelsPage {
+            chrome,
+            labels,
+            error,
+            csrf: s.csrf.clone(),
+            states: PRESENCE_STATES,
+        },
+    )
+}
+
+fn label_fields(form: &Form) -> LabelFields {
+    LabelFields {
+        name: form.get("name").map(str::to_string),
+        color: form.get("color").map(str::to_string),
+    }
+}
+
+/// POST /console/admin/labels `name`, `color`.
+pub async fn create_label(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
+    match app
+        .services
+        .labels
+        .create(&s.caller, label_fields(form))
+        .await
+    {
+        Ok(_) => Ok(redirect("/console/admin/labels")),
+        Err(err) => labels(app, s, Some(super::refusal(err)?)).await,
+    }
+}
+
+/// POST /console/admin/labels/<id> `name`, `color`.
+pub async fn update_label(
+    app: &App,
+    s: &Session,
+    id: LabelId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    match app
+        .services
+        .labels
+        .update(&s.caller, id, label_fields(form))
+        .await
+    {
+        Ok(_) => Ok(redirect("/console/admin/labels")),
+        Err(err) => labels(app, s, Some(super::refusal(err)?)).await,
+    }
+}
+
+/// POST /console/admin/labels/<id>/delete: off every conversation too.
+pub async fn delete_label(app: &App, s: &Session, id: LabelId) -> Result<Response, ApiError> {
+    app.services.labels.delete(&s.caller, id).await?;
+    Ok(redirect("/console/admin/labels"))
 }
 
 /// A canned response as its admin page lists it.

@@ -7,7 +7,7 @@
 //! - `session`: the session cookie and CSRF tokens.
 //! - `pages`: login, inbox, conversation (as a member, or read-only: a
 //!   queued room read before answering), colleagues, presence.
-//! - `admin`: channels, agents and canned responses (role admin).
+//! - `admin`: channels, agents, labels and canned responses (role admin).
 //! - `supervise`: every visitor room of the tenant, read-only, and
 //!   assigning one (role admin).
 //! - `views`: what the templates show (rows built from service results).
@@ -265,6 +265,8 @@ async fn route_get(
         ["admin", "channels"] => admin::channels(app, s, None).await,
         ["admin", "channels", id] => admin::channel(app, req, s, parse_id(id)?, None).await,
         ["admin", "agents"] => admin::agents(app, s, None).await,
+        ["admin", "labels"] => admin::labels(app, s, None).await,
+        ["labels.css"] => pages::labels_css(app, s).await,
         ["admin", "canned"] => admin::canned(app, req, s).await,
         ["admin", "canned", id] => admin::canned_edit(app, s, parse_id(id)?).await,
         _ => Err(ApiError::not_found()),
@@ -300,6 +302,10 @@ async fn route_post(
         }
         ["admin", "agents"] => admin::invite_agent(app, s, form).await,
         ["admin", "agents", id] => admin::update_agent(app, s, parse_id(id)?, form).await,
+        ["admin", "labels"] => admin::create_label(app, s, form).await,
+        ["admin", "labels", id] => admin::update_label(app, s, parse_id(id)?, form).await,
+        ["admin", "labels", id, "delete"] => admin::delete_label(app, s, parse_id(id)?).await,
+        ["rooms", room, "labels"] => pages::set_labels(app, s, parse_id(room)?, form).await,
         ["admin", "canned"] => admin::create_canned(app, s, form).await,
         ["admin", "canned", id] => admin::update_canned(app, s, parse_id(id)?, form).await,
         ["admin", "canned", id, "delete"] => admin::delete_canned(app, s, parse_id(id)?).await,

@@ -24,6 +24,7 @@ use crate::service::messages::Listing;
 use crate::service::presence::PresenceChange;
 use crate::service::rooms::RoomRef;
 use crate::state::App;
+use crate::store::RoomFilter;
 
 /// Messages per page of a conversation.
 const PAGE: u32 = 50;
@@ -199,10 +200,154 @@ pub(super) async fn names(app: &App, s: &Session) -> Result<HashMap<Uuid, String
         .collect())
 }
 
+/// Most conversations a filter or a search shows.
+const FOUND_PAGE: u32 = 50;
+
+/// The inbox's filters (`label`, `channel`, `assignee`, `state`) and search
+/// (`q`) as the request gives them; unknown values are ignored.
+async fn inbox_filters(
+    app: &App,
+    req: &Request,
+    s: &Session,
+    names: &HashMap<Uuid, String>,
+) -> Result<(InboxFilters, RoomFilter, Option<String>), ApiError> {
+    let label = req
+        .query("label")
+        .and_then(|v| v.parse::<crate::domain::LabelId>().ok());
+    let channel = req
+        .query("channel")
+        .and_then(|v| v.parse::<crate::domain::ChannelId>().ok());
+    let assignee = req
+        .query("assignee")
+        .and_then(|v| v.parse::<Uuid>().ok())
+        .map(crate::domain::AgentId);
+    let state = req.query("state").and_then(RoomState::parse);
+    let q = req
+        .query("q")
+        .map(|q| q.trim().chars().take(200).collect::<String>())
+        .filter(|q| !q.is_empty());
+    let filter = RoomFilter {
+        state,
+        channel,
+        assignee,
+        label,
+    };
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(l) = label {
+        query.push(("label", l.to_string()));
+    }
+    if let Some(c) = channel {
+        query.push(("channel", c.to_string()));
+    }
+    if let Some(a) = assignee {
+        query.push(("assignee", a.0.to_string()));
+    }
+    if let Some(st) = state {
+        query.push(("state", st.as_str().to_string()));
+    }
+    if let Some(q) = &q {
+        query.push(("q", q.clone()));
+    }
+    let labels = app.services.labels.list(&s.caller).await?;
+    let channels = app.services.channels.names(&s.caller).await?;
+    let mut agents: Vec<Choice> = names
+        .iter()
+        .map(|(id, name)| Choice {
+            id: id.to_string(),
+            name: name.clone(),
+        })
+        .collect();
+    agents.sort_by_key(|a| a.name.to_lowercase());
+    let shown = InboxFilters {
+        label: label.map(|l| l.to_string()).unwrap_or_default(),
+        channel: channel.map(|c| c.to_string()).unwrap_or_default(),
+        assignee: assignee.map(|a| a.0.to_string()).unwrap_or_default(),
+        state: state.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        q: q.clone().unwrap_or_default(),
+        labels: labels
+            .iter()
+            .map(|l| Choice {
+                id: l.id.to_string(),
+                name: l.name.as_str().to_string(),
+            })
+            .collect(),
+        channels: channels
+            .into_iter()
+            .map(|(id, name)| Choice {
+                id: id.to_string(),
+                name,
+            })
+            .collect(),
+        agents,
+        active: filter != RoomFilter::default() || q.is_some(),
+        query: serde_urlencoded::to_string(query).unwrap_or_default(),
+    };
+    Ok((shown, filter, q))
+}
+
+/// The conversations matching the inbox's filters (in SQL: the agent's
+/// rooms, or for `state=queued` the queue of the channel), or those with a
+/// message matching the search (the agent API's message search).
+async fn found(
+    app: &App,
+    s: &Session,
+    filter: RoomFilter,
+    q: Option<String>,
+) -> Result<Vec<LiveRoom>, ApiError> {
+    let rooms = &app.services.rooms;
+    if let Some(q) = q {
+        let listing = Listing {
+            limit: Some(FOUND_PAGE),
+            search: Some(q),
+            ..Listing::default()
+        };
+        let hits = app
+            .services
+            .messages
+            .search(&s.caller, &listing, false)
+            .await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for m in hits.items {
+            if !seen.insert(m.conversation_id) {
+                continue;
+            }
+            let Ok(room) = rooms.member_room(&s.caller, m.conversation_id).await else {
+                continue;
+            };
+            let matches = filter
+                .label
+                .is_none_or(|l| room.labels.iter().any(|x| x.id == l))
+                && filter.channel.is_none_or(|c| room.channel_id == Some(c))
+                && filter.assignee.is_none_or(|a| room.assignee == Some(a));
+            if !matches {
+                continue;
+            }
+            let mut live = rooms.live(RoomSummary::bare(room)).await;
+            // The matching message is the row's preview.
+            live.summary.last_message = Some(m);
+            out.push(live);
+        }
+        return Ok(out);
+    }
+    if filter.state == Some(RoomState::Queued) {
+        if filter.label.is_some() || filter.assignee.is_some() {
+            return Ok(Vec::new());
+        }
+        return Ok(rooms.queue(&s.caller, filter.channel).await?);
+    }
+    Ok(rooms
+        .list(&s.caller, &[], filter, Some(FOUND_PAGE), Some(0))
+        .await?
+        .items)
+}
+
 /// The queue, and one page of the agent's rooms split into open visitor
-/// rooms, team rooms and closed rooms.
+/// rooms, team rooms and closed rooms; with filters or a search, the
+/// matching conversations instead.
 async fn lists(
     app: &App,
+    req: &Request,
     s: &Session,
     names: &HashMap<Uuid, String>,
     current: &str,
@@ -210,6 +355,25 @@ async fn lists(
 ) -> Result<Lists, ApiError> {
     let me = s.caller.id().0;
     let row = |live: LiveRoom| RoomRow::new(&live, me, names, current);
+    let (filters, filter, q) = inbox_filters(app, req, s, names).await?;
+    if filters.active {
+        let mut found: Vec<RoomRow> = found(app, s, filter, q)
+            .await?
+            .into_iter()
+            .map(row)
+            .collect();
+        given_names(app, s, found.iter_mut()).await?;
+        return Ok(Lists {
+            queue: Vec::new(),
+            mine: Vec::new(),
+            team: Vec::new(),
+            closed: Vec::new(),
+            closed_prev: None,
+            closed_next: None,
+            filters,
+            found,
+        });
+    }
     let mut queue = app
         .services
         .rooms
@@ -226,7 +390,10 @@ async fn lists(
         .list(
             &s.caller,
             &[],
-            Some(RoomState::Open),
+            RoomFilter {
+                state: Some(RoomState::Open),
+                ..RoomFilter::default()
+            },
             Some(ROOMS_PAGE),
             Some(0),
         )
@@ -246,33 +413,20 @@ async fn lists(
         .list(
             &s.caller,
             &[],
-            Some(RoomState::Closed),
+            RoomFilter {
+                state: Some(RoomState::Closed),
+                ..RoomFilter::default()
+            },
             Some(ROOMS_PAGE),
             Some(closed_page * ROOMS_PAGE),
         )
         .await?;
     let total = closed_rooms.filtered;
     let mut closed = closed_rooms.items.into_iter().map(row).collect::<Vec<_>>();
-    // The names visitors gave, instead of "Visitor 1a2b3".
-    let visitor_rooms: Vec<RoomId> = queue
-        .iter()
-        .chain(&mine)
-        .chain(&closed)
-        .filter(|r| r.kind == RoomKind::Visitor)
-        .map(|r| r.room_id)
-        .collect();
-    let given = app
-        .services
-        .rooms
-        .visitor_names(&s.caller, &visitor_rooms)
-        .await?;
-    for r in queue.iter_mut().chain(&mut mine).chain(&mut closed) {
-        if let Some(name) = given.get(&r.room_id) {
-            r.name = name.clone();
-            r.initials = crate::http::console::views::initials(name);
-        }
-    }
+    given_names(app, s, queue.iter_mut().chain(&mut mine).chain(&mut closed)).await?;
     Ok(Lists {
+        filters,
+        found: Vec::new(),
         queue,
         mine,
         team,
@@ -281,6 +435,32 @@ async fn lists(
         closed_next: (u64::from(closed_page + 1) * u64::from(ROOMS_PAGE) < total as u64)
             .then_some(closed_page + 1),
     })
+}
+
+/// The names visitors gave, instead of "Visitor 1a2b3".
+async fn given_names<'r>(
+    app: &App,
+    s: &Session,
+    rows: impl Iterator<Item = &'r mut RoomRow>,
+) -> Result<(), ApiError> {
+    let mut rows: Vec<&mut RoomRow> = rows.collect();
+    let visitor_rooms: Vec<RoomId> = rows
+        .iter()
+        .filter(|r| r.kind == RoomKind::Visitor)
+        .map(|r| r.room_id)
+        .collect();
+    let given = app
+        .services
+        .rooms
+        .visitor_names(&s.caller, &visitor_rooms)
+        .await?;
+    for r in rows.iter_mut() {
+        if let Some(name) = given.get(&r.room_id) {
+            r.name = name.clone();
+            r.initials = crate::http::console::views::initials(name);
+        }
+    }
+    Ok(())
 }
 
 fn closed_page(req: &Request) -> u32 {
@@ -377,7 +557,7 @@ async fn inbox_with(
         None => None,
     };
     let current = room.map(|r| r.0.to_string()).unwrap_or_default();
-    let lists = lists(app, s, &names, &current, closed_page(req)).await?;
+    let lists = lists(app, req, s, &names, &current, closed_page(req)).await?;
     let title = match &conversation {
         Some(c) => c.name.clone(),
         None => "Inbox".to_string(),
@@ -450,6 +630,21 @@ pub(super) async fn conversation(
         .filter_map(|a| names.get(&a.0).cloned())
         .collect::<Vec<_>>()
         .join(", ");
+    let labels: Vec<Chip> = room.labels.iter().map(Chip::new).collect();
+    let label_choices = if is_visitor && access == Access::Member {
+        app.services
+            .labels
+            .list(me)
+            .await?
+            .iter()
+            .map(|l| LabelChoice {
+                on: room.labels.iter().any(|x| x.id == l.id),
+                chip: Chip::new(&l.on_room()),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let is_team = !is_visitor && access == Access::Member;
     let (member_list, add_choices) = if is_team {
         let member_list = room
@@ -558,6 +753,8 @@ pub(super) async fn conversation(
         member_list,
         add_choices,
         max_upload_bytes: app.config.max_upload_bytes,
+        labels,
+        label_choices,
     })
 }
 
@@ -684,7 +881,7 @@ pub async fn messages_fragment(
 pub async fn lists_fragment(app: &App, req: &Request, s: &Session) -> Result<Response, ApiError> {
     let names = names(app, s).await?;
     let current = req.query("current").unwrap_or_default().to_string();
-    let lists = lists(app, s, &names, &current, closed_page(req)).await?;
+    let lists = lists(app, req, s, &names, &current, closed_page(req)).await?;
     render(
         StatusCode::OK,
         &ListsFragment {
@@ -852,6 +1049,60 @@ pub async fn set_state(
     let state = crate::service::rooms::requested_state(form.get("state").unwrap_or_default())?;
     app.services.rooms.set_state(&s.caller, id, state).await?;
     Ok(redirect(&room_latest(id)))
+}
+
+/// POST /console/rooms/<room>/labels `label` (repeated): the room's
+/// labels become those checked.
+pub async fn set_labels(
+    app: &App,
+    s: &Session,
+    id: RoomId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let labels = form
+        .all("label")
+        .into_iter()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    match app
+        .services
+        .labels
+        .set_room_labels(&s.caller, RoomRef::Id(id), labels)
+        .await
+    {
+        Ok(_) => Ok(redirect(&format!(
+            "/console/rooms/{}?notice=labelled#latest",
+            id.0
+        ))),
+        Err(ServiceError::InvalidField { .. }) => Ok(redirect(&format!(
+            "/console/rooms/{}?notice=invalid#latest",
+            id.0
+        ))),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// GET /console/labels.css: each label's chip colours (the console's CSP
+/// allows stylesheets from the console only, no inline style).
+pub async fn labels_css(app: &App, s: &Session) -> Result<Response, ApiError> {
+    let mut css = String::new();
+    for l in app.services.labels.list(&s.caller).await? {
+        css.push_str(&format!(
+            ".{}{{--chip:{};--chip-text:{}}}\n",
+            chip_class(l.id),
+            l.color.as_str(),
+            l.color.text_color()
+        ));
+    }
+    let mut response = warp::reply::Reply::into_response(css);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 /// POST /console/rooms/<room>/transfer: to another agent, who joins; we leave.

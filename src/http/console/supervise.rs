@@ -1,5 +1,5 @@
 //! Supervision (role admin): every visitor room of the tenant in one list
-//! ("All", filtered by state, channel and assignee with a plain GET form),
+//! ("All", filtered by state, channel, assignee and label with a plain GET form),
 //! any of them read-only, and assigning or transferring one to an agent.
 //! Reading marks nothing read, sends no typing and tells the visitor
 //! nothing; the services enforce the role (403 for anyone else).
@@ -20,7 +20,7 @@ use crate::store::RoomFilter;
 /// Rooms per page of the All list.
 const ALL_PAGE: u32 = 50;
 
-/// GET /console/all?state=&channel=&assignee=&page=
+/// GET /console/all?state=&channel=&assignee=&label=&page=
 pub async fn all(app: &App, req: &Request, s: &Session) -> Result<Response, ApiError> {
     s.caller.require_admin()?;
     let state = req.query("state").and_then(RoomState::parse);
@@ -31,6 +31,9 @@ pub async fn all(app: &App, req: &Request, s: &Session) -> Result<Response, ApiE
         .query("assignee")
         .and_then(|a| a.parse::<Uuid>().ok())
         .map(AgentId);
+    let label = req
+        .query("label")
+        .and_then(|l| l.parse::<crate::domain::LabelId>().ok());
     let page = req
         .query("page")
         .and_then(|p| p.parse::<u32>().ok())
@@ -40,6 +43,7 @@ pub async fn all(app: &App, req: &Request, s: &Session) -> Result<Response, ApiE
         state,
         channel,
         assignee,
+        label,
     };
     let rooms = app
         .services
@@ -92,6 +96,9 @@ pub async fn all(app: &App, req: &Request, s: &Session) -> Result<Response, ApiE
         if let Some(a) = assignee {
             q.push(("assignee", a.0.to_string()));
         }
+        if let Some(l) = label {
+            q.push(("label", l.to_string()));
+        }
         if p > 0 {
             q.push(("page", p.to_string()));
         }
@@ -123,7 +130,19 @@ pub async fn all(app: &App, req: &Request, s: &Session) -> Result<Response, ApiE
             })
             .collect(),
         agents,
-        filtered: state.is_some() || channel.is_some() || assignee.is_some(),
+        label: selected(label.map(|l| l.to_string())),
+        labels: app
+            .services
+            .labels
+            .list(&s.caller)
+            .await?
+            .iter()
+            .map(|l| Choice {
+                id: l.id.to_string(),
+                name: l.name.as_str().to_string(),
+            })
+            .collect(),
+        filtered: state.is_some() || channel.is_some() || assignee.is_some() || label.is_some(),
         prev: page.checked_sub(1).map(query),
         next: (u64::from(page + 1) * u64::from(ALL_PAGE) < total).then(|| query(page + 1)),
     };

@@ -57,8 +57,58 @@ pub struct RoomRow {
     pub wait: String,
     pub current: bool,
     pub initials: String,
+    /// The room's labels, as chips.
+    pub labels: Vec<Chip>,
+    /// Its page: a queued room's is read before answering.
+    pub href: String,
     /// The visitor's rating, once given.
     pub rating: Option<RatingRow>,
+}
+
+/// A label as a chip: its colours come from `/console/labels.css` (the
+/// console's CSP allows no inline style), by the class `lbl-<id>`.
+pub struct Chip {
+    pub id: String,
+    pub class: String,
+    pub name: String,
+}
+
+impl Chip {
+    pub fn new(l: &crate::domain::RoomLabel) -> Chip {
+        Chip {
+            id: l.id.0.to_string(),
+            class: chip_class(l.id),
+            name: l.name.clone(),
+        }
+    }
+}
+
+/// The CSS class of a label's chips.
+pub fn chip_class(id: crate::domain::LabelId) -> String {
+    format!("lbl-{}", id.0.simple())
+}
+
+/// A label offered in a conversation's label menu.
+pub struct LabelChoice {
+    pub chip: Chip,
+    pub on: bool,
+}
+
+/// The inbox's filter bar and search box, as the request gave them.
+#[derive(Default)]
+pub struct InboxFilters {
+    pub label: String,
+    pub channel: String,
+    pub assignee: String,
+    pub state: String,
+    pub q: String,
+    pub labels: Vec<Choice>,
+    pub channels: Vec<Choice>,
+    pub agents: Vec<Choice>,
+    /// Whether any filter is set (the lists are then one filtered list).
+    pub active: bool,
+    /// The query string of the filters (kept by the lists' refresh).
+    pub query: String,
 }
 
 /// A visitor's rating as the console shows it: stars, and the comment.
@@ -130,6 +180,11 @@ impl RoomRow {
         let at_ms = queued_at.unwrap_or(at_ms);
         let time_iso = format_ms(at_ms);
         let id = room.id.0.to_string();
+        let href = if room.state == RoomState::Queued {
+            format!("/console/queue/{id}")
+        } else {
+            format!("/console/rooms/{id}")
+        };
         RoomRow {
             current: id == current,
             initials: initials(&name),
@@ -146,6 +201,8 @@ impl RoomRow {
             wait: queued_at
                 .map(|q| wait_label((now_ms() - q).max(0) / 1000))
                 .unwrap_or_default(),
+            labels: room.labels.iter().map(Chip::new).collect(),
+            href,
             rating: room.rating.as_ref().map(RatingRow::new),
             name,
         }
@@ -160,6 +217,10 @@ pub struct Lists {
     pub closed: Vec<RoomRow>,
     pub closed_prev: Option<u32>,
     pub closed_next: Option<u32>,
+    pub filters: InboxFilters,
+    /// With filters or a search: the matching conversations (the other
+    /// lists are then empty).
+    pub found: Vec<RoomRow>,
 }
 
 /// One message of a conversation.
@@ -495,12 +556,32 @@ pub struct Conversation {
     /// The largest file an upload may be (the reply box refuses bigger
     /// ones before sending a byte).
     pub max_upload_bytes: u64,
+    /// The room's labels, as chips.
+    pub labels: Vec<Chip>,
+    /// A member's visitor room: every label of the tenant, on or off.
+    pub label_choices: Vec<LabelChoice>,
     /// What canned responses' fields become in this conversation (the
     /// reply box's picker fills them): the visitor's given name (empty when
     /// none), the agent's name, the channel's name (empty in agent rooms).
     pub fill_visitor: String,
     pub fill_agent: String,
     pub fill_channel: String,
+}
+
+/// GET /console/admin/labels: the tenant's labels.
+#[derive(Template)]
+#[template(path = "console/labels.html")]
+pub struct LabelsPage {
+    pub chrome: Chrome,
+    pub labels: Vec<LabelAdminRow>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+}
+
+pub struct LabelAdminRow {
+    pub chip: Chip,
+    pub color: String,
 }
 
 /// The visitor's context beside a conversation.
@@ -606,6 +687,8 @@ pub struct AllPage {
     pub assignee: String,
     pub channels: Vec<Choice>,
     pub agents: Vec<Choice>,
+    pub label: String,
+    pub labels: Vec<Choice>,
     pub filtered: bool,
     /// Query strings of the previous and next pages.
     pub prev: Option<String>,
@@ -663,6 +746,7 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "unqueued" => "This visitor is no longer waiting in the queue.",
         "assigned" => "The conversation was assigned.",
         "left" => "You left the room.",
+        "labelled" => "Labels saved.",
         _ => return None,
     })
 }

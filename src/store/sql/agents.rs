@@ -166,11 +166,12 @@ where
         room: RoomId,
     ) -> StoreResult<Option<(Agent, Option<Room>)>> {
         let sql = format!(
-            "SELECT {AGENT_COLUMNS_OF_A}, {ROOM_COLUMNS_OF_CONVERSATIONS}, {} \
+            "SELECT {AGENT_COLUMNS_OF_A}, {ROOM_COLUMNS_OF_CONVERSATIONS}, {}, {} \
              FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \
              LEFT JOIN conversations ON conversations.id = $3 AND conversations.tenant_id = a.tenant_id \
              WHERE s.id = $1 AND s.revoked = 0 AND s.expires_at > $2 AND a.disabled = 0",
-            DB::MEMBERS
+            DB::MEMBERS,
+            DB::LABELS
         );
         let Some(row) = sqlx::query(&sql)
             .bind(id.to_string())
@@ -186,7 +187,11 @@ where
         let room = match row.try_get::<Option<String>, _>(8)? {
             Some(_) => {
                 let mut room = Self::room_from_row_at(&row, 8)?;
-                Self::members_from_row(&row, 8 + super::ROOM_COLUMN_COUNT, &mut room)?;
+                let members_at = 8 + super::ROOM_COLUMN_COUNT;
+                Self::members_from_row(&row, members_at, &mut room)?;
+                room.labels = super::labels::parse_room_labels(
+                    row.try_get::<Option<String>, _>(members_at + 1)?.as_deref(),
+                )?;
                 Some(room)
             }
             None => None,

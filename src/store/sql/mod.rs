@@ -20,6 +20,7 @@ pub(super) mod append;
 pub(super) mod attachments;
 pub(super) mod canned;
 pub(super) mod channels;
+pub(super) mod labels;
 pub(super) mod lane;
 pub(super) mod messages;
 pub(super) mod reactions;
@@ -149,6 +150,13 @@ impl Filter {
         self.wheres.push(format!("{prefix}${}", self.binds.len()));
     }
 
+    /// Appends `suffix` to the last condition (one that `add` left open).
+    pub fn close_last(&mut self, suffix: &str) {
+        if let Some(last) = self.wheres.last_mut() {
+            last.push_str(suffix);
+        }
+    }
+
     /// `column LIKE $n ESCAPE '\'`.
     pub fn add_like(&mut self, column: &str, pattern: &str) {
         self.binds.push(Bind::S(pattern.to_string()));
@@ -225,6 +233,10 @@ pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
     /// A conversation's agents as one comma-separated text, in joining
     /// order (`NULL` when it has none), for a statement on `conversations`.
     const MEMBERS: &'static str;
+    /// A conversation's labels as one JSON list of `{"uuid", "name",
+    /// "color"}` by name (`NULL` or `[]` when it has none), for a statement
+    /// on `conversations`.
+    const LABELS: &'static str;
     /// Whether an agent's session check (read on every agent API call)
     /// runs on the write connection rather than a reader. On SQLite: a
     /// reader's page cache is dropped whenever another connection has
@@ -239,6 +251,10 @@ impl Backend for sqlx::Sqlite {
     const MEMBERS: &'static str =
         "(SELECT group_concat(member_id, ',' ORDER BY joined_at, member_id) \
          FROM room_members WHERE room_id = conversations.id)";
+    const LABELS: &'static str =
+        "(SELECT json_group_array(json_object('uuid', l.id, 'name', l.name, 'color', l.color) \
+         ORDER BY l.name_key, l.id) \
+         FROM room_labels rl JOIN labels l ON l.id = rl.label_id WHERE rl.room_id = conversations.id)";
     const SESSIONS_ON_WRITER: bool = true;
 }
 
@@ -248,6 +264,10 @@ impl Backend for sqlx::Postgres {
     const MEMBERS: &'static str =
         "(SELECT string_agg(member_id, ',' ORDER BY joined_at, member_id) \
          FROM room_members WHERE room_id = conversations.id)";
+    const LABELS: &'static str =
+        "(SELECT json_agg(json_build_object('uuid', l.id, 'name', l.name, 'color', l.color) \
+         ORDER BY l.name_key, l.id)::text \
+         FROM room_labels rl JOIN labels l ON l.id = rl.label_id WHERE rl.room_id = conversations.id)";
     const SESSIONS_ON_WRITER: bool = false;
 }
 
@@ -582,12 +602,12 @@ macro_rules! sql_store {
                     tenant: TenantId,
                     member: Uuid,
                     with: &[Uuid],
-                    state: Option<RoomState>,
+                    filter: &$crate::store::RoomFilter,
                     limit: u32,
                     offset: u32,
                 ) -> StoreResult<Page<RoomSummary>> {
                     self.sql
-                        .member_rooms(tenant, member, with, state, limit, offset)
+                        .member_rooms(tenant, member, with, filter, limit, offset)
                         .await
                 }
                 async fn visitor_rooms(
@@ -769,6 +789,55 @@ macro_rules! sql_store {
                     message: MessageId,
                 ) -> StoreResult<Vec<crate::domain::AttachmentId>> {
                     self.sql.delete_message_attachments(tenant, message).await
+                }
+            }
+            #[async_trait::async_trait]
+            impl crate::store::LabelStore for $store {
+                async fn labels(&self, tenant: TenantId) -> StoreResult<Vec<crate::domain::Label>> {
+                    self.sql.labels(tenant).await
+                }
+                async fn label(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::LabelId,
+                ) -> StoreResult<Option<crate::domain::Label>> {
+                    self.sql.label(tenant, id).await
+                }
+                async fn insert_label(
+                    &self,
+                    label: &crate::domain::Label,
+                    at_ms: i64,
+                ) -> StoreResult<crate::store::LabelChange> {
+                    self.sql.insert_label(label, at_ms).await
+                }
+                async fn update_label(
+                    &self,
+                    label: &crate::domain::Label,
+                ) -> StoreResult<crate::store::LabelChange> {
+                    self.sql.update_label(label).await
+                }
+                async fn delete_label(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::LabelId,
+                ) -> StoreResult<bool> {
+                    self.sql.delete_label(tenant, id).await
+                }
+                async fn label_rooms(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::LabelId,
+                    limit: u32,
+                ) -> StoreResult<Vec<RoomId>> {
+                    self.sql.label_rooms(tenant, id, limit).await
+                }
+                async fn set_room_labels(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    labels: &[crate::domain::LabelId],
+                ) -> StoreResult<crate::store::RoomLabelsSet> {
+                    self.sql.set_room_labels(tenant, room, labels).await
                 }
             }
             #[async_trait::async_trait]

@@ -91,6 +91,7 @@ where
             queued_at_ms: row.try_get(at + 8)?,
             last_seq: row.try_get(at + 9)?,
             members,
+            labels: Vec::new(),
             rating: match row.try_get::<Option<i64>, _>(at + 10)? {
                 Some(rating) => Some(Rating {
                     rating: u8::try_from(rating)
@@ -208,9 +209,10 @@ where
     /// a room (posting a reply included) reads it first.
     pub(crate) async fn room(&self, tenant: TenantId, id: RoomId) -> StoreResult<Option<Room>> {
         let sql = format!(
-            "SELECT {}, {} FROM conversations WHERE id = $1 AND tenant_id = $2",
+            "SELECT {}, {}, {} FROM conversations WHERE id = $1 AND tenant_id = $2",
             ROOM_COLUMNS,
-            DB::MEMBERS
+            DB::MEMBERS,
+            DB::LABELS
         );
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -220,6 +222,10 @@ where
         let Some(row) = row else { return Ok(None) };
         let mut room = Self::room_from_row(&row)?;
         Self::members_from_row(&row, ROOM_COLUMN_COUNT, &mut room)?;
+        room.labels = super::labels::parse_room_labels(
+            row.try_get::<Option<String>, _>(ROOM_COLUMN_COUNT + 1)?
+                .as_deref(),
+        )?;
         Ok(Some(room))
     }
 
@@ -228,11 +234,11 @@ where
         tenant: TenantId,
         member: uuid::Uuid,
         with: &[uuid::Uuid],
-        state: Option<RoomState>,
+        filter: &RoomFilter,
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<RoomSummary>> {
-        let f = member_rooms_filter(tenant, member, with, state);
+        let f = member_rooms_filter(tenant, member, with, filter);
         let sql = member_rooms_page_sql(&f.clause(), limit, offset);
         let rows = Self::bind_all(sqlx::query(&sql), &f.binds)
             .fetch_all(&self.read)
@@ -308,6 +314,7 @@ where
             }
         }
         Self::with_members(&self.read, &mut rooms).await?;
+        Self::with_labels(&self.read, &mut rooms).await?;
         let mut last = self.messages_by_room(last_ids).await?;
         Ok(rooms
             .into_iter()
@@ -397,6 +404,7 @@ where
             .map(Self::room_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         Self::with_members(&self.read, &mut rooms).await?;
+        Self::with_labels(&self.read, &mut rooms).await?;
         // Each room's newest message: what the visitor is waiting about.
         let mut last: HashMap<RoomId, Message> = HashMap::new();
         if !rooms.is_empty() {
@@ -810,10 +818,11 @@ where
         .rows_affected();
         // Why not, or the room after: read from the writer, which saw the update.
         let sql = format!(
-            "SELECT {}, {} FROM conversations WHERE id = $1 AND tenant_id = $2 AND channel_id = $3 \
+            "SELECT {}, {}, {} FROM conversations WHERE id = $1 AND tenant_id = $2 AND channel_id = $3 \
              AND kind = 'visitor'",
             ROOM_COLUMNS,
-            DB::MEMBERS
+            DB::MEMBERS,
+            DB::LABELS
         );
         let row = sqlx::query(&sql)
             .bind(room.to_string())
@@ -826,6 +835,10 @@ where
         };
         let mut found = Self::room_from_row(&row)?;
         Self::members_from_row(&row, ROOM_COLUMN_COUNT, &mut found)?;
+        found.labels = super::labels::parse_room_labels(
+            row.try_get::<Option<String>, _>(ROOM_COLUMN_COUNT + 1)?
+                .as_deref(),
+        )?;
         Ok(if done > 0 {
             Rated::Rated(found)
         } else if found.rating.is_some() {
@@ -934,12 +947,7 @@ fn visitor_rooms_filter(
     if let Some(state) = filter.state {
         f.add("r.state = ", Bind::S(state.as_str().to_string()));
     }
-    if let Some(channel) = filter.channel {
-        f.add("r.channel_id = ", Bind::S(channel.to_string()));
-    }
-    if let Some(assignee) = filter.assignee {
-        f.add("r.assignee_id = ", Bind::S(assignee.to_string()));
-    }
+    same_channel_assignee_label(&mut f, filter);
     f
 }
 
@@ -951,12 +959,12 @@ fn visitor_rooms_filter(
 const MEMBER_ROOMS: &str = "r.id = rm.room_id AND rm.member_id = $1 AND r.tenant_id = $2";
 
 /// Which of the member's rooms `member_rooms` lists: those that also
-/// contain every one of `with`, in `state` when given.
+/// contain every one of `with`, matching `filter`.
 fn member_rooms_filter(
     tenant: TenantId,
     member: uuid::Uuid,
     with: &[uuid::Uuid],
-    state: Option<RoomState>,
+    filter: &RoomFilter,
 ) -> Filter {
     let mut f = Filter::new(vec![
         Bind::S(member.to_string()),
@@ -971,13 +979,32 @@ fn member_rooms_filter(
             n + 1
         ));
     }
-    match state {
+    match filter.state {
         // Team rooms are always open; queued rooms have no members.
         Some(RoomState::Closed) => f.push_where("r.state = 'closed'"),
         Some(_) => f.push_where("r.state <> 'closed'"),
         None => {}
     }
+    same_channel_assignee_label(&mut f, filter);
     f
+}
+
+/// The conditions of `filter`'s channel, assignee and label on rooms `r`.
+fn same_channel_assignee_label(f: &mut Filter, filter: &RoomFilter) {
+    if let Some(channel) = filter.channel {
+        f.add("r.channel_id = ", Bind::S(channel.to_string()));
+    }
+    if let Some(assignee) = filter.assignee {
+        f.add("r.assignee_id = ", Bind::S(assignee.to_string()));
+    }
+    if let Some(label) = filter.label {
+        // By room_labels' primary key (room_id, label_id).
+        f.add(
+            "EXISTS (SELECT 1 FROM room_labels fl WHERE fl.room_id = r.id AND fl.label_id = ",
+            Bind::S(label.to_string()),
+        );
+        f.close_last(")");
+    }
 }
 
 /// One pass over the member's rooms (their newest message time is kept on
