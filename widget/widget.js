@@ -402,7 +402,7 @@ class Widget {
     rm.setAttribute('aria-label', t.cm);
     const rs = (this.rs = h('button', 'rb', t.send));
     rs.disabled = true;
-    this.rx_ = h('p', 'er');
+    this.rx_ = h('p', 'rer');
     this.rx_.setAttribute('role', 'alert');
     this.rx_.hidden = true;
     rc.append(fs, this.rx_, rm, rs);
@@ -410,7 +410,7 @@ class Widget {
       e.preventDefault();
       this.rate();
     };
-    this.thx = h('p', 'note', t.thx);
+    this.thx = h('p', 'thx', t.thx);
     this.thx.setAttribute('role', 'status');
     this.thx.tabIndex = -1;
     this.thx.hidden = true;
