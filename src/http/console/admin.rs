@@ -123,11 +123,7 @@ pub async fn channels(app: &App, s: &Session, error: Option<String>) -> Result<R
     )
     .await?;
     let channels = app.services.channels.list(&s.caller).await?;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     render(
         status,
         &ChannelsPage {
@@ -239,11 +235,7 @@ pub async fn channel(
         .host
         .clone()
         .unwrap_or_else(|| "chat.example.com".into());
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     render(
         status,
         &ChannelPage {
@@ -352,11 +344,7 @@ async fn agents_page(
             .cmp(&b.disabled)
             .then(a.name.to_lowercase().cmp(&b.name.to_lowercase()))
     });
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     render(
         status,
         &AgentsPage {
@@ -424,11 +412,7 @@ pub async fn labels(app: &App, s: &Session, error: Option<String>) -> Result<Res
             color: l.color.as_str().to_string(),
         })
         .collect();
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     render(
         status,
         &LabelsPage {
@@ -598,11 +582,7 @@ async fn canned_page(
             },
         )
         .await?;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     render(
         status,
         &CannedPage {
@@ -646,11 +626,7 @@ async fn canned_edit_page(
     let back = format!("/console/admin/canned/{id}");
     let chrome = chrome(app, s, "Edit canned response", "canned", back).await?;
     let stored = app.services.canned.get(&s.caller, id).await?;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     render(
         status,
         &CannedEditPage {
@@ -710,6 +686,15 @@ pub async fn delete_canned(
 ) -> Result<Response, ApiError> {
     app.services.canned.delete(&s.caller, id).await?;
     Ok(redirect("/console/admin/canned"))
+}
+
+/// An admin page's status: 400 when it shows a refused form again, else 200.
+fn form_status(refused: bool) -> StatusCode {
+    if refused {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
 }
 
 #[cfg(test)]
