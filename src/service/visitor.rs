@@ -343,12 +343,14 @@ impl VisitorService {
         ServiceError,
     > {
         let (new_id, claimed) = (new.id, !new.attachments.is_empty());
-        let attachments = self.attachment_store.clone();
+        // Only a message that took files has a claim to settle.
+        let attachments = claimed.then(|| self.attachment_store.clone());
         let pending = match self.message_store.enqueue_append(new).await {
             Ok(pending) => pending,
             Err(err) => {
-                super::attachments::settle_claim(attachments.as_ref(), new_id, claimed, false)
-                    .await;
+                if let Some(store) = &attachments {
+                    super::attachments::settle_claim(store.as_ref(), new_id, true, false).await;
+                }
                 return Err(err.into());
             }
         };
@@ -357,7 +359,9 @@ impl VisitorService {
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await;
             let stored = matches!(&appended, Ok(a) if a.created);
-            super::attachments::settle_claim(attachments.as_ref(), new_id, claimed, stored).await;
+            if let Some(store) = &attachments {
+                super::attachments::settle_claim(store.as_ref(), new_id, true, stored).await;
+            }
             let appended = appended?;
             if appended.created {
                 metrics.messages_stored.inc();
