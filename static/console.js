@@ -1035,7 +1035,18 @@
     return (data.room && data.room.uuid) || data.room_uuid || data.uuid;
   }
 
+  // A form posted from this page (adding a member, closing, labelling) is
+  // already on its way to a fresh page: an event about that same change
+  // must not reload first and abort it.
+  let leaving = false;
+  window.addEventListener('beforeunload', () => { leaving = true; });
+  window.addEventListener('pageshow', () => { leaving = false; });
+  function reload() {
+    if (!leaving) location.reload();
+  }
+
   function onEvent(name, data) {
+    if (leaving) return;
     switch (name) {
       case 'chatd_queue_updated':
         refreshLists();
@@ -1043,7 +1054,7 @@
           // Read before answering: new messages come in; once answered
           // (by us or another agent) the page says where it went.
           if (data.action === 'queued') catchUp();
-          else location.reload();
+          else reload();
         }
         if (data.action === 'queued') {
           notify();
@@ -1120,7 +1131,7 @@
         if (colours) colours.href = '/console/labels.css?t=' + Date.now();
         const menu = $('.label-menu');
         if (roomOf(data) === currentRoom && reply && !reply.value.trim() && !(menu && menu.open)) {
-          location.reload();
+          reload();
           return;
         }
         refreshLists();
@@ -1129,7 +1140,7 @@
       case 'chatd_room_state_updated':
         if (roomOf(data) === currentRoom && reply && !reply.value.trim()) {
           // Closed, reopened, or transferred away: show it as it is now.
-          location.reload();
+          reload();
           return;
         }
         refreshLists();
@@ -1153,7 +1164,7 @@
             return;
           }
           // The members panel shows who is in it now.
-          if (reply && !reply.value.trim()) { location.reload(); return; }
+          if (reply && !reply.value.trim()) { reload(); return; }
         }
         if (mine && name === 'chatd_user_room_member_added') notify();
         refreshLists();
