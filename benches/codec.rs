@@ -39,6 +39,7 @@ fn message(text: &str) -> Message {
         postback: None,
         mentions: Vec::new(),
         attachments: Vec::new(),
+        private: false,
     }
 }
 

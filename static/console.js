@@ -943,9 +943,27 @@
     };
   })();
 
+  // A private note (visitor rooms): agents only. While it is ticked the
+  // box looks like a note, files cannot be added, and the visitor is not
+  // told that anyone is typing.
+  const privateBox = composer && $('[data-private]', composer);
+  const noteMode = () => Boolean(privateBox && privateBox.checked);
+  if (privateBox) {
+    const attach = $('[data-attach]', composer);
+    privateBox.addEventListener('change', () => {
+      const on = noteMode();
+      composer.classList.toggle('note-mode', on);
+      reply.placeholder = on ? 'Write a private note (agents only)…' : 'Write a reply…';
+      if (attach) attach.disabled = on;
+      if (on) { clearTimeout(typingStop); setTyping(false); }
+      reply.focus();
+    });
+  }
+
   if (composer && reply) {
     reply.addEventListener('input', () => {
       clearTimeout(typingStop);
+      if (noteMode()) return;
       if (reply.value.trim()) {
         setTyping(true);
         typingStop = setTimeout(() => setTyping(false), 4000);
@@ -974,8 +992,13 @@
           return;
         }
         if (!content.trim() && !ids.length) return;
-        const body = { mentions: mentionsIn(content) };
-        if (content.trim()) body.content = content;
+        const note = noteMode();
+        if (note && ids.length) {
+          toast('A private note is text only: remove the files (×) or untick Private note.');
+          return;
+        }
+        const body = note ? { content, private: true } : { mentions: mentionsIn(content) };
+        if (!note && content.trim()) body.content = content;
         if (ids.length) body.attachments = ids;
         const response = await api('POST', `/users/me/rooms/${currentRoom}/messages`, body);
         if (!response.ok) {
@@ -983,6 +1006,9 @@
           toast(body.message || 'The reply was not sent.');
           return;
         }
+        // A note has the seq of the message it follows: fetch from there.
+        const sent = await response.json().catch(() => ({}));
+        if (note && sent.seq) await catchUp(sent.seq - 1);
         if (files) files.clear();
         reply.value = '';
         picked.clear();
@@ -1067,7 +1093,8 @@
         // (On a queued room's page this means it was just answered: the
         // page leaves or reloads on the queue's event.)
         if (messages && !readOnly && roomOf(data) === currentRoom) {
-          catchUp();
+          // A note keeps the seq of the message it follows.
+          catchUp(data.private ? data.seq - 1 : undefined);
           if (data.kind === 'visitor') showTyping(false);
         }
         if (data.user_uuid !== me) {

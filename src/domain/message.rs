@@ -130,6 +130,11 @@ pub struct Message {
     /// (and once the message is deleted).
     #[serde(default)]
     pub attachments: Vec<super::Attachment>,
+    /// A private note (desk-api.md, "Support desk"): agents only, never
+    /// sent to the visitor; its `seq` is the visitor message it follows
+    /// (notes take no place in the visitor's sequence).
+    #[serde(default)]
+    pub private: bool,
 }
 
 /// What happened, as a system message tells it (desk-api.md, "Notices").

@@ -513,6 +513,9 @@ struct PostMessage {
     quick_replies: Option<Vec<QuickReplyBody>>,
     #[serde(default)]
     mentions: Vec<Uuid>,
+    /// desk-api.md, "Support desk": a private note, agents only.
+    #[serde(default)]
+    private: bool,
 }
 
 #[derive(Deserialize)]
@@ -816,6 +819,27 @@ async fn post_message(mut call: Call) -> Result<Response, ApiError> {
         None => return Err(ApiError::invalid_field("content", "content is required")),
     };
     let room = call.take_room()?;
+    if post.private {
+        // A note is text alone: no files, buttons or mentions to send.
+        let extra = [
+            ("attachments", !attachments.is_empty()),
+            ("quick_replies", !quick_replies.is_empty()),
+            ("mentions", !post.mentions.is_empty()),
+            ("alias", post.alias.is_some()),
+        ];
+        if let Some((field, _)) = extra.iter().find(|(_, given)| *given) {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("a private note cannot have {field}"),
+            ));
+        }
+        let note = call
+            .services()
+            .messages
+            .note(&call.caller, room, content)
+            .await?;
+        return Ok(json_status(StatusCode::CREATED, call.wazo_message(&note)));
+    }
     let message = call
         .services()
         .messages
@@ -1236,6 +1260,7 @@ mod tests {
         "title",
         "payload",
         "mentions",
+        "private",
     ];
 
     /// Decodes `body` as `T` the way the handlers do: either a value or a

@@ -15,7 +15,7 @@ use crate::domain::{
     time::now_ms, Attachment, AttachmentId, DeliveryState, Emoji, Event, Message, MessageId,
     MessageText, Published, QuickReply, Room, RoomId, RoomKind, SenderKind, TextError,
 };
-use crate::store::{MessageQuery, NewMessage, Page, ReactionAdded};
+use crate::store::{MessageQuery, NewMessage, NewNote, Page, ReactionAdded};
 
 /// Largest page of messages.
 pub const MAX_PAGE: u32 = 1000;
@@ -245,6 +245,53 @@ impl MessageService {
                 .await;
         }
         Ok(appended.message)
+    }
+
+    /// A private note in a visitor room the caller is in (desk-api.md,
+    /// "Support desk"): told to the room's agents only, never to the
+    /// visitor, and outside the visitor's `seq` sequence (it has the seq of
+    /// the message it follows). Text only; in an agent room 400 naming
+    /// `private`.
+    pub async fn note(
+        &self,
+        caller: &Caller,
+        room: RoomRef,
+        content: String,
+    ) -> Result<Message, ServiceError> {
+        let content = self.text(content)?;
+        let room = self.rooms.member_room_at(caller, room).await?;
+        if room.kind != RoomKind::Visitor {
+            return Err(ServiceError::field(
+                "private",
+                "private notes are for visitor conversations",
+            ));
+        }
+        let note = self
+            .message_store
+            .add_note(NewNote {
+                id: MessageId::new(),
+                tenant_id: room.tenant_id,
+                room: room.id,
+                author_id: caller.id().0,
+                author_name: Some(caller.agent.display_name.clone()),
+                author_avatar: caller.agent.avatar_url.clone(),
+                content,
+                at_ms: now_ms(),
+            })
+            .await?
+            .ok_or_else(super::rooms::unknown_room)?;
+        self.events
+            .publish(Published {
+                event: Event::MessageCreated {
+                    message: note.clone(),
+                },
+                tenant_id: room.tenant_id,
+                // Never the visitor's sessions.
+                visitor_room: None,
+                agents: Agents::Only { ids: room.agents() },
+            })
+            .await;
+        Ok(note)
     }
 
     /// Edits (`Some(content)`) or deletes (`None`) one of the caller's own messages.

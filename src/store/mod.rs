@@ -122,6 +122,20 @@ impl ConversationLookup {
     }
 }
 
+/// A private note to be stored in a visitor conversation (desk-api.md,
+/// "Support desk"): it takes the seq of the newest message, which it follows.
+#[derive(Debug, Clone)]
+pub struct NewNote {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub room: RoomId,
+    pub author_id: Uuid,
+    pub author_name: Option<String>,
+    pub author_avatar: Option<String>,
+    pub content: String,
+    pub at_ms: i64,
+}
+
 /// A message to be stored; `seq` is assigned by the store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -465,7 +479,14 @@ pub trait MessageStore: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
 
-    /// A page of a room's messages (reactions filled in).
+    /// Stores a private note in a visitor conversation of `note.tenant_id`;
+    /// the note as agents see it, or `None` when there is no such
+    /// conversation.
+    async fn add_note(&self, note: NewNote) -> StoreResult<Option<Message>>;
+    /// A page of a room's messages (reactions filled in), with the private
+    /// notes that follow the page's messages (each right after the message
+    /// whose seq it has; a text search leaves notes out). Notes are not
+    /// counted in `limit` or in the page's counts.
     async fn room_messages(
         &self,
         tenant: TenantId,

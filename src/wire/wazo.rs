@@ -52,6 +52,8 @@ pub struct WireMessage<'a> {
     notice: &'a Option<crate::domain::Notice>,
     /// The payload of the quick reply a visitor's message chose; null when none.
     postback: &'a Option<String>,
+    /// A private note: agents only (desk-api.md, "Support desk").
+    private: bool,
     /// An agent's buttons (desk-api.md, "Quick replies"); empty when none.
     quick_replies: &'a [crate::domain::QuickReply],
     reactions: Vec<WireReaction<'a>>,
@@ -90,6 +92,7 @@ impl<'a> WireMessage<'a> {
             mentions: &m.mentions,
             notice: &m.notice,
             postback: &m.postback,
+            private: m.private,
             quick_replies: &m.quick_replies,
             reactions: m
                 .reactions
@@ -526,6 +529,7 @@ mod tests {
                 message_id: None,
                 created_at_ms: 0,
             }],
+            private: false,
         };
         // The files, with URLs signed when the body is built.
         let mut shown = message(&m, cx);
@@ -574,6 +578,7 @@ mod tests {
             "reactions": [{"emoji": "👍", "user_uuid": Uuid::from_u128(6)}],
             "notice": {"type": "agent_joined", "params": {"agent": "Bo"}},
             "quick_replies": [], "postback": null, "mentions": [Uuid::from_u128(8)],
+            "private": false,
         });
         assert_eq!(shown, expected);
         let m = Message {

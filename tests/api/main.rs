@@ -24,6 +24,7 @@ mod labels;
 mod login_throttle;
 mod logs;
 mod messages_api;
+mod notes;
 mod notices;
 mod ops;
 mod presence;

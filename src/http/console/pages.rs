@@ -980,20 +980,30 @@ pub async fn reply(app: &App, s: &Session, id: RoomId, form: &Form) -> Result<Re
     else {
         return Ok(redirect(&format!("{}?notice=invalid", room_url(id))));
     };
-    match app
-        .services
-        .messages
-        .post(
-            &s.caller,
-            RoomRef::Id(id),
-            content,
-            None,
-            Vec::new(),
-            mentions,
-            attachments,
-        )
-        .await
-    {
+    let sent = if form.get("private").is_some() {
+        // A private note: text only (the page hides the paperclip).
+        if !attachments.is_empty() || !mentions.is_empty() {
+            return Ok(redirect(&format!("{}?notice=invalid", room_url(id))));
+        }
+        app.services
+            .messages
+            .note(&s.caller, RoomRef::Id(id), content)
+            .await
+    } else {
+        app.services
+            .messages
+            .post(
+                &s.caller,
+                RoomRef::Id(id),
+                content,
+                None,
+                Vec::new(),
+                mentions,
+                attachments,
+            )
+            .await
+    };
+    match sent {
         Ok(_) => Ok(redirect(&room_latest(id))),
         Err(ServiceError::InvalidField { .. } | ServiceError::InvalidAttachment) => {
             Ok(redirect(&format!("{}?notice=invalid", room_url(id))))

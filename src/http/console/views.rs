@@ -267,6 +267,8 @@ pub struct MessageRow {
     pub postback: Option<String>,
     /// It mentions the reader (a badge, and a mark on the bubble).
     pub mentions_me: bool,
+    /// A private note: agents only (no tick, no reactions, edits or deletes).
+    pub private: bool,
 }
 
 /// A file of a message: an image's thumbnail, or a download row.
@@ -370,6 +372,7 @@ impl MessageRow {
             _ => "theirs",
         };
         let (tick, tick_label) = match (visitor_room, m.sender_kind, m.state) {
+            _ if m.private => ("", ""),
             (true, SenderKind::Agent, _) if m.read_at_ms.is_some() => ("read", "Read"),
             (true, SenderKind::Agent, DeliveryState::Delivered) => ("delivered", "Delivered"),
             (true, SenderKind::Agent, DeliveryState::Pending) => ("sent", "Sent"),
@@ -428,6 +431,7 @@ impl MessageRow {
             },
             postback: m.postback.clone(),
             mentions_me: m.mentions.contains(&me),
+            private: m.private,
         }
     }
 }

@@ -601,5 +601,6 @@ fn stored(new: &NewMessage, seq: i64) -> Message {
         postback: new.postback.clone(),
         mentions: new.mentions.clone(),
         attachments: new.attachments.clone(),
+        private: false,
     }
 }

@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::domain::{
-    Attachment, ChannelId, Conversation, ConversationId, Message, MessageId, Notice, QuickReply,
-    Reaction, RoomId, TenantId,
+    Attachment, ChannelId, Conversation, ConversationId, DeliveryState, Message, MessageId, Notice,
+    QuickReply, Reaction, RoomId, SenderKind, TenantId,
 };
 use crate::store::batch::{insert_chunks, Params, Stored};
-use crate::store::{ConversationLookup, MessageQuery, Page, StoreError, StoreResult, VisitorScope};
+use crate::store::{
+    ConversationLookup, MessageQuery, NewNote, Page, StoreError, StoreResult, VisitorScope,
+};
 
 use super::lane::Lane;
 use super::{
@@ -76,6 +78,7 @@ where
                     .map_err(|e| StoreError::Corrupt(format!("bad attachments {raw:?}: {e}")))?,
                 None => Vec::new(),
             },
+            private: false,
         })
     }
 
@@ -352,12 +355,141 @@ where
             q.limit,
             q.offset
         );
-        let items = self.messages_with_reactions(&sql, &f.binds).await?;
+        let mut items = self.messages_with_reactions(&sql, &f.binds).await?;
+        if q.search.is_none() {
+            items = self.with_notes(room, items).await?;
+        }
         Ok(Page {
             items,
             filtered,
             total,
         })
+    }
+
+    /// Stores a private note after the conversation's newest message: one
+    /// statement, so the seq it takes is that of a committed message.
+    pub(crate) async fn add_note(&self, note: NewNote) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(
+            "INSERT INTO notes (id, conversation_id, tenant_id, channel_id, after_seq, author_id, \
+             author_name, author_avatar, content, created_at) \
+             SELECT $1, c.id, c.tenant_id, c.channel_id, c.last_seq, $2, $3, $4, $5, $6 \
+             FROM conversations c WHERE c.id = $7 AND c.tenant_id = $8 AND c.kind = 'visitor' \
+             RETURNING channel_id, after_seq",
+        )
+        .bind(note.id.to_string())
+        .bind(note.author_id.to_string())
+        .bind(note.author_name.clone())
+        .bind(note.author_avatar.clone())
+        .bind(note.content.clone())
+        .bind(note.at_ms)
+        .bind(note.room.to_string())
+        .bind(note.tenant_id.to_string())
+        .fetch_optional(&self.write)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Message {
+            id: note.id,
+            conversation_id: note.room,
+            tenant_id: note.tenant_id,
+            channel_id: row
+                .try_get::<Option<String>, _>(0)?
+                .as_deref()
+                .map(parse_id)
+                .transpose()?,
+            seq: row.try_get(1)?,
+            sender_kind: SenderKind::Agent,
+            sender_id: note.author_id,
+            sender_name: note.author_name,
+            sender_avatar: note.author_avatar,
+            content: note.content,
+            state: DeliveryState::Delivered,
+            sent_at_ms: note.at_ms,
+            client_message_id: None,
+            read_at_ms: None,
+            edited_at_ms: None,
+            deleted: false,
+            reactions: Vec::new(),
+            notice: None,
+            quick_replies: Vec::new(),
+            postback: None,
+            mentions: Vec::new(),
+            attachments: Vec::new(),
+            private: true,
+        }))
+    }
+
+    /// `page` (one room's messages, in seq order either way) with the
+    /// notes that follow its messages, each after the message it follows.
+    async fn with_notes(&self, room: RoomId, page: Vec<Message>) -> StoreResult<Vec<Message>> {
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            return Ok(page);
+        };
+        let descending = first.seq > last.seq;
+        let (low, high) = (first.seq.min(last.seq), first.seq.max(last.seq));
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, channel_id, after_seq, author_id, author_name, author_avatar, \
+             content, created_at FROM notes WHERE conversation_id = $1 AND after_seq >= $2 \
+             AND after_seq <= $3 ORDER BY after_seq, created_at, id",
+        )
+        .bind(room.to_string())
+        .bind(low)
+        .bind(high)
+        .fetch_all(&self.read)
+        .await?;
+        if rows.is_empty() {
+            return Ok(page);
+        }
+        let mut notes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            notes.push(Message {
+                id: parse_id(&row.try_get::<String, _>(0)?)?,
+                conversation_id: room,
+                tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
+                channel_id: row
+                    .try_get::<Option<String>, _>(2)?
+                    .as_deref()
+                    .map(parse_id)
+                    .transpose()?,
+                seq: row.try_get(3)?,
+                sender_kind: SenderKind::Agent,
+                sender_id: parse_uuid(&row.try_get::<String, _>(4)?)?,
+                sender_name: row.try_get(5)?,
+                sender_avatar: row.try_get(6)?,
+                content: row.try_get(7)?,
+                state: DeliveryState::Delivered,
+                sent_at_ms: row.try_get(8)?,
+                client_message_id: None,
+                read_at_ms: None,
+                edited_at_ms: None,
+                deleted: false,
+                reactions: Vec::new(),
+                notice: None,
+                quick_replies: Vec::new(),
+                postback: None,
+                mentions: Vec::new(),
+                attachments: Vec::new(),
+                private: true,
+            });
+        }
+        let mut ascending = page;
+        if descending {
+            ascending.reverse();
+        }
+        let mut merged = Vec::with_capacity(ascending.len() + notes.len());
+        let mut notes = notes.into_iter().peekable();
+        for message in ascending {
+            let seq = message.seq;
+            merged.push(message);
+            while let Some(note) = notes.next_if(|n| n.seq == seq) {
+                merged.push(note);
+            }
+        }
+        if descending {
+            merged.reverse();
+        }
+        Ok(merged)
     }
 
     pub(crate) async fn search_messages(

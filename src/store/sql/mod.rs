@@ -524,6 +524,12 @@ macro_rules! sql_store {
                 ) -> StoreResult<Vec<Message>> {
                     self.sql.history(scope, conversation, limit).await
                 }
+                async fn add_note(
+                    &self,
+                    note: crate::store::NewNote,
+                ) -> StoreResult<Option<Message>> {
+                    self.sql.add_note(note).await
+                }
                 async fn room_messages(
                     &self,
                     tenant: TenantId,
