@@ -1164,6 +1164,15 @@
         refreshLists();
         break;
       }
+      case 'chatd_room_rated':
+        // The visitor rated a closed conversation: its page shows the
+        // rating (unless the agent is writing in it), the lists their stars.
+        if (roomOf(data) === currentRoom && reply && !reply.value.trim()) {
+          reload();
+          return;
+        }
+        refreshLists();
+        break;
       case 'chatd_room_state_updated':
         if (roomOf(data) === currentRoom && reply && !reply.value.trim()) {
           // Closed, reopened, or transferred away: show it as it is now.
