@@ -1,7 +1,7 @@
 // chatgate widget: one <script src="https://HOST/widget.js" data-channel-id="UUID" async>
 // per channel. Plain JavaScript, no dependencies; the server embeds this file
-// with widget.css (put in place of "__CHATGATE_CSS__"), strips comment lines
-// and indentation, and serves it compressed at /widget.js.
+// with widget.css (put in place of "__CHATGATE_CSS__"), minified at build
+// time (build.rs), and serves it compressed at /widget.js.
 // Message data is only ever put into the page as text (textContent/append).
 (() => {
 'use strict';

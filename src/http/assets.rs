@@ -1,9 +1,9 @@
 //! Pages and files served by the binary itself, and the health probes
 //! (`/healthz`: the process is up; `/readyz`: it can serve).
 //!
-//! `/widget.js` is the chat widget of `widget/`: its script and styles are
-//! embedded at compile time, joined, stripped of comments and indentation
-//! and compressed (gzip and brotli) once, on a blocking thread at startup;
+//! `/widget.js` is the chat widget of `widget/`: its script (minified by
+//! `build.rs`) and styles (stripped of comments and white space here) are
+//! embedded at compile time, joined and compressed (gzip and brotli) once, on a blocking thread at startup;
 //! each request then picks the smallest encoding the client accepts.
 
 use std::io::Write;
@@ -17,7 +17,8 @@ use warp::{Filter, Rejection, Reply};
 use crate::state::App;
 
 const DEMO_PAGE: &str = include_str!("../../static/demo.html");
-const WIDGET_JS: &str = include_str!("../../widget/widget.js");
+/// widget/widget.js as build.rs minified it.
+const WIDGET_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/widget.min.js"));
 const WIDGET_CSS: &str = include_str!("../../widget/widget.css");
 /// Where widget.js takes its styles (a JSON string literal replaces it).
 const CSS_SLOT: &str = "\"__CHATGATE_CSS__\"";
@@ -117,9 +118,7 @@ pub fn widget() -> &'static Widget {
     static WIDGET: OnceLock<Widget> = OnceLock::new();
     WIDGET.get_or_init(|| {
         let css = serde_json::to_string(&minify_css(WIDGET_CSS)).unwrap_or_default();
-        let plain = minify_js(WIDGET_JS)
-            .replacen(CSS_SLOT, &css, 1)
-            .into_bytes();
+        let plain = WIDGET_JS.replacen(CSS_SLOT, &css, 1).into_bytes();
         let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         let gzip = gzip
             .write_all(&plain)
@@ -203,20 +202,6 @@ fn widget_response(accept_encoding: Option<&str>, if_none_match: Option<&str>) -
         set(header::CONTENT_ENCODING, encoding);
     }
     response
-}
-
-/// Drops whole-line `//` comments, blank lines and indentation. The widget's
-/// source keeps no string or template literal across lines, so this is safe.
-fn minify_js(source: &str) -> String {
-    let mut out = String::with_capacity(source.len());
-    for line in source.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with("//") {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }
 
 /// Drops comments and the white space CSS does not need.

@@ -816,6 +816,7 @@ mod tests {
             quick_replies: Vec::new(),
             postback: None,
             mentions_me: false,
+            private: false,
         }
     }
 
