@@ -213,6 +213,7 @@ contract!(
     reactions_are_capped_per_user_and_stay_in_their_tenant,
     visitor_names_are_those_given_in_the_tenant,
     labels_are_unique_per_tenant_by_name_and_go_with_their_rooms,
+    notes_follow_their_message_for_agents_and_never_reach_visitor_reads,
     a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel;
     postgres_only:
     concurrent_opens_migrate_once,
@@ -2238,6 +2239,108 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
         .labels
         .is_empty());
     assert_eq!(store.labels(foreign_tenant).await.unwrap(), [theirs]);
+}
+
+/// Private notes: stored after the conversation's newest message (its
+/// seq), listed to agents right after it in either direction and in any
+/// page that holds it, never by the visitor's reads, never in an agent
+/// room, another tenant's or an unknown room; the seqs stay gapless.
+async fn notes_follow_their_message_for_agents_and_never_reach_visitor_reads(db: Db) {
+    let s = scopes(&db).await;
+    let (store, first) = (s.store.as_ref(), &s.first);
+    let tenant = first.tenant_id;
+    let note = |room: ConversationId, tenant: TenantId, text: &str| store::NewNote {
+        id: MessageId::new(),
+        tenant_id: tenant,
+        room,
+        author_id: first.admin.id.0,
+        author_name: Some("Admin".into()),
+        author_avatar: None,
+        content: text.into(),
+        at_ms: now_ms(),
+    };
+    let stored = store
+        .add_note(note(s.conversation, tenant, "VIP"))
+        .await
+        .unwrap()
+        .expect("a visitor conversation takes a note");
+    assert!(stored.private);
+    assert_eq!((stored.seq, stored.content.as_str()), (2, "VIP"));
+    let second = store
+        .add_note(note(s.conversation, tenant, "second"))
+        .await
+        .unwrap()
+        .unwrap();
+    append_all(store, first, s.conversation, &["after"]).await;
+    // No room of that kind or tenant: nothing stored.
+    for (room, in_tenant) in [
+        (s.agent_room, tenant),
+        (s.conversation, s.other_tenant_channel.tenant_id),
+        (ConversationId::new(), tenant),
+    ] {
+        assert_eq!(
+            store.add_note(note(room, in_tenant, "x")).await.unwrap(),
+            None
+        );
+    }
+
+    let ids = |items: &[Message]| items.iter().map(|m| m.id).collect::<Vec<_>>();
+    let all = store
+        .room_messages(tenant, s.conversation, &page_query(10, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        contents(&all.items),
+        ["hi", "there", "VIP", "second", "after"]
+    );
+    assert_eq!(seqs(&all.items), [1, 2, 2, 2, 3]);
+    assert_eq!((all.filtered, all.total), (3, 3), "notes are not counted");
+    let newest_first = store
+        .room_messages(tenant, s.conversation, &page_query(10, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&newest_first.items),
+        ids(&all.items).into_iter().rev().collect::<Vec<_>>()
+    );
+    let without = store
+        .room_messages(tenant, s.conversation, &page_query(1, false))
+        .await
+        .unwrap();
+    assert_eq!(contents(&without.items), ["after"]);
+    let search = store::MessageQuery {
+        search: chatgate::domain::search::like_pattern("VIP"),
+        ..page_query(10, true)
+    };
+    assert!(store
+        .room_messages(tenant, s.conversation, &search)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(store
+        .room_messages(
+            s.other_tenant_channel.tenant_id,
+            s.conversation,
+            &page_query(10, true)
+        )
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+
+    // The visitor's reads: the messages alone, seqs 1..=3.
+    let scope = first.channel.scope();
+    let history = store.history(scope, s.conversation, 10).await.unwrap();
+    assert_eq!(contents(&history), ["hi", "there", "after"]);
+    let after = store
+        .messages_after(scope, s.conversation, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&after), [1, 2, 3]);
+    assert!(after
+        .iter()
+        .all(|m| !m.private && m.id != stored.id && m.id != second.id));
 }
 
 // --- every method of every store trait -----------------------------------------
