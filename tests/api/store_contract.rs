@@ -378,6 +378,7 @@ fn first_start(email: &str) -> Bootstrap {
             created_at_ms: now_ms(),
             look: Default::default(),
             routing: Default::default(),
+            desk: Default::default(),
         },
     }
 }
@@ -794,6 +795,7 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         created_at_ms: first.channel.created_at_ms + 1,
         look: Default::default(),
         routing: Default::default(),
+        desk: Default::default(),
     };
     store.insert_channel(&shop).await.unwrap();
     assert_eq!(
@@ -813,6 +815,7 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         created_at_ms: now_ms(),
         look: Default::default(),
         routing: Default::default(),
+        desk: Default::default(),
     };
     store.insert_channel(&foreign).await.unwrap();
 
@@ -1634,6 +1637,7 @@ async fn scopes(db: &Db) -> Scopes {
         }],
         labels: Vec::new(),
         rating: None,
+        prechat: None,
     };
     store.create_agent_room(&agent_room).await.unwrap();
     let agent_room = agent_room.id;
@@ -2347,6 +2351,7 @@ fn team_room(tenant: TenantId, members: &[AgentId]) -> chatgate::domain::Room {
             .collect(),
         labels: Vec::new(),
         rating: None,
+        prechat: None,
     }
 }
 
