@@ -182,7 +182,10 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
 /// The support-desk settings (desk-api.md, "Support desk"): absent keeps,
 /// `null` clears (the form: all off), anything invalid is a 400 naming it.
 fn desk_settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError> {
-    let setting = |e: crate::domain::desk::SettingError| ApiError::invalid_field(&e.field, e.message);
+    // The message names the field too: the console shows only the message.
+    let setting = |e: crate::domain::desk::SettingError| {
+        ApiError::invalid_field(&e.field, format!("{}: {}", e.field, e.message))
+    };
     let business_hours = match body.get("business_hours") {
         None => None,
         Some(Value::Null) => Some(None),
