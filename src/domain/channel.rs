@@ -43,7 +43,9 @@ impl ChannelDesk {
 
     /// Whether the schedule has the channel open at `at_ms`.
     pub fn open_at(&self, at_ms: i64) -> bool {
-        self.business_hours.as_ref().is_none_or(|h| h.is_open(at_ms))
+        self.business_hours
+            .as_ref()
+            .is_none_or(|h| h.is_open(at_ms))
     }
 
     /// When a closed channel opens next (`None` while open, or never).

@@ -123,12 +123,8 @@ impl BusinessHours {
             for (i, range) in ranges.iter().enumerate() {
                 let field = format!("{field}[{i}]");
                 let pair = range.as_array().filter(|p| p.len() == 2);
-                let times = pair.and_then(|p| {
-                    Some((
-                        parse_hhmm(p[0].as_str()?)?,
-                        parse_hhmm(p[1].as_str()?)?,
-                    ))
-                });
+                let times = pair
+                    .and_then(|p| Some((parse_hhmm(p[0].as_str()?)?, parse_hhmm(p[1].as_str()?)?)));
                 let (start, end) = times.ok_or_else(|| {
                     err(&field, "a range is [\"HH:MM\", \"HH:MM\"] (00:00 to 24:00)")
                 })?;
@@ -361,9 +357,10 @@ impl PrechatForm {
         };
         for (k, v) in obj {
             let field = format!("prechat.{k}");
-            let ask = v.as_str().and_then(Ask::parse).ok_or_else(|| {
-                err(&field, format!("{k} must be off, optional or required"))
-            })?;
+            let ask = v
+                .as_str()
+                .and_then(Ask::parse)
+                .ok_or_else(|| err(&field, format!("{k} must be off, optional or required")))?;
             match k.as_str() {
                 "name" => form.name = ask,
                 "email" => form.email = ask,
@@ -439,7 +436,10 @@ impl PrechatAnswers {
                 _ => Self::MAX_QUESTION,
             };
             if value.chars().count() > max {
-                return Err(err(&name, format!("{field} is longer than {max} characters")));
+                return Err(err(
+                    &name,
+                    format!("{field} is longer than {max} characters"),
+                ));
             }
             if value.chars().any(|c| c.is_control() && c != '\n') {
                 return Err(err(&name, format!("{field} has control characters")));
@@ -630,25 +630,63 @@ mod tests {
         let cases = [
             (json!("9-5"), "business_hours"),
             (json!({"weekly": {}}), "business_hours.time_zone"),
-            (json!({"time_zone": "Mars/Olympus"}), "business_hours.time_zone"),
-            (json!({"time_zone": "UTC", "weekly": {"funday": []}}), "business_hours.weekly.funday"),
-            (json!({"time_zone": "UTC", "weekly": {"mon": [["17:00", "09:00"]]}}), "business_hours.weekly.mon[0]"),
-            (json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "09:00"]]}}), "business_hours.weekly.mon[0]"),
-            (json!({"time_zone": "UTC", "weekly": {"mon": [["9:00", "12:00"]]}}), "business_hours.weekly.mon[0]"),
-            (json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "24:30"]]}}), "business_hours.weekly.mon[0]"),
-            (json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "12:60"]]}}), "business_hours.weekly.mon[0]"),
-            (json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "12:00"], ["11:00", "13:00"]]}}), "business_hours.weekly.mon"),
-            (json!({"time_zone": "UTC", "closed_dates": ["2026-02-30"]}), "business_hours.closed_dates[0]"),
-            (json!({"time_zone": "UTC", "closed_dates": ["2026-1-5"]}), "business_hours.closed_dates[0]"),
-            (json!({"time_zone": "UTC", "holidays": []}), "business_hours.holidays"),
+            (
+                json!({"time_zone": "Mars/Olympus"}),
+                "business_hours.time_zone",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"funday": []}}),
+                "business_hours.weekly.funday",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"mon": [["17:00", "09:00"]]}}),
+                "business_hours.weekly.mon[0]",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "09:00"]]}}),
+                "business_hours.weekly.mon[0]",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"mon": [["9:00", "12:00"]]}}),
+                "business_hours.weekly.mon[0]",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "24:30"]]}}),
+                "business_hours.weekly.mon[0]",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "12:60"]]}}),
+                "business_hours.weekly.mon[0]",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "12:00"], ["11:00", "13:00"]]}}),
+                "business_hours.weekly.mon",
+            ),
+            (
+                json!({"time_zone": "UTC", "closed_dates": ["2026-02-30"]}),
+                "business_hours.closed_dates[0]",
+            ),
+            (
+                json!({"time_zone": "UTC", "closed_dates": ["2026-1-5"]}),
+                "business_hours.closed_dates[0]",
+            ),
+            (
+                json!({"time_zone": "UTC", "holidays": []}),
+                "business_hours.holidays",
+            ),
         ];
         for (value, field) in cases {
             let e = BusinessHours::parse(&value).unwrap_err();
             assert_eq!(e.field, field, "{value}");
         }
         // Touching ranges are fine, and come back sorted.
-        let h = hours(json!({"time_zone": "UTC", "weekly": {"mon": [["13:00", "17:00"], ["09:00", "13:00"]]}}));
-        assert_eq!(h.to_json()["weekly"]["mon"], json!([["09:00", "13:00"], ["13:00", "17:00"]]));
+        let h = hours(
+            json!({"time_zone": "UTC", "weekly": {"mon": [["13:00", "17:00"], ["09:00", "13:00"]]}}),
+        );
+        assert_eq!(
+            h.to_json()["weekly"]["mon"],
+            json!([["09:00", "13:00"], ["13:00", "17:00"]])
+        );
     }
 
     #[test]
@@ -656,13 +694,24 @@ mod tests {
         let form = PrechatForm::parse(&json!({"name": "required", "email": "optional"})).unwrap();
         assert_eq!(form.question, Ask::Off);
         let answers = |v: Value| PrechatAnswers::parse(&v).and_then(|a| a.checked(&form));
-        assert_eq!(answers(json!({"email": "a@b.co"})).unwrap_err().field, "prechat.name");
-        assert_eq!(answers(json!({"name": "  "})).unwrap_err().field, "prechat.name");
         assert_eq!(
-            answers(json!({"name": "Ana", "email": "nope"})).unwrap_err().field,
+            answers(json!({"email": "a@b.co"})).unwrap_err().field,
+            "prechat.name"
+        );
+        assert_eq!(
+            answers(json!({"name": "  "})).unwrap_err().field,
+            "prechat.name"
+        );
+        assert_eq!(
+            answers(json!({"name": "Ana", "email": "nope"}))
+                .unwrap_err()
+                .field,
             "prechat.email"
         );
-        assert_eq!(answers(json!({"name": "Ana", "age": 3})).unwrap_err().field, "prechat.age");
+        assert_eq!(
+            answers(json!({"name": "Ana", "age": 3})).unwrap_err().field,
+            "prechat.age"
+        );
         let a = answers(json!({"name": " Ana ", "question": "dropped: off"})).unwrap();
         assert_eq!(a.name.as_deref(), Some("Ana"));
         assert_eq!(a.question, None);

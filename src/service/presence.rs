@@ -136,7 +136,10 @@ impl PresenceService {
 
     /// Whether a visitor of `channel` writing now finds it unavailable
     /// (outside its hours, or no agent available).
-    pub async fn unavailable(&self, channel: &crate::domain::Channel) -> Result<bool, ServiceError> {
+    pub async fn unavailable(
+        &self,
+        channel: &crate::domain::Channel,
+    ) -> Result<bool, ServiceError> {
         if !channel.desk.open_at(now_ms()) {
             return Ok(true);
         }
@@ -240,6 +243,10 @@ pub fn channel_availability(
         channel_id: channel.id,
         available: available && open,
         as_of_us,
-        back_at_ms: if open { None } else { channel.desk.back_at(now) },
+        back_at_ms: if open {
+            None
+        } else {
+            channel.desk.back_at(now)
+        },
     }
 }

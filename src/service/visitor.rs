@@ -255,7 +255,10 @@ impl VisitorService {
         if !form.is_on() {
             return Ok(None);
         }
-        let begun = match self.conversation(visitor.scope(), visitor.claims.cv).await? {
+        let begun = match self
+            .conversation(visitor.scope(), visitor.claims.cv)
+            .await?
+        {
             ConversationLookup::Found(c) => c.last_seq > 0,
             _ => false,
         };
@@ -512,7 +515,11 @@ impl VisitorService {
         let Some(channel_id) = message.channel_id else {
             return;
         };
-        let channel = match self.cache.get(self.channel_store.as_ref(), channel_id).await {
+        let channel = match self
+            .cache
+            .get(self.channel_store.as_ref(), channel_id)
+            .await
+        {
             Ok(Some(channel)) => channel,
             Ok(None) => return,
             Err(err) => return tracing::warn!(%err, "cannot read a visitor's channel"),
@@ -525,7 +532,11 @@ impl VisitorService {
                 return Ok(());
             }
             let room = message.conversation_id;
-            if !self.room_store.mark_away_sent(message.tenant_id, room).await? {
+            if !self
+                .room_store
+                .mark_away_sent(message.tenant_id, room)
+                .await?
+            {
                 return Ok(());
             }
             self.rooms.away_notice(message.tenant_id, room, text).await

@@ -69,8 +69,7 @@ async fn next_availability(stomp: &mut Stomp) -> Value {
             .await
             .expect("an availability event in time")
             .expect("socket open");
-        if frame.command != Command::Message || frame.get("destination") != Some("/queue/events")
-        {
+        if frame.command != Command::Message || frame.get("destination") != Some("/queue/events") {
             continue;
         }
         let body: Value = serde_json::from_slice(&frame.body).unwrap();
@@ -117,7 +116,10 @@ async fn desk_settings_are_validated_strictly_and_a_refusal_changes_nothing() {
         "sorted"
     );
     assert_eq!(saved["business_hours"]["weekly"]["tue"], json!([]));
-    assert_eq!(saved["business_hours"]["closed_dates"], json!(["2026-12-25"]));
+    assert_eq!(
+        saved["business_hours"]["closed_dates"],
+        json!(["2026-12-25"])
+    );
     assert_eq!(saved["away_message"], "We are closed; we answer tomorrow.");
     assert_eq!(
         saved["prechat"],
@@ -126,13 +128,34 @@ async fn desk_settings_are_validated_strictly_and_a_refusal_changes_nothing() {
     assert_eq!(saved["auto_close_hours"], 48);
 
     let bad = [
-        (json!({"business_hours": {"time_zone": "Mars/Base", "weekly": {}}}), "business_hours.time_zone"),
-        (json!({"business_hours": {"weekly": {}}}), "business_hours.time_zone"),
-        (json!({"business_hours": {"time_zone": "UTC", "weekly": {"mon": [["17:00", "09:00"]]}}}), "business_hours.weekly.mon[0]"),
-        (json!({"business_hours": {"time_zone": "UTC", "weekly": {"mon": [["09:00", "12:00"], ["11:30", "14:00"]]}}}), "business_hours.weekly.mon"),
-        (json!({"business_hours": {"time_zone": "UTC", "weekly": {"mon": [["9h", "12:00"]]}}}), "business_hours.weekly.mon[0]"),
-        (json!({"business_hours": {"time_zone": "UTC", "weekly": {"someday": []}}}), "business_hours.weekly.someday"),
-        (json!({"business_hours": {"time_zone": "UTC", "closed_dates": ["2026-02-30"]}}), "business_hours.closed_dates[0]"),
+        (
+            json!({"business_hours": {"time_zone": "Mars/Base", "weekly": {}}}),
+            "business_hours.time_zone",
+        ),
+        (
+            json!({"business_hours": {"weekly": {}}}),
+            "business_hours.time_zone",
+        ),
+        (
+            json!({"business_hours": {"time_zone": "UTC", "weekly": {"mon": [["17:00", "09:00"]]}}}),
+            "business_hours.weekly.mon[0]",
+        ),
+        (
+            json!({"business_hours": {"time_zone": "UTC", "weekly": {"mon": [["09:00", "12:00"], ["11:30", "14:00"]]}}}),
+            "business_hours.weekly.mon",
+        ),
+        (
+            json!({"business_hours": {"time_zone": "UTC", "weekly": {"mon": [["9h", "12:00"]]}}}),
+            "business_hours.weekly.mon[0]",
+        ),
+        (
+            json!({"business_hours": {"time_zone": "UTC", "weekly": {"someday": []}}}),
+            "business_hours.weekly.someday",
+        ),
+        (
+            json!({"business_hours": {"time_zone": "UTC", "closed_dates": ["2026-02-30"]}}),
+            "business_hours.closed_dates[0]",
+        ),
         (json!({"business_hours": "always"}), "business_hours"),
         (json!({"prechat": {"name": "sometimes"}}), "prechat.name"),
         (json!({"prechat": {"phone": "required"}}), "prechat.phone"),
@@ -149,7 +172,11 @@ async fn desk_settings_are_validated_strictly_and_a_refusal_changes_nothing() {
             "{settings}: names {field}: {}",
             reply.body
         );
-        assert_eq!(info(&app, &admin, &channel).await, saved, "{settings} changed nothing");
+        assert_eq!(
+            info(&app, &admin, &channel).await,
+            saved,
+            "{settings} changed nothing"
+        );
     }
 
     // null clears each (the form: all off).
@@ -183,7 +210,10 @@ async fn outside_business_hours_the_channel_is_unavailable_with_back_at_whatever
     let _socket = admin.events().await;
     let (hours, tomorrow) = closed_today();
     let shop = app
-        .create_channel(&admin_token, json!({"name": "Shop", "business_hours": hours}))
+        .create_channel(
+            &admin_token,
+            json!({"name": "Shop", "business_hours": hours}),
+        )
         .await;
     let visitor = app.visitor_on(&shop).await;
     let (mut stomp, first) = watch(&app, &visitor).await;
@@ -235,7 +265,10 @@ async fn visitors_are_told_when_the_hours_open_without_any_presence_change() {
         json!({"time_zone": "UTC", "weekly": {day: [[at.clone(), "24:00"]]}})
     };
     let shop = app
-        .create_channel(&admin_token, json!({"name": "Shop", "business_hours": hours}))
+        .create_channel(
+            &admin_token,
+            json!({"name": "Shop", "business_hours": hours}),
+        )
         .await;
     let visitor = app.visitor_on(&shop).await;
     let (mut stomp, first) = watch(&app, &visitor).await;
@@ -304,14 +337,20 @@ async fn the_away_message_is_a_system_notice_sent_once_per_conversation() {
     );
     let notice = &history[1];
     assert_eq!(notice["alignment"], "CENTER", "a system message: {notice}");
-    assert_eq!(notice["notice"]["params"]["text"], "Back at 9, leave your question.");
+    assert_eq!(
+        notice["notice"]["params"]["text"],
+        "Back at 9, leave your question."
+    );
     // Not an answer: the room still waits in the queue for an agent.
     assert_eq!(room_of(&admin, &visitor).await["state"], "queued");
 
     // Another conversation gets its own, once.
     let second = app.visitor_on(&shop).await;
     app.send(&second.token, "Hi").await;
-    assert_eq!(app.contents(&second).await, vec!["Hi", "Back at 9, leave your question."]);
+    assert_eq!(
+        app.contents(&second).await,
+        vec!["Hi", "Back at 9, leave your question."]
+    );
 
     // With an agent available within the hours, none.
     let _socket = admin.events().await;
@@ -327,7 +366,10 @@ async fn the_away_message_is_a_system_notice_sent_once_per_conversation() {
     update(&app, &admin_token, &shop, json!({"business_hours": hours})).await;
     let fourth = app.visitor_on(&shop).await;
     app.send(&fourth.token, "Late").await;
-    assert_eq!(app.contents(&fourth).await, vec!["Late", "Back at 9, leave your question."]);
+    assert_eq!(
+        app.contents(&fourth).await,
+        vec!["Late", "Back at 9, leave your question."]
+    );
 }
 
 #[tokio::test]
@@ -342,7 +384,11 @@ async fn the_prechat_form_is_required_optional_or_off_on_the_first_send() {
         )
         .await;
     let public = app
-        .post("/chatplugin.authenticate", &json!({"channel_id": shop}), None)
+        .post(
+            "/chatplugin.authenticate",
+            &json!({"channel_id": shop}),
+            None,
+        )
         .await;
     assert_eq!(
         public.body["channel"]["prechat"],
@@ -365,16 +411,24 @@ async fn the_prechat_form_is_required_optional_or_off_on_the_first_send() {
         (Value::Null, "prechat.name"),
         (json!({"email": "ana@example.com"}), "prechat.name"),
         (json!({"name": "   "}), "prechat.name"),
-        (json!({"name": "Ana", "email": "not-an-email"}), "prechat.email"),
+        (
+            json!({"name": "Ana", "email": "not-an-email"}),
+            "prechat.email",
+        ),
         (json!({"name": "Ana", "phone": "555"}), "prechat.phone"),
         (json!({"name": 7}), "prechat.name"),
     ] {
         let reply = send(prechat.clone()).await;
         reply.assert_error(400, "invalid-data");
-        assert!(reply.body["details"].get(field).is_some(), "{prechat}: {}", reply.body);
+        assert!(
+            reply.body["details"].get(field).is_some(),
+            "{prechat}: {}",
+            reply.body
+        );
         assert!(app.history(&visitor).await.is_empty(), "nothing stored");
     }
-    let reply = send(json!({"name": " Ana ", "email": "ana@example.com", "question": "dropped"})).await;
+    let reply =
+        send(json!({"name": " Ana ", "email": "ana@example.com", "question": "dropped"})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let room = room_of(&admin, &visitor).await;
     assert_eq!(
@@ -388,7 +442,13 @@ async fn the_prechat_form_is_required_optional_or_off_on_the_first_send() {
     assert_eq!(room_of(&admin, &visitor).await["prechat"]["name"], "Ana");
 
     // Optional: nothing given is fine, and the room has no answers.
-    update(&app, &admin_token, &shop, json!({"prechat": {"question": "optional"}})).await;
+    update(
+        &app,
+        &admin_token,
+        &shop,
+        json!({"prechat": {"question": "optional"}}),
+    )
+    .await;
     let optional = app.visitor_on(&shop).await;
     assert_eq!(app.send(&optional.token, "Hi").await.status, 200);
     assert_eq!(room_of(&admin, &optional).await["prechat"], Value::Null);
@@ -478,7 +538,10 @@ async fn idle_conversations_are_closed_as_an_agent_would_close_them() {
     assert_eq!(last["notice"]["params"], json!({}), "closed by no agent");
     let deadline = tokio::time::Instant::now() + WAIT;
     while room_of(&admin, &queued).await["state"] != "closed" {
-        assert!(tokio::time::Instant::now() < deadline, "the queued room closes");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queued room closes"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(room_of(&admin, &recent).await["state"], "queued");

@@ -185,6 +185,7 @@ describe('support desk: pre-chat form, business hours, channel settings', { time
     assert.equal((await info()).business_hours, null, 'nothing saved');
     await assertAccessible(page, 'console: desk settings refused');
     await shots(page, 'desk-settings-error');
+    await page.getByRole('form', { name: 'Business hours, away message and pre-chat form' }).screenshot({ path: path.join(OUT, 'console-desk-form-error.png') });
 
     // Valid: saved, and shown again as typed.
     const form2 = page.getByRole('form', { name: 'Business hours, away message and pre-chat form' });
@@ -212,6 +213,10 @@ describe('support desk: pre-chat form, business hours, channel settings', { time
     assert.equal(await again.getByLabel('Use business hours').isChecked(), true);
     await assertAccessible(page, 'console: desk settings saved');
     await shots(page, 'desk-settings');
+    for (const [device, viewport] of Object.entries(SIZES)) {
+      await page.setViewportSize(viewport);
+      await again.screenshot({ path: path.join(OUT, `console-desk-form-${device}.png`) });
+    }
     // Restore the form the first test relies on, should the order change.
     await rest('POST', '/channels.update', { body: { channel_id: prechatChannel, business_hours: null, prechat: { name: 'required', email: 'optional', question: 'required' } }, headers: { authorization: `Bearer ${admin}` } });
     await context.close();

@@ -108,7 +108,13 @@ impl DeskForm {
                     .and_then(|h| h["weekly"][*key].as_array().cloned())
                     .unwrap_or_default()
                     .iter()
-                    .map(|r| format!("{}-{}", r[0].as_str().unwrap_or(""), r[1].as_str().unwrap_or("")))
+                    .map(|r| {
+                        format!(
+                            "{}-{}",
+                            r[0].as_str().unwrap_or(""),
+                            r[1].as_str().unwrap_or("")
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(", ");
                 (*key, label, ranges)
@@ -189,7 +195,11 @@ fn desk_fields(form: &Form, body: &mut Map<String, Value>) {
     let away = form.get("away_message").unwrap_or_default().trim();
     body.insert(
         "away_message".into(),
-        if away.is_empty() { Value::Null } else { Value::String(away.into()) },
+        if away.is_empty() {
+            Value::Null
+        } else {
+            Value::String(away.into())
+        },
     );
     let prechat: Map<String, Value> = crate::domain::desk::PRECHAT_FIELDS
         .iter()

@@ -7,7 +7,8 @@ use crate::domain::{Channel, ChannelId, ChannelLook, Routing, TenantId};
 use crate::store::{StoreError, StoreResult};
 
 use super::{
-    encode_desk, encode_origins, parse_assignment, parse_desk, parse_id, parse_origins, Backend, Sql, CHANNEL_COLUMNS,
+    encode_desk, encode_origins, parse_assignment, parse_desk, parse_id, parse_origins, Backend,
+    Sql, CHANNEL_COLUMNS,
 };
 
 impl<DB: Backend> Sql<DB>

@@ -148,8 +148,12 @@ pub(super) fn parse_desk(
 /// The desk settings' columns as stored: (business_hours, prechat).
 pub(super) fn encode_desk(desk: &crate::domain::ChannelDesk) -> (Option<String>, Option<String>) {
     (
-        desk.business_hours.as_ref().map(|h| h.to_json().to_string()),
-        desk.prechat.is_on().then(|| desk.prechat.to_json().to_string()),
+        desk.business_hours
+            .as_ref()
+            .map(|h| h.to_json().to_string()),
+        desk.prechat
+            .is_on()
+            .then(|| desk.prechat.to_json().to_string()),
     )
 }
 
@@ -738,7 +742,11 @@ macro_rules! sql_store {
                         .set_room_state(tenant, room, from, state, at_ms)
                         .await
                 }
-                async fn mark_away_sent(&self, tenant: TenantId, room: RoomId) -> StoreResult<bool> {
+                async fn mark_away_sent(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                ) -> StoreResult<bool> {
                     self.sql.mark_away_sent(tenant, room).await
                 }
                 async fn save_prechat(
@@ -749,7 +757,11 @@ macro_rules! sql_store {
                 ) -> StoreResult<()> {
                     self.sql.save_prechat(tenant, room, answers).await
                 }
-                async fn idle_rooms(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<(TenantId, RoomId)>> {
+                async fn idle_rooms(
+                    &self,
+                    now_ms: i64,
+                    limit: u32,
+                ) -> StoreResult<Vec<(TenantId, RoomId)>> {
                     self.sql.idle_rooms(now_ms, limit).await
                 }
                 async fn close_idle_room(
