@@ -639,7 +639,7 @@ class Widget {
         const x = i.value.trim();
         const s = i.required && !x ? t.req.replace('{f}', t.p[i.name]) : i.type === 'email' && x && !EM.test(x) ? t.bad : '';
         i.parentNode.nextSibling.textContent = s;
-        i.setAttribute('aria-invalid', !!s);
+        i.ariaInvalid = !!s;
         bad = bad || (s && i);
         v[i.name] = x || undefined;
       }
