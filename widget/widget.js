@@ -1147,7 +1147,7 @@ class Widget {
         const at = e.m.attachments;
         const r = await this.api_('/chatplugin.send', { message: { text: e.m.content || undefined, attachments: at.length ? at.map((a) => a.id) : undefined, postback: e.m.postback }, client_message_id: e.m.client_message_id, prechat: this.pv }, this.token);
         if (r.ok && r.body && r.body.id) {
-          this.pv = 0;
+          this.pv = null;
           this.upsert(r.body, false);
           this.keep();
           this.start();

@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { assertAccessible } from './a11y.mjs';
 import { SHUTDOWN_TIMEOUT_MS, STARTUP_TIMEOUT_MS, server, startServer, stopServer, withServerLogs } from './chatgate_server.mjs';
 import { logIn, newPage, shots } from './console_browser.mjs';
-import { adminLogin, answer, hostPage, launchBrowser, openPanel, queuedRoom, rest, startHostServer, until, widget } from './widget_helpers.mjs';
+import { adminLogin, answer, hostPage, launchBrowser, openPanel, queuedRoom, rest, sendText, startHostServer, until, waitTick, widget } from './widget_helpers.mjs';
 
 const OUT = process.env.DESK_SHOTS || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'screenshots');
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
@@ -118,6 +118,9 @@ describe('support desk: pre-chat form, business hours, channel settings', { time
       return r.prechat && r;
     }, 'the room with its pre-chat answers');
     assert.deepEqual(room.prechat, { name: 'Ana Silva', email: 'ana@example.com', question: asked });
+    // The next messages go without answers (and are not refused for it).
+    await sendText(page, 'And one more thing');
+    await waitTick(page, 'And one more thing', 'sent');
     await page.screenshot({ path: path.join(OUT, 'desk-prechat-sent-desktop.png') });
 
     // A reload: the conversation has begun, the form is not asked again.
