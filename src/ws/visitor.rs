@@ -341,9 +341,18 @@ impl Protocol for Session {
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
         if let Outbound::Event { event, .. } = &*event {
             if let Event::ChannelChanged { channel } = &event.event {
+                let hours_before = self
+                    .visitor
+                    .as_ref()
+                    .map(|v| v.channel.desk.business_hours.clone());
                 self.channel_changed(channel)?;
-                // New business hours may open or close it now.
-                if self.events_sub.is_some() {
+                // New business hours may open or close it now (other
+                // changes leave the answer alone: no read for them).
+                let hours_now = self
+                    .visitor
+                    .as_ref()
+                    .map(|v| v.channel.desk.business_hours.clone());
+                if self.events_sub.is_some() && hours_before != hours_now {
                     self.refresh_availability().await?;
                 }
                 return Ok(());
