@@ -172,6 +172,7 @@ impl Application {
         let state = self.state;
         let routes = crate::http::routes(state.clone());
         let janitor = tokio::spawn(forget_idle_limits(state.clone()));
+        let auto_close = tokio::spawn(auto_close(state.clone()));
         let stop = state.shutdown.clone();
         let timeouts = Timeouts {
             header_read: Duration::from_secs(state.config.header_read_timeout),
@@ -209,6 +210,7 @@ impl Application {
         // rather than letting the claims lapse.
         let _ = tokio::time::timeout(grace, state.presence.flush()).await;
         janitor.abort();
+        auto_close.abort();
     }
 }
 
@@ -229,5 +231,27 @@ async fn forget_idle_limits(state: App) {
             }
         }
         minutes += 1;
+    }
+}
+
+/// Closes conversations idle past their channel's `auto_close_hours`, every
+/// `auto_close_every_ms` (each instance; a room is closed once however many
+/// look at it).
+async fn auto_close(state: App) {
+    let every = Duration::from_millis(state.config.auto_close_every_ms.max(10));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state
+            .services
+            .rooms
+            .auto_close(crate::domain::time::now_ms())
+            .await
+        {
+            Ok(0) => {}
+            Ok(closed) => tracing::info!(closed, "idle conversations closed"),
+            Err(err) => tracing::warn!(%err, "cannot close idle conversations"),
+        }
     }
 }

@@ -161,6 +161,12 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_UNUSED_CONTEXT_TTL", default_value_t = 86_400)]
     pub unused_context_ttl: u64,
 
+    /// How often (milliseconds) each instance looks for conversations idle
+    /// past their channel's `auto_close_hours` and closes them (instances
+    /// racing close each one once).
+    #[arg(long, env = "CHATGATE_AUTO_CLOSE_EVERY_MS", default_value_t = 60_000)]
+    pub auto_close_every_ms: u64,
+
     /// Failed logins allowed per account and client IP per minute (API and
     /// console alike); beyond, logins to that account from that IP are 429
     /// until the budget refills. Successful logins do not count.

@@ -22,7 +22,9 @@
 //!   `Notice`: its kind and parameters; an agent's `QuickReply` buttons
 //!   and a visitor's postback), reactions, presences, canned responses,
 //!   typed events with their audience, search folding, the http(s) URLs
-//!   clients render, validation.
+//!   clients render, a channel's desk settings (`desk`: business hours and
+//!   their next opening or closing, the pre-chat form and its answers),
+//!   validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
 //!   send body and page context parsed into domain values) and `wazo`
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's

@@ -22,6 +22,8 @@ const L = {
     upx: '{f} could not be uploaded.', many: 'At most 10 files.', u: ['B', 'KB', 'MB', 'GB'],
     rate: 'How was this conversation?', stars: ['Very bad', 'Bad', 'Okay', 'Good', 'Excellent'],
     cm: 'Add a comment (optional)', thx: 'Thanks for your feedback',
+    back: ' We are back {t}.',
+    p: { name: 'Name', email: 'Email', question: 'Your question' }, go: 'Start chat', req: '{f} is required.', bad: 'Invalid email address.',
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
       transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
@@ -39,6 +41,8 @@ const L = {
     upx: "{f} n'a pas pu être envoyé.", many: 'Au plus 10 fichiers.', u: ['o', 'Ko', 'Mo', 'Go'],
     rate: "Comment s'est passée cette conversation ?", stars: ['Très mauvais', 'Mauvais', 'Correct', 'Bien', 'Excellent'],
     cm: 'Ajouter un commentaire (facultatif)', thx: 'Merci pour votre avis',
+    back: ' Retour le {t}.',
+    p: { name: 'Nom', email: 'E-mail', question: 'Votre question' }, go: 'Commencer', req: '{f} : obligatoire.', bad: 'Adresse e-mail invalide.',
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
       transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
@@ -108,9 +112,10 @@ const pageCtx = () => {
     utc_offset_minutes: -new Date().getTimezoneOffset(),
   };
 };
+const EM = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const visitorOf = (v) => {
   const email = cut(v && v.email, 320);
-  return { name: cut(v && v.name, 200), email: email && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) ? email : undefined };
+  return { name: cut(v && v.name, 200), email: email && EM.test(email) ? email : undefined };
 };
 // Markdown, the subset of issue 17: **bold**, *italic* or _italic_, `code`,
 // ``` blocks, [links](https://…) and bare URLs, "- " and "1. " lists. Built
@@ -366,7 +371,7 @@ class Widget {
     this.er = h('p', 'er');
     this.er.setAttribute('role', 'alert');
     this.oops();
-    const cw = h('div', 'cw');
+    const cw = (this.cw = h('div', 'cw'));
     cw.append(this.er, this.ups, cmp);
     cmp.append(fi, ta, ab, sd);
     cmp.onsubmit = (e) => {
@@ -598,8 +603,55 @@ class Widget {
     this.gone = false;
     this.channel(b.channel);
     for (const m of b.messages || []) this.upsert(m, false);
+    this.pre(b.channel);
     if (this.lastSeq || store.get(this.key)) this.keep();
     this.count();
+  }
+
+  // The pre-chat form (desk-api.md, "Support desk") in place of the
+  // composer until answered; its answers go with the first message.
+  pre(c) {
+    const t = this.t;
+    const q = (c || 0).prechat || {};
+    const on = ['name', 'email', 'question'].filter((k) => /^(opt|req)/.test(q[k]));
+    if (this.pf || this.lastSeq || !on.length) return;
+    const f = (this.pf = h('form', 'pf'));
+    f.noValidate = true;
+    for (const k of on) {
+      const l = h('label', 0, t.p[k]);
+      const i = h(k[0] == 'q' ? 'textarea' : 'input');
+      const er = h('span', 'er');
+      i.name = k;
+      if (k[0] != 'q') i.autocomplete = k;
+      if (k[0] == 'e') i.type = k;
+      i.required = q[k] === 'required';
+      er.id = 'pe' + k;
+      i.setAttribute('aria-describedby', er.id);
+      l.append(i);
+      f.append(l, er);
+    }
+    f.append(h('button', 'rb', t.go));
+    f.onsubmit = (e) => {
+      e.preventDefault();
+      let bad;
+      const v = {};
+      for (const i of f.querySelectorAll('[name]')) {
+        const x = i.value.trim();
+        const s = i.required && !x ? t.req.replace('{f}', t.p[i.name]) : i.type === 'email' && x && !EM.test(x) ? t.bad : '';
+        i.parentNode.nextSibling.textContent = s;
+        i.ariaInvalid = !!s;
+        bad = bad || (s && i);
+        v[i.name] = x || undefined;
+      }
+      if (bad) return bad.focus();
+      this.pv = v;
+      f.remove();
+      this.cw.hidden = false;
+      this.ta.value = v.question || '';
+      v.question ? this.submit() : this.ta.focus();
+    };
+    this.cw.hidden = true;
+    this.cw.before(f);
   }
 
   // The conversation exists: remember how to come back to it.
@@ -787,6 +839,7 @@ class Widget {
       if (this.closed) this.sr.textContent = this.t.closed;
     } else if (b.type === 'availability') {
       const away = (this.away = b.agents_available === false);
+      this.back = b.back_at;
       this.st.textContent = away ? this.t.awayShort : this.t.online;
       this.st.classList.toggle('away', away);
     }
@@ -794,7 +847,9 @@ class Widget {
   }
 
   notes() {
-    const s = this.closed ? this.t.closed : this.away ? this.t.away : '';
+    const t = this.t;
+    // Outside business hours: when the team is back, in the visitor's time.
+    const s = this.closed ? t.closed : this.away ? t.away + (this.back ? t.back.replace('{t}', new Date(this.back).toLocaleString(this.lang, { dateStyle: 'full', timeStyle: 'short' })) : '') : '';
     this.note.textContent = s;
     this.note.hidden = !s;
     // Asked while closed, unless this conversation was rated (here, in
@@ -1090,8 +1145,9 @@ class Widget {
       for (let i = 0; ; i++) {
         if (!this.token) await this.auth();
         const at = e.m.attachments;
-        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content || undefined, attachments: at.length ? at.map((a) => a.id) : undefined, postback: e.m.postback }, client_message_id: e.m.client_message_id }, this.token);
+        const r = await this.api_('/chatplugin.send', { message: { text: e.m.content || undefined, attachments: at.length ? at.map((a) => a.id) : undefined, postback: e.m.postback }, client_message_id: e.m.client_message_id, prechat: this.pv }, this.token);
         if (r.ok && r.body && r.body.id) {
+          this.pv = null;
           this.upsert(r.body, false);
           this.keep();
           this.start();

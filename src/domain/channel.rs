@@ -19,6 +19,39 @@ pub struct Channel {
     pub look: ChannelLook,
     /// How new visitors reach agents.
     pub routing: Routing,
+    /// Business hours, away message, pre-chat form, auto-close.
+    #[serde(default)]
+    pub desk: ChannelDesk,
+}
+
+/// A channel's support-desk settings (desk-api.md, "Support desk").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelDesk {
+    /// `None`: always open.
+    pub business_hours: Option<super::BusinessHours>,
+    /// Sent once per conversation to a visitor who writes while the
+    /// channel is unavailable (at most 1000 characters).
+    pub away_message: Option<String>,
+    pub prechat: super::PrechatForm,
+    /// Conversations idle this long (1..=720 hours) are closed.
+    pub auto_close_hours: Option<u32>,
+}
+
+impl ChannelDesk {
+    pub const MAX_AWAY_CHARS: usize = 1000;
+    pub const MAX_AUTO_CLOSE_HOURS: u32 = 720;
+
+    /// Whether the schedule has the channel open at `at_ms`.
+    pub fn open_at(&self, at_ms: i64) -> bool {
+        self.business_hours
+            .as_ref()
+            .is_none_or(|h| h.is_open(at_ms))
+    }
+
+    /// When a closed channel opens next (`None` while open, or never).
+    pub fn back_at(&self, at_ms: i64) -> Option<i64> {
+        self.business_hours.as_ref()?.next_opening(at_ms)
+    }
 }
 
 /// Where a visitor may reach: the conversations of one channel of one tenant.

@@ -49,6 +49,10 @@ pub enum Event {
         /// of order, and a session keeps the newest.
         #[serde(default)]
         as_of_us: i64,
+        /// When a channel closed by its business hours opens next
+        /// (desk-api.md, "Support desk": `back_at`); `None` otherwise.
+        #[serde(default)]
+        back_at_ms: Option<i64>,
     },
     /// A channel was disconnected or its settings changed: its visitors'
     /// live sessions (on its topic) apply it at once: a disconnected

@@ -158,6 +158,10 @@ pub enum NoticeKind {
     MemberRemoved,
     /// `member` left an agent room.
     MemberLeft,
+    /// The channel's away message (`text`, the admin's own words), sent
+    /// once per conversation to a visitor who writes while the channel is
+    /// unavailable. Not an agent's reply.
+    Away,
 }
 
 /// A system message's meaning: a kind and its named parameters (agents'
@@ -227,6 +231,11 @@ impl Notice {
         Notice::new(NoticeKind::MemberLeft, &[("member", member)])
     }
 
+    /// The channel's away message, as a notice.
+    pub fn away(text: &str) -> Notice {
+        Notice::new(NoticeKind::Away, &[("text", text)])
+    }
+
     fn param(&self, name: &str) -> &str {
         self.params.get(name).map_or("", String::as_str)
     }
@@ -249,6 +258,7 @@ impl Notice {
                 format!("{} removed {}", self.param("by"), self.param("member"))
             }
             NoticeKind::MemberLeft => format!("{} left", self.param("member")),
+            NoticeKind::Away => self.param("text").to_string(),
         }
     }
 

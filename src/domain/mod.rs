@@ -4,6 +4,7 @@
 pub mod attachment;
 pub mod canned;
 pub mod channel;
+pub mod desk;
 pub mod event;
 pub mod ids;
 pub mod label;
@@ -18,7 +19,10 @@ pub mod visitor;
 
 pub use attachment::Attachment;
 pub use canned::{CannedResponse, CannedResponseId};
-pub use channel::{Assignment, Channel, ChannelLook, OriginPattern, Routing, VisitorScope};
+pub use channel::{
+    Assignment, Channel, ChannelDesk, ChannelLook, OriginPattern, Routing, VisitorScope,
+};
+pub use desk::{BusinessHours, PrechatAnswers, PrechatForm};
 pub use event::{Agents, Event, Published, QueueAction};
 pub use ids::{
     AgentId, AttachmentId, ChannelId, ConversationId, LabelId, MessageId, SessionId, TenantId,

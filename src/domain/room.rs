@@ -104,6 +104,9 @@ pub struct Room {
     pub labels: Vec<super::label::RoomLabel>,
     /// The visitor's rating, once given (visitor rooms, after a close).
     pub rating: Option<Rating>,
+    /// The visitor's answers to the channel's pre-chat form.
+    #[serde(default)]
+    pub prechat: Option<super::PrechatAnswers>,
 }
 
 /// A visitor's satisfaction with a closed conversation (desk-api.md,

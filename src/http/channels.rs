@@ -8,7 +8,10 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use super::{body, json_object, required_uuid, respond, token, with_app};
-use crate::domain::{Assignment, ChannelId, ChannelLook, OriginPattern, Routing};
+use crate::domain::{
+    Assignment, BusinessHours, ChannelDesk, ChannelId, ChannelLook, OriginPattern, PrechatForm,
+    Routing,
+};
 use crate::error::ApiError;
 use crate::service::channels::ChannelSettings;
 use crate::service::Caller;
@@ -156,7 +159,12 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
                 })?,
         ),
     };
+    let desk = desk_settings(body)?;
     Ok(ChannelSettings {
+        business_hours: desk.business_hours,
+        away_message: desk.away_message,
+        prechat: desk.prechat,
+        auto_close_hours: desk.auto_close_hours,
         name: string_field(body, "name", 200)?,
         image_url: if body.contains_key("image_url") {
             Some(image_url(body)?)
@@ -168,6 +176,46 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
         color,
         assignment,
         max_open_per_agent,
+    })
+}
+
+/// The support-desk settings (desk-api.md, "Support desk"): absent keeps,
+/// `null` clears (the form: all off), anything invalid is a 400 naming it.
+fn desk_settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError> {
+    // The message names the field too: the console shows only the message.
+    let setting = |e: crate::domain::desk::SettingError| {
+        ApiError::invalid_field(&e.field, format!("{}: {}", e.field, e.message))
+    };
+    let business_hours = match body.get("business_hours") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => Some(Some(BusinessHours::parse(v).map_err(setting)?)),
+    };
+    let auto_close_hours = match body.get("auto_close_hours") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => Some(Some(
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=ChannelDesk::MAX_AUTO_CLOSE_HOURS).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "auto_close_hours",
+                        "auto_close_hours must be null or a whole number of hours from 1 to 720",
+                    )
+                })?,
+        )),
+    };
+    Ok(ChannelSettings {
+        business_hours,
+        away_message: clearable(body, "away_message", ChannelDesk::MAX_AWAY_CHARS)?,
+        prechat: body
+            .get("prechat")
+            .map(PrechatForm::parse)
+            .transpose()
+            .map_err(setting)?,
+        auto_close_hours,
+        ..Default::default()
     })
 }
 
@@ -235,6 +283,10 @@ mod tests {
         "color",
         "assignment",
         "max_open_per_agent",
+        "business_hours",
+        "away_message",
+        "prechat",
+        "auto_close_hours",
     ];
 
     proptest! {

@@ -20,6 +20,13 @@ pub struct ChannelSettings {
     pub color: Option<Option<String>>,
     pub assignment: Option<Assignment>,
     pub max_open_per_agent: Option<u32>,
+    /// `Some(None)`: always open.
+    pub business_hours: Option<Option<crate::domain::BusinessHours>>,
+    /// `Some(None)` clears it.
+    pub away_message: Option<Option<String>>,
+    pub prechat: Option<crate::domain::PrechatForm>,
+    /// `Some(None)`: never auto-close.
+    pub auto_close_hours: Option<Option<u32>>,
 }
 
 impl ChannelSettings {
@@ -45,6 +52,18 @@ impl ChannelSettings {
         }
         if let Some(max) = self.max_open_per_agent {
             channel.routing.max_open_per_agent = max;
+        }
+        if let Some(hours) = self.business_hours {
+            channel.desk.business_hours = hours;
+        }
+        if let Some(away) = self.away_message {
+            channel.desk.away_message = away;
+        }
+        if let Some(prechat) = self.prechat {
+            channel.desk.prechat = prechat;
+        }
+        if let Some(hours) = self.auto_close_hours {
+            channel.desk.auto_close_hours = hours;
         }
     }
 }
@@ -104,6 +123,7 @@ impl ChannelService {
             created_at_ms: now_ms(),
             look: Default::default(),
             routing: Default::default(),
+            desk: Default::default(),
         };
         settings.apply(&mut channel);
         self.channel_store.insert_channel(&channel).await?;

@@ -143,6 +143,7 @@ impl Services {
             &parts,
             channel_cache.clone(),
             rooms.clone(),
+            presence.clone(),
         ));
         let round_robin = Arc::new(routing::Router::new(&parts, rooms.clone()));
         routing::start(Arc::downgrade(&round_robin), router);

@@ -124,18 +124,26 @@ impl PresenceService {
     }
 
     /// Whether some agent of the tenant is connected and `available` (an
-    /// invisible agent counts as unavailable), as the channel's visitors see it.
+    /// invisible agent counts as unavailable) while the channel's business
+    /// hours have it open, as the channel's visitors see it.
     pub async fn availability(
         &self,
-        tenant: crate::domain::TenantId,
-        channel: crate::domain::ChannelId,
+        channel: &crate::domain::Channel,
     ) -> Result<Event, ServiceError> {
-        let (available, as_of_us) = self.agents_available(tenant).await?;
-        Ok(Event::Availability {
-            channel_id: channel,
-            available,
-            as_of_us,
-        })
+        let (available, as_of_us) = self.agents_available(channel.tenant_id).await?;
+        Ok(channel_availability(channel, available, as_of_us))
+    }
+
+    /// Whether a visitor of `channel` writing now finds it unavailable
+    /// (outside its hours, or no agent available).
+    pub async fn unavailable(
+        &self,
+        channel: &crate::domain::Channel,
+    ) -> Result<bool, ServiceError> {
+        if !channel.desk.open_at(now_ms()) {
+            return Ok(true);
+        }
+        Ok(!self.agents_available(channel.tenant_id).await?.0)
     }
 
     /// The answer, and when it was read: the clock is read first, so a
@@ -172,11 +180,7 @@ impl PresenceService {
             }
             self.events
                 .publish(Published {
-                    event: Event::Availability {
-                        channel_id: channel.id,
-                        available,
-                        as_of_us,
-                    },
+                    event: channel_availability(&channel, available, as_of_us),
                     tenant_id: tenant,
                     visitor_room: None,
                     agents: Agents::Nobody,
@@ -223,5 +227,26 @@ impl PresenceService {
                 connected,
             })
             .collect()
+    }
+}
+
+/// The channel's availability event: agents `available` (read at
+/// `as_of_us`), unless its business hours have it closed, then with when it opens.
+pub fn channel_availability(
+    channel: &crate::domain::Channel,
+    available: bool,
+    as_of_us: i64,
+) -> Event {
+    let now = as_of_us.div_euclid(1000);
+    let open = channel.desk.open_at(now);
+    Event::Availability {
+        channel_id: channel.id,
+        available: available && open,
+        as_of_us,
+        back_at_ms: if open {
+            None
+        } else {
+            channel.desk.back_at(now)
+        },
     }
 }

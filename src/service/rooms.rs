@@ -154,6 +154,7 @@ impl RoomService {
                 .collect(),
             labels: Vec::new(),
             rating: None,
+            prechat: None,
         };
         let (room, created) = match self.room_store.create_agent_room(&room).await? {
             Added::Added(room) => (room, true),
@@ -886,6 +887,58 @@ impl RoomService {
                 agents: Agents::Only { ids: agents },
             })
             .await;
+    }
+
+    /// The channel's away message in a visitor room, as a system notice
+    /// (the caller has claimed the room's one away message).
+    pub async fn away_notice(
+        &self,
+        tenant: crate::domain::TenantId,
+        id: RoomId,
+        text: &str,
+    ) -> Result<(), ServiceError> {
+        let room = self
+            .room_store
+            .room(tenant, id)
+            .await?
+            .ok_or_else(unknown_room)?;
+        self.notice(&room, Notice::away(text)).await?;
+        Ok(())
+    }
+
+    /// Closes the open and queued visitor rooms idle past their channel's
+    /// `auto_close_hours` at `now_ms`, as an agent's close would (a
+    /// `closed` notice, the visitor's `conversation.closed`, the agents'
+    /// state event; a queued room leaves the tenant's queue). Several
+    /// instances may run it at once: each room is closed by one guarded
+    /// update, and only its winner tells anyone. How many it closed.
+    pub async fn auto_close(&self, now_ms: i64) -> Result<usize, ServiceError> {
+        const BATCH: u32 = 100;
+        let mut closed = 0;
+        for (tenant, id) in self.room_store.idle_rooms(now_ms, BATCH).await? {
+            let Some((room, was)) = self.room_store.close_idle_room(tenant, id, now_ms).await?
+            else {
+                continue;
+            };
+            self.notice(&room, Notice::closed(None)).await?;
+            if was == RoomState::Queued {
+                self.closed_changed_to(&room, true, Vec::new()).await;
+                let live = self.live(RoomSummary::bare(room.clone())).await;
+                self.events
+                    .publish(Published {
+                        event: Event::RoomStateChanged { room: live },
+                        tenant_id: tenant,
+                        visitor_room: None,
+                        agents: Agents::Tenant,
+                    })
+                    .await;
+            } else {
+                self.closed_changed(&room, true).await;
+                self.router.kick(tenant);
+            }
+            closed += 1;
+        }
+        Ok(closed)
     }
 
     /// A system notice to the visitor (CENTER; visitor rooms) and the room's agents: its

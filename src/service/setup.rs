@@ -86,6 +86,7 @@ async fn create_first_tenant(store: &dyn Store) -> anyhow::Result<Option<FirstSt
             created_at_ms: now_ms(),
             look: Default::default(),
             routing: Default::default(),
+            desk: Default::default(),
         },
     };
     Ok(store.bootstrap(&first).await?.then(|| FirstStart {

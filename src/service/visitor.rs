@@ -45,8 +45,10 @@ pub struct VisitorService {
     pub(super) limits: Arc<crate::limits::Limits>,
     metrics: Arc<crate::metrics::Metrics>,
     router: super::routing::RouterHandle,
-    /// Reopens a closed room the visitor wrote into.
+    /// Reopens a closed room the visitor wrote into; posts away messages.
     rooms: Arc<RoomService>,
+    /// Whether a channel is available (its away message).
+    presence: Arc<super::presence::PresenceService>,
     max_history: u32,
     resume_token_ttl: u64,
     pub(super) visitor_token_ttl: u64,
@@ -66,6 +68,9 @@ pub struct VisitorSend {
     pub postback: Option<String>,
     /// The visitor's unsent uploads the message carries (at most 10).
     pub attachments: Vec<AttachmentId>,
+    /// The pre-chat answers (desk-api.md, "Support desk"), read on the
+    /// conversation's first message.
+    pub prechat: Option<crate::domain::PrechatAnswers>,
 }
 
 impl VisitorService {
@@ -73,6 +78,7 @@ impl VisitorService {
         parts: &Parts,
         cache: Arc<crate::cache::ChannelCache>,
         rooms: Arc<RoomService>,
+        presence: Arc<super::presence::PresenceService>,
     ) -> VisitorService {
         VisitorService {
             channel_store: parts.store.clone(),
@@ -86,6 +92,7 @@ impl VisitorService {
             metrics: parts.metrics.clone(),
             router: parts.router.clone(),
             rooms,
+            presence,
             max_history: parts.config.max_history,
             resume_token_ttl: parts.config.resume_token_ttl,
             visitor_token_ttl: parts.config.visitor_token_ttl,
@@ -224,14 +231,45 @@ impl VisitorService {
         visitor: &Visitor,
         request: VisitorSend,
     ) -> Result<Message, ServiceError> {
+        let prechat = self.prechat(visitor, request.prechat.clone()).await?;
         let (mut new, attachments) = self.prepare(visitor, request)?;
         self.claim(&mut new, &attachments).await?;
         let appended = self
-            .enqueue(new, visitor.first_context.clone())
+            .enqueue(new, visitor.first_context.clone(), prechat)
             .await?
             .await?;
         self.publish(&appended).await;
         Ok(appended.message)
+    }
+
+    /// The pre-chat answers to store with the conversation's first message:
+    /// when the channel's form is on and the conversation has no message
+    /// yet, `answers` must satisfy it (400 naming the field otherwise).
+    /// `None` otherwise (answers sent later are ignored).
+    pub async fn prechat(
+        &self,
+        visitor: &Visitor,
+        answers: Option<crate::domain::PrechatAnswers>,
+    ) -> Result<Option<crate::domain::PrechatAnswers>, ServiceError> {
+        let form = &visitor.channel.desk.prechat;
+        if !form.is_on() {
+            return Ok(None);
+        }
+        let begun = match self
+            .conversation(visitor.scope(), visitor.claims.cv)
+            .await?
+        {
+            ConversationLookup::Found(c) => c.last_seq > 0,
+            _ => false,
+        };
+        if begun {
+            return Ok(None);
+        }
+        let answers = answers
+            .unwrap_or_default()
+            .checked(form)
+            .map_err(|e| ServiceError::field(e.field, e.message))?;
+        Ok((!answers.is_empty()).then_some(answers))
     }
 
     /// `/chatplugin.rate`: the visitor rates its conversation once it is
@@ -289,6 +327,7 @@ impl VisitorService {
             client_message_id,
             postback,
             attachments,
+            prechat: _,
         } = request;
         self.limits.send.check(&visitor.claims.cv)?;
         let new = NewMessage {
@@ -338,6 +377,7 @@ impl VisitorService {
         &self,
         new: NewMessage,
         first_context: Option<Arc<VisitorContext>>,
+        prechat: Option<crate::domain::PrechatAnswers>,
     ) -> Result<
         impl std::future::Future<Output = Result<Appended, ServiceError>> + Send + 'static,
         ServiceError,
@@ -356,6 +396,7 @@ impl VisitorService {
         };
         let metrics = self.metrics.clone();
         let store = self.visitor_store.clone();
+        let rooms = self.room_store.clone();
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await;
             let stored = matches!(&appended, Ok(a) if a.created);
@@ -366,6 +407,15 @@ impl VisitorService {
             if appended.created {
                 metrics.messages_stored.inc();
                 let message = &appended.message;
+                if let (1, Some(answers)) = (message.seq, prechat) {
+                    // Before anyone hears of the room: its first shapes carry them.
+                    if let Err(err) = rooms
+                        .save_prechat(message.tenant_id, message.conversation_id, &answers)
+                        .await
+                    {
+                        tracing::warn!(%err, "cannot store a new conversation's pre-chat answers");
+                    }
+                }
                 if let (1, Some(context)) = (message.seq, first_context) {
                     // The message is stored: a failure here loses only the
                     // page details, which the next authenticate sends again.
@@ -428,6 +478,9 @@ impl VisitorService {
                 Err(err) => tracing::warn!(%err, "cannot read a room the visitor wrote into"),
             }
         }
+        if message.sender_kind == SenderKind::Visitor {
+            self.away(message).await;
+        }
         if first {
             let store = &self.room_store;
             if let Ok(Some(room)) = store.room(message.tenant_id, message.conversation_id).await {
@@ -452,6 +505,44 @@ impl VisitorService {
                     .await;
             }
             self.router.kick(message.tenant_id);
+        }
+    }
+
+    /// The channel's away message, once per conversation, to a visitor who
+    /// wrote while the channel is unavailable (outside its business hours,
+    /// or no agent available). A system notice: no agent's reply.
+    async fn away(&self, message: &Message) {
+        let Some(channel_id) = message.channel_id else {
+            return;
+        };
+        let channel = match self
+            .cache
+            .get(self.channel_store.as_ref(), channel_id)
+            .await
+        {
+            Ok(Some(channel)) => channel,
+            Ok(None) => return,
+            Err(err) => return tracing::warn!(%err, "cannot read a visitor's channel"),
+        };
+        let Some(text) = channel.desk.away_message.as_deref() else {
+            return;
+        };
+        let result = async {
+            if !self.presence.unavailable(&channel).await? {
+                return Ok(());
+            }
+            let room = message.conversation_id;
+            if !self
+                .room_store
+                .mark_away_sent(message.tenant_id, room)
+                .await?
+            {
+                return Ok(());
+            }
+            self.rooms.away_notice(message.tenant_id, room, text).await
+        };
+        if let Err(err) = result.await {
+            tracing::warn!(%err, "cannot send the away message");
         }
     }
 

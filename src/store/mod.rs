@@ -628,6 +628,30 @@ pub trait RoomStore: Send + Sync + 'static {
         state: RoomState,
         at_ms: i64,
     ) -> StoreResult<Option<Room>>;
+    /// Marks that a visitor room's away message was sent: true for the one
+    /// caller that set it (once per conversation, however many race).
+    async fn mark_away_sent(&self, tenant: TenantId, room: RoomId) -> StoreResult<bool>;
+    /// Stores the visitor's pre-chat answers on its conversation.
+    async fn save_prechat(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        answers: &crate::domain::PrechatAnswers,
+    ) -> StoreResult<()>;
+    /// Open or queued visitor rooms, of every tenant, whose channel closes
+    /// conversations idle for `auto_close_hours` and that have been idle
+    /// that long at `now_ms` (at most `limit`, the longest idle first).
+    async fn idle_rooms(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<(TenantId, RoomId)>>;
+    /// Closes a visitor room if it is still open or queued and still idle
+    /// per its channel's `auto_close_hours` at `now_ms`, in one guarded
+    /// update (of instances racing, one closes it): the closed room and the
+    /// state it had.
+    async fn close_idle_room(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        now_ms: i64,
+    ) -> StoreResult<Option<(Room, RoomState)>>;
     /// Stores the visitor's rating of a visitor room of `tenant` and
     /// `channel`, if it is closed and not rated yet (one of concurrent
     /// rates wins).

@@ -17,6 +17,10 @@ pub fn channel(c: &Channel) -> Value {
         "color": c.look.color,
         "assignment": c.routing.assignment.as_str(),
         "max_open_per_agent": c.routing.max_open_per_agent,
+        "business_hours": c.desk.business_hours.as_ref().map(crate::domain::BusinessHours::to_json),
+        "away_message": c.desk.away_message,
+        "prechat": c.desk.prechat.to_json(),
+        "auto_close_hours": c.desk.auto_close_hours,
     })
 }
 
@@ -29,5 +33,7 @@ pub fn public(c: &Channel) -> Value {
         "image_url": c.image_url.as_deref().filter(|u| crate::domain::url::is_web_url(u)),
         "welcome_message": c.look.welcome_message,
         "color": c.look.color,
+        // The pre-chat form the widget shows before the first message.
+        "prechat": c.desk.prechat.to_json(),
     })
 }

@@ -133,9 +133,17 @@ pub fn event_body(event: &Event, signer: &Signer) -> Option<(VisitorQueue, Vec<u
             VisitorQueue::Events,
             serde_json::to_vec(&json!({"type": "conversation.rated"})),
         ),
-        Event::Availability { available, .. } => (
+        Event::Availability {
+            available,
+            back_at_ms,
+            ..
+        } => (
             VisitorQueue::Events,
-            serde_json::to_vec(&json!({"type": "availability", "agents_available": available})),
+            serde_json::to_vec(&json!({
+                "type": "availability",
+                "agents_available": available,
+                "back_at": back_at_ms.map(crate::domain::time::format_ms),
+            })),
         ),
         Event::SessionsRevoked { .. }
         | Event::ChannelChanged { .. }
@@ -245,11 +253,18 @@ pub fn send_body(body: &Value, max_chars: usize) -> Result<VisitorSend, ApiError
             return Err(ApiError::invalid_field(field, "postback must be a string"))
         }
     };
+    // desk-api.md, "Support desk": the pre-chat answers of a first send.
+    let prechat = body
+        .get("prechat")
+        .map(crate::domain::PrechatAnswers::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field(&e.field, e.message))?;
     Ok(VisitorSend {
         text,
         client_message_id,
         postback,
         attachments,
+        prechat,
     })
 }
 

@@ -171,6 +171,9 @@ pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) ->
         "rating": r.rating.as_ref().map(|g| json!({
             "rating": g.rating, "comment": g.comment, "created_at": format_ms(g.created_at_ms),
         })),
+        "prechat": r.prechat.as_ref().map(|p| json!({
+            "name": p.name, "email": p.email, "question": p.question,
+        })),
     })
 }
 
@@ -688,6 +691,7 @@ mod tests {
                 color: "#ff0000".into(),
             }],
             rating: None,
+            prechat: None,
         };
         let live = LiveRoom {
             summary: RoomSummary::bare(room.clone()),

@@ -91,6 +91,17 @@ pub trait Protocol: Send {
     /// The oldest queued work finished.
     fn on_work(&mut self, done: Self::Work) -> impl Future<Output = Result<(), Self::End>> + Send;
 
+    /// A moment at which `on_wake` runs (a schedule's next change); read
+    /// after every turn of the loop.
+    fn wake_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The moment of `wake_at` came.
+    fn on_wake(&mut self) -> impl Future<Output = Result<(), Self::End>> + Send {
+        async { Ok(()) }
+    }
+
     /// How often `on_tick` runs, if at all.
     fn tick_every(&self) -> Option<Duration> {
         None
@@ -123,7 +134,17 @@ pub async fn run<P: Protocol>(
     let mut deadline = protocol.deadline();
     let hard_deadline = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
     let mut hard_deadline = std::pin::pin!(hard_deadline);
+    let mut wake = protocol.wake_at();
+    let wake_sleep = tokio::time::sleep_until(wake.unwrap_or_else(far_future));
+    let mut wake_sleep = std::pin::pin!(wake_sleep);
     loop {
+        let wanted = protocol.wake_at();
+        if wanted != wake {
+            wake = wanted;
+            if let Some(at) = wake {
+                wake_sleep.as_mut().reset(at);
+            }
+        }
         let (membership, work) = protocol.parts();
         tokio::select! {
             _ = shutdown.cancelled() => return Ended::Shutdown,
@@ -194,6 +215,17 @@ pub async fn run<P: Protocol>(
                 if !protocol.flush().await {
                     return Ended::Gone;
                 }
+            }
+            _ = &mut wake_sleep, if wake.is_some() => {
+                if let Err(end) = Box::pin(protocol.on_wake()).await {
+                    return Ended::Protocol(end);
+                }
+                if !protocol.flush().await {
+                    return Ended::Gone;
+                }
+                // Asleep until the protocol names a new moment.
+                wake_sleep.as_mut().reset(far_future());
+                wake = None;
             }
             _ = &mut read_deadline, if beats.read_timeout.is_some() => return Ended::ReadTimeout,
             _ = &mut hard_deadline, if deadline.is_some() => return Ended::Deadline,

@@ -157,6 +157,9 @@ struct Session {
     events_sub: Option<String>,
     /// The agents' availability this session last showed on `/queue/events`.
     availability: Shown,
+    /// When the channel's business hours next open or close (the
+    /// availability is told again then).
+    hours_wake: Option<tokio::time::Instant>,
     /// Highest seq written to `/queue/message`.
     cursor: i64,
     frames_sent: u64,
@@ -190,7 +193,7 @@ enum Step {
     Close(Close),
     /// An `/app/send` validated and ready to be stored (boxed: a message
     /// is far larger than the other steps).
-    Store(Box<NewMessage>),
+    Store(Box<(NewMessage, Option<crate::domain::PrechatAnswers>)>),
 }
 
 async fn run(
@@ -210,6 +213,7 @@ async fn run(
         message_sub: None,
         events_sub: None,
         availability: Shown::default(),
+        hours_wake: None,
         cursor: 0,
         frames_sent: 0,
         inflight: FuturesOrdered::new(),
@@ -325,10 +329,33 @@ impl Protocol for Session {
         }
     }
 
+    fn wake_at(&self) -> Option<tokio::time::Instant> {
+        self.hours_wake.filter(|_| self.events_sub.is_some())
+    }
+
+    async fn on_wake(&mut self) -> Result<(), Stop> {
+        self.hours_wake = None;
+        Ok(self.refresh_availability().await?)
+    }
+
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
         if let Outbound::Event { event, .. } = &*event {
             if let Event::ChannelChanged { channel } = &event.event {
-                return Ok(self.channel_changed(channel)?);
+                let hours_before = self
+                    .visitor
+                    .as_ref()
+                    .map(|v| v.channel.desk.business_hours.clone());
+                self.channel_changed(channel)?;
+                // New business hours may open or close it now (other
+                // changes leave the answer alone: no read for them).
+                let hours_now = self
+                    .visitor
+                    .as_ref()
+                    .map(|v| v.channel.desk.business_hours.clone());
+                if self.events_sub.is_some() && hours_before != hours_now {
+                    self.refresh_availability().await?;
+                }
+                return Ok(());
             }
         }
         Ok(self.deliver(&event).await?)
@@ -436,14 +463,15 @@ impl Session {
                 fatal
             })?;
             let close = match step {
-                Step::Store(new) => {
+                Step::Store(store) => {
+                    let (new, prechat) = *store;
                     // Queued now, in frame order; stored in that order.
                     let first_context = self.visitor.as_ref().and_then(|v| v.first_context.clone());
                     let stored = self
                         .app
                         .services
                         .visitor
-                        .enqueue(*new, first_context)
+                        .enqueue(new, first_context, prechat)
                         .await
                         .map_err(|err| {
                             let mut fatal = Fatal::from_api(err);
@@ -693,10 +721,11 @@ impl Session {
                     if let Event::Availability {
                         available,
                         as_of_us,
+                        back_at_ms,
                         ..
                     } = event
                     {
-                        self.availability.fresh(as_of_us, available);
+                        self.availability.fresh(as_of_us, (available, back_at_ms));
                     }
                     if let Some((_, body)) =
                         crate::wire::visitor::event_body(&event, self.app.hub.signer())
@@ -737,6 +766,11 @@ impl Session {
                     crate::wire::visitor::send_body(&body, self.app.config.max_text_chars)
                         .map_err(Fatal::from_api)?;
                 let services = &self.app.services;
+                let prechat = services
+                    .visitor
+                    .prechat(visitor, request.prechat.clone())
+                    .await
+                    .map_err(Fatal::from_api)?;
                 let (mut new, attachments) = services
                     .visitor
                     .prepare(visitor, request)
@@ -746,7 +780,7 @@ impl Session {
                     .claim(&mut new, &attachments)
                     .await
                     .map_err(Fatal::from_api)?;
-                return Ok(Step::Store(Box::new(new)));
+                return Ok(Step::Store(Box::new((new, prechat))));
             }
             AppFrame::Typing(typing) => {
                 self.app
@@ -793,9 +827,19 @@ impl Session {
             .app
             .services
             .presence
-            .availability(visitor.channel.tenant_id, visitor.channel.id)
+            .availability(&visitor.channel)
             .await
             .map_err(Fatal::from_api)?;
+        // The next opening or closing of the channel's business hours
+        // tells the visitor again, whatever the agents do meanwhile.
+        self.hours_wake = visitor.channel.desk.business_hours.as_ref().and_then(|h| {
+            let now = crate::domain::time::now_ms();
+            let change = h.next_change(now)?;
+            let wait = u64::try_from(change - now).ok()?;
+            // Capped: a far change is looked at again in a day.
+            let wait = std::time::Duration::from_millis(wait.min(86_400_000) + 5);
+            Some(tokio::time::Instant::now() + wait)
+        });
         Ok(Some(event))
     }
 
@@ -808,10 +852,11 @@ impl Session {
         if let Event::Availability {
             available,
             as_of_us,
+            back_at_ms,
             ..
         } = event
         {
-            if !self.availability.fresh(as_of_us, available) {
+            if !self.availability.fresh(as_of_us, (available, back_at_ms)) {
                 return Ok(());
             }
         }
@@ -893,10 +938,11 @@ impl Session {
                 if let Event::Availability {
                     available,
                     as_of_us,
+                    back_at_ms,
                     ..
                 } = *event
                 {
-                    if !self.availability.fresh(as_of_us, available) {
+                    if !self.availability.fresh(as_of_us, (available, back_at_ms)) {
                         return Ok(());
                     }
                 }
@@ -1046,13 +1092,13 @@ fn required<'a>(frame: &'a StompFrame, header: &str) -> Result<&'a str, Fatal> {
 /// whichever task and instance made it, so answers may repeat and may
 /// arrive out of order.
 #[derive(Debug, Default)]
-struct Shown(Option<(i64, bool)>);
+struct Shown<T = (bool, Option<i64>)>(Option<(i64, T)>);
 
-impl Shown {
+impl<T: PartialEq + Copy> Shown<T> {
     /// Takes an answer read at `as_of_us`; whether to send it: it is newer
     /// than the one shown and says something else (an older answer is
     /// stale, the same one again is noise).
-    fn fresh(&mut self, as_of_us: i64, available: bool) -> bool {
+    fn fresh(&mut self, as_of_us: i64, available: T) -> bool {
         match self.0 {
             Some((shown_at, _)) if as_of_us < shown_at => false,
             Some((_, shown)) => {

@@ -16,6 +16,7 @@ mod channels;
 mod chatplugin;
 mod cluster;
 mod console;
+mod desk_hours;
 mod events_api;
 mod files;
 mod group_rooms;

@@ -191,7 +191,7 @@ async fn visitors_see_agents_available_turn_true_and_false_with_presence() {
     assert_eq!(destination, "/queue/events");
     assert_eq!(
         body,
-        json!({"type": "availability", "agents_available": true})
+        json!({"type": "availability", "agents_available": true, "back_at": null})
     );
 
     // Invisible counts as unavailable to visitors.
@@ -257,7 +257,7 @@ async fn visitors_are_told_availability_only_when_the_answer_changes() {
     assert_eq!(destination, "/queue/events");
     assert_eq!(
         body,
-        json!({"type": "availability", "agents_available": false})
+        json!({"type": "availability", "agents_available": false, "back_at": null})
     );
 }
 

@@ -214,7 +214,8 @@ contract!(
     visitor_names_are_those_given_in_the_tenant,
     labels_are_unique_per_tenant_by_name_and_go_with_their_rooms,
     notes_follow_their_message_for_agents_and_never_reach_visitor_reads,
-    a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel;
+    a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel,
+    desk_settings_round_trip_and_idle_rooms_close_once;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -222,6 +223,77 @@ contract!(
     concurrent_duplicates_from_two_instances_store_one_message,
     interleaved_conversations_from_two_instances_stay_gapless,
 );
+
+async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
+    use chatgate::domain::{BusinessHours, PrechatAnswers, PrechatForm};
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, channel_id) = (first.tenant_id, first.channel.id);
+    let mut channel = first.channel.clone();
+    channel.desk.business_hours = Some(
+        BusinessHours::parse(&serde_json::json!({"time_zone": "Europe/Paris",
+            "weekly": {"mon": [["09:00", "17:30"]]}, "closed_dates": ["2026-12-25"]}))
+        .unwrap(),
+    );
+    channel.desk.away_message = Some("Back soon".into());
+    channel.desk.prechat = PrechatForm::parse(&serde_json::json!({"email": "required"})).unwrap();
+    channel.desk.auto_close_hours = Some(2);
+    store.update_channel(&channel).await.unwrap();
+    assert_eq!(
+        store.channel(tenant, channel_id).await.unwrap().unwrap(),
+        channel
+    );
+
+    let room = queued_room(store.as_ref(), &first, channel_id, 1_000).await;
+    // The away message is claimed once per conversation, in its tenant.
+    assert!(!store.mark_away_sent(TenantId::new(), room).await.unwrap());
+    assert!(store.mark_away_sent(tenant, room).await.unwrap());
+    assert!(!store.mark_away_sent(tenant, room).await.unwrap());
+    let answers = PrechatAnswers {
+        email: Some("ana@example.com".into()),
+        ..Default::default()
+    };
+    store.save_prechat(tenant, room, &answers).await.unwrap();
+    assert_eq!(
+        store.room(tenant, room).await.unwrap().unwrap().prechat,
+        Some(answers)
+    );
+
+    // Idle since 1970: listed, and closed by one of two racing instances.
+    let now = now_ms();
+    let idle = store.idle_rooms(now, 10).await.unwrap();
+    assert_eq!(idle, vec![(tenant, room)]);
+    assert_eq!(
+        store
+            .close_idle_room(TenantId::new(), room, now)
+            .await
+            .unwrap(),
+        None
+    );
+    let (a, b) = tokio::join!(
+        store.close_idle_room(tenant, room, now),
+        store.close_idle_room(tenant, room, now)
+    );
+    let closed: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(closed.len(), 1, "closed once");
+    assert_eq!(closed[0].0.state, RoomState::Closed);
+    assert_eq!(closed[0].1, RoomState::Queued);
+    assert!(store.idle_rooms(now, 10).await.unwrap().is_empty());
+    // Not idle long enough: neither listed nor closed.
+    let recent = queued_room(store.as_ref(), &first, channel_id, now - 3_600_000).await;
+    assert!(store.idle_rooms(now, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.close_idle_room(tenant, recent, now).await.unwrap(),
+        None
+    );
+    // Auto-close off: nothing is idle.
+    channel.desk.auto_close_hours = None;
+    store.update_channel(&channel).await.unwrap();
+    assert!(store
+        .idle_rooms(now + 100 * 3_600_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
 
 async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
     use chatgate::domain::Rating;
@@ -379,6 +451,7 @@ fn first_start(email: &str) -> Bootstrap {
             created_at_ms: now_ms(),
             look: Default::default(),
             routing: Default::default(),
+            desk: Default::default(),
         },
     }
 }
@@ -795,6 +868,7 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         created_at_ms: first.channel.created_at_ms + 1,
         look: Default::default(),
         routing: Default::default(),
+        desk: Default::default(),
     };
     store.insert_channel(&shop).await.unwrap();
     assert_eq!(
@@ -814,6 +888,7 @@ async fn channels_are_listed_per_tenant_and_update(db: Db) {
         created_at_ms: now_ms(),
         look: Default::default(),
         routing: Default::default(),
+        desk: Default::default(),
     };
     store.insert_channel(&foreign).await.unwrap();
 
@@ -1635,6 +1710,7 @@ async fn scopes(db: &Db) -> Scopes {
         }],
         labels: Vec::new(),
         rating: None,
+        prechat: None,
     };
     store.create_agent_room(&agent_room).await.unwrap();
     let agent_room = agent_room.id;
@@ -2450,6 +2526,7 @@ fn team_room(tenant: TenantId, members: &[AgentId]) -> chatgate::domain::Room {
             .collect(),
         labels: Vec::new(),
         rating: None,
+        prechat: None,
     }
 }
 

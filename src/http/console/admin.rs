@@ -4,7 +4,7 @@
 //! (create, rename, recolour, delete), canned responses (list, create, edit, delete).
 
 use askama::Template;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -63,10 +63,163 @@ pub struct ChannelPage {
     pub origins: String,
     pub connected: bool,
     pub snippet: String,
+    pub desk: DeskForm,
     pub error: Option<String>,
     pub saved: bool,
     pub csrf: String,
     pub states: [(&'static str, &'static str); 4],
+}
+
+/// The support-desk settings as the channel page's form shows them.
+pub struct DeskForm {
+    pub hours_on: bool,
+    pub time_zone: String,
+    /// (`mon`, `Monday`, `09:00-12:00, 13:00-17:30`)
+    pub days: Vec<(&'static str, &'static str, String)>,
+    /// One per line.
+    pub closed_dates: String,
+    pub away_message: String,
+    /// (`name`, `Name`, `off|optional|required`)
+    pub prechat: Vec<(&'static str, &'static str, &'static str)>,
+    pub auto_close_hours: String,
+    /// Every IANA zone name, for the time zone input's suggestions.
+    pub zones: Vec<&'static str>,
+}
+
+const DAY_NAMES: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+impl DeskForm {
+    fn new(desk: &crate::domain::ChannelDesk) -> DeskForm {
+        let hours = desk.business_hours.as_ref().map(|h| h.to_json());
+        let days = crate::domain::desk::DAYS
+            .iter()
+            .zip(DAY_NAMES)
+            .map(|(key, label)| {
+                let ranges = hours
+                    .as_ref()
+                    .and_then(|h| h["weekly"][*key].as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}-{}",
+                            r[0].as_str().unwrap_or(""),
+                            r[1].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (*key, label, ranges)
+            })
+            .collect();
+        DeskForm {
+            hours_on: hours.is_some(),
+            time_zone: hours
+                .as_ref()
+                .and_then(|h| h["time_zone"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "UTC".into()),
+            days,
+            closed_dates: hours
+                .as_ref()
+                .and_then(|h| h["closed_dates"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            away_message: desk.away_message.clone().unwrap_or_default(),
+            prechat: crate::domain::desk::PRECHAT_FIELDS
+                .iter()
+                .zip(["Name", "Email", "Question"])
+                .map(|(key, label)| (*key, label, desk.prechat.get(key).as_str()))
+                .collect(),
+            auto_close_hours: desk
+                .auto_close_hours
+                .map(|h| h.to_string())
+                .unwrap_or_default(),
+            zones: chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect(),
+        }
+    }
+}
+
+/// The desk part of the channel page's form as the API's JSON fields
+/// (the form has them when it carries `desk`): business hours as typed
+/// (`09:00-12:00, 13:00-17:30` a day, dates one per line), validated by the
+/// API's parser.
+fn desk_fields(form: &Form, body: &mut Map<String, Value>) {
+    if form.get("desk").is_none() {
+        return;
+    }
+    let hours = if form.get("hours_on").is_some() {
+        let weekly: Map<String, Value> = crate::domain::desk::DAYS
+            .iter()
+            .map(|day| {
+                let ranges: Vec<Value> = form
+                    .get(&format!("hours_{day}"))
+                    .unwrap_or_default()
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(|r| match r.split_once(['-', '–']) {
+                        Some((a, b)) => json!([a.trim(), b.trim()]),
+                        None => json!([r]),
+                    })
+                    .collect();
+                (day.to_string(), Value::Array(ranges))
+            })
+            .collect();
+        let dates: Vec<Value> = form
+            .get("closed_dates")
+            .unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|d| !d.is_empty())
+            .map(|d| Value::String(d.to_string()))
+            .collect();
+        json!({
+            "time_zone": form.get("time_zone").unwrap_or_default().trim(),
+            "weekly": weekly,
+            "closed_dates": dates,
+        })
+    } else {
+        Value::Null
+    };
+    body.insert("business_hours".into(), hours);
+    let away = form.get("away_message").unwrap_or_default().trim();
+    body.insert(
+        "away_message".into(),
+        if away.is_empty() {
+            Value::Null
+        } else {
+            Value::String(away.into())
+        },
+    );
+    let prechat: Map<String, Value> = crate::domain::desk::PRECHAT_FIELDS
+        .iter()
+        .filter_map(|f| {
+            form.get(&format!("prechat_{f}"))
+                .map(|v| (f.to_string(), Value::String(v.to_string())))
+        })
+        .collect();
+    body.insert("prechat".into(), Value::Object(prechat));
+    let auto = form.get("auto_close_hours").unwrap_or_default().trim();
+    body.insert(
+        "auto_close_hours".into(),
+        if auto.is_empty() {
+            Value::Null
+        } else {
+            auto.parse::<u64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(auto.into()))
+        },
+    );
 }
 
 pub struct AgentAdminRow {
@@ -194,6 +347,7 @@ fn settings(form: &Form) -> Result<crate::service::channels::ChannelSettings, Ap
                 .collect(),
         );
     }
+    desk_fields(form, &mut body);
     crate::http::channels::settings(&body)
 }
 
@@ -261,6 +415,7 @@ pub async fn channel(
                 .collect::<Vec<_>>()
                 .join("\n"),
             connected: c.connected,
+            desk: DeskForm::new(&c.desk),
             error,
             saved: req.query("saved").is_some(),
             csrf: s.csrf.clone(),

@@ -695,6 +695,13 @@ pub(super) async fn conversation(
             row.name = name.clone();
             visitor_name = name;
         }
+        // The name the pre-chat form asked for, when nothing else named them.
+        if let Some(name) = room.prechat.as_ref().and_then(|p| p.name.as_ref()) {
+            if visitor_name.is_empty() {
+                row.name = name.clone();
+                visitor_name = name.clone();
+            }
+        }
         context.map(|c| {
             crate::http::console::views::VisitorPanel::new(c, crate::domain::time::now_ms())
         })
@@ -736,6 +743,7 @@ pub(super) async fn conversation(
         assignee: room.assignee.and_then(|a| names.get(&a.0).cloned()),
         assign_to,
         visitor,
+        prechat: room.prechat.clone(),
         id: id.0.to_string(),
         name: row.name,
         is_visitor,

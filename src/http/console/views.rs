@@ -557,6 +557,8 @@ pub struct Conversation {
     pub add_choices: Vec<Choice>,
     /// What the visitor's page said (visitor rooms only).
     pub visitor: Option<VisitorPanel>,
+    /// The visitor's answers to the channel's pre-chat form.
+    pub prechat: Option<crate::domain::PrechatAnswers>,
     /// The largest file an upload may be (the reply box refuses bigger
     /// ones before sending a byte).
     pub max_upload_bytes: u64,

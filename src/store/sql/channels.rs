@@ -7,7 +7,8 @@ use crate::domain::{Channel, ChannelId, ChannelLook, Routing, TenantId};
 use crate::store::{StoreError, StoreResult};
 
 use super::{
-    encode_origins, parse_assignment, parse_id, parse_origins, Backend, Sql, CHANNEL_COLUMNS,
+    encode_desk, encode_origins, parse_assignment, parse_desk, parse_id, parse_origins, Backend,
+    Sql, CHANNEL_COLUMNS,
 };
 
 impl<DB: Backend> Sql<DB>
@@ -41,6 +42,12 @@ where
                 max_open_per_agent: u32::try_from(row.try_get::<i64, _>(10)?)
                     .map_err(|_| StoreError::Corrupt("bad max_open_per_agent".into()))?,
             },
+            desk: parse_desk(
+                row.try_get(11)?,
+                row.try_get(12)?,
+                row.try_get(13)?,
+                row.try_get(14)?,
+            )?,
         })
     }
 
@@ -50,8 +57,9 @@ where
     {
         sqlx::query(
             "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
-             welcome_message, color, assignment, max_open_per_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             welcome_message, color, assignment, max_open_per_agent, \
+             business_hours, away_message, prechat, auto_close_hours) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(channel.id.to_string())
         .bind(channel.tenant_id.to_string())
@@ -64,6 +72,10 @@ where
         .bind(&channel.look.color)
         .bind(channel.routing.assignment.as_str())
         .bind(i64::from(channel.routing.max_open_per_agent))
+        .bind(encode_desk(&channel.desk).0)
+        .bind(channel.desk.away_message.clone())
+        .bind(encode_desk(&channel.desk).1)
+        .bind(channel.desk.auto_close_hours.map(i64::from))
         .execute(executor)
         .await?;
         Ok(())
@@ -114,8 +126,9 @@ where
     pub(crate) async fn update_channel(&self, channel: &Channel) -> StoreResult<()> {
         sqlx::query(
             "UPDATE channels SET name = $1, image_url = $2, allowed_origins = $3, connected = $4, \
-                     welcome_message = $5, color = $6, assignment = $7, max_open_per_agent = $8 \
-                     WHERE id = $9 AND tenant_id = $10",
+                     welcome_message = $5, color = $6, assignment = $7, max_open_per_agent = $8, \
+                     business_hours = $9, away_message = $10, prechat = $11, auto_close_hours = $12 \
+                     WHERE id = $13 AND tenant_id = $14",
         )
         .bind(&channel.name)
         .bind(&channel.image_url)
@@ -125,6 +138,10 @@ where
         .bind(&channel.look.color)
         .bind(channel.routing.assignment.as_str())
         .bind(i64::from(channel.routing.max_open_per_agent))
+        .bind(encode_desk(&channel.desk).0)
+        .bind(channel.desk.away_message.clone())
+        .bind(encode_desk(&channel.desk).1)
+        .bind(channel.desk.auto_close_hours.map(i64::from))
         .bind(channel.id.to_string())
         .bind(channel.tenant_id.to_string())
         .execute(&self.write)

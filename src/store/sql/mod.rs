@@ -51,27 +51,28 @@ pub(super) const M_COLUMNS: &str =
      m.attachments";
 pub(super) const CHANNEL_COLUMNS: &str =
     "id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
-     welcome_message, color, assignment, max_open_per_agent";
+     welcome_message, color, assignment, max_open_per_agent, \
+     business_hours, away_message, prechat, auto_close_hours";
 pub(super) const AGENT_COLUMNS: &str =
     "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
 pub(super) const ROOM_COLUMNS: &str =
     "id, tenant_id, kind, channel_id, name, state, assignee_id, created_at, queued_at, last_seq, \
-     rating, rating_comment, rated_at";
+     rating, rating_comment, rated_at, prechat";
 /// How many columns `ROOM_COLUMNS` lists: what a query reads after them starts there.
-pub(super) const ROOM_COLUMN_COUNT: usize = 13;
+pub(super) const ROOM_COLUMN_COUNT: usize = 14;
 /// `AGENT_COLUMNS` of the agents table aliased `a`.
 pub(super) const AGENT_COLUMNS_OF_A: &str =
     "a.id, a.tenant_id, a.email, a.display_name, a.avatar_url, a.role, a.password_hash, a.disabled";
 /// `ROOM_COLUMNS` of the conversations table aliased `r`.
 pub(super) const ROOM_COLUMNS_OF_R: &str =
     "r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
-     r.created_at, r.queued_at, r.last_seq, r.rating, r.rating_comment, r.rated_at";
+     r.created_at, r.queued_at, r.last_seq, r.rating, r.rating_comment, r.rated_at, r.prechat";
 /// `ROOM_COLUMNS` qualified by `conversations.` (for a join).
 pub(super) const ROOM_COLUMNS_OF_CONVERSATIONS: &str =
     "conversations.id, conversations.tenant_id, conversations.kind, conversations.channel_id, \
      conversations.name, conversations.state, conversations.assignee_id, conversations.created_at, \
      conversations.queued_at, conversations.last_seq, conversations.rating, \
-     conversations.rating_comment, conversations.rated_at";
+     conversations.rating_comment, conversations.rated_at, conversations.prechat";
 
 pub(super) fn parse_id<T: FromStr>(raw: &str) -> StoreResult<T> {
     raw.parse()
@@ -111,6 +112,49 @@ pub(super) fn parse_origins(raw: &str) -> StoreResult<Vec<OriginPattern>> {
 pub(super) fn parse_assignment(raw: &str) -> StoreResult<crate::domain::Assignment> {
     crate::domain::Assignment::parse(raw)
         .ok_or_else(|| StoreError::Corrupt(format!("bad assignment {raw:?}")))
+}
+
+/// A channel's desk settings from their columns (JSON for the schedule and the form).
+pub(super) fn parse_desk(
+    business_hours: Option<String>,
+    away_message: Option<String>,
+    prechat: Option<String>,
+    auto_close_hours: Option<i64>,
+) -> StoreResult<crate::domain::ChannelDesk> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("bad {what}"));
+    Ok(crate::domain::ChannelDesk {
+        business_hours: business_hours
+            .map(|raw| {
+                serde_json::from_str::<serde_json::Value>(&raw)
+                    .ok()
+                    .and_then(|v| crate::domain::BusinessHours::parse(&v).ok())
+                    .ok_or_else(|| corrupt("business_hours"))
+            })
+            .transpose()?,
+        away_message,
+        prechat: match prechat {
+            Some(raw) => serde_json::from_str::<serde_json::Value>(&raw)
+                .ok()
+                .and_then(|v| crate::domain::PrechatForm::parse(&v).ok())
+                .ok_or_else(|| corrupt("prechat"))?,
+            None => Default::default(),
+        },
+        auto_close_hours: auto_close_hours
+            .map(|h| u32::try_from(h).map_err(|_| corrupt("auto_close_hours")))
+            .transpose()?,
+    })
+}
+
+/// The desk settings' columns as stored: (business_hours, prechat).
+pub(super) fn encode_desk(desk: &crate::domain::ChannelDesk) -> (Option<String>, Option<String>) {
+    (
+        desk.business_hours
+            .as_ref()
+            .map(|h| h.to_json().to_string()),
+        desk.prechat
+            .is_on()
+            .then(|| desk.prechat.to_json().to_string()),
+    )
 }
 
 pub(super) fn encode_origins(origins: &[OriginPattern]) -> String {
@@ -703,6 +747,36 @@ macro_rules! sql_store {
                     self.sql
                         .set_room_state(tenant, room, from, state, at_ms)
                         .await
+                }
+                async fn mark_away_sent(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                ) -> StoreResult<bool> {
+                    self.sql.mark_away_sent(tenant, room).await
+                }
+                async fn save_prechat(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    answers: &crate::domain::PrechatAnswers,
+                ) -> StoreResult<()> {
+                    self.sql.save_prechat(tenant, room, answers).await
+                }
+                async fn idle_rooms(
+                    &self,
+                    now_ms: i64,
+                    limit: u32,
+                ) -> StoreResult<Vec<(TenantId, RoomId)>> {
+                    self.sql.idle_rooms(now_ms, limit).await
+                }
+                async fn close_idle_room(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    now_ms: i64,
+                ) -> StoreResult<Option<(Room, RoomState)>> {
+                    self.sql.close_idle_room(tenant, room, now_ms).await
                 }
                 async fn rate_room(
                     &self,

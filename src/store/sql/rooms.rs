@@ -101,6 +101,13 @@ where
                 }),
                 None => None,
             },
+            prechat: row
+                .try_get::<Option<String>, _>(at + 13)?
+                .map(|raw| {
+                    serde_json::from_str(&raw)
+                        .map_err(|e| StoreError::Corrupt(format!("bad prechat: {e}")))
+                })
+                .transpose()?,
         })
     }
 
@@ -791,6 +798,94 @@ where
         }
         tx.commit().await?;
         self.room(tenant, room).await
+    }
+
+    pub(crate) async fn mark_away_sent(&self, tenant: TenantId, room: RoomId) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE conversations SET away_sent = 1 \
+             WHERE id = $1 AND tenant_id = $2 AND kind = 'visitor' AND away_sent = 0",
+        )
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    pub(crate) async fn save_prechat(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        answers: &crate::domain::PrechatAnswers,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE conversations SET prechat = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(serde_json::to_string(answers).unwrap_or_default())
+            .bind(room.to_string())
+            .bind(tenant.to_string())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn idle_rooms(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, RoomId)>> {
+        let rows = sqlx::query(
+            "SELECT c.tenant_id, c.id FROM conversations c \
+             JOIN channels ch ON ch.id = c.channel_id \
+             WHERE ch.auto_close_hours IS NOT NULL AND c.kind = 'visitor' \
+             AND c.state IN ('open', 'queued') \
+             AND COALESCE(c.last_message_at, c.created_at) <= $1 - ch.auto_close_hours * 3600000 \
+             ORDER BY COALESCE(c.last_message_at, c.created_at) LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_id(&row.try_get::<String, _>(0)?)?,
+                    parse_id(&row.try_get::<String, _>(1)?)?,
+                ))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn close_idle_room(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        now_ms: i64,
+    ) -> StoreResult<Option<(Room, RoomState)>> {
+        let Some(before) = self
+            .room(tenant, room)
+            .await?
+            .filter(|r| r.state != RoomState::Closed)
+        else {
+            return Ok(None);
+        };
+        let done = sqlx::query(
+            "UPDATE conversations SET state = 'closed' \
+             WHERE id = $1 AND tenant_id = $2 AND kind = 'visitor' AND state = $3 \
+             AND COALESCE(last_message_at, created_at) <= $4 - \
+                 (SELECT ch.auto_close_hours FROM channels ch \
+                  WHERE ch.id = conversations.channel_id AND ch.auto_close_hours IS NOT NULL) * 3600000",
+        )
+        .bind(room.to_string())
+        .bind(tenant.to_string())
+        .bind(before.state.as_str())
+        .bind(now_ms)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Ok(None);
+        }
+        Ok(self.room(tenant, room).await?.map(|r| (r, before.state)))
     }
 
     /// Rates a closed visitor room of `tenant` and `channel` that has no
