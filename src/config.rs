@@ -161,6 +161,11 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_UNUSED_CONTEXT_TTL", default_value_t = 86_400)]
     pub unused_context_ttl: u64,
 
+    /// How long (seconds) a channel's previous identity secret still
+    /// verifies visitors' identities after a rotation.
+    #[arg(long, env = "CHATGATE_IDENTITY_SECRET_GRACE", default_value_t = 86_400)]
+    pub identity_secret_grace: u64,
+
     /// Failed logins allowed per account and client IP per minute (API and
     /// console alike); beyond, logins to that account from that IP are 429
     /// until the budget refills. Successful logins do not count.

@@ -5,6 +5,7 @@ pub mod attachment;
 pub mod canned;
 pub mod channel;
 pub mod event;
+pub mod identity;
 pub mod ids;
 pub mod label;
 pub mod message;

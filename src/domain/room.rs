@@ -104,6 +104,12 @@ pub struct Room {
     pub labels: Vec<super::label::RoomLabel>,
     /// The visitor's rating, once given (visitor rooms, after a close).
     pub rating: Option<Rating>,
+    /// The visitor's identity was signed by its site (visitor rooms).
+    #[serde(default)]
+    pub verified: bool,
+    /// An agent blocked the visitor (visitor rooms).
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 /// A visitor's satisfaction with a closed conversation (desk-api.md,

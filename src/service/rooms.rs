@@ -154,6 +154,8 @@ impl RoomService {
                 .collect(),
             labels: Vec::new(),
             rating: None,
+            verified: false,
+            blocked: false,
         };
         let (room, created) = match self.room_store.create_agent_room(&room).await? {
             Added::Added(room) => (room, true),

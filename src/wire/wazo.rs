@@ -168,6 +168,8 @@ pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) ->
         "rating": r.rating.as_ref().map(|g| json!({
             "rating": g.rating, "comment": g.comment, "created_at": format_ms(g.created_at_ms),
         })),
+        "verified": r.verified,
+        "blocked": r.blocked,
     })
 }
 
@@ -683,6 +685,8 @@ mod tests {
                 color: "#ff0000".into(),
             }],
             rating: None,
+            verified: false,
+            blocked: false,
         };
         let live = LiveRoom {
             summary: RoomSummary::bare(room.clone()),

@@ -438,12 +438,12 @@ impl Session {
             let close = match step {
                 Step::Store(new) => {
                     // Queued now, in frame order; stored in that order.
-                    let first_context = self.visitor.as_ref().and_then(|v| v.first_context.clone());
+                    let first = self.visitor.as_ref().map(|v| v.first());
                     let stored = self
                         .app
                         .services
                         .visitor
-                        .enqueue(*new, first_context)
+                        .enqueue(*new, first)
                         .await
                         .map_err(|err| {
                             let mut fatal = Fatal::from_api(err);
@@ -731,6 +731,13 @@ impl Session {
                     .services
                     .visitor
                     .connected_channel(visitor.channel.id, self.origin.as_deref())
+                    .await
+                    .map_err(Fatal::from_api)?;
+                // Blocked while the socket was open: refused like over HTTP.
+                self.app
+                    .services
+                    .visitor
+                    .refuse_blocked(visitor.channel.id, &visitor.claims.visitor_key())
                     .await
                     .map_err(Fatal::from_api)?;
                 let request =

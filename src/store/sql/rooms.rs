@@ -101,6 +101,8 @@ where
                 }),
                 None => None,
             },
+            verified: row.try_get::<i64, _>(at + 13)? != 0,
+            blocked: row.try_get::<i64, _>(at + 14)? != 0,
         })
     }
 
