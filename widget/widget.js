@@ -22,6 +22,7 @@ const L = {
     upx: '{f} could not be uploaded.', many: 'At most 10 files.', u: ['B', 'KB', 'MB', 'GB'],
     rate: 'How was this conversation?', stars: ['Very bad', 'Bad', 'Okay', 'Good', 'Excellent'],
     cm: 'Add a comment (optional)', thx: 'Thanks for your feedback',
+    nc: 'New conversation', pc: 'Previous conversations', blk: 'You can no longer send messages in this chat.',
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
       transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
@@ -39,6 +40,7 @@ const L = {
     upx: "{f} n'a pas pu être envoyé.", many: 'Au plus 10 fichiers.', u: ['o', 'Ko', 'Mo', 'Go'],
     rate: "Comment s'est passée cette conversation ?", stars: ['Très mauvais', 'Mauvais', 'Correct', 'Bien', 'Excellent'],
     cm: 'Ajouter un commentaire (facultatif)', thx: 'Merci pour votre avis',
+    nc: 'Nouvelle conversation', pc: 'Conversations précédentes', blk: 'Vous ne pouvez plus envoyer de messages dans ce chat.',
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
       transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
@@ -247,9 +249,13 @@ class Widget {
     this.fns = {};
     this.attempt = 0;
     this.isOpen = false;
-    this.build(index, script.dataset.color);
-    // A returning visitor connects at once, to show replies that came while away.
-    if (store.get(this.key)) this.start();
+    // A customer the site signed in: data-identity-id, -hash (HMAC-SHA256
+    // by the channel's secret, computed by the site's server), -name, -email.
+    const d = script.dataset;
+    if (d.identityId) this.idn = { id: d.identityId, hash: d.identityHash, name: d.identityName, email: d.identityEmail };
+    this.build(index, d.color);
+    // A returning (or signed-in) visitor connects at once, to show replies that came while away.
+    if (store.get(this.key) || this.idn) this.start();
   }
 
   build(index, color) {
@@ -366,7 +372,7 @@ class Widget {
     this.er = h('p', 'er');
     this.er.setAttribute('role', 'alert');
     this.oops();
-    const cw = h('div', 'cw');
+    const cw = (this.cw = h('div', 'cw'));
     cw.append(this.er, this.ups, cmp);
     cmp.append(fi, ta, ab, sd);
     cmp.onsubmit = (e) => {
@@ -414,7 +420,18 @@ class Widget {
     this.thx.setAttribute('role', 'status');
     this.thx.tabIndex = -1;
     this.thx.hidden = true;
-    p.append(hd, this.bar, lw, this.ty, this.note, rc, this.thx, cw, h('div', 'pw', t.by));
+    // Closed: start a new conversation, or open a previous one.
+    const na = (this.na = h('div', 'na'));
+    const nb = h('button', 'rb', t.nc);
+    const pb = h('button', 'lk', t.pc);
+    nb.type = pb.type = 'button';
+    nb.onclick = () => {
+      this.nw = true;
+      this.go(this.rt);
+    };
+    pb.onclick = () => this.list();
+    na.append(nb, pb, (this.cl = h('ul', 'cv')));
+    p.append(hd, this.bar, lw, this.ty, this.note, na, rc, this.thx, cw, h('div', 'pw', t.by));
 
     const lc = (this.lc = h('button', 'lc'));
     lc.type = 'button';
@@ -562,6 +579,8 @@ class Widget {
     } catch (e) {
       /* not JSON */
     }
+    // Refused by any door: an agent blocked this visitor.
+    if (json && json.error_id === 'blocked') this.block();
     return { ok: res.ok, status: res.status, body: json };
   }
 
@@ -575,6 +594,8 @@ class Widget {
           const body = { channel_id: this.id };
           if (resume) body.resume_token = resume;
           if (this.visitor) body.visitor = this.visitor;
+          body.identity = this.idn;
+          body.new_conversation = this.nw;
           body.context = pageCtx();
           const r = await this.api_('/chatplugin.authenticate', body);
           if (r.ok && r.body && r.body.token) return this.authenticated(r.body);
@@ -595,7 +616,7 @@ class Widget {
     if (this.cid && this.cid !== b.conversation_id) this.reset();
     this.cid = b.conversation_id;
     this.rt = b.resume_token || this.rt;
-    this.gone = false;
+    this.gone = this.nw = false;
     this.channel(b.channel);
     for (const m of b.messages || []) this.upsert(m, false);
     if (this.lastSeq || store.get(this.key)) this.keep();
@@ -658,7 +679,7 @@ class Widget {
   }
 
   retry() {
-    if (!this.timer && !(this.gone && !this.isOpen)) {
+    if (!this.timer && !this.blk && !(this.gone && !this.isOpen)) {
       // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... capped at 15 s.
       const d = Math.min(15000, 500 * 2 ** this.attempt++) * (0.5 + Math.random() / 2);
       this.timer = setTimeout(() => {
@@ -761,10 +782,12 @@ class Widget {
       } else this.event(b);
     } else if (f.cmd === 'ERROR') {
       // An expired or refused visitor token: authenticate again (with the resume token).
-      if (/401/.test(f.hd.message || '')) {
+      const e = f.hd.message || '';
+      if (/401/.test(e)) {
         this.token = null;
         this.attempt = 0;
       }
+      if (/403 blocked/.test(e)) this.block();
       this.drop();
     }
   }
@@ -794,12 +817,15 @@ class Widget {
   }
 
   notes() {
-    const s = this.closed ? this.t.closed : this.away ? this.t.away : '';
+    const b = this.blk;
+    const s = b ? this.t.blk : this.closed ? this.t.closed : this.away ? this.t.away : '';
     this.note.textContent = s;
     this.note.hidden = !s;
+    this.cw.hidden = b;
+    this.na.hidden = b || !this.closed;
     // Asked while closed, unless this conversation was rated (here, in
     // another tab, or before a reload: remembered per conversation).
-    const ask = this.closed && this.cid && store.get(this.key + ':r') !== this.cid;
+    const ask = !b && this.closed && this.cid && store.get(this.key + ':r') !== this.cid;
     if (this.rc.hidden === !!ask) {
       this.rc.hidden = !ask;
       this.rc.reset();
@@ -807,6 +833,39 @@ class Widget {
       this.rx_.hidden = true;
     }
     if (!this.closed) this.thx.hidden = true;
+  }
+
+  // An agent blocked this visitor: say so, stop sending and reconnecting.
+  block() {
+    this.blk = true;
+    this.notes();
+    this.status();
+  }
+
+  // Shows the conversation of resume token `rt` (with `nw`: a new one of
+  // the same visitor), reconnecting with its token.
+  go(rt) {
+    this.rt = rt;
+    this.token = null;
+    this.cl.textContent = '';
+    this.drop();
+    this.kick();
+  }
+
+  // POST /chatplugin.conversations: the visitor's others, to open.
+  async list() {
+    const r = await this.api_('/chatplugin.conversations', {}, this.token).catch(() => 0);
+    this.cl.textContent = '';
+    for (const c of (r && r.body && r.body.items) || []) {
+      if (c.conversation_id === this.cid) continue;
+      const m = c.last_message;
+      const b = h('button', 0, (m && m.content) || c.state);
+      b.type = 'button';
+      b.onclick = () => this.go(c.resume_token);
+      const li = h('li');
+      li.append(b);
+      this.cl.append(li);
+    }
   }
 
   // The conversation is rated: thanks (`n`: told by the server, thanked where it was sent).
@@ -838,7 +897,7 @@ class Widget {
   }
 
   status() {
-    this.bar.hidden = this.up || !(this.timer || this.gone);
+    this.bar.hidden = this.up || this.blk || !(this.timer || this.gone);
     this.bar.textContent = this.gone ? this.t.gone : this.t.reconnecting;
   }
 

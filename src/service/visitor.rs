@@ -174,13 +174,22 @@ impl VisitorService {
         Ok(self.metrics.timed("history", read).await?)
     }
 
-    /// The last message of a conversation of `scope`, if any.
+    /// What a list of conversations shows of one: its last message that
+    /// someone wrote (among the last ten; a close notice says less), else
+    /// its last message, if any.
     pub(super) async fn history_tail(
         &self,
         scope: VisitorScope,
         id: ConversationId,
     ) -> Result<Option<Message>, ServiceError> {
-        Ok(self.message_store.history(scope, id, 1).await?.pop())
+        let mut tail = self.message_store.history(scope, id, 10).await?;
+        let written = tail
+            .iter()
+            .rposition(|m| m.sender_kind != SenderKind::System);
+        Ok(match written {
+            Some(at) => Some(tail.swap_remove(at)),
+            None => tail.pop(),
+        })
     }
 
     /// Messages of a conversation of `scope` after `seq`, oldest first, at most `limit`.

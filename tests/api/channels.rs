@@ -114,6 +114,8 @@ async fn connecting_a_chatplugin_channel_returns_the_contract_fields() {
         "color",
         "assignment",
         "max_open_per_agent",
+        // desk-api.md, "Identified visitor": shown to admins.
+        "identity_secret",
     ];
     assert!(
         keys.iter().all(|k| allowed.contains(k)),

@@ -63,6 +63,10 @@ pub struct ChannelPage {
     pub origins: String,
     pub connected: bool,
     pub snippet: String,
+    /// The secret the site signs its customers' ids with.
+    pub identity_secret: String,
+    /// Just rotated: the previous secret still verifies for a while.
+    pub rotated: bool,
     pub error: Option<String>,
     pub saved: bool,
     pub csrf: String,
@@ -231,6 +235,7 @@ pub async fn channel(
     let back = format!("/console/admin/channels/{}", id.0);
     let chrome = chrome(app, s, "Channel settings", "channels", back).await?;
     let c = app.services.channels.get(&s.caller, id).await?;
+    let identity_secret = app.services.identity.secrets(&s.caller, id).await?.secret;
     let host = req
         .host
         .clone()
@@ -261,6 +266,8 @@ pub async fn channel(
                 .collect::<Vec<_>>()
                 .join("\n"),
             connected: c.connected,
+            identity_secret,
+            rotated: req.query("rotated").is_some(),
             error,
             saved: req.query("saved").is_some(),
             csrf: s.csrf.clone(),
@@ -306,6 +313,19 @@ pub async fn disconnect_channel(
 ) -> Result<Response, ApiError> {
     app.services.channels.disconnect(&s.caller, id).await?;
     Ok(redirect("/console/admin/channels"))
+}
+
+/// POST /console/admin/channels/<id>/identity: a new identity secret.
+pub async fn rotate_identity_secret(
+    app: &App,
+    s: &Session,
+    id: ChannelId,
+) -> Result<Response, ApiError> {
+    app.services.identity.rotate(&s.caller, id).await?;
+    Ok(redirect(&format!(
+        "/console/admin/channels/{}?rotated=1",
+        id.0
+    )))
 }
 
 /// GET /console/admin/agents
