@@ -187,7 +187,7 @@ describe('widget: identified visitors, conversations, blocking', { timeout: 240_
     await assertAccessible(consolePage, 'console: a verified visitor');
     await consolePage.getByRole('button', { name: 'Block', exact: true }).click();
     await consolePage.waitForURL(`**/console/rooms/${room}?notice=blocked*`);
-    assert.equal(await title.locator('.blocked').textContent(), 'blocked');
+    assert.equal(await consolePage.locator('.conv-title .blocked').textContent(), 'blocked');
     assert.equal(await consolePage.getByRole('button', { name: 'Unblock', exact: true }).count(), 1);
     assert.equal((await getRoom(room)).blocked, true);
     await assertAccessible(consolePage, 'console: a blocked visitor');
