@@ -221,4 +221,30 @@ describe('widget: identified visitors, conversations, blocking', { timeout: 240_
     await waitTick(page, 'sorry', 'sent');
     await context.close();
   }));
+
+  test('the channel settings show the identity secret, and Rotate makes a new one', withServerLogs(async () => {
+    const context = await browser.newContext({ viewport: SIZES.desktop, reducedMotion: 'reduce' });
+    const page = await context.newPage();
+    await page.goto(server.baseUrl + '/console/login');
+    await page.fill('input[name=email]', server.adminEmail);
+    await page.fill('input[name=password]', server.adminPassword);
+    await Promise.all([page.waitForURL('**/console/inbox'), page.click('button[type=submit]')]);
+    await page.goto(`${server.baseUrl}/console/admin/channels/${server.demoChannelId}`);
+    const shownSecret = page.locator('#identity-secret');
+    assert.equal((await shownSecret.textContent()).trim(), secret);
+    await assertAccessible(page, 'console: channel settings with the identity secret');
+    page.once('dialog', (d) => d.accept());
+    await Promise.all([
+      page.waitForURL('**?rotated=1'),
+      page.getByRole('button', { name: 'Rotate secret' }).click(),
+    ]);
+    const rotated = (await shownSecret.textContent()).trim();
+    assert.notEqual(rotated, secret);
+    assert.match(rotated, /^[0-9a-f]{64}$/);
+    assert.equal(await page.getByRole('status').filter({ hasText: 'previous one still works' }).count(), 1);
+    const info = await rest('POST', '/channels.info', { token: admin, body: { channel_id: server.demoChannelId } });
+    assert.equal(info.body.identity_secret, rotated);
+    await screenshots(page, 'console-identity-secret');
+    await context.close();
+  }));
 });
