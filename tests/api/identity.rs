@@ -491,7 +491,7 @@ async fn an_anonymous_visitors_conversations_are_linked_by_its_resume_tokens() {
     // Not begun yet: only the first is listed, then both.
     assert_eq!(
         ids(&conversations(&app, &second.token).await),
-        [first.conversation_id.clone()]
+        vec![first.conversation_id.clone()]
     );
     assert_eq!(app.send(&second.token, "two").await.status, 200);
     // A third from the second's resume token: the same chain.
@@ -515,7 +515,7 @@ async fn an_anonymous_visitors_conversations_are_linked_by_its_resume_tokens() {
     assert_eq!(app.send(&other.token, "mine").await.status, 200);
     assert_eq!(
         ids(&conversations(&app, &other.token).await),
-        [other.conversation_id.clone()]
+        vec![other.conversation_id.clone()]
     );
 }
 
