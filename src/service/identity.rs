@@ -103,7 +103,11 @@ impl VisitorService {
         channel: ChannelId,
         key: &VisitorKey,
     ) -> Result<(), ServiceError> {
-        if self.identity_store.visitor_blocked(channel, key).await? {
+        if self
+            .blocks
+            .blocked(self.identity_store.as_ref(), channel, key)
+            .await?
+        {
             return Err(ServiceError::Blocked);
         }
         Ok(())
@@ -195,6 +199,8 @@ impl VisitorService {
 /// identity secret.
 pub struct IdentityService {
     identity_store: Arc<dyn IdentityStore>,
+    /// The visitor service's: a block made here applies at once here.
+    blocks: Arc<crate::cache::BlockCache>,
     room_store: Arc<dyn crate::store::RoomStore>,
     channel_store: Arc<dyn crate::store::ChannelStore>,
     rooms: Arc<super::rooms::RoomService>,
@@ -202,9 +208,14 @@ pub struct IdentityService {
 }
 
 impl IdentityService {
-    pub fn new(parts: &Parts, rooms: Arc<super::rooms::RoomService>) -> IdentityService {
+    pub fn new(
+        parts: &Parts,
+        rooms: Arc<super::rooms::RoomService>,
+        blocks: Arc<crate::cache::BlockCache>,
+    ) -> IdentityService {
         IdentityService {
             identity_store: parts.store.clone(),
+            blocks,
             room_store: parts.store.clone(),
             channel_store: parts.store.clone(),
             rooms,
@@ -250,6 +261,7 @@ impl IdentityService {
         self.identity_store
             .set_visitor_blocked(caller.tenant(), channel, &key, blocked, now_ms())
             .await?;
+        self.blocks.evict(channel, &key);
         let room = self
             .room_store
             .room(caller.tenant(), room.id)

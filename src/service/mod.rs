@@ -166,7 +166,7 @@ impl Services {
             messages: messages::MessageService::new(&parts, rooms.clone()),
             attachments: attachments::AttachmentService::new(&parts, rooms.clone()),
             labels: labels::LabelService::new(&parts, rooms.clone()),
-            identity: identity::IdentityService::new(&parts, rooms.clone()),
+            identity: identity::IdentityService::new(&parts, rooms.clone(), visitor.blocks.clone()),
             canned: canned::CannedService::new(&parts),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),

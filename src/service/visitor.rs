@@ -58,6 +58,8 @@ pub struct VisitorService {
     visitor_store: Arc<dyn crate::store::VisitorStore>,
     attachment_store: Arc<dyn crate::store::AttachmentStore>,
     pub(super) identity_store: Arc<dyn crate::store::IdentityStore>,
+    /// Blocked visitors, shared with `IdentityService` (which evicts).
+    pub(super) blocks: Arc<crate::cache::BlockCache>,
     cache: Arc<crate::cache::ChannelCache>,
     /// Also read by the token rules of `visitor_tokens`.
     pub(super) tokens: Arc<crate::auth::Tokens>,
@@ -101,6 +103,7 @@ impl VisitorService {
             visitor_store: parts.store.clone(),
             attachment_store: parts.store.clone(),
             identity_store: parts.store.clone(),
+            blocks: Arc::default(),
             cache,
             tokens: parts.tokens.clone(),
             limits: parts.limits.clone(),
