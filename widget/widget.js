@@ -422,6 +422,7 @@ class Widget {
     this.thx.hidden = true;
     // Closed: start a new conversation, or open a previous one.
     const na = (this.na = h('div', 'na'));
+    na.hidden = true;
     const nb = h('button', 'rb', t.nc);
     const pb = h('button', 'lk', t.pc);
     nb.type = pb.type = 'button';

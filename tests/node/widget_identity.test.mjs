@@ -112,6 +112,8 @@ describe('widget: identified visitors, conversations, blocking', { timeout: 240_
     const one = await laptop.newPage();
     await one.goto(`${host.origin}/me?id=${id}`);
     await openPanel(one);
+    assert.equal(await button(one, 'New conversation').isVisible(), false, 'nothing to start anew yet');
+    assert.equal(await button(one, 'Previous conversations').isVisible(), false);
     const question = `Where is my parcel? ${id}`;
     const first = await asks(one, question);
     const room = await getRoom(first);
