@@ -39,6 +39,29 @@ pub struct VisitorClaims {
     /// so authenticating alone writes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctx: Option<crate::domain::VisitorContext>,
+    /// Whose conversation this is (see `VisitorKey`); absent in tokens
+    /// made before visitors had keys, read as the conversation's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vk: Option<crate::domain::identity::VisitorKey>,
+    /// Whether the visitor's identity was verified by its site's signature.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vf: bool,
+}
+
+impl VisitorClaims {
+    /// The visitor this token is for.
+    pub fn visitor_key(&self) -> crate::domain::identity::VisitorKey {
+        self.vk
+            .clone()
+            .unwrap_or_else(|| crate::domain::identity::VisitorKey::anonymous(self.cv))
+    }
+}
+
+/// Who a visitor token is for, beyond its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitorOwner {
+    pub key: crate::domain::identity::VisitorKey,
+    pub verified: bool,
 }
 
 /// The claims of an agent token.
@@ -86,7 +109,7 @@ impl Tokens {
         conversation: ConversationId,
         ttl_secs: u64,
     ) -> String {
-        self.visitor_with_context(kind, channel, conversation, ttl_secs, None)
+        self.visitor_with_context(kind, channel, conversation, ttl_secs, None, None)
     }
 
     /// A visitor token that carries the page's context until the first message.
@@ -97,8 +120,13 @@ impl Tokens {
         conversation: ConversationId,
         ttl_secs: u64,
         ctx: Option<crate::domain::VisitorContext>,
+        owner: Option<VisitorOwner>,
     ) -> String {
         let iat = now_secs();
+        let (vk, vf) = match owner {
+            Some(owner) => (Some(owner.key), owner.verified),
+            None => (None, false),
+        };
         self.sign(&VisitorClaims {
             typ: kind,
             ch: channel,
@@ -106,6 +134,8 @@ impl Tokens {
             iat,
             exp: iat.saturating_add(ttl_secs as i64),
             ctx,
+            vk,
+            vf,
         })
     }
 

@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::domain::identity::VisitorKey;
 use crate::domain::{Channel, ChannelId};
-use crate::store::{ChannelStore, StoreResult};
+use crate::store::{ChannelStore, IdentityStore, StoreResult};
 
 /// How stale a channel read from the cache may be.
 pub const CHANNEL_TTL: Duration = Duration::from_secs(1);
@@ -62,6 +63,51 @@ impl ChannelCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, (Instant, Arc<Channel>)>> {
         // Each operation is one map call: a panic cannot leave it half done.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether a visitor is blocked on a channel, for the visitor hot path
+/// (every send asks). Entries live for [`CHANNEL_TTL`]: a block or unblock
+/// made on this instance applies at once (it evicts the entry), one made on
+/// another instance within that time. Bounded like the channel cache.
+#[derive(Default)]
+pub struct BlockCache {
+    entries: Mutex<HashMap<(ChannelId, VisitorKey), (Instant, bool)>>,
+}
+
+impl BlockCache {
+    pub async fn blocked(
+        &self,
+        store: &dyn IdentityStore,
+        channel: ChannelId,
+        key: &VisitorKey,
+    ) -> StoreResult<bool> {
+        let now = Instant::now();
+        let entry = (channel, key.clone());
+        if let Some((at, blocked)) = self.lock().get(&entry) {
+            if now.duration_since(*at) < CHANNEL_TTL {
+                return Ok(*blocked);
+            }
+        }
+        let blocked = store.visitor_blocked(channel, key).await?;
+        let mut entries = self.lock();
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, (at, _)| now.duration_since(*at) < CHANNEL_TTL);
+        }
+        if entries.len() < MAX_ENTRIES {
+            entries.insert(entry, (now, blocked));
+        }
+        Ok(blocked)
+    }
+
+    /// Forgets what this instance just changed.
+    pub fn evict(&self, channel: ChannelId, key: &VisitorKey) {
+        self.lock().remove(&(channel, key.clone()));
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(ChannelId, VisitorKey), (Instant, bool)>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

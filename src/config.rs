@@ -166,6 +166,10 @@ pub struct Config {
     /// racing close each one once).
     #[arg(long, env = "CHATGATE_AUTO_CLOSE_EVERY_MS", default_value_t = 60_000)]
     pub auto_close_every_ms: u64,
+    /// How long (seconds) a channel's previous identity secret still
+    /// verifies visitors' identities after a rotation.
+    #[arg(long, env = "CHATGATE_IDENTITY_SECRET_GRACE", default_value_t = 86_400)]
+    pub identity_secret_grace: u64,
 
     /// Failed logins allowed per account and client IP per minute (API and
     /// console alike); beyond, logins to that account from that IP are 429

@@ -254,6 +254,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::WrongCredentials => ApiError::unauthorized("wrong email or password"),
             ServiceError::Forbidden(why) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", why),
             ServiceError::OriginNotAllowed => ApiError::origin_not_allowed(),
+            ServiceError::IdentityNotVerified => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "identity-not-verified",
+                "the identity's hash does not match this channel's secret",
+            ),
+            ServiceError::Blocked => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "blocked",
+                "this conversation has been blocked",
+            ),
             ServiceError::NotFound(missing) => match missing {
                 Missing::Conversation => ApiError::unknown_conversation(),
                 Missing::Channel => ApiError::unknown_channel(),

@@ -30,7 +30,8 @@
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's
 //!   name and data in the websocketd envelope).
 //! - [`service`]: where the rules live, one module per area (`visitor`
-//!   with its token rules in `visitor_tokens`, `agents`, `attachments`, `canned`, `channels`, `rooms`, `messages`, `presence`, `typing`,
+//!   with its token rules in `visitor_tokens`, `identity` (identified
+//!   visitors, a visitor's conversations, blocking), `agents`, `attachments`, `canned`, `channels`, `rooms`, `messages`, `presence`, `typing`,
 //!   `routing` (round robin: one task per instance drains the queues),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
@@ -51,7 +52,8 @@
 //!   conversation, agent sessions by tenant (filtered by each event's
 //!   audience); subscribes the bus on demand, encodes each event once per
 //!   wire format, bounded queue per session.
-//! - [`cache`]: channels cached for a second on the visitor hot path.
+//! - [`cache`]: channels, and whether visitors are blocked, cached for a
+//!   second on the visitor hot path.
 //! - [`files`]: uploaded files' bytes (a directory beside the database, or
 //!   S3 through object_store), the content-sniffed allow-list, streamed
 //!   uploads with a size cap, signed expiring download URLs.

@@ -24,6 +24,7 @@ const L = {
     cm: 'Add a comment (optional)', thx: 'Thanks for your feedback',
     back: ' We are back {t}.',
     p: { name: 'Name', email: 'Email', question: 'Your question' }, go: 'Start chat', req: '{f} is required.', bad: 'Invalid email address.',
+    nc: 'New conversation', pc: 'Previous conversations', blk: 'You can no longer send messages in this chat.',
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
       transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
@@ -43,6 +44,7 @@ const L = {
     cm: 'Ajouter un commentaire (facultatif)', thx: 'Merci pour votre avis',
     back: ' Retour le {t}.',
     p: { name: 'Nom', email: 'E-mail', question: 'Votre question' }, go: 'Commencer', req: '{f} : obligatoire.', bad: 'Adresse e-mail invalide.',
+    nc: 'Nouvelle conversation', pc: 'Conversations précédentes', blk: 'Vous ne pouvez plus envoyer de messages dans ce chat.',
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
       transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
@@ -252,9 +254,13 @@ class Widget {
     this.fns = {};
     this.attempt = 0;
     this.isOpen = false;
-    this.build(index, script.dataset.color);
-    // A returning visitor connects at once, to show replies that came while away.
-    if (store.get(this.key)) this.start();
+    // A customer the site signed in: data-identity-id, -hash (HMAC-SHA256
+    // by the channel's secret, computed by the site's server), -name, -email.
+    const d = script.dataset;
+    if (d.identityId) this.idn = { id: d.identityId, hash: d.identityHash, name: d.identityName, email: d.identityEmail };
+    this.build(index, d.color);
+    // A returning (or signed-in) visitor connects at once, to show replies that came while away.
+    if (store.get(this.key) || this.idn) this.start();
   }
 
   build(index, color) {
@@ -419,7 +425,19 @@ class Widget {
     this.thx.setAttribute('role', 'status');
     this.thx.tabIndex = -1;
     this.thx.hidden = true;
-    p.append(hd, this.bar, lw, this.ty, this.note, rc, this.thx, cw, h('div', 'pw', t.by));
+    // Closed: start a new conversation, or open a previous one.
+    const na = (this.na = h('div', 'na'));
+    na.hidden = true;
+    const nb = h('button', 'rb', t.nc);
+    const pb = h('button', 'lk', t.pc);
+    nb.type = pb.type = 'button';
+    nb.onclick = () => {
+      this.nw = true;
+      this.go(this.rt);
+    };
+    pb.onclick = () => this.list();
+    na.append(nb, pb, (this.cl = h('ul', 'cv')));
+    p.append(hd, this.bar, lw, this.ty, this.note, na, rc, this.thx, cw, h('div', 'pw', t.by));
 
     const lc = (this.lc = h('button', 'lc'));
     lc.type = 'button';
@@ -567,6 +585,8 @@ class Widget {
     } catch (e) {
       /* not JSON */
     }
+    // Refused by any door: an agent blocked this visitor.
+    if (json && json.error_id === 'blocked') this.block();
     return { ok: res.ok, status: res.status, body: json };
   }
 
@@ -580,6 +600,8 @@ class Widget {
           const body = { channel_id: this.id };
           if (resume) body.resume_token = resume;
           if (this.visitor) body.visitor = this.visitor;
+          body.identity = this.idn;
+          body.new_conversation = this.nw;
           body.context = pageCtx();
           const r = await this.api_('/chatplugin.authenticate', body);
           if (r.ok && r.body && r.body.token) return this.authenticated(r.body);
@@ -600,7 +622,7 @@ class Widget {
     if (this.cid && this.cid !== b.conversation_id) this.reset();
     this.cid = b.conversation_id;
     this.rt = b.resume_token || this.rt;
-    this.gone = false;
+    this.gone = this.nw = false;
     this.channel(b.channel);
     for (const m of b.messages || []) this.upsert(m, false);
     this.pre(b.channel);
@@ -710,7 +732,7 @@ class Widget {
   }
 
   retry() {
-    if (!this.timer && !(this.gone && !this.isOpen)) {
+    if (!this.timer && !this.blk && !(this.gone && !this.isOpen)) {
       // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... capped at 15 s.
       const d = Math.min(15000, 500 * 2 ** this.attempt++) * (0.5 + Math.random() / 2);
       this.timer = setTimeout(() => {
@@ -813,10 +835,12 @@ class Widget {
       } else this.event(b);
     } else if (f.cmd === 'ERROR') {
       // An expired or refused visitor token: authenticate again (with the resume token).
-      if (/401/.test(f.hd.message || '')) {
+      const e = f.hd.message || '';
+      if (/401/.test(e)) {
         this.token = null;
         this.attempt = 0;
       }
+      if (/403 blocked/.test(e)) this.block();
       this.drop();
     }
   }
@@ -848,13 +872,16 @@ class Widget {
 
   notes() {
     const t = this.t;
+    const b = this.blk;
     // Outside business hours: when the team is back, in the visitor's time.
-    const s = this.closed ? t.closed : this.away ? t.away + (this.back ? t.back.replace('{t}', new Date(this.back).toLocaleString(this.lang, { dateStyle: 'full', timeStyle: 'short' })) : '') : '';
+    const s = b ? t.blk : this.closed ? t.closed : this.away ? t.away + (this.back ? t.back.replace('{t}', new Date(this.back).toLocaleString(this.lang, { dateStyle: 'full', timeStyle: 'short' })) : '') : '';
     this.note.textContent = s;
     this.note.hidden = !s;
+    this.cw.hidden = b || !!(this.pf && this.pf.isConnected);
+    this.na.hidden = b || !this.closed;
     // Asked while closed, unless this conversation was rated (here, in
     // another tab, or before a reload: remembered per conversation).
-    const ask = this.closed && this.cid && store.get(this.key + ':r') !== this.cid;
+    const ask = !b && this.closed && this.cid && store.get(this.key + ':r') !== this.cid;
     if (this.rc.hidden === !!ask) {
       this.rc.hidden = !ask;
       this.rc.reset();
@@ -862,6 +889,39 @@ class Widget {
       this.rx_.hidden = true;
     }
     if (!this.closed) this.thx.hidden = true;
+  }
+
+  // An agent blocked this visitor: say so, stop sending and reconnecting.
+  block() {
+    this.blk = true;
+    this.notes();
+    this.status();
+  }
+
+  // Shows the conversation of resume token `rt` (with `nw`: a new one of
+  // the same visitor), reconnecting with its token.
+  go(rt) {
+    this.rt = rt;
+    this.token = null;
+    this.cl.textContent = '';
+    this.drop();
+    this.kick();
+  }
+
+  // POST /chatplugin.conversations: the visitor's others, to open.
+  async list() {
+    const r = await this.api_('/chatplugin.conversations', {}, this.token).catch(() => 0);
+    this.cl.textContent = '';
+    for (const c of (r && r.body && r.body.items) || []) {
+      if (c.conversation_id === this.cid) continue;
+      const m = c.last_message;
+      const b = h('button', 0, (m && m.content) || c.state);
+      b.type = 'button';
+      b.onclick = () => this.go(c.resume_token);
+      const li = h('li');
+      li.append(b);
+      this.cl.append(li);
+    }
   }
 
   // The conversation is rated: thanks (`n`: told by the server, thanked where it was sent).
@@ -893,7 +953,7 @@ class Widget {
   }
 
   status() {
-    this.bar.hidden = this.up || !(this.timer || this.gone);
+    this.bar.hidden = this.up || this.blk || !(this.timer || this.gone);
     this.bar.textContent = this.gone ? this.t.gone : this.t.reconnecting;
   }
 

@@ -6,6 +6,7 @@ pub mod canned;
 pub mod channel;
 pub mod desk;
 pub mod event;
+pub mod identity;
 pub mod ids;
 pub mod label;
 pub mod message;

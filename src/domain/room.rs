@@ -107,6 +107,12 @@ pub struct Room {
     /// The visitor's answers to the channel's pre-chat form.
     #[serde(default)]
     pub prechat: Option<super::PrechatAnswers>,
+    /// The visitor's identity was signed by its site (visitor rooms).
+    #[serde(default)]
+    pub verified: bool,
+    /// An agent blocked the visitor (visitor rooms).
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 /// A visitor's satisfaction with a closed conversation (desk-api.md,

@@ -59,6 +59,42 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         Box::pin(update(a, c, b))
     }))
     .unify()
+    .or(route("channels.identity.rotate", |a, c, b| {
+        Box::pin(rotate_identity(a, c, b))
+    }))
+    .unify()
+}
+
+/// A channel as admins see it, with its identity secret.
+async fn with_secret(
+    app: &App,
+    admin: &Caller,
+    channel: &crate::domain::Channel,
+) -> Result<Value, ApiError> {
+    let secrets = app.services.identity.secrets(admin, channel.id).await?;
+    Ok(with_secrets(channel, &secrets))
+}
+
+fn with_secrets(
+    channel: &crate::domain::Channel,
+    secrets: &crate::domain::identity::IdentitySecrets,
+) -> Value {
+    let mut json = crate::wire::channel::channel(channel);
+    json["identity_secret"] = json!(secrets.secret);
+    json
+}
+
+/// POST /channels.identity.rotate: a new identity secret for the channel
+/// (the previous one still verifies for `CHATGATE_IDENTITY_SECRET_GRACE`).
+async fn rotate_identity(
+    app: App,
+    admin: Caller,
+    body: Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let id: ChannelId = required_uuid(&body, "channel_id")?;
+    let channel = app.services.channels.get(&admin, id).await?;
+    let secrets = app.services.identity.rotate(&admin, id).await?;
+    Ok(json_reply(with_secrets(&channel, &secrets)))
 }
 
 fn json_reply(value: Value) -> Response {
@@ -226,7 +262,7 @@ async fn connect(app: App, admin: Caller, body: Map<String, Value>) -> Result<Re
         .channels
         .connect(&admin, settings(&body)?)
         .await?;
-    Ok(json_reply(crate::wire::channel::channel(&channel)))
+    Ok(json_reply(with_secret(&app, &admin, &channel).await?))
 }
 
 /// POST /channels.chatplugin.disconnect: visitors of the channel get 404 from now on.
@@ -243,16 +279,18 @@ async fn disconnect(
 /// POST /channels.list
 async fn list(app: App, admin: Caller, _body: Map<String, Value>) -> Result<Response, ApiError> {
     let channels = app.services.channels.list(&admin).await?;
-    let data: Vec<Value> = channels.iter().map(crate::wire::channel::channel).collect();
+    let mut data: Vec<Value> = Vec::with_capacity(channels.len());
+    for channel in &channels {
+        data.push(with_secret(&app, &admin, channel).await?);
+    }
     Ok(json_reply(json!({ "data": data })))
 }
 
 /// POST /channels.info
 async fn info(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
     let id: ChannelId = required_uuid(&body, "channel_id")?;
-    Ok(json_reply(crate::wire::channel::channel(
-        &app.services.channels.get(&admin, id).await?,
-    )))
+    let channel = app.services.channels.get(&admin, id).await?;
+    Ok(json_reply(with_secret(&app, &admin, &channel).await?))
 }
 
 /// POST /channels.update: any of the settings of `settings`; absent fields keep their value.
@@ -263,7 +301,7 @@ async fn update(app: App, admin: Caller, body: Map<String, Value>) -> Result<Res
         .channels
         .update(&admin, id, settings(&body)?)
         .await?;
-    Ok(json_reply(crate::wire::channel::channel(&channel)))
+    Ok(json_reply(with_secret(&app, &admin, &channel).await?))
 }
 
 #[cfg(test)]

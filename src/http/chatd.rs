@@ -180,6 +180,8 @@ static ROUTES: &[Route] = &[
     route!(DELETE, "users/me/rooms/:room/members/:user", remove_member),
     route!(PUT, "users/me/rooms/:room/state", set_room_state),
     route!(room PUT, "users/me/rooms/:room/labels", set_room_labels),
+    route!(room PUT, "users/me/rooms/:room/block", block_room),
+    route!(room DELETE, "users/me/rooms/:room/block", unblock_room),
     route!(POST, "users/me/rooms/:room/activities", room_activity),
     // Extension: what the visitor's page told (visitor rooms).
     route!(GET, "users/me/rooms/:room/visitor", visitor_context),
@@ -970,6 +972,22 @@ async fn set_room_labels(mut call: Call) -> Result<Response, ApiError> {
         .labels
         .set_room_labels(&call.caller, room, labels)
         .await?;
+    Ok(ok(call.wazo_room(&room)))
+}
+
+/// PUT /users/me/rooms/{room}/block: the room's visitor is blocked.
+async fn block_room(mut call: Call) -> Result<Response, ApiError> {
+    let room = call.take_room()?;
+    let identity = &call.services().identity;
+    let room = identity.set_blocked(&call.caller, room, true).await?;
+    Ok(ok(call.wazo_room(&room)))
+}
+
+/// DELETE /users/me/rooms/{room}/block: the room's visitor is unblocked.
+async fn unblock_room(mut call: Call) -> Result<Response, ApiError> {
+    let room = call.take_room()?;
+    let identity = &call.services().identity;
+    let room = identity.set_blocked(&call.caller, room, false).await?;
     Ok(ok(call.wazo_room(&room)))
 }
 

@@ -47,6 +47,11 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(origin())
         .and(body(&app))
         .then(rate);
+    let conversations = post("chatplugin.conversations")
+        .and(with_app(app.clone()))
+        .and(token())
+        .and(origin())
+        .then(conversations);
     let cors = warp::cors()
         .allow_any_origin()
         .allow_methods(["POST", "GET", "OPTIONS"])
@@ -58,6 +63,8 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .or(send)
         .unify()
         .or(rate)
+        .unify()
+        .or(conversations)
         .unify()
         .or(super::files::visitor_upload(app.clone()))
         .unify()
@@ -84,10 +91,91 @@ fn authenticate_body(body: &[u8], user_agent: Option<&str>) -> Result<Authentica
             ))
         }
     };
+    let channel = match (&start, context.get("channel_id")) {
+        (VisitorStart::Resume(_), Some(v)) if !v.is_null() => {
+            Some(required_uuid(&context, "channel_id")?)
+        }
+        _ => None,
+    };
+    let new_conversation = match context.get("new_conversation") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "new_conversation",
+                "new_conversation must be true or false",
+            ))
+        }
+    };
+    let (identity, identity_context) = identity(&context)?;
+    let mut context = crate::wire::visitor::context(&context, user_agent)?;
+    if let Some(named) = identity_context {
+        // What the site says of its customer wins over the page's fields.
+        context = Some(context.unwrap_or_default().merged(named));
+    }
     Ok(Authenticate {
-        context: crate::wire::visitor::context(&context, user_agent)?,
+        context,
         start,
+        channel,
+        identity,
+        new_conversation,
     })
+}
+
+/// `"identity": {"id", "hash", "name"?, "email"?}` of an authenticate: the
+/// claimed identity (its hash checked later, against the channel's secret;
+/// a missing or malformed hash verifies nothing: 401), and its name and
+/// email as the visitor's.
+fn identity(
+    body: &serde_json::Map<String, Value>,
+) -> Result<
+    (
+        Option<crate::domain::identity::ClaimedIdentity>,
+        Option<crate::domain::VisitorContext>,
+    ),
+    ApiError,
+> {
+    let identity = match body.get("identity") {
+        None | Some(Value::Null) => return Ok((None, None)),
+        Some(Value::Object(identity)) => identity,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "identity",
+                "identity must be an object",
+            ))
+        }
+    };
+    let Some(Value::String(id)) = identity.get("id") else {
+        return Err(ApiError::invalid_field(
+            "identity.id",
+            "identity.id must be a string",
+        ));
+    };
+    let hash = match identity.get("hash") {
+        Some(Value::String(hash)) => Some(hash.as_str()),
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "identity.hash",
+                "identity.hash must be a hex string",
+            ))
+        }
+    };
+    let claimed = crate::domain::identity::ClaimedIdentity::parse(id, hash)
+        .map_err(|why| ApiError::invalid_field("identity.id", why))?;
+    // Checked as the visitor's name and email are.
+    let mut visitor = serde_json::Map::new();
+    for field in ["name", "email"] {
+        if let Some(value) = identity.get(field) {
+            visitor.insert(field.to_string(), value.clone());
+        }
+    }
+    let mut wrapped = serde_json::Map::new();
+    wrapped.insert("visitor".into(), Value::Object(visitor));
+    let named = crate::domain::VisitorContext::parse(&wrapped).map_err(|e| {
+        ApiError::invalid_field(&e.field.replacen("visitor.", "identity.", 1), e.message)
+    })?;
+    Ok((Some(claimed), named))
 }
 
 /// An admin's `/chatplugin.resumeToken` body: the channel and conversation.
@@ -122,6 +210,7 @@ async fn authenticate(
             "conversation_id": a.conversation,
             "channel_id": a.channel.id,
             "resume_token": a.resume_token,
+            "verified": a.verified,
             "channel": crate::wire::channel::public(&a.channel),
         }))
     }))
@@ -215,6 +304,32 @@ async fn rate(app: App, token: Option<String>, origin: Option<String>, body: Byt
     )
 }
 
+/// POST /chatplugin.conversations: the visitor's conversations on its
+/// channel, newest first, each with a resume token that opens it.
+async fn conversations(app: App, token: Option<String>, origin: Option<String>) -> Response {
+    respond(
+        async {
+            let visitor = &app.services.visitor;
+            let caller = visitor.visitor(token.as_deref(), origin.as_deref()).await?;
+            let items = visitor.conversations(&caller).await?;
+            let signer = app.hub.signer();
+            let items: Vec<Value> = items
+                .iter()
+                .map(|c| {
+                    json!({
+                        "conversation_id": c.id,
+                        "state": c.state.as_str(),
+                        "last_message": c.last_message.as_ref().map(|m| view::message(m, signer)),
+                        "resume_token": c.resume_token,
+                    })
+                })
+                .collect();
+            Ok::<_, ApiError>(warp::reply::json(&json!({ "items": items })))
+        }
+        .await,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -244,6 +359,10 @@ mod tests {
         "utc_offset_minutes",
         "rating",
         "comment",
+        "identity",
+        "id",
+        "hash",
+        "new_conversation",
     ];
 
     proptest! {

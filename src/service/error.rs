@@ -33,6 +33,13 @@ pub enum ServiceError {
     /// The caller may not do this; the reason is the client's message.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// An identity whose hash the channel's secrets do not verify (401
+    /// `identity-not-verified`).
+    #[error("the identity's hash is not verified")]
+    IdentityNotVerified,
+    /// The visitor is blocked on this channel (403 `blocked`).
+    #[error("this visitor is blocked")]
+    Blocked,
     /// The channel does not take visitors from the request's origin.
     #[error("this origin may not use this channel")]
     OriginNotAllowed,

@@ -13,6 +13,7 @@
 //!   reading a queued room before answering it, supervision (admins: every
 //!   visitor room, assigning any), the system notices.
 //! - [`messages`]: listing, searching, posting (with mentions), editing, reactions.
+//! - [`identity`]: identified visitors, a visitor's conversations, blocking.
 //! - [`labels`]: a tenant's labels and the labels on visitor rooms.
 //! - [`presence`]: agents' chosen states and their live sockets.
 //! - [`typing`]: typing indicators both ways, throttled per sender.
@@ -55,6 +56,7 @@ pub mod attachments;
 pub mod canned;
 pub mod channels;
 pub mod error;
+pub mod identity;
 pub mod labels;
 pub mod messages;
 pub mod presence;
@@ -121,6 +123,8 @@ pub struct Services {
     pub messages: messages::MessageService,
     pub attachments: attachments::AttachmentService,
     pub labels: labels::LabelService,
+    /// Blocking visitors, channels' identity secrets.
+    pub identity: identity::IdentityService,
     pub canned: canned::CannedService,
     pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
@@ -163,6 +167,7 @@ impl Services {
             messages: messages::MessageService::new(&parts, rooms.clone()),
             attachments: attachments::AttachmentService::new(&parts, rooms.clone()),
             labels: labels::LabelService::new(&parts, rooms.clone()),
+            identity: identity::IdentityService::new(&parts, rooms.clone(), visitor.blocks.clone()),
             canned: canned::CannedService::new(&parts),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),

@@ -155,6 +155,8 @@ impl RoomService {
             labels: Vec::new(),
             rating: None,
             prechat: None,
+            verified: false,
+            blocked: false,
         };
         let (room, created) = match self.room_store.create_agent_room(&room).await? {
             Added::Added(room) => (room, true),

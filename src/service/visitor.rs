@@ -26,7 +26,25 @@ pub struct Visitor {
     pub first_context: Option<Arc<VisitorContext>>,
 }
 
+/// What a conversation's first message stores beside it: the page's
+/// context and whose conversation it is.
+pub struct FirstMessage {
+    pub context: Option<Arc<VisitorContext>>,
+    pub owner: crate::auth::VisitorOwner,
+}
+
 impl Visitor {
+    /// What this visitor's first message stores beside it.
+    pub fn first(&self) -> FirstMessage {
+        FirstMessage {
+            context: self.first_context.clone(),
+            owner: crate::auth::VisitorOwner {
+                key: self.claims.visitor_key(),
+                verified: self.claims.vf,
+            },
+        }
+    }
+
     /// What this visitor may reach: its channel's conversations.
     pub fn scope(&self) -> VisitorScope {
         self.channel.scope()
@@ -39,6 +57,9 @@ pub struct VisitorService {
     room_store: Arc<dyn crate::store::RoomStore>,
     visitor_store: Arc<dyn crate::store::VisitorStore>,
     attachment_store: Arc<dyn crate::store::AttachmentStore>,
+    pub(super) identity_store: Arc<dyn crate::store::IdentityStore>,
+    /// Blocked visitors, shared with `IdentityService` (which evicts).
+    pub(super) blocks: Arc<crate::cache::BlockCache>,
     cache: Arc<crate::cache::ChannelCache>,
     /// Also read by the token rules of `visitor_tokens`.
     pub(super) tokens: Arc<crate::auth::Tokens>,
@@ -50,7 +71,8 @@ pub struct VisitorService {
     /// Whether a channel is available (its away message).
     presence: Arc<super::presence::PresenceService>,
     max_history: u32,
-    resume_token_ttl: u64,
+    pub(super) resume_token_ttl: u64,
+    pub(super) identity_secret_grace: u64,
     pub(super) visitor_token_ttl: u64,
     unused_context_ttl: u64,
     events: Events,
@@ -86,6 +108,8 @@ impl VisitorService {
             room_store: parts.store.clone(),
             visitor_store: parts.store.clone(),
             attachment_store: parts.store.clone(),
+            identity_store: parts.store.clone(),
+            blocks: Arc::default(),
             cache,
             tokens: parts.tokens.clone(),
             limits: parts.limits.clone(),
@@ -95,6 +119,7 @@ impl VisitorService {
             presence,
             max_history: parts.config.max_history,
             resume_token_ttl: parts.config.resume_token_ttl,
+            identity_secret_grace: parts.config.identity_secret_grace,
             visitor_token_ttl: parts.config.visitor_token_ttl,
             unused_context_ttl: parts.config.unused_context_ttl,
             events: parts.events(),
@@ -111,6 +136,9 @@ impl VisitorService {
             .and_then(|t| self.tokens.verify_visitor(t, TokenKind::Visitor))
             .ok_or(ServiceError::InvalidToken)?;
         let channel = self.connected_channel(claims.ch, origin).await?;
+        // Every door of a visitor (sends, uploads, the socket) comes here.
+        self.refuse_blocked(channel.id, &claims.visitor_key())
+            .await?;
         let first_context = claims.ctx.take().map(Arc::new);
         Ok(Visitor {
             claims,
@@ -156,6 +184,24 @@ impl VisitorService {
         Ok(self.metrics.timed("history", read).await?)
     }
 
+    /// What a list of conversations shows of one: its last message that
+    /// someone wrote (among the last ten; a close notice says less), else
+    /// its last message, if any.
+    pub(super) async fn history_tail(
+        &self,
+        scope: VisitorScope,
+        id: ConversationId,
+    ) -> Result<Option<Message>, ServiceError> {
+        let mut tail = self.message_store.history(scope, id, 10).await?;
+        let written = tail
+            .iter()
+            .rposition(|m| m.sender_kind != SenderKind::System);
+        Ok(match written {
+            Some(at) => Some(tail.swap_remove(at)),
+            None => tail.pop(),
+        })
+    }
+
     /// Messages of a conversation of `scope` after `seq`, oldest first, at most `limit`.
     pub async fn messages_after(
         &self,
@@ -176,11 +222,23 @@ impl VisitorService {
         &self,
         resume_token: &str,
         origin: Option<&str>,
-    ) -> Result<(Arc<Channel>, ConversationId, Vec<Message>), ServiceError> {
+    ) -> Result<
+        (
+            Arc<Channel>,
+            ConversationId,
+            Vec<Message>,
+            crate::auth::VisitorOwner,
+        ),
+        ServiceError,
+    > {
         let claims = self
             .tokens
             .verify_visitor(resume_token, TokenKind::Resume)
             .ok_or(ServiceError::InvalidToken)?;
+        let claimed = crate::auth::VisitorOwner {
+            key: claims.visitor_key(),
+            verified: claims.vf,
+        };
         let channel = self.connected_channel(claims.ch, origin).await?;
         let scope = channel.scope();
         let history = match self.conversation(scope, claims.cv).await? {
@@ -188,7 +246,7 @@ impl VisitorService {
             ConversationLookup::Free => Vec::new(),
             ConversationLookup::Elsewhere => return Err(ServiceError::InvalidToken),
         };
-        Ok((channel, claims.cv, history))
+        Ok((channel, claims.cv, history, claimed))
     }
 
     /// A resume token an admin's server mints for a conversation of one of
@@ -235,7 +293,7 @@ impl VisitorService {
         let (mut new, attachments) = self.prepare(visitor, request)?;
         self.claim(&mut new, &attachments).await?;
         let appended = self
-            .enqueue(new, visitor.first_context.clone(), prechat)
+            .enqueue(new, Some(visitor.first()), prechat)
             .await?
             .await?;
         self.publish(&appended).await;
@@ -371,12 +429,13 @@ impl VisitorService {
 
     /// Queues a prepared message for storing and returns the future of the
     /// stored message: a session queues its sends in order and reads on.
-    /// `first_context` (the page's context from the visitor token) is
-    /// stored with the conversation's first message, before anyone hears of it.
+    /// `first` (the page's context from the visitor token, and whose
+    /// conversation it is) is stored with the conversation's first message,
+    /// before anyone hears of it.
     pub async fn enqueue(
         &self,
         new: NewMessage,
-        first_context: Option<Arc<VisitorContext>>,
+        first: Option<FirstMessage>,
         prechat: Option<crate::domain::PrechatAnswers>,
     ) -> Result<
         impl std::future::Future<Output = Result<Appended, ServiceError>> + Send + 'static,
@@ -397,6 +456,7 @@ impl VisitorService {
         let metrics = self.metrics.clone();
         let store = self.visitor_store.clone();
         let rooms = self.room_store.clone();
+        let identity_store = self.identity_store.clone();
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await;
             let stored = matches!(&appended, Ok(a) if a.created);
@@ -407,6 +467,10 @@ impl VisitorService {
             if appended.created {
                 metrics.messages_stored.inc();
                 let message = &appended.message;
+                let (context, owner) = match first {
+                    Some(first) => (first.context, Some(first.owner)),
+                    None => (None, None),
+                };
                 if let (1, Some(answers)) = (message.seq, prechat) {
                     // Before anyone hears of the room: its first shapes carry them.
                     if let Err(err) = rooms
@@ -416,7 +480,16 @@ impl VisitorService {
                         tracing::warn!(%err, "cannot store a new conversation's pre-chat answers");
                     }
                 }
-                if let (1, Some(context)) = (message.seq, first_context) {
+                if let (1, Some(owner)) = (message.seq, &owner) {
+                    VisitorService::record_owner(
+                        identity_store.as_ref(),
+                        message.tenant_id,
+                        message.conversation_id,
+                        owner,
+                    )
+                    .await;
+                }
+                if let (1, Some(context)) = (message.seq, context) {
                     // The message is stored: a failure here loses only the
                     // page details, which the next authenticate sends again.
                     if let Err(err) = store

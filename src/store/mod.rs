@@ -900,6 +900,7 @@ pub trait Store:
     + AttachmentStore
     + LabelStore
     + CannedResponseStore
+    + IdentityStore
 {
 }
 
@@ -914,7 +915,72 @@ impl<T> Store for T where
         + AttachmentStore
         + LabelStore
         + CannedResponseStore
+        + IdentityStore
 {
+}
+
+/// Identified visitors (desk-api.md, "Support desk"): channels' identity
+/// secrets, which visitor each conversation is of, blocked visitors.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    /// The channel's identity secrets, `candidate` stored first when it has
+    /// none yet (of concurrent first calls, one candidate is kept and all
+    /// read it); `None` when the tenant has no such channel.
+    async fn identity_secrets(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        candidate: &crate::domain::identity::IdentitySecrets,
+    ) -> StoreResult<Option<crate::domain::identity::IdentitySecrets>>;
+    /// Makes `secret` the channel's, the current one becoming the previous
+    /// one as of `at_ms`; `None` when the tenant has no such secrets.
+    async fn rotate_identity_secret(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        secret: &str,
+        at_ms: i64,
+    ) -> StoreResult<Option<crate::domain::identity::IdentitySecrets>>;
+    /// Records which visitor a visitor conversation is of, once (a stored
+    /// key stays).
+    async fn set_conversation_visitor(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        key: &crate::domain::identity::VisitorKey,
+        verified: bool,
+    ) -> StoreResult<()>;
+    /// The stored visitor key (`None`: not recorded) and verified flag of a
+    /// visitor conversation of the channel; `None` when it has none.
+    async fn conversation_visitor(
+        &self,
+        channel: ChannelId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<(Option<crate::domain::identity::VisitorKey>, bool)>>;
+    /// The channel's conversations of the visitor `key`, and `also`
+    /// whatever its key, newest first, at most `limit`.
+    async fn visitor_conversations(
+        &self,
+        channel: ChannelId,
+        key: &crate::domain::identity::VisitorKey,
+        also: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<(ConversationId, RoomState)>>;
+    /// Blocks (or unblocks) the visitor `key` on a channel of the tenant,
+    /// and marks its conversations so.
+    async fn set_visitor_blocked(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        key: &crate::domain::identity::VisitorKey,
+        blocked: bool,
+        at_ms: i64,
+    ) -> StoreResult<()>;
+    async fn visitor_blocked(
+        &self,
+        channel: ChannelId,
+        key: &crate::domain::identity::VisitorKey,
+    ) -> StoreResult<bool>;
 }
 
 /// What visitors' pages tell agents about them.

@@ -174,6 +174,8 @@ pub fn bare_room(r: &Room, server: ServerId, visitor_connected: Option<bool>) ->
         "prechat": r.prechat.as_ref().map(|p| json!({
             "name": p.name, "email": p.email, "question": p.question,
         })),
+        "verified": r.verified,
+        "blocked": r.blocked,
     })
 }
 
@@ -692,6 +694,8 @@ mod tests {
             }],
             rating: None,
             prechat: None,
+            verified: false,
+            blocked: false,
         };
         let live = LiveRoom {
             summary: RoomSummary::bare(room.clone()),

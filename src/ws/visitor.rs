@@ -466,12 +466,12 @@ impl Session {
                 Step::Store(store) => {
                     let (new, prechat) = *store;
                     // Queued now, in frame order; stored in that order.
-                    let first_context = self.visitor.as_ref().and_then(|v| v.first_context.clone());
+                    let first = self.visitor.as_ref().map(|v| v.first());
                     let stored = self
                         .app
                         .services
                         .visitor
-                        .enqueue(new, first_context, prechat)
+                        .enqueue(new, first, prechat)
                         .await
                         .map_err(|err| {
                             let mut fatal = Fatal::from_api(err);
@@ -760,6 +760,13 @@ impl Session {
                     .services
                     .visitor
                     .connected_channel(visitor.channel.id, self.origin.as_deref())
+                    .await
+                    .map_err(Fatal::from_api)?;
+                // Blocked while the socket was open: refused like over HTTP.
+                self.app
+                    .services
+                    .visitor
+                    .refuse_blocked(visitor.channel.id, &visitor.claims.visitor_key())
                     .await
                     .map_err(Fatal::from_api)?;
                 let request =

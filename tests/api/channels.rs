@@ -118,6 +118,8 @@ async fn connecting_a_chatplugin_channel_returns_the_contract_fields() {
         "away_message",
         "prechat",
         "auto_close_hours",
+        // desk-api.md, "Identified visitor": shown to admins.
+        "identity_secret",
     ];
     assert!(
         keys.iter().all(|k| allowed.contains(k)),

@@ -21,6 +21,7 @@ mod events_api;
 mod files;
 mod group_rooms;
 mod helpers;
+mod identity;
 mod labels;
 mod login_throttle;
 mod logs;

@@ -215,7 +215,8 @@ contract!(
     labels_are_unique_per_tenant_by_name_and_go_with_their_rooms,
     notes_follow_their_message_for_agents_and_never_reach_visitor_reads,
     a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel,
-    desk_settings_round_trip_and_idle_rooms_close_once;
+    desk_settings_round_trip_and_idle_rooms_close_once,
+    identity_secrets_visitor_keys_and_blocks_stay_in_their_tenant_and_channel;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -1711,6 +1712,8 @@ async fn scopes(db: &Db) -> Scopes {
         labels: Vec::new(),
         rating: None,
         prechat: None,
+        verified: false,
+        blocked: false,
     };
     store.create_agent_room(&agent_room).await.unwrap();
     let agent_room = agent_room.id;
@@ -2419,6 +2422,156 @@ async fn notes_follow_their_message_for_agents_and_never_reach_visitor_reads(db:
         .all(|m| !m.private && m.id != stored.id && m.id != second.id));
 }
 
+async fn identity_secrets_visitor_keys_and_blocks_stay_in_their_tenant_and_channel(db: Db) {
+    use chatgate::domain::identity::{IdentitySecrets, VisitorKey};
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, channel) = (first.tenant_id, first.channel.id);
+    let other = other_tenant(&db).await;
+
+    // Secrets: the first candidate is kept; none for another tenant or an
+    // unknown channel.
+    let one = IdentitySecrets::generate();
+    let kept = store.identity_secrets(tenant, channel, &one).await.unwrap();
+    assert_eq!(kept, Some(one.clone()));
+    let two = IdentitySecrets::generate();
+    assert_eq!(
+        store.identity_secrets(tenant, channel, &two).await.unwrap(),
+        Some(one.clone())
+    );
+    assert_eq!(
+        store.identity_secrets(other, channel, &two).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .identity_secrets(tenant, ChannelId::new(), &two)
+            .await
+            .unwrap(),
+        None
+    );
+    // Rotation keeps the previous one with the time.
+    let rotated = store
+        .rotate_identity_secret(tenant, channel, "new-secret", 7_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.secret, "new-secret");
+    assert_eq!(rotated.previous, Some(one.secret.clone()));
+    assert_eq!(rotated.rotated_at_ms, Some(7_000));
+    assert_eq!(
+        store
+            .rotate_identity_secret(other, channel, "theirs", 8_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.identity_secrets(tenant, channel, &two).await.unwrap(),
+        Some(rotated)
+    );
+
+    // Visitor keys: recorded once; read per channel.
+    let alice = VisitorKey::identified("alice");
+    let (a1, a2) = (
+        queued_room(store.as_ref(), &first, channel, 1_000).await,
+        queued_room(store.as_ref(), &first, channel, 2_000).await,
+    );
+    let legacy = queued_room(store.as_ref(), &first, channel, 3_000).await;
+    assert_eq!(
+        store.conversation_visitor(channel, legacy).await.unwrap(),
+        Some((None, false))
+    );
+    for room in [a1, a2] {
+        store
+            .set_conversation_visitor(tenant, room, &alice, true)
+            .await
+            .unwrap();
+    }
+    // A second record, or another tenant's, changes nothing.
+    let bob = VisitorKey::identified("bob");
+    store
+        .set_conversation_visitor(tenant, a1, &bob, false)
+        .await
+        .unwrap();
+    store
+        .set_conversation_visitor(other, legacy, &bob, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.conversation_visitor(channel, a1).await.unwrap(),
+        Some((Some(alice.clone()), true))
+    );
+    assert_eq!(
+        store.conversation_visitor(channel, legacy).await.unwrap(),
+        Some((None, false))
+    );
+    assert_eq!(
+        store
+            .conversation_visitor(ChannelId::new(), a1)
+            .await
+            .unwrap(),
+        None
+    );
+    let listed = store
+        .visitor_conversations(channel, &alice, legacy, 10)
+        .await
+        .unwrap();
+    let listed: Vec<ConversationId> = listed.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(listed, [legacy, a2, a1]);
+    let listed = store
+        .visitor_conversations(channel, &alice, ConversationId::new(), 1)
+        .await
+        .unwrap();
+    assert_eq!(listed, [(a2, RoomState::Queued)]);
+    assert!(store
+        .visitor_conversations(ChannelId::new(), &alice, a1, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let room = store.room(tenant, a1).await.unwrap().unwrap();
+    assert!(room.verified && !room.blocked, "{room:?}");
+
+    // Blocks: per channel and key; rooms of the key say so; another
+    // tenant blocks nothing.
+    assert!(!store.visitor_blocked(channel, &alice).await.unwrap());
+    store
+        .set_visitor_blocked(other, channel, &alice, true, 9_000)
+        .await
+        .unwrap();
+    assert!(!store.visitor_blocked(channel, &alice).await.unwrap());
+    store
+        .set_visitor_blocked(tenant, channel, &alice, true, 9_000)
+        .await
+        .unwrap();
+    assert!(store.visitor_blocked(channel, &alice).await.unwrap());
+    assert!(!store
+        .visitor_blocked(ChannelId::new(), &alice)
+        .await
+        .unwrap());
+    assert!(!store.visitor_blocked(channel, &bob).await.unwrap());
+    assert!(store.room(tenant, a2).await.unwrap().unwrap().blocked);
+    assert!(!store.room(tenant, legacy).await.unwrap().unwrap().blocked);
+    // A conversation with no key recorded is blocked by its own.
+    let own = VisitorKey::anonymous(legacy);
+    store
+        .set_visitor_blocked(tenant, channel, &own, true, 9_500)
+        .await
+        .unwrap();
+    assert!(store.room(tenant, legacy).await.unwrap().unwrap().blocked);
+    store
+        .set_visitor_blocked(other, channel, &alice, false, 10_000)
+        .await
+        .unwrap();
+    assert!(store.visitor_blocked(channel, &alice).await.unwrap());
+    store
+        .set_visitor_blocked(tenant, channel, &alice, false, 10_000)
+        .await
+        .unwrap();
+    assert!(!store.visitor_blocked(channel, &alice).await.unwrap());
+    assert!(!store.room(tenant, a1).await.unwrap().unwrap().blocked);
+    assert!(store.room(tenant, legacy).await.unwrap().unwrap().blocked);
+}
+
 // --- every method of every store trait -----------------------------------------
 
 /// Every method of the store traits (`src/store/mod.rs`) is called by some
@@ -2527,6 +2680,8 @@ fn team_room(tenant: TenantId, members: &[AgentId]) -> chatgate::domain::Room {
         labels: Vec::new(),
         rating: None,
         prechat: None,
+        verified: false,
+        blocked: false,
     }
 }
 

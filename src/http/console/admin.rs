@@ -64,6 +64,10 @@ pub struct ChannelPage {
     pub connected: bool,
     pub snippet: String,
     pub desk: DeskForm,
+    /// The secret the site signs its customers' ids with.
+    pub identity_secret: String,
+    /// Just rotated: the previous secret still verifies for a while.
+    pub rotated: bool,
     pub error: Option<String>,
     pub saved: bool,
     pub csrf: String,
@@ -385,6 +389,7 @@ pub async fn channel(
     let back = format!("/console/admin/channels/{}", id.0);
     let chrome = chrome(app, s, "Channel settings", "channels", back).await?;
     let c = app.services.channels.get(&s.caller, id).await?;
+    let identity_secret = app.services.identity.secrets(&s.caller, id).await?.secret;
     let host = req
         .host
         .clone()
@@ -416,6 +421,8 @@ pub async fn channel(
                 .join("\n"),
             connected: c.connected,
             desk: DeskForm::new(&c.desk),
+            identity_secret,
+            rotated: req.query("rotated").is_some(),
             error,
             saved: req.query("saved").is_some(),
             csrf: s.csrf.clone(),
@@ -461,6 +468,19 @@ pub async fn disconnect_channel(
 ) -> Result<Response, ApiError> {
     app.services.channels.disconnect(&s.caller, id).await?;
     Ok(redirect("/console/admin/channels"))
+}
+
+/// POST /console/admin/channels/<id>/identity: a new identity secret.
+pub async fn rotate_identity_secret(
+    app: &App,
+    s: &Session,
+    id: ChannelId,
+) -> Result<Response, ApiError> {
+    app.services.identity.rotate(&s.caller, id).await?;
+    Ok(redirect(&format!(
+        "/console/admin/channels/{}?rotated=1",
+        id.0
+    )))
 }
 
 /// GET /console/admin/agents

@@ -297,6 +297,9 @@ async fn route_post(
         ["presence"] => pages::presence(app, s, form).await,
         ["admin", "channels"] => admin::create_channel(app, s, form).await,
         ["admin", "channels", id] => admin::update_channel(app, req, s, parse_id(id)?, form).await,
+        ["admin", "channels", id, "identity"] => {
+            admin::rotate_identity_secret(app, s, parse_id(id)?).await
+        }
         ["admin", "channels", id, "disconnect"] => {
             admin::disconnect_channel(app, s, parse_id(id)?).await
         }
@@ -306,6 +309,7 @@ async fn route_post(
         ["admin", "labels", id] => admin::update_label(app, s, parse_id(id)?, form).await,
         ["admin", "labels", id, "delete"] => admin::delete_label(app, s, parse_id(id)?).await,
         ["rooms", room, "labels"] => pages::set_labels(app, s, parse_id(room)?, form).await,
+        ["rooms", room, "block"] => pages::set_blocked(app, s, parse_id(room)?, form).await,
         ["admin", "canned"] => admin::create_canned(app, s, form).await,
         ["admin", "canned", id] => admin::update_canned(app, s, parse_id(id)?, form).await,
         ["admin", "canned", id, "delete"] => admin::delete_canned(app, s, parse_id(id)?).await,

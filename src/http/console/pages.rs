@@ -750,6 +750,8 @@ pub(super) async fn conversation(
         state: row.state,
         is_closed: row.state == RoomState::Closed,
         rating: row.rating.clone(),
+        verified: row.verified,
+        blocked: room.blocked,
         visitor_connected: row.visitor_connected,
         last_seq: messages.last().map_or(0, |m| m.seq),
         messages,
@@ -1098,6 +1100,32 @@ pub async fn set_labels(
         ))),
         Err(err) => Err(err.into()),
     }
+}
+
+/// POST /console/rooms/<id>/block (`blocked=true|false`): blocks or
+/// unblocks the room's visitor, then back to the page it was on.
+pub async fn set_blocked(
+    app: &App,
+    s: &Session,
+    id: RoomId,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let blocked = form.get("blocked") == Some("true");
+    app.services
+        .identity
+        .set_blocked(&s.caller, RoomRef::Id(id), blocked)
+        .await?;
+    // Back to the room's page in the mode it was open in (a fixed set).
+    let page = match form.get("back") {
+        Some("queue") => "queue",
+        Some("all") => "all",
+        _ => "rooms",
+    };
+    let notice = if blocked { "blocked" } else { "unblocked" };
+    Ok(redirect(&format!(
+        "/console/{page}/{}?notice={notice}#latest",
+        id.0
+    )))
 }
 
 /// GET /console/labels.css: each label's chip colours (the console's CSP

@@ -63,6 +63,8 @@ pub struct RoomRow {
     pub href: String,
     /// The visitor's rating, once given.
     pub rating: Option<RatingRow>,
+    /// The visitor's identity was signed by the site.
+    pub verified: bool,
 }
 
 /// A label as a chip: its colours come from `/console/labels.css` (the
@@ -204,6 +206,7 @@ impl RoomRow {
             labels: room.labels.iter().map(Chip::new).collect(),
             href,
             rating: room.rating.as_ref().map(RatingRow::new),
+            verified: room.verified,
             name,
         }
     }
@@ -539,6 +542,10 @@ pub struct Conversation {
     pub is_closed: bool,
     /// The visitor's rating (visitor rooms, once rated).
     pub rating: Option<RatingRow>,
+    /// The visitor's identity was signed by the site.
+    pub verified: bool,
+    /// The visitor is blocked: its messages are refused.
+    pub blocked: bool,
     pub visitor_connected: bool,
     pub messages: Vec<MessageRow>,
     /// `before_seq` of the next older page, when there is one.
@@ -753,6 +760,8 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "assigned" => "The conversation was assigned.",
         "left" => "You left the room.",
         "labelled" => "Labels saved.",
+        "blocked" => "The visitor is blocked: their messages are refused.",
+        "unblocked" => "The visitor is unblocked.",
         _ => return None,
     })
 }

@@ -20,6 +20,7 @@ pub(super) mod append;
 pub(super) mod attachments;
 pub(super) mod canned;
 pub(super) mod channels;
+pub(super) mod identity;
 pub(super) mod labels;
 pub(super) mod lane;
 pub(super) mod messages;
@@ -57,22 +58,24 @@ pub(super) const AGENT_COLUMNS: &str =
     "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
 pub(super) const ROOM_COLUMNS: &str =
     "id, tenant_id, kind, channel_id, name, state, assignee_id, created_at, queued_at, last_seq, \
-     rating, rating_comment, rated_at, prechat";
+     rating, rating_comment, rated_at, prechat, verified, blocked";
 /// How many columns `ROOM_COLUMNS` lists: what a query reads after them starts there.
-pub(super) const ROOM_COLUMN_COUNT: usize = 14;
+pub(super) const ROOM_COLUMN_COUNT: usize = 16;
 /// `AGENT_COLUMNS` of the agents table aliased `a`.
 pub(super) const AGENT_COLUMNS_OF_A: &str =
     "a.id, a.tenant_id, a.email, a.display_name, a.avatar_url, a.role, a.password_hash, a.disabled";
 /// `ROOM_COLUMNS` of the conversations table aliased `r`.
 pub(super) const ROOM_COLUMNS_OF_R: &str =
     "r.id, r.tenant_id, r.kind, r.channel_id, r.name, r.state, r.assignee_id, \
-     r.created_at, r.queued_at, r.last_seq, r.rating, r.rating_comment, r.rated_at, r.prechat";
+     r.created_at, r.queued_at, r.last_seq, r.rating, r.rating_comment, r.rated_at, r.prechat, \
+     r.verified, r.blocked";
 /// `ROOM_COLUMNS` qualified by `conversations.` (for a join).
 pub(super) const ROOM_COLUMNS_OF_CONVERSATIONS: &str =
     "conversations.id, conversations.tenant_id, conversations.kind, conversations.channel_id, \
      conversations.name, conversations.state, conversations.assignee_id, conversations.created_at, \
      conversations.queued_at, conversations.last_seq, conversations.rating, \
-     conversations.rating_comment, conversations.rated_at, conversations.prechat";
+     conversations.rating_comment, conversations.rated_at, conversations.prechat, \
+     conversations.verified, conversations.blocked";
 
 pub(super) fn parse_id<T: FromStr>(raw: &str) -> StoreResult<T> {
     raw.parse()
@@ -1022,6 +1025,77 @@ macro_rules! sql_store {
                     conversations: &[ConversationId],
                 ) -> StoreResult<Vec<(ConversationId, String)>> {
                     self.sql.visitor_names(tenant, conversations).await
+                }
+            }
+            #[async_trait::async_trait]
+            impl crate::store::IdentityStore for $store {
+                async fn identity_secrets(
+                    &self,
+                    tenant: TenantId,
+                    channel: crate::domain::ChannelId,
+                    candidate: &crate::domain::identity::IdentitySecrets,
+                ) -> StoreResult<Option<crate::domain::identity::IdentitySecrets>> {
+                    self.sql.identity_secrets(tenant, channel, candidate).await
+                }
+                async fn rotate_identity_secret(
+                    &self,
+                    tenant: TenantId,
+                    channel: crate::domain::ChannelId,
+                    secret: &str,
+                    at_ms: i64,
+                ) -> StoreResult<Option<crate::domain::identity::IdentitySecrets>> {
+                    self.sql
+                        .rotate_identity_secret(tenant, channel, secret, at_ms)
+                        .await
+                }
+                async fn set_conversation_visitor(
+                    &self,
+                    tenant: TenantId,
+                    conversation: ConversationId,
+                    key: &crate::domain::identity::VisitorKey,
+                    verified: bool,
+                ) -> StoreResult<()> {
+                    self.sql
+                        .set_conversation_visitor(tenant, conversation, key, verified)
+                        .await
+                }
+                async fn conversation_visitor(
+                    &self,
+                    channel: crate::domain::ChannelId,
+                    conversation: ConversationId,
+                ) -> StoreResult<Option<(Option<crate::domain::identity::VisitorKey>, bool)>>
+                {
+                    self.sql.conversation_visitor(channel, conversation).await
+                }
+                async fn visitor_conversations(
+                    &self,
+                    channel: crate::domain::ChannelId,
+                    key: &crate::domain::identity::VisitorKey,
+                    also: ConversationId,
+                    limit: u32,
+                ) -> StoreResult<Vec<(ConversationId, RoomState)>> {
+                    self.sql
+                        .visitor_conversations(channel, key, also, limit)
+                        .await
+                }
+                async fn set_visitor_blocked(
+                    &self,
+                    tenant: TenantId,
+                    channel: crate::domain::ChannelId,
+                    key: &crate::domain::identity::VisitorKey,
+                    blocked: bool,
+                    at_ms: i64,
+                ) -> StoreResult<()> {
+                    self.sql
+                        .set_visitor_blocked(tenant, channel, key, blocked, at_ms)
+                        .await
+                }
+                async fn visitor_blocked(
+                    &self,
+                    channel: crate::domain::ChannelId,
+                    key: &crate::domain::identity::VisitorKey,
+                ) -> StoreResult<bool> {
+                    self.sql.visitor_blocked(channel, key).await
                 }
             }
         };

@@ -108,6 +108,8 @@ where
                         .map_err(|e| StoreError::Corrupt(format!("bad prechat: {e}")))
                 })
                 .transpose()?,
+            verified: row.try_get::<i64, _>(at + 14)? != 0,
+            blocked: row.try_get::<i64, _>(at + 15)? != 0,
         })
     }
 
