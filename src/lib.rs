@@ -122,6 +122,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod outbox;
 pub mod presence;
 pub mod service;
 pub mod state;

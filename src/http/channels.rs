@@ -156,6 +156,16 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
                 })?,
         ),
     };
+    let email_fallback = match body.get("email_fallback") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(on)) => Some(*on),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "email_fallback",
+                "email_fallback must be true or false",
+            ))
+        }
+    };
     Ok(ChannelSettings {
         name: string_field(body, "name", 200)?,
         image_url: if body.contains_key("image_url") {
@@ -168,6 +178,7 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
         color,
         assignment,
         max_open_per_agent,
+        email_fallback,
     })
 }
 

@@ -20,6 +20,7 @@ pub struct ChannelSettings {
     pub color: Option<Option<String>>,
     pub assignment: Option<Assignment>,
     pub max_open_per_agent: Option<u32>,
+    pub email_fallback: Option<bool>,
 }
 
 impl ChannelSettings {
@@ -45,6 +46,9 @@ impl ChannelSettings {
         }
         if let Some(max) = self.max_open_per_agent {
             channel.routing.max_open_per_agent = max;
+        }
+        if let Some(on) = self.email_fallback {
+            channel.look.email_fallback = on;
         }
     }
 }

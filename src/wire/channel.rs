@@ -17,11 +17,14 @@ pub fn channel(c: &Channel) -> Value {
         "color": c.look.color,
         "assignment": c.routing.assignment.as_str(),
         "max_open_per_agent": c.routing.max_open_per_agent,
+        "email_fallback": c.look.email_fallback,
     })
 }
 
-/// The public settings the widget shows (`/chatplugin.authenticate`'s `channel`).
-pub fn public(c: &Channel) -> Value {
+/// The public settings the widget shows (`/chatplugin.authenticate`'s
+/// `channel`); `email_fallback`: whether it asks for an email (the channel's
+/// setting, on a server that sends email).
+pub fn public(c: &Channel, email_fallback: bool) -> Value {
     json!({
         "id": c.id,
         "name": c.name,
@@ -29,5 +32,6 @@ pub fn public(c: &Channel) -> Value {
         "image_url": c.image_url.as_deref().filter(|u| crate::domain::url::is_web_url(u)),
         "welcome_message": c.look.welcome_message,
         "color": c.look.color,
+        "email_fallback": email_fallback,
     })
 }

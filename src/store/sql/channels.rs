@@ -35,6 +35,7 @@ where
             look: ChannelLook {
                 welcome_message: row.try_get(7)?,
                 color: row.try_get(8)?,
+                email_fallback: row.try_get::<i64, _>(11)? != 0,
             },
             routing: Routing {
                 assignment: parse_assignment(&row.try_get::<String, _>(9)?)?,
@@ -50,8 +51,8 @@ where
     {
         sqlx::query(
             "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
-             welcome_message, color, assignment, max_open_per_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             welcome_message, color, assignment, max_open_per_agent, email_fallback) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(channel.id.to_string())
         .bind(channel.tenant_id.to_string())
@@ -64,6 +65,7 @@ where
         .bind(&channel.look.color)
         .bind(channel.routing.assignment.as_str())
         .bind(i64::from(channel.routing.max_open_per_agent))
+        .bind(i64::from(channel.look.email_fallback))
         .execute(executor)
         .await?;
         Ok(())
@@ -114,8 +116,8 @@ where
     pub(crate) async fn update_channel(&self, channel: &Channel) -> StoreResult<()> {
         sqlx::query(
             "UPDATE channels SET name = $1, image_url = $2, allowed_origins = $3, connected = $4, \
-                     welcome_message = $5, color = $6, assignment = $7, max_open_per_agent = $8 \
-                     WHERE id = $9 AND tenant_id = $10",
+                     welcome_message = $5, color = $6, assignment = $7, max_open_per_agent = $8, \
+                     email_fallback = $11 WHERE id = $9 AND tenant_id = $10",
         )
         .bind(&channel.name)
         .bind(&channel.image_url)
@@ -127,6 +129,7 @@ where
         .bind(i64::from(channel.routing.max_open_per_agent))
         .bind(channel.id.to_string())
         .bind(channel.tenant_id.to_string())
+        .bind(i64::from(channel.look.email_fallback))
         .execute(&self.write)
         .await?;
         Ok(())
