@@ -16,6 +16,7 @@ mod channels;
 mod chatplugin;
 mod cluster;
 mod console;
+mod email;
 mod events_api;
 mod files;
 mod group_rooms;
