@@ -22,6 +22,8 @@ const L = {
     upx: '{f} could not be uploaded.', many: 'At most 10 files.', u: ['B', 'KB', 'MB', 'GB'],
     rate: 'How was this conversation?', stars: ['Very bad', 'Bad', 'Okay', 'Good', 'Excellent'],
     cm: 'Add a comment (optional)', thx: 'Thanks for your feedback',
+    eh: "We'll reply here and by email", em: 'Your email (optional)', ok: 'Save',
+    tr: 'Email me the transcript', trd: 'Transcript sent by email',
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
       transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
@@ -39,6 +41,8 @@ const L = {
     upx: "{f} n'a pas pu être envoyé.", many: 'Au plus 10 fichiers.', u: ['o', 'Ko', 'Mo', 'Go'],
     rate: "Comment s'est passée cette conversation ?", stars: ['Très mauvais', 'Mauvais', 'Correct', 'Bien', 'Excellent'],
     cm: 'Ajouter un commentaire (facultatif)', thx: 'Merci pour votre avis',
+    eh: 'Nous répondrons ici et par e-mail', em: 'Votre e-mail (facultatif)', ok: 'Enregistrer',
+    tr: "M'envoyer la conversation par e-mail", trd: 'Conversation envoyée par e-mail',
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
       transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
@@ -248,8 +252,15 @@ class Widget {
     this.attempt = 0;
     this.isOpen = false;
     this.build(index, script.dataset.color);
+    // An email's link: the conversation to resume is in the fragment.
+    const m = /chatgate-resume=([\w.-]+)/.exec(location.hash);
+    if (m) {
+      store.set(this.key, m[1]);
+      history.replaceState(null, '', location.href.split('#')[0]);
+    }
     // A returning visitor connects at once, to show replies that came while away.
     if (store.get(this.key)) this.start();
+    if (m) this.open();
   }
 
   build(index, color) {
@@ -414,7 +425,33 @@ class Widget {
     this.thx.setAttribute('role', 'status');
     this.thx.tabIndex = -1;
     this.thx.hidden = true;
-    p.append(hd, this.bar, lw, this.ty, this.note, rc, this.thx, cw, h('div', 'pw', t.by));
+    // Away, on a channel that emails: an optional address for the reply.
+    const ef = (this.ef = h('form', 'rc ef'));
+    const ei = h('input');
+    ei.type = 'email';
+    ei.required = true;
+    ei.maxLength = 320;
+    ei.placeholder = ei.ariaLabel = t.em;
+    ef.append(h('span', 0, t.eh), ei, h('button', 'rb', t.ok));
+    ef.onsubmit = (e) => {
+      e.preventDefault();
+      this.visitor = Object.assign({}, this.visitor, { email: ei.value.trim() });
+      this.send_('/app/context', { visitor: this.visitor });
+      store.set(this.key + ':e', 1);
+      this.notes();
+    };
+    // Closed: the transcript by email, to the address given.
+    const tp = (this.tp = h('p', 'tp'));
+    const tb = h('button', 'tl', t.tr);
+    tb.type = 'button';
+    tb.onclick = async () => {
+      if (!this.token) await this.auth();
+      const r = await this.api_('/chatplugin.transcript', {}, this.token);
+      tp.textContent = r.ok || r.status === 429 ? t.trd : t.fail;
+    };
+    tp.append(tb);
+    ef.hidden = tp.hidden = true;
+    p.append(hd, this.bar, lw, this.ty, this.note, rc, this.thx, tp, ef, cw, h('div', 'pw', t.by));
 
     const lc = (this.lc = h('button', 'lc'));
     lc.type = 'button';
@@ -807,6 +844,10 @@ class Widget {
       this.rx_.hidden = true;
     }
     if (!this.closed) this.thx.hidden = true;
+    const ch = this.ch && this.ch.email_fallback;
+    const mail = (this.visitor && this.visitor.email) || store.get(this.key + ':e');
+    this.ef.hidden = !(ch && this.away && !this.closed && !mail);
+    this.tp.hidden = !(ch && this.closed && mail);
   }
 
   // The conversation is rated: thanks (`n`: told by the server, thanked where it was sent).

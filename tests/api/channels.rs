@@ -114,6 +114,7 @@ async fn connecting_a_chatplugin_channel_returns_the_contract_fields() {
         "color",
         "assignment",
         "max_open_per_agent",
+        "email_fallback",
     ];
     assert!(
         keys.iter().all(|k| allowed.contains(k)),
@@ -413,7 +414,8 @@ async fn widget_and_routing_settings_are_validated_stored_and_the_public_ones_re
     assert_eq!(
         visitor.body["channel"],
         json!({"id": id, "name": "Shop", "image_url": "https://x/y.png",
-               "welcome_message": "Hi! How can we help?", "color": "#1f6feb"})
+               "welcome_message": "Hi! How can we help?", "color": "#1f6feb",
+               "email_fallback": false})
     );
 
     // An empty or null welcome message or colour clears it (as image_url).
