@@ -426,7 +426,7 @@ class Widget {
     this.thx.tabIndex = -1;
     this.thx.hidden = true;
     // Away, on a channel that emails: an optional address for the reply.
-    const ef = (this.ef = h('form', 'rc ef'));
+    const ef = (this.ef = h('form', 'ef'));
     const ei = h('input');
     ei.type = 'email';
     ei.required = true;
