@@ -23,7 +23,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
     let open = warp::path!("email" / "open")
         .and(warp::get())
         .and(with_app(app.clone()))
-        .and(params.clone())
+        .and(params)
         .then(open);
     let unsubscribe = warp::path!("email" / "unsubscribe")
         .and(warp::get())

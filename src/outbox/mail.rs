@@ -94,7 +94,10 @@ impl Mailer for SmtpMailer {
 /// `smtp://[user[:password]@]host[:port]` (port 25 by default): the host,
 /// port and credentials. Plain SMTP only: this build has no TLS for mail,
 /// so `smtps://` is refused rather than sent in the clear.
-fn parse_smtp_url(url: &str) -> Result<(String, u16, Option<(String, String)>), String> {
+/// A user name and password.
+type Credentials = Option<(String, String)>;
+
+fn parse_smtp_url(url: &str) -> Result<(String, u16, Credentials), String> {
     let rest = url
         .strip_prefix("smtp://")
         .ok_or_else(|| "the SMTP URL must start with smtp://".to_string())?;

@@ -111,12 +111,18 @@ pub struct EmailService {
     transcript_interval_ms: i64,
     resume_ttl: u64,
     max_history: u32,
+    /// The reply path reads the channel from here (a second's cache).
+    channels: Arc<crate::cache::ChannelCache>,
     /// Woken when a row due now is added (set once the worker exists).
     worker: OnceLock<Weak<Worker>>,
 }
 
 impl EmailService {
-    pub fn new(parts: &Parts, mailer: Option<Arc<dyn Mailer>>) -> EmailService {
+    pub fn new(
+        parts: &Parts,
+        mailer: Option<Arc<dyn Mailer>>,
+        channels: Arc<crate::cache::ChannelCache>,
+    ) -> EmailService {
         let config = &parts.config;
         let mut mac = Hmac::<Sha256>::new_from_slice(&parts.link_secret).expect("any key");
         mac.update(b"chatgate email links v1");
@@ -133,6 +139,7 @@ impl EmailService {
             transcript_interval_ms: config.transcript_interval_ms as i64,
             resume_ttl: config.resume_token_ttl,
             max_history: config.max_history,
+            channels,
             worker: OnceLock::new(),
         }
     }
@@ -164,7 +171,7 @@ impl EmailService {
         if !self.enabled() {
             return;
         }
-        match self.store.public_channel(channel).await {
+        match self.channels.get(self.store.as_ref(), channel).await {
             Ok(Some(c)) if c.look.email_fallback && c.tenant_id == tenant => {}
             Ok(_) => return,
             Err(err) => {

@@ -19,6 +19,8 @@
 //! - [`routing`]: round robin, giving waiting visitor rooms to free agents.
 //! - [`sessions`]: live sockets joining and leaving the hub, their
 //!   presence claims, and telling the agents who should know.
+//! - [`email`]: email to visitors (offline fallback, transcript, signed
+//!   links), sent by the outbox worker (`crate::outbox`).
 //! - [`setup`]: first-start setup (first tenant, admin, demo channel, the
 //!   stored secrets) and the operator's commands.
 //!
@@ -164,7 +166,11 @@ impl Services {
             ));
         }
         tokio::spawn(after_resync(Arc::downgrade(&presence), parts.hub.resyncs()));
-        let email = Arc::new(email::EmailService::new(&parts, parts.mailer.clone()));
+        let email = Arc::new(email::EmailService::new(
+            &parts,
+            parts.mailer.clone(),
+            channel_cache.clone(),
+        ));
         let mut handlers: std::collections::HashMap<&'static str, Arc<dyn crate::outbox::Handler>> =
             std::collections::HashMap::new();
         handlers.insert(email::KIND, email.clone());
