@@ -20,7 +20,8 @@
 //! and `messages_after` of the visitor's scope), so what the visitor may not
 //! see is never emailed either. Links are signed (HMAC of a key derived from
 //! the server's secret): one reopens the conversation in the widget on the
-//! page the visitor chatted from, one stops the offline emails.
+//! page the visitor chatted from (for as long as a resume token lives), one
+//! stops the offline emails.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, Weak};
@@ -86,6 +87,10 @@ pub struct LinkParams {
     pub t: TenantId,
     pub ch: ChannelId,
     pub c: ConversationId,
+    /// Until when (Unix seconds) a reopen link works (as long as a resume
+    /// token); unsubscribe links always work (0).
+    #[serde(default)]
+    pub e: i64,
     pub s: String,
 }
 
@@ -273,9 +278,10 @@ impl EmailService {
         t: TenantId,
         ch: ChannelId,
         c: ConversationId,
+        e: i64,
     ) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.link_key).expect("any key");
-        mac.update(format!("{}:{t}:{ch}:{c}", purpose.tag()).as_bytes());
+        mac.update(format!("{}:{t}:{ch}:{c}:{e}", purpose.tag()).as_bytes());
         mac.finalize()
             .into_bytes()
             .iter()
@@ -291,16 +297,23 @@ impl EmailService {
         ch: ChannelId,
         c: ConversationId,
     ) -> String {
-        let s = self.signature(purpose, t, ch, c);
+        let e = match purpose {
+            LinkPurpose::Open => now_ms() / 1000 + self.resume_ttl as i64,
+            LinkPurpose::Unsubscribe => 0,
+        };
+        let s = self.signature(purpose, t, ch, c, e);
         format!(
-            "{}/email/{}?t={t}&ch={ch}&c={c}&s={s}",
+            "{}/email/{}?t={t}&ch={ch}&c={c}&e={e}&s={s}",
             self.public_url,
             purpose.tag()
         )
     }
 
     fn verify(&self, purpose: LinkPurpose, p: &LinkParams) -> Result<(), ServiceError> {
-        let expected = self.signature(purpose, p.t, p.ch, p.c);
+        if p.e != 0 && p.e < now_ms() / 1000 {
+            return Err(ServiceError::InvalidToken);
+        }
+        let expected = self.signature(purpose, p.t, p.ch, p.c, p.e);
         let same = expected.len() == p.s.len()
             && expected
                 .bytes()
@@ -446,7 +459,10 @@ impl EmailService {
             Ok(messages) => messages,
             Err(err) => return Delivery::Failed(err.to_string()),
         };
-        let messages: Vec<Message> = messages.into_iter().filter(|m| !m.deleted).collect();
+        let messages: Vec<Message> = messages
+            .into_iter()
+            .filter(|m| !(m.deleted || m.content.is_empty() && m.attachments.is_empty()))
+            .collect();
         let email = self.compose(&channel, &to, t, c, id, &messages, true);
         match mailer.send(&email).await {
             Ok(()) => Delivery::Sent,

@@ -271,6 +271,11 @@ async fn replies_to_an_offline_visitor_arrive_in_one_email_with_both_parts_and_w
         forged
     };
     assert_eq!(http.get(&forged).send().await.unwrap().status(), 403);
+    // Nor does a longer life than signed.
+    let (head, rest) = open.split_once("&e=").unwrap();
+    let (_, tail) = rest.split_once('&').unwrap();
+    let extended = format!("{head}&e=99999999999&{tail}");
+    assert_eq!(http.get(&extended).send().await.unwrap().status(), 403);
 
     // Unsubscribe: a signed GET with a small page; then no more emails.
     let unsubscribe = link(text, "/email/unsubscribe");
