@@ -110,6 +110,20 @@ impl Application {
             crate::files::Files::buffer_for(&files_location),
         ));
         let limits = Arc::new(Limits::new(&config, &metrics));
+        let mailer: Option<Arc<dyn crate::outbox::mail::Mailer>> = match &config.smtp_url {
+            Some(url) => Some(Arc::new(
+                crate::outbox::mail::SmtpMailer::new(url, &config.smtp_from)
+                    .map_err(anyhow::Error::msg)
+                    .context("invalid email settings")?,
+            )),
+            None => None,
+        };
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}",
+                listener.local_addr().map_or(config.listen, |a| a)
+            )
+        });
         let (router, router_inbox) = crate::service::routing::RouterHandle::new();
         let services = Services::new(
             Parts {
@@ -123,6 +137,9 @@ impl Application {
                 tokens: tokens.clone(),
                 router,
                 files,
+                mailer,
+                link_secret: jwt_secret.as_bytes().to_vec(),
+                public_url,
             },
             router_inbox,
         );

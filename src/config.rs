@@ -285,6 +285,62 @@ pub struct Config {
         default_value_t = 3_000
     )]
     pub database_acquire_timeout_ms: u64,
+
+    /// The SMTP server that sends email (`smtp://host:port`, with
+    /// `user:password@` if it needs them). Without it, no email is sent
+    /// and the widget never asks for an address.
+    #[arg(long, env = "CHATGATE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The sender of every email.
+    #[arg(
+        long,
+        env = "CHATGATE_SMTP_FROM",
+        default_value = "chatgate <chatgate@localhost>"
+    )]
+    pub smtp_from: String,
+
+    /// The address visitors reach this server at, for the links in emails
+    /// (default: `http://` and the listening address).
+    #[arg(long, env = "CHATGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Milliseconds an agent's reply waits undelivered, its visitor
+    /// offline, before it is emailed (5 minutes).
+    #[arg(
+        long,
+        env = "CHATGATE_EMAIL_OFFLINE_DELAY_MS",
+        default_value_t = 300_000
+    )]
+    pub email_offline_delay_ms: u64,
+
+    /// At most one offline email per conversation per this many
+    /// milliseconds (10 minutes).
+    #[arg(long, env = "CHATGATE_EMAIL_THROTTLE_MS", default_value_t = 600_000)]
+    pub email_throttle_ms: u64,
+
+    /// At most one transcript per conversation per this many milliseconds
+    /// (an hour).
+    #[arg(
+        long,
+        env = "CHATGATE_TRANSCRIPT_INTERVAL_MS",
+        default_value_t = 3_600_000
+    )]
+    pub transcript_interval_ms: u64,
+
+    /// Transcripts a client IP may ask for per hour.
+    #[arg(long, env = "CHATGATE_TRANSCRIPTS_PER_IP_HOUR", default_value_t = 10)]
+    pub transcripts_per_ip_hour: u32,
+
+    /// Milliseconds between the outbox worker's looks for due rows (a new
+    /// row due now wakes it at once on its own instance).
+    #[arg(long, env = "CHATGATE_OUTBOX_POLL_MS", default_value_t = 1_000)]
+    pub outbox_poll_ms: u64,
+
+    /// The first retry of a failed send waits this many milliseconds, each
+    /// next one twice as long (with jitter), up to an hour.
+    #[arg(long, env = "CHATGATE_OUTBOX_RETRY_MS", default_value_t = 5_000)]
+    pub outbox_retry_ms: u64,
 }
 
 impl Default for Config {
@@ -298,6 +354,8 @@ impl Default for Config {
         config.jwt_secret = None;
         config.redis_url = None;
         config.redis_prefix = "chatgate".into();
+        config.smtp_url = None;
+        config.public_url = None;
         config
     }
 }
@@ -342,6 +400,12 @@ impl Config {
             ("max-frame-bytes", self.max_frame_bytes as u64),
             ("session-queue", self.session_queue as u64),
             ("heartbeat-ms", self.heartbeat_ms),
+            ("outbox-poll-ms", self.outbox_poll_ms),
+            ("outbox-retry-ms", self.outbox_retry_ms),
+            (
+                "transcripts-per-ip-hour",
+                u64::from(self.transcripts_per_ip_hour),
+            ),
             ("max-history", u64::from(self.max_history)),
             (
                 "authenticate-per-minute",

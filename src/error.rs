@@ -318,6 +318,14 @@ impl From<ServiceError> for ApiError {
                     "conversation-open",
                     "a conversation is rated once it is closed",
                 ),
+                Conflict::NoEmail => ApiError::conflict(
+                    "no-email",
+                    "give an email address first (visitor.email)",
+                ),
+                Conflict::EmailUnavailable => ApiError::conflict(
+                    "email-unavailable",
+                    "this server sends no email",
+                ),
                 Conflict::NotAGroupRoom => ApiError::conflict(
                     "not-a-group-room",
                     "members are added and removed in agent rooms only",

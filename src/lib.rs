@@ -33,6 +33,7 @@
 //!   with its token rules in `visitor_tokens`, `identity` (identified
 //!   visitors, a visitor's conversations, blocking), `agents`, `attachments`, `canned`, `channels`, `rooms`, `messages`, `presence`, `typing`,
 //!   `routing` (round robin: one task per instance drains the queues),
+//!   `email` (the offline fallback and transcripts, through the outbox),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
@@ -42,7 +43,7 @@
 //!   built once with only what it uses (the store traits it calls, its
 //!   settings, the services it asks).
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
-//!   rooms, reactions, visitors, attachments, canned responses) composed into `Store`; the SQL is written once for
+//!   rooms, reactions, visitors, attachments, canned responses, the outbox) composed into `Store`; the SQL is written once for
 //!   SQLite and PostgreSQL (`store::sql`), with group commit
 //!   (`store::batch`) of message appends and DELIVERED marks (on
 //!   PostgreSQL each lane writes on a connection of its own: `store::sql::lane`).
@@ -65,6 +66,11 @@
 //!   instance (Redis sorted sets whose claims lapse when not renewed; a
 //!   registry of claims lets one surviving instance report a crashed
 //!   instance's lapsed ones).
+//! - [`outbox`]: durable side effects: the outbox worker (rows claimed for
+//!   a lease, `FOR UPDATE SKIP LOCKED` on PostgreSQL, retried with backoff,
+//!   each attempt recorded) and mail over SMTP (`lettre`); the email
+//!   features themselves (offline fallback, transcript, signed links) are
+//!   `service::email`, a handler of the worker's `email` kind.
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
 //! - [`http`]: warp routes: `chatplugin` (visitor API), `chatd` (agent API),
 //!   `channels`, `auth`, `files` (uploads by visitors and agents, signed
@@ -126,6 +132,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod outbox;
 pub mod presence;
 pub mod service;
 pub mod state;

@@ -25,6 +25,8 @@ pub struct Limits {
     pub send: Keyed<ConversationId>,
     /// Visitor context writes per conversation.
     pub context: Keyed<ConversationId>,
+    /// Transcript requests per client IP (so the form cannot relay mail).
+    pub transcript: Keyed<IpAddr>,
 }
 
 /// A refusal: the key's budget is spent until `retry_after` has passed
@@ -169,6 +171,15 @@ impl Limits {
                 "context",
                 metrics,
             ),
+            transcript: Keyed::new(
+                Quota::with_period(
+                    std::time::Duration::from_secs(3600) / config.transcripts_per_ip_hour.max(1),
+                )
+                .expect("a positive period")
+                .allow_burst(nz(config.transcripts_per_ip_hour)),
+                "transcript",
+                metrics,
+            ),
         }
     }
 
@@ -178,6 +189,7 @@ impl Limits {
         self.login_ip_failures.forget_idle();
         self.send.forget_idle();
         self.context.forget_idle();
+        self.transcript.forget_idle();
     }
 }
 

@@ -25,6 +25,8 @@ const L = {
     back: ' We are back {t}.',
     p: { name: 'Name', email: 'Email', question: 'Your question' }, go: 'Start chat', req: '{f} is required.', bad: 'Invalid email address.',
     nc: 'New conversation', pc: 'Previous conversations', blk: 'You can no longer send messages in this chat.',
+    eh: "We'll reply here and by email", em: 'Your email (optional)', ok: 'Save',
+    tr: 'Email me the transcript', trd: 'Transcript sent by email',
     n: {
       agent_joined: '{agent} joined the conversation', agent_left: '{agent} left the conversation',
       transferred: '{from} handed the conversation to {agent}', closed: 'Conversation closed', reopened: 'Conversation reopened',
@@ -45,6 +47,8 @@ const L = {
     back: ' Retour le {t}.',
     p: { name: 'Nom', email: 'E-mail', question: 'Votre question' }, go: 'Commencer', req: '{f} : obligatoire.', bad: 'Adresse e-mail invalide.',
     nc: 'Nouvelle conversation', pc: 'Conversations précédentes', blk: 'Vous ne pouvez plus envoyer de messages dans ce chat.',
+    eh: 'Nous répondrons ici et par e-mail', em: 'Votre e-mail (facultatif)', ok: 'Enregistrer',
+    tr: "M'envoyer la conversation par e-mail", trd: 'Conversation envoyée par e-mail',
     n: {
       agent_joined: '{agent} a rejoint la conversation', agent_left: '{agent} a quitté la conversation',
       transferred: '{from} a confié la conversation à {agent}', closed: 'Conversation fermée', reopened: 'Conversation rouverte',
@@ -259,8 +263,15 @@ class Widget {
     const d = script.dataset;
     if (d.identityId) this.idn = { id: d.identityId, hash: d.identityHash, name: d.identityName, email: d.identityEmail };
     this.build(index, d.color);
+    // An email's link: the conversation to resume is in the fragment.
+    const m = /chatgate-resume=([\w.-]+)/.exec(location.hash);
+    if (m) {
+      store.set(this.key, m[1]);
+      history.replaceState(null, '', location.href.split('#')[0]);
+    }
     // A returning (or signed-in) visitor connects at once, to show replies that came while away.
     if (store.get(this.key) || this.idn) this.start();
+    if (m) this.open();
   }
 
   build(index, color) {
@@ -437,7 +448,33 @@ class Widget {
     };
     pb.onclick = () => this.list();
     na.append(nb, pb, (this.cl = h('ul', 'cv')));
-    p.append(hd, this.bar, lw, this.ty, this.note, na, rc, this.thx, cw, h('div', 'pw', t.by));
+    // Away, on a channel that emails: an optional address for the reply.
+    const ef = (this.ef = h('form', 'ef'));
+    const ei = h('input');
+    ei.type = 'email';
+    ei.required = true;
+    ei.maxLength = 320;
+    ei.placeholder = ei.ariaLabel = t.em;
+    ef.append(h('span', 0, t.eh), ei, h('button', 'rb', t.ok));
+    ef.onsubmit = (e) => {
+      e.preventDefault();
+      this.visitor = Object.assign({}, this.visitor, { email: ei.value.trim() });
+      this.send_('/app/context', { visitor: this.visitor });
+      store.set(this.key + ':e', 1);
+      this.notes();
+    };
+    // Closed: the transcript by email, to the address given.
+    const tp = (this.tp = h('p', 'tp'));
+    const tb = h('button', 'tl', t.tr);
+    tb.type = 'button';
+    tb.onclick = async () => {
+      if (!this.token) await this.auth();
+      const r = await this.api_('/chatplugin.transcript', {}, this.token);
+      tp.textContent = r.ok || r.status === 429 ? t.trd : t.fail;
+    };
+    tp.append(tb);
+    ef.hidden = tp.hidden = true;
+    p.append(hd, this.bar, lw, this.ty, this.note, na, rc, this.thx, tp, ef, cw, h('div', 'pw', t.by));
 
     const lc = (this.lc = h('button', 'lc'));
     lc.type = 'button';
@@ -889,6 +926,10 @@ class Widget {
       this.rx_.hidden = true;
     }
     if (!this.closed) this.thx.hidden = true;
+    const ch = this.ch && this.ch.email_fallback;
+    const mail = (this.visitor && this.visitor.email) || store.get(this.key + ':e');
+    this.ef.hidden = !(!b && ch && this.away && !this.closed && !mail);
+    this.tp.hidden = !(!b && ch && this.closed && mail);
   }
 
   // An agent blocked this visitor: say so, stop sending and reconnecting.

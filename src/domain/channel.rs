@@ -68,6 +68,10 @@ pub struct ChannelLook {
     pub welcome_message: Option<String>,
     /// `#rrggbb`, lowercase.
     pub color: Option<String>,
+    /// Whether replies to offline visitors are emailed (when the server
+    /// has SMTP) and the widget asks for an email when no agent is there.
+    #[serde(default)]
+    pub email_fallback: bool,
 }
 
 impl ChannelLook {

@@ -62,7 +62,10 @@ impl VisitorContext {
             let ok = email
                 .split_once('@')
                 .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
-                && !email.chars().any(char::is_whitespace);
+                && !email.chars().any(char::is_whitespace)
+                // What SMTP can deliver to (RFC 5321), so an accepted
+                // address never fails at sending time.
+                && email.parse::<lettre::Address>().is_ok();
             if !ok {
                 return Err(ContextError {
                     field: "visitor.email",

@@ -196,6 +196,16 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
         ),
     };
     let desk = desk_settings(body)?;
+    let email_fallback = match body.get("email_fallback") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(on)) => Some(*on),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "email_fallback",
+                "email_fallback must be true or false",
+            ))
+        }
+    };
     Ok(ChannelSettings {
         business_hours: desk.business_hours,
         away_message: desk.away_message,
@@ -212,6 +222,7 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
         color,
         assignment,
         max_open_per_agent,
+        email_fallback,
     })
 }
 

@@ -52,6 +52,12 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(token())
         .and(origin())
         .then(conversations);
+    let transcript = post("chatplugin.transcript")
+        .and(with_app(app.clone()))
+        .and(client_ip(app.clone()))
+        .and(token())
+        .and(origin())
+        .then(transcript);
     let cors = warp::cors()
         .allow_any_origin()
         .allow_methods(["POST", "GET", "OPTIONS"])
@@ -65,6 +71,8 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .or(rate)
         .unify()
         .or(conversations)
+        .unify()
+        .or(transcript)
         .unify()
         .or(super::files::visitor_upload(app.clone()))
         .unify()
@@ -211,7 +219,10 @@ async fn authenticate(
             "channel_id": a.channel.id,
             "resume_token": a.resume_token,
             "verified": a.verified,
-            "channel": crate::wire::channel::public(&a.channel),
+            "channel": crate::wire::channel::public(
+                &a.channel,
+                app.services.email.offered(&a.channel),
+            ),
         }))
     }))
 }
@@ -325,6 +336,31 @@ async fn conversations(app: App, token: Option<String>, origin: Option<String>) 
                 })
                 .collect();
             Ok::<_, ApiError>(warp::reply::json(&json!({ "items": items })))
+        }
+        .await,
+    )
+}
+
+/// POST /chatplugin.transcript: the visitor asks for its conversation by
+/// email (202; sent through the outbox to the address it gave).
+async fn transcript(
+    app: App,
+    ip: IpAddr,
+    token: Option<String>,
+    origin: Option<String>,
+) -> Response {
+    respond(
+        async {
+            let visitor = &app.services.visitor;
+            let caller = visitor.visitor(token.as_deref(), origin.as_deref()).await?;
+            app.services
+                .email
+                .request_transcript(&caller.channel, caller.claims.cv, ip)
+                .await?;
+            Ok::<_, ApiError>(warp::reply::with_status(
+                warp::reply::json(&json!({"status": "queued"})),
+                warp::http::StatusCode::ACCEPTED,
+            ))
         }
         .await,
     )

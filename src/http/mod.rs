@@ -28,6 +28,7 @@ pub mod channels;
 pub mod chatd;
 pub mod chatplugin;
 pub mod console;
+pub mod email;
 pub mod files;
 pub mod server;
 
@@ -43,6 +44,8 @@ pub fn routes(
         .boxed();
     let admin = auth::routes(app.clone())
         .or(channels::routes(app.clone()))
+        .unify()
+        .or(email::routes(app.clone()))
         .unify()
         .boxed();
     let files = files::agent_upload(app.clone())

@@ -27,6 +27,7 @@ pub struct ChannelSettings {
     pub prechat: Option<crate::domain::PrechatForm>,
     /// `Some(None)`: never auto-close.
     pub auto_close_hours: Option<Option<u32>>,
+    pub email_fallback: Option<bool>,
 }
 
 impl ChannelSettings {
@@ -64,6 +65,9 @@ impl ChannelSettings {
         }
         if let Some(hours) = self.auto_close_hours {
             channel.desk.auto_close_hours = hours;
+        }
+        if let Some(on) = self.email_fallback {
+            channel.look.email_fallback = on;
         }
     }
 }

@@ -121,6 +121,10 @@ pub enum Conflict {
     AlreadyRated,
     /// The conversation is not closed (or never began): nothing to rate yet.
     ConversationOpen,
+    /// The visitor gave no email address (a transcript has nowhere to go).
+    NoEmail,
+    /// This server sends no email (no SMTP configured).
+    EmailUnavailable,
 }
 
 impl ServiceError {

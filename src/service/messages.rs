@@ -70,10 +70,16 @@ pub struct MessageService {
     max_text_chars: usize,
     max_reactions_per_user: u32,
     events: Events,
+    /// Schedules the offline email of a reply to a visitor.
+    email: Arc<super::email::EmailService>,
 }
 
 impl MessageService {
-    pub fn new(parts: &Parts, rooms: Arc<RoomService>) -> MessageService {
+    pub fn new(
+        parts: &Parts,
+        rooms: Arc<RoomService>,
+        email: Arc<super::email::EmailService>,
+    ) -> MessageService {
         MessageService {
             message_store: parts.store.clone(),
             reaction_store: parts.store.clone(),
@@ -85,6 +91,7 @@ impl MessageService {
             max_text_chars: parts.config.max_text_chars,
             max_reactions_per_user: parts.config.max_reactions_per_user,
             events: parts.events(),
+            email,
         }
     }
 
@@ -212,6 +219,9 @@ impl MessageService {
         .await;
         let appended = appended?;
         self.metrics.messages_stored.inc();
+        if let (true, true, Some(channel)) = (visitor_room, appended.created, room.channel_id) {
+            self.email.replied(room.tenant_id, channel, room.id).await;
+        }
         self.events
             .publish(Published {
                 event: Event::MessageCreated {

@@ -20,6 +20,8 @@
 //! - [`routing`]: round robin, giving waiting visitor rooms to free agents.
 //! - [`sessions`]: live sockets joining and leaving the hub, their
 //!   presence claims, and telling the agents who should know.
+//! - [`email`]: email to visitors (offline fallback, transcript, signed
+//!   links), sent by the outbox worker (`crate::outbox`).
 //! - [`setup`]: first-start setup (first tenant, admin, demo channel, the
 //!   stored secrets) and the operator's commands.
 //!
@@ -55,6 +57,7 @@ pub mod agents;
 pub mod attachments;
 pub mod canned;
 pub mod channels;
+pub mod email;
 pub mod error;
 pub mod identity;
 pub mod labels;
@@ -84,6 +87,12 @@ pub struct Parts {
     pub router: routing::RouterHandle,
     /// Uploaded files' bytes and signed URLs.
     pub files: Arc<crate::files::Files>,
+    /// Sends email (`None`: no SMTP configured, the email features are off).
+    pub mailer: Option<Arc<dyn crate::outbox::mail::Mailer>>,
+    /// What email links are signed with (derived further by the email service).
+    pub link_secret: Vec<u8>,
+    /// The address visitors reach this server at, for links in emails.
+    pub public_url: String,
 }
 
 impl Parts {
@@ -130,6 +139,9 @@ pub struct Services {
     pub typing: Arc<typing::TypingService>,
     /// Sockets joining and leaving the hub and presence.
     pub sessions: sessions::SessionService,
+    pub email: Arc<email::EmailService>,
+    /// This instance's outbox worker (it stops when this is dropped).
+    pub outbox: Arc<crate::outbox::Worker>,
     /// Round robin; its task stops when the services are dropped.
     _router: Arc<routing::Router>,
     settings: Arc<dyn SettingsStore>,
@@ -159,12 +171,28 @@ impl Services {
             ));
         }
         tokio::spawn(after_resync(Arc::downgrade(&presence), parts.hub.resyncs()));
+        let email = Arc::new(email::EmailService::new(
+            &parts,
+            parts.mailer.clone(),
+            channel_cache.clone(),
+        ));
+        let mut handlers: std::collections::HashMap<&'static str, Arc<dyn crate::outbox::Handler>> =
+            std::collections::HashMap::new();
+        handlers.insert(email::KIND, email.clone());
+        let outbox = crate::outbox::Worker::new(
+            parts.store.clone(),
+            handlers,
+            std::time::Duration::from_millis(parts.config.outbox_poll_ms),
+            parts.config.outbox_retry_ms as i64,
+        );
+        email.attach_worker(&outbox);
+        outbox.start();
         Services {
             server: parts.server,
             signer: parts.files.signer().clone(),
             agents: agents::AgentService::new(&parts),
             channels: channels::ChannelService::new(&parts, channel_cache, visitor.clone()),
-            messages: messages::MessageService::new(&parts, rooms.clone()),
+            messages: messages::MessageService::new(&parts, rooms.clone(), email.clone()),
             attachments: attachments::AttachmentService::new(&parts, rooms.clone()),
             labels: labels::LabelService::new(&parts, rooms.clone()),
             identity: identity::IdentityService::new(&parts, rooms.clone(), visitor.blocks.clone()),
@@ -174,6 +202,8 @@ impl Services {
             visitor,
             rooms,
             presence,
+            email,
+            outbox,
             _router: round_robin,
             settings: parts.store.clone(),
             hub: parts.hub.clone(),

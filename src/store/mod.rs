@@ -901,6 +901,7 @@ pub trait Store:
     + LabelStore
     + CannedResponseStore
     + IdentityStore
+    + OutboxStore
 {
 }
 
@@ -916,6 +917,7 @@ impl<T> Store for T where
         + LabelStore
         + CannedResponseStore
         + IdentityStore
+        + OutboxStore
 {
 }
 
@@ -981,6 +983,153 @@ pub trait IdentityStore: Send + Sync + 'static {
         channel: ChannelId,
         key: &crate::domain::identity::VisitorKey,
     ) -> StoreResult<bool>;
+}
+
+/// A side effect to perform (architecture.md, "Side effects that leave the
+/// process"): an email now, webhook deliveries later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutbox {
+    /// Stable across retries: receivers deduplicate by it.
+    pub id: Uuid,
+    /// What the worker does with it (`crate::outbox::Kind`'s name).
+    pub kind: String,
+    pub tenant_id: TenantId,
+    /// While a row with this key is unsent, a new one with the same key
+    /// joins it instead of being added.
+    pub dedupe_key: Option<String>,
+    /// The kind's own JSON.
+    pub payload: String,
+    pub created_at_ms: i64,
+    /// Not sent before.
+    pub due_at_ms: i64,
+}
+
+/// An outbox row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub tenant_id: TenantId,
+    pub dedupe_key: Option<String>,
+    pub payload: String,
+    pub created_at_ms: i64,
+    pub due_at_ms: i64,
+    /// Attempts that failed or succeeded (not postponements).
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at_ms: Option<i64>,
+    pub dropped_at_ms: Option<i64>,
+}
+
+/// The outcome of `enqueue_outbox`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Added,
+    /// An unsent row had the same key; it stands for both (and, if a worker
+    /// held it, runs once more after that worker is done).
+    Joined,
+}
+
+/// What became of a claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxOutcome {
+    /// Sent. If a request joined the row meanwhile, it runs again at
+    /// `again_at_ms` instead.
+    Sent { again_at_ms: i64 },
+    /// The attempt failed: counted, and tried again at `at_ms`.
+    Retry { at_ms: i64, error: String },
+    /// Not yet (nothing attempted): due again at `at_ms`.
+    Later { at_ms: i64 },
+    /// Given up for good (too many attempts, or nothing left to send).
+    Dropped { error: String },
+}
+
+/// What the email features know of a conversation's visitor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitorEmail {
+    pub email: Option<String>,
+    /// The page the visitor chatted from.
+    pub url: Option<String>,
+    /// The conversation's messages up to this seq were emailed.
+    pub emailed_seq: i64,
+    pub emailed_at_ms: Option<i64>,
+    pub unsubscribed: bool,
+    pub transcript_at_ms: Option<i64>,
+}
+
+/// The outcome of `request_transcript`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptRequested {
+    /// Recorded, with its outbox row, in one transaction.
+    Queued,
+    /// One was asked for less than the interval ago (nothing stored).
+    TooSoon,
+    /// The visitor gave no email (nothing stored).
+    NoEmail,
+}
+
+/// The outbox, and the email state of visitors' conversations.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Adds a row, or joins the unsent row with the same `dedupe_key`.
+    async fn enqueue_outbox(&self, row: &NewOutbox, now_ms: i64) -> StoreResult<Enqueued>;
+    /// Claims up to `limit` due rows (unsent, not dropped, not claimed by a
+    /// live lease) until `now_ms + lease_ms`, earliest due first. Concurrent
+    /// claims on any number of instances never get the same row while its
+    /// lease holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL; the single
+    /// writer on SQLite).
+    async fn claim_outbox(
+        &self,
+        claim: Uuid,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxRow>>;
+    /// Records what became of row `id` under claim `claim`; false (nothing
+    /// changed) when the claim is no longer its own (its lease lapsed and
+    /// another worker took it).
+    async fn finish_outbox(
+        &self,
+        id: Uuid,
+        claim: Uuid,
+        outcome: &OutboxOutcome,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+    async fn outbox_row(&self, id: Uuid) -> StoreResult<Option<OutboxRow>>;
+    /// The unsent row with this key, if any.
+    async fn pending_outbox(&self, dedupe_key: &str) -> StoreResult<Option<OutboxRow>>;
+    /// The email state of a conversation of `tenant` (`None`: no context).
+    async fn visitor_email(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<VisitorEmail>>;
+    /// Records that messages up to `seq` were emailed at `at_ms` (never backwards).
+    async fn mark_emailed(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        seq: i64,
+        at_ms: i64,
+    ) -> StoreResult<()>;
+    /// Stops the offline emails of a conversation; false when `tenant` has
+    /// no such context.
+    async fn unsubscribe_email(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<bool>;
+    /// Records a transcript request and adds its outbox row in one
+    /// transaction, unless the visitor gave no email or one was asked for
+    /// after `now_ms - min_interval_ms`.
+    async fn request_transcript(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        now_ms: i64,
+        min_interval_ms: i64,
+        row: &NewOutbox,
+    ) -> StoreResult<TranscriptRequested>;
 }
 
 /// What visitors' pages tell agents about them.

@@ -21,11 +21,14 @@ pub fn channel(c: &Channel) -> Value {
         "away_message": c.desk.away_message,
         "prechat": c.desk.prechat.to_json(),
         "auto_close_hours": c.desk.auto_close_hours,
+        "email_fallback": c.look.email_fallback,
     })
 }
 
-/// The public settings the widget shows (`/chatplugin.authenticate`'s `channel`).
-pub fn public(c: &Channel) -> Value {
+/// The public settings the widget shows (`/chatplugin.authenticate`'s
+/// `channel`); `email_fallback`: whether it asks for an email (the channel's
+/// setting, on a server that sends email).
+pub fn public(c: &Channel, email_fallback: bool) -> Value {
     json!({
         "id": c.id,
         "name": c.name,
@@ -35,5 +38,6 @@ pub fn public(c: &Channel) -> Value {
         "color": c.look.color,
         // The pre-chat form the widget shows before the first message.
         "prechat": c.desk.prechat.to_json(),
+        "email_fallback": email_fallback,
     })
 }

@@ -120,6 +120,7 @@ async fn connecting_a_chatplugin_channel_returns_the_contract_fields() {
         "auto_close_hours",
         // desk-api.md, "Identified visitor": shown to admins.
         "identity_secret",
+        "email_fallback",
     ];
     assert!(
         keys.iter().all(|k| allowed.contains(k)),
@@ -420,7 +421,8 @@ async fn widget_and_routing_settings_are_validated_stored_and_the_public_ones_re
         visitor.body["channel"],
         json!({"id": id, "name": "Shop", "image_url": "https://x/y.png",
                "welcome_message": "Hi! How can we help?", "color": "#1f6feb",
-               "prechat": {"name": "off", "email": "off", "question": "off"}})
+               "prechat": {"name": "off", "email": "off", "question": "off"},
+               "email_fallback": false})
     );
 
     // An empty or null welcome message or colour clears it (as image_url).

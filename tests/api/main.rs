@@ -17,6 +17,7 @@ mod chatplugin;
 mod cluster;
 mod console;
 mod desk_hours;
+mod email;
 mod events_api;
 mod files;
 mod group_rooms;

@@ -157,6 +157,9 @@ macro_rules! contract {
 }
 
 contract!(
+    outbox_rows_are_claimed_once_retried_and_joined_by_their_key,
+    concurrent_outbox_claims_take_disjoint_rows,
+    visitors_email_state_is_per_tenant_and_transcripts_one_per_interval,
     canned_responses_are_saved_searched_and_deleted_per_tenant,
     attachments_are_read_back_whole_and_per_tenant,
     attachments_are_claimed_whole_by_their_uploader_and_go_with_their_message,
@@ -2570,6 +2573,343 @@ async fn identity_secrets_visitor_keys_and_blocks_stay_in_their_tenant_and_chann
     assert!(!store.visitor_blocked(channel, &alice).await.unwrap());
     assert!(!store.room(tenant, a1).await.unwrap().unwrap().blocked);
     assert!(store.room(tenant, legacy).await.unwrap().unwrap().blocked);
+}
+
+// --- the outbox -----------------------------------------------------------------
+
+fn outbox_row(tenant: TenantId, key: Option<&str>, due_at_ms: i64) -> store::NewOutbox {
+    store::NewOutbox {
+        id: uuid::Uuid::new_v4(),
+        kind: "email".into(),
+        tenant_id: tenant,
+        dedupe_key: key.map(str::to_string),
+        payload: r#"{"type":"test"}"#.into(),
+        created_at_ms: 1_000,
+        due_at_ms,
+    }
+}
+
+async fn outbox_rows_are_claimed_once_retried_and_joined_by_their_key(db: Db) {
+    use store::{Enqueued, OutboxOutcome};
+    let store = db.open().await;
+    let tenant = TenantId::new();
+    let a = outbox_row(tenant, Some("offline:a"), 1_000);
+    assert_eq!(
+        store.enqueue_outbox(&a, 1_000).await.unwrap(),
+        Enqueued::Added
+    );
+    let joined = outbox_row(tenant, Some("offline:a"), 1_000);
+    assert_eq!(
+        store.enqueue_outbox(&joined, 1_000).await.unwrap(),
+        Enqueued::Joined
+    );
+    assert!(store.outbox_row(joined.id).await.unwrap().is_none());
+    let later = outbox_row(tenant, None, 50_000);
+    store.enqueue_outbox(&later, 1_000).await.unwrap();
+
+    // Only what is due, once while the lease holds.
+    let (one, two) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let claimed = store.claim_outbox(one, 2_000, 1_000, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [a.id]);
+    assert_eq!(claimed[0].payload, a.payload);
+    assert_eq!(claimed[0].attempts, 0);
+    assert!(store
+        .claim_outbox(two, 2_500, 1_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A request joining while it is claimed makes it run once more.
+    let during = outbox_row(tenant, Some("offline:a"), 2_500);
+    assert_eq!(
+        store.enqueue_outbox(&during, 2_500).await.unwrap(),
+        Enqueued::Joined
+    );
+    let sent = OutboxOutcome::Sent { again_at_ms: 4_000 };
+    assert!(
+        !store.finish_outbox(a.id, two, &sent, 2_600).await.unwrap(),
+        "not its claim"
+    );
+    assert!(store.finish_outbox(a.id, one, &sent, 2_600).await.unwrap());
+    let row = store
+        .pending_outbox("offline:a")
+        .await
+        .unwrap()
+        .expect("runs again");
+    assert_eq!(
+        (row.id, row.sent_at_ms, row.due_at_ms, row.attempts),
+        (a.id, None, 4_000, 1)
+    );
+    assert!(store
+        .claim_outbox(two, 3_999, 1_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A failure is counted and retried at its time.
+    let three = uuid::Uuid::new_v4();
+    assert_eq!(
+        store
+            .claim_outbox(three, 4_000, 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let retry = OutboxOutcome::Retry {
+        at_ms: 6_000,
+        error: "SMTP: connection refused".into(),
+    };
+    assert!(store
+        .finish_outbox(a.id, three, &retry, 4_100)
+        .await
+        .unwrap());
+    let row = store.outbox_row(a.id).await.unwrap().unwrap();
+    assert_eq!(row.attempts, 2);
+    assert_eq!(row.last_error.as_deref(), Some("SMTP: connection refused"));
+    assert!(store
+        .claim_outbox(three, 5_999, 1_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A postponement counts no attempt.
+    let four = uuid::Uuid::new_v4();
+    assert_eq!(
+        store
+            .claim_outbox(four, 6_000, 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let later_on = OutboxOutcome::Later { at_ms: 7_000 };
+    assert!(store
+        .finish_outbox(a.id, four, &later_on, 6_000)
+        .await
+        .unwrap());
+    assert_eq!(store.outbox_row(a.id).await.unwrap().unwrap().attempts, 2);
+    // A lapsed lease is claimed again; the first claimant's word no longer counts.
+    let (five, six) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    assert_eq!(
+        store
+            .claim_outbox(five, 7_000, 100, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_outbox(six, 7_100, 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!store.finish_outbox(a.id, five, &sent, 7_200).await.unwrap());
+    assert!(store.finish_outbox(a.id, six, &sent, 7_200).await.unwrap());
+    let row = store.outbox_row(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.sent_at_ms, row.attempts, row.last_error),
+        (Some(7_200), 3, None)
+    );
+    assert!(store.pending_outbox("offline:a").await.unwrap().is_none());
+    // Sent, the key is free again.
+    let next = outbox_row(tenant, Some("offline:a"), 8_000);
+    assert_eq!(
+        store.enqueue_outbox(&next, 8_000).await.unwrap(),
+        Enqueued::Added
+    );
+
+    // Dropped rows stay, never claimed again.
+    let seven = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(seven, 60_000, 1_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2, "{claimed:?}");
+    let dropped = OutboxOutcome::Dropped {
+        error: "bad payload".into(),
+    };
+    for row in &claimed {
+        assert!(store
+            .finish_outbox(row.id, seven, &dropped, 60_000)
+            .await
+            .unwrap());
+    }
+    let row = store.outbox_row(later.id).await.unwrap().unwrap();
+    assert_eq!(row.dropped_at_ms, Some(60_000));
+    assert!(store
+        .claim_outbox(seven, 10_000_000, 1_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .outbox_row(uuid::Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn concurrent_outbox_claims_take_disjoint_rows(db: Db) {
+    let tenant = TenantId::new();
+    let first = db.open().await;
+    for i in 0..40 {
+        first
+            .enqueue_outbox(&outbox_row(tenant, None, i), 0)
+            .await
+            .unwrap();
+    }
+    let handles: Vec<Arc<dyn Store>> = vec![first, db.open().await, db.open().await];
+    let barrier = Arc::new(Barrier::new(handles.len()));
+    let mut tasks = Vec::new();
+    for store in handles {
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut mine = Vec::new();
+            loop {
+                let rows = store
+                    .claim_outbox(uuid::Uuid::new_v4(), 1_000, 60_000, 3)
+                    .await
+                    .unwrap();
+                if rows.is_empty() {
+                    return mine;
+                }
+                mine.extend(rows.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(tokio::time::timeout(DEADLINE, task).await.unwrap().unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 40, "every row claimed");
+    assert_eq!(distinct.len(), 40, "no row claimed twice");
+}
+
+async fn visitors_email_state_is_per_tenant_and_transcripts_one_per_interval(db: Db) {
+    use store::TranscriptRequested;
+    let store = db.open().await;
+    let (tenant, other) = (TenantId::new(), TenantId::new());
+    let (with_email, without) = (ConversationId::new(), ConversationId::new());
+    let context = VisitorContext {
+        email: Some("ana@example.com".into()),
+        url: Some("https://shop.example/p".into()),
+        ..Default::default()
+    };
+    store
+        .save_visitor_context(tenant, with_email, &context, 1)
+        .await
+        .unwrap();
+    let nameless = VisitorContext {
+        name: Some("Bo".into()),
+        ..Default::default()
+    };
+    store
+        .save_visitor_context(tenant, without, &nameless, 1)
+        .await
+        .unwrap();
+
+    let state = store
+        .visitor_email(tenant, with_email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.email.as_deref(), Some("ana@example.com"));
+    assert_eq!(state.url.as_deref(), Some("https://shop.example/p"));
+    assert_eq!(
+        (state.emailed_seq, state.emailed_at_ms, state.unsubscribed),
+        (0, None, false)
+    );
+    assert!(store
+        .visitor_email(other, with_email)
+        .await
+        .unwrap()
+        .is_none());
+
+    store.mark_emailed(tenant, with_email, 5, 10).await.unwrap();
+    store.mark_emailed(tenant, with_email, 3, 20).await.unwrap();
+    store.mark_emailed(other, with_email, 9, 30).await.unwrap();
+    let state = store
+        .visitor_email(tenant, with_email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (state.emailed_seq, state.emailed_at_ms),
+        (5, Some(20)),
+        "never backwards"
+    );
+
+    assert!(!store.unsubscribe_email(other, with_email).await.unwrap());
+    assert!(
+        !store
+            .visitor_email(tenant, with_email)
+            .await
+            .unwrap()
+            .unwrap()
+            .unsubscribed
+    );
+    assert!(store.unsubscribe_email(tenant, with_email).await.unwrap());
+    assert!(
+        store
+            .visitor_email(tenant, with_email)
+            .await
+            .unwrap()
+            .unwrap()
+            .unsubscribed
+    );
+    assert!(!store
+        .unsubscribe_email(tenant, ConversationId::new())
+        .await
+        .unwrap());
+
+    // A transcript needs an email; one per interval; its row is stored with it.
+    let row = outbox_row(tenant, None, 100);
+    assert_eq!(
+        store
+            .request_transcript(tenant, without, 100, 1_000, &row)
+            .await
+            .unwrap(),
+        TranscriptRequested::NoEmail
+    );
+    assert_eq!(
+        store
+            .request_transcript(other, with_email, 100, 1_000, &row)
+            .await
+            .unwrap(),
+        TranscriptRequested::NoEmail
+    );
+    assert!(store.outbox_row(row.id).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .request_transcript(tenant, with_email, 100, 1_000, &row)
+            .await
+            .unwrap(),
+        TranscriptRequested::Queued
+    );
+    assert!(store.outbox_row(row.id).await.unwrap().is_some());
+    let soon = outbox_row(tenant, None, 500);
+    assert_eq!(
+        store
+            .request_transcript(tenant, with_email, 500, 1_000, &soon)
+            .await
+            .unwrap(),
+        TranscriptRequested::TooSoon
+    );
+    assert!(store.outbox_row(soon.id).await.unwrap().is_none());
+    let state = store
+        .visitor_email(tenant, with_email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.transcript_at_ms, Some(100));
+    let later = outbox_row(tenant, None, 1_100);
+    assert_eq!(
+        store
+            .request_transcript(tenant, with_email, 1_100, 1_000, &later)
+            .await
+            .unwrap(),
+        TranscriptRequested::Queued
+    );
 }
 
 // --- every method of every store trait -----------------------------------------

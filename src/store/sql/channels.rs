@@ -36,6 +36,7 @@ where
             look: ChannelLook {
                 welcome_message: row.try_get(7)?,
                 color: row.try_get(8)?,
+                email_fallback: row.try_get::<i64, _>(15)? != 0,
             },
             routing: Routing {
                 assignment: parse_assignment(&row.try_get::<String, _>(9)?)?,
@@ -58,8 +59,8 @@ where
         sqlx::query(
             "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
              welcome_message, color, assignment, max_open_per_agent, \
-             business_hours, away_message, prechat, auto_close_hours) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             business_hours, away_message, prechat, auto_close_hours, email_fallback) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(channel.id.to_string())
         .bind(channel.tenant_id.to_string())
@@ -76,6 +77,7 @@ where
         .bind(channel.desk.away_message.clone())
         .bind(encode_desk(&channel.desk).1)
         .bind(channel.desk.auto_close_hours.map(i64::from))
+        .bind(i64::from(channel.look.email_fallback))
         .execute(executor)
         .await?;
         Ok(())
@@ -127,8 +129,8 @@ where
         sqlx::query(
             "UPDATE channels SET name = $1, image_url = $2, allowed_origins = $3, connected = $4, \
                      welcome_message = $5, color = $6, assignment = $7, max_open_per_agent = $8, \
-                     business_hours = $9, away_message = $10, prechat = $11, auto_close_hours = $12 \
-                     WHERE id = $13 AND tenant_id = $14",
+                     business_hours = $9, away_message = $10, prechat = $11, auto_close_hours = $12, \
+                     email_fallback = $15 WHERE id = $13 AND tenant_id = $14",
         )
         .bind(&channel.name)
         .bind(&channel.image_url)
@@ -144,6 +146,7 @@ where
         .bind(channel.desk.auto_close_hours.map(i64::from))
         .bind(channel.id.to_string())
         .bind(channel.tenant_id.to_string())
+        .bind(i64::from(channel.look.email_fallback))
         .execute(&self.write)
         .await?;
         Ok(())

@@ -24,6 +24,7 @@ pub(super) mod identity;
 pub(super) mod labels;
 pub(super) mod lane;
 pub(super) mod messages;
+pub(super) mod outbox;
 pub(super) mod reactions;
 pub(super) mod rooms;
 pub(super) mod settings;
@@ -53,7 +54,7 @@ pub(super) const M_COLUMNS: &str =
 pub(super) const CHANNEL_COLUMNS: &str =
     "id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
      welcome_message, color, assignment, max_open_per_agent, \
-     business_hours, away_message, prechat, auto_close_hours";
+     business_hours, away_message, prechat, auto_close_hours, email_fallback";
 pub(super) const AGENT_COLUMNS: &str =
     "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
 pub(super) const ROOM_COLUMNS: &str =
@@ -1096,6 +1097,84 @@ macro_rules! sql_store {
                     key: &crate::domain::identity::VisitorKey,
                 ) -> StoreResult<bool> {
                     self.sql.visitor_blocked(channel, key).await
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl crate::store::OutboxStore for $store {
+                async fn enqueue_outbox(
+                    &self,
+                    row: &crate::store::NewOutbox,
+                    now_ms: i64,
+                ) -> StoreResult<crate::store::Enqueued> {
+                    self.sql.enqueue_outbox(row, now_ms).await
+                }
+                async fn claim_outbox(
+                    &self,
+                    claim: Uuid,
+                    now_ms: i64,
+                    lease_ms: i64,
+                    limit: u32,
+                ) -> StoreResult<Vec<crate::store::OutboxRow>> {
+                    self.sql.claim_outbox(claim, now_ms, lease_ms, limit).await
+                }
+                async fn finish_outbox(
+                    &self,
+                    id: Uuid,
+                    claim: Uuid,
+                    outcome: &crate::store::OutboxOutcome,
+                    now_ms: i64,
+                ) -> StoreResult<bool> {
+                    self.sql.finish_outbox(id, claim, outcome, now_ms).await
+                }
+                async fn outbox_row(
+                    &self,
+                    id: Uuid,
+                ) -> StoreResult<Option<crate::store::OutboxRow>> {
+                    self.sql.outbox_row(id).await
+                }
+                async fn pending_outbox(
+                    &self,
+                    dedupe_key: &str,
+                ) -> StoreResult<Option<crate::store::OutboxRow>> {
+                    self.sql.pending_outbox(dedupe_key).await
+                }
+                async fn visitor_email(
+                    &self,
+                    tenant: TenantId,
+                    conversation: ConversationId,
+                ) -> StoreResult<Option<crate::store::VisitorEmail>> {
+                    self.sql.visitor_email(tenant, conversation).await
+                }
+                async fn mark_emailed(
+                    &self,
+                    tenant: TenantId,
+                    conversation: ConversationId,
+                    seq: i64,
+                    at_ms: i64,
+                ) -> StoreResult<()> {
+                    self.sql
+                        .mark_emailed(tenant, conversation, seq, at_ms)
+                        .await
+                }
+                async fn unsubscribe_email(
+                    &self,
+                    tenant: TenantId,
+                    conversation: ConversationId,
+                ) -> StoreResult<bool> {
+                    self.sql.unsubscribe_email(tenant, conversation).await
+                }
+                async fn request_transcript(
+                    &self,
+                    tenant: TenantId,
+                    conversation: ConversationId,
+                    now_ms: i64,
+                    min_interval_ms: i64,
+                    row: &crate::store::NewOutbox,
+                ) -> StoreResult<crate::store::TranscriptRequested> {
+                    self.sql
+                        .request_transcript(tenant, conversation, now_ms, min_interval_ms, row)
+                        .await
                 }
             }
         };

@@ -1,0 +1,224 @@
+//! Durable side effects (architecture.md, "Side effects that leave the
+//! process"): the outbox table's worker, and mail (SMTP) in [`mail`].
+//!
+//! Rows are written by services (`store::OutboxStore::enqueue_outbox`, or
+//! in the transaction of the change they report) and sent here, never while
+//! a request waits. Each instance runs one [`Worker`], which:
+//! - claims due rows for a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
+//!   the single writer on SQLite), so several instances never send the
+//!   same row while its lease holds;
+//! - hands each to the [`Handler`] of its kind (`email` now; webhooks will
+//!   add theirs), and records what happened: sent, failed (attempts,
+//!   `last_error`, next try after an exponential backoff with jitter), not
+//!   due yet (a handler may postpone), or dropped;
+//! - wakes every `outbox_poll_ms`, and at once when its own instance adds a
+//!   row due now.
+//!
+//! A row survives everything but its delivery: the SMTP server down (tried
+//! again until it returns, up to [`MAX_ATTEMPTS`]), or the process killed
+//! mid-send (the lease lapses and the row is claimed again, so a receiver
+//! may see it twice: every row carries its stable id, the email's
+//! `Message-ID`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::Rng;
+use tokio::sync::Notify;
+
+use crate::domain::time::now_ms;
+use crate::store::{OutboxOutcome, OutboxRow, OutboxStore};
+
+pub mod mail;
+
+/// Failed attempts after which a row is dropped (with the default base of
+/// 5 s and the one-hour cap, about two days of trying).
+pub const MAX_ATTEMPTS: i64 = 60;
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF_MS: i64 = 3_600_000;
+/// How long a claim holds: a send that takes longer may be made twice.
+pub const LEASE_MS: i64 = 120_000;
+/// Rows claimed per round.
+const BATCH: u32 = 32;
+
+/// What a handler did with a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Done (sent, or nothing needed sending any more).
+    Sent,
+    /// Not yet: try again at this time (no attempt counted).
+    Later(i64),
+    /// The attempt failed and may succeed later (the server is down).
+    Failed(String),
+    /// It can never succeed (a malformed row): keep it, but stop trying.
+    Dropped(String),
+}
+
+/// Sends the rows of one kind.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn deliver(&self, row: &OutboxRow) -> Delivery;
+    /// When a row that a request joined while it was being sent runs again.
+    fn again_at(&self, now_ms: i64) -> i64 {
+        now_ms
+    }
+}
+
+/// The wait before attempt `attempts + 1`: `base * 2^(attempts - 1)`, capped
+/// at an hour, between half and all of it (jitter, so rows that failed
+/// together do not all come back together).
+pub fn backoff_ms(base_ms: i64, attempts: i64, jitter: f64) -> i64 {
+    let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    let full = base_ms.saturating_mul(1i64 << exp).min(MAX_BACKOFF_MS);
+    let jitter = jitter.clamp(0.0, 1.0);
+    (full as f64 * (0.5 + jitter / 2.0)) as i64
+}
+
+/// One instance's outbox worker.
+pub struct Worker {
+    store: Arc<dyn OutboxStore>,
+    handlers: HashMap<&'static str, Arc<dyn Handler>>,
+    poll: Duration,
+    retry_base_ms: i64,
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(
+        store: Arc<dyn OutboxStore>,
+        handlers: HashMap<&'static str, Arc<dyn Handler>>,
+        poll: Duration,
+        retry_base_ms: i64,
+    ) -> Arc<Worker> {
+        Arc::new(Worker {
+            store,
+            handlers,
+            poll,
+            retry_base_ms,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Runs until the worker is dropped.
+    pub fn start(self: &Arc<Worker>) {
+        tokio::spawn(run(Arc::downgrade(self), self.wake.clone(), self.poll));
+    }
+
+    /// A row due now was added: look at once.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Claims the due rows and handles them; how many it claimed.
+    pub async fn round(&self) -> usize {
+        let claim = uuid::Uuid::new_v4();
+        let rows = match self
+            .store
+            .claim_outbox(claim, now_ms(), LEASE_MS, BATCH)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::warn!(%err, "cannot claim outbox rows");
+                return 0;
+            }
+        };
+        let claimed = rows.len();
+        // Each row on its own task: one slow SMTP exchange holds no other.
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in rows {
+            let handler = self.handlers.get(row.kind.as_str()).cloned();
+            let store = self.store.clone();
+            let base = self.retry_base_ms;
+            tasks.spawn(async move { handle(store, handler, row, claim, base).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        claimed
+    }
+}
+
+async fn handle(
+    store: Arc<dyn OutboxStore>,
+    handler: Option<Arc<dyn Handler>>,
+    row: OutboxRow,
+    claim: uuid::Uuid,
+    retry_base_ms: i64,
+) {
+    let delivery = match &handler {
+        Some(handler) => handler.deliver(&row).await,
+        None => Delivery::Dropped(format!("no handler for kind `{}`", row.kind)),
+    };
+    let now = now_ms();
+    let outcome = match delivery {
+        Delivery::Sent => OutboxOutcome::Sent {
+            again_at_ms: handler.map_or(now, |h| h.again_at(now)),
+        },
+        Delivery::Later(at_ms) => OutboxOutcome::Later { at_ms },
+        Delivery::Failed(error) if row.attempts + 1 >= MAX_ATTEMPTS => {
+            tracing::warn!(id = %row.id, kind = %row.kind, %error, "outbox row dropped after its last attempt");
+            OutboxOutcome::Dropped { error }
+        }
+        Delivery::Failed(error) => {
+            let wait = backoff_ms(retry_base_ms, row.attempts + 1, rand::rng().random());
+            tracing::info!(id = %row.id, kind = %row.kind, %error, wait_ms = wait, "outbox send failed; will retry");
+            OutboxOutcome::Retry {
+                at_ms: now + wait,
+                error,
+            }
+        }
+        Delivery::Dropped(error) => {
+            tracing::warn!(id = %row.id, kind = %row.kind, %error, "outbox row dropped");
+            OutboxOutcome::Dropped { error }
+        }
+    };
+    match store.finish_outbox(row.id, claim, &outcome, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(id = %row.id, "outbox row's lease lapsed before it was recorded")
+        }
+        Err(err) => {
+            tracing::warn!(%err, id = %row.id, "cannot record an outbox attempt; its lease will lapse")
+        }
+    }
+}
+
+/// The worker's loop; it ends once the worker (held by the services) is
+/// dropped, within one `poll`.
+async fn run(worker: Weak<Worker>, wake: Arc<Notify>, poll: Duration) {
+    loop {
+        let claimed = {
+            let Some(strong) = worker.upgrade() else {
+                return;
+            };
+            strong.round().await
+        };
+        if claimed as u32 >= BATCH {
+            continue;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_per_attempt_within_its_jitter_and_stops_at_an_hour() {
+        assert_eq!(backoff_ms(1000, 1, 1.0), 1000);
+        assert_eq!(backoff_ms(1000, 1, 0.0), 500);
+        assert_eq!(backoff_ms(1000, 2, 1.0), 2000);
+        assert_eq!(backoff_ms(1000, 4, 1.0), 8000);
+        assert_eq!(backoff_ms(1000, 40, 1.0), super::MAX_BACKOFF_MS);
+        assert_eq!(backoff_ms(1000, 40, 0.0), super::MAX_BACKOFF_MS / 2);
+        for n in 1..20 {
+            let b = backoff_ms(5000, n, 0.5);
+            assert!(b > 0 && b <= super::MAX_BACKOFF_MS);
+        }
+    }
+}

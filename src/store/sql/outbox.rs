@@ -1,0 +1,308 @@
+//! The SQL of the outbox and of visitors' email state. Methods of `Sql`,
+//! generic over the backend (see `super::Backend`).
+//!
+//! Claiming is one `UPDATE ... WHERE id IN (SELECT ... LIMIT n)`: on
+//! PostgreSQL the inner select takes the rows `FOR UPDATE SKIP LOCKED`, so
+//! concurrent workers of several instances take disjoint rows without
+//! waiting on each other; on SQLite the one writer runs the statement alone.
+//! A claim is a lease (`claimed_until`): a worker killed mid-send leaves its
+//! rows to be claimed again once it lapses, so nothing is lost (a receiver
+//! may see that one again: every row has a stable id).
+
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+use uuid::Uuid;
+
+use crate::domain::{ConversationId, TenantId};
+use crate::store::{
+    Enqueued, NewOutbox, OutboxOutcome, OutboxRow, StoreResult, TranscriptRequested, VisitorEmail,
+};
+
+use super::{parse_id, parse_uuid, Backend, Bind, RowsAffected, Sql};
+
+const OUTBOX_COLUMNS: &str = "id, kind, tenant_id, dedupe_key, payload, created_at, due_at, \
+     attempts, last_error, sent_at, dropped_at";
+
+/// The condition of a row still to send.
+const UNSENT: &str = "sent_at IS NULL AND dropped_at IS NULL";
+
+/// Longest `last_error` kept.
+const MAX_ERROR_CHARS: usize = 500;
+
+impl<DB: Backend> Sql<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> String: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> &'q str: Type<DB> + Encode<'q, DB>,
+    for<'q> i64: Type<DB> + Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> bool: Type<DB> + Decode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB>,
+{
+    fn outbox_from_row(row: &DB::Row) -> StoreResult<OutboxRow> {
+        Ok(OutboxRow {
+            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
+            kind: row.try_get(1)?,
+            tenant_id: parse_id(&row.try_get::<String, _>(2)?)?,
+            dedupe_key: row.try_get(3)?,
+            payload: row.try_get(4)?,
+            created_at_ms: row.try_get(5)?,
+            due_at_ms: row.try_get(6)?,
+            attempts: row.try_get(7)?,
+            last_error: row.try_get(8)?,
+            sent_at_ms: row.try_get(9)?,
+            dropped_at_ms: row.try_get(10)?,
+        })
+    }
+
+    async fn insert_outbox_on<'c, E>(
+        executor: E,
+        row: &NewOutbox,
+        now_ms: i64,
+    ) -> StoreResult<Enqueued>
+    where
+        E: sqlx::Executor<'c, Database = DB>,
+    {
+        // A key already pending: the row stands for both; if a worker holds
+        // it now, it must run once more (`again`), since what it sends may
+        // have been read before this request.
+        let sql = format!(
+            "INSERT INTO outbox (id, kind, tenant_id, dedupe_key, payload, created_at, due_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (dedupe_key) WHERE {UNSENT} AND dedupe_key IS NOT NULL DO UPDATE SET \
+             again = CASE WHEN outbox.claimed_until IS NOT NULL AND outbox.claimed_until > $8 \
+             THEN 1 ELSE outbox.again END \
+             RETURNING id"
+        );
+        let stored = sqlx::query(&sql)
+            .bind(row.id.to_string())
+            .bind(row.kind.as_str())
+            .bind(row.tenant_id.to_string())
+            .bind(row.dedupe_key.as_deref())
+            .bind(row.payload.as_str())
+            .bind(row.created_at_ms)
+            .bind(row.due_at_ms)
+            .bind(now_ms)
+            .fetch_one(executor)
+            .await?;
+        let id: String = stored.try_get(0)?;
+        Ok(if id == row.id.to_string() {
+            Enqueued::Added
+        } else {
+            Enqueued::Joined
+        })
+    }
+
+    pub(crate) async fn enqueue_outbox(
+        &self,
+        row: &NewOutbox,
+        now_ms: i64,
+    ) -> StoreResult<Enqueued> {
+        Self::insert_outbox_on(&self.write, row, now_ms).await
+    }
+
+    pub(crate) async fn claim_outbox(
+        &self,
+        claim: Uuid,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let lock = if DB::LOCKS {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = $1, claim_id = $2 WHERE id IN \
+             (SELECT id FROM outbox WHERE {UNSENT} AND due_at <= $3 \
+              AND (claimed_until IS NULL OR claimed_until <= $3) \
+              ORDER BY due_at, id LIMIT $4{lock}) \
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now_ms.saturating_add(lease_ms))
+            .bind(claim.to_string())
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.write)
+            .await?;
+        let mut rows = rows
+            .iter()
+            .map(Self::outbox_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        rows.sort_by_key(|r| (r.due_at_ms, r.id));
+        Ok(rows)
+    }
+
+    pub(crate) async fn finish_outbox(
+        &self,
+        id: Uuid,
+        claim: Uuid,
+        outcome: &OutboxOutcome,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        let mine = "WHERE id = $1 AND claim_id = $2";
+        let release = "claimed_until = NULL, claim_id = NULL";
+        let (set, a, b): (String, Bind, Option<Bind>) = match outcome {
+            OutboxOutcome::Sent { again_at_ms } => (
+                "attempts = attempts + 1, last_error = NULL, \
+                 sent_at = CASE WHEN again = 1 THEN NULL ELSE $3 END, \
+                 due_at = CASE WHEN again = 1 THEN $4 ELSE due_at END, again = 0"
+                    .into(),
+                Bind::I(now_ms),
+                Some(Bind::I(*again_at_ms)),
+            ),
+            OutboxOutcome::Retry { at_ms, error } => (
+                "attempts = attempts + 1, last_error = $3, due_at = $4".into(),
+                Bind::S(truncate(error)),
+                Some(Bind::I(*at_ms)),
+            ),
+            OutboxOutcome::Later { at_ms } => {
+                ("again = 0, due_at = $3".into(), Bind::I(*at_ms), None)
+            }
+            OutboxOutcome::Dropped { error } => (
+                "last_error = $3, dropped_at = $4".into(),
+                Bind::S(truncate(error)),
+                Some(Bind::I(now_ms)),
+            ),
+        };
+        let sql = format!("UPDATE outbox SET {release}, {set} {mine} AND {UNSENT}");
+        let mut binds = vec![Bind::S(id.to_string()), Bind::S(claim.to_string()), a];
+        binds.extend(b);
+        let done = Self::bind_all(sqlx::query(&sql), &binds)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn outbox_row(&self, id: Uuid) -> StoreResult<Option<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(Self::outbox_from_row).transpose()
+    }
+
+    pub(crate) async fn pending_outbox(&self, key: &str) -> StoreResult<Option<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dedupe_key = $1 AND {UNSENT}");
+        let row = sqlx::query(&sql)
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(Self::outbox_from_row).transpose()
+    }
+
+    pub(crate) async fn visitor_email(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<VisitorEmail>> {
+        let row = sqlx::query(
+            "SELECT email, url, emailed_seq, emailed_at, email_unsubscribed, transcript_at \
+             FROM visitor_contexts WHERE conversation_id = $1 AND tenant_id = $2",
+        )
+        .bind(conversation.to_string())
+        .bind(tenant.to_string())
+        .fetch_optional(&self.write)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(VisitorEmail {
+            email: row.try_get(0)?,
+            url: row.try_get(1)?,
+            emailed_seq: row.try_get(2)?,
+            emailed_at_ms: row.try_get(3)?,
+            unsubscribed: row.try_get::<i64, _>(4)? != 0,
+            transcript_at_ms: row.try_get(5)?,
+        }))
+    }
+
+    pub(crate) async fn mark_emailed(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        seq: i64,
+        at_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE visitor_contexts SET emailed_at = $1, \
+             emailed_seq = CASE WHEN emailed_seq > $2 THEN emailed_seq ELSE $2 END \
+             WHERE conversation_id = $3 AND tenant_id = $4",
+        )
+        .bind(at_ms)
+        .bind(seq)
+        .bind(conversation.to_string())
+        .bind(tenant.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn unsubscribe_email(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE visitor_contexts SET email_unsubscribed = 1 \
+             WHERE conversation_id = $1 AND tenant_id = $2",
+        )
+        .bind(conversation.to_string())
+        .bind(tenant.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn request_transcript(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        now_ms: i64,
+        min_interval_ms: i64,
+        row: &NewOutbox,
+    ) -> StoreResult<TranscriptRequested> {
+        let mut tx = self.write.begin().await?;
+        let state = sqlx::query(
+            "SELECT email, transcript_at FROM visitor_contexts \
+             WHERE conversation_id = $1 AND tenant_id = $2",
+        )
+        .bind(conversation.to_string())
+        .bind(tenant.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let email: Option<String> = match &state {
+            Some(row) => row.try_get(0)?,
+            None => None,
+        };
+        if email.is_none() {
+            return Ok(TranscriptRequested::NoEmail);
+        }
+        // The conditional update decides between concurrent requests (the
+        // row lock on PostgreSQL, the one writer on SQLite): one wins.
+        let done = sqlx::query(
+            "UPDATE visitor_contexts SET transcript_at = $1 \
+             WHERE conversation_id = $2 AND tenant_id = $3 \
+             AND (transcript_at IS NULL OR transcript_at <= $4)",
+        )
+        .bind(now_ms)
+        .bind(conversation.to_string())
+        .bind(tenant.to_string())
+        .bind(now_ms.saturating_sub(min_interval_ms))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(TranscriptRequested::TooSoon);
+        }
+        Self::insert_outbox_on(&mut *tx, row, now_ms).await?;
+        tx.commit().await?;
+        Ok(TranscriptRequested::Queued)
+    }
+}
+
+fn truncate(error: &str) -> String {
+    error.chars().take(MAX_ERROR_CHARS).collect()
+}
