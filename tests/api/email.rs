@@ -197,6 +197,15 @@ async fn replies_to_an_offline_visitor_arrive_in_one_email_with_both_parts_and_w
     let room = visitor.conversation_id.clone();
     // Three replies in a row: one email, not three.
     admin.post(&room, "Hi Ana, thanks for waiting").await;
+    // A private note among them never goes out.
+    let note = admin
+        .call(
+            "POST",
+            &format!("/users/me/rooms/{room}/messages"),
+            Some(json!({"content": "NOTE: refund approved internally", "private": true})),
+        )
+        .await;
+    assert_eq!(note.status, 201, "{}", note.body);
     admin.post(&room, "<b>Tom & Jerry</b> plan costs $5").await;
     admin.post(&room, "Anything else?").await;
 
@@ -225,8 +234,9 @@ async fn replies_to_an_offline_visitor_arrive_in_one_email_with_both_parts_and_w
     ] {
         assert!(text.contains(reply), "{text}");
     }
-    // The visitor's own message is not news to it.
+    // The visitor's own message is not news to it; a note is nobody's news.
     assert!(!text.contains("Hello"), "{text}");
+    assert!(!text.contains("NOTE:") && !html.contains("NOTE:"), "{text}");
     // HTML: escaped, in the channel's colour and name.
     assert!(
         html.contains("&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;"),
@@ -386,6 +396,14 @@ async fn a_transcript_is_sent_once_an_hour_and_needs_an_email() {
     admin
         .post(&visitor.conversation_id, "Here is the answer")
         .await;
+    let note = admin
+        .call(
+            "POST",
+            &format!("/users/me/rooms/{}/messages", visitor.conversation_id),
+            Some(json!({"content": "NOTE: agents only", "private": true})),
+        )
+        .await;
+    assert_eq!(note.status, 201, "{}", note.body);
     let reply = app
         .post("/chatplugin.transcript", &json!({}), Some(&visitor.token))
         .await;
@@ -400,6 +418,8 @@ async fn a_transcript_is_sent_once_an_hour_and_needs_an_email() {
         text.contains("Hello") && text.contains("Here is the answer"),
         "{text}"
     );
+    let html = mail[0]["html"].as_str().unwrap();
+    assert!(!text.contains("NOTE:") && !html.contains("NOTE:"), "{text}");
     assert_eq!(mail[0]["to"], json!(["ana@example.com"]));
 
     // No email given: 409, nothing sent.
