@@ -198,7 +198,7 @@ describe('support desk: pre-chat form, business hours, channel settings', { time
     await form2.getByLabel('Friday').fill('09:00-16:00');
     await form2.getByLabel(/Closed dates/).fill('2026-12-25\n2027-01-01');
     await form2.getByLabel(/Away message/).fill('We are away; leave a message.');
-    await form2.getByLabel('Email').selectOption('required');
+    await form2.locator('select[name=prechat_email]').selectOption('required');
     await form2.getByLabel(/Close idle conversations/).fill('48');
     await Promise.all([page.waitForNavigation(), form2.getByRole('button', { name: 'Save desk settings' }).click()]);
     assert.equal(await page.getByRole('status').first().textContent(), 'Saved.');

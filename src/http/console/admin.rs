@@ -64,6 +64,10 @@ pub struct ChannelPage {
     pub connected: bool,
     pub snippet: String,
     pub desk: DeskForm,
+    /// The widget offers email (desk-api.md, `email_fallback`)…
+    pub email_fallback: bool,
+    /// …which needs `CHATGATE_SMTP_URL`: without it the box says so.
+    pub smtp_configured: bool,
     /// The secret the site signs its customers' ids with.
     pub identity_secret: String,
     /// Just rotated: the previous secret still verifies for a while.
@@ -213,6 +217,11 @@ fn desk_fields(form: &Form, body: &mut Map<String, Value>) {
         })
         .collect();
     body.insert("prechat".into(), Value::Object(prechat));
+    // A checkbox sends nothing when unticked: the desk form always has it.
+    body.insert(
+        "email_fallback".into(),
+        Value::Bool(form.get("email_fallback").is_some()),
+    );
     let auto = form.get("auto_close_hours").unwrap_or_default().trim();
     body.insert(
         "auto_close_hours".into(),
@@ -421,6 +430,8 @@ pub async fn channel(
                 .join("\n"),
             connected: c.connected,
             desk: DeskForm::new(&c.desk),
+            email_fallback: c.look.email_fallback,
+            smtp_configured: app.services.email.enabled(),
             identity_secret,
             rotated: req.query("rotated").is_some(),
             error,
