@@ -166,6 +166,17 @@ pub struct Config {
     /// racing close each one once).
     #[arg(long, env = "CHATGATE_AUTO_CLOSE_EVERY_MS", default_value_t = 60_000)]
     pub auto_close_every_ms: u64,
+    /// Milliseconds added to the clock that business hours are read by
+    /// (0: the real time). For trying a schedule, and for tests that reach
+    /// an opening or closing in a second rather than waiting for the
+    /// minute; nothing else in chatgate sees the shifted time.
+    #[arg(
+        long,
+        env = "CHATGATE_HOURS_CLOCK_OFFSET_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub hours_clock_offset_ms: i64,
     /// How long (seconds) a channel's previous identity secret still
     /// verifies visitors' identities after a rotation.
     #[arg(long, env = "CHATGATE_IDENTITY_SECRET_GRACE", default_value_t = 86_400)]
@@ -356,6 +367,7 @@ impl Default for Config {
         config.redis_prefix = "chatgate".into();
         config.smtp_url = None;
         config.public_url = None;
+        config.hours_clock_offset_ms = 0;
         config
     }
 }

@@ -18,6 +18,8 @@ pub struct PresenceService {
     presence: Arc<crate::presence::Presence>,
     router: super::routing::RouterHandle,
     events: Events,
+    /// `Config::hours_clock_offset_ms`.
+    hours_offset_ms: i64,
 }
 
 fn unknown_user() -> ServiceError {
@@ -56,6 +58,7 @@ impl PresenceService {
             presence: parts.presence.clone(),
             router: parts.router.clone(),
             events: parts.events(),
+            hours_offset_ms: parts.config.hours_clock_offset_ms,
         }
     }
 
@@ -131,7 +134,12 @@ impl PresenceService {
         channel: &crate::domain::Channel,
     ) -> Result<Event, ServiceError> {
         let (available, as_of_us) = self.agents_available(channel.tenant_id).await?;
-        Ok(channel_availability(channel, available, as_of_us))
+        Ok(channel_availability(
+            channel,
+            available,
+            as_of_us,
+            self.hours_offset_ms,
+        ))
     }
 
     /// Whether a visitor of `channel` writing now finds it unavailable
@@ -140,7 +148,7 @@ impl PresenceService {
         &self,
         channel: &crate::domain::Channel,
     ) -> Result<bool, ServiceError> {
-        if !channel.desk.open_at(now_ms()) {
+        if !channel.desk.open_at(now_ms() + self.hours_offset_ms) {
             return Ok(true);
         }
         Ok(!self.agents_available(channel.tenant_id).await?.0)
@@ -180,7 +188,12 @@ impl PresenceService {
             }
             self.events
                 .publish(Published {
-                    event: channel_availability(&channel, available, as_of_us),
+                    event: channel_availability(
+                        &channel,
+                        available,
+                        as_of_us,
+                        self.hours_offset_ms,
+                    ),
                     tenant_id: tenant,
                     visitor_room: None,
                     agents: Agents::Nobody,
@@ -231,13 +244,16 @@ impl PresenceService {
 }
 
 /// The channel's availability event: agents `available` (read at
-/// `as_of_us`), unless its business hours have it closed, then with when it opens.
+/// `as_of_us`), unless its business hours have it closed, then with when it
+/// opens. The hours are read on a clock `hours_offset_ms` ahead
+/// (`Config::hours_clock_offset_ms`); `back_at` is in real time.
 pub fn channel_availability(
     channel: &crate::domain::Channel,
     available: bool,
     as_of_us: i64,
+    hours_offset_ms: i64,
 ) -> Event {
-    let now = as_of_us.div_euclid(1000);
+    let now = as_of_us.div_euclid(1000) + hours_offset_ms;
     let open = channel.desk.open_at(now);
     Event::Availability {
         channel_id: channel.id,
@@ -246,7 +262,7 @@ pub fn channel_availability(
         back_at_ms: if open {
             None
         } else {
-            channel.desk.back_at(now)
+            channel.desk.back_at(now).map(|at| at - hours_offset_ms)
         },
     }
 }

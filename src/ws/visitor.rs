@@ -839,8 +839,9 @@ impl Session {
             .map_err(Fatal::from_api)?;
         // The next opening or closing of the channel's business hours
         // tells the visitor again, whatever the agents do meanwhile.
+        let offset = self.app.config.hours_clock_offset_ms;
         self.hours_wake = visitor.channel.desk.business_hours.as_ref().and_then(|h| {
-            let now = crate::domain::time::now_ms();
+            let now = crate::domain::time::now_ms() + offset;
             let change = h.next_change(now)?;
             let wait = u64::try_from(change - now).ok()?;
             // Capped: a far change is looked at again in a day.

@@ -245,22 +245,24 @@ async fn outside_business_hours_the_channel_is_unavailable_with_back_at_whatever
 
 #[tokio::test]
 async fn visitors_are_told_when_the_hours_open_without_any_presence_change() {
-    let app = TestApp::spawn().await;
+    // The hours are read on a clock shifted to 4 s before a whole minute
+    // (`hours_clock_offset_ms`), so the opening comes in seconds rather
+    // than at the next real minute.
+    let real = Utc::now().timestamp_millis();
+    let offset = (real / 60_000 + 1) * 60_000 - 4_000 - real;
+    let app = TestApp::spawn_with(|c| c.hours_clock_offset_ms = offset).await;
     let admin_token = app.admin_token().await;
     let admin = AgentClient::admin(&app).await;
     let _socket = admin.events().await;
-    // Far enough from a minute's end that the opening is the next minute.
-    while Utc::now().second() >= 40 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let now = Utc::now();
-    let opens = now.hour() * 60 + now.minute() + 1;
-    let day = DAYS[now.weekday().num_days_from_monday() as usize];
-    let at = format!("{:02}:{:02}", opens / 60, opens % 60);
-    let hours = if opens >= 1440 {
-        // 23:59: tomorrow at midnight.
-        let next = DAYS[(now.weekday().num_days_from_monday() as usize + 1) % 7];
-        json!({"time_zone": "UTC", "weekly": {next: [["00:00", "24:00"]]}})
+    // The next whole minute of the shifted clock at least a second away
+    // (should setting up have taken over 3 s, the one after).
+    let shifted = Utc::now().timestamp_millis() + offset;
+    let opens_ms = ((shifted + 1_000) / 60_000 + 1) * 60_000;
+    let opens = chrono::DateTime::<Utc>::from_timestamp_millis(opens_ms).unwrap();
+    let day = DAYS[opens.weekday().num_days_from_monday() as usize];
+    let at = format!("{:02}:{:02}", opens.hour(), opens.minute());
+    let hours = if at == "00:00" {
+        json!({"time_zone": "UTC", "weekly": {day: [["00:00", "24:00"]]}})
     } else {
         json!({"time_zone": "UTC", "weekly": {day: [[at.clone(), "24:00"]]}})
     };
@@ -274,8 +276,10 @@ async fn visitors_are_told_when_the_hours_open_without_any_presence_change() {
     let (mut stomp, first) = watch(&app, &visitor).await;
     assert_eq!(first["agents_available"], false, "{first}");
     let back_at = first["back_at"].as_str().expect("back_at").to_string();
-    let expected = (now + chrono::Duration::minutes(1))
-        .format("%Y-%m-%dT%H:%M:00.000Z")
+    // In real time: the shifted opening less the shift.
+    let expected = chrono::DateTime::<Utc>::from_timestamp_millis(opens_ms - offset)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string();
     assert_eq!(back_at, expected);
     // Nobody changes anything: the hours open, and the visitor hears it.
@@ -284,7 +288,10 @@ async fn visitors_are_told_when_the_hours_open_without_any_presence_change() {
         body,
         json!({"type": "availability", "agents_available": true, "back_at": null})
     );
-    assert!(Utc::now().to_rfc3339() >= back_at, "not before the opening");
+    assert!(
+        Utc::now().timestamp_millis() >= opens_ms - offset,
+        "not before the opening"
+    );
 }
 
 /// The room of `visitor` as the admin's supervision lists it.
@@ -544,10 +551,21 @@ async fn idle_conversations_are_closed_as_an_agent_would_close_them() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // (The pass that closed it listed every idle room: the recent one
+    // was not among them.)
     assert_eq!(room_of(&admin, &recent).await["state"], "queued");
+    // Closed once, however many passes run: once the recent room is aged
+    // too and closed, a whole pass has run since the first close.
+    age(&app, &recent.conversation_id, 3).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while room_of(&admin, &recent).await["state"] != "closed" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the aged room closes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(room_of(&admin, &demo).await["state"], "queued");
-    // Closed once: one closed notice however many passes ran since.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let closes = app
         .history(&idle)
         .await
