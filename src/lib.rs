@@ -43,7 +43,8 @@
 //!   built once with only what it uses (the store traits it calls, its
 //!   settings, the services it asks).
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
-//!   rooms, reactions, visitors, attachments, canned responses, the outbox) composed into `Store`; the SQL is written once for
+//!   rooms, reactions, visitors, attachments, canned responses, the outbox; private notes in a
+//!   table of their own, merged into agents' room pages) composed into `Store`; the SQL is written once for
 //!   SQLite and PostgreSQL (`store::sql`), with group commit
 //!   (`store::batch`) of message appends and DELIVERED marks (on
 //!   PostgreSQL each lane writes on a connection of its own: `store::sql::lane`).
