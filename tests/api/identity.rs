@@ -307,14 +307,8 @@ async fn an_identity_wins_over_a_resume_token_of_another_visitor() {
         .assert_error(401, "identity-not-verified");
 }
 
-#[tokio::test]
-async fn the_previous_secret_verifies_for_the_grace_period_only() {
-    // The default grace period (24 h): the old secret still verifies.
-    let app = spawn().await;
-    let admin = AgentClient::admin(&app).await;
-    let old = secret_of(&app, &admin, &app.channel_id).await;
-    let before = signed_in(&app, &old, "kim").await;
-    assert_eq!(app.send(&before.token, "hello").await.status, 200);
+/// Rotates the demo channel's identity secret as its admin; the new secret.
+async fn rotate(app: &TestApp, admin: &AgentClient) -> String {
     let rotated = app
         .post(
             "/channels.identity.rotate",
@@ -323,10 +317,21 @@ async fn the_previous_secret_verifies_for_the_grace_period_only() {
         )
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.body);
-    let new = rotated.body["identity_secret"]
+    rotated.body["identity_secret"]
         .as_str()
         .unwrap()
-        .to_string();
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_previous_secret_verifies_for_the_grace_period_only() {
+    // The default grace period (24 h): the old secret still verifies.
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let old = secret_of(&app, &admin, &app.channel_id).await;
+    let before = signed_in(&app, &old, "kim").await;
+    assert_eq!(app.send(&before.token, "hello").await.status, 200);
+    let new = rotate(&app, &admin).await;
     assert_ne!(new, old);
     assert_eq!(secret_of(&app, &admin, &app.channel_id).await, new);
     let by_old = signed_in(&app, &old, "kim").await;
@@ -365,31 +370,13 @@ async fn the_previous_secret_verifies_for_the_grace_period_only() {
     .await;
     let admin = AgentClient::admin(&app).await;
     let old = secret_of(&app, &admin, &app.channel_id).await;
-    let rotated = app
-        .post(
-            "/channels.identity.rotate",
-            &json!({"channel_id": app.channel_id}),
-            Some(&admin.token),
-        )
-        .await;
-    assert_eq!(rotated.status, 200, "{}", rotated.body);
-    let new = rotated.body["identity_secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let new = rotate(&app, &admin).await;
     authenticate(&app, identified(&app, &old, "kim"))
         .await
         .assert_error(401, "identity-not-verified");
     signed_in(&app, &new, "kim").await;
     // A second rotation leaves only the newest: the first secret never returns.
-    let again = app
-        .post(
-            "/channels.identity.rotate",
-            &json!({"channel_id": app.channel_id}),
-            Some(&admin.token),
-        )
-        .await;
-    let newest = again.body["identity_secret"].as_str().unwrap().to_string();
+    let newest = rotate(&app, &admin).await;
     for stale in [&old, &new] {
         authenticate(&app, identified(&app, stale, "kim"))
             .await
