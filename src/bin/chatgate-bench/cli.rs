@@ -44,6 +44,9 @@ pub enum Command {
     /// Attachments: concurrent big uploads (the server's RSS must stay flat: uploads are
     /// streamed), then images at a fixed rate (latency includes the thumbnail).
     Files(FilesArgs),
+    /// Email fallback under chat load: replies to offline visitors are emailed to an SMTP
+    /// sink the bench runs, while pairs chat; every email must arrive (even with the sink down).
+    Email(EmailArgs),
     /// Internal: one share of the clients, driven over stdin/stdout by the parent.
     #[command(hide = true)]
     Worker,
@@ -103,6 +106,56 @@ pub struct ChatArgs {
     pub http_concurrency: usize,
     #[command(flatten)]
     pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Whether the channel's `email_fallback` is on during the `email` scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct EmailArgs {
+    /// Offline visitors: each gives an email, sends one message over HTTP and leaves
+    /// (no socket); each gets one agent reply during the run, so one email.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub visitors: u32,
+    /// The channel's email_fallback (off: the same run without email, the baseline).
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub fallback: OnOff,
+    /// Start the bench's SMTP sink only this many seconds after the load starts
+    /// (SMTP down meanwhile: the outbox must deliver every email later).
+    #[arg(long)]
+    pub smtp_down: Option<f64>,
+    /// The spawned server's CHATGATE_EMAIL_OFFLINE_DELAY_MS (short, so emails go out during the run).
+    #[arg(long, default_value_t = 1000)]
+    pub offline_delay_ms: u64,
+    /// Seconds to wait after the load for every expected email to reach the sink.
+    #[arg(long, default_value_t = 120.0)]
+    pub email_deadline: f64,
+    /// Chat conversations (a sender and a second live session each), as in `chat`.
+    #[arg(long, default_value_t = 200)]
+    pub pairs: u32,
+    /// Total chat messages per second over all senders.
+    #[arg(long, default_value_t = 5000.0)]
+    pub rate: f64,
+    /// Measured seconds (after the warm-up); the replies are spread over them.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// How chat senders submit messages.
+    #[arg(long, value_enum, default_value_t = Via::Stomp)]
+    pub via: Via,
+    /// With --via http: requests in flight per sender at most.
+    #[arg(long, default_value_t = 4)]
+    pub http_concurrency: usize,
+    #[command(flatten)]
+    pub load: LoadArgs,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]

@@ -9,6 +9,7 @@
 //! chatgate-bench console [--rooms 10000] [--messages 1000000] [--requests 200] [--reuse PATH]
 //! chatgate-bench slowloris [--connections 1000] [--deadline 10] [--visitor-rate 20]
 //! chatgate-bench files  [--concurrency 50] [--size 10MiB] [--rate 100] [--duration 20]
+//! chatgate-bench email  [--visitors 1000] [--fallback on|off] [--smtp-down SECS] [--pairs 200] [--rate 5000]
 //! ```
 //!
 //! Without `--server` the bench spawns chatgate itself: one instance on a
@@ -35,6 +36,11 @@
 //! server's RSS (uploads are streamed, so it must stay nearly flat), then
 //! images at a fixed rate, timing each upload with its thumbnail.
 //!
+//! `email` runs the `chat` load while an agent replies to `--visitors`
+//! offline visitors who gave an email, with the channel's email fallback on
+//! or off; the bench's own SMTP sink counts the emails, every one of which
+//! must arrive (`--smtp-down`: the sink starts late, the outbox retries).
+//!
 //! `chat` and `fanout` then run the same load against a minimal built-in
 //! relay (same STOMP codec and body shape, no storage, no auth) in its own
 //! process, and report chatgate's figures also as a ratio of the relay's:
@@ -54,7 +60,7 @@
 //! Layout: `cli` (options), `client` (visitor and agent clients), `spawn`
 //! (targets and server processes), `relay` (the baseline server), `shard`
 //! (running clients in worker processes), `scenarios` (chat, fanout, idle,
-//! agents, queue, console, slowloris, files), `report` (table and JSON),
+//! agents, queue, console, slowloris, files, email), `report` (table and JSON),
 //! `clock` (timestamps shared across processes).
 
 mod cli;
@@ -106,6 +112,7 @@ fn run_scenario(command: Command) -> anyhow::Result<bool> {
                 Command::Console(args) => scenarios::console::run(args).await,
                 Command::Slowloris(args) => scenarios::slowloris::run(args).await,
                 Command::Files(args) => scenarios::files::run(args).await,
+                Command::Email(args) => scenarios::email::run(args).await,
                 Command::Worker | Command::RelayServer { .. } => unreachable!("handled in main"),
             }
         };

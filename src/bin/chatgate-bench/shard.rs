@@ -262,6 +262,18 @@ pub async fn run_timed(
     warmup: f64,
     duration: f64,
 ) -> Result<Timed> {
+    run_timed_with(plans, server_pids, warmup, duration, None).await
+}
+
+/// As [`run_timed`], also telling `started` the schedule's start (Unix
+/// microseconds) once it is fixed, for work the parent runs alongside.
+pub async fn run_timed_with(
+    plans: Vec<Plan>,
+    server_pids: &[u32],
+    warmup: f64,
+    duration: f64,
+    started: Option<tokio::sync::oneshot::Sender<i64>>,
+) -> Result<Timed> {
     let mut shares = Shares::start(plans).await?;
     let mut setup_secs: f64 = 0.0;
     for reply in shares.collect().await? {
@@ -273,6 +285,9 @@ pub async fn run_timed(
     let at = clock::now_micros() + START_LEAD.as_micros() as i64;
     let bench_pids = shares.pids();
     shares.broadcast(ToShare::Start { at_micros: at }).await?;
+    if let Some(started) = started {
+        let _ = started.send(at);
+    }
     // CPU use over the measured window, as percent of one core.
     let cpu = async {
         let from = at + (warmup * 1e6) as i64;

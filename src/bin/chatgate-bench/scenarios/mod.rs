@@ -9,10 +9,12 @@
 //! `console` times the console's pages on a seeded database ([`console`]);
 //! `slowloris` holds slow clients against the server's deadlines and caps
 //! ([`slowloris`]); `files` times uploads and the server's memory during
-//! them ([`files`]).
+//! them ([`files`]); `email` runs the chat traffic while offline visitors'
+//! replies are emailed to an SMTP sink of the bench's own ([`email`]).
 
 pub mod agents;
 pub mod console;
+pub mod email;
 pub mod files;
 pub mod idle;
 pub mod queue;

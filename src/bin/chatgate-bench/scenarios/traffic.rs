@@ -658,6 +658,17 @@ fn role_name(role: Role) -> &'static str {
 
 /// Parent side: provision conversations, split them over shares, run, merge.
 pub async fn run(spec: &TrafficSpec, target: &Deployment, options: &RunArgs) -> Result<TrafficRow> {
+    run_with(spec, target, options, None).await
+}
+
+/// As [`run`], also telling `started` the schedule's start (Unix
+/// microseconds) once it is fixed (see [`shard::run_timed_with`]).
+pub async fn run_with(
+    spec: &TrafficSpec,
+    target: &Deployment,
+    options: &RunArgs,
+    started: Option<tokio::sync::oneshot::Sender<i64>>,
+) -> Result<TrafficRow> {
     let front = Endpoint::resolve(&target.spec.front).await?;
     let credentials = provision(spec.conversations, target, &front, options).await?;
 
@@ -699,7 +710,14 @@ pub async fn run(spec: &TrafficSpec, target: &Deployment, options: &RunArgs) -> 
         })
         .collect();
 
-    let timed = shard::run_timed(plans, &target.server_pids(), spec.warmup, spec.duration).await?;
+    let timed = shard::run_timed_with(
+        plans,
+        &target.server_pids(),
+        spec.warmup,
+        spec.duration,
+        started,
+    )
+    .await?;
     let mut results = Vec::new();
     for reply in timed.replies {
         match reply {
