@@ -19,9 +19,52 @@ use crate::store::{ChannelStore, IdentityStore, StoreResult};
 pub const CHANNEL_TTL: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 10_000;
 
+/// A map whose entries are fresh for [`CHANNEL_TTL`], bounded at
+/// [`MAX_ENTRIES`] (when full, stale entries go first; when all are fresh,
+/// a new one is not kept). Each operation is one locked map call: a panic
+/// cannot leave it half done.
+struct Fresh<K, V> {
+    entries: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K, V> Default for Fresh<K, V> {
+    fn default() -> Self {
+        Fresh {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Fresh<K, V> {
+    fn get(&self, key: &K, now: Instant) -> Option<V> {
+        self.lock()
+            .get(key)
+            .filter(|(at, _)| now.duration_since(*at) < CHANNEL_TTL)
+            .map(|(_, value)| value.clone())
+    }
+
+    fn insert(&self, key: K, value: V, now: Instant) {
+        let mut entries = self.lock();
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, (at, _)| now.duration_since(*at) < CHANNEL_TTL);
+        }
+        if entries.len() < MAX_ENTRIES {
+            entries.insert(key, (now, value));
+        }
+    }
+
+    fn remove(&self, key: &K) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Instant, V)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[derive(Default)]
 pub struct ChannelCache {
-    entries: Mutex<HashMap<ChannelId, (Instant, Arc<Channel>)>>,
+    entries: Fresh<ChannelId, Arc<Channel>>,
 }
 
 impl ChannelCache {
@@ -33,37 +76,20 @@ impl ChannelCache {
         id: ChannelId,
     ) -> StoreResult<Option<Arc<Channel>>> {
         let now = Instant::now();
-        if let Some((at, channel)) = self.lock().get(&id) {
-            if now.duration_since(*at) < CHANNEL_TTL {
-                return Ok(Some(Arc::clone(channel)));
-            }
+        if let Some(channel) = self.entries.get(&id, now) {
+            return Ok(Some(channel));
         }
         let channel = store.public_channel(id).await?.map(Arc::new);
-        let mut entries = self.lock();
         match &channel {
-            Some(channel) => {
-                if entries.len() >= MAX_ENTRIES {
-                    entries.retain(|_, (at, _)| now.duration_since(*at) < CHANNEL_TTL);
-                }
-                if entries.len() < MAX_ENTRIES {
-                    entries.insert(id, (now, Arc::clone(channel)));
-                }
-            }
-            None => {
-                entries.remove(&id);
-            }
+            Some(channel) => self.entries.insert(id, Arc::clone(channel), now),
+            None => self.entries.remove(&id),
         }
         Ok(channel)
     }
 
     /// Forgets a channel this instance just changed.
     pub fn evict(&self, id: ChannelId) {
-        self.lock().remove(&id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, (Instant, Arc<Channel>)>> {
-        // Each operation is one map call: a panic cannot leave it half done.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.entries.remove(&id);
     }
 }
 
@@ -73,7 +99,7 @@ impl ChannelCache {
 /// another instance within that time. Bounded like the channel cache.
 #[derive(Default)]
 pub struct BlockCache {
-    entries: Mutex<HashMap<(ChannelId, VisitorKey), (Instant, bool)>>,
+    entries: Fresh<(ChannelId, VisitorKey), bool>,
 }
 
 impl BlockCache {
@@ -85,29 +111,16 @@ impl BlockCache {
     ) -> StoreResult<bool> {
         let now = Instant::now();
         let entry = (channel, key.clone());
-        if let Some((at, blocked)) = self.lock().get(&entry) {
-            if now.duration_since(*at) < CHANNEL_TTL {
-                return Ok(*blocked);
-            }
+        if let Some(blocked) = self.entries.get(&entry, now) {
+            return Ok(blocked);
         }
         let blocked = store.visitor_blocked(channel, key).await?;
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| now.duration_since(*at) < CHANNEL_TTL);
-        }
-        if entries.len() < MAX_ENTRIES {
-            entries.insert(entry, (now, blocked));
-        }
+        self.entries.insert(entry, blocked, now);
         Ok(blocked)
     }
 
     /// Forgets what this instance just changed.
     pub fn evict(&self, channel: ChannelId, key: &VisitorKey) {
-        self.lock().remove(&(channel, key.clone()));
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(ChannelId, VisitorKey), (Instant, bool)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.entries.remove(&(channel, key.clone()));
     }
 }
