@@ -555,6 +555,14 @@ async fn a_blocked_visitor_is_refused_at_every_door_until_unblocked() {
     block(&admin, "not-a-room", "PUT")
         .await
         .assert_error(404, "unknown-room");
+    // An agent room has no visitor to block.
+    let team = admin.create_room(&[&plain]).await;
+    let team = team["uuid"].as_str().unwrap();
+    for method in ["PUT", "DELETE"] {
+        block(&admin, team, method)
+            .await
+            .assert_error(404, "unknown-room");
+    }
     assert_eq!(app.send(&visitor.token, "still here").await.status, 200);
 
     let blocked = block(&admin, &visitor.conversation_id, "PUT").await;
