@@ -41,6 +41,8 @@ mod rooms_api;
 pub mod round_robin;
 mod routing;
 mod slow_clients;
+#[path = "../support/smtp_sink.rs"]
+mod smtp_sink;
 mod stomp;
 mod store_contract;
 mod supervision;

@@ -1,7 +1,7 @@
 //! Fault tests: the real `chatgate` binary under steady visitor and agent
 //! load while something breaks (a full disk under SQLite; on PostgreSQL +
 //! Redis with two instances: a rolling restart, Redis restarted, PostgreSQL
-//! restarted, one instance SIGKILLed). Each counts the messages sent,
+//! restarted, one instance SIGKILLed; scheduled emails across a SIGKILL). Each counts the messages sent,
 //! acknowledged (200/201 or RECEIPT) and found after recovery through the
 //! API, and asserts that nothing acknowledged was lost.
 //!
@@ -13,5 +13,8 @@
 mod clients;
 mod cluster;
 mod disk_full;
+mod email_kill;
 mod load;
 mod process;
+#[path = "../support/smtp_sink.rs"]
+mod smtp_sink;
