@@ -33,9 +33,13 @@ fn keep_large_allocations_returnable() {}
 
 #[tokio::main]
 async fn run() -> ExitCode {
+    // Colours only on a terminal: a log file or a collector gets plain
+    // text (a `WARN` that grep, or the bench's log check, can find).
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -1,16 +1,20 @@
 //! Durable side effects (architecture.md, "Side effects that leave the
 //! process"): the outbox table's worker, and mail (SMTP) in [`mail`].
 //!
-//! Rows are written by services (`store::OutboxStore::enqueue_outbox`, or
-//! in the transaction of the change they report) and sent here, never while
-//! a request waits. Each instance runs one [`Worker`], which:
+//! Rows are written by services in the transaction of the change they
+//! report (`MessageStore::append_message_with`: an agent's reply and its
+//! offline email are one group commit; `request_transcript`), or alone
+//! (`OutboxStore::enqueue_outbox`), and sent here, never while a request
+//! waits. Each instance runs one [`Worker`], which:
 //! - claims due rows for a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
 //!   the single writer on SQLite), so several instances never send the
 //!   same row while its lease holds;
 //! - hands each to the [`Handler`] of its kind (`email` now; webhooks will
 //!   add theirs), and records what happened: sent, failed (attempts,
 //!   `last_error`, next try after an exponential backoff with jitter), not
-//!   due yet (a handler may postpone), or dropped;
+//!   due yet (a handler may postpone), or dropped; a round's outcomes are
+//!   recorded in one transaction, so the worker's writes do not grow with
+//!   its rows (the chat's group commits share the database's writer);
 //! - wakes every `outbox_poll_ms`, and at once when its own instance adds a
 //!   row due now.
 //!
@@ -29,7 +33,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 
 use crate::domain::time::now_ms;
-use crate::store::{OutboxOutcome, OutboxRow, OutboxStore};
+use crate::store::{Emailed, Finished, OutboxOutcome, OutboxRow, OutboxStore};
 
 pub mod mail;
 
@@ -40,14 +44,20 @@ pub const MAX_ATTEMPTS: i64 = 60;
 pub const MAX_BACKOFF_MS: i64 = 3_600_000;
 /// How long a claim holds: a send that takes longer may be made twice.
 pub const LEASE_MS: i64 = 120_000;
-/// Rows claimed per round.
-const BATCH: u32 = 32;
+/// Rows claimed per round: a round costs two commits (its claim and its
+/// outcomes) whatever its size, and on SQLite every commit waits its turn
+/// with the chat's group commits, so rounds are few and large.
+const BATCH: u32 = 256;
+/// Rows of a round being delivered at once (SMTP connections are pooled):
+/// a round's work is spread out rather than landing on the CPU at once.
+const CONCURRENCY: usize = 8;
 
 /// What a handler did with a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// Done (sent, or nothing needed sending any more).
-    Sent,
+    /// Done (sent, or nothing needed sending any more); what the email
+    /// covered is recorded with the outcome, in the round's transaction.
+    Sent(Option<Emailed>),
     /// Not yet: try again at this time (no attempt counted).
     Later(i64),
     /// The attempt failed and may succeed later (the server is down).
@@ -126,34 +136,69 @@ impl Worker {
             }
         };
         let claimed = rows.len();
-        // Each row on its own task: one slow SMTP exchange holds no other.
+        // Each row on its own task, CONCURRENCY at a time: one slow SMTP
+        // exchange holds no other.
+        // A row whose turn comes after half the lease (slow SMTP: each
+        // exchange may take its whole timeout) is given back untried rather
+        // than sent after its lease may have lapsed.
         let mut tasks = tokio::task::JoinSet::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let give_back_after = now_ms() + LEASE_MS / 2;
         for row in rows {
             let handler = self.handlers.get(row.kind.as_str()).cloned();
-            let store = self.store.clone();
             let base = self.retry_base_ms;
-            tasks.spawn(async move { handle(store, handler, row, claim, base).await });
+            let slots = slots.clone();
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                if now_ms() > give_back_after {
+                    return Finished {
+                        id: row.id,
+                        outcome: OutboxOutcome::Later { at_ms: now_ms() },
+                    };
+                }
+                outcome(handler, row, base).await
+            });
         }
-        while tasks.join_next().await.is_some() {}
+        let mut finished = Vec::with_capacity(claimed);
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(done) => finished.push(done),
+                // A handler panicked: its row's lease lapses and it is tried again.
+                Err(err) => tracing::error!(%err, "an outbox handler failed"),
+            }
+        }
+        // One transaction records the whole round.
+        match self.store.finish_outbox(claim, &finished, now_ms()).await {
+            Ok(done) => {
+                for (row, done) in finished.iter().zip(done) {
+                    if !done {
+                        tracing::warn!(id = %row.id, "outbox row's lease lapsed before it was recorded");
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, rows = finished.len(), "cannot record outbox attempts; their leases will lapse")
+            }
+        }
         claimed
     }
 }
 
-async fn handle(
-    store: Arc<dyn OutboxStore>,
+/// Delivers one row and says what to record of it.
+async fn outcome(
     handler: Option<Arc<dyn Handler>>,
     row: OutboxRow,
-    claim: uuid::Uuid,
     retry_base_ms: i64,
-) {
+) -> Finished {
     let delivery = match &handler {
         Some(handler) => handler.deliver(&row).await,
         None => Delivery::Dropped(format!("no handler for kind `{}`", row.kind)),
     };
     let now = now_ms();
     let outcome = match delivery {
-        Delivery::Sent => OutboxOutcome::Sent {
+        Delivery::Sent(emailed) => OutboxOutcome::Sent {
             again_at_ms: handler.map_or(now, |h| h.again_at(now)),
+            emailed,
         },
         Delivery::Later(at_ms) => OutboxOutcome::Later { at_ms },
         Delivery::Failed(error) if row.attempts + 1 >= MAX_ATTEMPTS => {
@@ -173,14 +218,9 @@ async fn handle(
             OutboxOutcome::Dropped { error }
         }
     };
-    match store.finish_outbox(row.id, claim, &outcome, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(id = %row.id, "outbox row's lease lapsed before it was recorded")
-        }
-        Err(err) => {
-            tracing::warn!(%err, id = %row.id, "cannot record an outbox attempt; its lease will lapse")
-        }
+    Finished {
+        id: row.id,
+        outcome,
     }
 }
 

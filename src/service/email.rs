@@ -3,10 +3,9 @@
 //!
 //! - **Offline fallback.** An agent's reply in a visitor room of a channel
 //!   with `email_fallback` adds (or joins) the conversation's pending row
-//!   `offline:<conversation>`, due `email_offline_delay_ms` later, durably
-//!   before the reply is acknowledged (not in the reply's own transaction:
-//!   replies are group committed, and what the email says is computed when
-//!   it is due). When due, the row sends one email with every agent reply
+//!   `offline:<conversation>`, due `email_offline_delay_ms` later, in the
+//!   reply's own transaction (its group commit: no write of its own; what
+//!   the email says is computed when it is due). When due, the row sends one email with every agent reply
 //!   after the last email that no live visitor socket received (still
 //!   PENDING) once the oldest of them has waited the delay, unless the
 //!   visitor is connected, gave no email, unsubscribed, or was emailed less
@@ -42,7 +41,7 @@ use crate::domain::{
 use crate::outbox::mail::{escape_html, Email, Mailer};
 use crate::outbox::{Delivery, Handler, Worker};
 use crate::presence::{Presence, PresenceKey};
-use crate::store::{NewOutbox, OutboxRow, Store, TranscriptRequested};
+use crate::store::{Emailed, NewOutbox, OutboxRow, Store, TranscriptRequested};
 
 /// The outbox kind of every email.
 pub const KIND: &str = "email";
@@ -163,41 +162,41 @@ impl EmailService {
         self.enabled() && channel.look.email_fallback
     }
 
-    /// An agent's reply was stored in a visitor room of `channel`: the
-    /// conversation's offline email is due after the delay (a pending one
-    /// stands for this reply too). A failure is logged: the reply is
-    /// stored, and the next reply schedules the email again.
-    pub async fn replied(
+    /// The outbox row an agent's reply in a visitor room of `channel`
+    /// carries when the channel has the email fallback: the conversation's
+    /// offline email, due after the delay (a pending one stands for this
+    /// reply too). The reply's own group commit stores it, so scheduling
+    /// costs the chat no write of its own; whether anything is sent (the
+    /// visitor's address, presence, what is still unread) is decided when
+    /// it is due. `None` without SMTP, the fallback, or the channel (a
+    /// failure to read it is logged: the reply is stored regardless).
+    pub async fn offline_row(
         &self,
         tenant: TenantId,
         channel: ChannelId,
         conversation: ConversationId,
-    ) {
+    ) -> Option<NewOutbox> {
         if !self.enabled() {
-            return;
+            return None;
         }
         match self.channels.get(self.store.as_ref(), channel).await {
             Ok(Some(c)) if c.look.email_fallback && c.tenant_id == tenant => {}
-            Ok(_) => return,
+            Ok(_) => return None,
             Err(err) => {
                 tracing::warn!(%err, %conversation, "cannot read the channel; no offline email scheduled");
-                return;
+                return None;
             }
         }
-        let now = now_ms();
         let job = EmailJob::Offline {
             tenant,
             channel,
             conversation,
         };
-        let row = self.row(
+        Some(self.row(
             &job,
             Some(format!("offline:{conversation}")),
-            now + self.offline_delay_ms,
-        );
-        if let Err(err) = self.store.enqueue_outbox(&row, now).await {
-            tracing::warn!(%err, %conversation, "cannot schedule the offline email");
-        }
+            now_ms() + self.offline_delay_ms,
+        ))
     }
 
     fn row(&self, job: &EmailJob, key: Option<String>, due_at_ms: i64) -> NewOutbox {
@@ -362,20 +361,20 @@ impl EmailService {
 
     async fn offline(&self, t: TenantId, ch: ChannelId, c: ConversationId, id: Uuid) -> Delivery {
         let Some(mailer) = &self.mailer else {
-            return Delivery::Sent;
+            return Delivery::Sent(None);
         };
         let now = now_ms();
         let state = match self.store.visitor_email(t, c).await {
             Ok(Some(state)) => state,
-            Ok(None) => return Delivery::Sent,
+            Ok(None) => return Delivery::Sent(None),
             Err(err) => return Delivery::Failed(err.to_string()),
         };
         let Some(to) = state.email.clone().filter(|_| !state.unsubscribed) else {
-            return Delivery::Sent;
+            return Delivery::Sent(None);
         };
-        let channel = match self.store.public_channel(ch).await {
+        let channel = match self.channels.get(self.store.as_ref(), ch).await {
             Ok(Some(channel)) if channel.look.email_fallback && channel.tenant_id == t => channel,
-            Ok(_) => return Delivery::Sent,
+            Ok(_) => return Delivery::Sent(None),
             Err(err) => return Delivery::Failed(err.to_string()),
         };
         if let Some(at) = state.emailed_at_ms {
@@ -391,7 +390,7 @@ impl EmailService {
             == Some(&true)
         {
             // Connected: the replies reach the socket.
-            return Delivery::Sent;
+            return Delivery::Sent(None);
         }
         let missed = match self
             .store
@@ -410,7 +409,7 @@ impl EmailService {
             })
             .collect();
         let Some(oldest) = missed.iter().map(|m| m.sent_at_ms).min() else {
-            return Delivery::Sent;
+            return Delivery::Sent(None);
         };
         if oldest + self.offline_delay_ms > now {
             return Delivery::Later(oldest + self.offline_delay_ms);
@@ -418,12 +417,12 @@ impl EmailService {
         let last_seq = missed.iter().map(|m| m.seq).max().unwrap_or(0);
         let email = self.compose(&channel, &to, t, c, id, &missed, false);
         match mailer.send(&email).await {
-            Ok(()) => {
-                if let Err(err) = self.store.mark_emailed(t, c, last_seq, now_ms()).await {
-                    tracing::warn!(%err, conversation = %c, "emailed, but cannot record it");
-                }
-                Delivery::Sent
-            }
+            Ok(()) => Delivery::Sent(Some(Emailed {
+                tenant: t,
+                conversation: c,
+                seq: last_seq,
+                at_ms: now_ms(),
+            })),
             Err(err) => Delivery::Failed(err),
         }
     }
@@ -465,7 +464,7 @@ impl EmailService {
             .collect();
         let email = self.compose(&channel, &to, t, c, id, &messages, true);
         match mailer.send(&email).await {
-            Ok(()) => Delivery::Sent,
+            Ok(()) => Delivery::Sent(None),
             Err(err) => Delivery::Failed(err),
         }
     }

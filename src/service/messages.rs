@@ -209,7 +209,18 @@ impl MessageService {
         )
         .await?;
         let (new_id, claimed) = (new.id, !new.attachments.is_empty());
-        let appended = self.message_store.append_message(new).await;
+        let outbox = match (visitor_room, room.channel_id) {
+            (true, Some(channel)) => {
+                self.email
+                    .offline_row(room.tenant_id, channel, room.id)
+                    .await
+            }
+            _ => None,
+        };
+        let appended = self
+            .message_store
+            .append_message_with(new, outbox.into_iter().collect())
+            .await;
         super::attachments::settle_claim(
             self.attachment_store.as_ref(),
             new_id,
@@ -219,9 +230,6 @@ impl MessageService {
         .await;
         let appended = appended?;
         self.metrics.messages_stored.inc();
-        if let (true, true, Some(channel)) = (visitor_room, appended.created, room.channel_id) {
-            self.email.replied(room.tenant_id, channel, room.id).await;
-        }
         self.events
             .publish(Published {
                 event: Event::MessageCreated {

@@ -454,58 +454,34 @@ impl VisitorService {
             }
         };
         let metrics = self.metrics.clone();
-        let store = self.visitor_store.clone();
-        let rooms = self.room_store.clone();
-        let identity_store = self.identity_store.clone();
+        let stores = AfterAppend {
+            visitor: self.visitor_store.clone(),
+            rooms: self.room_store.clone(),
+            identity: self.identity_store.clone(),
+            attachments,
+        };
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await;
-            let stored = matches!(&appended, Ok(a) if a.created);
-            if let Some(store) = &attachments {
-                super::attachments::settle_claim(store.as_ref(), new_id, true, stored).await;
-            }
-            let appended = appended?;
-            if appended.created {
+            if matches!(&appended, Ok(a) if a.created) {
                 metrics.messages_stored.inc();
-                let message = &appended.message;
-                let (context, owner) = match first {
-                    Some(first) => (first.context, Some(first.owner)),
-                    None => (None, None),
-                };
-                if let (1, Some(answers)) = (message.seq, prechat) {
-                    // Before anyone hears of the room: its first shapes carry them.
-                    if let Err(err) = rooms
-                        .save_prechat(message.tenant_id, message.conversation_id, &answers)
-                        .await
-                    {
-                        tracing::warn!(%err, "cannot store a new conversation's pre-chat answers");
-                    }
-                }
-                if let (1, Some(owner)) = (message.seq, &owner) {
-                    VisitorService::record_owner(
-                        identity_store.as_ref(),
-                        message.tenant_id,
-                        message.conversation_id,
-                        owner,
-                    )
-                    .await;
-                }
-                if let (1, Some(context)) = (message.seq, context) {
-                    // The message is stored: a failure here loses only the
-                    // page details, which the next authenticate sends again.
-                    if let Err(err) = store
-                        .save_visitor_context(
-                            message.tenant_id,
-                            message.conversation_id,
-                            context.as_ref(),
-                            now_ms(),
-                        )
-                        .await
-                    {
-                        tracing::warn!(%err, "cannot store a new conversation's context");
-                    }
-                }
             }
-            Ok(appended)
+            // What follows the append reads and writes the store. It runs
+            // on a task of its own: the caller (a STOMP session) polls this
+            // future only between its other awaits, and a future holding a
+            // pooled connection but not polled keeps it from everyone (with
+            // a dozen sessions each waiting for the pool in their next
+            // frame, nobody got one until the acquire timeout).
+            let opens = matches!(&appended, Ok(a) if a.created && a.message.seq == 1);
+            if stores.attachments.is_none() && !opens {
+                return Ok(appended?);
+            }
+            tokio::spawn(stores.run(appended, new_id, first, prechat))
+                .await
+                .unwrap_or_else(|err| {
+                    Err(ServiceError::Store(crate::store::StoreError::Unavailable(
+                        format!("storing what follows a message failed: {err}"),
+                    )))
+                })
         })
     }
 
@@ -754,5 +730,77 @@ impl VisitorService {
             })
             .await;
         Ok(())
+    }
+}
+
+/// The stores what follows a visitor's append writes to.
+struct AfterAppend {
+    visitor: Arc<dyn crate::store::VisitorStore>,
+    rooms: Arc<dyn crate::store::RoomStore>,
+    identity: Arc<dyn crate::store::IdentityStore>,
+    /// Only a message that took files has a claim to settle.
+    attachments: Option<Arc<dyn crate::store::AttachmentStore>>,
+}
+
+impl AfterAppend {
+    /// Settles the message's file claim; stores with a conversation's
+    /// first message its pre-chat answers, whose it is and its page's
+    /// context (before anyone hears of the room: its first shapes carry
+    /// them).
+    async fn run(
+        self,
+        appended: crate::store::StoreResult<Appended>,
+        message_id: crate::domain::MessageId,
+        first: Option<FirstMessage>,
+        prechat: Option<crate::domain::PrechatAnswers>,
+    ) -> Result<Appended, ServiceError> {
+        let stored = matches!(&appended, Ok(a) if a.created);
+        if let Some(store) = &self.attachments {
+            super::attachments::settle_claim(store.as_ref(), message_id, true, stored).await;
+        }
+        let appended = appended?;
+        if !appended.created || appended.message.seq != 1 {
+            return Ok(appended);
+        }
+        let message = &appended.message;
+        let (context, owner) = match first {
+            Some(first) => (first.context, Some(first.owner)),
+            None => (None, None),
+        };
+        if let Some(answers) = prechat {
+            if let Err(err) = self
+                .rooms
+                .save_prechat(message.tenant_id, message.conversation_id, &answers)
+                .await
+            {
+                tracing::warn!(%err, "cannot store a new conversation's pre-chat answers");
+            }
+        }
+        if let Some(owner) = &owner {
+            VisitorService::record_owner(
+                self.identity.as_ref(),
+                message.tenant_id,
+                message.conversation_id,
+                owner,
+            )
+            .await;
+        }
+        if let Some(context) = context {
+            // The message is stored: a failure here loses only the page
+            // details, which the next authenticate sends again.
+            if let Err(err) = self
+                .visitor
+                .save_visitor_context(
+                    message.tenant_id,
+                    message.conversation_id,
+                    context.as_ref(),
+                    now_ms(),
+                )
+                .await
+            {
+                tracing::warn!(%err, "cannot store a new conversation's context");
+            }
+        }
+        Ok(appended)
     }
 }

@@ -171,12 +171,22 @@ pub struct NewMessage {
 pub struct Queued {
     pub new: NewMessage,
     pub search_text: String,
+    /// Outbox rows stored with the message, in its transaction.
+    pub outbox: Vec<NewOutbox>,
 }
 
 impl Queued {
     pub fn new(new: NewMessage) -> Queued {
+        Queued::with(new, Vec::new())
+    }
+
+    pub fn with(new: NewMessage, outbox: Vec<NewOutbox>) -> Queued {
         let search_text = crate::domain::search::message_text(&new.content);
-        Queued { new, search_text }
+        Queued {
+            new,
+            search_text,
+            outbox,
+        }
     }
 }
 
@@ -454,6 +464,14 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> StoreResult<ConversationLookup>;
 
     async fn append_message(&self, message: NewMessage) -> StoreResult<Appended>;
+    /// `append_message`, adding `outbox` rows (what the message sets off:
+    /// an offline email now, webhooks later) in the same transaction when
+    /// the message is new (a repeated `client_message_id` adds none).
+    async fn append_message_with(
+        &self,
+        message: NewMessage,
+        outbox: Vec<NewOutbox>,
+    ) -> StoreResult<Appended>;
     /// Queues an append and returns the future of its result, so a caller
     /// can queue several in order without waiting for each to commit.
     async fn enqueue_append(&self, message: NewMessage) -> StoreResult<batch::PendingAppend>;
@@ -1034,14 +1052,35 @@ pub enum Enqueued {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxOutcome {
     /// Sent. If a request joined the row meanwhile, it runs again at
-    /// `again_at_ms` instead.
-    Sent { again_at_ms: i64 },
+    /// `again_at_ms` instead. `emailed` is recorded in the same
+    /// transaction (an offline email's mark).
+    Sent {
+        again_at_ms: i64,
+        emailed: Option<Emailed>,
+    },
     /// The attempt failed: counted, and tried again at `at_ms`.
     Retry { at_ms: i64, error: String },
     /// Not yet (nothing attempted): due again at `at_ms`.
     Later { at_ms: i64 },
     /// Given up for good (too many attempts, or nothing left to send).
     Dropped { error: String },
+}
+
+/// That a conversation's messages up to `seq` were emailed at `at_ms`
+/// (recorded with the outbox row's outcome; never backwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emailed {
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub seq: i64,
+    pub at_ms: i64,
+}
+
+/// What became of one claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub id: Uuid,
+    pub outcome: OutboxOutcome,
 }
 
 /// What the email features know of a conversation's visitor.
@@ -1085,16 +1124,16 @@ pub trait OutboxStore: Send + Sync + 'static {
         lease_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<OutboxRow>>;
-    /// Records what became of row `id` under claim `claim`; false (nothing
-    /// changed) when the claim is no longer its own (its lease lapsed and
-    /// another worker took it).
+    /// Records what became of rows claimed under `claim`, all in one
+    /// transaction (a worker's round costs one commit, not one per row);
+    /// per row, false (nothing changed) when the claim is no longer its
+    /// own (its lease lapsed and another worker took it).
     async fn finish_outbox(
         &self,
-        id: Uuid,
         claim: Uuid,
-        outcome: &OutboxOutcome,
+        finished: &[Finished],
         now_ms: i64,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Vec<bool>>;
     async fn outbox_row(&self, id: Uuid) -> StoreResult<Option<OutboxRow>>;
     /// The unsent row with this key, if any.
     async fn pending_outbox(&self, dedupe_key: &str) -> StoreResult<Option<OutboxRow>>;
@@ -1104,14 +1143,6 @@ pub trait OutboxStore: Send + Sync + 'static {
         tenant: TenantId,
         conversation: ConversationId,
     ) -> StoreResult<Option<VisitorEmail>>;
-    /// Records that messages up to `seq` were emailed at `at_ms` (never backwards).
-    async fn mark_emailed(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-        seq: i64,
-        at_ms: i64,
-    ) -> StoreResult<()>;
     /// Stops the offline emails of a conversation; false when `tenant` has
     /// no such context.
     async fn unsubscribe_email(

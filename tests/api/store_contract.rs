@@ -158,6 +158,7 @@ macro_rules! contract {
 
 contract!(
     outbox_rows_are_claimed_once_retried_and_joined_by_their_key,
+    outbox_rows_go_with_their_message_in_its_group_commit,
     concurrent_outbox_claims_take_disjoint_rows,
     visitors_email_state_is_per_tenant_and_transcripts_one_per_interval,
     canned_responses_are_saved_searched_and_deleted_per_tenant,
@@ -2589,6 +2590,46 @@ fn outbox_row(tenant: TenantId, key: Option<&str>, due_at_ms: i64) -> store::New
     }
 }
 
+/// Records one row's outcome (`finish_outbox` takes a round's).
+async fn finish(
+    store: &Arc<dyn Store>,
+    id: uuid::Uuid,
+    claim: uuid::Uuid,
+    outcome: &store::OutboxOutcome,
+    now_ms: i64,
+) -> bool {
+    let finished = [store::Finished {
+        id,
+        outcome: outcome.clone(),
+    }];
+    let done = store.finish_outbox(claim, &finished, now_ms).await.unwrap();
+    assert_eq!(done.len(), 1);
+    done[0]
+}
+
+/// Records that `conversation` was emailed up to `seq` at `at_ms`, as a
+/// worker does with a sent row's outcome (here a row no longer its own:
+/// what was sent is recorded all the same).
+async fn mark_emailed(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+    conversation: ConversationId,
+    seq: i64,
+    at_ms: i64,
+) {
+    let sent = store::OutboxOutcome::Sent {
+        again_at_ms: at_ms,
+        emailed: Some(store::Emailed {
+            tenant,
+            conversation,
+            seq,
+            at_ms,
+        }),
+    };
+    let lapsed = uuid::Uuid::new_v4();
+    assert!(!finish(store, uuid::Uuid::new_v4(), lapsed, &sent, at_ms).await);
+}
+
 async fn outbox_rows_are_claimed_once_retried_and_joined_by_their_key(db: Db) {
     use store::{Enqueued, OutboxOutcome};
     let store = db.open().await;
@@ -2624,12 +2665,15 @@ async fn outbox_rows_are_claimed_once_retried_and_joined_by_their_key(db: Db) {
         store.enqueue_outbox(&during, 2_500).await.unwrap(),
         Enqueued::Joined
     );
-    let sent = OutboxOutcome::Sent { again_at_ms: 4_000 };
+    let sent = OutboxOutcome::Sent {
+        again_at_ms: 4_000,
+        emailed: None,
+    };
     assert!(
-        !store.finish_outbox(a.id, two, &sent, 2_600).await.unwrap(),
+        !finish(&store, a.id, two, &sent, 2_600).await,
         "not its claim"
     );
-    assert!(store.finish_outbox(a.id, one, &sent, 2_600).await.unwrap());
+    assert!(finish(&store, a.id, one, &sent, 2_600).await);
     let row = store
         .pending_outbox("offline:a")
         .await
@@ -2659,10 +2703,7 @@ async fn outbox_rows_are_claimed_once_retried_and_joined_by_their_key(db: Db) {
         at_ms: 6_000,
         error: "SMTP: connection refused".into(),
     };
-    assert!(store
-        .finish_outbox(a.id, three, &retry, 4_100)
-        .await
-        .unwrap());
+    assert!(finish(&store, a.id, three, &retry, 4_100).await);
     let row = store.outbox_row(a.id).await.unwrap().unwrap();
     assert_eq!(row.attempts, 2);
     assert_eq!(row.last_error.as_deref(), Some("SMTP: connection refused"));
@@ -2682,10 +2723,7 @@ async fn outbox_rows_are_claimed_once_retried_and_joined_by_their_key(db: Db) {
         1
     );
     let later_on = OutboxOutcome::Later { at_ms: 7_000 };
-    assert!(store
-        .finish_outbox(a.id, four, &later_on, 6_000)
-        .await
-        .unwrap());
+    assert!(finish(&store, a.id, four, &later_on, 6_000).await);
     assert_eq!(store.outbox_row(a.id).await.unwrap().unwrap().attempts, 2);
     // A lapsed lease is claimed again; the first claimant's word no longer counts.
     let (five, six) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
@@ -2705,8 +2743,8 @@ async fn outbox_rows_are_claimed_once_retried_and_joined_by_their_key(db: Db) {
             .len(),
         1
     );
-    assert!(!store.finish_outbox(a.id, five, &sent, 7_200).await.unwrap());
-    assert!(store.finish_outbox(a.id, six, &sent, 7_200).await.unwrap());
+    assert!(!finish(&store, a.id, five, &sent, 7_200).await);
+    assert!(finish(&store, a.id, six, &sent, 7_200).await);
     let row = store.outbox_row(a.id).await.unwrap().unwrap();
     assert_eq!(
         (row.sent_at_ms, row.attempts, row.last_error),
@@ -2728,10 +2766,7 @@ async fn outbox_rows_are_claimed_once_retried_and_joined_by_their_key(db: Db) {
         error: "bad payload".into(),
     };
     for row in &claimed {
-        assert!(store
-            .finish_outbox(row.id, seven, &dropped, 60_000)
-            .await
-            .unwrap());
+        assert!(finish(&store, row.id, seven, &dropped, 60_000).await);
     }
     let row = store.outbox_row(later.id).await.unwrap().unwrap();
     assert_eq!(row.dropped_at_ms, Some(60_000));
@@ -2745,6 +2780,98 @@ async fn outbox_rows_are_claimed_once_retried_and_joined_by_their_key(db: Db) {
         .await
         .unwrap()
         .is_none());
+}
+
+async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let (a, b) = (ConversationId::new(), ConversationId::new());
+    let tenant = first.tenant_id;
+    let key_a = format!("offline:{a}");
+    // Several at once share group commits; two rows of one key are one.
+    let mut tasks = Vec::new();
+    let mut ids = Vec::new();
+    for (i, conversation) in [a, a, b].into_iter().enumerate() {
+        let row = outbox_row(tenant, Some(&format!("offline:{conversation}")), 0);
+        ids.push(row.id);
+        let store = store.clone();
+        let message = visitor_message(&first, conversation, "hi", Some(&format!("k{i}")));
+        tasks.push(tokio::spawn(async move {
+            store.append_message_with(message, vec![row]).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap().created);
+    }
+    let pending_a = store
+        .pending_outbox(&key_a)
+        .await
+        .unwrap()
+        .expect("a's row");
+    assert!(
+        ids[..2].contains(&pending_a.id),
+        "one of a's rows stands for both"
+    );
+    let pending_b = store
+        .pending_outbox(&format!("offline:{b}"))
+        .await
+        .unwrap()
+        .expect("b's row");
+    assert_eq!(pending_b.id, ids[2]);
+    assert_eq!(pending_b.payload, r#"{"type":"test"}"#);
+
+    // A repeated client_message_id stores neither the message nor its row.
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 1, 60_000, 100).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let sent = store::OutboxOutcome::Sent {
+        again_at_ms: 1,
+        emailed: None,
+    };
+    let finished: Vec<store::Finished> = claimed
+        .iter()
+        .map(|r| store::Finished {
+            id: r.id,
+            outcome: sent.clone(),
+        })
+        .collect();
+    assert_eq!(
+        store.finish_outbox(claim, &finished, 2).await.unwrap(),
+        [true, true],
+        "a round is recorded at once"
+    );
+    let again = outbox_row(tenant, Some(&key_a), 0);
+    let repeated = store
+        .append_message_with(
+            visitor_message(&first, a, "hi", Some("k0")),
+            vec![again.clone()],
+        )
+        .await
+        .unwrap();
+    assert!(!repeated.created);
+    assert!(store.pending_outbox(&key_a).await.unwrap().is_none());
+    assert!(store.outbox_row(again.id).await.unwrap().is_none());
+    // A message into a room it does not belong in stores no row either.
+    let mut wrong = visitor_message(&first, a, "hi", None);
+    wrong.tenant_id = TenantId::new();
+    let stray = outbox_row(tenant, Some(&key_a), 0);
+    assert!(store
+        .append_message_with(wrong, vec![stray.clone()])
+        .await
+        .is_err());
+    assert!(store.outbox_row(stray.id).await.unwrap().is_none());
+    // A new message of that room adds it again.
+    let next = outbox_row(tenant, Some(&key_a), 0);
+    assert!(
+        store
+            .append_message_with(visitor_message(&first, a, "more", None), vec![next.clone()])
+            .await
+            .unwrap()
+            .created
+    );
+    assert_eq!(
+        store.pending_outbox(&key_a).await.unwrap().map(|r| r.id),
+        Some(next.id)
+    );
 }
 
 async fn concurrent_outbox_claims_take_disjoint_rows(db: Db) {
@@ -2825,9 +2952,9 @@ async fn visitors_email_state_is_per_tenant_and_transcripts_one_per_interval(db:
         .unwrap()
         .is_none());
 
-    store.mark_emailed(tenant, with_email, 5, 10).await.unwrap();
-    store.mark_emailed(tenant, with_email, 3, 20).await.unwrap();
-    store.mark_emailed(other, with_email, 9, 30).await.unwrap();
+    mark_emailed(&store, tenant, with_email, 5, 10).await;
+    mark_emailed(&store, tenant, with_email, 3, 20).await;
+    mark_emailed(&store, other, with_email, 9, 30).await;
     let state = store
         .visitor_email(tenant, with_email)
         .await

@@ -451,8 +451,9 @@ impl Server {
         let Ok(text) = std::fs::read_to_string(&self.stderr_log) else {
             return Vec::new();
         };
+        // Level words as the server writes them, coloured or not.
         text.lines()
-            .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+            .filter(|line| line.contains(" WARN") || line.contains(" ERROR"))
             .map(|line| format!("{}: {}", self.name, line.trim()))
             .collect()
     }

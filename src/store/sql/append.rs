@@ -17,6 +17,8 @@
 //!    before, a seq for each new one, and the seqs (and newest time)
 //!    duplicates give back;
 //! 4. [`insert_rows`](Sql::insert_rows): the new rows;
+//! 5. [`insert_outbox_rows`](Sql::insert_outbox_rows): the outbox rows the
+//!    new messages carry (an offline email's), when any do;
 //!
 //! then one commit. Every statement runs while the rooms' rows are locked,
 //! so each one more lengthens the wait of the next batch writing the same
@@ -257,6 +259,14 @@ where
             Self::assign_seqs(conn, rooms, g, &reserved, &mut outcomes).await?;
         }
         Self::insert_rows(conn, rooms.batch, &outcomes).await?;
+        let outbox: Vec<_> = outcomes
+            .created
+            .iter()
+            .flat_map(|&i| &rooms.batch[i].outbox)
+            .collect();
+        if !outbox.is_empty() {
+            Self::insert_outbox_rows(conn, &outbox).await?;
+        }
         Ok(outcomes)
     }
 

@@ -542,6 +542,16 @@ macro_rules! sql_store {
                         .await?
                         .await
                 }
+                async fn append_message_with(
+                    &self,
+                    message: NewMessage,
+                    outbox: Vec<crate::store::NewOutbox>,
+                ) -> StoreResult<Appended> {
+                    self.appender
+                        .enqueue(message.conversation_id, Queued::with(message, outbox))
+                        .await?
+                        .await
+                }
                 async fn enqueue_append(
                     &self,
                     message: NewMessage,
@@ -1120,12 +1130,11 @@ macro_rules! sql_store {
                 }
                 async fn finish_outbox(
                     &self,
-                    id: Uuid,
                     claim: Uuid,
-                    outcome: &crate::store::OutboxOutcome,
+                    finished: &[crate::store::Finished],
                     now_ms: i64,
-                ) -> StoreResult<bool> {
-                    self.sql.finish_outbox(id, claim, outcome, now_ms).await
+                ) -> StoreResult<Vec<bool>> {
+                    self.sql.finish_outbox(claim, finished, now_ms).await
                 }
                 async fn outbox_row(
                     &self,
@@ -1145,17 +1154,6 @@ macro_rules! sql_store {
                     conversation: ConversationId,
                 ) -> StoreResult<Option<crate::store::VisitorEmail>> {
                     self.sql.visitor_email(tenant, conversation).await
-                }
-                async fn mark_emailed(
-                    &self,
-                    tenant: TenantId,
-                    conversation: ConversationId,
-                    seq: i64,
-                    at_ms: i64,
-                ) -> StoreResult<()> {
-                    self.sql
-                        .mark_emailed(tenant, conversation, seq, at_ms)
-                        .await
                 }
                 async fn unsubscribe_email(
                     &self,

@@ -13,8 +13,10 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 use uuid::Uuid;
 
 use crate::domain::{ConversationId, TenantId};
+use crate::store::batch::insert_chunks;
 use crate::store::{
-    Enqueued, NewOutbox, OutboxOutcome, OutboxRow, StoreResult, TranscriptRequested, VisitorEmail,
+    Emailed, Enqueued, Finished, NewOutbox, OutboxOutcome, OutboxRow, StoreResult,
+    TranscriptRequested, VisitorEmail,
 };
 
 use super::{parse_id, parse_uuid, Backend, Bind, RowsAffected, Sql};
@@ -137,17 +139,39 @@ where
         Ok(rows)
     }
 
+    /// Every outcome of a round in one transaction: one commit per round.
     pub(crate) async fn finish_outbox(
         &self,
-        id: Uuid,
         claim: Uuid,
-        outcome: &OutboxOutcome,
+        finished: &[Finished],
+        now_ms: i64,
+    ) -> StoreResult<Vec<bool>> {
+        let mut tx = self.write.begin().await?;
+        let mut done = Vec::with_capacity(finished.len());
+        for row in finished {
+            done.push(Self::finish_one(&mut tx, claim, row, now_ms).await?);
+            if let OutboxOutcome::Sent {
+                emailed: Some(emailed),
+                ..
+            } = &row.outcome
+            {
+                Self::mark_emailed(&mut tx, emailed).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn finish_one(
+        conn: &mut DB::Connection,
+        claim: Uuid,
+        row: &Finished,
         now_ms: i64,
     ) -> StoreResult<bool> {
         let mine = "WHERE id = $1 AND claim_id = $2";
         let release = "claimed_until = NULL, claim_id = NULL";
-        let (set, a, b): (String, Bind, Option<Bind>) = match outcome {
-            OutboxOutcome::Sent { again_at_ms } => (
+        let (set, a, b): (String, Bind, Option<Bind>) = match &row.outcome {
+            OutboxOutcome::Sent { again_at_ms, .. } => (
                 "attempts = attempts + 1, last_error = NULL, \
                  sent_at = CASE WHEN again = 1 THEN NULL ELSE $3 END, \
                  due_at = CASE WHEN again = 1 THEN $4 ELSE due_at END, again = 0"
@@ -170,12 +194,53 @@ where
             ),
         };
         let sql = format!("UPDATE outbox SET {release}, {set} {mine} AND {UNSENT}");
-        let mut binds = vec![Bind::S(id.to_string()), Bind::S(claim.to_string()), a];
+        let mut binds = vec![Bind::S(row.id.to_string()), Bind::S(claim.to_string()), a];
         binds.extend(b);
         let done = Self::bind_all(sqlx::query(&sql), &binds)
-            .execute(&self.write)
+            .execute(&mut *conn)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// The outbox rows of a group commit's new messages, on its
+    /// transaction: a few multi-row statements. Rows sharing a
+    /// `dedupe_key` within the batch are one row (the first); a key
+    /// already pending is joined as `insert_outbox_on` joins it.
+    pub(crate) async fn insert_outbox_rows(
+        conn: &mut DB::Connection,
+        rows: &[&NewOutbox],
+    ) -> StoreResult<()> {
+        let mut keys = std::collections::HashSet::new();
+        let rows: Vec<&NewOutbox> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.dedupe_key.as_ref().is_none_or(|k| keys.insert(k)))
+            .collect();
+        let mut at = 0;
+        for n in insert_chunks(rows.len()) {
+            let sql = format!(
+                "INSERT INTO outbox (id, kind, tenant_id, dedupe_key, payload, created_at, due_at) \
+                 VALUES {} \
+                 ON CONFLICT (dedupe_key) WHERE {UNSENT} AND dedupe_key IS NOT NULL DO UPDATE SET \
+                 again = CASE WHEN outbox.claimed_until IS NOT NULL \
+                 AND outbox.claimed_until > excluded.created_at THEN 1 ELSE outbox.again END",
+                DB::PARAMS.rows(n, 7)
+            );
+            let mut query = sqlx::query(&sql);
+            for row in &rows[at..at + n] {
+                query = query
+                    .bind(row.id.to_string())
+                    .bind(row.kind.as_str())
+                    .bind(row.tenant_id.to_string())
+                    .bind(row.dedupe_key.as_deref())
+                    .bind(row.payload.as_str())
+                    .bind(row.created_at_ms)
+                    .bind(row.due_at_ms);
+            }
+            at += n;
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn outbox_row(&self, id: Uuid) -> StoreResult<Option<OutboxRow>> {
@@ -207,7 +272,7 @@ where
         )
         .bind(conversation.to_string())
         .bind(tenant.to_string())
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.read)
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(VisitorEmail {
@@ -220,23 +285,17 @@ where
         }))
     }
 
-    pub(crate) async fn mark_emailed(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-        seq: i64,
-        at_ms: i64,
-    ) -> StoreResult<()> {
+    async fn mark_emailed(conn: &mut DB::Connection, emailed: &Emailed) -> StoreResult<()> {
         sqlx::query(
             "UPDATE visitor_contexts SET emailed_at = $1, \
              emailed_seq = CASE WHEN emailed_seq > $2 THEN emailed_seq ELSE $2 END \
              WHERE conversation_id = $3 AND tenant_id = $4",
         )
-        .bind(at_ms)
-        .bind(seq)
-        .bind(conversation.to_string())
-        .bind(tenant.to_string())
-        .execute(&self.write)
+        .bind(emailed.at_ms)
+        .bind(emailed.seq)
+        .bind(emailed.conversation.to_string())
+        .bind(emailed.tenant.to_string())
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
