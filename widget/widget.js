@@ -474,7 +474,11 @@ class Widget {
     };
     tp.append(tb);
     ef.hidden = tp.hidden = true;
-    p.append(hd, this.bar, lw, this.ty, this.note, na, rc, this.thx, tp, ef, cw, h('div', 'pw', t.by));
+    // What ends a conversation is one card: the status line, the rating
+    // (or its thanks), the transcript link, then what to do next.
+    const end = h('div', 'end');
+    end.append(this.note, rc, this.thx, tp, na);
+    p.append(hd, this.bar, lw, this.ty, end, ef, cw, h('div', 'pw', t.by));
 
     const lc = (this.lc = h('button', 'lc'));
     lc.type = 'button';
