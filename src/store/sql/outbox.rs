@@ -27,6 +27,21 @@ const OUTBOX_COLUMNS: &str = "id, kind, tenant_id, dedupe_key, payload, created_
 /// The condition of a row still to send.
 const UNSENT: &str = "sent_at IS NULL AND dropped_at IS NULL";
 
+/// The start of a new row's insert; its values follow.
+const INSERT_OUTBOX: &str =
+    "INSERT INTO outbox (id, kind, tenant_id, dedupe_key, payload, created_at, due_at) VALUES";
+
+/// A key already pending: the row stands for both, and if a worker's claim
+/// on it outlives `now` (SQL), it runs once more (`again`), since what it
+/// sends may have been read before this request.
+fn joined_while_claimed_after(now: &str) -> String {
+    format!(
+        "ON CONFLICT (dedupe_key) WHERE {UNSENT} AND dedupe_key IS NOT NULL DO UPDATE SET \
+         again = CASE WHEN outbox.claimed_until IS NOT NULL AND outbox.claimed_until > {now} \
+         THEN 1 ELSE outbox.again END"
+    )
+}
+
 /// Longest `last_error` kept.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -59,6 +74,21 @@ where
         })
     }
 
+    /// Binds a new row's seven columns, in `INSERT_OUTBOX`'s order.
+    fn bind_outbox<'q>(
+        query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+        row: &'q NewOutbox,
+    ) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>> {
+        query
+            .bind(row.id.to_string())
+            .bind(row.kind.as_str())
+            .bind(row.tenant_id.to_string())
+            .bind(row.dedupe_key.as_deref())
+            .bind(row.payload.as_str())
+            .bind(row.created_at_ms)
+            .bind(row.due_at_ms)
+    }
+
     async fn insert_outbox_on<'c, E>(
         executor: E,
         row: &NewOutbox,
@@ -67,25 +97,11 @@ where
     where
         E: sqlx::Executor<'c, Database = DB>,
     {
-        // A key already pending: the row stands for both; if a worker holds
-        // it now, it must run once more (`again`), since what it sends may
-        // have been read before this request.
         let sql = format!(
-            "INSERT INTO outbox (id, kind, tenant_id, dedupe_key, payload, created_at, due_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (dedupe_key) WHERE {UNSENT} AND dedupe_key IS NOT NULL DO UPDATE SET \
-             again = CASE WHEN outbox.claimed_until IS NOT NULL AND outbox.claimed_until > $8 \
-             THEN 1 ELSE outbox.again END \
-             RETURNING id"
+            "{INSERT_OUTBOX} ($1, $2, $3, $4, $5, $6, $7) {} RETURNING id",
+            joined_while_claimed_after("$8")
         );
-        let stored = sqlx::query(&sql)
-            .bind(row.id.to_string())
-            .bind(row.kind.as_str())
-            .bind(row.tenant_id.to_string())
-            .bind(row.dedupe_key.as_deref())
-            .bind(row.payload.as_str())
-            .bind(row.created_at_ms)
-            .bind(row.due_at_ms)
+        let stored = Self::bind_outbox(sqlx::query(&sql), row)
             .bind(now_ms)
             .fetch_one(executor)
             .await?;
@@ -219,23 +235,13 @@ where
         let mut at = 0;
         for n in insert_chunks(rows.len()) {
             let sql = format!(
-                "INSERT INTO outbox (id, kind, tenant_id, dedupe_key, payload, created_at, due_at) \
-                 VALUES {} \
-                 ON CONFLICT (dedupe_key) WHERE {UNSENT} AND dedupe_key IS NOT NULL DO UPDATE SET \
-                 again = CASE WHEN outbox.claimed_until IS NOT NULL \
-                 AND outbox.claimed_until > excluded.created_at THEN 1 ELSE outbox.again END",
-                DB::PARAMS.rows(n, 7)
+                "{INSERT_OUTBOX} {} {}",
+                DB::PARAMS.rows(n, 7),
+                joined_while_claimed_after("excluded.created_at")
             );
             let mut query = sqlx::query(&sql);
             for row in &rows[at..at + n] {
-                query = query
-                    .bind(row.id.to_string())
-                    .bind(row.kind.as_str())
-                    .bind(row.tenant_id.to_string())
-                    .bind(row.dedupe_key.as_deref())
-                    .bind(row.payload.as_str())
-                    .bind(row.created_at_ms)
-                    .bind(row.due_at_ms);
+                query = Self::bind_outbox(query, row);
             }
             at += n;
             query.execute(&mut *conn).await?;
