@@ -352,6 +352,11 @@ pub struct Config {
     /// next one twice as long (with jitter), up to an hour.
     #[arg(long, env = "CHATGATE_OUTBOX_RETRY_MS", default_value_t = 5_000)]
     pub outbox_retry_ms: u64,
+
+    /// Outbox rows one instance delivers at once (SMTP exchanges in
+    /// flight); a round's rows wait their turn.
+    #[arg(long, env = "CHATGATE_OUTBOX_CONCURRENCY", default_value_t = 8)]
+    pub outbox_concurrency: usize,
 }
 
 impl Default for Config {
@@ -414,6 +419,7 @@ impl Config {
             ("heartbeat-ms", self.heartbeat_ms),
             ("outbox-poll-ms", self.outbox_poll_ms),
             ("outbox-retry-ms", self.outbox_retry_ms),
+            ("outbox-concurrency", self.outbox_concurrency as u64),
             (
                 "transcripts-per-ip-hour",
                 u64::from(self.transcripts_per_ip_hour),

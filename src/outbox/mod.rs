@@ -48,9 +48,6 @@ pub const LEASE_MS: i64 = 120_000;
 /// outcomes) whatever its size, and on SQLite every commit waits its turn
 /// with the chat's group commits, so rounds are few and large.
 const BATCH: u32 = 256;
-/// Rows of a round being delivered at once (SMTP connections are pooled):
-/// a round's work is spread out rather than landing on the CPU at once.
-const CONCURRENCY: usize = 8;
 
 /// What a handler did with a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +89,10 @@ pub struct Worker {
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
     poll: Duration,
     retry_base_ms: i64,
+    /// Rows of a round delivered at once (`CHATGATE_OUTBOX_CONCURRENCY`;
+    /// SMTP connections are pooled): a round's work is spread out rather
+    /// than landing on the CPU and the database at once.
+    concurrency: usize,
     wake: Arc<Notify>,
 }
 
@@ -101,12 +102,14 @@ impl Worker {
         handlers: HashMap<&'static str, Arc<dyn Handler>>,
         poll: Duration,
         retry_base_ms: i64,
+        concurrency: usize,
     ) -> Arc<Worker> {
         Arc::new(Worker {
             store,
             handlers,
             poll,
             retry_base_ms,
+            concurrency: concurrency.max(1),
             wake: Arc::new(Notify::new()),
         })
     }
@@ -136,13 +139,13 @@ impl Worker {
             }
         };
         let claimed = rows.len();
-        // Each row on its own task, CONCURRENCY at a time: one slow SMTP
+        // Each row on its own task, `concurrency` at a time: one slow SMTP
         // exchange holds no other.
         // A row whose turn comes after half the lease (slow SMTP: each
         // exchange may take its whole timeout) is given back untried rather
         // than sent after its lease may have lapsed.
         let mut tasks = tokio::task::JoinSet::new();
-        let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         let give_back_after = now_ms() + LEASE_MS / 2;
         for row in rows {
             let handler = self.handlers.get(row.kind.as_str()).cloned();

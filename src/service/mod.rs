@@ -184,6 +184,7 @@ impl Services {
             handlers,
             std::time::Duration::from_millis(parts.config.outbox_poll_ms),
             parts.config.outbox_retry_ms as i64,
+            parts.config.outbox_concurrency,
         );
         email.attach_worker(&outbox);
         outbox.start();
