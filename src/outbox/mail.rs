@@ -33,9 +33,13 @@ pub struct SmtpMailer {
 
 impl SmtpMailer {
     /// A mailer for `url` (`smtp://host:port`) sending as `from`; an error
-    /// names what is wrong with either.
+    /// names what is wrong with either. Within a Tokio runtime: the
+    /// transport keeps its pool of SMTP connections on a task.
     pub fn new(url: &str, from: &str) -> Result<SmtpMailer, String> {
         let (host, port, credentials) = parse_smtp_url(url)?;
+        let from = from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("bad sender address `{from}`: {e}"))?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
             .timeout(Some(std::time::Duration::from_secs(30)));
@@ -45,9 +49,6 @@ impl SmtpMailer {
             );
         }
         let transport = builder.build();
-        let from = from
-            .parse::<Mailbox>()
-            .map_err(|e| format!("bad sender address `{from}`: {e}"))?;
         Ok(SmtpMailer { transport, from })
     }
 }
@@ -209,8 +210,9 @@ mod tests {
         assert!(parse_smtp_url("smtp://h:notaport").is_err());
     }
 
-    #[test]
-    fn a_bad_url_or_sender_is_refused_at_start() {
+    // A runtime: the transport's connection pool runs on it.
+    #[tokio::test]
+    async fn a_bad_url_or_sender_is_refused_at_start() {
         assert!(SmtpMailer::new("smtp://127.0.0.1:2525", "chatgate <chatgate@localhost>").is_ok());
         assert!(SmtpMailer::new("ftp://x", "a@b.c").is_err());
         assert!(SmtpMailer::new("smtp://127.0.0.1:2525", "not an address").is_err());
