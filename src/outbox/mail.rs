@@ -18,11 +18,29 @@ pub struct Email {
     pub unsubscribe: Option<String>,
 }
 
+/// Why an email was not sent (it may not have been: try again later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailError {
+    pub text: String,
+    /// The server could not be reached or would not serve (a refused or
+    /// lost connection, a timeout, `421`): any other email would fail the
+    /// same way now.
+    pub server_down: bool,
+}
+
+impl MailError {
+    fn of_email(text: String) -> MailError {
+        MailError {
+            text,
+            server_down: false,
+        }
+    }
+}
+
 /// Sends email.
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
-    /// An error (as text) means it may not have been sent: try again later.
-    async fn send(&self, email: &Email) -> Result<(), String>;
+    async fn send(&self, email: &Email) -> Result<(), MailError>;
 }
 
 /// SMTP (`CHATGATE_SMTP_URL`).
@@ -55,11 +73,11 @@ impl SmtpMailer {
 
 #[async_trait]
 impl Mailer for SmtpMailer {
-    async fn send(&self, email: &Email) -> Result<(), String> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
         let to = email
             .to
             .parse::<Mailbox>()
-            .map_err(|e| format!("bad recipient: {e}"))?;
+            .map_err(|e| MailError::of_email(format!("bad recipient: {e}")))?;
         let domain = self.from.email.domain().to_string();
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -83,12 +101,19 @@ impl Mailer for SmtpMailer {
                             .body(email.html.clone()),
                     ),
             )
-            .map_err(|e| format!("cannot build the email: {e}"))?;
+            .map_err(|e| MailError::of_email(format!("cannot build the email: {e}")))?;
         self.transport
             .send(message)
             .await
             .map(|_| ())
-            .map_err(|e| format!("SMTP: {e}"))
+            .map_err(|e| MailError {
+                // No connection (refused, lost, timed out), or 421: the
+                // server's state, not this email's.
+                server_down: e.status().map(u16::from) == Some(421)
+                    || e.is_timeout()
+                    || !(e.is_response() || e.is_client() || e.is_transient() || e.is_permanent()),
+                text: format!("SMTP: {e}"),
+            })
     }
 }
 

@@ -23,6 +23,7 @@
 //! stops the offline emails.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use async_trait::async_trait;
@@ -38,7 +39,7 @@ use crate::domain::time::now_ms;
 use crate::domain::{
     Channel, ChannelId, ConversationId, DeliveryState, Message, SenderKind, TenantId,
 };
-use crate::outbox::mail::{escape_html, Email, Mailer};
+use crate::outbox::mail::{escape_html, Email, MailError, Mailer};
 use crate::outbox::{Delivery, Handler, Worker};
 use crate::presence::{Presence, PresenceKey};
 use crate::store::{Emailed, NewOutbox, OutboxRow, Store, TranscriptRequested};
@@ -119,6 +120,12 @@ pub struct EmailService {
     channels: Arc<crate::cache::ChannelCache>,
     /// Woken when a row due now is added (set once the worker exists).
     worker: OnceLock<Weak<Worker>>,
+    /// Until when (Unix ms) no email is tried: the SMTP server was found
+    /// down, so a round's other rows wait untried (no reads, no
+    /// connection, no attempt counted) instead of each failing in turn.
+    paused_until: AtomicI64,
+    /// How long a pause lasts (`CHATGATE_OUTBOX_RETRY_MS`).
+    pause_ms: i64,
 }
 
 impl EmailService {
@@ -145,6 +152,8 @@ impl EmailService {
             max_history: config.max_history,
             channels,
             worker: OnceLock::new(),
+            paused_until: AtomicI64::new(0),
+            pause_ms: config.outbox_retry_ms as i64,
         }
     }
 
@@ -423,8 +432,18 @@ impl EmailService {
                 seq: last_seq,
                 at_ms: now_ms(),
             })),
-            Err(err) => Delivery::Failed(err),
+            Err(err) => self.failed(err),
         }
+    }
+
+    /// A failed send; when the server is down, every email waits a pause
+    /// (the row that found it down counts an attempt and backs off).
+    fn failed(&self, err: MailError) -> Delivery {
+        if err.server_down {
+            self.paused_until
+                .fetch_max(now_ms() + self.pause_ms, Ordering::Relaxed);
+        }
+        Delivery::Failed(err.text)
     }
 
     async fn transcript(
@@ -465,7 +484,7 @@ impl EmailService {
         let email = self.compose(&channel, &to, t, c, id, &messages, true);
         match mailer.send(&email).await {
             Ok(()) => Delivery::Sent(None),
-            Err(err) => Delivery::Failed(err),
+            Err(err) => self.failed(err),
         }
     }
 
@@ -558,6 +577,10 @@ impl EmailService {
 #[async_trait]
 impl Handler for EmailService {
     async fn deliver(&self, row: &OutboxRow) -> Delivery {
+        let paused_until = self.paused_until.load(Ordering::Relaxed);
+        if paused_until > now_ms() {
+            return Delivery::Later(paused_until);
+        }
         let job: EmailJob = match serde_json::from_str(&row.payload) {
             Ok(job) => job,
             Err(err) => return Delivery::Dropped(format!("bad payload: {err}")),

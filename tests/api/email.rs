@@ -297,6 +297,61 @@ async fn an_email_waits_while_smtp_is_down_and_arrives_when_it_returns() {
     assert_eq!(sink.received().len(), 1);
 }
 
+/// SMTP found down pauses every email, not just the one that found it:
+/// the next due row waits untried (no attempt counted, no connection),
+/// and both arrive once the server is back.
+#[tokio::test]
+async fn smtp_found_down_pauses_the_other_emails_untried() {
+    let port = SmtpSink::free_port();
+    let app = app_with(&format!("smtp://127.0.0.1:{port}"), |c| {
+        c.outbox_retry_ms = 2_000;
+        c.outbox_concurrency = 1;
+    })
+    .await;
+    let admin_token = app.admin_token().await;
+    enable_fallback(&app, &admin_token).await;
+    let (admin, first) = offline_visitor(&app, "ana@example.com").await;
+    let (_, second) = offline_visitor(&app, "bo@example.com").await;
+    admin.post(&first.conversation_id, "first reply").await;
+    admin.post(&second.conversation_id, "second reply").await;
+    let store = store_of(&app).await;
+    let row = |room: &str| {
+        let store = store.clone();
+        let key = format!("offline:{room}");
+        async move { store.pending_outbox(&key).await.unwrap().expect("pending") }
+    };
+    let start = Instant::now();
+    loop {
+        let (a, b) = (
+            row(&first.conversation_id).await,
+            row(&second.conversation_id).await,
+        );
+        let (tried, waiting) = if a.attempts > 0 { (a, b) } else { (b, a) };
+        if tried.attempts > 0 && waiting.due_at_ms > waiting.created_at_ms + 1_000 {
+            assert_eq!(tried.attempts, 1, "{tried:?}");
+            assert_eq!(waiting.attempts, 0, "postponed untried: {waiting:?}");
+            assert!(waiting.last_error.is_none(), "{waiting:?}");
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no pause: {tried:?} {waiting:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let sink = SmtpSink::start_on(port);
+    let mails = sink.wait_for(2).await;
+    let texts: Vec<&str> = mails.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert!(texts.iter().any(|t| t.contains("first reply")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("second reply")),
+        "{texts:?}"
+    );
+    offline_row_done(&store, &first.conversation_id).await;
+    offline_row_done(&store, &second.conversation_id).await;
+    assert_eq!(sink.received().len(), 2);
+}
+
 #[tokio::test]
 async fn a_transcript_is_sent_once_an_hour_and_needs_an_email() {
     let sink = SmtpSink::start();
