@@ -87,8 +87,10 @@ pub enum Backend {
     Postgres,
 }
 
+/// The `chat` traffic: pairs of sessions, a sender and a second live
+/// session each (also the background load of `email`).
 #[derive(Debug, Clone, Args, Serialize)]
-pub struct ChatArgs {
+pub struct ChatLoad {
     /// Conversations, each with a sender and a second live session.
     #[arg(long, default_value_t = 200)]
     pub pairs: u32,
@@ -104,6 +106,13 @@ pub struct ChatArgs {
     /// With --via http: requests in flight per sender at most.
     #[arg(long, default_value_t = 4)]
     pub http_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub chat: ChatLoad,
     #[command(flatten)]
     pub traffic: TrafficArgs,
     #[command(flatten)]
@@ -139,21 +148,11 @@ pub struct EmailArgs {
     /// Seconds to wait after the load for every expected email to reach the sink.
     #[arg(long, default_value_t = 120.0)]
     pub email_deadline: f64,
-    /// Chat conversations (a sender and a second live session each), as in `chat`.
-    #[arg(long, default_value_t = 200)]
-    pub pairs: u32,
-    /// Total chat messages per second over all senders.
-    #[arg(long, default_value_t = 5000.0)]
-    pub rate: f64,
-    /// Measured seconds (after the warm-up); the replies are spread over them.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// How chat senders submit messages.
-    #[arg(long, value_enum, default_value_t = Via::Stomp)]
-    pub via: Via,
-    /// With --via http: requests in flight per sender at most.
-    #[arg(long, default_value_t = 4)]
-    pub http_concurrency: usize,
+    /// The chat traffic meanwhile, as in `chat` (the replies are spread over
+    /// its measured seconds).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub chat: ChatLoad,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]

@@ -357,16 +357,7 @@ pub async fn run(args: &EmailArgs) -> Result<bool> {
             "the email scenario spawns chatgate itself (its SMTP URL must point at the bench's sink); drop --server"
         );
     }
-    let spec = TrafficSpec {
-        conversations: args.pairs.max(1),
-        receivers: 1,
-        rate: args.rate,
-        warmup: args.load.warmup,
-        duration: args.duration,
-        drain: args.load.drain,
-        via: args.via,
-        http_concurrency: args.http_concurrency,
-    };
+    let spec = args.chat.spec(&args.load);
     spec.timeline().check(spec.drain)?;
     let negative = |s: f64| s.is_nan() || s < 0.0;
     if args.smtp_down.is_some_and(negative) || negative(args.email_deadline) {
@@ -386,15 +377,13 @@ pub async fn run(args: &EmailArgs) -> Result<bool> {
     let (chat, email) = result?;
 
     let title = format!(
-        "email: {} offline visitors answered (fallback {}{}) during chat: {} pairs, {} msg/s for {} s after {} s warm-up",
+        "email: {} offline visitors answered (fallback {}{}) during chat: {}",
         args.visitors,
         if fallback { "on" } else { "off" },
-        args.smtp_down
-            .map_or(String::new(), |s| format!(", SMTP down for the first {s} s")),
-        args.pairs,
-        args.rate,
-        args.duration,
-        args.load.warmup
+        args.smtp_down.map_or(String::new(), |s| format!(
+            ", SMTP down for the first {s} s"
+        )),
+        args.chat.describe(&args.load)
     );
     report::print_traffic(&title, std::slice::from_ref(&chat));
     print_email(&email);

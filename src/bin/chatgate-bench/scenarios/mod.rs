@@ -24,27 +24,39 @@ pub mod traffic;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ChatArgs, FanoutArgs, RunArgs, TargetArgs, TrafficArgs, Via};
+use crate::cli::{ChatArgs, ChatLoad, FanoutArgs, LoadArgs, RunArgs, TargetArgs, TrafficArgs, Via};
 use crate::report::{self, TrafficRow};
 use crate::spawn;
 use traffic::TrafficSpec;
 
+impl ChatLoad {
+    /// The traffic of `--pairs` conversations, a sender and a second tab each.
+    pub fn spec(&self, load: &LoadArgs) -> TrafficSpec {
+        TrafficSpec {
+            conversations: self.pairs.max(1),
+            receivers: 1,
+            rate: self.rate,
+            warmup: load.warmup,
+            duration: self.duration,
+            drain: load.drain,
+            via: self.via,
+            http_concurrency: self.http_concurrency,
+        }
+    }
+
+    /// How a title names it.
+    pub fn describe(&self, load: &LoadArgs) -> String {
+        format!(
+            "{} pairs, {} msg/s for {} s after {} s warm-up",
+            self.pairs, self.rate, self.duration, load.warmup
+        )
+    }
+}
+
 /// `chat`: `--pairs` conversations, each with a sender and a second tab.
 pub async fn chat(args: &ChatArgs) -> Result<bool> {
-    let spec = TrafficSpec {
-        conversations: args.pairs.max(1),
-        receivers: 1,
-        rate: args.rate,
-        warmup: args.traffic.load.warmup,
-        duration: args.duration,
-        drain: args.traffic.load.drain,
-        via: args.via,
-        http_concurrency: args.http_concurrency,
-    };
-    let title = format!(
-        "chat: {} pairs, {} msg/s for {} s after {} s warm-up",
-        args.pairs, args.rate, args.duration, args.traffic.load.warmup
-    );
+    let spec = args.chat.spec(&args.traffic.load);
+    let title = format!("chat: {}", args.chat.describe(&args.traffic.load));
     run_traffic(
         "chat",
         &title,
