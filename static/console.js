@@ -1208,6 +1208,7 @@
       }
       case 'chatd_user_room_mention':
         notify();
+        refreshLists();
         desktopNotify('You were mentioned', '', data.room_uuid);
         if (data.room_uuid !== currentRoom) toast('You were mentioned in another room.');
         break;

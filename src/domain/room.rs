@@ -183,6 +183,10 @@ impl Room {
 pub struct RoomSummary {
     pub room: Room,
     pub unread_count: i64,
+    /// Of those, the messages that mention this agent (group rooms; the
+    /// console's "@" on the room). Not in the API's room shape.
+    #[serde(default)]
+    pub unread_mentions: i64,
     pub last_message: Option<Message>,
 }
 
@@ -193,6 +197,7 @@ impl RoomSummary {
         RoomSummary {
             room,
             unread_count: 0,
+            unread_mentions: 0,
             last_message: None,
         }
     }

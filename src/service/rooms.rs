@@ -189,6 +189,7 @@ impl RoomService {
             self.last_message(&room).await?
         };
         let summary = RoomSummary {
+            unread_mentions: 0,
             room,
             unread_count: unread,
             last_message,
@@ -284,6 +285,7 @@ impl RoomService {
             .unread_count(caller.tenant(), room.id, caller.id().0)
             .await?;
         let summary = RoomSummary {
+            unread_mentions: 0,
             room,
             unread_count: unread,
             last_message: Some(notice),
@@ -560,6 +562,7 @@ impl RoomService {
         last_message: Option<Message>,
     ) -> Result<LiveRoom, ServiceError> {
         let summary = RoomSummary {
+            unread_mentions: 0,
             unread_count: self
                 .room_store
                 .unread_count(caller.tenant(), room.id, caller.id().0)
@@ -596,6 +599,7 @@ impl RoomService {
         let room = self.queued(caller, id).await?;
         let last_message = self.last_message(&room).await?;
         let summary = RoomSummary {
+            unread_mentions: 0,
             unread_count: room.last_seq,
             room,
             last_message,
@@ -783,6 +787,7 @@ impl RoomService {
             room
         };
         let summary = RoomSummary {
+            unread_mentions: 0,
             unread_count: self
                 .room_store
                 .unread_count(caller.tenant(), room.id, caller.id().0)

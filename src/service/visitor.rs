@@ -537,6 +537,7 @@ impl VisitorService {
                     summary: crate::domain::RoomSummary {
                         room,
                         unread_count: 1,
+                        unread_mentions: 0,
                         last_message: Some(message.clone()),
                     },
                     visitor_connected: Some(true),

@@ -17,6 +17,7 @@ import {
   logIn,
   newAgent,
   newPage,
+  shots,
 } from './console_browser.mjs';
 import { assertAccessible } from './a11y.mjs';
 
@@ -64,6 +65,15 @@ describe('group rooms in the console', { timeout: 2 * TEST_TIMEOUT_MS }, () => {
       await panel.locator(`[data-member="${cyId}"]`).waitFor();
       await page.locator('.msg .notice', { hasText: 'Admin added Cy' }).waitFor();
 
+      // Bo watches the inbox meanwhile.
+      const bos = await newPage(browser);
+      await logIn(bos.page, bo.email, bo.password);
+      await bos.page.goto(`${server.baseUrl}/console/inbox`);
+      await live(bos.page);
+      const boRow = bos.page.locator(`.list a.row[data-room="${room.uuid}"]`);
+      await boRow.waitFor();
+      assert.equal(await boRow.locator('.mention-count').count(), 0);
+
       // "@B" offers Bo; Enter picks (it does not send); Enter then sends.
       await page.click('#reply');
       await page.keyboard.type('@B');
@@ -80,11 +90,20 @@ describe('group rooms in the console', { timeout: 2 * TEST_TIMEOUT_MS }, () => {
       const messages = await chatd('GET', `/users/me/rooms/${room.uuid}/messages?direction=desc&limit=1`, boToken);
       assert.deepEqual(messages.items[0].mentions, [boId]);
 
-      // Bo's console marks the message that mentions Bo.
-      const bos = await newPage(browser);
-      await logIn(bos.page, bo.email, bo.password);
+      // Bo's inbox marks the room with an "@" as the mention arrives, and
+      // the room marks the message; once read, the room's "@" is gone.
+      await boRow.locator('.mention-count').waitFor();
+      await assertAccessible(bos.page, 'the inbox with a mention on a room');
+      await shots(bos.page, 'mention-inbox');
+      const markedRead = bos.page.waitForResponse(
+        (r) => r.url().endsWith(`/rooms/${room.uuid}/read`) && r.request().method() === 'PUT',
+      );
       await bos.page.goto(`${server.baseUrl}/console/rooms/${room.uuid}#latest`);
       await bos.page.locator('.msg.mentions-me .mention-badge').waitFor();
+      assert.ok((await markedRead).ok());
+      await bos.page.goto(`${server.baseUrl}/console/inbox`);
+      await boRow.waitFor();
+      assert.equal(await boRow.locator('.mention-count').count(), 0);
       await bos.context.close();
 
       // Leave: back to the inbox, saying so.

@@ -49,6 +49,8 @@ pub struct RoomRow {
     pub kind: RoomKind,
     pub state: RoomState,
     pub unread: i64,
+    /// Unread messages that mention this agent (the row's "@").
+    pub mentions: i64,
     pub preview: String,
     pub time_iso: String,
     pub time: String,
@@ -195,6 +197,7 @@ impl RoomRow {
             kind: room.kind,
             state: room.state,
             unread: live.summary.unread_count,
+            mentions: live.summary.unread_mentions,
             preview,
             time: when_label(at_ms, now_ms()),
             time_iso,

@@ -254,8 +254,8 @@ where
             .await?;
         let (total, filtered) = match rows.first() {
             Some(row) => (
-                row.try_get::<i64, _>(ROOM_COLUMN_COUNT + 2)?,
                 row.try_get::<i64, _>(ROOM_COLUMN_COUNT + 3)?,
+                row.try_get::<i64, _>(ROOM_COLUMN_COUNT + 4)?,
             ),
             // A page past the end: count on their own.
             None => self.count_member_rooms(&f).await?,
@@ -283,7 +283,8 @@ where
               ON rm.room_id = u.conversation_id AND rm.member_id = $2 \
               WHERE u.conversation_id = r.id AND u.seq > rm.last_read_seq AND u.sender_id <> $2 \
               AND u.sender_kind <> 'system' AND u.deleted = 0), \
-             (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq) \
+             (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \
+             CAST(0 AS BIGINT) \
              FROM conversations r WHERE {} \
              ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id DESC \
              LIMIT {limit} OFFSET {offset}",
@@ -310,14 +311,18 @@ where
     }
 
     /// Room summaries from rows of `ROOM_COLUMNS_OF_R`, the reader's unread
-    /// count (the column after them) and the id of the room's newest message (the next).
+    /// count (the column after them), the id of the room's newest message
+    /// (the next) and how many of the unread mention the reader (the next).
     async fn summaries(&self, rows: &[DB::Row]) -> StoreResult<Vec<RoomSummary>> {
         let mut rooms = Vec::with_capacity(rows.len());
         let mut unread = Vec::with_capacity(rows.len());
         let mut last_ids = Vec::new();
         for row in rows {
             rooms.push(Self::room_from_row(row)?);
-            unread.push(row.try_get::<i64, _>(ROOM_COLUMN_COUNT)?);
+            unread.push((
+                row.try_get::<i64, _>(ROOM_COLUMN_COUNT)?,
+                row.try_get::<i64, _>(ROOM_COLUMN_COUNT + 2)?,
+            ));
             if let Some(id) = row.try_get::<Option<String>, _>(ROOM_COLUMN_COUNT + 1)? {
                 last_ids.push(id);
             }
@@ -328,10 +333,11 @@ where
         Ok(rooms
             .into_iter()
             .zip(unread)
-            .map(|(room, unread_count)| RoomSummary {
+            .map(|(room, (unread_count, unread_mentions))| RoomSummary {
                 last_message: last.remove(&room.id),
                 room,
                 unread_count,
+                unread_mentions,
             })
             .collect())
     }
@@ -436,6 +442,7 @@ where
                 last_message: last.remove(&room.id),
                 // Nobody has read a queued room yet.
                 unread_count: room.last_seq,
+                unread_mentions: 0,
                 room,
             })
             .collect())
@@ -1114,6 +1121,8 @@ fn member_rooms_page_sql(matches: &str, limit: u32, offset: u32) -> String {
          (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
           AND u.sender_id <> $1 AND u.sender_kind <> 'system' AND u.deleted = 0), \
          (SELECT lm.id FROM messages lm WHERE lm.conversation_id = r.id AND lm.seq = r.last_seq), \
+         (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = r.id AND u.seq > p.last_read_seq \
+          AND u.mentions IS NOT NULL AND u.mentions LIKE '%' || $1 || '%' AND u.deleted = 0), \
          p.total, p.filtered \
          FROM (SELECT w.id, w.last_read_seq, w.activity, w.total, w.filtered \
            FROM (SELECT x.id, x.last_read_seq, x.activity, x.matches, \
