@@ -67,6 +67,9 @@ pub enum Delivery {
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn deliver(&self, row: &OutboxRow) -> Delivery;
+    /// Called with a round's rows of this kind before any is delivered:
+    /// what they all need can be read at once.
+    async fn prepare(&self, _rows: &[&OutboxRow]) {}
     /// When a row that a request joined while it was being sent runs again.
     fn again_at(&self, now_ms: i64) -> i64 {
         now_ms
@@ -139,6 +142,12 @@ impl Worker {
             }
         };
         let claimed = rows.len();
+        for (kind, handler) in &self.handlers {
+            let mine: Vec<&OutboxRow> = rows.iter().filter(|r| r.kind == *kind).collect();
+            if !mine.is_empty() {
+                handler.prepare(&mine).await;
+            }
+        }
         // Each row on its own task, `concurrency` at a time: one slow SMTP
         // exchange holds no other.
         // A row whose turn comes after half the lease (slow SMTP: each

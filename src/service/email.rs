@@ -22,6 +22,7 @@
 //! page the visitor chatted from (for as long as a resume token lives), one
 //! stops the offline emails.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -36,13 +37,11 @@ use super::error::{Conflict, Missing, ServiceError};
 use super::Parts;
 use crate::auth::{TokenKind, Tokens};
 use crate::domain::time::now_ms;
-use crate::domain::{
-    Channel, ChannelId, ConversationId, DeliveryState, Message, SenderKind, TenantId,
-};
+use crate::domain::{Channel, ChannelId, ConversationId, Message, SenderKind, TenantId};
 use crate::outbox::mail::{escape_html, Email, MailError, Mailer};
 use crate::outbox::{Delivery, Handler, Worker};
 use crate::presence::{Presence, PresenceKey};
-use crate::store::{Emailed, NewOutbox, OutboxRow, Store, TranscriptRequested};
+use crate::store::{Emailed, NewOutbox, OutboxRow, RepliesAfter, Store, TranscriptRequested};
 
 /// The outbox kind of every email.
 pub const KIND: &str = "email";
@@ -94,6 +93,33 @@ pub struct LinkParams {
     pub s: String,
 }
 
+/// An offline email's conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OfflineJob {
+    tenant: TenantId,
+    channel: ChannelId,
+    conversation: ConversationId,
+}
+
+/// What became of an offline email once its facts were read.
+#[derive(Debug)]
+enum Verdict {
+    /// Nothing to send (yet): this is the row's outcome.
+    Done(Delivery),
+    /// These replies go to `to`.
+    Send {
+        to: String,
+        channel: Arc<Channel>,
+        missed: Vec<Message>,
+    },
+}
+
+impl Verdict {
+    fn failed(err: &impl std::fmt::Display) -> Verdict {
+        Verdict::Done(Delivery::Failed(err.to_string()))
+    }
+}
+
 /// Where a reopen link leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reopen {
@@ -126,6 +152,9 @@ pub struct EmailService {
     paused_until: AtomicI64,
     /// How long a pause lasts (`CHATGATE_OUTBOX_RETRY_MS`).
     pause_ms: i64,
+    /// The current round's offline emails, decided together (`prepare`),
+    /// each taken by its row.
+    prepared: std::sync::Mutex<HashMap<ConversationId, Verdict>>,
 }
 
 impl EmailService {
@@ -154,6 +183,7 @@ impl EmailService {
             worker: OnceLock::new(),
             paused_until: AtomicI64::new(0),
             pause_ms: config.outbox_retry_ms as i64,
+            prepared: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -368,62 +398,34 @@ impl EmailService {
         }
     }
 
-    async fn offline(&self, t: TenantId, ch: ChannelId, c: ConversationId, id: Uuid) -> Delivery {
+    /// An offline email's row: what was gathered for it with its round
+    /// (`prepare`), or, for a row on its own, gathered now.
+    async fn offline(&self, job: OfflineJob, id: Uuid) -> Delivery {
         let Some(mailer) = &self.mailer else {
             return Delivery::Sent(None);
         };
-        let now = now_ms();
-        let state = match self.store.visitor_email(t, c).await {
-            Ok(Some(state)) => state,
-            Ok(None) => return Delivery::Sent(None),
-            Err(err) => return Delivery::Failed(err.to_string()),
+        let prepared = self
+            .prepared
+            .lock()
+            .expect("not poisoned")
+            .remove(&job.conversation);
+        let verdict = match prepared {
+            Some(verdict) => verdict,
+            None => match self.gather(&[job]).await.remove(&job.conversation) {
+                Some(verdict) => verdict,
+                None => return Delivery::Sent(None),
+            },
         };
-        let Some(to) = state.email.clone().filter(|_| !state.unsubscribed) else {
-            return Delivery::Sent(None);
+        let (to, channel, missed) = match verdict {
+            Verdict::Done(delivery) => return delivery,
+            Verdict::Send {
+                to,
+                channel,
+                missed,
+            } => (to, channel, missed),
         };
-        let channel = match self.channels.get(self.store.as_ref(), ch).await {
-            Ok(Some(channel)) if channel.look.email_fallback && channel.tenant_id == t => channel,
-            Ok(_) => return Delivery::Sent(None),
-            Err(err) => return Delivery::Failed(err.to_string()),
-        };
-        if let Some(at) = state.emailed_at_ms {
-            if at + self.throttle_ms > now {
-                return Delivery::Later(at + self.throttle_ms);
-            }
-        }
-        if self
-            .presence
-            .online(&[PresenceKey::Conversation(c)])
-            .await
-            .first()
-            == Some(&true)
-        {
-            // Connected: the replies reach the socket.
-            return Delivery::Sent(None);
-        }
-        let missed = match self
-            .store
-            .messages_after(channel.scope(), c, state.emailed_seq, self.max_history)
-            .await
-        {
-            Ok(messages) => messages,
-            Err(err) => return Delivery::Failed(err.to_string()),
-        };
-        let missed: Vec<Message> = missed
-            .into_iter()
-            .filter(|m| {
-                m.sender_kind == SenderKind::Agent
-                    && m.state == DeliveryState::Pending
-                    && !m.deleted
-            })
-            .collect();
-        let Some(oldest) = missed.iter().map(|m| m.sent_at_ms).min() else {
-            return Delivery::Sent(None);
-        };
-        if oldest + self.offline_delay_ms > now {
-            return Delivery::Later(oldest + self.offline_delay_ms);
-        }
         let last_seq = missed.iter().map(|m| m.seq).max().unwrap_or(0);
+        let (t, c) = (job.tenant, job.conversation);
         let email = self.compose(&channel, &to, t, c, id, &missed, false);
         match mailer.send(&email).await {
             Ok(()) => Delivery::Sent(Some(Emailed {
@@ -434,6 +436,111 @@ impl EmailService {
             })),
             Err(err) => self.failed(err),
         }
+    }
+
+    /// Decides the offline emails of `jobs` together: one read of their
+    /// visitors' email states, one presence look-up and one read of their
+    /// pending replies, however many there are (a round's worth would
+    /// otherwise be three round trips an email, all landing at once).
+    async fn gather(&self, jobs: &[OfflineJob]) -> HashMap<ConversationId, Verdict> {
+        let now = now_ms();
+        let mut verdicts = HashMap::with_capacity(jobs.len());
+        let keys: Vec<(TenantId, ConversationId)> =
+            jobs.iter().map(|j| (j.tenant, j.conversation)).collect();
+        let mut states = match self.store.visitor_emails(&keys).await {
+            Ok(states) => states,
+            Err(err) => {
+                for job in jobs {
+                    verdicts.insert(job.conversation, Verdict::failed(&err));
+                }
+                return verdicts;
+            }
+        };
+        // Who has an address, wants email, and may be emailed now.
+        let mut candidates = Vec::new();
+        for job in jobs {
+            let c = job.conversation;
+            let Some(state) = states.remove(&c) else {
+                verdicts.insert(c, Verdict::Done(Delivery::Sent(None)));
+                continue;
+            };
+            let Some(to) = state.email.clone().filter(|_| !state.unsubscribed) else {
+                verdicts.insert(c, Verdict::Done(Delivery::Sent(None)));
+                continue;
+            };
+            let channel = match self.channels.get(self.store.as_ref(), job.channel).await {
+                Ok(Some(channel))
+                    if channel.look.email_fallback && channel.tenant_id == job.tenant =>
+                {
+                    channel
+                }
+                Ok(_) => {
+                    verdicts.insert(c, Verdict::Done(Delivery::Sent(None)));
+                    continue;
+                }
+                Err(err) => {
+                    verdicts.insert(c, Verdict::failed(&err));
+                    continue;
+                }
+            };
+            if let Some(at) = state.emailed_at_ms {
+                if at + self.throttle_ms > now {
+                    verdicts.insert(c, Verdict::Done(Delivery::Later(at + self.throttle_ms)));
+                    continue;
+                }
+            }
+            candidates.push((job, to, channel, state.emailed_seq));
+        }
+        // Connected visitors get the replies on their sockets.
+        let presence: Vec<PresenceKey> = candidates
+            .iter()
+            .map(|(job, ..)| PresenceKey::Conversation(job.conversation))
+            .collect();
+        let online = self.presence.online(&presence).await;
+        let mut offline = Vec::with_capacity(candidates.len());
+        for (i, candidate) in candidates.into_iter().enumerate() {
+            if online.get(i) == Some(&true) {
+                verdicts.insert(
+                    candidate.0.conversation,
+                    Verdict::Done(Delivery::Sent(None)),
+                );
+            } else {
+                offline.push(candidate);
+            }
+        }
+        let wanted: Vec<RepliesAfter> = offline
+            .iter()
+            .map(|(job, _, channel, emailed_seq)| RepliesAfter {
+                scope: channel.scope(),
+                conversation: job.conversation,
+                after_seq: *emailed_seq,
+            })
+            .collect();
+        let mut replies = match self.store.pending_replies(&wanted, self.max_history).await {
+            Ok(replies) => replies,
+            Err(err) => {
+                for (job, ..) in offline {
+                    verdicts.insert(job.conversation, Verdict::failed(&err));
+                }
+                return verdicts;
+            }
+        };
+        for (job, to, channel, _) in offline {
+            let missed = replies.remove(&job.conversation).unwrap_or_default();
+            let verdict = match missed.iter().map(|m| m.sent_at_ms).min() {
+                None => Verdict::Done(Delivery::Sent(None)),
+                Some(oldest) if oldest + self.offline_delay_ms > now => {
+                    Verdict::Done(Delivery::Later(oldest + self.offline_delay_ms))
+                }
+                Some(_) => Verdict::Send {
+                    to,
+                    channel,
+                    missed,
+                },
+            };
+            verdicts.insert(job.conversation, verdict);
+        }
+        verdicts
     }
 
     /// A failed send; when the server is down, every email waits a pause
@@ -590,7 +697,14 @@ impl Handler for EmailService {
                 tenant,
                 channel,
                 conversation,
-            } => self.offline(tenant, channel, conversation, row.id).await,
+            } => {
+                let job = OfflineJob {
+                    tenant,
+                    channel,
+                    conversation,
+                };
+                self.offline(job, row.id).await
+            }
             EmailJob::Transcript {
                 tenant,
                 channel,
@@ -601,5 +715,33 @@ impl Handler for EmailService {
 
     fn again_at(&self, now_ms: i64) -> i64 {
         now_ms + self.offline_delay_ms
+    }
+
+    /// Gathers the round's offline emails in three reads (`gather`); each
+    /// row's `deliver` then takes its verdict.
+    async fn prepare(&self, rows: &[&OutboxRow]) {
+        let mut prepared = HashMap::new();
+        if self.mailer.is_some() && self.paused_until.load(Ordering::Relaxed) <= now_ms() {
+            let jobs: Vec<OfflineJob> = rows
+                .iter()
+                .filter_map(|row| match serde_json::from_str(&row.payload) {
+                    Ok(EmailJob::Offline {
+                        tenant,
+                        channel,
+                        conversation,
+                    }) => Some(OfflineJob {
+                        tenant,
+                        channel,
+                        conversation,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            if !jobs.is_empty() {
+                prepared = self.gather(&jobs).await;
+            }
+        }
+        // Whatever the last round left (a row given back untried) goes.
+        *self.prepared.lock().expect("not poisoned") = prepared;
     }
 }

@@ -19,6 +19,8 @@
 //! `tests/api/store_contract.rs` holds the contract both backends pass: every
 //! method of these traits has a case there (a test fails when one has none).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -1096,6 +1098,15 @@ pub struct VisitorEmail {
     pub transcript_at_ms: Option<i64>,
 }
 
+/// A conversation of a channel, and the seq after which its pending
+/// replies are wanted (`OutboxStore::pending_replies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepliesAfter {
+    pub scope: VisitorScope,
+    pub conversation: ConversationId,
+    pub after_seq: i64,
+}
+
 /// The outcome of `request_transcript`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TranscriptRequested {
@@ -1142,7 +1153,27 @@ pub trait OutboxStore: Send + Sync + 'static {
         &self,
         tenant: TenantId,
         conversation: ConversationId,
-    ) -> StoreResult<Option<VisitorEmail>>;
+    ) -> StoreResult<Option<VisitorEmail>> {
+        Ok(self
+            .visitor_emails(&[(tenant, conversation)])
+            .await?
+            .remove(&conversation))
+    }
+    /// The email states of several conversations, each of its tenant, in
+    /// one read (an outbox round's); conversations without a context (or
+    /// not of that tenant) are absent.
+    async fn visitor_emails(
+        &self,
+        conversations: &[(TenantId, ConversationId)],
+    ) -> StoreResult<HashMap<ConversationId, VisitorEmail>>;
+    /// For each conversation, its agents' replies after `after_seq` still
+    /// PENDING and not deleted, oldest first, at most `limit_each`: what an
+    /// offline email would carry, for a whole outbox round in one read.
+    async fn pending_replies(
+        &self,
+        wanted: &[RepliesAfter],
+        limit_each: u32,
+    ) -> StoreResult<HashMap<ConversationId, Vec<Message>>>;
     /// Stops the offline emails of a conversation; false when `tenant` has
     /// no such context.
     async fn unsubscribe_email(

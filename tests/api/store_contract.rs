@@ -161,6 +161,7 @@ contract!(
     outbox_rows_go_with_their_message_in_its_group_commit,
     concurrent_outbox_claims_take_disjoint_rows,
     visitors_email_state_is_per_tenant_and_transcripts_one_per_interval,
+    a_rounds_email_states_and_pending_replies_are_read_at_once_in_their_tenant_and_channel,
     canned_responses_are_saved_searched_and_deleted_per_tenant,
     attachments_are_read_back_whole_and_per_tenant,
     attachments_are_claimed_whole_by_their_uploader_and_go_with_their_message,
@@ -3037,6 +3038,114 @@ async fn visitors_email_state_is_per_tenant_and_transcripts_one_per_interval(db:
             .unwrap(),
         TranscriptRequested::Queued
     );
+}
+
+async fn a_rounds_email_states_and_pending_replies_are_read_at_once_in_their_tenant_and_channel(
+    db: Db,
+) {
+    let s = scopes(&db).await;
+    let (store, first) = (&s.store, &s.first);
+    let tenant = first.tenant_id;
+    let (a, b, silent) = (
+        ConversationId::new(),
+        ConversationId::new(),
+        ConversationId::new(),
+    );
+    for (conversation, email) in [(a, "a@example.com"), (b, "b@example.com")] {
+        let context = VisitorContext {
+            email: Some(email.into()),
+            ..Default::default()
+        };
+        store
+            .save_visitor_context(tenant, conversation, &context, 1)
+            .await
+            .unwrap();
+    }
+    mark_emailed(store, tenant, b, 7, 40).await;
+    let states = store
+        .visitor_emails(&[(tenant, a), (tenant, b), (tenant, silent)])
+        .await
+        .unwrap();
+    assert_eq!(states.len(), 2, "no context, no state");
+    assert_eq!(states[&a].email.as_deref(), Some("a@example.com"));
+    assert_eq!(
+        (states[&b].emailed_seq, states[&b].emailed_at_ms),
+        (7, Some(40))
+    );
+    let other = s.other_tenant_channel.tenant_id;
+    assert!(store
+        .visitor_emails(&[(other, a), (other, b)])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.visitor_emails(&[]).await.unwrap().is_empty());
+
+    // a: a visitor message, three replies (one delivered, one deleted);
+    // b: two replies.
+    append_all(store.as_ref(), first, a, &["hello"]).await;
+    let mut replies = Vec::new();
+    for text in ["one", "two", "three"] {
+        let reply = store
+            .append_message(agent_reply(first, a, text))
+            .await
+            .unwrap();
+        replies.push(reply.message);
+    }
+    store.mark_delivered(tenant, replies[0].id).await.unwrap();
+    store
+        .edit_message(tenant, a, replies[2].id, None, 5)
+        .await
+        .unwrap();
+    let mut in_b = Vec::new();
+    for text in ["b1", "b2"] {
+        in_b.push(
+            store
+                .append_message(agent_reply(first, b, text))
+                .await
+                .unwrap()
+                .message,
+        );
+    }
+    let scope = first.channel.scope();
+    let after = |conversation, after_seq| store::RepliesAfter {
+        scope,
+        conversation,
+        after_seq,
+    };
+    let found = store
+        .pending_replies(&[after(a, 0), after(b, 0), after(silent, 0)], 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    let contents = |m: &[Message]| m.iter().map(|m| m.content.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        contents(&found[&a]),
+        ["two"],
+        "pending, not deleted, agents' only"
+    );
+    assert_eq!(contents(&found[&b]), ["b1", "b2"], "oldest first");
+    // After a seq; at most `limit_each` per conversation, each its own.
+    let found = store
+        .pending_replies(&[after(a, replies[1].seq), after(b, 0)], 1)
+        .await
+        .unwrap();
+    assert!(!found.contains_key(&a));
+    assert_eq!(contents(&found[&b]), ["b1"]);
+    // Another tenant's or channel's scope reads nothing.
+    let elsewhere = store::RepliesAfter {
+        scope: s.other_channel.scope(),
+        ..after(b, 0)
+    };
+    let stranger = store::RepliesAfter {
+        scope: s.other_tenant_channel.scope(),
+        ..after(b, 0)
+    };
+    assert!(store
+        .pending_replies(&[elsewhere, stranger], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.pending_replies(&[], 10).await.unwrap().is_empty());
 }
 
 // --- every method of every store trait -----------------------------------------

@@ -1148,12 +1148,20 @@ macro_rules! sql_store {
                 ) -> StoreResult<Option<crate::store::OutboxRow>> {
                     self.sql.pending_outbox(dedupe_key).await
                 }
-                async fn visitor_email(
+                async fn visitor_emails(
                     &self,
-                    tenant: TenantId,
-                    conversation: ConversationId,
-                ) -> StoreResult<Option<crate::store::VisitorEmail>> {
-                    self.sql.visitor_email(tenant, conversation).await
+                    conversations: &[(TenantId, ConversationId)],
+                ) -> StoreResult<
+                    std::collections::HashMap<ConversationId, crate::store::VisitorEmail>,
+                > {
+                    self.sql.visitor_emails(conversations).await
+                }
+                async fn pending_replies(
+                    &self,
+                    wanted: &[crate::store::RepliesAfter],
+                    limit_each: u32,
+                ) -> StoreResult<std::collections::HashMap<ConversationId, Vec<Message>>> {
+                    self.sql.pending_replies(wanted, limit_each).await
                 }
                 async fn unsubscribe_email(
                     &self,

@@ -12,14 +12,16 @@
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 use uuid::Uuid;
 
-use crate::domain::{ConversationId, TenantId};
-use crate::store::batch::insert_chunks;
+use std::collections::HashMap;
+
+use crate::domain::{ConversationId, Message, TenantId};
+use crate::store::batch::{insert_chunks, Params};
 use crate::store::{
-    Emailed, Enqueued, Finished, NewOutbox, OutboxOutcome, OutboxRow, StoreResult,
+    Emailed, Enqueued, Finished, NewOutbox, OutboxOutcome, OutboxRow, RepliesAfter, StoreResult,
     TranscriptRequested, VisitorEmail,
 };
 
-use super::{parse_id, parse_uuid, Backend, Bind, RowsAffected, Sql};
+use super::{parse_id, parse_uuid, Backend, Bind, RowsAffected, Sql, MESSAGE_COLUMNS};
 
 const OUTBOX_COLUMNS: &str = "id, kind, tenant_id, dedupe_key, payload, created_at, due_at, \
      attempts, last_error, sent_at, dropped_at";
@@ -267,28 +269,92 @@ where
         row.as_ref().map(Self::outbox_from_row).transpose()
     }
 
-    pub(crate) async fn visitor_email(
+    pub(crate) async fn visitor_emails(
         &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<VisitorEmail>> {
-        let row = sqlx::query(
-            "SELECT email, url, emailed_seq, emailed_at, email_unsubscribed, transcript_at \
-             FROM visitor_contexts WHERE conversation_id = $1 AND tenant_id = $2",
-        )
-        .bind(conversation.to_string())
-        .bind(tenant.to_string())
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(VisitorEmail {
-            email: row.try_get(0)?,
-            url: row.try_get(1)?,
-            emailed_seq: row.try_get(2)?,
-            emailed_at_ms: row.try_get(3)?,
-            unsubscribed: row.try_get::<i64, _>(4)? != 0,
-            transcript_at_ms: row.try_get(5)?,
-        }))
+        conversations: &[(TenantId, ConversationId)],
+    ) -> StoreResult<HashMap<ConversationId, VisitorEmail>> {
+        let mut found = HashMap::with_capacity(conversations.len());
+        if conversations.is_empty() {
+            return Ok(found);
+        }
+        let tenants: HashMap<ConversationId, TenantId> =
+            conversations.iter().map(|&(t, c)| (c, t)).collect();
+        let sql = format!(
+            "SELECT conversation_id, tenant_id, email, url, emailed_seq, emailed_at, \
+             email_unsubscribed, transcript_at FROM visitor_contexts WHERE conversation_id IN ({})",
+            Params::Numbered.list(1, conversations.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for (_, c) in conversations {
+            query = query.bind(c.to_string());
+        }
+        for row in query.fetch_all(&self.read).await? {
+            let conversation: ConversationId = parse_id(&row.try_get::<String, _>(0)?)?;
+            let tenant: TenantId = parse_id(&row.try_get::<String, _>(1)?)?;
+            if tenants.get(&conversation) != Some(&tenant) {
+                continue;
+            }
+            found.insert(
+                conversation,
+                VisitorEmail {
+                    email: row.try_get(2)?,
+                    url: row.try_get(3)?,
+                    emailed_seq: row.try_get(4)?,
+                    emailed_at_ms: row.try_get(5)?,
+                    unsubscribed: row.try_get::<i64, _>(6)? != 0,
+                    transcript_at_ms: row.try_get(7)?,
+                },
+            );
+        }
+        Ok(found)
+    }
+
+    pub(crate) async fn pending_replies(
+        &self,
+        wanted: &[RepliesAfter],
+        limit_each: u32,
+    ) -> StoreResult<HashMap<ConversationId, Vec<Message>>> {
+        let mut found: HashMap<ConversationId, Vec<Message>> = HashMap::new();
+        if wanted.is_empty() {
+            return Ok(found);
+        }
+        // One condition per conversation (its tenant and channel too, as
+        // `messages_after` keeps them), numbered by the window per
+        // conversation so one long run of replies crowds out no other.
+        let each: Vec<String> = (0..wanted.len())
+            .map(|i| {
+                let n = i * 4 + 1;
+                format!(
+                    "(conversation_id = ${n} AND seq > ${} AND tenant_id = ${} AND channel_id = ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM (SELECT m.*, ROW_NUMBER() OVER \
+             (PARTITION BY conversation_id ORDER BY seq) AS nth FROM messages m \
+             WHERE ({}) AND sender_kind = 'agent' AND state = 'PENDING' AND deleted = 0) x \
+             WHERE nth <= {limit_each} ORDER BY conversation_id, seq",
+            each.join(" OR ")
+        );
+        let mut query = sqlx::query(&sql);
+        for w in wanted {
+            query = query
+                .bind(w.conversation.to_string())
+                .bind(w.after_seq)
+                .bind(w.scope.tenant.to_string())
+                .bind(w.scope.channel.to_string());
+        }
+        for row in query.fetch_all(&self.read).await? {
+            let message = Self::message_from_row(&row)?;
+            found
+                .entry(message.conversation_id)
+                .or_default()
+                .push(message);
+        }
+        Ok(found)
     }
 
     async fn mark_emailed(conn: &mut DB::Connection, emailed: &Emailed) -> StoreResult<()> {
