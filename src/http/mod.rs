@@ -30,6 +30,7 @@ pub mod chatplugin;
 pub mod console;
 pub mod email;
 pub mod files;
+pub mod openapi;
 pub mod server;
 
 /// Every route of the server.
@@ -46,6 +47,8 @@ pub fn routes(
         .or(channels::routes(app.clone()))
         .unify()
         .or(email::routes(app.clone()))
+        .unify()
+        .or(openapi::routes())
         .unify()
         .boxed();
     let files = files::agent_upload(app.clone())
@@ -73,6 +76,55 @@ pub fn routes(
         // Not `warp::trace::request()`: it logs the path (tokens included)
         // and a WARN line for every 4xx. The span is opened by `server`.
         .map(move |reply: Response| access::finished(&metrics, reply))
+}
+
+/// Every route `routes` serves outside `/api/chatd/1.0` (whose routes are
+/// `chatd`'s table), as `(method, path)` with `{name}` for a captured
+/// segment: each is described in `/api/openapi.json` (a test compares).
+/// Keep it beside the router: a route added without its description
+/// fails that test.
+const SERVED: &[(&str, &str)] = &[
+    ("POST", "/chatplugin.authenticate"),
+    ("POST", "/chatplugin.resumeToken"),
+    ("POST", "/chatplugin.send"),
+    ("POST", "/chatplugin.rate"),
+    ("POST", "/chatplugin.conversations"),
+    ("POST", "/chatplugin.transcript"),
+    ("POST", "/chatplugin.upload"),
+    ("GET", "/ws.chatplugin"),
+    ("POST", "/api/auth/0.1/token"),
+    ("DELETE", "/api/auth/0.1/token/{token}"),
+    ("POST", "/channels.chatplugin.connect"),
+    ("POST", "/channels.chatplugin.disconnect"),
+    ("POST", "/channels.list"),
+    ("POST", "/channels.info"),
+    ("POST", "/channels.update"),
+    ("POST", "/channels.identity.rotate"),
+    ("POST", "/api/chatd/1.0/users/me/rooms/{room}/attachments"),
+    ("GET", "/files/{id}/{name}"),
+    ("HEAD", "/files/{id}/{name}"),
+    ("GET", "/api/websocketd/"),
+    ("GET", "/widget.js"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/docs"),
+];
+
+/// Routes served for people's browsers, not API clients, and so not in
+/// the description: the console (session cookie and CSRF), the demo page,
+/// and the signed links of emails.
+pub const NOT_API: &[&str] = &["/console", "/demo", "/email/open", "/email/unsubscribe"];
+
+/// Every API route served, as `(method, path)`: [`SERVED`] and the agent
+/// API's table.
+pub fn served() -> Vec<(String, String)> {
+    SERVED
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .chain(chatd::endpoints())
+        .collect()
 }
 
 /// Both arms of a handler's result as a response.
