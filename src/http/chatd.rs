@@ -488,20 +488,32 @@ fn messages_page(call: &Call, page: Page<Message>) -> Response {
 
 #[derive(Deserialize, ToSchema)]
 struct CreateAgent {
+    /// The login.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     display_name: String,
+    #[schema(min_length = 8, max_length = 200)]
     password: String,
+    /// `admin` or `agent` (the default).
+    #[schema(pattern = "^(admin|agent)$")]
     role: Option<String>,
+    /// An http(s) URL.
+    #[schema(max_length = 2048, pattern = r"^https?://[^\s]+$")]
     avatar_url: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
 struct PatchAgent {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     display_name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^https?://[^\s]+$")]
     avatar_url: Option<Option<String>>,
+    /// `admin` or `agent`.
+    #[schema(pattern = "^(admin|agent)$")]
     role: Option<String>,
+    #[schema(min_length = 8, max_length = 200)]
     password: Option<String>,
     disabled: Option<bool>,
 }
@@ -523,7 +535,9 @@ struct RoomUser {
 
 #[derive(Deserialize, ToSchema)]
 struct CreateRoom {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: Option<String>,
+    /// The other members (the caller is added): 2 to 100 in all.
     #[serde(default)]
     users: Vec<RoomUser>,
 }
@@ -532,6 +546,7 @@ struct CreateRoom {
 struct PostMessage {
     /// Optional when `attachments` are given.
     #[serde(default)]
+    #[schema(min_length = 1, pattern = r"\S")]
     content: Option<String>,
     alias: Option<String>,
     /// desk-api.md, "Attachments": the caller's unsent uploads' ids.
@@ -551,7 +566,9 @@ struct PostMessage {
 #[derive(Deserialize, ToSchema)]
 #[schema(as = QuickReplyInput)]
 struct QuickReplyBody {
+    #[schema(min_length = 1, max_length = 40, pattern = r"\S")]
     title: String,
+    #[schema(min_length = 1, pattern = r"\S")]
     payload: String,
 }
 
@@ -576,7 +593,9 @@ struct SetLabels {
 
 #[derive(Deserialize, ToSchema)]
 struct LabelBody {
+    #[schema(min_length = 1, max_length = 50, pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")]
     name: Option<String>,
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$", example = "#2f6fde")]
     color: Option<String>,
 }
 
@@ -596,11 +615,14 @@ struct AddMember {
 
 #[derive(Deserialize, ToSchema)]
 struct EditMessage {
+    #[schema(min_length = 1, pattern = r"\S")]
     content: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 struct React {
+    /// One emoji grapheme cluster (❤️, 👍🏽, 👨‍👩‍👧).
+    #[schema(pattern = "^(🎉|👍|❤️|😀)$", example = "🎉")]
     emoji: String,
 }
 
@@ -611,17 +633,23 @@ struct Transfer {
 
 #[derive(Deserialize, ToSchema)]
 struct SetState {
+    /// `open` or `closed`.
+    #[schema(pattern = "^(open|closed)$")]
     state: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 struct Activity {
+    /// `start_typing` or `stop_typing`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(start_typing|stop_typing)$")]
     kind: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 struct SetPresence {
+    /// `available`, `away`, `unavailable` or `invisible`.
+    #[schema(pattern = "^(available|away|unavailable|invisible)$")]
     state: String,
     status: Option<String>,
 }
@@ -636,6 +664,7 @@ fn user_id(caller: &Caller, raw: &str) -> Result<AgentId, ApiError> {
 
 #[derive(Deserialize, ToSchema, Default)]
 struct Read {
+    #[schema(minimum = 0)]
     up_to_seq: Option<i64>,
 }
 
@@ -718,8 +747,12 @@ async fn delete_agent(call: Call) -> Result<Response, ApiError> {
 
 #[derive(Deserialize, ToSchema, Default)]
 struct CannedBody {
+    /// No spaces; a leading `/` is dropped.
+    #[schema(pattern = r"^/?[^\s/\x00-\x1f]{1,32}$")]
     shortcut: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")]
     title: Option<String>,
+    #[schema(min_length = 1, pattern = r"\S")]
     content: Option<String>,
 }
 

@@ -61,16 +61,18 @@ password="$(grep -o 'admin password:[[:space:]]*[^[:space:]]*' "$work/out" | awk
 token="$(curl -sf -u "$email:$password" -H 'Content-Type: application/json' -d '{"expiration": 3600}' \
   "$BASE/api/auth/0.1/token" | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["token"])')"
 [ -n "$token" ] || { echo "cannot log in as the admin" >&2; exit 1; }
+channel="$(grep -o 'demo channel:[[:space:]]*[^[:space:]]*' "$work/out" | awk '{print $NF}')"
+python3 "$REPO_ROOT/tests/openapi/fixtures.py" "$BASE" "$token" "$channel" >"$work/schemathesis.toml"
 echo "chatgate at $BASE; testing $BASE/api/openapi.json"
 
 # Not tested here: the two sockets (schemathesis speaks HTTP, not
 # WebSocket; tests/api/stomp.rs and events_api.rs test them), and the
 # logout, which would revoke the token this run uses.
-st run "$BASE/api/openapi.json" \
+st --config-file "$work/schemathesis.toml" run "$BASE/api/openapi.json" \
   --url "$BASE" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --phases examples,coverage,fuzzing \
+  --phases coverage,fuzzing,stateful \
   --mode positive \
   --max-examples "${ST_MAX_EXAMPLES:-12}" \
   --seed "${ST_SEED:-1}" \
