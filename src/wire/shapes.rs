@@ -1,11 +1,14 @@
-//! Schemas of the shapes that have no Rust type of their own: the agent,
-//! room, presence and channel objects are built as JSON by `wire::wazo` and
-//! `wire::channel` (each field once, from the domain value), so these
-//! structs only describe them. Each names the function that builds its
-//! shape; the schemathesis run of CI (`tests/openapi/run.sh`) checks every
-//! response against them, so a field added there and not here (or the
-//! reverse) fails it. Shapes that do have a type (a message, an
-//! attachment, the request bodies) carry their derive where they are defined.
+//! Schemas (OpenAPI, `http::openapi`) of the shapes that have no Rust type
+//! of their own: the agent, room, presence and channel objects are built as
+//! JSON by `wire::wazo` and `wire::channel` (each field once, from the
+//! domain value), and some request bodies are read field by field from a
+//! JSON object, so these structs only describe them. Each names (in a `//`
+//! comment: its `///` doc is the schema's public description) the function
+//! that builds or reads its shape; the schemathesis run of CI
+//! (`tests/openapi/run.sh`) checks every response against them, so a field
+//! added there and not here (or the reverse) fails it. Shapes that do have
+//! a type (a message, an attachment, the agent API's request bodies) carry
+//! their derive where they are defined.
 
 #![allow(dead_code)]
 
@@ -13,7 +16,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every error (visitor-api.md, "Conventions"): never an HTML page, never
-/// an empty body, never a stack trace. Built by `error::ApiError::body`.
+/// an empty body, never a stack trace.
+// Built by `error::ApiError::body`.
 #[derive(ToSchema)]
 #[schema(as = Error)]
 pub struct ErrorBody {
@@ -30,7 +34,8 @@ pub struct ErrorBody {
     timestamp: f64,
 }
 
-/// A room member (`wire::wazo::bare_room`).
+// Built by `wire::wazo::bare_room`.
+/// A room member.
 #[derive(ToSchema)]
 pub struct RoomUser {
     uuid: Uuid,
@@ -44,7 +49,8 @@ pub struct RoomUser {
     connected: Option<bool>,
 }
 
-/// A label as rooms carry it (`wire::wazo::room_label`); `GET /labels` lists these.
+// Built by `wire::wazo::room_label`.
+/// A label as rooms carry it; `GET /labels` lists these.
 #[derive(ToSchema)]
 pub struct Label {
     uuid: Uuid,
@@ -71,7 +77,8 @@ pub struct PrechatAnswers {
     question: Option<String>,
 }
 
-/// A room (agent-api.md, "Rooms"; `wire::wazo::room`): agents talking to
+// Built by `wire::wazo::room`.
+/// A room (agent-api.md, "Rooms"): agents talking to
 /// each other, or one visitor conversation of a channel.
 #[derive(ToSchema)]
 pub struct Room {
@@ -121,7 +128,8 @@ pub struct MessagePage {
     total: i64,
 }
 
-/// An agent (`wire::wazo::agent`).
+// Built by `wire::wazo::agent`.
+/// An agent.
 #[derive(ToSchema)]
 pub struct Agent {
     uuid: Uuid,
@@ -143,7 +151,8 @@ pub struct AgentPage {
     total: i64,
 }
 
-/// Wazo's presence shape (`wire::wazo::presence`).
+// Built by `wire::wazo::presence`.
+/// Wazo's presence shape.
 #[derive(ToSchema)]
 pub struct Presence {
     uuid: Uuid,
@@ -169,7 +178,8 @@ pub struct PresencePage {
     total: i64,
 }
 
-/// A canned response (`wire::wazo::canned_response`).
+// Built by `wire::wazo::canned_response`.
+/// A canned response.
 #[derive(ToSchema)]
 pub struct CannedResponse {
     uuid: Uuid,
@@ -202,7 +212,8 @@ pub struct Reaction {
     user_uuid: Uuid,
 }
 
-/// What the visitor's page told (`wire::wazo::visitor_context`).
+// Built by `wire::wazo::visitor_context`.
+/// What the visitor's page told.
 #[derive(ToSchema)]
 pub struct VisitorContext {
     name: Option<String>,
@@ -218,7 +229,8 @@ pub struct VisitorContext {
     browser: Option<String>,
 }
 
-/// A channel as admins see it (`wire::channel::channel`; Airy's shape).
+// Built by `wire::channel::channel`.
+/// A channel as admins see it (Airy's shape).
 #[derive(ToSchema)]
 pub struct Channel {
     id: Uuid,
@@ -277,7 +289,8 @@ pub struct ChannelList {
     data: Vec<Channel>,
 }
 
-/// What the widget shows of its channel (`wire::channel::public`).
+// Built by `wire::channel::public`.
+/// What the widget shows of its channel.
 #[derive(ToSchema)]
 pub struct PublicChannel {
     id: Uuid,
@@ -394,7 +407,8 @@ pub enum RoomStateParam {
     Closed,
 }
 
-/// The query of a messages page (parsed by `chatd::Query::listing`).
+// Parsed by `http::chatd::Query::listing`.
+/// The query of a messages page.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MessageListing {
@@ -411,9 +425,9 @@ pub struct MessageListing {
     after_seq: Option<u64>,
 }
 
-/// `/chatplugin.authenticate`'s body (parsed by
-/// `http::chatplugin::authenticate_body`): a channel to start in, or a
-/// resume token (which wins), and what the page tells of its visitor.
+// Parsed by `http::chatplugin::authenticate_body`.
+/// `/chatplugin.authenticate`'s body: a channel to start in, or a resume
+/// token (which wins), and what the page tells of its visitor.
 #[derive(ToSchema)]
 pub struct AuthenticateBody {
     channel_id: Option<Uuid>,
@@ -451,7 +465,8 @@ pub struct ResumeTokenBody {
     conversation_id: Option<Uuid>,
 }
 
-/// `/chatplugin.send`'s body (parsed by `wire::visitor::send_body`).
+// Parsed by `wire::visitor::send_body`.
+/// `/chatplugin.send`'s body.
 #[derive(ToSchema)]
 pub struct SendBody {
     message: SendMessage,
@@ -487,9 +502,10 @@ pub struct Upload {
     file: Vec<u8>,
 }
 
-/// `/channels.chatplugin.connect` and `/channels.update` (parsed by
-/// `http::channels`): absent fields keep their value (`channels.update`
-/// needs `channel_id`; `channels.chatplugin.connect` needs `name`).
+// Parsed by `http::channels`.
+/// `/channels.chatplugin.connect` and `/channels.update`: absent fields
+/// keep their value (`channels.update` needs `channel_id`;
+/// `channels.chatplugin.connect` needs `name`).
 #[derive(ToSchema)]
 pub struct ChannelSettings {
     channel_id: Option<Uuid>,

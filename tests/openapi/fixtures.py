@@ -2,14 +2,16 @@
 prints its config (TOML) with their ids, so that the generated requests
 reach real rooms, messages, labels... and not only 404s.
 
-Usage: fixtures.py <base url> <admin token> <demo channel id>
+Usage: fixtures.py <base url> <admin token> <demo channel id> <file>
+(the token of a visitor whose conversation an agent answered is written
+to <file>, for the run of the visitor API).
 """
 
 import json
 import sys
 import urllib.request
 
-BASE, TOKEN, CHANNEL = sys.argv[1:4]
+BASE, TOKEN, CHANNEL, VISITOR_TOKEN_FILE = sys.argv[1:5]
 API = BASE + "/api/chatd/1.0"
 
 
@@ -37,7 +39,9 @@ agent = call("POST", API + "/agents", {
 })["uuid"]
 # One conversation answered by the admin (open, with the admin's reply),
 # one waiting in the queue, one closed, and an agent room.
-_, answered = visitor("Hello, I need help")
+visitor_token, answered = visitor("Hello, I need help")
+with open(VISITOR_TOKEN_FILE, "w", encoding="utf-8") as out:
+    out.write(visitor_token)
 call("PUT", API + f"/queues/{answered}/answer")
 reply = call("POST", API + f"/users/me/rooms/{answered}/messages", {"content": "How can I help?"})
 call("POST", API + f"/users/me/rooms/{answered}/messages/{reply['uuid']}/reactions", {"emoji": "👍"})

@@ -180,6 +180,9 @@ fn build() -> Value {
         "basic": {"type": "http", "scheme": "basic", "description": "An agent's email and password."},
     });
     doc["security"] = json!([{"bearer": []}, {"token": []}]);
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        require_every_field(schemas);
+    }
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -190,8 +193,63 @@ fn build() -> Value {
             }
         }
     }
+    for (path, method) in OPTIONAL_BODIES {
+        let body = &mut doc["paths"][*path][*method]["requestBody"];
+        if body.is_object() {
+            body["required"] = json!(false);
+        }
+    }
     doc["webhooks"] = webhooks();
     doc
+}
+
+/// Operations whose body may be absent or empty (read as `{}`).
+const OPTIONAL_BODIES: &[(&str, &str)] = &[
+    ("/chatplugin.resumeToken", "post"),
+    ("/api/auth/0.1/token", "post"),
+    ("/api/chatd/1.0/users/me/rooms/{room}/read", "put"),
+];
+
+/// The shapes the server answers with: every field is always there (null
+/// when it has no value), but for [`SOMETIMES_ABSENT`]. The derive makes
+/// an `Option` optional, which is right for a request and too loose for
+/// an answer, so the answers' are made required here.
+const ANSWERS: &[&str] = &[
+    "Agent", "AgentPage", "Attachment", "Authenticated", "BusinessHours", "CannedResponse",
+    "CannedResponsePage", "Channel", "ChannelList", "ChannelMetadata", "Error", "Label",
+    "LabelPage", "Message", "MessagePage", "MessageReaction", "MessageRoom", "Notice",
+    "Presence", "PresencePage", "PrechatForm", "PublicChannel", "Queued", "QuickReply",
+    "Reaction", "Readiness", "ResumeToken", "Room", "RoomPage", "RoomRating", "RoomUser",
+    "TokenData", "TokenMetadata", "TokenReply", "VisitorContext", "VisitorConversation",
+    "VisitorConversations", "VisitorMessage", "VisitorSender", "WebhookEvent",
+];
+
+/// `(schema, field)`: the answers' fields that are not always there.
+const SOMETIMES_ABSENT: &[(&str, &str)] = &[
+    // A system message's only.
+    ("Message", "notice"),
+    ("VisitorMessage", "notice"),
+    // The visitor member's only.
+    ("RoomUser", "connected"),
+    // `/queues` and `/rooms` count no `filtered`.
+    ("RoomPage", "filtered"),
+];
+
+fn require_every_field(schemas: &mut Map<String, Value>) {
+    for name in ANSWERS {
+        let Some(schema) = schemas.get_mut(*name) else {
+            continue;
+        };
+        let Some(properties) = schema["properties"].as_object() else {
+            continue;
+        };
+        let required: Vec<Value> = properties
+            .keys()
+            .filter(|field| !SOMETIMES_ABSENT.contains(&(*name, field.as_str())))
+            .map(|field| json!(field))
+            .collect();
+        schema["required"] = Value::Array(required);
+    }
 }
 
 /// A schema of `T`, inline.
