@@ -6,7 +6,8 @@
 //! the query, and finds the endpoint in [`ROUTES`] (method and path
 //! pattern). Each endpoint is one short `async fn` below, its route in its
 //! doc line: it parses its path ids and body, calls one service function and
-//! renders the result. No route (or no route for that method) is a 404.
+//! renders the result. No route is a 404; a route's path with another
+//! method is a 405 (its `Allow` header is `http::routes`'s).
 
 use std::collections::HashMap;
 
@@ -33,8 +34,8 @@ use crate::service::rooms::{RoomFilter, RoomRef};
 use crate::service::{Caller, Services};
 use crate::state::App;
 use crate::store::Page;
-use crate::wire::wazo;
 use crate::wire::shapes::{self, MessageListing, RoomStateParam};
+use crate::wire::wazo;
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "chatd" / "1.0" / ..)
@@ -84,7 +85,20 @@ async fn dispatch(
         None => (agents.authenticate(token.as_deref()).await?, None),
     };
     let query = Query::parse(raw_query)?;
-    let (route, params) = found.ok_or_else(ApiError::not_found)?;
+    let Some((route, params)) = found else {
+        let known_path = ROUTES
+            .iter()
+            .any(|route| Params::matching(route.path, &path).is_some());
+        return Err(if known_path {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "method not allowed on this path",
+            )
+        } else {
+            ApiError::not_found()
+        });
+    };
     (route.handler)(Call {
         app,
         caller,
@@ -593,7 +607,11 @@ struct SetLabels {
 
 #[derive(Deserialize, ToSchema)]
 struct LabelBody {
-    #[schema(min_length = 1, max_length = 50, pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+    )]
     name: Option<String>,
     #[schema(pattern = "^#[0-9a-fA-F]{6}$", example = "#2f6fde")]
     color: Option<String>,
@@ -750,7 +768,11 @@ struct CannedBody {
     /// No spaces; a leading `/` is dropped.
     #[schema(pattern = r"^/?[^\s/\x00-\x1f]{1,32}$")]
     shortcut: Option<String>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+    )]
     title: Option<String>,
     #[schema(min_length = 1, pattern = r"\S")]
     content: Option<String>,
@@ -887,7 +909,7 @@ async fn create_room(call: Call) -> Result<Response, ApiError> {
 /// GET /users/me/rooms/messages
 #[utoipa::path(get, path = "/api/chatd/1.0/users/me/rooms/messages", tag = "messages",
     summary = "Search across the caller's rooms",
-    params(("search" = Option<String>, Query, description = "Case- and accent-insensitive, words in order"),
+    params(("search" = Option<String>, Query, max_length = 256, description = "Case- and accent-insensitive, words in order"),
         ("distinct" = Option<String>, Query, description = "`room_uuid`: the newest message of each room"),
         MessageListing),
     responses((status = 200, body = shapes::MessagePage)))]
@@ -914,7 +936,7 @@ async fn search_messages(call: Call) -> Result<Response, ApiError> {
 /// GET /users/me/rooms/{room}/messages
 #[utoipa::path(get, path = "/api/chatd/1.0/users/me/rooms/{room}/messages", tag = "messages",
     summary = "A room's messages (newest first by default)",
-    params(("room" = Uuid, Path), ("search" = Option<String>, Query), MessageListing),
+    params(("room" = Uuid, Path), ("search" = Option<String>, Query, max_length = 256, description = "Case- and accent-insensitive, words in order"), MessageListing),
     responses((status = 200, body = shapes::MessagePage)))]
 async fn list_messages(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
@@ -1368,7 +1390,7 @@ async fn get_queued_room(call: Call) -> Result<Response, ApiError> {
 /// GET /queues/{room}/messages
 #[utoipa::path(get, path = "/api/chatd/1.0/queues/{room}/messages", tag = "queue",
     summary = "A queued room's messages (marks nothing read)",
-    params(("room" = Uuid, Path), ("search" = Option<String>, Query), MessageListing),
+    params(("room" = Uuid, Path), ("search" = Option<String>, Query, max_length = 256, description = "Case- and accent-insensitive, words in order"), MessageListing),
     responses((status = 200, body = shapes::MessagePage)))]
 async fn list_queued_messages(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
@@ -1445,7 +1467,7 @@ async fn get_supervised_room(call: Call) -> Result<Response, ApiError> {
 /// GET /rooms/{room}/messages
 #[utoipa::path(get, path = "/api/chatd/1.0/rooms/{room}/messages", tag = "supervision",
     summary = "Any visitor room's messages (admin, read-only)",
-    params(("room" = Uuid, Path), ("search" = Option<String>, Query), MessageListing),
+    params(("room" = Uuid, Path), ("search" = Option<String>, Query, max_length = 256, description = "Case- and accent-insensitive, words in order"), MessageListing),
     responses((status = 200, body = shapes::MessagePage), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn list_supervised_messages(call: Call) -> Result<Response, ApiError> {
     call.caller.require_admin()?;

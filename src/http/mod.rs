@@ -62,7 +62,7 @@ pub fn routes(
         .unify()
         .boxed();
     let metrics = app.metrics.clone();
-    visitor
+    let served = visitor
         .or(admin)
         .unify()
         .or(agents)
@@ -72,7 +72,12 @@ pub fn routes(
         .or(console::routes(app).boxed())
         .unify()
         .recover(recover)
-        .unify()
+        .unify();
+    // The full path is read first (it consumes nothing) for the `Allow`
+    // header of a 405.
+    warp::path::full()
+        .and(served)
+        .map(|path: warp::path::FullPath, reply: Response| with_allow(path.as_str(), reply))
         // Not `warp::trace::request()`: it logs the path (tokens included)
         // and a WARN line for every 4xx. The span is opened by `server`.
         .map(move |reply: Response| access::finished(&metrics, reply))
@@ -125,6 +130,42 @@ pub fn served() -> Vec<(String, String)> {
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .chain(chatd::endpoints())
         .collect()
+}
+
+/// A 405 names the methods its path takes (`Allow`, as RFC 9110 asks),
+/// from [`served`].
+fn with_allow(path: &str, mut reply: Response) -> Response {
+    if reply.status() != warp::http::StatusCode::METHOD_NOT_ALLOWED {
+        return reply;
+    }
+    let allowed = allowed_methods(path);
+    if let Ok(value) = warp::http::HeaderValue::from_str(&allowed.join(", ")) {
+        if !allowed.is_empty() {
+            reply.headers_mut().insert(warp::http::header::ALLOW, value);
+        }
+    }
+    reply
+}
+
+/// The methods [`served`] lists for `path` (a `{name}` matches any one
+/// segment), in a stable order.
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<String> = served()
+        .into_iter()
+        .filter(|(_, pattern)| {
+            let pattern: Vec<&str> = pattern.split('/').collect();
+            pattern.len() == segments.len()
+                && pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| want.starts_with('{') || want == got)
+        })
+        .map(|(method, _)| method)
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
 }
 
 /// Both arms of a handler's result as a response.

@@ -538,6 +538,7 @@ pub struct ChannelRef {
 #[derive(ToSchema)]
 pub struct LoginBody {
     /// The token's lifetime in seconds.
+    #[schema(minimum = 1, maximum = 864000)]
     expiration: Option<i64>,
 }
 

@@ -37,8 +37,8 @@ use crate::hub::{Membership, Outbound};
 use crate::service::sessions::VisitorSocket;
 use crate::service::visitor::Visitor;
 use crate::state::App;
-use crate::wire::shapes;
 use crate::store::{Appended, ConversationLookup, NewMessage};
+use crate::wire::shapes;
 
 /// Messages fetched per store read when replaying or filling a gap.
 const PAGE: u32 = 500;

@@ -215,13 +215,46 @@ const OPTIONAL_BODIES: &[(&str, &str)] = &[
 /// an `Option` optional, which is right for a request and too loose for
 /// an answer, so the answers' are made required here.
 const ANSWERS: &[&str] = &[
-    "Agent", "AgentPage", "Attachment", "Authenticated", "BusinessHours", "CannedResponse",
-    "CannedResponsePage", "Channel", "ChannelList", "ChannelMetadata", "Error", "Label",
-    "LabelPage", "Message", "MessagePage", "MessageReaction", "MessageRoom", "Notice",
-    "Presence", "PresencePage", "PrechatForm", "PublicChannel", "Queued", "QuickReply",
-    "Reaction", "Readiness", "ResumeToken", "Room", "RoomPage", "RoomRating", "RoomUser",
-    "TokenData", "TokenMetadata", "TokenReply", "VisitorContext", "VisitorConversation",
-    "VisitorConversations", "VisitorMessage", "VisitorSender", "WebhookEvent",
+    "Agent",
+    "AgentPage",
+    "Attachment",
+    "Authenticated",
+    "BusinessHours",
+    "CannedResponse",
+    "CannedResponsePage",
+    "Channel",
+    "ChannelList",
+    "ChannelMetadata",
+    "Error",
+    "Label",
+    "LabelPage",
+    "Message",
+    "MessagePage",
+    "MessageReaction",
+    "MessageRoom",
+    "Notice",
+    "Presence",
+    "PresencePage",
+    "PrechatForm",
+    "PublicChannel",
+    "Queued",
+    "QuickReply",
+    "Reaction",
+    "Readiness",
+    "ResumeToken",
+    "Room",
+    "RoomPage",
+    "RoomRating",
+    "RoomUser",
+    "TokenData",
+    "TokenMetadata",
+    "TokenReply",
+    "VisitorContext",
+    "VisitorConversation",
+    "VisitorConversations",
+    "VisitorMessage",
+    "VisitorSender",
+    "WebhookEvent",
 ];
 
 /// `(schema, field)`: the answers' fields that are not always there.
@@ -274,13 +307,25 @@ fn add_common_errors(path: &str, method: &str, operation: &mut Value) {
     let secured = operation
         .get("security")
         .and_then(Value::as_array)
-        .is_none_or(|s| s.iter().any(|r| r.as_object().is_some_and(|r| !r.is_empty())));
+        .is_none_or(|s| {
+            s.iter()
+                .any(|r| r.as_object().is_some_and(|r| !r.is_empty()))
+        });
     let mut common = vec![
-        ("400", "`invalid-data`: a bad body, query or header, naming the field"),
-        ("503", "`store-unavailable`: nothing was done; retry (with `Retry-After`)"),
+        (
+            "400",
+            "`invalid-data`: a bad body, query or header, naming the field",
+        ),
+        (
+            "503",
+            "`store-unavailable`: nothing was done; retry (with `Retry-After`)",
+        ),
     ];
     if secured || path.starts_with("/api/chatd/") {
-        common.push(("401", "`invalid-token`: missing, invalid, expired or revoked token"));
+        common.push((
+            "401",
+            "`invalid-token`: missing, invalid, expired or revoked token",
+        ));
     }
     if path.starts_with("/api/chatd/") || path.starts_with("/channels.") {
         common.push(("404", "no such resource (a malformed id too)"));

@@ -156,16 +156,18 @@ fn operation(doc: &Value, method: &str, path: &str, op: &Value) -> Operation {
             description_html: rich(&text(&p["description"])),
         })
         .collect();
-    let body_html = op["requestBody"]["content"].as_object().and_then(|content| {
-        content.iter().next().map(|(media, c)| {
-            let schema = schema_label(doc, &c["schema"]);
-            if media == "application/json" {
-                schema
-            } else {
-                format!("{schema} ({})", escape(media))
-            }
-        })
-    });
+    let body_html = op["requestBody"]["content"]
+        .as_object()
+        .and_then(|content| {
+            content.iter().next().map(|(media, c)| {
+                let schema = schema_label(doc, &c["schema"]);
+                if media == "application/json" {
+                    schema
+                } else {
+                    format!("{schema} ({})", escape(media))
+                }
+            })
+        });
     let mut responses: Vec<Answer> = op["responses"]
         .as_object()
         .into_iter()
@@ -186,9 +188,10 @@ fn operation(doc: &Value, method: &str, path: &str, op: &Value) -> Operation {
         })
         .collect();
     responses.sort_by(|a, b| a.status.cmp(&b.status));
-    let anonymous = op["security"]
-        .as_array()
-        .is_some_and(|s| s.iter().all(|r| r.as_object().is_some_and(|r| r.is_empty())));
+    let anonymous = op["security"].as_array().is_some_and(|s| {
+        s.iter()
+            .all(|r| r.as_object().is_some_and(|r| r.is_empty()))
+    });
     Operation {
         method: method.to_uppercase(),
         anchor: anchor(&format!("{method}-{path}")),
@@ -242,7 +245,11 @@ fn schema_of(doc: &Value, name: &str, schema: &Value) -> Schema {
         .map(|values| {
             values
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         })
@@ -315,7 +322,13 @@ fn schema_label(doc: &Value, schema: &Value) -> String {
     if let Some(values) = schema["enum"].as_array() {
         return values
             .iter()
-            .map(|v| escape(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .map(|v| {
+                escape(
+                    &v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
             .collect::<Vec<_>>()
             .join(" | ");
     }
