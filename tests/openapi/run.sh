@@ -7,7 +7,8 @@
 # Usage: tests/openapi/run.sh [path to the chatgate binary]
 #   (default target/debug/chatgate; build it first with
 #   `cargo build --bin chatgate`). ST_MAX_EXAMPLES (default 12) bounds the
-#   examples per operation, ST_SEED (default 1) makes the run repeatable.
+#   examples per operation, ST_SEED (default 1) makes the run repeatable;
+#   JUnit reports go to target/schemathesis/ (ST_REPORT_DIR).
 #
 # It starts the binary on port 0 with a fresh SQLite database, logs in as
 # the admin its first start creates, and tests every operation with that
@@ -78,7 +79,8 @@ run_schemathesis() {
   local name="$1"
   shift
   echo "--- schemathesis: $name"
-  st --config-file "$work/schemathesis.toml" run "$BASE/api/openapi.json" \
+  # From the scratch directory: schemathesis keeps a cache where it runs.
+  (cd "$work" && st --config-file "$work/schemathesis.toml" run "$BASE/api/openapi.json" \
     --url "$BASE" \
     "$@" \
     --checks "${ST_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,unsupported_method}" \
@@ -94,7 +96,7 @@ run_schemathesis() {
     --exclude-path '/api/auth/0.1/token/{token}' \
     --generation-database none \
     --no-color \
-    --report junit --report-dir "${ST_REPORT_DIR:-$work/report}/$name" || status=1
+    --report junit --report-dir "${ST_REPORT_DIR:-$REPO_ROOT/target/schemathesis}/$name") || status=1
 }
 run_schemathesis visitor --header "Authorization: Bearer $(cat "$work/visitor_token")" --include-tag visitor
 run_schemathesis login --auth "$email:$password" --include-path /api/auth/0.1/token
