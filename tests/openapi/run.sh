@@ -2,7 +2,8 @@
 # Checks /api/openapi.json against the running server with schemathesis
 # (PyPI), a property-based API tester: it generates requests from the
 # description and fails on a 5xx, a status the description does not list,
-# a body that does not match its schema, or a wrong content type.
+# a body that does not match its schema, a wrong content type, or a method
+# a path does not take answered otherwise than 405 with `Allow`.
 #
 # Usage: tests/openapi/run.sh [path to the chatgate binary]
 #   (default target/debug/chatgate; build it first with
@@ -11,9 +12,9 @@
 #   JUnit reports go to target/schemathesis/ (ST_REPORT_DIR).
 #
 # It starts the binary on port 0 with a fresh SQLite database, logs in as
-# the admin its first start creates, and tests every operation with that
-# admin token (visitor operations with it get their documented 401s, and
-# `/chatplugin.authenticate` needs none). Installs schemathesis when missing.
+# the admin its first start creates, creates what the requests work on
+# (fixtures.py: conversations, rooms, messages, a label, an agent...) and
+# runs the passes below. Installs schemathesis when missing.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
