@@ -101,7 +101,15 @@ async fn logout(tail: warp::path::Tail, app: App) -> Response {
     respond(
         async {
             let token = tail.as_str();
-            if token.is_empty() || token.contains('/') {
+            if token.is_empty() {
+                // `/api/auth/0.1/token` itself: a login's path, POST only.
+                return Err(ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    "method not allowed on this path",
+                ));
+            }
+            if token.contains('/') {
                 return Err(ApiError::not_found());
             }
             app.services.agents.logout(token).await?;

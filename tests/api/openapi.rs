@@ -205,6 +205,15 @@ async fn a_wrong_method_is_405_naming_the_methods_of_the_path() {
         .unwrap();
     assert_eq!(reply.status(), 405);
     assert_eq!(reply.headers()["allow"], "DELETE, GET, PATCH, PUT");
+    // The login's path without a token to revoke.
+    let reply = app
+        .http
+        .delete(app.url("/api/auth/0.1/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 405);
+    assert_eq!(reply.headers()["allow"], "POST");
     // An unknown path is still a 404, and an anonymous caller learns
     // nothing of the paths: 401.
     let reply = app
