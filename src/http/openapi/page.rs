@@ -12,7 +12,7 @@ use serde_json::Value;
 pub struct DocsPage {
     pub title: String,
     pub version: String,
-    pub description: String,
+    pub description_html: String,
     pub groups: Vec<Group>,
     pub webhooks: Vec<Operation>,
     pub schemas: Vec<Schema>,
@@ -109,9 +109,7 @@ impl DocsPage {
                         groups.len() - 1
                     }
                 };
-                groups[index]
-                    .operations
-                    .push(operation(doc, method, path, op));
+                groups[index].operations.push(operation(method, path, op));
             }
         }
         groups.retain(|g| !g.operations.is_empty());
@@ -122,7 +120,7 @@ impl DocsPage {
             .flat_map(|(name, item)| {
                 METHODS
                     .iter()
-                    .filter_map(|m| item.get(*m).map(|op| operation(doc, m, name, op)))
+                    .filter_map(|m| item.get(*m).map(|op| operation(m, name, op)))
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -130,12 +128,12 @@ impl DocsPage {
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(name, schema)| schema_of(doc, name, schema))
+            .map(|(name, schema)| schema_of(name, schema))
             .collect();
         DocsPage {
             title: text(&doc["info"]["title"]),
             version: text(&doc["info"]["version"]),
-            description: text(&doc["info"]["description"]),
+            description_html: rich(&text(&doc["info"]["description"])),
             groups,
             webhooks,
             schemas,
@@ -143,7 +141,7 @@ impl DocsPage {
     }
 }
 
-fn operation(doc: &Value, method: &str, path: &str, op: &Value) -> Operation {
+fn operation(method: &str, path: &str, op: &Value) -> Operation {
     let parameters = op["parameters"]
         .as_array()
         .into_iter()
@@ -152,7 +150,7 @@ fn operation(doc: &Value, method: &str, path: &str, op: &Value) -> Operation {
             name: text(&p["name"]),
             location: text(&p["in"]),
             required: p["required"].as_bool().unwrap_or(false),
-            schema_html: schema_label(doc, &p["schema"]),
+            schema_html: schema_label(&p["schema"]),
             description_html: rich(&text(&p["description"])),
         })
         .collect();
@@ -160,7 +158,7 @@ fn operation(doc: &Value, method: &str, path: &str, op: &Value) -> Operation {
         .as_object()
         .and_then(|content| {
             content.iter().next().map(|(media, c)| {
-                let schema = schema_label(doc, &c["schema"]);
+                let schema = schema_label(&c["schema"]);
                 if media == "application/json" {
                     schema
                 } else {
@@ -183,7 +181,7 @@ fn operation(doc: &Value, method: &str, path: &str, op: &Value) -> Operation {
             schema_html: r["content"]
                 .as_object()
                 .and_then(|c| c.values().next())
-                .map(|c| schema_label(doc, &c["schema"]))
+                .map(|c| schema_label(&c["schema"]))
                 .unwrap_or_default(),
         })
         .collect();
@@ -222,7 +220,7 @@ fn anchor(s: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-fn schema_of(doc: &Value, name: &str, schema: &Value) -> Schema {
+fn schema_of(name: &str, schema: &Value) -> Schema {
     let required: Vec<&str> = schema["required"]
         .as_array()
         .into_iter()
@@ -236,7 +234,7 @@ fn schema_of(doc: &Value, name: &str, schema: &Value) -> Schema {
         .map(|(field, s)| Field {
             name: field.clone(),
             required: required.contains(&field.as_str()),
-            schema_html: schema_label(doc, s),
+            schema_html: schema_label(s),
             description_html: rich(&text(&s["description"])),
         })
         .collect();
@@ -305,7 +303,7 @@ fn rich(s: &str) -> String {
 
 /// A schema in a few words, as HTML: its name (a link to it), `[item]`,
 /// `type (format)`, `a | null`.
-fn schema_label(doc: &Value, schema: &Value) -> String {
+fn schema_label(schema: &Value) -> String {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = escape(reference.rsplit('/').next().unwrap_or(reference));
         return format!("<a href=\"#schema-{name}\">{name}</a>");
@@ -314,7 +312,7 @@ fn schema_label(doc: &Value, schema: &Value) -> String {
         if let Some(list) = schema[key].as_array() {
             return list
                 .iter()
-                .map(|s| schema_label(doc, s))
+                .map(schema_label)
                 .collect::<Vec<_>>()
                 .join(" | ");
         }
@@ -340,7 +338,7 @@ fn schema_label(doc: &Value, schema: &Value) -> String {
     kinds
         .iter()
         .map(|kind| match kind.as_str() {
-            "array" => format!("[{}]", schema_label(doc, &schema["items"])),
+            "array" => format!("[{}]", schema_label(&schema["items"])),
             "null" => kind.clone(),
             other => match schema["format"].as_str() {
                 Some(format) => format!("{other} ({})", escape(format)),
@@ -376,8 +374,7 @@ mod tests {
 
     #[test]
     fn schema_labels_name_links_arrays_and_nullable_types() {
-        let doc = Value::Null;
-        let label = |s: Value| schema_label(&doc, &s);
+        let label = |s: Value| schema_label(&s);
         assert_eq!(
             label(serde_json::json!({"$ref": "#/components/schemas/Room"})),
             "<a href=\"#schema-Room\">Room</a>"
