@@ -24,6 +24,9 @@ BIN="${1:-${CHATGATE_BIN:-$REPO_ROOT/target/debug/chatgate}}"
 if ! command -v st >/dev/null; then
   echo "installing schemathesis (PyPI)"
   python3 -m pip install --quiet schemathesis || pip install --quiet schemathesis
+  # pyenv makes a new script reachable through its shims only after a rehash.
+  if command -v pyenv >/dev/null; then pyenv rehash || true; fi
+  hash -r
 fi
 command -v st >/dev/null || { echo "schemathesis (st) is not on PATH after installing it" >&2; exit 1; }
 
