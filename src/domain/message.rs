@@ -138,7 +138,7 @@ pub struct Message {
 }
 
 /// What happened, as a system message tells it (desk-api.md, "Notices").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// `agent` joined: answered, assigned by round robin or by an admin.
@@ -167,7 +167,7 @@ pub enum NoticeKind {
 /// A system message's meaning: a kind and its named parameters (agents'
 /// display names), encoded as `{"type", "params"}`. The message's `content`
 /// is its English text ([`Notice::english`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notice {
     #[serde(rename = "type")]
     pub kind: NoticeKind,
@@ -275,7 +275,7 @@ impl Notice {
 /// A button under an agent's message (desk-api.md, "Quick replies"): the
 /// visitor sees `title`; clicking it sends `title` as the visitor's text
 /// and `payload` as its postback.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuickReply {
     pub title: String,
     pub payload: String,

@@ -15,6 +15,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use crate::state::App;
+use crate::wire::shapes;
 
 const DEMO_PAGE: &str = include_str!("../../static/demo.html");
 /// widget/widget.js as build.rs minified it.
@@ -85,6 +86,10 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
 }
 
 /// GET /readyz: 200 when the database and the bus answer, else 503 naming the failing part.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    summary = "Ready: the database and the bus answer",
+    responses((status = 200, body = shapes::Readiness), (status = 503, body = shapes::Readiness, description = "a part is down")),
+    security(()))]
 async fn readyz(app: App) -> Response {
     let (database, bus) = app.services.readiness().await;
     let part = |failure: &Option<String>| match failure {

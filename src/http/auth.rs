@@ -14,6 +14,7 @@ use super::{body, client_ip, parse_json, respond, with_app};
 use crate::domain::time::format_ms;
 use crate::error::ApiError;
 use crate::state::App;
+use crate::wire::shapes;
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let login = warp::path!("api" / "auth" / "0.1" / "token")
@@ -51,6 +52,13 @@ struct LoginBody {
 }
 
 /// POST /api/auth/0.1/token: HTTP Basic login, returns an agent token.
+#[utoipa::path(post, path = "/api/auth/0.1/token", tag = "auth",
+    summary = "Log in with HTTP Basic `email:password`: an agent token",
+    request_body(content = shapes::LoginBody, description = "Optional"),
+    responses((status = 200, body = shapes::TokenReply),
+        (status = 401, body = shapes::ErrorBody, description = "wrong credentials (the same for an unknown email)"),
+        (status = 429, body = shapes::ErrorBody, description = "too many failed logins")),
+    security(("basic" = [])))]
 async fn login(app: App, ip: IpAddr, authorization: Option<String>, body: Bytes) -> Response {
     respond(
         async {
@@ -84,11 +92,24 @@ async fn login(app: App, ip: IpAddr, authorization: Option<String>, body: Bytes)
 }
 
 /// DELETE /api/auth/0.1/token/<token>: logout.
+#[utoipa::path(delete, path = "/api/auth/0.1/token/{token}", tag = "auth",
+    summary = "Revoke a token (logout)", params(("token" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = 401, body = shapes::ErrorBody),
+        (status = 404, body = shapes::ErrorBody)),
+    security(()))]
 async fn logout(tail: warp::path::Tail, app: App) -> Response {
     respond(
         async {
             let token = tail.as_str();
-            if token.is_empty() || token.contains('/') {
+            if token.is_empty() {
+                // `/api/auth/0.1/token` itself: a login's path, POST only.
+                return Err(ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    "method not allowed on this path",
+                ));
+            }
+            if token.contains('/') {
                 return Err(ApiError::not_found());
             }
             app.services.agents.logout(token).await?;

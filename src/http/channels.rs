@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::service::channels::ChannelSettings;
 use crate::service::Caller;
 use crate::state::App;
+use crate::wire::shapes;
 
 type Handler = fn(
     App,
@@ -86,6 +87,9 @@ fn with_secrets(
 
 /// POST /channels.identity.rotate: a new identity secret for the channel
 /// (the previous one still verifies for `CHATGATE_IDENTITY_SECRET_GRACE`).
+#[utoipa::path(post, path = "/channels.identity.rotate", tag = "channels",
+    summary = "A new identity secret (the previous one verifies for a grace period)", request_body = shapes::ChannelRef,
+    responses((status = 200, body = shapes::Channel)))]
 async fn rotate_identity(
     app: App,
     admin: Caller,
@@ -267,6 +271,9 @@ fn desk_settings(body: &Map<String, Value>) -> Result<ChannelSettings, ApiError>
 }
 
 /// POST /channels.chatplugin.connect: creates a channel.
+#[utoipa::path(post, path = "/channels.chatplugin.connect", tag = "channels",
+    summary = "Create a channel (admin)", request_body = shapes::ChannelSettings,
+    responses((status = 200, body = shapes::Channel)))]
 async fn connect(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
     let channel = app
         .services
@@ -277,6 +284,9 @@ async fn connect(app: App, admin: Caller, body: Map<String, Value>) -> Result<Re
 }
 
 /// POST /channels.chatplugin.disconnect: visitors of the channel get 404 from now on.
+#[utoipa::path(post, path = "/channels.chatplugin.disconnect", tag = "channels",
+    summary = "Disconnect a channel: its visitors get 404 from now on (admin)", request_body = shapes::ChannelRef,
+    responses((status = 204, description = "disconnected")))]
 async fn disconnect(
     app: App,
     admin: Caller,
@@ -288,6 +298,9 @@ async fn disconnect(
 }
 
 /// POST /channels.list
+#[utoipa::path(post, path = "/channels.list", tag = "channels",
+    summary = "The tenant's channels (admin)",
+    responses((status = 200, body = shapes::ChannelList)))]
 async fn list(app: App, admin: Caller, _body: Map<String, Value>) -> Result<Response, ApiError> {
     let channels = app.services.channels.list(&admin).await?;
     let mut data: Vec<Value> = Vec::with_capacity(channels.len());
@@ -298,6 +311,9 @@ async fn list(app: App, admin: Caller, _body: Map<String, Value>) -> Result<Resp
 }
 
 /// POST /channels.info
+#[utoipa::path(post, path = "/channels.info", tag = "channels",
+    summary = "One channel (admin)", request_body = shapes::ChannelRef,
+    responses((status = 200, body = shapes::Channel)))]
 async fn info(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
     let id: ChannelId = required_uuid(&body, "channel_id")?;
     let channel = app.services.channels.get(&admin, id).await?;
@@ -305,6 +321,9 @@ async fn info(app: App, admin: Caller, body: Map<String, Value>) -> Result<Respo
 }
 
 /// POST /channels.update: any of the settings of `settings`; absent fields keep their value.
+#[utoipa::path(post, path = "/channels.update", tag = "channels",
+    summary = "Change a channel's settings (admin)", request_body = shapes::ChannelSettings,
+    responses((status = 200, body = shapes::Channel)))]
 async fn update(app: App, admin: Caller, body: Map<String, Value>) -> Result<Response, ApiError> {
     let id: ChannelId = required_uuid(&body, "channel_id")?;
     let channel = app

@@ -6,7 +6,8 @@
 //! the query, and finds the endpoint in [`ROUTES`] (method and path
 //! pattern). Each endpoint is one short `async fn` below, its route in its
 //! doc line: it parses its path ids and body, calls one service function and
-//! renders the result. No route (or no route for that method) is a 404.
+//! renders the result. No route is a 404; a route's path with another
+//! method is a 405 (its `Allow` header is `http::routes`'s).
 
 use std::collections::HashMap;
 
@@ -15,6 +16,7 @@ use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
@@ -32,6 +34,7 @@ use crate::service::rooms::{RoomFilter, RoomRef};
 use crate::service::{Caller, Services};
 use crate::state::App;
 use crate::store::Page;
+use crate::wire::shapes::{self, MessageListing, RoomStateParam};
 use crate::wire::wazo;
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -82,7 +85,20 @@ async fn dispatch(
         None => (agents.authenticate(token.as_deref()).await?, None),
     };
     let query = Query::parse(raw_query)?;
-    let (route, params) = found.ok_or_else(ApiError::not_found)?;
+    let Some((route, params)) = found else {
+        let known_path = ROUTES
+            .iter()
+            .any(|route| Params::matching(route.path, &path).is_some());
+        return Err(if known_path {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "method not allowed on this path",
+            )
+        } else {
+            ApiError::not_found()
+        });
+    };
     (route.handler)(Call {
         app,
         caller,
@@ -206,6 +222,29 @@ static ROUTES: &[Route] = &[
     route!(GET, "rooms/:room/messages", list_supervised_messages),
     route!(POST, "rooms/:room/transfers", assign_room),
 ];
+
+/// Every endpoint of the table as `(method, path)`, the path in OpenAPI's
+/// form (`/api/chatd/1.0/agents/{agent}`): what `http::served` lists.
+pub fn endpoints() -> Vec<(String, String)> {
+    ROUTES
+        .iter()
+        .flat_map(|route| {
+            let path = route
+                .path
+                .split('/')
+                .map(|s| match s.strip_prefix(':') {
+                    Some(name) => format!("{{{name}}}"),
+                    None => s.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            route
+                .methods
+                .iter()
+                .map(move |m| (m.to_string(), format!("/api/chatd/1.0/{path}")))
+        })
+        .collect()
+}
 
 /// The first route matching `method` and the path segments, with the
 /// segments its pattern captured.
@@ -461,21 +500,34 @@ fn messages_page(call: &Call, page: Page<Message>) -> Response {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateAgent {
+    /// The login.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     display_name: String,
+    #[schema(min_length = 8, max_length = 200)]
     password: String,
+    /// `admin` or `agent` (the default).
+    #[schema(pattern = "^(admin|agent)$")]
     role: Option<String>,
+    /// An http(s) URL.
+    #[schema(max_length = 2048, pattern = r"^https?://[^\s]+$")]
     avatar_url: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, ToSchema, Default)]
 struct PatchAgent {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     display_name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^https?://[^\s]+$")]
     avatar_url: Option<Option<String>>,
+    /// `admin` or `agent`.
+    #[schema(pattern = "^(admin|agent)$")]
     role: Option<String>,
+    #[schema(min_length = 8, max_length = 200)]
     password: Option<String>,
     disabled: Option<bool>,
 }
@@ -489,26 +541,31 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RoomMemberRef)]
 struct RoomUser {
     uuid: Uuid,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateRoom {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: Option<String>,
+    /// The other members (the caller is added): 2 to 100 in all.
     #[serde(default)]
     users: Vec<RoomUser>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PostMessage {
     /// Optional when `attachments` are given.
     #[serde(default)]
+    #[schema(min_length = 1, pattern = r"\S")]
     content: Option<String>,
     alias: Option<String>,
     /// desk-api.md, "Attachments": the caller's unsent uploads' ids.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Uuid>>)]
     attachments: Option<Value>,
     /// desk-api.md, "Quick replies": absent or null for none.
     #[serde(default)]
@@ -520,9 +577,12 @@ struct PostMessage {
     private: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = QuickReplyInput)]
 struct QuickReplyBody {
+    #[schema(min_length = 1, max_length = 40, pattern = r"\S")]
     title: String,
+    #[schema(min_length = 1, pattern = r"\S")]
     payload: String,
 }
 
@@ -539,14 +599,21 @@ impl PostMessage {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SetLabels {
+    #[schema(value_type = Vec<Uuid>)]
     labels: Vec<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LabelBody {
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+    )]
     name: Option<String>,
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$", example = "#2f6fde")]
     color: Option<String>,
 }
 
@@ -559,39 +626,48 @@ impl From<LabelBody> for crate::service::labels::LabelFields {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct AddMember {
     user_uuid: Uuid,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EditMessage {
+    #[schema(min_length = 1, pattern = r"\S")]
     content: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct React {
+    /// One emoji grapheme cluster (❤️, 👍🏽, 👨‍👩‍👧).
+    #[schema(pattern = "^(🎉|👍|❤️|😀)$", example = "🎉")]
     emoji: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Transfer {
     user_uuid: Uuid,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SetState {
+    /// `open` or `closed`.
+    #[schema(pattern = "^(open|closed)$")]
     state: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Activity {
+    /// `start_typing` or `stop_typing`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(start_typing|stop_typing)$")]
     kind: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SetPresence {
+    /// `available`, `away`, `unavailable` or `invisible`.
+    #[schema(pattern = "^(available|away|unavailable|invisible)$")]
     state: String,
     status: Option<String>,
 }
@@ -604,14 +680,18 @@ fn user_id(caller: &Caller, raw: &str) -> Result<AgentId, ApiError> {
     id(raw, "user")
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, ToSchema, Default)]
 struct Read {
+    #[schema(minimum = 0)]
     up_to_seq: Option<i64>,
 }
 
 // Agents (admin).
 
 /// GET /agents
+#[utoipa::path(get, path = "/api/chatd/1.0/agents", tag = "agents",
+    summary = "List the tenant's agents (admin)",
+    responses((status = 200, body = shapes::AgentPage), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn list_agents(call: Call) -> Result<Response, ApiError> {
     let agents = call.services().agents.list(&call.caller).await?;
     let items: Vec<Value> = agents.iter().map(wazo::agent).collect();
@@ -621,6 +701,10 @@ async fn list_agents(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /agents
+#[utoipa::path(post, path = "/api/chatd/1.0/agents", tag = "agents",
+    summary = "Create an agent (admin)", request_body = CreateAgent,
+    responses((status = 201, body = shapes::Agent), (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 409, body = shapes::ErrorBody, description = "`agent-already-exists`")))]
 async fn create_agent(call: Call) -> Result<Response, ApiError> {
     let new: CreateAgent = call.json()?;
     let new = NewAgent {
@@ -635,6 +719,9 @@ async fn create_agent(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /agents/{agent}
+#[utoipa::path(get, path = "/api/chatd/1.0/agents/{agent}", tag = "agents",
+    summary = "One agent (admin)", params(("agent" = Uuid, Path, description = "The agent's uuid")),
+    responses((status = 200, body = shapes::Agent), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn get_agent(call: Call) -> Result<Response, ApiError> {
     let agent = call.id("agent")?;
     let agent = call.services().agents.get(&call.caller, agent).await?;
@@ -642,6 +729,10 @@ async fn get_agent(call: Call) -> Result<Response, ApiError> {
 }
 
 /// PATCH or PUT /agents/{agent}
+#[utoipa::path(method(patch, put), path = "/api/chatd/1.0/agents/{agent}", tag = "agents",
+    summary = "Change an agent (admin): the fields given", request_body = PatchAgent,
+    params(("agent" = Uuid, Path, description = "The agent's uuid")),
+    responses((status = 200, body = shapes::Agent), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn update_agent(call: Call) -> Result<Response, ApiError> {
     let patch: PatchAgent = call.json()?;
     let patch = AgentPatch {
@@ -661,6 +752,9 @@ async fn update_agent(call: Call) -> Result<Response, ApiError> {
 }
 
 /// DELETE /agents/{agent}
+#[utoipa::path(delete, path = "/api/chatd/1.0/agents/{agent}", tag = "agents",
+    summary = "Delete an agent (admin)", params(("agent" = Uuid, Path, description = "The agent's uuid")),
+    responses((status = 204, description = "deleted"), (status = 403, body = shapes::ErrorBody, description = "not an admin, or oneself")))]
 async fn delete_agent(call: Call) -> Result<Response, ApiError> {
     let agent = call.id("agent")?;
     call.services().agents.delete(&call.caller, agent).await?;
@@ -669,10 +763,18 @@ async fn delete_agent(call: Call) -> Result<Response, ApiError> {
 
 // Canned responses.
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, ToSchema, Default)]
 struct CannedBody {
+    /// No spaces; a leading `/` is dropped.
+    #[schema(pattern = r"^/?[^\s/\x00-\x1f]{1,32}$")]
     shortcut: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+    )]
     title: Option<String>,
+    #[schema(min_length = 1, pattern = r"\S")]
     content: Option<String>,
 }
 
@@ -687,6 +789,11 @@ impl From<CannedBody> for CannedFields {
 }
 
 /// GET /canned_responses?search=&limit=&offset=
+#[utoipa::path(get, path = "/api/chatd/1.0/canned_responses", tag = "canned responses",
+    summary = "List canned responses",
+    params(("search" = Option<String>, Query, description = "Matches shortcut and title"),
+        ("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u32>, Query)),
+    responses((status = 200, body = shapes::CannedResponsePage)))]
 async fn list_canned(call: Call) -> Result<Response, ApiError> {
     let q = &call.query;
     let query = CannedQuery {
@@ -702,6 +809,10 @@ async fn list_canned(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /canned_responses
+#[utoipa::path(post, path = "/api/chatd/1.0/canned_responses", tag = "canned responses",
+    summary = "Create a canned response (admin)", request_body = CannedBody,
+    responses((status = 201, body = shapes::CannedResponse), (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 409, body = shapes::ErrorBody, description = "`canned-response-already-exists`")))]
 async fn create_canned(call: Call) -> Result<Response, ApiError> {
     let body: CannedBody = call.json()?;
     let canned = call
@@ -716,6 +827,9 @@ async fn create_canned(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /canned_responses/{canned_response}
+#[utoipa::path(get, path = "/api/chatd/1.0/canned_responses/{canned_response}", tag = "canned responses",
+    summary = "One canned response", params(("canned_response" = Uuid, Path)),
+    responses((status = 200, body = shapes::CannedResponse)))]
 async fn get_canned(call: Call) -> Result<Response, ApiError> {
     let id = call.id("canned_response")?;
     let canned = call.services().canned.get(&call.caller, id).await?;
@@ -723,6 +837,10 @@ async fn get_canned(call: Call) -> Result<Response, ApiError> {
 }
 
 /// PATCH or PUT /canned_responses/{canned_response}: the fields given change.
+#[utoipa::path(method(patch, put), path = "/api/chatd/1.0/canned_responses/{canned_response}", tag = "canned responses",
+    summary = "Change a canned response (admin)", request_body = CannedBody, params(("canned_response" = Uuid, Path)),
+    responses((status = 200, body = shapes::CannedResponse), (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 409, body = shapes::ErrorBody, description = "`canned-response-already-exists`")))]
 async fn update_canned(call: Call) -> Result<Response, ApiError> {
     let body: CannedBody = call.json()?;
     let id = call.id("canned_response")?;
@@ -735,6 +853,9 @@ async fn update_canned(call: Call) -> Result<Response, ApiError> {
 }
 
 /// DELETE /canned_responses/{canned_response}
+#[utoipa::path(delete, path = "/api/chatd/1.0/canned_responses/{canned_response}", tag = "canned responses",
+    summary = "Delete a canned response (admin)", params(("canned_response" = Uuid, Path)),
+    responses((status = 204, description = "deleted"), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn delete_canned(call: Call) -> Result<Response, ApiError> {
     let id = call.id("canned_response")?;
     call.services().canned.delete(&call.caller, id).await?;
@@ -744,6 +865,12 @@ async fn delete_canned(call: Call) -> Result<Response, ApiError> {
 // Rooms.
 
 /// GET /users/me/rooms
+#[utoipa::path(get, path = "/api/chatd/1.0/users/me/rooms", tag = "rooms",
+    summary = "The caller's rooms, newest activity first",
+    params(("user_uuid" = Option<String>, Query, description = "Comma-separated uuids: rooms containing all of them"),
+        ("label_uuid" = Option<Uuid>, Query, description = "Rooms carrying this label"),
+        ("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u32>, Query)),
+    responses((status = 200, body = shapes::RoomPage)))]
 async fn list_rooms(call: Call) -> Result<Response, ApiError> {
     let q = &call.query;
     let with = q.uuids("user_uuid")?;
@@ -765,6 +892,9 @@ async fn list_rooms(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /users/me/rooms
+#[utoipa::path(post, path = "/api/chatd/1.0/users/me/rooms", tag = "rooms",
+    summary = "Create an agent room (or get the one with exactly these members)", request_body = CreateRoom,
+    responses((status = 201, body = shapes::Room)))]
 async fn create_room(call: Call) -> Result<Response, ApiError> {
     let new: CreateRoom = call.json()?;
     let users = new.users.into_iter().map(|u| u.uuid).collect();
@@ -777,6 +907,12 @@ async fn create_room(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /users/me/rooms/messages
+#[utoipa::path(get, path = "/api/chatd/1.0/users/me/rooms/messages", tag = "messages",
+    summary = "Search across the caller's rooms",
+    params(("search" = Option<String>, Query, max_length = 256, description = "Case- and accent-insensitive, words in order"),
+        ("distinct" = Option<String>, Query, description = "`room_uuid`: the newest message of each room"),
+        MessageListing),
+    responses((status = 200, body = shapes::MessagePage)))]
 async fn search_messages(call: Call) -> Result<Response, ApiError> {
     let distinct = match call.query.get("distinct") {
         None => false,
@@ -798,6 +934,10 @@ async fn search_messages(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /users/me/rooms/{room}/messages
+#[utoipa::path(get, path = "/api/chatd/1.0/users/me/rooms/{room}/messages", tag = "messages",
+    summary = "A room's messages (newest first by default)",
+    params(("room" = Uuid, Path), ("search" = Option<String>, Query, max_length = 256, description = "Case- and accent-insensitive, words in order"), MessageListing),
+    responses((status = 200, body = shapes::MessagePage)))]
 async fn list_messages(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
     let listing = call.query.listing()?;
@@ -810,6 +950,11 @@ async fn list_messages(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /users/me/rooms/{room}/messages
+#[utoipa::path(post, path = "/api/chatd/1.0/users/me/rooms/{room}/messages", tag = "messages",
+    summary = "Post a message (in a visitor room: the reply to the visitor)", request_body = PostMessage,
+    params(("room" = Uuid, Path)),
+    responses((status = 201, body = crate::wire::wazo::WireMessage),
+        (status = 403, body = shapes::ErrorBody, description = "not allowed in this room")))]
 async fn post_message(mut call: Call) -> Result<Response, ApiError> {
     let mut post: PostMessage = call.json()?;
     let quick_replies = post.quick_replies()?;
@@ -862,6 +1007,11 @@ async fn post_message(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// PATCH or PUT /users/me/rooms/{room}/messages/{message}
+#[utoipa::path(method(patch, put), path = "/api/chatd/1.0/users/me/rooms/{room}/messages/{message}", tag = "messages",
+    summary = "Edit one's own message", request_body = EditMessage,
+    params(("room" = Uuid, Path), ("message" = Uuid, Path)),
+    responses((status = 200, body = crate::wire::wazo::WireMessage),
+        (status = 403, body = shapes::ErrorBody, description = "not one's own message")))]
 async fn edit_message(call: Call) -> Result<Response, ApiError> {
     let edit: EditMessage = call.json()?;
     let (room, message) = (call.id("room")?, call.id("message")?);
@@ -874,6 +1024,11 @@ async fn edit_message(call: Call) -> Result<Response, ApiError> {
 }
 
 /// DELETE /users/me/rooms/{room}/messages/{message}
+#[utoipa::path(delete, path = "/api/chatd/1.0/users/me/rooms/{room}/messages/{message}", tag = "messages",
+    summary = "Delete one's own message (content emptied, `deleted: true`)",
+    params(("room" = Uuid, Path), ("message" = Uuid, Path)),
+    responses((status = 200, body = crate::wire::wazo::WireMessage),
+        (status = 403, body = shapes::ErrorBody, description = "not one's own message")))]
 async fn delete_message(call: Call) -> Result<Response, ApiError> {
     let (room, message) = (call.id("room")?, call.id("message")?);
     let message = call
@@ -885,6 +1040,11 @@ async fn delete_message(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /users/me/rooms/{room}/messages/{message}/reactions
+#[utoipa::path(post, path = "/api/chatd/1.0/users/me/rooms/{room}/messages/{message}/reactions", tag = "reactions",
+    summary = "React with one emoji", request_body = React,
+    params(("room" = Uuid, Path), ("message" = Uuid, Path)),
+    responses((status = 201, body = shapes::Reaction),
+        (status = 409, body = shapes::ErrorBody, description = "`reaction-already-exists`, `too-many-reactions`")))]
 async fn add_reaction(call: Call) -> Result<Response, ApiError> {
     let react: React = call.json()?;
     let (room, message) = (call.id("room")?, call.id("message")?);
@@ -900,6 +1060,10 @@ async fn add_reaction(call: Call) -> Result<Response, ApiError> {
 }
 
 /// DELETE /users/me/rooms/{room}/messages/{message}/reactions/{emoji}
+#[utoipa::path(delete, path = "/api/chatd/1.0/users/me/rooms/{room}/messages/{message}/reactions/{emoji}", tag = "reactions",
+    summary = "Take one's reaction back",
+    params(("room" = Uuid, Path), ("message" = Uuid, Path), ("emoji" = String, Path, description = "Percent-encoded")),
+    responses((status = 204, description = "removed")))]
 async fn remove_reaction(call: Call) -> Result<Response, ApiError> {
     let emoji = decode_segment(call.param("emoji"))?;
     let (room, message) = (call.id("room")?, call.id("message")?);
@@ -911,6 +1075,11 @@ async fn remove_reaction(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /users/me/rooms/{room}/transfers
+#[utoipa::path(post, path = "/api/chatd/1.0/users/me/rooms/{room}/transfers", tag = "queue",
+    summary = "Hand a visitor room over to another agent", request_body = Transfer,
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room), (status = 403, body = shapes::ErrorBody),
+        (status = 409, body = shapes::ErrorBody, description = "`room-closed`")))]
 async fn transfer_room(call: Call) -> Result<Response, ApiError> {
     let transfer: Transfer = call.json()?;
     let room = call.id("room")?;
@@ -922,6 +1091,11 @@ async fn transfer_room(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /users/me/rooms/{room}/members
+#[utoipa::path(post, path = "/api/chatd/1.0/users/me/rooms/{room}/members", tag = "rooms",
+    summary = "Add a member to an agent room", request_body = AddMember,
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room),
+        (status = 409, body = shapes::ErrorBody, description = "`already-a-member`, `room-full`, `not-a-group-room`")))]
 async fn add_member(call: Call) -> Result<Response, ApiError> {
     let add: AddMember = call.json()?;
     let room = call.id("room")?;
@@ -934,6 +1108,11 @@ async fn add_member(call: Call) -> Result<Response, ApiError> {
 }
 
 /// DELETE /users/me/rooms/{room}/members/{user}
+#[utoipa::path(delete, path = "/api/chatd/1.0/users/me/rooms/{room}/members/{user}", tag = "rooms",
+    summary = "Remove a member (oneself: leave)",
+    params(("room" = Uuid, Path), ("user" = String, Path, description = "A uuid, or `me`")),
+    responses((status = 204, description = "removed"),
+        (status = 409, body = shapes::ErrorBody, description = "`not-a-group-room`")))]
 async fn remove_member(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
     let user = user_id(&call.caller, call.param("user"))?;
@@ -945,6 +1124,11 @@ async fn remove_member(call: Call) -> Result<Response, ApiError> {
 }
 
 /// PUT /users/me/rooms/{room}/state
+#[utoipa::path(put, path = "/api/chatd/1.0/users/me/rooms/{room}/state", tag = "queue",
+    summary = "Close or reopen a visitor room", request_body = SetState,
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room), (status = 403, body = shapes::ErrorBody),
+        (status = 409, body = shapes::ErrorBody)))]
 async fn set_room_state(call: Call) -> Result<Response, ApiError> {
     let state: SetState = call.json()?;
     let room = call.id("room")?;
@@ -955,6 +1139,11 @@ async fn set_room_state(call: Call) -> Result<Response, ApiError> {
 }
 
 /// PUT /users/me/rooms/{room}/labels `{"labels": ["<uuid>", ...]}`
+#[utoipa::path(put, path = "/api/chatd/1.0/users/me/rooms/{room}/labels", tag = "labels",
+    summary = "Set a visitor room's labels", request_body = SetLabels,
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room),
+        (status = 409, body = shapes::ErrorBody, description = "`not-a-visitor-room`")))]
 async fn set_room_labels(mut call: Call) -> Result<Response, ApiError> {
     let body: SetLabels = call.json()?;
     let labels = body
@@ -976,6 +1165,11 @@ async fn set_room_labels(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// PUT /users/me/rooms/{room}/block: the room's visitor is blocked.
+#[utoipa::path(put, path = "/api/chatd/1.0/users/me/rooms/{room}/block", tag = "rooms",
+    summary = "Block the room's visitor (its sends get 403 `blocked`)",
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room), (status = 403, body = shapes::ErrorBody),
+        (status = 409, body = shapes::ErrorBody, description = "`not-a-visitor-room`")))]
 async fn block_room(mut call: Call) -> Result<Response, ApiError> {
     let room = call.take_room()?;
     let identity = &call.services().identity;
@@ -984,6 +1178,11 @@ async fn block_room(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// DELETE /users/me/rooms/{room}/block: the room's visitor is unblocked.
+#[utoipa::path(delete, path = "/api/chatd/1.0/users/me/rooms/{room}/block", tag = "rooms",
+    summary = "Unblock the room's visitor",
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room), (status = 403, body = shapes::ErrorBody),
+        (status = 409, body = shapes::ErrorBody, description = "`not-a-visitor-room`")))]
 async fn unblock_room(mut call: Call) -> Result<Response, ApiError> {
     let room = call.take_room()?;
     let identity = &call.services().identity;
@@ -994,6 +1193,9 @@ async fn unblock_room(mut call: Call) -> Result<Response, ApiError> {
 // Labels.
 
 /// GET /labels
+#[utoipa::path(get, path = "/api/chatd/1.0/labels", tag = "labels",
+    summary = "The tenant's labels",
+    responses((status = 200, body = shapes::LabelPage)))]
 async fn list_labels(call: Call) -> Result<Response, ApiError> {
     let labels = call.services().labels.list(&call.caller).await?;
     let items: Vec<Value> = labels.iter().map(wazo::label).collect();
@@ -1003,6 +1205,10 @@ async fn list_labels(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /labels `{"name", "color"}`
+#[utoipa::path(post, path = "/api/chatd/1.0/labels", tag = "labels",
+    summary = "Create a label (admin)", request_body = LabelBody,
+    responses((status = 201, body = shapes::Label), (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 409, body = shapes::ErrorBody, description = "`label-already-exists`")))]
 async fn create_label(call: Call) -> Result<Response, ApiError> {
     let fields: LabelBody = call.json()?;
     let label = call
@@ -1014,6 +1220,10 @@ async fn create_label(call: Call) -> Result<Response, ApiError> {
 }
 
 /// PATCH or PUT /labels/{label} `{"name"?, "color"?}`
+#[utoipa::path(method(patch, put), path = "/api/chatd/1.0/labels/{label}", tag = "labels",
+    summary = "Change a label (admin)", request_body = LabelBody, params(("label" = Uuid, Path)),
+    responses((status = 200, body = shapes::Label), (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 409, body = shapes::ErrorBody, description = "`label-already-exists`")))]
 async fn update_label(call: Call) -> Result<Response, ApiError> {
     let fields: LabelBody = call.json()?;
     let id = call.id("label")?;
@@ -1026,6 +1236,9 @@ async fn update_label(call: Call) -> Result<Response, ApiError> {
 }
 
 /// DELETE /labels/{label}
+#[utoipa::path(delete, path = "/api/chatd/1.0/labels/{label}", tag = "labels",
+    summary = "Delete a label (admin)", params(("label" = Uuid, Path)),
+    responses((status = 204, description = "deleted"), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn delete_label(call: Call) -> Result<Response, ApiError> {
     let id = call.id("label")?;
     call.services().labels.delete(&call.caller, id).await?;
@@ -1033,6 +1246,10 @@ async fn delete_label(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /users/me/rooms/{room}/activities
+#[utoipa::path(post, path = "/api/chatd/1.0/users/me/rooms/{room}/activities", tag = "rooms",
+    summary = "Typing: `start_typing` or `stop_typing`", request_body = Activity,
+    params(("room" = Uuid, Path)),
+    responses((status = 204, description = "told")))]
 async fn room_activity(call: Call) -> Result<Response, ApiError> {
     let activity: Activity = call.json()?;
     let room = call.id("room")?;
@@ -1044,6 +1261,10 @@ async fn room_activity(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /users/me/rooms/{room}/visitor
+#[utoipa::path(get, path = "/api/chatd/1.0/users/me/rooms/{room}/visitor", tag = "rooms",
+    summary = "What the visitor's page told (visitor rooms)",
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::VisitorContext)))]
 async fn visitor_context(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
     let context = call
@@ -1055,6 +1276,10 @@ async fn visitor_context(call: Call) -> Result<Response, ApiError> {
 }
 
 /// PUT /users/me/rooms/{room}/read
+#[utoipa::path(put, path = "/api/chatd/1.0/users/me/rooms/{room}/read", tag = "rooms",
+    summary = "Mark read, up to `up_to_seq` (all without a body)", request_body(content = Read, description = "Optional"),
+    params(("room" = Uuid, Path)),
+    responses((status = 204, description = "marked")))]
 async fn mark_read(call: Call) -> Result<Response, ApiError> {
     let read: Read = parse_json(&call.body, true)?;
     let room = call.id("room")?;
@@ -1068,6 +1293,10 @@ async fn mark_read(call: Call) -> Result<Response, ApiError> {
 // Presence.
 
 /// GET /users/presences
+#[utoipa::path(get, path = "/api/chatd/1.0/users/presences", tag = "presence",
+    summary = "Presences of the tenant's agents",
+    params(("user_uuid" = Option<String>, Query, description = "Comma-separated uuids (all when absent)")),
+    responses((status = 200, body = shapes::PresencePage)))]
 async fn list_presences(call: Call) -> Result<Response, ApiError> {
     let ids: Vec<AgentId> = call
         .query
@@ -1089,6 +1318,9 @@ async fn list_presences(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /users/{user}/presences
+#[utoipa::path(get, path = "/api/chatd/1.0/users/{user}/presences", tag = "presence",
+    summary = "One agent's presence", params(("user" = String, Path, description = "A uuid, or `me`")),
+    responses((status = 200, body = shapes::Presence)))]
 async fn get_presence(call: Call) -> Result<Response, ApiError> {
     let user = user_id(&call.caller, call.param("user"))?;
     let presence = call.services().presence.get(&call.caller, user).await?;
@@ -1096,6 +1328,10 @@ async fn get_presence(call: Call) -> Result<Response, ApiError> {
 }
 
 /// PUT /users/{user}/presences
+#[utoipa::path(put, path = "/api/chatd/1.0/users/{user}/presences", tag = "presence",
+    summary = "Set a presence (oneself, or anyone for an admin)", request_body = SetPresence,
+    params(("user" = String, Path, description = "A uuid, or `me`")),
+    responses((status = 204, description = "set"), (status = 403, body = shapes::ErrorBody)))]
 async fn set_presence(call: Call) -> Result<Response, ApiError> {
     let set: SetPresence = call.json()?;
     let user = user_id(&call.caller, call.param("user"))?;
@@ -1113,6 +1349,10 @@ async fn set_presence(call: Call) -> Result<Response, ApiError> {
 // The queue.
 
 /// GET /queues
+#[utoipa::path(get, path = "/api/chatd/1.0/queues", tag = "queue",
+    summary = "Visitor rooms waiting for an agent, oldest first",
+    params(("channel_id" = Option<Uuid>, Query)),
+    responses((status = 200, body = shapes::RoomPage)))]
 async fn list_queue(call: Call) -> Result<Response, ApiError> {
     let channel = call
         .query
@@ -1134,6 +1374,9 @@ async fn list_queue(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /queues/{room}
+#[utoipa::path(get, path = "/api/chatd/1.0/queues/{room}", tag = "queue",
+    summary = "Read a queued room before answering it", params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room)))]
 async fn get_queued_room(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
     let room = call
@@ -1145,6 +1388,10 @@ async fn get_queued_room(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /queues/{room}/messages
+#[utoipa::path(get, path = "/api/chatd/1.0/queues/{room}/messages", tag = "queue",
+    summary = "A queued room's messages (marks nothing read)",
+    params(("room" = Uuid, Path), ("search" = Option<String>, Query, max_length = 256, description = "Case- and accent-insensitive, words in order"), MessageListing),
+    responses((status = 200, body = shapes::MessagePage)))]
 async fn list_queued_messages(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
     let listing = call.query.listing()?;
@@ -1157,6 +1404,10 @@ async fn list_queued_messages(call: Call) -> Result<Response, ApiError> {
 }
 
 /// PUT /queues/{room}/answer
+#[utoipa::path(put, path = "/api/chatd/1.0/queues/{room}/answer", tag = "queue",
+    summary = "Answer a queued visitor: the caller joins and becomes assignee", params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room),
+        (status = 409, body = shapes::ErrorBody, description = "`already-answered`, `room-closed`")))]
 async fn answer_queue(call: Call) -> Result<Response, ApiError> {
     let room = call.id("room")?;
     let room = call.services().rooms.answer(&call.caller, room).await?;
@@ -1167,6 +1418,12 @@ async fn answer_queue(call: Call) -> Result<Response, ApiError> {
 // read (the services check it again).
 
 /// GET /rooms
+#[utoipa::path(get, path = "/api/chatd/1.0/rooms", tag = "supervision",
+    summary = "Every visitor room of the tenant (admin)",
+    params(("state" = Option<RoomStateParam>, Query), ("channel_id" = Option<Uuid>, Query),
+        ("assignee_uuid" = Option<Uuid>, Query), ("label_uuid" = Option<Uuid>, Query),
+        ("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u32>, Query)),
+    responses((status = 200, body = shapes::RoomPage), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn list_all_rooms(call: Call) -> Result<Response, ApiError> {
     call.caller.require_admin()?;
     let q = &call.query;
@@ -1196,6 +1453,9 @@ async fn list_all_rooms(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /rooms/{room}
+#[utoipa::path(get, path = "/api/chatd/1.0/rooms/{room}", tag = "supervision",
+    summary = "Any visitor room (admin)", params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn get_supervised_room(call: Call) -> Result<Response, ApiError> {
     call.caller.require_admin()?;
     let room = call.id("room")?;
@@ -1205,6 +1465,10 @@ async fn get_supervised_room(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /rooms/{room}/messages
+#[utoipa::path(get, path = "/api/chatd/1.0/rooms/{room}/messages", tag = "supervision",
+    summary = "Any visitor room's messages (admin, read-only)",
+    params(("room" = Uuid, Path), ("search" = Option<String>, Query, max_length = 256, description = "Case- and accent-insensitive, words in order"), MessageListing),
+    responses((status = 200, body = shapes::MessagePage), (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn list_supervised_messages(call: Call) -> Result<Response, ApiError> {
     call.caller.require_admin()?;
     let room = call.id("room")?;
@@ -1218,6 +1482,11 @@ async fn list_supervised_messages(call: Call) -> Result<Response, ApiError> {
 }
 
 /// POST /rooms/{room}/transfers
+#[utoipa::path(post, path = "/api/chatd/1.0/rooms/{room}/transfers", tag = "supervision",
+    summary = "Assign any visitor room to an agent (admin)", request_body = Transfer,
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room), (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 409, body = shapes::ErrorBody, description = "`room-closed`")))]
 async fn assign_room(call: Call) -> Result<Response, ApiError> {
     call.caller.require_admin()?;
     let transfer: Transfer = call.json()?;

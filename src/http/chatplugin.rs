@@ -18,6 +18,7 @@ use crate::domain::{ChannelId, ConversationId, Message, Rating};
 use crate::error::ApiError;
 use crate::service::visitor_tokens::{Authenticate, ResumeMinter, VisitorStart};
 use crate::state::App;
+use crate::wire::shapes;
 use crate::wire::visitor::{self as view, VisitorMessage};
 
 pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -196,6 +197,13 @@ fn resume_token_body(body: &[u8]) -> Result<(ChannelId, ConversationId), ApiErro
 }
 
 /// POST /chatplugin.authenticate: starts a conversation or resumes one.
+#[utoipa::path(post, path = "/chatplugin.authenticate", tag = "visitor",
+    summary = "Start a conversation, or resume one", request_body = shapes::AuthenticateBody,
+    responses((status = 200, body = shapes::Authenticated),
+        (status = 401, body = shapes::ErrorBody, description = "`invalid-token` (resume token), `identity-not-verified`"),
+        (status = 403, body = shapes::ErrorBody, description = "`origin-not-allowed`"),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-channel`"),
+        (status = 429, body = shapes::ErrorBody, description = "`rate-limited`, with `Retry-After`")))]
 async fn authenticate(
     app: App,
     ip: IpAddr,
@@ -229,6 +237,13 @@ async fn authenticate(
 
 /// POST /chatplugin.resumeToken: a resume token for the caller's conversation
 /// (visitor token), or for any conversation of the admin's tenant (admin token).
+#[utoipa::path(post, path = "/chatplugin.resumeToken", tag = "visitor",
+    summary = "A resume token: the visitor's own, or (admin token) any conversation's",
+    request_body(content = shapes::ResumeTokenBody, description = "An admin's; a visitor sends none or `{}`"),
+    responses((status = 200, body = shapes::ResumeToken),
+        (status = 401, body = shapes::ErrorBody), (status = 403, body = shapes::ErrorBody),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-channel`, `unknown-conversation`")),
+    security(("bearer" = [])))]
 async fn resume_token(
     app: App,
     token: Option<String>,
@@ -253,6 +268,14 @@ async fn resume_token(
 }
 
 /// POST /chatplugin.send: stores a visitor message; 200 means durable.
+#[utoipa::path(post, path = "/chatplugin.send", tag = "visitor",
+    summary = "Send a message (200: stored, durable)", request_body = shapes::SendBody,
+    responses((status = 200, body = crate::wire::visitor::VisitorMessage),
+        (status = 401, body = shapes::ErrorBody, description = "`invalid-token`"),
+        (status = 403, body = shapes::ErrorBody, description = "`origin-not-allowed`, `blocked`"),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-channel`"),
+        (status = 429, body = shapes::ErrorBody, description = "`rate-limited`")),
+    security(("bearer" = [])))]
 async fn send(app: App, token: Option<String>, origin: Option<String>, body: Bytes) -> Response {
     respond(
         async {
@@ -303,6 +326,13 @@ fn rate_body(body: &[u8]) -> Result<Rating, ApiError> {
 }
 
 /// POST /chatplugin.rate: the visitor rates its closed conversation, once (204).
+#[utoipa::path(post, path = "/chatplugin.rate", tag = "visitor",
+    summary = "Rate the closed conversation, once", request_body = shapes::RateBody,
+    responses((status = 204, description = "rated"),
+        (status = 401, body = shapes::ErrorBody), (status = 403, body = shapes::ErrorBody),
+        (status = 404, body = shapes::ErrorBody),
+        (status = 409, body = shapes::ErrorBody, description = "`already-rated`, `conversation-open`")),
+    security(("bearer" = [])))]
 async fn rate(app: App, token: Option<String>, origin: Option<String>, body: Bytes) -> Response {
     respond(
         async {
@@ -317,6 +347,12 @@ async fn rate(app: App, token: Option<String>, origin: Option<String>, body: Byt
 
 /// POST /chatplugin.conversations: the visitor's conversations on its
 /// channel, newest first, each with a resume token that opens it.
+#[utoipa::path(post, path = "/chatplugin.conversations", tag = "visitor",
+    summary = "The visitor's conversations on its channel, newest first",
+    responses((status = 200, body = shapes::VisitorConversations),
+        (status = 401, body = shapes::ErrorBody), (status = 403, body = shapes::ErrorBody),
+        (status = 404, body = shapes::ErrorBody)),
+    security(("bearer" = [])))]
 async fn conversations(app: App, token: Option<String>, origin: Option<String>) -> Response {
     respond(
         async {
@@ -343,6 +379,14 @@ async fn conversations(app: App, token: Option<String>, origin: Option<String>) 
 
 /// POST /chatplugin.transcript: the visitor asks for its conversation by
 /// email (202; sent through the outbox to the address it gave).
+#[utoipa::path(post, path = "/chatplugin.transcript", tag = "visitor",
+    summary = "Email the conversation to the visitor's address",
+    responses((status = 202, body = shapes::Queued),
+        (status = 401, body = shapes::ErrorBody), (status = 403, body = shapes::ErrorBody),
+        (status = 404, body = shapes::ErrorBody),
+        (status = 409, body = shapes::ErrorBody, description = "`no-email`, `email-unavailable`"),
+        (status = 429, body = shapes::ErrorBody, description = "asked again within the hour")),
+    security(("bearer" = [])))]
 async fn transcript(
     app: App,
     ip: IpAddr,

@@ -24,11 +24,22 @@ use crate::files::{percent_encode, Variant};
 use crate::filters::{origin, token, with_app};
 use crate::service::attachments::UploadBody;
 use crate::state::App;
+use crate::wire::shapes;
 
 /// Bytes a multipart body may have beyond its file (boundaries, headers).
 const FORM_OVERHEAD: u64 = 64 * 1024;
 
 /// `POST /chatplugin.upload`.
+#[utoipa::path(post, path = "/chatplugin.upload", tag = "visitor",
+    summary = "Upload a file (sent later with `/chatplugin.send`)",
+    request_body(content = shapes::Upload, content_type = "multipart/form-data"),
+    responses((status = 201, body = crate::wire::AttachmentJson),
+        (status = 401, body = shapes::ErrorBody), (status = 403, body = shapes::ErrorBody),
+        (status = 404, body = shapes::ErrorBody),
+        (status = 413, body = shapes::ErrorBody, description = "`file-too-large`"),
+        (status = 415, body = shapes::ErrorBody, description = "`file-type-not-allowed`"),
+        (status = 429, body = shapes::ErrorBody)),
+    security(("bearer" = [])))]
 pub fn visitor_upload(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path("chatplugin.upload")
         .and(warp::path::end())
@@ -59,6 +70,14 @@ pub fn visitor_upload(app: App) -> impl Filter<Extract = (Response,), Error = Re
 }
 
 /// `POST /api/chatd/1.0/users/me/rooms/<room>/attachments`.
+#[utoipa::path(post, path = "/api/chatd/1.0/users/me/rooms/{room}/attachments", tag = "messages",
+    summary = "Upload a file into a room (sent later with a message)",
+    params(("room" = Uuid, Path)),
+    request_body(content = shapes::Upload, content_type = "multipart/form-data"),
+    responses((status = 201, body = crate::wire::AttachmentJson),
+        (status = 403, body = shapes::ErrorBody),
+        (status = 413, body = shapes::ErrorBody, description = "`file-too-large`"),
+        (status = 415, body = shapes::ErrorBody, description = "`file-type-not-allowed`")))]
 pub fn agent_upload(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "chatd" / "1.0" / "users" / "me" / "rooms" / String / "attachments")
         .and(warp::post())
@@ -99,6 +118,14 @@ struct Signed {
 }
 
 /// `GET /files/<id>/<name>` and `GET /files/<id>/thumbnail`.
+#[utoipa::path(method(get, head), path = "/files/{id}/{name}", tag = "files",
+    summary = "An attachment's bytes, by its signed URL (`name` = `thumbnail`: its thumbnail)",
+    params(("id" = Uuid, Path), ("name" = String, Path, description = "The file's name, or `thumbnail`"),
+        ("expires" = i64, Query, description = "Unix seconds"), ("signature" = String, Query)),
+    responses((status = 200, description = "The file, with its content type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 403, body = shapes::ErrorBody, description = "an expired or altered URL"),
+        (status = 404, body = shapes::ErrorBody)),
+    security(()))]
 pub fn download(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("files" / String / String)
         .and(warp::get().or(warp::head()).unify())

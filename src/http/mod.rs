@@ -30,6 +30,7 @@ pub mod chatplugin;
 pub mod console;
 pub mod email;
 pub mod files;
+pub mod openapi;
 pub mod server;
 
 /// Every route of the server.
@@ -47,6 +48,8 @@ pub fn routes(
         .unify()
         .or(email::routes(app.clone()))
         .unify()
+        .or(openapi::routes())
+        .unify()
         .boxed();
     let files = files::agent_upload(app.clone())
         .or(files::download(app.clone()))
@@ -59,7 +62,7 @@ pub fn routes(
         .unify()
         .boxed();
     let metrics = app.metrics.clone();
-    visitor
+    let served = visitor
         .or(admin)
         .unify()
         .or(agents)
@@ -69,10 +72,100 @@ pub fn routes(
         .or(console::routes(app).boxed())
         .unify()
         .recover(recover)
-        .unify()
+        .unify();
+    // The full path is read first (it consumes nothing) for the `Allow`
+    // header of a 405.
+    warp::path::full()
+        .and(served)
+        .map(|path: warp::path::FullPath, reply: Response| with_allow(path.as_str(), reply))
         // Not `warp::trace::request()`: it logs the path (tokens included)
         // and a WARN line for every 4xx. The span is opened by `server`.
         .map(move |reply: Response| access::finished(&metrics, reply))
+}
+
+/// Every route `routes` serves outside `/api/chatd/1.0` (whose routes are
+/// `chatd`'s table), as `(method, path)` with `{name}` for a captured
+/// segment: each is described in `/api/openapi.json` (a test compares).
+/// Keep it beside the router: a route added without its description
+/// fails that test.
+const SERVED: &[(&str, &str)] = &[
+    ("POST", "/chatplugin.authenticate"),
+    ("POST", "/chatplugin.resumeToken"),
+    ("POST", "/chatplugin.send"),
+    ("POST", "/chatplugin.rate"),
+    ("POST", "/chatplugin.conversations"),
+    ("POST", "/chatplugin.transcript"),
+    ("POST", "/chatplugin.upload"),
+    ("GET", "/ws.chatplugin"),
+    ("POST", "/api/auth/0.1/token"),
+    ("DELETE", "/api/auth/0.1/token/{token}"),
+    ("POST", "/channels.chatplugin.connect"),
+    ("POST", "/channels.chatplugin.disconnect"),
+    ("POST", "/channels.list"),
+    ("POST", "/channels.info"),
+    ("POST", "/channels.update"),
+    ("POST", "/channels.identity.rotate"),
+    ("POST", "/api/chatd/1.0/users/me/rooms/{room}/attachments"),
+    ("GET", "/files/{id}/{name}"),
+    ("HEAD", "/files/{id}/{name}"),
+    ("GET", "/api/websocketd/"),
+    ("GET", "/widget.js"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/docs"),
+];
+
+/// Routes served for people's browsers, not API clients, and so not in
+/// the description: the console (session cookie and CSRF), the demo page,
+/// and the signed links of emails.
+pub const NOT_API: &[&str] = &["/console", "/demo", "/email/open", "/email/unsubscribe"];
+
+/// Every API route served, as `(method, path)`: [`SERVED`] and the agent
+/// API's table.
+pub fn served() -> Vec<(String, String)> {
+    SERVED
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .chain(chatd::endpoints())
+        .collect()
+}
+
+/// A 405 names the methods its path takes (`Allow`, as RFC 9110 asks),
+/// from [`served`].
+fn with_allow(path: &str, mut reply: Response) -> Response {
+    if reply.status() != warp::http::StatusCode::METHOD_NOT_ALLOWED {
+        return reply;
+    }
+    let allowed = allowed_methods(path);
+    if let Ok(value) = warp::http::HeaderValue::from_str(&allowed.join(", ")) {
+        if !allowed.is_empty() {
+            reply.headers_mut().insert(warp::http::header::ALLOW, value);
+        }
+    }
+    reply
+}
+
+/// The methods [`served`] lists for `path` (a `{name}` matches any one
+/// segment), in a stable order.
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<String> = served()
+        .into_iter()
+        .filter(|(_, pattern)| {
+            let pattern: Vec<&str> = pattern.split('/').collect();
+            pattern.len() == segments.len()
+                && pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| want.starts_with('{') || want == got)
+        })
+        .map(|(method, _)| method)
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
 }
 
 /// Both arms of a handler's result as a response.

@@ -3,6 +3,7 @@
 //! agent-api.md (wazo-chatd). Serialising is the only thing done here.
 
 pub mod channel;
+pub mod shapes;
 pub mod visitor;
 pub mod wazo;
 
@@ -14,12 +15,15 @@ use crate::files::Signer;
 
 /// An attachment as every client sees it (desk-api.md, "Attachments"),
 /// with URLs signed when the response or frame is built.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Attachment)]
 pub struct AttachmentJson<'a> {
+    #[schema(value_type = uuid::Uuid)]
     pub id: AttachmentId,
     pub name: &'a str,
     pub size: u64,
     pub content_type: &'a str,
+    /// Signed, expiring.
     pub url: String,
     pub thumbnail_url: Option<String>,
     pub width: Option<u32>,

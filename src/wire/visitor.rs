@@ -19,12 +19,18 @@ use crate::service::visitor::VisitorSend;
 /// A message as a visitor sees it (visitor-api.md, "Message"), borrowed from
 /// the stored one: it serializes straight to bytes, with no intermediate
 /// JSON tree (this runs once per delivered event).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VisitorMessage<'a> {
+    #[schema(value_type = Uuid)]
     pub id: MessageId,
     pub content: &'a str,
+    /// `PENDING`, `FAILED` or `DELIVERED`.
+    #[schema(value_type = String, example = "DELIVERED")]
     pub state: &'static str,
+    /// `RIGHT`: the visitor's own, `LEFT`: an agent's, `CENTER`: a system notice.
+    #[schema(value_type = String, example = "LEFT")]
     pub alignment: &'static str,
+    #[schema(example = "2026-11-22T10:15:30.123Z")]
     pub sent_at: String,
     pub seq: i64,
     pub sender: VisitorSender<'a>,
@@ -42,7 +48,7 @@ pub struct VisitorMessage<'a> {
     pub attachments: Vec<super::AttachmentJson<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VisitorSender<'a> {
     pub id: Uuid,
     pub name: Option<&'a str>,

@@ -36,21 +36,28 @@ pub fn message(m: &Message, cx: Cx<'_>) -> Value {
 /// A message as agents receive it, serialized straight from the domain
 /// value (no `Value` tree built first: it is most events' body). Fields in
 /// the order the API's objects have always had (by name).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Message)]
 pub struct WireMessage<'a> {
+    #[schema(value_type = Option<String>)]
     alias: &'a Option<String>,
     /// The files it carries, URLs signed now (desk-api.md, "Attachments").
     attachments: Vec<super::AttachmentJson<'a>>,
     content: &'a str,
+    #[schema(example = "2026-11-22T10:15:30.123Z")]
     created_at: String,
     deleted: bool,
     edited_at: Option<String>,
+    /// `agent`, `visitor`, `system` (or `application`).
+    #[schema(value_type = String, example = "agent")]
     kind: &'static str,
     /// The agents the author mentioned (desk-api.md, "Group rooms").
     mentions: &'a [Uuid],
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::domain::Notice>)]
     notice: &'a Option<crate::domain::Notice>,
     /// The payload of the quick reply a visitor's message chose; null when none.
+    #[schema(value_type = Option<String>)]
     postback: &'a Option<String>,
     /// A private note: agents only (desk-api.md, "Support desk").
     private: bool,
@@ -60,22 +67,29 @@ pub struct WireMessage<'a> {
     read_at: Option<String>,
     room: RoomRef,
     seq: i64,
+    /// `PENDING`, `FAILED` or `DELIVERED`.
+    #[schema(value_type = String, example = "DELIVERED")]
     state: &'static str,
+    #[schema(value_type = Uuid)]
     tenant_uuid: TenantId,
     user_uuid: Uuid,
+    #[schema(value_type = Uuid)]
     uuid: crate::domain::MessageId,
     wazo_uuid: Uuid,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MessageReaction)]
 struct WireReaction<'a> {
     emoji: &'a str,
     user_uuid: Uuid,
 }
 
 /// `{"uuid": ...}`: a message's room.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MessageRoom)]
 struct RoomRef {
+    #[schema(value_type = Uuid)]
     uuid: crate::domain::ConversationId,
 }
 

@@ -31,6 +31,7 @@ use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
 use crate::service::Caller;
 use crate::state::App;
+use crate::wire::shapes;
 
 /// A WebSocket ping this often keeps idle connections (and proxies) alive.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -50,6 +51,15 @@ pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
 }
 
 /// GET /api/websocketd/?token=<token>&version=2 (or an `X-Auth-Token` header).
+#[utoipa::path(get, path = "/api/websocketd/", tag = "events",
+    summary = "The agents' event socket (wazo-websocketd protocol, version 2)",
+    description = "Upgrades to a WebSocket. The server sends `{\"op\":\"init\",\"code\":0,\"data\":{\"version\":2}}`; the client sends `{\"op\":\"subscribe\",\"data\":{\"event_name\":\"<name or *>\"}}` and `{\"op\":\"start\"}`; events then arrive as `{\"op\":\"event\",\"code\":0,\"data\":{\"name\",\"origin_uuid\",\"required_acl\",\"data\"}}` (names: `chatd_user_room_created`, `chatd_user_room_message_created`, `chatd_user_room_message_updated`, `chatd_user_room_message_reaction_created`/`_deleted`, `chatd_user_room_activity_created`, `chatd_user_room_read`, `chatd_presence_updated`, `chatd_queue_updated`, `chatd_room_state_updated`, `chatd_user_room_member_added`/`_removed`, `chatd_user_room_mention`...). `{\"op\":\"token\",\"data\":{\"token\":\"<new>\"}}` renews the token; a bad token closes with 4003. See agent-api.md.",
+    params(("token" = Option<String>, Query, description = "The agent token (or the `X-Auth-Token` header)"),
+        ("version" = Option<i64>, Query, description = "2")),
+    responses((status = 101, description = "Switching protocols: the event session begins"),
+        (status = 400, body = shapes::ErrorBody, description = "not a WebSocket upgrade"),
+        (status = 401, body = shapes::ErrorBody, description = "`invalid-token`"),
+        (status = 429, body = shapes::ErrorBody, description = "too many connections from this client")))]
 async fn handshake(
     ws: Result<Upgrade, ApiError>,
     app: App,

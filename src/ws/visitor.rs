@@ -38,6 +38,7 @@ use crate::service::sessions::VisitorSocket;
 use crate::service::visitor::Visitor;
 use crate::state::App;
 use crate::store::{Appended, ConversationLookup, NewMessage};
+use crate::wire::shapes;
 
 /// Messages fetched per store read when replaying or filling a gap.
 const PAGE: u32 = 500;
@@ -61,6 +62,14 @@ pub fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
 /// GET /ws.chatplugin: the WebSocket handshake. When the page names its
 /// channel (`?channel_id=`), a disallowed Origin is refused here with 403;
 /// otherwise the Origin is checked at CONNECT, once the token names the channel.
+#[utoipa::path(get, path = "/ws.chatplugin", tag = "visitor",
+    summary = "The visitor's socket: STOMP 1.2 over WebSocket",
+    description = "Upgrades to a WebSocket (sub-protocols `v12.stomp`, `v11.stomp`, `v10.stomp`). The handshake needs no token: the client's `CONNECT` frame carries `Authorization:Bearer <visitor token>`. `SUBSCRIBE` to `/queue/message` (optional `since-seq:<n>` replays what was missed) receives `{\"type\": \"message.created\"|\"message.updated\", \"conversation_id\", \"channel_id\", \"message\": VisitorMessage}`; `/queue/events` receives typing, read, conversation.closed/reopened and availability events. `SEND` to `/app/send` (a `/chatplugin.send` body), `/app/typing`, `/app/read`, `/app/context`. See visitor-api.md.",
+    responses((status = 101, description = "Switching protocols: the STOMP session begins"),
+        (status = 400, body = shapes::ErrorBody, description = "not a WebSocket upgrade"),
+        (status = 403, body = shapes::ErrorBody, description = "`origin-not-allowed`"),
+        (status = 429, body = shapes::ErrorBody, description = "too many connections from this client")),
+    security(()))]
 async fn handshake(
     ws: Result<Upgrade, ApiError>,
     app: App,

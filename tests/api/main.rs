@@ -29,6 +29,7 @@ mod logs;
 mod messages_api;
 mod notes;
 mod notices;
+mod openapi;
 mod ops;
 mod presence;
 mod presence_api;
