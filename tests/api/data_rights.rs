@@ -140,7 +140,7 @@ fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
         let mut file = archive.by_index(i).unwrap();
         let mut data = Vec::new();
         file.read_to_end(&mut data).unwrap();
-        entries.insert(file.name().to_string(), data);
+        entries.insert(file.name().unwrap().to_string(), data);
     }
     entries
 }

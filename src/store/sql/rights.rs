@@ -141,27 +141,22 @@ where
                 .files
                 .push(parse_id::<AttachmentId>(&row.try_get::<String, _>(0)?)?);
         }
+        // Children first; what each statement removed, in this order.
         let statements = [
             "DELETE FROM attachments WHERE tenant_id = $1 AND conversation_id IN ({list})",
             "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages \
              WHERE tenant_id = $1 AND conversation_id IN ({list}))",
             "DELETE FROM visitor_contexts WHERE tenant_id = $1 AND conversation_id IN ({list})",
+            "DELETE FROM messages WHERE tenant_id = $1 AND conversation_id IN ({list})",
+            "DELETE FROM notes WHERE tenant_id = $1 AND conversation_id IN ({list})",
         ];
+        let mut removed = Vec::with_capacity(statements.len());
         for statement in statements {
-            bound!(&in_done(statement)).execute(&mut *tx).await?;
+            let sql = in_done(statement);
+            removed.push(bound!(&sql).execute(&mut *tx).await?.rows_affected());
         }
-        erased.messages = bound!(&in_done(
-            "DELETE FROM messages WHERE tenant_id = $1 AND conversation_id IN ({list})"
-        ))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        erased.notes = bound!(&in_done(
-            "DELETE FROM notes WHERE tenant_id = $1 AND conversation_id IN ({list})"
-        ))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        erased.messages = removed[3];
+        erased.notes = removed[4];
         keys.sort();
         keys.dedup();
         for (channel, hash) in &keys {
