@@ -237,8 +237,9 @@ impl Application {
 /// the conversations past their tenant's retention are erased.
 async fn forget_idle_limits(state: App) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
-    let mut retention =
-        tokio::time::interval(Duration::from_millis(state.config.retention_every_ms.max(10)));
+    let mut retention = tokio::time::interval(Duration::from_millis(
+        state.config.retention_every_ms.max(10),
+    ));
     retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut minutes = 0u64;
     loop {

@@ -158,7 +158,10 @@ mod tests {
         assert_eq!(RetentionDays::parse(0), None);
         assert_eq!(RetentionDays::parse(-3), None);
         assert_eq!(RetentionDays::parse(1).map(RetentionDays::get), Some(1));
-        assert_eq!(RetentionDays::parse(3650).map(RetentionDays::get), Some(3650));
+        assert_eq!(
+            RetentionDays::parse(3650).map(RetentionDays::get),
+            Some(3650)
+        );
         assert_eq!(RetentionDays::parse(3651), None);
         assert_eq!(RetentionDays::parse(2).unwrap().as_ms(), 172_800_000);
     }

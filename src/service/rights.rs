@@ -140,7 +140,11 @@ impl RightsService {
 
     /// `GET /visitors/<conversation_id>/export`: everything held about the
     /// conversation's visitor (recorded in the audit log).
-    pub async fn export(&self, caller: &Caller, id: ConversationId) -> Result<Export, ServiceError> {
+    pub async fn export(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+    ) -> Result<Export, ServiceError> {
         let (key, ids) = self.visitor_of(caller, id).await?;
         let tenant = caller.tenant();
         let mut conversations = Vec::with_capacity(ids.len());
@@ -310,7 +314,9 @@ impl RightsService {
         retention: Option<RetentionDays>,
     ) -> Result<TenantSettings, ServiceError> {
         caller.require_admin()?;
-        self.rights.set_retention(caller.tenant(), retention).await?;
+        self.rights
+            .set_retention(caller.tenant(), retention)
+            .await?;
         self.settings(caller).await
     }
 

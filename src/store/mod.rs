@@ -1194,8 +1194,10 @@ pub trait DataRightsStore: Send + Sync + 'static {
         channel: ChannelId,
         key_hashes: &[String],
     ) -> StoreResult<Option<i64>>;
-    async fn insert_audit_entry(&self, entry: &crate::domain::rights::AuditEntry)
-        -> StoreResult<()>;
+    async fn insert_audit_entry(
+        &self,
+        entry: &crate::domain::rights::AuditEntry,
+    ) -> StoreResult<()>;
     /// The tenant's audit log, newest first.
     async fn audit_entries(
         &self,

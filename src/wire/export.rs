@@ -198,19 +198,6 @@ pub async fn archive(
     .map_err(|e| internal(&e))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::compressed;
-
-    #[test]
-    fn text_is_deflated_and_compressed_formats_stored() {
-        assert!(!compressed("text/plain"));
-        assert!(compressed("image/png"));
-        assert!(compressed("application/pdf"));
-        assert!(compressed("video/mp4"));
-    }
-}
-
 /// An audit log entry (`GET /audit`).
 pub fn audit_entry(entry: &crate::domain::rights::AuditEntry) -> Value {
     use crate::domain::rights::AuditActor;
@@ -235,4 +222,17 @@ pub fn tenant(settings: &crate::domain::rights::TenantSettings) -> Value {
         "name": settings.name,
         "retention_days": settings.retention.map(|d| d.get()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compressed;
+
+    #[test]
+    fn text_is_deflated_and_compressed_formats_stored() {
+        assert!(!compressed("text/plain"));
+        assert!(compressed("image/png"));
+        assert!(compressed("application/pdf"));
+        assert!(compressed("video/mp4"));
+    }
 }

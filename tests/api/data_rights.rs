@@ -129,7 +129,11 @@ async fn export(agent: &AgentClient, conversation: &str) -> (u16, String, Vec<u8
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    (status, content_type, response.bytes().await.unwrap().to_vec())
+    (
+        status,
+        content_type,
+        response.bytes().await.unwrap().to_vec(),
+    )
 }
 
 /// The archive's entries, by name.
@@ -193,7 +197,10 @@ async fn an_export_holds_the_visitors_messages_context_notes_rating_and_files() 
         .iter()
         .map(|m| m["content"].as_str().unwrap())
         .collect();
-    assert!(contents.contains(&"My order 4711 never came"), "{contents:?}");
+    assert!(
+        contents.contains(&"My order 4711 never came"),
+        "{contents:?}"
+    );
     assert!(contents.contains(&"Shall I resend it?"), "{contents:?}");
     assert!(
         !contents.contains(&"Zoé is a returning customer"),
@@ -201,7 +208,9 @@ async fn an_export_holds_the_visitors_messages_context_notes_rating_and_files() 
     );
     // System notices (joined, closed) are part of the conversation.
     assert!(
-        messages.iter().any(|m| m["kind"] == "system" && m["notice"]["type"] == "closed"),
+        messages
+            .iter()
+            .any(|m| m["kind"] == "system" && m["notice"]["type"] == "closed"),
         "{messages:?}"
     );
     let with_file = messages
@@ -220,7 +229,10 @@ async fn an_export_holds_the_visitors_messages_context_notes_rating_and_files() 
     assert_eq!(offer["quick_replies"][0]["payload"], "resend");
     let chosen = messages.iter().find(|m| m["content"] == "Yes").unwrap();
     assert_eq!(chosen["postback"], "resend");
-    let seqs: Vec<i64> = messages.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = messages
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     let notes = c["private_notes"]["items"].as_array().unwrap();
     assert_eq!(notes.len(), 1, "{c}");
@@ -243,9 +255,19 @@ async fn erasing_a_visitor_removes_their_data_from_every_door_and_keeps_a_shell(
     let found = admin
         .call("GET", "/users/me/rooms/messages?search=4711", None)
         .await;
-    assert_eq!(found.body["items"].as_array().unwrap().len(), 1, "{}", found.body);
     assert_eq!(
-        app.http.get(app.url(&s.file_url)).send().await.unwrap().status(),
+        found.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        found.body
+    );
+    assert_eq!(
+        app.http
+            .get(app.url(&s.file_url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
 
@@ -286,7 +308,12 @@ async fn erasing_a_visitor_removes_their_data_from_every_door_and_keeps_a_shell(
     );
     // The file is gone: its signed URL finds nothing.
     assert_eq!(
-        app.http.get(app.url(&s.file_url)).send().await.unwrap().status(),
+        app.http
+            .get(app.url(&s.file_url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         404
     );
     // The visitor's tokens no longer work, for sending, resuming, the
@@ -377,10 +404,14 @@ async fn an_identified_visitors_export_and_erasure_cover_all_their_conversations
             "new_conversation": new,
         })
     };
-    let first = app.post("/chatplugin.authenticate", &body(false), None).await;
+    let first = app
+        .post("/chatplugin.authenticate", &body(false), None)
+        .await;
     let first = VisitorSession::from(&first.body);
     assert_eq!(app.send(&first.token, "first chat").await.status, 200);
-    let second = app.post("/chatplugin.authenticate", &body(true), None).await;
+    let second = app
+        .post("/chatplugin.authenticate", &body(true), None)
+        .await;
     let second = VisitorSession::from(&second.body);
     assert_ne!(first.conversation_id, second.conversation_id);
     assert_eq!(app.send(&second.token, "second chat").await.status, 200);
@@ -420,11 +451,20 @@ async fn an_identified_visitors_export_and_erasure_cover_all_their_conversations
             None,
         )
         .await;
-    assert_eq!(kept.body["items"].as_array().unwrap().len(), 1, "{}", kept.body);
+    assert_eq!(
+        kept.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        kept.body
+    );
     assert_eq!(app.send(&stranger.token, "still here").await.status, 200);
     let log = audit(&admin).await;
     assert_eq!(log[0]["action"], "visitor.erased");
-    assert_eq!(log[0]["conversations"].as_array().unwrap().len(), 2, "{log:?}");
+    assert_eq!(
+        log[0]["conversations"].as_array().unwrap().len(),
+        2,
+        "{log:?}"
+    );
 }
 
 #[tokio::test]
@@ -477,7 +517,12 @@ async fn data_rights_are_for_the_tenants_admins_and_bad_ids_are_refused() {
     let messages = admin
         .call("GET", &format!("/rooms/{id}/messages"), None)
         .await;
-    assert_eq!(messages.body["items"].as_array().unwrap().len(), 2, "{}", messages.body);
+    assert_eq!(
+        messages.body["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        messages.body
+    );
     assert!(audit(&admin).await.is_empty());
     assert!(audit(&other).await.is_empty());
 }

@@ -5283,8 +5283,14 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     append_all(store.as_ref(), &first, a, &["order 4711 lost"]).await;
     append_all(store.as_ref(), &first, b, &["second chat"]).await;
     append_all(store.as_ref(), &first, c, &["someone else"]).await;
-    store.set_conversation_visitor(tenant, a, &key, true).await.unwrap();
-    store.set_conversation_visitor(tenant, b, &key, true).await.unwrap();
+    store
+        .set_conversation_visitor(tenant, a, &key, true)
+        .await
+        .unwrap();
+    store
+        .set_conversation_visitor(tenant, b, &key, true)
+        .await
+        .unwrap();
     let anonymous = VisitorKey::anonymous(c);
     store
         .set_conversation_visitor(tenant, c, &anonymous, false)
@@ -5301,15 +5307,34 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     foreign.tenant_id = other;
     foreign.channel_id = Some(foreign_channel.id);
     store.append_message(foreign).await.unwrap();
-    store.set_conversation_visitor(other, d, &key, true).await.unwrap();
+    store
+        .set_conversation_visitor(other, d, &key, true)
+        .await
+        .unwrap();
 
-    let mut found = store.identified_conversations(tenant, &key, 10).await.unwrap();
+    let mut found = store
+        .identified_conversations(tenant, &key, 10)
+        .await
+        .unwrap();
     found.sort();
     let mut both = vec![a, b];
     both.sort();
     assert_eq!(found, both);
-    assert_eq!(store.identified_conversations(other, &key, 10).await.unwrap(), vec![d]);
-    assert_eq!(store.identified_conversations(tenant, &key, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .identified_conversations(other, &key, 10)
+            .await
+            .unwrap(),
+        vec![d]
+    );
+    assert_eq!(
+        store
+            .identified_conversations(tenant, &key, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(store
         .identified_conversations(tenant, &anonymous, 10)
         .await
@@ -5343,7 +5368,10 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
         .await
         .unwrap();
     let hashes = token_erasure_keys(a, &key);
-    assert_eq!(store.visitor_erased_at(channel, &hashes).await.unwrap(), None);
+    assert_eq!(
+        store.visitor_erased_at(channel, &hashes).await.unwrap(),
+        None
+    );
     assert_eq!(store.visitor_erased_at(channel, &[]).await.unwrap(), None);
 
     // The other tenant's conversation named too: skipped.
@@ -5364,7 +5392,11 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
             .unwrap();
         assert!(page.items.is_empty(), "{:?}", page.items);
         assert_eq!(store.visitor_context(tenant, id).await.unwrap(), None);
-        let room = store.room(tenant, id).await.unwrap().expect("the shell stays");
+        let room = store
+            .room(tenant, id)
+            .await
+            .unwrap()
+            .expect("the shell stays");
         assert_eq!(room.state, RoomState::Closed);
         assert!(!room.verified);
         assert_eq!(room.rating, None);
@@ -5383,23 +5415,52 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
         .await
         .unwrap();
     assert!(found.items.is_empty());
-    assert_eq!(store.history(first.channel.scope(), c, 10).await.unwrap().len(), 1);
     assert_eq!(
-        store.history(foreign_channel.scope(), d, 10).await.unwrap().len(),
+        store
+            .history(first.channel.scope(), c, 10)
+            .await
+            .unwrap()
+            .len(),
         1
     );
-    assert!(store.identified_conversations(tenant, &key, 10).await.unwrap().is_empty());
-    assert_eq!(store.visitor_erased_at(channel, &hashes).await.unwrap(), Some(at));
+    assert_eq!(
+        store
+            .history(foreign_channel.scope(), d, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .identified_conversations(tenant, &key, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.visitor_erased_at(channel, &hashes).await.unwrap(),
+        Some(at)
+    );
     // Any token of the identity on the channel, whatever its conversation.
     let later = token_erasure_keys(ConversationId::new(), &key);
-    assert_eq!(store.visitor_erased_at(channel, &later).await.unwrap(), Some(at));
     assert_eq!(
-        store.visitor_erased_at(foreign_channel.id, &later).await.unwrap(),
+        store.visitor_erased_at(channel, &later).await.unwrap(),
+        Some(at)
+    );
+    assert_eq!(
+        store
+            .visitor_erased_at(foreign_channel.id, &later)
+            .await
+            .unwrap(),
         None
     );
     // A shell takes no more messages.
-    let refused = store.append_message(visitor_message(&first, a, "back", None)).await;
-    assert!(matches!(refused, Err(store::StoreError::WrongRoom)), "{refused:?}");
+    let refused = store
+        .append_message(visitor_message(&first, a, "back", None))
+        .await;
+    assert!(
+        matches!(refused, Err(store::StoreError::WrongRoom)),
+        "{refused:?}"
+    );
     // Erasing again changes nothing and records nothing.
     let again = store
         .erase_conversations(&erasure(tenant, vec![a, b], now_ms(), false))
@@ -5413,7 +5474,11 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     let mut logged = log.items[0].conversations.clone();
     logged.sort();
     assert_eq!(logged, both);
-    assert!(log.items[0].detail.contains("\"notes\":1"), "{}", log.items[0].detail);
+    assert!(
+        log.items[0].detail.contains("\"notes\":1"),
+        "{}",
+        log.items[0].detail
+    );
     assert_eq!(store.audit_entries(other, 10, 0).await.unwrap().total, 0);
     let mut export = log.items[0].clone();
     export.id = uuid::Uuid::now_v7();
@@ -5427,7 +5492,10 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     let log = store.audit_entries(tenant, 10, 0).await.unwrap();
     assert_eq!(log.total, 2);
     assert_eq!(log.items[0], export, "newest first");
-    assert_eq!(store.audit_entries(tenant, 1, 1).await.unwrap().items.len(), 1);
+    assert_eq!(
+        store.audit_entries(tenant, 1, 1).await.unwrap().items.len(),
+        1
+    );
 
     // Retention: only closed conversations past the tenant's setting.
     let settings = store.tenant_settings(tenant).await.unwrap().unwrap();
@@ -5447,7 +5515,11 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
         .unwrap()
         .unwrap();
     let open = queued_room(store.as_ref(), &first, channel, now - 60 * day).await;
-    assert!(store.expired_conversations(now, 10).await.unwrap().is_empty());
+    assert!(store
+        .expired_conversations(now, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // Retention named without a setting: nothing erased.
     let none = store
         .erase_conversations(&erasure(tenant, vec![c], now, true))
@@ -5456,9 +5528,17 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     assert!(none.conversations.is_empty());
     let days = RetentionDays::parse(30).unwrap();
     assert!(store.set_retention(tenant, Some(days)).await.unwrap());
-    assert!(!store.set_retention(TenantId::new(), Some(days)).await.unwrap());
+    assert!(!store
+        .set_retention(TenantId::new(), Some(days))
+        .await
+        .unwrap());
     assert_eq!(
-        store.tenant_settings(tenant).await.unwrap().unwrap().retention,
+        store
+            .tenant_settings(tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .retention,
         Some(days)
     );
     assert_eq!(
@@ -5470,9 +5550,35 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
         .await
         .unwrap();
     assert_eq!(kept.conversations, vec![c]);
-    assert!(store.expired_conversations(now, 10).await.unwrap().is_empty());
-    assert_eq!(store.history(first.channel.scope(), recent, 10).await.unwrap().len(), 1);
-    assert_eq!(store.history(first.channel.scope(), open, 10).await.unwrap().len(), 1);
+    assert!(store
+        .expired_conversations(now, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .history(first.channel.scope(), recent, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .history(first.channel.scope(), open, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(store.set_retention(tenant, None).await.unwrap());
-    assert_eq!(store.tenant_settings(tenant).await.unwrap().unwrap().retention, None);
+    assert_eq!(
+        store
+            .tenant_settings(tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .retention,
+        None
+    );
 }
