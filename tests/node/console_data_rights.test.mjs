@@ -68,6 +68,8 @@ describe('console: data rights', () => {
     await widths(page, 'data-rights-erased');
 
     await page.goto(`${server.baseUrl}/console/admin/data`);
+    // The server refuses what the browser's own check would (bypassed here).
+    await page.locator('.retention-form').evaluate((form) => { form.noValidate = true; });
     await page.fill('input[name=retention_days]', '0');
     await page.locator('.retention-form button[type=submit]').click();
     await page.locator('.alert.error').waitFor();
@@ -85,6 +87,7 @@ describe('console: data rights', () => {
     await widths(page, 'data-rights-data');
     const tenant = await chatd('GET', '/tenant', token);
     assert.equal(tenant.retention_days, 90);
-    assert.deepEqual(problems, []);
+    // The refused retention's page is a 400, which Chromium logs.
+    assert.deepEqual(problems.filter((p) => !p.includes('status of 400')), []);
   }));
 });

@@ -85,7 +85,7 @@ pub async fn data(
         .items
         .iter()
         .map(|e| AuditRow {
-            at: format_ms(e.at_ms),
+            at: when(e.at_ms),
             action: match e.action {
                 crate::domain::rights::AuditAction::VisitorErased => "Erased",
                 crate::domain::rights::AuditAction::VisitorExported => "Exported",
@@ -150,6 +150,15 @@ pub async fn set_retention(
         .set_retention(&s.caller, retention)
         .await?;
     Ok(redirect("/console/admin/data?notice=retention"))
+}
+
+/// `2026-12-06 10:37:30 UTC`.
+fn when(ms: i64) -> String {
+    let iso = format_ms(ms);
+    match (iso.get(..10), iso.get(11..19)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => iso,
+    }
 }
 
 /// An entry's counts in words: "2 conversations, 14 messages, 1 file".
