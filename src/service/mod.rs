@@ -203,7 +203,7 @@ impl Services {
             labels: labels::LabelService::new(&parts, rooms.clone()),
             identity: identity::IdentityService::new(&parts, rooms.clone(), visitor.blocks.clone()),
             canned: canned::CannedService::new(&parts),
-            rights: rights::RightsService::new(&parts, visitor.erasures.clone()),
+            rights: rights::RightsService::new(&parts, visitor.erasures.clone(), rooms.clone()),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),
             visitor,

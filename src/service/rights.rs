@@ -89,11 +89,17 @@ pub struct RightsService {
     files: Arc<Files>,
     /// The visitor service's: an erasure made here applies at once here.
     erasures: Arc<crate::cache::ErasureCache>,
+    /// Tells the erased rooms' agents.
+    room_service: Arc<super::rooms::RoomService>,
     events: Events,
 }
 
 impl RightsService {
-    pub fn new(parts: &Parts, erasures: Arc<crate::cache::ErasureCache>) -> RightsService {
+    pub fn new(
+        parts: &Parts,
+        erasures: Arc<crate::cache::ErasureCache>,
+        room_service: Arc<super::rooms::RoomService>,
+    ) -> RightsService {
         RightsService {
             rooms: parts.store.clone(),
             messages: parts.store.clone(),
@@ -102,6 +108,7 @@ impl RightsService {
             rights: parts.store.clone(),
             files: parts.files.clone(),
             erasures,
+            room_service,
             events: parts.events(),
         }
     }
@@ -256,8 +263,8 @@ impl RightsService {
     }
 
     /// After an erasure's commit: the files' bytes go, this instance
-    /// forgets which tokens were good, and every instance ends the erased
-    /// conversations' live sessions.
+    /// forgets which tokens were good, every instance ends the erased
+    /// conversations' live sessions, and their agents see them closed.
     async fn after_erasure(&self, tenant: TenantId, erased: &Erased) {
         if erased.conversations.is_empty() {
             return;
@@ -280,6 +287,7 @@ impl RightsService {
                     agents: Agents::Nobody,
                 })
                 .await;
+            self.room_service.erased(tenant, *conversation).await;
         }
     }
 

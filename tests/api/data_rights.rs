@@ -366,7 +366,13 @@ async fn an_open_conversation_is_closed_by_its_erasure_and_its_live_socket_ends(
     assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
     assert_eq!(admin.answer(&visitor.conversation_id).await.status, 200);
     let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
+    let mut agent_events = admin.events().await;
     assert_eq!(erase(&admin, &visitor.conversation_id).await.status, 204);
+    // The room's agents see it closed, as after a close.
+    let state = agent_events
+        .event_with("chatd_room_state_updated", "uuid", &visitor.conversation_id)
+        .await;
+    assert_eq!(state["state"], "closed", "{state}");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         assert!(tokio::time::Instant::now() < deadline, "the socket ends");
