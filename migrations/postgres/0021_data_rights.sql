@@ -17,6 +17,11 @@ UPDATE conversations SET closed_at = COALESCE(last_message_at, created_at)
     WHERE kind = 'visitor' AND state = 'closed';
 CREATE INDEX conversations_retention ON conversations (tenant_id, closed_at)
     WHERE state = 'closed' AND erased_at IS NULL;
+-- An identified visitor's conversations on the tenant, whatever the
+-- channel (an export or erasure covers them all); an erasure's files.
+CREATE INDEX conversations_identified ON conversations (tenant_id, visitor_key)
+    WHERE verified = 1;
+CREATE INDEX attachments_conversation ON attachments (conversation_id);
 
 -- The visitor tokens an erasure ended: a token of this channel whose key
 -- (`c:<conversation>` for each erased conversation, and the identity key
