@@ -46,6 +46,11 @@ describe('console: data rights', () => {
     await chatd('POST', `/users/me/rooms/${room}/messages`, token, { content: 'Let me check, Zoé.' });
 
     const { page, problems } = await adminPage(browser);
+    // In the admin's own inbox, the visitor panel offers both too.
+    await page.goto(`${server.baseUrl}/console/rooms/${room}`);
+    await page.locator('.visitor-data a[data-export]').waitFor();
+    assert.equal(await page.locator('.visitor-data a[data-erase]').count(), 1);
+    await widths(page, 'data-rights-inbox');
     await page.goto(`${server.baseUrl}/console/all/${room}`);
     const exportLink = page.locator('a[data-export]');
     await exportLink.waitFor();
