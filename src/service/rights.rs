@@ -311,7 +311,7 @@ impl RightsService {
         self.rights
             .tenant_settings(caller.tenant())
             .await?
-            .ok_or(ServiceError::NotFound(Missing::Agent))
+            .ok_or_else(|| ServiceError::Internal("the caller's tenant has no row".into()))
     }
 
     /// `PATCH /tenant` `{"retention_days"}`: sets (or turns off) the

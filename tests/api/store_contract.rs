@@ -228,6 +228,7 @@ contract!(
     concurrent_appends_from_two_instances_are_gapless,
     concurrent_duplicates_from_two_instances_store_one_message,
     interleaved_conversations_from_two_instances_stay_gapless,
+    concurrent_erasures_erase_each_conversation_once,
 );
 
 async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
@@ -5581,4 +5582,60 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
             .retention,
         None
     );
+}
+
+/// Several instances' retention passes (or an admin's click beside one)
+/// erasing the same conversations at once: each is erased by exactly one,
+/// and one audit entry names it.
+async fn concurrent_erasures_erase_each_conversation_once(db: Db) {
+    let (first_store, first) = bootstrapped(&db).await;
+    let second_store = db.open().await;
+    let tenant = first.tenant_id;
+    let mut rooms = Vec::new();
+    for i in 0..6 {
+        let room = ConversationId::new();
+        append_all(
+            first_store.as_ref(),
+            &first,
+            room,
+            &[&format!("message {i}")],
+        )
+        .await;
+        rooms.push(room);
+    }
+    let at = now_ms();
+    let mut reversed = rooms.clone();
+    reversed.reverse();
+    let (one, other) = (
+        erasure(tenant, rooms.clone(), at, false),
+        erasure(tenant, reversed, at, false),
+    );
+    let (a, b) = tokio::time::timeout(DEADLINE, async {
+        tokio::join!(
+            first_store.erase_conversations(&one),
+            second_store.erase_conversations(&other),
+        )
+    })
+    .await
+    .expect("no deadlock");
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut erased: Vec<ConversationId> = a
+        .conversations
+        .iter()
+        .chain(&b.conversations)
+        .copied()
+        .collect();
+    erased.sort();
+    let mut expected = rooms.clone();
+    expected.sort();
+    assert_eq!(erased, expected, "each erased once");
+    assert_eq!(a.messages + b.messages, 6);
+    let log = first_store.audit_entries(tenant, 10, 0).await.unwrap();
+    let mut logged: Vec<ConversationId> = log
+        .items
+        .iter()
+        .flat_map(|e| e.conversations.iter().copied())
+        .collect();
+    logged.sort();
+    assert_eq!(logged, expected);
 }
