@@ -233,21 +233,37 @@ impl Application {
 
 /// Housekeeping every minute: idle rate-limit keys are forgotten, and
 /// (hourly) the contexts of conversations that never began and the uploads
-/// never sent are deleted.
+/// never sent are deleted; every `retention_every_ms` (hourly by default)
+/// the conversations past their tenant's retention are erased.
 async fn forget_idle_limits(state: App) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut retention = tokio::time::interval(Duration::from_millis(
+        state.config.retention_every_ms.max(10),
+    ));
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut minutes = 0u64;
     loop {
-        tick.tick().await;
-        state.limits.forget_idle();
-        if minutes.is_multiple_of(60) {
-            state.services.visitor.clean_unused_contexts().await;
-            let uploads = state.services.attachments.clean_unsent().await;
-            if uploads > 0 {
-                tracing::info!(deleted = uploads, "unsent uploads cleaned");
+        tokio::select! {
+            _ = tick.tick() => {
+                state.limits.forget_idle();
+                if minutes.is_multiple_of(60) {
+                    state.services.visitor.clean_unused_contexts().await;
+                    let uploads = state.services.attachments.clean_unsent().await;
+                    if uploads > 0 {
+                        tracing::info!(deleted = uploads, "unsent uploads cleaned");
+                    }
+                }
+                minutes += 1;
+            }
+            _ = retention.tick() => {
+                let now = crate::domain::time::now_ms();
+                match state.services.rights.enforce_retention(now).await {
+                    Ok(0) => {}
+                    Ok(erased) => tracing::info!(erased, "conversations past retention erased"),
+                    Err(err) => tracing::warn!(%err, "cannot erase conversations past retention"),
+                }
             }
         }
-        minutes += 1;
     }
 }
 

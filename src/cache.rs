@@ -124,3 +124,37 @@ impl BlockCache {
         self.entries.remove(&(channel, key.clone()));
     }
 }
+
+/// When an erasure (data rights) last ended a visitor token's keys, for the
+/// visitor hot path like [`BlockCache`]: an erasure made on this instance
+/// applies at once (it clears the cache), one made on another instance
+/// within [`CHANNEL_TTL`] (its live sessions are ended by an event at once).
+#[derive(Default)]
+pub struct ErasureCache {
+    entries: Fresh<(ChannelId, crate::domain::ConversationId, VisitorKey), Option<i64>>,
+}
+
+impl ErasureCache {
+    pub async fn erased_at(
+        &self,
+        store: &dyn crate::store::DataRightsStore,
+        channel: ChannelId,
+        conversation: crate::domain::ConversationId,
+        key: &VisitorKey,
+    ) -> StoreResult<Option<i64>> {
+        let now = Instant::now();
+        let entry = (channel, conversation, key.clone());
+        if let Some(at) = self.entries.get(&entry, now) {
+            return Ok(at);
+        }
+        let keys = crate::domain::rights::token_erasure_keys(conversation, key);
+        let at = store.visitor_erased_at(channel, &keys).await?;
+        self.entries.insert(entry, at, now);
+        Ok(at)
+    }
+
+    /// Forgets everything: this instance just erased.
+    pub fn clear(&self) {
+        self.entries.lock().clear();
+    }
+}

@@ -166,6 +166,12 @@ pub struct Config {
     /// racing close each one once).
     #[arg(long, env = "CHATGATE_AUTO_CLOSE_EVERY_MS", default_value_t = 60_000)]
     pub auto_close_every_ms: u64,
+    /// How often (milliseconds) the housekeeping erases the conversations
+    /// past their tenant's retention (data rights; off unless a tenant sets
+    /// `retention_days`). Hourly by default; instances racing erase each
+    /// conversation once.
+    #[arg(long, env = "CHATGATE_RETENTION_EVERY_MS", default_value_t = 3_600_000)]
+    pub retention_every_ms: u64,
     /// Milliseconds added to the clock that business hours are read by
     /// (0: the real time). For trying a schedule, and for tests that reach
     /// an opening or closing in a second rather than waiting for the

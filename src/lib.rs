@@ -28,12 +28,16 @@
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
 //!   send body and page context parsed into domain values) and `wazo`
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's
-//!   name and data in the websocketd envelope); `shapes` describes, for
-//!   the API description, the shapes built as JSON.
+//!   name and data in the websocketd envelope), `export` (a visitor's
+//!   data as a zip archive, the audit log and tenant settings' JSON), and
+//!   `shapes`, which describes, for the API description, the shapes built
+//!   as JSON.
 //! - [`service`]: where the rules live, one module per area (`visitor`
 //!   with its token rules in `visitor_tokens`, `identity` (identified
 //!   visitors, a visitor's conversations, blocking), `agents`, `attachments`, `canned`, `channels`, `rooms`, `messages`, `presence`, `typing`,
 //!   `routing` (round robin: one task per instance drains the queues),
+//!   `rights` (data rights: a visitor's export and erasure into an
+//!   anonymous shell, the tenants' retention, the audit log),
 //!   `email` (the offline fallback and transcripts, through the outbox),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
@@ -44,7 +48,8 @@
 //!   built once with only what it uses (the store traits it calls, its
 //!   settings, the services it asks).
 //! - [`store`]: one trait per area (settings, agents, channels, messages,
-//!   rooms, reactions, visitors, attachments, canned responses, the outbox; private notes in a
+//!   rooms, reactions, visitors, attachments, canned responses, the outbox,
+//!   data rights (erasures, the audit log, retention); private notes in a
 //!   table of their own, merged into agents' room pages) composed into `Store`; the SQL is written once for
 //!   SQLite and PostgreSQL (`store::sql`), with group commit
 //!   (`store::batch`) of message appends and DELIVERED marks (on

@@ -69,6 +69,12 @@ pub enum Event {
         /// `None`: every session of the agent.
         session: Option<crate::domain::SessionId>,
     },
+    /// A visitor's data was erased (data rights): the live sessions of this
+    /// conversation end at once, on every instance, and its tokens are
+    /// refused from now on. Never sent to a client.
+    VisitorErased {
+        conversation_id: ConversationId,
+    },
     /// An agent room was created, or a visitor room given to an agent by
     /// round robin: `chatd_user_room_created`.
     RoomCreated {

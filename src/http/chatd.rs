@@ -221,6 +221,13 @@ static ROUTES: &[Route] = &[
     route!(GET, "rooms/:room", get_supervised_room),
     route!(GET, "rooms/:room/messages", list_supervised_messages),
     route!(POST, "rooms/:room/transfers", assign_room),
+    // Data rights (admin): a visitor's export and erasure, the audit log,
+    // the tenant's retention.
+    route!(GET, "visitors/:conversation/export", export_visitor),
+    route!(DELETE, "visitors/:conversation", erase_visitor),
+    route!(GET, "audit", list_audit),
+    route!(GET, "tenant", get_tenant),
+    route!(PATCH | PUT, "tenant", update_tenant),
 ];
 
 /// Every endpoint of the table as `(method, path)`, the path in OpenAPI's
@@ -1494,6 +1501,91 @@ async fn assign_room(call: Call) -> Result<Response, ApiError> {
     let rooms = &call.services().rooms;
     let room = rooms.assign(&call.caller, room, transfer.user_uuid).await?;
     Ok(ok(call.wazo_room(&room)))
+}
+
+/// A data-rights path's conversation id: malformed is a 400 (the brief of
+/// desk-api.md's data rights; other paths answer 404).
+fn conversation_param(call: &Call) -> Result<crate::domain::ConversationId, ApiError> {
+    call.param("conversation")
+        .parse()
+        .map_err(|_| ApiError::invalid_field("conversation_id", "conversation_id must be a UUID"))
+}
+
+/// GET /visitors/{conversation_id}/export: a zip of everything held about
+/// the conversation's visitor (admins).
+async fn export_visitor(call: Call) -> Result<Response, ApiError> {
+    let id = conversation_param(&call)?;
+    let services = call.services();
+    let export = services.rights.export(&call.caller, id).await?;
+    let file = crate::wire::export::archive(export, &services.rights, &services.signer).await?;
+    Ok(super::files::file_download(
+        file,
+        "application/zip",
+        &crate::wire::export::archive_name(id),
+    ))
+}
+
+/// DELETE /visitors/{conversation_id}: erases the conversation's visitor
+/// (admins); 204, again for a visitor erased before.
+async fn erase_visitor(call: Call) -> Result<Response, ApiError> {
+    let id = conversation_param(&call)?;
+    call.services().rights.erase(&call.caller, id).await?;
+    Ok(no_content())
+}
+
+/// GET /audit?limit=&offset=: the tenant's audit log, newest first (admins).
+async fn list_audit(call: Call) -> Result<Response, ApiError> {
+    let limit = call.query.limit()?.unwrap_or(100);
+    let offset = call.query.number("offset")?.unwrap_or(0);
+    let page = call
+        .services()
+        .rights
+        .audit_log(&call.caller, limit, offset)
+        .await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(crate::wire::export::audit_entry)
+        .collect();
+    Ok(ok(
+        json!({"items": items, "total": page.total, "filtered": page.filtered}),
+    ))
+}
+
+/// GET /tenant: the caller's tenant and its settings (admins).
+async fn get_tenant(call: Call) -> Result<Response, ApiError> {
+    let settings = call.services().rights.settings(&call.caller).await?;
+    Ok(ok(crate::wire::export::tenant(&settings)))
+}
+
+/// PATCH /tenant `{"retention_days": 1..3650 | null}` (admins): absent
+/// keeps it, null turns retention off.
+async fn update_tenant(call: Call) -> Result<Response, ApiError> {
+    let body: Value = call.json()?;
+    let Some(fields) = body.as_object() else {
+        return Err(ApiError::invalid_data("the body must be a JSON object"));
+    };
+    let rights = &call.services().rights;
+    let settings = match fields.get("retention_days") {
+        None => rights.settings(&call.caller).await?,
+        Some(Value::Null) => rights.set_retention(&call.caller, None).await?,
+        Some(days) => {
+            let days = days
+                .as_i64()
+                .and_then(crate::domain::rights::RetentionDays::parse)
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "retention_days",
+                        format!(
+                            "retention_days must be null or a whole number of days, 1 to {}",
+                            crate::domain::rights::MAX_RETENTION_DAYS
+                        ),
+                    )
+                })?;
+            rights.set_retention(&call.caller, Some(days)).await?
+        }
+    };
+    Ok(ok(crate::wire::export::tenant(&settings)))
 }
 
 #[cfg(test)]

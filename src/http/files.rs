@@ -311,3 +311,42 @@ fn created(app: &App, attachment: &Attachment) -> Response {
     let body = crate::wire::attachment(attachment, url, thumbnail_url);
     warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response()
 }
+
+/// A file of ours (an export's archive, a temporary file) as a download:
+/// streamed in chunks, saved by the browser under `name`, never shown.
+pub fn file_download(file: std::fs::File, content_type: &'static str, name: &str) -> Response {
+    use tokio::io::AsyncReadExt;
+    let length = file.metadata().map(|m| m.len()).ok();
+    let file = tokio::fs::File::from_std(file);
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), Some(file)))
+            }
+            Err(err) => Some((Err(err), None)),
+        }
+    });
+    let mut response =
+        warp::reply::stream(Exclusive(std::sync::Mutex::new(Box::pin(chunks)))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(length) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename*=UTF-8''{}",
+        percent_encode(name)
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

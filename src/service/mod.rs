@@ -14,6 +14,8 @@
 //!   visitor room, assigning any), the system notices.
 //! - [`messages`]: listing, searching, posting (with mentions), editing, reactions.
 //! - [`identity`]: identified visitors, a visitor's conversations, blocking.
+//! - [`rights`]: data rights: a visitor's export and erasure, retention,
+//!   the audit log.
 //! - [`labels`]: a tenant's labels and the labels on visitor rooms.
 //! - [`presence`]: agents' chosen states and their live sockets.
 //! - [`typing`]: typing indicators both ways, throttled per sender.
@@ -63,6 +65,7 @@ pub mod identity;
 pub mod labels;
 pub mod messages;
 pub mod presence;
+pub mod rights;
 pub mod rooms;
 pub mod routing;
 pub mod sessions;
@@ -135,6 +138,8 @@ pub struct Services {
     /// Blocking visitors, channels' identity secrets.
     pub identity: identity::IdentityService,
     pub canned: canned::CannedService,
+    /// Data rights: exports, erasures, retention, the audit log.
+    pub rights: rights::RightsService,
     pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
     /// Sockets joining and leaving the hub and presence.
@@ -198,6 +203,7 @@ impl Services {
             labels: labels::LabelService::new(&parts, rooms.clone()),
             identity: identity::IdentityService::new(&parts, rooms.clone(), visitor.blocks.clone()),
             canned: canned::CannedService::new(&parts),
+            rights: rights::RightsService::new(&parts, visitor.erasures.clone(), rooms.clone()),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),
             visitor,

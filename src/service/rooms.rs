@@ -881,6 +881,19 @@ impl RoomService {
         self.state_event(room, agents).await;
     }
 
+    /// A visitor room whose visitor was erased (data rights): its agents
+    /// see it as it is now (closed, a shell), as after a close.
+    pub(super) async fn erased(&self, tenant: crate::domain::TenantId, id: RoomId) {
+        match self.room_store.room(tenant, id).await {
+            Ok(Some(room)) => {
+                let agents = room.agents();
+                self.state_event(&room, agents).await;
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, "cannot tell agents of an erased room"),
+        }
+    }
+
     async fn state_event(&self, room: &Room, agents: Vec<crate::domain::AgentId>) {
         if agents.is_empty() {
             return;

@@ -60,6 +60,9 @@ pub struct VisitorService {
     pub(super) identity_store: Arc<dyn crate::store::IdentityStore>,
     /// Blocked visitors, shared with `IdentityService` (which evicts).
     pub(super) blocks: Arc<crate::cache::BlockCache>,
+    /// Tokens that erasures ended, shared with `RightsService` (which clears).
+    pub(super) erasures: Arc<crate::cache::ErasureCache>,
+    rights_store: Arc<dyn crate::store::DataRightsStore>,
     cache: Arc<crate::cache::ChannelCache>,
     /// Also read by the token rules of `visitor_tokens`.
     pub(super) tokens: Arc<crate::auth::Tokens>,
@@ -110,6 +113,8 @@ impl VisitorService {
             attachment_store: parts.store.clone(),
             identity_store: parts.store.clone(),
             blocks: Arc::default(),
+            erasures: Arc::default(),
+            rights_store: parts.store.clone(),
             cache,
             tokens: parts.tokens.clone(),
             limits: parts.limits.clone(),
@@ -139,12 +144,32 @@ impl VisitorService {
         // Every door of a visitor (sends, uploads, the socket) comes here.
         self.refuse_blocked(channel.id, &claims.visitor_key())
             .await?;
+        self.refuse_erased(&claims).await?;
         let first_context = claims.ctx.take().map(Arc::new);
         Ok(Visitor {
             claims,
             channel,
             first_context,
         })
+    }
+
+    /// 401 (an invalid token) for a token issued before an erasure of its
+    /// conversation or of its identified visitor (data rights): the
+    /// erased visitor's sessions end, and its conversation stays a shell.
+    pub(super) async fn refuse_erased(&self, claims: &VisitorClaims) -> Result<(), ServiceError> {
+        let erased_at = self
+            .erasures
+            .erased_at(
+                self.rights_store.as_ref(),
+                claims.ch,
+                claims.cv,
+                &claims.visitor_key(),
+            )
+            .await?;
+        match erased_at {
+            Some(at) if claims.iat.saturating_mul(1000) <= at => Err(ServiceError::InvalidToken),
+            _ => Ok(()),
+        }
     }
 
     /// The channel, if it exists, is connected, and allows `origin`.
@@ -240,6 +265,7 @@ impl VisitorService {
             verified: claims.vf,
         };
         let channel = self.connected_channel(claims.ch, origin).await?;
+        self.refuse_erased(&claims).await?;
         let scope = channel.scope();
         let history = match self.conversation(scope, claims.cv).await? {
             ConversationLookup::Found(_) => self.history(scope, claims.cv).await?,

@@ -207,6 +207,7 @@ impl VisitorService {
         let token = token.ok_or(ServiceError::InvalidToken)?;
         if let Some(claims) = self.tokens.verify_visitor(token, TokenKind::Visitor) {
             let channel = self.connected_channel(claims.ch, origin).await?;
+            self.refuse_erased(&claims).await?;
             let owner = VisitorOwner {
                 key: claims.visitor_key(),
                 verified: claims.vf,

@@ -922,6 +922,7 @@ pub trait Store:
     + CannedResponseStore
     + IdentityStore
     + OutboxStore
+    + DataRightsStore
 {
 }
 
@@ -938,6 +939,7 @@ impl<T> Store for T where
         + CannedResponseStore
         + IdentityStore
         + OutboxStore
+        + DataRightsStore
 {
 }
 
@@ -1192,6 +1194,67 @@ pub trait OutboxStore: Send + Sync + 'static {
         min_interval_ms: i64,
         row: &NewOutbox,
     ) -> StoreResult<TranscriptRequested>;
+}
+
+/// Data rights (desk-api.md, "Integrations"): whose conversations a
+/// visitor's are, erasing them into anonymous shells, the tokens an
+/// erasure ended, the audit log, a tenant's retention.
+#[async_trait]
+pub trait DataRightsStore: Send + Sync + 'static {
+    /// The tenant's visitor conversations of the identified (verified)
+    /// visitor `key`, on any of its channels, oldest first, at most `limit`.
+    async fn identified_conversations(
+        &self,
+        tenant: TenantId,
+        key: &crate::domain::identity::VisitorKey,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationId>>;
+    /// Performs `erasure` in one transaction (see
+    /// [`crate::domain::rights::Erasure`]): conversations of another
+    /// tenant, unknown or already erased are skipped; each is erased once
+    /// however many erasures race. The files' bytes are the caller's to
+    /// remove after it returns.
+    async fn erase_conversations(
+        &self,
+        erasure: &crate::domain::rights::Erasure,
+    ) -> StoreResult<crate::domain::rights::Erased>;
+    /// When an erasure last ended the visitor tokens of the channel that
+    /// any of `key_hashes` names (see `domain::rights::token_erasure_keys`).
+    async fn visitor_erased_at(
+        &self,
+        channel: ChannelId,
+        key_hashes: &[String],
+    ) -> StoreResult<Option<i64>>;
+    async fn insert_audit_entry(
+        &self,
+        entry: &crate::domain::rights::AuditEntry,
+    ) -> StoreResult<()>;
+    /// The tenant's audit log, newest first.
+    async fn audit_entries(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<crate::domain::rights::AuditEntry>>;
+    async fn tenant_settings(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<Option<crate::domain::rights::TenantSettings>>;
+    /// Sets (or, `None`, turns off) the tenant's retention; false when
+    /// there is no such tenant.
+    async fn set_retention(
+        &self,
+        tenant: TenantId,
+        retention: Option<crate::domain::rights::RetentionDays>,
+    ) -> StoreResult<bool>;
+    /// Visitor conversations of every tenant with a retention, closed for
+    /// longer than it at `now_ms` and not erased yet, longest closed first,
+    /// at most `limit`.
+    async fn expired_conversations(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, ConversationId)>>;
 }
 
 /// What visitors' pages tell agents about them.

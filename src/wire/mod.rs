@@ -3,6 +3,7 @@
 //! agent-api.md (wazo-chatd). Serialising is the only thing done here.
 
 pub mod channel;
+pub mod export;
 pub mod shapes;
 pub mod visitor;
 pub mod wazo;

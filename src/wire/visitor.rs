@@ -152,6 +152,7 @@ pub fn event_body(event: &Event, signer: &Signer) -> Option<(VisitorQueue, Vec<u
             })),
         ),
         Event::SessionsRevoked { .. }
+        | Event::VisitorErased { .. }
         | Event::ChannelChanged { .. }
         | Event::RoomCreated { .. }
         | Event::MemberAdded { .. }

@@ -334,6 +334,7 @@ pub fn event_data(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Value)> {
         | Event::RoomClosed { .. }
         | Event::Availability { .. }
         | Event::SessionsRevoked { .. }
+        | Event::VisitorErased { .. }
         | Event::ChannelChanged { .. } => return None,
     })
 }

@@ -349,6 +349,13 @@ impl Protocol for Session {
 
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
         if let Outbound::Event { event, .. } = &*event {
+            if let Event::VisitorErased { conversation_id } = &event.event {
+                let mine = self.visitor.as_ref().map(|v| v.claims.cv);
+                if mine == Some(*conversation_id) {
+                    return Err(Fatal::from_api(ApiError::invalid_token()).into());
+                }
+                return Ok(());
+            }
             if let Event::ChannelChanged { channel } = &event.event {
                 let hours_before = self
                     .visitor

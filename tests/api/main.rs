@@ -16,6 +16,7 @@ mod channels;
 mod chatplugin;
 mod cluster;
 mod console;
+mod data_rights;
 mod desk_hours;
 mod email;
 mod events_api;

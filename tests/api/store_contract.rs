@@ -221,13 +221,15 @@ contract!(
     notes_follow_their_message_for_agents_and_never_reach_visitor_reads,
     a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel,
     desk_settings_round_trip_and_idle_rooms_close_once,
-    identity_secrets_visitor_keys_and_blocks_stay_in_their_tenant_and_channel;
+    identity_secrets_visitor_keys_and_blocks_stay_in_their_tenant_and_channel,
+    erasures_make_shells_once_per_tenant_and_are_audited;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
     concurrent_appends_from_two_instances_are_gapless,
     concurrent_duplicates_from_two_instances_store_one_message,
     interleaved_conversations_from_two_instances_stay_gapless,
+    concurrent_erasures_erase_each_conversation_once,
 );
 
 async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
@@ -5348,4 +5350,401 @@ async fn canned_responses_are_saved_searched_and_deleted_per_tenant(db: Db) {
         .await
         .unwrap()
         .is_some());
+}
+
+// --- data rights ------------------------------------------------------------------
+
+fn erasure(
+    tenant: TenantId,
+    conversations: Vec<ConversationId>,
+    at_ms: i64,
+    retention_only: bool,
+) -> chatgate::domain::rights::Erasure {
+    use chatgate::domain::rights::{AuditAction, AuditActor, AuditEntry};
+    chatgate::domain::rights::Erasure {
+        tenant,
+        conversations,
+        at_ms,
+        retention_only,
+        audit: AuditEntry {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: tenant,
+            at_ms,
+            actor: AuditActor::Retention,
+            action: AuditAction::VisitorErased,
+            conversations: Vec::new(),
+            detail: String::new(),
+        },
+    }
+}
+
+async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
+    use chatgate::domain::identity::VisitorKey;
+    use chatgate::domain::rights::{token_erasure_keys, AuditAction, AuditActor, RetentionDays};
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let channel = first.channel.id;
+    let key = VisitorKey::identified("customer-7");
+    let (a, b, c) = (
+        ConversationId::new(),
+        ConversationId::new(),
+        ConversationId::new(),
+    );
+    append_all(store.as_ref(), &first, a, &["order 4711 lost"]).await;
+    append_all(store.as_ref(), &first, b, &["second chat"]).await;
+    append_all(store.as_ref(), &first, c, &["someone else"]).await;
+    store
+        .set_conversation_visitor(tenant, a, &key, true)
+        .await
+        .unwrap();
+    store
+        .set_conversation_visitor(tenant, b, &key, true)
+        .await
+        .unwrap();
+    let anonymous = VisitorKey::anonymous(c);
+    store
+        .set_conversation_visitor(tenant, c, &anonymous, false)
+        .await
+        .unwrap();
+    // Another tenant's conversation of a visitor with the same identity.
+    let other = other_tenant(&db).await;
+    let mut foreign_channel = first.channel.clone();
+    foreign_channel.id = ChannelId::new();
+    foreign_channel.tenant_id = other;
+    store.insert_channel(&foreign_channel).await.unwrap();
+    let d = ConversationId::new();
+    let mut foreign = visitor_message(&first, d, "foreign", None);
+    foreign.tenant_id = other;
+    foreign.channel_id = Some(foreign_channel.id);
+    store.append_message(foreign).await.unwrap();
+    store
+        .set_conversation_visitor(other, d, &key, true)
+        .await
+        .unwrap();
+
+    let mut found = store
+        .identified_conversations(tenant, &key, 10)
+        .await
+        .unwrap();
+    found.sort();
+    let mut both = vec![a, b];
+    both.sort();
+    assert_eq!(found, both);
+    assert_eq!(
+        store
+            .identified_conversations(other, &key, 10)
+            .await
+            .unwrap(),
+        vec![d]
+    );
+    assert_eq!(
+        store
+            .identified_conversations(tenant, &key, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .identified_conversations(tenant, &anonymous, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    store
+        .add_note(store::NewNote {
+            id: MessageId::new(),
+            tenant_id: tenant,
+            room: a,
+            author_id: first.admin.id.0,
+            author_name: Some("Admin".into()),
+            author_avatar: None,
+            content: "VIP".into(),
+            at_ms: now_ms(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .save_visitor_context(
+            tenant,
+            a,
+            &VisitorContext {
+                email: Some("c7@example.com".into()),
+                ..Default::default()
+            },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let hashes = token_erasure_keys(a, &key);
+    assert_eq!(
+        store.visitor_erased_at(channel, &hashes).await.unwrap(),
+        None
+    );
+    assert_eq!(store.visitor_erased_at(channel, &[]).await.unwrap(), None);
+
+    // The other tenant's conversation named too: skipped.
+    let at = now_ms();
+    let erased = store
+        .erase_conversations(&erasure(tenant, vec![b, a, d, a], at, false))
+        .await
+        .unwrap();
+    let mut erased_ids = erased.conversations.clone();
+    erased_ids.sort();
+    assert_eq!(erased_ids, both);
+    assert_eq!(erased.messages, 2);
+    assert_eq!(erased.notes, 1);
+    for id in [a, b] {
+        let page = store
+            .room_messages(tenant, id, &page_query(50, true))
+            .await
+            .unwrap();
+        assert!(page.items.is_empty(), "{:?}", page.items);
+        assert_eq!(store.visitor_context(tenant, id).await.unwrap(), None);
+        let room = store
+            .room(tenant, id)
+            .await
+            .unwrap()
+            .expect("the shell stays");
+        assert_eq!(room.state, RoomState::Closed);
+        assert!(!room.verified);
+        assert_eq!(room.rating, None);
+    }
+    let found = store
+        .search_messages(
+            tenant,
+            first.admin.id.0,
+            &store::MessageQuery {
+                limit: 10,
+                search: Some("%4711%".into()),
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(found.items.is_empty());
+    assert_eq!(
+        store
+            .history(first.channel.scope(), c, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .history(foreign_channel.scope(), d, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .identified_conversations(tenant, &key, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.visitor_erased_at(channel, &hashes).await.unwrap(),
+        Some(at)
+    );
+    // Any token of the identity on the channel, whatever its conversation.
+    let later = token_erasure_keys(ConversationId::new(), &key);
+    assert_eq!(
+        store.visitor_erased_at(channel, &later).await.unwrap(),
+        Some(at)
+    );
+    assert_eq!(
+        store
+            .visitor_erased_at(foreign_channel.id, &later)
+            .await
+            .unwrap(),
+        None
+    );
+    // A shell takes no more messages.
+    let refused = store
+        .append_message(visitor_message(&first, a, "back", None))
+        .await;
+    assert!(
+        matches!(refused, Err(store::StoreError::WrongRoom)),
+        "{refused:?}"
+    );
+    // Erasing again changes nothing and records nothing.
+    let again = store
+        .erase_conversations(&erasure(tenant, vec![a, b], now_ms(), false))
+        .await
+        .unwrap();
+    assert!(again.conversations.is_empty());
+    let log = store.audit_entries(tenant, 10, 0).await.unwrap();
+    assert_eq!(log.total, 1);
+    assert_eq!(log.items[0].action, AuditAction::VisitorErased);
+    assert_eq!(log.items[0].actor, AuditActor::Retention);
+    let mut logged = log.items[0].conversations.clone();
+    logged.sort();
+    assert_eq!(logged, both);
+    assert!(
+        log.items[0].detail.contains("\"notes\":1"),
+        "{}",
+        log.items[0].detail
+    );
+    assert_eq!(store.audit_entries(other, 10, 0).await.unwrap().total, 0);
+    let mut export = log.items[0].clone();
+    export.id = uuid::Uuid::now_v7();
+    export.at_ms = at + 1;
+    export.action = AuditAction::VisitorExported;
+    export.actor = AuditActor::Agent {
+        id: first.admin.id,
+        name: "Admin".into(),
+    };
+    store.insert_audit_entry(&export).await.unwrap();
+    let log = store.audit_entries(tenant, 10, 0).await.unwrap();
+    assert_eq!(log.total, 2);
+    assert_eq!(log.items[0], export, "newest first");
+    assert_eq!(
+        store.audit_entries(tenant, 1, 1).await.unwrap().items.len(),
+        1
+    );
+
+    // Retention: only closed conversations past the tenant's setting.
+    let settings = store.tenant_settings(tenant).await.unwrap().unwrap();
+    assert_eq!(settings.retention, None);
+    assert_eq!(store.tenant_settings(TenantId::new()).await.unwrap(), None);
+    let day = 86_400_000;
+    let now = now_ms();
+    store
+        .set_room_state(tenant, c, None, RoomState::Closed, now - 31 * day)
+        .await
+        .unwrap()
+        .unwrap();
+    let recent = queued_room(store.as_ref(), &first, channel, now).await;
+    store
+        .set_room_state(tenant, recent, None, RoomState::Closed, now - 29 * day)
+        .await
+        .unwrap()
+        .unwrap();
+    let open = queued_room(store.as_ref(), &first, channel, now - 60 * day).await;
+    assert!(store
+        .expired_conversations(now, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Retention named without a setting: nothing erased.
+    let none = store
+        .erase_conversations(&erasure(tenant, vec![c], now, true))
+        .await
+        .unwrap();
+    assert!(none.conversations.is_empty());
+    let days = RetentionDays::parse(30).unwrap();
+    assert!(store.set_retention(tenant, Some(days)).await.unwrap());
+    assert!(!store
+        .set_retention(TenantId::new(), Some(days))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .tenant_settings(tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .retention,
+        Some(days)
+    );
+    assert_eq!(
+        store.expired_conversations(now, 10).await.unwrap(),
+        vec![(tenant, c)]
+    );
+    let kept = store
+        .erase_conversations(&erasure(tenant, vec![recent, open, c], now, true))
+        .await
+        .unwrap();
+    assert_eq!(kept.conversations, vec![c]);
+    assert!(store
+        .expired_conversations(now, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .history(first.channel.scope(), recent, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .history(first.channel.scope(), open, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.set_retention(tenant, None).await.unwrap());
+    assert_eq!(
+        store
+            .tenant_settings(tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .retention,
+        None
+    );
+}
+
+/// Several instances' retention passes (or an admin's click beside one)
+/// erasing the same conversations at once: each is erased by exactly one,
+/// and one audit entry names it.
+async fn concurrent_erasures_erase_each_conversation_once(db: Db) {
+    let (first_store, first) = bootstrapped(&db).await;
+    let second_store = db.open().await;
+    let tenant = first.tenant_id;
+    let mut rooms = Vec::new();
+    for i in 0..6 {
+        let room = ConversationId::new();
+        append_all(
+            first_store.as_ref(),
+            &first,
+            room,
+            &[&format!("message {i}")],
+        )
+        .await;
+        rooms.push(room);
+    }
+    let at = now_ms();
+    let mut reversed = rooms.clone();
+    reversed.reverse();
+    let (one, other) = (
+        erasure(tenant, rooms.clone(), at, false),
+        erasure(tenant, reversed, at, false),
+    );
+    let (a, b) = tokio::time::timeout(DEADLINE, async {
+        tokio::join!(
+            first_store.erase_conversations(&one),
+            second_store.erase_conversations(&other),
+        )
+    })
+    .await
+    .expect("no deadlock");
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut erased: Vec<ConversationId> = a
+        .conversations
+        .iter()
+        .chain(&b.conversations)
+        .copied()
+        .collect();
+    erased.sort();
+    let mut expected = rooms.clone();
+    expected.sort();
+    assert_eq!(erased, expected, "each erased once");
+    assert_eq!(a.messages + b.messages, 6);
+    let log = first_store.audit_entries(tenant, 10, 0).await.unwrap();
+    let mut logged: Vec<ConversationId> = log
+        .items
+        .iter()
+        .flat_map(|e| e.conversations.iter().copied())
+        .collect();
+    logged.sort();
+    assert_eq!(logged, expected);
 }

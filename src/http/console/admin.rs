@@ -256,7 +256,7 @@ pub struct AgentsPage {
     pub states: [(&'static str, &'static str); 4],
 }
 
-async fn chrome(
+pub(super) async fn chrome(
     app: &App,
     s: &Session,
     title: &str,
@@ -875,7 +875,7 @@ pub async fn delete_canned(
 }
 
 /// An admin page's status: 400 when it shows a refused form again, else 200.
-fn form_status(refused: bool) -> StatusCode {
+pub(super) fn form_status(refused: bool) -> StatusCode {
     if refused {
         StatusCode::BAD_REQUEST
     } else {

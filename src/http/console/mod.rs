@@ -35,6 +35,7 @@ use crate::state::App;
 mod admin;
 pub mod markdown;
 mod pages;
+mod rights;
 pub mod session;
 mod supervise;
 mod views;
@@ -260,6 +261,9 @@ async fn route_get(
         ["all", room, "messages"] => {
             pages::messages_fragment(app, req, s, parse_id(room)?, Access::Supervised).await
         }
+        ["all", room, "export"] => rights::export(app, s, parse_id(room)?).await,
+        ["all", room, "erase"] => rights::confirm_erase(app, s, parse_id(room)?).await,
+        ["admin", "data"] => rights::data(app, req, s, None).await,
         ["fragments", "lists"] => pages::lists_fragment(app, req, s).await,
         ["colleagues"] => pages::colleagues(app, s).await,
         ["admin", "channels"] => admin::channels(app, s, None).await,
@@ -283,6 +287,8 @@ async fn route_post(
     match segments {
         ["queue", room, "answer"] => pages::answer(app, s, parse_id(room)?).await,
         ["all", room, "assign"] => supervise::assign(app, s, parse_id(room)?, form).await,
+        ["all", room, "erase"] => rights::erase(app, s, parse_id(room)?).await,
+        ["admin", "data"] => rights::set_retention(app, req, s, form).await,
         ["rooms"] => pages::create_room(app, s, form).await,
         ["rooms", room, "messages"] => pages::reply(app, s, parse_id(room)?, form).await,
         ["rooms", room, "state"] => pages::set_state(app, s, parse_id(room)?, form).await,

@@ -765,6 +765,8 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "labelled" => "Labels saved.",
         "blocked" => "The visitor is blocked: their messages are refused.",
         "unblocked" => "The visitor is unblocked.",
+        "erased" => "The visitor's data was erased: this conversation is an anonymous shell now.",
+        "retention" => "Retention saved.",
         _ => return None,
     })
 }
@@ -927,4 +929,43 @@ mod tests {
             [false, true, false, false, false, false, false, true]
         );
     }
+}
+
+/// GET /console/admin/data: the tenant's retention and its audit log.
+#[derive(Template)]
+#[template(path = "console/data.html")]
+pub struct DataPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+    /// The retention in days, empty when off.
+    pub retention_days: String,
+    pub max_days: u32,
+    pub error: Option<String>,
+    pub notice: Option<&'static str>,
+    pub entries: Vec<AuditRow>,
+    pub total: i64,
+}
+
+/// One entry of the audit log, as the data page shows it.
+pub struct AuditRow {
+    pub at: String,
+    pub action: &'static str,
+    pub actor: String,
+    /// The conversations concerned (their ids).
+    pub conversations: Vec<String>,
+    pub detail: String,
+}
+
+/// GET /console/all/<room>/erase: what erasing the visitor does, and the
+/// form that does it.
+#[derive(Template)]
+#[template(path = "console/erase.html")]
+pub struct ErasePage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub states: [(&'static str, &'static str); 4],
+    pub id: String,
+    pub name: String,
+    pub verified: bool,
 }

@@ -62,6 +62,9 @@ pub(crate) struct Reserved {
     /// The agents of a staffed room (comma-separated ids, in joining
     /// order); `None` for a queued room (nobody answered yet) or no members.
     pub members: Option<String>,
+    /// The room's visitor data was erased (data rights): it is a shell
+    /// that takes no more messages.
+    pub erased: bool,
 }
 
 impl Reserved {
@@ -80,6 +83,9 @@ impl Reserved {
     /// Compared as text, formatted on the stack: this runs for every
     /// message of every batch.
     pub fn admits(&self, message: &NewMessage) -> bool {
+        if self.erased {
+            return false;
+        }
         let mut buf = uuid::Uuid::encode_buffer();
         if self.tenant.as_str() != message.tenant_id.0.hyphenated().encode_lower(&mut buf) {
             return false;
@@ -348,7 +354,8 @@ where
                 "UPDATE conversations SET last_seq = last_seq + CASE id{} END, \
                  last_message_at = CASE id{} END \
                  WHERE id IN ({}) RETURNING id, last_seq, state, tenant_id, channel_id, \
-                 CASE WHEN state = 'queued' THEN NULL ELSE {} END",
+                 CASE WHEN state = 'queued' THEN NULL ELSE {} END, \
+                 CAST(CASE WHEN erased_at IS NULL THEN 0 ELSE 1 END AS BIGINT)",
                 cases(1),
                 cases(2 * n + 1),
                 params.list(4 * n + 1, n),
@@ -375,6 +382,7 @@ where
                         tenant: row.try_get(3)?,
                         channel: row.try_get(4)?,
                         members: row.try_get(5)?,
+                        erased: row.try_get::<i64, _>(6)? != 0,
                     },
                 );
             }

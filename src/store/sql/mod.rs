@@ -26,6 +26,7 @@ pub(super) mod lane;
 pub(super) mod messages;
 pub(super) mod outbox;
 pub(super) mod reactions;
+pub(super) mod rights;
 pub(super) mod rooms;
 pub(super) mod settings;
 pub(super) mod visitors;
@@ -1107,6 +1108,65 @@ macro_rules! sql_store {
                     key: &crate::domain::identity::VisitorKey,
                 ) -> StoreResult<bool> {
                     self.sql.visitor_blocked(channel, key).await
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl crate::store::DataRightsStore for $store {
+                async fn identified_conversations(
+                    &self,
+                    tenant: TenantId,
+                    key: &crate::domain::identity::VisitorKey,
+                    limit: u32,
+                ) -> StoreResult<Vec<ConversationId>> {
+                    self.sql.identified_conversations(tenant, key, limit).await
+                }
+                async fn erase_conversations(
+                    &self,
+                    erasure: &crate::domain::rights::Erasure,
+                ) -> StoreResult<crate::domain::rights::Erased> {
+                    self.sql.erase_conversations(erasure).await
+                }
+                async fn visitor_erased_at(
+                    &self,
+                    channel: ChannelId,
+                    key_hashes: &[String],
+                ) -> StoreResult<Option<i64>> {
+                    self.sql.visitor_erased_at(channel, key_hashes).await
+                }
+                async fn insert_audit_entry(
+                    &self,
+                    entry: &crate::domain::rights::AuditEntry,
+                ) -> StoreResult<()> {
+                    self.sql.insert_audit_entry(entry).await
+                }
+                async fn audit_entries(
+                    &self,
+                    tenant: TenantId,
+                    limit: u32,
+                    offset: u32,
+                ) -> StoreResult<Page<crate::domain::rights::AuditEntry>> {
+                    self.sql.audit_entries(tenant, limit, offset).await
+                }
+                async fn tenant_settings(
+                    &self,
+                    tenant: TenantId,
+                ) -> StoreResult<Option<crate::domain::rights::TenantSettings>> {
+                    self.sql.tenant_settings(tenant).await
+                }
+                async fn set_retention(
+                    &self,
+                    tenant: TenantId,
+                    retention: Option<crate::domain::rights::RetentionDays>,
+                ) -> StoreResult<bool> {
+                    self.sql.set_retention(tenant, retention).await
+                }
+                async fn expired_conversations(
+                    &self,
+                    now_ms: i64,
+                    limit: u32,
+                ) -> StoreResult<Vec<(TenantId, ConversationId)>> {
+                    self.sql.expired_conversations(now_ms, limit).await
                 }
             }
 

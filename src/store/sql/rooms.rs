@@ -779,6 +779,7 @@ where
         let done = sqlx::query(
             "UPDATE conversations SET state = $1, \
                      queued_at = CASE WHEN $2 = 1 THEN $3 ELSE queued_at END, \
+                     closed_at = CASE WHEN $1 = 'closed' THEN $3 ELSE NULL END, \
                      assignee_id = CASE WHEN $4 = 1 THEN NULL ELSE assignee_id END \
                      WHERE id = $5 AND tenant_id = $6 AND kind = 'visitor' \
                      AND ($7 = '' OR state = $8)",
@@ -878,7 +879,7 @@ where
             return Ok(None);
         };
         let done = sqlx::query(
-            "UPDATE conversations SET state = 'closed' \
+            "UPDATE conversations SET state = 'closed', closed_at = $4 \
              WHERE id = $1 AND tenant_id = $2 AND kind = 'visitor' AND state = $3 \
              AND COALESCE(last_message_at, created_at) <= $4 - \
                  (SELECT ch.auto_close_hours FROM channels ch \
