@@ -1513,6 +1513,14 @@ fn conversation_param(call: &Call) -> Result<crate::domain::ConversationId, ApiE
 
 /// GET /visitors/{conversation_id}/export: a zip of everything held about
 /// the conversation's visitor (admins).
+#[utoipa::path(get, path = "/api/chatd/1.0/visitors/{conversation}/export", tag = "data rights",
+    summary = "Export everything held about a visitor (admin): a zip",
+    description = "For an identified visitor all their conversations on the tenant, else this one: `conversation-<id>.json` per conversation (messages, visitor context, pre-chat, rating, private notes apart) and `files/<id>/<name>`.",
+    params(("conversation" = Uuid, Path, description = "A visitor conversation's id")),
+    responses((status = 200, description = "The archive", content_type = "application/zip", body = Vec<u8>),
+        (status = 400, body = shapes::ErrorBody, description = "a malformed id"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 404, body = shapes::ErrorBody, description = "no such visitor conversation in the tenant")))]
 async fn export_visitor(call: Call) -> Result<Response, ApiError> {
     let id = conversation_param(&call)?;
     let services = call.services();
@@ -1527,6 +1535,13 @@ async fn export_visitor(call: Call) -> Result<Response, ApiError> {
 
 /// DELETE /visitors/{conversation_id}: erases the conversation's visitor
 /// (admins); 204, again for a visitor erased before.
+#[utoipa::path(delete, path = "/api/chatd/1.0/visitors/{conversation}", tag = "data rights",
+    summary = "Erase a visitor (admin): messages, context, files, email, rating; the conversation stays as an anonymous shell",
+    params(("conversation" = Uuid, Path, description = "A visitor conversation's id")),
+    responses((status = 204, description = "erased (also when erased before)"),
+        (status = 400, body = shapes::ErrorBody, description = "a malformed id"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 404, body = shapes::ErrorBody, description = "no such visitor conversation in the tenant")))]
 async fn erase_visitor(call: Call) -> Result<Response, ApiError> {
     let id = conversation_param(&call)?;
     call.services().rights.erase(&call.caller, id).await?;
@@ -1534,6 +1549,11 @@ async fn erase_visitor(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /audit?limit=&offset=: the tenant's audit log, newest first (admins).
+#[utoipa::path(get, path = "/api/chatd/1.0/audit", tag = "data rights",
+    summary = "The tenant's audit log, newest first (admin)",
+    params(("limit" = Option<u32>, Query), ("offset" = Option<u32>, Query)),
+    responses((status = 200, body = shapes::AuditPage),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn list_audit(call: Call) -> Result<Response, ApiError> {
     let limit = call.query.limit()?.unwrap_or(100);
     let offset = call.query.number("offset")?.unwrap_or(0);
@@ -1553,6 +1573,10 @@ async fn list_audit(call: Call) -> Result<Response, ApiError> {
 }
 
 /// GET /tenant: the caller's tenant and its settings (admins).
+#[utoipa::path(get, path = "/api/chatd/1.0/tenant", tag = "data rights",
+    summary = "The caller's tenant and its settings (admin)",
+    responses((status = 200, body = shapes::Tenant),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn get_tenant(call: Call) -> Result<Response, ApiError> {
     let settings = call.services().rights.settings(&call.caller).await?;
     Ok(ok(crate::wire::export::tenant(&settings)))
@@ -1560,6 +1584,12 @@ async fn get_tenant(call: Call) -> Result<Response, ApiError> {
 
 /// PATCH /tenant `{"retention_days": 1..3650 | null}` (admins): absent
 /// keeps it, null turns retention off.
+#[utoipa::path(method(patch, put), path = "/api/chatd/1.0/tenant", tag = "data rights",
+    summary = "Change the tenant's retention (admin): conversations closed longer ago are erased",
+    request_body = shapes::TenantPatch,
+    responses((status = 200, body = shapes::Tenant),
+        (status = 400, body = shapes::ErrorBody, description = "`invalid-data` naming `retention_days`"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
 async fn update_tenant(call: Call) -> Result<Response, ApiError> {
     let body: Value = call.json()?;
     let Some(fields) = body.as_object() else {

@@ -552,3 +552,56 @@ pub struct Readiness {
     /// `ok`, or what failed.
     bus: String,
 }
+
+// Built by `wire::export::tenant`.
+/// A tenant and its settings.
+#[derive(ToSchema)]
+pub struct Tenant {
+    uuid: Uuid,
+    name: String,
+    /// Conversations closed more than this many days ago are erased
+    /// (null: kept).
+    #[schema(minimum = 1, maximum = 3650)]
+    retention_days: Option<i64>,
+}
+
+/// `PATCH /tenant`: absent keeps it, null turns retention off.
+#[derive(ToSchema)]
+pub struct TenantPatch {
+    #[schema(minimum = 1, maximum = 3650)]
+    retention_days: Option<i64>,
+}
+
+// Built by `wire::export::audit_entry`.
+/// Who did it: an agent, or the tenant's retention.
+#[derive(ToSchema)]
+pub struct AuditActor {
+    /// `agent` or `retention`.
+    #[schema(example = "agent")]
+    kind: String,
+    uuid: Option<Uuid>,
+    name: Option<String>,
+}
+
+/// One entry of the audit log.
+#[derive(ToSchema)]
+pub struct AuditEntry {
+    uuid: Uuid,
+    /// When (ISO 8601, UTC).
+    at: String,
+    /// `visitor.erased` or `visitor.exported`.
+    #[schema(example = "visitor.erased")]
+    action: String,
+    actor: AuditActor,
+    /// The conversations concerned.
+    conversations: Vec<Uuid>,
+    /// Counts of what was removed or exported (never the content).
+    detail: Option<serde_json::Value>,
+}
+
+#[derive(ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditEntry>,
+    filtered: i64,
+    total: i64,
+}
