@@ -357,6 +357,26 @@ pub struct Config {
     /// flight); a round's rows wait their turn.
     #[arg(long, env = "CHATGATE_OUTBOX_CONCURRENCY", default_value_t = 8)]
     pub outbox_concurrency: usize,
+
+    /// Milliseconds a webhook request (connect, send, answer) may take
+    /// before it counts as failed.
+    #[arg(long, env = "CHATGATE_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Milliseconds a webhook event is retried for; an endpoint whose
+    /// event still fails then is paused and its admins told.
+    #[arg(
+        long,
+        env = "CHATGATE_WEBHOOK_GIVE_UP_MS",
+        default_value_t = 86_400_000
+    )]
+    pub webhook_give_up_ms: u64,
+
+    /// Milliseconds an instance trusts its copy of a tenant's webhook
+    /// endpoints (changes made on this instance apply at once; those made
+    /// on another within this long).
+    #[arg(long, env = "CHATGATE_WEBHOOK_CACHE_MS", default_value_t = 2_000)]
+    pub webhook_cache_ms: u64,
 }
 
 impl Default for Config {
@@ -420,6 +440,8 @@ impl Config {
             ("outbox-poll-ms", self.outbox_poll_ms),
             ("outbox-retry-ms", self.outbox_retry_ms),
             ("outbox-concurrency", self.outbox_concurrency as u64),
+            ("webhook-timeout-ms", self.webhook_timeout_ms),
+            ("webhook-give-up-ms", self.webhook_give_up_ms),
             (
                 "transcripts-per-ip-hour",
                 u64::from(self.transcripts_per_ip_hour),

@@ -191,6 +191,18 @@ static ROUTES: &[Route] = &[
     route!(POST, "labels", create_label),
     route!(PATCH | PUT, "labels/:label", update_label),
     route!(DELETE, "labels/:label", delete_label),
+    // Webhooks (desk-api.md, "Integrations"; admins).
+    route!(GET, "webhooks", list_webhooks),
+    route!(POST, "webhooks", create_webhook),
+    route!(PATCH | PUT, "webhooks/:webhook", update_webhook),
+    route!(DELETE, "webhooks/:webhook", delete_webhook),
+    route!(GET, "webhooks/:webhook/deliveries", list_deliveries),
+    // Extension: the console's "send again".
+    route!(
+        POST,
+        "webhooks/:webhook/deliveries/:delivery/redeliver",
+        redeliver
+    ),
     // Presence.
     route!(GET, "users/presences", list_presences),
     route!(GET, "users/:user/presences", get_presence),
@@ -416,6 +428,8 @@ fn resource_error(resource: &str) -> &'static str {
         "user" => "unknown-user",
         "label" => "unknown-label",
         "canned_response" => "unknown-canned-response",
+        "webhook" => "unknown-webhook",
+        "delivery" => "unknown-delivery",
         _ => "not-found",
     }
 }
@@ -555,6 +569,24 @@ impl From<LabelBody> for crate::service::labels::LabelFields {
         crate::service::labels::LabelFields {
             name: b.name,
             color: b.color,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+impl From<WebhookBody> for crate::service::webhooks::WebhookFields {
+    fn from(b: WebhookBody) -> Self {
+        crate::service::webhooks::WebhookFields {
+            url: b.url,
+            events: b.events,
+            enabled: b.enabled,
         }
     }
 }
@@ -1030,6 +1062,75 @@ async fn delete_label(call: Call) -> Result<Response, ApiError> {
     let id = call.id("label")?;
     call.services().labels.delete(&call.caller, id).await?;
     Ok(no_content())
+}
+
+// Webhooks.
+
+/// GET /webhooks
+async fn list_webhooks(call: Call) -> Result<Response, ApiError> {
+    let webhooks = call.services().webhooks.list(&call.caller).await?;
+    let items: Vec<Value> = webhooks.iter().map(crate::wire::webhook::webhook).collect();
+    Ok(ok(
+        json!({"items": items, "total": items.len(), "filtered": items.len()}),
+    ))
+}
+
+/// POST /webhooks `{"url", "events", "enabled"?}` → 201 with the `secret` (once)
+async fn create_webhook(call: Call) -> Result<Response, ApiError> {
+    let fields: WebhookBody = call.json()?;
+    let webhook = call
+        .services()
+        .webhooks
+        .create(&call.caller, fields.into())
+        .await?;
+    Ok(json_status(
+        StatusCode::CREATED,
+        crate::wire::webhook::created_webhook(&webhook),
+    ))
+}
+
+/// PATCH or PUT /webhooks/{webhook} `{"url"?, "events"?, "enabled"?}`
+async fn update_webhook(call: Call) -> Result<Response, ApiError> {
+    let fields: WebhookBody = call.json()?;
+    let id = call.id("webhook")?;
+    let webhook = call
+        .services()
+        .webhooks
+        .update(&call.caller, id, fields.into())
+        .await?;
+    Ok(ok(crate::wire::webhook::webhook(&webhook)))
+}
+
+/// DELETE /webhooks/{webhook}
+async fn delete_webhook(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("webhook")?;
+    call.services().webhooks.delete(&call.caller, id).await?;
+    Ok(no_content())
+}
+
+/// GET /webhooks/{webhook}/deliveries: the newest attempts first
+async fn list_deliveries(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("webhook")?;
+    let (_, log) = call
+        .services()
+        .webhooks
+        .deliveries(&call.caller, id)
+        .await?;
+    let items: Vec<Value> = log.iter().map(crate::wire::webhook::delivery).collect();
+    Ok(ok(
+        json!({"items": items, "total": items.len(), "filtered": items.len()}),
+    ))
+}
+
+/// POST /webhooks/{webhook}/deliveries/{delivery}/redeliver → 202
+async fn redeliver(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("webhook")?;
+    let delivery: Uuid = call.id("delivery")?;
+    call.services()
+        .webhooks
+        .redeliver(&call.caller, id, delivery)
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// POST /users/me/rooms/{room}/activities

@@ -9,6 +9,7 @@ use super::rooms::RoomService;
 use super::{Events, Parts};
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
+use crate::domain::webhook::EventType;
 use crate::domain::{
     time::now_ms, AttachmentId, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState,
     Event, Message, MessageId, MessageText, Published, RoomState, SenderKind,
@@ -335,10 +336,23 @@ impl VisitorService {
     /// `chatd_room_rated`; the visitor's other sessions `conversation.rated`.
     pub async fn rate(&self, visitor: &Visitor, rating: Rating) -> Result<(), ServiceError> {
         let channel = &visitor.channel;
+        let webhooks = self.rooms.webhooks();
+        let then = webhooks
+            .room_rows(channel.tenant_id, &[EventType::ConversationRated])
+            .await;
         let rated = self
             .room_store
-            .rate_room(channel.tenant_id, channel.id, visitor.claims.cv, &rating)
+            .rate_room(
+                channel.tenant_id,
+                channel.id,
+                visitor.claims.cv,
+                &rating,
+                then.clone(),
+            )
             .await?;
+        if matches!(rated, Rated::Rated(_)) && then.is_some() {
+            webhooks.wake();
+        }
         let room = match rated {
             Rated::Rated(room) => room,
             Rated::AlreadyRated => return Err(ServiceError::Conflict(Conflict::AlreadyRated)),
@@ -444,7 +458,10 @@ impl VisitorService {
         let (new_id, claimed) = (new.id, !new.attachments.is_empty());
         // Only a message that took files has a claim to settle.
         let attachments = claimed.then(|| self.attachment_store.clone());
-        let pending = match self.message_store.enqueue_append(new).await {
+        let webhooks = self.rooms.webhooks().clone();
+        let then = webhooks.created_rows(new.tenant_id).await;
+        let hooked = then.is_some();
+        let pending = match self.message_store.enqueue_append(new, then).await {
             Ok(pending) => pending,
             Err(err) => {
                 if let Some(store) = &attachments {
@@ -462,6 +479,9 @@ impl VisitorService {
         };
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await;
+            if hooked && matches!(&appended, Ok(a) if a.created) {
+                webhooks.wake();
+            }
             if matches!(&appended, Ok(a) if a.created) {
                 metrics.messages_stored.inc();
             }

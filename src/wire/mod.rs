@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod visitor;
 pub mod wazo;
+pub mod webhook;
 
 use serde::Serialize;
 

@@ -269,14 +269,14 @@ async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
     assert_eq!(idle, vec![(tenant, room)]);
     assert_eq!(
         store
-            .close_idle_room(TenantId::new(), room, now)
+            .close_idle_room(TenantId::new(), room, now, None)
             .await
             .unwrap(),
         None
     );
     let (a, b) = tokio::join!(
-        store.close_idle_room(tenant, room, now),
-        store.close_idle_room(tenant, room, now)
+        store.close_idle_room(tenant, room, now, None),
+        store.close_idle_room(tenant, room, now, None)
     );
     let closed: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(closed.len(), 1, "closed once");
@@ -287,7 +287,10 @@ async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
     let recent = queued_room(store.as_ref(), &first, channel_id, now - 3_600_000).await;
     assert!(store.idle_rooms(now, 10).await.unwrap().is_empty());
     assert_eq!(
-        store.close_idle_room(tenant, recent, now).await.unwrap(),
+        store
+            .close_idle_room(tenant, recent, now, None)
+            .await
+            .unwrap(),
         None
     );
     // Auto-close off: nothing is idle.
@@ -312,7 +315,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
         let rating = rating.clone();
         async move {
             store
-                .rate_room(tenant, channel, room, &rating)
+                .rate_room(tenant, channel, room, &rating, None)
                 .await
                 .unwrap()
         }
@@ -323,21 +326,21 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
         None
     );
     store
-        .set_room_state(tenant, room, None, RoomState::Closed, 2_000)
+        .set_room_state(tenant, room, None, RoomState::Closed, 2_000, None)
         .await
         .unwrap()
         .unwrap();
     // Another tenant, another channel, an agent room: no such room.
     assert_eq!(
         store
-            .rate_room(TenantId::new(), channel, room, &rating)
+            .rate_room(TenantId::new(), channel, room, &rating, None)
             .await
             .unwrap(),
         Rated::NoRoom
     );
     assert_eq!(
         store
-            .rate_room(tenant, ChannelId::new(), room, &rating)
+            .rate_room(tenant, ChannelId::new(), room, &rating, None)
             .await
             .unwrap(),
         Rated::NoRoom
@@ -373,7 +376,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
     let other = Rating::parse(1, None, 6_000).unwrap();
     assert_eq!(
         store
-            .rate_room(tenant, channel, room, &other)
+            .rate_room(tenant, channel, room, &other, None)
             .await
             .unwrap(),
         Rated::AlreadyRated
@@ -384,7 +387,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
     );
     // Reopened, the room keeps its rating, and is still rated once.
     store
-        .set_room_state(tenant, room, None, RoomState::Open, 7_000)
+        .set_room_state(tenant, room, None, RoomState::Open, 7_000, None)
         .await
         .unwrap();
     assert_eq!(rate(room).await, Rated::AlreadyRated);
@@ -392,7 +395,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
     // Of concurrent rates, one wins.
     let raced = queued_room(store.as_ref(), &first, channel, 8_000).await;
     store
-        .set_room_state(tenant, raced, None, RoomState::Closed, 9_000)
+        .set_room_state(tenant, raced, None, RoomState::Closed, 9_000, None)
         .await
         .unwrap();
     let barrier = Arc::new(Barrier::new(4));
@@ -403,7 +406,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
                 let rating = Rating::parse(i64::from(stars), None, 10_000).unwrap();
                 barrier.wait().await;
                 store
-                    .rate_room(tenant, channel, raced, &rating)
+                    .rate_room(tenant, channel, raced, &rating, None)
                     .await
                     .unwrap()
             })
@@ -1203,7 +1206,7 @@ async fn system_notices_are_read_back_by_every_reader(db: Db) {
         ..visitor_message(&first, conversation, "", None)
     };
     let closed = store
-        .enqueue_append(closed)
+        .enqueue_append(closed, None)
         .await
         .unwrap()
         .await
@@ -1280,7 +1283,7 @@ async fn quick_replies_and_postbacks_are_read_back_by_every_reader(db: Db) {
         ..visitor_message(&first, conversation, "Yes", None)
     };
     let chose = store
-        .enqueue_append(chose)
+        .enqueue_append(chose, None)
         .await
         .unwrap()
         .await
@@ -1321,13 +1324,14 @@ async fn quick_replies_and_postbacks_are_read_back_by_every_reader(db: Db) {
             asked.id,
             Some("Sure?"),
             2_000,
+            None,
         )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(edited.quick_replies, buttons);
     let deleted = store
-        .edit_message(first.tenant_id, conversation, asked.id, None, 3_000)
+        .edit_message(first.tenant_id, conversation, asked.id, None, 3_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -1945,12 +1949,21 @@ async fn member_rooms_page_by_state_newest_message_first(db: Db) {
         let mut new = visitor_message(&first, room, &format!("hello {k}"), None);
         new.sent_at_ms = base + k * 1000;
         store.append_message(new).await.unwrap();
-        let answered = store.answer(tenant, room, admin, base + k * 1000 + 1).await;
+        let answered = store
+            .answer(tenant, room, admin, base + k * 1000 + 1, None)
+            .await;
         assert!(matches!(answered.unwrap(), store::Answered::Won(_)));
         // Rooms 0..5 closed, 5 and 6 open.
         if k < 5 {
             store
-                .set_room_state(tenant, room, None, RoomState::Closed, base + k * 1000 + 2)
+                .set_room_state(
+                    tenant,
+                    room,
+                    None,
+                    RoomState::Closed,
+                    base + k * 1000 + 2,
+                    None,
+                )
                 .await
                 .unwrap()
                 .unwrap();
@@ -2269,7 +2282,7 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
     // A member's rooms, filtered by label: answered by the admin.
     assert!(matches!(
         store
-            .answer(tenant, room, first.admin.id, now)
+            .answer(tenant, room, first.admin.id, now, None)
             .await
             .unwrap(),
         store::Answered::Won(_)
@@ -2343,14 +2356,14 @@ async fn notes_follow_their_message_for_agents_and_never_reach_visitor_reads(db:
         at_ms: now_ms(),
     };
     let stored = store
-        .add_note(note(s.conversation, tenant, "VIP"))
+        .add_note(note(s.conversation, tenant, "VIP"), None)
         .await
         .unwrap()
         .expect("a visitor conversation takes a note");
     assert!(stored.private);
     assert_eq!((stored.seq, stored.content.as_str()), (2, "VIP"));
     let second = store
-        .add_note(note(s.conversation, tenant, "second"))
+        .add_note(note(s.conversation, tenant, "second"), None)
         .await
         .unwrap()
         .unwrap();
@@ -2362,7 +2375,10 @@ async fn notes_follow_their_message_for_agents_and_never_reach_visitor_reads(db:
         (ConversationId::new(), tenant),
     ] {
         assert_eq!(
-            store.add_note(note(room, in_tenant, "x")).await.unwrap(),
+            store
+                .add_note(note(room, in_tenant, "x"), None)
+                .await
+                .unwrap(),
             None
         );
     }
@@ -2587,6 +2603,8 @@ fn outbox_row(tenant: TenantId, key: Option<&str>, due_at_ms: i64) -> store::New
         payload: r#"{"type":"test"}"#.into(),
         created_at_ms: 1_000,
         due_at_ms,
+        order_key: None,
+        target: None,
     }
 }
 
@@ -2601,6 +2619,7 @@ async fn finish(
     let finished = [store::Finished {
         id,
         outcome: outcome.clone(),
+        answer: None,
     }];
     let done = store.finish_outbox(claim, &finished, now_ms).await.unwrap();
     assert_eq!(done.len(), 1);
@@ -2796,7 +2815,10 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
         let store = store.clone();
         let message = visitor_message(&first, conversation, "hi", Some(&format!("k{i}")));
         tasks.push(tokio::spawn(async move {
-            store.append_message_with(message, vec![row]).await.unwrap()
+            store
+                .append_message_with(message, vec![row], None)
+                .await
+                .unwrap()
         }));
     }
     for task in tasks {
@@ -2832,6 +2854,7 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
         .map(|r| store::Finished {
             id: r.id,
             outcome: sent.clone(),
+            answer: None,
         })
         .collect();
     assert_eq!(
@@ -2844,6 +2867,7 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
         .append_message_with(
             visitor_message(&first, a, "hi", Some("k0")),
             vec![again.clone()],
+            None,
         )
         .await
         .unwrap();
@@ -2855,7 +2879,7 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
     wrong.tenant_id = TenantId::new();
     let stray = outbox_row(tenant, Some(&key_a), 0);
     assert!(store
-        .append_message_with(wrong, vec![stray.clone()])
+        .append_message_with(wrong, vec![stray.clone()], None)
         .await
         .is_err());
     assert!(store.outbox_row(stray.id).await.unwrap().is_none());
@@ -2863,7 +2887,11 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
     let next = outbox_row(tenant, Some(&key_a), 0);
     assert!(
         store
-            .append_message_with(visitor_message(&first, a, "more", None), vec![next.clone()])
+            .append_message_with(
+                visitor_message(&first, a, "more", None),
+                vec![next.clone()],
+                None
+            )
             .await
             .unwrap()
             .created
@@ -3483,7 +3511,14 @@ async fn presences_are_set_and_read_per_tenant(db: Db) {
         .all(|p| p.state == PresenceState::Available && p.tenant_id == tenant));
 
     let away = store
-        .set_presence(tenant, ana.id, PresenceState::Away, Some("lunch"), 1_234)
+        .set_presence(
+            tenant,
+            ana.id,
+            PresenceState::Away,
+            Some("lunch"),
+            1_234,
+            None,
+        )
         .await
         .unwrap();
     let expected = AgentPresence {
@@ -3505,14 +3540,21 @@ async fn presences_are_set_and_read_per_tenant(db: Db) {
     let other = other_tenant(&db).await;
     assert_eq!(
         store
-            .set_presence(other, ana.id, PresenceState::Invisible, None, 2_000)
+            .set_presence(other, ana.id, PresenceState::Invisible, None, 2_000, None)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .set_presence(tenant, AgentId::new(), PresenceState::Away, None, 2_000)
+            .set_presence(
+                tenant,
+                AgentId::new(),
+                PresenceState::Away,
+                None,
+                2_000,
+                None
+            )
             .await
             .unwrap(),
         None
@@ -3525,7 +3567,7 @@ async fn presences_are_set_and_read_per_tenant(db: Db) {
         "unchanged by the refused updates"
     );
     let back = store
-        .set_presence(tenant, ana.id, PresenceState::Available, None, 3_000)
+        .set_presence(tenant, ana.id, PresenceState::Available, None, 3_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -3538,7 +3580,7 @@ async fn enqueued_appends_commit_in_queue_order(db: Db) {
     let mut pending = Vec::new();
     for text in ["one", "two", "three"] {
         let new = visitor_message(&first, conversation, text, None);
-        pending.push(store.enqueue_append(new).await.unwrap());
+        pending.push(store.enqueue_append(new, None).await.unwrap());
     }
     let mut stored = Vec::new();
     for append in pending {
@@ -3557,7 +3599,7 @@ async fn enqueued_appends_commit_in_queue_order(db: Db) {
     // A message for a room of another tenant is refused through the queue too.
     let mut wrong = visitor_message(&first, conversation, "intruder", None);
     wrong.tenant_id = other_tenant(&db).await;
-    let refused = store.enqueue_append(wrong).await.unwrap().await;
+    let refused = store.enqueue_append(wrong, None).await.unwrap().await;
     assert!(matches!(refused, Err(store::StoreError::WrongRoom)));
     assert_eq!(
         store
@@ -3663,7 +3705,7 @@ async fn search_messages_finds_matches_in_the_members_rooms_only(db: Db) {
         .await
         .unwrap();
     store
-        .answer(tenant, answered, admin, base + 500)
+        .answer(tenant, answered, admin, base + 500, None)
         .await
         .unwrap();
     store
@@ -3760,7 +3802,7 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
     let other = other_tenant(&db).await;
     assert_eq!(
         store
-            .edit_message(other, room, original.id, Some("hijacked"), 1_000)
+            .edit_message(other, room, original.id, Some("hijacked"), 1_000, None)
             .await
             .unwrap(),
         None
@@ -3772,7 +3814,8 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
                 ConversationId::new(),
                 original.id,
                 Some("moved"),
-                1_000
+                1_000,
+                None
             )
             .await
             .unwrap(),
@@ -3780,13 +3823,13 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
     );
     assert_eq!(
         store
-            .edit_message(tenant, room, MessageId::new(), Some("ghost"), 1_000)
+            .edit_message(tenant, room, MessageId::new(), Some("ghost"), 1_000, None)
             .await
             .unwrap(),
         None
     );
     let edited = store
-        .edit_message(tenant, room, original.id, Some("Hallo Welt"), 2_000)
+        .edit_message(tenant, room, original.id, Some("Hallo Welt"), 2_000, None)
         .await
         .unwrap();
     let expected = Message {
@@ -3812,7 +3855,7 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
     assert!(gone.items.is_empty());
 
     let deleted = store
-        .edit_message(tenant, room, original.id, None, 3_000)
+        .edit_message(tenant, room, original.id, None, 3_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -3821,7 +3864,7 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
     assert_eq!(deleted.edited_at_ms, Some(3_000));
     assert_eq!(
         store
-            .edit_message(tenant, room, original.id, Some("back"), 4_000)
+            .edit_message(tenant, room, original.id, Some("back"), 4_000, None)
             .await
             .unwrap(),
         None,
@@ -3973,7 +4016,7 @@ async fn visitor_rooms_are_every_visitor_room_of_the_tenant_by_filter(db: Db) {
     let answered = queued_room(store, first, first.channel.id, base + 10).await;
     assert!(matches!(
         store
-            .answer(tenant, answered, admin, base + 20)
+            .answer(tenant, answered, admin, base + 20, None)
             .await
             .unwrap(),
         store::Answered::Won(_)
@@ -4101,7 +4144,7 @@ async fn queue_lists_queued_visitor_rooms_oldest_first(db: Db) {
     let middle = queued_room(store.as_ref(), &first, second.id, base + 10).await;
     let answered = queued_room(store.as_ref(), &first, first.channel.id, base + 20).await;
     store
-        .answer(tenant, answered, first.admin.id, base + 30)
+        .answer(tenant, answered, first.admin.id, base + 30, None)
         .await
         .unwrap();
     append_all(store.as_ref(), &first, oldest, &["still waiting"]).await;
@@ -4188,6 +4231,7 @@ async fn assign_many_respects_each_limit_and_gives_a_room_once(db: Db) {
                 pick(queued[2], bob.id, 5),
             ],
             at,
+            None,
         )
         .await
         .unwrap();
@@ -4214,7 +4258,7 @@ async fn assign_many_respects_each_limit_and_gives_a_room_once(db: Db) {
 
     assert_eq!(
         store
-            .assign_many(tenant, &[pick(queued[0], first.admin.id, 5)], at)
+            .assign_many(tenant, &[pick(queued[0], first.admin.id, 5)], at, None)
             .await
             .unwrap(),
         [store::Assigned::Taken],
@@ -4223,14 +4267,18 @@ async fn assign_many_respects_each_limit_and_gives_a_room_once(db: Db) {
     let other = other_tenant(&db).await;
     assert_eq!(
         store
-            .assign_many(other, &[pick(queued[1], first.admin.id, 5)], at)
+            .assign_many(other, &[pick(queued[1], first.admin.id, 5)], at, None)
             .await
             .unwrap(),
         [store::Assigned::Full],
         "no such agent in that tenant"
     );
     assert!(store.agent_loads(other).await.unwrap().is_empty());
-    assert!(store.assign_many(tenant, &[], at).await.unwrap().is_empty());
+    assert!(store
+        .assign_many(tenant, &[], at, None)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         store.queued_rooms(tenant, 10).await.unwrap(),
         vec![(queued[1], first.channel.id), (queued[2], first.channel.id)]
@@ -4245,33 +4293,36 @@ async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
     let room = queued_room(store.as_ref(), &first, first.channel.id, now_ms()).await;
     let other = other_tenant(&db).await;
     assert_eq!(
-        store.answer(other, room, admin, 1).await.unwrap(),
+        store.answer(other, room, admin, 1, None).await.unwrap(),
         store::Answered::AlreadyAnswered,
         "not a room of that tenant"
     );
     assert!(matches!(
-        store.answer(tenant, room, admin, 2).await.unwrap(),
+        store.answer(tenant, room, admin, 2, None).await.unwrap(),
         store::Answered::Won(_)
     ));
     assert_eq!(
-        store.answer(tenant, room, ana.id, 3).await.unwrap(),
+        store.answer(tenant, room, ana.id, 3, None).await.unwrap(),
         store::Answered::AlreadyAnswered
     );
 
     assert_eq!(
-        store.transfer(other, room, admin, ana.id, 4).await.unwrap(),
+        store
+            .transfer(other, room, admin, ana.id, 4, None)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
         store
-            .transfer(tenant, room, ana.id, admin, 4)
+            .transfer(tenant, room, ana.id, admin, 4, None)
             .await
             .unwrap(),
         None,
         "ana is not in the room"
     );
     let moved = store
-        .transfer(tenant, room, admin, ana.id, 5)
+        .transfer(tenant, room, admin, ana.id, 5, None)
         .await
         .unwrap()
         .unwrap();
@@ -4288,7 +4339,7 @@ async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
     store.create_agent_room(&team).await.unwrap();
     assert_eq!(
         store
-            .transfer(tenant, team.id, admin, ana.id, 6)
+            .transfer(tenant, team.id, admin, ana.id, 6, None)
             .await
             .unwrap(),
         None,
@@ -4297,7 +4348,14 @@ async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
 
     assert_eq!(
         store
-            .set_room_state(tenant, room, Some(RoomState::Queued), RoomState::Closed, 7)
+            .set_room_state(
+                tenant,
+                room,
+                Some(RoomState::Queued),
+                RoomState::Closed,
+                7,
+                None
+            )
             .await
             .unwrap(),
         None,
@@ -4305,21 +4363,28 @@ async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
     );
     assert_eq!(
         store
-            .set_room_state(other, room, None, RoomState::Closed, 7)
+            .set_room_state(other, room, None, RoomState::Closed, 7, None)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .set_room_state(tenant, team.id, None, RoomState::Closed, 7)
+            .set_room_state(tenant, team.id, None, RoomState::Closed, 7, None)
             .await
             .unwrap(),
         None,
         "team rooms have no state to change"
     );
     let requeued = store
-        .set_room_state(tenant, room, Some(RoomState::Open), RoomState::Queued, 8)
+        .set_room_state(
+            tenant,
+            room,
+            Some(RoomState::Open),
+            RoomState::Queued,
+            8,
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -4445,7 +4510,7 @@ async fn agent_room_members_are_added_and_removed_in_their_tenant_only(db: Db) {
     let visitor_room = ConversationId::new();
     append_all(store.as_ref(), &first, visitor_room, &["hi"]).await;
     store
-        .answer(tenant, visitor_room, admin, now_ms())
+        .answer(tenant, visitor_room, admin, now_ms(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -4628,7 +4693,10 @@ async fn mark_read_moves_forward_only(db: Db) {
     let (tenant, admin) = (first.tenant_id, first.admin.id);
     let room = ConversationId::new();
     append_all(store.as_ref(), &first, room, &["one", "two", "three"]).await;
-    store.answer(tenant, room, admin, now_ms()).await.unwrap();
+    store
+        .answer(tenant, room, admin, now_ms(), None)
+        .await
+        .unwrap();
     assert_eq!(store.agents_read_up_to(tenant, room).await.unwrap(), 0);
     assert_eq!(store.unread_count(tenant, room, admin.0).await.unwrap(), 3);
     assert_eq!(
@@ -5055,7 +5123,7 @@ async fn attachments_are_claimed_whole_by_their_uploader_and_go_with_their_messa
     assert_eq!(store.attachment_by_id(b.id).await.unwrap(), None);
     // A deleted message shows no files.
     let deleted = store
-        .edit_message(tenant, conversation, id, None, now_ms())
+        .edit_message(tenant, conversation, id, None, now_ms(), None)
         .await
         .unwrap()
         .unwrap();

@@ -368,7 +368,12 @@ where
 
     /// Stores a private note after the conversation's newest message: one
     /// statement, so the seq it takes is that of a committed message.
-    pub(crate) async fn add_note(&self, note: NewNote) -> StoreResult<Option<Message>> {
+    pub(crate) async fn add_note(
+        &self,
+        note: NewNote,
+        then: Option<crate::store::MessageRows>,
+    ) -> StoreResult<Option<Message>> {
+        let mut tx = self.write.begin().await?;
         let row = sqlx::query(
             "INSERT INTO notes (id, conversation_id, tenant_id, channel_id, after_seq, author_id, \
              author_name, author_avatar, content, created_at) \
@@ -384,12 +389,12 @@ where
         .bind(note.at_ms)
         .bind(note.room.to_string())
         .bind(note.tenant_id.to_string())
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        Ok(Some(Message {
+        let stored = Message {
             id: note.id,
             conversation_id: note.room,
             tenant_id: note.tenant_id,
@@ -417,7 +422,15 @@ where
             mentions: Vec::new(),
             attachments: Vec::new(),
             private: true,
-        }))
+        };
+        if let Some(then) = &then {
+            let rows = then.rows(&stored);
+            if !rows.is_empty() {
+                Self::insert_outbox_rows(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(stored))
     }
 
     /// `page` (one room's messages, in seq order either way) with the
@@ -568,29 +581,40 @@ where
         id: MessageId,
         content: Option<&str>,
         at_ms: i64,
+        then: Option<crate::store::MessageRows>,
     ) -> StoreResult<Option<Message>> {
-        let done = sqlx::query(
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
             "UPDATE messages SET content = $1, search_text = $2, edited_at = $3, deleted = $4, \
                      quick_replies = CASE WHEN $4 = 0 THEN quick_replies END, \
                      attachments = CASE WHEN $4 = 0 THEN attachments END \
-                     WHERE id = $5 AND conversation_id = $6 AND tenant_id = $7 AND deleted = 0",
-        )
-        .bind(content.unwrap_or(""))
-        .bind(
-            content
-                .map(crate::domain::search::message_text)
-                .unwrap_or_default(),
-        )
-        .bind(at_ms)
-        .bind(i64::from(content.is_none()))
-        .bind(id.to_string())
-        .bind(room.to_string())
-        .bind(tenant.to_string())
-        .execute(&self.write)
-        .await?;
-        if done.rows_affected() == 0 {
+                     WHERE id = $5 AND conversation_id = $6 AND tenant_id = $7 AND deleted = 0 \
+                     RETURNING {MESSAGE_COLUMNS}"
+        );
+        let changed = sqlx::query(&sql)
+            .bind(content.unwrap_or(""))
+            .bind(
+                content
+                    .map(crate::domain::search::message_text)
+                    .unwrap_or_default(),
+            )
+            .bind(at_ms)
+            .bind(i64::from(content.is_none()))
+            .bind(id.to_string())
+            .bind(room.to_string())
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(changed) = changed else {
             return Ok(None);
+        };
+        if let Some(then) = &then {
+            let rows = then.rows(&Self::message_from_row(&changed)?);
+            if !rows.is_empty() {
+                Self::insert_outbox_rows(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
+            }
         }
+        tx.commit().await?;
         self.message(tenant, room, id).await
     }
 
