@@ -220,7 +220,10 @@ contract!(
     notes_follow_their_message_for_agents_and_never_reach_visitor_reads,
     a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel,
     desk_settings_round_trip_and_idle_rooms_close_once,
-    identity_secrets_visitor_keys_and_blocks_stay_in_their_tenant_and_channel;
+    identity_secrets_visitor_keys_and_blocks_stay_in_their_tenant_and_channel,
+    webhooks_and_their_delivery_logs_stay_in_their_tenant,
+    ordered_outbox_rows_go_one_at_a_time_per_key_behind_a_failing_one,
+    changes_write_the_rows_they_make_in_their_own_transaction_or_none;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -3065,6 +3068,390 @@ async fn visitors_email_state_is_per_tenant_and_transcripts_one_per_interval(db:
             .unwrap(),
         TranscriptRequested::Queued
     );
+}
+
+// --- webhooks ----------------------------------------------------------------------
+
+fn a_webhook(tenant: TenantId, url: &str) -> chatgate::domain::webhook::Webhook {
+    use chatgate::domain::webhook::{EventFilter, Webhook, WebhookSecret, WebhookUrl};
+    Webhook {
+        id: chatgate::domain::WebhookId::new(),
+        tenant_id: tenant,
+        url: WebhookUrl::parse(url).unwrap(),
+        events: EventFilter::All,
+        secret: WebhookSecret::generate(),
+        enabled: true,
+        paused_reason: None,
+        created_at_ms: 1_000,
+        updated_at_ms: 1_000,
+    }
+}
+
+/// A webhook row of `webhook` in the order `key`, with `body` for its payload.
+fn webhook_row(tenant: TenantId, webhook: uuid::Uuid, key: &str, body: &str) -> store::NewOutbox {
+    store::NewOutbox {
+        order_key: Some(key.to_string()),
+        target: Some(webhook),
+        payload: body.to_string(),
+        ..store::NewOutbox::new("webhook", tenant, String::new(), 1_000)
+    }
+}
+
+async fn webhooks_and_their_delivery_logs_stay_in_their_tenant(db: Db) {
+    use chatgate::domain::webhook::{EventFilter, EventType, WebhookUrl};
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let other = other_tenant(&db).await;
+    let mut hook = a_webhook(tenant, "https://a.example/in");
+    store.insert_webhook(&hook).await.unwrap();
+    let theirs = a_webhook(other, "https://b.example/in");
+    store.insert_webhook(&theirs).await.unwrap();
+    assert_eq!(store.webhooks(tenant).await.unwrap(), vec![hook.clone()]);
+    assert_eq!(
+        store.webhook(tenant, hook.id).await.unwrap(),
+        Some(hook.clone())
+    );
+    assert_eq!(store.webhook(other, hook.id).await.unwrap(), None);
+
+    hook.url = WebhookUrl::parse("https://a.example/v2").unwrap();
+    hook.events = EventFilter::Only(vec![EventType::MessageCreated]);
+    hook.updated_at_ms = 2_000;
+    assert!(store.update_webhook(&hook).await.unwrap());
+    assert_eq!(
+        store.webhook(tenant, hook.id).await.unwrap(),
+        Some(hook.clone())
+    );
+    let mut forged = hook.clone();
+    forged.tenant_id = other;
+    assert!(
+        !store.update_webhook(&forged).await.unwrap(),
+        "another tenant's"
+    );
+
+    // Pausing: once, and only in its tenant.
+    assert!(!store
+        .pause_webhook(other, hook.id, "x", 3_000)
+        .await
+        .unwrap());
+    assert!(store
+        .pause_webhook(tenant, hook.id, "down", 3_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .pause_webhook(tenant, hook.id, "again", 3_100)
+        .await
+        .unwrap());
+    let paused = store.webhook(tenant, hook.id).await.unwrap().unwrap();
+    assert!(!paused.enabled);
+    assert_eq!(paused.paused_reason.as_deref(), Some("down"));
+
+    // The log: the rows whose target it is, newest first, with their attempts.
+    let body = |n: u32| format!(r#"{{"id":"evt_{n}","type":"message.created"}}"#);
+    let first_row = webhook_row(tenant, hook.id.0, "k", &body(1));
+    let second_row = webhook_row(tenant, hook.id.0, "k", &body(2));
+    store.enqueue_outbox(&first_row, 1_000).await.unwrap();
+    store.enqueue_outbox(&second_row, 1_000).await.unwrap();
+    store
+        .enqueue_outbox(&webhook_row(other, theirs.id.0, "k", &body(3)), 1_000)
+        .await
+        .unwrap();
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 2_000, 1_000, 10).await.unwrap();
+    let finished: Vec<store::Finished> = claimed
+        .iter()
+        .filter(|r| r.id == first_row.id)
+        .map(|r| store::Finished {
+            id: r.id,
+            outcome: store::OutboxOutcome::Retry {
+                at_ms: 9_000,
+                error: "HTTP 500".into(),
+            },
+            answer: Some(store::Answer {
+                status: Some(500),
+                duration_ms: 12,
+            }),
+        })
+        .collect();
+    assert_eq!(
+        store.finish_outbox(claim, &finished, 2_100).await.unwrap(),
+        [true]
+    );
+    let log = store.webhook_deliveries(tenant, hook.id, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    let failed = log.iter().find(|d| d.id == first_row.id).unwrap();
+    assert_eq!(failed.event_id, "evt_1");
+    assert_eq!(failed.event_type, "message.created");
+    assert_eq!((failed.attempts, failed.last_status), (1, Some(500)));
+    assert_eq!(failed.last_duration_ms, Some(12));
+    assert_eq!(failed.last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(failed.status(), "retrying");
+    assert!(store
+        .webhook_deliveries(other, hook.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Send again: a new row with the same body, in its order key.
+    assert_eq!(
+        store
+            .redeliver(other, hook.id, first_row.id, 5_000)
+            .await
+            .unwrap(),
+        None
+    );
+    let again = store
+        .redeliver(tenant, hook.id, first_row.id, 5_000)
+        .await
+        .unwrap()
+        .expect("redelivered");
+    let row = store.outbox_row(again).await.unwrap().unwrap();
+    assert_eq!(row.payload, first_row.payload);
+    assert_eq!(row.order_key.as_deref(), Some("k"));
+    assert_eq!(row.target, Some(hook.id.0));
+    assert_eq!(
+        (row.created_at_ms, row.due_at_ms, row.attempts),
+        (5_000, 5_000, 0)
+    );
+
+    assert!(!store.delete_webhook(other, hook.id).await.unwrap());
+    assert!(store.delete_webhook(tenant, hook.id).await.unwrap());
+    assert!(store.webhooks(tenant).await.unwrap().is_empty());
+    assert_eq!(store.webhooks(other).await.unwrap(), vec![theirs]);
+}
+
+async fn ordered_outbox_rows_go_one_at_a_time_per_key_behind_a_failing_one(db: Db) {
+    let store = db.open().await;
+    let tenant = TenantId::new();
+    let target = uuid::Uuid::new_v4();
+    let rows: Vec<store::NewOutbox> = ["a", "a", "b", "a"]
+        .iter()
+        .map(|key| webhook_row(tenant, target, key, "{}"))
+        .collect();
+    for row in &rows {
+        store.enqueue_outbox(row, 1_000).await.unwrap();
+    }
+    // Every row of a key is claimed together, in insertion order.
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 2_000, 10_000, 10).await.unwrap();
+    let ids: Vec<uuid::Uuid> = claimed.iter().map(|r| r.id).collect();
+    assert_eq!(ids, rows.iter().map(|r| r.id).collect::<Vec<_>>());
+    // The first of `a` fails (retried later), the rest of `a` go back
+    // untried; `b` is sent.
+    let outcome = |id, outcome| store::Finished {
+        id,
+        outcome,
+        answer: None,
+    };
+    let finished = vec![
+        outcome(
+            rows[0].id,
+            store::OutboxOutcome::Retry {
+                at_ms: 5_000,
+                error: "down".into(),
+            },
+        ),
+        outcome(rows[1].id, store::OutboxOutcome::Later { at_ms: 2_000 }),
+        outcome(
+            rows[2].id,
+            store::OutboxOutcome::Sent {
+                again_at_ms: 2_000,
+                emailed: None,
+            },
+        ),
+        outcome(rows[3].id, store::OutboxOutcome::Later { at_ms: 2_000 }),
+    ];
+    store.finish_outbox(claim, &finished, 2_000).await.unwrap();
+    // Until the failed row is due again, its key's later rows wait; a
+    // new key goes at once.
+    let late = webhook_row(tenant, target, "c", "{}");
+    store.enqueue_outbox(&late, 2_000).await.unwrap();
+    let claimed = store
+        .claim_outbox(uuid::Uuid::new_v4(), 3_000, 10_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [late.id]);
+    // Once it is due, the whole key in order; a claimed row holds its
+    // key's later rows from any other claim.
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 6_000, 10_000, 1).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [rows[0].id]
+    );
+    assert!(store
+        .claim_outbox(uuid::Uuid::new_v4(), 6_000, 10_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn changes_write_the_rows_they_make_in_their_own_transaction_or_none(db: Db) {
+    use store::{MessageRows, PresenceRows, RoomRows};
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let target = uuid::Uuid::new_v4();
+    // Each row's body says what it was made of.
+    let of_message = MessageRows::new(move |m: &Message| {
+        vec![webhook_row(
+            m.tenant_id,
+            target,
+            &m.conversation_id.to_string(),
+            &format!(r#"{{"id":"m","seq":{},"private":{}}}"#, m.seq, m.private),
+        )]
+    });
+    let of_room = RoomRows::new(move |r: &chatgate::domain::Room| {
+        vec![webhook_row(
+            r.tenant_id,
+            target,
+            &r.id.to_string(),
+            &format!(r#"{{"id":"r","state":"{}"}}"#, r.state.as_str()),
+        )]
+    });
+    let pending = |store: Arc<dyn Store>| async move {
+        let rows = store
+            .claim_outbox(
+                uuid::Uuid::new_v4(),
+                now_ms() + 1_000_000,
+                1_000_000_000,
+                100,
+            )
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| r.payload).collect::<Vec<_>>()
+    };
+    let room = ConversationId::new();
+    let appended = store
+        .append_message_with(
+            visitor_message(&first, room, "hi", Some("k1")),
+            Vec::new(),
+            Some(of_message.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(appended.message.seq, 1);
+    // A repeat of the same client_message_id stores nothing, writes no row.
+    store
+        .append_message_with(
+            visitor_message(&first, room, "hi", Some("k1")),
+            Vec::new(),
+            Some(of_message.clone()),
+        )
+        .await
+        .unwrap();
+    let pending_append = store
+        .enqueue_append(
+            visitor_message(&first, room, "again", None),
+            Some(of_message.clone()),
+        )
+        .await
+        .unwrap();
+    pending_append.await.unwrap();
+    let answered = store
+        .answer(
+            tenant,
+            room,
+            first.admin.id,
+            now_ms(),
+            Some(of_room.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(answered, store::Answered::Won(_)));
+    // A lost race writes nothing.
+    let lost = store
+        .answer(
+            tenant,
+            room,
+            first.admin.id,
+            now_ms(),
+            Some(of_room.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lost, store::Answered::AlreadyAnswered);
+    let note = store::NewNote {
+        id: MessageId::new(),
+        tenant_id: tenant,
+        room,
+        author_id: first.admin.id.0,
+        author_name: None,
+        author_avatar: None,
+        content: "note".into(),
+        at_ms: now_ms(),
+    };
+    store
+        .add_note(note, Some(of_message.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_room_state(
+            tenant,
+            room,
+            None,
+            RoomState::Closed,
+            now_ms(),
+            Some(of_room.clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .set_room_state(
+            tenant,
+            room,
+            Some(RoomState::Open),
+            RoomState::Queued,
+            now_ms(),
+            Some(of_room.clone())
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        pending(store.clone()).await,
+        [
+            r#"{"id":"m","seq":1,"private":false}"#,
+            r#"{"id":"m","seq":2,"private":false}"#,
+            r#"{"id":"r","state":"open"}"#,
+            r#"{"id":"m","seq":2,"private":true}"#,
+            r#"{"id":"r","state":"closed"}"#,
+        ]
+    );
+    let of_presence = PresenceRows::new(move |p: &AgentPresence| {
+        vec![webhook_row(
+            p.tenant_id,
+            target,
+            &p.agent_id.to_string(),
+            &format!(r#"{{"state":"{}"}}"#, p.state.as_str()),
+        )]
+    });
+    let other = other_tenant(&db).await;
+    assert!(store
+        .set_presence(
+            other,
+            first.admin.id,
+            PresenceState::Away,
+            None,
+            1,
+            Some(of_presence.clone())
+        )
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .set_presence(
+            tenant,
+            first.admin.id,
+            PresenceState::Away,
+            None,
+            1,
+            Some(of_presence),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending(store.clone()).await, [r#"{"state":"away"}"#]);
 }
 
 // --- every method of every store trait -----------------------------------------
