@@ -1127,7 +1127,10 @@ impl NewOutbox {
 /// with its seq, a room after its change), inside the change's own
 /// transaction: the caller decides what the rows say, the store writes them
 /// with the change or not at all.
-pub struct RowsOf<T: ?Sized>(pub std::sync::Arc<dyn Fn(&T) -> Vec<NewOutbox> + Send + Sync>);
+pub struct RowsOf<T: ?Sized>(std::sync::Arc<MakeRows<T>>);
+
+/// What makes a change's rows.
+type MakeRows<T> = dyn Fn(&T) -> Vec<NewOutbox> + Send + Sync;
 
 impl<T: ?Sized> RowsOf<T> {
     pub fn new(make: impl Fn(&T) -> Vec<NewOutbox> + Send + Sync + 'static) -> RowsOf<T> {
