@@ -358,6 +358,12 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_OUTBOX_CONCURRENCY", default_value_t = 8)]
     pub outbox_concurrency: usize,
 
+    /// Milliseconds an instance's claim on outbox rows holds: after a
+    /// crash, the rows it was sending are sent again this long after their
+    /// claim (a row whose turn comes after half of it is given back).
+    #[arg(long, env = "CHATGATE_OUTBOX_LEASE_MS", default_value_t = 120_000)]
+    pub outbox_lease_ms: u64,
+
     /// Milliseconds a webhook request (connect, send, answer) may take
     /// before it counts as failed.
     #[arg(long, env = "CHATGATE_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
@@ -441,6 +447,7 @@ impl Config {
             ("outbox-retry-ms", self.outbox_retry_ms),
             ("outbox-concurrency", self.outbox_concurrency as u64),
             ("webhook-timeout-ms", self.webhook_timeout_ms),
+            ("outbox-lease-ms", self.outbox_lease_ms),
             ("webhook-give-up-ms", self.webhook_give_up_ms),
             (
                 "transcripts-per-ip-hour",

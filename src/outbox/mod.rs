@@ -43,7 +43,8 @@ pub mod webhook;
 pub const MAX_ATTEMPTS: i64 = 60;
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF_MS: i64 = 3_600_000;
-/// How long a claim holds: a send that takes longer may be made twice.
+/// How long a claim holds by default (`CHATGATE_OUTBOX_LEASE_MS`): a send
+/// that takes longer may be made twice.
 pub const LEASE_MS: i64 = 120_000;
 /// Rows claimed per round: a round costs two commits (its claim and its
 /// outcomes) whatever its size, and on SQLite every commit waits its turn
@@ -112,6 +113,8 @@ pub struct Worker {
     /// SMTP connections are pooled): a round's work is spread out rather
     /// than landing on the CPU and the database at once.
     concurrency: usize,
+    /// How long a claim holds.
+    lease_ms: i64,
     wake: Arc<Notify>,
 }
 
@@ -122,6 +125,7 @@ impl Worker {
         poll: Duration,
         retry_base_ms: i64,
         concurrency: usize,
+        lease_ms: i64,
     ) -> Arc<Worker> {
         Arc::new(Worker {
             store,
@@ -129,6 +133,7 @@ impl Worker {
             poll,
             retry_base_ms,
             concurrency: concurrency.max(1),
+            lease_ms: lease_ms.max(1),
             wake: Arc::new(Notify::new()),
         })
     }
@@ -148,7 +153,7 @@ impl Worker {
         let claim = uuid::Uuid::new_v4();
         let rows = match self
             .store
-            .claim_outbox(claim, now_ms(), LEASE_MS, BATCH)
+            .claim_outbox(claim, now_ms(), self.lease_ms, BATCH)
             .await
         {
             Ok(rows) => rows,
@@ -184,7 +189,7 @@ impl Worker {
         // than sent after its lease may have lapsed.
         let mut tasks = tokio::task::JoinSet::new();
         let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
-        let give_back_after = now_ms() + LEASE_MS / 2;
+        let give_back_after = now_ms() + self.lease_ms / 2;
         for run in runs {
             let handlers = run
                 .iter()

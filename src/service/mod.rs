@@ -193,6 +193,7 @@ impl Services {
             std::time::Duration::from_millis(parts.config.outbox_poll_ms),
             parts.config.outbox_retry_ms as i64,
             parts.config.outbox_concurrency,
+            i64::try_from(parts.config.outbox_lease_ms).unwrap_or(crate::outbox::LEASE_MS),
         );
         email.attach_worker(&outbox);
         webhooks.attach_worker(&outbox);
