@@ -627,11 +627,19 @@ impl VisitorService {
         let (id, tenant) = (message.id, message.tenant_id);
         let this = self.clone();
         tokio::spawn(async move {
-            match this.message_store.mark_delivered(tenant, id).await {
-                Ok(Some(message)) => match audience {
-                    Some(agents) => this.publish_update_to(message, agents).await,
-                    None => this.publish_update(message).await,
-                },
+            let webhooks = this.rooms.webhooks();
+            let then = webhooks.changed_rows(tenant, false).await;
+            let hooked = then.is_some();
+            match this.message_store.mark_delivered(tenant, id, then).await {
+                Ok(Some(message)) => {
+                    if hooked {
+                        webhooks.wake();
+                    }
+                    match audience {
+                        Some(agents) => this.publish_update_to(message, agents).await,
+                        None => this.publish_update(message).await,
+                    }
+                }
                 Ok(None) => {}
                 Err(err) => tracing::warn!(%err, "cannot mark a message delivered"),
             }
@@ -722,12 +730,26 @@ impl VisitorService {
     /// `/app/read`: the visitor has read the agents' messages up to `up_to_seq`.
     pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ServiceError> {
         let conversation = visitor.claims.cv;
+        let webhooks = self.rooms.webhooks();
+        let then = webhooks
+            .changed_rows(visitor.channel.tenant_id, false)
+            .await;
+        let hooked = then.is_some();
         let marked = self
             .message_store
-            .visitor_read(visitor.channel.tenant_id, conversation, up_to_seq, now_ms())
+            .visitor_read(
+                visitor.channel.tenant_id,
+                conversation,
+                up_to_seq,
+                now_ms(),
+                then,
+            )
             .await?;
         if marked == 0 {
             return Ok(());
+        }
+        if hooked {
+            webhooks.wake();
         }
         let tenant = visitor.channel.tenant_id;
         let Some(room) = self.room_store.room(tenant, conversation).await? else {

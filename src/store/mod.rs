@@ -555,19 +555,26 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Marks a PENDING message DELIVERED (batched with other marks); the
     /// changed message, or `None` when it was not PENDING (another tab or
     /// instance marked it first).
-    async fn mark_delivered(&self, tenant: TenantId, id: MessageId)
-        -> StoreResult<Option<Message>>;
+    /// The rows `then` makes of the changed message are written with the mark.
+    async fn mark_delivered(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        then: Option<MessageRows>,
+    ) -> StoreResult<Option<Message>>;
     /// Marks every PENDING message of the channel FAILED; the changed messages.
     async fn fail_pending(&self, tenant: TenantId, channel: ChannelId)
         -> StoreResult<Vec<Message>>;
     /// The visitor read the agents' messages up to `up_to_seq`; returns
-    /// how many were newly marked.
+    /// how many were newly marked (and writes the rows `then` makes of
+    /// each, in the same transaction).
     async fn visitor_read(
         &self,
         tenant: TenantId,
         conversation: ConversationId,
         up_to_seq: i64,
         at_ms: i64,
+        then: Option<MessageRows>,
     ) -> StoreResult<u64>;
 }
 

@@ -1858,10 +1858,13 @@ async fn delivered_marks_and_unread_counts_stay_in_their_tenant(db: Db) {
     reply.state = DeliveryState::Pending;
     let reply = s.store.append_message(reply).await.unwrap().message;
     let other = s.other_tenant_channel.tenant_id;
-    assert_eq!(s.store.mark_delivered(other, reply.id).await.unwrap(), None);
+    assert_eq!(
+        s.store.mark_delivered(other, reply.id, None).await.unwrap(),
+        None
+    );
     let marked = s
         .store
-        .mark_delivered(s.first.tenant_id, reply.id)
+        .mark_delivered(s.first.tenant_id, reply.id, None)
         .await
         .unwrap()
         .expect("marked in its own tenant");
@@ -3452,6 +3455,37 @@ async fn changes_write_the_rows_they_make_in_their_own_transaction_or_none(db: D
         .unwrap()
         .unwrap();
     assert_eq!(pending(store.clone()).await, [r#"{"state":"away"}"#]);
+
+    // DELIVERED and read marks write rows of the messages they change, once.
+    let other_room = ConversationId::new();
+    store
+        .append_message(visitor_message(&first, other_room, "hi", None))
+        .await
+        .unwrap();
+    let reply = store
+        .append_message(agent_reply(&first, other_room, "hello"))
+        .await
+        .unwrap()
+        .message;
+    for _ in 0..2 {
+        store
+            .mark_delivered(tenant, reply.id, Some(of_message.clone()))
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        store
+            .visitor_read(tenant, other_room, 10, now_ms(), Some(of_message.clone()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        pending(store.clone()).await,
+        [
+            r#"{"id":"m","seq":2,"private":false}"#,
+            r#"{"id":"m","seq":2,"private":false}"#,
+        ]
+    );
 }
 
 // --- every method of every store trait -----------------------------------------
@@ -4279,7 +4313,7 @@ async fn fail_pending_marks_only_the_channels_pending_messages(db: Db) {
         .unwrap()
         .message;
     store
-        .mark_delivered(tenant, delivered.id)
+        .mark_delivered(tenant, delivered.id, None)
         .await
         .unwrap()
         .unwrap();
@@ -4352,17 +4386,35 @@ async fn visitor_read_marks_the_agents_messages_up_to_a_seq(db: Db) {
         .message;
     append_all(store.as_ref(), &first, room, &["thanks"]).await;
     let other = other_tenant(&db).await;
-    assert_eq!(store.visitor_read(other, room, 10, 500).await.unwrap(), 0);
     assert_eq!(
-        store.visitor_read(tenant, room, a.seq, 500).await.unwrap(),
+        store
+            .visitor_read(other, room, 10, 500, None)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .visitor_read(tenant, room, a.seq, 500, None)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        store.visitor_read(tenant, room, a.seq, 550).await.unwrap(),
+        store
+            .visitor_read(tenant, room, a.seq, 550, None)
+            .await
+            .unwrap(),
         0,
         "read already"
     );
-    assert_eq!(store.visitor_read(tenant, room, 10, 600).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .visitor_read(tenant, room, 10, 600, None)
+            .await
+            .unwrap(),
+        1
+    );
     let read: Vec<(i64, Option<i64>)> = store
         .messages_after(first.channel.scope(), room, 0, 10)
         .await
@@ -4382,7 +4434,10 @@ async fn visitor_read_marks_the_agents_messages_up_to_a_seq(db: Db) {
     in_team.channel_id = None;
     store.append_message(in_team).await.unwrap();
     assert_eq!(
-        store.visitor_read(tenant, team.id, 10, 700).await.unwrap(),
+        store
+            .visitor_read(tenant, team.id, 10, 700, None)
+            .await
+            .unwrap(),
         0
     );
 }

@@ -646,3 +646,37 @@ async fn an_endpoint_failing_past_the_give_up_time_is_paused_and_its_admins_told
     let hits = receiver.wait_delivered(1, WITHIN).await;
     assert_eq!(hits[0].id, log[0]["event_id"].as_str().unwrap());
 }
+
+#[tokio::test]
+async fn a_reply_delivered_to_the_visitors_socket_and_then_read_is_updated_twice() {
+    use chatgate::ws::stomp::{Command, StompFrame};
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    subscribe(&admin, &receiver, json!(["message.updated"])).await;
+    let visitor = app.visitor().await;
+    let room = visitor.conversation_id.clone();
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+    assert_eq!(admin.answer(&room).await.status, 200);
+    let mut stomp = crate::helpers::Stomp::subscribed(&app, &visitor.token, None).await;
+    post(&admin, &room, json!({"content": "Hi!"})).await;
+
+    // Written to the visitor's socket: DELIVERED.
+    let delivered = receiver.wait_delivered(1, WITHIN).await;
+    let message = &delivered[0].body["data"]["message"];
+    assert_eq!(message["state"], "DELIVERED");
+    assert_eq!(message["content"], "Hi!");
+    let seq = message["seq"].as_i64().unwrap();
+    // Read by the visitor: updated again, with its read time.
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/read")
+                .body(json!({"up_to_seq": seq}).to_string().into_bytes()),
+        )
+        .await;
+    let delivered = receiver.wait_delivered(2, WITHIN).await;
+    let read = &delivered[1].body["data"]["message"];
+    assert_eq!(read["uuid"], message["uuid"]);
+    assert!(read["read_at"].is_string(), "{read}");
+}

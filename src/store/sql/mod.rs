@@ -30,6 +30,14 @@ pub(super) mod rooms;
 pub(super) mod settings;
 pub(super) mod visitors;
 pub(super) mod webhooks;
+
+/// A DELIVERED mark waiting for its batch: the message, its tenant, and
+/// what rows its change makes.
+pub(crate) type DeliveredMark = (
+    crate::domain::MessageId,
+    crate::domain::TenantId,
+    Option<crate::store::MessageRows>,
+);
 use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
 
 pub(super) const MESSAGE_COLUMNS: &str =
@@ -652,8 +660,9 @@ macro_rules! sql_store {
                     &self,
                     tenant: TenantId,
                     id: MessageId,
+                    then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<Option<Message>> {
-                    self.delivered.enqueue(id, (id, tenant)).await?.await
+                    self.delivered.enqueue(id, (id, tenant, then)).await?.await
                 }
                 async fn fail_pending(
                     &self,
@@ -668,9 +677,10 @@ macro_rules! sql_store {
                     conversation: ConversationId,
                     up_to_seq: i64,
                     at_ms: i64,
+                    then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<u64> {
                     self.sql
-                        .visitor_read(tenant, conversation, up_to_seq, at_ms)
+                        .visitor_read(tenant, conversation, up_to_seq, at_ms, then)
                         .await
                 }
             }
