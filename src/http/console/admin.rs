@@ -256,7 +256,7 @@ pub struct AgentsPage {
     pub states: [(&'static str, &'static str); 4],
 }
 
-async fn chrome(
+pub(super) async fn chrome(
     app: &App,
     s: &Session,
     title: &str,
