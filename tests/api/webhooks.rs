@@ -189,7 +189,17 @@ async fn every_event_arrives_signed_in_order_per_conversation_through_failures_t
     }
     // Nothing is sent again after its 2xx: each event's last request is
     // its only 2xx, and the log counts every request.
-    let log = deliveries(&admin, &webhook).await;
+    // A 2xx is recorded when its worker's round ends: soon after.
+    let deadline = std::time::Instant::now() + WITHIN;
+    let log = loop {
+        let log = deliveries(&admin, &webhook).await;
+        let recorded = log.iter().all(|d| d["status"] == "delivered");
+        if recorded || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let hits = receiver.hits();
     assert_eq!(log.len(), total, "{log:#?}");
     for delivery in &log {
         let id = delivery["event_id"].as_str().unwrap();
