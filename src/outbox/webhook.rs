@@ -78,8 +78,7 @@ impl WebhookSender {
                         },
                     };
                 }
-                let text = response.text().await.unwrap_or_default();
-                let text: String = text.chars().take(MAX_BODY_CHARS).collect();
+                let text = start_of_body(response).await;
                 Posted {
                     delivered: false,
                     error: Some(format!("HTTP {}: {}", status.as_u16(), text.trim())),
@@ -105,6 +104,22 @@ impl WebhookSender {
             },
         }
     }
+}
+
+/// The start of a refusal's body, for the log: at most a few hundred
+/// bytes are read, whatever the receiver sends.
+async fn start_of_body(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_BODY_CHARS * 4 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(MAX_BODY_CHARS)
+        .collect()
 }
 
 /// The innermost cause of an error: what a person can act on.

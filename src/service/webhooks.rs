@@ -337,9 +337,10 @@ impl WebhookService {
         (!targets.is_empty()).then(|| targets.into())
     }
 
-    /// The rows of a new message of the tenant: `message.created` (a
-    /// private note carries `"private": true`), and for a visitor's first
-    /// message `conversation.created` and `conversation.queued` before it.
+    /// The rows of a new message of a visitor conversation of the tenant:
+    /// `message.created` (a private note carries `"private": true`), and
+    /// for a visitor's first message `conversation.created` and
+    /// `conversation.queued` before it. Agents' team rooms send none.
     pub async fn created_rows(&self, tenant: TenantId) -> Option<MessageRows> {
         let kinds = [
             EventType::ConversationCreated,
@@ -349,10 +350,14 @@ impl WebhookService {
         let targets = self.targets(tenant, &kinds).await?;
         let shapes = self.shapes.clone();
         Some(MessageRows::new(move |m: &Message| {
+            // Visitor conversations only: agents' team rooms stay inside.
+            if m.channel_id.is_none() {
+                return Vec::new();
+            }
             let mut rows = Vec::new();
             let now = now_ms();
             let key = m.conversation_id.0;
-            if m.seq == 1 && m.sender_kind == SenderKind::Visitor && m.channel_id.is_some() {
+            if m.seq == 1 && m.sender_kind == SenderKind::Visitor {
                 let room = shapes.room(&first_room(m));
                 for kind in [
                     EventType::ConversationCreated,
@@ -391,6 +396,9 @@ impl WebhookService {
         let targets = self.targets(tenant, &[kind]).await?;
         let shapes = self.shapes.clone();
         Some(MessageRows::new(move |m: &Message| {
+            if m.channel_id.is_none() {
+                return Vec::new();
+            }
             event_rows(
                 &targets,
                 kind,

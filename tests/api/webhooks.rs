@@ -145,6 +145,11 @@ async fn every_event_arrives_signed_in_order_per_conversation_through_failures_t
         }
     });
 
+    // Agents' team rooms stay inside: they send nothing.
+    let bo = admin.new_agent(&app, "Bo").await;
+    let team = admin.create_room(&[&bo]).await;
+    admin.post(team["uuid"].as_str().unwrap(), "lunch?").await;
+
     let mut expected = HashMap::new();
     let mut visitors = Vec::new();
     for _ in 0..3 {
@@ -156,6 +161,7 @@ async fn every_event_arrives_signed_in_order_per_conversation_through_failures_t
     let hits = receiver.wait_delivered(total, WITHIN).await;
 
     let by = delivered_by_conversation(&hits);
+    assert_eq!(by.len(), expected.len(), "only the visitor conversations");
     for (room, events) in &expected {
         let got: Vec<&str> = by[room].iter().map(Hit::kind).collect();
         assert_eq!(&got, events, "events of {room} in the order delivered");
