@@ -574,7 +574,6 @@ impl From<LabelBody> for crate::service::labels::LabelFields {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct WebhookBody {
     url: Option<String>,
     events: Option<Vec<String>>,
