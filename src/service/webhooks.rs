@@ -563,18 +563,39 @@ impl Handler for WebhookService {
         retry_base_ms: i64,
         jitter: f64,
     ) -> Option<i64> {
-        let age = now_ms - row.created_at_ms;
-        let cap = if age < HOUR_MS {
-            FIRST_HOUR_CAP_MS
-        } else {
-            LATER_CAP_MS
-        };
-        let exp = row.attempts.clamp(0, 30) as u32;
-        let full = retry_base_ms.saturating_mul(1i64 << exp).min(cap);
-        let wait = (full as f64 * (0.5 + jitter.clamp(0.0, 1.0) / 2.0)) as i64;
-        let last = row.created_at_ms.saturating_add(self.give_up_ms);
-        Some((now_ms + wait.max(1)).min(last.max(now_ms)))
+        Some(next_try_at(
+            row.created_at_ms,
+            row.attempts,
+            now_ms,
+            retry_base_ms,
+            jitter,
+            self.give_up_ms,
+        ))
     }
+}
+
+/// When an event created at `created_ms` whose `attempts`-th try (from 0)
+/// just failed at `now_ms` is tried again: `base * 2^attempts`, at most a
+/// minute in its first hour and ten minutes after, between half and all of
+/// it (jitter), and never after `created_ms + give_up_ms` (its last try).
+fn next_try_at(
+    created_ms: i64,
+    attempts: i64,
+    now_ms: i64,
+    base_ms: i64,
+    jitter: f64,
+    give_up_ms: i64,
+) -> i64 {
+    let cap = if now_ms - created_ms < HOUR_MS {
+        FIRST_HOUR_CAP_MS
+    } else {
+        LATER_CAP_MS
+    };
+    let exp = attempts.clamp(0, 30) as u32;
+    let full = base_ms.saturating_mul(1i64 << exp).min(cap);
+    let wait = (full as f64 * (0.5 + jitter.clamp(0.0, 1.0) / 2.0)) as i64;
+    let last = created_ms.saturating_add(give_up_ms);
+    (now_ms + wait.max(1)).min(last.max(now_ms))
 }
 
 /// The room a visitor's first message created, as it was created.
@@ -653,6 +674,24 @@ fn parse_events(raw: Option<&[String]>) -> Result<EventFilter, ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_double_up_to_a_minute_in_the_first_hour_then_ten_and_stop_at_the_give_up_time() {
+        const DAY: i64 = 86_400_000;
+        // Doubling from the base, within the jitter.
+        assert_eq!(next_try_at(0, 0, 1_000, 5_000, 1.0, DAY), 6_000);
+        assert_eq!(next_try_at(0, 2, 1_000, 5_000, 1.0, DAY), 21_000);
+        assert_eq!(next_try_at(0, 2, 1_000, 5_000, 0.0, DAY), 11_000);
+        // At most a minute apart in the first hour...
+        assert_eq!(next_try_at(0, 20, 600_000, 5_000, 1.0, DAY), 660_000);
+        // ...ten minutes after it...
+        let later = 2 * HOUR_MS;
+        assert_eq!(next_try_at(0, 20, later, 5_000, 1.0, DAY), later + 600_000);
+        assert_eq!(next_try_at(0, 20, later, 5_000, 0.0, DAY), later + 300_000);
+        // ...and the last try when the give-up time comes.
+        assert_eq!(next_try_at(0, 40, DAY - 1_000, 5_000, 1.0, DAY), DAY);
+        assert_eq!(next_try_at(0, 40, DAY + 5, 5_000, 1.0, DAY), DAY + 5);
+    }
 
     #[test]
     fn one_event_has_one_body_and_id_for_every_endpoint_that_wants_it() {
