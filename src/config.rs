@@ -363,6 +363,32 @@ pub struct Config {
     /// flight); a round's rows wait their turn.
     #[arg(long, env = "CHATGATE_OUTBOX_CONCURRENCY", default_value_t = 8)]
     pub outbox_concurrency: usize,
+
+    /// Milliseconds an instance's claim on outbox rows holds: after a
+    /// crash, the rows it was sending are sent again this long after their
+    /// claim (a row whose turn comes after half of it is given back).
+    #[arg(long, env = "CHATGATE_OUTBOX_LEASE_MS", default_value_t = 120_000)]
+    pub outbox_lease_ms: u64,
+
+    /// Milliseconds a webhook request (connect, send, answer) may take
+    /// before it counts as failed.
+    #[arg(long, env = "CHATGATE_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Milliseconds a webhook event is retried for; an endpoint whose
+    /// event still fails then is paused and its admins told.
+    #[arg(
+        long,
+        env = "CHATGATE_WEBHOOK_GIVE_UP_MS",
+        default_value_t = 86_400_000
+    )]
+    pub webhook_give_up_ms: u64,
+
+    /// Milliseconds an instance trusts its copy of a tenant's webhook
+    /// endpoints (changes made on this instance apply at once; those made
+    /// on another within this long).
+    #[arg(long, env = "CHATGATE_WEBHOOK_CACHE_MS", default_value_t = 2_000)]
+    pub webhook_cache_ms: u64,
 }
 
 impl Default for Config {
@@ -426,6 +452,9 @@ impl Config {
             ("outbox-poll-ms", self.outbox_poll_ms),
             ("outbox-retry-ms", self.outbox_retry_ms),
             ("outbox-concurrency", self.outbox_concurrency as u64),
+            ("webhook-timeout-ms", self.webhook_timeout_ms),
+            ("outbox-lease-ms", self.outbox_lease_ms),
+            ("webhook-give-up-ms", self.webhook_give_up_ms),
             (
                 "transcripts-per-ip-hour",
                 u64::from(self.transcripts_per_ip_hour),

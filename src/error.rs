@@ -274,6 +274,10 @@ impl From<ServiceError> for ApiError {
                 Missing::Reaction => ApiError::not_found_resource("unknown-reaction", "reaction"),
                 Missing::File => ApiError::not_found_resource("unknown-file", "file"),
                 Missing::Label => ApiError::not_found_resource("unknown-label", "label"),
+                Missing::Webhook => ApiError::not_found_resource("unknown-webhook", "webhook"),
+                Missing::Delivery => {
+                    ApiError::not_found_resource("unknown-delivery", "webhook delivery")
+                }
                 Missing::CannedResponse => {
                     ApiError::not_found_resource("unknown-canned-response", "canned_response")
                 }

@@ -24,14 +24,16 @@
 //!   typed events with their audience, search folding, the http(s) URLs
 //!   clients render, a channel's desk settings (`desk`: business hours and
 //!   their next opening or closing, the pre-chat form and its answers),
+//!   webhooks (event types, endpoint URLs, Standard Webhooks signatures),
 //!   validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
 //!   send body and page context parsed into domain values) and `wazo`
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's
 //!   name and data in the websocketd envelope), `export` (a visitor's
-//!   data as a zip archive, the audit log and tenant settings' JSON), and
-//!   `shapes`, which describes, for the API description, the shapes built
-//!   as JSON.
+//!   data as a zip archive, the audit log and tenant settings' JSON),
+//!   `webhook` (an event's body for receivers, endpoints and deliveries
+//!   for the admin API), and `shapes`, which describes, for the API
+//!   description, the shapes built as JSON.
 //! - [`service`]: where the rules live, one module per area (`visitor`
 //!   with its token rules in `visitor_tokens`, `identity` (identified
 //!   visitors, a visitor's conversations, blocking), `agents`, `attachments`, `canned`, `channels`, `rooms`, `messages`, `presence`, `typing`,
@@ -39,6 +41,8 @@
 //!   `rights` (data rights: a visitor's export and erasure into an
 //!   anonymous shell, the tenants' retention, the audit log),
 //!   `email` (the offline fallback and transcripts, through the outbox),
+//!   `webhooks` (a tenant's endpoints, their events as outbox rows of the
+//!   changes' own transactions, signed ordered delivery),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
@@ -75,9 +79,10 @@
 //!   instance's lapsed ones).
 //! - [`outbox`]: durable side effects: the outbox worker (rows claimed for
 //!   a lease, `FOR UPDATE SKIP LOCKED` on PostgreSQL, retried with backoff,
-//!   each attempt recorded) and mail over SMTP (`lettre`); the email
-//!   features themselves (offline fallback, transcript, signed links) are
-//!   `service::email`, a handler of the worker's `email` kind.
+//!   each attempt recorded; rows of one order key sent one after the other),
+//!   mail over SMTP (`lettre`) and signed webhook POSTs (`reqwest`); the
+//!   features themselves are `service::email` and `service::webhooks`,
+//!   handlers of the worker's `email` and `webhook` kinds.
 //! - [`metrics`]: Prometheus counters, gauges and histograms (`/metrics`).
 //! - [`http`]: warp routes: `chatplugin` (visitor API), `chatd` (agent API),
 //!   `channels`, `auth`, `files` (uploads by visitors and agents, signed

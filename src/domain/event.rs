@@ -139,6 +139,12 @@ pub enum Event {
         message: MessageId,
         user: Uuid,
     },
+    /// A webhook endpoint failed for 24 hours and was paused:
+    /// `chatd_webhook_paused`, to the tenant's admins.
+    WebhookPaused {
+        webhook: super::WebhookId,
+        reason: String,
+    },
     /// A reaction was put on a message (`added`) or taken off:
     /// `chatd_user_room_message_reaction_created` / `_deleted`.
     Reaction {

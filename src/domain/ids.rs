@@ -57,4 +57,6 @@ id_type!(
     AttachmentId,
     /// One of a tenant's labels for conversations.
     LabelId,
+    /// One of a tenant's webhook endpoints.
+    WebhookId,
 );

@@ -18,6 +18,7 @@ pub mod search;
 pub mod time;
 pub mod url;
 pub mod visitor;
+pub mod webhook;
 
 pub use attachment::Attachment;
 pub use canned::{CannedResponse, CannedResponseId};
@@ -28,6 +29,7 @@ pub use desk::{BusinessHours, PrechatAnswers, PrechatForm};
 pub use event::{Agents, Event, Published, QueueAction};
 pub use ids::{
     AgentId, AttachmentId, ChannelId, ConversationId, LabelId, MessageId, SessionId, TenantId,
+    WebhookId,
 };
 pub use label::{Label, LabelColor, LabelName, RoomLabel};
 pub use message::{

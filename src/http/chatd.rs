@@ -207,6 +207,18 @@ static ROUTES: &[Route] = &[
     route!(POST, "labels", create_label),
     route!(PATCH | PUT, "labels/:label", update_label),
     route!(DELETE, "labels/:label", delete_label),
+    // Webhooks (desk-api.md, "Integrations"; admins).
+    route!(GET, "webhooks", list_webhooks),
+    route!(POST, "webhooks", create_webhook),
+    route!(PATCH | PUT, "webhooks/:webhook", update_webhook),
+    route!(DELETE, "webhooks/:webhook", delete_webhook),
+    route!(GET, "webhooks/:webhook/deliveries", list_deliveries),
+    // Extension: the console's "send again".
+    route!(
+        POST,
+        "webhooks/:webhook/deliveries/:delivery/redeliver",
+        redeliver
+    ),
     // Presence.
     route!(GET, "users/presences", list_presences),
     route!(GET, "users/:user/presences", get_presence),
@@ -462,6 +474,8 @@ fn resource_error(resource: &str) -> &'static str {
         "user" => "unknown-user",
         "label" => "unknown-label",
         "canned_response" => "unknown-canned-response",
+        "webhook" => "unknown-webhook",
+        "delivery" => "unknown-delivery",
         _ => "not-found",
     }
 }
@@ -629,6 +643,28 @@ impl From<LabelBody> for crate::service::labels::LabelFields {
         crate::service::labels::LabelFields {
             name: b.name,
             color: b.color,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+struct WebhookBody {
+    /// http or https, with a host; no credentials, no fragment (required
+    /// on creation).
+    #[schema(format = "uri")]
+    url: Option<String>,
+    /// `["*"]`, or up to 32 event types (required on creation).
+    #[schema(example = json!(["message.created", "conversation.closed"]))]
+    events: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+impl From<WebhookBody> for crate::service::webhooks::WebhookFields {
+    fn from(b: WebhookBody) -> Self {
+        crate::service::webhooks::WebhookFields {
+            url: b.url,
+            events: b.events,
+            enabled: b.enabled,
         }
     }
 }
@@ -1250,6 +1286,110 @@ async fn delete_label(call: Call) -> Result<Response, ApiError> {
     let id = call.id("label")?;
     call.services().labels.delete(&call.caller, id).await?;
     Ok(no_content())
+}
+
+// Webhooks.
+
+/// GET /webhooks
+#[utoipa::path(get, path = "/api/chatd/1.0/webhooks", tag = "webhooks",
+    summary = "The tenant's webhook endpoints (admin)",
+    responses((status = 200, body = shapes::WebhookPage),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
+async fn list_webhooks(call: Call) -> Result<Response, ApiError> {
+    let webhooks = call.services().webhooks.list(&call.caller).await?;
+    let items: Vec<Value> = webhooks.iter().map(crate::wire::webhook::webhook).collect();
+    Ok(ok(
+        json!({"items": items, "total": items.len(), "filtered": items.len()}),
+    ))
+}
+
+/// POST /webhooks `{"url", "events", "enabled"?}` → 201 with the `secret` (once)
+#[utoipa::path(post, path = "/api/chatd/1.0/webhooks", tag = "webhooks",
+    summary = "Add an endpoint (admin): its `secret` is in this answer only", request_body = WebhookBody,
+    responses((status = 201, body = shapes::CreatedWebhook),
+        (status = 400, body = shapes::ErrorBody, description = "`invalid-data` naming `url` or `events`"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 409, body = shapes::ErrorBody, description = "too many endpoints")))]
+async fn create_webhook(call: Call) -> Result<Response, ApiError> {
+    let fields: WebhookBody = call.json()?;
+    let webhook = call
+        .services()
+        .webhooks
+        .create(&call.caller, fields.into())
+        .await?;
+    Ok(json_status(
+        StatusCode::CREATED,
+        crate::wire::webhook::created_webhook(&webhook),
+    ))
+}
+
+/// PATCH or PUT /webhooks/{webhook} `{"url"?, "events"?, "enabled"?}`
+#[utoipa::path(method(patch, put), path = "/api/chatd/1.0/webhooks/{webhook}", tag = "webhooks",
+    summary = "Change an endpoint (admin): the fields given", request_body = WebhookBody,
+    params(("webhook" = Uuid, Path)),
+    responses((status = 200, body = shapes::Webhook),
+        (status = 400, body = shapes::ErrorBody, description = "`invalid-data` naming `url` or `events`"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-webhook`")))]
+async fn update_webhook(call: Call) -> Result<Response, ApiError> {
+    let fields: WebhookBody = call.json()?;
+    let id = call.id("webhook")?;
+    let webhook = call
+        .services()
+        .webhooks
+        .update(&call.caller, id, fields.into())
+        .await?;
+    Ok(ok(crate::wire::webhook::webhook(&webhook)))
+}
+
+/// DELETE /webhooks/{webhook}
+#[utoipa::path(delete, path = "/api/chatd/1.0/webhooks/{webhook}", tag = "webhooks",
+    summary = "Remove an endpoint (admin); its queued events are dropped",
+    params(("webhook" = Uuid, Path)),
+    responses((status = 204, description = "removed"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-webhook`")))]
+async fn delete_webhook(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("webhook")?;
+    call.services().webhooks.delete(&call.caller, id).await?;
+    Ok(no_content())
+}
+
+/// GET /webhooks/{webhook}/deliveries: the newest attempts first
+#[utoipa::path(get, path = "/api/chatd/1.0/webhooks/{webhook}/deliveries", tag = "webhooks",
+    summary = "An endpoint's delivery log, newest first (admin)",
+    params(("webhook" = Uuid, Path)),
+    responses((status = 200, body = shapes::DeliveryPage),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-webhook`")))]
+async fn list_deliveries(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("webhook")?;
+    let (_, log) = call
+        .services()
+        .webhooks
+        .deliveries(&call.caller, id)
+        .await?;
+    let items: Vec<Value> = log.iter().map(crate::wire::webhook::delivery).collect();
+    Ok(ok(
+        json!({"items": items, "total": items.len(), "filtered": items.len()}),
+    ))
+}
+
+/// POST /webhooks/{webhook}/deliveries/{delivery}/redeliver → 202
+#[utoipa::path(post, path = "/api/chatd/1.0/webhooks/{webhook}/deliveries/{delivery}/redeliver", tag = "webhooks",
+    summary = "Send a delivery again (admin), with the same event id",
+    params(("webhook" = Uuid, Path), ("delivery" = Uuid, Path)),
+    responses((status = 202, description = "queued"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-webhook`, or no such delivery")))]
+async fn redeliver(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("webhook")?;
+    let delivery: Uuid = call.id("delivery")?;
+    call.services()
+        .webhooks
+        .redeliver(&call.caller, id, delivery)
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// POST /users/me/rooms/{room}/activities

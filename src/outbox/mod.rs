@@ -33,16 +33,18 @@ use rand::Rng;
 use tokio::sync::Notify;
 
 use crate::domain::time::now_ms;
-use crate::store::{Emailed, Finished, OutboxOutcome, OutboxRow, OutboxStore};
+use crate::store::{Answer, Emailed, Finished, OutboxOutcome, OutboxRow, OutboxStore};
 
 pub mod mail;
+pub mod webhook;
 
 /// Failed attempts after which a row is dropped (with the default base of
 /// 5 s and the one-hour cap, about two days of trying).
 pub const MAX_ATTEMPTS: i64 = 60;
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF_MS: i64 = 3_600_000;
-/// How long a claim holds: a send that takes longer may be made twice.
+/// How long a claim holds by default (`CHATGATE_OUTBOX_LEASE_MS`): a send
+/// that takes longer may be made twice.
 pub const LEASE_MS: i64 = 120_000;
 /// Rows claimed per round: a round costs two commits (its claim and its
 /// outcomes) whatever its size, and on SQLite every commit waits its turn
@@ -70,9 +72,27 @@ pub trait Handler: Send + Sync + 'static {
     /// Called with a round's rows of this kind before any is delivered:
     /// what they all need can be read at once.
     async fn prepare(&self, _rows: &[&OutboxRow]) {}
+    /// `deliver`, with what the receiver answered when that is worth
+    /// recording (a webhook's status and response time).
+    async fn attempt(&self, row: &OutboxRow) -> (Delivery, Option<Answer>) {
+        (self.deliver(row).await, None)
+    }
     /// When a row that a request joined while it was being sent runs again.
     fn again_at(&self, now_ms: i64) -> i64 {
         now_ms
+    }
+    /// When a row whose attempt just failed (its `attempts` not counting
+    /// that one) is tried again, or `None` to give up: by default
+    /// [`backoff_ms`] from `retry_base_ms`, up to [`MAX_ATTEMPTS`].
+    fn retry_at(
+        &self,
+        row: &OutboxRow,
+        now_ms: i64,
+        retry_base_ms: i64,
+        jitter: f64,
+    ) -> Option<i64> {
+        (row.attempts + 1 < MAX_ATTEMPTS)
+            .then(|| now_ms + backoff_ms(retry_base_ms, row.attempts + 1, jitter))
     }
 }
 
@@ -96,6 +116,8 @@ pub struct Worker {
     /// SMTP connections are pooled): a round's work is spread out rather
     /// than landing on the CPU and the database at once.
     concurrency: usize,
+    /// How long a claim holds.
+    lease_ms: i64,
     wake: Arc<Notify>,
 }
 
@@ -106,6 +128,7 @@ impl Worker {
         poll: Duration,
         retry_base_ms: i64,
         concurrency: usize,
+        lease_ms: i64,
     ) -> Arc<Worker> {
         Arc::new(Worker {
             store,
@@ -113,6 +136,7 @@ impl Worker {
             poll,
             retry_base_ms,
             concurrency: concurrency.max(1),
+            lease_ms: lease_ms.max(1),
             wake: Arc::new(Notify::new()),
         })
     }
@@ -132,7 +156,7 @@ impl Worker {
         let claim = uuid::Uuid::new_v4();
         let rows = match self
             .store
-            .claim_outbox(claim, now_ms(), LEASE_MS, BATCH)
+            .claim_outbox(claim, now_ms(), self.lease_ms, BATCH)
             .await
         {
             Ok(rows) => rows,
@@ -148,33 +172,64 @@ impl Worker {
                 handler.prepare(&mine).await;
             }
         }
-        // Each row on its own task, `concurrency` at a time: one slow SMTP
+        // Rows with an order key go in runs, one run per key in the order
+        // they were claimed (their insertion order), each run on one task:
+        // a run stops at its first row not sent, and its later rows are
+        // given back untried (the claim holds them back until that row
+        // is due again). Every other row is a run of its own.
+        let mut runs: Vec<Vec<OutboxRow>> = Vec::new();
+        let mut run_of_key: HashMap<String, usize> = HashMap::new();
+        for row in rows {
+            match row.order_key.clone() {
+                Some(key) => match run_of_key.get(&key) {
+                    Some(&i) => runs[i].push(row),
+                    None => {
+                        run_of_key.insert(key, runs.len());
+                        runs.push(vec![row]);
+                    }
+                },
+                None => runs.push(vec![row]),
+            }
+        }
+        // Each run on its own task, `concurrency` at a time: one slow
         // exchange holds no other.
-        // A row whose turn comes after half the lease (slow SMTP: each
+        // A row whose turn comes after half the lease (slow receivers: each
         // exchange may take its whole timeout) is given back untried rather
         // than sent after its lease may have lapsed.
         let mut tasks = tokio::task::JoinSet::new();
         let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
-        let give_back_after = now_ms() + LEASE_MS / 2;
-        for row in rows {
-            let handler = self.handlers.get(row.kind.as_str()).cloned();
+        let give_back_after = now_ms() + self.lease_ms / 2;
+        for run in runs {
+            let handlers = run
+                .iter()
+                .map(|row| self.handlers.get(row.kind.as_str()).cloned())
+                .collect::<Vec<_>>();
             let base = self.retry_base_ms;
             let slots = slots.clone();
             tasks.spawn(async move {
                 let _slot = slots.acquire_owned().await;
-                if now_ms() > give_back_after {
-                    return Finished {
-                        id: row.id,
-                        outcome: OutboxOutcome::Later { at_ms: now_ms() },
-                    };
+                let mut done = Vec::with_capacity(run.len());
+                let mut held = false;
+                for (row, handler) in run.into_iter().zip(handlers) {
+                    if held || now_ms() > give_back_after {
+                        done.push(Finished {
+                            id: row.id,
+                            outcome: OutboxOutcome::Later { at_ms: now_ms() },
+                            answer: None,
+                        });
+                        continue;
+                    }
+                    let finished = outcome(handler, row, base).await;
+                    held = !matches!(finished.outcome, OutboxOutcome::Sent { .. });
+                    done.push(finished);
                 }
-                outcome(handler, row, base).await
+                done
             });
         }
         let mut finished = Vec::with_capacity(claimed);
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok(done) => finished.push(done),
+                Ok(done) => finished.extend(done),
                 // A handler panicked: its row's lease lapses and it is tried again.
                 Err(err) => tracing::error!(%err, "an outbox handler failed"),
             }
@@ -202,29 +257,34 @@ async fn outcome(
     row: OutboxRow,
     retry_base_ms: i64,
 ) -> Finished {
-    let delivery = match &handler {
-        Some(handler) => handler.deliver(&row).await,
-        None => Delivery::Dropped(format!("no handler for kind `{}`", row.kind)),
+    let (delivery, answer) = match &handler {
+        Some(handler) => handler.attempt(&row).await,
+        None => (
+            Delivery::Dropped(format!("no handler for kind `{}`", row.kind)),
+            None,
+        ),
     };
     let now = now_ms();
+    let retry_at = |row: &OutboxRow| match &handler {
+        Some(handler) => handler.retry_at(row, now, retry_base_ms, rand::rng().random()),
+        None => None,
+    };
     let outcome = match delivery {
         Delivery::Sent(emailed) => OutboxOutcome::Sent {
             again_at_ms: handler.map_or(now, |h| h.again_at(now)),
             emailed,
         },
         Delivery::Later(at_ms) => OutboxOutcome::Later { at_ms },
-        Delivery::Failed(error) if row.attempts + 1 >= MAX_ATTEMPTS => {
-            tracing::warn!(id = %row.id, kind = %row.kind, %error, "outbox row dropped after its last attempt");
-            OutboxOutcome::Dropped { error }
-        }
-        Delivery::Failed(error) => {
-            let wait = backoff_ms(retry_base_ms, row.attempts + 1, rand::rng().random());
-            tracing::info!(id = %row.id, kind = %row.kind, %error, wait_ms = wait, "outbox send failed; will retry");
-            OutboxOutcome::Retry {
-                at_ms: now + wait,
-                error,
+        Delivery::Failed(error) => match retry_at(&row) {
+            None => {
+                tracing::warn!(id = %row.id, kind = %row.kind, %error, "outbox row dropped after its last attempt");
+                OutboxOutcome::Dropped { error }
             }
-        }
+            Some(at_ms) => {
+                tracing::info!(id = %row.id, kind = %row.kind, %error, wait_ms = at_ms - now, "outbox send failed; will retry");
+                OutboxOutcome::Retry { at_ms, error }
+            }
+        },
         Delivery::Dropped(error) => {
             tracing::warn!(id = %row.id, kind = %row.kind, %error, "outbox row dropped");
             OutboxOutcome::Dropped { error }
@@ -233,6 +293,7 @@ async fn outcome(
     Finished {
         id: row.id,
         outcome,
+        answer,
     }
 }
 

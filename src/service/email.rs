@@ -248,6 +248,8 @@ impl EmailService {
             payload: serde_json::to_string(job).unwrap_or_default(),
             created_at_ms: now_ms(),
             due_at_ms,
+            order_key: None,
+            target: None,
         }
     }
 

@@ -90,6 +90,10 @@ pub enum Missing {
     /// One of the tenant's labels.
     Label,
     CannedResponse,
+    /// One of the tenant's webhook endpoints.
+    Webhook,
+    /// A delivery of one of the tenant's webhook endpoints.
+    Delivery,
 }
 
 /// Which state a call ran into.

@@ -217,10 +217,15 @@ impl MessageService {
             }
             _ => None,
         };
+        let webhooks = self.rooms.webhooks();
+        let then = webhooks.created_rows(room.tenant_id).await;
         let appended = self
             .message_store
-            .append_message_with(new, outbox.into_iter().collect())
+            .append_message_with(new, outbox.into_iter().collect(), then.clone())
             .await;
+        if then.is_some() {
+            webhooks.wake();
+        }
         super::attachments::settle_claim(
             self.attachment_store.as_ref(),
             new_id,
@@ -284,20 +289,28 @@ impl MessageService {
                 "private notes are for visitor conversations",
             ));
         }
+        let webhooks = self.rooms.webhooks();
+        let then = webhooks.created_rows(room.tenant_id).await;
         let note = self
             .message_store
-            .add_note(NewNote {
-                id: MessageId::new(),
-                tenant_id: room.tenant_id,
-                room: room.id,
-                author_id: caller.id().0,
-                author_name: Some(caller.agent.display_name.clone()),
-                author_avatar: caller.agent.avatar_url.clone(),
-                content,
-                at_ms: now_ms(),
-            })
+            .add_note(
+                NewNote {
+                    id: MessageId::new(),
+                    tenant_id: room.tenant_id,
+                    room: room.id,
+                    author_id: caller.id().0,
+                    author_name: Some(caller.agent.display_name.clone()),
+                    author_avatar: caller.agent.avatar_url.clone(),
+                    content,
+                    at_ms: now_ms(),
+                },
+                then.clone(),
+            )
             .await?
             .ok_or_else(super::rooms::unknown_room)?;
+        if then.is_some() {
+            webhooks.wake();
+        }
         self.events
             .publish(Published {
                 event: Event::MessageCreated {
@@ -323,6 +336,10 @@ impl MessageService {
         let content = content.map(|c| self.text(c)).transpose()?;
         let room = self.rooms.member_room(caller, room).await?;
         let message = self.own_message(caller, &room, id).await?;
+        let webhooks = self.rooms.webhooks();
+        let then = webhooks
+            .changed_rows(caller.tenant(), content.is_none())
+            .await;
         let changed = self
             .message_store
             .edit_message(
@@ -331,9 +348,13 @@ impl MessageService {
                 message.id,
                 content.as_deref(),
                 now_ms(),
+                then.clone(),
             )
             .await?
             .ok_or_else(unknown_message)?;
+        if then.is_some() {
+            webhooks.wake();
+        }
         if changed.deleted && !message.attachments.is_empty() {
             self.delete_files(&changed).await;
         }

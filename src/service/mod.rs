@@ -24,6 +24,9 @@
 //!   presence claims, and telling the agents who should know.
 //! - [`email`]: email to visitors (offline fallback, transcript, signed
 //!   links), sent by the outbox worker (`crate::outbox`).
+//! - [`webhooks`]: a tenant's webhook endpoints (admins), the rows of their
+//!   events (written by the other services in their changes' own
+//!   transactions) and their signed, ordered delivery through the outbox.
 //! - [`setup`]: first-start setup (first tenant, admin, demo channel, the
 //!   stored secrets) and the operator's commands.
 //!
@@ -73,6 +76,7 @@ pub mod setup;
 pub mod typing;
 pub mod visitor;
 pub mod visitor_tokens;
+pub mod webhooks;
 
 /// What the wiring hands [`Services::new`], once: each service takes from
 /// it only what it uses (the store traits it calls, its settings), and no
@@ -145,6 +149,8 @@ pub struct Services {
     /// Sockets joining and leaving the hub and presence.
     pub sessions: sessions::SessionService,
     pub email: Arc<email::EmailService>,
+    /// Webhook endpoints (admins) and their events' delivery.
+    pub webhooks: Arc<webhooks::WebhookService>,
     /// This instance's outbox worker (it stops when this is dropped).
     pub outbox: Arc<crate::outbox::Worker>,
     /// Round robin; its task stops when the services are dropped.
@@ -158,8 +164,9 @@ impl Services {
     /// router that `parts.router` kicks and the tasks that follow presence.
     pub fn new(parts: Parts, router: routing::RouterInbox) -> Services {
         let channel_cache = Arc::new(ChannelCache::default());
-        let rooms = Arc::new(rooms::RoomService::new(&parts));
-        let presence = Arc::new(presence::PresenceService::new(&parts));
+        let webhooks = Arc::new(webhooks::WebhookService::new(&parts));
+        let rooms = Arc::new(rooms::RoomService::new(&parts, webhooks.clone()));
+        let presence = Arc::new(presence::PresenceService::new(&parts, webhooks.clone()));
         let visitor = Arc::new(visitor::VisitorService::new(
             &parts,
             channel_cache.clone(),
@@ -184,14 +191,17 @@ impl Services {
         let mut handlers: std::collections::HashMap<&'static str, Arc<dyn crate::outbox::Handler>> =
             std::collections::HashMap::new();
         handlers.insert(email::KIND, email.clone());
+        handlers.insert(webhooks::KIND, webhooks.clone());
         let outbox = crate::outbox::Worker::new(
             parts.store.clone(),
             handlers,
             std::time::Duration::from_millis(parts.config.outbox_poll_ms),
             parts.config.outbox_retry_ms as i64,
             parts.config.outbox_concurrency,
+            i64::try_from(parts.config.outbox_lease_ms).unwrap_or(crate::outbox::LEASE_MS),
         );
         email.attach_worker(&outbox);
+        webhooks.attach_worker(&outbox);
         outbox.start();
         Services {
             server: parts.server,
@@ -210,6 +220,7 @@ impl Services {
             rooms,
             presence,
             email,
+            webhooks,
             outbox,
             _router: round_robin,
             settings: parts.store.clone(),

@@ -20,6 +20,8 @@ pub struct PresenceService {
     events: Events,
     /// `Config::hours_clock_offset_ms`.
     hours_offset_ms: i64,
+    /// `presence.updated` for the tenant's webhooks.
+    webhooks: Arc<super::webhooks::WebhookService>,
 }
 
 fn unknown_user() -> ServiceError {
@@ -51,8 +53,9 @@ impl PresenceChange {
 }
 
 impl PresenceService {
-    pub fn new(parts: &Parts) -> PresenceService {
+    pub fn new(parts: &Parts, webhooks: Arc<super::webhooks::WebhookService>) -> PresenceService {
         PresenceService {
+            webhooks,
             agent_store: parts.store.clone(),
             channel_store: parts.store.clone(),
             presence: parts.presence.clone(),
@@ -100,11 +103,22 @@ impl PresenceService {
                 "only an admin may set another agent's presence",
             ));
         }
+        let then = self.webhooks.presence_rows(caller.tenant()).await;
         let presence = self
             .agent_store
-            .set_presence(caller.tenant(), id, state, status.as_deref(), now_ms())
+            .set_presence(
+                caller.tenant(),
+                id,
+                state,
+                status.as_deref(),
+                now_ms(),
+                then.clone(),
+            )
             .await?
             .ok_or_else(unknown_user)?;
+        if then.is_some() {
+            self.webhooks.wake();
+        }
         if presence.state == PresenceState::Available {
             self.router.kick(presence.tenant_id);
         }

@@ -14,6 +14,7 @@ use super::error::{Conflict, Missing, ServiceError};
 use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
 use crate::domain::room::parse_room_name;
+use crate::domain::webhook::EventType;
 use crate::domain::{
     time::now_ms, ChannelId, DeliveryState, Event, LiveRoom, Member, Message, MessageId, Notice,
     Published, QueueAction, Room, RoomId, RoomKind, RoomState, RoomSummary, SenderKind,
@@ -61,6 +62,8 @@ pub struct RoomService {
     router: super::routing::RouterHandle,
     events: Events,
     max_search_chars: usize,
+    /// The webhook events of the rooms' changes.
+    webhooks: Arc<super::webhooks::WebhookService>,
 }
 
 pub fn unknown_room() -> ServiceError {
@@ -68,8 +71,9 @@ pub fn unknown_room() -> ServiceError {
 }
 
 impl RoomService {
-    pub fn new(parts: &Parts) -> RoomService {
+    pub fn new(parts: &Parts, webhooks: Arc<super::webhooks::WebhookService>) -> RoomService {
         RoomService {
+            webhooks,
             room_store: parts.store.clone(),
             agent_store: parts.store.clone(),
             message_store: parts.store.clone(),
@@ -78,6 +82,28 @@ impl RoomService {
             router: parts.router.clone(),
             events: parts.events(),
             max_search_chars: parts.config.max_search_chars,
+        }
+    }
+
+    /// The webhooks' events, for the services that change rooms too.
+    pub fn webhooks(&self) -> &Arc<super::webhooks::WebhookService> {
+        &self.webhooks
+    }
+
+    /// The rows of a room change's webhook events (`kinds`, in order),
+    /// when an endpoint of the tenant wants any.
+    async fn hooks(
+        &self,
+        tenant: crate::domain::TenantId,
+        kinds: &[EventType],
+    ) -> Option<crate::store::RoomRows> {
+        self.webhooks.room_rows(tenant, kinds).await
+    }
+
+    /// Rows were written (`hooked`): the outbox worker looks at once.
+    fn hooked<T>(&self, then: &Option<T>) {
+        if then.is_some() {
+            self.webhooks.wake();
         }
     }
 
@@ -269,14 +295,18 @@ impl RoomService {
         if room.state != RoomState::Queued {
             return Err(already_answered());
         }
+        let then = self
+            .hooks(caller.tenant(), &[EventType::ConversationAssigned])
+            .await;
         let room = match self
             .room_store
-            .answer(caller.tenant(), id, caller.id(), now_ms())
+            .answer(caller.tenant(), id, caller.id(), now_ms(), then.clone())
             .await?
         {
             Answered::Won(room) => room,
             Answered::AlreadyAnswered => return Err(already_answered()),
         };
+        self.hooked(&then);
         let notice = self
             .joined(&room, &caller.agent.display_name, QueueAction::Answered)
             .await?;
@@ -397,11 +427,22 @@ impl RoomService {
         from: &crate::domain::Agent,
         to: &crate::domain::Agent,
     ) -> Result<Room, ServiceError> {
+        let then = self
+            .hooks(room.tenant_id, &[EventType::ConversationTransferred])
+            .await;
         let room = self
             .room_store
-            .transfer(room.tenant_id, room.id, from.id, to.id, now_ms())
+            .transfer(
+                room.tenant_id,
+                room.id,
+                from.id,
+                to.id,
+                now_ms(),
+                then.clone(),
+            )
             .await?
             .ok_or_else(unknown_room)?;
+        self.hooked(&then);
         self.notice(
             &room,
             Notice::transferred(&to.display_name, &from.display_name),
@@ -707,14 +748,18 @@ impl RoomService {
         match room.state {
             RoomState::Closed => Err(ServiceError::Conflict(Conflict::RoomClosed)),
             RoomState::Queued => {
+                let then = self
+                    .hooks(caller.tenant(), &[EventType::ConversationAssigned])
+                    .await;
                 let room = match self
                     .room_store
-                    .answer(caller.tenant(), id, target.id, now_ms())
+                    .answer(caller.tenant(), id, target.id, now_ms(), then.clone())
                     .await?
                 {
                     Answered::Won(room) => room,
                     Answered::AlreadyAnswered => return Err(already_answered()),
                 };
+                self.hooked(&then);
                 let notice = self
                     .joined(&room, &target.display_name, QueueAction::Assigned)
                     .await?;
@@ -767,11 +812,18 @@ impl RoomService {
         let room = if room.state == target {
             room
         } else {
+            let kind = if closed {
+                EventType::ConversationClosed
+            } else {
+                EventType::ConversationReopened
+            };
+            let then = self.hooks(caller.tenant(), &[kind]).await;
             let room = self
                 .room_store
-                .set_room_state(caller.tenant(), id, None, target, now_ms())
+                .set_room_state(caller.tenant(), id, None, target, now_ms(), then.clone())
                 .await?
                 .ok_or_else(unknown_room)?;
+            self.hooked(&then);
             let by = Some(caller.agent.display_name.as_str());
             let notice = if closed {
                 Notice::closed(by)
@@ -819,6 +871,15 @@ impl RoomService {
         } else {
             RoomState::Queued
         };
+        let kinds: &[EventType] = if available {
+            &[EventType::ConversationReopened]
+        } else {
+            &[
+                EventType::ConversationReopened,
+                EventType::ConversationQueued,
+            ]
+        };
+        let then = self.hooks(room.tenant_id, kinds).await;
         let Some(reopened) = self
             .room_store
             // Only the first of concurrent writes into the closed room reopens it.
@@ -828,11 +889,13 @@ impl RoomService {
                 Some(RoomState::Closed),
                 target,
                 now_ms(),
+                then.clone(),
             )
             .await?
         else {
             return Ok(());
         };
+        self.hooked(&then);
         // No notice: the visitor's own message, just stored, says it, and
         // stays the room's newest message (what the queue and the agent's
         // list show of it).
@@ -936,10 +999,15 @@ impl RoomService {
         const BATCH: u32 = 100;
         let mut closed = 0;
         for (tenant, id) in self.room_store.idle_rooms(now_ms, BATCH).await? {
-            let Some((room, was)) = self.room_store.close_idle_room(tenant, id, now_ms).await?
+            let then = self.hooks(tenant, &[EventType::ConversationClosed]).await;
+            let Some((room, was)) = self
+                .room_store
+                .close_idle_room(tenant, id, now_ms, then.clone())
+                .await?
             else {
                 continue;
             };
+            self.hooked(&then);
             self.notice(&room, Notice::closed(None)).await?;
             if was == RoomState::Queued {
                 self.closed_changed_to(&room, true, Vec::new()).await;
@@ -988,7 +1056,12 @@ impl RoomService {
             mentions: Vec::new(),
             attachments: Vec::new(),
         };
-        let appended = self.message_store.append_message(notice).await?;
+        let then = self.webhooks.created_rows(room.tenant_id).await;
+        let appended = self
+            .message_store
+            .append_message_with(notice, Vec::new(), then.clone())
+            .await?;
+        self.hooked(&then);
         self.events
             .publish(Published {
                 event: Event::MessageCreated {

@@ -172,7 +172,20 @@ async fn drain(router: &Arc<Router>, tenant: TenantId) -> StoreResult<bool> {
         });
     }
     let at = now_ms();
-    let outcomes = router.room_store.assign_many(tenant, &picks, at).await?;
+    let webhooks = router.rooms.webhooks();
+    let then = webhooks
+        .room_rows(
+            tenant,
+            &[crate::domain::webhook::EventType::ConversationAssigned],
+        )
+        .await;
+    let outcomes = router
+        .room_store
+        .assign_many(tenant, &picks, at, then.clone())
+        .await?;
+    if then.is_some() && outcomes.iter().any(|o| matches!(o, Assigned::Won(_))) {
+        webhooks.wake();
+    }
     for (pick, outcome) in picks.iter().zip(outcomes) {
         match outcome {
             Assigned::Won(room) => {

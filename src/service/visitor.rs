@@ -9,6 +9,7 @@ use super::rooms::RoomService;
 use super::{Events, Parts};
 use crate::auth::{TokenKind, VisitorClaims};
 use crate::domain::event::Agents;
+use crate::domain::webhook::EventType;
 use crate::domain::{
     time::now_ms, AttachmentId, Channel, ChannelId, ClientMessageId, ConversationId, DeliveryState,
     Event, Message, MessageId, MessageText, Published, RoomState, SenderKind,
@@ -361,10 +362,23 @@ impl VisitorService {
     /// `chatd_room_rated`; the visitor's other sessions `conversation.rated`.
     pub async fn rate(&self, visitor: &Visitor, rating: Rating) -> Result<(), ServiceError> {
         let channel = &visitor.channel;
+        let webhooks = self.rooms.webhooks();
+        let then = webhooks
+            .room_rows(channel.tenant_id, &[EventType::ConversationRated])
+            .await;
         let rated = self
             .room_store
-            .rate_room(channel.tenant_id, channel.id, visitor.claims.cv, &rating)
+            .rate_room(
+                channel.tenant_id,
+                channel.id,
+                visitor.claims.cv,
+                &rating,
+                then.clone(),
+            )
             .await?;
+        if matches!(rated, Rated::Rated(_)) && then.is_some() {
+            webhooks.wake();
+        }
         let room = match rated {
             Rated::Rated(room) => room,
             Rated::AlreadyRated => return Err(ServiceError::Conflict(Conflict::AlreadyRated)),
@@ -470,7 +484,10 @@ impl VisitorService {
         let (new_id, claimed) = (new.id, !new.attachments.is_empty());
         // Only a message that took files has a claim to settle.
         let attachments = claimed.then(|| self.attachment_store.clone());
-        let pending = match self.message_store.enqueue_append(new).await {
+        let webhooks = self.rooms.webhooks().clone();
+        let then = webhooks.created_rows(new.tenant_id).await;
+        let hooked = then.is_some();
+        let pending = match self.message_store.enqueue_append(new, then).await {
             Ok(pending) => pending,
             Err(err) => {
                 if let Some(store) = &attachments {
@@ -488,6 +505,9 @@ impl VisitorService {
         };
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await;
+            if hooked && matches!(&appended, Ok(a) if a.created) {
+                webhooks.wake();
+            }
             if matches!(&appended, Ok(a) if a.created) {
                 metrics.messages_stored.inc();
             }
@@ -634,11 +654,19 @@ impl VisitorService {
         let (id, tenant) = (message.id, message.tenant_id);
         let this = self.clone();
         tokio::spawn(async move {
-            match this.message_store.mark_delivered(tenant, id).await {
-                Ok(Some(message)) => match audience {
-                    Some(agents) => this.publish_update_to(message, agents).await,
-                    None => this.publish_update(message).await,
-                },
+            let webhooks = this.rooms.webhooks();
+            let then = webhooks.changed_rows(tenant, false).await;
+            let hooked = then.is_some();
+            match this.message_store.mark_delivered(tenant, id, then).await {
+                Ok(Some(message)) => {
+                    if hooked {
+                        webhooks.wake();
+                    }
+                    match audience {
+                        Some(agents) => this.publish_update_to(message, agents).await,
+                        None => this.publish_update(message).await,
+                    }
+                }
                 Ok(None) => {}
                 Err(err) => tracing::warn!(%err, "cannot mark a message delivered"),
             }
@@ -729,12 +757,26 @@ impl VisitorService {
     /// `/app/read`: the visitor has read the agents' messages up to `up_to_seq`.
     pub async fn read(&self, visitor: &Visitor, up_to_seq: i64) -> Result<(), ServiceError> {
         let conversation = visitor.claims.cv;
+        let webhooks = self.rooms.webhooks();
+        let then = webhooks
+            .changed_rows(visitor.channel.tenant_id, false)
+            .await;
+        let hooked = then.is_some();
         let marked = self
             .message_store
-            .visitor_read(visitor.channel.tenant_id, conversation, up_to_seq, now_ms())
+            .visitor_read(
+                visitor.channel.tenant_id,
+                conversation,
+                up_to_seq,
+                now_ms(),
+                then,
+            )
             .await?;
         if marked == 0 {
             return Ok(());
+        }
+        if hooked {
+            webhooks.wake();
         }
         let tenant = visitor.channel.tenant_id;
         let Some(room) = self.room_store.room(tenant, conversation).await? else {

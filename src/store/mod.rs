@@ -175,19 +175,22 @@ pub struct Queued {
     pub search_text: String,
     /// Outbox rows stored with the message, in its transaction.
     pub outbox: Vec<NewOutbox>,
+    /// More rows, made from the message as stored (with its seq).
+    pub then: Option<MessageRows>,
 }
 
 impl Queued {
     pub fn new(new: NewMessage) -> Queued {
-        Queued::with(new, Vec::new())
+        Queued::with(new, Vec::new(), None)
     }
 
-    pub fn with(new: NewMessage, outbox: Vec<NewOutbox>) -> Queued {
+    pub fn with(new: NewMessage, outbox: Vec<NewOutbox>, then: Option<MessageRows>) -> Queued {
         let search_text = crate::domain::search::message_text(&new.content);
         Queued {
             new,
             search_text,
             outbox,
+            then,
         }
     }
 }
@@ -434,6 +437,7 @@ pub trait AgentStore: Send + Sync + 'static {
         state: crate::domain::PresenceState,
         status: Option<&str>,
         at_ms: i64,
+        then: Option<PresenceRows>,
     ) -> StoreResult<Option<crate::domain::AgentPresence>>;
 }
 
@@ -467,16 +471,23 @@ pub trait MessageStore: Send + Sync + 'static {
 
     async fn append_message(&self, message: NewMessage) -> StoreResult<Appended>;
     /// `append_message`, adding `outbox` rows (what the message sets off:
-    /// an offline email now, webhooks later) in the same transaction when
-    /// the message is new (a repeated `client_message_id` adds none).
+    /// an offline email) and the rows `then` makes of the stored message
+    /// (its webhook events) in the same transaction when the message is
+    /// new (a repeated `client_message_id` adds none).
     async fn append_message_with(
         &self,
         message: NewMessage,
         outbox: Vec<NewOutbox>,
+        then: Option<MessageRows>,
     ) -> StoreResult<Appended>;
-    /// Queues an append and returns the future of its result, so a caller
-    /// can queue several in order without waiting for each to commit.
-    async fn enqueue_append(&self, message: NewMessage) -> StoreResult<batch::PendingAppend>;
+    /// Queues an append (with the rows `then` makes of the stored message,
+    /// as `append_message_with`) and returns the future of its result, so a
+    /// caller can queue several in order without waiting for each to commit.
+    async fn enqueue_append(
+        &self,
+        message: NewMessage,
+        then: Option<MessageRows>,
+    ) -> StoreResult<batch::PendingAppend>;
     /// How many group commits failed as a whole and were stored message by
     /// message instead (each message then succeeds or fails alone). Rare in
     /// a healthy deployment: a steady rise points at a bug or a sick database.
@@ -502,7 +513,12 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Stores a private note in a visitor conversation of `note.tenant_id`;
     /// the note as agents see it, or `None` when there is no such
     /// conversation.
-    async fn add_note(&self, note: NewNote) -> StoreResult<Option<Message>>;
+    /// The rows `then` makes of the stored note are written in its transaction.
+    async fn add_note(
+        &self,
+        note: NewNote,
+        then: Option<MessageRows>,
+    ) -> StoreResult<Option<Message>>;
     /// A page of a room's messages (reactions filled in), with the private
     /// notes that follow the page's messages (each right after the message
     /// whose seq it has; a text search leaves notes out). Notes are not
@@ -536,27 +552,37 @@ pub trait MessageStore: Send + Sync + 'static {
         id: MessageId,
         content: Option<&str>,
         at_ms: i64,
+        then: Option<MessageRows>,
     ) -> StoreResult<Option<Message>>;
     /// Marks a PENDING message DELIVERED (batched with other marks); the
     /// changed message, or `None` when it was not PENDING (another tab or
     /// instance marked it first).
-    async fn mark_delivered(&self, tenant: TenantId, id: MessageId)
-        -> StoreResult<Option<Message>>;
+    /// The rows `then` makes of the changed message are written with the mark.
+    async fn mark_delivered(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        then: Option<MessageRows>,
+    ) -> StoreResult<Option<Message>>;
     /// Marks every PENDING message of the channel FAILED; the changed messages.
     async fn fail_pending(&self, tenant: TenantId, channel: ChannelId)
         -> StoreResult<Vec<Message>>;
     /// The visitor read the agents' messages up to `up_to_seq`; returns
-    /// how many were newly marked.
+    /// how many were newly marked (and writes the rows `then` makes of
+    /// each, in the same transaction).
     async fn visitor_read(
         &self,
         tenant: TenantId,
         conversation: ConversationId,
         up_to_seq: i64,
         at_ms: i64,
+        then: Option<MessageRows>,
     ) -> StoreResult<u64>;
 }
 
-/// Rooms, their members and read positions, and the queue.
+/// Rooms, their members and read positions, and the queue. A change that
+/// takes `then` writes the rows it makes of the room after the change in
+/// the change's own transaction (nothing when the change does not happen).
 #[async_trait]
 pub trait RoomStore: Send + Sync + 'static {
     /// Creates an agent room, or returns the room with exactly these members.
@@ -609,6 +635,7 @@ pub trait RoomStore: Send + Sync + 'static {
         room: RoomId,
         agent: AgentId,
         at_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Answered>;
     /// Round robin: gives each queued room to its picked agent unless that
     /// agent already has `max_open` open visitor rooms, all in one
@@ -623,6 +650,7 @@ pub trait RoomStore: Send + Sync + 'static {
         tenant: TenantId,
         picks: &[Pick],
         at_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Vec<Assigned>>;
     /// Every enabled agent of the tenant with its open visitor rooms.
     async fn agent_loads(&self, tenant: TenantId) -> StoreResult<Vec<AgentLoad>>;
@@ -635,6 +663,7 @@ pub trait RoomStore: Send + Sync + 'static {
         from: AgentId,
         to: AgentId,
         at_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Option<Room>>;
     /// Sets a visitor room's state (`Queued` also clears its assignee and
     /// agents), only if it is in state `from` when given (so one of
@@ -647,6 +676,7 @@ pub trait RoomStore: Send + Sync + 'static {
         from: Option<RoomState>,
         state: RoomState,
         at_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Option<Room>>;
     /// Marks that a visitor room's away message was sent: true for the one
     /// caller that set it (once per conversation, however many race).
@@ -671,6 +701,7 @@ pub trait RoomStore: Send + Sync + 'static {
         tenant: TenantId,
         room: RoomId,
         now_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Option<(Room, RoomState)>>;
     /// Stores the visitor's rating of a visitor room of `tenant` and
     /// `channel`, if it is closed and not rated yet (one of concurrent
@@ -681,6 +712,7 @@ pub trait RoomStore: Send + Sync + 'static {
         channel: ChannelId,
         room: RoomId,
         rating: &crate::domain::Rating,
+        then: Option<RoomRows>,
     ) -> StoreResult<Rated>;
     /// Adds the agent `member` to an agent room of `tenant` unless it is a
     /// member already or the room has `max_members`, in one transaction
@@ -923,6 +955,7 @@ pub trait Store:
     + IdentityStore
     + OutboxStore
     + DataRightsStore
+    + WebhookStore
 {
 }
 
@@ -940,7 +973,59 @@ impl<T> Store for T where
         + IdentityStore
         + OutboxStore
         + DataRightsStore
+        + WebhookStore
 {
+}
+
+/// A tenant's webhook endpoints, and their delivery logs (the outbox rows
+/// whose `target` they are).
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
+    async fn insert_webhook(&self, webhook: &crate::domain::webhook::Webhook) -> StoreResult<()>;
+    /// The tenant's endpoints, oldest first.
+    async fn webhooks(&self, tenant: TenantId)
+        -> StoreResult<Vec<crate::domain::webhook::Webhook>>;
+    async fn webhook(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::WebhookId,
+    ) -> StoreResult<Option<crate::domain::webhook::Webhook>>;
+    /// Saves url, events, enabled and paused reason; false when `tenant`
+    /// has no such endpoint.
+    async fn update_webhook(&self, webhook: &crate::domain::webhook::Webhook) -> StoreResult<bool>;
+    /// Deletes the endpoint (its rows not sent yet are dropped when their
+    /// turn comes); false when `tenant` has no such endpoint.
+    async fn delete_webhook(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::WebhookId,
+    ) -> StoreResult<bool>;
+    /// Pauses an enabled endpoint (disabled, with `reason`); false when it
+    /// was not enabled (paused or disabled already, or gone).
+    async fn pause_webhook(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::WebhookId,
+        reason: &str,
+        at_ms: i64,
+    ) -> StoreResult<bool>;
+    /// The endpoint's deliveries, newest first, at most `limit`.
+    async fn webhook_deliveries(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::WebhookId,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::domain::webhook::WebhookDelivery>>;
+    /// Sends a delivery of the endpoint again: a new row with the same
+    /// payload (the same event id), due at `now_ms`, after the rows of its
+    /// order key; `None` when `tenant`'s endpoint has no such delivery.
+    async fn redeliver(
+        &self,
+        tenant: TenantId,
+        id: crate::domain::WebhookId,
+        delivery: Uuid,
+        now_ms: i64,
+    ) -> StoreResult<Option<Uuid>>;
 }
 
 /// Identified visitors (desk-api.md, "Support desk"): channels' identity
@@ -1024,7 +1109,68 @@ pub struct NewOutbox {
     pub created_at_ms: i64,
     /// Not sent before.
     pub due_at_ms: i64,
+    /// Rows with the same key are sent one after the other, in the order
+    /// they were stored; a row not sent yet holds back the later rows of its
+    /// key (a webhook endpoint and a conversation), and only those.
+    pub order_key: Option<String>,
+    /// What the row is delivered to (a webhook's id), for its delivery log.
+    pub target: Option<Uuid>,
 }
+
+impl NewOutbox {
+    /// A row of `kind` for `tenant`, due at once, with no key, order or target.
+    pub fn new(kind: &str, tenant_id: TenantId, payload: String, now_ms: i64) -> NewOutbox {
+        NewOutbox {
+            id: Uuid::now_v7(),
+            kind: kind.to_string(),
+            tenant_id,
+            dedupe_key: None,
+            payload,
+            created_at_ms: now_ms,
+            due_at_ms: now_ms,
+            order_key: None,
+            target: None,
+        }
+    }
+}
+
+/// Outbox rows a store method makes from a change as it made it (a message
+/// with its seq, a room after its change), inside the change's own
+/// transaction: the caller decides what the rows say, the store writes them
+/// with the change or not at all.
+pub struct RowsOf<T: ?Sized>(std::sync::Arc<MakeRows<T>>);
+
+/// What makes a change's rows.
+type MakeRows<T> = dyn Fn(&T) -> Vec<NewOutbox> + Send + Sync;
+
+impl<T: ?Sized> RowsOf<T> {
+    pub fn new(make: impl Fn(&T) -> Vec<NewOutbox> + Send + Sync + 'static) -> RowsOf<T> {
+        RowsOf(std::sync::Arc::new(make))
+    }
+
+    pub fn rows(&self, of: &T) -> Vec<NewOutbox> {
+        (self.0)(of)
+    }
+}
+
+impl<T: ?Sized> Clone for RowsOf<T> {
+    fn clone(&self) -> Self {
+        RowsOf(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for RowsOf<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowsOf(..)")
+    }
+}
+
+/// The rows a stored message sets off (its webhook events).
+pub type MessageRows = RowsOf<Message>;
+/// The rows a room's change sets off (its webhook events).
+pub type RoomRows = RowsOf<Room>;
+/// The rows an agent's presence change sets off.
+pub type PresenceRows = RowsOf<crate::domain::AgentPresence>;
 
 /// An outbox row as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1041,6 +1187,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub sent_at_ms: Option<i64>,
     pub dropped_at_ms: Option<i64>,
+    pub order_key: Option<String>,
+    pub target: Option<Uuid>,
 }
 
 /// The outcome of `enqueue_outbox`.
@@ -1085,6 +1233,16 @@ pub struct Emailed {
 pub struct Finished {
     pub id: Uuid,
     pub outcome: OutboxOutcome,
+    /// What the receiver answered, when the attempt reached one (webhooks).
+    pub answer: Option<Answer>,
+}
+
+/// What a receiver answered an attempt (recorded in the delivery log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status, `None` when no answer came (refused, timed out).
+    pub status: Option<u16>,
+    pub duration_ms: i64,
 }
 
 /// What the email features know of a conversation's visitor.

@@ -46,10 +46,7 @@ pub struct PgStore {
     sql: Sql<sqlx::Postgres>,
     appender: Appender,
     /// DELIVERED marks, group committed.
-    delivered: Batcher<
-        (crate::domain::MessageId, crate::domain::TenantId),
-        Option<crate::domain::Message>,
-    >,
+    delivered: Batcher<crate::store::sql::DeliveredMark, Option<crate::domain::Message>>,
 }
 
 impl PgStore {

@@ -24,10 +24,7 @@ pub struct SqliteStore {
     /// Group commit on the one writer connection: a single lane.
     appender: Appender,
     /// DELIVERED marks, group committed.
-    delivered: Batcher<
-        (crate::domain::MessageId, crate::domain::TenantId),
-        Option<crate::domain::Message>,
-    >,
+    delivered: Batcher<crate::store::sql::DeliveredMark, Option<crate::domain::Message>>,
 }
 
 impl SqliteStore {

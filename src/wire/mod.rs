@@ -7,6 +7,7 @@ pub mod export;
 pub mod shapes;
 pub mod visitor;
 pub mod wazo;
+pub mod webhook;
 
 use serde::Serialize;
 

@@ -605,3 +605,71 @@ pub struct AuditPage {
     filtered: i64,
     total: i64,
 }
+
+// Built by `wire::webhook::webhook`.
+/// A webhook endpoint.
+#[derive(ToSchema)]
+pub struct Webhook {
+    uuid: Uuid,
+    tenant_uuid: Uuid,
+    url: String,
+    /// `["*"]` or event types.
+    events: Vec<String>,
+    enabled: bool,
+    /// Why it was paused (24 hours failing), or null.
+    paused_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+// Built by `wire::webhook::created_webhook`.
+/// A new endpoint, with its secret (shown this once).
+#[derive(ToSchema)]
+pub struct CreatedWebhook {
+    uuid: Uuid,
+    tenant_uuid: Uuid,
+    url: String,
+    events: Vec<String>,
+    enabled: bool,
+    paused_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// `whsec_<base64 key>` (Standard Webhooks).
+    secret: String,
+}
+
+#[derive(ToSchema)]
+pub struct WebhookPage {
+    items: Vec<Webhook>,
+    filtered: i64,
+    total: i64,
+}
+
+// Built by `wire::webhook::delivery`.
+/// One event's delivery to an endpoint.
+#[derive(ToSchema)]
+pub struct WebhookDelivery {
+    uuid: Uuid,
+    webhook_uuid: Uuid,
+    /// The `webhook-id` header (the same on every try).
+    event_id: String,
+    event_type: String,
+    /// `pending`, `retrying`, `delivered` or `failed`.
+    #[schema(example = "delivered")]
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    last_status_code: Option<i64>,
+    response_time_ms: Option<i64>,
+    created_at: String,
+    delivered_at: Option<String>,
+    failed_at: Option<String>,
+    next_attempt_at: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct DeliveryPage {
+    items: Vec<WebhookDelivery>,
+    filtered: i64,
+    total: i64,
+}

@@ -158,6 +158,7 @@ pub fn event_body(event: &Event, signer: &Signer) -> Option<(VisitorQueue, Vec<u
         | Event::MemberAdded { .. }
         | Event::MemberRemoved { .. }
         | Event::Mention { .. }
+        | Event::WebhookPaused { .. }
         | Event::QueueUpdated { .. }
         | Event::RoomStateChanged { .. }
         | Event::RoomLabelsChanged { .. }

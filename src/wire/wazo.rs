@@ -330,6 +330,10 @@ pub fn event_data(p: &Published, cx: Cx<'_>) -> Option<(&'static str, Value)> {
             "chatd_user_room_mention",
             json!({"room_uuid": room, "message_uuid": message, "user_uuid": user}),
         ),
+        Event::WebhookPaused { webhook, reason } => (
+            "chatd_webhook_paused",
+            json!({"uuid": webhook, "enabled": false, "paused_reason": reason}),
+        ),
         Event::ReadByAgent { .. }
         | Event::RoomClosed { .. }
         | Event::Availability { .. }

@@ -2139,3 +2139,70 @@ async fn console_admin_page_creates_edits_and_deletes_canned_responses_and_agent
     );
     assert_eq!(browser.get(&edit).await.status, 404);
 }
+
+#[tokio::test]
+async fn console_admin_adds_a_webhook_reads_its_delivery_log_and_sends_one_again() {
+    let app = TestApp::spawn_with(|c| c.outbox_poll_ms = 50).await;
+    let admin = AgentClient::admin(&app).await;
+    let bob = admin.new_agent(&app, "Bob").await;
+    let receiver = crate::webhook_receiver::Receiver::start().await;
+    let mut boss = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let created = boss
+        .submit(
+            "/console/admin/webhooks",
+            "/console/admin/webhooks",
+            &[("url", &receiver.url), ("events", "message.created")],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let secret = created
+        .body
+        .split("whsec_")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .map(|key| format!("whsec_{key}"))
+        .expect("the secret shown once");
+    receiver.set_secret(&secret);
+    let listed = admin.call("GET", "/webhooks", None).await;
+    let id = listed.body["items"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(created.body.contains(&format!("data-webhook-row=\"{id}\"")));
+    assert!(!boss
+        .get("/console/admin/webhooks")
+        .await
+        .body
+        .contains("whsec_"));
+
+    let visitor = queued_visitor(&app, "Hello").await;
+    let first = receiver.wait_delivered(1, Duration::from_secs(20)).await;
+    assert!(first[0].verified);
+    let log = boss.get(&format!("/console/admin/webhooks/{id}")).await;
+    assert_eq!(log.status, 200);
+    assert!(log.body.contains("message.created") && log.body.contains("delivered"));
+    let delivery = attribute_after(&log.body, "data-delivery-row=\"").expect("a delivery row");
+    let again = boss
+        .submit(
+            &format!("/console/admin/webhooks/{id}"),
+            &format!("/console/admin/webhooks/{id}/deliveries/{delivery}/redeliver"),
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let hits = loop {
+        let hits = receiver.delivered();
+        if hits.len() >= 2 {
+            break hits;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(hits[1].id, hits[0].id, "the same event, sent again");
+    assert_eq!(
+        hits[1].body["data"]["message"]["room"]["uuid"],
+        visitor.conversation_id.as_str()
+    );
+
+    let mut agent = ConsoleBrowser::login(&app, &bob.email, "correct horse").await;
+    assert_eq!(agent.get("/console/admin/webhooks").await.status, 403);
+}

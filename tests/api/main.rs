@@ -52,3 +52,6 @@ mod tenant_isolation;
 mod timeouts;
 mod typing;
 mod visitor_context;
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;
+mod webhooks;

@@ -222,7 +222,10 @@ contract!(
     a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel,
     desk_settings_round_trip_and_idle_rooms_close_once,
     identity_secrets_visitor_keys_and_blocks_stay_in_their_tenant_and_channel,
-    erasures_make_shells_once_per_tenant_and_are_audited;
+    erasures_make_shells_once_per_tenant_and_are_audited,
+    webhooks_and_their_delivery_logs_stay_in_their_tenant,
+    ordered_outbox_rows_go_one_at_a_time_per_key_behind_a_failing_one,
+    changes_write_the_rows_they_make_in_their_own_transaction_or_none;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -272,14 +275,14 @@ async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
     assert_eq!(idle, vec![(tenant, room)]);
     assert_eq!(
         store
-            .close_idle_room(TenantId::new(), room, now)
+            .close_idle_room(TenantId::new(), room, now, None)
             .await
             .unwrap(),
         None
     );
     let (a, b) = tokio::join!(
-        store.close_idle_room(tenant, room, now),
-        store.close_idle_room(tenant, room, now)
+        store.close_idle_room(tenant, room, now, None),
+        store.close_idle_room(tenant, room, now, None)
     );
     let closed: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(closed.len(), 1, "closed once");
@@ -290,7 +293,10 @@ async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
     let recent = queued_room(store.as_ref(), &first, channel_id, now - 3_600_000).await;
     assert!(store.idle_rooms(now, 10).await.unwrap().is_empty());
     assert_eq!(
-        store.close_idle_room(tenant, recent, now).await.unwrap(),
+        store
+            .close_idle_room(tenant, recent, now, None)
+            .await
+            .unwrap(),
         None
     );
     // Auto-close off: nothing is idle.
@@ -315,7 +321,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
         let rating = rating.clone();
         async move {
             store
-                .rate_room(tenant, channel, room, &rating)
+                .rate_room(tenant, channel, room, &rating, None)
                 .await
                 .unwrap()
         }
@@ -326,21 +332,21 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
         None
     );
     store
-        .set_room_state(tenant, room, None, RoomState::Closed, 2_000)
+        .set_room_state(tenant, room, None, RoomState::Closed, 2_000, None)
         .await
         .unwrap()
         .unwrap();
     // Another tenant, another channel, an agent room: no such room.
     assert_eq!(
         store
-            .rate_room(TenantId::new(), channel, room, &rating)
+            .rate_room(TenantId::new(), channel, room, &rating, None)
             .await
             .unwrap(),
         Rated::NoRoom
     );
     assert_eq!(
         store
-            .rate_room(tenant, ChannelId::new(), room, &rating)
+            .rate_room(tenant, ChannelId::new(), room, &rating, None)
             .await
             .unwrap(),
         Rated::NoRoom
@@ -376,7 +382,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
     let other = Rating::parse(1, None, 6_000).unwrap();
     assert_eq!(
         store
-            .rate_room(tenant, channel, room, &other)
+            .rate_room(tenant, channel, room, &other, None)
             .await
             .unwrap(),
         Rated::AlreadyRated
@@ -387,7 +393,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
     );
     // Reopened, the room keeps its rating, and is still rated once.
     store
-        .set_room_state(tenant, room, None, RoomState::Open, 7_000)
+        .set_room_state(tenant, room, None, RoomState::Open, 7_000, None)
         .await
         .unwrap();
     assert_eq!(rate(room).await, Rated::AlreadyRated);
@@ -395,7 +401,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
     // Of concurrent rates, one wins.
     let raced = queued_room(store.as_ref(), &first, channel, 8_000).await;
     store
-        .set_room_state(tenant, raced, None, RoomState::Closed, 9_000)
+        .set_room_state(tenant, raced, None, RoomState::Closed, 9_000, None)
         .await
         .unwrap();
     let barrier = Arc::new(Barrier::new(4));
@@ -406,7 +412,7 @@ async fn a_closed_visitor_room_is_rated_once_in_its_tenant_and_channel(db: Db) {
                 let rating = Rating::parse(i64::from(stars), None, 10_000).unwrap();
                 barrier.wait().await;
                 store
-                    .rate_room(tenant, channel, raced, &rating)
+                    .rate_room(tenant, channel, raced, &rating, None)
                     .await
                     .unwrap()
             })
@@ -1206,7 +1212,7 @@ async fn system_notices_are_read_back_by_every_reader(db: Db) {
         ..visitor_message(&first, conversation, "", None)
     };
     let closed = store
-        .enqueue_append(closed)
+        .enqueue_append(closed, None)
         .await
         .unwrap()
         .await
@@ -1283,7 +1289,7 @@ async fn quick_replies_and_postbacks_are_read_back_by_every_reader(db: Db) {
         ..visitor_message(&first, conversation, "Yes", None)
     };
     let chose = store
-        .enqueue_append(chose)
+        .enqueue_append(chose, None)
         .await
         .unwrap()
         .await
@@ -1324,13 +1330,14 @@ async fn quick_replies_and_postbacks_are_read_back_by_every_reader(db: Db) {
             asked.id,
             Some("Sure?"),
             2_000,
+            None,
         )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(edited.quick_replies, buttons);
     let deleted = store
-        .edit_message(first.tenant_id, conversation, asked.id, None, 3_000)
+        .edit_message(first.tenant_id, conversation, asked.id, None, 3_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -1854,10 +1861,13 @@ async fn delivered_marks_and_unread_counts_stay_in_their_tenant(db: Db) {
     reply.state = DeliveryState::Pending;
     let reply = s.store.append_message(reply).await.unwrap().message;
     let other = s.other_tenant_channel.tenant_id;
-    assert_eq!(s.store.mark_delivered(other, reply.id).await.unwrap(), None);
+    assert_eq!(
+        s.store.mark_delivered(other, reply.id, None).await.unwrap(),
+        None
+    );
     let marked = s
         .store
-        .mark_delivered(s.first.tenant_id, reply.id)
+        .mark_delivered(s.first.tenant_id, reply.id, None)
         .await
         .unwrap()
         .expect("marked in its own tenant");
@@ -1948,12 +1958,21 @@ async fn member_rooms_page_by_state_newest_message_first(db: Db) {
         let mut new = visitor_message(&first, room, &format!("hello {k}"), None);
         new.sent_at_ms = base + k * 1000;
         store.append_message(new).await.unwrap();
-        let answered = store.answer(tenant, room, admin, base + k * 1000 + 1).await;
+        let answered = store
+            .answer(tenant, room, admin, base + k * 1000 + 1, None)
+            .await;
         assert!(matches!(answered.unwrap(), store::Answered::Won(_)));
         // Rooms 0..5 closed, 5 and 6 open.
         if k < 5 {
             store
-                .set_room_state(tenant, room, None, RoomState::Closed, base + k * 1000 + 2)
+                .set_room_state(
+                    tenant,
+                    room,
+                    None,
+                    RoomState::Closed,
+                    base + k * 1000 + 2,
+                    None,
+                )
                 .await
                 .unwrap()
                 .unwrap();
@@ -2272,7 +2291,7 @@ async fn labels_are_unique_per_tenant_by_name_and_go_with_their_rooms(db: Db) {
     // A member's rooms, filtered by label: answered by the admin.
     assert!(matches!(
         store
-            .answer(tenant, room, first.admin.id, now)
+            .answer(tenant, room, first.admin.id, now, None)
             .await
             .unwrap(),
         store::Answered::Won(_)
@@ -2346,14 +2365,14 @@ async fn notes_follow_their_message_for_agents_and_never_reach_visitor_reads(db:
         at_ms: now_ms(),
     };
     let stored = store
-        .add_note(note(s.conversation, tenant, "VIP"))
+        .add_note(note(s.conversation, tenant, "VIP"), None)
         .await
         .unwrap()
         .expect("a visitor conversation takes a note");
     assert!(stored.private);
     assert_eq!((stored.seq, stored.content.as_str()), (2, "VIP"));
     let second = store
-        .add_note(note(s.conversation, tenant, "second"))
+        .add_note(note(s.conversation, tenant, "second"), None)
         .await
         .unwrap()
         .unwrap();
@@ -2365,7 +2384,10 @@ async fn notes_follow_their_message_for_agents_and_never_reach_visitor_reads(db:
         (ConversationId::new(), tenant),
     ] {
         assert_eq!(
-            store.add_note(note(room, in_tenant, "x")).await.unwrap(),
+            store
+                .add_note(note(room, in_tenant, "x"), None)
+                .await
+                .unwrap(),
             None
         );
     }
@@ -2590,6 +2612,8 @@ fn outbox_row(tenant: TenantId, key: Option<&str>, due_at_ms: i64) -> store::New
         payload: r#"{"type":"test"}"#.into(),
         created_at_ms: 1_000,
         due_at_ms,
+        order_key: None,
+        target: None,
     }
 }
 
@@ -2604,6 +2628,7 @@ async fn finish(
     let finished = [store::Finished {
         id,
         outcome: outcome.clone(),
+        answer: None,
     }];
     let done = store.finish_outbox(claim, &finished, now_ms).await.unwrap();
     assert_eq!(done.len(), 1);
@@ -2799,7 +2824,10 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
         let store = store.clone();
         let message = visitor_message(&first, conversation, "hi", Some(&format!("k{i}")));
         tasks.push(tokio::spawn(async move {
-            store.append_message_with(message, vec![row]).await.unwrap()
+            store
+                .append_message_with(message, vec![row], None)
+                .await
+                .unwrap()
         }));
     }
     for task in tasks {
@@ -2835,6 +2863,7 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
         .map(|r| store::Finished {
             id: r.id,
             outcome: sent.clone(),
+            answer: None,
         })
         .collect();
     assert_eq!(
@@ -2847,6 +2876,7 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
         .append_message_with(
             visitor_message(&first, a, "hi", Some("k0")),
             vec![again.clone()],
+            None,
         )
         .await
         .unwrap();
@@ -2858,7 +2888,7 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
     wrong.tenant_id = TenantId::new();
     let stray = outbox_row(tenant, Some(&key_a), 0);
     assert!(store
-        .append_message_with(wrong, vec![stray.clone()])
+        .append_message_with(wrong, vec![stray.clone()], None)
         .await
         .is_err());
     assert!(store.outbox_row(stray.id).await.unwrap().is_none());
@@ -2866,7 +2896,11 @@ async fn outbox_rows_go_with_their_message_in_its_group_commit(db: Db) {
     let next = outbox_row(tenant, Some(&key_a), 0);
     assert!(
         store
-            .append_message_with(visitor_message(&first, a, "more", None), vec![next.clone()])
+            .append_message_with(
+                visitor_message(&first, a, "more", None),
+                vec![next.clone()],
+                None
+            )
             .await
             .unwrap()
             .created
@@ -3093,9 +3127,12 @@ async fn a_rounds_email_states_and_pending_replies_are_read_at_once_in_their_ten
             .unwrap();
         replies.push(reply.message);
     }
-    store.mark_delivered(tenant, replies[0].id).await.unwrap();
     store
-        .edit_message(tenant, a, replies[2].id, None, 5)
+        .mark_delivered(tenant, replies[0].id, None)
+        .await
+        .unwrap();
+    store
+        .edit_message(tenant, a, replies[2].id, None, 5, None)
         .await
         .unwrap();
     let mut in_b = Vec::new();
@@ -3148,6 +3185,421 @@ async fn a_rounds_email_states_and_pending_replies_are_read_at_once_in_their_ten
         .unwrap()
         .is_empty());
     assert!(store.pending_replies(&[], 10).await.unwrap().is_empty());
+}
+
+// --- webhooks ----------------------------------------------------------------------
+
+fn a_webhook(tenant: TenantId, url: &str) -> chatgate::domain::webhook::Webhook {
+    use chatgate::domain::webhook::{EventFilter, Webhook, WebhookSecret, WebhookUrl};
+    Webhook {
+        id: chatgate::domain::WebhookId::new(),
+        tenant_id: tenant,
+        url: WebhookUrl::parse(url).unwrap(),
+        events: EventFilter::All,
+        secret: WebhookSecret::generate(),
+        enabled: true,
+        paused_reason: None,
+        created_at_ms: 1_000,
+        updated_at_ms: 1_000,
+    }
+}
+
+/// A webhook row of `webhook` in the order `key`, with `body` for its payload.
+fn webhook_row(tenant: TenantId, webhook: uuid::Uuid, key: &str, body: &str) -> store::NewOutbox {
+    store::NewOutbox {
+        order_key: Some(key.to_string()),
+        target: Some(webhook),
+        payload: body.to_string(),
+        ..store::NewOutbox::new("webhook", tenant, String::new(), 1_000)
+    }
+}
+
+async fn webhooks_and_their_delivery_logs_stay_in_their_tenant(db: Db) {
+    use chatgate::domain::webhook::{EventFilter, EventType, WebhookUrl};
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let other = other_tenant(&db).await;
+    let mut hook = a_webhook(tenant, "https://a.example/in");
+    store.insert_webhook(&hook).await.unwrap();
+    let theirs = a_webhook(other, "https://b.example/in");
+    store.insert_webhook(&theirs).await.unwrap();
+    assert_eq!(store.webhooks(tenant).await.unwrap(), vec![hook.clone()]);
+    assert_eq!(
+        store.webhook(tenant, hook.id).await.unwrap(),
+        Some(hook.clone())
+    );
+    assert_eq!(store.webhook(other, hook.id).await.unwrap(), None);
+
+    hook.url = WebhookUrl::parse("https://a.example/v2").unwrap();
+    hook.events = EventFilter::Only(vec![EventType::MessageCreated]);
+    hook.updated_at_ms = 2_000;
+    assert!(store.update_webhook(&hook).await.unwrap());
+    assert_eq!(
+        store.webhook(tenant, hook.id).await.unwrap(),
+        Some(hook.clone())
+    );
+    let mut forged = hook.clone();
+    forged.tenant_id = other;
+    assert!(
+        !store.update_webhook(&forged).await.unwrap(),
+        "another tenant's"
+    );
+
+    // Pausing: once, and only in its tenant.
+    assert!(!store
+        .pause_webhook(other, hook.id, "x", 3_000)
+        .await
+        .unwrap());
+    assert!(store
+        .pause_webhook(tenant, hook.id, "down", 3_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .pause_webhook(tenant, hook.id, "again", 3_100)
+        .await
+        .unwrap());
+    let paused = store.webhook(tenant, hook.id).await.unwrap().unwrap();
+    assert!(!paused.enabled);
+    assert_eq!(paused.paused_reason.as_deref(), Some("down"));
+
+    // The log: the rows whose target it is, newest first, with their attempts.
+    let body = |n: u32| format!(r#"{{"id":"evt_{n}","type":"message.created"}}"#);
+    let first_row = webhook_row(tenant, hook.id.0, "k", &body(1));
+    let second_row = webhook_row(tenant, hook.id.0, "k", &body(2));
+    store.enqueue_outbox(&first_row, 1_000).await.unwrap();
+    store.enqueue_outbox(&second_row, 1_000).await.unwrap();
+    store
+        .enqueue_outbox(&webhook_row(other, theirs.id.0, "k", &body(3)), 1_000)
+        .await
+        .unwrap();
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 2_000, 1_000, 10).await.unwrap();
+    let finished: Vec<store::Finished> = claimed
+        .iter()
+        .filter(|r| r.id == first_row.id)
+        .map(|r| store::Finished {
+            id: r.id,
+            outcome: store::OutboxOutcome::Retry {
+                at_ms: 9_000,
+                error: "HTTP 500".into(),
+            },
+            answer: Some(store::Answer {
+                status: Some(500),
+                duration_ms: 12,
+            }),
+        })
+        .collect();
+    assert_eq!(
+        store.finish_outbox(claim, &finished, 2_100).await.unwrap(),
+        [true]
+    );
+    let log = store.webhook_deliveries(tenant, hook.id, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    let failed = log.iter().find(|d| d.id == first_row.id).unwrap();
+    assert_eq!(failed.event_id, "evt_1");
+    assert_eq!(failed.event_type, "message.created");
+    assert_eq!((failed.attempts, failed.last_status), (1, Some(500)));
+    assert_eq!(failed.last_duration_ms, Some(12));
+    assert_eq!(failed.last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(failed.status(), "retrying");
+    assert!(store
+        .webhook_deliveries(other, hook.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Send again: a new row with the same body, in its order key.
+    assert_eq!(
+        store
+            .redeliver(other, hook.id, first_row.id, 5_000)
+            .await
+            .unwrap(),
+        None
+    );
+    let again = store
+        .redeliver(tenant, hook.id, first_row.id, 5_000)
+        .await
+        .unwrap()
+        .expect("redelivered");
+    let row = store.outbox_row(again).await.unwrap().unwrap();
+    assert_eq!(row.payload, first_row.payload);
+    assert_eq!(row.order_key.as_deref(), Some("k"));
+    assert_eq!(row.target, Some(hook.id.0));
+    assert_eq!(
+        (row.created_at_ms, row.due_at_ms, row.attempts),
+        (5_000, 5_000, 0)
+    );
+
+    assert!(!store.delete_webhook(other, hook.id).await.unwrap());
+    assert!(store.delete_webhook(tenant, hook.id).await.unwrap());
+    assert!(store.webhooks(tenant).await.unwrap().is_empty());
+    assert_eq!(store.webhooks(other).await.unwrap(), vec![theirs]);
+}
+
+async fn ordered_outbox_rows_go_one_at_a_time_per_key_behind_a_failing_one(db: Db) {
+    let store = db.open().await;
+    let tenant = TenantId::new();
+    let target = uuid::Uuid::new_v4();
+    let rows: Vec<store::NewOutbox> = ["a", "a", "b", "a"]
+        .iter()
+        .map(|key| webhook_row(tenant, target, key, "{}"))
+        .collect();
+    for row in &rows {
+        store.enqueue_outbox(row, 1_000).await.unwrap();
+    }
+    // Every row of a key is claimed together, in insertion order.
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 2_000, 10_000, 10).await.unwrap();
+    let ids: Vec<uuid::Uuid> = claimed.iter().map(|r| r.id).collect();
+    assert_eq!(ids, rows.iter().map(|r| r.id).collect::<Vec<_>>());
+    // The first of `a` fails (retried later), the rest of `a` go back
+    // untried; `b` is sent.
+    let outcome = |id, outcome| store::Finished {
+        id,
+        outcome,
+        answer: None,
+    };
+    let finished = vec![
+        outcome(
+            rows[0].id,
+            store::OutboxOutcome::Retry {
+                at_ms: 5_000,
+                error: "down".into(),
+            },
+        ),
+        outcome(rows[1].id, store::OutboxOutcome::Later { at_ms: 2_000 }),
+        outcome(
+            rows[2].id,
+            store::OutboxOutcome::Sent {
+                again_at_ms: 2_000,
+                emailed: None,
+            },
+        ),
+        outcome(rows[3].id, store::OutboxOutcome::Later { at_ms: 2_000 }),
+    ];
+    store.finish_outbox(claim, &finished, 2_000).await.unwrap();
+    // Until the failed row is due again, its key's later rows wait; a
+    // new key goes at once.
+    let late = webhook_row(tenant, target, "c", "{}");
+    store.enqueue_outbox(&late, 2_000).await.unwrap();
+    let claimed = store
+        .claim_outbox(uuid::Uuid::new_v4(), 3_000, 10_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [late.id]);
+    // Once it is due, the whole key in order; a claimed row holds its
+    // key's later rows from any other claim.
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 6_000, 10_000, 1).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [rows[0].id]
+    );
+    assert!(store
+        .claim_outbox(uuid::Uuid::new_v4(), 6_000, 10_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn changes_write_the_rows_they_make_in_their_own_transaction_or_none(db: Db) {
+    use store::{MessageRows, PresenceRows, RoomRows};
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let target = uuid::Uuid::new_v4();
+    // Each row's body says what it was made of.
+    let of_message = MessageRows::new(move |m: &Message| {
+        vec![webhook_row(
+            m.tenant_id,
+            target,
+            &m.conversation_id.to_string(),
+            &format!(r#"{{"id":"m","seq":{},"private":{}}}"#, m.seq, m.private),
+        )]
+    });
+    let of_room = RoomRows::new(move |r: &chatgate::domain::Room| {
+        vec![webhook_row(
+            r.tenant_id,
+            target,
+            &r.id.to_string(),
+            &format!(r#"{{"id":"r","state":"{}"}}"#, r.state.as_str()),
+        )]
+    });
+    let pending = |store: Arc<dyn Store>| async move {
+        let rows = store
+            .claim_outbox(
+                uuid::Uuid::new_v4(),
+                now_ms() + 1_000_000,
+                1_000_000_000,
+                100,
+            )
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| r.payload).collect::<Vec<_>>()
+    };
+    let room = ConversationId::new();
+    let appended = store
+        .append_message_with(
+            visitor_message(&first, room, "hi", Some("k1")),
+            Vec::new(),
+            Some(of_message.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(appended.message.seq, 1);
+    // A repeat of the same client_message_id stores nothing, writes no row.
+    store
+        .append_message_with(
+            visitor_message(&first, room, "hi", Some("k1")),
+            Vec::new(),
+            Some(of_message.clone()),
+        )
+        .await
+        .unwrap();
+    let pending_append = store
+        .enqueue_append(
+            visitor_message(&first, room, "again", None),
+            Some(of_message.clone()),
+        )
+        .await
+        .unwrap();
+    pending_append.await.unwrap();
+    let answered = store
+        .answer(
+            tenant,
+            room,
+            first.admin.id,
+            now_ms(),
+            Some(of_room.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(answered, store::Answered::Won(_)));
+    // A lost race writes nothing.
+    let lost = store
+        .answer(
+            tenant,
+            room,
+            first.admin.id,
+            now_ms(),
+            Some(of_room.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lost, store::Answered::AlreadyAnswered);
+    let note = store::NewNote {
+        id: MessageId::new(),
+        tenant_id: tenant,
+        room,
+        author_id: first.admin.id.0,
+        author_name: None,
+        author_avatar: None,
+        content: "note".into(),
+        at_ms: now_ms(),
+    };
+    store
+        .add_note(note, Some(of_message.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_room_state(
+            tenant,
+            room,
+            None,
+            RoomState::Closed,
+            now_ms(),
+            Some(of_room.clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .set_room_state(
+            tenant,
+            room,
+            Some(RoomState::Open),
+            RoomState::Queued,
+            now_ms(),
+            Some(of_room.clone())
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        pending(store.clone()).await,
+        [
+            r#"{"id":"m","seq":1,"private":false}"#,
+            r#"{"id":"m","seq":2,"private":false}"#,
+            r#"{"id":"r","state":"open"}"#,
+            r#"{"id":"m","seq":2,"private":true}"#,
+            r#"{"id":"r","state":"closed"}"#,
+        ]
+    );
+    let of_presence = PresenceRows::new(move |p: &AgentPresence| {
+        vec![webhook_row(
+            p.tenant_id,
+            target,
+            &p.agent_id.to_string(),
+            &format!(r#"{{"state":"{}"}}"#, p.state.as_str()),
+        )]
+    });
+    let other = other_tenant(&db).await;
+    assert!(store
+        .set_presence(
+            other,
+            first.admin.id,
+            PresenceState::Away,
+            None,
+            1,
+            Some(of_presence.clone())
+        )
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .set_presence(
+            tenant,
+            first.admin.id,
+            PresenceState::Away,
+            None,
+            1,
+            Some(of_presence),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending(store.clone()).await, [r#"{"state":"away"}"#]);
+
+    // DELIVERED and read marks write rows of the messages they change, once.
+    let other_room = ConversationId::new();
+    store
+        .append_message(visitor_message(&first, other_room, "hi", None))
+        .await
+        .unwrap();
+    let reply = store
+        .append_message(agent_reply(&first, other_room, "hello"))
+        .await
+        .unwrap()
+        .message;
+    for _ in 0..2 {
+        store
+            .mark_delivered(tenant, reply.id, Some(of_message.clone()))
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        store
+            .visitor_read(tenant, other_room, 10, now_ms(), Some(of_message.clone()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        pending(store.clone()).await,
+        [
+            r#"{"id":"m","seq":2,"private":false}"#,
+            r#"{"id":"m","seq":2,"private":false}"#,
+        ]
+    );
 }
 
 // --- every method of every store trait -----------------------------------------
@@ -3594,7 +4046,14 @@ async fn presences_are_set_and_read_per_tenant(db: Db) {
         .all(|p| p.state == PresenceState::Available && p.tenant_id == tenant));
 
     let away = store
-        .set_presence(tenant, ana.id, PresenceState::Away, Some("lunch"), 1_234)
+        .set_presence(
+            tenant,
+            ana.id,
+            PresenceState::Away,
+            Some("lunch"),
+            1_234,
+            None,
+        )
         .await
         .unwrap();
     let expected = AgentPresence {
@@ -3616,14 +4075,21 @@ async fn presences_are_set_and_read_per_tenant(db: Db) {
     let other = other_tenant(&db).await;
     assert_eq!(
         store
-            .set_presence(other, ana.id, PresenceState::Invisible, None, 2_000)
+            .set_presence(other, ana.id, PresenceState::Invisible, None, 2_000, None)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .set_presence(tenant, AgentId::new(), PresenceState::Away, None, 2_000)
+            .set_presence(
+                tenant,
+                AgentId::new(),
+                PresenceState::Away,
+                None,
+                2_000,
+                None
+            )
             .await
             .unwrap(),
         None
@@ -3636,7 +4102,7 @@ async fn presences_are_set_and_read_per_tenant(db: Db) {
         "unchanged by the refused updates"
     );
     let back = store
-        .set_presence(tenant, ana.id, PresenceState::Available, None, 3_000)
+        .set_presence(tenant, ana.id, PresenceState::Available, None, 3_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -3649,7 +4115,7 @@ async fn enqueued_appends_commit_in_queue_order(db: Db) {
     let mut pending = Vec::new();
     for text in ["one", "two", "three"] {
         let new = visitor_message(&first, conversation, text, None);
-        pending.push(store.enqueue_append(new).await.unwrap());
+        pending.push(store.enqueue_append(new, None).await.unwrap());
     }
     let mut stored = Vec::new();
     for append in pending {
@@ -3668,7 +4134,7 @@ async fn enqueued_appends_commit_in_queue_order(db: Db) {
     // A message for a room of another tenant is refused through the queue too.
     let mut wrong = visitor_message(&first, conversation, "intruder", None);
     wrong.tenant_id = other_tenant(&db).await;
-    let refused = store.enqueue_append(wrong).await.unwrap().await;
+    let refused = store.enqueue_append(wrong, None).await.unwrap().await;
     assert!(matches!(refused, Err(store::StoreError::WrongRoom)));
     assert_eq!(
         store
@@ -3774,7 +4240,7 @@ async fn search_messages_finds_matches_in_the_members_rooms_only(db: Db) {
         .await
         .unwrap();
     store
-        .answer(tenant, answered, admin, base + 500)
+        .answer(tenant, answered, admin, base + 500, None)
         .await
         .unwrap();
     store
@@ -3871,7 +4337,7 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
     let other = other_tenant(&db).await;
     assert_eq!(
         store
-            .edit_message(other, room, original.id, Some("hijacked"), 1_000)
+            .edit_message(other, room, original.id, Some("hijacked"), 1_000, None)
             .await
             .unwrap(),
         None
@@ -3883,7 +4349,8 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
                 ConversationId::new(),
                 original.id,
                 Some("moved"),
-                1_000
+                1_000,
+                None
             )
             .await
             .unwrap(),
@@ -3891,13 +4358,13 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
     );
     assert_eq!(
         store
-            .edit_message(tenant, room, MessageId::new(), Some("ghost"), 1_000)
+            .edit_message(tenant, room, MessageId::new(), Some("ghost"), 1_000, None)
             .await
             .unwrap(),
         None
     );
     let edited = store
-        .edit_message(tenant, room, original.id, Some("Hallo Welt"), 2_000)
+        .edit_message(tenant, room, original.id, Some("Hallo Welt"), 2_000, None)
         .await
         .unwrap();
     let expected = Message {
@@ -3923,7 +4390,7 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
     assert!(gone.items.is_empty());
 
     let deleted = store
-        .edit_message(tenant, room, original.id, None, 3_000)
+        .edit_message(tenant, room, original.id, None, 3_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -3932,7 +4399,7 @@ async fn edit_message_changes_then_deletes_once(db: Db) {
     assert_eq!(deleted.edited_at_ms, Some(3_000));
     assert_eq!(
         store
-            .edit_message(tenant, room, original.id, Some("back"), 4_000)
+            .edit_message(tenant, room, original.id, Some("back"), 4_000, None)
             .await
             .unwrap(),
         None,
@@ -3960,7 +4427,7 @@ async fn fail_pending_marks_only_the_channels_pending_messages(db: Db) {
         .unwrap()
         .message;
     store
-        .mark_delivered(tenant, delivered.id)
+        .mark_delivered(tenant, delivered.id, None)
         .await
         .unwrap()
         .unwrap();
@@ -4033,17 +4500,35 @@ async fn visitor_read_marks_the_agents_messages_up_to_a_seq(db: Db) {
         .message;
     append_all(store.as_ref(), &first, room, &["thanks"]).await;
     let other = other_tenant(&db).await;
-    assert_eq!(store.visitor_read(other, room, 10, 500).await.unwrap(), 0);
     assert_eq!(
-        store.visitor_read(tenant, room, a.seq, 500).await.unwrap(),
+        store
+            .visitor_read(other, room, 10, 500, None)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .visitor_read(tenant, room, a.seq, 500, None)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        store.visitor_read(tenant, room, a.seq, 550).await.unwrap(),
+        store
+            .visitor_read(tenant, room, a.seq, 550, None)
+            .await
+            .unwrap(),
         0,
         "read already"
     );
-    assert_eq!(store.visitor_read(tenant, room, 10, 600).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .visitor_read(tenant, room, 10, 600, None)
+            .await
+            .unwrap(),
+        1
+    );
     let read: Vec<(i64, Option<i64>)> = store
         .messages_after(first.channel.scope(), room, 0, 10)
         .await
@@ -4063,7 +4548,10 @@ async fn visitor_read_marks_the_agents_messages_up_to_a_seq(db: Db) {
     in_team.channel_id = None;
     store.append_message(in_team).await.unwrap();
     assert_eq!(
-        store.visitor_read(tenant, team.id, 10, 700).await.unwrap(),
+        store
+            .visitor_read(tenant, team.id, 10, 700, None)
+            .await
+            .unwrap(),
         0
     );
 }
@@ -4084,7 +4572,7 @@ async fn visitor_rooms_are_every_visitor_room_of_the_tenant_by_filter(db: Db) {
     let answered = queued_room(store, first, first.channel.id, base + 10).await;
     assert!(matches!(
         store
-            .answer(tenant, answered, admin, base + 20)
+            .answer(tenant, answered, admin, base + 20, None)
             .await
             .unwrap(),
         store::Answered::Won(_)
@@ -4212,7 +4700,7 @@ async fn queue_lists_queued_visitor_rooms_oldest_first(db: Db) {
     let middle = queued_room(store.as_ref(), &first, second.id, base + 10).await;
     let answered = queued_room(store.as_ref(), &first, first.channel.id, base + 20).await;
     store
-        .answer(tenant, answered, first.admin.id, base + 30)
+        .answer(tenant, answered, first.admin.id, base + 30, None)
         .await
         .unwrap();
     append_all(store.as_ref(), &first, oldest, &["still waiting"]).await;
@@ -4299,6 +4787,7 @@ async fn assign_many_respects_each_limit_and_gives_a_room_once(db: Db) {
                 pick(queued[2], bob.id, 5),
             ],
             at,
+            None,
         )
         .await
         .unwrap();
@@ -4325,7 +4814,7 @@ async fn assign_many_respects_each_limit_and_gives_a_room_once(db: Db) {
 
     assert_eq!(
         store
-            .assign_many(tenant, &[pick(queued[0], first.admin.id, 5)], at)
+            .assign_many(tenant, &[pick(queued[0], first.admin.id, 5)], at, None)
             .await
             .unwrap(),
         [store::Assigned::Taken],
@@ -4334,14 +4823,18 @@ async fn assign_many_respects_each_limit_and_gives_a_room_once(db: Db) {
     let other = other_tenant(&db).await;
     assert_eq!(
         store
-            .assign_many(other, &[pick(queued[1], first.admin.id, 5)], at)
+            .assign_many(other, &[pick(queued[1], first.admin.id, 5)], at, None)
             .await
             .unwrap(),
         [store::Assigned::Full],
         "no such agent in that tenant"
     );
     assert!(store.agent_loads(other).await.unwrap().is_empty());
-    assert!(store.assign_many(tenant, &[], at).await.unwrap().is_empty());
+    assert!(store
+        .assign_many(tenant, &[], at, None)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         store.queued_rooms(tenant, 10).await.unwrap(),
         vec![(queued[1], first.channel.id), (queued[2], first.channel.id)]
@@ -4356,33 +4849,36 @@ async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
     let room = queued_room(store.as_ref(), &first, first.channel.id, now_ms()).await;
     let other = other_tenant(&db).await;
     assert_eq!(
-        store.answer(other, room, admin, 1).await.unwrap(),
+        store.answer(other, room, admin, 1, None).await.unwrap(),
         store::Answered::AlreadyAnswered,
         "not a room of that tenant"
     );
     assert!(matches!(
-        store.answer(tenant, room, admin, 2).await.unwrap(),
+        store.answer(tenant, room, admin, 2, None).await.unwrap(),
         store::Answered::Won(_)
     ));
     assert_eq!(
-        store.answer(tenant, room, ana.id, 3).await.unwrap(),
+        store.answer(tenant, room, ana.id, 3, None).await.unwrap(),
         store::Answered::AlreadyAnswered
     );
 
     assert_eq!(
-        store.transfer(other, room, admin, ana.id, 4).await.unwrap(),
+        store
+            .transfer(other, room, admin, ana.id, 4, None)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
         store
-            .transfer(tenant, room, ana.id, admin, 4)
+            .transfer(tenant, room, ana.id, admin, 4, None)
             .await
             .unwrap(),
         None,
         "ana is not in the room"
     );
     let moved = store
-        .transfer(tenant, room, admin, ana.id, 5)
+        .transfer(tenant, room, admin, ana.id, 5, None)
         .await
         .unwrap()
         .unwrap();
@@ -4399,7 +4895,7 @@ async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
     store.create_agent_room(&team).await.unwrap();
     assert_eq!(
         store
-            .transfer(tenant, team.id, admin, ana.id, 6)
+            .transfer(tenant, team.id, admin, ana.id, 6, None)
             .await
             .unwrap(),
         None,
@@ -4408,7 +4904,14 @@ async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
 
     assert_eq!(
         store
-            .set_room_state(tenant, room, Some(RoomState::Queued), RoomState::Closed, 7)
+            .set_room_state(
+                tenant,
+                room,
+                Some(RoomState::Queued),
+                RoomState::Closed,
+                7,
+                None
+            )
             .await
             .unwrap(),
         None,
@@ -4416,21 +4919,28 @@ async fn answer_transfer_and_state_changes_have_one_winner(db: Db) {
     );
     assert_eq!(
         store
-            .set_room_state(other, room, None, RoomState::Closed, 7)
+            .set_room_state(other, room, None, RoomState::Closed, 7, None)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .set_room_state(tenant, team.id, None, RoomState::Closed, 7)
+            .set_room_state(tenant, team.id, None, RoomState::Closed, 7, None)
             .await
             .unwrap(),
         None,
         "team rooms have no state to change"
     );
     let requeued = store
-        .set_room_state(tenant, room, Some(RoomState::Open), RoomState::Queued, 8)
+        .set_room_state(
+            tenant,
+            room,
+            Some(RoomState::Open),
+            RoomState::Queued,
+            8,
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -4556,7 +5066,7 @@ async fn agent_room_members_are_added_and_removed_in_their_tenant_only(db: Db) {
     let visitor_room = ConversationId::new();
     append_all(store.as_ref(), &first, visitor_room, &["hi"]).await;
     store
-        .answer(tenant, visitor_room, admin, now_ms())
+        .answer(tenant, visitor_room, admin, now_ms(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -4739,7 +5249,10 @@ async fn mark_read_moves_forward_only(db: Db) {
     let (tenant, admin) = (first.tenant_id, first.admin.id);
     let room = ConversationId::new();
     append_all(store.as_ref(), &first, room, &["one", "two", "three"]).await;
-    store.answer(tenant, room, admin, now_ms()).await.unwrap();
+    store
+        .answer(tenant, room, admin, now_ms(), None)
+        .await
+        .unwrap();
     assert_eq!(store.agents_read_up_to(tenant, room).await.unwrap(), 0);
     assert_eq!(store.unread_count(tenant, room, admin.0).await.unwrap(), 3);
     assert_eq!(
@@ -5166,7 +5679,7 @@ async fn attachments_are_claimed_whole_by_their_uploader_and_go_with_their_messa
     assert_eq!(store.attachment_by_id(b.id).await.unwrap(), None);
     // A deleted message shows no files.
     let deleted = store
-        .edit_message(tenant, conversation, id, None, now_ms())
+        .edit_message(tenant, conversation, id, None, now_ms(), None)
         .await
         .unwrap()
         .unwrap();
@@ -5452,16 +5965,19 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
         .is_empty());
 
     store
-        .add_note(store::NewNote {
-            id: MessageId::new(),
-            tenant_id: tenant,
-            room: a,
-            author_id: first.admin.id.0,
-            author_name: Some("Admin".into()),
-            author_avatar: None,
-            content: "VIP".into(),
-            at_ms: now_ms(),
-        })
+        .add_note(
+            store::NewNote {
+                id: MessageId::new(),
+                tenant_id: tenant,
+                room: a,
+                author_id: first.admin.id.0,
+                author_name: Some("Admin".into()),
+                author_avatar: None,
+                content: "VIP".into(),
+                at_ms: now_ms(),
+            },
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -5614,13 +6130,20 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     let day = 86_400_000;
     let now = now_ms();
     store
-        .set_room_state(tenant, c, None, RoomState::Closed, now - 31 * day)
+        .set_room_state(tenant, c, None, RoomState::Closed, now - 31 * day, None)
         .await
         .unwrap()
         .unwrap();
     let recent = queued_room(store.as_ref(), &first, channel, now).await;
     store
-        .set_room_state(tenant, recent, None, RoomState::Closed, now - 29 * day)
+        .set_room_state(
+            tenant,
+            recent,
+            None,
+            RoomState::Closed,
+            now - 29 * day,
+            None,
+        )
         .await
         .unwrap()
         .unwrap();

@@ -1,7 +1,7 @@
 //! Fault tests: the real `chatgate` binary under steady visitor and agent
 //! load while something breaks (a full disk under SQLite; on PostgreSQL +
 //! Redis with two instances: a rolling restart, Redis restarted, PostgreSQL
-//! restarted, one instance SIGKILLed; scheduled emails across a SIGKILL). Each counts the messages sent,
+//! restarted, one instance SIGKILLed; scheduled emails and webhooks across a SIGKILL). Each counts the messages sent,
 //! acknowledged (200/201 or RECEIPT) and found after recovery through the
 //! API, and asserts that nothing acknowledged was lost.
 //!
@@ -18,3 +18,6 @@ mod load;
 mod process;
 #[path = "../support/smtp_sink.rs"]
 mod smtp_sink;
+mod webhook_kill;
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;

@@ -47,6 +47,9 @@ pub enum Command {
     /// Email fallback under chat load: replies to offline visitors are emailed to an SMTP
     /// sink the bench runs, while pairs chat; every email must arrive (even with the sink down).
     Email(EmailArgs),
+    /// Webhooks under chat load: one endpoint subscribed to everything, at a receiver the
+    /// bench runs; reports each event's latency from its commit beside the chat's figures.
+    Webhooks(WebhooksArgs),
     /// Internal: one share of the clients, driven over stdin/stdout by the parent.
     #[command(hide = true)]
     Worker,
@@ -127,6 +130,26 @@ pub struct ChatArgs {
 pub enum OnOff {
     On,
     Off,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct WebhooksArgs {
+    /// The endpoint (off: the same run without webhooks, the baseline).
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub webhooks: OnOff,
+    /// Seconds to wait after the load for the last events.
+    #[arg(long, default_value_t = 120.0)]
+    pub webhook_deadline: f64,
+    /// The chat traffic, as in `chat`.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub chat: ChatLoad,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Clone, Args, Serialize)]

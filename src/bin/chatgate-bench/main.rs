@@ -10,6 +10,7 @@
 //! chatgate-bench slowloris [--connections 1000] [--deadline 10] [--visitor-rate 20]
 //! chatgate-bench files  [--concurrency 50] [--size 10MiB] [--rate 100] [--duration 20]
 //! chatgate-bench email  [--visitors 1000] [--fallback on|off] [--smtp-down SECS] [--pairs 200] [--rate 5000]
+//! chatgate-bench webhooks [--webhooks on|off] [--pairs 200] [--rate 1000]
 //! ```
 //!
 //! Without `--server` the bench spawns chatgate itself: one instance on a
@@ -40,6 +41,10 @@
 //! offline visitors who gave an email, with the channel's email fallback on
 //! or off; the bench's own SMTP sink counts the emails, every one of which
 //! must arrive (`--smtp-down`: the sink starts late, the outbox retries).
+//!
+//! `webhooks` runs the `chat` load with one endpoint subscribed to every
+//! event at the bench's own receiver (or none: `--webhooks off`, the
+//! baseline), and reports each event's latency from its commit.
 //!
 //! `chat` and `fanout` then run the same load against a minimal built-in
 //! relay (same STOMP codec and body shape, no storage, no auth) in its own
@@ -113,6 +118,7 @@ fn run_scenario(command: Command) -> anyhow::Result<bool> {
                 Command::Slowloris(args) => scenarios::slowloris::run(args).await,
                 Command::Files(args) => scenarios::files::run(args).await,
                 Command::Email(args) => scenarios::email::run(args).await,
+                Command::Webhooks(args) => scenarios::webhooks::run(args).await,
                 Command::Worker | Command::RelayServer { .. } => unreachable!("handled in main"),
             }
         };

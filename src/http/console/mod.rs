@@ -8,6 +8,7 @@
 //! - `pages`: login, inbox, conversation (as a member, or read-only: a
 //!   queued room read before answering), colleagues, presence.
 //! - `admin`: channels, agents, labels and canned responses (role admin).
+//! - `webhooks`: the tenant's webhook endpoints and their delivery logs (role admin).
 //! - `supervise`: every visitor room of the tenant, read-only, and
 //!   assigning one (role admin).
 //! - `views`: what the templates show (rows built from service results).
@@ -39,6 +40,7 @@ mod rights;
 pub mod session;
 mod supervise;
 mod views;
+mod webhooks;
 
 use pages::Access;
 
@@ -273,6 +275,8 @@ async fn route_get(
         ["labels.css"] => pages::labels_css(app, s).await,
         ["admin", "canned"] => admin::canned(app, req, s).await,
         ["admin", "canned", id] => admin::canned_edit(app, s, parse_id(id)?).await,
+        ["admin", "webhooks"] => webhooks::list(app, s, None, None).await,
+        ["admin", "webhooks", id] => webhooks::log(app, s, parse_id(id)?).await,
         _ => Err(ApiError::not_found()),
     }
 }
@@ -319,6 +323,17 @@ async fn route_post(
         ["admin", "canned"] => admin::create_canned(app, s, form).await,
         ["admin", "canned", id] => admin::update_canned(app, s, parse_id(id)?, form).await,
         ["admin", "canned", id, "delete"] => admin::delete_canned(app, s, parse_id(id)?).await,
+        ["admin", "webhooks"] => webhooks::create(app, s, form).await,
+        ["admin", "webhooks", id, "enable"] => {
+            webhooks::set_enabled(app, s, parse_id(id)?, true).await
+        }
+        ["admin", "webhooks", id, "disable"] => {
+            webhooks::set_enabled(app, s, parse_id(id)?, false).await
+        }
+        ["admin", "webhooks", id, "delete"] => webhooks::delete(app, s, parse_id(id)?).await,
+        ["admin", "webhooks", id, "deliveries", delivery, "redeliver"] => {
+            webhooks::redeliver(app, s, parse_id(id)?, parse_id(delivery)?).await
+        }
         _ => Err(ApiError::not_found()),
     }
 }

@@ -352,7 +352,9 @@ where
         state: PresenceState,
         status: Option<&str>,
         at_ms: i64,
+        then: Option<crate::store::PresenceRows>,
     ) -> StoreResult<Option<AgentPresence>> {
+        let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE agents SET presence_state = $1, presence_status = $2, last_activity = $3 \
                      WHERE id = $4 AND tenant_id = $5",
@@ -362,11 +364,24 @@ where
         .bind(at_ms)
         .bind(id.to_string())
         .bind(tenant.to_string())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        if let Some(then) = &then {
+            let rows = then.rows(&AgentPresence {
+                agent_id: id,
+                tenant_id: tenant,
+                state,
+                status: status.map(str::to_string),
+                last_activity_ms: Some(at_ms),
+            });
+            if !rows.is_empty() {
+                Self::insert_outbox_rows(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(self.presences(tenant, &[id]).await?.pop())
     }
 }

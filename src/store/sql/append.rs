@@ -18,7 +18,8 @@
 //!    duplicates give back;
 //! 4. [`insert_rows`](Sql::insert_rows): the new rows;
 //! 5. [`insert_outbox_rows`](Sql::insert_outbox_rows): the outbox rows the
-//!    new messages carry (an offline email's), when any do;
+//!    new messages carry (an offline email's) and those their `then` makes
+//!    of them as stored (webhook events), when any do;
 //!
 //! then one commit. Every statement runs while the rooms' rows are locked,
 //! so each one more lengthens the wait of the next batch writing the same
@@ -265,10 +266,23 @@ where
             Self::assign_seqs(conn, rooms, g, &reserved, &mut outcomes).await?;
         }
         Self::insert_rows(conn, rooms.batch, &outcomes).await?;
+        // The rows each new message's `then` makes of it as stored (its
+        // seq known), in seq order per room.
+        let made: Vec<_> = outcomes
+            .created
+            .iter()
+            .filter_map(|&i| {
+                let then = rooms.batch[i].then.as_ref()?;
+                let appended = outcomes.results[i].as_ref()?;
+                Some(then.rows(&appended.message))
+            })
+            .flatten()
+            .collect();
         let outbox: Vec<_> = outcomes
             .created
             .iter()
             .flat_map(|&i| &rooms.batch[i].outbox)
+            .chain(&made)
             .collect();
         if !outbox.is_empty() {
             Self::insert_outbox_rows(conn, &outbox).await?;

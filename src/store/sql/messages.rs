@@ -130,10 +130,10 @@ where
     /// transaction, so one commit (one fsync on SQLite) however it is cut.
     pub(crate) async fn deliver_batch(
         lane: &mut Lane<DB>,
-        ids: Vec<(MessageId, TenantId)>,
+        marks: Vec<super::DeliveredMark>,
     ) -> Stored<Option<Message>> {
-        let chunks = insert_chunks(ids.len());
-        let marked = Self::deliver_once(lane, &ids, &chunks).await;
+        let chunks = insert_chunks(marks.len());
+        let marked = Self::deliver_once(lane, &marks, &chunks).await;
         if marked.is_err() {
             lane.failed();
         }
@@ -142,7 +142,7 @@ where
         // rows DELIVERED already, and reports none).
         let marked = match marked {
             Err(_) => {
-                let again = Self::deliver_once(lane, &ids, &chunks).await;
+                let again = Self::deliver_once(lane, &marks, &chunks).await;
                 if again.is_err() {
                     lane.failed();
                 }
@@ -151,13 +151,17 @@ where
             ok => ok,
         };
         match marked {
-            Ok(mut changed) => {
-                Stored::together(ids.iter().map(|(id, _)| Ok(changed.remove(id))).collect())
-            }
+            Ok(mut changed) => Stored::together(
+                marks
+                    .iter()
+                    .map(|(id, _, _)| Ok(changed.remove(id)))
+                    .collect(),
+            ),
             Err(e) => {
                 let err = e.to_string();
                 Stored::together(
-                    ids.iter()
+                    marks
+                        .iter()
                         .map(|_| Err(StoreError::Unavailable(err.clone())))
                         .collect(),
                 )
@@ -166,27 +170,36 @@ where
     }
 
     /// One try of `deliver_batch`: a transaction when it takes several
-    /// statements.
+    /// statements (or writes outbox rows too).
     async fn deliver_once(
         lane: &mut Lane<DB>,
-        ids: &[(MessageId, TenantId)],
+        marks: &[super::DeliveredMark],
         chunks: &[usize],
-    ) -> Result<HashMap<MessageId, Message>, sqlx::Error> {
-        if chunks.len() > 1 {
+    ) -> StoreResult<HashMap<MessageId, Message>> {
+        let rows_too = marks.iter().any(|(_, _, then)| then.is_some());
+        if chunks.len() > 1 || rows_too {
             let mut tx = lane.begin().await?;
-            let changed = Self::deliver_chunks(&mut tx, ids, chunks).await?;
+            let changed = Self::deliver_chunks(&mut tx, marks, chunks).await?;
+            let rows: Vec<crate::store::NewOutbox> = marks
+                .iter()
+                .filter_map(|(id, _, then)| Some(then.as_ref()?.rows(changed.get(id)?)))
+                .flatten()
+                .collect();
+            if !rows.is_empty() {
+                Self::insert_outbox_rows(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
+            }
             tx.commit().await?;
             Ok(changed)
         } else {
             let mut conn = lane.connection().await?;
-            Self::deliver_chunks(&mut conn, ids, chunks).await
+            Ok(Self::deliver_chunks(&mut conn, marks, chunks).await?)
         }
     }
 
     /// The statements of `deliver_batch`, one per chunk.
     async fn deliver_chunks(
         conn: &mut DB::Connection,
-        ids: &[(MessageId, TenantId)],
+        marks: &[super::DeliveredMark],
         chunks: &[usize],
     ) -> Result<HashMap<MessageId, Message>, sqlx::Error> {
         let params = DB::PARAMS;
@@ -200,7 +213,7 @@ where
                 MESSAGE_COLUMNS
             );
             let mut query = sqlx::query(&sql);
-            for (id, tenant) in &ids[at..at + n] {
+            for (id, tenant, _) in &marks[at..at + n] {
                 query = query.bind(id.to_string()).bind(tenant.to_string());
             }
             at += n;
@@ -368,7 +381,12 @@ where
 
     /// Stores a private note after the conversation's newest message: one
     /// statement, so the seq it takes is that of a committed message.
-    pub(crate) async fn add_note(&self, note: NewNote) -> StoreResult<Option<Message>> {
+    pub(crate) async fn add_note(
+        &self,
+        note: NewNote,
+        then: Option<crate::store::MessageRows>,
+    ) -> StoreResult<Option<Message>> {
+        let mut tx = self.write.begin().await?;
         let row = sqlx::query(
             "INSERT INTO notes (id, conversation_id, tenant_id, channel_id, after_seq, author_id, \
              author_name, author_avatar, content, created_at) \
@@ -384,12 +402,12 @@ where
         .bind(note.at_ms)
         .bind(note.room.to_string())
         .bind(note.tenant_id.to_string())
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        Ok(Some(Message {
+        let stored = Message {
             id: note.id,
             conversation_id: note.room,
             tenant_id: note.tenant_id,
@@ -417,7 +435,15 @@ where
             mentions: Vec::new(),
             attachments: Vec::new(),
             private: true,
-        }))
+        };
+        if let Some(then) = &then {
+            let rows = then.rows(&stored);
+            if !rows.is_empty() {
+                Self::insert_outbox_rows(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(stored))
     }
 
     /// `page` (one room's messages, in seq order either way) with the
@@ -568,29 +594,40 @@ where
         id: MessageId,
         content: Option<&str>,
         at_ms: i64,
+        then: Option<crate::store::MessageRows>,
     ) -> StoreResult<Option<Message>> {
-        let done = sqlx::query(
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
             "UPDATE messages SET content = $1, search_text = $2, edited_at = $3, deleted = $4, \
                      quick_replies = CASE WHEN $4 = 0 THEN quick_replies END, \
                      attachments = CASE WHEN $4 = 0 THEN attachments END \
-                     WHERE id = $5 AND conversation_id = $6 AND tenant_id = $7 AND deleted = 0",
-        )
-        .bind(content.unwrap_or(""))
-        .bind(
-            content
-                .map(crate::domain::search::message_text)
-                .unwrap_or_default(),
-        )
-        .bind(at_ms)
-        .bind(i64::from(content.is_none()))
-        .bind(id.to_string())
-        .bind(room.to_string())
-        .bind(tenant.to_string())
-        .execute(&self.write)
-        .await?;
-        if done.rows_affected() == 0 {
+                     WHERE id = $5 AND conversation_id = $6 AND tenant_id = $7 AND deleted = 0 \
+                     RETURNING {MESSAGE_COLUMNS}"
+        );
+        let changed = sqlx::query(&sql)
+            .bind(content.unwrap_or(""))
+            .bind(
+                content
+                    .map(crate::domain::search::message_text)
+                    .unwrap_or_default(),
+            )
+            .bind(at_ms)
+            .bind(i64::from(content.is_none()))
+            .bind(id.to_string())
+            .bind(room.to_string())
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(changed) = changed else {
             return Ok(None);
+        };
+        if let Some(then) = &then {
+            let rows = then.rows(&Self::message_from_row(&changed)?);
+            if !rows.is_empty() {
+                Self::insert_outbox_rows(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
+            }
         }
+        tx.commit().await?;
         self.message(tenant, room, id).await
     }
 
@@ -618,17 +655,42 @@ where
         conversation: ConversationId,
         up_to_seq: i64,
         at_ms: i64,
+        then: Option<crate::store::MessageRows>,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE messages SET read_at = $1 WHERE conversation_id = $2 AND seq <= $3 \
-             AND tenant_id = $4 AND channel_id IS NOT NULL AND sender_kind = 'agent' AND read_at IS NULL",
-        )
-        .bind(at_ms)
-        .bind(conversation.to_string())
-        .bind(up_to_seq)
-        .bind(tenant.to_string())
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected())
+        let mark = "UPDATE messages SET read_at = $1 WHERE conversation_id = $2 AND seq <= $3 \
+             AND tenant_id = $4 AND channel_id IS NOT NULL AND sender_kind = 'agent' \
+             AND read_at IS NULL";
+        let Some(then) = then else {
+            let done = sqlx::query(mark)
+                .bind(at_ms)
+                .bind(conversation.to_string())
+                .bind(up_to_seq)
+                .bind(tenant.to_string())
+                .execute(&self.write)
+                .await?;
+            return Ok(done.rows_affected());
+        };
+        // With rows to write: the marked messages, in seq order, in one transaction.
+        let mut tx = self.write.begin().await?;
+        let sql = format!("{mark} RETURNING {MESSAGE_COLUMNS}");
+        let marked = sqlx::query(&sql)
+            .bind(at_ms)
+            .bind(conversation.to_string())
+            .bind(up_to_seq)
+            .bind(tenant.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut messages = marked
+            .iter()
+            .map(Self::message_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        messages.sort_by_key(|m| m.seq);
+        let rows: Vec<crate::store::NewOutbox> =
+            messages.iter().flat_map(|m| then.rows(m)).collect();
+        if !rows.is_empty() {
+            Self::insert_outbox_rows(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
+        }
+        tx.commit().await?;
+        Ok(messages.len() as u64)
     }
 }

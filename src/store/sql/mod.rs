@@ -30,6 +30,15 @@ pub(super) mod rights;
 pub(super) mod rooms;
 pub(super) mod settings;
 pub(super) mod visitors;
+pub(super) mod webhooks;
+
+/// A DELIVERED mark waiting for its batch: the message, its tenant, and
+/// what rows its change makes.
+pub(crate) type DeliveredMark = (
+    crate::domain::MessageId,
+    crate::domain::TenantId,
+    Option<crate::store::MessageRows>,
+);
 use crate::domain::{DeliveryState, OriginPattern, Role, SenderKind};
 
 pub(super) const MESSAGE_COLUMNS: &str =
@@ -292,6 +301,13 @@ pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
     /// committed, so under write load every check re-read its pages from
     /// the OS (15 `pread`s each); the writer's cache is always current.
     const SESSIONS_ON_WRITER: bool;
+    /// An outbox row's place in insertion order (the order rows of one
+    /// `order_key` are sent in).
+    const OUTBOX_POS: &'static str;
+    /// A statement that serializes outbox claims between instances for the
+    /// claim's transaction (so two claims never split one order key's rows
+    /// between them); `None` where a single writer serializes anyway.
+    const CLAIM_LOCK: Option<&'static str>;
 }
 
 impl Backend for sqlx::Sqlite {
@@ -305,6 +321,8 @@ impl Backend for sqlx::Sqlite {
          ORDER BY l.name_key, l.id) \
          FROM room_labels rl JOIN labels l ON l.id = rl.label_id WHERE rl.room_id = conversations.id)";
     const SESSIONS_ON_WRITER: bool = true;
+    const OUTBOX_POS: &'static str = "rowid";
+    const CLAIM_LOCK: Option<&'static str> = None;
 }
 
 impl Backend for sqlx::Postgres {
@@ -318,6 +336,9 @@ impl Backend for sqlx::Postgres {
          ORDER BY l.name_key, l.id)::text \
          FROM room_labels rl JOIN labels l ON l.id = rl.label_id WHERE rl.room_id = conversations.id)";
     const SESSIONS_ON_WRITER: bool = false;
+    const OUTBOX_POS: &'static str = "pos";
+    // Any constant key of our own: only outbox claims take it.
+    const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7216001)");
 }
 
 /// How many rows a statement changed: each backend's query result has it as
@@ -500,9 +521,10 @@ macro_rules! sql_store {
                     state: crate::domain::PresenceState,
                     status: Option<&str>,
                     at_ms: i64,
+                    then: Option<crate::store::PresenceRows>,
                 ) -> StoreResult<Option<crate::domain::AgentPresence>> {
                     self.sql
-                        .set_presence(tenant, id, state, status, at_ms)
+                        .set_presence(tenant, id, state, status, at_ms, then)
                         .await
                 }
             }
@@ -547,18 +569,23 @@ macro_rules! sql_store {
                     &self,
                     message: NewMessage,
                     outbox: Vec<crate::store::NewOutbox>,
+                    then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<Appended> {
                     self.appender
-                        .enqueue(message.conversation_id, Queued::with(message, outbox))
+                        .enqueue(message.conversation_id, Queued::with(message, outbox, then))
                         .await?
                         .await
                 }
                 async fn enqueue_append(
                     &self,
                     message: NewMessage,
+                    then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<batch::PendingAppend> {
                     self.appender
-                        .enqueue(message.conversation_id, Queued::new(message))
+                        .enqueue(
+                            message.conversation_id,
+                            Queued::with(message, Vec::new(), then),
+                        )
                         .await
                 }
                 fn batch_fallbacks(&self) -> u64 {
@@ -586,8 +613,9 @@ macro_rules! sql_store {
                 async fn add_note(
                     &self,
                     note: crate::store::NewNote,
+                    then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<Option<Message>> {
-                    self.sql.add_note(note).await
+                    self.sql.add_note(note, then).await
                 }
                 async fn room_messages(
                     &self,
@@ -623,17 +651,19 @@ macro_rules! sql_store {
                     id: MessageId,
                     content: Option<&str>,
                     at_ms: i64,
+                    then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<Option<Message>> {
                     self.sql
-                        .edit_message(tenant, room, id, content, at_ms)
+                        .edit_message(tenant, room, id, content, at_ms, then)
                         .await
                 }
                 async fn mark_delivered(
                     &self,
                     tenant: TenantId,
                     id: MessageId,
+                    then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<Option<Message>> {
-                    self.delivered.enqueue(id, (id, tenant)).await?.await
+                    self.delivered.enqueue(id, (id, tenant, then)).await?.await
                 }
                 async fn fail_pending(
                     &self,
@@ -648,9 +678,10 @@ macro_rules! sql_store {
                     conversation: ConversationId,
                     up_to_seq: i64,
                     at_ms: i64,
+                    then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<u64> {
                     self.sql
-                        .visitor_read(tenant, conversation, up_to_seq, at_ms)
+                        .visitor_read(tenant, conversation, up_to_seq, at_ms, then)
                         .await
                 }
             }
@@ -707,16 +738,18 @@ macro_rules! sql_store {
                     room: RoomId,
                     agent: AgentId,
                     at_ms: i64,
+                    then: Option<crate::store::RoomRows>,
                 ) -> StoreResult<Answered> {
-                    self.sql.answer(tenant, room, agent, at_ms).await
+                    self.sql.answer(tenant, room, agent, at_ms, then).await
                 }
                 async fn assign_many(
                     &self,
                     tenant: TenantId,
                     picks: &[Pick],
                     at_ms: i64,
+                    then: Option<crate::store::RoomRows>,
                 ) -> StoreResult<Vec<Assigned>> {
-                    self.sql.assign_many(tenant, picks, at_ms).await
+                    self.sql.assign_many(tenant, picks, at_ms, then).await
                 }
                 async fn agent_loads(&self, tenant: TenantId) -> StoreResult<Vec<AgentLoad>> {
                     self.sql.agent_loads(tenant).await
@@ -728,8 +761,9 @@ macro_rules! sql_store {
                     from: AgentId,
                     to: AgentId,
                     at_ms: i64,
+                    then: Option<crate::store::RoomRows>,
                 ) -> StoreResult<Option<Room>> {
-                    self.sql.transfer(tenant, room, from, to, at_ms).await
+                    self.sql.transfer(tenant, room, from, to, at_ms, then).await
                 }
                 async fn add_member(
                     &self,
@@ -758,9 +792,10 @@ macro_rules! sql_store {
                     from: Option<RoomState>,
                     state: RoomState,
                     at_ms: i64,
+                    then: Option<crate::store::RoomRows>,
                 ) -> StoreResult<Option<Room>> {
                     self.sql
-                        .set_room_state(tenant, room, from, state, at_ms)
+                        .set_room_state(tenant, room, from, state, at_ms, then)
                         .await
                 }
                 async fn mark_away_sent(
@@ -790,8 +825,9 @@ macro_rules! sql_store {
                     tenant: TenantId,
                     room: RoomId,
                     now_ms: i64,
+                    then: Option<crate::store::RoomRows>,
                 ) -> StoreResult<Option<(Room, RoomState)>> {
-                    self.sql.close_idle_room(tenant, room, now_ms).await
+                    self.sql.close_idle_room(tenant, room, now_ms, then).await
                 }
                 async fn rate_room(
                     &self,
@@ -799,8 +835,11 @@ macro_rules! sql_store {
                     channel: crate::domain::ChannelId,
                     room: RoomId,
                     rating: &crate::domain::Rating,
+                    then: Option<crate::store::RoomRows>,
                 ) -> StoreResult<crate::store::Rated> {
-                    self.sql.rate_room(tenant, channel, room, rating).await
+                    self.sql
+                        .rate_room(tenant, channel, room, rating, then)
+                        .await
                 }
                 async fn mark_read(
                     &self,
@@ -1170,6 +1209,67 @@ macro_rules! sql_store {
                 }
             }
 
+            #[async_trait::async_trait]
+            impl crate::store::WebhookStore for $store {
+                async fn insert_webhook(
+                    &self,
+                    webhook: &crate::domain::webhook::Webhook,
+                ) -> StoreResult<()> {
+                    self.sql.insert_webhook(webhook).await
+                }
+                async fn webhooks(
+                    &self,
+                    tenant: TenantId,
+                ) -> StoreResult<Vec<crate::domain::webhook::Webhook>> {
+                    self.sql.webhooks(tenant).await
+                }
+                async fn webhook(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::WebhookId,
+                ) -> StoreResult<Option<crate::domain::webhook::Webhook>> {
+                    self.sql.webhook(tenant, id).await
+                }
+                async fn update_webhook(
+                    &self,
+                    webhook: &crate::domain::webhook::Webhook,
+                ) -> StoreResult<bool> {
+                    self.sql.update_webhook(webhook).await
+                }
+                async fn delete_webhook(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::WebhookId,
+                ) -> StoreResult<bool> {
+                    self.sql.delete_webhook(tenant, id).await
+                }
+                async fn pause_webhook(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::WebhookId,
+                    reason: &str,
+                    at_ms: i64,
+                ) -> StoreResult<bool> {
+                    self.sql.pause_webhook(tenant, id, reason, at_ms).await
+                }
+                async fn webhook_deliveries(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::WebhookId,
+                    limit: u32,
+                ) -> StoreResult<Vec<crate::domain::webhook::WebhookDelivery>> {
+                    self.sql.webhook_deliveries(tenant, id, limit).await
+                }
+                async fn redeliver(
+                    &self,
+                    tenant: TenantId,
+                    id: crate::domain::WebhookId,
+                    delivery: Uuid,
+                    now_ms: i64,
+                ) -> StoreResult<Option<Uuid>> {
+                    self.sql.redeliver(tenant, id, delivery, now_ms).await
+                }
+            }
             #[async_trait::async_trait]
             impl crate::store::OutboxStore for $store {
                 async fn enqueue_outbox(

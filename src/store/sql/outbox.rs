@@ -24,14 +24,16 @@ use crate::store::{
 use super::{parse_id, parse_uuid, Backend, Bind, RowsAffected, Sql, MESSAGE_COLUMNS};
 
 const OUTBOX_COLUMNS: &str = "id, kind, tenant_id, dedupe_key, payload, created_at, due_at, \
-     attempts, last_error, sent_at, dropped_at";
+     attempts, last_error, sent_at, dropped_at, order_key, target";
 
 /// The condition of a row still to send.
 const UNSENT: &str = "sent_at IS NULL AND dropped_at IS NULL";
 
 /// The start of a new row's insert; its values follow.
-const INSERT_OUTBOX: &str =
-    "INSERT INTO outbox (id, kind, tenant_id, dedupe_key, payload, created_at, due_at) VALUES";
+const INSERT_OUTBOX: &str = "INSERT INTO outbox \
+     (id, kind, tenant_id, dedupe_key, payload, created_at, due_at, order_key, target) VALUES";
+/// How many columns `INSERT_OUTBOX` names.
+const INSERT_OUTBOX_COLUMNS: usize = 9;
 
 /// A key already pending: the row stands for both, and if a worker's claim
 /// on it outlives `now` (SQL), it runs once more (`again`), since what it
@@ -73,10 +75,16 @@ where
             last_error: row.try_get(8)?,
             sent_at_ms: row.try_get(9)?,
             dropped_at_ms: row.try_get(10)?,
+            order_key: row.try_get(11)?,
+            target: row
+                .try_get::<Option<String>, _>(12)?
+                .as_deref()
+                .map(parse_uuid)
+                .transpose()?,
         })
     }
 
-    /// Binds a new row's seven columns, in `INSERT_OUTBOX`'s order.
+    /// Binds a new row's columns, in `INSERT_OUTBOX`'s order.
     fn bind_outbox<'q>(
         query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
         row: &'q NewOutbox,
@@ -89,6 +97,8 @@ where
             .bind(row.payload.as_str())
             .bind(row.created_at_ms)
             .bind(row.due_at_ms)
+            .bind(row.order_key.as_deref())
+            .bind(row.target.map(|t| t.to_string()))
     }
 
     async fn insert_outbox_on<'c, E>(
@@ -100,8 +110,8 @@ where
         E: sqlx::Executor<'c, Database = DB>,
     {
         let sql = format!(
-            "{INSERT_OUTBOX} ($1, $2, $3, $4, $5, $6, $7) {} RETURNING id",
-            joined_while_claimed_after("$8")
+            "{INSERT_OUTBOX} ($1, $2, $3, $4, $5, $6, $7, $8, $9) {} RETURNING id",
+            joined_while_claimed_after("$10")
         );
         let stored = Self::bind_outbox(sqlx::query(&sql), row)
             .bind(now_ms)
@@ -135,26 +145,41 @@ where
         } else {
             ""
         };
+        let pos = DB::OUTBOX_POS;
+        // A row of an order key is due only when every earlier unsent row
+        // of its key is due and unclaimed too (and so claimed with it: the
+        // candidates are taken in insertion order); a row waiting for a
+        // retry, or held by another worker, holds back the rest of its key.
         let sql = format!(
             "UPDATE outbox SET claimed_until = $1, claim_id = $2 WHERE id IN \
-             (SELECT id FROM outbox WHERE {UNSENT} AND due_at <= $3 \
-              AND (claimed_until IS NULL OR claimed_until <= $3) \
-              ORDER BY due_at, id LIMIT $4{lock}) \
-             RETURNING {OUTBOX_COLUMNS}"
+             (SELECT o.id FROM outbox o WHERE o.sent_at IS NULL AND o.dropped_at IS NULL \
+              AND o.due_at <= $3 AND (o.claimed_until IS NULL OR o.claimed_until <= $3) \
+              AND (o.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
+                   WHERE e.order_key = o.order_key AND e.sent_at IS NULL \
+                   AND e.dropped_at IS NULL AND e.{pos} < o.{pos} \
+                   AND (e.due_at > $3 OR e.claimed_until > $3))) \
+              ORDER BY o.{pos} LIMIT $4{lock}) \
+             RETURNING {OUTBOX_COLUMNS}, {pos}"
         );
+        let mut tx = self.write.begin().await?;
+        if let Some(serialize) = DB::CLAIM_LOCK {
+            sqlx::query(serialize).execute(&mut *tx).await?;
+        }
         let rows = sqlx::query(&sql)
             .bind(now_ms.saturating_add(lease_ms))
             .bind(claim.to_string())
             .bind(now_ms)
             .bind(i64::from(limit))
-            .fetch_all(&self.write)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         let mut rows = rows
             .iter()
-            .map(Self::outbox_from_row)
+            .map(|row| Ok((row.try_get::<i64, _>(13)?, Self::outbox_from_row(row)?)))
             .collect::<StoreResult<Vec<_>>>()?;
-        rows.sort_by_key(|r| (r.due_at_ms, r.id));
-        Ok(rows)
+        // Insertion order: the order of each key's rows.
+        rows.sort_by_key(|(pos, _)| *pos);
+        Ok(rows.into_iter().map(|(_, row)| row).collect())
     }
 
     /// Every outcome of a round in one transaction: one commit per round.
@@ -167,7 +192,18 @@ where
         let mut tx = self.write.begin().await?;
         let mut done = Vec::with_capacity(finished.len());
         for row in finished {
-            done.push(Self::finish_one(&mut tx, claim, row, now_ms).await?);
+            let mine = Self::finish_one(&mut tx, claim, row, now_ms).await?;
+            if let (true, Some(answer)) = (mine, &row.answer) {
+                sqlx::query(
+                    "UPDATE outbox SET last_status = $1, last_duration_ms = $2 WHERE id = $3",
+                )
+                .bind(answer.status.map(i64::from))
+                .bind(answer.duration_ms)
+                .bind(row.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+            done.push(mine);
             if let OutboxOutcome::Sent {
                 emailed: Some(emailed),
                 ..
@@ -238,7 +274,7 @@ where
         for n in insert_chunks(rows.len()) {
             let sql = format!(
                 "{INSERT_OUTBOX} {} {}",
-                DB::PARAMS.rows(n, 7),
+                DB::PARAMS.rows(n, INSERT_OUTBOX_COLUMNS),
                 joined_while_claimed_after("excluded.created_at")
             );
             let mut query = sqlx::query(&sql);

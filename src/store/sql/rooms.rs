@@ -12,8 +12,8 @@ use crate::domain::{
 };
 use crate::store::batch::Params;
 use crate::store::{
-    Added, AgentLoad, Answered, Assigned, MemberAdded, Page, Pick, Rated, RoomFilter, StoreError,
-    StoreResult,
+    Added, AgentLoad, Answered, Assigned, MemberAdded, Page, Pick, Rated, RoomFilter, RoomRows,
+    StoreError, StoreResult,
 };
 
 use super::{
@@ -217,6 +217,18 @@ where
     /// One room with its members, in one statement: every agent call on
     /// a room (posting a reply included) reads it first.
     pub(crate) async fn room(&self, tenant: TenantId, id: RoomId) -> StoreResult<Option<Room>> {
+        Self::room_on(&self.read, tenant, id).await
+    }
+
+    /// `room`, on `executor` (a change's transaction reads the room it made).
+    pub(crate) async fn room_on<'c, E>(
+        executor: E,
+        tenant: TenantId,
+        id: RoomId,
+    ) -> StoreResult<Option<Room>>
+    where
+        E: sqlx::Executor<'c, Database = DB>,
+    {
         let sql = format!(
             "SELECT {}, {}, {} FROM conversations WHERE id = $1 AND tenant_id = $2",
             ROOM_COLUMNS,
@@ -226,7 +238,7 @@ where
         let row = sqlx::query(&sql)
             .bind(id.to_string())
             .bind(tenant.to_string())
-            .fetch_optional(&self.read)
+            .fetch_optional(executor)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut room = Self::room_from_row(&row)?;
@@ -236,6 +248,25 @@ where
                 .as_deref(),
         )?;
         Ok(Some(room))
+    }
+
+    /// Writes the rows `then` makes of the room as changed, on the
+    /// change's transaction (no read at all without `then`).
+    async fn room_rows_on(
+        conn: &mut DB::Connection,
+        tenant: TenantId,
+        id: RoomId,
+        then: Option<&RoomRows>,
+    ) -> StoreResult<()> {
+        let Some(then) = then else { return Ok(()) };
+        let Some(room) = Self::room_on(&mut *conn, tenant, id).await? else {
+            return Ok(());
+        };
+        let rows = then.rows(&room);
+        if !rows.is_empty() {
+            Self::insert_outbox_rows(conn, &rows.iter().collect::<Vec<_>>()).await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn member_rooms(
@@ -454,6 +485,7 @@ where
         room: RoomId,
         agent: AgentId,
         at_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Answered> {
         let mut tx = self.write.begin().await?;
         // The conditional update is the race's referee: on PostgreSQL
@@ -474,6 +506,7 @@ where
             return Ok(Answered::AlreadyAnswered);
         }
         Self::join_room_on(&mut *tx, tenant, room, &agent.to_string(), at_ms).await?;
+        Self::room_rows_on(&mut tx, tenant, room, then.as_ref()).await?;
         tx.commit().await?;
         match self.room(tenant, room).await? {
             Some(r) => Ok(Answered::Won(r)),
@@ -486,6 +519,7 @@ where
         tenant: TenantId,
         picks: &[Pick],
         at_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Vec<Assigned>> {
         if picks.is_empty() {
             return Ok(Vec::new());
@@ -508,6 +542,7 @@ where
             if !Self::assign_room(&mut tx, tenant, pick.room, &agent, at_ms).await? {
                 continue; // Taken
             }
+            Self::room_rows_on(&mut tx, tenant, pick.room, then.as_ref()).await?;
             *open.entry(agent).or_insert(0) += 1;
             won.push(i);
         }
@@ -622,6 +657,7 @@ where
         from: AgentId,
         to: AgentId,
         at_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Option<Room>> {
         let mut tx = self.write.begin().await?;
         // Only visitor rooms are handed over.
@@ -649,6 +685,7 @@ where
         .bind(tenant.to_string())
         .execute(&mut *tx)
         .await?;
+        Self::room_rows_on(&mut tx, tenant, room, then.as_ref()).await?;
         tx.commit().await?;
         self.room(tenant, room).await
     }
@@ -773,6 +810,7 @@ where
         from: Option<RoomState>,
         state: RoomState,
         at_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Option<Room>> {
         let mut tx = self.write.begin().await?;
         let queued = state == RoomState::Queued;
@@ -806,6 +844,7 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
+        Self::room_rows_on(&mut tx, tenant, room, then.as_ref()).await?;
         tx.commit().await?;
         self.room(tenant, room).await
     }
@@ -870,6 +909,7 @@ where
         tenant: TenantId,
         room: RoomId,
         now_ms: i64,
+        then: Option<RoomRows>,
     ) -> StoreResult<Option<(Room, RoomState)>> {
         let Some(before) = self
             .room(tenant, room)
@@ -878,6 +918,7 @@ where
         else {
             return Ok(None);
         };
+        let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE conversations SET state = 'closed', closed_at = $4 \
              WHERE id = $1 AND tenant_id = $2 AND kind = 'visitor' AND state = $3 \
@@ -889,12 +930,14 @@ where
         .bind(tenant.to_string())
         .bind(before.state.as_str())
         .bind(now_ms)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if done == 0 {
             return Ok(None);
         }
+        Self::room_rows_on(&mut tx, tenant, room, then.as_ref()).await?;
+        tx.commit().await?;
         Ok(self.room(tenant, room).await?.map(|r| (r, before.state)))
     }
 
@@ -906,7 +949,9 @@ where
         channel: ChannelId,
         room: RoomId,
         rating: &Rating,
+        then: Option<RoomRows>,
     ) -> StoreResult<Rated> {
+        let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE conversations SET rating = $1, rating_comment = $2, rated_at = $3 \
              WHERE id = $4 AND tenant_id = $5 AND channel_id = $6 AND kind = 'visitor' \
@@ -918,9 +963,13 @@ where
         .bind(room.to_string())
         .bind(tenant.to_string())
         .bind(channel.to_string())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if done > 0 {
+            Self::room_rows_on(&mut tx, tenant, room, then.as_ref()).await?;
+        }
+        tx.commit().await?;
         // Why not, or the room after: read from the writer, which saw the update.
         let sql = format!(
             "SELECT {}, {}, {} FROM conversations WHERE id = $1 AND tenant_id = $2 AND channel_id = $3 \

@@ -20,6 +20,7 @@ pub mod idle;
 pub mod queue;
 pub mod slowloris;
 pub mod traffic;
+pub mod webhooks;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,706 @@
+//! Webhooks (desk-api.md, "Integrations"): admins manage a tenant's
+//! endpoints (`GET/POST /webhooks`, `PATCH/DELETE /webhooks/<uuid>`,
+//! `GET /webhooks/<uuid>/deliveries`), and every event reaches a real HTTP
+//! receiver (tests/support/webhook_receiver.rs) signed by the Standard
+//! Webhooks specification, in order per conversation, at least once while
+//! it fails, times out or answers slowly, and never again after a 2xx.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::agent_helpers::AgentClient;
+use crate::helpers::{Reply, TestApp, VisitorSession};
+use crate::webhook_receiver::{Answer, Hit, Receiver};
+
+/// How long a test waits for its events.
+const WITHIN: Duration = Duration::from_secs(30);
+
+/// A server whose failed webhooks are retried within tens of
+/// milliseconds, and whose requests time out after 400 ms.
+async fn spawn() -> TestApp {
+    TestApp::spawn_with(|c| {
+        c.outbox_retry_ms = 20;
+        c.outbox_poll_ms = 50;
+        c.webhook_timeout_ms = 400;
+    })
+    .await
+}
+
+async fn create(admin: &AgentClient, body: Value) -> Reply {
+    admin.call("POST", "/webhooks", Some(body)).await
+}
+
+/// An endpoint of `admin`'s tenant for `events` at the receiver, whose
+/// secret the receiver then checks; its uuid.
+async fn subscribe(admin: &AgentClient, receiver: &Receiver, events: Value) -> String {
+    let reply = create(admin, json!({"url": receiver.url, "events": events})).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    receiver.set_secret(reply.body["secret"].as_str().unwrap());
+    reply.body["uuid"].as_str().unwrap().to_string()
+}
+
+async fn deliveries(admin: &AgentClient, webhook: &str) -> Vec<Value> {
+    let reply = admin
+        .call("GET", &format!("/webhooks/{webhook}/deliveries"), None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+async fn set_state(agent: &AgentClient, room: &str, state: &str) {
+    let reply = agent
+        .call(
+            "PUT",
+            &format!("/users/me/rooms/{room}/state"),
+            Some(json!({"state": state})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+async fn post(agent: &AgentClient, room: &str, body: Value) {
+    let reply = agent
+        .call(
+            "POST",
+            &format!("/users/me/rooms/{room}/messages"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+/// A whole conversation: two visitor messages, an answer, a reply, a
+/// private note, a close and a rating. Every step is acknowledged before
+/// the next, so its events have one order: the list returned.
+async fn conversation(app: &TestApp, admin: &AgentClient) -> (VisitorSession, Vec<&'static str>) {
+    let visitor = app.visitor().await;
+    let room = visitor.conversation_id.clone();
+    for text in ["Hello", "Anyone there?"] {
+        assert_eq!(app.send(&visitor.token, text).await.status, 200);
+    }
+    assert_eq!(admin.answer(&room).await.status, 200);
+    post(admin, &room, json!({"content": "Hi, how can I help?"})).await;
+    post(admin, &room, json!({"content": "VIP", "private": true})).await;
+    set_state(admin, &room, "closed").await;
+    let rated = app
+        .post(
+            "/chatplugin.rate",
+            &json!({"rating": 5, "comment": "great"}),
+            Some(&visitor.token),
+        )
+        .await;
+    assert_eq!(rated.status, 204, "{}", rated.body);
+    let expected = vec![
+        "conversation.created",
+        "conversation.queued",
+        "message.created", // Hello
+        "message.created", // Anyone there?
+        "conversation.assigned",
+        "message.created", // the agent_joined notice
+        "message.created", // the reply
+        "message.created", // the private note
+        "conversation.closed",
+        "message.created", // the closed notice
+        "conversation.rated",
+    ];
+    (visitor, expected)
+}
+
+/// The events of each conversation, in the order of their first 2xx.
+fn delivered_by_conversation(hits: &[Hit]) -> HashMap<String, Vec<Hit>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut by: HashMap<String, Vec<Hit>> = HashMap::new();
+    for hit in hits.iter().filter(|h| (200..300).contains(&h.status)) {
+        if seen.insert(hit.id.clone()) {
+            by.entry(hit.conversation().unwrap_or_default())
+                .or_default()
+                .push(hit.clone());
+        }
+    }
+    by
+}
+
+#[tokio::test]
+async fn every_event_arrives_signed_in_order_per_conversation_through_failures_timeouts_and_slow_answers(
+) {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    let webhook = subscribe(&admin, &receiver, json!(["*"])).await;
+    // The first try of every third event fails, of every fifth hangs past
+    // the sender's timeout, of every seventh answers slowly; later tries
+    // of an event fail once more now and then.
+    let mut n = 0usize;
+    receiver.script(move |hit| {
+        n += 1;
+        match (hit.try_number, n) {
+            (1, n) if n % 3 == 0 => Answer::Fail,
+            (1, n) if n % 5 == 0 => Answer::Hang(Duration::from_millis(700)),
+            (1, n) if n % 7 == 0 => Answer::Slow(Duration::from_millis(150)),
+            (2, n) if n % 4 == 0 => Answer::Fail,
+            _ => Answer::Ok,
+        }
+    });
+
+    // Agents' team rooms stay inside: they send nothing.
+    let bo = admin.new_agent(&app, "Bo").await;
+    let team = admin.create_room(&[&bo]).await;
+    admin.post(team["uuid"].as_str().unwrap(), "lunch?").await;
+
+    let mut expected = HashMap::new();
+    let mut visitors = Vec::new();
+    for _ in 0..3 {
+        let (visitor, events) = conversation(&app, &admin).await;
+        expected.insert(visitor.conversation_id.clone(), events);
+        visitors.push(visitor);
+    }
+    let total: usize = expected.values().map(Vec::len).sum();
+    let hits = receiver.wait_delivered(total, WITHIN).await;
+
+    let by = delivered_by_conversation(&hits);
+    assert_eq!(by.len(), expected.len(), "only the visitor conversations");
+    for (room, events) in &expected {
+        let got: Vec<&str> = by[room].iter().map(Hit::kind).collect();
+        assert_eq!(&got, events, "events of {room} in the order delivered");
+        // Messages in seq order; the note carries `private: true`.
+        let messages: Vec<&Value> = by[room]
+            .iter()
+            .filter(|h| h.kind() == "message.created")
+            .map(|h| &h.body["data"]["message"])
+            .collect();
+        assert!(messages
+            .windows(2)
+            .all(|w| w[0]["seq"].as_i64() <= w[1]["seq"].as_i64()));
+        let private: Vec<bool> = messages.iter().map(|m| m["private"] == true).collect();
+        assert_eq!(private, [false, false, false, false, true, false]);
+        assert_eq!(messages[0]["content"], "Hello");
+        assert_eq!(messages[0]["kind"], "visitor");
+        assert_eq!(messages[2]["kind"], "system");
+        assert_eq!(messages[3]["kind"], "agent");
+        let rated = by[room].last().unwrap();
+        assert_eq!(rated.body["data"]["room"]["rating"]["rating"], 5);
+        assert_eq!(rated.body["data"]["room"]["state"], "closed");
+    }
+    let hits = receiver.hits();
+    for hit in &hits {
+        assert!(
+            hit.verified,
+            "a request whose signature does not verify: {hit:?}"
+        );
+        assert_eq!(hit.body["tenant_uuid"], admin.tenant.as_str());
+        assert!(hit.body["created_at"].is_string());
+    }
+    // Nothing is sent again after its 2xx: each event's last request is
+    // its only 2xx, and the log counts every request.
+    // A 2xx is recorded when its worker's round ends: soon after.
+    let deadline = std::time::Instant::now() + WITHIN;
+    let log = loop {
+        let log = deliveries(&admin, &webhook).await;
+        let recorded = log.iter().all(|d| d["status"] == "delivered");
+        if recorded || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let hits = receiver.hits();
+    assert_eq!(log.len(), total, "{log:#?}");
+    for delivery in &log {
+        let id = delivery["event_id"].as_str().unwrap();
+        let tries: Vec<&Hit> = hits.iter().filter(|h| h.id == id).collect();
+        assert_eq!(delivery["status"], "delivered", "{delivery}");
+        assert_eq!(
+            delivery["attempts"].as_i64().unwrap() as usize,
+            tries.len(),
+            "{delivery}"
+        );
+        assert_eq!(
+            tries.iter().filter(|h| h.status == 200).count(),
+            1,
+            "{id} answered 2xx once: {tries:?}"
+        );
+        assert_eq!(tries.last().unwrap().status, 200);
+        assert_eq!(delivery["last_status_code"], 200);
+        assert!(delivery["response_time_ms"].as_i64().is_some());
+    }
+    // Some first tries failed or timed out, and were retried.
+    assert!(hits.iter().any(|h| h.status == 503));
+    assert!(hits.iter().any(|h| h.status == 500));
+}
+
+#[tokio::test]
+async fn a_failing_conversation_holds_back_only_its_own_later_events() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    subscribe(&admin, &receiver, json!(["message.created"])).await;
+    let stuck = app.visitor().await;
+    let flowing = app.visitor().await;
+    let failing = stuck.conversation_id.clone();
+    let healed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let healed_in_script = healed.clone();
+    receiver.script(move |hit| {
+        if hit.conversation().as_deref() == Some(failing.as_str())
+            && !healed_in_script.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            Answer::Fail
+        } else {
+            Answer::Ok
+        }
+    });
+    for i in 1..=3 {
+        assert_eq!(
+            app.send(&stuck.token, &format!("stuck {i}")).await.status,
+            200
+        );
+        assert_eq!(
+            app.send(&flowing.token, &format!("flowing {i}"))
+                .await
+                .status,
+            200
+        );
+    }
+    // The other conversation's events all arrive while the first one fails.
+    let delivered = receiver.wait_delivered(3, WITHIN).await;
+    let texts: Vec<&str> = delivered
+        .iter()
+        .map(|h| h.body["data"]["message"]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["flowing 1", "flowing 2", "flowing 3"]);
+    // Only the stuck conversation's first event was tried: it holds the rest.
+    let tried: std::collections::HashSet<String> = receiver
+        .hits()
+        .iter()
+        .filter(|h| h.conversation().as_deref() == Some(stuck.conversation_id.as_str()))
+        .map(|h| {
+            h.body["data"]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(tried, ["stuck 1".to_string()].into_iter().collect());
+
+    healed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let delivered = receiver.wait_delivered(6, WITHIN).await;
+    let stuck_texts: Vec<&str> = delivered
+        .iter()
+        .filter(|h| h.conversation().as_deref() == Some(stuck.conversation_id.as_str()))
+        .map(|h| h.body["data"]["message"]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(stuck_texts, ["stuck 1", "stuck 2", "stuck 3"]);
+}
+
+#[tokio::test]
+async fn admins_create_list_change_and_delete_endpoints_and_the_secret_is_shown_once() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let created = create(
+        &admin,
+        json!({"url": "https://hooks.example.com/in", "events": ["message.created", "conversation.closed"]}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["uuid"].as_str().unwrap().to_string();
+    let secret = created.body["secret"].as_str().unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
+        .unwrap();
+    assert!((24..=32).contains(&key.len()), "{} bytes", key.len());
+    assert_eq!(created.body["enabled"], true);
+    assert_eq!(
+        created.body["events"],
+        json!(["conversation.closed", "message.created"])
+    );
+
+    let listed = admin.call("GET", "/webhooks", None).await;
+    assert_eq!(listed.status, 200);
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["uuid"], id.as_str());
+    assert!(items[0].get("secret").is_none(), "{}", items[0]);
+
+    let changed = admin
+        .call(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({"events": ["*"], "enabled": false})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body["events"], json!(["*"]));
+    assert_eq!(changed.body["enabled"], false);
+    assert_eq!(changed.body["url"], "https://hooks.example.com/in");
+    assert!(changed.body.get("secret").is_none());
+
+    let deleted = admin.call("DELETE", &format!("/webhooks/{id}"), None).await;
+    assert_eq!(deleted.status, 204);
+    admin
+        .call("DELETE", &format!("/webhooks/{id}"), None)
+        .await
+        .assert_error(404, "unknown-webhook");
+    admin
+        .call("GET", "/webhooks/not-a-uuid/deliveries", None)
+        .await
+        .assert_error(404, "unknown-webhook");
+}
+
+#[tokio::test]
+async fn bad_endpoints_are_refused_with_the_field_named_and_nothing_stored() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let cases = [
+        (json!({"events": ["*"]}), "url"),
+        (
+            json!({"url": "ftp://example.com/x", "events": ["*"]}),
+            "url",
+        ),
+        (
+            json!({"url": "javascript:alert(1)", "events": ["*"]}),
+            "url",
+        ),
+        (json!({"url": "not a url", "events": ["*"]}), "url"),
+        (
+            json!({"url": "https://u:p@example.com/", "events": ["*"]}),
+            "url",
+        ),
+        (json!({"url": "https://example.com/"}), "events"),
+        (
+            json!({"url": "https://example.com/", "events": []}),
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/", "events": ["message.sent"]}),
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/", "events": ["*", "message.created"]}),
+            "events",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = create(&admin, body.clone()).await;
+        reply.assert_error(400, "invalid-data");
+        assert!(
+            reply.body["details"][field].is_array(),
+            "{body} names {field}: {}",
+            reply.body
+        );
+    }
+    // Wrong types and broken JSON are 400s too.
+    for body in [
+        json!({"url": 5, "events": ["*"]}),
+        json!({"url": "https://example.com/", "events": "*"}),
+        json!({"url": "https://example.com/", "events": ["*"], "enabled": "yes"}),
+        json!([1, 2]),
+    ] {
+        let reply = create(&admin, body.clone()).await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+    }
+    let broken = admin
+        .http
+        .post(format!("{}/api/chatd/1.0/webhooks", admin.base))
+        .header("X-Auth-Token", &admin.token)
+        .header("content-type", "application/json")
+        .body("{\"url\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), 400);
+    let listed = admin.call("GET", "/webhooks", None).await;
+    assert_eq!(listed.body["items"], json!([]), "nothing stored");
+
+    // A bad change changes nothing.
+    let id = create(
+        &admin,
+        json!({"url": "https://example.com/a", "events": ["*"]}),
+    )
+    .await;
+    let id = id.body["uuid"].as_str().unwrap().to_string();
+    admin
+        .call(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({"url": "https://example.com/b", "events": ["nope"]})),
+        )
+        .await
+        .assert_error(400, "invalid-data");
+    let listed = admin.call("GET", "/webhooks", None).await;
+    assert_eq!(listed.body["items"][0]["url"], "https://example.com/a");
+}
+
+#[tokio::test]
+async fn agents_who_are_not_admins_are_refused_and_another_tenants_endpoints_are_not_found() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let agent = admin.new_agent(&app, "Bo").await;
+    let receiver = Receiver::start().await;
+    let id = subscribe(&admin, &receiver, json!(["*"])).await;
+    for (method, path, body) in [
+        ("GET", "/webhooks".to_string(), None),
+        (
+            "POST",
+            "/webhooks".to_string(),
+            Some(json!({"url": "https://example.com/", "events": ["*"]})),
+        ),
+        (
+            "PATCH",
+            format!("/webhooks/{id}"),
+            Some(json!({"enabled": false})),
+        ),
+        ("DELETE", format!("/webhooks/{id}"), None),
+        ("GET", format!("/webhooks/{id}/deliveries"), None),
+    ] {
+        agent
+            .call(method, &path, body)
+            .await
+            .assert_error(403, "forbidden");
+    }
+
+    let other = AgentClient::other_tenant_admin(&app).await;
+    for (method, path, body) in [
+        (
+            "PATCH",
+            format!("/webhooks/{id}"),
+            Some(json!({"enabled": false})),
+        ),
+        ("DELETE", format!("/webhooks/{id}"), None),
+        ("GET", format!("/webhooks/{id}/deliveries"), None),
+    ] {
+        other
+            .call(method, &path, body)
+            .await
+            .assert_error(404, "unknown-webhook");
+    }
+    let listed = other.call("GET", "/webhooks", None).await;
+    assert_eq!(listed.body["items"], json!([]));
+
+    // The other tenant's conversations send nothing to this tenant's endpoint.
+    let channel = app
+        .create_channel(&other.token, json!({"name": "Other site"}))
+        .await;
+    let theirs = app.visitor_on(&channel).await;
+    assert_eq!(app.send(&theirs.token, "theirs").await.status, 200);
+    let ours = app.visitor().await;
+    assert_eq!(app.send(&ours.token, "ours").await.status, 200);
+    // Ours: conversation.created, .queued and message.created.
+    receiver.wait_delivered(3, WITHIN).await;
+    for hit in receiver.hits() {
+        assert_eq!(hit.body["tenant_uuid"], admin.tenant.as_str());
+        assert_eq!(
+            hit.conversation().as_deref(),
+            Some(ours.conversation_id.as_str())
+        );
+    }
+    let still = admin.call("GET", "/webhooks", None).await;
+    assert_eq!(still.body["items"][0]["enabled"], true);
+}
+
+#[tokio::test]
+async fn only_enabled_endpoints_get_the_events_they_subscribe_to() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let closed_only = Receiver::start().await;
+    let disabled = Receiver::start().await;
+    let closed_id = subscribe(&admin, &closed_only, json!(["conversation.closed"])).await;
+    let reply = create(
+        &admin,
+        json!({"url": disabled.url, "events": ["*"], "enabled": false}),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+    let disabled_id = reply.body["uuid"].as_str().unwrap().to_string();
+
+    let visitor = app.visitor().await;
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+    assert_eq!(admin.answer(&visitor.conversation_id).await.status, 200);
+    set_state(&admin, &visitor.conversation_id, "closed").await;
+    let hits = closed_only.wait_delivered(1, WITHIN).await;
+    assert_eq!(hits[0].kind(), "conversation.closed");
+    assert_eq!(
+        hits[0].body["data"]["room"]["uuid"],
+        visitor.conversation_id.as_str()
+    );
+    assert_eq!(deliveries(&admin, &closed_id).await.len(), 1);
+    // The disabled endpoint was given nothing to send.
+    assert!(deliveries(&admin, &disabled_id).await.is_empty());
+    assert!(disabled.hits().is_empty());
+}
+
+#[tokio::test]
+async fn edits_deletions_presence_and_reopening_are_events_too() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    subscribe(
+        &admin,
+        &receiver,
+        json!([
+            "message.updated",
+            "message.deleted",
+            "presence.updated",
+            "conversation.reopened"
+        ]),
+    )
+    .await;
+    let visitor = app.visitor().await;
+    let room = visitor.conversation_id.clone();
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+    assert_eq!(admin.answer(&room).await.status, 200);
+    let sent = admin
+        .call(
+            "POST",
+            &format!("/users/me/rooms/{room}/messages"),
+            Some(json!({"content": "typo"})),
+        )
+        .await;
+    let message = sent.body["uuid"].as_str().unwrap().to_string();
+    let edited = admin
+        .call(
+            "PATCH",
+            &format!("/users/me/rooms/{room}/messages/{message}"),
+            Some(json!({"content": "fixed"})),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    let deleted = admin
+        .call(
+            "DELETE",
+            &format!("/users/me/rooms/{room}/messages/{message}"),
+            None,
+        )
+        .await;
+    assert!(deleted.status < 300, "{}", deleted.body);
+    set_state(&admin, &room, "closed").await;
+    set_state(&admin, &room, "open").await;
+    let presence = admin
+        .call(
+            "PUT",
+            &format!("/users/{}/presences", admin.uuid),
+            Some(json!({"state": "away", "status": "lunch"})),
+        )
+        .await;
+    assert!(presence.status < 300, "{}", presence.body);
+
+    let hits = receiver.wait_delivered(4, WITHIN).await;
+    let kinds: Vec<&str> = hits.iter().map(Hit::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "message.updated",
+            "message.deleted",
+            "conversation.reopened",
+            "presence.updated"
+        ]
+    );
+    assert_eq!(hits[0].body["data"]["message"]["content"], "fixed");
+    assert_eq!(hits[1].body["data"]["message"]["deleted"], true);
+    assert_eq!(hits[2].body["data"]["room"]["state"], "open");
+    assert_eq!(hits[3].body["data"]["presence"]["state"], "away");
+    assert_eq!(
+        hits[3].body["data"]["presence"]["uuid"],
+        admin.uuid.as_str()
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_past_the_give_up_time_is_paused_and_its_admins_told() {
+    let app = TestApp::spawn_with(|c| {
+        c.outbox_retry_ms = 20;
+        c.outbox_poll_ms = 50;
+        c.webhook_timeout_ms = 400;
+        c.webhook_give_up_ms = 800;
+    })
+    .await;
+    let admin = AgentClient::admin(&app).await;
+    let mut events = admin.events().await;
+    let receiver = Receiver::start().await;
+    receiver.script(|_| Answer::Fail);
+    let id = subscribe(&admin, &receiver, json!(["message.created"])).await;
+    let visitor = app.visitor().await;
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+
+    let paused = events.event("chatd_webhook_paused").await;
+    assert_eq!(paused["uuid"], id.as_str());
+    let listed = admin.call("GET", "/webhooks", None).await;
+    let endpoint = &listed.body["items"][0];
+    assert_eq!(endpoint["enabled"], false);
+    assert!(
+        endpoint["paused_reason"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{endpoint}"
+    );
+    // The round that gave up records it just after the pause.
+    let deadline = std::time::Instant::now() + WITHIN;
+    let log = loop {
+        let log = deliveries(&admin, &id).await;
+        if log[0]["status"] == "failed" || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(log[0]["status"], "failed", "{log:#?}");
+    assert!(log[0]["attempts"].as_i64().unwrap() >= 2);
+    assert_eq!(log[0]["last_status_code"], 500);
+
+    // Enabled again, it clears the pause; "send again" delivers the event.
+    receiver.script(|_| Answer::Ok);
+    let enabled = admin
+        .call(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(enabled.body["enabled"], true);
+    assert_eq!(enabled.body["paused_reason"], Value::Null);
+    let delivery = log[0]["uuid"].as_str().unwrap();
+    let again = admin
+        .call(
+            "POST",
+            &format!("/webhooks/{id}/deliveries/{delivery}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    let hits = receiver.wait_delivered(1, WITHIN).await;
+    assert_eq!(hits[0].id, log[0]["event_id"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn a_reply_delivered_to_the_visitors_socket_and_then_read_is_updated_twice() {
+    use chatgate::ws::stomp::{Command, StompFrame};
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    subscribe(&admin, &receiver, json!(["message.updated"])).await;
+    let visitor = app.visitor().await;
+    let room = visitor.conversation_id.clone();
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+    assert_eq!(admin.answer(&room).await.status, 200);
+    let mut stomp = crate::helpers::Stomp::subscribed(&app, &visitor.token, None).await;
+    post(&admin, &room, json!({"content": "Hi!"})).await;
+
+    // Written to the visitor's socket: DELIVERED.
+    let delivered = receiver.wait_delivered(1, WITHIN).await;
+    let message = &delivered[0].body["data"]["message"];
+    assert_eq!(message["state"], "DELIVERED");
+    assert_eq!(message["content"], "Hi!");
+    let seq = message["seq"].as_i64().unwrap();
+    // Read by the visitor: updated again, with its read time.
+    stomp
+        .send(
+            StompFrame::new(Command::Send)
+                .header("destination", "/app/read")
+                .body(json!({"up_to_seq": seq}).to_string().into_bytes()),
+        )
+        .await;
+    let delivered = receiver.wait_delivered(2, WITHIN).await;
+    let read = &delivered[1].body["data"]["message"];
+    assert_eq!(read["uuid"], message["uuid"]);
+    assert!(read["read_at"].is_string(), "{read}");
+}
