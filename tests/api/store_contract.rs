@@ -6000,6 +6000,28 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     );
     assert_eq!(store.visitor_erased_at(channel, &[]).await.unwrap(), None);
 
+    // Webhook events of a (one sent, one not) and of c.
+    let hook = uuid::Uuid::new_v4();
+    let event = |conversation: ConversationId| store::NewOutbox {
+        kind: "webhook".into(),
+        payload: r#"{"data":"order 4711 lost"}"#.into(),
+        order_key: Some(format!("{hook}:{conversation}")),
+        target: Some(hook),
+        ..outbox_row(tenant, None, 0)
+    };
+    let (sent_a, unsent_a, unsent_c) = (event(a), event(a), event(c));
+    for row in [&sent_a, &unsent_a, &unsent_c] {
+        store.enqueue_outbox(row, 0).await.unwrap();
+    }
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 1, 60_000, 100).await.unwrap();
+    assert!(claimed.iter().any(|r| r.id == sent_a.id));
+    let sent = store::OutboxOutcome::Sent {
+        again_at_ms: 2,
+        emailed: None,
+    };
+    assert!(finish(&store, sent_a.id, claim, &sent, 2).await);
+
     // The other tenant's conversation named too: skipped.
     let at = now_ms();
     let erased = store
@@ -6008,6 +6030,29 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
         .unwrap();
     let mut erased_ids = erased.conversations.clone();
     erased_ids.sort();
+    // a's events lose their bodies; the unsent one is dropped; c's stay.
+    let row = |id| {
+        let store = store.clone();
+        async move { store.outbox_row(id).await.unwrap().unwrap() }
+    };
+    let (was_sent, was_unsent, other_row) = (
+        row(sent_a.id).await,
+        row(unsent_a.id).await,
+        row(unsent_c.id).await,
+    );
+    assert_eq!(
+        (was_sent.payload.as_str(), was_sent.dropped_at_ms),
+        ("{}", None)
+    );
+    assert!(was_sent.sent_at_ms.is_some());
+    assert_eq!(was_unsent.payload, "{}");
+    assert_eq!(was_unsent.dropped_at_ms, Some(at));
+    assert_eq!(
+        was_unsent.last_error.as_deref(),
+        Some("the visitor was erased")
+    );
+    assert_eq!(other_row.payload, unsent_c.payload);
+    assert_eq!(other_row.dropped_at_ms, None);
     assert_eq!(erased_ids, both);
     assert_eq!(erased.messages, 2);
     assert_eq!(erased.notes, 1);

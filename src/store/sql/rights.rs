@@ -155,6 +155,19 @@ where
             let sql = in_done(statement);
             removed.push(bound!(&sql).execute(&mut *tx).await?.rows_affected());
         }
+        // The conversations' webhook events (their order key ends with the
+        // conversation's id) carry its messages: their bodies go, sent or
+        // not, and those not sent yet are dropped rather than delivered.
+        let sql = in_done(&format!(
+            "UPDATE outbox SET payload = '{{}}', \
+             last_error = CASE WHEN sent_at IS NULL AND dropped_at IS NULL \
+               THEN 'the visitor was erased' ELSE last_error END, \
+             dropped_at = CASE WHEN sent_at IS NULL AND dropped_at IS NULL \
+               THEN {at} ELSE dropped_at END \
+             WHERE tenant_id = $1 AND order_key IS NOT NULL \
+             AND substr(order_key, length(order_key) - 35) IN ({{list}})"
+        ));
+        bound!(&sql).execute(&mut *tx).await?;
         erased.messages = removed[3];
         erased.notes = removed[4];
         keys.sort();
