@@ -209,6 +209,7 @@ impl Worker {
             tasks.spawn(async move {
                 let _slot = slots.acquire_owned().await;
                 let mut done = Vec::with_capacity(run.len());
+                let mut recovered = None;
                 let mut held = false;
                 for (row, handler) in run.into_iter().zip(handlers) {
                     if held || now_ms() > give_back_after {
@@ -219,17 +220,28 @@ impl Worker {
                         });
                         continue;
                     }
+                    let retried = (row.attempts > 0).then_some(row.target).flatten();
                     let finished = outcome(handler, row, base).await;
                     held = !matches!(finished.outcome, OutboxOutcome::Sent { .. });
+                    if !held && retried.is_some() {
+                        recovered = retried;
+                    }
                     done.push(finished);
                 }
-                done
+                (done, recovered)
             });
         }
         let mut finished = Vec::with_capacity(claimed);
+        // Receivers a retry got through to this round: back after a failure.
+        let mut recovered: Vec<uuid::Uuid> = Vec::new();
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok(done) => finished.extend(done),
+                Ok((done, back)) => {
+                    finished.extend(done);
+                    if let Some(target) = back.filter(|t| !recovered.contains(t)) {
+                        recovered.push(target);
+                    }
+                }
                 // A handler panicked: its row's lease lapses and it is tried again.
                 Err(err) => tracing::error!(%err, "an outbox handler failed"),
             }
@@ -245,6 +257,21 @@ impl Worker {
             }
             Err(err) => {
                 tracing::warn!(%err, rows = finished.len(), "cannot record outbox attempts; their leases will lapse")
+            }
+        }
+        // A receiver that is back gets its other waiting rows now, not at
+        // the end of their backoff (up to a minute, or ten, after it came
+        // back): an outage's backlog starts to drain at once.
+        if !recovered.is_empty() {
+            match self.store.retry_targets_now(&recovered, now_ms()).await {
+                Ok(0) => {}
+                Ok(woken) => {
+                    tracing::info!(woken, "a receiver is back; its waiting rows are due now");
+                    self.wake();
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "cannot bring a recovered receiver's rows forward")
+                }
             }
         }
         claimed

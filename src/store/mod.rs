@@ -1305,6 +1305,11 @@ pub trait OutboxStore: Send + Sync + 'static {
         finished: &[Finished],
         now_ms: i64,
     ) -> StoreResult<Vec<bool>>;
+    /// A retry to each of `targets` got through, so the receiver is back:
+    /// its rows waiting for a retry after a failure of the receiver's own
+    /// (no answer, a 5xx or a 429; not a refusal of that one row), and not
+    /// claimed, become due at `now_ms`. How many did.
+    async fn retry_targets_now(&self, targets: &[Uuid], now_ms: i64) -> StoreResult<u64>;
     async fn outbox_row(&self, id: Uuid) -> StoreResult<Option<OutboxRow>>;
     /// The unsent row with this key, if any.
     async fn pending_outbox(&self, dedupe_key: &str) -> StoreResult<Option<OutboxRow>>;

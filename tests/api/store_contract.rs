@@ -158,6 +158,7 @@ macro_rules! contract {
 
 contract!(
     outbox_rows_are_claimed_once_retried_and_joined_by_their_key,
+    a_receiver_back_gets_its_waiting_rows_at_once,
     outbox_rows_go_with_their_message_in_its_group_commit,
     concurrent_outbox_claims_take_disjoint_rows,
     visitors_email_state_is_per_tenant_and_transcripts_one_per_interval,
@@ -3400,6 +3401,80 @@ async fn ordered_outbox_rows_go_one_at_a_time_per_key_behind_a_failing_one(db: D
         .await
         .unwrap()
         .is_empty());
+}
+
+/// After an outage the receiver's rows waiting for a retry (its own
+/// failures: no answer, 5xx, 429) are due at once; a row it refused (4xx),
+/// another receiver's rows and claimed rows keep their time.
+async fn a_receiver_back_gets_its_waiting_rows_at_once(db: Db) {
+    let store = db.open().await;
+    let tenant = TenantId::new();
+    let (back, other) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let rows = [
+        webhook_row(tenant, back, "k1", "{}"),
+        webhook_row(tenant, back, "k2", "{}"),
+        webhook_row(tenant, back, "k3", "{}"),
+        webhook_row(tenant, other, "k4", "{}"),
+        webhook_row(tenant, back, "k5", "{}"),
+    ];
+    for row in &rows {
+        store.enqueue_outbox(row, 1_000).await.unwrap();
+    }
+    let claim = uuid::Uuid::new_v4();
+    assert_eq!(
+        store
+            .claim_outbox(claim, 2_000, 10_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+    let failed = |row: &store::NewOutbox, status: Option<u16>| store::Finished {
+        id: row.id,
+        outcome: store::OutboxOutcome::Retry {
+            at_ms: 60_000,
+            error: "down".into(),
+        },
+        answer: status.map(|s| store::Answer {
+            status: Some(s),
+            duration_ms: 3,
+        }),
+    };
+    let finished = [
+        failed(&rows[0], None),
+        failed(&rows[1], Some(400)),
+        failed(&rows[2], Some(503)),
+        failed(&rows[3], None),
+        failed(&rows[4], Some(429)),
+    ];
+    store.finish_outbox(claim, &finished, 2_000).await.unwrap();
+    // Nothing is due before the receiver is back.
+    assert!(store
+        .claim_outbox(uuid::Uuid::new_v4(), 3_000, 10_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Another tenant's receiver being back moves none of these.
+    assert_eq!(
+        store
+            .retry_targets_now(&[uuid::Uuid::new_v4()], 3_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.retry_targets_now(&[back], 3_000).await.unwrap(), 3);
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store.claim_outbox(claim, 3_000, 10_000, 10).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [rows[0].id, rows[2].id, rows[4].id]
+    );
+    // Claimed rows are left to their claim; the refused row keeps its time.
+    assert_eq!(store.retry_targets_now(&[back], 4_000).await.unwrap(), 0);
+    let refused = store.outbox_row(rows[1].id).await.unwrap().unwrap();
+    assert_eq!(refused.due_at_ms, 60_000);
+    let others = store.outbox_row(rows[3].id).await.unwrap().unwrap();
+    assert_eq!(others.due_at_ms, 60_000);
 }
 
 async fn changes_write_the_rows_they_make_in_their_own_transaction_or_none(db: Db) {

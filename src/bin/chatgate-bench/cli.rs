@@ -140,6 +140,11 @@ pub struct WebhooksArgs {
     /// Seconds to wait after the load for the last events.
     #[arg(long, default_value_t = 120.0)]
     pub webhook_deadline: f64,
+    /// Seconds from the endpoint's creation during which the receiver
+    /// answers 503 to everything (down), then 200 (back): the report says
+    /// how long after its return the outage's backlog was caught up.
+    #[arg(long, default_value_t = 0.0)]
+    pub receiver_down: f64,
     /// The chat traffic, as in `chat`.
     #[command(flatten)]
     #[serde(flatten)]

@@ -10,7 +10,7 @@
 //! chatgate-bench slowloris [--connections 1000] [--deadline 10] [--visitor-rate 20]
 //! chatgate-bench files  [--concurrency 50] [--size 10MiB] [--rate 100] [--duration 20]
 //! chatgate-bench email  [--visitors 1000] [--fallback on|off] [--smtp-down SECS] [--pairs 200] [--rate 5000]
-//! chatgate-bench webhooks [--webhooks on|off] [--pairs 200] [--rate 1000]
+//! chatgate-bench webhooks [--webhooks on|off] [--receiver-down SECS] [--pairs 200] [--rate 1000]
 //! ```
 //!
 //! Without `--server` the bench spawns chatgate itself: one instance on a
@@ -44,7 +44,9 @@
 //!
 //! `webhooks` runs the `chat` load with one endpoint subscribed to every
 //! event at the bench's own receiver (or none: `--webhooks off`, the
-//! baseline), and reports each event's latency from its commit.
+//! baseline), and reports each event's latency from its commit; with
+//! `--receiver-down`, the receiver answers 503 at first, then how long after
+//! its return the backlog was caught up.
 //!
 //! `chat` and `fanout` then run the same load against a minimal built-in
 //! relay (same STOMP codec and body shape, no storage, no auth) in its own

@@ -1296,6 +1296,13 @@ macro_rules! sql_store {
                 ) -> StoreResult<Vec<bool>> {
                     self.sql.finish_outbox(claim, finished, now_ms).await
                 }
+                async fn retry_targets_now(
+                    &self,
+                    targets: &[Uuid],
+                    now_ms: i64,
+                ) -> StoreResult<u64> {
+                    self.sql.retry_targets_now(targets, now_ms).await
+                }
                 async fn outbox_row(
                     &self,
                     id: Uuid,

@@ -182,6 +182,30 @@ where
         Ok(rows.into_iter().map(|(_, row)| row).collect())
     }
 
+    pub(crate) async fn retry_targets_now(
+        &self,
+        targets: &[Uuid],
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        let mut woken = 0;
+        for target in targets {
+            // The partial index `outbox_retrying` holds just these rows.
+            woken += sqlx::query(
+                "UPDATE outbox SET due_at = $1 WHERE target = $2 \
+                 AND sent_at IS NULL AND dropped_at IS NULL AND attempts > 0 \
+                 AND target IS NOT NULL AND due_at > $1 \
+                 AND (claimed_until IS NULL OR claimed_until <= $1) \
+                 AND (last_status IS NULL OR last_status >= 500 OR last_status = 429)",
+            )
+            .bind(now_ms)
+            .bind(target.to_string())
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        }
+        Ok(woken)
+    }
+
     /// Every outcome of a round in one transaction: one commit per round.
     pub(crate) async fn finish_outbox(
         &self,

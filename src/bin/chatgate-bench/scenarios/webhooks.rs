@@ -30,6 +30,14 @@ use crate::spawn;
 
 /// What the receiver saw.
 struct Received {
+    /// Until when it answers 503 to everything (`--receiver-down`).
+    down_until: Option<Instant>,
+    /// Of the events created before `down_until`: how many came, and when
+    /// the last of them came (the outage's backlog caught up).
+    backlog: u64,
+    backlog_last: Option<Instant>,
+    /// Answers 503 sent while down.
+    refused: u64,
     /// Receive time minus `created_at`, in microseconds.
     latency: Histogram<u64>,
     ids: HashSet<String>,
@@ -47,7 +55,11 @@ struct Receiver {
 impl Receiver {
     async fn start() -> Result<Receiver> {
         let seen = Arc::new(Mutex::new(Received {
-            latency: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+            down_until: None,
+            backlog: 0,
+            backlog_last: None,
+            refused: 0,
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)?,
             ids: HashSet::new(),
             requests: 0,
             unreadable: 0,
@@ -66,10 +78,26 @@ impl Receiver {
                     .map(|t| t.timestamp_micros());
                 let mut seen = noted.lock().unwrap_or_else(|e| e.into_inner());
                 seen.requests += 1;
-                seen.last = Some(Instant::now());
+                let at = Instant::now();
+                if let Some(until) = seen.down_until {
+                    if at < until {
+                        seen.refused += 1;
+                        return warp::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                }
+                seen.last = Some(at);
                 match (event, created) {
                     (Some(event), Some(created)) => {
                         let _ = seen.latency.record((now - created).max(1) as u64);
+                        if let Some(until) = seen.down_until {
+                            // Created before the receiver came back: part of
+                            // the outage's backlog.
+                            let up_at = now - until.elapsed().as_micros() as i64;
+                            if created < up_at {
+                                seen.backlog += 1;
+                                seen.backlog_last = Some(at);
+                            }
+                        }
                         if let Some(id) = event["id"].as_str() {
                             seen.ids.insert(id.to_string());
                         }
@@ -99,6 +127,13 @@ pub struct WebhookRow {
     pub latency_ms: Percentiles,
     /// How long after the load the last event came.
     pub drain_secs: f64,
+    /// With `--receiver-down`: how long it was down, the 503s it answered,
+    /// the events created while it was down, and how long after its return
+    /// the last of them came.
+    pub down_secs: f64,
+    pub refused: u64,
+    pub backlog: u64,
+    pub caught_up_secs: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -116,9 +151,17 @@ pub async fn run(args: &WebhooksArgs) -> Result<bool> {
     let on = args.webhooks == OnOff::On;
     let receiver = Receiver::start().await?;
     let deployment = spawn::chatgate_with(&args.target, true, &[]).await?;
+    let down = Duration::from_secs_f64(args.receiver_down.max(0.0));
     let result = async {
         if on {
             subscribe(&deployment, &receiver, args).await?;
+            if !down.is_zero() {
+                receiver
+                    .seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .down_until = Some(Instant::now() + down);
+            }
         }
         let chat = traffic::run_with(&spec, &deployment, &args.run, None).await?;
         let ended = Instant::now();
@@ -142,6 +185,13 @@ pub async fn run(args: &WebhooksArgs) -> Result<bool> {
             drain_secs: seen
                 .last
                 .map_or(0.0, |l| l.saturating_duration_since(ended).as_secs_f64()),
+            down_secs: down.as_secs_f64(),
+            refused: seen.refused,
+            backlog: seen.backlog,
+            caught_up_secs: seen.down_until.and_then(|until| {
+                seen.backlog_last
+                    .map(|last| last.saturating_duration_since(until).as_secs_f64())
+            }),
         };
         anyhow::Ok((chat, row))
     }
@@ -160,6 +210,17 @@ pub async fn run(args: &WebhooksArgs) -> Result<bool> {
         "  webhook events: {} received ({} requests, {} unreadable); from commit: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; last {:.1} s after the load",
         hooks.events, hooks.requests, hooks.unreadable, l.p50, l.p99, l.max, hooks.drain_secs
     );
+    if hooks.down_secs > 0.0 {
+        println!(
+            "  receiver down for the first {:.0} s ({} requests answered 503): {} events created meanwhile; the last of them came {} after its return",
+            hooks.down_secs,
+            hooks.refused,
+            hooks.backlog,
+            hooks
+                .caught_up_secs
+                .map_or("never".to_string(), |s| format!("{s:.1} s"))
+        );
+    }
     if let Some(path) = &args.run.json {
         let runs = [WebhooksRun {
             chat: &chat,
@@ -175,6 +236,10 @@ pub async fn run(args: &WebhooksArgs) -> Result<bool> {
             chat.errors.total(),
             chat.lost
         );
+        ok = false;
+    }
+    if hooks.down_secs > 0.0 && hooks.caught_up_secs.is_none() {
+        eprintln!("chatgate-bench: FAILED: the receiver's outage was never caught up");
         ok = false;
     }
     if on && hooks.events == 0 {
