@@ -159,6 +159,7 @@ macro_rules! contract {
 contract!(
     outbox_rows_are_claimed_once_retried_and_joined_by_their_key,
     a_receiver_back_gets_its_waiting_rows_at_once,
+    rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent,
     outbox_rows_go_with_their_message_in_its_group_commit,
     concurrent_outbox_claims_take_disjoint_rows,
     visitors_email_state_is_per_tenant_and_transcripts_one_per_interval,
@@ -3475,6 +3476,95 @@ async fn a_receiver_back_gets_its_waiting_rows_at_once(db: Db) {
     assert_eq!(refused.due_at_ms, 60_000);
     let others = store.outbox_row(rows[3].id).await.unwrap().unwrap();
     assert_eq!(others.due_at_ms, 60_000);
+}
+
+/// Rows behind a waiting row of their key (a failure's retry, or a
+/// postponement) are parked, not read by every claim, and come back in
+/// order, all together, once that row is sent or dropped.
+async fn rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent(db: Db) {
+    let store = db.open().await;
+    let tenant = TenantId::new();
+    let target = uuid::Uuid::new_v4();
+    let ids = |rows: &[store::OutboxRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    let finish = |id, outcome| store::Finished {
+        id,
+        outcome,
+        answer: None,
+    };
+    for (head_outcome, sent_or_dropped) in [
+        (
+            store::OutboxOutcome::Retry {
+                at_ms: 50_000,
+                error: "down".into(),
+            },
+            store::OutboxOutcome::Sent {
+                again_at_ms: 0,
+                emailed: None,
+            },
+        ),
+        (
+            store::OutboxOutcome::Later { at_ms: 50_000 },
+            store::OutboxOutcome::Dropped {
+                error: "gone".into(),
+            },
+        ),
+    ] {
+        let key = uuid::Uuid::new_v4().to_string();
+        let head = webhook_row(tenant, target, &key, "{}");
+        store.enqueue_outbox(&head, 1_000).await.unwrap();
+        let claim = uuid::Uuid::new_v4();
+        let claimed = store.claim_outbox(claim, 2_000, 10_000, 10).await.unwrap();
+        assert_eq!(ids(&claimed), [head.id]);
+        // Rows of the key come while the head is out.
+        let mut behind = Vec::new();
+        for _ in 0..3 {
+            let row = webhook_row(tenant, target, &key, "{}");
+            store.enqueue_outbox(&row, 2_500).await.unwrap();
+            behind.push(row.id);
+        }
+        store
+            .finish_outbox(claim, &[finish(head.id, head_outcome.clone())], 3_000)
+            .await
+            .unwrap();
+        // A row of the key added while the head waits waits too; another
+        // key goes at once.
+        let late = webhook_row(tenant, target, &key, "{}");
+        store.enqueue_outbox(&late, 4_000).await.unwrap();
+        behind.push(late.id);
+        let other = webhook_row(tenant, target, &uuid::Uuid::new_v4().to_string(), "{}");
+        store.enqueue_outbox(&other, 4_000).await.unwrap();
+        let c = uuid::Uuid::new_v4();
+        let claimed = store.claim_outbox(c, 5_000, 10_000, 10).await.unwrap();
+        assert_eq!(ids(&claimed), [other.id]);
+        let sent = store::OutboxOutcome::Sent {
+            again_at_ms: 0,
+            emailed: None,
+        };
+        store
+            .finish_outbox(c, &[finish(other.id, sent.clone())], 5_000)
+            .await
+            .unwrap();
+        for at in [6_000, 7_000] {
+            assert!(store
+                .claim_outbox(uuid::Uuid::new_v4(), at, 1, 10)
+                .await
+                .unwrap()
+                .is_empty());
+        }
+        // Due again, the head goes alone; then the rest, in order, at once.
+        let c = uuid::Uuid::new_v4();
+        let claimed = store.claim_outbox(c, 60_000, 10_000, 10).await.unwrap();
+        assert_eq!(ids(&claimed), [head.id]);
+        store
+            .finish_outbox(c, &[finish(head.id, sent_or_dropped)], 60_000)
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_outbox(uuid::Uuid::new_v4(), 60_001, 10_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(ids(&claimed), behind);
+    }
 }
 
 async fn changes_write_the_rows_they_make_in_their_own_transaction_or_none(db: Db) {

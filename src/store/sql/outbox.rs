@@ -146,18 +146,38 @@ where
             ""
         };
         let pos = DB::OUTBOX_POS;
+        // Rows behind a row of their key that waits (for a retry, or a
+        // postponement) are parked: out of the index the claim reads, so a
+        // receiver's outage costs each claim nothing however long its
+        // backlog. Each row is parked once; its key's parked rows come back
+        // when a row of the key is sent or dropped (`finish_outbox`).
+        // (`e.parked + 0`: the probe goes by `outbox_order`, the key's
+        // rows, not by `outbox_ready`.)
+        let park = format!(
+            "UPDATE outbox SET parked = 1 WHERE id IN \
+             (SELECT o.id FROM outbox o WHERE o.sent_at IS NULL AND o.dropped_at IS NULL \
+              AND o.parked = 0 AND (o.claimed_until IS NULL OR o.claimed_until <= $1) \
+              AND o.order_key IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e \
+                   WHERE e.order_key = o.order_key AND e.sent_at IS NULL \
+                   AND e.dropped_at IS NULL AND e.{pos} < o.{pos} AND e.parked + 0 = 0 \
+                   AND e.due_at > $1 \
+                   AND (e.claimed_until IS NULL OR e.claimed_until <= $1)){lock})"
+        );
         // A row of an order key is due only when every earlier unsent row
-        // of its key is due and unclaimed too (and so claimed with it: the
-        // candidates are taken in insertion order); a row waiting for a
-        // retry, or held by another worker, holds back the rest of its key.
+        // of its key is due, unclaimed and not parked too (and so claimed
+        // with it: the candidates are taken in insertion order); a row
+        // waiting for a retry, or held by another worker, holds back the
+        // rest of its key. The candidates are read from `outbox_ready`
+        // (unsent, not parked), never the sent or parked rows.
         let sql = format!(
             "UPDATE outbox SET claimed_until = $1, claim_id = $2 WHERE id IN \
              (SELECT o.id FROM outbox o WHERE o.sent_at IS NULL AND o.dropped_at IS NULL \
+              AND o.parked = 0 \
               AND o.due_at <= $3 AND (o.claimed_until IS NULL OR o.claimed_until <= $3) \
               AND (o.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
                    WHERE e.order_key = o.order_key AND e.sent_at IS NULL \
                    AND e.dropped_at IS NULL AND e.{pos} < o.{pos} \
-                   AND (e.due_at > $3 OR e.claimed_until > $3))) \
+                   AND (e.parked = 1 OR e.due_at > $3 OR e.claimed_until > $3))) \
               ORDER BY o.{pos} LIMIT $4{lock}) \
              RETURNING {OUTBOX_COLUMNS}, {pos}"
         );
@@ -165,6 +185,7 @@ where
         if let Some(serialize) = DB::CLAIM_LOCK {
             sqlx::query(serialize).execute(&mut *tx).await?;
         }
+        sqlx::query(&park).bind(now_ms).execute(&mut *tx).await?;
         let rows = sqlx::query(&sql)
             .bind(now_ms.saturating_add(lease_ms))
             .bind(claim.to_string())
@@ -215,8 +236,21 @@ where
     ) -> StoreResult<Vec<bool>> {
         let mut tx = self.write.begin().await?;
         let mut done = Vec::with_capacity(finished.len());
+        // Keys with a row sent or dropped: their parked rows (if any: the
+        // probe reads the small `outbox_parked` index) are claimable again.
+        let mut unpark: Vec<String> = Vec::new();
         for row in finished {
-            let mine = Self::finish_one(&mut tx, claim, row, now_ms).await?;
+            let updated = Self::finish_one(&mut tx, claim, row, now_ms).await?;
+            let mine = updated.is_some();
+            if let Some(Some(key)) = updated {
+                let gone = matches!(
+                    row.outcome,
+                    OutboxOutcome::Sent { .. } | OutboxOutcome::Dropped { .. }
+                );
+                if gone && !unpark.contains(&key) {
+                    unpark.push(key);
+                }
+            }
             if let (true, Some(answer)) = (mine, &row.answer) {
                 sqlx::query(
                     "UPDATE outbox SET last_status = $1, last_duration_ms = $2 WHERE id = $3",
@@ -236,16 +270,26 @@ where
                 Self::mark_emailed(&mut tx, emailed).await?;
             }
         }
+        for key in &unpark {
+            sqlx::query(&format!(
+                "UPDATE outbox SET parked = 0 WHERE order_key = $1 AND {UNSENT} AND parked = 1"
+            ))
+            .bind(key.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(done)
     }
 
+    /// Records one row's outcome if the claim is still its own: then its
+    /// order key.
     async fn finish_one(
         conn: &mut DB::Connection,
         claim: Uuid,
         row: &Finished,
         now_ms: i64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Option<String>>> {
         let mine = "WHERE id = $1 AND claim_id = $2";
         let release = "claimed_until = NULL, claim_id = NULL";
         let (set, a, b): (String, Bind, Option<Bind>) = match &row.outcome {
@@ -271,13 +315,16 @@ where
                 Some(Bind::I(now_ms)),
             ),
         };
-        let sql = format!("UPDATE outbox SET {release}, {set} {mine} AND {UNSENT}");
+        let sql =
+            format!("UPDATE outbox SET {release}, {set} {mine} AND {UNSENT} RETURNING order_key");
         let mut binds = vec![Bind::S(row.id.to_string()), Bind::S(claim.to_string()), a];
         binds.extend(b);
-        let done = Self::bind_all(sqlx::query(&sql), &binds)
-            .execute(&mut *conn)
+        let updated = Self::bind_all(sqlx::query(&sql), &binds)
+            .fetch_optional(&mut *conn)
             .await?;
-        Ok(done.rows_affected() > 0)
+        updated
+            .map(|r| Ok(r.try_get::<Option<String>, _>(0)?))
+            .transpose()
     }
 
     /// The outbox rows of a group commit's new messages, on its

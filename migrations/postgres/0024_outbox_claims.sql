@@ -1,0 +1,15 @@
+-- The rows waiting for a retry, by their receiver: when one of a receiver's
+-- retries gets through, the receiver is back, and its other waiting rows
+-- are tried at once rather than at the end of their backoff.
+CREATE INDEX outbox_retrying ON outbox (target)
+    WHERE sent_at IS NULL AND dropped_at IS NULL AND attempts > 0 AND target IS NOT NULL;
+
+-- A row behind a waiting row of its order key is parked until a row of
+-- its key is sent or dropped.
+ALTER TABLE outbox ADD COLUMN parked BIGINT NOT NULL DEFAULT 0;
+-- What a claim reads, in insertion order: neither the sent rows nor the
+-- parked ones.
+CREATE INDEX outbox_ready ON outbox (pos)
+    WHERE sent_at IS NULL AND dropped_at IS NULL AND parked = 0;
+CREATE INDEX outbox_parked ON outbox (order_key)
+    WHERE sent_at IS NULL AND dropped_at IS NULL AND parked = 1;
