@@ -232,8 +232,9 @@ impl Application {
 }
 
 /// Housekeeping every minute: idle rate-limit keys are forgotten, and
-/// (hourly) the contexts of conversations that never began and the uploads
-/// never sent are deleted; every `retention_every_ms` (hourly by default)
+/// (hourly) the contexts of conversations that never began, the uploads
+/// never sent and the outbox rows sent or dropped over
+/// `outbox_keep_days` ago are deleted; every `retention_every_ms` (hourly by default)
 /// the conversations past their tenant's retention are erased.
 async fn forget_idle_limits(state: App) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -251,6 +252,14 @@ async fn forget_idle_limits(state: App) {
                     let uploads = state.services.attachments.clean_unsent().await;
                     if uploads > 0 {
                         tracing::info!(deleted = uploads, "unsent uploads cleaned");
+                    }
+                    let keep_ms = i64::try_from(state.config.outbox_keep_days)
+                        .unwrap_or(i64::MAX / 86_400_000)
+                        .saturating_mul(86_400_000);
+                    let before = crate::domain::time::now_ms().saturating_sub(keep_ms);
+                    let rows = state.services.outbox.prune(before).await;
+                    if rows > 0 {
+                        tracing::info!(deleted = rows, "old outbox rows deleted");
                     }
                 }
                 minutes += 1;

@@ -370,6 +370,11 @@ pub struct Config {
     #[arg(long, env = "CHATGATE_OUTBOX_LEASE_MS", default_value_t = 120_000)]
     pub outbox_lease_ms: u64,
 
+    /// Days a sent or dropped outbox row (an email, a webhook delivery and
+    /// its log line) is kept before the hourly housekeeping deletes it.
+    #[arg(long, env = "CHATGATE_OUTBOX_KEEP_DAYS", default_value_t = 7)]
+    pub outbox_keep_days: u64,
+
     /// Milliseconds a webhook request (connect, send, answer) may take
     /// before it counts as failed.
     #[arg(long, env = "CHATGATE_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
@@ -454,6 +459,7 @@ impl Config {
             ("outbox-concurrency", self.outbox_concurrency as u64),
             ("webhook-timeout-ms", self.webhook_timeout_ms),
             ("outbox-lease-ms", self.outbox_lease_ms),
+            ("outbox-keep-days", self.outbox_keep_days),
             ("webhook-give-up-ms", self.webhook_give_up_ms),
             (
                 "transcripts-per-ip-hour",

@@ -13,3 +13,8 @@ CREATE INDEX outbox_ready ON outbox (parked)
     WHERE sent_at IS NULL AND dropped_at IS NULL AND parked = 0;
 CREATE INDEX outbox_parked ON outbox (order_key)
     WHERE sent_at IS NULL AND dropped_at IS NULL AND parked = 1;
+
+-- The rows done with (sent or dropped) by when, for the housekeeping that
+-- deletes them after `outbox_keep_days`.
+CREATE INDEX outbox_done ON outbox ((COALESCE(sent_at, dropped_at)))
+    WHERE sent_at IS NOT NULL OR dropped_at IS NOT NULL;

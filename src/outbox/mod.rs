@@ -146,6 +146,28 @@ impl Worker {
         tokio::spawn(run(Arc::downgrade(self), self.wake.clone(), self.poll));
     }
 
+    /// Deletes the rows sent or dropped before `before_ms`, a few thousand
+    /// per transaction (each a short hold of SQLite's writer); how many.
+    pub async fn prune(&self, before_ms: i64) -> u64 {
+        const CHUNK: u32 = 5_000;
+        let mut deleted = 0;
+        loop {
+            match self.store.prune_outbox(before_ms, CHUNK).await {
+                Ok(n) => {
+                    deleted += n;
+                    if n < u64::from(CHUNK) {
+                        return deleted;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "cannot delete old outbox rows");
+                    return deleted;
+                }
+            }
+        }
+    }
+
     /// A row due now was added: look at once.
     pub fn wake(&self) {
         self.wake.notify_one();

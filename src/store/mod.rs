@@ -1310,6 +1310,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// (no answer, a 5xx or a 429; not a refusal of that one row), and not
     /// claimed, become due at `now_ms`. How many did.
     async fn retry_targets_now(&self, targets: &[Uuid], now_ms: i64) -> StoreResult<u64>;
+    /// Deletes up to `limit` rows sent or dropped before `before_ms`
+    /// (oldest first); how many it deleted.
+    async fn prune_outbox(&self, before_ms: i64, limit: u32) -> StoreResult<u64>;
     async fn outbox_row(&self, id: Uuid) -> StoreResult<Option<OutboxRow>>;
     /// The unsent row with this key, if any.
     async fn pending_outbox(&self, dedupe_key: &str) -> StoreResult<Option<OutboxRow>>;

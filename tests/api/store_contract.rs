@@ -160,6 +160,7 @@ contract!(
     outbox_rows_are_claimed_once_retried_and_joined_by_their_key,
     a_receiver_back_gets_its_waiting_rows_at_once,
     rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent,
+    outbox_rows_done_with_are_pruned_and_unsent_ones_kept,
     outbox_rows_go_with_their_message_in_its_group_commit,
     concurrent_outbox_claims_take_disjoint_rows,
     visitors_email_state_is_per_tenant_and_transcripts_one_per_interval,
@@ -3564,6 +3565,67 @@ async fn rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent(db: Db) {
             .await
             .unwrap();
         assert_eq!(ids(&claimed), behind);
+    }
+}
+
+/// The housekeeping deletes rows sent or dropped before its time, a chunk
+/// at a time, and never a row still to send.
+async fn outbox_rows_done_with_are_pruned_and_unsent_ones_kept(db: Db) {
+    let store = db.open().await;
+    let tenant = TenantId::new();
+    let target = uuid::Uuid::new_v4();
+    let rows: Vec<store::NewOutbox> = (0..5)
+        .map(|i| webhook_row(tenant, target, &format!("k{i}"), "{}"))
+        .collect();
+    for row in &rows {
+        store.enqueue_outbox(row, 1_000).await.unwrap();
+    }
+    let claim = uuid::Uuid::new_v4();
+    assert_eq!(
+        store
+            .claim_outbox(claim, 2_000, 10_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+    let sent = store::OutboxOutcome::Sent {
+        again_at_ms: 0,
+        emailed: None,
+    };
+    let finished = [
+        (0, sent.clone()),
+        (1, sent.clone()),
+        (
+            2,
+            store::OutboxOutcome::Dropped {
+                error: "gone".into(),
+            },
+        ),
+        (
+            3,
+            store::OutboxOutcome::Retry {
+                at_ms: 9_000,
+                error: "down".into(),
+            },
+        ),
+        (4, store::OutboxOutcome::Later { at_ms: 9_000 }),
+    ]
+    .map(|(i, outcome)| store::Finished {
+        id: rows[i].id,
+        outcome,
+        answer: None,
+    });
+    store.finish_outbox(claim, &finished, 3_000).await.unwrap();
+    // Nothing done with before 3,000.
+    assert_eq!(store.prune_outbox(3_000, 10).await.unwrap(), 0);
+    // A chunk at a time.
+    assert_eq!(store.prune_outbox(3_001, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_outbox(3_001, 2).await.unwrap(), 1);
+    assert_eq!(store.prune_outbox(i64::MAX, 10).await.unwrap(), 0);
+    for (i, row) in rows.iter().enumerate() {
+        let kept = store.outbox_row(row.id).await.unwrap();
+        assert_eq!(kept.is_some(), i >= 3, "row {i}");
     }
 }
 

@@ -1296,6 +1296,9 @@ macro_rules! sql_store {
                 ) -> StoreResult<Vec<bool>> {
                     self.sql.finish_outbox(claim, finished, now_ms).await
                 }
+                async fn prune_outbox(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+                    self.sql.prune_outbox(before_ms, limit).await
+                }
                 async fn retry_targets_now(
                     &self,
                     targets: &[Uuid],

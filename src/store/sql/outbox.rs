@@ -203,6 +203,19 @@ where
         Ok(rows.into_iter().map(|(_, row)| row).collect())
     }
 
+    pub(crate) async fn prune_outbox(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+             WHERE (sent_at IS NOT NULL OR dropped_at IS NOT NULL) \
+             AND COALESCE(sent_at, dropped_at) < $1 LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub(crate) async fn retry_targets_now(
         &self,
         targets: &[Uuid],
