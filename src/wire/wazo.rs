@@ -43,6 +43,8 @@ pub struct WireMessage<'a> {
     alias: &'a Option<String>,
     /// The files it carries, URLs signed now (desk-api.md, "Attachments").
     attachments: Vec<super::AttachmentJson<'a>>,
+    /// An application (a bot) wrote it; `alias` is its name.
+    bot: bool,
     content: &'a str,
     #[schema(example = "2026-11-22T10:15:30.123Z")]
     created_at: String,
@@ -98,6 +100,7 @@ impl<'a> WireMessage<'a> {
         WireMessage {
             alias: &m.sender_name,
             attachments: super::attachments(&m.attachments, cx.signer),
+            bot: m.bot,
             content: &m.content,
             created_at: format_ms(m.sent_at_ms),
             deleted: m.deleted,
