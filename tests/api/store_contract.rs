@@ -502,6 +502,7 @@ fn visitor_message(
         postback: None,
         mentions: Vec::new(),
         attachments: Vec::new(),
+        bot: false,
     }
 }
 
