@@ -23,8 +23,8 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::{body, parse_json, respond, token, with_app};
-use crate::domain::time::parse_ms;
 use crate::domain::application::Scope;
+use crate::domain::time::parse_ms;
 use crate::domain::{AgentId, LiveRoom, Message, QuickReply, RoomId, RoomState};
 use crate::error::ApiError;
 use crate::service::agents::{AgentPatch, NewAgent};
@@ -101,10 +101,11 @@ async fn dispatch(
         });
     };
     if caller.is_application() {
-        let scope = application_scope(&method, route.path)
-            .ok_or(crate::service::ServiceError::NotForApplications(
+        let scope = application_scope(&method, route.path).ok_or(
+            crate::service::ServiceError::NotForApplications(
                 "applications may not make this call: it is for people (agents or admins)",
-            ))?;
+            ),
+        )?;
         caller.require_scope(scope)?;
     }
     (route.handler)(Call {

@@ -49,7 +49,8 @@ impl ApplicationService {
         new: NewApplication,
     ) -> Result<Created, ServiceError> {
         caller.require_admin()?;
-        let name = application::parse_name(&new.name).map_err(|m| ServiceError::field("name", m))?;
+        let name =
+            application::parse_name(&new.name).map_err(|m| ServiceError::field("name", m))?;
         let scopes = Scopes::parse(new.scopes.iter().map(String::as_str))
             .map_err(|m| ServiceError::field("scopes", m))?;
         let id = AgentId::new();

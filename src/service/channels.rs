@@ -165,7 +165,11 @@ impl ChannelService {
 
     /// A `bot` setting must name an application of the caller's tenant
     /// that is not revoked (400 naming `bot` otherwise; nothing changes).
-    async fn check_bot(&self, caller: &Caller, settings: &ChannelSettings) -> Result<(), ServiceError> {
+    async fn check_bot(
+        &self,
+        caller: &Caller,
+        settings: &ChannelSettings,
+    ) -> Result<(), ServiceError> {
         let Some(Some(bot)) = settings.bot else {
             return Ok(());
         };

@@ -551,9 +551,7 @@ impl RoomService {
         if !live {
             return Ok(false);
         }
-        let then = self
-            .hooks(tenant, &[EventType::ConversationAssigned])
-            .await;
+        let then = self.hooks(tenant, &[EventType::ConversationAssigned]).await;
         let room = match self
             .room_store
             .answer(tenant, id, bot, now_ms(), then.clone())

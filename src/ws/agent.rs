@@ -25,10 +25,10 @@ use warp::{Filter, Rejection, Reply};
 
 use super::session::{self, Beats, Ended, Protocol, Work};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
-use crate::service::agents::Credential;
 use crate::domain::Event;
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
+use crate::service::agents::Credential;
 use crate::service::Caller;
 use crate::state::App;
 use crate::wire::shapes;

@@ -9,7 +9,11 @@ use crate::agent_helpers::{AgentClient, EventSocket};
 use crate::helpers::{Reply, Stomp, TestApp};
 use crate::queue::next_message;
 
-const ALL_SCOPES: [&str; 3] = ["conversations:read", "conversations:write", "messages:write"];
+const ALL_SCOPES: [&str; 3] = [
+    "conversations:read",
+    "conversations:write",
+    "messages:write",
+];
 
 /// An application as its creation answered it, and a client with its token.
 struct App {
@@ -49,7 +53,8 @@ async fn list_apps(admin: &AgentClient) -> Vec<Value> {
 async fn set_channel(app: &TestApp, admin: &AgentClient, settings: Value) -> Reply {
     let mut body = settings;
     body["channel_id"] = json!(app.channel_id);
-    app.post("/channels.update", &body, Some(&admin.token)).await
+    app.post("/channels.update", &body, Some(&admin.token))
+        .await
 }
 
 async fn channel_bot(app: &TestApp, admin: &AgentClient) -> Value {
@@ -78,7 +83,11 @@ async fn an_application_is_created_with_its_token_shown_once_listed_and_revoked_
     assert_eq!(listed[0]["scopes"], json!(ALL_SCOPES));
     assert_eq!(listed[0]["created_by"], admin.uuid.as_str());
     assert!(listed[0]["revoked_at"].is_null());
-    assert!(listed[0].get("token").is_none(), "shown once: {}", listed[0]);
+    assert!(
+        listed[0].get("token").is_none(),
+        "shown once: {}",
+        listed[0]
+    );
 
     // The token works as a bearer token of the agent API.
     let rooms = bot.client.call("GET", "/users/me/rooms", None).await;
@@ -107,7 +116,10 @@ async fn an_application_is_created_with_its_token_shown_once_listed_and_revoked_
         .await
         .assert_error(404, "unknown-agent");
     // It never logs in with a password.
-    let email = format!("application-{}@applications.invalid", bot.uuid.replace('-', ""));
+    let email = format!(
+        "application-{}@applications.invalid",
+        bot.uuid.replace('-', "")
+    );
     let login = AgentClient::try_login(&app, &email, "!application").await;
     assert_eq!(login.status, 401, "{}", login.body);
 
@@ -163,7 +175,9 @@ async fn bad_applications_are_refused_with_a_json_error_and_nothing_is_created()
         (json!({"name": "Bot", "scopes": []}), "scopes"),
     ];
     for (body, field) in cases {
-        let reply = admin.call("POST", "/applications", Some(body.clone())).await;
+        let reply = admin
+            .call("POST", "/applications", Some(body.clone()))
+            .await;
         reply.assert_error(400, "invalid-data");
         assert!(
             reply.body["details"].get(field).is_some(),
@@ -243,8 +257,15 @@ async fn each_missing_scope_is_a_403_and_calls_for_people_are_refused() {
         assert_eq!(reply.body["details"]["scope"], "messages:write");
     }
     // Nothing moved: the room still waits, with the visitor's message only.
-    let queued = admin.call("GET", &format!("/queues/{room}/messages"), None).await;
-    assert_eq!(queued.body["items"].as_array().unwrap().len(), 1, "{}", queued.body);
+    let queued = admin
+        .call("GET", &format!("/queues/{room}/messages"), None)
+        .await;
+    assert_eq!(
+        queued.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        queued.body
+    );
 
     // Admin calls, presence and agent rooms: never an application's.
     let full = create_app(&admin, "Full", &ALL_SCOPES).await;
@@ -313,7 +334,11 @@ async fn a_channel_bot_must_be_a_live_application_of_the_tenant() {
             Some(&admin.token),
         )
         .await;
-    assert!(info.body["color"].is_null(), "nothing changed: {}", info.body);
+    assert!(
+        info.body["color"].is_null(),
+        "nothing changed: {}",
+        info.body
+    );
 
     let bot = create_app(&admin, "FAQ bot", &ALL_SCOPES).await;
     let set = set_channel(&app, &admin, json!({"bot": bot.uuid})).await;
@@ -352,7 +377,9 @@ async fn the_bot_takes_a_new_conversation_and_hands_it_over_to_round_robin_with_
 
     let visitor = app.visitor().await;
     let mut stomp = Stomp::subscribed(&app, &visitor.token, None).await;
-    let sent = app.send(&visitor.token, "What are your opening hours?").await;
+    let sent = app
+        .send(&visitor.token, "What are your opening hours?")
+        .await;
     assert_eq!(sent.status, 200, "{}", sent.body);
     let room = visitor.conversation_id.clone();
 
@@ -452,9 +479,8 @@ async fn the_bot_takes_a_new_conversation_and_hands_it_over_to_round_robin_with_
     assert_eq!(bot_message["alias"], "FAQ bot");
     assert!(messages.iter().any(|m| m["postback"] == "human"));
     assert!(
-        messages
-            .iter()
-            .any(|m| m["notice"]["type"] == "agent_left" && m["notice"]["params"]["agent"] == bot.name.as_str()),
+        messages.iter().any(|m| m["notice"]["type"] == "agent_left"
+            && m["notice"]["params"]["agent"] == bot.name.as_str()),
         "{messages:?}"
     );
     // The bot is out: it can no longer write there nor hand it over again.
@@ -562,6 +588,11 @@ async fn a_revoked_bot_returns_its_conversations_to_the_queue() {
         .await;
     assert_eq!(queued["room"]["uuid"], room.as_str(), "{queued}");
     let queue = admin.call("GET", "/queues", None).await;
-    assert_eq!(queue.body["items"][0]["uuid"], room.as_str(), "{}", queue.body);
+    assert_eq!(
+        queue.body["items"][0]["uuid"],
+        room.as_str(),
+        "{}",
+        queue.body
+    );
     assert!(queue.body["items"][0]["assignee_uuid"].is_null());
 }

@@ -6365,7 +6365,10 @@ async fn applications_stay_in_their_tenant_are_found_by_token_hash_and_revoked_o
         .unwrap();
 
     assert_eq!(store.applications(tenant).await.unwrap(), vec![bot.clone()]);
-    assert_eq!(store.application(tenant, bot.id).await.unwrap(), Some(bot.clone()));
+    assert_eq!(
+        store.application(tenant, bot.id).await.unwrap(),
+        Some(bot.clone())
+    );
     assert_eq!(store.application(other, bot.id).await.unwrap(), None);
     let (found, agent) = store
         .application_by_token("hash-of-bot")
@@ -6375,7 +6378,11 @@ async fn applications_stay_in_their_tenant_are_found_by_token_hash_and_revoked_o
     assert_eq!(found, bot);
     assert_eq!(agent.role, Role::Application);
     assert_eq!(agent.display_name, "FAQ bot");
-    assert!(store.application_by_token("hash-of-nothing").await.unwrap().is_none());
+    assert!(store
+        .application_by_token("hash-of-nothing")
+        .await
+        .unwrap()
+        .is_none());
     // Not an agent of the tenant's lists, nor a candidate for round robin.
     assert!(store
         .agents(tenant)
@@ -6395,22 +6402,45 @@ async fn applications_stay_in_their_tenant_are_found_by_token_hash_and_revoked_o
     channel.routing.bot = Some(bot.id);
     store.update_channel(&channel).await.unwrap();
     assert_eq!(
-        store.channel(tenant, channel.id).await.unwrap().unwrap().routing.bot,
+        store
+            .channel(tenant, channel.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .routing
+            .bot,
         Some(bot.id)
     );
 
     // Another tenant cannot revoke it.
-    assert_eq!(store.revoke_application(other, bot.id, 10).await.unwrap(), None);
-    assert!(store.application_by_token("hash-of-bot").await.unwrap().is_some());
+    assert_eq!(
+        store.revoke_application(other, bot.id, 10).await.unwrap(),
+        None
+    );
+    assert!(store
+        .application_by_token("hash-of-bot")
+        .await
+        .unwrap()
+        .is_some());
     let revoked = store
         .revoke_application(tenant, bot.id, 20)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(revoked.revoked_at_ms, Some(20));
-    assert!(store.application_by_token("hash-of-bot").await.unwrap().is_none());
+    assert!(store
+        .application_by_token("hash-of-bot")
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
-        store.channel(tenant, channel.id).await.unwrap().unwrap().routing.bot,
+        store
+            .channel(tenant, channel.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .routing
+            .bot,
         None,
         "the channel no longer names it"
     );
@@ -6422,7 +6452,11 @@ async fn applications_stay_in_their_tenant_are_found_by_token_hash_and_revoked_o
         .unwrap();
     assert_eq!(again.revoked_at_ms, Some(20));
     // The other tenant's application is untouched.
-    assert!(store.application_by_token("hash-of-theirs").await.unwrap().is_some());
+    assert!(store
+        .application_by_token("hash-of-theirs")
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn requeue_returns_a_members_open_room_to_the_queue_once(db: Db) {
@@ -6436,7 +6470,10 @@ async fn requeue_returns_a_members_open_room_to_the_queue_once(db: Db) {
         .unwrap();
     let room = queued_room(store.as_ref(), &first, first.channel.id, now_ms()).await;
     // Not a member yet: nothing moves.
-    assert_eq!(store.requeue(tenant, room, bot.id, 5, None).await.unwrap(), None);
+    assert_eq!(
+        store.requeue(tenant, room, bot.id, 5, None).await.unwrap(),
+        None
+    );
     assert!(matches!(
         store.answer(tenant, room, bot.id, 6, None).await.unwrap(),
         store::Answered::Won(_)
@@ -6447,10 +6484,16 @@ async fn requeue_returns_a_members_open_room_to_the_queue_once(db: Db) {
         kinds.contains(&(bot.id.0, chatgate::domain::RoomKind::Application)),
         "{kinds:?}"
     );
-    assert_eq!(store.open_rooms_of(tenant, bot.id).await.unwrap(), vec![room]);
+    assert_eq!(
+        store.open_rooms_of(tenant, bot.id).await.unwrap(),
+        vec![room]
+    );
     assert_eq!(store.open_rooms_of(other, bot.id).await.unwrap(), vec![]);
     // Another tenant's call changes nothing.
-    assert_eq!(store.requeue(other, room, bot.id, 7, None).await.unwrap(), None);
+    assert_eq!(
+        store.requeue(other, room, bot.id, 7, None).await.unwrap(),
+        None
+    );
 
     let queued = store
         .requeue(tenant, room, bot.id, 8, None)
@@ -6470,6 +6513,13 @@ async fn requeue_returns_a_members_open_room_to_the_queue_once(db: Db) {
         .collect();
     assert_eq!(queue, vec![room]);
     // Once: it is no member any more.
-    assert_eq!(store.requeue(tenant, room, bot.id, 9, None).await.unwrap(), None);
-    assert!(store.open_rooms_of(tenant, bot.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.requeue(tenant, room, bot.id, 9, None).await.unwrap(),
+        None
+    );
+    assert!(store
+        .open_rooms_of(tenant, bot.id)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -36,13 +36,13 @@ use crate::service::Caller;
 use crate::state::App;
 
 mod admin;
+mod applications;
 pub mod markdown;
 mod pages;
 mod rights;
 pub mod session;
 mod supervise;
 mod views;
-mod applications;
 mod webhooks;
 
 use pages::Access;

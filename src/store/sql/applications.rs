@@ -226,12 +226,14 @@ where
             tx.rollback().await?;
             return Ok(None);
         }
-        sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3")
-            .bind(room.to_string())
-            .bind(member.to_string())
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM room_members WHERE room_id = $1 AND member_id = $2 AND tenant_id = $3",
+        )
+        .bind(room.to_string())
+        .bind(member.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
         Self::room_rows_on(&mut tx, tenant, room, then.as_ref()).await?;
         tx.commit().await?;
         Self::room_on(&self.write, tenant, room).await

@@ -1232,7 +1232,9 @@ macro_rules! sql_store {
                     agent: &Agent,
                     token_hash: &str,
                 ) -> StoreResult<()> {
-                    self.sql.insert_application(application, agent, token_hash).await
+                    self.sql
+                        .insert_application(application, agent, token_hash)
+                        .await
                 }
                 async fn applications(
                     &self,
