@@ -557,6 +557,7 @@ mod tests {
                 created_at_ms: 0,
             }],
             private: false,
+            bot: false,
         };
         // The files, with URLs signed when the body is built.
         let mut shown = message(&m, cx);
@@ -605,7 +606,7 @@ mod tests {
             "reactions": [{"emoji": "👍", "user_uuid": Uuid::from_u128(6)}],
             "notice": {"type": "agent_joined", "params": {"agent": "Bo"}},
             "quick_replies": [], "postback": null, "mentions": [Uuid::from_u128(8)],
-            "private": false,
+            "private": false, "bot": false,
         });
         assert_eq!(shown, expected);
         let m = Message {

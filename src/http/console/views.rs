@@ -836,6 +836,7 @@ mod tests {
             postback: None,
             mentions_me: false,
             private: false,
+            bot: false,
         }
     }
 
