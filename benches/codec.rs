@@ -40,6 +40,7 @@ fn message(text: &str) -> Message {
         mentions: Vec::new(),
         attachments: Vec::new(),
         private: false,
+        bot: false,
     }
 }
 

@@ -253,6 +253,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidToken => ApiError::invalid_token(),
             ServiceError::WrongCredentials => ApiError::unauthorized("wrong email or password"),
             ServiceError::Forbidden(why) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", why),
+            ServiceError::MissingScope(scope) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "missing-scope",
+                format!("this application's token lacks the scope {scope}"),
+            )
+            .with_details(json!({"scope": scope})),
+            ServiceError::NotForApplications(why) => {
+                ApiError::new(StatusCode::FORBIDDEN, "not-for-applications", why)
+            }
             ServiceError::OriginNotAllowed => ApiError::origin_not_allowed(),
             ServiceError::IdentityNotVerified => ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -275,6 +284,9 @@ impl From<ServiceError> for ApiError {
                 Missing::File => ApiError::not_found_resource("unknown-file", "file"),
                 Missing::Label => ApiError::not_found_resource("unknown-label", "label"),
                 Missing::Webhook => ApiError::not_found_resource("unknown-webhook", "webhook"),
+                Missing::Application => {
+                    ApiError::not_found_resource("unknown-application", "application")
+                }
                 Missing::Delivery => {
                     ApiError::not_found_resource("unknown-delivery", "webhook delivery")
                 }

@@ -25,7 +25,7 @@
 //!   clients render, a channel's desk settings (`desk`: business hours and
 //!   their next opening or closing, the pre-chat form and its answers),
 //!   webhooks (event types, endpoint URLs, Standard Webhooks signatures),
-//!   validation.
+//!   applications (bots: scopes, their tokens' form and hash), validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
 //!   send body and page context parsed into domain values) and `wazo`
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's
@@ -43,6 +43,9 @@
 //!   `email` (the offline fallback and transcripts, through the outbox),
 //!   `webhooks` (a tenant's endpoints, their events as outbox rows of the
 //!   changes' own transactions, signed ordered delivery),
+//!   `applications` (bots: admins create and revoke them; they act through
+//!   the agent API within their scopes, hand conversations back to the
+//!   queue, and take a channel's new conversations first),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state

@@ -14,7 +14,7 @@ const L = {
     open: 'Open chat', close: 'Close chat', minimize: 'Minimize chat', ph: 'Write a message…', send: 'Send',
     title: 'Chat with us', hello: 'Hi there! How can we help you today?', online: 'We typically reply in a few minutes',
     away: 'We are away right now. Leave a message and we will reply as soon as we are back.', awayShort: 'Away, leave a message',
-    closed: 'This conversation was closed. Write to us again to reopen it.', typing: '{n} is typing…', agent: 'Agent',
+    closed: 'This conversation was closed. Write to us again to reopen it.', typing: '{n} is typing…', agent: 'Agent', bot: 'Bot',
     fail: 'Not sent.', retry: 'Retry', sending: 'Sending', sent: 'Delivered', read: 'Read', deleted: 'Message deleted',
     reconnecting: 'Connection lost, reconnecting…', gone: 'Chat is unavailable right now.', from: 'New message from {n}',
     unread: '{n} unread', by: 'Powered by chatgate', more: 'New message', attach: 'Attach a file', drop: 'Drop files here',
@@ -36,7 +36,7 @@ const L = {
     open: 'Ouvrir le chat', close: 'Fermer le chat', minimize: 'Réduire le chat', ph: 'Écrivez un message…', send: 'Envoyer',
     title: 'Discutons', hello: 'Bonjour ! Comment pouvons-nous vous aider ?', online: 'Nous répondons en général en quelques minutes',
     away: 'Nous sommes absents pour le moment. Laissez un message, nous vous répondrons dès notre retour.', awayShort: 'Absents, laissez un message',
-    closed: 'Cette conversation a été fermée. Écrivez-nous pour la rouvrir.', typing: '{n} écrit…', agent: 'Conseiller',
+    closed: 'Cette conversation a été fermée. Écrivez-nous pour la rouvrir.', typing: '{n} écrit…', agent: 'Conseiller', bot: 'Robot',
     fail: 'Non envoyé.', retry: 'Réessayer', sending: 'Envoi', sent: 'Remis', read: 'Lu', deleted: 'Message supprimé',
     reconnecting: 'Connexion perdue, reconnexion…', gone: 'Le chat est indisponible pour le moment.', from: 'Nouveau message de {n}',
     unread: '{n} non lus', by: 'Propulsé par chatgate', more: 'Nouveau message', attach: 'Joindre un fichier', drop: 'Déposez vos fichiers ici',
@@ -1096,7 +1096,12 @@ class Widget {
       const av = h('div', 'av');
       this.avatar(av, m.sender && m.sender.avatar_url, m.sender && m.sender.name);
       el.append(av);
-      if (!grouped && m.sender && m.sender.name) col.append(h('div', 'who', m.sender.name));
+      if (!grouped && m.sender && m.sender.name) {
+        const who = h('div', 'who', m.sender.name);
+        // An application's message: its name, marked as a bot.
+        if (m.bot) who.append(' ', h('span', 'bot', t.bot));
+        col.append(who);
+      }
     }
     const b = h('div', 'b');
     const at = m.attachments || [];

@@ -96,6 +96,10 @@ pub struct Routing {
     pub assignment: Assignment,
     /// Round robin gives an agent no more open visitor rooms than this (1..=100).
     pub max_open_per_agent: u32,
+    /// The application (a bot) that takes every new conversation first,
+    /// before the queue; `assignment` applies once it hands over.
+    #[serde(default)]
+    pub bot: Option<super::AgentId>,
 }
 
 impl Default for Routing {
@@ -103,6 +107,7 @@ impl Default for Routing {
         Routing {
             assignment: Assignment::Manual,
             max_open_per_agent: 5,
+            bot: None,
         }
     }
 }

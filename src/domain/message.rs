@@ -135,6 +135,9 @@ pub struct Message {
     /// (notes take no place in the visitor's sequence).
     #[serde(default)]
     pub private: bool,
+    /// An application (a bot) wrote it: clients mark it "Bot".
+    #[serde(default)]
+    pub bot: bool,
 }
 
 /// What happened, as a system message tells it (desk-api.md, "Notices").

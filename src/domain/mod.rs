@@ -1,6 +1,7 @@
 //! Domain types with no I/O: identifiers, channels, conversations, messages,
 //! events, and the parsing that makes invalid values unrepresentable.
 
+pub mod application;
 pub mod attachment;
 pub mod canned;
 pub mod channel;
@@ -47,6 +48,9 @@ pub use visitor::VisitorContext;
 pub enum Role {
     Admin,
     Agent,
+    /// An application (a bot): acts like an agent through the API with its
+    /// own token and scopes; never an admin, no presence, no login.
+    Application,
 }
 
 impl Role {
@@ -54,14 +58,25 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Agent => "agent",
+            Role::Application => "application",
         }
     }
 
+    /// A role an admin may give an agent: `admin` or `agent` (an
+    /// application is made by `POST /applications`, never by a role).
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "admin" => Some(Role::Admin),
             "agent" => Some(Role::Agent),
             _ => None,
+        }
+    }
+
+    /// A role as stored: `parse`'s, or `application`.
+    pub fn parse_stored(s: &str) -> Option<Role> {
+        match s {
+            "application" => Some(Role::Application),
+            other => Role::parse(other),
         }
     }
 }
@@ -79,4 +94,11 @@ pub struct Agent {
     pub password_hash: String,
     /// A disabled agent cannot log in, and its tokens stop working at once.
     pub disabled: bool,
+}
+
+impl Agent {
+    /// An application (a bot) rather than a person.
+    pub fn is_application(&self) -> bool {
+        self.role == Role::Application
+    }
 }

@@ -18,6 +18,8 @@ pub type RoomId = ConversationId;
 pub enum RoomKind {
     Visitor,
     Agent,
+    /// A member only, never a room: an application (a bot) in a visitor room.
+    Application,
 }
 
 impl RoomKind {
@@ -25,9 +27,11 @@ impl RoomKind {
         match self {
             RoomKind::Visitor => "visitor",
             RoomKind::Agent => "agent",
+            RoomKind::Application => "application",
         }
     }
 
+    /// A room's kind as stored (`visitor` or `agent`; no room is an application).
     pub fn parse(s: &str) -> Option<RoomKind> {
         match s {
             "visitor" => Some(RoomKind::Visitor),
@@ -153,11 +157,12 @@ impl Rating {
 }
 
 impl Room {
-    /// The agents among the members: who receives the room's events.
+    /// The agents among the members (applications included: they act as
+    /// agents): who receives the room's events.
     pub fn agents(&self) -> Vec<AgentId> {
         self.members
             .iter()
-            .filter(|m| m.kind == RoomKind::Agent)
+            .filter(|m| matches!(m.kind, RoomKind::Agent | RoomKind::Application))
             .map(|m| AgentId(m.id))
             .collect()
     }
@@ -173,7 +178,7 @@ impl Room {
             (None, RoomKind::Visitor) => {
                 format!("Visitor {}", &self.id.0.simple().to_string()[27..])
             }
-            (None, RoomKind::Agent) => String::new(),
+            (None, RoomKind::Agent | RoomKind::Application) => String::new(),
         }
     }
 }

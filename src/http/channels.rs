@@ -210,7 +210,19 @@ pub(crate) fn settings(body: &Map<String, Value>) -> Result<ChannelSettings, Api
             ))
         }
     };
+    let bot = match body.get("bot") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => Some(Some(
+            v.as_str()
+                .and_then(|s| s.parse::<crate::domain::AgentId>().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid_field("bot", "bot must be null or an application's uuid")
+                })?,
+        )),
+    };
     Ok(ChannelSettings {
+        bot,
         business_hours: desk.business_hours,
         away_message: desk.away_message,
         prechat: desk.prechat,
@@ -355,6 +367,7 @@ mod tests {
         "away_message",
         "prechat",
         "auto_close_hours",
+        "bot",
     ];
 
     proptest! {

@@ -23,6 +23,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::{body, parse_json, respond, token, with_app};
+use crate::domain::application::Scope;
 use crate::domain::time::parse_ms;
 use crate::domain::{AgentId, LiveRoom, Message, QuickReply, RoomId, RoomState};
 use crate::error::ApiError;
@@ -99,6 +100,14 @@ async fn dispatch(
             ApiError::not_found()
         });
     };
+    if caller.is_application() {
+        let scope = application_scope(&method, route.path).ok_or(
+            crate::service::ServiceError::NotForApplications(
+                "applications may not make this call: it is for people (agents or admins)",
+            ),
+        )?;
+        caller.require_scope(scope)?;
+    }
     (route.handler)(Call {
         app,
         caller,
@@ -192,6 +201,8 @@ static ROUTES: &[Route] = &[
         remove_reaction
     ),
     route!(POST, "users/me/rooms/:room/transfers", transfer_room),
+    // Applications (desk-api.md, "Integrations"): back to the queue.
+    route!(POST, "users/me/rooms/:room/handover", handover_room),
     route!(POST, "users/me/rooms/:room/members", add_member),
     route!(DELETE, "users/me/rooms/:room/members/:user", remove_member),
     route!(PUT, "users/me/rooms/:room/state", set_room_state),
@@ -219,6 +230,10 @@ static ROUTES: &[Route] = &[
         "webhooks/:webhook/deliveries/:delivery/redeliver",
         redeliver
     ),
+    // Applications (desk-api.md, "Integrations"; admins).
+    route!(GET, "applications", list_applications),
+    route!(POST, "applications", create_application),
+    route!(DELETE, "applications/:application", revoke_application),
     // Presence.
     route!(GET, "users/presences", list_presences),
     route!(GET, "users/:user/presences", get_presence),
@@ -241,6 +256,43 @@ static ROUTES: &[Route] = &[
     route!(GET, "tenant", get_tenant),
     route!(PATCH | PUT, "tenant", update_tenant),
 ];
+
+/// The scope an application needs for an endpoint (`None`: no
+/// application may call it, whatever its scopes: admin calls, presence,
+/// agent rooms and their members). Applications act on visitor
+/// conversations only.
+fn application_scope(method: &Method, path: &str) -> Option<Scope> {
+    let read = *method == Method::GET;
+    match path {
+        "users/me/rooms"
+        | "users/me/rooms/messages"
+        | "users/me/rooms/:room/visitor"
+        | "queues"
+        | "queues/:room"
+        | "queues/:room/messages"
+        | "labels"
+        | "canned_responses"
+        | "canned_responses/:canned_response"
+            if read =>
+        {
+            Some(Scope::ConversationsRead)
+        }
+        "users/me/rooms/:room/messages" if read => Some(Scope::ConversationsRead),
+        "users/me/rooms/:room/messages"
+        | "users/me/rooms/:room/messages/:message"
+        | "users/me/rooms/:room/messages/:message/reactions"
+        | "users/me/rooms/:room/messages/:message/reactions/:emoji"
+        | "users/me/rooms/:room/activities" => Some(Scope::MessagesWrite),
+        "queues/:room/answer"
+        | "users/me/rooms/:room/transfers"
+        | "users/me/rooms/:room/state"
+        | "users/me/rooms/:room/handover"
+        | "users/me/rooms/:room/read"
+        | "users/me/rooms/:room/labels"
+        | "users/me/rooms/:room/block" => Some(Scope::ConversationsWrite),
+        _ => None,
+    }
+}
 
 /// Every endpoint of the table as `(method, path)`, the path in OpenAPI's
 /// form (`/api/chatd/1.0/agents/{agent}`): what `http::served` lists.
@@ -476,6 +528,7 @@ fn resource_error(resource: &str) -> &'static str {
         "canned_response" => "unknown-canned-response",
         "webhook" => "unknown-webhook",
         "delivery" => "unknown-delivery",
+        "application" => "unknown-application",
         _ => "not-found",
     }
 }
@@ -1286,6 +1339,93 @@ async fn delete_label(call: Call) -> Result<Response, ApiError> {
     let id = call.id("label")?;
     call.services().labels.delete(&call.caller, id).await?;
     Ok(no_content())
+}
+
+// Applications.
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ApplicationBody {
+    /// 1 to 80 characters: shown as the sender of its messages.
+    #[schema(example = "FAQ bot")]
+    name: String,
+    /// 1 to 3 of `conversations:read`, `conversations:write`, `messages:write`.
+    #[schema(example = json!(["conversations:read", "conversations:write", "messages:write"]))]
+    scopes: Vec<String>,
+}
+
+/// GET /applications
+#[utoipa::path(get, path = "/api/chatd/1.0/applications", tag = "applications",
+    summary = "The tenant's applications, revoked ones included (admin)",
+    responses((status = 200, body = shapes::ApplicationPage),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
+async fn list_applications(call: Call) -> Result<Response, ApiError> {
+    let applications = call.services().applications.list(&call.caller).await?;
+    let items: Vec<Value> = applications
+        .iter()
+        .map(crate::wire::application::application)
+        .collect();
+    Ok(ok(
+        json!({"items": items, "total": items.len(), "filtered": items.len()}),
+    ))
+}
+
+/// POST /applications `{"name", "scopes"}` → 201 with the `token` (once)
+#[utoipa::path(post, path = "/api/chatd/1.0/applications", tag = "applications",
+    summary = "Create an application (admin): its `token` is in this answer only", request_body = ApplicationBody,
+    description = "The application acts through this agent API with `Authorization: Bearer <token>`, as a member of kind `application` (its name is the sender of its messages, which carry `\"bot\": true`), within its scopes (a call outside them: 403 `missing-scope`; admin calls, presence and agent rooms: 403 `not-for-applications`). It also opens `/api/websocketd/` with its token.",
+    responses((status = 201, body = shapes::CreatedApplication),
+        (status = 400, body = shapes::ErrorBody, description = "`invalid-data` naming `name` or `scopes`"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin")))]
+async fn create_application(call: Call) -> Result<Response, ApiError> {
+    let body: ApplicationBody = call.json()?;
+    let created = call
+        .services()
+        .applications
+        .create(
+            &call.caller,
+            crate::service::applications::NewApplication {
+                name: body.name,
+                scopes: body.scopes,
+            },
+        )
+        .await?;
+    Ok(json_status(
+        StatusCode::CREATED,
+        crate::wire::application::created(&created.application, &created.token),
+    ))
+}
+
+/// DELETE /applications/{application}
+#[utoipa::path(delete, path = "/api/chatd/1.0/applications/{application}", tag = "applications",
+    summary = "Revoke an application at once (admin)",
+    description = "Its token gets 401 from the next call on, its event sockets close (4003), channels naming it as their `bot` no longer do, and the conversations it held return to the queue. Revoking it again changes nothing.",
+    params(("application" = Uuid, Path)),
+    responses((status = 204, description = "revoked"),
+        (status = 403, body = shapes::ErrorBody, description = "not an admin"),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-application`")))]
+async fn revoke_application(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("application")?;
+    call.services()
+        .applications
+        .revoke(&call.caller, id)
+        .await?;
+    Ok(no_content())
+}
+
+/// POST /users/me/rooms/{room}/handover
+#[utoipa::path(post, path = "/api/chatd/1.0/users/me/rooms/{room}/handover", tag = "queue",
+    summary = "An application hands the conversation back to the queue",
+    description = "The application leaves (the visitor sees an `agent_left` notice), the room returns to its channel's queue with its whole history (`chatd_queue_updated`, webhook `conversation.queued`), and the channel's `assignment` applies. Needs `conversations:write`.",
+    params(("room" = Uuid, Path)),
+    responses((status = 200, body = shapes::Room),
+        (status = 403, body = shapes::ErrorBody, description = "not an application, or `missing-scope`"),
+        (status = 404, body = shapes::ErrorBody, description = "`unknown-room`: not a room the application is in"),
+        (status = 409, body = shapes::ErrorBody, description = "`room-closed`")))]
+async fn handover_room(call: Call) -> Result<Response, ApiError> {
+    let id = call.id("room")?;
+    let room = call.services().rooms.handover(&call.caller, id).await?;
+    Ok(ok(call.wazo_room(&room)))
 }
 
 // Webhooks.

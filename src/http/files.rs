@@ -97,6 +97,7 @@ pub fn agent_upload(app: App) -> impl Filter<Extract = (Response,), Error = Reje
                             return Err(ApiError::not_found_resource("unknown-room", "room"));
                         };
                         let (caller, read) = agents.authenticate_at(token.as_deref(), room).await?;
+                        caller.require_scope(crate::domain::application::Scope::MessagesWrite)?;
                         let (name, body) = file_part(&app, length, form).await?;
                         let attachment = app
                             .services

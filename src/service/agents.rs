@@ -45,8 +45,28 @@ pub struct AgentPatch {
     pub disabled: Option<bool>,
 }
 
+/// A token's claim, before the store confirms it.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An agent's login session (a signed JWT).
+    Session(AgentClaims),
+    /// An application token, by its hash.
+    Application(String),
+}
+
+impl Credential {
+    /// When the token expires (Unix seconds); application tokens do not.
+    pub fn expires_secs(&self) -> Option<i64> {
+        match self {
+            Credential::Session(claims) => Some(claims.exp),
+            Credential::Application(_) => None,
+        }
+    }
+}
+
 pub struct AgentService {
     agent_store: Arc<dyn crate::store::AgentStore>,
+    application_store: Arc<dyn crate::store::ApplicationStore>,
     tokens: Arc<crate::auth::Tokens>,
     limits: Arc<crate::limits::Limits>,
     /// Lifetime of a token whose login names none (seconds).
@@ -58,6 +78,7 @@ impl AgentService {
     pub fn new(parts: &Parts) -> AgentService {
         AgentService {
             agent_store: parts.store.clone(),
+            application_store: parts.store.clone(),
             tokens: parts.tokens.clone(),
             limits: parts.limits.clone(),
             agent_token_ttl: parts.config.agent_token_ttl,
@@ -66,8 +87,46 @@ impl AgentService {
     }
 
     /// The agent of a token whose session is active, whose agent exists and
-    /// is not disabled (401 otherwise).
+    /// is not disabled, or the application of a live application token
+    /// (401 otherwise).
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Caller, ServiceError> {
+        let credential = token
+            .and_then(|t| self.credential(t))
+            .ok_or(ServiceError::InvalidToken)?;
+        self.caller_of(&credential).await
+    }
+
+    /// What a token claims to be, checked for form and signature only (the
+    /// store decides with [`AgentService::caller_of`]).
+    pub fn credential(&self, token: &str) -> Option<Credential> {
+        if crate::domain::application::is_application_token(token) {
+            return Some(Credential::Application(
+                crate::domain::application::token_hash(token),
+            ));
+        }
+        self.tokens.verify_agent(token).map(Credential::Session)
+    }
+
+    /// The caller a credential stands for now: read from the store on every
+    /// call, so a logout, a disabled agent or a revoked application stops
+    /// at once.
+    pub async fn caller_of(&self, credential: &Credential) -> Result<Caller, ServiceError> {
+        match credential {
+            Credential::Session(claims) => self.caller(claims).await,
+            Credential::Application(hash) => {
+                let (application, agent) = self
+                    .application_store
+                    .application_by_token(hash)
+                    .await?
+                    .ok_or(ServiceError::InvalidToken)?;
+                Ok(Caller::application(agent, application.scopes))
+            }
+        }
+    }
+
+    /// A person's session only (the console): an application token is
+    /// refused like a bad one.
+    pub async fn authenticate_person(&self, token: Option<&str>) -> Result<Caller, ServiceError> {
         let claims = token
             .and_then(|t| self.tokens.verify_agent(t))
             .ok_or(ServiceError::InvalidToken)?;
@@ -75,22 +134,27 @@ impl AgentService {
     }
 
     /// `authenticate`, and in the same store read the room `room` of the
-    /// caller's tenant (for a call on that room: see `RoomRef::Read`).
+    /// caller's tenant (for a call on that room: see `RoomRef::Read`). An
+    /// application's room is read by id afterwards.
     pub async fn authenticate_at(
         &self,
         token: Option<&str>,
         room: RoomId,
     ) -> Result<(Caller, RoomRef), ServiceError> {
-        let claims = token
-            .and_then(|t| self.tokens.verify_agent(t))
-            .ok_or(ServiceError::InvalidToken)?;
+        let claims = match token.and_then(|t| self.credential(t)) {
+            Some(Credential::Session(claims)) => claims,
+            Some(application @ Credential::Application(_)) => {
+                return Ok((self.caller_of(&application).await?, RoomRef::Id(room)));
+            }
+            None => return Err(ServiceError::InvalidToken),
+        };
         let (agent, read) = self
             .agent_store
             .session_agent_and_room(claims.sid, now_ms(), room)
             .await?
             .filter(|(a, _)| a.id == claims.sub && a.tenant_id == claims.tenant)
             .ok_or(ServiceError::InvalidToken)?;
-        Ok((Caller { agent }, RoomRef::Read(room, read)))
+        Ok((Caller::person(agent), RoomRef::Read(room, read)))
     }
 
     /// The current agent of verified claims.
@@ -101,7 +165,7 @@ impl AgentService {
             .await?
             .filter(|a| a.id == claims.sub && a.tenant_id == claims.tenant)
             .ok_or(ServiceError::InvalidToken)?;
-        Ok(Caller { agent })
+        Ok(Caller::person(agent))
     }
 
     /// Like `authenticate`, and the agent must be an admin now (403 otherwise).
@@ -259,6 +323,7 @@ impl AgentService {
         self.agent_store
             .agent(caller.tenant(), id)
             .await?
+            .filter(|a| !a.is_application())
             .ok_or_else(unknown_agent)
     }
 
@@ -277,6 +342,8 @@ impl AgentService {
                 "an admin cannot demote or disable itself",
             ));
         }
+        // Applications are agents only inside: `/applications` manages them.
+        self.get(caller, id).await?;
         let revoke = patch.password.is_some() || patch.disabled == Some(true);
         let changes = AgentChanges {
             display_name: patch
@@ -315,6 +382,7 @@ impl AgentService {
         if id == caller.id() {
             return Err(ServiceError::invalid("an admin cannot delete itself"));
         }
+        self.get(caller, id).await?;
         self.agent_store
             .revoke_agent_sessions(caller.tenant(), id)
             .await?;

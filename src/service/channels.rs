@@ -28,6 +28,9 @@ pub struct ChannelSettings {
     /// `Some(None)`: never auto-close.
     pub auto_close_hours: Option<Option<u32>>,
     pub email_fallback: Option<bool>,
+    /// The application that takes new conversations first; `Some(None)`
+    /// clears it.
+    pub bot: Option<Option<crate::domain::AgentId>>,
 }
 
 impl ChannelSettings {
@@ -69,11 +72,16 @@ impl ChannelSettings {
         if let Some(on) = self.email_fallback {
             channel.look.email_fallback = on;
         }
+        if let Some(bot) = self.bot {
+            channel.routing.bot = bot;
+        }
     }
 }
 
 pub struct ChannelService {
     channel_store: Arc<dyn crate::store::ChannelStore>,
+    /// A `bot` setting names a live application of the tenant.
+    application_store: Arc<dyn crate::store::ApplicationStore>,
     message_store: Arc<dyn crate::store::MessageStore>,
     cache: Arc<crate::cache::ChannelCache>,
     router: super::routing::RouterHandle,
@@ -90,6 +98,7 @@ impl ChannelService {
     ) -> ChannelService {
         ChannelService {
             channel_store: parts.store.clone(),
+            application_store: parts.store.clone(),
             message_store: parts.store.clone(),
             cache,
             router: parts.router.clone(),
@@ -117,6 +126,7 @@ impl ChannelService {
             .name
             .clone()
             .ok_or_else(|| ServiceError::field("name", "name is required"))?;
+        self.check_bot(caller, &settings).await?;
         let mut channel = Channel {
             id: ChannelId::new(),
             tenant_id: caller.tenant(),
@@ -151,6 +161,31 @@ impl ChannelService {
             self.visitor.publish_update(message).await;
         }
         Ok(())
+    }
+
+    /// A `bot` setting must name an application of the caller's tenant
+    /// that is not revoked (400 naming `bot` otherwise; nothing changes).
+    async fn check_bot(
+        &self,
+        caller: &Caller,
+        settings: &ChannelSettings,
+    ) -> Result<(), ServiceError> {
+        let Some(Some(bot)) = settings.bot else {
+            return Ok(());
+        };
+        let live = self
+            .application_store
+            .application(caller.tenant(), bot)
+            .await?
+            .is_some_and(|a| !a.is_revoked());
+        if live {
+            Ok(())
+        } else {
+            Err(ServiceError::field(
+                "bot",
+                "bot must be null or the uuid of one of the tenant's applications that is not revoked",
+            ))
+        }
     }
 
     /// Tells the channel's live visitor sessions, on every instance.
@@ -194,6 +229,7 @@ impl ChannelService {
         settings: ChannelSettings,
     ) -> Result<Channel, ServiceError> {
         let mut channel = self.get(caller, id).await?;
+        self.check_bot(caller, &settings).await?;
         settings.apply(&mut channel);
         self.channel_store.update_channel(&channel).await?;
         self.cache.evict(channel.id);

@@ -33,6 +33,14 @@ pub enum ServiceError {
     /// The caller may not do this; the reason is the client's message.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// An application whose token lacks the scope this call needs (403
+    /// `missing-scope`).
+    #[error("this call needs the scope {0}")]
+    MissingScope(&'static str),
+    /// A call no application may make, whatever its scopes (403
+    /// `not-for-applications`); the reason is the client's message.
+    #[error("{0}")]
+    NotForApplications(&'static str),
     /// An identity whose hash the channel's secrets do not verify (401
     /// `identity-not-verified`).
     #[error("the identity's hash is not verified")]
@@ -94,6 +102,8 @@ pub enum Missing {
     Webhook,
     /// A delivery of one of the tenant's webhook endpoints.
     Delivery,
+    /// One of the tenant's applications.
+    Application,
 }
 
 /// Which state a call ran into.

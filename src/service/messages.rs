@@ -174,6 +174,12 @@ impl MessageService {
                 }
             })
             .transpose()?;
+        if caller.is_application() && alias.is_some() {
+            return Err(ServiceError::field(
+                "alias",
+                "an application's messages carry its own name: no alias",
+            ));
+        }
         let room = self.rooms.member_room_at(caller, room).await?;
         let mentions = mentioned(&room, mentions)?;
         let visitor_room = room.kind == RoomKind::Visitor;
@@ -199,6 +205,7 @@ impl MessageService {
             postback: None,
             mentions,
             attachments: Vec::new(),
+            bot: caller.is_application(),
         };
         let mut new = new;
         super::attachments::claim(
@@ -281,6 +288,7 @@ impl MessageService {
         room: RoomRef,
         content: String,
     ) -> Result<Message, ServiceError> {
+        caller.require_person("private notes are written by agents, not applications")?;
         let content = self.text(content)?;
         let room = self.rooms.member_room_at(caller, room).await?;
         if room.kind != RoomKind::Visitor {

@@ -6,6 +6,10 @@
 //!   [`visitor_tokens`]: its token rules (authenticate, resume tokens).
 //! - [`agents`]: who the caller is (roles read from the store on every call,
 //!   so a demotion or a disabled agent applies at once), login, agent admin.
+//! - [`applications`]: applications (bots): created with a token shown
+//!   once, listed, revoked at once (admins); they act through the agent
+//!   API with their scopes, hand conversations back to the queue, and take
+//!   a channel's new conversations first when it names one as its `bot`.
 //! - [`channels`]: channel administration.
 //! - [`canned`]: canned responses (admins write them, every agent uses them).
 //! - [`rooms`]: rooms, membership (agent rooms' members added, removed,
@@ -59,6 +63,7 @@ pub use error::{ServiceError, ServiceResult};
 pub const ADMIN_ONLY: &str = "this call needs an admin token";
 
 pub mod agents;
+pub mod applications;
 pub mod attachments;
 pub mod canned;
 pub mod channels;
@@ -134,6 +139,8 @@ pub struct Services {
     pub signer: crate::files::Signer,
     pub visitor: Arc<visitor::VisitorService>,
     pub agents: agents::AgentService,
+    /// Applications (bots): admins create, list and revoke them.
+    pub applications: applications::ApplicationService,
     pub channels: channels::ChannelService,
     pub rooms: Arc<rooms::RoomService>,
     pub messages: messages::MessageService,
@@ -207,6 +214,7 @@ impl Services {
             server: parts.server,
             signer: parts.files.signer().clone(),
             agents: agents::AgentService::new(&parts),
+            applications: applications::ApplicationService::new(&parts, rooms.clone()),
             channels: channels::ChannelService::new(&parts, channel_cache, visitor.clone()),
             messages: messages::MessageService::new(&parts, rooms.clone(), email.clone()),
             attachments: attachments::AttachmentService::new(&parts, rooms.clone()),
@@ -290,19 +298,65 @@ async fn tell_lapses(
     }
 }
 
-/// An authenticated agent, as the store has it now.
+/// An authenticated agent, or application, as the store has it now.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub agent: Agent,
+    /// An application's scopes (read with its token on this call); `None`
+    /// for a person, whom scopes do not limit.
+    pub scopes: Option<crate::domain::application::Scopes>,
 }
 
 impl Caller {
+    /// A person (an agent or admin).
+    pub fn person(agent: Agent) -> Caller {
+        Caller {
+            agent,
+            scopes: None,
+        }
+    }
+
+    /// An application acting through the agent API.
+    pub fn application(agent: Agent, scopes: crate::domain::application::Scopes) -> Caller {
+        Caller {
+            agent,
+            scopes: Some(scopes),
+        }
+    }
+
     /// `Forbidden` unless the caller is an admin now.
     pub fn require_admin(&self) -> Result<(), ServiceError> {
         if self.is_admin() {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(ADMIN_ONLY))
+        }
+    }
+
+    /// Whether the caller is an application (a bot).
+    pub fn is_application(&self) -> bool {
+        self.scopes.is_some()
+    }
+
+    /// An application must hold `scope` (403 `missing-scope`); people pass.
+    pub fn require_scope(
+        &self,
+        scope: crate::domain::application::Scope,
+    ) -> Result<(), ServiceError> {
+        match &self.scopes {
+            Some(scopes) if !scopes.contains(scope) => {
+                Err(ServiceError::MissingScope(scope.as_str()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `NotForApplications(why)` when the caller is an application.
+    pub fn require_person(&self, why: &'static str) -> Result<(), ServiceError> {
+        if self.is_application() {
+            Err(ServiceError::NotForApplications(why))
+        } else {
+            Ok(())
         }
     }
 

@@ -55,6 +55,8 @@ pub enum RoomRef {
 
 pub struct RoomService {
     room_store: Arc<dyn crate::store::RoomStore>,
+    /// Hand-overs back to the queue (applications).
+    application_store: Arc<dyn crate::store::ApplicationStore>,
     agent_store: Arc<dyn crate::store::AgentStore>,
     message_store: Arc<dyn crate::store::MessageStore>,
     visitor_store: Arc<dyn crate::store::VisitorStore>,
@@ -75,6 +77,7 @@ impl RoomService {
         RoomService {
             webhooks,
             room_store: parts.store.clone(),
+            application_store: parts.store.clone(),
             agent_store: parts.store.clone(),
             message_store: parts.store.clone(),
             visitor_store: parts.store.clone(),
@@ -155,7 +158,7 @@ impl RoomService {
                 .agent_store
                 .agent(caller.tenant(), crate::domain::AgentId(*id))
                 .await?
-                .is_some_and(|a| !a.disabled);
+                .is_some_and(|a| !a.disabled && !a.is_application());
             if !known {
                 return Err(ServiceError::field("users", format!("unknown user {id}")));
             }
@@ -410,7 +413,7 @@ impl RoomService {
             .agent_store
             .agent(caller.tenant(), crate::domain::AgentId(to))
             .await?
-            .filter(|a| !a.disabled && a.id != caller.id())
+            .filter(|a| !a.disabled && !a.is_application() && a.id != caller.id())
             .ok_or_else(|| {
                 ServiceError::field("user_uuid", "user_uuid must be another agent of the tenant")
             })?;
@@ -455,6 +458,113 @@ impl RoomService {
         Ok(room)
     }
 
+    /// `POST .../handover`: an application hands a visitor room it is in
+    /// back to its channel's queue: it leaves (the `agent_left` notice),
+    /// the room waits again with its whole history (the tenant's agents see
+    /// it enter the queue, `conversation.queued`), and the channel's
+    /// `assignment` applies (round robin is kicked). Not in the room: 404;
+    /// a person: 403 (agents transfer); a room not open: 409.
+    pub async fn handover(&self, caller: &Caller, id: RoomId) -> Result<LiveRoom, ServiceError> {
+        if !caller.is_application() {
+            return Err(ServiceError::Forbidden(
+                "hand-over is for applications; agents transfer a conversation",
+            ));
+        }
+        let room = self.member_room(caller, id).await?;
+        if room.kind != RoomKind::Visitor {
+            return Err(ServiceError::invalid("only visitor rooms are handed over"));
+        }
+        if room.state == RoomState::Closed {
+            return Err(ServiceError::Conflict(Conflict::RoomClosed));
+        }
+        let room = self.requeue_from(&room, &caller.agent).await?;
+        self.as_seen_by(caller, room, None).await
+    }
+
+    /// `from` (an application) leaves an open visitor room, which returns
+    /// to the queue: see [`RoomService::handover`].
+    pub(super) async fn requeue_from(
+        &self,
+        room: &Room,
+        from: &crate::domain::Agent,
+    ) -> Result<Room, ServiceError> {
+        let then = self
+            .hooks(room.tenant_id, &[EventType::ConversationQueued])
+            .await;
+        let room = self
+            .application_store
+            .requeue(room.tenant_id, room.id, from.id, now_ms(), then.clone())
+            .await?
+            .ok_or_else(unknown_room)?;
+        self.hooked(&then);
+        self.notice(&room, Notice::agent_left(&from.display_name))
+            .await?;
+        // The application sees the room as it left it; the tenant's agents
+        // see it enter the queue, as a new visitor's room.
+        self.state_event(&room, vec![from.id]).await;
+        let live = self.live(RoomSummary::bare(room.clone())).await;
+        self.events
+            .publish(Published {
+                event: Event::QueueUpdated {
+                    action: QueueAction::Queued,
+                    room: live,
+                },
+                tenant_id: room.tenant_id,
+                visitor_room: None,
+                agents: Agents::Tenant,
+            })
+            .await;
+        self.router.kick(room.tenant_id);
+        Ok(room)
+    }
+
+    /// A visitor room of `tenant`, whoever asks (the services' own work).
+    pub(super) async fn visitor_room_of(
+        &self,
+        tenant: crate::domain::TenantId,
+        id: RoomId,
+    ) -> Result<Room, ServiceError> {
+        self.room_store
+            .room(tenant, id)
+            .await?
+            .filter(|r| r.kind == RoomKind::Visitor)
+            .ok_or_else(unknown_room)
+    }
+
+    /// A channel's bot takes a new conversation (just queued by its first
+    /// message) before anyone else: it joins and becomes assignee
+    /// (`conversation.assigned`), and hears `chatd_user_room_created`. No
+    /// notice: the bot's own first reply introduces it. False (the room
+    /// stays in the queue, and routing applies) when the application is
+    /// revoked or the room was answered meanwhile.
+    pub async fn bot_takes(
+        &self,
+        tenant: crate::domain::TenantId,
+        id: RoomId,
+        bot: crate::domain::AgentId,
+    ) -> Result<bool, ServiceError> {
+        let live = self
+            .agent_store
+            .agent(tenant, bot)
+            .await?
+            .is_some_and(|a| a.is_application() && !a.disabled);
+        if !live {
+            return Ok(false);
+        }
+        let then = self.hooks(tenant, &[EventType::ConversationAssigned]).await;
+        let room = match self
+            .room_store
+            .answer(tenant, id, bot, now_ms(), then.clone())
+            .await?
+        {
+            Answered::Won(room) => room,
+            Answered::AlreadyAnswered => return Ok(false),
+        };
+        self.hooked(&then);
+        self.room_created(&room, bot).await;
+        Ok(true)
+    }
+
     /// `POST .../members`: the caller, a member of an agent room, adds an
     /// enabled agent of its tenant (400 naming `user_uuid` otherwise). The
     /// new member reads the whole history; everyone in the room, the new
@@ -471,7 +581,7 @@ impl RoomService {
             .agent_store
             .agent(caller.tenant(), crate::domain::AgentId(user))
             .await?
-            .filter(|a| !a.disabled)
+            .filter(|a| !a.disabled && !a.is_application())
             .ok_or_else(|| {
                 ServiceError::field("user_uuid", "user_uuid must be an agent of the tenant")
             })?;
@@ -741,7 +851,7 @@ impl RoomService {
             .agent_store
             .agent(caller.tenant(), crate::domain::AgentId(to))
             .await?
-            .filter(|a| !a.disabled)
+            .filter(|a| !a.disabled && !a.is_application())
             .ok_or_else(|| {
                 ServiceError::field("user_uuid", "user_uuid must be an agent of the tenant")
             })?;
@@ -1055,6 +1165,7 @@ impl RoomService {
             postback: None,
             mentions: Vec::new(),
             attachments: Vec::new(),
+            bot: false,
         };
         let then = self.webhooks.created_rows(room.tenant_id).await;
         let appended = self

@@ -26,7 +26,8 @@ pub struct SessionService {
 /// presence. Dropped without [`SessionService::agent_closed`], the claim is
 /// withdrawn and the tenant is not told.
 pub struct AgentSocket {
-    here: Here,
+    /// `None` for an application: it has no presence.
+    here: Option<Here>,
     tenant: TenantId,
     agent: AgentId,
 }
@@ -64,9 +65,16 @@ impl SessionService {
     ) -> Result<(Membership, AgentSocket), BusError> {
         let (tenant, agent) = (caller.tenant(), caller.id());
         let membership = self.hub.join_agent(tenant, agent).await?;
-        let here = self.presence.enter(PresenceKey::Agent(agent), tenant);
-        self.presence.flush().await;
-        self.presence().socket_changed(tenant, agent).await;
+        // An application receives its events but is never "connected": it
+        // is not counted as an available agent anywhere.
+        let here = if caller.is_application() {
+            None
+        } else {
+            let here = self.presence.enter(PresenceKey::Agent(agent), tenant);
+            self.presence.flush().await;
+            self.presence().socket_changed(tenant, agent).await;
+            Some(here)
+        };
         Ok((
             membership,
             AgentSocket {
@@ -89,6 +97,7 @@ impl SessionService {
             tenant,
             agent,
         } = socket;
+        let Some(here) = here else { return };
         if instance_stopping {
             here.hand_over();
         } else {

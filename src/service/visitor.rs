@@ -446,6 +446,7 @@ impl VisitorService {
             postback,
             mentions: Vec::new(),
             attachments: Vec::new(),
+            bot: false,
         };
         Ok((new, attachments))
     }
@@ -573,6 +574,11 @@ impl VisitorService {
                 Err(err) => tracing::warn!(%err, "cannot read a room the visitor wrote into"),
             }
         }
+        // A channel's bot takes a new conversation before the queue: then
+        // it is not announced, and the bot answers rather than the away message.
+        if first && self.bot_took(message).await {
+            return;
+        }
         if message.sender_kind == SenderKind::Visitor {
             self.away(message).await;
         }
@@ -601,6 +607,35 @@ impl VisitorService {
                     .await;
             }
             self.router.kick(message.tenant_id);
+        }
+    }
+
+    /// A new conversation of a channel that names a bot (from the channel
+    /// cache: no store read on the visitor's path unless there is a bot):
+    /// whether the bot took it, so it is not announced to the queue.
+    async fn bot_took(&self, message: &Message) -> bool {
+        let Some(channel_id) = message.channel_id else {
+            return false;
+        };
+        let bot = match self
+            .cache
+            .get(self.channel_store.as_ref(), channel_id)
+            .await
+        {
+            Ok(Some(channel)) => channel.routing.bot,
+            _ => None,
+        };
+        let Some(bot) = bot else { return false };
+        match self
+            .rooms
+            .bot_takes(message.tenant_id, message.conversation_id, bot)
+            .await
+        {
+            Ok(took) => took,
+            Err(err) => {
+                tracing::warn!(%err, "the channel's bot cannot take a new conversation; it is queued");
+                false
+            }
         }
     }
 

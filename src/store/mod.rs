@@ -165,6 +165,8 @@ pub struct NewMessage {
     /// The files it carries, already claimed for it by the caller
     /// (`AttachmentStore::claim_attachments`); empty when none.
     pub attachments: Vec<crate::domain::Attachment>,
+    /// An application (a bot) wrote it.
+    pub bot: bool,
 }
 
 /// A message waiting in the group-commit lane, with its search text folded
@@ -956,6 +958,7 @@ pub trait Store:
     + OutboxStore
     + DataRightsStore
     + WebhookStore
+    + ApplicationStore
 {
 }
 
@@ -974,7 +977,62 @@ impl<T> Store for T where
         + OutboxStore
         + DataRightsStore
         + WebhookStore
+        + ApplicationStore
 {
+}
+
+/// A tenant's applications (bots): their rows, the token check of each of
+/// their calls, revocation, and a room an application hands back to the queue.
+#[async_trait]
+pub trait ApplicationStore: Send + Sync + 'static {
+    /// Stores the application and its row among the agents (same id, role
+    /// `application`) in one transaction; only the token's hash is kept.
+    async fn insert_application(
+        &self,
+        application: &crate::domain::application::Application,
+        agent: &Agent,
+        token_hash: &str,
+    ) -> StoreResult<()>;
+    /// The tenant's applications, revoked ones included, oldest first.
+    async fn applications(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<Vec<crate::domain::application::Application>>;
+    async fn application(
+        &self,
+        tenant: TenantId,
+        id: AgentId,
+    ) -> StoreResult<Option<crate::domain::application::Application>>;
+    /// The live application whose token hashes to `hash`, and its agent row
+    /// (`None` once revoked): read on every call it makes.
+    async fn application_by_token(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<(crate::domain::application::Application, Agent)>>;
+    /// Revokes it now: its token stops working, its agent row is disabled,
+    /// and the channels naming it as their bot no longer do, in one
+    /// transaction. `None` when the tenant has no such application; one
+    /// revoked already is returned unchanged.
+    async fn revoke_application(
+        &self,
+        tenant: TenantId,
+        id: AgentId,
+        at_ms: i64,
+    ) -> StoreResult<Option<crate::domain::application::Application>>;
+    /// The open visitor rooms `member` is in.
+    async fn open_rooms_of(&self, tenant: TenantId, member: AgentId) -> StoreResult<Vec<RoomId>>;
+    /// `member` leaves an open visitor room of `tenant` that returns to its
+    /// channel's queue (no assignee, waiting from `at_ms`), with `then`'s
+    /// rows, in one transaction; `None` (nothing changed) when `member` is
+    /// not in such a room.
+    async fn requeue(
+        &self,
+        tenant: TenantId,
+        room: RoomId,
+        member: AgentId,
+        at_ms: i64,
+        then: Option<RoomRows>,
+    ) -> StoreResult<Option<Room>>;
 }
 
 /// A tenant's webhook endpoints, and their delivery logs (the outbox rows

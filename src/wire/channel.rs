@@ -22,6 +22,7 @@ pub fn channel(c: &Channel) -> Value {
         "prechat": c.desk.prechat.to_json(),
         "auto_close_hours": c.desk.auto_close_hours,
         "email_fallback": c.look.email_fallback,
+        "bot": c.routing.bot.map(|b| b.0),
     })
 }
 

@@ -2,6 +2,7 @@
 //! shapes follow visitor-api.md (Airy's chat plugin), the agent shapes
 //! agent-api.md (wazo-chatd). Serialising is the only thing done here.
 
+pub mod application;
 pub mod channel;
 pub mod export;
 pub mod shapes;

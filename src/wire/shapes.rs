@@ -254,6 +254,8 @@ pub struct Channel {
     prechat: PrechatForm,
     auto_close_hours: Option<i64>,
     email_fallback: bool,
+    /// The application that takes every new conversation first, or null.
+    bot: Option<Uuid>,
     /// The secret identified visitors' hashes are checked with (admins only).
     identity_secret: Option<String>,
 }
@@ -526,6 +528,9 @@ pub struct ChannelSettings {
     email_fallback: Option<bool>,
     #[schema(minimum = 1, maximum = 720)]
     auto_close_hours: Option<i64>,
+    /// Null, or the uuid of one of the tenant's applications (not revoked)
+    /// that takes every new conversation first and hands over to the queue.
+    bot: Option<Uuid>,
 }
 
 /// A channel named by its id.
@@ -641,6 +646,43 @@ pub struct CreatedWebhook {
 #[derive(ToSchema)]
 pub struct WebhookPage {
     items: Vec<Webhook>,
+    filtered: i64,
+    total: i64,
+}
+
+// Built by `wire::application::application`.
+/// An application (a bot): a member of kind `application` in rooms.
+#[derive(ToSchema)]
+pub struct Application {
+    uuid: Uuid,
+    tenant_uuid: Uuid,
+    name: String,
+    /// Among `conversations:read`, `conversations:write`, `messages:write`.
+    scopes: Vec<String>,
+    created_at: String,
+    created_by: Option<Uuid>,
+    /// When it was revoked (its token no longer works), or null.
+    revoked_at: Option<String>,
+}
+
+// Built by `wire::application::created`.
+/// A new application, with its token (shown this once).
+#[derive(ToSchema)]
+pub struct CreatedApplication {
+    uuid: Uuid,
+    tenant_uuid: Uuid,
+    name: String,
+    scopes: Vec<String>,
+    created_at: String,
+    created_by: Option<Uuid>,
+    revoked_at: Option<String>,
+    /// `cga_...`: sent as `Authorization: Bearer <token>`; only its hash is kept.
+    token: String,
+}
+
+#[derive(ToSchema)]
+pub struct ApplicationPage {
+    items: Vec<Application>,
     filtered: i64,
     total: i64,
 }

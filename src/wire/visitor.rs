@@ -46,6 +46,9 @@ pub struct VisitorMessage<'a> {
     pub postback: Option<&'a str>,
     /// The files it carries, URLs signed now (desk-api.md, "Attachments").
     pub attachments: Vec<super::AttachmentJson<'a>>,
+    /// An application (a bot) wrote it: the widget marks it "Bot";
+    /// `sender.name` is the bot's name.
+    pub bot: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -76,6 +79,7 @@ pub fn message<'a>(m: &'a Message, signer: &Signer) -> VisitorMessage<'a> {
         quick_replies: &m.quick_replies,
         postback: m.postback.as_deref(),
         attachments: super::attachments(&m.attachments, signer),
+        bot: m.bot,
     }
 }
 

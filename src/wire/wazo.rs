@@ -43,6 +43,8 @@ pub struct WireMessage<'a> {
     alias: &'a Option<String>,
     /// The files it carries, URLs signed now (desk-api.md, "Attachments").
     attachments: Vec<super::AttachmentJson<'a>>,
+    /// An application (a bot) wrote it; `alias` is its name.
+    bot: bool,
     content: &'a str,
     #[schema(example = "2026-11-22T10:15:30.123Z")]
     created_at: String,
@@ -98,6 +100,7 @@ impl<'a> WireMessage<'a> {
         WireMessage {
             alias: &m.sender_name,
             attachments: super::attachments(&m.attachments, cx.signer),
+            bot: m.bot,
             content: &m.content,
             created_at: format_ms(m.sent_at_ms),
             deleted: m.deleted,
@@ -554,6 +557,7 @@ mod tests {
                 created_at_ms: 0,
             }],
             private: false,
+            bot: false,
         };
         // The files, with URLs signed when the body is built.
         let mut shown = message(&m, cx);
@@ -602,7 +606,7 @@ mod tests {
             "reactions": [{"emoji": "👍", "user_uuid": Uuid::from_u128(6)}],
             "notice": {"type": "agent_joined", "params": {"agent": "Bo"}},
             "quick_replies": [], "postback": null, "mentions": [Uuid::from_u128(8)],
-            "private": false,
+            "private": false, "bot": false,
         });
         assert_eq!(shown, expected);
         let m = Message {

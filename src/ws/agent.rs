@@ -25,10 +25,10 @@ use warp::{Filter, Rejection, Reply};
 
 use super::session::{self, Beats, Ended, Protocol, Work};
 use super::upgrade::{upgrade, Upgrade, WebSocket};
-use crate::auth::AgentClaims;
 use crate::domain::Event;
 use crate::error::ApiError;
 use crate::hub::{Membership, Outbound};
+use crate::service::agents::Credential;
 use crate::service::Caller;
 use crate::state::App;
 use crate::wire::shapes;
@@ -73,17 +73,21 @@ async fn handshake(
     let token = query_token(&query).or(header_token);
     // The token is checked after the upgrade, so a client is told why with
     // a close code its WebSocket library can see (4003), not a bare 401.
-    let claims = token.as_deref().and_then(|t| app.tokens.verify_agent(t));
-    let caller = match &claims {
-        Some(claims) => app.services.agents.caller(claims).await.ok(),
+    // An agent's token, or an application's: an application receives the
+    // events of its rooms and its tenant's queues, like an agent.
+    let credential = token
+        .as_deref()
+        .and_then(|t| app.services.agents.credential(t));
+    let caller = match &credential {
+        Some(credential) => app.services.agents.caller_of(credential).await.ok(),
         None => None,
     };
     let sessions = app.sessions.clone();
     let max = app.config.max_frame_bytes;
     ws.accept(max, None, move |socket| {
         sessions.track_future(async move {
-            match (claims, caller) {
-                (Some(claims), Some(caller)) => run(socket, app, claims, caller).await,
+            match (credential, caller) {
+                (Some(credential), Some(caller)) => run(socket, app, credential, caller).await,
                 _ => close(socket, AUTH_FAILED, "invalid or expired token").await,
             }
         })
@@ -110,7 +114,7 @@ struct Session {
     membership: Option<Membership>,
     /// Nothing is queued on this socket; the loop wants the queue anyway.
     work: FuturesOrdered<Work<()>>,
-    claims: AgentClaims,
+    credential: Credential,
     caller: Caller,
     subscriptions: HashSet<String>,
     all: bool,
@@ -144,20 +148,23 @@ impl Session {
             }
             ClientOp::Ping(payload) => Ok(Some(reply("pong", json!({ "payload": payload })))),
             ClientOp::Token(token) => {
-                let claims = self
-                    .app
-                    .tokens
-                    .verify_agent(&token)
-                    .filter(|c| c.sub == self.claims.sub)
-                    .ok_or((AUTH_FAILED, "invalid token"))?;
-                self.caller = self
+                let credential = self
                     .app
                     .services
                     .agents
-                    .caller(&claims)
+                    .credential(&token)
+                    .ok_or((AUTH_FAILED, "invalid token"))?;
+                let caller = self
+                    .app
+                    .services
+                    .agents
+                    .caller_of(&credential)
                     .await
-                    .map_err(|_| (AUTH_FAILED, "invalid token"))?;
-                self.claims = claims;
+                    .ok()
+                    .filter(|c| c.id() == self.caller.id())
+                    .ok_or((AUTH_FAILED, "invalid token"))?;
+                self.caller = caller;
+                self.credential = credential;
                 Ok(Some(reply("token", Value::Null)))
             }
         }
@@ -239,7 +246,11 @@ impl Protocol for Session {
     async fn on_event(&mut self, event: Arc<Outbound>) -> Result<(), Stop> {
         if let Outbound::Event { event, .. } = &*event {
             if let Event::SessionsRevoked { agent, session } = &event.event {
-                if *agent == self.claims.sub && session.is_none_or(|s| s == self.claims.sid) {
+                let mine = match &self.credential {
+                    Credential::Session(claims) => session.is_none_or(|s| s == claims.sid),
+                    Credential::Application(_) => session.is_none(),
+                };
+                if *agent == self.caller.id() && mine {
                     return Err((AUTH_FAILED, "token revoked"));
                 }
                 return Ok(());
@@ -273,8 +284,17 @@ impl Protocol for Session {
     /// The token may have expired, its session been revoked, its agent
     /// disabled or deleted: then the socket ends.
     async fn on_tick(&mut self) -> Result<(), Stop> {
-        let expired = self.claims.exp <= crate::auth::now_secs();
-        let gone = self.app.services.agents.caller(&self.claims).await.is_err();
+        let expired = self
+            .credential
+            .expires_secs()
+            .is_some_and(|exp| exp <= crate::auth::now_secs());
+        let gone = self
+            .app
+            .services
+            .agents
+            .caller_of(&self.credential)
+            .await
+            .is_err();
         if expired || gone {
             return Err((AUTH_FAILED, "token expired or revoked"));
         }
@@ -293,7 +313,7 @@ impl Protocol for Session {
     }
 }
 
-async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
+async fn run(socket: WebSocket, app: App, credential: Credential, caller: Caller) {
     let (membership, here) = match app.services.sessions.agent_opened(&caller).await {
         Ok(joined) => joined,
         Err(err) => {
@@ -307,7 +327,7 @@ async fn run(socket: WebSocket, app: App, claims: AgentClaims, caller: Caller) {
         sink,
         membership: Some(membership),
         work: FuturesOrdered::new(),
-        claims,
+        credential,
         caller,
         subscriptions: HashSet::new(),
         all: false,

@@ -121,6 +121,9 @@ async fn connecting_a_chatplugin_channel_returns_the_contract_fields() {
         // desk-api.md, "Identified visitor": shown to admins.
         "identity_secret",
         "email_fallback",
+        // desk-api.md, "Integrations": the application that takes new
+        // conversations first.
+        "bot",
     ];
     assert!(
         keys.iter().all(|k| allowed.contains(k)),

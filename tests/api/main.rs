@@ -7,6 +7,7 @@
 
 mod agent_helpers;
 mod agents_api;
+mod applications;
 mod attachments;
 mod auth;
 mod backends;

@@ -228,7 +228,9 @@ contract!(
     erasures_make_shells_once_per_tenant_and_are_audited,
     webhooks_and_their_delivery_logs_stay_in_their_tenant,
     ordered_outbox_rows_go_one_at_a_time_per_key_behind_a_failing_one,
-    changes_write_the_rows_they_make_in_their_own_transaction_or_none;
+    changes_write_the_rows_they_make_in_their_own_transaction_or_none,
+    applications_stay_in_their_tenant_are_found_by_token_hash_and_revoked_once,
+    requeue_returns_a_members_open_room_to_the_queue_once;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -505,6 +507,7 @@ fn visitor_message(
         postback: None,
         mentions: Vec::new(),
         attachments: Vec::new(),
+        bot: false,
     }
 }
 
@@ -6542,4 +6545,208 @@ async fn concurrent_erasures_erase_each_conversation_once(db: Db) {
         .collect();
     logged.sort();
     assert_eq!(logged, expected);
+}
+
+// --- applications --------------------------------------------------------------
+
+/// An application of `tenant` and its row among the agents.
+fn an_application(
+    tenant: TenantId,
+    name: &str,
+) -> (chatgate::domain::application::Application, Agent) {
+    use chatgate::domain::application::{Application, Scopes};
+    let id = AgentId::new();
+    let application = Application {
+        id,
+        tenant_id: tenant,
+        name: name.into(),
+        scopes: Scopes::parse(["conversations:read", "messages:write"]).unwrap(),
+        created_by: None,
+        created_at_ms: now_ms(),
+        revoked_at_ms: None,
+    };
+    let agent = Agent {
+        email: Application::agent_email(id),
+        display_name: name.into(),
+        role: Role::Application,
+        password_hash: "!application".into(),
+        id,
+        ..agent_in(tenant, "unused@example.com", Role::Application)
+    };
+    (application, agent)
+}
+
+async fn applications_stay_in_their_tenant_are_found_by_token_hash_and_revoked_once(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let other = other_tenant(&db).await;
+    let (bot, bot_agent) = an_application(tenant, "FAQ bot");
+    let (theirs, their_agent) = an_application(other, "Theirs");
+    store
+        .insert_application(&bot, &bot_agent, "hash-of-bot")
+        .await
+        .unwrap();
+    store
+        .insert_application(&theirs, &their_agent, "hash-of-theirs")
+        .await
+        .unwrap();
+
+    assert_eq!(store.applications(tenant).await.unwrap(), vec![bot.clone()]);
+    assert_eq!(
+        store.application(tenant, bot.id).await.unwrap(),
+        Some(bot.clone())
+    );
+    assert_eq!(store.application(other, bot.id).await.unwrap(), None);
+    let (found, agent) = store
+        .application_by_token("hash-of-bot")
+        .await
+        .unwrap()
+        .expect("found by its token's hash");
+    assert_eq!(found, bot);
+    assert_eq!(agent.role, Role::Application);
+    assert_eq!(agent.display_name, "FAQ bot");
+    assert!(store
+        .application_by_token("hash-of-nothing")
+        .await
+        .unwrap()
+        .is_none());
+    // Not an agent of the tenant's lists, nor a candidate for round robin.
+    assert!(store
+        .agents(tenant)
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.id != bot.id));
+    assert!(store
+        .agent_loads(tenant)
+        .await
+        .unwrap()
+        .iter()
+        .all(|l| l.agent != bot.id));
+
+    // A channel naming it as its bot.
+    let mut channel = first.channel.clone();
+    channel.routing.bot = Some(bot.id);
+    store.update_channel(&channel).await.unwrap();
+    assert_eq!(
+        store
+            .channel(tenant, channel.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .routing
+            .bot,
+        Some(bot.id)
+    );
+
+    // Another tenant cannot revoke it.
+    assert_eq!(
+        store.revoke_application(other, bot.id, 10).await.unwrap(),
+        None
+    );
+    assert!(store
+        .application_by_token("hash-of-bot")
+        .await
+        .unwrap()
+        .is_some());
+    let revoked = store
+        .revoke_application(tenant, bot.id, 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at_ms, Some(20));
+    assert!(store
+        .application_by_token("hash-of-bot")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .channel(tenant, channel.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .routing
+            .bot,
+        None,
+        "the channel no longer names it"
+    );
+    // Once: a second revocation keeps the first time.
+    let again = store
+        .revoke_application(tenant, bot.id, 30)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.revoked_at_ms, Some(20));
+    // The other tenant's application is untouched.
+    assert!(store
+        .application_by_token("hash-of-theirs")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn requeue_returns_a_members_open_room_to_the_queue_once(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let other = other_tenant(&db).await;
+    let (bot, bot_agent) = an_application(tenant, "FAQ bot");
+    store
+        .insert_application(&bot, &bot_agent, "hash")
+        .await
+        .unwrap();
+    let room = queued_room(store.as_ref(), &first, first.channel.id, now_ms()).await;
+    // Not a member yet: nothing moves.
+    assert_eq!(
+        store.requeue(tenant, room, bot.id, 5, None).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.answer(tenant, room, bot.id, 6, None).await.unwrap(),
+        store::Answered::Won(_)
+    ));
+    let held = store.room(tenant, room).await.unwrap().unwrap();
+    let kinds: Vec<_> = held.members.iter().map(|m| (m.id, m.kind)).collect();
+    assert!(
+        kinds.contains(&(bot.id.0, chatgate::domain::RoomKind::Application)),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        store.open_rooms_of(tenant, bot.id).await.unwrap(),
+        vec![room]
+    );
+    assert_eq!(store.open_rooms_of(other, bot.id).await.unwrap(), vec![]);
+    // Another tenant's call changes nothing.
+    assert_eq!(
+        store.requeue(other, room, bot.id, 7, None).await.unwrap(),
+        None
+    );
+
+    let queued = store
+        .requeue(tenant, room, bot.id, 8, None)
+        .await
+        .unwrap()
+        .expect("back in the queue");
+    assert_eq!(queued.state, RoomState::Queued);
+    assert_eq!(queued.assignee, None);
+    assert_eq!(queued.queued_at_ms, Some(8));
+    assert!(!queued.has_member(bot.id.0));
+    let queue: Vec<_> = store
+        .queued_rooms(tenant, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(queue, vec![room]);
+    // Once: it is no member any more.
+    assert_eq!(
+        store.requeue(tenant, room, bot.id, 9, None).await.unwrap(),
+        None
+    );
+    assert!(store
+        .open_rooms_of(tenant, bot.id)
+        .await
+        .unwrap()
+        .is_empty());
 }

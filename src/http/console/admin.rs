@@ -60,6 +60,10 @@ pub struct ChannelPage {
     pub color: String,
     pub round_robin: bool,
     pub max_open: u32,
+    /// The channel's bot (an application's id), or empty.
+    pub bot: String,
+    /// The tenant's live applications: the bot's choices.
+    pub bots: Vec<(String, String)>,
     pub origins: String,
     pub connected: bool,
     pub snippet: String,
@@ -325,6 +329,7 @@ fn settings(form: &Form) -> Result<crate::service::channels::ChannelSettings, Ap
         "welcome_message",
         "color",
         "assignment",
+        "bot",
     ] {
         if field == "color" && color_untouched {
             continue;
@@ -399,6 +404,15 @@ pub async fn channel(
     let chrome = chrome(app, s, "Channel settings", "channels", back).await?;
     let c = app.services.channels.get(&s.caller, id).await?;
     let identity_secret = app.services.identity.secrets(&s.caller, id).await?.secret;
+    let bots = app
+        .services
+        .applications
+        .list(&s.caller)
+        .await?
+        .into_iter()
+        .filter(|a| !a.is_revoked())
+        .map(|a| (a.id.to_string(), a.name))
+        .collect();
     let host = req
         .host
         .clone()
@@ -422,6 +436,8 @@ pub async fn channel(
             color: c.look.color.unwrap_or_else(|| WIDGET_DEFAULT_COLOR.into()),
             round_robin: c.routing.assignment.as_str() == "round_robin",
             max_open: c.routing.max_open_per_agent,
+            bot: c.routing.bot.map(|b| b.to_string()).unwrap_or_default(),
+            bots,
             origins: c
                 .allowed_origins
                 .iter()

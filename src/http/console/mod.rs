@@ -9,6 +9,8 @@
 //!   queued room read before answering), colleagues, presence.
 //! - `admin`: channels, agents, labels and canned responses (role admin).
 //! - `webhooks`: the tenant's webhook endpoints and their delivery logs (role admin).
+//! - `applications`: the tenant's applications (bots): create (the token
+//!   shown once), revoke (role admin).
 //! - `supervise`: every visitor room of the tenant, read-only, and
 //!   assigning one (role admin).
 //! - `views`: what the templates show (rows built from service results).
@@ -34,6 +36,7 @@ use crate::service::Caller;
 use crate::state::App;
 
 mod admin;
+mod applications;
 pub mod markdown;
 mod pages;
 mod rights;
@@ -276,6 +279,7 @@ async fn route_get(
         ["admin", "canned"] => admin::canned(app, req, s).await,
         ["admin", "canned", id] => admin::canned_edit(app, s, parse_id(id)?).await,
         ["admin", "webhooks"] => webhooks::list(app, s, None, None).await,
+        ["admin", "applications"] => applications::list(app, s, None, None).await,
         ["admin", "webhooks", id] => webhooks::log(app, s, parse_id(id)?).await,
         _ => Err(ApiError::not_found()),
     }
@@ -324,6 +328,10 @@ async fn route_post(
         ["admin", "canned", id] => admin::update_canned(app, s, parse_id(id)?, form).await,
         ["admin", "canned", id, "delete"] => admin::delete_canned(app, s, parse_id(id)?).await,
         ["admin", "webhooks"] => webhooks::create(app, s, form).await,
+        ["admin", "applications"] => applications::create(app, s, form).await,
+        ["admin", "applications", id, "revoke"] => {
+            applications::revoke(app, s, parse_id(id)?).await
+        }
         ["admin", "webhooks", id, "enable"] => {
             webhooks::set_enabled(app, s, parse_id(id)?, true).await
         }

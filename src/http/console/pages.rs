@@ -39,7 +39,8 @@ pub async fn session(app: &App, req: &Request) -> Result<Option<Session>, ApiErr
     let Some(token) = req.cookies.get(SESSION_COOKIE) else {
         return Ok(None);
     };
-    match app.services.agents.authenticate(Some(token)).await {
+    // People only: an application token in the cookie is no session.
+    match app.services.agents.authenticate_person(Some(token)).await {
         Ok(caller) => Ok(Some(Session {
             caller,
             csrf: session::csrf_token(token),
@@ -403,7 +404,7 @@ async fn lists(
     for item in open.items {
         let r = row(item);
         match r.kind {
-            RoomKind::Agent => team.push(r),
+            RoomKind::Agent | RoomKind::Application => team.push(r),
             RoomKind::Visitor => mine.push(r),
         }
     }

@@ -275,6 +275,8 @@ pub struct MessageRow {
     pub mentions_me: bool,
     /// A private note: agents only (no tick, no reactions, edits or deletes).
     pub private: bool,
+    /// An application (a bot) wrote it: a "Bot" badge beside its name.
+    pub bot: bool,
 }
 
 /// A file of a message: an image's thumbnail, or a download row.
@@ -438,6 +440,7 @@ impl MessageRow {
             postback: m.postback.clone(),
             mentions_me: m.mentions.contains(&me),
             private: m.private,
+            bot: m.bot,
         }
     }
 }
@@ -833,6 +836,7 @@ mod tests {
             postback: None,
             mentions_me: false,
             private: false,
+            bot: false,
         }
     }
 

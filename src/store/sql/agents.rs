@@ -28,15 +28,20 @@ where
     for<'q> Option<i64>: Encode<'q, DB>,
 {
     pub(crate) fn agent_from_row(row: &DB::Row) -> StoreResult<Agent> {
+        Self::agent_from_row_at(row, 0)
+    }
+
+    /// An agent from `AGENT_COLUMNS` read from column `at` on.
+    pub(crate) fn agent_from_row_at(row: &DB::Row, at: usize) -> StoreResult<Agent> {
         Ok(Agent {
-            id: parse_id(&row.try_get::<String, _>(0)?)?,
-            tenant_id: parse_id(&row.try_get::<String, _>(1)?)?,
-            email: row.try_get(2)?,
-            display_name: row.try_get(3)?,
-            avatar_url: row.try_get(4)?,
-            role: parse_role(&row.try_get::<String, _>(5)?)?,
-            password_hash: row.try_get(6)?,
-            disabled: row.try_get::<i64, _>(7)? != 0,
+            id: parse_id(&row.try_get::<String, _>(at)?)?,
+            tenant_id: parse_id(&row.try_get::<String, _>(at + 1)?)?,
+            email: row.try_get(at + 2)?,
+            display_name: row.try_get(at + 3)?,
+            avatar_url: row.try_get(at + 4)?,
+            role: parse_role(&row.try_get::<String, _>(at + 5)?)?,
+            password_hash: row.try_get(at + 6)?,
+            disabled: row.try_get::<i64, _>(at + 7)? != 0,
         })
     }
 
@@ -201,7 +206,8 @@ where
 
     pub(crate) async fn agents(&self, tenant: TenantId) -> StoreResult<Vec<Agent>> {
         let sql = format!(
-            "SELECT {} FROM agents WHERE tenant_id = $1 ORDER BY created_at, id",
+            "SELECT {} FROM agents WHERE tenant_id = $1 AND role <> 'application' \
+             ORDER BY created_at, id",
             AGENT_COLUMNS
         );
         let rows = sqlx::query(&sql)
@@ -317,7 +323,7 @@ where
     ) -> StoreResult<Vec<AgentPresence>> {
         let mut binds = vec![Bind::S(tenant.to_string())];
         let mut sql = "SELECT id, tenant_id, presence_state, presence_status, last_activity \
-                               FROM agents WHERE tenant_id = $1"
+                               FROM agents WHERE tenant_id = $1 AND role <> 'application'"
             .to_string();
         if !ids.is_empty() {
             binds.extend(ids.iter().map(|id| Bind::S(id.to_string())));

@@ -373,7 +373,7 @@ where
                 cases(1),
                 cases(2 * n + 1),
                 params.list(4 * n + 1, n),
-                DB::MEMBERS,
+                DB::MEMBER_IDS,
             );
             let mut query = sqlx::query(&sql);
             let chunk = at..at + n;
@@ -583,7 +583,8 @@ where
                     .bind(crate::domain::QuickReply::encode_list(&m.quick_replies))
                     .bind(m.postback.clone())
                     .bind(super::encode_mentions(&m.mentions))
-                    .bind(crate::domain::Attachment::encode_list(&m.attachments));
+                    .bind(crate::domain::Attachment::encode_list(&m.attachments))
+                    .bind(i64::from(m.bot));
             }
             query.execute(&mut *conn).await?;
         }
@@ -634,5 +635,6 @@ fn stored(new: &NewMessage, seq: i64) -> Message {
         mentions: new.mentions.clone(),
         attachments: new.attachments.clone(),
         private: false,
+        bot: new.bot,
     }
 }

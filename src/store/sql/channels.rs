@@ -42,6 +42,11 @@ where
                 assignment: parse_assignment(&row.try_get::<String, _>(9)?)?,
                 max_open_per_agent: u32::try_from(row.try_get::<i64, _>(10)?)
                     .map_err(|_| StoreError::Corrupt("bad max_open_per_agent".into()))?,
+                bot: row
+                    .try_get::<Option<String>, _>(16)?
+                    .as_deref()
+                    .map(parse_id)
+                    .transpose()?,
             },
             desk: parse_desk(
                 row.try_get(11)?,
@@ -59,8 +64,8 @@ where
         sqlx::query(
             "INSERT INTO channels (id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
              welcome_message, color, assignment, max_open_per_agent, \
-             business_hours, away_message, prechat, auto_close_hours, email_fallback) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             business_hours, away_message, prechat, auto_close_hours, email_fallback, bot_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(channel.id.to_string())
         .bind(channel.tenant_id.to_string())
@@ -78,6 +83,7 @@ where
         .bind(encode_desk(&channel.desk).1)
         .bind(channel.desk.auto_close_hours.map(i64::from))
         .bind(i64::from(channel.look.email_fallback))
+        .bind(channel.routing.bot.map(|b| b.to_string()))
         .execute(executor)
         .await?;
         Ok(())
@@ -130,7 +136,7 @@ where
             "UPDATE channels SET name = $1, image_url = $2, allowed_origins = $3, connected = $4, \
                      welcome_message = $5, color = $6, assignment = $7, max_open_per_agent = $8, \
                      business_hours = $9, away_message = $10, prechat = $11, auto_close_hours = $12, \
-                     email_fallback = $15 WHERE id = $13 AND tenant_id = $14",
+                     email_fallback = $15, bot_id = $16 WHERE id = $13 AND tenant_id = $14",
         )
         .bind(&channel.name)
         .bind(&channel.image_url)
@@ -147,6 +153,7 @@ where
         .bind(channel.id.to_string())
         .bind(channel.tenant_id.to_string())
         .bind(i64::from(channel.look.email_fallback))
+        .bind(channel.routing.bot.map(|b| b.to_string()))
         .execute(&self.write)
         .await?;
         Ok(())

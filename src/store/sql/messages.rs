@@ -79,6 +79,7 @@ where
                 None => Vec::new(),
             },
             private: false,
+            bot: row.try_get::<i64, _>(21)? != 0,
         })
     }
 
@@ -435,6 +436,7 @@ where
             mentions: Vec::new(),
             attachments: Vec::new(),
             private: true,
+            bot: false,
         };
         if let Some(then) = &then {
             let rows = then.rows(&stored);
@@ -497,6 +499,7 @@ where
                 mentions: Vec::new(),
                 attachments: Vec::new(),
                 private: true,
+                bot: false,
             });
         }
         let mut ascending = page;

@@ -17,6 +17,7 @@ use super::{StoreError, StoreResult};
 
 pub(super) mod agents;
 pub(super) mod append;
+pub(super) mod applications;
 pub(super) mod attachments;
 pub(super) mod canned;
 pub(super) mod channels;
@@ -45,26 +46,26 @@ pub(super) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
      tenant_id, read_at, edited_at, deleted, notice, quick_replies, postback, mentions, \
-     attachments";
+     attachments, sender_bot";
 /// The columns a new message is inserted with (`MESSAGE_COLUMNS` up to
 /// `tenant_id`, its search text, its notice, quick replies, postback,
-/// mentions and attachments).
+/// mentions, attachments and bot marker).
 pub(super) const INSERT_COLUMNS: &str =
     "id, conversation_id, channel_id, seq, sender_kind, sender_id, \
      sender_name, sender_avatar, content, state, sent_at, client_message_id, \
-     tenant_id, search_text, notice, quick_replies, postback, mentions, attachments";
+     tenant_id, search_text, notice, quick_replies, postback, mentions, attachments, sender_bot";
 /// How many columns `INSERT_COLUMNS` lists (the parameters of one row).
-pub(super) const INSERT_COLUMN_COUNT: usize = 19;
+pub(super) const INSERT_COLUMN_COUNT: usize = 20;
 /// `MESSAGE_COLUMNS` of the messages table aliased `m`.
 pub(super) const M_COLUMNS: &str =
     "m.id, m.conversation_id, m.channel_id, m.seq, m.sender_kind, m.sender_id, \
      m.sender_name, m.sender_avatar, m.content, m.state, m.sent_at, m.client_message_id, \
      m.tenant_id, m.read_at, m.edited_at, m.deleted, m.notice, m.quick_replies, m.postback, m.mentions, \
-     m.attachments";
+     m.attachments, m.sender_bot";
 pub(super) const CHANNEL_COLUMNS: &str =
     "id, tenant_id, name, image_url, allowed_origins, connected, created_at, \
      welcome_message, color, assignment, max_open_per_agent, \
-     business_hours, away_message, prechat, auto_close_hours, email_fallback";
+     business_hours, away_message, prechat, auto_close_hours, email_fallback, bot_id";
 pub(super) const AGENT_COLUMNS: &str =
     "id, tenant_id, email, display_name, avatar_url, role, password_hash, disabled";
 pub(super) const ROOM_COLUMNS: &str =
@@ -116,7 +117,7 @@ pub(super) fn parse_room_kind(raw: &str) -> StoreResult<crate::domain::RoomKind>
 }
 
 pub(super) fn parse_role(raw: &str) -> StoreResult<Role> {
-    Role::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("bad role `{raw}`")))
+    Role::parse_stored(raw).ok_or_else(|| StoreError::Corrupt(format!("bad role `{raw}`")))
 }
 
 pub(super) fn parse_origins(raw: &str) -> StoreResult<Vec<OriginPattern>> {
@@ -289,8 +290,12 @@ pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
     /// Whether writers must take row locks (`FOR UPDATE`) to serialize.
     const LOCKS: bool = Self::LOCK_ROWS.is_some();
     /// A conversation's agents as one comma-separated text, in joining
-    /// order (`NULL` when it has none), for a statement on `conversations`.
+    /// order (`NULL` when it has none), for a statement on `conversations`;
+    /// an application's id is marked `app:<id>`.
     const MEMBERS: &'static str;
+    /// The members' ids alone, for the group commit (the audience of a
+    /// message: no join on its path).
+    const MEMBER_IDS: &'static str;
     /// A conversation's labels as one JSON list of `{"uuid", "name",
     /// "color"}` by name (`NULL` or `[]` when it has none), for a statement
     /// on `conversations`.
@@ -314,6 +319,11 @@ impl Backend for sqlx::Sqlite {
     const LOCK_ROWS: Option<&'static str> = None;
     const PARAMS: Params = Params::Anonymous;
     const MEMBERS: &'static str =
+        "(SELECT group_concat(CASE WHEN ma.role = 'application' THEN 'app:' ELSE '' END || rm.member_id, \
+         ',' ORDER BY rm.joined_at, rm.member_id) \
+         FROM room_members rm LEFT JOIN agents ma ON ma.id = rm.member_id \
+         WHERE rm.room_id = conversations.id)";
+    const MEMBER_IDS: &'static str =
         "(SELECT group_concat(member_id, ',' ORDER BY joined_at, member_id) \
          FROM room_members WHERE room_id = conversations.id)";
     const LABELS: &'static str =
@@ -329,6 +339,11 @@ impl Backend for sqlx::Postgres {
     const LOCK_ROWS: Option<&'static str> = Some("SELECT id FROM conversations WHERE id");
     const PARAMS: Params = Params::Numbered;
     const MEMBERS: &'static str =
+        "(SELECT string_agg(CASE WHEN ma.role = 'application' THEN 'app:' ELSE '' END || rm.member_id, \
+         ',' ORDER BY rm.joined_at, rm.member_id) \
+         FROM room_members rm LEFT JOIN agents ma ON ma.id = rm.member_id \
+         WHERE rm.room_id = conversations.id)";
+    const MEMBER_IDS: &'static str =
         "(SELECT string_agg(member_id, ',' ORDER BY joined_at, member_id) \
          FROM room_members WHERE room_id = conversations.id)";
     const LABELS: &'static str =
@@ -1209,6 +1224,63 @@ macro_rules! sql_store {
                 }
             }
 
+            #[async_trait::async_trait]
+            impl crate::store::ApplicationStore for $store {
+                async fn insert_application(
+                    &self,
+                    application: &crate::domain::application::Application,
+                    agent: &Agent,
+                    token_hash: &str,
+                ) -> StoreResult<()> {
+                    self.sql
+                        .insert_application(application, agent, token_hash)
+                        .await
+                }
+                async fn applications(
+                    &self,
+                    tenant: TenantId,
+                ) -> StoreResult<Vec<crate::domain::application::Application>> {
+                    self.sql.applications(tenant).await
+                }
+                async fn application(
+                    &self,
+                    tenant: TenantId,
+                    id: AgentId,
+                ) -> StoreResult<Option<crate::domain::application::Application>> {
+                    self.sql.application(tenant, id).await
+                }
+                async fn application_by_token(
+                    &self,
+                    hash: &str,
+                ) -> StoreResult<Option<(crate::domain::application::Application, Agent)>> {
+                    self.sql.application_by_token(hash).await
+                }
+                async fn revoke_application(
+                    &self,
+                    tenant: TenantId,
+                    id: AgentId,
+                    at_ms: i64,
+                ) -> StoreResult<Option<crate::domain::application::Application>> {
+                    self.sql.revoke_application(tenant, id, at_ms).await
+                }
+                async fn open_rooms_of(
+                    &self,
+                    tenant: TenantId,
+                    member: AgentId,
+                ) -> StoreResult<Vec<RoomId>> {
+                    self.sql.open_rooms_of(tenant, member).await
+                }
+                async fn requeue(
+                    &self,
+                    tenant: TenantId,
+                    room: RoomId,
+                    member: AgentId,
+                    at_ms: i64,
+                    then: Option<crate::store::RoomRows>,
+                ) -> StoreResult<Option<Room>> {
+                    self.sql.requeue(tenant, room, member, at_ms, then).await
+                }
+            }
             #[async_trait::async_trait]
             impl crate::store::WebhookStore for $store {
                 async fn insert_webhook(

@@ -117,9 +117,14 @@ where
     pub(crate) fn members_from_row(row: &DB::Row, at: usize, room: &mut Room) -> StoreResult<()> {
         if let Some(list) = row.try_get::<Option<String>, _>(at)? {
             for member in list.split(',') {
+                // `app:` marks an application (see `Backend::MEMBERS`).
+                let (id, kind) = match member.strip_prefix("app:") {
+                    Some(id) => (id, RoomKind::Application),
+                    None => (member, RoomKind::Agent),
+                };
                 room.members.push(Member {
-                    id: parse_uuid(member)?,
-                    kind: RoomKind::Agent,
+                    id: parse_uuid(id)?,
+                    kind,
                 });
             }
         }
@@ -136,7 +141,9 @@ where
         }
         let params = Params::Numbered;
         let sql = format!(
-            "SELECT room_id, member_id FROM room_members WHERE room_id IN ({}) ORDER BY joined_at, member_id",
+            "SELECT rm.room_id, rm.member_id, ma.role FROM room_members rm \
+             LEFT JOIN agents ma ON ma.id = rm.member_id \
+             WHERE rm.room_id IN ({}) ORDER BY rm.joined_at, rm.member_id",
             params.list(1, rooms.len())
         );
         let mut query = sqlx::query(&sql);
@@ -149,10 +156,15 @@ where
         for row in rows {
             let room = parse_uuid(&row.try_get::<String, _>(0)?)?;
             let member = parse_uuid(&row.try_get::<String, _>(1)?)?;
+            let role = row.try_get::<Option<String>, _>(2)?;
             if let Some(&i) = at.get(&room) {
                 rooms[i].members.push(Member {
                     id: member,
-                    kind: RoomKind::Agent,
+                    kind: if role.as_deref() == Some("application") {
+                        RoomKind::Application
+                    } else {
+                        RoomKind::Agent
+                    },
                 });
             }
         }
@@ -252,7 +264,7 @@ where
 
     /// Writes the rows `then` makes of the room as changed, on the
     /// change's transaction (no read at all without `then`).
-    async fn room_rows_on(
+    pub(crate) async fn room_rows_on(
         conn: &mut DB::Connection,
         tenant: TenantId,
         id: RoomId,
@@ -576,7 +588,8 @@ where
             ""
         };
         let enabled_sql = format!(
-            "SELECT id FROM agents WHERE tenant_id = $1 AND disabled = 0 AND id IN ({list}){lock}"
+            "SELECT id FROM agents WHERE tenant_id = $1 AND disabled = 0 AND role <> 'application' \
+             AND id IN ({list}){lock}"
         );
         let enabled: HashSet<String> = Self::bind_all(sqlx::query(&enabled_sql), &binds)
             .fetch_all(&mut *conn)
@@ -634,7 +647,8 @@ where
             "SELECT a.id, a.last_assigned_at, \
                        (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = a.tenant_id \
                           AND c.state = 'open' AND c.kind = 'visitor' AND c.assignee_id = a.id) \
-                     FROM agents a WHERE a.tenant_id = $1 AND a.disabled = 0",
+                     FROM agents a WHERE a.tenant_id = $1 AND a.disabled = 0 \
+                     AND a.role <> 'application'",
         )
         .bind(tenant.to_string())
         .fetch_all(&self.read)
