@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod export;
+pub mod report;
 pub mod shapes;
 pub mod visitor;
 pub mod wazo;

@@ -26,6 +26,7 @@ pub(super) mod lane;
 pub(super) mod messages;
 pub(super) mod outbox;
 pub(super) mod reactions;
+pub(super) mod reports;
 pub(super) mod rights;
 pub(super) mod rooms;
 pub(super) mod settings;
@@ -1206,6 +1207,17 @@ macro_rules! sql_store {
                     limit: u32,
                 ) -> StoreResult<Vec<(TenantId, ConversationId)>> {
                     self.sql.expired_conversations(now_ms, limit).await
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl crate::store::ReportStore for $store {
+                async fn report_facts(
+                    &self,
+                    scope: &crate::store::ReportScope,
+                    limit: u32,
+                ) -> StoreResult<Vec<crate::domain::report::ConversationFacts>> {
+                    self.sql.report_facts(scope, limit).await
                 }
             }
 
