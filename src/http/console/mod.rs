@@ -9,6 +9,8 @@
 //!   queued room read before answering), colleagues, presence.
 //! - `admin`: channels, agents, labels and canned responses (role admin).
 //! - `webhooks`: the tenant's webhook endpoints and their delivery logs (role admin).
+//! - `reports`: the Reports page (charts drawn as SVG here) and its CSV
+//!   export (admins: the tenant; agents: their own figures).
 //! - `supervise`: every visitor room of the tenant, read-only, and
 //!   assigning one (role admin).
 //! - `views`: what the templates show (rows built from service results).
@@ -36,6 +38,7 @@ use crate::state::App;
 mod admin;
 pub mod markdown;
 mod pages;
+mod reports;
 mod rights;
 pub mod session;
 mod supervise;
@@ -277,6 +280,8 @@ async fn route_get(
         ["admin", "canned", id] => admin::canned_edit(app, s, parse_id(id)?).await,
         ["admin", "webhooks"] => webhooks::list(app, s, None, None).await,
         ["admin", "webhooks", id] => webhooks::log(app, s, parse_id(id)?).await,
+        ["reports"] => reports::page(app, req, s).await,
+        ["reports.csv"] => reports::csv(app, req, s).await,
         _ => Err(ApiError::not_found()),
     }
 }
