@@ -264,7 +264,10 @@ fn form_of(r: &TenantReport) -> FilterForm {
         to: p.to().to_string(),
         tz: p.time_zone().name().to_string(),
         target: r.report.target_secs.to_string(),
-        channel: r.channel.as_ref().map_or(String::new(), |c| c.id.to_string()),
+        channel: r
+            .channel
+            .as_ref()
+            .map_or(String::new(), |c| c.id.to_string()),
         agent: r.agent.as_ref().map_or(String::new(), |a| a.id.to_string()),
     }
 }
