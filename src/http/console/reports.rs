@@ -59,6 +59,9 @@ pub struct Bar {
 pub struct AxisLabel {
     pub at: String,
     pub text: String,
+    /// Its `text-anchor`: the first date starts at its bar, clear of the
+    /// value axis.
+    pub anchor: &'static str,
 }
 
 /// The per-day bar chart.
@@ -351,8 +354,8 @@ fn period_words(r: &Report) -> String {
 /// The SVG units of the per-day chart (scaled to the page's width).
 const CHART_W: f64 = 720.0;
 const CHART_H: f64 = 220.0;
-const CHART_LEFT: f64 = 36.0;
-const CHART_BOTTOM: f64 = 24.0;
+const CHART_LEFT: f64 = 44.0;
+const CHART_BOTTOM: f64 = 30.0;
 const CHART_TOP: f64 = 10.0;
 
 /// A round step for `max` over about four ticks: 1, 2, 5 × 10^n.
@@ -402,6 +405,7 @@ fn day_chart(r: &Report) -> DayChart {
             AxisLabel {
                 at: format!("{:.1}", CHART_TOP + plot_h - plot_h * v as f64 / top as f64),
                 text: v.to_string(),
+                anchor: "end",
             }
         })
         .collect();
@@ -413,8 +417,13 @@ fn day_chart(r: &Report) -> DayChart {
         .enumerate()
         .filter(|(i, _)| i % every == 0)
         .map(|(i, d)| AxisLabel {
-            at: format!("{:.1}", CHART_LEFT + (i as f64 + 0.5) * slot),
+            at: if i == 0 {
+                format!("{CHART_LEFT:.1}")
+            } else {
+                format!("{:.1}", CHART_LEFT + (i as f64 + 0.5) * slot)
+            },
             text: d.date.format("%-d %b").to_string(),
+            anchor: if i == 0 { "start" } else { "middle" },
         })
         .collect();
     let busiest = r
@@ -484,7 +493,7 @@ fn heatmap(r: &Report) -> Heatmap {
             .map(|(d, row)| HeatRow {
                 day: WEEKDAYS[d],
                 short: &WEEKDAYS[d][..3],
-                y: 20 + d as u32 * 23 + 11,
+                y: 22 + d as u32 * 23 + 11,
                 counts: row.to_vec(),
             })
             .collect(),
