@@ -12,7 +12,8 @@ UPDATE conversations SET first_response_at = (
 ) WHERE kind = 'visitor';
 
 -- A report reads the tenant's visitor conversations started in a period:
--- every column it needs is in the index, so it never reads the table.
+-- every column it needs is in the index, so it never reads the table
+-- (`kind` is a column of it rather than a partial index's condition:
+-- SQLite reads the table for a condition's column).
 CREATE INDEX conversations_reports ON conversations
-    (tenant_id, created_at, channel_id, assignee_id, first_response_at, closed_at, rating)
-    WHERE kind = 'visitor';
+    (tenant_id, kind, created_at, channel_id, assignee_id, first_response_at, closed_at, rating);

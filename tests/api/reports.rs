@@ -139,14 +139,7 @@ async fn known() -> Known {
         .create_channel(&admin_token, json!({"name": "Shop"}))
         .await;
     let a = app.channel_id.clone();
-    let rows: [(
-        &str,
-        Option<&AgentClient>,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<u8>,
-    ); 6] = [
+    let rows: [Row; 6] = [
         (
             &a,
             Some(&admin),
@@ -221,6 +214,17 @@ async fn known() -> Known {
         channel_b,
     }
 }
+
+/// A conversation of the known set: channel, agent, start, first
+/// response and close after the start, rating.
+type Row<'a> = (
+    &'a str,
+    Option<&'a AgentClient>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<u8>,
+);
 
 const PERIOD: &str = "from=2026-03-02&to=2026-03-04";
 

@@ -120,7 +120,7 @@ pub fn plan(
     if channels == 0 || days == 0 {
         bail!("--channels and --days must be at least 1");
     }
-    let mut rng = Rng(0x5eed_0f_4e90);
+    let mut rng = Rng(0x5eed_0f4e_9000);
     let today = now_ms - now_ms.rem_euclid(DAY);
     let first_day = today - (i64::from(days) - 1) * DAY;
     let mut planned: Vec<Planned> = (0..n)
@@ -147,9 +147,8 @@ pub fn plan(
                 _ => Outcome::Closed,
             };
             let answered = matches!(outcome, Outcome::Closed | Outcome::Open);
-            let rating = (outcome == Outcome::Closed && rng.below(5) < 2).then(|| {
-                [5, 5, 5, 4, 4, 4, 3, 2, 1, 5][rng.below(10) as usize]
-            });
+            let rating = (outcome == Outcome::Closed && rng.below(5) < 2)
+                .then(|| [5, 5, 5, 4, 4, 4, 3, 2, 1, 5][rng.below(10) as usize]);
             Planned {
                 created_ms: created,
                 channel: (k % u64::from(channels)) as usize,
@@ -201,7 +200,12 @@ struct Seeded {
 }
 
 /// Writes the plan into a migrated, bootstrapped SQLite file in one transaction.
-async fn seed(db: &mut Db, args: &ReportsArgs, demo: Uuid, admin: &spawn::AdminLogin) -> Result<Seeded> {
+async fn seed(
+    db: &mut Db,
+    args: &ReportsArgs,
+    demo: Uuid,
+    admin: &spawn::AdminLogin,
+) -> Result<Seeded> {
     let (admin_id, tenant) = admin_ids(db, &admin.email).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let planned = plan(
@@ -297,7 +301,8 @@ async fn seed(db: &mut Db, args: &ReportsArgs, demo: Uuid, admin: &spawn::AdminL
             p.messages,
             p.created_ms,
             p.first_wait_ms,
-            p.agent.map_or(Ok("NULL".to_string()), |a| lit(&agents[a]))?,
+            p.agent
+                .map_or(Ok("NULL".to_string()), |a| lit(&agents[a]))?,
             p.agent.map_or(Ok("NULL".to_string()), |a| lit(&names[a]))?,
         ));
     }
@@ -641,7 +646,8 @@ mod tests {
     #[test]
     fn the_plan_spreads_every_message_over_conversations_that_look_like_traffic() {
         let now = 1_796_000_000_000;
-        let plan = plan(10_000, 1_000_000, 3, 8, 90, now).unwrap();
+        let planned = super::plan(10_000, 1_000_000, 3, 8, 90, now).unwrap();
+        let plan = planned;
         assert_eq!(plan.len(), 10_000);
         assert_eq!(plan.iter().map(|p| p.messages).sum::<u64>(), 1_000_000);
         assert!(plan.windows(2).all(|w| w[0].created_ms <= w[1].created_ms));
@@ -670,6 +676,6 @@ mod tests {
                 assert!(closed > p.sent_at(p.messages));
             }
         }
-        assert!(plan(10, 19, 1, 1, 1, now).is_err());
+        assert!(super::plan(10, 19, 1, 1, 1, now).is_err());
     }
 }
