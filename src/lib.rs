@@ -25,6 +25,7 @@
 //!   clients render, a channel's desk settings (`desk`: business hours and
 //!   their next opening or closing, the pre-chat form and its answers),
 //!   webhooks (event types, endpoint URLs, Standard Webhooks signatures),
+//!   reports (a period's figures from one row of facts per conversation),
 //!   validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
 //!   send body and page context parsed into domain values) and `wazo`
@@ -43,6 +44,8 @@
 //!   `email` (the offline fallback and transcripts, through the outbox),
 //!   `webhooks` (a tenant's endpoints, their events as outbox rows of the
 //!   changes' own transactions, signed ordered delivery),
+//!   `reports` (a tenant's figures over a period: admins any channel and
+//!   agent, an agent its own; the arithmetic is `domain::report`),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state
