@@ -25,7 +25,8 @@
 //!   clients render, a channel's desk settings (`desk`: business hours and
 //!   their next opening or closing, the pre-chat form and its answers),
 //!   webhooks (event types, endpoint URLs, Standard Webhooks signatures),
-//!   applications (bots: scopes, their tokens' form and hash), validation.
+//!   applications (bots: scopes, their tokens' form and hash), reports (a
+//!   period's figures from one row of facts per conversation), validation.
 //! - [`wire`]: the wire shapes: `visitor` (the chat plugin JSON, and its
 //!   send body and page context parsed into domain values) and `wazo`
 //!   (wazo-chatd rooms, messages, agents, presences; each typed event's
@@ -46,6 +47,8 @@
 //!   `applications` (bots: admins create and revoke them; they act through
 //!   the agent API within their scopes, hand conversations back to the
 //!   queue, and take a channel's new conversations first),
+//!   `reports` (a tenant's figures over a period: admins any channel and
+//!   agent, an agent its own; the arithmetic is `domain::report`),
 //!   `sessions` (a socket joining and leaving the hub and presence),
 //!   `setup` (first start, the stored secrets, the operator's commands)):
 //!   tenant scoping, membership, own-message checks, roles read from the store on every call, state

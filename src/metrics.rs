@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -30,6 +30,18 @@ pub struct Metrics {
     /// a reply without one): logged at debug only, so a flood of bad
     /// requests shows here rather than in the log.
     pub http_client_errors: IntCounterVec,
+    /// How long visitor rooms waited in the queue, from queued to answered
+    /// or assigned, in seconds, by how they left it (`answered`: an agent
+    /// took it; `assigned`: an admin gave it; `round_robin`).
+    pub queue_wait_seconds: HistogramVec,
+    /// Webhook delivery attempts by outcome: `delivered` (a 2xx), `failed`
+    /// (another status, a timeout, no connection: retried), `gave_up` (the
+    /// last try failed: the endpoint is paused), `dropped` (not sent: the
+    /// endpoint was deleted or disabled).
+    pub webhook_attempts: IntCounterVec,
+    /// From an event's commit to its receiver's 2xx, in seconds (retries
+    /// and the time in the outbox included).
+    pub webhook_delivery_seconds: Histogram,
 }
 
 impl Metrics {
@@ -72,6 +84,35 @@ impl Metrics {
             &["status", "error_id"],
         )
         .expect("valid metric");
+        let queue_wait_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "queue_wait_seconds",
+                "Time visitor rooms waited in the queue before an agent had them",
+            )
+            .buckets(vec![
+                1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0, 86400.0,
+            ]),
+            &["how"],
+        )
+        .expect("valid metric");
+        let webhook_attempts = IntCounterVec::new(
+            Opts::new(
+                "webhook_attempts_total",
+                "Webhook delivery attempts by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let webhook_delivery_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "webhook_delivery_seconds",
+                "From an event's commit to its receiver's 2xx",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86400.0,
+            ]),
+        )
+        .expect("valid metric");
         let metrics = Metrics {
             registry,
             sessions,
@@ -84,6 +125,9 @@ impl Metrics {
             store_seconds,
             rate_limited,
             http_client_errors,
+            queue_wait_seconds,
+            webhook_attempts,
+            webhook_delivery_seconds,
         };
         for collector in [
             Box::new(metrics.sessions.clone()) as Box<dyn prometheus::core::Collector>,
@@ -96,6 +140,9 @@ impl Metrics {
             Box::new(metrics.store_seconds.clone()),
             Box::new(metrics.rate_limited.clone()),
             Box::new(metrics.http_client_errors.clone()),
+            Box::new(metrics.queue_wait_seconds.clone()),
+            Box::new(metrics.webhook_attempts.clone()),
+            Box::new(metrics.webhook_delivery_seconds.clone()),
         ] {
             metrics
                 .registry
@@ -113,6 +160,16 @@ impl Metrics {
             .with_label_values(&[op])
             .observe(started.elapsed().as_secs_f64());
         out
+    }
+
+    /// A visitor room left the queue at `at_ms` (`how`: see
+    /// `queue_wait_seconds`).
+    pub fn queue_left(&self, how: &str, room: &crate::domain::Room, at_ms: i64) {
+        if let Some(queued) = room.queued_at_ms {
+            self.queue_wait_seconds
+                .with_label_values(&[how])
+                .observe((at_ms - queued).max(0) as f64 / 1000.0);
+        }
     }
 
     /// The Prometheus text exposition.

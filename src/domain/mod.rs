@@ -13,6 +13,7 @@ pub mod label;
 pub mod message;
 pub mod presence;
 pub mod reaction;
+pub mod report;
 pub mod rights;
 pub mod room;
 pub mod search;

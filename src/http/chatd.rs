@@ -255,6 +255,8 @@ static ROUTES: &[Route] = &[
     route!(GET, "audit", list_audit),
     route!(GET, "tenant", get_tenant),
     route!(PATCH | PUT, "tenant", update_tenant),
+    // Reports (admins: the tenant's; an agent: its own figures).
+    route!(GET, "reports", get_report),
 ];
 
 /// The scope an application needs for an endpoint (`None`: no
@@ -1850,6 +1852,32 @@ async fn list_audit(call: Call) -> Result<Response, ApiError> {
     Ok(ok(
         json!({"items": items, "total": page.total, "filtered": page.filtered}),
     ))
+}
+
+/// GET /reports?from=&to=&tz=&channel=&agent=&target=: a tenant's figures
+/// over a period (admins; an agent gets its own figures).
+#[utoipa::path(get, path = "/api/chatd/1.0/reports", tag = "reports",
+    summary = "Figures over a period: conversations per day, first response and resolution times, answered within a target, ratings, busiest hours",
+    description = "Admins see the tenant's conversations, filtered by `channel` and `agent` (the conversations assigned to it); an agent sees its own figures only (naming another agent is 403). A conversation counts on the day it started, in `tz`. The period is at most 366 days.",
+    params(
+        ("from" = Option<String>, Query, description = "First day, `YYYY-MM-DD` (default: 29 days before `to`)", format = Date),
+        ("to" = Option<String>, Query, description = "Last day, included (default: today in `tz`)", format = Date),
+        ("tz" = Option<String>, Query, description = "IANA time zone of the days and hours (default: `UTC`)"),
+        ("channel" = Option<Uuid>, Query, description = "Only this channel's conversations"),
+        ("agent" = Option<Uuid>, Query, description = "Only the conversations assigned to this agent"),
+        ("target" = Option<u32>, Query, description = "Answered within this many seconds, 1 to 86400 (default: 60)", minimum = 1, maximum = 86400),
+    ),
+    responses((status = 200, body = shapes::Report),
+        (status = 400, body = shapes::ErrorBody, description = "`invalid-data` naming the parameter"),
+        (status = 403, body = shapes::ErrorBody, description = "an agent asked for another agent's figures")))]
+async fn get_report(call: Call) -> Result<Response, ApiError> {
+    let request = crate::service::reports::ReportRequest::parse(|name| call.query.get(name))?;
+    let report = call
+        .services()
+        .reports
+        .report(&call.caller, &request)
+        .await?;
+    Ok(ok(crate::wire::report::report(&report)))
 }
 
 /// GET /tenant: the caller's tenant and its settings (admins).

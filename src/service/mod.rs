@@ -18,6 +18,8 @@
 //!   visitor room, assigning any), the system notices.
 //! - [`messages`]: listing, searching, posting (with mentions), editing, reactions.
 //! - [`identity`]: identified visitors, a visitor's conversations, blocking.
+//! - [`reports`]: a tenant's figures over a period (admins: any channel
+//!   and agent; an agent: its own).
 //! - [`rights`]: data rights: a visitor's export and erasure, retention,
 //!   the audit log.
 //! - [`labels`]: a tenant's labels and the labels on visitor rooms.
@@ -73,6 +75,7 @@ pub mod identity;
 pub mod labels;
 pub mod messages;
 pub mod presence;
+pub mod reports;
 pub mod rights;
 pub mod rooms;
 pub mod routing;
@@ -151,6 +154,8 @@ pub struct Services {
     pub canned: canned::CannedService,
     /// Data rights: exports, erasures, retention, the audit log.
     pub rights: rights::RightsService,
+    /// Reports: a tenant's figures over a period.
+    pub reports: reports::ReportService,
     pub presence: Arc<presence::PresenceService>,
     pub typing: Arc<typing::TypingService>,
     /// Sockets joining and leaving the hub and presence.
@@ -222,6 +227,7 @@ impl Services {
             identity: identity::IdentityService::new(&parts, rooms.clone(), visitor.blocks.clone()),
             canned: canned::CannedService::new(&parts),
             rights: rights::RightsService::new(&parts, visitor.erasures.clone(), rooms.clone()),
+            reports: reports::ReportService::new(&parts),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),
             visitor,

@@ -66,6 +66,8 @@ pub struct RoomService {
     max_search_chars: usize,
     /// The webhook events of the rooms' changes.
     webhooks: Arc<super::webhooks::WebhookService>,
+    /// The queue's wait times.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn unknown_room() -> ServiceError {
@@ -85,6 +87,7 @@ impl RoomService {
             router: parts.router.clone(),
             events: parts.events(),
             max_search_chars: parts.config.max_search_chars,
+            metrics: parts.metrics.clone(),
         }
     }
 
@@ -301,14 +304,16 @@ impl RoomService {
         let then = self
             .hooks(caller.tenant(), &[EventType::ConversationAssigned])
             .await;
+        let at = now_ms();
         let room = match self
             .room_store
-            .answer(caller.tenant(), id, caller.id(), now_ms(), then.clone())
+            .answer(caller.tenant(), id, caller.id(), at, then.clone())
             .await?
         {
             Answered::Won(room) => room,
             Answered::AlreadyAnswered => return Err(already_answered()),
         };
+        self.metrics.queue_left("answered", &room, at);
         self.hooked(&then);
         let notice = self
             .joined(&room, &caller.agent.display_name, QueueAction::Answered)
@@ -861,14 +866,16 @@ impl RoomService {
                 let then = self
                     .hooks(caller.tenant(), &[EventType::ConversationAssigned])
                     .await;
+                let at = now_ms();
                 let room = match self
                     .room_store
-                    .answer(caller.tenant(), id, target.id, now_ms(), then.clone())
+                    .answer(caller.tenant(), id, target.id, at, then.clone())
                     .await?
                 {
                     Answered::Won(room) => room,
                     Answered::AlreadyAnswered => return Err(already_answered()),
                 };
+                self.metrics.queue_left("assigned", &room, at);
                 self.hooked(&then);
                 let notice = self
                     .joined(&room, &target.display_name, QueueAction::Assigned)

@@ -190,6 +190,7 @@ async fn drain(router: &Arc<Router>, tenant: TenantId) -> StoreResult<bool> {
         match outcome {
             Assigned::Won(room) => {
                 router.metrics.rooms_assigned.inc();
+                router.metrics.queue_left("round_robin", &room, at);
                 // Told off the router's path: the next drain need not wait
                 // for the notices to be stored.
                 tokio::spawn(announce(router.clone(), room, pick.agent));

@@ -113,6 +113,8 @@ pub struct WebhookService {
     cache_for: Duration,
     give_up_ms: i64,
     worker: OnceLock<Weak<Worker>>,
+    /// Attempts by outcome, and the time from commit to delivery.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl WebhookService {
@@ -140,6 +142,7 @@ impl WebhookService {
             cache_for: Duration::from_millis(parts.config.webhook_cache_ms),
             give_up_ms: i64::try_from(parts.config.webhook_give_up_ms).unwrap_or(i64::MAX),
             worker: OnceLock::new(),
+            metrics: parts.metrics.clone(),
         }
     }
 
@@ -510,6 +513,55 @@ impl Handler for WebhookService {
     }
 
     async fn attempt(&self, row: &OutboxRow) -> (Delivery, Option<Answer>) {
+        let (delivery, answer) = self.try_once(row).await;
+        let outcome = match (&delivery, &answer) {
+            (Delivery::Sent(_), _) => {
+                self.metrics
+                    .webhook_delivery_seconds
+                    .observe((now_ms() - row.created_at_ms).max(0) as f64 / 1000.0);
+                Some("delivered")
+            }
+            (Delivery::Failed(_), _) => Some("failed"),
+            // A POST's last failure pauses the endpoint.
+            (Delivery::Dropped(_), Some(_)) => Some("gave_up"),
+            (Delivery::Dropped(_), None) => Some("dropped"),
+            // Not tried: the endpoint's settings could not be read, or no
+            // HTTP client.
+            (Delivery::Later(_), _) => None,
+        };
+        if let Some(outcome) = outcome {
+            self.metrics
+                .webhook_attempts
+                .with_label_values(&[outcome])
+                .inc();
+        }
+        (delivery, answer)
+    }
+
+    /// Exponential backoff with jitter from `retry_base_ms`, at most a
+    /// minute apart in the event's first hour and ten minutes after, and
+    /// the last try when `give_up_ms` have passed.
+    fn retry_at(
+        &self,
+        row: &OutboxRow,
+        now_ms: i64,
+        retry_base_ms: i64,
+        jitter: f64,
+    ) -> Option<i64> {
+        Some(next_try_at(
+            row.created_at_ms,
+            row.attempts,
+            now_ms,
+            retry_base_ms,
+            jitter,
+            self.give_up_ms,
+        ))
+    }
+}
+
+impl WebhookService {
+    /// One delivery of a row: the endpoint's POST, or why there is none.
+    async fn try_once(&self, row: &OutboxRow) -> (Delivery, Option<Answer>) {
         let Some(id) = row.target.map(WebhookId) else {
             return (
                 Delivery::Dropped("a webhook row without its endpoint".into()),
@@ -551,26 +603,6 @@ impl Handler for WebhookService {
             return (Delivery::Dropped(error), Some(posted.answer));
         }
         (Delivery::Failed(error), Some(posted.answer))
-    }
-
-    /// Exponential backoff with jitter from `retry_base_ms`, at most a
-    /// minute apart in the event's first hour and ten minutes after, and
-    /// the last try when `give_up_ms` have passed.
-    fn retry_at(
-        &self,
-        row: &OutboxRow,
-        now_ms: i64,
-        retry_base_ms: i64,
-        jitter: f64,
-    ) -> Option<i64> {
-        Some(next_try_at(
-            row.created_at_ms,
-            row.attempts,
-            now_ms,
-            retry_base_ms,
-            jitter,
-            self.give_up_ms,
-        ))
     }
 }
 

@@ -959,6 +959,7 @@ pub trait Store:
     + DataRightsStore
     + WebhookStore
     + ApplicationStore
+    + ReportStore
 {
 }
 
@@ -978,6 +979,7 @@ impl<T> Store for T where
         + DataRightsStore
         + WebhookStore
         + ApplicationStore
+        + ReportStore
 {
 }
 
@@ -1507,6 +1509,30 @@ pub trait VisitorStore: Send + Sync + 'static {
         tenant: TenantId,
         conversations: &[ConversationId],
     ) -> StoreResult<Vec<(ConversationId, String)>>;
+}
+
+/// Which visitor conversations a report covers: the tenant's, started in
+/// `[from_ms, to_ms)`, of one channel and assigned to one agent when given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportScope {
+    pub tenant: TenantId,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub channel: Option<ChannelId>,
+    pub agent: Option<AgentId>,
+}
+
+/// Reports (see `domain::report`): the facts of the conversations in a
+/// scope, read from one index (`conversations_reports`), never from messages.
+#[async_trait]
+pub trait ReportStore: Send + Sync + 'static {
+    /// The facts of the conversations of `scope`, oldest first, at most
+    /// `limit`.
+    async fn report_facts(
+        &self,
+        scope: &ReportScope,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::domain::report::ConversationFacts>>;
 }
 
 /// Opens the store named by a database URL: `postgres://` or `postgresql://`

@@ -5,6 +5,7 @@
 pub mod application;
 pub mod channel;
 pub mod export;
+pub mod report;
 pub mod shapes;
 pub mod visitor;
 pub mod wazo;

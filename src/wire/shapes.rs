@@ -715,3 +715,90 @@ pub struct DeliveryPage {
     filtered: i64,
     total: i64,
 }
+
+// Built by `wire::report::report`.
+/// Durations' median and 90th percentile, in seconds (null when none).
+#[derive(ToSchema)]
+pub struct ReportDurations {
+    /// How many conversations have one.
+    count: u64,
+    median_seconds: Option<f64>,
+    p90_seconds: Option<f64>,
+}
+
+/// Answered within the target, of the conversations whose outcome is
+/// known (answered, or not answered while closed or waiting past the target).
+#[derive(ToSchema)]
+pub struct ReportWithinTarget {
+    within: u64,
+    counted: u64,
+    /// `within / counted`, 0 to 1 (null when nothing is counted).
+    share: Option<f64>,
+}
+
+/// The visitors' ratings.
+#[derive(ToSchema)]
+pub struct ReportRatings {
+    count: u64,
+    /// null when none was given.
+    average: Option<f64>,
+    /// How many rated 1, 2, 3, 4 and 5.
+    #[schema(min_items = 5, max_items = 5)]
+    distribution: Vec<u64>,
+}
+
+/// The figures of the conversations started in the period (or on a day).
+#[derive(ToSchema)]
+pub struct ReportFigures {
+    conversations: u64,
+    /// Answered by an agent or application.
+    answered: u64,
+    /// Closed now.
+    closed: u64,
+    /// From the first visitor message to the first agent (or application) message.
+    first_response: ReportDurations,
+    /// From the start to the (latest) close.
+    resolution: ReportDurations,
+    within_target: ReportWithinTarget,
+    ratings: ReportRatings,
+}
+
+/// One day's figures.
+#[derive(ToSchema)]
+pub struct ReportDay {
+    /// `YYYY-MM-DD`, in the report's time zone.
+    date: String,
+    conversations: u64,
+    answered: u64,
+    closed: u64,
+    first_response: ReportDurations,
+    resolution: ReportDurations,
+    within_target: ReportWithinTarget,
+    ratings: ReportRatings,
+}
+
+/// A report: the period's figures, each day's, and when conversations start.
+#[derive(ToSchema)]
+pub struct Report {
+    /// The first day, `YYYY-MM-DD`.
+    from: String,
+    /// The last day, included.
+    to: String,
+    /// The IANA time zone of the days and hours.
+    #[schema(example = "UTC")]
+    time_zone: String,
+    target_seconds: u32,
+    /// The channel filter, or null.
+    channel_uuid: Option<Uuid>,
+    /// The agent filter (the conversations assigned to it), or null.
+    agent_uuid: Option<Uuid>,
+    totals: ReportFigures,
+    /// Every day of the period, in order.
+    days: Vec<ReportDay>,
+    /// Conversations started by hour of day (0 to 23).
+    #[schema(min_items = 24, max_items = 24)]
+    hours: Vec<u64>,
+    /// Conversations started by weekday (Monday first) and hour of day.
+    #[schema(min_items = 7, max_items = 7)]
+    heatmap: Vec<Vec<u64>>,
+}

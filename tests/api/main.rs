@@ -38,6 +38,7 @@ mod presence_api;
 pub mod queue;
 mod quick_replies;
 mod rating;
+mod reports;
 mod restart;
 mod revocation;
 mod rooms_api;

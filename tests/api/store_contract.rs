@@ -230,7 +230,8 @@ contract!(
     ordered_outbox_rows_go_one_at_a_time_per_key_behind_a_failing_one,
     changes_write_the_rows_they_make_in_their_own_transaction_or_none,
     applications_stay_in_their_tenant_are_found_by_token_hash_and_revoked_once,
-    requeue_returns_a_members_open_room_to_the_queue_once;
+    requeue_returns_a_members_open_room_to_the_queue_once,
+    report_facts_are_the_tenants_visitor_conversations_of_the_scope;
     postgres_only:
     concurrent_opens_migrate_once,
     fresh_schemas_are_isolated,
@@ -3830,6 +3831,187 @@ async fn changes_write_the_rows_they_make_in_their_own_transaction_or_none(db: D
             r#"{"id":"m","seq":2,"private":false}"#,
         ]
     );
+}
+
+// --- reports ---------------------------------------------------------------------
+
+async fn report_facts_are_the_tenants_visitor_conversations_of_the_scope(db: Db) {
+    use chatgate::domain::report::ConversationFacts;
+    use chatgate::domain::Rating;
+    use chatgate::store::ReportScope;
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, a) = (first.tenant_id, first.channel.id);
+    let admin = first.admin.id;
+    let bea = agent_in(tenant, "bea@example.com", Role::Agent);
+    store.insert_agent(&bea).await.unwrap();
+    let shop = Channel {
+        id: ChannelId::new(),
+        name: "Shop".into(),
+        ..first.channel.clone()
+    };
+    store.insert_channel(&shop).await.unwrap();
+    let said = |room, kind, who: uuid::Uuid, at| {
+        let mut m = visitor_message(&first, room, "text", None);
+        m.sender_kind = kind;
+        m.sender_id = who;
+        m.sent_at_ms = at;
+        m
+    };
+
+    // One: channel A, the admin's; a notice is no reply, the first agent
+    // message is; closed and rated.
+    let one = queued_room(store.as_ref(), &first, a, 1_000).await;
+    store.answer(tenant, one, admin, 1_100, None).await.unwrap();
+    for (kind, at) in [
+        (SenderKind::System, 1_200),
+        (SenderKind::Visitor, 1_300),
+        (SenderKind::Agent, 1_500),
+        (SenderKind::Agent, 1_700),
+    ] {
+        store
+            .append_message(said(one, kind, admin.0, at))
+            .await
+            .unwrap();
+    }
+    store
+        .set_room_state(tenant, one, None, RoomState::Closed, 5_000, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let rating = Rating::parse(4, None, 5_100).unwrap();
+    store
+        .rate_room(tenant, a, one, &rating, None)
+        .await
+        .unwrap();
+
+    // Two: the shop's, Bea's; its visitor's message and her reply queued
+    // together (one group commit, or two).
+    let two = queued_room(store.as_ref(), &first, shop.id, 2_000).await;
+    store
+        .answer(tenant, two, bea.id, 2_050, None)
+        .await
+        .unwrap();
+    let mut visitor = said(two, SenderKind::Visitor, two.0, 2_100);
+    visitor.channel_id = Some(shop.id);
+    let mut reply = said(two, SenderKind::Agent, bea.id.0, 2_300);
+    reply.channel_id = Some(shop.id);
+    let visitor = store.enqueue_append(visitor, None).await.unwrap();
+    let reply = store.enqueue_append(reply, None).await.unwrap();
+    visitor.await.unwrap();
+    reply.await.unwrap();
+
+    // Three starts at the scope's end; an agent room and another tenant's
+    // conversation are never a report's.
+    queued_room(store.as_ref(), &first, a, 10_000).await;
+    let team = team_room(tenant, &[admin, bea.id]);
+    store.create_agent_room(&team).await.unwrap();
+    let mut team_message = said(team.id, SenderKind::Agent, admin.0, 3_000);
+    team_message.channel_id = None;
+    store.append_message(team_message).await.unwrap();
+    let other_tenant = TenantId::new();
+    db.insert_tenant(other_tenant).await;
+    let foreign = Channel {
+        id: ChannelId::new(),
+        tenant_id: other_tenant,
+        name: "Foreign".into(),
+        ..first.channel.clone()
+    };
+    store.insert_channel(&foreign).await.unwrap();
+    let mut theirs = visitor_message(&first, ConversationId::new(), "hi", None);
+    theirs.tenant_id = other_tenant;
+    theirs.channel_id = Some(foreign.id);
+    theirs.sent_at_ms = 1_500;
+    store.append_message(theirs).await.unwrap();
+
+    let facts = |tenant, from_ms, to_ms, channel, agent, limit| {
+        let store = store.clone();
+        async move {
+            store
+                .report_facts(
+                    &ReportScope {
+                        tenant,
+                        from_ms,
+                        to_ms,
+                        channel,
+                        agent,
+                    },
+                    limit,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let f_one = ConversationFacts {
+        created_ms: 1_000,
+        first_response_ms: Some(1_500),
+        closed_ms: Some(5_000),
+        rating: Some(4),
+    };
+    let f_two = ConversationFacts {
+        created_ms: 2_000,
+        first_response_ms: Some(2_300),
+        closed_ms: None,
+        rating: None,
+    };
+    assert_eq!(
+        facts(tenant, 0, 10_000, None, None, 100).await,
+        [f_one, f_two]
+    );
+    assert_eq!(facts(tenant, 0, 10_000, None, None, 1).await, [f_one]);
+    assert_eq!(facts(tenant, 1_000, 2_000, None, None, 100).await, [f_one]);
+    assert_eq!(facts(tenant, 0, 1_000, None, None, 100).await, []);
+    assert_eq!(
+        facts(tenant, 0, 10_000, Some(shop.id), None, 100).await,
+        [f_two]
+    );
+    assert_eq!(
+        facts(tenant, 0, 10_000, None, Some(bea.id), 100).await,
+        [f_two]
+    );
+    assert_eq!(
+        facts(tenant, 0, 10_000, None, Some(admin), 100).await,
+        [f_one]
+    );
+    assert_eq!(
+        facts(tenant, 0, 10_000, Some(shop.id), Some(admin), 100).await,
+        []
+    );
+    assert_eq!(facts(tenant, 0, 20_000, None, None, 100).await.len(), 3);
+    // The other tenant's: its own only, and never through our channel.
+    let their_facts = facts(other_tenant, 0, 10_000, None, None, 100).await;
+    assert_eq!(their_facts.len(), 1);
+    assert_eq!(their_facts[0].created_ms, 1_500);
+    assert_eq!(their_facts[0].first_response_ms, None);
+    assert_eq!(facts(other_tenant, 0, 10_000, Some(a), None, 100).await, []);
+
+    // Reopened: not closed any more; the first response stays.
+    store
+        .set_room_state(tenant, one, None, RoomState::Open, 6_000, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let reopened = facts(tenant, 0, 2_000, None, None, 100).await;
+    assert_eq!(reopened[0].closed_ms, None);
+    assert_eq!(reopened[0].first_response_ms, Some(1_500));
+
+    // Migration 0023's backfill finds the same first responses in the
+    // messages of conversations stored before it.
+    let migration = match db.backend {
+        Backend::Sqlite => include_str!("../../migrations/sqlite/0023_reports.sql"),
+        Backend::Postgres => include_str!("../../migrations/postgres/0023_reports.sql"),
+    };
+    let start = migration.find("UPDATE conversations").unwrap();
+    let backfill = &migration[start..start + migration[start..].find(';').unwrap() + 1];
+    db.execute("UPDATE conversations SET first_response_at = NULL")
+        .await;
+    assert_eq!(
+        facts(tenant, 0, 10_000, None, None, 100).await[0].first_response_ms,
+        None
+    );
+    db.execute(backfill).await;
+    let backfilled = facts(tenant, 0, 10_000, None, None, 100).await;
+    assert_eq!(backfilled[0].first_response_ms, Some(1_500));
+    assert_eq!(backfilled[1], f_two);
 }
 
 // --- every method of every store trait -----------------------------------------

@@ -38,6 +38,9 @@ pub enum Command {
     Queue(QueueArgs),
     /// Console page times on a seeded database: rooms, messages, agents written with SQL.
     Console(ConsoleArgs),
+    /// The Reports page and its CSV on the embedded default, on a history seeded with SQL:
+    /// conversations over weeks, with replies, closes and ratings.
+    Reports(ReportsArgs),
     /// Slow clients from one IP (trickled heads, trickled bodies, sockets that never CONNECT)
     /// while a visitor from another IP sends: each closed by its deadline, memory and latency kept.
     Slowloris(SlowlorisArgs),
@@ -285,6 +288,36 @@ pub struct ConsoleArgs {
     /// with the same --rooms/--messages/--agents (a sidecar `<path>.seed.json` says how it was seeded).
     #[arg(long)]
     pub reuse: Option<PathBuf>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ReportsArgs {
+    /// Visitor conversations in the seeded history.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub conversations: u32,
+    /// Messages in it (at least two per conversation: the visitor's and a reply).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Channels (the demo channel and more).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub channels: u32,
+    /// Agents besides the admin.
+    #[arg(long, default_value_t = 8)]
+    pub agents: u32,
+    /// Days the conversations are spread over, ending today; the reports measured cover them all.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
+    /// Measured requests per page (after a few unmeasured warm-up ones), one at a time.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests: u32,
+    /// Page time the reports should stay under at p99, in ms: pages over it are marked (not failed).
+    #[arg(long, default_value_t = 100.0)]
+    pub budget_ms: f64,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -7,6 +7,7 @@
 //! chatgate-bench agents [--visitors 200] [--agents 20] [--rate 1000] [--duration 10]
 //! chatgate-bench queue  [--rate 200] [--agents 10] [--duration 10] [--max-open 100]
 //! chatgate-bench console [--rooms 10000] [--messages 1000000] [--requests 200] [--reuse PATH]
+//! chatgate-bench reports [--conversations 10000] [--messages 1000000] [--days 90] [--requests 100]
 //! chatgate-bench slowloris [--connections 1000] [--deadline 10] [--visitor-rate 20]
 //! chatgate-bench files  [--concurrency 50] [--size 10MiB] [--rate 100] [--duration 20]
 //! chatgate-bench email  [--visitors 1000] [--fallback on|off] [--smtp-down SECS] [--pairs 200] [--rate 5000]
@@ -117,6 +118,7 @@ fn run_scenario(command: Command) -> anyhow::Result<bool> {
                 Command::Agents(args) => scenarios::agents::run(args).await,
                 Command::Queue(args) => scenarios::queue::run(args).await,
                 Command::Console(args) => scenarios::console::run(args).await,
+                Command::Reports(args) => scenarios::reports::run(args).await,
                 Command::Slowloris(args) => scenarios::slowloris::run(args).await,
                 Command::Files(args) => scenarios::files::run(args).await,
                 Command::Email(args) => scenarios::email::run(args).await,

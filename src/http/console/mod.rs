@@ -11,6 +11,8 @@
 //! - `webhooks`: the tenant's webhook endpoints and their delivery logs (role admin).
 //! - `applications`: the tenant's applications (bots): create (the token
 //!   shown once), revoke (role admin).
+//! - `reports`: the Reports page (charts drawn as SVG here) and its CSV
+//!   export (admins: the tenant; agents: their own figures).
 //! - `supervise`: every visitor room of the tenant, read-only, and
 //!   assigning one (role admin).
 //! - `views`: what the templates show (rows built from service results).
@@ -39,6 +41,7 @@ mod admin;
 mod applications;
 pub mod markdown;
 mod pages;
+mod reports;
 mod rights;
 pub mod session;
 mod supervise;
@@ -281,6 +284,8 @@ async fn route_get(
         ["admin", "webhooks"] => webhooks::list(app, s, None, None).await,
         ["admin", "applications"] => applications::list(app, s, None, None).await,
         ["admin", "webhooks", id] => webhooks::log(app, s, parse_id(id)?).await,
+        ["reports"] => reports::page(app, req, s).await,
+        ["reports.csv"] => reports::csv(app, req, s).await,
         _ => Err(ApiError::not_found()),
     }
 }

@@ -33,7 +33,7 @@ use std::ops::Range;
 
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-use crate::domain::{AgentId, Message, RoomState};
+use crate::domain::{AgentId, Message, RoomState, SenderKind};
 use crate::store::batch::{insert_chunks, Stored};
 use crate::store::{Appended, NewMessage, Queued, StoreError, StoreResult};
 
@@ -146,6 +146,17 @@ impl<'b> Rooms<'b> {
     /// The first message of conversation `g`.
     fn first(&self, g: usize) -> &'b Queued {
         &self.batch[self.group(g)[0]]
+    }
+
+    /// When the first reply of conversation `g` in the batch was sent: its
+    /// first message from an agent (or application), not the visitor's nor
+    /// a system notice's.
+    fn first_reply_at(&self, g: usize) -> Option<i64> {
+        self.group(g)
+            .iter()
+            .map(|&i| &self.batch[i])
+            .find(|q| !matches!(q.sender_kind, SenderKind::Visitor | SenderKind::System))
+            .map(|q| q.sent_at_ms)
     }
 
     /// The last message of conversation `g` (its newest once stored).
@@ -323,7 +334,11 @@ where
         let newest: Vec<i64> = (0..rooms.groups.len())
             .map(|g| rooms.last(g).sent_at_ms)
             .collect();
-        let mut reserved = Self::reserve(conn, &rooms.ids, &rooms.sizes, &newest).await?;
+        let answered: Vec<Option<i64>> = (0..rooms.groups.len())
+            .map(|g| rooms.first_reply_at(g))
+            .collect();
+        let mut reserved =
+            Self::reserve(conn, &rooms.ids, &rooms.sizes, &newest, &answered).await?;
         let missing: Vec<usize> = (0..rooms.groups.len())
             .filter(|&g| !reserved.contains_key(&rooms.ids[g]))
             .collect();
@@ -332,13 +347,19 @@ where
             let new_ids: Vec<String> = missing.iter().map(|&g| rooms.ids[g].clone()).collect();
             let new_sizes: Vec<i64> = missing.iter().map(|&g| rooms.sizes[g]).collect();
             let new_newest: Vec<i64> = missing.iter().map(|&g| newest[g]).collect();
-            reserved.extend(Self::reserve(conn, &new_ids, &new_sizes, &new_newest).await?);
+            let new_answered: Vec<Option<i64>> = missing.iter().map(|&g| answered[g]).collect();
+            reserved.extend(
+                Self::reserve(conn, &new_ids, &new_sizes, &new_newest, &new_answered).await?,
+            );
         }
         Ok(reserved)
     }
 
-    /// Adds `sizes[i]` to the `last_seq` of conversation `ids[i]` and sets
-    /// its newest message time to `newest[i]`, in a few statements; returns
+    /// Adds `sizes[i]` to the `last_seq` of conversation `ids[i]`, sets
+    /// its newest message time to `newest[i]` and, when `answered[i]` is
+    /// the time of a reply in the batch, its first response time unless it
+    /// has one (reports): in the same statement, so a batch of visitor
+    /// messages runs exactly what it ran before. Returns
     /// the reservation of each conversation that exists (a missing one is
     /// absent from the map), with its staffed agents (`Backend::MEMBERS`).
     async fn reserve(
@@ -346,6 +367,7 @@ where
         ids: &[String],
         sizes: &[i64],
         newest: &[i64],
+        answered: &[Option<i64>],
     ) -> Result<HashMap<String, Reserved>, sqlx::Error> {
         let params = DB::PARAMS;
         let mut last = HashMap::with_capacity(ids.len());
@@ -364,24 +386,53 @@ where
                     })
                     .collect()
             };
+            let chunk = at..at + n;
+            // The rooms of the chunk with a reply: (id, time) per WHEN,
+            // after those of the times. None: the clause is left out.
+            let replies: Vec<(&str, i64)> = ids[chunk.clone()]
+                .iter()
+                .zip(&answered[chunk.clone()])
+                .filter_map(|(id, at)| at.map(|at| (id.as_str(), at)))
+                .collect();
+            let first_response = if replies.is_empty() {
+                String::new()
+            } else {
+                let from = 4 * n + 1;
+                let whens: String = (0..replies.len())
+                    .map(|i| {
+                        format!(
+                            " WHEN {} THEN CAST({} AS BIGINT)",
+                            params.one(from + 2 * i),
+                            params.one(from + 2 * i + 1)
+                        )
+                    })
+                    .collect();
+                format!(
+                    ", first_response_at = CASE WHEN kind = 'visitor' \
+                     THEN COALESCE(first_response_at, CASE id{whens} END) \
+                     ELSE first_response_at END"
+                )
+            };
             let sql = format!(
                 "UPDATE conversations SET last_seq = last_seq + CASE id{} END, \
-                 last_message_at = CASE id{} END \
+                 last_message_at = CASE id{} END{first_response} \
                  WHERE id IN ({}) RETURNING id, last_seq, state, tenant_id, channel_id, \
                  CASE WHEN state = 'queued' THEN NULL ELSE {} END, \
                  CAST(CASE WHEN erased_at IS NULL THEN 0 ELSE 1 END AS BIGINT)",
                 cases(1),
                 cases(2 * n + 1),
-                params.list(4 * n + 1, n),
+                params.list(4 * n + 2 * replies.len() + 1, n),
                 DB::MEMBER_IDS,
             );
             let mut query = sqlx::query(&sql);
-            let chunk = at..at + n;
             for (id, size) in ids[chunk.clone()].iter().zip(&sizes[chunk.clone()]) {
                 query = query.bind(id.as_str()).bind(*size);
             }
             for (id, time) in ids[chunk.clone()].iter().zip(&newest[chunk.clone()]) {
                 query = query.bind(id.as_str()).bind(*time);
+            }
+            for (id, time) in &replies {
+                query = query.bind(*id).bind(*time);
             }
             for id in &ids[chunk] {
                 query = query.bind(id.as_str());

@@ -27,6 +27,7 @@ pub(super) mod lane;
 pub(super) mod messages;
 pub(super) mod outbox;
 pub(super) mod reactions;
+pub(super) mod reports;
 pub(super) mod rights;
 pub(super) mod rooms;
 pub(super) mod settings;
@@ -1281,6 +1282,18 @@ macro_rules! sql_store {
                     self.sql.requeue(tenant, room, member, at_ms, then).await
                 }
             }
+
+            #[async_trait::async_trait]
+            impl crate::store::ReportStore for $store {
+                async fn report_facts(
+                    &self,
+                    scope: &crate::store::ReportScope,
+                    limit: u32,
+                ) -> StoreResult<Vec<crate::domain::report::ConversationFacts>> {
+                    self.sql.report_facts(scope, limit).await
+                }
+            }
+
             #[async_trait::async_trait]
             impl crate::store::WebhookStore for $store {
                 async fn insert_webhook(

@@ -268,13 +268,13 @@ fn sidecar(database: &Path) -> PathBuf {
 }
 
 /// A connection to the database being seeded.
-enum Db {
+pub(crate) enum Db {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
 }
 
 impl Db {
-    async fn sqlite(path: &Path) -> Result<Db> {
+    pub(crate) async fn sqlite(path: &Path) -> Result<Db> {
         use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
         // A throwaway file being filled: no fsync, a rollback journal (no
         // WAL to copy back), no foreign key checks. chatgate puts WAL back
@@ -296,7 +296,7 @@ impl Db {
         Ok(Db::Postgres(PgConnection::connect(url).await?))
     }
 
-    async fn execute(&mut self, sql: &str) -> Result<u64> {
+    pub(crate) async fn execute(&mut self, sql: &str) -> Result<u64> {
         let done = match self {
             Db::Sqlite(c) => sqlx::query(sql).execute(c).await?.rows_affected(),
             Db::Postgres(c) => sqlx::query(sql).execute(c).await?.rows_affected(),
@@ -320,7 +320,7 @@ impl Db {
         }
     }
 
-    async fn close(self) -> Result<()> {
+    pub(crate) async fn close(self) -> Result<()> {
         match self {
             Db::Sqlite(c) => c.close().await?,
             Db::Postgres(c) => c.close().await?,
@@ -330,7 +330,7 @@ impl Db {
 }
 
 /// A SQL string literal of text we made (ids, names, hashes): no quotes in it.
-fn lit(text: &str) -> Result<String> {
+pub(crate) fn lit(text: &str) -> Result<String> {
     if text.contains('\'') || text.contains('\\') {
         bail!("unexpected quote in {text:?}");
     }
@@ -342,7 +342,7 @@ fn opt_lit(text: Option<&str>) -> Result<String> {
 }
 
 /// Runs `INSERT INTO <head> VALUES <rows>` in chunks.
-async fn insert_rows(db: &mut Db, head: &str, rows: &[String]) -> Result<()> {
+pub(crate) async fn insert_rows(db: &mut Db, head: &str, rows: &[String]) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         db.execute(&format!("INSERT INTO {head} VALUES {}", chunk.join(", ")))
             .await
@@ -523,7 +523,7 @@ async fn seed(db: &mut Db, layout: &Layout, seeded: &Seeded, now_ms: i64) -> Res
 }
 
 /// The first-start admin's id and tenant.
-async fn admin_ids(db: &mut Db, email: &str) -> Result<(String, String)> {
+pub(crate) async fn admin_ids(db: &mut Db, email: &str) -> Result<(String, String)> {
     db.two_strings(&format!(
         "SELECT id, tenant_id FROM agents WHERE lower(email) = lower({})",
         lit(email)?
@@ -532,7 +532,7 @@ async fn admin_ids(db: &mut Db, email: &str) -> Result<(String, String)> {
     .with_context(|| format!("reading the admin {email}"))
 }
 
-fn first_start(deployment: &Deployment) -> Result<(AdminLogin, Uuid)> {
+pub(crate) fn first_start(deployment: &Deployment) -> Result<(AdminLogin, Uuid)> {
     let admin = deployment
         .spec
         .admin
@@ -743,7 +743,11 @@ impl Cookies {
 
 /// Logs into the console (form with CSRF field, then 303); returns the
 /// Cookie header of the session.
-async fn console_login(http: &reqwest::Client, base: &str, admin: &AdminLogin) -> Result<String> {
+pub(crate) async fn console_login(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &AdminLogin,
+) -> Result<String> {
     let mut cookies = Cookies::default();
     let form = http.get(format!("{base}/console/login")).send().await?;
     cookies.take(&form);

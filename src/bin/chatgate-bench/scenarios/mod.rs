@@ -7,6 +7,7 @@
 //! `agents` has visitors talk to agents and agents reply ([`agents`]);
 //! `queue` has new visitors assigned to agents by round robin ([`queue`]);
 //! `console` times the console's pages on a seeded database ([`console`]);
+//! `reports` times the Reports page and its CSV on a seeded history ([`reports`]);
 //! `slowloris` holds slow clients against the server's deadlines and caps
 //! ([`slowloris`]); `files` times uploads and the server's memory during
 //! them ([`files`]); `email` runs the chat traffic while offline visitors'
@@ -18,6 +19,7 @@ pub mod email;
 pub mod files;
 pub mod idle;
 pub mod queue;
+pub mod reports;
 pub mod slowloris;
 pub mod traffic;
 pub mod webhooks;
