@@ -264,16 +264,6 @@ where
                     unpark.push(key);
                 }
             }
-            if let (true, Some(answer)) = (mine, &row.answer) {
-                sqlx::query(
-                    "UPDATE outbox SET last_status = $1, last_duration_ms = $2 WHERE id = $3",
-                )
-                .bind(answer.status.map(i64::from))
-                .bind(answer.duration_ms)
-                .bind(row.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            }
             done.push(mine);
             if let OutboxOutcome::Sent {
                 emailed: Some(emailed),
@@ -328,10 +318,26 @@ where
                 Some(Bind::I(now_ms)),
             ),
         };
-        let sql =
-            format!("UPDATE outbox SET {release}, {set} {mine} AND {UNSENT} RETURNING order_key");
         let mut binds = vec![Bind::S(row.id.to_string()), Bind::S(claim.to_string()), a];
         binds.extend(b);
+        // What the receiver answered (the delivery log), in the same
+        // statement; no status (no answer came) is -1, stored as NULL.
+        let answered = match &row.answer {
+            Some(answer) => {
+                let n = binds.len();
+                binds.push(Bind::I(answer.status.map_or(-1, i64::from)));
+                binds.push(Bind::I(answer.duration_ms));
+                format!(
+                    ", last_status = NULLIF(CAST(${} AS BIGINT), -1), last_duration_ms = ${}",
+                    n + 1,
+                    n + 2
+                )
+            }
+            None => String::new(),
+        };
+        let sql = format!(
+            "UPDATE outbox SET {release}, {set}{answered} {mine} AND {UNSENT} RETURNING order_key"
+        );
         let updated = Self::bind_all(sqlx::query(&sql), &binds)
             .fetch_optional(&mut *conn)
             .await?;
