@@ -46,6 +46,9 @@ fn joined_while_claimed_after(now: &str) -> String {
     )
 }
 
+/// Rows (or keys) per statement when a round is recorded.
+const FINISH_CHUNK: usize = 100;
+
 /// Longest `last_error` kept.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -241,6 +244,8 @@ where
     }
 
     /// Every outcome of a round in one transaction: one commit per round.
+    /// The rows simply sent (webhook deliveries: no email state to mark)
+    /// are recorded a chunk per statement; the rest one by one.
     pub(crate) async fn finish_outbox(
         &self,
         claim: Uuid,
@@ -248,41 +253,126 @@ where
         now_ms: i64,
     ) -> StoreResult<Vec<bool>> {
         let mut tx = self.write.begin().await?;
-        let mut done = Vec::with_capacity(finished.len());
-        // Keys with a row sent or dropped: their parked rows (if any: the
-        // probe reads the small `outbox_parked` index) are claimable again.
-        let mut unpark: Vec<String> = Vec::new();
+        // Per row: recorded, and its order key.
+        let mut outcome: HashMap<Uuid, Option<String>> = HashMap::with_capacity(finished.len());
+        let simply_sent: Vec<&Finished> = finished
+            .iter()
+            .filter(|r| matches!(r.outcome, OutboxOutcome::Sent { emailed: None, .. }))
+            .collect();
+        for chunk in simply_sent.chunks(FINISH_CHUNK) {
+            outcome.extend(Self::finish_sent(&mut tx, claim, chunk, now_ms).await?);
+        }
         for row in finished {
-            let updated = Self::finish_one(&mut tx, claim, row, now_ms).await?;
-            let mine = updated.is_some();
-            if let Some(Some(key)) = updated {
-                let gone = matches!(
-                    row.outcome,
-                    OutboxOutcome::Sent { .. } | OutboxOutcome::Dropped { .. }
-                );
-                if gone && !unpark.contains(&key) {
-                    unpark.push(key);
-                }
+            // A sent row the chunk did not record (it must run again: see
+            // `again`) goes one by one too.
+            if outcome.contains_key(&row.id) {
+                continue;
             }
-            done.push(mine);
+            if let Some(key) = Self::finish_one(&mut tx, claim, row, now_ms).await? {
+                outcome.insert(row.id, key);
+            }
             if let OutboxOutcome::Sent {
                 emailed: Some(emailed),
                 ..
             } = &row.outcome
             {
+                // Sent is sent, whoever's claim it now is.
                 Self::mark_emailed(&mut tx, emailed).await?;
             }
         }
-        for key in &unpark {
-            sqlx::query(&format!(
-                "UPDATE outbox SET parked = 0 WHERE order_key = $1 AND {UNSENT} AND parked = 1"
-            ))
-            .bind(key.as_str())
-            .execute(&mut *tx)
-            .await?;
+        // Keys with a row sent or dropped: their parked rows (if any: the
+        // probe reads the small `outbox_parked` index) are claimable again.
+        let mut unpark: Vec<&str> = Vec::new();
+        for row in finished {
+            if let (OutboxOutcome::Sent { .. } | OutboxOutcome::Dropped { .. }, Some(Some(key))) =
+                (&row.outcome, outcome.get(&row.id))
+            {
+                if !unpark.contains(&key.as_str()) {
+                    unpark.push(key);
+                }
+            }
+        }
+        for keys in unpark.chunks(FINISH_CHUNK) {
+            let list = (1..=keys.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE outbox SET parked = 0 WHERE order_key IN ({list}) AND {UNSENT} AND parked = 1"
+            );
+            let mut query = sqlx::query(&sql);
+            for key in keys {
+                query = query.bind(*key);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(done)
+        Ok(finished
+            .iter()
+            .map(|r| outcome.contains_key(&r.id))
+            .collect())
+    }
+
+    /// Records a chunk of rows sent (their receivers' answers too) in one
+    /// statement, if the claim is still theirs and they need not run
+    /// again; the rows it recorded, with their order keys.
+    async fn finish_sent(
+        conn: &mut DB::Connection,
+        claim: Uuid,
+        rows: &[&Finished],
+        now_ms: i64,
+    ) -> StoreResult<Vec<(Uuid, Option<String>)>> {
+        // $1 now, $2 the claim, then (id, status, duration) per row for the
+        // answers, then the ids.
+        let mut binds = vec![Bind::I(now_ms), Bind::S(claim.to_string())];
+        let mut status = String::new();
+        let mut duration = String::new();
+        for row in rows {
+            if let Some(answer) = &row.answer {
+                let n = binds.len();
+                binds.push(Bind::S(row.id.to_string()));
+                binds.push(Bind::I(answer.status.map_or(-1, i64::from)));
+                binds.push(Bind::I(answer.duration_ms));
+                status.push_str(&format!(
+                    " WHEN ${} THEN NULLIF(CAST(${} AS BIGINT), -1)",
+                    n + 1,
+                    n + 2
+                ));
+                duration.push_str(&format!(" WHEN ${} THEN CAST(${} AS BIGINT)", n + 1, n + 3));
+            }
+        }
+        let answers = if status.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", last_status = CASE id{status} ELSE last_status END, \
+                 last_duration_ms = CASE id{duration} ELSE last_duration_ms END"
+            )
+        };
+        let first_id = binds.len() + 1;
+        let ids = (first_id..first_id + rows.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        binds.extend(rows.iter().map(|r| Bind::S(r.id.to_string())));
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = NULL, claim_id = NULL, attempts = attempts + 1, \
+             last_error = NULL, sent_at = $1{answers} \
+             WHERE claim_id = $2 AND again = 0 AND {UNSENT} AND id IN ({ids}) \
+             RETURNING id, order_key"
+        );
+        let recorded = Self::bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&mut *conn)
+            .await?;
+        recorded
+            .iter()
+            .map(|r| {
+                Ok((
+                    parse_uuid(&r.try_get::<String, _>(0)?)?,
+                    r.try_get::<Option<String>, _>(1)?,
+                ))
+            })
+            .collect()
     }
 
     /// Records one row's outcome if the claim is still its own: then its
