@@ -18,3 +18,9 @@ CREATE INDEX outbox_parked ON outbox (order_key)
 -- deletes them after `outbox_keep_days`.
 CREATE INDEX outbox_done ON outbox ((COALESCE(sent_at, dropped_at)))
     WHERE sent_at IS NOT NULL OR dropped_at IS NOT NULL;
+
+-- A key's unparked rows (its waiting row and those not parked yet): what
+-- the park reads to find whether a row is behind a waiting one, without
+-- walking the key's parked backlog.
+CREATE INDEX outbox_order_ready ON outbox (order_key)
+    WHERE sent_at IS NULL AND dropped_at IS NULL AND parked = 0 AND order_key IS NOT NULL;

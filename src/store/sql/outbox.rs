@@ -154,15 +154,17 @@ where
         // receiver's outage costs each claim nothing however long its
         // backlog. Each row is parked once; its key's parked rows come back
         // when a row of the key is sent or dropped (`finish_outbox`).
-        // (`e.parked + 0`: the probe goes by `outbox_order`, the key's
-        // rows, not by `outbox_ready`.)
+        // The probe reads only the key's unparked rows (`outbox_order_ready`):
+        // a key's parked backlog is never walked.
+        let probe = DB::PARK_PROBE_INDEX;
         let park = format!(
             "UPDATE outbox SET parked = 1 WHERE id IN \
              (SELECT o.id FROM outbox o WHERE o.sent_at IS NULL AND o.dropped_at IS NULL \
               AND o.parked = 0 AND (o.claimed_until IS NULL OR o.claimed_until <= $1) \
-              AND o.order_key IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e \
-                   WHERE e.order_key = o.order_key AND e.sent_at IS NULL \
-                   AND e.dropped_at IS NULL AND e.{pos} < o.{pos} AND e.parked + 0 = 0 \
+              AND o.order_key IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e{probe} \
+                   WHERE e.order_key = o.order_key AND e.order_key IS NOT NULL \
+                   AND e.sent_at IS NULL \
+                   AND e.dropped_at IS NULL AND e.{pos} < o.{pos} AND e.parked = 0 \
                    AND e.due_at > $1 \
                    AND (e.claimed_until IS NULL OR e.claimed_until <= $1)){lock})"
         );
