@@ -3496,7 +3496,10 @@ async fn rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent(db: Db) {
         outcome,
         answer: None,
     };
-    for (head_outcome, sent_or_dropped) in [
+    // (A failed row parks the rows behind it; a postponed one holds them
+    // back by the claim's condition alone: when it is due again, they go
+    // with it, after it.)
+    for (head_outcome, sent_or_dropped, parks) in [
         (
             store::OutboxOutcome::Retry {
                 at_ms: 50_000,
@@ -3506,12 +3509,14 @@ async fn rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent(db: Db) {
                 again_at_ms: 0,
                 emailed: None,
             },
+            true,
         ),
         (
             store::OutboxOutcome::Later { at_ms: 50_000 },
             store::OutboxOutcome::Dropped {
                 error: "gone".into(),
             },
+            false,
         ),
     ] {
         let key = uuid::Uuid::new_v4().to_string();
@@ -3556,9 +3561,27 @@ async fn rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent(db: Db) {
                 .unwrap()
                 .is_empty());
         }
-        // Due again, the head goes alone; then the rest, in order, at once.
+        // Due again, the head goes alone (or first, when nothing was
+        // parked); then the rest, in order, at once.
         let c = uuid::Uuid::new_v4();
         let claimed = store.claim_outbox(c, 60_000, 10_000, 10).await.unwrap();
+        if !parks {
+            let mut all = vec![head.id];
+            all.extend(&behind);
+            assert_eq!(ids(&claimed), all);
+            let later = behind
+                .iter()
+                .map(|&id| finish(id, store::OutboxOutcome::Later { at_ms: 60_000 }));
+            let mut done = vec![finish(head.id, sent_or_dropped)];
+            done.extend(later);
+            store.finish_outbox(c, &done, 60_000).await.unwrap();
+            let claimed = store
+                .claim_outbox(uuid::Uuid::new_v4(), 60_001, 10_000, 10)
+                .await
+                .unwrap();
+            assert_eq!(ids(&claimed), behind);
+            continue;
+        }
         assert_eq!(ids(&claimed), [head.id]);
         store
             .finish_outbox(c, &[finish(head.id, sent_or_dropped)], 60_000)

@@ -310,11 +310,6 @@ pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
     /// An outbox row's place in insertion order (the order rows of one
     /// `order_key` are sent in).
     const OUTBOX_POS: &'static str;
-    /// How the outbox park's probe reads a key's unparked rows: SQLite is
-    /// told the index (`outbox_order_ready`; left to itself it may walk
-    /// the key's parked rows, or every unparked row); PostgreSQL's planner
-    /// picks the partial index by the probe's own condition.
-    const PARK_PROBE_INDEX: &'static str;
     /// A statement that serializes outbox claims between instances for the
     /// claim's transaction (so two claims never split one order key's rows
     /// between them); `None` where a single writer serializes anyway.
@@ -338,7 +333,6 @@ impl Backend for sqlx::Sqlite {
          FROM room_labels rl JOIN labels l ON l.id = rl.label_id WHERE rl.room_id = conversations.id)";
     const SESSIONS_ON_WRITER: bool = true;
     const OUTBOX_POS: &'static str = "rowid";
-    const PARK_PROBE_INDEX: &'static str = " INDEXED BY outbox_order_ready";
     const CLAIM_LOCK: Option<&'static str> = None;
 }
 
@@ -359,7 +353,6 @@ impl Backend for sqlx::Postgres {
          FROM room_labels rl JOIN labels l ON l.id = rl.label_id WHERE rl.room_id = conversations.id)";
     const SESSIONS_ON_WRITER: bool = false;
     const OUTBOX_POS: &'static str = "pos";
-    const PARK_PROBE_INDEX: &'static str = "";
     // Any constant key of our own: only outbox claims take it.
     const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7216001)");
 }

@@ -149,24 +149,31 @@ where
             ""
         };
         let pos = DB::OUTBOX_POS;
-        // Rows behind a row of their key that waits (for a retry, or a
-        // postponement) are parked: out of the index the claim reads, so a
-        // receiver's outage costs each claim nothing however long its
-        // backlog. Each row is parked once; its key's parked rows come back
-        // when a row of the key is sent or dropped (`finish_outbox`).
-        // The probe reads only the key's unparked rows (`outbox_order_ready`):
-        // a key's parked backlog is never walked.
-        let probe = DB::PARK_PROBE_INDEX;
+        // Rows behind a row of their key that waits for a retry are parked:
+        // out of the index the claim reads, so a receiver's outage costs
+        // each claim nothing however long its backlog. The park starts from
+        // the waiting rows (`outbox_retrying`: the failed ones) and reads,
+        // per key, only its rows not parked yet (`outbox_order_ready`), so
+        // it never walks a backlog either. Each row is parked once; its
+        // key's parked rows come back when a row of the key is sent or
+        // dropped (`finish_outbox`). (Rows behind a postponed row are not
+        // parked: the claim's own condition holds them back. `CROSS JOIN`
+        // keeps SQLite's outer loop on the waiting rows, read by their due
+        // time; `h.parked + 0` keeps it off `outbox_ready`.)
+        let park_lock = if DB::LOCKS {
+            " FOR UPDATE OF o SKIP LOCKED"
+        } else {
+            ""
+        };
         let park = format!(
             "UPDATE outbox SET parked = 1 WHERE id IN \
-             (SELECT o.id FROM outbox o WHERE o.sent_at IS NULL AND o.dropped_at IS NULL \
-              AND o.parked = 0 AND (o.claimed_until IS NULL OR o.claimed_until <= $1) \
-              AND o.order_key IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e{probe} \
-                   WHERE e.order_key = o.order_key AND e.order_key IS NOT NULL \
-                   AND e.sent_at IS NULL \
-                   AND e.dropped_at IS NULL AND e.{pos} < o.{pos} AND e.parked = 0 \
-                   AND e.due_at > $1 \
-                   AND (e.claimed_until IS NULL OR e.claimed_until <= $1)){lock})"
+             (SELECT o.id FROM outbox h CROSS JOIN outbox o \
+              WHERE o.order_key = h.order_key AND h.attempts > 0 AND h.target IS NOT NULL \
+              AND h.sent_at IS NULL AND h.dropped_at IS NULL AND h.parked + 0 = 0 \
+              AND h.due_at > $1 AND (h.claimed_until IS NULL OR h.claimed_until <= $1) \
+              AND o.order_key IS NOT NULL AND o.sent_at IS NULL AND o.dropped_at IS NULL \
+              AND o.parked = 0 AND o.{pos} > h.{pos} \
+              AND (o.claimed_until IS NULL OR o.claimed_until <= $1){park_lock})"
         );
         // A row of an order key is due only when every earlier unsent row
         // of its key is due, unclaimed and not parked too (and so claimed
