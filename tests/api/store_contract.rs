@@ -160,6 +160,7 @@ contract!(
     outbox_rows_are_claimed_once_retried_and_joined_by_their_key,
     a_receiver_back_gets_its_waiting_rows_at_once,
     rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent,
+    a_long_parked_backlog_comes_back_a_part_per_round_in_order,
     outbox_rows_done_with_are_pruned_and_unsent_ones_kept,
     outbox_rows_go_with_their_message_in_its_group_commit,
     concurrent_outbox_claims_take_disjoint_rows,
@@ -3593,6 +3594,101 @@ async fn rows_behind_a_waiting_row_come_back_in_order_once_it_is_sent(db: Db) {
             .unwrap();
         assert_eq!(ids(&claimed), behind);
     }
+}
+
+/// A long backlog parked behind a waiting row (a receiver's outage) comes
+/// back a bounded part per round, not in one statement that would hold the
+/// writer for all of it: the first claim after the head is sent sees only
+/// a prefix of the backlog, and each round's sends release the next, in
+/// order, every row once.
+async fn a_long_parked_backlog_comes_back_a_part_per_round_in_order(db: Db) {
+    let store = db.open().await;
+    let tenant = TenantId::new();
+    let target = uuid::Uuid::new_v4();
+    let key = uuid::Uuid::new_v4().to_string();
+    let sent = || store::OutboxOutcome::Sent {
+        again_at_ms: 0,
+        emailed: None,
+    };
+    let head = webhook_row(tenant, target, &key, "{}");
+    store.enqueue_outbox(&head, 1_000).await.unwrap();
+    let claim = uuid::Uuid::new_v4();
+    assert_eq!(
+        store
+            .claim_outbox(claim, 2_000, 10_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .finish_outbox(
+            claim,
+            &[store::Finished {
+                id: head.id,
+                outcome: store::OutboxOutcome::Retry {
+                    at_ms: 50_000,
+                    error: "down".into(),
+                },
+                answer: None,
+            }],
+            3_000,
+        )
+        .await
+        .unwrap();
+    let mut backlog = Vec::new();
+    for _ in 0..1_200 {
+        let row = webhook_row(tenant, target, &key, "{}");
+        store.enqueue_outbox(&row, 4_000).await.unwrap();
+        backlog.push(row.id);
+    }
+    // The claim parks them all behind the head.
+    assert!(store
+        .claim_outbox(uuid::Uuid::new_v4(), 5_000, 10_000, 10_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store
+        .claim_outbox(claim, 60_000, 10_000, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [head.id]);
+    let mut done = vec![store::Finished {
+        id: head.id,
+        outcome: sent(),
+        answer: None,
+    }];
+    let mut delivered = Vec::new();
+    let mut rounds = 0;
+    let mut at = 60_000;
+    let mut claim = claim;
+    loop {
+        store.finish_outbox(claim, &done, at).await.unwrap();
+        at += 1;
+        let c = uuid::Uuid::new_v4();
+        let claimed = store.claim_outbox(c, at, 10_000, 10_000).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        rounds += 1;
+        assert!(
+            claimed.len() < backlog.len(),
+            "a round released the whole backlog at once"
+        );
+        delivered.extend(claimed.iter().map(|r| r.id));
+        done = claimed
+            .iter()
+            .map(|r| store::Finished {
+                id: r.id,
+                outcome: sent(),
+                answer: None,
+            })
+            .collect();
+        claim = c;
+    }
+    assert!(rounds >= 2, "{rounds} rounds");
+    assert_eq!(delivered, backlog);
 }
 
 /// The housekeeping deletes rows sent or dropped before its time, a chunk

@@ -48,6 +48,11 @@ fn joined_while_claimed_after(now: &str) -> String {
 
 /// Rows (or keys) per statement when a round is recorded.
 const FINISH_CHUNK: usize = 100;
+/// Parked rows released per round (shared by the round's keys): twice a
+/// claim's batch, so the claims never run dry while a backlog drains.
+const UNPARK_PER_ROUND: usize = 512;
+/// Parked rows released per key and round, however many keys share it.
+const UNPARK_MIN_PER_KEY: usize = 4;
 
 /// Longest `last_error` kept.
 const MAX_ERROR_CHARS: usize = 500;
@@ -289,8 +294,12 @@ where
                 Self::mark_emailed(&mut tx, emailed).await?;
             }
         }
-        // Keys with a row sent or dropped: their parked rows (if any: the
-        // probe reads the small `outbox_parked` index) are claimable again.
+        // Keys with a row sent or dropped: their earliest parked rows (if
+        // any: each part reads the small `outbox_parked` index from the
+        // key's first entry) are claimable again, a bounded number per
+        // round: the rest come back as the ones released are sent, so a
+        // long outage's backlog never holds the writer for one statement
+        // that releases it all.
         let mut unpark: Vec<&str> = Vec::new();
         for row in finished {
             if let (OutboxOutcome::Sent { .. } | OutboxOutcome::Dropped { .. }, Some(Some(key))) =
@@ -301,14 +310,19 @@ where
                 }
             }
         }
+        let per_key = (UNPARK_PER_ROUND / unpark.len().max(1)).max(UNPARK_MIN_PER_KEY);
+        let pos = DB::OUTBOX_POS;
         for keys in unpark.chunks(FINISH_CHUNK) {
-            let list = (1..=keys.len())
-                .map(|i| format!("${i}"))
+            let parts = (1..=keys.len())
+                .map(|i| {
+                    format!(
+                        "SELECT id FROM (SELECT id FROM outbox WHERE order_key = ${i} \
+                         AND {UNSENT} AND parked = 1 ORDER BY {pos} LIMIT {per_key}) AS k{i}"
+                    )
+                })
                 .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "UPDATE outbox SET parked = 0 WHERE order_key IN ({list}) AND {UNSENT} AND parked = 1"
-            );
+                .join(" UNION ALL ");
+            let sql = format!("UPDATE outbox SET parked = 0 WHERE id IN ({parts})");
             let mut query = sqlx::query(&sql);
             for key in keys {
                 query = query.bind(*key);
