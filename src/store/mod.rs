@@ -1439,10 +1439,13 @@ pub trait DataRightsStore: Send + Sync + 'static {
     /// [`crate::domain::rights::Erasure`]): conversations of another
     /// tenant, unknown or already erased are skipped; each is erased once
     /// however many erasures race. The files' bytes are the caller's to
-    /// remove after it returns.
+    /// remove after it returns. A conversation it closes (queued or open
+    /// before) gets the rows `then` makes of its room, in the same
+    /// transaction (its `conversation.closed` webhook events).
     async fn erase_conversations(
         &self,
         erasure: &crate::domain::rights::Erasure,
+        then: Option<RoomRows>,
     ) -> StoreResult<crate::domain::rights::Erased>;
     /// When an erasure last ended the visitor tokens of the channel that
     /// any of `key_hashes` names (see `domain::rights::token_erasure_keys`).
