@@ -682,6 +682,8 @@ pub trait RoomStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Room>>;
     /// Marks that a visitor room's away message was sent: true for the one
     /// caller that set it (once per conversation, however many race).
+    /// Never while an application (the channel's bot) is in the room: the
+    /// bot answers, and the mark stays free for after its hand-over.
     async fn mark_away_sent(&self, tenant: TenantId, room: RoomId) -> StoreResult<bool>;
     /// Stores the visitor's pre-chat answers on its conversation.
     async fn save_prechat(
