@@ -394,6 +394,15 @@ pub struct Config {
     /// on another within this long).
     #[arg(long, env = "CHATGATE_WEBHOOK_CACHE_MS", default_value_t = 2_000)]
     pub webhook_cache_ms: u64,
+
+    /// Lets webhooks reach private and other non-public addresses
+    /// (loopback, RFC 1918 and fc00::/7, link-local with the cloud
+    /// metadata address, unspecified...). Off by default: an endpoint whose
+    /// URL names such an address (or `localhost`) is refused, and a
+    /// delivery whose host resolves to one is not sent. For a receiver on
+    /// the operator's own network, or on this machine.
+    #[arg(long, env = "CHATGATE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Config {
@@ -410,6 +419,7 @@ impl Default for Config {
         config.smtp_url = None;
         config.public_url = None;
         config.hours_clock_offset_ms = 0;
+        config.webhook_allow_private = false;
         config
     }
 }

@@ -128,6 +128,9 @@ pub struct Erased {
     pub files: Vec<AttachmentId>,
     pub messages: u64,
     pub notes: u64,
+    /// Of `conversations`, those the erasure closed (queued or open
+    /// before), with the state each was in.
+    pub closed: Vec<(ConversationId, super::RoomState)>,
 }
 
 /// The hash under which an erasure records a token key (SHA-256 hex): the

@@ -71,6 +71,23 @@ pub fn plain_text(content: &str) -> Cow<'_, str> {
     Cow::Owned(out.trim_end().to_string())
 }
 
+/// Checks a search query as a client typed it: at most `max_chars`
+/// characters, and no control character (C0, DEL, C1: NUL cannot even be
+/// stored in PostgreSQL text, so one backend would refuse what the other
+/// matched). The reason, when it is refused.
+pub fn check_query(query: &str, max_chars: usize) -> Result<(), String> {
+    if query.chars().nth(max_chars).is_some() {
+        return Err(format!("search is longer than {max_chars} characters"));
+    }
+    if let Some(c) = query.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "search must not contain control characters (found U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
 /// The `LIKE` pattern (with `\` as escape) for a search query: its words in
 /// order, anything between them. `None` when the query has no word.
 pub fn like_pattern(query: &str) -> Option<String> {
@@ -145,6 +162,28 @@ mod tests {
         let pattern = like_pattern("the docs").unwrap();
         assert_eq!(pattern, "%the%docs%");
         assert!(stored.contains("the docs") && !stored.contains("example.com"));
+    }
+
+    #[test]
+    fn queries_with_control_characters_or_too_long_are_refused() {
+        assert_eq!(check_query("café au lait", 256), Ok(()));
+        assert_eq!(check_query("", 256), Ok(()));
+        for bad in [
+            "\0",
+            "a\u{1}b",
+            "tab\there",
+            "new\nline",
+            "\u{1f}",
+            "del\u{7f}",
+            "\u{85}",
+        ] {
+            let err = check_query(bad, 256).unwrap_err();
+            assert!(err.contains("control characters"), "{bad:?}: {err}");
+        }
+        assert_eq!(check_query(&"é".repeat(4), 4), Ok(()));
+        assert!(check_query(&"é".repeat(5), 4)
+            .unwrap_err()
+            .contains("longer than 4"));
     }
 
     #[test]

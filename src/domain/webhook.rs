@@ -2,6 +2,8 @@
 //! types they subscribe to, and the Standard Webhooks signature of what is
 //! sent to them. No I/O.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -152,6 +154,81 @@ impl WebhookUrl {
     pub fn into_inner(self) -> String {
         self.0
     }
+
+    /// Why the URL names a host inside the operator's network, if it does:
+    /// an IP literal that is not a public address (in any form the HTTP
+    /// client reads as one: `http://2130706433/` is 127.0.0.1), or
+    /// `localhost` and its subdomains (RFC 6761). DNS names are judged by
+    /// what they resolve to, when a delivery connects.
+    pub fn private_target(&self) -> Option<String> {
+        let parsed = url::Url::parse(&self.0).ok()?;
+        match parsed.host()? {
+            url::Host::Ipv4(ip) => (!is_public_address(IpAddr::V4(ip)))
+                .then(|| format!("{ip} is not a public address")),
+            url::Host::Ipv6(ip) => (!is_public_address(IpAddr::V6(ip)))
+                .then(|| format!("{ip} is not a public address")),
+            url::Host::Domain(name) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                (name == "localhost" || name.ends_with(".localhost"))
+                    .then(|| format!("{name} is this server itself"))
+            }
+        }
+    }
+}
+
+/// Whether `ip` is a public (globally reachable) unicast address: not
+/// loopback, private (RFC 1918, fc00::/7), link-local (169.254.0.0/16,
+/// cloud metadata included; fe80::/10), unspecified, shared (100.64.0.0/10),
+/// documentation, benchmarking, reserved, multicast or broadcast. An IPv6
+/// address that embeds an IPv4 one (mapped, NAT64, 6to4) is judged by it.
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0 // "this network", unspecified
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b)) // shared (carrier-grade NAT)
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // documentation
+        || (a == 192 && b == 168)
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || (a == 198 && b == 51 && c == 100) // documentation
+        || (a == 203 && b == 0 && c == 113) // documentation
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    let embedded =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach the IPv4 they embed.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        return is_public_v4(embedded(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return is_public_v4(embedded(s[1], s[2]));
+    }
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || s[0..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
+        || (s[0] == 0x100 && s[1..4] == [0, 0, 0]) // discard
+        || (s[0] & 0xfe00) == 0xfc00 // unique local
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (s[0] & 0xff00) == 0xff00 // multicast
+        || (s[0] == 0x2001 && s[1] < 0x200) // IETF protocol assignments, Teredo
+        || (s[0] == 0x2001 && s[1] == 0xdb8)) // documentation
 }
 
 /// A webhook's signing key (24 to 32 random bytes), shown as `whsec_<base64>`.
@@ -294,6 +371,59 @@ mod tests {
         ] {
             assert!(WebhookUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn internal_addresses_and_localhost_are_private_targets_and_names_are_judged_later() {
+        for private in [
+            "http://127.0.0.1:8080/",
+            "http://127.9.9.9/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://172.31.255.255/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://255.255.255.255/",
+            "http://224.0.0.1/",
+            "http://[::1]/",
+            "http://[::]/",
+            "http://[fc00::1]/",
+            "http://[fd12:3456::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[2002:c0a8:101::1]/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://localhost:9000/",
+            "http://LOCALHOST./",
+            "http://api.localhost/",
+        ] {
+            let url = WebhookUrl::parse(private).unwrap();
+            assert!(url.private_target().is_some(), "{private}");
+        }
+        for public in [
+            "https://hooks.example.com/in",
+            "http://8.8.8.8/",
+            "http://172.32.0.1/",
+            "http://100.128.0.1/",
+            "http://[2606:4700:4700::1111]/",
+            "http://[::ffff:8.8.8.8]/",
+            "http://localhost.example.com/",
+        ] {
+            let url = WebhookUrl::parse(public).unwrap();
+            assert_eq!(url.private_target(), None, "{public}");
+        }
+        assert_eq!(
+            WebhookUrl::parse("http://169.254.169.254/")
+                .unwrap()
+                .private_target()
+                .unwrap(),
+            "169.254.169.254 is not a public address"
+        );
     }
 
     #[test]

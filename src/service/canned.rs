@@ -43,6 +43,7 @@ pub struct CannedService {
     store: Arc<dyn CannedResponseStore>,
     channels: Arc<dyn ChannelStore>,
     max_text_chars: usize,
+    max_search_chars: usize,
 }
 
 impl CannedService {
@@ -51,6 +52,7 @@ impl CannedService {
             store: parts.store.clone(),
             channels: parts.store.clone(),
             max_text_chars: parts.config.max_text_chars,
+            max_search_chars: parts.config.max_search_chars,
         }
     }
 
@@ -69,6 +71,8 @@ impl CannedService {
             ));
         }
         let text = query.search.as_deref().unwrap_or("");
+        search::check_query(text, self.max_search_chars)
+            .map_err(|m| ServiceError::field("search", m))?;
         let pattern = search::like_pattern(text);
         let prefix = search::prefix_pattern(text);
         Ok(self

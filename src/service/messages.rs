@@ -10,7 +10,7 @@ use super::error::{Conflict, Missing, ServiceError};
 use super::rooms::{RoomRef, RoomService};
 use super::{Caller, Events, Parts};
 use crate::domain::event::Agents;
-use crate::domain::search::like_pattern;
+use crate::domain::search::{check_query, like_pattern};
 use crate::domain::{
     time::now_ms, Attachment, AttachmentId, DeliveryState, Emoji, Event, Message, MessageId,
     MessageText, Published, QuickReply, Room, RoomId, RoomKind, SenderKind, TextError,
@@ -36,16 +36,12 @@ pub struct Listing {
 
 impl Listing {
     /// The store's query; a search longer than `max_search_chars` characters
-    /// is 400 naming `search` (a pattern that long is no one's search, and
-    /// SQLite refuses `LIKE` patterns past 50,000 bytes).
+    /// (a pattern that long is no one's search, and SQLite refuses `LIKE`
+    /// patterns past 50,000 bytes) or with a control character (PostgreSQL
+    /// cannot hold NUL) is 400 naming `search`, on every backend alike.
     pub fn query(&self, max_search_chars: usize) -> Result<MessageQuery, ServiceError> {
         if let Some(search) = &self.search {
-            if search.chars().nth(max_search_chars).is_some() {
-                return Err(ServiceError::field(
-                    "search",
-                    format!("search is longer than {max_search_chars} characters"),
-                ));
-            }
+            check_query(search, max_search_chars).map_err(|m| ServiceError::field("search", m))?;
         }
         Ok(MessageQuery {
             limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),

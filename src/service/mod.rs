@@ -226,7 +226,12 @@ impl Services {
             labels: labels::LabelService::new(&parts, rooms.clone()),
             identity: identity::IdentityService::new(&parts, rooms.clone(), visitor.blocks.clone()),
             canned: canned::CannedService::new(&parts),
-            rights: rights::RightsService::new(&parts, visitor.erasures.clone(), rooms.clone()),
+            rights: rights::RightsService::new(
+                &parts,
+                visitor.erasures.clone(),
+                rooms.clone(),
+                webhooks.clone(),
+            ),
             reports: reports::ReportService::new(&parts),
             typing: typing::TypingService::new(&parts, rooms.clone()),
             sessions: sessions::SessionService::new(&parts, rooms.clone(), presence.clone()),

@@ -8,8 +8,10 @@
 //! channel; for any other, that one conversation.
 //!
 //! Erasing keeps each conversation's row as an anonymous shell (state,
-//! times, channel, assignee, labels), closed if it was not, so that counts
-//! and reports still add up; everything the visitor said or gave (and what
+//! times, channel, assignee, labels), closed if it was not (that close is
+//! told as any close: `conversation.closed` to webhooks from the erasure's
+//! transaction, the room's state to its agents, a queued room leaving the
+//! queue), so that counts and reports still add up; everything the visitor said or gave (and what
 //! agents wrote to them or about them) goes: messages with their files,
 //! reactions, quick replies and postbacks, private notes, the page context
 //! (name, email, page, browser), pre-chat answers, the rating and its
@@ -30,6 +32,7 @@ use crate::domain::rights::{
     AuditAction, AuditActor, AuditEntry, Erased, Erasure, RetentionDays, TenantSettings,
 };
 use crate::domain::time::now_ms;
+use crate::domain::webhook::EventType;
 use crate::domain::{
     Agents, Attachment, ConversationId, Event, Message, Published, Room, RoomKind, TenantId,
     VisitorContext,
@@ -91,6 +94,8 @@ pub struct RightsService {
     erasures: Arc<crate::cache::ErasureCache>,
     /// Tells the erased rooms' agents.
     room_service: Arc<super::rooms::RoomService>,
+    /// The `conversation.closed` events of conversations an erasure closes.
+    webhooks: Arc<super::webhooks::WebhookService>,
     events: Events,
 }
 
@@ -99,6 +104,7 @@ impl RightsService {
         parts: &Parts,
         erasures: Arc<crate::cache::ErasureCache>,
         room_service: Arc<super::rooms::RoomService>,
+        webhooks: Arc<super::webhooks::WebhookService>,
     ) -> RightsService {
         RightsService {
             rooms: parts.store.clone(),
@@ -109,6 +115,7 @@ impl RightsService {
             files: parts.files.clone(),
             erasures,
             room_service,
+            webhooks,
             events: parts.events(),
         }
     }
@@ -257,7 +264,20 @@ impl RightsService {
             retention_only: false,
             audit: audit(caller.tenant(), at_ms, actor(caller)),
         };
-        let erased = self.rights.erase_conversations(&erasure).await?;
+        // An open or queued conversation is closed by its erasure: its
+        // `conversation.closed` goes out as any close's, from the same
+        // transaction.
+        let then = self
+            .webhooks
+            .room_rows(caller.tenant(), &[EventType::ConversationClosed])
+            .await;
+        let erased = self
+            .rights
+            .erase_conversations(&erasure, then.clone())
+            .await?;
+        if then.is_some() && !erased.closed.is_empty() {
+            self.webhooks.wake();
+        }
         self.after_erasure(caller.tenant(), &erased).await;
         Ok(erased)
     }
@@ -287,7 +307,12 @@ impl RightsService {
                     agents: Agents::Nobody,
                 })
                 .await;
-            self.room_service.erased(tenant, *conversation).await;
+            let was = erased
+                .closed
+                .iter()
+                .find(|(id, _)| id == conversation)
+                .map(|(_, was)| *was);
+            self.room_service.erased(tenant, *conversation, was).await;
         }
     }
 
@@ -357,7 +382,8 @@ impl RightsService {
                     retention_only: true,
                     audit: audit(tenant, now, AuditActor::Retention),
                 };
-                let erased = self.rights.erase_conversations(&erasure).await?;
+                // Retention erases closed conversations only: no close.
+                let erased = self.rights.erase_conversations(&erasure, None).await?;
                 self.after_erasure(tenant, &erased).await;
                 erased_now += erased.conversations.len();
             }

@@ -1062,15 +1062,38 @@ impl RoomService {
     }
 
     /// A visitor room whose visitor was erased (data rights): its agents
-    /// see it as it is now (closed, a shell), as after a close.
-    pub(super) async fn erased(&self, tenant: crate::domain::TenantId, id: RoomId) {
-        match self.room_store.room(tenant, id).await {
-            Ok(Some(room)) => {
-                let agents = room.agents();
-                self.state_event(&room, agents).await;
-            }
-            Ok(None) => {}
-            Err(err) => tracing::warn!(%err, "cannot tell agents of an erased room"),
+    /// see it as it is now (closed, a shell), as after a close. One the
+    /// erasure closed (`was`: its state before) is told as auto-close tells
+    /// a close: a queued room leaves the tenant's queue, an open one frees
+    /// its agent for round robin. No `closed` notice: the erased room keeps
+    /// no message, and its visitor's sockets end.
+    pub(super) async fn erased(
+        &self,
+        tenant: crate::domain::TenantId,
+        id: RoomId,
+        was: Option<RoomState>,
+    ) {
+        let room = match self.room_store.room(tenant, id).await {
+            Ok(Some(room)) => room,
+            Ok(None) => return,
+            Err(err) => return tracing::warn!(%err, "cannot tell agents of an erased room"),
+        };
+        if was == Some(RoomState::Queued) {
+            let live = self.live(RoomSummary::bare(room.clone())).await;
+            self.events
+                .publish(Published {
+                    event: Event::RoomStateChanged { room: live },
+                    tenant_id: tenant,
+                    visitor_room: None,
+                    agents: Agents::Tenant,
+                })
+                .await;
+            return;
+        }
+        let agents = room.agents();
+        self.state_event(&room, agents).await;
+        if was.is_some() {
+            self.router.kick(tenant);
         }
     }
 

@@ -641,7 +641,10 @@ impl VisitorService {
 
     /// The channel's away message, once per conversation, to a visitor who
     /// wrote while the channel is unavailable (outside its business hours,
-    /// or no agent available). A system notice: no agent's reply.
+    /// or no agent available). A system notice: no agent's reply. None
+    /// while the channel's bot holds the conversation (the bot answers);
+    /// after its hand-over to the queue, the next message while unavailable
+    /// gets it, once, as any conversation's.
     async fn away(&self, message: &Message) {
         let Some(channel_id) = message.channel_id else {
             return;

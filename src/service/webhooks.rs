@@ -112,6 +112,9 @@ pub struct WebhookService {
     cache: Mutex<HashMap<TenantId, Cached>>,
     cache_for: Duration,
     give_up_ms: i64,
+    /// Whether endpoints may name non-public addresses (the operator's
+    /// `CHATGATE_WEBHOOK_ALLOW_PRIVATE`).
+    allow_private: bool,
     worker: OnceLock<Weak<Worker>>,
     /// Attempts by outcome, and the time from commit to delivery.
     metrics: Arc<crate::metrics::Metrics>,
@@ -119,14 +122,16 @@ pub struct WebhookService {
 
 impl WebhookService {
     pub fn new(parts: &Parts) -> WebhookService {
-        let sender =
-            match WebhookSender::new(Duration::from_millis(parts.config.webhook_timeout_ms)) {
-                Ok(sender) => Some(sender),
-                Err(err) => {
-                    tracing::error!(%err, "webhooks cannot be delivered");
-                    None
-                }
-            };
+        let sender = match WebhookSender::new(
+            Duration::from_millis(parts.config.webhook_timeout_ms),
+            parts.config.webhook_allow_private,
+        ) {
+            Ok(sender) => Some(sender),
+            Err(err) => {
+                tracing::error!(%err, "webhooks cannot be delivered");
+                None
+            }
+        };
         let mut signer = parts.files.signer().clone();
         signer.ttl_secs = PAYLOAD_URL_TTL_SECS;
         WebhookService {
@@ -141,9 +146,29 @@ impl WebhookService {
             cache: Mutex::new(HashMap::new()),
             cache_for: Duration::from_millis(parts.config.webhook_cache_ms),
             give_up_ms: i64::try_from(parts.config.webhook_give_up_ms).unwrap_or(i64::MAX),
+            allow_private: parts.config.webhook_allow_private,
             worker: OnceLock::new(),
             metrics: parts.metrics.clone(),
         }
+    }
+
+    /// An endpoint's URL: well formed and, unless the operator allows
+    /// private targets, not naming an address inside their network.
+    fn parse_url(&self, raw: Option<&str>) -> Result<WebhookUrl, ServiceError> {
+        let raw = raw.ok_or_else(|| ServiceError::field("url", "url is required"))?;
+        let url = WebhookUrl::parse(raw).map_err(|m| ServiceError::field("url", m))?;
+        if !self.allow_private {
+            if let Some(why) = url.private_target() {
+                return Err(ServiceError::field(
+                    "url",
+                    format!(
+                        "url must reach a public address: {why} (the operator may allow \
+                         private targets with CHATGATE_WEBHOOK_ALLOW_PRIVATE)"
+                    ),
+                ));
+            }
+        }
+        Ok(url)
     }
 
     /// The outbox worker to wake when rows due now were written.
@@ -175,7 +200,7 @@ impl WebhookService {
         fields: WebhookFields,
     ) -> Result<Webhook, ServiceError> {
         caller.require_admin()?;
-        let url = parse_url(fields.url.as_deref())?;
+        let url = self.parse_url(fields.url.as_deref())?;
         let events = parse_events(fields.events.as_deref())?;
         let existing = self.store.webhooks(caller.tenant()).await?;
         if existing.len() >= MAX_PER_TENANT {
@@ -212,7 +237,7 @@ impl WebhookService {
         let url = fields
             .url
             .as_deref()
-            .map(|u| parse_url(Some(u)))
+            .map(|u| self.parse_url(Some(u)))
             .transpose()?;
         let events = fields
             .events
@@ -691,11 +716,6 @@ fn event_id(payload: &str) -> Option<String> {
         id: String,
     }
     serde_json::from_str::<Head>(payload).ok().map(|h| h.id)
-}
-
-fn parse_url(raw: Option<&str>) -> Result<WebhookUrl, ServiceError> {
-    let raw = raw.ok_or_else(|| ServiceError::field("url", "url is required"))?;
-    WebhookUrl::parse(raw).map_err(|m| ServiceError::field("url", m))
 }
 
 fn parse_events(raw: Option<&[String]>) -> Result<EventFilter, ServiceError> {

@@ -682,6 +682,8 @@ pub trait RoomStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Room>>;
     /// Marks that a visitor room's away message was sent: true for the one
     /// caller that set it (once per conversation, however many race).
+    /// Never while an application (the channel's bot) is in the room: the
+    /// bot answers, and the mark stays free for after its hand-over.
     async fn mark_away_sent(&self, tenant: TenantId, room: RoomId) -> StoreResult<bool>;
     /// Stores the visitor's pre-chat answers on its conversation.
     async fn save_prechat(
@@ -1439,10 +1441,13 @@ pub trait DataRightsStore: Send + Sync + 'static {
     /// [`crate::domain::rights::Erasure`]): conversations of another
     /// tenant, unknown or already erased are skipped; each is erased once
     /// however many erasures race. The files' bytes are the caller's to
-    /// remove after it returns.
+    /// remove after it returns. A conversation it closes (queued or open
+    /// before) gets the rows `then` makes of its room, in the same
+    /// transaction (its `conversation.closed` webhook events).
     async fn erase_conversations(
         &self,
         erasure: &crate::domain::rights::Erasure,
+        then: Option<RoomRows>,
     ) -> StoreResult<crate::domain::rights::Erased>;
     /// When an erasure last ended the visitor tokens of the channel that
     /// any of `key_hashes` names (see `domain::rights::token_erasure_keys`).

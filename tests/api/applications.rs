@@ -596,3 +596,70 @@ async fn a_revoked_bot_returns_its_conversations_to_the_queue() {
     );
     assert!(queue.body["items"][0]["assignee_uuid"].is_null());
 }
+
+/// The away notices of a conversation, each with the text of the visitor's
+/// message just before it.
+async fn away_notices(app: &TestApp, visitor: &crate::helpers::VisitorSession) -> Vec<String> {
+    let history = app.history(visitor).await;
+    history
+        .windows(2)
+        .filter(|w| w[1]["notice"]["type"] == "away")
+        .map(|w| w[0]["content"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn outside_business_hours_the_bot_answers_alone_and_after_its_handover_the_away_message_comes_once(
+) {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let bot = create_app(&admin, "FAQ bot", &ALL_SCOPES).await;
+    let (closed, _) = crate::desk_hours::closed_today();
+    let set = set_channel(
+        &app,
+        &admin,
+        json!({"bot": bot.uuid, "business_hours": closed,
+               "away_message": "We are closed; back tomorrow."}),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let visitor = app.visitor().await;
+    let room = visitor.conversation_id.clone();
+
+    // The bot holds the conversation: however many messages, no away message.
+    for text in ["Hello?", "Still there?"] {
+        assert_eq!(app.send(&visitor.token, text).await.status, 200);
+    }
+    let answered = bot
+        .client
+        .call(
+            "POST",
+            &format!("/users/me/rooms/{room}/messages"),
+            Some(json!({"content": "I can help, or find you a human."})),
+        )
+        .await;
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    assert_eq!(
+        app.send(&visitor.token, "A human, please").await.status,
+        200
+    );
+    assert_eq!(away_notices(&app, &visitor).await, Vec::<String>::new());
+
+    // Handed over to the queue outside the hours: the visitor's next
+    // message gets the away message, once for the conversation.
+    let handed = bot
+        .client
+        .call("POST", &format!("/users/me/rooms/{room}/handover"), None)
+        .await;
+    assert_eq!(handed.status, 200, "{}", handed.body);
+    for text in ["Is anyone there?", "Hello??"] {
+        assert_eq!(app.send(&visitor.token, text).await.status, 200);
+    }
+    assert_eq!(away_notices(&app, &visitor).await, vec!["Is anyone there?"]);
+    let history = app.history(&visitor).await;
+    let away = history
+        .iter()
+        .find(|m| m["notice"]["type"] == "away")
+        .unwrap();
+    assert_eq!(away["content"], "We are closed; back tomorrow.");
+}

@@ -1,5 +1,6 @@
 //! Bounded input, and client errors as client errors: a search query has a
-//! length cap (400 naming `search`, not a 500), a user's distinct reactions
+//! length cap and no control characters (400 naming `search`, not a 500 nor
+//! a backend's own answer), a user's distinct reactions
 //! on one message are capped (409 `too-many-reactions`), and every URL that
 //! clients render (a channel's `image_url`, an agent's `avatar_url`) is
 //! http(s), on create and on update.
@@ -63,6 +64,79 @@ async fn a_search_longer_than_the_cap_is_400_naming_search_on_every_door_that_se
         .await;
     assert_eq!(found.status, 200, "{}", found.body);
     assert_eq!(found.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_search_with_a_control_character_is_400_naming_search_on_every_door_that_searches() {
+    let app = TestApp::spawn().await;
+    let (admin, _, room, _) = room_with_a_message(&app).await;
+    // A visitor's room waiting in the queue: the queue preview and the
+    // admins' supervision search it too.
+    let visitor = app.visitor().await;
+    assert_eq!(
+        app.send(&visitor.token, "searchable words").await.status,
+        200
+    );
+    let waiting = &visitor.conversation_id;
+    let canned = admin
+        .call(
+            "POST",
+            "/canned_responses",
+            Some(json!({"shortcut": "hi", "title": "Greeting words", "content": "Hello!"})),
+        )
+        .await;
+    assert_eq!(canned.status, 201, "{}", canned.body);
+    let doors = [
+        "/users/me/rooms/messages?search=".to_string(),
+        format!("/users/me/rooms/{room}/messages?search="),
+        format!("/queues/{waiting}/messages?search="),
+        format!("/rooms/{waiting}/messages?search="),
+        "/canned_responses?search=".to_string(),
+    ];
+    for door in &doors {
+        // NUL (which PostgreSQL text cannot hold), other C0 controls, DEL
+        // and a C1 control, alone or inside words: the same 400 on every
+        // backend.
+        for bad in [
+            "%00",
+            "words%00",
+            "a%01b",
+            "%09",
+            "words%0Ahere",
+            "%1F",
+            "%7F",
+            "%C2%85",
+        ] {
+            let reply = admin.call("GET", &format!("{door}{bad}"), None).await;
+            assert_invalid_field(&reply, "search");
+            assert!(
+                reply.body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("control characters"),
+                "{door}{bad}: {}",
+                reply.body
+            );
+        }
+        // The same words without them are served, and found.
+        let reply = admin.call("GET", &format!("{door}words"), None).await;
+        assert_eq!(reply.status, 200, "{door}: {}", reply.body);
+        assert_eq!(
+            reply.body["items"].as_array().unwrap().len(),
+            1,
+            "{door}: {}",
+            reply.body
+        );
+    }
+    // The canned responses' search has the messages' length cap too.
+    let long = admin
+        .call(
+            "GET",
+            &format!("/canned_responses?search={}", "a".repeat(257)),
+            None,
+        )
+        .await;
+    assert_invalid_field(&long, "search");
 }
 
 #[tokio::test]

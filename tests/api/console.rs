@@ -2206,3 +2206,28 @@ async fn console_admin_adds_a_webhook_reads_its_delivery_log_and_sends_one_again
     let mut agent = ConsoleBrowser::login(&app, &bob.email, "correct horse").await;
     assert_eq!(agent.get("/console/admin/webhooks").await.status, 403);
 }
+
+#[tokio::test]
+async fn the_inbox_search_refuses_control_characters_as_the_api_does() {
+    let app = TestApp::spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let visitor = app.visitor().await;
+    assert_eq!(
+        app.send(&visitor.token, "searchable words").await.status,
+        200
+    );
+    assert_eq!(admin.answer(&visitor.conversation_id).await.status, 200);
+    let mut browser = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    for bad in ["%00", "words%00", "a%01b", "%7F"] {
+        let page = browser.get(&format!("/console/inbox?q={bad}")).await;
+        assert_eq!(page.status, 400, "{bad}: {}", page.body);
+        assert!(
+            page.body.contains("control characters"),
+            "{bad}: {}",
+            page.body
+        );
+    }
+    let page = browser.get("/console/inbox?q=words").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(&visitor.conversation_id), "found");
+}

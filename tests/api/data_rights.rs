@@ -666,3 +666,115 @@ async fn retention_erases_only_conversations_closed_longer_ago_than_the_tenants_
         .await;
     assert_eq!(off.body["retention_days"], Value::Null, "{}", off.body);
 }
+
+/// The rows of an endpoint's delivery log (every event written for it).
+async fn webhook_log(admin: &AgentClient, webhook: &str) -> Vec<Value> {
+    let reply = admin
+        .call("GET", &format!("/webhooks/{webhook}/deliveries"), None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn erasing_an_open_or_queued_conversation_closes_it_as_a_close_would_and_a_closed_one_is_not_closed_again(
+) {
+    use crate::webhook_receiver::Receiver;
+    let app = TestApp::spawn_with(|c| {
+        c.outbox_retry_ms = 20;
+        c.outbox_poll_ms = 50;
+    })
+    .await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    let made = admin
+        .call(
+            "POST",
+            "/webhooks",
+            Some(json!({"url": receiver.url, "events": ["conversation.closed"]})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    receiver.set_secret(made.body["secret"].as_str().unwrap());
+    let webhook = made.body["uuid"].as_str().unwrap().to_string();
+    let closed_rooms = |hits: &[crate::webhook_receiver::Hit]| -> Vec<String> {
+        hits.iter()
+            .filter(|h| h.kind() == "conversation.closed")
+            .map(|h| {
+                h.body["data"]["room"]["uuid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+
+    // Closed by an agent first (its one `conversation.closed`), then erased.
+    let closed = app.visitor().await;
+    assert_eq!(app.send(&closed.token, "Bye").await.status, 200);
+    assert_eq!(admin.answer(&closed.conversation_id).await.status, 200);
+    let reply = admin
+        .call(
+            "PUT",
+            &format!("/users/me/rooms/{}/state", closed.conversation_id),
+            Some(json!({"state": "closed"})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    receiver.wait_delivered(1, WAIT).await;
+    assert_eq!(webhook_log(&admin, &webhook).await.len(), 1);
+    assert_eq!(erase(&admin, &closed.conversation_id).await.status, 204);
+    // The erasure's transaction wrote no second close.
+    assert_eq!(webhook_log(&admin, &webhook).await.len(), 1);
+
+    // An open conversation (answered, of a visitor who gave a name) and a
+    // queued one (waiting).
+    let reply = app
+        .post(
+            "/chatplugin.authenticate",
+            &json!({"channel_id": app.channel_id, "visitor": {"name": "Zoé Martin"}}),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let open = VisitorSession::from(&reply.body);
+    assert_eq!(app.send(&open.token, "Hello").await.status, 200);
+    assert_eq!(admin.answer(&open.conversation_id).await.status, 200);
+    let queued = app.visitor().await;
+    assert_eq!(app.send(&queued.token, "Anyone?").await.status, 200);
+    let mut agent_events = admin.events().await;
+
+    assert_eq!(erase(&admin, &open.conversation_id).await.status, 204);
+    let state = agent_events
+        .event_with("chatd_room_state_updated", "uuid", &open.conversation_id)
+        .await;
+    assert_eq!(state["state"], "closed", "{state}");
+    assert_eq!(erase(&admin, &queued.conversation_id).await.status, 204);
+    // The queued one leaves the tenant's queue: its agents see it closed.
+    let state = agent_events
+        .event_with("chatd_room_state_updated", "uuid", &queued.conversation_id)
+        .await;
+    assert_eq!(state["state"], "closed", "{state}");
+    let queue = admin.call("GET", "/queues", None).await;
+    assert_eq!(queue.body["total"], 0, "{}", queue.body);
+
+    let hits = receiver.wait_delivered(3, WAIT).await;
+    let mut rooms = closed_rooms(&hits);
+    rooms.sort();
+    let mut expected = vec![
+        closed.conversation_id.clone(),
+        open.conversation_id.clone(),
+        queued.conversation_id.clone(),
+    ];
+    expected.sort();
+    assert_eq!(rooms, expected, "one close each");
+    for hit in hits.iter().filter(|h| h.kind() == "conversation.closed") {
+        assert!(hit.verified, "{hit:?}");
+        let room = &hit.body["data"]["room"];
+        assert_eq!(room["state"], "closed", "{room}");
+        assert!(!hit.body.to_string().contains("Zoé"), "the shell's: {room}");
+    }
+    // Erasing again changes nothing, and closes nothing.
+    assert_eq!(erase(&admin, &open.conversation_id).await.status, 204);
+    assert_eq!(webhook_log(&admin, &webhook).await.len(), 3);
+}

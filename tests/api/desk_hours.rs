@@ -46,7 +46,7 @@ fn today_and_tomorrow() -> (String, String) {
 
 /// Open every day all day (UTC) but closed today: closed now, back at
 /// tomorrow's midnight.
-fn closed_today() -> (Value, String) {
+pub fn closed_today() -> (Value, String) {
     let (today, tomorrow) = today_and_tomorrow();
     let weekly: serde_json::Map<String, Value> = DAYS
         .iter()

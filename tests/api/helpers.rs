@@ -63,8 +63,8 @@ impl TestDatabase {
     }
 }
 
-/// A configuration for tests: port 0, a fresh database, and the defaults
-/// otherwise. The database is an SQLite file in the returned directory, or
+/// A configuration for tests: port 0, a fresh database, webhooks allowed
+/// to reach this machine, and the defaults otherwise. The database is an SQLite file in the returned directory, or
 /// with `CHATGATE_TEST_BACKEND=postgres` a fresh PostgreSQL schema plus
 /// Redis, the multi-instance deployment. Restarting on the same config (with
 /// the same `TestDatabase` held) finds the same data.
@@ -76,6 +76,9 @@ pub async fn test_config() -> (Config, TestDatabase) {
         // Files in the test's directory on either backend (the instances of
         // a PostgreSQL cluster test share it, as they would a bucket).
         files_url: Some(db.dir.path().join("files").display().to_string()),
+        // The tests' webhook receivers listen on 127.0.0.1; the refusal of
+        // private targets is tested with this off.
+        webhook_allow_private: true,
         ..Config::default()
     };
     match std::env::var(BACKEND_VAR).as_deref() {

@@ -6556,7 +6556,7 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     // The other tenant's conversation named too: skipped.
     let at = now_ms();
     let erased = store
-        .erase_conversations(&erasure(tenant, vec![b, a, d, a], at, false))
+        .erase_conversations(&erasure(tenant, vec![b, a, d, a], at, false), None)
         .await
         .unwrap();
     let mut erased_ids = erased.conversations.clone();
@@ -6665,7 +6665,7 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
     );
     // Erasing again changes nothing and records nothing.
     let again = store
-        .erase_conversations(&erasure(tenant, vec![a, b], now_ms(), false))
+        .erase_conversations(&erasure(tenant, vec![a, b], now_ms(), false), None)
         .await
         .unwrap();
     assert!(again.conversations.is_empty());
@@ -6731,7 +6731,7 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
         .is_empty());
     // Retention named without a setting: nothing erased.
     let none = store
-        .erase_conversations(&erasure(tenant, vec![c], now, true))
+        .erase_conversations(&erasure(tenant, vec![c], now, true), None)
         .await
         .unwrap();
     assert!(none.conversations.is_empty());
@@ -6755,7 +6755,7 @@ async fn erasures_make_shells_once_per_tenant_and_are_audited(db: Db) {
         vec![(tenant, c)]
     );
     let kept = store
-        .erase_conversations(&erasure(tenant, vec![recent, open, c], now, true))
+        .erase_conversations(&erasure(tenant, vec![recent, open, c], now, true), None)
         .await
         .unwrap();
     assert_eq!(kept.conversations, vec![c]);
@@ -6820,8 +6820,8 @@ async fn concurrent_erasures_erase_each_conversation_once(db: Db) {
     );
     let (a, b) = tokio::time::timeout(DEADLINE, async {
         tokio::join!(
-            first_store.erase_conversations(&one),
-            second_store.erase_conversations(&other),
+            first_store.erase_conversations(&one, None),
+            second_store.erase_conversations(&other, None),
         )
     })
     .await

@@ -709,3 +709,210 @@ async fn a_reply_delivered_to_the_visitors_socket_and_then_read_is_updated_twice
     assert_eq!(read["uuid"], message["uuid"]);
     assert!(read["read_at"].is_string(), "{read}");
 }
+
+/// A server with the operator's default: webhooks reach public addresses only.
+async fn spawn_public_only() -> TestApp {
+    TestApp::spawn_with(|c| {
+        c.outbox_retry_ms = 20;
+        c.outbox_poll_ms = 50;
+        c.webhook_timeout_ms = 400;
+        c.webhook_allow_private = false;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn endpoints_naming_internal_addresses_are_refused_unless_the_operator_allows_them() {
+    let app = spawn_public_only().await;
+    let admin = AgentClient::admin(&app).await;
+    for url in [
+        "http://127.0.0.1:8080/hooks",
+        "http://10.0.0.5/hooks",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:9000/hooks",
+        "http://[fd00::1]/hooks",
+        "http://localhost:9000/hooks",
+        "http://2130706433/hooks",
+    ] {
+        let reply = create(&admin, json!({"url": url, "events": ["*"]})).await;
+        reply.assert_error(400, "invalid-data");
+        let said = reply.body["details"]["url"].to_string();
+        assert!(
+            said.contains("public address") || said.contains("this server"),
+            "{url}: {}",
+            reply.body
+        );
+    }
+    let listed = admin.call("GET", "/webhooks", None).await;
+    assert_eq!(listed.body["items"], json!([]), "nothing stored");
+
+    // A change to an internal address is refused too, and changes nothing.
+    let made = create(
+        &admin,
+        json!({"url": "https://hooks.example.com/in", "events": ["*"]}),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.body["uuid"].as_str().unwrap();
+    admin
+        .call(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({"url": "http://192.168.1.10/hooks", "enabled": false})),
+        )
+        .await
+        .assert_error(400, "invalid-data");
+    let listed = admin.call("GET", "/webhooks", None).await;
+    assert_eq!(
+        listed.body["items"][0]["url"],
+        "https://hooks.example.com/in"
+    );
+    assert_eq!(listed.body["items"][0]["enabled"], true);
+
+    // With CHATGATE_WEBHOOK_ALLOW_PRIVATE (the tests' default), they are taken.
+    let open = spawn().await;
+    let admin = AgentClient::admin(&open).await;
+    let reply = create(
+        &admin,
+        json!({"url": "http://127.0.0.1:8080/hooks", "events": ["*"]}),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+/// A DNS name of this machine that resolves to loopback addresses only
+/// (from /etc/hosts, which every Linux has), other than `localhost`
+/// (refused when the endpoint is saved).
+async fn name_resolving_to_loopback() -> String {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let mut candidates: Vec<String> = hosts
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let addr: std::net::IpAddr = words.next()?.parse().ok()?;
+            addr.is_loopback()
+                .then(|| words.map(str::to_string).collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect();
+    candidates.push("localhost.".into());
+    for name in candidates {
+        let bare = name.trim_end_matches('.').to_ascii_lowercase();
+        if !name.ends_with('.') && (bare == "localhost" || bare.ends_with(".localhost")) {
+            continue;
+        }
+        let addrs: Vec<_> = match tokio::net::lookup_host((name.as_str(), 80)).await {
+            Ok(addrs) => addrs.collect(),
+            Err(_) => continue,
+        };
+        if !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()) {
+            return name;
+        }
+    }
+    panic!("no name of /etc/hosts resolves to a loopback address only");
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_an_internal_address_is_refused_at_delivery_and_nothing_is_sent() {
+    let app = spawn_public_only().await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    let name = name_resolving_to_loopback().await;
+    // The receiver's URL with the name in place of 127.0.0.1: it passes
+    // the check of the URL (a name is judged when it is resolved).
+    let url = receiver.url.replacen("127.0.0.1", &name, 1);
+    let made = create(&admin, json!({"url": url, "events": ["message.created"]})).await;
+    assert_eq!(made.status, 201, "{url}: {}", made.body);
+    let id = made.body["uuid"].as_str().unwrap().to_string();
+    let visitor = app.visitor().await;
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+
+    // The attempt is recorded as failed, with the reason; not sent.
+    let deadline = std::time::Instant::now() + WITHIN;
+    let log = loop {
+        let log = deliveries(&admin, &id).await;
+        if log
+            .first()
+            .is_some_and(|d| d["attempts"].as_i64() >= Some(2))
+            || std::time::Instant::now() > deadline
+        {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(log.len(), 1, "{log:#?}");
+    let delivery = &log[0];
+    assert_eq!(delivery["status"], "retrying", "{delivery}");
+    assert!(delivery["attempts"].as_i64().unwrap() >= 2, "{delivery}");
+    let error = delivery["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("refused: ") && error.ends_with(" is not a public address"),
+        "{delivery}"
+    );
+    assert!(
+        error.contains("127.0.0.1") || error.contains("::1"),
+        "{delivery}"
+    );
+    assert_eq!(
+        delivery["last_status_code"],
+        Value::Null,
+        "no answer: {delivery}"
+    );
+    assert!(receiver.hits().is_empty(), "{:?}", receiver.hits());
+
+    // The same receiver by its address, once the operator allows it, gets
+    // the events: the refusal above was the address, not the receiver.
+    let open = spawn().await;
+    let admin = AgentClient::admin(&open).await;
+    subscribe(&admin, &receiver, json!(["message.created"])).await;
+    let visitor = open.visitor().await;
+    assert_eq!(open.send(&visitor.token, "Hello").await.status, 200);
+    receiver.wait_delivered(1, WITHIN).await;
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_counts_as_a_failure() {
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    // A server that sends every POST on to the receiver (as one could to
+    // an internal address).
+    let target = receiver.url.clone();
+    use warp::Filter;
+    let redirect = warp::any().map(move || {
+        warp::http::Response::builder()
+            .status(307)
+            .header("location", target.as_str())
+            .body(String::new())
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(warp::serve(redirect).incoming(listener).run());
+    let made = create(
+        &admin,
+        json!({"url": format!("http://127.0.0.1:{port}/in"), "events": ["message.created"]}),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.body["uuid"].as_str().unwrap().to_string();
+    let visitor = app.visitor().await;
+    assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
+
+    let deadline = std::time::Instant::now() + WITHIN;
+    let log = loop {
+        let log = deliveries(&admin, &id).await;
+        if log
+            .first()
+            .is_some_and(|d| d["attempts"].as_i64() >= Some(2))
+            || std::time::Instant::now() > deadline
+        {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(log[0]["status"], "retrying", "{log:#?}");
+    assert_eq!(log[0]["last_status_code"], 307, "{log:#?}");
+    assert!(receiver.hits().is_empty(), "{:?}", receiver.hits());
+}

@@ -47,6 +47,8 @@ async fn every_committed_event_is_delivered_at_least_once_across_a_sigkill() {
         // A killed instance's claims lapse soon after its restart.
         ("CHATGATE_OUTBOX_LEASE_MS", "2000".to_string()),
         ("CHATGATE_WEBHOOK_TIMEOUT_MS", "1000".to_string()),
+        // The receiver listens on 127.0.0.1.
+        ("CHATGATE_WEBHOOK_ALLOW_PRIVATE", "1".to_string()),
     ];
     let (mut server, first) = Chatgate::start("webhooks", &env);
     let first = first.expect("a first start");

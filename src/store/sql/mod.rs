@@ -1179,8 +1179,9 @@ macro_rules! sql_store {
                 async fn erase_conversations(
                     &self,
                     erasure: &crate::domain::rights::Erasure,
+                    then: Option<crate::store::RoomRows>,
                 ) -> StoreResult<crate::domain::rights::Erased> {
-                    self.sql.erase_conversations(erasure).await
+                    self.sql.erase_conversations(erasure, then).await
                 }
                 async fn visitor_erased_at(
                     &self,

@@ -10,9 +10,9 @@ use crate::domain::rights::{
     erasure_key_hash, AuditAction, AuditActor, AuditEntry, Erased, Erasure, RetentionDays,
     TenantSettings,
 };
-use crate::domain::{AttachmentId, ConversationId, TenantId};
+use crate::domain::{AttachmentId, ConversationId, RoomState, TenantId};
 use crate::store::batch::Params;
-use crate::store::{Page, StoreError, StoreResult};
+use crate::store::{Page, RoomRows, StoreError, StoreResult};
 
 use super::{parse_id, parse_uuid, Backend, RowsAffected, Sql};
 
@@ -49,7 +49,11 @@ where
             .collect()
     }
 
-    pub(crate) async fn erase_conversations(&self, erasure: &Erasure) -> StoreResult<Erased> {
+    pub(crate) async fn erase_conversations(
+        &self,
+        erasure: &Erasure,
+        then: Option<RoomRows>,
+    ) -> StoreResult<Erased> {
         let tenant = erasure.tenant.to_string();
         let at = erasure.at_ms;
         let mut ids: Vec<String> = erasure
@@ -67,7 +71,7 @@ where
         for id in &ids {
             // The visitor's identity, read before the update clears it.
             let Some(row) = sqlx::query(
-                "SELECT channel_id, visitor_key, verified FROM conversations \
+                "SELECT channel_id, visitor_key, verified, state FROM conversations \
                  WHERE id = $1 AND tenant_id = $2 AND kind = 'visitor' AND erased_at IS NULL",
             )
             .bind(id.as_str())
@@ -80,6 +84,7 @@ where
             let channel: Option<String> = row.try_get(0)?;
             let key: Option<String> = row.try_get(1)?;
             let verified: i64 = row.try_get(2)?;
+            let state: String = row.try_get(3)?;
             // The guarded update: of concurrent erasures one wins, and
             // retention re-checks the tenant's setting as it is now.
             let retention = if erasure.retention_only {
@@ -105,7 +110,12 @@ where
             if done == 0 {
                 continue;
             }
-            erased.conversations.push(parse_id(id)?);
+            let conversation = parse_id(id)?;
+            erased.conversations.push(conversation);
+            match RoomState::parse(&state) {
+                Some(RoomState::Closed) | None => {}
+                Some(was) => erased.closed.push((conversation, was)),
+            }
             if let Some(channel) = channel {
                 keys.push((channel.clone(), erasure_key_hash(&format!("c:{id}"))));
                 if let Some(key) = key.filter(|k| verified != 0 && k.starts_with("i:")) {
@@ -168,6 +178,12 @@ where
              AND substr(order_key, length(order_key) - 35) IN ({{list}})"
         ));
         bound!(&sql).execute(&mut *tx).await?;
+        // A conversation the erasure closed reports its close, as any close
+        // does (after the drop above, which must not take it): the shell's
+        // room, which carries nothing of the visitor.
+        for (conversation, _) in &erased.closed {
+            Self::room_rows_on(&mut tx, erasure.tenant, *conversation, then.as_ref()).await?;
+        }
         erased.messages = removed[3];
         erased.notes = removed[4];
         keys.sort();

@@ -866,7 +866,9 @@ where
     pub(crate) async fn mark_away_sent(&self, tenant: TenantId, room: RoomId) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE conversations SET away_sent = 1 \
-             WHERE id = $1 AND tenant_id = $2 AND kind = 'visitor' AND away_sent = 0",
+             WHERE id = $1 AND tenant_id = $2 AND kind = 'visitor' AND away_sent = 0 \
+             AND NOT EXISTS (SELECT 1 FROM room_members rm JOIN agents a ON a.id = rm.member_id \
+                             WHERE rm.room_id = conversations.id AND a.role = 'application')",
         )
         .bind(room.to_string())
         .bind(tenant.to_string())

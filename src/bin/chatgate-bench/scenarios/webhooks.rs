@@ -150,7 +150,13 @@ pub async fn run(args: &WebhooksArgs) -> Result<bool> {
     spec.timeline().check(spec.drain)?;
     let on = args.webhooks == OnOff::On;
     let receiver = Receiver::start().await?;
-    let deployment = spawn::chatgate_with(&args.target, true, &[]).await?;
+    // The receiver listens on 127.0.0.1: a private target.
+    let deployment = spawn::chatgate_with(
+        &args.target,
+        true,
+        &[("CHATGATE_WEBHOOK_ALLOW_PRIVATE", "1")],
+    )
+    .await?;
     let down = Duration::from_secs_f64(args.receiver_down.max(0.0));
     let result = async {
         if on {
