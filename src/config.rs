@@ -222,7 +222,8 @@ pub struct Config {
     /// Marks the console's session cookie `Secure` even when requests do not
     /// say they came over https (a TLS proxy that sends no
     /// `X-Forwarded-Proto`). Set it whenever the console is served over https.
-    #[arg(long, env = "CHATGATE_CONSOLE_SECURE_COOKIE", default_value_t = false)]
+    #[arg(long, env = "CHATGATE_CONSOLE_SECURE_COOKIE", default_value_t = false,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub console_secure_cookie: bool,
 
     /// Seconds after which the sessions of an instance that stopped renewing
@@ -401,7 +402,8 @@ pub struct Config {
     /// URL names such an address (or `localhost`) is refused, and a
     /// delivery whose host resolves to one is not sent. For a receiver on
     /// the operator's own network, or on this machine.
-    #[arg(long, env = "CHATGATE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    #[arg(long, env = "CHATGATE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private: bool,
 }
 
