@@ -362,7 +362,7 @@ pub struct Config {
 
     /// Outbox rows one instance delivers at once (SMTP exchanges in
     /// flight); a round's rows wait their turn.
-    #[arg(long, env = "CHATGATE_OUTBOX_CONCURRENCY", default_value_t = 8)]
+    #[arg(long, env = "CHATGATE_OUTBOX_CONCURRENCY", default_value_t = 16)]
     pub outbox_concurrency: usize,
 
     /// Milliseconds an instance's claim on outbox rows holds: after a

@@ -106,7 +106,7 @@ impl WebhookSender {
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("chatgate-webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(8);
+            .pool_max_idle_per_host(16);
         if !allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly {
                 proxies: proxy_hosts(),
