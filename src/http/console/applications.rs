@@ -3,7 +3,6 @@
 //! shown once) and revoking one.
 
 use askama::Template;
-use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::admin::chrome;
@@ -67,11 +66,7 @@ pub async fn list(
     )
     .await?;
     let applications = app.services.applications.list(&s.caller).await?;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(&error);
     render(
         status,
         &ApplicationsPage {

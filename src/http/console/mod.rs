@@ -398,6 +398,15 @@ pub fn html(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// A page shown again with a form's error is a 400; without one, a 200.
+pub fn form_status(error: &Option<String>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// Renders a template into a page (500 if it cannot render).
 pub fn render(status: StatusCode, page: &impl askama::Template) -> Result<Response, ApiError> {
     let body = page.render().map_err(ApiError::internal)?;

@@ -7,7 +7,6 @@
 
 use askama::Template;
 use warp::http::header::{self, HeaderValue};
-use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::pages::chrome;
@@ -174,11 +173,7 @@ pub async fn page(app: &App, req: &Request, s: &Session) -> Result<Response, Api
             (form_as_given(req), None, Some(message))
         }
     };
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(&error);
     let (channels, agents) = choices_of(&choices, &form);
     render(
         status,

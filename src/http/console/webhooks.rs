@@ -108,11 +108,7 @@ pub async fn list(
     )
     .await?;
     let webhooks = app.services.webhooks.list(&s.caller).await?;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(&error);
     render(
         status,
         &WebhooksPage {
