@@ -1079,15 +1079,7 @@ impl RoomService {
             Err(err) => return tracing::warn!(%err, "cannot tell agents of an erased room"),
         };
         if was == Some(RoomState::Queued) {
-            let live = self.live(RoomSummary::bare(room.clone())).await;
-            self.events
-                .publish(Published {
-                    event: Event::RoomStateChanged { room: live },
-                    tenant_id: tenant,
-                    visitor_room: None,
-                    agents: Agents::Tenant,
-                })
-                .await;
+            self.state_event_to(&room, Agents::Tenant).await;
             return;
         }
         let agents = room.agents();
@@ -1101,13 +1093,20 @@ impl RoomService {
         if agents.is_empty() {
             return;
         }
+        self.state_event_to(room, Agents::Only { ids: agents })
+            .await;
+    }
+
+    /// The room's new state, to `agents` (every agent of the tenant for a
+    /// room that left the queue).
+    async fn state_event_to(&self, room: &Room, agents: Agents) {
         let live = self.live(RoomSummary::bare(room.clone())).await;
         self.events
             .publish(Published {
                 event: Event::RoomStateChanged { room: live },
                 tenant_id: room.tenant_id,
                 visitor_room: None,
-                agents: Agents::Only { ids: agents },
+                agents,
             })
             .await;
     }
@@ -1151,15 +1150,7 @@ impl RoomService {
             self.notice(&room, Notice::closed(None)).await?;
             if was == RoomState::Queued {
                 self.closed_changed_to(&room, true, Vec::new()).await;
-                let live = self.live(RoomSummary::bare(room.clone())).await;
-                self.events
-                    .publish(Published {
-                        event: Event::RoomStateChanged { room: live },
-                        tenant_id: tenant,
-                        visitor_room: None,
-                        agents: Agents::Tenant,
-                    })
-                    .await;
+                self.state_event_to(&room, Agents::Tenant).await;
             } else {
                 self.closed_changed(&room, true).await;
                 self.router.kick(tenant);
