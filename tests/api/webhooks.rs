@@ -50,6 +50,23 @@ async fn deliveries(admin: &AgentClient, webhook: &str) -> Vec<Value> {
     reply.body["items"].as_array().unwrap().clone()
 }
 
+/// The endpoint's delivery log once its first delivery was tried at least
+/// `attempts` times (or as it is after `WITHIN`).
+async fn deliveries_tried(admin: &AgentClient, webhook: &str, attempts: i64) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        let log = deliveries(admin, webhook).await;
+        if log
+            .first()
+            .is_some_and(|d| d["attempts"].as_i64() >= Some(attempts))
+            || std::time::Instant::now() > deadline
+        {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn set_state(agent: &AgentClient, room: &str, state: &str) {
     let reply = agent
         .call(
@@ -829,18 +846,7 @@ async fn a_name_resolving_to_an_internal_address_is_refused_at_delivery_and_noth
     assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
 
     // The attempt is recorded as failed, with the reason; not sent.
-    let deadline = std::time::Instant::now() + WITHIN;
-    let log = loop {
-        let log = deliveries(&admin, &id).await;
-        if log
-            .first()
-            .is_some_and(|d| d["attempts"].as_i64() >= Some(2))
-            || std::time::Instant::now() > deadline
-        {
-            break log;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let log = deliveries_tried(&admin, &id, 2).await;
     assert_eq!(log.len(), 1, "{log:#?}");
     let delivery = &log[0];
     assert_eq!(delivery["status"], "retrying", "{delivery}");
@@ -900,18 +906,7 @@ async fn a_redirect_is_not_followed_and_counts_as_a_failure() {
     let visitor = app.visitor().await;
     assert_eq!(app.send(&visitor.token, "Hello").await.status, 200);
 
-    let deadline = std::time::Instant::now() + WITHIN;
-    let log = loop {
-        let log = deliveries(&admin, &id).await;
-        if log
-            .first()
-            .is_some_and(|d| d["attempts"].as_i64() >= Some(2))
-            || std::time::Instant::now() > deadline
-        {
-            break log;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let log = deliveries_tried(&admin, &id, 2).await;
     assert_eq!(log[0]["status"], "retrying", "{log:#?}");
     assert_eq!(log[0]["last_status_code"], 307, "{log:#?}");
     assert!(receiver.hits().is_empty(), "{:?}", receiver.hits());

@@ -163,8 +163,8 @@ where
         // key's parked rows come back when a row of the key is sent or
         // dropped (`finish_outbox`). (Rows behind a postponed row are not
         // parked: the claim's own condition holds them back. `CROSS JOIN`
-        // keeps SQLite's outer loop on the waiting rows, read by their due
-        // time; `h.parked + 0` keeps it off `outbox_ready`.)
+        // keeps SQLite's outer loop on the waiting rows, read from
+        // `outbox_retrying`; `h.parked + 0` keeps it off `outbox_ready`.)
         let park_lock = if DB::LOCKS {
             " FOR UPDATE OF o SKIP LOCKED"
         } else {

@@ -112,9 +112,9 @@ where
             }
             let conversation = parse_id(id)?;
             erased.conversations.push(conversation);
-            match RoomState::parse(&state) {
-                Some(RoomState::Closed) | None => {}
-                Some(was) => erased.closed.push((conversation, was)),
+            let was = super::parse_room_state(&state)?;
+            if was != RoomState::Closed {
+                erased.closed.push((conversation, was));
             }
             if let Some(channel) = channel {
                 keys.push((channel.clone(), erasure_key_hash(&format!("c:{id}"))));
