@@ -16,7 +16,9 @@ pub fn now_us() -> i64 {
 /// `2026-11-22T10:15:30.123Z`
 pub fn format_ms(ms: i64) -> String {
     match DateTime::<Utc>::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        // Not `format("%Y-...")`: that parses its pattern on every call,
+        // and every message on the wire carries a time or two.
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         None => "1970-01-01T00:00:00.000Z".into(),
     }
 }
@@ -44,5 +46,7 @@ mod tests {
     fn formats_with_three_fraction_digits_and_z() {
         assert_eq!(format_ms(1_763_806_530_123), "2025-11-22T10:15:30.123Z");
         assert_eq!(format_ms(1_763_806_530_000), "2025-11-22T10:15:30.000Z");
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -152,6 +152,12 @@ impl WebhookService {
         }
     }
 
+    /// Whether endpoints may name internal addresses
+    /// (`CHATGATE_WEBHOOK_ALLOW_PRIVATE`).
+    pub fn allows_private(&self) -> bool {
+        self.allow_private
+    }
+
     /// An endpoint's URL: well formed and, unless the operator allows
     /// private targets, not naming an address inside their network.
     fn parse_url(&self, raw: Option<&str>) -> Result<WebhookUrl, ServiceError> {

@@ -2208,6 +2208,54 @@ async fn console_admin_adds_a_webhook_reads_its_delivery_log_and_sends_one_again
 }
 
 #[tokio::test]
+async fn a_refused_webhook_url_keeps_the_form_as_typed_and_the_help_says_what_is_refused() {
+    let app = TestApp::spawn_with(|c| c.webhook_allow_private = false).await;
+    let admin = AgentClient::admin(&app).await;
+    let mut boss = ConsoleBrowser::login(&app, &app.admin_email, &app.admin_password).await;
+    let page = boss.get("/console/admin/webhooks").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Internal ones (localhost, private"),
+        "{}",
+        page.body
+    );
+    let refused = boss
+        .submit(
+            "/console/admin/webhooks",
+            "/console/admin/webhooks",
+            &[
+                ("url", "http://169.254.169.254/latest"),
+                ("events", "message.created, conversation.closed"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("public address"), "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("value=\"http://169.254.169.254/latest\""),
+        "the URL as typed: {}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("value=\"message.created, conversation.closed\""),
+        "the events as typed: {}",
+        refused.body
+    );
+    let listed = admin.call("GET", "/webhooks", None).await;
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(0));
+
+    // Where the operator allows internal targets, the help says so.
+    let open = TestApp::spawn().await;
+    let mut boss = ConsoleBrowser::login(&open, &open.admin_email, &open.admin_password).await;
+    let page = boss.get("/console/admin/webhooks").await;
+    assert!(page.body.contains("allows internal ones"), "{}", page.body);
+}
+
+#[tokio::test]
 async fn the_inbox_search_refuses_control_characters_as_the_api_does() {
     let app = TestApp::spawn().await;
     let admin = AgentClient::admin(&app).await;

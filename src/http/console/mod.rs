@@ -281,7 +281,9 @@ async fn route_get(
         ["labels.css"] => pages::labels_css(app, s).await,
         ["admin", "canned"] => admin::canned(app, req, s).await,
         ["admin", "canned", id] => admin::canned_edit(app, s, parse_id(id)?).await,
-        ["admin", "webhooks"] => webhooks::list(app, s, None, None).await,
+        ["admin", "webhooks"] => {
+            webhooks::list(app, s, None, None, webhooks::Typed::default()).await
+        }
         ["admin", "applications"] => applications::list(app, s, None, None).await,
         ["admin", "webhooks", id] => webhooks::log(app, s, parse_id(id)?).await,
         ["reports"] => reports::page(app, req, s).await,

@@ -46,8 +46,28 @@ pub struct WebhooksPage {
     /// A new endpoint's secret: shown this once.
     pub created: Option<(String, String)>,
     pub error: Option<String>,
+    /// The form as typed, kept after a refusal so nothing is typed twice.
+    pub typed: Typed,
+    /// Whether endpoints may name internal addresses (the help says which
+    /// are refused otherwise).
+    pub allow_private: bool,
     pub csrf: String,
     pub states: [(&'static str, &'static str); 4],
+}
+
+/// The new-endpoint form's values.
+pub struct Typed {
+    pub url: String,
+    pub events: String,
+}
+
+impl Default for Typed {
+    fn default() -> Typed {
+        Typed {
+            url: String::new(),
+            events: "*".into(),
+        }
+    }
 }
 
 /// One delivery as the log shows it.
@@ -98,6 +118,7 @@ pub async fn list(
     s: &Session,
     created: Option<(String, String)>,
     error: Option<String>,
+    typed: Typed,
 ) -> Result<Response, ApiError> {
     let chrome = chrome(
         app,
@@ -116,6 +137,8 @@ pub async fn list(
             webhooks: webhooks.iter().map(WebhookRow::new).collect(),
             created,
             error,
+            typed,
+            allow_private: app.services.webhooks.allows_private(),
             csrf: s.csrf.clone(),
             states: PRESENCE_STATES,
         },
@@ -125,24 +148,27 @@ pub async fn list(
 /// POST /console/admin/webhooks `url`, `events` (names separated by commas
 /// or spaces; `*` for all): the page again, with the secret shown once.
 pub async fn create(app: &App, s: &Session, form: &Form) -> Result<Response, ApiError> {
-    let events = form
-        .get("events")
-        .unwrap_or("*")
+    let typed = Typed {
+        url: form.get("url").unwrap_or_default().to_string(),
+        events: form.get("events").unwrap_or("*").to_string(),
+    };
+    let events = typed
+        .events
         .split([',', ' '])
         .filter(|e| !e.is_empty())
         .map(str::to_string)
         .collect();
     let fields = WebhookFields {
-        url: form.get("url").map(str::to_string),
+        url: Some(typed.url.clone()),
         events: Some(events),
         enabled: Some(true),
     };
     match app.services.webhooks.create(&s.caller, fields).await {
         Ok(webhook) => {
             let created = (webhook.url.as_str().to_string(), webhook.secret.shown());
-            list(app, s, Some(created), None).await
+            list(app, s, Some(created), None, Typed::default()).await
         }
-        Err(err) => list(app, s, None, Some(super::refusal(err)?)).await,
+        Err(err) => list(app, s, None, Some(super::refusal(err)?), typed).await,
     }
 }
 
