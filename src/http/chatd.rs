@@ -406,8 +406,11 @@ impl Call {
         }
     }
 
-    fn wazo_message(&self, message: &Message) -> Value {
-        wazo::message(message, self.cx())
+    /// A message as the API answers it: serialized straight from the
+    /// domain value (the same JSON as `wazo::message`, without building its
+    /// `Value` tree first: every reply answers with one).
+    fn wazo_message<'a>(&'a self, message: &'a Message) -> wazo::WireMessage<'a> {
+        wazo::WireMessage::of(message, self.cx())
     }
 
     fn wazo_room(&self, room: &LiveRoom) -> Value {
@@ -556,11 +559,11 @@ fn decode_segment(raw: &str) -> Result<String, ApiError> {
     String::from_utf8(out).map_err(|_| ApiError::invalid_data("path is not UTF-8"))
 }
 
-fn json_status(status: StatusCode, value: Value) -> Response {
+fn json_status(status: StatusCode, value: impl serde::Serialize) -> Response {
     warp::reply::with_status(warp::reply::json(&value), status).into_response()
 }
 
-fn ok(value: Value) -> Response {
+fn ok(value: impl serde::Serialize) -> Response {
     json_status(StatusCode::OK, value)
 }
 

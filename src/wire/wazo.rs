@@ -559,6 +559,14 @@ mod tests {
             private: false,
             bot: false,
         };
+        // The API's answers serialize the typed message straight, as the
+        // events do: the same JSON as its `Value` (an attachment's keys in
+        // the struct's order, as events have always had them).
+        let straight = serde_json::to_string(&WireMessage::of(&m, cx)).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&straight).unwrap(),
+            message(&m, cx)
+        );
         // The files, with URLs signed when the body is built.
         let mut shown = message(&m, cx);
         let files = shown["attachments"].take();

@@ -911,3 +911,83 @@ async fn a_redirect_is_not_followed_and_counts_as_a_failure() {
     assert_eq!(log[0]["last_status_code"], 307, "{log:#?}");
     assert!(receiver.hits().is_empty(), "{:?}", receiver.hits());
 }
+
+/// The hits so far for one conversation.
+fn hits_of(receiver: &Receiver, conversation: &str) -> Vec<Hit> {
+    receiver
+        .hits()
+        .into_iter()
+        .filter(|h| h.conversation().as_deref() == Some(conversation))
+        .collect()
+}
+
+/// Waits until `conversation` has had `n` hits; when the last arrived.
+async fn wait_hits(receiver: &Receiver, conversation: &str, n: usize) -> tokio::time::Instant {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        if hits_of(receiver, conversation).len() >= n {
+            return tokio::time::Instant::now();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{conversation}: {} hits of {n}",
+            hits_of(receiver, conversation).len()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_back_gets_a_long_waiting_event_at_once_not_at_the_end_of_its_backoff() {
+    // Retries after 200 ms, doubling: after its sixth failure an event
+    // waits 3.2 to 6.4 s for its seventh try.
+    let app = TestApp::spawn_with(|c| {
+        c.outbox_retry_ms = 200;
+        c.outbox_poll_ms = 50;
+        c.webhook_timeout_ms = 400;
+    })
+    .await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    subscribe(&admin, &receiver, json!(["message.created"])).await;
+    let waiting = app.visitor().await;
+    let later = app.visitor().await;
+    // Down until it has refused the second conversation's first event.
+    let back = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let back_in_script = back.clone();
+    let later_room = later.conversation_id.clone();
+    receiver.script(move |hit| {
+        use std::sync::atomic::Ordering::SeqCst;
+        if back_in_script.load(SeqCst) {
+            return Answer::Ok;
+        }
+        if hit.conversation().as_deref() == Some(later_room.as_str()) {
+            back_in_script.store(true, SeqCst);
+        }
+        Answer::Fail
+    });
+    assert_eq!(app.send(&waiting.token, "waiting").await.status, 200);
+    let sixth = wait_hits(&receiver, &waiting.conversation_id, 6).await;
+    assert!(hits_of(&receiver, &waiting.conversation_id)
+        .iter()
+        .all(|h| h.status >= 500));
+    // The receiver comes back: the later event fails once, then its first
+    // retry (after 100 to 200 ms) gets through, and that brings the
+    // waiting event forward.
+    assert_eq!(app.send(&later.token, "later").await.status, 200);
+    let seventh = wait_hits(&receiver, &waiting.conversation_id, 7).await;
+    let waited = seventh - sixth;
+    assert!(
+        waited < Duration::from_millis(3_000),
+        "the waiting event came {waited:?} after its sixth try: at the end of its backoff, not when the receiver came back"
+    );
+    let hits = hits_of(&receiver, &waiting.conversation_id);
+    assert_eq!(hits.len(), 7, "sent once more, not twice");
+    assert_eq!(hits[6].status, 200);
+    assert_eq!(hits[6].try_number, 7, "the same event: its id kept");
+    let later_hits = hits_of(&receiver, &later.conversation_id);
+    assert_eq!(
+        later_hits.iter().map(|h| h.status).collect::<Vec<_>>(),
+        [500, 200]
+    );
+}
