@@ -2245,6 +2245,16 @@ async fn a_refused_webhook_url_keeps_the_form_as_typed_and_the_help_says_what_is
         "the events as typed: {}",
         refused.body
     );
+    // A form without its URL is refused as the API refuses it.
+    let missing = boss
+        .submit(
+            "/console/admin/webhooks",
+            "/console/admin/webhooks",
+            &[("events", "*")],
+        )
+        .await;
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    assert!(missing.body.contains("url is required"), "{}", missing.body);
     let listed = admin.call("GET", "/webhooks", None).await;
     assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(0));
 

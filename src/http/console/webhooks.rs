@@ -159,7 +159,8 @@ pub async fn create(app: &App, s: &Session, form: &Form) -> Result<Response, Api
         .map(str::to_string)
         .collect();
     let fields = WebhookFields {
-        url: Some(typed.url.clone()),
+        // Absent stays absent: the same "url is required" as the API.
+        url: form.get("url").map(str::to_string),
         events: Some(events),
         enabled: Some(true),
     };
