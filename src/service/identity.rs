@@ -178,21 +178,6 @@ impl VisitorService {
             owner,
         )
     }
-
-    /// Records whose conversation a new one is, with its first message.
-    pub(super) async fn record_owner(
-        store: &dyn IdentityStore,
-        tenant: crate::domain::TenantId,
-        conversation: ConversationId,
-        owner: &VisitorOwner,
-    ) {
-        if let Err(err) = store
-            .set_conversation_visitor(tenant, conversation, &owner.key, owner.verified)
-            .await
-        {
-            tracing::warn!(%err, "cannot record whose a new conversation is");
-        }
-    }
 }
 
 /// Agents' and admins' side: blocking a room's visitor, a channel's

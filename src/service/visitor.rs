@@ -471,8 +471,8 @@ impl VisitorService {
     /// Queues a prepared message for storing and returns the future of the
     /// stored message: a session queues its sends in order and reads on.
     /// `first` (the page's context from the visitor token, and whose
-    /// conversation it is) is stored with the conversation's first message,
-    /// before anyone hears of it.
+    /// conversation it is) and the pre-chat answers are stored with the
+    /// conversation when this message creates it, in its transaction.
     pub async fn enqueue(
         &self,
         new: NewMessage,
@@ -488,7 +488,18 @@ impl VisitorService {
         let webhooks = self.rooms.webhooks().clone();
         let then = webhooks.created_rows(new.tenant_id).await;
         let hooked = then.is_some();
-        let pending = match self.message_store.enqueue_append(new, then).await {
+        let opening = crate::store::Opening {
+            owner: first
+                .as_ref()
+                .map(|f| (f.owner.key.clone(), f.owner.verified)),
+            prechat,
+            context: first.and_then(|f| f.context),
+        };
+        let pending = match self
+            .message_store
+            .enqueue_append(new, then, Some(opening))
+            .await
+        {
             Ok(pending) => pending,
             Err(err) => {
                 if let Some(store) = &attachments {
@@ -498,12 +509,6 @@ impl VisitorService {
             }
         };
         let metrics = self.metrics.clone();
-        let stores = AfterAppend {
-            visitor: self.visitor_store.clone(),
-            rooms: self.room_store.clone(),
-            identity: self.identity_store.clone(),
-            attachments,
-        };
         Ok(async move {
             let appended = metrics.timed("append_message", pending).await;
             if hooked && matches!(&appended, Ok(a) if a.created) {
@@ -512,23 +517,22 @@ impl VisitorService {
             if matches!(&appended, Ok(a) if a.created) {
                 metrics.messages_stored.inc();
             }
-            // What follows the append reads and writes the store. It runs
-            // on a task of its own: the caller (a STOMP session) polls this
-            // future only between its other awaits, and a future holding a
-            // pooled connection but not polled keeps it from everyone (with
-            // a dozen sessions each waiting for the pool in their next
-            // frame, nobody got one until the acquire timeout).
-            let opens = matches!(&appended, Ok(a) if a.created && a.message.seq == 1);
-            if stores.attachments.is_none() && !opens {
+            let Some(store) = attachments else {
                 return Ok(appended?);
-            }
-            tokio::spawn(stores.run(appended, new_id, first, prechat))
-                .await
-                .unwrap_or_else(|err| {
-                    Err(ServiceError::Store(crate::store::StoreError::Unavailable(
-                        format!("storing what follows a message failed: {err}"),
-                    )))
-                })
+            };
+            // Settling the claim writes to the store. It runs on a task of
+            // its own: the caller (a STOMP session) polls this future only
+            // between its other awaits, and a future holding a pooled
+            // connection but not polled keeps it from everyone (with a
+            // dozen sessions each waiting for the pool in their next
+            // frame, nobody got one until the acquire timeout).
+            let stored = matches!(&appended, Ok(a) if a.created);
+            tokio::spawn(async move {
+                super::attachments::settle_claim(store.as_ref(), new_id, true, stored).await;
+            })
+            .await
+            .unwrap_or_else(|err| tracing::warn!(%err, "settling a message's files failed"));
+            Ok(appended?)
         })
     }
 
@@ -837,77 +841,5 @@ impl VisitorService {
             })
             .await;
         Ok(())
-    }
-}
-
-/// The stores what follows a visitor's append writes to.
-struct AfterAppend {
-    visitor: Arc<dyn crate::store::VisitorStore>,
-    rooms: Arc<dyn crate::store::RoomStore>,
-    identity: Arc<dyn crate::store::IdentityStore>,
-    /// Only a message that took files has a claim to settle.
-    attachments: Option<Arc<dyn crate::store::AttachmentStore>>,
-}
-
-impl AfterAppend {
-    /// Settles the message's file claim; stores with a conversation's
-    /// first message its pre-chat answers, whose it is and its page's
-    /// context (before anyone hears of the room: its first shapes carry
-    /// them).
-    async fn run(
-        self,
-        appended: crate::store::StoreResult<Appended>,
-        message_id: crate::domain::MessageId,
-        first: Option<FirstMessage>,
-        prechat: Option<crate::domain::PrechatAnswers>,
-    ) -> Result<Appended, ServiceError> {
-        let stored = matches!(&appended, Ok(a) if a.created);
-        if let Some(store) = &self.attachments {
-            super::attachments::settle_claim(store.as_ref(), message_id, true, stored).await;
-        }
-        let appended = appended?;
-        if !appended.created || appended.message.seq != 1 {
-            return Ok(appended);
-        }
-        let message = &appended.message;
-        let (context, owner) = match first {
-            Some(first) => (first.context, Some(first.owner)),
-            None => (None, None),
-        };
-        if let Some(answers) = prechat {
-            if let Err(err) = self
-                .rooms
-                .save_prechat(message.tenant_id, message.conversation_id, &answers)
-                .await
-            {
-                tracing::warn!(%err, "cannot store a new conversation's pre-chat answers");
-            }
-        }
-        if let Some(owner) = &owner {
-            VisitorService::record_owner(
-                self.identity.as_ref(),
-                message.tenant_id,
-                message.conversation_id,
-                owner,
-            )
-            .await;
-        }
-        if let Some(context) = context {
-            // The message is stored: a failure here loses only the page
-            // details, which the next authenticate sends again.
-            if let Err(err) = self
-                .visitor
-                .save_visitor_context(
-                    message.tenant_id,
-                    message.conversation_id,
-                    context.as_ref(),
-                    now_ms(),
-                )
-                .await
-            {
-                tracing::warn!(%err, "cannot store a new conversation's context");
-            }
-        }
-        Ok(appended)
     }
 }

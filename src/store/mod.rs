@@ -179,6 +179,9 @@ pub struct Queued {
     pub outbox: Vec<NewOutbox>,
     /// More rows, made from the message as stored (with its seq).
     pub then: Option<MessageRows>,
+    /// What a visitor conversation's first message stores with it when it
+    /// creates the conversation (ignored when the conversation exists).
+    pub opening: Option<Box<Opening>>,
 }
 
 impl Queued {
@@ -193,8 +196,23 @@ impl Queued {
             search_text,
             outbox,
             then,
+            opening: None,
         }
     }
+}
+
+/// What a visitor's message stores with the conversation it creates, in
+/// the same transaction, so that nobody ever sees the new conversation
+/// without them (its first shapes carry them) and no second write to its
+/// row follows the commit: whose conversation it is, the pre-chat answers
+/// and the page's context. When the conversation exists already, none of
+/// it is written.
+#[derive(Debug, Clone, Default)]
+pub struct Opening {
+    /// Whose conversation it is, and whether the site vouched for it.
+    pub owner: Option<(crate::domain::identity::VisitorKey, bool)>,
+    pub prechat: Option<crate::domain::PrechatAnswers>,
+    pub context: Option<std::sync::Arc<crate::domain::VisitorContext>>,
 }
 
 impl std::ops::Deref for Queued {
@@ -483,12 +501,15 @@ pub trait MessageStore: Send + Sync + 'static {
         then: Option<MessageRows>,
     ) -> StoreResult<Appended>;
     /// Queues an append (with the rows `then` makes of the stored message,
-    /// as `append_message_with`) and returns the future of its result, so a
-    /// caller can queue several in order without waiting for each to commit.
+    /// as `append_message_with`, and what `opening` stores with the
+    /// conversation when the message creates it) and returns the future of
+    /// its result, so a caller can queue several in order without waiting
+    /// for each to commit.
     async fn enqueue_append(
         &self,
         message: NewMessage,
         then: Option<MessageRows>,
+        opening: Option<Opening>,
     ) -> StoreResult<batch::PendingAppend>;
     /// How many group commits failed as a whole and were stored message by
     /// message instead (each message then succeeds or fails alone). Rare in
@@ -685,13 +706,6 @@ pub trait RoomStore: Send + Sync + 'static {
     /// Never while an application (the channel's bot) is in the room: the
     /// bot answers, and the mark stays free for after its hand-over.
     async fn mark_away_sent(&self, tenant: TenantId, room: RoomId) -> StoreResult<bool>;
-    /// Stores the visitor's pre-chat answers on its conversation.
-    async fn save_prechat(
-        &self,
-        tenant: TenantId,
-        room: RoomId,
-        answers: &crate::domain::PrechatAnswers,
-    ) -> StoreResult<()>;
     /// Open or queued visitor rooms, of every tenant, whose channel closes
     /// conversations idle for `auto_close_hours` and that have been idle
     /// that long at `now_ms` (at most `limit`, the longest idle first).

@@ -183,6 +183,7 @@ contract!(
     a_session_is_read_with_a_room_of_its_agents_tenant_only,
     channels_are_listed_per_tenant_and_update,
     conversation_exists_after_its_first_message,
+    a_first_message_creates_its_conversation_with_its_opening_and_later_ones_change_nothing,
     appends_assign_gapless_seq,
     repeated_client_message_id_returns_the_first_message,
     client_message_id_is_scoped_to_the_conversation,
@@ -243,7 +244,7 @@ contract!(
 );
 
 async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
-    use chatgate::domain::{BusinessHours, PrechatAnswers, PrechatForm};
+    use chatgate::domain::{BusinessHours, PrechatForm};
     let (store, first) = bootstrapped(&db).await;
     let (tenant, channel_id) = (first.tenant_id, first.channel.id);
     let mut channel = first.channel.clone();
@@ -266,15 +267,6 @@ async fn desk_settings_round_trip_and_idle_rooms_close_once(db: Db) {
     assert!(!store.mark_away_sent(TenantId::new(), room).await.unwrap());
     assert!(store.mark_away_sent(tenant, room).await.unwrap());
     assert!(!store.mark_away_sent(tenant, room).await.unwrap());
-    let answers = PrechatAnswers {
-        email: Some("ana@example.com".into()),
-        ..Default::default()
-    };
-    store.save_prechat(tenant, room, &answers).await.unwrap();
-    assert_eq!(
-        store.room(tenant, room).await.unwrap().unwrap().prechat,
-        Some(answers)
-    );
 
     // Idle since 1970: listed, and closed by one of two racing instances.
     let now = now_ms();
@@ -1007,6 +999,93 @@ async fn conversation_exists_after_its_first_message(db: Db) {
     );
 }
 
+/// What a first message stores with the conversation it creates (whose it
+/// is, the pre-chat answers, the page's context) is there when the append
+/// returns; a later message's opening, or one for a conversation created
+/// without any, writes nothing.
+async fn a_first_message_creates_its_conversation_with_its_opening_and_later_ones_change_nothing(
+    db: Db,
+) {
+    use chatgate::domain::identity::VisitorKey;
+    use chatgate::domain::PrechatAnswers;
+    let (store, first) = bootstrapped(&db).await;
+    let (tenant, channel) = (first.tenant_id, first.channel.id);
+    let opening = |who: &str, url: &str| store::Opening {
+        owner: Some((VisitorKey::identified(who), true)),
+        prechat: Some(PrechatAnswers {
+            name: Some(who.to_string()),
+            question: Some(format!("{who} asks")),
+            ..Default::default()
+        }),
+        context: Some(Arc::new(VisitorContext {
+            name: Some(who.to_string()),
+            url: Some(url.to_string()),
+            ..Default::default()
+        })),
+    };
+    let send = |conversation: ConversationId, opening: Option<store::Opening>| {
+        let store = store.clone();
+        let message = visitor_message(&first, conversation, "hello", None);
+        async move {
+            let appended = store
+                .enqueue_append(message, None, opening)
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            assert!(appended.created);
+            appended.message.seq
+        }
+    };
+    let read = |conversation: ConversationId| {
+        let store = store.clone();
+        async move {
+            let owner = store
+                .conversation_visitor(channel, conversation)
+                .await
+                .unwrap()
+                .unwrap();
+            let prechat = store
+                .room(tenant, conversation)
+                .await
+                .unwrap()
+                .unwrap()
+                .prechat;
+            let context = store.visitor_context(tenant, conversation).await.unwrap();
+            (owner, prechat, context)
+        }
+    };
+
+    let ana = ConversationId::new();
+    assert_eq!(
+        send(ana, Some(opening("ana", "https://shop.example/a"))).await,
+        1
+    );
+    let written = read(ana).await;
+    let expected = opening("ana", "https://shop.example/a");
+    assert_eq!(written.0, (Some(VisitorKey::identified("ana")), true));
+    assert_eq!(written.1, expected.prechat);
+    assert_eq!(written.2.as_ref(), expected.context.as_deref());
+
+    assert_eq!(
+        send(ana, Some(opening("bob", "https://shop.example/b"))).await,
+        2
+    );
+    assert_eq!(
+        read(ana).await,
+        written,
+        "a later message's opening is ignored"
+    );
+
+    let bare = ConversationId::new();
+    assert_eq!(send(bare, None).await, 1);
+    assert_eq!(
+        send(bare, Some(opening("bob", "https://shop.example/b"))).await,
+        2
+    );
+    assert_eq!(read(bare).await, ((None, false), None, None));
+}
+
 async fn appends_assign_gapless_seq(db: Db) {
     let (store, first) = bootstrapped(&db).await;
     let conversation = ConversationId::new();
@@ -1220,7 +1299,7 @@ async fn system_notices_are_read_back_by_every_reader(db: Db) {
         ..visitor_message(&first, conversation, "", None)
     };
     let closed = store
-        .enqueue_append(closed, None)
+        .enqueue_append(closed, None, None)
         .await
         .unwrap()
         .await
@@ -1297,7 +1376,7 @@ async fn quick_replies_and_postbacks_are_read_back_by_every_reader(db: Db) {
         ..visitor_message(&first, conversation, "Yes", None)
     };
     let chose = store
-        .enqueue_append(chose, None)
+        .enqueue_append(chose, None, None)
         .await
         .unwrap()
         .await
@@ -3809,6 +3888,7 @@ async fn changes_write_the_rows_they_make_in_their_own_transaction_or_none(db: D
         .enqueue_append(
             visitor_message(&first, room, "again", None),
             Some(of_message.clone()),
+            None,
         )
         .await
         .unwrap();
@@ -4014,8 +4094,8 @@ async fn report_facts_are_the_tenants_visitor_conversations_of_the_scope(db: Db)
     visitor.channel_id = Some(shop.id);
     let mut reply = said(two, SenderKind::Agent, bea.id.0, 2_300);
     reply.channel_id = Some(shop.id);
-    let visitor = store.enqueue_append(visitor, None).await.unwrap();
-    let reply = store.enqueue_append(reply, None).await.unwrap();
+    let visitor = store.enqueue_append(visitor, None, None).await.unwrap();
+    let reply = store.enqueue_append(reply, None, None).await.unwrap();
     visitor.await.unwrap();
     reply.await.unwrap();
 
@@ -4646,7 +4726,7 @@ async fn enqueued_appends_commit_in_queue_order(db: Db) {
     let mut pending = Vec::new();
     for text in ["one", "two", "three"] {
         let new = visitor_message(&first, conversation, text, None);
-        pending.push(store.enqueue_append(new, None).await.unwrap());
+        pending.push(store.enqueue_append(new, None, None).await.unwrap());
     }
     let mut stored = Vec::new();
     for append in pending {
@@ -4665,7 +4745,7 @@ async fn enqueued_appends_commit_in_queue_order(db: Db) {
     // A message for a room of another tenant is refused through the queue too.
     let mut wrong = visitor_message(&first, conversation, "intruder", None);
     wrong.tenant_id = other_tenant(&db).await;
-    let refused = store.enqueue_append(wrong, None).await.unwrap().await;
+    let refused = store.enqueue_append(wrong, None, None).await.unwrap().await;
     assert!(matches!(refused, Err(store::StoreError::WrongRoom)));
     assert_eq!(
         store

@@ -456,25 +456,37 @@ where
     }
 
     /// First messages create their conversations (the `missing` groups),
-    /// queued, with no seq reserved yet. Two first messages at once are
-    /// safe on PostgreSQL too: the second insert waits for the first
-    /// transaction on the primary key, then does nothing (no unique
-    /// violation surfaces), and its reservation queues on the row.
+    /// queued, with no seq reserved yet, and with what the first message's
+    /// `opening` stores with them (whose conversation it is, the pre-chat
+    /// answers, the page's context): in this transaction, so nobody sees
+    /// the conversation without them and no write to its row follows.
+    /// Two first messages at once are safe on PostgreSQL too: the second
+    /// insert waits for the first transaction on the primary key, then does
+    /// nothing (no unique violation surfaces, and its opening is not
+    /// written: only the conversations this insert created are returned),
+    /// and its reservation queues on the row.
     async fn create_conversations(
         conn: &mut DB::Connection,
         rooms: &Rooms<'_>,
         missing: &[usize],
     ) -> StoreResult<()> {
+        let mut created: Vec<String> = Vec::new();
         let mut at = 0;
         for n in insert_chunks(missing.len()) {
             let sql = format!(
-                "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq, kind, state, queued_at) \
-                 VALUES {} ON CONFLICT (id) DO NOTHING",
-                DB::PARAMS.rows(n, 8)
+                "INSERT INTO conversations (id, channel_id, tenant_id, created_at, last_seq, kind, \
+                 state, queued_at, visitor_key, verified, prechat) \
+                 VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+                DB::PARAMS.rows(n, 11)
             );
             let mut query = sqlx::query(&sql);
             for &g in &missing[at..at + n] {
                 let first = rooms.first(g);
+                let opening = first.opening.as_deref();
+                let owner = opening.and_then(|o| o.owner.as_ref());
+                let prechat = opening
+                    .and_then(|o| o.prechat.as_ref())
+                    .map(|answers| serde_json::to_string(answers).unwrap_or_default());
                 query = query
                     .bind(rooms.ids[g].clone())
                     .bind(first.channel_id.map(|c| c.to_string()))
@@ -483,10 +495,31 @@ where
                     .bind(0_i64)
                     .bind("visitor")
                     .bind("queued")
-                    .bind(first.sent_at_ms);
+                    .bind(first.sent_at_ms)
+                    .bind(owner.map(|(key, _)| key.as_str().to_string()))
+                    .bind(owner.map_or(0, |&(_, verified)| i64::from(verified)))
+                    .bind(prechat);
             }
             at += n;
-            query.execute(&mut *conn).await?;
+            for row in query.fetch_all(&mut *conn).await? {
+                created.push(row.try_get(0)?);
+            }
+        }
+        for &g in missing {
+            let first = rooms.first(g);
+            let Some(context) = first.opening.as_deref().and_then(|o| o.context.as_deref()) else {
+                continue;
+            };
+            if created.contains(&rooms.ids[g]) {
+                Self::visitor_context_upsert(
+                    first.tenant_id,
+                    first.conversation_id,
+                    context,
+                    first.sent_at_ms,
+                )
+                .execute(&mut *conn)
+                .await?;
+            }
         }
         Ok(())
     }

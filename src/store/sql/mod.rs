@@ -596,13 +596,11 @@ macro_rules! sql_store {
                     &self,
                     message: NewMessage,
                     then: Option<crate::store::MessageRows>,
+                    opening: Option<crate::store::Opening>,
                 ) -> StoreResult<batch::PendingAppend> {
-                    self.appender
-                        .enqueue(
-                            message.conversation_id,
-                            Queued::with(message, Vec::new(), then),
-                        )
-                        .await
+                    let mut queued = Queued::with(message, Vec::new(), then);
+                    queued.opening = opening.map(Box::new);
+                    self.appender.enqueue(queued.conversation_id, queued).await
                 }
                 fn batch_fallbacks(&self) -> u64 {
                     self.appender.fallbacks()
@@ -820,14 +818,6 @@ macro_rules! sql_store {
                     room: RoomId,
                 ) -> StoreResult<bool> {
                     self.sql.mark_away_sent(tenant, room).await
-                }
-                async fn save_prechat(
-                    &self,
-                    tenant: TenantId,
-                    room: RoomId,
-                    answers: &crate::domain::PrechatAnswers,
-                ) -> StoreResult<()> {
-                    self.sql.save_prechat(tenant, room, answers).await
                 }
                 async fn idle_rooms(
                     &self,

@@ -878,21 +878,6 @@ where
         Ok(done == 1)
     }
 
-    pub(crate) async fn save_prechat(
-        &self,
-        tenant: TenantId,
-        room: RoomId,
-        answers: &crate::domain::PrechatAnswers,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE conversations SET prechat = $1 WHERE id = $2 AND tenant_id = $3")
-            .bind(serde_json::to_string(answers).unwrap_or_default())
-            .bind(room.to_string())
-            .bind(tenant.to_string())
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
     pub(crate) async fn idle_rooms(
         &self,
         now_ms: i64,

@@ -40,8 +40,21 @@ where
         context: &VisitorContext,
         at_ms: i64,
     ) -> StoreResult<()> {
-        // Known fields replace, unknown ones keep; another tenant's
-        // row (a forged id) is left alone.
+        Self::visitor_context_upsert(tenant, conversation, context, at_ms)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a conversation's context: known fields replace, unknown ones
+    /// keep; another tenant's row (a forged id) is left alone. A query, so
+    /// that a transaction (a conversation's creation) can run it too.
+    pub(crate) fn visitor_context_upsert(
+        tenant: TenantId,
+        conversation: ConversationId,
+        context: &VisitorContext,
+        at_ms: i64,
+    ) -> sqlx::query::Query<'_, DB, DB::Arguments<'_>> {
         sqlx::query(
             "INSERT INTO visitor_contexts (conversation_id, tenant_id, name, email, url, title, \
              referrer, language, time_zone, utc_offset_minutes, user_agent, updated_at) \
@@ -61,19 +74,16 @@ where
         )
         .bind(conversation.to_string())
         .bind(tenant.to_string())
-        .bind(&context.name)
-        .bind(&context.email)
-        .bind(&context.url)
-        .bind(&context.title)
-        .bind(&context.referrer)
-        .bind(&context.language)
-        .bind(&context.time_zone)
+        .bind(context.name.as_deref())
+        .bind(context.email.as_deref())
+        .bind(context.url.as_deref())
+        .bind(context.title.as_deref())
+        .bind(context.referrer.as_deref())
+        .bind(context.language.as_deref())
+        .bind(context.time_zone.as_deref())
         .bind(context.utc_offset_minutes.map(i64::from))
-        .bind(&context.user_agent)
+        .bind(context.user_agent.as_deref())
         .bind(at_ms)
-        .execute(&self.write)
-        .await?;
-        Ok(())
     }
 
     pub(crate) async fn visitor_context(
