@@ -1077,6 +1077,33 @@ async fn a_first_message_creates_its_conversation_with_its_opening_and_later_one
         "a later message's opening is ignored"
     );
 
+    // Several conversations opening at once (queued before any commits,
+    // so that they share group commits): each gets its own.
+    let many: Vec<ConversationId> = (0..20).map(|_| ConversationId::new()).collect();
+    let mut pending = Vec::new();
+    for (i, &conversation) in many.iter().enumerate() {
+        let who = format!("visitor{i}");
+        let message = visitor_message(&first, conversation, "hi", None);
+        let opening = opening(&who, &format!("https://shop.example/{i}"));
+        pending.push(
+            store
+                .enqueue_append(message, None, Some(opening))
+                .await
+                .unwrap(),
+        );
+    }
+    for appended in pending {
+        assert!(appended.await.unwrap().created);
+    }
+    for (i, &conversation) in many.iter().enumerate() {
+        let who = format!("visitor{i}");
+        let expected = opening(&who, &format!("https://shop.example/{i}"));
+        let (owner, prechat, context) = read(conversation).await;
+        assert_eq!(owner, (Some(VisitorKey::identified(&who)), true));
+        assert_eq!(prechat, expected.prechat);
+        assert_eq!(context.as_ref(), expected.context.as_deref());
+    }
+
     let bare = ConversationId::new();
     assert_eq!(send(bare, None).await, 1);
     assert_eq!(

@@ -186,7 +186,18 @@ pub async fn authenticate(
     const CALL: &str = "POST /chatplugin.authenticate";
     let response = http
         .post(format!("{}/chatplugin.authenticate", endpoint.http))
-        .json(&serde_json::json!({ "channel_id": channel }))
+        // The page's context, as the widget sends it: a new conversation
+        // stores it with its first message.
+        .json(&serde_json::json!({
+            "channel_id": channel,
+            "context": {
+                "url": "https://shop.example/products/42?ref=bench",
+                "title": "Product 42 - Shop",
+                "language": "en-GB",
+                "time_zone": "Europe/London",
+                "utc_offset_minutes": 0,
+            },
+        }))
         .send()
         .await;
     let auth: Authenticated = success(CALL, response)

@@ -28,7 +28,7 @@
 //! read that the callers of an append need is best a column of the
 //! reservation's `RETURNING`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
@@ -470,7 +470,7 @@ where
         rooms: &Rooms<'_>,
         missing: &[usize],
     ) -> StoreResult<()> {
-        let mut created: Vec<String> = Vec::new();
+        let mut created: HashSet<String> = HashSet::new();
         let mut at = 0;
         for n in insert_chunks(missing.len()) {
             let sql = format!(
@@ -502,24 +502,36 @@ where
             }
             at += n;
             for row in query.fetch_all(&mut *conn).await? {
-                created.push(row.try_get(0)?);
+                created.insert(row.try_get(0)?);
             }
         }
-        for &g in missing {
-            let first = rooms.first(g);
-            let Some(context) = first.opening.as_deref().and_then(|o| o.context.as_deref()) else {
-                continue;
-            };
-            if created.contains(&rooms.ids[g]) {
-                Self::visitor_context_upsert(
+        // The page contexts of the conversations created now, a statement
+        // per chunk (never one per conversation: a burst of visitors
+        // opening at once is one batch).
+        let contexts: Vec<(&Queued, &crate::domain::VisitorContext)> = missing
+            .iter()
+            .filter(|&&g| created.contains(&rooms.ids[g]))
+            .filter_map(|&g| {
+                let first = rooms.first(g);
+                let context = first.opening.as_deref()?.context.as_deref()?;
+                Some((first, context))
+            })
+            .collect();
+        let mut at = 0;
+        for n in insert_chunks(contexts.len()) {
+            let sql = Self::visitor_contexts_upsert(n);
+            let mut query = sqlx::query(&sql);
+            for &(first, context) in &contexts[at..at + n] {
+                query = Self::bind_visitor_context(
+                    query,
                     first.tenant_id,
                     first.conversation_id,
                     context,
                     first.sent_at_ms,
-                )
-                .execute(&mut *conn)
-                .await?;
+                );
             }
+            at += n;
+            query.execute(&mut *conn).await?;
         }
         Ok(())
     }

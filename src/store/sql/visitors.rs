@@ -40,25 +40,23 @@ where
         context: &VisitorContext,
         at_ms: i64,
     ) -> StoreResult<()> {
-        Self::visitor_context_upsert(tenant, conversation, context, at_ms)
+        let sql = Self::visitor_contexts_upsert(1);
+        Self::bind_visitor_context(sqlx::query(&sql), tenant, conversation, context, at_ms)
             .execute(&self.write)
             .await?;
         Ok(())
     }
 
-    /// Stores a conversation's context: known fields replace, unknown ones
-    /// keep; another tenant's row (a forged id) is left alone. A query, so
-    /// that a transaction (a conversation's creation) can run it too.
-    pub(crate) fn visitor_context_upsert(
-        tenant: TenantId,
-        conversation: ConversationId,
-        context: &VisitorContext,
-        at_ms: i64,
-    ) -> sqlx::query::Query<'_, DB, DB::Arguments<'_>> {
-        sqlx::query(
+    /// Stores `rows` conversations' contexts (bound in order by
+    /// [`Self::bind_visitor_context`]): known fields replace, unknown ones
+    /// keep; another tenant's row (a forged id) is left alone. A statement
+    /// of its own, so that a transaction (the group commit that creates
+    /// conversations) can run it too, for all its conversations at once.
+    pub(crate) fn visitor_contexts_upsert(rows: usize) -> String {
+        format!(
             "INSERT INTO visitor_contexts (conversation_id, tenant_id, name, email, url, title, \
              referrer, language, time_zone, utc_offset_minutes, user_agent, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             VALUES {} \
              ON CONFLICT (conversation_id) DO UPDATE SET \
              name = COALESCE(excluded.name, visitor_contexts.name), \
              email = COALESCE(excluded.email, visitor_contexts.email), \
@@ -71,19 +69,31 @@ where
              user_agent = COALESCE(excluded.user_agent, visitor_contexts.user_agent), \
              updated_at = excluded.updated_at \
              WHERE visitor_contexts.tenant_id = excluded.tenant_id",
+            DB::PARAMS.rows(rows, 12)
         )
-        .bind(conversation.to_string())
-        .bind(tenant.to_string())
-        .bind(context.name.as_deref())
-        .bind(context.email.as_deref())
-        .bind(context.url.as_deref())
-        .bind(context.title.as_deref())
-        .bind(context.referrer.as_deref())
-        .bind(context.language.as_deref())
-        .bind(context.time_zone.as_deref())
-        .bind(context.utc_offset_minutes.map(i64::from))
-        .bind(context.user_agent.as_deref())
-        .bind(at_ms)
+    }
+
+    /// Binds one row of [`Self::visitor_contexts_upsert`].
+    pub(crate) fn bind_visitor_context<'q>(
+        query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+        tenant: TenantId,
+        conversation: ConversationId,
+        context: &'q VisitorContext,
+        at_ms: i64,
+    ) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>> {
+        query
+            .bind(conversation.to_string())
+            .bind(tenant.to_string())
+            .bind(context.name.as_deref())
+            .bind(context.email.as_deref())
+            .bind(context.url.as_deref())
+            .bind(context.title.as_deref())
+            .bind(context.referrer.as_deref())
+            .bind(context.language.as_deref())
+            .bind(context.time_zone.as_deref())
+            .bind(context.utc_offset_minutes.map(i64::from))
+            .bind(context.user_agent.as_deref())
+            .bind(at_ms)
     }
 
     pub(crate) async fn visitor_context(
