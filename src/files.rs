@@ -554,7 +554,9 @@ pub fn sniff(head: &[u8], whole: bool) -> Option<&'static str> {
     plain_text(head, whole).then_some("text/plain")
 }
 
-const ALLOWED: &[&str] = &[
+/// The types a file may have besides plain text (`text/plain`), judged by
+/// its content.
+pub const ALLOWED: &[&str] = &[
     "image/png",
     "image/jpeg",
     "image/gif",

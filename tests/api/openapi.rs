@@ -232,3 +232,19 @@ async fn a_wrong_method_is_405_naming_the_methods_of_the_path() {
         .unwrap();
     assert_eq!(reply.status(), 401);
 }
+
+/// A file is served with the type judged at its upload: the download's 200
+/// lists exactly the types an upload may have (schemathesis checks the
+/// served type against the list).
+#[tokio::test]
+async fn the_file_download_lists_every_type_a_file_may_be_served_with() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let content = doc["paths"]["/files/{id}/{name}"]["get"]["responses"]["200"]["content"]
+        .as_object()
+        .expect("the download's 200 has content");
+    let listed: BTreeSet<&str> = content.keys().map(String::as_str).collect();
+    let mut allowed: BTreeSet<&str> = chatgate::files::ALLOWED.iter().copied().collect();
+    allowed.insert("text/plain");
+    assert_eq!(listed, allowed);
+}

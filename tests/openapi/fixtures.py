@@ -9,6 +9,7 @@ to <file>, for the run of the visitor API).
 
 import json
 import sys
+import urllib.parse
 import urllib.request
 
 BASE, TOKEN, CHANNEL, VISITOR_TOKEN_FILE = sys.argv[1:5]
@@ -24,6 +25,20 @@ def call(method, url, body=None, token=TOKEN):
     with urllib.request.urlopen(request, timeout=10) as reply:
         raw = reply.read()
         return json.loads(raw) if raw else None
+
+
+def upload(token, name, data):
+    """A visitor's upload (multipart, one part `file`): its attachment."""
+    boundary = "chatgate-fixture-boundary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        f"Content-Type: text/plain\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(BASE + "/chatplugin.upload", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return json.loads(reply.read())
 
 
 def visitor(text):
@@ -51,6 +66,12 @@ call("PUT", API + f"/queues/{closed}/answer")
 call("PUT", API + f"/users/me/rooms/{closed}/state", {"state": "closed"})
 group = call("POST", API + "/users/me/rooms", {"name": "Team", "users": [{"uuid": agent}]})["uuid"]
 note = call("POST", API + f"/users/me/rooms/{group}/messages", {"content": "Hi Bo"})["uuid"]
+# A file the visitor uploaded: its signed URL's parts, so that the file
+# download is tested with a link that works, not only with forged ones.
+attachment = upload(visitor_token, "notes.txt", b"Order 1234: two items\n")
+file_path, _, file_query = attachment["url"].partition("?")
+file_id, file_name = file_path.rstrip("/").split("/")[-2:]
+file_params = urllib.parse.parse_qs(file_query)
 label = call("POST", API + "/labels", {"name": "Billing", "color": "#2f6fde"})["uuid"]
 canned = call("POST", API + "/canned_responses", {
     "shortcut": "hello", "title": "Hello", "content": "Hello! How can I help?",
@@ -79,6 +100,14 @@ values = {values(label)}
 values = {values(canned)}
 [dictionaries.channels]
 values = {values(CHANNEL)}
+[dictionaries.file_ids]
+values = {values(file_id)}
+[dictionaries.file_names]
+values = {values(file_name, "thumbnail")}
+[dictionaries.file_expiries]
+values = {values(int(file_params["expires"][0]))}
+[dictionaries.file_signatures]
+values = {values(file_params["signature"][0])}
 
 [parameters]
 "path.room" = {{ dictionary = "rooms", probability = 0.8 }}
@@ -90,4 +119,8 @@ values = {values(CHANNEL)}
 "query.channel_id" = {{ dictionary = "channels", probability = 0.8 }}
 "body.channel_id" = {{ dictionary = "channels", probability = 0.5 }}
 "body.user_uuid" = {{ dictionary = "agents", probability = 0.8 }}
+"path.id" = {{ dictionary = "file_ids", probability = 0.8 }}
+"path.name" = {{ dictionary = "file_names", probability = 0.8 }}
+"query.expires" = {{ dictionary = "file_expiries", probability = 0.8 }}
+"query.signature" = {{ dictionary = "file_signatures", probability = 0.8 }}
 """)
