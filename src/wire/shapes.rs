@@ -497,6 +497,21 @@ pub struct RateBody {
     comment: Option<String>,
 }
 
+/// A file's bytes as served (`string`, `format: binary`), whatever its type.
+pub struct FileBytes;
+
+impl utoipa::PartialSchema for FileBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for FileBytes {}
+
 /// A multipart upload: one part named `file`.
 #[derive(ToSchema)]
 pub struct Upload {
