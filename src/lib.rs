@@ -115,7 +115,9 @@
 //! 2. The service checks the rules and asks the store to append: the message
 //!    queues for the next group commit, where one transaction stores every
 //!    message queued meanwhile, assigns each its room's next `seq`, and reads
-//!    each room's agents (the event's audience). Only after the commit is
+//!    each room's agents (the event's audience); a visitor's first message
+//!    creates its conversation there, with its opening (whose it is, the
+//!    pre-chat answers, the page's context: `store::Opening`). Only after the commit is
 //!    anything published, or the sender answered: a 200 (or RECEIPT) means durable.
 //! 3. The service publishes the event once, with its audience: the visitor
 //!    room's topic for its visitor sessions, and the agents who may see it
