@@ -551,12 +551,19 @@ pub fn sniff(head: &[u8], whole: bool) -> Option<&'static str> {
             .find(|allowed| **allowed == kind.mime_type())
             .copied();
     }
-    plain_text(head, whole).then_some("text/plain")
+    plain_text(head, whole).then_some(PLAIN_TEXT)
 }
 
-/// The types a file may have besides plain text (`text/plain`), judged by
-/// its content.
-pub const ALLOWED: &[&str] = &[
+/// Every type [`sniff`] may judge a file to have, so every type a file is
+/// served with (a thumbnail is a JPEG, among them).
+pub fn served_types() -> impl Iterator<Item = &'static str> {
+    ALLOWED.iter().copied().chain([PLAIN_TEXT])
+}
+
+const PLAIN_TEXT: &str = "text/plain";
+
+/// The types a file may have besides plain text, judged by its content.
+const ALLOWED: &[&str] = &[
     "image/png",
     "image/jpeg",
     "image/gif",

@@ -123,28 +123,10 @@ struct Signed {
     summary = "An attachment's bytes, by its signed URL (`name` = `thumbnail`: its thumbnail)",
     params(("id" = Uuid, Path), ("name" = String, Path, description = "The file's name, or `thumbnail`"),
         ("expires" = i64, Query, description = "Unix seconds"), ("signature" = String, Query)),
-    // The 200's types are those an upload may have (`files::sniff`; a
-    // thumbnail is a JPEG): the test below keeps the two lists equal.
-    responses((status = 200, description = "The file, served with the type judged at its upload: an image, MP4 or WebM video, PDF, an office document or plain text (a thumbnail: JPEG)", content(
-            (inline(shapes::FileBytes) = "image/png"),
-            (inline(shapes::FileBytes) = "image/jpeg"),
-            (inline(shapes::FileBytes) = "image/gif"),
-            (inline(shapes::FileBytes) = "image/webp"),
-            (inline(shapes::FileBytes) = "video/mp4"),
-            (inline(shapes::FileBytes) = "video/webm"),
-            (inline(shapes::FileBytes) = "application/pdf"),
-            (inline(shapes::FileBytes) = "application/msword"),
-            (inline(shapes::FileBytes) = "application/vnd.ms-excel"),
-            (inline(shapes::FileBytes) = "application/vnd.ms-powerpoint"),
-            (inline(shapes::FileBytes) = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-            (inline(shapes::FileBytes) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-            (inline(shapes::FileBytes) = "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
-            (inline(shapes::FileBytes) = "application/vnd.oasis.opendocument.text"),
-            (inline(shapes::FileBytes) = "application/vnd.oasis.opendocument.spreadsheet"),
-            (inline(shapes::FileBytes) = "application/vnd.oasis.opendocument.presentation"),
-            (inline(shapes::FileBytes) = "application/rtf"),
-            (inline(shapes::FileBytes) = "text/plain")
-        )),
+    // Each type a file may be served with is listed by `openapi::document`
+    // (from `files::served_types`); the annotation names one.
+    responses((status = 200, description = "The file, served with the type judged at its upload: an image, MP4 or WebM video, PDF, an office document or plain text (a thumbnail: JPEG)",
+            content_type = "text/plain", body = inline(shapes::FileBytes)),
         (status = 403, body = shapes::ErrorBody, description = "an expired or altered URL"),
         (status = 404, body = shapes::ErrorBody)),
     security(()))]

@@ -488,12 +488,16 @@ impl VisitorService {
         let webhooks = self.rooms.webhooks().clone();
         let then = webhooks.created_rows(new.tenant_id).await;
         let hooked = then.is_some();
-        let opening = crate::store::Opening {
-            owner: first
-                .as_ref()
-                .map(|f| (f.owner.key.clone(), f.owner.verified)),
-            prechat,
-            context: first.and_then(|f| f.context),
+        let opening = match first {
+            Some(FirstMessage { context, owner }) => crate::store::Opening {
+                owner: Some((owner.key, owner.verified)),
+                prechat,
+                context,
+            },
+            None => crate::store::Opening {
+                prechat,
+                ..Default::default()
+            },
         };
         let pending = match self
             .message_store

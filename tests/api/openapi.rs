@@ -234,17 +234,23 @@ async fn a_wrong_method_is_405_naming_the_methods_of_the_path() {
 }
 
 /// A file is served with the type judged at its upload: the download's 200
-/// lists exactly the types an upload may have (schemathesis checks the
-/// served type against the list).
+/// (GET and HEAD) lists exactly the types an upload may have, each a binary
+/// string (schemathesis checks the served type against the list).
 #[tokio::test]
 async fn the_file_download_lists_every_type_a_file_may_be_served_with() {
     let app = TestApp::spawn().await;
     let doc = document(&app).await;
-    let content = doc["paths"]["/files/{id}/{name}"]["get"]["responses"]["200"]["content"]
-        .as_object()
-        .expect("the download's 200 has content");
-    let listed: BTreeSet<&str> = content.keys().map(String::as_str).collect();
-    let mut allowed: BTreeSet<&str> = chatgate::files::ALLOWED.iter().copied().collect();
-    allowed.insert("text/plain");
-    assert_eq!(listed, allowed);
+    let allowed: BTreeSet<&str> = chatgate::files::served_types().collect();
+    assert!(allowed.contains("image/png") && allowed.contains("text/plain"));
+    for method in ["get", "head"] {
+        let content = doc["paths"]["/files/{id}/{name}"][method]["responses"]["200"]["content"]
+            .as_object()
+            .unwrap_or_else(|| panic!("the download's {method} 200 has content"));
+        let listed: BTreeSet<&str> = content.keys().map(String::as_str).collect();
+        assert_eq!(listed, allowed, "{method}");
+        for (kind, media) in content {
+            assert_eq!(media["schema"]["type"], "string", "{kind}");
+            assert_eq!(media["schema"]["format"], "binary", "{kind}");
+        }
+    }
 }

@@ -219,8 +219,25 @@ fn build() -> Value {
             body["required"] = json!(false);
         }
     }
+    file_types(&mut doc);
     doc["webhooks"] = webhooks();
     doc
+}
+
+/// A file is served with the type judged at its upload: its download's 200
+/// lists every type an upload may have (`files::served_types`), each a
+/// binary string.
+fn file_types(doc: &mut Value) {
+    let binary = json!({ "schema": schema_of::<shapes::FileBytes>() });
+    let content: Map<String, Value> = crate::files::served_types()
+        .map(|kind| (kind.to_string(), binary.clone()))
+        .collect();
+    for method in ["get", "head"] {
+        let ok = &mut doc["paths"]["/files/{id}/{name}"][method]["responses"]["200"];
+        if ok.is_object() {
+            ok["content"] = Value::Object(content.clone());
+        }
+    }
 }
 
 /// Operations whose body may be absent or empty (read as `{}`).
