@@ -213,7 +213,9 @@ where
                 params.rows(n, 2),
                 MESSAGE_COLUMNS
             );
-            let mut query = sqlx::query(&sql);
+            // Its plan depends on the messages table's size: see
+            // `Backend::PLAN_EACH_RUN`.
+            let mut query = sqlx::query(&sql).persistent(!DB::PLAN_EACH_RUN);
             for (id, tenant, _) in &marks[at..at + n] {
                 query = query.bind(id.to_string()).bind(tenant.to_string());
             }

@@ -281,7 +281,9 @@ pub(super) fn parse_mentions(raw: Option<&str>) -> StoreResult<Vec<Uuid>> {
 /// What differs between the backends in the shared SQL, and the sqlx
 /// database it runs on. Everything else is written once, in the area files,
 /// as methods of [`Sql`].
-pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
+pub(crate) trait Backend:
+    Database<QueryResult: RowsAffected> + sqlx::database::HasStatementCache
+{
     /// The start of a `SELECT ... FOR UPDATE` on conversations, for backends
     /// with row locks (PostgreSQL); `None` where a single writer serializes
     /// anyway (SQLite).
@@ -314,6 +316,16 @@ pub(crate) trait Backend: Database<QueryResult: RowsAffected> {
     /// claim's transaction (so two claims never split one order key's rows
     /// between them); `None` where a single writer serializes anyway.
     const CLAIM_LOCK: Option<&'static str>;
+    /// Whether a hot statement whose best plan depends on a table's size
+    /// is planned on each run rather than prepared once per connection.
+    /// PostgreSQL keeps a prepared statement's generic plan for the
+    /// connection's life once it is chosen, and on a new database it is
+    /// chosen while the tables are nearly empty: a sequential scan, which
+    /// it goes on using as the table grows until autovacuum first analyzes
+    /// it (in `chatgate-bench agents`, every DELIVERED mark read all the
+    /// messages: 4.3 million rows in 5 s). SQLite plans from its indexes,
+    /// not from sizes it has not been told (no `ANALYZE` here).
+    const PLAN_EACH_RUN: bool;
 }
 
 impl Backend for sqlx::Sqlite {
@@ -334,6 +346,7 @@ impl Backend for sqlx::Sqlite {
     const SESSIONS_ON_WRITER: bool = true;
     const OUTBOX_POS: &'static str = "rowid";
     const CLAIM_LOCK: Option<&'static str> = None;
+    const PLAN_EACH_RUN: bool = false;
 }
 
 impl Backend for sqlx::Postgres {
@@ -355,6 +368,7 @@ impl Backend for sqlx::Postgres {
     const OUTBOX_POS: &'static str = "pos";
     // Any constant key of our own: only outbox claims take it.
     const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7216001)");
+    const PLAN_EACH_RUN: bool = true;
 }
 
 /// How many rows a statement changed: each backend's query result has it as
