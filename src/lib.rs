@@ -62,8 +62,9 @@
 //!   data rights (erasures, the audit log, retention); private notes in a
 //!   table of their own, merged into agents' room pages) composed into `Store`; the SQL is written once for
 //!   SQLite and PostgreSQL (`store::sql`), with group commit
-//!   (`store::batch`) of message appends and DELIVERED marks (on
-//!   PostgreSQL each lane writes on a connection of its own: `store::sql::lane`).
+//!   (`store::batch`) of message appends, with the DELIVERED marks queued
+//!   meanwhile in the same transactions (on PostgreSQL each lane writes on
+//!   a connection of its own: `store::sql::lane`).
 //! - [`bus`]: the `Bus` trait (at-most-once pub/sub between instances), the
 //!   in-process bus and Redis.
 //! - [`hub`]: this instance's live sessions: visitor sessions by

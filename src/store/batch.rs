@@ -1,4 +1,5 @@
-//! Group commit: for `append_message`, and for DELIVERED marks.
+//! Group commit: for `append_message`, and the DELIVERED marks that ride
+//! in the same transactions.
 //!
 //! A commit is the expensive part of storing a message (an fsync with
 //! SQLite's `synchronous=FULL`, a WAL flush and a round trip with
@@ -13,6 +14,12 @@
 //! SQLite, with its single writer, uses one. Each lane has a state of its
 //! own, passed to every batch it stores (on PostgreSQL, the lane's own
 //! connection: see `sql::Lane`).
+//!
+//! A DELIVERED mark ([`Write::Deliver`]) queues on the same lanes and is
+//! written in the transaction of the appends queued with it: a commit is a
+//! WAL flush, and with marks on a batcher of their own an agent's reply
+//! cost two (its append and, once its visitor had it, its mark), each
+//! waiting its turn for the disk (README, "Marks ride with appends").
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -23,7 +30,9 @@ use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::sql::DeliveredMark;
 use super::{Appended, Queued, StoreError, StoreResult};
+use crate::domain::Message;
 
 /// Most messages stored in one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
@@ -56,6 +65,37 @@ impl<O> Stored<O> {
             one_by_one: true,
         }
     }
+
+    /// Each result as `f` makes it.
+    pub fn map<P>(self, f: impl FnMut(O) -> P) -> Stored<P> {
+        let mut f = f;
+        Stored {
+            results: self.results.into_iter().map(|r| r.map(&mut f)).collect(),
+            one_by_one: self.one_by_one,
+        }
+    }
+
+    /// The results, in order, and whether they were stored one by one.
+    pub fn into_parts(self) -> (Vec<StoreResult<O>>, bool) {
+        (self.results, self.one_by_one)
+    }
+}
+
+/// What an append lane writes. Most writes are appends: boxing the
+/// larger variant would cost every message an allocation to spare the
+/// few marks some bytes of queue.
+#[allow(clippy::large_enum_variant)]
+pub enum Write {
+    Append(Queued),
+    Deliver(DeliveredMark),
+}
+
+/// What a lane wrote, one per [`Write`].
+#[derive(Debug)]
+pub enum Written {
+    Appended(Appended),
+    /// The message, when the mark changed it (it was PENDING).
+    Delivered(Option<Message>),
 }
 
 /// Group commit of any write: items queue on a lane, and the lane's task
@@ -65,8 +105,27 @@ pub(super) struct Batcher<I, O> {
     fallbacks: Arc<AtomicU64>,
 }
 
-/// Message appends: a conversation always maps to the same lane.
-pub(super) type Appender = Batcher<Queued, Appended>;
+/// Message appends (a conversation always maps to the same lane) and
+/// DELIVERED marks.
+pub(super) type Appender = Batcher<Write, Written>;
+
+impl Appender {
+    /// Queues a message on its conversation's lane.
+    pub(super) async fn append(&self, queued: Queued) -> StoreResult<PendingAppend> {
+        let pending = self
+            .enqueue(queued.conversation_id, Write::Append(queued))
+            .await?;
+        Ok(PendingAppend(pending))
+    }
+
+    /// Marks a message DELIVERED with whatever its lane stores next.
+    pub(super) async fn deliver(&self, mark: DeliveredMark) -> StoreResult<Option<Message>> {
+        match self.enqueue(mark.0, Write::Deliver(mark)).await?.await? {
+            Written::Delivered(message) => Ok(message),
+            Written::Appended(_) => Err(mismatched()),
+        }
+    }
+}
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts `lanes` tasks, each with a state from `lane` and storing its
@@ -122,11 +181,29 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the store's writer has stopped".into())
 }
 
+/// A lane answered a write with the other kind's result (a bug).
+fn mismatched() -> StoreError {
+    StoreError::Unavailable("the store's writer answered out of kind".into())
+}
+
 /// A queued write: resolves once its batch has committed (or failed).
 pub struct PendingResult<O>(oneshot::Receiver<StoreResult<O>>);
 
-/// A queued message append.
-pub type PendingAppend = PendingResult<Appended>;
+/// A queued message append: resolves once its batch has committed.
+pub struct PendingAppend(PendingResult<Written>);
+
+impl Future for PendingAppend {
+    type Output = StoreResult<Appended>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|written| match written? {
+                Written::Appended(appended) => Ok(appended),
+                Written::Delivered(_) => Err(mismatched()),
+            })
+    }
+}
 
 impl<O> Future for PendingResult<O> {
     type Output = StoreResult<O>;

@@ -16,13 +16,13 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::batch::{Appender, Batcher};
+use super::batch::Appender;
 use super::sql::lane::Lane;
 use super::sql::{sql_store, Sql};
 use super::StoreResult;
 
 /// Pooled connections per instance, for everything but the group-commit
-/// lanes (which keep one each: `APPEND_LANES` + 1 more per instance). Each
+/// lanes (which keep one each: `APPEND_LANES` per instance). Each
 /// request holds one only for its few statements; a busy instance queues on
 /// the pool rather than exhausting the server's `max_connections` (100 by
 /// default: five instances fit) when several instances run. A bigger pool
@@ -33,7 +33,7 @@ use super::StoreResult;
 const POOL_SIZE: u32 = 12;
 
 /// Appending lanes (group commit, see [`super::batch`]), each with a
-/// connection of its own; one more lane marks messages DELIVERED. Fewer
+/// connection of its own; DELIVERED marks ride with the appends. Fewer
 /// lanes make larger batches: fewer transactions for the database to run
 /// and commit, and fewer of them waiting on each other's conversation
 /// rows (a visitor writes through one instance while the agent answers
@@ -53,8 +53,6 @@ pub struct PgStore {
     /// limit, so the split that SQLite needs buys nothing here.
     sql: Sql<sqlx::Postgres>,
     appender: Appender,
-    /// DELIVERED marks, group committed.
-    delivered: Batcher<crate::store::sql::DeliveredMark, Option<crate::domain::Message>>,
 }
 
 impl PgStore {
@@ -86,22 +84,17 @@ impl PgStore {
         let appender = Appender::start(
             APPEND_LANES,
             own,
-            |mut lane, batch: Vec<crate::store::Queued>| async move {
-                let stored = Sql::append_batch(&mut lane, batch).await;
+            |mut lane, batch: Vec<crate::store::batch::Write>| async move {
+                let stored = Sql::write_batch(&mut lane, batch).await;
                 (lane, stored)
             },
         );
-        let delivered = Batcher::start(1, own, |mut lane, ids| async move {
-            let stored = Sql::deliver_batch(&mut lane, ids).await;
-            (lane, stored)
-        });
         Ok(PgStore {
             sql: Sql {
                 write: pool.clone(),
                 read: pool,
             },
             appender,
-            delivered,
         })
     }
 }

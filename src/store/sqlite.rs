@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::batch::{Appender, Batcher};
+use super::batch::Appender;
 use super::sql::lane::Lane;
 use super::sql::{sql_store, Sql};
 use super::{StoreError, StoreResult};
@@ -23,8 +23,6 @@ pub struct SqliteStore {
     sql: Sql<sqlx::Sqlite>,
     /// Group commit on the one writer connection: a single lane.
     appender: Appender,
-    /// DELIVERED marks, group committed.
-    delivered: Batcher<crate::store::sql::DeliveredMark, Option<crate::domain::Message>>,
 }
 
 impl SqliteStore {
@@ -91,19 +89,14 @@ impl SqliteStore {
         let appender = Appender::start(
             1,
             shared,
-            |mut lane, batch: Vec<crate::store::Queued>| async move {
-                let stored = Sql::append_batch(&mut lane, batch).await;
+            |mut lane, batch: Vec<crate::store::batch::Write>| async move {
+                let stored = Sql::write_batch(&mut lane, batch).await;
                 (lane, stored)
             },
         );
-        let delivered = Batcher::start(1, shared, |mut lane, ids| async move {
-            let stored = Sql::deliver_batch(&mut lane, ids).await;
-            (lane, stored)
-        });
         Ok(SqliteStore {
             sql: Sql { read, write },
             appender,
-            delivered,
         })
     }
 }

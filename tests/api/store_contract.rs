@@ -197,6 +197,7 @@ contract!(
     visitor_lookups_reach_only_their_channels_conversations,
     a_message_lands_only_in_a_room_of_its_kind_tenant_and_channel,
     delivered_marks_and_unread_counts_stay_in_their_tenant,
+    marks_queued_with_appends_are_written_with_them_and_survive_a_bad_message,
     unused_visitor_contexts_are_cleaned_and_used_ones_kept,
     settings_keep_the_first_value_per_key,
     insert_tenant_creates_a_tenant_with_its_admin_or_nothing,
@@ -1965,6 +1966,104 @@ async fn a_message_lands_only_in_a_room_of_its_kind_tenant_and_channel(db: Db) {
         .unwrap()
         .unwrap();
     assert_eq!(room.last_seq, 1);
+}
+
+/// DELIVERED marks queue on the append lanes and are written in the
+/// transaction of the messages queued with them: marks and appends sent
+/// at once all get their own results, a message that cannot be stored
+/// fails alone (the rest of its batch, marks included, is stored), and
+/// a mark changes a message once, in its own tenant only.
+async fn marks_queued_with_appends_are_written_with_them_and_survive_a_bad_message(db: Db) {
+    let s = scopes(&db).await;
+    let tenant = s.first.tenant_id;
+    let mut replies = Vec::new();
+    for i in 0..6 {
+        let mut reply = visitor_message(&s.first, s.conversation, &format!("reply {i}"), None);
+        reply.sender_kind = SenderKind::Agent;
+        reply.sender_id = s.first.admin.id.0;
+        reply.state = DeliveryState::Pending;
+        replies.push(s.store.append_message(reply).await.unwrap().message);
+    }
+    let other_tenant = s.other_tenant_channel.tenant_id;
+    let busy = ConversationId::new();
+    // It cannot be stored (its id is taken by a reply): it alone fails.
+    let bad = NewMessage {
+        id: replies[0].id,
+        ..visitor_message(&s.first, ConversationId::new(), "a taken id", None)
+    };
+    // Queued in one go from one task, so that all but the first (which
+    // the idle lane takes at once) wait for the same batch: the bad
+    // message's batch holds marks too.
+    let mut appends = Vec::new();
+    let mut marks = Vec::new();
+    for i in 0..30 {
+        appends.push(s.store.append_message(visitor_message(
+            &s.first,
+            busy,
+            &format!("m{i}"),
+            None,
+        )));
+        if i % 5 == 0 {
+            marks.push(mark_twice_and_elsewhere(
+                s.store.as_ref(),
+                tenant,
+                other_tenant,
+                replies[i / 5].id,
+            ));
+        }
+        if i == 12 {
+            appends.push(s.store.append_message(bad.clone()));
+        }
+    }
+    let (appended, marked) = tokio::join!(
+        futures_util::future::join_all(appends),
+        futures_util::future::join_all(marks)
+    );
+    let mut failed = 0;
+    for result in appended {
+        match result {
+            Ok(appended) => assert_eq!(appended.message.conversation_id, busy),
+            Err(_) => failed += 1,
+        }
+    }
+    assert_eq!(failed, 1, "only the bad message fails");
+    for (reply, a, b, other) in marked {
+        assert_eq!(other, None, "another tenant's mark changes nothing");
+        let changed: Vec<Message> = [a, b].into_iter().flatten().collect();
+        assert_eq!(changed.len(), 1, "one of two marks changes the message");
+        assert_eq!(changed[0].id, reply);
+        assert_eq!(changed[0].state, DeliveryState::Delivered);
+    }
+    let stored = s
+        .store
+        .messages_after(s.first.channel.scope(), busy, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&stored), (1..=30).collect::<Vec<_>>());
+    let history = s
+        .store
+        .messages_after(s.first.channel.scope(), s.conversation, 0, 100)
+        .await
+        .unwrap();
+    for reply in &replies {
+        let state = history.iter().find(|m| m.id == reply.id).unwrap().state;
+        assert_eq!(state, DeliveryState::Delivered, "{}", reply.content);
+    }
+}
+
+/// Marks `reply` twice at once in `tenant` (two tabs) and once in `other`.
+async fn mark_twice_and_elsewhere(
+    store: &dyn Store,
+    tenant: TenantId,
+    other: TenantId,
+    reply: MessageId,
+) -> (MessageId, Option<Message>, Option<Message>, Option<Message>) {
+    let (a, b, elsewhere) = tokio::join!(
+        store.mark_delivered(tenant, reply, None),
+        store.mark_delivered(tenant, reply, None),
+        store.mark_delivered(other, reply, None)
+    );
+    (reply, a.unwrap(), b.unwrap(), elsewhere.unwrap())
 }
 
 async fn delivered_marks_and_unread_counts_stay_in_their_tenant(db: Db) {

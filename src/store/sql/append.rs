@@ -33,8 +33,8 @@ use std::ops::Range;
 
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-use crate::domain::{AgentId, Message, RoomState, SenderKind};
-use crate::store::batch::{insert_chunks, Stored};
+use crate::domain::{AgentId, Message, MessageId, RoomState, SenderKind};
+use crate::store::batch::{insert_chunks, Stored, Write, Written};
 use crate::store::{Appended, NewMessage, Queued, StoreError, StoreResult};
 
 use super::lane::Lane;
@@ -187,6 +187,120 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
 {
+    /// Stores what a lane gathered: its messages and its DELIVERED marks in
+    /// one transaction when it has both (see `store::batch`), one result
+    /// per write, in order. If that transaction fails before its commit,
+    /// each part is stored on its own (the appends as `append_batch` does,
+    /// one by one if need be); if its commit fails, the appends' outcome is
+    /// unknown and each caller gets the error, while the marks (idempotent)
+    /// are tried once more.
+    pub(crate) async fn write_batch(lane: &mut Lane<DB>, batch: Vec<Write>) -> Stored<Written> {
+        let mut appends = Vec::with_capacity(batch.len());
+        let mut marks = Vec::new();
+        // Per write, in order: whether it is an append.
+        let appended_at: Vec<bool> = batch
+            .into_iter()
+            .map(|write| match write {
+                Write::Append(queued) => {
+                    appends.push(queued);
+                    true
+                }
+                Write::Deliver(mark) => {
+                    marks.push(mark);
+                    false
+                }
+            })
+            .collect();
+        if marks.is_empty() {
+            return Self::append_batch(lane, appends)
+                .await
+                .map(Written::Appended);
+        }
+        if appends.is_empty() {
+            return Self::deliver_batch(lane, marks)
+                .await
+                .map(Written::Delivered);
+        }
+        let (appended, delivered, one_by_one) = match Self::write_together(lane, &appends, &marks)
+            .await
+        {
+            Ok((appended, mut changed)) => (
+                appended.into_iter().map(Ok).collect(),
+                marks
+                    .iter()
+                    .map(|(id, _, _)| Ok(changed.remove(id)))
+                    .collect(),
+                false,
+            ),
+            Err(failed) => {
+                lane.failed();
+                let appended = match failed {
+                    Failed::BeforeCommit(err) => {
+                        tracing::warn!(error = %err, appends = appends.len(), marks = marks.len(), "batch write failed; storing its parts on their own");
+                        Self::append_batch(lane, appends).await
+                    }
+                    Failed::AtCommit(err) => {
+                        let err = err.to_string();
+                        Stored::together(
+                            appends
+                                .iter()
+                                .map(|_| Err(StoreError::Unavailable(err.clone())))
+                                .collect(),
+                        )
+                    }
+                };
+                let (appended, _) = appended.into_parts();
+                let (delivered, _) = Self::deliver_batch(lane, marks).await.into_parts();
+                (appended, delivered, true)
+            }
+        };
+        let mut appended = appended.into_iter();
+        let mut delivered = delivered.into_iter();
+        let results = appended_at
+            .into_iter()
+            .map(|is_append| {
+                if is_append {
+                    appended
+                        .next()
+                        .expect("one result per append")
+                        .map(Written::Appended)
+                } else {
+                    delivered
+                        .next()
+                        .expect("one result per mark")
+                        .map(Written::Delivered)
+                }
+            })
+            .collect();
+        if one_by_one {
+            Stored::one_by_one(results)
+        } else {
+            Stored::together(results)
+        }
+    }
+
+    /// Appends and marks in one transaction: the appends' steps, then the
+    /// marks, then the commit.
+    async fn write_together(
+        lane: &mut Lane<DB>,
+        appends: &[Queued],
+        marks: &[super::DeliveredMark],
+    ) -> Result<(Vec<Appended>, HashMap<MessageId, Message>), Failed> {
+        let rooms = Rooms::of(appends);
+        let mut tx = lane
+            .begin()
+            .await
+            .map_err(|e| Failed::BeforeCommit(e.into()))?;
+        let outcomes = Self::append_steps(&mut tx, &rooms)
+            .await
+            .map_err(Failed::BeforeCommit)?;
+        let changed = Self::deliver_in(&mut tx, marks)
+            .await
+            .map_err(Failed::BeforeCommit)?;
+        tx.commit().await.map_err(|e| Failed::AtCommit(e.into()))?;
+        Ok((Self::results(outcomes), changed))
+    }
+
     /// Stores a batch of messages in one transaction (group commit) and
     /// returns one result per message, in order. See `store::batch`.
     /// After a failure the lane opens a fresh connection for what follows.
@@ -258,11 +372,16 @@ where
             .await
             .map_err(Failed::BeforeCommit)?;
         tx.commit().await.map_err(|e| Failed::AtCommit(e.into()))?;
-        Ok(outcomes
+        Ok(Self::results(outcomes))
+    }
+
+    /// One `Appended` per message of the batch, in order.
+    fn results(outcomes: Outcomes) -> Vec<Appended> {
+        outcomes
             .results
             .into_iter()
             .map(|r| r.expect("every message has a result"))
-            .collect())
+            .collect()
     }
 
     /// Everything before the commit, on the batch's transaction.

@@ -180,21 +180,31 @@ where
         let rows_too = marks.iter().any(|(_, _, then)| then.is_some());
         if chunks.len() > 1 || rows_too {
             let mut tx = lane.begin().await?;
-            let changed = Self::deliver_chunks(&mut tx, marks, chunks).await?;
-            let rows: Vec<crate::store::NewOutbox> = marks
-                .iter()
-                .filter_map(|(id, _, then)| Some(then.as_ref()?.rows(changed.get(id)?)))
-                .flatten()
-                .collect();
-            if !rows.is_empty() {
-                Self::insert_outbox_rows(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
-            }
+            let changed = Self::deliver_in(&mut tx, marks).await?;
             tx.commit().await?;
             Ok(changed)
         } else {
             let mut conn = lane.connection().await?;
             Ok(Self::deliver_chunks(&mut conn, marks, chunks).await?)
         }
+    }
+
+    /// The marks on a transaction: their statements, then the outbox rows
+    /// their changes make (webhook events); the messages they changed.
+    pub(crate) async fn deliver_in(
+        conn: &mut DB::Connection,
+        marks: &[super::DeliveredMark],
+    ) -> StoreResult<HashMap<MessageId, Message>> {
+        let changed = Self::deliver_chunks(conn, marks, &insert_chunks(marks.len())).await?;
+        let rows: Vec<crate::store::NewOutbox> = marks
+            .iter()
+            .filter_map(|(id, _, then)| Some(then.as_ref()?.rows(changed.get(id)?)))
+            .flatten()
+            .collect();
+        if !rows.is_empty() {
+            Self::insert_outbox_rows(conn, &rows.iter().collect::<Vec<_>>()).await?;
+        }
+        Ok(changed)
     }
 
     /// The statements of `deliver_batch`, one per chunk.

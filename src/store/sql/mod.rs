@@ -434,7 +434,7 @@ where
 }
 
 /// Implements every store trait for `$store` (which has `sql: Sql<_>`, the
-/// group-commit `appender` and the `delivered` batcher) by forwarding each
+/// group-commit `appender`, which also writes the DELIVERED marks) by forwarding each
 /// method to its function in the area files: the only code written per
 /// backend, and nothing but forwarding.
 macro_rules! sql_store {
@@ -590,10 +590,7 @@ macro_rules! sql_store {
                     self.sql.conversation(scope, id).await
                 }
                 async fn append_message(&self, message: NewMessage) -> StoreResult<Appended> {
-                    self.appender
-                        .enqueue(message.conversation_id, Queued::new(message))
-                        .await?
-                        .await
+                    self.appender.append(Queued::new(message)).await?.await
                 }
                 async fn append_message_with(
                     &self,
@@ -602,7 +599,7 @@ macro_rules! sql_store {
                     then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<Appended> {
                     self.appender
-                        .enqueue(message.conversation_id, Queued::with(message, outbox, then))
+                        .append(Queued::with(message, outbox, then))
                         .await?
                         .await
                 }
@@ -614,7 +611,7 @@ macro_rules! sql_store {
                 ) -> StoreResult<batch::PendingAppend> {
                     let mut queued = Queued::with(message, Vec::new(), then);
                     queued.opening = opening.map(Box::new);
-                    self.appender.enqueue(queued.conversation_id, queued).await
+                    self.appender.append(queued).await
                 }
                 fn batch_fallbacks(&self) -> u64 {
                     self.appender.fallbacks()
@@ -691,7 +688,7 @@ macro_rules! sql_store {
                     id: MessageId,
                     then: Option<crate::store::MessageRows>,
                 ) -> StoreResult<Option<Message>> {
-                    self.delivered.enqueue(id, (id, tenant, then)).await?.await
+                    self.appender.deliver((id, tenant, then)).await
                 }
                 async fn fail_pending(
                     &self,
