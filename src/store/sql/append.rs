@@ -422,11 +422,18 @@ where
 
     /// Locks every conversation row in id order first, where the backend
     /// needs it (`Backend::LOCK_ROWS`), so concurrent batches queue instead
-    /// of deadlocking.
+    /// of deadlocking. A batch of one conversation needs no order: the
+    /// reservation's `UPDATE`, its next statement, takes the same one row
+    /// lock at the same point of the transaction. Under agents' traffic on
+    /// PostgreSQL most batches are one conversation: a round trip less for
+    /// each (README, "One conversation, no lock statement").
     async fn lock_rooms(conn: &mut DB::Connection, ids: &[String]) -> StoreResult<()> {
         let Some(lock) = DB::LOCK_ROWS else {
             return Ok(());
         };
+        if ids.len() < 2 {
+            return Ok(());
+        }
         let mut at = 0;
         for n in insert_chunks(ids.len()) {
             let sql = format!(
