@@ -76,6 +76,16 @@ pub trait BusSink: Send + Sync + 'static {
 pub trait Bus: Send + Sync + 'static {
     /// Publishes to every instance subscribed to `topic` (this one included).
     async fn publish(&self, topic: &Topic, event: Arc<Published>) -> Result<(), BusError>;
+    /// Publishes one event on several topics, in order: the first error,
+    /// once every topic was tried. A bus with round trips sends them
+    /// together.
+    async fn publish_all(&self, topics: &[Topic], event: Arc<Published>) -> Result<(), BusError> {
+        let mut result = Ok(());
+        for topic in topics {
+            result = result.and(self.publish(topic, event.clone()).await);
+        }
+        result
+    }
     /// Starts receiving `topic`'s events. Idempotent.
     async fn subscribe(&self, topic: &Topic) -> Result<(), BusError>;
     /// Stops receiving `topic`'s events. Idempotent.

@@ -141,6 +141,35 @@ impl Bus for RedisBus {
         }
     }
 
+    /// One pipeline: the payload serialized once, every `PUBLISH` in one
+    /// write and one round trip (the agents' copy of a message no longer
+    /// waits for the visitor's to come back first).
+    async fn publish_all(&self, topics: &[Topic], event: Arc<Published>) -> Result<(), BusError> {
+        if let [topic] = topics {
+            return self.publish(topic, event).await;
+        }
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let payload = serde_json::to_vec(&*event).map_err(err)?;
+        let mut pipe = redis::pipe();
+        for topic in topics {
+            pipe.cmd("PUBLISH")
+                .arg(self.channels.of(topic))
+                .arg(&payload);
+        }
+        let mut conn = self.publisher.clone();
+        let result: redis::RedisResult<Vec<i64>> = pipe.query_async(&mut conn).await;
+        let delivered_here = result.is_ok() && self.subscribed.load(Ordering::Acquire);
+        if !delivered_here {
+            // Redis did not take them, or cannot hand them back to us now.
+            for topic in topics {
+                self.deliver_locally(topic, event.clone());
+            }
+        }
+        result.map(|_| ()).map_err(err)
+    }
+
     async fn subscribe(&self, topic: &Topic) -> Result<(), BusError> {
         let (done, wait) = oneshot::channel();
         self.control
