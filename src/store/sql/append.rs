@@ -298,7 +298,12 @@ where
             .await
             .map_err(Failed::BeforeCommit)?;
         tx.commit().await.map_err(|e| Failed::AtCommit(e.into()))?;
-        Ok((Self::results(outcomes), changed))
+        let appended = outcomes
+            .results
+            .into_iter()
+            .map(|r| r.expect("every message has a result"))
+            .collect();
+        Ok((appended, changed))
     }
 
     /// Stores a batch of messages in one transaction (group commit) and
@@ -363,25 +368,8 @@ where
         lane: &mut Lane<DB>,
         batch: &[Queued],
     ) -> Result<Vec<Appended>, Failed> {
-        let rooms = Rooms::of(batch);
-        let mut tx = lane
-            .begin()
-            .await
-            .map_err(|e| Failed::BeforeCommit(e.into()))?;
-        let outcomes = Self::append_steps(&mut tx, &rooms)
-            .await
-            .map_err(Failed::BeforeCommit)?;
-        tx.commit().await.map_err(|e| Failed::AtCommit(e.into()))?;
-        Ok(Self::results(outcomes))
-    }
-
-    /// One `Appended` per message of the batch, in order.
-    fn results(outcomes: Outcomes) -> Vec<Appended> {
-        outcomes
-            .results
-            .into_iter()
-            .map(|r| r.expect("every message has a result"))
-            .collect()
+        // No marks: no statement of theirs runs.
+        Ok(Self::write_together(lane, batch, &[]).await?.0)
     }
 
     /// Everything before the commit, on the batch's transaction.
