@@ -414,7 +414,7 @@ where
     /// reservation's `UPDATE`, its next statement, takes the same one row
     /// lock at the same point of the transaction. Under agents' traffic on
     /// PostgreSQL most batches are one conversation: a round trip less for
-    /// each (README, "One conversation, no lock statement").
+    /// each (README, "Where PostgreSQL's time goes on the agent path").
     async fn lock_rooms(conn: &mut DB::Connection, ids: &[String]) -> StoreResult<()> {
         let Some(lock) = DB::LOCK_ROWS else {
             return Ok(());
