@@ -252,9 +252,8 @@ impl Hub {
 
     /// Publishes through the bus (which delivers back to the hubs of every
     /// instance): on the visitor room's topic for its visitor sessions, and on
-    /// the tenant's topic for its agents.
-    /// All of its topics at once (`Bus::publish_all`: with Redis, one round
-    /// trip).
+    /// the tenant's topic for its agents; all of them at once
+    /// (`Bus::publish_all`: with Redis, one round trip).
     pub async fn publish(&self, event: Published) -> Result<(), BusError> {
         let event = Arc::new(event);
         let topics: Vec<Topic> = [

@@ -66,9 +66,19 @@ impl<O> Stored<O> {
         }
     }
 
+    /// `count` items that all failed with `err` (a batch whose outcome is
+    /// unknown, or that could not be written at all).
+    pub fn all_failed(count: usize, err: &impl std::fmt::Display) -> Stored<O> {
+        let err = err.to_string();
+        Stored::together(
+            (0..count)
+                .map(|_| Err(StoreError::Unavailable(err.clone())))
+                .collect(),
+        )
+    }
+
     /// Each result as `f` makes it.
-    pub fn map<P>(self, f: impl FnMut(O) -> P) -> Stored<P> {
-        let mut f = f;
+    pub fn map<P>(self, mut f: impl FnMut(O) -> P) -> Stored<P> {
         Stored {
             results: self.results.into_iter().map(|r| r.map(&mut f)).collect(),
             one_by_one: self.one_by_one,

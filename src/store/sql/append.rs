@@ -239,15 +239,7 @@ where
                         tracing::warn!(error = %err, appends = appends.len(), marks = marks.len(), "batch write failed; storing its parts on their own");
                         Self::append_batch(lane, appends).await
                     }
-                    Failed::AtCommit(err) => {
-                        let err = err.to_string();
-                        Stored::together(
-                            appends
-                                .iter()
-                                .map(|_| Err(StoreError::Unavailable(err.clone())))
-                                .collect(),
-                        )
-                    }
+                    Failed::AtCommit(err) => Stored::all_failed(appends.len(), &err),
                 };
                 let (appended, _) = appended.into_parts();
                 let (delivered, _) = Self::deliver_batch(lane, marks).await.into_parts();
@@ -351,13 +343,7 @@ where
                 // The commit's outcome is unknown: retrying could store
                 // twice, so every caller gets the error (a retry with its
                 // client_message_id is then safe).
-                let err = err.to_string();
-                Stored::together(
-                    batch
-                        .iter()
-                        .map(|_| Err(StoreError::Unavailable(err.clone())))
-                        .collect(),
-                )
+                Stored::all_failed(batch.len(), &err)
             }
         }
     }

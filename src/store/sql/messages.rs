@@ -158,15 +158,7 @@ where
                     .map(|(id, _, _)| Ok(changed.remove(id)))
                     .collect(),
             ),
-            Err(e) => {
-                let err = e.to_string();
-                Stored::together(
-                    marks
-                        .iter()
-                        .map(|_| Err(StoreError::Unavailable(err.clone())))
-                        .collect(),
-                )
-            }
+            Err(e) => Stored::all_failed(marks.len(), &e),
         }
     }
 
