@@ -197,7 +197,7 @@ impl Presence {
         prefix: &str,
         ttl: Duration,
     ) -> Result<Arc<Presence>, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+        let client = crate::bus::redis::client(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))

@@ -105,6 +105,13 @@ pub async fn serve<F, R>(
             drop(stream);
             continue;
         };
+        // Every write goes out at once: with Nagle's algorithm a small
+        // write (an event's frame on a socket) made while an earlier one is
+        // unacknowledged waits for that acknowledgement, which a client
+        // that sends nothing back may delay by 40 ms.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
         let timeouts = bounds.timeouts;
         let read = Arc::new(AtomicU64::new(0));
         let io = TokioIo::new(CountingStream {
