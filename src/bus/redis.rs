@@ -316,3 +316,19 @@ async fn supervise(
         tracing::warn!("redis subscriber connection lost; reconnecting");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::client;
+
+    #[test]
+    fn clients_send_at_once_and_keep_what_the_url_says() {
+        let made = client("redis://:secret@127.0.0.1:6390/3").expect("a valid URL");
+        let info = made.get_connection_info();
+        assert!(info.tcp_settings().nodelay(), "Nagle's algorithm left on");
+        assert_eq!(info.redis_settings().db(), 3);
+        assert_eq!(info.redis_settings().password(), Some("secret"));
+        assert_eq!(info.addr().to_string(), "127.0.0.1:6390");
+        assert!(client("not a url").is_err());
+    }
+}
