@@ -173,7 +173,11 @@ impl WebhookSender {
             Ok(response) => {
                 let status = response.status();
                 if status.is_success() {
-                    // The answer's body is not needed: drop it unread.
+                    // The answer's body is not needed, but read to its end
+                    // (up to `MAX_DRAINED` bytes) the connection goes back to
+                    // the pool; dropped unread, it was closed, and every
+                    // event to a receiver answering a page paid a new one.
+                    drain(response).await;
                     return Posted {
                         delivered: true,
                         error: None,
@@ -209,6 +213,22 @@ impl WebhookSender {
                     duration_ms: took(),
                 },
             },
+        }
+    }
+}
+
+/// Most bytes of a 2xx answer read only to keep its connection: a longer
+/// answer costs its connection instead.
+const MAX_DRAINED: usize = 256 * 1024;
+
+/// Reads an answer's body to its end (within the request's timeout), or
+/// stops after `MAX_DRAINED` bytes.
+async fn drain(mut response: reqwest::Response) {
+    let mut read = 0;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        read += chunk.len();
+        if read > MAX_DRAINED {
+            return;
         }
     }
 }
