@@ -27,6 +27,8 @@ pub enum Answer {
     Hang(Duration),
     /// Waits this long, then 200 (within the sender's timeout).
     Slow(Duration),
+    /// 200 at once, with a body of this many bytes (a web app's page).
+    Page(usize),
 }
 
 /// One request as received.
@@ -43,6 +45,8 @@ pub struct Hit {
     pub try_number: usize,
     /// What the receiver answered (2xx: delivered).
     pub status: u16,
+    /// The sender's port: a new one is a new connection.
+    pub port: u16,
 }
 
 impl Hit {
@@ -86,12 +90,18 @@ impl Receiver {
         }));
         let shared = state.clone();
         let route = warp::post()
+            .and(warp::addr::remote())
             .and(warp::header::headers_cloned())
             .and(warp::body::bytes())
-            .then(move |headers: warp::http::HeaderMap, body: bytes::Bytes| {
-                let state = shared.clone();
-                async move { receive(state, headers, body).await }
-            });
+            .then(
+                move |from: Option<std::net::SocketAddr>,
+                      headers: warp::http::HeaderMap,
+                      body: bytes::Bytes| {
+                    let state = shared.clone();
+                    let port = from.map_or(0, |addr| addr.port());
+                    async move { receive(state, port, headers, body).await }
+                },
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(warp::serve(route).incoming(listener).run());
@@ -160,6 +170,7 @@ impl Receiver {
 
 async fn receive(
     state: Arc<Mutex<State>>,
+    port: u16,
     headers: warp::http::HeaderMap,
     body: bytes::Bytes,
 ) -> warp::http::Response<String> {
@@ -190,31 +201,33 @@ async fn receive(
             verified,
             try_number,
             status: 0,
+            port,
         };
         let answer = (state.script)(&hit);
         hit.status = match answer {
-            Answer::Ok | Answer::Slow(_) => 200,
+            Answer::Ok | Answer::Slow(_) | Answer::Page(_) => 200,
             Answer::Fail => 500,
             Answer::Hang(_) => 503,
         };
         state.hits.push(hit);
         answer
     };
-    let status = match answer {
-        Answer::Ok => 200,
-        Answer::Fail => 500,
+    let (status, body) = match answer {
+        Answer::Ok => (200, String::new()),
+        Answer::Fail => (500, String::new()),
         Answer::Hang(wait) => {
             tokio::time::sleep(wait).await;
-            503
+            (503, String::new())
         }
         Answer::Slow(wait) => {
             tokio::time::sleep(wait).await;
-            200
+            (200, String::new())
         }
+        Answer::Page(bytes) => (200, "x".repeat(bytes)),
     };
     warp::http::Response::builder()
         .status(status)
-        .body(String::new())
+        .body(body)
         .unwrap()
 }
 
