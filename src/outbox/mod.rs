@@ -176,8 +176,62 @@ impl Worker {
         self.wake.notify_one();
     }
 
-    /// Claims the due rows and handles them; how many it claimed.
+    /// One round: the webhook log's new events, then the outbox's due
+    /// rows; the most either had (a full batch: go on at once).
     pub async fn round(&self) -> usize {
+        let logged = self.log_round().await;
+        let claimed = self.claim_round().await;
+        logged.max(claimed)
+    }
+
+    /// Delivers the events the changes appended to the webhook log since
+    /// the last round (SQLite; see `OutboxStore::webhook_log_tail`) and
+    /// records them in one transaction; how many it read. An event whose
+    /// conversation has rows in the outbox goes behind them untried; one
+    /// not sent moves to the outbox with its outcome. Killed before the
+    /// record, the round is read and sent again after the restart (the
+    /// same `webhook-id`s).
+    async fn log_round(&self) -> usize {
+        let tail = match self.store.webhook_log_tail(BATCH).await {
+            Ok(tail) => tail,
+            Err(err) => {
+                tracing::warn!(%err, "cannot read the webhook log");
+                return 0;
+            }
+        };
+        let Some(upto) = tail.upto else {
+            return 0;
+        };
+        let now = now_ms();
+        let mut finished = Vec::with_capacity(tail.logged.len());
+        let mut free = Vec::with_capacity(tail.logged.len());
+        for logged in &tail.logged {
+            let held = (logged.row.order_key.as_ref()).is_some_and(|k| tail.held.contains(k));
+            if held {
+                finished.push(Finished {
+                    id: logged.row.id,
+                    outcome: OutboxOutcome::Later { at_ms: now },
+                    answer: None,
+                });
+            } else {
+                free.push(logged.row.clone());
+            }
+        }
+        // No retry among them: nothing to learn of a receiver's return.
+        let (sent, _) = self.deliver(free).await;
+        finished.extend(sent);
+        if let Err(err) = self
+            .store
+            .finish_webhook_log(upto, &tail.logged, &finished, now_ms())
+            .await
+        {
+            tracing::warn!(%err, events = tail.logged.len(), "cannot record a round of the webhook log; it runs again");
+        }
+        tail.logged.len().max(1)
+    }
+
+    /// Claims the outbox's due rows and handles them; how many it claimed.
+    async fn claim_round(&self) -> usize {
         let claim = uuid::Uuid::new_v4();
         let rows = match self
             .store
@@ -191,6 +245,43 @@ impl Worker {
             }
         };
         let claimed = rows.len();
+        let (finished, recovered) = self.deliver(rows).await;
+        // One transaction records the whole round.
+        match self.store.finish_outbox(claim, &finished, now_ms()).await {
+            Ok(done) => {
+                for (row, done) in finished.iter().zip(done) {
+                    if !done {
+                        tracing::warn!(id = %row.id, "outbox row's lease lapsed before it was recorded");
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, rows = finished.len(), "cannot record outbox attempts; their leases will lapse")
+            }
+        }
+        // A receiver that is back gets its other waiting rows now, not at
+        // the end of their backoff (up to a minute, or ten, after it came
+        // back): an outage's backlog starts to drain at once.
+        if !recovered.is_empty() {
+            match self.store.retry_targets_now(&recovered, now_ms()).await {
+                Ok(0) => {}
+                Ok(woken) => {
+                    tracing::info!(woken, "a receiver is back; its waiting rows are due now");
+                    self.wake();
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "cannot bring a recovered receiver's rows forward")
+                }
+            }
+        }
+        claimed
+    }
+
+    /// Hands rows (in insertion order) to their handlers: what became of
+    /// each (a row whose task panicked has none), and the receivers a
+    /// retry got through to.
+    async fn deliver(&self, rows: Vec<OutboxRow>) -> (Vec<Finished>, Vec<uuid::Uuid>) {
+        let count = rows.len();
         for (kind, handler) in &self.handlers {
             let mine: Vec<&OutboxRow> = rows.iter().filter(|r| r.kind == *kind).collect();
             if !mine.is_empty() {
@@ -256,7 +347,7 @@ impl Worker {
                 (done, recovered)
             });
         }
-        let mut finished = Vec::with_capacity(claimed);
+        let mut finished = Vec::with_capacity(count);
         // Receivers a retry got through to this round: back after a failure.
         let mut recovered: Vec<uuid::Uuid> = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -271,35 +362,7 @@ impl Worker {
                 Err(err) => tracing::error!(%err, "an outbox handler failed"),
             }
         }
-        // One transaction records the whole round.
-        match self.store.finish_outbox(claim, &finished, now_ms()).await {
-            Ok(done) => {
-                for (row, done) in finished.iter().zip(done) {
-                    if !done {
-                        tracing::warn!(id = %row.id, "outbox row's lease lapsed before it was recorded");
-                    }
-                }
-            }
-            Err(err) => {
-                tracing::warn!(%err, rows = finished.len(), "cannot record outbox attempts; their leases will lapse")
-            }
-        }
-        // A receiver that is back gets its other waiting rows now, not at
-        // the end of their backoff (up to a minute, or ten, after it came
-        // back): an outage's backlog starts to drain at once.
-        if !recovered.is_empty() {
-            match self.store.retry_targets_now(&recovered, now_ms()).await {
-                Ok(0) => {}
-                Ok(woken) => {
-                    tracing::info!(woken, "a receiver is back; its waiting rows are due now");
-                    self.wake();
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "cannot bring a recovered receiver's rows forward")
-                }
-            }
-        }
-        claimed
+        (finished, recovered)
     }
 }
 

@@ -1190,6 +1190,9 @@ pub struct NewOutbox {
     /// key (a webhook endpoint and a conversation), and only those.
     pub order_key: Option<String>,
     /// What the row is delivered to (a webhook's id), for its delivery log.
+    /// A row with a target and no `dedupe_key` written with a change
+    /// (`MessageRows`, `RoomRows`, `PresenceRows`) goes to the webhook log
+    /// on SQLite (`OutboxStore::webhook_log_tail`).
     pub target: Option<Uuid>,
 }
 
@@ -1265,6 +1268,26 @@ pub struct OutboxRow {
     pub dropped_at_ms: Option<i64>,
     pub order_key: Option<String>,
     pub target: Option<Uuid>,
+}
+
+/// Webhook events read from the log (`OutboxStore::webhook_log_tail`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogTail {
+    /// The last position read (`None`: nothing new). Events dropped while
+    /// waiting (their visitor erased) are read past but not returned.
+    pub upto: Option<i64>,
+    /// The events to deliver, in commit order.
+    pub logged: Vec<Logged>,
+    /// The order keys of `logged` with rows still to send in the outbox:
+    /// their events go behind those, not to the receiver.
+    pub held: std::collections::HashSet<String>,
+}
+
+/// An event of the webhook log, at its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub pos: i64,
+    pub row: OutboxRow,
 }
 
 /// The outcome of `enqueue_outbox`.
@@ -1392,6 +1415,23 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn outbox_row(&self, id: Uuid) -> StoreResult<Option<OutboxRow>>;
     /// The unsent row with this key, if any.
     async fn pending_outbox(&self, dedupe_key: &str) -> StoreResult<Option<OutboxRow>>;
+    /// SQLite: up to `limit` of the webhook events the changes' commits
+    /// appended to the log after its cursor, in commit order, read without
+    /// the writer. PostgreSQL: none (its events are outbox rows, claimed
+    /// by any instance).
+    async fn webhook_log_tail(&self, limit: u32) -> StoreResult<LogTail>;
+    /// Records a round of the log in one transaction: the events `finished`
+    /// says were sent are marked sent (with the receiver's answer), those
+    /// it dropped are marked dropped, the others (failed, postponed, held
+    /// back, or with no outcome) become outbox rows with what was tried,
+    /// in log order; the cursor moves to `upto`.
+    async fn finish_webhook_log(
+        &self,
+        upto: i64,
+        logged: &[Logged],
+        finished: &[Finished],
+        now_ms: i64,
+    ) -> StoreResult<()>;
     /// The email state of a conversation of `tenant` (`None`: no context).
     async fn visitor_email(
         &self,

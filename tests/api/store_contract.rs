@@ -231,6 +231,7 @@ contract!(
     erasures_make_shells_once_per_tenant_and_are_audited,
     webhooks_and_their_delivery_logs_stay_in_their_tenant,
     ordered_outbox_rows_go_one_at_a_time_per_key_behind_a_failing_one,
+    change_events_go_once_in_order_wherever_the_store_keeps_them,
     changes_write_the_rows_they_make_in_their_own_transaction_or_none,
     applications_stay_in_their_tenant_are_found_by_token_hash_and_revoked_once,
     requeue_returns_a_members_open_room_to_the_queue_once,
@@ -3427,6 +3428,315 @@ fn webhook_row(tenant: TenantId, webhook: uuid::Uuid, key: &str, body: &str) -> 
     }
 }
 
+/// The webhook events waiting, wherever the store keeps them (SQLite's
+/// log, the outbox), in their order, taken as a worker takes them (the
+/// outbox's due at `now_ms`) and recorded as sent.
+async fn take_events(store: &Arc<dyn Store>, now_ms: i64) -> Vec<store::OutboxRow> {
+    let mut rows = Vec::new();
+    let tail = store.webhook_log_tail(1_000).await.unwrap();
+    if let Some(upto) = tail.upto {
+        let sent: Vec<store::Finished> = tail
+            .logged
+            .iter()
+            .map(|l| store::Finished {
+                id: l.row.id,
+                outcome: store::OutboxOutcome::Sent {
+                    again_at_ms: now_ms,
+                    emailed: None,
+                },
+                answer: None,
+            })
+            .collect();
+        store
+            .finish_webhook_log(upto, &tail.logged, &sent, now_ms)
+            .await
+            .unwrap();
+        rows.extend(tail.logged.into_iter().map(|l| l.row));
+    }
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store
+        .claim_outbox(claim, now_ms, 60_000, 100)
+        .await
+        .unwrap();
+    let sent: Vec<store::Finished> = claimed
+        .iter()
+        .map(|r| store::Finished {
+            id: r.id,
+            outcome: store::OutboxOutcome::Sent {
+                again_at_ms: now_ms,
+                emailed: None,
+            },
+            answer: None,
+        })
+        .collect();
+    store.finish_outbox(claim, &sent, now_ms).await.unwrap();
+    rows.extend(claimed);
+    rows
+}
+
+/// A round's outcomes for its events, in order: recorded as a worker
+/// records them, in the log (SQLite) or on the outbox claim (PostgreSQL).
+/// What came from neither (the log's events behind an outbox row of their
+/// key) go behind it untried.
+async fn deliver_round(
+    store: &Arc<dyn Store>,
+    now_ms: i64,
+    outcomes: &[(&str, store::OutboxOutcome, Option<store::Answer>)],
+) -> Vec<String> {
+    let tail = store.webhook_log_tail(1_000).await.unwrap();
+    let claim = uuid::Uuid::new_v4();
+    let claimed = store
+        .claim_outbox(claim, now_ms, 60_000, 100)
+        .await
+        .unwrap();
+    let mut order = Vec::new();
+    let mut logged_done = Vec::new();
+    let mut claimed_done = Vec::new();
+    let mut held = Vec::new();
+    for l in &tail.logged {
+        if l.row
+            .order_key
+            .as_ref()
+            .is_some_and(|k| tail.held.contains(k))
+        {
+            held.push(event_name(&l.row.payload));
+            continue;
+        }
+        order.push((true, &l.row));
+    }
+    order.extend(claimed.iter().map(|r| (false, r)));
+    let mut bodies = Vec::new();
+    for ((from_log, row), (body, outcome, answer)) in order.iter().zip(outcomes) {
+        assert_eq!(event_name(&row.payload), *body, "events in order");
+        bodies.push(event_name(&row.payload));
+        let done = store::Finished {
+            id: row.id,
+            outcome: outcome.clone(),
+            answer: *answer,
+        };
+        if *from_log {
+            logged_done.push(done);
+        } else {
+            claimed_done.push(done);
+        }
+    }
+    assert_eq!(
+        order.len(),
+        outcomes.len(),
+        "events due: {bodies:?}, then {order:?}"
+    );
+    if let Some(upto) = tail.upto {
+        store
+            .finish_webhook_log(upto, &tail.logged, &logged_done, now_ms)
+            .await
+            .unwrap();
+    }
+    assert!(store
+        .finish_outbox(claim, &claimed_done, now_ms)
+        .await
+        .unwrap()
+        .iter()
+        .all(|done| *done));
+    bodies.extend(held.into_iter().map(|h| format!("held:{h}")));
+    bodies
+}
+
+/// A test event's body, named `id`.
+fn event_body(id: &str) -> String {
+    serde_json::json!({"id": id, "type": "message.created"}).to_string()
+}
+
+/// The name `event_body` gave an event.
+fn event_name(body: &str) -> String {
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    body["id"].as_str().unwrap_or_default().to_string()
+}
+
+/// A change's webhook events are delivered once each, in order per key,
+/// whether the store keeps them in SQLite's log or the outbox: a failed
+/// one holds back the later ones of its conversation, new ones included,
+/// and the delivery log shows every try; sending again, erasing and
+/// pruning see both.
+async fn change_events_go_once_in_order_wherever_the_store_keeps_them(db: Db) {
+    let (store, first) = bootstrapped(&db).await;
+    let tenant = first.tenant_id;
+    let hook = a_webhook(tenant, "https://a.example/in");
+    store.insert_webhook(&hook).await.unwrap();
+    let target = hook.id.0;
+    let (a, b) = (ConversationId::new(), ConversationId::new());
+    let say = |room: ConversationId, body: &str| {
+        let store = store.clone();
+        let message = visitor_message(&first, room, body, None);
+        let row = webhook_row(
+            tenant,
+            target,
+            &format!("{target}:{room}"),
+            &event_body(body),
+        );
+        async move {
+            assert!(
+                store
+                    .append_message_with(message, vec![row], None)
+                    .await
+                    .unwrap()
+                    .created
+            );
+        }
+    };
+    for (room, body) in [(a, "a1"), (b, "b1"), (a, "a2"), (a, "a3")] {
+        say(room, body).await;
+    }
+    let sent = |at| store::OutboxOutcome::Sent {
+        again_at_ms: at,
+        emailed: None,
+    };
+    let ok = Some(store::Answer {
+        status: Some(200),
+        duration_ms: 12,
+    });
+    let retry = store::OutboxOutcome::Retry {
+        at_ms: 50_000,
+        error: "503 Service Unavailable".into(),
+    };
+    let untried = store::OutboxOutcome::Later { at_ms: 2_000 };
+    // a1 and b1 sent, a2 failed, a3 given back untried behind it.
+    let failed = Some(store::Answer {
+        status: Some(503),
+        duration_ms: 30,
+    });
+    assert_eq!(
+        deliver_round(
+            &store,
+            2_000,
+            &[
+                ("a1", sent(2_000), ok),
+                ("b1", sent(2_000), ok),
+                ("a2", retry.clone(), failed),
+                ("a3", untried, None),
+            ],
+        )
+        .await,
+        ["a1", "b1", "a2", "a3"]
+    );
+    // Nothing is due before a2's retry; a new event of a waits behind it,
+    // one of b does not.
+    say(a, "a4").await;
+    say(b, "b2").await;
+    let held = deliver_round(&store, 3_000, &[("b2", sent(3_000), ok)]).await;
+    assert!(
+        held == ["b2", "held:a4"] || held == ["b2"],
+        "a4 behind a2: {held:?}"
+    );
+    assert_eq!(
+        deliver_round(&store, 4_000, &[]).await,
+        Vec::<String>::new()
+    );
+    // a2 at its retry; the events parked behind it follow.
+    assert_eq!(
+        deliver_round(&store, 50_000, &[("a2", sent(50_000), ok)]).await,
+        ["a2"]
+    );
+    assert_eq!(
+        deliver_round(
+            &store,
+            50_001,
+            &[("a3", sent(50_001), ok), ("a4", sent(50_001), ok)],
+        )
+        .await,
+        ["a3", "a4"]
+    );
+
+    // The delivery log: every event once, newest first, with its tries.
+    let log = store
+        .webhook_deliveries(tenant, hook.id, 100)
+        .await
+        .unwrap();
+    let mut bodies: Vec<String> = log.iter().map(|d| d.id.to_string()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 6, "{log:?}");
+    assert!(log.iter().all(|d| d.sent_at_ms.is_some()), "{log:?}");
+    assert!(log.iter().all(|d| d.last_status == Some(200)), "{log:?}");
+    let tried_twice = log.iter().filter(|d| d.attempts == 2).count();
+    assert_eq!(tried_twice, 1, "a2 was tried twice: {log:?}");
+    assert_eq!(
+        store
+            .webhook_deliveries(tenant, hook.id, 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let other = other_tenant(&db).await;
+    assert!(store
+        .webhook_deliveries(other, hook.id, 100)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Sent again: the same body as a new row, once; not from another tenant.
+    for delivery in log.iter().map(|d| d.id) {
+        assert_eq!(
+            store
+                .redeliver(other, hook.id, delivery, 60_000)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let b1 = log.iter().find(|d| d.event_id == "b1").expect("b1").id;
+    let again = store
+        .redeliver(tenant, hook.id, b1, 60_000)
+        .await
+        .unwrap()
+        .expect("sent again");
+    let taken = take_events(&store, 60_001).await;
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        (taken[0].id, event_name(&taken[0].payload)),
+        (again, "b1".into())
+    );
+
+    // Pruned: what was recorded before the cut goes (SQLite keeps the
+    // log's last recorded event); a new event is still taken, once.
+    store.prune_outbox(i64::MAX, 10_000).await.unwrap();
+    let kept = store
+        .webhook_deliveries(tenant, hook.id, 100)
+        .await
+        .unwrap();
+    assert!(kept.len() <= 1, "{kept:?}");
+    say(a, "a5").await;
+    let taken = take_events(&store, 70_000).await;
+    assert_eq!(
+        taken
+            .iter()
+            .map(|r| event_name(&r.payload))
+            .collect::<Vec<_>>(),
+        ["a5"]
+    );
+    assert!(take_events(&store, 70_001).await.is_empty());
+
+    // Erased before it was sent: given up, its body gone, never taken.
+    say(a, "a6 with the visitor's secret").await;
+    let at = now_ms();
+    store
+        .erase_conversations(&erasure(tenant, vec![a], at, false), None)
+        .await
+        .unwrap();
+    assert!(take_events(&store, 80_000).await.is_empty());
+    let log = store
+        .webhook_deliveries(tenant, hook.id, 100)
+        .await
+        .unwrap();
+    let erased: Vec<_> = log.iter().filter(|d| d.dropped_at_ms == Some(at)).collect();
+    assert_eq!(erased.len(), 1, "{log:?}");
+    assert_eq!(
+        erased[0].last_error.as_deref(),
+        Some("the visitor was erased")
+    );
+    assert_eq!(erased[0].event_id, "");
+}
+
 async fn webhooks_and_their_delivery_logs_stay_in_their_tenant(db: Db) {
     use chatgate::domain::webhook::{EventFilter, EventType, WebhookUrl};
     let (store, first) = bootstrapped(&db).await;
@@ -3980,15 +4290,7 @@ async fn changes_write_the_rows_they_make_in_their_own_transaction_or_none(db: D
         )]
     });
     let pending = |store: Arc<dyn Store>| async move {
-        let rows = store
-            .claim_outbox(
-                uuid::Uuid::new_v4(),
-                now_ms() + 1_000_000,
-                1_000_000_000,
-                100,
-            )
-            .await
-            .unwrap();
+        let rows = take_events(&store, now_ms() + 1_000_000).await;
         rows.into_iter().map(|r| r.payload).collect::<Vec<_>>()
     };
     let room = ConversationId::new();

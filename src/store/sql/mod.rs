@@ -32,6 +32,7 @@ pub(super) mod rights;
 pub(super) mod rooms;
 pub(super) mod settings;
 pub(super) mod visitors;
+pub(super) mod webhook_log;
 pub(super) mod webhooks;
 
 /// A DELIVERED mark waiting for its batch: the message, its tenant, and
@@ -316,6 +317,10 @@ pub(crate) trait Backend:
     /// claim's transaction (so two claims never split one order key's rows
     /// between them); `None` where a single writer serializes anyway.
     const CLAIM_LOCK: Option<&'static str>;
+    /// Whether the webhook events of a change go to the index-less
+    /// `webhook_log` (read by position, one instance) rather than the
+    /// outbox (claimed by any instance).
+    const WEBHOOK_LOG: bool;
     /// Whether a hot statement whose best plan depends on a table's size
     /// is planned on each run rather than prepared once per connection.
     /// PostgreSQL keeps a prepared statement's generic plan for the
@@ -346,6 +351,7 @@ impl Backend for sqlx::Sqlite {
     const SESSIONS_ON_WRITER: bool = true;
     const OUTBOX_POS: &'static str = "rowid";
     const CLAIM_LOCK: Option<&'static str> = None;
+    const WEBHOOK_LOG: bool = true;
     const PLAN_EACH_RUN: bool = false;
 }
 
@@ -368,6 +374,7 @@ impl Backend for sqlx::Postgres {
     const OUTBOX_POS: &'static str = "pos";
     // Any constant key of our own: only outbox claims take it.
     const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7216001)");
+    const WEBHOOK_LOG: bool = false;
     const PLAN_EACH_RUN: bool = true;
 }
 
@@ -1392,6 +1399,20 @@ macro_rules! sql_store {
                     now_ms: i64,
                 ) -> StoreResult<u64> {
                     self.sql.retry_targets_now(targets, now_ms).await
+                }
+                async fn webhook_log_tail(&self, limit: u32) -> StoreResult<crate::store::LogTail> {
+                    self.sql.webhook_log_tail(limit).await
+                }
+                async fn finish_webhook_log(
+                    &self,
+                    upto: i64,
+                    logged: &[crate::store::Logged],
+                    finished: &[crate::store::Finished],
+                    now_ms: i64,
+                ) -> StoreResult<()> {
+                    self.sql
+                        .finish_webhook_log(upto, logged, finished, now_ms)
+                        .await
                 }
                 async fn outbox_row(
                     &self,

@@ -230,7 +230,25 @@ where
         .bind(i64::from(limit))
         .execute(&self.write)
         .await?;
-        Ok(done.rows_affected())
+        let mut deleted = done.rows_affected();
+        if DB::WEBHOOK_LOG {
+            // The log's oldest events, recorded before `before_ms` (moved
+            // ones: their outbox rows stand for them). Read from its
+            // start, a bounded stretch; never the one at the cursor, so a
+            // position is never handed out twice.
+            deleted += sqlx::query(
+                "DELETE FROM webhook_log WHERE pos IN (SELECT pos FROM webhook_log \
+                 WHERE pos < (SELECT pos FROM webhook_log_cursor WHERE id = 1) \
+                 ORDER BY pos LIMIT $2) \
+                 AND (moved = 1 OR COALESCE(sent_at, dropped_at) < $1)",
+            )
+            .bind(before_ms)
+            .bind(i64::from(limit))
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        }
+        Ok(deleted)
     }
 
     pub(crate) async fn retry_targets_now(
@@ -460,17 +478,25 @@ where
     }
 
     /// The outbox rows of a group commit's new messages, on its
-    /// transaction: a few multi-row statements. Rows sharing a
+    /// transaction: a few multi-row statements (webhook events to the log
+    /// where there is one: `webhook_log`). Rows sharing a
     /// `dedupe_key` within the batch are one row (the first); a key
     /// already pending is joined as `insert_outbox_on` joins it.
     pub(crate) async fn insert_outbox_rows(
         conn: &mut DB::Connection,
         rows: &[&NewOutbox],
     ) -> StoreResult<()> {
-        let mut keys = std::collections::HashSet::new();
-        let rows: Vec<&NewOutbox> = rows
+        // Webhook events go to the log where there is one.
+        let (logged, rows): (Vec<&NewOutbox>, Vec<&NewOutbox>) = rows
             .iter()
             .copied()
+            .partition(|r| super::webhook_log::logged::<DB>(r));
+        if !logged.is_empty() {
+            Self::insert_log_rows(conn, &logged).await?;
+        }
+        let mut keys = std::collections::HashSet::new();
+        let rows: Vec<&NewOutbox> = rows
+            .into_iter()
             .filter(|r| r.dedupe_key.as_ref().is_none_or(|k| keys.insert(k)))
             .collect();
         let mut at = 0;
@@ -673,6 +699,6 @@ where
     }
 }
 
-fn truncate(error: &str) -> String {
+pub(super) fn truncate(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
 }

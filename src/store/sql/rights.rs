@@ -178,6 +178,21 @@ where
              AND substr(order_key, length(order_key) - 35) IN ({{list}})"
         ));
         bound!(&sql).execute(&mut *tx).await?;
+        if DB::WEBHOOK_LOG {
+            // The same for the webhook log's events (those moved to the
+            // outbox were taken above); one not read yet is skipped when
+            // its turn comes.
+            let sql = in_done(&format!(
+                "UPDATE webhook_log SET payload = '{{}}', \
+                 last_error = CASE WHEN sent_at IS NULL AND dropped_at IS NULL AND moved = 0 \
+                   THEN 'the visitor was erased' ELSE last_error END, \
+                 dropped_at = CASE WHEN sent_at IS NULL AND dropped_at IS NULL AND moved = 0 \
+                   THEN {at} ELSE dropped_at END \
+                 WHERE tenant_id = $1 AND order_key IS NOT NULL \
+                 AND substr(order_key, length(order_key) - 35) IN ({{list}})"
+            ));
+            bound!(&sql).execute(&mut *tx).await?;
+        }
         // A conversation the erasure closed reports its close, as any close
         // does (after the drop above, which must not take it): the shell's
         // room, which carries nothing of the visitor.

@@ -1,5 +1,6 @@
 //! The SQL of webhooks: a tenant's endpoints, and their delivery logs (the
-//! outbox rows whose `target` they are). Methods of `Sql`, generic over the
+//! outbox rows whose `target` they are, and on SQLite the events of the
+//! webhook log sent at their first try: see `webhook_log`). Methods of `Sql`, generic over the
 //! backend (see `super::Backend`).
 
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
@@ -155,13 +156,33 @@ where
              ORDER BY created_at DESC, {} DESC LIMIT $3",
             DB::OUTBOX_POS
         );
-        let rows = sqlx::query(&sql)
+        let mut rows = sqlx::query(&sql)
             .bind(id.to_string())
             .bind(tenant.to_string())
             .bind(i64::from(limit))
             .fetch_all(&self.read)
             .await?;
-        rows.iter()
+        if DB::WEBHOOK_LOG {
+            // The events sent (or given up) at their first try are in the
+            // log (the others were moved to the outbox, read above). It has
+            // no index on its target: this reads back from its newest row
+            // until it has `limit` of the endpoint's.
+            let logged = sqlx::query(
+                "SELECT id, target, payload, created_at, \
+                 CASE WHEN sent_at IS NULL AND last_status IS NULL THEN 0 ELSE 1 END, \
+                 last_error, last_status, last_duration_ms, sent_at, dropped_at, created_at \
+                 FROM webhook_log WHERE target = $1 AND tenant_id = $2 AND moved = 0 \
+                 ORDER BY pos DESC LIMIT $3",
+            )
+            .bind(id.to_string())
+            .bind(tenant.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+            rows.extend(logged);
+        }
+        let mut deliveries = rows
+            .iter()
             .map(|row| {
                 let payload: String = row.try_get(2)?;
                 let (event_id, event_type) = event_of(&payload);
@@ -180,7 +201,11 @@ where
                     due_at_ms: row.try_get(10)?,
                 })
             })
-            .collect()
+            .collect::<StoreResult<Vec<_>>>()?;
+        // Newest first (a stable sort: each part is in its own order).
+        deliveries.sort_by_key(|d| std::cmp::Reverse(d.created_at_ms));
+        deliveries.truncate(limit as usize);
+        Ok(deliveries)
     }
 
     pub(crate) async fn redeliver(
@@ -202,6 +227,35 @@ where
         .bind(delivery.to_string())
         .bind(id.to_string())
         .bind(tenant.to_string())
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() > 0 || !DB::WEBHOOK_LOG {
+            return Ok((done.rows_affected() > 0).then_some(new_id));
+        }
+        // An event sent at its first try is in the log. Found on a reader
+        // (the log has no index on ids), then copied by its position.
+        let found = sqlx::query(
+            "SELECT pos FROM webhook_log WHERE id = $1 AND target = $2 AND tenant_id = $3 \
+             AND moved = 0",
+        )
+        .bind(delivery.to_string())
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let pos: i64 = found.try_get(0)?;
+        let done = sqlx::query(
+            "INSERT INTO outbox (id, kind, tenant_id, payload, created_at, due_at, order_key, target) \
+             SELECT $1, kind, tenant_id, payload, $2, $3, order_key, target FROM webhook_log \
+             WHERE pos = $4",
+        )
+        .bind(new_id.to_string())
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(pos)
         .execute(&self.write)
         .await?;
         Ok((done.rows_affected() > 0).then_some(new_id))
