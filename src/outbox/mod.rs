@@ -5,12 +5,16 @@
 //! report (`MessageStore::append_message_with`: an agent's reply and its
 //! offline email are one group commit; `request_transcript`), or alone
 //! (`OutboxStore::enqueue_outbox`), and sent here, never while a request
-//! waits. Each instance runs one [`Worker`], which:
+//! waits. Each instance runs one [`Worker`]. On SQLite its round first
+//! takes the webhook events the changes appended to the webhook log
+//! (`OutboxStore::webhook_log_tail`: read by position without the writer,
+//! recorded in one short transaction; an event not sent at its first try
+//! moves into the outbox). Then, on every backend, it:
 //! - claims due rows for a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
 //!   the single writer on SQLite), so several instances never send the
 //!   same row while its lease holds;
-//! - hands each to the [`Handler`] of its kind (`email` now; webhooks will
-//!   add theirs), and records what happened: sent, failed (attempts,
+//! - hands each to the [`Handler`] of its kind (`email`, `webhook`), and
+//!   records what happened: sent, failed (attempts,
 //!   `last_error`, next try after an exponential backoff with jitter), not
 //!   due yet (a handler may postpone), or dropped; a round's outcomes are
 //!   recorded in one transaction, so the worker's writes do not grow with

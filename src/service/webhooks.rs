@@ -8,7 +8,10 @@
 //!   pays one cache look-up when webhooks are off. Otherwise the store
 //!   makes one row per endpoint from the change as it made it (the message
 //!   with its seq, the room after), inside the change's transaction: a
-//!   committed change always has its events, even across a SIGKILL.
+//!   committed change always has its events, even across a SIGKILL. (On
+//!   SQLite the store appends them to its index-less webhook log, which
+//!   the worker reads first; an event not sent at its first try moves
+//!   into the outbox.)
 //! - **Order.** Each row's `order_key` is its endpoint and conversation (or
 //!   agent, for presence): the outbox sends a key's rows one after the
 //!   other, and a failing row holds back only the later rows of its key.
