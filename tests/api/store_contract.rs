@@ -3697,6 +3697,25 @@ async fn change_events_go_once_in_order_wherever_the_store_keeps_them(db: Db) {
         (again, "b1".into())
     );
 
+    // A round recorded while messages are being stored (on SQLite it
+    // rides their group commit): each event taken once.
+    let (taken, ..) = tokio::join!(
+        take_events(&store, 65_000),
+        say(b, "c1"),
+        say(b, "c2"),
+        say(b, "c3")
+    );
+    let mut names: Vec<String> = taken.iter().map(|r| event_name(&r.payload)).collect();
+    names.extend(
+        take_events(&store, 65_001)
+            .await
+            .iter()
+            .map(|r| event_name(&r.payload)),
+    );
+    names.sort();
+    assert_eq!(names, ["c1", "c2", "c3"]);
+    assert!(take_events(&store, 65_002).await.is_empty());
+
     // Pruned: what was recorded before the cut goes (SQLite keeps the
     // log's last recorded event); a new event is still taken, once.
     store.prune_outbox(i64::MAX, 10_000).await.unwrap();
