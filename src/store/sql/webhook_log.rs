@@ -24,8 +24,10 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 use uuid::Uuid;
 
 use crate::domain::TenantId;
-use crate::store::batch::{insert_chunks, Params};
-use crate::store::{Finished, LogTail, Logged, NewOutbox, OutboxOutcome, OutboxRow, StoreResult};
+use crate::store::batch::insert_chunks;
+use crate::store::{
+    Answer, Finished, LogTail, Logged, NewOutbox, OutboxOutcome, OutboxRow, StoreResult,
+};
 
 use super::{parse_id, parse_uuid, Backend, Sql};
 
@@ -188,7 +190,7 @@ where
             for (l, f) in &sent[at..at + n] {
                 query = query
                     .bind(l.pos)
-                    .bind(f.answer.and_then(|a| a.status).map(i64::from))
+                    .bind(status_of(f.answer))
                     .bind(f.answer.map(|a| a.duration_ms));
             }
             at += n;
@@ -204,7 +206,7 @@ where
             )
             .bind(now_ms)
             .bind(super::outbox::truncate(error))
-            .bind(f.answer.and_then(|a| a.status).map(i64::from))
+            .bind(status_of(f.answer))
             .bind(f.answer.map(|a| a.duration_ms))
             .bind(l.pos)
             .execute(&mut *tx)
@@ -240,12 +242,12 @@ where
                     .bind(row.target.map(|t| t.to_string()))
                     .bind(attempts)
                     .bind(error)
-                    .bind(answer.and_then(|a| a.status).map(i64::from))
+                    .bind(status_of(answer))
                     .bind(answer.map(|a| a.duration_ms));
             }
             let sql = format!(
                 "UPDATE webhook_log SET moved = 1 WHERE pos IN ({})",
-                Params::list(DB::PARAMS, 1, n)
+                DB::PARAMS.list(1, n)
             );
             let mut mark = sqlx::query(&sql);
             for (l, _) in &moved[at..at + n] {
@@ -262,4 +264,9 @@ where
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The HTTP status an attempt got, if an answer came.
+fn status_of(answer: Option<Answer>) -> Option<i64> {
+    answer.and_then(|a| a.status).map(i64::from)
 }
