@@ -52,6 +52,7 @@ use crate::store::{
     AgentStore, Answer, MessageRows, NewOutbox, OutboxRow, PresenceRows, RoomRows, WebhookStore,
 };
 use crate::wire::wazo::{Cx, ServerId};
+use crate::wire::webhook::MessageData;
 
 /// The outbox kind of every webhook delivery.
 pub const KIND: &str = "webhook";
@@ -91,8 +92,8 @@ struct Shapes {
 }
 
 impl Shapes {
-    fn message(&self, m: &Message) -> Value {
-        crate::wire::wazo::message(
+    fn message<'m>(&self, m: &'m Message) -> MessageData<'m> {
+        MessageData::of(
             m,
             Cx {
                 server: self.server,
@@ -406,7 +407,7 @@ impl WebhookService {
                         m.tenant_id,
                         key,
                         now,
-                        json!({"room": room}),
+                        &json!({"room": room}),
                     ));
                 }
             }
@@ -416,7 +417,7 @@ impl WebhookService {
                 m.tenant_id,
                 key,
                 now,
-                json!({"message": shapes.message(m)}),
+                &shapes.message(m),
             ));
             rows
         }))
@@ -442,7 +443,7 @@ impl WebhookService {
                 m.tenant_id,
                 m.conversation_id.0,
                 now_ms(),
-                json!({"message": shapes.message(m)}),
+                &shapes.message(m),
             )
         }))
     }
@@ -468,7 +469,7 @@ impl WebhookService {
                         r.tenant_id,
                         r.id.0,
                         now,
-                        json!({"room": room}),
+                        &json!({"room": room}),
                     )
                 })
                 .collect()
@@ -490,7 +491,7 @@ impl WebhookService {
                 p.tenant_id,
                 p.agent_id.0,
                 now_ms(),
-                json!({"presence": presence}),
+                &json!({"presence": presence}),
             )
         }))
     }
@@ -696,7 +697,7 @@ fn event_rows(
     tenant: TenantId,
     key: Uuid,
     now: i64,
-    data: Value,
+    data: &(impl serde::Serialize + ?Sized),
 ) -> Vec<NewOutbox> {
     let wanted: Vec<WebhookId> = targets
         .iter()
@@ -773,7 +774,7 @@ mod tests {
             tenant,
             key,
             5,
-            json!({}),
+            &json!({}),
         );
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].payload, rows[1].payload);
