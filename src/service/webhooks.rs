@@ -396,19 +396,12 @@ impl WebhookService {
             let now = now_ms();
             let key = m.conversation_id.0;
             if m.seq == 1 && m.sender_kind == SenderKind::Visitor {
-                let room = shapes.room(&first_room(m));
+                let room = json!({"room": shapes.room(&first_room(m))});
                 for kind in [
                     EventType::ConversationCreated,
                     EventType::ConversationQueued,
                 ] {
-                    rows.extend(event_rows(
-                        &targets,
-                        kind,
-                        m.tenant_id,
-                        key,
-                        now,
-                        &json!({"room": room}),
-                    ));
+                    rows.extend(event_rows(&targets, kind, m.tenant_id, key, now, &room));
                 }
             }
             rows.extend(event_rows(
@@ -458,20 +451,11 @@ impl WebhookService {
             if r.kind != RoomKind::Visitor {
                 return Vec::new();
             }
-            let room = shapes.room(r);
+            let room = json!({"room": shapes.room(r)});
             let now = now_ms();
             kinds
                 .iter()
-                .flat_map(|&kind| {
-                    event_rows(
-                        &targets,
-                        kind,
-                        r.tenant_id,
-                        r.id.0,
-                        now,
-                        &json!({"room": room}),
-                    )
-                })
+                .flat_map(|&kind| event_rows(&targets, kind, r.tenant_id, r.id.0, now, &room))
                 .collect()
         }))
     }
