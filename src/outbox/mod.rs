@@ -55,6 +55,46 @@ pub const LEASE_MS: i64 = 120_000;
 /// with the chat's group commits, so rounds are few and large.
 const BATCH: u32 = 256;
 
+/// How often, while a round lasts, one more of its runs may be delivered
+/// at once (up to the worker's concurrency). In `chatgate-bench webhooks`
+/// at 1,000 messages/s on SQLite (a receiver answering at once), 10 ms
+/// put the chat's p99 at ×1.2 of the run without webhooks, where starting
+/// a round's 16 deliveries at once put it at ×1.4.
+const RAMP: Duration = Duration::from_millis(10);
+
+/// How many of a round's runs may be in flight: at first one, or the
+/// round's share of the worker's concurrency when it is a large part of a
+/// full batch (a backlog); one more every [`RAMP`] the round lasts; at most
+/// the worker's concurrency.
+struct Pace {
+    started: tokio::time::Instant,
+    first: usize,
+    concurrency: usize,
+}
+
+impl Pace {
+    fn new(runs: usize, concurrency: usize) -> Pace {
+        let concurrency = concurrency.max(1);
+        Pace {
+            started: tokio::time::Instant::now(),
+            first: (runs.saturating_mul(concurrency) / BATCH as usize).clamp(1, concurrency),
+            concurrency,
+        }
+    }
+
+    /// How many may be in flight `elapsed` into the round.
+    fn allowed(&self, elapsed: Duration) -> usize {
+        let steps = usize::try_from(elapsed.as_micros() / RAMP.as_micros()).unwrap_or(usize::MAX);
+        steps.saturating_add(self.first).min(self.concurrency)
+    }
+
+    /// When one more than `allowed` may be in flight; `None` when no more may.
+    fn widen_at(&self, allowed: usize) -> Option<tokio::time::Instant> {
+        let step = u32::try_from(allowed.saturating_sub(self.first) + 1).ok()?;
+        (allowed < self.concurrency).then(|| self.started + RAMP.saturating_mul(step))
+    }
+}
+
 /// How long a woken worker gathers rows before its round.
 const GATHER: Duration = Duration::from_millis(25);
 
@@ -119,9 +159,10 @@ pub struct Worker {
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
     poll: Duration,
     retry_base_ms: i64,
-    /// Rows of a round delivered at once (`CHATGATE_OUTBOX_CONCURRENCY`;
-    /// SMTP connections are pooled): a round's work is spread out rather
-    /// than landing on the CPU and the database at once.
+    /// Most rows of a round delivered at once (`CHATGATE_OUTBOX_CONCURRENCY`;
+    /// SMTP connections are pooled), reached as a round lasts (see
+    /// [`RAMP`]): a round's work is spread out rather than landing on the
+    /// CPU and the database at once.
     concurrency: usize,
     /// How long a claim holds.
     lease_ms: i64,
@@ -311,23 +352,61 @@ impl Worker {
                 None => runs.push(vec![row]),
             }
         }
-        // Each run on its own task, `concurrency` at a time: one slow
-        // exchange holds no other.
+        // Each run on its own task, at most `concurrency` at a time, so one
+        // slow exchange holds no other. A round's runs start one at a time
+        // and one more may join them every `RAMP` the round lasts: a
+        // receiver that answers at once gets its events one after another
+        // (a burst of exchanges lands on the cores together, and the
+        // chat's requests wait behind it), one that answers slowly gets the
+        // full `concurrency` within `RAMP * concurrency`. A round that is a
+        // backlog (a full batch: a receiver back after an outage) starts
+        // with as many at once as its share of a full batch.
         // A row whose turn comes after half the lease (slow receivers: each
         // exchange may take its whole timeout) is given back untried rather
         // than sent after its lease may have lapsed.
         let mut tasks = tokio::task::JoinSet::new();
-        let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let pace = Pace::new(runs.len(), self.concurrency);
         let give_back_after = now_ms() + self.lease_ms / 2;
+        let mut finished = Vec::with_capacity(count);
+        // Receivers a retry got through to this round: back after a failure.
+        let mut recovered: Vec<uuid::Uuid> = Vec::new();
+        let mut collect =
+            |done: Result<(Vec<Finished>, Option<uuid::Uuid>), tokio::task::JoinError>| {
+                match done {
+                    Ok((done, back)) => {
+                        finished.extend(done);
+                        if let Some(target) = back.filter(|t| !recovered.contains(t)) {
+                            recovered.push(target);
+                        }
+                    }
+                    // A handler panicked: its row's lease lapses and it is tried again.
+                    Err(err) => tracing::error!(%err, "an outbox handler failed"),
+                }
+            };
         for run in runs {
+            loop {
+                let allowed = pace.allowed(pace.started.elapsed());
+                if tasks.len() < allowed {
+                    break;
+                }
+                match pace.widen_at(allowed) {
+                    None => {
+                        if let Some(done) = tasks.join_next().await {
+                            collect(done);
+                        }
+                    }
+                    Some(at) => tokio::select! {
+                        Some(done) = tasks.join_next() => collect(done),
+                        _ = tokio::time::sleep_until(at) => {}
+                    },
+                }
+            }
             let handlers = run
                 .iter()
                 .map(|row| self.handlers.get(row.kind.as_str()).cloned())
                 .collect::<Vec<_>>();
             let base = self.retry_base_ms;
-            let slots = slots.clone();
             tasks.spawn(async move {
-                let _slot = slots.acquire_owned().await;
                 let mut done = Vec::with_capacity(run.len());
                 let mut recovered = None;
                 let mut held = false;
@@ -351,20 +430,8 @@ impl Worker {
                 (done, recovered)
             });
         }
-        let mut finished = Vec::with_capacity(count);
-        // Receivers a retry got through to this round: back after a failure.
-        let mut recovered: Vec<uuid::Uuid> = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok((done, back)) => {
-                    finished.extend(done);
-                    if let Some(target) = back.filter(|t| !recovered.contains(t)) {
-                        recovered.push(target);
-                    }
-                }
-                // A handler panicked: its row's lease lapses and it is tried again.
-                Err(err) => tracing::error!(%err, "an outbox handler failed"),
-            }
+            collect(done);
         }
         (finished, recovered)
     }
@@ -446,7 +513,31 @@ async fn run(worker: Weak<Worker>, wake: Arc<Notify>, poll: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_ms;
+    use super::{backoff_ms, Pace, RAMP};
+    use std::time::Duration;
+
+    #[test]
+    fn a_round_starts_with_its_share_and_adds_one_delivery_per_ramp() {
+        let ms = Duration::from_millis;
+        let pace = Pace::new(20, 16);
+        assert_eq!(pace.allowed(ms(0)), 1);
+        assert_eq!(pace.allowed(RAMP - ms(1)), 1);
+        assert_eq!(pace.allowed(RAMP), 2);
+        assert_eq!(pace.allowed(RAMP * 5), 6);
+        assert_eq!(pace.allowed(RAMP * 100), 16);
+        assert_eq!(pace.allowed(Duration::MAX), 16);
+        assert_eq!(pace.widen_at(1), Some(pace.started + RAMP));
+        assert_eq!(pace.widen_at(6), Some(pace.started + RAMP * 6));
+        assert_eq!(pace.widen_at(16), None, "at the worker's concurrency");
+        // A backlog's round starts with its share of the concurrency.
+        let backlog = Pace::new(128, 16);
+        assert_eq!(backlog.allowed(ms(0)), 8);
+        assert_eq!(backlog.allowed(RAMP * 3), 11);
+        assert_eq!(backlog.widen_at(8), Some(backlog.started + RAMP));
+        assert_eq!(Pace::new(256, 16).allowed(ms(0)), 16);
+        assert_eq!(Pace::new(256, 4).allowed(ms(0)), 4);
+        assert_eq!(Pace::new(1, 0).allowed(ms(0)), 1, "never none");
+    }
 
     #[test]
     fn backoff_doubles_per_attempt_within_its_jitter_and_stops_at_an_hour() {

@@ -310,6 +310,47 @@ async fn a_failing_conversation_holds_back_only_its_own_later_events() {
     assert_eq!(stuck_texts, ["stuck 1", "stuck 2", "stuck 3"]);
 }
 
+/// A receiver that takes its time gets several conversations' events at
+/// once: a round's deliveries start one at a time (a receiver answering at
+/// once gets them one after another), and one more may join them every few
+/// milliseconds the round lasts.
+#[tokio::test]
+async fn a_slow_receiver_gets_several_conversations_events_at_once() {
+    const ANSWER_AFTER: Duration = Duration::from_millis(250);
+    const CONVERSATIONS: usize = 8;
+    let app = spawn().await;
+    let admin = AgentClient::admin(&app).await;
+    let receiver = Receiver::start().await;
+    subscribe(&admin, &receiver, json!(["message.created"])).await;
+    receiver.script(|_| Answer::Slow(ANSWER_AFTER));
+    let mut visitors = Vec::new();
+    for _ in 0..CONVERSATIONS {
+        visitors.push(app.visitor().await);
+    }
+    let sends = visitors.iter().map(|v| app.send(&v.token, "hello"));
+    for sent in futures_util::future::join_all(sends).await {
+        assert_eq!(sent.status, 200, "{}", sent.body);
+    }
+    let delivered = receiver.wait_delivered(CONVERSATIONS, WITHIN).await;
+    // One after another, no request would come before the one ahead of it
+    // was answered. The events came in at most two rounds (the messages
+    // were sent together), so one of them held at least half.
+    let together = delivered
+        .iter()
+        .map(|first| {
+            delivered
+                .iter()
+                .filter(|h| h.at >= first.at && h.at < first.at + ANSWER_AFTER)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        together >= CONVERSATIONS / 2,
+        "at most {together} of {CONVERSATIONS} requests in flight together"
+    );
+}
+
 #[tokio::test]
 async fn admins_create_list_change_and_delete_endpoints_and_the_secret_is_shown_once() {
     let app = spawn().await;

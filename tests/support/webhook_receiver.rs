@@ -47,6 +47,8 @@ pub struct Hit {
     pub status: u16,
     /// The sender's port: a new one is a new connection.
     pub port: u16,
+    /// When it came.
+    pub at: Instant,
 }
 
 impl Hit {
@@ -202,6 +204,7 @@ async fn receive(
             try_number,
             status: 0,
             port,
+            at: Instant::now(),
         };
         let answer = (state.script)(&hit);
         hit.status = match answer {
